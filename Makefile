@@ -1,0 +1,167 @@
+# Vigil: plain, non-recursive Makefile.
+#
+#   make            build the three programs into build/
+#   make test       install missing build deps, build, run unit + e2e tests
+#   make check      the same tests under AddressSanitizer + UBSan (build/asan/)
+#   make demo       throw-away PKI, collector and agent on loopback
+#   make bench      benchmarks (print figures; never fail on time)
+#   make clean
+#
+# Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizers),
+# V=1 (show commands), VERSION.
+
+VERSION ?= 0.1.0
+BUILD ?= build
+GEN := build/gen
+CC ?= cc
+PKG_CONFIG ?= pkg-config
+
+ifeq ($(V),1)
+Q :=
+else
+Q := @
+endif
+
+PKGS := libuv libprotobuf-c liblz4 sqlite3 inih jansson
+PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
+PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# Debian 12's mbedtls 2.28 ships no .pc file.
+MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
+
+WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wmissing-prototypes \
+        -Wstrict-prototypes -Wformat=2 -Wno-format-nonliteral -Wvla
+CFLAGS ?= -O2 -g
+ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DVG_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) \
+              -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
+              -Ilib -I$(GEN) $(PKG_CFLAGS) -MMD -MP
+# Generated protobuf-c code is not ours to fix: same standard, fewer warnings.
+GEN_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) -fPIE -I$(GEN) $(PKG_CFLAGS) -w -MMD -MP
+ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
+
+ifeq ($(SAN),1)
+ALL_CFLAGS := $(filter-out -D_FORTIFY_SOURCE=2,$(ALL_CFLAGS)) -O1 \
+              -fsanitize=address,undefined -fno-sanitize-recover=all -fno-omit-frame-pointer
+GEN_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
+ALL_LDFLAGS += -fsanitize=address,undefined
+endif
+
+LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS)
+
+# ---- sources ---------------------------------------------------------------
+
+PROTOS := $(wildcard proto/vigil/v1/*.proto)
+GEN_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
+GEN_H := $(GEN_C:.c=.h)
+
+LIB_SRC := $(wildcard lib/*.c)
+AGENT_SRC := $(wildcard agent/*.c agent/inputs/*.c)
+COLLECTOR_SRC := $(wildcard collector/*.c)
+CTL_SRC := $(wildcard collector/ctl/*.c)
+
+obj = $(patsubst %.c,$(BUILD)/obj/%.o,$(1))
+LIB_OBJ := $(call obj,$(LIB_SRC)) $(patsubst $(GEN)/%.c,$(BUILD)/obj/gen/%.o,$(GEN_C))
+LIBVIGIL := $(BUILD)/libvigil.a
+
+AGENT := $(BUILD)/vigil-agent
+COLLECTOR := $(BUILD)/vigil-collector
+CTL := $(BUILD)/vigilctl
+PROGS := $(AGENT) $(COLLECTOR) $(CTL)
+
+UNIT_SRC := $(wildcard tests/unit/test_*.c)
+UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
+FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+BENCH_SRC := $(wildcard tests/bench/bench_*.c)
+BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+
+# ---- build -----------------------------------------------------------------
+
+# Keep generated sources: make would delete them as intermediates.
+.SECONDARY: $(GEN_C) $(GEN_H)
+
+.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz-smoke
+.DEFAULT_GOAL := all
+
+all: $(PROGS)
+
+$(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
+	@mkdir -p $(GEN)
+	@echo "  PROTOC  $<"
+	$(Q)protoc-c -Iproto --c_out=$(GEN) $<
+
+# Every object may include any generated header.
+$(BUILD)/obj/%.o: %.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
+
+$(BUILD)/obj/gen/%.o: $(GEN)/%.c | $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CC      $<"
+	$(Q)$(CC) $(GEN_CFLAGS) -c $< -o $@
+
+$(LIBVIGIL): $(LIB_OBJ)
+	@echo "  AR      $@"
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(AGENT): $(call obj,$(AGENT_SRC)) $(LIBVIGIL)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(COLLECTOR): $(call obj,$(COLLECTOR_SRC)) $(LIBVIGIL)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(CTL): $(call obj,$(CTL_SRC)) $(LIBVIGIL)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+$(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+tests: $(PROGS) $(UNIT_BIN)
+
+# ---- dependencies ----------------------------------------------------------
+
+# Installs missing Debian packages (quietly does nothing when all are there).
+deps:
+	$(Q)scripts/install-deps.sh
+
+# ---- tests -----------------------------------------------------------------
+
+unit: $(UNIT_BIN)
+	$(Q)scripts/run-unit.sh $(BUILD)/tests
+
+e2e: $(PROGS)
+	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
+
+test: deps
+	$(Q)$(MAKE) --no-print-directory tests
+	$(Q)$(MAKE) --no-print-directory checksrc unit e2e
+
+check: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
+	    $(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit e2e
+
+checksrc:
+	$(Q)scripts/checksrc.sh
+
+demo: deps
+	$(Q)$(MAKE) --no-print-directory all
+	$(Q)scripts/demo.sh
+
+bench: deps
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
+	$(Q)scripts/bench.sh $(BUILD)
+
+clean:
+	rm -rf build demo
+
+-include $(shell find $(BUILD)/obj -name '*.d' 2>/dev/null)

@@ -1,0 +1,457 @@
+/*
+ * vigilctl pki: a small CA for Vigil, with no openssl needed.
+ *
+ *   pki init  --dir D [--name N] [--days N] [--force]
+ *   pki issue --dir D --role ROLE --name N [--san S]... [--days N | --not-after T] [--force]
+ *   pki show  FILE [--ca FILE]
+ *
+ * Keys are EC P-256, written 0600; the CA directory is made 0700.
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "ctl.h"
+#include "err.h"
+#include "util.h"
+
+#define DAY_MS (86400LL * 1000)
+/* Certificates start a little in the past so that hosts whose clock is
+ * slightly behind accept them at once. */
+#define BACKDATE_MS (5LL * 60 * 1000)
+
+void ctl_usage_pki(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl pki init --dir DIR [--name NAME] [--days N] [--force]\n"
+            "       vigilctl pki issue --dir DIR --role ROLE --name NAME [--san NAME]...\n"
+            "                          [--days N | --not-after TIME] [--force]\n"
+            "       vigilctl pki show FILE [--ca FILE]\n"
+            "\n"
+            "init   creates DIR (mode 0700) with a new CA: DIR/ca.crt and DIR/ca.key\n"
+            "       (EC P-256, key mode 0600).  NAME is the CA's common name (default\n"
+            "       \"Vigil CA\"); --days its validity (default 3650).  Refuses to replace\n"
+            "       an existing CA unless --force.\n"
+            "\n"
+            "issue  writes DIR/NAME.key (0600) and DIR/NAME.crt signed by DIR's CA.\n"
+            "       ROLE is agent, collector, responder, auditor or admin; it becomes the\n"
+            "       subject OU, NAME the CN.  Collectors get the serverAuth extended key\n"
+            "       usage, all others clientAuth.  --san adds a DNS name or IP address\n"
+            "       to subjectAltName (repeatable; collectors need the name agents use).\n"
+            "       --days: validity (default 90 for agents, 365 otherwise).\n"
+            "       --not-after TIME: end of validity instead, RFC 3339 or YYYY-MM-DD;\n"
+            "       a time in the past issues an expired certificate (for tests).\n"
+            "       NAME: letters, digits, '.', '_', '-', '@', ':'; at most 64.\n"
+            "\n"
+            "show   prints a certificate's name, role, validity, SANs and fingerprint;\n"
+            "       with --ca, also verifies it against that CA (exit 1 if it fails).\n"
+            "\n"
+            "Examples:\n"
+            "  vigilctl pki init --dir /etc/vigil/pki\n"
+            "  vigilctl pki issue --dir /etc/vigil/pki --role collector --name collector1 \\\n"
+            "      --san collector1.example.org\n"
+            "  vigilctl pki issue --dir /etc/vigil/pki --role responder --name alice\n"
+            "  vigilctl pki show /etc/vigil/pki/alice.crt --ca /etc/vigil/pki/ca.crt\n");
+}
+
+static int join(char *out, size_t outlen, const char *dir, const char *name, const char *ext)
+{
+    if ((size_t)snprintf(out, outlen, "%s/%s%s", dir, name, ext) >= outlen)
+        return ctl_err("path too long: %s/%s%s", dir, name, ext);
+    return 0;
+}
+
+static int ensure_dir(const char *dir)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) == 0)
+        return 0;
+    if (errno != EEXIST)
+        return ctl_err("cannot create directory %s: %s", dir, strerror(errno));
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode))
+        return ctl_err("%s exists and is not a directory", dir);
+    return 0;
+}
+
+static json_t *cert_json(const struct vg_cert_info *in, const char *file)
+{
+    char nb[VG_TIME_STR_MAX], na[VG_TIME_STR_MAX], fp[VG_SHA256_HEX];
+    json_t *o = json_object(), *sans = json_array();
+
+    for (size_t i = 0; i < in->nsans; i++)
+        json_array_append_new(sans, json_string(in->sans[i]));
+    json_object_set_new(o, "file", json_string(file));
+    json_object_set_new(o, "subject", json_string(in->subject));
+    json_object_set_new(o, "name", json_string(in->cn));
+    json_object_set_new(o, "role", in->is_ca ? json_string("ca") : json_string(vg_role_name(in->role)));
+    json_object_set_new(o, "issuer", json_string(in->issuer));
+    json_object_set_new(o, "serial", json_string(in->serial));
+    json_object_set_new(o, "not_before", json_string(vg_time_format(in->not_before_ms, nb, sizeof(nb))));
+    json_object_set_new(o, "not_after", json_string(vg_time_format(in->not_after_ms, na, sizeof(na))));
+    json_object_set_new(o, "expired", json_boolean(in->not_after_ms < vg_time_now_ms()));
+    json_object_set_new(o, "is_ca", json_boolean(in->is_ca));
+    json_object_set_new(o, "server_auth", json_boolean(in->server_auth));
+    json_object_set_new(o, "client_auth", json_boolean(in->client_auth));
+    json_object_set_new(o, "sans", sans);
+    json_object_set_new(o, "sha256", json_string(vg_hex(in->sha256, VG_SHA256_LEN, fp)));
+    return o;
+}
+
+static void print_json(json_t *o)
+{
+    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+/* Writes key and cert; with --force replaces existing files. */
+static int write_pair(const struct vg_key *key, const char *pem, const char *key_path,
+                      const char *crt_path, int force)
+{
+    int rc;
+
+    if (!force) {
+        if (access(key_path, F_OK) == 0)
+            return ctl_err("%s already exists; refusing to replace it (use --force to replace)",
+                           key_path);
+        if (access(crt_path, F_OK) == 0)
+            return ctl_err("%s already exists; refusing to replace it (use --force to replace)",
+                           crt_path);
+    }
+    rc = vg_key_save(key, key_path, 0);
+    if (rc)
+        return ctl_err("cannot write %s: %s", key_path, vg_strerror(rc));
+    rc = vg_file_write_atomic(crt_path, pem, strlen(pem), 0644, 0);
+    if (rc)
+        return ctl_err("cannot write %s: %s", crt_path, vg_strerror(rc));
+    return 0;
+}
+
+static int report_issued(struct ctl *ctl, const char *pem, const char *crt_path,
+                         const char *key_path)
+{
+    struct vg_cert *c = NULL;
+    struct vg_cert_info info;
+    char na[VG_TIME_STR_MAX];
+
+    if (vg_cert_parse((const uint8_t *)pem, strlen(pem) + 1, &c) || vg_cert_info(c, &info)) {
+        vg_cert_free(c);
+        return ctl_err("internal error: the new certificate %s does not parse", crt_path);
+    }
+    vg_cert_free(c);
+    if (ctl->json) {
+        json_t *o = cert_json(&info, crt_path);
+        json_object_set_new(o, "key_file", json_string(key_path));
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("%s: %s%s%s \"%s\", valid until %s\n%s: private key (mode 0600)\n", crt_path,
+               info.is_ca ? "CA" : vg_role_name(info.role), info.is_ca ? "" : " certificate",
+               info.is_ca ? "" : " for", info.cn,
+               vg_time_format(info.not_after_ms, na, sizeof(na)), key_path);
+    }
+    return 0;
+}
+
+static int pki_init(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "name", required_argument, NULL, 'n' },
+        { "days", required_argument, NULL, 'D' },
+        { "force", no_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *dir = NULL, *name = "Vigil CA";
+    uint64_t days = 3650;
+    int force = 0, c, rc = CTL_EXIT_FAIL;
+    char key_path[PATH_MAX], crt_path[PATH_MAX];
+    struct vg_key *key = NULL;
+    char *pem = NULL;
+    int64_t now = vg_time_now_ms();
+    struct vg_cert_req req;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'n': name = optarg; break;
+        case 'D':
+            if (vg_parse_u64(optarg, 1, 36500, &days))
+                return ctl_usage_err("pki", "--days: '%s' is not a number of days (1-36500)", optarg);
+            break;
+        case 'f': force = 1; break;
+        case 'h': ctl_usage_pki(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("pki", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("pki", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return ctl_usage_err("pki", "unexpected argument '%s'", argv[optind]);
+    if (!dir)
+        return ctl_usage_err("pki", "pki init needs --dir DIR");
+    if (vg_cert_name_check(name))
+        return ctl_usage_err("pki", "--name '%s': use letters, digits, spaces and . _ - @ : "
+                                    "(at most 64)", name);
+    if (join(key_path, sizeof(key_path), dir, "ca", ".key") ||
+        join(crt_path, sizeof(crt_path), dir, "ca", ".crt") || ensure_dir(dir))
+        return CTL_EXIT_FAIL;
+    if (!force && (access(key_path, F_OK) == 0 || access(crt_path, F_OK) == 0))
+        return ctl_err("%s already holds a CA (%s); refusing to replace it, since every "
+                       "certificate it issued would stop working (use --force to replace)",
+                       dir, access(key_path, F_OK) == 0 ? key_path : crt_path);
+    if (vg_key_generate(&key)) {
+        ctl_err("cannot generate a key");
+        goto out;
+    }
+    memset(&req, 0, sizeof(req));
+    req.cn = name;
+    req.is_ca = 1;
+    req.not_before_ms = now - BACKDATE_MS;
+    req.not_after_ms = now + (int64_t)days * DAY_MS;
+    if ((rc = vg_cert_issue(&req, key, NULL, key, &pem)) != 0) {
+        ctl_err("cannot create the CA certificate: %s", vg_strerror(rc));
+        rc = CTL_EXIT_FAIL;
+        goto out;
+    }
+    rc = write_pair(key, pem, key_path, crt_path, 1);
+    if (rc == 0)
+        rc = report_issued(ctl, pem, crt_path, key_path);
+out:
+    free(pem);
+    vg_key_free(key);
+    return rc;
+}
+
+static int pki_issue(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "dir", required_argument, NULL, 'd' },
+        { "role", required_argument, NULL, 'r' },
+        { "name", required_argument, NULL, 'n' },
+        { "san", required_argument, NULL, 's' },
+        { "days", required_argument, NULL, 'D' },
+        { "not-after", required_argument, NULL, 'A' },
+        { "force", no_argument, NULL, 'f' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *dir = NULL, *name = NULL, *sans[VG_CERT_MAX_SANS];
+    size_t nsans = 0;
+    enum vg_role role = VG_ROLE_NONE;
+    uint64_t days = 0;
+    int64_t not_after = 0, now = vg_time_now_ms();
+    int have_not_after = 0, force = 0, c, rc = CTL_EXIT_FAIL;
+    char key_path[PATH_MAX], crt_path[PATH_MAX], ca_key_path[PATH_MAX], ca_crt_path[PATH_MAX];
+    struct vg_key *key = NULL, *ca_key = NULL;
+    struct vg_cert *ca = NULL;
+    struct vg_cert_info ca_info;
+    struct vg_cert_req req;
+    char *pem = NULL;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'n': name = optarg; break;
+        case 'r':
+            if (vg_role_parse(optarg, &role))
+                return ctl_usage_err("pki", "--role '%s': use agent, collector, responder, "
+                                            "auditor or admin", optarg);
+            break;
+        case 's':
+            if (nsans == VG_CERT_MAX_SANS)
+                return ctl_usage_err("pki", "at most %d --san", VG_CERT_MAX_SANS);
+            if (vg_cert_san_check(optarg))
+                return ctl_usage_err("pki", "--san '%s' is neither a DNS name nor an IP address",
+                                     optarg);
+            sans[nsans++] = optarg;
+            break;
+        case 'D':
+            if (vg_parse_u64(optarg, 1, 36500, &days))
+                return ctl_usage_err("pki", "--days: '%s' is not a number of days (1-36500)", optarg);
+            break;
+        case 'A':
+            if (vg_time_parse(optarg, &not_after))
+                return ctl_usage_err("pki", "--not-after: '%s' is not a time (RFC 3339, e.g. "
+                                            "2027-01-31T12:00:00Z, or YYYY-MM-DD)", optarg);
+            have_not_after = 1;
+            break;
+        case 'f': force = 1; break;
+        case 'h': ctl_usage_pki(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("pki", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("pki", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return ctl_usage_err("pki", "unexpected argument '%s'", argv[optind]);
+    if (!dir || !name || role == VG_ROLE_NONE)
+        return ctl_usage_err("pki", "pki issue needs --dir DIR, --role ROLE and --name NAME");
+    if (vg_cert_name_check(name))
+        return ctl_usage_err("pki", "--name '%s': use letters, digits, spaces and . _ - @ : "
+                                    "(at most 64)", name);
+    if (days && have_not_after)
+        return ctl_usage_err("pki", "give --days or --not-after, not both");
+    if (!have_not_after)
+        not_after = now + (int64_t)(days ? days : role == VG_ROLE_AGENT ? 90 : 365) * DAY_MS;
+
+    if (join(key_path, sizeof(key_path), dir, name, ".key") ||
+        join(crt_path, sizeof(crt_path), dir, name, ".crt") ||
+        join(ca_key_path, sizeof(ca_key_path), dir, "ca", ".key") ||
+        join(ca_crt_path, sizeof(ca_crt_path), dir, "ca", ".crt"))
+        return CTL_EXIT_FAIL;
+    if (strcmp(name, "ca") == 0)
+        return ctl_usage_err("pki", "--name ca would overwrite the CA's own files");
+    if ((rc = vg_cert_load(ca_crt_path, &ca)) != 0) {
+        ctl_err("cannot load the CA certificate %s: %s (create one with 'vigilctl pki init "
+                "--dir %s')", ca_crt_path, vg_strerror(rc), dir);
+        rc = CTL_EXIT_FAIL;
+        goto out;
+    }
+    if ((rc = vg_key_load(ca_key_path, &ca_key)) != 0) {
+        ctl_err("cannot load the CA key %s: %s", ca_key_path, vg_strerror(rc));
+        rc = CTL_EXIT_FAIL;
+        goto out;
+    }
+    rc = CTL_EXIT_FAIL;
+    if (!vg_cert_matches_key(ca, ca_key)) {
+        ctl_err("%s is not the key of %s", ca_key_path, ca_crt_path);
+        goto out;
+    }
+    if (vg_cert_info(ca, &ca_info) || !ca_info.is_ca) {
+        ctl_err("%s is not a CA certificate", ca_crt_path);
+        goto out;
+    }
+    if (ca_info.not_after_ms < not_after && not_after > now)
+        fprintf(stderr, "vigilctl: warning: the CA expires before this certificate would; "
+                        "peers will stop accepting it then\n");
+    memset(&req, 0, sizeof(req));
+    req.cn = name;
+    req.role = role;
+    req.sans = sans;
+    req.nsans = nsans;
+    req.not_after_ms = not_after;
+    req.not_before_ms = now - BACKDATE_MS;
+    if (req.not_before_ms >= not_after) /* an expired certificate, on request */
+        req.not_before_ms = not_after - DAY_MS;
+    if (vg_key_generate(&key)) {
+        ctl_err("cannot generate a key");
+        goto out;
+    }
+    if ((c = vg_cert_issue(&req, key, ca, ca_key, &pem)) != 0) {
+        ctl_err("cannot issue the certificate: %s", vg_strerror(c));
+        goto out;
+    }
+    rc = write_pair(key, pem, key_path, crt_path, force);
+    if (rc == 0)
+        rc = report_issued(ctl, pem, crt_path, key_path);
+out:
+    free(pem);
+    vg_key_free(key);
+    vg_key_free(ca_key);
+    vg_cert_free(ca);
+    return rc;
+}
+
+static int pki_show(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "ca", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *ca_path = NULL, *file;
+    struct vg_cert *cert = NULL, *ca = NULL;
+    struct vg_cert_info info;
+    char why[512] = "", nb[VG_TIME_STR_MAX], na[VG_TIME_STR_MAX], fp[VG_SHA256_HEX];
+    int c, rc = CTL_EXIT_FAIL, verified = -1;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': ca_path = optarg; break;
+        case 'h': ctl_usage_pki(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("pki", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("pki", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage_err("pki", "pki show needs exactly one certificate FILE");
+    file = argv[optind];
+    if ((c = vg_cert_load(file, &cert)) != 0) {
+        ctl_err("cannot load certificate %s: %s", file, vg_strerror(c));
+        goto out;
+    }
+    if (vg_cert_info(cert, &info)) {
+        ctl_err("%s: cannot read the certificate's fields", file);
+        goto out;
+    }
+    if (ca_path) {
+        if ((c = vg_cert_load(ca_path, &ca)) != 0) {
+            ctl_err("cannot load CA certificate %s: %s", ca_path, vg_strerror(c));
+            goto out;
+        }
+        verified = vg_cert_verify(cert, ca, why, sizeof(why)) == 0;
+    }
+    if (ctl->json) {
+        json_t *o = cert_json(&info, file);
+        if (verified >= 0) {
+            json_object_set_new(o, "verified", json_boolean(verified));
+            if (!verified)
+                json_object_set_new(o, "verify_error", json_string(why));
+        }
+        print_json(o);
+        json_decref(o);
+    } else {
+        printf("file:        %s\n", file);
+        printf("subject:     %s\n", info.subject);
+        printf("name:        %s\n", info.cn);
+        printf("role:        %s\n", info.is_ca ? "ca" : vg_role_name(info.role));
+        printf("issuer:      %s\n", info.issuer);
+        printf("serial:      %s\n", info.serial);
+        printf("not before:  %s\n", vg_time_format(info.not_before_ms, nb, sizeof(nb)));
+        printf("not after:   %s%s\n", vg_time_format(info.not_after_ms, na, sizeof(na)),
+               info.not_after_ms < vg_time_now_ms() ? " (EXPIRED)" : "");
+        printf("usage:       %s\n", info.is_ca ? "CA"
+                                    : info.server_auth && info.client_auth ? "server auth, client auth"
+                                    : info.server_auth ? "server auth"
+                                    : info.client_auth ? "client auth" : "none");
+        printf("sans:        ");
+        for (size_t i = 0; i < info.nsans; i++)
+            printf("%s%s", i ? ", " : "", info.sans[i]);
+        printf("%s\n", info.nsans ? "" : "(none)");
+        printf("sha256:      %s\n", vg_hex(info.sha256, VG_SHA256_LEN, fp));
+        if (verified >= 0)
+            printf("verify:      %s%s (against %s)\n", verified ? "ok" : "FAILED: ",
+                   verified ? "" : why, ca_path);
+    }
+    rc = verified == 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
+out:
+    vg_cert_free(cert);
+    vg_cert_free(ca);
+    return rc;
+}
+
+int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv)
+{
+    if (argc < 2)
+        return ctl_usage_err("pki", "pki needs a sub-command: init, issue or show");
+    if (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0) {
+        ctl_usage_pki(stdout);
+        return CTL_EXIT_OK;
+    }
+    if (strcmp(argv[1], "init") == 0)
+        return pki_init(ctl, argc - 1, argv + 1);
+    if (strcmp(argv[1], "issue") == 0)
+        return pki_issue(ctl, argc - 1, argv + 1);
+    if (strcmp(argv[1], "show") == 0)
+        return pki_show(ctl, argc - 1, argv + 1);
+    return ctl_usage_err("pki", "unknown pki sub-command '%s' (init, issue, show)", argv[1]);
+}

@@ -1,0 +1,138 @@
+/*
+ * vigilctl: the operator tool.  Global options come before the
+ * sub-command: vigilctl [OPTIONS] COMMAND [ARGS].
+ */
+#include <getopt.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "log.h"
+#include "util.h"
+
+static const struct ctl_cmd commands[] = {
+    { "pki", "create a CA and issue certificates (init, issue, show)", ctl_cmd_pki,
+      ctl_usage_pki },
+};
+
+int ctl_err(const char *fmt, ...)
+{
+    va_list ap;
+    fputs("vigilctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CTL_EXIT_FAIL;
+}
+
+int ctl_usage_err(const char *cmd, const char *fmt, ...)
+{
+    va_list ap;
+    fputs("vigilctl: ", stderr);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fprintf(stderr, "\nTry 'vigilctl %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
+    return CTL_EXIT_USAGE;
+}
+
+static void usage(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] COMMAND [ARGS]\n"
+            "\n"
+            "The Vigil operator tool: certificates, fleet queries, incident response.\n"
+            "\n"
+            "Options (before COMMAND):\n"
+            "  --collector HOST:PORT  collector to talk to (env VIGIL_COLLECTOR)\n"
+            "  --ca FILE              CA certificate(s) to verify the collector (env VIGIL_CA)\n"
+            "  --cert FILE            your operator certificate (env VIGIL_CERT)\n"
+            "  --key FILE             its private key, mode 0600 (env VIGIL_KEY)\n"
+            "  --server-name NAME     name expected in the collector's certificate\n"
+            "  --json                 print JSON (snake_case keys; lists are arrays)\n"
+            "  -v, --verbose          more detail on errors\n"
+            "  -h, --help             this help; 'vigilctl COMMAND --help' for a command\n"
+            "  -V, --version          print the version\n"
+            "\n"
+            "Commands:\n");
+    for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++)
+        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+    fprintf(out, "\n"
+                 "Exit status: 0 success, 1 failure, 2 usage error.\n");
+}
+
+int main(int argc, char **argv)
+{
+    enum { OPT_COLLECTOR = 256, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_JSON };
+    static const struct option opts[] = {
+        { "collector", required_argument, NULL, OPT_COLLECTOR },
+        { "ca", required_argument, NULL, OPT_CA },
+        { "cert", required_argument, NULL, OPT_CERT },
+        { "key", required_argument, NULL, OPT_KEY },
+        { "server-name", required_argument, NULL, OPT_SERVER_NAME },
+        { "json", no_argument, NULL, OPT_JSON },
+        { "verbose", no_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { "version", no_argument, NULL, 'V' },
+        { NULL, 0, NULL, 0 },
+    };
+    struct ctl ctl;
+    int c;
+
+    memset(&ctl, 0, sizeof(ctl));
+    ctl.collector = getenv("VIGIL_COLLECTOR");
+    ctl.ca = getenv("VIGIL_CA");
+    ctl.cert = getenv("VIGIL_CERT");
+    ctl.key = getenv("VIGIL_KEY");
+    vg_log_init("vigilctl", 0, VG_LOG_WARN);
+
+    /* "+": stop at the first non-option, the sub-command. */
+    opterr = 0;
+    while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+        switch (c) {
+        case OPT_COLLECTOR: ctl.collector = optarg; break;
+        case OPT_CA: ctl.ca = optarg; break;
+        case OPT_CERT: ctl.cert = optarg; break;
+        case OPT_KEY: ctl.key = optarg; break;
+        case OPT_SERVER_NAME: ctl.server_name = optarg; break;
+        case OPT_JSON: ctl.json = 1; break;
+        case 'v': ctl.verbose = 1; break;
+        case 'h': usage(stdout); return CTL_EXIT_OK;
+        case 'V': printf("vigilctl %s\n", VG_VERSION); return CTL_EXIT_OK;
+        case ':':
+            return ctl_usage_err(NULL, "option '%s' needs a value", argv[optind - 1]);
+        default:
+            if (optopt)
+                return ctl_usage_err(NULL, "unknown option '-%c'", optopt);
+            return ctl_usage_err(NULL, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc) {
+        usage(stderr);
+        return CTL_EXIT_USAGE;
+    }
+    if (strcmp(argv[optind], "help") == 0) {
+        if (optind + 1 < argc) {
+            for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++) {
+                if (strcmp(commands[i].name, argv[optind + 1]) == 0) {
+                    commands[i].usage(stdout);
+                    return CTL_EXIT_OK;
+                }
+            }
+            return ctl_usage_err(NULL, "unknown command '%s'", argv[optind + 1]);
+        }
+        usage(stdout);
+        return CTL_EXIT_OK;
+    }
+    for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++) {
+        if (strcmp(commands[i].name, argv[optind]) == 0) {
+            int sub = optind;
+            optind = 0; /* glibc: 0 re-initialises getopt for the sub-command */
+            return commands[i].run(&ctl, argc - sub, argv + sub);
+        }
+    }
+    return ctl_usage_err(NULL, "unknown command '%s'", argv[optind]);
+}

@@ -1,0 +1,84 @@
+/*
+ * Table-driven INI configuration (parsing by inih).
+ *
+ * Each program describes its keys once, in a const table of struct
+ * vg_conf_key (section, key, type, default, help, where to store it), as
+ * Fluent Bit's config maps do.  The same table drives parsing, defaults,
+ * validation, `--dump-config` and the commented example files.
+ *
+ * Strict by design: an unknown section or key, a duplicate key, a bad
+ * value, a line too long or a syntax error is an error naming the file
+ * and line.  A list key may continue on following indented lines:
+ *
+ *     [collector]
+ *     address = c1.example.org:7443,
+ *         c2.example.org:7443
+ */
+#ifndef VG_CONF_H
+#define VG_CONF_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+
+enum vg_conf_type {
+    VG_CONF_STR,      /* char *, NULL when empty */
+    VG_CONF_PATH,     /* char *, absolute or relative to the config file's directory */
+    VG_CONF_BOOL,     /* int 0/1 */
+    VG_CONF_UINT,     /* uint64_t in [min, max] */
+    VG_CONF_DURATION, /* uint64_t milliseconds in [min, max] ("30s", "24h") */
+    VG_CONF_SIZE,     /* uint64_t bytes in [min, max] ("64K", "1G") */
+    VG_CONF_LIST,     /* struct vg_strlist: comma-separated, trimmed, no empties */
+    VG_CONF_ENUM      /* int: index into choices ("always|batch|interval") */
+};
+
+#define VG_CONF_REQUIRED 0x1 /* must be set (by file or by default) */
+
+struct vg_conf_key {
+    const char *section;
+    const char *key;
+    enum vg_conf_type type;
+    const char *def;     /* default as text, or NULL for unset */
+    size_t offset;       /* where the value lives in the caller's struct */
+    uint64_t min, max;   /* UINT, DURATION (ms), SIZE; max 0 = no bound */
+    const char *choices; /* ENUM: "a|b|c" */
+    unsigned flags;
+    const char *help;    /* one line, for docs and --help */
+};
+
+struct vg_strlist {
+    char **v;
+    size_t n;
+};
+
+#define VG_CONF_MAX_FILE (1024 * 1024)
+#define VG_CONF_MAX_LIST 256
+
+/* Sets every key of the NULL-terminated table (key == NULL ends it) to
+ * its default.  Returns 0 or a negative code (a bad default is a bug). */
+int vg_conf_defaults(const struct vg_conf_key *table, void *obj);
+/* Applies defaults, then reads path.  On error returns VG_ECONFIG (or
+ * -ENOMEM) and writes "path:line: what is wrong" into err. */
+int vg_conf_load(const struct vg_conf_key *table, void *obj, const char *path, char *err,
+                 size_t errlen);
+/* Parses an in-memory text as if it were the file `name`.  Defaults are
+ * not applied.  Same returns as vg_conf_load. */
+int vg_conf_parse(const struct vg_conf_key *table, void *obj, const char *name,
+                  const char *text, size_t len, char *err, size_t errlen);
+/* Sets one key from text (command-line overrides).  Returns 0, VG_ECONFIG
+ * with err filled, or -ENOMEM. */
+int vg_conf_set(const struct vg_conf_key *table, void *obj, const char *section,
+                const char *key, const char *value, char *err, size_t errlen);
+/* Checks VG_CONF_REQUIRED keys.  Returns 0 or VG_ECONFIG with err filled. */
+int vg_conf_check_required(const struct vg_conf_key *table, const void *obj, const char *name,
+                           char *err, size_t errlen);
+/* Frees what the table's keys own in obj (strings, lists). */
+void vg_conf_free(const struct vg_conf_key *table, void *obj);
+/* Prints the effective configuration as INI. */
+void vg_conf_dump(const struct vg_conf_key *table, const void *obj, FILE *out);
+/* Prints a commented example file: every key, its default and help. */
+void vg_conf_print_example(const struct vg_conf_key *table, FILE *out);
+
+void vg_strlist_free(struct vg_strlist *l);
+
+#endif

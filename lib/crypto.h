@@ -1,0 +1,147 @@
+/*
+ * Hashes, random numbers, keys, certificates and signatures.  The only
+ * file besides lib/tls.c that includes mbedtls: its types stay behind the
+ * opaque structs below.  Keys are EC P-256; signatures ECDSA with SHA-256.
+ *
+ * Identity in Vigil certificates: the subject's CN is the name (agent id
+ * for agents, user name for operators, host name for collectors) and the
+ * subject's OU is the role.  Roles also fix the extended key usage:
+ * collectors get serverAuth, everyone else clientAuth.
+ */
+#ifndef VG_CRYPTO_H
+#define VG_CRYPTO_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#define VG_SHA256_LEN 32
+#define VG_SHA256_HEX (2 * VG_SHA256_LEN + 1)
+#define VG_UUID_STR 37
+#define VG_CERT_NAME_MAX 64 /* X.509 upper bound for CN */
+#define VG_CERT_MAX_SANS 32
+
+/* ---- hashing and randomness ---- */
+
+/* Returns 0 or VG_ECRYPTO. */
+int vg_sha256(const void *data, size_t len, uint8_t out[VG_SHA256_LEN]);
+
+struct vg_sha256;
+/* Streaming SHA-256.  new returns NULL on allocation failure. */
+struct vg_sha256 *vg_sha256_new(void);
+void vg_sha256_update(struct vg_sha256 *h, const void *data, size_t len);
+/* Writes the digest and frees h. */
+void vg_sha256_final(struct vg_sha256 *h, uint8_t out[VG_SHA256_LEN]);
+/* Hashes a file, reading at most max bytes (VG_ETOOBIG past that).
+ * Returns 0, -errno or VG_ETOOBIG. */
+int vg_sha256_file(const char *path, uint64_t max, uint8_t out[VG_SHA256_LEN]);
+
+/* Fills buf from the kernel's CSPRNG (getrandom).  Returns 0 or -errno. */
+int vg_random(void *buf, size_t len);
+/* Writes a random (version 4) UUID, lower case, into out.  Returns 0 or -errno. */
+int vg_uuid4(char out[VG_UUID_STR]);
+
+/* ---- roles ---- */
+
+enum vg_role {
+    VG_ROLE_NONE = 0,
+    VG_ROLE_AGENT,
+    VG_ROLE_COLLECTOR,
+    VG_ROLE_RESPONDER,
+    VG_ROLE_AUDITOR,
+    VG_ROLE_ADMIN
+};
+
+/* "agent", "collector", ...; "none" for VG_ROLE_NONE. */
+const char *vg_role_name(enum vg_role r);
+/* Returns 0 or -EINVAL. */
+int vg_role_parse(const char *s, enum vg_role *out);
+/* 1 for the operator roles (responder, auditor, admin). */
+int vg_role_is_operator(enum vg_role r);
+
+/* ---- keys ---- */
+
+struct vg_key;
+
+/* Generates an EC P-256 key.  Returns 0, VG_ECRYPTO or -ENOMEM. */
+int vg_key_generate(struct vg_key **out);
+/* Loads a PEM or DER private key.  Refuses (VG_EKEYMODE) a file that
+ * group or others may access.  Returns 0, -errno, VG_EKEYMODE or
+ * VG_ECRYPTO (not a key). */
+int vg_key_load(const char *path, struct vg_key **out);
+/* Writes the key as PEM with mode 0600, atomically.  If excl, refuses to
+ * replace an existing file (-EEXIST).  Returns 0, -errno or VG_ECRYPTO. */
+int vg_key_save(const struct vg_key *k, const char *path, int excl);
+/* Zeroises and frees.  NULL is a no-op. */
+void vg_key_free(struct vg_key *k);
+
+/* ---- certificates ---- */
+
+struct vg_cert; /* a certificate, or a chain of them (a CA bundle) */
+
+/* Loads PEM (one or more certificates) or DER.  Returns 0, -errno or VG_ECERT. */
+int vg_cert_load(const char *path, struct vg_cert **out);
+/* Parses PEM (NUL-terminated, len includes the NUL) or DER. */
+int vg_cert_parse(const uint8_t *data, size_t len, struct vg_cert **out);
+void vg_cert_free(struct vg_cert *c);
+
+/* What to put in a new certificate. */
+struct vg_cert_req {
+    const char *cn;            /* [A-Za-z0-9._@:-] and spaces, 1..64 */
+    enum vg_role role;         /* NONE for a CA */
+    const char *const *sans;   /* DNS names or IP addresses (detected) */
+    size_t nsans;
+    int64_t not_before_ms;
+    int64_t not_after_ms;
+    int is_ca;
+};
+
+/* Checks a certificate name: returns 0 or -EINVAL. */
+int vg_cert_name_check(const char *cn);
+/* Checks a SAN: a DNS name (letters, digits, '-', '.', leading "*."),
+ * or an IPv4/IPv6 address.  Returns 0 or -EINVAL. */
+int vg_cert_san_check(const char *san);
+
+/* Issues a certificate for subject_key, signed by issuer_key.  issuer is
+ * the issuing CA's certificate, or NULL for a self-signed CA.  *pem_out
+ * is a new NUL-terminated PEM string (free()).  Returns 0, -EINVAL (bad
+ * name or SAN), VG_ECRYPTO or -ENOMEM. */
+int vg_cert_issue(const struct vg_cert_req *req, const struct vg_key *subject_key,
+                  const struct vg_cert *issuer, const struct vg_key *issuer_key, char **pem_out);
+
+struct vg_cert_info {
+    char subject[256];
+    char issuer[256];
+    char cn[VG_CERT_NAME_MAX + 1];
+    char ou[VG_CERT_NAME_MAX + 1];
+    enum vg_role role; /* from ou; NONE if absent or unknown */
+    char serial[80];   /* hex */
+    int64_t not_before_ms, not_after_ms;
+    int is_ca;
+    int server_auth, client_auth; /* usable for (no EKU extension: both) */
+    size_t nsans;
+    char sans[VG_CERT_MAX_SANS][256]; /* DNS names and IP addresses as text */
+    uint8_t sha256[VG_SHA256_LEN];    /* fingerprint of the DER */
+};
+
+/* Describes the first certificate of c.  Returns 0 or VG_ECERT. */
+int vg_cert_info(const struct vg_cert *c, struct vg_cert_info *info);
+/* Verifies the first certificate of c against the CA bundle ca at time
+ * now (validity, signature, chain).  On failure returns VG_ECERT and
+ * writes the reasons into why. */
+int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why, size_t whylen);
+/* 1 if the key is the private half of the certificate's public key. */
+int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k);
+
+/* ---- signatures ---- */
+
+#define VG_SIG_MAX 80 /* DER ECDSA P-256 signature */
+
+/* ECDSA/SHA-256 signature of data into sig (VG_SIG_MAX bytes).
+ * Returns 0 or VG_ECRYPTO. */
+int vg_sign(const struct vg_key *k, const void *data, size_t len, uint8_t *sig, size_t *siglen);
+/* Returns 0 if sig is a valid signature of data by the certificate's key,
+ * VG_ECRYPTO otherwise. */
+int vg_verify(const struct vg_cert *c, const void *data, size_t len, const uint8_t *sig,
+              size_t siglen);
+
+#endif

@@ -1,0 +1,38 @@
+#include <errno.h>
+#include <protobuf-c/protobuf-c.h>
+
+#include "err.h"
+#include "pb.h"
+
+int vg_pb_pack(const ProtobufCMessage *msg, struct vg_buf *out)
+{
+    size_t n = protobuf_c_message_get_packed_size(msg);
+    int rc = vg_buf_reserve(out, n);
+
+    if (rc)
+        return rc;
+    if (protobuf_c_message_pack(msg, out->data + out->len) != n)
+        return VG_EDECODE; /* cannot happen: the size was just computed */
+    out->len += n;
+    out->data[out->len] = '\0';
+    return 0;
+}
+
+int vg_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                 ProtobufCMessage **out)
+{
+    /* protobuf-c returns NULL for malformed input and for allocation
+     * failure alike; the input is bounded by the frame limits, so treat
+     * both as undecodable. */
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    if (!m)
+        return VG_EDECODE;
+    *out = m;
+    return 0;
+}
+
+void vg_pb_free(ProtobufCMessage *msg)
+{
+    if (msg)
+        protobuf_c_message_free_unpacked(msg, NULL);
+}

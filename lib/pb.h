@@ -1,0 +1,28 @@
+/*
+ * protobuf-c wrappers.  Callers use the generated message structs (from
+ * build/gen/vigil/v1/ (one .pb-c.h per .proto)) but pack and unpack only through here, so
+ * that size limits and allocation failures are handled in one place.
+ */
+#ifndef VG_PB_H
+#define VG_PB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "buf.h"
+
+struct ProtobufCMessage;
+struct ProtobufCMessageDescriptor;
+
+/* Appends the encoding of msg to out.  Returns 0, VG_ETOOBIG (over
+ * out's max) or -ENOMEM. */
+int vg_pb_pack(const struct ProtobufCMessage *msg, struct vg_buf *out);
+/* Decodes len bytes as a message of type desc.  On success *out is a new
+ * message the caller frees with vg_pb_free().  Returns 0 or VG_EDECODE
+ * (malformed, or a required field missing). */
+int vg_pb_unpack(const struct ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
+                 struct ProtobufCMessage **out);
+/* Frees a message from vg_pb_unpack().  NULL is a no-op. */
+void vg_pb_free(struct ProtobufCMessage *msg);
+
+#endif

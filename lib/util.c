@@ -1,0 +1,428 @@
+#include <ctype.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "err.h"
+#include "util.h"
+
+int64_t vg_time_now_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (int64_t)ts.tv_sec * 1000 + ts.tv_nsec / 1000000;
+}
+
+uint64_t vg_time_mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
+}
+
+char *vg_time_format(int64_t ms, char *out, size_t outlen)
+{
+    /* Floor division so that times before 1970 format correctly. */
+    int64_t secs = ms / 1000, frac = ms % 1000;
+    struct tm tm;
+    time_t t;
+
+    if (frac < 0) {
+        frac += 1000;
+        secs--;
+    }
+    t = (time_t)secs;
+    if (!gmtime_r(&t, &tm)) {
+        snprintf(out, outlen, "invalid-time");
+        return out;
+    }
+    if (frac)
+        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02d.%03dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec, (int)frac);
+    else
+        snprintf(out, outlen, "%04d-%02d-%02dT%02d:%02d:%02dZ", tm.tm_year + 1900,
+                 tm.tm_mon + 1, tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return out;
+}
+
+/* Reads exactly n digits at *p into *v. */
+static int digits(const char **p, int n, int *v)
+{
+    int x = 0;
+    for (int i = 0; i < n; i++) {
+        if (!isdigit((unsigned char)(*p)[i]))
+            return -EINVAL;
+        x = x * 10 + ((*p)[i] - '0');
+    }
+    *p += n;
+    *v = x;
+    return 0;
+}
+
+static int days_in_month(int y, int m)
+{
+    static const int d[] = { 31, 28, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31 };
+    int leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
+    return m == 2 ? 28 + leap : d[m - 1];
+}
+
+/* Days since 1970-01-01 for a proleptic Gregorian date (Howard Hinnant). */
+static int64_t days_from_civil(int64_t y, int m, int d)
+{
+    y -= m <= 2;
+    int64_t era = (y >= 0 ? y : y - 399) / 400;
+    int64_t yoe = y - era * 400;
+    int64_t doy = (153 * (m + (m > 2 ? -3 : 9)) + 2) / 5 + d - 1;
+    int64_t doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
+    return era * 146097 + doe - 719468;
+}
+
+int vg_time_parse(const char *s, int64_t *ms_out)
+{
+    int y, mo, d, h = 0, mi = 0, sec = 0, ms = 0;
+    int64_t off_min = 0;
+    const char *p = s;
+
+    if (digits(&p, 4, &y) || *p++ != '-' || digits(&p, 2, &mo) || *p++ != '-' ||
+        digits(&p, 2, &d))
+        return -EINVAL;
+    if (mo < 1 || mo > 12 || d < 1 || d > days_in_month(y, mo))
+        return -EINVAL;
+    if (*p) {
+        if (*p != 'T' && *p != 't' && *p != ' ')
+            return -EINVAL;
+        p++;
+        if (digits(&p, 2, &h) || *p++ != ':' || digits(&p, 2, &mi) || *p++ != ':' ||
+            digits(&p, 2, &sec))
+            return -EINVAL;
+        if (h > 23 || mi > 59 || sec > 60)
+            return -EINVAL;
+        if (*p == '.') {
+            int n = 0, scale = 100;
+            p++;
+            while (isdigit((unsigned char)*p)) {
+                if (n++ < 3) {
+                    ms += (*p - '0') * scale;
+                    scale /= 10;
+                }
+                p++;
+            }
+            if (n == 0)
+                return -EINVAL;
+        }
+        if (*p == 'Z' || *p == 'z') {
+            p++;
+        } else if (*p == '+' || *p == '-') {
+            int sign = *p == '-' ? -1 : 1, oh, om;
+            p++;
+            if (digits(&p, 2, &oh) || *p++ != ':' || digits(&p, 2, &om) || oh > 23 || om > 59)
+                return -EINVAL;
+            off_min = sign * (oh * 60 + om);
+        } else {
+            return -EINVAL; /* RFC 3339 requires an offset */
+        }
+        if (*p)
+            return -EINVAL;
+    }
+    if (sec == 60)
+        sec = 59; /* leap second: clamp rather than reject */
+    *ms_out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_min * 60) *
+               1000) + ms;
+    return 0;
+}
+
+int vg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
+{
+    char *end;
+    unsigned long long v;
+
+    if (!s || !isdigit((unsigned char)*s))
+        return -EINVAL;
+    errno = 0;
+    v = strtoull(s, &end, 10);
+    if (*end)
+        return -EINVAL;
+    if (errno == ERANGE || v < min || v > max)
+        return -ERANGE;
+    *out = v;
+    return 0;
+}
+
+int vg_parse_duration(const char *s, uint64_t *ms_out)
+{
+    static const struct { const char *u; uint64_t ms; } units[] = {
+        { "ms", 1 }, { "s", 1000 }, { "m", 60000 }, { "h", 3600000 },
+        { "d", 86400000 }, { "w", 604800000 },
+    };
+    uint64_t total = 0;
+    const char *p = s;
+
+    if (!s || !*s)
+        return -EINVAL;
+    while (*p) {
+        uint64_t n = 0, mult = 0;
+        size_t ulen = 0;
+        if (!isdigit((unsigned char)*p))
+            return -EINVAL;
+        while (isdigit((unsigned char)*p)) {
+            if (n > (UINT64_MAX - 9) / 10)
+                return -ERANGE;
+            n = n * 10 + (uint64_t)(*p++ - '0');
+        }
+        if (!*p && p != s && total == 0) {
+            mult = 1000; /* bare number: seconds */
+        } else {
+            for (size_t i = 0; i < VG_ARRAY_SIZE(units); i++) {
+                size_t l = strlen(units[i].u);
+                if (strncmp(p, units[i].u, l) == 0 && !isalpha((unsigned char)p[l])) {
+                    mult = units[i].ms;
+                    ulen = l;
+                    break;
+                }
+            }
+            if (!mult)
+                return -EINVAL;
+        }
+        if (n && mult > UINT64_MAX / n)
+            return -ERANGE;
+        if (total > UINT64_MAX - n * mult)
+            return -ERANGE;
+        total += n * mult;
+        p += ulen;
+    }
+    *ms_out = total;
+    return 0;
+}
+
+int vg_parse_size(const char *s, uint64_t *out)
+{
+    static const struct { const char *u; uint64_t mult; } units[] = {
+        { "", 1 }, { "B", 1 },
+        { "K", 1ULL << 10 }, { "KB", 1ULL << 10 }, { "KiB", 1ULL << 10 }, { "k", 1ULL << 10 },
+        { "M", 1ULL << 20 }, { "MB", 1ULL << 20 }, { "MiB", 1ULL << 20 },
+        { "G", 1ULL << 30 }, { "GB", 1ULL << 30 }, { "GiB", 1ULL << 30 },
+        { "T", 1ULL << 40 }, { "TB", 1ULL << 40 }, { "TiB", 1ULL << 40 },
+    };
+    uint64_t n = 0;
+    const char *p = s;
+
+    if (!s || !isdigit((unsigned char)*s))
+        return -EINVAL;
+    while (isdigit((unsigned char)*p)) {
+        if (n > (UINT64_MAX - 9) / 10)
+            return -ERANGE;
+        n = n * 10 + (uint64_t)(*p++ - '0');
+    }
+    for (size_t i = 0; i < VG_ARRAY_SIZE(units); i++) {
+        if (strcmp(p, units[i].u) == 0) {
+            if (n && units[i].mult > UINT64_MAX / n)
+                return -ERANGE;
+            *out = n * units[i].mult;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int vg_parse_bool(const char *s, int *out)
+{
+    static const char *yes[] = { "yes", "true", "on", "1" };
+    static const char *no[] = { "no", "false", "off", "0" };
+    for (size_t i = 0; i < VG_ARRAY_SIZE(yes); i++) {
+        if (strcasecmp(s, yes[i]) == 0) {
+            *out = 1;
+            return 0;
+        }
+        if (strcasecmp(s, no[i]) == 0) {
+            *out = 0;
+            return 0;
+        }
+    }
+    return -EINVAL;
+}
+
+int vg_file_read(const char *path, size_t max, char **out, size_t *len_out)
+{
+    struct stat st;
+    char *buf = NULL;
+    size_t len = 0, cap;
+    int fd, rc = 0;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0) {
+        rc = -errno;
+        goto out;
+    }
+    if (S_ISDIR(st.st_mode)) {
+        rc = -EISDIR;
+        goto out;
+    }
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
+        rc = VG_ETOOBIG;
+        goto out;
+    }
+    /* st_size may be 0 or stale (procfs, growing files): read to EOF, bounded. */
+    cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
+    if (cap > max + 1)
+        cap = max + 1;
+    buf = malloc(cap + 1);
+    if (!buf) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    for (;;) {
+        ssize_t n;
+        if (len == cap) {
+            char *nb;
+            if (cap > max) {
+                rc = VG_ETOOBIG;
+                goto out;
+            }
+            cap = cap * 2 > max + 1 ? max + 1 : cap * 2;
+            nb = realloc(buf, cap + 1);
+            if (!nb) {
+                rc = -ENOMEM;
+                goto out;
+            }
+            buf = nb;
+        }
+        n = read(fd, buf + len, cap - len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            goto out;
+        }
+        if (n == 0)
+            break;
+        len += (size_t)n;
+    }
+    if (len > max) {
+        rc = VG_ETOOBIG;
+        goto out;
+    }
+    buf[len] = '\0';
+    *out = buf;
+    buf = NULL;
+    if (len_out)
+        *len_out = len;
+out:
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl)
+{
+    char tmp[PATH_MAX], dir[PATH_MAX];
+    const char *slash;
+    const unsigned char *p = data;
+    int fd = -1, dfd, rc = 0;
+
+    if (excl && access(path, F_OK) == 0)
+        return -EEXIST;
+    if ((size_t)snprintf(tmp, sizeof(tmp), "%s.tmp.%ld", path, (long)getpid()) >= sizeof(tmp))
+        return -ENAMETOOLONG;
+    /* O_EXCL with the final mode: the content is never readable by others,
+     * not even for a moment. */
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC | O_NOFOLLOW, mode);
+    if (fd < 0)
+        return -errno;
+    if (fchmod(fd, mode) < 0) { /* umask may have cut bits we asked for */
+        rc = -errno;
+        goto fail;
+    }
+    while (len > 0) {
+        ssize_t n = write(fd, p, len);
+        if (n < 0) {
+            if (errno == EINTR)
+                continue;
+            rc = -errno;
+            goto fail;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    if (fsync(fd) < 0 || close(fd) < 0) {
+        rc = -errno;
+        fd = -1;
+        goto fail;
+    }
+    fd = -1;
+    if (excl) {
+        /* link() fails if path appeared meanwhile; rename() would replace it. */
+        if (link(tmp, path) < 0) {
+            rc = -errno;
+            goto fail;
+        }
+        unlink(tmp);
+    } else if (rename(tmp, path) < 0) {
+        rc = -errno;
+        goto fail;
+    }
+    slash = strrchr(path, '/');
+    if (slash) {
+        size_t dl = (size_t)(slash - path);
+        if (dl == 0)
+            dl = 1;
+        if (dl < sizeof(dir)) {
+            memcpy(dir, path, dl);
+            dir[dl] = '\0';
+        } else {
+            dir[0] = '\0';
+        }
+    } else {
+        vg_strlcpy(dir, ".", sizeof(dir));
+    }
+    if (dir[0]) {
+        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return 0;
+fail:
+    if (fd >= 0)
+        close(fd);
+    unlink(tmp);
+    return rc;
+}
+
+char *vg_hex(const void *data, size_t len, char *out)
+{
+    static const char hx[] = "0123456789abcdef";
+    const unsigned char *p = data;
+    for (size_t i = 0; i < len; i++) {
+        out[2 * i] = hx[p[i] >> 4];
+        out[2 * i + 1] = hx[p[i] & 15];
+    }
+    out[2 * len] = '\0';
+    return out;
+}
+
+void vg_zeroize(void *p, size_t len)
+{
+    if (p && len)
+        explicit_bzero(p, len);
+}
+
+size_t vg_strlcpy(char *dst, const char *src, size_t dstlen)
+{
+    size_t n = strlen(src);
+    if (dstlen) {
+        size_t c = n < dstlen - 1 ? n : dstlen - 1;
+        memcpy(dst, src, c);
+        dst[c] = '\0';
+    }
+    return n;
+}

@@ -1,0 +1,64 @@
+/*
+ * Small helpers shared by the three programs: time, number/size/duration
+ * parsing, bounded file reads and atomic file writes, hex.
+ *
+ * Conventions: times are milliseconds since the Unix epoch, UTC, and are
+ * printed as RFC 3339 ("2026-11-22T07:32:57Z", or with ".123" when the
+ * milliseconds matter).
+ */
+#ifndef VG_UTIL_H
+#define VG_UTIL_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#define VG_ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+#define VG_TIME_STR_MAX 32
+
+/* Wall-clock and monotonic time in milliseconds. */
+int64_t vg_time_now_ms(void);
+uint64_t vg_time_mono_ms(void);
+
+/* Writes RFC 3339 UTC ("...T...Z"; milliseconds shown only if non-zero)
+ * into out (at least VG_TIME_STR_MAX bytes).  Returns out. */
+char *vg_time_format(int64_t ms, char *out, size_t outlen);
+/* Parses RFC 3339 ("2026-11-22T07:32:57Z", "+01:00" offsets, optional
+ * fraction) or a bare date ("2026-11-22", midnight UTC).
+ * Returns 0 or -EINVAL. */
+int vg_time_parse(const char *s, int64_t *ms_out);
+
+/* Parses a decimal unsigned integer in [min, max], whole string.
+ * Returns 0, -EINVAL (not a number) or -ERANGE. */
+int vg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
+/* Parses a duration: a number with a unit ms, s, m, h, d, w ("90s", "24h",
+ * "1h30m").  A bare number is seconds.  Result in milliseconds.
+ * Returns 0, -EINVAL or -ERANGE. */
+int vg_parse_duration(const char *s, uint64_t *ms_out);
+/* Parses a size: a number with optional unit B, K/KB/KiB, M/MB/MiB,
+ * G/GB/GiB (all powers of 1024).  Returns 0, -EINVAL or -ERANGE. */
+int vg_parse_size(const char *s, uint64_t *out);
+/* Parses yes/no, true/false, on/off, 1/0.  Returns 0 or -EINVAL. */
+int vg_parse_bool(const char *s, int *out);
+
+/* Reads a whole file of at most max bytes into a new NUL-terminated
+ * buffer (*out, owned by the caller, free()).  Returns 0, -errno, or
+ * VG_ETOOBIG if the file is larger than max. */
+int vg_file_read(const char *path, size_t max, char **out, size_t *len_out);
+/* Writes data to path atomically (temporary file in the same directory,
+ * fsync, rename, fsync of the directory) with the given mode, applied
+ * before any byte is written.  If excl, fails with -EEXIST when path
+ * exists.  Returns 0 or -errno. */
+int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl);
+
+/* Lower-case hex of len bytes into out (2*len+1 bytes).  Returns out. */
+char *vg_hex(const void *data, size_t len, char *out);
+
+/* Overwrites len bytes with zeros in a way the compiler keeps. */
+void vg_zeroize(void *p, size_t len);
+
+/* Copies src into dst (size dstlen), always NUL-terminating.
+ * Returns strlen(src); truncation happened if >= dstlen (as strlcpy). */
+size_t vg_strlcpy(char *dst, const char *src, size_t dstlen);
+
+#endif

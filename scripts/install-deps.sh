@@ -1,0 +1,51 @@
+#!/bin/sh
+# Install the Debian 12 packages needed to build and test Vigil.
+# Idempotent: does nothing (and prints nothing) when everything is present.
+# Usage: scripts/install-deps.sh [--check]   (--check: exit 1 if anything is missing, install nothing)
+set -eu
+
+PKGS="
+build-essential
+pkg-config
+clang
+libuv1-dev
+libprotobuf-c-dev
+protobuf-c-compiler
+libmbedtls-dev
+liblz4-dev
+lz4
+libcmocka-dev
+libsqlite3-dev
+sqlite3
+libinih-dev
+libjansson-dev
+iproute2
+procps
+"
+
+missing=""
+for p in $PKGS; do
+    if ! dpkg-query -W -f='${db:Status-Status}' "$p" 2>/dev/null | grep -qx installed; then
+        missing="$missing $p"
+    fi
+done
+
+[ -z "$missing" ] && exit 0
+
+if [ "${1:-}" = "--check" ]; then
+    echo "missing packages:$missing" >&2
+    exit 1
+fi
+
+if [ "$(id -u)" != 0 ]; then
+    echo "install-deps: missing packages:$missing" >&2
+    echo "install-deps: run as root (or: sudo $0)" >&2
+    exit 1
+fi
+
+echo "install-deps: installing:$missing" >&2
+export DEBIAN_FRONTEND=noninteractive
+if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
+    apt-get update -qq >/dev/null
+    apt-get install -y -qq --no-install-recommends $missing >/dev/null
+fi
