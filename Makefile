@@ -45,6 +45,10 @@ GEN_CFLAGS += -fsanitize=address,undefined -fno-omit-frame-pointer
 ALL_LDFLAGS += -fsanitize=address,undefined
 endif
 
+ifeq ($(FUZZ),1)
+ALL_CFLAGS += -fsanitize=fuzzer-no-link
+endif
+
 LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS)
 
 # ---- sources ---------------------------------------------------------------
@@ -70,15 +74,16 @@ PROGS := $(AGENT) $(COLLECTOR) $(CTL)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
+FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 
 # ---- build -----------------------------------------------------------------
 
-# Keep generated sources: make would delete them as intermediates.
-.SECONDARY: $(GEN_C) $(GEN_H)
+# Keep generated sources and objects: make would delete them as intermediates.
+.SECONDARY:
 
-.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz-smoke
+.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz fuzz-smoke
 .DEFAULT_GOAL := all
 
 all: $(PROGS)
@@ -125,6 +130,11 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBVIGIL)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
 tests: $(PROGS) $(UNIT_BIN)
 
 # ---- dependencies ----------------------------------------------------------
@@ -143,12 +153,29 @@ e2e: $(PROGS)
 
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests
-	$(Q)$(MAKE) --no-print-directory checksrc unit e2e
+	$(Q)$(MAKE) --no-print-directory -j1 checksrc unit e2e
 
 check: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    $(MAKE) --no-print-directory BUILD=build/asan SAN=1 unit e2e
+	    $(MAKE) --no-print-directory -j1 BUILD=build/asan SAN=1 unit e2e
+
+# libFuzzer targets (clang), built into build/fuzz/.  `make fuzz-smoke`
+# runs each for FUZZ_SECONDS (default 15) from the seeds in tests/fuzz/corpus/.
+FUZZ_SECONDS ?= 15
+fuzz: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang SAN=1 FUZZ=1 \
+	    $(patsubst tests/fuzz/%.c,build/fuzz/fuzz/%,$(FUZZ_SRC))
+
+fuzz-smoke: fuzz
+	$(Q)for f in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
+	    mkdir -p build/fuzz/corpus/$$f; \
+	    seeds=tests/fuzz/corpus/$$f; [ -d $$seeds ] || seeds=; \
+	    build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
+	        build/fuzz/corpus/$$f $$seeds >build/fuzz/$$f.log 2>&1 || \
+	        { tail -40 build/fuzz/$$f.log; echo "  FAIL  fuzz/$$f"; exit 1; }; \
+	    echo "  PASS  fuzz/$$f ($$(grep -o 'Done [0-9]* runs' build/fuzz/$$f.log))"; \
+	done
 
 checksrc:
 	$(Q)scripts/checksrc.sh

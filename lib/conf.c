@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "conf.h"
 #include "log.h"
@@ -390,12 +391,24 @@ int vg_conf_parse(const struct vg_conf_key *t, void *obj, const char *name, cons
     p.errlen = errlen;
     if (err && errlen)
         err[0] = '\0';
+    /* Relative paths in the file are relative to the file's directory,
+     * made absolute now: daemons change directory later. */
     slash = strrchr(name, '/');
-    if (slash && (size_t)(slash - name) < sizeof(p.dir)) {
-        memcpy(p.dir, name, (size_t)(slash - name));
-        p.dir[slash - name] = '\0';
-        if (!p.dir[0])
-            vg_strlcpy(p.dir, "/", sizeof(p.dir));
+    if (name[0] != '/' && !getcwd(p.dir, sizeof(p.dir)))
+        p.dir[0] = '\0';
+    if (slash) {
+        size_t used = name[0] == '/' ? 0 : strlen(p.dir);
+        size_t dl = (size_t)(slash - name);
+        if (used && used + 1 + dl < sizeof(p.dir)) {
+            p.dir[used++] = '/';
+            memcpy(p.dir + used, name, dl);
+            p.dir[used + dl] = '\0';
+        } else if (!used && dl < sizeof(p.dir)) {
+            memcpy(p.dir, name, dl);
+            p.dir[dl] = '\0';
+            if (!p.dir[0])
+                vg_strlcpy(p.dir, "/", sizeof(p.dir));
+        }
     }
     p.seen = calloc(table_len(t) + 1, 1);
     if (!p.seen)

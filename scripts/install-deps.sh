@@ -14,6 +14,7 @@ protobuf-c-compiler
 libmbedtls-dev
 liblz4-dev
 lz4
+openssl
 libcmocka-dev
 libsqlite3-dev
 sqlite3

@@ -91,7 +91,7 @@ int main(int argc, char **argv)
 
     /* "+": stop at the first non-option, the sub-command. */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+vhV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, "+:vhV", opts, NULL)) != -1) {
         switch (c) {
         case OPT_COLLECTOR: ctl.collector = optarg; break;
         case OPT_CA: ctl.ca = optarg; break;
