@@ -1,22 +1,98 @@
-/* vigil-agent: configuration shared by the agent's parts. */
+/*
+ * vigil-agent internals.
+ *
+ * The agent is shaped for privilege separation (a later step splits it
+ * into processes, as OpenSSH does): the collecting side (inputs, later
+ * command executors) and the network side (queue, transport, protobuf
+ * framing) meet only through the bus below, whose messages are
+ * self-contained byte strings that can cross a socketpair unchanged.
+ */
 #ifndef VG_AGENT_H
 #define VG_AGENT_H
 
 #include <stdint.h>
+#include <uv.h>
 
 #include "conf.h"
+#include "crypto.h"
+#include "vigil/v1/envelope.pb-c.h"
 
 struct agent_conf {
     /* [agent] */
     char *state_dir;
     struct vg_strlist tags;
     char *log_level;
+    uint64_t health_interval_ms;
     /* [collector] */
     struct vg_strlist address;
+    uint64_t backoff_base_ms, backoff_cap_ms;
+    uint64_t heartbeat_ms, dead_after_ms;
+    /* [batch] */
+    uint64_t batch_max_events, batch_max_bytes, batch_max_age_ms, queue_max_bytes;
+    /* [os] */
+    uint64_t os_check_ms, os_interval_ms;
     /* [tls] */
     char *ca, *cert, *key, *server_name;
 };
 
 extern const struct vg_conf_key agent_conf_keys[];
+
+/* ---- the bus: collecting side -> network side ---- */
+
+/* Counters the network side exposes to the collecting side (health). */
+struct agent_stats {
+    uint64_t queued_events;   /* in the open batch */
+    uint64_t queued_batches;  /* closed, not yet acknowledged */
+    uint64_t queued_bytes;
+    uint64_t events_total, batches_sent, reconnects, dropped_total;
+};
+
+struct agent;
+
+/* Hands one encoded vigil.v1.Event to the network side.  Returns 0 or an
+ * error (the event is then counted as lost). */
+int bus_event(struct agent *a, const uint8_t *event_pb, size_t len);
+/* Encodes ev and calls bus_event. */
+int bus_emit(struct agent *a, const Vigil__V1__Event *ev);
+void bus_stats(struct agent *a, struct agent_stats *out);
+
+/* ---- inputs ---- */
+
+struct input;
+struct input_ops {
+    const char *name;
+    /* Starts collecting on loop; returns 0 or an error (logged). */
+    int (*init)(struct input *in);
+    /* Stops: closes its handles; `done` is called once they are closed. */
+    void (*exit)(struct input *in, void (*done)(struct input *in));
+};
+
+struct input {
+    const struct input_ops *ops;
+    struct agent *agent;
+    uv_loop_t *loop;
+    const struct agent_conf *conf;
+    void *priv;
+};
+
+extern const struct input_ops in_os_ops;
+
+/* ---- network side (queue.c, transport.c) ---- */
+
+struct queue;
+struct transport;
+
+struct agent {
+    uv_loop_t *loop;
+    const struct agent_conf *conf;
+    char agent_id[VG_CERT_NAME_MAX + 1];
+    struct queue *queue;
+    struct transport *transport;
+    struct input *inputs;
+    size_t ninputs;
+    size_t inputs_open;
+    uv_signal_t sigterm, sigint;
+    int stopping;
+};
 
 #endif

@@ -2,23 +2,49 @@
 
 #include "agent.h"
 
-#define K(sec, name, type, def, field, help) \
-    { sec, name, type, def, offsetof(struct agent_conf, field), 0, 0, NULL, 0, help }
-#define KR(sec, name, type, def, field, help) \
-    { sec, name, type, def, offsetof(struct agent_conf, field), 0, 0, NULL, VG_CONF_REQUIRED, help }
+#define O(f) offsetof(struct agent_conf, f)
+#define K(sec, name, type, def, f, help) { sec, name, type, def, O(f), 0, 0, NULL, 0, help }
+#define KR(sec, name, type, def, f, help) \
+    { sec, name, type, def, O(f), 0, 0, NULL, VG_CONF_REQUIRED, help }
+#define KB(sec, name, type, def, f, min, max, help) \
+    { sec, name, type, def, O(f), min, max, NULL, 0, help }
 
 const struct vg_conf_key agent_conf_keys[] = {
     K("agent", "state_dir", VG_CONF_PATH, "/var/lib/vigil", state_dir,
-      "directory for the spool and agent state (created 0700)"),
+      "directory for the agent's state (created 0700)"),
     K("agent", "tags", VG_CONF_LIST, NULL, tags,
-      "operator tags sent to the collector: key=value,key=value"),
+      "operator tags sent to the collector: key=value,key=value (repeat the key to add more)"),
     K("agent", "log_level", VG_CONF_STR, "info", log_level, "error, warn, info or debug"),
+    KB("agent", "health_interval", VG_CONF_DURATION, "60s", health_interval_ms, 1000, 86400000,
+       "how often the agent reports its own health (RSS, CPU, queues)"),
     KR("collector", "address", VG_CONF_LIST, NULL, address,
-       "collector HOST:PORT, comma-separated for failover"),
+       "collector HOST:PORT, comma-separated; later ones are failovers"),
+    KB("collector", "backoff_base", VG_CONF_DURATION, "1s", backoff_base_ms, 10, 3600000,
+       "first reconnect delay bound; doubles per failed round (with full jitter)"),
+    KB("collector", "backoff_cap", VG_CONF_DURATION, "60s", backoff_cap_ms, 100, 86400000,
+       "largest reconnect delay bound"),
+    KB("collector", "heartbeat", VG_CONF_DURATION, "30s", heartbeat_ms, 500, 3600000,
+       "send a heartbeat when nothing else was sent for this long"),
+    KB("collector", "dead_after", VG_CONF_DURATION, "90s", dead_after_ms, 1500, 86400000,
+       "reconnect when the collector has been silent this long"),
+    KB("batch", "max_events", VG_CONF_UINT, "1000", batch_max_events, 1, 1000000,
+       "close a batch at this many events"),
+    KB("batch", "max_bytes", VG_CONF_SIZE, "256K", batch_max_bytes, 1024, 4 * 1024 * 1024,
+       "close a batch at this many encoded bytes"),
+    KB("batch", "max_age", VG_CONF_DURATION, "5s", batch_max_age_ms, 10, 3600000,
+       "close a batch this long after its first event"),
+    KB("batch", "queue_max", VG_CONF_SIZE, "64M", queue_max_bytes, 65536, 1ULL << 36,
+       "memory for batches awaiting acknowledgement; past it the oldest are dropped and "
+       "reported as loss"),
+    KB("os", "check_interval", VG_CONF_DURATION, "60s", os_check_ms, 1000, 86400000,
+       "how often OS state is re-read (sent when it changed)"),
+    KB("os", "interval", VG_CONF_DURATION, "1h", os_interval_ms, 1000, 7 * 86400000ULL,
+       "OS state is sent at least this often even when unchanged"),
     KR("tls", "ca", VG_CONF_PATH, NULL, ca, "CA certificate(s) that signed the collector"),
-    KR("tls", "cert", VG_CONF_PATH, NULL, cert, "this agent's certificate"),
+    KR("tls", "cert", VG_CONF_PATH, NULL, cert,
+       "this agent's certificate; its CN is the agent id"),
     KR("tls", "key", VG_CONF_PATH, NULL, key, "this agent's private key (mode 0600)"),
     K("tls", "server_name", VG_CONF_STR, NULL, server_name,
-      "name expected in the collector's certificate (default: host part of address)"),
+      "name expected in the collector's certificate (default: the host part of address)"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };

@@ -1,23 +1,133 @@
 /*
  * vigil-agent: collects host state and streams it to the collector.
  */
+#include <errno.h>
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "agent.h"
+#include "buf.h"
 #include "err.h"
 #include "log.h"
+#include "pb.h"
+#include "queue.h"
+#include "transport.h"
+#include "util.h"
 
 #define DEFAULT_CONF "/etc/vigil/agent.conf"
+
+static const struct input_ops *const input_list[] = { &in_os_ops };
+
+/* ---- the bus (see agent.h) ---- */
+
+int bus_event(struct agent *a, const uint8_t *ev, size_t len)
+{
+    return queue_add(a->queue, ev, len);
+}
+
+int bus_emit(struct agent *a, const Vigil__V1__Event *ev)
+{
+    struct vg_buf b;
+    int rc;
+
+    vg_buf_init(&b, 8 * 1024 * 1024);
+    rc = vg_pb_pack(&ev->base, &b);
+    if (rc == 0)
+        rc = bus_event(a, b.data, b.len);
+    vg_buf_free(&b);
+    return rc;
+}
+
+void bus_stats(struct agent *a, struct agent_stats *out)
+{
+    queue_stats(a->queue, out);
+    if (a->transport)
+        transport_stats(a->transport, out);
+}
+
+static void on_batch_ready(void *ctx)
+{
+    struct agent *a = ctx;
+    if (a->transport)
+        transport_kick(a->transport);
+}
+
+/* ---- start and stop ---- */
+
+static void all_closed(struct agent *a)
+{
+    uv_close((uv_handle_t *)&a->sigterm, NULL);
+    uv_close((uv_handle_t *)&a->sigint, NULL);
+    queue_free(a->queue);
+}
+
+/* The transport's stop callback has no context argument. */
+static struct agent *the_agent;
+
+static void transport_stopped(struct transport *t)
+{
+    (void)t;
+    all_closed(the_agent);
+}
+
+static void input_done(struct input *in)
+{
+    struct agent *a = in->agent;
+    if (--a->inputs_open > 0)
+        return;
+    /* Inputs are quiet: close the last batch, send it, then stop. */
+    queue_flush(a->queue);
+    transport_drain_then_stop(a->transport, 3000, transport_stopped);
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    struct agent *a = h->data;
+    if (a->stopping)
+        return;
+    a->stopping = 1;
+    log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    for (size_t i = 0; i < a->ninputs; i++)
+        a->inputs[i].ops->exit(&a->inputs[i], input_done);
+}
+
+static int check_tags(const struct agent_conf *c, const char *path, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < c->tags.n; i++) {
+        const char *t = c->tags.v[i], *eq = strchr(t, '=');
+        if (!eq || eq == t || strlen(t) > 500) {
+            snprintf(err, errlen, "%s: [agent] tags: '%s' is not key=value", path, t);
+            return VG_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+static int make_state_dir(const char *dir, char *err, size_t errlen)
+{
+    struct stat st;
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
+        snprintf(err, errlen, "state directory %s is not a directory", dir);
+        return -ENOTDIR;
+    }
+    return 0;
+}
 
 static void usage(FILE *out)
 {
     fprintf(out,
             "Usage: vigil-agent [-c FILE] [-t] [-d]\n"
             "\n"
-            "The Vigil endpoint agent.\n"
+            "The Vigil endpoint agent: collects host state and streams it to the collector\n"
+            "over mutual TLS.\n"
             "\n"
             "  -c, --config FILE   configuration file (default " DEFAULT_CONF ")\n"
             "  -t, --check-config  check the configuration and exit (0 if valid)\n"
@@ -25,7 +135,10 @@ static void usage(FILE *out)
             "      --example-config  print a commented configuration with every key\n"
             "  -d, --debug         log at debug level\n"
             "  -h, --help          this help\n"
-            "  -V, --version       print the version\n");
+            "  -V, --version       print the version\n"
+            "\n"
+            "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
+            "the last batch is sent and acknowledged (waiting at most 3 s) first.\n");
 }
 
 int main(int argc, char **argv)
@@ -43,6 +156,8 @@ int main(int argc, char **argv)
     };
     const char *conf_path = DEFAULT_CONF;
     struct agent_conf conf;
+    struct agent a;
+    enum vg_log_level level;
     char err[512];
     int c, check = 0, dump = 0, debug = 0, rc;
 
@@ -65,22 +180,82 @@ int main(int argc, char **argv)
     }
     memset(&conf, 0, sizeof(conf));
     rc = vg_conf_load(agent_conf_keys, &conf, conf_path, err, sizeof(err));
+    if (rc == 0)
+        rc = check_tags(&conf, conf_path, err, sizeof(err));
+    if (rc == 0)
+        rc = transport_check_addresses(&conf.address, err, sizeof(err));
+    if (rc == 0 && vg_log_level_parse(conf.log_level, &level)) {
+        snprintf(err, sizeof(err), "%s: [agent] log_level '%s': use error, warn, info or debug",
+                 conf_path, conf.log_level);
+        rc = VG_ECONFIG;
+    }
     if (rc) {
         log_error("%s", err);
         vg_conf_free(agent_conf_keys, &conf);
         return 1;
     }
-    if (debug)
-        vg_log_set_level(VG_LOG_DEBUG);
-    if (dump)
-        vg_conf_dump(agent_conf_keys, &conf, stdout);
-    else if (check)
-        printf("%s: configuration OK\n", conf_path);
-    else {
-        log_error("the transport to the collector is not built yet; "
-                  "only --check-config and --dump-config work in this version");
-        rc = 1;
+    vg_log_set_level(debug ? VG_LOG_DEBUG : level);
+    if (dump || check) {
+        if (dump)
+            vg_conf_dump(agent_conf_keys, &conf, stdout);
+        else
+            printf("%s: configuration OK\n", conf_path);
+        vg_conf_free(agent_conf_keys, &conf);
+        return 0;
     }
+
+    signal(SIGPIPE, SIG_IGN);
+    memset(&a, 0, sizeof(a));
+    the_agent = &a;
+    a.loop = uv_default_loop();
+    a.conf = &conf;
+    rc = make_state_dir(conf.state_dir, err, sizeof(err));
+    if (rc == 0) {
+        a.queue = queue_new(a.loop, &conf, on_batch_ready, &a);
+        if (!a.queue) {
+            snprintf(err, sizeof(err), "out of memory");
+            rc = -ENOMEM;
+        }
+    }
+    if (rc == 0) {
+        a.transport = transport_new(&a, a.queue, err, sizeof(err));
+        if (!a.transport)
+            rc = VG_ECONFIG;
+    }
+    if (rc) {
+        log_error("%s", err);
+        vg_conf_free(agent_conf_keys, &conf);
+        return 1;
+    }
+    log_info("agent %s starting (version %s), collector %s", a.agent_id, VG_VERSION,
+             conf.address.v[0]);
+
+    a.ninputs = VG_ARRAY_SIZE(input_list);
+    a.inputs = calloc(a.ninputs, sizeof(*a.inputs));
+    for (size_t i = 0; a.inputs && i < a.ninputs; i++) {
+        struct input *in = &a.inputs[i];
+        in->ops = input_list[i];
+        in->agent = &a;
+        in->loop = a.loop;
+        in->conf = &conf;
+        if (in->ops->init(in) != 0)
+            fatalx("input %s failed to start", in->ops->name);
+        a.inputs_open++;
+    }
+    uv_signal_init(a.loop, &a.sigterm);
+    uv_signal_init(a.loop, &a.sigint);
+    a.sigterm.data = a.sigint.data = &a;
+    uv_signal_start(&a.sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&a.sigint, signal_cb, SIGINT);
+
+    uv_run(a.loop, UV_RUN_DEFAULT);
+
+    transport_free(a.transport);
+    free(a.inputs);
+    rc = uv_loop_close(a.loop);
+    if (rc)
+        log_warnx("event loop closed with handles open: %s", uv_strerror(rc));
+    log_info("stopped");
     vg_conf_free(agent_conf_keys, &conf);
-    return rc;
+    return 0;
 }

@@ -1,18 +1,96 @@
-/* vigil-collector: configuration shared by the collector's parts. */
+/* vigil-collector internals: configuration and the server. */
 #ifndef VG_COLLECTOR_H
 #define VG_COLLECTOR_H
 
+#include <stdint.h>
+#include <uv.h>
+
 #include "conf.h"
+#include "frame.h"
+#include "log.h"
+#include "tls.h"
+#include "vigil/v1/envelope.pb-c.h"
 
 struct collector_conf {
     /* [collector] */
     char *listen;
     char *db;
     char *log_level;
+    int sync;                 /* 0 full, 1 normal */
+    uint64_t idle_timeout_ms; /* close an agent silent this long */
+    uint64_t heartbeat_ms;    /* interval agents are asked to use */
+    uint64_t max_frame;
     /* [tls] */
     char *ca, *cert, *key;
+    uint64_t ticket_lifetime_ms;
 };
 
 extern const struct vg_conf_key collector_conf_keys[];
+
+enum conn_kind { CONN_NEW, CONN_AGENT, CONN_OPERATOR };
+
+struct store;
+struct server;
+
+/* One accepted connection. */
+struct conn {
+    struct server *srv;
+    struct vg_tls_conn *tls;
+    struct vg_frame_reader rd;
+    enum conn_kind kind;
+    int hello_done;
+    int64_t host_id;
+    uint8_t epoch[16];
+    uint64_t last_rx_ms;
+    uint64_t ready_ms;
+    unsigned pending; /* batches waiting for the commit */
+    struct conn *next, *prev;     /* all connections */
+    struct conn *hnext;           /* agent id hash chain */
+};
+
+struct pending {
+    struct conn *c; /* NULL once the connection is gone */
+    Vigil__V1__Envelope *env;
+    int64_t recv_ms;
+};
+
+#define AGENT_HASH 4096
+
+struct server {
+    uv_loop_t *loop;
+    const struct collector_conf *conf;
+    uv_tcp_t listener;
+    uv_check_t commit;
+    uv_timer_t sweep;
+    uv_signal_t sigterm, sigint;
+    struct vg_tls_config *tls;
+    struct store *store;
+    struct vg_frame_limits limits;
+    struct conn *conns;
+    struct conn *agents[AGENT_HASH];
+    struct pending *pend;
+    size_t npend, cappend;
+    int stopping;
+    struct vg_ratelimit rl_refuse, rl_frame;
+    /* counters, since start */
+    uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
+        duplicate_ids;
+};
+
+int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
+                 char *err, size_t errlen);
+/* Stops accepting, commits, says goodbye and closes every connection;
+ * the loop ends once they are closed. */
+void server_stop(struct server *s);
+/* After the loop ended: closes the store, logs the counters. */
+void server_free(struct server *s);
+
+/* Operator requests (api.c).  Fills resp; strings it sets stay valid
+ * until api_free_response. */
+void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp);
+void api_free_response(Vigil__V1__OperatorResponse *resp);
+/* The connected agent with this id, or NULL. */
+struct conn *server_find_agent(struct server *s, const char *agent_id);
 
 #endif

@@ -4,6 +4,8 @@
 
 #define K(sec, name, type, def, field, flags, help) \
     { sec, name, type, def, offsetof(struct collector_conf, field), 0, 0, NULL, flags, help }
+#define KR(sec, name, type, def, field, min, max, help) \
+    { sec, name, type, def, offsetof(struct collector_conf, field), min, max, NULL, 0, help }
 
 const struct vg_conf_key collector_conf_keys[] = {
     K("collector", "listen", VG_CONF_STR, "0.0.0.0:7443", listen, 0,
@@ -11,10 +13,22 @@ const struct vg_conf_key collector_conf_keys[] = {
     K("collector", "db", VG_CONF_PATH, "/var/lib/vigil-collector/vigil.db", db, 0,
       "SQLite database file (created if missing)"),
     K("collector", "log_level", VG_CONF_STR, "info", log_level, 0, "error, warn, info or debug"),
+    { "collector", "sync", VG_CONF_ENUM, "full", offsetof(struct collector_conf, sync), 0, 0,
+      "full|normal", 0,
+      "full: every commit reaches the disk before agents are acknowledged (power-loss safe)" },
+    KR("collector", "idle_timeout", VG_CONF_DURATION, "90s", idle_timeout_ms, 5000, 86400000,
+       "close an agent connection that has sent nothing for this long"),
+    KR("collector", "heartbeat", VG_CONF_DURATION, "30s", heartbeat_ms, 1000, 3600000,
+       "how often agents are asked to send a heartbeat when idle"),
+    KR("collector", "max_frame", VG_CONF_SIZE, "8M", max_frame, 65536, 64 * 1024 * 1024,
+       "largest frame accepted from a peer"),
     K("tls", "ca", VG_CONF_PATH, NULL, ca, VG_CONF_REQUIRED,
       "CA certificate(s) that client certificates must chain to"),
-    K("tls", "cert", VG_CONF_PATH, NULL, cert, VG_CONF_REQUIRED, "the collector's certificate"),
+    K("tls", "cert", VG_CONF_PATH, NULL, cert, VG_CONF_REQUIRED,
+      "the collector's certificate (vigilctl pki issue --role collector)"),
     K("tls", "key", VG_CONF_PATH, NULL, key, VG_CONF_REQUIRED,
       "the collector's private key (mode 0600)"),
+    KR("tls", "ticket_lifetime", VG_CONF_DURATION, "1h", ticket_lifetime_ms, 60000, 86400000,
+       "TLS session tickets (fast reconnects) are honoured this long; keys rotate as often"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };

@@ -2,6 +2,7 @@
  * vigil-collector: receives agents' streams, stores them, serves operators.
  */
 #include <getopt.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -25,7 +26,10 @@ static void usage(FILE *out)
             "      --example-config  print a commented configuration with every key\n"
             "  -d, --debug         log at debug level\n"
             "  -h, --help          this help\n"
-            "  -V, --version       print the version\n");
+            "  -V, --version       print the version\n"
+            "\n"
+            "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it\n"
+            "cleanly: no new connections, pending batches committed and acknowledged.\n");
 }
 
 int main(int argc, char **argv)
@@ -43,6 +47,8 @@ int main(int argc, char **argv)
     };
     const char *conf_path = DEFAULT_CONF;
     struct collector_conf conf;
+    struct server srv;
+    enum vg_log_level level;
     char err[512];
     int c, check = 0, dump = 0, debug = 0, rc;
 
@@ -65,22 +71,36 @@ int main(int argc, char **argv)
     }
     memset(&conf, 0, sizeof(conf));
     rc = vg_conf_load(collector_conf_keys, &conf, conf_path, err, sizeof(err));
+    if (rc == 0 && vg_log_level_parse(conf.log_level, &level)) {
+        snprintf(err, sizeof(err), "%s: [collector] log_level '%s': use error, warn, info or debug",
+                 conf_path, conf.log_level);
+        rc = VG_ECONFIG;
+    }
     if (rc) {
         log_error("%s", err);
         vg_conf_free(collector_conf_keys, &conf);
         return 1;
     }
-    if (debug)
-        vg_log_set_level(VG_LOG_DEBUG);
-    if (dump)
-        vg_conf_dump(collector_conf_keys, &conf, stdout);
-    else if (check)
-        printf("%s: configuration OK\n", conf_path);
-    else {
-        log_error("the agent transport and store are not built yet; "
-                  "only --check-config and --dump-config work in this version");
-        rc = 1;
+    vg_log_set_level(debug ? VG_LOG_DEBUG : level);
+    if (dump || check) {
+        if (dump)
+            vg_conf_dump(collector_conf_keys, &conf, stdout);
+        else
+            printf("%s: configuration OK\n", conf_path);
+        vg_conf_free(collector_conf_keys, &conf);
+        return 0;
     }
+    signal(SIGPIPE, SIG_IGN);
+    if (server_start(&srv, uv_default_loop(), &conf, err, sizeof(err))) {
+        log_error("%s", err);
+        vg_conf_free(collector_conf_keys, &conf);
+        return 1;
+    }
+    uv_run(uv_default_loop(), UV_RUN_DEFAULT);
+    server_free(&srv);
+    rc = uv_loop_close(uv_default_loop());
+    if (rc)
+        log_warnx("event loop closed with handles open: %s", uv_strerror(rc));
     vg_conf_free(collector_conf_keys, &conf);
-    return rc;
+    return 0;
 }

@@ -31,23 +31,16 @@
 #include <mbedtls/x509_crt.h>
 
 #include "crypto.h"
+#include "crypto-int.h"
 #include "err.h"
 #include "util.h"
-
-struct vg_key {
-    mbedtls_pk_context pk;
-};
-
-struct vg_cert {
-    mbedtls_x509_crt crt;
-};
 
 struct vg_sha256 {
     mbedtls_sha256_context ctx;
 };
 
 /* mbedtls random callback: the kernel CSPRNG, no DRBG state to seed. */
-static int rng(void *ctx, unsigned char *out, size_t len)
+int vg__rng(void *ctx, unsigned char *out, size_t len)
 {
     (void)ctx;
     return vg_random(out, len) ? MBEDTLS_ERR_ECP_RANDOM_FAILED : 0;
@@ -204,7 +197,7 @@ int vg_key_generate(struct vg_key **out)
         return -ENOMEM;
     mbedtls_pk_init(&k->pk);
     if (mbedtls_pk_setup(&k->pk, mbedtls_pk_info_from_type(MBEDTLS_PK_ECKEY)) ||
-        mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(k->pk), rng, NULL)) {
+        mbedtls_ecp_gen_key(MBEDTLS_ECP_DP_SECP256R1, mbedtls_pk_ec(k->pk), vg__rng, NULL)) {
         vg_key_free(k);
         return VG_ECRYPTO;
     }
@@ -242,7 +235,7 @@ int vg_key_load(const char *path, struct vg_key **out)
     mbedtls_pk_init(&k->pk);
     /* PEM parsing wants the terminating NUL counted in the length. */
 #ifdef VG_MBED3
-    rc = mbedtls_pk_parse_key(&k->pk, (unsigned char *)data, len + 1, NULL, 0, rng, NULL);
+    rc = mbedtls_pk_parse_key(&k->pk, (unsigned char *)data, len + 1, NULL, 0, vg__rng, NULL);
 #else
     rc = mbedtls_pk_parse_key(&k->pk, (unsigned char *)data, len + 1, NULL, 0);
 #endif
@@ -545,7 +538,7 @@ int vg_cert_issue(const struct vg_cert_req *req, const struct vg_key *subject_ke
                                                 ext + sizeof(ext) - len, (size_t)len))
             goto out;
     }
-    if (mbedtls_x509write_crt_pem(&crt, pem, 16384, rng, NULL))
+    if (mbedtls_x509write_crt_pem(&crt, pem, 16384, vg__rng, NULL))
         goto out;
     *pem_out = (char *)pem;
     pem = NULL;
@@ -658,7 +651,7 @@ int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why,
 int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k)
 {
 #ifdef VG_MBED3
-    return mbedtls_pk_check_pair(&c->crt.pk, &k->pk, rng, NULL) == 0;
+    return mbedtls_pk_check_pair(&c->crt.pk, &k->pk, vg__rng, NULL) == 0;
 #else
     return mbedtls_pk_check_pair(&c->crt.pk, &k->pk) == 0;
 #endif
@@ -673,11 +666,11 @@ int vg_sign(const struct vg_key *k, const void *data, size_t len, uint8_t *sig, 
         return VG_ECRYPTO;
 #ifdef VG_MBED3
     if (mbedtls_pk_sign((mbedtls_pk_context *)&k->pk, MBEDTLS_MD_SHA256, h, sizeof(h), sig,
-                        VG_SIG_MAX, siglen, rng, NULL))
+                        VG_SIG_MAX, siglen, vg__rng, NULL))
         return VG_ECRYPTO;
 #else
     if (mbedtls_pk_sign((mbedtls_pk_context *)&k->pk, MBEDTLS_MD_SHA256, h, sizeof(h), sig,
-                        siglen, rng, NULL))
+                        siglen, vg__rng, NULL))
         return VG_ECRYPTO;
 #endif
     return 0;

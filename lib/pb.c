@@ -36,3 +36,41 @@ void vg_pb_free(ProtobufCMessage *msg)
     if (msg)
         protobuf_c_message_free_unpacked(msg, NULL);
 }
+
+static int put_raw_varint(struct vg_buf *out, uint64_t v)
+{
+    uint8_t b[10];
+    size_t n = 0;
+    do {
+        b[n] = (uint8_t)(v & 0x7f);
+        v >>= 7;
+        if (v)
+            b[n] |= 0x80;
+        n++;
+    } while (v);
+    return vg_buf_append(out, b, n);
+}
+
+int vg_pb_put_varint(struct vg_buf *out, uint32_t field, uint64_t v)
+{
+    size_t mark = out->len;
+    int rc = put_raw_varint(out, (uint64_t)field << 3 | 0);
+    if (rc == 0)
+        rc = put_raw_varint(out, v);
+    if (rc)
+        out->len = mark;
+    return rc;
+}
+
+int vg_pb_put_bytes(struct vg_buf *out, uint32_t field, const void *data, size_t len)
+{
+    size_t mark = out->len;
+    int rc = put_raw_varint(out, (uint64_t)field << 3 | 2);
+    if (rc == 0)
+        rc = put_raw_varint(out, len);
+    if (rc == 0)
+        rc = vg_buf_append(out, data, len);
+    if (rc)
+        out->len = mark;
+    return rc;
+}

@@ -22,6 +22,12 @@ int vg_pb_pack(const struct ProtobufCMessage *msg, struct vg_buf *out);
  * (malformed, or a required field missing). */
 int vg_pb_unpack(const struct ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                  struct ProtobufCMessage **out);
+/* Hand encoding, for messages assembled from pre-encoded parts (the
+ * agent builds a Batch from already-encoded events).  Each appends one
+ * field to out and returns 0, VG_ETOOBIG or -ENOMEM. */
+int vg_pb_put_varint(struct vg_buf *out, uint32_t field, uint64_t v);
+int vg_pb_put_bytes(struct vg_buf *out, uint32_t field, const void *data, size_t len);
+
 /* Frees a message from vg_pb_unpack().  NULL is a no-op. */
 void vg_pb_free(struct ProtobufCMessage *msg);
 

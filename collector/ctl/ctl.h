@@ -10,6 +10,10 @@
 #ifndef VG_CTL_H
 #define VG_CTL_H
 
+#include <stdio.h>
+
+#include "vigil/v1/envelope.pb-c.h"
+
 #define CTL_EXIT_OK 0
 #define CTL_EXIT_FAIL 1
 #define CTL_EXIT_USAGE 2
@@ -36,5 +40,25 @@ int ctl_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(p
 
 int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_pki(FILE *out);
+int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_hosts(FILE *out);
+int ctl_cmd_host(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_host(FILE *out);
+
+/* Sends req to the collector and waits for the response (client.c).
+ * On success returns 0 with *resp set; free with ctl_call_free(*owner).
+ * Otherwise prints the error and returns CTL_EXIT_FAIL. */
+int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req,
+             Vigil__V1__OperatorResponse **resp, void **owner);
+void ctl_call_free(void *owner);
+/* 0 if r->ok; else prints the collector's error and returns CTL_EXIT_FAIL. */
+int ctl_response_error(const Vigil__V1__OperatorResponse *r);
+
+/* Finds HOST (an agent id, or a hostname held by exactly one host) among
+ * the collector's hosts.  On success returns 0 and *out (free with
+ * ctl_call_free(*owner)).  Exit code 2 when several hosts match (they are
+ * listed), 1 when none does. */
+int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInfo **out,
+                     void **owner);
 
 #endif

@@ -15,6 +15,9 @@
 static const struct ctl_cmd commands[] = {
     { "pki", "create a CA and issue certificates (init, issue, show)", ctl_cmd_pki,
       ctl_usage_pki },
+    { "hosts", "list the fleet: identity, OS, kernel, last seen, connected", ctl_cmd_hosts,
+      ctl_usage_hosts },
+    { "host", "show one host (by agent id or unique hostname)", ctl_cmd_host, ctl_usage_host },
 };
 
 int ctl_err(const char *fmt, ...)
@@ -52,6 +55,7 @@ static void usage(FILE *out)
             "  --cert FILE            your operator certificate (env VIGIL_CERT)\n"
             "  --key FILE             its private key, mode 0600 (env VIGIL_KEY)\n"
             "  --server-name NAME     name expected in the collector's certificate\n"
+            "                         (default: the host part of --collector)\n"
             "  --json                 print JSON (snake_case keys; lists are arrays)\n"
             "  -v, --verbose          more detail on errors\n"
             "  -h, --help             this help; 'vigilctl COMMAND --help' for a command\n"
@@ -61,6 +65,10 @@ static void usage(FILE *out)
     for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++)
         fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n"
+                 "Connection settings may also come from the environment (VIGIL_COLLECTOR,\n"
+                 "VIGIL_CA, VIGIL_CERT, VIGIL_KEY, VIGIL_SERVER_NAME) or from\n"
+                 "~/.config/vigil/ctl.conf ([ctl] collector, ca, cert, key, server_name).\n"
+                 "\n"
                  "Exit status: 0 success, 1 failure, 2 usage error.\n");
 }
 

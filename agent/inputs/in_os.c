@@ -1,0 +1,326 @@
+/*
+ * in_os: the host's OS identity and version state, and the agent's own
+ * health.
+ *
+ * OS state is read at start, re-read every os_check and sent when it
+ * changed or at least every os_interval.  Sources: uname(2),
+ * os-release(5), /etc/machine-id, /proc/sys/kernel/random/boot_id,
+ * /proc/stat (btime), /run/reboot-required{,.pkgs} (Debian/Ubuntu).
+ * Health (RSS, CPU time, queue sizes) is sent every health_interval.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/resource.h>
+#include <sys/utsname.h>
+#include <unistd.h>
+
+#include "../agent.h"
+#include "buf.h"
+#include "crypto.h"
+#include "log.h"
+#include "pb.h"
+#include "util.h"
+
+#define FIELD_MAX 256
+
+struct os_priv {
+    uv_timer_t check, health;
+    int closing;
+    void (*done)(struct input *in);
+    uint8_t last_hash[VG_SHA256_LEN];
+    uint64_t last_sent_ms;
+    uint64_t start_ms;
+};
+
+/* Paths, overridable for tests (VIGIL_TEST_ROOT prefixes them). */
+static void path(char *out, size_t outlen, const char *p)
+{
+    const char *root = getenv("VIGIL_TEST_ROOT");
+    snprintf(out, outlen, "%s%s", root ? root : "", p);
+}
+
+static void read_line(const char *p, char *out, size_t outlen)
+{
+    char full[512], *buf = NULL;
+    size_t len;
+
+    out[0] = '\0';
+    path(full, sizeof(full), p);
+    if (vg_file_read(full, 4096, &buf, &len) == 0) {
+        buf[strcspn(buf, "\n")] = '\0';
+        vg_strlcpy(out, buf, outlen);
+        free(buf);
+    }
+}
+
+/* os-release(5): KEY=value, value optionally in single or double quotes
+ * with backslash escapes. */
+static void os_release_get(const char *text, const char *key, char *out, size_t outlen)
+{
+    size_t kl = strlen(key);
+    const char *p = text;
+
+    out[0] = '\0';
+    while (p && *p) {
+        const char *eol = strchr(p, '\n');
+        size_t ll = eol ? (size_t)(eol - p) : strlen(p);
+        if (ll > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
+            const char *v = p + kl + 1, *end = p + ll;
+            char q = 0;
+            size_t o = 0;
+            if (v < end && (*v == '"' || *v == '\'')) {
+                q = *v++;
+            }
+            for (; v < end && o + 1 < outlen; v++) {
+                if (q && *v == q)
+                    break;
+                if (q == '"' && *v == '\\' && v + 1 < end)
+                    v++;
+                out[o++] = *v;
+            }
+            out[o] = '\0';
+            return;
+        }
+        p = eol ? eol + 1 : NULL;
+    }
+}
+
+static int64_t boot_time_ms(void)
+{
+    char full[512], *buf = NULL, *p;
+    size_t len;
+    uint64_t v = 0;
+
+    path(full, sizeof(full), "/proc/stat");
+    if (vg_file_read(full, 1 << 20, &buf, &len))
+        return 0;
+    p = strstr(buf, "\nbtime ");
+    if (p) {
+        char num[32];
+        p += 7;
+        size_t n = strcspn(p, "\n");
+        if (n < sizeof(num)) {
+            memcpy(num, p, n);
+            num[n] = '\0';
+            if (vg_parse_u64(num, 0, UINT64_MAX / 1000, &v))
+                v = 0;
+        }
+    }
+    free(buf);
+    return (int64_t)v * 1000;
+}
+
+/* Everything the OsState message points to lives here. */
+struct os_strings {
+    char hostname[FIELD_MAX], fqdn[FIELD_MAX], id[FIELD_MAX], version_id[FIELD_MAX],
+        pretty[FIELD_MAX], codename[FIELD_MAX], id_like[FIELD_MAX], release[FIELD_MAX],
+        version[FIELD_MAX], arch[FIELD_MAX], machine_id[FIELD_MAX], boot_id[FIELD_MAX];
+    char *pkgs[64];
+    char *pkgbuf;
+};
+
+static void collect(Vigil__V1__OsState *os, struct os_strings *s)
+{
+    struct utsname u;
+    char full[512], *osr = NULL;
+    size_t len;
+
+    memset(s, 0, sizeof(*s));
+    gethostname(s->hostname, sizeof(s->hostname) - 1);
+    if (strchr(s->hostname, '.'))
+        vg_strlcpy(s->fqdn, s->hostname, sizeof(s->fqdn));
+    path(full, sizeof(full), "/etc/os-release");
+    if (vg_file_read(full, 64 * 1024, &osr, &len)) {
+        path(full, sizeof(full), "/usr/lib/os-release");
+        if (vg_file_read(full, 64 * 1024, &osr, &len))
+            osr = NULL;
+    }
+    if (osr) {
+        os_release_get(osr, "ID", s->id, sizeof(s->id));
+        os_release_get(osr, "VERSION_ID", s->version_id, sizeof(s->version_id));
+        os_release_get(osr, "PRETTY_NAME", s->pretty, sizeof(s->pretty));
+        os_release_get(osr, "VERSION_CODENAME", s->codename, sizeof(s->codename));
+        os_release_get(osr, "ID_LIKE", s->id_like, sizeof(s->id_like));
+        free(osr);
+    }
+    if (uname(&u) == 0) {
+        vg_strlcpy(s->release, u.release, sizeof(s->release));
+        vg_strlcpy(s->version, u.version, sizeof(s->version));
+        vg_strlcpy(s->arch, u.machine, sizeof(s->arch));
+    }
+    read_line("/etc/machine-id", s->machine_id, sizeof(s->machine_id));
+    read_line("/proc/sys/kernel/random/boot_id", s->boot_id, sizeof(s->boot_id));
+
+    os->hostname = s->hostname;
+    os->fqdn = s->fqdn;
+    os->os_id = s->id;
+    os->os_version_id = s->version_id;
+    os->os_pretty_name = s->pretty;
+    os->os_version_codename = s->codename;
+    os->os_id_like = s->id_like;
+    os->kernel_release = s->release;
+    os->kernel_version = s->version;
+    os->arch = s->arch;
+    os->machine_id = s->machine_id;
+    os->boot_id = s->boot_id;
+    os->boot_time_ms = boot_time_ms();
+    path(full, sizeof(full), "/run/reboot-required");
+    os->reboot_required = access(full, F_OK) == 0;
+    if (os->reboot_required) {
+        path(full, sizeof(full), "/run/reboot-required.pkgs");
+        if (vg_file_read(full, 64 * 1024, &s->pkgbuf, &len) == 0) {
+            char *save = NULL, *tok = strtok_r(s->pkgbuf, "\n", &save);
+            size_t n = 0;
+            while (tok && n < VG_ARRAY_SIZE(s->pkgs)) {
+                s->pkgs[n++] = tok;
+                tok = strtok_r(NULL, "\n", &save);
+            }
+            os->reboot_required_packages = s->pkgs;
+            os->n_reboot_required_packages = n;
+        }
+    }
+}
+
+static void emit_os(struct input *in, int force)
+{
+    struct os_priv *p = in->priv;
+    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+    Vigil__V1__OsState os = VIGIL__V1__OS_STATE__INIT;
+    struct os_strings s;
+    struct vg_buf b;
+    uint8_t h[VG_SHA256_LEN];
+    uint64_t now = vg_time_mono_ms();
+
+    collect(&os, &s);
+    /* Change detection on the encoded state (time excluded). */
+    vg_buf_init(&b, 1 << 20);
+    if (vg_pb_pack(&os.base, &b) == 0 && vg_sha256(b.data, b.len, h) == 0) {
+        int changed = memcmp(h, p->last_hash, sizeof(h)) != 0;
+        if (changed || force || now - p->last_sent_ms >= in->conf->os_interval_ms) {
+            ev.time_ms = vg_time_now_ms();
+            ev.kind_case = VIGIL__V1__EVENT__KIND_OS_STATE;
+            ev.os_state = &os;
+            if (bus_emit(in->agent, &ev) == 0) {
+                memcpy(p->last_hash, h, sizeof(h));
+                p->last_sent_ms = now;
+                log_debug("[in_os] OS state sent (%s, kernel %s%s)", s.pretty, s.release,
+                          changed ? ", changed" : "");
+            }
+        }
+    }
+    vg_buf_free(&b);
+    free(s.pkgbuf);
+}
+
+static unsigned count_fds(void)
+{
+    DIR *d = opendir("/proc/self/fd");
+    unsigned n = 0;
+    if (!d)
+        return 0;
+    while (readdir(d))
+        n++;
+    closedir(d);
+    return n > 3 ? n - 3 : 0; /* ., .. and the DIR's own fd */
+}
+
+static void emit_health(struct input *in)
+{
+    struct os_priv *p = in->priv;
+    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+    Vigil__V1__AgentHealth h = VIGIL__V1__AGENT_HEALTH__INIT;
+    struct agent_stats st;
+    struct rusage ru;
+    char line[128];
+    uint64_t pages = 0;
+
+    bus_stats(in->agent, &st);
+    read_line("/proc/self/statm", line, sizeof(line));
+    {
+        char *sp = strchr(line, ' ');
+        if (sp) {
+            char *sp2 = strchr(sp + 1, ' ');
+            if (sp2)
+                *sp2 = '\0';
+            if (vg_parse_u64(sp + 1, 0, UINT64_MAX, &pages))
+                pages = 0;
+        }
+    }
+    h.rss_bytes = pages * (uint64_t)sysconf(_SC_PAGESIZE);
+    if (getrusage(RUSAGE_SELF, &ru) == 0) {
+        h.cpu_user_ms = (uint64_t)ru.ru_utime.tv_sec * 1000 + (uint64_t)ru.ru_utime.tv_usec / 1000;
+        h.cpu_system_ms =
+            (uint64_t)ru.ru_stime.tv_sec * 1000 + (uint64_t)ru.ru_stime.tv_usec / 1000;
+    }
+    h.uptime_ms = vg_time_mono_ms() - p->start_ms;
+    h.queued_events = st.queued_events;
+    h.spool_batches = st.queued_batches;
+    h.spool_bytes = st.queued_bytes;
+    h.events_total = st.events_total;
+    h.batches_sent = st.batches_sent;
+    h.reconnects = st.reconnects;
+    h.dropped_total = st.dropped_total;
+    h.open_fds = count_fds();
+    h.software_version = VG_VERSION;
+    ev.time_ms = vg_time_now_ms();
+    ev.kind_case = VIGIL__V1__EVENT__KIND_AGENT_HEALTH;
+    ev.agent_health = &h;
+    bus_emit(in->agent, &ev);
+}
+
+static void check_cb(uv_timer_t *t)
+{
+    emit_os(t->data, 0);
+}
+
+static void health_cb(uv_timer_t *t)
+{
+    emit_health(t->data);
+}
+
+static int os_init(struct input *in)
+{
+    struct os_priv *p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    in->priv = p;
+    p->start_ms = vg_time_mono_ms();
+    uv_timer_init(in->loop, &p->check);
+    uv_timer_init(in->loop, &p->health);
+    p->check.data = p->health.data = in;
+    emit_os(in, 1);
+    emit_health(in);
+    uv_timer_start(&p->check, check_cb, in->conf->os_check_ms, in->conf->os_check_ms);
+    uv_timer_start(&p->health, health_cb, in->conf->health_interval_ms,
+                   in->conf->health_interval_ms);
+    return 0;
+}
+
+static void os_closed(uv_handle_t *h)
+{
+    struct input *in = h->data;
+    struct os_priv *p = in->priv;
+    if (--p->closing == 0) {
+        void (*done)(struct input *) = p->done;
+        free(p);
+        in->priv = NULL;
+        done(in);
+    }
+}
+
+static void os_exit(struct input *in, void (*done)(struct input *in))
+{
+    struct os_priv *p = in->priv;
+    p->done = done;
+    p->closing = 2;
+    uv_close((uv_handle_t *)&p->check, os_closed);
+    uv_close((uv_handle_t *)&p->health, os_closed);
+}
+
+const struct input_ops in_os_ops = {
+    .name = "os",
+    .init = os_init,
+    .exit = os_exit,
+};

@@ -1,0 +1,559 @@
+/*
+ * The agent's connection to the collector (network side).
+ *
+ *   idle --backoff--> resolving --> connecting (TCP + TLS) --> hello sent
+ *        <----------------- any failure -----------------+       |
+ *                                                         ready <-+ hello_ack
+ *
+ * Addresses are tried in order; after a whole round fails the agent
+ * waits a random time in [0, min(cap, base * 2^round)) ("full jitter"),
+ * so that a fleet does not reconnect in step after a collector restart.
+ * Once ready, unacknowledged batches are (re)sent in order; heartbeats
+ * keep an idle connection known to be alive and a collector silent for
+ * dead_after is dropped.
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "err.h"
+#include "log.h"
+#include "pb.h"
+#include "queue.h"
+#include "tls.h"
+#include "transport.h"
+#include "util.h"
+#include "wire.h"
+
+enum tstate { T_IDLE, T_RESOLVING, T_CONNECTING, T_HELLO, T_READY, T_STOPPED };
+
+struct transport {
+    struct agent *agent;
+    uv_loop_t *loop;
+    const struct agent_conf *conf;
+    struct queue *queue;
+    struct vg_tls_config *tls;
+    struct vg_tls_session *session;
+    struct vg_tls_conn *conn;
+    struct vg_frame_reader rd;
+    uv_timer_t retry, tick;
+    uv_getaddrinfo_t gai;
+    enum tstate state;
+    size_t addr_idx;
+    unsigned round;
+    uint64_t last_rx_ms, last_tx_ms, heartbeat_ms, hb_id;
+    int closing_handles;
+    int resolving;
+    int stop_when_drained;
+    uint64_t stop_deadline_ms;
+    void (*stopped)(struct transport *t);
+    struct vg_ratelimit rl;
+    uint64_t reconnects, batches_sent;
+    char host[256], port[8];
+};
+
+static void schedule(struct transport *t, int failed_round);
+
+/* Calls `stopped` once, when nothing of the transport is still open. */
+static void maybe_stopped(struct transport *t)
+{
+    void (*cb)(struct transport *);
+    if (t->state != T_STOPPED || t->closing_handles || t->conn || t->resolving || !t->stopped)
+        return;
+    cb = t->stopped;
+    t->stopped = NULL;
+    cb(t);
+}
+
+static int split_addr(const char *a, char *host, size_t hl, char *port, size_t pl)
+{
+    const char *colon = strrchr(a, ':');
+    size_t n;
+    uint64_t p;
+
+    if (!colon || vg_parse_u64(colon + 1, 1, 65535, &p))
+        return -EINVAL;
+    n = (size_t)(colon - a);
+    if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+        a++;
+        n -= 2;
+    }
+    if (n == 0 || n >= hl)
+        return -EINVAL;
+    memcpy(host, a, n);
+    host[n] = '\0';
+    snprintf(port, pl, "%llu", (unsigned long long)p);
+    return 0;
+}
+
+int transport_check_addresses(const struct vg_strlist *l, char *err, size_t errlen)
+{
+    char h[256], p[8];
+    for (size_t i = 0; i < l->n; i++) {
+        if (split_addr(l->v[i], h, sizeof(h), p, sizeof(p))) {
+            snprintf(err, errlen, "[collector] address '%s': expected HOST:PORT "
+                     "(e.g. collector.example.org:7443 or [2001:db8::1]:7443)", l->v[i]);
+            return VG_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+static int send_env(struct transport *t, Vigil__V1__Envelope *env)
+{
+    int rc = vg_wire_send(t->conn, env);
+    if (rc == 0)
+        t->last_tx_ms = vg_time_mono_ms();
+    return rc;
+}
+
+/* Sends queued batches until the TLS queue is full. */
+static void pump(struct transport *t)
+{
+    struct qbatch *b;
+
+    while (t->state == T_READY && (b = queue_next_unsent(t->queue))) {
+        struct vg_buf raw, fr;
+        int rc;
+
+        /* Envelope{sent_time_ms = 1, batch = 20} around the encoded batch. */
+        vg_buf_init(&raw, b->len + 32);
+        vg_buf_init(&fr, b->len + 64 + VG_FRAME_HDR + b->len / 255 + 16);
+        rc = vg_pb_put_varint(&raw, 1, (uint64_t)vg_time_now_ms());
+        if (rc == 0)
+            rc = vg_pb_put_bytes(&raw, 20, b->data, b->len);
+        if (rc == 0)
+            rc = vg_frame_encode(raw.data, raw.len, &fr);
+        if (rc == 0)
+            rc = vg_tls_write(t->conn, fr.data, fr.len);
+        vg_buf_free(&raw);
+        vg_buf_free(&fr);
+        if (rc == VG_EAGAIN)
+            return; /* on_drain resumes */
+        if (rc) {
+            log_warnx("[net] cannot send batch %llu: %s", (unsigned long long)b->seq,
+                      vg_strerror(rc));
+            if (rc != -ENOTCONN)
+                vg_tls_close(t->conn, "send failed");
+            return;
+        }
+        b->sent = 1;
+        t->batches_sent++;
+        t->last_tx_ms = vg_time_mono_ms();
+    }
+}
+
+void transport_kick(struct transport *t)
+{
+    pump(t);
+}
+
+static void send_hello(struct transport *t)
+{
+    const struct agent_conf *c = t->conf;
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    Vigil__V1__Tag *tags = calloc(c->tags.n ? c->tags.n : 1, sizeof(*tags));
+    Vigil__V1__Tag **tagp = calloc(c->tags.n ? c->tags.n : 1, sizeof(*tagp));
+    char *caps[] = { "os" };
+    char hostname[256] = "", boot_id[64] = "", *bid = NULL, *kv = NULL;
+    size_t blen;
+
+    if (!tags || !tagp) {
+        free(tags);
+        free(tagp);
+        vg_tls_close(t->conn, "out of memory");
+        return;
+    }
+    /* Tags are checked at start-up: each is key=value. */
+    kv = calloc(c->tags.n ? c->tags.n : 1, 512);
+    for (size_t i = 0; kv && i < c->tags.n; i++) {
+        char *slot = kv + i * 512, *eq;
+        vg_strlcpy(slot, c->tags.v[i], 512);
+        eq = strchr(slot, '=');
+        vigil__v1__tag__init(&tags[i]);
+        if (eq) {
+            *eq = '\0';
+            tags[i].value = eq + 1;
+        }
+        tags[i].key = slot;
+        tagp[i] = &tags[i];
+    }
+    gethostname(hostname, sizeof(hostname) - 1);
+    if (vg_file_read("/proc/sys/kernel/random/boot_id", 64, &bid, &blen) == 0) {
+        vg_strlcpy(boot_id, bid, sizeof(boot_id));
+        boot_id[strcspn(boot_id, "\n")] = '\0';
+        free(bid);
+    }
+    h.protocol_version = 1;
+    h.agent_id = t->agent->agent_id;
+    h.stream_epoch.data = (uint8_t *)queue_epoch(t->queue);
+    h.stream_epoch.len = 16;
+    h.software_version = VG_VERSION;
+    h.capabilities = caps;
+    h.n_capabilities = VG_ARRAY_SIZE(caps);
+    h.tags = tagp;
+    h.n_tags = kv ? c->tags.n : 0;
+    h.last_acked_seq = queue_last_acked(t->queue);
+    h.next_seq = queue_next_seq(t->queue);
+    h.hostname = hostname;
+    h.boot_id = boot_id;
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_HELLO;
+    env.hello = &h;
+    if (send_env(t, &env) == 0)
+        t->state = T_HELLO;
+    free(kv);
+    free(tags);
+    free(tagp);
+}
+
+static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
+{
+    if (!a->accepted) {
+        log_warnx("[net] collector %s refused this agent: %s", vg_tls_peer_addr(t->conn),
+                  a->error && a->error->message ? a->error->message : "no reason given");
+        vg_tls_close(t->conn, "hello refused");
+        return;
+    }
+    if (a->last_stored_seq >= queue_next_seq(t->queue))
+        log_warnx("[net] collector holds sequence %llu for this stream, beyond ours (%llu); "
+                  "state restored from a backup?",
+                  (unsigned long long)a->last_stored_seq,
+                  (unsigned long long)queue_next_seq(t->queue));
+    queue_ack(t->queue, a->last_stored_seq);
+    queue_mark_unsent(t->queue);
+    t->heartbeat_ms = a->heartbeat_interval_ms ? a->heartbeat_interval_ms : t->conf->heartbeat_ms;
+    if (t->heartbeat_ms > t->conf->heartbeat_ms)
+        t->heartbeat_ms = t->conf->heartbeat_ms;
+    t->state = T_READY;
+    t->round = 0;
+    log_info("[net] connected to collector %s (%s) as %s%s", vg_tls_peer_addr(t->conn),
+             vg_tls_peer(t->conn)->cn, t->agent->agent_id,
+             vg_tls_resumed(t->conn) ? ", TLS session resumed" : "");
+    pump(t);
+}
+
+static int on_env(void *ctx, Vigil__V1__Envelope *env)
+{
+    struct transport *t = ctx;
+    int stop = 0;
+
+    t->last_rx_ms = vg_time_mono_ms();
+    switch (env->body_case) {
+    case VIGIL__V1__ENVELOPE__BODY_HELLO_ACK:
+        if (t->state == T_HELLO)
+            on_hello_ack(t, env->hello_ack);
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_ACK:
+        queue_ack(t->queue, env->ack->seq);
+        if (t->stop_when_drained && !queue_next_unsent(t->queue) &&
+            queue_last_acked(t->queue) + 1 >= queue_next_seq(t->queue))
+            transport_stop(t, t->stopped);
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_HEARTBEAT:
+        if (!env->heartbeat->echo) {
+            Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
+            Vigil__V1__Heartbeat hb = VIGIL__V1__HEARTBEAT__INIT;
+            hb.id = env->heartbeat->id;
+            hb.echo = 1;
+            r.body_case = VIGIL__V1__ENVELOPE__BODY_HEARTBEAT;
+            r.heartbeat = &hb;
+            send_env(t, &r);
+        }
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_ERROR:
+        log_warnx("[net] collector %s: %s", vg_tls_peer_addr(t->conn),
+                  env->error->message[0] ? env->error->message : "error without message");
+        stop = 1;
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
+        log_info("[net] collector %s says goodbye: %s", vg_tls_peer_addr(t->conn),
+                 env->goodbye->reason);
+        stop = 1;
+        break;
+    default:
+        log_debug("[net] ignoring %s from the collector", vg_wire_body_name(env));
+        break;
+    }
+    vg_pb_free(&env->base);
+    return stop;
+}
+
+static int on_ready(struct vg_tls_conn *c)
+{
+    struct transport *t = vg_tls_data(c);
+    const struct vg_cert_info *p = vg_tls_peer(c);
+
+    if (p->role != VG_ROLE_COLLECTOR) {
+        log_warnx("[net] %s presents a %s certificate (%s), not a collector one; refusing",
+                  vg_tls_peer_addr(c), vg_role_name(p->role), p->cn);
+        return -1;
+    }
+    t->last_rx_ms = vg_time_mono_ms();
+    send_hello(t);
+    return 0;
+}
+
+static void on_data(struct vg_tls_conn *c, const uint8_t *data, size_t len)
+{
+    struct transport *t = vg_tls_data(c);
+    int rc = vg_wire_feed(&t->rd, data, len, on_env, t);
+    if (rc) {
+        log_warnx("[net] bad frame from collector %s: %s; reconnecting", vg_tls_peer_addr(c),
+                  vg_strerror(rc));
+        vg_tls_close(c, "bad frame");
+    }
+}
+
+static void on_drain(struct vg_tls_conn *c)
+{
+    pump(vg_tls_data(c));
+}
+
+static void on_close(struct vg_tls_conn *c, int err)
+{
+    struct transport *t = vg_tls_data(c);
+    enum tstate was = t->state;
+    uint64_t sup;
+
+    t->conn = NULL;
+    vg_frame_reader_free(&t->rd);
+    if (t->state == T_STOPPED) {
+        maybe_stopped(t);
+        return;
+    }
+    t->state = T_IDLE;
+    if (vg_ratelimit(&t->rl, &sup))
+        log_warnx("[net] %s %s: %s", was == T_READY ? "lost collector" : "cannot use collector",
+                  vg_tls_peer_addr(c), vg_tls_why(c)[0] ? vg_tls_why(c) : vg_strerror(err));
+    t->reconnects++;
+    if (was == T_READY) {
+        t->addr_idx = 0; /* a working connection broke: start over, first address first */
+        schedule(t, 0);
+    } else {
+        t->addr_idx++;
+        schedule(t, t->addr_idx >= t->conf->address.n);
+    }
+}
+
+static const struct vg_tls_handlers handlers = {
+    .on_ready = on_ready,
+    .on_data = on_data,
+    .on_drain = on_drain,
+    .on_close = on_close,
+};
+
+static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
+{
+    struct transport *t = req->data;
+    const char *name;
+    int rc;
+
+    t->resolving = 0;
+    if (t->state == T_STOPPED) {
+        uv_freeaddrinfo(res);
+        maybe_stopped(t);
+        return;
+    }
+    if (status < 0 || !res) {
+        log_warnx("[net] cannot resolve %s: %s", t->host, uv_strerror(status));
+        uv_freeaddrinfo(res);
+        t->state = T_IDLE;
+        t->addr_idx++;
+        schedule(t, t->addr_idx >= t->conf->address.n);
+        return;
+    }
+    name = t->conf->server_name ? t->conf->server_name : t->host;
+    vg_frame_reader_init(&t->rd, NULL);
+    t->state = T_CONNECTING;
+    rc = vg_tls_connect(t->loop, t->tls, res->ai_addr, name, t->session, &handlers, t, &t->conn);
+    uv_freeaddrinfo(res);
+    if (rc) {
+        vg_frame_reader_free(&t->rd);
+        log_warnx("[net] cannot connect to %s:%s: %s", t->host, t->port, uv_strerror(rc));
+        t->state = T_IDLE;
+        t->addr_idx++;
+        schedule(t, t->addr_idx >= t->conf->address.n);
+    }
+}
+
+static void connect_next(uv_timer_t *timer)
+{
+    struct transport *t = timer->data;
+    struct addrinfo hints;
+    int rc;
+
+    if (t->state != T_IDLE)
+        return;
+    if (t->addr_idx >= t->conf->address.n)
+        t->addr_idx = 0;
+    split_addr(t->conf->address.v[t->addr_idx], t->host, sizeof(t->host), t->port,
+               sizeof(t->port));
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    t->state = T_RESOLVING;
+    t->gai.data = t;
+    t->resolving = 1;
+    rc = uv_getaddrinfo(t->loop, &t->gai, on_resolved, t->host, t->port, &hints);
+    if (rc) {
+        t->resolving = 0;
+        t->state = T_IDLE;
+        t->addr_idx++;
+        schedule(t, t->addr_idx >= t->conf->address.n);
+    }
+}
+
+/* Next attempt: the next address at once, or after a whole failed round
+ * the backoff delay. */
+static void schedule(struct transport *t, int failed_round)
+{
+    uint64_t delay = 0;
+
+    if (failed_round) {
+        uint64_t cap = t->conf->backoff_cap_ms, ceil = t->conf->backoff_base_ms;
+        uint32_t r;
+        for (unsigned i = 0; i < t->round && ceil < cap; i++)
+            ceil *= 2;
+        if (ceil > cap)
+            ceil = cap;
+        vg_random(&r, sizeof(r));
+        delay = ceil ? (uint64_t)r % ceil : 0;
+        if (t->round < 63)
+            t->round++;
+        t->addr_idx = 0;
+        log_debug("[net] all collectors failed; retrying in %llu ms", (unsigned long long)delay);
+    }
+    uv_timer_start(&t->retry, connect_next, delay, 0);
+}
+
+static void tick(uv_timer_t *timer)
+{
+    struct transport *t = timer->data;
+    uint64_t now = vg_time_mono_ms();
+
+    if (t->stop_when_drained && now >= t->stop_deadline_ms) {
+        transport_stop(t, t->stopped);
+        return;
+    }
+    if (t->state != T_READY && t->state != T_HELLO)
+        return;
+    if (now - t->last_rx_ms > t->conf->dead_after_ms) {
+        log_warnx("[net] collector %s silent for %llu ms; reconnecting", vg_tls_peer_addr(t->conn),
+                  (unsigned long long)(now - t->last_rx_ms));
+        vg_tls_close(t->conn, "collector silent");
+        return;
+    }
+    if (t->state == T_READY && now - t->last_tx_ms >= t->heartbeat_ms) {
+        Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+        Vigil__V1__Heartbeat hb = VIGIL__V1__HEARTBEAT__INIT;
+        hb.id = ++t->hb_id;
+        env.body_case = VIGIL__V1__ENVELOPE__BODY_HEARTBEAT;
+        env.heartbeat = &hb;
+        send_env(t, &env);
+    }
+}
+
+struct transport *transport_new(struct agent *a, struct queue *q, char *err, size_t errlen)
+{
+    struct transport *t = calloc(1, sizeof(*t));
+    struct vg_tls_opts o;
+
+    if (!t) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    t->agent = a;
+    t->loop = a->loop;
+    t->conf = a->conf;
+    t->queue = q;
+    t->rl = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 10);
+    memset(&o, 0, sizeof(o));
+    o.ca = a->conf->ca;
+    o.cert = a->conf->cert;
+    o.key = a->conf->key;
+    if (vg_tls_config_new(&o, &t->tls, err, errlen)) {
+        free(t);
+        return NULL;
+    }
+    if (vg_tls_config_self(t->tls)->role != VG_ROLE_AGENT) {
+        snprintf(err, errlen, "%s is a %s certificate; the agent needs one with role agent "
+                 "(vigilctl pki issue --role agent)", a->conf->cert,
+                 vg_role_name(vg_tls_config_self(t->tls)->role));
+        vg_tls_config_free(t->tls);
+        free(t);
+        return NULL;
+    }
+    vg_strlcpy(a->agent_id, vg_tls_config_self(t->tls)->cn, sizeof(a->agent_id));
+    t->session = vg_tls_session_new();
+    t->heartbeat_ms = a->conf->heartbeat_ms;
+    uv_timer_init(t->loop, &t->retry);
+    uv_timer_init(t->loop, &t->tick);
+    t->retry.data = t->tick.data = t;
+    uv_timer_start(&t->tick, tick, 1000, 1000);
+    uv_timer_start(&t->retry, connect_next, 0, 0);
+    return t;
+}
+
+void transport_stats(const struct transport *t, struct agent_stats *s)
+{
+    s->batches_sent = t->batches_sent;
+    s->reconnects = t->reconnects;
+}
+
+void transport_drain_then_stop(struct transport *t, uint64_t max_wait_ms,
+                               void (*stopped)(struct transport *t))
+{
+    t->stopped = stopped;
+    if (t->state == T_READY && (queue_next_unsent(t->queue) ||
+                                queue_last_acked(t->queue) + 1 < queue_next_seq(t->queue))) {
+        t->stop_when_drained = 1;
+        t->stop_deadline_ms = vg_time_mono_ms() + max_wait_ms;
+        pump(t);
+        return;
+    }
+    transport_stop(t, stopped);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct transport *t = h->data;
+    t->closing_handles--;
+    maybe_stopped(t);
+}
+
+void transport_stop(struct transport *t, void (*stopped)(struct transport *t))
+{
+    if (t->state == T_STOPPED)
+        return;
+    t->stopped = stopped;
+    t->stop_when_drained = 0;
+    if (t->conn && (t->state == T_READY || t->state == T_HELLO)) {
+        Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+        Vigil__V1__Goodbye bye = VIGIL__V1__GOODBYE__INIT;
+        bye.reason = "agent stopping";
+        env.body_case = VIGIL__V1__ENVELOPE__BODY_GOODBYE;
+        env.goodbye = &bye;
+        send_env(t, &env);
+    }
+    t->state = T_STOPPED;
+    if (t->resolving)
+        uv_cancel((uv_req_t *)&t->gai);
+    t->closing_handles = 2;
+    uv_close((uv_handle_t *)&t->retry, handle_closed);
+    uv_close((uv_handle_t *)&t->tick, handle_closed);
+    if (t->conn)
+        vg_tls_close(t->conn, "agent stopping");
+}
+
+void transport_free(struct transport *t)
+{
+    if (!t)
+        return;
+    vg_tls_session_free(t->session);
+    vg_tls_config_free(t->tls);
+    free(t);
+}

@@ -1,0 +1,29 @@
+/* The agent's connection to the collector (network side); see transport.c. */
+#ifndef VG_TRANSPORT_H
+#define VG_TRANSPORT_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+
+struct queue;
+
+/* Checks [collector] address entries.  Returns 0 or VG_ECONFIG with err. */
+int transport_check_addresses(const struct vg_strlist *l, char *err, size_t errlen);
+/* Loads TLS material (agent id = certificate CN) and starts connecting.
+ * Returns NULL with a message in err. */
+struct transport *transport_new(struct agent *a, struct queue *q, char *err, size_t errlen);
+/* A batch closed: send it if connected. */
+void transport_kick(struct transport *t);
+void transport_stats(const struct transport *t, struct agent_stats *s);
+/* Sends what is queued and waits up to max_wait_ms for acknowledgements,
+ * then stops as transport_stop does. */
+void transport_drain_then_stop(struct transport *t, uint64_t max_wait_ms,
+                               void (*stopped)(struct transport *t));
+/* Says goodbye, closes the connection and timers; stopped() runs when
+ * everything is closed. */
+void transport_stop(struct transport *t, void (*stopped)(struct transport *t));
+void transport_free(struct transport *t);
+
+#endif

@@ -1,0 +1,174 @@
+/*
+ * Operator requests.  Roles: every operator role may read the fleet;
+ * later requests (commands, tokens) check their own role lists here.
+ */
+#include <jansson.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+#include "store.h"
+
+struct hosts_ctx {
+    struct server *srv;
+    const Vigil__V1__HostsQuery *q;
+    Vigil__V1__HostInfo **v;
+    size_t n, cap;
+    int oom;
+};
+
+static char *dup0(const char *s)
+{
+    return strdup(s ? s : "");
+}
+
+static int tags_match(json_t *tags, const Vigil__V1__HostsQuery *q)
+{
+    for (size_t i = 0; q && i < q->n_tags; i++) {
+        json_t *v = json_object_get(tags, q->tags[i]->key);
+        if (!json_is_string(v) || strcmp(json_string_value(v), q->tags[i]->value) != 0)
+            return 0;
+    }
+    return 1;
+}
+
+static int host_cb(void *ctx, const struct store_host *h)
+{
+    struct hosts_ctx *x = ctx;
+    Vigil__V1__HostInfo *hi;
+    json_t *tags = json_loads(h->tags_json ? h->tags_json : "{}", 0, NULL);
+    const char *k;
+    json_t *v;
+    size_t i = 0;
+
+    if (!tags)
+        tags = json_object();
+    if (!tags_match(tags, x->q)) {
+        json_decref(tags);
+        return 0;
+    }
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 32;
+        Vigil__V1__HostInfo **nv = realloc(x->v, nc * sizeof(*nv));
+        if (!nv) {
+            json_decref(tags);
+            x->oom = 1;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = nc;
+    }
+    hi = calloc(1, sizeof(*hi));
+    if (!hi) {
+        json_decref(tags);
+        x->oom = 1;
+        return 1;
+    }
+    vigil__v1__host_info__init(hi);
+    x->v[x->n++] = hi;
+    hi->agent_id = dup0(h->agent_id);
+    hi->hostname = dup0(h->hostname);
+    hi->os_pretty_name = dup0(h->os_pretty_name);
+    hi->kernel_release = dup0(h->kernel_release);
+    hi->software_version = dup0(h->agent_version);
+    hi->first_seen_time_ms = h->first_seen_ms;
+    hi->last_seen_time_ms = h->last_seen_ms;
+    hi->clock_skew_ms = h->clock_skew_ms;
+    hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
+    hi->n_tags = json_object_size(tags);
+    hi->tags = calloc(hi->n_tags ? hi->n_tags : 1, sizeof(*hi->tags));
+    json_object_foreach(tags, k, v) {
+        Vigil__V1__Tag *t = calloc(1, sizeof(*t));
+        if (!t || !hi->tags)
+            break;
+        vigil__v1__tag__init(t);
+        t->key = strdup(k);
+        t->value = strdup(json_is_string(v) ? json_string_value(v) : "");
+        hi->tags[i++] = t;
+    }
+    hi->n_tags = i;
+    json_decref(tags);
+    return 0;
+}
+
+static void set_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code,
+                      const char *msg)
+{
+    Vigil__V1__Error *e = calloc(1, sizeof(*e));
+    resp->ok = 0;
+    if (!e)
+        return;
+    vigil__v1__error__init(e);
+    e->code = code;
+    e->message = strdup(msg);
+    resp->error = e;
+}
+
+void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp)
+{
+    (void)c;
+    resp->request_id = req->request_id;
+    switch (req->request_case) {
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOSTS: {
+        struct hosts_ctx x = { s, req->hosts, NULL, 0, 0, 0 };
+        Vigil__V1__HostsResult *r;
+        if (store_hosts(s->store, host_cb, &x) != 0 || x.oom) {
+            resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
+            r = calloc(1, sizeof(*r));
+            if (r) {
+                vigil__v1__hosts_result__init(r);
+                r->hosts = x.v;
+                r->n_hosts = x.n;
+            }
+            resp->hosts = r;
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                      "the collector could not read its store; see its log");
+            return;
+        }
+        r = calloc(1, sizeof(*r));
+        if (!r) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vigil__v1__hosts_result__init(r);
+        r->hosts = x.v;
+        r->n_hosts = x.n;
+        resp->ok = 1;
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
+        resp->hosts = r;
+        return;
+    }
+    default:
+        set_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "unknown request; is vigilctl newer than the collector?");
+        return;
+    }
+}
+
+void api_free_response(Vigil__V1__OperatorResponse *resp)
+{
+    if (resp->error) {
+        free(resp->error->message);
+        free(resp->error);
+    }
+    if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS && resp->hosts) {
+        for (size_t i = 0; i < resp->hosts->n_hosts; i++) {
+            Vigil__V1__HostInfo *h = resp->hosts->hosts[i];
+            for (size_t j = 0; j < h->n_tags; j++) {
+                free(h->tags[j]->key);
+                free(h->tags[j]->value);
+                free(h->tags[j]);
+            }
+            free(h->tags);
+            free(h->agent_id);
+            free(h->hostname);
+            free(h->os_pretty_name);
+            free(h->kernel_release);
+            free(h->software_version);
+            free(h);
+        }
+        free(resp->hosts->hosts);
+        free(resp->hosts);
+    }
+}

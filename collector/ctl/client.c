@@ -1,0 +1,257 @@
+/*
+ * vigilctl's connection to the collector: one request, one response,
+ * over mutual TLS with the operator's certificate.
+ *
+ * Connection settings, first found wins: command-line options, the
+ * environment (VIGIL_COLLECTOR, VIGIL_CA, VIGIL_CERT, VIGIL_KEY,
+ * VIGIL_SERVER_NAME), then ~/.config/vigil/ctl.conf:
+ *
+ *   [ctl]
+ *   collector = collector1.example.org:7443
+ *   ca = /etc/vigil/pki/ca.crt
+ *   cert = ~/.config/vigil/alice.crt   (relative paths: to the file's directory)
+ *   key = ~/.config/vigil/alice.key
+ *   server_name = collector1.example.org
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "conf.h"
+#include "ctl.h"
+#include "err.h"
+#include "pb.h"
+#include "tls.h"
+#include "util.h"
+#include "wire.h"
+
+#define REQUEST_TIMEOUT_MS 30000
+
+struct file_conf {
+    char *collector, *ca, *cert, *key, *server_name;
+};
+
+#define O(f) offsetof(struct file_conf, f)
+static const struct vg_conf_key file_keys[] = {
+    { "ctl", "collector", VG_CONF_STR, NULL, O(collector), 0, 0, NULL, 0, "collector HOST:PORT" },
+    { "ctl", "ca", VG_CONF_PATH, NULL, O(ca), 0, 0, NULL, 0, "CA certificate" },
+    { "ctl", "cert", VG_CONF_PATH, NULL, O(cert), 0, 0, NULL, 0, "operator certificate" },
+    { "ctl", "key", VG_CONF_PATH, NULL, O(key), 0, 0, NULL, 0, "operator private key" },
+    { "ctl", "server_name", VG_CONF_STR, NULL, O(server_name), 0, 0, NULL, 0,
+      "name in the collector's certificate" },
+    { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
+};
+
+struct call {
+    uv_loop_t loop;
+    uv_timer_t timer;
+    struct vg_tls_conn *conn;
+    struct vg_frame_reader rd;
+    Vigil__V1__OperatorRequest *req;
+    Vigil__V1__OperatorResponse *resp; /* result */
+    Vigil__V1__Envelope *resp_env;
+    char err[512];
+    int done;
+};
+
+static void finish(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void finish(struct call *c, const char *fmt, ...)
+{
+    if (fmt && !c->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, sizeof(c->err), fmt, ap);
+        va_end(ap);
+    }
+    c->done = 1;
+    uv_timer_stop(&c->timer);
+    if (c->conn)
+        vg_tls_close(c->conn, NULL);
+}
+
+static int on_env(void *ctx, Vigil__V1__Envelope *env)
+{
+    struct call *c = ctx;
+
+    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE && !c->resp_env) {
+        c->resp_env = env;
+        c->resp = env->operator_response;
+        finish(c, NULL);
+        return 1;
+    }
+    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ERROR)
+        finish(c, "the collector refused the request: %s", env->error->message);
+    else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_GOODBYE)
+        finish(c, "the collector is shutting down; try again shortly");
+    vg_pb_free(&env->base);
+    return c->done;
+}
+
+static int on_ready(struct vg_tls_conn *t)
+{
+    struct call *c = vg_tls_data(t);
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+
+    if (vg_tls_peer(t)->role != VG_ROLE_COLLECTOR) {
+        finish(c, "%s presents a %s certificate, not a collector's", vg_tls_peer_addr(t),
+               vg_role_name(vg_tls_peer(t)->role));
+        return -1;
+    }
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST;
+    env.operator_request = c->req;
+    if (vg_wire_send(t, &env)) {
+        finish(c, "cannot send the request");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
+{
+    struct call *c = vg_tls_data(t);
+    int rc = vg_wire_feed(&c->rd, data, len, on_env, c);
+    if (rc)
+        finish(c, "bad frame from the collector: %s", vg_strerror(rc));
+}
+
+static void on_close(struct vg_tls_conn *t, int err)
+{
+    struct call *c = vg_tls_data(t);
+    c->conn = NULL;
+    if (!c->done || (!c->resp && !c->err[0]))
+        finish(c, "connection to %s failed: %s", vg_tls_peer_addr(t),
+               vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
+    uv_close((uv_handle_t *)&c->timer, NULL);
+}
+
+static const struct vg_tls_handlers handlers = {
+    .on_ready = on_ready, .on_data = on_data, .on_close = on_close,
+};
+
+static void timeout_cb(uv_timer_t *t)
+{
+    struct call *c = t->data;
+    finish(c, "no answer from the collector within %d s", REQUEST_TIMEOUT_MS / 1000);
+}
+
+static void load_file(struct file_conf *fc)
+{
+    const char *home = getenv("HOME");
+    char path[PATH_MAX], err[512];
+
+    memset(fc, 0, sizeof(*fc));
+    if (!home)
+        return;
+    snprintf(path, sizeof(path), "%s/.config/vigil/ctl.conf", home);
+    if (access(path, F_OK) != 0)
+        return;
+    if (vg_conf_load(file_keys, fc, path, err, sizeof(err)))
+        fprintf(stderr, "vigilctl: warning: ignoring %s\n", err);
+}
+
+int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req, Vigil__V1__OperatorResponse **resp_out,
+             void **owner_out)
+{
+    struct file_conf fc;
+    struct vg_tls_opts o;
+    struct vg_tls_config *cfg = NULL;
+    struct call *c;
+    struct addrinfo hints, *res = NULL;
+    const char *collector, *ca, *cert, *key, *sname;
+    char host[256], port[8], err[512];
+    const char *colon;
+    int rc = CTL_EXIT_FAIL;
+
+    load_file(&fc);
+    collector = ctl->collector ? ctl->collector : fc.collector;
+    ca = ctl->ca ? ctl->ca : fc.ca;
+    cert = ctl->cert ? ctl->cert : fc.cert;
+    key = ctl->key ? ctl->key : fc.key;
+    sname = ctl->server_name ? ctl->server_name
+            : getenv("VIGIL_SERVER_NAME") ? getenv("VIGIL_SERVER_NAME") : fc.server_name;
+    if (!collector || !ca || !cert || !key) {
+        rc = ctl_err("which collector, and as whom? Give --collector HOST:PORT --ca FILE --cert "
+                     "FILE --key FILE (or VIGIL_COLLECTOR, VIGIL_CA, VIGIL_CERT, VIGIL_KEY, or "
+                     "~/.config/vigil/ctl.conf)");
+        goto out_conf;
+    }
+    colon = strrchr(collector, ':');
+    if (!colon || colon == collector || !colon[1] || strlen(colon + 1) >= sizeof(port)) {
+        rc = ctl_err("collector '%s': expected HOST:PORT", collector);
+        goto out_conf;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - collector), collector);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    vg_strlcpy(port, colon + 1, sizeof(port));
+    memset(&o, 0, sizeof(o));
+    o.ca = ca;
+    o.cert = cert;
+    o.key = key;
+    if (vg_tls_config_new(&o, &cfg, err, sizeof(err))) {
+        rc = ctl_err("%s", err);
+        goto out_conf;
+    }
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_family = AF_UNSPEC;
+    hints.ai_socktype = SOCK_STREAM;
+    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+        rc = ctl_err("cannot resolve %s: %s", host, gai_strerror(rc));
+        goto out_cfg;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c) {
+        rc = ctl_err("out of memory");
+        goto out_cfg;
+    }
+    uv_loop_init(&c->loop);
+    uv_timer_init(&c->loop, &c->timer);
+    c->timer.data = c;
+    c->req = req;
+    vg_frame_reader_init(&c->rd, NULL);
+    uv_timer_start(&c->timer, timeout_cb, REQUEST_TIMEOUT_MS, 0);
+    if ((rc = vg_tls_connect(&c->loop, cfg, res->ai_addr, sname ? sname : host, NULL, &handlers,
+                             c, &c->conn)) != 0) {
+        snprintf(c->err, sizeof(c->err), "cannot connect to %s: %s", collector, uv_strerror(rc));
+        uv_close((uv_handle_t *)&c->timer, NULL);
+    }
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+    vg_frame_reader_free(&c->rd);
+    if (c->resp) {
+        *resp_out = c->resp;
+        *owner_out = c->resp_env;
+        rc = 0;
+    } else {
+        rc = ctl_err("%s", c->err[0] ? c->err : "no answer from the collector");
+    }
+    free(c);
+out_cfg:
+    if (res)
+        freeaddrinfo(res);
+    vg_tls_config_free(cfg);
+out_conf:
+    vg_conf_free(file_keys, &fc);
+    return rc;
+}
+
+void ctl_call_free(void *owner)
+{
+    if (owner)
+        vg_pb_free(&((Vigil__V1__Envelope *)owner)->base);
+}
+
+int ctl_response_error(const Vigil__V1__OperatorResponse *r)
+{
+    if (r->ok)
+        return 0;
+    if (r->error && r->error->code == VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED)
+        return ctl_err("permission denied: %s", r->error->message);
+    return ctl_err("the collector could not answer: %s",
+                   r->error && r->error->message[0] ? r->error->message : "no reason given");
+}

@@ -1,0 +1,297 @@
+/*
+ * vigilctl hosts [--tag K=V]...    the fleet, one line per host
+ * vigilctl host HOST               one host in detail
+ *
+ * HOST is an agent id, or a hostname held by exactly one host.
+ */
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "ctl.h"
+#include "util.h"
+
+void ctl_usage_hosts(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] hosts [--tag KEY=VALUE]...\n"
+            "\n"
+            "Lists the hosts the collector knows: agent id, hostname, tags, OS, kernel,\n"
+            "agent version, first and last seen, whether connected now, and clock skew\n"
+            "(agent clock minus collector clock).  --tag keeps hosts carrying that tag\n"
+            "(repeat for several; all must match).  With --json (before 'hosts'), prints\n"
+            "an array of objects.  Any operator role may list hosts.\n"
+            "\n"
+            "Example:\n"
+            "  vigilctl hosts --tag site=leeds\n");
+}
+
+void ctl_usage_host(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] host HOST\n"
+            "\n"
+            "Shows one host.  HOST is its agent id, or its hostname when exactly one\n"
+            "host has that name (otherwise the matches are listed and the exit status\n"
+            "is 2).\n");
+}
+
+static const char *rfc3339(int64_t ms, char *buf, size_t len)
+{
+    if (ms <= 0)
+        return "-";
+    return vg_time_format(ms - ms % 1000, buf, len);
+}
+
+static json_t *host_json(const Vigil__V1__HostInfo *h)
+{
+    char a[VG_TIME_STR_MAX], b[VG_TIME_STR_MAX];
+    json_t *o = json_object(), *tags = json_object();
+
+    for (size_t i = 0; i < h->n_tags; i++)
+        json_object_set_new(tags, h->tags[i]->key, json_string(h->tags[i]->value));
+    json_object_set_new(o, "agent_id", json_string(h->agent_id));
+    json_object_set_new(o, "hostname", json_string(h->hostname));
+    json_object_set_new(o, "tags", tags);
+    json_object_set_new(o, "os", json_string(h->os_pretty_name));
+    json_object_set_new(o, "kernel", json_string(h->kernel_release));
+    json_object_set_new(o, "agent_version", json_string(h->software_version));
+    json_object_set_new(o, "first_seen", json_string(rfc3339(h->first_seen_time_ms, a, sizeof(a))));
+    json_object_set_new(o, "last_seen", json_string(rfc3339(h->last_seen_time_ms, b, sizeof(b))));
+    json_object_set_new(o, "connected", json_boolean(h->connected));
+    json_object_set_new(o, "clock_skew_ms", json_integer(h->clock_skew_ms));
+    return o;
+}
+
+static void print_json(json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
+}
+
+static void tags_text(const Vigil__V1__HostInfo *h, char *out, size_t len)
+{
+    size_t used = 0;
+    out[0] = '\0';
+    for (size_t i = 0; i < h->n_tags && used < len; i++) {
+        int n = snprintf(out + used, len - used, "%s%s=%s", i ? "," : "", h->tags[i]->key,
+                         h->tags[i]->value);
+        if (n < 0)
+            break;
+        used += (size_t)n;
+    }
+    if (!out[0])
+        vg_strlcpy(out, "-", len);
+}
+
+static void skew_text(int64_t ms, char *out, size_t len)
+{
+    if (ms > -1000 && ms < 1000)
+        snprintf(out, len, "%+lldms", (long long)ms);
+    else
+        snprintf(out, len, "%+.1fs", (double)ms / 1000.0);
+}
+
+#define NCOL 10
+
+static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
+{
+    static const char *head[NCOL] = { "AGENT ID", "HOSTNAME", "TAGS", "OS", "KERNEL", "VERSION",
+                                      "FIRST SEEN", "LAST SEEN", "STATE", "SKEW" };
+    size_t w[NCOL];
+    char (*cells)[NCOL][256] = calloc(n ? n : 1, sizeof(*cells));
+
+    if (!cells)
+        return;
+    for (int c = 0; c < NCOL; c++)
+        w[c] = strlen(head[c]);
+    for (size_t i = 0; i < n; i++) {
+        const Vigil__V1__HostInfo *h = hosts[i];
+        char t[VG_TIME_STR_MAX];
+        snprintf(cells[i][0], 256, "%s", h->agent_id);
+        snprintf(cells[i][1], 256, "%s", h->hostname[0] ? h->hostname : "-");
+        tags_text(h, cells[i][2], 256);
+        snprintf(cells[i][3], 256, "%s", h->os_pretty_name[0] ? h->os_pretty_name : "-");
+        snprintf(cells[i][4], 256, "%s", h->kernel_release[0] ? h->kernel_release : "-");
+        snprintf(cells[i][5], 256, "%s", h->software_version[0] ? h->software_version : "-");
+        snprintf(cells[i][6], 256, "%s", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
+        snprintf(cells[i][7], 256, "%s", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
+        snprintf(cells[i][8], 256, "%s", h->connected ? "connected" : "offline");
+        skew_text(h->clock_skew_ms, cells[i][9], 256);
+        for (int c = 0; c < NCOL; c++)
+            if (strlen(cells[i][c]) > w[c])
+                w[c] = strlen(cells[i][c]);
+    }
+    for (int c = 0; c < NCOL; c++)
+        printf("%-*s%s", c == NCOL - 1 ? 0 : (int)w[c], head[c], c == NCOL - 1 ? "\n" : "  ");
+    for (size_t i = 0; i < n; i++)
+        for (int c = 0; c < NCOL; c++)
+            printf("%-*s%s", c == NCOL - 1 ? 0 : (int)w[c], cells[i][c],
+                   c == NCOL - 1 ? "\n" : "  ");
+    free(cells);
+}
+
+static int fetch(struct ctl *ctl, Vigil__V1__Tag **tags, size_t ntags,
+                 Vigil__V1__HostsResult **out, void **owner)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__HostsQuery q = VIGIL__V1__HOSTS_QUERY__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    int rc;
+
+    q.tags = tags;
+    q.n_tags = ntags;
+    req.request_id = 1;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOSTS;
+    req.hosts = &q;
+    if ((rc = ctl_call(ctl, &req, &resp, owner)) != 0)
+        return rc;
+    if ((rc = ctl_response_error(resp)) != 0 ||
+        resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS) {
+        ctl_call_free(*owner);
+        return rc ? rc : ctl_err("unexpected answer from the collector");
+    }
+    *out = resp->hosts;
+    return 0;
+}
+
+int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "tag", required_argument, NULL, 't' },
+        { "json", no_argument, NULL, 'j' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__Tag tagv[32], *tagp[32];
+    Vigil__V1__HostsResult *res;
+    char tagbuf[32][256];
+    size_t ntags = 0;
+    void *owner = NULL;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't': {
+            char *eq;
+            if (ntags == 32)
+                return ctl_usage_err("hosts", "at most 32 --tag");
+            vg_strlcpy(tagbuf[ntags], optarg, sizeof(tagbuf[ntags]));
+            eq = strchr(tagbuf[ntags], '=');
+            if (!eq || eq == tagbuf[ntags])
+                return ctl_usage_err("hosts", "--tag '%s': expected KEY=VALUE", optarg);
+            *eq = '\0';
+            vigil__v1__tag__init(&tagv[ntags]);
+            tagv[ntags].key = tagbuf[ntags];
+            tagv[ntags].value = eq + 1;
+            tagp[ntags] = &tagv[ntags];
+            ntags++;
+            break;
+        }
+        case 'j': ctl->json = 1; break;
+        case 'h': ctl_usage_hosts(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("hosts", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("hosts", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc)
+        return ctl_usage_err("hosts", "unexpected argument '%s' (to show one host: vigilctl "
+                                      "host HOST)", argv[optind]);
+    if ((rc = fetch(ctl, tagp, ntags, &res, &owner)) != 0)
+        return rc;
+    if (ctl->json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < res->n_hosts; i++)
+            json_array_append_new(a, host_json(res->hosts[i]));
+        print_json(a);
+        json_decref(a);
+    } else if (res->n_hosts == 0) {
+        printf("no hosts%s\n", ntags ? " match" : " yet: start an agent");
+    } else {
+        print_table(res->hosts, res->n_hosts);
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}
+
+int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInfo **out,
+                     void **owner)
+{
+    Vigil__V1__HostsResult *res;
+    const Vigil__V1__HostInfo *match = NULL;
+    size_t nmatch = 0;
+    int rc;
+
+    if ((rc = fetch(ctl, NULL, 0, &res, owner)) != 0)
+        return rc;
+    for (size_t i = 0; i < res->n_hosts; i++) {
+        if (strcmp(res->hosts[i]->agent_id, host) == 0) {
+            *out = res->hosts[i];
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < res->n_hosts; i++) {
+        if (strcmp(res->hosts[i]->hostname, host) == 0) {
+            match = res->hosts[i];
+            nmatch++;
+        }
+    }
+    if (nmatch == 1) {
+        *out = match;
+        return 0;
+    }
+    if (nmatch == 0) {
+        ctl_call_free(*owner);
+        return ctl_err("no host with agent id or hostname '%s' (see 'vigilctl hosts')", host);
+    }
+    fprintf(stderr, "vigilctl: %zu hosts are named '%s'; give the agent id instead:\n", nmatch,
+            host);
+    for (size_t i = 0; i < res->n_hosts; i++)
+        if (strcmp(res->hosts[i]->hostname, host) == 0)
+            fprintf(stderr, "  %s  (%s)\n", res->hosts[i]->agent_id,
+                    res->hosts[i]->connected ? "connected" : "offline");
+    ctl_call_free(*owner);
+    return CTL_EXIT_USAGE;
+}
+
+int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
+{
+    const Vigil__V1__HostInfo *h;
+    void *owner = NULL;
+    int rc;
+
+    if (argc == 2 && (strcmp(argv[1], "--help") == 0 || strcmp(argv[1], "-h") == 0)) {
+        ctl_usage_host(stdout);
+        return CTL_EXIT_OK;
+    }
+    if (argc != 2)
+        return ctl_usage_err("host", "host needs exactly one HOST (agent id or hostname)");
+    if ((rc = ctl_resolve_host(ctl, argv[1], &h, &owner)) != 0)
+        return rc;
+    if (ctl->json) {
+        json_t *o = host_json(h);
+        print_json(o);
+        json_decref(o);
+    } else {
+        char t[VG_TIME_STR_MAX], tags[1024], skew[32];
+        tags_text(h, tags, sizeof(tags));
+        skew_text(h->clock_skew_ms, skew, sizeof(skew));
+        printf("agent id:    %s\n", h->agent_id);
+        printf("hostname:    %s\n", h->hostname);
+        printf("state:       %s\n", h->connected ? "connected" : "offline");
+        printf("tags:        %s\n", tags);
+        printf("os:          %s\n", h->os_pretty_name[0] ? h->os_pretty_name : "-");
+        printf("kernel:      %s\n", h->kernel_release[0] ? h->kernel_release : "-");
+        printf("agent:       %s\n", h->software_version);
+        printf("first seen:  %s\n", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
+        printf("last seen:   %s\n", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
+        printf("clock skew:  %s\n", skew);
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}

@@ -1,0 +1,591 @@
+/*
+ * The collector's network side: one libuv listener, mutual TLS, the
+ * session protocol, and group commit.
+ *
+ * Group commit: batches decoded during one loop iteration wait in
+ * `pend`; the check handle (run after I/O) stores them all in one
+ * transaction and only then acknowledges them.  Under load one commit
+ * covers many agents; when idle a batch waits for no timer.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+#include "err.h"
+#include "pb.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+#define HELLO_TIMEOUT_MS 10000
+
+static uint32_t hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    while (*s)
+        h = (h ^ (uint8_t)*s++) * 16777619u;
+    return h % AGENT_HASH;
+}
+
+struct conn *server_find_agent(struct server *s, const char *id)
+{
+    for (struct conn *c = s->agents[hash(id)]; c; c = c->hnext)
+        if (strcmp(vg_tls_peer(c->tls)->cn, id) == 0)
+            return c;
+    return NULL;
+}
+
+static void agent_unlink(struct server *s, struct conn *c)
+{
+    struct conn **pp = &s->agents[hash(vg_tls_peer(c->tls)->cn)];
+    for (; *pp; pp = &(*pp)->hnext) {
+        if (*pp == c) {
+            *pp = c->hnext;
+            return;
+        }
+    }
+}
+
+static const char *who(struct conn *c)
+{
+    static char buf[160];
+    const struct vg_cert_info *p = vg_tls_peer(c->tls);
+    if (p->cn[0])
+        snprintf(buf, sizeof(buf), "%s %s (%s)", vg_role_name(p->role), p->cn,
+                 vg_tls_peer_addr(c->tls));
+    else
+        snprintf(buf, sizeof(buf), "%s", vg_tls_peer_addr(c->tls));
+    return buf;
+}
+
+static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
+    VG_PRINTF(3, 4);
+static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
+{
+    char msg[300];
+    uint64_t sup;
+    va_list ap;
+
+    va_start(ap, fmt);
+    vsnprintf(msg, sizeof(msg), fmt, ap);
+    va_end(ap);
+    c->srv->refused++;
+    if (vg_ratelimit(&c->srv->rl_refuse, &sup))
+        log_warnx("refused %s: %s%s", who(c), msg, sup ? " (and earlier refusals not logged)" : "");
+    vg_wire_fail(c->tls, code, msg);
+}
+
+static int send_env(struct conn *c, Vigil__V1__Envelope *env)
+{
+    int rc = vg_wire_send(c->tls, env);
+    if (rc && rc != -ENOTCONN) {
+        log_warnx("%s: cannot send %s: %s; closing", who(c), vg_wire_body_name(env),
+                  vg_strerror(rc));
+        vg_tls_close(c->tls, "send failed");
+    }
+    return rc;
+}
+
+/* ---- agents ---- */
+
+static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
+{
+    struct server *s = c->srv;
+    const struct vg_cert_info *peer = vg_tls_peer(c->tls);
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    Vigil__V1__HelloAck ack = VIGIL__V1__HELLO_ACK__INIT;
+    struct conn *other;
+    uint64_t last = 0;
+    int64_t now = vg_time_now_ms();
+
+    if (h->protocol_version != 1) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_VERSION,
+               "protocol version %u not supported (this collector speaks 1); upgrade the "
+               "collector", h->protocol_version);
+        return 1;
+    }
+    if (strcmp(h->agent_id, peer->cn) != 0) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+               "hello names agent '%.64s' but the certificate is for '%s'", h->agent_id,
+               peer->cn);
+        return 1;
+    }
+    if (h->stream_epoch.len != sizeof(c->epoch)) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "stream epoch must be %zu bytes",
+               sizeof(c->epoch));
+        return 1;
+    }
+    other = server_find_agent(s, peer->cn);
+    if (other) {
+        s->duplicate_ids++;
+        store_duplicate(s->store, peer->cn, vg_tls_peer_addr(c->tls), now);
+        log_warnx("duplicate identity: agent %s connected from %s while already connected from "
+                  "%s; refusing the new connection (cloned VM or stolen key?)",
+                  peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
+        vg_wire_fail(c->tls, VIGIL__V1__ERROR__CODE__CODE_DUPLICATE_IDENTITY,
+                     "this agent id is already connected from another address");
+        s->refused++;
+        return 1;
+    }
+    if (store_hello(s->store, h, vg_tls_peer_addr(c->tls), now, &c->host_id, &last)) {
+        vg_wire_fail(c->tls, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                     "collector store unavailable; try again later");
+        return 1;
+    }
+    memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
+    c->hello_done = 1;
+    c->hnext = s->agents[hash(peer->cn)];
+    s->agents[hash(peer->cn)] = c;
+    log_info("agent %s (%s, %s) connected from %s%s", peer->cn,
+             h->hostname[0] ? h->hostname : "?", h->software_version, vg_tls_peer_addr(c->tls),
+             vg_tls_resumed(c->tls) ? ", TLS resumed" : "");
+
+    ack.accepted = 1;
+    ack.collector_version = VG_VERSION;
+    ack.last_stored_seq = last;
+    ack.heartbeat_interval_ms = (uint32_t)s->conf->heartbeat_ms;
+    ack.max_frame_bytes = s->limits.max_wire;
+    ack.server_time_ms = now;
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_HELLO_ACK;
+    env.hello_ack = &ack;
+    return send_env(c, &env) ? 1 : 0;
+}
+
+static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
+{
+    struct server *s = c->srv;
+
+    if (env->batch->seq == 0) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "batch sequence number 0");
+        vg_pb_free(&env->base);
+        return 1;
+    }
+    if (s->npend == s->cappend) {
+        size_t n = s->cappend ? s->cappend * 2 : 64;
+        struct pending *p = realloc(s->pend, n * sizeof(*p));
+        if (!p) {
+            vg_pb_free(&env->base);
+            vg_tls_close(c->tls, "out of memory");
+            return 1;
+        }
+        s->pend = p;
+        s->cappend = n;
+    }
+    s->pend[s->npend].c = c;
+    s->pend[s->npend].env = env;
+    s->pend[s->npend].recv_ms = vg_time_now_ms();
+    s->npend++;
+    c->pending++;
+    return 0;
+}
+
+static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
+{
+    int stop = 0;
+
+    if (!c->hello_done) {
+        if (env->body_case == VIGIL__V1__ENVELOPE__BODY_HELLO) {
+            stop = on_hello(c, env->hello);
+        } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST) {
+            refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+                   "an agent certificate may not run operator queries");
+            stop = 1;
+        } else {
+            refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "expected hello, got %s",
+                   vg_wire_body_name(env));
+            stop = 1;
+        }
+        vg_pb_free(&env->base);
+        return stop;
+    }
+    switch (env->body_case) {
+    case VIGIL__V1__ENVELOPE__BODY_BATCH:
+        return queue_batch(c, env); /* takes env */
+    case VIGIL__V1__ENVELOPE__BODY_HEARTBEAT:
+        if (!env->heartbeat->echo) {
+            Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
+            Vigil__V1__Heartbeat hb = VIGIL__V1__HEARTBEAT__INIT;
+            hb.id = env->heartbeat->id;
+            hb.echo = 1;
+            r.body_case = VIGIL__V1__ENVELOPE__BODY_HEARTBEAT;
+            r.heartbeat = &hb;
+            stop = send_env(c, &r) != 0;
+        }
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
+        log_info("agent %s says goodbye: %s", vg_tls_peer(c->tls)->cn, env->goodbye->reason);
+        vg_tls_close(c->tls, "agent said goodbye");
+        stop = 1;
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST:
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+               "an agent certificate may not run operator queries");
+        stop = 1;
+        break;
+    default:
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "unexpected %s from an agent",
+               vg_wire_body_name(env));
+        stop = 1;
+        break;
+    }
+    vg_pb_free(&env->base);
+    return stop;
+}
+
+/* ---- operators ---- */
+
+static int on_operator_env(struct conn *c, Vigil__V1__Envelope *env)
+{
+    int stop = 0;
+
+    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST) {
+        Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
+        Vigil__V1__OperatorResponse resp = VIGIL__V1__OPERATOR_RESPONSE__INIT;
+        api_handle(c->srv, c, env->operator_request, &resp);
+        r.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE;
+        r.operator_response = &resp;
+        stop = send_env(c, &r) != 0;
+        api_free_response(&resp);
+    } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_HELLO ||
+               env->body_case == VIGIL__V1__ENVELOPE__BODY_BATCH) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+               "%s needs an agent certificate", vg_wire_body_name(env));
+        stop = 1;
+    } else if (env->body_case != VIGIL__V1__ENVELOPE__BODY_HEARTBEAT &&
+               env->body_case != VIGIL__V1__ENVELOPE__BODY_GOODBYE) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "unexpected %s from an operator",
+               vg_wire_body_name(env));
+        stop = 1;
+    }
+    vg_pb_free(&env->base);
+    return stop;
+}
+
+static int on_env(void *ctx, Vigil__V1__Envelope *env)
+{
+    struct conn *c = ctx;
+    c->last_rx_ms = vg_time_mono_ms();
+    if (c->kind == CONN_AGENT)
+        return on_agent_env(c, env);
+    return on_operator_env(c, env);
+}
+
+/* ---- connection events ---- */
+
+static int on_ready(struct vg_tls_conn *t)
+{
+    struct conn *c = vg_tls_data(t);
+    const struct vg_cert_info *p = vg_tls_peer(t);
+
+    c->last_rx_ms = c->ready_ms = vg_time_mono_ms();
+    /* Runs after every handshake, resumed ones included: mbedtls does not
+     * re-verify a resumed session's certificate, so check it here. */
+    if (p->not_after_ms < vg_time_now_ms()) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED, "certificate of %s expired",
+               p->cn);
+        return 0;
+    }
+    if (p->role == VG_ROLE_AGENT) {
+        c->kind = CONN_AGENT;
+    } else if (vg_role_is_operator(p->role)) {
+        c->kind = CONN_OPERATOR;
+    } else {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+               "certificate role '%s' may not connect (agent, responder, auditor or admin)",
+               p->ou[0] ? p->ou : "none");
+        return 0;
+    }
+    log_debug("%s: TLS up (%s%s)", who(c), vg_tls_suite(t), vg_tls_resumed(t) ? ", resumed" : "");
+    return 0;
+}
+
+static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
+{
+    struct conn *c = vg_tls_data(t);
+    int rc = vg_wire_feed(&c->rd, data, len, on_env, c);
+
+    if (rc) {
+        uint64_t sup;
+        c->srv->bad_frames++;
+        if (vg_ratelimit(&c->srv->rl_frame, &sup))
+            log_warnx("%s: bad frame: %s; closing this connection", who(c), vg_strerror(rc));
+        vg_wire_fail(t, rc == VG_ETOOBIG ? VIGIL__V1__ERROR__CODE__CODE_TOO_BIG
+                                         : VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                     vg_strerror(rc));
+    }
+}
+
+static void on_close(struct vg_tls_conn *t, int err)
+{
+    struct conn *c = vg_tls_data(t);
+    struct server *s = c->srv;
+
+    if (c->kind == CONN_NEW && !c->ready_ms) {
+        uint64_t sup;
+        s->refused++;
+        if (!s->stopping && vg_ratelimit(&s->rl_refuse, &sup))
+            log_warnx("refused %s: %s", vg_tls_peer_addr(t),
+                      vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
+    } else if (c->hello_done) {
+        agent_unlink(s, c);
+        store_disconnect(s->store, c->host_id, vg_time_now_ms());
+        log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
+                 vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
+    }
+    if (c->pending)
+        for (size_t i = 0; i < s->npend; i++)
+            if (s->pend[i].c == c)
+                s->pend[i].c = NULL;
+    if (c->prev)
+        c->prev->next = c->next;
+    else
+        s->conns = c->next;
+    if (c->next)
+        c->next->prev = c->prev;
+    vg_frame_reader_free(&c->rd);
+    free(c);
+}
+
+static const struct vg_tls_handlers handlers = {
+    .on_ready = on_ready,
+    .on_data = on_data,
+    .on_close = on_close,
+};
+
+static void on_connection(uv_stream_t *l, int status)
+{
+    struct server *s = l->data;
+    struct conn *c;
+
+    if (status < 0) {
+        log_warnx("accept: %s", uv_strerror(status));
+        return;
+    }
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return;
+    c->srv = s;
+    vg_frame_reader_init(&c->rd, &s->limits);
+    if (vg_tls_accept(l, s->tls, &handlers, c, &c->tls)) {
+        vg_frame_reader_free(&c->rd);
+        free(c);
+        return;
+    }
+    s->accepted++;
+    c->next = s->conns;
+    if (s->conns)
+        s->conns->prev = c;
+    s->conns = c;
+}
+
+/* ---- group commit ---- */
+
+static void commit(struct server *s)
+{
+    size_t n = s->npend;
+    int rc = 0, *stored;
+
+    if (n == 0)
+        return;
+    stored = calloc(n, sizeof(*stored));
+    if (!stored)
+        return; /* try again next iteration */
+    if (store_begin(s->store) == 0) {
+        for (size_t i = 0; i < n && rc >= 0; i++) {
+            struct pending *p = &s->pend[i];
+            /* The connection closed before the commit: nothing can be
+             * acknowledged, so the agent will resend; skip it. */
+            int64_t host = p->c ? p->c->host_id : 0;
+            if (!p->c)
+                continue;
+            {
+                ProtobufCBinaryData ep = { sizeof(p->c->epoch), p->c->epoch };
+                rc = store_batch(s->store, host, &ep, p->env->batch, p->env->sent_time_ms,
+                                 p->recv_ms);
+            }
+            stored[i] = rc;
+        }
+        if (rc >= 0)
+            rc = store_commit(s->store);
+        if (rc < 0)
+            store_rollback(s->store);
+    } else {
+        rc = -EIO;
+    }
+    for (size_t i = 0; i < n; i++) {
+        struct pending *p = &s->pend[i];
+        if (p->c) {
+            p->c->pending--;
+            if (rc < 0) {
+                vg_wire_fail(p->c->tls, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                             "collector could not store the batch; it will be resent");
+            } else {
+                Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+                Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
+                ack.seq = p->env->batch->seq;
+                env.body_case = VIGIL__V1__ENVELOPE__BODY_ACK;
+                env.ack = &ack;
+                send_env(p->c, &env);
+                if (stored[i] == 1) {
+                    s->batches_stored++;
+                    s->events_stored += p->env->batch->n_events;
+                } else {
+                    s->batches_duplicate++;
+                }
+            }
+        }
+        vg_pb_free(&p->env->base);
+    }
+    free(stored);
+    s->npend = 0;
+}
+
+static void commit_cb(uv_check_t *h)
+{
+    commit(h->data);
+}
+
+static void sweep_cb(uv_timer_t *t)
+{
+    struct server *s = t->data;
+    uint64_t now = vg_time_mono_ms();
+
+    for (struct conn *c = s->conns, *next; c; c = next) {
+        next = c->next;
+        if (!c->ready_ms)
+            continue; /* the TLS layer times out handshakes */
+        if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
+            refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
+                   HELLO_TIMEOUT_MS / 1000);
+        else if (now - c->last_rx_ms > s->conf->idle_timeout_ms)
+            vg_tls_close(c->tls, "peer silent for longer than idle_timeout");
+    }
+}
+
+static void signal_cb(uv_signal_t *h, int signum)
+{
+    struct server *s = h->data;
+    log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    server_stop(s);
+}
+
+static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
+{
+    char host[256];
+    const char *colon = strrchr(spec, ':');
+    uint64_t port;
+    size_t hl;
+
+    if (!colon || vg_parse_u64(colon + 1, 1, 65535, &port)) {
+        snprintf(err, errlen, "[collector] listen '%s': expected HOST:PORT", spec);
+        return VG_ECONFIG;
+    }
+    hl = (size_t)(colon - spec);
+    if (hl >= sizeof(host))
+        hl = sizeof(host) - 1;
+    memcpy(host, spec, hl);
+    host[hl] = '\0';
+    if (host[0] == '[' && hl > 2 && host[hl - 1] == ']') {
+        host[hl - 1] = '\0';
+        if (uv_ip6_addr(host + 1, (int)port, (struct sockaddr_in6 *)ss) == 0)
+            return 0;
+    } else if (uv_ip4_addr(host[0] ? host : "0.0.0.0", (int)port, (struct sockaddr_in *)ss) == 0) {
+        return 0;
+    }
+    snprintf(err, errlen, "[collector] listen '%s': not an IP address and port", spec);
+    return VG_ECONFIG;
+}
+
+int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf, char *err,
+                 size_t errlen)
+{
+    struct vg_tls_opts topts;
+    struct sockaddr_storage ss;
+    int rc;
+
+    memset(s, 0, sizeof(*s));
+    s->loop = loop;
+    s->conf = conf;
+    s->rl_refuse = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
+    s->rl_frame = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
+    vg_frame_limits_default(&s->limits);
+    s->limits.max_wire = (uint32_t)conf->max_frame;
+    if ((rc = parse_listen(conf->listen, &ss, err, errlen)) != 0)
+        return rc;
+    memset(&topts, 0, sizeof(topts));
+    topts.server = 1;
+    topts.ca = conf->ca;
+    topts.cert = conf->cert;
+    topts.key = conf->key;
+    topts.ticket_lifetime_s = (uint32_t)(conf->ticket_lifetime_ms / 1000);
+    if ((rc = vg_tls_config_new(&topts, &s->tls, err, errlen)) != 0)
+        return rc;
+    if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
+        return rc;
+
+    uv_tcp_init(loop, &s->listener);
+    s->listener.data = s;
+    rc = uv_tcp_bind(&s->listener, (struct sockaddr *)&ss, 0);
+    if (rc == 0)
+        rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
+    if (rc) {
+        snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->listener, NULL);
+        return rc;
+    }
+    uv_check_init(loop, &s->commit);
+    s->commit.data = s;
+    uv_check_start(&s->commit, commit_cb);
+    uv_timer_init(loop, &s->sweep);
+    s->sweep.data = s;
+    uv_timer_start(&s->sweep, sweep_cb, 1000, 1000);
+    uv_signal_init(loop, &s->sigterm);
+    uv_signal_init(loop, &s->sigint);
+    s->sigterm.data = s->sigint.data = s;
+    uv_signal_start(&s->sigterm, signal_cb, SIGTERM);
+    uv_signal_start(&s->sigint, signal_cb, SIGINT);
+    log_info("listening on %s as %s (database %s)", conf->listen,
+             vg_tls_config_self(s->tls)->cn, conf->db);
+    return 0;
+}
+
+void server_stop(struct server *s)
+{
+    if (s->stopping)
+        return;
+    s->stopping = 1;
+    /* Order: stop accepting, store and acknowledge what was received,
+     * say goodbye, close. */
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    commit(s);
+    for (struct conn *c = s->conns; c; c = c->next) {
+        Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+        Vigil__V1__Goodbye bye = VIGIL__V1__GOODBYE__INIT;
+        bye.reason = "collector shutting down";
+        env.body_case = VIGIL__V1__ENVELOPE__BODY_GOODBYE;
+        env.goodbye = &bye;
+        (void)vg_wire_send(c->tls, &env);
+        vg_tls_close(c->tls, "collector shutting down");
+    }
+    uv_check_stop(&s->commit);
+    uv_close((uv_handle_t *)&s->commit, NULL);
+    uv_close((uv_handle_t *)&s->sweep, NULL);
+    uv_close((uv_handle_t *)&s->sigterm, NULL);
+    uv_close((uv_handle_t *)&s->sigint, NULL);
+}
+
+void server_free(struct server *s)
+{
+    free(s->pend);
+    store_close(s->store);
+    vg_tls_config_free(s->tls);
+    log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "
+             "stored (%llu events), %llu resends, %llu duplicate identities",
+             (unsigned long long)s->accepted, (unsigned long long)s->refused,
+             (unsigned long long)s->bad_frames, (unsigned long long)s->batches_stored,
+             (unsigned long long)s->events_stored, (unsigned long long)s->batches_duplicate,
+             (unsigned long long)s->duplicate_ids);
+}

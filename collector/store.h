@@ -1,0 +1,52 @@
+/*
+ * The collector's store.  One back end for now: SQLite (store_sqlite.c),
+ * one file, WAL mode.  Everything the collector must not lose goes
+ * through a transaction that commits before the agent is acknowledged.
+ *
+ * Calls are made from the event loop thread only.
+ */
+#ifndef VG_STORE_H
+#define VG_STORE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "vigil/v1/envelope.pb-c.h"
+
+struct store;
+
+/* sync_full: fsync every commit (power-loss safe).  Returns 0 or an
+ * error with a message in err. */
+int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen);
+void store_close(struct store *s);
+
+/* Records an agent's hello: creates or updates its host row.  Returns 0
+ * or an error; *host_id is the host's row and *last_seq the highest
+ * sequence stored for this epoch (0: none). */
+int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr, int64_t now,
+                int64_t *host_id, uint64_t *last_seq);
+/* Marks a host disconnected at now. */
+int store_disconnect(struct store *s, int64_t host_id, int64_t now);
+/* Counts a refused duplicate connection for agent_id (if known). */
+int store_duplicate(struct store *s, const char *agent_id, const char *peer_addr, int64_t now);
+
+int store_begin(struct store *s);
+int store_commit(struct store *s);
+void store_rollback(struct store *s);
+/* Inside a transaction: stores a batch and its events.  Returns 1 if
+ * stored, 0 if this (host, epoch, seq) was already stored (a resend), or
+ * a negative error. */
+int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms);
+
+/* One row of `vigilctl hosts`.  Strings are valid during the callback. */
+struct store_host {
+    const char *agent_id, *hostname, *tags_json, *os_pretty_name, *kernel_release,
+        *agent_version;
+    int64_t first_seen_ms, last_seen_ms, clock_skew_ms;
+};
+/* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
+ * a non-zero return from cb stops the walk and is returned. */
+int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h), void *ctx);
+
+#endif

@@ -1,0 +1,433 @@
+/*
+ * SQLite back end of the store.
+ *
+ * Schema (version 1):
+ *   hosts     one row per agent id: identity, current OS state, health,
+ *             first/last seen, clock skew
+ *   streams   (host, epoch) -> last stored sequence number
+ *   batches   (host, epoch, seq) primary key: a batch is stored once
+ *   events    every event as received (protobuf body) with agent and
+ *             collector times
+ */
+#include <errno.h>
+#include <jansson.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "err.h"
+#include "log.h"
+#include "pb.h"
+#include "store.h"
+
+#define SCHEMA_VERSION 1
+
+enum {
+    Q_HOST_UPSERT,
+    Q_HOST_ID,
+    Q_STREAM_LAST,
+    Q_STREAM_UPSERT,
+    Q_DISCONNECT,
+    Q_DUPLICATE,
+    Q_BATCH_INSERT,
+    Q_EVENT_INSERT,
+    Q_HOST_OS,
+    Q_HOST_HEALTH,
+    Q_HOST_SEEN,
+    Q_HOSTS,
+    Q_COUNT
+};
+
+static const char *const queries[Q_COUNT] = {
+    [Q_HOST_UPSERT] =
+        "INSERT INTO hosts(agent_id, hostname, tags, agent_version, capabilities, boot_id,"
+        " first_seen_ms, last_seen_ms, last_connect_ms, last_addr)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?7, ?7, ?8)"
+        " ON CONFLICT(agent_id) DO UPDATE SET hostname = excluded.hostname,"
+        " tags = excluded.tags, agent_version = excluded.agent_version,"
+        " capabilities = excluded.capabilities, boot_id = excluded.boot_id,"
+        " last_seen_ms = excluded.last_seen_ms, last_connect_ms = excluded.last_connect_ms,"
+        " last_addr = excluded.last_addr",
+    [Q_HOST_ID] = "SELECT id FROM hosts WHERE agent_id = ?1",
+    [Q_STREAM_LAST] = "SELECT last_seq FROM streams WHERE host_id = ?1 AND epoch = ?2",
+    [Q_STREAM_UPSERT] =
+        "INSERT INTO streams(host_id, epoch, last_seq, first_seen_ms) VALUES(?1, ?2, ?3, ?4)"
+        " ON CONFLICT(host_id, epoch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
+    [Q_DISCONNECT] = "UPDATE hosts SET last_disconnect_ms = ?2, last_seen_ms = ?2 WHERE id = ?1",
+    [Q_DUPLICATE] = "UPDATE hosts SET duplicates_refused = duplicates_refused + 1,"
+                    " last_duplicate_ms = ?2, last_duplicate_addr = ?3 WHERE agent_id = ?1",
+    [Q_BATCH_INSERT] =
+        "INSERT OR IGNORE INTO batches(host_id, epoch, seq, agent_time_ms, recv_time_ms, events)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_EVENT_INSERT] =
+        "INSERT INTO events(host_id, seq, idx, kind, time_ms, recv_time_ms, body)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_HOST_OS] =
+        "UPDATE hosts SET hostname = ?2, fqdn = ?3, os_id = ?4, os_version_id = ?5,"
+        " os_pretty_name = ?6, os_version_codename = ?7, kernel_release = ?8,"
+        " kernel_version = ?9, arch = ?10, machine_id = ?11, boot_id = ?12,"
+        " boot_time_ms = ?13, reboot_required = ?14, os_time_ms = ?15 WHERE id = ?1",
+    [Q_HOST_HEALTH] =
+        "UPDATE hosts SET health_rss_bytes = ?2, health_cpu_user_ms = ?3,"
+        " health_cpu_system_ms = ?4, health_queued_events = ?5, health_dropped_total = ?6,"
+        " health_time_ms = ?7 WHERE id = ?1",
+    [Q_HOST_SEEN] = "UPDATE hosts SET last_seen_ms = ?2, clock_skew_ms = ?3 WHERE id = ?1",
+    [Q_HOSTS] = "SELECT agent_id, hostname, tags, os_pretty_name, kernel_release, agent_version,"
+                " first_seen_ms, last_seen_ms, clock_skew_ms FROM hosts"
+                " ORDER BY hostname, agent_id",
+};
+
+static const char schema[] =
+    "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS hosts("
+    " id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL UNIQUE, hostname TEXT, fqdn TEXT,"
+    " tags TEXT NOT NULL DEFAULT '{}', agent_version TEXT, capabilities TEXT,"
+    " os_id TEXT, os_version_id TEXT, os_pretty_name TEXT, os_version_codename TEXT,"
+    " kernel_release TEXT, kernel_version TEXT, arch TEXT, machine_id TEXT, boot_id TEXT,"
+    " boot_time_ms INTEGER, reboot_required INTEGER, os_time_ms INTEGER,"
+    " health_rss_bytes INTEGER, health_cpu_user_ms INTEGER, health_cpu_system_ms INTEGER,"
+    " health_queued_events INTEGER, health_dropped_total INTEGER, health_time_ms INTEGER,"
+    " first_seen_ms INTEGER NOT NULL, last_seen_ms INTEGER NOT NULL,"
+    " last_connect_ms INTEGER, last_disconnect_ms INTEGER, last_addr TEXT,"
+    " clock_skew_ms INTEGER, duplicates_refused INTEGER NOT NULL DEFAULT 0,"
+    " last_duplicate_ms INTEGER, last_duplicate_addr TEXT);"
+    "CREATE TABLE IF NOT EXISTS streams("
+    " host_id INTEGER NOT NULL REFERENCES hosts(id), epoch BLOB NOT NULL,"
+    " last_seq INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(host_id, epoch)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS batches("
+    " host_id INTEGER NOT NULL, epoch BLOB NOT NULL, seq INTEGER NOT NULL,"
+    " agent_time_ms INTEGER, recv_time_ms INTEGER NOT NULL, events INTEGER NOT NULL,"
+    " PRIMARY KEY(host_id, epoch, seq)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS events("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " idx INTEGER NOT NULL, kind TEXT NOT NULL, time_ms INTEGER, recv_time_ms INTEGER NOT NULL,"
+    " body BLOB NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS events_host_time ON events(host_id, time_ms);";
+
+struct store {
+    sqlite3 *db;
+    sqlite3_stmt *q[Q_COUNT];
+    char path[512];
+};
+
+static int db_err(struct store *s, const char *what)
+{
+    log_warnx("[store] %s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
+    return -EIO;
+}
+
+int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
+{
+    struct store *s = calloc(1, sizeof(*s));
+    char *msg = NULL;
+    char pragmas[256];
+    int rc;
+
+    if (!s)
+        return -ENOMEM;
+    snprintf(s->path, sizeof(s->path), "%s", path);
+    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
+                                           SQLITE_OPEN_NOMUTEX, NULL);
+    if (rc != SQLITE_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path,
+                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+        goto fail;
+    }
+    sqlite3_busy_timeout(s->db, 5000);
+    snprintf(pragmas, sizeof(pragmas),
+             "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
+             sync_full ? "FULL" : "NORMAL");
+    if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
+        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    {
+        char v[64];
+        snprintf(v, sizeof(v), "INSERT OR IGNORE INTO meta VALUES('schema_version', '%d')",
+                 SCHEMA_VERSION);
+        if (sqlite3_exec(s->db, v, NULL, NULL, &msg) != SQLITE_OK) {
+            snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
+            sqlite3_free(msg);
+            goto fail;
+        }
+    }
+    for (int i = 0; i < Q_COUNT; i++) {
+        if (sqlite3_prepare_v2(s->db, queries[i], -1, &s->q[i], NULL) != SQLITE_OK) {
+            snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,
+                     sqlite3_errmsg(s->db));
+            goto fail;
+        }
+    }
+    *out = s;
+    return 0;
+fail:
+    store_close(s);
+    return -EIO;
+}
+
+void store_close(struct store *s)
+{
+    if (!s)
+        return;
+    for (int i = 0; i < Q_COUNT; i++)
+        sqlite3_finalize(s->q[i]);
+    if (s->db)
+        sqlite3_close(s->db);
+    free(s);
+}
+
+static sqlite3_stmt *q(struct store *s, int i)
+{
+    sqlite3_reset(s->q[i]);
+    sqlite3_clear_bindings(s->q[i]);
+    return s->q[i];
+}
+
+static void bind_text(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && v[0])
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static char *tags_json(const Vigil__V1__Hello *h)
+{
+    json_t *o = json_object();
+    char *s;
+    for (size_t i = 0; i < h->n_tags; i++)
+        json_object_set_new(o, h->tags[i]->key, json_string(h->tags[i]->value));
+    s = json_dumps(o, JSON_COMPACT | JSON_SORT_KEYS);
+    json_decref(o);
+    return s;
+}
+
+static char *caps_json(const Vigil__V1__Hello *h)
+{
+    json_t *a = json_array();
+    char *s;
+    for (size_t i = 0; i < h->n_capabilities; i++)
+        json_array_append_new(a, json_string(h->capabilities[i]));
+    s = json_dumps(a, JSON_COMPACT);
+    json_decref(a);
+    return s;
+}
+
+int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr, int64_t now,
+                int64_t *host_id, uint64_t *last_seq)
+{
+    sqlite3_stmt *st;
+    char *tags = tags_json(h), *caps = caps_json(h);
+    int rc = 0;
+
+    st = q(s, Q_HOST_UPSERT);
+    sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
+    bind_text(st, 2, h->hostname);
+    bind_text(st, 3, tags ? tags : "{}");
+    bind_text(st, 4, h->software_version);
+    bind_text(st, 5, caps);
+    bind_text(st, 6, h->boot_id);
+    sqlite3_bind_int64(st, 7, now);
+    bind_text(st, 8, peer_addr);
+    free(tags);
+    free(caps);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot record hello");
+    st = q(s, Q_HOST_ID);
+    sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_ROW)
+        return db_err(s, "cannot find host row");
+    *host_id = sqlite3_column_int64(st, 0);
+    *last_seq = 0;
+    st = q(s, Q_STREAM_LAST);
+    sqlite3_bind_int64(st, 1, *host_id);
+    sqlite3_bind_blob(st, 2, h->stream_epoch.data, (int)h->stream_epoch.len, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        *last_seq = (uint64_t)sqlite3_column_int64(st, 0);
+    else if (rc != SQLITE_DONE)
+        return db_err(s, "cannot read stream");
+    sqlite3_reset(st);
+    return 0;
+}
+
+int store_disconnect(struct store *s, int64_t host_id, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_DISCONNECT);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, now);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot record disconnect");
+}
+
+int store_duplicate(struct store *s, const char *agent_id, const char *peer_addr, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_DUPLICATE);
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    bind_text(st, 3, peer_addr);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot record duplicate");
+}
+
+int store_begin(struct store *s)
+{
+    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : db_err(s, "cannot begin transaction");
+}
+
+int store_commit(struct store *s)
+{
+    return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : db_err(s, "cannot commit");
+}
+
+void store_rollback(struct store *s)
+{
+    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+}
+
+static const char *event_kind(const Vigil__V1__Event *e)
+{
+    switch (e->kind_case) {
+    case VIGIL__V1__EVENT__KIND_OS_STATE: return "os_state";
+    case VIGIL__V1__EVENT__KIND_AGENT_HEALTH: return "agent_health";
+    case VIGIL__V1__EVENT__KIND_LOSS: return "loss";
+    case VIGIL__V1__EVENT__KIND_PACKAGE_INVENTORY: return "package_inventory";
+    case VIGIL__V1__EVENT__KIND_PACKAGE_DELTA: return "package_delta";
+    case VIGIL__V1__EVENT__KIND_PENDING_UPDATES: return "pending_updates";
+    case VIGIL__V1__EVENT__KIND_PROCESS_EXEC: return "process_exec";
+    case VIGIL__V1__EVENT__KIND_PROCESS_EXIT: return "process_exit";
+    case VIGIL__V1__EVENT__KIND_PROCESS_SNAPSHOT: return "process_snapshot";
+    case VIGIL__V1__EVENT__KIND_ISOLATION_STATE: return "isolation_state";
+    default: return "unknown";
+    }
+}
+
+static int apply_os(struct store *s, int64_t host_id, const Vigil__V1__OsState *o, int64_t t)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_OS);
+    sqlite3_bind_int64(st, 1, host_id);
+    bind_text(st, 2, o->hostname);
+    bind_text(st, 3, o->fqdn);
+    bind_text(st, 4, o->os_id);
+    bind_text(st, 5, o->os_version_id);
+    bind_text(st, 6, o->os_pretty_name);
+    bind_text(st, 7, o->os_version_codename);
+    bind_text(st, 8, o->kernel_release);
+    bind_text(st, 9, o->kernel_version);
+    bind_text(st, 10, o->arch);
+    bind_text(st, 11, o->machine_id);
+    bind_text(st, 12, o->boot_id);
+    sqlite3_bind_int64(st, 13, o->boot_time_ms);
+    sqlite3_bind_int(st, 14, o->reboot_required);
+    sqlite3_bind_int64(st, 15, t);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update OS state");
+}
+
+static int apply_health(struct store *s, int64_t host_id, const Vigil__V1__AgentHealth *h,
+                        int64_t t)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_HEALTH);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, (int64_t)h->rss_bytes);
+    sqlite3_bind_int64(st, 3, (int64_t)h->cpu_user_ms);
+    sqlite3_bind_int64(st, 4, (int64_t)h->cpu_system_ms);
+    sqlite3_bind_int64(st, 5, (int64_t)h->queued_events);
+    sqlite3_bind_int64(st, 6, (int64_t)h->dropped_total);
+    sqlite3_bind_int64(st, 7, t);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update health");
+}
+
+int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
+{
+    sqlite3_stmt *st = q(s, Q_BATCH_INSERT);
+    struct vg_buf body;
+    int rc = 0;
+
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
+    sqlite3_bind_int64(st, 4, b->created_time_ms);
+    sqlite3_bind_int64(st, 5, recv_ms);
+    sqlite3_bind_int64(st, 6, (int64_t)b->n_events);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot store batch");
+    if (sqlite3_changes(s->db) == 0)
+        return 0; /* already stored: a resend after a lost ack */
+
+    vg_buf_init(&body, 16 * 1024 * 1024);
+    for (size_t i = 0; i < b->n_events && rc == 0; i++) {
+        const Vigil__V1__Event *e = b->events[i];
+        vg_buf_reset(&body);
+        if ((rc = vg_pb_pack(&e->base, &body)) != 0)
+            break;
+        st = q(s, Q_EVENT_INSERT);
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_int64(st, 2, (int64_t)b->seq);
+        sqlite3_bind_int64(st, 3, (int64_t)i);
+        sqlite3_bind_text(st, 4, event_kind(e), -1, SQLITE_STATIC);
+        sqlite3_bind_int64(st, 5, e->time_ms);
+        sqlite3_bind_int64(st, 6, recv_ms);
+        sqlite3_bind_blob(st, 7, body.data ? (const void *)body.data : "", (int)body.len,
+                          SQLITE_TRANSIENT);
+        if (sqlite3_step(st) != SQLITE_DONE) {
+            rc = db_err(s, "cannot store event");
+            break;
+        }
+        if (e->kind_case == VIGIL__V1__EVENT__KIND_OS_STATE)
+            rc = apply_os(s, host_id, e->os_state, e->time_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_AGENT_HEALTH)
+            rc = apply_health(s, host_id, e->agent_health, e->time_ms);
+    }
+    vg_buf_free(&body);
+    if (rc)
+        return rc;
+    st = q(s, Q_STREAM_UPSERT);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
+    sqlite3_bind_int64(st, 4, recv_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot update stream");
+    st = q(s, Q_HOST_SEEN);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, recv_ms);
+    /* Skew: agent clock minus ours, from the frame's send time. */
+    if (agent_sent_ms)
+        sqlite3_bind_int64(st, 3, agent_sent_ms - recv_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot update host");
+    return 1;
+}
+
+int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_HOSTS);
+    int rc;
+
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_host h;
+        int r;
+        h.agent_id = (const char *)sqlite3_column_text(st, 0);
+        h.hostname = (const char *)sqlite3_column_text(st, 1);
+        h.tags_json = (const char *)sqlite3_column_text(st, 2);
+        h.os_pretty_name = (const char *)sqlite3_column_text(st, 3);
+        h.kernel_release = (const char *)sqlite3_column_text(st, 4);
+        h.agent_version = (const char *)sqlite3_column_text(st, 5);
+        h.first_seen_ms = sqlite3_column_int64(st, 6);
+        h.last_seen_ms = sqlite3_column_int64(st, 7);
+        h.clock_skew_ms = sqlite3_column_int64(st, 8);
+        if ((r = cb(ctx, &h)) != 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot list hosts");
+}

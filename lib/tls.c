@@ -1,0 +1,810 @@
+/*
+ * mbedtls driven by libuv.  See tls.h for the policy.
+ *
+ * Data path of one connection:
+ *
+ *   socket --uv_read--> in (ciphertext) --bio_recv--> mbedtls --on_data--> owner
+ *   owner --vg_tls_write--> mbedtls --bio_send--> out --uv_write--> socket
+ *
+ * mbedtls never blocks: bio_recv returns WANT_READ when `in` is empty and
+ * we call it again from the next read callback; bio_send always accepts
+ * (vg_tls_write bounds what may be queued).
+ *
+ * Lifetime: the connection owns its TCP handle and timer.  Closing
+ * either way ends in conn_closed(), which calls on_close once the libuv
+ * handles are closed, then frees the connection.
+ */
+#include <errno.h>
+#include <netinet/in.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <arpa/inet.h>
+
+#include <mbedtls/version.h>
+#if MBEDTLS_VERSION_NUMBER >= 0x03000000
+#define VG_MBED3 1
+#endif
+#include <mbedtls/error.h>
+#include <mbedtls/ssl.h>
+#include <mbedtls/ssl_ciphersuites.h>
+#include <mbedtls/ssl_ticket.h>
+
+#include "buf.h"
+#include "crypto-int.h"
+#include "err.h"
+#include "log.h"
+#include "tls.h"
+#include "util.h"
+
+enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
+
+struct vg_tls_config {
+    int server;
+    mbedtls_ssl_config conf;
+    mbedtls_ssl_ticket_context ticket;
+    struct vg_cert *ca, *cert;
+    struct vg_key *key;
+    struct vg_cert_info self;
+    uint32_t handshake_timeout_ms;
+    uint64_t full, resumed;
+};
+
+struct vg_tls_session {
+    mbedtls_ssl_session s;
+    int valid;
+};
+
+struct vg_tls_conn {
+    uv_tcp_t tcp;
+    uv_timer_t timer;
+    uv_connect_t connect_req;
+    uv_shutdown_t shutdown_req;
+    mbedtls_ssl_context ssl;
+    struct vg_tls_config *cfg;
+    struct vg_tls_session *session;
+    const struct vg_tls_handlers *h;
+    void *data;
+    enum conn_state state;
+    int ssl_ready;
+    int handles; /* libuv handles not yet closed */
+    int err;     /* reason for on_close */
+    int resumed;
+    int paused;
+    int in_callback;
+    struct vg_buf in;
+    size_t in_off;
+    struct vg_buf out;
+    size_t queued;
+    char addr[64];
+    char server_name[256];
+    char why[256];
+    struct vg_cert_info peer;
+};
+
+/* The connection whose handshake mbedtls is running: the ticket parse
+ * hook has no connection argument, and everything runs on one thread. */
+static struct vg_tls_conn *current;
+
+static const int suites[] = {
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_128_GCM_SHA256,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_AES_256_GCM_SHA384,
+    MBEDTLS_TLS_ECDHE_ECDSA_WITH_CHACHA20_POLY1305_SHA256,
+    0,
+};
+
+#ifdef VG_MBED3
+static const uint16_t groups[] = {
+    MBEDTLS_SSL_IANA_TLS_GROUP_SECP256R1,
+    MBEDTLS_SSL_IANA_TLS_GROUP_X25519,
+    MBEDTLS_SSL_IANA_TLS_GROUP_SECP384R1,
+    MBEDTLS_SSL_IANA_TLS_GROUP_NONE,
+};
+#else
+static const mbedtls_ecp_group_id curves[] = {
+    MBEDTLS_ECP_DP_SECP256R1,
+    MBEDTLS_ECP_DP_CURVE25519,
+    MBEDTLS_ECP_DP_SECP384R1,
+    MBEDTLS_ECP_DP_NONE,
+};
+static const int sig_hashes[] = { MBEDTLS_MD_SHA256, MBEDTLS_MD_SHA384, MBEDTLS_MD_NONE };
+#endif
+
+static void mbed_err(int rc, char *out, size_t outlen)
+{
+    char buf[160];
+    mbedtls_strerror(rc, buf, sizeof(buf));
+    snprintf(out, outlen, "%s (-0x%04x)", buf, (unsigned)-rc);
+}
+
+/* ---- configuration ---- */
+
+static int ticket_parse(void *p, mbedtls_ssl_session *s, unsigned char *buf, size_t len)
+{
+    int rc = mbedtls_ssl_ticket_parse(p, s, buf, len);
+    if (rc == 0 && current)
+        current->resumed = 1;
+    return rc;
+}
+
+int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, char *err,
+                      size_t errlen)
+{
+    struct vg_tls_config *c;
+    int rc;
+    int64_t now = vg_time_now_ms();
+    uint32_t lifetime;
+
+    c = calloc(1, sizeof(*c));
+    if (!c)
+        return -ENOMEM;
+    c->server = o->server;
+    c->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms
+                                                      : VG_TLS_HANDSHAKE_TIMEOUT_MS;
+    mbedtls_ssl_config_init(&c->conf);
+    mbedtls_ssl_ticket_init(&c->ticket);
+
+    if (!o->ca || !o->cert || !o->key) {
+        snprintf(err, errlen, "TLS needs a CA, a certificate and a key");
+        rc = VG_ECONFIG;
+        goto fail;
+    }
+    if ((rc = vg_cert_load(o->ca, &c->ca)) != 0) {
+        snprintf(err, errlen, "cannot load CA certificate %s: %s", o->ca, vg_strerror(rc));
+        goto fail;
+    }
+    if ((rc = vg_cert_load(o->cert, &c->cert)) != 0) {
+        snprintf(err, errlen, "cannot load certificate %s: %s", o->cert, vg_strerror(rc));
+        goto fail;
+    }
+    if ((rc = vg_key_load(o->key, &c->key)) != 0) {
+        snprintf(err, errlen, "cannot load private key %s: %s", o->key, vg_strerror(rc));
+        goto fail;
+    }
+    if (!vg_cert_matches_key(c->cert, c->key)) {
+        snprintf(err, errlen, "private key %s does not belong to certificate %s", o->key, o->cert);
+        rc = VG_ECERT;
+        goto fail;
+    }
+    vg_cert_info(c->cert, &c->self);
+    if (c->self.not_after_ms < now) {
+        char t[VG_TIME_STR_MAX];
+        snprintf(err, errlen, "certificate %s expired at %s; issue a new one", o->cert,
+                 vg_time_format(c->self.not_after_ms, t, sizeof(t)));
+        rc = VG_ECERT;
+        goto fail;
+    }
+    if (o->server ? !c->self.server_auth : !c->self.client_auth) {
+        snprintf(err, errlen, "certificate %s (role %s) is not usable as a TLS %s; issue one "
+                 "with --role %s", o->cert, vg_role_name(c->self.role),
+                 o->server ? "server" : "client", o->server ? "collector" : "agent (or an "
+                 "operator role)");
+        rc = VG_ECERT;
+        goto fail;
+    }
+    {
+        char why[256];
+        if (vg_cert_verify(c->cert, c->ca, why, sizeof(why))) {
+            snprintf(err, errlen, "certificate %s does not verify against CA %s: %s", o->cert,
+                     o->ca, why);
+            rc = VG_ECERT;
+            goto fail;
+        }
+    }
+
+    rc = mbedtls_ssl_config_defaults(&c->conf, o->server ? MBEDTLS_SSL_IS_SERVER
+                                                        : MBEDTLS_SSL_IS_CLIENT,
+                                     MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
+    if (rc)
+        goto mbed_fail;
+    mbedtls_ssl_conf_rng(&c->conf, vg__rng, NULL);
+    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca->crt, NULL);
+    rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert->crt, &c->key->pk);
+    if (rc)
+        goto mbed_fail;
+    mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
+#ifdef VG_MBED3
+    mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+    mbedtls_ssl_conf_groups(&c->conf, groups);
+#else
+    mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
+                                 MBEDTLS_SSL_MINOR_VERSION_3);
+    mbedtls_ssl_conf_curves(&c->conf, curves);
+    mbedtls_ssl_conf_sig_hashes(&c->conf, sig_hashes);
+#endif
+    mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
+    mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+    if (o->server) {
+        lifetime = o->ticket_lifetime_s ? o->ticket_lifetime_s : VG_TLS_TICKET_DEFAULT_S;
+        if (lifetime > VG_TLS_TICKET_MAX_S)
+            lifetime = VG_TLS_TICKET_MAX_S;
+        /* Keys rotate every `lifetime`; a ticket is honoured at most that long. */
+        rc = mbedtls_ssl_ticket_setup(&c->ticket, vg__rng, NULL, MBEDTLS_CIPHER_AES_256_GCM,
+                                      lifetime);
+        if (rc)
+            goto mbed_fail;
+        mbedtls_ssl_conf_session_tickets_cb(&c->conf, mbedtls_ssl_ticket_write, ticket_parse,
+                                            &c->ticket);
+    }
+    *out = c;
+    return 0;
+
+mbed_fail: {
+        char m[200];
+        mbed_err(rc, m, sizeof(m));
+        snprintf(err, errlen, "TLS set-up failed: %s", m);
+        rc = VG_ECRYPTO;
+    }
+fail:
+    vg_tls_config_free(c);
+    return rc;
+}
+
+void vg_tls_config_free(struct vg_tls_config *c)
+{
+    if (!c)
+        return;
+    mbedtls_ssl_ticket_free(&c->ticket);
+    mbedtls_ssl_config_free(&c->conf);
+    vg_cert_free(c->ca);
+    vg_cert_free(c->cert);
+    vg_key_free(c->key);
+    free(c);
+}
+
+const struct vg_cert_info *vg_tls_config_self(const struct vg_tls_config *c)
+{
+    return &c->self;
+}
+
+void vg_tls_config_stats(const struct vg_tls_config *c, uint64_t *full, uint64_t *resumed)
+{
+    *full = c->full;
+    *resumed = c->resumed;
+}
+
+/* ---- sessions ---- */
+
+struct vg_tls_session *vg_tls_session_new(void)
+{
+    struct vg_tls_session *s = calloc(1, sizeof(*s));
+    if (s)
+        mbedtls_ssl_session_init(&s->s);
+    return s;
+}
+
+void vg_tls_session_free(struct vg_tls_session *s)
+{
+    if (!s)
+        return;
+    mbedtls_ssl_session_free(&s->s);
+    free(s);
+}
+
+/* ---- connections ---- */
+
+static void why(struct vg_tls_conn *c, const char *fmt, ...) VG_PRINTF(2, 3);
+static void why(struct vg_tls_conn *c, const char *fmt, ...)
+{
+    va_list ap;
+    if (c->why[0])
+        return; /* keep the first reason */
+    va_start(ap, fmt);
+    vsnprintf(c->why, sizeof(c->why), fmt, ap);
+    va_end(ap);
+}
+
+static void handle_closed(uv_handle_t *h)
+{
+    struct vg_tls_conn *c = h->data;
+    if (--c->handles > 0)
+        return;
+    c->state = ST_CLOSED;
+    if (c->h && c->h->on_close)
+        c->h->on_close(c, c->err);
+    if (c->ssl_ready)
+        mbedtls_ssl_free(&c->ssl);
+    vg_buf_free(&c->in);
+    vg_buf_free(&c->out);
+    free(c);
+}
+
+static void close_handles(struct vg_tls_conn *c)
+{
+    if (c->state == ST_CLOSED)
+        return;
+    c->state = ST_CLOSED;
+    if (!uv_is_closing((uv_handle_t *)&c->tcp))
+        uv_close((uv_handle_t *)&c->tcp, handle_closed);
+    if (!uv_is_closing((uv_handle_t *)&c->timer))
+        uv_close((uv_handle_t *)&c->timer, handle_closed);
+}
+
+/* Abortive close after an error. */
+static void fail(struct vg_tls_conn *c, int err)
+{
+    if (c->state == ST_CLOSED)
+        return;
+    if (!c->err)
+        c->err = err ? err : VG_EPROTO;
+    close_handles(c);
+}
+
+struct write_req {
+    uv_write_t req;
+    struct vg_tls_conn *c;
+    uint8_t *data;
+    size_t len;
+};
+
+static void write_done(uv_write_t *req, int status)
+{
+    struct write_req *w = (struct write_req *)req;
+    struct vg_tls_conn *c = w->c;
+    size_t before = c->queued;
+
+    c->queued -= w->len;
+    free(w->data);
+    free(w);
+    if (status < 0) {
+        if (status != UV_ECANCELED) {
+            why(c, "write failed: %s", uv_strerror(status));
+            fail(c, status);
+        }
+        return;
+    }
+    if (c->state == ST_OPEN && before >= VG_TLS_WRITE_HIGH / 2 &&
+        c->queued < VG_TLS_WRITE_HIGH / 2 && c->h->on_drain)
+        c->h->on_drain(c);
+}
+
+/* Hands what mbedtls produced to libuv. */
+static int flush(struct vg_tls_conn *c)
+{
+    struct write_req *w;
+    uv_buf_t b;
+    int rc;
+
+    if (c->out.len == 0 || c->state == ST_CLOSED)
+        return 0;
+    w = malloc(sizeof(*w));
+    if (!w)
+        return -ENOMEM;
+    w->c = c;
+    w->data = vg_buf_take(&c->out, &w->len);
+    b = uv_buf_init((char *)w->data, (unsigned)w->len);
+    rc = uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done);
+    if (rc) {
+        free(w->data);
+        free(w);
+        why(c, "write failed: %s", uv_strerror(rc));
+        fail(c, rc);
+        return rc;
+    }
+    c->queued += w->len;
+    return 0;
+}
+
+static int bio_send(void *ctx, const unsigned char *buf, size_t len)
+{
+    struct vg_tls_conn *c = ctx;
+    /* out's max is generous; vg_tls_write keeps it bounded. */
+    if (vg_buf_append(&c->out, buf, len))
+        return MBEDTLS_ERR_SSL_ALLOC_FAILED;
+    return (int)len;
+}
+
+static int bio_recv(void *ctx, unsigned char *buf, size_t len)
+{
+    struct vg_tls_conn *c = ctx;
+    size_t avail = c->in.len - c->in_off;
+
+    if (avail == 0)
+        return MBEDTLS_ERR_SSL_WANT_READ;
+    if (len > avail)
+        len = avail;
+    memcpy(buf, c->in.data + c->in_off, len);
+    c->in_off += len;
+    if (c->in_off == c->in.len) {
+        vg_buf_reset(&c->in);
+        c->in_off = 0;
+    }
+    return (int)len;
+}
+
+static void verify_why(struct vg_tls_conn *c, int rc)
+{
+    uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
+    char m[256];
+
+    if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags && flags != (uint32_t)-1) {
+        char *p;
+        mbedtls_x509_crt_verify_info(m, sizeof(m), "", flags);
+        while ((p = strrchr(m, '\n')) && p[1] == '\0')
+            *p = '\0';
+        for (p = m; *p; p++)
+            if (*p == '\n')
+                *p = ';';
+        why(c, "peer certificate rejected: %s", m);
+        return;
+    }
+    if (rc == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE) {
+        why(c, "client sent no certificate");
+        return;
+    }
+    mbed_err(rc, m, sizeof(m));
+    why(c, "TLS handshake failed: %s", m);
+}
+
+static void deliver(struct vg_tls_conn *c)
+{
+    unsigned char buf[16384];
+
+    while (c->state == ST_OPEN && !c->paused) {
+        int n = mbedtls_ssl_read(&c->ssl, buf, sizeof(buf));
+        if (n > 0) {
+            c->h->on_data(c, buf, (size_t)n);
+            continue;
+        }
+        if (n == MBEDTLS_ERR_SSL_WANT_READ || n == MBEDTLS_ERR_SSL_WANT_WRITE)
+            break;
+        if (n == 0 || n == MBEDTLS_ERR_SSL_PEER_CLOSE_NOTIFY) {
+            why(c, "peer closed the connection");
+            c->err = 0;
+            close_handles(c);
+            return;
+        }
+        {
+            char m[200];
+            mbed_err(n, m, sizeof(m));
+            why(c, "TLS read failed: %s", m);
+        }
+        fail(c, VG_EPROTO);
+        return;
+    }
+}
+
+static void drive(struct vg_tls_conn *c)
+{
+    if (c->state == ST_HANDSHAKE) {
+        int rc;
+        current = c;
+        rc = mbedtls_ssl_handshake(&c->ssl);
+        current = NULL;
+        if (rc == MBEDTLS_ERR_SSL_WANT_READ || rc == MBEDTLS_ERR_SSL_WANT_WRITE) {
+            flush(c);
+            return;
+        }
+        if (rc) {
+            verify_why(c, rc);
+            flush(c); /* let the alert out, best effort */
+            fail(c, VG_ECERT);
+            return;
+        }
+        uv_timer_stop(&c->timer);
+        c->state = ST_OPEN;
+        if (c->cfg->server) {
+            if (c->resumed)
+                c->cfg->resumed++;
+            else
+                c->cfg->full++;
+        }
+        {
+            const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
+            struct vg_cert *pc = NULL;
+            if (!peer || vg_cert_parse(peer->raw.p, peer->raw.len, &pc) ||
+                vg_cert_info(pc, &c->peer)) {
+                vg_cert_free(pc);
+                why(c, "peer certificate unavailable");
+                fail(c, VG_ECERT);
+                return;
+            }
+            vg_cert_free(pc);
+        }
+        if (!c->cfg->server && c->session) {
+            mbedtls_ssl_session_free(&c->session->s);
+            mbedtls_ssl_session_init(&c->session->s);
+            c->session->valid = mbedtls_ssl_get_session(&c->ssl, &c->session->s) == 0;
+        }
+        flush(c);
+        if (c->h->on_ready(c) != 0) {
+            why(c, "refused after handshake");
+            if (c->state == ST_OPEN)
+                vg_tls_close(c, NULL);
+            return;
+        }
+    }
+    deliver(c);
+    flush(c);
+}
+
+static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
+{
+    static char rbuf[65536];
+    (void)h;
+    (void)suggested;
+    *buf = uv_buf_init(rbuf, sizeof(rbuf));
+}
+
+static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
+{
+    struct vg_tls_conn *c = s->data;
+
+    if (n == 0)
+        return;
+    if (n < 0) {
+        if (n == UV_EOF) {
+            why(c, c->state == ST_HANDSHAKE ? "peer closed during the TLS handshake"
+                                            : "peer closed the TCP connection");
+            /* An EOF without close_notify mid-stream may be a truncation attack
+             * or a crash; the owner decides what it means. */
+            fail(c, c->state == ST_OPEN ? VG_ETRUNC : VG_EPROTO);
+        } else {
+            why(c, "read failed: %s", uv_strerror((int)n));
+            fail(c, (int)n);
+        }
+        return;
+    }
+    if (c->state != ST_HANDSHAKE && c->state != ST_OPEN)
+        return;
+    if (vg_buf_append(&c->in, buf->base, (size_t)n)) {
+        why(c, "peer sends faster than TLS can consume");
+        fail(c, VG_ETOOBIG);
+        return;
+    }
+    drive(c);
+}
+
+static void timeout_cb(uv_timer_t *t)
+{
+    struct vg_tls_conn *c = t->data;
+    if (c->state == ST_CONNECTING)
+        why(c, "cannot connect within %u ms", c->cfg->handshake_timeout_ms);
+    else
+        why(c, "TLS handshake did not finish within %u ms", c->cfg->handshake_timeout_ms);
+    fail(c, -ETIMEDOUT);
+}
+
+static void close_timeout_cb(uv_timer_t *t)
+{
+    close_handles(t->data);
+}
+
+static struct vg_tls_conn *conn_new(uv_loop_t *loop, struct vg_tls_config *cfg,
+                                    const struct vg_tls_handlers *h, void *data)
+{
+    struct vg_tls_conn *c = calloc(1, sizeof(*c));
+    if (!c)
+        return NULL;
+    c->cfg = cfg;
+    c->h = h;
+    c->data = data;
+    vg_buf_init(&c->in, 1024 * 1024);
+    vg_buf_init(&c->out, 2 * VG_TLS_WRITE_HIGH + 64 * 1024);
+    uv_tcp_init(loop, &c->tcp);
+    uv_timer_init(loop, &c->timer);
+    c->tcp.data = c->timer.data = c;
+    c->handles = 2;
+    return c;
+}
+
+static int start_tls(struct vg_tls_conn *c, const char *server_name)
+{
+    int rc;
+
+    mbedtls_ssl_init(&c->ssl);
+    c->ssl_ready = 1;
+    rc = mbedtls_ssl_setup(&c->ssl, &c->cfg->conf);
+    if (rc == 0 && server_name)
+        rc = mbedtls_ssl_set_hostname(&c->ssl, server_name);
+    if (rc == 0 && c->session && c->session->valid)
+        mbedtls_ssl_set_session(&c->ssl, &c->session->s); /* failure: full handshake */
+    if (rc) {
+        char m[200];
+        mbed_err(rc, m, sizeof(m));
+        why(c, "TLS set-up failed: %s", m);
+        return VG_ECRYPTO;
+    }
+    mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+    uv_tcp_nodelay(&c->tcp, 1);
+    c->state = ST_HANDSHAKE;
+    uv_timer_start(&c->timer, timeout_cb, c->cfg->handshake_timeout_ms, 0);
+    rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+    if (rc) {
+        why(c, "read failed: %s", uv_strerror(rc));
+        return rc;
+    }
+    drive(c); /* the client speaks first */
+    return 0;
+}
+
+static void addr_string(const struct sockaddr_storage *ss, char *out, size_t outlen)
+{
+    char ip[INET6_ADDRSTRLEN] = "?";
+    int port = 0;
+    if (ss->ss_family == AF_INET) {
+        const struct sockaddr_in *a = (const struct sockaddr_in *)ss;
+        inet_ntop(AF_INET, &a->sin_addr, ip, sizeof(ip));
+        port = ntohs(a->sin_port);
+        snprintf(out, outlen, "%s:%d", ip, port);
+    } else if (ss->ss_family == AF_INET6) {
+        const struct sockaddr_in6 *a = (const struct sockaddr_in6 *)ss;
+        inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip));
+        port = ntohs(a->sin6_port);
+        snprintf(out, outlen, "[%s]:%d", ip, port);
+    } else {
+        snprintf(out, outlen, "?");
+    }
+}
+
+int vg_tls_accept(uv_stream_t *listener, struct vg_tls_config *cfg,
+                  const struct vg_tls_handlers *h, void *data, struct vg_tls_conn **out)
+{
+    struct vg_tls_conn *c = conn_new(listener->loop, cfg, h, data);
+    struct sockaddr_storage ss;
+    int len = sizeof(ss), rc;
+
+    if (!c)
+        return -ENOMEM;
+    rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
+    if (rc) {
+        why(c, "accept failed: %s", uv_strerror(rc));
+        c->err = rc;
+        close_handles(c);
+        return rc;
+    }
+    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
+        addr_string(&ss, c->addr, sizeof(c->addr));
+    *out = c;
+    rc = start_tls(c, NULL);
+    if (rc)
+        fail(c, rc);
+    return 0;
+}
+
+static void connect_cb(uv_connect_t *req, int status)
+{
+    struct vg_tls_conn *c = req->data;
+    int rc;
+
+    if (c->state == ST_CLOSED)
+        return;
+    if (status < 0) {
+        why(c, "cannot connect: %s", uv_strerror(status));
+        fail(c, status);
+        return;
+    }
+    rc = start_tls(c, c->server_name);
+    if (rc)
+        fail(c, rc);
+}
+
+int vg_tls_connect(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sockaddr *addr,
+                   const char *server_name, struct vg_tls_session *session,
+                   const struct vg_tls_handlers *h, void *data, struct vg_tls_conn **out)
+{
+    struct vg_tls_conn *c;
+    struct sockaddr_storage ss;
+    int rc;
+
+    if (!server_name || !server_name[0])
+        return -EINVAL;
+    c = conn_new(loop, cfg, h, data);
+    if (!c)
+        return -ENOMEM;
+    c->session = session;
+    vg_strlcpy(c->server_name, server_name, sizeof(c->server_name));
+    memset(&ss, 0, sizeof(ss));
+    memcpy(&ss, addr, addr->sa_family == AF_INET6 ? sizeof(struct sockaddr_in6)
+                                                  : sizeof(struct sockaddr_in));
+    addr_string(&ss, c->addr, sizeof(c->addr));
+    c->state = ST_CONNECTING;
+    c->connect_req.data = c;
+    uv_timer_start(&c->timer, timeout_cb, cfg->handshake_timeout_ms, 0);
+    rc = uv_tcp_connect(&c->connect_req, &c->tcp, addr, connect_cb);
+    if (rc) {
+        /* Reported by the return value alone: no on_close. */
+        static const struct vg_tls_handlers quiet;
+        c->h = &quiet;
+        close_handles(c);
+        return rc;
+    }
+    *out = c;
+    return 0;
+}
+
+int vg_tls_write(struct vg_tls_conn *c, const void *data, size_t len)
+{
+    const unsigned char *p = data;
+
+    if (c->state != ST_OPEN)
+        return -ENOTCONN;
+    if (c->queued + c->out.len >= VG_TLS_WRITE_HIGH)
+        return VG_EAGAIN;
+    while (len > 0) {
+        int n = mbedtls_ssl_write(&c->ssl, p, len);
+        if (n < 0) {
+            char m[200];
+            mbed_err(n, m, sizeof(m));
+            why(c, "TLS write failed: %s", m);
+            fail(c, VG_ECRYPTO);
+            return VG_ECRYPTO;
+        }
+        p += n;
+        len -= (size_t)n;
+    }
+    return flush(c);
+}
+
+size_t vg_tls_queued(const struct vg_tls_conn *c)
+{
+    return c->queued + c->out.len;
+}
+
+static void shutdown_cb(uv_shutdown_t *req, int status)
+{
+    struct vg_tls_conn *c = req->data;
+    (void)status;
+    close_handles(c);
+}
+
+void vg_tls_close(struct vg_tls_conn *c, const char *reason)
+{
+    if (reason)
+        why(c, "%s", reason);
+    if (c->state == ST_OPEN) {
+        c->state = ST_CLOSING;
+        uv_read_stop((uv_stream_t *)&c->tcp);
+        mbedtls_ssl_close_notify(&c->ssl);
+        if (c->out.len) {
+            uv_buf_t b;
+            struct write_req *w = malloc(sizeof(*w));
+            if (w) {
+                w->c = c;
+                w->data = vg_buf_take(&c->out, &w->len);
+                b = uv_buf_init((char *)w->data, (unsigned)w->len);
+                if (uv_write(&w->req, (uv_stream_t *)&c->tcp, &b, 1, write_done) == 0)
+                    c->queued += w->len;
+                else {
+                    free(w->data);
+                    free(w);
+                }
+            }
+        }
+        /* Shutdown waits for queued writes; the timer bounds the wait. */
+        c->shutdown_req.data = c;
+        if (uv_shutdown(&c->shutdown_req, (uv_stream_t *)&c->tcp, shutdown_cb) == 0) {
+            uv_timer_start(&c->timer, close_timeout_cb, 5000, 0);
+            return;
+        }
+    }
+    if (c->state != ST_CLOSED)
+        close_handles(c);
+}
+
+void vg_tls_pause(struct vg_tls_conn *c, int paused)
+{
+    if (c->state != ST_OPEN || c->paused == paused)
+        return;
+    c->paused = paused;
+    if (paused) {
+        uv_read_stop((uv_stream_t *)&c->tcp);
+    } else {
+        uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        deliver(c); /* records mbedtls already holds */
+        flush(c);
+    }
+}
+
+void *vg_tls_data(const struct vg_tls_conn *c) { return c->data; }
+void vg_tls_set_data(struct vg_tls_conn *c, void *data) { c->data = data; }
+const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c) { return &c->peer; }
+const char *vg_tls_peer_addr(const struct vg_tls_conn *c) { return c->addr; }
+const char *vg_tls_why(const struct vg_tls_conn *c) { return c->why; }
+int vg_tls_resumed(const struct vg_tls_conn *c) { return c->resumed; }
+
+const char *vg_tls_suite(const struct vg_tls_conn *c)
+{
+    return c->ssl_ready ? mbedtls_ssl_get_ciphersuite(&c->ssl) : "";
+}

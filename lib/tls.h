@@ -1,0 +1,113 @@
+/*
+ * Mutual TLS over libuv TCP handles, with mbedtls.  No threads: mbedtls
+ * is driven from libuv's read callbacks through its BIO hooks, and its
+ * output is handed to uv_write().
+ *
+ * Policy, the same for every Vigil peer, with no way to weaken it:
+ *   - TLS 1.2 (mbedtls 2.28 has no 1.3), ECDHE-ECDSA with AES-GCM or
+ *     ChaCha20-Poly1305, curves P-256 first (mbedtls would otherwise
+ *     prefer P-521, ~40% more CPU per handshake), no renegotiation;
+ *   - the peer's certificate is always required and verified against the
+ *     configured CA; clients also check the server's name;
+ *   - servers issue session tickets (AES-256-GCM keys that rotate every
+ *     ticket lifetime, capped at VG_TLS_TICKET_MAX_S); clients keep
+ *     their session and resume with it;
+ *   - TCP_NODELAY on both ends; a handshake must finish within the
+ *     handshake timeout.
+ *
+ * A resumed session skips certificate verification in mbedtls, so the
+ * owner's on_ready hook runs after *every* handshake and must check the
+ * peer's identity and validity itself (vg_tls_peer()).
+ */
+#ifndef VG_TLS_H
+#define VG_TLS_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/socket.h>
+#include <uv.h>
+
+#include "crypto.h"
+
+#define VG_TLS_TICKET_DEFAULT_S 3600
+#define VG_TLS_TICKET_MAX_S (24 * 3600)
+#define VG_TLS_HANDSHAKE_TIMEOUT_MS 10000
+/* vg_tls_write() refuses more plaintext once this much is queued. */
+#define VG_TLS_WRITE_HIGH (4u * 1024 * 1024)
+
+struct vg_tls_config;
+struct vg_tls_conn;
+struct vg_tls_session;
+
+struct vg_tls_opts {
+    int server;                     /* 1: accept connections; 0: connect */
+    const char *ca, *cert, *key;    /* file paths */
+    uint32_t ticket_lifetime_s;     /* server; 0: default */
+    uint32_t handshake_timeout_ms;  /* 0: default */
+};
+
+/* Loads CA, certificate and key, checks that they fit together and that
+ * the certificate is valid now.  Returns 0, or an error code with a
+ * message naming the file and the fix in err. */
+int vg_tls_config_new(const struct vg_tls_opts *opts, struct vg_tls_config **out, char *err,
+                      size_t errlen);
+void vg_tls_config_free(struct vg_tls_config *cfg);
+/* The configuration's own certificate. */
+const struct vg_cert_info *vg_tls_config_self(const struct vg_tls_config *cfg);
+/* Number of handshakes resumed from a ticket and completed in full (server). */
+void vg_tls_config_stats(const struct vg_tls_config *cfg, uint64_t *full, uint64_t *resumed);
+
+struct vg_tls_handlers {
+    /* Handshake complete; vg_tls_peer() is valid.  Return 0 to keep the
+     * connection, anything else to close it. */
+    int (*on_ready)(struct vg_tls_conn *c);
+    /* Plaintext received. */
+    void (*on_data)(struct vg_tls_conn *c, const uint8_t *data, size_t len);
+    /* Queued output fell below half of VG_TLS_WRITE_HIGH (optional). */
+    void (*on_drain)(struct vg_tls_conn *c);
+    /* The connection is gone: err 0 for an orderly close, else a code;
+     * vg_tls_why() says why.  Called exactly once, also for connections
+     * that never completed a handshake; c is freed when it returns. */
+    void (*on_close)(struct vg_tls_conn *c, int err);
+};
+
+/* Server: accepts one pending connection on listener.  Returns 0 or a
+ * negative libuv/errno code. */
+int vg_tls_accept(uv_stream_t *listener, struct vg_tls_config *cfg,
+                  const struct vg_tls_handlers *h, void *data, struct vg_tls_conn **out);
+/* Client: connects to addr and runs the handshake, verifying the
+ * server's certificate against server_name (required).  session (may be
+ * NULL) is used to resume and updated after the handshake.  Failures are
+ * reported through on_close.  Returns 0 or a negative libuv code. */
+int vg_tls_connect(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sockaddr *addr,
+                   const char *server_name, struct vg_tls_session *session,
+                   const struct vg_tls_handlers *h, void *data, struct vg_tls_conn **out);
+
+/* Encrypts and queues plaintext.  Returns 0, -ENOTCONN (not open),
+ * VG_EAGAIN (over VG_TLS_WRITE_HIGH: wait for on_drain) or VG_ECRYPTO. */
+int vg_tls_write(struct vg_tls_conn *c, const void *data, size_t len);
+/* Bytes queued for the socket. */
+size_t vg_tls_queued(const struct vg_tls_conn *c);
+/* Orderly close: close_notify, flush what is queued, close.  why is
+ * logged by the owner (copied).  on_close follows. */
+void vg_tls_close(struct vg_tls_conn *c, const char *why);
+/* Stops/restarts reading (backpressure). */
+void vg_tls_pause(struct vg_tls_conn *c, int paused);
+
+void *vg_tls_data(const struct vg_tls_conn *c);
+void vg_tls_set_data(struct vg_tls_conn *c, void *data);
+/* Peer certificate, valid from on_ready on. */
+const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c);
+/* "192.0.2.1:53422" */
+const char *vg_tls_peer_addr(const struct vg_tls_conn *c);
+/* Why the connection failed or closed (empty if not known). */
+const char *vg_tls_why(const struct vg_tls_conn *c);
+/* 1 if the handshake resumed a session. */
+int vg_tls_resumed(const struct vg_tls_conn *c);
+/* Negotiated suite, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256". */
+const char *vg_tls_suite(const struct vg_tls_conn *c);
+
+struct vg_tls_session *vg_tls_session_new(void);
+void vg_tls_session_free(struct vg_tls_session *s);
+
+#endif

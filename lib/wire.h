@@ -1,0 +1,37 @@
+/*
+ * Envelopes over a TLS connection: framing (lib/frame.h) plus protobuf.
+ * Shared by the agent, the collector and vigilctl.
+ */
+#ifndef VG_WIRE_H
+#define VG_WIRE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "frame.h"
+#include "tls.h"
+#include "vigil/v1/envelope.pb-c.h"
+
+/* Sets env->sent_time_ms, frames and queues env.  Returns 0, VG_EAGAIN
+ * (send queue full: wait for on_drain), -ENOTCONN or another error. */
+int vg_wire_send(struct vg_tls_conn *c, Vigil__V1__Envelope *env);
+/* Sends an Error envelope, then closes the connection orderly. */
+void vg_wire_fail(struct vg_tls_conn *c, Vigil__V1__Error__Code code, const char *msg);
+
+/* Called for each complete Envelope; owns env (free with vg_pb_free on
+ * &env->base).  Return 0 to continue, non-zero to stop reading (the
+ * connection was closed or paused). */
+typedef int (*vg_wire_cb)(void *ctx, Vigil__V1__Envelope *env);
+
+/* Feeds received bytes and calls cb for every complete Envelope.
+ * Returns 0, or the frame or decode error (VG_ETOOBIG, VG_ETRUNC,
+ * VG_ELZ4, VG_EDECODE, ...): the caller must close the connection. */
+int vg_wire_feed(struct vg_frame_reader *r, const uint8_t *data, size_t len, vg_wire_cb cb,
+                 void *ctx);
+/* Delivers envelopes already buffered (after a pause).  Same returns. */
+int vg_wire_drain(struct vg_frame_reader *r, vg_wire_cb cb, void *ctx);
+
+/* Name of an envelope body, for logs ("hello", "batch", ...). */
+const char *vg_wire_body_name(const Vigil__V1__Envelope *env);
+
+#endif
