@@ -323,6 +323,13 @@ static void on_close(struct vg_tls_conn *t, int err)
     struct conn *c = vg_tls_data(t);
     struct server *s = c->srv;
 
+    if (c->ready_ms && vg_frame_reader_finish(&c->rd) == VG_ETRUNC) {
+        uint64_t sup;
+        s->bad_frames++;
+        if (vg_ratelimit(&s->rl_frame, &sup))
+            log_warnx("%s: bad frame: %s (connection closed mid-frame)", who(c),
+                      vg_strerror(VG_ETRUNC));
+    }
     if (c->kind == CONN_NEW && !c->ready_ms) {
         uint64_t sup;
         s->refused++;

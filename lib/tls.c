@@ -418,7 +418,11 @@ static void verify_why(struct vg_tls_conn *c, int rc)
     uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
     char m[256];
 
-    if (rc == MBEDTLS_ERR_X509_CERT_VERIFY_FAILED && flags && flags != (uint32_t)-1) {
+    if (rc == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE || flags == MBEDTLS_X509_BADCERT_MISSING) {
+        why(c, "peer sent no certificate");
+        return;
+    }
+    if (flags && flags != (uint32_t)-1) {
         char *p;
         mbedtls_x509_crt_verify_info(m, sizeof(m), "", flags);
         while ((p = strrchr(m, '\n')) && p[1] == '\0')
@@ -427,10 +431,6 @@ static void verify_why(struct vg_tls_conn *c, int rc)
             if (*p == '\n')
                 *p = ';';
         why(c, "peer certificate rejected: %s", m);
-        return;
-    }
-    if (rc == MBEDTLS_ERR_SSL_NO_CLIENT_CERTIFICATE) {
-        why(c, "client sent no certificate");
         return;
     }
     mbed_err(rc, m, sizeof(m));

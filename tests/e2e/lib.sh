@@ -40,3 +40,105 @@ expect_not_in() {
 mode() {
     stat -c %a "$1"
 }
+
+# ---- processes ----
+VG_PIDS=""
+cleanup_pids() {
+    for p in $VG_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
+    sleep 0.2
+    for p in $VG_PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+}
+trap cleanup_pids EXIT
+
+# free_port: a TCP port nobody listens on.
+free_port() {
+    while :; do
+        p=$(shuf -i 20000-60000 -n 1)
+        ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
+    done
+}
+
+# wait_for SECONDS DESCRIPTION 'SHELL CONDITION': evaluates the condition
+# (quoted, so that $(...) inside it runs again each time) until it holds.
+wait_for() {
+    limit=$1 desc=$2
+    shift 2
+    end=$(( $(date +%s) + limit ))
+    while ! eval "$*" >/dev/null 2>&1; do
+        [ "$(date +%s)" -lt "$end" ] || fail "timed out after ${limit}s waiting for $desc"
+        sleep 0.1
+    done
+}
+
+# start NAME CMD...: runs CMD in the background, output to NAME.log; sets LAST_PID.
+start() {
+    name=$1
+    shift
+    "$@" >"$name.log" 2>&1 &
+    LAST_PID=$!
+    VG_PIDS="$VG_PIDS $LAST_PID"
+}
+
+# stop PID: SIGTERM and wait; fails if it does not exit in 10 s or exits non-zero.
+stop() {
+    kill -TERM "$1"
+    i=0
+    while kill -0 "$1" 2>/dev/null; do
+        i=$((i + 1))
+        [ $i -lt 100 ] || fail "process $1 did not stop within 10 s of SIGTERM"
+        sleep 0.1
+    done
+    wait "$1" || fail "process $1 exited with status $?"
+}
+
+# sql DB QUERY: one value from SQLite.
+sql() {
+    sqlite3 -batch -noheader "$1" "$2"
+}
+
+# make_pki DIR: a CA, a collector (localhost, 127.0.0.1), agents agent-1 and
+# agent-2, operators admin-1, auditor-1, responder-1.
+make_pki() {
+    "$CTL" pki init --dir "$1" >/dev/null
+    "$CTL" pki issue --dir "$1" --role collector --name collector --san localhost --san 127.0.0.1 >/dev/null
+    for a in agent-1 agent-2; do "$CTL" pki issue --dir "$1" --role agent --name $a >/dev/null; done
+    for r in admin auditor responder; do "$CTL" pki issue --dir "$1" --role $r --name $r-1 >/dev/null; done
+}
+
+# collector_conf PORT DB: a collector configuration on stdout.
+collector_conf() {
+    cat <<CONF
+[collector]
+listen = 127.0.0.1:$1
+db = $2
+heartbeat = 1s
+idle_timeout = 10s
+[tls]
+ca = pki/ca.crt
+cert = pki/collector.crt
+key = pki/collector.key
+CONF
+}
+
+# agent_conf PORT NAME [TAGS]: an agent configuration with fast timers on stdout.
+agent_conf() {
+    cat <<CONF
+[agent]
+state_dir = state-$2
+tags = ${3:-site=test}
+health_interval = 1s
+[collector]
+address = 127.0.0.1:$1
+backoff_base = 100ms
+backoff_cap = 1s
+heartbeat = 1s
+dead_after = 4s
+[batch]
+max_age = 200ms
+[tls]
+ca = pki/ca.crt
+cert = pki/$2.crt
+key = pki/$2.key
+server_name = localhost
+CONF
+}
