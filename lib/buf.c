@@ -37,7 +37,8 @@ int vg_buf_reserve(struct vg_buf *b, size_t extra)
     size_t need, ncap;
     uint8_t *nd;
 
-    if (extra > b->max || b->len > b->max - extra)
+    /* len + extra <= max, and room for the NUL must not wrap. */
+    if (extra > b->max || b->len > b->max - extra || b->len + extra == SIZE_MAX)
         return VG_ETOOBIG;
     need = b->len + extra + 1; /* + NUL */
     if (need <= b->cap)
@@ -45,7 +46,7 @@ int vg_buf_reserve(struct vg_buf *b, size_t extra)
     ncap = b->cap ? b->cap : 64;
     while (ncap < need)
         ncap = ncap > SIZE_MAX / 2 ? need : ncap * 2;
-    if (ncap > b->max + 1)
+    if (b->max < SIZE_MAX && ncap > b->max + 1)
         ncap = b->max + 1;
     nd = realloc(b->data, ncap);
     if (!nd)

@@ -203,6 +203,8 @@ static int set_value(const struct vg_conf_key *k, void *obj, const char *value, 
         if (vl > 0) {
             if (k->type == VG_CONF_PATH && value[0] != '/' && dir && dir[0]) {
                 size_t dl = strlen(dir);
+                if (dl == 1 && dir[0] == '/')
+                    dl = 0; /* "/" + "x" is "/x", not "//x" */
                 nv = malloc(dl + 1 + vl + 1);
                 if (nv) {
                     memcpy(nv, dir, dl);
@@ -478,14 +480,17 @@ int vg_conf_set(const struct vg_conf_key *t, void *obj, const char *section, con
                 const char *value, char *err, size_t errlen)
 {
     const struct vg_conf_key *k = find_key(t, section, key);
-    char why[256];
+    char why[256], cwd[PATH_MAX];
     int rc;
 
     if (!k) {
         snprintf(err, errlen, "unknown configuration key [%s] %s", section, key);
         return VG_ECONFIG;
     }
-    rc = set_value(k, obj, value, 0, NULL, why, sizeof(why));
+    /* Relative paths from the command line are relative to where it ran. */
+    if (!getcwd(cwd, sizeof(cwd)))
+        cwd[0] = '\0';
+    rc = set_value(k, obj, value, 0, cwd, why, sizeof(why));
     if (rc == VG_ECONFIG)
         snprintf(err, errlen, "[%s] %s: %s", section, key, why);
     return rc;

@@ -7,12 +7,17 @@
  * validation, `--dump-config` and the commented example files.
  *
  * Strict by design: an unknown section or key, a duplicate key, a bad
- * value, a line too long or a syntax error is an error naming the file
- * and line.  A list key may continue on following indented lines:
+ * value, a line too long (inih's INI_MAX_LINE) or a syntax error is an
+ * error naming the file and line.  Indentation is ignored.  A list key
+ * may be repeated to add items (a trailing comma is allowed, an empty
+ * item between commas is not):
  *
  *     [collector]
- *     address = c1.example.org:7443,
- *         c2.example.org:7443
+ *     address = c1.example.org:7443
+ *     address = c2.example.org:7443
+ *
+ * VG_CONF_REQUIRED applies to STR, PATH and LIST keys (the others always
+ * have a value from their default).
  */
 #ifndef VG_CONF_H
 #define VG_CONF_H

@@ -162,6 +162,7 @@ int vg_parse_duration(const char *s, uint64_t *ms_out)
     };
     uint64_t total = 0;
     const char *p = s;
+    int first = 1;
 
     if (!s || !*s)
         return -EINVAL;
@@ -171,11 +172,12 @@ int vg_parse_duration(const char *s, uint64_t *ms_out)
         if (!isdigit((unsigned char)*p))
             return -EINVAL;
         while (isdigit((unsigned char)*p)) {
-            if (n > (UINT64_MAX - 9) / 10)
+            uint64_t d = (uint64_t)(*p++ - '0');
+            if (n > (UINT64_MAX - d) / 10)
                 return -ERANGE;
-            n = n * 10 + (uint64_t)(*p++ - '0');
+            n = n * 10 + d;
         }
-        if (!*p && p != s && total == 0) {
+        if (!*p && first) {
             mult = 1000; /* bare number: seconds */
         } else {
             for (size_t i = 0; i < VG_ARRAY_SIZE(units); i++) {
@@ -195,6 +197,7 @@ int vg_parse_duration(const char *s, uint64_t *ms_out)
             return -ERANGE;
         total += n * mult;
         p += ulen;
+        first = 0;
     }
     *ms_out = total;
     return 0;
@@ -215,9 +218,10 @@ int vg_parse_size(const char *s, uint64_t *out)
     if (!s || !isdigit((unsigned char)*s))
         return -EINVAL;
     while (isdigit((unsigned char)*p)) {
-        if (n > (UINT64_MAX - 9) / 10)
+        uint64_t d = (uint64_t)(*p++ - '0');
+        if (n > (UINT64_MAX - d) / 10)
             return -ERANGE;
-        n = n * 10 + (uint64_t)(*p++ - '0');
+        n = n * 10 + d;
     }
     for (size_t i = 0; i < VG_ARRAY_SIZE(units); i++) {
         if (strcmp(p, units[i].u) == 0) {
@@ -254,6 +258,8 @@ int vg_file_read(const char *path, size_t max, char **out, size_t *len_out)
     size_t len = 0, cap;
     int fd, rc = 0;
 
+    if (max > SIZE_MAX / 2)
+        max = SIZE_MAX / 2; /* keeps max + 1 and the doubling below from wrapping */
     fd = open(path, O_RDONLY | O_CLOEXEC);
     if (fd < 0)
         return -errno;
@@ -352,12 +358,16 @@ int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
         p += n;
         len -= (size_t)n;
     }
-    if (fsync(fd) < 0 || close(fd) < 0) {
+    if (fsync(fd) < 0) {
         rc = -errno;
-        fd = -1;
         goto fail;
     }
+    rc = close(fd);
     fd = -1;
+    if (rc < 0) {
+        rc = -errno;
+        goto fail;
+    }
     if (excl) {
         /* link() fails if path appeared meanwhile; rename() would replace it. */
         if (link(tmp, path) < 0) {

@@ -29,6 +29,9 @@ cat >"$D/agent.conf" <<CONF
 state_dir = agent-state
 tags = site=demo,department=it
 
+[batch]
+max_age = 500ms
+
 [collector]
 address = 127.0.0.1:17443
 
@@ -41,6 +44,40 @@ CONF
 echo "== configuration"
 "$B/vigil-collector" -c "$D/collector.conf" --check-config
 "$B/vigil-agent" -c "$D/agent.conf" --check-config
+
+cpid= apid=
+cleanup() {
+    [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid" 2>/dev/null
+    [ -n "$cpid" ] && kill -TERM "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
+    return 0
+}
+trap cleanup EXIT INT TERM
+
+echo "== starting vigil-collector (log: $D/collector.log) and vigil-agent (log: $D/agent.log)"
+"$B/vigil-collector" -c "$D/collector.conf" >"$D/collector.log" 2>&1 &
+cpid=$!
+"$B/vigil-agent" -c "$D/agent.conf" >"$D/agent.log" 2>&1 &
+apid=$!
+
+export VIGIL_COLLECTOR=127.0.0.1:17443 VIGIL_CA="$D/pki/ca.crt" VIGIL_SERVER_NAME=localhost
+export VIGIL_CERT="$D/pki/demo-admin.crt" VIGIL_KEY="$D/pki/demo-admin.key"
+i=0
+# Wait until the agent's first batch (its OS state) is stored.
+until "$B/vigilctl" --json hosts 2>/dev/null | grep -q '"kernel": "[^"]'; do
+    i=$((i + 1))
+    if [ $i -gt 100 ] || ! kill -0 "$cpid" 2>/dev/null || ! kill -0 "$apid" 2>/dev/null; then
+        echo "demo: the host did not show up; logs follow" >&2
+        cat "$D/collector.log" "$D/agent.log" >&2
+        exit 1
+    fi
+    sleep 0.2
+done
+echo "== vigilctl hosts"
+"$B/vigilctl" hosts
 echo
-echo "pipeline not built yet: the agent-to-collector transport is the next issue."
-echo "What exists now: vigilctl pki (see '$B/vigilctl pki --help') and the configuration checks above."
+echo "== stopping both (SIGTERM)"
+cleanup
+cpid= apid=
+tail -n 2 "$D/agent.log" "$D/collector.log"
+echo
+echo "Everything is in $D/: PKI, configs, logs and the collector's database ($D/collector.db)."
