@@ -151,14 +151,18 @@ unit: $(UNIT_BIN)
 e2e: $(PROGS)
 	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
 
+# The suites run one after the other (readable output), after a parallel build.
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests
-	$(Q)$(MAKE) --no-print-directory -j1 checksrc unit e2e
+	$(Q)scripts/checksrc.sh
+	$(Q)scripts/run-unit.sh $(BUILD)/tests
+	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
 
+SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 check: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
-	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1 \
-	    $(MAKE) --no-print-directory -j1 BUILD=build/asan SAN=1 unit e2e
+	$(Q)$(SAN_ENV) scripts/run-unit.sh build/asan/tests
+	$(Q)$(SAN_ENV) VG_BUILD=build/asan tests/e2e/run.sh
 
 # libFuzzer targets (clang), built into build/fuzz/.  `make fuzz-smoke`
 # runs each for FUZZ_SECONDS (default 15) from the seeds in tests/fuzz/corpus/.
