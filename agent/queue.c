@@ -219,6 +219,41 @@ size_t queue_ack(struct queue *q, uint64_t seq)
     return n;
 }
 
+int queue_drop(struct queue *q, uint64_t seq, const char *why)
+{
+    struct qbatch **pp = &q->head, *prev = NULL;
+    int64_t now = vg_time_now_ms();
+
+    for (; *pp; prev = *pp, pp = &(*pp)->next) {
+        struct qbatch *b = *pp;
+        if (b->seq != seq)
+            continue;
+        *pp = b->next;
+        if (q->tail == b)
+            q->tail = prev;
+        q->nbatches--;
+        q->bytes -= b->len;
+        q->lost_events += b->events;
+        q->st.dropped_total += b->events;
+        if (!q->lost_first_ms)
+            q->lost_first_ms = (uint64_t)now;
+        q->lost_last_ms = (uint64_t)now;
+        log_warnx("[queue] dropped batch %llu (%u events): %s", (unsigned long long)seq,
+                  b->events, why);
+        free(b->data);
+        free(b);
+        report_loss(q);
+        return 1;
+    }
+    return 0;
+}
+
+void queue_new_epoch(struct queue *q)
+{
+    vg_random(q->epoch, sizeof(q->epoch));
+    q->last_acked = 0;
+}
+
 const uint8_t *queue_epoch(const struct queue *q) { return q->epoch; }
 uint64_t queue_next_seq(const struct queue *q) { return q->next_seq; }
 uint64_t queue_last_acked(const struct queue *q) { return q->last_acked; }

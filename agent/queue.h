@@ -42,6 +42,12 @@ struct qbatch *queue_next_unsent(struct queue *q);
 void queue_mark_unsent(struct queue *q);
 /* Drops batches with seq <= seq.  Returns how many were dropped. */
 size_t queue_ack(struct queue *q, uint64_t seq);
+/* Drops the batch seq for good (the collector rejected it, or it can
+ * never be sent), counting its events as lost.  Returns 1 if found. */
+int queue_drop(struct queue *q, uint64_t seq, const char *why);
+/* Starts a new random stream epoch: used when the collector has stored
+ * more of the current one than this agent knows of. */
+void queue_new_epoch(struct queue *q);
 const uint8_t *queue_epoch(const struct queue *q);
 uint64_t queue_next_seq(const struct queue *q);
 uint64_t queue_last_acked(const struct queue *q);

@@ -47,6 +47,10 @@ struct transport {
     uint64_t last_rx_ms, last_tx_ms, heartbeat_ms, hb_id;
     int closing_handles;
     int resolving;
+    int closing;      /* we asked this connection to close */
+    int acked;        /* the collector acknowledged a batch on this connection */
+    int again;        /* reconnect to the same address at once (new epoch) */
+    uint32_t max_frame;
     int stop_when_drained;
     uint64_t stop_deadline_ms;
     void (*stopped)(struct transport *t);
@@ -102,6 +106,14 @@ int transport_check_addresses(const struct vg_strlist *l, char *err, size_t errl
     return 0;
 }
 
+static void close_conn(struct transport *t, const char *why)
+{
+    if (!t->conn || t->closing)
+        return;
+    t->closing = 1;
+    vg_tls_close(t->conn, why);
+}
+
 static int send_env(struct transport *t, Vigil__V1__Envelope *env)
 {
     int rc = vg_wire_send(t->conn, env);
@@ -115,10 +127,15 @@ static void pump(struct transport *t)
 {
     struct qbatch *b;
 
-    while (t->state == T_READY && (b = queue_next_unsent(t->queue))) {
+    while (t->state == T_READY && !t->closing && (b = queue_next_unsent(t->queue))) {
         struct vg_buf raw, fr;
         int rc;
 
+        if (t->max_frame && b->len + 64 > t->max_frame) {
+            /* The collector will never take it: drop it, counted. */
+            queue_drop(t->queue, b->seq, "larger than the collector's max_frame");
+            continue;
+        }
         /* Envelope{sent_time_ms = 1, batch = 20} around the encoded batch. */
         vg_buf_init(&raw, b->len + 32);
         vg_buf_init(&fr, b->len + 64 + VG_FRAME_HDR + b->len / 255 + 16);
@@ -137,7 +154,7 @@ static void pump(struct transport *t)
             log_warnx("[net] cannot send batch %llu: %s", (unsigned long long)b->seq,
                       vg_strerror(rc));
             if (rc != -ENOTCONN)
-                vg_tls_close(t->conn, "send failed");
+                close_conn(t, "send failed");
             return;
         }
         b->sent = 1;
@@ -165,7 +182,7 @@ static void send_hello(struct transport *t)
     if (!tags || !tagp) {
         free(tags);
         free(tagp);
-        vg_tls_close(t->conn, "out of memory");
+        close_conn(t, "out of memory");
         return;
     }
     /* Tags are checked at start-up: each is key=value. */
@@ -215,21 +232,29 @@ static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
     if (!a->accepted) {
         log_warnx("[net] collector %s refused this agent: %s", vg_tls_peer_addr(t->conn),
                   a->error && a->error->message ? a->error->message : "no reason given");
-        vg_tls_close(t->conn, "hello refused");
+        close_conn(t, "hello refused");
         return;
     }
-    if (a->last_stored_seq >= queue_next_seq(t->queue))
+    if (a->last_stored_seq >= queue_next_seq(t->queue)) {
+        /* The collector has stored more of this stream than we have made
+         * (state restored from a backup, a cloned VM): our next batches
+         * would be taken for resends.  Start a new stream and say hello
+         * again. */
         log_warnx("[net] collector holds sequence %llu for this stream, beyond ours (%llu); "
-                  "state restored from a backup?",
-                  (unsigned long long)a->last_stored_seq,
+                  "starting a new stream epoch", (unsigned long long)a->last_stored_seq,
                   (unsigned long long)queue_next_seq(t->queue));
+        queue_new_epoch(t->queue);
+        t->again = 1;
+        close_conn(t, "new stream epoch");
+        return;
+    }
     queue_ack(t->queue, a->last_stored_seq);
     queue_mark_unsent(t->queue);
     t->heartbeat_ms = a->heartbeat_interval_ms ? a->heartbeat_interval_ms : t->conf->heartbeat_ms;
     if (t->heartbeat_ms > t->conf->heartbeat_ms)
         t->heartbeat_ms = t->conf->heartbeat_ms;
     t->state = T_READY;
-    t->round = 0;
+    t->max_frame = a->max_frame_bytes;
     log_info("[net] connected to collector %s (%s) as %s%s", vg_tls_peer_addr(t->conn),
              vg_tls_peer(t->conn)->cn, t->agent->agent_id,
              vg_tls_resumed(t->conn) ? ", TLS session resumed" : "");
@@ -248,7 +273,17 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
             on_hello_ack(t, env->hello_ack);
         break;
     case VIGIL__V1__ENVELOPE__BODY_ACK:
-        queue_ack(t->queue, env->ack->seq);
+        if (t->state != T_READY)
+            break;
+        for (size_t i = 0; i < env->ack->n_rejected_seq; i++)
+            queue_drop(t->queue, env->ack->rejected_seq[i], "rejected by the collector");
+        if (env->ack->seq && env->ack->seq < queue_next_seq(t->queue)) {
+            queue_ack(t->queue, env->ack->seq);
+            /* Only a connection that stored something resets the backoff:
+             * one that fails right after hello must not spin. */
+            t->acked = 1;
+            t->round = 0;
+        }
         if (t->stop_when_drained && !queue_next_unsent(t->queue) &&
             queue_last_acked(t->queue) + 1 >= queue_next_seq(t->queue))
             transport_stop(t, t->stopped);
@@ -292,6 +327,10 @@ static int on_ready(struct vg_tls_conn *c)
                   vg_tls_peer_addr(c), vg_role_name(p->role), p->cn);
         return -1;
     }
+    if (p->not_after_ms < vg_time_now_ms()) { /* resumed sessions skip verification */
+        log_warnx("[net] collector %s certificate expired; refusing", vg_tls_peer_addr(c));
+        return -1;
+    }
     t->last_rx_ms = vg_time_mono_ms();
     send_hello(t);
     return 0;
@@ -304,7 +343,7 @@ static void on_data(struct vg_tls_conn *c, const uint8_t *data, size_t len)
     if (rc) {
         log_warnx("[net] bad frame from collector %s: %s; reconnecting", vg_tls_peer_addr(c),
                   vg_strerror(rc));
-        vg_tls_close(c, "bad frame");
+        close_conn(t, "bad frame");
     }
 }
 
@@ -320,6 +359,7 @@ static void on_close(struct vg_tls_conn *c, int err)
     uint64_t sup;
 
     t->conn = NULL;
+    t->closing = 0;
     vg_frame_reader_free(&t->rd);
     if (t->state == T_STOPPED) {
         maybe_stopped(t);
@@ -330,9 +370,16 @@ static void on_close(struct vg_tls_conn *c, int err)
         log_warnx("[net] %s %s: %s", was == T_READY ? "lost collector" : "cannot use collector",
                   vg_tls_peer_addr(c), vg_tls_why(c)[0] ? vg_tls_why(c) : vg_strerror(err));
     t->reconnects++;
-    if (was == T_READY) {
+    if (t->again) {
+        t->again = 0;
+        schedule(t, 0);
+    } else if (was == T_READY && t->acked) {
         t->addr_idx = 0; /* a working connection broke: start over, first address first */
         schedule(t, 0);
+    } else if (was == T_READY) {
+        /* Up but never acknowledged anything (refused, store down): back off. */
+        t->addr_idx = 0;
+        schedule(t, 1);
     } else {
         t->addr_idx++;
         schedule(t, t->addr_idx >= t->conf->address.n);
@@ -369,6 +416,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
     name = t->conf->server_name ? t->conf->server_name : t->host;
     vg_frame_reader_init(&t->rd, NULL);
     t->state = T_CONNECTING;
+    t->acked = 0;
+    t->max_frame = 0;
     rc = vg_tls_connect(t->loop, t->tls, res->ai_addr, name, t->session, &handlers, t, &t->conn);
     uv_freeaddrinfo(res);
     if (rc) {
@@ -439,12 +488,12 @@ static void tick(uv_timer_t *timer)
         transport_stop(t, t->stopped);
         return;
     }
-    if (t->state != T_READY && t->state != T_HELLO)
+    if ((t->state != T_READY && t->state != T_HELLO) || t->closing)
         return;
     if (now - t->last_rx_ms > t->conf->dead_after_ms) {
         log_warnx("[net] collector %s silent for %llu ms; reconnecting", vg_tls_peer_addr(t->conn),
                   (unsigned long long)(now - t->last_rx_ms));
-        vg_tls_close(t->conn, "collector silent");
+        close_conn(t, "collector silent");
         return;
     }
     if (t->state == T_READY && now - t->last_tx_ms >= t->heartbeat_ms) {
@@ -545,8 +594,10 @@ void transport_stop(struct transport *t, void (*stopped)(struct transport *t))
     t->closing_handles = 2;
     uv_close((uv_handle_t *)&t->retry, handle_closed);
     uv_close((uv_handle_t *)&t->tick, handle_closed);
-    if (t->conn)
+    if (t->conn) {
+        t->closing = 0; /* a close already under way is fine; make sure it happens */
         vg_tls_close(t->conn, "agent stopping");
+    }
 }
 
 void transport_free(struct transport *t)

@@ -112,31 +112,25 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
     switch (req->request_case) {
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOSTS: {
         struct hosts_ctx x = { s, req->hosts, NULL, 0, 0, 0 };
-        Vigil__V1__HostsResult *r;
-        if (store_hosts(s->store, host_cb, &x) != 0 || x.oom) {
-            resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
-            r = calloc(1, sizeof(*r));
-            if (r) {
-                vigil__v1__hosts_result__init(r);
-                r->hosts = x.v;
-                r->n_hosts = x.n;
-            }
-            resp->hosts = r;
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                      "the collector could not read its store; see its log");
-            return;
-        }
-        r = calloc(1, sizeof(*r));
+        Vigil__V1__HostsResult *r = calloc(1, sizeof(*r));
+        int rc;
         if (!r) {
             set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__hosts_result__init(r);
+        rc = store_hosts(s->store, host_cb, &x);
+        /* Whatever was gathered is owned by the response from here on. */
         r->hosts = x.v;
         r->n_hosts = x.n;
-        resp->ok = 1;
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
         resp->hosts = r;
+        if (rc != 0 || x.oom) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                      "the collector could not read its store; see its log");
+            return;
+        }
+        resp->ok = 1;
         return;
     }
     default:

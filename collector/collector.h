@@ -43,7 +43,10 @@ struct conn {
     uint8_t epoch[16];
     uint64_t last_rx_ms;
     uint64_t ready_ms;
-    unsigned pending; /* batches waiting for the commit */
+    unsigned pending;        /* batches waiting for the commit */
+    uint64_t pending_events;
+    int paused;              /* reading stopped until the commit (backpressure) */
+    int closing;             /* we asked for the close: no more refusals or acks */
     struct conn *next, *prev;     /* all connections */
     struct conn *hnext;           /* agent id hash chain */
 };
@@ -55,6 +58,13 @@ struct pending {
 };
 
 #define AGENT_HASH 4096
+/* A batch with more events is refused (Ack.rejected_seq) and counted. */
+#define MAX_BATCH_EVENTS 100000
+/* Reading from a connection pauses while this much waits for the commit. */
+#define PAUSE_BATCHES 64
+#define PAUSE_EVENTS 200000
+/* Connections accepted but not yet through the TLS handshake. */
+#define MAX_HANDSHAKING 512
 
 struct server {
     uv_loop_t *loop;
@@ -74,7 +84,8 @@ struct server {
     struct vg_ratelimit rl_refuse, rl_frame;
     /* counters, since start */
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
-        duplicate_ids;
+        duplicate_ids, batches_rejected, handshake_overflow;
+    unsigned handshaking;
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,

@@ -61,6 +61,24 @@ static const char *who(struct conn *c)
     return buf;
 }
 
+/* Closes a connection once, orderly. */
+static void conn_close(struct conn *c, const char *why)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    vg_tls_close(c->tls, why);
+}
+
+/* Sends an Error, then closes, once. */
+static void conn_fail(struct conn *c, Vigil__V1__Error__Code code, const char *msg)
+{
+    if (c->closing)
+        return;
+    c->closing = 1;
+    vg_wire_fail(c->tls, code, msg);
+}
+
 static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
     VG_PRINTF(3, 4);
 static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
@@ -69,13 +87,15 @@ static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt,
     uint64_t sup;
     va_list ap;
 
+    if (c->closing)
+        return;
     va_start(ap, fmt);
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->srv->refused++;
     if (vg_ratelimit(&c->srv->rl_refuse, &sup))
         log_warnx("refused %s: %s%s", who(c), msg, sup ? " (and earlier refusals not logged)" : "");
-    vg_wire_fail(c->tls, code, msg);
+    conn_fail(c, code, msg);
 }
 
 static int send_env(struct conn *c, Vigil__V1__Envelope *env)
@@ -84,7 +104,7 @@ static int send_env(struct conn *c, Vigil__V1__Envelope *env)
     if (rc && rc != -ENOTCONN) {
         log_warnx("%s: cannot send %s: %s; closing", who(c), vg_wire_body_name(env),
                   vg_strerror(rc));
-        vg_tls_close(c->tls, "send failed");
+        conn_close(c, "send failed");
     }
     return rc;
 }
@@ -119,20 +139,32 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
         return 1;
     }
     other = server_find_agent(s, peer->cn);
+    if (other && vg_time_mono_ms() - other->last_rx_ms > 2 * s->conf->heartbeat_ms) {
+        /* The old connection has been silent past two heartbeats: a host
+         * that crashed or moved behind NAT without closing it.  The new
+         * one replaces it rather than being taken for a clone. */
+        log_info("agent %s reconnected from %s; dropping its silent connection from %s",
+                 peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
+        agent_unlink(s, other);
+        other->hello_done = 0;
+        store_disconnect(s->store, other->host_id, now);
+        conn_close(other, "replaced by a newer connection of the same agent");
+        other = NULL;
+    }
     if (other) {
         s->duplicate_ids++;
         store_duplicate(s->store, peer->cn, vg_tls_peer_addr(c->tls), now);
         log_warnx("duplicate identity: agent %s connected from %s while already connected from "
                   "%s; refusing the new connection (cloned VM or stolen key?)",
                   peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
-        vg_wire_fail(c->tls, VIGIL__V1__ERROR__CODE__CODE_DUPLICATE_IDENTITY,
-                     "this agent id is already connected from another address");
+        conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_DUPLICATE_IDENTITY,
+                  "this agent id is already connected from another address");
         s->refused++;
         return 1;
     }
     if (store_hello(s->store, h, vg_tls_peer_addr(c->tls), now, &c->host_id, &last)) {
-        vg_wire_fail(c->tls, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                     "collector store unavailable; try again later");
+        conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "collector store unavailable; try again later");
         return 1;
     }
     memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
@@ -163,6 +195,21 @@ static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
         vg_pb_free(&env->base);
         return 1;
     }
+    if (env->batch->n_events > MAX_BATCH_EVENTS) {
+        /* Refused for good: the agent drops it and counts the loss. */
+        Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
+        Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
+        uint64_t seq = env->batch->seq;
+        s->batches_rejected++;
+        log_warnx("%s: batch %llu has %zu events (limit %d); rejected", who(c),
+                  (unsigned long long)seq, env->batch->n_events, MAX_BATCH_EVENTS);
+        vg_pb_free(&env->base);
+        ack.n_rejected_seq = 1;
+        ack.rejected_seq = &seq;
+        r.body_case = VIGIL__V1__ENVELOPE__BODY_ACK;
+        r.ack = &ack;
+        return send_env(c, &r) != 0;
+    }
     if (s->npend == s->cappend) {
         size_t n = s->cappend ? s->cappend * 2 : 64;
         struct pending *p = realloc(s->pend, n * sizeof(*p));
@@ -179,6 +226,14 @@ static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
     s->pend[s->npend].recv_ms = vg_time_now_ms();
     s->npend++;
     c->pending++;
+    c->pending_events += env->batch->n_events;
+    if (c->pending >= PAUSE_BATCHES || c->pending_events >= PAUSE_EVENTS) {
+        /* Stop reading until the commit: a fast agent cannot make the
+         * collector hold more than this per connection. */
+        c->paused = 1;
+        vg_tls_pause(c->tls, 1);
+        return 1;
+    }
     return 0;
 }
 
@@ -217,7 +272,7 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
         break;
     case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
         log_info("agent %s says goodbye: %s", vg_tls_peer(c->tls)->cn, env->goodbye->reason);
-        vg_tls_close(c->tls, "agent said goodbye");
+        conn_close(c, "agent said goodbye");
         stop = 1;
         break;
     case VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST:
@@ -281,6 +336,7 @@ static int on_ready(struct vg_tls_conn *t)
     const struct vg_cert_info *p = vg_tls_peer(t);
 
     c->last_rx_ms = c->ready_ms = vg_time_mono_ms();
+    c->srv->handshaking--;
     /* Runs after every handshake, resumed ones included: mbedtls does not
      * re-verify a resumed session's certificate, so check it here. */
     if (p->not_after_ms < vg_time_now_ms()) {
@@ -312,9 +368,9 @@ static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
         c->srv->bad_frames++;
         if (vg_ratelimit(&c->srv->rl_frame, &sup))
             log_warnx("%s: bad frame: %s; closing this connection", who(c), vg_strerror(rc));
-        vg_wire_fail(t, rc == VG_ETOOBIG ? VIGIL__V1__ERROR__CODE__CODE_TOO_BIG
-                                         : VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                     vg_strerror(rc));
+        conn_fail(c, rc == VG_ETOOBIG ? VIGIL__V1__ERROR__CODE__CODE_TOO_BIG
+                                      : VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  vg_strerror(rc));
     }
 }
 
@@ -323,7 +379,9 @@ static void on_close(struct vg_tls_conn *t, int err)
     struct conn *c = vg_tls_data(t);
     struct server *s = c->srv;
 
-    if (c->ready_ms && vg_frame_reader_finish(&c->rd) == VG_ETRUNC) {
+    if (!c->ready_ms)
+        s->handshaking--;
+    if (c->ready_ms && !c->closing && vg_frame_reader_finish(&c->rd) == VG_ETRUNC) {
         uint64_t sup;
         s->bad_frames++;
         if (vg_ratelimit(&s->rl_frame, &sup))
@@ -371,6 +429,23 @@ static void on_connection(uv_stream_t *l, int status)
         log_warnx("accept: %s", uv_strerror(status));
         return;
     }
+    if (s->handshaking >= MAX_HANDSHAKING || s->stopping) {
+        /* Accept and drop at once: the socket costs nothing further, and
+         * agents already connected are unaffected. */
+        uv_tcp_t *drop = malloc(sizeof(*drop));
+        uint64_t sup;
+        if (!drop)
+            return;
+        uv_tcp_init(s->loop, drop);
+        if (uv_accept(l, (uv_stream_t *)drop) == 0 && !s->stopping) {
+            s->handshake_overflow++;
+            if (vg_ratelimit(&s->rl_refuse, &sup))
+                log_warnx("refused a connection: %u TLS handshakes already in progress",
+                          s->handshaking);
+        }
+        uv_close((uv_handle_t *)drop, (uv_close_cb)free);
+        return;
+    }
     c = calloc(1, sizeof(*c));
     if (!c)
         return;
@@ -382,6 +457,7 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     s->accepted++;
+    s->handshaking++;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -426,10 +502,11 @@ static void commit(struct server *s)
         struct pending *p = &s->pend[i];
         if (p->c) {
             p->c->pending--;
+            p->c->pending_events -= p->env->batch->n_events;
             if (rc < 0) {
-                vg_wire_fail(p->c->tls, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                             "collector could not store the batch; it will be resent");
-            } else {
+                conn_fail(p->c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                          "collector could not store the batch; it will be resent");
+            } else if (!p->c->closing) {
                 Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
                 Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
                 ack.seq = p->env->batch->seq;
@@ -448,6 +525,20 @@ static void commit(struct server *s)
     }
     free(stored);
     s->npend = 0;
+    /* Connections paused for backpressure read on. */
+    for (struct conn *c = s->conns; c; c = c->next) {
+        int r;
+        if (!c->paused || c->pending || c->closing)
+            continue;
+        c->paused = 0;
+        r = vg_wire_drain(&c->rd, on_env, c); /* frames already buffered */
+        if (r) {
+            s->bad_frames++;
+            conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, vg_strerror(r));
+        } else if (!c->paused) {
+            vg_tls_pause(c->tls, 0);
+        }
+    }
 }
 
 static void commit_cb(uv_check_t *h)
@@ -462,13 +553,13 @@ static void sweep_cb(uv_timer_t *t)
 
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
-        if (!c->ready_ms)
+        if (!c->ready_ms || c->closing)
             continue; /* the TLS layer times out handshakes */
         if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
             refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
                    HELLO_TIMEOUT_MS / 1000);
-        else if (now - c->last_rx_ms > s->conf->idle_timeout_ms)
-            vg_tls_close(c->tls, "peer silent for longer than idle_timeout");
+        else if (!c->paused && now - c->last_rx_ms > s->conf->idle_timeout_ms)
+            conn_close(c, "peer silent for longer than idle_timeout");
     }
 }
 
@@ -529,9 +620,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     topts.key = conf->key;
     topts.ticket_lifetime_s = (uint32_t)(conf->ticket_lifetime_ms / 1000);
     if ((rc = vg_tls_config_new(&topts, &s->tls, err, errlen)) != 0)
-        return rc;
+        goto fail;
     if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
-        return rc;
+        goto fail;
 
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
@@ -541,7 +632,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     if (rc) {
         snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, uv_strerror(rc));
         uv_close((uv_handle_t *)&s->listener, NULL);
-        return rc;
+        uv_run(loop, UV_RUN_NOWAIT); /* let the close complete */
+        goto fail;
     }
     uv_check_init(loop, &s->commit);
     s->commit.data = s;
@@ -557,6 +649,12 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     log_info("listening on %s as %s (database %s)", conf->listen,
              vg_tls_config_self(s->tls)->cn, conf->db);
     return 0;
+fail:
+    store_close(s->store);
+    s->store = NULL;
+    vg_tls_config_free(s->tls);
+    s->tls = NULL;
+    return rc;
 }
 
 void server_stop(struct server *s)
@@ -574,8 +672,10 @@ void server_stop(struct server *s)
         bye.reason = "collector shutting down";
         env.body_case = VIGIL__V1__ENVELOPE__BODY_GOODBYE;
         env.goodbye = &bye;
+        if (c->closing)
+            continue;
         (void)vg_wire_send(c->tls, &env);
-        vg_tls_close(c->tls, "collector shutting down");
+        conn_close(c, "collector shutting down");
     }
     uv_check_stop(&s->commit);
     uv_close((uv_handle_t *)&s->commit, NULL);
@@ -590,9 +690,11 @@ void server_free(struct server *s)
     store_close(s->store);
     vg_tls_config_free(s->tls);
     log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "
-             "stored (%llu events), %llu resends, %llu duplicate identities",
+             "stored (%llu events), %llu resends, %llu rejected, %llu duplicate identities, "
+             "%llu connections over the handshake limit",
              (unsigned long long)s->accepted, (unsigned long long)s->refused,
              (unsigned long long)s->bad_frames, (unsigned long long)s->batches_stored,
              (unsigned long long)s->events_stored, (unsigned long long)s->batches_duplicate,
-             (unsigned long long)s->duplicate_ids);
+             (unsigned long long)s->batches_rejected, (unsigned long long)s->duplicate_ids,
+             (unsigned long long)s->handshake_overflow);
 }

@@ -239,9 +239,14 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
         return db_err(s, "cannot record hello");
     st = q(s, Q_HOST_ID);
     sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_ROW)
+    if (sqlite3_step(st) != SQLITE_ROW) {
+        sqlite3_reset(st);
         return db_err(s, "cannot find host row");
+    }
     *host_id = sqlite3_column_int64(st, 0);
+    /* An un-reset SELECT holds a read snapshot, and the WAL could never
+     * be checkpointed past it. */
+    sqlite3_reset(st);
     *last_seq = 0;
     st = q(s, Q_STREAM_LAST);
     sqlite3_bind_int64(st, 1, *host_id);
@@ -249,9 +254,9 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *last_seq = (uint64_t)sqlite3_column_int64(st, 0);
-    else if (rc != SQLITE_DONE)
-        return db_err(s, "cannot read stream");
     sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(s, "cannot read stream");
     return 0;
 }
 

@@ -1,5 +1,7 @@
 #include <errno.h>
 #include <protobuf-c/protobuf-c.h>
+#include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
 #include "pb.h"
@@ -18,13 +20,51 @@ int vg_pb_pack(const ProtobufCMessage *msg, struct vg_buf *out)
     return 0;
 }
 
+/*
+ * Decoding allocates through a budget: protobuf-c's decoded form can be
+ * far larger than its input (an empty repeated message is 2 bytes on the
+ * wire and ~90 in memory), so an lz4 frame of a few KiB could otherwise
+ * cost gigabytes.  Each block carries its size in a header so that the
+ * free side needs no state.
+ */
+struct budget {
+    size_t used, max;
+};
+
+#define HDR 16 /* keeps the returned pointer max-aligned */
+
+static void *budget_alloc(void *data, size_t size)
+{
+    struct budget *b = data;
+    unsigned char *p;
+
+    if (size > b->max - b->used || size > SIZE_MAX - HDR)
+        return NULL;
+    p = malloc(size + HDR);
+    if (!p)
+        return NULL;
+    b->used += size;
+    memcpy(p, &size, sizeof(size));
+    return p + HDR;
+}
+
+static void budget_free(void *data, void *ptr)
+{
+    (void)data;
+    if (ptr)
+        free((unsigned char *)ptr - HDR);
+}
+
+static ProtobufCAllocator free_allocator = { budget_alloc, budget_free, NULL };
+
 int vg_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                  ProtobufCMessage **out)
 {
-    /* protobuf-c returns NULL for malformed input and for allocation
-     * failure alike; the input is bounded by the frame limits, so treat
-     * both as undecodable. */
-    ProtobufCMessage *m = protobuf_c_message_unpack(desc, NULL, len, data);
+    struct budget b = { 0, VG_PB_DECODE_BUDGET };
+    ProtobufCAllocator a = { budget_alloc, budget_free, &b };
+    /* protobuf-c returns NULL for malformed input and for a refused
+     * allocation alike: both are undecodable here. */
+    ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, data);
     if (!m)
         return VG_EDECODE;
     *out = m;
@@ -34,7 +74,7 @@ int vg_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, si
 void vg_pb_free(ProtobufCMessage *msg)
 {
     if (msg)
-        protobuf_c_message_free_unpacked(msg, NULL);
+        protobuf_c_message_free_unpacked(msg, &free_allocator);
 }
 
 static int put_raw_varint(struct vg_buf *out, uint64_t v)

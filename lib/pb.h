@@ -17,9 +17,12 @@ struct ProtobufCMessageDescriptor;
 /* Appends the encoding of msg to out.  Returns 0, VG_ETOOBIG (over
  * out's max) or -ENOMEM. */
 int vg_pb_pack(const struct ProtobufCMessage *msg, struct vg_buf *out);
+/* Decoded messages may use at most this much memory each. */
+#define VG_PB_DECODE_BUDGET (64u * 1024 * 1024)
+
 /* Decodes len bytes as a message of type desc.  On success *out is a new
- * message the caller frees with vg_pb_free().  Returns 0 or VG_EDECODE
- * (malformed, or a required field missing). */
+ * message the caller frees with vg_pb_free() (and only with it).
+ * Returns 0 or VG_EDECODE (malformed, or over VG_PB_DECODE_BUDGET). */
 int vg_pb_unpack(const struct ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                  struct ProtobufCMessage **out);
 /* Hand encoding, for messages assembled from pre-encoded parts (the

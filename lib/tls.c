@@ -206,6 +206,8 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
     mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
 #ifdef VG_MBED3
     mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
+    /* 1.3 would change ticket and verification flows this file relies on. */
+    mbedtls_ssl_conf_max_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
     mbedtls_ssl_conf_groups(&c->conf, groups);
 #else
     mbedtls_ssl_conf_min_version(&c->conf, MBEDTLS_SSL_MAJOR_VERSION_3,
@@ -608,6 +610,9 @@ static int start_tls(struct vg_tls_conn *c, const char *server_name)
     }
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
     uv_tcp_nodelay(&c->tcp, 1);
+    /* Kernel keepalive as a backstop to the application heartbeat: a peer
+     * that vanished without FIN is eventually noticed even when idle. */
+    uv_tcp_keepalive(&c->tcp, 1, 60);
     c->state = ST_HANDSHAKE;
     uv_timer_start(&c->timer, timeout_cb, c->cfg->handshake_timeout_ms, 0);
     rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
@@ -649,8 +654,9 @@ int vg_tls_accept(uv_stream_t *listener, struct vg_tls_config *cfg,
         return -ENOMEM;
     rc = uv_accept(listener, (uv_stream_t *)&c->tcp);
     if (rc) {
-        why(c, "accept failed: %s", uv_strerror(rc));
-        c->err = rc;
+        /* Reported by the return value alone: no on_close. */
+        static const struct vg_tls_handlers quiet;
+        c->h = &quiet;
         close_handles(c);
         return rc;
     }

@@ -102,7 +102,8 @@ const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c);
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c);
 /* Why the connection failed or closed (empty if not known). */
 const char *vg_tls_why(const struct vg_tls_conn *c);
-/* 1 if the handshake resumed a session. */
+/* 1 if the handshake resumed a session.  Known on the server side only
+ * (mbedtls 2.28 does not tell clients); always 0 on clients. */
 int vg_tls_resumed(const struct vg_tls_conn *c);
 /* Negotiated suite, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256". */
 const char *vg_tls_suite(const struct vg_tls_conn *c);

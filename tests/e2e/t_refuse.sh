@@ -95,6 +95,17 @@ expect_exit 0 "$CTL" --collector 127.0.0.1:$PORT --server-name localhost --ca pk
 expect_in out.txt "connected"
 [ "$(health)" -gt "$start_health" ] || fail "no events during the test"
 kill -0 "$CPID" || fail "collector died"
+
+# A host that froze (or vanished behind NAT) without closing its
+# connection is replaced by its own reconnect, not refused as a clone.
+kill -STOP "$APID"
+sleep 3  # past two collector heartbeats of silence
+start reborn "$AGENT" -c clone.conf
+RPID=$LAST_PID
+wait_for 20 "silent connection replaced" 'grep -q "dropping its silent connection" collector.log'
+wait_for 10 "reborn agent connected" 'grep -q "connected to collector" reborn.log'
+stop "$RPID"
+kill -CONT "$APID"
 stop "$APID"
 stop "$CPID"
 expect_in collector.log "bad frames"

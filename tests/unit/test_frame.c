@@ -350,6 +350,32 @@ static void test_lz_direct(void **state)
     vg_buf_free(&b);
 }
 
+/* An lz4 frame of a few hundred KiB holding millions of empty events
+ * would decode to gigabytes: the decode budget refuses it. */
+static void test_decode_budget(void **state)
+{
+    struct vg_buf batch, env, fr;
+    struct vg_frame_limits l = limits();
+    ProtobufCMessage *m = NULL;
+    const size_t n = 4u * 1024 * 1024;
+    (void)state;
+
+    vg_buf_init(&batch, 2 * n + 16);
+    for (size_t i = 0; i < n; i++)
+        assert_int_equal(vg_buf_append(&batch, "\x1a\x00", 2), 0); /* Batch.events = {} */
+    vg_buf_init(&env, batch.len + 16);
+    assert_int_equal(vg_pb_put_bytes(&env, 20, batch.data, batch.len), 0);
+    vg_buf_init(&fr, 32u << 20);
+    assert_int_equal(vg_frame_encode(env.data, env.len, &fr), 0);
+    assert_true(fr.len < 64 * 1024); /* tiny on the wire */
+    assert_int_equal(vg_frame_decode_msg(fr.data, fr.len, &l, &vigil__v1__envelope__descriptor, &m),
+                     VG_EDECODE);
+    assert_null(m);
+    vg_buf_free(&batch);
+    vg_buf_free(&env);
+    vg_buf_free(&fr);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -363,6 +389,7 @@ int main(void)
         cmocka_unit_test(test_reader_stream),
         cmocka_unit_test(test_encode_limits),
         cmocka_unit_test(test_lz_direct),
+        cmocka_unit_test(test_decode_budget),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
