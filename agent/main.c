@@ -2,7 +2,7 @@
  * vigil-agent: collects host state and streams it to the collector.
  */
 #include <errno.h>
-#include <getopt.h>
+#include <stddef.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -11,6 +11,7 @@
 
 #include "agent.h"
 #include "buf.h"
+#include "daemon.h"
 #include "err.h"
 #include "log.h"
 #include "pb.h"
@@ -121,88 +122,39 @@ static int make_state_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
-static void usage(FILE *out)
+static int validate(const void *conf, const char *path, char *err, size_t errlen)
 {
-    fprintf(out,
-            "Usage: vigil-agent [-c FILE] [-t] [-d]\n"
-            "\n"
-            "The Vigil endpoint agent: collects host state and streams it to the collector\n"
-            "over mutual TLS.\n"
-            "\n"
-            "  -c, --config FILE   configuration file (default " DEFAULT_CONF ")\n"
-            "  -t, --check-config  check the configuration and exit (0 if valid)\n"
-            "      --dump-config   print the effective configuration and exit\n"
-            "      --example-config  print a commented configuration with every key\n"
-            "  -d, --debug         log at debug level\n"
-            "  -h, --help          this help\n"
-            "  -V, --version       print the version\n"
-            "\n"
-            "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
-            "the last batch is sent and acknowledged (waiting at most 3 s) first.\n");
+    const struct agent_conf *c = conf;
+    int rc = check_tags(c, path, err, errlen);
+    if (rc == 0)
+        rc = transport_check_addresses(&c->address, err, errlen);
+    return rc;
 }
+
+static const struct vg_daemon agent_daemon = {
+    .name = "vigil-agent",
+    .about = "The Vigil endpoint agent: collects host state and streams it to the collector\n"
+             "over mutual TLS.",
+    .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
+              "the last batch is sent and acknowledged (waiting at most 3 s) first.",
+    .default_conf = DEFAULT_CONF,
+    .keys = agent_conf_keys,
+    .log_level_offset = offsetof(struct agent_conf, log_level),
+    .log_level_key = "[agent] log_level",
+    .validate = validate,
+};
 
 int main(int argc, char **argv)
 {
-    enum { OPT_DUMP = 256, OPT_EXAMPLE };
-    static const struct option opts[] = {
-        { "config", required_argument, NULL, 'c' },
-        { "check-config", no_argument, NULL, 't' },
-        { "dump-config", no_argument, NULL, OPT_DUMP },
-        { "example-config", no_argument, NULL, OPT_EXAMPLE },
-        { "debug", no_argument, NULL, 'd' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
-    const char *conf_path = DEFAULT_CONF;
     struct agent_conf conf;
     struct agent a;
-    enum vg_log_level level;
     char err[512];
-    int c, check = 0, dump = 0, debug = 0, rc;
+    int rc;
 
     vg_log_init("vigil-agent", 0, VG_LOG_INFO);
-    while ((c = getopt_long(argc, argv, "c:tdhV", opts, NULL)) != -1) {
-        switch (c) {
-        case 'c': conf_path = optarg; break;
-        case 't': check = 1; break;
-        case OPT_DUMP: dump = 1; break;
-        case OPT_EXAMPLE: vg_conf_print_example(agent_conf_keys, stdout); return 0;
-        case 'd': debug = 1; break;
-        case 'h': usage(stdout); return 0;
-        case 'V': printf("vigil-agent %s\n", VG_VERSION); return 0;
-        default: usage(stderr); return 2;
-        }
-    }
-    if (optind < argc) {
-        fprintf(stderr, "vigil-agent: unexpected argument '%s'\n", argv[optind]);
-        return 2;
-    }
     memset(&conf, 0, sizeof(conf));
-    rc = vg_conf_load(agent_conf_keys, &conf, conf_path, err, sizeof(err));
-    if (rc == 0)
-        rc = check_tags(&conf, conf_path, err, sizeof(err));
-    if (rc == 0)
-        rc = transport_check_addresses(&conf.address, err, sizeof(err));
-    if (rc == 0 && vg_log_level_parse(conf.log_level, &level)) {
-        snprintf(err, sizeof(err), "%s: [agent] log_level '%s': use error, warn, info or debug",
-                 conf_path, conf.log_level);
-        rc = VG_ECONFIG;
-    }
-    if (rc) {
-        log_error("%s", err);
-        vg_conf_free(agent_conf_keys, &conf);
-        return 1;
-    }
-    vg_log_set_level(debug ? VG_LOG_DEBUG : level);
-    if (dump || check) {
-        if (dump)
-            vg_conf_dump(agent_conf_keys, &conf, stdout);
-        else
-            printf("%s: configuration OK\n", conf_path);
-        vg_conf_free(agent_conf_keys, &conf);
-        return 0;
-    }
+    if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
+        return rc;
 
     signal(SIGPIPE, SIG_IGN);
     memset(&a, 0, sizeof(a));

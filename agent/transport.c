@@ -289,15 +289,8 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
             transport_stop(t, t->stopped);
         break;
     case VIGIL__V1__ENVELOPE__BODY_HEARTBEAT:
-        if (!env->heartbeat->echo) {
-            Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
-            Vigil__V1__Heartbeat hb = VIGIL__V1__HEARTBEAT__INIT;
-            hb.id = env->heartbeat->id;
-            hb.echo = 1;
-            r.body_case = VIGIL__V1__ENVELOPE__BODY_HEARTBEAT;
-            r.heartbeat = &hb;
-            send_env(t, &r);
-        }
+        if (vg_wire_heartbeat_reply(t->conn, env->heartbeat) == 0 && !env->heartbeat->echo)
+            t->last_tx_ms = vg_time_mono_ms();
         break;
     case VIGIL__V1__ENVELOPE__BODY_ERROR:
         log_warnx("[net] collector %s: %s", vg_tls_peer_addr(t->conn),

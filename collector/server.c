@@ -259,17 +259,14 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
     switch (env->body_case) {
     case VIGIL__V1__ENVELOPE__BODY_BATCH:
         return queue_batch(c, env); /* takes env */
-    case VIGIL__V1__ENVELOPE__BODY_HEARTBEAT:
-        if (!env->heartbeat->echo) {
-            Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
-            Vigil__V1__Heartbeat hb = VIGIL__V1__HEARTBEAT__INIT;
-            hb.id = env->heartbeat->id;
-            hb.echo = 1;
-            r.body_case = VIGIL__V1__ENVELOPE__BODY_HEARTBEAT;
-            r.heartbeat = &hb;
-            stop = send_env(c, &r) != 0;
+    case VIGIL__V1__ENVELOPE__BODY_HEARTBEAT: {
+        int rc = vg_wire_heartbeat_reply(c->tls, env->heartbeat);
+        if (rc && rc != -ENOTCONN) {
+            conn_close(c, "send failed");
+            stop = 1;
         }
         break;
+    }
     case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
         log_info("agent %s says goodbye: %s", vg_tls_peer(c->tls)->cn, env->goodbye->reason);
         conn_close(c, "agent said goodbye");

@@ -20,6 +20,20 @@ int vg_wire_send(struct vg_tls_conn *c, Vigil__V1__Envelope *env)
     return rc;
 }
 
+int vg_wire_heartbeat_reply(struct vg_tls_conn *c, const Vigil__V1__Heartbeat *hb)
+{
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    Vigil__V1__Heartbeat echo = VIGIL__V1__HEARTBEAT__INIT;
+
+    if (hb->echo)
+        return 0;
+    echo.id = hb->id;
+    echo.echo = 1;
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_HEARTBEAT;
+    env.heartbeat = &echo;
+    return vg_wire_send(c, &env);
+}
+
 void vg_wire_fail(struct vg_tls_conn *c, Vigil__V1__Error__Code code, const char *msg)
 {
     Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;

@@ -15,6 +15,9 @@
 /* Sets env->sent_time_ms, frames and queues env.  Returns 0, VG_EAGAIN
  * (send queue full: wait for on_drain), -ENOTCONN or another error. */
 int vg_wire_send(struct vg_tls_conn *c, Vigil__V1__Envelope *env);
+/* Answers a peer's heartbeat (unless it is itself an echo).  Returns 0
+ * or what vg_wire_send returns. */
+int vg_wire_heartbeat_reply(struct vg_tls_conn *c, const Vigil__V1__Heartbeat *hb);
 /* Sends an Error envelope, then closes the connection orderly. */
 void vg_wire_fail(struct vg_tls_conn *c, Vigil__V1__Error__Code code, const char *msg);
 

@@ -55,64 +55,8 @@ static const struct vg_conf_key keys[] = {
 #define NAME "test.conf"
 #define LINE_MAX_CONTENT (INI_MAX_LINE - 2) /* bytes a line may hold, without "\n\0" */
 
-static char tmpdir[PATH_MAX];
-
-static int group_setup(void **state)
-{
-    const char *base = getenv("TMPDIR");
-    (void)state;
-    if (!base || !base[0])
-        base = "/tmp";
-    if ((size_t)snprintf(tmpdir, sizeof(tmpdir), "%s/vg-test-conf-XXXXXX", base) >=
-        sizeof(tmpdir))
-        return -1;
-    return mkdtemp(tmpdir) ? 0 : -1;
-}
-
-/* Tests clean up after themselves; anything left (a test failed part-way,
- * or forgot) is removed here and fails the group. */
-static int group_teardown(void **state)
-{
-    DIR *d = opendir(tmpdir);
-    struct dirent *e;
-    char path[PATH_MAX];
-    int left = 0;
-    (void)state;
-
-    if (!d)
-        return -1;
-    while ((e = readdir(d)) != NULL) {
-        if (strcmp(e->d_name, ".") == 0 || strcmp(e->d_name, "..") == 0)
-            continue;
-        if ((size_t)snprintf(path, sizeof(path), "%s/%s", tmpdir, e->d_name) < sizeof(path))
-            unlink(path);
-        left++;
-    }
-    closedir(d);
-    if (rmdir(tmpdir) < 0 || left) {
-        fprintf(stderr, "%s: %d file(s) left behind\n", tmpdir, left);
-        return -1;
-    }
-    return 0;
-}
-
-static void tpath(char *out, size_t outlen, const char *name)
-{
-    assert_true((size_t)snprintf(out, outlen, "%s/%s", tmpdir, name) < outlen);
-}
-
-static void write_raw(const char *path, const void *data, size_t len)
-{
-    FILE *f = fopen(path, "wb");
-    assert_non_null(f);
-    assert_int_equal(fwrite(data, 1, len, f), len);
-    assert_int_equal(fclose(f), 0);
-}
-
-static void write_str(const char *path, const char *text)
-{
-    write_raw(path, text, strlen(text));
-}
+#define TMPDIR_TAG "conf"
+#include "tmpdir.h"
 
 static void cfg_init(struct cfg *c)
 {
