@@ -1,0 +1,703 @@
+/* The agent's disk spool; format and invariants in spool.h. */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crc32c.h"
+#include "crypto.h"
+#include "err.h"
+#include "log.h"
+#include "spool.h"
+#include "util.h"
+
+#define MAGIC "VGS1"
+#define META_MAGIC "VGM1"
+#define META_LEN 40
+#define SEG_MAX_DEFAULT (8u * 1024 * 1024)
+
+struct seg {
+    uint64_t first; /* name */
+    uint64_t size;
+    uint32_t live;
+};
+
+struct spool {
+    char dir[PATH_MAX - 32];
+    struct spool_opts o;
+    uint8_t epoch[16];
+    uint64_t acked, high;
+    struct spool_rec *recs;
+    size_t n, cap;
+    struct seg *segs;
+    size_t nseg, capseg;
+    int cur_fd;          /* newest segment, open for append; -1 if none */
+    uint64_t seg_max;
+    uint64_t disk_bytes, mem_bytes;
+    int dirty;
+    uint64_t next_seg; /* segments are numbered in creation order */
+    struct spool_stats st;
+};
+
+static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
+static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static void put64(uint8_t *p, uint64_t v) { for (int i = 0; i < 8; i++) p[i] = (uint8_t)(v >> (8 * i)); }
+static uint16_t get16(const uint8_t *p) { return (uint16_t)(p[0] | p[1] << 8); }
+static uint32_t get32(const uint8_t *p)
+{
+    return (uint32_t)p[0] | (uint32_t)p[1] << 8 | (uint32_t)p[2] << 16 | (uint32_t)p[3] << 24;
+}
+static uint64_t get64(const uint8_t *p)
+{
+    return (uint64_t)get32(p) | (uint64_t)get32(p + 4) << 32;
+}
+
+static void seg_path(const struct spool *s, uint64_t first, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%020llu.seg", s->dir, (unsigned long long)first);
+}
+
+static struct seg *seg_find(struct spool *s, uint64_t first)
+{
+    for (size_t i = 0; i < s->nseg; i++)
+        if (s->segs[i].first == first)
+            return &s->segs[i];
+    return NULL;
+}
+
+static int seg_add(struct spool *s, uint64_t first, uint64_t size)
+{
+    if (s->nseg == s->capseg) {
+        size_t nc = s->capseg ? s->capseg * 2 : 16;
+        struct seg *ns = realloc(s->segs, nc * sizeof(*ns));
+        if (!ns)
+            return -ENOMEM;
+        s->segs = ns;
+        s->capseg = nc;
+    }
+    s->segs[s->nseg].first = first;
+    s->segs[s->nseg].size = size;
+    s->segs[s->nseg].live = 0;
+    s->nseg++;
+    return 0;
+}
+
+static int rec_push(struct spool *s, const struct spool_rec *r)
+{
+    if (s->n == s->cap) {
+        size_t nc = s->cap ? s->cap * 2 : 64;
+        struct spool_rec *nr = realloc(s->recs, nc * sizeof(*nr));
+        if (!nr)
+            return -ENOMEM;
+        s->recs = nr;
+        s->cap = nc;
+    }
+    s->recs[s->n++] = *r;
+    return 0;
+}
+
+static int write_meta(struct spool *s)
+{
+    uint8_t m[META_LEN];
+    char path[PATH_MAX];
+
+    memcpy(m, META_MAGIC, 4);
+    memcpy(m + 4, s->epoch, 16);
+    put64(m + 20, s->acked);
+    put64(m + 28, s->high);
+    put32(m + 36, vg_crc32c(0, m, 36));
+    snprintf(path, sizeof(path), "%s/meta", s->dir);
+    return vg_file_write_atomic(path, m, sizeof(m), 0600, 0);
+}
+
+/* Deletes segments with no live record, other than the one being
+ * appended to.  meta first: the deleted sequence numbers must stay
+ * known as used. */
+static void collect_garbage(struct spool *s)
+{
+    int any = 0;
+    for (size_t i = 0; i < s->nseg; i++)
+        if (s->segs[i].live == 0 && !(s->cur_fd >= 0 && i == s->nseg - 1))
+            any = 1;
+    if (!any)
+        return;
+    if (write_meta(s) != 0) {
+        log_warnx("[spool] cannot write %s/meta; keeping acknowledged segments", s->dir);
+        return;
+    }
+    for (size_t i = 0; i < s->nseg;) {
+        int is_cur = s->cur_fd >= 0 && i == s->nseg - 1;
+        if (s->segs[i].live == 0 && !is_cur) {
+            char path[PATH_MAX];
+            seg_path(s, s->segs[i].first, path, sizeof(path));
+            if (unlink(path) < 0 && errno != ENOENT)
+                log_warn("[spool] cannot delete %s", path);
+            s->disk_bytes -= s->segs[i].size;
+            memmove(&s->segs[i], &s->segs[i + 1], (s->nseg - i - 1) * sizeof(*s->segs));
+            s->nseg--;
+        } else {
+            i++;
+        }
+    }
+}
+
+static int cmp_rec(const void *a, const void *b)
+{
+    const struct spool_rec *x = a, *y = b;
+    return x->seq < y->seq ? -1 : x->seq > y->seq;
+}
+
+static int cmp_u64(const void *a, const void *b)
+{
+    const uint64_t *x = a, *y = b;
+    return *x < *y ? -1 : *x > *y;
+}
+
+static int check_header(const uint8_t *h, uint64_t avail_after, uint32_t *len)
+{
+    if (memcmp(h, MAGIC, 4) != 0)
+        return VG_ECORRUPT;
+    *len = get32(h + 4);
+    if (*len > SPOOL_REC_MAX || get16(h + 18) != 0)
+        return VG_ECORRUPT;
+    if (*len > avail_after)
+        return VG_ETRUNC;
+    return 0;
+}
+
+/* Scans one segment's bytes, adding live records.  Returns the length of
+ * the valid prefix for a torn tail (== size when intact). */
+static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf, uint64_t size,
+                             int newest, uint64_t *max_seq)
+{
+    uint64_t off = 0, good_end = 0;
+    int resync = 0;
+
+    while (off < size) {
+        uint32_t len = 0;
+        int rc;
+        if (size - off < SPOOL_HDR) {
+            rc = VG_ETRUNC;
+        } else {
+            rc = check_header(buf + off, size - off - SPOOL_HDR, &len);
+        }
+        if (rc == VG_ETRUNC && newest) {
+            /* Cut short by a crash: everything from here is the torn tail. */
+            break;
+        }
+        if (rc == 0) {
+            uint32_t crc = vg_crc32c(0, buf + off + 4, 20);
+            crc = vg_crc32c(crc, buf + off + SPOOL_HDR, len);
+            if (crc != get32(buf + off + 24))
+                rc = VG_ECORRUPT;
+        }
+        if (rc) {
+            /* Skip to the next magic; one bad record per skipped run. */
+            if (!resync)
+                s->st.bad_records++;
+            resync = 1;
+            off++;
+            while (off + 4 <= size && memcmp(buf + off, MAGIC, 4) != 0)
+                off++;
+            if (off + 4 > size)
+                off = size;
+            good_end = off;
+            continue;
+        }
+        resync = 0;
+        {
+            struct spool_rec r;
+            memset(&r, 0, sizeof(r));
+            r.seq = get64(buf + off + 8);
+            r.cls = get16(buf + off + 16);
+            r.events = get32(buf + off + 20);
+            r.len = len;
+            r.seg = sg->first;
+            r.off = off;
+            if (r.seq > *max_seq)
+                *max_seq = r.seq;
+            if (r.seq > s->acked && rec_push(s, &r) == 0) {
+                sg->live++;
+                s->st.recovered++;
+            }
+        }
+        off += SPOOL_HDR + len;
+        good_end = off;
+    }
+    return newest ? good_end : size;
+}
+
+static int scan(struct spool *s, char *err, size_t errlen)
+{
+    DIR *d = opendir(s->dir);
+    struct dirent *e;
+    uint64_t *firsts = NULL, max_seq = 0;
+    size_t nf = 0, cf = 0;
+    int rc = 0;
+
+    if (!d) {
+        snprintf(err, errlen, "cannot open spool directory %s: %s", s->dir, strerror(errno));
+        return -errno;
+    }
+    while ((e = readdir(d)) != NULL) {
+        uint64_t v;
+        char num[32];
+        size_t l = strlen(e->d_name);
+        if (l != 24 || strcmp(e->d_name + 20, ".seg") != 0)
+            continue;
+        memcpy(num, e->d_name, 20);
+        num[20] = '\0';
+        if (vg_parse_u64(num, 1, UINT64_MAX, &v))
+            continue;
+        if (nf == cf) {
+            size_t nc = cf ? cf * 2 : 16;
+            uint64_t *nfp = realloc(firsts, nc * sizeof(*nfp));
+            if (!nfp) {
+                rc = -ENOMEM;
+                break;
+            }
+            firsts = nfp;
+            cf = nc;
+        }
+        firsts[nf++] = v;
+    }
+    closedir(d);
+    if (rc)
+        goto out;
+    qsort(firsts, nf, sizeof(*firsts), cmp_u64);
+    s->next_seg = nf ? firsts[nf - 1] + 1 : 1;
+    for (size_t i = 0; i < nf; i++) {
+        char path[PATH_MAX], *buf = NULL;
+        size_t size = 0;
+        uint64_t keep;
+        struct seg *sg;
+        seg_path(s, firsts[i], path, sizeof(path));
+        rc = vg_file_read(path, SPOOL_REC_MAX + s->seg_max + SPOOL_HDR, &buf, &size);
+        if (rc) {
+            log_warnx("[spool] cannot read %s: %s; skipping it", path, vg_strerror(rc));
+            s->st.bad_records++;
+            rc = 0;
+            continue;
+        }
+        if ((rc = seg_add(s, firsts[i], size)) != 0) {
+            free(buf);
+            goto out;
+        }
+        sg = &s->segs[s->nseg - 1];
+        keep = scan_segment(s, sg, (uint8_t *)buf, size, i == nf - 1, &max_seq);
+        free(buf);
+        if (keep < size) {
+            log_warnx("[spool] %s: torn tail of %llu bytes (a write cut by a crash); truncating",
+                      path, (unsigned long long)(size - keep));
+            s->st.torn_bytes += size - keep;
+            s->st.bad_records++;
+            if (truncate(path, (off_t)keep) < 0)
+                log_warn("[spool] cannot truncate %s", path);
+            sg->size = keep;
+        }
+        s->disk_bytes += sg->size;
+    }
+    qsort(s->recs, s->n, sizeof(*s->recs), cmp_rec);
+    if (max_seq > s->high)
+        s->high = max_seq;
+out:
+    free(firsts);
+    return rc;
+}
+
+static int read_meta(struct spool *s)
+{
+    char path[PATH_MAX], *buf = NULL;
+    size_t len = 0;
+    const uint8_t *m;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/meta", s->dir);
+    rc = vg_file_read(path, 4096, &buf, &len);
+    if (rc)
+        return rc;
+    m = (const uint8_t *)buf;
+    if (len != META_LEN || memcmp(m, META_MAGIC, 4) != 0 ||
+        vg_crc32c(0, m, 36) != get32(m + 36)) {
+        free(buf);
+        return VG_ECORRUPT;
+    }
+    memcpy(s->epoch, m + 4, 16);
+    s->acked = get64(m + 20);
+    s->high = get64(m + 28);
+    free(buf);
+    return 0;
+}
+
+struct spool *spool_open(const char *dir, const struct spool_opts *o, char *err, size_t errlen)
+{
+    struct spool *s = calloc(1, sizeof(*s));
+    int rc, fresh = 0;
+
+    if (!s) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
+    }
+    s->o = *o;
+    s->cur_fd = -1;
+    s->seg_max = o->max_bytes / 8 < SEG_MAX_DEFAULT ? o->max_bytes / 8 : SEG_MAX_DEFAULT;
+    if (s->seg_max < 64 * 1024)
+        s->seg_max = 64 * 1024;
+    if ((size_t)snprintf(s->dir, sizeof(s->dir), "%s", dir) >= sizeof(s->dir)) {
+        snprintf(err, errlen, "spool directory path too long: %s", dir);
+        goto fail;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create spool directory %s: %s", dir, strerror(errno));
+        goto fail;
+    }
+    rc = read_meta(s);
+    if (rc == -ENOENT) {
+        fresh = 1;
+    } else if (rc) {
+        log_warnx("[spool] %s/meta is unreadable (%s); starting a new stream epoch", dir,
+                  vg_strerror(rc));
+        fresh = 1;
+    }
+    if (fresh) {
+        if (vg_random(s->epoch, sizeof(s->epoch))) {
+            snprintf(err, errlen, "no randomness for the stream epoch");
+            goto fail;
+        }
+        s->acked = 0;
+    }
+    if (scan(s, err, errlen))
+        goto fail;
+    if (fresh && write_meta(s)) {
+        snprintf(err, errlen, "cannot write %s/meta: %s", dir, strerror(errno));
+        goto fail;
+    }
+    /* Append to the newest segment if it has room. */
+    if (s->nseg && s->segs[s->nseg - 1].size < s->seg_max) {
+        char path[PATH_MAX];
+        seg_path(s, s->segs[s->nseg - 1].first, path, sizeof(path));
+        s->cur_fd = open(path, O_WRONLY | O_APPEND | O_CLOEXEC);
+    }
+    collect_garbage(s);
+    return s;
+fail:
+    spool_close(s);
+    return NULL;
+}
+
+void spool_close(struct spool *s)
+{
+    if (!s)
+        return;
+    if (s->cur_fd >= 0) {
+        fsync(s->cur_fd);
+        close(s->cur_fd);
+    }
+    if (s->dir[0] && s->segs)
+        write_meta(s); /* best effort: fewer resends after a clean stop */
+    for (size_t i = 0; i < s->n; i++)
+        free(s->recs[i].mem);
+    free(s->recs);
+    free(s->segs);
+    free(s);
+}
+
+const uint8_t *spool_epoch(const struct spool *s) { return s->epoch; }
+uint64_t spool_next_seq(const struct spool *s) { return s->high + 1; }
+uint64_t spool_acked(const struct spool *s) { return s->acked; }
+
+int spool_new_epoch(struct spool *s)
+{
+    int rc = vg_random(s->epoch, sizeof(s->epoch));
+    if (rc)
+        return rc;
+    s->acked = 0;
+    return write_meta(s);
+}
+
+size_t spool_count(const struct spool *s) { return s->n; }
+struct spool_rec *spool_at(struct spool *s, size_t i) { return i < s->n ? &s->recs[i] : NULL; }
+
+static void forget(struct spool *s, size_t i)
+{
+    struct spool_rec *r = &s->recs[i];
+    if (r->seg) {
+        struct seg *sg = seg_find(s, r->seg);
+        if (sg && sg->live)
+            sg->live--;
+    } else {
+        s->mem_bytes -= r->len;
+        free(r->mem);
+    }
+    memmove(&s->recs[i], &s->recs[i + 1], (s->n - i - 1) * sizeof(*s->recs));
+    s->n--;
+}
+
+static int new_segment(struct spool *s)
+{
+    char path[PATH_MAX];
+    uint64_t first = s->next_seg++;
+    int fd;
+
+    if (s->cur_fd >= 0) {
+        fsync(s->cur_fd);
+        close(s->cur_fd);
+        s->cur_fd = -1;
+    }
+    seg_path(s, first, path, sizeof(path));
+    fd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return -errno;
+    if (seg_add(s, first, 0)) {
+        close(fd);
+        unlink(path);
+        return -ENOMEM;
+    }
+    s->cur_fd = fd;
+    {
+        int dfd = open(s->dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+        if (dfd >= 0) {
+            fsync(dfd);
+            close(dfd);
+        }
+    }
+    return 0;
+}
+
+/* Writes one record to the current segment; on failure undoes a partial
+ * write.  Returns 0 or -errno. */
+static int write_rec(struct spool *s, const uint8_t *hdr, const void *data, size_t len,
+                     uint64_t *off_out)
+{
+    struct seg *cur = &s->segs[s->nseg - 1];
+    const uint8_t *parts[2] = { hdr, data };
+    size_t sizes[2] = { SPOOL_HDR, len };
+    uint64_t start = cur->size;
+
+    for (int p = 0; p < 2; p++) {
+        size_t done = 0;
+        while (done < sizes[p]) {
+            ssize_t w = write(s->cur_fd, parts[p] + done, sizes[p] - done);
+            if (w < 0) {
+                int e = errno;
+                if (e == EINTR)
+                    continue;
+                if (ftruncate(s->cur_fd, (off_t)start) < 0)
+                    log_warn("[spool] cannot undo a partial write");
+                return -e;
+            }
+            done += (size_t)w;
+        }
+    }
+    if (s->o.fsync == SPOOL_FSYNC_ALWAYS && fdatasync(s->cur_fd) < 0) {
+        int e = errno;
+        if (ftruncate(s->cur_fd, (off_t)start) < 0)
+            log_warn("[spool] cannot undo a partial write");
+        return -e;
+    }
+    s->dirty = s->o.fsync != SPOOL_FSYNC_ALWAYS;
+    cur->size += SPOOL_HDR + len;
+    s->disk_bytes += SPOOL_HDR + len;
+    *off_out = start;
+    return 0;
+}
+
+static void make_header(uint8_t *h, uint64_t seq, uint16_t cls, uint32_t events, const void *data,
+                        size_t len)
+{
+    uint32_t crc;
+    memcpy(h, MAGIC, 4);
+    put32(h + 4, (uint32_t)len);
+    put64(h + 8, seq);
+    put16(h + 16, cls);
+    put16(h + 18, 0);
+    put32(h + 20, events);
+    crc = vg_crc32c(0, h + 4, 20);
+    put32(h + 24, vg_crc32c(crc, data, len));
+}
+
+/* Frees room by removing the oldest segment: its KEEP records move to the
+ * newest segment, its telemetry is dropped and counted.  Returns 0, or
+ * -ENOSPC when nothing can be freed. */
+static int drop_oldest(struct spool *s)
+{
+    uint64_t victim;
+    int only_keep = 1;
+
+    if (s->nseg == 0)
+        return -ENOSPC;
+    if (s->nseg == 1) {
+        /* Start a fresh segment so the old one can go. */
+        if (new_segment(s))
+            return -ENOSPC;
+    }
+    victim = s->segs[0].first;
+    for (size_t i = 0; i < s->n; i++)
+        if (s->recs[i].seg == victim && s->recs[i].cls != SPOOL_KEEP)
+            only_keep = 0;
+    if (only_keep && s->segs[0].live > 0 && s->nseg <= 2)
+        return -ENOSPC; /* all that is left must be kept */
+    for (size_t i = 0; i < s->n;) {
+        struct spool_rec *r = &s->recs[i];
+        if (r->seg != victim) {
+            i++;
+            continue;
+        }
+        if (r->cls == SPOOL_KEEP) {
+            uint8_t *data = NULL, hdr[SPOOL_HDR];
+            uint64_t off;
+            if (spool_read(s, r, &data) == 0) {
+                make_header(hdr, r->seq, r->cls, r->events, data, r->len);
+                if (write_rec(s, hdr, data, r->len, &off) == 0) {
+                    struct seg *sg = seg_find(s, victim);
+                    if (sg)
+                        sg->live--;
+                    r->seg = s->segs[s->nseg - 1].first;
+                    r->off = off;
+                    s->segs[s->nseg - 1].live++;
+                    free(data);
+                    i++;
+                    continue;
+                }
+                free(data);
+            }
+            /* Could not move it: it stays in the old segment, which then stays. */
+            return -ENOSPC;
+        }
+        s->st.dropped_records++;
+        s->st.dropped_events += r->events;
+        forget(s, i);
+    }
+    collect_garbage(s);
+    return seg_find(s, victim) ? -ENOSPC : 0;
+}
+
+int spool_append(struct spool *s, uint16_t cls, uint32_t events, const void *data, size_t len,
+                 uint64_t *seq_out)
+{
+    uint8_t hdr[SPOOL_HDR];
+    struct spool_rec r;
+    uint64_t seq = s->high + 1, off = 0;
+    int rc = -ENOSPC;
+
+    if (len > SPOOL_REC_MAX || len + SPOOL_HDR > s->o.max_bytes)
+        return VG_ETOOBIG;
+    make_header(hdr, seq, cls, events, data, len);
+    while (s->disk_bytes + SPOOL_HDR + len > s->o.max_bytes)
+        if (drop_oldest(s))
+            break;
+    if (s->disk_bytes + SPOOL_HDR + len <= s->o.max_bytes) {
+        rc = 0;
+        if (s->cur_fd < 0 || s->segs[s->nseg - 1].size + SPOOL_HDR + len > s->seg_max)
+            rc = new_segment(s);
+        if (rc == 0)
+            rc = write_rec(s, hdr, data, len, &off);
+    }
+    memset(&r, 0, sizeof(r));
+    r.seq = seq;
+    r.len = (uint32_t)len;
+    r.events = events;
+    r.cls = cls;
+    if (rc == 0) {
+        r.seg = s->segs[s->nseg - 1].first;
+        r.off = off;
+        s->segs[s->nseg - 1].live++;
+    } else {
+        /* The disk refused (full, or the spool full of records to keep):
+         * hold it in memory, bounded, and try the disk again next time. */
+        if (s->mem_bytes + len > s->o.mem_max_bytes)
+            return VG_ETOOBIG;
+        r.mem = malloc(len ? len : 1);
+        if (!r.mem)
+            return -ENOMEM;
+        memcpy(r.mem, data, len);
+        s->mem_bytes += len;
+        s->st.unspooled++;
+        log_warnx("[spool] cannot write to %s (%s); holding batch %llu in memory", s->dir,
+                  strerror(-rc), (unsigned long long)seq);
+    }
+    if (rec_push(s, &r)) {
+        free(r.mem);
+        return -ENOMEM;
+    }
+    s->high = seq;
+    *seq_out = seq;
+    return 0;
+}
+
+int spool_sync(struct spool *s)
+{
+    if (!s->dirty || s->cur_fd < 0)
+        return 0;
+    s->dirty = 0;
+    return fdatasync(s->cur_fd) < 0 ? -errno : 0;
+}
+
+int spool_read(struct spool *s, const struct spool_rec *r, uint8_t **out)
+{
+    char path[PATH_MAX];
+    uint8_t hdr[SPOOL_HDR], *buf;
+    uint32_t crc;
+    int fd;
+
+    buf = malloc(r->len ? r->len : 1);
+    if (!buf)
+        return -ENOMEM;
+    if (!r->seg) {
+        memcpy(buf, r->mem, r->len);
+        *out = buf;
+        return 0;
+    }
+    seg_path(s, r->seg, path, sizeof(path));
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0 || pread(fd, hdr, SPOOL_HDR, (off_t)r->off) != SPOOL_HDR ||
+        pread(fd, buf, r->len, (off_t)(r->off + SPOOL_HDR)) != (ssize_t)r->len) {
+        int e = fd < 0 ? errno : EIO;
+        if (fd >= 0)
+            close(fd);
+        free(buf);
+        return -e;
+    }
+    close(fd);
+    crc = vg_crc32c(vg_crc32c(0, hdr + 4, 20), buf, r->len);
+    if (memcmp(hdr, MAGIC, 4) != 0 || get64(hdr + 8) != r->seq || crc != get32(hdr + 24)) {
+        free(buf);
+        return VG_ECORRUPT;
+    }
+    *out = buf;
+    return 0;
+}
+
+int spool_ack(struct spool *s, uint64_t seq)
+{
+    while (s->n && s->recs[0].seq <= seq)
+        forget(s, 0);
+    if (seq > s->acked)
+        s->acked = seq;
+    collect_garbage(s);
+    return 0;
+}
+
+int spool_drop(struct spool *s, uint64_t seq)
+{
+    for (size_t i = 0; i < s->n; i++) {
+        if (s->recs[i].seq == seq) {
+            forget(s, i);
+            collect_garbage(s);
+            return 1;
+        }
+    }
+    return 0;
+}
+
+void spool_stats(const struct spool *s, struct spool_stats *out)
+{
+    *out = s->st;
+    out->records = s->n;
+    out->bytes = s->disk_bytes + s->mem_bytes;
+}

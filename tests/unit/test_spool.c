@@ -1,0 +1,253 @@
+/* Agent spool: persistence across reopen, acks, torn tails, corruption,
+ * the size limit (oldest telemetry first, KEEP records survive). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "../../agent/spool.h"
+#include "crc32c.h"
+#include "err.h"
+
+static char dir[256];
+
+static int setup(void **state)
+{
+    (void)state;
+    snprintf(dir, sizeof(dir), "/tmp/vg-test-spool-XXXXXX");
+    return mkdtemp(dir) ? 0 : -1;
+}
+
+static int teardown(void **state)
+{
+    char cmd[300];
+    (void)state;
+    snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+    return system(cmd) == 0 ? 0 : -1;
+}
+
+static struct spool *open_spool(const char *sub, uint64_t max)
+{
+    char path[300], err[256];
+    struct spool_opts o = { max, 1 << 20, SPOOL_FSYNC_ALWAYS };
+    struct spool *s;
+    snprintf(path, sizeof(path), "%s/%s", dir, sub);
+    s = spool_open(path, &o, err, sizeof(err));
+    if (!s)
+        fail_msg("spool_open: %s", err);
+    return s;
+}
+
+static void payload(char *buf, size_t len, uint64_t seq)
+{
+    for (size_t i = 0; i < len; i++)
+        buf[i] = (char)('a' + (seq + i) % 26);
+}
+
+static void append_n(struct spool *s, int n, size_t len, uint16_t cls)
+{
+    char *buf = malloc(len);
+    for (int i = 0; i < n; i++) {
+        uint64_t seq;
+        payload(buf, len, spool_next_seq(s));
+        assert_int_equal(spool_append(s, cls, 7, buf, len, &seq), 0);
+    }
+    free(buf);
+}
+
+static void check_payload(struct spool *s, struct spool_rec *r)
+{
+    uint8_t *data = NULL;
+    char *want = malloc(r->len);
+    assert_int_equal(spool_read(s, r, &data), 0);
+    payload(want, r->len, r->seq);
+    assert_memory_equal(data, want, r->len);
+    free(data);
+    free(want);
+}
+
+static void seg_file(const char *sub, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s/00000000000000000001.seg", dir, sub);
+}
+
+static void test_crc32c(void **state)
+{
+    (void)state;
+    assert_int_equal(vg_crc32c(0, "123456789", 9), 0xe3069283);
+    assert_int_equal(vg_crc32c(vg_crc32c(0, "1234", 4), "56789", 5), 0xe3069283);
+}
+
+static void test_reopen_and_ack(void **state)
+{
+    struct spool *s = open_spool("a", 1 << 24);
+    uint8_t epoch[16];
+    (void)state;
+
+    assert_int_equal(spool_next_seq(s), 1);
+    append_n(s, 10, 100, SPOOL_TELEMETRY);
+    memcpy(epoch, spool_epoch(s), 16);
+    spool_close(s);
+
+    s = open_spool("a", 1 << 24);
+    assert_memory_equal(spool_epoch(s), epoch, 16);
+    assert_int_equal(spool_count(s), 10);
+    assert_int_equal(spool_next_seq(s), 11);
+    for (size_t i = 0; i < 10; i++) {
+        assert_int_equal(spool_at(s, i)->seq, i + 1);
+        assert_int_equal(spool_at(s, i)->events, 7);
+        check_payload(s, spool_at(s, i));
+    }
+    assert_int_equal(spool_ack(s, 5), 0);
+    assert_int_equal(spool_count(s), 5);
+    spool_close(s);
+
+    s = open_spool("a", 1 << 24);
+    assert_int_equal(spool_count(s), 5);
+    assert_int_equal(spool_at(s, 0)->seq, 6);
+    assert_int_equal(spool_acked(s), 5);
+    /* Everything acknowledged: the counter still never goes back. */
+    assert_int_equal(spool_ack(s, 10), 0);
+    spool_close(s);
+    s = open_spool("a", 1 << 24);
+    assert_int_equal(spool_count(s), 0);
+    assert_int_equal(spool_next_seq(s), 11);
+    spool_close(s);
+}
+
+static void test_torn_tail(void **state)
+{
+    struct spool *s = open_spool("t", 1 << 24);
+    struct spool_stats st;
+    char path[300];
+    struct stat sb;
+    (void)state;
+
+    append_n(s, 3, 200, SPOOL_TELEMETRY);
+    spool_close(s);
+    seg_file("t", path, sizeof(path));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size - 50), 0); /* cut inside record 3 */
+
+    s = open_spool("t", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(spool_count(s), 2);
+    assert_int_equal(st.bad_records, 1);
+    assert_int_equal(st.torn_bytes, SPOOL_HDR + 200 - 50);
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(sb.st_size, 2 * (SPOOL_HDR + 200)); /* truncated to the good prefix */
+    /* Appending continues cleanly after the cut. */
+    append_n(s, 1, 200, SPOOL_TELEMETRY);
+    spool_close(s);
+    s = open_spool("t", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(spool_count(s), 3);
+    assert_int_equal(st.bad_records, 0);
+    check_payload(s, spool_at(s, 2));
+    spool_close(s);
+}
+
+static void test_corrupt_middle(void **state)
+{
+    struct spool *s = open_spool("c", 1 << 24);
+    struct spool_stats st;
+    char path[300];
+    int fd;
+    (void)state;
+
+    append_n(s, 5, 300, SPOOL_TELEMETRY);
+    spool_close(s);
+    seg_file("c", path, sizeof(path));
+    fd = open(path, O_RDWR);
+    assert_true(fd >= 0);
+    /* Flip bytes inside record 2's payload, and record 4's magic. */
+    assert_int_equal(pwrite(fd, "XXXX", 4, (SPOOL_HDR + 300) + SPOOL_HDR + 100), 4);
+    assert_int_equal(pwrite(fd, "ZZ", 2, 3 * (SPOOL_HDR + 300)), 2);
+    close(fd);
+
+    s = open_spool("c", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.bad_records, 2);
+    assert_int_equal(spool_count(s), 3);
+    assert_int_equal(spool_at(s, 0)->seq, 1);
+    assert_int_equal(spool_at(s, 1)->seq, 3);
+    assert_int_equal(spool_at(s, 2)->seq, 5);
+    for (size_t i = 0; i < 3; i++)
+        check_payload(s, spool_at(s, i));
+    assert_int_equal(spool_next_seq(s), 6);
+    spool_close(s);
+}
+
+static void test_limit_drops_oldest_telemetry(void **state)
+{
+    struct spool *s = open_spool("l", 256 * 1024);
+    struct spool_stats st;
+    int found_keep = 0;
+    (void)state;
+
+    append_n(s, 1, 10000, SPOOL_KEEP);     /* seq 1: an inventory snapshot */
+    append_n(s, 99, 10000, SPOOL_TELEMETRY); /* ~1 MB into 256 KiB */
+    spool_stats(s, &st);
+    assert_true(st.bytes <= 256 * 1024);
+    assert_true(st.dropped_records > 0);
+    assert_int_equal(st.dropped_events, st.dropped_records * 7);
+    assert_int_equal(st.dropped_records + spool_count(s), 100);
+    for (size_t i = 0; i < spool_count(s); i++) {
+        struct spool_rec *r = spool_at(s, i);
+        if (r->seq == 1) {
+            found_keep = 1;
+            assert_int_equal(r->cls, SPOOL_KEEP);
+        }
+        check_payload(s, r);
+        if (i > 0)
+            assert_true(r->seq > spool_at(s, i - 1)->seq);
+    }
+    assert_true(found_keep);
+    /* The newest records are the ones kept. */
+    assert_int_equal(spool_at(s, spool_count(s) - 1)->seq, 100);
+    spool_close(s);
+    s = open_spool("l", 256 * 1024);
+    assert_int_equal(spool_at(s, 0)->seq, 1);
+    assert_int_equal(spool_next_seq(s), 101);
+    spool_close(s);
+}
+
+static void test_new_epoch_and_drop(void **state)
+{
+    struct spool *s = open_spool("e", 1 << 24);
+    uint8_t old[16];
+    (void)state;
+    append_n(s, 3, 10, SPOOL_TELEMETRY);
+    memcpy(old, spool_epoch(s), 16);
+    assert_int_equal(spool_new_epoch(s), 0);
+    assert_memory_not_equal(spool_epoch(s), old, 16);
+    assert_int_equal(spool_next_seq(s), 4);
+    assert_int_equal(spool_drop(s, 2), 1);
+    assert_int_equal(spool_drop(s, 2), 0);
+    assert_int_equal(spool_count(s), 2);
+    spool_close(s);
+    s = open_spool("e", 1 << 24);
+    assert_memory_not_equal(spool_epoch(s), old, 16);
+    spool_close(s);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_crc32c),
+        cmocka_unit_test(test_reopen_and_ack),
+        cmocka_unit_test(test_torn_tail),
+        cmocka_unit_test(test_corrupt_middle),
+        cmocka_unit_test(test_limit_drops_oldest_telemetry),
+        cmocka_unit_test(test_new_epoch_and_drop),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
