@@ -269,7 +269,8 @@ static int scan(struct spool *s, char *err, size_t errlen)
     closedir(d);
     if (rc)
         goto out;
-    qsort(firsts, nf, sizeof(*firsts), cmp_u64);
+    if (nf)
+        qsort(firsts, nf, sizeof(*firsts), cmp_u64);
     s->next_seg = nf ? firsts[nf - 1] + 1 : 1;
     for (size_t i = 0; i < nf; i++) {
         char path[PATH_MAX], *buf = NULL;
@@ -302,7 +303,8 @@ static int scan(struct spool *s, char *err, size_t errlen)
         }
         s->disk_bytes += sg->size;
     }
-    qsort(s->recs, s->n, sizeof(*s->recs), cmp_rec);
+    if (s->n)
+        qsort(s->recs, s->n, sizeof(*s->recs), cmp_rec);
     if (max_seq > s->high)
         s->high = max_seq;
 out:
