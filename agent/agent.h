@@ -27,8 +27,13 @@ struct agent_conf {
     struct vg_strlist address;
     uint64_t backoff_base_ms, backoff_cap_ms;
     uint64_t heartbeat_ms, dead_after_ms;
+    uint64_t window;
     /* [batch] */
-    uint64_t batch_max_events, batch_max_bytes, batch_max_age_ms, queue_max_bytes;
+    uint64_t batch_max_events, batch_max_bytes, batch_max_age_ms;
+    /* [spool] */
+    uint64_t spool_max_bytes, spool_memory_max;
+    int spool_fsync; /* enum spool_fsync */
+    uint64_t spool_fsync_interval_ms;
     /* [os] */
     uint64_t os_check_ms, os_interval_ms;
     /* [tls] */

@@ -27,15 +27,25 @@ const struct vg_conf_key agent_conf_keys[] = {
        "send a heartbeat when nothing else was sent for this long"),
     KB("collector", "dead_after", VG_CONF_DURATION, "90s", dead_after_ms, 1500, 86400000,
        "reconnect when the collector has been silent this long"),
+    KB("collector", "window", VG_CONF_UINT, "32", window, 1, 4096,
+       "batches sent but not yet acknowledged, at most: a slow collector slows the agent"),
     KB("batch", "max_events", VG_CONF_UINT, "1000", batch_max_events, 1, 100000,
        "close a batch at this many events (collectors refuse more than 100000)"),
     KB("batch", "max_bytes", VG_CONF_SIZE, "256K", batch_max_bytes, 1024, 4 * 1024 * 1024,
        "close a batch at this many encoded bytes"),
     KB("batch", "max_age", VG_CONF_DURATION, "5s", batch_max_age_ms, 10, 3600000,
        "close a batch this long after its first event"),
-    KB("batch", "queue_max", VG_CONF_SIZE, "64M", queue_max_bytes, 65536, 1ULL << 36,
-       "memory for batches awaiting acknowledgement; past it the oldest are dropped and "
-       "reported as loss"),
+    KB("spool", "max_bytes", VG_CONF_SIZE, "256M", spool_max_bytes, 256 * 1024, 1ULL << 40,
+       "disk for batches awaiting acknowledgement; when full the oldest telemetry is dropped "
+       "(inventory and OS state are kept) and reported as loss"),
+    { "spool", "fsync", VG_CONF_ENUM, "always", O(spool_fsync), 0, 0, "always|batch|interval", 0,
+      "always: each batch is on disk before it is sent; batch: once per burst of sends; "
+      "interval: every fsync_interval (a crash may lose what was not synced)" },
+    KB("spool", "fsync_interval", VG_CONF_DURATION, "1s", spool_fsync_interval_ms, 10, 3600000,
+       "with fsync = interval, how often the spool is synced"),
+    KB("spool", "memory_max", VG_CONF_SIZE, "16M", spool_memory_max, 0, 1ULL << 34,
+       "memory for batches while the disk refuses them (full disk); past it they are lost "
+       "and reported"),
     KB("os", "check_interval", VG_CONF_DURATION, "60s", os_check_ms, 1000, 86400000,
        "how often OS state is re-read (sent when it changed)"),
     KB("os", "interval", VG_CONF_DURATION, "1h", os_interval_ms, 1000, 7 * 86400000ULL,

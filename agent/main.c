@@ -163,11 +163,9 @@ int main(int argc, char **argv)
     a.conf = &conf;
     rc = make_state_dir(conf.state_dir, err, sizeof(err));
     if (rc == 0) {
-        a.queue = queue_new(a.loop, &conf, on_batch_ready, &a);
-        if (!a.queue) {
-            snprintf(err, sizeof(err), "out of memory");
-            rc = -ENOMEM;
-        }
+        a.queue = queue_new(a.loop, &conf, on_batch_ready, &a, err, sizeof(err));
+        if (!a.queue)
+            rc = -EIO;
     }
     if (rc == 0) {
         a.transport = transport_new(&a, a.queue, err, sizeof(err));

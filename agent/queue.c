@@ -1,4 +1,6 @@
 #include <errno.h>
+#include <limits.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -10,10 +12,13 @@
 #include "queue.h"
 #include "util.h"
 
-/* Field numbers of vigil.v1.Batch (telemetry.proto). */
+/* Field numbers of vigil.v1.Batch and vigil.v1.Event (telemetry.proto). */
 #define BATCH_SEQ 1
 #define BATCH_CREATED 2
 #define BATCH_EVENTS 3
+#define EVENT_OS_STATE 10
+#define EVENT_PACKAGE_INVENTORY 20
+#define EVENT_ISOLATION_STATE 60
 /* One event may not exceed this, whatever batch_max_bytes says. */
 #define EVENT_MAX (4u * 1024 * 1024)
 
@@ -22,103 +27,156 @@ struct queue {
     const struct agent_conf *conf;
     void (*on_ready)(void *ctx);
     void *ctx;
-    uv_timer_t timer;
+    uv_timer_t timer, sync_timer;
+    int closing;
+    struct spool *spool;
     struct vg_buf open;
     uint32_t open_events;
-    int64_t open_since_ms;
-    struct qbatch *head, *tail;
-    size_t nbatches, bytes;
-    uint64_t next_seq, last_acked;
-    uint8_t epoch[16];
-    /* loss not yet reported */
-    uint64_t lost_events, lost_first_ms, lost_last_ms;
+    int open_keep;
+    /* loss not yet reported, by source */
+    struct loss {
+        const char *source, *unit, *reason;
+        uint64_t count, first_ms, last_ms;
+    } loss[4];
+    uint64_t rep_dropped_records, rep_bad; /* spool totals already turned into loss */
+    int warned_full;
     struct agent_stats st;
 };
 
-struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
-                        void (*on_ready)(void *ctx), void *ctx)
+enum { LOSS_QUEUE, LOSS_SPOOL_FULL, LOSS_SPOOL_CORRUPT, LOSS_REJECTED };
+
+static void note_loss(struct queue *q, int which, uint64_t count)
 {
-    struct queue *q = calloc(1, sizeof(*q));
-    if (!q)
-        return NULL;
-    q->loop = loop;
-    q->conf = conf;
-    q->on_ready = on_ready;
-    q->ctx = ctx;
-    q->next_seq = 1;
-    if (vg_random(q->epoch, sizeof(q->epoch))) {
-        free(q);
-        return NULL;
-    }
-    vg_buf_init(&q->open, conf->batch_max_bytes + EVENT_MAX + 64);
-    uv_timer_init(loop, &q->timer);
-    q->timer.data = q;
-    return q;
+    struct loss *l = &q->loss[which];
+    uint64_t now = (uint64_t)vg_time_now_ms();
+    if (!count)
+        return;
+    l->count += count;
+    if (!l->first_ms)
+        l->first_ms = now;
+    l->last_ms = now;
 }
 
-static void report_loss(struct queue *q);
+/* Is this encoded Event one whose batch must never be dropped? */
+static int keep_kind(const uint8_t *p, size_t len)
+{
+    size_t i = 0;
+    while (i < len) {
+        uint64_t key = 0;
+        int shift = 0;
+        while (i < len && shift < 64) {
+            key |= (uint64_t)(p[i] & 0x7f) << shift;
+            shift += 7;
+            if (!(p[i++] & 0x80))
+                break;
+        }
+        if ((key >> 3) >= 10) {
+            uint64_t f = key >> 3;
+            return f == EVENT_OS_STATE || f == EVENT_PACKAGE_INVENTORY ||
+                   f == EVENT_ISOLATION_STATE;
+        }
+        if ((key & 7) == 0) { /* varint: skip it */
+            while (i < len && (p[i++] & 0x80))
+                ;
+        } else {
+            return 0; /* time_ms is the only field before the kind */
+        }
+    }
+    return 0;
+}
+
+static int add_raw(struct queue *q, const uint8_t *ev, size_t len);
+
+/* Turns counted loss into LossRecord events in the open batch. */
+static void report_loss(struct queue *q)
+{
+    struct spool_stats ss;
+
+    spool_stats(q->spool, &ss);
+    note_loss(q, LOSS_SPOOL_FULL, ss.dropped_events - q->rep_dropped_records);
+    q->rep_dropped_records = ss.dropped_events;
+    note_loss(q, LOSS_SPOOL_CORRUPT, ss.bad_records - q->rep_bad);
+    q->rep_bad = ss.bad_records;
+    for (int i = 0; i < 4; i++) {
+        struct loss *l = &q->loss[i];
+        Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+        Vigil__V1__LossRecord lr = VIGIL__V1__LOSS_RECORD__INIT;
+        struct vg_buf b;
+        if (!l->count)
+            continue;
+        lr.source = (char *)l->source;
+        lr.count = l->count;
+        lr.unit = (char *)l->unit;
+        lr.first_time_ms = (int64_t)l->first_ms;
+        lr.last_time_ms = (int64_t)l->last_ms;
+        lr.reason = (char *)l->reason;
+        ev.time_ms = vg_time_now_ms();
+        ev.kind_case = VIGIL__V1__EVENT__KIND_LOSS;
+        ev.loss = &lr;
+        vg_buf_init(&b, 4096);
+        if (vg_pb_pack(&ev.base, &b) == 0) {
+            log_warnx("[queue] reporting loss: %llu %s (%s)", (unsigned long long)l->count,
+                      l->unit, l->source);
+            l->count = l->first_ms = l->last_ms = 0;
+            (void)add_raw(q, b.data, b.len);
+        }
+        vg_buf_free(&b);
+    }
+}
 
 static void close_batch(struct queue *q)
 {
     struct vg_buf b;
-    struct qbatch *qb;
+    uint64_t seq = queue_next_seq(q);
+    struct spool_stats ss;
+    int rc;
 
     if (q->open_events == 0)
         return;
     uv_timer_stop(&q->timer);
     vg_buf_init(&b, q->open.len + 32);
-    qb = calloc(1, sizeof(*qb));
-    if (!qb || vg_pb_put_varint(&b, BATCH_SEQ, q->next_seq) ||
-        vg_pb_put_varint(&b, BATCH_CREATED, (uint64_t)vg_time_now_ms()) ||
-        vg_buf_append(&b, q->open.data, q->open.len)) {
-        /* Out of memory: the events are lost, and counted. */
-        free(qb);
-        vg_buf_free(&b);
-        q->lost_events += q->open_events;
+    rc = vg_pb_put_varint(&b, BATCH_SEQ, seq);
+    if (rc == 0)
+        rc = vg_pb_put_varint(&b, BATCH_CREATED, (uint64_t)vg_time_now_ms());
+    if (rc == 0)
+        rc = vg_buf_append(&b, q->open.data, q->open.len);
+    if (rc == 0)
+        rc = spool_append(q->spool, q->open_keep ? SPOOL_KEEP : SPOOL_TELEMETRY,
+                          q->open_events, b.data, b.len, &seq);
+    if (rc) {
+        log_warnx("[queue] cannot keep a batch of %u events: %s", q->open_events,
+                  vg_strerror(rc));
+        note_loss(q, LOSS_QUEUE, q->open_events);
         q->st.dropped_total += q->open_events;
-        vg_buf_reset(&q->open);
-        q->open_events = 0;
-        return;
     }
-    qb->seq = q->next_seq++;
-    qb->events = q->open_events;
-    qb->data = vg_buf_take(&b, &qb->len);
-    if (q->tail)
-        q->tail->next = qb;
-    else
-        q->head = qb;
-    q->tail = qb;
-    q->nbatches++;
-    q->bytes += qb->len;
+    vg_buf_free(&b);
     vg_buf_reset(&q->open);
     q->open_events = 0;
+    q->open_keep = 0;
 
-    /* Over the memory bound: drop the oldest, unacknowledged, batches. */
-    while (q->bytes > q->conf->queue_max_bytes && q->head && q->head != q->tail) {
-        struct qbatch *old = q->head;
-        int64_t now = vg_time_now_ms();
-        q->head = old->next;
-        q->nbatches--;
-        q->bytes -= old->len;
-        q->lost_events += old->events;
-        q->st.dropped_total += old->events;
-        if (!q->lost_first_ms)
-            q->lost_first_ms = (uint64_t)now;
-        q->lost_last_ms = (uint64_t)now;
-        log_warnx("[queue] collector unreachable and queue full (%llu bytes): dropped batch "
-                  "%llu (%u events)", (unsigned long long)q->conf->queue_max_bytes,
-                  (unsigned long long)old->seq, old->events);
-        free(old->data);
-        free(old);
+    spool_stats(q->spool, &ss);
+    if (!q->warned_full && ss.bytes > q->conf->spool_max_bytes / 10 * 8) {
+        q->warned_full = 1;
+        log_warnx("[spool] over 80%% full (%llu of %llu bytes, %llu batches): the collector "
+                  "is not keeping up or not reachable", (unsigned long long)ss.bytes,
+                  (unsigned long long)q->conf->spool_max_bytes, (unsigned long long)ss.records);
+    } else if (q->warned_full && ss.bytes < q->conf->spool_max_bytes / 10 * 7) {
+        q->warned_full = 0;
     }
-    if (q->lost_events)
-        report_loss(q);
-    q->on_ready(q->ctx);
+    report_loss(q); /* goes at the head of the next batch */
+    if (rc == 0)
+        q->on_ready(q->ctx);
 }
 
 static void age_cb(uv_timer_t *t)
 {
     close_batch(t->data);
+}
+
+static void sync_cb(uv_timer_t *t)
+{
+    struct queue *q = t->data;
+    spool_sync(q->spool);
 }
 
 static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
@@ -132,51 +190,71 @@ static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
     rc = vg_pb_put_bytes(&q->open, BATCH_EVENTS, ev, len);
     if (rc)
         return rc;
-    if (q->open_events++ == 0) {
-        q->open_since_ms = vg_time_now_ms();
+    if (keep_kind(ev, len))
+        q->open_keep = 1;
+    if (q->open_events++ == 0 && !q->closing)
         uv_timer_start(&q->timer, age_cb, q->conf->batch_max_age_ms, 0);
-    }
     q->st.events_total++;
     if (q->open_events >= q->conf->batch_max_events || q->open.len >= q->conf->batch_max_bytes)
         close_batch(q);
     return 0;
 }
 
-/* Puts a LossRecord for what was dropped into the open batch. */
-static void report_loss(struct queue *q)
+struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
+                        void (*on_ready)(void *ctx), void *ctx, char *err, size_t errlen)
 {
-    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
-    Vigil__V1__LossRecord lr = VIGIL__V1__LOSS_RECORD__INIT;
-    struct vg_buf b;
+    struct queue *q = calloc(1, sizeof(*q));
+    struct spool_opts so;
+    struct spool_stats ss;
+    char dir[PATH_MAX];
 
-    lr.source = "queue.full";
-    lr.count = q->lost_events;
-    lr.unit = "events";
-    lr.first_time_ms = (int64_t)q->lost_first_ms;
-    lr.last_time_ms = (int64_t)q->lost_last_ms;
-    lr.reason = "collector unreachable and the memory queue was full";
-    ev.time_ms = vg_time_now_ms();
-    ev.kind_case = VIGIL__V1__EVENT__KIND_LOSS;
-    ev.loss = &lr;
-    vg_buf_init(&b, 4096);
-    if (vg_pb_pack(&ev.base, &b) == 0) {
-        q->lost_events = 0;
-        q->lost_first_ms = q->lost_last_ms = 0;
-        (void)add_raw(q, b.data, b.len);
+    if (!q) {
+        snprintf(err, errlen, "out of memory");
+        return NULL;
     }
-    vg_buf_free(&b);
+    q->loop = loop;
+    q->conf = conf;
+    q->on_ready = on_ready;
+    q->ctx = ctx;
+    q->loss[LOSS_QUEUE] = (struct loss){ "queue", "events", "the spool could not keep a batch", 0, 0, 0 };
+    q->loss[LOSS_SPOOL_FULL] = (struct loss){ "spool.full", "events",
+                                              "spool full: oldest telemetry dropped", 0, 0, 0 };
+    q->loss[LOSS_SPOOL_CORRUPT] = (struct loss){ "spool.corrupt", "batches",
+                                                 "spool records failed their CRC or were torn "
+                                                 "by a crash", 0, 0, 0 };
+    q->loss[LOSS_REJECTED] = (struct loss){ "collector.rejected", "events",
+                                            "batch rejected by the collector", 0, 0, 0 };
+    snprintf(dir, sizeof(dir), "%s/spool", conf->state_dir);
+    memset(&so, 0, sizeof(so));
+    so.max_bytes = conf->spool_max_bytes;
+    so.mem_max_bytes = conf->spool_memory_max;
+    so.fsync = (enum spool_fsync)conf->spool_fsync;
+    q->spool = spool_open(dir, &so, err, errlen);
+    if (!q->spool) {
+        free(q);
+        return NULL;
+    }
+    spool_stats(q->spool, &ss);
+    if (ss.recovered || ss.bad_records)
+        log_info("[spool] %s: %llu unacknowledged batches to resend, %llu bad records skipped",
+                 dir, (unsigned long long)ss.recovered, (unsigned long long)ss.bad_records);
+    vg_buf_init(&q->open, conf->batch_max_bytes + EVENT_MAX + 64);
+    uv_timer_init(loop, &q->timer);
+    uv_timer_init(loop, &q->sync_timer);
+    q->timer.data = q->sync_timer.data = q;
+    if (conf->spool_fsync == SPOOL_FSYNC_INTERVAL)
+        uv_timer_start(&q->sync_timer, sync_cb, conf->spool_fsync_interval_ms,
+                       conf->spool_fsync_interval_ms);
+    report_loss(q); /* what the scan found goes out first */
+    return q;
 }
 
 int queue_add(struct queue *q, const uint8_t *ev, size_t len)
 {
     int rc = add_raw(q, ev, len);
     if (rc) {
-        int64_t now = vg_time_now_ms();
-        q->lost_events++;
+        note_loss(q, LOSS_QUEUE, 1);
         q->st.dropped_total++;
-        if (!q->lost_first_ms)
-            q->lost_first_ms = (uint64_t)now;
-        q->lost_last_ms = (uint64_t)now;
     }
     return rc;
 }
@@ -186,103 +264,104 @@ void queue_flush(struct queue *q)
     close_batch(q);
 }
 
-struct qbatch *queue_next_unsent(struct queue *q)
+struct spool_rec *queue_next_unsent(struct queue *q)
 {
-    for (struct qbatch *b = q->head; b; b = b->next)
-        if (!b->sent)
-            return b;
+    size_t n = spool_count(q->spool);
+    for (size_t i = 0; i < n; i++) {
+        struct spool_rec *r = spool_at(q->spool, i);
+        if (!r->sent)
+            return r;
+    }
     return NULL;
+}
+
+size_t queue_in_flight(struct queue *q)
+{
+    size_t n = spool_count(q->spool), k = 0;
+    for (size_t i = 0; i < n; i++)
+        k += spool_at(q->spool, i)->sent;
+    return k;
+}
+
+int queue_read(struct queue *q, const struct spool_rec *r, uint8_t **out)
+{
+    return spool_read(q->spool, r, out);
+}
+
+void queue_sync(struct queue *q)
+{
+    if (q->conf->spool_fsync == SPOOL_FSYNC_BATCH)
+        spool_sync(q->spool);
 }
 
 void queue_mark_unsent(struct queue *q)
 {
-    for (struct qbatch *b = q->head; b; b = b->next)
-        b->sent = 0;
+    size_t n = spool_count(q->spool);
+    for (size_t i = 0; i < n; i++)
+        spool_at(q->spool, i)->sent = 0;
 }
 
-size_t queue_ack(struct queue *q, uint64_t seq)
+void queue_ack(struct queue *q, uint64_t seq)
 {
-    size_t n = 0;
-    while (q->head && q->head->seq <= seq) {
-        struct qbatch *b = q->head;
-        q->head = b->next;
-        if (!q->head)
-            q->tail = NULL;
-        q->nbatches--;
-        q->bytes -= b->len;
-        free(b->data);
-        free(b);
-        n++;
-    }
-    if (seq > q->last_acked)
-        q->last_acked = seq;
-    return n;
+    spool_ack(q->spool, seq);
 }
 
-int queue_drop(struct queue *q, uint64_t seq, const char *why)
+void queue_drop(struct queue *q, uint64_t seq, const char *why)
 {
-    struct qbatch **pp = &q->head, *prev = NULL;
-    int64_t now = vg_time_now_ms();
-
-    for (; *pp; prev = *pp, pp = &(*pp)->next) {
-        struct qbatch *b = *pp;
-        if (b->seq != seq)
+    size_t n = spool_count(q->spool);
+    for (size_t i = 0; i < n; i++) {
+        struct spool_rec *r = spool_at(q->spool, i);
+        if (r->seq != seq)
             continue;
-        *pp = b->next;
-        if (q->tail == b)
-            q->tail = prev;
-        q->nbatches--;
-        q->bytes -= b->len;
-        q->lost_events += b->events;
-        q->st.dropped_total += b->events;
-        if (!q->lost_first_ms)
-            q->lost_first_ms = (uint64_t)now;
-        q->lost_last_ms = (uint64_t)now;
         log_warnx("[queue] dropped batch %llu (%u events): %s", (unsigned long long)seq,
-                  b->events, why);
-        free(b->data);
-        free(b);
+                  r->events, why);
+        note_loss(q, LOSS_REJECTED, r->events);
+        q->st.dropped_total += r->events;
+        spool_drop(q->spool, seq);
         report_loss(q);
-        return 1;
+        return;
     }
-    return 0;
 }
 
 void queue_new_epoch(struct queue *q)
 {
-    vg_random(q->epoch, sizeof(q->epoch));
-    q->last_acked = 0;
+    if (spool_new_epoch(q->spool))
+        log_warnx("[spool] cannot record the new stream epoch on disk");
 }
 
-const uint8_t *queue_epoch(const struct queue *q) { return q->epoch; }
-uint64_t queue_next_seq(const struct queue *q) { return q->next_seq; }
-uint64_t queue_last_acked(const struct queue *q) { return q->last_acked; }
+const uint8_t *queue_epoch(const struct queue *q) { return spool_epoch(q->spool); }
+uint64_t queue_next_seq(const struct queue *q) { return spool_next_seq(q->spool); }
+uint64_t queue_last_acked(const struct queue *q) { return spool_acked(q->spool); }
 
 void queue_stats(const struct queue *q, struct agent_stats *out)
 {
+    struct spool_stats ss;
+    spool_stats(q->spool, &ss);
     *out = q->st;
+    out->dropped_total += ss.dropped_events;
     out->queued_events = q->open_events;
-    out->queued_batches = q->nbatches;
-    out->queued_bytes = q->bytes + q->open.len;
+    out->queued_batches = ss.records;
+    out->queued_bytes = ss.bytes;
 }
 
 static void queue_closed(uv_handle_t *h)
 {
     struct queue *q = h->data;
-    while (q->head) {
-        struct qbatch *b = q->head;
-        q->head = b->next;
-        free(b->data);
-        free(b);
-    }
+    if (--q->closing > 0)
+        return;
+    spool_close(q->spool);
     vg_buf_free(&q->open);
     free(q);
 }
 
 void queue_free(struct queue *q)
 {
-    if (q->nbatches || q->open_events)
-        log_warnx("[queue] exiting with %zu unacknowledged batches and %u open events; without "
-                  "a disk spool they are lost", q->nbatches, q->open_events);
+    struct spool_stats ss;
+    spool_stats(q->spool, &ss);
+    if (ss.records)
+        log_info("[spool] %llu unacknowledged batches stay spooled for the next start",
+                 (unsigned long long)ss.records);
+    q->closing = 2;
     uv_close((uv_handle_t *)&q->timer, queue_closed);
+    uv_close((uv_handle_t *)&q->sync_timer, queue_closed);
 }

@@ -2,12 +2,14 @@
  * The agent's batch queue (network side).  Events are appended to the
  * open batch as already-encoded `Batch.events` fields; a batch closes
  * when it reaches batch_max_events or batch_max_bytes, or is
- * batch_max_age old.  Closed batches get the next sequence number and
- * wait, in order, until the collector acknowledges them.
+ * batch_max_age old.  A closed batch is written to the disk spool
+ * (spool.h) under the next sequence number before it can be sent, and
+ * stays there until the collector acknowledges it.
  *
- * Memory is bounded by queue_max_bytes: past it the oldest batches are
- * dropped, counted, and reported in a LossRecord event.  (The disk spool
- * replaces this with store-and-forward.)
+ * Loss is never silent: batches the spool had to drop (full), records
+ * it found corrupt at start-up, and batches the collector rejected are
+ * counted and reported in a LossRecord event at the head of the next
+ * batch.
  */
 #ifndef VG_QUEUE_H
 #define VG_QUEUE_H
@@ -17,42 +19,38 @@
 #include <uv.h>
 
 #include "agent.h"
-
-struct qbatch {
-    struct qbatch *next;
-    uint64_t seq;
-    uint32_t events;
-    int sent;
-    size_t len;
-    uint8_t *data; /* encoded vigil.v1.Batch */
-};
+#include "spool.h"
 
 struct queue;
 
-/* on_ready is called when a batch closes.  Returns NULL on allocation failure. */
+/* Opens the spool under conf->state_dir.  on_ready is called when a batch
+ * is ready to send.  Returns NULL with a message in err. */
 struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
-                        void (*on_ready)(void *ctx), void *ctx);
+                        void (*on_ready)(void *ctx), void *ctx, char *err, size_t errlen);
 /* Adds one encoded Event.  Returns 0 or an error (counted as loss). */
 int queue_add(struct queue *q, const uint8_t *event_pb, size_t len);
 /* Closes the open batch now, if it holds events. */
 void queue_flush(struct queue *q);
-/* First closed batch not yet sent on this connection, or NULL. */
-struct qbatch *queue_next_unsent(struct queue *q);
+/* First spooled batch not yet sent on this connection, or NULL. */
+struct spool_rec *queue_next_unsent(struct queue *q);
+/* Number of batches sent on this connection and not yet acknowledged. */
+size_t queue_in_flight(struct queue *q);
+/* Reads a batch's encoded bytes (malloc'd).  Returns 0 or an error. */
+int queue_read(struct queue *q, const struct spool_rec *r, uint8_t **out);
+/* Makes spooled batches durable before they are sent (fsync = batch). */
+void queue_sync(struct queue *q);
 /* After a reconnect: everything unacknowledged must be sent again. */
 void queue_mark_unsent(struct queue *q);
-/* Drops batches with seq <= seq.  Returns how many were dropped. */
-size_t queue_ack(struct queue *q, uint64_t seq);
-/* Drops the batch seq for good (the collector rejected it, or it can
- * never be sent), counting its events as lost.  Returns 1 if found. */
-int queue_drop(struct queue *q, uint64_t seq, const char *why);
-/* Starts a new random stream epoch: used when the collector has stored
- * more of the current one than this agent knows of. */
+/* Forgets batches with seq <= seq. */
+void queue_ack(struct queue *q, uint64_t seq);
+/* Drops one batch for good, counting it as lost. */
+void queue_drop(struct queue *q, uint64_t seq, const char *why);
 void queue_new_epoch(struct queue *q);
 const uint8_t *queue_epoch(const struct queue *q);
 uint64_t queue_next_seq(const struct queue *q);
 uint64_t queue_last_acked(const struct queue *q);
 void queue_stats(const struct queue *q, struct agent_stats *out);
-/* Closes its timer; frees everything in the close callback. */
+/* Closes its timers and the spool; frees itself in the close callback. */
 void queue_free(struct queue *q);
 
 #endif

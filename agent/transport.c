@@ -122,42 +122,63 @@ static int send_env(struct transport *t, Vigil__V1__Envelope *env)
     return rc;
 }
 
-/* Sends queued batches until the TLS queue is full. */
+/* Sends spooled batches, in order, until the window of unacknowledged
+ * batches or the TLS queue is full. */
 static void pump(struct transport *t)
 {
-    struct qbatch *b;
+    struct spool_rec *r;
+    size_t in_flight;
+    int synced = 0;
 
-    while (t->state == T_READY && !t->closing && (b = queue_next_unsent(t->queue))) {
+    if (t->state != T_READY || t->closing)
+        return;
+    in_flight = queue_in_flight(t->queue);
+    while (t->state == T_READY && !t->closing && in_flight < t->conf->window &&
+           (r = queue_next_unsent(t->queue))) {
         struct vg_buf raw, fr;
+        uint8_t *data = NULL;
+        uint64_t seq = r->seq;
         int rc;
 
-        if (t->max_frame && b->len + 64 > t->max_frame) {
+        if (t->max_frame && r->len + 64 > t->max_frame) {
             /* The collector will never take it: drop it, counted. */
-            queue_drop(t->queue, b->seq, "larger than the collector's max_frame");
+            queue_drop(t->queue, seq, "larger than the collector's max_frame");
+            continue;
+        }
+        if (!synced) {
+            queue_sync(t->queue); /* nothing leaves before it is on disk */
+            synced = 1;
+        }
+        rc = queue_read(t->queue, r, &data);
+        if (rc) {
+            queue_drop(t->queue, seq, rc == VG_ECORRUPT ? "spool record corrupt on disk"
+                                                        : "spool record unreadable");
             continue;
         }
         /* Envelope{sent_time_ms = 1, batch = 20} around the encoded batch. */
-        vg_buf_init(&raw, b->len + 32);
-        vg_buf_init(&fr, b->len + 64 + VG_FRAME_HDR + b->len / 255 + 16);
+        vg_buf_init(&raw, (size_t)r->len + 32);
+        vg_buf_init(&fr, (size_t)r->len * 2 + 64 + VG_FRAME_HDR);
         rc = vg_pb_put_varint(&raw, 1, (uint64_t)vg_time_now_ms());
         if (rc == 0)
-            rc = vg_pb_put_bytes(&raw, 20, b->data, b->len);
+            rc = vg_pb_put_bytes(&raw, 20, data, r->len);
         if (rc == 0)
             rc = vg_frame_encode(raw.data, raw.len, &fr);
         if (rc == 0)
             rc = vg_tls_write(t->conn, fr.data, fr.len);
+        free(data);
         vg_buf_free(&raw);
         vg_buf_free(&fr);
         if (rc == VG_EAGAIN)
             return; /* on_drain resumes */
         if (rc) {
-            log_warnx("[net] cannot send batch %llu: %s", (unsigned long long)b->seq,
+            log_warnx("[net] cannot send batch %llu: %s", (unsigned long long)seq,
                       vg_strerror(rc));
             if (rc != -ENOTCONN)
                 close_conn(t, "send failed");
             return;
         }
-        b->sent = 1;
+        r->sent = 1;
+        in_flight++;
         t->batches_sent++;
         t->last_tx_ms = vg_time_mono_ms();
     }
@@ -279,13 +300,14 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
             queue_drop(t->queue, env->ack->rejected_seq[i], "rejected by the collector");
         if (env->ack->seq && env->ack->seq < queue_next_seq(t->queue)) {
             queue_ack(t->queue, env->ack->seq);
+            pump(t); /* the window moved */
             /* Only a connection that stored something resets the backoff:
              * one that fails right after hello must not spin. */
             t->acked = 1;
             t->round = 0;
         }
         if (t->stop_when_drained && !queue_next_unsent(t->queue) &&
-            queue_last_acked(t->queue) + 1 >= queue_next_seq(t->queue))
+            queue_in_flight(t->queue) == 0)
             transport_stop(t, t->stopped);
         break;
     case VIGIL__V1__ENVELOPE__BODY_HEARTBEAT:
@@ -550,8 +572,7 @@ void transport_drain_then_stop(struct transport *t, uint64_t max_wait_ms,
                                void (*stopped)(struct transport *t))
 {
     t->stopped = stopped;
-    if (t->state == T_READY && (queue_next_unsent(t->queue) ||
-                                queue_last_acked(t->queue) + 1 < queue_next_seq(t->queue))) {
+    if (t->state == T_READY && (queue_next_unsent(t->queue) || queue_in_flight(t->queue))) {
         t->stop_when_drained = 1;
         t->stop_deadline_ms = vg_time_mono_ms() + max_wait_ms;
         pump(t);
