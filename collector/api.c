@@ -74,6 +74,11 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->first_seen_time_ms = h->first_seen_ms;
     hi->last_seen_time_ms = h->last_seen_ms;
     hi->clock_skew_ms = h->clock_skew_ms;
+    hi->last_stored_seq = h->last_seq;
+    hi->spool_batches = h->spool_batches;
+    hi->spool_bytes = h->spool_bytes;
+    hi->loss_events = h->loss_events;
+    hi->loss_batches = h->loss_batches;
     hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
     hi->tags = calloc(hi->n_tags ? hi->n_tags : 1, sizeof(*hi->tags));

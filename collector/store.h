@@ -44,6 +44,7 @@ struct store_host {
     const char *agent_id, *hostname, *tags_json, *os_pretty_name, *kernel_release,
         *agent_version;
     int64_t first_seen_ms, last_seen_ms, clock_skew_ms;
+    uint64_t last_seq, spool_batches, spool_bytes, loss_events, loss_batches;
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */

@@ -36,6 +36,8 @@ enum {
     Q_HOST_HEALTH,
     Q_HOST_SEEN,
     Q_HOSTS,
+    Q_LOSS_INSERT,
+    Q_HOST_LOSS,
     Q_COUNT
 };
 
@@ -71,11 +73,18 @@ static const char *const queries[Q_COUNT] = {
     [Q_HOST_HEALTH] =
         "UPDATE hosts SET health_rss_bytes = ?2, health_cpu_user_ms = ?3,"
         " health_cpu_system_ms = ?4, health_queued_events = ?5, health_dropped_total = ?6,"
-        " health_time_ms = ?7 WHERE id = ?1",
-    [Q_HOST_SEEN] = "UPDATE hosts SET last_seen_ms = ?2, clock_skew_ms = ?3 WHERE id = ?1",
+        " health_time_ms = ?7, health_spool_batches = ?8, health_spool_bytes = ?9 WHERE id = ?1",
+    [Q_HOST_SEEN] = "UPDATE hosts SET last_seen_ms = ?2, clock_skew_ms = ?3, last_seq = ?4"
+                    " WHERE id = ?1",
     [Q_HOSTS] = "SELECT agent_id, hostname, tags, os_pretty_name, kernel_release, agent_version,"
-                " first_seen_ms, last_seen_ms, clock_skew_ms FROM hosts"
+                " first_seen_ms, last_seen_ms, clock_skew_ms, last_seq, health_spool_batches,"
+                " health_spool_bytes, loss_events, loss_batches FROM hosts"
                 " ORDER BY hostname, agent_id",
+    [Q_LOSS_INSERT] =
+        "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
+        " recv_time_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
+                    " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
 
 static const char schema[] =
@@ -104,7 +113,21 @@ static const char schema[] =
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " idx INTEGER NOT NULL, kind TEXT NOT NULL, time_ms INTEGER, recv_time_ms INTEGER NOT NULL,"
     " body BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS events_host_time ON events(host_id, time_ms);";
+    "CREATE INDEX IF NOT EXISTS events_host_time ON events(host_id, time_ms);"
+    "CREATE TABLE IF NOT EXISTS loss("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
+    " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
+    " last_ms INTEGER, reason TEXT, recv_time_ms INTEGER NOT NULL);";
+
+/* Columns added after schema version 1 first shipped; added to older
+ * databases at open ("duplicate column" is expected and ignored). */
+static const char *const added_columns[] = {
+    "ALTER TABLE hosts ADD COLUMN last_seq INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE hosts ADD COLUMN health_spool_batches INTEGER",
+    "ALTER TABLE hosts ADD COLUMN health_spool_bytes INTEGER",
+    "ALTER TABLE hosts ADD COLUMN loss_events INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE hosts ADD COLUMN loss_batches INTEGER NOT NULL DEFAULT 0",
+};
 
 struct store {
     sqlite3 *db;
@@ -155,6 +178,8 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
             goto fail;
         }
     }
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
+        sqlite3_exec(s->db, added_columns[i], NULL, NULL, NULL);
     for (int i = 0; i < Q_COUNT; i++) {
         if (sqlite3_prepare_v2(s->db, queries[i], -1, &s->q[i], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,
@@ -345,7 +370,33 @@ static int apply_health(struct store *s, int64_t host_id, const Vigil__V1__Agent
     sqlite3_bind_int64(st, 5, (int64_t)h->queued_events);
     sqlite3_bind_int64(st, 6, (int64_t)h->dropped_total);
     sqlite3_bind_int64(st, 7, t);
+    sqlite3_bind_int64(st, 8, (int64_t)h->spool_batches);
+    sqlite3_bind_int64(st, 9, (int64_t)h->spool_bytes);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update health");
+}
+
+static int apply_loss(struct store *s, int64_t host_id, uint64_t seq,
+                      const Vigil__V1__LossRecord *l, int64_t recv_ms)
+{
+    sqlite3_stmt *st = q(s, Q_LOSS_INSERT);
+    int batches = strcmp(l->unit, "batches") == 0;
+
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, (int64_t)seq);
+    sqlite3_bind_text(st, 3, l->source[0] ? l->source : "unknown", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, (int64_t)l->count);
+    bind_text(st, 5, l->unit);
+    sqlite3_bind_int64(st, 6, l->first_time_ms);
+    sqlite3_bind_int64(st, 7, l->last_time_ms);
+    bind_text(st, 8, l->reason);
+    sqlite3_bind_int64(st, 9, recv_ms);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot record loss");
+    st = q(s, Q_HOST_LOSS);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, batches ? 0 : (int64_t)l->count);
+    sqlite3_bind_int64(st, 3, batches ? (int64_t)l->count : 0);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot count loss");
 }
 
 int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
@@ -389,6 +440,8 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_os(s, host_id, e->os_state, e->time_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_AGENT_HEALTH)
             rc = apply_health(s, host_id, e->agent_health, e->time_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_LOSS)
+            rc = apply_loss(s, host_id, b->seq, e->loss, recv_ms);
     }
     vg_buf_free(&body);
     if (rc)
@@ -406,6 +459,7 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
     /* Skew: agent clock minus ours, from the frame's send time. */
     if (agent_sent_ms)
         sqlite3_bind_int64(st, 3, agent_sent_ms - recv_ms);
+    sqlite3_bind_int64(st, 4, (int64_t)b->seq);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_err(s, "cannot update host");
     return 1;
@@ -428,6 +482,11 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.first_seen_ms = sqlite3_column_int64(st, 6);
         h.last_seen_ms = sqlite3_column_int64(st, 7);
         h.clock_skew_ms = sqlite3_column_int64(st, 8);
+        h.last_seq = (uint64_t)sqlite3_column_int64(st, 9);
+        h.spool_batches = (uint64_t)sqlite3_column_int64(st, 10);
+        h.spool_bytes = (uint64_t)sqlite3_column_int64(st, 11);
+        h.loss_events = (uint64_t)sqlite3_column_int64(st, 12);
+        h.loss_batches = (uint64_t)sqlite3_column_int64(st, 13);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;

@@ -19,8 +19,10 @@ void ctl_usage_hosts(FILE *out)
             "Usage: vigilctl [OPTIONS] hosts [--tag KEY=VALUE]...\n"
             "\n"
             "Lists the hosts the collector knows: agent id, hostname, tags, OS, kernel,\n"
-            "agent version, first and last seen, whether connected now, and clock skew\n"
-            "(agent clock minus collector clock).  --tag keeps hosts carrying that tag\n"
+            "agent version, first and last seen, whether connected now, clock skew\n"
+            "(agent clock minus collector clock), the last stored batch sequence, the\n"
+            "agent's spool depth (batches awaiting acknowledgement) and the loss it\n"
+            "reported (events and batches it had to drop, in total).  --tag keeps hosts carrying that tag\n"
             "(repeat for several; all must match).  With --json (before 'hosts'), prints\n"
             "an array of objects.  Any operator role may list hosts.\n"
             "\n"
@@ -62,6 +64,11 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     json_object_set_new(o, "last_seen", json_string(rfc3339(h->last_seen_time_ms, b, sizeof(b))));
     json_object_set_new(o, "connected", json_boolean(h->connected));
     json_object_set_new(o, "clock_skew_ms", json_integer(h->clock_skew_ms));
+    json_object_set_new(o, "last_stored_seq", json_integer((json_int_t)h->last_stored_seq));
+    json_object_set_new(o, "spool_batches", json_integer((json_int_t)h->spool_batches));
+    json_object_set_new(o, "spool_bytes", json_integer((json_int_t)h->spool_bytes));
+    json_object_set_new(o, "loss_events", json_integer((json_int_t)h->loss_events));
+    json_object_set_new(o, "loss_batches", json_integer((json_int_t)h->loss_batches));
     return o;
 }
 
@@ -97,12 +104,24 @@ static void skew_text(int64_t ms, char *out, size_t len)
         snprintf(out, len, "%+.1fs", (double)ms / 1000.0);
 }
 
-#define NCOL 10
+#define NCOL 13
+
+static void loss_text(const Vigil__V1__HostInfo *h, char *out, size_t len)
+{
+    if (!h->loss_events && !h->loss_batches)
+        snprintf(out, len, "0");
+    else if (!h->loss_batches)
+        snprintf(out, len, "%llu events", (unsigned long long)h->loss_events);
+    else
+        snprintf(out, len, "%llu events+%llu batches", (unsigned long long)h->loss_events,
+                 (unsigned long long)h->loss_batches);
+}
 
 static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
 {
     static const char *head[NCOL] = { "AGENT ID", "HOSTNAME", "TAGS", "OS", "KERNEL", "VERSION",
-                                      "FIRST SEEN", "LAST SEEN", "STATE", "SKEW" };
+                                      "FIRST SEEN", "LAST SEEN", "STATE", "SKEW", "SEQ",
+                                      "SPOOL", "LOSS" };
     size_t w[NCOL];
     char (*cells)[NCOL][256] = calloc(n ? n : 1, sizeof(*cells));
 
@@ -123,6 +142,9 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
         snprintf(cells[i][7], 256, "%s", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
         snprintf(cells[i][8], 256, "%s", h->connected ? "connected" : "offline");
         skew_text(h->clock_skew_ms, cells[i][9], 256);
+        snprintf(cells[i][10], 256, "%llu", (unsigned long long)h->last_stored_seq);
+        snprintf(cells[i][11], 256, "%llu", (unsigned long long)h->spool_batches);
+        loss_text(h, cells[i][12], 256);
         for (int c = 0; c < NCOL; c++)
             if (strlen(cells[i][c]) > w[c])
                 w[c] = strlen(cells[i][c]);
@@ -291,6 +313,11 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         printf("first seen:  %s\n", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         printf("last seen:   %s\n", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
         printf("clock skew:  %s\n", skew);
+        printf("stored seq:  %llu\n", (unsigned long long)h->last_stored_seq);
+        printf("spool:       %llu batches, %llu bytes (agent's last report)\n",
+               (unsigned long long)h->spool_batches, (unsigned long long)h->spool_bytes);
+        loss_text(h, tags, sizeof(tags));
+        printf("loss:        %s (reported by the agent)\n", tags);
     }
     ctl_call_free(owner);
     return CTL_EXIT_OK;
