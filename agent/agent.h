@@ -36,6 +36,8 @@ struct agent_conf {
     uint64_t spool_fsync_interval_ms;
     /* [os] */
     uint64_t os_check_ms, os_interval_ms;
+    /* [dummy] */
+    uint64_t dummy_rate, dummy_size;
     /* [tls] */
     char *ca, *cert, *key, *server_name;
 };
@@ -81,6 +83,7 @@ struct input {
 };
 
 extern const struct input_ops in_os_ops;
+extern const struct input_ops in_dummy_ops;
 
 /* ---- network side (queue.c, transport.c) ---- */
 

@@ -21,7 +21,7 @@
 
 #define DEFAULT_CONF "/etc/vigil/agent.conf"
 
-static const struct input_ops *const input_list[] = { &in_os_ops };
+static const struct input_ops *const input_list[] = { &in_os_ops, &in_dummy_ops };
 
 /* ---- the bus (see agent.h) ---- */
 
@@ -61,6 +61,11 @@ static void on_batch_ready(void *ctx)
 
 static void all_closed(struct agent *a)
 {
+    struct agent_stats st;
+    bus_stats(a, &st);
+    log_info("totals: %llu events, %llu dropped, last sequence %llu",
+             (unsigned long long)st.events_total, (unsigned long long)st.dropped_total,
+             (unsigned long long)(queue_next_seq(a->queue) - 1));
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     queue_free(a->queue);

@@ -86,6 +86,9 @@ struct server {
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
         duplicate_ids, batches_rejected, handshake_overflow;
     unsigned handshaking;
+    /* Fault injection for tests (VIGIL_TEST_CRASH_AFTER_COMMIT=N): die by
+     * SIGKILL once N batches are committed, before they are acknowledged. */
+    uint64_t crash_after;
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,

@@ -9,6 +9,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -492,6 +493,15 @@ static void commit(struct server *s)
             rc = store_commit(s->store);
         if (rc < 0)
             store_rollback(s->store);
+        if (rc >= 0 && s->crash_after) {
+            uint64_t now_stored = s->batches_stored;
+            for (size_t i = 0; i < n; i++)
+                now_stored += stored[i] == 1;
+            if (now_stored >= s->crash_after) {
+                log_warnx("VIGIL_TEST_CRASH_AFTER_COMMIT: dying after commit, before acks");
+                raise(SIGKILL);
+            }
+        }
     } else {
         rc = -EIO;
     }
@@ -608,6 +618,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->rl_frame = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
     vg_frame_limits_default(&s->limits);
     s->limits.max_wire = (uint32_t)conf->max_frame;
+    if (getenv("VIGIL_TEST_CRASH_AFTER_COMMIT") &&
+        vg_parse_u64(getenv("VIGIL_TEST_CRASH_AFTER_COMMIT"), 1, UINT64_MAX, &s->crash_after))
+        s->crash_after = 0;
     if ((rc = parse_listen(conf->listen, &ss, err, errlen)) != 0)
         return rc;
     memset(&topts, 0, sizeof(topts));

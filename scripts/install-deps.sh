@@ -15,6 +15,7 @@ libmbedtls-dev
 liblz4-dev
 lz4
 openssl
+nftables
 libcmocka-dev
 libsqlite3-dev
 sqlite3

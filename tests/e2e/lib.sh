@@ -142,3 +142,22 @@ key = pki/$2.key
 server_name = localhost
 CONF
 }
+
+# ---- store-and-forward checks ----
+
+# batches_exactly_once DB LAST: every sequence 1..LAST of the (single)
+# stream is stored exactly once, and every event of every stored batch.
+batches_exactly_once() {
+    db=$1 last=$2
+    [ "$(sql "$db" "select count(distinct epoch) from batches")" = 1 ] ||
+        fail "more than one stream epoch: $(sql "$db" "select count(distinct epoch) from batches")"
+    got=$(sql "$db" "select count(*) || ' ' || min(seq) || ' ' || max(seq) from batches")
+    [ "$got" = "$last 1 $last" ] || fail "batches (count min max) = $got, expected $last 1 $last"
+    [ "$(sql "$db" "select count(*) from events")" = "$(sql "$db" "select sum(events) from batches")" ] ||
+        fail "events stored do not match the batches' event counts"
+}
+
+# last_seq LOG: the agent's last assigned sequence, from its exit line.
+last_seq() {
+    sed -n 's/.*totals: .* last sequence \([0-9]*\).*/\1/p' "$1" | tail -1
+}
