@@ -17,6 +17,7 @@
 #define BATCH_CREATED 2
 #define BATCH_EVENTS 3
 #define EVENT_OS_STATE 10
+#define EVENT_LOSS 12
 #define EVENT_PACKAGE_INVENTORY 20
 #define EVENT_ISOLATION_STATE 60
 /* One event may not exceed this, whatever batch_max_bytes says. */
@@ -72,7 +73,8 @@ static int keep_kind(const uint8_t *p, size_t len)
         }
         if ((key >> 3) >= 10) {
             uint64_t f = key >> 3;
-            return f == EVENT_OS_STATE || f == EVENT_PACKAGE_INVENTORY ||
+            /* A dropped loss record would lose the count it carries. */
+            return f == EVENT_OS_STATE || f == EVENT_LOSS || f == EVENT_PACKAGE_INVENTORY ||
                    f == EVENT_ISOLATION_STATE;
         }
         if ((key & 7) == 0) { /* varint: skip it */
@@ -183,15 +185,21 @@ static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
 {
     int rc;
 
+    int keep = keep_kind(ev, len);
+
     if (len > EVENT_MAX)
         return VG_ETOOBIG;
-    if (q->open_events && q->open.len + len + 8 > q->conf->batch_max_bytes)
+    /* Batches are of one class: events that must never be dropped do not
+     * share a batch with telemetry, which a full spool may drop. */
+    /* A loop: closing a batch may open the next with a loss record (of
+     * the KEEP class), which must not take this event in. */
+    while (q->open_events && (q->open.len + len + 8 > q->conf->batch_max_bytes ||
+                              keep != q->open_keep))
         close_batch(q);
     rc = vg_pb_put_bytes(&q->open, BATCH_EVENTS, ev, len);
     if (rc)
         return rc;
-    if (keep_kind(ev, len))
-        q->open_keep = 1;
+    q->open_keep = keep;
     if (q->open_events++ == 0 && !q->closing)
         uv_timer_start(&q->timer, age_cb, q->conf->batch_max_age_ms, 0);
     q->st.events_total++;

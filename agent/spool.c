@@ -528,22 +528,31 @@ static void make_header(uint8_t *h, uint64_t seq, uint16_t cls, uint32_t events,
  * -ENOSPC when nothing can be freed. */
 static int drop_oldest(struct spool *s)
 {
-    uint64_t victim;
-    int only_keep = 1;
+    uint64_t victim = 0, cur;
+    int cur_has_telemetry = 0;
 
     if (s->nseg == 0)
         return -ENOSPC;
-    if (s->nseg == 1) {
-        /* Start a fresh segment so the old one can go. */
+    cur = s->cur_fd >= 0 ? s->segs[s->nseg - 1].first : 0;
+    /* The oldest segment, other than the one being appended to, that
+     * holds telemetry: segments of KEEP records only are left alone. */
+    for (size_t i = 0; i < s->n && !victim; i++) {
+        if (s->recs[i].cls == SPOOL_KEEP || !s->recs[i].seg)
+            continue;
+        if (s->recs[i].seg == cur)
+            cur_has_telemetry = 1;
+        else
+            victim = s->recs[i].seg;
+    }
+    if (!victim) {
+        if (!cur_has_telemetry)
+            return -ENOSPC; /* all that is left must be kept */
+        /* Only the current segment has telemetry: start a new one so
+         * that it can go. */
         if (new_segment(s))
             return -ENOSPC;
+        victim = cur;
     }
-    victim = s->segs[0].first;
-    for (size_t i = 0; i < s->n; i++)
-        if (s->recs[i].seg == victim && s->recs[i].cls != SPOOL_KEEP)
-            only_keep = 0;
-    if (only_keep && s->segs[0].live > 0 && s->nseg <= 2)
-        return -ENOSPC; /* all that is left must be kept */
     for (size_t i = 0; i < s->n;) {
         struct spool_rec *r = &s->recs[i];
         if (r->seg != victim) {
@@ -595,7 +604,8 @@ int spool_append(struct spool *s, uint16_t cls, uint32_t events, const void *dat
             break;
     if (s->disk_bytes + SPOOL_HDR + len <= s->o.max_bytes) {
         rc = 0;
-        if (s->cur_fd < 0 || s->segs[s->nseg - 1].size + SPOOL_HDR + len > s->seg_max)
+        if (s->cur_fd < 0 || (s->segs[s->nseg - 1].size > 0 &&
+                              s->segs[s->nseg - 1].size + SPOOL_HDR + len > s->seg_max))
             rc = new_segment(s);
         if (rc == 0)
             rc = write_rec(s, hdr, data, len, &off);

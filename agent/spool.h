@@ -19,8 +19,8 @@
  *
  *   crc32c covers bytes 4..24 and the payload; the payload is one encoded
  *   vigil.v1.Batch.  class: SPOOL_TELEMETRY may be dropped when the spool
- *   is full, oldest first; SPOOL_KEEP (inventory snapshots, command
- *   results) is never dropped.
+ *   is full, oldest first; SPOOL_KEEP (OS state, inventory snapshots,
+ *   loss records, command results) is never dropped.
  *
  * Opening scans every segment: a record cut short at the end of the
  * newest segment (a crash mid-write) is truncated away; a record whose

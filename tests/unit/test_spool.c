@@ -220,6 +220,47 @@ static void test_limit_drops_oldest_telemetry(void **state)
     spool_close(s);
 }
 
+/* Records large against the limit (a batch can be a quarter of it). */
+static void test_limit_big_records(void **state)
+{
+    struct spool *s = open_spool("big", 256 * 1024);
+    struct spool_stats st;
+    (void)state;
+
+    append_n(s, 1, 1000, SPOOL_KEEP);
+    for (int i = 0; i < 20; i++)
+        append_n(s, 1, i % 3 ? 60000 : i % 2 ? 160000 : 255000, SPOOL_TELEMETRY);
+    spool_stats(s, &st);
+    assert_int_equal(st.unspooled, 0);
+    assert_true(st.bytes <= 256 * 1024);
+    assert_int_equal(spool_at(s, 0)->seq, 1);
+    assert_int_equal(spool_at(s, spool_count(s) - 1)->seq, 21);
+    spool_close(s);
+}
+
+/* Small KEEP records between large telemetry ones all survive. */
+static void test_limit_mixed(void **state)
+{
+    struct spool *s = open_spool("mix", 256 * 1024);
+    size_t keeps = 0;
+    (void)state;
+
+    for (int i = 0; i < 200; i++)
+        append_n(s, 1, i % 3 == 0 ? 100 : 16000, i % 3 == 0 ? SPOOL_KEEP : SPOOL_TELEMETRY);
+    for (size_t i = 0; i < spool_count(s); i++) {
+        keeps += spool_at(s, i)->cls == SPOOL_KEEP;
+        check_payload(s, spool_at(s, i));
+    }
+    assert_int_equal(keeps, 67);
+    spool_close(s);
+    s = open_spool("mix", 256 * 1024);
+    keeps = 0;
+    for (size_t i = 0; i < spool_count(s); i++)
+        keeps += spool_at(s, i)->cls == SPOOL_KEEP;
+    assert_int_equal(keeps, 67);
+    spool_close(s);
+}
+
 static void test_new_epoch_and_drop(void **state)
 {
     struct spool *s = open_spool("e", 1 << 24);
@@ -247,6 +288,8 @@ int main(void)
         cmocka_unit_test(test_torn_tail),
         cmocka_unit_test(test_corrupt_middle),
         cmocka_unit_test(test_limit_drops_oldest_telemetry),
+        cmocka_unit_test(test_limit_big_records),
+        cmocka_unit_test(test_limit_mixed),
         cmocka_unit_test(test_new_epoch_and_drop),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
