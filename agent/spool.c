@@ -622,7 +622,10 @@ int spool_append(struct spool *s, uint16_t cls, uint32_t events, const void *dat
     } else {
         /* The disk refused (full, or the spool full of records to keep):
          * hold it in memory, bounded, and try the disk again next time. */
-        if (s->mem_bytes + len > s->o.mem_max_bytes)
+        /* KEEP records (small: OS state, loss records) get a reserve on
+         * top, so that the count of what was lost is not lost too. */
+        if (s->mem_bytes + len > s->o.mem_max_bytes +
+                                     (cls == SPOOL_KEEP ? s->o.mem_max_bytes + 65536 : 0))
             return VG_ETOOBIG;
         r.mem = malloc(len ? len : 1);
         if (!r.mem)

@@ -63,6 +63,8 @@ struct pending {
 /* Reading from a connection pauses while this much waits for the commit. */
 #define PAUSE_BATCHES 64
 #define PAUSE_EVENTS 200000
+/* ... and every connection pauses while this many wait in total. */
+#define PAUSE_TOTAL_BATCHES 4096
 /* Connections accepted but not yet through the TLS handshake. */
 #define MAX_HANDSHAKING 512
 

@@ -228,7 +228,8 @@ static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
     s->npend++;
     c->pending++;
     c->pending_events += env->batch->n_events;
-    if (c->pending >= PAUSE_BATCHES || c->pending_events >= PAUSE_EVENTS) {
+    if (c->pending >= PAUSE_BATCHES || c->pending_events >= PAUSE_EVENTS ||
+        s->npend >= PAUSE_TOTAL_BATCHES) {
         /* Stop reading until the commit: a fast agent cannot make the
          * collector hold more than this per connection. */
         c->paused = 1;
