@@ -8,6 +8,9 @@ set -eu
 B=${1:-build}
 case $B in /*) ;; *) B="$(pwd)/$B" ;; esac
 "$B/bench/bench_frame"
+SP=$(mktemp -d /var/tmp/vg-bench-spool-XXXXXX)
+"$B/bench/bench_spool" "$SP"
+rm -rf "$SP"
 
 T=$(mktemp -d /tmp/vg-bench-XXXXXX)
 cpid= apid=
