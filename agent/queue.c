@@ -274,21 +274,17 @@ void queue_flush(struct queue *q)
 
 struct spool_rec *queue_next_unsent(struct queue *q)
 {
-    size_t n = spool_count(q->spool);
-    for (size_t i = 0; i < n; i++) {
-        struct spool_rec *r = spool_at(q->spool, i);
-        if (!r->sent)
-            return r;
-    }
-    return NULL;
+    return spool_at(q->spool, spool_sent(q->spool));
 }
 
 size_t queue_in_flight(struct queue *q)
 {
-    size_t n = spool_count(q->spool), k = 0;
-    for (size_t i = 0; i < n; i++)
-        k += spool_at(q->spool, i)->sent;
-    return k;
+    return spool_sent(q->spool);
+}
+
+void queue_mark_sent(struct queue *q)
+{
+    spool_mark_sent(q->spool);
 }
 
 int queue_read(struct queue *q, const struct spool_rec *r, uint8_t **out)
@@ -304,9 +300,7 @@ void queue_sync(struct queue *q)
 
 void queue_mark_unsent(struct queue *q)
 {
-    size_t n = spool_count(q->spool);
-    for (size_t i = 0; i < n; i++)
-        spool_at(q->spool, i)->sent = 0;
+    spool_mark_unsent(q->spool);
 }
 
 void queue_ack(struct queue *q, uint64_t seq)

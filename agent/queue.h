@@ -33,6 +33,8 @@ int queue_add(struct queue *q, const uint8_t *event_pb, size_t len);
 void queue_flush(struct queue *q);
 /* First spooled batch not yet sent on this connection, or NULL. */
 struct spool_rec *queue_next_unsent(struct queue *q);
+/* The batch queue_next_unsent() returned was sent. */
+void queue_mark_sent(struct queue *q);
 /* Number of batches sent on this connection and not yet acknowledged. */
 size_t queue_in_flight(struct queue *q);
 /* Reads a batch's encoded bytes (malloc'd).  Returns 0 or an error. */

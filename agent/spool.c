@@ -32,8 +32,11 @@ struct spool {
     struct spool_opts o;
     uint8_t epoch[16];
     uint64_t acked, high;
-    struct spool_rec *recs;
-    size_t n, cap;
+    /* Unacknowledged records in sequence order: recs[0..n) lives at
+     * base[off..off+n), so that acknowledging from the front is O(1). */
+    struct spool_rec *base, *recs;
+    size_t off, n, cap;
+    size_t nsent; /* recs[0..nsent) were sent on the current connection */
     struct seg *segs;
     size_t nseg, capseg;
     int cur_fd;          /* newest segment, open for append; -1 if none */
@@ -89,13 +92,19 @@ static int seg_add(struct spool *s, uint64_t first, uint64_t size)
 
 static int rec_push(struct spool *s, const struct spool_rec *r)
 {
-    if (s->n == s->cap) {
-        size_t nc = s->cap ? s->cap * 2 : 64;
-        struct spool_rec *nr = realloc(s->recs, nc * sizeof(*nr));
-        if (!nr)
-            return -ENOMEM;
-        s->recs = nr;
-        s->cap = nc;
+    if (s->off + s->n == s->cap) {
+        if (s->off > s->n) {
+            memmove(s->base, s->recs, s->n * sizeof(*s->recs));
+            s->off = 0;
+        } else {
+            size_t nc = s->cap ? s->cap * 2 : 64;
+            struct spool_rec *nr = realloc(s->base, nc * sizeof(*nr));
+            if (!nr)
+                return -ENOMEM;
+            s->base = nr;
+            s->cap = nc;
+        }
+        s->recs = s->base + s->off;
     }
     s->recs[s->n++] = *r;
     return 0;
@@ -404,7 +413,7 @@ void spool_close(struct spool *s)
         write_meta(s); /* best effort: fewer resends after a clean stop */
     for (size_t i = 0; i < s->n; i++)
         free(s->recs[i].mem);
-    free(s->recs);
+    free(s->base);
     free(s->segs);
     free(s);
 }
@@ -423,6 +432,20 @@ int spool_new_epoch(struct spool *s)
 }
 
 size_t spool_count(const struct spool *s) { return s->n; }
+size_t spool_sent(const struct spool *s) { return s->nsent; }
+
+void spool_mark_sent(struct spool *s)
+{
+    if (s->nsent < s->n)
+        s->recs[s->nsent++].sent = 1;
+}
+
+void spool_mark_unsent(struct spool *s)
+{
+    for (size_t i = 0; i < s->nsent; i++)
+        s->recs[i].sent = 0;
+    s->nsent = 0;
+}
 struct spool_rec *spool_at(struct spool *s, size_t i) { return i < s->n ? &s->recs[i] : NULL; }
 
 static void forget(struct spool *s, size_t i)
@@ -436,7 +459,14 @@ static void forget(struct spool *s, size_t i)
         s->mem_bytes -= r->len;
         free(r->mem);
     }
-    memmove(&s->recs[i], &s->recs[i + 1], (s->n - i - 1) * sizeof(*s->recs));
+    if (i < s->nsent)
+        s->nsent--;
+    if (i == 0) {
+        s->recs++;
+        s->off++;
+    } else {
+        memmove(&s->recs[i], &s->recs[i + 1], (s->n - i - 1) * sizeof(*s->recs));
+    }
     s->n--;
 }
 

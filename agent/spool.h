@@ -57,7 +57,7 @@ struct spool_rec {
     uint64_t seq;
     uint32_t len, events;
     uint16_t cls;
-    uint8_t sent;            /* sent on the current connection */
+    uint8_t sent;            /* sent on the current connection (see spool_sent) */
     uint64_t seg;            /* segment number; 0: memory only */
     uint64_t off;
     uint8_t *mem;            /* payload when memory only (disk full) */
@@ -99,6 +99,12 @@ int spool_sync(struct spool *s);
 /* Records in sequence order; valid until the next append/ack/drop. */
 size_t spool_count(const struct spool *s);
 struct spool_rec *spool_at(struct spool *s, size_t i);
+/* Records are sent in order: recs [0, spool_sent()) are in flight on the
+ * current connection.  spool_mark_sent() adds the next one; after a
+ * reconnect spool_mark_unsent() starts over. */
+size_t spool_sent(const struct spool *s);
+void spool_mark_sent(struct spool *s);
+void spool_mark_unsent(struct spool *s);
 /* Reads a record's payload into *out (malloc'd).  Returns 0 or an error. */
 int spool_read(struct spool *s, const struct spool_rec *r, uint8_t **out);
 

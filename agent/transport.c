@@ -177,7 +177,7 @@ static void pump(struct transport *t)
                 close_conn(t, "send failed");
             return;
         }
-        r->sent = 1;
+        queue_mark_sent(t->queue);
         in_flight++;
         t->batches_sent++;
         t->last_tx_ms = vg_time_mono_ms();
