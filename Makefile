@@ -131,6 +131,11 @@ $(BUILD)/tests/test_spool: $(BUILD)/obj/tests/unit/test_spool.o $(BUILD)/obj/age
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+$(BUILD)/tests/test_dpkg: $(BUILD)/obj/tests/unit/test_dpkg.o $(BUILD)/obj/agent/pkg_dpkg.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/collector/store_sqlite.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"

@@ -36,6 +36,8 @@ struct agent_conf {
     uint64_t spool_fsync_interval_ms;
     /* [os] */
     uint64_t os_check_ms, os_interval_ms;
+    /* [inventory] */
+    char *inventory_root;
     /* [dummy] */
     uint64_t dummy_rate, dummy_size;
     /* [tls] */

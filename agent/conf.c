@@ -50,6 +50,9 @@ const struct vg_conf_key agent_conf_keys[] = {
        "how often OS state is re-read (sent when it changed)"),
     KB("os", "interval", VG_CONF_DURATION, "1h", os_interval_ms, 1000, 7 * 86400000ULL,
        "OS state is sent at least this often even when unchanged"),
+    K("inventory", "root", VG_CONF_PATH, "/", inventory_root,
+      "host root the inputs read (/etc/os-release, /var/lib/dpkg, ...): /host when the agent "
+      "runs in a container with the host mounted there"),
     KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
     KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,

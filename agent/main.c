@@ -127,6 +127,8 @@ static int make_state_dir(const char *dir, char *err, size_t errlen)
     return 0;
 }
 
+int agent_inventory_main(int argc, char **argv);
+
 static int validate(const void *conf, const char *path, char *err, size_t errlen)
 {
     const struct agent_conf *c = conf;
@@ -142,6 +144,9 @@ static const struct vg_daemon agent_daemon = {
              "over mutual TLS.",
     .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
               "the last batch is sent and acknowledged (waiting at most 3 s) first.",
+    .commands = "One-shot commands (no collector needed):\n"
+                "  vigil-agent inventory [-c FILE] [--root DIR] [--json]\n"
+                "                        print this host's package inventory",
     .default_conf = DEFAULT_CONF,
     .keys = agent_conf_keys,
     .log_level_offset = offsetof(struct agent_conf, log_level),
@@ -157,6 +162,8 @@ int main(int argc, char **argv)
     int rc;
 
     vg_log_init("vigil-agent", 0, VG_LOG_INFO);
+    if (argc > 1 && strcmp(argv[1], "inventory") == 0)
+        return agent_inventory_main(argc - 1, argv + 1);
     memset(&conf, 0, sizeof(conf));
     if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
         return rc;

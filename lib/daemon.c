@@ -21,6 +21,8 @@ static void usage(const struct vg_daemon *d, FILE *out)
             "  -h, --help            this help\n"
             "  -V, --version         print the version\n",
             d->name, d->about, d->default_conf);
+    if (d->commands)
+        fprintf(out, "\n%s\n", d->commands);
     if (d->footer)
         fprintf(out, "\n%s\n", d->footer);
 }

@@ -14,6 +14,7 @@ struct vg_daemon {
     const char *name;         /* "vigil-agent" */
     const char *about;        /* paragraph after the usage line */
     const char *footer;       /* paragraph after the options (may be NULL) */
+    const char *commands;     /* one-shot sub-commands, described (may be NULL) */
     const char *default_conf; /* "/etc/vigil/agent.conf" */
     const struct vg_conf_key *keys;
     size_t log_level_offset;  /* offset of the char *log_level in the conf struct */

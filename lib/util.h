@@ -54,6 +54,11 @@ int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
 /* Lower-case hex of len bytes into out (2*len+1 bytes).  Returns out. */
 char *vg_hex(const void *data, size_t len, char *out);
 
+/* A copy of s (malloc'd; NULL on allocation failure) in which every byte
+ * that is not part of a valid UTF-8 sequence is replaced by '?': file
+ * contents are not always UTF-8, JSON and protobuf strings must be. */
+char *vg_utf8_clean(const char *s);
+
 /* Overwrites len bytes with zeros in a way the compiler keeps. */
 void vg_zeroize(void *p, size_t len);
 

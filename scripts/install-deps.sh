@@ -16,6 +16,7 @@ liblz4-dev
 lz4
 openssl
 nftables
+jq
 libcmocka-dev
 libsqlite3-dev
 sqlite3

@@ -34,25 +34,34 @@ struct os_priv {
     uint64_t start_ms;
 };
 
-/* Paths, overridable for tests (VIGIL_TEST_ROOT prefixes them). */
+/* Host paths are under [inventory] root (for an agent in a container
+ * with the host at /host, or a test's fixture root). */
+static const char *host_root = "";
+
 static void path(char *out, size_t outlen, const char *p)
 {
-    const char *root = getenv("VIGIL_TEST_ROOT");
-    snprintf(out, outlen, "%s%s", root ? root : "", p);
+    snprintf(out, outlen, "%s%s", host_root, p);
 }
 
-static void read_line(const char *p, char *out, size_t outlen)
+static void read_line_at(const char *full, char *out, size_t outlen)
 {
-    char full[512], *buf = NULL;
+    char *buf = NULL;
     size_t len;
 
     out[0] = '\0';
-    path(full, sizeof(full), p);
     if (vg_file_read(full, 4096, &buf, &len) == 0) {
         buf[strcspn(buf, "\n")] = '\0';
         vg_strlcpy(out, buf, outlen);
         free(buf);
     }
+}
+
+/* A one-line host file, under the host root. */
+static void read_line(const char *p, char *out, size_t outlen)
+{
+    char full[512];
+    path(full, sizeof(full), p);
+    read_line_at(full, out, outlen);
 }
 
 /* os-release(5): KEY=value, value optionally in single or double quotes
@@ -237,7 +246,7 @@ static void emit_health(struct input *in)
     uint64_t pages = 0;
 
     bus_stats(in->agent, &st);
-    read_line("/proc/self/statm", line, sizeof(line));
+    read_line_at("/proc/self/statm", line, sizeof(line)); /* ours, not the host's */
     {
         char *sp = strchr(line, ' ');
         if (sp) {
@@ -286,6 +295,8 @@ static int os_init(struct input *in)
     if (!p)
         return -ENOMEM;
     in->priv = p;
+    if (in->conf->inventory_root && strcmp(in->conf->inventory_root, "/") != 0)
+        host_root = in->conf->inventory_root;
     p->start_ms = vg_time_mono_ms();
     uv_timer_init(in->loop, &p->check);
     uv_timer_init(in->loop, &p->health);

@@ -1,0 +1,46 @@
+/*
+ * Package lists (collecting side): what the dpkg and rpm inputs read and
+ * `vigil-agent inventory` prints.  Strings are owned by the list.
+ */
+#ifndef VG_PKG_H
+#define VG_PKG_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct pkg {
+    char *name, *version, *arch;
+    char *source, *source_version; /* dpkg Source: field (name, version) */
+    char *status;                  /* "installed", "config-files", "half-installed", ... */
+    int64_t install_time_ms;       /* 0: unknown */
+    size_t order;                  /* position in the source file */
+};
+
+struct pkg_list {
+    struct pkg *v;
+    size_t n, cap;
+};
+
+/* Parse report: what was odd about the input (never fatal). */
+struct pkg_report {
+    unsigned stanzas, skipped_incomplete, duplicates, bad_versions, truncated;
+};
+
+#define PKG_STATUS_MAX (256u * 1024 * 1024)
+
+void pkg_list_free(struct pkg_list *l);
+/* Sorts by name, then architecture. */
+void pkg_list_sort(struct pkg_list *l);
+
+/* Parses the text of a dpkg status file (deb822 stanzas).  Packages whose
+ * status is "not-installed" are left out; others are listed with their
+ * status.  A later stanza for the same name and architecture replaces an
+ * earlier one (counted as a duplicate).  Never fails on bad input: odd
+ * stanzas are skipped and counted in rep.  Returns 0 or -ENOMEM. */
+int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep);
+/* Reads ROOT/var/lib/dpkg/status (one read of the open file, so a file
+ * replaced meanwhile is seen whole, old or new).  Returns 0, -errno or
+ * VG_ETOOBIG. */
+int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
+
+#endif

@@ -1,0 +1,241 @@
+/*
+ * dpkg's status database, read directly: /var/lib/dpkg/status is a
+ * sequence of deb822 stanzas separated by blank lines:
+ *
+ *   Package: libc6
+ *   Status: install ok installed
+ *   Architecture: amd64
+ *   Source: glibc
+ *   Version: 2.36-9+deb12u4
+ *   Description: GNU C Library: Shared libraries
+ *    Contains the standard libraries ...     <- continuation line
+ *
+ * The third word of Status is the package's state; "installed" is what
+ * dpkg-query shows as "ii".  Source may carry a version in parentheses
+ * when it differs from the binary's.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <strings.h>
+
+#include "err.h"
+#include "pkg.h"
+#include "util.h"
+#include "vercmp.h"
+
+static void pkg_free_one(struct pkg *p)
+{
+    free(p->name);
+    free(p->version);
+    free(p->arch);
+    free(p->source);
+    free(p->source_version);
+    free(p->status);
+}
+
+void pkg_list_free(struct pkg_list *l)
+{
+    for (size_t i = 0; i < l->n; i++)
+        pkg_free_one(&l->v[i]);
+    free(l->v);
+    memset(l, 0, sizeof(*l));
+}
+
+static int cmp_pkg(const void *a, const void *b)
+{
+    const struct pkg *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->arch, y->arch);
+}
+
+/* Same, then file order: the last stanza of a package sorts last. */
+static int cmp_pkg_order(const void *a, const void *b)
+{
+    const struct pkg *x = a, *y = b;
+    int c = cmp_pkg(a, b);
+    return c ? c : (x->order > y->order) - (x->order < y->order);
+}
+
+void pkg_list_sort(struct pkg_list *l)
+{
+    if (l->n)
+        qsort(l->v, l->n, sizeof(*l->v), cmp_pkg);
+}
+
+/* One stanza's fields, pointing into the text. */
+struct stanza {
+    const char *f[6];
+    size_t fl[6];
+};
+enum { F_PACKAGE, F_STATUS, F_VERSION, F_ARCH, F_SOURCE, F_NFIELDS };
+
+static const char *const field_names[F_NFIELDS] = { "Package", "Status", "Version",
+                                                    "Architecture", "Source" };
+
+static char *dupn(const char *p, size_t n)
+{
+    char *s = malloc(n + 1);
+    if (s) {
+        memcpy(s, p, n);
+        s[n] = '\0';
+    }
+    return s;
+}
+
+static void trim(const char **p, size_t *n)
+{
+    while (*n && (**p == ' ' || **p == '\t')) {
+        (*p)++;
+        (*n)--;
+    }
+    while (*n && ((*p)[*n - 1] == ' ' || (*p)[*n - 1] == '\t' || (*p)[*n - 1] == '\r'))
+        (*n)--;
+}
+
+/* Adds (or replaces) the package a complete stanza describes. */
+static int add(struct pkg_list *out, const struct stanza *st, struct pkg_report *rep)
+{
+    const char *status = st->f[F_STATUS], *w3;
+    size_t sl = st->fl[F_STATUS], w3l;
+    struct pkg p;
+
+    if (!st->f[F_PACKAGE] || !st->fl[F_PACKAGE] || !status || !st->f[F_VERSION] ||
+        !st->fl[F_VERSION]) {
+        /* not-installed stanzas may lack a Version: not worth counting */
+        if (!(status && sl >= 13 && memcmp(status + sl - 13, "not-installed", 13) == 0))
+            rep->skipped_incomplete++;
+        return 0;
+    }
+    /* Status: want flag status -> the third word. */
+    w3 = status + sl;
+    while (w3 > status && w3[-1] != ' ')
+        w3--;
+    w3l = (size_t)(status + sl - w3);
+    if (w3 == status || (w3l == 13 && memcmp(w3, "not-installed", 13) == 0))
+        return w3 == status ? (rep->skipped_incomplete++, 0) : 0;
+
+    memset(&p, 0, sizeof(p));
+    p.name = dupn(st->f[F_PACKAGE], st->fl[F_PACKAGE]);
+    p.version = dupn(st->f[F_VERSION], st->fl[F_VERSION]);
+    p.arch = dupn(st->f[F_ARCH] ? st->f[F_ARCH] : "", st->f[F_ARCH] ? st->fl[F_ARCH] : 0);
+    p.status = dupn(w3, w3l);
+    if (st->f[F_SOURCE]) {
+        const char *s = st->f[F_SOURCE], *paren = memchr(s, '(', st->fl[F_SOURCE]);
+        size_t nl = paren ? (size_t)(paren - s) : st->fl[F_SOURCE];
+        while (nl && s[nl - 1] == ' ')
+            nl--;
+        p.source = dupn(s, nl);
+        if (paren) {
+            const char *close = memchr(paren, ')', st->fl[F_SOURCE] - (size_t)(paren - s));
+            if (close)
+                p.source_version = dupn(paren + 1, (size_t)(close - paren - 1));
+        }
+    } else {
+        p.source = dupn(p.name ? p.name : "", p.name ? strlen(p.name) : 0);
+    }
+    if (!p.source_version)
+        p.source_version = p.version ? dupn(p.version, strlen(p.version)) : NULL;
+    if (!p.name || !p.version || !p.arch || !p.status || !p.source || !p.source_version) {
+        pkg_free_one(&p);
+        return -ENOMEM;
+    }
+    if (vg_dpkg_version_check(p.version))
+        rep->bad_versions++; /* kept: dpkg itself lists it */
+    if (out->n == out->cap) {
+        size_t nc = out->cap ? out->cap * 2 : 1024;
+        struct pkg *nv = realloc(out->v, nc * sizeof(*nv));
+        if (!nv) {
+            pkg_free_one(&p);
+            return -ENOMEM;
+        }
+        out->v = nv;
+        out->cap = nc;
+    }
+    p.order = rep->stanzas;
+    out->v[out->n++] = p;
+    return 0;
+}
+
+int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep)
+{
+    struct stanza st;
+    const char *p = text, *end = text + len;
+    int in_stanza = 0, rc;
+
+    memset(rep, 0, sizeof(*rep));
+    memset(&st, 0, sizeof(st));
+    while (p < end) {
+        const char *eol = memchr(p, '\n', (size_t)(end - p));
+        const char *le = eol ? eol : end;
+        size_t ll = (size_t)(le - p);
+
+        if (!eol)
+            rep->truncated = 1; /* last line without newline: kept if complete */
+        if (ll == 0 || (ll == 1 && *p == '\r')) {
+            if (in_stanza) {
+                rep->stanzas++;
+                if ((rc = add(out, &st, rep)) != 0)
+                    return rc;
+            }
+            memset(&st, 0, sizeof(st));
+            in_stanza = 0;
+        } else if (*p != ' ' && *p != '\t' && *p != '#') {
+            const char *colon = memchr(p, ':', ll);
+            in_stanza = 1;
+            if (colon) {
+                size_t nl = (size_t)(colon - p);
+                for (int f = 0; f < F_NFIELDS; f++) {
+                    if (strlen(field_names[f]) == nl && strncasecmp(p, field_names[f], nl) == 0) {
+                        const char *v = colon + 1;
+                        size_t vl = (size_t)(le - v);
+                        trim(&v, &vl);
+                        st.f[f] = v;
+                        st.fl[f] = vl;
+                    }
+                }
+            }
+        }
+        p = eol ? eol + 1 : end;
+    }
+    if (in_stanza) {
+        rep->stanzas++;
+        if ((rc = add(out, &st, rep)) != 0)
+            return rc;
+    }
+    /* A later stanza for the same package replaces an earlier one. */
+    if (out->n)
+        qsort(out->v, out->n, sizeof(*out->v), cmp_pkg_order);
+    {
+        size_t w = 0;
+        for (size_t i = 0; i < out->n; i++) {
+            if (w > 0 && cmp_pkg(&out->v[w - 1], &out->v[i]) == 0) {
+                pkg_free_one(&out->v[w - 1]);
+                out->v[w - 1] = out->v[i];
+                rep->duplicates++;
+                continue;
+            }
+            out->v[w++] = out->v[i];
+        }
+        out->n = w;
+    }
+    return 0;
+}
+
+int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep)
+{
+    char path[PATH_MAX], *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/var/lib/dpkg/status",
+             root && strcmp(root, "/") != 0 ? root : "");
+    rc = vg_file_read(path, PKG_STATUS_MAX, &text, &len);
+    if (rc)
+        return rc;
+    rc = pkg_dpkg_parse(text, len, out, rep);
+    free(text);
+    return rc;
+}
