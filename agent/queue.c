@@ -39,7 +39,9 @@ struct queue {
         const char *source, *unit, *reason;
         uint64_t count, first_ms, last_ms;
     } loss[4];
-    uint64_t rep_dropped_records, rep_bad; /* spool totals already turned into loss */
+    uint64_t in_open[4];  /* counts carried by loss records in the open batch */
+    int reporting;
+    uint64_t rep_dropped_records, rep_bad, rep_exit; /* spool totals already turned into loss */
     int warned_full;
     struct agent_stats st;
 };
@@ -99,6 +101,11 @@ static void report_loss(struct queue *q)
     q->rep_dropped_records = ss.dropped_events;
     note_loss(q, LOSS_SPOOL_CORRUPT, ss.bad_records - q->rep_bad);
     q->rep_bad = ss.bad_records;
+    note_loss(q, LOSS_QUEUE, ss.lost_at_exit_events - q->rep_exit);
+    q->rep_exit = ss.lost_at_exit_events;
+    if (q->reporting)
+        return;
+    q->reporting = 1;
     for (int i = 0; i < 4; i++) {
         struct loss *l = &q->loss[i];
         Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
@@ -116,14 +123,17 @@ static void report_loss(struct queue *q)
         ev.kind_case = VIGIL__V1__EVENT__KIND_LOSS;
         ev.loss = &lr;
         vg_buf_init(&b, 4096);
-        if (vg_pb_pack(&ev.base, &b) == 0) {
+        if (vg_pb_pack(&ev.base, &b) == 0 && add_raw(q, b.data, b.len) == 0) {
             log_warnx("[queue] reporting loss: %llu %s (%s)", (unsigned long long)l->count,
                       l->unit, l->source);
+            /* The count travels in the open batch now; it comes back here
+             * if that batch cannot be kept (close_batch). */
+            q->in_open[i] += l->count;
             l->count = l->first_ms = l->last_ms = 0;
-            (void)add_raw(q, b.data, b.len);
         }
         vg_buf_free(&b);
     }
+    q->reporting = 0;
 }
 
 static void close_batch(struct queue *q)
@@ -150,7 +160,10 @@ static void close_batch(struct queue *q)
                   vg_strerror(rc));
         note_loss(q, LOSS_QUEUE, q->open_events);
         q->st.dropped_total += q->open_events;
+        for (int i = 0; i < 4; i++) /* the loss records in it did not make it */
+            note_loss(q, i, q->in_open[i]);
     }
+    memset(q->in_open, 0, sizeof(q->in_open));
     vg_buf_free(&b);
     vg_buf_reset(&q->open);
     q->open_events = 0;
@@ -165,7 +178,6 @@ static void close_batch(struct queue *q)
     } else if (q->warned_full && ss.bytes < q->conf->spool_max_bytes / 10 * 7) {
         q->warned_full = 0;
     }
-    report_loss(q); /* goes at the head of the next batch */
     if (rc == 0)
         q->on_ready(q->ctx);
 }
@@ -173,6 +185,7 @@ static void close_batch(struct queue *q)
 static void age_cb(uv_timer_t *t)
 {
     close_batch(t->data);
+    report_loss(t->data); /* goes at the head of the next batch */
 }
 
 static void sync_cb(uv_timer_t *t)
@@ -264,12 +277,17 @@ int queue_add(struct queue *q, const uint8_t *ev, size_t len)
         note_loss(q, LOSS_QUEUE, 1);
         q->st.dropped_total++;
     }
+    report_loss(q); /* anything the closes above counted */
     return rc;
 }
 
 void queue_flush(struct queue *q)
 {
-    close_batch(q);
+    /* Closing may count loss, whose record then needs a batch of its own. */
+    for (int i = 0; i < 3 && q->open_events; i++) {
+        close_batch(q);
+        report_loss(q);
+    }
 }
 
 struct spool_rec *queue_next_unsent(struct queue *q)
@@ -359,6 +377,8 @@ static void queue_closed(uv_handle_t *h)
 void queue_free(struct queue *q)
 {
     struct spool_stats ss;
+    q->closing = 0;
+    queue_flush(q); /* loss records counted while stopping are kept too */
     spool_stats(q->spool, &ss);
     if (ss.records)
         log_info("[spool] %llu unacknowledged batches stay spooled for the next start",

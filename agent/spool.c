@@ -17,8 +17,9 @@
 #include "util.h"
 
 #define MAGIC "VGS1"
-#define META_MAGIC "VGM1"
-#define META_LEN 40
+#define TOMB "VGSD" /* a dropped record: skipped by the scan, not counted */
+#define META_MAGIC "VGM2"
+#define META_SLOT 64
 #define SEG_MAX_DEFAULT (8u * 1024 * 1024)
 
 struct seg {
@@ -44,8 +45,16 @@ struct spool {
     uint64_t disk_bytes, mem_bytes;
     int dirty;
     uint64_t next_seg; /* segments are numbered in creation order */
+    uint64_t meta_gen; /* generation of the newest meta slot */
+    uint64_t lost_at_exit; /* events held in memory at the last stop (reported) */
     struct spool_stats st;
 };
+
+static int new_segment(struct spool *s);
+static int write_rec(struct spool *s, const uint8_t *hdr, const void *data, size_t len,
+                     uint64_t *off_out);
+static void make_header(uint8_t *h, uint64_t seq, uint16_t cls, uint32_t events, const void *data,
+                        size_t len);
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -110,18 +119,48 @@ static int rec_push(struct spool *s, const struct spool_rec *r)
     return 0;
 }
 
+/*
+ * meta holds two 64-byte slots, written alternately in place with pwrite
+ * and fdatasync, so that updating it needs no free disk space (a full
+ * disk must still be able to delete acknowledged segments) and a torn
+ * write leaves the other slot intact:
+ *
+ *   0      4          12         28        36       44       52       60
+ *   | "VGM2" | gen u64 | epoch[16] | acked | high   | lost   | crc32c | 0
+ */
+static void meta_slot(const struct spool *s, uint64_t gen, uint8_t *m)
+{
+    memset(m, 0, META_SLOT);
+    memcpy(m, META_MAGIC, 4);
+    put64(m + 4, gen);
+    memcpy(m + 12, s->epoch, 16);
+    put64(m + 28, s->acked);
+    put64(m + 36, s->high);
+    put64(m + 44, s->lost_at_exit);
+    put32(m + 52, vg_crc32c(0, m, 52));
+}
+
 static int write_meta(struct spool *s)
 {
-    uint8_t m[META_LEN];
+    uint8_t m[2 * META_SLOT];
     char path[PATH_MAX];
+    int fd, rc = 0;
 
-    memcpy(m, META_MAGIC, 4);
-    memcpy(m + 4, s->epoch, 16);
-    put64(m + 20, s->acked);
-    put64(m + 28, s->high);
-    put32(m + 36, vg_crc32c(0, m, 36));
     snprintf(path, sizeof(path), "%s/meta", s->dir);
-    return vg_file_write_atomic(path, m, sizeof(m), 0600, 0);
+    s->meta_gen++;
+    fd = open(path, O_WRONLY | O_CLOEXEC);
+    if (fd < 0) {
+        /* First time: both slots, atomically. */
+        meta_slot(s, s->meta_gen, m);
+        meta_slot(s, s->meta_gen, m + META_SLOT);
+        return vg_file_write_atomic(path, m, sizeof(m), 0600, 0);
+    }
+    meta_slot(s, s->meta_gen, m);
+    if (pwrite(fd, m, META_SLOT, (off_t)((s->meta_gen & 1) * META_SLOT)) != META_SLOT ||
+        fdatasync(fd) < 0)
+        rc = errno ? -errno : -EIO;
+    close(fd);
+    return rc;
 }
 
 /* Deletes segments with no live record, other than the one being
@@ -169,7 +208,7 @@ static int cmp_u64(const void *a, const void *b)
 
 static int check_header(const uint8_t *h, uint64_t avail_after, uint32_t *len)
 {
-    if (memcmp(h, MAGIC, 4) != 0)
+    if (memcmp(h, MAGIC, 4) != 0 && memcmp(h, TOMB, 4) != 0)
         return VG_ECORRUPT;
     *len = get32(h + 4);
     if (*len > SPOOL_REC_MAX || get16(h + 18) != 0)
@@ -181,6 +220,21 @@ static int check_header(const uint8_t *h, uint64_t avail_after, uint32_t *len)
 
 /* Scans one segment's bytes, adding live records.  Returns the length of
  * the valid prefix for a torn tail (== size when intact). */
+/* Is there a whole, valid record starting anywhere in buf[from..size)? */
+static int valid_after(const uint8_t *buf, uint64_t from, uint64_t size)
+{
+    for (uint64_t o = from; o + SPOOL_HDR <= size; o++) {
+        uint32_t len;
+        if (memcmp(buf + o, MAGIC, 4) != 0 && memcmp(buf + o, TOMB, 4) != 0)
+            continue;
+        if (check_header(buf + o, size - o - SPOOL_HDR, &len) == 0 &&
+            vg_crc32c(vg_crc32c(0, buf + o + 4, 20), buf + o + SPOOL_HDR, len) ==
+                get32(buf + o + 24))
+            return 1;
+    }
+    return 0;
+}
+
 static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf, uint64_t size,
                              int newest, uint64_t *max_seq)
 {
@@ -195,8 +249,9 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
         } else {
             rc = check_header(buf + off, size - off - SPOOL_HDR, &len);
         }
-        if (rc == VG_ETRUNC && newest) {
-            /* Cut short by a crash: everything from here is the torn tail. */
+        if (rc == VG_ETRUNC && newest && !valid_after(buf, off + 1, size)) {
+            /* Cut short by a crash: everything from here is the torn tail.
+             * (If a valid record follows, this one is corrupt instead.) */
             break;
         }
         if (rc == 0) {
@@ -211,7 +266,8 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
                 s->st.bad_records++;
             resync = 1;
             off++;
-            while (off + 4 <= size && memcmp(buf + off, MAGIC, 4) != 0)
+            while (off + 4 <= size && memcmp(buf + off, MAGIC, 4) != 0 &&
+                   memcmp(buf + off, TOMB, 4) != 0)
                 off++;
             if (off + 4 > size)
                 off = size;
@@ -219,6 +275,11 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
             continue;
         }
         resync = 0;
+        if (memcmp(buf + off, TOMB, 4) == 0) {
+            off += SPOOL_HDR + len; /* dropped on purpose, already counted */
+            good_end = off;
+            continue;
+        }
         {
             struct spool_rec r;
             memset(&r, 0, sizeof(r));
@@ -325,24 +386,28 @@ static int read_meta(struct spool *s)
 {
     char path[PATH_MAX], *buf = NULL;
     size_t len = 0;
-    const uint8_t *m;
-    int rc;
+    int rc, found = 0;
 
     snprintf(path, sizeof(path), "%s/meta", s->dir);
     rc = vg_file_read(path, 4096, &buf, &len);
     if (rc)
         return rc;
-    m = (const uint8_t *)buf;
-    if (len != META_LEN || memcmp(m, META_MAGIC, 4) != 0 ||
-        vg_crc32c(0, m, 36) != get32(m + 36)) {
-        free(buf);
-        return VG_ECORRUPT;
+    for (size_t off = 0; off + META_SLOT <= len && off < 2 * META_SLOT; off += META_SLOT) {
+        const uint8_t *m = (const uint8_t *)buf + off;
+        uint64_t gen = get64(m + 4);
+        if (memcmp(m, META_MAGIC, 4) != 0 || vg_crc32c(0, m, 52) != get32(m + 52))
+            continue;
+        if (found && gen <= s->meta_gen)
+            continue;
+        found = 1;
+        s->meta_gen = gen;
+        memcpy(s->epoch, m + 12, 16);
+        s->acked = get64(m + 28);
+        s->high = get64(m + 36);
+        s->lost_at_exit = get64(m + 44);
     }
-    memcpy(s->epoch, m + 4, 16);
-    s->acked = get64(m + 20);
-    s->high = get64(m + 28);
     free(buf);
-    return 0;
+    return found ? 0 : VG_ECORRUPT;
 }
 
 struct spool *spool_open(const char *dir, const struct spool_opts *o, char *err, size_t errlen)
@@ -384,6 +449,11 @@ struct spool *spool_open(const char *dir, const struct spool_opts *o, char *err,
     }
     if (scan(s, err, errlen))
         goto fail;
+    if (s->lost_at_exit) {
+        s->st.lost_at_exit_events = s->lost_at_exit;
+        s->lost_at_exit = 0;
+        fresh = 1; /* write meta now so it is reported once */
+    }
     if (fresh && write_meta(s)) {
         snprintf(err, errlen, "cannot write %s/meta: %s", dir, strerror(errno));
         goto fail;
@@ -405,6 +475,22 @@ void spool_close(struct spool *s)
 {
     if (!s)
         return;
+    /* Batches held in memory (the disk refused them) get one more try;
+     * what still cannot be written is counted, and reported next start. */
+    for (size_t i = 0; s->segs && i < s->n; i++) {
+        struct spool_rec *r = &s->recs[i];
+        uint8_t hdr[SPOOL_HDR];
+        uint64_t off;
+        if (r->seg)
+            continue;
+        make_header(hdr, r->seq, r->cls, r->events, r->mem, r->len);
+        if ((s->cur_fd >= 0 || new_segment(s) == 0) &&
+            write_rec(s, hdr, r->mem, r->len, &off) == 0)
+            continue;
+        s->lost_at_exit += r->events;
+        log_warnx("[spool] batch %llu (%u events) held in memory could not be written; "
+                  "counted as lost", (unsigned long long)r->seq, r->events);
+    }
     if (s->cur_fd >= 0) {
         fsync(s->cur_fd);
         close(s->cur_fd);
@@ -427,7 +513,9 @@ int spool_new_epoch(struct spool *s)
     int rc = vg_random(s->epoch, sizeof(s->epoch));
     if (rc)
         return rc;
-    s->acked = 0;
+    /* Sequence numbers go on across epochs: what is acknowledged stays
+     * acknowledged (segments still on disk may hold it). */
+    s->acked = s->n ? s->recs[0].seq - 1 : s->high;
     return write_meta(s);
 }
 
@@ -521,6 +609,10 @@ static int write_rec(struct spool *s, const uint8_t *hdr, const void *data, size
                     continue;
                 if (ftruncate(s->cur_fd, (off_t)start) < 0)
                     log_warn("[spool] cannot undo a partial write");
+                /* Start the next append in a fresh segment: this one's size
+                 * may no longer be what we think. */
+                close(s->cur_fd);
+                s->cur_fd = -1;
                 return -e;
             }
             done += (size_t)w;
@@ -530,6 +622,8 @@ static int write_rec(struct spool *s, const uint8_t *hdr, const void *data, size
         int e = errno;
         if (ftruncate(s->cur_fd, (off_t)start) < 0)
             log_warn("[spool] cannot undo a partial write");
+        close(s->cur_fd);
+        s->cur_fd = -1;
         return -e;
     }
     s->dirty = s->o.fsync != SPOOL_FSYNC_ALWAYS;
@@ -583,36 +677,55 @@ static int drop_oldest(struct spool *s)
             return -ENOSPC;
         victim = cur;
     }
-    for (size_t i = 0; i < s->n;) {
+    /* KEEP records move to the newest segment (a fresh one when needed). */
+    for (size_t i = 0; i < s->n; i++) {
         struct spool_rec *r = &s->recs[i];
-        if (r->seg != victim) {
-            i++;
+        uint8_t *data = NULL, hdr[SPOOL_HDR];
+        uint64_t off;
+        struct seg *sg;
+        if (r->seg != victim || r->cls != SPOOL_KEEP)
             continue;
-        }
-        if (r->cls == SPOOL_KEEP) {
-            uint8_t *data = NULL, hdr[SPOOL_HDR];
-            uint64_t off;
-            if (spool_read(s, r, &data) == 0) {
-                make_header(hdr, r->seq, r->cls, r->events, data, r->len);
-                if (write_rec(s, hdr, data, r->len, &off) == 0) {
-                    struct seg *sg = seg_find(s, victim);
-                    if (sg)
-                        sg->live--;
-                    r->seg = s->segs[s->nseg - 1].first;
-                    r->off = off;
-                    s->segs[s->nseg - 1].live++;
-                    free(data);
-                    i++;
-                    continue;
-                }
-                free(data);
-            }
-            /* Could not move it: it stays in the old segment, which then stays. */
+        if (s->cur_fd < 0 || s->segs[s->nseg - 1].first == victim ||
+            s->segs[s->nseg - 1].size + SPOOL_HDR + r->len > s->seg_max)
+            if (new_segment(s))
+                return -ENOSPC;
+        if (spool_read(s, r, &data))
+            return -ENOSPC; /* it stays, and so does its segment */
+        make_header(hdr, r->seq, r->cls, r->events, data, r->len);
+        if (write_rec(s, hdr, data, r->len, &off)) {
+            free(data);
             return -ENOSPC;
         }
-        s->st.dropped_records++;
-        s->st.dropped_events += r->events;
-        forget(s, i);
+        free(data);
+        sg = seg_find(s, victim);
+        if (sg)
+            sg->live--;
+        r->seg = s->segs[s->nseg - 1].first;
+        r->off = off;
+        s->segs[s->nseg - 1].live++;
+    }
+    /* Moved records must be durable before their old copies go. */
+    if (s->cur_fd >= 0 && s->o.fsync != SPOOL_FSYNC_ALWAYS)
+        fdatasync(s->cur_fd);
+    /* The victim's telemetry goes, in one pass over the list. */
+    {
+        size_t w = 0, sent_removed = 0;
+        for (size_t i = 0; i < s->n; i++) {
+            struct spool_rec *r = &s->recs[i];
+            if (r->seg == victim) {
+                struct seg *sg = seg_find(s, victim);
+                if (sg && sg->live)
+                    sg->live--;
+                s->st.dropped_records++;
+                s->st.dropped_events += r->events;
+                if (i < s->nsent)
+                    sent_removed++;
+                continue;
+            }
+            s->recs[w++] = *r;
+        }
+        s->n = w;
+        s->nsent -= sent_removed;
     }
     collect_garbage(s);
     return seg_find(s, victim) ? -ENOSPC : 0;
@@ -639,6 +752,18 @@ int spool_append(struct spool *s, uint16_t cls, uint32_t events, const void *dat
             rc = new_segment(s);
         if (rc == 0)
             rc = write_rec(s, hdr, data, len, &off);
+        if (rc == -ENOSPC && s->nseg && s->segs[s->nseg - 1].live == 0) {
+            /* The disk is full and the newest segment holds only
+             * acknowledged records: let it go and start afresh. */
+            if (s->cur_fd >= 0) {
+                close(s->cur_fd);
+                s->cur_fd = -1;
+            }
+            collect_garbage(s);
+            rc = new_segment(s);
+            if (rc == 0)
+                rc = write_rec(s, hdr, data, len, &off);
+        }
     }
     memset(&r, 0, sizeof(r));
     r.seq = seq;
@@ -731,11 +856,27 @@ int spool_ack(struct spool *s, uint64_t seq)
 int spool_drop(struct spool *s, uint64_t seq)
 {
     for (size_t i = 0; i < s->n; i++) {
-        if (s->recs[i].seq == seq) {
-            forget(s, i);
-            collect_garbage(s);
-            return 1;
+        struct spool_rec *r = &s->recs[i];
+        if (r->seq != seq)
+            continue;
+        if (r->seg) {
+            /* Mark it on disk too, or it would come back at the next start.
+             * The CRC does not cover the magic, so this is all it takes. */
+            char path[PATH_MAX];
+            int fd;
+            seg_path(s, r->seg, path, sizeof(path));
+            fd = open(path, O_WRONLY | O_CLOEXEC);
+            if (fd < 0 || pwrite(fd, TOMB, 4, (off_t)r->off) != 4)
+                log_warn("[spool] cannot mark batch %llu dropped in %s",
+                         (unsigned long long)seq, path);
+            else if (s->o.fsync == SPOOL_FSYNC_ALWAYS)
+                fdatasync(fd);
+            if (fd >= 0)
+                close(fd);
         }
+        forget(s, i);
+        collect_garbage(s);
+        return 1;
     }
     return 0;
 }

@@ -70,6 +70,7 @@ struct spool_stats {
     uint64_t torn_bytes;     /* truncated from the newest segment's tail */
     uint64_t dropped_records, dropped_events; /* dropped because full */
     uint64_t unspooled;      /* records kept in memory (disk refused) */
+    uint64_t lost_at_exit_events; /* memory-only events lost at the last stop */
     uint64_t records, bytes; /* held now */
 };
 

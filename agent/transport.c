@@ -132,8 +132,10 @@ static void pump(struct transport *t)
 
     if (t->state != T_READY || t->closing)
         return;
-    in_flight = queue_in_flight(t->queue);
-    while (t->state == T_READY && !t->closing && in_flight < t->conf->window &&
+    /* in_flight is read each time round: a drop below may run a nested
+     * pump (loss record -> batch -> kick). */
+    while (t->state == T_READY && !t->closing &&
+           (in_flight = queue_in_flight(t->queue)) < t->conf->window &&
            (r = queue_next_unsent(t->queue))) {
         struct vg_buf raw, fr;
         uint8_t *data = NULL;
@@ -150,10 +152,15 @@ static void pump(struct transport *t)
             synced = 1;
         }
         rc = queue_read(t->queue, r, &data);
-        if (rc) {
-            queue_drop(t->queue, seq, rc == VG_ECORRUPT ? "spool record corrupt on disk"
-                                                        : "spool record unreadable");
+        if (rc == VG_ECORRUPT || rc == -EIO) {
+            queue_drop(t->queue, seq, "spool record corrupt on disk");
             continue;
+        }
+        if (rc) { /* EMFILE, ENOMEM: try again after a reconnect */
+            log_warnx("[net] cannot read batch %llu from the spool: %s", (unsigned long long)seq,
+                      vg_strerror(rc));
+            close_conn(t, "spool read failed");
+            return;
         }
         /* Envelope{sent_time_ms = 1, batch = 20} around the encoded batch. */
         vg_buf_init(&raw, (size_t)r->len + 32);
@@ -178,7 +185,6 @@ static void pump(struct transport *t)
             return;
         }
         queue_mark_sent(t->queue);
-        in_flight++;
         t->batches_sent++;
         t->last_tx_ms = vg_time_mono_ms();
     }

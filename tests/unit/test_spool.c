@@ -274,9 +274,63 @@ static void test_new_epoch_and_drop(void **state)
     assert_int_equal(spool_drop(s, 2), 1);
     assert_int_equal(spool_drop(s, 2), 0);
     assert_int_equal(spool_count(s), 2);
+    assert_int_equal(spool_ack(s, 1), 0);
+    assert_int_equal(spool_new_epoch(s), 0);
     spool_close(s);
     s = open_spool("e", 1 << 24);
     assert_memory_not_equal(spool_epoch(s), old, 16);
+    /* Neither the dropped batch nor the acknowledged one comes back,
+     * across a new epoch and a restart; nothing is counted as bad. */
+    assert_int_equal(spool_count(s), 1);
+    assert_int_equal(spool_at(s, 0)->seq, 3);
+    {
+        struct spool_stats st;
+        spool_stats(s, &st);
+        assert_int_equal(st.bad_records, 0);
+    }
+    spool_close(s);
+}
+
+/* A flipped length byte in the newest segment is corruption, not a torn
+ * tail: the records after it survive. */
+static void test_bad_length_not_torn(void **state)
+{
+    struct spool *s = open_spool("len", 1 << 24);
+    struct spool_stats st;
+    char path[300];
+    int fd;
+    (void)state;
+    append_n(s, 5, 100, SPOOL_TELEMETRY);
+    spool_close(s);
+    seg_file("len", path, sizeof(path));
+    fd = open(path, O_RDWR);
+    assert_int_equal(pwrite(fd, "\x7f", 1, 6), 1); /* record 1's length: huge */
+    close(fd);
+    s = open_spool("len", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.bad_records, 1);
+    assert_int_equal(spool_count(s), 4);
+    assert_int_equal(spool_at(s, 0)->seq, 2);
+    spool_close(s);
+}
+
+/* Big KEEP records moved forward never make a segment the scan skips. */
+static void test_keep_relocation_bounded(void **state)
+{
+    struct spool *s = open_spool("kr", 4 * 1024 * 1024);
+    size_t keeps = 0;
+    (void)state;
+    for (int g = 0; g < 6; g++) {
+        append_n(s, 1, 300000, SPOOL_KEEP);
+        append_n(s, 3, 200000, SPOOL_TELEMETRY);
+    }
+    spool_close(s);
+    s = open_spool("kr", 4 * 1024 * 1024);
+    for (size_t i = 0; i < spool_count(s); i++) {
+        keeps += spool_at(s, i)->cls == SPOOL_KEEP;
+        check_payload(s, spool_at(s, i));
+    }
+    assert_int_equal(keeps, 6);
     spool_close(s);
 }
 
@@ -291,6 +345,8 @@ int main(void)
         cmocka_unit_test(test_limit_big_records),
         cmocka_unit_test(test_limit_mixed),
         cmocka_unit_test(test_new_epoch_and_drop),
+        cmocka_unit_test(test_bad_length_not_torn),
+        cmocka_unit_test(test_keep_relocation_bounded),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
