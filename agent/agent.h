@@ -86,6 +86,7 @@ struct input {
 
 extern const struct input_ops in_os_ops;
 extern const struct input_ops in_dummy_ops;
+extern const struct input_ops in_dpkg_ops;
 
 /* ---- network side (queue.c, transport.c) ---- */
 

@@ -109,6 +109,44 @@ static void set_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code 
     resp->error = e;
 }
 
+struct inv_ctx {
+    Vigil__V1__Package **v;
+    size_t n, cap;
+    int oom;
+};
+
+static int inv_cb(void *ctx, const struct store_pkg *p)
+{
+    struct inv_ctx *x = ctx;
+    Vigil__V1__Package *m;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 256;
+        Vigil__V1__Package **nv = realloc(x->v, nc * sizeof(*nv));
+        if (!nv) {
+            x->oom = 1;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = nc;
+    }
+    m = calloc(1, sizeof(*m));
+    if (!m) {
+        x->oom = 1;
+        return 1;
+    }
+    vigil__v1__package__init(m);
+    m->name = dup0(p->name);
+    m->version = dup0(p->version);
+    m->arch = dup0(p->arch);
+    m->status = dup0(p->status);
+    m->source_name = dup0(p->source_name);
+    m->source_version = dup0(p->source_version);
+    m->vendor = dup0(p->manager); /* which package manager, for the operator */
+    m->install_time_ms = p->first_seen_ms;
+    x->v[x->n++] = m;
+    return 0;
+}
+
 void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp)
 {
@@ -131,6 +169,29 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
         resp->hosts = r;
         if (rc != 0 || x.oom) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                      "the collector could not read its store; see its log");
+            return;
+        }
+        resp->ok = 1;
+        return;
+    }
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_INVENTORY: {
+        struct inv_ctx x = { NULL, 0, 0, 0 };
+        Vigil__V1__InventoryResult *r = calloc(1, sizeof(*r));
+        int rc;
+        if (!r) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vigil__v1__inventory_result__init(r);
+        rc = store_inventory(s->store, req->inventory->agent_id, inv_cb, &x);
+        r->agent_id = dup0(req->inventory->agent_id);
+        r->packages = x.v;
+        r->n_packages = x.n;
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY;
+        resp->inventory = r;
+        if (rc || x.oom) {
             set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
                       "the collector could not read its store; see its log");
             return;
@@ -169,5 +230,22 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
         }
         free(resp->hosts->hosts);
         free(resp->hosts);
+    }
+    if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY &&
+        resp->inventory) {
+        for (size_t i = 0; i < resp->inventory->n_packages; i++) {
+            Vigil__V1__Package *p = resp->inventory->packages[i];
+            free(p->name);
+            free(p->version);
+            free(p->arch);
+            free(p->status);
+            free(p->source_name);
+            free(p->source_version);
+            free(p->vendor);
+            free(p);
+        }
+        free(resp->inventory->packages);
+        free(resp->inventory->agent_id);
+        free(resp->inventory);
     }
 }

@@ -50,4 +50,14 @@ struct store_host {
  * a non-zero return from cb stops the walk and is returned. */
 int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h), void *ctx);
 
+/* One package of a host's current inventory. */
+struct store_pkg {
+    const char *manager, *name, *arch, *version, *status, *source_name, *source_version;
+    int64_t first_seen_ms;
+};
+/* Calls cb for every package agent_id has now, by name.  Returns 0 or an
+ * error; a non-zero return from cb stops the walk and is returned. */
+int store_inventory(struct store *s, const char *agent_id,
+                    int (*cb)(void *ctx, const struct store_pkg *p), void *ctx);
+
 #endif

@@ -38,6 +38,17 @@ enum {
     Q_HOSTS,
     Q_LOSS_INSERT,
     Q_HOST_LOSS,
+    Q_STAGE,
+    Q_SNAP_GONE_HIST,
+    Q_SNAP_GONE,
+    Q_SNAP_NEW_HIST,
+    Q_SNAP_UPSERT,
+    Q_STAGE_CLEAR,
+    Q_PKG_DEL,
+    Q_PKG_GONE_HIST,
+    Q_PKG_UPSERT,
+    Q_PKG_NEW_HIST,
+    Q_INVENTORY,
     Q_COUNT
 };
 
@@ -83,6 +94,47 @@ static const char *const queries[Q_COUNT] = {
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
         " recv_time_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [Q_STAGE] = "INSERT OR REPLACE INTO inventory_staging VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    /* Snapshot complete: what is gone ends in history, what is new starts. */
+    [Q_SNAP_GONE_HIST] =
+        "UPDATE package_history SET disappeared_ms = ?3 WHERE host_id = ?1 AND manager = ?2"
+        " AND disappeared_ms IS NULL AND NOT EXISTS (SELECT 1 FROM inventory_staging s"
+        " WHERE s.host_id = ?1 AND s.manager = ?2 AND s.name = package_history.name"
+        " AND s.arch = package_history.arch AND s.version = package_history.version"
+        " AND s.status = package_history.status)",
+    [Q_SNAP_GONE] =
+        "DELETE FROM packages WHERE host_id = ?1 AND manager = ?2 AND NOT EXISTS"
+        " (SELECT 1 FROM inventory_staging s WHERE s.host_id = ?1 AND s.manager = ?2"
+        " AND s.name = packages.name AND s.arch = packages.arch)",
+    [Q_SNAP_NEW_HIST] =
+        "INSERT INTO package_history(host_id, manager, name, arch, version, status, appeared_ms)"
+        " SELECT host_id, manager, name, arch, version, status, ?3 FROM inventory_staging s"
+        " WHERE s.host_id = ?1 AND s.manager = ?2 AND NOT EXISTS (SELECT 1 FROM packages p"
+        " WHERE p.host_id = ?1 AND p.manager = ?2 AND p.name = s.name AND p.arch = s.arch"
+        " AND p.version = s.version AND p.status = s.status)",
+    [Q_SNAP_UPSERT] =
+        "INSERT INTO packages SELECT host_id, manager, name, arch, version, status, source_name,"
+        " source_version, ?3 FROM inventory_staging WHERE host_id = ?1 AND manager = ?2"
+        " ON CONFLICT(host_id, manager, name, arch) DO UPDATE SET version = excluded.version,"
+        " status = excluded.status, source_name = excluded.source_name,"
+        " source_version = excluded.source_version",
+    [Q_STAGE_CLEAR] = "DELETE FROM inventory_staging WHERE host_id = ?1 AND manager = ?2",
+    [Q_PKG_DEL] = "DELETE FROM packages WHERE host_id = ?1 AND manager = ?2 AND name = ?3"
+                  " AND arch = ?4",
+    [Q_PKG_GONE_HIST] = "UPDATE package_history SET disappeared_ms = ?5 WHERE host_id = ?1"
+                        " AND manager = ?2 AND name = ?3 AND arch = ?4 AND disappeared_ms IS NULL",
+    [Q_PKG_UPSERT] =
+        "INSERT INTO packages VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT(host_id, manager, name, arch) DO UPDATE SET version = excluded.version,"
+        " status = excluded.status, source_name = excluded.source_name,"
+        " source_version = excluded.source_version",
+    [Q_PKG_NEW_HIST] =
+        "INSERT INTO package_history(host_id, manager, name, arch, version, status, appeared_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+    [Q_INVENTORY] =
+        "SELECT p.manager, p.name, p.arch, p.version, p.status, p.source_name, p.source_version,"
+        " p.first_seen_ms FROM packages p JOIN hosts h ON h.id = p.host_id"
+        " WHERE h.agent_id = ?1 ORDER BY p.name, p.arch",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -114,6 +166,23 @@ static const char schema[] =
     " idx INTEGER NOT NULL, kind TEXT NOT NULL, time_ms INTEGER, recv_time_ms INTEGER NOT NULL,"
     " body BLOB NOT NULL);"
     "CREATE INDEX IF NOT EXISTS events_host_time ON events(host_id, time_ms);"
+    /* Current packages per host, and their history: a row per version a
+     * host had, with when it appeared and when it went (NULL: still
+     * there).  "What was installed on host X on day D" is a query on
+     * package_history. */
+    "CREATE TABLE IF NOT EXISTS packages("
+    " host_id INTEGER NOT NULL, manager TEXT NOT NULL, name TEXT NOT NULL, arch TEXT NOT NULL,"
+    " version TEXT NOT NULL, status TEXT NOT NULL, source_name TEXT, source_version TEXT,"
+    " first_seen_ms INTEGER NOT NULL, PRIMARY KEY(host_id, manager, name, arch)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS package_history("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, manager TEXT NOT NULL,"
+    " name TEXT NOT NULL, arch TEXT NOT NULL, version TEXT NOT NULL, status TEXT NOT NULL,"
+    " appeared_ms INTEGER NOT NULL, disappeared_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS package_history_host ON package_history(host_id, name);"
+    "CREATE TABLE IF NOT EXISTS inventory_staging("
+    " host_id INTEGER NOT NULL, manager TEXT NOT NULL, name TEXT NOT NULL, arch TEXT NOT NULL,"
+    " version TEXT NOT NULL, status TEXT NOT NULL, source_name TEXT, source_version TEXT,"
+    " PRIMARY KEY(host_id, manager, name, arch)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -399,6 +468,152 @@ static int apply_loss(struct store *s, int64_t host_id, uint64_t seq,
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot count loss");
 }
 
+static const char *manager_name(Vigil__V1__PackageManager m)
+{
+    return m == VIGIL__V1__PACKAGE_MANAGER__PACKAGE_MANAGER_RPM ? "rpm" : "dpkg";
+}
+
+static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
+{
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, what);
+}
+
+static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__PackageInventory *inv,
+                           int64_t recv_ms)
+{
+    const char *m = manager_name(inv->manager);
+    sqlite3_stmt *st;
+    int rc;
+
+    if (inv->part <= 1) { /* a new snapshot starts: drop any unfinished one */
+        st = q(s, Q_STAGE_CLEAR);
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        if ((rc = step_done(s, st, "cannot clear staging")) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < inv->n_packages; i++) {
+        const Vigil__V1__Package *p = inv->packages[i];
+        st = q(s, Q_STAGE);
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
+        bind_text(st, 7, p->source_name);
+        bind_text(st, 8, p->source_version);
+        if ((rc = step_done(s, st, "cannot stage package")) != 0)
+            return rc;
+    }
+    if (inv->part < inv->part_count)
+        return 0;
+    /* The snapshot is whole: make it the current inventory. */
+    static const int steps[] = { Q_SNAP_GONE_HIST, Q_SNAP_GONE, Q_SNAP_NEW_HIST, Q_SNAP_UPSERT,
+                                 Q_STAGE_CLEAR };
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        st = q(s, steps[i]);
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        if (steps[i] != Q_STAGE_CLEAR && steps[i] != Q_SNAP_GONE)
+            sqlite3_bind_int64(st, 3, recv_ms);
+        if ((rc = step_done(s, st, "cannot apply inventory snapshot")) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static int pkg_gone(struct store *s, int64_t host_id, const char *m, const Vigil__V1__Package *p,
+                    int64_t recv_ms)
+{
+    sqlite3_stmt *st = q(s, Q_PKG_GONE_HIST);
+    int rc;
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, recv_ms);
+    if ((rc = step_done(s, st, "cannot record package removal")) != 0)
+        return rc;
+    st = q(s, Q_PKG_DEL);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    return step_done(s, st, "cannot remove package");
+}
+
+static int pkg_new(struct store *s, int64_t host_id, const char *m, const Vigil__V1__Package *p,
+                   int64_t recv_ms)
+{
+    sqlite3_stmt *st = q(s, Q_PKG_UPSERT);
+    int rc;
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
+    bind_text(st, 7, p->source_name);
+    bind_text(st, 8, p->source_version);
+    sqlite3_bind_int64(st, 9, recv_ms);
+    if ((rc = step_done(s, st, "cannot store package")) != 0)
+        return rc;
+    st = q(s, Q_PKG_NEW_HIST);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 7, recv_ms);
+    return step_done(s, st, "cannot record package history");
+}
+
+static int apply_delta(struct store *s, int64_t host_id, const Vigil__V1__PackageDelta *d,
+                       int64_t recv_ms)
+{
+    const char *m = manager_name(d->manager);
+    int rc = 0;
+    for (size_t i = 0; i < d->n_removed && rc == 0; i++)
+        rc = pkg_gone(s, host_id, m, d->removed[i], recv_ms);
+    for (size_t i = 0; i < d->n_changed && rc == 0; i++) {
+        rc = pkg_gone(s, host_id, m, d->changed[i], recv_ms);
+        if (rc == 0)
+            rc = pkg_new(s, host_id, m, d->changed[i], recv_ms);
+    }
+    for (size_t i = 0; i < d->n_added && rc == 0; i++)
+        rc = pkg_new(s, host_id, m, d->added[i], recv_ms);
+    return rc;
+}
+
+int store_inventory(struct store *s, const char *agent_id,
+                    int (*cb)(void *ctx, const struct store_pkg *p), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_INVENTORY);
+    int rc;
+
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_pkg p;
+        int r;
+        p.manager = (const char *)sqlite3_column_text(st, 0);
+        p.name = (const char *)sqlite3_column_text(st, 1);
+        p.arch = (const char *)sqlite3_column_text(st, 2);
+        p.version = (const char *)sqlite3_column_text(st, 3);
+        p.status = (const char *)sqlite3_column_text(st, 4);
+        p.source_name = (const char *)sqlite3_column_text(st, 5);
+        p.source_version = (const char *)sqlite3_column_text(st, 6);
+        p.first_seen_ms = sqlite3_column_int64(st, 7);
+        if ((r = cb(ctx, &p)) != 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read inventory");
+}
+
 int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
                 const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
 {
@@ -442,6 +657,10 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_health(s, host_id, e->agent_health, e->time_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_LOSS)
             rc = apply_loss(s, host_id, b->seq, e->loss, recv_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_PACKAGE_INVENTORY)
+            rc = apply_inventory(s, host_id, e->package_inventory, recv_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_PACKAGE_DELTA)
+            rc = apply_delta(s, host_id, e->package_delta, recv_ms);
     }
     vg_buf_free(&body);
     if (rc)

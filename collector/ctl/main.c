@@ -18,6 +18,8 @@ static const struct ctl_cmd commands[] = {
     { "hosts", "list the fleet: identity, OS, kernel, last seen, connected", ctl_cmd_hosts,
       ctl_usage_hosts },
     { "host", "show one host (by agent id or unique hostname)", ctl_cmd_host, ctl_usage_host },
+    { "inventory", "a host's packages, as the collector holds them", ctl_cmd_inventory,
+      ctl_usage_inventory },
 };
 
 int ctl_err(const char *fmt, ...)
