@@ -478,6 +478,16 @@ static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, what);
 }
 
+/* Binds ?1..?4: host, manager, name, arch. */
+static void bind_pkg_key(sqlite3_stmt *st, int64_t host_id, const char *m,
+                         const Vigil__V1__Package *p)
+{
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+}
+
 static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__PackageInventory *inv,
                            int64_t recv_ms)
 {
@@ -495,10 +505,7 @@ static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__Pa
     for (size_t i = 0; i < inv->n_packages; i++) {
         const Vigil__V1__Package *p = inv->packages[i];
         st = q(s, Q_STAGE);
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+        bind_pkg_key(st, host_id, m, p);
         sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
         sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
         bind_text(st, 7, p->source_name);
@@ -528,18 +535,12 @@ static int pkg_gone(struct store *s, int64_t host_id, const char *m, const Vigil
 {
     sqlite3_stmt *st = q(s, Q_PKG_GONE_HIST);
     int rc;
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    bind_pkg_key(st, host_id, m, p);
     sqlite3_bind_int64(st, 5, recv_ms);
     if ((rc = step_done(s, st, "cannot record package removal")) != 0)
         return rc;
     st = q(s, Q_PKG_DEL);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    bind_pkg_key(st, host_id, m, p);
     return step_done(s, st, "cannot remove package");
 }
 
@@ -548,10 +549,7 @@ static int pkg_new(struct store *s, int64_t host_id, const char *m, const Vigil_
 {
     sqlite3_stmt *st = q(s, Q_PKG_UPSERT);
     int rc;
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    bind_pkg_key(st, host_id, m, p);
     sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
     bind_text(st, 7, p->source_name);
@@ -560,10 +558,7 @@ static int pkg_new(struct store *s, int64_t host_id, const char *m, const Vigil_
     if ((rc = step_done(s, st, "cannot store package")) != 0)
         return rc;
     st = q(s, Q_PKG_NEW_HIST);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    bind_pkg_key(st, host_id, m, p);
     sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 7, recv_ms);
