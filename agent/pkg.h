@@ -43,4 +43,12 @@ int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pk
  * VG_ETOOBIG. */
 int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
 
+/* rpm: runs `rpm --root ROOT -qa --qf ...` (no shell) and parses it.
+ * version is [EPOCH:]VERSION-RELEASE; source is the source rpm and
+ * source_version the vendor.  Returns 0, -errno (rpm missing: -ENOENT),
+ * -EIO (rpm failed) or VG_ETOOBIG. */
+int pkg_rpm_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
+/* Parses rpm's output as formatted by pkg_rpm_read (modified in place). */
+int pkg_rpm_parse(char *text, struct pkg_list *out, struct pkg_report *rep);
+
 #endif

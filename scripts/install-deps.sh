@@ -17,6 +17,7 @@ lz4
 openssl
 nftables
 jq
+rpm
 libcmocka-dev
 libsqlite3-dev
 sqlite3

@@ -5,7 +5,7 @@
 
 expect_exit 0 "$AGENT" inventory --json
 mv out.txt inv.json
-jq -r '.packages[] | select(.status == "installed") | "\(.name) \(.version) \(.arch)"' inv.json |
+jq -r '.packages[] | select(.status == "installed" and .manager == "dpkg") | "\(.name) \(.version) \(.arch)"' inv.json |
     sort >ours.txt
 dpkg-query -W -f '${db:Status-Abbrev} ${Package} ${Version} ${Architecture}\n' |
     awk '$1 == "ii" { print $2, $3, $4 }' | sort >dpkg.txt

@@ -1,0 +1,47 @@
+# rpm inventory, for real: small rpms built here with rpmbuild, installed
+# into a scratch root's database (Debian's rpm needs --force-debian), read
+# back through vigil-agent inventory --root.
+# vg-timeout: 120
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+mkdir -p top/SPECS root
+spec() { # spec NAME VERSION RELEASE EPOCH ARCH-LINE
+    cat >top/SPECS/$1.spec <<SPEC
+Name: $1
+Version: $2
+Release: $3
+${4:+Epoch: $4}
+Summary: Vigil test package $1
+License: Apache-2.0
+Vendor: Vigil Tests
+BuildArch: noarch
+%description
+A package for the rpm inventory test.
+%files
+SPEC
+    rpmbuild -bb --define "_topdir $VG_TMP/top" --define "_rpmdir $VG_TMP/rpms" \
+        top/SPECS/$1.spec >build-$1.log 2>&1 || { cat build-$1.log; fail "rpmbuild $1"; }
+}
+spec vg-plain 1.0 1.el9
+spec vg-epoch 2.4.1 3.el9 7
+spec vg-tilde 1.0~rc1 0.1.el9
+rpm --root "$VG_TMP/root" --initdb
+rpm --root "$VG_TMP/root" -i --justdb --nodeps --force-debian rpms/noarch/*.rpm ||
+    fail "cannot install the test rpms into the scratch database"
+
+expect_exit 0 "$AGENT" inventory --root root --json
+jq -r '.packages[] | select(.manager == "rpm") | "\(.name) \(.version) \(.arch) \(.vendor) \(.source)"' out.txt |
+    sort >ours.txt
+rpm --root "$VG_TMP/root" -qa --qf '%{NAME} %|EPOCH?{%{EPOCH}:}:{}|%{VERSION}-%{RELEASE} %{ARCH} %{VENDOR} %{SOURCERPM}\n' |
+    sed 's/ Vigil Tests / Vigil_Tests /' | sort >rpm.txt
+sed -i 's/ Vigil Tests / Vigil_Tests /' ours.txt
+diff -u rpm.txt ours.txt || fail "rpm inventory differs from rpm -qa"
+expect_in ours.txt "vg-epoch 7:2.4.1-3.el9 noarch"
+[ "$(jq '[.packages[] | select(.manager == "rpm" and .install_time_ms > 0)] | length' out.txt)" = 3 ] ||
+    fail "install times missing"
+
+# Removal is seen.
+rpm --root "$VG_TMP/root" -e --justdb --nodeps vg-plain
+expect_exit 0 "$AGENT" inventory --root root --json
+[ "$(jq '[.packages[] | select(.manager == "rpm")] | length' out.txt)" = 2 ] || fail "removal not seen"
+echo ok
