@@ -38,6 +38,7 @@ struct agent_conf {
     uint64_t os_check_ms, os_interval_ms;
     /* [inventory] */
     char *inventory_root;
+    uint64_t inventory_poll_ms;
     /* [dummy] */
     uint64_t dummy_rate, dummy_size;
     /* [tls] */
@@ -87,6 +88,7 @@ struct input {
 extern const struct input_ops in_os_ops;
 extern const struct input_ops in_dummy_ops;
 extern const struct input_ops in_dpkg_ops;
+extern const struct input_ops in_rpm_ops;
 
 /* ---- network side (queue.c, transport.c) ---- */
 

@@ -53,6 +53,9 @@ const struct vg_conf_key agent_conf_keys[] = {
     K("inventory", "root", VG_CONF_PATH, "/", inventory_root,
       "host root the inputs read (/etc/os-release, /var/lib/dpkg, ...): /host when the agent "
       "runs in a container with the host mounted there"),
+    KB("inventory", "poll_interval", VG_CONF_DURATION, "5m", inventory_poll_ms, 1000, 86400000,
+       "how often a package database that cannot be watched is re-read (rpm keeps it in "
+       "different places on different distributions)"),
     KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
     KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,

@@ -40,8 +40,26 @@ expect_in ours.txt "vg-epoch 7:2.4.1-3.el9 noarch"
 [ "$(jq '[.packages[] | select(.manager == "rpm" and .install_time_ms > 0)] | length' out.txt)" = 3 ] ||
     fail "install times missing"
 
-# Removal is seen.
+# The daemon streams it: a snapshot, then the removal as a delta.
+make_pki pki
+PORT=$(free_port)
+collector_conf "$PORT" c.db >collector.conf
+agent_conf "$PORT" agent-1 >agent.conf
+printf '[inventory]\nroot = root\npoll_interval = 1s\n' >>agent.conf
+start collector "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+start agent "$AGENT" -c agent.conf
+APID=$LAST_PID
+rpms() { sql c.db "select count(*) from packages where manager = 'rpm'"; }
+wait_for 20 "rpm snapshot stored" '[ "$(rpms)" = 3 ]'
+[ "$(sql c.db "select version from packages where name = 'vg-epoch'")" = 7:2.4.1-3.el9 ] ||
+    fail "stored version"
 rpm --root "$VG_TMP/root" -e --justdb --nodeps vg-plain
+wait_for 20 "removal applied" '[ "$(rpms)" = 2 ]'
+expect_in agent.log "packages changed: 0 added, 1 removed, 0 changed"
 expect_exit 0 "$AGENT" inventory --root root --json
 [ "$(jq '[.packages[] | select(.manager == "rpm")] | length' out.txt)" = 2 ] || fail "removal not seen"
+stop "$APID"
+stop "$CPID"
 echo ok

@@ -1,9 +1,14 @@
 /*
- * in_dpkg: the dpkg package inventory.  A full snapshot at start (split
- * into parts of PART_MAX packages), then, whenever dpkg rewrites its
- * status file (watched with uv_fs_event on the directory, since dpkg
- * replaces the file by rename), only the delta: added, removed and
- * changed packages.  Off on hosts without ROOT/var/lib/dpkg/status.
+ * in_dpkg and in_rpm: the package inventory.  A full snapshot at start
+ * (split into parts of PART_MAX packages), then only the delta: added,
+ * removed and changed packages.
+ *
+ * dpkg: re-read when dpkg rewrites its status file (uv_fs_event on the
+ * directory, since dpkg replaces the file by rename); off on hosts
+ * without ROOT/var/lib/dpkg/status.
+ * rpm: re-read when /var/lib/rpm changes, or every [inventory]
+ * poll_interval where that is not the database (Debian's rpm keeps it in
+ * ~/.rpmdb); off where rpm is missing or knows no packages.
  */
 #include <errno.h>
 #include <limits.h>
@@ -14,15 +19,33 @@
 
 #include "../agent.h"
 #include "../pkg.h"
+#include "err.h"
 #include "log.h"
 #include "util.h"
 
 #define PART_MAX 2000
 #define DEBOUNCE_MS 1000
 
+struct source {
+    const char *name;                 /* for logs: "dpkg", "rpm" */
+    Vigil__V1__PackageManager manager;
+    int (*read)(const char *root, struct pkg_list *out, struct pkg_report *rep);
+    const char *dir;                  /* watched, under the root */
+    const char *file;                 /* the file in dir whose change matters; NULL: any */
+};
+
+static const struct source dpkg_source = {
+    "dpkg", VIGIL__V1__PACKAGE_MANAGER__PACKAGE_MANAGER_DPKG, pkg_dpkg_read, "/var/lib/dpkg",
+    "status",
+};
+static const struct source rpm_source = {
+    "rpm", VIGIL__V1__PACKAGE_MANAGER__PACKAGE_MANAGER_RPM, pkg_rpm_read, "/var/lib/rpm", NULL,
+};
+
 struct dpkg_in {
+    const struct source *src;
     uv_fs_event_t watch;
-    uv_timer_t debounce;
+    uv_timer_t debounce, poll;
     void (*done)(struct input *in);
     int closing;
     char root[PATH_MAX];
@@ -64,7 +87,7 @@ static void emit_snapshot(struct input *in, struct dpkg_in *d)
             fill(&pk[i], &d->cur.v[from + i]);
             pp[i] = &pk[i];
         }
-        inv.manager = VIGIL__V1__PACKAGE_MANAGER__PACKAGE_MANAGER_DPKG;
+        inv.manager = d->src->manager;
         inv.generation = d->generation;
         inv.part = (uint32_t)part + 1;
         inv.part_count = (uint32_t)parts;
@@ -77,7 +100,7 @@ static void emit_snapshot(struct input *in, struct dpkg_in *d)
         free(pk);
         free(pp);
     }
-    log_info("[in_dpkg] inventory: %zu packages (generation %llu)", d->cur.n,
+    log_info("[in_%s] inventory: %zu packages (generation %llu)", d->src->name, d->cur.n,
              (unsigned long long)d->generation);
 }
 
@@ -122,7 +145,7 @@ static void emit_delta(struct input *in, struct dpkg_in *d, struct pkg_list *now
     }
     if (dl.n_added + dl.n_removed + dl.n_changed == 0)
         goto out;
-    dl.manager = VIGIL__V1__PACKAGE_MANAGER__PACKAGE_MANAGER_DPKG;
+    dl.manager = d->src->manager;
     dl.base_generation = d->generation;
     dl.generation = ++d->generation;
     dl.added = add;
@@ -134,7 +157,7 @@ static void emit_delta(struct input *in, struct dpkg_in *d, struct pkg_list *now
     ev.kind_case = VIGIL__V1__EVENT__KIND_PACKAGE_DELTA;
     ev.package_delta = &dl;
     bus_emit(in->agent, &ev);
-    log_info("[in_dpkg] packages changed: %zu added, %zu removed, %zu changed",
+    log_info("[in_%s] packages changed: %zu added, %zu removed, %zu changed", d->src->name,
              dl.n_added, dl.n_removed, dl.n_changed);
 out:
     free(pk);
@@ -150,11 +173,11 @@ static void rescan(uv_timer_t *t)
     struct dpkg_in *d = in->priv;
     struct pkg_list now = { NULL, 0, 0 };
     struct pkg_report rep;
-    int rc = pkg_dpkg_read(d->root, &now, &rep);
+    int rc = d->src->read(d->root, &now, &rep);
 
     if (rc) {
-        log_warnx("[in_dpkg] cannot read %s/status: %s; keeping the last inventory", d->dir,
-                  rc == -ENOENT ? "missing" : strerror(-rc));
+        log_warnx("[in_%s] cannot read the package database under %s: %s; keeping the last "
+                  "inventory", d->src->name, d->root, rc == -ENOENT ? "missing" : vg_strerror(rc));
         pkg_list_free(&now);
         return;
     }
@@ -168,46 +191,60 @@ static void changed(uv_fs_event_t *h, const char *name, int events, int status)
     struct input *in = h->data;
     struct dpkg_in *d = in->priv;
     (void)events;
-    if (status < 0 || !name || strcmp(name, "status") != 0)
+    if (status < 0 || (d->src->file && (!name || strcmp(name, d->src->file) != 0)))
         return;
     /* dpkg writes several times per run: wait for it to settle. */
     uv_timer_start(&d->debounce, rescan, DEBOUNCE_MS, 0);
 }
 
-static int dpkg_init(struct input *in)
+static int pkg_init(struct input *in, const struct source *src)
 {
     struct dpkg_in *d = calloc(1, sizeof(*d));
     struct pkg_report rep;
     const char *root = in->conf->inventory_root && strcmp(in->conf->inventory_root, "/") != 0
                            ? in->conf->inventory_root
                            : "";
-    char status[PATH_MAX + 16];
     int rc;
 
     if (!d)
         return -ENOMEM;
+    d->src = src;
     snprintf(d->root, sizeof(d->root), "%s", root[0] ? root : "/");
-    snprintf(d->dir, sizeof(d->dir), "%s/var/lib/dpkg", root);
-    snprintf(status, sizeof(status), "%s/status", d->dir);
-    if (access(status, F_OK) != 0) {
+    snprintf(d->dir, sizeof(d->dir), "%s%s", root, src->dir);
+    rc = src->read(d->root, &d->cur, &rep);
+    if (rc || (src == &rpm_source && d->cur.n == 0)) {
+        log_info("[in_%s] no %s package database here: input off", src->name, src->name);
+        pkg_list_free(&d->cur);
         free(d);
         in->priv = NULL;
-        log_info("[in_dpkg] no %s: not a dpkg host, input off", status);
         return 0;
     }
     in->priv = d;
     uv_timer_init(in->loop, &d->debounce);
+    uv_timer_init(in->loop, &d->poll);
     uv_fs_event_init(in->loop, &d->watch);
-    d->debounce.data = d->watch.data = in;
+    d->debounce.data = d->watch.data = d->poll.data = in;
     rc = uv_fs_event_start(&d->watch, changed, d->dir, 0);
-    if (rc)
-        log_warnx("[in_dpkg] cannot watch %s (%s): changes are seen only at restart", d->dir,
-                  uv_strerror(rc));
-    rc = pkg_dpkg_read(d->root, &d->cur, &rep);
-    if (rc)
-        log_warnx("[in_dpkg] cannot read %s: %s", status, strerror(rc < 0 && rc > -4096 ? -rc : EIO));
+    if (rc) {
+        /* Nothing to watch (rpm keeps its database elsewhere on some
+         * hosts): look again now and then. */
+        uint64_t every = in->conf->inventory_poll_ms;
+        uv_timer_start(&d->poll, rescan, every, every);
+        log_info("[in_%s] cannot watch %s (%s): re-reading every %llu s", src->name, d->dir,
+                 uv_strerror(rc), (unsigned long long)(every / 1000));
+    }
     emit_snapshot(in, d);
     return 0;
+}
+
+static int dpkg_init(struct input *in)
+{
+    return pkg_init(in, &dpkg_source);
+}
+
+static int rpm_init(struct input *in)
+{
+    return pkg_init(in, &rpm_source);
 }
 
 static void closed(uv_handle_t *h)
@@ -232,13 +269,20 @@ static void dpkg_exit(struct input *in, void (*done)(struct input *in))
         return;
     }
     d->done = done;
-    d->closing = 2;
+    d->closing = 3;
     uv_close((uv_handle_t *)&d->watch, closed);
     uv_close((uv_handle_t *)&d->debounce, closed);
+    uv_close((uv_handle_t *)&d->poll, closed);
 }
 
 const struct input_ops in_dpkg_ops = {
     .name = "dpkg",
     .init = dpkg_init,
+    .exit = dpkg_exit,
+};
+
+const struct input_ops in_rpm_ops = {
+    .name = "rpm",
+    .init = rpm_init,
     .exit = dpkg_exit,
 };
