@@ -109,6 +109,37 @@ static void set_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code 
     resp->error = e;
 }
 
+static Vigil__V1__Package *pkg_msg(const struct store_pkg *p)
+{
+    Vigil__V1__Package *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    vigil__v1__package__init(m);
+    m->name = dup0(p->name);
+    m->version = dup0(p->version);
+    m->arch = dup0(p->arch);
+    m->status = dup0(p->status);
+    m->source_name = dup0(p->source_name);
+    m->source_version = dup0(p->source_version);
+    m->vendor = dup0(p->manager);
+    m->install_time_ms = p->first_seen_ms;
+    return m;
+}
+
+static void pkg_msg_free(Vigil__V1__Package *p)
+{
+    if (!p)
+        return;
+    free(p->name);
+    free(p->version);
+    free(p->arch);
+    free(p->status);
+    free(p->source_name);
+    free(p->source_version);
+    free(p->vendor);
+    free(p);
+}
+
 struct inv_ctx {
     Vigil__V1__Package **v;
     size_t n, cap;
@@ -129,21 +160,46 @@ static int inv_cb(void *ctx, const struct store_pkg *p)
         x->v = nv;
         x->cap = nc;
     }
-    m = calloc(1, sizeof(*m));
+    m = pkg_msg(p); /* vendor carries the package manager, for the operator */
     if (!m) {
         x->oom = 1;
         return 1;
     }
-    vigil__v1__package__init(m);
-    m->name = dup0(p->name);
-    m->version = dup0(p->version);
-    m->arch = dup0(p->arch);
-    m->status = dup0(p->status);
-    m->source_name = dup0(p->source_name);
-    m->source_version = dup0(p->source_version);
-    m->vendor = dup0(p->manager); /* which package manager, for the operator */
-    m->install_time_ms = p->first_seen_ms;
     x->v[x->n++] = m;
+    return 0;
+}
+
+struct ph_ctx {
+    Vigil__V1__HostPackage **v;
+    size_t n, cap;
+    int oom;
+};
+
+static int ph_cb(void *ctx, const char *agent_id, const char *hostname, const struct store_pkg *p)
+{
+    struct ph_ctx *x = ctx;
+    Vigil__V1__HostPackage *h;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 64;
+        Vigil__V1__HostPackage **nv = realloc(x->v, nc * sizeof(*nv));
+        if (!nv) {
+            x->oom = 1;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = nc;
+    }
+    h = calloc(1, sizeof(*h));
+    if (!h) {
+        x->oom = 1;
+        return 1;
+    }
+    vigil__v1__host_package__init(h);
+    h->agent_id = dup0(agent_id);
+    h->hostname = dup0(hostname);
+    h->manager = dup0(p->manager);
+    h->package = pkg_msg(p);
+    x->v[x->n++] = h;
     return 0;
 }
 
@@ -169,6 +225,28 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
         resp->hosts = r;
         if (rc != 0 || x.oom) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                      "the collector could not read its store; see its log");
+            return;
+        }
+        resp->ok = 1;
+        return;
+    }
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PACKAGES: {
+        struct ph_ctx x = { NULL, 0, 0, 0 };
+        Vigil__V1__PackagesResult *r = calloc(1, sizeof(*r));
+        int rc;
+        if (!r) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vigil__v1__packages_result__init(r);
+        rc = store_package_hosts(s->store, req->packages->name, ph_cb, &x);
+        r->hosts = x.v;
+        r->n_hosts = x.n;
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES;
+        resp->packages = r;
+        if (rc || x.oom) {
             set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
                       "the collector could not read its store; see its log");
             return;
@@ -231,19 +309,22 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
         free(resp->hosts->hosts);
         free(resp->hosts);
     }
+    if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES && resp->packages) {
+        for (size_t i = 0; i < resp->packages->n_hosts; i++) {
+            Vigil__V1__HostPackage *h = resp->packages->hosts[i];
+            free(h->agent_id);
+            free(h->hostname);
+            free(h->manager);
+            pkg_msg_free(h->package);
+            free(h);
+        }
+        free(resp->packages->hosts);
+        free(resp->packages);
+    }
     if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY &&
         resp->inventory) {
-        for (size_t i = 0; i < resp->inventory->n_packages; i++) {
-            Vigil__V1__Package *p = resp->inventory->packages[i];
-            free(p->name);
-            free(p->version);
-            free(p->arch);
-            free(p->status);
-            free(p->source_name);
-            free(p->source_version);
-            free(p->vendor);
-            free(p);
-        }
+        for (size_t i = 0; i < resp->inventory->n_packages; i++)
+            pkg_msg_free(resp->inventory->packages[i]);
         free(resp->inventory->packages);
         free(resp->inventory->agent_id);
         free(resp->inventory);

@@ -59,5 +59,11 @@ struct store_pkg {
  * error; a non-zero return from cb stops the walk and is returned. */
 int store_inventory(struct store *s, const char *agent_id,
                     int (*cb)(void *ctx, const struct store_pkg *p), void *ctx);
+/* Calls cb for every host that has package `name` now (host fields in
+ * agent_id and hostname), by hostname.  Same returns. */
+int store_package_hosts(struct store *s, const char *name,
+                        int (*cb)(void *ctx, const char *agent_id, const char *hostname,
+                                  const struct store_pkg *p),
+                        void *ctx);
 
 #endif

@@ -49,6 +49,7 @@ enum {
     Q_PKG_UPSERT,
     Q_PKG_NEW_HIST,
     Q_INVENTORY,
+    Q_PACKAGE_HOSTS,
     Q_COUNT
 };
 
@@ -135,6 +136,10 @@ static const char *const queries[Q_COUNT] = {
         "SELECT p.manager, p.name, p.arch, p.version, p.status, p.source_name, p.source_version,"
         " p.first_seen_ms FROM packages p JOIN hosts h ON h.id = p.host_id"
         " WHERE h.agent_id = ?1 ORDER BY p.name, p.arch",
+    [Q_PACKAGE_HOSTS] =
+        "SELECT h.agent_id, h.hostname, p.manager, p.name, p.arch, p.version, p.status,"
+        " p.source_name, p.source_version, p.first_seen_ms FROM packages p"
+        " JOIN hosts h ON h.id = p.host_id WHERE p.name = ?1 ORDER BY h.hostname, h.agent_id",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -607,6 +612,36 @@ int store_inventory(struct store *s, const char *agent_id,
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read inventory");
+}
+
+int store_package_hosts(struct store *s, const char *name,
+                        int (*cb)(void *ctx, const char *agent_id, const char *hostname,
+                                  const struct store_pkg *p),
+                        void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_PACKAGE_HOSTS);
+    int rc;
+
+    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_pkg p;
+        int r;
+        p.manager = (const char *)sqlite3_column_text(st, 2);
+        p.name = (const char *)sqlite3_column_text(st, 3);
+        p.arch = (const char *)sqlite3_column_text(st, 4);
+        p.version = (const char *)sqlite3_column_text(st, 5);
+        p.status = (const char *)sqlite3_column_text(st, 6);
+        p.source_name = (const char *)sqlite3_column_text(st, 7);
+        p.source_version = (const char *)sqlite3_column_text(st, 8);
+        p.first_seen_ms = sqlite3_column_int64(st, 9);
+        if ((r = cb(ctx, (const char *)sqlite3_column_text(st, 0),
+                    (const char *)sqlite3_column_text(st, 1), &p)) != 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read packages");
 }
 
 int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,

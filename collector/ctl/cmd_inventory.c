@@ -2,6 +2,7 @@
  * vigilctl inventory HOST: a host's current packages, as the collector
  * holds them (from the agent's snapshots and deltas).
  */
+#include <getopt.h>
 #include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -92,6 +93,99 @@ int ctl_cmd_inventory(struct ctl *ctl, int argc, char **argv)
                    p->status);
         }
         printf("%zu packages on %s\n", resp->inventory->n_packages, id);
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}
+
+void ctl_usage_packages(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] packages --name NAME\n"
+            "\n"
+            "Which hosts have package NAME now, at which version and in which state.\n"
+            "With --json (before 'packages'): an array of objects with agent_id,\n"
+            "hostname, name, version, arch, status and manager.\n"
+            "\n"
+            "Example:\n"
+            "  vigilctl packages --name openssl\n");
+}
+
+int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "name", required_argument, NULL, 'n' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__PackagesQuery q = VIGIL__V1__PACKAGES_QUERY__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    const char *name = NULL;
+    void *owner = NULL;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'n': name = optarg; break;
+        case 'h': ctl_usage_packages(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("packages", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("packages", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!name || optind < argc)
+        return ctl_usage_err("packages", "packages needs --name NAME");
+    q.name = (char *)name;
+    req.request_id = 3;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_PACKAGES;
+    req.packages = &q;
+    if ((rc = ctl_call(ctl, &req, &resp, &owner)) != 0)
+        return rc;
+    if ((rc = ctl_response_error(resp)) != 0 ||
+        resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES) {
+        ctl_call_free(owner);
+        return rc ? rc : ctl_err("unexpected answer from the collector");
+    }
+    if (ctl->json) {
+        json_t *a = json_array();
+        char *s;
+        for (size_t i = 0; i < resp->packages->n_hosts; i++) {
+            const Vigil__V1__HostPackage *h = resp->packages->hosts[i];
+            json_t *o = json_object();
+            json_object_set_new(o, "agent_id", json_string(h->agent_id));
+            json_object_set_new(o, "hostname", json_string(h->hostname));
+            json_object_set_new(o, "name", json_string(h->package->name));
+            json_object_set_new(o, "version", json_string(h->package->version));
+            json_object_set_new(o, "arch", json_string(h->package->arch));
+            json_object_set_new(o, "status", json_string(h->package->status));
+            json_object_set_new(o, "manager", json_string(h->manager));
+            json_array_append_new(a, o);
+        }
+        s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+        if (s)
+            puts(s);
+        free(s);
+        json_decref(a);
+    } else if (resp->packages->n_hosts == 0) {
+        printf("no host has %s\n", name);
+    } else {
+        size_t wh = 8, wi = 8, wv = 7;
+        for (size_t i = 0; i < resp->packages->n_hosts; i++) {
+            const Vigil__V1__HostPackage *h = resp->packages->hosts[i];
+            if (strlen(h->hostname) > wh)
+                wh = strlen(h->hostname);
+            if (strlen(h->agent_id) > wi)
+                wi = strlen(h->agent_id);
+            if (strlen(h->package->version) > wv)
+                wv = strlen(h->package->version);
+        }
+        printf("%-*s  %-*s  %-*s  %-7s  %s\n", (int)wh, "HOSTNAME", (int)wi, "AGENT ID", (int)wv,
+               "VERSION", "ARCH", "STATUS");
+        for (size_t i = 0; i < resp->packages->n_hosts; i++) {
+            const Vigil__V1__HostPackage *h = resp->packages->hosts[i];
+            printf("%-*s  %-*s  %-*s  %-7s  %s\n", (int)wh, h->hostname, (int)wi, h->agent_id,
+                   (int)wv, h->package->version, h->package->arch, h->package->status);
+        }
     }
     ctl_call_free(owner);
     return CTL_EXIT_OK;

@@ -20,6 +20,8 @@ static const struct ctl_cmd commands[] = {
     { "host", "show one host (by agent id or unique hostname)", ctl_cmd_host, ctl_usage_host },
     { "inventory", "a host's packages, as the collector holds them", ctl_cmd_inventory,
       ctl_usage_inventory },
+    { "packages", "which hosts have a package, at which version", ctl_cmd_packages,
+      ctl_usage_packages },
 };
 
 int ctl_err(const char *fmt, ...)

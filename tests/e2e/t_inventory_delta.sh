@@ -63,6 +63,15 @@ same || fail "inventory after the second snapshot"
     fail "history rows: $(sql c.db "select count(*) from package_history"), expected 6"
 expect_exit 0 "$CTL" inventory "$(hostname)"
 expect_in out.txt "3 packages on agent-1"
+# Which hosts have a package, and at which version.
+expect_exit 0 "$CTL" --json packages --name a
+[ "$(jq -r '.[] | "\(.agent_id) \(.version) \(.status) \(.manager)"' out.txt)" = "agent-1 1.0-2 installed dpkg" ] ||
+    fail "packages --name a: $(cat out.txt)"
+expect_exit 0 "$CTL" packages --name c
+expect_in out.txt "config-files"
+expect_exit 0 "$CTL" packages --name nothing
+expect_in out.txt "no host has nothing"
+expect_exit 2 "$CTL" packages
 stop "$A2"
 stop "$CPID"
 echo ok
