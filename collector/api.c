@@ -79,6 +79,11 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->spool_bytes = h->spool_bytes;
     hi->loss_events = h->loss_events;
     hi->loss_batches = h->loss_batches;
+    hi->newest_kernel = dup0(h->newest_kernel);
+    hi->kernel_update_pending = h->kernel_update_pending;
+    hi->reboot_required = h->reboot_required;
+    hi->packages_changed_time_ms = h->packages_changed_ms;
+    hi->boot_time_ms = h->boot_time_ms;
     hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
     hi->tags = calloc(hi->n_tags ? hi->n_tags : 1, sizeof(*hi->tags));
@@ -304,6 +309,7 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
             free(h->os_pretty_name);
             free(h->kernel_release);
             free(h->software_version);
+            free(h->newest_kernel);
             free(h);
         }
         free(resp->hosts->hosts);

@@ -45,6 +45,9 @@ struct store_host {
         *agent_version;
     int64_t first_seen_ms, last_seen_ms, clock_skew_ms;
     uint64_t last_seq, spool_batches, spool_bytes, loss_events, loss_batches;
+    const char *newest_kernel;
+    int kernel_update_pending, reboot_required;
+    int64_t packages_changed_ms, boot_time_ms;
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */

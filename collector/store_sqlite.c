@@ -81,7 +81,8 @@ static const char *const queries[Q_COUNT] = {
         "UPDATE hosts SET hostname = ?2, fqdn = ?3, os_id = ?4, os_version_id = ?5,"
         " os_pretty_name = ?6, os_version_codename = ?7, kernel_release = ?8,"
         " kernel_version = ?9, arch = ?10, machine_id = ?11, boot_id = ?12,"
-        " boot_time_ms = ?13, reboot_required = ?14, os_time_ms = ?15 WHERE id = ?1",
+        " boot_time_ms = ?13, reboot_required = ?14, os_time_ms = ?15, newest_kernel = ?16,"
+        " kernel_update_pending = ?17, packages_changed_ms = ?18 WHERE id = ?1",
     [Q_HOST_HEALTH] =
         "UPDATE hosts SET health_rss_bytes = ?2, health_cpu_user_ms = ?3,"
         " health_cpu_system_ms = ?4, health_queued_events = ?5, health_dropped_total = ?6,"
@@ -90,7 +91,9 @@ static const char *const queries[Q_COUNT] = {
                     " WHERE id = ?1",
     [Q_HOSTS] = "SELECT agent_id, hostname, tags, os_pretty_name, kernel_release, agent_version,"
                 " first_seen_ms, last_seen_ms, clock_skew_ms, last_seq, health_spool_batches,"
-                " health_spool_bytes, loss_events, loss_batches FROM hosts"
+                " health_spool_bytes, loss_events, loss_batches, newest_kernel,"
+                " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms"
+                " FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
@@ -201,6 +204,9 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN health_spool_bytes INTEGER",
     "ALTER TABLE hosts ADD COLUMN loss_events INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN loss_batches INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE hosts ADD COLUMN newest_kernel TEXT",
+    "ALTER TABLE hosts ADD COLUMN kernel_update_pending INTEGER",
+    "ALTER TABLE hosts ADD COLUMN packages_changed_ms INTEGER",
 };
 
 struct store {
@@ -430,6 +436,9 @@ static int apply_os(struct store *s, int64_t host_id, const Vigil__V1__OsState *
     sqlite3_bind_int64(st, 13, o->boot_time_ms);
     sqlite3_bind_int(st, 14, o->reboot_required);
     sqlite3_bind_int64(st, 15, t);
+    bind_text(st, 16, o->newest_kernel);
+    sqlite3_bind_int(st, 17, o->kernel_update_pending);
+    sqlite3_bind_int64(st, 18, o->packages_changed_time_ms);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update OS state");
 }
 
@@ -736,6 +745,11 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.spool_bytes = (uint64_t)sqlite3_column_int64(st, 11);
         h.loss_events = (uint64_t)sqlite3_column_int64(st, 12);
         h.loss_batches = (uint64_t)sqlite3_column_int64(st, 13);
+        h.newest_kernel = (const char *)sqlite3_column_text(st, 14);
+        h.kernel_update_pending = sqlite3_column_int(st, 15);
+        h.reboot_required = sqlite3_column_int(st, 16);
+        h.packages_changed_ms = sqlite3_column_int64(st, 17);
+        h.boot_time_ms = sqlite3_column_int64(st, 18);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;

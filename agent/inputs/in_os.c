@@ -13,10 +13,13 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/utsname.h>
 #include <unistd.h>
 
 #include "../agent.h"
+#include "../pkg.h"
+#include "vercmp.h"
 #include "buf.h"
 #include "crypto.h"
 #include "log.h"
@@ -127,8 +130,63 @@ struct os_strings {
         pretty[FIELD_MAX], codename[FIELD_MAX], id_like[FIELD_MAX], release[FIELD_MAX],
         version[FIELD_MAX], arch[FIELD_MAX], machine_id[FIELD_MAX], boot_id[FIELD_MAX];
     char *pkgs[64];
+    char newest_kernel[FIELD_MAX];
     char *pkgbuf;
 };
+
+/* The newest installed kernel image, as its release string.  dpkg:
+ * linux-image-RELEASE packages (not the linux-image-amd64 meta package);
+ * rpm: kernel-core (or kernel), release VERSION-RELEASE.ARCH. */
+static void newest_kernel(char *out, size_t outlen)
+{
+    struct pkg_list l = { NULL, 0, 0 };
+    struct pkg_report rep;
+    const struct pkg *best = NULL;
+    const char *root = host_root[0] ? host_root : "/";
+
+    out[0] = '\0';
+    if (pkg_dpkg_read(root, &l, &rep) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            const struct pkg *p = &l.v[i];
+            const char *rel = p->name + 12;
+            if (strncmp(p->name, "linux-image-", 12) != 0 || rel[0] < '0' || rel[0] > '9' ||
+                strcmp(p->status, "installed") != 0)
+                continue;
+            if (!best || vg_dpkg_vercmp(p->version, best->version) > 0)
+                best = p;
+        }
+        if (best)
+            vg_strlcpy(out, best->name + 12, outlen);
+        pkg_list_free(&l);
+        return;
+    }
+    if (pkg_rpm_read(root, &l, &rep) == 0) {
+        for (size_t i = 0; i < l.n; i++) {
+            const struct pkg *p = &l.v[i];
+            if (strcmp(p->name, "kernel-core") != 0 && strcmp(p->name, "kernel") != 0)
+                continue;
+            if (!best || vg_rpm_vercmp(p->version, best->version) > 0)
+                best = p;
+        }
+        if (best) {
+            /* rpm's version here is [EPOCH:]VERSION-RELEASE; uname adds .ARCH */
+            const char *v = strchr(best->version, ':') ? strchr(best->version, ':') + 1
+                                                       : best->version;
+            snprintf(out, outlen, "%s.%s", v, best->arch);
+        }
+    }
+    pkg_list_free(&l);
+}
+
+static int64_t mtime_ms(const char *p)
+{
+    char full[512];
+    struct stat st;
+    path(full, sizeof(full), p);
+    if (stat(full, &st) < 0)
+        return 0;
+    return (int64_t)st.st_mtim.tv_sec * 1000 + st.st_mtim.tv_nsec / 1000000;
+}
 
 static void collect(Vigil__V1__OsState *os, struct os_strings *s)
 {
@@ -177,6 +235,14 @@ static void collect(Vigil__V1__OsState *os, struct os_strings *s)
     os->boot_time_ms = boot_time_ms();
     path(full, sizeof(full), "/run/reboot-required");
     os->reboot_required = access(full, F_OK) == 0;
+    newest_kernel(s->newest_kernel, sizeof(s->newest_kernel));
+    os->newest_kernel = s->newest_kernel;
+    os->kernel_update_pending = s->newest_kernel[0] && strcmp(s->newest_kernel, s->release) != 0;
+    os->packages_changed_time_ms = mtime_ms("/var/lib/dpkg/status");
+    if (!os->packages_changed_time_ms)
+        os->packages_changed_time_ms = mtime_ms("/var/lib/rpm");
+    if (os->boot_time_ms)
+        os->uptime_ms = (uint64_t)(vg_time_now_ms() - os->boot_time_ms);
     if (os->reboot_required) {
         path(full, sizeof(full), "/run/reboot-required.pkgs");
         if (vg_file_read(full, 64 * 1024, &s->pkgbuf, &len) == 0) {
@@ -201,11 +267,18 @@ static void emit_os(struct input *in, int force)
     struct vg_buf b;
     uint8_t h[VG_SHA256_LEN];
     uint64_t now = vg_time_mono_ms();
+    int rc;
 
     collect(&os, &s);
-    /* Change detection on the encoded state (time excluded). */
+    /* Change detection on the encoded state, uptime excluded. */
     vg_buf_init(&b, 1 << 20);
-    if (vg_pb_pack(&os.base, &b) == 0 && vg_sha256(b.data, b.len, h) == 0) {
+    {
+        uint64_t up = os.uptime_ms;
+        os.uptime_ms = 0;
+        rc = vg_pb_pack(&os.base, &b);
+        os.uptime_ms = up;
+    }
+    if (rc == 0 && vg_sha256(b.data, b.len, h) == 0) {
         int changed = memcmp(h, p->last_hash, sizeof(h)) != 0;
         if (changed || force || now - p->last_sent_ms >= in->conf->os_interval_ms) {
             ev.time_ms = vg_time_now_ms();

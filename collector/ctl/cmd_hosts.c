@@ -69,6 +69,15 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     json_object_set_new(o, "spool_bytes", json_integer((json_int_t)h->spool_bytes));
     json_object_set_new(o, "loss_events", json_integer((json_int_t)h->loss_events));
     json_object_set_new(o, "loss_batches", json_integer((json_int_t)h->loss_batches));
+    json_object_set_new(o, "newest_kernel", json_string(h->newest_kernel));
+    json_object_set_new(o, "kernel_update_pending", json_boolean(h->kernel_update_pending));
+    json_object_set_new(o, "reboot_required", json_boolean(h->reboot_required));
+    {
+        char t[VG_TIME_STR_MAX], u[VG_TIME_STR_MAX];
+        json_object_set_new(o, "packages_changed",
+                            json_string(rfc3339(h->packages_changed_time_ms, t, sizeof(t))));
+        json_object_set_new(o, "boot_time", json_string(rfc3339(h->boot_time_ms, u, sizeof(u))));
+    }
     return o;
 }
 
@@ -308,7 +317,13 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         printf("state:       %s\n", h->connected ? "connected" : "offline");
         printf("tags:        %s\n", tags);
         printf("os:          %s\n", h->os_pretty_name[0] ? h->os_pretty_name : "-");
-        printf("kernel:      %s\n", h->kernel_release[0] ? h->kernel_release : "-");
+        printf("kernel:      %s%s%s%s\n", h->kernel_release[0] ? h->kernel_release : "-",
+               h->newest_kernel[0] ? " (newest installed: " : "", h->newest_kernel,
+               h->newest_kernel[0] ? (h->kernel_update_pending ? "; REBOOT to use it)" : ")") : "");
+        printf("reboot:      %s\n", h->reboot_required || h->kernel_update_pending ? "required"
+                                                                                 : "not required");
+        printf("packages:    last changed %s\n", rfc3339(h->packages_changed_time_ms, t, sizeof(t)));
+        printf("booted:      %s\n", rfc3339(h->boot_time_ms, t, sizeof(t)));
         printf("agent:       %s\n", h->software_version);
         printf("first seen:  %s\n", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         printf("last seen:   %s\n", rfc3339(h->last_seen_time_ms, t, sizeof(t)));

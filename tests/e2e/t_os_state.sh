@@ -1,0 +1,45 @@
+# OS state from a fixture host root: os-release, the newest installed
+# kernel against the running one (an installed kernel fix is not
+# effective before a reboot), reboot-required and its packages.
+# vg-timeout: 60
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+make_pki pki
+PORT=$(free_port)
+collector_conf "$PORT" c.db >collector.conf
+agent_conf "$PORT" agent-1 >agent.conf
+printf '[inventory]\nroot = host\n' >>agent.conf
+mkdir -p host/etc host/var/lib/dpkg host/run
+cat >host/etc/os-release <<'OSR'
+PRETTY_NAME="Debian GNU/Linux 10 (buster)"
+NAME="Debian GNU/Linux"
+VERSION_ID="10"
+VERSION_CODENAME=buster
+ID=debian
+OSR
+stanza() { printf 'Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n\n' "$1" "$2"; }
+{ stanza linux-image-4.19.0-20-amd64 4.19.235-1
+  stanza linux-image-4.19.0-27-amd64 4.19.316-1
+  stanza linux-image-amd64 4.19+105+deb10u22; } >host/var/lib/dpkg/status
+printf 'linux-image-4.19.0-27-amd64\nlibc6\n' >host/run/reboot-required.pkgs
+touch host/run/reboot-required
+
+start collector "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+start agent "$AGENT" -c agent.conf
+APID=$LAST_PID
+stored() { [ "$(sql c.db "select newest_kernel from hosts where agent_id = 'agent-1'")" = 4.19.0-27-amd64 ]; }
+wait_for 20 "OS state stored" stored
+[ "$(sql c.db "select os_pretty_name || '|' || os_version_id || '|' || os_version_codename from hosts")" = \
+  "Debian GNU/Linux 10 (buster)|10|buster" ] || fail "os-release fields"
+[ "$(sql c.db "select kernel_update_pending || reboot_required from hosts")" = 11 ] ||
+    fail "kernel mismatch or reboot-required not seen"
+[ "$(sql c.db "select packages_changed_ms > 0 from hosts")" = 1 ] || fail "packages change time"
+expect_exit 0 "$CTL" --collector 127.0.0.1:$PORT --server-name localhost --ca pki/ca.crt \
+    --cert pki/auditor-1.crt --key pki/auditor-1.key host agent-1
+expect_in out.txt "newest installed: 4.19.0-27-amd64; REBOOT to use it"
+expect_in out.txt "reboot:      required"
+stop "$APID"
+stop "$CPID"
+echo ok
