@@ -94,6 +94,8 @@ int agent_inventory_main(int argc, char **argv)
     memset(&rep, 0, sizeof(rep));
     rc = pkg_dpkg_read(root, &l, &rep);
     have_dpkg = rc == 0;
+    if (have_dpkg)
+        pkg_dpkg_log_times(root, &l);
     have_rpm = pkg_rpm_read(root, &r, &rrep) == 0 && r.n > 0;
     if (have_rpm && !have_dpkg)
         rc = 0;
@@ -125,6 +127,12 @@ int agent_inventory_main(int argc, char **argv)
                                         json_integer(L->v[i].install_time_ms));
                 } else {
                     json_object_set_new(p, "source_version", jstr(L->v[i].source_version));
+                }
+                if (L->v[i].install_time_ms) {
+                    char t[VG_TIME_STR_MAX];
+                    json_object_set_new(p, "install_time",
+                                        json_string(vg_time_format(L->v[i].install_time_ms, t,
+                                                                   sizeof(t))));
                 }
                 json_object_set_new(p, "manager", json_string(m ? "rpm" : "dpkg"));
                 json_array_append_new(a, p);

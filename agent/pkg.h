@@ -43,6 +43,10 @@ int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pk
  * VG_ETOOBIG. */
 int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
 
+/* Fills install_time_ms from ROOT/var/log/dpkg.log* (gzipped rotations
+ * too): the last time each package's current version became installed. */
+void pkg_dpkg_log_times(const char *root, struct pkg_list *l);
+
 /* rpm: runs `rpm --root ROOT -qa --qf ...` (no shell) and parses it.
  * version is [EPOCH:]VERSION-RELEASE; source is the source rpm and
  * source_version the vendor.  Returns 0, -errno (rpm missing: -ENOENT),

@@ -23,6 +23,7 @@ libsqlite3-dev
 sqlite3
 libinih-dev
 libjansson-dev
+zlib1g-dev
 iproute2
 procps
 "

@@ -175,6 +175,8 @@ static void rescan(uv_timer_t *t)
     struct pkg_report rep;
     int rc = d->src->read(d->root, &now, &rep);
 
+    if (rc == 0 && d->src == &dpkg_source)
+        pkg_dpkg_log_times(d->root, &now);
     if (rc) {
         log_warnx("[in_%s] cannot read the package database under %s: %s; keeping the last "
                   "inventory", d->src->name, d->root, rc == -ENOENT ? "missing" : vg_strerror(rc));
@@ -212,6 +214,8 @@ static int pkg_init(struct input *in, const struct source *src)
     snprintf(d->root, sizeof(d->root), "%s", root[0] ? root : "/");
     snprintf(d->dir, sizeof(d->dir), "%s%s", root, src->dir);
     rc = src->read(d->root, &d->cur, &rep);
+    if (rc == 0 && src == &dpkg_source)
+        pkg_dpkg_log_times(d->root, &d->cur);
     if (rc || (src == &rpm_source && d->cur.n == 0)) {
         log_info("[in_%s] no %s package database here: input off", src->name, src->name);
         pkg_list_free(&d->cur);

@@ -57,6 +57,20 @@ diff -u want.txt got.txt || fail "fixture inventory"
 expect_in err.txt "1 incomplete stanzas skipped, 1 duplicate stanzas"
 expect_exit 0 "$AGENT" inventory --root root
 expect_in out.txt "1 installed, 1 in other states"
+
+# Install times from dpkg's logs, rotated and gzipped ones included: the
+# last time the current version became installed (dpkg logs local time).
+mkdir -p root/var/log
+printf '2026-01-05 09:00:00 status installed openssl:amd64 3.0.11-1~deb12u2\n' |
+    gzip >root/var/log/dpkg.log.2.gz
+printf '2025-12-01 08:00:00 status installed openssl:amd64 3.0.11-1~deb12u1\n' >root/var/log/dpkg.log.1
+printf '2026-02-01 10:00:00 status half-configured openssl:amd64 3.0.11-1~deb12u2\n' >root/var/log/dpkg.log
+printf 'garbage line\n\n2026-13-99 xx status installed openssl:amd64\n' >>root/var/log/dpkg.log
+TZ=UTC "$AGENT" inventory --root root --json >times.json
+[ "$(jq -r '.packages[] | select(.name == "openssl") | .install_time' times.json)" = 2026-01-05T09:00:00Z ] ||
+    fail "install time: $(jq -c '.packages[] | select(.name == "openssl")' times.json)"
+[ "$(jq -r '.packages[] | select(.name == "oldpkg") | .install_time // "none"' times.json)" = none ] ||
+    fail "oldpkg has no logged install" 
 expect_exit 1 "$AGENT" inventory --root nowhere
 expect_in err.txt "nowhere/var/lib/dpkg/status"
 expect_exit 2 "$AGENT" inventory --bogus
