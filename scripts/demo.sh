@@ -75,6 +75,17 @@ done
 echo "== vigilctl hosts"
 "$B/vigilctl" hosts
 echo
+if [ -f /var/lib/dpkg/status ]; then
+    echo "== vigilctl inventory demo-agent (last lines) and vigilctl packages --name libc6"
+    i=0
+    until "$B/vigilctl" inventory demo-agent 2>/dev/null | grep -q "packages on demo-agent" &&
+          ! "$B/vigilctl" inventory demo-agent 2>/dev/null | grep -q "^0 packages"; do
+        i=$((i + 1)); [ $i -gt 50 ] && break; sleep 0.2
+    done
+    "$B/vigilctl" inventory demo-agent | tail -n 3
+    "$B/vigilctl" packages --name libc6
+    echo
+fi
 echo "== stopping both (SIGTERM)"
 cleanup
 cpid= apid=
