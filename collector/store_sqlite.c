@@ -20,6 +20,7 @@
 #include "log.h"
 #include "pb.h"
 #include "store.h"
+#include "util.h"
 
 #define SCHEMA_VERSION 1
 
@@ -50,6 +51,7 @@ enum {
     Q_PKG_NEW_HIST,
     Q_INVENTORY,
     Q_PACKAGE_HOSTS,
+    Q_OS_HISTORY,
     Q_COUNT
 };
 
@@ -98,7 +100,8 @@ static const char *const queries[Q_COUNT] = {
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
         " recv_time_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [Q_STAGE] = "INSERT OR REPLACE INTO inventory_staging VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_STAGE] = "INSERT OR REPLACE INTO inventory_staging VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+                " ?9)",
     /* Snapshot complete: what is gone ends in history, what is new starts. */
     [Q_SNAP_GONE_HIST] =
         "UPDATE package_history SET disappeared_ms = ?3 WHERE host_id = ?1 AND manager = ?2"
@@ -117,21 +120,25 @@ static const char *const queries[Q_COUNT] = {
         " WHERE p.host_id = ?1 AND p.manager = ?2 AND p.name = s.name AND p.arch = s.arch"
         " AND p.version = s.version AND p.status = s.status)",
     [Q_SNAP_UPSERT] =
-        "INSERT INTO packages SELECT host_id, manager, name, arch, version, status, source_name,"
-        " source_version, ?3 FROM inventory_staging WHERE host_id = ?1 AND manager = ?2"
+        "INSERT INTO packages(host_id, manager, name, arch, version, status, source_name,"
+        " source_version, first_seen_ms, install_time_ms) SELECT host_id, manager, name, arch,"
+        " version, status, source_name, source_version, ?3, install_time_ms FROM inventory_staging"
+        " WHERE host_id = ?1 AND manager = ?2"
         " ON CONFLICT(host_id, manager, name, arch) DO UPDATE SET version = excluded.version,"
         " status = excluded.status, source_name = excluded.source_name,"
-        " source_version = excluded.source_version",
+        " source_version = excluded.source_version, install_time_ms = excluded.install_time_ms",
     [Q_STAGE_CLEAR] = "DELETE FROM inventory_staging WHERE host_id = ?1 AND manager = ?2",
     [Q_PKG_DEL] = "DELETE FROM packages WHERE host_id = ?1 AND manager = ?2 AND name = ?3"
                   " AND arch = ?4",
     [Q_PKG_GONE_HIST] = "UPDATE package_history SET disappeared_ms = ?5 WHERE host_id = ?1"
                         " AND manager = ?2 AND name = ?3 AND arch = ?4 AND disappeared_ms IS NULL",
     [Q_PKG_UPSERT] =
-        "INSERT INTO packages VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        "INSERT INTO packages(host_id, manager, name, arch, version, status, source_name,"
+        " source_version, first_seen_ms, install_time_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, ?10)"
         " ON CONFLICT(host_id, manager, name, arch) DO UPDATE SET version = excluded.version,"
         " status = excluded.status, source_name = excluded.source_name,"
-        " source_version = excluded.source_version",
+        " source_version = excluded.source_version, install_time_ms = excluded.install_time_ms",
     [Q_PKG_NEW_HIST] =
         "INSERT INTO package_history(host_id, manager, name, arch, version, status, appeared_ms)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -143,6 +150,10 @@ static const char *const queries[Q_COUNT] = {
         "SELECT h.agent_id, h.hostname, p.manager, p.name, p.arch, p.version, p.status,"
         " p.source_name, p.source_version, p.first_seen_ms FROM packages p"
         " JOIN hosts h ON h.id = p.host_id WHERE p.name = ?1 ORDER BY h.hostname, h.agent_id",
+    [Q_OS_HISTORY] =
+        "INSERT INTO os_history(host_id, time_ms, recv_time_ms, os_pretty_name, kernel_release,"
+        " newest_kernel, kernel_update_pending, reboot_required) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
+        " ?7, ?8)",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -190,7 +201,14 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS inventory_staging("
     " host_id INTEGER NOT NULL, manager TEXT NOT NULL, name TEXT NOT NULL, arch TEXT NOT NULL,"
     " version TEXT NOT NULL, status TEXT NOT NULL, source_name TEXT, source_version TEXT,"
-    " PRIMARY KEY(host_id, manager, name, arch)) WITHOUT ROWID;"
+    " install_time_ms INTEGER, PRIMARY KEY(host_id, manager, name, arch)) WITHOUT ROWID;"
+    /* OS and kernel state over time: one row per OS state report, so that
+     * "which kernel was running, was a reboot pending, on day D" is a query. */
+    "CREATE TABLE IF NOT EXISTS os_history("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, time_ms INTEGER NOT NULL,"
+    " recv_time_ms INTEGER NOT NULL, os_pretty_name TEXT, kernel_release TEXT,"
+    " newest_kernel TEXT, kernel_update_pending INTEGER, reboot_required INTEGER);"
+    "CREATE INDEX IF NOT EXISTS os_history_host ON os_history(host_id, time_ms);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -207,6 +225,8 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN newest_kernel TEXT",
     "ALTER TABLE hosts ADD COLUMN kernel_update_pending INTEGER",
     "ALTER TABLE hosts ADD COLUMN packages_changed_ms INTEGER",
+    "ALTER TABLE packages ADD COLUMN install_time_ms INTEGER",
+    "ALTER TABLE inventory_staging ADD COLUMN install_time_ms INTEGER",
 };
 
 struct store {
@@ -439,7 +459,18 @@ static int apply_os(struct store *s, int64_t host_id, const Vigil__V1__OsState *
     bind_text(st, 16, o->newest_kernel);
     sqlite3_bind_int(st, 17, o->kernel_update_pending);
     sqlite3_bind_int64(st, 18, o->packages_changed_time_ms);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update OS state");
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot update OS state");
+    st = q(s, Q_OS_HISTORY);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, t);
+    sqlite3_bind_int64(st, 3, vg_time_now_ms());
+    bind_text(st, 4, o->os_pretty_name);
+    bind_text(st, 5, o->kernel_release);
+    bind_text(st, 6, o->newest_kernel);
+    sqlite3_bind_int(st, 7, o->kernel_update_pending);
+    sqlite3_bind_int(st, 8, o->reboot_required);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot record OS history");
 }
 
 static int apply_health(struct store *s, int64_t host_id, const Vigil__V1__AgentHealth *h,
@@ -524,6 +555,7 @@ static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__Pa
         sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
         bind_text(st, 7, p->source_name);
         bind_text(st, 8, p->source_version);
+        sqlite3_bind_int64(st, 9, p->install_time_ms);
         if ((rc = step_done(s, st, "cannot stage package")) != 0)
             return rc;
     }
@@ -569,6 +601,7 @@ static int pkg_new(struct store *s, int64_t host_id, const char *m, const Vigil_
     bind_text(st, 7, p->source_name);
     bind_text(st, 8, p->source_version);
     sqlite3_bind_int64(st, 9, recv_ms);
+    sqlite3_bind_int64(st, 10, p->install_time_ms);
     if ((rc = step_done(s, st, "cannot store package")) != 0)
         return rc;
     st = q(s, Q_PKG_NEW_HIST);

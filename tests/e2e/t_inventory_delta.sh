@@ -15,6 +15,8 @@ stanza() { printf 'Package: %s\nStatus: %s\nArchitecture: amd64\nVersion: %s\n\n
 { stanza a "install ok installed" 1.0-1; stanza b "install ok installed" 2.0
   stanza c "install ok installed" 3.0; } >host/var/lib/dpkg/status
 
+mkdir -p host/var/log
+printf '2026-03-04 05:06:07 status installed b:amd64 2.0\n' >host/var/log/dpkg.log
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
 wait_for 10 "collector up" 'grep -q "listening on" collector.log'
@@ -31,6 +33,8 @@ same() { # the collector's inventory equals the host's
     diff -u ours.txt theirs.txt
 }
 same || fail "inventory after the snapshot"
+[ "$(sql c.db "select install_time_ms > 0 from packages where name = 'b'")" = 1 ] ||
+    fail "install time from dpkg.log not stored"
 
 # dpkg runs: a upgraded, b removed, c purged to config-files, d installed.
 { stanza a "install ok installed" 1.0-2; stanza c "deinstall ok config-files" 3.0

@@ -36,6 +36,9 @@ wait_for 20 "OS state stored" stored
 [ "$(sql c.db "select kernel_update_pending || reboot_required from hosts")" = 11 ] ||
     fail "kernel mismatch or reboot-required not seen"
 [ "$(sql c.db "select packages_changed_ms > 0 from hosts")" = 1 ] || fail "packages change time"
+# ... and over time, for "was a reboot pending on day D".
+[ "$(sql c.db "select count(*) from os_history where newest_kernel = '4.19.0-27-amd64' and kernel_update_pending = 1 and reboot_required = 1")" -ge 1 ] ||
+    fail "os_history row missing"
 expect_exit 0 "$CTL" --collector 127.0.0.1:$PORT --server-name localhost --ca pki/ca.crt \
     --cert pki/auditor-1.crt --key pki/auditor-1.key host agent-1
 expect_in out.txt "newest installed: 4.19.0-27-amd64; REBOOT to use it"
