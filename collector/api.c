@@ -208,6 +208,16 @@ static int ph_cb(void *ctx, const char *agent_id, const char *hostname, const st
     return 0;
 }
 
+/* Ends a store query: an error the operator can act on, or ok. */
+static void finish(Vigil__V1__OperatorResponse *resp, int failed)
+{
+    if (failed)
+        set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                  "the collector could not read its store; see its log");
+    else
+        resp->ok = 1;
+}
+
 void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp)
 {
@@ -229,12 +239,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         r->n_hosts = x.n;
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
         resp->hosts = r;
-        if (rc != 0 || x.oom) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                      "the collector could not read its store; see its log");
-            return;
-        }
-        resp->ok = 1;
+        finish(resp, rc != 0 || x.oom);
         return;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PACKAGES: {
@@ -251,12 +256,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         r->n_hosts = x.n;
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES;
         resp->packages = r;
-        if (rc || x.oom) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                      "the collector could not read its store; see its log");
-            return;
-        }
-        resp->ok = 1;
+        finish(resp, rc || x.oom);
         return;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_INVENTORY: {
@@ -274,12 +274,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         r->n_packages = x.n;
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY;
         resp->inventory = r;
-        if (rc || x.oom) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                      "the collector could not read its store; see its log");
-            return;
-        }
-        resp->ok = 1;
+        finish(resp, rc || x.oom);
         return;
     }
     default:
