@@ -29,6 +29,11 @@ struct pkg_report {
 #define PKG_STATUS_MAX (256u * 1024 * 1024)
 
 void pkg_list_free(struct pkg_list *l);
+/* Frees one package's strings (a package not in a list). */
+void pkg_free_one(struct pkg *p);
+/* Appends p (its strings move into the list).  Returns 0, or -ENOMEM
+ * after freeing p's strings. */
+int pkg_list_push(struct pkg_list *l, struct pkg *p);
 /* Sorts by name, then architecture. */
 void pkg_list_sort(struct pkg_list *l);
 

@@ -26,7 +26,7 @@
 #include "util.h"
 #include "vercmp.h"
 
-static void pkg_free_one(struct pkg *p)
+void pkg_free_one(struct pkg *p)
 {
     free(p->name);
     free(p->version);
@@ -42,6 +42,22 @@ void pkg_list_free(struct pkg_list *l)
         pkg_free_one(&l->v[i]);
     free(l->v);
     memset(l, 0, sizeof(*l));
+}
+
+int pkg_list_push(struct pkg_list *l, struct pkg *p)
+{
+    if (l->n == l->cap) {
+        size_t nc = l->cap ? l->cap * 2 : 1024;
+        struct pkg *nv = realloc(l->v, nc * sizeof(*nv));
+        if (!nv) {
+            pkg_free_one(p);
+            return -ENOMEM;
+        }
+        l->v = nv;
+        l->cap = nc;
+    }
+    l->v[l->n++] = *p;
+    return 0;
 }
 
 static int cmp_pkg(const void *a, const void *b)
@@ -144,19 +160,8 @@ static int add(struct pkg_list *out, const struct stanza *st, struct pkg_report 
     }
     if (vg_dpkg_version_check(p.version))
         rep->bad_versions++; /* kept: dpkg itself lists it */
-    if (out->n == out->cap) {
-        size_t nc = out->cap ? out->cap * 2 : 1024;
-        struct pkg *nv = realloc(out->v, nc * sizeof(*nv));
-        if (!nv) {
-            pkg_free_one(&p);
-            return -ENOMEM;
-        }
-        out->v = nv;
-        out->cap = nc;
-    }
     p.order = rep->stanzas;
-    out->v[out->n++] = p;
-    return 0;
+    return pkg_list_push(out, &p);
 }
 
 int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep)

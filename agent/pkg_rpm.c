@@ -80,30 +80,11 @@ int pkg_rpm_parse(char *text, struct pkg_list *out, struct pkg_report *rep)
             k.install_time_ms = (int64_t)t * 1000;
         k.order = rep->stanzas;
         if (!k.version || !k.name || !k.arch || !k.status || !k.source || !k.source_version) {
-            free(k.version);
-            free(k.name);
-            free(k.arch);
-            free(k.status);
-            free(k.source);
-            free(k.source_version);
+            pkg_free_one(&k);
             return -ENOMEM;
         }
-        if (out->n == out->cap) {
-            size_t nc = out->cap ? out->cap * 2 : 512;
-            struct pkg *nv = realloc(out->v, nc * sizeof(*nv));
-            if (!nv) {
-                free(k.version);
-                free(k.name);
-                free(k.arch);
-                free(k.status);
-                free(k.source);
-                free(k.source_version);
-                return -ENOMEM;
-            }
-            out->v = nv;
-            out->cap = nc;
-        }
-        out->v[out->n++] = k;
+        if (pkg_list_push(out, &k))
+            return -ENOMEM;
     }
     pkg_list_sort(out);
     return 0;

@@ -525,13 +525,11 @@ size_t spool_sent(const struct spool *s) { return s->nsent; }
 void spool_mark_sent(struct spool *s)
 {
     if (s->nsent < s->n)
-        s->recs[s->nsent++].sent = 1;
+        s->nsent++;
 }
 
 void spool_mark_unsent(struct spool *s)
 {
-    for (size_t i = 0; i < s->nsent; i++)
-        s->recs[i].sent = 0;
     s->nsent = 0;
 }
 struct spool_rec *spool_at(struct spool *s, size_t i) { return i < s->n ? &s->recs[i] : NULL; }

@@ -57,7 +57,6 @@ struct spool_rec {
     uint64_t seq;
     uint32_t len, events;
     uint16_t cls;
-    uint8_t sent;            /* sent on the current connection (see spool_sent) */
     uint64_t seg;            /* segment number; 0: memory only */
     uint64_t off;
     uint8_t *mem;            /* payload when memory only (disk full) */

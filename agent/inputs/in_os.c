@@ -235,12 +235,24 @@ static void collect(Vigil__V1__OsState *os, struct os_strings *s)
     os->boot_time_ms = boot_time_ms();
     path(full, sizeof(full), "/run/reboot-required");
     os->reboot_required = access(full, F_OK) == 0;
-    newest_kernel(s->newest_kernel, sizeof(s->newest_kernel));
-    os->newest_kernel = s->newest_kernel;
-    os->kernel_update_pending = s->newest_kernel[0] && strcmp(s->newest_kernel, s->release) != 0;
     os->packages_changed_time_ms = mtime_ms("/var/lib/dpkg/status");
     if (!os->packages_changed_time_ms)
         os->packages_changed_time_ms = mtime_ms("/var/lib/rpm");
+    /* Reading the whole package database every check_interval is waste:
+     * look again only when it changed (where its change time is unknown,
+     * once per start). */
+    {
+        static int64_t key = -1;
+        static char newest[FIELD_MAX];
+        if (key < 0 || key != os->packages_changed_time_ms || !os->packages_changed_time_ms) {
+            if (key < 0 || os->packages_changed_time_ms)
+                newest_kernel(newest, sizeof(newest));
+            key = os->packages_changed_time_ms;
+        }
+        vg_strlcpy(s->newest_kernel, newest, sizeof(s->newest_kernel));
+    }
+    os->newest_kernel = s->newest_kernel;
+    os->kernel_update_pending = s->newest_kernel[0] && strcmp(s->newest_kernel, s->release) != 0;
     if (os->boot_time_ms)
         os->uptime_ms = (uint64_t)(vg_time_now_ms() - os->boot_time_ms);
     if (os->reboot_required) {

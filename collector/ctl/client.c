@@ -246,6 +246,20 @@ void ctl_call_free(void *owner)
         vg_pb_free(&((Vigil__V1__Envelope *)owner)->base);
 }
 
+int ctl_query(struct ctl *ctl, Vigil__V1__OperatorRequest *req, int want,
+              Vigil__V1__OperatorResponse **resp, void **owner)
+{
+    int rc = ctl_call(ctl, req, resp, owner);
+    if (rc)
+        return rc;
+    if ((rc = ctl_response_error(*resp)) != 0 || (int)(*resp)->response_case != want) {
+        ctl_call_free(*owner);
+        *owner = NULL;
+        return rc ? rc : ctl_err("unexpected answer from the collector");
+    }
+    return 0;
+}
+
 int ctl_response_error(const Vigil__V1__OperatorResponse *r)
 {
     if (r->ok)

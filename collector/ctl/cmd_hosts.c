@@ -180,13 +180,9 @@ static int fetch(struct ctl *ctl, Vigil__V1__Tag **tags, size_t ntags,
     req.request_id = 1;
     req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOSTS;
     req.hosts = &q;
-    if ((rc = ctl_call(ctl, &req, &resp, owner)) != 0)
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS, &resp,
+                        owner)) != 0)
         return rc;
-    if ((rc = ctl_response_error(resp)) != 0 ||
-        resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS) {
-        ctl_call_free(*owner);
-        return rc ? rc : ctl_err("unexpected answer from the collector");
-    }
     *out = resp->hosts;
     return 0;
 }

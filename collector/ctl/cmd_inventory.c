@@ -47,13 +47,9 @@ int ctl_cmd_inventory(struct ctl *ctl, int argc, char **argv)
     req.request_id = 2;
     req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_INVENTORY;
     req.inventory = &q;
-    if ((rc = ctl_call(ctl, &req, &resp, &owner)) != 0)
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY, &resp,
+                        &owner)) != 0)
         return rc;
-    if ((rc = ctl_response_error(resp)) != 0 ||
-        resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY) {
-        ctl_call_free(owner);
-        return rc ? rc : ctl_err("unexpected answer from the collector");
-    }
     if (ctl->json) {
         json_t *a = json_array();
         char *s;
@@ -139,13 +135,9 @@ int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv)
     req.request_id = 3;
     req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_PACKAGES;
     req.packages = &q;
-    if ((rc = ctl_call(ctl, &req, &resp, &owner)) != 0)
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES, &resp,
+                        &owner)) != 0)
         return rc;
-    if ((rc = ctl_response_error(resp)) != 0 ||
-        resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES) {
-        ctl_call_free(owner);
-        return rc ? rc : ctl_err("unexpected answer from the collector");
-    }
     if (ctl->json) {
         json_t *a = json_array();
         char *s;

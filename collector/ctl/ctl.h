@@ -57,6 +57,11 @@ int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req,
 void ctl_call_free(void *owner);
 /* 0 if r->ok; else prints the collector's error and returns CTL_EXIT_FAIL. */
 int ctl_response_error(const Vigil__V1__OperatorResponse *r);
+/* ctl_call, then checks that the answer is ok and of the expected kind
+ * (a VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_* value).  Same returns;
+ * on failure nothing is left to free. */
+int ctl_query(struct ctl *ctl, Vigil__V1__OperatorRequest *req, int want,
+              Vigil__V1__OperatorResponse **resp, void **owner);
 
 /* Finds HOST (an agent id, or a hostname held by exactly one host) among
  * the collector's hosts.  On success returns 0 and *out (free with
