@@ -4,6 +4,7 @@
  *
  *   vigil-agent inventory [-c FILE] [--root DIR] [--json]
  */
+#include <errno.h>
 #include <getopt.h>
 #include <jansson.h>
 #include <limits.h>
@@ -13,6 +14,7 @@
 
 #include "agent.h"
 #include "err.h"
+#include "pending.h"
 #include "pkg.h"
 #include "util.h"
 
@@ -22,6 +24,77 @@ static json_t *jstr(const char *s)
     json_t *j = c ? json_string(c) : json_null();
     free(c);
     return j ? j : json_null();
+}
+
+static json_t *jtime(int64_t ms)
+{
+    char t[VG_TIME_STR_MAX];
+    return json_string(vg_time_format(ms, t, sizeof(t)));
+}
+
+static json_t *pending_json(const struct pending_list *l)
+{
+    json_t *a = json_array();
+    for (size_t i = 0; i < l->n; i++) {
+        const struct pending *p = &l->v[i];
+        json_t *o = json_object();
+        json_object_set_new(o, "name", jstr(p->name));
+        json_object_set_new(o, "arch", jstr(p->arch));
+        json_object_set_new(o, "installed_version", jstr(p->installed));
+        json_object_set_new(o, "candidate_version", jstr(p->candidate));
+        json_object_set_new(o, "security", json_boolean(p->security));
+        json_object_set_new(o, "archive", jstr(p->archive));
+        json_object_set_new(o, "origin", jstr(p->origin));
+        json_object_set_new(o, "label", jstr(p->label));
+        json_object_set_new(o, "site", jstr(p->site));
+        if (p->advisory && p->advisory[0])
+            json_object_set_new(o, "advisory", jstr(p->advisory));
+        if (p->severity && p->severity[0])
+            json_object_set_new(o, "severity", jstr(p->severity));
+        if (p->released_ms)
+            json_object_set_new(o, "released", jtime(p->released_ms));
+        if (p->first_seen_ms)
+            json_object_set_new(o, "first_seen", jtime(p->first_seen_ms));
+        if (p->security_first_seen_ms)
+            json_object_set_new(o, "security_first_seen", jtime(p->security_first_seen_ms));
+        json_array_append_new(a, o);
+    }
+    return a;
+}
+
+static void print_pending(const struct pending_list *l, int known, size_t nsec,
+                          int64_t refreshed_ms)
+{
+    size_t wn = 4, wv = 9, wc = 9;
+    char t[VG_TIME_STR_MAX];
+
+    if (!known) {
+        printf("\nPending updates: unknown (no apt lists or dnf cache here)\n");
+        return;
+    }
+    printf("\nPending updates: %zu, %zu of them security", l->n, nsec);
+    if (refreshed_ms)
+        printf(" (package lists from %s)", vg_time_format(refreshed_ms, t, sizeof(t)));
+    printf("\n");
+    if (!l->n)
+        return;
+    for (size_t i = 0; i < l->n; i++) {
+        if (strlen(l->v[i].name) > wn)
+            wn = strlen(l->v[i].name);
+        if (strlen(l->v[i].installed) > wv)
+            wv = strlen(l->v[i].installed);
+        if (strlen(l->v[i].candidate) > wc)
+            wc = strlen(l->v[i].candidate);
+    }
+    printf("%-*s  %-*s  %-*s  %-8s  %s\n", (int)wn, "NAME", (int)wv, "INSTALLED", (int)wc,
+           "CANDIDATE", "SECURITY", "FROM");
+    for (size_t i = 0; i < l->n; i++) {
+        const struct pending *p = &l->v[i];
+        printf("%-*s  %-*s  %-*s  %-8s  %s\n", (int)wn, p->name, (int)wv, p->installed,
+               (int)wc, p->candidate, p->security ? "yes" : "no",
+               p->advisory && p->advisory[0] ? p->advisory
+               : p->archive && p->archive[0] ? p->archive : "-");
+    }
 }
 
 static void usage(FILE *out)
@@ -38,7 +111,15 @@ static void usage(FILE *out)
             "      --root DIR     read the host mounted at DIR (default /)\n"
             "      --json         one JSON object: {\"root\", \"packages\": [{\"name\",\n"
             "                     \"version\", \"arch\", \"status\", \"source\",\n"
-            "                     \"source_version\", \"manager\"}...], \"summary\"}\n");
+            "                     \"source_version\", \"manager\"}...], \"pending_updates\":\n"
+            "                     [{\"name\", \"arch\", \"installed_version\",\n"
+            "                     \"candidate_version\", \"security\", \"archive\", ...}],\n"
+            "                     \"summary\"}\n"
+            "\n"
+            "Pending updates are what apt would upgrade to, worked out from apt's lists\n"
+            "and preferences under /var/lib/apt/lists and /etc/apt as they are now (run\n"
+            "'apt update' first for fresh lists); on rpm hosts, dnf's security advisories\n"
+            "from its cache.  With -c, first-seen times come from the agent's state_dir.\n");
 }
 
 int agent_inventory_main(int argc, char **argv);
@@ -56,7 +137,10 @@ int agent_inventory_main(int argc, char **argv)
     struct agent_conf conf;
     struct pkg_list l = { NULL, 0, 0 }, r = { NULL, 0, 0 };
     struct pkg_report rep, rrep;
-    int have_dpkg, have_rpm;
+    int have_dpkg, have_rpm, have_apt = 0, have_dnf = 0;
+    struct pending_list pend = { NULL, 0, 0 };
+    struct apt_report arep;
+    size_t nsec = 0;
     char absroot[PATH_MAX];
     char err[512];
     int c, json = 0, rc;
@@ -109,6 +193,33 @@ int agent_inventory_main(int argc, char **argv)
     for (size_t i = 0; i < l.n; i++)
         installed += strcmp(l.v[i].status, "installed") == 0;
     (void)rrep;
+    memset(&arep, 0, sizeof(arep));
+    if (have_dpkg) {
+        rc = pkg_apt_pending(root, &l, &pend, &arep);
+        have_apt = rc == 0;
+        if (rc && rc != -ENOENT)
+            fprintf(stderr, "vigil-agent inventory: pending updates unknown: %s\n",
+                    vg_strerror(rc));
+    }
+    if (have_rpm) {
+        unsigned bad = 0;
+        have_dnf = pkg_dnf_pending(root, &pend, &bad) == 0;
+        pending_match_installed(&pend, &r);
+    }
+    if (conf_path && conf.state_dir && pend.n) {
+        /* Read-only: the daemon owns the file; unknown updates show no time. */
+        char sp[PATH_MAX];
+        unsigned bad;
+        struct pending_seen *seen;
+        snprintf(sp, sizeof(sp), "%s/pending-seen", conf.state_dir);
+        seen = pending_seen_load(sp, &bad);
+        if (seen)
+            pending_seen_apply(seen, &pend, 0);
+        pending_seen_free(seen);
+    }
+    pending_list_sort(&pend);
+    for (size_t i = 0; i < pend.n; i++)
+        nsec += pend.v[i].security != 0;
     if (json) {
         json_t *o = json_object(), *a = json_array(), *sum = json_object();
         char *s;
@@ -138,12 +249,23 @@ int agent_inventory_main(int argc, char **argv)
                 json_array_append_new(a, p);
             }
         }
+        json_object_set_new(o, "root", jstr(root));
+        json_object_set_new(o, "packages", a);
+        json_object_set_new(o, "pending_updates", pending_json(&pend));
         json_object_set_new(sum, "installed", json_integer((json_int_t)(installed + r.n)));
         json_object_set_new(sum, "other_states", json_integer((json_int_t)(l.n - installed)));
         json_object_set_new(sum, "duplicate_stanzas", json_integer(rep.duplicates));
         json_object_set_new(sum, "skipped_stanzas", json_integer(rep.skipped_incomplete));
-        json_object_set_new(o, "root", jstr(root));
-        json_object_set_new(o, "packages", a);
+        if (have_apt || have_dnf) {
+            json_object_set_new(sum, "pending_updates", json_integer((json_int_t)pend.n));
+            json_object_set_new(sum, "pending_security", json_integer((json_int_t)nsec));
+        } else {
+            /* Unknown, not zero. */
+            json_object_set_new(sum, "pending_updates", json_null());
+            json_object_set_new(sum, "pending_security", json_null());
+        }
+        if (arep.refreshed_ms)
+            json_object_set_new(sum, "lists_refreshed", jtime(arep.refreshed_ms));
         json_object_set_new(o, "summary", sum);
         s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
         if (s)
@@ -170,11 +292,15 @@ int agent_inventory_main(int argc, char **argv)
                    (int)wa, r.v[i].arch, r.v[i].status);
         printf("%zu installed, %zu in other states%s\n", installed + r.n, l.n - installed,
                have_rpm ? " (dpkg and rpm)" : "");
+        print_pending(&pend, have_apt || have_dnf, nsec, arep.refreshed_ms);
     }
     if (rep.skipped_incomplete || rep.duplicates)
         fprintf(stderr, "vigil-agent inventory: note: %u incomplete stanzas skipped, %u "
                 "duplicate stanzas (the last one counts)\n", rep.skipped_incomplete,
                 rep.duplicates);
+    if (arep.first_error[0])
+        fprintf(stderr, "vigil-agent inventory: note: apt data: %s\n", arep.first_error);
+    pending_list_free(&pend);
     pkg_list_free(&l);
     pkg_list_free(&r);
     vg_conf_free(agent_conf_keys, &conf);

@@ -17,54 +17,18 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
-#include <zlib.h>
 
 #include "pkg.h"
 #include "util.h"
+#include "zfile.h"
 
 #define LOG_MAX (64u * 1024 * 1024)
 
 /* Reads a log, gunzipping *.gz.  Returns a malloc'd NUL-terminated text or NULL. */
 static char *read_log(const char *path)
 {
-    size_t l = strlen(path);
-    char *buf = NULL;
-    size_t len = 0;
-
-    if (l > 3 && strcmp(path + l - 3, ".gz") == 0) {
-        gzFile g = gzopen(path, "rb");
-        size_t cap = 1 << 20;
-        if (!g)
-            return NULL;
-        buf = malloc(cap + 1);
-        while (buf) {
-            int n;
-            if (len == cap) {
-                char *nb;
-                if (cap >= LOG_MAX)
-                    break;
-                cap *= 2;
-                nb = realloc(buf, cap + 1);
-                if (!nb) {
-                    free(buf);
-                    buf = NULL;
-                    break;
-                }
-                buf = nb;
-            }
-            n = gzread(g, buf + len, (unsigned)(cap - len));
-            if (n <= 0)
-                break;
-            len += (size_t)n;
-        }
-        gzclose(g);
-        if (buf)
-            buf[len] = '\0';
-        return buf;
-    }
-    if (vg_file_read(path, LOG_MAX, &buf, &len))
-        return NULL;
-    return buf;
+    char *buf;
+    return zfile_slurp(path, LOG_MAX, &buf, NULL) == 0 ? buf : NULL;
 }
 
 static int64_t local_ms(const char *date, const char *tod)

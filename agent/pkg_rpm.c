@@ -8,22 +8,14 @@
  * gets a fixed argv (no shell, no user strings) and its output is bounded.
  */
 #include <errno.h>
-#include <fcntl.h>
-#include <poll.h>
-#include <signal.h>
-#include <spawn.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <sys/wait.h>
-#include <unistd.h>
 
-#include "buf.h"
 #include "err.h"
 #include "pkg.h"
+#include "run.h"
 #include "util.h"
-
-extern char **environ;
 
 #define QF "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\t%{VENDOR}\\t%{SOURCERPM}\\n"
 #define OUT_MAX (64u * 1024 * 1024)
@@ -94,51 +86,14 @@ int pkg_rpm_read(const char *root, struct pkg_list *out, struct pkg_report *rep)
 {
     char *argv[] = { "rpm", "--root", (char *)(root && root[0] ? root : "/"), "-qa", "--qf", QF,
                      NULL };
-    posix_spawn_file_actions_t fa;
-    struct vg_buf b;
-    int pipefd[2], st, rc = 0, devnull;
-    pid_t pid;
+    char *text;
+    int st, rc;
 
     memset(rep, 0, sizeof(*rep));
-    if (pipe2(pipefd, O_CLOEXEC) < 0)
-        return -errno;
-    devnull = open("/dev/null", O_RDWR | O_CLOEXEC);
-    posix_spawn_file_actions_init(&fa);
-    posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
-    if (devnull >= 0) {
-        posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-        posix_spawn_file_actions_adddup2(&fa, devnull, 2);
-    }
-    rc = posix_spawnp(&pid, "rpm", &fa, NULL, argv, environ);
-    posix_spawn_file_actions_destroy(&fa);
-    close(pipefd[1]);
-    if (devnull >= 0)
-        close(devnull);
-    if (rc) {
-        close(pipefd[0]);
-        return -rc;
-    }
-    vg_buf_init(&b, OUT_MAX);
-    for (;;) {
-        char chunk[65536];
-        ssize_t n = read(pipefd[0], chunk, sizeof(chunk));
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            break;
-        if (vg_buf_append(&b, chunk, (size_t)n)) {
-            rc = VG_ETOOBIG;
-            kill(pid, SIGKILL);
-            break;
-        }
-    }
-    close(pipefd[0]);
-    while (waitpid(pid, &st, 0) < 0 && errno == EINTR)
-        ;
-    if (rc == 0 && (!WIFEXITED(st) || WEXITSTATUS(st) != 0))
-        rc = -EIO;
-    if (rc == 0)
-        rc = pkg_rpm_parse(b.data ? (char *)b.data : (char *)"", out, rep);
-    vg_buf_free(&b);
+    rc = vg_run_capture(argv, OUT_MAX, &text, NULL, &st);
+    if (rc)
+        return rc;
+    rc = st == 0 ? pkg_rpm_parse(text, out, rep) : -EIO;
+    free(text);
     return rc;
 }

@@ -1,6 +1,7 @@
 #include <errno.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <stdio.h>
 #include <string.h>
 
 #include "vercmp.h"
@@ -253,4 +254,40 @@ int vg_rpm_evrcmp(const char *ea, const char *va, const char *ra, const char *eb
     if (rc)
         return rc;
     return vg_rpm_vercmp(ra, rb);
+}
+
+/* Splits "[E:]V[-R]" into buf: epoch, version and release pointers. */
+static void split_evr(const char *s, char *buf, size_t n, const char **e, const char **v,
+                      const char **r)
+{
+    char *colon, *dash;
+    snprintf(buf, n, "%s", s ? s : "");
+    *e = "";
+    *v = buf;
+    *r = "";
+    colon = strchr(buf, ':');
+    if (colon) {
+        const char *c = buf;
+        while (c < colon && *c >= '0' && *c <= '9')
+            c++;
+        if (c == colon) {
+            *colon = '\0';
+            *e = buf;
+            *v = colon + 1;
+        }
+    }
+    dash = strrchr(*v, '-');
+    if (dash) {
+        *dash = '\0';
+        *r = dash + 1;
+    }
+}
+
+int vg_rpm_evr_strcmp(const char *a, const char *b)
+{
+    char ba[512], bb[512];
+    const char *ea, *va, *ra, *eb, *vb, *rb;
+    split_evr(a, ba, sizeof(ba), &ea, &va, &ra);
+    split_evr(b, bb, sizeof(bb), &eb, &vb, &rb);
+    return vg_rpm_evrcmp(ea, va, ra, eb, vb, rb);
 }

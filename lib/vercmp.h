@@ -21,6 +21,8 @@ int vg_dpkg_vercmp(const char *a, const char *b);
 int vg_rpm_vercmp(const char *a, const char *b);
 int vg_rpm_evrcmp(const char *epoch_a, const char *version_a, const char *release_a,
                   const char *epoch_b, const char *version_b, const char *release_b);
+/* Compares "[EPOCH:]VERSION[-RELEASE]" strings as rpm prints them. */
+int vg_rpm_evr_strcmp(const char *a, const char *b);
 /* Checks a Debian version's syntax (as dpkg does before comparing).
  * Returns 0 or -EINVAL. */
 int vg_dpkg_version_check(const char *v);

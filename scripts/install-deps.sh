@@ -24,6 +24,7 @@ sqlite3
 libinih-dev
 libjansson-dev
 zlib1g-dev
+liblzma-dev
 iproute2
 procps
 "
