@@ -813,24 +813,13 @@ static size_t packages_suffix(const char *name)
     return 0;
 }
 
+/* The host of the source's URI, as apt's "origin" pins see it: the list
+ * file name up to the first '_', without a port (":8080", or "%3a8080"
+ * in older apt's names). */
 static char *site_of(const char *name)
 {
-    const char *u = strchr(name, '_');
-    size_t n = u ? (size_t)(u - name) : strlen(name);
-    char *s = malloc(n + 1), *o = s;
-    if (!s)
-        return NULL;
-    for (size_t i = 0; i < n; i++) {
-        /* apt escapes ':' (a port) as %3a. */
-        if (name[i] == '%' && i + 2 < n + 1 && strncasecmp(name + i, "%3a", 3) == 0) {
-            *o++ = ':';
-            i += 2;
-        } else {
-            *o++ = name[i];
-        }
-    }
-    *o = '\0';
-    return s;
+    size_t n = strcspn(name, "_:%");
+    return strndup(name, n);
 }
 
 static int add_file(struct apt *a, const char *name, size_t suflen, const char *dir)
