@@ -39,6 +39,7 @@ struct agent_conf {
     /* [inventory] */
     char *inventory_root;
     uint64_t inventory_poll_ms;
+    uint64_t pending_interval_ms;
     /* [dummy] */
     uint64_t dummy_rate, dummy_size;
     /* [tls] */
@@ -89,6 +90,7 @@ extern const struct input_ops in_os_ops;
 extern const struct input_ops in_dummy_ops;
 extern const struct input_ops in_dpkg_ops;
 extern const struct input_ops in_rpm_ops;
+extern const struct input_ops in_pending_ops;
 
 /* ---- network side (queue.c, transport.c) ---- */
 

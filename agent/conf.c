@@ -56,6 +56,11 @@ const struct vg_conf_key agent_conf_keys[] = {
     KB("inventory", "poll_interval", VG_CONF_DURATION, "5m", inventory_poll_ms, 1000, 86400000,
        "how often a package database that cannot be watched is re-read (rpm keeps it in "
        "different places on different distributions)"),
+    KB("inventory", "pending_interval", VG_CONF_DURATION, "1h", pending_interval_ms, 10000,
+       86400000,
+       "how often pending updates are worked out again without a change to apt's lists or "
+       "dpkg's status (they are also worked out at once after either changes; dnf hosts have "
+       "only this)"),
     KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
     KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,

@@ -261,12 +261,12 @@ int pending_seen_save(struct pending_seen *s, const char *path)
     buf = malloc(cap);
     if (!buf)
         return -ENOMEM;
-    o = buf + sprintf(buf, "%s", SEEN_HEADER);
+    o = buf + snprintf(buf, cap, "%s", SEEN_HEADER);
     for (size_t i = 0; i < s->n; i++) {
         if (strpbrk(s->v[i].name, "\t\n") || strpbrk(s->v[i].arch, "\t\n") ||
             strpbrk(s->v[i].installed, "\t\n"))
             continue; /* cannot be written back; dpkg and rpm names never hold them */
-        o += sprintf(o, "%s\t%s\t%s\t%lld\t%lld\n", s->v[i].name, s->v[i].arch,
+        o += snprintf(o, cap - (size_t)(o - buf), "%s\t%s\t%s\t%lld\t%lld\n", s->v[i].name, s->v[i].arch,
                      s->v[i].installed, (long long)s->v[i].first,
                      (long long)s->v[i].security_first);
     }

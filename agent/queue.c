@@ -19,6 +19,8 @@
 #define EVENT_OS_STATE 10
 #define EVENT_LOSS 12
 #define EVENT_PACKAGE_INVENTORY 20
+#define EVENT_PACKAGE_DELTA 21
+#define EVENT_PENDING_UPDATES 22
 #define EVENT_ISOLATION_STATE 60
 /* One event may not exceed this, whatever batch_max_bytes says. */
 #define EVENT_MAX (4u * 1024 * 1024)
@@ -75,8 +77,10 @@ static int keep_kind(const uint8_t *p, size_t len)
         }
         if ((key >> 3) >= 10) {
             uint64_t f = key >> 3;
-            /* A dropped loss record would lose the count it carries. */
+            /* A dropped loss record would lose the count it carries; a
+             * dropped delta would leave the collector's inventory wrong. */
             return f == EVENT_OS_STATE || f == EVENT_LOSS || f == EVENT_PACKAGE_INVENTORY ||
+                   f == EVENT_PACKAGE_DELTA || f == EVENT_PENDING_UPDATES ||
                    f == EVENT_ISOLATION_STATE;
         }
         if ((key & 7) == 0) { /* varint: skip it */
