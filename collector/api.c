@@ -83,6 +83,12 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->kernel_update_pending = h->kernel_update_pending;
     hi->reboot_required = h->reboot_required;
     hi->packages_changed_time_ms = h->packages_changed_ms;
+    hi->pending_known = h->pending_known;
+    hi->pending_updates = h->pending_updates;
+    hi->pending_security = h->pending_security;
+    hi->pending_security_since_time_ms = h->pending_security_since_ms;
+    hi->pending_sources_refreshed_time_ms = h->pending_refreshed_ms;
+    hi->pending_error = dup0(h->pending_error);
     hi->boot_time_ms = h->boot_time_ms;
     hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
@@ -208,6 +214,88 @@ static int ph_cb(void *ctx, const char *agent_id, const char *hostname, const st
     return 0;
 }
 
+struct pend_ctx {
+    Vigil__V1__HostPendingUpdate **v;
+    size_t n, cap;
+    int oom;
+};
+
+static int pend_cb(void *ctx, const struct store_pending *p)
+{
+    struct pend_ctx *x = ctx;
+    Vigil__V1__HostPendingUpdate *h;
+    Vigil__V1__PendingUpdate *u;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 64;
+        Vigil__V1__HostPendingUpdate **nv = realloc(x->v, nc * sizeof(*nv));
+        if (!nv) {
+            x->oom = 1;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = nc;
+    }
+    h = calloc(1, sizeof(*h));
+    u = calloc(1, sizeof(*u));
+    if (!h || !u) {
+        free(h);
+        free(u);
+        x->oom = 1;
+        return 1;
+    }
+    vigil__v1__host_pending_update__init(h);
+    vigil__v1__pending_update__init(u);
+    h->agent_id = dup0(p->agent_id);
+    h->hostname = dup0(p->hostname);
+    h->manager = dup0(p->manager);
+    h->stored_time_ms = p->first_seen_ms;
+    h->sources_refreshed_time_ms = p->refreshed_ms;
+    u->name = dup0(p->name);
+    u->arch = dup0(p->arch);
+    u->installed_version = dup0(p->installed_version);
+    u->candidate_version = dup0(p->candidate_version);
+    u->origin = dup0(p->origin);
+    u->security = p->security;
+    u->severity = dup0(p->severity);
+    if (p->advisory && p->advisory[0] && (u->advisories = calloc(1, sizeof(char *)))) {
+        u->advisories[0] = dup0(p->advisory);
+        u->n_advisories = 1;
+    }
+    u->released_time_ms = p->released_ms;
+    u->first_seen_time_ms = p->agent_first_seen_ms;
+    u->security_first_seen_time_ms = p->security_first_seen_ms;
+    u->release_label = dup0(p->release_label);
+    u->release_origin = dup0(p->release_origin);
+    u->site = dup0(p->site);
+    h->update = u;
+    x->v[x->n++] = h;
+    return 0;
+}
+
+static void pend_msg_free(Vigil__V1__HostPendingUpdate *h)
+{
+    Vigil__V1__PendingUpdate *u = h->update;
+    if (u) {
+        free(u->name);
+        free(u->arch);
+        free(u->installed_version);
+        free(u->candidate_version);
+        free(u->origin);
+        free(u->severity);
+        for (size_t i = 0; i < u->n_advisories; i++)
+            free(u->advisories[i]);
+        free(u->advisories);
+        free(u->release_label);
+        free(u->release_origin);
+        free(u->site);
+        free(u);
+    }
+    free(h->agent_id);
+    free(h->hostname);
+    free(h->manager);
+    free(h);
+}
+
 /* Ends a store query: an error the operator can act on, or ok. */
 static void finish(Vigil__V1__OperatorResponse *resp, int failed)
 {
@@ -277,6 +365,25 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         finish(resp, rc || x.oom);
         return;
     }
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PENDING: {
+        struct pend_ctx x = { NULL, 0, 0, 0 };
+        Vigil__V1__PendingResult *r = calloc(1, sizeof(*r));
+        const char *id = req->pending->agent_id;
+        int rc;
+        if (!r) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vigil__v1__pending_result__init(r);
+        rc = store_pending(s->store, id && id[0] ? id : NULL, req->pending->security_only,
+                           pend_cb, &x);
+        r->updates = x.v;
+        r->n_updates = x.n;
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING;
+        resp->pending = r;
+        finish(resp, rc || x.oom);
+        return;
+    }
     default:
         set_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                   "unknown request; is vigilctl newer than the collector?");
@@ -305,6 +412,7 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
             free(h->kernel_release);
             free(h->software_version);
             free(h->newest_kernel);
+            free(h->pending_error);
             free(h);
         }
         free(resp->hosts->hosts);
@@ -321,6 +429,12 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
         }
         free(resp->packages->hosts);
         free(resp->packages);
+    }
+    if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING && resp->pending) {
+        for (size_t i = 0; i < resp->pending->n_updates; i++)
+            pend_msg_free(resp->pending->updates[i]);
+        free(resp->pending->updates);
+        free(resp->pending);
     }
     if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY &&
         resp->inventory) {

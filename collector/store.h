@@ -48,6 +48,11 @@ struct store_host {
     const char *newest_kernel;
     int kernel_update_pending, reboot_required;
     int64_t packages_changed_ms, boot_time_ms;
+    /* Pending updates: known once the agent sent a list. */
+    int pending_known;
+    uint32_t pending_updates, pending_security;
+    int64_t pending_security_since_ms, pending_refreshed_ms;
+    const char *pending_error;
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */
@@ -68,5 +73,18 @@ int store_package_hosts(struct store *s, const char *name,
                         int (*cb)(void *ctx, const char *agent_id, const char *hostname,
                                   const struct store_pkg *p),
                         void *ctx);
+
+/* One pending update of a host. */
+struct store_pending {
+    const char *agent_id, *hostname, *manager, *name, *arch, *installed_version,
+        *candidate_version, *advisory, *severity, *origin, *release_label, *release_origin, *site;
+    int security;
+    int64_t released_ms, agent_first_seen_ms, security_first_seen_ms, first_seen_ms,
+        refreshed_ms;
+};
+/* Calls cb for every pending update of agent_id (NULL: all hosts), only
+ * security ones if asked, by host and name.  Same returns as above. */
+int store_pending(struct store *s, const char *agent_id, int security_only,
+                  int (*cb)(void *ctx, const struct store_pending *p), void *ctx);
 
 #endif

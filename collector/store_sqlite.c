@@ -8,6 +8,8 @@
  *   batches   (host, epoch, seq) primary key: a batch is stored once
  *   events    every event as received (protobuf body) with agent and
  *             collector times
+ *   packages, package_history, os_history, pending, pending_history:
+ *             the inventory now and over time (see the schema below)
  */
 #include <errno.h>
 #include <jansson.h>
@@ -52,6 +54,14 @@ enum {
     Q_INVENTORY,
     Q_PACKAGE_HOSTS,
     Q_OS_HISTORY,
+    Q_PEND_STAGE,
+    Q_PEND_GONE_HIST,
+    Q_PEND_GONE,
+    Q_PEND_NEW_HIST,
+    Q_PEND_UPSERT,
+    Q_PEND_STAGE_CLEAR,
+    Q_PEND_HOST,
+    Q_PENDING,
     Q_COUNT
 };
 
@@ -94,7 +104,9 @@ static const char *const queries[Q_COUNT] = {
     [Q_HOSTS] = "SELECT agent_id, hostname, tags, os_pretty_name, kernel_release, agent_version,"
                 " first_seen_ms, last_seen_ms, clock_skew_ms, last_seq, health_spool_batches,"
                 " health_spool_bytes, loss_events, loss_batches, newest_kernel,"
-                " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms"
+                " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms,"
+                " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
+                " pending_refreshed_ms, pending_error"
                 " FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
@@ -154,6 +166,69 @@ static const char *const queries[Q_COUNT] = {
         "INSERT INTO os_history(host_id, time_ms, recv_time_ms, os_pretty_name, kernel_release,"
         " newest_kernel, kernel_update_pending, reboot_required) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
         " ?7, ?8)",
+    [Q_PEND_STAGE] =
+        "INSERT OR REPLACE INTO pending_staging(host_id, manager, name, arch, installed_version,"
+        " candidate_version, advisory, security, severity, origin, release_label, release_origin,"
+        " site, released_ms, agent_first_seen_ms, security_first_seen_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+    /* A new list replaces the last one: what went ends in history, what
+     * is new starts there (keyed on the versions and advisory). */
+    [Q_PEND_GONE_HIST] =
+        "UPDATE pending_history SET disappeared_ms = ?3 WHERE host_id = ?1 AND manager = ?2"
+        " AND disappeared_ms IS NULL AND NOT EXISTS (SELECT 1 FROM pending_staging s"
+        " WHERE s.host_id = ?1 AND s.manager = ?2 AND s.name = pending_history.name"
+        " AND s.arch = pending_history.arch"
+        " AND s.installed_version = pending_history.installed_version"
+        " AND s.candidate_version = pending_history.candidate_version"
+        " AND s.advisory = pending_history.advisory)",
+    [Q_PEND_GONE] =
+        "DELETE FROM pending WHERE host_id = ?1 AND manager = ?2 AND NOT EXISTS"
+        " (SELECT 1 FROM pending_staging s WHERE s.host_id = ?1 AND s.manager = ?2"
+        " AND s.name = pending.name AND s.arch = pending.arch"
+        " AND s.installed_version = pending.installed_version"
+        " AND s.candidate_version = pending.candidate_version AND s.advisory = pending.advisory)",
+    [Q_PEND_NEW_HIST] =
+        "INSERT INTO pending_history(host_id, manager, name, arch, installed_version,"
+        " candidate_version, advisory, security, severity, origin, released_ms,"
+        " agent_first_seen_ms, security_first_seen_ms, appeared_ms)"
+        " SELECT host_id, manager, name, arch, installed_version, candidate_version, advisory,"
+        " security, severity, origin, released_ms, agent_first_seen_ms, security_first_seen_ms,"
+        " ?3 FROM pending_staging s WHERE s.host_id = ?1 AND s.manager = ?2 AND NOT EXISTS"
+        " (SELECT 1 FROM pending p WHERE p.host_id = ?1 AND p.manager = ?2 AND p.name = s.name"
+        " AND p.arch = s.arch AND p.installed_version = s.installed_version"
+        " AND p.candidate_version = s.candidate_version AND p.advisory = s.advisory)",
+    [Q_PEND_UPSERT] =
+        "INSERT INTO pending(host_id, manager, name, arch, installed_version, candidate_version,"
+        " advisory, security, severity, origin, release_label, release_origin, site, released_ms,"
+        " agent_first_seen_ms, security_first_seen_ms, first_seen_ms)"
+        " SELECT host_id, manager, name, arch, installed_version, candidate_version, advisory,"
+        " security, severity, origin, release_label, release_origin, site, released_ms,"
+        " agent_first_seen_ms, security_first_seen_ms, ?3 FROM pending_staging"
+        " WHERE host_id = ?1 AND manager = ?2 ON CONFLICT DO UPDATE SET"
+        " security = excluded.security, severity = excluded.severity, origin = excluded.origin,"
+        " release_label = excluded.release_label, release_origin = excluded.release_origin,"
+        " site = excluded.site, released_ms = excluded.released_ms,"
+        " agent_first_seen_ms = excluded.agent_first_seen_ms,"
+        " security_first_seen_ms = excluded.security_first_seen_ms",
+    [Q_PEND_STAGE_CLEAR] = "DELETE FROM pending_staging WHERE host_id = ?1 AND manager = ?2",
+    [Q_PEND_HOST] =
+        "UPDATE hosts SET pending_time_ms = ?2, pending_refreshed_ms = ?3,"
+        " pending_sources_failed = ?4, pending_error = ?5,"
+        " pending_updates = (SELECT count(DISTINCT name || ' ' || arch) FROM pending"
+        " WHERE host_id = ?1),"
+        " pending_security = (SELECT count(DISTINCT name || ' ' || arch) FROM pending"
+        " WHERE host_id = ?1 AND security),"
+        " pending_security_since_ms = (SELECT min(security_first_seen_ms) FROM pending"
+        " WHERE host_id = ?1 AND security AND security_first_seen_ms > 0)"
+        " WHERE id = ?1",
+    [Q_PENDING] =
+        "SELECT h.agent_id, h.hostname, p.manager, p.name, p.arch, p.installed_version,"
+        " p.candidate_version, p.advisory, p.security, p.severity, p.origin, p.release_label,"
+        " p.release_origin, p.site, p.released_ms, p.agent_first_seen_ms,"
+        " p.security_first_seen_ms, p.first_seen_ms, h.pending_refreshed_ms"
+        " FROM pending p JOIN hosts h ON h.id = p.host_id"
+        " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 = 0 OR p.security)"
+        " ORDER BY h.hostname, h.agent_id, p.name, p.arch, p.advisory",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -209,6 +284,36 @@ static const char schema[] =
     " recv_time_ms INTEGER NOT NULL, os_pretty_name TEXT, kernel_release TEXT,"
     " newest_kernel TEXT, kernel_update_pending INTEGER, reboot_required INTEGER);"
     "CREATE INDEX IF NOT EXISTS os_history_host ON os_history(host_id, time_ms);"
+    /* Pending updates per host (the agent's latest list), and their
+     * history: a row per (versions, advisory) pending, with when the
+     * agent reported it appeared and went (NULL: still pending), and the
+     * agent's own first-seen times, which survive agent restarts and
+     * collector outages.  "What was pending on host X on day D, and for
+     * how long" is a query on pending_history. */
+    "CREATE TABLE IF NOT EXISTS pending("
+    " host_id INTEGER NOT NULL, manager TEXT NOT NULL, name TEXT NOT NULL, arch TEXT NOT NULL,"
+    " installed_version TEXT NOT NULL, candidate_version TEXT NOT NULL,"
+    " advisory TEXT NOT NULL DEFAULT '', security INTEGER NOT NULL, severity TEXT,"
+    " origin TEXT, release_label TEXT, release_origin TEXT, site TEXT, released_ms INTEGER,"
+    " agent_first_seen_ms INTEGER, security_first_seen_ms INTEGER,"
+    " first_seen_ms INTEGER NOT NULL, PRIMARY KEY(host_id, manager, name, arch,"
+    " installed_version, candidate_version, advisory)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS pending_staging("
+    " host_id INTEGER NOT NULL, manager TEXT NOT NULL, name TEXT NOT NULL, arch TEXT NOT NULL,"
+    " installed_version TEXT NOT NULL, candidate_version TEXT NOT NULL,"
+    " advisory TEXT NOT NULL DEFAULT '', security INTEGER NOT NULL, severity TEXT,"
+    " origin TEXT, release_label TEXT, release_origin TEXT, site TEXT, released_ms INTEGER,"
+    " agent_first_seen_ms INTEGER, security_first_seen_ms INTEGER,"
+    " PRIMARY KEY(host_id, manager, name, arch, installed_version, candidate_version,"
+    " advisory)) WITHOUT ROWID;"
+    "CREATE TABLE IF NOT EXISTS pending_history("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, manager TEXT NOT NULL,"
+    " name TEXT NOT NULL, arch TEXT NOT NULL, installed_version TEXT NOT NULL,"
+    " candidate_version TEXT NOT NULL, advisory TEXT NOT NULL DEFAULT '',"
+    " security INTEGER NOT NULL, severity TEXT, origin TEXT, released_ms INTEGER,"
+    " agent_first_seen_ms INTEGER, security_first_seen_ms INTEGER,"
+    " appeared_ms INTEGER NOT NULL, disappeared_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS pending_history_host ON pending_history(host_id, name);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -227,6 +332,13 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN packages_changed_ms INTEGER",
     "ALTER TABLE packages ADD COLUMN install_time_ms INTEGER",
     "ALTER TABLE inventory_staging ADD COLUMN install_time_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN pending_time_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN pending_refreshed_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN pending_sources_failed INTEGER",
+    "ALTER TABLE hosts ADD COLUMN pending_error TEXT",
+    "ALTER TABLE hosts ADD COLUMN pending_updates INTEGER",
+    "ALTER TABLE hosts ADD COLUMN pending_security INTEGER",
+    "ALTER TABLE hosts ADD COLUMN pending_security_since_ms INTEGER",
 };
 
 struct store {
@@ -629,6 +741,101 @@ static int apply_delta(struct store *s, int64_t host_id, const Vigil__V1__Packag
     return rc;
 }
 
+static int apply_pending(struct store *s, int64_t host_id, const Vigil__V1__PendingUpdates *pu,
+                         int64_t t)
+{
+    const char *m = manager_name(pu->manager);
+    static const int steps[] = { Q_PEND_GONE_HIST, Q_PEND_GONE, Q_PEND_NEW_HIST, Q_PEND_UPSERT,
+                                 Q_PEND_STAGE_CLEAR };
+    sqlite3_stmt *st = q(s, Q_PEND_STAGE_CLEAR);
+    int rc;
+
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+    if ((rc = step_done(s, st, "cannot clear pending staging")) != 0)
+        return rc;
+    for (size_t i = 0; i < pu->n_updates; i++) {
+        const Vigil__V1__PendingUpdate *u = pu->updates[i];
+        st = q(s, Q_PEND_STAGE);
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, u->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, u->arch, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, u->installed_version, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, u->candidate_version, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 7, u->n_advisories ? u->advisories[0] : "", -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int(st, 8, u->security);
+        bind_text(st, 9, u->severity);
+        bind_text(st, 10, u->origin);
+        bind_text(st, 11, u->release_label);
+        bind_text(st, 12, u->release_origin);
+        bind_text(st, 13, u->site);
+        sqlite3_bind_int64(st, 14, u->released_time_ms);
+        sqlite3_bind_int64(st, 15, u->first_seen_time_ms);
+        sqlite3_bind_int64(st, 16, u->security_first_seen_time_ms);
+        if ((rc = step_done(s, st, "cannot stage pending update")) != 0)
+            return rc;
+    }
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        st = q(s, steps[i]);
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        if (steps[i] != Q_PEND_STAGE_CLEAR && steps[i] != Q_PEND_GONE)
+            sqlite3_bind_int64(st, 3, t);
+        if ((rc = step_done(s, st, "cannot apply pending updates")) != 0)
+            return rc;
+    }
+    st = q(s, Q_PEND_HOST);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, t);
+    sqlite3_bind_int64(st, 3, pu->sources_refreshed_time_ms);
+    sqlite3_bind_int64(st, 4, pu->sources_failed);
+    bind_text(st, 5, pu->error);
+    return step_done(s, st, "cannot update host pending counts");
+}
+
+int store_pending(struct store *s, const char *agent_id, int security_only,
+                  int (*cb)(void *ctx, const struct store_pending *p), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_PENDING);
+    int rc;
+
+    if (agent_id)
+        sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, security_only);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_pending p;
+        int r;
+#define COL(i) ((const char *)sqlite3_column_text(st, (i)))
+        p.agent_id = COL(0);
+        p.hostname = COL(1);
+        p.manager = COL(2);
+        p.name = COL(3);
+        p.arch = COL(4);
+        p.installed_version = COL(5);
+        p.candidate_version = COL(6);
+        p.advisory = COL(7);
+        p.security = sqlite3_column_int(st, 8);
+        p.severity = COL(9);
+        p.origin = COL(10);
+        p.release_label = COL(11);
+        p.release_origin = COL(12);
+        p.site = COL(13);
+#undef COL
+        p.released_ms = sqlite3_column_int64(st, 14);
+        p.agent_first_seen_ms = sqlite3_column_int64(st, 15);
+        p.security_first_seen_ms = sqlite3_column_int64(st, 16);
+        p.first_seen_ms = sqlite3_column_int64(st, 17);
+        p.refreshed_ms = sqlite3_column_int64(st, 18);
+        if ((r = cb(ctx, &p)) != 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read pending updates");
+}
+
 int store_inventory(struct store *s, const char *agent_id,
                     int (*cb)(void *ctx, const struct store_pkg *p), void *ctx)
 {
@@ -733,6 +940,8 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_inventory(s, host_id, e->package_inventory, recv_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PACKAGE_DELTA)
             rc = apply_delta(s, host_id, e->package_delta, recv_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_PENDING_UPDATES)
+            rc = apply_pending(s, host_id, e->pending_updates, e->time_ms);
     }
     vg_buf_free(&body);
     if (rc)
@@ -783,6 +992,12 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.reboot_required = sqlite3_column_int(st, 16);
         h.packages_changed_ms = sqlite3_column_int64(st, 17);
         h.boot_time_ms = sqlite3_column_int64(st, 18);
+        h.pending_known = sqlite3_column_type(st, 19) != SQLITE_NULL;
+        h.pending_updates = (uint32_t)sqlite3_column_int64(st, 20);
+        h.pending_security = (uint32_t)sqlite3_column_int64(st, 21);
+        h.pending_security_since_ms = sqlite3_column_int64(st, 22);
+        h.pending_refreshed_ms = sqlite3_column_int64(st, 23);
+        h.pending_error = (const char *)sqlite3_column_text(st, 24);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;

@@ -77,6 +77,21 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
         json_object_set_new(o, "packages_changed",
                             json_string(rfc3339(h->packages_changed_time_ms, t, sizeof(t))));
         json_object_set_new(o, "boot_time", json_string(rfc3339(h->boot_time_ms, u, sizeof(u))));
+        /* null: the agent has sent no list, so nothing is known. */
+        json_object_set_new(o, "pending_updates",
+                            h->pending_known ? json_integer(h->pending_updates) : json_null());
+        json_object_set_new(o, "pending_security",
+                            h->pending_known ? json_integer(h->pending_security) : json_null());
+        json_object_set_new(o, "pending_security_since",
+                            h->pending_security_since_time_ms
+                                ? json_string(rfc3339(h->pending_security_since_time_ms, t,
+                                                      sizeof(t)))
+                                : json_null());
+        json_object_set_new(o, "package_lists_refreshed",
+                            h->pending_sources_refreshed_time_ms
+                                ? json_string(rfc3339(h->pending_sources_refreshed_time_ms, u,
+                                                      sizeof(u)))
+                                : json_null());
     }
     return o;
 }
@@ -319,6 +334,21 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         printf("reboot:      %s\n", h->reboot_required || h->kernel_update_pending ? "required"
                                                                                  : "not required");
         printf("packages:    last changed %s\n", rfc3339(h->packages_changed_time_ms, t, sizeof(t)));
+        if (!h->pending_known) {
+            printf("updates:     unknown (no list from the agent yet)\n");
+        } else {
+            printf("updates:     %u pending, %u of them security", h->pending_updates,
+                   h->pending_security);
+            if (h->pending_security_since_time_ms)
+                printf(" (oldest pending since %s)",
+                       rfc3339(h->pending_security_since_time_ms, t, sizeof(t)));
+            printf("\n");
+            if (h->pending_sources_refreshed_time_ms)
+                printf("lists:       refreshed %s\n",
+                       rfc3339(h->pending_sources_refreshed_time_ms, t, sizeof(t)));
+            if (h->pending_error[0])
+                printf("lists:       problem: %s\n", h->pending_error);
+        }
         printf("booted:      %s\n", rfc3339(h->boot_time_ms, t, sizeof(t)));
         printf("agent:       %s\n", h->software_version);
         printf("first seen:  %s\n", rfc3339(h->first_seen_time_ms, t, sizeof(t)));

@@ -45,6 +45,8 @@ void ctl_usage_hosts(FILE *out);
 int ctl_cmd_host(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_inventory(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_inventory(FILE *out);
+int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_pending(FILE *out);
 int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_packages(FILE *out);
 void ctl_usage_host(FILE *out);

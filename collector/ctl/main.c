@@ -22,6 +22,8 @@ static const struct ctl_cmd commands[] = {
       ctl_usage_inventory },
     { "packages", "which hosts have a package, at which version", ctl_cmd_packages,
       ctl_usage_packages },
+    { "pending", "pending updates of a host or the fleet, and for how long", ctl_cmd_pending,
+      ctl_usage_pending },
 };
 
 int ctl_err(const char *fmt, ...)
