@@ -136,6 +136,12 @@ $(BUILD)/tests/test_dpkg: $(BUILD)/obj/tests/unit/test_dpkg.o $(BUILD)/obj/agent
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+PENDING_OBJ := $(addprefix $(BUILD)/obj/agent/,pkg_apt.o pkg_dnf.o pending_state.o zfile.o pkg_dpkg.o)
+$(BUILD)/tests/test_pending: $(BUILD)/obj/tests/unit/test_pending.o $(PENDING_OBJ) $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/collector/store_sqlite.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
