@@ -100,7 +100,7 @@ static void print_pending(const struct pending_list *l, int known, size_t nsec,
 static void usage(FILE *out)
 {
     fprintf(out,
-            "Usage: vigil-agent inventory [-c FILE] [--root DIR] [--json]\n"
+            "Usage: vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
             "\n"
             "Prints this host's package inventory without contacting a collector: dpkg's\n"
             "database read directly, and rpm's through 'rpm -qa' when rpm is present and\n"
@@ -109,6 +109,7 @@ static void usage(FILE *out)
             "\n"
             "  -c, --config FILE  take [inventory] root from this agent configuration\n"
             "      --root DIR     read the host mounted at DIR (default /)\n"
+            "      --no-pending   packages only: skip working out pending updates\n"
             "      --json         one JSON object: {\"root\", \"packages\": [{\"name\",\n"
             "                     \"version\", \"arch\", \"status\", \"source\",\n"
             "                     \"source_version\", \"manager\"}...], \"pending_updates\":\n"
@@ -125,11 +126,12 @@ static void usage(FILE *out)
 int agent_inventory_main(int argc, char **argv);
 int agent_inventory_main(int argc, char **argv)
 {
-    enum { OPT_ROOT = 256, OPT_JSON };
+    enum { OPT_ROOT = 256, OPT_JSON, OPT_NO_PENDING };
     static const struct option opts[] = {
         { "config", required_argument, NULL, 'c' },
         { "root", required_argument, NULL, OPT_ROOT },
         { "json", no_argument, NULL, OPT_JSON },
+        { "no-pending", no_argument, NULL, OPT_NO_PENDING },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -143,7 +145,7 @@ int agent_inventory_main(int argc, char **argv)
     size_t nsec = 0;
     char absroot[PATH_MAX];
     char err[512];
-    int c, json = 0, rc;
+    int c, json = 0, no_pending = 0, rc;
     size_t installed = 0;
 
     memset(&conf, 0, sizeof(conf));
@@ -153,6 +155,7 @@ int agent_inventory_main(int argc, char **argv)
         case 'c': conf_path = optarg; break;
         case OPT_ROOT: root = optarg; break;
         case OPT_JSON: json = 1; break;
+        case OPT_NO_PENDING: no_pending = 1; break;
         case 'h': usage(stdout); return 0;
         default: usage(stderr); return 2;
         }
@@ -194,14 +197,14 @@ int agent_inventory_main(int argc, char **argv)
         installed += strcmp(l.v[i].status, "installed") == 0;
     (void)rrep;
     memset(&arep, 0, sizeof(arep));
-    if (have_dpkg) {
+    if (have_dpkg && !no_pending) {
         rc = pkg_apt_pending(root, &l, &pend, &arep);
         have_apt = rc == 0;
         if (rc && rc != -ENOENT)
             fprintf(stderr, "vigil-agent inventory: pending updates unknown: %s\n",
                     vg_strerror(rc));
     }
-    if (have_rpm) {
+    if (have_rpm && !no_pending) {
         unsigned bad = 0;
         have_dnf = pkg_dnf_pending(root, &pend, &bad) == 0;
         pending_match_installed(&pend, &r);
@@ -292,7 +295,8 @@ int agent_inventory_main(int argc, char **argv)
                    (int)wa, r.v[i].arch, r.v[i].status);
         printf("%zu installed, %zu in other states%s\n", installed + r.n, l.n - installed,
                have_rpm ? " (dpkg and rpm)" : "");
-        print_pending(&pend, have_apt || have_dnf, nsec, arep.refreshed_ms);
+        if (!no_pending)
+            print_pending(&pend, have_apt || have_dnf, nsec, arep.refreshed_ms);
     }
     if (rep.skipped_incomplete || rep.duplicates)
         fprintf(stderr, "vigil-agent inventory: note: %u incomplete stanzas skipped, %u "

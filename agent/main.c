@@ -147,8 +147,8 @@ static const struct vg_daemon agent_daemon = {
     .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
               "the last batch is sent and acknowledged (waiting at most 3 s) first.",
     .commands = "One-shot commands (no collector needed):\n"
-                "  vigil-agent inventory [-c FILE] [--root DIR] [--json]\n"
-                "                        print this host's package inventory",
+                "  vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
+                "                        print this host's packages and pending updates",
     .default_conf = DEFAULT_CONF,
     .keys = agent_conf_keys,
     .log_level_offset = offsetof(struct agent_conf, log_level),

@@ -201,11 +201,11 @@ static ssize_t read_lz4(struct zfile *z, void *buf, size_t len)
 ssize_t zfile_read(struct zfile *z, void *buf, size_t len)
 {
     ssize_t n;
+    char probe;
     if (len == 0)
         return 0;
     if (z->out_total >= z->max_out) {
         /* At the cap: only a clean end is acceptable. */
-        char probe;
         buf = &probe;
         len = 1;
     } else if (len > z->max_out - z->out_total) {

@@ -75,11 +75,23 @@ median_ms() { # median_ms N CMD...: median wall time of CMD in ms
     done | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] / 1000 }'
 }
 if [ -f /var/lib/dpkg/status ]; then
-    ours=$(median_ms 21 "$B/vigil-agent" inventory)
+    ours=$(median_ms 21 "$B/vigil-agent" inventory --no-pending)
     theirs=$(median_ms 21 dpkg-query -W)
-    echo "bench_inventory: $(dpkg-query -W | wc -l) packages: vigil-agent inventory ${ours} ms," \
+    echo "bench_inventory: $(dpkg-query -W | wc -l) packages: vigil-agent inventory --no-pending ${ours} ms," \
          "dpkg-query -W ${theirs} ms (median of 21, whole process;" \
          "$(awk -v a="$theirs" -v b="$ours" 'BEGIN { printf "%.1fx", a / b }') faster)"
+    # Pending updates: apt's lists read directly vs apt's own simulation
+    # (which builds its cache first where none is kept, as in containers).
+    if ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
+        lists=$(du -cb /var/lib/apt/lists/*_Packages* | tail -1 | cut -f1)
+        p_ours=$(median_ms 11 "$B/vigil-agent" inventory)
+        p_apt=$(median_ms 11 apt-get -s dist-upgrade)
+        echo "bench_pending: $(($lists / 1048576)) MiB of apt lists:" \
+             "vigil-agent inventory (packages + pending) ${p_ours} ms," \
+             "apt-get -s dist-upgrade ${p_apt} ms (median of 11;" \
+             "$(awk -v a="$p_apt" -v b="$p_ours" 'BEGIN { printf "%.1fx", a / b }') faster;" \
+             "$("$B/vigil-agent" inventory --json 2>/dev/null | jq '.summary.pending_updates') pending)"
+    fi
     # Wire size: a full snapshot of this host vs the delta of one upgrade.
     mkdir -p inv/var/lib/dpkg
     cp /var/lib/dpkg/status inv/var/lib/dpkg/status
@@ -109,4 +121,33 @@ CONF
     delta=$(sqlite3 bench.db "select max(length(body)) from events where kind = 'package_delta'")
     echo "bench_inventory: full snapshot ${snap} bytes of protobuf, one-package delta ${delta} bytes" \
          "(before lz4)"
+fi
+
+# rpm: 500 small packages (one spec, 500 subpackages) in a scratch
+# database; the agent reads it through rpm -qa, so this shows its cost
+# over rpm's own.
+if command -v rpmbuild >/dev/null 2>&1; then
+    mkdir -p rpmtop/SPECS rpmroot
+    {
+        printf 'Name: vgb\nVersion: 1.0\nRelease: 1\nSummary: bench\nLicense: Apache-2.0\n'
+        printf 'BuildArch: noarch\n%%description\nbench\n%%files\n'
+        i=0
+        while [ $i -lt 500 ]; do
+            printf '%%package -n vgb-%d\nSummary: bench %d\n%%description -n vgb-%d\nb\n%%files -n vgb-%d\n' \
+                $i $i $i $i
+            i=$((i + 1))
+        done
+    } >rpmtop/SPECS/vgb.spec
+    if rpmbuild -bb --define "_topdir $T/rpmtop" --define "_rpmdir $T/rpms" rpmtop/SPECS/vgb.spec \
+           >rpmbuild.log 2>&1 &&
+       rpm --root "$T/rpmroot" --initdb &&
+       rpm --root "$T/rpmroot" -i --justdb --nodeps --force-debian rpms/noarch/*.rpm >/dev/null 2>&1; then
+        r_ours=$(median_ms 11 "$B/vigil-agent" inventory --no-pending --root "$T/rpmroot")
+        r_rpm=$(median_ms 11 rpm --root "$T/rpmroot" -qa)
+        echo "bench_inventory_rpm: $(rpm --root "$T/rpmroot" -qa | wc -l) rpm packages:" \
+             "vigil-agent inventory ${r_ours} ms, rpm -qa ${r_rpm} ms (median of 11;" \
+             "$(awk -v a="$r_ours" -v b="$r_rpm" 'BEGIN { printf "%.2fx", a / b }') of rpm's time)"
+    else
+        echo "bench_inventory_rpm: skipped (could not build the test rpms; see rpmbuild.log)"
+    fi
 fi

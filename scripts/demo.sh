@@ -85,6 +85,14 @@ if [ -f /var/lib/dpkg/status ]; then
     "$B/vigilctl" inventory demo-agent | tail -n 3
     "$B/vigilctl" packages --name libc6
     echo
+    echo "== vigilctl host demo-agent (updates) and vigilctl pending --security (first lines)"
+    i=0
+    until ! "$B/vigilctl" host demo-agent 2>/dev/null | grep -q "updates:     unknown"; do
+        i=$((i + 1)); [ $i -gt 50 ] && break; sleep 0.2
+    done
+    "$B/vigilctl" host demo-agent | grep -E "^(updates|lists):"
+    "$B/vigilctl" pending --security | head -n 6
+    echo
 fi
 echo "== stopping both (SIGTERM)"
 cleanup
