@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <signal.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -164,6 +165,10 @@ int main(int argc, char **argv)
     int rc;
 
     vg_log_init("vigil-agent", 0, VG_LOG_INFO);
+    /* One loop thread, and thread-pool work now and then (pending
+     * updates): a malloc arena per thread would only keep freed memory
+     * resident. */
+    mallopt(M_ARENA_MAX, 1);
     if (argc > 1 && strcmp(argv[1], "inventory") == 0)
         return agent_inventory_main(argc - 1, argv + 1);
     memset(&conf, 0, sizeof(conf));

@@ -12,6 +12,7 @@
  */
 #include <errno.h>
 #include <limits.h>
+#include <malloc.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -187,6 +188,9 @@ static void after_work_cb(uv_work_t *req, int status)
     }
     pending_list_free(&w->list);
     free(w);
+    /* The work freed tens of MB in a worker thread's malloc arena; give
+     * them back rather than keep them for the next run, an hour away. */
+    malloc_trim(0);
     if (p->stopping) {
         if (--p->closing == 0) {
             void (*done)(struct input *) = p->done;
