@@ -217,7 +217,7 @@ int agent_inventory_main(int argc, char **argv)
         snprintf(sp, sizeof(sp), "%s/pending-seen", conf.state_dir);
         seen = pending_seen_load(sp, &bad);
         if (seen)
-            pending_seen_apply(seen, &pend, 0);
+            pending_seen_apply(seen, &pend, 0, 1);
         pending_seen_free(seen);
     }
     pending_list_sort(&pend);

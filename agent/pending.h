@@ -90,10 +90,14 @@ void pending_match_installed(struct pending_list *l, const struct pkg_list *rpm)
 struct pending_seen;
 /* Loads PATH (missing: empty).  Bad lines are skipped and counted. */
 struct pending_seen *pending_seen_load(const char *path, unsigned *bad);
-/* Stamps each update in l with its first-seen times (now for new ones)
- * and forgets entries no longer pending.  Returns 1 if anything changed
- * (then save), 0 if not. */
-int pending_seen_apply(struct pending_seen *s, struct pending_list *l, int64_t now_ms);
+/* Stamps each update in l with its first-seen times (now_ms for new
+ * ones; 0: leave them unstamped and unrecorded) and forgets entries no
+ * longer pending, unless keep_missing (the list is known incomplete).
+ * Returns 1 if anything changed (then save), 0 if not. */
+int pending_seen_apply(struct pending_seen *s, struct pending_list *l, int64_t now_ms,
+                       int keep_missing);
+/* Writes the state atomically (0600).  Refuses (-EIO) when the file
+ * existed but could not be read at load: it is not overwritten. */
 int pending_seen_save(struct pending_seen *s, const char *path);
 void pending_seen_free(struct pending_seen *s);
 

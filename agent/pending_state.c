@@ -71,6 +71,7 @@ struct seen {
 struct pending_seen {
     struct seen *v;
     size_t n;
+    int unreadable; /* load failed: never overwrite what we could not read */
 };
 
 static int seen_cmp(const void *x, const void *y)
@@ -112,8 +113,10 @@ struct pending_seen *pending_seen_load(const char *path, unsigned *bad)
         return NULL;
     rc = vg_file_read(path, SEEN_MAX, &text, NULL);
     if (rc) {
-        if (rc != -ENOENT)
+        if (rc != -ENOENT) {
             (*bad)++;
+            s->unreadable = 1;
+        }
         return s; /* start afresh */
     }
     for (p = strtok_r(text, "\n", &save); p; p = strtok_r(NULL, "\n", &save)) {
@@ -143,8 +146,10 @@ struct pending_seen *pending_seen_load(const char *path, unsigned *bad)
         if (s->n == cap) {
             size_t nc = cap ? cap * 2 : 64;
             struct seen *nv = realloc(s->v, nc * sizeof(*nv));
-            if (!nv)
+            if (!nv) {
+                s->unreadable = 1; /* partial: do not save over the file */
                 break;
+            }
             s->v = nv;
             cap = nc;
         }
@@ -157,6 +162,7 @@ struct pending_seen *pending_seen_load(const char *path, unsigned *bad)
             free(e.name);
             free(e.arch);
             free(e.installed);
+            s->unreadable = 1;
             break;
         }
         s->v[s->n++] = e;
@@ -169,6 +175,9 @@ struct pending_seen *pending_seen_load(const char *path, unsigned *bad)
         if (seen_cmp(&s->v[i - 1], &s->v[i]) == 0) {
             if (s->v[i].first < s->v[i - 1].first)
                 s->v[i - 1].first = s->v[i].first;
+            if (s->v[i].security_first &&
+                (!s->v[i - 1].security_first || s->v[i].security_first < s->v[i - 1].security_first))
+                s->v[i - 1].security_first = s->v[i].security_first;
             free(s->v[i].name);
             free(s->v[i].arch);
             free(s->v[i].installed);
@@ -201,14 +210,20 @@ void pending_list_sort(struct pending_list *l)
         qsort(l->v, l->n, sizeof(*l->v), pending_cmp);
 }
 
-int pending_seen_apply(struct pending_seen *s, struct pending_list *l, int64_t now_ms)
+int pending_seen_apply(struct pending_seen *s, struct pending_list *l, int64_t now_ms,
+                       int keep_missing)
 {
-    struct seen *nv = calloc(l->n ? l->n : 1, sizeof(*nv));
+    size_t cap = l->n + (keep_missing ? s->n : 0);
+    struct seen *nv = calloc(cap ? cap : 1, sizeof(*nv));
+    char *taken = calloc(s->n ? s->n : 1, 1);
     size_t nn = 0;
     int changed = 0;
 
-    if (!nv)
+    if (!nv || !taken) {
+        free(nv);
+        free(taken);
         return 0; /* keep the old times; retried next time */
+    }
     pending_list_sort(l);
     for (size_t i = 0; i < l->n; i++) {
         struct pending *p = &l->v[i];
@@ -224,34 +239,61 @@ int pending_seen_apply(struct pending_seen *s, struct pending_list *l, int64_t n
             e->installed = strdup(p->installed);
             if (!e->name || !e->arch || !e->installed) {
                 seen_free_entries(nv, nn + 1);
+                free(taken);
                 return 0;
             }
             nn++;
             if (old) {
                 e->first = old->first;
                 e->security_first = old->security_first;
+                taken[old - s->v] = 1;
             } else {
                 e->first = now_ms;
                 changed = 1;
             }
         }
-        if (p->security && e->security_first == 0) {
+        if (p->security && e->security_first == 0 && now_ms) {
             e->security_first = now_ms;
             changed = 1;
         }
         p->first_seen_ms = e->first;
         p->security_first_seen_ms = p->security ? e->security_first : 0;
     }
-    if (nn != s->n)
-        changed = 1;
+    /* Entries not in the list: gone, unless the list is incomplete. */
+    for (size_t i = 0; i < s->n; i++) {
+        if (taken[i])
+            continue;
+        if (keep_missing) {
+            nv[nn++] = s->v[i];
+            s->v[i].name = s->v[i].arch = s->v[i].installed = NULL;
+        } else {
+            changed = 1;
+        }
+    }
+    /* Unstamped new ones (now_ms 0) are not recorded. */
+    for (size_t i = 0; i < nn;) {
+        if (nv[i].first == 0) {
+            free(nv[i].name);
+            free(nv[i].arch);
+            free(nv[i].installed);
+            nv[i] = nv[--nn];
+        } else {
+            i++;
+        }
+    }
+    free(taken);
     seen_free_entries(s->v, s->n);
     s->v = nv;
     s->n = nn;
+    if (s->n)
+        qsort(s->v, s->n, sizeof(*s->v), seen_cmp);
     return changed;
 }
 
 int pending_seen_save(struct pending_seen *s, const char *path)
 {
+    if (s->unreadable)
+        return -EIO;
     size_t cap = strlen(SEEN_HEADER) + 1;
     char *buf, *o;
     int rc;

@@ -321,8 +321,9 @@ static struct rel *rel_parse(char *text)
 
 /* ---- pins -------------------------------------------------------------- */
 
-/* apt's pattern rules: /regex/, a glob when it has glob characters,
- * otherwise equality. */
+/* apt's ExpressionMatches: /regex/ (case-insensitive) or a glob
+ * (fnmatch, case-insensitive; a plain string is then a case-insensitive
+ * equality). */
 static int pattern_match(const char *pat, size_t pl, const char *s)
 {
     char buf[512];
@@ -336,67 +337,97 @@ static int pattern_match(const char *pat, size_t pl, const char *s)
         regex_t re;
         int m;
         buf[pl - 1] = '\0';
-        if (regcomp(&re, buf + 1, REG_EXTENDED | REG_NOSUB))
+        if (regcomp(&re, buf + 1, REG_EXTENDED | REG_NOSUB | REG_ICASE))
             return 0;
         m = regexec(&re, s, 0, NULL, 0) == 0;
         regfree(&re);
         return m;
     }
-    if (strpbrk(buf, "*?["))
-        return fnmatch(buf, s, 0) == 0;
-    return strcmp(buf, s) == 0;
+    return fnmatch(buf, s, FNM_CASEFOLD) == 0;
 }
 
-/* Does a release pin ("a=stable,n=bookworm,l=Debian" or a bare version)
- * match list f? */
+/* apt's MatchVer: the version without its epoch equals want, or starts
+ * with it when the pattern ended in '*'. */
+static int match_ver(const char *v, const char *want, size_t wl, int prefix)
+{
+    const char *colon;
+    if (!v)
+        return 0;
+    colon = strchr(v, ':');
+    if (colon)
+        v = colon + 1;
+    return prefix ? strlen(v) >= wl && strncmp(v, want, wl) == 0
+                  : strlen(v) == wl && strncmp(v, want, wl) == 0;
+}
+
+/* A version pattern as apt reads one ("12.4", "12*", a glob, /re/). */
+static int version_match(const char *pat, size_t pl, const char *v)
+{
+    int prefix = pl > 0 && pat[pl - 1] == '*';
+    size_t l = prefix ? pl - 1 : pl;
+    return match_ver(v, pat, l, prefix) || pattern_match(pat, l, v);
+}
+
+/* Does a release pin match list f?  apt's pkgVersionMatch: "*" matches
+ * every list; a bare value is the release's version when it starts with
+ * a digit, else its archive or codename; otherwise comma-separated k=v
+ * pairs (a archive, n codename, v version, o origin, l label, c
+ * component, b architecture), all of which must match.  Unknown keys are
+ * ignored; nothing known to match means no match. */
 static int release_match(const char *data, const struct pfile *f)
 {
     const struct rel *r = f->rel;
+    const char *archive = f->path == NULL ? "now" : r ? r->suite : NULL;
     const char *p = data;
     int any = 0;
 
+    if (strcmp(data, "*") == 0)
+        return 1;
     if (!strchr(data, '=')) {
-        /* "Pin: release 12": the release's version, as a prefix. */
         size_t l = strlen(data);
-        return r && r->version && strncmp(r->version, data, l) == 0 && l > 0;
+        if (l == 0)
+            return 0;
+        if (isdigit((unsigned char)data[0]))
+            return r && version_match(data, l, r->version);
+        return (archive && pattern_match(data, l, archive)) ||
+               (r && r->codename && pattern_match(data, l, r->codename));
     }
     while (*p) {
-        const char *comma = strchr(p, ','), *eq;
-        size_t n = comma ? (size_t)(comma - p) : strlen(p);
-        const char *val;
-        const char *have;
-        size_t vl;
+        const char *comma = strchr(p, ','), *eq, *val, *have = NULL;
+        size_t n = comma ? (size_t)(comma - p) : strlen(p), vl;
+        const char *next = p + n + (comma ? 1 : 0);
+        int known = 1, ok;
         while (n && isspace((unsigned char)*p)) {
             p++;
             n--;
         }
         eq = memchr(p, '=', n);
-        if (!eq)
-            return 0;
+        if (!eq || eq - p != 1) {
+            p = next;
+            continue;
+        }
         val = eq + 1;
         vl = n - (size_t)(val - p);
         while (vl && isspace((unsigned char)val[vl - 1]))
             vl--;
-        if (eq - p != 1)
-            return 0;
         switch (*p) {
-        case 'a': have = f->path == NULL ? "now" : r ? r->suite : NULL; break;
+        case 'a': have = archive; break;
         case 'n': have = r ? r->codename : NULL; break;
         case 'v': have = r ? r->version : NULL; break;
         case 'o': have = r ? r->origin : NULL; break;
         case 'l': have = r ? r->label : NULL; break;
         case 'c': have = f->component; break;
         case 'b': have = f->arch; break;
-        default: return 0;
+        default: known = 0; break;
         }
-        if (!have && f->path == NULL && *p == 'a')
-            have = "now";
-        if (!have || !pattern_match(val, vl, have))
-            return 0;
-        any = 1;
-        p += n;
-        if (*p == ',')
-            p++;
+        if (known) {
+            ok = *p == 'v' ? have && version_match(val, vl, have)
+                           : have && pattern_match(val, vl, have);
+            if (!ok)
+                return 0;
+            any = 1;
+        }
+        p = next;
     }
     return any;
 }
@@ -405,8 +436,9 @@ static int pin_file_match(const struct pin *pin, const struct pfile *f)
 {
     if (pin->type == PIN_RELEASE)
         return release_match(pin->data, f);
+    /* Origin "" means local (file:) sources, never dpkg's status file. */
     if (pin->type == PIN_ORIGIN)
-        return pattern_match(pin->data, strlen(pin->data), f->site);
+        return f->path != NULL && pattern_match(pin->data, strlen(pin->data), f->site);
     return 0;
 }
 
@@ -466,6 +498,11 @@ static int pin_add(struct apt *a, const char *pkgs, size_t pkl, const char *pin,
         p.data = strndup(w, (size_t)(pin + pnl - w));
     if (!p.data)
         return -ENOMEM;
+    if (pkl == 0) {
+        note(a, "%s: %s", file, "a record with an empty Package line is ignored (as apt does)");
+        free(p.data);
+        return -1;
+    }
     if (!(pkl == 1 && pkgs[0] == '*')) {
         const char *s = pkgs, *e = pkgs + pkl;
         while (s < e) {
@@ -622,8 +659,10 @@ static int read_prefs(struct apt *a)
         qsort(names, n, sizeof(*names), cmpstr);
     for (size_t i = 0; i < n; i++) {
         char shown[PATH_MAX];
-        if (join(path, sizeof(path), dir, names[i]))
+        if (join(path, sizeof(path), dir, names[i])) {
+            free(names[i]);
             continue;
+        }
         snprintf(shown, sizeof(shown), "/etc/apt/preferences.d/%s", names[i]);
         if (!rc)
             rc = read_prefs_file(a, path, shown);
@@ -633,21 +672,35 @@ static int read_prefs(struct apt *a)
     return rc;
 }
 
+/* Package names in pins: exact, a glob, or a /regex/ (the last, as apt
+ * compiles it, ignoring case); names are case-sensitive otherwise. */
+static int name_match(const char *pat, size_t pl, const char *name)
+{
+    char buf[256];
+    if (pl >= sizeof(buf))
+        return 0;
+    if (pl >= 2 && pat[0] == '/' && pat[pl - 1] == '/')
+        return pattern_match(pat, pl, name);
+    memcpy(buf, pat, pl);
+    buf[pl] = '\0';
+    return fnmatch(buf, name, 0) == 0;
+}
+
 static int pkg_pattern_match(const char *pat, const struct ent *e)
 {
     const char *name = e->key, *arch = e->key + strlen(e->key) + 1;
     const char *colon;
     if (strncmp(pat, "src:", 4) == 0) {
         const char *src = e->inst->source && e->inst->source[0] ? e->inst->source : name;
-        return pattern_match(pat + 4, strlen(pat + 4), src);
+        return name_match(pat + 4, strlen(pat + 4), src);
     }
     colon = pat[0] != '/' ? strchr(pat, ':') : NULL;
     if (colon) {
         /* name:arch */
-        return pattern_match(pat, (size_t)(colon - pat), name) &&
-               pattern_match(colon + 1, strlen(colon + 1), arch);
+        return name_match(pat, (size_t)(colon - pat), name) &&
+               name_match(colon + 1, strlen(colon + 1), arch);
     }
-    return pattern_match(pat, strlen(pat), name);
+    return name_match(pat, strlen(pat), name);
 }
 
 /* ---- package lists ----------------------------------------------------- */
@@ -833,6 +886,8 @@ static int add_file(struct apt *a, const char *name, size_t suflen, const char *
     if (!base)
         return -ENOMEM;
     if (a->nfiles >= FILES_MAX) {
+        note(a, "%s: %s", name, "more than 4096 package lists; the rest are not read");
+        a->rep->lists_failed++;
         free(base);
         return 0;
     }
@@ -844,17 +899,20 @@ static int add_file(struct apt *a, const char *name, size_t suflen, const char *
         free(f->path);
         return -ENOMEM;
     }
-    /* The release whose file-name prefix is the longest prefix of ours. */
+    /* The release whose file-name prefix ("..._dists_bookworm_", or for a
+     * flat repository "host_path_") is the longest prefix of ours. */
     for (size_t i = 0; i < a->nrels; i++) {
         struct rel *r = a->rels[i];
         size_t pl = strlen(r->prefix);
-        if (pl > best && strncmp(base, r->prefix, pl) == 0) {
+        if (pl > best && strncmp(name, r->prefix, pl) == 0) {
             best = pl;
             f->rel = r;
         }
     }
+    if (best > strlen(base))
+        best = strlen(base);
     {
-        /* ..._dists_SUITE_ + COMPONENT (with '/' as '_') + _binary-ARCH */
+        /* What follows: COMPONENT (with '/' as '_') + _binary-ARCH. */
         const char *rest = base + best, *bin = strstr(rest, "binary-");
         if (bin) {
             size_t cl = (size_t)(bin - rest);
@@ -882,7 +940,7 @@ static int add_file(struct apt *a, const char *name, size_t suflen, const char *
 
 static int version_pin_match(const struct pin *pin, const struct ver *v)
 {
-    return pattern_match(pin->data, strlen(pin->data), v->v);
+    return version_match(pin->data, strlen(pin->data), v->v);
 }
 
 static void apply_pins(struct apt *a)
@@ -1134,17 +1192,16 @@ static int load_lists(struct apt *a)
     closedir(d);
     if (rc)
         return rc;
-    /* Same list in two compressions (a half-finished update): keep one. */
+    /* Same list in two compressions (a half-finished update): keep one.
+     * Sorted by name, the forms of one list are neighbours. */
     qsort(a->files + 1, a->nfiles - 1, sizeof(*a->files), pfile_cmp);
-    for (size_t i = 1; i < a->nfiles; i++) {
-        size_t sl = packages_suffix(a->files[i].path);
-        size_t base = strlen(a->files[i].path) - sl;
-        for (size_t j = i + 1; j < a->nfiles; j++) {
-            size_t sj = packages_suffix(a->files[j].path);
-            if (strlen(a->files[j].path) - sj == base &&
-                strncmp(a->files[i].path, a->files[j].path, base) == 0)
-                a->files[j].prio = INT_MIN; /* skipped below */
-        }
+    for (size_t i = 2, keep = 1; i < a->nfiles; i++) {
+        const char *k = a->files[keep].path, *c = a->files[i].path;
+        size_t kb = strlen(k) - packages_suffix(k), cb = strlen(c) - packages_suffix(c);
+        if (kb == cb && strncmp(k, c, kb) == 0)
+            a->files[i].prio = INT_MIN; /* skipped below */
+        else
+            keep = i;
     }
     for (size_t i = 1; i < a->nfiles && !rc; i++) {
         if (a->files[i].prio == INT_MIN)

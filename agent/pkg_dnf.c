@@ -23,9 +23,11 @@
 #include "vercmp.h"
 
 #define OUT_MAX (64u * 1024 * 1024)
+/* dnf waits on another dnf's lock; never for ever. */
+#define DNF_TIMEOUT_MS (10 * 60 * 1000)
 
-/* Splits NEVRA "name-[epoch:]version-release.arch" (epoch may also lead:
- * "1:name-version-release.arch").  Modifies s.  Returns 0 or -1. */
+/* Splits NEVRA "name-[epoch:]version-release.arch", as dnf prints it.
+ * Modifies s.  Returns 0 or -1. */
 static int split_nevra(char *s, char **name, char **evr, char **arch)
 {
     char *dot = strrchr(s, '.'), *d1, *d2, *colon;
@@ -190,7 +192,7 @@ int pkg_dnf_pending(const char *root, struct pending_list *out, unsigned *bad)
     int st, rc;
 
     *bad = 0;
-    rc = vg_run_capture(is_root ? plain : rooted, OUT_MAX, &text, NULL, &st);
+    rc = vg_run_capture(is_root ? plain : rooted, OUT_MAX, DNF_TIMEOUT_MS, &text, NULL, &st);
     if (rc)
         return rc;
     rc = st == 0 ? pkg_dnf_parse(text, out, bad) : -EIO;
@@ -200,7 +202,7 @@ int pkg_dnf_pending(const char *root, struct pending_list *out, unsigned *bad)
         char *irooted[] = { "dnf", "-C", "-q", "--installroot", (char *)root, "updateinfo",
                             "info", "--security", NULL };
         char *iplain[] = { "dnf", "-C", "-q", "updateinfo", "info", "--security", NULL };
-        if (vg_run_capture(is_root ? iplain : irooted, OUT_MAX, &text, NULL, &st) == 0) {
+        if (vg_run_capture(is_root ? iplain : irooted, OUT_MAX, DNF_TIMEOUT_MS, &text, NULL, &st) == 0) {
             if (st == 0)
                 pkg_dnf_parse_info(text, out);
             free(text);
@@ -221,8 +223,10 @@ void pending_match_installed(struct pending_list *l, const struct pkg_list *rpm)
             l->v[k++] = *p;
             continue; /* not from dnf */
         }
-        for (size_t j = 0; j < rpm->n && !inst; j++)
-            if (strcmp(rpm->v[j].name, p->name) == 0 && strcmp(rpm->v[j].arch, p->arch) == 0)
+        /* Several versions may be installed (kernels): the newest counts. */
+        for (size_t j = 0; j < rpm->n; j++)
+            if (strcmp(rpm->v[j].name, p->name) == 0 && strcmp(rpm->v[j].arch, p->arch) == 0 &&
+                (!inst || vg_rpm_evr_strcmp(rpm->v[j].version, inst->version) > 0))
                 inst = &rpm->v[j];
         if (inst && vg_rpm_evr_strcmp(p->candidate, inst->version) > 0) {
             char *v = strdup(inst->version);

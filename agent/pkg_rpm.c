@@ -19,6 +19,8 @@
 
 #define QF "%{NAME}\\t%{EPOCH}\\t%{VERSION}\\t%{RELEASE}\\t%{ARCH}\\t%{INSTALLTIME}\\t%{VENDOR}\\t%{SOURCERPM}\\n"
 #define OUT_MAX (64u * 1024 * 1024)
+/* rpm waits on a locked database; never for ever. */
+#define RPM_TIMEOUT_MS (5 * 60 * 1000)
 
 static char *field(char **p)
 {
@@ -90,7 +92,7 @@ int pkg_rpm_read(const char *root, struct pkg_list *out, struct pkg_report *rep)
     int st, rc;
 
     memset(rep, 0, sizeof(*rep));
-    rc = vg_run_capture(argv, OUT_MAX, &text, NULL, &st);
+    rc = vg_run_capture(argv, OUT_MAX, RPM_TIMEOUT_MS, &text, NULL, &st);
     if (rc)
         return rc;
     rc = st == 0 ? pkg_rpm_parse(text, out, rep) : -EIO;

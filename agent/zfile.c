@@ -118,8 +118,13 @@ static ssize_t read_gz(struct zfile *z, void *buf, size_t len)
         if (rc)
             return rc;
         if (z->done) {
-            /* Another gzip member may follow (gzip -c a b > ab). */
+            /* Another gzip member may follow (gzip -c a b > ab); anything
+             * else after a member (zero padding) is ignored, as gzread
+             * and apt ignore it. */
             if (z->in_pos == z->in_len)
+                return 0;
+            if (z->in[z->in_pos] != 0x1f ||
+                (z->in_pos + 1 < z->in_len && z->in[z->in_pos + 1] != 0x8b))
                 return 0;
             if (inflateReset(&z->gz) != Z_OK)
                 return VG_ECORRUPT;

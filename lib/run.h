@@ -10,8 +10,10 @@
 /* Runs argv[0] (looked up in PATH) and collects its standard output,
  * NUL-terminated, into *out (malloc'd; free it).  *status gets the exit
  * status (-1 if killed by a signal).  Returns 0 when it ran (whatever
- * its exit status), -ENOENT when the program is missing, -errno, or
- * VG_ETOOBIG when the output passed max (the program is killed). */
-int vg_run_capture(char *const argv[], size_t max, char **out, size_t *len, int *status);
+ * its exit status), -ENOENT when the program is missing, -ETIMEDOUT
+ * when it ran past timeout_ms (> 0; it is killed), VG_ETOOBIG when the
+ * output passed max (killed too), or another -errno. */
+int vg_run_capture(char *const argv[], size_t max, int timeout_ms, char **out, size_t *len,
+                   int *status);
 
 #endif

@@ -28,6 +28,8 @@
 #define LISTS_DEBOUNCE_MS 10000
 #define STATUS_DEBOUNCE_MS 2000
 #define UPDATES_MAX 10000
+/* The queue takes events up to 4 MiB; stay well inside. */
+#define EVENT_BUDGET (3u * 1024 * 1024)
 
 enum mode { MODE_APT, MODE_DNF };
 
@@ -120,6 +122,7 @@ static void send_list(struct pend_in *p, struct work *w)
     char **adv = calloc(n ? n : 1, sizeof(*adv));
     struct vg_buf b;
     size_t nsec = 0;
+    int rc;
 
     if (!m || !mp || !adv) {
         log_warnx("[in_pending] out of memory for %zu pending updates", n);
@@ -138,22 +141,36 @@ static void send_list(struct pend_in *p, struct work *w)
     pu.sources_failed = w->rep.lists_failed + w->rep.lists_unsupported;
     pu.error = w->rep.first_error;
     pu.omitted = (uint32_t)(w->list.n - n);
-    /* Unchanged since the last one sent: nothing to say. */
     vg_buf_init(&b, 8u * 1024 * 1024);
-    if (vg_pb_pack(&pu.base, &b) == 0 && p->sent && b.len == p->last.len &&
-        (b.len == 0 || memcmp(b.data, p->last.data, b.len) == 0)) {
+    /* Too big for one event (thousands of updates, or absurd version
+     * strings): send the first ones and say how many were left out. */
+    while (vg_pb_pack(&pu.base, &b) != 0 || b.len > EVENT_BUDGET) {
+        if (pu.n_updates == 0)
+            break;
+        pu.n_updates /= 2;
+        pu.omitted = (uint32_t)(w->list.n - pu.n_updates);
+        vg_buf_reset(&b);
+    }
+    /* Unchanged since the last one sent: nothing to say. */
+    if (p->sent && b.len == p->last.len && (b.len == 0 || memcmp(b.data, p->last.data, b.len) == 0)) {
+        vg_buf_free(&b);
+        goto out;
+    }
+    ev.time_ms = vg_time_now_ms();
+    ev.kind_case = VIGIL__V1__EVENT__KIND_PENDING_UPDATES;
+    ev.pending_updates = &pu;
+    rc = bus_emit(in->agent, &ev);
+    if (rc) {
+        /* Not marked sent: the next run tries again. */
+        log_warnx("[in_pending] cannot queue the pending-updates list: %s", vg_strerror(rc));
         vg_buf_free(&b);
         goto out;
     }
     vg_buf_free(&p->last);
     p->last = b;
     p->sent = 1;
-    ev.time_ms = vg_time_now_ms();
-    ev.kind_case = VIGIL__V1__EVENT__KIND_PENDING_UPDATES;
-    ev.pending_updates = &pu;
-    bus_emit(in->agent, &ev);
     log_info("[in_pending] %zu pending updates, %zu of them security%s", w->list.n, nsec,
-             pu.omitted ? " (list cut at 10000)" : "");
+             pu.omitted ? " (list cut to fit one event)" : "");
 out:
     free(m);
     free(mp);
@@ -177,7 +194,10 @@ static void after_work_cb(uv_work_t *req, int status)
             p->warned = 0;
             if (w->rep.first_error[0])
                 log_warnx("[in_pending] apt data: %s", w->rep.first_error);
-            if (pending_seen_apply(p->seen, &w->list, vg_time_now_ms())) {
+            /* With a list unreadable, its packages' updates are unknown,
+             * not gone: their first-seen times are kept. */
+            int partial = w->rep.lists_failed > 0;
+            if (pending_seen_apply(p->seen, &w->list, vg_time_now_ms(), partial)) {
                 int rc = pending_seen_save(p->seen, p->seen_path);
                 if (rc)
                     log_warnx("[in_pending] cannot save %s: %s (first-seen times will "

@@ -17,8 +17,9 @@ BEGIN {
     stem["bpo"]  = "deb.example.org_debian_dists_bookworm-backports_main_binary-amd64_Packages"
     stem["exp"]  = "deb.example.org_debian_dists_experimental_main_binary-amd64_Packages"
     stem["ven"]  = "repo.vendor.example:8080_apt_dists_stable_non-free_binary-amd64_Packages"
+    stem["flat"] = "flat.example.org_repo_._Packages"
     chance["main"] = 0.95; chance["upd"] = 0.3; chance["sec"] = 0.4
-    chance["bpo"] = 0.3; chance["exp"] = 0.2; chance["ven"] = 0.25
+    chance["bpo"] = 0.3; chance["exp"] = 0.2; chance["ven"] = 0.25; chance["flat"] = 0.15
     status = out "/var/lib/dpkg/status"
     printf "Package: dpkg\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.21.22\n\n" > status
     for (i = 0; i < n; i++) {

@@ -52,6 +52,7 @@ deb [trusted=yes] http://security.example.org/debian-security bookworm-security 
 deb [trusted=yes] http://deb.example.org/debian bookworm-backports main
 deb [trusted=yes] http://deb.example.org/debian experimental main
 deb [trusted=yes] http://repo.vendor.example:8080/apt stable non-free
+deb [trusted=yes] http://flat.example.org/repo ./
 SRC
 # apt uses only the lists a release's hash list names.
 release() { # FILE ORIGIN LABEL SUITE CODENAME VERSION [EXTRA] [COMPONENT]
@@ -74,6 +75,9 @@ ButAutomaticUpgrades: yes
 release "$L/deb.example.org_debian_dists_experimental_Release" Debian Debian experimental rc-buggy 0 "NotAutomatic: yes
 "
 release "$L/repo.vendor.example:8080_apt_dists_stable_Release" Vendor "Vendor Tools" stable stable 3.1 "" non-free
+# A flat repository ("deb URI ./"), not automatic: its lists have no dists/.
+printf 'Origin: Flat\nLabel: Flat\nSuite: flat\nNotAutomatic: yes\nSHA256:\n 0123 1 Packages\n' \
+    >"$L/flat.example.org_repo_._Release"
 
 awk -v out="$R" -v seed="${VG_APT_SEED:-7}" -v n=400 -f "$VG_ROOT/tests/e2e/aptfx.awk" </dev/null ||
     fail "fixture generation"
@@ -101,6 +105,28 @@ Pin-Priority: 600
 
 Package: p2 p3 p4
 Pin: version 1.*+deb12u1
+Pin-Priority: 1001
+
+Explanation: bare release values: a codename, a version prefix, any
+Package: p20 p21 p22 p23 p24
+Pin: release rc-buggy
+Pin-Priority: 700
+
+Package: p25 p26 p27 p28 p29
+Pin: release 12*
+Pin-Priority: 200
+
+Package: p30 p31 p32
+Pin: release *
+Pin-Priority: 50
+
+Explanation: matching ignores case, as apt's does
+Package: P33 p34 p35
+Pin: release a=Stable-Security, o=DEBIAN
+Pin-Priority: 995
+
+Package: p36 p37
+Pin: origin ""
 Pin-Priority: 1001
 PREF
 cat >"$R/etc/apt/preferences.d/backports" <<'PREF'

@@ -365,10 +365,11 @@ static void apt_policy(void **state)
         "Package: e\nPin: version 1.9\nPin-Priority: 1001\n\n"
         "Package: d\nPin: banana x\nPin-Priority: 600\n\n"
         "Package: d\nPin: release a=stable-backports\n\n"
+        "Package:\nPin: release a=experimental\nPin-Priority: 600\n\n"
         "Pin: release a=stable\nPin-Priority: 5\n");
     assert_int_equal(pkg_apt_pending(root, &inst, &out, &rep), 0);
     assert_int_equal(rep.pins, 3);
-    assert_int_equal(rep.pin_errors, 3);
+    assert_int_equal(rep.pin_errors, 4);
     assert_true(rep.first_error[0] != '\0');
     assert_null(find(&out, "a"));
     assert_non_null(p = find(&out, "c"));
@@ -588,7 +589,7 @@ static void seen_state(void **state)
     assert_int_equal(bad, 0);
     add(&l, "a", "1.0", "1.1", 0);
     add(&l, "b", "2.0", "2.1", 1);
-    assert_int_equal(pending_seen_apply(s, &l, 1000), 1);
+    assert_int_equal(pending_seen_apply(s, &l, 1000, 0), 1);
     assert_int_equal(l.v[0].first_seen_ms, 1000);
     assert_int_equal(l.v[1].security_first_seen_ms, 1000);
     assert_int_equal(pending_seen_save(s, path), 0);
@@ -601,13 +602,13 @@ static void seen_state(void **state)
     assert_int_equal(bad, 0);
     add(&l, "a", "1.0", "1.2", 1);
     add(&l, "c", "3.0", "3.1", 0);
-    assert_int_equal(pending_seen_apply(s, &l, 5000), 1);
+    assert_int_equal(pending_seen_apply(s, &l, 5000, 0), 1);
     assert_string_equal(l.v[0].name, "a");
     assert_int_equal(l.v[0].first_seen_ms, 1000);
     assert_int_equal(l.v[0].security_first_seen_ms, 5000);
     assert_int_equal(l.v[1].first_seen_ms, 5000);
     /* The same list again: nothing to save. */
-    assert_int_equal(pending_seen_apply(s, &l, 9000), 0);
+    assert_int_equal(pending_seen_apply(s, &l, 9000, 0), 0);
     assert_int_equal(l.v[0].first_seen_ms, 1000);
     assert_int_equal(pending_seen_save(s, path), 0);
     pending_seen_free(s);
@@ -620,11 +621,47 @@ static void seen_state(void **state)
     s = pending_seen_load(path, &bad);
     assert_int_equal(bad, 4);
     add(&l, "a", "1.0", "1.2", 1);
-    pending_seen_apply(s, &l, 9000);
+    pending_seen_apply(s, &l, 9000, 0);
     assert_int_equal(l.v[0].first_seen_ms, 900); /* a duplicate: the earliest */
+    assert_int_equal(l.v[0].security_first_seen_ms, 5000);
+    pending_seen_free(s);
+    pending_list_free(&l);
+
+    /* An incomplete list (a list file unreadable): what is missing from
+     * it is kept, not forgotten. */
+    write_str(path, "# vigil pending-seen 1\na\tamd64\t1.0\t1000\t0\nb\tamd64\t2.0\t2000\t0\n");
+    s = pending_seen_load(path, &bad);
+    add(&l, "a", "1.0", "1.1", 0);
+    assert_int_equal(pending_seen_apply(s, &l, 9000, 1), 0);
+    assert_int_equal(pending_seen_save(s, path), 0);
+    pending_seen_free(s);
+    pending_list_free(&l);
+    s = pending_seen_load(path, &bad);
+    add(&l, "b", "2.0", "2.1", 0);
+    pending_seen_apply(s, &l, 9000, 0);
+    assert_int_equal(l.v[0].first_seen_ms, 2000);
+    pending_seen_free(s);
+    pending_list_free(&l);
+
+    /* Unstamped (the one-shot command): known times shown, nothing new
+     * recorded. */
+    s = pending_seen_load(path, &bad);
+    add(&l, "b", "2.0", "2.1", 0);
+    add(&l, "z", "1", "2", 1);
+    pending_seen_apply(s, &l, 0, 1);
+    assert_int_equal(l.v[0].first_seen_ms, 2000);
+    assert_int_equal(l.v[1].first_seen_ms, 0);
     pending_seen_free(s);
     pending_list_free(&l);
     unlink(path);
+
+    /* A file that exists but cannot be read is never overwritten. */
+    assert_int_equal(mkdir(path, 0700), 0); /* a directory: read fails */
+    s = pending_seen_load(path, &bad);
+    assert_int_equal(bad, 1);
+    assert_int_equal(pending_seen_save(s, path), -EIO);
+    pending_seen_free(s);
+    rmdir(path);
 }
 
 int main(void)

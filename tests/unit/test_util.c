@@ -20,6 +20,7 @@
 #include <unistd.h>
 
 #include "err.h"
+#include "run.h"
 #include "util.h"
 
 #define TMPDIR_TAG "util"
@@ -755,6 +756,45 @@ static void test_zeroize(void **state)
     vg_zeroize(NULL, 10); /* no-op */
 }
 
+/* Helper programs: output, exit status, a missing program, a bound on
+ * output and on time, and default signals in the child. */
+static void test_run_capture(void **state)
+{
+    char *out;
+    size_t len;
+    int st;
+    char *echo[] = { "printf", "a\\tb", NULL };
+    char *fail[] = { "sh", "-c", "exit 3", NULL };
+    char *none[] = { "vigil-no-such-program", NULL };
+    char *flood[] = { "yes", NULL };
+    char *slow[] = { "sleep", "10", NULL };
+    char *pipe_sig[] = { "sh", "-c", "kill -PIPE $$; echo survived", NULL };
+    uint64_t t0;
+    (void)state;
+    assert_int_equal(vg_run_capture(echo, 100, 0, &out, &len, &st), 0);
+    assert_string_equal(out, "a\tb");
+    assert_int_equal(len, 3);
+    assert_int_equal(st, 0);
+    free(out);
+    assert_int_equal(vg_run_capture(fail, 100, 0, &out, &len, &st), 0);
+    assert_int_equal(st, 3);
+    free(out);
+    assert_int_equal(vg_run_capture(none, 100, 0, &out, &len, &st), -ENOENT);
+    assert_null(out);
+    assert_int_equal(vg_run_capture(flood, 4096, 0, &out, &len, &st), VG_ETOOBIG);
+    assert_null(out);
+    t0 = vg_time_mono_ms();
+    assert_int_equal(vg_run_capture(slow, 100, 200, &out, &len, &st), -ETIMEDOUT);
+    assert_true(vg_time_mono_ms() - t0 < 5000);
+    /* SIGPIPE ignored here must not be inherited: the child dies of it. */
+    signal(SIGPIPE, SIG_IGN);
+    assert_int_equal(vg_run_capture(pipe_sig, 100, 10000, &out, &len, &st), 0);
+    assert_string_equal(out, "");
+    assert_int_equal(st, -1);
+    free(out);
+    signal(SIGPIPE, SIG_DFL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -791,6 +831,7 @@ int main(void)
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_strlcpy),
         cmocka_unit_test(test_zeroize),
+        cmocka_unit_test(test_run_capture),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
