@@ -22,7 +22,7 @@ else
 Q := @
 endif
 
-PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 inih jansson zlib
+PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 inih jansson zlib libbpf
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # Debian 12's mbedtls 2.28 ships no .pc file.
@@ -103,6 +103,27 @@ $(BUILD)/obj/gen/%.o: $(GEN)/%.c | $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(GEN_CFLAGS) -c $< -o $@
+
+# eBPF: vmlinux.h from the build machine's BTF (CO-RE: libbpf relocates
+# field offsets for the running kernel at load), the BPF object, and its
+# libbpf skeleton, which embeds the object in the agent.
+BPF_CLANG ?= clang
+BPF_ARCH := $(shell uname -m | sed -e 's/x86_64/x86/' -e 's/aarch64/arm64/')
+$(GEN)/vmlinux.h:
+	@mkdir -p $(GEN)
+	@echo "  BTF     $@"
+	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c >$@.tmp && mv $@.tmp $@
+
+$(GEN)/proc.bpf.o: agent/bpf/proc.bpf.c agent/bpf/proc.h $(GEN)/vmlinux.h
+	@echo "  BPF     $<"
+	$(Q)$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(GEN) -Iagent/bpf \
+		-c $< -o $@
+
+$(GEN)/proc.skel.h: $(GEN)/proc.bpf.o
+	@echo "  SKEL    $@"
+	$(Q)bpftool gen skeleton $< name proc_bpf_obj >$@.tmp && mv $@.tmp $@
+
+$(BUILD)/obj/agent/proc_bpf.o: $(GEN)/proc.skel.h
 
 $(LIBVIGIL): $(LIB_OBJ)
 	@echo "  AR      $@"

@@ -17,6 +17,8 @@
 #include "crypto.h"
 #include "vigil/v1/envelope.pb-c.h"
 
+enum proc_source_kind { PROC_SRC_AUTO, PROC_SRC_EBPF, PROC_SRC_NETLINK, PROC_SRC_PROC, PROC_SRC_OFF };
+
 struct agent_conf {
     /* [agent] */
     char *state_dir;
@@ -40,6 +42,10 @@ struct agent_conf {
     char *inventory_root;
     uint64_t inventory_poll_ms;
     uint64_t pending_interval_ms;
+    /* [telemetry] */
+    int process_source; /* enum proc_source_kind */
+    uint64_t process_snapshot_ms, process_scan_ms;
+    uint64_t exec_rate_per_exe;
     /* [dummy] */
     uint64_t dummy_rate, dummy_size;
     /* [tls] */
@@ -91,6 +97,7 @@ extern const struct input_ops in_dummy_ops;
 extern const struct input_ops in_dpkg_ops;
 extern const struct input_ops in_rpm_ops;
 extern const struct input_ops in_pending_ops;
+extern const struct input_ops in_proc_ops;
 
 /* ---- network side (queue.c, transport.c) ---- */
 
@@ -108,6 +115,9 @@ struct agent {
     size_t inputs_open;
     uv_signal_t sigterm, sigint;
     int stopping;
+    /* The process source in use ("ebpf", ...; "starting" until verified),
+     * for the health reports. */
+    const char *proc_source;
 };
 
 #endif

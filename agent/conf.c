@@ -61,6 +61,17 @@ const struct vg_conf_key agent_conf_keys[] = {
        "how often pending updates are worked out again without a change to apt's lists or "
        "dpkg's status (they are also worked out at once after either changes; dnf hosts have "
        "only this)"),
+    { "telemetry", "process_source", VG_CONF_ENUM, "auto", O(process_source), 0, 0,
+      "auto|ebpf|netlink|proc|off", 0,
+      "where process events come from: auto (ebpf, else netlink, else proc), ebpf, netlink, "
+      "proc (scanning /proc: long-lived processes only) or off" },
+    KB("telemetry", "process_snapshot_interval", VG_CONF_DURATION, "15m", process_snapshot_ms,
+       10000, 86400000, "a full process table is sent at start and this often"),
+    KB("telemetry", "process_scan_interval", VG_CONF_DURATION, "1s", process_scan_ms, 100,
+       3600000, "with process_source = proc: how often /proc is scanned for new processes"),
+    KB("telemetry", "exec_rate_per_exe", VG_CONF_UINT, "1000", exec_rate_per_exe, 0, 10000000,
+       "execs per second of one executable sent one by one; beyond that they are counted "
+       "into one event per second (0: never aggregate)"),
     KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
     KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,

@@ -23,7 +23,7 @@
 #define DEFAULT_CONF "/etc/vigil/agent.conf"
 
 static const struct input_ops *const input_list[] = { &in_os_ops, &in_dpkg_ops, &in_rpm_ops,
-                                                       &in_pending_ops,
+                                                       &in_pending_ops, &in_proc_ops,
                                                      &in_dummy_ops };
 
 /* ---- the bus (see agent.h) ---- */

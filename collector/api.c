@@ -296,6 +296,151 @@ static void pend_msg_free(Vigil__V1__HostPendingUpdate *h)
     free(h);
 }
 
+static void bytes_dup(ProtobufCBinaryData *d, const void *p, size_t n)
+{
+    d->data = n ? malloc(n) : NULL;
+    d->len = d->data ? n : 0;
+    if (d->data)
+        memcpy(d->data, p, n);
+}
+
+static Vigil__V1__StoredProcess *sp_msg(const struct store_proc *p)
+{
+    Vigil__V1__StoredProcess *m = calloc(1, sizeof(*m));
+    Vigil__V1__ProcessExec *x = calloc(1, sizeof(*x));
+    size_t nargs = 0;
+    if (!m || !x) {
+        free(m);
+        free(x);
+        return NULL;
+    }
+    vigil__v1__stored_process__init(m);
+    vigil__v1__process_exec__init(x);
+    x->pid = p->pid;
+    x->ppid = p->ppid;
+    x->uid = p->uid;
+    x->euid = p->euid;
+    x->gid = p->gid;
+    x->egid = p->egid;
+    x->login_uid = p->login_uid;
+    x->session_id = p->session_id;
+    x->comm = dup0(p->comm);
+    bytes_dup(&x->exe_path, p->exe, p->exe_len);
+    /* argv: NUL-separated in the store. */
+    if (p->argv_len) {
+        const char *a = p->argv;
+        for (size_t i = 0; i <= p->argv_len; i++)
+            if (i == p->argv_len || a[i] == '\0')
+                nargs++;
+        x->argv = calloc(nargs, sizeof(*x->argv));
+        if (x->argv) {
+            size_t start = 0;
+            for (size_t i = 0; i <= p->argv_len; i++)
+                if (i == p->argv_len || a[i] == '\0') {
+                    bytes_dup(&x->argv[x->n_argv++], a + start, i - start);
+                    start = i + 1;
+                }
+        }
+    }
+    x->argv_truncated = p->argv_truncated;
+    bytes_dup(&x->cwd, p->cwd, p->cwd_len);
+    bytes_dup(&x->parent_exe, p->parent_exe, p->parent_exe_len);
+    x->container_id = dup0(p->container_id);
+    x->cgroup_id = p->cgroup_id;
+    x->exe_sha256 = dup0(p->sha256);
+    x->start_boot_ns = p->start_boot_ns;
+    x->start_time_ms = p->start_ms;
+    x->similar = p->similar;
+    x->source = dup0(p->source);
+    if (p->unknown && p->unknown[0]) {
+        size_t n = 1;
+        for (const char *c = p->unknown; *c; c++)
+            n += *c == ',';
+        x->unknown = calloc(n, sizeof(char *));
+        if (x->unknown) {
+            const char *c = p->unknown;
+            while (*c) {
+                size_t l = strcspn(c, ",");
+                x->unknown[x->n_unknown++] = strndup(c, l);
+                c += l + (c[l] == ',');
+            }
+        }
+    }
+    m->exec = x;
+    m->exited = p->exited;
+    m->exit_time_ms = p->exit_ms;
+    m->exit_code = p->exit_code;
+    m->signal = p->signal;
+    m->core_dumped = p->core_dumped;
+    m->lifetime_ns = p->lifetime_ns;
+    m->stored_time_ms = p->recv_ms;
+    return m;
+}
+
+static void sp_free(Vigil__V1__StoredProcess *m)
+{
+    Vigil__V1__ProcessExec *x;
+    if (!m)
+        return;
+    x = m->exec;
+    if (x) {
+        free(x->comm);
+        free(x->exe_path.data);
+        for (size_t i = 0; i < x->n_argv; i++)
+            free(x->argv[i].data);
+        free(x->argv);
+        free(x->cwd.data);
+        free(x->parent_exe.data);
+        free(x->container_id);
+        free(x->exe_sha256);
+        free(x->source);
+        for (size_t i = 0; i < x->n_unknown; i++)
+            free(x->unknown[i]);
+        free(x->unknown);
+        free(x);
+    }
+    free(m);
+}
+
+struct sp_ctx {
+    Vigil__V1__StoredProcess **v;
+    size_t n, cap, limit;
+    int oom, truncated;
+    int64_t last_start;
+    uint32_t last_ppid;
+};
+
+static int sp_cb(void *ctx, const struct store_proc *p)
+{
+    struct sp_ctx *x = ctx;
+    Vigil__V1__StoredProcess *m;
+    if (x->limit && x->n >= x->limit) {
+        x->truncated = 1;
+        return 1;
+    }
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 256;
+        Vigil__V1__StoredProcess **nv = realloc(x->v, nc * sizeof(*nv));
+        if (!nv) {
+            x->oom = 1;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = nc;
+    }
+    if (!(m = sp_msg(p))) {
+        x->oom = 1;
+        return 1;
+    }
+    x->v[x->n++] = m;
+    x->last_start = p->start_ms;
+    x->last_ppid = p->ppid;
+    return 0;
+}
+
+#define PROCESSES_LIMIT 10000
+#define TREE_DEPTH 64
+
 /* Ends a store query: an error the operator can act on, or ok. */
 static void finish(Vigil__V1__OperatorResponse *resp, int failed)
 {
@@ -384,6 +529,68 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         finish(resp, rc || x.oom);
         return;
     }
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESSES: {
+        const Vigil__V1__ProcessesQuery *pq = req->processes;
+        struct sp_ctx x;
+        Vigil__V1__ProcessesResult *r = calloc(1, sizeof(*r));
+        char exe[4096];
+        int rc;
+        memset(&x, 0, sizeof(x));
+        if (!r) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vigil__v1__processes_result__init(r);
+        x.limit = pq->limit && pq->limit < PROCESSES_LIMIT ? pq->limit : PROCESSES_LIMIT;
+        exe[0] = '\0';
+        if (pq->exe.len && pq->exe.len < sizeof(exe)) {
+            memcpy(exe, pq->exe.data, pq->exe.len);
+            exe[pq->exe.len] = '\0';
+        }
+        /* One more than the limit: to tell the operator there is more. */
+        rc = store_processes(s->store, pq->agent_id, pq->since_time_ms, exe, pq->pid,
+                             (uint32_t)x.limit + 1, sp_cb, &x);
+        r->agent_id = dup0(pq->agent_id);
+        r->processes = x.v;
+        r->n_processes = x.n;
+        r->truncated = x.truncated;
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESSES;
+        resp->processes = r;
+        finish(resp, (rc < 0) || x.oom);
+        return;
+    }
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESS_TREE: {
+        const Vigil__V1__ProcessTreeQuery *tq = req->process_tree;
+        struct sp_ctx x;
+        Vigil__V1__ProcessesResult *r = calloc(1, sizeof(*r));
+        int64_t before = tq->at_time_ms ? tq->at_time_ms : INT64_MAX;
+        uint32_t pid = tq->pid;
+        int rc = 0;
+        memset(&x, 0, sizeof(x));
+        if (!r) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vigil__v1__processes_result__init(r);
+        for (int depth = 0; depth < TREE_DEPTH && pid; depth++) {
+            rc = store_process_at(s->store, tq->agent_id, pid, before, sp_cb, &x);
+            if (rc <= 0 || x.oom)
+                break;
+            /* Up: the parent as it was when this one started. */
+            if (x.last_ppid == pid)
+                break;
+            pid = x.last_ppid;
+            before = x.last_start;
+            rc = 0;
+        }
+        r->agent_id = dup0(tq->agent_id);
+        r->processes = x.v;
+        r->n_processes = x.n;
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESS_TREE;
+        resp->process_tree = r;
+        finish(resp, rc < 0 || x.oom);
+        return;
+    }
     default:
         set_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                   "unknown request; is vigilctl newer than the collector?");
@@ -429,6 +636,20 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
         }
         free(resp->packages->hosts);
         free(resp->packages);
+    }
+    if ((resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESSES &&
+         resp->processes) ||
+        (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESS_TREE &&
+         resp->process_tree)) {
+        Vigil__V1__ProcessesResult *r =
+            resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESSES
+                ? resp->processes
+                : resp->process_tree;
+        for (size_t i = 0; i < r->n_processes; i++)
+            sp_free(r->processes[i]);
+        free(r->processes);
+        free(r->agent_id);
+        free(r);
     }
     if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING && resp->pending) {
         for (size_t i = 0; i < resp->pending->n_updates; i++)

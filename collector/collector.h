@@ -20,6 +20,8 @@ struct collector_conf {
     uint64_t idle_timeout_ms; /* close an agent silent this long */
     uint64_t heartbeat_ms;    /* interval agents are asked to use */
     uint64_t max_frame;
+    /* [retention] */
+    uint64_t process_max_age_ms, process_max_rows;
     /* [tls] */
     char *ca, *cert, *key;
     uint64_t ticket_lifetime_ms;
@@ -91,6 +93,7 @@ struct server {
     /* Fault injection for tests (VIGIL_TEST_CRASH_AFTER_COMMIT=N): die by
      * SIGKILL once N batches are committed, before they are acknowledged. */
     uint64_t crash_after;
+    uint64_t retention_due_ms; /* monotonic: next process-retention pass */
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,

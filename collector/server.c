@@ -554,11 +554,27 @@ static void commit_cb(uv_check_t *h)
     commit(h->data);
 }
 
+/* Process rows are the bulk of the store: old ones go, every 10 min. */
+static void retention(struct server *s, uint64_t now)
+{
+    uint64_t deleted;
+    int64_t min_ms = vg_time_now_ms() - (int64_t)s->conf->process_max_age_ms;
+    if (now < s->retention_due_ms)
+        return;
+    s->retention_due_ms = now + 600000;
+    if (store_retention(s->store, min_ms, s->conf->process_max_rows, &deleted) == 0 && deleted)
+        log_info("retention: %llu process rows deleted (older than %llu days or beyond %llu)",
+                 (unsigned long long)deleted,
+                 (unsigned long long)(s->conf->process_max_age_ms / 86400000),
+                 (unsigned long long)s->conf->process_max_rows);
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
     uint64_t now = vg_time_mono_ms();
 
+    retention(s, now);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->ready_ms || c->closing)
@@ -651,6 +667,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     uv_check_start(&s->commit, commit_cb);
     uv_timer_init(loop, &s->sweep);
     s->sweep.data = s;
+    s->retention_due_ms = vg_time_mono_ms() + 5000;
     uv_timer_start(&s->sweep, sweep_cb, 1000, 1000);
     uv_signal_init(loop, &s->sigterm);
     uv_signal_init(loop, &s->sigint);

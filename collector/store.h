@@ -74,6 +74,34 @@ int store_package_hosts(struct store *s, const char *name,
                                   const struct store_pkg *p),
                         void *ctx);
 
+/* One stored exec, with its exit when known.  Byte fields are exact
+ * (argv NUL-separated); pointers live until the callback returns. */
+struct store_proc {
+    uint32_t pid, ppid, uid, euid, gid, egid, login_uid, session_id;
+    const char *comm, *container_id, *sha256, *unknown, *source;
+    const void *exe, *argv, *cwd, *parent_exe;
+    size_t exe_len, argv_len, cwd_len, parent_exe_len;
+    int argv_truncated;
+    uint64_t cgroup_id, start_boot_ns, lifetime_ns;
+    int64_t start_ms, exit_ms, recv_ms;
+    uint32_t similar, signal;
+    int exited, core_dumped;
+    int32_t exit_code;
+};
+/* Execs of agent_id since since_ms, optionally of one executable (exact
+ * path) or pid (0: any), oldest first, at most limit (0: all).  Same
+ * returns as above. */
+int store_processes(struct store *s, const char *agent_id, int64_t since_ms, const char *exe,
+                    uint32_t pid, uint32_t limit,
+                    int (*cb)(void *ctx, const struct store_proc *p), void *ctx);
+/* The latest exec of pid that started no later than before_ms: calls cb
+ * and returns 1 (or cb's non-zero), 0 when there is none, or an error. */
+int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_t before_ms,
+                     int (*cb)(void *ctx, const struct store_proc *p), void *ctx);
+/* Deletes process rows older than min_ms and beyond max_rows.  Returns 0
+ * or an error; *deleted counts the rows. */
+int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t *deleted);
+
 /* One pending update of a host. */
 struct store_pending {
     const char *agent_id, *hostname, *manager, *name, *arch, *installed_version,

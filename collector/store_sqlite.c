@@ -62,6 +62,15 @@ enum {
     Q_PEND_STAGE_CLEAR,
     Q_PEND_HOST,
     Q_PENDING,
+    Q_PROC_EXEC,
+    Q_PROC_EXIT,
+    Q_PROC_SNAP,
+    Q_PROCESSES,
+    Q_PROC_PARENT,
+    Q_SNAP_AT,
+    Q_RET_PROC_AGE,
+    Q_RET_PROC_ROWS,
+    Q_RET_SNAP_AGE,
     Q_COUNT
 };
 
@@ -230,6 +239,48 @@ static const char *const queries[Q_COUNT] = {
         " FROM pending p JOIN hosts h ON h.id = p.host_id"
         " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 = 0 OR p.security)"
         " ORDER BY h.hostname, h.agent_id, p.name, p.arch, p.advisory",
+    [Q_PROC_EXEC] =
+        "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
+        " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
+        " start_boot_ns, start_ms, similar, unknown, source, recv_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
+        " ?19, ?20, ?21, ?22, ?23, ?24)",
+    /* The exit belongs to the latest exec of that process (a process may
+     * exec several times); netlink exits carry no start time. */
+    [Q_PROC_EXIT] =
+        "UPDATE processes SET exit_ms = ?4, exit_code = ?5, signal = ?6, core_dumped = ?7,"
+        " lifetime_ns = ?8 WHERE id = (SELECT max(id) FROM processes WHERE host_id = ?1"
+        " AND pid = ?2 AND (?3 = 0 OR start_boot_ns = ?3) AND exit_ms IS NULL)",
+    [Q_PROC_SNAP] =
+        "INSERT INTO process_snapshots(host_id, snap_ms, pid, ppid, uid, euid, comm, exe, argv,"
+        " start_boot_ns, start_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+    [Q_PROCESSES] =
+        "SELECT p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid, p.login_uid, p.session_id, p.comm,"
+        " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
+        " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
+        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms"
+        " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
+        " AND p.start_ms >= ?2 AND (?3 IS NULL OR p.exe = ?3) AND (?4 = 0 OR p.pid = ?4)"
+        " ORDER BY p.start_ms, p.id LIMIT ?5",
+    /* A process's parent: the latest exec of the parent pid that started
+     * no later than the child. */
+    [Q_PROC_PARENT] =
+        "SELECT p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid, p.login_uid, p.session_id, p.comm,"
+        " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
+        " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
+        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms"
+        " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
+        " AND p.pid = ?2 AND p.start_ms <= ?3 ORDER BY p.start_ms DESC, p.id DESC LIMIT 1",
+    [Q_SNAP_AT] =
+        "SELECT s.pid, s.ppid, s.uid, s.euid, s.comm, s.exe, s.argv, s.start_boot_ns,"
+        " s.start_ms, s.snap_ms FROM process_snapshots s JOIN hosts h ON h.id = s.host_id"
+        " WHERE h.agent_id = ?1 AND s.pid = ?2 AND s.start_ms <= ?3"
+        " ORDER BY s.snap_ms DESC LIMIT 1",
+    [Q_RET_PROC_AGE] = "DELETE FROM processes WHERE start_ms < ?1",
+    [Q_RET_PROC_ROWS] =
+        "DELETE FROM processes WHERE id <= (SELECT id FROM processes ORDER BY id DESC"
+        " LIMIT 1 OFFSET ?1)",
+    [Q_RET_SNAP_AGE] = "DELETE FROM process_snapshots WHERE snap_ms < ?1",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -315,6 +366,25 @@ static const char schema[] =
     " agent_first_seen_ms INTEGER, security_first_seen_ms INTEGER,"
     " appeared_ms INTEGER NOT NULL, disappeared_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS pending_history_host ON pending_history(host_id, name);"
+    /* Process execs with their exits, as responders query them: by host
+     * and time, pid, or executable.  argv is NUL-separated bytes, exact. */
+    "CREATE TABLE IF NOT EXISTS processes("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, pid INTEGER NOT NULL, ppid INTEGER,"
+    " uid INTEGER, euid INTEGER, gid INTEGER, egid INTEGER, login_uid INTEGER,"
+    " session_id INTEGER, comm TEXT, exe BLOB, argv BLOB, argv_truncated INTEGER, cwd BLOB,"
+    " parent_exe BLOB, container_id TEXT, cgroup_id INTEGER, sha256 TEXT,"
+    " start_boot_ns INTEGER, start_ms INTEGER, similar INTEGER NOT NULL DEFAULT 0,"
+    " unknown TEXT, source TEXT, exit_ms INTEGER, exit_code INTEGER, signal INTEGER,"
+    " core_dumped INTEGER, lifetime_ns INTEGER, recv_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS processes_host_time ON processes(host_id, start_ms);"
+    "CREATE INDEX IF NOT EXISTS processes_host_pid ON processes(host_id, pid, start_boot_ns);"
+    "CREATE INDEX IF NOT EXISTS processes_host_exe ON processes(host_id, exe);"
+    /* Full process tables, for "what was running at time T". */
+    "CREATE TABLE IF NOT EXISTS process_snapshots("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, snap_ms INTEGER NOT NULL,"
+    " pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER, euid INTEGER, comm TEXT, exe BLOB,"
+    " argv BLOB, start_boot_ns INTEGER, start_ms INTEGER);"
+    "CREATE INDEX IF NOT EXISTS process_snapshots_host ON process_snapshots(host_id, snap_ms);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -795,6 +865,262 @@ static int apply_pending(struct store *s, int64_t host_id, const Vigil__V1__Pend
     return step_done(s, st, "cannot update host pending counts");
 }
 
+/* argv as NUL-separated bytes: exact, whatever the encoding. */
+static int join_argv(ProtobufCBinaryData *a, size_t n, struct vg_buf *b)
+{
+    for (size_t i = 0; i < n; i++) {
+        int rc;
+        if (i && (rc = vg_buf_append(b, "", 1)) != 0)
+            return rc;
+        if (a[i].len && (rc = vg_buf_append(b, a[i].data, a[i].len)) != 0)
+            return rc;
+    }
+    return 0;
+}
+
+static void bind_bytes(sqlite3_stmt *st, int i, const ProtobufCBinaryData *d)
+{
+    if (d->len)
+        sqlite3_bind_blob(st, i, d->data, (int)d->len, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__ProcessExec *x,
+                      int64_t recv_ms)
+{
+    sqlite3_stmt *st = q(s, Q_PROC_EXEC);
+    struct vg_buf argv, unk;
+    int rc;
+
+    vg_buf_init(&argv, 1u << 20);
+    vg_buf_init(&unk, 4096);
+    if ((rc = join_argv(x->argv, x->n_argv, &argv)) != 0)
+        goto out;
+    for (size_t i = 0; i < x->n_unknown && rc == 0; i++) {
+        if (i)
+            rc = vg_buf_append(&unk, ",", 1);
+        if (rc == 0)
+            rc = vg_buf_append(&unk, x->unknown[i], strlen(x->unknown[i]));
+    }
+    if (rc == 0)
+        rc = vg_buf_append(&unk, "", 1);
+    if (rc)
+        goto out;
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, x->pid);
+    sqlite3_bind_int64(st, 3, x->ppid);
+    sqlite3_bind_int64(st, 4, x->uid);
+    sqlite3_bind_int64(st, 5, x->euid);
+    sqlite3_bind_int64(st, 6, x->gid);
+    sqlite3_bind_int64(st, 7, x->egid);
+    sqlite3_bind_int64(st, 8, x->login_uid);
+    sqlite3_bind_int64(st, 9, x->session_id);
+    bind_text(st, 10, x->comm);
+    bind_bytes(st, 11, &x->exe_path);
+    sqlite3_bind_blob(st, 12, argv.data ? (const void *)argv.data : "", (int)argv.len,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 13, x->argv_truncated);
+    bind_bytes(st, 14, &x->cwd);
+    bind_bytes(st, 15, &x->parent_exe);
+    bind_text(st, 16, x->container_id);
+    sqlite3_bind_int64(st, 17, (int64_t)x->cgroup_id);
+    bind_text(st, 18, x->exe_sha256);
+    sqlite3_bind_int64(st, 19, (int64_t)x->start_boot_ns);
+    sqlite3_bind_int64(st, 20, x->start_time_ms);
+    sqlite3_bind_int64(st, 21, x->similar);
+    bind_text(st, 22, (const char *)unk.data);
+    bind_text(st, 23, x->source);
+    sqlite3_bind_int64(st, 24, recv_ms);
+    rc = step_done(s, st, "cannot store exec");
+out:
+    vg_buf_free(&argv);
+    vg_buf_free(&unk);
+    return rc;
+}
+
+static int apply_exit(struct store *s, int64_t host_id, const Vigil__V1__ProcessExit *x,
+                      int64_t t)
+{
+    sqlite3_stmt *st = q(s, Q_PROC_EXIT);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, x->pid);
+    sqlite3_bind_int64(st, 3, (int64_t)x->start_boot_ns);
+    sqlite3_bind_int64(st, 4, t);
+    sqlite3_bind_int64(st, 5, x->exit_code);
+    sqlite3_bind_int64(st, 6, x->signal);
+    sqlite3_bind_int(st, 7, x->core_dumped);
+    sqlite3_bind_int64(st, 8, (int64_t)x->lifetime_ns);
+    return step_done(s, st, "cannot store exit");
+}
+
+static int apply_snapshot(struct store *s, int64_t host_id, const Vigil__V1__ProcessSnapshot *x,
+                          int64_t t)
+{
+    int rc = 0;
+    struct vg_buf argv;
+    vg_buf_init(&argv, 1u << 20);
+    for (size_t i = 0; i < x->n_processes && rc == 0; i++) {
+        const Vigil__V1__ProcessInfo *p = x->processes[i];
+        sqlite3_stmt *st = q(s, Q_PROC_SNAP);
+        vg_buf_reset(&argv);
+        if ((rc = join_argv(p->argv, p->n_argv, &argv)) != 0)
+            break;
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_int64(st, 2, t);
+        sqlite3_bind_int64(st, 3, p->pid);
+        sqlite3_bind_int64(st, 4, p->ppid);
+        sqlite3_bind_int64(st, 5, p->uid);
+        sqlite3_bind_int64(st, 6, p->euid);
+        bind_text(st, 7, p->comm);
+        bind_bytes(st, 8, &p->exe_path);
+        sqlite3_bind_blob(st, 9, argv.data ? (const void *)argv.data : "", (int)argv.len,
+                          SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 10, (int64_t)p->start_boot_ns);
+        sqlite3_bind_int64(st, 11, p->start_time_ms);
+        rc = step_done(s, st, "cannot store process snapshot");
+    }
+    vg_buf_free(&argv);
+    return rc;
+}
+
+static void row_proc(sqlite3_stmt *st, struct store_proc *p)
+{
+    memset(p, 0, sizeof(*p));
+    p->pid = (uint32_t)sqlite3_column_int64(st, 0);
+    p->ppid = (uint32_t)sqlite3_column_int64(st, 1);
+    p->uid = (uint32_t)sqlite3_column_int64(st, 2);
+    p->euid = (uint32_t)sqlite3_column_int64(st, 3);
+    p->gid = (uint32_t)sqlite3_column_int64(st, 4);
+    p->egid = (uint32_t)sqlite3_column_int64(st, 5);
+    p->login_uid = (uint32_t)sqlite3_column_int64(st, 6);
+    p->session_id = (uint32_t)sqlite3_column_int64(st, 7);
+    p->comm = (const char *)sqlite3_column_text(st, 8);
+    p->exe = sqlite3_column_blob(st, 9);
+    p->exe_len = (size_t)sqlite3_column_bytes(st, 9);
+    p->argv = sqlite3_column_blob(st, 10);
+    p->argv_len = (size_t)sqlite3_column_bytes(st, 10);
+    p->argv_truncated = sqlite3_column_int(st, 11);
+    p->cwd = sqlite3_column_blob(st, 12);
+    p->cwd_len = (size_t)sqlite3_column_bytes(st, 12);
+    p->parent_exe = sqlite3_column_blob(st, 13);
+    p->parent_exe_len = (size_t)sqlite3_column_bytes(st, 13);
+    p->container_id = (const char *)sqlite3_column_text(st, 14);
+    p->cgroup_id = (uint64_t)sqlite3_column_int64(st, 15);
+    p->sha256 = (const char *)sqlite3_column_text(st, 16);
+    p->start_boot_ns = (uint64_t)sqlite3_column_int64(st, 17);
+    p->start_ms = sqlite3_column_int64(st, 18);
+    p->similar = (uint32_t)sqlite3_column_int64(st, 19);
+    p->unknown = (const char *)sqlite3_column_text(st, 20);
+    p->source = (const char *)sqlite3_column_text(st, 21);
+    p->exited = sqlite3_column_type(st, 22) != SQLITE_NULL;
+    p->exit_ms = sqlite3_column_int64(st, 22);
+    p->exit_code = (int32_t)sqlite3_column_int64(st, 23);
+    p->signal = (uint32_t)sqlite3_column_int64(st, 24);
+    p->core_dumped = sqlite3_column_int(st, 25);
+    p->lifetime_ns = (uint64_t)sqlite3_column_int64(st, 26);
+    p->recv_ms = sqlite3_column_int64(st, 27);
+}
+
+int store_processes(struct store *s, const char *agent_id, int64_t since_ms, const char *exe,
+                    uint32_t pid, uint32_t limit,
+                    int (*cb)(void *ctx, const struct store_proc *p), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_PROCESSES);
+    int rc;
+
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, since_ms);
+    if (exe && exe[0])
+        sqlite3_bind_blob(st, 3, exe, (int)strlen(exe), SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, pid);
+    sqlite3_bind_int64(st, 5, limit ? (int64_t)limit : -1);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_proc p;
+        int r;
+        row_proc(st, &p);
+        if ((r = cb(ctx, &p)) != 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read processes");
+}
+
+int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_t before_ms,
+                     int (*cb)(void *ctx, const struct store_proc *p), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_PROC_PARENT);
+    int rc, found = 0;
+
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, pid);
+    sqlite3_bind_int64(st, 3, before_ms);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_proc p;
+        row_proc(st, &p);
+        found = 1;
+        rc = cb(ctx, &p);
+        sqlite3_reset(st);
+        return rc ? rc : 1;
+    }
+    sqlite3_reset(st);
+    (void)found;
+    if (rc != SQLITE_DONE)
+        return db_err(s, "cannot read a process");
+    /* Started before the agent: the latest snapshot that had it. */
+    st = q(s, Q_SNAP_AT);
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, pid);
+    sqlite3_bind_int64(st, 3, before_ms);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_proc p;
+        memset(&p, 0, sizeof(p));
+        p.pid = (uint32_t)sqlite3_column_int64(st, 0);
+        p.ppid = (uint32_t)sqlite3_column_int64(st, 1);
+        p.uid = (uint32_t)sqlite3_column_int64(st, 2);
+        p.euid = (uint32_t)sqlite3_column_int64(st, 3);
+        p.comm = (const char *)sqlite3_column_text(st, 4);
+        p.exe = sqlite3_column_blob(st, 5);
+        p.exe_len = (size_t)sqlite3_column_bytes(st, 5);
+        p.argv = sqlite3_column_blob(st, 6);
+        p.argv_len = (size_t)sqlite3_column_bytes(st, 6);
+        p.start_boot_ns = (uint64_t)sqlite3_column_int64(st, 7);
+        p.start_ms = sqlite3_column_int64(st, 8);
+        p.recv_ms = sqlite3_column_int64(st, 9);
+        p.source = "snapshot";
+        rc = cb(ctx, &p);
+        sqlite3_reset(st);
+        return rc ? rc : 1;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read a process snapshot");
+}
+
+int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t *deleted)
+{
+    sqlite3_stmt *st;
+    int rc;
+    *deleted = 0;
+    st = q(s, Q_RET_PROC_AGE);
+    sqlite3_bind_int64(st, 1, min_ms);
+    if ((rc = step_done(s, st, "cannot expire processes")) != 0)
+        return rc;
+    *deleted += (uint64_t)sqlite3_changes(s->db);
+    st = q(s, Q_RET_PROC_ROWS);
+    sqlite3_bind_int64(st, 1, (int64_t)max_rows);
+    if ((rc = step_done(s, st, "cannot trim processes")) != 0)
+        return rc;
+    *deleted += (uint64_t)sqlite3_changes(s->db);
+    st = q(s, Q_RET_SNAP_AGE);
+    sqlite3_bind_int64(st, 1, min_ms);
+    if ((rc = step_done(s, st, "cannot expire process snapshots")) != 0)
+        return rc;
+    *deleted += (uint64_t)sqlite3_changes(s->db);
+    return 0;
+}
+
 int store_pending(struct store *s, const char *agent_id, int security_only,
                   int (*cb)(void *ctx, const struct store_pending *p), void *ctx)
 {
@@ -943,6 +1269,12 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_delta(s, host_id, e->package_delta, recv_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PENDING_UPDATES)
             rc = apply_pending(s, host_id, e->pending_updates, e->time_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_EXEC)
+            rc = apply_exec(s, host_id, e->process_exec, recv_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_EXIT)
+            rc = apply_exit(s, host_id, e->process_exit, e->time_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_SNAPSHOT)
+            rc = apply_snapshot(s, host_id, e->process_snapshot, e->time_ms);
     }
     vg_buf_free(&body);
     if (rc)

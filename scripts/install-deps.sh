@@ -25,6 +25,8 @@ libinih-dev
 libjansson-dev
 zlib1g-dev
 liblzma-dev
+libbpf-dev
+bpftool
 iproute2
 procps
 "

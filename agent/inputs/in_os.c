@@ -358,6 +358,7 @@ static void emit_health(struct input *in)
     h.dropped_total = st.dropped_total;
     h.open_fds = count_fds();
     h.software_version = VG_VERSION;
+    h.process_source = (char *)(in->agent->proc_source ? in->agent->proc_source : "off");
     ev.time_ms = vg_time_now_ms();
     ev.kind_case = VIGIL__V1__EVENT__KIND_AGENT_HEALTH;
     ev.agent_health = &h;

@@ -24,6 +24,10 @@ static const struct ctl_cmd commands[] = {
       ctl_usage_packages },
     { "pending", "pending updates of a host or the fleet, and for how long", ctl_cmd_pending,
       ctl_usage_pending },
+    { "processes", "a host's stored execs (time, pid, parent, user, argv, exit)",
+      ctl_cmd_processes, ctl_usage_processes },
+    { "process-tree", "a process's ancestry on a host", ctl_cmd_process_tree,
+      ctl_usage_process_tree },
 };
 
 int ctl_err(const char *fmt, ...)

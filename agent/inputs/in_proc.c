@@ -1,0 +1,685 @@
+/*
+ * in_proc: process telemetry.  Every exec and exit, from the best source
+ * the host allows, chosen at start ([telemetry] process_source):
+ *
+ *   ebpf     BTF tracepoints (proc_bpf.c): every exec with its argv, even
+ *            of processes that live a millisecond.
+ *   netlink  the process connector (proc_netlink.c): pids from the kernel,
+ *            the rest read from /proc at once; fields of processes already
+ *            gone are marked unknown.
+ *   proc     /proc scanned every process_scan_interval: long-lived
+ *            processes only, exits not seen.
+ *
+ * A source is trusted only once it has delivered the exec of a probe
+ * child the agent starts (/bin/true vigil-probe-PID-N); if it stays
+ * silent for 3 s the next one is tried.  The choice is logged once and
+ * reported in every health event.
+ *
+ * A full process table (ProcessSnapshot) is sent at start and every
+ * process_snapshot_interval.  Execs of one executable beyond
+ * exec_rate_per_exe per second are counted into one event (`similar`);
+ * ring-buffer overruns are reported as loss.  Nothing is dropped
+ * silently.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "../agent.h"
+#include "../proc.h"
+#include "buf.h"
+#include "err.h"
+#include "log.h"
+#include "pb.h"
+#include "util.h"
+
+#define PROBE_TIMEOUT_MS 3000
+#define TICK_MS 1000
+#define SNAP_PART 500
+#define AGG_SLOTS 4096 /* executables tracked per second for aggregation */
+
+struct agg {
+    char *exe;           /* NULL: free slot */
+    uint64_t count;      /* execs this second */
+    uint32_t similar;    /* of them, not sent one by one */
+    uint8_t *held;       /* the first held exec, encoded, stands for them */
+    size_t held_len;
+};
+
+struct proc_in {
+    struct input *in;
+    int kind;            /* enum proc_source_kind in use */
+    int verified;
+    struct proc_sink sink;
+    struct proc_bpf *bpf;
+    struct proc_netlink *nl;
+    uv_timer_t tick, snap, probe_timer, scan;
+    uv_process_t *probe; /* running probe child, or NULL */
+    struct vg_ratelimit queue_rl;
+    uint64_t queue_failed;
+    char probe_marker[64];
+    uint32_t probe_pid;
+    unsigned probe_seq;
+    uint64_t drops_reported;
+    int64_t drop_first_ms;
+    struct agg agg[AGG_SLOTS];
+    uint64_t agg_held_total;
+    /* proc source: pids seen at the last scan (sorted) */
+    uint64_t *seen;      /* pid << 32 | start ticks low bits */
+    size_t nseen;
+    int closing;
+    void (*done)(struct input *in);
+};
+
+static const char *const kind_names[] = { "auto", "ebpf", "netlink", "proc", "off" };
+
+static void source_next(struct proc_in *p);
+
+/* ---- events ------------------------------------------------------------ */
+
+/* Splits NUL-separated argv into protobuf byte fields (pointing into it). */
+static size_t split_argv(const char *a, size_t len, ProtobufCBinaryData *out, size_t max)
+{
+    size_t n = 0, i = 0;
+    while (i < len && n < max) {
+        size_t l = strnlen(a + i, len - i);
+        out[n].data = (uint8_t *)(a + i);
+        out[n].len = l;
+        n++;
+        i += l + 1;
+    }
+    return n;
+}
+
+/* The probe's exec: its pid (netlink may not get to read its argv), or
+ * its marker in argv. */
+static int is_probe(const struct proc_in *p, const struct proc_exec *e)
+{
+    if (p->probe_pid && e->pid == p->probe_pid)
+        return 1;
+    return p->probe_marker[0] && e->argv_len > 0 &&
+           memmem(e->argv, e->argv_len, p->probe_marker, strlen(p->probe_marker)) != NULL;
+}
+
+static void mark_verified(struct proc_in *p, const char *how)
+{
+    p->verified = 1;
+    uv_timer_stop(&p->probe_timer);
+    p->in->agent->proc_source = kind_names[p->kind];
+    log_info("[in_proc] process events from %s (verified: %s)", kind_names[p->kind], how);
+}
+
+static struct agg *agg_slot(struct proc_in *p, const char *exe)
+{
+    uint64_t h = 1469598103934665603ull;
+    for (const char *c = exe; *c; c++)
+        h = (h ^ (unsigned char)*c) * 1099511628211ull;
+    for (size_t k = 0; k < 8; k++) {
+        struct agg *a = &p->agg[(h + k) & (AGG_SLOTS - 1)];
+        if (!a->exe) {
+            if (!(a->exe = strdup(exe)))
+                return NULL;
+            return a;
+        }
+        if (strcmp(a->exe, exe) == 0)
+            return a;
+    }
+    return NULL; /* table crowded this second: no aggregation for it */
+}
+
+static void emit_bytes(struct proc_in *p, const uint8_t *b, size_t len)
+{
+    uint64_t sup;
+    if (bus_event(p->in->agent, b, len) == 0)
+        return;
+    p->queue_failed++;
+    if (vg_ratelimit(&p->queue_rl, &sup))
+        log_warnx("[in_proc] a process event could not be queued (%llu so far)",
+                  (unsigned long long)p->queue_failed);
+}
+
+static void on_exec(void *ctx, const struct proc_exec *e)
+{
+    struct proc_in *p = ctx;
+    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+    Vigil__V1__ProcessExec x = VIGIL__V1__PROCESS_EXEC__INIT;
+    ProtobufCBinaryData argv[512];
+    char *unknown[8];
+    char *cwd, *pexe, *exe_res = NULL;
+    char cid[80];
+    const char *exe = e->path;
+    struct agg *a = NULL;
+    struct vg_buf b;
+
+    if (!p->verified && p->kind != PROC_SRC_PROC && is_probe(p, e))
+        mark_verified(p, "saw the probe's exec");
+    /* A relative path ("./x") says little: the kernel's view is better. */
+    if (!exe[0] || exe[0] != '/') {
+        exe_res = proc_link("", e->pid, "exe");
+        if (exe_res)
+            exe = exe_res;
+    }
+    if (p->in->conf->exec_rate_per_exe) {
+        a = agg_slot(p, exe);
+        if (a && ++a->count > p->in->conf->exec_rate_per_exe && a->held) {
+            /* Over the rate: counted into the held event. */
+            a->similar++;
+            free(exe_res);
+            return;
+        }
+    }
+    cwd = proc_link("", e->pid, "cwd");
+    pexe = proc_link("", e->ppid, "exe");
+    proc_container_id("", e->pid, cid, sizeof(cid));
+    x.pid = e->pid;
+    x.ppid = e->ppid;
+    x.uid = e->uid;
+    x.euid = e->euid;
+    x.gid = e->gid;
+    x.egid = e->egid;
+    x.login_uid = e->login_uid;
+    x.session_id = e->session_id;
+    x.comm = (char *)e->comm;
+    x.exe_path.data = (uint8_t *)exe;
+    x.exe_path.len = strlen(exe);
+    x.n_argv = split_argv(e->argv, e->argv_len, argv, VG_ARRAY_SIZE(argv));
+    x.argv = argv;
+    x.argv_truncated = e->argv_truncated || x.n_argv == VG_ARRAY_SIZE(argv);
+    x.cgroup_id = e->cgroup_id;
+    x.start_boot_ns = e->start_boot_ns;
+    x.start_time_ms = e->start_boot_ns ? proc_boot_to_wall_ms(e->start_boot_ns) : 0;
+    if (cwd) {
+        x.cwd.data = (uint8_t *)cwd;
+        x.cwd.len = strlen(cwd);
+    }
+    if (pexe) {
+        x.parent_exe.data = (uint8_t *)pexe;
+        x.parent_exe.len = strlen(pexe);
+    }
+    x.container_id = cid;
+    x.source = (char *)kind_names[p->kind];
+    if (e->unknown & PROC_UNKNOWN_ARGV)
+        unknown[x.n_unknown++] = "argv";
+    if (e->unknown & PROC_UNKNOWN_EXE)
+        unknown[x.n_unknown++] = "exe";
+    if (e->unknown & PROC_UNKNOWN_CREDS)
+        unknown[x.n_unknown++] = "uid";
+    if (e->unknown & PROC_UNKNOWN_LOGIN)
+        unknown[x.n_unknown++] = "login_uid";
+    if (e->unknown & PROC_UNKNOWN_PPID)
+        unknown[x.n_unknown++] = "ppid";
+    if (e->unknown & PROC_UNKNOWN_START)
+        unknown[x.n_unknown++] = "start";
+    if (e->unknown & PROC_UNKNOWN_CGROUP)
+        unknown[x.n_unknown++] = "cgroup";
+    x.unknown = unknown;
+    ev.time_ms = x.start_time_ms ? x.start_time_ms : vg_time_now_ms();
+    ev.kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXEC;
+    ev.process_exec = &x;
+    vg_buf_init(&b, 1u << 20);
+    if (vg_pb_pack(&ev.base, &b) == 0) {
+        if (a && a->count > p->in->conf->exec_rate_per_exe) {
+            /* The first over the rate is held; it goes out at the end of
+             * the second with the count of those like it. */
+            a->held = b.data;
+            a->held_len = b.len;
+            b.data = NULL;
+            b.len = 0;
+            p->agg_held_total++;
+        } else {
+            emit_bytes(p, b.data, b.len);
+        }
+    }
+    vg_buf_free(&b);
+    free(cwd);
+    free(pexe);
+    free(exe_res);
+}
+
+static void on_exit_ev(void *ctx, const struct proc_exit *e)
+{
+    struct proc_in *p = ctx;
+    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+    Vigil__V1__ProcessExit x = VIGIL__V1__PROCESS_EXIT__INIT;
+    struct vg_buf b;
+
+    x.pid = e->pid;
+    x.ppid = e->ppid;
+    x.start_boot_ns = e->start_boot_ns;
+    if ((e->status & 0x7f) == 0) {
+        x.exit_code = (int32_t)((e->status >> 8) & 0xff);
+    } else {
+        x.signal = e->status & 0x7f;
+        x.core_dumped = (e->status & 0x80) != 0;
+    }
+    x.lifetime_ns = e->exit_boot_ns > e->start_boot_ns ? e->exit_boot_ns - e->start_boot_ns : 0;
+    x.comm = (char *)e->comm;
+    x.source = (char *)kind_names[p->kind];
+    ev.time_ms = e->exit_boot_ns ? proc_boot_to_wall_ms(e->exit_boot_ns) : vg_time_now_ms();
+    ev.kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXIT;
+    ev.process_exit = &x;
+    vg_buf_init(&b, 64 * 1024);
+    if (vg_pb_pack(&ev.base, &b) == 0)
+        emit_bytes(p, b.data, b.len);
+    vg_buf_free(&b);
+}
+
+/* ---- the held aggregates, and loss, once a second ---------------------- */
+
+static void flush_aggregates(struct proc_in *p)
+{
+    for (size_t i = 0; i < AGG_SLOTS; i++) {
+        struct agg *a = &p->agg[i];
+        if (!a->exe)
+            continue;
+        if (a->held) {
+            /* Append `similar` (field 18) to the held ProcessExec: the
+             * event is field 40 of Event, so re-encode through the API. */
+            Vigil__V1__Event *ev = vigil__v1__event__unpack(NULL, a->held_len, a->held);
+            if (ev && ev->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_EXEC) {
+                struct vg_buf b;
+                ev->process_exec->similar = a->similar;
+                vg_buf_init(&b, 1u << 20);
+                if (vg_pb_pack(&ev->base, &b) == 0)
+                    emit_bytes(p, b.data, b.len);
+                vg_buf_free(&b);
+            }
+            if (ev)
+                vigil__v1__event__free_unpacked(ev, NULL);
+            if (a->similar)
+                log_info("[in_proc] %s: %u execs above %llu/s sent as one event", a->exe,
+                         a->similar + 1, (unsigned long long)p->in->conf->exec_rate_per_exe);
+            free(a->held);
+        }
+        free(a->exe);
+        memset(a, 0, sizeof(*a));
+    }
+}
+
+static void report_drops(struct proc_in *p)
+{
+    uint64_t d = 0;
+    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+    Vigil__V1__LossRecord lr = VIGIL__V1__LOSS_RECORD__INIT;
+    int64_t now = vg_time_now_ms();
+
+    if (p->bpf)
+        d = proc_bpf_drops(p->bpf);
+    else if (p->nl)
+        d = proc_netlink_drops(p->nl);
+    if (d <= p->drops_reported)
+        return;
+    lr.source = p->bpf ? "proc.ringbuf" : "proc.netlink";
+    lr.count = d - p->drops_reported;
+    lr.unit = "events";
+    lr.first_time_ms = now - TICK_MS;
+    lr.last_time_ms = now;
+    lr.reason = p->bpf ? "the kernel's ring buffer was full (execs faster than the agent reads)"
+                       : "the netlink socket overflowed (ENOBUFS)";
+    ev.time_ms = now;
+    ev.kind_case = VIGIL__V1__EVENT__KIND_LOSS;
+    ev.loss = &lr;
+    if (bus_emit(p->in->agent, &ev) == 0) {
+        log_warnx("[in_proc] %llu process events lost: %s", (unsigned long long)lr.count,
+                  lr.reason);
+        p->drops_reported = d;
+    }
+}
+
+static void tick_cb(uv_timer_t *t)
+{
+    struct proc_in *p = t->data;
+    flush_aggregates(p);
+    report_drops(p);
+}
+
+/* ---- snapshots ---------------------------------------------------------- */
+
+static void send_snapshot(struct proc_in *p, int log_it)
+{
+    struct proc_info *v;
+    size_t n, parts;
+    int rc = proc_snapshot("", &v, &n);
+
+    if (rc) {
+        log_warnx("[in_proc] cannot read /proc for a snapshot: %s", vg_strerror(rc));
+        return;
+    }
+    parts = n ? (n + SNAP_PART - 1) / SNAP_PART : 1;
+    for (size_t part = 0; part < parts; part++) {
+        size_t from = part * SNAP_PART, k = n - from < SNAP_PART ? n - from : SNAP_PART;
+        Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+        Vigil__V1__ProcessSnapshot s = VIGIL__V1__PROCESS_SNAPSHOT__INIT;
+        Vigil__V1__ProcessInfo *pi = calloc(k ? k : 1, sizeof(*pi));
+        Vigil__V1__ProcessInfo **pp = calloc(k ? k : 1, sizeof(*pp));
+        ProtobufCBinaryData *args = calloc(k ? k * 64 : 1, sizeof(*args));
+        if (!pi || !pp || !args) {
+            free(pi);
+            free(pp);
+            free(args);
+            break;
+        }
+        for (size_t i = 0; i < k; i++) {
+            const struct proc_info *q = &v[from + i];
+            vigil__v1__process_info__init(&pi[i]);
+            pi[i].pid = q->pid;
+            pi[i].ppid = q->ppid;
+            pi[i].uid = q->uid;
+            pi[i].euid = q->euid;
+            pi[i].comm = (char *)q->comm;
+            pi[i].exe_path.data = (uint8_t *)q->exe;
+            pi[i].exe_path.len = strlen(q->exe);
+            pi[i].argv = &args[i * 64];
+            pi[i].n_argv = split_argv(q->argv, q->argv_len, &args[i * 64], 64);
+            pi[i].argv_truncated = q->argv_truncated || pi[i].n_argv == 64;
+            pi[i].start_boot_ns = q->start_boot_ns;
+            pi[i].start_time_ms = proc_boot_to_wall_ms(q->start_boot_ns);
+            pp[i] = &pi[i];
+        }
+        s.processes = pp;
+        s.n_processes = k;
+        s.part = (uint32_t)part + 1;
+        s.part_count = (uint32_t)parts;
+        ev.time_ms = vg_time_now_ms();
+        ev.kind_case = VIGIL__V1__EVENT__KIND_PROCESS_SNAPSHOT;
+        ev.process_snapshot = &s;
+        bus_emit(p->in->agent, &ev);
+        free(pi);
+        free(pp);
+        free(args);
+    }
+    if (log_it)
+        log_info("[in_proc] process snapshot: %zu processes", n);
+    proc_snapshot_free(v, n);
+}
+
+static void snap_cb(uv_timer_t *t)
+{
+    send_snapshot(t->data, 0);
+}
+
+/* ---- the /proc source ---------------------------------------------------- */
+
+static int cmp_u64(const void *a, const void *b)
+{
+    uint64_t x = *(const uint64_t *)a, y = *(const uint64_t *)b;
+    return x < y ? -1 : x > y;
+}
+
+static void scan_cb(uv_timer_t *t)
+{
+    struct proc_in *p = t->data;
+    struct proc_info *v;
+    size_t n;
+    uint64_t *now;
+
+    if (proc_snapshot("", &v, &n) != 0)
+        return;
+    if (!p->verified && n > 0)
+        mark_verified(p, "/proc is readable; exits and short-lived processes are not seen");
+    now = malloc((n ? n : 1) * sizeof(*now));
+    if (!now) {
+        proc_snapshot_free(v, n);
+        return;
+    }
+    for (size_t i = 0; i < n; i++)
+        now[i] = (uint64_t)v[i].pid << 32 | (v[i].start_boot_ns / 10000000ULL & 0xffffffffULL);
+    for (size_t i = 0; i < n; i++) {
+        struct proc_exec e;
+        if (p->seen && bsearch(&now[i], p->seen, p->nseen, sizeof(*now), cmp_u64))
+            continue;
+        if (!p->seen)
+            continue; /* the first scan is the snapshot's business */
+        memset(&e, 0, sizeof(e));
+        e.pid = v[i].pid;
+        e.ppid = v[i].ppid;
+        e.uid = v[i].uid;
+        e.euid = v[i].euid;
+        e.gid = v[i].gid;
+        e.egid = v[i].egid;
+        e.login_uid = v[i].login_uid;
+        e.session_id = v[i].session_id;
+        e.start_boot_ns = v[i].start_boot_ns;
+        memcpy(e.comm, v[i].comm, sizeof(e.comm));
+        e.path = v[i].exe;
+        e.argv = v[i].argv;
+        e.argv_len = v[i].argv_len;
+        e.argv_truncated = v[i].argv_truncated;
+        e.unknown = v[i].unknown | PROC_UNKNOWN_CGROUP;
+        on_exec(p, &e);
+    }
+    qsort(now, n, sizeof(*now), cmp_u64);
+    free(p->seen);
+    p->seen = now;
+    p->nseen = n;
+    proc_snapshot_free(v, n);
+}
+
+/* ---- choosing and verifying the source --------------------------------- */
+
+static void free_handle(uv_handle_t *h)
+{
+    free(h);
+}
+
+static void probe_exited(uv_process_t *h, int64_t status, int sig)
+{
+    struct proc_in *p = h->data;
+    (void)status;
+    (void)sig;
+    if (p && p->probe == h)
+        p->probe = NULL;
+    uv_close((uv_handle_t *)h, free_handle);
+}
+
+static void probe_timeout(uv_timer_t *t)
+{
+    struct proc_in *p = t->data;
+    log_warnx("[in_proc] %s delivered no event for the probe within %d s: trying the next "
+              "source", kind_names[p->kind], PROBE_TIMEOUT_MS / 1000);
+    source_next(p);
+}
+
+static void start_probe(struct proc_in *p)
+{
+    uv_process_options_t o;
+    uv_stdio_container_t io[3];
+    char *args[5];
+    int rc;
+
+    snprintf(p->probe_marker, sizeof(p->probe_marker), "vigil-probe-%d-%u", (int)getpid(),
+             ++p->probe_seq);
+    /* Alive for a second, so that a source that reads /proc after the
+     * event (netlink) still finds it. */
+    args[0] = "/bin/sh";
+    args[1] = "-c";
+    args[2] = "sleep 1";
+    args[3] = p->probe_marker;
+    args[4] = NULL;
+    memset(&o, 0, sizeof(o));
+    memset(io, 0, sizeof(io));
+    for (int i = 0; i < 3; i++)
+        io[i].flags = UV_IGNORE;
+    o.file = args[0];
+    o.args = args;
+    o.exit_cb = probe_exited;
+    o.stdio = io;
+    o.stdio_count = 3;
+    uv_timer_start(&p->probe_timer, probe_timeout, PROBE_TIMEOUT_MS, 0);
+    if (p->probe) {
+        p->probe->data = NULL; /* an earlier probe, not reaped yet: forget it */
+        p->probe = NULL;
+    }
+    if (!(p->probe = calloc(1, sizeof(*p->probe))))
+        return;
+    p->probe->data = p;
+    rc = uv_spawn(p->in->loop, p->probe, &o);
+    if (rc) {
+        log_warnx("[in_proc] cannot start the probe /bin/sh: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *)p->probe, free_handle);
+        p->probe = NULL;
+        return;
+    }
+    p->probe_pid = (uint32_t)p->probe->pid;
+}
+
+static void close_source(struct proc_in *p)
+{
+    if (p->bpf) {
+        proc_bpf_close(p->bpf, NULL, NULL);
+        p->bpf = NULL;
+    }
+    if (p->nl) {
+        proc_netlink_close(p->nl, NULL, NULL);
+        p->nl = NULL;
+    }
+    uv_timer_stop(&p->scan);
+}
+
+/* Opens kind; 0 or an error (logged). */
+static int open_source(struct proc_in *p, int kind)
+{
+    char err[256] = "";
+    int rc = 0;
+
+    p->kind = kind;
+    p->verified = 0;
+    p->in->agent->proc_source = "starting";
+    switch (kind) {
+    case PROC_SRC_EBPF:
+        rc = proc_bpf_open(p->in->loop, &p->sink, &p->bpf, err, sizeof(err));
+        break;
+    case PROC_SRC_NETLINK:
+        rc = proc_netlink_open(p->in->loop, &p->sink, &p->nl, err, sizeof(err));
+        break;
+    case PROC_SRC_PROC:
+        free(p->seen);
+        p->seen = NULL;
+        p->nseen = 0;
+        uv_timer_start(&p->scan, scan_cb, 0, p->in->conf->process_scan_ms);
+        break;
+    default:
+        return -EINVAL;
+    }
+    if (rc) {
+        log_warnx("[in_proc] %s unavailable: %s", kind_names[kind], err[0] ? err : vg_strerror(rc));
+        return rc;
+    }
+    if (kind == PROC_SRC_PROC)
+        uv_timer_start(&p->probe_timer, probe_timeout, PROBE_TIMEOUT_MS + p->in->conf->process_scan_ms, 0);
+    else
+        start_probe(p);
+    return 0;
+}
+
+/* After kind failed (or at start): the next one auto allows. */
+static void source_next(struct proc_in *p)
+{
+    int configured = p->in->conf->process_source;
+    int next = p->kind + 1;
+
+    close_source(p);
+    if (configured != PROC_SRC_AUTO) {
+        if (p->kind == 0) {
+            if (open_source(p, configured) == 0)
+                return;
+        } else if (configured != PROC_SRC_PROC) {
+            /* The one asked for is silent or unavailable: keep scanning
+             * /proc so that something is seen, and say so. */
+            log_warnx("[in_proc] process_source = %s does not work here; scanning /proc "
+                      "instead", kind_names[configured]);
+        }
+        if (p->kind != PROC_SRC_PROC && open_source(p, PROC_SRC_PROC) == 0)
+            return;
+        p->in->agent->proc_source = "off";
+        return;
+    }
+    for (; next <= PROC_SRC_PROC; next++)
+        if (open_source(p, next) == 0)
+            return;
+    p->in->agent->proc_source = "off";
+    log_warnx("[in_proc] no process source works here: process events are off");
+}
+
+static int proc_init(struct input *in)
+{
+    struct proc_in *p;
+
+    if (in->conf->process_source == PROC_SRC_OFF) {
+        in->agent->proc_source = "off";
+        in->priv = NULL;
+        log_info("[in_proc] process_source = off: no process events");
+        return 0;
+    }
+    p = calloc(1, sizeof(*p));
+    if (!p)
+        return -ENOMEM;
+    p->in = in;
+    in->priv = p;
+    p->queue_rl.interval_ms = 10000;
+    p->queue_rl.burst = 1;
+    p->sink.ctx = p;
+    p->sink.exec = on_exec;
+    p->sink.exit = on_exit_ev;
+    uv_timer_init(in->loop, &p->tick);
+    uv_timer_init(in->loop, &p->snap);
+    uv_timer_init(in->loop, &p->probe_timer);
+    uv_timer_init(in->loop, &p->scan);
+    p->tick.data = p->snap.data = p->probe_timer.data = p->scan.data = p;
+    send_snapshot(p, 1);
+    uv_timer_start(&p->snap, snap_cb, in->conf->process_snapshot_ms,
+                   in->conf->process_snapshot_ms);
+    uv_timer_start(&p->tick, tick_cb, TICK_MS, TICK_MS);
+    p->kind = 0;
+    source_next(p);
+    return 0;
+}
+
+static void closed(uv_handle_t *h)
+{
+    struct proc_in *p = h->data;
+    if (--p->closing > 0)
+        return;
+    flush_aggregates(p);
+    free(p->seen);
+    {
+        struct input *in = p->in;
+        void (*done)(struct input *) = p->done;
+        free(p);
+        in->priv = NULL;
+        done(in);
+    }
+}
+
+static void proc_exit_input(struct input *in, void (*done)(struct input *in))
+{
+    struct proc_in *p = in->priv;
+    if (!p) {
+        done(in);
+        return;
+    }
+    p->done = done;
+    /* Drain what the source holds, then stop it. */
+    close_source(p);
+    flush_aggregates(p);
+    report_drops(p);
+    p->closing = 4;
+    if (p->probe) {
+        p->probe->data = NULL;
+        uv_close((uv_handle_t *)p->probe, free_handle);
+        p->probe = NULL;
+    }
+    uv_close((uv_handle_t *)&p->tick, closed);
+    uv_close((uv_handle_t *)&p->snap, closed);
+    uv_close((uv_handle_t *)&p->probe_timer, closed);
+    uv_close((uv_handle_t *)&p->scan, closed);
+}
+
+const struct input_ops in_proc_ops = {
+    .name = "proc",
+    .init = proc_init,
+    .exit = proc_exit_input,
+};

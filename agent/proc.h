@@ -1,0 +1,103 @@
+/*
+ * Process events on the collecting side: what a source (eBPF, the netlink
+ * process connector, /proc scanning) hands to in_proc, and the /proc
+ * readers they share.
+ */
+#ifndef VG_PROC_H
+#define VG_PROC_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <uv.h>
+
+#define PROC_ARGV_MAX 4096
+
+/* Which fields a record lacks (the process was gone before it was read). */
+enum {
+    PROC_UNKNOWN_ARGV = 1u << 0,
+    PROC_UNKNOWN_EXE = 1u << 1,
+    PROC_UNKNOWN_CREDS = 1u << 2, /* uid, euid, gid, egid */
+    PROC_UNKNOWN_LOGIN = 1u << 3, /* login uid, session */
+    PROC_UNKNOWN_PPID = 1u << 4,
+    PROC_UNKNOWN_START = 1u << 5,
+    PROC_UNKNOWN_COMM = 1u << 6,
+    PROC_UNKNOWN_CGROUP = 1u << 7,
+};
+
+struct proc_exec {
+    uint32_t pid, ppid, uid, euid, gid, egid, login_uid, session_id;
+    uint64_t start_boot_ns, cgroup_id;
+    char comm[17];
+    const char *path; /* as exec saw it; NUL-terminated */
+    const char *argv; /* NUL-separated arguments */
+    size_t argv_len;
+    int argv_truncated, path_truncated;
+    unsigned unknown; /* PROC_UNKNOWN_* */
+};
+
+struct proc_exit {
+    uint32_t pid, ppid;
+    uint32_t status; /* wait status: code << 8 | signal, 0x80 core dumped */
+    uint64_t start_boot_ns, exit_boot_ns;
+    char comm[17];
+    unsigned unknown;
+};
+
+/* Where a source delivers. */
+struct proc_sink {
+    void *ctx;
+    void (*exec)(void *ctx, const struct proc_exec *e);
+    void (*exit)(void *ctx, const struct proc_exit *e);
+};
+
+/* ---- sources ---- */
+
+/* eBPF (proc_bpf.c).  Returns 0, or an error with a reason in err (no
+ * BTF, no CAP_BPF, verifier refusal, ...). */
+struct proc_bpf;
+int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, struct proc_bpf **out,
+                  char *err, size_t errlen);
+/* Records the kernel could not put on the ring (ring full), since open. */
+uint64_t proc_bpf_drops(struct proc_bpf *b);
+void proc_bpf_close(struct proc_bpf *b, void (*done)(void *arg), void *arg);
+
+/* The netlink process connector (proc_netlink.c): pids from the kernel,
+ * the rest read from /proc at once (unknown when already gone). */
+struct proc_netlink;
+int proc_netlink_open(uv_loop_t *loop, const struct proc_sink *sink, struct proc_netlink **out,
+                      char *err, size_t errlen);
+/* Messages the kernel dropped (ENOBUFS) since open: a lower bound. */
+uint64_t proc_netlink_drops(struct proc_netlink *n);
+void proc_netlink_close(struct proc_netlink *n, void (*done)(void *arg), void *arg);
+
+/* ---- /proc (proc_read.c) ---- */
+
+/* One running process as /proc shows it.  Strings are owned. */
+struct proc_info {
+    uint32_t pid, ppid, uid, euid, gid, egid, login_uid, session_id;
+    uint64_t start_boot_ns;
+    char comm[17];
+    char *exe;  /* readlink of /proc/PID/exe ("" for kernel threads) */
+    char *argv; /* NUL-separated */
+    size_t argv_len;
+    int argv_truncated;
+    char *cwd;
+    unsigned unknown;
+};
+
+/* Reads PID under /proc (root: "" or a host root).  Returns 0, -ENOENT
+ * when it is gone, or -errno.  Fields it could not read are marked in
+ * unknown. */
+int proc_read(const char *root, uint32_t pid, struct proc_info *out);
+void proc_info_free(struct proc_info *p);
+/* Every process (kernel threads included).  Returns 0 or -errno. */
+int proc_snapshot(const char *root, struct proc_info **out, size_t *n);
+void proc_snapshot_free(struct proc_info *v, size_t n);
+/* Boot-relative ns to wall-clock ms, with the clocks' current offset. */
+int64_t proc_boot_to_wall_ms(uint64_t boot_ns);
+/* readlink of /proc/PID/LINK, malloc'd, or NULL. */
+char *proc_link(const char *root, uint32_t pid, const char *link);
+/* Container id from /proc/PID/cgroup ("" when none is recognisable). */
+void proc_container_id(const char *root, uint32_t pid, char *out, size_t outlen);
+
+#endif

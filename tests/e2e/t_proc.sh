@@ -1,0 +1,87 @@
+# Process telemetry from eBPF: 2,000 execs of /bin/true marker-N, each in
+# the collector's database with its exact argv, exe and parent, and its
+# exit; the ancestry of one; a process snapshot at start.  Then the
+# netlink and /proc sources: execs and long-lived processes still come,
+# with what could not be seen marked unknown.
+# vg-timeout: 240
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+make_pki pki
+PORT=$(free_port)
+collector_conf "$PORT" c.db >collector.conf
+agent_conf "$PORT" agent-1 >agent.conf
+printf '[telemetry]\nexec_rate_per_exe = 0\n' >>agent.conf
+start collector "$COLLECTOR" -c collector.conf
+wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+start agent "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 20 "eBPF source verified" 'grep -q "process events from ebpf (verified" agent.log'
+
+export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
+export VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key
+
+sh -c 'echo $$ >shell.pid; i=1; while [ $i -le 2000 ]; do /bin/true marker-$i; i=$((i + 1)); done'
+SH=$(cat shell.pid)
+markers() { sql c.db "select count(*) from processes where exe = cast('/bin/true' as blob) and ppid = $SH and exit_ms is not null"; }
+wait_for 60 "2000 execs stored with their exits" '[ "$(markers)" -ge 2000 ]'
+expect_exit 0 "$CTL" --json processes agent-1 --exe /bin/true --since 10m
+mv out.txt procs.json
+jq -r --argjson sh "$SH" '.[] | select(.ppid == $sh) | "\(.argv | length) \(.argv[0]) \(.argv[1]) \(.exe) \(.exited) \(.exit_code)"' procs.json |
+    sort -u >got.txt
+i=1
+while [ $i -le 2000 ]; do echo "2 /bin/true marker-$i /bin/true true 0"; i=$((i + 1)); done | sort >want.txt
+diff -u want.txt got.txt >diff.txt || fail "execs differ from what ran: $(head -20 diff.txt)"
+[ "$(jq --argjson sh "$SH" '[.[] | select(.ppid == $sh)] | length' procs.json)" = 2000 ] ||
+    fail "not exactly 2000 marker execs (duplicates?)"
+jq -e --argjson sh "$SH" '[.[] | select(.ppid == $sh)][0] | .source == "ebpf" and .uid == 0 and .parent_exe != "" and (.unknown | length) == 0' procs.json >/dev/null ||
+    fail "fields of an eBPF exec: $(jq -c '.[0]' procs.json)"
+
+# Ancestry: marker-7's parent is the shell; that shell's parent is this test's shell.
+PID7=$(jq -r '.[] | select(.argv[1] == "marker-7") | .pid' procs.json)
+expect_exit 0 "$CTL" --json process-tree agent-1 "$PID7"
+jq -e --argjson sh "$SH" '.[-1].argv[1] == "marker-7" and .[-2].pid == $sh' out.txt >/dev/null ||
+    fail "process-tree of marker-7: $(cat out.txt)"
+expect_exit 0 "$CTL" process-tree agent-1 "$PID7"
+expect_in out.txt "marker-7"
+expect_exit 1 "$CTL" process-tree agent-1 4000000
+expect_in err.txt "no process 4000000 is known"
+
+# The snapshot at start holds this test's runner.
+[ "$(sql c.db "select count(*) from process_snapshots where pid = $$")" -ge 1 ] ||
+    fail "the start-up snapshot lacks the test's own shell"
+expect_exit 0 "$CTL" --json host agent-1
+stop $APID
+
+# netlink: long-lived processes in full; every exec of a burst reported,
+# each with its argv or with argv marked unknown.
+agent_conf "$PORT" agent-1 | sed 's/^state_dir = .*/state_dir = state-nl/' >agent-nl.conf
+printf '[telemetry]\nprocess_source = netlink\nexec_rate_per_exe = 0\n' >>agent-nl.conf
+start agent-nl "$AGENT" -c agent-nl.conf
+APID=$LAST_PID
+wait_for 20 "netlink source verified" 'grep -q "process events from netlink (verified" agent-nl.log'
+T0=$(date +%s%3N)
+LONG=""
+for i in 1 2 3; do sh -c 'sleep 2' nl-long-$i & LONG="$LONG $!"; done
+i=1
+while [ $i -le 200 ]; do /bin/true nlq-$i; i=$((i + 1)); done
+wait $LONG
+longs() { sql c.db "select count(*) from processes where source = 'netlink' and instr(argv, cast('nl-long-' as blob)) > 0 and unknown = 'cgroup'"; }
+wait_for 30 "long-lived processes in full" '[ "$(longs)" = 3 ]'
+nl_rows() { sql c.db "select count(*) from processes where source = 'netlink' and start_ms >= $T0 - 1000 or (source = 'netlink' and start_ms = 0 and recv_ms >= $T0)"; }
+wait_for 30 "every exec of the burst reported" '[ "$(nl_rows)" -ge 203 ]'
+[ "$(sql c.db "select count(*) from processes where source = 'netlink' and length(argv) = 0 and (unknown is null or instr(unknown, 'argv') = 0)")" = 0 ] ||
+    fail "a netlink exec without argv does not say argv is unknown"
+stop $APID
+
+# /proc scanning: long-lived processes only, seen at the next scan.
+agent_conf "$PORT" agent-1 | sed 's/^state_dir = .*/state_dir = state-proc/' >agent-proc.conf
+printf '[telemetry]\nprocess_source = proc\nprocess_scan_interval = 200ms\n' >>agent-proc.conf
+start agent-proc "$AGENT" -c agent-proc.conf
+APID=$LAST_PID
+wait_for 20 "proc source verified" 'grep -q "process events from proc" agent-proc.log'
+sh -c 'sleep 3' proc-long-1 &
+LONG=$!
+plong() { sql c.db "select count(*) from processes where source = 'proc' and instr(argv, cast('proc-long-1' as blob)) > 0"; }
+wait_for 20 "a long-lived process seen by scanning" '[ "$(plong)" = 1 ]'
+wait $LONG
+stop $APID
