@@ -125,12 +125,26 @@ static void read_status(const char *root, uint32_t pid, struct proc_info *p)
         return;
     }
     for (l = buf; l && *l; l = strchr(l, '\n') ? strchr(l, '\n') + 1 : NULL) {
-        if (strncmp(l, "Uid:", 4) == 0 &&
-            sscanf(l + 4, "%u %u", &p->uid, &p->euid) == 2)
-            got |= 1;
-        else if (strncmp(l, "Gid:", 4) == 0 &&
-                 sscanf(l + 4, "%u %u", &p->gid, &p->egid) == 2)
-            got |= 2;
+        uint32_t *real = NULL, *eff = NULL;
+        char *end, *end2;
+        unsigned long a, b;
+        if (strncmp(l, "Uid:", 4) == 0) {
+            real = &p->uid;
+            eff = &p->euid;
+        } else if (strncmp(l, "Gid:", 4) == 0) {
+            real = &p->gid;
+            eff = &p->egid;
+        } else {
+            continue;
+        }
+        /* "Uid:\treal\teffective\tsaved\tfs" */
+        a = strtoul(l + 4, &end, 10);
+        b = strtoul(end, &end2, 10);
+        if (end == l + 4 || end2 == end || a > UINT32_MAX || b > UINT32_MAX)
+            continue;
+        *real = (uint32_t)a;
+        *eff = (uint32_t)b;
+        got |= real == &p->uid ? 1 : 2;
     }
     if (got != 3)
         p->unknown |= PROC_UNKNOWN_CREDS;
