@@ -72,6 +72,10 @@ const struct vg_conf_key agent_conf_keys[] = {
     KB("telemetry", "exec_rate_per_exe", VG_CONF_UINT, "1000", exec_rate_per_exe, 0, 10000000,
        "execs per second of one executable sent one by one; beyond that they are counted "
        "into one event per second (0: never aggregate)"),
+    KB("telemetry", "hash_max_size", VG_CONF_SIZE, "128M", hash_max_size, 0,
+       64ULL * 1024 * 1024 * 1024,
+       "executables up to this size are hashed (SHA-256, cached by inode and mtime, on a "
+       "worker thread); 0: none"),
     KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
     KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,

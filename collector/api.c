@@ -89,6 +89,7 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->pending_security_since_time_ms = h->pending_security_since_ms;
     hi->pending_sources_refreshed_time_ms = h->pending_refreshed_ms;
     hi->pending_error = dup0(h->pending_error);
+    hi->process_source = dup0(h->process_source);
     hi->boot_time_ms = h->boot_time_ms;
     hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
@@ -348,6 +349,7 @@ static Vigil__V1__StoredProcess *sp_msg(const struct store_proc *p)
     x->container_id = dup0(p->container_id);
     x->cgroup_id = p->cgroup_id;
     x->exe_sha256 = dup0(p->sha256);
+    x->hash_note = dup0(p->hash_note);
     x->start_boot_ns = p->start_boot_ns;
     x->start_time_ms = p->start_ms;
     x->similar = p->similar;
@@ -393,6 +395,7 @@ static void sp_free(Vigil__V1__StoredProcess *m)
         free(x->parent_exe.data);
         free(x->container_id);
         free(x->exe_sha256);
+        free(x->hash_note);
         free(x->source);
         for (size_t i = 0; i < x->n_unknown; i++)
             free(x->unknown[i]);
@@ -620,6 +623,7 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
             free(h->software_version);
             free(h->newest_kernel);
             free(h->pending_error);
+            free(h->process_source);
             free(h);
         }
         free(resp->hosts->hosts);

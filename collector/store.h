@@ -53,6 +53,7 @@ struct store_host {
     uint32_t pending_updates, pending_security;
     int64_t pending_security_since_ms, pending_refreshed_ms;
     const char *pending_error;
+    const char *process_source; /* from the agent's health: "ebpf", ... */
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */
@@ -78,7 +79,7 @@ int store_package_hosts(struct store *s, const char *name,
  * (argv NUL-separated); pointers live until the callback returns. */
 struct store_proc {
     uint32_t pid, ppid, uid, euid, gid, egid, login_uid, session_id;
-    const char *comm, *container_id, *sha256, *unknown, *source;
+    const char *comm, *container_id, *sha256, *hash_note, *unknown, *source;
     const void *exe, *argv, *cwd, *parent_exe;
     size_t exe_len, argv_len, cwd_len, parent_exe_len;
     int argv_truncated;

@@ -107,7 +107,8 @@ static const char *const queries[Q_COUNT] = {
     [Q_HOST_HEALTH] =
         "UPDATE hosts SET health_rss_bytes = ?2, health_cpu_user_ms = ?3,"
         " health_cpu_system_ms = ?4, health_queued_events = ?5, health_dropped_total = ?6,"
-        " health_time_ms = ?7, health_spool_batches = ?8, health_spool_bytes = ?9 WHERE id = ?1",
+        " health_time_ms = ?7, health_spool_batches = ?8, health_spool_bytes = ?9,"
+        " process_source = ?10 WHERE id = ?1",
     [Q_HOST_SEEN] = "UPDATE hosts SET last_seen_ms = ?2, clock_skew_ms = ?3, last_seq = ?4"
                     " WHERE id = ?1",
     [Q_HOSTS] = "SELECT agent_id, hostname, tags, os_pretty_name, kernel_release, agent_version,"
@@ -115,7 +116,7 @@ static const char *const queries[Q_COUNT] = {
                 " health_spool_bytes, loss_events, loss_batches, newest_kernel,"
                 " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms,"
                 " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
-                " pending_refreshed_ms, pending_error"
+                " pending_refreshed_ms, pending_error, process_source"
                 " FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
@@ -242,9 +243,9 @@ static const char *const queries[Q_COUNT] = {
     [Q_PROC_EXEC] =
         "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
         " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
-        " start_boot_ns, start_ms, similar, unknown, source, recv_ms)"
+        " start_boot_ns, start_ms, similar, unknown, source, recv_ms, hash_note)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-        " ?19, ?20, ?21, ?22, ?23, ?24)",
+        " ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
     /* The exit belongs to the latest exec of that process (a process may
      * exec several times); netlink exits carry no start time. */
     [Q_PROC_EXIT] =
@@ -258,7 +259,7 @@ static const char *const queries[Q_COUNT] = {
         "SELECT p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid, p.login_uid, p.session_id, p.comm,"
         " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
         " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
-        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms"
+        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note"
         " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
         " AND p.start_ms >= ?2 AND (?3 IS NULL OR p.exe = ?3) AND (?4 = 0 OR p.pid = ?4)"
         " ORDER BY p.start_ms, p.id LIMIT ?5",
@@ -268,7 +269,7 @@ static const char *const queries[Q_COUNT] = {
         "SELECT p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid, p.login_uid, p.session_id, p.comm,"
         " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
         " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
-        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms"
+        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note"
         " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
         " AND p.pid = ?2 AND p.start_ms <= ?3 ORDER BY p.start_ms DESC, p.id DESC LIMIT 1",
     [Q_SNAP_AT] =
@@ -410,6 +411,8 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN pending_updates INTEGER",
     "ALTER TABLE hosts ADD COLUMN pending_security INTEGER",
     "ALTER TABLE hosts ADD COLUMN pending_security_since_ms INTEGER",
+    "ALTER TABLE processes ADD COLUMN hash_note TEXT",
+    "ALTER TABLE hosts ADD COLUMN process_source TEXT",
 };
 
 struct store {
@@ -669,6 +672,7 @@ static int apply_health(struct store *s, int64_t host_id, const Vigil__V1__Agent
     sqlite3_bind_int64(st, 7, t);
     sqlite3_bind_int64(st, 8, (int64_t)h->spool_batches);
     sqlite3_bind_int64(st, 9, (int64_t)h->spool_bytes);
+    bind_text(st, 10, h->process_source);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update health");
 }
 
@@ -932,6 +936,7 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
     bind_text(st, 22, (const char *)unk.data);
     bind_text(st, 23, x->source);
     sqlite3_bind_int64(st, 24, recv_ms);
+    bind_text(st, 25, x->hash_note);
     rc = step_done(s, st, "cannot store exec");
 out:
     vg_buf_free(&argv);
@@ -1020,6 +1025,7 @@ static void row_proc(sqlite3_stmt *st, struct store_proc *p)
     p->core_dumped = sqlite3_column_int(st, 25);
     p->lifetime_ns = (uint64_t)sqlite3_column_int64(st, 26);
     p->recv_ms = sqlite3_column_int64(st, 27);
+    p->hash_note = (const char *)sqlite3_column_text(st, 28);
 }
 
 int store_processes(struct store *s, const char *agent_id, int64_t since_ms, const char *exe,
@@ -1331,6 +1337,7 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.pending_security_since_ms = sqlite3_column_int64(st, 22);
         h.pending_refreshed_ms = sqlite3_column_int64(st, 23);
         h.pending_error = (const char *)sqlite3_column_text(st, 24);
+        h.process_source = (const char *)sqlite3_column_text(st, 25);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;

@@ -30,6 +30,7 @@
 
 #include "../agent.h"
 #include "../proc.h"
+#include "../proc_hash.h"
 #include "buf.h"
 #include "err.h"
 #include "log.h"
@@ -40,6 +41,15 @@
 #define TICK_MS 1000
 #define SNAP_PART 500
 #define AGG_SLOTS 4096 /* executables tracked per second for aggregation */
+#define WAIT_MAX 1024  /* events held back for their executable's hash */
+
+struct waiting {
+    uint64_t ticket;
+    uint32_t pid;
+    int is_exit; /* an exit that must follow its waiting exec */
+    uint8_t *ev;
+    size_t len;
+};
 
 struct agg {
     char *exe;           /* NULL: free slot */
@@ -70,6 +80,9 @@ struct proc_in {
     /* proc source: pids seen at the last scan (sorted) */
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
+    struct proc_hasher *hasher;
+    struct waiting wait[WAIT_MAX];
+    size_t nwait;
     int closing;
     void (*done)(struct input *in);
 };
@@ -141,6 +154,55 @@ static void emit_bytes(struct proc_in *p, const uint8_t *b, size_t len)
                   (unsigned long long)p->queue_failed);
 }
 
+/* Re-encodes a packed exec event with its hash and sends it. */
+static void emit_with_hash(struct proc_in *p, const uint8_t *b, size_t len, const char *sha,
+                           const char *note)
+{
+    Vigil__V1__Event *ev = vigil__v1__event__unpack(NULL, len, b);
+    struct vg_buf out;
+    if (!ev || ev->kind_case != VIGIL__V1__EVENT__KIND_PROCESS_EXEC) {
+        if (ev)
+            vigil__v1__event__free_unpacked(ev, NULL);
+        emit_bytes(p, b, len);
+        return;
+    }
+    /* The strings belong to the unpacked message until it is freed. */
+    {
+        char *old_sha = ev->process_exec->exe_sha256, *old_note = ev->process_exec->hash_note;
+        ev->process_exec->exe_sha256 = (char *)(sha ? sha : "");
+        ev->process_exec->hash_note = (char *)(note ? note : "");
+        vg_buf_init(&out, 1u << 20);
+        if (vg_pb_pack(&ev->base, &out) == 0)
+            emit_bytes(p, out.data, out.len);
+        else
+            emit_bytes(p, b, len);
+        vg_buf_free(&out);
+        ev->process_exec->exe_sha256 = old_sha;
+        ev->process_exec->hash_note = old_note;
+    }
+    vigil__v1__event__free_unpacked(ev, NULL);
+}
+
+/* A hash is done: the events that waited for it go out. */
+static void hash_ready(void *ctx, uint64_t ticket, const char *sha, const char *note)
+{
+    struct proc_in *p = ctx;
+    size_t k = 0;
+    for (size_t i = 0; i < p->nwait; i++) {
+        struct waiting *w = &p->wait[i];
+        if (w->ticket == ticket) {
+            if (w->is_exit)
+                emit_bytes(p, w->ev, w->len);
+            else
+                emit_with_hash(p, w->ev, w->len, sha, note);
+            free(w->ev);
+        } else {
+            p->wait[k++] = *w;
+        }
+    }
+    p->nwait = k;
+}
+
 static void on_exec(void *ctx, const struct proc_exec *e)
 {
     struct proc_in *p = ctx;
@@ -153,6 +215,10 @@ static void on_exec(void *ctx, const struct proc_exec *e)
     const char *exe = e->path;
     struct agg *a = NULL;
     struct vg_buf b;
+    char sha[65] = "";
+    const char *hnote = NULL;
+    uint64_t ticket = 0;
+    int hr = 1;
 
     if (!p->verified && p->kind != PROC_SRC_PROC && is_probe(p, e))
         mark_verified(p, "saw the probe's exec");
@@ -170,6 +236,12 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             free(exe_res);
             return;
         }
+    }
+    if (p->hasher)
+        hr = proc_hasher_lookup(p->hasher, exe, sha, &hnote, &ticket);
+    if (hr != 0 || p->nwait >= WAIT_MAX) {
+        x.exe_sha256 = sha;
+        x.hash_note = (char *)(hr == 0 ? "busy" : hnote ? hnote : "");
     }
     cwd = proc_link("", e->pid, "cwd");
     pexe = proc_link("", e->ppid, "exe");
@@ -229,6 +301,17 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             b.data = NULL;
             b.len = 0;
             p->agg_held_total++;
+        } else if (hr == 0 && p->nwait < WAIT_MAX) {
+            /* Its executable is being hashed: it waits for the digest;
+             * others go on. */
+            p->wait[p->nwait].ticket = ticket;
+            p->wait[p->nwait].pid = e->pid;
+            p->wait[p->nwait].is_exit = 0;
+            p->wait[p->nwait].ev = b.data;
+            p->wait[p->nwait].len = b.len;
+            p->nwait++;
+            b.data = NULL;
+            b.len = 0;
         } else {
             emit_bytes(p, b.data, b.len);
         }
@@ -262,8 +345,24 @@ static void on_exit_ev(void *ctx, const struct proc_exit *e)
     ev.kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXIT;
     ev.process_exit = &x;
     vg_buf_init(&b, 64 * 1024);
-    if (vg_pb_pack(&ev.base, &b) == 0)
-        emit_bytes(p, b.data, b.len);
+    if (vg_pb_pack(&ev.base, &b) == 0) {
+        /* Its exec still waits for a hash: the exit goes after it. */
+        for (size_t i = p->nwait; i-- > 0;) {
+            if (p->wait[i].pid == e->pid && !p->wait[i].is_exit && p->nwait < WAIT_MAX) {
+                p->wait[p->nwait].ticket = p->wait[i].ticket;
+                p->wait[p->nwait].pid = e->pid;
+                p->wait[p->nwait].is_exit = 1;
+                p->wait[p->nwait].ev = b.data;
+                p->wait[p->nwait].len = b.len;
+                p->nwait++;
+                b.data = NULL;
+                b.len = 0;
+                break;
+            }
+        }
+        if (b.data)
+            emit_bytes(p, b.data, b.len);
+    }
     vg_buf_free(&b);
 }
 
@@ -629,6 +728,8 @@ static int proc_init(struct input *in)
     uv_timer_init(in->loop, &p->probe_timer);
     uv_timer_init(in->loop, &p->scan);
     p->tick.data = p->snap.data = p->probe_timer.data = p->scan.data = p;
+    if (in->conf->hash_max_size)
+        p->hasher = proc_hasher_new(in->loop, in->conf->hash_max_size, hash_ready, p);
     send_snapshot(p, 1);
     uv_timer_start(&p->snap, snap_cb, in->conf->process_snapshot_ms,
                    in->conf->process_snapshot_ms);
@@ -664,6 +765,16 @@ static void proc_exit_input(struct input *in, void (*done)(struct input *in))
     p->done = done;
     /* Drain what the source holds, then stop it. */
     close_source(p);
+    for (size_t i = 0; i < p->nwait; i++) {
+        if (p->wait[i].is_exit)
+            emit_bytes(p, p->wait[i].ev, p->wait[i].len);
+        else
+            emit_with_hash(p, p->wait[i].ev, p->wait[i].len, "", "busy");
+        free(p->wait[i].ev);
+    }
+    p->nwait = 0;
+    proc_hasher_close(p->hasher);
+    p->hasher = NULL;
     flush_aggregates(p);
     report_drops(p);
     p->closing = 4;

@@ -72,6 +72,7 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     json_object_set_new(o, "newest_kernel", json_string(h->newest_kernel));
     json_object_set_new(o, "kernel_update_pending", json_boolean(h->kernel_update_pending));
     json_object_set_new(o, "reboot_required", json_boolean(h->reboot_required));
+    json_object_set_new(o, "process_source", json_string(h->process_source));
     {
         char t[VG_TIME_STR_MAX], u[VG_TIME_STR_MAX];
         json_object_set_new(o, "packages_changed",
@@ -351,6 +352,7 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         }
         printf("booted:      %s\n", rfc3339(h->boot_time_ms, t, sizeof(t)));
         printf("agent:       %s\n", h->software_version);
+        printf("processes:   %s\n", h->process_source[0] ? h->process_source : "unknown (no health report yet)");
         printf("first seen:  %s\n", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         printf("last seen:   %s\n", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
         printf("clock skew:  %s\n", skew);

@@ -29,7 +29,8 @@ void ctl_usage_processes(FILE *out)
             "\n"
             "With --json (before 'processes'): an array of objects with time, pid, ppid,\n"
             "uid, euid, gid, login_uid, session_id, comm, exe, argv (an array),\n"
-            "argv_truncated, cwd, parent_exe, container_id, sha256, source, similar (more\n"
+            "argv_truncated, cwd, parent_exe, container_id, sha256, hash_note (why no\n"
+            "sha256: too big, gone, busy, unreadable), source, similar (more\n"
             "execs this one stands for), unknown (fields the source could not see),\n"
             "exited, exit_time, exit_code, signal, core_dumped, lifetime_ms.  Bytes that\n"
             "are not UTF-8 show as '?'.\n"
@@ -88,6 +89,7 @@ static json_t *proc_json(const Vigil__V1__StoredProcess *sp)
     json_object_set_new(o, "parent_exe", jbytes(&x->parent_exe));
     json_object_set_new(o, "container_id", json_string(x->container_id));
     json_object_set_new(o, "sha256", json_string(x->exe_sha256));
+    json_object_set_new(o, "hash_note", json_string(x->hash_note));
     json_object_set_new(o, "source", json_string(x->source));
     json_object_set_new(o, "similar", json_integer(x->similar));
     for (size_t i = 0; i < x->n_unknown; i++)

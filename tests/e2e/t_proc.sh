@@ -10,7 +10,7 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
-printf '[telemetry]\nexec_rate_per_exe = 0\n' >>agent.conf
+printf '[telemetry]\nexec_rate_per_exe = 0\nhash_max_size = 2G\n' >>agent.conf
 start collector "$COLLECTOR" -c collector.conf
 wait_for 10 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
@@ -50,6 +50,36 @@ expect_in err.txt "no process 4000000 is known"
 [ "$(sql c.db "select count(*) from process_snapshots where pid = $$")" -ge 1 ] ||
     fail "the start-up snapshot lacks the test's own shell"
 expect_exit 0 "$CTL" --json host agent-1
+
+# Hashes: /bin/true's digest is the file's.  A 1 GiB binary (sparse:
+# /bin/true with zeros after it, which still runs) takes a while to
+# hash; the execs right after it are stored before it, not held up.
+[ "$(jq -r --argjson sh "$SH" '[.[] | select(.ppid == $sh)][0].sha256' procs.json)" = \
+  "$(sha256sum /bin/true | cut -d' ' -f1)" ] || fail "the sha256 of /bin/true"
+cp /bin/true big-true
+truncate -s 1G big-true
+cp /bin/true huge-true
+truncate -s 3G huge-true
+"$PWD/big-true" big-1
+i=1
+while [ $i -le 50 ]; do /bin/true after-big-$i; i=$((i + 1)); done
+"$PWD/huge-true" huge-1
+# (Match on exe: the sqlite3 queries below carry the markers in their argv too.)
+BIG="exe = cast('$PWD/big-true' as blob)"
+AFTER="exe = cast('/bin/true' as blob) and instr(argv, cast('after-big-' as blob)) > 0"
+bigrow() { sql c.db "select count(*) from processes where $BIG and sha256 is not null"; }
+wait_for 60 "the big binary's exec, hashed" '[ "$(bigrow)" = 1 ]'
+[ "$(sql c.db "select sha256 from processes where $BIG")" = \
+  "$(sha256sum big-true | cut -d' ' -f1)" ] || fail "the big binary's sha256"
+later=$(sql c.db "select count(*) from processes where $AFTER and id > (select id from processes where $BIG)")
+[ "$later" = 0 ] || fail "$later execs after the big binary waited for its hash"
+[ "$(sql c.db "select count(*) from processes where $AFTER")" = 50 ] ||
+    fail "execs after the big binary"
+HUGE="exe = cast('$PWD/huge-true' as blob)"
+wait_for 20 "the huge binary's exec" '[ "$(sql c.db "select count(*) from processes where $HUGE")" = 1 ]'
+expect_exit 0 "$CTL" --json processes agent-1 --exe "$PWD/huge-true" --since 10m
+jq -e '.[0].sha256 == "" and .[0].hash_note == "too big"' out.txt >/dev/null ||
+    fail "a binary above hash_max_size: $(cat out.txt)"
 stop $APID
 
 # netlink: long-lived processes in full; every exec of a burst reported,

@@ -8,7 +8,7 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
-printf '[dummy]\nrate = 100\n' >>agent.conf
+printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 100\n' >>agent.conf
 
 # Collector away: everything stays in the spool.
 start agent "$AGENT" -c agent.conf

@@ -9,7 +9,7 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
-printf '[dummy]\nrate = 100\n' >>agent.conf
+printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 100\n' >>agent.conf
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
 wait_for 10 "collector up" 'grep -q "listening on" collector.log'

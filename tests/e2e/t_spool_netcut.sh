@@ -26,7 +26,7 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db | sed "s/^listen = .*/listen = 10.213.7.1:$PORT/" >collector.conf
 agent_conf "$PORT" agent-1 | sed "s/^address = .*/address = 10.213.7.1:$PORT/" >agent.conf
-printf '[dummy]\nrate = 100\n' >>agent.conf
+printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 100\n' >>agent.conf
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID

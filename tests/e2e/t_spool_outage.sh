@@ -8,7 +8,7 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
-printf '[dummy]\nrate = 200\n' >>agent.conf
+printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 200\n' >>agent.conf
 sed -i 's/^health_interval = .*/health_interval = 200ms/' agent.conf
 
 start collector "$COLLECTOR" -c collector.conf
