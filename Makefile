@@ -77,6 +77,8 @@ FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
 FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
+# Helper programs the end-to-end tests run (an exec storm).
+TOOL_BIN := $(BUILD)/bench/execstorm
 
 # ---- build -----------------------------------------------------------------
 
@@ -183,7 +185,7 @@ $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBVIGIL)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
-tests: $(PROGS) $(UNIT_BIN)
+tests: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
 
 # ---- dependencies ----------------------------------------------------------
 
@@ -196,7 +198,7 @@ deps:
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-unit.sh $(BUILD)/tests
 
-e2e: $(PROGS)
+e2e: $(PROGS) $(TOOL_BIN)
 	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
 
 # The suites run one after the other (readable output), after a parallel build.
@@ -237,7 +239,7 @@ demo: deps
 	$(Q)scripts/demo.sh
 
 bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN)
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN) $(TOOL_BIN)
 	$(Q)scripts/bench.sh $(BUILD)
 
 clean:

@@ -42,6 +42,7 @@
 #define SNAP_PART 500
 #define AGG_SLOTS 4096 /* executables tracked per second for aggregation */
 #define WAIT_MAX 1024  /* events held back for their executable's hash */
+#define AGG_PIDS 65536 /* pids whose execs were counted into an aggregate (power of two) */
 
 struct waiting {
     uint64_t ticket;
@@ -77,6 +78,9 @@ struct proc_in {
     int64_t drop_first_ms;
     struct agg agg[AGG_SLOTS];
     uint64_t agg_held_total;
+    /* Their exits are part of the aggregate too: not sent one by one. */
+    uint32_t agg_pids[AGG_PIDS];
+    uint64_t exits_aggregated;
     /* proc source: pids seen at the last scan (sorted) */
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
@@ -203,6 +207,33 @@ static void hash_ready(void *ctx, uint64_t ticket, const char *sha, const char *
     p->nwait = k;
 }
 
+static void agg_pid_add(struct proc_in *p, uint32_t pid)
+{
+    uint32_t h = pid * 2654435761u;
+    for (uint32_t k = 0; k < 16 && pid; k++) {
+        uint32_t *s = &p->agg_pids[(h + k) & (AGG_PIDS - 1)];
+        if (*s == 0 || *s == pid) {
+            *s = pid;
+            return;
+        }
+    }
+}
+
+static int agg_pid_take(struct proc_in *p, uint32_t pid)
+{
+    uint32_t h = pid * 2654435761u;
+    for (uint32_t k = 0; k < 16 && pid; k++) {
+        uint32_t *s = &p->agg_pids[(h + k) & (AGG_PIDS - 1)];
+        if (*s == pid) {
+            *s = UINT32_MAX; /* a tombstone keeps later probes going */
+            return 1;
+        }
+        if (*s == 0)
+            return 0;
+    }
+    return 0;
+}
+
 static void on_exec(void *ctx, const struct proc_exec *e)
 {
     struct proc_in *p = ctx;
@@ -233,6 +264,7 @@ static void on_exec(void *ctx, const struct proc_exec *e)
         if (a && ++a->count > p->in->conf->exec_rate_per_exe && a->held) {
             /* Over the rate: counted into the held event. */
             a->similar++;
+            agg_pid_add(p, e->pid);
             free(exe_res);
             return;
         }
@@ -301,6 +333,7 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             b.data = NULL;
             b.len = 0;
             p->agg_held_total++;
+            agg_pid_add(p, e->pid);
         } else if (hr == 0 && p->nwait < WAIT_MAX) {
             /* Its executable is being hashed: it waits for the digest;
              * others go on. */
@@ -328,6 +361,11 @@ static void on_exit_ev(void *ctx, const struct proc_exit *e)
     Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
     Vigil__V1__ProcessExit x = VIGIL__V1__PROCESS_EXIT__INIT;
     struct vg_buf b;
+
+    if (agg_pid_take(p, e->pid)) {
+        p->exits_aggregated++;
+        return;
+    }
 
     x.pid = e->pid;
     x.ppid = e->ppid;
@@ -431,8 +469,15 @@ static void report_drops(struct proc_in *p)
 static void tick_cb(uv_timer_t *t)
 {
     struct proc_in *p = t->data;
+    int any = 0;
+    for (size_t i = 0; i < AGG_SLOTS && !any; i++)
+        any = p->agg[i].similar != 0 || p->agg[i].held != NULL;
     flush_aggregates(p);
     report_drops(p);
+    /* The pids of the last second's aggregates: their exits have had a
+     * second to come; forget them (a later exit is sent, harmlessly). */
+    if (!any)
+        memset(p->agg_pids, 0, sizeof(p->agg_pids));
 }
 
 /* ---- snapshots ---------------------------------------------------------- */

@@ -95,7 +95,7 @@ for i in 1 2 3; do sh -c 'sleep 2' nl-long-$i & LONG="$LONG $!"; done
 i=1
 while [ $i -le 200 ]; do /bin/true nlq-$i; i=$((i + 1)); done
 wait $LONG
-longs() { sql c.db "select count(*) from processes where source = 'netlink' and instr(argv, cast('nl-long-' as blob)) > 0 and unknown = 'cgroup'"; }
+longs() { sql c.db "select count(*) from processes where source = 'netlink' and comm = 'sh' and instr(argv, cast('nl-long-' as blob)) > 0 and unknown = 'cgroup'"; }
 wait_for 30 "long-lived processes in full" '[ "$(longs)" = 3 ]'
 nl_rows() { sql c.db "select count(*) from processes where source = 'netlink' and start_ms >= $T0 - 1000 or (source = 'netlink' and start_ms = 0 and recv_ms >= $T0)"; }
 wait_for 30 "every exec of the burst reported" '[ "$(nl_rows)" -ge 203 ]'
@@ -111,7 +111,7 @@ APID=$LAST_PID
 wait_for 20 "proc source verified" 'grep -q "process events from proc" agent-proc.log'
 sh -c 'sleep 3' proc-long-1 &
 LONG=$!
-plong() { sql c.db "select count(*) from processes where source = 'proc' and instr(argv, cast('proc-long-1' as blob)) > 0"; }
+plong() { sql c.db "select count(*) from processes where source = 'proc' and comm = 'sh' and instr(argv, cast('proc-long-1' as blob)) > 0"; }
 wait_for 20 "a long-lived process seen by scanning" '[ "$(plong)" = 1 ]'
 wait $LONG
 stop $APID
