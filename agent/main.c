@@ -131,6 +131,7 @@ static int make_state_dir(const char *dir, char *err, size_t errlen)
 }
 
 int agent_inventory_main(int argc, char **argv);
+int agent_processes_main(int argc, char **argv);
 
 static int validate(const void *conf, const char *path, char *err, size_t errlen)
 {
@@ -149,7 +150,9 @@ static const struct vg_daemon agent_daemon = {
               "the last batch is sent and acknowledged (waiting at most 3 s) first.",
     .commands = "One-shot commands (no collector needed):\n"
                 "  vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
-                "                        print this host's packages and pending updates",
+                "                        print this host's packages and pending updates\n"
+                "  vigil-agent processes [--json]\n"
+                "                        print the running processes as snapshots see them",
     .default_conf = DEFAULT_CONF,
     .keys = agent_conf_keys,
     .log_level_offset = offsetof(struct agent_conf, log_level),
@@ -171,6 +174,8 @@ int main(int argc, char **argv)
     mallopt(M_ARENA_MAX, 1);
     if (argc > 1 && strcmp(argv[1], "inventory") == 0)
         return agent_inventory_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "processes") == 0)
+        return agent_processes_main(argc - 1, argv + 1);
     memset(&conf, 0, sizeof(conf));
     if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
         return rc;

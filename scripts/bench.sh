@@ -157,3 +157,49 @@ if command -v rpmbuild >/dev/null 2>&1; then
         echo "bench_inventory_rpm: skipped (could not build the test rpms; see rpmbuild.log)"
     fi
 fi
+
+# Process telemetry (needs eBPF: root and BTF).
+#  - the machine's own fork+exec rate (no agent), then with the agent
+#    (exec_rate_per_exe = 0: every exec an event): rate and loss;
+#  - agent CPU per 1,000 execs and RSS under a steady 1,000 execs/s;
+#  - a full /proc snapshot vs ps -eo pid,ppid,user,args.
+if [ -r /sys/kernel/btf/vmlinux ] && [ "$(id -u)" = 0 ]; then
+    ES="$B/bench/execstorm"
+    cp /bin/true bench-true
+    base=$("$ES" 20000 2 "$T/bench-true" | sed -n 's/.*rate \([0-9]*\)\/s.*/\1/p')
+    cat >proc.conf <<CONF
+[agent]
+state_dir = proc-state
+[collector]
+address = 127.0.0.1:$port
+[telemetry]
+exec_rate_per_exe = 0
+[tls]
+ca = pki/ca.crt
+cert = pki/idle-agent.crt
+key = pki/idle-agent.key
+server_name = localhost
+CONF
+    "$B/vigil-agent" -c proc.conf >proc-agent.log 2>&1 &
+    apid=$!
+    i=0
+    until grep -q "process events from ebpf" proc-agent.log || [ $i -gt 50 ]; do sleep 0.2; i=$((i + 1)); done
+    cpu() { awk '{ print $14 + $15 }' /proc/$apid/stat; } # utime + stime, clock ticks
+    with=$("$ES" 20000 2 "$T/bench-true" | sed -n 's/.*rate \([0-9]*\)\/s.*/\1/p')
+    sleep 2
+    lost=$(grep -o "[0-9]* process events lost" proc-agent.log | awk '{ s += $1 } END { print s + 0 }')
+    echo "bench_proc: fork+exec storm (2 at a time): ${base}/s without the agent, ${with}/s with it" \
+         "(every exec an event; $lost lost)"
+    c0=$(cpu)
+    EXECSTORM_RATE=1000 "$ES" 10000 1 "$T/bench-true" >/dev/null
+    c1=$(cpu)
+    tck=$(getconf CLK_TCK)
+    echo "bench_proc: steady 1,000 execs/s for 10 s: agent CPU $(awk -v d=$((c1 - c0)) -v t="$tck" 'BEGIN { printf "%.1f ms per 1,000 execs, %.1f%% of a core", d * 1000 / t / 10, d * 100 / t / 10 }')," \
+         "RSS $(grep VmRSS /proc/$apid/status | awk '{print $2, $3}') (peak $(grep VmHWM /proc/$apid/status | awk '{print $2, $3}'))"
+    kill -TERM "$apid" && wait "$apid" 2>/dev/null
+    apid=
+    snap=$(median_ms 21 "$B/vigil-agent" processes)
+    ps_ms=$(median_ms 21 ps -eo pid,ppid,user,args)
+    echo "bench_proc: process table ($(ps -e --no-headers | wc -l) processes): vigil-agent processes ${snap} ms," \
+         "ps -eo pid,ppid,user,args ${ps_ms} ms (median of 21, whole process)"
+fi

@@ -4,8 +4,9 @@
  *
  *   execstorm COUNT PARALLEL PROGRAM [ARG...]
  *
- * Runs PROGRAM COUNT times, PARALLEL at a time (vfork + execv, no shell),
- * and prints "execs N seconds S rate R/s failed F".
+ * Runs PROGRAM COUNT times, PARALLEL at a time (posix_spawn, no shell),
+ * and prints "execs N seconds S rate R/s failed F".  With EXECSTORM_RATE
+ * set (execs per second), it paces itself to that rate instead.
  */
 #include <errno.h>
 #include <spawn.h>
@@ -22,7 +23,7 @@ int main(int argc, char **argv)
 {
     long count, par, started = 0, running = 0, failed = 0;
     struct timespec t0, t1;
-    double secs;
+    double secs, rate;
 
     if (argc < 4) {
         fprintf(stderr, "usage: execstorm COUNT PARALLEL PROGRAM [ARG...]\n");
@@ -34,10 +35,26 @@ int main(int argc, char **argv)
         fprintf(stderr, "execstorm: COUNT and PARALLEL must be positive\n");
         return 2;
     }
+    {
+        const char *r = getenv("EXECSTORM_RATE");
+        rate = r ? strtod(r, NULL) : 0;
+    }
     clock_gettime(CLOCK_MONOTONIC, &t0);
     while (started < count || running > 0) {
         while (started < count && running < par) {
             pid_t pid;
+            if (rate > 0) {
+                /* Not before its slot: started / rate seconds after t0. */
+                struct timespec now;
+                double due = (double)started / rate, at;
+                clock_gettime(CLOCK_MONOTONIC, &now);
+                at = (double)(now.tv_sec - t0.tv_sec) + (double)(now.tv_nsec - t0.tv_nsec) / 1e9;
+                if (at < due) {
+                    struct timespec d = { (time_t)(due - at),
+                                          (long)((due - at - (double)(time_t)(due - at)) * 1e9) };
+                    nanosleep(&d, NULL);
+                }
+            }
             int rc = posix_spawn(&pid, argv[3], NULL, NULL, argv + 3, environ);
             if (rc) {
                 failed++;

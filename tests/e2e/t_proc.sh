@@ -46,6 +46,13 @@ expect_in out.txt "marker-7"
 expect_exit 1 "$CTL" process-tree agent-1 4000000
 expect_in err.txt "no process 4000000 is known"
 
+# The local view: vigil-agent processes lists this shell with its argv.
+expect_exit 0 "$AGENT" processes --json
+jq -e --argjson me $$ '[.[] | select(.pid == $me)][0] | .argv[0] == "sh" and .ppid > 0 and .start_time != null' out.txt >/dev/null ||
+    fail "vigil-agent processes --json lacks this shell"
+expect_exit 0 "$AGENT" processes
+expect_in out.txt " processes"
+
 # The snapshot at start holds this test's runner.
 [ "$(sql c.db "select count(*) from process_snapshots where pid = $$")" -ge 1 ] ||
     fail "the start-up snapshot lacks the test's own shell"
