@@ -47,6 +47,7 @@ struct agent_conf {
     uint64_t process_snapshot_ms, process_scan_ms;
     uint64_t exec_rate_per_exe;
     uint64_t hash_max_size;
+    uint64_t ring_buffer_size;
     /* [dummy] */
     uint64_t dummy_rate, dummy_size;
     /* [tls] */

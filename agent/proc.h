@@ -55,8 +55,8 @@ struct proc_sink {
 /* eBPF (proc_bpf.c).  Returns 0, or an error with a reason in err (no
  * BTF, no CAP_BPF, verifier refusal, ...). */
 struct proc_bpf;
-int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, struct proc_bpf **out,
-                  char *err, size_t errlen);
+int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_size,
+                  struct proc_bpf **out, char *err, size_t errlen);
 /* Records the kernel could not put on the ring (ring full), since open. */
 uint64_t proc_bpf_drops(struct proc_bpf *b);
 void proc_bpf_close(struct proc_bpf *b, void (*done)(void *arg), void *arg);

@@ -7,6 +7,7 @@
  * CAP_PERFMON (or root).
  */
 #include <errno.h>
+#include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,11 +22,15 @@
 #include "proc.h"
 #include "proc.skel.h"
 
+#define DRAIN_MS 50
+
 struct proc_bpf {
     struct proc_sink sink;
     struct proc_bpf_obj *obj;
     struct ring_buffer *rb;
     uv_poll_t poll;
+    uv_timer_t drain; /* the kernel wakes us only for big backlogs */
+    int closing;
     void (*done)(void *arg);
     void *done_arg;
 };
@@ -94,6 +99,12 @@ static int on_record(void *ctx, void *data, size_t len)
     return 0;
 }
 
+static void drain_cb(uv_timer_t *t)
+{
+    struct proc_bpf *b = t->data;
+    ring_buffer__consume(b->rb);
+}
+
 static void readable(uv_poll_t *h, int status, int events)
 {
     struct proc_bpf *b = h->data;
@@ -103,8 +114,8 @@ static void readable(uv_poll_t *h, int status, int events)
     ring_buffer__consume(b->rb);
 }
 
-int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, struct proc_bpf **out,
-                  char *err, size_t errlen)
+int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_size,
+                  struct proc_bpf **out, char *err, size_t errlen)
 {
     struct proc_bpf *b;
     int rc;
@@ -127,6 +138,12 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, struct proc_bpf
         return rc ? rc : -EINVAL;
     }
     b->obj->rodata->self_tgid = (unsigned)getpid();
+    /* A power of two, at least a page. */
+    while (ring_size & (ring_size - 1))
+        ring_size &= ring_size - 1;
+    if (ring_size < 65536)
+        ring_size = 65536;
+    bpf_map__set_max_entries(b->obj->maps.events, (unsigned)ring_size);
     if ((rc = proc_bpf_obj__load(b->obj)) != 0) {
         snprintf(err, errlen, "cannot load the BPF programs: %s%s", strerror(-rc),
                  rc == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
@@ -149,6 +166,11 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, struct proc_bpf
     }
     b->poll.data = b;
     uv_poll_start(&b->poll, UV_READABLE, readable);
+    uv_timer_init(loop, &b->drain);
+    b->drain.data = b;
+    uv_timer_start(&b->drain, drain_cb, DRAIN_MS, DRAIN_MS);
+    /* Loading parsed the kernel's BTF (megabytes); give that memory back. */
+    malloc_trim(0);
     *out = b;
     return 0;
 fail:
@@ -180,6 +202,8 @@ static void closed(uv_handle_t *h)
 {
     struct proc_bpf *b = h->data;
     void (*done)(void *) = b->done;
+    if (--b->closing > 0)
+        return;
     void *arg = b->done_arg;
     ring_buffer__free(b->rb);
     proc_bpf_obj__destroy(b->obj);
@@ -194,5 +218,7 @@ void proc_bpf_close(struct proc_bpf *b, void (*done)(void *arg), void *arg)
     ring_buffer__consume(b->rb);
     b->done = done;
     b->done_arg = arg;
+    b->closing = 2;
     uv_close((uv_handle_t *)&b->poll, closed);
+    uv_close((uv_handle_t *)&b->drain, closed);
 }

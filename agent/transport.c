@@ -202,7 +202,11 @@ static void send_hello(struct transport *t)
     Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
     Vigil__V1__Tag *tags = calloc(c->tags.n ? c->tags.n : 1, sizeof(*tags));
     Vigil__V1__Tag **tagp = calloc(c->tags.n ? c->tags.n : 1, sizeof(*tagp));
-    char *caps[] = { "os" };
+    /* What this agent sends; "processes:SOURCE" says where its process
+     * events come from ("starting" while the source is being verified;
+     * the health reports follow the choice). */
+    char procap[48];
+    char *caps[] = { "os", "inventory", "pending_updates", procap };
     char hostname[256] = "", boot_id[64] = "", *bid = NULL, *kv = NULL;
     size_t blen;
 
@@ -232,6 +236,8 @@ static void send_hello(struct transport *t)
         boot_id[strcspn(boot_id, "\n")] = '\0';
         free(bid);
     }
+    snprintf(procap, sizeof(procap), "processes:%s",
+             t->agent->proc_source ? t->agent->proc_source : "off");
     h.protocol_version = 1;
     h.agent_id = t->agent->agent_id;
     h.stream_epoch.data = (uint8_t *)queue_epoch(t->queue);

@@ -25,7 +25,7 @@ char LICENSE[] SEC("license") = "Dual BSD/GPL";
 
 struct {
     __uint(type, BPF_MAP_TYPE_RINGBUF);
-    __uint(max_entries, 4 * 1024 * 1024);
+    __uint(max_entries, 2 * 1024 * 1024); /* the agent sets [telemetry] ring_buffer_size */
 } events SEC(".maps");
 
 /* Ring-buffer records that could not be sent, per CPU: [0] exec, [1] exit. */
@@ -47,6 +47,15 @@ struct {
 /* Set by the agent: its own pid, whose execs (none) and exits are not
  * reported; 0 reports everything. */
 const volatile __u32 self_tgid = 0;
+
+/* Waking the agent for every record costs it a system call per exec.
+ * Records are left for its 50 ms timer unless WAKE_BYTES have piled up. */
+#define WAKE_BYTES (64 * 1024)
+static __always_inline __u64 wake_flags(void)
+{
+    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKE_BYTES ? BPF_RB_FORCE_WAKEUP
+                                                                      : BPF_RB_NO_WAKEUP;
+}
 
 static __always_inline void count_drop(__u32 which)
 {
@@ -108,7 +117,8 @@ int BPF_PROG(vg_exec, struct task_struct *p, pid_t old_pid, struct linux_binprm 
     }
     e->argv_len = len;
     /* Only what is used goes on the ring. */
-    if (bpf_ringbuf_output(&events, e, offsetof(struct vg_proc_exec, argv) + (len & (VG_PROC_ARGV_MAX - 1)), 0))
+    if (bpf_ringbuf_output(&events, e, offsetof(struct vg_proc_exec, argv) + (len & (VG_PROC_ARGV_MAX - 1)),
+                           wake_flags()))
         count_drop(0);
     return 0;
 }
@@ -134,6 +144,6 @@ int BPF_PROG(vg_exit, struct task_struct *p)
     e->start_boot_ns = BPF_CORE_READ(p, start_boottime);
     e->exit_boot_ns = bpf_ktime_get_boot_ns();
     BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
-    bpf_ringbuf_submit(e, 0);
+    bpf_ringbuf_submit(e, wake_flags());
     return 0;
 }

@@ -43,6 +43,24 @@
 #define AGG_SLOTS 4096 /* executables tracked per second for aggregation */
 #define WAIT_MAX 1024  /* events held back for their executable's hash */
 #define AGG_PIDS 65536 /* pids whose execs were counted into an aggregate (power of two) */
+#define MEMO 1024      /* small per-second caches (power of two) */
+
+/* What a burst of execs shares: the same parent, the same cgroup, the
+ * same executable.  Remembered for the current second only (cleared by
+ * the tick), so that a change is seen within a second. */
+struct memo_parent {
+    uint32_t pid;
+    char *exe;
+};
+struct memo_cgroup {
+    uint64_t id;
+    char cid[80];
+};
+struct memo_hash {
+    char *path;
+    char sha[65];
+    const char *note;
+};
 
 struct waiting {
     uint64_t ticket;
@@ -85,6 +103,9 @@ struct proc_in {
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
     struct proc_hasher *hasher;
+    struct memo_parent m_parent[MEMO];
+    struct memo_cgroup m_cgroup[MEMO];
+    struct memo_hash m_hash[MEMO];
     struct waiting wait[WAIT_MAX];
     size_t nwait;
     int closing;
@@ -207,6 +228,77 @@ static void hash_ready(void *ctx, uint64_t ticket, const char *sha, const char *
     p->nwait = k;
 }
 
+static uint32_t str_hash(const char *s)
+{
+    uint32_t h = 2166136261u;
+    for (; *s; s++)
+        h = (h ^ (unsigned char)*s) * 16777619u;
+    return h;
+}
+
+/* The parent's executable (a copy), from the memo or /proc. */
+static char *parent_exe(struct proc_in *p, uint32_t ppid)
+{
+    struct memo_parent *m = &p->m_parent[(ppid * 2654435761u) & (MEMO - 1)];
+    char *exe;
+    if (m->exe && m->pid == ppid)
+        return strdup(m->exe);
+    exe = proc_link("", ppid, "exe");
+    if (exe) {
+        free(m->exe);
+        m->exe = strdup(exe);
+        m->pid = ppid;
+    }
+    return exe;
+}
+
+static void container_id(struct proc_in *p, uint32_t pid, uint64_t cgroup_id, char *out,
+                         size_t outlen)
+{
+    struct memo_cgroup *m = &p->m_cgroup[(cgroup_id * 0x9E3779B97F4A7C15ull) >> 54 & (MEMO - 1)];
+    if (cgroup_id && m->id == cgroup_id) {
+        snprintf(out, outlen, "%s", m->cid);
+        return;
+    }
+    proc_container_id("", pid, out, outlen);
+    if (cgroup_id) {
+        m->id = cgroup_id;
+        snprintf(m->cid, sizeof(m->cid), "%s", out);
+    }
+}
+
+/* 1 with sha/note when known (memo or hasher), as proc_hasher_lookup. */
+static int exe_hash(struct proc_in *p, const char *exe, char sha[65], const char **note,
+                    uint64_t *ticket)
+{
+    struct memo_hash *m = &p->m_hash[str_hash(exe) & (MEMO - 1)];
+    int hr;
+    if (m->path && strcmp(m->path, exe) == 0) {
+        memcpy(sha, m->sha, 65);
+        *note = m->note;
+        return 1;
+    }
+    hr = proc_hasher_lookup(p->hasher, exe, sha, note, ticket);
+    if (hr == 1 && (!*note || strcmp(*note, "gone") != 0)) {
+        free(m->path);
+        m->path = strdup(exe);
+        memcpy(m->sha, sha, 65);
+        m->note = *note;
+    }
+    return hr;
+}
+
+static void memo_clear(struct proc_in *p)
+{
+    for (size_t i = 0; i < MEMO; i++) {
+        free(p->m_parent[i].exe);
+        free(p->m_hash[i].path);
+    }
+    memset(p->m_parent, 0, sizeof(p->m_parent));
+    memset(p->m_cgroup, 0, sizeof(p->m_cgroup));
+    memset(p->m_hash, 0, sizeof(p->m_hash));
+}
+
 static void agg_pid_add(struct proc_in *p, uint32_t pid)
 {
     uint32_t h = pid * 2654435761u;
@@ -270,14 +362,14 @@ static void on_exec(void *ctx, const struct proc_exec *e)
         }
     }
     if (p->hasher)
-        hr = proc_hasher_lookup(p->hasher, exe, sha, &hnote, &ticket);
+        hr = exe_hash(p, exe, sha, &hnote, &ticket);
     if (hr != 0 || p->nwait >= WAIT_MAX) {
         x.exe_sha256 = sha;
         x.hash_note = (char *)(hr == 0 ? "busy" : hnote ? hnote : "");
     }
     cwd = proc_link("", e->pid, "cwd");
-    pexe = proc_link("", e->ppid, "exe");
-    proc_container_id("", e->pid, cid, sizeof(cid));
+    pexe = parent_exe(p, e->ppid);
+    container_id(p, e->pid, e->cgroup_id, cid, sizeof(cid));
     x.pid = e->pid;
     x.ppid = e->ppid;
     x.uid = e->uid;
@@ -474,6 +566,7 @@ static void tick_cb(uv_timer_t *t)
         any = p->agg[i].similar != 0 || p->agg[i].held != NULL;
     flush_aggregates(p);
     report_drops(p);
+    memo_clear(p);
     /* The pids of the last second's aggregates: their exits have had a
      * second to come; forget them (a later exit is sent, harmlessly). */
     if (!any)
@@ -694,7 +787,8 @@ static int open_source(struct proc_in *p, int kind)
     p->in->agent->proc_source = "starting";
     switch (kind) {
     case PROC_SRC_EBPF:
-        rc = proc_bpf_open(p->in->loop, &p->sink, &p->bpf, err, sizeof(err));
+        rc = proc_bpf_open(p->in->loop, &p->sink, p->in->conf->ring_buffer_size, &p->bpf, err,
+                           sizeof(err));
         break;
     case PROC_SRC_NETLINK:
         rc = proc_netlink_open(p->in->loop, &p->sink, &p->nl, err, sizeof(err));
@@ -790,6 +884,7 @@ static void closed(uv_handle_t *h)
     if (--p->closing > 0)
         return;
     flush_aggregates(p);
+    memo_clear(p);
     free(p->seen);
     {
         struct input *in = p->in;
