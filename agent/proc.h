@@ -26,6 +26,7 @@ enum {
 
 struct proc_exec {
     uint32_t pid, ppid, uid, euid, gid, egid, login_uid, session_id;
+    int forked; /* a fork that has not exec'd: its parent's program */
     uint64_t start_boot_ns, cgroup_id;
     char comm[17];
     const char *path; /* as exec saw it; NUL-terminated */
@@ -43,11 +44,17 @@ struct proc_exit {
     unsigned unknown;
 };
 
-/* Where a source delivers. */
+struct proc_fork {
+    uint32_t pid, ppid;
+    uint64_t start_boot_ns;
+};
+
+/* Where a source delivers.  fork may be NULL (only eBPF sees forks). */
 struct proc_sink {
     void *ctx;
     void (*exec)(void *ctx, const struct proc_exec *e);
     void (*exit)(void *ctx, const struct proc_exit *e);
+    void (*fork)(void *ctx, const struct proc_fork *f);
 };
 
 /* ---- sources ---- */

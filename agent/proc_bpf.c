@@ -83,6 +83,14 @@ static int on_record(void *ctx, void *data, size_t len)
         if (r->flags & VG_PROC_ARGV_FAULT)
             e.unknown |= PROC_UNKNOWN_ARGV;
         b->sink.exec(b->sink.ctx, &e);
+    } else if (type == VG_PROC_FORK && len >= sizeof(struct vg_proc_fork)) {
+        const struct vg_proc_fork *r = data;
+        struct proc_fork f;
+        f.pid = r->pid;
+        f.ppid = r->ppid;
+        f.start_boot_ns = r->start_boot_ns;
+        if (b->sink.fork)
+            b->sink.fork(b->sink.ctx, &f);
     } else if (type == VG_PROC_EXIT && len >= sizeof(struct vg_proc_exit)) {
         const struct vg_proc_exit *r = data;
         struct proc_exit x;
@@ -186,7 +194,7 @@ uint64_t proc_bpf_drops(struct proc_bpf *b)
     uint64_t total = 0;
     if (ncpu <= 0 || ncpu > 4096)
         return 0;
-    for (uint32_t key = 0; key < 2; key++) {
+    for (uint32_t key = 0; key < 3; key++) {
         uint64_t *v = calloc((size_t)ncpu, sizeof(*v));
         if (!v)
             return total;

@@ -353,6 +353,7 @@ static Vigil__V1__StoredProcess *sp_msg(const struct store_proc *p)
     x->start_boot_ns = p->start_boot_ns;
     x->start_time_ms = p->start_ms;
     x->similar = p->similar;
+    x->forked = p->forked;
     x->source = dup0(p->source);
     if (p->unknown && p->unknown[0]) {
         size_t n = 1;

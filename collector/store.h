@@ -86,7 +86,7 @@ struct store_proc {
     uint64_t cgroup_id, start_boot_ns, lifetime_ns;
     int64_t start_ms, exit_ms, recv_ms;
     uint32_t similar, signal;
-    int exited, core_dumped;
+    int exited, core_dumped, forked;
     int32_t exit_code;
 };
 /* Execs of agent_id since since_ms, optionally of one executable (exact

@@ -243,9 +243,9 @@ static const char *const queries[Q_COUNT] = {
     [Q_PROC_EXEC] =
         "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
         " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
-        " start_boot_ns, start_ms, similar, unknown, source, recv_ms, hash_note)"
+        " start_boot_ns, start_ms, similar, unknown, source, recv_ms, hash_note, forked)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-        " ?19, ?20, ?21, ?22, ?23, ?24, ?25)",
+        " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     /* The exit belongs to the latest exec of that process (a process may
      * exec several times); netlink exits carry no start time. */
     [Q_PROC_EXIT] =
@@ -259,8 +259,8 @@ static const char *const queries[Q_COUNT] = {
         "SELECT p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid, p.login_uid, p.session_id, p.comm,"
         " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
         " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
-        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note"
-        " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
+        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note,"
+        " p.forked FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
         " AND p.start_ms >= ?2 AND (?3 IS NULL OR p.exe = ?3) AND (?4 = 0 OR p.pid = ?4)"
         " ORDER BY p.start_ms, p.id LIMIT ?5",
     /* A process's parent: the latest exec of the parent pid that started
@@ -269,8 +269,8 @@ static const char *const queries[Q_COUNT] = {
         "SELECT p.pid, p.ppid, p.uid, p.euid, p.gid, p.egid, p.login_uid, p.session_id, p.comm,"
         " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
         " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
-        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note"
-        " FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
+        " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note,"
+        " p.forked FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
         " AND p.pid = ?2 AND p.start_ms <= ?3 ORDER BY p.start_ms DESC, p.id DESC LIMIT 1",
     [Q_SNAP_AT] =
         "SELECT s.pid, s.ppid, s.uid, s.euid, s.comm, s.exe, s.argv, s.start_boot_ns,"
@@ -412,6 +412,7 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN pending_security INTEGER",
     "ALTER TABLE hosts ADD COLUMN pending_security_since_ms INTEGER",
     "ALTER TABLE processes ADD COLUMN hash_note TEXT",
+    "ALTER TABLE processes ADD COLUMN forked INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN process_source TEXT",
 };
 
@@ -937,6 +938,7 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
     bind_text(st, 23, x->source);
     sqlite3_bind_int64(st, 24, recv_ms);
     bind_text(st, 25, x->hash_note);
+    sqlite3_bind_int(st, 26, x->forked);
     rc = step_done(s, st, "cannot store exec");
 out:
     vg_buf_free(&argv);
@@ -1026,6 +1028,7 @@ static void row_proc(sqlite3_stmt *st, struct store_proc *p)
     p->lifetime_ns = (uint64_t)sqlite3_column_int64(st, 26);
     p->recv_ms = sqlite3_column_int64(st, 27);
     p->hash_note = (const char *)sqlite3_column_text(st, 28);
+    p->forked = sqlite3_column_int(st, 29);
 }
 
 int store_processes(struct store *s, const char *agent_id, int64_t since_ms, const char *exe,

@@ -4,7 +4,8 @@
  * generated from the build machine's BTF, and libbpf relocates field
  * offsets for the running kernel at load).
  *
- * Each exec sends a record of the new program: ids, credentials, login
+ * Each fork of a new process (not a thread) sends its pid, parent and
+ * start; each exec sends a record of the new program: ids, credentials, login
  * uid and session, comm, the path exec was given, argv read from the new
  * mm (bounded, with a truncation flag), cgroup and start time.  Each exit
  * of a thread-group leader sends its status and times.  Records go
@@ -28,10 +29,11 @@ struct {
     __uint(max_entries, 2 * 1024 * 1024); /* the agent sets [telemetry] ring_buffer_size */
 } events SEC(".maps");
 
-/* Ring-buffer records that could not be sent, per CPU: [0] exec, [1] exit. */
+/* Ring-buffer records that could not be sent, per CPU: [0] exec, [1] exit,
+ * [2] fork. */
 struct {
     __uint(type, BPF_MAP_TYPE_PERCPU_ARRAY);
-    __uint(max_entries, 2);
+    __uint(max_entries, 3);
     __type(key, __u32);
     __type(value, __u64);
 } drops SEC(".maps");
@@ -144,6 +146,29 @@ int BPF_PROG(vg_exit, struct task_struct *p)
     e->start_boot_ns = BPF_CORE_READ(p, start_boottime);
     e->exit_boot_ns = bpf_ktime_get_boot_ns();
     BPF_CORE_READ_STR_INTO(&e->comm, p, comm);
+    bpf_ringbuf_submit(e, wake_flags());
+    return 0;
+}
+
+SEC("tp_btf/sched_process_fork")
+int BPF_PROG(vg_fork, struct task_struct *parent, struct task_struct *child)
+{
+    struct vg_proc_fork *e;
+    __u32 tgid = BPF_CORE_READ(child, tgid);
+
+    /* A new thread shares its parent's tgid: not a process. */
+    if (BPF_CORE_READ(child, pid) != tgid)
+        return 0;
+    e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
+    if (!e) {
+        count_drop(2);
+        return 0;
+    }
+    e->type = VG_PROC_FORK;
+    e->pid = tgid;
+    e->ppid = BPF_CORE_READ(parent, tgid);
+    e->pad = 0;
+    e->start_boot_ns = BPF_CORE_READ(child, start_boottime);
     bpf_ringbuf_submit(e, wake_flags());
     return 0;
 }

@@ -10,7 +10,7 @@
 #define VG_PROC_PATH_MAX 256
 #define VG_PROC_COMM 16
 
-enum { VG_PROC_EXEC = 1, VG_PROC_EXIT = 2 };
+enum { VG_PROC_EXEC = 1, VG_PROC_EXIT = 2, VG_PROC_FORK = 3 };
 
 /* Flags. */
 #define VG_PROC_ARGV_TRUNC 1u
@@ -25,6 +25,16 @@ struct vg_proc_exit {
     unsigned long long start_boot_ns;
     unsigned long long exit_boot_ns;
     char comm[VG_PROC_COMM];
+};
+
+/* A new process (not a thread): the same program as its parent until it
+ * execs. */
+struct vg_proc_fork {
+    unsigned int type;
+    unsigned int pid;
+    unsigned int ppid;
+    unsigned int pad;
+    unsigned long long start_boot_ns;
 };
 
 /* Variable length: sent up to argv + argv_len. */

@@ -44,6 +44,14 @@
 #define WAIT_MAX 1024  /* events held back for their executable's hash */
 #define AGG_PIDS 65536 /* pids whose execs were counted into an aggregate (power of two) */
 #define MEMO 1024      /* small per-second caches (power of two) */
+#define FORKS 8192     /* forks waiting to see whether they exec (power of two) */
+#define FORK_GRACE_MS 1000
+
+struct fork_rec {
+    uint32_t pid, ppid; /* pid 0: free */
+    uint64_t start_boot_ns;
+    uint64_t seen_ms;
+};
 
 /* What a burst of execs shares: the same parent, the same cgroup, the
  * same executable.  Remembered for the current second only (cleared by
@@ -103,6 +111,8 @@ struct proc_in {
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
     struct proc_hasher *hasher;
+    struct fork_rec forks[FORKS];
+    uint64_t forks_full;
     struct memo_parent m_parent[MEMO];
     struct memo_cgroup m_cgroup[MEMO];
     struct memo_hash m_hash[MEMO];
@@ -299,6 +309,78 @@ static void memo_clear(struct proc_in *p)
     memset(p->m_hash, 0, sizeof(p->m_hash));
 }
 
+/* ---- forks: reported when they run a second without exec'ing --------- */
+
+static struct fork_rec *fork_find(struct proc_in *p, uint32_t pid)
+{
+    uint32_t h = pid * 2654435761u;
+    for (uint32_t k = 0; k < 32; k++) {
+        struct fork_rec *f = &p->forks[(h + k) & (FORKS - 1)];
+        if (f->pid == pid)
+            return f;
+    }
+    return NULL;
+}
+
+static void on_fork(void *ctx, const struct proc_fork *pf)
+{
+    struct proc_in *p = ctx;
+    uint32_t h = pf->pid * 2654435761u;
+    for (uint32_t k = 0; k < 32; k++) {
+        struct fork_rec *f = &p->forks[(h + k) & (FORKS - 1)];
+        if (f->pid == 0 || f->pid == pf->pid) {
+            f->pid = pf->pid;
+            f->ppid = pf->ppid;
+            f->start_boot_ns = pf->start_boot_ns;
+            f->seen_ms = vg_time_mono_ms();
+            return;
+        }
+    }
+    p->forks_full++; /* a fork storm: these are left to the snapshots */
+}
+
+static void on_exec(void *ctx, const struct proc_exec *e);
+
+static void report_forks(struct proc_in *p)
+{
+    uint64_t now = vg_time_mono_ms();
+    for (size_t i = 0; i < FORKS; i++) {
+        struct fork_rec f = p->forks[i];
+        struct proc_info info;
+        struct proc_exec e;
+        if (!f.pid || now - f.seen_ms < FORK_GRACE_MS)
+            continue;
+        p->forks[i].pid = 0;
+        /* Still there (the same process: /proc's start time is coarse). */
+        if (proc_read("", f.pid, &info) != 0)
+            continue;
+        if (info.start_boot_ns + 20000000ULL < f.start_boot_ns ||
+            info.start_boot_ns > f.start_boot_ns + 20000000ULL) {
+            proc_info_free(&info);
+            continue;
+        }
+        memset(&e, 0, sizeof(e));
+        e.pid = f.pid;
+        e.ppid = f.ppid;
+        e.uid = info.uid;
+        e.euid = info.euid;
+        e.gid = info.gid;
+        e.egid = info.egid;
+        e.login_uid = info.login_uid;
+        e.session_id = info.session_id;
+        e.start_boot_ns = f.start_boot_ns;
+        memcpy(e.comm, info.comm, sizeof(e.comm));
+        e.path = info.exe;
+        e.argv = info.argv;
+        e.argv_len = info.argv_len;
+        e.argv_truncated = info.argv_truncated;
+        e.unknown = info.unknown | PROC_UNKNOWN_CGROUP;
+        e.forked = 1;
+        on_exec(p, &e);
+        proc_info_free(&info);
+    }
+}
+
 static void agg_pid_add(struct proc_in *p, uint32_t pid)
 {
     uint32_t h = pid * 2654435761u;
@@ -345,6 +427,11 @@ static void on_exec(void *ctx, const struct proc_exec *e)
 
     if (!p->verified && p->kind != PROC_SRC_PROC && is_probe(p, e))
         mark_verified(p, "saw the probe's exec");
+    if (!e->forked) {
+        struct fork_rec *f = fork_find(p, e->pid);
+        if (f)
+            f->pid = 0; /* it exec'd: this event says all */
+    }
     /* A relative path ("./x") says little: the kernel's view is better. */
     if (!exe[0] || exe[0] != '/') {
         exe_res = proc_link("", e->pid, "exe");
@@ -397,6 +484,7 @@ static void on_exec(void *ctx, const struct proc_exec *e)
     }
     x.container_id = cid;
     x.source = (char *)kind_names[p->kind];
+    x.forked = e->forked;
     if (e->unknown & PROC_UNKNOWN_ARGV)
         unknown[x.n_unknown++] = "argv";
     if (e->unknown & PROC_UNKNOWN_EXE)
@@ -457,6 +545,15 @@ static void on_exit_ev(void *ctx, const struct proc_exit *e)
     if (agg_pid_take(p, e->pid)) {
         p->exits_aggregated++;
         return;
+    }
+    {
+        /* A fork that ended within a second without exec'ing (a
+         * subshell) was never reported: neither is its end. */
+        struct fork_rec *f = fork_find(p, e->pid);
+        if (f) {
+            f->pid = 0;
+            return;
+        }
     }
 
     x.pid = e->pid;
@@ -564,6 +661,7 @@ static void tick_cb(uv_timer_t *t)
     int any = 0;
     for (size_t i = 0; i < AGG_SLOTS && !any; i++)
         any = p->agg[i].similar != 0 || p->agg[i].held != NULL;
+    report_forks(p);
     flush_aggregates(p);
     report_drops(p);
     memo_clear(p);
@@ -862,6 +960,7 @@ static int proc_init(struct input *in)
     p->sink.ctx = p;
     p->sink.exec = on_exec;
     p->sink.exit = on_exit_ev;
+    p->sink.fork = on_fork;
     uv_timer_init(in->loop, &p->tick);
     uv_timer_init(in->loop, &p->snap);
     uv_timer_init(in->loop, &p->probe_timer);

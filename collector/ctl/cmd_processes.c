@@ -31,7 +31,8 @@ void ctl_usage_processes(FILE *out)
             "uid, euid, gid, login_uid, session_id, comm, exe, argv (an array),\n"
             "argv_truncated, cwd, parent_exe, container_id, sha256, hash_note (why no\n"
             "sha256: too big, gone, busy, unreadable), source, similar (more\n"
-            "execs this one stands for), unknown (fields the source could not see),\n"
+            "execs this one stands for), forked (a fork still running a second later\n"
+            "without exec: its parent's program), unknown (fields the source could not see),\n"
             "exited, exit_time, exit_code, signal, core_dumped, lifetime_ms.  Bytes that\n"
             "are not UTF-8 show as '?'.\n"
             "\n"
@@ -92,6 +93,7 @@ static json_t *proc_json(const Vigil__V1__StoredProcess *sp)
     json_object_set_new(o, "hash_note", json_string(x->hash_note));
     json_object_set_new(o, "source", json_string(x->source));
     json_object_set_new(o, "similar", json_integer(x->similar));
+    json_object_set_new(o, "forked", json_boolean(x->forked));
     for (size_t i = 0; i < x->n_unknown; i++)
         json_array_append_new(unk, json_string(x->unknown[i]));
     json_object_set_new(o, "unknown", unk);
@@ -135,6 +137,8 @@ static void print_line(const Vigil__V1__StoredProcess *sp, int indent)
         printf("[%.*s]", (int)x->exe_path.len, (const char *)x->exe_path.data);
     if (x->similar)
         printf(" (+%u similar)", x->similar);
+    if (x->forked)
+        printf(" (forked, no exec)");
     if (x->n_unknown)
         printf(" (unknown: %zu fields)", x->n_unknown);
     printf("\n");

@@ -46,6 +46,19 @@ expect_in out.txt "marker-7"
 expect_exit 1 "$CTL" process-tree agent-1 4000000
 expect_in err.txt "no process 4000000 is known"
 
+# A fork that does not exec (a subshell) and lives a while is reported,
+# so that the ancestry of what it runs holds together.
+sh -c '(sleep 2; /bin/true forked-child-marker; echo done >/dev/null); exit 0'
+CHILD="exe = cast('/bin/true' as blob) and instr(argv, cast('forked-child-marker' as blob)) > 0"
+wait_for 20 "the forked child's exec" '[ "$(sql c.db "select count(*) from processes where $CHILD")" = 1 ]'
+SUB=$(sql c.db "select ppid from processes where $CHILD")
+[ "$(sql c.db "select count(*) from processes where pid = $SUB and forked = 1 and source = 'ebpf'")" = 1 ] ||
+    fail "the subshell $SUB (a fork without exec) was not reported"
+CPID=$(sql c.db "select pid from processes where $CHILD")
+expect_exit 0 "$CTL" --json process-tree agent-1 "$CPID"
+jq -e --argjson sub "$SUB" '.[-2].pid == $sub and .[-2].forked == true' out.txt >/dev/null ||
+    fail "process-tree through the subshell: $(cat out.txt)"
+
 # The local view: vigil-agent processes lists this shell with its argv.
 expect_exit 0 "$AGENT" processes --json
 jq -e --argjson me $$ '[.[] | select(.pid == $me)][0] | .argv[0] == "sh" and .ppid > 0 and .start_time != null' out.txt >/dev/null ||
