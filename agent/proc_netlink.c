@@ -99,7 +99,7 @@ static void readable(uv_poll_t *h, int status, int events)
         }
         for (nh = (struct nlmsghdr *)buf; NLMSG_OK(nh, (size_t)len); nh = NLMSG_NEXT(nh, len)) {
             struct cn_msg *cn;
-            struct proc_event *ev;
+            struct proc_event evbuf, *ev = &evbuf;
             if (nh->nlmsg_type == NLMSG_ERROR || nh->nlmsg_type == NLMSG_NOOP)
                 continue;
             if (nh->nlmsg_len < NLMSG_LENGTH(sizeof(*cn) + sizeof(*ev)))
@@ -107,7 +107,8 @@ static void readable(uv_poll_t *h, int status, int events)
             cn = NLMSG_DATA(nh);
             if (cn->id.idx != CN_IDX_PROC || cn->id.val != CN_VAL_PROC)
                 continue;
-            ev = (struct proc_event *)cn->data;
+            /* The event sits 4-byte aligned in the message: copy it out. */
+            memcpy(&evbuf, cn->data, sizeof(evbuf));
             if (ev->what == PROC_EVENT_EXEC) {
                 if (ev->event_data.exec.process_pid == ev->event_data.exec.process_tgid)
                     on_exec_pid(n, (uint32_t)ev->event_data.exec.process_tgid);

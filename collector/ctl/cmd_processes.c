@@ -58,7 +58,8 @@ static json_t *jbytes(const ProtobufCBinaryData *b)
     json_t *j;
     if (!raw)
         return json_null();
-    memcpy(raw, b->data, b->len);
+    if (b->len)
+        memcpy(raw, b->data, b->len);
     raw[b->len] = '\0';
     clean = vg_utf8_clean(raw);
     free(raw);

@@ -52,8 +52,8 @@ sh -c '(sleep 2; /bin/true forked-child-marker; echo done >/dev/null); exit 0'
 CHILD="exe = cast('/bin/true' as blob) and instr(argv, cast('forked-child-marker' as blob)) > 0"
 wait_for 20 "the forked child's exec" '[ "$(sql c.db "select count(*) from processes where $CHILD")" = 1 ]'
 SUB=$(sql c.db "select ppid from processes where $CHILD")
-[ "$(sql c.db "select count(*) from processes where pid = $SUB and forked = 1 and source = 'ebpf'")" = 1 ] ||
-    fail "the subshell $SUB (a fork without exec) was not reported"
+wait_for 20 "the subshell $SUB (a fork without exec) reported" \
+    '[ "$(sql c.db "select count(*) from processes where pid = $SUB and forked = 1 and source = '"'ebpf'"'")" = 1 ]'
 CPID=$(sql c.db "select pid from processes where $CHILD")
 expect_exit 0 "$CTL" --json process-tree agent-1 "$CPID"
 jq -e --argjson sub "$SUB" '.[-2].pid == $sub and .[-2].forked == true' out.txt >/dev/null ||
