@@ -30,20 +30,24 @@ struct proc_netlink {
 
 static int subscribe(int fd, int on)
 {
-    struct {
-        struct nlmsghdr nl;
-        struct cn_msg cn;
-        enum proc_cn_mcast_op op;
-    } __attribute__((packed)) m;
-    memset(&m, 0, sizeof(m));
-    m.nl.nlmsg_len = sizeof(m);
-    m.nl.nlmsg_type = NLMSG_DONE;
-    m.nl.nlmsg_pid = 0;
-    m.cn.id.idx = CN_IDX_PROC;
-    m.cn.id.val = CN_VAL_PROC;
-    m.cn.len = sizeof(enum proc_cn_mcast_op);
-    m.op = on ? PROC_CN_MCAST_LISTEN : PROC_CN_MCAST_IGNORE;
-    return send(fd, &m, sizeof(m), 0) == (ssize_t)sizeof(m) ? 0 : -errno;
+    /* nlmsghdr, then cn_msg, then the operation (cn_msg ends in a flexible
+     * array, so the message is laid out by hand). */
+    char buf[NLMSG_SPACE(sizeof(struct cn_msg) + sizeof(enum proc_cn_mcast_op))]
+        __attribute__((aligned(NLMSG_ALIGNTO)));
+    struct nlmsghdr *nl = (struct nlmsghdr *)buf;
+    struct cn_msg *cn;
+    enum proc_cn_mcast_op op = on ? PROC_CN_MCAST_LISTEN : PROC_CN_MCAST_IGNORE;
+
+    memset(buf, 0, sizeof(buf));
+    nl->nlmsg_len = NLMSG_LENGTH(sizeof(*cn) + sizeof(op));
+    nl->nlmsg_type = NLMSG_DONE;
+    nl->nlmsg_pid = 0;
+    cn = NLMSG_DATA(nl);
+    cn->id.idx = CN_IDX_PROC;
+    cn->id.val = CN_VAL_PROC;
+    cn->len = sizeof(op);
+    memcpy(cn->data, &op, sizeof(op));
+    return send(fd, buf, nl->nlmsg_len, 0) == (ssize_t)nl->nlmsg_len ? 0 : -errno;
 }
 
 static void on_exec_pid(struct proc_netlink *n, uint32_t pid)
