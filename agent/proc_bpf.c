@@ -152,6 +152,7 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_s
     if (ring_size < 65536)
         ring_size = 65536;
     bpf_map__set_max_entries(b->obj->maps.events, (unsigned)ring_size);
+    b->obj->rodata->wake_bytes = ring_size / 4 < 65536 ? ring_size / 4 : 65536;
     if ((rc = proc_bpf_obj__load(b->obj)) != 0) {
         snprintf(err, errlen, "cannot load the BPF programs: %s%s", strerror(-rc),
                  rc == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");

@@ -126,10 +126,13 @@ static void after_cb(uv_work_t *req, int status)
         h->st.failed++;
     }
     if (!h->closing) {
-        e->k = j->k;
-        e->used = 1;
-        snprintf(e->sha, sizeof(e->sha), "%s", sha);
-        e->note = note;
+        /* Failures are not cached: the next exec tries again. */
+        if (!note) {
+            e->k = j->k;
+            e->used = 1;
+            snprintf(e->sha, sizeof(e->sha), "%s", sha);
+            e->note = NULL;
+        }
         h->ready(h->ctx, j->ticket, sha, note);
         start_jobs(h);
     }

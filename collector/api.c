@@ -547,7 +547,13 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         vigil__v1__processes_result__init(r);
         x.limit = pq->limit && pq->limit < PROCESSES_LIMIT ? pq->limit : PROCESSES_LIMIT;
         exe[0] = '\0';
-        if (pq->exe.len && pq->exe.len < sizeof(exe)) {
+        if (pq->exe.len >= sizeof(exe)) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                      "the --exe path is longer than 4095 bytes");
+            free(r);
+            return;
+        }
+        if (pq->exe.len) {
             memcpy(exe, pq->exe.data, pq->exe.len);
             exe[pq->exe.len] = '\0';
         }

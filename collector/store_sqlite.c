@@ -71,6 +71,7 @@ enum {
     Q_RET_PROC_AGE,
     Q_RET_PROC_ROWS,
     Q_RET_SNAP_AGE,
+    Q_RET_EVENTS,
     Q_COUNT
 };
 
@@ -278,10 +279,12 @@ static const char *const queries[Q_COUNT] = {
         " WHERE h.agent_id = ?1 AND s.pid = ?2 AND s.start_ms <= ?3"
         " ORDER BY s.snap_ms DESC LIMIT 1",
     [Q_RET_PROC_AGE] = "DELETE FROM processes WHERE start_ms < ?1",
-    [Q_RET_PROC_ROWS] =
-        "DELETE FROM processes WHERE id <= (SELECT id FROM processes ORDER BY id DESC"
-        " LIMIT 1 OFFSET ?1)",
+    /* Rows are numbered in order: all but the newest N (cheap, no scan). */
+    [Q_RET_PROC_ROWS] = "DELETE FROM processes WHERE id <= (SELECT max(id) FROM processes) - ?1",
     [Q_RET_SNAP_AGE] = "DELETE FROM process_snapshots WHERE snap_ms < ?1",
+    /* The raw bodies of process events age with the rows made from them. */
+    [Q_RET_EVENTS] = "DELETE FROM events WHERE kind IN ('process_exec', 'process_exit',"
+                     " 'process_snapshot') AND recv_time_ms < ?1",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -380,6 +383,8 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS processes_host_time ON processes(host_id, start_ms);"
     "CREATE INDEX IF NOT EXISTS processes_host_pid ON processes(host_id, pid, start_boot_ns);"
     "CREATE INDEX IF NOT EXISTS processes_host_exe ON processes(host_id, exe);"
+    "CREATE INDEX IF NOT EXISTS processes_start ON processes(start_ms);"
+    "CREATE INDEX IF NOT EXISTS events_kind_recv ON events(kind, recv_time_ms);"
     /* Full process tables, for "what was running at time T". */
     "CREATE TABLE IF NOT EXISTS process_snapshots("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, snap_ms INTEGER NOT NULL,"
@@ -892,7 +897,7 @@ static void bind_bytes(sqlite3_stmt *st, int i, const ProtobufCBinaryData *d)
 }
 
 static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__ProcessExec *x,
-                      int64_t recv_ms)
+                      int64_t event_ms, int64_t recv_ms)
 {
     sqlite3_stmt *st = q(s, Q_PROC_EXEC);
     struct vg_buf argv, unk;
@@ -932,7 +937,9 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
     sqlite3_bind_int64(st, 17, (int64_t)x->cgroup_id);
     bind_text(st, 18, x->exe_sha256);
     sqlite3_bind_int64(st, 19, (int64_t)x->start_boot_ns);
-    sqlite3_bind_int64(st, 20, x->start_time_ms);
+    /* A start the source could not see (netlink, process gone): the
+     * event's time, so that time queries and retention still find it. */
+    sqlite3_bind_int64(st, 20, x->start_time_ms ? x->start_time_ms : event_ms);
     sqlite3_bind_int64(st, 21, x->similar);
     bind_text(st, 22, (const char *)unk.data);
     bind_text(st, 23, x->source);
@@ -1127,6 +1134,11 @@ int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t
     if ((rc = step_done(s, st, "cannot expire process snapshots")) != 0)
         return rc;
     *deleted += (uint64_t)sqlite3_changes(s->db);
+    st = q(s, Q_RET_EVENTS);
+    sqlite3_bind_int64(st, 1, min_ms);
+    if ((rc = step_done(s, st, "cannot expire process events")) != 0)
+        return rc;
+    *deleted += (uint64_t)sqlite3_changes(s->db);
     return 0;
 }
 
@@ -1279,7 +1291,7 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PENDING_UPDATES)
             rc = apply_pending(s, host_id, e->pending_updates, e->time_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_EXEC)
-            rc = apply_exec(s, host_id, e->process_exec, recv_ms);
+            rc = apply_exec(s, host_id, e->process_exec, e->time_ms, recv_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_EXIT)
             rc = apply_exit(s, host_id, e->process_exit, e->time_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_SNAPSHOT)

@@ -51,11 +51,11 @@ struct {
 const volatile __u32 self_tgid = 0;
 
 /* Waking the agent for every record costs it a system call per exec.
- * Records are left for its 50 ms timer unless WAKE_BYTES have piled up. */
-#define WAKE_BYTES (64 * 1024)
+ * Records are left for its 50 ms timer unless wake_bytes have piled up. */
+const volatile __u64 wake_bytes = 64 * 1024; /* the agent sets min(64 KiB, ring / 4) */
 static __always_inline __u64 wake_flags(void)
 {
-    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > WAKE_BYTES ? BPF_RB_FORCE_WAKEUP
+    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wake_bytes ? BPF_RB_FORCE_WAKEUP
                                                                       : BPF_RB_NO_WAKEUP;
 }
 
@@ -130,9 +130,12 @@ int BPF_PROG(vg_exit, struct task_struct *p)
 {
     struct vg_proc_exit *e;
     __u32 tgid = BPF_CORE_READ(p, tgid);
+    struct signal_struct *sig = BPF_CORE_READ(p, signal);
 
-    /* Threads end too: only the thread-group leader's exit is the process's. */
-    if (BPF_CORE_READ(p, pid) != tgid || (self_tgid && tgid == self_tgid))
+    /* Threads end too: the process ends with its last thread, whichever
+     * it is (the leader may leave first, with pthread_exit).  The count
+     * of live threads has already been decremented here. */
+    if (BPF_CORE_READ(sig, live.counter) != 0 || (self_tgid && tgid == self_tgid))
         return 0;
     e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {
@@ -142,7 +145,11 @@ int BPF_PROG(vg_exit, struct task_struct *p)
     e->type = VG_PROC_EXIT;
     e->pid = tgid;
     e->ppid = BPF_CORE_READ(p, real_parent, tgid);
-    e->exit_code = BPF_CORE_READ(p, exit_code);
+    /* A group exit (exit_group, a fatal signal) holds the status for all. */
+    if (BPF_CORE_READ(sig, flags) & 0x00000004 /* SIGNAL_GROUP_EXIT */)
+        e->exit_code = BPF_CORE_READ(sig, group_exit_code);
+    else
+        e->exit_code = BPF_CORE_READ(p, exit_code);
     e->start_boot_ns = BPF_CORE_READ(p, start_boottime);
     e->exit_boot_ns = bpf_ktime_get_boot_ns();
     BPF_CORE_READ_STR_INTO(&e->comm, p, comm);

@@ -46,6 +46,7 @@
 #define MEMO 1024      /* small per-second caches (power of two) */
 #define FORKS 8192     /* forks waiting to see whether they exec (power of two) */
 #define FORK_GRACE_MS 1000
+#define FORK_READS 256
 
 struct fork_rec {
     uint32_t pid, ppid; /* pid 0: free */
@@ -70,10 +71,15 @@ struct memo_hash {
     const char *note;
 };
 
+/* Events held back, per pid in order: an exec whose executable is being
+ * hashed (ticket), and whatever of the same pid follows it (ticket 0:
+ * ready, sent as it is once everything before it has gone). */
 struct waiting {
-    uint64_t ticket;
+    uint64_t ticket;   /* 0: ready */
     uint32_t pid;
-    int is_exit; /* an exit that must follow its waiting exec */
+    int needs_hash;    /* an exec to re-encode with sha/note */
+    char sha[65];
+    const char *note;
     uint8_t *ev;
     size_t len;
 };
@@ -106,6 +112,7 @@ struct proc_in {
     uint64_t agg_held_total;
     /* Their exits are part of the aggregate too: not sent one by one. */
     uint32_t agg_pids[AGG_PIDS];
+    unsigned agg_pid_ticks;
     uint64_t exits_aggregated;
     /* proc source: pids seen at the last scan (sorted) */
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
@@ -118,6 +125,7 @@ struct proc_in {
     struct memo_hash m_hash[MEMO];
     struct waiting wait[WAIT_MAX];
     size_t nwait;
+    uint64_t hash_busy, busy_reported, forks_full_reported;
     int closing;
     void (*done)(struct input *in);
 };
@@ -189,6 +197,16 @@ static void emit_bytes(struct proc_in *p, const uint8_t *b, size_t len)
                   (unsigned long long)p->queue_failed);
 }
 
+/* Only a real file path names the program that ran: not a relative one
+ * (the agent's cwd is not the process's), not /dev/fd/N or /proc/...
+ * (fexecve, memfd: the agent's own descriptors have those numbers), and
+ * not a cut one. */
+static int hashable(const char *exe, const struct proc_exec *e)
+{
+    return exe[0] == '/' && strncmp(exe, "/dev/fd/", 8) != 0 && strncmp(exe, "/proc/", 6) != 0 &&
+           !e->path_truncated;
+}
+
 /* Re-encodes a packed exec event with its hash and sends it. */
 static void emit_with_hash(struct proc_in *p, const uint8_t *b, size_t len, const char *sha,
                            const char *note)
@@ -218,24 +236,100 @@ static void emit_with_hash(struct proc_in *p, const uint8_t *b, size_t len, cons
     vigil__v1__event__free_unpacked(ev, NULL);
 }
 
-/* A hash is done: the events that waited for it go out. */
-static void hash_ready(void *ctx, uint64_t ticket, const char *sha, const char *note)
+static void release(struct proc_in *p, struct waiting *w)
 {
-    struct proc_in *p = ctx;
-    size_t k = 0;
+    if (w->needs_hash)
+        emit_with_hash(p, w->ev, w->len, w->sha, w->note);
+    else
+        emit_bytes(p, w->ev, w->len);
+    free(w->ev);
+}
+
+/* Sends, in order, every held event that is ready and has nothing still
+ * waiting before it for the same pid. */
+static void release_ready(struct proc_in *p)
+{
+    uint32_t blocked[WAIT_MAX];
+    size_t nb = 0, k = 0;
     for (size_t i = 0; i < p->nwait; i++) {
         struct waiting *w = &p->wait[i];
-        if (w->ticket == ticket) {
-            if (w->is_exit)
-                emit_bytes(p, w->ev, w->len);
-            else
-                emit_with_hash(p, w->ev, w->len, sha, note);
-            free(w->ev);
-        } else {
+        int held = w->ticket != 0;
+        for (size_t b = 0; b < nb && !held; b++)
+            held = blocked[b] == w->pid;
+        if (held) {
+            blocked[nb++] = w->pid;
             p->wait[k++] = *w;
+        } else {
+            release(p, w);
         }
     }
     p->nwait = k;
+}
+
+/* A hash is done: the events that waited for it go out (in order). */
+static void hash_ready(void *ctx, uint64_t ticket, const char *sha, const char *note)
+{
+    struct proc_in *p = ctx;
+    for (size_t i = 0; i < p->nwait; i++) {
+        struct waiting *w = &p->wait[i];
+        if (w->ticket == ticket) {
+            snprintf(w->sha, sizeof(w->sha), "%s", sha ? sha : "");
+            w->note = note;
+            w->ticket = 0;
+        }
+    }
+    release_ready(p);
+}
+
+static int pid_waiting(const struct proc_in *p, uint32_t pid)
+{
+    for (size_t i = 0; i < p->nwait; i++)
+        if (p->wait[i].pid == pid)
+            return 1;
+    return 0;
+}
+
+/* Holds a packed event (taking b's data) behind the pid's earlier ones;
+ * with the list full, sends the pid's held events first (unhashed,
+ * "busy"), then this one, so that the order still holds. */
+static void hold(struct proc_in *p, uint32_t pid, uint64_t ticket, int needs_hash,
+                 struct vg_buf *b)
+{
+    struct waiting *w;
+    if (p->nwait == WAIT_MAX) {
+        size_t k = 0;
+        for (size_t i = 0; i < p->nwait; i++) {
+            struct waiting *x = &p->wait[i];
+            if (x->pid == pid) {
+                if (x->ticket) {
+                    x->ticket = 0;
+                    x->sha[0] = '\0';
+                    x->note = "busy";
+                }
+                release(p, x);
+            } else {
+                p->wait[k++] = *x;
+            }
+        }
+        p->nwait = k;
+        p->hash_busy++;
+        if (p->nwait == WAIT_MAX) {
+            if (needs_hash)
+                emit_with_hash(p, b->data, b->len, "", "busy");
+            else
+                emit_bytes(p, b->data, b->len);
+            return;
+        }
+    }
+    w = &p->wait[p->nwait++];
+    memset(w, 0, sizeof(*w));
+    w->ticket = ticket;
+    w->pid = pid;
+    w->needs_hash = needs_hash;
+    w->ev = b->data;
+    w->len = b->len;
+    b->data = NULL;
+    b->len = 0;
 }
 
 static uint32_t str_hash(const char *s)
@@ -344,13 +438,17 @@ static void on_exec(void *ctx, const struct proc_exec *e);
 static void report_forks(struct proc_in *p)
 {
     uint64_t now = vg_time_mono_ms();
-    for (size_t i = 0; i < FORKS; i++) {
+    unsigned reads = 0;
+    /* Each is a /proc read on the loop: at most FORK_READS a second; the
+     * rest wait for the next tick. */
+    for (size_t i = 0; i < FORKS && reads < FORK_READS; i++) {
         struct fork_rec f = p->forks[i];
         struct proc_info info;
         struct proc_exec e;
         if (!f.pid || now - f.seen_ms < FORK_GRACE_MS)
             continue;
         p->forks[i].pid = 0;
+        reads++;
         /* Still there (the same process: /proc's start time is coarse). */
         if (proc_read("", f.pid, &info) != 0)
             continue;
@@ -386,7 +484,7 @@ static void agg_pid_add(struct proc_in *p, uint32_t pid)
     uint32_t h = pid * 2654435761u;
     for (uint32_t k = 0; k < 16 && pid; k++) {
         uint32_t *s = &p->agg_pids[(h + k) & (AGG_PIDS - 1)];
-        if (*s == 0 || *s == pid) {
+        if (*s == 0 || *s == pid || *s == UINT32_MAX) {
             *s = pid;
             return;
         }
@@ -448,11 +546,13 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             return;
         }
     }
-    if (p->hasher)
+    if (p->hasher && hashable(exe, e))
         hr = exe_hash(p, exe, sha, &hnote, &ticket);
-    if (hr != 0 || p->nwait >= WAIT_MAX) {
+    else if (p->hasher)
+        hnote = "not a file path";
+    if (hr != 0) {
         x.exe_sha256 = sha;
-        x.hash_note = (char *)(hr == 0 ? "busy" : hnote ? hnote : "");
+        x.hash_note = (char *)(hnote ? hnote : "");
     }
     cwd = proc_link("", e->pid, "cwd");
     pexe = parent_exe(p, e->ppid);
@@ -507,24 +607,36 @@ static void on_exec(void *ctx, const struct proc_exec *e)
     if (vg_pb_pack(&ev.base, &b) == 0) {
         if (a && a->count > p->in->conf->exec_rate_per_exe) {
             /* The first over the rate is held; it goes out at the end of
-             * the second with the count of those like it. */
+             * the second with the count of those like it (no waiting for
+             * a hash here: "busy" if it is not known yet). */
+            if (hr == 0) {
+                Vigil__V1__Event *ev2 = vigil__v1__event__unpack(NULL, b.len, b.data);
+                if (ev2) {
+                    struct vg_buf nb;
+                    ev2->process_exec->hash_note = "busy";
+                    vg_buf_init(&nb, 1u << 20);
+                    if (vg_pb_pack(&ev2->base, &nb) == 0) {
+                        vg_buf_free(&b);
+                        b = nb;
+                    } else {
+                        vg_buf_free(&nb);
+                    }
+                    ev2->process_exec->hash_note = NULL;
+                    vigil__v1__event__free_unpacked(ev2, NULL);
+                }
+            }
             a->held = b.data;
             a->held_len = b.len;
             b.data = NULL;
             b.len = 0;
             p->agg_held_total++;
             agg_pid_add(p, e->pid);
-        } else if (hr == 0 && p->nwait < WAIT_MAX) {
+        } else if (hr == 0) {
             /* Its executable is being hashed: it waits for the digest;
-             * others go on. */
-            p->wait[p->nwait].ticket = ticket;
-            p->wait[p->nwait].pid = e->pid;
-            p->wait[p->nwait].is_exit = 0;
-            p->wait[p->nwait].ev = b.data;
-            p->wait[p->nwait].len = b.len;
-            p->nwait++;
-            b.data = NULL;
-            b.len = 0;
+             * other processes' events go on. */
+            hold(p, e->pid, ticket, 1, &b);
+        } else if (pid_waiting(p, e->pid)) {
+            hold(p, e->pid, 0, 0, &b); /* behind this pid's earlier exec */
         } else {
             emit_bytes(p, b.data, b.len);
         }
@@ -574,20 +686,9 @@ static void on_exit_ev(void *ctx, const struct proc_exit *e)
     vg_buf_init(&b, 64 * 1024);
     if (vg_pb_pack(&ev.base, &b) == 0) {
         /* Its exec still waits for a hash: the exit goes after it. */
-        for (size_t i = p->nwait; i-- > 0;) {
-            if (p->wait[i].pid == e->pid && !p->wait[i].is_exit && p->nwait < WAIT_MAX) {
-                p->wait[p->nwait].ticket = p->wait[i].ticket;
-                p->wait[p->nwait].pid = e->pid;
-                p->wait[p->nwait].is_exit = 1;
-                p->wait[p->nwait].ev = b.data;
-                p->wait[p->nwait].len = b.len;
-                p->nwait++;
-                b.data = NULL;
-                b.len = 0;
-                break;
-            }
-        }
-        if (b.data)
+        if (pid_waiting(p, e->pid))
+            hold(p, e->pid, 0, 0, &b);
+        else
             emit_bytes(p, b.data, b.len);
     }
     vg_buf_free(&b);
@@ -665,10 +766,19 @@ static void tick_cb(uv_timer_t *t)
     flush_aggregates(p);
     report_drops(p);
     memo_clear(p);
-    /* The pids of the last second's aggregates: their exits have had a
-     * second to come; forget them (a later exit is sent, harmlessly). */
-    if (!any)
+    if (p->hash_busy > p->busy_reported || p->forks_full > p->forks_full_reported) {
+        log_warnx("[in_proc] under load: %llu execs sent without waiting for their hash, "
+                  "%llu forks not tracked (left to snapshots)",
+                  (unsigned long long)p->hash_busy, (unsigned long long)p->forks_full);
+        p->busy_reported = p->hash_busy;
+        p->forks_full_reported = p->forks_full;
+    }
+    /* The pids of aggregated execs: forgotten after a quiet second, or
+     * when the table is crowded (a later exit is then sent, harmlessly). */
+    if (!any || ++p->agg_pid_ticks >= 10) {
         memset(p->agg_pids, 0, sizeof(p->agg_pids));
+        p->agg_pid_ticks = 0;
+    }
 }
 
 /* ---- snapshots ---------------------------------------------------------- */
@@ -882,6 +992,7 @@ static int open_source(struct proc_in *p, int kind)
 
     p->kind = kind;
     p->verified = 0;
+    p->drops_reported = 0; /* a new source counts from zero */
     p->in->agent->proc_source = "starting";
     switch (kind) {
     case PROC_SRC_EBPF:
@@ -917,6 +1028,7 @@ static void source_next(struct proc_in *p)
     int configured = p->in->conf->process_source;
     int next = p->kind + 1;
 
+    report_drops(p);
     close_source(p);
     if (configured != PROC_SRC_AUTO) {
         if (p->kind == 0) {
@@ -1002,16 +1114,16 @@ static void proc_exit_input(struct input *in, void (*done)(struct input *in))
         return;
     }
     p->done = done;
-    /* Drain what the source holds, then stop it. */
+    /* Drain what the source holds, report its loss, then stop it. */
+    report_drops(p);
     close_source(p);
     for (size_t i = 0; i < p->nwait; i++) {
-        if (p->wait[i].is_exit)
-            emit_bytes(p, p->wait[i].ev, p->wait[i].len);
-        else
-            emit_with_hash(p, p->wait[i].ev, p->wait[i].len, "", "busy");
-        free(p->wait[i].ev);
+        if (p->wait[i].ticket) {
+            p->wait[i].ticket = 0;
+            p->wait[i].note = "busy";
+        }
     }
-    p->nwait = 0;
+    release_ready(p);
     proc_hasher_close(p->hasher);
     p->hasher = NULL;
     flush_aggregates(p);

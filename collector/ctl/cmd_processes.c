@@ -134,8 +134,15 @@ static void print_line(const Vigil__V1__StoredProcess *sp, int indent)
             room--;
         }
     }
-    if (x->n_argv == 0)
-        printf("[%.*s]", (int)x->exe_path.len, (const char *)x->exe_path.data);
+    if (x->n_argv == 0) {
+        /* No arguments: the executable, printable characters only. */
+        putchar('[');
+        for (size_t k = 0; k < x->exe_path.len && k < 160; k++) {
+            unsigned char c = x->exe_path.data[k];
+            putchar(c >= 0x20 && c < 0x7f ? c : '?');
+        }
+        putchar(']');
+    }
     if (x->similar)
         printf(" (+%u similar)", x->similar);
     if (x->forked)
