@@ -124,10 +124,82 @@ static void test_exactly_once(void **state)
     store_close(s);
 }
 
+/* Execs: stored with their exits (a netlink exec with no start gets the
+ * event's time); retention by age and by row count, raw bodies too. */
+static void test_processes_retention(void **state)
+{
+    struct store *s = NULL;
+    char err[256];
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    uint8_t e1[16] = { 3 };
+    ProtobufCBinaryData ep = { 16, e1 };
+    int64_t host = 0;
+    uint64_t last, deleted;
+    (void)state;
+
+    unlink(db);
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    h.agent_id = "agent-p";
+    h.hostname = "hp";
+    h.software_version = "0";
+    h.boot_id = "";
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 1000, &host, &last), 0);
+    for (uint64_t seq = 1; seq <= 10; seq++) {
+        Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+        Vigil__V1__Event ev[2], *evp[2] = { &ev[0], &ev[1] };
+        Vigil__V1__ProcessExec x = VIGIL__V1__PROCESS_EXEC__INIT;
+        Vigil__V1__ProcessExit xt = VIGIL__V1__PROCESS_EXIT__INIT;
+        ProtobufCBinaryData argv[2] = { { 9, (uint8_t *)"/bin/true" }, { 3, (uint8_t *)"a\0b" } };
+        vigil__v1__event__init(&ev[0]);
+        vigil__v1__event__init(&ev[1]);
+        x.pid = (uint32_t)(100 + seq);
+        x.ppid = 1;
+        x.exe_path = argv[0];
+        x.argv = argv;
+        x.n_argv = 2;
+        x.start_boot_ns = seq;
+        /* Old ones (seq 1-4: ms 1000-4000), new ones now; seq 10 has no
+         * start (netlink, gone): the event's time stands in. */
+        x.start_time_ms = seq == 10 ? 0 : seq <= 4 ? (int64_t)seq * 1000 : 5000000 + (int64_t)seq;
+        ev[0].time_ms = seq == 10 ? 6000000 : x.start_time_ms;
+        ev[0].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXEC;
+        ev[0].process_exec = &x;
+        xt.pid = x.pid;
+        xt.start_boot_ns = seq;
+        xt.exit_code = 3;
+        ev[1].time_ms = ev[0].time_ms + 1;
+        ev[1].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXIT;
+        ev[1].process_exit = &xt;
+        b.seq = seq;
+        b.n_events = 2;
+        b.events = evp;
+        assert_int_equal(store_begin(s), 0);
+        /* Received long ago for the old ones. */
+        assert_int_equal(store_batch(s, host, &ep, &b, 0, seq <= 4 ? 500 : 9000000), 1);
+        assert_int_equal(store_commit(s), 0);
+    }
+    assert_int_equal(scalar("select count(*) from processes where exit_code = 3"), 10);
+    assert_int_equal(scalar("select start_ms from processes where pid = 110"), 6000000);
+    /* argv kept exact, NUL inside an argument included. */
+    assert_int_equal(scalar("select length(argv) from processes where pid = 101"), 13);
+    /* By age: the 4 old rows and their raw events go. */
+    assert_int_equal(store_retention(s, 1000000, 1000, &deleted), 0);
+    assert_int_equal(scalar("select count(*) from processes"), 6);
+    assert_int_equal(scalar("select count(*) from events where kind like 'process_%'"), 12);
+    /* By count: the newest 2 stay. */
+    assert_int_equal(store_retention(s, 1000000, 2, &deleted), 0);
+    assert_int_equal(deleted, 4);
+    assert_int_equal(scalar("select count(*) from processes"), 2);
+    assert_int_equal(scalar("select min(pid) from processes"), 109);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exactly_once),
+        cmocka_unit_test(test_processes_retention),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
