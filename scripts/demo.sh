@@ -94,6 +94,14 @@ if [ -f /var/lib/dpkg/status ]; then
     "$B/vigilctl" pending --security | head -n 6
     echo
 fi
+echo "== vigilctl processes demo-agent --exe /bin/true (process events from $(sed -n 's/.*process events from \([a-z]*\).*/\1/p' "$D/agent.log" | head -n 1))"
+/bin/true vigil-demo-marker
+i=0
+until "$B/vigilctl" processes demo-agent --since 5m --exe /bin/true 2>/dev/null | grep -q vigil-demo-marker; do
+    i=$((i + 1)); [ $i -gt 25 ] && break; sleep 0.2
+done
+"$B/vigilctl" processes demo-agent --since 5m --exe /bin/true | tail -n 3
+echo
 echo "== stopping both (SIGTERM)"
 cleanup
 cpid= apid=
