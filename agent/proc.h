@@ -100,6 +100,9 @@ void proc_info_free(struct proc_info *p);
 /* Every process (kernel threads included).  Returns 0 or -errno. */
 int proc_snapshot(const char *root, struct proc_info **out, size_t *n);
 void proc_snapshot_free(struct proc_info *v, size_t n);
+/* Fills e from what /proc showed (strings point into info; cgroup is
+ * marked unknown: /proc gives no cgroup id). */
+void proc_exec_from_info(struct proc_exec *e, const struct proc_info *info);
 /* Boot-relative ns to wall-clock ms, with the clocks' current offset. */
 int64_t proc_boot_to_wall_ms(uint64_t boot_ns);
 /* readlink of /proc/PID/LINK, malloc'd, or NULL. */

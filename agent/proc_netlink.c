@@ -57,20 +57,7 @@ static void on_exec_pid(struct proc_netlink *n, uint32_t pid)
     memset(&e, 0, sizeof(e));
     e.pid = pid;
     if (proc_read("", pid, &info) == 0) {
-        e.ppid = info.ppid;
-        e.uid = info.uid;
-        e.euid = info.euid;
-        e.gid = info.gid;
-        e.egid = info.egid;
-        e.login_uid = info.login_uid;
-        e.session_id = info.session_id;
-        e.start_boot_ns = info.start_boot_ns;
-        memcpy(e.comm, info.comm, sizeof(e.comm));
-        e.path = info.exe;
-        e.argv = info.argv;
-        e.argv_len = info.argv_len;
-        e.argv_truncated = info.argv_truncated;
-        e.unknown = info.unknown | PROC_UNKNOWN_CGROUP;
+        proc_exec_from_info(&e, &info);
         n->sink.exec(n->sink.ctx, &e);
         proc_info_free(&info);
     } else {

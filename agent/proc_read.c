@@ -208,6 +208,26 @@ int proc_read(const char *root, uint32_t pid, struct proc_info *p)
     return 0;
 }
 
+void proc_exec_from_info(struct proc_exec *e, const struct proc_info *info)
+{
+    memset(e, 0, sizeof(*e));
+    e->pid = info->pid;
+    e->ppid = info->ppid;
+    e->uid = info->uid;
+    e->euid = info->euid;
+    e->gid = info->gid;
+    e->egid = info->egid;
+    e->login_uid = info->login_uid;
+    e->session_id = info->session_id;
+    e->start_boot_ns = info->start_boot_ns;
+    memcpy(e->comm, info->comm, sizeof(e->comm));
+    e->path = info->exe;
+    e->argv = info->argv;
+    e->argv_len = info->argv_len;
+    e->argv_truncated = info->argv_truncated;
+    e->unknown = info->unknown | PROC_UNKNOWN_CGROUP;
+}
+
 void proc_info_free(struct proc_info *p)
 {
     free(p->exe);

@@ -61,6 +61,23 @@ struct pend_in {
     int warned;
 };
 
+/* At stop, each closed handle and a finished work item count down; the
+ * last one frees the input. */
+static void release_one(struct pend_in *p)
+{
+    void (*done)(struct input *);
+    struct input *in;
+    if (--p->closing > 0)
+        return;
+    done = p->done;
+    in = p->in;
+    pending_seen_free(p->seen);
+    vg_buf_free(&p->last);
+    free(p);
+    in->priv = NULL;
+    done(in);
+}
+
 static void work_cb(uv_work_t *req)
 {
     struct work *w = req->data;
@@ -212,15 +229,7 @@ static void after_work_cb(uv_work_t *req, int status)
      * them back rather than keep them for the next run, an hour away. */
     malloc_trim(0);
     if (p->stopping) {
-        if (--p->closing == 0) {
-            void (*done)(struct input *) = p->done;
-            struct input *in = p->in;
-            pending_seen_free(p->seen);
-            vg_buf_free(&p->last);
-            free(p);
-            in->priv = NULL;
-            done(in);
-        }
+        release_one(p);
         return;
     }
     if (p->again) {
@@ -345,16 +354,7 @@ static int pending_init(struct input *in)
 
 static void closed(uv_handle_t *h)
 {
-    struct pend_in *p = h->data;
-    if (--p->closing == 0) {
-        void (*done)(struct input *) = p->done;
-        struct input *in = p->in;
-        pending_seen_free(p->seen);
-        vg_buf_free(&p->last);
-        free(p);
-        in->priv = NULL;
-        done(in);
-    }
+    release_one(h->data);
 }
 
 static void pending_exit(struct input *in, void (*done)(struct input *in))

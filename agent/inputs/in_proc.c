@@ -457,22 +457,9 @@ static void report_forks(struct proc_in *p)
             proc_info_free(&info);
             continue;
         }
-        memset(&e, 0, sizeof(e));
-        e.pid = f.pid;
-        e.ppid = f.ppid;
-        e.uid = info.uid;
-        e.euid = info.euid;
-        e.gid = info.gid;
-        e.egid = info.egid;
-        e.login_uid = info.login_uid;
-        e.session_id = info.session_id;
+        proc_exec_from_info(&e, &info);
+        e.ppid = f.ppid;                 /* the kernel's, exact */
         e.start_boot_ns = f.start_boot_ns;
-        memcpy(e.comm, info.comm, sizeof(e.comm));
-        e.path = info.exe;
-        e.argv = info.argv;
-        e.argv_len = info.argv_len;
-        e.argv_truncated = info.argv_truncated;
-        e.unknown = info.unknown | PROC_UNKNOWN_CGROUP;
         e.forked = 1;
         on_exec(p, &e);
         proc_info_free(&info);
@@ -878,22 +865,7 @@ static void scan_cb(uv_timer_t *t)
             continue;
         if (!p->seen)
             continue; /* the first scan is the snapshot's business */
-        memset(&e, 0, sizeof(e));
-        e.pid = v[i].pid;
-        e.ppid = v[i].ppid;
-        e.uid = v[i].uid;
-        e.euid = v[i].euid;
-        e.gid = v[i].gid;
-        e.egid = v[i].egid;
-        e.login_uid = v[i].login_uid;
-        e.session_id = v[i].session_id;
-        e.start_boot_ns = v[i].start_boot_ns;
-        memcpy(e.comm, v[i].comm, sizeof(e.comm));
-        e.path = v[i].exe;
-        e.argv = v[i].argv;
-        e.argv_len = v[i].argv_len;
-        e.argv_truncated = v[i].argv_truncated;
-        e.unknown = v[i].unknown | PROC_UNKNOWN_CGROUP;
+        proc_exec_from_info(&e, &v[i]);
         on_exec(p, &e);
     }
     qsort(now, n, sizeof(*now), cmp_u64);

@@ -48,7 +48,7 @@ expect_in err.txt "no process 4000000 is known"
 
 # A fork that does not exec (a subshell) and lives a while is reported,
 # so that the ancestry of what it runs holds together.
-sh -c '(sleep 2; /bin/true forked-child-marker; echo done >/dev/null); exit 0'
+sh -c '(sleep 3; /bin/true forked-child-marker; echo done >/dev/null); exit 0'
 CHILD="exe = cast('/bin/true' as blob) and instr(argv, cast('forked-child-marker' as blob)) > 0"
 wait_for 20 "the forked child's exec" '[ "$(sql c.db "select count(*) from processes where $CHILD")" = 1 ]'
 SUB=$(sql c.db "select ppid from processes where $CHILD")
@@ -93,8 +93,7 @@ wait_for 60 "the big binary's exec, hashed" '[ "$(bigrow)" = 1 ]'
   "$(sha256sum big-true | cut -d' ' -f1)" ] || fail "the big binary's sha256"
 later=$(sql c.db "select count(*) from processes where $AFTER and id > (select id from processes where $BIG)")
 [ "$later" = 0 ] || fail "$later execs after the big binary waited for its hash"
-[ "$(sql c.db "select count(*) from processes where $AFTER")" = 50 ] ||
-    fail "execs after the big binary"
+wait_for 20 "the 50 execs after the big binary" '[ "$(sql c.db "select count(*) from processes where $AFTER")" = 50 ]'
 HUGE="exe = cast('$PWD/huge-true' as blob)"
 wait_for 20 "the huge binary's exec" '[ "$(sql c.db "select count(*) from processes where $HUGE")" = 1 ]'
 expect_exit 0 "$CTL" --json processes agent-1 --exe "$PWD/huge-true" --since 10m
