@@ -91,9 +91,9 @@ bigrow() { sql c.db "select count(*) from processes where $BIG and sha256 is not
 wait_for 60 "the big binary's exec, hashed" '[ "$(bigrow)" = 1 ]'
 [ "$(sql c.db "select sha256 from processes where $BIG")" = \
   "$(sha256sum big-true | cut -d' ' -f1)" ] || fail "the big binary's sha256"
+wait_for 20 "the 50 execs after the big binary" '[ "$(sql c.db "select count(*) from processes where $AFTER")" = 50 ]'
 later=$(sql c.db "select count(*) from processes where $AFTER and id > (select id from processes where $BIG)")
 [ "$later" = 0 ] || fail "$later execs after the big binary waited for its hash"
-wait_for 20 "the 50 execs after the big binary" '[ "$(sql c.db "select count(*) from processes where $AFTER")" = 50 ]'
 HUGE="exe = cast('$PWD/huge-true' as blob)"
 wait_for 20 "the huge binary's exec" '[ "$(sql c.db "select count(*) from processes where $HUGE")" = 1 ]'
 expect_exit 0 "$CTL" --json processes agent-1 --exe "$PWD/huge-true" --since 10m
