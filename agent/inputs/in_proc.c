@@ -26,6 +26,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include "../agent.h"
@@ -118,6 +119,7 @@ struct proc_in {
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
     struct proc_hasher *hasher;
+    int cgroup2; /* /sys/fs/cgroup is cgroup v2 alone */
     struct fork_rec forks[FORKS];
     uint64_t forks_full;
     struct memo_parent m_parent[MEMO];
@@ -360,6 +362,10 @@ static void container_id(struct proc_in *p, uint32_t pid, uint64_t cgroup_id, ch
                          size_t outlen)
 {
     struct memo_cgroup *m = &p->m_cgroup[(cgroup_id * 0x9E3779B97F4A7C15ull) >> 54 & (MEMO - 1)];
+    /* The eBPF cgroup id is the unified hierarchy's: it tells containers
+     * apart only where that is the only hierarchy (cgroup v2). */
+    if (!p->cgroup2)
+        cgroup_id = 0;
     if (cgroup_id && m->id == cgroup_id) {
         snprintf(out, outlen, "%s", m->cid);
         return;
@@ -533,17 +539,25 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             return;
         }
     }
-    if (p->hasher && hashable(exe, e))
-        hr = exe_hash(p, exe, sha, &hnote, &ticket);
-    else if (p->hasher)
+    container_id(p, e->pid, e->cgroup_id, cid, sizeof(cid));
+    if (p->hasher && hashable(exe, e)) {
+        /* In a container the path names a file in the container's mount
+         * namespace: reach it through the process's root while it lives. */
+        char rooted[PATH_MAX + 32];
+        const char *hpath = exe;
+        if (cid[0] && (size_t)snprintf(rooted, sizeof(rooted), "/proc/%u/root%s", e->pid, exe) <
+                          sizeof(rooted))
+            hpath = rooted;
+        hr = exe_hash(p, hpath, sha, &hnote, &ticket);
+    } else if (p->hasher) {
         hnote = "not a file path";
+    }
     if (hr != 0) {
         x.exe_sha256 = sha;
         x.hash_note = (char *)(hnote ? hnote : "");
     }
     cwd = proc_link("", e->pid, "cwd");
     pexe = parent_exe(p, e->ppid);
-    container_id(p, e->pid, e->cgroup_id, cid, sizeof(cid));
     x.pid = e->pid;
     x.ppid = e->ppid;
     x.uid = e->uid;
@@ -1050,6 +1064,10 @@ static int proc_init(struct input *in)
     uv_timer_init(in->loop, &p->probe_timer);
     uv_timer_init(in->loop, &p->scan);
     p->tick.data = p->snap.data = p->probe_timer.data = p->scan.data = p;
+    {
+        struct statfs sf;
+        p->cgroup2 = statfs("/sys/fs/cgroup", &sf) == 0 && sf.f_type == 0x63677270; /* CGROUP2 */
+    }
     if (in->conf->hash_max_size)
         p->hasher = proc_hasher_new(in->loop, in->conf->hash_max_size, hash_ready, p);
     send_snapshot(p, 1);

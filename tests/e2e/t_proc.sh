@@ -59,6 +59,28 @@ expect_exit 0 "$CTL" --json process-tree agent-1 "$CPID"
 jq -e --argjson sub "$SUB" '.[-2].pid == $sub and .[-2].forked == true' out.txt >/dev/null ||
     fail "process-tree through the subshell: $(cat out.txt)"
 
+# A "container": its own cgroup named as docker names them, its own mount
+# namespace where /bin/sleep is another file.  The exec carries the
+# container id, and the hash is of the container's file, not the host's.
+CID=$(printf 'a%.0s' $(seq 1 64))
+if [ -d /sys/fs/cgroup/memory ] && [ ! -f /sys/fs/cgroup/cgroup.controllers ]; then
+    CG=/sys/fs/cgroup/memory/docker/$CID
+else
+    CG=/sys/fs/cgroup/docker-$CID.scope
+fi
+cp /bin/sleep ctr-sleep
+head -c 4096 /dev/urandom >>ctr-sleep
+if mkdir -p "$CG" 2>/dev/null; then
+    unshare -m sh -c "echo \$\$ >'$CG/cgroup.procs' && mount --bind '$PWD/ctr-sleep' /bin/sleep && /bin/sleep 1.5"
+    CTR="exe = cast('/bin/sleep' as blob) and container_id = '$CID'"
+    wait_for 20 "the container's exec" '[ "$(sql c.db "select count(*) from processes where $CTR and sha256 is not null")" = 1 ]'
+    [ "$(sql c.db "select sha256 from processes where $CTR")" = "$(sha256sum ctr-sleep | cut -d' ' -f1)" ] ||
+        fail "the container's /bin/sleep was not the file hashed"
+    rmdir "$CG" 2>/dev/null
+else
+    echo "note: no cgroup could be made here; the container check is skipped"
+fi
+
 # The local view: vigil-agent processes lists this shell with its argv.
 expect_exit 0 "$AGENT" processes --json
 jq -e --argjson me $$ '[.[] | select(.pid == $me)][0] | .argv[0] == "sh" and .ppid > 0 and .start_time != null' out.txt >/dev/null ||
