@@ -445,6 +445,43 @@ static int sp_cb(void *ctx, const struct store_proc *p)
 #define PROCESSES_LIMIT 10000
 #define TREE_DEPTH 64
 
+struct audit_ctx {
+    Vigil__V1__AuditEntry **v;
+    size_t n, cap;
+    int oom;
+};
+
+static int audit_cb(void *ctx, const struct store_audit *a)
+{
+    struct audit_ctx *x = ctx;
+    Vigil__V1__AuditEntry *m;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 64;
+        Vigil__V1__AuditEntry **nv = realloc(x->v, nc * sizeof(*nv));
+        if (!nv) {
+            x->oom = 1;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = nc;
+    }
+    if (!(m = calloc(1, sizeof(*m)))) {
+        x->oom = 1;
+        return 1;
+    }
+    vigil__v1__audit_entry__init(m);
+    m->id = a->id;
+    m->time_ms = a->time_ms;
+    m->actor = dup0(a->actor);
+    m->action = dup0(a->action);
+    m->target = dup0(a->target);
+    m->detail = dup0(a->detail);
+    m->result = dup0(a->result);
+    m->hash = dup0(a->hash);
+    x->v[x->n++] = m;
+    return 0;
+}
+
 /* Ends a store query: an error the operator can act on, or ok. */
 static void finish(Vigil__V1__OperatorResponse *resp, int failed)
 {
@@ -601,6 +638,29 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         finish(resp, rc < 0 || x.oom);
         return;
     }
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_AUDIT: {
+        struct audit_ctx x = { NULL, 0, 0, 0 };
+        Vigil__V1__AuditResult *r = calloc(1, sizeof(*r));
+        char why[200];
+        int64_t broken = 0;
+        int rc;
+        if (!r) {
+            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vigil__v1__audit_result__init(r);
+        rc = store_audit_list(s->store, req->audit->since_time_ms, req->audit->verify, audit_cb,
+                              &x, &broken, why, sizeof(why));
+        r->entries = x.v;
+        r->n_entries = x.n;
+        r->chain_ok = broken == 0;
+        r->broken_id = broken;
+        r->broken_reason = dup0(why);
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_AUDIT;
+        resp->audit = r;
+        finish(resp, rc != 0 || x.oom);
+        return;
+    }
     default:
         set_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                   "unknown request; is vigilctl newer than the collector?");
@@ -661,6 +721,21 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
         free(r->processes);
         free(r->agent_id);
         free(r);
+    }
+    if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_AUDIT && resp->audit) {
+        for (size_t i = 0; i < resp->audit->n_entries; i++) {
+            Vigil__V1__AuditEntry *m = resp->audit->entries[i];
+            free(m->actor);
+            free(m->action);
+            free(m->target);
+            free(m->detail);
+            free(m->result);
+            free(m->hash);
+            free(m);
+        }
+        free(resp->audit->entries);
+        free(resp->audit->broken_reason);
+        free(resp->audit);
     }
     if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING && resp->pending) {
         for (size_t i = 0; i < resp->pending->n_updates; i++)

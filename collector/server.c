@@ -94,8 +94,17 @@ static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt,
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->srv->refused++;
-    if (vg_ratelimit(&c->srv->rl_refuse, &sup))
+    if (vg_ratelimit(&c->srv->rl_refuse, &sup)) {
+        char detail[400];
         log_warnx("refused %s: %s%s", who(c), msg, sup ? " (and earlier refusals not logged)" : "");
+        /* Into the audit log too, at the same (rate-limited) pace, so that
+         * a flood of bad peers cannot flood the store. */
+        snprintf(detail, sizeof(detail), "%s%s", msg,
+                 sup ? " (earlier refusals suppressed by the rate limit)" : "");
+        if (store_audit_append(c->srv->store, who(c), "connect", vg_tls_peer_addr(c->tls),
+                               detail, "refused") != 0)
+            log_warnx("the refusal above could not be written to the audit log");
+    }
     conn_fail(c, code, msg);
 }
 

@@ -103,6 +103,23 @@ int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_
  * or an error; *deleted counts the rows. */
 int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t *deleted);
 
+/* One audit log entry. */
+struct store_audit {
+    int64_t id, time_ms;
+    const char *actor, *action, *target, *detail, *result;
+    const char *hash; /* as stored (listing only) */
+};
+/* Appends an entry, chained to the last one by its hash.  Returns 0 or
+ * an error. */
+int store_audit_append(struct store *s, const char *actor, const char *action,
+                       const char *target, const char *detail, const char *result);
+/* Calls cb for each entry since since_ms, in order.  With verify, the
+ * whole chain is checked: *broken_id gets the first entry that does not
+ * hold (0: none) and why says how.  Returns 0, cb's non-zero, or an error. */
+int store_audit_list(struct store *s, int64_t since_ms, int verify,
+                     int (*cb)(void *ctx, const struct store_audit *a), void *ctx,
+                     int64_t *broken_id, char *why, size_t whylen);
+
 /* One pending update of a host. */
 struct store_pending {
     const char *agent_id, *hostname, *manager, *name, *arch, *installed_version,

@@ -18,6 +18,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "crypto.h"
 #include "err.h"
 #include "log.h"
 #include "pb.h"
@@ -72,6 +73,9 @@ enum {
     Q_RET_PROC_ROWS,
     Q_RET_SNAP_AGE,
     Q_RET_EVENTS,
+    Q_AUDIT_LAST,
+    Q_AUDIT_INSERT,
+    Q_AUDIT_LIST,
     Q_COUNT
 };
 
@@ -285,6 +289,12 @@ static const char *const queries[Q_COUNT] = {
     /* The raw bodies of process events age with the rows made from them. */
     [Q_RET_EVENTS] = "DELETE FROM events WHERE kind IN ('process_exec', 'process_exit',"
                      " 'process_snapshot') AND recv_time_ms < ?1",
+    [Q_AUDIT_LAST] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
+    [Q_AUDIT_INSERT] =
+        "INSERT INTO audit(id, time_ms, actor, action, target, detail, result, prev_hash, hash)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+    [Q_AUDIT_LIST] = "SELECT id, time_ms, actor, action, target, detail, result, prev_hash, hash"
+                     " FROM audit WHERE time_ms >= ?1 ORDER BY id",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -391,6 +401,12 @@ static const char schema[] =
     " pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER, euid INTEGER, comm TEXT, exe BLOB,"
     " argv BLOB, start_boot_ns INTEGER, start_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS process_snapshots_host ON process_snapshots(host_id, snap_ms);"
+    /* The audit log: append-only, each entry carrying the hash of the one
+     * before, so that an edited or deleted entry breaks the chain. */
+    "CREATE TABLE IF NOT EXISTS audit("
+    " id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
+    " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
+    " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -1140,6 +1156,139 @@ int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t
         return rc;
     *deleted += (uint64_t)sqlite3_changes(s->db);
     return 0;
+}
+
+/* hash = SHA-256 over the previous hash and every field, each
+ * length-prefixed so that no two entries serialise alike. */
+static void audit_hash(const struct store_audit *a, const char *prev, char out[65])
+{
+    struct vg_sha256 *h = vg_sha256_new();
+    uint8_t d[VG_SHA256_LEN];
+    char num[32];
+    const char *f[8];
+    f[0] = prev;
+    snprintf(num, sizeof(num), "%lld|%lld", (long long)a->id, (long long)a->time_ms);
+    f[1] = num;
+    f[2] = a->actor;
+    f[3] = a->action;
+    f[4] = a->target;
+    f[5] = a->detail;
+    f[6] = a->result;
+    if (!h) {
+        out[0] = '\0';
+        return;
+    }
+    for (int i = 0; i < 7; i++) {
+        char len[24];
+        int n = snprintf(len, sizeof(len), "%zu:", strlen(f[i] ? f[i] : ""));
+        vg_sha256_update(h, len, (size_t)n);
+        vg_sha256_update(h, f[i] ? f[i] : "", strlen(f[i] ? f[i] : ""));
+    }
+    vg_sha256_final(h, d);
+    vg_hex(d, sizeof(d), out);
+}
+
+#define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
+
+int store_audit_append(struct store *s, const char *actor, const char *action,
+                       const char *target, const char *detail, const char *result)
+{
+    sqlite3_stmt *st;
+    struct store_audit a;
+    char prev[65] = AUDIT_GENESIS, hash[65];
+    int own = sqlite3_get_autocommit(s->db), rc;
+
+    /* Its own transaction when none is open: reading the last hash and
+     * appending must not interleave with another append. */
+    if (own && store_begin(s) != 0)
+        return -EIO;
+    memset(&a, 0, sizeof(a));
+    a.id = 1;
+    st = q(s, Q_AUDIT_LAST);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        a.id = sqlite3_column_int64(st, 0) + 1;
+        snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
+    a.time_ms = vg_time_now_ms();
+    a.actor = actor ? actor : "";
+    a.action = action ? action : "";
+    a.target = target ? target : "";
+    a.detail = detail ? detail : "";
+    a.result = result ? result : "";
+    audit_hash(&a, prev, hash);
+    st = q(s, Q_AUDIT_INSERT);
+    sqlite3_bind_int64(st, 1, a.id);
+    sqlite3_bind_int64(st, 2, a.time_ms);
+    sqlite3_bind_text(st, 3, a.actor, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, a.action, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, a.target, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, a.detail, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, a.result, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, prev, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 9, hash, -1, SQLITE_TRANSIENT);
+    rc = step_done(s, st, "cannot append to the audit log");
+    if (own) {
+        if (rc == 0)
+            rc = store_commit(s);
+        else
+            store_rollback(s);
+    }
+    return rc;
+}
+
+int store_audit_list(struct store *s, int64_t since_ms, int verify,
+                     int (*cb)(void *ctx, const struct store_audit *a), void *ctx,
+                     int64_t *broken_id, char *why, size_t whylen)
+{
+    sqlite3_stmt *st = q(s, Q_AUDIT_LIST);
+    char prev[65] = AUDIT_GENESIS;
+    int64_t expect = 1;
+    int rc;
+
+    *broken_id = 0;
+    if (why && whylen)
+        why[0] = '\0';
+    /* Verifying walks the whole chain, from the first entry. */
+    sqlite3_bind_int64(st, 1, verify ? INT64_MIN : since_ms);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_audit a;
+        const char *stored_prev, *stored_hash;
+        char h[65];
+        a.id = sqlite3_column_int64(st, 0);
+        a.time_ms = sqlite3_column_int64(st, 1);
+        a.actor = (const char *)sqlite3_column_text(st, 2);
+        a.action = (const char *)sqlite3_column_text(st, 3);
+        a.target = (const char *)sqlite3_column_text(st, 4);
+        a.detail = (const char *)sqlite3_column_text(st, 5);
+        a.result = (const char *)sqlite3_column_text(st, 6);
+        stored_prev = (const char *)sqlite3_column_text(st, 7);
+        stored_hash = (const char *)sqlite3_column_text(st, 8);
+        a.hash = stored_hash;
+        if (verify && !*broken_id) {
+            audit_hash(&a, prev, h);
+            if (a.id != expect) {
+                *broken_id = expect;
+                snprintf(why, whylen, "entry %lld is missing (deleted)", (long long)expect);
+            } else if (strcmp(stored_prev ? stored_prev : "", prev) != 0) {
+                *broken_id = a.id;
+                snprintf(why, whylen, "entry %lld does not follow entry %lld", (long long)a.id,
+                         (long long)a.id - 1);
+            } else if (strcmp(stored_hash ? stored_hash : "", h) != 0) {
+                *broken_id = a.id;
+                snprintf(why, whylen, "entry %lld was changed after it was written",
+                         (long long)a.id);
+            }
+            snprintf(prev, sizeof(prev), "%s", stored_hash ? stored_hash : "");
+            expect = a.id + 1;
+        }
+        if (a.time_ms >= since_ms && cb && (rc = cb(ctx, &a)) != 0) {
+            sqlite3_reset(st);
+            return rc;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the audit log");
 }
 
 int store_pending(struct store *s, const char *agent_id, int security_only,

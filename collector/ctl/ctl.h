@@ -45,6 +45,8 @@ void ctl_usage_hosts(FILE *out);
 int ctl_cmd_host(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_inventory(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_inventory(FILE *out);
+int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_audit(FILE *out);
 int ctl_cmd_processes(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_processes(FILE *out);
 int ctl_cmd_process_tree(struct ctl *ctl, int argc, char **argv);

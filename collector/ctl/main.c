@@ -28,6 +28,8 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_processes, ctl_usage_processes },
     { "process-tree", "a process's ancestry on a host", ctl_cmd_process_tree,
       ctl_usage_process_tree },
+    { "audit", "the collector's audit log, and a check of its hash chain", ctl_cmd_audit,
+      ctl_usage_audit },
 };
 
 int ctl_err(const char *fmt, ...)
