@@ -238,12 +238,6 @@ static int join(char *out, size_t n, const char *dir, const char *name)
     return r < 0 || (size_t)r >= n;
 }
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t l = strlen(s), m = strlen(suffix);
-    return l >= m && strcmp(s + l - m, suffix) == 0;
-}
-
 /* ---- Release files ----------------------------------------------------- */
 
 static void rel_free(struct rel *r)
@@ -314,8 +308,8 @@ static struct rel *rel_parse(char *text)
         p = nl ? nl + 1 : p + n;
     }
     r->security = (r->label && strcmp(r->label, "Debian-Security") == 0) ||
-                  (r->suite && ends_with(r->suite, "-security")) ||
-                  (r->codename && ends_with(r->codename, "-security"));
+                  (r->suite && vg_str_ends_with(r->suite, "-security")) ||
+                  (r->codename && vg_str_ends_with(r->codename, "-security"));
     return r;
 }
 
@@ -1142,9 +1136,9 @@ static int load_lists(struct apt *a)
         char path[PATH_MAX], *text;
         struct rel *r, **nr;
         char *prefix;
-        if (ends_with(nm, "_InRelease"))
+        if (vg_str_ends_with(nm, "_InRelease"))
             sl = strlen("InRelease");
-        else if (ends_with(nm, "_Release"))
+        else if (vg_str_ends_with(nm, "_Release"))
             sl = strlen("Release");
         else
             continue;

@@ -57,7 +57,6 @@ struct proc_hasher {
     unsigned nqueued, nrunning;
     uint64_t next_ticket;
     int closing;
-    struct proc_hash_stats st;
 };
 
 static uint64_t key_hash(const struct key *k)
@@ -119,11 +118,9 @@ static void after_cb(uv_work_t *req, int status)
     h->nrunning--;
     if (status == 0 && j->rc == 0) {
         vg_hex(j->digest, VG_SHA256_LEN, sha);
-        h->st.hashed++;
     } else {
         /* Changed while read (VG_ETOOBIG: it grew), or gone. */
         note = j->rc == VG_ETOOBIG ? "changed while hashed" : "unreadable";
-        h->st.failed++;
     }
     if (!h->closing) {
         /* Failures are not cached: the next exec tries again. */
@@ -181,7 +178,6 @@ int proc_hasher_lookup(struct proc_hasher *h, const char *path, char sha[65], co
     }
     if ((uint64_t)st.st_size > h->max_size) {
         *note = "too big";
-        h->st.too_big++;
         return 1;
     }
     memset(&k, 0, sizeof(k));
@@ -191,7 +187,6 @@ int proc_hasher_lookup(struct proc_hasher *h, const char *path, char sha[65], co
     k.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
     e = slot(h, &k);
     if (e->used && key_eq(&e->k, &k)) {
-        h->st.cache_hits++;
         memcpy(sha, e->sha, sizeof(e->sha));
         *note = e->note;
         return 1;
@@ -209,7 +204,6 @@ int proc_hasher_lookup(struct proc_hasher *h, const char *path, char sha[65], co
         }
     if (h->nqueued >= HASH_QUEUE || strlen(path) >= sizeof(j->path)) {
         *note = "busy";
-        h->st.busy++;
         return -1;
     }
     j = calloc(1, sizeof(*j));
@@ -230,13 +224,6 @@ int proc_hasher_lookup(struct proc_hasher *h, const char *path, char sha[65], co
     *ticket = j->ticket;
     start_jobs(h);
     return 0;
-}
-
-void proc_hasher_stats(const struct proc_hasher *h, struct proc_hash_stats *out)
-{
-    *out = h->st;
-    out->queued = h->nqueued;
-    out->running = h->nrunning;
 }
 
 void proc_hasher_close(struct proc_hasher *h)

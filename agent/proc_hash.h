@@ -10,11 +10,6 @@
 
 struct proc_hasher;
 
-struct proc_hash_stats {
-    uint64_t hashed, cache_hits, too_big, busy, failed;
-    unsigned queued, running;
-};
-
 struct proc_hasher *proc_hasher_new(uv_loop_t *loop, uint64_t max_size,
                                     void (*ready)(void *ctx, uint64_t ticket, const char *sha,
                                                   const char *note),
@@ -23,7 +18,6 @@ struct proc_hasher *proc_hasher_new(uv_loop_t *loop, uint64_t max_size,
  * 0: being hashed, ready(ticket) follows; -1: the queue is full ("busy"). */
 int proc_hasher_lookup(struct proc_hasher *h, const char *path, char sha[65], const char **note,
                        uint64_t *ticket);
-void proc_hasher_stats(const struct proc_hasher *h, struct proc_hash_stats *out);
 /* Stops: no more ready() calls. */
 void proc_hasher_close(struct proc_hasher *h);
 

@@ -11,6 +11,7 @@
 #include <zlib.h>
 
 #include "err.h"
+#include "util.h"
 #include "zfile.h"
 
 #define IN_CHUNK (128u * 1024)
@@ -31,25 +32,19 @@ struct zfile {
     LZ4F_dctx *lz4;
 };
 
-static int ends_with(const char *s, const char *suffix)
-{
-    size_t l = strlen(s), m = strlen(suffix);
-    return l >= m && strcmp(s + l - m, suffix) == 0;
-}
-
 int zfile_open(const char *path, uint64_t max_out, struct zfile **out)
 {
     struct zfile *z;
     enum kind kind = K_PLAIN;
 
     *out = NULL;
-    if (ends_with(path, ".gz"))
+    if (vg_str_ends_with(path, ".gz"))
         kind = K_GZ;
-    else if (ends_with(path, ".xz"))
+    else if (vg_str_ends_with(path, ".xz"))
         kind = K_XZ;
-    else if (ends_with(path, ".lz4"))
+    else if (vg_str_ends_with(path, ".lz4"))
         kind = K_LZ4;
-    else if (ends_with(path, ".zst") || ends_with(path, ".bz2") || ends_with(path, ".lzma"))
+    else if (vg_str_ends_with(path, ".zst") || vg_str_ends_with(path, ".bz2") || vg_str_ends_with(path, ".lzma"))
         return -ENOTSUP;
     z = calloc(1, sizeof(*z));
     if (!z)

@@ -17,6 +17,25 @@ struct hosts_ctx {
     int oom;
 };
 
+/* The array of a result, with room for one more element: the (maybe
+ * moved) array, or NULL with *oom set.  The caller keeps its own typed
+ * pointer: v = grow(v, ...). */
+static void *grow(void *v, size_t *cap, size_t n, size_t elem, int *oom)
+{
+    size_t nc;
+    void *nv;
+    if (n < *cap)
+        return v;
+    nc = *cap ? *cap * 2 : 64;
+    nv = realloc(v, nc * elem);
+    if (!nv) {
+        *oom = 1;
+        return NULL;
+    }
+    *cap = nc;
+    return nv;
+}
+
 static char *dup0(const char *s)
 {
     return strdup(s ? s : "");
@@ -47,16 +66,13 @@ static int host_cb(void *ctx, const struct store_host *h)
         json_decref(tags);
         return 0;
     }
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 32;
-        Vigil__V1__HostInfo **nv = realloc(x->v, nc * sizeof(*nv));
+    {
+        Vigil__V1__HostInfo **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             json_decref(tags);
-            x->oom = 1;
             return 1;
         }
         x->v = nv;
-        x->cap = nc;
     }
     hi = calloc(1, sizeof(*hi));
     if (!hi) {
@@ -162,15 +178,12 @@ static int inv_cb(void *ctx, const struct store_pkg *p)
 {
     struct inv_ctx *x = ctx;
     Vigil__V1__Package *m;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 256;
-        Vigil__V1__Package **nv = realloc(x->v, nc * sizeof(*nv));
+    {
+        Vigil__V1__Package **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
-            x->oom = 1;
             return 1;
         }
         x->v = nv;
-        x->cap = nc;
     }
     m = pkg_msg(p); /* vendor carries the package manager, for the operator */
     if (!m) {
@@ -191,15 +204,12 @@ static int ph_cb(void *ctx, const char *agent_id, const char *hostname, const st
 {
     struct ph_ctx *x = ctx;
     Vigil__V1__HostPackage *h;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 64;
-        Vigil__V1__HostPackage **nv = realloc(x->v, nc * sizeof(*nv));
+    {
+        Vigil__V1__HostPackage **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
-            x->oom = 1;
             return 1;
         }
         x->v = nv;
-        x->cap = nc;
     }
     h = calloc(1, sizeof(*h));
     if (!h) {
@@ -226,15 +236,12 @@ static int pend_cb(void *ctx, const struct store_pending *p)
     struct pend_ctx *x = ctx;
     Vigil__V1__HostPendingUpdate *h;
     Vigil__V1__PendingUpdate *u;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 64;
-        Vigil__V1__HostPendingUpdate **nv = realloc(x->v, nc * sizeof(*nv));
+    {
+        Vigil__V1__HostPendingUpdate **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
-            x->oom = 1;
             return 1;
         }
         x->v = nv;
-        x->cap = nc;
     }
     h = calloc(1, sizeof(*h));
     u = calloc(1, sizeof(*u));
@@ -422,15 +429,12 @@ static int sp_cb(void *ctx, const struct store_proc *p)
         x->truncated = 1;
         return 1;
     }
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 256;
-        Vigil__V1__StoredProcess **nv = realloc(x->v, nc * sizeof(*nv));
+    {
+        Vigil__V1__StoredProcess **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
-            x->oom = 1;
             return 1;
         }
         x->v = nv;
-        x->cap = nc;
     }
     if (!(m = sp_msg(p))) {
         x->oom = 1;
@@ -455,15 +459,12 @@ static int audit_cb(void *ctx, const struct store_audit *a)
 {
     struct audit_ctx *x = ctx;
     Vigil__V1__AuditEntry *m;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 64;
-        Vigil__V1__AuditEntry **nv = realloc(x->v, nc * sizeof(*nv));
+    {
+        Vigil__V1__AuditEntry **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
-            x->oom = 1;
             return 1;
         }
         x->v = nv;
-        x->cap = nc;
     }
     if (!(m = calloc(1, sizeof(*m)))) {
         x->oom = 1;

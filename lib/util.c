@@ -482,3 +482,9 @@ char *vg_utf8_clean(const char *s)
     out[o] = '\0';
     return out;
 }
+
+int vg_str_ends_with(const char *s, const char *suffix)
+{
+    size_t l = strlen(s), m = strlen(suffix);
+    return l >= m && strcmp(s + l - m, suffix) == 0;
+}

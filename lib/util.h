@@ -66,4 +66,7 @@ void vg_zeroize(void *p, size_t len);
  * Returns strlen(src); truncation happened if >= dstlen (as strlcpy). */
 size_t vg_strlcpy(char *dst, const char *src, size_t dstlen);
 
+/* 1 if s ends with suffix. */
+int vg_str_ends_with(const char *s, const char *suffix);
+
 #endif

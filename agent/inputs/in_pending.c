@@ -211,6 +211,9 @@ static void after_work_cb(uv_work_t *req, int status)
             p->warned = 0;
             if (w->rep.first_error[0])
                 log_warnx("[in_pending] apt data: %s", w->rep.first_error);
+            if (w->dnf_bad)
+                log_warnx("[in_pending] dnf: %u lines of its output could not be read "
+                          "(their advisories are missing)", w->dnf_bad);
             /* With a list unreadable, its packages' updates are unknown,
              * not gone: their first-seen times are kept. */
             int partial = w->rep.lists_failed > 0;

@@ -110,11 +110,9 @@ struct proc_in {
     uint64_t drops_reported;
     int64_t drop_first_ms;
     struct agg agg[AGG_SLOTS];
-    uint64_t agg_held_total;
     /* Their exits are part of the aggregate too: not sent one by one. */
     uint32_t agg_pids[AGG_PIDS];
     unsigned agg_pid_ticks;
-    uint64_t exits_aggregated;
     /* proc source: pids seen at the last scan (sorted) */
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
@@ -630,7 +628,6 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             a->held_len = b.len;
             b.data = NULL;
             b.len = 0;
-            p->agg_held_total++;
             agg_pid_add(p, e->pid);
         } else if (hr == 0) {
             /* Its executable is being hashed: it waits for the digest;
@@ -655,10 +652,8 @@ static void on_exit_ev(void *ctx, const struct proc_exit *e)
     Vigil__V1__ProcessExit x = VIGIL__V1__PROCESS_EXIT__INIT;
     struct vg_buf b;
 
-    if (agg_pid_take(p, e->pid)) {
-        p->exits_aggregated++;
+    if (agg_pid_take(p, e->pid))
         return;
-    }
     {
         /* A fork that ended within a second without exec'ing (a
          * subshell) was never reported: neither is its end. */

@@ -14,6 +14,7 @@
  *   server_name = collector1.example.org
  */
 #include <errno.h>
+#include <jansson.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -268,4 +269,13 @@ int ctl_response_error(const Vigil__V1__OperatorResponse *r)
         return ctl_err("permission denied: %s", r->error->message);
     return ctl_err("the collector could not answer: %s",
                    r->error && r->error->message[0] ? r->error->message : "no reason given");
+}
+
+void ctl_print_json(json_t *v)
+{
+    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
+    if (s) {
+        puts(s);
+        free(s);
+    }
 }

@@ -74,7 +74,6 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
     r = resp->audit;
     if (ctl->json) {
         json_t *o = json_object(), *a = json_array();
-        char *s;
         for (size_t i = 0; i < r->n_entries; i++) {
             const Vigil__V1__AuditEntry *e = r->entries[i];
             json_t *j = json_object();
@@ -95,10 +94,7 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
             json_object_set_new(o, "broken_id", json_integer(r->broken_id));
             json_object_set_new(o, "broken_reason", json_string(r->broken_reason));
         }
-        s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s)
-            puts(s);
-        free(s);
+        ctl_print_json(o);
         json_decref(o);
     } else {
         for (size_t i = 0; i < r->n_entries; i++) {

@@ -97,15 +97,6 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     return o;
 }
 
-static void print_json(json_t *v)
-{
-    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
 static void tags_text(const Vigil__V1__HostInfo *h, char *out, size_t len)
 {
     size_t used = 0;
@@ -251,7 +242,7 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
         json_t *a = json_array();
         for (size_t i = 0; i < res->n_hosts; i++)
             json_array_append_new(a, host_json(res->hosts[i]));
-        print_json(a);
+        ctl_print_json(a);
         json_decref(a);
     } else if (res->n_hosts == 0) {
         printf("no hosts%s\n", ntags ? " match" : " yet: start an agent");
@@ -318,7 +309,7 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         return rc;
     if (ctl->json) {
         json_t *o = host_json(h);
-        print_json(o);
+        ctl_print_json(o);
         json_decref(o);
     } else {
         char t[VG_TIME_STR_MAX], tags[1024], skew[32];

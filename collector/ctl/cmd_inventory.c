@@ -52,7 +52,6 @@ int ctl_cmd_inventory(struct ctl *ctl, int argc, char **argv)
         return rc;
     if (ctl->json) {
         json_t *a = json_array();
-        char *s;
         for (size_t i = 0; i < resp->inventory->n_packages; i++) {
             const Vigil__V1__Package *p = resp->inventory->packages[i];
             json_t *o = json_object();
@@ -68,10 +67,7 @@ int ctl_cmd_inventory(struct ctl *ctl, int argc, char **argv)
                                 json_string(vg_time_format(p->install_time_ms, t, sizeof(t))));
             json_array_append_new(a, o);
         }
-        s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s)
-            puts(s);
-        free(s);
+        ctl_print_json(a);
         json_decref(a);
     } else {
         size_t wn = 4, wv = 7;
@@ -140,7 +136,6 @@ int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv)
         return rc;
     if (ctl->json) {
         json_t *a = json_array();
-        char *s;
         for (size_t i = 0; i < resp->packages->n_hosts; i++) {
             const Vigil__V1__HostPackage *h = resp->packages->hosts[i];
             json_t *o = json_object();
@@ -153,10 +148,7 @@ int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv)
             json_object_set_new(o, "manager", json_string(h->manager));
             json_array_append_new(a, o);
         }
-        s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s)
-            puts(s);
-        free(s);
+        ctl_print_json(a);
         json_decref(a);
     } else if (resp->packages->n_hosts == 0) {
         printf("no host has %s\n", name);

@@ -92,7 +92,6 @@ int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv)
     r = resp->pending;
     if (ctl->json) {
         json_t *a = json_array();
-        char *s;
         for (size_t i = 0; i < r->n_updates; i++) {
             const Vigil__V1__HostPendingUpdate *h = r->updates[i];
             const Vigil__V1__PendingUpdate *u = h->update;
@@ -119,10 +118,7 @@ int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv)
             json_object_set_new(o, "lists_refreshed", jtime(h->sources_refreshed_time_ms));
             json_array_append_new(a, o);
         }
-        s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s)
-            puts(s);
-        free(s);
+        ctl_print_json(a);
         json_decref(a);
     } else if (r->n_updates == 0) {
         printf("no %spending updates%s%s (hosts that have sent no list are not counted; "

@@ -104,15 +104,6 @@ static json_t *cert_json(const struct vg_cert_info *in, const char *file)
     return o;
 }
 
-static void print_json(json_t *o)
-{
-    char *s = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
 /* Writes key and cert; with --force replaces existing files. */
 static int write_pair(const struct vg_key *key, const char *pem, const char *key_path,
                       const char *crt_path, int force)
@@ -151,7 +142,7 @@ static int report_issued(struct ctl *ctl, const char *pem, const char *crt_path,
     if (ctl->json) {
         json_t *o = cert_json(&info, crt_path);
         json_object_set_new(o, "key_file", json_string(key_path));
-        print_json(o);
+        ctl_print_json(o);
         json_decref(o);
     } else {
         printf("%s: %s%s%s \"%s\", valid until %s\n%s: private key (mode 0600)\n", crt_path,
@@ -407,7 +398,7 @@ static int pki_show(struct ctl *ctl, int argc, char **argv)
             if (!verified)
                 json_object_set_new(o, "verify_error", json_string(why));
         }
-        print_json(o);
+        ctl_print_json(o);
         json_decref(o);
     } else {
         printf("file:        %s\n", file);

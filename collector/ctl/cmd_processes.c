@@ -156,15 +156,11 @@ static int print_result(struct ctl *ctl, const Vigil__V1__ProcessesResult *r, in
 {
     if (ctl->json) {
         json_t *a = json_array();
-        char *s;
         for (size_t i = 0; i < r->n_processes; i++) {
             size_t k = tree ? r->n_processes - 1 - i : i;
             json_array_append_new(a, proc_json(r->processes[k]));
         }
-        s = json_dumps(a, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-        if (s)
-            puts(s);
-        free(s);
+        ctl_print_json(a);
         json_decref(a);
         return CTL_EXIT_OK;
     }

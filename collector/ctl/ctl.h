@@ -10,6 +10,7 @@
 #ifndef VG_CTL_H
 #define VG_CTL_H
 
+#include <jansson.h>
 #include <stdio.h>
 
 #include "vigil/v1/envelope.pb-c.h"
@@ -36,6 +37,8 @@ struct ctl_cmd {
 /* Prints "vigilctl: <message>" to stderr.  Returns CTL_EXIT_FAIL. */
 int ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
 /* Prints "vigilctl: <message>" and a pointer to --help.  Returns CTL_EXIT_USAGE. */
+/* Prints v as indented JSON (keys in insertion order) on stdout. */
+void ctl_print_json(json_t *v);
 int ctl_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv);

@@ -1,0 +1,201 @@
+/*
+ * Reading /proc (agent/proc_read.c) from a fake /proc under a temporary
+ * root: a comm holding ") (" and spaces, a zombie, a process that is
+ * gone, kernel threads, a cmdline at the bound, Uid/Gid lines, damaged
+ * stat files, and container ids in cgroup paths.
+ */
+#include <errno.h>
+#include <ftw.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/stat.h>
+
+#include <cmocka.h>
+
+#define TMPDIR_TAG "proc"
+#include "tmpdir.h"
+
+#define VG_TEST_PRINTF __attribute__((format(printf, 3, 4)))
+
+#include "../../agent/proc.h"
+
+static char root[PATH_MAX];
+
+static int rm_one(const char *p, const struct stat *st, int flag, struct FTW *f)
+{
+    (void)st;
+    (void)flag;
+    (void)f;
+    return remove(p);
+}
+
+static void rooted(char *out, size_t n, const char *fmt, ...) VG_TEST_PRINTF;
+static void rooted(char *out, size_t n, const char *fmt, ...)
+{
+    va_list ap;
+    size_t l = (size_t)snprintf(out, n, "%s", root);
+    assert_true(l < n);
+    va_start(ap, fmt);
+    assert_true((size_t)vsnprintf(out + l, n - l, fmt, ap) < n - l);
+    va_end(ap);
+}
+
+/* root/proc/PID/NAME = data (len bytes; -1: strlen). */
+static void put(unsigned pid, const char *name, const char *data, long len)
+{
+    char p[PATH_MAX];
+    rooted(p, sizeof(p), "/proc");
+    mkdir(p, 0755);
+    rooted(p, sizeof(p), "/proc/%u", pid);
+    mkdir(p, 0755);
+    rooted(p, sizeof(p), "/proc/%u/%s", pid, name);
+    write_raw(p, data, len < 0 ? strlen(data) : (size_t)len);
+}
+
+/* A stat line: pid (comm) state ppid, then fields up to starttime (22). */
+static void put_stat(unsigned pid, const char *comm, char state, unsigned ppid,
+                     unsigned long long start_ticks)
+{
+    char buf[512];
+    snprintf(buf, sizeof(buf),
+             "%u (%s) %c %u 1 1 0 -1 4194560 100 0 0 0 0 0 0 0 20 0 1 0 %llu 1000 100\n", pid,
+             comm, state, ppid, start_ticks);
+    put(pid, "stat", buf, -1);
+}
+
+static void setup_root(void)
+{
+    tpath(root, sizeof(root), "root");
+    assert_int_equal(mkdir(root, 0755), 0);
+}
+
+static void test_read_fields(void **state)
+{
+    struct proc_info p;
+    char big[PROC_ARGV_MAX + 100];
+    (void)state;
+    setup_root();
+    /* A comm that tries to confuse the parser: ") (" and spaces. */
+    put_stat(100, "a) (b c", 'S', 42, 12345);
+    put(100, "status", "Name:\tx\nUid:\t1000\t1001\t1001\t1001\nGid:\t50\t51\t51\t51\n", -1);
+    put(100, "loginuid", "1000", -1);
+    put(100, "sessionid", "7", -1);
+    put(100, "cmdline", "prog\0-x\0arg two\0", 17);
+    assert_int_equal(proc_read(root, 100, &p), 0);
+    assert_string_equal(p.comm, "a) (b c");
+    assert_int_equal(p.ppid, 42);
+    assert_int_equal(p.uid, 1000);
+    assert_int_equal(p.euid, 1001);
+    assert_int_equal(p.gid, 50);
+    assert_int_equal(p.egid, 51);
+    assert_int_equal(p.login_uid, 1000);
+    assert_int_equal(p.session_id, 7);
+    assert_true(p.start_boot_ns > 0);
+    assert_int_equal(p.argv_len, 16); /* the final NUL is not part of argv */
+    assert_memory_equal(p.argv, "prog\0-x\0arg two", 16);
+    assert_false(p.argv_truncated);
+    /* No exe link in a fake /proc: unknown, and said so. */
+    assert_true(p.unknown & PROC_UNKNOWN_EXE);
+    assert_false(p.unknown & (PROC_UNKNOWN_ARGV | PROC_UNKNOWN_CREDS | PROC_UNKNOWN_LOGIN));
+    proc_info_free(&p);
+
+    /* A cmdline longer than the bound is cut and flagged. */
+    memset(big, 'a', sizeof(big));
+    put_stat(101, "long", 'R', 1, 1);
+    put(101, "cmdline", big, sizeof(big));
+    assert_int_equal(proc_read(root, 101, &p), 0);
+    assert_true(p.argv_truncated);
+    assert_int_equal(p.argv_len, PROC_ARGV_MAX);
+    /* No status, loginuid: marked unknown, not zero-and-silent. */
+    assert_true(p.unknown & PROC_UNKNOWN_CREDS);
+    assert_true(p.unknown & PROC_UNKNOWN_LOGIN);
+    proc_info_free(&p);
+
+    /* A zombie: its argv and exe are gone for good. */
+    put_stat(102, "z", 'Z', 1, 1);
+    put(102, "cmdline", "", 0);
+    assert_int_equal(proc_read(root, 102, &p), 0);
+    assert_true(p.unknown & PROC_UNKNOWN_ARGV);
+    proc_info_free(&p);
+
+    /* A kernel thread (parent 2) has no argv, and that is known. */
+    put_stat(103, "kworker/0:1", 'I', 2, 1);
+    put(103, "cmdline", "", 0);
+    assert_int_equal(proc_read(root, 103, &p), 0);
+    assert_false(p.unknown & (PROC_UNKNOWN_ARGV | PROC_UNKNOWN_EXE));
+    proc_info_free(&p);
+
+    /* Gone, or a stat file that is not one. */
+    assert_int_equal(proc_read(root, 999, &p), -ENOENT);
+    put(104, "stat", "104 (no closing paren S 1 1", -1);
+    assert_int_not_equal(proc_read(root, 104, &p), 0);
+    put(105, "stat", "105 (short) S 1 1 0\n", -1);
+    assert_int_not_equal(proc_read(root, 105, &p), 0);
+    put(106, "stat", "", 0);
+    assert_int_not_equal(proc_read(root, 106, &p), 0);
+}
+
+static void test_snapshot(void **state)
+{
+    struct proc_info *v;
+    size_t n;
+    (void)state;
+    /* The fake root from the test before: every readable pid, none of
+     * the broken ones, and no entries that are not pids. */
+    put(0, "stat", "0 (x) S 0 0", -1); /* pid 0 is never a process */
+    {
+        char p[PATH_MAX];
+        rooted(p, sizeof(p), "/proc/self");
+        mkdir(p, 0755);
+    }
+    assert_int_equal(proc_snapshot(root, &v, &n), 0);
+    assert_int_equal(n, 4); /* 100-103; 104-106 are broken, 0 and "self" are not pids */
+    proc_snapshot_free(v, n);
+}
+
+static void test_container_id(void **state)
+{
+    char id[80];
+    static const char hex[] =
+        "0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcdef";
+    char buf[512];
+    (void)state;
+    snprintf(buf, sizeof(buf), "0::/system.slice/docker-%s.scope\n", hex);
+    put(200, "cgroup", buf, -1);
+    proc_container_id(root, 200, id, sizeof(id));
+    assert_string_equal(id, hex);
+    snprintf(buf, sizeof(buf), "4:memory:/kubepods/burstable/pod1/%s\n", hex);
+    put(201, "cgroup", buf, -1);
+    proc_container_id(root, 201, id, sizeof(id));
+    assert_string_equal(id, hex);
+    /* 63 or 65 hex digits, or upper case: not a container id. */
+    put(202, "cgroup", "0::/x/0123456789abcdef0123456789abcdef0123456789abcdef0123456789abcde\n", -1);
+    proc_container_id(root, 202, id, sizeof(id));
+    assert_string_equal(id, "");
+    put(203, "cgroup", "0::/x/0123456789ABCDEF0123456789abcdef0123456789abcdef0123456789abcdef\n", -1);
+    proc_container_id(root, 203, id, sizeof(id));
+    assert_string_equal(id, "");
+    snprintf(buf, sizeof(buf), "0::/x/%s0\n", hex);
+    put(204, "cgroup", buf, -1);
+    proc_container_id(root, 204, id, sizeof(id));
+    assert_string_equal(id, "");
+    /* The host's own processes, and a process that is gone. */
+    put(205, "cgroup", "0::/\n", -1);
+    proc_container_id(root, 205, id, sizeof(id));
+    assert_string_equal(id, "");
+    proc_container_id(root, 9999, id, sizeof(id));
+    assert_string_equal(id, "");
+    nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_read_fields),
+        cmocka_unit_test(test_snapshot),
+        cmocka_unit_test(test_container_id),
+    };
+    return cmocka_run_group_tests(tests, group_setup, group_teardown);
+}
