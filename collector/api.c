@@ -106,6 +106,8 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->pending_sources_refreshed_time_ms = h->pending_refreshed_ms;
     hi->pending_error = dup0(h->pending_error);
     hi->process_source = dup0(h->process_source);
+    hi->isolated = h->isolated;
+    hi->isolated_since_time_ms = h->isolated ? h->isolated_since_ms : 0;
     hi->boot_time_ms = h->boot_time_ms;
     hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
@@ -124,8 +126,7 @@ static int host_cb(void *ctx, const struct store_host *h)
     return 0;
 }
 
-static void set_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code,
-                      const char *msg)
+void api_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg)
 {
     Vigil__V1__Error *e = calloc(1, sizeof(*e));
     resp->ok = 0;
@@ -487,7 +488,7 @@ static int audit_cb(void *ctx, const struct store_audit *a)
 static void finish(Vigil__V1__OperatorResponse *resp, int failed)
 {
     if (failed)
-        set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
                   "the collector could not read its store; see its log");
     else
         resp->ok = 1;
@@ -496,7 +497,6 @@ static void finish(Vigil__V1__OperatorResponse *resp, int failed)
 void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp)
 {
-    (void)c;
     resp->request_id = req->request_id;
     switch (req->request_case) {
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOSTS: {
@@ -504,7 +504,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         Vigil__V1__HostsResult *r = calloc(1, sizeof(*r));
         int rc;
         if (!r) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__hosts_result__init(r);
@@ -522,7 +522,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         Vigil__V1__PackagesResult *r = calloc(1, sizeof(*r));
         int rc;
         if (!r) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__packages_result__init(r);
@@ -539,7 +539,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         Vigil__V1__InventoryResult *r = calloc(1, sizeof(*r));
         int rc;
         if (!r) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__inventory_result__init(r);
@@ -558,7 +558,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         const char *id = req->pending->agent_id;
         int rc;
         if (!r) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__pending_result__init(r);
@@ -579,14 +579,14 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int rc;
         memset(&x, 0, sizeof(x));
         if (!r) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__processes_result__init(r);
         x.limit = pq->limit && pq->limit < PROCESSES_LIMIT ? pq->limit : PROCESSES_LIMIT;
         exe[0] = '\0';
         if (pq->exe.len >= sizeof(exe)) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                       "the --exe path is longer than 4095 bytes");
             free(r);
             return;
@@ -616,7 +616,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int rc = 0;
         memset(&x, 0, sizeof(x));
         if (!r) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__processes_result__init(r);
@@ -646,7 +646,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int64_t broken = 0;
         int rc;
         if (!r) {
-            set_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return;
         }
         vigil__v1__audit_result__init(r);
@@ -662,8 +662,18 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         finish(resp, rc != 0 || x.oom);
         return;
     }
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE:
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE:
+        command_isolate(s, c, req, resp);
+        return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS:
+        command_list(s, req->commands, resp);
+        return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
+        command_release_token(s, c, req->release_token, resp);
+        return;
     default:
-        set_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                   "unknown request; is vigilctl newer than the collector?");
         return;
     }
@@ -671,6 +681,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
 
 void api_free_response(Vigil__V1__OperatorResponse *resp)
 {
+    command_free_response(resp);
     if (resp->error) {
         free(resp->error->message);
         free(resp->error);

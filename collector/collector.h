@@ -109,6 +109,28 @@ void server_free(struct server *s);
 void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp);
 void api_free_response(Vigil__V1__OperatorResponse *resp);
+/* Sets resp to a failure with code and message. */
+void api_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg);
+
+/* Commands (command.c): operator requests that queue them, delivery to
+ * agents, their reports, expiry, break-glass tokens. */
+void command_isolate(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                     Vigil__V1__OperatorResponse *resp);
+void command_list(struct server *s, const Vigil__V1__CommandsQuery *q,
+                  Vigil__V1__OperatorResponse *resp);
+void command_release_token(struct server *s, struct conn *op,
+                           const Vigil__V1__ReleaseTokenRequest *r,
+                           Vigil__V1__OperatorResponse *resp);
+void command_free_response(Vigil__V1__OperatorResponse *resp);
+/* After an agent's hello: sends what is queued for it. */
+void commands_deliver(struct server *s, struct conn *agent);
+/* An agent's report on a command. */
+void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__CommandResult *r);
+/* Once a second: expires queued commands. */
+void commands_sweep(struct server *s);
+/* "role name (address)" of a connection, for logs and the audit log
+ * (a static buffer, valid until the next call). */
+const char *server_who(struct conn *c);
 /* The connected agent with this id, or NULL. */
 struct conn *server_find_agent(struct server *s, const char *agent_id);
 

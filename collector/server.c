@@ -50,7 +50,7 @@ static void agent_unlink(struct server *s, struct conn *c)
     }
 }
 
-static const char *who(struct conn *c)
+const char *server_who(struct conn *c)
 {
     static char buf[160];
     const struct vg_cert_info *p = vg_tls_peer(c->tls);
@@ -96,12 +96,12 @@ static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt,
     c->srv->refused++;
     if (vg_ratelimit(&c->srv->rl_refuse, &sup)) {
         char detail[400];
-        log_warnx("refused %s: %s%s", who(c), msg, sup ? " (and earlier refusals not logged)" : "");
+        log_warnx("refused %s: %s%s", server_who(c), msg, sup ? " (and earlier refusals not logged)" : "");
         /* Into the audit log too, at the same (rate-limited) pace, so that
          * a flood of bad peers cannot flood the store. */
         snprintf(detail, sizeof(detail), "%s%s", msg,
                  sup ? " (earlier refusals suppressed by the rate limit)" : "");
-        if (store_audit_append(c->srv->store, who(c), "connect", vg_tls_peer_addr(c->tls),
+        if (store_audit_append(c->srv->store, server_who(c), "connect", vg_tls_peer_addr(c->tls),
                                detail, "refused") != 0)
             log_warnx("the refusal above could not be written to the audit log");
     }
@@ -112,7 +112,7 @@ static int send_env(struct conn *c, Vigil__V1__Envelope *env)
 {
     int rc = vg_wire_send(c->tls, env);
     if (rc && rc != -ENOTCONN) {
-        log_warnx("%s: cannot send %s: %s; closing", who(c), vg_wire_body_name(env),
+        log_warnx("%s: cannot send %s: %s; closing", server_who(c), vg_wire_body_name(env),
                   vg_strerror(rc));
         conn_close(c, "send failed");
     }
@@ -193,7 +193,10 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
     ack.server_time_ms = now;
     env.body_case = VIGIL__V1__ENVELOPE__BODY_HELLO_ACK;
     env.hello_ack = &ack;
-    return send_env(c, &env) ? 1 : 0;
+    if (send_env(c, &env))
+        return 1;
+    commands_deliver(s, c);
+    return 0;
 }
 
 static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
@@ -211,7 +214,7 @@ static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
         Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
         uint64_t seq = env->batch->seq;
         s->batches_rejected++;
-        log_warnx("%s: batch %llu has %zu events (limit %d); rejected", who(c),
+        log_warnx("%s: batch %llu has %zu events (limit %d); rejected", server_who(c),
                   (unsigned long long)seq, env->batch->n_events, MAX_BATCH_EVENTS);
         vg_pb_free(&env->base);
         ack.n_rejected_seq = 1;
@@ -255,6 +258,12 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
     if (!c->hello_done) {
         if (env->body_case == VIGIL__V1__ENVELOPE__BODY_HELLO) {
             stop = on_hello(c, env->hello);
+        } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_GOODBYE) {
+            /* An agent proving it can still reach us (isolation's
+             * lockout check) connects and leaves at once. */
+            log_debug("%s: connected and left (%s)", server_who(c), env->goodbye->reason);
+            conn_close(c, "agent said goodbye");
+            stop = 1;
         } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST) {
             refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
                    "an agent certificate may not run operator queries");
@@ -278,6 +287,9 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
         }
         break;
     }
+    case VIGIL__V1__ENVELOPE__BODY_COMMAND_RESULT:
+        commands_on_result(c->srv, c, env->command_result);
+        break;
     case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
         log_info("agent %s says goodbye: %s", vg_tls_peer(c->tls)->cn, env->goodbye->reason);
         conn_close(c, "agent said goodbye");
@@ -362,7 +374,7 @@ static int on_ready(struct vg_tls_conn *t)
                p->ou[0] ? p->ou : "none");
         return 0;
     }
-    log_debug("%s: TLS up (%s%s)", who(c), vg_tls_suite(t), vg_tls_resumed(t) ? ", resumed" : "");
+    log_debug("%s: TLS up (%s%s)", server_who(c), vg_tls_suite(t), vg_tls_resumed(t) ? ", resumed" : "");
     return 0;
 }
 
@@ -375,7 +387,7 @@ static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
         uint64_t sup;
         c->srv->bad_frames++;
         if (vg_ratelimit(&c->srv->rl_frame, &sup))
-            log_warnx("%s: bad frame: %s; closing this connection", who(c), vg_strerror(rc));
+            log_warnx("%s: bad frame: %s; closing this connection", server_who(c), vg_strerror(rc));
         conn_fail(c, rc == VG_ETOOBIG ? VIGIL__V1__ERROR__CODE__CODE_TOO_BIG
                                       : VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                   vg_strerror(rc));
@@ -393,7 +405,7 @@ static void on_close(struct vg_tls_conn *t, int err)
         uint64_t sup;
         s->bad_frames++;
         if (vg_ratelimit(&s->rl_frame, &sup))
-            log_warnx("%s: bad frame: %s (connection closed mid-frame)", who(c),
+            log_warnx("%s: bad frame: %s (connection closed mid-frame)", server_who(c),
                       vg_strerror(VG_ETRUNC));
     }
     if (c->kind == CONN_NEW && !c->ready_ms) {
@@ -584,6 +596,7 @@ static void sweep_cb(uv_timer_t *t)
     uint64_t now = vg_time_mono_ms();
 
     retention(s, now);
+    commands_sweep(s);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->ready_ms || c->closing)

@@ -54,6 +54,8 @@ struct store_host {
     int64_t pending_security_since_ms, pending_refreshed_ms;
     const char *pending_error;
     const char *process_source; /* from the agent's health: "ebpf", ... */
+    int isolated;
+    int64_t isolated_since_ms;
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */
@@ -132,5 +134,50 @@ struct store_pending {
  * security ones if asked, by host and name.  Same returns as above. */
 int store_pending(struct store *s, const char *agent_id, int security_only,
                   int (*cb)(void *ctx, const struct store_pending *p), void *ctx);
+
+/* ---- commands ---- */
+
+/* A queued command (adding: id, host_id, action, operator_name, reason,
+ * detail, issued_ms, expires_ms; listing: everything).  state is a
+ * vigil.v1.CommandState value. */
+struct store_command {
+    const char *id, *agent_id, *hostname, *action, *operator_name, *reason, *detail, *message;
+    int64_t host_id, issued_ms, expires_ms, delivered_ms, finished_ms, updated_ms;
+    int state;
+};
+
+/* Finds a host by agent id: returns 1 (found, *host_id and hostname
+ * set), 0 (unknown) or an error. */
+int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, char *hostname,
+                    size_t hlen);
+/* Queues a command; body is the encoded vigil.v1.Command.  Returns 0 or
+ * an error. */
+int store_command_add(struct store *s, const struct store_command *c, const void *body,
+                      size_t len);
+/* Calls cb for each unfinished command of a host (queued, delivered,
+ * running), oldest first, at most 100.  Returns 0 or an error. */
+int store_commands_unfinished(struct store *s, int64_t host_id,
+                              int (*cb)(void *ctx, const char *id, const void *body, size_t len,
+                                        int state),
+                              void *ctx);
+/* Marks a queued command delivered: returns 1 if it was queued until
+ * now, 0 if not, or an error. */
+int store_command_delivered(struct store *s, const char *id, int64_t now);
+/* Records an agent's report on its command (only host_id's, and never
+ * over a final state).  Returns 1 if recorded (action set), 0 if unknown
+ * or already final, or an error. */
+int store_command_update(struct store *s, int64_t host_id, const char *id, int state,
+                         const char *message, int64_t now, char *action, size_t alen);
+/* Expires queued commands past their time; cb for each.  Returns 0. */
+int store_commands_expire(struct store *s, int64_t now,
+                          int (*cb)(void *ctx, const char *id, const char *action,
+                                    const char *agent_id),
+                          void *ctx);
+/* Command history, newest first, filtered by agent id and/or command id
+ * (NULL: any).  Same returns as store_hosts. */
+int store_commands(struct store *s, const char *agent_id, const char *command_id,
+                   uint32_t limit, int (*cb)(void *ctx, const struct store_command *c), void *ctx);
+/* Records whether a host is isolated, and since when. */
+int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t since_ms);
 
 #endif

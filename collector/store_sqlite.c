@@ -76,6 +76,16 @@ enum {
     Q_AUDIT_LAST,
     Q_AUDIT_INSERT,
     Q_AUDIT_LIST,
+    Q_HOST_BY_AGENT,
+    Q_HOST_BY_ID,
+    Q_HOST_ISOLATION,
+    Q_CMD_INSERT,
+    Q_CMD_UNFINISHED,
+    Q_CMD_GET,
+    Q_CMD_DELIVERED,
+    Q_CMD_STATE,
+    Q_CMD_EXPIRE_LIST,
+    Q_CMD_LIST,
     Q_COUNT
 };
 
@@ -121,7 +131,7 @@ static const char *const queries[Q_COUNT] = {
                 " health_spool_bytes, loss_events, loss_batches, newest_kernel,"
                 " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms,"
                 " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
-                " pending_refreshed_ms, pending_error, process_source"
+                " pending_refreshed_ms, pending_error, process_source, isolated, isolated_since_ms"
                 " FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
@@ -295,6 +305,38 @@ static const char *const queries[Q_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_AUDIT_LIST] = "SELECT id, time_ms, actor, action, target, detail, result, prev_hash, hash"
                      " FROM audit WHERE time_ms >= ?1 ORDER BY id",
+    [Q_HOST_BY_AGENT] = "SELECT id, hostname FROM hosts WHERE agent_id = ?1",
+    [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
+    [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3 WHERE id = ?1",
+    [Q_CMD_INSERT] =
+        "INSERT INTO commands(id, host_id, action, operator, reason, detail, body, issued_ms,"
+        " expires_ms, state, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?8)",
+    /* What a connecting agent is sent: everything not finished (a
+     * delivered command whose result was lost is sent again; the agent
+     * answers from its own record), oldest first. */
+    [Q_CMD_UNFINISHED] =
+        "SELECT id, body, state, expires_ms FROM commands WHERE host_id = ?1 AND state IN (1, 2, 3)"
+        " ORDER BY issued_ms, id LIMIT 100",
+    [Q_CMD_GET] = "SELECT c.action, c.state, h.agent_id FROM commands c JOIN hosts h"
+                  " ON h.id = c.host_id WHERE c.id = ?1",
+    [Q_CMD_DELIVERED] =
+        "UPDATE commands SET state = 2, delivered_ms = ?2, updated_ms = ?2 WHERE id = ?1"
+        " AND state = 1",
+    /* Final states stick: a late or repeated report cannot undo one. */
+    [Q_CMD_STATE] =
+        "UPDATE commands SET state = ?2, message = ?3, updated_ms = ?4,"
+        " finished_ms = CASE WHEN ?2 >= 4 THEN ?4 ELSE finished_ms END,"
+        " delivered_ms = coalesce(delivered_ms, ?4)"
+        " WHERE id = ?1 AND host_id = ?5 AND state < 4",
+    [Q_CMD_EXPIRE_LIST] =
+        "SELECT c.id, c.action, h.agent_id FROM commands c JOIN hosts h ON h.id = c.host_id"
+        " WHERE c.state = 1 AND c.expires_ms > 0 AND c.expires_ms <= ?1",
+    [Q_CMD_LIST] =
+        "SELECT c.id, h.agent_id, h.hostname, c.action, c.operator, c.reason, c.detail,"
+        " c.issued_ms, c.expires_ms, c.state, c.message, c.delivered_ms, c.finished_ms,"
+        " c.updated_ms FROM commands c JOIN hosts h ON h.id = c.host_id"
+        " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 IS NULL OR c.id = ?2)"
+        " ORDER BY c.issued_ms DESC, c.id LIMIT ?3",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -407,6 +449,15 @@ static const char schema[] =
     " id INTEGER PRIMARY KEY, time_ms INTEGER NOT NULL, actor TEXT NOT NULL,"
     " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
+    /* Commands to agents: who asked, why, and what became of them.  state
+     * is vigil.v1.CommandState (1 queued .. 8 rejected); body is the
+     * encoded vigil.v1.Command as sent. */
+    "CREATE TABLE IF NOT EXISTS commands("
+    " id TEXT PRIMARY KEY, host_id INTEGER NOT NULL, action TEXT NOT NULL,"
+    " operator TEXT NOT NULL, reason TEXT NOT NULL, detail TEXT NOT NULL, body BLOB NOT NULL,"
+    " issued_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, state INTEGER NOT NULL,"
+    " message TEXT, delivered_ms INTEGER, finished_ms INTEGER, updated_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS commands_host ON commands(host_id, state, issued_ms);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -435,6 +486,8 @@ static const char *const added_columns[] = {
     "ALTER TABLE processes ADD COLUMN hash_note TEXT",
     "ALTER TABLE processes ADD COLUMN forked INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN process_source TEXT",
+    "ALTER TABLE hosts ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE hosts ADD COLUMN isolated_since_ms INTEGER",
 };
 
 struct store {
@@ -984,6 +1037,38 @@ static int apply_exit(struct store *s, int64_t host_id, const Vigil__V1__Process
     return step_done(s, st, "cannot store exit");
 }
 
+/* The host's isolation as the agent reports it; changes the agent made
+ * by itself (restored at start, tampering repaired, break-glass) go to
+ * the audit log, in the batch's transaction. */
+static int apply_isolation(struct store *s, int64_t host_id, const Vigil__V1__IsolationState *x,
+                           int64_t t)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_ISOLATION);
+    char actor[160], target[128];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int(st, 2, x->isolated);
+    if (x->isolated)
+        sqlite3_bind_int64(st, 3, x->since_time_ms ? x->since_time_ms : t);
+    else
+        sqlite3_bind_null(st, 3);
+    if ((rc = step_done(s, st, "cannot record isolation state")) != 0)
+        return rc;
+    if (strcmp(x->change, "tampered") != 0 && strcmp(x->change, "restored") != 0 &&
+        strcmp(x->change, "break-glass") != 0 && strcmp(x->change, "expired") != 0)
+        return 0;
+    st = q(s, Q_HOST_BY_ID);
+    sqlite3_bind_int64(st, 1, host_id);
+    snprintf(target, sizeof(target), "?");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(target, sizeof(target), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    snprintf(actor, sizeof(actor), "agent %s", target);
+    return store_audit_append(s, actor, x->change[0] == 'b' ? "break-glass-release" : "isolation",
+                              target, x->detail, x->change);
+}
+
 static int apply_snapshot(struct store *s, int64_t host_id, const Vigil__V1__ProcessSnapshot *x,
                           int64_t t)
 {
@@ -1445,6 +1530,8 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_exit(s, host_id, e->process_exit, e->time_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_SNAPSHOT)
             rc = apply_snapshot(s, host_id, e->process_snapshot, e->time_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_ISOLATION_STATE)
+            rc = apply_isolation(s, host_id, e->isolation_state, e->time_ms);
     }
     vg_buf_free(&body);
     if (rc)
@@ -1502,6 +1589,8 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.pending_refreshed_ms = sqlite3_column_int64(st, 23);
         h.pending_error = (const char *)sqlite3_column_text(st, 24);
         h.process_source = (const char *)sqlite3_column_text(st, 25);
+        h.isolated = sqlite3_column_int(st, 26);
+        h.isolated_since_ms = sqlite3_column_int64(st, 27);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;
@@ -1509,4 +1598,199 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot list hosts");
+}
+
+/* ---- commands ---- */
+
+int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, char *hostname,
+                    size_t hlen)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_BY_AGENT);
+    int rc;
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *host_id = sqlite3_column_int64(st, 0);
+        if (hostname)
+            snprintf(hostname, hlen, "%s",
+                     sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot look up host");
+}
+
+int store_command_add(struct store *s, const struct store_command *c, const void *body,
+                      size_t len)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_INSERT);
+    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, c->host_id);
+    sqlite3_bind_text(st, 3, c->action, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, c->operator_name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, c->reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, c->detail ? c->detail : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_blob(st, 7, body, (int)len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 8, c->issued_ms);
+    sqlite3_bind_int64(st, 9, c->expires_ms);
+    return step_done(s, st, "cannot queue the command");
+}
+
+int store_commands_unfinished(struct store *s, int64_t host_id,
+                              int (*cb)(void *ctx, const char *id, const void *body, size_t len,
+                                        int state),
+                              void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_UNFINISHED);
+    int rc;
+    /* Collected first: the callback may update the same rows. */
+    struct item { char id[VG_UUID_STR]; void *body; size_t len; int state; } *v = NULL;
+    size_t n = 0, cap = 0;
+
+    sqlite3_bind_int64(st, 1, host_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const void *b = sqlite3_column_blob(st, 1);
+        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+        if (n == cap) {
+            struct item *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
+            if (!nv)
+                break;
+            v = nv;
+        }
+        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)sqlite3_column_text(st, 0));
+        v[n].body = malloc(len ? len : 1);
+        if (!v[n].body)
+            break;
+        memcpy(v[n].body, b, len);
+        v[n].len = len;
+        v[n].state = sqlite3_column_int(st, 2);
+        n++;
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < n; i++) {
+        if (cb(ctx, v[i].id, v[i].body, v[i].len, v[i].state) != 0) {
+            for (; i < n; i++)
+                free(v[i].body);
+            break;
+        }
+        free(v[i].body);
+    }
+    free(v);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(s, "cannot list queued commands");
+}
+
+int store_command_delivered(struct store *s, const char *id, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_DELIVERED);
+    int rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = step_done(s, st, "cannot mark the command delivered")) != 0)
+        return rc;
+    return sqlite3_changes(s->db) > 0;
+}
+
+int store_command_update(struct store *s, int64_t host_id, const char *id, int state,
+                         const char *message, int64_t now, char *action, size_t alen)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_GET);
+    int rc, cur = -1;
+
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) == SQLITE_ROW) {
+        snprintf(action, alen, "%s", (const char *)sqlite3_column_text(st, 0));
+        cur = sqlite3_column_int(st, 1);
+    }
+    sqlite3_reset(st);
+    if (cur < 0)
+        return 0;
+    st = q(s, Q_CMD_STATE);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int(st, 2, state);
+    bind_text(st, 3, message);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, host_id);
+    if ((rc = step_done(s, st, "cannot record the command's state")) != 0)
+        return rc;
+    return sqlite3_changes(s->db) > 0;
+}
+
+int store_commands_expire(struct store *s, int64_t now,
+                          int (*cb)(void *ctx, const char *id, const char *action,
+                                    const char *agent_id),
+                          void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_EXPIRE_LIST);
+    struct item { char id[VG_UUID_STR], action[16], agent[VG_CERT_NAME_MAX + 1]; } v[64];
+    size_t n = 0;
+    int rc;
+
+    sqlite3_bind_int64(st, 1, now);
+    while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(v[n].action, sizeof(v[n].action), "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(v[n].agent, sizeof(v[n].agent), "%s", (const char *)sqlite3_column_text(st, 2));
+        n++;
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < n; i++) {
+        int64_t host;
+        char action[16];
+        if (store_host_find(s, v[i].agent, &host, NULL, 0) != 1)
+            continue;
+        if (store_command_update(s, host, v[i].id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED,
+                                 "not delivered before it expired; it will not run", now, action,
+                                 sizeof(action)) == 1)
+            cb(ctx, v[i].id, v[i].action, v[i].agent);
+    }
+    return 0;
+}
+
+int store_commands(struct store *s, const char *agent_id, const char *command_id,
+                   uint32_t limit, int (*cb)(void *ctx, const struct store_command *c), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_LIST);
+    int rc;
+
+    bind_text(st, 1, agent_id);
+    bind_text(st, 2, command_id);
+    sqlite3_bind_int64(st, 3, limit);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_command c;
+        int r;
+        memset(&c, 0, sizeof(c));
+        c.id = (const char *)sqlite3_column_text(st, 0);
+        c.agent_id = (const char *)sqlite3_column_text(st, 1);
+        c.hostname = (const char *)sqlite3_column_text(st, 2);
+        c.action = (const char *)sqlite3_column_text(st, 3);
+        c.operator_name = (const char *)sqlite3_column_text(st, 4);
+        c.reason = (const char *)sqlite3_column_text(st, 5);
+        c.detail = (const char *)sqlite3_column_text(st, 6);
+        c.issued_ms = sqlite3_column_int64(st, 7);
+        c.expires_ms = sqlite3_column_int64(st, 8);
+        c.state = sqlite3_column_int(st, 9);
+        c.message = (const char *)sqlite3_column_text(st, 10);
+        c.delivered_ms = sqlite3_column_int64(st, 11);
+        c.finished_ms = sqlite3_column_int64(st, 12);
+        c.updated_ms = sqlite3_column_int64(st, 13);
+        if ((r = cb(ctx, &c)) != 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot list commands");
+}
+
+int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t since_ms)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_ISOLATION);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int(st, 2, isolated);
+    if (isolated)
+        sqlite3_bind_int64(st, 3, since_ms);
+    else
+        sqlite3_bind_null(st, 3);
+    return step_done(s, st, "cannot record isolation state");
 }

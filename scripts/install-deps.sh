@@ -26,6 +26,7 @@ libjansson-dev
 zlib1g-dev
 liblzma-dev
 libbpf-dev
+libnftables-dev
 bpftool
 iproute2
 procps

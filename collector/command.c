@@ -1,0 +1,540 @@
+/*
+ * Commands to agents: isolate and release (collect comes with triage).
+ *
+ *   vigilctl --isolate--> api: role check, host known, reason given
+ *            --> store (state queued, audit "queued") --> sent at once if
+ *            the agent is connected (delivered), else after its next hello
+ *   agent --CommandResult--> state running / succeeded / failed /
+ *            rolled-back / expired / rejected (audit on every final state)
+ *   sweep: queued commands past their expiry become expired (audit).
+ *
+ * Unfinished commands are sent again after every hello: a result lost
+ * with a connection is asked for again, and the agent, which records
+ * every command id it has seen before running it, answers from that
+ * record instead of running it twice.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+#include "crypto.h"
+#include "err.h"
+#include "pb.h"
+#include "rtoken.h"
+#include "store.h"
+#include "util.h"
+#include "wire.h"
+
+#define DEFAULT_EXPIRY_MS (24LL * 3600 * 1000)
+#define TOKEN_DEFAULT_MS (7LL * 86400 * 1000)
+#define TOKEN_MAX_MS (90LL * 86400 * 1000)
+#define LIST_LIMIT 1000
+
+static const char *state_name(int st)
+{
+    switch (st) {
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED: return "queued";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED: return "delivered";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING: return "running";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED: return "succeeded";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED: return "failed";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK: return "rolled-back";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED: return "expired";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED: return "rejected";
+    default: return "unknown";
+    }
+}
+
+/* "responder alice": who asked, without the address (stored with the
+ * command; the audit entry has the address too). */
+static void operator_name(struct conn *c, char *out, size_t len)
+{
+    const struct vg_cert_info *p = vg_tls_peer(c->tls);
+    snprintf(out, len, "%s %s", vg_role_name(p->role), p->cn);
+}
+
+/* Refuses and audits a request the caller may not make. */
+static void deny(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
+                 Vigil__V1__Error__Code code, const char *action, const char *target,
+                 const char *msg)
+{
+    if (store_audit_append(s->store, server_who(op), action, target ? target : "", msg,
+                           "refused") != 0)
+        log_warnx("the refusal of %s could not be written to the audit log", action);
+    log_warnx("%s: %s refused: %s", server_who(op), action, msg);
+    api_error(resp, code, msg);
+}
+
+/* Role check: responder or admin (admin_only: admin). */
+static int allowed(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
+                   const char *action, const char *target, int admin_only)
+{
+    enum vg_role r = vg_tls_peer(op->tls)->role;
+    char msg[200];
+    if (r == VG_ROLE_ADMIN || (!admin_only && r == VG_ROLE_RESPONDER))
+        return 1;
+    snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), action,
+             admin_only ? "admin" : "responder or admin");
+    deny(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, action, target, msg);
+    return 0;
+}
+
+/* Checks "192.0.2.0/24" or an address; returns 0 or -1. */
+static int cidr_check(const char *s)
+{
+    char a[64];
+    const char *slash = strchr(s, '/');
+    size_t n = slash ? (size_t)(slash - s) : strlen(s);
+    unsigned char bin[16];
+    uint64_t bits;
+    int v6;
+
+    if (n == 0 || n >= sizeof(a))
+        return -1;
+    memcpy(a, s, n);
+    a[n] = '\0';
+    v6 = strchr(a, ':') != NULL;
+    if (inet_pton(v6 ? AF_INET6 : AF_INET, a, bin) != 1)
+        return -1;
+    if (slash && vg_parse_u64(slash + 1, 0, v6 ? 128 : 32, &bits))
+        return -1;
+    return 0;
+}
+
+static int send_command(struct conn *agent, const void *body, size_t len)
+{
+    Vigil__V1__Command *cmd = vigil__v1__command__unpack(NULL, len, body);
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    int rc;
+    if (!cmd)
+        return VG_ECORRUPT;
+    env.sent_time_ms = vg_time_now_ms();
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_COMMAND;
+    env.command = cmd;
+    rc = vg_wire_send(agent->tls, &env);
+    vigil__v1__command__free_unpacked(cmd, NULL);
+    return rc;
+}
+
+/* Sends a command and records the first delivery (audited). */
+static void deliver(struct server *s, struct conn *agent, const char *id, const void *body,
+                    size_t len)
+{
+    const char *agent_id = vg_tls_peer(agent->tls)->cn;
+    int rc = send_command(agent, body, len);
+    if (rc) {
+        log_warnx("agent %s: cannot send command %s: %s", agent_id, id, vg_strerror(rc));
+        return;
+    }
+    if (store_command_delivered(s->store, id, vg_time_now_ms()) == 1) {
+        char detail[120];
+        snprintf(detail, sizeof(detail), "command %s sent to the agent", id);
+        store_audit_append(s->store, "collector", "deliver", agent_id, detail, "delivered");
+    }
+    if (getenv("VIGIL_TEST_DELIVER_TWICE")) /* fault injection: a duplicate delivery */
+        send_command(agent, body, len);
+}
+
+struct deliver_ctx {
+    struct server *s;
+    struct conn *agent;
+};
+
+static int deliver_cb(void *ctx, const char *id, const void *body, size_t len, int state)
+{
+    struct deliver_ctx *x = ctx;
+    (void)state;
+    if (x->agent->closing)
+        return 1;
+    deliver(x->s, x->agent, id, body, len);
+    return 0;
+}
+
+void commands_deliver(struct server *s, struct conn *agent)
+{
+    struct deliver_ctx x = { s, agent };
+    /* Expired ones first, so that none of them is sent. */
+    commands_sweep(s);
+    store_commands_unfinished(s->store, agent->host_id, deliver_cb, &x);
+}
+
+void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__CommandResult *r)
+{
+    const char *agent_id = vg_tls_peer(agent->tls)->cn;
+    char action[32] = "", detail[700];
+    int64_t now = vg_time_now_ms();
+    int st = (int)r->state, rc;
+
+    if (st < VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED ||
+        st > VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED) {
+        log_warnx("agent %s: result for command %.40s has state %d; ignored", agent_id,
+                  r->command_id, st);
+        return;
+    }
+    rc = store_command_update(s->store, agent->host_id, r->command_id, st, r->message, now,
+                              action, sizeof(action));
+    if (rc != 1) {
+        if (rc == 0)
+            log_debug("agent %s: report on command %.40s (%s) changes nothing", agent_id,
+                      r->command_id, state_name(st));
+        return;
+    }
+    log_info("agent %s: command %s (%s) %s%s%s", agent_id, r->command_id, action,
+             state_name(st), r->message[0] ? ": " : "", r->message);
+    if (st < VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED)
+        return;
+    snprintf(detail, sizeof(detail), "command %s: %.600s", r->command_id,
+             r->message[0] ? r->message : "(no message)");
+    {
+        char actor[120];
+        snprintf(actor, sizeof(actor), "agent %s (%s)", agent_id, vg_tls_peer_addr(agent->tls));
+        store_audit_append(s->store, actor, action, agent_id, detail, state_name(st));
+    }
+    if (st == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED) {
+        if (strcmp(action, "isolate") == 0)
+            store_host_isolation(s->store, agent->host_id, 1,
+                                 r->finished_time_ms ? r->finished_time_ms : now);
+        else if (strcmp(action, "release") == 0)
+            store_host_isolation(s->store, agent->host_id, 0, 0);
+    }
+}
+
+static int expired_cb(void *ctx, const char *id, const char *action, const char *agent_id)
+{
+    struct server *s = ctx;
+    char detail[120];
+    snprintf(detail, sizeof(detail), "command %s was not delivered before it expired", id);
+    log_info("command %s (%s for %s) expired undelivered", id, action, agent_id);
+    store_audit_append(s->store, "collector", action, agent_id, detail, "expired");
+    return 0;
+}
+
+void commands_sweep(struct server *s)
+{
+    store_commands_expire(s->store, vg_time_now_ms(), expired_cb, s);
+}
+
+static Vigil__V1__CommandInfo *info_msg(const struct store_command *c)
+{
+    Vigil__V1__CommandInfo *m = calloc(1, sizeof(*m));
+    if (!m)
+        return NULL;
+    vigil__v1__command_info__init(m);
+    m->command_id = strdup(c->id ? c->id : "");
+    m->agent_id = strdup(c->agent_id ? c->agent_id : "");
+    m->hostname = strdup(c->hostname ? c->hostname : "");
+    m->action = strdup(c->action ? c->action : "");
+    m->operator_ = strdup(c->operator_name ? c->operator_name : "");
+    m->reason = strdup(c->reason ? c->reason : "");
+    m->detail = strdup(c->detail ? c->detail : "");
+    m->message = strdup(c->message ? c->message : "");
+    m->issued_time_ms = c->issued_ms;
+    m->expires_time_ms = c->expires_ms;
+    m->state = (Vigil__V1__CommandState)c->state;
+    m->delivered_time_ms = c->delivered_ms;
+    m->finished_time_ms = c->finished_ms;
+    m->updated_time_ms = c->updated_ms;
+    return m;
+}
+
+static void info_free(Vigil__V1__CommandInfo *m)
+{
+    if (!m)
+        return;
+    free(m->command_id);
+    free(m->agent_id);
+    free(m->hostname);
+    free(m->action);
+    free(m->operator_);
+    free(m->reason);
+    free(m->detail);
+    free(m->message);
+    free(m);
+}
+
+void command_isolate(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                     Vigil__V1__OperatorResponse *resp)
+{
+    int isolate = req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE;
+    const char *action = isolate ? "isolate" : "release";
+    const char *agent_id = isolate ? req->isolate->agent_id : req->release->agent_id;
+    const char *reason = isolate ? req->isolate->reason : req->release->reason;
+    int64_t expires = isolate ? req->isolate->expires_time_ms : req->release->expires_time_ms;
+    Vigil__V1__Command cmd = VIGIL__V1__COMMAND__INIT;
+    Vigil__V1__IsolateAction ia = VIGIL__V1__ISOLATE_ACTION__INIT;
+    Vigil__V1__ReleaseAction ra = VIGIL__V1__RELEASE_ACTION__INIT;
+    struct store_command sc;
+    struct conn *agent;
+    char id[VG_UUID_STR], opname[160], hostname[256], detail[1024], audit[1400], msg[300];
+    int64_t now = vg_time_now_ms(), host_id;
+    uint8_t *body = NULL;
+    size_t len, off = 0;
+    int rc;
+
+    if (!allowed(s, op, resp, action, agent_id, 0))
+        return;
+    if (!reason || !reason[0]) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "a reason is required (--reason TEXT); it goes to the audit log");
+        return;
+    }
+    rc = store_host_find(s->store, agent_id, &host_id, hostname, sizeof(hostname));
+    if (rc < 0) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, "the collector's store failed");
+        return;
+    }
+    if (rc == 0) {
+        snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
+                 agent_id);
+        deny(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, action, agent_id, msg);
+        return;
+    }
+    detail[0] = '\0';
+    if (isolate) {
+        const Vigil__V1__IsolateRequest *r = req->isolate;
+        if (r->n_allow > 64) {
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "at most 64 --allow rules");
+            return;
+        }
+        for (size_t i = 0; i < r->n_allow; i++) {
+            const Vigil__V1__AllowRule *a = r->allow[i];
+            if (cidr_check(a->cidr) || a->port > 65535 ||
+                (a->protocol[0] && strcmp(a->protocol, "tcp") && strcmp(a->protocol, "udp"))) {
+                snprintf(msg, sizeof(msg), "--allow '%.64s': expected ADDRESS[/PREFIX][:PORT]",
+                         a->cidr);
+                api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
+                return;
+            }
+            off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%sallow %s",
+                                    i ? ", " : "", a->cidr);
+            if (off < sizeof(detail) && a->port)
+                off += (size_t)snprintf(detail + off, sizeof(detail) - off, " port %u", a->port);
+            if (off >= sizeof(detail))
+                off = sizeof(detail) - 1;
+        }
+        ia.n_allow = r->n_allow;
+        ia.allow = r->allow;
+        cmd.action_case = VIGIL__V1__COMMAND__ACTION_ISOLATE;
+        cmd.isolate = &ia;
+    } else {
+        cmd.action_case = VIGIL__V1__COMMAND__ACTION_RELEASE;
+        cmd.release = &ra;
+    }
+    if (vg_uuid4(id) != 0) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness for a command id");
+        return;
+    }
+    operator_name(op, opname, sizeof(opname));
+    cmd.command_id = id;
+    cmd.operator_ = opname;
+    cmd.reason = (char *)reason;
+    cmd.issued_time_ms = now;
+    cmd.expires_time_ms = expires > now ? expires : now + DEFAULT_EXPIRY_MS;
+    len = vigil__v1__command__get_packed_size(&cmd);
+    if (!(body = malloc(len ? len : 1))) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    vigil__v1__command__pack(&cmd, body);
+    memset(&sc, 0, sizeof(sc));
+    sc.id = id;
+    sc.host_id = host_id;
+    sc.action = action;
+    sc.operator_name = opname;
+    sc.reason = reason;
+    sc.detail = detail;
+    sc.issued_ms = now;
+    sc.expires_ms = cmd.expires_time_ms;
+    snprintf(audit, sizeof(audit), "command %s; reason: %.300s%s%s", id, reason,
+             detail[0] ? "; " : "", detail);
+    /* The command and its audit entry commit together. */
+    rc = store_begin(s->store);
+    if (rc == 0)
+        rc = store_command_add(s->store, &sc, body, len);
+    if (rc == 0)
+        rc = store_audit_append(s->store, server_who(op), action, agent_id, audit, "queued");
+    if (rc == 0)
+        rc = store_commit(s->store);
+    else
+        store_rollback(s->store);
+    if (rc) {
+        free(body);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the collector could not store the command; nothing was queued");
+        return;
+    }
+    log_info("%s: %s %s (%s) queued as command %s: %s", server_who(op), action, agent_id,
+             hostname, id, reason);
+    agent = server_find_agent(s, agent_id);
+    if (agent && !agent->closing)
+        deliver(s, agent, id, body, len);
+    free(body);
+    {
+        Vigil__V1__CommandInfo *m;
+        sc.agent_id = agent_id;
+        sc.hostname = hostname;
+        sc.state = agent ? VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED
+                         : VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED;
+        sc.updated_ms = now;
+        m = info_msg(&sc);
+        if (!m) {
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        m->agent_connected = agent != NULL;
+        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND;
+        resp->command = m;
+        resp->ok = 1;
+    }
+}
+
+struct list_ctx {
+    Vigil__V1__CommandInfo **v;
+    size_t n, cap;
+    int oom;
+};
+
+static int list_cb(void *ctx, const struct store_command *c)
+{
+    struct list_ctx *x = ctx;
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 32;
+        Vigil__V1__CommandInfo **nv = realloc(x->v, nc * sizeof(*nv));
+        if (!nv) {
+            x->oom = 1;
+            return 1;
+        }
+        x->v = nv;
+        x->cap = nc;
+    }
+    if (!(x->v[x->n] = info_msg(c))) {
+        x->oom = 1;
+        return 1;
+    }
+    x->n++;
+    return 0;
+}
+
+void command_list(struct server *s, const Vigil__V1__CommandsQuery *q,
+                  Vigil__V1__OperatorResponse *resp)
+{
+    struct list_ctx x = { NULL, 0, 0, 0 };
+    Vigil__V1__CommandsResult *r = calloc(1, sizeof(*r));
+    uint32_t limit = q->limit && q->limit < LIST_LIMIT ? q->limit : LIST_LIMIT;
+    int rc;
+
+    if (!r) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    vigil__v1__commands_result__init(r);
+    rc = store_commands(s->store, q->agent_id[0] ? q->agent_id : NULL,
+                        q->command_id[0] ? q->command_id : NULL, limit, list_cb, &x);
+    r->commands = x.v;
+    r->n_commands = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS;
+    resp->commands = r;
+    if (rc < 0 || x.oom)
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                  "the collector could not read its store; see its log");
+    else
+        resp->ok = 1;
+}
+
+void command_release_token(struct server *s, struct conn *op,
+                           const Vigil__V1__ReleaseTokenRequest *r,
+                           Vigil__V1__OperatorResponse *resp)
+{
+    struct vg_rtoken t;
+    struct vg_key *key = NULL;
+    Vigil__V1__ReleaseTokenResult *res;
+    char *pem = NULL, *json = NULL, audit[800], hostname[256];
+    size_t pemlen;
+    int64_t now = vg_time_now_ms(), host_id;
+    int rc;
+
+    if (!allowed(s, op, resp, "release-token", r->agent_id, 1))
+        return;
+    if (!r->reason[0]) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "a reason is required (--reason TEXT); it goes to the audit log");
+        return;
+    }
+    if ((rc = store_host_find(s->store, r->agent_id, &host_id, hostname, sizeof(hostname))) <= 0) {
+        char msg[200];
+        snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
+                 r->agent_id);
+        if (rc == 0)
+            deny(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, "release-token",
+                 r->agent_id, msg);
+        else
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, "store failed");
+        return;
+    }
+    memset(&t, 0, sizeof(t));
+    vg_uuid4(t.token_id);
+    vg_strlcpy(t.agent_id, r->agent_id, sizeof(t.agent_id));
+    t.issued_ms = now;
+    t.expires_ms = r->expires_time_ms > now ? r->expires_time_ms : now + TOKEN_DEFAULT_MS;
+    if (t.expires_ms > now + TOKEN_MAX_MS)
+        t.expires_ms = now + TOKEN_MAX_MS;
+    operator_name(op, t.operator_name, sizeof(t.operator_name));
+    vg_strlcpy(t.reason, r->reason, sizeof(t.reason));
+    rc = vg_file_read(s->conf->cert, 64 * 1024, &pem, &pemlen);
+    if (rc == 0)
+        rc = vg_key_load(s->conf->key, &key);
+    if (rc == 0)
+        rc = vg_rtoken_sign(&t, pem, key, &json);
+    vg_key_free(key);
+    free(pem);
+    if (rc) {
+        log_warnx("cannot sign a release token: %s", vg_strerror(rc));
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                  "the collector could not sign the token; see its log");
+        return;
+    }
+    snprintf(audit, sizeof(audit), "break-glass token %s, valid until %lld; reason: %.500s",
+             t.token_id, (long long)t.expires_ms, r->reason);
+    if (store_audit_append(s->store, server_who(op), "release-token", r->agent_id, audit,
+                           "issued") != 0) {
+        free(json);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the collector could not audit the token, so it issued none");
+        return;
+    }
+    log_info("%s: break-glass release token %s issued for %s", server_who(op), t.token_id,
+             r->agent_id);
+    if (!(res = calloc(1, sizeof(*res)))) {
+        free(json);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    vigil__v1__release_token_result__init(res);
+    res->token = json;
+    res->expires_time_ms = t.expires_ms;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_RELEASE_TOKEN;
+    resp->release_token = res;
+    resp->ok = 1;
+}
+
+void command_free_response(Vigil__V1__OperatorResponse *resp)
+{
+    if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND) {
+        info_free(resp->command);
+    } else if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS &&
+               resp->commands) {
+        for (size_t i = 0; i < resp->commands->n_commands; i++)
+            info_free(resp->commands->commands[i]);
+        free(resp->commands->commands);
+        free(resp->commands);
+    } else if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_RELEASE_TOKEN &&
+               resp->release_token) {
+        if (resp->release_token->token)
+            vg_zeroize(resp->release_token->token, strlen(resp->release_token->token));
+        free(resp->release_token->token);
+        free(resp->release_token);
+    }
+}
