@@ -48,6 +48,10 @@ struct agent_conf {
     uint64_t exec_rate_per_exe;
     uint64_t hash_max_size;
     uint64_t ring_buffer_size;
+    /* [isolation] */
+    int isolation_backend; /* 0 auto, 1 nft */
+    int isolation_allow_dns;
+    uint64_t isolation_check_ms, isolation_verify_ms;
     /* [dummy] */
     uint64_t dummy_rate, dummy_size;
     /* [tls] */
@@ -105,6 +109,17 @@ extern const struct input_ops in_proc_ops;
 
 struct queue;
 struct transport;
+struct isolation;
+struct cmds;
+
+/* ---- commands (cmd.c) ---- */
+
+/* Opens the record of commands seen (STATE_DIR/commands).  NULL on
+ * failure, logged. */
+struct cmds *cmds_new(struct agent *a);
+void cmds_free(struct cmds *c);
+/* A command from the collector: run at most once, the outcome sent back. */
+void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd);
 
 struct agent {
     uv_loop_t *loop;
@@ -120,6 +135,8 @@ struct agent {
     /* The process source in use ("ebpf", ...; "starting" until verified),
      * for the health reports. */
     const char *proc_source;
+    struct isolation *iso;
+    struct cmds *cmds;
 };
 
 #endif

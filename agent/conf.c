@@ -80,6 +80,17 @@ const struct vg_conf_key agent_conf_keys[] = {
        256ULL * 1024 * 1024,
        "the eBPF ring buffer (a power of two): room for bursts while the agent catches up "
        "(about 3,000 execs per MiB); it is mapped twice, so it counts double in RSS"),
+    { "isolation", "backend", VG_CONF_ENUM, "auto", O(isolation_backend), 0, 0, "auto|nft", 0,
+      "firewall used to isolate the host: nft (nftables, through libnftables; auto picks it)" },
+    { "isolation", "allow_dns", VG_CONF_BOOL, "false", O(isolation_allow_dns), 0, 0, NULL, 0,
+      "while isolated, let DNS through to the resolvers in /etc/resolv.conf (the collector "
+      "addresses are resolved before isolating, so it is not needed for them)" },
+    KB("isolation", "check_interval", VG_CONF_DURATION, "5s", isolation_check_ms, 1000,
+       3600000, "how often the isolation rules are checked; changed or removed rules are "
+       "applied again and the tampering reported"),
+    KB("isolation", "verify_timeout", VG_CONF_DURATION, "10s", isolation_verify_ms, 1000,
+       300000, "after isolating, a new connection to the collector must succeed within this "
+       "time, or the isolation is rolled back"),
     KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
     KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,

@@ -13,6 +13,7 @@
 #include "agent.h"
 #include "buf.h"
 #include "daemon.h"
+#include "isolation.h"
 #include "err.h"
 #include "log.h"
 #include "pb.h"
@@ -100,6 +101,8 @@ static void signal_cb(uv_signal_t *h, int signum)
         return;
     a->stopping = 1;
     log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    /* Isolation stays in force: only a release lifts it. */
+    isolation_stop(a->iso);
     for (size_t i = 0; i < a->ninputs; i++)
         a->inputs[i].ops->exit(&a->inputs[i], input_done);
 }
@@ -152,7 +155,9 @@ static const struct vg_daemon agent_daemon = {
                 "  vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
                 "                        print this host's packages and pending updates\n"
                 "  vigil-agent processes [--json]\n"
-                "                        print the running processes as snapshots see them",
+                "                        print the running processes as snapshots see them\n"
+                "  vigil-agent release --token FILE [-c FILE]\n"
+                "                        lift network isolation offline with a break-glass token",
     .default_conf = DEFAULT_CONF,
     .keys = agent_conf_keys,
     .log_level_offset = offsetof(struct agent_conf, log_level),
@@ -176,6 +181,8 @@ int main(int argc, char **argv)
         return agent_inventory_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "processes") == 0)
         return agent_processes_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "release") == 0)
+        return agent_release_main(argc - 1, argv + 1);
     memset(&conf, 0, sizeof(conf));
     if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
         return rc;
@@ -186,6 +193,10 @@ int main(int argc, char **argv)
     a.loop = uv_default_loop();
     a.conf = &conf;
     rc = make_state_dir(conf.state_dir, err, sizeof(err));
+    /* Before anything else: a host that was isolated stays isolated
+     * through restarts, reboots and upgrades. */
+    if (rc == 0)
+        isolation_restore(&conf);
     if (rc == 0) {
         a.queue = queue_new(a.loop, &conf, on_batch_ready, &a, err, sizeof(err));
         if (!a.queue)
@@ -203,6 +214,8 @@ int main(int argc, char **argv)
     }
     log_info("agent %s starting (version %s), collector %s", a.agent_id, VG_VERSION,
              conf.address.v[0]);
+    a.cmds = cmds_new(&a);
+    a.iso = isolation_new(&a);
 
     a.ninputs = VG_ARRAY_SIZE(input_list);
     a.inputs = calloc(a.ninputs, sizeof(*a.inputs));
@@ -225,6 +238,8 @@ int main(int argc, char **argv)
     uv_run(a.loop, UV_RUN_DEFAULT);
 
     transport_free(a.transport);
+    isolation_free(a.iso);
+    cmds_free(a.cmds);
     free(a.inputs);
     rc = uv_loop_close(a.loop);
     if (rc)

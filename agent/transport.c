@@ -57,6 +57,7 @@ struct transport {
     struct vg_ratelimit rl;
     uint64_t reconnects, batches_sent;
     char host[256], port[8];
+    struct sockaddr_storage peer; /* address of the current connection */
 };
 
 static void schedule(struct transport *t, int failed_round);
@@ -326,6 +327,10 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
         if (vg_wire_heartbeat_reply(t->conn, env->heartbeat) == 0 && !env->heartbeat->echo)
             t->last_tx_ms = vg_time_mono_ms();
         break;
+    case VIGIL__V1__ENVELOPE__BODY_COMMAND:
+        if (t->state == T_READY)
+            cmd_deliver(t->agent, env->command);
+        break;
     case VIGIL__V1__ENVELOPE__BODY_ERROR:
         log_warnx("[net] collector %s: %s", vg_tls_peer_addr(t->conn),
                   env->error->message[0] ? env->error->message : "error without message");
@@ -441,6 +446,9 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     name = t->conf->server_name ? t->conf->server_name : t->host;
+    memset(&t->peer, 0, sizeof(t->peer));
+    if (res->ai_addrlen <= sizeof(t->peer))
+        memcpy(&t->peer, res->ai_addr, res->ai_addrlen);
     vg_frame_reader_init(&t->rd, NULL);
     t->state = T_CONNECTING;
     t->acked = 0;
@@ -633,4 +641,162 @@ void transport_free(struct transport *t)
     vg_tls_session_free(t->session);
     vg_tls_config_free(t->tls);
     free(t);
+}
+
+int transport_peer(const struct transport *t, struct sockaddr_storage *out)
+{
+    if (t->state != T_READY || !t->peer.ss_family)
+        return -ENOTCONN;
+    *out = t->peer;
+    return 0;
+}
+
+int transport_send_result(struct transport *t, const Vigil__V1__CommandResult *r)
+{
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    if (t->state != T_READY || t->closing)
+        return -ENOTCONN;
+    env.sent_time_ms = vg_time_now_ms();
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_COMMAND_RESULT;
+    env.command_result = (Vigil__V1__CommandResult *)r;
+    return send_env(t, &env);
+}
+
+/* ---- probe: a fresh connection, to prove the collector is reachable ---- */
+
+struct probe {
+    uv_timer_t timer;
+    struct vg_tls_conn *conn;
+    void (*cb)(void *ctx, int rc, const char *why);
+    void *ctx;
+    int done, open; /* open: handles (timer, conn) not yet closed */
+};
+
+static void probe_release(struct probe *p)
+{
+    if (--p->open == 0)
+        free(p);
+}
+
+static void probe_finish(struct probe *p, int rc, const char *why)
+{
+    if (p->done)
+        return;
+    p->done = 1;
+    uv_timer_stop(&p->timer);
+    p->cb(p->ctx, rc, why);
+    if (p->conn)
+        vg_tls_close(p->conn, rc ? "probe failed" : "probe done");
+}
+
+static int probe_ready(struct vg_tls_conn *c)
+{
+    struct probe *p = vg_tls_data(c);
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    Vigil__V1__Goodbye bye = VIGIL__V1__GOODBYE__INIT;
+
+    if (vg_tls_peer(c)->role != VG_ROLE_COLLECTOR) {
+        probe_finish(p, VG_ECERT, "the peer is not a collector");
+        return -1;
+    }
+    bye.reason = "isolation connectivity check";
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_GOODBYE;
+    env.goodbye = &bye;
+    (void)vg_wire_send(c, &env);
+    probe_finish(p, 0, "");
+    return 0;
+}
+
+static void probe_data(struct vg_tls_conn *c, const uint8_t *data, size_t len)
+{
+    (void)c;
+    (void)data;
+    (void)len;
+}
+
+static void probe_close(struct vg_tls_conn *c, int err)
+{
+    struct probe *p = vg_tls_data(c);
+    char why[300];
+    snprintf(why, sizeof(why), "%s", vg_tls_why(c)[0] ? vg_tls_why(c) : vg_strerror(err));
+    p->conn = NULL;
+    probe_finish(p, err ? err : -ECONNABORTED, why);
+    probe_release(p);
+}
+
+static const struct vg_tls_handlers probe_handlers = {
+    .on_ready = probe_ready,
+    .on_data = probe_data,
+    .on_close = probe_close,
+};
+
+static void probe_timeout(uv_timer_t *tm)
+{
+    struct probe *p = tm->data;
+    probe_finish(p, -ETIMEDOUT, "no TCP and TLS connection within the time allowed");
+}
+
+static void probe_timer_closed(uv_handle_t *h)
+{
+    probe_release(h->data);
+}
+
+static void probe_timer_close(struct probe *p)
+{
+    uv_close((uv_handle_t *)&p->timer, probe_timer_closed);
+}
+
+/* The callback fires once; the probe frees itself once its handles are
+ * closed. */
+static void probe_cb_then_close(void *ctx, int rc, const char *why);
+
+struct probe_wrap {
+    struct probe *p;
+    void (*cb)(void *ctx, int rc, const char *why);
+    void *ctx;
+};
+
+static void probe_cb_then_close(void *ctx, int rc, const char *why)
+{
+    struct probe_wrap *w = ctx;
+    struct probe *p = w->p;
+    void (*cb)(void *, int, const char *) = w->cb;
+    void *cctx = w->ctx;
+    free(w);
+    probe_timer_close(p);
+    cb(cctx, rc, why);
+}
+
+int transport_probe(struct transport *t, const struct sockaddr *addr, uint64_t timeout_ms,
+                    void (*cb)(void *ctx, int rc, const char *why), void *ctx)
+{
+    struct probe *p = calloc(1, sizeof(*p));
+    struct probe_wrap *w = calloc(1, sizeof(*w));
+    const char *name = t->conf->server_name ? t->conf->server_name : t->host;
+    int rc;
+
+    if (!p || !w) {
+        free(p);
+        free(w);
+        return -ENOMEM;
+    }
+    w->p = p;
+    w->cb = cb;
+    w->ctx = ctx;
+    p->cb = probe_cb_then_close;
+    p->ctx = w;
+    uv_timer_init(t->loop, &p->timer);
+    p->timer.data = p;
+    p->open = 1;
+    /* No session: a full handshake, as a reconnecting agent would make. */
+    rc = vg_tls_connect(t->loop, t->tls, addr, name, NULL, &probe_handlers, p, &p->conn);
+    if (rc) {
+        char why[160];
+        snprintf(why, sizeof(why), "cannot connect: %s", uv_strerror(rc));
+        probe_finish(p, rc, why); /* closes the timer, calls cb */
+        return 0;
+    }
+    p->open++;
+    uv_timer_start(&p->timer, probe_timeout, timeout_ms, 0);
+    return 0;
 }

@@ -5,6 +5,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include <sys/socket.h>
+
 #include "agent.h"
 
 struct queue;
@@ -25,5 +27,17 @@ void transport_drain_then_stop(struct transport *t, uint64_t max_wait_ms,
  * everything is closed. */
 void transport_stop(struct transport *t, void (*stopped)(struct transport *t));
 void transport_free(struct transport *t);
+/* The collector address of the current connection.  Returns 0, or
+ * -ENOTCONN when not connected. */
+int transport_peer(const struct transport *t, struct sockaddr_storage *out);
+/* Sends a command's result when connected; returns 0 or an error (the
+ * collector sends unfinished commands again after a reconnect, and the
+ * agent answers from its record). */
+int transport_send_result(struct transport *t, const Vigil__V1__CommandResult *r);
+/* Opens a fresh TCP and TLS connection to addr (a full handshake),
+ * checks the peer is a collector and leaves.  cb(ctx, 0 or an error,
+ * why) runs once, within timeout_ms.  Returns 0 or -ENOMEM. */
+int transport_probe(struct transport *t, const struct sockaddr *addr, uint64_t timeout_ms,
+                    void (*cb)(void *ctx, int rc, const char *why), void *ctx);
 
 #endif

@@ -13,7 +13,6 @@
  * every command id it has seen before running it, answers from that
  * record instead of running it twice.
  */
-#include <arpa/inet.h>
 #include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -22,6 +21,7 @@
 #include "collector.h"
 #include "crypto.h"
 #include "err.h"
+#include "netaddr.h"
 #include "pb.h"
 #include "rtoken.h"
 #include "store.h"
@@ -79,28 +79,6 @@ static int allowed(struct server *s, struct conn *op, Vigil__V1__OperatorRespons
     snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), action,
              admin_only ? "admin" : "responder or admin");
     deny(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, action, target, msg);
-    return 0;
-}
-
-/* Checks "192.0.2.0/24" or an address; returns 0 or -1. */
-static int cidr_check(const char *s)
-{
-    char a[64];
-    const char *slash = strchr(s, '/');
-    size_t n = slash ? (size_t)(slash - s) : strlen(s);
-    unsigned char bin[16];
-    uint64_t bits;
-    int v6;
-
-    if (n == 0 || n >= sizeof(a))
-        return -1;
-    memcpy(a, s, n);
-    a[n] = '\0';
-    v6 = strchr(a, ':') != NULL;
-    if (inet_pton(v6 ? AF_INET6 : AF_INET, a, bin) != 1)
-        return -1;
-    if (slash && vg_parse_u64(slash + 1, 0, v6 ? 128 : 32, &bits))
-        return -1;
     return 0;
 }
 
@@ -301,10 +279,12 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
         }
         for (size_t i = 0; i < r->n_allow; i++) {
             const Vigil__V1__AllowRule *a = r->allow[i];
-            if (cidr_check(a->cidr) || a->port > 65535 ||
+            struct vg_netaddr na;
+            char why[160];
+            if (vg_netaddr_parse(a->cidr, &na, why, sizeof(why)) || na.port || a->port > 65535 ||
                 (a->protocol[0] && strcmp(a->protocol, "tcp") && strcmp(a->protocol, "udp"))) {
-                snprintf(msg, sizeof(msg), "--allow '%.64s': expected ADDRESS[/PREFIX][:PORT]",
-                         a->cidr);
+                snprintf(msg, sizeof(msg), "--allow %s: expected ADDRESS[/PREFIX][:PORT]",
+                         na.port ? a->cidr : why);
                 api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
                 return;
             }
@@ -496,8 +476,11 @@ void command_release_token(struct server *s, struct conn *op,
                   "the collector could not sign the token; see its log");
         return;
     }
-    snprintf(audit, sizeof(audit), "break-glass token %s, valid until %lld; reason: %.500s",
-             t.token_id, (long long)t.expires_ms, r->reason);
+    {
+        char until[VG_TIME_STR_MAX];
+        snprintf(audit, sizeof(audit), "break-glass token %s, valid until %s; reason: %.500s",
+                 t.token_id, vg_time_format(t.expires_ms, until, sizeof(until)), r->reason);
+    }
     if (store_audit_append(s->store, server_who(op), "release-token", r->agent_id, audit,
                            "issued") != 0) {
         free(json);

@@ -73,6 +73,14 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     json_object_set_new(o, "kernel_update_pending", json_boolean(h->kernel_update_pending));
     json_object_set_new(o, "reboot_required", json_boolean(h->reboot_required));
     json_object_set_new(o, "process_source", json_string(h->process_source));
+    json_object_set_new(o, "isolated", json_boolean(h->isolated));
+    if (h->isolated) {
+        char t[VG_TIME_STR_MAX];
+        json_object_set_new(o, "isolated_since",
+                            json_string(rfc3339(h->isolated_since_time_ms, t, sizeof(t))));
+    } else {
+        json_object_set_new(o, "isolated_since", json_null());
+    }
     {
         char t[VG_TIME_STR_MAX], u[VG_TIME_STR_MAX];
         json_object_set_new(o, "packages_changed",
@@ -156,7 +164,9 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
         snprintf(cells[i][5], 256, "%s", h->software_version[0] ? h->software_version : "-");
         snprintf(cells[i][6], 256, "%s", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         snprintf(cells[i][7], 256, "%s", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
-        snprintf(cells[i][8], 256, "%s", h->connected ? "connected" : "offline");
+        snprintf(cells[i][8], 256, "%s%s%s", h->connected ? "connected" : "offline",
+                 h->isolated ? ", ISOLATED since " : "",
+                 h->isolated ? rfc3339(h->isolated_since_time_ms, t, sizeof(t)) : "");
         skew_text(h->clock_skew_ms, cells[i][9], 256);
         snprintf(cells[i][10], 256, "%llu", (unsigned long long)h->last_stored_seq);
         snprintf(cells[i][11], 256, "%llu", (unsigned long long)h->spool_batches);
@@ -293,6 +303,39 @@ int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInf
     return CTL_EXIT_USAGE;
 }
 
+int ctl_resolve_agent_id(struct ctl *ctl, const char *host, char *out, size_t len)
+{
+    Vigil__V1__HostsResult *res;
+    void *owner = NULL;
+    size_t nmatch = 0;
+    int rc;
+
+    if ((rc = fetch(ctl, NULL, 0, &res, &owner)) != 0)
+        return rc;
+    vg_strlcpy(out, host, len);
+    for (size_t i = 0; i < res->n_hosts; i++) {
+        if (strcmp(res->hosts[i]->agent_id, host) == 0) {
+            ctl_call_free(owner);
+            return 0;
+        }
+    }
+    for (size_t i = 0; i < res->n_hosts; i++) {
+        if (strcmp(res->hosts[i]->hostname, host) == 0) {
+            vg_strlcpy(out, res->hosts[i]->agent_id, len);
+            nmatch++;
+        }
+    }
+    ctl_call_free(owner);
+    if (nmatch > 1) {
+        const Vigil__V1__HostInfo *h;
+        /* Lists them. */
+        return ctl_resolve_host(ctl, host, &h, &owner);
+    }
+    if (nmatch == 0)
+        vg_strlcpy(out, host, len);
+    return 0;
+}
+
 int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
 {
     const Vigil__V1__HostInfo *h;
@@ -318,6 +361,11 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         printf("agent id:    %s\n", h->agent_id);
         printf("hostname:    %s\n", h->hostname);
         printf("state:       %s\n", h->connected ? "connected" : "offline");
+        if (h->isolated)
+            printf("network:     ISOLATED since %s (vigilctl release to lift it)\n",
+                   rfc3339(h->isolated_since_time_ms, t, sizeof(t)));
+        else
+            printf("network:     not isolated\n");
         printf("tags:        %s\n", tags);
         printf("os:          %s\n", h->os_pretty_name[0] ? h->os_pretty_name : "-");
         printf("kernel:      %s%s%s%s\n", h->kernel_release[0] ? h->kernel_release : "-",

@@ -59,6 +59,13 @@ void ctl_usage_pending(FILE *out);
 int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_packages(FILE *out);
 void ctl_usage_host(FILE *out);
+int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_isolate(FILE *out);
+void ctl_usage_release(FILE *out);
+int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_commands(FILE *out);
+int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_release_token(FILE *out);
 
 /* Sends req to the collector and waits for the response (client.c).
  * On success returns 0 with *resp set; free with ctl_call_free(*owner).
@@ -80,5 +87,11 @@ int ctl_query(struct ctl *ctl, Vigil__V1__OperatorRequest *req, int want,
  * listed), 1 when none does. */
 int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInfo **out,
                      void **owner);
+
+/* The agent id for HOST (an agent id, or a hostname held by exactly one
+ * host) written into out; HOST itself when no host matches, so that the
+ * collector decides (and audits the refusal).  Returns 0, or an exit
+ * status (2 when several hosts have that name; they are listed). */
+int ctl_resolve_agent_id(struct ctl *ctl, const char *host, char *out, size_t len);
 
 #endif

@@ -28,6 +28,13 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_processes, ctl_usage_processes },
     { "process-tree", "a process's ancestry on a host", ctl_cmd_process_tree,
       ctl_usage_process_tree },
+    { "isolate", "cut a host off the network, except its collector", ctl_cmd_isolate,
+      ctl_usage_isolate },
+    { "release", "lift a host's network isolation", ctl_cmd_isolate, ctl_usage_release },
+    { "commands", "command history and state (queued ... succeeded, rolled-back)",
+      ctl_cmd_commands, ctl_usage_commands },
+    { "release-token", "break-glass token to release an isolated host offline (admin)",
+      ctl_cmd_release_token, ctl_usage_release_token },
     { "audit", "the collector's audit log, and a check of its hash chain", ctl_cmd_audit,
       ctl_usage_audit },
 };
@@ -75,7 +82,7 @@ static void usage(FILE *out)
             "\n"
             "Commands:\n");
     for (size_t i = 0; i < VG_ARRAY_SIZE(commands); i++)
-        fprintf(out, "  %-10s %s\n", commands[i].name, commands[i].summary);
+        fprintf(out, "  %-13s %s\n", commands[i].name, commands[i].summary);
     fprintf(out, "\n"
                  "Connection settings may also come from the environment (VIGIL_COLLECTOR,\n"
                  "VIGIL_CA, VIGIL_CERT, VIGIL_KEY, VIGIL_SERVER_NAME) or from\n"

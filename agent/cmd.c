@@ -1,0 +1,289 @@
+/*
+ * Commands from the collector, run at most once.
+ *
+ * Every command id is written to STATE_DIR/commands (fsynced) before
+ * the command starts, and its outcome when it ends.  A command delivered
+ * again (a reconnect, a collector that lost the result) is answered from
+ * that record and never run twice; one that was running when the agent
+ * stopped is reported failed ("interrupted"), not run again.
+ *
+ * The record is a text file, rewritten atomically on each change, the
+ * newest MAX_RECORDS kept:
+ *
+ *   <command id> TAB <state> TAB <seen ms> TAB <finished ms> TAB <message> LF
+ */
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "agent.h"
+#include "buf.h"
+#include "err.h"
+#include "isolation.h"
+#include "log.h"
+#include "transport.h"
+#include "util.h"
+
+#define MAX_RECORDS 1000
+#define MSG_MAX 400
+
+struct rec {
+    char id[VG_UUID_STR];
+    int state;
+    int64_t seen_ms, finished_ms;
+    char message[MSG_MAX];
+};
+
+struct cmds {
+    struct agent *a;
+    char path[4096];
+    struct rec *v;
+    size_t n;
+    char running[VG_UUID_STR]; /* the command in progress in this process */
+};
+
+struct run_ctx {
+    struct cmds *c;
+    char id[VG_UUID_STR];
+    int64_t started_ms;
+};
+
+static int save(struct cmds *c)
+{
+    struct vg_buf b;
+    int rc = 0;
+    size_t len;
+    uint8_t *data;
+
+    vg_buf_init(&b, (size_t)MAX_RECORDS * (MSG_MAX + 128));
+    for (size_t i = 0; rc == 0 && i < c->n; i++)
+        rc = vg_buf_printf(&b, "%s\t%d\t%lld\t%lld\t%s\n", c->v[i].id, c->v[i].state,
+                           (long long)c->v[i].seen_ms, (long long)c->v[i].finished_ms,
+                           c->v[i].message);
+    if (rc == 0) {
+        data = vg_buf_take(&b, &len);
+        rc = vg_file_write_atomic(c->path, data ? data : (const uint8_t *)"", len, 0600, 0);
+        free(data);
+    }
+    vg_buf_free(&b);
+    if (rc)
+        log_warnx("[cmd] cannot write %s: %s", c->path, vg_strerror(rc));
+    return rc;
+}
+
+static void load(struct cmds *c)
+{
+    char *data = NULL, *line, *save_p = NULL;
+    size_t len;
+    int rc = vg_file_read(c->path, (size_t)MAX_RECORDS * (MSG_MAX + 128) * 2, &data, &len);
+
+    if (rc == -ENOENT)
+        return;
+    if (rc) {
+        log_warnx("[cmd] cannot read %s: %s; commands seen before are forgotten", c->path,
+                  vg_strerror(rc));
+        return;
+    }
+    for (line = strtok_r(data, "\n", &save_p); line; line = strtok_r(NULL, "\n", &save_p)) {
+        struct rec r;
+        char *f[5], *p = line;
+        int nf = 0;
+        uint64_t st;
+        memset(&r, 0, sizeof(r));
+        while (nf < 5) {
+            f[nf++] = p;
+            if (nf == 5 || !(p = strchr(p, '\t')))
+                break;
+            *p++ = '\0';
+        }
+        if (nf != 5 || strlen(f[0]) != VG_UUID_STR - 1 || vg_parse_u64(f[1], 1, 8, &st)) {
+            log_warnx("[cmd] %s: a damaged line skipped", c->path);
+            continue;
+        }
+        memcpy(r.id, f[0], VG_UUID_STR);
+        r.state = (int)st;
+        r.seen_ms = strtoll(f[2], NULL, 10);
+        r.finished_ms = strtoll(f[3], NULL, 10);
+        vg_strlcpy(r.message, f[4], sizeof(r.message));
+        if (c->n < MAX_RECORDS)
+            c->v[c->n++] = r;
+    }
+    free(data);
+}
+
+struct cmds *cmds_new(struct agent *a)
+{
+    struct cmds *c = calloc(1, sizeof(*c));
+    if (!c || !(c->v = calloc(MAX_RECORDS, sizeof(*c->v)))) {
+        free(c);
+        log_error("[cmd] out of memory");
+        return NULL;
+    }
+    c->a = a;
+    snprintf(c->path, sizeof(c->path), "%s/commands", a->conf->state_dir);
+    load(c);
+    return c;
+}
+
+void cmds_free(struct cmds *c)
+{
+    if (!c)
+        return;
+    free(c->v);
+    free(c);
+}
+
+static struct rec *find(struct cmds *c, const char *id)
+{
+    for (size_t i = 0; i < c->n; i++)
+        if (strcmp(c->v[i].id, id) == 0)
+            return &c->v[i];
+    return NULL;
+}
+
+/* Messages are one line, without tabs. */
+static void set_message(struct rec *r, const char *m)
+{
+    vg_strlcpy(r->message, m ? m : "", sizeof(r->message));
+    for (char *p = r->message; *p; p++)
+        if (*p == '\t' || *p == '\n' || *p == '\r')
+            *p = ' ';
+}
+
+static struct rec *add(struct cmds *c, const char *id, int state, const char *msg)
+{
+    struct rec *r;
+    if (c->n == MAX_RECORDS) { /* the oldest goes */
+        memmove(c->v, c->v + 1, (MAX_RECORDS - 1) * sizeof(*c->v));
+        c->n--;
+    }
+    r = &c->v[c->n++];
+    memset(r, 0, sizeof(*r));
+    vg_strlcpy(r->id, id, sizeof(r->id));
+    r->state = state;
+    r->seen_ms = vg_time_now_ms();
+    set_message(r, msg);
+    return r;
+}
+
+static void report(struct cmds *c, const struct rec *r, int64_t started_ms)
+{
+    Vigil__V1__CommandResult res = VIGIL__V1__COMMAND_RESULT__INIT;
+    res.command_id = (char *)r->id;
+    res.state = (Vigil__V1__CommandState)r->state;
+    res.message = (char *)r->message;
+    res.started_time_ms = started_ms ? started_ms : r->seen_ms;
+    res.finished_time_ms = r->finished_ms;
+    if (c->a->transport && transport_send_result(c->a->transport, &res) != 0)
+        log_info("[cmd] command %s: not connected; the outcome is sent when the collector asks "
+                 "again", r->id);
+}
+
+static void finished(void *ctx, int state, const char *message)
+{
+    struct run_ctx *x = ctx;
+    struct cmds *c = x->c;
+    struct rec *r = find(c, x->id);
+
+    log_info("[cmd] command %s %s: %s", x->id,
+             state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED ? "succeeded"
+             : state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK ? "rolled back"
+                                                                            : "failed",
+             message);
+    c->running[0] = '\0';
+    if (r) {
+        r->state = state;
+        r->finished_ms = vg_time_now_ms();
+        set_message(r, message);
+        save(c);
+        report(c, r, x->started_ms);
+    }
+    free(x);
+}
+
+void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd)
+{
+    struct cmds *c = a->cmds;
+    struct rec *r;
+    struct run_ctx *x;
+    int64_t now = vg_time_now_ms();
+    int isolate = cmd->action_case == VIGIL__V1__COMMAND__ACTION_ISOLATE;
+    int release = cmd->action_case == VIGIL__V1__COMMAND__ACTION_RELEASE;
+
+    if (!c || strlen(cmd->command_id) != VG_UUID_STR - 1) {
+        log_warnx("[cmd] ignoring a command with a malformed id");
+        return;
+    }
+    if ((r = find(c, cmd->command_id)) != NULL) {
+        if (r->state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING &&
+            strcmp(c->running, r->id) != 0) {
+            /* Started by an earlier run of the agent, which stopped before
+             * it finished: not run again. */
+            r->state = VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED;
+            r->finished_ms = now;
+            set_message(r, "interrupted: the agent stopped while running it; not run again");
+            save(c);
+        }
+        log_info("[cmd] command %s delivered again; answering from the record (%s), not "
+                 "running it twice", r->id, r->message[0] ? r->message : "running");
+        report(c, r, 0);
+        return;
+    }
+    log_info("[cmd] command %s from %s: %s (reason: %s)", cmd->command_id, cmd->operator_,
+             isolate ? "isolate" : release ? "release" : "unknown action", cmd->reason);
+    if (!isolate && !release) {
+        r = add(c, cmd->command_id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED,
+                "this agent does not know the command's action (is it older than the "
+                "collector?)");
+        r->finished_ms = now;
+        save(c);
+        report(c, r, 0);
+        return;
+    }
+    if (cmd->expires_time_ms && cmd->expires_time_ms < now) {
+        r = add(c, cmd->command_id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED,
+                "arrived after it expired; not run");
+        r->finished_ms = now;
+        save(c);
+        report(c, r, 0);
+        return;
+    }
+    if (c->running[0]) {
+        r = add(c, cmd->command_id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, "");
+        snprintf(r->message, sizeof(r->message),
+                 "command %s is still running; try again when it has finished", c->running);
+        r->finished_ms = now;
+        save(c);
+        report(c, r, 0);
+        return;
+    }
+    /* The record is on disk before anything runs: at most once. */
+    r = add(c, cmd->command_id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING, "");
+    if (save(c) != 0) {
+        r->state = VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED;
+        r->finished_ms = now;
+        set_message(r, "cannot record the command in the state directory, so it was not run "
+                       "(it must run at most once)");
+        report(c, r, 0);
+        c->n--; /* not recorded: a later delivery may try again */
+        return;
+    }
+    report(c, r, now);
+    if (!(x = calloc(1, sizeof(*x)))) {
+        r->state = VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED;
+        r->finished_ms = now;
+        set_message(r, "out of memory");
+        save(c);
+        report(c, r, now);
+        return;
+    }
+    x->c = c;
+    vg_strlcpy(x->id, cmd->command_id, sizeof(x->id));
+    x->started_ms = now;
+    vg_strlcpy(c->running, cmd->command_id, sizeof(c->running));
+    if (isolate)
+        isolation_isolate(a->iso, cmd, finished, x);
+    else
+        isolation_release(a->iso, cmd, finished, x);
+}

@@ -1,0 +1,207 @@
+/*
+ * The nftables back end of isolation: one table of the agent's own,
+ * `inet vigil_isolation`, with input, output and forward chains whose
+ * policy is drop.  A drop in any base chain is final in netfilter, so
+ * the host's other tables (or iptables rules) cannot let traffic past;
+ * and since the table is the agent's alone, release deletes it and
+ * nothing else.
+ *
+ * The script is applied by libnftables as one batch, which the kernel
+ * commits as one transaction: "add table; delete table; table {...}"
+ * replaces an older version atomically, with no moment unfiltered.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <nftables/libnftables.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "buf.h"
+#include "isolation.h"
+#include "util.h"
+
+#define TABLE "vigil_isolation"
+
+static int addr_expr(struct vg_buf *b, const struct iso_addr *a, const char *dir)
+{
+    char txt[INET6_ADDRSTRLEN];
+    inet_ntop(a->family, a->addr, txt, sizeof(txt));
+    if ((a->family == AF_INET && a->prefix == 32) || (a->family == AF_INET6 && a->prefix == 128))
+        return vg_buf_printf(b, "%s %s %s", a->family == AF_INET ? "ip" : "ip6", dir, txt);
+    return vg_buf_printf(b, "%s %s %s/%u", a->family == AF_INET ? "ip" : "ip6", dir, txt,
+                         a->prefix);
+}
+
+/* One rule: address match on side `dir`, then an optional port match. */
+static int rule(struct vg_buf *b, const struct iso_addr *a, const char *dir, const char *portdir)
+{
+    int rc = vg_buf_printf(b, "    ");
+    if (rc == 0)
+        rc = addr_expr(b, a, dir);
+    if (rc == 0 && a->port) {
+        if (a->proto)
+            rc = vg_buf_printf(b, " %s %s %u", a->proto == IPPROTO_TCP ? "tcp" : "udp", portdir,
+                               a->port);
+        else
+            rc = vg_buf_printf(b, " meta l4proto { tcp, udp } th %s %u", portdir, a->port);
+    }
+    if (rc == 0)
+        rc = vg_buf_printf(b, " accept\n");
+    return rc;
+}
+
+int iso_nft_script(const struct iso_spec *sp, char **out)
+{
+    struct vg_buf b;
+    int rc;
+
+    vg_buf_init(&b, 1024 * 1024);
+    rc = vg_buf_printf(&b,
+                       "add table inet " TABLE "\n"
+                       "delete table inet " TABLE "\n"
+                       "table inet " TABLE " {\n"
+                       "  chain input {\n"
+                       "    type filter hook input priority -10; policy drop;\n"
+                       "    iif \"lo\" accept\n"
+                       /* IPv6 needs neighbour discovery to reach anything,
+                        * the collector included; router adverts keep SLAAC
+                        * addresses. */
+                       "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
+                       "nd-router-advert } accept\n"
+                       "    udp sport 67 udp dport 68 accept\n"
+                       "    udp sport 547 udp dport 546 accept\n");
+    for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++)
+        rc = rule(&b, &sp->collectors[i], "saddr", "sport");
+    for (size_t i = 0; rc == 0 && i < sp->nallow; i++) {
+        rc = rule(&b, &sp->allow[i], "saddr", "sport");
+        if (rc == 0 && sp->allow[i].port) /* the port on either end */
+            rc = rule(&b, &sp->allow[i], "saddr", "dport");
+    }
+    for (size_t i = 0; rc == 0 && i < sp->ndns; i++)
+        rc = rule(&b, &sp->dns[i], "saddr", "sport");
+    if (rc == 0)
+        rc = vg_buf_printf(&b,
+                           "  }\n"
+                           "  chain output {\n"
+                           "    type filter hook output priority -10; policy drop;\n"
+                           "    oif \"lo\" accept\n"
+                           "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
+                           "nd-router-solicit } accept\n"
+                           "    udp sport 68 udp dport 67 accept\n"
+                           "    udp sport 546 udp dport 547 accept\n");
+    for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++)
+        rc = rule(&b, &sp->collectors[i], "daddr", "dport");
+    for (size_t i = 0; rc == 0 && i < sp->nallow; i++) {
+        rc = rule(&b, &sp->allow[i], "daddr", "dport");
+        if (rc == 0 && sp->allow[i].port)
+            rc = rule(&b, &sp->allow[i], "daddr", "sport");
+    }
+    for (size_t i = 0; rc == 0 && i < sp->ndns; i++)
+        rc = rule(&b, &sp->dns[i], "daddr", "dport");
+    if (rc == 0)
+        rc = vg_buf_printf(&b,
+                           "  }\n"
+                           /* Containers and VMs behind the host are cut off too. */
+                           "  chain forward {\n"
+                           "    type filter hook forward priority -10; policy drop;\n"
+                           "  }\n"
+                           "}\n");
+    if (rc) {
+        vg_buf_free(&b);
+        return rc;
+    }
+    {
+        size_t len;
+        *out = (char *)vg_buf_take(&b, &len);
+    }
+    return *out ? 0 : -ENOMEM;
+}
+
+/* Runs an nft script; *out gets its output when asked.  Returns 0, or
+ * -EIO with nft's error message in err. */
+static int run(const char *script, char **out, char *err, size_t errlen)
+{
+    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    int rc;
+
+    if (!ctx) {
+        snprintf(err, errlen, "libnftables: cannot create a context");
+        return -ENOMEM;
+    }
+    nft_ctx_buffer_output(ctx);
+    nft_ctx_buffer_error(ctx);
+    rc = nft_run_cmd_from_buffer(ctx, script);
+    if (rc) {
+        const char *e = nft_ctx_get_error_buffer(ctx);
+        size_t n;
+        snprintf(err, errlen, "%s", e && e[0] ? e : "nft failed");
+        n = strlen(err);
+        while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+            err[--n] = '\0';
+        for (char *p = err; *p; p++)
+            if (*p == '\n')
+                *p = ' ';
+        rc = -EIO;
+    } else if (out) {
+        const char *o = nft_ctx_get_output_buffer(ctx);
+        *out = strdup(o ? o : "");
+        if (!*out)
+            rc = -ENOMEM;
+    }
+    nft_ctx_free(ctx);
+    return rc;
+}
+
+static int nft_available(void)
+{
+    char err[256], *out = NULL;
+    int ok = run("list tables", &out, err, sizeof(err)) == 0;
+    free(out);
+    return ok;
+}
+
+static int nft_apply(const struct iso_spec *spec, char *err, size_t errlen)
+{
+    char *script = NULL;
+    int rc = iso_nft_script(spec, &script);
+    if (rc) {
+        snprintf(err, errlen, "cannot build the ruleset: %s", strerror(-rc));
+        return rc;
+    }
+    rc = run(script, NULL, err, errlen);
+    free(script);
+    return rc;
+}
+
+static int nft_remove(char *err, size_t errlen)
+{
+    /* "add" first makes the delete succeed when the table is absent, in
+     * the same transaction. */
+    return run("add table inet " TABLE "\ndelete table inet " TABLE "\n", NULL, err, errlen);
+}
+
+static int nft_fingerprint(char **out, char *err, size_t errlen)
+{
+    char *tables = NULL;
+    int rc;
+
+    *out = NULL;
+    if ((rc = run("list tables inet", &tables, err, errlen)) != 0)
+        return rc;
+    if (!strstr(tables, "table inet " TABLE "\n")) {
+        free(tables);
+        return 0; /* absent */
+    }
+    free(tables);
+    return run("list table inet " TABLE, out, err, errlen);
+}
+
+const struct iso_backend iso_nft_backend = {
+    .name = "nft",
+    .available = nft_available,
+    .apply = nft_apply,
+    .remove = nft_remove,
+    .fingerprint = nft_fingerprint,
+};

@@ -1,0 +1,83 @@
+/*
+ * Network isolation of the host (cmd_isolate.c, cmd_isolate_nft.c).
+ *
+ * While isolated, the host talks to nothing but its collectors, loopback,
+ * DHCP, the operator's --allow list and (with [isolation] allow_dns) its
+ * resolvers.  The rules live in a table of the agent's own and are
+ * described by an iso_spec; the spec is persisted in STATE_DIR/isolation
+ * so that a restart, a reboot or an upgrade re-applies it before the
+ * agent does anything else.
+ */
+#ifndef VG_ISOLATION_H
+#define VG_ISOLATION_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "agent.h"
+#include "netaddr.h"
+
+#define ISO_MAX_COLLECTORS 32
+#define ISO_MAX_ALLOW 64
+#define ISO_MAX_DNS 8
+
+#define iso_addr vg_netaddr
+
+struct iso_spec {
+    struct iso_addr collectors[ISO_MAX_COLLECTORS]; /* tcp, to their port */
+    size_t ncollectors;
+    struct iso_addr allow[ISO_MAX_ALLOW];
+    size_t nallow;
+    struct iso_addr dns[ISO_MAX_DNS];
+    size_t ndns;
+};
+
+
+/* A firewall back end. */
+struct iso_backend {
+    const char *name;
+    /* 1 if usable on this host. */
+    int (*available)(void);
+    /* Installs spec as one transaction, replacing what the agent had
+     * installed before.  Returns 0 or an error with err. */
+    int (*apply)(const struct iso_spec *spec, char *err, size_t errlen);
+    /* Removes exactly what apply installed; absent is fine. */
+    int (*remove)(char *err, size_t errlen);
+    /* A text that changes when the installed rules change; *out NULL
+     * when they are absent.  Returns 0 or an error. */
+    int (*fingerprint)(char **out, char *err, size_t errlen);
+};
+
+extern const struct iso_backend iso_nft_backend;
+
+/* Renders spec as an nft script (cmd_isolate_nft.c; for tests). */
+int iso_nft_script(const struct iso_spec *spec, char **out);
+
+/* ---- the agent side (cmd_isolate.c) ---- */
+
+struct isolation;
+
+/* At start, before anything else: re-applies a persisted isolation.
+ * Returns 0 (also when there was none) or an error, logged (the check
+ * timer keeps trying). */
+int isolation_restore(const struct agent_conf *conf);
+/* Starts the tamper check and reports a break-glass release made while
+ * the agent was stopped.  Returns NULL on allocation failure. */
+struct isolation *isolation_new(struct agent *a);
+void isolation_stop(struct isolation *iso);
+void isolation_free(struct isolation *iso);
+/* 1 while isolated (for the health report). */
+int isolation_active(const struct isolation *iso);
+
+/* Runs an isolate or release command; done(ctx, state, message) once,
+ * with a vigil.v1.CommandState. */
+typedef void (*iso_done_fn)(void *ctx, int state, const char *message);
+void isolation_isolate(struct isolation *iso, const Vigil__V1__Command *cmd, iso_done_fn done,
+                       void *ctx);
+void isolation_release(struct isolation *iso, const Vigil__V1__Command *cmd, iso_done_fn done,
+                       void *ctx);
+
+/* vigil-agent release --token FILE [-c CONF]. */
+int agent_release_main(int argc, char **argv);
+
+#endif

@@ -1,0 +1,475 @@
+/*
+ * vigilctl isolate, release, commands, release-token: incident response.
+ *
+ * isolate and release queue a command and, unless --no-wait, ask the
+ * collector for its state every WAIT_POLL_MS until it is final or
+ * --timeout passes.  Exit status: 0 succeeded, 1 failed, rolled back,
+ * expired or refused, 2 usage, 3 not finished when the wait ended (the
+ * command stays queued and runs when the agent can).
+ */
+#include <errno.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "ctl.h"
+#include "netaddr.h"
+#include "util.h"
+
+#define WAIT_POLL_MS 300
+#define CTL_EXIT_PENDING 3
+
+static const char *state_name(int st)
+{
+    switch (st) {
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED: return "queued";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED: return "delivered";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING: return "running";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED: return "succeeded";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED: return "failed";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK: return "rolled-back";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED: return "expired";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED: return "rejected";
+    default: return "unknown";
+    }
+}
+
+static json_t *jtime(int64_t ms)
+{
+    char t[VG_TIME_STR_MAX];
+    return ms ? json_string(vg_time_format(ms, t, sizeof(t))) : json_null();
+}
+
+static json_t *info_json(const Vigil__V1__CommandInfo *c)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "command_id", json_string(c->command_id));
+    json_object_set_new(o, "agent_id", json_string(c->agent_id));
+    json_object_set_new(o, "hostname", json_string(c->hostname));
+    json_object_set_new(o, "action", json_string(c->action));
+    json_object_set_new(o, "state", json_string(state_name(c->state)));
+    json_object_set_new(o, "message", json_string(c->message));
+    json_object_set_new(o, "operator", json_string(c->operator_));
+    json_object_set_new(o, "reason", json_string(c->reason));
+    json_object_set_new(o, "detail", json_string(c->detail));
+    json_object_set_new(o, "issued", jtime(c->issued_time_ms));
+    json_object_set_new(o, "expires", jtime(c->expires_time_ms));
+    json_object_set_new(o, "delivered", jtime(c->delivered_time_ms));
+    json_object_set_new(o, "finished", jtime(c->finished_time_ms));
+    return o;
+}
+
+static int is_final(int st)
+{
+    return st >= VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED;
+}
+
+static int exit_for(int st)
+{
+    if (st == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED)
+        return CTL_EXIT_OK;
+    return is_final(st) ? CTL_EXIT_FAIL : CTL_EXIT_PENDING;
+}
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+/* Asks for one command's state.  Returns 0 with *resp (free owner) or
+ * an exit status. */
+static int get_command(struct ctl *ctl, const char *id, Vigil__V1__OperatorResponse **resp,
+                       void **owner)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__CommandsQuery q = VIGIL__V1__COMMANDS_QUERY__INIT;
+    int rc;
+    q.command_id = (char *)id;
+    q.limit = 1;
+    req.request_id = 32;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS;
+    req.commands = &q;
+    rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS, resp, owner);
+    if (rc == 0 && (*resp)->commands->n_commands != 1) {
+        ctl_call_free(*owner);
+        return ctl_err("the collector no longer knows command %s", id);
+    }
+    return rc;
+}
+
+/* Prints a command's outcome; returns the exit status for it. */
+static int show(struct ctl *ctl, const Vigil__V1__CommandInfo *c, int waited)
+{
+    int rc = exit_for(c->state);
+    if (ctl->json) {
+        json_t *o = info_json(c);
+        ctl_print_json(o);
+        json_decref(o);
+        return rc;
+    }
+    if (is_final(c->state)) {
+        printf("%s: %s\n", state_name(c->state), c->message[0] ? c->message : "(no message)");
+    } else if (waited) {
+        char t[VG_TIME_STR_MAX];
+        printf("still %s after the wait; it stays queued and runs when the agent can (until "
+               "%s).  Follow it with: vigilctl commands --id %s\n",
+               state_name(c->state), vg_time_format(c->expires_time_ms, t, sizeof(t)),
+               c->command_id);
+    }
+    return rc;
+}
+
+static int wait_for(struct ctl *ctl, const char *id, uint64_t timeout_ms)
+{
+    uint64_t deadline = vg_time_mono_ms() + timeout_ms;
+    for (;;) {
+        Vigil__V1__OperatorResponse *resp;
+        void *owner;
+        const Vigil__V1__CommandInfo *c;
+        int rc = get_command(ctl, id, &resp, &owner);
+        if (rc)
+            return rc;
+        c = resp->commands->commands[0];
+        if (is_final(c->state) || vg_time_mono_ms() >= deadline) {
+            rc = show(ctl, c, 1);
+            ctl_call_free(owner);
+            return rc;
+        }
+        ctl_call_free(owner);
+        sleep_ms(WAIT_POLL_MS);
+    }
+}
+
+/* "192.0.2.7", "192.0.2.0/24:443", "[2001:db8::1]:22" -> a rule. */
+static int parse_allow(const char *s, Vigil__V1__AllowRule *r, char *cidr, size_t clen)
+{
+    struct vg_netaddr a;
+    char why[160];
+    if (vg_netaddr_parse(s, &a, why, sizeof(why)) != 0)
+        return ctl_usage_err("isolate", "--allow %s; expected ADDRESS[/PREFIX][:PORT], e.g. "
+                             "192.0.2.7:22 or [2001:db8::/32]:443", why);
+    r->port = a.port;
+    a.port = 0;
+    vg_netaddr_format(&a, cidr, clen);
+    r->cidr = cidr;
+    return 0;
+}
+
+void ctl_usage_isolate(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] isolate HOST --reason TEXT [--allow ADDR]... [--expires D]\n"
+            "                                   [--no-wait] [--timeout D]\n"
+            "\n"
+            "Cuts HOST off the network: it can reach nothing but its collector (and loopback,\n"
+            "DHCP, and what --allow lets through), IPv4 and IPv6, including connections that\n"
+            "were already open.  The agent proves it still reaches the collector over a new\n"
+            "connection afterwards, or rolls the isolation back.  It survives agent restarts\n"
+            "and reboots; only 'vigilctl release' lifts it.  Needs the responder or admin\n"
+            "role; the command, its delivery and its result go to the audit log.\n"
+            "\n"
+            "  HOST            agent id, or a hostname held by exactly one host\n"
+            "  --reason TEXT   why (required; recorded in the audit log)\n"
+            "  --allow ADDR    also allow ADDRESS[/PREFIX][:PORT], e.g. 192.0.2.7,\n"
+            "                  10.0.0.0/8:22 or [2001:db8::1]:443; with a port, traffic with\n"
+            "                  that port at either end (repeatable, at most 64)\n"
+            "  --expires D     give the command up if the agent has not received it within D\n"
+            "                  (default 24h; an offline host gets it when it reconnects)\n"
+            "  --no-wait       print the command id and return once it is queued\n"
+            "  --timeout D     how long to wait for the result (default 60s)\n"
+            "\n"
+            "Exit status: 0 succeeded, 1 failed or rolled back (the host is as it was) or\n"
+            "refused, 2 usage error, 3 not finished when the wait ended (still queued or\n"
+            "running; see 'vigilctl commands').\n");
+}
+
+void ctl_usage_release(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] release HOST --reason TEXT [--expires D] [--no-wait]\n"
+            "                                   [--timeout D]\n"
+            "\n"
+            "Lifts HOST's network isolation: the agent removes exactly the rules it added and\n"
+            "nothing else of the host's firewall.  Needs the responder or admin role.\n"
+            "Options and exit status as for 'vigilctl isolate'.  For a host whose collector\n"
+            "is gone, see 'vigilctl release-token'.\n");
+}
+
+int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "reason", required_argument, NULL, 'r' },
+        { "allow", required_argument, NULL, 'a' },
+        { "expires", required_argument, NULL, 'e' },
+        { "no-wait", no_argument, NULL, 'n' },
+        { "timeout", required_argument, NULL, 't' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *cmd = argv[0];
+    int isolate = strcmp(cmd, "isolate") == 0;
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__IsolateRequest iq = VIGIL__V1__ISOLATE_REQUEST__INIT;
+    Vigil__V1__ReleaseRequest rq = VIGIL__V1__RELEASE_REQUEST__INIT;
+    Vigil__V1__AllowRule rules[64], *rulep[64];
+    char cidrs[64][VG_NETADDR_STR];
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    const char *reason = NULL;
+    char agent[256];
+    uint64_t expires_ms = 0, timeout_ms = 60000;
+    size_t nallow = 0;
+    int c, rc, nowait = 0;
+    char id[64];
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': reason = optarg; break;
+        case 'a':
+            if (!isolate)
+                return ctl_usage_err(cmd, "--allow belongs to isolate");
+            if (nallow == 64)
+                return ctl_usage_err(cmd, "at most 64 --allow");
+            vigil__v1__allow_rule__init(&rules[nallow]);
+            if ((rc = parse_allow(optarg, &rules[nallow], cidrs[nallow], sizeof(cidrs[0]))) != 0)
+                return rc;
+            rulep[nallow] = &rules[nallow];
+            nallow++;
+            break;
+        case 'e':
+            if (vg_parse_duration(optarg, &expires_ms) || expires_ms == 0)
+                return ctl_usage_err(cmd, "--expires '%s': give a duration like 2h", optarg);
+            break;
+        case 'n': nowait = 1; break;
+        case 't':
+            if (vg_parse_duration(optarg, &timeout_ms))
+                return ctl_usage_err(cmd, "--timeout '%s': give a duration like 60s", optarg);
+            break;
+        case 'h':
+            (isolate ? ctl_usage_isolate : ctl_usage_release)(stdout);
+            return CTL_EXIT_OK;
+        case ':': return ctl_usage_err(cmd, "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return ctl_usage_err(cmd, "which host? Give an agent id or hostname");
+    if (optind + 1 < argc)
+        return ctl_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
+    if (!reason || !reason[0])
+        return ctl_usage_err(cmd, "--reason TEXT is required: it goes to the audit log");
+    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+        return rc;
+    req.request_id = 30;
+    if (isolate) {
+        iq.agent_id = agent;
+        iq.reason = (char *)reason;
+        iq.allow = rulep;
+        iq.n_allow = nallow;
+        iq.expires_time_ms = expires_ms ? vg_time_now_ms() + (int64_t)expires_ms : 0;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE;
+        req.isolate = &iq;
+    } else {
+        rq.agent_id = agent;
+        rq.reason = (char *)reason;
+        rq.expires_time_ms = expires_ms ? vg_time_now_ms() + (int64_t)expires_ms : 0;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE;
+        req.release = &rq;
+    }
+    rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND, &resp, &owner);
+    if (rc)
+        return rc;
+    vg_strlcpy(id, resp->command->command_id, sizeof(id));
+    {
+        const Vigil__V1__CommandInfo *ci = resp->command;
+        if (!ctl->json)
+            fprintf(nowait ? stdout : stderr, "command %s: %s %s (%s) %s%s\n", ci->command_id,
+                    ci->action, ci->hostname, ci->agent_id,
+                    ci->agent_connected ? "sent to the agent" : "queued: the agent is offline",
+                    nowait ? "" : "; waiting for the result");
+        else if (nowait) {
+            json_t *o = info_json(ci);
+            ctl_print_json(o);
+            json_decref(o);
+        }
+    }
+    ctl_call_free(owner);
+    if (nowait)
+        return CTL_EXIT_OK;
+    return wait_for(ctl, id, timeout_ms);
+}
+
+void ctl_usage_commands(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] commands [HOST] [--id ID] [--limit N]\n"
+            "\n"
+            "Command history, newest first: what was asked (isolate, release), by whom, why,\n"
+            "and its state: queued, delivered, running, succeeded, failed, rolled-back,\n"
+            "expired, rejected.\n"
+            "\n"
+            "  HOST        only this host (agent id or unique hostname)\n"
+            "  --id ID     only this command\n"
+            "  --limit N   at most N (default 100)\n"
+            "\n"
+            "With --json (before 'commands'): an array of {command_id, agent_id, hostname,\n"
+            "action, state, message, operator, reason, detail, issued, expires, delivered,\n"
+            "finished}.\n");
+}
+
+int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "id", required_argument, NULL, 'i' },
+        { "limit", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__CommandsQuery q = VIGIL__V1__COMMANDS_QUERY__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    const Vigil__V1__HostInfo *host = NULL;
+    void *owner = NULL, *howner = NULL;
+    uint64_t limit = 100;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'i': q.command_id = optarg; break;
+        case 'l':
+            if (vg_parse_u64(optarg, 1, 1000, &limit))
+                return ctl_usage_err("commands", "--limit: 1 to 1000");
+            break;
+        case 'h': ctl_usage_commands(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("commands", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("commands", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 < argc)
+        return ctl_usage_err("commands", "unexpected argument '%s'", argv[optind + 1]);
+    if (optind < argc) {
+        if ((rc = ctl_resolve_host(ctl, argv[optind], &host, &howner)) != 0)
+            return rc;
+        q.agent_id = host->agent_id;
+    }
+    q.limit = (uint32_t)limit;
+    req.request_id = 32;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS;
+    req.commands = &q;
+    rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS, &resp, &owner);
+    ctl_call_free(howner);
+    if (rc)
+        return rc;
+    if (ctl->json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < resp->commands->n_commands; i++)
+            json_array_append_new(a, info_json(resp->commands->commands[i]));
+        ctl_print_json(a);
+        json_decref(a);
+    } else {
+        for (size_t i = 0; i < resp->commands->n_commands; i++) {
+            const Vigil__V1__CommandInfo *ci = resp->commands->commands[i];
+            char t[VG_TIME_STR_MAX];
+            printf("%s  %s  %-8s %-12s %s (%s)  by %s: %s%s%s\n", ci->command_id,
+                   vg_time_format(ci->issued_time_ms, t, sizeof(t)), ci->action,
+                   state_name(ci->state), ci->hostname, ci->agent_id, ci->operator_, ci->reason,
+                   ci->detail[0] ? " [" : "", ci->detail[0] ? ci->detail : "");
+            if (ci->detail[0])
+                printf("]");
+            if (ci->message[0])
+                printf("\n    %s", ci->message);
+            printf("\n");
+        }
+        printf("%zu commands\n", resp->commands->n_commands);
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}
+
+void ctl_usage_release_token(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] release-token HOST --reason TEXT -o FILE [--valid D]\n"
+            "\n"
+            "Makes a break-glass token that lets HOST lift its own isolation offline, for a\n"
+            "host whose collector is gone for good: copy FILE to the host and run\n"
+            "'vigil-agent release --token FILE' there as root.  The collector signs it with\n"
+            "its key; the agent checks it against its CA, for its own id, once.  Needs the\n"
+            "admin role; issuing is audited.\n"
+            "\n"
+            "  --reason TEXT   why (required)\n"
+            "  -o FILE         where to write the token (mode 0600; refuses to overwrite)\n"
+            "  --valid D       how long the token works (default 7d, at most 90d)\n");
+}
+
+int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "reason", required_argument, NULL, 'r' },
+        { "output", required_argument, NULL, 'o' },
+        { "valid", required_argument, NULL, 'v' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__ReleaseTokenRequest rq = VIGIL__V1__RELEASE_TOKEN_REQUEST__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    char agent[256];
+    const char *reason = NULL, *outp = NULL;
+    uint64_t valid = 0;
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': reason = optarg; break;
+        case 'o': outp = optarg; break;
+        case 'v':
+            if (vg_parse_duration(optarg, &valid) || valid == 0)
+                return ctl_usage_err("release-token", "--valid '%s': a duration like 3d", optarg);
+            break;
+        case 'h': ctl_usage_release_token(stdout); return CTL_EXIT_OK;
+        case ':':
+            return ctl_usage_err("release-token", "option '%s' needs a value", argv[optind - 1]);
+        default:
+            return ctl_usage_err("release-token", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage_err("release-token", "give exactly one HOST");
+    if (!reason || !reason[0])
+        return ctl_usage_err("release-token", "--reason TEXT is required");
+    if (!outp)
+        return ctl_usage_err("release-token", "-o FILE is required");
+    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+        return rc;
+    rq.agent_id = agent;
+    rq.reason = (char *)reason;
+    rq.expires_time_ms = valid ? vg_time_now_ms() + (int64_t)valid : 0;
+    req.request_id = 33;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN;
+    req.release_token = &rq;
+    rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_RELEASE_TOKEN, &resp, &owner);
+    if (rc)
+        return rc;
+    rc = vg_file_write_atomic(outp, resp->release_token->token,
+                              strlen(resp->release_token->token), 0600, 1);
+    if (rc) {
+        ctl_call_free(owner);
+        return ctl_err("cannot write %s: %s%s", outp, strerror(-rc),
+                       rc == -EEXIST ? " (remove it first)" : "");
+    }
+    {
+        char t[VG_TIME_STR_MAX];
+        printf("wrote %s: a break-glass release token for %s, valid until %s.\n"
+               "On the host, as root: vigil-agent release --token %s\n",
+               outp, argv[optind],
+               vg_time_format(resp->release_token->expires_time_ms, t, sizeof(t)), outp);
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}

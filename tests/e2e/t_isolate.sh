@@ -1,0 +1,283 @@
+# vg-timeout: 300
+# Network isolation, for real, in three network namespaces made here:
+#
+#   host (agent) --veth-- collector        host --veth-- peer (TCP echo)
+#   10.77.1.2 / fd77:1::2   10.77.1.1 / fd77:1::1    10.77.2.2 <-> 10.77.2.1, fd77:2::1
+#
+# Isolate cuts the host off the peer (new connections and an open one,
+# IPv4 and IPv6) while telemetry still flows; release restores it and
+# leaves the host's own firewall as it was.  Restart, a flushed ruleset
+# and rules deleted by hand all end isolated again; --allow lets exactly
+# its address and port through; a collector that drops new connections
+# makes isolate roll back; roles, unknown hosts, offline and expired
+# commands, duplicate deliveries, break-glass tokens and the audit chain.
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+id=$$
+H=vgh$id C=vgc$id P=vgp$id
+teardown() {
+    cleanup_pids
+    for n in $H $C $P; do ip netns del "$n" 2>/dev/null || true; done
+}
+trap teardown EXIT
+inh() { ip netns exec "$H" "$@"; }
+inc() { ip netns exec "$C" "$@"; }
+inp() { ip netns exec "$P" "$@"; }
+
+for n in $H $C $P; do ip netns add "$n"; ip -n "$n" link set lo up; done
+ip link add "h$id" netns "$H" type veth peer name "c$id" netns "$C"
+ip link add "p$id" netns "$H" type veth peer name "q$id" netns "$P"
+ip -n "$H" addr add 10.77.1.2/24 dev "h$id"
+ip -n "$H" addr add fd77:1::2/64 dev "h$id" nodad
+ip -n "$C" addr add 10.77.1.1/24 dev "c$id"
+ip -n "$C" addr add fd77:1::1/64 dev "c$id" nodad
+ip -n "$H" addr add 10.77.2.2/24 dev "p$id"
+ip -n "$H" addr add fd77:2::2/64 dev "p$id" nodad
+ip -n "$P" addr add 10.77.2.1/24 dev "q$id"
+ip -n "$P" addr add fd77:2::1/64 dev "q$id" nodad
+for l in "$H h$id" "$H p$id" "$C c$id" "$P q$id"; do set -- $l; ip -n "$1" link set "$2" up; done
+
+# The peer: a TCP echo server on ports 9000 and 9001, IPv4 and IPv6.
+cat >echo.py <<'PY'
+import socket, threading, sys
+def serve(port):
+    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
+    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
+    s.bind(("::", port)); s.listen(16)
+    while True:
+        c, _ = s.accept()
+        threading.Thread(target=lambda c=c: [c.sendall(d) for d in iter(lambda: c.recv(4096), b"")], daemon=True).start()
+threading.Thread(target=serve, args=(9001,), daemon=True).start()
+serve(9000)
+PY
+# reach ADDR PORT: exit 0 if an echo comes back within 1.5 s.
+cat >reach.py <<'PY'
+import socket, sys
+try:
+    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5)
+    s.sendall(b"ping\n"); sys.exit(0 if s.recv(16) == b"ping\n" else 1)
+except OSError:
+    sys.exit(1)
+PY
+# An open connection, pinged every 200 ms: "ok" or "fail" per ping.
+cat >hold.py <<'PY'
+import socket, sys, time
+s = socket.create_connection(("10.77.2.1", 9000), timeout=1)
+out = open(sys.argv[1], "a", buffering=1)
+while True:
+    try:
+        s.sendall(b"x"); out.write("ok\n" if s.recv(1) == b"x" else "fail\n")
+    except OSError:
+        out.write("fail\n")
+    time.sleep(0.2)
+PY
+start peer ip netns exec "$P" python3 echo.py
+reach() { inh python3 reach.py "$1" "$2"; }
+wait_for 10 "the peer up" 'reach 10.77.2.1 9000'
+reach fd77:2::1 9000 || fail "the peer is not reachable over IPv6 before isolation"
+
+# The host's own firewall, which release must leave as it was.
+inh nft -f - <<'NFT'
+table inet hostfw {
+  chain input { type filter hook input priority 0; policy accept; tcp dport 2222 drop; }
+}
+NFT
+inh nft list ruleset >ruleset.before
+
+make_pki pki
+PORT=$(free_port)
+collector_conf "$PORT" c.db | sed "s/^listen = .*/listen = 0.0.0.0:$PORT/" >collector.conf
+# Every command is delivered twice: each must run once.
+start collector env VIGIL_TEST_DELIVER_TWICE=1 ip netns exec "$C" "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+
+agent_conf "$PORT" agent-1 | sed "s/^address = .*/address = 10.77.1.1:$PORT/" >agent.conf
+cat >>agent.conf <<CONF
+[telemetry]
+process_source = off
+[dummy]
+rate = 5
+[isolation]
+check_interval = 1s
+verify_timeout = 3s
+CONF
+start agent ip netns exec "$H" "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 15 "agent connected" 'grep -q "connected to collector" agent.log'
+
+ctl() { inc "$CTL" --collector "10.77.1.1:$PORT" --ca pki/ca.crt --server-name localhost \
+    --cert "pki/$ROLE.crt" --key "pki/$ROLE.key" "$@"; }
+events() { sql c.db "select count(*) from events"; }
+
+# ---- refusals: an auditor, an unknown host ----
+ROLE=auditor-1
+expect_exit 1 ctl isolate agent-1 --reason "auditors may not"
+expect_in err.txt "permission denied"
+ROLE=responder-1
+expect_exit 1 ctl isolate no-such-host --reason "who?"
+expect_in err.txt "no host with agent id 'no-such-host'"
+expect_exit 2 ctl isolate agent-1
+expect_in err.txt "--reason TEXT is required"
+[ "$(sql c.db "select count(*) from audit where result = 'refused' and action = 'isolate'")" -eq 2 ] ||
+    fail "the two refusals are not both audited"
+
+# ---- isolate ----
+start hold ip netns exec "$H" python3 hold.py hold.log
+wait_for 10 "the open connection echoing" 'grep -q ok hold.log'
+expect_exit 0 ctl isolate agent-1 --reason "incident 42: suspected C2"
+expect_in out.txt "succeeded: isolated (nft)"
+: >hold.log
+wait_for 5 "the open connection cut" 'grep -q fail hold.log'
+reach 10.77.2.1 9000 && fail "a new IPv4 connection to the peer worked while isolated"
+reach fd77:2::1 9000 && fail "a new IPv6 connection to the peer worked while isolated"
+n=$(events)
+wait_for 10 "telemetry flowing while isolated" '[ "$(events)" -gt $((n + 10)) ]'
+inh nft list tables | grep -q "inet vigil_isolation" || fail "no isolation table"
+expect_exit 0 ctl --json hosts
+jq -e '.[0].isolated == true and .[0].isolated_since != null' out.txt >/dev/null ||
+    fail "hosts does not show isolated: $(cat out.txt)"
+expect_exit 0 ctl hosts
+expect_in out.txt "ISOLATED since"
+# Delivered twice, run once.
+wait_for 5 "the duplicate answered from the record" 'grep -q "delivered again" agent.log'
+[ "$(grep -c "from responder responder-1: isolate" agent.log)" -eq 1 ] || fail "the isolate ran twice"
+
+# ---- tampering while the agent runs ----
+inh nft delete table inet vigil_isolation
+wait_for 10 "the rules back" 'inh nft list tables | grep -q vigil_isolation'
+reach 10.77.2.1 9000 && fail "the peer reachable after the rules came back"
+wait_for 10 "tampering audited" '[ "$(sql c.db "select count(*) from audit where result = '"'tampered'"'")" -ge 1 ]'
+ROLE=auditor-1
+expect_exit 0 ctl audit
+expect_in out.txt "tampered"
+expect_in out.txt "removed outside Vigil"
+
+# ---- restart while isolated: isolated again before anything is sent ----
+stop "$APID"
+reach 10.77.2.1 9000 && fail "stopping the agent lifted the isolation"
+: >agent.log
+start agent ip netns exec "$H" "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 15 "agent back" 'grep -q "connected to collector" agent.log'
+first=$(grep -n -m1 -E "isolation restored|connected to collector" agent.log)
+case $first in *"isolation restored"*) ;; *) fail "not restored before connecting: $first" ;; esac
+
+# ... and with the ruleset flushed by hand while it was stopped.
+stop "$APID"
+inh nft flush ruleset
+reach 10.77.2.1 9000 || fail "the flushed host should be open while the agent is stopped"
+: >agent.log
+start agent ip netns exec "$H" "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 15 "agent back" 'grep -q "connected to collector" agent.log'
+first=$(grep -n -m1 -E "isolation restored|connected to collector" agent.log)
+case $first in *"isolation restored"*) ;; *) fail "not restored before connecting: $first" ;; esac
+reach 10.77.2.1 9000 && fail "the peer reachable after restart with a flushed ruleset"
+# The flush took the host's own table too: put it back as it was.
+inh nft -f - <<'NFT'
+table inet hostfw {
+  chain input { type filter hook input priority 0; policy accept; tcp dport 2222 drop; }
+}
+NFT
+
+# ---- release ----
+ROLE=responder-1
+expect_exit 0 ctl release agent-1 --reason "incident 42 contained"
+expect_in out.txt "succeeded: released"
+reach 10.77.2.1 9000 || fail "the peer unreachable after release"
+reach fd77:2::1 9000 || fail "the peer unreachable over IPv6 after release"
+inh nft list ruleset >ruleset.after
+cmp ruleset.before ruleset.after || { diff ruleset.before ruleset.after >&2; fail "release changed the host's firewall"; }
+expect_exit 0 ctl --json hosts
+jq -e '.[0].isolated == false' out.txt >/dev/null || fail "hosts still shows isolated"
+
+# ---- --allow: exactly that address and port ----
+expect_exit 0 ctl isolate agent-1 --reason "allow test" --allow 10.77.2.1:9000
+reach 10.77.2.1 9000 || fail "--allow 10.77.2.1:9000 did not let it through"
+reach 10.77.2.1 9001 && fail "--allow 10.77.2.1:9000 let port 9001 through"
+reach fd77:2::1 9000 && fail "--allow 10.77.2.1:9000 let IPv6 through"
+expect_exit 0 ctl isolate agent-1 --reason "allow v6" --allow "[fd77:2::/64]:9001"
+reach fd77:2::1 9001 || fail "--allow [fd77:2::/64]:9001 did not let it through"
+reach fd77:2::1 9000 && fail "--allow [fd77:2::/64]:9001 let port 9000 through"
+reach 10.77.2.1 9000 && fail "the earlier allow rule survived a new isolate"
+expect_exit 0 ctl release agent-1 --reason "allow tests done"
+
+# ---- lockout: the collector drops new connections from the host ----
+inc nft -f - <<NFT
+table inet lock {
+  chain input { type filter hook input priority 0; policy accept;
+    ip saddr 10.77.1.2 tcp dport $PORT ct state new drop; }
+}
+NFT
+expect_exit 1 ctl isolate agent-1 --reason "lockout test"
+expect_in out.txt "rolled-back"
+inh nft list tables | grep -q vigil_isolation && fail "rules left behind after a roll-back"
+reach 10.77.2.1 9000 || fail "the host is not as it was after a roll-back"
+inc nft delete table inet lock
+
+# ---- offline: queued, then run on reconnect; expired: never run ----
+stop "$APID"
+expect_exit 0 ctl isolate agent-1 --reason "queued while offline" --no-wait
+expect_in out.txt "queued: the agent is offline"
+QID=$(awk '{print $2; exit}' out.txt | tr -d :)
+expect_exit 0 ctl release agent-1 --reason "expires undelivered" --expires 1s --no-wait
+EID=$(awk '{print $2; exit}' out.txt | tr -d :)
+sleep 2.5
+wait_for 10 "expired" '[ "$(sql c.db "select state from commands where id = '"'$EID'"'")" = 7 ]'
+start agent ip netns exec "$H" "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 20 "the queued isolate ran" '[ "$(sql c.db "select state from commands where id = '"'$QID'"'")" = 4 ]'
+reach 10.77.2.1 9000 && fail "the queued isolate did not isolate"
+grep -q "$EID" agent.log && fail "the expired command reached the agent"
+expect_exit 0 ctl commands agent-1
+expect_in out.txt "expired"
+expect_in out.txt "succeeded"
+
+# ---- break-glass ----
+ROLE=responder-1
+expect_exit 1 ctl release-token agent-1 --reason "responders may not" -o t0.json
+ROLE=admin-1
+expect_exit 0 ctl release-token agent-1 --reason "collector lost" -o tok.json
+[ "$(mode tok.json)" = 600 ] || fail "token mode $(mode tok.json)"
+expect_exit 0 ctl release-token agent-1 --reason "short" --valid 1s -o short.json
+# Forged: the reason changed after signing.
+jq '.reason = "something else"' tok.json >forged.json
+# Signed by a key that is not the collector's.
+jq --arg c "$(cat pki/agent-1.crt)" '.collector_certificate = $c' tok.json >wrongcert.json
+sed 's/agent-1/agent-2/g' agent.conf >agent2.conf
+stop "$APID"
+stop "$CPID"
+sleep 1.2
+expect_exit 1 inh "$AGENT" release --token short.json -c agent.conf
+expect_in err.txt "expired"
+expect_exit 1 inh "$AGENT" release --token forged.json -c agent.conf
+expect_in err.txt "signature does not match"
+expect_exit 1 inh "$AGENT" release --token wrongcert.json -c agent.conf
+expect_in err.txt "not a collector"
+expect_exit 1 inh "$AGENT" release --token tok.json -c agent2.conf
+expect_in err.txt "for host agent-1, not this one"
+reach 10.77.2.1 9000 && fail "a refused token released the host"
+expect_exit 0 inh "$AGENT" release --token tok.json -c agent.conf
+expect_in out.txt "released"
+reach 10.77.2.1 9000 || fail "break-glass did not release"
+expect_exit 1 inh "$AGENT" release --token tok.json -c agent.conf
+expect_in err.txt "used already"
+# Back online: the collector hears of it.
+start collector ip netns exec "$C" "$COLLECTOR" -c collector.conf
+wait_for 10 "collector up" '[ "$(grep -c "listening on" collector.log)" -ge 1 ]'
+start agent ip netns exec "$H" "$AGENT" -c agent.conf
+wait_for 15 "break-glass audited" '[ "$(sql c.db "select count(*) from audit where action = '"'break-glass-release'"'")" -ge 1 ]'
+expect_exit 0 ctl --json hosts
+jq -e '.[0].isolated == false' out.txt >/dev/null || fail "hosts shows isolated after break-glass"
+
+# ---- the audit trail holds, and an edit is found ----
+ROLE=auditor-1
+expect_exit 0 ctl audit --verify
+for w in queued delivered succeeded rolled-back expired tampered restored refused issued break-glass; do
+    expect_in out.txt "$w"
+done
+sql c.db "update audit set detail = 'edited' where id = (select min(id) from audit where result = 'queued')"
+expect_exit 1 ctl audit --verify
+expect_in out.txt "BROKEN"
