@@ -17,6 +17,7 @@
 #include "crypto.h"
 #include "vigil/v1/envelope.pb-c.h"
 
+enum iso_backend_kind { ISO_BACKEND_AUTO, ISO_BACKEND_NFT, ISO_BACKEND_IPTABLES };
 enum proc_source_kind { PROC_SRC_AUTO, PROC_SRC_EBPF, PROC_SRC_NETLINK, PROC_SRC_PROC, PROC_SRC_OFF };
 
 struct agent_conf {
@@ -49,7 +50,8 @@ struct agent_conf {
     uint64_t hash_max_size;
     uint64_t ring_buffer_size;
     /* [isolation] */
-    int isolation_backend; /* 0 auto, 1 nft */
+    int isolation_backend; /* enum iso_backend_kind */
+    char *isolation_iptables;
     int isolation_allow_dns;
     uint64_t isolation_check_ms, isolation_verify_ms;
     /* [dummy] */

@@ -68,8 +68,16 @@ struct isolation {
 
 static const struct iso_backend *backend_for(const struct agent_conf *c)
 {
-    (void)c;
-    return &iso_nft_backend;
+    static int logged;
+    if (c->isolation_backend == ISO_BACKEND_NFT)
+        return &iso_nft_backend;
+    if (c->isolation_backend == ISO_BACKEND_IPTABLES)
+        return &iso_ipt_backend;
+    if (iso_nft_backend.available(c))
+        return &iso_nft_backend;
+    if (!logged++)
+        log_info("[iso] nftables is not usable here; isolation uses %s", c->isolation_iptables);
+    return &iso_ipt_backend;
 }
 
 static void state_path(const struct agent_conf *c, const char *name, char *out, size_t len)
@@ -189,12 +197,12 @@ int isolation_restore(const struct agent_conf *conf)
          * reachable: the command never succeeded, so undo it. */
         log_warnx("[iso] isolation by command %s was interrupted before it was verified; "
                   "removing it (the command is reported failed)", id);
-        if (be->remove(err, sizeof(err)))
+        if (be->remove(conf, err, sizeof(err)))
             log_error("[iso] cannot remove the isolation rules: %s", err);
         state_remove(conf);
         return 0;
     }
-    if ((rc = be->apply(&sp, err, sizeof(err))) != 0) {
+    if ((rc = be->apply(conf, &sp, err, sizeof(err))) != 0) {
         log_error("[iso] the host must be isolated (command %s) but the rules cannot be "
                   "applied: %s; retrying every check interval", id, err);
         return rc;
@@ -235,7 +243,7 @@ static void refresh_fingerprint(struct isolation *iso)
     char err[256];
     free(iso->fingerprint);
     iso->fingerprint = NULL;
-    if (iso->be->fingerprint(&iso->fingerprint, err, sizeof(err)))
+    if (iso->be->fingerprint(iso->conf, &iso->fingerprint, err, sizeof(err)))
         log_warnx("[iso] cannot read back the isolation rules: %s", err);
 }
 
@@ -277,7 +285,7 @@ static void check_cb(uv_timer_t *t)
     if (!iso->active) {
         /* Restore failed at start, or a restart found state: try again. */
         if (state_load(iso->conf, &sp, id, &since, &verified) == 1 && verified &&
-            iso->be->apply(&sp, err, sizeof(err)) == 0) {
+            iso->be->apply(iso->conf, &sp, err, sizeof(err)) == 0) {
             iso->active = 1;
             iso->spec = sp;
             iso->since_ms = since;
@@ -306,7 +314,7 @@ static void check_cb(uv_timer_t *t)
         log_warnx("[iso] tampering: %s", detail);
         emit(iso, "tampered", detail);
     }
-    rc = iso->be->fingerprint(&now, err, sizeof(err));
+    rc = iso->be->fingerprint(iso->conf, &now, err, sizeof(err));
     if (rc == 0 && now && iso->fingerprint && strcmp(now, iso->fingerprint) == 0) {
         free(now);
         return;
@@ -315,7 +323,7 @@ static void check_cb(uv_timer_t *t)
              rc ? err : !now ? "the isolation rules were removed outside Vigil; applied again"
                              : "the isolation rules were changed outside Vigil; applied again");
     free(now);
-    if ((rc = iso->be->apply(&iso->spec, err, sizeof(err))) != 0) {
+    if ((rc = iso->be->apply(iso->conf, &iso->spec, err, sizeof(err))) != 0) {
         if (vg_ratelimit(&iso->rl, &sup))
             log_error("[iso] tampering: %s, and they cannot be applied again: %s", detail, err);
         return;
@@ -345,7 +353,7 @@ struct isolation *isolation_new(struct agent *a)
         iso->since_ms = since;
         vg_strlcpy(iso->command_id, id, sizeof(iso->command_id));
         /* Only if isolation_restore managed to apply it. */
-        if (iso->be->fingerprint(&fp, err, sizeof(err)) == 0 && fp) {
+        if (iso->be->fingerprint(a->conf, &fp, err, sizeof(err)) == 0 && fp) {
             iso->active = 1;
             iso->fingerprint = fp;
             emit(iso, "restored", "isolation re-applied at agent start");
@@ -397,12 +405,12 @@ static void finish(struct isolation *iso, int state, const char *msg)
 static int put_back(struct isolation *iso, char *err, size_t errlen)
 {
     if (iso->active) {
-        int rc = iso->be->apply(&iso->spec, err, errlen);
+        int rc = iso->be->apply(iso->conf, &iso->spec, err, errlen);
         state_save(iso->conf, &iso->spec, iso->command_id, iso->since_ms, 1, iso->be->name);
         return rc;
     }
     state_remove(iso->conf);
-    return iso->be->remove(err, errlen);
+    return iso->be->remove(iso->conf, err, errlen);
 }
 
 /* Worker thread: resolves every collector address (and reads the
@@ -583,7 +591,7 @@ static void resolved(uv_work_t *w, int status)
                "not isolated: cannot write the isolation state file");
         return;
     }
-    if (iso->be->apply(sp, err, sizeof(err)) != 0) {
+    if (iso->be->apply(iso->conf, sp, err, sizeof(err)) != 0) {
         char e2[300];
         put_back(iso, e2, sizeof(e2));
         snprintf(msg, sizeof(msg), "not isolated: the rules could not be applied (%s); the "
@@ -654,7 +662,7 @@ void isolation_release(struct isolation *iso, const Vigil__V1__Command *cmd, iso
     was = iso->active;
     /* State first: the tamper check must not put back what is released. */
     state_remove(iso->conf);
-    if (iso->be->remove(err, sizeof(err)) != 0) {
+    if (iso->be->remove(iso->conf, err, sizeof(err)) != 0) {
         if (was)
             state_save(iso->conf, &iso->spec, iso->command_id, iso->since_ms, 1, iso->be->name);
         snprintf(msg, sizeof(msg), "not released: %s", err);
@@ -798,7 +806,7 @@ int agent_release_main(int argc, char **argv)
         goto out;
     }
     state_remove(&conf);
-    if (backend_for(&conf)->remove(err, sizeof(err)) != 0) {
+    if (backend_for(&conf)->remove(&conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "vigil-agent release: cannot remove the isolation rules: %s\n", err);
         goto out;
     }

@@ -154,18 +154,22 @@ static int run(const char *script, char **out, char *err, size_t errlen)
     return rc;
 }
 
-static int nft_available(void)
+static int nft_available(const struct agent_conf *c)
 {
+    (void)c;
     char err[256], *out = NULL;
     int ok = run("list tables", &out, err, sizeof(err)) == 0;
     free(out);
     return ok;
 }
 
-static int nft_apply(const struct iso_spec *spec, char *err, size_t errlen)
+static int nft_apply(const struct agent_conf *c, const struct iso_spec *spec, char *err,
+                     size_t errlen)
 {
     char *script = NULL;
     int rc = iso_nft_script(spec, &script);
+
+    (void)c;
     if (rc) {
         snprintf(err, errlen, "cannot build the ruleset: %s", strerror(-rc));
         return rc;
@@ -175,18 +179,20 @@ static int nft_apply(const struct iso_spec *spec, char *err, size_t errlen)
     return rc;
 }
 
-static int nft_remove(char *err, size_t errlen)
+static int nft_remove(const struct agent_conf *c, char *err, size_t errlen)
 {
+    (void)c;
     /* "add" first makes the delete succeed when the table is absent, in
      * the same transaction. */
     return run("add table inet " TABLE "\ndelete table inet " TABLE "\n", NULL, err, errlen);
 }
 
-static int nft_fingerprint(char **out, char *err, size_t errlen)
+static int nft_fingerprint(const struct agent_conf *c, char **out, char *err, size_t errlen)
 {
     char *tables = NULL;
     int rc;
 
+    (void)c;
     *out = NULL;
     if ((rc = run("list tables inet", &tables, err, errlen)) != 0)
         return rc;

@@ -80,8 +80,14 @@ const struct vg_conf_key agent_conf_keys[] = {
        256ULL * 1024 * 1024,
        "the eBPF ring buffer (a power of two): room for bursts while the agent catches up "
        "(about 3,000 execs per MiB); it is mapped twice, so it counts double in RSS"),
-    { "isolation", "backend", VG_CONF_ENUM, "auto", O(isolation_backend), 0, 0, "auto|nft", 0,
-      "firewall used to isolate the host: nft (nftables, through libnftables; auto picks it)" },
+    { "isolation", "backend", VG_CONF_ENUM, "auto", O(isolation_backend), 0, 0,
+      "auto|nft|iptables", 0,
+      "firewall used to isolate the host: nft (a table of its own, through libnftables), "
+      "iptables (chains of its own, jumped to first, for hosts without nftables), or auto "
+      "(nft where the kernel has it, else iptables)" },
+    K("isolation", "iptables", VG_CONF_STR, "iptables", isolation_iptables,
+      "with the iptables back end: the command to use, iptables or iptables-legacy (the "
+      "ip6tables, -save and -restore commands are named after it)"),
     { "isolation", "allow_dns", VG_CONF_BOOL, "false", O(isolation_allow_dns), 0, 0, NULL, 0,
       "while isolated, let DNS through to the resolvers in /etc/resolv.conf (the collector "
       "addresses are resolved before isolating, so it is not needed for them)" },

@@ -33,25 +33,31 @@ struct iso_spec {
 };
 
 
-/* A firewall back end. */
+/* A firewall back end (cmd_isolate_nft.c, cmd_isolate_ipt.c). */
 struct iso_backend {
     const char *name;
     /* 1 if usable on this host. */
-    int (*available)(void);
-    /* Installs spec as one transaction, replacing what the agent had
-     * installed before.  Returns 0 or an error with err. */
-    int (*apply)(const struct iso_spec *spec, char *err, size_t errlen);
+    int (*available)(const struct agent_conf *c);
+    /* Installs spec, replacing what the agent had installed before.
+     * Returns 0 or an error with err. */
+    int (*apply)(const struct agent_conf *c, const struct iso_spec *spec, char *err,
+                 size_t errlen);
     /* Removes exactly what apply installed; absent is fine. */
-    int (*remove)(char *err, size_t errlen);
-    /* A text that changes when the installed rules change; *out NULL
-     * when they are absent.  Returns 0 or an error. */
-    int (*fingerprint)(char **out, char *err, size_t errlen);
+    int (*remove)(const struct agent_conf *c, char *err, size_t errlen);
+    /* A text that changes when the installed rules change (or stop
+     * being first in line); *out NULL when they are absent.  Returns 0
+     * or an error. */
+    int (*fingerprint)(const struct agent_conf *c, char **out, char *err, size_t errlen);
 };
 
 extern const struct iso_backend iso_nft_backend;
+extern const struct iso_backend iso_ipt_backend;
 
-/* Renders spec as an nft script (cmd_isolate_nft.c; for tests). */
+/* Renders spec as an nft script (for tests). */
 int iso_nft_script(const struct iso_spec *spec, char **out);
+/* Renders spec as iptables-restore input for one family (AF_INET or
+ * AF_INET6); add_jumps: also insert the jumps into the built-in chains. */
+int iso_ipt_script(const struct iso_spec *spec, int family, int add_jumps, char **out);
 
 /* ---- the agent side (cmd_isolate.c) ---- */
 

@@ -18,8 +18,23 @@
 
 extern char **environ;
 
+static int run_capture(char *const argv[], int merge_stderr, size_t max, int timeout_ms,
+                       char **out, size_t *len, int *status);
+
 int vg_run_capture(char *const argv[], size_t max, int timeout_ms, char **out, size_t *len,
                    int *status)
+{
+    return run_capture(argv, 0, max, timeout_ms, out, len, status);
+}
+
+int vg_run_capture_all(char *const argv[], size_t max, int timeout_ms, char **out, size_t *len,
+                       int *status)
+{
+    return run_capture(argv, 1, max, timeout_ms, out, len, status);
+}
+
+static int run_capture(char *const argv[], int merge_stderr, size_t max, int timeout_ms,
+                       char **out, size_t *len, int *status)
 {
     posix_spawn_file_actions_t fa;
     posix_spawnattr_t attr;
@@ -38,7 +53,7 @@ int vg_run_capture(char *const argv[], size_t max, int timeout_ms, char **out, s
     posix_spawn_file_actions_adddup2(&fa, pipefd[1], 1);
     if (devnull >= 0) {
         posix_spawn_file_actions_adddup2(&fa, devnull, 0);
-        posix_spawn_file_actions_adddup2(&fa, devnull, 2);
+        posix_spawn_file_actions_adddup2(&fa, merge_stderr ? pipefd[1] : devnull, 2);
     }
     /* The child starts with default signal handling and nothing blocked,
      * whatever the calling thread had (the agent ignores SIGPIPE). */

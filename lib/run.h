@@ -16,4 +16,9 @@
 int vg_run_capture(char *const argv[], size_t max, int timeout_ms, char **out, size_t *len,
                    int *status);
 
+/* The same, with standard error captured too (interleaved with standard
+ * output), for helpers whose only explanation of a failure is there. */
+int vg_run_capture_all(char *const argv[], size_t max, int timeout_ms, char **out, size_t *len,
+                       int *status);
+
 #endif

@@ -16,6 +16,7 @@ liblz4-dev
 lz4
 openssl
 nftables
+iptables
 jq
 rpm
 libcmocka-dev

@@ -1,9 +1,5 @@
 # vg-timeout: 300
-# Network isolation, for real, in three network namespaces made here:
-#
-#   host (agent) --veth-- collector        host --veth-- peer (TCP echo)
-#   10.77.1.2 / fd77:1::2   10.77.1.1 / fd77:1::1    10.77.2.2 <-> 10.77.2.1, fd77:2::1
-#
+# Network isolation, for real, in three network namespaces (netns.sh).
 # Isolate cuts the host off the peer (new connections and an open one,
 # IPv4 and IPv6) while telemetry still flows; release restores it and
 # leaves the host's own firewall as it was.  Restart, a flushed ruleset
@@ -12,70 +8,7 @@
 # makes isolate roll back; roles, unknown hosts, offline and expired
 # commands, duplicate deliveries, break-glass tokens and the audit chain.
 . "$VG_ROOT/tests/e2e/lib.sh"
-
-id=$$
-H=vgh$id C=vgc$id P=vgp$id
-teardown() {
-    cleanup_pids
-    for n in $H $C $P; do ip netns del "$n" 2>/dev/null || true; done
-}
-trap teardown EXIT
-inh() { ip netns exec "$H" "$@"; }
-inc() { ip netns exec "$C" "$@"; }
-inp() { ip netns exec "$P" "$@"; }
-
-for n in $H $C $P; do ip netns add "$n"; ip -n "$n" link set lo up; done
-ip link add "h$id" netns "$H" type veth peer name "c$id" netns "$C"
-ip link add "p$id" netns "$H" type veth peer name "q$id" netns "$P"
-ip -n "$H" addr add 10.77.1.2/24 dev "h$id"
-ip -n "$H" addr add fd77:1::2/64 dev "h$id" nodad
-ip -n "$C" addr add 10.77.1.1/24 dev "c$id"
-ip -n "$C" addr add fd77:1::1/64 dev "c$id" nodad
-ip -n "$H" addr add 10.77.2.2/24 dev "p$id"
-ip -n "$H" addr add fd77:2::2/64 dev "p$id" nodad
-ip -n "$P" addr add 10.77.2.1/24 dev "q$id"
-ip -n "$P" addr add fd77:2::1/64 dev "q$id" nodad
-for l in "$H h$id" "$H p$id" "$C c$id" "$P q$id"; do set -- $l; ip -n "$1" link set "$2" up; done
-
-# The peer: a TCP echo server on ports 9000 and 9001, IPv4 and IPv6.
-cat >echo.py <<'PY'
-import socket, threading, sys
-def serve(port):
-    s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
-    s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    s.setsockopt(socket.IPPROTO_IPV6, socket.IPV6_V6ONLY, 0)
-    s.bind(("::", port)); s.listen(16)
-    while True:
-        c, _ = s.accept()
-        threading.Thread(target=lambda c=c: [c.sendall(d) for d in iter(lambda: c.recv(4096), b"")], daemon=True).start()
-threading.Thread(target=serve, args=(9001,), daemon=True).start()
-serve(9000)
-PY
-# reach ADDR PORT: exit 0 if an echo comes back within 1.5 s.
-cat >reach.py <<'PY'
-import socket, sys
-try:
-    s = socket.create_connection((sys.argv[1], int(sys.argv[2])), timeout=1.5)
-    s.sendall(b"ping\n"); sys.exit(0 if s.recv(16) == b"ping\n" else 1)
-except OSError:
-    sys.exit(1)
-PY
-# An open connection, pinged every 200 ms: "ok" or "fail" per ping.
-cat >hold.py <<'PY'
-import socket, sys, time
-s = socket.create_connection(("10.77.2.1", 9000), timeout=1)
-out = open(sys.argv[1], "a", buffering=1)
-while True:
-    try:
-        s.sendall(b"x"); out.write("ok\n" if s.recv(1) == b"x" else "fail\n")
-    except OSError:
-        out.write("fail\n")
-    time.sleep(0.2)
-PY
-start peer ip netns exec "$P" python3 echo.py
-reach() { inh python3 reach.py "$1" "$2"; }
-wait_for 10 "the peer up" 'reach 10.77.2.1 9000'
-reach fd77:2::1 9000 || fail "the peer is not reachable over IPv6 before isolation"
+. "$VG_ROOT/tests/e2e/netns.sh"
 
 # The host's own firewall, which release must leave as it was.
 inh nft -f - <<'NFT'
@@ -87,28 +20,10 @@ inh nft list ruleset >ruleset.before
 
 make_pki pki
 PORT=$(free_port)
-collector_conf "$PORT" c.db | sed "s/^listen = .*/listen = 0.0.0.0:$PORT/" >collector.conf
 # Every command is delivered twice: each must run once.
-start collector env VIGIL_TEST_DELIVER_TWICE=1 ip netns exec "$C" "$COLLECTOR" -c collector.conf
-CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
-
-agent_conf "$PORT" agent-1 | sed "s/^address = .*/address = 10.77.1.1:$PORT/" >agent.conf
-cat >>agent.conf <<CONF
-[telemetry]
-process_source = off
-[dummy]
-rate = 5
-[isolation]
-check_interval = 1s
-verify_timeout = 3s
-CONF
-start agent ip netns exec "$H" "$AGENT" -c agent.conf
-APID=$LAST_PID
-wait_for 15 "agent connected" 'grep -q "connected to collector" agent.log'
-
-ctl() { inc "$CTL" --collector "10.77.1.1:$PORT" --ca pki/ca.crt --server-name localhost \
-    --cert "pki/$ROLE.crt" --key "pki/$ROLE.key" "$@"; }
+netns_start_collector VIGIL_TEST_DELIVER_TWICE=1
+netns_agent_conf ""
+netns_start_agent
 events() { sql c.db "select count(*) from events"; }
 
 # ---- refusals: an auditor, an unknown host ----
@@ -124,7 +39,7 @@ expect_in err.txt "--reason TEXT is required"
     fail "the two refusals are not both audited"
 
 # ---- isolate ----
-start hold ip netns exec "$H" python3 hold.py hold.log
+start hold ip netns exec "$H" python3 "$VG_ROOT/tests/e2e/netns_hold.py" hold.log
 wait_for 10 "the open connection echoing" 'grep -q ok hold.log'
 expect_exit 0 ctl isolate agent-1 --reason "incident 42: suspected C2"
 expect_in out.txt "succeeded: isolated (nft)"
