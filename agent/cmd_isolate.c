@@ -282,6 +282,12 @@ static void check_cb(uv_timer_t *t)
 
     if (iso->busy)
         return;
+    if (!iso->active && breakglass_pending(iso, detail, sizeof(detail))) {
+        /* A token used on a host that was not isolated (or whose agent
+         * never managed to apply it): still reported. */
+        emit(iso, "break-glass", detail);
+        breakglass_reported(iso);
+    }
     if (!iso->active) {
         /* Restore failed at start, or a restart found state: try again. */
         if (state_load(iso->conf, &sp, id, &since, &verified) == 1 && verified &&
@@ -794,6 +800,22 @@ int agent_release_main(int argc, char **argv)
         fprintf(stderr, "vigil-agent release: token refused: token %s was used already; ask "
                 "for a new one\n", tok.token_id);
         goto out;
+    }
+    {
+        char *fp = NULL;
+        struct iso_spec sp;
+        char sid[VG_UUID_STR];
+        int64_t since;
+        int verified;
+        int have_state = state_load(&conf, &sp, sid, &since, &verified) == 1;
+        if (!have_state && backend_for(&conf)->fingerprint(&conf, &fp, err, sizeof(err)) == 0 &&
+            !fp) {
+            printf("host %s is not isolated; nothing to release (the token was not used)\n",
+                   me.cn);
+            rc = 0;
+            goto out;
+        }
+        free(fp);
     }
     snprintf(detail, sizeof(detail), "token %s issued by %s at %s; reason: %s", tok.token_id,
              tok.operator_name, vg_time_format(tok.issued_ms, when, sizeof(when)), tok.reason);

@@ -18,6 +18,7 @@ openssl
 nftables
 iptables
 jq
+python3
 rpm
 libcmocka-dev
 libsqlite3-dev
