@@ -93,7 +93,7 @@ stop() {
 
 # sql DB QUERY: one value from SQLite.
 sql() {
-    sqlite3 -batch -noheader "$1" "$2"
+    sqlite3 -batch -noheader -cmd ".timeout 5000" "$1" "$2"
 }
 
 # make_pki DIR: a CA, a collector (localhost, 127.0.0.1), agents agent-1 and
