@@ -19,8 +19,8 @@ struct hosts_ctx {
 
 /* The array of a result, with room for one more element: the (maybe
  * moved) array, or NULL with *oom set.  The caller keeps its own typed
- * pointer: v = grow(v, ...). */
-static void *grow(void *v, size_t *cap, size_t n, size_t elem, int *oom)
+ * pointer: v = api_grow(v, ...). */
+void *api_grow(void *v, size_t *cap, size_t n, size_t elem, int *oom)
 {
     size_t nc;
     void *nv;
@@ -67,7 +67,7 @@ static int host_cb(void *ctx, const struct store_host *h)
         return 0;
     }
     {
-        Vigil__V1__HostInfo **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__HostInfo **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             json_decref(tags);
             return 1;
@@ -180,7 +180,7 @@ static int inv_cb(void *ctx, const struct store_pkg *p)
     struct inv_ctx *x = ctx;
     Vigil__V1__Package *m;
     {
-        Vigil__V1__Package **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__Package **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -206,7 +206,7 @@ static int ph_cb(void *ctx, const char *agent_id, const char *hostname, const st
     struct ph_ctx *x = ctx;
     Vigil__V1__HostPackage *h;
     {
-        Vigil__V1__HostPackage **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__HostPackage **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -238,7 +238,7 @@ static int pend_cb(void *ctx, const struct store_pending *p)
     Vigil__V1__HostPendingUpdate *h;
     Vigil__V1__PendingUpdate *u;
     {
-        Vigil__V1__HostPendingUpdate **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__HostPendingUpdate **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -431,7 +431,7 @@ static int sp_cb(void *ctx, const struct store_proc *p)
         return 1;
     }
     {
-        Vigil__V1__StoredProcess **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__StoredProcess **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -461,7 +461,7 @@ static int audit_cb(void *ctx, const struct store_audit *a)
     struct audit_ctx *x = ctx;
     Vigil__V1__AuditEntry *m;
     {
-        Vigil__V1__AuditEntry **nv = grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__AuditEntry **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }

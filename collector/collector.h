@@ -109,6 +109,9 @@ void server_free(struct server *s);
 void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp);
 void api_free_response(Vigil__V1__OperatorResponse *resp);
+/* The array of a result with room for one more element: the (maybe
+ * moved) array, or NULL with *oom set.  Use as v = api_grow(v, ...). */
+void *api_grow(void *v, size_t *cap, size_t n, size_t elem, int *oom);
 /* Sets resp to a failure with code and message. */
 void api_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg);
 

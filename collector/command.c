@@ -33,21 +33,6 @@
 #define TOKEN_MAX_MS (90LL * 86400 * 1000)
 #define LIST_LIMIT 1000
 
-static const char *state_name(int st)
-{
-    switch (st) {
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED: return "queued";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED: return "delivered";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING: return "running";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED: return "succeeded";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED: return "failed";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK: return "rolled-back";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED: return "expired";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED: return "rejected";
-    default: return "unknown";
-    }
-}
-
 /* "responder alice": who asked, without the address (stored with the
  * command; the audit entry has the address too). */
 static void operator_name(struct conn *c, char *out, size_t len)
@@ -157,11 +142,11 @@ void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__C
     if (rc != 1) {
         if (rc == 0)
             log_debug("agent %s: report on command %.40s (%s) changes nothing", agent_id,
-                      r->command_id, state_name(st));
+                      r->command_id, vg_command_state_name(st));
         return;
     }
     log_info("agent %s: command %s (%s) %s%s%s", agent_id, r->command_id, action,
-             state_name(st), r->message[0] ? ": " : "", r->message);
+             vg_command_state_name(st), r->message[0] ? ": " : "", r->message);
     if (st < VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED)
         return;
     snprintf(detail, sizeof(detail), "command %s: %.600s", r->command_id,
@@ -169,7 +154,7 @@ void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__C
     {
         char actor[120];
         snprintf(actor, sizeof(actor), "agent %s (%s)", agent_id, vg_tls_peer_addr(agent->tls));
-        store_audit_append(s->store, actor, action, agent_id, detail, state_name(st));
+        store_audit_append(s->store, actor, action, agent_id, detail, vg_command_state_name(st));
     }
     if (st == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED) {
         if (strcmp(action, "isolate") == 0)
@@ -380,16 +365,10 @@ struct list_ctx {
 static int list_cb(void *ctx, const struct store_command *c)
 {
     struct list_ctx *x = ctx;
-    if (x->n == x->cap) {
-        size_t nc = x->cap ? x->cap * 2 : 32;
-        Vigil__V1__CommandInfo **nv = realloc(x->v, nc * sizeof(*nv));
-        if (!nv) {
-            x->oom = 1;
-            return 1;
-        }
-        x->v = nv;
-        x->cap = nc;
-    }
+    Vigil__V1__CommandInfo **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    if (!nv)
+        return 1;
+    x->v = nv;
     if (!(x->v[x->n] = info_msg(c))) {
         x->oom = 1;
         return 1;

@@ -102,3 +102,18 @@ const char *vg_wire_body_name(const Vigil__V1__Envelope *env)
     default: return "unknown";
     }
 }
+
+const char *vg_command_state_name(int st)
+{
+    switch (st) {
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED: return "queued";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED: return "delivered";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING: return "running";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED: return "succeeded";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED: return "failed";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK: return "rolled-back";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED: return "expired";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED: return "rejected";
+    default: return "unknown";
+    }
+}

@@ -36,5 +36,8 @@ int vg_wire_drain(struct vg_frame_reader *r, vg_wire_cb cb, void *ctx);
 
 /* Name of an envelope body, for logs ("hello", "batch", ...). */
 const char *vg_wire_body_name(const Vigil__V1__Envelope *env);
+/* "queued", "succeeded", "rolled-back"...: a vigil.v1.CommandState as
+ * operators see it ("unknown" for others). */
+const char *vg_command_state_name(int state);
 
 #endif

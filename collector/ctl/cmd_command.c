@@ -18,24 +18,10 @@
 #include "ctl.h"
 #include "netaddr.h"
 #include "util.h"
+#include "wire.h"
 
 #define WAIT_POLL_MS 300
 #define CTL_EXIT_PENDING 3
-
-static const char *state_name(int st)
-{
-    switch (st) {
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED: return "queued";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED: return "delivered";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING: return "running";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED: return "succeeded";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED: return "failed";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK: return "rolled-back";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED: return "expired";
-    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED: return "rejected";
-    default: return "unknown";
-    }
-}
 
 static json_t *jtime(int64_t ms)
 {
@@ -50,7 +36,7 @@ static json_t *info_json(const Vigil__V1__CommandInfo *c)
     json_object_set_new(o, "agent_id", json_string(c->agent_id));
     json_object_set_new(o, "hostname", json_string(c->hostname));
     json_object_set_new(o, "action", json_string(c->action));
-    json_object_set_new(o, "state", json_string(state_name(c->state)));
+    json_object_set_new(o, "state", json_string(vg_command_state_name(c->state)));
     json_object_set_new(o, "message", json_string(c->message));
     json_object_set_new(o, "operator", json_string(c->operator_));
     json_object_set_new(o, "reason", json_string(c->reason));
@@ -112,12 +98,12 @@ static int show(struct ctl *ctl, const Vigil__V1__CommandInfo *c, int waited)
         return rc;
     }
     if (is_final(c->state)) {
-        printf("%s: %s\n", state_name(c->state), c->message[0] ? c->message : "(no message)");
+        printf("%s: %s\n", vg_command_state_name(c->state), c->message[0] ? c->message : "(no message)");
     } else if (waited) {
         char t[VG_TIME_STR_MAX];
         printf("still %s after the wait; it stays queued and runs when the agent can (until "
                "%s).  Follow it with: vigilctl commands --id %s\n",
-               state_name(c->state), vg_time_format(c->expires_time_ms, t, sizeof(t)),
+               vg_command_state_name(c->state), vg_time_format(c->expires_time_ms, t, sizeof(t)),
                c->command_id);
     }
     return rc;
@@ -376,7 +362,7 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
             char t[VG_TIME_STR_MAX];
             printf("%s  %s  %-8s %-12s %s (%s)  by %s: %s%s%s\n", ci->command_id,
                    vg_time_format(ci->issued_time_ms, t, sizeof(t)), ci->action,
-                   state_name(ci->state), ci->hostname, ci->agent_id, ci->operator_, ci->reason,
+                   vg_command_state_name(ci->state), ci->hostname, ci->agent_id, ci->operator_, ci->reason,
                    ci->detail[0] ? " [" : "", ci->detail[0] ? ci->detail : "");
             if (ci->detail[0])
                 printf("]");
