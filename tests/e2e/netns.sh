@@ -11,6 +11,7 @@ H=vgh$id C=vgc$id P=vgp$id
 teardown() {
     cleanup_pids
     for n in $H $C $P; do ip netns del "$n" 2>/dev/null || true; done
+    rm -rf "/etc/netns/$H"
 }
 trap teardown EXIT
 inh() { ip netns exec "$H" "$@"; }
@@ -19,6 +20,10 @@ inp() { ip netns exec "$P" "$@"; }
 reach() { inh python3 "$VG_ROOT/tests/e2e/netns_reach.py" "$1" "$2"; }
 
 for n in $H $C $P; do ip netns add "$n"; ip -n "$n" link set lo up; done
+# The host's resolver is the peer (ip netns exec binds this over
+# /etc/resolv.conf).
+mkdir -p "/etc/netns/$H"
+echo "nameserver 10.77.2.1" >"/etc/netns/$H/resolv.conf"
 ip link add "h$id" netns "$H" type veth peer name "c$id" netns "$C"
 ip link add "p$id" netns "$H" type veth peer name "q$id" netns "$P"
 ip -n "$H" addr add 10.77.1.2/24 dev "h$id"

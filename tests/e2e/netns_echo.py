@@ -1,5 +1,5 @@
-# The peer of the isolation tests: a TCP echo server on ports 9000 and
-# 9001, IPv4 and IPv6.
+# The peer of the isolation tests: a TCP echo server on ports 9000, 9001
+# and 53 (standing in for a DNS server), IPv4 and IPv6.
 import socket, threading, sys
 def serve(port):
     s = socket.socket(socket.AF_INET6, socket.SOCK_STREAM)
@@ -10,4 +10,5 @@ def serve(port):
         c, _ = s.accept()
         threading.Thread(target=lambda c=c: [c.sendall(d) for d in iter(lambda: c.recv(4096), b"")], daemon=True).start()
 threading.Thread(target=serve, args=(9001,), daemon=True).start()
+threading.Thread(target=serve, args=(53,), daemon=True).start()
 serve(9000)

@@ -47,6 +47,7 @@ expect_in out.txt "succeeded: isolated (nft)"
 wait_for 5 "the open connection cut" 'grep -q fail hold.log'
 reach 10.77.2.1 9000 && fail "a new IPv4 connection to the peer worked while isolated"
 reach fd77:2::1 9000 && fail "a new IPv6 connection to the peer worked while isolated"
+reach 10.77.2.1 53 && fail "DNS to the resolver got through without allow_dns"
 n=$(events)
 wait_for 10 "telemetry flowing while isolated" '[ "$(events)" -gt $((n + 10)) ]'
 inh nft list tables | grep -q "inet vigil_isolation" || fail "no isolation table"

@@ -1,7 +1,8 @@
 # vg-timeout: 180
 # Isolation with the iptables back end (for hosts without nftables),
 # tested with iptables-legacy, since Debian's iptables is nftables
-# underneath: chains of the agent's own jumped to first, IPv4 and IPv6;
+# underneath: chains of the agent's own jumped to first, IPv4 and IPv6,
+# with allow_dns (the resolver, here the peer, on port 53 only);
 # an ACCEPT put above the jump by hand is undone and reported; release
 # leaves the host's own iptables rules exactly as they were.
 . "$VG_ROOT/tests/e2e/lib.sh"
@@ -18,7 +19,8 @@ make_pki pki
 PORT=$(free_port)
 netns_start_collector
 netns_agent_conf "backend = iptables
-iptables = iptables-legacy"
+iptables = iptables-legacy
+allow_dns = yes"
 netns_start_agent
 ROLE=responder-1
 
@@ -27,6 +29,7 @@ expect_in out.txt "succeeded: isolated (iptables)"
 reach 10.77.2.1 9000 && fail "IPv4 peer reachable while isolated"
 reach fd77:2::1 9000 && fail "IPv6 peer reachable while isolated"
 reach 10.77.2.1 9001 || fail "--allow 10.77.2.1:9001 not let through"
+reach 10.77.2.1 53 || fail "allow_dns: the resolver in resolv.conf not reachable on port 53"
 inh iptables-legacy -S INPUT | sed -n 2p | grep -q -- "-j VIGIL-ISO-IN" || fail "the jump is not first in INPUT"
 inh nft list tables | grep -q vigil_isolation && fail "the nft table was used with backend = iptables"
 
