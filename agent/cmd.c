@@ -5,7 +5,8 @@
  * the command starts, and its outcome when it ends.  A command delivered
  * again (a reconnect, a collector that lost the result) is answered from
  * that record and never run twice; one that was running when the agent
- * stopped is reported failed ("interrupted"), not run again.
+ * stopped is reported failed ("interrupted"), not run again.  Commands
+ * run one at a time, in the order they arrive.
  *
  * The record is a text file, rewritten atomically on each change, the
  * newest MAX_RECORDS kept:
@@ -27,6 +28,7 @@
 
 #define MAX_RECORDS 1000
 #define MSG_MAX 400
+#define MAX_WAITING 16
 
 struct rec {
     char id[VG_UUID_STR];
@@ -41,6 +43,10 @@ struct cmds {
     struct rec *v;
     size_t n;
     char running[VG_UUID_STR]; /* the command in progress in this process */
+    /* Commands that arrived while one was running, in order (copies):
+     * they run one after the other, as the operator issued them. */
+    Vigil__V1__Command *waiting[MAX_WAITING];
+    size_t nwaiting;
 };
 
 struct run_ctx {
@@ -130,6 +136,8 @@ void cmds_free(struct cmds *c)
 {
     if (!c)
         return;
+    for (size_t i = 0; i < c->nwaiting; i++)
+        vigil__v1__command__free_unpacked(c->waiting[i], NULL);
     free(c->v);
     free(c);
 }
@@ -200,6 +208,37 @@ static void finished(void *ctx, int state, const char *message)
         report(c, r, x->started_ms);
     }
     free(x);
+    if (c->nwaiting) {
+        Vigil__V1__Command *next = c->waiting[0];
+        memmove(c->waiting, c->waiting + 1, (c->nwaiting - 1) * sizeof(*c->waiting));
+        c->nwaiting--;
+        cmd_deliver(c->a, next);
+        vigil__v1__command__free_unpacked(next, NULL);
+    }
+}
+
+/* Keeps a copy of cmd to run after the one in progress.  Returns 0, or
+ * -ENOSPC / -ENOMEM (then the collector sends it again later). */
+static int wait_in_line(struct cmds *c, const Vigil__V1__Command *cmd)
+{
+    size_t len = vigil__v1__command__get_packed_size(cmd);
+    uint8_t *buf;
+    Vigil__V1__Command *copy;
+
+    for (size_t i = 0; i < c->nwaiting; i++)
+        if (strcmp(c->waiting[i]->command_id, cmd->command_id) == 0)
+            return 0; /* delivered again while waiting */
+    if (c->nwaiting == MAX_WAITING)
+        return -ENOSPC;
+    if (!(buf = malloc(len ? len : 1)))
+        return -ENOMEM;
+    vigil__v1__command__pack(cmd, buf);
+    copy = vigil__v1__command__unpack(NULL, len, buf);
+    free(buf);
+    if (!copy)
+        return -ENOMEM;
+    c->waiting[c->nwaiting++] = copy;
+    return 0;
 }
 
 void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd)
@@ -250,12 +289,15 @@ void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd)
         return;
     }
     if (c->running[0]) {
-        r = add(c, cmd->command_id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, "");
-        snprintf(r->message, sizeof(r->message),
-                 "command %s is still running; try again when it has finished", c->running);
-        r->finished_ms = now;
-        save(c);
-        report(c, r, 0);
+        /* Not recorded yet: it has not started. */
+        int rc = wait_in_line(c, cmd);
+        if (rc)
+            log_warnx("[cmd] command %s arrived while %s runs and cannot wait (%s); the "
+                      "collector sends it again later", cmd->command_id, c->running,
+                      vg_strerror(rc));
+        else
+            log_info("[cmd] command %s waits for command %s to finish", cmd->command_id,
+                     c->running);
         return;
     }
     /* The record is on disk before anything runs: at most once. */

@@ -23,6 +23,7 @@
  */
 #include <errno.h>
 #include <getopt.h>
+#include <glob.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <stdio.h>
@@ -44,27 +45,73 @@
 #define BREAKGLASS_FILE "breakglass"
 #define BREAKGLASS_USED "breakglass-used"
 
+/* A socket address as an iso_addr (one host, its port, tcp). */
+static int sockaddr_to_addr(const struct sockaddr *sa, struct iso_addr *x)
+{
+    memset(x, 0, sizeof(*x));
+    x->family = sa->sa_family;
+    x->proto = IPPROTO_TCP;
+    if (sa->sa_family == AF_INET) {
+        const struct sockaddr_in *s4 = (const struct sockaddr_in *)sa;
+        memcpy(x->addr, &s4->sin_addr, 4);
+        x->prefix = 32;
+        x->port = ntohs(s4->sin_port);
+        return 0;
+    }
+    if (sa->sa_family == AF_INET6) {
+        const struct sockaddr_in6 *s6 = (const struct sockaddr_in6 *)sa;
+        memcpy(x->addr, &s6->sin6_addr, 16);
+        x->prefix = 128;
+        x->port = ntohs(s6->sin6_port);
+        return 0;
+    }
+    return -1;
+}
+
+/* What STATE_DIR/isolation holds. */
+struct iso_state {
+    int isolated;              /* a verified isolation is in force */
+    struct iso_spec spec;
+    char command_id[VG_UUID_STR];
+    int64_t since_ms;
+    int pending;               /* an isolate applied but not yet verified */
+    struct iso_spec pending_spec;
+    char pending_id[VG_UUID_STR];
+    char backend[16];          /* the back end that installed the rules */
+};
+
 struct isolation {
     struct agent *a;
     const struct agent_conf *conf;
-    const struct iso_backend *be;
+    const struct iso_backend *be; /* in force (or the configured one) */
     uv_timer_t check;
-    int active;            /* isolated (verified) */
-    struct iso_spec spec;  /* in force when active */
-    char command_id[VG_UUID_STR];
-    int64_t since_ms;
-    char *fingerprint;     /* what the installed rules looked like */
-    struct vg_ratelimit rl;
+    int active;                /* isolated (verified) */
+    struct iso_state st;       /* as last written */
+    char *fingerprint;         /* what the installed rules looked like */
+    struct vg_ratelimit rl, rl_report;
     /* the command in progress */
     int busy;
     iso_done_fn done;
     void *done_ctx;
+    const struct iso_backend *be_next;
     struct iso_spec next;
     char next_id[VG_UUID_STR];
+    char peer_host[ISO_NAME_MAX];
     uv_work_t work;
-    struct vg_strlist resolve_in;
     char resolve_err[512];
 };
+
+/* Set by isolation_restore for isolation_new to report. */
+static char restore_note[300];
+
+static const struct iso_backend *backend_named(const char *name)
+{
+    if (strcmp(name, "iptables") == 0)
+        return &iso_ipt_backend;
+    if (strcmp(name, "nft") == 0)
+        return &iso_nft_backend;
+    return NULL;
+}
 
 static const struct iso_backend *backend_for(const struct agent_conf *c)
 {
@@ -80,38 +127,78 @@ static const struct iso_backend *backend_for(const struct agent_conf *c)
     return &iso_ipt_backend;
 }
 
+/* The back end that installed what the state describes. */
+static const struct iso_backend *backend_of(const struct agent_conf *c, const struct iso_state *st)
+{
+    const struct iso_backend *be = backend_named(st->backend);
+    return be ? be : backend_for(c);
+}
+
 static void state_path(const struct agent_conf *c, const char *name, char *out, size_t len)
 {
     snprintf(out, len, "%s/%s", c->state_dir, name);
 }
 
-/* ---- the state file ---- */
+/* ---- the state file ----
+ *
+ *   { "backend": "nft",
+ *     "isolated": { "command_id", "since_ms", "collectors": [{"addr", "name"}],
+ *                   "allow": [...], "dns": [...], "dhcp": [...] } | null,
+ *     "pending":  { "command_id", ...the same lists } | null }
+ *
+ * "pending" is an isolate applied but not yet proven safe: at start it is
+ * dropped, and "isolated" (the isolation before it, if any) re-applied. */
 
+/* "192.0.2.7:22", or "192.0.2.7:22 tcp" for one protocol. */
 static json_t *addr_list(const struct iso_addr *v, size_t n)
 {
     json_t *a = json_array();
-    char txt[VG_NETADDR_STR];
-    for (size_t i = 0; a && i < n; i++)
-        json_array_append_new(a, json_string(vg_netaddr_format(&v[i], txt, sizeof(txt))));
+    char txt[VG_NETADDR_STR], item[VG_NETADDR_STR + 8];
+    for (size_t i = 0; a && i < n; i++) {
+        snprintf(item, sizeof(item), "%s%s", vg_netaddr_format(&v[i], txt, sizeof(txt)),
+                 v[i].proto == IPPROTO_TCP ? " tcp" : v[i].proto == IPPROTO_UDP ? " udp" : "");
+        json_array_append_new(a, json_string(item));
+    }
     return a;
 }
 
-static int state_save(const struct agent_conf *c, const struct iso_spec *sp, const char *id,
-                      int64_t since, int verified, const char *backend)
+static json_t *spec_json(const struct iso_spec *sp, const char *id, int64_t since)
+{
+    json_t *c = json_array();
+    char txt[VG_NETADDR_STR];
+    for (size_t i = 0; c && i < sp->ncollectors; i++)
+        json_array_append_new(c, json_pack("{s:s, s:s}", "addr",
+                                           vg_netaddr_format(&sp->collectors[i], txt,
+                                                             sizeof(txt)),
+                                           "name", sp->names[i]));
+    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "command_id", id, "since_ms",
+                     (json_int_t)since, "collectors", c, "allow",
+                     addr_list(sp->allow, sp->nallow), "dns", addr_list(sp->dns, sp->ndns),
+                     "dhcp", addr_list(sp->dhcp, sp->ndhcp));
+}
+
+static int state_save(const struct agent_conf *c, const struct iso_state *st)
 {
     char path[4096], *text;
-    json_t *o = json_pack("{s:s, s:I, s:b, s:s, s:o, s:o, s:o}", "command_id", id, "since_ms",
-                          (json_int_t)since, "verified", verified, "backend", backend,
-                          "collectors", addr_list(sp->collectors, sp->ncollectors), "allow",
-                          addr_list(sp->allow, sp->nallow), "dns", addr_list(sp->dns, sp->ndns));
+    json_t *o;
     int rc;
 
+    state_path(c, STATE_FILE, path, sizeof(path));
+    if (!st->isolated && !st->pending) {
+        if (unlink(path) < 0 && errno != ENOENT)
+            return -errno;
+        return 0;
+    }
+    o = json_pack("{s:s, s:o, s:o}", "backend", st->backend, "isolated",
+                  st->isolated ? spec_json(&st->spec, st->command_id, st->since_ms)
+                               : json_null(),
+                  "pending", st->pending ? spec_json(&st->pending_spec, st->pending_id, 0)
+                                         : json_null());
     if (!o || !(text = json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER))) {
         json_decref(o);
         return -ENOMEM;
     }
     json_decref(o);
-    state_path(c, STATE_FILE, path, sizeof(path));
     rc = vg_file_write_atomic(path, text, strlen(text), 0600, 0);
     free(text);
     return rc;
@@ -125,25 +212,69 @@ static int addr_list_load(json_t *a, struct iso_addr *v, size_t max, size_t *n)
     if (!json_is_array(a) || json_array_size(a) > max)
         return -1;
     json_array_foreach(a, i, e) {
-        if (!json_is_string(e) || vg_netaddr_parse(json_string_value(e), &v[i], NULL, 0))
+        char item[VG_NETADDR_STR + 8], *sp;
+        uint8_t proto = 0;
+        if (!json_is_string(e) || strlen(json_string_value(e)) >= sizeof(item))
             return -1;
+        vg_strlcpy(item, json_string_value(e), sizeof(item));
+        if ((sp = strchr(item, ' ')) != NULL) {
+            *sp++ = '\0';
+            if (strcmp(sp, "tcp") == 0)
+                proto = IPPROTO_TCP;
+            else if (strcmp(sp, "udp") == 0)
+                proto = IPPROTO_UDP;
+            else
+                return -1;
+        }
+        if (vg_netaddr_parse(item, &v[i], NULL, 0))
+            return -1;
+        v[i].proto = proto;
         (*n)++;
     }
     return 0;
 }
 
-/* Returns 1 (loaded), 0 (no file) or an error (logged). */
-static int state_load(const struct agent_conf *c, struct iso_spec *sp, char *id, int64_t *since,
-                      int *verified)
+static int spec_load(json_t *o, struct iso_spec *sp, char *id, int64_t *since)
 {
-    char path[4096], *data = NULL;
-    size_t len;
-    json_t *o;
-    int rc;
+    json_t *c = json_object_get(o, "collectors"), *e;
+    const char *cid = json_string_value(json_object_get(o, "command_id"));
+    size_t i;
 
     memset(sp, 0, sizeof(*sp));
+    if (!cid || strlen(cid) >= VG_UUID_STR || !json_is_array(c) || json_array_size(c) == 0 ||
+        json_array_size(c) > ISO_MAX_COLLECTORS)
+        return -1;
+    json_array_foreach(c, i, e) {
+        const char *a = json_string_value(json_object_get(e, "addr"));
+        const char *n = json_string_value(json_object_get(e, "name"));
+        if (!a || vg_netaddr_parse(a, &sp->collectors[i], NULL, 0) || !sp->collectors[i].port)
+            return -1;
+        sp->collectors[i].proto = IPPROTO_TCP;
+        vg_strlcpy(sp->names[i], n ? n : "", sizeof(sp->names[i]));
+        sp->ncollectors++;
+    }
+    if (addr_list_load(json_object_get(o, "allow"), sp->allow, ISO_MAX_ALLOW, &sp->nallow) ||
+        addr_list_load(json_object_get(o, "dns"), sp->dns, ISO_MAX_DNS, &sp->ndns) ||
+        addr_list_load(json_object_get(o, "dhcp"), sp->dhcp, ISO_MAX_DHCP, &sp->ndhcp))
+        return -1;
+    vg_strlcpy(id, cid, VG_UUID_STR);
+    if (since)
+        *since = json_integer_value(json_object_get(o, "since_ms"));
+    return 0;
+}
+
+/* Returns 1 (loaded), 0 (no file) or an error (logged). */
+static int state_load(const struct agent_conf *c, struct iso_state *st)
+{
+    char path[4096], *data = NULL;
+    const char *be;
+    size_t len;
+    json_t *o, *x;
+    int rc;
+
+    memset(st, 0, sizeof(*st));
     state_path(c, STATE_FILE, path, sizeof(path));
-    rc = vg_file_read(path, 256 * 1024, &data, &len);
+    rc = vg_file_read(path, 1024 * 1024, &data, &len);
     if (rc == -ENOENT)
         return 0;
     if (rc) {
@@ -152,64 +283,98 @@ static int state_load(const struct agent_conf *c, struct iso_spec *sp, char *id,
     }
     o = json_loadb(data, len, 0, NULL);
     free(data);
-    if (!o || !json_is_string(json_object_get(o, "command_id")) ||
-        addr_list_load(json_object_get(o, "collectors"), sp->collectors, ISO_MAX_COLLECTORS,
-                       &sp->ncollectors) ||
-        addr_list_load(json_object_get(o, "allow"), sp->allow, ISO_MAX_ALLOW, &sp->nallow) ||
-        addr_list_load(json_object_get(o, "dns"), sp->dns, ISO_MAX_DNS, &sp->ndns) ||
-        sp->ncollectors == 0) {
-        json_decref(o);
-        log_error("[iso] %s is damaged; the host stays as its firewall is now", path);
-        return VG_ECORRUPT;
+    be = o ? json_string_value(json_object_get(o, "backend")) : NULL;
+    if (!be || !backend_named(be))
+        goto bad;
+    vg_strlcpy(st->backend, be, sizeof(st->backend));
+    if ((x = json_object_get(o, "isolated")) && !json_is_null(x)) {
+        if (spec_load(x, &st->spec, st->command_id, &st->since_ms))
+            goto bad;
+        st->isolated = 1;
     }
-    for (size_t i = 0; i < sp->ncollectors; i++)
-        sp->collectors[i].proto = IPPROTO_TCP;
-    vg_strlcpy(id, json_string_value(json_object_get(o, "command_id")), VG_UUID_STR);
-    *since = json_integer_value(json_object_get(o, "since_ms"));
-    *verified = json_is_true(json_object_get(o, "verified"));
+    if ((x = json_object_get(o, "pending")) && !json_is_null(x)) {
+        if (spec_load(x, &st->pending_spec, st->pending_id, NULL))
+            goto bad;
+        st->pending = 1;
+    }
     json_decref(o);
     return 1;
-}
-
-static void state_remove(const struct agent_conf *c)
-{
-    char path[4096];
-    state_path(c, STATE_FILE, path, sizeof(path));
-    if (unlink(path) < 0 && errno != ENOENT)
-        log_warnx("[iso] cannot remove %s: %s", path, strerror(errno));
+bad:
+    json_decref(o);
+    log_error("[iso] %s is damaged", path);
+    return VG_ECORRUPT;
 }
 
 /* ---- at start ---- */
 
 int isolation_restore(const struct agent_conf *conf)
 {
-    const struct iso_backend *be = backend_for(conf);
-    struct iso_spec sp;
-    char id[VG_UUID_STR], err[512];
-    int64_t since;
-    int verified, rc;
+    struct iso_state *st = calloc(1, sizeof(*st));
+    const struct iso_backend *be;
+    char err[512];
+    int rc;
 
-    rc = state_load(conf, &sp, id, &since, &verified);
+    if (!st)
+        return -ENOMEM;
+    restore_note[0] = '\0';
+    rc = state_load(conf, st);
     if (rc <= 0)
-        return rc;
-    if (!verified) {
-        /* The agent stopped between applying and proving the collector
-         * reachable: the command never succeeded, so undo it. */
-        log_warnx("[iso] isolation by command %s was interrupted before it was verified; "
-                  "removing it (the command is reported failed)", id);
-        if (be->remove(conf, err, sizeof(err)))
+        goto out;
+    be = backend_of(conf, st);
+    if (st->pending) {
+        /* The agent stopped between applying an isolate and proving the
+         * collector reachable: that command never succeeded. */
+        log_warnx("[iso] isolate command %s was interrupted before it was verified; %s",
+                  st->pending_id, st->isolated ? "going back to the isolation before it"
+                                               : "removing it");
+        snprintf(restore_note, sizeof(restore_note),
+                 "isolate command %s was interrupted by an agent stop before it was verified; "
+                 "%s", st->pending_id, st->isolated ? "the isolation before it was restored"
+                                                    : "its rules were removed");
+        st->pending = 0;
+        if (!st->isolated && be->remove(conf, err, sizeof(err)))
             log_error("[iso] cannot remove the isolation rules: %s", err);
-        state_remove(conf);
-        return 0;
+        state_save(conf, st);
     }
-    if ((rc = be->apply(conf, &sp, err, sizeof(err))) != 0) {
+    if (!st->isolated)
+        goto out;
+    if ((rc = be->apply(conf, &st->spec, err, sizeof(err))) != 0) {
         log_error("[iso] the host must be isolated (command %s) but the rules cannot be "
-                  "applied: %s; retrying every check interval", id, err);
-        return rc;
+                  "applied: %s; retrying every check interval", st->command_id, err);
+        goto out;
     }
-    log_info("[iso] isolation restored (command %s, %zu collector addresses, %zu allowed)", id,
-             sp.ncollectors, sp.nallow);
-    return 0;
+    log_info("[iso] isolation restored (command %s, %zu collector addresses, %zu allowed)",
+             st->command_id, st->spec.ncollectors, st->spec.nallow);
+out:
+    free(st);
+    return rc < 0 ? rc : 0;
+}
+
+size_t isolation_pinned(const struct isolation *iso, const char *host, uint16_t port,
+                        struct sockaddr_storage *out, size_t max)
+{
+    size_t n = 0;
+    if (!iso || !iso->active)
+        return 0;
+    for (size_t i = 0; i < iso->st.spec.ncollectors && n < max; i++) {
+        const struct iso_addr *a = &iso->st.spec.collectors[i];
+        if (a->port != port || strcmp(iso->st.spec.names[i], host) != 0)
+            continue;
+        memset(&out[n], 0, sizeof(out[n]));
+        if (a->family == AF_INET) {
+            struct sockaddr_in *s4 = (struct sockaddr_in *)&out[n];
+            s4->sin_family = AF_INET;
+            s4->sin_port = htons(a->port);
+            memcpy(&s4->sin_addr, a->addr, 4);
+        } else {
+            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out[n];
+            s6->sin6_family = AF_INET6;
+            s6->sin6_port = htons(a->port);
+            memcpy(&s6->sin6_addr, a->addr, 16);
+        }
+        n++;
+    }
+    return n;
 }
 
 /* ---- events ---- */
@@ -221,13 +386,13 @@ static void emit(struct isolation *iso, const char *change, const char *detail)
     char txt[ISO_MAX_ALLOW][VG_NETADDR_STR];
     char *allowed[ISO_MAX_ALLOW];
 
-    for (size_t i = 0; iso->active && i < iso->spec.nallow; i++)
-        allowed[i] = vg_netaddr_format(&iso->spec.allow[i], txt[i], sizeof(txt[i]));
+    for (size_t i = 0; iso->active && i < iso->st.spec.nallow; i++)
+        allowed[i] = vg_netaddr_format(&iso->st.spec.allow[i], txt[i], sizeof(txt[i]));
     st.isolated = iso->active;
-    st.command_id = iso->command_id;
+    st.command_id = iso->active ? iso->st.command_id : "";
     st.allowed = allowed;
-    st.n_allowed = iso->active ? iso->spec.nallow : 0;
-    st.since_time_ms = iso->active ? iso->since_ms : 0;
+    st.n_allowed = iso->active ? iso->st.spec.nallow : 0;
+    st.since_time_ms = iso->active ? iso->st.since_ms : 0;
     st.change = (char *)change;
     st.detail = (char *)detail;
     st.backend = (char *)iso->be->name;
@@ -247,14 +412,22 @@ static void refresh_fingerprint(struct isolation *iso)
         log_warnx("[iso] cannot read back the isolation rules: %s", err);
 }
 
+static void set_inactive(struct isolation *iso)
+{
+    iso->active = 0;
+    iso->st.isolated = 0;
+    free(iso->fingerprint);
+    iso->fingerprint = NULL;
+}
+
 /* ---- break-glass ---- */
 
 /* A release made with `vigil-agent release --token`: reported once. */
-static int breakglass_pending(struct isolation *iso, char *detail, size_t len)
+static int breakglass_pending(const struct agent_conf *c, char *detail, size_t len)
 {
     char path[4096], *data = NULL;
     size_t n;
-    state_path(iso->conf, BREAKGLASS_FILE, path, sizeof(path));
+    state_path(c, BREAKGLASS_FILE, path, sizeof(path));
     if (vg_file_read(path, 4096, &data, &n) != 0)
         return 0;
     snprintf(detail, len, "%s", data);
@@ -262,64 +435,71 @@ static int breakglass_pending(struct isolation *iso, char *detail, size_t len)
     return 1;
 }
 
-static void breakglass_reported(struct isolation *iso)
+static void breakglass_reported(const struct agent_conf *c)
 {
     char path[4096];
-    state_path(iso->conf, BREAKGLASS_FILE, path, sizeof(path));
+    state_path(c, BREAKGLASS_FILE, path, sizeof(path));
     unlink(path);
 }
 
 /* ---- the tamper check ---- */
 
+static int spec_equal(const struct iso_spec *a, const struct iso_spec *b)
+{
+    return memcmp(a, b, sizeof(*a)) == 0;
+}
+
 static void check_cb(uv_timer_t *t)
 {
     struct isolation *iso = t->data;
-    struct iso_spec sp;
-    char id[VG_UUID_STR], err[512], detail[600], *now = NULL;
-    int64_t since;
-    int verified, rc;
+    struct iso_state *st = calloc(1, sizeof(*st));
+    char err[512], detail[700], *now = NULL;
+    int rc, loaded;
     uint64_t sup;
 
-    if (iso->busy)
+    if (!st || iso->busy) {
+        free(st);
         return;
-    if (!iso->active && breakglass_pending(iso, detail, sizeof(detail))) {
-        /* A token used on a host that was not isolated (or whose agent
-         * never managed to apply it): still reported. */
-        emit(iso, "break-glass", detail);
-        breakglass_reported(iso);
     }
+    loaded = state_load(iso->conf, st);
     if (!iso->active) {
-        /* Restore failed at start, or a restart found state: try again. */
-        if (state_load(iso->conf, &sp, id, &since, &verified) == 1 && verified &&
-            iso->be->apply(iso->conf, &sp, err, sizeof(err)) == 0) {
+        if (breakglass_pending(iso->conf, detail, sizeof(detail))) {
+            /* Used on a host that was not isolated, or whose rules could
+             * not be applied: still reported. */
+            emit(iso, "break-glass", detail);
+            breakglass_reported(iso->conf);
+        }
+        /* The restore at start failed: try again. */
+        if (loaded == 1 && st->isolated && !st->pending &&
+            backend_of(iso->conf, st)->apply(iso->conf, &st->spec, err, sizeof(err)) == 0) {
+            iso->st = *st;
+            iso->be = backend_of(iso->conf, st);
             iso->active = 1;
-            iso->spec = sp;
-            iso->since_ms = since;
-            vg_strlcpy(iso->command_id, id, sizeof(iso->command_id));
             refresh_fingerprint(iso);
-            log_info("[iso] isolation applied (command %s)", id);
+            log_info("[iso] isolation applied (command %s)", st->command_id);
             emit(iso, "restored", "isolation applied again after it could not be at start");
         }
+        free(st);
         return;
     }
-    if (state_load(iso->conf, &sp, id, &since, &verified) == 0) {
-        char bg[4096];
-        if (breakglass_pending(iso, bg, sizeof(bg))) {
-            iso->active = 0;
-            free(iso->fingerprint);
-            iso->fingerprint = NULL;
-            log_warnx("[iso] released locally with a break-glass token: %s", bg);
-            emit(iso, "break-glass", bg);
-            breakglass_reported(iso);
-            return;
-        }
-        /* The state file went, but no release came: put it back. */
-        state_save(iso->conf, &iso->spec, iso->command_id, iso->since_ms, 1, iso->be->name);
-        snprintf(detail, sizeof(detail), "the isolation state file was removed outside Vigil; "
-                 "written again");
+    if (loaded == 0 && breakglass_pending(iso->conf, detail, sizeof(detail))) {
+        set_inactive(iso);
+        log_warnx("[iso] released locally with a break-glass token: %s", detail);
+        emit(iso, "break-glass", detail);
+        breakglass_reported(iso->conf);
+        free(st);
+        return;
+    }
+    if (loaded != 1 || !st->isolated || st->pending ||
+        strcmp(st->command_id, iso->st.command_id) != 0 || !spec_equal(&st->spec, &iso->st.spec)) {
+        /* Removed, damaged or edited: what the agent holds is the truth. */
+        state_save(iso->conf, &iso->st);
+        snprintf(detail, sizeof(detail), "the isolation state file was %s outside Vigil; "
+                 "written again", loaded == 0 ? "removed" : "changed");
         log_warnx("[iso] tampering: %s", detail);
         emit(iso, "tampered", detail);
     }
+    free(st);
     rc = iso->be->fingerprint(iso->conf, &now, err, sizeof(err));
     if (rc == 0 && now && iso->fingerprint && strcmp(now, iso->fingerprint) == 0) {
         free(now);
@@ -329,9 +509,14 @@ static void check_cb(uv_timer_t *t)
              rc ? err : !now ? "the isolation rules were removed outside Vigil; applied again"
                              : "the isolation rules were changed outside Vigil; applied again");
     free(now);
-    if ((rc = iso->be->apply(iso->conf, &iso->spec, err, sizeof(err))) != 0) {
+    if ((rc = iso->be->apply(iso->conf, &iso->st.spec, err, sizeof(err))) != 0) {
+        char msg[1300];
+        snprintf(msg, sizeof(msg), "the isolation rules were changed or removed outside Vigil "
+                 "and cannot be applied again (%s): the host may not be isolated", err);
         if (vg_ratelimit(&iso->rl, &sup))
-            log_error("[iso] tampering: %s, and they cannot be applied again: %s", detail, err);
+            log_error("[iso] tampering: %s", msg);
+        if (vg_ratelimit(&iso->rl_report, &sup))
+            emit(iso, "tampered", msg);
         return;
     }
     refresh_fingerprint(iso);
@@ -342,10 +527,7 @@ static void check_cb(uv_timer_t *t)
 struct isolation *isolation_new(struct agent *a)
 {
     struct isolation *iso = calloc(1, sizeof(*iso));
-    struct iso_spec sp;
-    char id[VG_UUID_STR], bg[4096];
-    int64_t since;
-    int verified;
+    char bg[4096];
 
     if (!iso)
         return NULL;
@@ -353,21 +535,25 @@ struct isolation *isolation_new(struct agent *a)
     iso->conf = a->conf;
     iso->be = backend_for(a->conf);
     iso->rl = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 5);
-    if (state_load(a->conf, &sp, id, &since, &verified) == 1 && verified) {
+    iso->rl_report = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 1);
+    if (state_load(a->conf, &iso->st) == 1 && iso->st.isolated) {
         char *fp = NULL, err[256];
-        iso->spec = sp;
-        iso->since_ms = since;
-        vg_strlcpy(iso->command_id, id, sizeof(iso->command_id));
+        iso->be = backend_of(a->conf, &iso->st);
         /* Only if isolation_restore managed to apply it. */
         if (iso->be->fingerprint(a->conf, &fp, err, sizeof(err)) == 0 && fp) {
             iso->active = 1;
             iso->fingerprint = fp;
-            emit(iso, "restored", "isolation re-applied at agent start");
+            emit(iso, "restored", restore_note[0] ? restore_note
+                                                  : "isolation re-applied at agent start");
         }
+    } else {
+        memset(&iso->st, 0, sizeof(iso->st));
+        if (restore_note[0])
+            emit(iso, "interrupted", restore_note);
     }
-    if (!iso->active && breakglass_pending(iso, bg, sizeof(bg))) {
+    if (!iso->active && breakglass_pending(a->conf, bg, sizeof(bg))) {
         emit(iso, "break-glass", bg);
-        breakglass_reported(iso);
+        breakglass_reported(a->conf);
     }
     uv_timer_init(a->loop, &iso->check);
     iso->check.data = iso;
@@ -410,17 +596,72 @@ static void finish(struct isolation *iso, int state, const char *msg)
  * isolation, or none.  Returns 0 or an error with err. */
 static int put_back(struct isolation *iso, char *err, size_t errlen)
 {
+    int rc = 0;
+    char e2[300];
+
+    iso->st.pending = 0;
+    if (iso->be_next && iso->be_next != iso->be &&
+        iso->be_next->remove(iso->conf, e2, sizeof(e2)) != 0)
+        log_warnx("[iso] cannot remove the new rules: %s", e2);
     if (iso->active) {
-        int rc = iso->be->apply(iso->conf, &iso->spec, err, errlen);
-        state_save(iso->conf, &iso->spec, iso->command_id, iso->since_ms, 1, iso->be->name);
-        return rc;
+        rc = iso->be->apply(iso->conf, &iso->st.spec, err, errlen);
+        refresh_fingerprint(iso);
+    } else {
+        rc = iso->be->remove(iso->conf, err, errlen);
     }
-    state_remove(iso->conf);
-    return iso->be->remove(iso->conf, err, errlen);
+    if (state_save(iso->conf, &iso->st) != 0)
+        log_error("[iso] cannot update the isolation state file");
+    return rc;
+}
+
+/* DHCPv4 servers from the leases of systemd-networkd, dhclient and
+ * NetworkManager, so that while isolated DHCP talks to them (and to
+ * broadcast) only. */
+static void dhcp_servers(struct iso_spec *sp)
+{
+    static const char *const pats[] = {
+        "/run/systemd/netif/leases/*", "/var/lib/dhcp/dhclient*.leases",
+        "/var/lib/dhclient/*.lease*", "/var/lib/NetworkManager/*.lease",
+    };
+    for (size_t p = 0; p < VG_ARRAY_SIZE(pats); p++) {
+        glob_t g;
+        if (glob(pats[p], 0, NULL, &g) != 0)
+            continue;
+        for (size_t i = 0; i < g.gl_pathc && i < 32; i++) {
+            char *data = NULL, *line, *save = NULL;
+            size_t len;
+            if (vg_file_read(g.gl_pathv[i], 256 * 1024, &data, &len) != 0)
+                continue;
+            for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+                const char *v = NULL;
+                char ip[64];
+                struct iso_addr x;
+                int dup = 0;
+                while (*line == ' ' || *line == '\t')
+                    line++;
+                if (strncmp(line, "SERVER_ADDRESS=", 15) == 0)
+                    v = line + 15;
+                else if (strncmp(line, "option dhcp-server-identifier ", 30) == 0)
+                    v = line + 30;
+                if (!v)
+                    continue;
+                vg_strlcpy(ip, v, sizeof(ip));
+                ip[strcspn(ip, "; \t")] = '\0';
+                if (vg_netaddr_parse(ip, &x, NULL, 0) != 0 || x.family != AF_INET)
+                    continue;
+                for (size_t k = 0; k < sp->ndhcp; k++)
+                    dup |= memcmp(&sp->dhcp[k], &x, sizeof(x)) == 0;
+                if (!dup && sp->ndhcp < ISO_MAX_DHCP)
+                    sp->dhcp[sp->ndhcp++] = x;
+            }
+            free(data);
+        }
+        globfree(&g);
+    }
 }
 
 /* Worker thread: resolves every collector address (and reads the
- * resolvers), so that nothing needs DNS once isolated. */
+ * resolvers and DHCP leases), so that nothing needs DNS once isolated. */
 static void resolve_work(uv_work_t *w)
 {
     struct isolation *iso = w->data;
@@ -429,7 +670,7 @@ static void resolve_work(uv_work_t *w)
 
     iso->resolve_err[0] = '\0';
     for (size_t i = 0; i < l->n; i++) {
-        char host[256], port[8];
+        char host[ISO_NAME_MAX], port[8];
         const char *a = l->v[i], *colon = strrchr(a, ':');
         struct addrinfo hints, *res = NULL, *r;
         size_t hl;
@@ -456,22 +697,9 @@ static void resolve_work(uv_work_t *w)
         }
         for (r = res; r && sp->ncollectors < ISO_MAX_COLLECTORS; r = r->ai_next) {
             struct iso_addr x;
-            memset(&x, 0, sizeof(x));
-            x.family = r->ai_family;
-            x.proto = IPPROTO_TCP;
-            if (r->ai_family == AF_INET) {
-                struct sockaddr_in *s4 = (struct sockaddr_in *)r->ai_addr;
-                memcpy(x.addr, &s4->sin_addr, 4);
-                x.prefix = 32;
-                x.port = ntohs(s4->sin_port);
-            } else if (r->ai_family == AF_INET6) {
-                struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)r->ai_addr;
-                memcpy(x.addr, &s6->sin6_addr, 16);
-                x.prefix = 128;
-                x.port = ntohs(s6->sin6_port);
-            } else {
+            if (sockaddr_to_addr(r->ai_addr, &x) != 0)
                 continue;
-            }
+            vg_strlcpy(sp->names[sp->ncollectors], host, ISO_NAME_MAX);
             sp->collectors[sp->ncollectors++] = x;
         }
         freeaddrinfo(res);
@@ -499,36 +727,54 @@ static void resolve_work(uv_work_t *w)
             free(rc);
         }
     }
+    dhcp_servers(sp);
 }
 
 static void probe_done(void *ctx, int rc, const char *why)
 {
     struct isolation *iso = ctx;
-    char msg[700], err[400];
+    char msg[900], err[400];
 
     if (rc == 0) {
+        struct iso_state saved = iso->st;
         int was = iso->active;
-        iso->spec = iso->next;
-        vg_strlcpy(iso->command_id, iso->next_id, sizeof(iso->command_id));
+        iso->st.isolated = 1;
+        iso->st.spec = iso->next;
+        vg_strlcpy(iso->st.command_id, iso->next_id, sizeof(iso->st.command_id));
         if (!was)
-            iso->since_ms = vg_time_now_ms();
-        if (state_save(iso->conf, &iso->spec, iso->command_id, iso->since_ms, 1,
-                       iso->be->name) != 0)
-            log_error("[iso] cannot record the isolation as verified; a restart would lift it");
+            iso->st.since_ms = vg_time_now_ms();
+        iso->st.pending = 0;
+        vg_strlcpy(iso->st.backend, iso->be_next->name, sizeof(iso->st.backend));
+        if (state_save(iso->conf, &iso->st) != 0) {
+            /* Unrecorded, a restart would lift it: undo instead. */
+            iso->st = saved;
+            if (put_back(iso, err, sizeof(err)) != 0)
+                log_error("[iso] cannot undo the isolation: %s", err);
+            finish(iso, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED,
+                   "not isolated: the isolation could not be recorded in the state directory, "
+                   "so it would not survive a restart; the host is as it was");
+            return;
+        }
+        if (was && iso->be != iso->be_next) {
+            char e2[300];
+            if (iso->be->remove(iso->conf, e2, sizeof(e2)) != 0)
+                log_warnx("[iso] cannot remove the %s rules: %s", iso->be->name, e2);
+        }
+        iso->be = iso->be_next;
         iso->active = 1;
         refresh_fingerprint(iso);
         {
             char extra[160] = "";
-            if (iso->spec.nallow)
-                snprintf(extra, sizeof(extra), ", %zu allowed address%s", iso->spec.nallow,
-                         iso->spec.nallow == 1 ? "" : "es");
+            if (iso->st.spec.nallow)
+                snprintf(extra, sizeof(extra), ", %zu allowed address%s", iso->st.spec.nallow,
+                         iso->st.spec.nallow == 1 ? "" : "es");
             snprintf(msg, sizeof(msg),
                      "isolated (%s): the host reaches only its collector (%zu address%s), "
                      "loopback, DHCP%s%s; a new connection to the collector succeeded after "
                      "isolating",
-                     iso->be->name, iso->spec.ncollectors,
-                     iso->spec.ncollectors == 1 ? "" : "es",
-                     iso->spec.ndns ? ", DNS to its resolvers" : "", extra);
+                     iso->be->name, iso->st.spec.ncollectors,
+                     iso->st.spec.ncollectors == 1 ? "" : "es",
+                     iso->st.spec.ndns ? ", DNS to its resolvers" : "", extra);
         }
         emit(iso, was ? "updated" : "isolated", msg);
         finish(iso, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, msg);
@@ -542,9 +788,8 @@ static void probe_done(void *ctx, int rc, const char *why)
         return;
     }
     snprintf(msg, sizeof(msg), "rolled back: the collector could not be reached over a new "
-             "connection within %llu s after isolating (%s); the rules were removed and the "
-             "host is as it was", (unsigned long long)(iso->conf->isolation_verify_ms / 1000),
-             why);
+             "connection within %llu s after isolating (%s); the host is as it was before the "
+             "command", (unsigned long long)(iso->conf->isolation_verify_ms / 1000), why);
     log_warnx("[iso] %s", msg);
     finish(iso, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK, msg);
 }
@@ -563,22 +808,15 @@ static void resolved(uv_work_t *w, int status)
     if (have_peer && sp->ncollectors < ISO_MAX_COLLECTORS) {
         struct iso_addr x;
         int dup = 0;
-        memset(&x, 0, sizeof(x));
-        x.family = peer.ss_family;
-        x.proto = IPPROTO_TCP;
-        if (peer.ss_family == AF_INET) {
-            memcpy(x.addr, &((struct sockaddr_in *)&peer)->sin_addr, 4);
-            x.prefix = 32;
-            x.port = ntohs(((struct sockaddr_in *)&peer)->sin_port);
-        } else {
-            memcpy(x.addr, &((struct sockaddr_in6 *)&peer)->sin6_addr, 16);
-            x.prefix = 128;
-            x.port = ntohs(((struct sockaddr_in6 *)&peer)->sin6_port);
+        if (sockaddr_to_addr((struct sockaddr *)&peer, &x) == 0) {
+            for (size_t i = 0; i < sp->ncollectors; i++)
+                dup |= memcmp(&sp->collectors[i], &x, sizeof(x)) == 0 &&
+                       strcmp(sp->names[i], iso->peer_host) == 0;
+            if (!dup) {
+                vg_strlcpy(sp->names[sp->ncollectors], iso->peer_host, ISO_NAME_MAX);
+                sp->collectors[sp->ncollectors++] = x;
+            }
         }
-        for (size_t i = 0; i < sp->ncollectors; i++)
-            dup |= memcmp(&sp->collectors[i], &x, sizeof(x)) == 0;
-        if (!dup)
-            sp->collectors[sp->ncollectors++] = x;
     }
     if (sp->ncollectors == 0 || !have_peer) {
         snprintf(msg, sizeof(msg), "not isolated: %s",
@@ -589,15 +827,21 @@ static void resolved(uv_work_t *w, int status)
         finish(iso, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, msg);
         return;
     }
-    /* Recorded unverified first: if the agent dies before the proof, the
-     * next start removes the rules rather than keeping an unproven set. */
-    if (state_save(iso->conf, sp, iso->next_id, iso->active ? iso->since_ms : vg_time_now_ms(),
-                   0, iso->be->name) != 0) {
+    /* Recorded as pending first: if the agent dies before the proof, the
+     * next start goes back to what was before rather than keep an
+     * unproven set. */
+    iso->st.pending = 1;
+    iso->st.pending_spec = *sp;
+    vg_strlcpy(iso->st.pending_id, iso->next_id, sizeof(iso->st.pending_id));
+    if (!iso->active)
+        vg_strlcpy(iso->st.backend, iso->be_next->name, sizeof(iso->st.backend));
+    if (state_save(iso->conf, &iso->st) != 0) {
+        iso->st.pending = 0;
         finish(iso, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED,
                "not isolated: cannot write the isolation state file");
         return;
     }
-    if (iso->be->apply(iso->conf, sp, err, sizeof(err)) != 0) {
+    if (iso->be_next->apply(iso->conf, sp, err, sizeof(err)) != 0) {
         char e2[300];
         put_back(iso, e2, sizeof(e2));
         snprintf(msg, sizeof(msg), "not isolated: the rules could not be applied (%s); the "
@@ -644,7 +888,10 @@ void isolation_isolate(struct isolation *iso, const Vigil__V1__Command *cmd, iso
     iso->busy = 1;
     iso->done = done;
     iso->done_ctx = ctx;
+    iso->be_next = backend_for(iso->conf);
     vg_strlcpy(iso->next_id, cmd->command_id, sizeof(iso->next_id));
+    vg_strlcpy(iso->peer_host, iso->a->transport ? transport_host(iso->a->transport) : "",
+               sizeof(iso->peer_host));
     iso->work.data = iso;
     rc = uv_queue_work(iso->a->loop, &iso->work, resolve_work, resolved);
     if (rc) {
@@ -656,6 +903,7 @@ void isolation_isolate(struct isolation *iso, const Vigil__V1__Command *cmd, iso
 void isolation_release(struct isolation *iso, const Vigil__V1__Command *cmd, iso_done_fn done,
                        void *ctx)
 {
+    struct iso_state saved;
     char err[512], msg[700];
     int was;
 
@@ -666,23 +914,29 @@ void isolation_release(struct isolation *iso, const Vigil__V1__Command *cmd, iso
         return;
     }
     was = iso->active;
+    saved = iso->st;
     /* State first: the tamper check must not put back what is released. */
-    state_remove(iso->conf);
+    memset(&iso->st, 0, sizeof(iso->st));
+    if (state_save(iso->conf, &iso->st) != 0) {
+        iso->st = saved;
+        done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED,
+             "not released: cannot remove the isolation state file");
+        return;
+    }
     if (iso->be->remove(iso->conf, err, sizeof(err)) != 0) {
-        if (was)
-            state_save(iso->conf, &iso->spec, iso->command_id, iso->since_ms, 1, iso->be->name);
+        iso->st = saved;
+        state_save(iso->conf, &iso->st);
         snprintf(msg, sizeof(msg), "not released: %s", err);
         done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, msg);
         return;
     }
-    iso->active = 0;
-    free(iso->fingerprint);
-    iso->fingerprint = NULL;
+    set_inactive(iso);
     snprintf(msg, sizeof(msg), was ? "released: the isolation rules were removed; the rest of "
                                      "the host's firewall is untouched"
                                    : "the host was not isolated; nothing to release");
     if (was)
         emit(iso, "released", msg);
+    iso->be = backend_for(iso->conf);
     done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, msg);
 }
 
@@ -753,10 +1007,12 @@ int agent_release_main(int argc, char **argv)
     struct vg_cert *ca = NULL, *self = NULL;
     struct vg_cert_info me;
     struct vg_rtoken tok;
+    struct iso_state *st = NULL;
+    const struct iso_backend *be;
     char err[512], why[400], path[4096], detail[1200], when[VG_TIME_STR_MAX];
     char *data = NULL;
     size_t len;
-    int c, rc = 1;
+    int c, rc = 1, lrc = 0;
 
     optind = 0;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -801,15 +1057,20 @@ int agent_release_main(int argc, char **argv)
                 "for a new one\n", tok.token_id);
         goto out;
     }
+    st = calloc(1, sizeof(*st));
+    if (!st) {
+        fprintf(stderr, "vigil-agent release: out of memory\n");
+        goto out;
+    }
+    if ((lrc = state_load(&conf, st)) < 0) {
+        fprintf(stderr, "vigil-agent release: the isolation state in %s cannot be read; "
+                "removing the rules anyway\n", conf.state_dir);
+        memset(st, 0, sizeof(*st));
+    }
+    be = lrc == 1 ? backend_of(&conf, st) : backend_for(&conf);
     {
         char *fp = NULL;
-        struct iso_spec sp;
-        char sid[VG_UUID_STR];
-        int64_t since;
-        int verified;
-        int have_state = state_load(&conf, &sp, sid, &since, &verified) == 1;
-        if (!have_state && backend_for(&conf)->fingerprint(&conf, &fp, err, sizeof(err)) == 0 &&
-            !fp) {
+        if (lrc == 0 && be->fingerprint(&conf, &fp, err, sizeof(err)) == 0 && !fp) {
             printf("host %s is not isolated; nothing to release (the token was not used)\n",
                    me.cn);
             rc = 0;
@@ -817,26 +1078,46 @@ int agent_release_main(int argc, char **argv)
         }
         free(fp);
     }
+    /* A token works only for an isolation that began before it was
+     * issued: an old token cannot undo a later incident's isolation. */
+    if (lrc == 1 && st->isolated && tok.issued_ms < st->since_ms) {
+        char t1[VG_TIME_STR_MAX], t2[VG_TIME_STR_MAX];
+        fprintf(stderr, "vigil-agent release: token refused: it was issued at %s, before this "
+                "isolation began (%s); ask for a new one\n",
+                vg_time_format(tok.issued_ms, t1, sizeof(t1)),
+                vg_time_format(st->since_ms, t2, sizeof(t2)));
+        goto out;
+    }
     snprintf(detail, sizeof(detail), "token %s issued by %s at %s; reason: %s", tok.token_id,
              tok.operator_name, vg_time_format(tok.issued_ms, when, sizeof(when)), tok.reason);
     /* Order: the report, then the state, then the rules, so that a
-     * running agent sees a break-glass release, not tampering. */
+     * running agent sees a break-glass release, not tampering; the token
+     * is spent once the rules are gone. */
     state_path(&conf, BREAKGLASS_FILE, path, sizeof(path));
-    if (token_mark_used(&conf, tok.token_id) != 0 ||
-        vg_file_write_atomic(path, detail, strlen(detail), 0600, 0) != 0) {
+    if (vg_file_write_atomic(path, detail, strlen(detail), 0600, 0) != 0) {
         fprintf(stderr, "vigil-agent release: cannot write to %s\n", conf.state_dir);
         goto out;
     }
-    state_remove(&conf);
-    if (backend_for(&conf)->remove(&conf, err, sizeof(err)) != 0) {
+    {
+        struct iso_state none;
+        memset(&none, 0, sizeof(none));
+        state_save(&conf, &none);
+    }
+    if (be->remove(&conf, err, sizeof(err)) != 0) {
         fprintf(stderr, "vigil-agent release: cannot remove the isolation rules: %s\n", err);
+        if (lrc == 1)
+            state_save(&conf, st);
+        unlink(path);
         goto out;
     }
+    if (token_mark_used(&conf, tok.token_id) != 0)
+        fprintf(stderr, "vigil-agent release: warning: cannot record the token as used\n");
     printf("released: host %s is no longer isolated (break-glass %s).\n"
            "The collector is told when the agent next connects.\n",
            me.cn, detail);
     rc = 0;
 out:
+    free(st);
     free(data);
     vg_cert_free(ca);
     vg_cert_free(self);

@@ -8,9 +8,9 @@
  * must stay first: the fingerprint includes the first rule of each
  * built-in chain, and the tamper check puts the jump back on top.
  *
- * Each family is loaded with one `iptables-restore --noflush`, which
- * the kernel takes as one table replacement; IPv4 and IPv6 are two
- * steps.  The helpers run without a shell, from a file in the state
+ * Each family is loaded with one `iptables-restore --noflush` (chains
+ * refilled, old jumps deleted, one inserted on top), which the kernel
+ * takes as one table replacement; IPv4 and IPv6 are two steps.  The helpers run without a shell, from a file in the state
  * directory.  [isolation] iptables names them: "iptables" or
  * "iptables-legacy" (then ip6tables-legacy, iptables-legacy-restore...).
  */
@@ -76,7 +76,25 @@ static int rules(struct vg_buf *b, const char *chain, const struct iso_addr *v, 
     return rc;
 }
 
-int iso_ipt_script(const struct iso_spec *sp, int family, int add_jumps, char **out)
+/* DHCPv4: broadcast, and the lease's servers (inbound from any server
+ * when none is known). */
+static int dhcp4(struct vg_buf *b, const struct iso_spec *sp, const char *chain, const char *dir,
+                 const char *ports)
+{
+    int in = strcmp(dir, "-s") == 0;
+    int rc = vg_buf_printf(b, "-A %s -d 255.255.255.255/32 -p udp %s -j ACCEPT\n", chain,
+                           ports);
+    for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
+        rc = vg_buf_printf(b, "-A %s %s %s/32 -p udp %s -j ACCEPT\n", chain, dir, a, ports);
+    }
+    if (rc == 0 && in && sp->ndhcp == 0)
+        rc = vg_buf_printf(b, "-A %s -p udp %s -j ACCEPT\n", chain, ports);
+    return rc;
+}
+
+int iso_ipt_script(const struct iso_spec *sp, int family, const unsigned njumps[3], char **out)
 {
     struct vg_buf b;
     int v6 = family == AF_INET6, rc;
@@ -86,6 +104,9 @@ int iso_ipt_script(const struct iso_spec *sp, int family, int add_jumps, char **
     rc = vg_buf_printf(&b, "*filter\n:VIGIL-ISO-IN - [0:0]\n:VIGIL-ISO-OUT - [0:0]\n"
                            ":VIGIL-ISO-FWD - [0:0]\n"
                            "-A VIGIL-ISO-IN -i lo -j ACCEPT\n");
+    if (rc == 0)
+        rc = vg_buf_printf(&b, "-A VIGIL-ISO-IN -p %s -m conntrack --ctstate RELATED -j ACCEPT\n",
+                           v6 ? "ipv6-icmp" : "icmp");
     if (rc == 0 && v6)
         rc = vg_buf_printf(&b,
                            "-A VIGIL-ISO-IN -p ipv6-icmp --icmpv6-type neighbour-solicitation "
@@ -94,9 +115,10 @@ int iso_ipt_script(const struct iso_spec *sp, int family, int add_jumps, char **
                            "-j ACCEPT\n"
                            "-A VIGIL-ISO-IN -p ipv6-icmp --icmpv6-type router-advertisement "
                            "-j ACCEPT\n"
-                           "-A VIGIL-ISO-IN -p udp --sport 547 --dport 546 -j ACCEPT\n");
+                           "-A VIGIL-ISO-IN -s fe80::/10 -p udp --sport 547 --dport 546 "
+                           "-j ACCEPT\n");
     else if (rc == 0)
-        rc = vg_buf_printf(&b, "-A VIGIL-ISO-IN -p udp --sport 67 --dport 68 -j ACCEPT\n");
+        rc = dhcp4(&b, sp, "VIGIL-ISO-IN", "-s", "--sport 67 --dport 68");
     if (rc == 0)
         rc = rules(&b, "VIGIL-ISO-IN", sp->collectors, sp->ncollectors, family, "-s", "--sport",
                    0);
@@ -114,9 +136,10 @@ int iso_ipt_script(const struct iso_spec *sp, int family, int add_jumps, char **
                            "-j ACCEPT\n"
                            "-A VIGIL-ISO-OUT -p ipv6-icmp --icmpv6-type router-solicitation "
                            "-j ACCEPT\n"
-                           "-A VIGIL-ISO-OUT -p udp --sport 546 --dport 547 -j ACCEPT\n");
+                           "-A VIGIL-ISO-OUT -d ff02::1:2/128 -p udp --sport 546 --dport 547 "
+                           "-j ACCEPT\n");
     else if (rc == 0)
-        rc = vg_buf_printf(&b, "-A VIGIL-ISO-OUT -p udp --sport 68 --dport 67 -j ACCEPT\n");
+        rc = dhcp4(&b, sp, "VIGIL-ISO-OUT", "-d", "--sport 68 --dport 67");
     if (rc == 0)
         rc = rules(&b, "VIGIL-ISO-OUT", sp->collectors, sp->ncollectors, family, "-d",
                    "--dport", 0);
@@ -126,8 +149,13 @@ int iso_ipt_script(const struct iso_spec *sp, int family, int add_jumps, char **
         rc = rules(&b, "VIGIL-ISO-OUT", sp->dns, sp->ndns, family, "-d", "--dport", 0);
     if (rc == 0)
         rc = vg_buf_printf(&b, "-A VIGIL-ISO-OUT -j DROP\n-A VIGIL-ISO-FWD -j DROP\n");
-    for (int i = 0; rc == 0 && add_jumps && i < 3; i++)
-        rc = vg_buf_printf(&b, "-I %s 1 -j %s\n", chains[i][0], chains[i][1]);
+    /* The jumps go (back) on top, in the same transaction. */
+    for (int i = 0; rc == 0 && i < 3; i++) {
+        for (unsigned k = 0; rc == 0 && njumps && k < njumps[i]; k++)
+            rc = vg_buf_printf(&b, "-D %s -j %s\n", chains[i][0], chains[i][1]);
+        if (rc == 0)
+            rc = vg_buf_printf(&b, "-I %s 1 -j %s\n", chains[i][0], chains[i][1]);
+    }
     if (rc == 0)
         rc = vg_buf_printf(&b, "COMMIT\n");
     if (rc) {
@@ -285,23 +313,21 @@ static int apply_family(const struct agent_conf *c, const struct iso_spec *sp, i
 {
     char cmd[80], path[4096], *script = NULL, *text = NULL;
     char *argv[] = { cmd, "-w", "--noflush", path, NULL };
-    int rc, jumps_first = 1;
+    unsigned njumps[3] = { 0, 0, 0 };
+    int rc;
 
-    /* Our jumps go (back) on top: delete them where they are, insert. */
+    /* Jumps already there are deleted and one inserted on top, in one
+     * transaction with the chains' new contents. */
     if ((rc = save_table(c, family, &text, err, errlen)) != 0)
         return rc;
     for (int i = 0; i < 3; i++) {
-        char want[64], head[32], *p;
-        snprintf(head, sizeof(head), "-A %s ", chains[i][0]);
-        snprintf(want, sizeof(want), "-A %s -j %s\n", chains[i][0], chains[i][1]);
-        p = strstr(text, head);
-        if (!p || strncmp(p, want, strlen(want)) != 0 || strstr(p + 1, want))
-            jumps_first = 0;
+        char jump[64];
+        snprintf(jump, sizeof(jump), "-A %s -j %s\n", chains[i][0], chains[i][1]);
+        for (const char *p = text; (p = strstr(p, jump)) != NULL; p += strlen(jump))
+            njumps[i]++;
     }
     free(text);
-    if (!jumps_first && (rc = remove_family(c, family, err, errlen)) != 0)
-        return rc;
-    if ((rc = iso_ipt_script(sp, family, !jumps_first, &script)) != 0) {
+    if ((rc = iso_ipt_script(sp, family, njumps, &script)) != 0) {
         snprintf(err, errlen, "cannot build the rules: %s", vg_strerror(rc));
         return rc;
     }

@@ -8,7 +8,9 @@
  *
  * The script is applied by libnftables as one batch, which the kernel
  * commits as one transaction: "add table; delete table; table {...}"
- * replaces an older version atomically, with no moment unfiltered.
+ * replaces an older version atomically, with no moment unfiltered.  A
+ * second table, `bridge vigil_isolation`, drops frames forwarded between
+ * bridge ports (VMs bridged onto the host's network).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -70,8 +72,20 @@ int iso_nft_script(const struct iso_spec *sp, char **out)
                         * addresses. */
                        "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
                        "nd-router-advert } accept\n"
-                       "    udp sport 67 udp dport 68 accept\n"
-                       "    udp sport 547 udp dport 546 accept\n");
+                       /* ICMP errors about connections that are let
+                        * through (path MTU to the collector). */
+                       "    meta l4proto { icmp, ipv6-icmp } ct state related accept\n"
+                       /* DHCP: replies from the lease's servers, or
+                        * broadcast; DHCPv6 from link-local servers. */
+                       "    ip daddr 255.255.255.255 udp sport 67 udp dport 68 accept\n"
+                       "    ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept\n");
+    for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
+        rc = vg_buf_printf(&b, "    ip saddr %s udp sport 67 udp dport 68 accept\n", a);
+    }
+    if (rc == 0 && sp->ndhcp == 0) /* servers unknown: replies from any */
+        rc = vg_buf_printf(&b, "    udp sport 67 udp dport 68 accept\n");
     for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++)
         rc = rule(&b, &sp->collectors[i], "saddr", "sport");
     for (size_t i = 0; rc == 0 && i < sp->nallow; i++) {
@@ -89,8 +103,16 @@ int iso_nft_script(const struct iso_spec *sp, char **out)
                            "    oif \"lo\" accept\n"
                            "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
                            "nd-router-solicit } accept\n"
-                           "    udp sport 68 udp dport 67 accept\n"
-                           "    udp sport 546 udp dport 547 accept\n");
+                           /* DHCP requests: broadcast, or to the lease's
+                            * servers (renewals); DHCPv6 to its multicast
+                            * group.  Not a way out to anywhere else. */
+                           "    ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept\n"
+                           "    ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept\n");
+    for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
+        rc = vg_buf_printf(&b, "    ip daddr %s udp sport 68 udp dport 67 accept\n", a);
+    }
     for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++)
         rc = rule(&b, &sp->collectors[i], "daddr", "dport");
     for (size_t i = 0; rc == 0 && i < sp->nallow; i++) {
@@ -104,6 +126,16 @@ int iso_nft_script(const struct iso_spec *sp, char **out)
         rc = vg_buf_printf(&b,
                            "  }\n"
                            /* Containers and VMs behind the host are cut off too. */
+                           "  chain forward {\n"
+                           "    type filter hook forward priority -10; policy drop;\n"
+                           "  }\n"
+                           "}\n"
+                           /* ... and so are VMs bridged onto the host's
+                            * network (frames between bridge ports never
+                            * reach the inet hooks). */
+                           "add table bridge " TABLE "\n"
+                           "delete table bridge " TABLE "\n"
+                           "table bridge " TABLE " {\n"
                            "  chain forward {\n"
                            "    type filter hook forward priority -10; policy drop;\n"
                            "  }\n"
@@ -184,24 +216,39 @@ static int nft_remove(const struct agent_conf *c, char *err, size_t errlen)
     (void)c;
     /* "add" first makes the delete succeed when the table is absent, in
      * the same transaction. */
-    return run("add table inet " TABLE "\ndelete table inet " TABLE "\n", NULL, err, errlen);
+    return run("add table inet " TABLE "\ndelete table inet " TABLE "\n"
+               "add table bridge " TABLE "\ndelete table bridge " TABLE "\n",
+               NULL, err, errlen);
 }
 
 static int nft_fingerprint(const struct agent_conf *c, char **out, char *err, size_t errlen)
 {
-    char *tables = NULL;
+    char *tables = NULL, *inet = NULL, *bridge = NULL;
     int rc;
 
     (void)c;
     *out = NULL;
-    if ((rc = run("list tables inet", &tables, err, errlen)) != 0)
+    if ((rc = run("list tables", &tables, err, errlen)) != 0)
         return rc;
     if (!strstr(tables, "table inet " TABLE "\n")) {
         free(tables);
         return 0; /* absent */
     }
+    rc = run("list table inet " TABLE, &inet, err, errlen);
+    if (rc == 0 && strstr(tables, "table bridge " TABLE "\n"))
+        rc = run("list table bridge " TABLE, &bridge, err, errlen);
+    if (rc == 0) {
+        /* The bridge table missing is a change too. */
+        size_t n = strlen(inet) + (bridge ? strlen(bridge) : 0) + 32;
+        if ((*out = malloc(n)) != NULL)
+            snprintf(*out, n, "%s--\n%s", inet, bridge ? bridge : "(no bridge table)\n");
+        else
+            rc = -ENOMEM;
+    }
     free(tables);
-    return run("list table inet " TABLE, out, err, errlen);
+    free(inet);
+    free(bridge);
+    return rc;
 }
 
 const struct iso_backend iso_nft_backend = {

@@ -13,6 +13,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "agent.h"
 #include "netaddr.h"
@@ -20,16 +21,25 @@
 #define ISO_MAX_COLLECTORS 32
 #define ISO_MAX_ALLOW 64
 #define ISO_MAX_DNS 8
+#define ISO_MAX_DHCP 8
+#define ISO_NAME_MAX 256
 
 #define iso_addr vg_netaddr
 
+/* Compared with memcmp: zero it before filling it. */
 struct iso_spec {
     struct iso_addr collectors[ISO_MAX_COLLECTORS]; /* tcp, to their port */
+    /* The [collector] address host each came from: while isolated the
+     * agent connects to these addresses, since DNS is cut. */
+    char names[ISO_MAX_COLLECTORS][ISO_NAME_MAX];
     size_t ncollectors;
     struct iso_addr allow[ISO_MAX_ALLOW];
     size_t nallow;
     struct iso_addr dns[ISO_MAX_DNS];
     size_t ndns;
+    /* DHCPv4 servers found in the leases (none: DHCP replies from any). */
+    struct iso_addr dhcp[ISO_MAX_DHCP];
+    size_t ndhcp;
 };
 
 
@@ -56,17 +66,24 @@ extern const struct iso_backend iso_ipt_backend;
 /* Renders spec as an nft script (for tests). */
 int iso_nft_script(const struct iso_spec *spec, char **out);
 /* Renders spec as iptables-restore input for one family (AF_INET or
- * AF_INET6); add_jumps: also insert the jumps into the built-in chains. */
-int iso_ipt_script(const struct iso_spec *spec, int family, int add_jumps, char **out);
+ * AF_INET6): deletes njumps[i] existing jumps from INPUT, OUTPUT and
+ * FORWARD (NULL: none) and inserts one on top of each. */
+int iso_ipt_script(const struct iso_spec *spec, int family, const unsigned njumps[3], char **out);
 
 /* ---- the agent side (cmd_isolate.c) ---- */
 
 struct isolation;
 
-/* At start, before anything else: re-applies a persisted isolation.
+/* At start, before anything else: re-applies a persisted isolation
+ * (and drops an isolate that was interrupted before it was verified).
  * Returns 0 (also when there was none) or an error, logged (the check
  * timer keeps trying). */
 int isolation_restore(const struct agent_conf *conf);
+/* While isolated: the pinned addresses of collector host:port (resolved
+ * before isolating), at most max.  Returns how many (0: not isolated or
+ * none). */
+size_t isolation_pinned(const struct isolation *iso, const char *host, uint16_t port,
+                        struct sockaddr_storage *out, size_t max);
 /* Starts the tamper check and reports a break-glass release made while
  * the agent was stopped.  Returns NULL on allocation failure. */
 struct isolation *isolation_new(struct agent *a);

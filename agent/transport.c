@@ -20,6 +20,7 @@
 
 #include "agent.h"
 #include "err.h"
+#include "isolation.h"
 #include "log.h"
 #include "pb.h"
 #include "queue.h"
@@ -58,6 +59,7 @@ struct transport {
     uint64_t reconnects, batches_sent;
     char host[256], port[8];
     struct sockaddr_storage peer; /* address of the current connection */
+    unsigned pin_idx;             /* rotates over pinned addresses while isolated */
 };
 
 static void schedule(struct transport *t, int failed_round);
@@ -425,11 +427,32 @@ static const struct vg_tls_handlers handlers = {
     .on_close = on_close,
 };
 
+/* TCP + TLS to one address of the current [collector] entry. */
+static void connect_to(struct transport *t, const struct sockaddr *sa, size_t salen)
+{
+    const char *name = t->conf->server_name ? t->conf->server_name : t->host;
+    int rc;
+
+    memset(&t->peer, 0, sizeof(t->peer));
+    if (salen <= sizeof(t->peer))
+        memcpy(&t->peer, sa, salen);
+    vg_frame_reader_init(&t->rd, NULL);
+    t->state = T_CONNECTING;
+    t->acked = 0;
+    t->max_frame = 0;
+    rc = vg_tls_connect(t->loop, t->tls, sa, name, t->session, &handlers, t, &t->conn);
+    if (rc) {
+        vg_frame_reader_free(&t->rd);
+        log_warnx("[net] cannot connect to %s:%s: %s", t->host, t->port, uv_strerror(rc));
+        t->state = T_IDLE;
+        t->addr_idx++;
+        schedule(t, t->addr_idx >= t->conf->address.n);
+    }
+}
+
 static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
 {
     struct transport *t = req->data;
-    const char *name;
-    int rc;
 
     t->resolving = 0;
     if (t->state == T_STOPPED) {
@@ -445,29 +468,17 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         schedule(t, t->addr_idx >= t->conf->address.n);
         return;
     }
-    name = t->conf->server_name ? t->conf->server_name : t->host;
-    memset(&t->peer, 0, sizeof(t->peer));
-    if (res->ai_addrlen <= sizeof(t->peer))
-        memcpy(&t->peer, res->ai_addr, res->ai_addrlen);
-    vg_frame_reader_init(&t->rd, NULL);
-    t->state = T_CONNECTING;
-    t->acked = 0;
-    t->max_frame = 0;
-    rc = vg_tls_connect(t->loop, t->tls, res->ai_addr, name, t->session, &handlers, t, &t->conn);
+    connect_to(t, res->ai_addr, res->ai_addrlen);
     uv_freeaddrinfo(res);
-    if (rc) {
-        vg_frame_reader_free(&t->rd);
-        log_warnx("[net] cannot connect to %s:%s: %s", t->host, t->port, uv_strerror(rc));
-        t->state = T_IDLE;
-        t->addr_idx++;
-        schedule(t, t->addr_idx >= t->conf->address.n);
-    }
 }
 
 static void connect_next(uv_timer_t *timer)
 {
     struct transport *t = timer->data;
     struct addrinfo hints;
+    struct sockaddr_storage pinned[8];
+    uint64_t port;
+    size_t n;
     int rc;
 
     if (t->state != T_IDLE)
@@ -476,6 +487,16 @@ static void connect_next(uv_timer_t *timer)
         t->addr_idx = 0;
     split_addr(t->conf->address.v[t->addr_idx], t->host, sizeof(t->host), t->port,
                sizeof(t->port));
+    /* Isolated: DNS is cut, so the addresses resolved before isolating
+     * are used (they are the ones the rules let through). */
+    if (vg_parse_u64(t->port, 1, 65535, &port) == 0 &&
+        (n = isolation_pinned(t->agent->iso, t->host, (uint16_t)port, pinned, 8)) > 0) {
+        const struct sockaddr_storage *ss = &pinned[t->pin_idx++ % n];
+        connect_to(t, (const struct sockaddr *)ss,
+                   ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
+                                            : sizeof(struct sockaddr_in6));
+        return;
+    }
     memset(&hints, 0, sizeof(hints));
     hints.ai_family = AF_UNSPEC;
     hints.ai_socktype = SOCK_STREAM;
@@ -799,4 +820,9 @@ int transport_probe(struct transport *t, const struct sockaddr *addr, uint64_t t
     p->open++;
     uv_timer_start(&p->timer, probe_timeout, timeout_ms, 0);
     return 0;
+}
+
+const char *transport_host(const struct transport *t)
+{
+    return t->host;
 }

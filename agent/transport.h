@@ -30,6 +30,8 @@ void transport_free(struct transport *t);
 /* The collector address of the current connection.  Returns 0, or
  * -ENOTCONN when not connected. */
 int transport_peer(const struct transport *t, struct sockaddr_storage *out);
+/* The host part of the [collector] address in use (or last tried). */
+const char *transport_host(const struct transport *t);
 /* Sends a command's result when connected; returns 0 or an error (the
  * collector sends unfinished commands again after a reconnect, and the
  * agent answers from its record). */

@@ -1056,7 +1056,7 @@ static int apply_isolation(struct store *s, int64_t host_id, const Vigil__V1__Is
     if ((rc = step_done(s, st, "cannot record isolation state")) != 0)
         return rc;
     if (strcmp(x->change, "tampered") != 0 && strcmp(x->change, "restored") != 0 &&
-        strcmp(x->change, "break-glass") != 0 && strcmp(x->change, "expired") != 0)
+        strcmp(x->change, "break-glass") != 0 && strcmp(x->change, "interrupted") != 0)
         return 0;
     st = q(s, Q_HOST_BY_ID);
     sqlite3_bind_int64(st, 1, host_id);

@@ -24,6 +24,7 @@ for n in $H $C $P; do ip netns add "$n"; ip -n "$n" link set lo up; done
 # /etc/resolv.conf).
 mkdir -p "/etc/netns/$H"
 echo "nameserver 10.77.2.1" >"/etc/netns/$H/resolv.conf"
+printf '127.0.0.1 localhost\n10.77.1.1 collector.test\n' >"/etc/netns/$H/hosts"
 ip link add "h$id" netns "$H" type veth peer name "c$id" netns "$C"
 ip link add "p$id" netns "$H" type veth peer name "q$id" netns "$P"
 ip -n "$H" addr add 10.77.1.2/24 dev "h$id"

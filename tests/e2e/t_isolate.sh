@@ -23,6 +23,8 @@ PORT=$(free_port)
 # Every command is delivered twice: each must run once.
 netns_start_collector VIGIL_TEST_DELIVER_TWICE=1
 netns_agent_conf ""
+# The collector by name (from the namespace's hosts file, see netns.sh).
+sed -i "s/^address = .*/address = collector.test:$PORT/" agent.conf
 netns_start_agent
 events() { sql c.db "select count(*) from events"; }
 
@@ -51,6 +53,7 @@ reach 10.77.2.1 53 && fail "DNS to the resolver got through without allow_dns"
 n=$(events)
 wait_for 10 "telemetry flowing while isolated" '[ "$(events)" -gt $((n + 10)) ]'
 inh nft list tables | grep -q "inet vigil_isolation" || fail "no isolation table"
+inh nft list tables | grep -q "bridge vigil_isolation" || fail "no bridge isolation table (bridged VMs)"
 expect_exit 0 ctl --json hosts
 jq -e '.[0].isolated == true and .[0].isolated_since != null' out.txt >/dev/null ||
     fail "hosts does not show isolated: $(cat out.txt)"
@@ -62,13 +65,24 @@ wait_for 5 "the duplicate answered from the record" 'grep -q "delivered again" a
 
 # ---- tampering while the agent runs ----
 inh nft delete table inet vigil_isolation
-wait_for 10 "the rules back" 'inh nft list tables | grep -q vigil_isolation'
+wait_for 10 "the rules back" 'inh nft list tables | grep -q "inet vigil_isolation"'
 reach 10.77.2.1 9000 && fail "the peer reachable after the rules came back"
 wait_for 10 "tampering audited" '[ "$(sql c.db "select count(*) from audit where result = '"'tampered'"'")" -ge 1 ]'
 ROLE=auditor-1
 expect_exit 0 ctl audit
 expect_in out.txt "tampered"
 expect_in out.txt "removed outside Vigil"
+
+# ---- the collector's name no longer resolves, and the collector restarts:
+# the agent reconnects to the addresses resolved before isolating ----
+echo "127.0.0.1 localhost" >"/etc/netns/$H/hosts"
+stop "$CPID"
+start collector ip netns exec "$C" "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 20 "the agent back through the pinned address" 'grep -q "agent agent-1 .* connected" collector.log'
+reach 10.77.2.1 9000 && fail "the peer reachable after the collector restart"
+printf '127.0.0.1 localhost\n10.77.1.1 collector.test\n' >"/etc/netns/$H/hosts"
 
 # ---- restart while isolated: isolated again before anything is sent ----
 stop "$APID"
@@ -133,6 +147,30 @@ inh nft list tables | grep -q vigil_isolation && fail "rules left behind after a
 reach 10.77.2.1 9000 || fail "the host is not as it was after a roll-back"
 inc nft delete table inet lock
 
+# ---- a second isolate interrupted (agent killed before its proof): the
+# first isolation stays, and the second is reported failed ----
+expect_exit 0 ctl isolate agent-1 --reason "first" --allow 10.77.2.1:9001
+inc nft -f - <<NFT
+table inet lock {
+  chain input { type filter hook input priority 0; policy accept;
+    ip saddr 10.77.1.2 tcp dport $PORT ct state new drop; }
+}
+NFT
+expect_exit 0 ctl isolate agent-1 --reason "second, interrupted" --no-wait
+SID=$(awk '{print $2; exit}' out.txt | tr -d :)
+wait_for 10 "the second isolate pending" 'grep -q "$SID" state-agent-1/isolation'
+kill -KILL "$APID"
+inc nft delete table inet lock
+: >agent.log
+start agent ip netns exec "$H" "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 15 "agent back" 'grep -q "connected to collector" agent.log'
+reach 10.77.2.1 9001 || fail "the first isolation's allow rule is gone"
+reach 10.77.2.1 9000 && fail "the host is open after an interrupted second isolate"
+wait_for 10 "the second reported failed" '[ "$(sql c.db "select state from commands where id = '"'$SID'"'")" = 5 ]'
+sql c.db "select message from commands where id = '$SID'" | grep -q interrupted || fail "not reported as interrupted"
+expect_exit 0 ctl release agent-1 --reason "interrupt test done"
+
 # ---- offline: queued, then run on reconnect; expired: never run ----
 stop "$APID"
 expect_exit 0 ctl isolate agent-1 --reason "queued while offline" --no-wait
@@ -150,6 +188,20 @@ grep -q "$EID" agent.log && fail "the expired command reached the agent"
 expect_exit 0 ctl commands agent-1
 expect_in out.txt "expired"
 expect_in out.txt "succeeded"
+
+# ---- back to back while offline: both run, in order ----
+stop "$APID"
+expect_exit 0 ctl release agent-1 --reason "undo the queued isolate" --no-wait
+expect_exit 0 ctl isolate agent-1 --reason "then isolate" --no-wait
+B1=$(awk '{print $2; exit}' out.txt | tr -d :)
+expect_exit 0 ctl release agent-1 --reason "then release" --no-wait
+B2=$(awk '{print $2; exit}' out.txt | tr -d :)
+: >agent.log
+start agent ip netns exec "$H" "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 20 "both ran" '[ "$(sql c.db "select group_concat(state) from commands where id in ('"'$B1', '$B2'"')")" = "4,4" ]'
+reach 10.77.2.1 9000 || fail "the last command (release) did not win"
+expect_exit 0 ctl isolate agent-1 --reason "isolated again for break-glass"
 
 # ---- break-glass ----
 ROLE=responder-1

@@ -31,6 +31,7 @@ static void spec(struct iso_spec *sp)
     add(sp->allow, &sp->nallow, "203.0.113.5:22", 0);
     add(sp->allow, &sp->nallow, "[2001:db8:1::/48]:443", IPPROTO_TCP);
     add(sp->dns, &sp->ndns, "192.0.2.53:53", 0);
+    add(sp->dhcp, &sp->ndhcp, "192.0.2.67", 0);
 }
 
 static void test_nft(void **state)
@@ -54,8 +55,15 @@ static void test_nft(void **state)
     assert_non_null(strstr(s, "ip daddr 203.0.113.5 meta l4proto { tcp, udp } th sport 22 accept"));
     assert_non_null(strstr(s, "ip6 saddr 2001:db8:1::/48 tcp sport 443 accept"));
     assert_non_null(strstr(s, "ip daddr 192.0.2.53 meta l4proto { tcp, udp } th dport 53 accept"));
-    /* Nothing accepted by state: open connections must stop. */
-    assert_null(strstr(s, "ct state"));
+    /* Nothing accepted by connection state but ICMP errors: open
+     * connections must stop. */
+    assert_non_null(strstr(s, "meta l4proto { icmp, ipv6-icmp } ct state related accept\n"));
+    assert_null(strstr(s, "ct state established"));
+    /* DHCP: broadcast and the lease's server only, out. */
+    assert_non_null(strstr(s, "ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"));
+    assert_non_null(strstr(s, "ip daddr 192.0.2.67 udp sport 68 udp dport 67 accept"));
+    assert_null(strstr(s, "    udp sport 68 udp dport 67 accept"));
+    assert_non_null(strstr(s, "table bridge vigil_isolation {"));
 
     if (geteuid() == 0) {
         struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
@@ -75,8 +83,9 @@ static void test_iptables(void **state)
     char *v4 = NULL, *v6 = NULL;
     (void)state;
     spec(&sp);
-    assert_int_equal(iso_ipt_script(&sp, AF_INET, 1, &v4), 0);
-    assert_int_equal(iso_ipt_script(&sp, AF_INET6, 0, &v6), 0);
+    unsigned two[3] = { 2, 0, 1 };
+    assert_int_equal(iso_ipt_script(&sp, AF_INET, NULL, &v4), 0);
+    assert_int_equal(iso_ipt_script(&sp, AF_INET6, two, &v6), 0);
     assert_non_null(strstr(v4, "*filter\n:VIGIL-ISO-IN - [0:0]\n"));
     assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 192.0.2.10/32 -p tcp --dport 7443 -j ACCEPT"));
     assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 203.0.113.5/32 -p udp --sport 22 -j ACCEPT"));
@@ -89,8 +98,17 @@ static void test_iptables(void **state)
     assert_non_null(strstr(v6, "-A VIGIL-ISO-IN -s 2001:db8:1::/48 -p tcp --sport 443 -j ACCEPT"));
     assert_null(strstr(v6, "-p udp --sport 443"));
     assert_non_null(strstr(v6, "neighbour-solicitation"));
-    /* Jumps only when asked (they are already first on a re-apply). */
-    assert_null(strstr(v6, "-I INPUT"));
+    /* Old jumps go, one goes on top, in the same transaction. */
+    assert_non_null(strstr(v6, "-D INPUT -j VIGIL-ISO-IN\n-D INPUT -j VIGIL-ISO-IN\n"
+                               "-I INPUT 1 -j VIGIL-ISO-IN\n-I OUTPUT 1 -j VIGIL-ISO-OUT\n"
+                               "-D FORWARD -j VIGIL-ISO-FWD\n-I FORWARD 1"));
+    /* DHCP only to broadcast and the lease's servers; ICMP errors of
+     * connections let through. */
+    assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 255.255.255.255/32 -p udp --sport 68 --dport 67"));
+    assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 192.0.2.67/32 -p udp --sport 68 --dport 67"));
+    assert_null(strstr(v4, "-A VIGIL-ISO-OUT -p udp --sport 68"));
+    assert_non_null(strstr(v4, "-p icmp -m conntrack --ctstate RELATED -j ACCEPT"));
+    assert_non_null(strstr(v6, "-d ff02::1:2/128 -p udp --sport 546 --dport 547"));
     free(v4);
     free(v6);
 }
