@@ -4,7 +4,9 @@
 #   - collector: TLS handshakes full vs resumed, and streaming throughput,
 #     against a real vigil-collector on loopback with a throw-away PKI
 #   - agent: resident memory of an idle agent
+#   - isolation: time to isolate and release a host (network namespaces)
 set -eu
+SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 B=${1:-build}
 case $B in /*) ;; *) B="$(pwd)/$B" ;; esac
 "$B/bench/bench_frame"
@@ -202,4 +204,9 @@ CONF
     ps_ms=$(median_ms 21 ps -eo pid,ppid,user,args)
     echo "bench_proc: process table ($(ps -e --no-headers | wc -l) processes): vigil-agent processes ${snap} ms," \
          "ps -eo pid,ppid,user,args ${ps_ms} ms (median of 21, whole process)"
+fi
+
+# Isolation latency, in network namespaces (root only).
+if [ "$(id -u)" = 0 ]; then
+    "$SCRIPTS/bench_isolate.sh" "$B"
 fi

@@ -112,6 +112,7 @@ static int show(struct ctl *ctl, const Vigil__V1__CommandInfo *c, int waited)
 static int wait_for(struct ctl *ctl, const char *id, uint64_t timeout_ms)
 {
     uint64_t deadline = vg_time_mono_ms() + timeout_ms;
+    long pause = 20;
     for (;;) {
         Vigil__V1__OperatorResponse *resp;
         void *owner;
@@ -126,7 +127,11 @@ static int wait_for(struct ctl *ctl, const char *id, uint64_t timeout_ms)
             return rc;
         }
         ctl_call_free(owner);
-        sleep_ms(WAIT_POLL_MS);
+        /* Most commands finish within a few tens of ms: ask soon, then
+         * less often. */
+        sleep_ms(pause);
+        if (pause < WAIT_POLL_MS)
+            pause = pause * 2 < WAIT_POLL_MS ? pause * 2 : WAIT_POLL_MS;
     }
 }
 
