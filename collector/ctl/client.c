@@ -279,3 +279,11 @@ void ctl_print_json(json_t *v)
         free(s);
     }
 }
+
+void ctl_put_text(const char *s)
+{
+    for (; s && *s; s++) {
+        unsigned char c = (unsigned char)*s;
+        putchar(c < 0x20 || c == 0x7f ? '?' : c);
+    }
+}

@@ -100,9 +100,14 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
         for (size_t i = 0; i < r->n_entries; i++) {
             const Vigil__V1__AuditEntry *e = r->entries[i];
             char t[VG_TIME_STR_MAX];
-            printf("%6lld  %s  %-8s %-10s %s: %s [%s]\n", (long long)e->id,
-                   vg_time_format(e->time_ms, t, sizeof(t)), e->result, e->action, e->actor,
-                   e->detail, e->target);
+            printf("%6lld  %s  %-8s %-10s ", (long long)e->id,
+                   vg_time_format(e->time_ms, t, sizeof(t)), e->result, e->action);
+            ctl_put_text(e->actor);
+            printf(": ");
+            ctl_put_text(e->detail);
+            printf(" [");
+            ctl_put_text(e->target);
+            printf("]\n");
         }
         printf("%zu audit entries\n", r->n_entries);
         if (verify)

@@ -98,7 +98,9 @@ static int show(struct ctl *ctl, const Vigil__V1__CommandInfo *c, int waited)
         return rc;
     }
     if (is_final(c->state)) {
-        printf("%s: %s\n", vg_command_state_name(c->state), c->message[0] ? c->message : "(no message)");
+        printf("%s: ", vg_command_state_name(c->state));
+        ctl_put_text(c->message[0] ? c->message : "(no message)");
+        printf("\n");
     } else if (waited) {
         char t[VG_TIME_STR_MAX];
         printf("still %s after the wait; it stays queued and runs when the agent can (until "
@@ -365,14 +367,21 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
         for (size_t i = 0; i < resp->commands->n_commands; i++) {
             const Vigil__V1__CommandInfo *ci = resp->commands->commands[i];
             char t[VG_TIME_STR_MAX];
-            printf("%s  %s  %-8s %-12s %s (%s)  by %s: %s%s%s\n", ci->command_id,
+            printf("%s  %s  %-8s %-12s ", ci->command_id,
                    vg_time_format(ci->issued_time_ms, t, sizeof(t)), ci->action,
-                   vg_command_state_name(ci->state), ci->hostname, ci->agent_id, ci->operator_, ci->reason,
-                   ci->detail[0] ? " [" : "", ci->detail[0] ? ci->detail : "");
-            if (ci->detail[0])
+                   vg_command_state_name(ci->state));
+            ctl_put_text(ci->hostname);
+            printf(" (%s)  by %s: ", ci->agent_id, ci->operator_);
+            ctl_put_text(ci->reason);
+            if (ci->detail[0]) {
+                printf(" [");
+                ctl_put_text(ci->detail);
                 printf("]");
-            if (ci->message[0])
-                printf("\n    %s", ci->message);
+            }
+            if (ci->message[0]) {
+                printf("\n    ");
+                ctl_put_text(ci->message);
+            }
             printf("\n");
         }
         printf("%zu commands\n", resp->commands->n_commands);
