@@ -188,6 +188,8 @@ static void report(struct cmds *c, const struct rec *r, int64_t started_ms)
                  "again", r->id);
 }
 
+static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued);
+
 static void finished(void *ctx, int state, const char *message)
 {
     struct run_ctx *x = ctx;
@@ -208,11 +210,13 @@ static void finished(void *ctx, int state, const char *message)
         report(c, r, x->started_ms);
     }
     free(x);
-    if (c->nwaiting) {
+    /* The next in line; those answered at once (already recorded, ...)
+     * make way for the one after them. */
+    while (c->nwaiting && !c->running[0]) {
         Vigil__V1__Command *next = c->waiting[0];
         memmove(c->waiting, c->waiting + 1, (c->nwaiting - 1) * sizeof(*c->waiting));
         c->nwaiting--;
-        cmd_deliver(c->a, next);
+        deliver(c->a, next, 1);
         vigil__v1__command__free_unpacked(next, NULL);
     }
 }
@@ -242,6 +246,12 @@ static int wait_in_line(struct cmds *c, const Vigil__V1__Command *cmd)
 }
 
 void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd)
+{
+    deliver(a, cmd, 0);
+}
+
+/* queued: it waited in line here, so it was received in time. */
+static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
 {
     struct cmds *c = a->cmds;
     struct rec *r;
@@ -280,7 +290,7 @@ void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd)
         report(c, r, 0);
         return;
     }
-    if (cmd->expires_time_ms && cmd->expires_time_ms < now) {
+    if (!queued && cmd->expires_time_ms && cmd->expires_time_ms < now) {
         r = add(c, cmd->command_id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED,
                 "arrived after it expired; not run");
         r->finished_ms = now;

@@ -3,25 +3,27 @@
  * the tamper check and break-glass release.
  *
  * isolate:  resolve the collectors (worker thread; after this no DNS is
- *           needed) -> persist the spec, unverified -> apply (one
+ *           needed) -> persist the spec as pending -> apply (one
  *           transaction) -> open a fresh TCP+TLS connection to the
- *           collector -> persist verified, report succeeded.
+ *           collector -> persist it as the isolation, report succeeded.
  *           Any failure before the proof puts the host back as it was
  *           (the previous isolation, or none) and reports failed or
  *           rolled-back.
- * restart:  a verified spec is applied before anything else; an
- *           unverified one (the agent died mid-isolate) is removed.
- * tamper:   every check_interval the installed rules are compared with
- *           what was applied; if changed or gone they are applied again
- *           and the tampering is reported (an IsolationState event, which
- *           the collector writes to its audit log).
- * release:  the agent's table is deleted, nothing else.
+ * restart:  the isolation is applied before anything else; a pending
+ *           isolate (the agent died before its proof) is dropped.
+ * tamper:   every check_interval the installed rules and the state file
+ *           are compared with what was applied; if changed or gone they
+ *           are applied again and the tampering is reported (an
+ *           IsolationState event, which the collector writes to its
+ *           audit log).
+ * release:  the agent's tables or chains are deleted, nothing else.
  *
- * STATE_DIR/isolation (JSON, 0600, written atomically):
- *   { "command_id", "since_ms", "verified", "backend",
- *     "collectors": ["192.0.2.1:7443", ...], "allow": [...], "dns": [...] }
+ * The state file's format is below, at state_save.  The tamper check and
+ * `vigil-agent release` take STATE_DIR/isolation.lock, so that a
+ * break-glass release is never taken for tampering.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
 #include <jansson.h>
@@ -29,6 +31,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -44,6 +47,9 @@
 #define STATE_FILE "isolation"
 #define BREAKGLASS_FILE "breakglass"
 #define BREAKGLASS_USED "breakglass-used"
+#define LOCK_FILE "isolation.lock"
+/* Clock difference tolerated between the collector (token) and the host. */
+#define TOKEN_SKEW_MS (10 * 60 * 1000)
 
 /* A socket address as an iso_addr (one host, its port, tcp). */
 static int sockaddr_to_addr(const struct sockaddr *sa, struct iso_addr *x)
@@ -78,6 +84,7 @@ struct iso_state {
     struct iso_spec pending_spec;
     char pending_id[VG_UUID_STR];
     char backend[16];          /* the back end that installed the rules */
+    char pending_backend[16];  /* ... and the pending ones */
 };
 
 struct isolation {
@@ -101,8 +108,27 @@ struct isolation {
     char resolve_err[512];
 };
 
-/* Set by isolation_restore for isolation_new to report. */
+/* Set by isolation_restore for isolation_new: what to report, and
+ * whether the isolation is in force. */
 static char restore_note[300];
+static int restore_applied;
+
+/* Takes STATE_DIR/isolation.lock: returns the descriptor (close it to
+ * let go), or -1 if another holds it (wait: block until it is free). */
+static int state_lock(const struct agent_conf *c, int wait)
+{
+    char path[4096];
+    int fd;
+    snprintf(path, sizeof(path), "%s/%s", c->state_dir, LOCK_FILE);
+    fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0)
+        return wait ? -2 : -1; /* -2: no lock to take; go on without */
+    if (flock(fd, wait ? LOCK_EX : LOCK_EX | LOCK_NB) < 0) {
+        close(fd);
+        return -1;
+    }
+    return fd;
+}
 
 static const struct iso_backend *backend_named(const char *name)
 {
@@ -141,7 +167,7 @@ static void state_path(const struct agent_conf *c, const char *name, char *out, 
 
 /* ---- the state file ----
  *
- *   { "backend": "nft",
+ *   { "backend": "nft", "pending_backend": "nft",
  *     "isolated": { "command_id", "since_ms", "collectors": [{"addr", "name"}],
  *                   "allow": [...], "dns": [...], "dhcp": [...] } | null,
  *     "pending":  { "command_id", ...the same lists } | null }
@@ -189,7 +215,8 @@ static int state_save(const struct agent_conf *c, const struct iso_state *st)
             return -errno;
         return 0;
     }
-    o = json_pack("{s:s, s:o, s:o}", "backend", st->backend, "isolated",
+    o = json_pack("{s:s, s:s, s:o, s:o}", "backend", st->backend, "pending_backend",
+                  st->pending_backend[0] ? st->pending_backend : st->backend, "isolated",
                   st->isolated ? spec_json(&st->spec, st->command_id, st->since_ms)
                                : json_null(),
                   "pending", st->pending ? spec_json(&st->pending_spec, st->pending_id, 0)
@@ -293,10 +320,14 @@ static int state_load(const struct agent_conf *c, struct iso_state *st)
         st->isolated = 1;
     }
     if ((x = json_object_get(o, "pending")) && !json_is_null(x)) {
-        if (spec_load(x, &st->pending_spec, st->pending_id, NULL))
+        const char *pb = json_string_value(json_object_get(o, "pending_backend"));
+        if (spec_load(x, &st->pending_spec, st->pending_id, NULL) || !pb || !backend_named(pb))
             goto bad;
+        vg_strlcpy(st->pending_backend, pb, sizeof(st->pending_backend));
         st->pending = 1;
     }
+    if (!st->isolated && !st->pending)
+        goto bad; /* the file is removed when neither */
     json_decref(o);
     return 1;
 bad:
@@ -317,6 +348,7 @@ int isolation_restore(const struct agent_conf *conf)
     if (!st)
         return -ENOMEM;
     restore_note[0] = '\0';
+    restore_applied = 0;
     rc = state_load(conf, st);
     if (rc <= 0)
         goto out;
@@ -324,6 +356,7 @@ int isolation_restore(const struct agent_conf *conf)
     if (st->pending) {
         /* The agent stopped between applying an isolate and proving the
          * collector reachable: that command never succeeded. */
+        const struct iso_backend *pb = backend_named(st->pending_backend);
         log_warnx("[iso] isolate command %s was interrupted before it was verified; %s",
                   st->pending_id, st->isolated ? "going back to the isolation before it"
                                                : "removing it");
@@ -331,9 +364,13 @@ int isolation_restore(const struct agent_conf *conf)
                  "isolate command %s was interrupted by an agent stop before it was verified; "
                  "%s", st->pending_id, st->isolated ? "the isolation before it was restored"
                                                     : "its rules were removed");
+        if (pb && (pb != be || !st->isolated) && pb->remove(conf, err, sizeof(err))) {
+            /* Kept pending: the next start tries again. */
+            log_error("[iso] cannot remove the interrupted isolate's rules: %s", err);
+            rc = -EIO;
+            goto out;
+        }
         st->pending = 0;
-        if (!st->isolated && be->remove(conf, err, sizeof(err)))
-            log_error("[iso] cannot remove the isolation rules: %s", err);
         state_save(conf, st);
     }
     if (!st->isolated)
@@ -343,6 +380,7 @@ int isolation_restore(const struct agent_conf *conf)
                   "applied: %s; retrying every check interval", st->command_id, err);
         goto out;
     }
+    restore_applied = 1;
     log_info("[iso] isolation restored (command %s, %zu collector addresses, %zu allowed)",
              st->command_id, st->spec.ncollectors, st->spec.nallow);
 out:
@@ -449,18 +487,36 @@ static int spec_equal(const struct iso_spec *a, const struct iso_spec *b)
     return memcmp(a, b, sizeof(*a)) == 0;
 }
 
+static void check(struct isolation *iso, struct iso_state *st);
+
 static void check_cb(uv_timer_t *t)
 {
     struct isolation *iso = t->data;
     struct iso_state *st = calloc(1, sizeof(*st));
-    char err[512], detail[700], *now = NULL;
-    int rc, loaded;
-    uint64_t sup;
+
+    int lock;
 
     if (!st || iso->busy) {
         free(st);
         return;
     }
+    /* `vigil-agent release` at work: look again next time. */
+    if ((lock = state_lock(iso->conf, 0)) == -1) {
+        free(st);
+        return;
+    }
+    check(iso, st);
+    if (lock >= 0)
+        close(lock);
+    free(st);
+}
+
+static void check(struct isolation *iso, struct iso_state *st)
+{
+    char err[512], detail[700], *now = NULL;
+    int rc, loaded;
+    uint64_t sup;
+
     loaded = state_load(iso->conf, st);
     if (!iso->active) {
         if (breakglass_pending(iso->conf, detail, sizeof(detail))) {
@@ -468,6 +524,7 @@ static void check_cb(uv_timer_t *t)
              * not be applied: still reported. */
             emit(iso, "break-glass", detail);
             breakglass_reported(iso->conf);
+            return;
         }
         /* The restore at start failed: try again. */
         if (loaded == 1 && st->isolated && !st->pending &&
@@ -479,7 +536,6 @@ static void check_cb(uv_timer_t *t)
             log_info("[iso] isolation applied (command %s)", st->command_id);
             emit(iso, "restored", "isolation applied again after it could not be at start");
         }
-        free(st);
         return;
     }
     if (loaded == 0 && breakglass_pending(iso->conf, detail, sizeof(detail))) {
@@ -487,10 +543,10 @@ static void check_cb(uv_timer_t *t)
         log_warnx("[iso] released locally with a break-glass token: %s", detail);
         emit(iso, "break-glass", detail);
         breakglass_reported(iso->conf);
-        free(st);
         return;
     }
-    if (loaded != 1 || !st->isolated || st->pending ||
+    if (loaded != 1 || !st->isolated || st->pending || st->since_ms != iso->st.since_ms ||
+        strcmp(st->backend, iso->st.backend) != 0 ||
         strcmp(st->command_id, iso->st.command_id) != 0 || !spec_equal(&st->spec, &iso->st.spec)) {
         /* Removed, damaged or edited: what the agent holds is the truth. */
         state_save(iso->conf, &iso->st);
@@ -499,7 +555,6 @@ static void check_cb(uv_timer_t *t)
         log_warnx("[iso] tampering: %s", detail);
         emit(iso, "tampered", detail);
     }
-    free(st);
     rc = iso->be->fingerprint(iso->conf, &now, err, sizeof(err));
     if (rc == 0 && now && iso->fingerprint && strcmp(now, iso->fingerprint) == 0) {
         free(now);
@@ -540,7 +595,7 @@ struct isolation *isolation_new(struct agent *a)
         char *fp = NULL, err[256];
         iso->be = backend_of(a->conf, &iso->st);
         /* Only if isolation_restore managed to apply it. */
-        if (iso->be->fingerprint(a->conf, &fp, err, sizeof(err)) == 0 && fp) {
+        if (restore_applied && iso->be->fingerprint(a->conf, &fp, err, sizeof(err)) == 0 && fp) {
             iso->active = 1;
             iso->fingerprint = fp;
             emit(iso, "restored", restore_note[0] ? restore_note
@@ -803,7 +858,10 @@ static void resolved(uv_work_t *w, int status)
     int have_peer;
 
     (void)status;
+    /* The connection and its name, read together. */
     have_peer = iso->a->transport && transport_peer(iso->a->transport, &peer) == 0;
+    vg_strlcpy(iso->peer_host, have_peer ? transport_host(iso->a->transport) : "",
+               sizeof(iso->peer_host));
     /* The connection in use is always allowed, whatever DNS said. */
     if (have_peer && sp->ncollectors < ISO_MAX_COLLECTORS) {
         struct iso_addr x;
@@ -833,6 +891,7 @@ static void resolved(uv_work_t *w, int status)
     iso->st.pending = 1;
     iso->st.pending_spec = *sp;
     vg_strlcpy(iso->st.pending_id, iso->next_id, sizeof(iso->st.pending_id));
+    vg_strlcpy(iso->st.pending_backend, iso->be_next->name, sizeof(iso->st.pending_backend));
     if (!iso->active)
         vg_strlcpy(iso->st.backend, iso->be_next->name, sizeof(iso->st.backend));
     if (state_save(iso->conf, &iso->st) != 0) {
@@ -890,8 +949,6 @@ void isolation_isolate(struct isolation *iso, const Vigil__V1__Command *cmd, iso
     iso->done_ctx = ctx;
     iso->be_next = backend_for(iso->conf);
     vg_strlcpy(iso->next_id, cmd->command_id, sizeof(iso->next_id));
-    vg_strlcpy(iso->peer_host, iso->a->transport ? transport_host(iso->a->transport) : "",
-               sizeof(iso->peer_host));
     iso->work.data = iso;
     rc = uv_queue_work(iso->a->loop, &iso->work, resolve_work, resolved);
     if (rc) {
@@ -1012,7 +1069,7 @@ int agent_release_main(int argc, char **argv)
     char err[512], why[400], path[4096], detail[1200], when[VG_TIME_STR_MAX];
     char *data = NULL;
     size_t len;
-    int c, rc = 1, lrc = 0;
+    int c, rc = 1, lrc = 0, lock = -1;
 
     optind = 0;
     while ((c = getopt_long(argc, argv, "c:h", opts, NULL)) != -1) {
@@ -1062,6 +1119,8 @@ int agent_release_main(int argc, char **argv)
         fprintf(stderr, "vigil-agent release: out of memory\n");
         goto out;
     }
+    /* A running agent's tamper check waits while this works. */
+    lock = state_lock(&conf, 1);
     if ((lrc = state_load(&conf, st)) < 0) {
         fprintf(stderr, "vigil-agent release: the isolation state in %s cannot be read; "
                 "removing the rules anyway\n", conf.state_dir);
@@ -1080,7 +1139,7 @@ int agent_release_main(int argc, char **argv)
     }
     /* A token works only for an isolation that began before it was
      * issued: an old token cannot undo a later incident's isolation. */
-    if (lrc == 1 && st->isolated && tok.issued_ms < st->since_ms) {
+    if (lrc == 1 && st->isolated && tok.issued_ms + TOKEN_SKEW_MS < st->since_ms) {
         char t1[VG_TIME_STR_MAX], t2[VG_TIME_STR_MAX];
         fprintf(stderr, "vigil-agent release: token refused: it was issued at %s, before this "
                 "isolation began (%s); ask for a new one\n",
@@ -1117,6 +1176,8 @@ int agent_release_main(int argc, char **argv)
            me.cn, detail);
     rc = 0;
 out:
+    if (lock >= 0)
+        close(lock);
     free(st);
     free(data);
     vg_cert_free(ca);

@@ -76,12 +76,10 @@ static int rules(struct vg_buf *b, const char *chain, const struct iso_addr *v, 
     return rc;
 }
 
-/* DHCPv4: broadcast, and the lease's servers (inbound from any server
- * when none is known). */
+/* DHCPv4 requests: to broadcast and the lease's servers only. */
 static int dhcp4(struct vg_buf *b, const struct iso_spec *sp, const char *chain, const char *dir,
                  const char *ports)
 {
-    int in = strcmp(dir, "-s") == 0;
     int rc = vg_buf_printf(b, "-A %s -d 255.255.255.255/32 -p udp %s -j ACCEPT\n", chain,
                            ports);
     for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
@@ -89,8 +87,6 @@ static int dhcp4(struct vg_buf *b, const struct iso_spec *sp, const char *chain,
         inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
         rc = vg_buf_printf(b, "-A %s %s %s/32 -p udp %s -j ACCEPT\n", chain, dir, a, ports);
     }
-    if (rc == 0 && in && sp->ndhcp == 0)
-        rc = vg_buf_printf(b, "-A %s -p udp %s -j ACCEPT\n", chain, ports);
     return rc;
 }
 
@@ -104,9 +100,19 @@ int iso_ipt_script(const struct iso_spec *sp, int family, const unsigned njumps[
     rc = vg_buf_printf(&b, "*filter\n:VIGIL-ISO-IN - [0:0]\n:VIGIL-ISO-OUT - [0:0]\n"
                            ":VIGIL-ISO-FWD - [0:0]\n"
                            "-A VIGIL-ISO-IN -i lo -j ACCEPT\n");
-    if (rc == 0)
-        rc = vg_buf_printf(&b, "-A VIGIL-ISO-IN -p %s -m conntrack --ctstate RELATED -j ACCEPT\n",
-                           v6 ? "ipv6-icmp" : "icmp");
+    /* ICMP errors about connections to the collector and the allowed
+     * addresses only (path MTU). */
+    for (size_t i = 0; rc == 0 && i < sp->ncollectors + sp->nallow; i++) {
+        const struct iso_addr *a =
+            i < sp->ncollectors ? &sp->collectors[i] : &sp->allow[i - sp->ncollectors];
+        char txt[INET6_ADDRSTRLEN];
+        if (a->family != family)
+            continue;
+        inet_ntop(a->family, a->addr, txt, sizeof(txt));
+        rc = vg_buf_printf(&b, "-A VIGIL-ISO-IN -p %s -m conntrack --ctstate RELATED "
+                               "--ctorigdst %s/%u -j ACCEPT\n",
+                           v6 ? "ipv6-icmp" : "icmp", txt, a->prefix);
+    }
     if (rc == 0 && v6)
         rc = vg_buf_printf(&b,
                            "-A VIGIL-ISO-IN -p ipv6-icmp --icmpv6-type neighbour-solicitation "
@@ -117,8 +123,8 @@ int iso_ipt_script(const struct iso_spec *sp, int family, const unsigned njumps[
                            "-j ACCEPT\n"
                            "-A VIGIL-ISO-IN -s fe80::/10 -p udp --sport 547 --dport 546 "
                            "-j ACCEPT\n");
-    else if (rc == 0)
-        rc = dhcp4(&b, sp, "VIGIL-ISO-IN", "-s", "--sport 67 --dport 68");
+    else if (rc == 0) /* replies from any server: inbound only, no way out */
+        rc = vg_buf_printf(&b, "-A VIGIL-ISO-IN -p udp --sport 67 --dport 68 -j ACCEPT\n");
     if (rc == 0)
         rc = rules(&b, "VIGIL-ISO-IN", sp->collectors, sp->ncollectors, family, "-s", "--sport",
                    0);

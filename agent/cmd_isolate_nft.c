@@ -22,6 +22,7 @@
 
 #include "buf.h"
 #include "isolation.h"
+#include "log.h"
 #include "util.h"
 
 #define TABLE "vigil_isolation"
@@ -54,7 +55,14 @@ static int rule(struct vg_buf *b, const struct iso_addr *a, const char *dir, con
     return rc;
 }
 
+static int render(const struct iso_spec *sp, int bridge, char **out);
+
 int iso_nft_script(const struct iso_spec *sp, char **out)
+{
+    return render(sp, 1, out);
+}
+
+static int render(const struct iso_spec *sp, int bridge, char **out)
 {
     struct vg_buf b;
     int rc;
@@ -72,20 +80,25 @@ int iso_nft_script(const struct iso_spec *sp, char **out)
                         * addresses. */
                        "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
                        "nd-router-advert } accept\n"
-                       /* ICMP errors about connections that are let
-                        * through (path MTU to the collector). */
-                       "    meta l4proto { icmp, ipv6-icmp } ct state related accept\n"
-                       /* DHCP: replies from the lease's servers, or
-                        * broadcast; DHCPv6 from link-local servers. */
-                       "    ip daddr 255.255.255.255 udp sport 67 udp dport 68 accept\n"
+                       /* DHCP replies, from any server (a relay, a new
+                        * server): inbound only, no way out. */
+                       "    udp sport 67 udp dport 68 accept\n"
                        "    ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept\n");
-    for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
-        char a[INET6_ADDRSTRLEN];
-        inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
-        rc = vg_buf_printf(&b, "    ip saddr %s udp sport 67 udp dport 68 accept\n", a);
+    /* ICMP errors about connections to the collector and the allowed
+     * addresses (path MTU), not about others: a C2 server cannot reach
+     * in through its old connection's conntrack entry. */
+    for (size_t i = 0; rc == 0 && i < sp->ncollectors + sp->nallow; i++) {
+        const struct iso_addr *a =
+            i < sp->ncollectors ? &sp->collectors[i] : &sp->allow[i - sp->ncollectors];
+        struct iso_addr host = *a;
+        host.port = 0;
+        rc = vg_buf_printf(&b, "    meta l4proto %s ct state related ct original ",
+                           a->family == AF_INET ? "icmp" : "ipv6-icmp");
+        if (rc == 0)
+            rc = addr_expr(&b, &host, "daddr");
+        if (rc == 0)
+            rc = vg_buf_printf(&b, " accept\n");
     }
-    if (rc == 0 && sp->ndhcp == 0) /* servers unknown: replies from any */
-        rc = vg_buf_printf(&b, "    udp sport 67 udp dport 68 accept\n");
     for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++)
         rc = rule(&b, &sp->collectors[i], "saddr", "sport");
     for (size_t i = 0; rc == 0 && i < sp->nallow; i++) {
@@ -129,10 +142,11 @@ int iso_nft_script(const struct iso_spec *sp, char **out)
                            "  chain forward {\n"
                            "    type filter hook forward priority -10; policy drop;\n"
                            "  }\n"
-                           "}\n"
-                           /* ... and so are VMs bridged onto the host's
-                            * network (frames between bridge ports never
-                            * reach the inet hooks). */
+                           "}\n");
+    /* ... and so are VMs bridged onto the host's network (frames between
+     * bridge ports never reach the inet hooks). */
+    if (rc == 0 && bridge)
+        rc = vg_buf_printf(&b,
                            "add table bridge " TABLE "\n"
                            "delete table bridge " TABLE "\n"
                            "table bridge " TABLE " {\n"
@@ -195,20 +209,36 @@ static int nft_available(const struct agent_conf *c)
     return ok;
 }
 
+/* 0 once the kernel refused the bridge table (no nf_tables bridge
+ * support): isolation goes on without it, said once. */
+static int bridge_ok = 1;
+
 static int nft_apply(const struct agent_conf *c, const struct iso_spec *spec, char *err,
                      size_t errlen)
 {
-    char *script = NULL;
-    int rc = iso_nft_script(spec, &script);
+    char *text = NULL, e2[256];
+    int rc, r2;
 
     (void)c;
-    if (rc) {
+    if ((rc = render(spec, bridge_ok, &text)) != 0) {
         snprintf(err, errlen, "cannot build the ruleset: %s", strerror(-rc));
         return rc;
     }
-    rc = run(script, NULL, err, errlen);
-    free(script);
-    return rc;
+    rc = run(text, NULL, err, errlen);
+    free(text);
+    if (rc == 0 || !bridge_ok)
+        return rc;
+    /* Would it go in without the bridge table? */
+    if (render(spec, 0, &text) != 0)
+        return rc;
+    r2 = run(text, NULL, e2, sizeof(e2));
+    free(text);
+    if (r2 != 0)
+        return rc; /* not the bridge table's fault */
+    bridge_ok = 0;
+    log_warnx("[iso] this kernel takes no nftables bridge table (%s): VMs bridged onto the "
+              "host's network are not cut off", err);
+    return 0;
 }
 
 static int nft_remove(const struct agent_conf *c, char *err, size_t errlen)
@@ -216,9 +246,13 @@ static int nft_remove(const struct agent_conf *c, char *err, size_t errlen)
     (void)c;
     /* "add" first makes the delete succeed when the table is absent, in
      * the same transaction. */
-    return run("add table inet " TABLE "\ndelete table inet " TABLE "\n"
-               "add table bridge " TABLE "\ndelete table bridge " TABLE "\n",
-               NULL, err, errlen);
+    char e2[256];
+    int rc = run("add table inet " TABLE "\ndelete table inet " TABLE "\n", NULL, err, errlen);
+    /* Separately: a kernel without bridge support fails this part. */
+    if (run("add table bridge " TABLE "\ndelete table bridge " TABLE "\n", NULL, e2,
+            sizeof(e2)) != 0 && bridge_ok)
+        log_debug("[iso] no bridge table removed: %s", e2);
+    return rc;
 }
 
 static int nft_fingerprint(const struct agent_conf *c, char **out, char *err, size_t errlen)

@@ -283,7 +283,12 @@ void ctl_print_json(json_t *v)
 void ctl_put_text(const char *s)
 {
     for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        putchar(c < 0x20 || c == 0x7f ? '?' : c);
+        unsigned char c = (unsigned char)*s, n = (unsigned char)s[1];
+        if (c == 0xc2 && n >= 0x80 && n <= 0x9f) { /* C1 controls, UTF-8 encoded */
+            putchar('?');
+            s++;
+        } else {
+            putchar(c < 0x20 || c == 0x7f ? '?' : c);
+        }
     }
 }

@@ -371,7 +371,11 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
                    vg_time_format(ci->issued_time_ms, t, sizeof(t)), ci->action,
                    vg_command_state_name(ci->state));
             ctl_put_text(ci->hostname);
-            printf(" (%s)  by %s: ", ci->agent_id, ci->operator_);
+            printf(" (");
+            ctl_put_text(ci->agent_id);
+            printf(")  by ");
+            ctl_put_text(ci->operator_);
+            printf(": ");
             ctl_put_text(ci->reason);
             if (ci->detail[0]) {
                 printf(" [");

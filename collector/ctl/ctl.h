@@ -36,12 +36,12 @@ struct ctl_cmd {
 
 /* Prints "vigilctl: <message>" to stderr.  Returns CTL_EXIT_FAIL. */
 int ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints "vigilctl: <message>" and a pointer to --help.  Returns CTL_EXIT_USAGE. */
 /* Prints s on stdout with control characters shown as '?': text that
  * came from a host or an operator cannot drive the terminal. */
 void ctl_put_text(const char *s);
 /* Prints v as indented JSON (keys in insertion order) on stdout. */
 void ctl_print_json(json_t *v);
+/* Prints "vigilctl: <message>" and a pointer to --help.  Returns CTL_EXIT_USAGE. */
 int ctl_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
 
 int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv);

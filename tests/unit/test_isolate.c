@@ -57,7 +57,13 @@ static void test_nft(void **state)
     assert_non_null(strstr(s, "ip daddr 192.0.2.53 meta l4proto { tcp, udp } th dport 53 accept"));
     /* Nothing accepted by connection state but ICMP errors: open
      * connections must stop. */
-    assert_non_null(strstr(s, "meta l4proto { icmp, ipv6-icmp } ct state related accept\n"));
+    assert_non_null(strstr(s, "meta l4proto icmp ct state related ct original ip daddr "
+                              "192.0.2.10 accept\n"));
+    assert_non_null(strstr(s, "meta l4proto ipv6-icmp ct state related ct original ip6 daddr "
+                              "2001:db8:1::/48 accept\n"));
+    assert_null(strstr(s, "ct state related accept"));
+    /* DHCP replies from any server: inbound only. */
+    assert_non_null(strstr(s, "    udp sport 67 udp dport 68 accept\n"));
     assert_null(strstr(s, "ct state established"));
     /* DHCP: broadcast and the lease's server only, out. */
     assert_non_null(strstr(s, "ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"));
@@ -107,7 +113,9 @@ static void test_iptables(void **state)
     assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 255.255.255.255/32 -p udp --sport 68 --dport 67"));
     assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 192.0.2.67/32 -p udp --sport 68 --dport 67"));
     assert_null(strstr(v4, "-A VIGIL-ISO-OUT -p udp --sport 68"));
-    assert_non_null(strstr(v4, "-p icmp -m conntrack --ctstate RELATED -j ACCEPT"));
+    assert_non_null(strstr(v4, "-p icmp -m conntrack --ctstate RELATED --ctorigdst "
+                               "192.0.2.10/32 -j ACCEPT"));
+    assert_null(strstr(v4, "--ctstate RELATED -j ACCEPT"));
     assert_non_null(strstr(v6, "-d ff02::1:2/128 -p udp --sport 546 --dport 547"));
     free(v4);
     free(v6);
