@@ -14,6 +14,7 @@
 #include "buf.h"
 #include "daemon.h"
 #include "isolation.h"
+#include "triage.h"
 #include "err.h"
 #include "log.h"
 #include "pb.h"
@@ -157,7 +158,9 @@ static const struct vg_daemon agent_daemon = {
                 "  vigil-agent processes [--json]\n"
                 "                        print the running processes as snapshots see them\n"
                 "  vigil-agent release --token FILE [-c FILE]\n"
-                "                        lift network isolation offline with a break-glass token",
+                "                        lift network isolation offline with a break-glass token\n"
+                "  vigil-agent triage -o FILE [--max-size SIZE] [--max-time D]\n"
+                "                        collect this host's triage package locally",
     .default_conf = DEFAULT_CONF,
     .keys = agent_conf_keys,
     .log_level_offset = offsetof(struct agent_conf, log_level),
@@ -183,6 +186,8 @@ int main(int argc, char **argv)
         return agent_processes_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "release") == 0)
         return agent_release_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "triage") == 0)
+        return agent_triage_main(argc - 1, argv + 1);
     memset(&conf, 0, sizeof(conf));
     if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
         return rc;

@@ -180,4 +180,46 @@ int store_commands(struct store *s, const char *agent_id, const char *command_id
 /* Records whether a host is isolated, and since when. */
 int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t since_ms);
 
+/* ---- collections (triage packages) ---- */
+
+struct store_collection {
+    const char *id, *command_id, *agent_id, *hostname, *name, *operator_name, *reason, *state,
+        *error, *sha256, *path;
+    int64_t host_id, requested_ms, started_ms, completed_ms;
+    uint64_t size, received;
+    uint32_t chunks;
+};
+
+/* A command's owner, action, state and body (malloc'd when asked).
+ * Returns 1 found, 0 unknown, or an error. */
+int store_command_info(struct store *s, const char *id, int64_t *host_id, char *action,
+                       size_t alen, int *state, void **body, size_t *blen);
+/* Calls cb with the collection (host_id, agent_id, path... set).  Returns
+ * 1 found (or cb's non-zero), 0 unknown, or an error. */
+int store_collection_get(struct store *s, const char *id,
+                         int (*cb)(void *ctx, const struct store_collection *c), void *ctx);
+int store_collection_create(struct store *s, const char *id, const char *command_id,
+                            int64_t host_id, const char *name, const char *path, int64_t now);
+/* Records a chunk at offset (which must be what was received so far):
+ * 0, -ESTALE (not the expected offset, or not receiving) or an error. */
+int store_collection_chunk(struct store *s, const char *id, uint64_t offset, uint64_t len,
+                           int64_t now);
+/* state: "complete", "failed" or "expired"; path NULL keeps it. */
+int store_collection_finish(struct store *s, const char *id, const char *state,
+                            const char *error, uint64_t size, const char *sha256,
+                            const char *path, int64_t now);
+/* Newest first, filtered (NULL: any), at most 1000. */
+int store_collections(struct store *s, const char *agent_id, const char *collection_id,
+                      const char *command_id,
+                      int (*cb)(void *ctx, const struct store_collection *c), void *ctx);
+int store_collection_downloads(struct store *s, const char *id,
+                               int (*cb)(void *ctx, const char *op, const char *peer,
+                                         int64_t time_ms),
+                               void *ctx);
+int store_collection_download(struct store *s, const char *id, const char *op,
+                              const char *peer, int64_t now);
+/* Collections finished (or abandoned) before before_ms, for retention. */
+int store_collections_old(struct store *s, int64_t before_ms,
+                          int (*cb)(void *ctx, const char *id, const char *path), void *ctx);
+
 #endif

@@ -86,6 +86,16 @@ enum {
     Q_CMD_STATE,
     Q_CMD_EXPIRE_LIST,
     Q_CMD_LIST,
+    Q_CMD_INFO,
+    Q_COLL_GET,
+    Q_COLL_CREATE,
+    Q_COLL_CHUNK,
+    Q_COLL_CHUNK_ROW,
+    Q_COLL_FINISH,
+    Q_COLL_LIST,
+    Q_COLL_DL,
+    Q_COLL_DL_LIST,
+    Q_COLL_OLD,
     Q_COUNT
 };
 
@@ -337,6 +347,33 @@ static const char *const queries[Q_COUNT] = {
         " c.updated_ms FROM commands c JOIN hosts h ON h.id = c.host_id"
         " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 IS NULL OR c.id = ?2)"
         " ORDER BY c.issued_ms DESC, c.id LIMIT ?3",
+    [Q_CMD_INFO] = "SELECT host_id, action, state, body, operator, reason FROM commands"
+                   " WHERE id = ?1",
+    [Q_COLL_GET] = "SELECT c.id, c.command_id, c.host_id, c.name, c.state, c.error, c.started_ms,"
+                   " c.completed_ms, c.size, c.received, c.sha256, c.chunks, c.path, h.agent_id"
+                   " FROM collections c JOIN hosts h ON h.id = c.host_id WHERE c.id = ?1",
+    [Q_COLL_CREATE] =
+        "INSERT INTO collections(id, command_id, host_id, name, state, started_ms, received,"
+        " chunks, path) VALUES(?1, ?2, ?3, ?4, 'receiving', ?5, 0, 0, ?6)",
+    [Q_COLL_CHUNK] = "UPDATE collections SET received = received + ?2, chunks = chunks + 1"
+                     " WHERE id = ?1 AND state = 'receiving' AND received = ?3",
+    [Q_COLL_CHUNK_ROW] = "INSERT INTO collection_chunks(collection_id, offset, len, recv_ms)"
+                         " VALUES(?1, ?2, ?3, ?4)",
+    [Q_COLL_FINISH] = "UPDATE collections SET state = ?2, error = ?3, size = ?4, sha256 = ?5,"
+                      " completed_ms = ?6, path = coalesce(?7, path) WHERE id = ?1",
+    [Q_COLL_LIST] =
+        "SELECT c.id, c.command_id, h.agent_id, h.hostname, c.name, m.operator, m.reason,"
+        " m.issued_ms, c.started_ms, c.completed_ms, c.size, c.received, c.sha256, c.state,"
+        " c.error, c.chunks, c.path FROM collections c JOIN hosts h ON h.id = c.host_id"
+        " LEFT JOIN commands m ON m.id = c.command_id"
+        " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 IS NULL OR c.id = ?2)"
+        " AND (?3 IS NULL OR c.command_id = ?3) ORDER BY c.started_ms DESC LIMIT 1000",
+    [Q_COLL_DL] = "INSERT INTO collection_downloads(collection_id, operator, peer, time_ms)"
+                  " VALUES(?1, ?2, ?3, ?4)",
+    [Q_COLL_DL_LIST] = "SELECT operator, peer, time_ms FROM collection_downloads"
+                       " WHERE collection_id = ?1 ORDER BY time_ms",
+    [Q_COLL_OLD] = "SELECT id, path FROM collections WHERE state IN ('complete', 'failed',"
+                   " 'receiving') AND coalesce(completed_ms, started_ms) < ?1 LIMIT 100",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -458,6 +495,20 @@ static const char schema[] =
     " issued_ms INTEGER NOT NULL, expires_ms INTEGER NOT NULL, state INTEGER NOT NULL,"
     " message TEXT, delivered_ms INTEGER, finished_ms INTEGER, updated_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS commands_host ON commands(host_id, state, issued_ms);"
+    /* Triage packages: the file is on disk (path), the chain of custody
+     * here: who asked and why (the command), each chunk's arrival, the
+     * final size and SHA-256, and every download. */
+    "CREATE TABLE IF NOT EXISTS collections("
+    " id TEXT PRIMARY KEY, command_id TEXT NOT NULL, host_id INTEGER NOT NULL, name TEXT,"
+    " state TEXT NOT NULL, error TEXT, started_ms INTEGER NOT NULL, completed_ms INTEGER,"
+    " size INTEGER, received INTEGER NOT NULL, sha256 TEXT, chunks INTEGER NOT NULL,"
+    " path TEXT);"
+    "CREATE TABLE IF NOT EXISTS collection_chunks("
+    " collection_id TEXT NOT NULL, offset INTEGER NOT NULL, len INTEGER NOT NULL,"
+    " recv_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS collection_chunks_id ON collection_chunks(collection_id);"
+    "CREATE TABLE IF NOT EXISTS collection_downloads("
+    " collection_id TEXT NOT NULL, operator TEXT NOT NULL, peer TEXT, time_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -1793,4 +1844,204 @@ int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t
     else
         sqlite3_bind_null(st, 3);
     return step_done(s, st, "cannot record isolation state");
+}
+
+/* ---- collections ---- */
+
+int store_command_info(struct store *s, const char *id, int64_t *host_id, char *action,
+                       size_t alen, int *state, void **body, size_t *blen)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_INFO);
+    int rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        size_t n = (size_t)sqlite3_column_bytes(st, 3);
+        *host_id = sqlite3_column_int64(st, 0);
+        snprintf(action, alen, "%s", (const char *)sqlite3_column_text(st, 1));
+        *state = sqlite3_column_int(st, 2);
+        if (body) {
+            *body = malloc(n ? n : 1);
+            if (*body && n)
+                memcpy(*body, sqlite3_column_blob(st, 3), n);
+            *blen = n;
+        }
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the command");
+}
+
+static void coll_row(sqlite3_stmt *st, struct store_collection *c)
+{
+    memset(c, 0, sizeof(*c));
+    c->id = (const char *)sqlite3_column_text(st, 0);
+    c->command_id = (const char *)sqlite3_column_text(st, 1);
+    c->host_id = sqlite3_column_int64(st, 2);
+    c->name = (const char *)sqlite3_column_text(st, 3);
+    c->state = (const char *)sqlite3_column_text(st, 4);
+    c->error = (const char *)sqlite3_column_text(st, 5);
+    c->started_ms = sqlite3_column_int64(st, 6);
+    c->completed_ms = sqlite3_column_int64(st, 7);
+    c->size = (uint64_t)sqlite3_column_int64(st, 8);
+    c->received = (uint64_t)sqlite3_column_int64(st, 9);
+    c->sha256 = (const char *)sqlite3_column_text(st, 10);
+    c->chunks = (uint32_t)sqlite3_column_int64(st, 11);
+    c->path = (const char *)sqlite3_column_text(st, 12);
+    c->agent_id = (const char *)sqlite3_column_text(st, 13);
+}
+
+int store_collection_get(struct store *s, const char *id,
+                         int (*cb)(void *ctx, const struct store_collection *c), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_GET);
+    int rc, r = 0;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        struct store_collection c;
+        coll_row(st, &c);
+        r = cb(ctx, &c);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return r ? r : 1;
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the collection");
+}
+
+int store_collection_create(struct store *s, const char *id, const char *command_id,
+                            int64_t host_id, const char *name, const char *path, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_CREATE);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, command_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, host_id);
+    bind_text(st, 4, name);
+    sqlite3_bind_int64(st, 5, now);
+    sqlite3_bind_text(st, 6, path, -1, SQLITE_TRANSIENT);
+    return step_done(s, st, "cannot record the collection");
+}
+
+int store_collection_chunk(struct store *s, const char *id, uint64_t offset, uint64_t len,
+                           int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_CHUNK);
+    int rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (int64_t)len);
+    sqlite3_bind_int64(st, 3, (int64_t)offset);
+    if ((rc = step_done(s, st, "cannot record the chunk")) != 0)
+        return rc;
+    if (sqlite3_changes(s->db) != 1)
+        return -ESTALE;
+    st = q(s, Q_COLL_CHUNK_ROW);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (int64_t)offset);
+    sqlite3_bind_int64(st, 3, (int64_t)len);
+    sqlite3_bind_int64(st, 4, now);
+    return step_done(s, st, "cannot record the chunk");
+}
+
+int store_collection_finish(struct store *s, const char *id, const char *state,
+                            const char *error, uint64_t size, const char *sha256,
+                            const char *path, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_FINISH);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, state, -1, SQLITE_TRANSIENT);
+    bind_text(st, 3, error);
+    sqlite3_bind_int64(st, 4, (int64_t)size);
+    bind_text(st, 5, sha256);
+    sqlite3_bind_int64(st, 6, now);
+    bind_text(st, 7, path);
+    return step_done(s, st, "cannot record the collection's end");
+}
+
+int store_collections(struct store *s, const char *agent_id, const char *collection_id,
+                      const char *command_id,
+                      int (*cb)(void *ctx, const struct store_collection *c), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_LIST);
+    int rc;
+    bind_text(st, 1, agent_id);
+    bind_text(st, 2, collection_id);
+    bind_text(st, 3, command_id);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_collection c;
+        int r;
+        memset(&c, 0, sizeof(c));
+        c.id = (const char *)sqlite3_column_text(st, 0);
+        c.command_id = (const char *)sqlite3_column_text(st, 1);
+        c.agent_id = (const char *)sqlite3_column_text(st, 2);
+        c.hostname = (const char *)sqlite3_column_text(st, 3);
+        c.name = (const char *)sqlite3_column_text(st, 4);
+        c.operator_name = (const char *)sqlite3_column_text(st, 5);
+        c.reason = (const char *)sqlite3_column_text(st, 6);
+        c.requested_ms = sqlite3_column_int64(st, 7);
+        c.started_ms = sqlite3_column_int64(st, 8);
+        c.completed_ms = sqlite3_column_int64(st, 9);
+        c.size = (uint64_t)sqlite3_column_int64(st, 10);
+        c.received = (uint64_t)sqlite3_column_int64(st, 11);
+        c.sha256 = (const char *)sqlite3_column_text(st, 12);
+        c.state = (const char *)sqlite3_column_text(st, 13);
+        c.error = (const char *)sqlite3_column_text(st, 14);
+        c.chunks = (uint32_t)sqlite3_column_int64(st, 15);
+        c.path = (const char *)sqlite3_column_text(st, 16);
+        /* Rows are read into the callback; its downloads with a second
+         * statement. */
+        if ((r = cb(ctx, &c)) != 0) {
+            sqlite3_reset(st);
+            return r;
+        }
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot list collections");
+}
+
+int store_collection_downloads(struct store *s, const char *id,
+                               int (*cb)(void *ctx, const char *op, const char *peer,
+                                         int64_t time_ms),
+                               void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_DL_LIST);
+    int rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        if (cb(ctx, (const char *)sqlite3_column_text(st, 0),
+               (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)) != 0)
+            break;
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(s, "cannot list downloads");
+}
+
+int store_collection_download(struct store *s, const char *id, const char *op,
+                              const char *peer, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_DL);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, op, -1, SQLITE_TRANSIENT);
+    bind_text(st, 3, peer);
+    sqlite3_bind_int64(st, 4, now);
+    return step_done(s, st, "cannot record the download");
+}
+
+int store_collections_old(struct store *s, int64_t before_ms,
+                          int (*cb)(void *ctx, const char *id, const char *path), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_OLD);
+    char ids[100][VG_UUID_STR], paths[100][512];
+    size_t n = 0;
+    int rc;
+    sqlite3_bind_int64(st, 1, before_ms);
+    while (n < 100 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        snprintf(ids[n], sizeof(ids[n]), "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(paths[n], sizeof(paths[n]), "%s",
+                 sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+        n++;
+    }
+    sqlite3_reset(st);
+    for (size_t i = 0; i < n; i++)
+        cb(ctx, ids[i], paths[i]);
+    return 0;
 }

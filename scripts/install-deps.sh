@@ -29,6 +29,7 @@ zlib1g-dev
 liblzma-dev
 libbpf-dev
 libnftables-dev
+libarchive-dev
 bpftool
 iproute2
 procps

@@ -1,0 +1,53 @@
+/*
+ * Triage collection (cmd_triage.c): the host's volatile state and key
+ * artefacts, packaged for a responder as a tar archive in the lz4 frame
+ * format (`lz4 -d FILE | tar t` lists it):
+ *
+ *   triage/manifest.json     every item: archive path, source, how it was
+ *                            read, size, SHA-256; every skip and error
+ *   triage/processes.json    pid, parent, user, exe, argv, exe SHA-256
+ *   triage/sockets.json      TCP/UDP sockets (/proc/net) and their processes
+ *   triage/logins.json       utmp (logged in now) and wtmp (recent logins)
+ *   triage/packages.json     the package inventory
+ *   triage/listings.json     /tmp, /var/tmp, /dev/shm, ~/.ssh/authorized_keys
+ *   triage/units.json        systemd units and timers; which no package owns
+ *   triage/journal.export or triage/files/var/log/...   the logs' tails
+ *   triage/files/...         copies: passwd, group, sudoers, cron tables,
+ *                            unpackaged units, /proc/modules, mountinfo
+ *
+ * Built within a size bound (the items' total) and a time bound: what
+ * does not fit is listed in the manifest as skipped, never left out
+ * silently.  Nothing is collected by running a shell.
+ */
+#ifndef VG_TRIAGE_H
+#define VG_TRIAGE_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+#include "crypto.h"
+
+struct triage_opts {
+    uint64_t max_bytes;     /* items' total size */
+    uint64_t max_seconds;
+    uint64_t hash_max;      /* files larger than this are listed unhashed */
+    const char *agent_id, *command_id, *operator_name, *reason;
+};
+
+struct triage_result {
+    uint64_t size;          /* of the archive */
+    uint8_t sha256[VG_SHA256_LEN];
+    unsigned items, skipped, errors;
+    uint64_t content_bytes; /* the items' total */
+};
+
+/* Writes the package to path (0600; replaced if present).  Safe on a
+ * worker thread.  Returns 0, or an error with err (the package could not
+ * be written at all; items that fail are only recorded). */
+int triage_build(const struct triage_opts *o, const char *path, struct triage_result *r,
+                 char *err, size_t errlen);
+
+/* vigil-agent triage -o FILE [--max-size SIZE] [--max-time D]. */
+int agent_triage_main(int argc, char **argv);
+
+#endif
