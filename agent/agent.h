@@ -54,6 +54,8 @@ struct agent_conf {
     char *isolation_iptables;
     int isolation_allow_dns;
     uint64_t isolation_check_ms, isolation_verify_ms;
+    /* [triage] */
+    struct vg_strlist triage_paths;
     /* [dummy] */
     uint64_t dummy_rate, dummy_size;
     /* [tls] */
@@ -113,6 +115,7 @@ struct queue;
 struct transport;
 struct isolation;
 struct cmds;
+struct uploader;
 
 /* ---- commands (cmd.c) ---- */
 
@@ -139,6 +142,7 @@ struct agent {
     const char *proc_source;
     struct isolation *iso;
     struct cmds *cmds;
+    struct uploader *uploader;
 };
 
 #endif

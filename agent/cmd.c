@@ -24,6 +24,7 @@
 #include "isolation.h"
 #include "log.h"
 #include "transport.h"
+#include "triage.h"
 #include "util.h"
 
 #define MAX_RECORDS 1000
@@ -259,6 +260,7 @@ static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
     int64_t now = vg_time_now_ms();
     int isolate = cmd->action_case == VIGIL__V1__COMMAND__ACTION_ISOLATE;
     int release = cmd->action_case == VIGIL__V1__COMMAND__ACTION_RELEASE;
+    int collect = cmd->action_case == VIGIL__V1__COMMAND__ACTION_COLLECT;
 
     if (!c || strlen(cmd->command_id) != VG_UUID_STR - 1) {
         log_warnx("[cmd] ignoring a command with a malformed id");
@@ -280,8 +282,9 @@ static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
         return;
     }
     log_info("[cmd] command %s from %s: %s (reason: %s)", cmd->command_id, cmd->operator_,
-             isolate ? "isolate" : release ? "release" : "unknown action", cmd->reason);
-    if (!isolate && !release) {
+             isolate ? "isolate" : release ? "release" : collect ? "collect" : "unknown action",
+             cmd->reason);
+    if (!isolate && !release && !collect) {
         r = add(c, cmd->command_id, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED,
                 "this agent does not know the command's action (is it older than the "
                 "collector?)");
@@ -336,6 +339,8 @@ static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
     vg_strlcpy(c->running, cmd->command_id, sizeof(c->running));
     if (isolate)
         isolation_isolate(a->iso, cmd, finished, x);
+    else if (collect)
+        triage_command(a, cmd, finished, x);
     else
         isolation_release(a->iso, cmd, finished, x);
 }

@@ -30,6 +30,7 @@
 #include "proc.h"
 #include "run.h"
 #include "triage.h"
+#include "upload.h"
 #include "util.h"
 
 #define ITEM_MAX (64ULL * 1024 * 1024)   /* one generated item */
@@ -42,7 +43,7 @@
 struct triage {
     const struct triage_opts *o;
     struct archive *ar;
-    json_t *items, *skipped, *errors;
+    json_t *items, *skipped, *errors, *absent;
     uint64_t used;          /* items' bytes so far */
     uint64_t deadline_ms;   /* monotonic */
     int64_t now_ms;
@@ -145,8 +146,11 @@ static void copy_file(struct triage *t, const char *src)
     int rc = vg_file_read(src, FILE_COPY_MAX, &data, &len);
 
     snprintf(name, sizeof(name), "files%s", src);
-    if (rc == -ENOENT)
-        return; /* not on this host: nothing to say */
+    if (rc == -ENOENT) {
+        /* Not on this host: said, so that it is not taken for missed. */
+        json_array_append_new(t->absent, jstr(src));
+        return;
+    }
     if (rc == VG_ETOOBIG) {
         snprintf(why, sizeof(why), "larger than %llu bytes", (unsigned long long)FILE_COPY_MAX);
         skip(t, name, src, why);
@@ -182,8 +186,13 @@ static void tail_file(struct triage *t, const char *src, size_t max)
     char *buf;
     size_t n;
 
-    if (!f)
+    if (!f) {
+        if (errno == ENOENT)
+            json_array_append_new(t->absent, jstr(src));
+        else
+            note_error(t, src, strerror(errno));
         return;
+    }
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
         fclose(f);
         return;
@@ -498,8 +507,11 @@ static json_t *utmp_file(struct triage *t, const char *path, size_t max)
     json_t *a;
     size_t n;
 
-    if (!f)
+    if (!f) {
+        if (errno == ENOENT)
+            json_array_append_new(t->absent, jstr(path));
         return json_null();
+    }
     if (fstat(fileno(f), &st) != 0) {
         fclose(f);
         return json_null();
@@ -789,7 +801,9 @@ static void logs(struct triage *t)
     static const char *const files[] = { "/var/log/auth.log", "/var/log/syslog",
                                          "/var/log/secure", "/var/log/messages",
                                          "/var/log/kern.log", "/var/log/audit/audit.log" };
-    if (access("/run/systemd/journal", F_OK) == 0) {
+    if (access("/run/systemd/journal", F_OK) != 0) {
+        json_array_append_new(t->absent, json_string("the systemd journal"));
+    } else {
         char *argv[] = { "journalctl", "--no-pager", "-o", "export", "-n", "20000", NULL };
         char *out = NULL;
         size_t len = 0;
@@ -830,6 +844,7 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     t.items = json_array();
     t.skipped = json_array();
     t.errors = json_array();
+    t.absent = json_array();
     unlink(path);
     t.ar = archive_write_new();
     if (!t.ar || archive_write_add_filter_lz4(t.ar) != ARCHIVE_OK ||
@@ -856,6 +871,8 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     copy_glob(&t, "/var/spool/cron/*");
     copy_file(&t, "/proc/modules");
     copy_file(&t, "/proc/self/mountinfo");
+    for (size_t i = 0; o->extra && i < o->extra->n; i++)
+        copy_glob(&t, o->extra->v[i]);
     units(&t);
     listings(&t);
     packages(&t);
@@ -875,6 +892,7 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     json_object_set(m, "items", t.items);
     json_object_set(m, "skipped", t.skipped);
     json_object_set(m, "errors", t.errors);
+    json_object_set(m, "absent", t.absent);
     man = m ? json_dumps(m, JSON_INDENT(1) | JSON_PRESERVE_ORDER) : NULL;
     json_decref(m);
     if (man && !t.failed) {
@@ -920,6 +938,7 @@ out:
     json_decref(t.items);
     json_decref(t.skipped);
     json_decref(t.errors);
+    json_decref(t.absent);
     free(t.users);
     if (rc)
         unlink(path);
@@ -1004,4 +1023,100 @@ int agent_triage_main(int argc, char **argv)
            "%u errors\nsha256 %s\n", outp, (unsigned long long)r.size, r.items,
            (unsigned long long)r.content_bytes, r.skipped, r.errors, hex);
     return 0;
+}
+
+/* ---- the collect command ---- */
+
+struct job {
+    uv_work_t work;
+    struct agent *a;
+    triage_done_fn done;
+    void *ctx;
+    struct triage_opts o;
+    char id[VG_UUID_STR], op[160], reason[512], name[160];
+    char tmp[4300], final[4300];
+    struct triage_result r;
+    int rc;
+    char err[512];
+};
+
+static void job_work(uv_work_t *w)
+{
+    struct job *j = w->data;
+    j->rc = triage_build(&j->o, j->tmp, &j->r, j->err, sizeof(j->err));
+}
+
+static void job_done(uv_work_t *w, int status)
+{
+    struct job *j = w->data;
+    char msg[700], hex[VG_SHA256_HEX];
+    int rc = j->rc;
+
+    (void)status;
+    if (rc == 0 && rename(j->tmp, j->final) != 0) {
+        snprintf(j->err, sizeof(j->err), "cannot rename %.300s: %s", j->tmp, strerror(errno));
+        rc = -errno;
+    }
+    if (rc == 0 && (rc = uploader_add(j->a->uploader, j->id, j->id, j->name, j->r.size,
+                                      j->r.sha256)) != 0)
+        snprintf(j->err, sizeof(j->err), "cannot queue the package for upload: %s",
+                 vg_strerror(rc));
+    if (rc) {
+        unlink(j->tmp);
+        unlink(j->final);
+        snprintf(msg, sizeof(msg), "no package: %s", j->err);
+        j->done(j->ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, msg);
+    } else {
+        vg_hex(j->r.sha256, sizeof(j->r.sha256), hex);
+        snprintf(msg, sizeof(msg), "collected %u items (%llu bytes; %u skipped, %u errors, see "
+                 "the manifest) into %s, %llu bytes, sha256 %s; uploading", j->r.items,
+                 (unsigned long long)j->r.content_bytes, j->r.skipped, j->r.errors, j->name,
+                 (unsigned long long)j->r.size, hex);
+        j->done(j->ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, msg);
+    }
+    free(j);
+}
+
+void triage_command(struct agent *a, const Vigil__V1__Command *cmd, triage_done_fn done,
+                    void *ctx)
+{
+    struct job *j = calloc(1, sizeof(*j));
+    char host[128] = "", when[32];
+    time_t now = time(NULL);
+    struct tm tm;
+    int rc;
+
+    if (!j || !a->uploader) {
+        free(j);
+        done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, "out of memory");
+        return;
+    }
+    j->a = a;
+    j->done = done;
+    j->ctx = ctx;
+    vg_strlcpy(j->id, cmd->command_id, sizeof(j->id));
+    vg_strlcpy(j->op, cmd->operator_, sizeof(j->op));
+    vg_strlcpy(j->reason, cmd->reason, sizeof(j->reason));
+    j->o.max_bytes = cmd->collect && cmd->collect->max_bytes ? cmd->collect->max_bytes
+                                                             : 256ULL * 1024 * 1024;
+    j->o.max_seconds = cmd->collect && cmd->collect->max_seconds ? cmd->collect->max_seconds : 300;
+    j->o.hash_max = a->conf->hash_max_size;
+    j->o.extra = &a->conf->triage_paths;
+    j->o.agent_id = a->agent_id;
+    j->o.command_id = j->id;
+    j->o.operator_name = j->op;
+    j->o.reason = j->reason;
+    gethostname(host, sizeof(host) - 1);
+    gmtime_r(&now, &tm);
+    strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
+    snprintf(j->name, sizeof(j->name), "triage-%.60s-%s.tar.lz4", host, when);
+    snprintf(j->tmp, sizeof(j->tmp), "%s/%s.tmp", uploader_dir(a->uploader), j->id);
+    snprintf(j->final, sizeof(j->final), "%s/%s.tar.lz4", uploader_dir(a->uploader), j->id);
+    j->work.data = j;
+    log_info("[triage] collecting for command %s (at most %llu bytes, %llu s)", j->id,
+             (unsigned long long)j->o.max_bytes, (unsigned long long)j->o.max_seconds);
+    if ((rc = uv_queue_work(a->loop, &j->work, job_work, job_done)) != 0) {
+        free(j);
+        done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, uv_strerror(rc));
+    }
 }

@@ -97,6 +97,9 @@ const struct vg_conf_key agent_conf_keys[] = {
     KB("isolation", "verify_timeout", VG_CONF_DURATION, "10s", isolation_verify_ms, 1000,
        300000, "after isolating, a new connection to the collector must succeed within this "
        "time, or the isolation is rolled back"),
+    { "triage", "extra_paths", VG_CONF_LIST, NULL, O(triage_paths), 0, 0, NULL, 0,
+      "more files to copy into triage packages (glob patterns, e.g. /srv/app/*.conf); "
+      "repeat the key for more" },
     KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
     KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,

@@ -15,6 +15,7 @@
 #include "daemon.h"
 #include "isolation.h"
 #include "triage.h"
+#include "upload.h"
 #include "err.h"
 #include "log.h"
 #include "pb.h"
@@ -221,6 +222,7 @@ int main(int argc, char **argv)
              conf.address.v[0]);
     a.cmds = cmds_new(&a);
     a.iso = isolation_new(&a);
+    a.uploader = uploader_new(&a);
 
     a.ninputs = VG_ARRAY_SIZE(input_list);
     a.inputs = calloc(a.ninputs, sizeof(*a.inputs));
@@ -245,6 +247,7 @@ int main(int argc, char **argv)
     transport_free(a.transport);
     isolation_free(a.iso);
     cmds_free(a.cmds);
+    uploader_free(a.uploader);
     free(a.inputs);
     rc = uv_loop_close(a.loop);
     if (rc)

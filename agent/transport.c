@@ -26,6 +26,7 @@
 #include "queue.h"
 #include "tls.h"
 #include "transport.h"
+#include "upload.h"
 #include "util.h"
 #include "wire.h"
 
@@ -191,6 +192,9 @@ static void pump(struct transport *t)
         t->batches_sent++;
         t->last_tx_ms = vg_time_mono_ms();
     }
+    /* Packages after the batches, in what room is left. */
+    if (t->state == T_READY && !t->closing)
+        uploader_pump(t->agent->uploader);
 }
 
 void transport_kick(struct transport *t)
@@ -286,6 +290,7 @@ static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
     }
     queue_ack(t->queue, a->last_stored_seq);
     queue_mark_unsent(t->queue);
+    uploader_reset(t->agent->uploader);
     t->heartbeat_ms = a->heartbeat_interval_ms ? a->heartbeat_interval_ms : t->conf->heartbeat_ms;
     if (t->heartbeat_ms > t->conf->heartbeat_ms)
         t->heartbeat_ms = t->conf->heartbeat_ms;
@@ -332,6 +337,10 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
     case VIGIL__V1__ENVELOPE__BODY_COMMAND:
         if (t->state == T_READY)
             cmd_deliver(t->agent, env->command);
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_UPLOAD_ACK:
+        if (t->state == T_READY)
+            uploader_on_ack(t->agent->uploader, env->upload_ack);
         break;
     case VIGIL__V1__ENVELOPE__BODY_ERROR:
         log_warnx("[net] collector %s: %s", vg_tls_peer_addr(t->conn),
@@ -395,6 +404,7 @@ static void on_close(struct vg_tls_conn *c, int err)
     t->conn = NULL;
     t->closing = 0;
     vg_frame_reader_free(&t->rd);
+    uploader_reset(t->agent->uploader);
     if (t->state == T_STOPPED) {
         maybe_stopped(t);
         return;
@@ -825,4 +835,21 @@ int transport_probe(struct transport *t, const struct sockaddr *addr, uint64_t t
 const char *transport_host(const struct transport *t)
 {
     return t->host;
+}
+
+int transport_ready(const struct transport *t)
+{
+    return t->state == T_READY && !t->closing && t->conn;
+}
+
+size_t transport_queued(const struct transport *t)
+{
+    return t->conn ? vg_tls_queued(t->conn) : 0;
+}
+
+int transport_send(struct transport *t, Vigil__V1__Envelope *env)
+{
+    if (!transport_ready(t))
+        return -ENOTCONN;
+    return send_env(t, env);
 }

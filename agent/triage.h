@@ -4,7 +4,8 @@
  * format (`lz4 -d FILE | tar t` lists it):
  *
  *   triage/manifest.json     every item: archive path, source, how it was
- *                            read, size, SHA-256; every skip and error
+ *                            read, size, SHA-256; every skip and error; the
+ *                            sources looked for that this host does not have
  *   triage/processes.json    pid, parent, user, exe, argv, exe SHA-256
  *   triage/sockets.json      TCP/UDP sockets (/proc/net) and their processes
  *   triage/logins.json       utmp (logged in now) and wtmp (recent logins)
@@ -25,13 +26,16 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#include "conf.h"
 #include "crypto.h"
+#include "vigil/v1/envelope.pb-c.h"
 
 struct triage_opts {
     uint64_t max_bytes;     /* items' total size */
     uint64_t max_seconds;
     uint64_t hash_max;      /* files larger than this are listed unhashed */
     const char *agent_id, *command_id, *operator_name, *reason;
+    const struct vg_strlist *extra; /* more globs to copy (may be NULL) */
 };
 
 struct triage_result {
@@ -46,6 +50,13 @@ struct triage_result {
  * be written at all; items that fail are only recorded). */
 int triage_build(const struct triage_opts *o, const char *path, struct triage_result *r,
                  char *err, size_t errlen);
+
+struct agent;
+/* Runs a collect command: the package is built on a worker thread and
+ * queued for upload; done(ctx, vigil.v1.CommandState, message) once. */
+typedef void (*triage_done_fn)(void *ctx, int state, const char *message);
+void triage_command(struct agent *a, const Vigil__V1__Command *cmd, triage_done_fn done,
+                    void *ctx);
 
 /* vigil-agent triage -o FILE [--max-size SIZE] [--max-time D]. */
 int agent_triage_main(int argc, char **argv);

@@ -669,6 +669,15 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS:
         command_list(s, req->commands, resp);
         return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT:
+        collect_request(s, c, req, resp);
+        return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTIONS:
+        collect_list(s, req->collections, resp);
+        return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTION_GET:
+        collect_get(s, c, req->collection_get, resp);
+        return;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
         command_release_token(s, c, req->release_token, resp);
         return;
@@ -682,6 +691,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
 void api_free_response(Vigil__V1__OperatorResponse *resp)
 {
     command_free_response(resp);
+    collect_free_response(resp);
     if (resp->error) {
         free(resp->error->message);
         free(resp->error);

@@ -20,8 +20,10 @@ struct collector_conf {
     uint64_t idle_timeout_ms; /* close an agent silent this long */
     uint64_t heartbeat_ms;    /* interval agents are asked to use */
     uint64_t max_frame;
+    char *collections_dir;
+    uint64_t collection_max_size;
     /* [retention] */
-    uint64_t process_max_age_ms, process_max_rows;
+    uint64_t process_max_age_ms, process_max_rows, collection_max_age_ms;
     /* [tls] */
     char *ca, *cert, *key;
     uint64_t ticket_lifetime_ms;
@@ -94,6 +96,7 @@ struct server {
      * SIGKILL once N batches are committed, before they are acknowledged. */
     uint64_t crash_after;
     uint64_t retention_due_ms; /* monotonic: next process-retention pass */
+    char collections_dir[4096];
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
@@ -131,6 +134,21 @@ void commands_deliver(struct server *s, struct conn *agent);
 void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__CommandResult *r);
 /* Once a second: expires queued commands. */
 void commands_sweep(struct server *s);
+/* Triage packages (collect.c). */
+void collect_request(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                     Vigil__V1__OperatorResponse *resp);
+void collect_list(struct server *s, const Vigil__V1__CollectionsQuery *q,
+                  Vigil__V1__OperatorResponse *resp);
+void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionGet *g,
+                 Vigil__V1__OperatorResponse *resp);
+void collect_free_response(Vigil__V1__OperatorResponse *resp);
+/* An agent's chunk: stored, acknowledged.  Returns 1 if the connection
+ * must close. */
+int collect_on_chunk(struct server *s, struct conn *agent, const Vigil__V1__UploadChunk *c);
+/* Creates the directory; at start.  Returns 0 or an error with err. */
+int collect_init(struct server *s, char *err, size_t errlen);
+/* Deletes packages past their retention (from the sweep). */
+void collect_retention(struct server *s);
 /* "role name (address)" of a connection, for logs and the audit log
  * (a static buffer, valid until the next call). */
 const char *server_who(struct conn *c);

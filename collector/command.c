@@ -32,6 +32,7 @@
 #define TOKEN_DEFAULT_MS (7LL * 86400 * 1000)
 #define TOKEN_MAX_MS (90LL * 86400 * 1000)
 #define LIST_LIMIT 1000
+#define COLLECT_DEFAULT_BYTES (256ULL * 1024 * 1024)
 
 /* "responder alice": who asked, without the address (stored with the
  * command; the audit entry has the address too). */
@@ -222,13 +223,21 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
                      Vigil__V1__OperatorResponse *resp)
 {
     int isolate = req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE;
-    const char *action = isolate ? "isolate" : "release";
-    const char *agent_id = isolate ? req->isolate->agent_id : req->release->agent_id;
-    const char *reason = isolate ? req->isolate->reason : req->release->reason;
-    int64_t expires = isolate ? req->isolate->expires_time_ms : req->release->expires_time_ms;
+    int collect = req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT;
+    const char *action = isolate ? "isolate" : collect ? "collect" : "release";
+    const char *agent_id = isolate   ? req->isolate->agent_id
+                           : collect ? req->collect->agent_id
+                                     : req->release->agent_id;
+    const char *reason = isolate ? req->isolate->reason
+                         : collect ? req->collect->reason
+                                   : req->release->reason;
+    int64_t expires = isolate   ? req->isolate->expires_time_ms
+                      : collect ? req->collect->expires_time_ms
+                                : req->release->expires_time_ms;
     Vigil__V1__Command cmd = VIGIL__V1__COMMAND__INIT;
     Vigil__V1__IsolateAction ia = VIGIL__V1__ISOLATE_ACTION__INIT;
     Vigil__V1__ReleaseAction ra = VIGIL__V1__RELEASE_ACTION__INIT;
+    Vigil__V1__CollectAction ca = VIGIL__V1__COLLECT_ACTION__INIT;
     struct store_command sc;
     struct conn *agent;
     char id[VG_UUID_STR], opname[160], hostname[256], detail[1024], audit[1400], msg[300];
@@ -284,6 +293,15 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
         ia.allow = r->allow;
         cmd.action_case = VIGIL__V1__COMMAND__ACTION_ISOLATE;
         cmd.isolate = &ia;
+    } else if (collect) {
+        ca.max_bytes = req->collect->max_bytes ? req->collect->max_bytes : COLLECT_DEFAULT_BYTES;
+        if (ca.max_bytes > s->conf->collection_max_size)
+            ca.max_bytes = s->conf->collection_max_size;
+        ca.max_seconds = req->collect->max_seconds ? req->collect->max_seconds : 300;
+        snprintf(detail, sizeof(detail), "at most %llu bytes, %u s",
+                 (unsigned long long)ca.max_bytes, ca.max_seconds);
+        cmd.action_case = VIGIL__V1__COMMAND__ACTION_COLLECT;
+        cmd.collect = &ca;
     } else {
         cmd.action_case = VIGIL__V1__COMMAND__ACTION_RELEASE;
         cmd.release = &ra;

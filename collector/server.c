@@ -290,6 +290,13 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
     case VIGIL__V1__ENVELOPE__BODY_COMMAND_RESULT:
         commands_on_result(c->srv, c, env->command_result);
         break;
+    case VIGIL__V1__ENVELOPE__BODY_UPLOAD_CHUNK:
+        if (collect_on_chunk(c->srv, c, env->upload_chunk)) {
+            conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                      "the collector could not store the upload; it will be resumed");
+            stop = 1;
+        }
+        break;
     case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
         log_info("agent %s says goodbye: %s", vg_tls_peer(c->tls)->cn, env->goodbye->reason);
         conn_close(c, "agent said goodbye");
@@ -583,6 +590,7 @@ static void retention(struct server *s, uint64_t now)
     if (now < s->retention_due_ms)
         return;
     s->retention_due_ms = now + 600000;
+    collect_retention(s);
     if (store_retention(s->store, min_ms, s->conf->process_max_rows, &deleted) == 0 && deleted)
         log_info("retention: %llu process rows deleted (older than %llu days or beyond %llu)",
                  (unsigned long long)deleted,
@@ -671,6 +679,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     if ((rc = vg_tls_config_new(&topts, &s->tls, err, errlen)) != 0)
         goto fail;
     if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
+        goto fail;
+    if ((rc = collect_init(s, err, errlen)) != 0)
         goto fail;
 
     uv_tcp_init(loop, &s->listener);

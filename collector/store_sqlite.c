@@ -359,8 +359,10 @@ static const char *const queries[Q_COUNT] = {
                      " WHERE id = ?1 AND state = 'receiving' AND received = ?3",
     [Q_COLL_CHUNK_ROW] = "INSERT INTO collection_chunks(collection_id, offset, len, recv_ms)"
                          " VALUES(?1, ?2, ?3, ?4)",
-    [Q_COLL_FINISH] = "UPDATE collections SET state = ?2, error = ?3, size = ?4, sha256 = ?5,"
-                      " completed_ms = ?6, path = coalesce(?7, path) WHERE id = ?1",
+    [Q_COLL_FINISH] = "UPDATE collections SET state = ?2, error = ?3,"
+                      " size = CASE WHEN ?4 > 0 THEN ?4 ELSE size END,"
+                      " sha256 = coalesce(?5, sha256), completed_ms = coalesce(completed_ms, ?6),"
+                      " path = coalesce(?7, path) WHERE id = ?1",
     [Q_COLL_LIST] =
         "SELECT c.id, c.command_id, h.agent_id, h.hostname, c.name, m.operator, m.reason,"
         " m.issued_ms, c.started_ms, c.completed_ms, c.size, c.received, c.sha256, c.state,"

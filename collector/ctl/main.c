@@ -35,6 +35,12 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_commands, ctl_usage_commands },
     { "release-token", "break-glass token to release an isolated host offline (admin)",
       ctl_cmd_release_token, ctl_usage_release_token },
+    { "collect", "collect a triage package from a host, download and verify it",
+      ctl_cmd_collect, ctl_usage_collect },
+    { "collections", "triage packages held, with their chain of custody",
+      ctl_cmd_collections, ctl_usage_collections },
+    { "collection", "collection get ID -o FILE: download a package again",
+      ctl_cmd_collection, ctl_usage_collections },
     { "audit", "the collector's audit log, and a check of its hash chain", ctl_cmd_audit,
       ctl_usage_audit },
 };

@@ -1,0 +1,410 @@
+/*
+ * vigilctl collect, collections, collection get: triage packages.
+ *
+ * collect queues the command, waits for the agent to build the package
+ * and for the collector to hold it whole, then downloads it and checks
+ * its SHA-256 against the collector's record.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "ctl.h"
+#include "util.h"
+#include "wire.h"
+
+#define CTL_EXIT_PENDING 3
+
+static void sleep_ms(long ms)
+{
+    struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
+    nanosleep(&ts, NULL);
+}
+
+static json_t *jtime(int64_t ms)
+{
+    char t[VG_TIME_STR_MAX];
+    return ms ? json_string(vg_time_format(ms, t, sizeof(t))) : json_null();
+}
+
+static json_t *coll_json(const Vigil__V1__CollectionInfo *c)
+{
+    json_t *o = json_object(), *dl = json_array();
+    json_object_set_new(o, "collection_id", json_string(c->collection_id));
+    json_object_set_new(o, "command_id", json_string(c->command_id));
+    json_object_set_new(o, "agent_id", json_string(c->agent_id));
+    json_object_set_new(o, "hostname", json_string(c->hostname));
+    json_object_set_new(o, "name", json_string(c->name));
+    json_object_set_new(o, "state", json_string(c->state));
+    json_object_set_new(o, "error", json_string(c->error));
+    json_object_set_new(o, "operator", json_string(c->operator_));
+    json_object_set_new(o, "reason", json_string(c->reason));
+    json_object_set_new(o, "requested", jtime(c->requested_time_ms));
+    json_object_set_new(o, "started", jtime(c->started_time_ms));
+    json_object_set_new(o, "completed", jtime(c->completed_time_ms));
+    json_object_set_new(o, "size", json_integer((json_int_t)c->size));
+    json_object_set_new(o, "received", json_integer((json_int_t)c->received));
+    json_object_set_new(o, "chunks", json_integer(c->chunks));
+    json_object_set_new(o, "sha256", json_string(c->sha256));
+    for (size_t i = 0; i < c->n_downloads; i++)
+        json_array_append_new(dl, json_pack("{s:s, s:o, s:s}", "operator",
+                                            c->downloads[i]->operator_, "time",
+                                            jtime(c->downloads[i]->time_ms), "peer",
+                                            c->downloads[i]->peer));
+    json_object_set_new(o, "downloads", dl);
+    return o;
+}
+
+/* One query.  Returns 0 with *resp, or an exit status. */
+static int query(struct ctl *ctl, const char *agent, const char *id, const char *command,
+                 Vigil__V1__OperatorResponse **resp, void **owner)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__CollectionsQuery q = VIGIL__V1__COLLECTIONS_QUERY__INIT;
+    q.agent_id = (char *)(agent ? agent : "");
+    q.collection_id = (char *)(id ? id : "");
+    q.command_id = (char *)(command ? command : "");
+    req.request_id = 35;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTIONS;
+    req.collections = &q;
+    return ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COLLECTIONS, resp, owner);
+}
+
+/* Downloads a complete collection into path and checks its hash.
+ * Returns an exit status. */
+static int download(struct ctl *ctl, const char *id, const char *path, int quiet)
+{
+    struct vg_sha256 *h = vg_sha256_new();
+    uint8_t d[VG_SHA256_LEN];
+    char hex[VG_SHA256_HEX], want[VG_SHA256_HEX] = "", tmp[4200];
+    uint64_t off = 0, total = 0;
+    int fd, rc = CTL_EXIT_OK;
+
+    snprintf(tmp, sizeof(tmp), "%s.part", path);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    if (fd < 0 || !h) {
+        if (fd >= 0)
+            close(fd);
+        if (h)
+            vg_sha256_final(h, d);
+        return ctl_err("cannot write %s: %s", tmp, strerror(errno));
+    }
+    for (;;) {
+        Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+        Vigil__V1__CollectionGet g = VIGIL__V1__COLLECTION_GET__INIT;
+        Vigil__V1__OperatorResponse *resp;
+        const Vigil__V1__CollectionData *cd;
+        void *owner;
+        g.collection_id = (char *)id;
+        g.offset = off;
+        g.max_bytes = 1024 * 1024;
+        req.request_id = 36;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTION_GET;
+        req.collection_get = &g;
+        if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COLLECTION_DATA,
+                            &resp, &owner)) != 0)
+            break;
+        cd = resp->collection_data;
+        total = cd->total_size;
+        vg_strlcpy(want, cd->sha256, sizeof(want));
+        if (cd->offset != off || (cd->data.len == 0 && off < total) ||
+            write(fd, cd->data.data, cd->data.len) != (ssize_t)cd->data.len) {
+            ctl_call_free(owner);
+            rc = ctl_err("download of %s failed at offset %llu", id, (unsigned long long)off);
+            break;
+        }
+        vg_sha256_update(h, cd->data.data, cd->data.len);
+        off += cd->data.len;
+        ctl_call_free(owner);
+        if (off >= total)
+            break;
+    }
+    vg_sha256_final(h, d);
+    if (fsync(fd) != 0 && rc == 0)
+        rc = ctl_err("cannot write %s: %s", tmp, strerror(errno));
+    close(fd);
+    if (rc) {
+        unlink(tmp);
+        return rc;
+    }
+    vg_hex(d, sizeof(d), hex);
+    if (strcmp(hex, want) != 0) {
+        unlink(tmp);
+        return ctl_err("downloaded %s but its SHA-256 %s is not the collector's record %s; "
+                       "nothing written", id, hex, want);
+    }
+    if (rename(tmp, path) != 0) {
+        unlink(tmp);
+        return ctl_err("cannot write %s: %s", path, strerror(errno));
+    }
+    if (!quiet)
+        printf("wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
+               (unsigned long long)total, hex);
+    return CTL_EXIT_OK;
+}
+
+void ctl_usage_collect(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] collect HOST --reason TEXT [-o FILE] [--max-size SIZE]\n"
+            "                                   [--max-time D] [--no-wait] [--timeout D]\n"
+            "\n"
+            "Collects a triage package from HOST: processes (exe, argv, user, exe SHA-256),\n"
+            "sockets and their processes, logins, accounts, sudoers, cron, unpackaged systemd\n"
+            "units and timers, kernel modules, mounts, packages, listings of /tmp, /var/tmp,\n"
+            "/dev/shm and authorized_keys, and the logs' tails.  The agent builds it (a tar\n"
+            "archive in the lz4 frame format, with triage/manifest.json giving every item's\n"
+            "SHA-256 and every skip) and streams it to the collector, which records its\n"
+            "chain of custody.  Then vigilctl downloads it and checks its SHA-256.  Needs\n"
+            "the responder or admin role; the request and every download are audited.\n"
+            "\n"
+            "  --reason TEXT    why (required)\n"
+            "  -o FILE          where to write it (default: the package's name, here)\n"
+            "  --max-size SIZE  bound on the items' total (default 256M); what does not fit\n"
+            "                   is listed in the manifest as skipped\n"
+            "  --max-time D     bound on the collection's time (default 5m)\n"
+            "  --no-wait        return once the command is queued\n"
+            "  --timeout D      how long to wait for the package (default 10m)\n"
+            "\n"
+            "Exit status: 0 downloaded and verified, 1 failed, 2 usage, 3 not ready when the\n"
+            "wait ended (see 'vigilctl collections').\n");
+}
+
+int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "reason", required_argument, NULL, 'r' },
+        { "output", required_argument, NULL, 'o' },
+        { "max-size", required_argument, NULL, 's' },
+        { "max-time", required_argument, NULL, 't' },
+        { "no-wait", no_argument, NULL, 'n' },
+        { "timeout", required_argument, NULL, 'T' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__CollectRequest cq = VIGIL__V1__COLLECT_REQUEST__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    const char *reason = NULL, *outp = NULL;
+    char agent[256], cmd_id[64], out_name[300], coll_id[64];
+    uint64_t max_size = 0, max_ms = 0, timeout_ms = 600000, deadline;
+    long pause = 100;
+    int c, rc, nowait = 0;
+
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': reason = optarg; break;
+        case 'o': outp = optarg; break;
+        case 's':
+            if (vg_parse_size(optarg, &max_size) || !max_size)
+                return ctl_usage_err("collect", "--max-size '%s': a size like 100M", optarg);
+            break;
+        case 't':
+            if (vg_parse_duration(optarg, &max_ms) || max_ms < 1000)
+                return ctl_usage_err("collect", "--max-time '%s': a duration like 5m", optarg);
+            break;
+        case 'n': nowait = 1; break;
+        case 'T':
+            if (vg_parse_duration(optarg, &timeout_ms))
+                return ctl_usage_err("collect", "--timeout '%s': a duration like 10m", optarg);
+            break;
+        case 'h': ctl_usage_collect(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("collect", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("collect", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage_err("collect", "give exactly one HOST");
+    if (!reason || !reason[0])
+        return ctl_usage_err("collect", "--reason TEXT is required: it goes to the audit log");
+    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+        return rc;
+    cq.agent_id = agent;
+    cq.reason = (char *)reason;
+    cq.max_bytes = max_size;
+    cq.max_seconds = (uint32_t)(max_ms / 1000);
+    req.request_id = 34;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT;
+    req.collect = &cq;
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND, &resp,
+                        &owner)) != 0)
+        return rc;
+    vg_strlcpy(cmd_id, resp->command->command_id, sizeof(cmd_id));
+    fprintf(nowait ? stdout : stderr, "command %s: collect %s (%s) %s\n", cmd_id,
+            resp->command->hostname, agent,
+            resp->command->agent_connected ? "sent to the agent" : "queued: the agent is offline");
+    ctl_call_free(owner);
+    if (nowait)
+        return CTL_EXIT_OK;
+    /* The package arrives under the command's id. */
+    deadline = vg_time_mono_ms() + timeout_ms;
+    for (;;) {
+        const Vigil__V1__CollectionInfo *ci = NULL;
+        if ((rc = query(ctl, NULL, NULL, cmd_id, &resp, &owner)) != 0)
+            return rc;
+        if (resp->collections->n_collections)
+            ci = resp->collections->collections[0];
+        if (ci && strcmp(ci->state, "complete") == 0) {
+            vg_strlcpy(coll_id, ci->collection_id, sizeof(coll_id));
+            snprintf(out_name, sizeof(out_name), "%s", outp ? outp : ci->name);
+            ctl_call_free(owner);
+            break;
+        }
+        if (ci && strcmp(ci->state, "failed") == 0) {
+            rc = ctl_err("the collection failed: %s", ci->error);
+            ctl_call_free(owner);
+            return rc;
+        }
+        ctl_call_free(owner);
+        {
+            /* The command itself may have failed (no package at all). */
+            Vigil__V1__OperatorRequest r2 = VIGIL__V1__OPERATOR_REQUEST__INIT;
+            Vigil__V1__CommandsQuery q2 = VIGIL__V1__COMMANDS_QUERY__INIT;
+            q2.command_id = cmd_id;
+            q2.limit = 1;
+            r2.request_id = 32;
+            r2.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS;
+            r2.commands = &q2;
+            if (ctl_query(ctl, &r2, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS, &resp,
+                          &owner) == 0) {
+                int st = resp->commands->n_commands ? resp->commands->commands[0]->state : 0;
+                if (st >= VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED) {
+                    fprintf(stderr, "vigilctl: collect %s: ", vg_command_state_name(st));
+                    ctl_call_free(owner);
+                    return ctl_err("see 'vigilctl commands --id %s'", cmd_id);
+                }
+                ctl_call_free(owner);
+            }
+        }
+        if (vg_time_mono_ms() >= deadline) {
+            fprintf(stderr, "vigilctl: the package is not complete yet; it is still coming. "
+                            "Follow it with: vigilctl collections --command %s\n", cmd_id);
+            return CTL_EXIT_PENDING;
+        }
+        sleep_ms(pause);
+        if (pause < 1000)
+            pause *= 2;
+    }
+    return download(ctl, coll_id, out_name, 0);
+}
+
+void ctl_usage_collections(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] collections [HOST] [--command ID]\n"
+            "       vigilctl [OPTIONS] collection get ID -o FILE\n"
+            "\n"
+            "Lists the triage packages the collector holds, newest first, with their chain\n"
+            "of custody: who asked and why, when it arrived (in how many chunks), its size\n"
+            "and SHA-256, and every download.  'collection get' downloads one again and\n"
+            "checks its SHA-256 (responder or admin; audited).\n"
+            "\n"
+            "With --json (before the command): an array of {collection_id, command_id,\n"
+            "agent_id, hostname, name, state, error, operator, reason, requested, started,\n"
+            "completed, size, received, chunks, sha256, downloads: [{operator, time, peer}]}.\n");
+}
+
+int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "command", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorResponse *resp;
+    void *owner;
+    const char *command = NULL;
+    char agent[256] = "";
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'c': command = optarg; break;
+        case 'h': ctl_usage_collections(stdout); return CTL_EXIT_OK;
+        case ':':
+            return ctl_usage_err("collections", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("collections", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 < argc)
+        return ctl_usage_err("collections", "unexpected argument '%s'", argv[optind + 1]);
+    if (optind < argc &&
+        (rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+        return rc;
+    if ((rc = query(ctl, agent, NULL, command, &resp, &owner)) != 0)
+        return rc;
+    if (ctl->json) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < resp->collections->n_collections; i++)
+            json_array_append_new(a, coll_json(resp->collections->collections[i]));
+        ctl_print_json(a);
+        json_decref(a);
+    } else {
+        for (size_t i = 0; i < resp->collections->n_collections; i++) {
+            const Vigil__V1__CollectionInfo *ci = resp->collections->collections[i];
+            char t1[VG_TIME_STR_MAX], t2[VG_TIME_STR_MAX];
+            printf("%s  %-9s ", ci->collection_id, ci->state);
+            ctl_put_text(ci->hostname);
+            printf(" (");
+            ctl_put_text(ci->agent_id);
+            printf(")  %s\n    asked by ", ci->name);
+            ctl_put_text(ci->operator_);
+            printf(" at %s: ", vg_time_format(ci->requested_time_ms, t1, sizeof(t1)));
+            ctl_put_text(ci->reason);
+            printf("\n    %llu bytes in %u chunks, complete %s, sha256 %s\n",
+                   (unsigned long long)(ci->size ? ci->size : ci->received), ci->chunks,
+                   ci->completed_time_ms ? vg_time_format(ci->completed_time_ms, t2, sizeof(t2))
+                                         : "-",
+                   ci->sha256[0] ? ci->sha256 : "-");
+            if (ci->error[0]) {
+                printf("    error: ");
+                ctl_put_text(ci->error);
+                printf("\n");
+            }
+            for (size_t k = 0; k < ci->n_downloads; k++) {
+                printf("    downloaded by ");
+                ctl_put_text(ci->downloads[k]->operator_);
+                printf(" (%s) at %s\n", ci->downloads[k]->peer,
+                       vg_time_format(ci->downloads[k]->time_ms, t1, sizeof(t1)));
+            }
+        }
+        printf("%zu collections\n", resp->collections->n_collections);
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}
+
+int ctl_cmd_collection(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "output", required_argument, NULL, 'o' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *outp = NULL;
+    int c;
+
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'o': outp = optarg; break;
+        case 'h': ctl_usage_collections(stdout); return CTL_EXIT_OK;
+        case ':':
+            return ctl_usage_err("collection", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("collection", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 2 != argc || strcmp(argv[optind], "get") != 0)
+        return ctl_usage_err("collection", "expected: collection get ID -o FILE");
+    if (!outp)
+        return ctl_usage_err("collection", "-o FILE is required");
+    return download(ctl, argv[optind + 1], outp, 0);
+}

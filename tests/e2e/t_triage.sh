@@ -1,0 +1,113 @@
+# vg-timeout: 240
+# Triage collection from a live agent: vigilctl collect downloads a
+# package whose SHA-256 matches the collector's record; the manifest
+# lists every item with the hash of the file in the archive; standard
+# tools read it (lz4 -d | tar t); it holds a process, a socket and a
+# /dev/shm file the test made.  The upload survives a dropped connection
+# (resumed, same hash) while telemetry flows; --max-size gives a package
+# with the skips listed; an auditor cannot collect; collects and
+# downloads are audited.
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+command -v lz4 >/dev/null || fail "lz4 missing"
+make_pki pki
+PORT=$(free_port)
+collector_conf "$PORT" c.db >collector.conf
+# The collector drops the agent's connection once, after 3 chunks.
+start collector env VIGIL_TEST_UPLOAD_DROP_AFTER=3 "$COLLECTOR" -c collector.conf
+wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+
+# Something incompressible to make the package several chunks long.
+head -c 3000000 /dev/urandom >"$VG_TMP/big-1.bin"
+agent_conf "$PORT" agent-1 >agent.conf
+cat >>agent.conf <<CONF
+[telemetry]
+process_source = off
+[dummy]
+rate = 20
+[triage]
+extra_paths = $VG_TMP/big-*.bin
+CONF
+start agent "$AGENT" -c agent.conf
+wait_for 15 "agent connected" 'grep -q "connected to collector" agent.log'
+
+# What the package must show.
+marker="vg-triage-marker-$$"
+start marked python3 -c 'import socket, time, sys
+s = socket.socket(); s.bind(("127.0.0.1", 0)); s.listen(1)
+open(sys.argv[2], "w").write(str(s.getsockname()[1]))
+time.sleep(300)' "$marker" "$VG_TMP/port.txt"
+MPID=$LAST_PID
+wait_for 10 "the marked process listening" '[ -s port.txt ]'
+MPORT=$(cat port.txt)
+SHM=/dev/shm/vg-triage-$$
+echo "dropped by the test" >"$SHM"
+trap 'rm -f "$SHM"; cleanup_pids' EXIT
+
+export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
+export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
+expect_exit 1 "$CTL" collect agent-1 --reason "auditors may not" -o x.tar.lz4
+expect_in err.txt "permission denied"
+
+export VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key
+events() { sql c.db "select count(*) from events"; }
+n0=$(events)
+expect_exit 0 "$CTL" collect agent-1 --reason "INC-9: triage" -o pkg.tar.lz4 --timeout 120s
+expect_in out.txt "matches the collector's record"
+grep -q "dropping agent agent-1 mid-upload" collector.log || fail "the upload was not interrupted"
+grep -q "resuming" agent.log || fail "the agent did not resume the upload"
+[ "$(events)" -gt $((n0 + 20)) ] || fail "telemetry did not flow during the upload"
+
+# The collector's record and the file agree; standard tools read it.
+expect_exit 0 "$CTL" --json collections agent-1
+ID=$(jq -r '.[0].collection_id' out.txt)
+[ "$(jq -r '.[0].state' out.txt)" = complete ] || fail "collection not complete: $(cat out.txt)"
+[ "$(jq -r '.[0].sha256' out.txt)" = "$(sha256sum pkg.tar.lz4 | cut -d' ' -f1)" ] || fail "hash differs from the record"
+[ "$(jq -r '.[0].chunks' out.txt)" -ge 4 ] || fail "expected several chunks"
+[ "$(jq -r '.[0].downloads | length' out.txt)" -eq 1 ] || fail "the download is not recorded"
+[ "$(jq -r '.[0].reason' out.txt)" = "INC-9: triage" ] || fail "reason not in the record"
+lz4 -dc pkg.tar.lz4 | tar t >list.txt
+expect_in list.txt "triage/manifest.json"
+mkdir x && lz4 -dc pkg.tar.lz4 | tar x -C x
+M=x/triage/manifest.json
+# Every file is in the manifest with its hash, and every item is a file.
+for f in $(cd x && find triage -type f ! -name manifest.json | sort); do
+    want=$(jq -r --arg p "$f" '.items[] | select(.path == $p) | .sha256' "$M")
+    [ -n "$want" ] || fail "$f is not in the manifest"
+    [ "$want" = "$(sha256sum "x/$f" | cut -d' ' -f1)" ] || fail "$f: hash differs from the manifest"
+done
+[ "$(jq '.items | length' "$M")" -eq "$(cd x && find triage -type f ! -name manifest.json | wc -l)" ] ||
+    fail "the manifest lists items that are not in the archive"
+jq -e '.skipped | length == 0' "$M" >/dev/null || fail "unexpected skips: $(jq -c .skipped "$M")"
+# The process, its socket, the /dev/shm file.
+jq -e --arg m "$marker" '[.[] | select(.argv | index($m))] | length == 1' x/triage/processes.json >/dev/null ||
+    fail "the marked process is not in processes.json"
+jq -e --argjson p "$MPID" --arg port "127.0.0.1:$MPORT" \
+    '[.[] | select(.local == $port and .state == "LISTEN" and (.processes | map(.pid) | index($p)))] | length == 1' \
+    x/triage/sockets.json >/dev/null || fail "the test's socket is not in sockets.json with its process"
+jq -e --arg f "$SHM" '[."/dev/shm"[] | select(.path == $f and .sha256 != null)] | length == 1' \
+    x/triage/listings.json >/dev/null || fail "the /dev/shm file is not listed with its hash"
+cmp "$VG_TMP/big-1.bin" "x/triage/files$VG_TMP/big-1.bin" || fail "extra_paths file differs"
+
+# Downloaded again: verified, and recorded.
+expect_exit 0 "$CTL" collection get "$ID" -o again.tar.lz4
+cmp pkg.tar.lz4 again.tar.lz4 || fail "a second download differs"
+expect_exit 0 "$CTL" --json collections --command "$(jq -r '.[0].command_id' out.txt 2>/dev/null || true)"
+
+# A bound: the package is made, with what did not fit listed.
+expect_exit 0 "$CTL" collect agent-1 --reason "small" --max-size 20K -o small.tar.lz4
+mkdir y && lz4 -dc small.tar.lz4 | tar x -C y
+jq -e '(.skipped | length) >= 1 and .content_bytes <= 20480' y/triage/manifest.json >/dev/null ||
+    fail "the bound did not skip: $(jq -c '.skipped, .content_bytes' y/triage/manifest.json)"
+jq -e '.skipped[0].reason | test("size bound")' y/triage/manifest.json >/dev/null || fail "skip reason"
+
+# An auditor cannot download either; everything is in the audit log.
+VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key expect_exit 1 "$CTL" collection get "$ID" -o z.tar.lz4
+export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
+expect_exit 0 "$CTL" --json audit --verify
+jq -e '.chain_ok' out.txt >/dev/null || fail "audit chain broken"
+[ "$(jq '[.entries[] | select(.action == "collect" and .result == "queued")] | length' out.txt)" -eq 2 ] || fail "collects not audited"
+[ "$(jq '[.entries[] | select(.action == "collect" and .result == "refused")] | length' out.txt)" -eq 1 ] || fail "the auditor's collect not audited"
+[ "$(jq '[.entries[] | select(.action == "download" and .result == "served")] | length' out.txt)" -ge 3 ] || fail "downloads not audited"
+[ "$(jq '[.entries[] | select(.action == "download" and .result == "refused")] | length' out.txt)" -eq 1 ] || fail "the refused download not audited"
+[ "$(jq '[.entries[] | select(.action == "collection" and .result == "complete")] | length' out.txt)" -eq 2 ] || fail "arrivals not audited"
