@@ -15,6 +15,7 @@ PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 # The collector drops the agent's connection once, after 3 chunks.
 start collector env VIGIL_TEST_UPLOAD_DROP_AFTER=3 "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
 wait_for 10 "collector up" 'grep -q "listening on" collector.log'
 
 # Something incompressible to make the package several chunks long.
@@ -29,6 +30,7 @@ rate = 20
 extra_paths = $VG_TMP/big-*.bin
 CONF
 start agent "$AGENT" -c agent.conf
+APID=$LAST_PID
 wait_for 15 "agent connected" 'grep -q "connected to collector" agent.log'
 
 # What the package must show.
@@ -111,3 +113,8 @@ jq -e '.chain_ok' out.txt >/dev/null || fail "audit chain broken"
 [ "$(jq '[.entries[] | select(.action == "download" and .result == "served")] | length' out.txt)" -ge 3 ] || fail "downloads not audited"
 [ "$(jq '[.entries[] | select(.action == "download" and .result == "refused")] | length' out.txt)" -eq 1 ] || fail "the refused download not audited"
 [ "$(jq '[.entries[] | select(.action == "collection" and .result == "complete")] | length' out.txt)" -eq 2 ] || fail "arrivals not audited"
+
+# Both stop cleanly (under the sanitizers: nothing leaked).
+stop "$APID"
+stop "$CPID"
+[ -z "$(ls state-agent-1/uploads/)" ] || fail "uploaded packages left in the agent's state: $(ls state-agent-1/uploads/)"
