@@ -10,6 +10,7 @@
 #include <arpa/inet.h>
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
 #include <jansson.h>
@@ -137,20 +138,32 @@ static void add_json(struct triage *t, const char *name, json_t *v, const char *
     free(s);
 }
 
-/* Copies a file under files/<its path>. */
+/* Copies a file under files/<its path>: a regular file reached through
+ * no symlink (a user's ~/.ssh may point anywhere; a FIFO would block). */
 static void copy_file(struct triage *t, const char *src)
 {
     char name[4200], why[300];
     char *data = NULL;
     size_t len;
-    int rc = vg_file_read(src, FILE_COPY_MAX, &data, &len);
+    int fd = vg_open_regular(src), rc;
 
     snprintf(name, sizeof(name), "files%s", src);
-    if (rc == -ENOENT) {
+    if (fd == -ENOENT) {
         /* Not on this host: said, so that it is not taken for missed. */
         json_array_append_new(t->absent, jstr(src));
         return;
     }
+    if (fd == -ELOOP || fd == -EINVAL) {
+        skip(t, name, src, fd == -ELOOP ? "a symlink is on its path; not followed"
+                                        : "not a regular file; not read");
+        return;
+    }
+    if (fd < 0) {
+        note_error(t, src, vg_strerror(fd));
+        return;
+    }
+    rc = vg_fd_read(fd, FILE_COPY_MAX, &data, &len);
+    close(fd);
     if (rc == VG_ETOOBIG) {
         snprintf(why, sizeof(why), "larger than %llu bytes", (unsigned long long)FILE_COPY_MAX);
         skip(t, name, src, why);
@@ -181,16 +194,19 @@ static void copy_glob(struct triage *t, const char *pattern)
 static void tail_file(struct triage *t, const char *src, size_t max)
 {
     char name[4200];
-    FILE *f = fopen(src, "re");
+    int fd = vg_open_regular(src);
+    FILE *f = fd >= 0 ? fdopen(fd, "r") : NULL;
     struct stat st;
     char *buf;
     size_t n;
 
     if (!f) {
-        if (errno == ENOENT)
+        if (fd == -ENOENT)
             json_array_append_new(t->absent, jstr(src));
         else
-            note_error(t, src, strerror(errno));
+            note_error(t, src, fd < 0 ? vg_strerror(fd) : strerror(errno));
+        if (fd >= 0)
+            close(fd);
         return;
     }
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -606,12 +622,16 @@ static void list_entry(struct triage *t, json_t *a, const char *path, const stru
     if (S_ISREG(st->st_mode)) {
         uint8_t h[VG_SHA256_LEN];
         char hex[VG_SHA256_HEX];
-        if ((uint64_t)st->st_size <= t->o->hash_max && vg_sha256_file(path, t->o->hash_max, h) == 0) {
+        int fd = (uint64_t)st->st_size <= t->o->hash_max ? vg_open_regular(path) : -EFBIG;
+        if (fd >= 0 && vg_sha256_fd(fd, t->o->hash_max, h) == 0) {
             vg_hex(h, sizeof(h), hex);
             json_object_set_new(o, "sha256", json_string(hex));
         } else {
+            /* Too big, swapped for something else, or unreadable. */
             json_object_set_new(o, "sha256", json_null());
         }
+        if (fd >= 0)
+            close(fd);
     }
     json_array_append_new(a, o);
 }
@@ -870,7 +890,7 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     copy_glob(&t, "/var/spool/cron/crontabs/*");
     copy_glob(&t, "/var/spool/cron/*");
     copy_file(&t, "/proc/modules");
-    copy_file(&t, "/proc/self/mountinfo");
+    copy_file(&t, "/proc/1/mountinfo"); /* the host's mounts, as init sees them */
     for (size_t i = 0; o->extra && i < o->extra->n; i++)
         copy_glob(&t, o->extra->v[i]);
     units(&t);

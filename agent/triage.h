@@ -14,7 +14,7 @@
  *   triage/units.json        systemd units and timers; which no package owns
  *   triage/journal.export or triage/files/var/log/...   the logs' tails
  *   triage/files/...         copies: passwd, group, sudoers, cron tables,
- *                            unpackaged units, /proc/modules, mountinfo
+ *                            unpackaged units, /proc/modules, /proc/1/mountinfo
  *
  * Built within a size bound (the items' total) and a time bound: what
  * does not fit is listed in the manifest as skipped, never left out

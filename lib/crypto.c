@@ -120,19 +120,24 @@ void vg_sha256_final(struct vg_sha256 *h, uint8_t out[VG_SHA256_LEN])
 
 int vg_sha256_file(const char *path, uint64_t max, uint8_t out[VG_SHA256_LEN])
 {
+    int fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY), rc;
+    if (fd < 0)
+        return -errno;
+    rc = vg_sha256_fd(fd, max, out);
+    close(fd);
+    return rc;
+}
+
+int vg_sha256_fd(int fd, uint64_t max, uint8_t out[VG_SHA256_LEN])
+{
     unsigned char buf[65536];
     struct vg_sha256 *h;
     uint64_t total = 0;
-    int fd, rc = 0;
+    int rc = 0;
 
-    fd = open(path, O_RDONLY | O_CLOEXEC | O_NOCTTY);
-    if (fd < 0)
-        return -errno;
     h = vg_sha256_new();
-    if (!h) {
-        close(fd);
+    if (!h)
         return -ENOMEM;
-    }
     for (;;) {
         ssize_t n = read(fd, buf, sizeof(buf));
         if (n < 0) {
@@ -150,7 +155,6 @@ int vg_sha256_file(const char *path, uint64_t max, uint8_t out[VG_SHA256_LEN])
         }
         vg_sha256_update(h, buf, (size_t)n);
     }
-    close(fd);
     vg_sha256_final(h, out);
     if (rc)
         memset(out, 0, VG_SHA256_LEN);

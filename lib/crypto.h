@@ -34,6 +34,8 @@ void vg_sha256_final(struct vg_sha256 *h, uint8_t out[VG_SHA256_LEN]);
 /* Hashes a file, reading at most max bytes (VG_ETOOBIG past that).
  * Returns 0, -errno or VG_ETOOBIG. */
 int vg_sha256_file(const char *path, uint64_t max, uint8_t out[VG_SHA256_LEN]);
+/* The same for an open descriptor (read to its end; not closed). */
+int vg_sha256_fd(int fd, uint64_t max, uint8_t out[VG_SHA256_LEN]);
 
 /* Fills buf from the kernel's CSPRNG (getrandom).  Returns 0 or -errno. */
 int vg_random(void *buf, size_t len);

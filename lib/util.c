@@ -6,6 +6,8 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
+#include <linux/openat2.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -253,37 +255,61 @@ int vg_parse_bool(const char *s, int *out)
 
 int vg_file_read(const char *path, size_t max, char **out, size_t *len_out)
 {
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc;
+    if (fd < 0)
+        return -errno;
+    rc = vg_fd_read(fd, max, out, len_out);
+    close(fd);
+    return rc;
+}
+
+int vg_open_regular(const char *path)
+{
+    struct stat st;
+    int fd = -1;
+#ifdef SYS_openat2
+    struct open_how how;
+    memset(&how, 0, sizeof(how));
+    how.flags = O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC;
+    how.resolve = RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
+    fd = (int)syscall(SYS_openat2, AT_FDCWD, path, &how, sizeof(how));
+    if (fd < 0 && errno != ENOSYS)
+        return -errno;
+#endif
+    if (fd < 0)
+        fd = open(path, O_RDONLY | O_NONBLOCK | O_NOCTTY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return -errno;
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+        int rc = S_ISREG(st.st_mode) ? -errno : -EINVAL;
+        close(fd);
+        return rc;
+    }
+    return fd;
+}
+
+int vg_fd_read(int fd, size_t max, char **out, size_t *len_out)
+{
     struct stat st;
     char *buf = NULL;
     size_t len = 0, cap;
-    int fd, rc = 0;
+    int rc = 0;
 
     if (max > SIZE_MAX / 2)
         max = SIZE_MAX / 2; /* keeps max + 1 and the doubling below from wrapping */
-    fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0)
+    if (fstat(fd, &st) < 0)
         return -errno;
-    if (fstat(fd, &st) < 0) {
-        rc = -errno;
-        goto out;
-    }
-    if (S_ISDIR(st.st_mode)) {
-        rc = -EISDIR;
-        goto out;
-    }
-    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max) {
-        rc = VG_ETOOBIG;
-        goto out;
-    }
+    if (S_ISDIR(st.st_mode))
+        return -EISDIR;
+    if (S_ISREG(st.st_mode) && (uint64_t)st.st_size > max)
+        return VG_ETOOBIG;
     /* st_size may be 0 or stale (procfs, growing files): read to EOF, bounded. */
     cap = S_ISREG(st.st_mode) && st.st_size > 0 ? (size_t)st.st_size + 1 : 4096;
     if (cap > max + 1)
         cap = max + 1;
     buf = malloc(cap + 1);
-    if (!buf) {
-        rc = -ENOMEM;
-        goto out;
-    }
+    if (!buf)
+        return -ENOMEM;
     for (;;) {
         ssize_t n;
         if (len == cap) {
@@ -322,7 +348,6 @@ int vg_file_read(const char *path, size_t max, char **out, size_t *len_out)
         *len_out = len;
 out:
     free(buf);
-    close(fd);
     return rc;
 }
 

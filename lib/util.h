@@ -49,6 +49,14 @@ int vg_file_read(const char *path, size_t max, char **out, size_t *len_out);
  * fsync, rename, fsync of the directory) with the given mode, applied
  * before any byte is written.  If excl, fails with -EEXIST when path
  * exists.  Returns 0 or -errno. */
+/* vg_file_read on an open descriptor (not closed).  Same returns. */
+int vg_fd_read(int fd, size_t max, char **out, size_t *len_out);
+/* Opens path for reading only if it is a regular file reached through no
+ * symlink at all (openat2 RESOLVE_NO_SYMLINKS; where the kernel lacks it,
+ * O_NOFOLLOW: the last component only), without blocking on a FIFO or a
+ * device.  For files a local user controls.  Returns a descriptor, or
+ * -ELOOP (a symlink on the way), -EINVAL (not a regular file), -errno. */
+int vg_open_regular(const char *path);
 int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes).  Returns out. */
