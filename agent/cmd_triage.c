@@ -641,8 +641,18 @@ static void walk(struct triage *t, json_t *a, const char *dir, int depth, size_t
     DIR *d;
     struct dirent *de;
 
-    if (depth > LIST_MAX_DEPTH || !(d = opendir(dir)))
+    int fd;
+
+    if (depth > LIST_MAX_DEPTH)
         return;
+    /* Not through a symlink put in place since the lstat. */
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd < 0)
+        return;
+    if (!(d = fdopendir(fd))) {
+        close(fd);
+        return;
+    }
     while ((de = readdir(d)) != NULL && *count < LIST_MAX_ENTRIES) {
         char path[4096];
         struct stat st;
