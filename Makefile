@@ -181,6 +181,13 @@ $(BUILD)/tests/test_isolate: $(BUILD)/obj/tests/unit/test_isolate.o $(ISOLATE_OB
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+TRIAGE_OBJ := $(addprefix $(BUILD)/obj/agent/,cmd_triage.o proc_read.o pkg_dpkg.o \
+	pkg_dpkglog.o pkg_rpm.o zfile.o)
+$(BUILD)/tests/test_triage: $(BUILD)/obj/tests/unit/test_triage.o $(TRIAGE_OBJ) $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 $(BUILD)/bench/bench_spool: $(BUILD)/obj/tests/bench/bench_spool.o $(BUILD)/obj/agent/spool.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
