@@ -74,10 +74,30 @@ static void note_error(struct triage *t, const char *source, const char *what)
                                                jstr(what)));
 }
 
-static void skip(struct triage *t, const char *path, const char *source, const char *why)
+/* name: the item's path in the archive, below triage/. */
+static void skip(struct triage *t, const char *name, const char *source, const char *why)
 {
-    json_array_append_new(t->skipped, json_pack("{s:s, s:o, s:s}", "path", path, "source",
-                                                jstr(source), "reason", why));
+    char path[4200];
+    snprintf(path, sizeof(path), "triage/%s", name);
+    json_array_append_new(t->skipped, json_pack("{s:o, s:o, s:o}", "path", jstr(path), "source",
+                                                jstr(source), "reason", jstr(why)));
+}
+
+static volatile int stopping; /* the agent is stopping: finish quickly */
+
+void triage_abort(void)
+{
+    stopping = 1;
+}
+
+/* 1 (and the item listed as skipped) once the time bound is passed or
+ * the agent is stopping: checked before each item is started. */
+static int over(struct triage *t, const char *name, const char *source)
+{
+    if (!stopping && vg_time_mono_ms() <= t->deadline_ms)
+        return 0;
+    skip(t, name, source, stopping ? "the agent is stopping" : "the time bound was reached");
+    return 1;
 }
 
 /* Adds one item.  Items that would pass the size bound, or come after the
@@ -92,14 +112,10 @@ static void add(struct triage *t, const char *name, const void *data, size_t len
     snprintf(path, sizeof(path), "triage/%s", name);
     if (t->failed)
         return;
-    if (vg_time_mono_ms() > t->deadline_ms) {
-        skip(t, path, source, "the time bound was reached");
-        return;
-    }
     if (t->used + len > t->o->max_bytes) {
         snprintf(why, sizeof(why), "%zu bytes would pass the size bound (%llu of %llu used)",
                  len, (unsigned long long)t->used, (unsigned long long)t->o->max_bytes);
-        skip(t, path, source, why);
+        skip(t, name, source, why);
         return;
     }
     e = archive_entry_new();
@@ -120,9 +136,14 @@ static void add(struct triage *t, const char *name, const void *data, size_t len
     vg_sha256(data, len, h);
     vg_hex(h, sizeof(h), hex);
     t->used += len;
-    json_array_append_new(t->items, json_pack("{s:s, s:o, s:s, s:I, s:s}", "path", path,
-                                              "source", jstr(source), "method", method, "size",
-                                              (json_int_t)len, "sha256", hex));
+    if (json_array_append_new(t->items, json_pack("{s:o, s:o, s:o, s:I, s:s}", "path",
+                                                  jstr(path), "source", jstr(source), "method",
+                                                  jstr(method), "size", (json_int_t)len,
+                                                  "sha256", hex)) != 0) {
+        /* In the archive but not in the manifest would be a lie: stop. */
+        snprintf(t->err, sizeof(t->err), "cannot record %.200s in the manifest", path);
+        t->failed = 1;
+    }
 }
 
 static void add_json(struct triage *t, const char *name, json_t *v, const char *source,
@@ -147,6 +168,10 @@ static void copy_file(struct triage *t, const char *src)
     int fd = vg_open_regular(src), rc;
 
     snprintf(name, sizeof(name), "files%s", src);
+    if (fd >= 0 && over(t, name, src)) {
+        close(fd);
+        return;
+    }
     if (fd == -ENOENT) {
         /* Not on this host: said, so that it is not taken for missed. */
         json_array_append_new(t->absent, jstr(src));
@@ -211,12 +236,22 @@ static void tail_file(struct triage *t, const char *src, size_t max)
     size_t n;
 
     if (!f) {
+        char nm[4200];
+        snprintf(nm, sizeof(nm), "files%s", src);
         if (fd == -ENOENT)
             json_array_append_new(t->absent, jstr(src));
+        else if (fd == -ELOOP || fd == -EINVAL)
+            skip(t, nm, src, fd == -ELOOP ? "a symlink is on its path; not followed"
+                                          : "not a regular file; not read");
         else
             note_error(t, src, fd < 0 ? vg_strerror(fd) : strerror(errno));
         if (fd >= 0)
             close(fd);
+        return;
+    }
+    snprintf(name, sizeof(name), "files%s", src);
+    if (over(t, name, src)) {
+        fclose(f);
         return;
     }
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -282,9 +317,13 @@ static void processes(struct triage *t)
 {
     struct proc_info *v = NULL;
     size_t n = 0;
-    json_t *a = json_array();
-    int rc = proc_snapshot("", &v, &n);
+    json_t *a;
+    int rc;
 
+    if (over(t, "processes.json", "/proc"))
+        return;
+    a = json_array();
+    rc = proc_snapshot("", &v, &n);
     if (rc) {
         note_error(t, "/proc", vg_strerror(rc));
         json_decref(a);
@@ -450,8 +489,13 @@ static void sockets(struct triage *t)
 {
     static const char *const files[] = { "tcp", "tcp6", "udp", "udp6" };
     size_t nown;
-    struct sock_owner *own = socket_owners(&nown);
-    json_t *a = json_array();
+    struct sock_owner *own;
+    json_t *a;
+
+    if (over(t, "sockets.json", "/proc/net"))
+        return;
+    own = socket_owners(&nown);
+    a = json_array();
 
     for (size_t f = 0; f < VG_ARRAY_SIZE(files); f++) {
         char path[64], *data = NULL, *line, *save = NULL;
@@ -557,7 +601,10 @@ static json_t *utmp_file(struct triage *t, const char *path, size_t max)
 
 static void logins(struct triage *t)
 {
-    json_t *o = json_object();
+    json_t *o;
+    if (over(t, "logins.json", "/var/run/utmp, /var/log/wtmp, /var/log/btmp"))
+        return;
+    o = json_object();
     json_object_set_new(o, "logged_in", utmp_file(t, "/var/run/utmp", 10000));
     json_object_set_new(o, "recent", utmp_file(t, "/var/log/wtmp", WTMP_RECORDS));
     json_object_set_new(o, "failed", utmp_file(t, "/var/log/btmp", WTMP_RECORDS));
@@ -572,8 +619,12 @@ static void packages(struct triage *t)
 {
     struct pkg_list l;
     struct pkg_report rep;
-    json_t *o = json_object();
+    json_t *o;
     const char *const mgr[] = { "dpkg", "rpm" };
+
+    if (over(t, "packages.json", "/var/lib/dpkg/status, rpm -qa"))
+        return;
+    o = json_object();
 
     for (int m = 0; m < 2; m++) {
         json_t *a;
@@ -632,7 +683,10 @@ static void list_entry(struct triage *t, json_t *a, const char *path, const stru
     if (S_ISREG(st->st_mode)) {
         uint8_t h[VG_SHA256_LEN];
         char hex[VG_SHA256_HEX];
-        int fd = (uint64_t)st->st_size <= t->o->hash_max ? vg_open_regular(path) : -EFBIG;
+        /* Past the time bound: listed, not hashed. */
+        int late = stopping || vg_time_mono_ms() > t->deadline_ms;
+        int fd = !late && (uint64_t)st->st_size <= t->o->hash_max ? vg_open_regular(path)
+                                                                  : -EFBIG;
         if (fd >= 0 && vg_sha256_fd(fd, t->o->hash_max, h) == 0) {
             vg_hex(h, sizeof(h), hex);
             json_object_set_new(o, "sha256", json_string(hex));
@@ -646,7 +700,8 @@ static void list_entry(struct triage *t, json_t *a, const char *path, const stru
     json_array_append_new(a, o);
 }
 
-static void walk(struct triage *t, json_t *a, const char *dir, int depth, size_t *count)
+static void walk(struct triage *t, json_t *a, const char *dir, int depth, size_t *count,
+                 dev_t dev)
 {
     DIR *d;
     struct dirent *de;
@@ -673,8 +728,14 @@ static void walk(struct triage *t, json_t *a, const char *dir, int depth, size_t
             continue;
         list_entry(t, a, path, &st);
         (*count)++;
-        if (S_ISDIR(st.st_mode))
-            walk(t, a, path, depth + 1, count);
+        if (!S_ISDIR(st.st_mode))
+            continue;
+        if (st.st_dev != dev) {
+            /* Another file system (a user's FUSE mount could stall us). */
+            note_error(t, path, "another file system mounted here; not descended into");
+            continue;
+        }
+        walk(t, a, path, depth + 1, count, dev);
     }
     closedir(d);
 }
@@ -682,12 +743,19 @@ static void walk(struct triage *t, json_t *a, const char *dir, int depth, size_t
 static void listings(struct triage *t)
 {
     static const char *const dirs[] = { "/tmp", "/var/tmp", "/dev/shm" };
-    json_t *o = json_object(), *keys = json_array();
+    json_t *o, *keys;
     size_t count = 0;
+
+    if (over(t, "listings.json", "/tmp, /var/tmp, /dev/shm, ~/.ssh/authorized_keys"))
+        return;
+    o = json_object();
+    keys = json_array();
 
     for (size_t i = 0; i < VG_ARRAY_SIZE(dirs); i++) {
         json_t *a = json_array();
-        walk(t, a, dirs[i], 0, &count);
+        struct stat top;
+        if (lstat(dirs[i], &top) == 0 && S_ISDIR(top.st_mode))
+            walk(t, a, dirs[i], 0, &count, top.st_dev);
         json_object_set_new(o, dirs[i], a);
     }
     if (count >= LIST_MAX_ENTRIES)
@@ -794,9 +862,14 @@ static void units(struct triage *t)
                                         "/usr/local/lib/systemd/system",
                                         "/usr/lib/systemd/system", "/lib/systemd/system" };
     size_t n;
-    char *blob = NULL, **paths = dpkg_paths(&n, &blob);
+    char *blob = NULL, **paths;
     int have_dpkg = access("/var/lib/dpkg/status", F_OK) == 0;
-    json_t *a = json_array();
+    json_t *a;
+
+    if (over(t, "units.json", "systemd unit directories"))
+        return;
+    paths = dpkg_paths(&n, &blob);
+    a = json_array();
 
     for (size_t i = 0; i < VG_ARRAY_SIZE(dirs); i++) {
         DIR *d = opendir(dirs[i]);
@@ -843,7 +916,7 @@ static void logs(struct triage *t)
                                          "/var/log/kern.log", "/var/log/audit/audit.log" };
     if (access("/run/systemd/journal", F_OK) != 0) {
         json_array_append_new(t->absent, json_string("the systemd journal"));
-    } else {
+    } else if (!over(t, "journal.export", "journalctl -o export -n 20000")) {
         char *argv[] = { "journalctl", "--no-pager", "-o", "export", "-n", "20000", NULL };
         char *out = NULL;
         size_t len = 0;
@@ -855,7 +928,7 @@ static void logs(struct triage *t)
             add(t, "journal.export", out, len, "journalctl -o export -n 20000",
                 "the journal's last 20,000 entries (journal export format)");
         else if (rc == VG_ETOOBIG)
-            skip(t, "triage/journal.export", "journalctl -o export -n 20000",
+            skip(t, "journal.export", "journalctl -o export -n 20000",
                  "larger than the room left under the size bound");
         else
             note_error(t, "journalctl", rc ? vg_strerror(rc) : "exited with an error");

@@ -58,6 +58,10 @@ typedef void (*triage_done_fn)(void *ctx, int state, const char *message);
 void triage_command(struct agent *a, const Vigil__V1__Command *cmd, triage_done_fn done,
                     void *ctx);
 
+/* Makes builds in progress finish at once (the rest listed as skipped):
+ * the agent is stopping.  Safe from any thread. */
+void triage_abort(void);
+
 /* vigil-agent triage -o FILE [--max-size SIZE] [--max-time D]. */
 int agent_triage_main(int argc, char **argv);
 
