@@ -5,8 +5,10 @@
  * the command starts, and its outcome when it ends.  A command delivered
  * again (a reconnect, a collector that lost the result) is answered from
  * that record and never run twice; one that was running when the agent
- * stopped is reported failed ("interrupted"), not run again.  Commands
- * run one at a time, in the order they arrive.
+ * stopped is reported failed ("interrupted"), not run again.  Isolate
+ * and release run one at a time, in the order they arrive; collections
+ * (up to MAX_COLLECTING) run beside them, so that a long collection
+ * never holds up an isolation.
  *
  * The record is a text file, rewritten atomically on each change, the
  * newest MAX_RECORDS kept:
@@ -30,6 +32,7 @@
 #define MAX_RECORDS 1000
 #define MSG_MAX 400
 #define MAX_WAITING 16
+#define MAX_COLLECTING 4
 
 struct rec {
     char id[VG_UUID_STR];
@@ -43,7 +46,9 @@ struct cmds {
     char path[4096];
     struct rec *v;
     size_t n;
-    char running[VG_UUID_STR]; /* the command in progress in this process */
+    char running[VG_UUID_STR]; /* the isolation command in progress in this process */
+    /* Collections run beside it (a collect must not hold up an isolate). */
+    char collecting[MAX_COLLECTING][VG_UUID_STR];
     /* Commands that arrived while one was running, in order (copies):
      * they run one after the other, as the operator issued them. */
     Vigil__V1__Command *waiting[MAX_WAITING];
@@ -54,7 +59,19 @@ struct run_ctx {
     struct cmds *c;
     char id[VG_UUID_STR];
     int64_t started_ms;
+    int slot; /* collections: index in collecting; -1: the isolation lane */
 };
+
+/* 1 if this process is running command id now. */
+static int in_progress(const struct cmds *c, const char *id)
+{
+    if (strcmp(c->running, id) == 0)
+        return 1;
+    for (int i = 0; i < MAX_COLLECTING; i++)
+        if (strcmp(c->collecting[i], id) == 0)
+            return 1;
+    return 0;
+}
 
 static int save(struct cmds *c)
 {
@@ -202,7 +219,10 @@ static void finished(void *ctx, int state, const char *message)
              : state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK ? "rolled back"
                                                                             : "failed",
              message);
-    c->running[0] = '\0';
+    if (x->slot >= 0)
+        c->collecting[x->slot][0] = '\0';
+    else
+        c->running[0] = '\0';
     if (r) {
         r->state = state;
         r->finished_ms = vg_time_now_ms();
@@ -261,6 +281,7 @@ static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
     int isolate = cmd->action_case == VIGIL__V1__COMMAND__ACTION_ISOLATE;
     int release = cmd->action_case == VIGIL__V1__COMMAND__ACTION_RELEASE;
     int collect = cmd->action_case == VIGIL__V1__COMMAND__ACTION_COLLECT;
+    int slot = -1;
 
     if (!c || strlen(cmd->command_id) != VG_UUID_STR - 1) {
         log_warnx("[cmd] ignoring a command with a malformed id");
@@ -268,7 +289,7 @@ static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
     }
     if ((r = find(c, cmd->command_id)) != NULL) {
         if (r->state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING &&
-            strcmp(c->running, r->id) != 0) {
+            !in_progress(c, r->id)) {
             /* Started by an earlier run of the agent, which stopped before
              * it finished: not run again. */
             r->state = VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED;
@@ -301,7 +322,15 @@ static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
         report(c, r, 0);
         return;
     }
-    if (c->running[0]) {
+    if (collect) {
+        for (slot = 0; slot < MAX_COLLECTING && c->collecting[slot][0]; slot++)
+            ;
+        if (slot == MAX_COLLECTING) {
+            log_warnx("[cmd] command %s: %d collections already run; the collector sends it "
+                      "again later", cmd->command_id, MAX_COLLECTING);
+            return;
+        }
+    } else if (c->running[0]) {
         /* Not recorded yet: it has not started. */
         int rc = wait_in_line(c, cmd);
         if (rc)
@@ -336,7 +365,11 @@ static void deliver(struct agent *a, const Vigil__V1__Command *cmd, int queued)
     x->c = c;
     vg_strlcpy(x->id, cmd->command_id, sizeof(x->id));
     x->started_ms = now;
-    vg_strlcpy(c->running, cmd->command_id, sizeof(c->running));
+    x->slot = collect ? slot : -1;
+    if (collect)
+        vg_strlcpy(c->collecting[slot], cmd->command_id, sizeof(c->collecting[slot]));
+    else
+        vg_strlcpy(c->running, cmd->command_id, sizeof(c->running));
     if (isolate)
         isolation_isolate(a->iso, cmd, finished, x);
     else if (collect)

@@ -89,6 +89,8 @@ void triage_command(struct agent *a, const Vigil__V1__Command *cmd, triage_done_
     j->o.max_bytes = cmd->collect && cmd->collect->max_bytes ? cmd->collect->max_bytes
                                                              : 256ULL * 1024 * 1024;
     j->o.max_seconds = cmd->collect && cmd->collect->max_seconds ? cmd->collect->max_seconds : 300;
+    if (j->o.max_seconds > 3600)
+        j->o.max_seconds = 3600; /* a stopping agent waits for the build */
     j->o.hash_max = a->conf->hash_max_size;
     j->o.extra = &a->conf->triage_paths;
     j->o.agent_id = a->agent_id;

@@ -105,6 +105,8 @@ static void signal_cb(uv_signal_t *h, int signum)
     log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     /* Isolation stays in force: only a release lifts it. */
     isolation_stop(a->iso);
+    /* A triage build in progress ends now (its package says so). */
+    triage_abort();
     for (size_t i = 0; i < a->ninputs; i++)
         a->inputs[i].ops->exit(&a->inputs[i], input_done);
 }

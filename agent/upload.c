@@ -48,6 +48,7 @@ struct uploader {
     int synced;           /* the collector told us where to go on */
     uint64_t pos;         /* next offset to send */
     unsigned inflight;
+    int last_sent;        /* the chunk with the end went on this connection */
     uint64_t sent, acked_total; /* counters */
 };
 
@@ -59,7 +60,7 @@ static void paths(const struct uploader *u, const char *id, char *data, char *me
 
 static int load_meta(struct uploader *u, const char *file, struct item *it)
 {
-    char path[4300], *text = NULL;
+    char path[4400], *text = NULL;
     size_t len;
     json_t *o;
     const char *id, *cmd, *name, *sha;
@@ -108,6 +109,14 @@ struct uploader *uploader_new(struct agent *a)
         log_warnx("[upload] cannot create %s: %s", u->dir, strerror(errno));
     if ((d = opendir(u->dir)) != NULL) {
         while ((de = readdir(d)) != NULL && u->n < MAX_UPLOADS) {
+            if (vg_str_ends_with(de->d_name, ".tmp")) {
+                /* A build the agent did not finish: its command is
+                 * reported interrupted. */
+                char p[4400];
+                snprintf(p, sizeof(p), "%s/%s", u->dir, de->d_name);
+                unlink(p);
+                continue;
+            }
             if (!vg_str_ends_with(de->d_name, ".json"))
                 continue;
             if (load_meta(u, de->d_name, &u->q[u->n]) == 0) {
@@ -171,6 +180,7 @@ void uploader_reset(struct uploader *u)
         return;
     u->synced = 0;
     u->inflight = 0;
+    u->last_sent = 0;
 }
 
 /* Sends one chunk of the head item from u->pos.  Returns 0, VG_EAGAIN
@@ -217,6 +227,7 @@ static int send_chunk(struct uploader *u)
         u->pos += len;
         u->inflight++;
         u->sent += len;
+        u->last_sent = ch.last;
     }
     return rc;
 }
@@ -234,6 +245,7 @@ static void drop_head(struct uploader *u, const char *why)
     u->n--;
     u->synced = 0;
     u->inflight = 0;
+    u->last_sent = 0;
 }
 
 void uploader_pump(struct uploader *u)
@@ -247,9 +259,14 @@ void uploader_pump(struct uploader *u)
             if (u->inflight)
                 return;
             u->pos = 0;
-        } else if (u->inflight >= MAX_INFLIGHT || u->pos >= u->q[0].size) {
+        } else if (u->inflight >= MAX_INFLIGHT) {
+            return;
+        } else if (u->pos >= u->q[0].size && (u->inflight || u->last_sent)) {
             return;
         }
+        /* pos == size with nothing in flight: the collector holds every
+         * byte but not the end (it stopped before checking the hash): an
+         * empty last chunk finishes it. */
         if (transport_queued(t) >= QUEUE_LOW)
             return; /* batches first; on_drain comes back here */
         rc = send_chunk(u);
@@ -296,6 +313,7 @@ void uploader_on_ack(struct uploader *u, const Vigil__V1__UploadAck *a)
         u->synced = 1;
         u->pos = a->next_offset;
         u->inflight = 0;
+        u->last_sent = 0;
     } else if (a->next_offset != u->pos && u->inflight == 0) {
         u->pos = a->next_offset; /* out of step: go where it says */
     }

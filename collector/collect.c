@@ -107,7 +107,7 @@ static void clean_name(const char *in, const char *id, char *out, size_t len)
                               ? *in
                               : '_');
     out[n] = '\0';
-    if (!n)
+    if (!n || out[0] == '.')
         snprintf(out, len, "triage-%s.tar.lz4", id);
 }
 
@@ -122,27 +122,44 @@ static void fail_collection(struct server *s, struct conn *c, const char *id, co
     ack(c, id, 0, 0, why);
 }
 
-/* Completes a collection: size and hash as the agent says, or failed. */
-static void finish(struct server *s, struct conn *c, const char *id, struct coll_copy *x,
-                   const Vigil__V1__UploadChunk *ch)
+static void sync_dir(const char *dir)
+{
+    int fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
+    if (fd >= 0) {
+        (void)fsync(fd);
+        close(fd);
+    }
+}
+
+/* Completes a collection: size and hash as the agent says, or failed.
+ * Returns 1 if the connection must close (a store error: the agent keeps
+ * its copy and finishes again later). */
+static int finish(struct server *s, struct conn *c, const char *id, struct coll_copy *x,
+                  const Vigil__V1__UploadChunk *ch)
 {
     char part[4300], final[4300], hex[VG_SHA256_HEX], want[VG_SHA256_HEX], detail[600];
     uint8_t h[VG_SHA256_LEN];
-    const char *agent_id = vg_tls_peer(c->tls)->cn;
+    const char *agent_id = vg_tls_peer(c->tls)->cn, *have;
     int rc;
 
     snprintf(part, sizeof(part), "%s/%s.part", s->collections_dir, id);
     snprintf(final, sizeof(final), "%s/%s.tar.lz4", s->collections_dir, id);
+    /* Renamed already by a finish whose record failed: go on from there. */
+    have = access(part, F_OK) == 0 ? part : final;
     if (ch->total_size != x->received) {
         fail_collection(s, c, id, "the agent's size does not match what arrived");
-        return;
+        return 0;
     }
     /* The whole file, as stored (a hash kept across restarts would save
      * this read; packages are bounded by collection_max_size). */
-    rc = vg_sha256_file(part, s->conf->collection_max_size, h);
-    if (rc || ch->sha256.len != VG_SHA256_LEN) {
-        fail_collection(s, c, id, rc ? "cannot read the stored package" : "no SHA-256 given");
-        return;
+    rc = vg_sha256_file(have, s->conf->collection_max_size, h);
+    if (rc == -ENOENT || ch->sha256.len != VG_SHA256_LEN) {
+        fail_collection(s, c, id, rc ? "the stored package is gone" : "no SHA-256 given");
+        return 0;
+    }
+    if (rc) {
+        log_warnx("agent %s: cannot read %s: %s", agent_id, have, vg_strerror(rc));
+        return 1;
     }
     vg_hex(h, sizeof(h), hex);
     vg_hex(ch->sha256.data, VG_SHA256_LEN, want);
@@ -150,20 +167,25 @@ static void finish(struct server *s, struct conn *c, const char *id, struct coll
         char why[200];
         snprintf(why, sizeof(why), "SHA-256 mismatch: received %s, the agent made %s", hex, want);
         fail_collection(s, c, id, why);
-        return;
+        return 0;
     }
-    if (rename(part, final) != 0) {
-        fail_collection(s, c, id, "cannot rename the stored package");
-        return;
+    if (have == part) {
+        if (rename(part, final) != 0) {
+            log_warnx("cannot rename %s: %s", part, strerror(errno));
+            return 1;
+        }
+        sync_dir(s->collections_dir);
     }
-    store_collection_finish(s->store, id, "complete", NULL, x->received, hex, final,
-                            vg_time_now_ms());
+    if (store_collection_finish(s->store, id, "complete", NULL, x->received, hex, final,
+                                vg_time_now_ms()) != 0)
+        return 1; /* not acknowledged: the agent keeps its copy */
     snprintf(detail, sizeof(detail), "collection %s received: %llu bytes, sha256 %s", id,
              (unsigned long long)x->received, hex);
     store_audit_append(s->store, server_who(c), "collection", agent_id, detail, "complete");
     log_info("agent %s: collection %s complete (%llu bytes, sha256 %s)", agent_id, id,
              (unsigned long long)x->received, hex);
     ack(c, id, x->received, 1, NULL);
+    return 0;
 }
 
 int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadChunk *ch)
@@ -184,10 +206,16 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
         return 1;
     if (!x.found) {
         char name[128];
-        /* A new collection: for a collect command of this very host. */
-        if (store_command_info(s->store, ch->command_id, &cmd_host, action, sizeof(action), &st,
-                               NULL, NULL) != 1 ||
-            cmd_host != c->host_id || strcmp(action, "collect") != 0) {
+        /* A new collection: one per collect command of this very host,
+         * named after it, while the command runs or just succeeded. */
+        rc = store_command_info(s->store, ch->command_id, &cmd_host, action, sizeof(action), &st,
+                                NULL, NULL);
+        if (rc < 0)
+            return 1; /* the store: try again later */
+        if (rc != 1 || strcmp(ch->upload_id, ch->command_id) != 0 ||
+            cmd_host != c->host_id || strcmp(action, "collect") != 0 ||
+            st < VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED ||
+            st > VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED) {
             char detail[200];
             snprintf(detail, sizeof(detail), "upload %s for command %s, which is not a collect "
                      "command of this host", ch->upload_id, ch->command_id);
@@ -203,6 +231,13 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
         if (store_collection_create(s->store, ch->upload_id, ch->command_id, c->host_id, name,
                                     part, now) != 0)
             return 1;
+        {
+            int pfd = open(part, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+            if (pfd < 0)
+                return 1;
+            close(pfd);
+            sync_dir(s->collections_dir);
+        }
         log_info("agent %s: collection %s (%s) arriving", agent_id, ch->upload_id, name);
         x.host_id = c->host_id;
         snprintf(x.state, sizeof(x.state), "receiving");
@@ -230,10 +265,30 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
     snprintf(part, sizeof(part), "%s/%s.part", s->collections_dir, ch->upload_id);
     if (ch->data.len) {
         ssize_t w;
-        fd = open(part, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+        struct stat st2;
+        fd = open(part, O_WRONLY | O_CREAT | O_NOFOLLOW | O_CLOEXEC, 0600);
         if (fd < 0) {
             log_warnx("cannot open %s: %s", part, strerror(errno));
             return 1;
+        }
+        /* The file must hold exactly what the record says (a crash can
+         * leave it longer, or, after a power loss, shorter). */
+        if (fstat(fd, &st2) == 0 && (uint64_t)st2.st_size != x.received) {
+            if ((uint64_t)st2.st_size > x.received) {
+                if (ftruncate(fd, (off_t)x.received) != 0) {
+                    close(fd);
+                    return 1;
+                }
+            } else {
+                log_warnx("agent %s: collection %s: %s holds %lld bytes, not %llu; asking "
+                          "for the rest again", agent_id, ch->upload_id, part,
+                          (long long)st2.st_size, (unsigned long long)x.received);
+                close(fd);
+                if (store_collection_rewind(s->store, ch->upload_id, (uint64_t)st2.st_size) != 0)
+                    return 1;
+                ack(c, ch->upload_id, (uint64_t)st2.st_size, 0, NULL);
+                return 0;
+            }
         }
         w = pwrite(fd, ch->data.data, ch->data.len, (off_t)ch->offset);
         /* Durable before it is acknowledged: the agent drops what is. */
@@ -247,10 +302,8 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
             return 1;
         x.received += ch->data.len;
     }
-    if (ch->last) {
-        finish(s, c, ch->upload_id, &x, ch);
-        return 0;
-    }
+    if (ch->last)
+        return finish(s, c, ch->upload_id, &x, ch);
     {
         /* Fault injection for tests: drop the connection once, after N
          * chunks are stored (before acknowledging the Nth). */
@@ -378,6 +431,29 @@ void collect_list(struct server *s, const Vigil__V1__CollectionsQuery *q,
         resp->ok = 1;
 }
 
+/* Who fetched which package lately: a request for a later part is a
+ * download too unless the same operator fetched that package within
+ * 10 min (the parts of one download), so no part is served unrecorded. */
+static int seen_recently(struct conn *op, const char *id)
+{
+    static struct { char key[VG_UUID_STR + VG_CERT_NAME_MAX + 2]; uint64_t ms; } seen[64];
+    static unsigned next;
+    char key[sizeof(seen[0].key)];
+    uint64_t now = vg_time_mono_ms();
+
+    snprintf(key, sizeof(key), "%s/%s", id, vg_tls_peer(op->tls)->cn);
+    for (size_t i = 0; i < VG_ARRAY_SIZE(seen); i++) {
+        if (strcmp(seen[i].key, key) == 0 && now - seen[i].ms < 600000) {
+            seen[i].ms = now;
+            return 1;
+        }
+    }
+    snprintf(seen[next].key, sizeof(seen[next].key), "%s", key);
+    seen[next].ms = now;
+    next = (next + 1) % VG_ARRAY_SIZE(seen);
+    return 0;
+}
+
 void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionGet *g,
                  Vigil__V1__OperatorResponse *resp)
 {
@@ -417,8 +493,9 @@ void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionG
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "offset past the end");
         return;
     }
-    if (g->offset == 0) {
-        /* A download begins: custody. */
+    if (!seen_recently(op, g->collection_id) || g->offset == 0) {
+        /* A download begins (or parts are fetched without its start):
+         * custody. */
         const struct vg_cert_info *p = vg_tls_peer(op->tls);
         char who[160], detail[300];
         snprintf(who, sizeof(who), "%s %s", vg_role_name(p->role), p->cn);

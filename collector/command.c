@@ -298,6 +298,8 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
         if (ca.max_bytes > s->conf->collection_max_size)
             ca.max_bytes = s->conf->collection_max_size;
         ca.max_seconds = req->collect->max_seconds ? req->collect->max_seconds : 300;
+        if (ca.max_seconds > 3600)
+            ca.max_seconds = 3600;
         snprintf(detail, sizeof(detail), "at most %llu bytes, %u s",
                  (unsigned long long)ca.max_bytes, ca.max_seconds);
         cmd.action_case = VIGIL__V1__COMMAND__ACTION_COLLECT;

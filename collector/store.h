@@ -204,6 +204,8 @@ int store_collection_create(struct store *s, const char *id, const char *command
  * 0, -ESTALE (not the expected offset, or not receiving) or an error. */
 int store_collection_chunk(struct store *s, const char *id, uint64_t offset, uint64_t len,
                            int64_t now);
+/* Lowers what is recorded as received (the file holds less). */
+int store_collection_rewind(struct store *s, const char *id, uint64_t received);
 /* state: "complete", "failed" or "expired"; path NULL keeps it. */
 int store_collection_finish(struct store *s, const char *id, const char *state,
                             const char *error, uint64_t size, const char *sha256,

@@ -96,6 +96,7 @@ enum {
     Q_COLL_DL,
     Q_COLL_DL_LIST,
     Q_COLL_OLD,
+    Q_COLL_REWIND,
     Q_COUNT
 };
 
@@ -376,6 +377,7 @@ static const char *const queries[Q_COUNT] = {
                        " WHERE collection_id = ?1 ORDER BY time_ms",
     [Q_COLL_OLD] = "SELECT id, path FROM collections WHERE state IN ('complete', 'failed',"
                    " 'receiving') AND coalesce(completed_ms, started_ms) < ?1 LIMIT 100",
+    [Q_COLL_REWIND] = "UPDATE collections SET received = ?2 WHERE id = ?1 AND received > ?2",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -2046,4 +2048,12 @@ int store_collections_old(struct store *s, int64_t before_ms,
     for (size_t i = 0; i < n; i++)
         cb(ctx, ids[i], paths[i]);
     return 0;
+}
+
+int store_collection_rewind(struct store *s, const char *id, uint64_t received)
+{
+    sqlite3_stmt *st = q(s, Q_COLL_REWIND);
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, (int64_t)received);
+    return step_done(s, st, "cannot rewind the collection");
 }

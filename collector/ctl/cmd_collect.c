@@ -89,7 +89,8 @@ static int download(struct ctl *ctl, const char *id, const char *path, int quiet
     int fd, rc = CTL_EXIT_OK;
 
     snprintf(tmp, sizeof(tmp), "%s.part", path);
-    fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+    unlink(tmp);
+    fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
     if (fd < 0 || !h) {
         if (fd >= 0)
             close(fd);
@@ -167,7 +168,7 @@ void ctl_usage_collect(FILE *out)
             "the responder or admin role; the request and every download are audited.\n"
             "\n"
             "  --reason TEXT    why (required)\n"
-            "  -o FILE          where to write it (default: the package's name, here)\n"
+            "  -o FILE          where to write it (default: triage-HOST-ID.tar.lz4, here)\n"
             "  --max-size SIZE  bound on the items' total (default 256M); what does not fit\n"
             "                   is listed in the manifest as skipped\n"
             "  --max-time D     bound on the collection's time (default 5m)\n"
@@ -255,7 +256,26 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             ci = resp->collections->collections[0];
         if (ci && strcmp(ci->state, "complete") == 0) {
             vg_strlcpy(coll_id, ci->collection_id, sizeof(coll_id));
-            snprintf(out_name, sizeof(out_name), "%s", outp ? outp : ci->name);
+            if (outp) {
+                snprintf(out_name, sizeof(out_name), "%s", outp);
+            } else {
+                /* Our own name, never the host's: it could say ".bashrc". */
+                char safe[80];
+                size_t k = 0;
+                for (const char *p = agent; *p && k < sizeof(safe) - 1; p++)
+                    safe[k++] = (char)(((*p >= 'a' && *p <= 'z') || (*p >= 'A' && *p <= 'Z') ||
+                                        (*p >= '0' && *p <= '9') || *p == '-' || *p == '_')
+                                           ? *p
+                                           : '_');
+                safe[k] = '\0';
+                snprintf(out_name, sizeof(out_name), "triage-%s-%.8s.tar.lz4", safe, coll_id);
+                if (access(out_name, F_OK) == 0) {
+                    ctl_call_free(owner);
+                    return ctl_err("%s exists; give -o FILE (the package is kept by the "
+                                   "collector: vigilctl collection get %s -o FILE)",
+                                   out_name, coll_id);
+                }
+            }
             ctl_call_free(owner);
             break;
         }
