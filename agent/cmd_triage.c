@@ -32,6 +32,7 @@
 #include "run.h"
 #include "triage.h"
 #include "util.h"
+#include "vjson.h"
 
 #define ITEM_MAX (64ULL * 1024 * 1024)   /* one generated item */
 #define FILE_COPY_MAX (16ULL * 1024 * 1024)
@@ -54,24 +55,10 @@ struct triage {
     size_t nusers;
 };
 
-static json_t *jstr(const char *s)
-{
-    char *c = vg_utf8_clean(s ? s : "");
-    json_t *j = c ? json_string(c) : json_null();
-    free(c);
-    return j ? j : json_null();
-}
-
-static json_t *jtime(int64_t ms)
-{
-    char t[VG_TIME_STR_MAX];
-    return ms ? json_string(vg_time_format(ms, t, sizeof(t))) : json_null();
-}
-
 static void note_error(struct triage *t, const char *source, const char *what)
 {
-    json_array_append_new(t->errors, json_pack("{s:o, s:o}", "source", jstr(source), "error",
-                                               jstr(what)));
+    json_array_append_new(t->errors, json_pack("{s:o, s:o}", "source", vg_json_text(source), "error",
+                                               vg_json_text(what)));
 }
 
 /* name: the item's path in the archive, below triage/. */
@@ -79,8 +66,8 @@ static void skip(struct triage *t, const char *name, const char *source, const c
 {
     char path[4200];
     snprintf(path, sizeof(path), "triage/%s", name);
-    json_array_append_new(t->skipped, json_pack("{s:o, s:o, s:o}", "path", jstr(path), "source",
-                                                jstr(source), "reason", jstr(why)));
+    json_array_append_new(t->skipped, json_pack("{s:o, s:o, s:o}", "path", vg_json_text(path), "source",
+                                                vg_json_text(source), "reason", vg_json_text(why)));
 }
 
 static volatile int stopping; /* the agent is stopping: finish quickly */
@@ -137,8 +124,8 @@ static void add(struct triage *t, const char *name, const void *data, size_t len
     vg_hex(h, sizeof(h), hex);
     t->used += len;
     if (json_array_append_new(t->items, json_pack("{s:o, s:o, s:o, s:I, s:s}", "path",
-                                                  jstr(path), "source", jstr(source), "method",
-                                                  jstr(method), "size", (json_int_t)len,
+                                                  vg_json_text(path), "source", vg_json_text(source), "method",
+                                                  vg_json_text(method), "size", (json_int_t)len,
                                                   "sha256", hex)) != 0) {
         /* In the archive but not in the manifest would be a lie: stop. */
         snprintf(t->err, sizeof(t->err), "cannot record %.200s in the manifest", path);
@@ -174,7 +161,7 @@ static void copy_file(struct triage *t, const char *src)
     }
     if (fd == -ENOENT) {
         /* Not on this host: said, so that it is not taken for missed. */
-        json_array_append_new(t->absent, jstr(src));
+        json_array_append_new(t->absent, vg_json_text(src));
         return;
     }
     if (fd == -ELOOP || fd == -EINVAL) {
@@ -239,7 +226,7 @@ static void tail_file(struct triage *t, const char *src, size_t max)
         char nm[4200];
         snprintf(nm, sizeof(nm), "files%s", src);
         if (fd == -ENOENT)
-            json_array_append_new(t->absent, jstr(src));
+            json_array_append_new(t->absent, vg_json_text(src));
         else if (fd == -ELOOP || fd == -EINVAL)
             skip(t, nm, src, fd == -ELOOP ? "a symlink is on its path; not followed"
                                           : "not a regular file; not read");
@@ -338,7 +325,7 @@ static void processes(struct triage *t)
         for (size_t k = 0; k < p->argv_len;) {
             size_t l = strnlen(p->argv + k, p->argv_len - k);
             char *s = strndup(p->argv + k, l);
-            json_array_append_new(argv, jstr(s));
+            json_array_append_new(argv, vg_json_text(s));
             free(s);
             k += l + 1;
         }
@@ -347,13 +334,13 @@ static void processes(struct triage *t)
         json_object_set_new(o, "uid", json_integer(p->uid));
         json_object_set_new(o, "user", user_json(t, p->uid));
         json_object_set_new(o, "euid", json_integer(p->euid));
-        json_object_set_new(o, "comm", jstr(p->comm));
-        json_object_set_new(o, "exe", jstr(p->exe));
+        json_object_set_new(o, "comm", vg_json_text(p->comm));
+        json_object_set_new(o, "exe", vg_json_text(p->exe));
         json_object_set_new(o, "argv", argv);
         json_object_set_new(o, "argv_truncated", json_boolean(p->argv_truncated));
-        json_object_set_new(o, "cwd", jstr(p->cwd));
+        json_object_set_new(o, "cwd", vg_json_text(p->cwd));
         json_object_set_new(o, "start_time",
-                            jtime(p->start_boot_ns ? proc_boot_to_wall_ms(p->start_boot_ns) : 0));
+                            vg_json_time(p->start_boot_ns ? proc_boot_to_wall_ms(p->start_boot_ns) : 0));
         snprintf(exe, sizeof(exe), "/proc/%u/exe", p->pid);
         if (p->exe && p->exe[0] && vg_sha256_file(exe, t->o->hash_max, h) == 0) {
             vg_hex(h, sizeof(h), hex);
@@ -529,7 +516,7 @@ static void sockets(struct triage *t)
                     hit--;
                 for (; hit && hit < own + nown && hit->inode == ino; hit++)
                     json_array_append_new(owners, json_pack("{s:i, s:o}", "pid", (int)hit->pid,
-                                                            "comm", jstr(hit->comm)));
+                                                            "comm", vg_json_text(hit->comm)));
             }
             o = json_pack("{s:s, s:s, s:s, s:s, s:i, s:I, s:o}", "proto", files[f], "local",
                           local, "remote", remote, "state",
@@ -563,9 +550,9 @@ static json_t *utmp_json(const struct utmp *u)
     return json_pack("{s:s, s:o, s:o, s:o, s:i, s:o}", "type",
                      u->ut_type >= 0 && (size_t)u->ut_type < VG_ARRAY_SIZE(types)
                          ? types[u->ut_type] : "?",
-                     "user", jstr(user), "line", jstr(line), "host", jstr(host), "pid",
+                     "user", vg_json_text(user), "line", vg_json_text(line), "host", vg_json_text(host), "pid",
                      (int)u->ut_pid, "time",
-                     jtime((int64_t)u->ut_tv.tv_sec * 1000 + u->ut_tv.tv_usec / 1000));
+                     vg_json_time((int64_t)u->ut_tv.tv_sec * 1000 + u->ut_tv.tv_usec / 1000));
 }
 
 /* The last `max` records of a utmp-format file. */
@@ -579,7 +566,7 @@ static json_t *utmp_file(struct triage *t, const char *path, size_t max)
 
     if (!f) {
         if (errno == ENOENT)
-            json_array_append_new(t->absent, jstr(path));
+            json_array_append_new(t->absent, vg_json_text(path));
         return json_null();
     }
     if (fstat(fileno(f), &st) != 0) {
@@ -639,10 +626,10 @@ static void packages(struct triage *t)
         a = json_array();
         for (size_t i = 0; i < l.n; i++)
             json_array_append_new(a, json_pack("{s:o, s:o, s:o, s:o, s:o}", "name",
-                                               jstr(l.v[i].name), "version", jstr(l.v[i].version),
-                                               "arch", jstr(l.v[i].arch), "status",
-                                               jstr(l.v[i].status), "installed",
-                                               jtime(l.v[i].install_time_ms)));
+                                               vg_json_text(l.v[i].name), "version", vg_json_text(l.v[i].version),
+                                               "arch", vg_json_text(l.v[i].arch), "status",
+                                               vg_json_text(l.v[i].status), "installed",
+                                               vg_json_time(l.v[i].install_time_ms)));
         json_object_set_new(o, mgr[m], a);
         pkg_list_free(&l);
     }
@@ -663,10 +650,10 @@ static void list_entry(struct triage *t, json_t *a, const char *path, const stru
                                                : "other";
     char mode[8];
     snprintf(mode, sizeof(mode), "%04o", (unsigned)(st->st_mode & 07777));
-    json_object_set_new(o, "path", jstr(path));
+    json_object_set_new(o, "path", vg_json_text(path));
     json_object_set_new(o, "type", json_string(type));
     json_object_set_new(o, "size", json_integer((json_int_t)st->st_size));
-    json_object_set_new(o, "mtime", jtime((int64_t)st->st_mtim.tv_sec * 1000 +
+    json_object_set_new(o, "mtime", vg_json_time((int64_t)st->st_mtim.tv_sec * 1000 +
                                           st->st_mtim.tv_nsec / 1000000));
     json_object_set_new(o, "uid", json_integer(st->st_uid));
     json_object_set_new(o, "owner", user_json(t, st->st_uid));
@@ -677,7 +664,7 @@ static void list_entry(struct triage *t, json_t *a, const char *path, const stru
         ssize_t l = readlink(path, target, sizeof(target) - 1);
         if (l >= 0) {
             target[l] = '\0';
-            json_object_set_new(o, "target", jstr(target));
+            json_object_set_new(o, "target", vg_json_text(target));
         }
     }
     if (S_ISREG(st->st_mode)) {
@@ -891,10 +878,10 @@ static void units(struct triage *t)
             pkg = have_dpkg ? owned(paths, n, path) : -1;
             if (pkg == 1 && !is_timer)
                 continue; /* packaged services are in the package inventory */
-            json_array_append_new(a, json_pack("{s:o, s:s, s:o, s:o}", "path", jstr(path),
+            json_array_append_new(a, json_pack("{s:o, s:s, s:o, s:o}", "path", vg_json_text(path),
                                                "kind", dot + 1, "packaged",
                                                pkg < 0 ? json_null() : json_boolean(pkg),
-                                               "mtime", jtime((int64_t)st.st_mtim.tv_sec * 1000)));
+                                               "mtime", vg_json_time((int64_t)st.st_mtim.tv_sec * 1000)));
             if (pkg != 1 && S_ISREG(st.st_mode))
                 copy_file(t, path);
         }
@@ -992,10 +979,10 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     logs(&t);
     gethostname(hostname, sizeof(hostname) - 1);
     m = json_pack("{s:s, s:i, s:o, s:o, s:o, s:o, s:o, s:o, s:o, s:{s:I, s:I, s:I}, s:I}",
-                  "type", "vigil-triage", "version", 1, "agent_id", jstr(o->agent_id),
-                  "hostname", jstr(hostname), "command_id", jstr(o->command_id), "operator",
-                  jstr(o->operator_name), "reason", jstr(o->reason), "started", jtime(started),
-                  "finished", jtime(vg_time_now_ms()), "limits", "max_bytes",
+                  "type", "vigil-triage", "version", 1, "agent_id", vg_json_text(o->agent_id),
+                  "hostname", vg_json_text(hostname), "command_id", vg_json_text(o->command_id), "operator",
+                  vg_json_text(o->operator_name), "reason", vg_json_text(o->reason), "started", vg_json_time(started),
+                  "finished", vg_json_time(vg_time_now_ms()), "limits", "max_bytes",
                   (json_int_t)o->max_bytes, "max_seconds", (json_int_t)o->max_seconds,
                   "hash_max_bytes", (json_int_t)o->hash_max, "content_bytes",
                   (json_int_t)t.used);

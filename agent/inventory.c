@@ -17,14 +17,7 @@
 #include "pending.h"
 #include "pkg.h"
 #include "util.h"
-
-static json_t *jstr(const char *s)
-{
-    char *c = vg_utf8_clean(s ? s : "");
-    json_t *j = c ? json_string(c) : json_null();
-    free(c);
-    return j ? j : json_null();
-}
+#include "vjson.h"
 
 static json_t *jtime(int64_t ms)
 {
@@ -38,19 +31,19 @@ static json_t *pending_json(const struct pending_list *l)
     for (size_t i = 0; i < l->n; i++) {
         const struct pending *p = &l->v[i];
         json_t *o = json_object();
-        json_object_set_new(o, "name", jstr(p->name));
-        json_object_set_new(o, "arch", jstr(p->arch));
-        json_object_set_new(o, "installed_version", jstr(p->installed));
-        json_object_set_new(o, "candidate_version", jstr(p->candidate));
+        json_object_set_new(o, "name", vg_json_text(p->name));
+        json_object_set_new(o, "arch", vg_json_text(p->arch));
+        json_object_set_new(o, "installed_version", vg_json_text(p->installed));
+        json_object_set_new(o, "candidate_version", vg_json_text(p->candidate));
         json_object_set_new(o, "security", json_boolean(p->security));
-        json_object_set_new(o, "archive", jstr(p->archive));
-        json_object_set_new(o, "origin", jstr(p->origin));
-        json_object_set_new(o, "label", jstr(p->label));
-        json_object_set_new(o, "site", jstr(p->site));
+        json_object_set_new(o, "archive", vg_json_text(p->archive));
+        json_object_set_new(o, "origin", vg_json_text(p->origin));
+        json_object_set_new(o, "label", vg_json_text(p->label));
+        json_object_set_new(o, "site", vg_json_text(p->site));
         if (p->advisory && p->advisory[0])
-            json_object_set_new(o, "advisory", jstr(p->advisory));
+            json_object_set_new(o, "advisory", vg_json_text(p->advisory));
         if (p->severity && p->severity[0])
-            json_object_set_new(o, "severity", jstr(p->severity));
+            json_object_set_new(o, "severity", vg_json_text(p->severity));
         if (p->released_ms)
             json_object_set_new(o, "released", jtime(p->released_ms));
         if (p->first_seen_ms)
@@ -230,17 +223,17 @@ int agent_inventory_main(int argc, char **argv)
             const struct pkg_list *L = m ? &r : &l;
             for (size_t i = 0; i < L->n; i++) {
                 json_t *p = json_object();
-                json_object_set_new(p, "name", jstr(L->v[i].name));
-                json_object_set_new(p, "version", jstr(L->v[i].version));
-                json_object_set_new(p, "arch", jstr(L->v[i].arch));
-                json_object_set_new(p, "status", jstr(L->v[i].status));
-                json_object_set_new(p, "source", jstr(L->v[i].source));
+                json_object_set_new(p, "name", vg_json_text(L->v[i].name));
+                json_object_set_new(p, "version", vg_json_text(L->v[i].version));
+                json_object_set_new(p, "arch", vg_json_text(L->v[i].arch));
+                json_object_set_new(p, "status", vg_json_text(L->v[i].status));
+                json_object_set_new(p, "source", vg_json_text(L->v[i].source));
                 if (m) {
-                    json_object_set_new(p, "vendor", jstr(L->v[i].source_version));
+                    json_object_set_new(p, "vendor", vg_json_text(L->v[i].source_version));
                     json_object_set_new(p, "install_time_ms",
                                         json_integer(L->v[i].install_time_ms));
                 } else {
-                    json_object_set_new(p, "source_version", jstr(L->v[i].source_version));
+                    json_object_set_new(p, "source_version", vg_json_text(L->v[i].source_version));
                 }
                 if (L->v[i].install_time_ms) {
                     char t[VG_TIME_STR_MAX];
@@ -252,7 +245,7 @@ int agent_inventory_main(int argc, char **argv)
                 json_array_append_new(a, p);
             }
         }
-        json_object_set_new(o, "root", jstr(root));
+        json_object_set_new(o, "root", vg_json_text(root));
         json_object_set_new(o, "packages", a);
         json_object_set_new(o, "pending_updates", pending_json(&pend));
         json_object_set_new(sum, "installed", json_integer((json_int_t)(installed + r.n)));

@@ -19,6 +19,7 @@
 #include "crypto.h"
 #include "ctl.h"
 #include "util.h"
+#include "vjson.h"
 #include "wire.h"
 
 #define CTL_EXIT_PENDING 3
@@ -27,12 +28,6 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
-}
-
-static json_t *jtime(int64_t ms)
-{
-    char t[VG_TIME_STR_MAX];
-    return ms ? json_string(vg_time_format(ms, t, sizeof(t))) : json_null();
 }
 
 static json_t *coll_json(const Vigil__V1__CollectionInfo *c)
@@ -47,9 +42,9 @@ static json_t *coll_json(const Vigil__V1__CollectionInfo *c)
     json_object_set_new(o, "error", json_string(c->error));
     json_object_set_new(o, "operator", json_string(c->operator_));
     json_object_set_new(o, "reason", json_string(c->reason));
-    json_object_set_new(o, "requested", jtime(c->requested_time_ms));
-    json_object_set_new(o, "started", jtime(c->started_time_ms));
-    json_object_set_new(o, "completed", jtime(c->completed_time_ms));
+    json_object_set_new(o, "requested", vg_json_time(c->requested_time_ms));
+    json_object_set_new(o, "started", vg_json_time(c->started_time_ms));
+    json_object_set_new(o, "completed", vg_json_time(c->completed_time_ms));
     json_object_set_new(o, "size", json_integer((json_int_t)c->size));
     json_object_set_new(o, "received", json_integer((json_int_t)c->received));
     json_object_set_new(o, "chunks", json_integer(c->chunks));
@@ -57,7 +52,7 @@ static json_t *coll_json(const Vigil__V1__CollectionInfo *c)
     for (size_t i = 0; i < c->n_downloads; i++)
         json_array_append_new(dl, json_pack("{s:s, s:o, s:s}", "operator",
                                             c->downloads[i]->operator_, "time",
-                                            jtime(c->downloads[i]->time_ms), "peer",
+                                            vg_json_time(c->downloads[i]->time_ms), "peer",
                                             c->downloads[i]->peer));
     json_object_set_new(o, "downloads", dl);
     return o;

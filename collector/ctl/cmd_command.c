@@ -18,16 +18,11 @@
 #include "ctl.h"
 #include "netaddr.h"
 #include "util.h"
+#include "vjson.h"
 #include "wire.h"
 
 #define WAIT_POLL_MS 300
 #define CTL_EXIT_PENDING 3
-
-static json_t *jtime(int64_t ms)
-{
-    char t[VG_TIME_STR_MAX];
-    return ms ? json_string(vg_time_format(ms, t, sizeof(t))) : json_null();
-}
 
 static json_t *info_json(const Vigil__V1__CommandInfo *c)
 {
@@ -41,10 +36,10 @@ static json_t *info_json(const Vigil__V1__CommandInfo *c)
     json_object_set_new(o, "operator", json_string(c->operator_));
     json_object_set_new(o, "reason", json_string(c->reason));
     json_object_set_new(o, "detail", json_string(c->detail));
-    json_object_set_new(o, "issued", jtime(c->issued_time_ms));
-    json_object_set_new(o, "expires", jtime(c->expires_time_ms));
-    json_object_set_new(o, "delivered", jtime(c->delivered_time_ms));
-    json_object_set_new(o, "finished", jtime(c->finished_time_ms));
+    json_object_set_new(o, "issued", vg_json_time(c->issued_time_ms));
+    json_object_set_new(o, "expires", vg_json_time(c->expires_time_ms));
+    json_object_set_new(o, "delivered", vg_json_time(c->delivered_time_ms));
+    json_object_set_new(o, "finished", vg_json_time(c->finished_time_ms));
     return o;
 }
 
