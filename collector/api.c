@@ -108,6 +108,8 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->process_source = dup0(h->process_source);
     hi->isolated = h->isolated;
     hi->isolated_since_time_ms = h->isolated ? h->isolated_since_ms : 0;
+    hi->revoked = h->revoked_ms != 0;
+    hi->revoked_time_ms = h->revoked_ms;
     hi->boot_time_ms = h->boot_time_ms;
     hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
@@ -669,6 +671,9 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS:
         command_list(s, req->commands, resp);
         return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
+        server_revoke(s, c, req->revoke, resp);
+        return;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT:
         collect_request(s, c, req, resp);
         return;
@@ -692,6 +697,7 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
 {
     command_free_response(resp);
     collect_free_response(resp);
+    server_free_revoke(resp);
     if (resp->error) {
         free(resp->error->message);
         free(resp->error);

@@ -97,6 +97,10 @@ struct server {
     uint64_t crash_after;
     uint64_t retention_due_ms; /* monotonic: next process-retention pass */
     char collections_dir[4096];
+    /* Revoked certificate serials (hex), sorted: checked at every
+     * handshake, resumed ones included. */
+    char **revoked;
+    size_t nrevoked, caprevoked;
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
@@ -149,6 +153,11 @@ int collect_on_chunk(struct server *s, struct conn *agent, const Vigil__V1__Uplo
 int collect_init(struct server *s, char *err, size_t errlen);
 /* Deletes packages past their retention (from the sweep). */
 void collect_retention(struct server *s);
+/* vigilctl revoke (admin): revokes a host's certificates, closes its
+ * connection, drops its batches not yet stored. */
+void server_revoke(struct server *s, struct conn *op, const Vigil__V1__RevokeRequest *r,
+                   Vigil__V1__OperatorResponse *resp);
+void server_free_revoke(Vigil__V1__OperatorResponse *resp);
 /* "role name (address)" of a connection, for logs and the audit log
  * (a static buffer, valid until the next call). */
 const char *server_who(struct conn *c);

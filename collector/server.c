@@ -119,6 +119,155 @@ static int send_env(struct conn *c, Vigil__V1__Envelope *env)
     return rc;
 }
 
+/* ---- revocation ---- */
+
+static int cmp_serial(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+static int is_revoked(const struct server *s, const char *serial)
+{
+    const char *key = serial;
+    return s->nrevoked && bsearch(&key, s->revoked, s->nrevoked, sizeof(*s->revoked),
+                                  cmp_serial) != NULL;
+}
+
+static int revoked_add(void *ctx, const char *serial)
+{
+    struct server *s = ctx;
+    char *dup;
+    if (is_revoked(s, serial))
+        return 0;
+    if (s->nrevoked == s->caprevoked) {
+        size_t nc = s->caprevoked ? s->caprevoked * 2 : 64;
+        char **nv = realloc(s->revoked, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        s->revoked = nv;
+        s->caprevoked = nc;
+    }
+    if (!(dup = strdup(serial)))
+        return -ENOMEM;
+    s->revoked[s->nrevoked++] = dup;
+    qsort(s->revoked, s->nrevoked, sizeof(*s->revoked), cmp_serial);
+    return 0;
+}
+
+struct revoke_ctx {
+    struct server *s;
+    Vigil__V1__RevokeResult *r;
+    int oom;
+};
+
+static int revoked_cb(void *ctx, const char *serial)
+{
+    struct revoke_ctx *x = ctx;
+    char **nv = realloc(x->r->serials, (x->r->n_serials + 1) * sizeof(*nv));
+    if (!nv || revoked_add(x->s, serial) != 0) {
+        if (nv)
+            x->r->serials = nv;
+        x->oom = 1;
+        return 1;
+    }
+    x->r->serials = nv;
+    x->r->serials[x->r->n_serials++] = strdup(serial);
+    return 0;
+}
+
+void server_revoke(struct server *s, struct conn *op, const Vigil__V1__RevokeRequest *r,
+                   Vigil__V1__OperatorResponse *resp)
+{
+    const struct vg_cert_info *p = vg_tls_peer(op->tls);
+    struct revoke_ctx x = { s, NULL, 0 };
+    struct conn *agent;
+    char msg[300], opname[160], detail[600];
+    int64_t host_id;
+    int rc;
+
+    if (p->role != VG_ROLE_ADMIN || !r->reason[0]) {
+        snprintf(msg, sizeof(msg), p->role != VG_ROLE_ADMIN
+                                       ? "role %s may not revoke (needs admin)"
+                                       : "a reason is required (--reason TEXT)",
+                 vg_role_name(p->role));
+        if (p->role != VG_ROLE_ADMIN)
+            store_audit_append(s->store, server_who(op), "revoke", r->agent_id, msg, "refused");
+        api_error(resp, p->role != VG_ROLE_ADMIN ? VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED
+                                                 : VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  msg);
+        return;
+    }
+    rc = store_host_find(s->store, r->agent_id, &host_id, NULL, 0);
+    if (rc != 1) {
+        snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
+                 r->agent_id);
+        store_audit_append(s->store, server_who(op), "revoke", r->agent_id, msg, "refused");
+        api_error(resp, rc < 0 ? VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE
+                               : VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, msg);
+        return;
+    }
+    if (!(x.r = calloc(1, sizeof(*x.r)))) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    vigil__v1__revoke_result__init(x.r);
+    snprintf(opname, sizeof(opname), "%s %s", vg_role_name(p->role), p->cn);
+    rc = store_begin(s->store);
+    if (rc == 0)
+        rc = store_revoke_host(s->store, host_id, r->reason, opname, vg_time_now_ms(),
+                               revoked_cb, &x);
+    if (rc == 0) {
+        size_t off = 0;
+        off += (size_t)snprintf(detail, sizeof(detail), "reason: %.300s; serials:", r->reason);
+        for (size_t i = 0; i < x.r->n_serials && off < sizeof(detail) - 1; i++)
+            off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s",
+                                    x.r->serials[i] ? x.r->serials[i] : "?");
+        rc = store_audit_append(s->store, server_who(op), "revoke", r->agent_id, detail,
+                                "revoked");
+    }
+    if (rc == 0)
+        rc = store_commit(s->store);
+    else
+        store_rollback(s->store);
+    x.r->agent_id = strdup(r->agent_id);
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE;
+    resp->revoke = x.r;
+    if (rc || x.oom) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the revocation could not be stored; nothing was revoked");
+        return;
+    }
+    /* The live connection goes, and nothing it sent is stored any more. */
+    agent = server_find_agent(s, r->agent_id);
+    if (agent) {
+        for (size_t i = 0; i < s->npend; i++)
+            if (s->pend[i].c == agent) {
+                s->pend[i].c = NULL;
+                agent->pending--;
+            }
+        agent_unlink(s, agent);
+        agent->hello_done = 0;
+        store_disconnect(s->store, agent->host_id, vg_time_now_ms());
+        conn_fail(agent, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+                  "this agent's certificate was revoked");
+        x.r->connection_closed = 1;
+    }
+    log_warnx("%s revoked agent %s (%zu certificates): %s", server_who(op), r->agent_id,
+              x.r->n_serials, r->reason);
+    resp->ok = 1;
+}
+
+void server_free_revoke(Vigil__V1__OperatorResponse *resp)
+{
+    if (resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE || !resp->revoke)
+        return;
+    for (size_t i = 0; i < resp->revoke->n_serials; i++)
+        free(resp->revoke->serials[i]);
+    free(resp->revoke->serials);
+    free(resp->revoke->agent_id);
+    free(resp->revoke);
+}
+
 /* ---- agents ---- */
 
 static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
@@ -178,6 +327,11 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
         return 1;
     }
     memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
+    if (store_cert_seen(s->store, c->host_id, peer->serial, now) != 0) {
+        conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "collector store unavailable; try again later");
+        return 1;
+    }
     c->hello_done = 1;
     c->hnext = s->agents[hash(peer->cn)];
     s->agents[hash(peer->cn)] = c;
@@ -369,6 +523,12 @@ static int on_ready(struct vg_tls_conn *t)
     if (p->not_after_ms < vg_time_now_ms()) {
         refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED, "certificate of %s expired",
                p->cn);
+        return 0;
+    }
+    if (is_revoked(c->srv, p->serial)) {
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+               "certificate of %s (serial %s) is revoked%s", p->cn, p->serial,
+               vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
         return 0;
     }
     if (p->role == VG_ROLE_AGENT) {
@@ -682,6 +842,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         goto fail;
     if ((rc = collect_init(s, err, errlen)) != 0)
         goto fail;
+    if (store_revoked(s->store, revoked_add, s) != 0) {
+        snprintf(err, errlen, "cannot read the revoked certificates from %s", conf->db);
+        rc = -EIO;
+        goto fail;
+    }
 
     uv_tcp_init(loop, &s->listener);
     s->listener.data = s;
@@ -746,6 +911,9 @@ void server_stop(struct server *s)
 
 void server_free(struct server *s)
 {
+    for (size_t i = 0; i < s->nrevoked; i++)
+        free(s->revoked[i]);
+    free(s->revoked);
     free(s->pend);
     store_close(s->store);
     vg_tls_config_free(s->tls);

@@ -56,6 +56,7 @@ struct store_host {
     const char *process_source; /* from the agent's health: "ebpf", ... */
     int isolated;
     int64_t isolated_since_ms;
+    int64_t revoked_ms; /* 0: not revoked */
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */
@@ -179,6 +180,18 @@ int store_commands(struct store *s, const char *agent_id, const char *command_id
                    uint32_t limit, int (*cb)(void *ctx, const struct store_command *c), void *ctx);
 /* Records whether a host is isolated, and since when. */
 int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t since_ms);
+
+/* ---- certificates ---- */
+
+/* Records that host_id used the certificate with this serial (hex). */
+int store_cert_seen(struct store *s, int64_t host_id, const char *serial, int64_t now);
+/* Revokes every certificate host_id was seen with (cb for each newly
+ * revoked serial) and marks the host revoked, in the caller's
+ * transaction if one is open.  Returns 0 or an error. */
+int store_revoke_host(struct store *s, int64_t host_id, const char *reason, const char *op,
+                      int64_t now, int (*cb)(void *ctx, const char *serial), void *ctx);
+/* Every revoked serial.  Returns 0 or an error. */
+int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), void *ctx);
 
 /* ---- collections (triage packages) ---- */
 

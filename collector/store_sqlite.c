@@ -97,6 +97,10 @@ enum {
     Q_COLL_DL_LIST,
     Q_COLL_OLD,
     Q_COLL_REWIND,
+    Q_CERT_SEEN,
+    Q_REVOKE_CERTS,
+    Q_REVOKE_HOST,
+    Q_REVOKED_ALL,
     Q_COUNT
 };
 
@@ -142,8 +146,8 @@ static const char *const queries[Q_COUNT] = {
                 " health_spool_bytes, loss_events, loss_batches, newest_kernel,"
                 " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms,"
                 " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
-                " pending_refreshed_ms, pending_error, process_source, isolated, isolated_since_ms"
-                " FROM hosts"
+                " pending_refreshed_ms, pending_error, process_source, isolated, isolated_since_ms,"
+                " revoked_ms FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
@@ -378,6 +382,15 @@ static const char *const queries[Q_COUNT] = {
     [Q_COLL_OLD] = "SELECT id, path FROM collections WHERE state IN ('complete', 'failed',"
                    " 'receiving') AND coalesce(completed_ms, started_ms) < ?1 LIMIT 100",
     [Q_COLL_REWIND] = "UPDATE collections SET received = ?2 WHERE id = ?1 AND received > ?2",
+    [Q_CERT_SEEN] = "INSERT INTO certs(serial, host_id, first_seen_ms, last_seen_ms)"
+                    " VALUES(?1, ?2, ?3, ?3) ON CONFLICT(serial) DO UPDATE SET"
+                    " last_seen_ms = excluded.last_seen_ms",
+    [Q_REVOKE_CERTS] =
+        "INSERT OR IGNORE INTO revoked(serial, host_id, reason, operator, time_ms)"
+        " SELECT serial, host_id, ?2, ?3, ?4 FROM certs WHERE host_id = ?1"
+        " RETURNING serial",
+    [Q_REVOKE_HOST] = "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1",
+    [Q_REVOKED_ALL] = "SELECT serial FROM revoked",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -513,6 +526,13 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS collection_chunks_id ON collection_chunks(collection_id);"
     "CREATE TABLE IF NOT EXISTS collection_downloads("
     " collection_id TEXT NOT NULL, operator TEXT NOT NULL, peer TEXT, time_ms INTEGER NOT NULL);"
+    /* Certificates seen per host (by serial, hex), and those revoked. */
+    "CREATE TABLE IF NOT EXISTS certs("
+    " serial TEXT PRIMARY KEY, host_id INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS revoked("
+    " serial TEXT PRIMARY KEY, host_id INTEGER, reason TEXT NOT NULL, operator TEXT NOT NULL,"
+    " time_ms INTEGER NOT NULL);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -543,6 +563,7 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN process_source TEXT",
     "ALTER TABLE hosts ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN isolated_since_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN revoked_ms INTEGER",
 };
 
 struct store {
@@ -1646,6 +1667,7 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.process_source = (const char *)sqlite3_column_text(st, 25);
         h.isolated = sqlite3_column_int(st, 26);
         h.isolated_since_ms = sqlite3_column_int64(st, 27);
+        h.revoked_ms = sqlite3_column_int64(st, 28);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;
@@ -2056,4 +2078,45 @@ int store_collection_rewind(struct store *s, const char *id, uint64_t received)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, (int64_t)received);
     return step_done(s, st, "cannot rewind the collection");
+}
+
+/* ---- certificates ---- */
+
+int store_cert_seen(struct store *s, int64_t host_id, const char *serial, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_CERT_SEEN);
+    sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, host_id);
+    sqlite3_bind_int64(st, 3, now);
+    return step_done(s, st, "cannot record the certificate");
+}
+
+int store_revoke_host(struct store *s, int64_t host_id, const char *reason, const char *op,
+                      int64_t now, int (*cb)(void *ctx, const char *serial), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_REVOKE_CERTS);
+    int rc;
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, op, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    if (rc != SQLITE_DONE)
+        return db_err(s, "cannot revoke");
+    st = q(s, Q_REVOKE_HOST);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, now);
+    return step_done(s, st, "cannot mark the host revoked");
+}
+
+int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_REVOKED_ALL);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read revoked certificates");
 }

@@ -472,3 +472,73 @@ int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv)
     ctl_call_free(owner);
     return CTL_EXIT_OK;
 }
+
+void ctl_usage_revoke(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] revoke HOST --reason TEXT\n"
+            "\n"
+            "Revokes HOST's certificates: every certificate the collector has seen it use,\n"
+            "by serial.  The collector refuses them from then on, on full and resumed TLS\n"
+            "handshakes alike (this survives restarts), closes the host's live connection,\n"
+            "and stores nothing more from it.  'vigilctl hosts' shows it as revoked.  For a\n"
+            "stolen key or a decommissioned host.  Needs the admin role; audited.\n");
+}
+
+int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "reason", required_argument, NULL, 'r' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__RevokeRequest rq = VIGIL__V1__REVOKE_REQUEST__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    const char *reason = NULL;
+    char agent[256];
+    int c, rc;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'r': reason = optarg; break;
+        case 'h': ctl_usage_revoke(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("revoke", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("revoke", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage_err("revoke", "give exactly one HOST");
+    if (!reason || !reason[0])
+        return ctl_usage_err("revoke", "--reason TEXT is required: it goes to the audit log");
+    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+        return rc;
+    rq.agent_id = agent;
+    rq.reason = (char *)reason;
+    req.request_id = 50;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE;
+    req.revoke = &rq;
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE, &resp,
+                        &owner)) != 0)
+        return rc;
+    if (ctl->json) {
+        json_t *o = json_object(), *a = json_array();
+        for (size_t i = 0; i < resp->revoke->n_serials; i++)
+            json_array_append_new(a, json_string(resp->revoke->serials[i]));
+        json_object_set_new(o, "agent_id", json_string(resp->revoke->agent_id));
+        json_object_set_new(o, "serials", a);
+        json_object_set_new(o, "connection_closed", json_boolean(resp->revoke->connection_closed));
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        printf("revoked %s: %zu certificate%s", resp->revoke->agent_id, resp->revoke->n_serials,
+               resp->revoke->n_serials == 1 ? "" : "s");
+        for (size_t i = 0; i < resp->revoke->n_serials; i++)
+            printf("%s%s", i ? ", " : " (serial ", resp->revoke->serials[i]);
+        printf("%s%s\n", resp->revoke->n_serials ? ")" : "",
+               resp->revoke->connection_closed ? "; its connection was closed" : "");
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}

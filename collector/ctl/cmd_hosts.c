@@ -73,6 +73,7 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     json_object_set_new(o, "kernel_update_pending", json_boolean(h->kernel_update_pending));
     json_object_set_new(o, "reboot_required", json_boolean(h->reboot_required));
     json_object_set_new(o, "process_source", json_string(h->process_source));
+    json_object_set_new(o, "revoked", json_boolean(h->revoked));
     json_object_set_new(o, "isolated", json_boolean(h->isolated));
     if (h->isolated) {
         char t[VG_TIME_STR_MAX];
@@ -164,8 +165,8 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
         snprintf(cells[i][5], 256, "%s", h->software_version[0] ? h->software_version : "-");
         snprintf(cells[i][6], 256, "%s", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         snprintf(cells[i][7], 256, "%s", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
-        snprintf(cells[i][8], 256, "%s%s%s", h->connected ? "connected" : "offline",
-                 h->isolated ? ", ISOLATED since " : "",
+        snprintf(cells[i][8], 256, "%s%s%s%s", h->connected ? "connected" : "offline",
+                 h->revoked ? ", REVOKED" : "", h->isolated ? ", ISOLATED since " : "",
                  h->isolated ? rfc3339(h->isolated_since_time_ms, t, sizeof(t)) : "");
         skew_text(h->clock_skew_ms, cells[i][9], 256);
         snprintf(cells[i][10], 256, "%llu", (unsigned long long)h->last_stored_seq);
@@ -360,7 +361,8 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         skew_text(h->clock_skew_ms, skew, sizeof(skew));
         printf("agent id:    %s\n", h->agent_id);
         printf("hostname:    %s\n", h->hostname);
-        printf("state:       %s\n", h->connected ? "connected" : "offline");
+        printf("state:       %s%s\n", h->connected ? "connected" : "offline",
+               h->revoked ? ", certificates REVOKED" : "");
         if (h->isolated)
             printf("network:     ISOLATED since %s (vigilctl release to lift it)\n",
                    rfc3339(h->isolated_since_time_ms, t, sizeof(t)));

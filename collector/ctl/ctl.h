@@ -68,6 +68,8 @@ void ctl_usage_release(FILE *out);
 int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_commands(FILE *out);
 int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_revoke(FILE *out);
 int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_collect(FILE *out);
 int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv);
