@@ -54,6 +54,8 @@ struct agent_conf {
     char *isolation_iptables;
     int isolation_allow_dns;
     uint64_t isolation_check_ms, isolation_verify_ms;
+    /* [enroll] */
+    char *enroll_address, *enroll_token, *enroll_token_file;
     /* [triage] */
     struct vg_strlist triage_paths;
     /* [dummy] */
@@ -116,6 +118,10 @@ struct transport;
 struct isolation;
 struct cmds;
 struct uploader;
+
+/* Enrollment (enroll.c): with no certificate at [tls] cert, gets one
+ * with a token (retrying until it does).  Returns 0, or VG_ECONFIG. */
+int agent_enroll(const struct agent_conf *conf);
 
 /* ---- commands (cmd.c) ---- */
 

@@ -97,6 +97,13 @@ const struct vg_conf_key agent_conf_keys[] = {
     KB("isolation", "verify_timeout", VG_CONF_DURATION, "10s", isolation_verify_ms, 1000,
        300000, "after isolating, a new connection to the collector must succeed within this "
        "time, or the isolation is rolled back"),
+    K("enroll", "address", VG_CONF_STR, NULL, enroll_address,
+      "HOST:PORT of the collector's enrollment endpoint, used when there is no certificate "
+      "at [tls] cert yet"),
+    K("enroll", "token", VG_CONF_STR, NULL, enroll_token,
+      "enrollment token (vigilctl enroll-token create); VIGIL_ENROLL_TOKEN overrides it"),
+    K("enroll", "token_file", VG_CONF_PATH, "/etc/vigil/enroll.token", enroll_token_file,
+      "file holding the enrollment token, when [enroll] token is not set"),
     { "triage", "extra_paths", VG_CONF_LIST, NULL, O(triage_paths), 0, 0, NULL, 0,
       "more files to copy into triage packages (glob patterns, e.g. /srv/app/*.conf); "
       "repeat the key for more" },

@@ -9,6 +9,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "buf.h"
@@ -205,6 +206,9 @@ int main(int argc, char **argv)
      * through restarts, reboots and upgrades. */
     if (rc == 0)
         isolation_restore(&conf);
+    /* No certificate yet: enroll first (a fresh install with a token). */
+    if (rc == 0 && access(conf.cert, F_OK) != 0 && (rc = agent_enroll(&conf)) != 0)
+        snprintf(err, sizeof(err), "cannot enroll; see above");
     if (rc == 0) {
         a.queue = queue_new(a.loop, &conf, on_batch_ready, &a, err, sizeof(err));
         if (!a.queue)

@@ -671,6 +671,15 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS:
         command_list(s, req->commands, resp);
         return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_CREATE:
+        enroll_token_create(s, c, req->enroll_token_create, resp);
+        return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_LIST:
+        enroll_token_list(s, c, resp);
+        return;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_REVOKE:
+        enroll_token_revoke(s, c, req->enroll_token_revoke, resp);
+        return;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
         server_revoke(s, c, req->revoke, resp);
         return;
@@ -698,6 +707,7 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
     command_free_response(resp);
     collect_free_response(resp);
     server_free_revoke(resp);
+    enroll_free_response(resp);
     if (resp->error) {
         free(resp->error->message);
         free(resp->error);

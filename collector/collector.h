@@ -24,6 +24,9 @@ struct collector_conf {
     uint64_t collection_max_size;
     /* [retention] */
     uint64_t process_max_age_ms, process_max_rows, collection_max_age_ms;
+    /* [enroll] */
+    char *enroll_listen, *enroll_ca_key;
+    uint64_t enroll_lifetime_ms;
     /* [tls] */
     char *ca, *cert, *key;
     uint64_t ticket_lifetime_ms;
@@ -31,7 +34,7 @@ struct collector_conf {
 
 extern const struct vg_conf_key collector_conf_keys[];
 
-enum conn_kind { CONN_NEW, CONN_AGENT, CONN_OPERATOR };
+enum conn_kind { CONN_NEW, CONN_AGENT, CONN_OPERATOR, CONN_ENROLL };
 
 struct store;
 struct server;
@@ -101,6 +104,12 @@ struct server {
      * handshake, resumed ones included. */
     char **revoked;
     size_t nrevoked, caprevoked;
+    /* Enrollment ([enroll] listen and ca_key set). */
+    int enroll_on;
+    uv_tcp_t enroll_listener;
+    struct vg_tls_config *enroll_tls;
+    struct vg_cert *enroll_ca;
+    struct vg_key *enroll_ca_key;
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
@@ -158,6 +167,16 @@ void collect_retention(struct server *s);
 void server_revoke(struct server *s, struct conn *op, const Vigil__V1__RevokeRequest *r,
                    Vigil__V1__OperatorResponse *resp);
 void server_free_revoke(Vigil__V1__OperatorResponse *resp);
+/* Enrollment (enroll.c): tokens for operators, the endpoint for agents. */
+void enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__EnrollTokenCreate *r,
+                         Vigil__V1__OperatorResponse *resp);
+void enroll_token_list(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp);
+void enroll_token_revoke(struct server *s, struct conn *op, const Vigil__V1__EnrollTokenRevoke *r,
+                         Vigil__V1__OperatorResponse *resp);
+void enroll_free_response(Vigil__V1__OperatorResponse *resp);
+/* A message on the enrollment port: answered, then the connection
+ * closes.  Takes env.  Returns 1. */
+int enroll_on_env(struct server *s, struct conn *c, Vigil__V1__Envelope *env);
 /* "role name (address)" of a connection, for logs and the audit log
  * (a static buffer, valid until the next call). */
 const char *server_who(struct conn *c);

@@ -35,6 +35,14 @@ const struct vg_conf_key collector_conf_keys[] = {
        "process events (execs, exits, snapshots) older than this are deleted"),
     KR("retention", "processes_max_rows", VG_CONF_UINT, "50000000", process_max_rows, 1000,
        10000000000ULL, "at most this many stored execs; the oldest go first"),
+    K("enroll", "listen", VG_CONF_STR, NULL, enroll_listen, 0,
+      "address and port of the enrollment endpoint (HOST:PORT): TLS with server "
+      "authentication only, taking nothing but enrollment requests; off when unset"),
+    K("enroll", "ca_key", VG_CONF_PATH, NULL, enroll_ca_key, 0,
+      "the CA's private key (mode 0600), to sign agents' certificates; enrollment is off "
+      "when unset"),
+    KR("enroll", "cert_lifetime", VG_CONF_DURATION, "90d", enroll_lifetime_ms, 60000,
+       3650ULL * 86400000, "validity of certificates issued at enrollment"),
     K("tls", "ca", VG_CONF_PATH, NULL, ca, VG_CONF_REQUIRED,
       "CA certificate(s) that client certificates must chain to"),
     K("tls", "cert", VG_CONF_PATH, NULL, cert, VG_CONF_REQUIRED,

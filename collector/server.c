@@ -504,6 +504,8 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
 {
     struct conn *c = ctx;
     c->last_rx_ms = vg_time_mono_ms();
+    if (c->kind == CONN_ENROLL)
+        return enroll_on_env(c->srv, c, env);
     if (c->kind == CONN_AGENT)
         return on_agent_env(c, env);
     return on_operator_env(c, env);
@@ -518,6 +520,8 @@ static int on_ready(struct vg_tls_conn *t)
 
     c->last_rx_ms = c->ready_ms = vg_time_mono_ms();
     c->srv->handshaking--;
+    if (c->kind == CONN_ENROLL)
+        return 0; /* no client certificate here: only an EnrollRequest is taken */
     /* Runs after every handshake, resumed ones included: mbedtls does not
      * re-verify a resumed session's certificate, so check it here. */
     if (p->not_after_ms < vg_time_now_ms()) {
@@ -607,7 +611,19 @@ static const struct vg_tls_handlers handlers = {
     .on_close = on_close,
 };
 
+static void accept_conn(uv_stream_t *l, int status, int enroll);
+
 static void on_connection(uv_stream_t *l, int status)
+{
+    accept_conn(l, status, 0);
+}
+
+static void on_enroll_connection(uv_stream_t *l, int status)
+{
+    accept_conn(l, status, 1);
+}
+
+static void accept_conn(uv_stream_t *l, int status, int enroll)
 {
     struct server *s = l->data;
     struct conn *c;
@@ -637,8 +653,9 @@ static void on_connection(uv_stream_t *l, int status)
     if (!c)
         return;
     c->srv = s;
+    c->kind = enroll ? CONN_ENROLL : CONN_NEW;
     vg_frame_reader_init(&c->rd, &s->limits);
-    if (vg_tls_accept(l, s->tls, &handlers, c, &c->tls)) {
+    if (vg_tls_accept(l, enroll ? s->enroll_tls : s->tls, &handlers, c, &c->tls)) {
         vg_frame_reader_free(&c->rd);
         free(c);
         return;
@@ -769,7 +786,9 @@ static void sweep_cb(uv_timer_t *t)
         next = c->next;
         if (!c->ready_ms || c->closing)
             continue; /* the TLS layer times out handshakes */
-        if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
+        if (c->kind == CONN_ENROLL && now - c->ready_ms > HELLO_TIMEOUT_MS)
+            conn_close(c, "no enrollment request in time");
+        else if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
             refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
                    HELLO_TIMEOUT_MS / 1000);
         else if (!c->paused && now - c->last_rx_ms > s->conf->idle_timeout_ms)
@@ -859,6 +878,51 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         uv_run(loop, UV_RUN_NOWAIT); /* let the close complete */
         goto fail;
     }
+    if (conf->enroll_listen && conf->enroll_listen[0]) {
+        struct sockaddr_storage es;
+        struct vg_tls_opts eo;
+        if (!conf->enroll_ca_key) {
+            log_warnx("[enroll] listen is set but [enroll] ca_key is not: enrollment is off");
+        } else if ((rc = parse_listen(conf->enroll_listen, &es, err, errlen)) != 0) {
+            goto fail_listen;
+        } else {
+            memset(&eo, 0, sizeof(eo));
+            eo.server = 1;
+            eo.no_client_auth = 1;
+            eo.ca = conf->ca;
+            eo.cert = conf->cert;
+            eo.key = conf->key;
+            if ((rc = vg_tls_config_new(&eo, &s->enroll_tls, err, errlen)) != 0)
+                goto fail_listen;
+            if ((rc = vg_cert_load(conf->ca, &s->enroll_ca)) != 0 ||
+                (rc = vg_key_load(conf->enroll_ca_key, &s->enroll_ca_key)) != 0) {
+                snprintf(err, errlen, "[enroll] cannot load the CA (%s) or its key %s: %s",
+                         conf->ca, conf->enroll_ca_key, vg_strerror(rc));
+                goto fail_listen;
+            }
+            if (!vg_cert_matches_key(s->enroll_ca, s->enroll_ca_key)) {
+                snprintf(err, errlen, "[enroll] ca_key %s is not the key of the CA %s",
+                         conf->enroll_ca_key, conf->ca);
+                rc = VG_ECONFIG;
+                goto fail_listen;
+            }
+            uv_tcp_init(loop, &s->enroll_listener);
+            s->enroll_listener.data = s;
+            rc = uv_tcp_bind(&s->enroll_listener, (struct sockaddr *)&es, 0);
+            if (rc == 0)
+                rc = uv_listen((uv_stream_t *)&s->enroll_listener, 256, on_enroll_connection);
+            if (rc) {
+                snprintf(err, errlen, "cannot listen on %s: %s", conf->enroll_listen,
+                         uv_strerror(rc));
+                uv_close((uv_handle_t *)&s->enroll_listener, NULL);
+                uv_run(loop, UV_RUN_NOWAIT);
+                goto fail_listen;
+            }
+            s->enroll_on = 1;
+            log_info("enrollment endpoint on %s (certificates valid %llu s)", conf->enroll_listen,
+                     (unsigned long long)(conf->enroll_lifetime_ms / 1000));
+        }
+    }
     uv_check_init(loop, &s->commit);
     s->commit.data = s;
     uv_check_start(&s->commit, commit_cb);
@@ -874,7 +938,16 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     log_info("listening on %s as %s (database %s)", conf->listen,
              vg_tls_config_self(s->tls)->cn, conf->db);
     return 0;
+fail_listen:
+    uv_close((uv_handle_t *)&s->listener, NULL);
+    uv_run(loop, UV_RUN_NOWAIT);
 fail:
+    vg_tls_config_free(s->enroll_tls);
+    s->enroll_tls = NULL;
+    vg_cert_free(s->enroll_ca);
+    s->enroll_ca = NULL;
+    vg_key_free(s->enroll_ca_key);
+    s->enroll_ca_key = NULL;
     store_close(s->store);
     s->store = NULL;
     vg_tls_config_free(s->tls);
@@ -890,6 +963,8 @@ void server_stop(struct server *s)
     /* Order: stop accepting, store and acknowledge what was received,
      * say goodbye, close. */
     uv_close((uv_handle_t *)&s->listener, NULL);
+    if (s->enroll_on)
+        uv_close((uv_handle_t *)&s->enroll_listener, NULL);
     commit(s);
     for (struct conn *c = s->conns; c; c = c->next) {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
@@ -911,6 +986,9 @@ void server_stop(struct server *s)
 
 void server_free(struct server *s)
 {
+    vg_tls_config_free(s->enroll_tls);
+    vg_cert_free(s->enroll_ca);
+    vg_key_free(s->enroll_ca_key);
     for (size_t i = 0; i < s->nrevoked; i++)
         free(s->revoked[i]);
     free(s->revoked);

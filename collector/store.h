@@ -193,6 +193,28 @@ int store_revoke_host(struct store *s, int64_t host_id, const char *reason, cons
 /* Every revoked serial.  Returns 0 or an error. */
 int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), void *ctx);
 
+/* ---- enrollment tokens ---- */
+
+struct store_token {
+    const char *hash, *label, *created_by;
+    int64_t created_ms, expires_ms, revoked_ms;
+    uint32_t max_uses, uses;
+};
+
+int store_token_add(struct store *s, const char *hash, const char *label, const char *by,
+                    int64_t now, int64_t expires, uint32_t max_uses);
+/* Returns 1 (cb called), 0 unknown, or an error. */
+int store_token_find(struct store *s, const char *hash,
+                     int (*cb)(void *ctx, const struct store_token *t), void *ctx);
+/* Counts one use if the token is still good: 1 used, 0 not, or an error. */
+int store_token_use(struct store *s, const char *hash, int64_t now);
+int store_tokens(struct store *s, int (*cb)(void *ctx, const struct store_token *t), void *ctx);
+/* Revokes tokens whose hash starts with the prefix: how many, or an error. */
+int store_token_revoke(struct store *s, const char *hash_prefix, int64_t now);
+int store_enrollment_add(struct store *s, const char *agent_id, const char *token_hash,
+                         const char *label, int64_t now, const char *addr, const char *hostname,
+                         const char *machine_id, const char *serial);
+
 /* ---- collections (triage packages) ---- */
 
 struct store_collection {

@@ -101,6 +101,12 @@ enum {
     Q_REVOKE_CERTS,
     Q_REVOKE_HOST,
     Q_REVOKED_ALL,
+    Q_TOKEN_ADD,
+    Q_TOKEN_FIND,
+    Q_TOKEN_USE,
+    Q_TOKEN_LIST,
+    Q_TOKEN_REVOKE,
+    Q_ENROLLMENT_ADD,
     Q_COUNT
 };
 
@@ -391,6 +397,19 @@ static const char *const queries[Q_COUNT] = {
         " RETURNING serial",
     [Q_REVOKE_HOST] = "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1",
     [Q_REVOKED_ALL] = "SELECT serial FROM revoked",
+    [Q_TOKEN_ADD] = "INSERT INTO enroll_tokens(hash, label, created_by, created_ms, expires_ms,"
+                    " max_uses, uses) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0)",
+    [Q_TOKEN_FIND] = "SELECT hash, label, created_by, created_ms, expires_ms, max_uses, uses,"
+                     " revoked_ms FROM enroll_tokens WHERE hash = ?1",
+    [Q_TOKEN_USE] = "UPDATE enroll_tokens SET uses = uses + 1 WHERE hash = ?1 AND uses < max_uses"
+                    " AND revoked_ms IS NULL AND expires_ms > ?2",
+    [Q_TOKEN_LIST] = "SELECT hash, label, created_by, created_ms, expires_ms, max_uses, uses,"
+                     " revoked_ms FROM enroll_tokens ORDER BY created_ms DESC LIMIT 1000",
+    [Q_TOKEN_REVOKE] = "UPDATE enroll_tokens SET revoked_ms = ?2 WHERE hash LIKE ?1 || '%'"
+                       " AND revoked_ms IS NULL",
+    [Q_ENROLLMENT_ADD] =
+        "INSERT INTO enrollments(agent_id, token_hash, label, time_ms, addr, hostname,"
+        " machine_id, serial) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -533,6 +552,15 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS revoked("
     " serial TEXT PRIMARY KEY, host_id INTEGER, reason TEXT NOT NULL, operator TEXT NOT NULL,"
     " time_ms INTEGER NOT NULL);"
+    /* Enrollment tokens, by the SHA-256 of the token (never the token),
+     * and the enrollments they allowed. */
+    "CREATE TABLE IF NOT EXISTS enroll_tokens("
+    " hash TEXT PRIMARY KEY, label TEXT, created_by TEXT, created_ms INTEGER NOT NULL,"
+    " expires_ms INTEGER NOT NULL, max_uses INTEGER NOT NULL, uses INTEGER NOT NULL,"
+    " revoked_ms INTEGER);"
+    "CREATE TABLE IF NOT EXISTS enrollments("
+    " id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, token_hash TEXT NOT NULL, label TEXT,"
+    " time_ms INTEGER NOT NULL, addr TEXT, hostname TEXT, machine_id TEXT, serial TEXT);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -2119,4 +2147,102 @@ int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), voi
         cb(ctx, (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read revoked certificates");
+}
+
+/* ---- enrollment tokens ---- */
+
+static void token_row(sqlite3_stmt *st, struct store_token *t)
+{
+    memset(t, 0, sizeof(*t));
+    t->hash = (const char *)sqlite3_column_text(st, 0);
+    t->label = (const char *)sqlite3_column_text(st, 1);
+    t->created_by = (const char *)sqlite3_column_text(st, 2);
+    t->created_ms = sqlite3_column_int64(st, 3);
+    t->expires_ms = sqlite3_column_int64(st, 4);
+    t->max_uses = (uint32_t)sqlite3_column_int64(st, 5);
+    t->uses = (uint32_t)sqlite3_column_int64(st, 6);
+    t->revoked_ms = sqlite3_column_int64(st, 7);
+}
+
+int store_token_add(struct store *s, const char *hash, const char *label, const char *by,
+                    int64_t now, int64_t expires, uint32_t max_uses)
+{
+    sqlite3_stmt *st = q(s, Q_TOKEN_ADD);
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    bind_text(st, 2, label);
+    sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now);
+    sqlite3_bind_int64(st, 5, expires);
+    sqlite3_bind_int64(st, 6, max_uses);
+    return step_done(s, st, "cannot store the token");
+}
+
+int store_token_find(struct store *s, const char *hash,
+                     int (*cb)(void *ctx, const struct store_token *t), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_TOKEN_FIND);
+    int rc;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        struct store_token t;
+        token_row(st, &t);
+        cb(ctx, &t);
+    }
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the token");
+}
+
+int store_token_use(struct store *s, const char *hash, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_TOKEN_USE);
+    int rc;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = step_done(s, st, "cannot use the token")) != 0)
+        return rc;
+    return sqlite3_changes(s->db) == 1;
+}
+
+int store_tokens(struct store *s, int (*cb)(void *ctx, const struct store_token *t), void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_TOKEN_LIST);
+    int rc;
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_token t;
+        token_row(st, &t);
+        if (cb(ctx, &t) != 0)
+            break;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(s, "cannot list tokens");
+}
+
+int store_token_revoke(struct store *s, const char *hash_prefix, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_TOKEN_REVOKE);
+    int rc;
+    sqlite3_bind_text(st, 1, hash_prefix, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, now);
+    if ((rc = step_done(s, st, "cannot revoke the token")) != 0)
+        return rc;
+    return sqlite3_changes(s->db);
+}
+
+int store_enrollment_add(struct store *s, const char *agent_id, const char *token_hash,
+                         const char *label, int64_t now, const char *addr, const char *hostname,
+                         const char *machine_id, const char *serial)
+{
+    sqlite3_stmt *st = q(s, Q_ENROLLMENT_ADD);
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_TRANSIENT);
+    bind_text(st, 3, label);
+    sqlite3_bind_int64(st, 4, now);
+    bind_text(st, 5, addr);
+    bind_text(st, 6, hostname);
+    bind_text(st, 7, machine_id);
+    bind_text(st, 8, serial);
+    return step_done(s, st, "cannot record the enrollment");
 }

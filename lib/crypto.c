@@ -29,6 +29,8 @@
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
+#include <mbedtls/x509_csr.h>
+#include <mbedtls/md.h>
 
 #include "crypto.h"
 #include "crypto-int.h"
@@ -690,4 +692,90 @@ int vg_verify(const struct vg_cert *c, const void *data, size_t len, const uint8
                           siglen))
         return VG_ECRYPTO;
     return 0;
+}
+
+/* ---- certificate signing requests ---- */
+
+int vg_csr_make(const struct vg_key *k, const char *cn, uint8_t **der_out, size_t *len_out)
+{
+    mbedtls_x509write_csr w;
+    unsigned char *buf;
+    char subject[128];
+    int n;
+
+    if (vg_cert_name_check(cn))
+        return -EINVAL;
+    if (!(buf = malloc(4096)))
+        return -ENOMEM;
+    snprintf(subject, sizeof(subject), "CN=%s", cn);
+    mbedtls_x509write_csr_init(&w);
+    mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
+    mbedtls_x509write_csr_set_key(&w, (mbedtls_pk_context *)&k->pk);
+    n = mbedtls_x509write_csr_set_subject_name(&w, subject);
+    if (n == 0)
+        n = mbedtls_x509write_csr_der(&w, buf, 4096, vg__rng, NULL);
+    mbedtls_x509write_csr_free(&w);
+    if (n <= 0) {
+        free(buf);
+        return VG_ECRYPTO;
+    }
+    /* Written at the end of the buffer. */
+    memmove(buf, buf + 4096 - n, (size_t)n);
+    *der_out = buf;
+    *len_out = (size_t)n;
+    return 0;
+}
+
+int vg_csr_public_key(const uint8_t *der, size_t len, struct vg_key **pub_out)
+{
+    mbedtls_x509_csr csr;
+    unsigned char hash[MBEDTLS_MD_MAX_SIZE], pub[256];
+    const mbedtls_md_info_t *md;
+    struct vg_key *k = NULL;
+    int rc = VG_ECERT, n;
+
+    *pub_out = NULL;
+    if (len == 0 || len > 8192)
+        return VG_ECERT;
+    mbedtls_x509_csr_init(&csr);
+    if (mbedtls_x509_csr_parse_der(&csr, der, len) != 0)
+        goto out;
+    /* mbedtls parses but does not check a CSR's own signature. */
+#ifdef VG_MBED3
+    md = mbedtls_md_info_from_type(csr.MBEDTLS_PRIVATE(sig_md));
+    if (!md || mbedtls_md(md, csr.cri.p, csr.cri.len, hash) ||
+        mbedtls_pk_verify_ext(csr.MBEDTLS_PRIVATE(sig_pk), csr.MBEDTLS_PRIVATE(sig_opts),
+                              &csr.pk, csr.MBEDTLS_PRIVATE(sig_md), hash,
+                              mbedtls_md_get_size(md), csr.MBEDTLS_PRIVATE(sig).p,
+                              csr.MBEDTLS_PRIVATE(sig).len))
+        goto out;
+#else
+    md = mbedtls_md_info_from_type(csr.sig_md);
+    if (!md || mbedtls_md(md, csr.cri.p, csr.cri.len, hash) ||
+        mbedtls_pk_verify_ext(csr.sig_pk, csr.sig_opts, &csr.pk, csr.sig_md, hash,
+                              mbedtls_md_get_size(md), csr.sig.p, csr.sig.len))
+        goto out;
+#endif
+    rc = -EINVAL;
+    if (mbedtls_pk_get_type(&csr.pk) != MBEDTLS_PK_ECKEY ||
+        mbedtls_pk_get_bitlen(&csr.pk) != 256)
+        goto out;
+    rc = VG_ECRYPTO;
+    n = mbedtls_pk_write_pubkey_der(&csr.pk, pub, sizeof(pub));
+    if (n <= 0)
+        goto out;
+    if (!(k = calloc(1, sizeof(*k)))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    mbedtls_pk_init(&k->pk);
+    if (mbedtls_pk_parse_public_key(&k->pk, pub + sizeof(pub) - n, (size_t)n) != 0) {
+        vg_key_free(k);
+        goto out;
+    }
+    *pub_out = k;
+    rc = 0;
+out:
+    mbedtls_x509_csr_free(&csr);
+    return rc;
 }

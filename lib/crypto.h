@@ -134,6 +134,18 @@ int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why,
 /* 1 if the key is the private half of the certificate's public key. */
 int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k);
 
+/* ---- certificate signing requests (enrollment) ---- */
+
+/* A PKCS#10 request (DER) for key, subject CN=cn.  *der_out is malloc'd.
+ * Returns 0, -EINVAL (bad name), VG_ECRYPTO or -ENOMEM. */
+int vg_csr_make(const struct vg_key *k, const char *cn, uint8_t **der_out, size_t *len_out);
+/* Parses a request (DER, at most 8 KiB), checks its self-signature and
+ * returns its public key alone (usable as vg_cert_issue's subject_key).
+ * Its subject is ignored: the issuer decides the name and the role.
+ * Returns 0, VG_ECERT (malformed or badly signed), -EINVAL (not an EC
+ * P-256 key), VG_ECRYPTO or -ENOMEM. */
+int vg_csr_public_key(const uint8_t *der, size_t len, struct vg_key **pub_out);
+
 /* ---- signatures ---- */
 
 #define VG_SIG_MAX 80 /* DER ECDSA P-256 signature */

@@ -41,6 +41,7 @@ enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
 
 struct vg_tls_config {
     int server;
+    int no_client_auth;
     mbedtls_ssl_config conf;
     mbedtls_ssl_ticket_context ticket;
     struct vg_cert *ca, *cert;
@@ -139,12 +140,13 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
     if (!c)
         return -ENOMEM;
     c->server = o->server;
+    c->no_client_auth = o->no_client_auth;
     c->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms
                                                       : VG_TLS_HANDSHAKE_TIMEOUT_MS;
     mbedtls_ssl_config_init(&c->conf);
     mbedtls_ssl_ticket_init(&c->ticket);
 
-    if (!o->ca || !o->cert || !o->key) {
+    if (!o->ca || ((!o->cert || !o->key) && (o->server || !o->no_client_auth))) {
         snprintf(err, errlen, "TLS needs a CA, a certificate and a key");
         rc = VG_ECONFIG;
         goto fail;
@@ -153,6 +155,8 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
         snprintf(err, errlen, "cannot load CA certificate %s: %s", o->ca, vg_strerror(rc));
         goto fail;
     }
+    if (!o->cert)
+        goto no_own_cert;
     if ((rc = vg_cert_load(o->cert, &c->cert)) != 0) {
         snprintf(err, errlen, "cannot load certificate %s: %s", o->cert, vg_strerror(rc));
         goto fail;
@@ -192,17 +196,22 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
         }
     }
 
+no_own_cert:
     rc = mbedtls_ssl_config_defaults(&c->conf, o->server ? MBEDTLS_SSL_IS_SERVER
                                                         : MBEDTLS_SSL_IS_CLIENT,
                                      MBEDTLS_SSL_TRANSPORT_STREAM, MBEDTLS_SSL_PRESET_DEFAULT);
     if (rc)
         goto mbed_fail;
     mbedtls_ssl_conf_rng(&c->conf, vg__rng, NULL);
-    mbedtls_ssl_conf_authmode(&c->conf, MBEDTLS_SSL_VERIFY_REQUIRED);
+    mbedtls_ssl_conf_authmode(&c->conf, o->server && o->no_client_auth
+                                            ? MBEDTLS_SSL_VERIFY_NONE
+                                            : MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca->crt, NULL);
-    rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert->crt, &c->key->pk);
-    if (rc)
-        goto mbed_fail;
+    if (c->cert) {
+        rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert->crt, &c->key->pk);
+        if (rc)
+            goto mbed_fail;
+    }
     mbedtls_ssl_conf_ciphersuites(&c->conf, suites);
 #ifdef VG_MBED3
     mbedtls_ssl_conf_min_tls_version(&c->conf, MBEDTLS_SSL_VERSION_TLS1_2);
@@ -216,8 +225,10 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
     mbedtls_ssl_conf_sig_hashes(&c->conf, sig_hashes);
 #endif
     mbedtls_ssl_conf_renegotiation(&c->conf, MBEDTLS_SSL_RENEGOTIATION_DISABLED);
-    mbedtls_ssl_conf_session_tickets(&c->conf, MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
-    if (o->server) {
+    mbedtls_ssl_conf_session_tickets(&c->conf, o->no_client_auth
+                                                   ? MBEDTLS_SSL_SESSION_TICKETS_DISABLED
+                                                   : MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+    if (o->server && !o->no_client_auth) {
         lifetime = o->ticket_lifetime_s ? o->ticket_lifetime_s : VG_TLS_TICKET_DEFAULT_S;
         if (lifetime > VG_TLS_TICKET_MAX_S)
             lifetime = VG_TLS_TICKET_MAX_S;
@@ -495,8 +506,10 @@ static void drive(struct vg_tls_conn *c)
         {
             const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
             struct vg_cert *pc = NULL;
-            if (!peer || vg_cert_parse(peer->raw.p, peer->raw.len, &pc) ||
-                vg_cert_info(pc, &c->peer)) {
+            if (!peer && c->cfg->server && c->cfg->no_client_auth) {
+                memset(&c->peer, 0, sizeof(c->peer)); /* enrollment: none yet */
+            } else if (!peer || vg_cert_parse(peer->raw.p, peer->raw.len, &pc) ||
+                       vg_cert_info(pc, &c->peer)) {
                 vg_cert_free(pc);
                 why(c, "peer certificate unavailable");
                 fail(c, VG_ECERT);

@@ -44,6 +44,10 @@ struct vg_tls_opts {
     const char *ca, *cert, *key;    /* file paths */
     uint32_t ticket_lifetime_s;     /* server; 0: default */
     uint32_t handshake_timeout_ms;  /* 0: default */
+    /* Enrollment: the server does not ask for a client certificate (its
+     * peers have none yet; vg_tls_peer is then empty), and the client
+     * has none (cert and key NULL).  No session tickets either way. */
+    int no_client_auth;
 };
 
 /* Loads CA, certificate and key, checks that they fit together and that

@@ -542,3 +542,127 @@ int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv)
     ctl_call_free(owner);
     return CTL_EXIT_OK;
 }
+
+void ctl_usage_enroll_token(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] enroll-token create [--ttl D] [--uses N] [--label TEXT]\n"
+            "       vigilctl [OPTIONS] enroll-token list\n"
+            "       vigilctl [OPTIONS] enroll-token revoke ID\n"
+            "\n"
+            "Enrollment tokens let agents without a certificate get one: put the token in\n"
+            "/etc/vigil/enroll.token (or [enroll] token) on the hosts.  'create' prints the\n"
+            "token once; the collector keeps only its SHA-256.  Needs the admin role.\n"
+            "\n"
+            "  --ttl D        how long the token works (default 24h)\n"
+            "  --uses N       how many agents may enroll with it (default 1)\n"
+            "  --label TEXT   what it is for (recorded with each enrollment)\n");
+}
+
+int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "ttl", required_argument, NULL, 't' },
+        { "uses", required_argument, NULL, 'u' },
+        { "label", required_argument, NULL, 'l' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__EnrollTokenCreate cr = VIGIL__V1__ENROLL_TOKEN_CREATE__INIT;
+    Vigil__V1__EnrollTokenList ls = VIGIL__V1__ENROLL_TOKEN_LIST__INIT;
+    Vigil__V1__EnrollTokenRevoke rv = VIGIL__V1__ENROLL_TOKEN_REVOKE__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    uint64_t ttl = 0, uses = 0;
+    const char *label = "", *sub;
+    int c, rc, want;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 't':
+            if (vg_parse_duration(optarg, &ttl) || !ttl)
+                return ctl_usage_err("enroll-token", "--ttl '%s': a duration like 24h", optarg);
+            break;
+        case 'u':
+            if (vg_parse_u64(optarg, 1, 1000000, &uses))
+                return ctl_usage_err("enroll-token", "--uses: 1 to 1000000");
+            break;
+        case 'l': label = optarg; break;
+        case 'h': ctl_usage_enroll_token(stdout); return CTL_EXIT_OK;
+        case ':':
+            return ctl_usage_err("enroll-token", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("enroll-token", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return ctl_usage_err("enroll-token", "create, list or revoke?");
+    sub = argv[optind];
+    req.request_id = 51;
+    if (strcmp(sub, "create") == 0 && optind + 1 == argc) {
+        cr.ttl_ms = (int64_t)ttl;
+        cr.max_uses = (uint32_t)uses;
+        cr.label = (char *)label;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_CREATE;
+        req.enroll_token_create = &cr;
+        want = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ENROLL_TOKEN;
+    } else if (strcmp(sub, "list") == 0 && optind + 1 == argc) {
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_LIST;
+        req.enroll_token_list = &ls;
+        want = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ENROLL_TOKENS;
+    } else if (strcmp(sub, "revoke") == 0 && optind + 2 == argc) {
+        rv.id = argv[optind + 1];
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_REVOKE;
+        req.enroll_token_revoke = &rv;
+        want = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE__NOT_SET;
+    } else {
+        return ctl_usage_err("enroll-token", "expected: create [OPTIONS] | list | revoke ID");
+    }
+    if ((rc = ctl_query(ctl, &req, want, &resp, &owner)) != 0)
+        return rc;
+    if (req.request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_CREATE) {
+        const Vigil__V1__EnrollTokenInfo *t = resp->enroll_token;
+        char tm[VG_TIME_STR_MAX];
+        if (ctl->json) {
+            json_t *o = json_pack("{s:s, s:s, s:o, s:i}", "token", t->token, "id", t->id,
+                                  "expires", vg_json_time(t->expires_time_ms), "max_uses",
+                                  (int)t->max_uses);
+            ctl_print_json(o);
+            json_decref(o);
+        } else {
+            printf("%s\n", t->token);
+            fprintf(stderr, "token %s: %u enrollment%s, until %s. It is shown only now.\n",
+                    t->id, t->max_uses, t->max_uses == 1 ? "" : "s",
+                    vg_time_format(t->expires_time_ms, tm, sizeof(tm)));
+        }
+    } else if (req.request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_LIST) {
+        json_t *a = json_array();
+        for (size_t i = 0; i < resp->enroll_tokens->n_tokens; i++) {
+            const Vigil__V1__EnrollTokenInfo *t = resp->enroll_tokens->tokens[i];
+            if (ctl->json) {
+                json_array_append_new(
+                    a, json_pack("{s:s, s:o, s:o, s:o, s:o, s:i, s:i, s:o}", "id", t->id, "label",
+                                 vg_json_text(t->label), "created_by",
+                                 vg_json_text(t->created_by), "created",
+                                 vg_json_time(t->created_time_ms), "expires",
+                                 vg_json_time(t->expires_time_ms), "max_uses", (int)t->max_uses,
+                                 "uses", (int)t->uses, "revoked",
+                                 vg_json_time(t->revoked_time_ms)));
+            } else {
+                char t1[VG_TIME_STR_MAX];
+                printf("%s  %u/%u used  until %s%s  ", t->id, t->uses, t->max_uses,
+                       vg_time_format(t->expires_time_ms, t1, sizeof(t1)),
+                       t->revoked_time_ms ? "  REVOKED" : "");
+                ctl_put_text(t->label);
+                printf("\n");
+            }
+        }
+        if (ctl->json)
+            ctl_print_json(a);
+        json_decref(a);
+    } else {
+        printf("revoked\n");
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}

@@ -69,6 +69,8 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_commands(FILE *out);
 int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_enroll_token(FILE *out);
 void ctl_usage_revoke(FILE *out);
 int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_collect(FILE *out);

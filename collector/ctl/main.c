@@ -41,6 +41,8 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_collections, ctl_usage_collections },
     { "collection", "collection get ID -o FILE: download a package again",
       ctl_cmd_collection, ctl_usage_collections },
+    { "enroll-token", "tokens for agents to enroll with (create, list, revoke; admin)",
+      ctl_cmd_enroll_token, ctl_usage_enroll_token },
     { "revoke", "revoke a host's certificates (admin): refused from then on",
       ctl_cmd_revoke, ctl_usage_revoke },
     { "audit", "the collector's audit log, and a check of its hash chain", ctl_cmd_audit,

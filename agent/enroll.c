@@ -1,0 +1,294 @@
+/*
+ * Enrollment: an agent with no certificate gets one from the collector
+ * with a token, before it starts.
+ *
+ *   key (EC P-256, made here, written 0600, never sent) -> CSR ->
+ *   TLS to [enroll] address, verifying the collector against [tls] ca
+ *   (the agent has no certificate yet) -> EnrollRequest{token, CSR} ->
+ *   EnrollResponse{agent id, certificate} -> [tls] cert written -> the
+ *   agent starts as usual, with mutual TLS.
+ *
+ * The token comes from VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]
+ * token_file (default /etc/vigil/enroll.token, the file a package
+ * install or configuration management drops).  A refusal or an
+ * unreachable collector is logged and tried again (every 30 s), so that
+ * a fleet rolled out before its tokens or its collector keeps trying.
+ */
+#include <errno.h>
+#include <netdb.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "agent.h"
+#include "crypto.h"
+#include "err.h"
+#include "log.h"
+#include "pb.h"
+#include "tls.h"
+#include "util.h"
+#include "wire.h"
+
+#define ENROLL_TIMEOUT_MS 30000
+#define RETRY_S 30
+
+struct call {
+    uv_loop_t loop;
+    uv_timer_t timer;
+    struct vg_tls_conn *conn;
+    struct vg_frame_reader rd;
+    Vigil__V1__EnrollRequest *req;
+    Vigil__V1__Envelope *resp_env;
+    char err[512];
+    int done;
+};
+
+static void finish(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static void finish(struct call *c, const char *fmt, ...)
+{
+    if (fmt && !c->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, sizeof(c->err), fmt, ap);
+        va_end(ap);
+    }
+    c->done = 1;
+    uv_timer_stop(&c->timer);
+    if (c->conn)
+        vg_tls_close(c->conn, NULL);
+}
+
+static int on_env(void *ctx, Vigil__V1__Envelope *env)
+{
+    struct call *c = ctx;
+    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ENROLL_RESPONSE && !c->resp_env) {
+        c->resp_env = env;
+        finish(c, NULL);
+        return 1;
+    }
+    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ERROR)
+        finish(c, "the collector refused: %s", env->error->message);
+    vg_pb_free(&env->base);
+    return c->done;
+}
+
+static int on_ready(struct vg_tls_conn *t)
+{
+    struct call *c = vg_tls_data(t);
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    if (vg_tls_peer(t)->role != VG_ROLE_COLLECTOR) {
+        finish(c, "%s presents a %s certificate, not a collector's", vg_tls_peer_addr(t),
+               vg_role_name(vg_tls_peer(t)->role));
+        return -1;
+    }
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_ENROLL_REQUEST;
+    env.enroll_request = c->req;
+    if (vg_wire_send(t, &env)) {
+        finish(c, "cannot send the request");
+        return -1;
+    }
+    return 0;
+}
+
+static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
+{
+    struct call *c = vg_tls_data(t);
+    int rc = vg_wire_feed(&c->rd, data, len, on_env, c);
+    if (rc)
+        finish(c, "bad frame from the collector: %s", vg_strerror(rc));
+}
+
+static void on_close(struct vg_tls_conn *t, int err)
+{
+    struct call *c = vg_tls_data(t);
+    c->conn = NULL;
+    if (!c->done || (!c->resp_env && !c->err[0]))
+        finish(c, "connection to %s failed: %s", vg_tls_peer_addr(t),
+               vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
+    uv_close((uv_handle_t *)&c->timer, NULL);
+}
+
+static const struct vg_tls_handlers handlers = {
+    .on_ready = on_ready, .on_data = on_data, .on_close = on_close,
+};
+
+static void timeout_cb(uv_timer_t *t)
+{
+    finish(t->data, "no answer within %d s", ENROLL_TIMEOUT_MS / 1000);
+}
+
+/* The token, or NULL with why. */
+static char *read_token(const struct agent_conf *conf, char *why, size_t wlen)
+{
+    const char *env = getenv("VIGIL_ENROLL_TOKEN");
+    char *t = NULL;
+    size_t len;
+    if (env && env[0])
+        return strdup(env);
+    if (conf->enroll_token && conf->enroll_token[0])
+        return strdup(conf->enroll_token);
+    if (vg_file_read(conf->enroll_token_file, 4096, &t, &len) != 0) {
+        snprintf(why, wlen, "no certificate at %s and no enrollment token (VIGIL_ENROLL_TOKEN, "
+                 "[enroll] token, or the file %s)", conf->cert, conf->enroll_token_file);
+        return NULL;
+    }
+    t[strcspn(t, " \t\r\n")] = '\0';
+    return t;
+}
+
+/* One attempt.  Returns 0 (enrolled, files written), or an error with
+ * err (retry). */
+static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
+{
+    struct vg_tls_opts o;
+    struct vg_tls_config *cfg = NULL;
+    struct vg_key *key = NULL;
+    struct vg_cert *cert = NULL;
+    struct vg_cert_info info;
+    Vigil__V1__EnrollRequest req = VIGIL__V1__ENROLL_REQUEST__INIT;
+    struct addrinfo hints, *res = NULL;
+    char host[256], port[8], hostname[256] = "", *token, *mid = NULL;
+    const char *colon;
+    uint8_t *csr = NULL;
+    size_t csrlen, mlen;
+    struct call *c = NULL;
+    int rc = -EIO;
+
+    if (!(token = read_token(conf, err, errlen)))
+        return -ENOENT;
+    colon = conf->enroll_address ? strrchr(conf->enroll_address, ':') : NULL;
+    if (!colon || colon == conf->enroll_address) {
+        snprintf(err, errlen, "[enroll] address is not set (HOST:PORT of the collector's "
+                 "enrollment endpoint)");
+        rc = VG_ECONFIG;
+        goto out;
+    }
+    snprintf(host, sizeof(host), "%.*s", (int)(colon - conf->enroll_address),
+             conf->enroll_address);
+    if (host[0] == '[' && host[strlen(host) - 1] == ']') {
+        memmove(host, host + 1, strlen(host));
+        host[strlen(host) - 1] = '\0';
+    }
+    vg_strlcpy(port, colon + 1, sizeof(port));
+    /* The key is made here and never leaves the host. */
+    if ((rc = vg_key_generate(&key)) != 0 || (rc = vg_csr_make(key, "vigil-agent", &csr,
+                                                               &csrlen)) != 0) {
+        snprintf(err, errlen, "cannot make a key and request: %s", vg_strerror(rc));
+        goto out;
+    }
+    memset(&o, 0, sizeof(o));
+    o.ca = conf->ca;
+    o.no_client_auth = 1;
+    if ((rc = vg_tls_config_new(&o, &cfg, err, errlen)) != 0)
+        goto out;
+    memset(&hints, 0, sizeof(hints));
+    hints.ai_socktype = SOCK_STREAM;
+    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
+        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+        rc = -EIO;
+        goto out;
+    }
+    gethostname(hostname, sizeof(hostname) - 1);
+    if (vg_file_read("/etc/machine-id", 256, &mid, &mlen) == 0)
+        mid[strcspn(mid, "\n")] = '\0';
+    req.token = token;
+    req.csr_der.data = csr;
+    req.csr_der.len = csrlen;
+    req.hostname = hostname;
+    req.machine_id = mid ? mid : "";
+    req.software_version = VG_VERSION;
+    if (!(c = calloc(1, sizeof(*c)))) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    uv_loop_init(&c->loop);
+    uv_timer_init(&c->loop, &c->timer);
+    c->timer.data = c;
+    c->req = &req;
+    vg_frame_reader_init(&c->rd, NULL);
+    uv_timer_start(&c->timer, timeout_cb, ENROLL_TIMEOUT_MS, 0);
+    if ((rc = vg_tls_connect(&c->loop, cfg, res->ai_addr,
+                             conf->server_name ? conf->server_name : host, NULL, &handlers, c,
+                             &c->conn)) != 0) {
+        snprintf(c->err, sizeof(c->err), "cannot connect to %s: %s", conf->enroll_address,
+                 uv_strerror(rc));
+        uv_close((uv_handle_t *)&c->timer, NULL);
+    }
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+    vg_frame_reader_free(&c->rd);
+    rc = -EIO;
+    if (!c->resp_env) {
+        snprintf(err, errlen, "%s", c->err[0] ? c->err : "no answer");
+        goto out;
+    }
+    {
+        const Vigil__V1__EnrollResponse *r = c->resp_env->enroll_response;
+        if (!r->ok) {
+            snprintf(err, errlen, "the collector refused to enroll this agent: %s", r->error);
+            rc = -EACCES;
+            goto out;
+        }
+        if (vg_cert_parse(r->cert_der.data, r->cert_der.len, &cert) != 0 ||
+            vg_cert_info(cert, &info) != 0 || !vg_cert_matches_key(cert, key) ||
+            info.role != VG_ROLE_AGENT || strcmp(info.cn, r->agent_id) != 0) {
+            snprintf(err, errlen, "the collector's certificate is not for this key, or not an "
+                     "agent's");
+            goto out;
+        }
+        /* Key first: a certificate without its key is no use. */
+        if ((rc = vg_key_save(key, conf->key, 0)) != 0) {
+            snprintf(err, errlen, "cannot write the key %s: %s", conf->key, vg_strerror(rc));
+            goto out;
+        }
+        if ((rc = vg_file_write_atomic(conf->cert, r->cert_der.data,
+                                       r->cert_der.len && r->cert_der.data[r->cert_der.len - 1] ==
+                                                              '\0'
+                                           ? r->cert_der.len - 1
+                                           : r->cert_der.len,
+                                       0644, 0)) != 0) {
+            snprintf(err, errlen, "cannot write the certificate %s: %s", conf->cert,
+                     vg_strerror(rc));
+            goto out;
+        }
+        log_info("[enroll] enrolled as agent %s; certificate %s valid until %lld (key %s, 0600)",
+                 info.cn, conf->cert, (long long)(info.not_after_ms / 1000), conf->key);
+        rc = 0;
+    }
+out:
+    if (c && c->resp_env)
+        vg_pb_free(&c->resp_env->base);
+    free(c);
+    if (res)
+        freeaddrinfo(res);
+    vg_tls_config_free(cfg);
+    vg_key_free(key);
+    vg_cert_free(cert);
+    free(csr);
+    free(mid);
+    if (token)
+        vg_zeroize(token, strlen(token));
+    free(token);
+    return rc;
+}
+
+int agent_enroll(const struct agent_conf *conf)
+{
+    char err[600];
+    for (;;) {
+        int rc;
+        if (access(conf->cert, F_OK) == 0)
+            return 0;
+        err[0] = '\0';
+        rc = attempt(conf, err, sizeof(err));
+        if (rc == 0)
+            return 0;
+        if (rc == VG_ECONFIG) {
+            log_error("[enroll] %s", err);
+            return rc;
+        }
+        log_error("[enroll] %s; trying again in %d s", err, RETRY_S);
+        sleep(RETRY_S);
+    }
+}

@@ -1,0 +1,85 @@
+# vg-timeout: 120
+# Enrollment: a fresh agent with only the CA certificate and a token gets
+# a certificate (its key 0600, made on the host; its name the collector's
+# UUID; role agent whatever it asked) and streams.  An expired, a used-up,
+# a revoked and a forged token are each refused with the reason on both
+# sides; only an admin makes tokens; enrollments are audited.
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+make_pki pki
+PORT=$(free_port)
+EPORT=$(free_port)
+collector_conf "$PORT" c.db >collector.conf
+cat >>collector.conf <<CONF
+[enroll]
+listen = 127.0.0.1:$EPORT
+ca_key = pki/ca.key
+CONF
+start collector "$COLLECTOR" -c collector.conf
+wait_for 10 "collector up" 'grep -q "enrollment endpoint on" collector.log'
+export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
+
+VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key expect_exit 1 "$CTL" enroll-token create
+expect_in err.txt "permission denied"
+export VIGIL_CERT=pki/admin-1.crt VIGIL_KEY=pki/admin-1.key
+expect_exit 0 "$CTL" enroll-token create --label "ward 7 desktops" --uses 1
+TOKEN=$(cat out.txt)
+case $TOKEN in vge1-*) ;; *) fail "token: $TOKEN" ;; esac
+sql c.db "select count(*) from enroll_tokens where hash like '%${TOKEN#vge1-}%'" | grep -qx 0 ||
+    fail "the token is stored in clear"
+
+# new_agent NAME TOKEN: a configuration with no certificate, only the CA.
+new_agent() {
+    mkdir -p "$1"
+    agent_conf "$PORT" x | sed -e "s|^state_dir = .*|state_dir = $1/state|" \
+        -e "s|^cert = .*|cert = $1/agent.crt|" -e "s|^key = .*|key = $1/agent.key|" >"$1.conf"
+    cat >>"$1.conf" <<CONF
+[telemetry]
+process_source = off
+[dummy]
+rate = 10
+[enroll]
+address = 127.0.0.1:$EPORT
+token = $2
+CONF
+}
+
+new_agent a1 "$TOKEN"
+start a1 "$AGENT" -c a1.conf
+wait_for 20 "enrolled and connected" 'grep -q "connected to collector" a1.log'
+[ "$(mode a1/agent.key)" = 600 ] || fail "key mode $(mode a1/agent.key)"
+expect_exit 0 "$CTL" --json pki show a1/agent.crt
+ID=$(jq -r .name out.txt)
+echo "$ID" | grep -Eq '^[0-9a-f]{8}-[0-9a-f]{4}-4[0-9a-f]{3}-[89ab][0-9a-f]{3}-[0-9a-f]{12}$' || fail "CN is not a UUID: $ID"
+[ "$(jq -r .role out.txt)" = agent ] || fail "role: $(jq -r .role out.txt)"
+wait_for 10 "its data stored" '[ "$(sql c.db "select count(*) from events e join hosts h on h.id = e.host_id where h.agent_id = '"'$ID'"'")" -gt 5 ]'
+expect_exit 0 "$CTL" --json enroll-token list
+jq -e '.[0].uses == 1 and .[0].label == "ward 7 desktops"' out.txt >/dev/null || fail "token list: $(cat out.txt)"
+
+# refused TOKEN WHY: an agent with that token is refused, saying why.
+refused() {
+    n=$((n + 1))
+    want=$2
+    new_agent "r$n" "$1"
+    start "r$n" "$AGENT" -c "r$n.conf"
+    wait_for 15 "refusal: $want" 'grep -q "$want" r$n.log'
+    kill "$LAST_PID"
+    grep -q "$want" collector.log || fail "the collector did not log: $want"
+    [ ! -e "r$n/agent.crt" ] || fail "a certificate was written after a refusal"
+}
+n=0
+refused "$TOKEN" "used up"
+expect_exit 0 "$CTL" enroll-token create --ttl 1s
+SHORT=$(cat out.txt)
+sleep 1.5
+refused "$SHORT" "expired at"
+expect_exit 0 "$CTL" enroll-token create
+REV=$(cat out.txt)
+expect_exit 0 "$CTL" enroll-token revoke "$REV"
+refused "$REV" "was revoked"
+refused "vge1-0000000000000000000000000000000000000000" "unknown enrollment token"
+
+expect_exit 0 "$CTL" --json audit
+jq -e '([.entries[] | select(.action == "enroll" and .result == "enrolled")] | length) == 1
+       and ([.entries[] | select(.action == "enroll" and .result == "refused")] | length) == 4' out.txt >/dev/null ||
+    fail "enrollments not audited: $(jq -c '[.entries[] | {action, result}]' out.txt)"
