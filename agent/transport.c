@@ -60,6 +60,11 @@ struct transport {
     uint64_t reconnects, batches_sent;
     char host[256], port[8];
     struct sockaddr_storage peer; /* address of the current connection */
+    /* Certificate renewal: the key waiting for its certificate, the
+     * configuration replaced (freed once its connection is closed). */
+    struct vg_key *renew_key;
+    struct vg_tls_config *old_tls;
+    uint64_t renew_next_ms; /* monotonic: next attempt */
     unsigned pin_idx;             /* rotates over pinned addresses while isolated */
 };
 
@@ -302,6 +307,112 @@ static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
     pump(t);
 }
 
+/* ---- certificate renewal ----
+ *
+ * At two thirds of the certificate's lifetime the agent makes a new key
+ * and asks for a certificate over its connection.  The answer is
+ * written as <key>.next and <cert>.next, then renamed into place (key
+ * first; a start that finds a .next certificate matching the key
+ * finishes the job), and the agent reconnects with it: unacknowledged
+ * batches are sent again, nothing is lost.  Failures are retried every
+ * minute, long before expiry. */
+
+static void renew_maybe(struct transport *t)
+{
+    const struct vg_cert_info *me = vg_tls_config_self(t->tls);
+    int64_t now = vg_time_now_ms();
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    Vigil__V1__RenewRequest rq = VIGIL__V1__RENEW_REQUEST__INIT;
+    uint8_t *csr = NULL;
+    size_t len;
+    int rc;
+
+    if (t->renew_key || vg_time_mono_ms() < t->renew_next_ms || me->not_after_ms <= 0 ||
+        now < me->not_before_ms + (me->not_after_ms - me->not_before_ms) * 2 / 3)
+        return;
+    t->renew_next_ms = vg_time_mono_ms() + 60000;
+    if ((rc = vg_key_generate(&t->renew_key)) != 0 ||
+        (rc = vg_csr_make(t->renew_key, "vigil-agent", &csr, &len)) != 0) {
+        log_warnx("[net] certificate renewal: cannot make a key: %s", vg_strerror(rc));
+        vg_key_free(t->renew_key);
+        t->renew_key = NULL;
+        return;
+    }
+    rq.csr_der.data = csr;
+    rq.csr_der.len = len;
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_RENEW_REQUEST;
+    env.renew_request = &rq;
+    if (send_env(t, &env) != 0) {
+        vg_key_free(t->renew_key);
+        t->renew_key = NULL;
+    } else {
+        char when[VG_TIME_STR_MAX];
+        log_info("[net] certificate expires %s: asking the collector for a new one",
+                 vg_time_format(me->not_after_ms, when, sizeof(when)));
+    }
+    free(csr);
+}
+
+static void on_renewed(struct transport *t, const Vigil__V1__RenewResponse *r)
+{
+    const struct agent_conf *c = t->conf;
+    struct vg_cert *cert = NULL;
+    struct vg_cert_info info;
+    struct vg_tls_config *ncfg = NULL;
+    struct vg_tls_opts o;
+    char knext[4200], cnext[4200], err[512];
+    int rc;
+
+    if (!t->renew_key)
+        return;
+    if (!r->ok) {
+        log_warnx("[net] certificate renewal refused: %s; trying again in a minute", r->error);
+        goto out;
+    }
+    if (vg_cert_parse(r->cert_der.data, r->cert_der.len, &cert) != 0 ||
+        vg_cert_info(cert, &info) != 0 || !vg_cert_matches_key(cert, t->renew_key) ||
+        info.role != VG_ROLE_AGENT || strcmp(info.cn, t->agent->agent_id) != 0) {
+        log_warnx("[net] certificate renewal: the collector's certificate is not for this "
+                  "agent and key; trying again in a minute");
+        goto out;
+    }
+    snprintf(knext, sizeof(knext), "%s.next", c->key);
+    snprintf(cnext, sizeof(cnext), "%s.next", c->cert);
+    if ((rc = vg_key_save(t->renew_key, knext, 0)) != 0 ||
+        (rc = vg_file_write_atomic(cnext, r->cert_der.data,
+                                   r->cert_der.len && r->cert_der.data[r->cert_der.len - 1] == 0
+                                       ? r->cert_der.len - 1
+                                       : r->cert_der.len,
+                                   0644, 0)) != 0 ||
+        rename(knext, c->key) != 0 || rename(cnext, c->cert) != 0) {
+        log_warnx("[net] certificate renewal: cannot write %s or %s; trying again in a minute",
+                  c->key, c->cert);
+        goto out;
+    }
+    memset(&o, 0, sizeof(o));
+    o.ca = c->ca;
+    o.cert = c->cert;
+    o.key = c->key;
+    if (vg_tls_config_new(&o, &ncfg, err, sizeof(err)) != 0) {
+        log_error("[net] certificate renewal: %s", err);
+        goto out;
+    }
+    log_info("[net] certificate renewed (serial %s, valid until %lld); reconnecting with it",
+             info.serial, (long long)(info.not_after_ms / 1000));
+    vg_tls_config_free(t->old_tls);
+    t->old_tls = t->tls;
+    t->tls = ncfg;
+    /* A resumed session would carry the old certificate. */
+    vg_tls_session_free(t->session);
+    t->session = vg_tls_session_new();
+    t->again = 1;
+    close_conn(t, "switching to the renewed certificate");
+out:
+    vg_cert_free(cert);
+    vg_key_free(t->renew_key);
+    t->renew_key = NULL;
+}
+
 static int on_env(void *ctx, Vigil__V1__Envelope *env)
 {
     struct transport *t = ctx;
@@ -337,6 +448,10 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
     case VIGIL__V1__ENVELOPE__BODY_COMMAND:
         if (t->state == T_READY)
             cmd_deliver(t->agent, env->command);
+        break;
+    case VIGIL__V1__ENVELOPE__BODY_RENEW_RESPONSE:
+        if (t->state == T_READY)
+            on_renewed(t, env->renew_response);
         break;
     case VIGIL__V1__ENVELOPE__BODY_UPLOAD_ACK:
         if (t->state == T_READY)
@@ -562,6 +677,8 @@ static void tick(uv_timer_t *timer)
         close_conn(t, "collector silent");
         return;
     }
+    if (t->state == T_READY)
+        renew_maybe(t);
     if (t->state == T_READY && now - t->last_tx_ms >= t->heartbeat_ms) {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
         Vigil__V1__Heartbeat hb = VIGIL__V1__HEARTBEAT__INIT;
@@ -570,6 +687,23 @@ static void tick(uv_timer_t *timer)
         env.heartbeat = &hb;
         send_env(t, &env);
     }
+}
+
+/* A renewal stopped between its two renames: the key is new, the
+ * certificate still <cert>.next. */
+static void finish_rotation(const struct agent_conf *c)
+{
+    char cnext[4200];
+    struct vg_cert *next = NULL;
+    struct vg_key *key = NULL;
+    snprintf(cnext, sizeof(cnext), "%s.next", c->cert);
+    if (access(cnext, F_OK) != 0)
+        return;
+    if (vg_cert_load(cnext, &next) == 0 && vg_key_load(c->key, &key) == 0 &&
+        vg_cert_matches_key(next, key) && rename(cnext, c->cert) == 0)
+        log_info("[net] finished installing the renewed certificate %s", c->cert);
+    vg_cert_free(next);
+    vg_key_free(key);
 }
 
 struct transport *transport_new(struct agent *a, struct queue *q, char *err, size_t errlen)
@@ -586,6 +720,7 @@ struct transport *transport_new(struct agent *a, struct queue *q, char *err, siz
     t->conf = a->conf;
     t->queue = q;
     t->rl = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 10);
+    finish_rotation(a->conf);
     memset(&o, 0, sizeof(o));
     o.ca = a->conf->ca;
     o.cert = a->conf->cert;
@@ -671,6 +806,8 @@ void transport_free(struct transport *t)
         return;
     vg_tls_session_free(t->session);
     vg_tls_config_free(t->tls);
+    vg_tls_config_free(t->old_tls);
+    vg_key_free(t->renew_key);
     free(t);
 }
 

@@ -177,6 +177,8 @@ void enroll_free_response(Vigil__V1__OperatorResponse *resp);
 /* A message on the enrollment port: answered, then the connection
  * closes.  Takes env.  Returns 1. */
 int enroll_on_env(struct server *s, struct conn *c, Vigil__V1__Envelope *env);
+/* An agent's renewal request (over its mutual-TLS connection). */
+void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewRequest *r);
 /* "role name (address)" of a connection, for logs and the audit log
  * (a static buffer, valid until the next call). */
 const char *server_who(struct conn *c);

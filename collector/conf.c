@@ -41,8 +41,10 @@ const struct vg_conf_key collector_conf_keys[] = {
     K("enroll", "ca_key", VG_CONF_PATH, NULL, enroll_ca_key, 0,
       "the CA's private key (mode 0600), to sign agents' certificates; enrollment is off "
       "when unset"),
-    KR("enroll", "cert_lifetime", VG_CONF_DURATION, "90d", enroll_lifetime_ms, 60000,
-       3650ULL * 86400000, "validity of certificates issued at enrollment"),
+    KR("enroll", "cert_lifetime", VG_CONF_DURATION, "90d", enroll_lifetime_ms, 10000,
+       3650ULL * 86400000,
+       "validity of certificates issued at enrollment and renewal (agents renew at two "
+       "thirds of it)"),
     K("tls", "ca", VG_CONF_PATH, NULL, ca, VG_CONF_REQUIRED,
       "CA certificate(s) that client certificates must chain to"),
     K("tls", "cert", VG_CONF_PATH, NULL, cert, VG_CONF_REQUIRED,

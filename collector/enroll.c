@@ -222,6 +222,14 @@ void enroll_free_response(Vigil__V1__OperatorResponse *resp)
 
 /* ---- the enrollment endpoint ---- */
 
+/* Certificates start a little in the past, for clocks behind ours: 5 min,
+ * or a tenth of a short lifetime (renewal is due at two thirds of it). */
+static int64_t backdate(const struct server *s)
+{
+    int64_t tenth = (int64_t)s->conf->enroll_lifetime_ms / 10;
+    return tenth < 300000 ? tenth : 300000;
+}
+
 /* Addresses that sent bad tokens lately. */
 static struct { char addr[64]; uint64_t since; unsigned bad; } badlist[128];
 
@@ -378,7 +386,7 @@ static void on_request(struct server *s, struct conn *c, const Vigil__V1__Enroll
     memset(&req, 0, sizeof(req));
     req.cn = id;
     req.role = VG_ROLE_AGENT;
-    req.not_before_ms = now - 300000;
+    req.not_before_ms = now - backdate(s);
     req.not_after_ms = now + (int64_t)s->conf->enroll_lifetime_ms;
     rc = vg_cert_issue(&req, pub, s->enroll_ca, s->enroll_ca_key, &pem);
     vg_key_free(pub);
@@ -428,4 +436,72 @@ int enroll_on_env(struct server *s, struct conn *c, Vigil__V1__Envelope *env)
         respond(c, 0, "this port takes enrollment requests only", NULL, NULL, NULL);
     vg_pb_free(&env->base);
     return 1;
+}
+
+/* ---- renewal ---- */
+
+static void renew_respond(struct conn *c, int ok, const char *error, const char *pem)
+{
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    Vigil__V1__RenewResponse r = VIGIL__V1__RENEW_RESPONSE__INIT;
+    r.ok = ok;
+    r.error = (char *)(error ? error : "");
+    if (pem) {
+        r.cert_der.data = (uint8_t *)pem;
+        r.cert_der.len = strlen(pem) + 1;
+    }
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_RENEW_RESPONSE;
+    env.renew_response = &r;
+    (void)vg_wire_send(c->tls, &env);
+}
+
+void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewRequest *r)
+{
+    const struct vg_cert_info *p = vg_tls_peer(c->tls);
+    struct vg_key *pub = NULL;
+    struct vg_cert_req req;
+    struct vg_cert *issued = NULL;
+    struct vg_cert_info info;
+    char *pem = NULL, detail[400];
+    int64_t now = vg_time_now_ms();
+    int rc;
+
+    if (!s->enroll_ca_key) {
+        renew_respond(c, 0, "this collector does not issue certificates ([enroll] ca_key is "
+                            "not set); renew this agent's certificate by hand", NULL);
+        return;
+    }
+    rc = vg_csr_public_key(r->csr_der.data, r->csr_der.len, &pub);
+    if (rc) {
+        renew_respond(c, 0, "the certificate request is malformed or not signed by its key",
+                      NULL);
+        return;
+    }
+    /* Same name, role agent: the connection's certificate says who. */
+    memset(&req, 0, sizeof(req));
+    req.cn = p->cn;
+    req.role = VG_ROLE_AGENT;
+    req.not_before_ms = now - backdate(s);
+    req.not_after_ms = now + (int64_t)s->conf->enroll_lifetime_ms;
+    rc = vg_cert_issue(&req, pub, s->enroll_ca, s->enroll_ca_key, &pem);
+    vg_key_free(pub);
+    if (rc || vg_cert_parse((uint8_t *)pem, strlen(pem) + 1, &issued) ||
+        vg_cert_info(issued, &info)) {
+        renew_respond(c, 0, "the collector could not issue a certificate; see its log", NULL);
+        log_warnx("agent %s: renewal failed: %s", p->cn, vg_strerror(rc));
+        goto out;
+    }
+    snprintf(detail, sizeof(detail), "certificate renewed: serial %s replaces %s", info.serial,
+             p->serial);
+    if (store_enrollment_add(s->store, p->cn, "renewal", "renewal", now,
+                             vg_tls_peer_addr(c->tls), NULL, NULL, info.serial) != 0 ||
+        store_audit_append(s->store, server_who(c), "renew", p->cn, detail, "renewed") != 0) {
+        renew_respond(c, 0, "the collector's store is unavailable; try again later", NULL);
+        goto out;
+    }
+    log_info("agent %s: %s", p->cn, detail);
+    renew_respond(c, 1, NULL, pem);
+out:
+    free(pem);
+    vg_cert_free(issued);
 }

@@ -444,6 +444,9 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
     case VIGIL__V1__ENVELOPE__BODY_COMMAND_RESULT:
         commands_on_result(c->srv, c, env->command_result);
         break;
+    case VIGIL__V1__ENVELOPE__BODY_RENEW_REQUEST:
+        enroll_on_renew(c->srv, c, env->renew_request);
+        break;
     case VIGIL__V1__ENVELOPE__BODY_UPLOAD_CHUNK:
         if (collect_on_chunk(c->srv, c, env->upload_chunk)) {
             conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
