@@ -172,8 +172,12 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
     }
     vg_strlcpy(port, colon + 1, sizeof(port));
     /* The key is made here and never leaves the host. */
-    if ((rc = vg_key_generate(&key)) != 0 || (rc = vg_csr_make(key, "vigil-agent", &csr,
-                                                               &csrlen)) != 0) {
+    /* VIGIL_TEST_CSR_SUBJECT: a test asks for another name and role,
+     * which the collector must ignore. */
+    if ((rc = vg_key_generate(&key)) != 0 ||
+        (rc = getenv("VIGIL_TEST_CSR_SUBJECT")
+                  ? vg_csr_make_subject(key, getenv("VIGIL_TEST_CSR_SUBJECT"), &csr, &csrlen)
+                  : vg_csr_make(key, "vigil-agent", &csr, &csrlen)) != 0) {
         snprintf(err, errlen, "cannot make a key and request: %s", vg_strerror(rc));
         goto out;
     }

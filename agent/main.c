@@ -155,7 +155,11 @@ static const struct vg_daemon agent_daemon = {
     .about = "The Vigil endpoint agent: collects host state and streams it to the collector\n"
              "over mutual TLS.",
     .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
-              "the last batch is sent and acknowledged (waiting at most 3 s) first.",
+              "the last batch is sent and acknowledged (waiting at most 3 s) first.\n"
+              "\n"
+              "With no certificate at [tls] cert, the agent enrolls first, with the token\n"
+              "of --enroll-token TOKEN, VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]\n"
+              "token_file (default /etc/vigil/enroll.token).",
     .commands = "One-shot commands (no collector needed):\n"
                 "  vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
                 "                        print this host's packages and pending updates\n"
@@ -192,6 +196,16 @@ int main(int argc, char **argv)
         return agent_release_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "triage") == 0)
         return agent_triage_main(argc - 1, argv + 1);
+    /* --enroll-token TOKEN: as VIGIL_ENROLL_TOKEN (taken out before the
+     * common options are parsed). */
+    for (int i = 1; i + 1 < argc; i++) {
+        if (strcmp(argv[i], "--enroll-token") == 0) {
+            setenv("VIGIL_ENROLL_TOKEN", argv[i + 1], 1);
+            memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 1) * sizeof(*argv));
+            argc -= 2;
+            break;
+        }
+    }
     memset(&conf, 0, sizeof(conf));
     if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
         return rc;

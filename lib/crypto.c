@@ -698,16 +698,22 @@ int vg_verify(const struct vg_cert *c, const void *data, size_t len, const uint8
 
 int vg_csr_make(const struct vg_key *k, const char *cn, uint8_t **der_out, size_t *len_out)
 {
-    mbedtls_x509write_csr w;
-    unsigned char *buf;
     char subject[128];
-    int n;
-
     if (vg_cert_name_check(cn))
         return -EINVAL;
+    snprintf(subject, sizeof(subject), "CN=%s", cn);
+    return vg_csr_make_subject(k, subject, der_out, len_out);
+}
+
+int vg_csr_make_subject(const struct vg_key *k, const char *subject, uint8_t **der_out,
+                        size_t *len_out)
+{
+    mbedtls_x509write_csr w;
+    unsigned char *buf;
+    int n;
+
     if (!(buf = malloc(4096)))
         return -ENOMEM;
-    snprintf(subject, sizeof(subject), "CN=%s", cn);
     mbedtls_x509write_csr_init(&w);
     mbedtls_x509write_csr_set_md_alg(&w, MBEDTLS_MD_SHA256);
     mbedtls_x509write_csr_set_key(&w, (mbedtls_pk_context *)&k->pk);

@@ -139,6 +139,10 @@ int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k);
 /* A PKCS#10 request (DER) for key, subject CN=cn.  *der_out is malloc'd.
  * Returns 0, -EINVAL (bad name), VG_ECRYPTO or -ENOMEM. */
 int vg_csr_make(const struct vg_key *k, const char *cn, uint8_t **der_out, size_t *len_out);
+/* The same with a whole subject ("CN=x,OU=admin"), for tests of what an
+ * issuer must ignore. */
+int vg_csr_make_subject(const struct vg_key *k, const char *subject, uint8_t **der_out,
+                        size_t *len_out);
 /* Parses a request (DER, at most 8 KiB), checks its self-signature and
  * returns its public key alone (usable as vg_cert_issue's subject_key).
  * Its subject is ignored: the issuer decides the name and the role.

@@ -43,8 +43,8 @@ process_source = off
 rate = 10
 [enroll]
 address = 127.0.0.1:$EPORT
-token = $2
 CONF
+    [ -z "$2" ] || echo "token = $2" >>"$1.conf"
 }
 
 new_agent a1 "$TOKEN"
@@ -101,3 +101,21 @@ LAST=$(last_seq a1.log)
 [ -n "$LAST" ] || fail "no last sequence in a1.log"
 batches_exactly_once c.db "$LAST"
 [ "$(sql c.db "select count(*) from audit where action = 'renew' and result = 'renewed'")" -ge 1 ] || fail "renewal not audited"
+
+# Whatever the request asks for, the certificate says agent and a UUID.
+expect_exit 0 "$CTL" enroll-token create
+new_agent sneaky "$(cat out.txt)"
+start sneaky env VIGIL_TEST_CSR_SUBJECT="CN=admin-2,OU=admin,O=Vigil" "$AGENT" -c sneaky.conf
+wait_for 20 "sneaky enrolled" '[ -s sneaky/agent.crt ]'
+kill "$LAST_PID"
+expect_exit 0 "$CTL" --json pki show sneaky/agent.crt
+[ "$(jq -r .role out.txt)" = agent ] || fail "a CSR got role $(jq -r .role out.txt)"
+[ "$(jq -r .name out.txt)" != admin-2 ] || fail "a CSR chose its name"
+# --enroll-token on the command line.
+expect_exit 0 "$CTL" enroll-token create
+T2=$(cat out.txt)
+new_agent cli ""
+start cli "$AGENT" -c cli.conf --enroll-token "$T2"
+wait_for 20 "enrolled from the command line" '[ -s cli/agent.crt ]'
+kill "$LAST_PID"
+
