@@ -25,7 +25,7 @@ struct collector_conf {
     /* [retention] */
     uint64_t process_max_age_ms, process_max_rows, collection_max_age_ms;
     /* [enroll] */
-    char *enroll_listen, *enroll_ca_key;
+    char *enroll_listen, *enroll_ca_key, *enroll_ca_cert;
     uint64_t enroll_lifetime_ms;
     /* [tls] */
     char *ca, *cert, *key;
@@ -110,6 +110,7 @@ struct server {
     struct vg_tls_config *enroll_tls;
     struct vg_cert *enroll_ca;
     struct vg_key *enroll_ca_key;
+    char *enroll_chain; /* PEM of an intermediate issuing CA, sent with certificates */
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,

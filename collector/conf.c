@@ -39,8 +39,11 @@ const struct vg_conf_key collector_conf_keys[] = {
       "address and port of the enrollment endpoint (HOST:PORT): TLS with server "
       "authentication only, taking nothing but enrollment requests; off when unset"),
     K("enroll", "ca_key", VG_CONF_PATH, NULL, enroll_ca_key, 0,
-      "the CA's private key (mode 0600), to sign agents' certificates; enrollment is off "
-      "when unset"),
+      "private key (mode 0600) of the CA that signs agents' certificates ([enroll] ca_cert, "
+      "or [tls] ca); enrollment is off when unset"),
+    K("enroll", "ca_cert", VG_CONF_PATH, NULL, enroll_ca_cert, 0,
+      "certificate of the CA that signs agents (an intermediate made with 'vigilctl pki "
+      "issue --role ca', so that the root's key can stay offline); default: [tls] ca"),
     KR("enroll", "cert_lifetime", VG_CONF_DURATION, "90d", enroll_lifetime_ms, 10000,
        3650ULL * 86400000,
        "validity of certificates issued at enrollment and renewal (agents renew at two "

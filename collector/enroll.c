@@ -220,6 +220,24 @@ void enroll_free_response(Vigil__V1__OperatorResponse *resp)
     }
 }
 
+/* The issued certificate, followed by the intermediate that signed it
+ * (if any): the agent sends both in its handshakes.  Takes pem. */
+static char *with_chain(const struct server *s, char *pem)
+{
+    size_t a, b;
+    char *out;
+    if (!pem || !s->enroll_chain)
+        return pem;
+    a = strlen(pem);
+    b = strlen(s->enroll_chain);
+    if (!(out = realloc(pem, a + b + 2)))
+        return pem;
+    if (a && out[a - 1] != '\n')
+        out[a++] = '\n';
+    memcpy(out + a, s->enroll_chain, b + 1);
+    return out;
+}
+
 /* ---- the enrollment endpoint ---- */
 
 /* Certificates start a little in the past, for clocks behind ours: 5 min,
@@ -421,6 +439,7 @@ static void on_request(struct server *s, struct conn *c, const Vigil__V1__Enroll
     }
     log_info("enrolled agent %s from %s (%.100s) with token %.12s (%s)", id, peer, r->hostname,
              hash, t.label);
+    pem = with_chain(s, pem);
     respond(c, 1, NULL, id, pem, ca);
 out:
     free(pem);
@@ -500,6 +519,7 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
         goto out;
     }
     log_info("agent %s: %s", p->cn, detail);
+    pem = with_chain(s, pem);
     renew_respond(c, 1, NULL, pem);
 out:
     free(pem);

@@ -897,17 +897,36 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
             eo.key = conf->key;
             if ((rc = vg_tls_config_new(&eo, &s->enroll_tls, err, errlen)) != 0)
                 goto fail_listen;
-            if ((rc = vg_cert_load(conf->ca, &s->enroll_ca)) != 0 ||
+            const char *issuing = conf->enroll_ca_cert ? conf->enroll_ca_cert : conf->ca;
+            if ((rc = vg_cert_load(issuing, &s->enroll_ca)) != 0 ||
                 (rc = vg_key_load(conf->enroll_ca_key, &s->enroll_ca_key)) != 0) {
                 snprintf(err, errlen, "[enroll] cannot load the CA (%s) or its key %s: %s",
-                         conf->ca, conf->enroll_ca_key, vg_strerror(rc));
+                         issuing, conf->enroll_ca_key, vg_strerror(rc));
                 goto fail_listen;
             }
             if (!vg_cert_matches_key(s->enroll_ca, s->enroll_ca_key)) {
                 snprintf(err, errlen, "[enroll] ca_key %s is not the key of the CA %s",
-                         conf->enroll_ca_key, conf->ca);
+                         conf->enroll_ca_key, issuing);
                 rc = VG_ECONFIG;
                 goto fail_listen;
+            }
+            if (conf->enroll_ca_cert) {
+                /* An intermediate: it must chain to what peers trust, and
+                 * goes with every certificate it signs. */
+                struct vg_cert *root = NULL;
+                char why[256];
+                size_t len;
+                rc = vg_cert_load(conf->ca, &root);
+                if (rc == 0 && vg_cert_verify(s->enroll_ca, root, why, sizeof(why)) != 0) {
+                    snprintf(err, errlen, "[enroll] ca_cert %s does not chain to [tls] ca %s: %s",
+                             issuing, conf->ca, why);
+                    rc = VG_ECONFIG;
+                }
+                vg_cert_free(root);
+                if (rc == 0 && (rc = vg_file_read(issuing, 256 * 1024, &s->enroll_chain, &len)))
+                    snprintf(err, errlen, "[enroll] cannot read %s", issuing);
+                if (rc)
+                    goto fail_listen;
             }
             uv_tcp_init(loop, &s->enroll_listener);
             s->enroll_listener.data = s;
@@ -951,6 +970,8 @@ fail:
     s->enroll_ca = NULL;
     vg_key_free(s->enroll_ca_key);
     s->enroll_ca_key = NULL;
+    free(s->enroll_chain);
+    s->enroll_chain = NULL;
     store_close(s->store);
     s->store = NULL;
     vg_tls_config_free(s->tls);
@@ -992,6 +1013,7 @@ void server_free(struct server *s)
     vg_tls_config_free(s->enroll_tls);
     vg_cert_free(s->enroll_ca);
     vg_key_free(s->enroll_ca_key);
+    free(s->enroll_chain);
     for (size_t i = 0; i < s->nrevoked; i++)
         free(s->revoked[i]);
     free(s->revoked);

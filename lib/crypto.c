@@ -517,7 +517,10 @@ int vg_cert_issue(const struct vg_cert_req *req, const struct vg_key *subject_ke
         mbedtls_x509write_crt_set_issuer_name(&crt, iss) ||
         mbedtls_x509write_crt_set_serial(&crt, &serial) ||
         mbedtls_x509write_crt_set_validity(&crt, nb, na) ||
-        mbedtls_x509write_crt_set_basic_constraints(&crt, req->is_ca, req->is_ca ? 0 : -1) ||
+        /* A root may sign one level of intermediate CAs (enrollment); an
+         * intermediate signs end certificates only. */
+        mbedtls_x509write_crt_set_basic_constraints(&crt, req->is_ca,
+                                                    req->is_ca ? (issuer ? 0 : 1) : -1) ||
         mbedtls_x509write_crt_set_subject_key_identifier(&crt) ||
         mbedtls_x509write_crt_set_authority_key_identifier(&crt))
         goto out;

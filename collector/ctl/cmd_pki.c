@@ -32,6 +32,9 @@ void ctl_usage_pki(FILE *out)
     fprintf(out,
             "Usage: vigilctl pki init --dir DIR [--name NAME] [--days N] [--force]\n"
             "       vigilctl pki issue --dir DIR --role ROLE --name NAME [--san NAME]...\n"
+            "                          (ROLE: agent, collector, responder, auditor, admin, or\n"
+            "                          ca for an intermediate CA, e.g. the collector's\n"
+            "                          enrollment CA, so that the root can stay offline)\n"
             "                          [--days N | --not-after TIME] [--force]\n"
             "       vigilctl pki show FILE [--ca FILE]\n"
             "\n"
@@ -239,6 +242,7 @@ static int pki_issue(struct ctl *ctl, int argc, char **argv)
     const char *dir = NULL, *name = NULL, *sans[VG_CERT_MAX_SANS];
     size_t nsans = 0;
     enum vg_role role = VG_ROLE_NONE;
+    int intermediate = 0;
     uint64_t days = 0;
     int64_t not_after = 0, now = vg_time_now_ms();
     int have_not_after = 0, force = 0, c, rc = CTL_EXIT_FAIL;
@@ -254,9 +258,15 @@ static int pki_issue(struct ctl *ctl, int argc, char **argv)
         case 'd': dir = optarg; break;
         case 'n': name = optarg; break;
         case 'r':
+            if (strcmp(optarg, "ca") == 0) { /* an intermediate CA */
+                intermediate = 1;
+                role = VG_ROLE_NONE;
+                break;
+            }
             if (vg_role_parse(optarg, &role))
                 return ctl_usage_err("pki", "--role '%s': use agent, collector, responder, "
-                                            "auditor or admin", optarg);
+                                            "auditor or admin (or ca, for an intermediate "
+                                            "CA, e.g. for enrollment)", optarg);
             break;
         case 's':
             if (nsans == VG_CERT_MAX_SANS)
@@ -284,7 +294,7 @@ static int pki_issue(struct ctl *ctl, int argc, char **argv)
     }
     if (optind < argc)
         return ctl_usage_err("pki", "unexpected argument '%s'", argv[optind]);
-    if (!dir || !name || role == VG_ROLE_NONE)
+    if (!dir || !name || (role == VG_ROLE_NONE && !intermediate))
         return ctl_usage_err("pki", "pki issue needs --dir DIR, --role ROLE and --name NAME");
     if (vg_cert_name_check(name))
         return ctl_usage_err("pki", "--name '%s': use letters, digits, spaces and . _ - @ : "
@@ -292,7 +302,10 @@ static int pki_issue(struct ctl *ctl, int argc, char **argv)
     if (days && have_not_after)
         return ctl_usage_err("pki", "give --days or --not-after, not both");
     if (!have_not_after)
-        not_after = now + (int64_t)(days ? days : role == VG_ROLE_AGENT ? 90 : 365) * DAY_MS;
+        not_after = now + (int64_t)(days              ? days
+                                    : intermediate     ? 1825
+                                    : role == VG_ROLE_AGENT ? 90
+                                                            : 365) * DAY_MS;
 
     if (join(key_path, sizeof(key_path), dir, name, ".key") ||
         join(crt_path, sizeof(crt_path), dir, name, ".crt") ||
@@ -327,6 +340,7 @@ static int pki_issue(struct ctl *ctl, int argc, char **argv)
     memset(&req, 0, sizeof(req));
     req.cn = name;
     req.role = role;
+    req.is_ca = intermediate;
     req.sans = sans;
     req.nsans = nsans;
     req.not_after_ms = not_after;
