@@ -512,7 +512,10 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
     }
     snprintf(detail, sizeof(detail), "certificate renewed: serial %s replaces %s", info.serial,
              p->serial);
-    if (store_enrollment_add(s->store, p->cn, "renewal", "renewal", now,
+    /* The new serial is this host's from now: a revocation covers it even
+     * before the agent first uses it. */
+    if (store_cert_seen(s->store, c->host_id, info.serial, now) != 0 ||
+        store_enrollment_add(s->store, p->cn, "renewal", "renewal", now,
                              vg_tls_peer_addr(c->tls), NULL, NULL, info.serial) != 0 ||
         store_audit_append(s->store, server_who(c), "renew", p->cn, detail, "renewed") != 0) {
         renew_respond(c, 0, "the collector's store is unavailable; try again later", NULL);

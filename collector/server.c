@@ -327,6 +327,12 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
         return 1;
     }
     memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
+    if (store_host_revoked(s->store, c->host_id)) {
+        /* Revoked as a host: whatever certificate it comes with. */
+        refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+               "agent %s was revoked; it needs a new enrollment", peer->cn);
+        return 1;
+    }
     if (store_cert_seen(s->store, c->host_id, peer->serial, now) != 0) {
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   "collector store unavailable; try again later");

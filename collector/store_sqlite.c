@@ -107,6 +107,7 @@ enum {
     Q_TOKEN_LIST,
     Q_TOKEN_REVOKE,
     Q_ENROLLMENT_ADD,
+    Q_HOST_REVOKED,
     Q_COUNT
 };
 
@@ -410,6 +411,7 @@ static const char *const queries[Q_COUNT] = {
     [Q_ENROLLMENT_ADD] =
         "INSERT INTO enrollments(agent_id, token_hash, label, time_ms, addr, hostname,"
         " machine_id, serial) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
+    [Q_HOST_REVOKED] = "SELECT coalesce(revoked_ms, 0) FROM hosts WHERE id = ?1",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -2245,4 +2247,15 @@ int store_enrollment_add(struct store *s, const char *agent_id, const char *toke
     bind_text(st, 7, machine_id);
     bind_text(st, 8, serial);
     return step_done(s, st, "cannot record the enrollment");
+}
+
+int64_t store_host_revoked(struct store *s, int64_t host_id)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_REVOKED);
+    int64_t v = 0;
+    sqlite3_bind_int64(st, 1, host_id);
+    if (sqlite3_step(st) == SQLITE_ROW)
+        v = sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return v;
 }
