@@ -241,6 +241,19 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
                      "agent's");
             goto out;
         }
+        {
+            /* One that would not get in is not worth writing. */
+            struct vg_cert *ca = NULL;
+            char why[256] = "";
+            int bad = vg_cert_load(conf->ca, &ca) != 0 ||
+                      vg_cert_verify(cert, ca, why, sizeof(why)) != 0;
+            vg_cert_free(ca);
+            if (bad) {
+                snprintf(err, errlen, "the issued certificate does not verify against %s (%s)",
+                         conf->ca, why);
+                goto out;
+            }
+        }
         /* Key first: a certificate without its key is no use. */
         if ((rc = vg_key_save(key, conf->key, 0)) != 0) {
             snprintf(err, errlen, "cannot write the key %s: %s", conf->key, vg_strerror(rc));

@@ -201,6 +201,8 @@ int main(int argc, char **argv)
     for (int i = 1; i + 1 < argc; i++) {
         if (strcmp(argv[i], "--enroll-token") == 0) {
             setenv("VIGIL_ENROLL_TOKEN", argv[i + 1], 1);
+            /* Not left readable in /proc/PID/cmdline. */
+            vg_zeroize(argv[i + 1], strlen(argv[i + 1]));
             memmove(&argv[i], &argv[i + 2], (size_t)(argc - i - 1) * sizeof(*argv));
             argc -= 2;
             break;
@@ -223,6 +225,12 @@ int main(int argc, char **argv)
     /* No certificate yet: enroll first (a fresh install with a token). */
     if (rc == 0 && access(conf.cert, F_OK) != 0 && (rc = agent_enroll(&conf)) != 0)
         snprintf(err, sizeof(err), "cannot enroll; see above");
+    /* Children (firewall tools, journalctl) do not inherit the token. */
+    if (getenv("VIGIL_ENROLL_TOKEN")) {
+        char *v = getenv("VIGIL_ENROLL_TOKEN");
+        vg_zeroize(v, strlen(v));
+        unsetenv("VIGIL_ENROLL_TOKEN");
+    }
     if (rc == 0) {
         a.queue = queue_new(a.loop, &conf, on_batch_ready, &a, err, sizeof(err));
         if (!a.queue)

@@ -376,6 +376,17 @@ static void on_renewed(struct transport *t, const Vigil__V1__RenewResponse *r)
                   "agent and key; trying again in a minute");
         goto out;
     }
+    {
+        struct vg_cert *ca = NULL;
+        char why[256] = "";
+        int bad = vg_cert_load(c->ca, &ca) != 0 || vg_cert_verify(cert, ca, why, sizeof(why)) != 0;
+        vg_cert_free(ca);
+        if (bad) {
+            log_warnx("[net] certificate renewal: the new certificate does not verify against "
+                      "%s (%s); keeping the current one, trying again in a minute", c->ca, why);
+            goto out;
+        }
+    }
     snprintf(knext, sizeof(knext), "%s.next", c->key);
     snprintf(cnext, sizeof(cnext), "%s.next", c->cert);
     if ((rc = vg_key_save(t->renew_key, knext, 0)) != 0 ||
@@ -383,18 +394,27 @@ static void on_renewed(struct transport *t, const Vigil__V1__RenewResponse *r)
                                    r->cert_der.len && r->cert_der.data[r->cert_der.len - 1] == 0
                                        ? r->cert_der.len - 1
                                        : r->cert_der.len,
-                                   0644, 0)) != 0 ||
-        rename(knext, c->key) != 0 || rename(cnext, c->cert) != 0) {
+                                   0644, 0)) != 0) {
         log_warnx("[net] certificate renewal: cannot write %s or %s; trying again in a minute",
-                  c->key, c->cert);
+                  knext, cnext);
         goto out;
     }
+    /* Usable before it replaces anything. */
     memset(&o, 0, sizeof(o));
     o.ca = c->ca;
-    o.cert = c->cert;
-    o.key = c->key;
+    o.cert = cnext;
+    o.key = knext;
     if (vg_tls_config_new(&o, &ncfg, err, sizeof(err)) != 0) {
-        log_error("[net] certificate renewal: %s", err);
+        log_error("[net] certificate renewal: %s; keeping the current certificate", err);
+        unlink(knext);
+        unlink(cnext);
+        goto out;
+    }
+    if (rename(knext, c->key) != 0 || rename(cnext, c->cert) != 0) {
+        /* The key may be new and the certificate not: a start finishes
+         * it (finish_rotation). */
+        log_error("[net] certificate renewal: cannot install %s and %s", c->key, c->cert);
+        vg_tls_config_free(ncfg);
         goto out;
     }
     log_info("[net] certificate renewed (serial %s, valid until %lld); reconnecting with it",
@@ -406,6 +426,7 @@ static void on_renewed(struct transport *t, const Vigil__V1__RenewResponse *r)
     vg_tls_session_free(t->session);
     t->session = vg_tls_session_new();
     t->again = 1;
+    t->renew_next_ms = 0; /* the next one is due by the new certificate's dates */
     close_conn(t, "switching to the renewed certificate");
 out:
     vg_cert_free(cert);
@@ -520,6 +541,9 @@ static void on_close(struct vg_tls_conn *c, int err)
     t->closing = 0;
     vg_frame_reader_free(&t->rd);
     uploader_reset(t->agent->uploader);
+    /* A renewal asked on this connection is asked again on the next. */
+    vg_key_free(t->renew_key);
+    t->renew_key = NULL;
     if (t->state == T_STOPPED) {
         maybe_stopped(t);
         return;

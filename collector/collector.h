@@ -50,6 +50,7 @@ struct conn {
     uint8_t epoch[16];
     uint64_t last_rx_ms;
     uint64_t ready_ms;
+    uint64_t accept_ms;
     unsigned pending;        /* batches waiting for the commit */
     uint64_t pending_events;
     int paused;              /* reading stopped until the commit (backpressure) */
@@ -106,6 +107,8 @@ struct server {
     size_t nrevoked, caprevoked;
     /* Enrollment ([enroll] listen and ca_key set). */
     int enroll_on;
+    unsigned enrolling; /* connections open on the enrollment port */
+    struct vg_frame_limits enroll_limits;
     uv_tcp_t enroll_listener;
     struct vg_tls_config *enroll_tls;
     struct vg_cert *enroll_ca;

@@ -485,6 +485,10 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
     int64_t now = vg_time_now_ms();
     int rc;
 
+    if (p->not_after_ms < now) {
+        renew_respond(c, 0, "this connection's certificate has expired; enroll again", NULL);
+        return;
+    }
     if (!s->enroll_ca_key) {
         renew_respond(c, 0, "this collector does not issue certificates ([enroll] ca_key is "
                             "not set); renew this agent's certificate by hand", NULL);

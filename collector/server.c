@@ -321,18 +321,29 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
         s->refused++;
         return 1;
     }
+    {
+        /* Revoked as a host: whatever certificate it comes with.  A store
+         * that cannot say lets nobody in. */
+        int64_t hid;
+        int found = store_host_find(s->store, peer->cn, &hid, NULL, 0);
+        int64_t rv = found == 1 ? store_host_revoked(s->store, hid) : 0;
+        if (found < 0 || rv < 0) {
+            conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                      "collector store unavailable; try again later");
+            return 1;
+        }
+        if (rv > 0) {
+            refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+                   "agent %s was revoked; it needs a new enrollment", peer->cn);
+            return 1;
+        }
+    }
     if (store_hello(s->store, h, vg_tls_peer_addr(c->tls), now, &c->host_id, &last)) {
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   "collector store unavailable; try again later");
         return 1;
     }
     memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
-    if (store_host_revoked(s->store, c->host_id)) {
-        /* Revoked as a host: whatever certificate it comes with. */
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
-               "agent %s was revoked; it needs a new enrollment", peer->cn);
-        return 1;
-    }
     if (store_cert_seen(s->store, c->host_id, peer->serial, now) != 0) {
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   "collector store unavailable; try again later");
@@ -581,6 +592,8 @@ static void on_close(struct vg_tls_conn *t, int err)
 
     if (!c->ready_ms)
         s->handshaking--;
+    if (c->kind == CONN_ENROLL)
+        s->enrolling--;
     if (c->ready_ms && !c->closing && vg_frame_reader_finish(&c->rd) == VG_ETRUNC) {
         uint64_t sup;
         s->bad_frames++;
@@ -641,7 +654,7 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
         log_warnx("accept: %s", uv_strerror(status));
         return;
     }
-    if (s->handshaking >= MAX_HANDSHAKING || s->stopping) {
+    if (s->handshaking >= MAX_HANDSHAKING || s->stopping || (enroll && s->enrolling >= 64)) {
         /* Accept and drop at once: the socket costs nothing further, and
          * agents already connected are unaffected. */
         uv_tcp_t *drop = malloc(sizeof(*drop));
@@ -663,7 +676,9 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
         return;
     c->srv = s;
     c->kind = enroll ? CONN_ENROLL : CONN_NEW;
-    vg_frame_reader_init(&c->rd, &s->limits);
+    c->accept_ms = vg_time_mono_ms();
+    /* Enrollment peers are unauthenticated: small frames only. */
+    vg_frame_reader_init(&c->rd, enroll ? &s->enroll_limits : &s->limits);
     if (vg_tls_accept(l, enroll ? s->enroll_tls : s->tls, &handlers, c, &c->tls)) {
         vg_frame_reader_free(&c->rd);
         free(c);
@@ -671,6 +686,8 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
     }
     s->accepted++;
     s->handshaking++;
+    if (enroll)
+        s->enrolling++;
     c->next = s->conns;
     if (s->conns)
         s->conns->prev = c;
@@ -795,7 +812,7 @@ static void sweep_cb(uv_timer_t *t)
         next = c->next;
         if (!c->ready_ms || c->closing)
             continue; /* the TLS layer times out handshakes */
-        if (c->kind == CONN_ENROLL && now - c->ready_ms > HELLO_TIMEOUT_MS)
+        if (c->kind == CONN_ENROLL && now - c->accept_ms > HELLO_TIMEOUT_MS)
             conn_close(c, "no enrollment request in time");
         else if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
             refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
@@ -853,6 +870,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->rl_frame = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
     vg_frame_limits_default(&s->limits);
     s->limits.max_wire = (uint32_t)conf->max_frame;
+    s->enroll_limits.max_wire = 16 * 1024;
+    s->enroll_limits.max_raw = 16 * 1024;
     if (getenv("VIGIL_TEST_CRASH_AFTER_COMMIT") &&
         vg_parse_u64(getenv("VIGIL_TEST_CRASH_AFTER_COMMIT"), 1, UINT64_MAX, &s->crash_after))
         s->crash_after = 0;
@@ -945,6 +964,47 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
                 uv_close((uv_handle_t *)&s->enroll_listener, NULL);
                 uv_run(loop, UV_RUN_NOWAIT);
                 goto fail_listen;
+            }
+            {
+                /* Issue one throwaway certificate and check it the way
+                 * peers will: a root that allows no intermediate, or a
+                 * mismatched chain, shows now, not at the first agent. */
+                struct vg_key *tk = NULL;
+                struct vg_cert_req tr;
+                struct vg_cert *tc = NULL, *root = NULL;
+                char *tpem = NULL, why[256] = "";
+                int ok = 0;
+                memset(&tr, 0, sizeof(tr));
+                tr.cn = "enrollment-check";
+                tr.role = VG_ROLE_AGENT;
+                tr.not_before_ms = vg_time_now_ms() - 60000;
+                tr.not_after_ms = vg_time_now_ms() + 3600000;
+                if (vg_key_generate(&tk) == 0 &&
+                    vg_cert_issue(&tr, tk, s->enroll_ca, s->enroll_ca_key, &tpem) == 0) {
+                    size_t a = strlen(tpem), b = s->enroll_chain ? strlen(s->enroll_chain) : 0;
+                    char *chain = malloc(a + b + 2);
+                    if (chain) {
+                        memcpy(chain, tpem, a);
+                        chain[a] = '\n';
+                        memcpy(chain + a + 1, s->enroll_chain ? s->enroll_chain : "", b + 1);
+                        ok = vg_cert_parse((uint8_t *)chain, strlen(chain) + 1, &tc) == 0 &&
+                             vg_cert_load(conf->ca, &root) == 0 &&
+                             vg_cert_verify(tc, root, why, sizeof(why)) == 0;
+                        free(chain);
+                    }
+                }
+                vg_key_free(tk);
+                free(tpem);
+                vg_cert_free(tc);
+                vg_cert_free(root);
+                if (!ok) {
+                    snprintf(err, errlen, "[enroll] certificates signed with %s would not verify "
+                             "against [tls] ca %s (%s); a root made before intermediates were "
+                             "allowed needs replacing (vigilctl pki init)", issuing, conf->ca,
+                             why[0] ? why : "cannot issue");
+                    rc = VG_ECONFIG;
+                    goto fail_listen;
+                }
             }
             s->enroll_on = 1;
             log_info("enrollment endpoint on %s (certificates valid %llu s)", conf->enroll_listen,

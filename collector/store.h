@@ -190,7 +190,7 @@ int store_cert_seen(struct store *s, int64_t host_id, const char *serial, int64_
  * transaction if one is open.  Returns 0 or an error. */
 int store_revoke_host(struct store *s, int64_t host_id, const char *reason, const char *op,
                       int64_t now, int (*cb)(void *ctx, const char *serial), void *ctx);
-/* When host_id was revoked (0: it was not). */
+/* When host_id was revoked (0: it was not), or a negative error. */
 int64_t store_host_revoked(struct store *s, int64_t host_id);
 /* Every revoked serial.  Returns 0 or an error. */
 int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), void *ctx);

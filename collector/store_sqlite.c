@@ -2253,9 +2253,13 @@ int64_t store_host_revoked(struct store *s, int64_t host_id)
 {
     sqlite3_stmt *st = q(s, Q_HOST_REVOKED);
     int64_t v = 0;
+    int rc;
     sqlite3_bind_int64(st, 1, host_id);
-    if (sqlite3_step(st) == SQLITE_ROW)
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
         v = sqlite3_column_int64(st, 0);
     sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(s, "cannot read the host's revocation");
     return v;
 }
