@@ -33,91 +33,6 @@
 #define ENROLL_TIMEOUT_MS 30000
 #define RETRY_S 30
 
-struct call {
-    uv_loop_t loop;
-    uv_timer_t timer;
-    struct vg_tls_conn *conn;
-    struct vg_frame_reader rd;
-    Vigil__V1__EnrollRequest *req;
-    Vigil__V1__Envelope *resp_env;
-    char err[512];
-    int done;
-};
-
-static void finish(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void finish(struct call *c, const char *fmt, ...)
-{
-    if (fmt && !c->err[0]) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err, sizeof(c->err), fmt, ap);
-        va_end(ap);
-    }
-    c->done = 1;
-    uv_timer_stop(&c->timer);
-    if (c->conn)
-        vg_tls_close(c->conn, NULL);
-}
-
-static int on_env(void *ctx, Vigil__V1__Envelope *env)
-{
-    struct call *c = ctx;
-    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ENROLL_RESPONSE && !c->resp_env) {
-        c->resp_env = env;
-        finish(c, NULL);
-        return 1;
-    }
-    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ERROR)
-        finish(c, "the collector refused: %s", env->error->message);
-    vg_pb_free(&env->base);
-    return c->done;
-}
-
-static int on_ready(struct vg_tls_conn *t)
-{
-    struct call *c = vg_tls_data(t);
-    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
-    if (vg_tls_peer(t)->role != VG_ROLE_COLLECTOR) {
-        finish(c, "%s presents a %s certificate, not a collector's", vg_tls_peer_addr(t),
-               vg_role_name(vg_tls_peer(t)->role));
-        return -1;
-    }
-    env.body_case = VIGIL__V1__ENVELOPE__BODY_ENROLL_REQUEST;
-    env.enroll_request = c->req;
-    if (vg_wire_send(t, &env)) {
-        finish(c, "cannot send the request");
-        return -1;
-    }
-    return 0;
-}
-
-static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
-{
-    struct call *c = vg_tls_data(t);
-    int rc = vg_wire_feed(&c->rd, data, len, on_env, c);
-    if (rc)
-        finish(c, "bad frame from the collector: %s", vg_strerror(rc));
-}
-
-static void on_close(struct vg_tls_conn *t, int err)
-{
-    struct call *c = vg_tls_data(t);
-    c->conn = NULL;
-    if (!c->done || (!c->resp_env && !c->err[0]))
-        finish(c, "connection to %s failed: %s", vg_tls_peer_addr(t),
-               vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
-    uv_close((uv_handle_t *)&c->timer, NULL);
-}
-
-static const struct vg_tls_handlers handlers = {
-    .on_ready = on_ready, .on_data = on_data, .on_close = on_close,
-};
-
-static void timeout_cb(uv_timer_t *t)
-{
-    finish(t->data, "no answer within %d s", ENROLL_TIMEOUT_MS / 1000);
-}
-
 /* The token, or NULL with why. */
 static char *read_token(const struct agent_conf *conf, char *why, size_t wlen)
 {
@@ -152,7 +67,7 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
     const char *colon;
     uint8_t *csr = NULL;
     size_t csrlen, mlen;
-    struct call *c = NULL;
+    Vigil__V1__Envelope *resp_env = NULL;
     int rc = -EIO;
 
     if (!(token = read_token(conf, err, errlen)))
@@ -202,33 +117,20 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
     req.hostname = hostname;
     req.machine_id = mid ? mid : "";
     req.software_version = VG_VERSION;
-    if (!(c = calloc(1, sizeof(*c)))) {
-        rc = -ENOMEM;
-        goto out;
-    }
-    uv_loop_init(&c->loop);
-    uv_timer_init(&c->loop, &c->timer);
-    c->timer.data = c;
-    c->req = &req;
-    vg_frame_reader_init(&c->rd, NULL);
-    uv_timer_start(&c->timer, timeout_cb, ENROLL_TIMEOUT_MS, 0);
-    if ((rc = vg_tls_connect(&c->loop, cfg, res->ai_addr,
-                             conf->server_name ? conf->server_name : host, NULL, &handlers, c,
-                             &c->conn)) != 0) {
-        snprintf(c->err, sizeof(c->err), "cannot connect to %s: %s", conf->enroll_address,
-                 uv_strerror(rc));
-        uv_close((uv_handle_t *)&c->timer, NULL);
-    }
-    uv_run(&c->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&c->loop);
-    vg_frame_reader_free(&c->rd);
-    rc = -EIO;
-    if (!c->resp_env) {
-        snprintf(err, errlen, "%s", c->err[0] ? c->err : "no answer");
-        goto out;
-    }
     {
-        const Vigil__V1__EnrollResponse *r = c->resp_env->enroll_response;
+        Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+        env.body_case = VIGIL__V1__ENVELOPE__BODY_ENROLL_REQUEST;
+        env.enroll_request = &req;
+        if (vg_wire_call(cfg, res->ai_addr, conf->server_name ? conf->server_name : host, &env,
+                         VIGIL__V1__ENVELOPE__BODY_ENROLL_RESPONSE, ENROLL_TIMEOUT_MS, &resp_env,
+                         err, errlen) != 0) {
+            rc = -EIO;
+            goto out;
+        }
+    }
+    rc = -EIO;
+    {
+        const Vigil__V1__EnrollResponse *r = resp_env->enroll_response;
         if (!r->ok) {
             snprintf(err, errlen, "the collector refused to enroll this agent: %s", r->error);
             rc = -EACCES;
@@ -274,9 +176,8 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
         rc = 0;
     }
 out:
-    if (c && c->resp_env)
-        vg_pb_free(&c->resp_env->base);
-    free(c);
+    if (resp_env)
+        vg_pb_free(&resp_env->base);
     if (res)
         freeaddrinfo(res);
     vg_tls_config_free(cfg);

@@ -1,5 +1,8 @@
 #include <errno.h>
+#include <stdarg.h>
+#include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 
 #include "err.h"
 #include "pb.h"
@@ -116,4 +119,129 @@ const char *vg_command_state_name(int st)
     case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED: return "rejected";
     default: return "unknown";
     }
+}
+
+/* ---- one request, one answer ---- */
+
+struct call {
+    uv_loop_t loop;
+    uv_timer_t timer;
+    struct vg_tls_conn *conn;
+    struct vg_frame_reader rd;
+    Vigil__V1__Envelope *req;
+    int want;
+    uint32_t timeout_ms;
+    Vigil__V1__Envelope *resp;
+    char err[512];
+    int done;
+};
+
+static void call_finish(struct call *c, const char *fmt, ...) VG_PRINTF(2, 3);
+static void call_finish(struct call *c, const char *fmt, ...)
+{
+    if (fmt && !c->err[0]) {
+        va_list ap;
+        va_start(ap, fmt);
+        vsnprintf(c->err, sizeof(c->err), fmt, ap);
+        va_end(ap);
+    }
+    c->done = 1;
+    uv_timer_stop(&c->timer);
+    if (c->conn)
+        vg_tls_close(c->conn, NULL);
+}
+
+static int call_env(void *ctx, Vigil__V1__Envelope *env)
+{
+    struct call *c = ctx;
+    if ((int)env->body_case == c->want && !c->resp) {
+        c->resp = env;
+        call_finish(c, NULL);
+        return 1;
+    }
+    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ERROR)
+        call_finish(c, "the collector refused the request: %s", env->error->message);
+    else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_GOODBYE)
+        call_finish(c, "the collector is shutting down; try again shortly");
+    vg_pb_free(&env->base);
+    return c->done;
+}
+
+static int call_ready(struct vg_tls_conn *t)
+{
+    struct call *c = vg_tls_data(t);
+    if (vg_tls_peer(t)->role != VG_ROLE_COLLECTOR) {
+        call_finish(c, "%s presents a %s certificate, not a collector's", vg_tls_peer_addr(t),
+                    vg_role_name(vg_tls_peer(t)->role));
+        return -1;
+    }
+    if (vg_wire_send(t, c->req)) {
+        call_finish(c, "cannot send the request");
+        return -1;
+    }
+    return 0;
+}
+
+static void call_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
+{
+    struct call *c = vg_tls_data(t);
+    int rc = vg_wire_feed(&c->rd, data, len, call_env, c);
+    if (rc)
+        call_finish(c, "bad frame from the collector: %s", vg_strerror(rc));
+}
+
+static void call_close(struct vg_tls_conn *t, int err)
+{
+    struct call *c = vg_tls_data(t);
+    c->conn = NULL;
+    if (!c->done || (!c->resp && !c->err[0]))
+        call_finish(c, "connection to %s failed: %s", vg_tls_peer_addr(t),
+                    vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
+    uv_close((uv_handle_t *)&c->timer, NULL);
+}
+
+static const struct vg_tls_handlers call_handlers = {
+    .on_ready = call_ready, .on_data = call_data, .on_close = call_close,
+};
+
+static void call_timeout(uv_timer_t *t)
+{
+    struct call *c = t->data;
+    call_finish(c, "no answer from the collector within %u s", c->timeout_ms / 1000);
+}
+
+int vg_wire_call(struct vg_tls_config *cfg, const struct sockaddr *addr, const char *server_name,
+                 Vigil__V1__Envelope *req, int want, uint32_t timeout_ms,
+                 Vigil__V1__Envelope **resp, char *err, size_t errlen)
+{
+    struct call *c = calloc(1, sizeof(*c));
+    int rc;
+
+    *resp = NULL;
+    if (!c) {
+        snprintf(err, errlen, "out of memory");
+        return -ENOMEM;
+    }
+    uv_loop_init(&c->loop);
+    uv_timer_init(&c->loop, &c->timer);
+    c->timer.data = c;
+    c->req = req;
+    c->want = want;
+    c->timeout_ms = timeout_ms;
+    vg_frame_reader_init(&c->rd, NULL);
+    uv_timer_start(&c->timer, call_timeout, timeout_ms, 0);
+    if ((rc = vg_tls_connect(&c->loop, cfg, addr, server_name, NULL, &call_handlers, c,
+                             &c->conn)) != 0) {
+        snprintf(c->err, sizeof(c->err), "cannot connect: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *)&c->timer, NULL);
+    }
+    uv_run(&c->loop, UV_RUN_DEFAULT);
+    uv_loop_close(&c->loop);
+    vg_frame_reader_free(&c->rd);
+    *resp = c->resp;
+    rc = c->resp ? 0 : -EIO;
+    if (rc)
+        snprintf(err, errlen, "%s", c->err[0] ? c->err : "no answer from the collector");
+    free(c);
+    return rc;
 }

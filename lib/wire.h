@@ -7,6 +7,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/socket.h>
 
 #include "frame.h"
 #include "tls.h"
@@ -36,6 +37,14 @@ int vg_wire_drain(struct vg_frame_reader *r, vg_wire_cb cb, void *ctx);
 
 /* Name of an envelope body, for logs ("hello", "batch", ...). */
 const char *vg_wire_body_name(const Vigil__V1__Envelope *env);
+/* One request, one answer: connects to addr with cfg on a loop of its
+ * own, checks that the peer is a collector, sends req, and waits (at
+ * most timeout_ms) for an envelope whose body is want (a
+ * VIGIL__V1__ENVELOPE__BODY_* value).  On success returns 0 with *resp
+ * (free with vg_pb_free); otherwise an error with the reason in err. */
+int vg_wire_call(struct vg_tls_config *cfg, const struct sockaddr *addr, const char *server_name,
+                 Vigil__V1__Envelope *req, int want, uint32_t timeout_ms,
+                 Vigil__V1__Envelope **resp, char *err, size_t errlen);
 /* "queued", "succeeded", "rolled-back"...: a vigil.v1.CommandState as
  * operators see it ("unknown" for others). */
 const char *vg_command_state_name(int state);

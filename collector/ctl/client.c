@@ -46,98 +46,6 @@ static const struct vg_conf_key file_keys[] = {
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };
 
-struct call {
-    uv_loop_t loop;
-    uv_timer_t timer;
-    struct vg_tls_conn *conn;
-    struct vg_frame_reader rd;
-    Vigil__V1__OperatorRequest *req;
-    Vigil__V1__OperatorResponse *resp; /* result */
-    Vigil__V1__Envelope *resp_env;
-    char err[512];
-    int done;
-};
-
-static void finish(struct call *c, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-static void finish(struct call *c, const char *fmt, ...)
-{
-    if (fmt && !c->err[0]) {
-        va_list ap;
-        va_start(ap, fmt);
-        vsnprintf(c->err, sizeof(c->err), fmt, ap);
-        va_end(ap);
-    }
-    c->done = 1;
-    uv_timer_stop(&c->timer);
-    if (c->conn)
-        vg_tls_close(c->conn, NULL);
-}
-
-static int on_env(void *ctx, Vigil__V1__Envelope *env)
-{
-    struct call *c = ctx;
-
-    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE && !c->resp_env) {
-        c->resp_env = env;
-        c->resp = env->operator_response;
-        finish(c, NULL);
-        return 1;
-    }
-    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ERROR)
-        finish(c, "the collector refused the request: %s", env->error->message);
-    else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_GOODBYE)
-        finish(c, "the collector is shutting down; try again shortly");
-    vg_pb_free(&env->base);
-    return c->done;
-}
-
-static int on_ready(struct vg_tls_conn *t)
-{
-    struct call *c = vg_tls_data(t);
-    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
-
-    if (vg_tls_peer(t)->role != VG_ROLE_COLLECTOR) {
-        finish(c, "%s presents a %s certificate, not a collector's", vg_tls_peer_addr(t),
-               vg_role_name(vg_tls_peer(t)->role));
-        return -1;
-    }
-    env.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST;
-    env.operator_request = c->req;
-    if (vg_wire_send(t, &env)) {
-        finish(c, "cannot send the request");
-        return -1;
-    }
-    return 0;
-}
-
-static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
-{
-    struct call *c = vg_tls_data(t);
-    int rc = vg_wire_feed(&c->rd, data, len, on_env, c);
-    if (rc)
-        finish(c, "bad frame from the collector: %s", vg_strerror(rc));
-}
-
-static void on_close(struct vg_tls_conn *t, int err)
-{
-    struct call *c = vg_tls_data(t);
-    c->conn = NULL;
-    if (!c->done || (!c->resp && !c->err[0]))
-        finish(c, "connection to %s failed: %s", vg_tls_peer_addr(t),
-               vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
-    uv_close((uv_handle_t *)&c->timer, NULL);
-}
-
-static const struct vg_tls_handlers handlers = {
-    .on_ready = on_ready, .on_data = on_data, .on_close = on_close,
-};
-
-static void timeout_cb(uv_timer_t *t)
-{
-    struct call *c = t->data;
-    finish(c, "no answer from the collector within %d s", REQUEST_TIMEOUT_MS / 1000);
-}
-
 static void load_file(struct file_conf *fc)
 {
     const char *home = getenv("HOME");
@@ -159,7 +67,6 @@ int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req, Vigil__V1__Operat
     struct file_conf fc;
     struct vg_tls_opts o;
     struct vg_tls_config *cfg = NULL;
-    struct call *c;
     struct addrinfo hints, *res = NULL;
     const char *collector, *ca, *cert, *key, *sname;
     char host[256], port[8], err[512];
@@ -205,33 +112,20 @@ int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req, Vigil__V1__Operat
         rc = ctl_err("cannot resolve %s: %s", host, gai_strerror(rc));
         goto out_cfg;
     }
-    c = calloc(1, sizeof(*c));
-    if (!c) {
-        rc = ctl_err("out of memory");
-        goto out_cfg;
+    {
+        Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT, *resp = NULL;
+        env.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST;
+        env.operator_request = req;
+        if (vg_wire_call(cfg, res->ai_addr, sname ? sname : host, &env,
+                         VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE, REQUEST_TIMEOUT_MS, &resp,
+                         err, sizeof(err)) == 0) {
+            *resp_out = resp->operator_response;
+            *owner_out = resp;
+            rc = 0;
+        } else {
+            rc = ctl_err("%s (collector %s)", err, collector);
+        }
     }
-    uv_loop_init(&c->loop);
-    uv_timer_init(&c->loop, &c->timer);
-    c->timer.data = c;
-    c->req = req;
-    vg_frame_reader_init(&c->rd, NULL);
-    uv_timer_start(&c->timer, timeout_cb, REQUEST_TIMEOUT_MS, 0);
-    if ((rc = vg_tls_connect(&c->loop, cfg, res->ai_addr, sname ? sname : host, NULL, &handlers,
-                             c, &c->conn)) != 0) {
-        snprintf(c->err, sizeof(c->err), "cannot connect to %s: %s", collector, uv_strerror(rc));
-        uv_close((uv_handle_t *)&c->timer, NULL);
-    }
-    uv_run(&c->loop, UV_RUN_DEFAULT);
-    uv_loop_close(&c->loop);
-    vg_frame_reader_free(&c->rd);
-    if (c->resp) {
-        *resp_out = c->resp;
-        *owner_out = c->resp_env;
-        rc = 0;
-    } else {
-        rc = ctl_err("%s", c->err[0] ? c->err : "no answer from the collector");
-    }
-    free(c);
 out_cfg:
     if (res)
         freeaddrinfo(res);
