@@ -142,6 +142,7 @@ struct agent {
     size_t ninputs;
     size_t inputs_open;
     uv_signal_t sigterm, sigint;
+    uv_timer_t watchdog; /* systemd */
     int stopping;
     /* The process source in use ("ebpf", ...; "starting" until verified),
      * for the health reports. */

@@ -75,6 +75,7 @@ static void all_closed(struct agent *a)
              (unsigned long long)(queue_next_seq(a->queue) - 1));
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->watchdog, NULL);
     queue_free(a->queue);
 }
 
@@ -104,6 +105,7 @@ static void signal_cb(uv_signal_t *h, int signum)
         return;
     a->stopping = 1;
     log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    vg_notify("STOPPING=1");
     /* Isolation stays in force: only a release lifts it. */
     isolation_stop(a->iso);
     /* A triage build in progress ends now (its package says so). */
@@ -269,6 +271,11 @@ int main(int argc, char **argv)
     a.sigterm.data = a.sigint.data = &a;
     uv_signal_start(&a.sigterm, signal_cb, SIGTERM);
     uv_signal_start(&a.sigint, signal_cb, SIGINT);
+    {
+        char st[300];
+        snprintf(st, sizeof(st), "agent %s, collector %s", a.agent_id, conf.address.v[0]);
+        vg_notify_ready(a.loop, &a.watchdog, st);
+    }
 
     uv_run(a.loop, UV_RUN_DEFAULT);
 

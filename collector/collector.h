@@ -82,6 +82,7 @@ struct server {
     uv_tcp_t listener;
     uv_check_t commit;
     uv_timer_t sweep;
+    uv_timer_t watchdog; /* systemd */
     uv_signal_t sigterm, sigint;
     struct vg_tls_config *tls;
     struct store *store;

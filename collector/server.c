@@ -15,6 +15,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "daemon.h"
 #include "err.h"
 #include "pb.h"
 #include "store.h"
@@ -1025,6 +1026,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     uv_signal_start(&s->sigint, signal_cb, SIGINT);
     log_info("listening on %s as %s (database %s)", conf->listen,
              vg_tls_config_self(s->tls)->cn, conf->db);
+    {
+        char st[200];
+        snprintf(st, sizeof(st), "listening on %s", conf->listen);
+        vg_notify_ready(loop, &s->watchdog, st);
+    }
     return 0;
 fail_listen:
     uv_close((uv_handle_t *)&s->listener, NULL);
@@ -1050,6 +1056,8 @@ void server_stop(struct server *s)
     if (s->stopping)
         return;
     s->stopping = 1;
+    vg_notify("STOPPING=1");
+    uv_close((uv_handle_t *)&s->watchdog, NULL);
     /* Order: stop accepting, store and acknowledge what was received,
      * say goodbye, close. */
     uv_close((uv_handle_t *)&s->listener, NULL);

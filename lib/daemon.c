@@ -1,9 +1,16 @@
+#include <errno.h>
 #include <getopt.h>
+#include <stddef.h>
+#include <stdlib.h>
+#include <sys/socket.h>
+#include <sys/un.h>
+#include <unistd.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "daemon.h"
 #include "err.h"
+#include "util.h"
 #include "log.h"
 
 static void usage(const struct vg_daemon *d, FILE *out)
@@ -86,4 +93,64 @@ int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf
         return 0;
     }
     return -1;
+}
+
+/* ---- systemd notification ---- */
+
+int vg_notify(const char *state)
+{
+    const char *path = getenv("NOTIFY_SOCKET");
+    struct sockaddr_un sa;
+    size_t len;
+    int fd, rc = 0;
+
+    if (!path || !path[0])
+        return 0;
+    len = strlen(path);
+    if ((path[0] != '/' && path[0] != '@') || len >= sizeof(sa.sun_path))
+        return -EINVAL;
+    memset(&sa, 0, sizeof(sa));
+    sa.sun_family = AF_UNIX;
+    memcpy(sa.sun_path, path, len);
+    if (path[0] == '@')
+        sa.sun_path[0] = '\0';
+    fd = socket(AF_UNIX, SOCK_DGRAM | SOCK_CLOEXEC, 0);
+    if (fd < 0)
+        return -errno;
+    if (sendto(fd, state, strlen(state), MSG_NOSIGNAL, (struct sockaddr *)&sa,
+               (socklen_t)(offsetof(struct sockaddr_un, sun_path) + len)) < 0)
+        rc = -errno;
+    close(fd);
+    return rc;
+}
+
+uint64_t vg_notify_watchdog_ms(void)
+{
+    const char *usec = getenv("WATCHDOG_USEC"), *pid = getenv("WATCHDOG_PID");
+    uint64_t us, p;
+    if (!usec || vg_parse_u64(usec, 1, UINT64_MAX, &us))
+        return 0;
+    if (pid && (vg_parse_u64(pid, 1, UINT64_MAX, &p) || p != (uint64_t)getpid()))
+        return 0;
+    return us / 2000 ? us / 2000 : 1;
+}
+
+static void watchdog_cb(uv_timer_t *t)
+{
+    (void)t;
+    vg_notify("WATCHDOG=1");
+}
+
+void vg_notify_ready(uv_loop_t *loop, uv_timer_t *timer, const char *status)
+{
+    char msg[300];
+    uint64_t ms = vg_notify_watchdog_ms();
+    snprintf(msg, sizeof(msg), "READY=1\nSTATUS=%s", status);
+    uv_timer_init(loop, timer);
+    if (ms) {
+        uv_timer_start(timer, watchdog_cb, ms, ms);
+        uv_unref((uv_handle_t *)timer); /* never what keeps a loop alive */
+    }
+    if (vg_notify(msg) != 0)
+        log_warnx("cannot notify systemd at $NOTIFY_SOCKET");
 }

@@ -6,6 +6,9 @@
 #ifndef VG_DAEMON_H
 #define VG_DAEMON_H
 
+#include <stdint.h>
+#include <uv.h>
+
 #include <stddef.h>
 
 #include "conf.h"
@@ -30,5 +33,20 @@ struct vg_daemon {
  * --version, --check-config or --dump-config; 1 on a configuration
  * error; 2 on a usage error), conf then being freed. */
 int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf);
+
+/* systemd's notification protocol (sd_notify(3)), without libsystemd: a
+ * datagram to $NOTIFY_SOCKET ("@name" for the abstract namespace).  A
+ * no-op when the variable is unset.  Returns 0 or -errno. */
+int vg_notify(const char *state);
+/* How often to send "WATCHDOG=1": half of $WATCHDOG_USEC, in ms, when the
+ * watchdog is on for this process ($WATCHDOG_PID unset or ours); 0 when
+ * it is off. */
+uint64_t vg_notify_watchdog_ms(void);
+
+/* Says READY=1 (with a status line) and, when systemd's watchdog is on,
+ * starts timer (initialised here on loop) to say WATCHDOG=1 at half its
+ * interval.  The caller closes timer when it stops (after saying
+ * STOPPING=1 with vg_notify). */
+void vg_notify_ready(uv_loop_t *loop, uv_timer_t *timer, const char *status);
 
 #endif
