@@ -33,6 +33,7 @@ libarchive-dev
 bpftool
 iproute2
 procps
+groff-base
 "
 
 missing=""
