@@ -666,6 +666,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE:
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE:
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT:
         command_isolate(s, c, req, resp);
         return;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS:
@@ -682,9 +683,6 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         return;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
         server_revoke(s, c, req->revoke, resp);
-        return;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT:
-        collect_request(s, c, req, resp);
         return;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTIONS:
         collect_list(s, req->collections, resp);

@@ -324,12 +324,6 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
 
 /* ---- operators ---- */
 
-void collect_request(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
-                     Vigil__V1__OperatorResponse *resp)
-{
-    command_isolate(s, op, req, resp); /* the command path, action collect */
-}
-
 struct list_ctx {
     struct server *s;
     Vigil__V1__CollectionInfo **v;
@@ -465,18 +459,8 @@ void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionG
     int fd;
 
     memset(&x, 0, sizeof(x));
-    {
-        enum vg_role r = vg_tls_peer(op->tls)->role;
-        if (r != VG_ROLE_RESPONDER && r != VG_ROLE_ADMIN) {
-            char msg[160];
-            snprintf(msg, sizeof(msg), "role %s may not download collections (needs responder "
-                     "or admin)", vg_role_name(r));
-            store_audit_append(s->store, server_who(op), "download", g->collection_id, msg,
-                               "refused");
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, msg);
-            return;
-        }
-    }
+    if (!api_allowed(s, op, resp, "download", g->collection_id, 0))
+        return;
     if (!uuid_ok(g->collection_id) ||
         store_collection_get(s->store, g->collection_id, copy_cb, &x) != 1) {
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,

@@ -133,11 +133,17 @@ void api_free_response(Vigil__V1__OperatorResponse *resp);
 /* The array of a result with room for one more element: the (maybe
  * moved) array, or NULL with *oom set.  Use as v = api_grow(v, ...). */
 void *api_grow(void *v, size_t *cap, size_t n, size_t elem, int *oom);
+/* Role check for a command: responder or admin (admin_only: admin).
+ * Returns 1 if allowed; else 0 with resp set to "permission denied" and
+ * the refusal logged and audited. */
+int api_allowed(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
+                const char *action, const char *target, int admin_only);
 /* Sets resp to a failure with code and message. */
 void api_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg);
 
 /* Commands (command.c): operator requests that queue them, delivery to
  * agents, their reports, expiry, break-glass tokens. */
+/* isolate, release and collect requests: the command queued. */
 void command_isolate(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                      Vigil__V1__OperatorResponse *resp);
 void command_list(struct server *s, const Vigil__V1__CommandsQuery *q,
@@ -153,8 +159,6 @@ void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__C
 /* Once a second: expires queued commands. */
 void commands_sweep(struct server *s);
 /* Triage packages (collect.c). */
-void collect_request(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
-                     Vigil__V1__OperatorResponse *resp);
 void collect_list(struct server *s, const Vigil__V1__CollectionsQuery *q,
                   Vigil__V1__OperatorResponse *resp);
 void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionGet *g,

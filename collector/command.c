@@ -54,9 +54,8 @@ static void deny(struct server *s, struct conn *op, Vigil__V1__OperatorResponse 
     api_error(resp, code, msg);
 }
 
-/* Role check: responder or admin (admin_only: admin). */
-static int allowed(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
-                   const char *action, const char *target, int admin_only)
+int api_allowed(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
+                const char *action, const char *target, int admin_only)
 {
     enum vg_role r = vg_tls_peer(op->tls)->role;
     char msg[200];
@@ -246,7 +245,7 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
     size_t len, off = 0;
     int rc;
 
-    if (!allowed(s, op, resp, action, agent_id, 0))
+    if (!api_allowed(s, op, resp, action, agent_id, 0))
         return;
     if (!reason || !reason[0]) {
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
@@ -435,7 +434,7 @@ void command_release_token(struct server *s, struct conn *op,
     int64_t now = vg_time_now_ms(), host_id;
     int rc;
 
-    if (!allowed(s, op, resp, "release-token", r->agent_id, 1))
+    if (!api_allowed(s, op, resp, "release-token", r->agent_id, 1))
         return;
     if (!r->reason[0]) {
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,

@@ -39,19 +39,6 @@ static void token_hash(const char *token, char out[VG_SHA256_HEX])
 
 /* ---- operator requests ---- */
 
-static int admin_only(struct server *s, struct conn *op, const char *action,
-                      Vigil__V1__OperatorResponse *resp)
-{
-    const struct vg_cert_info *p = vg_tls_peer(op->tls);
-    char msg[160];
-    if (p->role == VG_ROLE_ADMIN)
-        return 1;
-    snprintf(msg, sizeof(msg), "role %s may not %s (needs admin)", vg_role_name(p->role), action);
-    store_audit_append(s->store, server_who(op), action, "", msg, "refused");
-    api_error(resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, msg);
-    return 0;
-}
-
 static Vigil__V1__EnrollTokenInfo *token_msg(const struct store_token *t)
 {
     Vigil__V1__EnrollTokenInfo *m = calloc(1, sizeof(*m));
@@ -101,7 +88,7 @@ void enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__Enr
     int64_t ttl = r->ttl_ms > 0 ? r->ttl_ms : 24LL * 3600 * 1000;
     uint32_t uses = r->max_uses ? r->max_uses : 1;
 
-    if (!admin_only(s, op, "enroll-token create", resp))
+    if (!api_allowed(s, op, resp, "enroll-token create", "", 1))
         return;
     if (vg_random(raw, sizeof(raw)) != 0) {
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness");
@@ -158,7 +145,7 @@ void enroll_token_list(struct server *s, struct conn *op, Vigil__V1__OperatorRes
     struct list_ctx x = { NULL, 0, 0, 0 };
     Vigil__V1__EnrollTokens *r;
 
-    if (!admin_only(s, op, "enroll-token list", resp))
+    if (!api_allowed(s, op, resp, "enroll-token list", "", 1))
         return;
     if (!(r = calloc(1, sizeof(*r)))) {
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
@@ -183,7 +170,7 @@ void enroll_token_revoke(struct server *s, struct conn *op, const Vigil__V1__Enr
     char key[VG_SHA256_HEX], detail[200];
     int n;
 
-    if (!admin_only(s, op, "enroll-token revoke", resp))
+    if (!api_allowed(s, op, resp, "enroll-token revoke", "", 1))
         return;
     /* The token itself, or its id (12+ hex digits of its hash). */
     if (strncmp(r->id, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) == 0)
@@ -220,6 +207,43 @@ void enroll_free_response(Vigil__V1__OperatorResponse *resp)
     }
 }
 
+/* Certificates start a little in the past, for clocks behind ours: 5 min,
+ * or a tenth of a short lifetime (renewal is due at two thirds of it). */
+static int64_t backdate(const struct server *s)
+{
+    int64_t tenth = (int64_t)s->conf->enroll_lifetime_ms / 10;
+    return tenth < 300000 ? tenth : 300000;
+}
+
+/* Signs an agent certificate for cn (role agent, whatever the request
+ * asked) with the request's public key, which it frees.  Returns 0 with
+ * *pem and *info set, or an error. */
+static int issue(const struct server *s, struct vg_key *pub, const char *cn, char **pem,
+                 struct vg_cert_info *info)
+{
+    struct vg_cert_req req;
+    struct vg_cert *issued = NULL;
+    int64_t now = vg_time_now_ms();
+    int rc;
+
+    memset(&req, 0, sizeof(req));
+    req.cn = cn;
+    req.role = VG_ROLE_AGENT;
+    req.not_before_ms = now - backdate(s);
+    req.not_after_ms = now + (int64_t)s->conf->enroll_lifetime_ms;
+    rc = vg_cert_issue(&req, pub, s->enroll_ca, s->enroll_ca_key, pem);
+    vg_key_free(pub);
+    if (rc == 0 && (vg_cert_parse((uint8_t *)*pem, strlen(*pem) + 1, &issued) ||
+                    vg_cert_info(issued, info)))
+        rc = VG_ECERT;
+    vg_cert_free(issued);
+    if (rc) {
+        free(*pem);
+        *pem = NULL;
+    }
+    return rc;
+}
+
 /* The issued certificate, followed by the intermediate that signed it
  * (if any): the agent sends both in its handshakes.  Takes pem. */
 static char *with_chain(const struct server *s, char *pem)
@@ -240,13 +264,6 @@ static char *with_chain(const struct server *s, char *pem)
 
 /* ---- the enrollment endpoint ---- */
 
-/* Certificates start a little in the past, for clocks behind ours: 5 min,
- * or a tenth of a short lifetime (renewal is due at two thirds of it). */
-static int64_t backdate(const struct server *s)
-{
-    int64_t tenth = (int64_t)s->conf->enroll_lifetime_ms / 10;
-    return tenth < 300000 ? tenth : 300000;
-}
 
 /* Addresses that sent bad tokens lately. */
 static struct { char addr[64]; uint64_t since; unsigned bad; } badlist[128];
@@ -345,8 +362,6 @@ static void on_request(struct server *s, struct conn *c, const Vigil__V1__Enroll
     char hash[VG_SHA256_HEX], why[300], id[VG_UUID_STR], detail[600];
     struct tok t;
     struct vg_key *pub = NULL;
-    struct vg_cert_req req;
-    struct vg_cert *issued = NULL;
     struct vg_cert_info info;
     char *pem = NULL, *ca = NULL;
     size_t calen;
@@ -401,15 +416,8 @@ static void on_request(struct server *s, struct conn *c, const Vigil__V1__Enroll
     }
     /* The agent id is ours to give; the role is agent, whatever was asked. */
     vg_uuid4(id);
-    memset(&req, 0, sizeof(req));
-    req.cn = id;
-    req.role = VG_ROLE_AGENT;
-    req.not_before_ms = now - backdate(s);
-    req.not_after_ms = now + (int64_t)s->conf->enroll_lifetime_ms;
-    rc = vg_cert_issue(&req, pub, s->enroll_ca, s->enroll_ca_key, &pem);
-    vg_key_free(pub);
-    if (rc || vg_cert_parse((uint8_t *)pem, strlen(pem) + 1, &issued) ||
-        vg_cert_info(issued, &info) || vg_file_read(s->conf->ca, 1024 * 1024, &ca, &calen)) {
+    rc = issue(s, pub, id, &pem, &info);
+    if (rc || vg_file_read(s->conf->ca, 1024 * 1024, &ca, &calen)) {
         log_warnx("enrollment from %s: cannot issue a certificate (%s)", peer, vg_strerror(rc));
         respond(c, 0, "the collector could not issue a certificate; see its log", NULL, NULL,
                 NULL);
@@ -444,7 +452,6 @@ static void on_request(struct server *s, struct conn *c, const Vigil__V1__Enroll
 out:
     free(pem);
     free(ca);
-    vg_cert_free(issued);
 }
 
 int enroll_on_env(struct server *s, struct conn *c, Vigil__V1__Envelope *env)
@@ -478,8 +485,6 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
 {
     const struct vg_cert_info *p = vg_tls_peer(c->tls);
     struct vg_key *pub = NULL;
-    struct vg_cert_req req;
-    struct vg_cert *issued = NULL;
     struct vg_cert_info info;
     char *pem = NULL, detail[400];
     int64_t now = vg_time_now_ms();
@@ -501,15 +506,8 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
         return;
     }
     /* Same name, role agent: the connection's certificate says who. */
-    memset(&req, 0, sizeof(req));
-    req.cn = p->cn;
-    req.role = VG_ROLE_AGENT;
-    req.not_before_ms = now - backdate(s);
-    req.not_after_ms = now + (int64_t)s->conf->enroll_lifetime_ms;
-    rc = vg_cert_issue(&req, pub, s->enroll_ca, s->enroll_ca_key, &pem);
-    vg_key_free(pub);
-    if (rc || vg_cert_parse((uint8_t *)pem, strlen(pem) + 1, &issued) ||
-        vg_cert_info(issued, &info)) {
+    rc = issue(s, pub, p->cn, &pem, &info);
+    if (rc) {
         renew_respond(c, 0, "the collector could not issue a certificate; see its log", NULL);
         log_warnx("agent %s: renewal failed: %s", p->cn, vg_strerror(rc));
         goto out;
@@ -530,5 +528,4 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
     renew_respond(c, 1, NULL, pem);
 out:
     free(pem);
-    vg_cert_free(issued);
 }

@@ -186,16 +186,11 @@ void server_revoke(struct server *s, struct conn *op, const Vigil__V1__RevokeReq
     int64_t host_id;
     int rc;
 
-    if (p->role != VG_ROLE_ADMIN || !r->reason[0]) {
-        snprintf(msg, sizeof(msg), p->role != VG_ROLE_ADMIN
-                                       ? "role %s may not revoke (needs admin)"
-                                       : "a reason is required (--reason TEXT)",
-                 vg_role_name(p->role));
-        if (p->role != VG_ROLE_ADMIN)
-            store_audit_append(s->store, server_who(op), "revoke", r->agent_id, msg, "refused");
-        api_error(resp, p->role != VG_ROLE_ADMIN ? VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED
-                                                 : VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  msg);
+    if (!api_allowed(s, op, resp, "revoke", r->agent_id, 1))
+        return;
+    if (!r->reason[0]) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "a reason is required (--reason TEXT)");
         return;
     }
     rc = store_host_find(s->store, r->agent_id, &host_id, NULL, 0);

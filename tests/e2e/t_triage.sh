@@ -63,6 +63,7 @@ grep -q "resuming" agent.log || fail "the agent did not resume the upload"
 # The collector's record and the file agree; standard tools read it.
 expect_exit 0 "$CTL" --json collections agent-1
 ID=$(jq -r '.[0].collection_id' out.txt)
+CMDID=$(jq -r '.[0].command_id' out.txt)
 [ "$(jq -r '.[0].state' out.txt)" = complete ] || fail "collection not complete: $(cat out.txt)"
 [ "$(jq -r '.[0].sha256' out.txt)" = "$(sha256sum pkg.tar.lz4 | cut -d' ' -f1)" ] || fail "hash differs from the record"
 [ "$(jq -r '.[0].chunks' out.txt)" -ge 4 ] || fail "expected several chunks"
@@ -94,7 +95,9 @@ cmp "$VG_TMP/big-1.bin" "x/triage/files$VG_TMP/big-1.bin" || fail "extra_paths f
 # Downloaded again: verified, and recorded.
 expect_exit 0 "$CTL" collection get "$ID" -o again.tar.lz4
 cmp pkg.tar.lz4 again.tar.lz4 || fail "a second download differs"
-expect_exit 0 "$CTL" --json collections --command "$(jq -r '.[0].command_id' out.txt 2>/dev/null || true)"
+expect_exit 0 "$CTL" --json collections --command "$CMDID"
+jq -e --arg id "$ID" 'length == 1 and .[0].collection_id == $id and (.[0].downloads | length) == 2' out.txt >/dev/null ||
+    fail "collections --command: $(cat out.txt)"
 
 # A bound: the package is made, with what did not fit listed.
 expect_exit 0 "$CTL" collect agent-1 --reason "small" --max-size 20K -o small.tar.lz4
