@@ -49,7 +49,7 @@ ifeq ($(FUZZ),1)
 ALL_CFLAGS += -fsanitize=fuzzer-no-link
 endif
 
-LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS)
+LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm
 
 # ---- sources ---------------------------------------------------------------
 
@@ -175,6 +175,12 @@ $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/col
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+COMPLIANCE_OBJ := $(addprefix $(BUILD)/obj/collector/,compliance.o ossupport.o)
+$(BUILD)/tests/test_compliance: $(BUILD)/obj/tests/unit/test_compliance.o $(COMPLIANCE_OBJ) $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 ISOLATE_OBJ := $(addprefix $(BUILD)/obj/agent/,cmd_isolate_nft.o cmd_isolate_ipt.o)
 $(BUILD)/tests/test_isolate: $(BUILD)/obj/tests/unit/test_isolate.o $(ISOLATE_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
@@ -189,6 +195,11 @@ $(BUILD)/tests/test_triage: $(BUILD)/obj/tests/unit/test_triage.o $(TRIAGE_OBJ) 
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 $(BUILD)/bench/bench_spool: $(BUILD)/obj/tests/bench/bench_spool.o $(BUILD)/obj/agent/spool.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+$(BUILD)/bench/bench_report: $(BUILD)/obj/tests/bench/bench_report.o $(COMPLIANCE_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
