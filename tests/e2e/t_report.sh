@@ -224,8 +224,12 @@ expect_exit 1 "$CTL" report verify tampered.html
 expect_exit 1 "$CTL" report verify r1.html --ca otherpki/ca.crt
 expect_in err.txt "not signed by a collector of this CA"
 if [ "${VG_TEST_HTML:-0}" = 1 ]; then
-    sh "$VG_ROOT/tests/html/check_html.sh" r1.html "Example NHS Trust" "33.3" "agent-3" ||
-        fail "the HTML report in Chromium"
+    # The summary figures of this fleet, each in its element (#sum-...=N).
+    /usr/bin/python3 "$VG_ROOT/tests/html/check_report.py" --expect-summary r1.json >expect.txt
+    expect_in expect.txt "#sum-compliant-pct=33.3%"
+    # shellcheck disable=SC2046
+    sh "$VG_ROOT/tests/html/check_html.sh" r1.html $(cat expect.txt) "Example NHS Trust" \
+        "agent-3" "DSA-9002-1" "CVE-2026-0007" || fail "the HTML report in Chromium"
 fi
 
 # The fleet changes: host A installs bar's fix; the short exception
