@@ -35,6 +35,7 @@ iptables
 jq
 python3
 python3-jsonschema
+distro-info-data
 rpm
 libcmocka-dev
 libsqlite3-dev
