@@ -175,6 +175,11 @@ $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/col
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+$(BUILD)/tests/test_advisory: $(BUILD)/obj/tests/unit/test_advisory.o $(BUILD)/obj/collector/advisory.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 ISOLATE_OBJ := $(addprefix $(BUILD)/obj/agent/,cmd_isolate_nft.o cmd_isolate_ipt.o)
 $(BUILD)/tests/test_isolate: $(BUILD)/obj/tests/unit/test_isolate.o $(ISOLATE_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
@@ -197,6 +202,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Fuzz targets of collector modules link the module itself.
+$(BUILD)/fuzz/fuzz_advisory: $(BUILD)/obj/tests/fuzz/fuzz_advisory.o $(BUILD)/obj/collector/advisory.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
