@@ -176,6 +176,11 @@ $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/col
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+$(BUILD)/tests/test_advisory: $(BUILD)/obj/tests/unit/test_advisory.o $(BUILD)/obj/collector/advisory.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 COMPLIANCE_OBJ := $(addprefix $(BUILD)/obj/collector/,compliance.o ossupport.o)
 $(BUILD)/tests/test_compliance: $(BUILD)/obj/tests/unit/test_compliance.o $(COMPLIANCE_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
@@ -220,6 +225,12 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
+# Fuzz targets of collector modules link the module itself.
+$(BUILD)/fuzz/fuzz_advisory: $(BUILD)/obj/tests/fuzz/fuzz_advisory.o $(BUILD)/obj/collector/advisory.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
 
 $(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)

@@ -206,7 +206,7 @@ static int import_finish(struct server *s, struct conn *op, struct upload *u,
 {
     struct imp_ctx x = { s->store, 0, 0, 0 };
     enum adv_format fmt = ADV_AUTO;
-    char key[256], perr[300], opname[160], detail[800];
+    char key[ADV_DOC_KEY_MAX > 256 ? ADV_DOC_KEY_MAX : 256], perr[300], opname[160], detail[800];
     void *map;
     int rc;
 
@@ -235,8 +235,16 @@ static int import_finish(struct server *s, struct conn *op, struct upload *u,
                             opname, vg_time_now_ms(), &x.id);
     key[0] = '\0';
     perr[0] = '\0';
-    if (rc == 0)
-        rc = adv_parse(fmt, map, u->total, imp_cb, &x, key, sizeof(key), perr, sizeof(perr));
+    if (rc == 0) {
+        struct adv_stats stats;
+        memset(&stats, 0, sizeof(stats));
+        rc = adv_parse_stats(fmt, map, u->total, imp_cb, &x, key, sizeof(key), &stats, perr,
+                             sizeof(perr));
+        x.skipped += stats.skipped;
+        if (stats.skipped)
+            log_warnx("feed %s: %zu entries skipped as malformed, the first: %s", u->source,
+                      stats.skipped, stats.skip_reason);
+    }
     munmap(map, u->total);
     if (rc == 0)
         rc = store_import_finish(s->store, x.id, x.records, x.skipped);
