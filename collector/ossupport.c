@@ -50,18 +50,14 @@ static const struct {
     { "sles", "15", "2031-07-31" },     { "opensuse-leap", "15", "2025-12-31" },
 };
 
+/* "YYYY-MM-DD" as the last millisecond of that day (support runs to
+ * the end of the day named); 0 when d is not such a date. */
 static int64_t date_ms(const char *d)
 {
-    int y, m, day;
-    struct tm tm;
-    if (!d || sscanf(d, "%d-%d-%d", &y, &m, &day) != 3)
+    int64_t ms;
+    if (!d || strlen(d) != 10 || d[4] != '-' || d[7] != '-' || vg_time_parse(d, &ms) != 0)
         return 0;
-    memset(&tm, 0, sizeof(tm));
-    tm.tm_year = y - 1900;
-    tm.tm_mon = m - 1;
-    tm.tm_mday = day;
-    /* Support runs to the end of the day named. */
-    return (int64_t)timegm(&tm) * 1000 + 86400000 - 1;
+    return ms + 86400000 - 1;
 }
 
 static int add(struct os_support *s, const char *id, const char *version, const char *codename,

@@ -785,13 +785,15 @@ static void report_work(uv_work_t *w)
     vigil__v1__report_result__init(j->res);
     if (strcmp(j->format, "json") == 0) {
         char *t = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
-        char *k = t ? realloc(t, strlen(t) + 2) : NULL;
+        size_t tl = t ? strlen(t) : 0;
+        char *k = t ? realloc(t, tl + 2) : NULL;
         if (!k) {
             free(t);
             goto out;
         }
-        strcat(k, "\n");
-        rc = add_file(j->res, "", k, strlen(k), j->sign, j->cert_pem, j->key, j->signer, j->now);
+        k[tl] = '\n';
+        k[tl + 1] = '\0';
+        rc = add_file(j->res, "", k, tl + 1, j->sign, j->cert_pem, j->key, j->signer, j->now);
     } else if (strcmp(j->format, "csv") == 0) {
         char *fc = NULL, *hc = NULL;
         size_t fl = 0, hl = 0;
