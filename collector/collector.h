@@ -28,7 +28,7 @@ struct collector_conf {
     char *enroll_listen, *enroll_ca_key, *enroll_ca_cert;
     uint64_t enroll_lifetime_ms;
     /* [report] */
-    char *organisation, *distro_info_dir;
+    char *organisation, *distro_info_dir, *security_support_dir;
     uint64_t stale_ms, history_ms, trend_weeks, max_import_size;
     /* [tls] */
     char *ca, *cert, *key;

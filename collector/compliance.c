@@ -281,6 +281,7 @@ struct hostres {
     char support_note[160];
     int stale, open, overdue, excepted, met_late, kernel_effective; /* -1 none */
     json_t *failing;
+    json_t *unsupported; /* packages whose security support ended */
     const char *status;
 };
 
@@ -865,6 +866,52 @@ static void add_fail(struct hostres *r, const char *rule, const char *reason)
     json_array_append_new(r->failing, o);
 }
 
+/* Debian packages on h whose security support ended before the
+ * release's (debian-security-support): each fails CE (software must be
+ * supported) and DSPT (no unsupported software). */
+static void unsupported_software(struct ctx *c, struct hostres *r, const struct cx_host *h,
+                                 const struct cx_os *os, int64_t at)
+{
+    char major[8], why[400];
+    size_t n = 0, len = 0;
+    r->unsupported = json_array();
+    if (!os || strcmp(os->os_id, "debian") != 0)
+        return;
+    vg_strlcpy(major, os->version_id, sizeof(major));
+    major[strcspn(major, ".")] = '\0';
+    why[0] = '\0';
+    for (size_t i = 0; i < h->npkg; i++) {
+        const struct cx_pkg *p = &h->pkg[i];
+        const char *details, *src = src_of(p);
+        int64_t ended;
+        size_t j;
+        json_t *x;
+        int dup = 0;
+        if (!alive(p->from_ms, p->to_ms, at) ||
+            !os_support_pkg_ended(c->o->os, major, src, srcver_of(p, 0), at, &ended, &details))
+            continue;
+        json_array_foreach(r->unsupported, j, x)
+            dup |= strcmp(json_string_value(json_object_get(x, "package")), src) == 0;
+        if (dup)
+            continue;
+        json_array_append_new(r->unsupported,
+                              json_pack("{s:o,s:o,s:o,s:o}", "package", vg_json_text(src),
+                                        "version", vg_json_text(srcver_of(p, 0)), "ended",
+                                        vg_json_time(ended), "details", vg_json_text(details)));
+        if (len < sizeof(why) - 80)
+            len += (size_t)snprintf(why + len, sizeof(why) - len, "%s%s", n ? ", " : "", src);
+        n++;
+    }
+    if (n) {
+        char msg[512];
+        snprintf(msg, sizeof(msg),
+                 "unsupported software: security support ended for %zu package%s (%s)", n,
+                 n == 1 ? "" : "s", why);
+        add_fail(r, "CE", msg);
+        add_fail(r, "DSPT", msg);
+    }
+}
+
 /* Judges the fleet at pt->at (point index k). */
 static void eval_point(struct ctx *c, struct point *pt, size_t k)
 {
@@ -952,6 +999,7 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                      r->support_note);
             add_fail(r, "CE", why);
         }
+        unsupported_software(c, r, h, os, at);
         if (r->overdue) {
             char why[160];
             snprintf(why, sizeof(why),
@@ -990,8 +1038,10 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
 
 static void point_free(struct point *pt)
 {
-    for (size_t i = 0; i < pt->nhr; i++)
+    for (size_t i = 0; i < pt->nhr; i++) {
         json_decref(pt->hr[i].failing);
+        json_decref(pt->hr[i].unsupported);
+    }
     free(pt->hr);
     free(pt->f);
 }
@@ -1131,6 +1181,7 @@ static json_t *host_json(const struct hostres *r, int64_t at)
     json_object_set_new(o, "met_late", json_integer(r->met_late));
     json_object_set_new(o, "status", json_string(r->status));
     json_object_set(o, "failing_rules", r->failing);
+    json_object_set(o, "unsupported_packages", r->unsupported);
     return o;
 }
 

@@ -165,4 +165,14 @@ enum cx_support os_support_check(const struct os_support *s, const char *os_id,
                                  const char *version_id, const char *codename, int64_t at_ms,
                                  int64_t *eol_ms, char *note, size_t notelen);
 
+/* Debian packages whose security support ended before their release's
+ * (debian-security-support: DIR/security-support-ended.debN).  Loaded
+ * with os_support_load's second call; absent files leave it empty. */
+int os_support_load_ended(struct os_support *s, const char *dir);
+/* Whether source package src at version v on Debian `major` had lost its
+ * security support at at_ms: 1 with *ended_ms and details (a pointer
+ * into s), else 0. */
+int os_support_pkg_ended(const struct os_support *s, const char *major, const char *src,
+                         const char *v, int64_t at_ms, int64_t *ended_ms, const char **details);
+
 #endif

@@ -59,6 +59,10 @@ const struct vg_conf_key collector_conf_keys[] = {
        "weeks of compliance history in a report's trend"),
     K("report", "distro_info_dir", VG_CONF_PATH, "/usr/share/distro-info", distro_info_dir, 0,
       "Debian's distro-info-data end-of-life tables (debian.csv, ubuntu.csv)"),
+    K("report", "security_support_dir", VG_CONF_PATH, "/usr/share/debian-security-support",
+      security_support_dir, 0,
+      "debian-security-support's lists of packages whose security support ended early "
+      "(security-support-ended.debN); such packages fail a host"),
     KR("report", "max_import_size", VG_CONF_SIZE, "256M", max_import_size, 1048576,
        4ULL * 1024 * 1024 * 1024, "largest advisory feed file accepted by vigilctl advisories import"),
     K("tls", "ca", VG_CONF_PATH, NULL, ca, VG_CONF_REQUIRED,

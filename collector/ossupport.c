@@ -14,6 +14,7 @@
  * the vendors publish it).
  */
 #include <errno.h>
+#include <regex.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -22,6 +23,7 @@
 #include "compliance.h"
 #include "log.h"
 #include "util.h"
+#include "vercmp.h"
 
 struct os_row {
     char id[16], version[24], codename[24];
@@ -29,9 +31,21 @@ struct os_row {
     int lts;        /* the end is LTS / server support */
 };
 
+/* debian-security-support: a source package (a regular expression in
+ * the file, anchored), the last version supported ("0": every version),
+ * when support ended. */
+struct ended_row {
+    char major[8];
+    char *pattern, *last, *details;
+    regex_t re;
+    int64_t ended_ms;
+};
+
 struct os_support {
     struct os_row *v;
     size_t n, cap;
+    struct ended_row *e;
+    size_t ne, cape;
 };
 
 /* End of maintenance support, from the vendors' life-cycle pages. */
@@ -150,8 +164,101 @@ void os_support_free(struct os_support *s)
 {
     if (!s)
         return;
+    for (size_t i = 0; i < s->ne; i++) {
+        regfree(&s->e[i].re);
+        free(s->e[i].pattern);
+        free(s->e[i].last);
+        free(s->e[i].details);
+    }
+    free(s->e);
     free(s->v);
     free(s);
+}
+
+static int ended_add(struct os_support *s, const char *major, const char *pat, const char *last,
+                     int64_t ended, const char *details)
+{
+    struct ended_row *r;
+    char *anchored;
+    if (s->ne == s->cape) {
+        size_t nc = s->cape ? s->cape * 2 : 64;
+        struct ended_row *nv = realloc(s->e, nc * sizeof(*nv));
+        if (!nv)
+            return -ENOMEM;
+        s->e = nv;
+        s->cape = nc;
+    }
+    r = &s->e[s->ne];
+    memset(r, 0, sizeof(*r));
+    if (asprintf(&anchored, "^(%s)$", pat) < 0)
+        return -ENOMEM;
+    if (regcomp(&r->re, anchored, REG_EXTENDED | REG_NOSUB) != 0) {
+        free(anchored);
+        return 1; /* not a pattern we can use: skipped */
+    }
+    free(anchored);
+    vg_strlcpy(r->major, major, sizeof(r->major));
+    r->pattern = strdup(pat);
+    r->last = strdup(last);
+    r->details = strdup(details);
+    r->ended_ms = ended;
+    if (!r->pattern || !r->last || !r->details) {
+        regfree(&r->re);
+        free(r->pattern);
+        free(r->last);
+        free(r->details);
+        return -ENOMEM;
+    }
+    s->ne++;
+    return 0;
+}
+
+/* Columns separated by blanks: source, last version, date, details. */
+int os_support_load_ended(struct os_support *s, const char *dir)
+{
+    for (int major = 8; major <= 20; major++) {
+        char path[600], line[1024], m[8];
+        FILE *f;
+        int rc = 0;
+        snprintf(path, sizeof(path), "%s/security-support-ended.deb%d", dir, major);
+        snprintf(m, sizeof(m), "%d", major);
+        if (!(f = fopen(path, "re")))
+            continue;
+        while (rc >= 0 && fgets(line, sizeof(line), f)) {
+            char *save = NULL, *src, *last, *date, *rest;
+            int64_t ended;
+            line[strcspn(line, "\r\n")] = '\0';
+            if (line[0] == '#' || !(src = strtok_r(line, " \t", &save)) ||
+                !(last = strtok_r(NULL, " \t", &save)) || !(date = strtok_r(NULL, " \t", &save)))
+                continue;
+            rest = save ? save + strspn(save, " \t") : "";
+            if (!(ended = date_ms(date)))
+                continue;
+            /* Support ends at the start of the day named. */
+            rc = ended_add(s, m, src, last, ended - 86400000 + 1, rest);
+        }
+        fclose(f);
+        if (rc < 0)
+            return rc;
+    }
+    return 0;
+}
+
+int os_support_pkg_ended(const struct os_support *s, const char *major, const char *src,
+                         const char *v, int64_t at_ms, int64_t *ended_ms, const char **details)
+{
+    for (size_t i = 0; s && i < s->ne; i++) {
+        const struct ended_row *r = &s->e[i];
+        if (strcmp(r->major, major) != 0 || r->ended_ms > at_ms ||
+            regexec(&r->re, src, 0, NULL, 0) != 0)
+            continue;
+        if (strcmp(r->last, "0") != 0 && vg_dpkg_vercmp(v, r->last) > 0)
+            continue; /* a later version than the last supported one */
+        *ended_ms = r->ended_ms;
+        *details = r->details;
+        return 1;
+    }
+    return 0;
 }
 
 enum cx_support os_support_check(const struct os_support *s, const char *os_id,

@@ -98,7 +98,8 @@ int report_init(struct server *s, char *err, size_t errlen)
     struct dirent *e;
     int rc;
 
-    if ((rc = os_support_load(s->conf->distro_info_dir, &s->os)) != 0) {
+    if ((rc = os_support_load(s->conf->distro_info_dir, &s->os)) != 0 ||
+        (rc = os_support_load_ended(s->os, s->conf->security_support_dir)) != 0) {
         snprintf(err, errlen, "cannot load end-of-life data: %s", vg_strerror(rc));
         return rc;
     }

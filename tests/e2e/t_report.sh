@@ -13,7 +13,10 @@ make_pki pki
 "$CTL" pki issue --dir pki --role agent --name agent-3 >/dev/null
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
-printf '[report]\norganisation = Example NHS Trust\n' >>collector.conf
+mkdir -p dss
+printf '# source  last-supported  ended  details\noldweb  1.0-3  2025-01-31  https://bugs.debian.org/1\nphp-horde.*  0  2025-03-22  incompatible with PHP8\n' \
+    >dss/security-support-ended.deb12
+printf '[report]\norganisation = Example NHS Trust\nsecurity_support_dir = dss\n' >>collector.conf
 
 NOW=$(date +%s)
 MID=$(( NOW / 86400 * 86400 ))          # today, 00:00 UTC
@@ -44,6 +47,8 @@ host_root hostA debian 12 bookworm
     stanza linux-image-6.1.0-99-amd64 6.1.99-1 linux   # fixed kernel installed, not booted
     stanza nofix 1.0-1                           # open in the tracker, no fix yet
     stanza zed 1.0-1                             # no advisory at all
+    stanza php-horde-imap 1.0-1                  # security support ended (a pattern)
+    stanza oldweb 1.0-4                          # a later version than the last unsupported one
 } >hostA/var/lib/dpkg/status
 {
     echo "$(logt 20) status installed baz:amd64 3.0-1+deb12u1"
@@ -184,6 +189,8 @@ jq -e '.hosts | map({(.agent_id): .status}) | add == {"agent-1": "fail", "agent-
     fail "host status: $(jq -c '[.hosts[] | {agent_id, status, failing_rules}]' r1.json)"
 jq -e '[.hosts[] | select(.agent_id == "agent-3")][0] | .os_support == "unsupported" and any(.failing_rules[]; .rule == "CE" and (.reason | test("unsupported")))' r1.json >/dev/null ||
     fail "EOL OS"
+jq -e '[.hosts[] | select(.agent_id == "agent-1")][0] | ([.unsupported_packages[].package] == ["php-horde-imap"]) and any(.failing_rules[]; .rule == "DSPT" and (.reason | test("php-horde-imap")))' r1.json >/dev/null ||
+    fail "unsupported software: $(jq -c '.hosts[0] | {unsupported_packages, failing_rules}' r1.json)"
 jq -e '.summary | .hosts == 3 and .compliant == 1 and .overdue == 1 and .open == 2 and .met == 1 and .met_late == 1 and .excepted == 2 and .no_fix_yet == 1 and .unsupported_os == 1 and .compliant_pct == 33.3' r1.json >/dev/null ||
     fail "summary: $(jq -c .summary r1.json)"
 jq -e '.header.organisation == "Example NHS Trust" and (.header.feeds | length) == 2 and (.trend.weeks | length) == 12' r1.json >/dev/null ||
