@@ -63,7 +63,9 @@ finish() {
     (
         cd "$WORK"
         echo "misc:Depends=" >"debian/$1.substvars"
-        # Every ELF file in the package, against the libraries installed here.
+        # Every executable in the package (our paths: no spaces), against
+        # the libraries installed here.
+        # shellcheck disable=SC2046
         dpkg-shlibdeps -T"debian/$1.substvars" $(find "debian/$1" -type f -perm -0100 ! -path "*/DEBIAN/*")
         dpkg-gencontrol -p"$1" -ldebian/changelog -cdebian/control -T"debian/$1.substvars" \
             -P"debian/$1" -fdebian/files -DMaintainer="$PKG_MAINTAINER"

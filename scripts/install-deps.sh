@@ -34,6 +34,11 @@ bpftool
 iproute2
 procps
 groff-base
+man-db
+dpkg-dev
+lintian
+rpmlint
+debootstrap
 "
 
 missing=""

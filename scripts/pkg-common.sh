@@ -62,11 +62,12 @@ pkg_stage() {
 
 # The Debian changelog for VERSION on stdout.
 pkg_changelog() {
-    top=$(dpkg-parsechangelog -l "$ROOT/packaging/deb/changelog" -S Version)
+    # (sed, not dpkg-parsechangelog: a second of perl each time)
+    top=$(sed -n '1s/^[^ ]* (\([^)]*\)).*/\1/p' "$ROOT/packaging/deb/changelog")
     if [ "$top" != "$1" ]; then
         rev=$(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null) || rev=unknown
         # Dated after the entry below it, as both formats want.
-        when=$(dpkg-parsechangelog -l "$ROOT/packaging/deb/changelog" -S Timestamp)
+        when=$(date -d "$(sed -n '0,/^ -- /s/^ -- .*>  //p' "$ROOT/packaging/deb/changelog")" +%s)
         [ "$SOURCE_DATE_EPOCH" -gt "$when" ] && when=$SOURCE_DATE_EPOCH || when=$((when + 1))
         printf 'vigil (%s) unstable; urgency=medium\n\n' "$1"
         printf '  * Not a release: built from commit %s with VERSION=%s.\n\n' "$rev" "$1"

@@ -51,16 +51,17 @@ vigil_isolation_guard() {
         if [ "${VIGIL_FORCE_REMOVE:-}" = 1 ]; then
             cat >&2 <<EOF
 vigil-agent: VIGIL_FORCE_REMOVE=1: removing the agent although $vg_what
-($vg_f).
-vigil-agent: THE HOST STAYS ISOLATED: its firewall rules (nftables table
-'inet vigil_isolation', or the iptables chains VIGIL-ISO-*) stay in force,
-and without the agent no collector can lift them.  Reinstalling the agent
-with its state in $vg_d restores control.
+(state file $vg_f).
+vigil-agent: THE HOST STAYS ISOLATED: its firewall rules (the nftables
+tables named vigil_isolation, or the iptables chains VIGIL-ISO-*) stay in
+force, and without the agent no collector can lift them.  Reinstalling the
+agent with its state in $vg_d restores control.
 EOF
             return 0
         fi
         cat >&2 <<EOF
-vigil-agent: refusing to remove the agent: $vg_what ($vg_f).
+vigil-agent: refusing to remove the agent: $vg_what
+(state file $vg_f).
 Without the agent the isolation stays in force and cannot be lifted remotely.
 Release the host first, then remove the package:
   - an operator with the responder or admin role:
