@@ -375,6 +375,25 @@ sed -i -e "s/^#address = collector1.example.org:7443$/address = 127.0.0.1:$PORT/
     -e "s/^#server_name = collector1.example.org$/server_name = localhost/" "$R/etc/vigil/agent.conf"
 grep -q '^server_name = localhost$' "$R/etc/vigil/agent.conf" || fail "agent.conf: no [tls] server_name to set"
 must vigil-agent -c /etc/vigil/agent.conf --check-config
+# under PATH DIR...: PATH is one of the DIRs or below one.
+under() {
+    v=$1; shift
+    for d in "$@"; do case $v in "$d" | "$d"/*) return 0 ;; esac; done
+    return 1
+}
+# What each daemon writes must be where its hardened unit lets it write
+# (ProtectSystem=strict): ReadWritePaths=, or /var/lib/StateDirectory=.
+rw=$(sed -n 's/^ReadWritePaths=//p' "$R/lib/systemd/system/vigil-agent.service")
+must vigil-agent -c /etc/vigil/agent.conf --dump-config
+for k in state_dir cert key; do
+    v=$(sed -n "s/^$k = //p" "$SCRATCH/out")
+    # shellcheck disable=SC2086
+    under "$v" $rw || fail "agent.conf: $k = $v is not writable under the unit (ReadWritePaths=$rw)"
+done
+sd=/var/lib/$(sed -n 's/^StateDirectory=//p' "$R/lib/systemd/system/vigil-collector.service")
+must vigil-collector -c /etc/vigil/collector.conf --dump-config
+v=$(sed -n 's/^db = //p' "$SCRATCH/out")
+under "$v" "$sd" || fail "collector.conf: db = $v is not writable under the unit (StateDirectory $sd)"
 chroot "$R" /usr/sbin/vigil-agent -c /etc/vigil/agent.conf >"$SCRATCH/agent.log" 2>&1 </dev/null &
 APID=$!
 PIDS="$PIDS $APID"
@@ -398,7 +417,7 @@ kill $CPID
 wait $CPID || true
 PIDS=
 umount "$R/proc"
-pass "deb: the unattended flow: token and CA dropped, addresses set; the agent enrolled (key 0600 in /var/lib/vigil) and streams to the packaged collector"
+pass "deb: the unattended flow: token and CA dropped, addresses set; the agent enrolled (key 0600 in /var/lib/vigil, which its unit may write) and streams to the packaged collector"
 
 # From here systemd "runs".  Conffile edits, state, then the upgrade.
 fake_systemd
