@@ -496,8 +496,8 @@ static void finish(Vigil__V1__OperatorResponse *resp, int failed)
         resp->ok = 1;
 }
 
-void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
-                Vigil__V1__OperatorResponse *resp)
+int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
+               Vigil__V1__OperatorResponse *resp)
 {
     resp->request_id = req->request_id;
     switch (req->request_case) {
@@ -507,7 +507,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int rc;
         if (!r) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            return 0;
         }
         vigil__v1__hosts_result__init(r);
         rc = store_hosts(s->store, host_cb, &x);
@@ -517,7 +517,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
         resp->hosts = r;
         finish(resp, rc != 0 || x.oom);
-        return;
+        return 0;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PACKAGES: {
         struct ph_ctx x = { NULL, 0, 0, 0 };
@@ -525,7 +525,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int rc;
         if (!r) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            return 0;
         }
         vigil__v1__packages_result__init(r);
         rc = store_package_hosts(s->store, req->packages->name, ph_cb, &x);
@@ -534,7 +534,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES;
         resp->packages = r;
         finish(resp, rc || x.oom);
-        return;
+        return 0;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_INVENTORY: {
         struct inv_ctx x = { NULL, 0, 0, 0 };
@@ -542,7 +542,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int rc;
         if (!r) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            return 0;
         }
         vigil__v1__inventory_result__init(r);
         rc = store_inventory(s->store, req->inventory->agent_id, inv_cb, &x);
@@ -552,7 +552,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY;
         resp->inventory = r;
         finish(resp, rc || x.oom);
-        return;
+        return 0;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PENDING: {
         struct pend_ctx x = { NULL, 0, 0, 0 };
@@ -561,7 +561,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int rc;
         if (!r) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            return 0;
         }
         vigil__v1__pending_result__init(r);
         rc = store_pending(s->store, id && id[0] ? id : NULL, req->pending->security_only,
@@ -571,7 +571,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING;
         resp->pending = r;
         finish(resp, rc || x.oom);
-        return;
+        return 0;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESSES: {
         const Vigil__V1__ProcessesQuery *pq = req->processes;
@@ -582,7 +582,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         memset(&x, 0, sizeof(x));
         if (!r) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            return 0;
         }
         vigil__v1__processes_result__init(r);
         x.limit = pq->limit && pq->limit < PROCESSES_LIMIT ? pq->limit : PROCESSES_LIMIT;
@@ -591,7 +591,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                       "the --exe path is longer than 4095 bytes");
             free(r);
-            return;
+            return 0;
         }
         if (pq->exe.len) {
             memcpy(exe, pq->exe.data, pq->exe.len);
@@ -607,7 +607,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESSES;
         resp->processes = r;
         finish(resp, (rc < 0) || x.oom);
-        return;
+        return 0;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESS_TREE: {
         const Vigil__V1__ProcessTreeQuery *tq = req->process_tree;
@@ -619,7 +619,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         memset(&x, 0, sizeof(x));
         if (!r) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            return 0;
         }
         vigil__v1__processes_result__init(r);
         for (int depth = 0; depth < TREE_DEPTH && pid; depth++) {
@@ -639,7 +639,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESS_TREE;
         resp->process_tree = r;
         finish(resp, rc < 0 || x.oom);
-        return;
+        return 0;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_AUDIT: {
         struct audit_ctx x = { NULL, 0, 0, 0 };
@@ -649,7 +649,7 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         int rc;
         if (!r) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            return 0;
         }
         vigil__v1__audit_result__init(r);
         rc = store_audit_list(s->store, req->audit->since_time_ms, req->audit->verify, audit_cb,
@@ -662,42 +662,61 @@ void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReque
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_AUDIT;
         resp->audit = r;
         finish(resp, rc != 0 || x.oom);
-        return;
+        return 0;
     }
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE:
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE:
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT:
         command_isolate(s, c, req, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS:
         command_list(s, req->commands, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_CREATE:
         enroll_token_create(s, c, req->enroll_token_create, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_LIST:
         enroll_token_list(s, c, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_REVOKE:
         enroll_token_revoke(s, c, req->enroll_token_revoke, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
         server_revoke(s, c, req->revoke, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTIONS:
         collect_list(s, req->collections, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTION_GET:
         collect_get(s, c, req->collection_get, resp);
-        return;
+        return 0;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
         command_release_token(s, c, req->release_token, resp);
-        return;
+        return 0;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ADVISORY_IMPORT:
+        report_import(s, c, req->advisory_import, resp);
+        return 0;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ADVISORY_IMPORTS:
+        report_imports(s, resp);
+        return 0;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTION_ADD:
+        report_exception_add(s, c, req->exception_add, resp);
+        return 0;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTIONS:
+        report_exceptions(s, req->exceptions, resp);
+        return 0;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTION_REVOKE:
+        report_exception_revoke(s, c, req->exception_revoke, resp);
+        return 0;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REPORT:
+        return report_render(s, c, req->request_id, req->report, resp);
     default:
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                   "unknown request; is vigilctl newer than the collector?");
-        return;
+        return 0;
     }
+
+    return 0;
 }
 
 void api_free_response(Vigil__V1__OperatorResponse *resp)
@@ -706,6 +725,7 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
     collect_free_response(resp);
     server_free_revoke(resp);
     enroll_free_response(resp);
+    report_free_response(resp);
     if (resp->error) {
         free(resp->error->message);
         free(resp->error);

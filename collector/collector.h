@@ -27,6 +27,9 @@ struct collector_conf {
     /* [enroll] */
     char *enroll_listen, *enroll_ca_key, *enroll_ca_cert;
     uint64_t enroll_lifetime_ms;
+    /* [report] */
+    char *organisation, *distro_info_dir;
+    uint64_t stale_ms, history_ms, trend_weeks, max_import_size;
     /* [tls] */
     char *ca, *cert, *key;
     uint64_t ticket_lifetime_ms;
@@ -55,6 +58,7 @@ struct conn {
     uint64_t pending_events;
     int paused;              /* reading stopped until the commit (backpressure) */
     int closing;             /* we asked for the close: no more refusals or acks */
+    uint64_t serial;         /* unique per accepted connection */
     struct conn *next, *prev;     /* all connections */
     struct conn *hnext;           /* agent id hash chain */
 };
@@ -115,6 +119,11 @@ struct server {
     struct vg_cert *enroll_ca;
     struct vg_key *enroll_ca_key;
     char *enroll_chain; /* PEM of an intermediate issuing CA, sent with certificates */
+    /* Patch compliance (report.c). */
+    struct os_support *os;
+    struct upload *uploads; /* advisory feeds being uploaded */
+    char imports_dir[4096];
+    unsigned reports_running; /* report jobs on the thread pool */
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
@@ -126,8 +135,9 @@ void server_stop(struct server *s);
 void server_free(struct server *s);
 
 /* Operator requests (api.c).  Fills resp; strings it sets stay valid
- * until api_free_response. */
-void api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
+ * until api_free_response.  Returns 1 when the answer will be sent later
+ * (the work runs off the event loop; resp is left empty), else 0. */
+int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp);
 void api_free_response(Vigil__V1__OperatorResponse *resp);
 /* The array of a result with room for one more element: the (maybe
@@ -188,9 +198,32 @@ void enroll_free_response(Vigil__V1__OperatorResponse *resp);
 int enroll_on_env(struct server *s, struct conn *c, Vigil__V1__Envelope *env);
 /* An agent's renewal request (over its mutual-TLS connection). */
 void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewRequest *r);
+/* Patch compliance (report.c): feed imports, exceptions, reports. */
+int report_init(struct server *s, char *err, size_t errlen);
+void report_free(struct server *s);
+void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryImport *r,
+                   Vigil__V1__OperatorResponse *resp);
+void report_imports(struct server *s, Vigil__V1__OperatorResponse *resp);
+void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__ExceptionAdd *r,
+                          Vigil__V1__OperatorResponse *resp);
+void report_exceptions(struct server *s, const Vigil__V1__ExceptionsQuery *q,
+                       Vigil__V1__OperatorResponse *resp);
+void report_exception_revoke(struct server *s, struct conn *op,
+                             const Vigil__V1__ExceptionRevoke *r,
+                             Vigil__V1__OperatorResponse *resp);
+/* Returns 1 when the report is being made on the thread pool: the
+ * answer goes to op when done (or nowhere if op closed meanwhile). */
+int report_render(struct server *s, struct conn *op, uint64_t request_id,
+                  const Vigil__V1__ReportRequest *r, Vigil__V1__OperatorResponse *resp);
+void report_free_response(Vigil__V1__OperatorResponse *resp);
 /* "role name (address)" of a connection, for logs and the audit log
  * (a static buffer, valid until the next call). */
 const char *server_who(struct conn *c);
+/* The open connection with this serial, or NULL (it closed). */
+struct conn *server_find_conn(struct server *s, uint64_t serial);
+/* Sends an operator response on c; returns 0 or an error (then c is
+ * closing). */
+int server_send_response(struct conn *c, Vigil__V1__OperatorResponse *resp);
 /* The connected agent with this id, or NULL. */
 struct conn *server_find_agent(struct server *s, const char *agent_id);
 

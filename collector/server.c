@@ -489,6 +489,22 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
 
 /* ---- operators ---- */
 
+struct conn *server_find_conn(struct server *s, uint64_t serial)
+{
+    for (struct conn *c = s->conns; c; c = c->next)
+        if (c->serial == serial)
+            return c->closing ? NULL : c;
+    return NULL;
+}
+
+int server_send_response(struct conn *c, Vigil__V1__OperatorResponse *resp)
+{
+    Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
+    r.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE;
+    r.operator_response = resp;
+    return send_env(c, &r);
+}
+
 static int on_operator_env(struct conn *c, Vigil__V1__Envelope *env)
 {
     int stop = 0;
@@ -496,10 +512,11 @@ static int on_operator_env(struct conn *c, Vigil__V1__Envelope *env)
     if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST) {
         Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
         Vigil__V1__OperatorResponse resp = VIGIL__V1__OPERATOR_RESPONSE__INIT;
-        api_handle(c->srv, c, env->operator_request, &resp);
-        r.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE;
-        r.operator_response = &resp;
-        stop = send_env(c, &r) != 0;
+        if (api_handle(c->srv, c, env->operator_request, &resp) == 0) {
+            r.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE;
+            r.operator_response = &resp;
+            stop = send_env(c, &r) != 0;
+        }
         api_free_response(&resp);
     } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_HELLO ||
                env->body_case == VIGIL__V1__ENVELOPE__BODY_BATCH) {
@@ -681,6 +698,7 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
         return;
     }
     s->accepted++;
+    c->serial = s->accepted;
     s->handshaking++;
     if (enroll)
         s->enrolling++;
@@ -885,6 +903,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         goto fail;
     if ((rc = collect_init(s, err, errlen)) != 0)
         goto fail;
+    if ((rc = report_init(s, err, errlen)) != 0)
+        goto fail;
     if (store_revoked(s->store, revoked_add, s) != 0) {
         snprintf(err, errlen, "cannot read the revoked certificates from %s", conf->db);
         rc = -EIO;
@@ -1079,6 +1099,7 @@ void server_stop(struct server *s)
 
 void server_free(struct server *s)
 {
+    report_free(s);
     vg_tls_config_free(s->enroll_tls);
     vg_cert_free(s->enroll_ca);
     vg_key_free(s->enroll_ca_key);

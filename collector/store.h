@@ -261,4 +261,50 @@ int store_collection_download(struct store *s, const char *id, const char *op,
 int store_collections_old(struct store *s, int64_t before_ms,
                           int (*cb)(void *ctx, const char *id, const char *path), void *ctx);
 
+/* ---- patch compliance (store_report.c) ---- */
+
+struct cx_fleet;
+struct cx_exception;
+
+/* Loads what a report at as_of needs (compliance.h): hosts matching
+ * pattern (fnmatch on hostname or agent id; NULL: all) with their
+ * histories from window_ms on, the feed imports current at as_of and
+ * their fixes for the fleet's releases, the exceptions created by then,
+ * and each host's last check-in at each of points[0..npoints).  Returns
+ * 0, -ENOMEM or -EIO. */
+int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const int64_t *points,
+                      size_t npoints, const char *pattern, struct cx_fleet *out);
+
+/* An advisory import: begin (inside store_begin), add each fix, finish. */
+int store_import_begin(struct store *s, const char *format, const char *doc_key,
+                       const char *source, const char *sha256, uint64_t size,
+                       const char *operator_name, int64_t now, int64_t *id);
+int store_import_fix(struct store *s, int64_t id, const char *release, const char *package,
+                     const char *arch, const char *fixed, const char *advisory, const char *cves,
+                     const char *severity, const char *urgency, double cvss, int64_t released_ms);
+int store_import_finish(struct store *s, int64_t id, uint64_t records, uint64_t skipped);
+/* What the import replaces on a later import (known once parsed). */
+int store_import_set_key(struct store *s, int64_t id, const char *doc_key);
+/* Drops what an abandoned import prepared (after a rollback). */
+void store_import_end(void);
+struct store_import {
+    int64_t id;
+    const char *format, *doc_key, *source, *sha256, *imported_by;
+    uint64_t size, records, skipped;
+    int64_t imported_ms;
+    int current; /* the newest of its doc_key */
+};
+/* Every import, oldest first. */
+int store_imports(struct store *s, int (*cb)(void *ctx, const struct store_import *im),
+                  void *ctx);
+
+/* Exceptions (risk acceptance).  add fills *id. */
+int store_exception_add(struct store *s, const struct cx_exception *e, int64_t *id);
+/* 0, -ENOENT (no such exception), -EALREADY (already revoked), or an error. */
+int store_exception_revoke(struct store *s, int64_t id, const char *by, const char *reason,
+                           int64_t now);
+/* In id order; all = also expired and revoked ones (at now). */
+int store_exceptions(struct store *s, int all, int64_t now,
+                     int (*cb)(void *ctx, const struct cx_exception *e), void *ctx);
+
 #endif

@@ -23,6 +23,7 @@
 #include "log.h"
 #include "pb.h"
 #include "store.h"
+#include "store_int.h"
 #include "util.h"
 
 #define SCHEMA_VERSION 1
@@ -30,6 +31,7 @@
 enum {
     Q_HOST_UPSERT,
     Q_HOST_ID,
+    Q_AGENT_VERSION,
     Q_STREAM_LAST,
     Q_STREAM_UPSERT,
     Q_DISCONNECT,
@@ -122,6 +124,11 @@ static const char *const queries[Q_COUNT] = {
         " last_seen_ms = excluded.last_seen_ms, last_connect_ms = excluded.last_connect_ms,"
         " last_addr = excluded.last_addr",
     [Q_HOST_ID] = "SELECT id FROM hosts WHERE agent_id = ?1",
+    /* A row when the version differs from the host's last one. */
+    [Q_AGENT_VERSION] =
+        "INSERT INTO agent_versions(host_id, version, first_ms) SELECT ?1, ?2, ?3"
+        " WHERE coalesce((SELECT version FROM agent_versions WHERE host_id = ?1"
+        " ORDER BY id DESC LIMIT 1), '') <> ?2",
     [Q_STREAM_LAST] = "SELECT last_seq FROM streams WHERE host_id = ?1 AND epoch = ?2",
     [Q_STREAM_UPSERT] =
         "INSERT INTO streams(host_id, epoch, last_seq, first_seen_ms) VALUES(?1, ?2, ?3, ?4)"
@@ -173,8 +180,10 @@ static const char *const queries[Q_COUNT] = {
         " (SELECT 1 FROM inventory_staging s WHERE s.host_id = ?1 AND s.manager = ?2"
         " AND s.name = packages.name AND s.arch = packages.arch)",
     [Q_SNAP_NEW_HIST] =
-        "INSERT INTO package_history(host_id, manager, name, arch, version, status, appeared_ms)"
-        " SELECT host_id, manager, name, arch, version, status, ?3 FROM inventory_staging s"
+        "INSERT INTO package_history(host_id, manager, name, arch, version, status, appeared_ms,"
+        " source_name, source_version, install_time_ms)"
+        " SELECT host_id, manager, name, arch, version, status, ?3, source_name, source_version,"
+        " install_time_ms FROM inventory_staging s"
         " WHERE s.host_id = ?1 AND s.manager = ?2 AND NOT EXISTS (SELECT 1 FROM packages p"
         " WHERE p.host_id = ?1 AND p.manager = ?2 AND p.name = s.name AND p.arch = s.arch"
         " AND p.version = s.version AND p.status = s.status)",
@@ -199,8 +208,9 @@ static const char *const queries[Q_COUNT] = {
         " status = excluded.status, source_name = excluded.source_name,"
         " source_version = excluded.source_version, install_time_ms = excluded.install_time_ms",
     [Q_PKG_NEW_HIST] =
-        "INSERT INTO package_history(host_id, manager, name, arch, version, status, appeared_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO package_history(host_id, manager, name, arch, version, status, appeared_ms,"
+        " source_name, source_version, install_time_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
+        " ?9, ?10)",
     [Q_INVENTORY] =
         "SELECT p.manager, p.name, p.arch, p.version, p.status, p.source_name, p.source_version,"
         " p.first_seen_ms FROM packages p JOIN hosts h ON h.id = p.host_id"
@@ -211,8 +221,9 @@ static const char *const queries[Q_COUNT] = {
         " JOIN hosts h ON h.id = p.host_id WHERE p.name = ?1 ORDER BY h.hostname, h.agent_id",
     [Q_OS_HISTORY] =
         "INSERT INTO os_history(host_id, time_ms, recv_time_ms, os_pretty_name, kernel_release,"
-        " newest_kernel, kernel_update_pending, reboot_required) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
-        " ?7, ?8)",
+        " newest_kernel, kernel_update_pending, reboot_required, os_id, os_version_id,"
+        " os_version_codename, hostname) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
+        " ?12)",
     [Q_PEND_STAGE] =
         "INSERT OR REPLACE INTO pending_staging(host_id, manager, name, arch, installed_version,"
         " candidate_version, advisory, security, severity, origin, release_label, release_origin,"
@@ -563,6 +574,28 @@ static const char schema[] =
     "CREATE TABLE IF NOT EXISTS enrollments("
     " id INTEGER PRIMARY KEY, agent_id TEXT NOT NULL, token_hash TEXT NOT NULL, label TEXT,"
     " time_ms INTEGER NOT NULL, addr TEXT, hostname TEXT, machine_id TEXT, serial TEXT);"
+    /* Patch compliance: agent versions over time, advisory feed imports
+     * and their fixes (kept per import: a report for a past date uses the
+     * imports current then), and risk-acceptance exceptions. */
+    "CREATE TABLE IF NOT EXISTS agent_versions("
+    " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, version TEXT NOT NULL,"
+    " first_ms INTEGER NOT NULL);"
+    "CREATE TABLE IF NOT EXISTS advisory_imports("
+    " id INTEGER PRIMARY KEY, format TEXT NOT NULL, doc_key TEXT NOT NULL, source TEXT NOT NULL,"
+    " sha256 TEXT NOT NULL, size INTEGER NOT NULL, imported_ms INTEGER NOT NULL,"
+    " imported_by TEXT NOT NULL, records INTEGER NOT NULL DEFAULT 0,"
+    " skipped INTEGER NOT NULL DEFAULT 0);"
+    "CREATE TABLE IF NOT EXISTS advisories("
+    " import_id INTEGER NOT NULL, release TEXT NOT NULL, package TEXT NOT NULL,"
+    " arch TEXT NOT NULL, fixed_version TEXT NOT NULL, advisory TEXT NOT NULL,"
+    " cves TEXT NOT NULL, severity TEXT NOT NULL, urgency TEXT NOT NULL, cvss REAL,"
+    " released_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS advisories_import ON advisories(import_id, release);"
+    "CREATE TABLE IF NOT EXISTS exceptions("
+    " id INTEGER PRIMARY KEY, host TEXT NOT NULL, package TEXT, cve TEXT, reason TEXT NOT NULL,"
+    " approver TEXT NOT NULL, control TEXT, created_ms INTEGER NOT NULL,"
+    " created_by TEXT NOT NULL, expires_ms INTEGER NOT NULL, revoked_ms INTEGER,"
+    " revoked_by TEXT, revoke_reason TEXT);"
     "CREATE TABLE IF NOT EXISTS loss("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " source TEXT NOT NULL, count INTEGER NOT NULL, unit TEXT, first_ms INTEGER,"
@@ -594,6 +627,13 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN isolated_since_ms INTEGER",
     "ALTER TABLE hosts ADD COLUMN revoked_ms INTEGER",
+    "ALTER TABLE package_history ADD COLUMN source_name TEXT",
+    "ALTER TABLE package_history ADD COLUMN source_version TEXT",
+    "ALTER TABLE package_history ADD COLUMN install_time_ms INTEGER",
+    "ALTER TABLE os_history ADD COLUMN os_id TEXT",
+    "ALTER TABLE os_history ADD COLUMN os_version_id TEXT",
+    "ALTER TABLE os_history ADD COLUMN os_version_codename TEXT",
+    "ALTER TABLE os_history ADD COLUMN hostname TEXT",
 };
 
 struct store {
@@ -672,6 +712,11 @@ void store_close(struct store *s)
     free(s);
 }
 
+sqlite3 *store_sqlite_db(struct store *s)
+{
+    return s->db;
+}
+
 static sqlite3_stmt *q(struct store *s, int i)
 {
     sqlite3_reset(s->q[i]);
@@ -739,6 +784,13 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
     /* An un-reset SELECT holds a read snapshot, and the WAL could never
      * be checkpointed past it. */
     sqlite3_reset(st);
+    st = q(s, Q_AGENT_VERSION);
+    sqlite3_bind_int64(st, 1, *host_id);
+    sqlite3_bind_text(st, 2, h->software_version ? h->software_version : "", -1,
+                      SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, now);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot record agent version");
     *last_seq = 0;
     st = q(s, Q_STREAM_LAST);
     sqlite3_bind_int64(st, 1, *host_id);
@@ -837,6 +889,10 @@ static int apply_os(struct store *s, int64_t host_id, const Vigil__V1__OsState *
     bind_text(st, 6, o->newest_kernel);
     sqlite3_bind_int(st, 7, o->kernel_update_pending);
     sqlite3_bind_int(st, 8, o->reboot_required);
+    bind_text(st, 9, o->os_id);
+    bind_text(st, 10, o->os_version_id);
+    bind_text(st, 11, o->os_version_codename);
+    bind_text(st, 12, o->hostname);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot record OS history");
 }
 
@@ -977,6 +1033,10 @@ static int pkg_new(struct store *s, int64_t host_id, const char *m, const Vigil_
     sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
     sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 7, recv_ms);
+    bind_text(st, 8, p->source_name);
+    bind_text(st, 9, p->source_version);
+    if (p->install_time_ms)
+        sqlite3_bind_int64(st, 10, p->install_time_ms);
     return step_done(s, st, "cannot record package history");
 }
 

@@ -210,3 +210,9 @@ fi
 if [ "$(id -u)" = 0 ]; then
     "$SCRIPTS/bench_isolate.sh" "$B"
 fi
+
+# The findings engine behind `vigilctl report patch`: a synthetic fleet
+# where a quarter of the packages lack a fix (far more findings than a
+# kept estate has), whole 12-week trend included.
+"$B/bench/bench_report" 200 800 20000
+"$B/bench/bench_report" 1000 800 5000

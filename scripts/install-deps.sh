@@ -1,8 +1,23 @@
 #!/bin/sh
 # Install the Debian 12 packages needed to build and test Vigil.
 # Idempotent: does nothing (and prints nothing) when everything is present.
-# Usage: scripts/install-deps.sh [--check]   (--check: exit 1 if anything is missing, install nothing)
+# Usage: scripts/install-deps.sh [--html] [--check]
+#   --html   also what `make test-html` needs: headless Chromium and a font
+#            for it to render text with
+#   --check  exit 1 if anything is missing, install nothing
 set -eu
+
+html=0 check=0
+for arg in "$@"; do
+    case $arg in
+    --html) html=1 ;;
+    --check) check=1 ;;
+    *)
+        echo "usage: $0 [--html] [--check]" >&2
+        exit 2
+        ;;
+    esac
+done
 
 PKGS="
 build-essential
@@ -19,6 +34,8 @@ nftables
 iptables
 jq
 python3
+python3-jsonschema
+distro-info-data
 rpm
 libcmocka-dev
 libsqlite3-dev
@@ -40,6 +57,12 @@ lintian
 rpmlint
 debootstrap
 "
+# chromium only recommends fonts; without one it renders no text.
+HTML_PKGS="
+chromium
+fonts-dejavu-core
+"
+[ "$html" = 1 ] && PKGS="$PKGS $HTML_PKGS"
 
 missing=""
 for p in $PKGS; do
@@ -50,7 +73,7 @@ done
 
 [ -z "$missing" ] && exit 0
 
-if [ "${1:-}" = "--check" ]; then
+if [ "$check" = 1 ]; then
     echo "missing packages:$missing" >&2
     exit 1
 fi

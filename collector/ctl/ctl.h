@@ -78,6 +78,12 @@ int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_collection(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_collections(FILE *out);
 void ctl_usage_release_token(FILE *out);
+int ctl_cmd_advisories(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_advisories(FILE *out);
+int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_exception(FILE *out);
+int ctl_cmd_report(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_report(FILE *out);
 
 /* Sends req to the collector and waits for the response (client.c).
  * On success returns 0 with *resp set; free with ctl_call_free(*owner).

@@ -47,6 +47,12 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_revoke, ctl_usage_revoke },
     { "audit", "the collector's audit log, and a check of its hash chain", ctl_cmd_audit,
       ctl_usage_audit },
+    { "report", "patch-compliance report (CE, NHS DSPT, CAF B4.d) as csv, json or html; verify",
+      ctl_cmd_report, ctl_usage_report },
+    { "advisories", "import advisory feeds (Debian tracker, DSA/DLA lists, Red Hat CSAF)",
+      ctl_cmd_advisories, ctl_usage_advisories },
+    { "exception", "risk acceptances for findings (add, list, revoke; admin)",
+      ctl_cmd_exception, ctl_usage_exception },
 };
 
 int ctl_err(const char *fmt, ...)

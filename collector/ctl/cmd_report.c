@@ -1,0 +1,666 @@
+/*
+ * vigilctl advisories, exception, report: patch compliance.
+ *
+ * advisories import sends a feed file to the collector in 4 MiB pieces
+ * with its SHA-256; the collector parses and records it, all or nothing.
+ * report patch has the collector render (and sign) the report and writes
+ * FILE, FILE.sha256 and, with --sign, FILE.sig; report verify checks
+ * those offline against the CA.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <getopt.h>
+#include <jansson.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "crypto.h"
+#include "ctl.h"
+#include "err.h"
+#include "lz.h"
+#include "rsig.h"
+#include "util.h"
+#include "vjson.h"
+
+#define CHUNK (4u * 1024 * 1024)
+#define FEED_MAX (4ULL * 1024 * 1024 * 1024)
+#define REPORT_MAX (2ULL * 1024 * 1024 * 1024)
+
+void ctl_usage_advisories(FILE *out)
+{
+    fprintf(out,
+            "usage: vigilctl advisories import FILE [--format debian-json|dsa-list|csaf]\n"
+            "                                       [--source TEXT]\n"
+            "       vigilctl [--json] advisories list\n"
+            "\n"
+            "Imports an advisory feed into the collector (admin role), offline: the file is\n"
+            "one you fetched and checked yourself.  Formats (detected from the content when\n"
+            "--format is not given):\n"
+            "  debian-json  the Debian Security Tracker export\n"
+            "               (https://security-tracker.debian.org/tracker/data/json)\n"
+            "  dsa-list     the tracker's data/DSA/list or data/DLA/list: release dates\n"
+            "  csaf         a Red Hat CSAF advisory (severity, CVSS, fixed packages)\n"
+            "Each import is recorded with its source, time and SHA-256, and named in every\n"
+            "report.  A later import of the same document (the tracker export, the DSA or\n"
+            "DLA list, one CSAF advisory) replaces it for reports from then on.\n"
+            "\n"
+            "  --source TEXT   where the file came from (default: its name)\n");
+}
+
+void ctl_usage_exception(FILE *out)
+{
+    fprintf(out,
+            "usage: vigilctl exception add (--host HOST | --all) (--package P | --cve C)\n"
+            "                              --reason TEXT --approver NAME --expires WHEN\n"
+            "                              [--control TEXT]\n"
+            "       vigilctl [--json] exception list [--all]\n"
+            "       vigilctl exception revoke ID --reason TEXT\n"
+            "\n"
+            "Risk acceptance (admin role; audited).  Findings the exception covers (on that\n"
+            "host, or every host with --all; for that package, source or binary, or that CVE)\n"
+            "are reported 'excepted' instead of open or overdue until it expires or is\n"
+            "revoked; an expired exception covers nothing, so its findings fail again.\n"
+            "\n"
+            "  --expires WHEN  a date (2027-03-31), a time (RFC 3339) or a duration from now\n"
+            "                  (90d); at most a year away\n"
+            "  --approver NAME who accepted the risk (for NHS DSPT: the SIRO)\n"
+            "  --control TEXT  the risk-register entry or control it is recorded under\n"
+            "  --all           (list) also expired and revoked exceptions\n");
+}
+
+void ctl_usage_report(FILE *out)
+{
+    fprintf(out,
+            "usage: vigilctl report patch --format csv|json|html -o FILE [--as-of WHEN]\n"
+            "                             [--hosts PATTERN] [--sign]\n"
+            "       vigilctl report verify FILE [SIGFILE] [--ca CA]\n"
+            "\n"
+            "patch: the patch-compliance report (any operator role; the auditor role\n"
+            "suffices), rendered by the collector.  It tests every host against Cyber\n"
+            "Essentials (security fixes effective within 14 days of release; supported\n"
+            "software), NHS DSPT and NCSC CAF B4.d, and lists the findings.  Writes FILE and\n"
+            "FILE.sha256; csv also writes the hosts table beside FILE (report.csv ->\n"
+            "report-hosts.csv).  Files are created mode 0600: they list every host's\n"
+            "unpatched vulnerabilities.\n"
+            "\n"
+            "  --as-of WHEN     the report as it was (or would have been) at that time: a\n"
+            "                   date (midnight UTC) or an RFC 3339 time; default now\n"
+            "  --hosts PATTERN  only hosts whose name or agent id matches the glob\n"
+            "  --sign           the collector signs each file: FILE.sig, a detached\n"
+            "                   signature embedding the collector's certificate\n"
+            "\n"
+            "verify: checks FILE against SIGFILE (default FILE.sig) and the CA, offline.\n"
+            "Exit 0 when the file is exactly what the collector signed; 1 otherwise.\n"
+            "Without a signature file, checks FILE against FILE.sha256 (intact, but not\n"
+            "proof of who made it).\n");
+}
+
+static int parse_when(const char *s, int64_t *out)
+{
+    uint64_t d;
+    if (vg_time_parse(s, out) == 0)
+        return 0;
+    if (vg_parse_duration(s, &d) == 0 && d) {
+        *out = vg_time_now_ms() + (int64_t)d;
+        return 0;
+    }
+    return -EINVAL;
+}
+
+/* ---- advisories ---- */
+
+static json_t *import_json(const Vigil__V1__AdvisoryImportInfo *i)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(i->id));
+    json_object_set_new(o, "format", vg_json_text(i->format));
+    json_object_set_new(o, "doc_key", vg_json_text(i->doc_key));
+    json_object_set_new(o, "source", vg_json_text(i->source));
+    json_object_set_new(o, "sha256", vg_json_text(i->sha256));
+    json_object_set_new(o, "size", json_integer((json_int_t)i->size));
+    json_object_set_new(o, "imported", vg_json_time(i->imported_time_ms));
+    json_object_set_new(o, "imported_by", vg_json_text(i->imported_by));
+    json_object_set_new(o, "records", json_integer((json_int_t)i->records));
+    json_object_set_new(o, "skipped", json_integer((json_int_t)i->skipped));
+    json_object_set_new(o, "current", json_boolean(i->current));
+    return o;
+}
+
+static int advisories_import(struct ctl *ctl, const char *path, const char *format,
+                             const char *source)
+{
+    uint8_t d[VG_SHA256_LEN];
+    char hex[2 * VG_SHA256_LEN + 1], id[64] = "";
+    struct stat st;
+    uint8_t *buf = NULL;
+    uint64_t off = 0;
+    int fd, rc;
+
+    fd = open(path, O_RDONLY | O_CLOEXEC);
+    if (fd < 0)
+        return ctl_err("cannot open %s: %s", path, strerror(errno));
+    if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode) || st.st_size == 0) {
+        close(fd);
+        return ctl_err("%s: not a regular, non-empty file", path);
+    }
+    if ((uint64_t)st.st_size > FEED_MAX) {
+        close(fd);
+        return ctl_err("%s: larger than 4 GiB", path);
+    }
+    if ((rc = vg_sha256_fd(fd, FEED_MAX, d)) != 0) {
+        close(fd);
+        return ctl_err("cannot read %s: %s", path, vg_strerror(rc));
+    }
+    vg_hex(d, sizeof(d), hex);
+    buf = malloc(CHUNK);
+    if (!buf || lseek(fd, 0, SEEK_SET) != 0) {
+        free(buf);
+        close(fd);
+        return ctl_err("cannot read %s", path);
+    }
+    for (;;) {
+        Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+        Vigil__V1__AdvisoryImport im = VIGIL__V1__ADVISORY_IMPORT__INIT;
+        Vigil__V1__OperatorResponse *resp = NULL;
+        void *owner = NULL;
+        ssize_t n = 0;
+        size_t got = 0;
+        const Vigil__V1__AdvisoryImportResult *r;
+
+        while (got < CHUNK && off + got < (uint64_t)st.st_size) {
+            n = read(fd, buf + got, CHUNK - got);
+            if (n < 0 && errno == EINTR)
+                continue;
+            if (n <= 0)
+                break;
+            got += (size_t)n;
+        }
+        if (n < 0) {
+            rc = ctl_err("cannot read %s: %s", path, strerror(errno));
+            break;
+        }
+        im.upload_id = id;
+        im.offset = off;
+        im.data.data = buf;
+        im.data.len = got;
+        im.total_size = (uint64_t)st.st_size;
+        im.sha256 = hex;
+        im.format = (char *)(format ? format : "");
+        im.source = (char *)source;
+        req.request_id = 70;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_ADVISORY_IMPORT;
+        req.advisory_import = &im;
+        rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ADVISORY_IMPORT, &resp,
+                       &owner);
+        if (rc)
+            break;
+        r = resp->advisory_import;
+        vg_strlcpy(id, r->upload_id, sizeof(id));
+        off += got;
+        if (r->done && r->import) {
+            const Vigil__V1__AdvisoryImportInfo *i = r->import;
+            if (ctl->json) {
+                json_t *o = import_json(i);
+                ctl_print_json(o);
+                json_decref(o);
+            } else {
+                printf("imported %s (%s) as import %lld: %llu fixes recorded", i->doc_key,
+                       i->format, (long long)i->id, (unsigned long long)i->records);
+                if (i->skipped)
+                    printf(", %llu entries skipped (malformed or too long)",
+                           (unsigned long long)i->skipped);
+                printf("\nsha256 %s\n", i->sha256);
+            }
+            ctl_call_free(owner);
+            rc = CTL_EXIT_OK;
+            break;
+        }
+        ctl_call_free(owner);
+        if (got == 0 || off >= (uint64_t)st.st_size) {
+            rc = ctl_err("the collector did not finish the import (it has %llu of %llu bytes)",
+                         (unsigned long long)r->received, (unsigned long long)st.st_size);
+            break;
+        }
+    }
+    free(buf);
+    close(fd);
+    return rc;
+}
+
+int ctl_cmd_advisories(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "format", required_argument, NULL, 'f' },
+        { "source", required_argument, NULL, 's' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *format = NULL, *source = NULL;
+    int c;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (strcmp(optarg, "debian-json") != 0 && strcmp(optarg, "dsa-list") != 0 &&
+                strcmp(optarg, "csaf") != 0)
+                return ctl_usage_err("advisories", "--format: debian-json, dsa-list or csaf");
+            format = optarg;
+            break;
+        case 's': source = optarg; break;
+        case 'h': ctl_usage_advisories(stdout); return CTL_EXIT_OK;
+        case ':':
+            return ctl_usage_err("advisories", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("advisories", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc && strcmp(argv[optind], "import") == 0 && optind + 2 == argc) {
+        const char *path = argv[optind + 1], *base = strrchr(path, '/');
+        return advisories_import(ctl, path, format,
+                                 source ? source : (base ? base + 1 : path));
+    }
+    if (optind < argc && strcmp(argv[optind], "list") == 0 && optind + 1 == argc) {
+        Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+        Vigil__V1__AdvisoryImportsQuery q = VIGIL__V1__ADVISORY_IMPORTS_QUERY__INIT;
+        Vigil__V1__OperatorResponse *resp = NULL;
+        void *owner = NULL;
+        json_t *a = json_array();
+        int rc;
+        req.request_id = 71;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_ADVISORY_IMPORTS;
+        req.advisory_imports = &q;
+        if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ADVISORY_IMPORTS,
+                            &resp, &owner)) != 0) {
+            json_decref(a);
+            return rc;
+        }
+        if (!ctl->json)
+            printf("%-5s %-20s %-11s %-8s %-9s %s\n", "ID", "IMPORTED", "FORMAT", "FIXES",
+                   "CURRENT", "DOCUMENT / SOURCE / SHA-256");
+        for (size_t i = 0; i < resp->advisory_imports->n_imports; i++) {
+            const Vigil__V1__AdvisoryImportInfo *x = resp->advisory_imports->imports[i];
+            char t[VG_TIME_STR_MAX];
+            if (ctl->json) {
+                json_array_append_new(a, import_json(x));
+                continue;
+            }
+            printf("%-5lld %-20s %-11s %-8llu %-9s ", (long long)x->id,
+                   vg_time_format(x->imported_time_ms, t, sizeof(t)), x->format,
+                   (unsigned long long)x->records, x->current ? "yes" : "replaced");
+            ctl_put_text(x->doc_key);
+            printf(" / ");
+            ctl_put_text(x->source);
+            printf(" / %s\n", x->sha256);
+        }
+        if (ctl->json)
+            ctl_print_json(a);
+        json_decref(a);
+        ctl_call_free(owner);
+        return CTL_EXIT_OK;
+    }
+    return ctl_usage_err("advisories", "expected: import FILE [--format F] | list");
+}
+
+/* ---- exceptions ---- */
+
+static json_t *exc_json(const Vigil__V1__ExceptionInfo *e, int64_t now)
+{
+    json_t *o = json_object();
+    json_object_set_new(o, "id", json_integer(e->id));
+    json_object_set_new(o, "host", vg_json_text(e->host));
+    json_object_set_new(o, "package", e->package[0] ? vg_json_text(e->package) : json_null());
+    json_object_set_new(o, "cve", e->cve[0] ? vg_json_text(e->cve) : json_null());
+    json_object_set_new(o, "reason", vg_json_text(e->reason));
+    json_object_set_new(o, "approver", vg_json_text(e->approver));
+    json_object_set_new(o, "control", e->control[0] ? vg_json_text(e->control) : json_null());
+    json_object_set_new(o, "created", vg_json_time(e->created_time_ms));
+    json_object_set_new(o, "created_by", vg_json_text(e->created_by));
+    json_object_set_new(o, "expires", vg_json_time(e->expires_time_ms));
+    json_object_set_new(o, "revoked", vg_json_time(e->revoked_time_ms));
+    json_object_set_new(o, "revoked_by",
+                        e->revoked_by[0] ? vg_json_text(e->revoked_by) : json_null());
+    json_object_set_new(o, "status", json_string(e->revoked_time_ms              ? "revoked"
+                                                 : e->expires_time_ms <= now ? "expired"
+                                                                             : "in-force"));
+    return o;
+}
+
+static void exc_print(const Vigil__V1__ExceptionInfo *e, int64_t now)
+{
+    char t[VG_TIME_STR_MAX];
+    printf("%-4lld %-8s until %s  host ", (long long)e->id,
+           e->revoked_time_ms              ? "REVOKED"
+           : e->expires_time_ms <= now ? "EXPIRED"
+                                       : "in force",
+           vg_time_format(e->expires_time_ms, t, sizeof(t)));
+    ctl_put_text(e->host);
+    if (e->package[0]) {
+        printf("  package ");
+        ctl_put_text(e->package);
+    }
+    if (e->cve[0])
+        printf("  %s", e->cve);
+    printf("\n     approved by ");
+    ctl_put_text(e->approver);
+    if (e->control[0]) {
+        printf(", control ");
+        ctl_put_text(e->control);
+    }
+    printf("; added by ");
+    ctl_put_text(e->created_by);
+    printf(": ");
+    ctl_put_text(e->reason);
+    printf("\n");
+}
+
+int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "host", required_argument, NULL, 'H' },
+        { "all", no_argument, NULL, 'a' },
+        { "package", required_argument, NULL, 'p' },
+        { "cve", required_argument, NULL, 'c' },
+        { "reason", required_argument, NULL, 'r' },
+        { "approver", required_argument, NULL, 'A' },
+        { "expires", required_argument, NULL, 'e' },
+        { "control", required_argument, NULL, 'C' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__ExceptionAdd add = VIGIL__V1__EXCEPTION_ADD__INIT;
+    Vigil__V1__ExceptionsQuery q = VIGIL__V1__EXCEPTIONS_QUERY__INIT;
+    Vigil__V1__ExceptionRevoke rv = VIGIL__V1__EXCEPTION_REVOKE__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    const char *host = NULL, *sub;
+    char agent_id[256];
+    int64_t now = vg_time_now_ms();
+    int c, all = 0, rc, want;
+
+    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+        switch (c) {
+        case 'H': host = optarg; break;
+        case 'a': all = 1; break;
+        case 'p': add.package = optarg; break;
+        case 'c': add.cve = optarg; break;
+        case 'r': add.reason = rv.reason = optarg; break;
+        case 'A': add.approver = optarg; break;
+        case 'C': add.control = optarg; break;
+        case 'e':
+            if (parse_when(optarg, &add.expires_time_ms))
+                return ctl_usage_err("exception",
+                                     "--expires '%s': a date, an RFC 3339 time or a duration",
+                                     optarg);
+            break;
+        case 'h': ctl_usage_exception(stdout); return CTL_EXIT_OK;
+        case ':':
+            return ctl_usage_err("exception", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("exception", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind >= argc)
+        return ctl_usage_err("exception", "add, list or revoke?");
+    sub = argv[optind];
+    req.request_id = 72;
+    if (strcmp(sub, "add") == 0 && optind + 1 == argc) {
+        if (!host == !all)
+            return ctl_usage_err("exception", "add needs --host HOST or --all (one of them)");
+        if (!add.package[0] && !add.cve[0])
+            return ctl_usage_err("exception", "add needs --package P or --cve C");
+        if (!add.reason[0] || !add.approver[0] || !add.expires_time_ms)
+            return ctl_usage_err("exception", "add needs --reason, --approver and --expires");
+        if (host) {
+            if ((rc = ctl_resolve_agent_id(ctl, host, agent_id, sizeof(agent_id))) != 0)
+                return rc;
+            add.host = agent_id;
+        }
+        add.all_hosts = all;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTION_ADD;
+        req.exception_add = &add;
+        want = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION;
+    } else if (strcmp(sub, "list") == 0 && optind + 1 == argc) {
+        q.all = all;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTIONS;
+        req.exceptions = &q;
+        want = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTIONS;
+    } else if (strcmp(sub, "revoke") == 0 && optind + 2 == argc) {
+        uint64_t id;
+        if (vg_parse_u64(argv[optind + 1], 1, INT64_MAX, &id))
+            return ctl_usage_err("exception", "revoke takes the exception's number");
+        if (!rv.reason[0])
+            return ctl_usage_err("exception", "revoke needs --reason TEXT");
+        rv.id = (int64_t)id;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTION_REVOKE;
+        req.exception_revoke = &rv;
+        want = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION;
+    } else {
+        return ctl_usage_err("exception", "expected: add OPTIONS | list [--all] | revoke ID");
+    }
+    if ((rc = ctl_query(ctl, &req, want, &resp, &owner)) != 0)
+        return rc;
+    if (want == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION) {
+        if (ctl->json) {
+            json_t *o = exc_json(resp->exception, now);
+            ctl_print_json(o);
+            json_decref(o);
+        } else {
+            exc_print(resp->exception, now);
+        }
+    } else {
+        json_t *a = json_array();
+        for (size_t i = 0; i < resp->exceptions->n_exceptions; i++) {
+            if (ctl->json)
+                json_array_append_new(a, exc_json(resp->exceptions->exceptions[i], now));
+            else
+                exc_print(resp->exceptions->exceptions[i], now);
+        }
+        if (ctl->json)
+            ctl_print_json(a);
+        json_decref(a);
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}
+
+/* ---- reports ---- */
+
+/* "dir/report.csv" + "-hosts" -> "dir/report-hosts.csv" */
+static void with_suffix(const char *path, const char *suffix, char *out, size_t len)
+{
+    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
+    if (!suffix[0] || !dot || (slash && dot < slash) || dot == (slash ? slash + 1 : path))
+        snprintf(out, len, "%s%s", path, suffix);
+    else
+        snprintf(out, len, "%.*s%s%s", (int)(dot - path), path, suffix, dot);
+}
+
+static int write_file(const char *path, const void *data, size_t len)
+{
+    int rc = vg_file_write_atomic(path, data, len, 0600, 0);
+    if (rc)
+        return ctl_err("cannot write %s: %s", path, vg_strerror(rc));
+    return 0;
+}
+
+static int report_patch(struct ctl *ctl, const char *format, const char *out, int64_t as_of,
+                        const char *pattern, int sign)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__ReportRequest rr = VIGIL__V1__REPORT_REQUEST__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    int rc;
+
+    rr.kind = "patch";
+    rr.format = (char *)format;
+    rr.as_of_time_ms = as_of;
+    rr.hosts_pattern = (char *)(pattern ? pattern : "");
+    rr.sign = sign;
+    req.request_id = 75;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_REPORT;
+    req.report = &rr;
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REPORT, &resp,
+                        &owner)) != 0)
+        return rc;
+    for (size_t i = 0; i < resp->report->n_files && rc == 0; i++) {
+        const Vigil__V1__ReportFile *f = resp->report->files[i];
+        char path[4096], side[4200], line[4400];
+        uint8_t d[VG_SHA256_LEN];
+        char hex[2 * VG_SHA256_LEN + 1];
+        const char *base;
+        uint8_t *data = f->content.data;
+        size_t len = f->content.len;
+        with_suffix(out, f->suffix, path, sizeof(path));
+        if (f->lz4) {
+            if (f->size > (uint64_t)f->content.len * VG_LZ_MAX_RATIO || f->size > REPORT_MAX ||
+                !(data = malloc(f->size ? f->size : 1)) ||
+                vg_lz_decompress(f->content.data, f->content.len, data, f->size) != 0) {
+                if (data != f->content.data)
+                    free(data);
+                rc = ctl_err("the report arrived damaged (it does not decompress)");
+                break;
+            }
+            len = f->size;
+        }
+        vg_sha256(data, len, d);
+        vg_hex(d, sizeof(d), hex);
+        if (strcmp(hex, f->sha256) != 0) {
+            if (data != f->content.data)
+                free(data);
+            rc = ctl_err("the report arrived damaged (SHA-256 %s, the collector says %s)", hex,
+                         f->sha256);
+            break;
+        }
+        base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
+        snprintf(line, sizeof(line), "%s  %s\n", hex, base);
+        snprintf(side, sizeof(side), "%s.sha256", path);
+        rc = write_file(path, data, len);
+        if (data != f->content.data)
+            free(data);
+        if (rc == 0)
+            rc = write_file(side, line, strlen(line));
+        if (rc == 0 && sign) {
+            snprintf(side, sizeof(side), "%s.sig", path);
+            if (!f->signature.len)
+                rc = ctl_err("the collector did not sign the report");
+            else
+                rc = write_file(side, f->signature.data, f->signature.len);
+        }
+        if (rc == 0)
+            fprintf(stderr, "wrote %s (%zu bytes, sha256 %s)%s\n", path, len, hex,
+                    sign ? ", signed" : "");
+    }
+    ctl_call_free(owner);
+    return rc;
+}
+
+static int report_verify(struct ctl *ctl, const char *file, const char *sigfile, const char *ca)
+{
+    uint8_t d[VG_SHA256_LEN];
+    char hex[2 * VG_SHA256_LEN + 1], path[4200], signer[256], why[600], t[VG_TIME_STR_MAX];
+    struct stat st;
+    char *sig = NULL;
+    size_t siglen = 0;
+    struct vg_cert *cab = NULL;
+    int64_t when = 0;
+    int rc;
+
+    if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
+        return ctl_err("%s: %s", file, errno ? strerror(errno) : "not a regular file");
+    if ((rc = vg_sha256_file(file, UINT64_MAX, d)) != 0)
+        return ctl_err("cannot read %s: %s", file, vg_strerror(rc));
+    vg_hex(d, sizeof(d), hex);
+    if (!sigfile) {
+        snprintf(path, sizeof(path), "%s.sig", file);
+        if (access(path, F_OK) == 0)
+            sigfile = path;
+    }
+    if (!sigfile) {
+        char *line = NULL;
+        size_t n;
+        snprintf(path, sizeof(path), "%s.sha256", file);
+        if (vg_file_read(path, 4096, &line, &n) != 0)
+            return ctl_err("%s: no %s.sig or %s.sha256 beside it to check against", file, file,
+                           file);
+        rc = strncmp(line, hex, 64) == 0 ? 0 : 1;
+        free(line);
+        if (rc)
+            return ctl_err("%s: FAILED: its SHA-256 %s does not match %s: the file was altered",
+                           file, hex, path);
+        printf("%s: matches %s (sha256 %s); not signed, so this shows the file is intact, not "
+               "who made it\n",
+               file, path, hex);
+        return CTL_EXIT_OK;
+    }
+    if (!ca)
+        return ctl_usage_err("report", "verify needs --ca CA (the fleet's CA certificate)");
+    if ((rc = vg_cert_load(ca, &cab)) != 0)
+        return ctl_err("cannot load the CA %s: %s", ca, vg_strerror(rc));
+    if ((rc = vg_file_read(sigfile, VG_RSIG_MAX, &sig, &siglen)) != 0) {
+        vg_cert_free(cab);
+        return ctl_err("cannot read %s: %s", sigfile, vg_strerror(rc));
+    }
+    rc = vg_rsig_verify(sig, siglen, cab, d, (uint64_t)st.st_size, &when, signer, sizeof(signer),
+                        why, sizeof(why));
+    free(sig);
+    vg_cert_free(cab);
+    (void)ctl;
+    if (rc)
+        return ctl_err("%s: FAILED: %s", file, why);
+    printf("%s: OK, signed by collector %s at %s (sha256 %s)\n", file, signer,
+           vg_time_format(when, t, sizeof(t)), hex);
+    return CTL_EXIT_OK;
+}
+
+int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
+{
+    static const struct option opts[] = {
+        { "format", required_argument, NULL, 'f' },
+        { "output", required_argument, NULL, 'o' },
+        { "as-of", required_argument, NULL, 'a' },
+        { "hosts", required_argument, NULL, 'H' },
+        { "sign", no_argument, NULL, 's' },
+        { "ca", required_argument, NULL, 'c' },
+        { "help", no_argument, NULL, 'h' },
+        { NULL, 0, NULL, 0 },
+    };
+    const char *format = NULL, *out = NULL, *pattern = NULL, *ca = ctl->ca;
+    int64_t as_of = 0;
+    int c, sign = 0;
+
+    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+        switch (c) {
+        case 'f':
+            if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "json") != 0 &&
+                strcmp(optarg, "html") != 0)
+                return ctl_usage_err("report", "--format: csv, json or html");
+            format = optarg;
+            break;
+        case 'o': out = optarg; break;
+        case 'a':
+            if (vg_time_parse(optarg, &as_of) || as_of <= 0)
+                return ctl_usage_err("report", "--as-of '%s': a date (2026-11-01) or an RFC 3339 time",
+                                     optarg);
+            break;
+        case 'H': pattern = optarg; break;
+        case 's': sign = 1; break;
+        case 'c': ca = optarg; break;
+        case 'h': ctl_usage_report(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("report", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("report", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind < argc && strcmp(argv[optind], "patch") == 0 && optind + 1 == argc) {
+        if (!format || !out)
+            return ctl_usage_err("report", "patch needs --format csv|json|html and -o FILE");
+        return report_patch(ctl, format, out, as_of, pattern, sign);
+    }
+    if (optind < argc && strcmp(argv[optind], "verify") == 0 &&
+        (optind + 2 == argc || optind + 3 == argc))
+        return report_verify(ctl, argv[optind + 1], optind + 3 == argc ? argv[optind + 2] : NULL,
+                             ca);
+    return ctl_usage_err("report", "expected: patch --format F -o FILE | verify FILE [SIGFILE]");
+}

@@ -1,0 +1,1020 @@
+/*
+ * Patch-compliance operator requests: advisory feed imports, exceptions
+ * and reports.  The collector renders and signs reports, so operators
+ * never hold its key; see compliance.h for the rules.
+ */
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include "advisory.h"
+#include "collector.h"
+#include "compliance.h"
+#include "crypto.h"
+#include "err.h"
+#include "lz.h"
+#include "report_render.h"
+#include "rsig.h"
+#include "store.h"
+#include "util.h"
+
+#define DAY_MS 86400000LL
+#define UPLOADS_MAX 4
+#define UPLOAD_IDLE_MS (10LL * 60 * 1000)
+#define EXCEPTION_MAX_MS (366LL * DAY_MS)
+/* A response must fit one frame (16 MiB raw); leave room for the rest.
+ * The files go lz4-compressed, so that is about 150-300 MiB of report. */
+#define REPORT_MAX_BYTES (14u * 1024 * 1024)
+
+struct upload {
+    char id[VG_UUID_STR];
+    char owner[160];
+    char path[4200];
+    int fd;
+    uint64_t total, received;
+    char sha256[65], format[16], source[256];
+    struct vg_sha256 *h;
+    int64_t last_ms;
+    struct upload *next;
+};
+
+static int write_all(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w <= 0)
+            return -1;
+        c += w;
+        n -= (size_t)w;
+    }
+    return 0;
+}
+
+static void upload_drop(struct server *s, struct upload *u)
+{
+    struct upload **pp = &s->uploads;
+    while (*pp && *pp != u)
+        pp = &(*pp)->next;
+    if (*pp)
+        *pp = u->next;
+    if (u->fd >= 0)
+        close(u->fd);
+    unlink(u->path);
+    if (u->h) {
+        uint8_t d[VG_SHA256_LEN];
+        vg_sha256_final(u->h, d);
+    }
+    free(u);
+}
+
+/* Drops uploads idle for 10 minutes (the operator went away). */
+static void uploads_sweep(struct server *s, int64_t now)
+{
+    struct upload *u = s->uploads, *n;
+    for (; u; u = n) {
+        n = u->next;
+        if (now - u->last_ms > UPLOAD_IDLE_MS) {
+            log_warnx("advisory upload %s abandoned after %llu of %llu bytes", u->id,
+                      (unsigned long long)u->received, (unsigned long long)u->total);
+            upload_drop(s, u);
+        }
+    }
+}
+
+int report_init(struct server *s, char *err, size_t errlen)
+{
+    const char *db = s->conf->db;
+    const char *slash = strrchr(db, '/');
+    DIR *d;
+    struct dirent *e;
+    int rc;
+
+    if ((rc = os_support_load(s->conf->distro_info_dir, &s->os)) != 0) {
+        snprintf(err, errlen, "cannot load end-of-life data: %s", vg_strerror(rc));
+        return rc;
+    }
+    if (slash)
+        snprintf(s->imports_dir, sizeof(s->imports_dir), "%.*s/imports", (int)(slash - db), db);
+    else
+        snprintf(s->imports_dir, sizeof(s->imports_dir), "imports");
+    if (mkdir(s->imports_dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", s->imports_dir, strerror(errno));
+        return -errno;
+    }
+    /* Pieces of uploads a previous run did not finish. */
+    if ((d = opendir(s->imports_dir)) != NULL) {
+        while ((e = readdir(d)) != NULL) {
+            size_t n = strlen(e->d_name);
+            if (n > 5 && strcmp(e->d_name + n - 5, ".part") == 0)
+                unlinkat(dirfd(d), e->d_name, 0);
+        }
+        closedir(d);
+    }
+    return 0;
+}
+
+void report_free(struct server *s)
+{
+    while (s->uploads)
+        upload_drop(s, s->uploads);
+    os_support_free(s->os);
+    s->os = NULL;
+}
+
+static void operator_of(struct conn *c, char *out, size_t len)
+{
+    const struct vg_cert_info *p = vg_tls_peer(c->tls);
+    snprintf(out, len, "%s %s", vg_role_name(p->role), p->cn);
+}
+
+static int is_hex64(const char *s)
+{
+    size_t n = 0;
+    for (; s[n]; n++)
+        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
+            return 0;
+    return n == 64;
+}
+
+static Vigil__V1__AdvisoryImportInfo *import_info(const struct store_import *im)
+{
+    Vigil__V1__AdvisoryImportInfo *i = calloc(1, sizeof(*i));
+    if (!i)
+        return NULL;
+    vigil__v1__advisory_import_info__init(i);
+    i->id = im->id;
+    i->format = strdup(im->format);
+    i->doc_key = strdup(im->doc_key);
+    i->source = strdup(im->source);
+    i->sha256 = strdup(im->sha256);
+    i->size = im->size;
+    i->imported_time_ms = im->imported_ms;
+    i->imported_by = strdup(im->imported_by);
+    i->records = im->records;
+    i->skipped = im->skipped;
+    i->current = im->current;
+    return i;
+}
+
+static void import_info_free(Vigil__V1__AdvisoryImportInfo *i)
+{
+    if (!i)
+        return;
+    free(i->format);
+    free(i->doc_key);
+    free(i->source);
+    free(i->sha256);
+    free(i->imported_by);
+    free(i);
+}
+
+struct imp_ctx {
+    struct store *st;
+    int64_t id;
+    uint64_t records, skipped;
+};
+
+static int imp_cb(void *ctx, const struct adv_fix *f)
+{
+    struct imp_ctx *x = ctx;
+    int rc;
+    if (!f->release[0] || !f->package[0]) {
+        x->skipped++;
+        return 0;
+    }
+    rc = store_import_fix(x->st, x->id, f->release, f->package, f->arch, f->fixed_version,
+                          f->advisory, f->cves, f->severity, f->urgency, f->cvss,
+                          f->released_ms);
+    if (rc == 0)
+        x->records++;
+    return rc;
+}
+
+/* The whole file is here and its hash checked: parse and record it, all
+ * or nothing.  Returns 0 with *out filled, or an error with msg. */
+static int import_finish(struct server *s, struct conn *op, struct upload *u,
+                         struct store_import *out, char *msg, size_t msglen)
+{
+    struct imp_ctx x = { s->store, 0, 0, 0 };
+    enum adv_format fmt = ADV_AUTO;
+    char key[ADV_DOC_KEY_MAX > 256 ? ADV_DOC_KEY_MAX : 256], perr[300], opname[160], detail[800];
+    void *map;
+    int rc;
+
+    if (u->format[0] && adv_format_parse(u->format, &fmt) != 0) {
+        snprintf(msg, msglen, "unknown format '%s' (debian-json, dsa-list or csaf)", u->format);
+        return VG_EPROTO;
+    }
+    map = mmap(NULL, u->total, PROT_READ, MAP_PRIVATE, u->fd, 0);
+    if (map == MAP_FAILED) {
+        snprintf(msg, msglen, "cannot read the uploaded file: %s", strerror(errno));
+        return -EIO;
+    }
+    if (fmt == ADV_AUTO && (rc = adv_detect(map, u->total, &fmt, perr, sizeof(perr))) != 0) {
+        munmap(map, u->total);
+        snprintf(msg, msglen, "cannot tell the feed's format: %s (give --format)", perr);
+        return rc;
+    }
+    operator_of(op, opname, sizeof(opname));
+    if ((rc = store_begin(s->store)) != 0) {
+        munmap(map, u->total);
+        snprintf(msg, msglen, "the store is unavailable");
+        return rc;
+    }
+    /* doc_key is known only after parsing: record it at the end. */
+    rc = store_import_begin(s->store, adv_format_name(fmt), "", u->source, u->sha256, u->total,
+                            opname, vg_time_now_ms(), &x.id);
+    key[0] = '\0';
+    perr[0] = '\0';
+    if (rc == 0) {
+        struct adv_stats stats;
+        memset(&stats, 0, sizeof(stats));
+        rc = adv_parse_stats(fmt, map, u->total, imp_cb, &x, key, sizeof(key), &stats, perr,
+                             sizeof(perr));
+        x.skipped += stats.skipped;
+        if (stats.skipped)
+            log_warnx("feed %s: %zu entries skipped as malformed, the first: %s", u->source,
+                      stats.skipped, stats.skip_reason);
+    }
+    munmap(map, u->total);
+    if (rc == 0)
+        rc = store_import_finish(s->store, x.id, x.records, x.skipped);
+    else
+        store_import_end();
+    if (rc == 0)
+        rc = store_import_set_key(s->store, x.id, key[0] ? key : adv_format_name(fmt));
+    if (rc == 0) {
+        snprintf(detail, sizeof(detail),
+                 "feed import %lld: format %s, document %s, source %.200s, sha256 %s, %llu bytes, "
+                 "%llu fixes recorded, %llu entries skipped",
+                 (long long)x.id, adv_format_name(fmt), key, u->source, u->sha256,
+                 (unsigned long long)u->total, (unsigned long long)x.records,
+                 (unsigned long long)x.skipped);
+        rc = store_audit_append(s->store, server_who(op), "advisories.import", key, detail,
+                                "imported");
+    }
+    if (rc == 0)
+        rc = store_commit(s->store);
+    if (rc) {
+        store_rollback(s->store);
+        if (perr[0])
+            snprintf(msg, msglen, "the feed was not imported: %s", perr);
+        else
+            snprintf(msg, msglen, "the feed was not imported: %s", vg_strerror(rc));
+        return rc;
+    }
+    log_info("%s: imported %s feed %s (%llu fixes, sha256 %s)", server_who(op),
+             adv_format_name(fmt), key, (unsigned long long)x.records, u->sha256);
+    memset(out, 0, sizeof(*out));
+    out->id = x.id;
+    out->format = adv_format_name(fmt);
+    out->doc_key = key[0] ? strdup(key) : strdup(adv_format_name(fmt));
+    out->source = u->source;
+    out->sha256 = u->sha256;
+    out->imported_by = strdup(opname);
+    out->size = u->total;
+    out->records = x.records;
+    out->skipped = x.skipped;
+    out->imported_ms = vg_time_now_ms();
+    out->current = 1;
+    return 0;
+}
+
+void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryImport *r,
+                   Vigil__V1__OperatorResponse *resp)
+{
+    int64_t now = vg_time_now_ms();
+    struct upload *u = NULL;
+    Vigil__V1__AdvisoryImportResult *res;
+    char msg[600];
+    size_t nup = 0;
+
+    uploads_sweep(s, now);
+    if (!api_allowed(s, op, resp, "advisories.import", r->source, 1))
+        return;
+    if (!r->upload_id[0]) {
+        if (r->offset != 0 || !r->total_size || r->total_size > s->conf->max_import_size) {
+            snprintf(msg, sizeof(msg),
+                     r->total_size > s->conf->max_import_size
+                         ? "the feed is larger than [report] max_import_size (%llu bytes)"
+                         : "a new upload starts at offset 0 with its total size (%llu max)",
+                     (unsigned long long)s->conf->max_import_size);
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, msg);
+            return;
+        }
+        if (!is_hex64(r->sha256) || strlen(r->format) >= sizeof(u->format) ||
+            strlen(r->source) >= sizeof(u->source)) {
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                      "an upload needs the file's SHA-256 (64 lower-case hex digits), a format "
+                      "of at most 15 characters and a source of at most 255");
+            return;
+        }
+        for (struct upload *x = s->uploads; x; x = x->next)
+            nup++;
+        if (nup >= UPLOADS_MAX) {
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                      "too many feed uploads in progress; try again in a few minutes");
+            return;
+        }
+        u = calloc(1, sizeof(*u));
+        if (!u || !(u->h = vg_sha256_new())) {
+            free(u);
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return;
+        }
+        vg_uuid4(u->id);
+        operator_of(op, u->owner, sizeof(u->owner));
+        snprintf(u->path, sizeof(u->path), "%s/%s.part", s->imports_dir, u->id);
+        u->fd = open(u->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+        u->total = r->total_size;
+        vg_strlcpy(u->sha256, r->sha256, sizeof(u->sha256));
+        vg_strlcpy(u->format, r->format, sizeof(u->format));
+        vg_strlcpy(u->source, r->source[0] ? r->source : "(unnamed)", sizeof(u->source));
+        u->next = s->uploads;
+        s->uploads = u;
+        if (u->fd < 0) {
+            snprintf(msg, sizeof(msg), "cannot create %.400s: %s", u->path, strerror(errno));
+            upload_drop(s, u);
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, msg);
+            return;
+        }
+    } else {
+        char who[160];
+        operator_of(op, who, sizeof(who));
+        for (u = s->uploads; u && strcmp(u->id, r->upload_id) != 0; u = u->next)
+            ;
+        if (!u || strcmp(u->owner, who) != 0) {
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
+                      "no such upload in progress (it may have been idle for 10 minutes)");
+            return;
+        }
+        if (r->offset != u->received) {
+            snprintf(msg, sizeof(msg), "upload %s: expected offset %llu, got %llu", u->id,
+                     (unsigned long long)u->received, (unsigned long long)r->offset);
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
+            return;
+        }
+    }
+    if (r->data.len > u->total - u->received) {
+        upload_drop(s, u);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
+                  "the upload sent more than its announced size; dropped");
+        return;
+    }
+    if (r->data.len && write_all(u->fd, r->data.data, r->data.len) != 0) {
+        snprintf(msg, sizeof(msg), "cannot write %.400s: %s", u->path, strerror(errno));
+        upload_drop(s, u);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, msg);
+        return;
+    }
+    vg_sha256_update(u->h, r->data.data, r->data.len);
+    u->received += r->data.len;
+    u->last_ms = now;
+    res = calloc(1, sizeof(*res));
+    if (!res) {
+        upload_drop(s, u);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    vigil__v1__advisory_import_result__init(res);
+    res->upload_id = strdup(u->id);
+    res->received = u->received;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ADVISORY_IMPORT;
+    resp->advisory_import = res;
+    if (u->received == u->total) {
+        uint8_t d[VG_SHA256_LEN];
+        char hex[2 * VG_SHA256_LEN + 1];
+        struct store_import im;
+        int rc;
+        vg_sha256_final(u->h, d);
+        u->h = NULL;
+        vg_hex(d, sizeof(d), hex);
+        if (strcmp(hex, u->sha256) != 0) {
+            snprintf(msg, sizeof(msg),
+                     "the upload's SHA-256 is %s, not %s as announced: damaged in transit; "
+                     "nothing was imported",
+                     hex, u->sha256);
+            upload_drop(s, u);
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
+            return;
+        }
+        rc = import_finish(s, op, u, &im, msg, sizeof(msg));
+        upload_drop(s, u);
+        if (rc) {
+            api_error(resp, rc == VG_EPROTO ? VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST
+                                            : VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                      msg);
+            return;
+        }
+        res->done = 1;
+        res->import = import_info(&im);
+        free((char *)im.doc_key);
+        free((char *)im.imported_by);
+    }
+    resp->ok = 1;
+}
+
+struct list_ctx {
+    Vigil__V1__AdvisoryImportInfo **v;
+    size_t n, cap;
+    int oom;
+};
+
+static int list_cb(void *ctx, const struct store_import *im)
+{
+    struct list_ctx *x = ctx;
+    Vigil__V1__AdvisoryImportInfo **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    if (!nv)
+        return 1;
+    x->v = nv;
+    if (!(x->v[x->n] = import_info(im))) {
+        x->oom = 1;
+        return 1;
+    }
+    x->n++;
+    return 0;
+}
+
+void report_imports(struct server *s, Vigil__V1__OperatorResponse *resp)
+{
+    struct list_ctx x = { NULL, 0, 0, 0 };
+    Vigil__V1__AdvisoryImports *r = calloc(1, sizeof(*r));
+    int rc;
+    if (!r) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    vigil__v1__advisory_imports__init(r);
+    rc = store_imports(s->store, list_cb, &x);
+    r->imports = x.v;
+    r->n_imports = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ADVISORY_IMPORTS;
+    resp->advisory_imports = r;
+    if (rc || x.oom)
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                  "the collector could not read its store; see its log");
+    else
+        resp->ok = 1;
+}
+
+/* ---- exceptions ------------------------------------------------------------------ */
+
+static Vigil__V1__ExceptionInfo *exc_info(const struct cx_exception *e)
+{
+    Vigil__V1__ExceptionInfo *i = calloc(1, sizeof(*i));
+    if (!i)
+        return NULL;
+    vigil__v1__exception_info__init(i);
+    i->id = e->id;
+    i->host = strdup(e->host ? e->host : "");
+    i->package = strdup(e->package ? e->package : "");
+    i->cve = strdup(e->cve ? e->cve : "");
+    i->reason = strdup(e->reason ? e->reason : "");
+    i->approver = strdup(e->approver ? e->approver : "");
+    i->control = strdup(e->control ? e->control : "");
+    i->created_time_ms = e->created_ms;
+    i->created_by = strdup(e->created_by ? e->created_by : "");
+    i->expires_time_ms = e->expires_ms;
+    i->revoked_time_ms = e->revoked_ms;
+    i->revoked_by = strdup(e->revoked_by ? e->revoked_by : "");
+    i->revoke_reason = strdup(e->revoke_reason ? e->revoke_reason : "");
+    return i;
+}
+
+static void exc_info_free(Vigil__V1__ExceptionInfo *i)
+{
+    if (!i)
+        return;
+    free(i->host);
+    free(i->package);
+    free(i->cve);
+    free(i->reason);
+    free(i->approver);
+    free(i->control);
+    free(i->created_by);
+    free(i->revoked_by);
+    free(i->revoke_reason);
+    free(i);
+}
+
+static int cve_ok(const char *c)
+{
+    size_t n = strlen(c);
+    if (strncmp(c, "CVE-", 4) != 0 || n < 13 || n > 24 || c[8] != '-')
+        return 0;
+    for (size_t i = 4; i < n; i++)
+        if (i != 8 && (c[i] < '0' || c[i] > '9'))
+            return 0;
+    return 1;
+}
+
+void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__ExceptionAdd *r,
+                          Vigil__V1__OperatorResponse *resp)
+{
+    struct cx_exception e;
+    int64_t now = vg_time_now_ms(), id = 0, hid;
+    char opname[160], detail[1400], until[VG_TIME_STR_MAX], hn[256];
+    const char *host = r->all_hosts ? "*" : r->host;
+    int rc;
+
+    if (!api_allowed(s, op, resp, "exception.add", host, 1))
+        return;
+    if (!host[0] || (!r->package[0] && !r->cve[0]) || !r->reason[0] || !r->approver[0]) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "an exception needs --host HOST or --all, --package P or --cve C, --reason "
+                  "TEXT and --approver NAME");
+        return;
+    }
+    if (r->cve[0] && !cve_ok(r->cve)) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "--cve takes a CVE id like CVE-2024-12345");
+        return;
+    }
+    if (r->expires_time_ms <= now || r->expires_time_ms > now + EXCEPTION_MAX_MS) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "--expires must be in the future and at most a year away (exceptions are "
+                  "reviewed at least yearly)");
+        return;
+    }
+    if (strlen(r->reason) > 1000 || strlen(r->approver) > 200 || strlen(r->package) > 256 ||
+        strlen(r->control) > 200) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
+                  "reason (1000), approver (200), package (256) or control (200) too long");
+        return;
+    }
+    if (strcmp(host, "*") != 0 &&
+        (rc = store_host_find(s->store, host, &hid, hn, sizeof(hn))) <= 0) {
+        api_error(resp,
+                  rc == 0 ? VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND
+                          : VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  rc == 0 ? "no such host (see vigilctl hosts)" : "store failed");
+        return;
+    }
+    operator_of(op, opname, sizeof(opname));
+    memset(&e, 0, sizeof(e));
+    e.host = host;
+    e.package = r->package;
+    e.cve = r->cve;
+    e.reason = r->reason;
+    e.approver = r->approver;
+    e.control = r->control;
+    e.created_ms = now;
+    e.created_by = opname;
+    e.expires_ms = r->expires_time_ms;
+    snprintf(detail, sizeof(detail),
+             "exception for host %s, %s%s%s%s%s until %s, approved by %.200s%s%.200s; reason: "
+             "%.800s",
+             host, r->package[0] ? "package " : "", r->package, r->package[0] && r->cve[0] ? ", " : "",
+             r->cve[0] ? "CVE " : "", r->cve, vg_time_format(e.expires_ms, until, sizeof(until)),
+             r->approver, r->control[0] ? ", control " : "", r->control, r->reason);
+    if ((rc = store_begin(s->store)) == 0) {
+        rc = store_exception_add(s->store, &e, &id);
+        if (rc == 0)
+            rc = store_audit_append(s->store, server_who(op), "exception.add", host, detail,
+                                    "added");
+        if (rc == 0)
+            rc = store_commit(s->store);
+        if (rc)
+            store_rollback(s->store);
+    }
+    if (rc) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the collector could not store the exception; see its log");
+        return;
+    }
+    e.id = id;
+    resp->exception = exc_info(&e);
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION;
+    resp->ok = resp->exception != NULL;
+    log_info("%s: exception %lld added for %s", server_who(op), (long long)id, host);
+}
+
+struct exc_ctx {
+    Vigil__V1__ExceptionInfo **v;
+    size_t n, cap;
+    int oom;
+    int64_t want; /* 0: all */
+};
+
+static int exc_cb(void *ctx, const struct cx_exception *e)
+{
+    struct exc_ctx *x = ctx;
+    Vigil__V1__ExceptionInfo **nv;
+    if (x->want && e->id != x->want)
+        return 0;
+    nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    if (!nv)
+        return 1;
+    x->v = nv;
+    if (!(x->v[x->n] = exc_info(e))) {
+        x->oom = 1;
+        return 1;
+    }
+    x->n++;
+    return 0;
+}
+
+void report_exceptions(struct server *s, const Vigil__V1__ExceptionsQuery *q,
+                       Vigil__V1__OperatorResponse *resp)
+{
+    struct exc_ctx x = { NULL, 0, 0, 0, 0 };
+    Vigil__V1__Exceptions *r = calloc(1, sizeof(*r));
+    int rc;
+    if (!r) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return;
+    }
+    vigil__v1__exceptions__init(r);
+    rc = store_exceptions(s->store, q->all, vg_time_now_ms(), exc_cb, &x);
+    r->exceptions = x.v;
+    r->n_exceptions = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTIONS;
+    resp->exceptions = r;
+    if (rc || x.oom)
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                  "the collector could not read its store; see its log");
+    else
+        resp->ok = 1;
+}
+
+void report_exception_revoke(struct server *s, struct conn *op,
+                             const Vigil__V1__ExceptionRevoke *r,
+                             Vigil__V1__OperatorResponse *resp)
+{
+    char opname[160], target[32], detail[1200];
+    struct exc_ctx x = { NULL, 0, 0, 0, r->id };
+    int64_t now = vg_time_now_ms();
+    int rc;
+
+    snprintf(target, sizeof(target), "exception %lld", (long long)r->id);
+    if (!api_allowed(s, op, resp, "exception.revoke", target, 1))
+        return;
+    if (!r->reason[0]) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "a reason is required (--reason TEXT); it goes to the audit log");
+        return;
+    }
+    operator_of(op, opname, sizeof(opname));
+    snprintf(detail, sizeof(detail), "exception %lld revoked; reason: %.1000s", (long long)r->id,
+             r->reason);
+    if ((rc = store_begin(s->store)) == 0) {
+        rc = store_exception_revoke(s->store, r->id, opname, r->reason, now);
+        if (rc == 0)
+            rc = store_audit_append(s->store, server_who(op), "exception.revoke", target, detail,
+                                    "revoked");
+        if (rc == 0)
+            rc = store_commit(s->store);
+        if (rc)
+            store_rollback(s->store);
+    }
+    if (rc == -ENOENT || rc == -EALREADY) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
+                  rc == -ENOENT ? "no exception with that id (see vigilctl exception list)"
+                                : "that exception is already revoked");
+        return;
+    }
+    if (rc == 0)
+        rc = store_exceptions(s->store, 1, now, exc_cb, &x);
+    if (rc || x.n != 1) {
+        for (size_t i = 0; i < x.n; i++)
+            exc_info_free(x.v[i]);
+        free(x.v);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the collector could not revoke the exception; see its log");
+        return;
+    }
+    resp->exception = x.v[0];
+    free(x.v);
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION;
+    resp->ok = 1;
+}
+
+/* ---- reports ------------------------------------------------------------------ */
+
+static int add_file(Vigil__V1__ReportResult *res, const char *suffix, char *data, size_t len,
+                    int sign, const char *cert_pem, const struct vg_key *key, const char *signer,
+                    int64_t now)
+{
+    Vigil__V1__ReportFile *f = calloc(1, sizeof(*f)), **nv;
+    uint8_t d[VG_SHA256_LEN];
+    char hex[2 * VG_SHA256_LEN + 1];
+    nv = realloc(res->files, (res->n_files + 1) * sizeof(*nv));
+    if (!f || !nv) {
+        free(f);
+        free(data);
+        if (nv)
+            res->files = nv;
+        return -ENOMEM;
+    }
+    res->files = nv;
+    vigil__v1__report_file__init(f);
+    res->files[res->n_files++] = f;
+    f->suffix = strdup(suffix);
+    vg_sha256(data, len, d);
+    vg_hex(d, sizeof(d), hex);
+    f->sha256 = strdup(hex);
+    f->size = len;
+    f->lz4 = 1;
+    {
+        struct vg_buf b;
+        int rc;
+        vg_buf_init(&b, vg_lz_bound(len) + 16);
+        rc = vg_lz_compress(data, len, &b);
+        free(data);
+        if (rc < 0) {
+            vg_buf_free(&b);
+            return rc;
+        }
+        f->content.data = b.data; /* owned from here */
+        f->content.len = b.len;
+    }
+    if (sign) {
+        char *sig = NULL;
+        int rc = vg_rsig_sign(d, len, now, signer, cert_pem, key, &sig);
+        if (rc)
+            return rc;
+        f->signature.data = (uint8_t *)sig;
+        f->signature.len = strlen(sig);
+    }
+    return f->suffix && f->sha256 ? 0 : -ENOMEM;
+}
+
+/* A report in the making: loaded on the loop thread (the store is the
+ * loop's), judged, rendered, compressed and signed on the thread pool,
+ * answered on the loop thread. */
+struct report_job {
+    uv_work_t w;
+    struct server *s;
+    uint64_t serial, request_id;
+    char who[256], format[8], pattern[260];
+    int sign;
+    struct cx_fleet fleet;
+    struct cx_opts o;
+    char *cert_pem;
+    struct vg_key *key;
+    char signer[160];
+    int64_t now;
+    /* results */
+    Vigil__V1__ReportResult *res;
+    int rc;
+    int too_big;
+};
+
+#define REPORTS_MAX 2
+
+static void report_work(uv_work_t *w)
+{
+    struct report_job *j = w->data;
+    json_t *doc = cx_report(&j->fleet, &j->o);
+    size_t total = 0;
+    int rc = -ENOMEM;
+
+    cx_fleet_free(&j->fleet);
+    j->res = calloc(1, sizeof(*j->res));
+    if (!doc || !j->res)
+        goto out;
+    vigil__v1__report_result__init(j->res);
+    if (strcmp(j->format, "json") == 0) {
+        char *t = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
+        size_t tl = t ? strlen(t) : 0;
+        char *k = t ? realloc(t, tl + 2) : NULL;
+        if (!k) {
+            free(t);
+            goto out;
+        }
+        k[tl] = '\n';
+        k[tl + 1] = '\0';
+        rc = add_file(j->res, "", k, tl + 1, j->sign, j->cert_pem, j->key, j->signer, j->now);
+    } else if (strcmp(j->format, "csv") == 0) {
+        char *fc = NULL, *hc = NULL;
+        size_t fl = 0, hl = 0;
+        rc = report_render_csv(doc, &fc, &fl, &hc, &hl);
+        if (rc == 0) {
+            rc = add_file(j->res, "", fc, fl, j->sign, j->cert_pem, j->key, j->signer, j->now);
+            if (rc == 0)
+                rc = add_file(j->res, "-hosts", hc, hl, j->sign, j->cert_pem, j->key, j->signer,
+                              j->now);
+            else
+                free(hc);
+        }
+    } else {
+        char *h = NULL;
+        size_t hl = 0;
+        rc = report_render_html(doc, &h, &hl);
+        if (rc == 0)
+            rc = add_file(j->res, "", h, hl, j->sign, j->cert_pem, j->key, j->signer, j->now);
+    }
+    for (size_t i = 0; rc == 0 && i < j->res->n_files; i++)
+        total += j->res->files[i]->content.len + j->res->files[i]->signature.len;
+    j->too_big = total > REPORT_MAX_BYTES;
+out:
+    json_decref(doc);
+    j->rc = rc;
+}
+
+static void job_free(struct report_job *j)
+{
+    cx_fleet_free(&j->fleet);
+    vg_key_free(j->key);
+    free(j->cert_pem);
+    free(j);
+}
+
+static void report_done(uv_work_t *w, int status)
+{
+    struct report_job *j = w->data;
+    struct server *s = j->s;
+    Vigil__V1__OperatorResponse resp = VIGIL__V1__OPERATOR_RESPONSE__INIT;
+    struct conn *c;
+    char detail[1200], asof_s[VG_TIME_STR_MAX];
+
+    s->reports_running--;
+    resp.request_id = j->request_id;
+    resp.response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REPORT;
+    resp.report = j->res;
+    if (status != 0 || j->rc || !j->res) {
+        log_warnx("cannot render a report: %s", vg_strerror(status ? status : j->rc));
+        api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                  "the collector could not render the report; see its log");
+    } else if (j->too_big) {
+        api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
+                  "the report is larger than 14 MiB compressed; narrow it with --hosts PATTERN");
+    } else {
+        snprintf(detail, sizeof(detail), "patch report, %s, as of %s, hosts %.200s, sha256 %s%s",
+                 j->format, vg_time_format(j->o.as_of_ms, asof_s, sizeof(asof_s)),
+                 j->pattern[0] ? j->pattern : "(all)", j->res->files[0]->sha256,
+                 j->sign ? ", signed" : "");
+        if (store_audit_append(s->store, j->who, "report", "patch", detail, "generated") != 0)
+            api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                      "the collector could not audit the report, so it gives none");
+        else
+            resp.ok = 1;
+    }
+    c = server_find_conn(s, j->serial);
+    if (c)
+        server_send_response(c, &resp);
+    else
+        log_info("%s went away before its report was ready", j->who);
+    report_free_response(&resp);
+    if (resp.error) {
+        free(resp.error->message);
+        free(resp.error);
+    }
+    job_free(j);
+}
+
+int report_render(struct server *s, struct conn *op, uint64_t request_id,
+                  const Vigil__V1__ReportRequest *r, Vigil__V1__OperatorResponse *resp)
+{
+    const struct collector_conf *cf = s->conf;
+    int64_t now = vg_time_now_ms(), as_of = r->as_of_time_ms ? r->as_of_time_ms : now;
+    int64_t points[64];
+    size_t np = cf->trend_weeks < 64 ? (size_t)cf->trend_weeks : 63;
+    struct report_job *j;
+    int rc;
+
+    if (strcmp(r->kind[0] ? r->kind : "patch", "patch") != 0) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "unknown report kind (this collector makes: patch)");
+        return 0;
+    }
+    if (strcmp(r->format, "json") != 0 && strcmp(r->format, "csv") != 0 &&
+        strcmp(r->format, "html") != 0) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "--format must be csv, json or html");
+        return 0;
+    }
+    if (as_of > now || as_of < 0) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "--as-of must not be in the future");
+        return 0;
+    }
+    if (strlen(r->hosts_pattern) > 256) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, "--hosts pattern too long");
+        return 0;
+    }
+    if (s->reports_running >= REPORTS_MAX) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the collector is already making two reports; try again shortly");
+        return 0;
+    }
+    if (!(j = calloc(1, sizeof(*j)))) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    j->s = s;
+    j->serial = op->serial;
+    j->request_id = request_id;
+    j->now = now;
+    j->sign = r->sign;
+    vg_strlcpy(j->who, server_who(op), sizeof(j->who));
+    vg_strlcpy(j->format, r->format, sizeof(j->format));
+    vg_strlcpy(j->pattern, r->hosts_pattern, sizeof(j->pattern));
+    if (np == 0)
+        np = 1;
+    points[0] = as_of;
+    for (size_t k = 1; k < np; k++)
+        points[k] = as_of - (int64_t)k * 7 * DAY_MS;
+    rc = store_report_load(s->store, as_of,
+                           points[np - 1] - (int64_t)cf->history_ms - 14 * DAY_MS, points, np,
+                           j->pattern[0] ? j->pattern : NULL, &j->fleet);
+    if (rc) {
+        job_free(j);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the collector could not read its store; see its log");
+        return 0;
+    }
+    j->o.organisation = cf->organisation;
+    j->o.hosts_pattern = j->pattern[0] ? j->pattern : NULL;
+    j->o.collector_version = VG_VERSION;
+    j->o.generated_ms = now;
+    j->o.as_of_ms = as_of;
+    j->o.sla_days = 14;
+    j->o.stale_days = (int)(cf->stale_ms / DAY_MS);
+    j->o.history_days = (int)(cf->history_ms / DAY_MS);
+    j->o.trend_weeks = (int)np;
+    j->o.os = s->os;
+    if (r->sign) {
+        struct vg_cert *c = NULL;
+        struct vg_cert_info ci;
+        size_t pl;
+        rc = vg_file_read(cf->cert, 64 * 1024, &j->cert_pem, &pl);
+        if (rc == 0)
+            rc = vg_key_load(cf->key, &j->key);
+        if (rc == 0 && (rc = vg_cert_load(cf->cert, &c)) == 0 && vg_cert_info(c, &ci) == 0)
+            vg_strlcpy(j->signer, ci.cn, sizeof(j->signer));
+        vg_cert_free(c);
+        if (rc) {
+            log_warnx("cannot load the collector's key to sign a report: %s", vg_strerror(rc));
+            job_free(j);
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                      "the collector could not load its key to sign; see its log");
+            return 0;
+        }
+    }
+    j->w.data = j;
+    if ((rc = uv_queue_work(s->loop, &j->w, report_work, report_done)) != 0) {
+        job_free(j);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "cannot start the report");
+        return 0;
+    }
+    s->reports_running++;
+    return 1;
+}
+
+void report_free_response(Vigil__V1__OperatorResponse *resp)
+{
+    switch (resp->response_case) {
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ADVISORY_IMPORT:
+        if (resp->advisory_import) {
+            free(resp->advisory_import->upload_id);
+            import_info_free(resp->advisory_import->import);
+            free(resp->advisory_import);
+        }
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ADVISORY_IMPORTS:
+        if (resp->advisory_imports) {
+            for (size_t i = 0; i < resp->advisory_imports->n_imports; i++)
+                import_info_free(resp->advisory_imports->imports[i]);
+            free(resp->advisory_imports->imports);
+            free(resp->advisory_imports);
+        }
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION:
+        exc_info_free(resp->exception);
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTIONS:
+        if (resp->exceptions) {
+            for (size_t i = 0; i < resp->exceptions->n_exceptions; i++)
+                exc_info_free(resp->exceptions->exceptions[i]);
+            free(resp->exceptions->exceptions);
+            free(resp->exceptions);
+        }
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REPORT:
+        if (resp->report) {
+            for (size_t i = 0; i < resp->report->n_files; i++) {
+                Vigil__V1__ReportFile *f = resp->report->files[i];
+                free(f->suffix);
+                free(f->content.data);
+                free(f->sha256);
+                free(f->signature.data);
+                free(f);
+            }
+            free(resp->report->files);
+            free(resp->report);
+        }
+        break;
+    default:
+        break;
+    }
+}

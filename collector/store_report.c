@@ -1,0 +1,765 @@
+/*
+ * The store's part of patch compliance: loading a fleet for the findings
+ * engine (compliance.h), advisory imports and exceptions.
+ *
+ * As-of: every row is taken as the collector knew it at as_of: history
+ * rows that appeared later are left out, and rows that ended later are
+ * treated as still there.  So a report for a past date, generated today,
+ * is the report that was (or would have been) generated on that date.
+ */
+#include <errno.h>
+#include <stddef.h>
+#include <fnmatch.h>
+#include <sqlite3.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "compliance.h"
+#include "log.h"
+#include "store.h"
+#include "store_int.h"
+#include "util.h"
+
+static int db_fail(sqlite3 *db, const char *what)
+{
+    log_warnx("[store] %s: %s", what, sqlite3_errmsg(db));
+    return -EIO;
+}
+
+static const char *col(sqlite3_stmt *st, int i)
+{
+    const unsigned char *t = sqlite3_column_text(st, i);
+    return t ? (const char *)t : "";
+}
+
+/* A growing array of elem-sized items (malloc'd; moved into the arena
+ * when complete). */
+struct vec {
+    void *v;
+    size_t n, cap, elem;
+};
+
+static void *vec_push(struct vec *x)
+{
+    if (x->n == x->cap) {
+        size_t nc = x->cap ? x->cap * 2 : 256;
+        void *nv = realloc(x->v, nc * x->elem);
+        if (!nv)
+            return NULL;
+        x->v = nv;
+        x->cap = nc;
+    }
+    memset((char *)x->v + x->n * x->elem, 0, x->elem);
+    return (char *)x->v + x->n++ * x->elem;
+}
+
+static void *vec_keep(struct cx_arena *a, struct vec *x)
+{
+    void *p = cx_alloc(a, x->n * x->elem + 1);
+    if (p && x->n)
+        memcpy(p, x->v, x->n * x->elem);
+    free(x->v);
+    x->v = NULL;
+    return p;
+}
+
+struct hostmap {
+    int64_t db_id;
+    size_t ix;
+};
+
+static int hm_cmp(const void *a, const void *b)
+{
+    int64_t x = ((const struct hostmap *)a)->db_id, y = ((const struct hostmap *)b)->db_id;
+    return x < y ? -1 : x > y;
+}
+
+static long host_ix(const struct hostmap *m, size_t n, int64_t db_id)
+{
+    struct hostmap key = { db_id, 0 };
+    const struct hostmap *r = bsearch(&key, m, n, sizeof(*m), hm_cmp);
+    return r ? (long)r->ix : -1;
+}
+
+/* Rows of a per-host query (ordered by host_id) into each host's slice.
+ * fill() makes one row from st into the element; returns 0, 1 to skip
+ * it, or an error. */
+typedef int (*fill_fn)(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev);
+
+static int load_rows(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm, const char *sql,
+                     int64_t as_of, int64_t window, size_t elem, fill_fn fill, size_t off_ptr,
+                     size_t off_n)
+{
+    sqlite3_stmt *st = NULL;
+    struct vec cur = { NULL, 0, 0, elem };
+    long cur_host = -1;
+    int rc = 0, step;
+
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare a report query");
+    sqlite3_bind_int64(st, 1, as_of);
+    sqlite3_bind_int64(st, 2, window);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        long ix = host_ix(hm, f->nhosts, sqlite3_column_int64(st, 0));
+        void *e;
+        if (ix < 0)
+            continue;
+        if (ix != cur_host) {
+            if (cur_host >= 0) {
+                char *h = (char *)&f->hosts[cur_host];
+                *(void **)(h + off_ptr) = vec_keep(f->arena, &cur);
+                *(size_t *)(h + off_n) = cur.n;
+                cur.n = cur.cap = 0;
+            }
+            cur_host = ix;
+        }
+        e = vec_push(&cur);
+        if (!e) {
+            rc = -ENOMEM;
+            break;
+        }
+        rc = fill(f->arena, st, e, cur.n > 1 ? (char *)e - elem : NULL);
+        if (rc == 1) {
+            cur.n--;
+            rc = 0;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(db, "cannot read a report query");
+    if (rc == 0 && cur_host >= 0) {
+        char *h = (char *)&f->hosts[cur_host];
+        *(void **)(h + off_ptr) = vec_keep(f->arena, &cur);
+        *(size_t *)(h + off_n) = cur.n;
+    } else {
+        free(cur.v);
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+#define S(x) cx_strdup(a, col(st, x))
+
+static int fill_pkg(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+{
+    struct cx_pkg *p = elem;
+    (void)prev;
+    p->name = S(1);
+    p->arch = S(2);
+    p->version = S(3);
+    p->source = S(4);
+    p->source_version = S(5);
+    p->install_ms = sqlite3_column_int64(st, 6);
+    p->from_ms = sqlite3_column_int64(st, 7);
+    p->to_ms = sqlite3_column_type(st, 8) == SQLITE_NULL ? CX_FOREVER
+                                                         : sqlite3_column_int64(st, 8);
+    return p->name && p->arch && p->version && p->source && p->source_version ? 0 : -ENOMEM;
+}
+
+static int fill_pend(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+{
+    struct cx_pend *p = elem;
+    (void)prev;
+    p->name = S(1);
+    p->arch = S(2);
+    p->installed = S(3);
+    p->candidate = S(4);
+    p->advisory = S(5);
+    p->security = sqlite3_column_int(st, 6);
+    p->severity = S(7);
+    p->released_ms = sqlite3_column_int64(st, 8);
+    p->first_ms = sqlite3_column_int64(st, 9);
+    p->from_ms = sqlite3_column_int64(st, 10);
+    p->to_ms = sqlite3_column_type(st, 11) == SQLITE_NULL ? CX_FOREVER
+                                                          : sqlite3_column_int64(st, 11);
+    return p->name && p->candidate && p->severity ? 0 : -ENOMEM;
+}
+
+static int same(const char *a, const char *b)
+{
+    return strcmp(a ? a : "", b ? b : "") == 0;
+}
+
+static int fill_os(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+{
+    struct cx_os *o = elem;
+    const struct cx_os *p = prev;
+    /* Unchanged reports (the hourly "still here") add nothing but time. */
+    if (p && same(p->os_id, col(st, 2)) && same(p->version_id, col(st, 3)) &&
+        same(p->codename, col(st, 4)) && same(p->pretty, col(st, 5)) &&
+        same(p->kernel, col(st, 6)) && same(p->newest_kernel, col(st, 7)) &&
+        p->reboot_required == sqlite3_column_int(st, 8))
+        return 1;
+    o->from_ms = sqlite3_column_int64(st, 1);
+    o->os_id = S(2);
+    o->version_id = S(3);
+    o->codename = S(4);
+    o->pretty = S(5);
+    o->kernel = S(6);
+    o->newest_kernel = S(7);
+    o->reboot_required = sqlite3_column_int(st, 8);
+    return o->os_id && o->newest_kernel ? 0 : -ENOMEM;
+}
+
+static int fill_ver(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+{
+    struct cx_ver *v = elem;
+    (void)prev;
+    v->from_ms = sqlite3_column_int64(st, 1);
+    v->version = S(2);
+    return v->version ? 0 : -ENOMEM;
+}
+
+/* Last check-in at each point: the latest OS state report (agents send
+ * one at least every [os] interval, 1 h by default, changed or not). */
+static int load_last_seen(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm)
+{
+    sqlite3_stmt *st = NULL;
+    int rc = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT host_id, max(recv_time_ms) FROM os_history"
+                           " WHERE recv_time_ms <= ?1 GROUP BY host_id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the check-in query");
+    for (size_t k = 0; k < f->npoints && rc == 0; k++) {
+        int step;
+        sqlite3_reset(st);
+        sqlite3_bind_int64(st, 1, f->points[k]);
+        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+            long ix = host_ix(hm, f->nhosts, sqlite3_column_int64(st, 0));
+            if (ix >= 0)
+                f->hosts[ix].last_seen[k] = sqlite3_column_int64(st, 1);
+        }
+        if (step != SQLITE_DONE)
+            rc = db_fail(db, "cannot read check-ins");
+    }
+    sqlite3_finalize(st);
+    return rc;
+}
+
+static int load_imports(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
+{
+    struct cx_arena *a = f->arena;
+    sqlite3_stmt *st = NULL;
+    struct vec v = { NULL, 0, 0, sizeof(struct cx_import) };
+    int step, rc = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, format, doc_key, source, sha256, size, imported_ms,"
+                           " imported_by, records FROM advisory_imports i WHERE imported_ms <= ?1"
+                           " AND id = (SELECT max(id) FROM advisory_imports j"
+                           " WHERE j.doc_key = i.doc_key AND j.format = i.format"
+                           " AND j.imported_ms <= ?1) ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the imports query");
+    sqlite3_bind_int64(st, 1, as_of);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cx_import *im = vec_push(&v);
+        if (!im) {
+            rc = -ENOMEM;
+            break;
+        }
+        im->id = sqlite3_column_int64(st, 0);
+        im->format = S(1);
+        im->doc_key = S(2);
+        im->source = S(3);
+        im->sha256 = S(4);
+        im->size = sqlite3_column_int64(st, 5);
+        im->imported_ms = sqlite3_column_int64(st, 6);
+        im->imported_by = S(7);
+        im->records = sqlite3_column_int64(st, 8);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(db, "cannot read imports");
+    sqlite3_finalize(st);
+    f->nimports = v.n;
+    f->imports = vec_keep(a, &v);
+    return rc ? rc : (f->imports ? 0 : -ENOMEM);
+}
+
+/* The fixes of the current imports, for the releases the fleet runs. */
+static int load_fixes(sqlite3 *db, struct cx_fleet *f)
+{
+    struct cx_arena *a = f->arena;
+    sqlite3_stmt *st = NULL;
+    struct vec v = { NULL, 0, 0, sizeof(struct cx_fix) };
+    char *sql = NULL, *ids = sqlite3_mprintf("-1"), *rels = sqlite3_mprintf("''");
+    int step, rc = 0;
+
+    for (size_t i = 0; ids && i < f->nimports; i++) {
+        char *n = sqlite3_mprintf("%s,%lld", ids, (long long)f->imports[i].id);
+        sqlite3_free(ids);
+        ids = n;
+    }
+    for (size_t i = 0; rels && i < f->nhosts; i++) {
+        for (size_t j = 0; rels && j < f->hosts[i].nos; j++) {
+            const struct cx_os *o = &f->hosts[i].os[j];
+            char r[32], *n;
+            cx_release_of(o->os_id, o->version_id, o->codename, r, sizeof(r));
+            if (!r[0])
+                continue;
+            n = sqlite3_mprintf("%s,%Q", rels, r);
+            sqlite3_free(rels);
+            rels = n;
+        }
+    }
+    if (ids && rels)
+        sql = sqlite3_mprintf(
+            "SELECT a.import_id, i.imported_ms, a.release, a.package, a.arch, a.fixed_version,"
+            " a.advisory, a.cves, a.severity, a.urgency, coalesce(a.cvss, -1), a.released_ms"
+            " FROM advisories a JOIN advisory_imports i ON i.id = a.import_id"
+            " WHERE a.import_id IN (%s) AND a.release IN (%s)",
+            ids, rels);
+    sqlite3_free(ids);
+    sqlite3_free(rels);
+    if (!sql)
+        return -ENOMEM;
+    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+        sqlite3_free(sql);
+        return db_fail(db, "cannot prepare the advisories query");
+    }
+    sqlite3_free(sql);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cx_fix *x = vec_push(&v);
+        if (!x) {
+            rc = -ENOMEM;
+            break;
+        }
+        x->import_id = sqlite3_column_int64(st, 0);
+        x->imported_ms = sqlite3_column_int64(st, 1);
+        x->release = S(2);
+        x->package = S(3);
+        x->arch = S(4);
+        x->fixed = S(5);
+        x->advisory = S(6);
+        x->cves = S(7);
+        x->severity = S(8);
+        x->urgency = S(9);
+        x->cvss = sqlite3_column_double(st, 10);
+        x->released_ms = sqlite3_column_int64(st, 11);
+        if (!x->urgency) {
+            rc = -ENOMEM;
+            break;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(db, "cannot read advisories");
+    sqlite3_finalize(st);
+    f->nfixes = v.n;
+    f->fixes = vec_keep(a, &v);
+    return rc ? rc : (f->fixes ? 0 : -ENOMEM);
+}
+
+static int exc_row(struct cx_arena *a, sqlite3_stmt *st, struct cx_exception *e)
+{
+    e->id = sqlite3_column_int64(st, 0);
+    e->host = S(1);
+    e->package = S(2);
+    e->cve = S(3);
+    e->reason = S(4);
+    e->approver = S(5);
+    e->control = S(6);
+    e->created_ms = sqlite3_column_int64(st, 7);
+    e->created_by = S(8);
+    e->expires_ms = sqlite3_column_int64(st, 9);
+    e->revoked_ms = sqlite3_column_int64(st, 10);
+    e->revoked_by = S(11);
+    e->revoke_reason = S(12);
+    return e->revoke_reason ? 0 : -ENOMEM;
+}
+
+#define EXC_COLS                                                                          \
+    "SELECT id, host, package, cve, reason, approver, control, created_ms, created_by,"   \
+    " expires_ms, coalesce(revoked_ms, 0), revoked_by, revoke_reason FROM exceptions"
+
+static int load_exceptions(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
+{
+    sqlite3_stmt *st = NULL;
+    struct vec v = { NULL, 0, 0, sizeof(struct cx_exception) };
+    int step, rc = 0;
+    if (sqlite3_prepare_v2(db, EXC_COLS " WHERE created_ms <= ?1 ORDER BY id", -1, &st, NULL) !=
+        SQLITE_OK)
+        return db_fail(db, "cannot prepare the exceptions query");
+    sqlite3_bind_int64(st, 1, as_of);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cx_exception *e = vec_push(&v);
+        if (!e || exc_row(f->arena, st, e)) {
+            rc = -ENOMEM;
+            break;
+        }
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(db, "cannot read exceptions");
+    sqlite3_finalize(st);
+    f->nexc = v.n;
+    f->exc = vec_keep(f->arena, &v);
+    return rc ? rc : (f->exc ? 0 : -ENOMEM);
+}
+
+int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const int64_t *points,
+                      size_t npoints, const char *pattern, struct cx_fleet *out)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    struct cx_arena *a;
+    struct vec hv = { NULL, 0, 0, sizeof(struct cx_host) };
+    struct hostmap *hm = NULL;
+    int step, rc = 0;
+
+    memset(out, 0, sizeof(*out));
+    a = out->arena = cx_arena_new();
+    if (!a)
+        return -ENOMEM;
+    out->npoints = npoints;
+    out->points = cx_alloc(a, (npoints + 1) * sizeof(*out->points));
+    if (!out->points)
+        goto oom;
+    memcpy(out->points, points, npoints * sizeof(*points));
+    /* One read transaction: every table as of the same instant. */
+    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
+    if (sqlite3_prepare_v2(db,
+                           "SELECT h.id, h.agent_id, coalesce((SELECT o.hostname FROM os_history o"
+                           " WHERE o.host_id = h.id AND o.recv_time_ms <= ?1 AND o.hostname"
+                           " IS NOT NULL ORDER BY o.recv_time_ms DESC LIMIT 1), h.hostname, ''),"
+                           " h.first_seen_ms, coalesce(h.revoked_ms, 0),"
+                           " EXISTS(SELECT 1 FROM package_history p WHERE p.host_id = h.id"
+                           " AND p.manager = 'rpm') FROM hosts h WHERE h.first_seen_ms <= ?1"
+                           " ORDER BY h.id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        rc = db_fail(db, "cannot prepare the hosts query");
+        goto out;
+    }
+    sqlite3_bind_int64(st, 1, as_of);
+    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cx_host *h;
+        if (pattern && pattern[0] && fnmatch(pattern, col(st, 2), 0) != 0 &&
+            fnmatch(pattern, col(st, 1), 0) != 0) {
+            out->excluded_pattern++;
+            continue;
+        }
+        h = vec_push(&hv);
+        if (!h)
+            break;
+        h->agent_id = S(1);
+        h->hostname = S(2);
+        h->first_seen_ms = sqlite3_column_int64(st, 3);
+        h->revoked_ms = sqlite3_column_int64(st, 4);
+        h->manager = sqlite3_column_int(st, 5) ? "rpm" : "dpkg";
+        h->last_seen = cx_alloc(a, (npoints + 1) * sizeof(int64_t));
+        if (!h->last_seen || !h->hostname)
+            break;
+        {
+            struct hostmap *nm = realloc(hm, hv.n * sizeof(*hm));
+            if (!nm)
+                break;
+            hm = nm;
+        }
+        hm[hv.n - 1].db_id = sqlite3_column_int64(st, 0);
+        hm[hv.n - 1].ix = hv.n - 1;
+    }
+    sqlite3_finalize(st);
+    st = NULL;
+    if (step != SQLITE_DONE) {
+        rc = step == SQLITE_ROW ? -ENOMEM : db_fail(db, "cannot read hosts");
+        free(hv.v);
+        goto out;
+    }
+    out->nhosts = hv.n;
+    out->hosts = vec_keep(a, &hv);
+    if (!out->hosts)
+        goto oom;
+    /* Rows come by host id, the order hm is in. */
+    rc = load_rows(db, out, hm,
+                   "SELECT host_id, name, arch, version, coalesce(source_name, ''),"
+                   " coalesce(source_version, ''), coalesce(install_time_ms, 0), appeared_ms,"
+                   " CASE WHEN disappeared_ms > ?1 THEN NULL ELSE disappeared_ms END"
+                   " FROM package_history WHERE appeared_ms <= ?1"
+                   " AND (disappeared_ms IS NULL OR disappeared_ms > ?2)"
+                   " ORDER BY host_id, appeared_ms, id",
+                   as_of, window_ms, sizeof(struct cx_pkg), fill_pkg,
+                   offsetof(struct cx_host, pkg), offsetof(struct cx_host, npkg));
+    if (rc == 0)
+        rc = load_rows(db, out, hm,
+                       "SELECT host_id, name, arch, installed_version, candidate_version,"
+                       " advisory, security, coalesce(severity, ''), coalesce(released_ms, 0),"
+                       " CASE WHEN coalesce(security_first_seen_ms, 0) > 0"
+                       " THEN security_first_seen_ms ELSE coalesce(agent_first_seen_ms, 0) END,"
+                       " appeared_ms,"
+                       " CASE WHEN disappeared_ms > ?1 THEN NULL ELSE disappeared_ms END"
+                       " FROM pending_history WHERE appeared_ms <= ?1 AND security AND ?2 = ?2"
+                       " ORDER BY host_id, appeared_ms, id",
+                       as_of, window_ms, sizeof(struct cx_pend), fill_pend,
+                       offsetof(struct cx_host, pend), offsetof(struct cx_host, npend));
+    if (rc == 0)
+        rc = load_rows(
+            db, out, hm,
+            "SELECT o.host_id, o.recv_time_ms, coalesce(o.os_id, h.os_id, ''),"
+            " coalesce(o.os_version_id, h.os_version_id, ''),"
+            " coalesce(o.os_version_codename, h.os_version_codename, ''),"
+            " coalesce(o.os_pretty_name, ''), coalesce(o.kernel_release, ''),"
+            " coalesce(o.newest_kernel, ''), coalesce(o.reboot_required, 0)"
+            " FROM os_history o JOIN hosts h ON h.id = o.host_id WHERE o.recv_time_ms <= ?1"
+            " AND (o.recv_time_ms > ?2 OR o.id IN (SELECT max(id) FROM os_history"
+            " WHERE recv_time_ms <= ?2 GROUP BY host_id))"
+            " ORDER BY o.host_id, o.recv_time_ms, o.id",
+            as_of, window_ms, sizeof(struct cx_os), fill_os, offsetof(struct cx_host, os),
+            offsetof(struct cx_host, nos));
+    if (rc == 0)
+        rc = load_rows(db, out, hm,
+                       "SELECT host_id, first_ms, version FROM agent_versions"
+                       " WHERE first_ms <= ?1 AND ?2 = ?2 ORDER BY host_id, id",
+                       as_of, window_ms, sizeof(struct cx_ver), fill_ver,
+                       offsetof(struct cx_host, ver), offsetof(struct cx_host, nver));
+    if (rc == 0)
+        rc = load_last_seen(db, out, hm);
+    if (rc == 0)
+        rc = load_imports(db, out, as_of);
+    if (rc == 0)
+        rc = load_fixes(db, out);
+    if (rc == 0)
+        rc = load_exceptions(db, out, as_of);
+out:
+    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    free(hm);
+    if (rc)
+        cx_fleet_free(out);
+    return rc;
+oom:
+    rc = -ENOMEM;
+    goto out;
+}
+
+/* ---- imports ------------------------------------------------------------------ */
+
+int store_import_begin(struct store *s, const char *format, const char *doc_key,
+                       const char *source, const char *sha256, uint64_t size,
+                       const char *operator_name, int64_t now, int64_t *id)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO advisory_imports(format, doc_key, source, sha256, size,"
+                           " imported_ms, imported_by) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the import");
+    sqlite3_bind_text(st, 1, format, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, doc_key, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, source, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, sha256, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 5, (int64_t)size);
+    sqlite3_bind_int64(st, 6, now);
+    sqlite3_bind_text(st, 7, operator_name, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot record the import");
+    sqlite3_finalize(st);
+    *id = sqlite3_last_insert_rowid(db);
+    return rc;
+}
+
+/* The insert is prepared once per import (an import adds hundreds of
+ * thousands of rows) and finalized by store_import_finish or
+ * store_import_end. */
+static sqlite3_stmt *fix_stmt;
+static sqlite3 *fix_db;
+
+int store_import_fix(struct store *s, int64_t id, const char *release, const char *package,
+                     const char *arch, const char *fixed, const char *advisory, const char *cves,
+                     const char *severity, const char *urgency, double cvss, int64_t released_ms)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st;
+    if (fix_db != db) {
+        sqlite3_finalize(fix_stmt);
+        fix_stmt = NULL;
+        fix_db = NULL;
+        if (sqlite3_prepare_v2(db,
+                               "INSERT INTO advisories(import_id, release, package, arch,"
+                               " fixed_version, advisory, cves, severity, urgency, cvss,"
+                               " released_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
+                               -1, &fix_stmt, NULL) != SQLITE_OK)
+            return db_fail(db, "cannot prepare the advisory insert");
+        fix_db = db;
+    }
+    st = fix_stmt;
+    sqlite3_reset(st);
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, release, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, package, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, arch ? arch : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, fixed ? fixed : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 6, advisory ? advisory : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 7, cves ? cves : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 8, severity ? severity : "", -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 9, urgency ? urgency : "", -1, SQLITE_TRANSIENT);
+    if (cvss >= 0)
+        sqlite3_bind_double(st, 10, cvss);
+    else
+        sqlite3_bind_null(st, 10);
+    sqlite3_bind_int64(st, 11, released_ms);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot store an advisory");
+}
+
+void store_import_end(void)
+{
+    sqlite3_finalize(fix_stmt);
+    fix_stmt = NULL;
+    fix_db = NULL;
+}
+
+int store_import_finish(struct store *s, int64_t id, uint64_t records, uint64_t skipped)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    int rc;
+    store_import_end();
+    if (sqlite3_prepare_v2(db, "UPDATE advisory_imports SET records = ?2, skipped = ?3 WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the import update");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, (int64_t)records);
+    sqlite3_bind_int64(st, 3, (int64_t)skipped);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot finish the import");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_import_set_key(struct store *s, int64_t id, const char *doc_key)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(db, "UPDATE advisory_imports SET doc_key = ?2 WHERE id = ?1", -1, &st,
+                           NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the import update");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_text(st, 2, doc_key, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot name the import");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_imports(struct store *s, int (*cb)(void *ctx, const struct store_import *im),
+                  void *ctx)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    int step, rc = 0;
+    if (sqlite3_prepare_v2(db,
+                           "SELECT id, format, doc_key, source, sha256, size, imported_ms,"
+                           " imported_by, records, skipped, id = (SELECT max(id) FROM"
+                           " advisory_imports j WHERE j.doc_key = i.doc_key AND j.format ="
+                           " i.format) FROM advisory_imports i ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the imports list");
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_import im = {
+            sqlite3_column_int64(st, 0), col(st, 1), col(st, 2), col(st, 3), col(st, 4),
+            col(st, 7), (uint64_t)sqlite3_column_int64(st, 5),
+            (uint64_t)sqlite3_column_int64(st, 8), (uint64_t)sqlite3_column_int64(st, 9),
+            sqlite3_column_int64(st, 6), sqlite3_column_int(st, 10),
+        };
+        rc = cb(ctx, &im);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(db, "cannot list imports");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+/* ---- exceptions ------------------------------------------------------------------ */
+
+static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+{
+    if (v && v[0])
+        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+    else
+        sqlite3_bind_null(st, i);
+}
+
+int store_exception_add(struct store *s, const struct cx_exception *e, int64_t *id)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    int rc;
+    if (sqlite3_prepare_v2(db,
+                           "INSERT INTO exceptions(host, package, cve, reason, approver, control,"
+                           " created_ms, created_by, expires_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
+                           " ?7, ?8, ?9)",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the exception");
+    sqlite3_bind_text(st, 1, e->host, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 2, e->package);
+    bind_opt(st, 3, e->cve);
+    sqlite3_bind_text(st, 4, e->reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 5, e->approver, -1, SQLITE_TRANSIENT);
+    bind_opt(st, 6, e->control);
+    sqlite3_bind_int64(st, 7, e->created_ms);
+    sqlite3_bind_text(st, 8, e->created_by, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 9, e->expires_ms);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot store the exception");
+    sqlite3_finalize(st);
+    *id = sqlite3_last_insert_rowid(db);
+    return rc;
+}
+
+int store_exception_revoke(struct store *s, int64_t id, const char *by, const char *reason,
+                           int64_t now)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    int rc, step;
+    if (sqlite3_prepare_v2(db, "SELECT revoked_ms IS NOT NULL FROM exceptions WHERE id = ?1", -1,
+                           &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the exception lookup");
+    sqlite3_bind_int64(st, 1, id);
+    step = sqlite3_step(st);
+    rc = step == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? -EALREADY : 0)
+         : step == SQLITE_DONE ? -ENOENT
+                               : db_fail(db, "cannot find the exception");
+    sqlite3_finalize(st);
+    if (rc)
+        return rc;
+    if (sqlite3_prepare_v2(db,
+                           "UPDATE exceptions SET revoked_ms = ?2, revoked_by = ?3,"
+                           " revoke_reason = ?4 WHERE id = ?1",
+                           -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the revocation");
+    sqlite3_bind_int64(st, 1, id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 4, reason, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot revoke the exception");
+    sqlite3_finalize(st);
+    return rc;
+}
+
+int store_exceptions(struct store *s, int all, int64_t now,
+                     int (*cb)(void *ctx, const struct cx_exception *e), void *ctx)
+{
+    sqlite3 *db = store_sqlite_db(s);
+    sqlite3_stmt *st = NULL;
+    struct cx_arena *a = cx_arena_new();
+    int step, rc = 0;
+    if (!a)
+        return -ENOMEM;
+    if (sqlite3_prepare_v2(db,
+                           EXC_COLS " WHERE ?1 OR (revoked_ms IS NULL AND expires_ms > ?2)"
+                                    " ORDER BY id",
+                           -1, &st, NULL) != SQLITE_OK) {
+        cx_arena_free(a);
+        return db_fail(db, "cannot prepare the exceptions list");
+    }
+    sqlite3_bind_int(st, 1, all);
+    sqlite3_bind_int64(st, 2, now);
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        struct cx_exception e;
+        memset(&e, 0, sizeof(e));
+        rc = exc_row(a, st, &e);
+        if (rc == 0)
+            rc = cb(ctx, &e);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(db, "cannot list exceptions");
+    sqlite3_finalize(st);
+    cx_arena_free(a);
+    return rc;
+}

@@ -1,0 +1,225 @@
+#!/usr/bin/python3
+"""Checks the machine-readable forms of a patch-compliance report.
+
+  check_report.py --json FILE --schema docs/report-schema.json [--negative]
+      FILE validates against the JSON Schema (draft-07, python3-jsonschema).
+      With --negative, each of a set of small corruptions of FILE (an
+      unknown state, a stray property, a time without its Z, ...) must
+      then fail to validate: the schema is as strict as it claims.
+  check_report.py --csv FILE --columns N
+      FILE loads with Python's csv module as UTF-8; its header has N
+      distinct, non-empty names (exactly the findings or hosts columns when
+      N is 26 or 15); every row has N fields; records end in CRLF; no cell
+      starts a spreadsheet formula (= + - @ TAB CR, a negative number aside).
+  check_report.py --expect-summary FILE
+      prints, one per line, the #ID=TEXT expectations for
+      tests/html/check_html.sh that the report FILE's summary implies.
+
+Exits 0 when the check passes, 1 when it fails (saying why), 2 on misuse.
+"""
+import argparse
+import csv
+import io
+import json
+import re
+import sys
+
+FINDING_COLUMNS = (
+    "agent_id hostname package binaries manager installed_version fixed_version advisories "
+    "cves severity cvss urgency in_scope scope_reason released first_seen_host "
+    "first_seen_fleet clock_start due installed effective effective_note days_open state "
+    "exception rules").split()
+HOST_COLUMNS = (
+    "agent_id hostname os os_support os_eol last_seen stale running_kernel newest_kernel "
+    "reboot_required open overdue excepted status failing_rules").split()
+KNOWN = {len(FINDING_COLUMNS): FINDING_COLUMNS, len(HOST_COLUMNS): HOST_COLUMNS}
+NEGATIVE_NUMBER = re.compile(r"^-[0-9.]")
+DASH = "\u2014"
+
+
+def fail(msg):
+    print("check_report: " + msg, file=sys.stderr)
+    return 1
+
+
+def _set(doc, path, value):
+    o = doc
+    for k in path[:-1]:
+        o = o[k]
+    o[path[-1]] = value
+
+
+def _del(doc, path):
+    o = doc
+    for k in path[:-1]:
+        o = o[k]
+    del o[path[-1]]
+
+
+# (what it breaks, how): each must make a valid document invalid.
+NEGATIVE = [
+    ("unknown top-level property", lambda d: _set(d, ["extra"], 1)),
+    ("wrong type", lambda d: _set(d, ["type"], "vigil-report")),
+    ("wrong version", lambda d: _set(d, ["version"], 2)),
+    ("missing summary figure", lambda d: _del(d, ["summary", "overdue"])),
+    ("negative count", lambda d: _set(d, ["summary", "stale_hosts"], -1)),
+    ("percentage over 100", lambda d: _set(d, ["summary", "compliant_pct"], 100.1)),
+    ("time without Z", lambda d: _set(d, ["header", "generated"], "2026-11-20T06:00:00")),
+    ("time with offset", lambda d: _set(d, ["header", "as_of"], "2026-11-20T06:00:00+01:00")),
+    ("time with microseconds", lambda d: _set(d, ["header", "as_of"], "2026-11-20T06:00:00.123456Z")),
+    ("date-only time", lambda d: _set(d, ["findings", 0, "due"], "2026-11-20")),
+    ("upper-case sha256", lambda d: _set(d, ["header", "feeds", 0, "sha256"], "AB" * 32)),
+    ("short sha256", lambda d: _set(d, ["header", "feeds", 0, "sha256"], "ab" * 31)),
+    ("unknown feed format", lambda d: _set(d, ["header", "feeds", 0, "format"], "oval")),
+    ("unknown finding state", lambda d: _set(d, ["findings", 0, "state"], "closed")),
+    ("unknown finding property", lambda d: _set(d, ["findings", 0, "notes"], "")),
+    ("missing finding field", lambda d: _del(d, ["findings", 0, "clock_start"])),
+    ("finding id not 16 hex", lambda d: _set(d, ["findings", 0, "id"], "xyz")),
+    ("CVSS over 10", lambda d: _set(d, ["findings", 0, "cvss"], 10.5)),
+    ("malformed CVE id", lambda d: _set(d, ["findings", 0, "cves"], ["CVE-26-1"])),
+    ("unknown rule id", lambda d: _set(d, ["findings", 0, "rules"], ["ISO27001"])),
+    ("repeated rule id", lambda d: _set(d, ["section_rules", "hosts"], ["CE", "CE"])),
+    ("excepted without exception", lambda d: (_set(d, ["findings", 0, "state"], "excepted"),
+                                              _set(d, ["findings", 0, "exception"], None))),
+    ("unknown host status", lambda d: _set(d, ["hosts", 0, "status"], "ok")),
+    ("unknown OS support", lambda d: _set(d, ["hosts", 0, "os_support"], "eol")),
+    ("bad EOL date", lambda d: _set(d, ["hosts", 0, "os_eol"], "2028-13-01")),
+    ("pass with failing rules", lambda d: (_set(d, ["hosts", 0, "status"], "pass"),
+                                           _set(d, ["hosts", 0, "failing_rules"],
+                                                [{"rule": "CE", "reason": "x"}]))),
+    ("fail without failing rules", lambda d: (_set(d, ["hosts", 0, "status"], "fail"),
+                                              _set(d, ["hosts", 0, "failing_rules"], []))),
+    ("unknown exception status", lambda d: _set(d, ["exceptions", 0, "status"], "active")),
+    ("trend week missing a figure", lambda d: _del(d, ["trend", "weeks", 0, "overdue"])),
+]
+
+
+def check_json(path, schema_path, negative=False):
+    try:
+        import jsonschema
+    except ImportError:
+        return fail("python3-jsonschema is not installed (scripts/install-deps.sh installs it)")
+    try:
+        with open(schema_path, encoding="utf-8") as f:
+            schema = json.load(f)
+        with open(path, encoding="utf-8") as f:
+            doc = json.load(f)
+    except (OSError, ValueError) as e:
+        return fail(str(e))
+    jsonschema.Draft7Validator.check_schema(schema)
+    v = jsonschema.Draft7Validator(schema, format_checker=jsonschema.FormatChecker())
+    errors = sorted(v.iter_errors(doc), key=lambda e: list(e.absolute_path))
+    if errors:
+        for e in errors[:20]:
+            where = "/".join(str(p) for p in e.absolute_path) or "(document)"
+            print("  %s: %s" % (where, e.message), file=sys.stderr)
+        return fail("%s: %d schema error(s)%s" % (path, len(errors),
+                                                   " (first 20 shown)" if len(errors) > 20 else ""))
+    print("  PASS  report/json %s (%d hosts, %d findings, schema %s)"
+          % (path, len(doc["hosts"]), len(doc["findings"]), schema_path))
+    if not negative:
+        return 0
+    accepted = []
+    for what, corrupt in NEGATIVE:
+        bad = json.loads(json.dumps(doc))
+        try:
+            corrupt(bad)
+        except (KeyError, IndexError, TypeError):
+            return fail("%s: cannot apply the corruption %r to this document" % (path, what))
+        if v.is_valid(bad):
+            accepted.append(what)
+    if accepted:
+        return fail("the schema accepts corrupted documents: " + "; ".join(accepted))
+    print("  PASS  report/schema rejects all %d corrupted variants" % len(NEGATIVE))
+    return 0
+
+
+def check_csv(path, columns):
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+        text = raw.decode("utf-8")
+    except OSError as e:
+        return fail(str(e))
+    except UnicodeDecodeError as e:
+        return fail("%s: not UTF-8 (%s)" % (path, e))
+    if text.startswith("\ufeff"):
+        return fail("%s: starts with a byte-order mark" % path)
+    if not text.endswith("\r\n"):
+        return fail("%s: the last record does not end in CRLF" % path)
+    try:
+        rows = list(csv.reader(io.StringIO(text, newline=""), strict=True))
+    except csv.Error as e:
+        return fail("%s: %s" % (path, e))
+    if not rows:
+        return fail("%s: empty" % path)
+    header = rows[0]
+    if len(header) != columns:
+        return fail("%s: header has %d columns, expected %d" % (path, len(header), columns))
+    if any(not h for h in header) or len(set(header)) != len(header):
+        return fail("%s: header has empty or repeated names: %s" % (path, header))
+    if columns in KNOWN and header != KNOWN[columns]:
+        return fail("%s: header is %s, expected %s" % (path, ",".join(header),
+                                                        ",".join(KNOWN[columns])))
+    for n, row in enumerate(rows[1:], 2):
+        if len(row) != columns:
+            return fail("%s: record %d has %d fields, expected %d" % (path, n, len(row), columns))
+        for name, cell in zip(header, row):
+            if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not NEGATIVE_NUMBER.match(cell):
+                return fail("%s: record %d, %s starts a formula: %r" % (path, n, name, cell))
+    print("  PASS  report/csv %s (%d records of %d fields)" % (path, len(rows) - 1, columns))
+    return 0
+
+
+def expectations(path):
+    """The figures the HTML summary must show, as check_html.sh arguments."""
+    with open(path, encoding="utf-8") as f:
+        s = json.load(f).get("summary") or {}
+
+    def count(key):
+        v = s.get(key)
+        return str(v) if isinstance(v, int) and not isinstance(v, bool) else DASH
+
+    def one_decimal(key, suffix=""):
+        v = s.get(key)
+        if isinstance(v, (int, float)) and not isinstance(v, bool):
+            return "%.1f%s" % (v, suffix)
+        return DASH
+
+    out = ["#sum-compliant-pct=" + one_decimal("compliant_pct", "%"),
+           "#sum-mttr=" + one_decimal("mean_days_to_remediate")]
+    for ident, key in (("sum-hosts", "hosts"), ("sum-compliant", "compliant"),
+                       ("sum-non-compliant", "non_compliant"), ("sum-unknown", "unknown"),
+                       ("sum-overdue", "overdue"), ("sum-unsupported-os", "unsupported_os"),
+                       ("sum-stale", "stale_hosts"), ("sum-reboot-pending", "reboot_pending"),
+                       ("sum-findings", "findings")):
+        out.append("#%s=%s" % (ident, count(key)))
+    print("\n".join(out))
+    return 0
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap.add_argument("--json", metavar="FILE")
+    ap.add_argument("--schema", metavar="SCHEMA")
+    ap.add_argument("--negative", action="store_true")
+    ap.add_argument("--csv", metavar="FILE")
+    ap.add_argument("--columns", type=int, metavar="N")
+    ap.add_argument("--expect-summary", metavar="FILE")
+    a = ap.parse_args()
+    if a.json:
+        if not a.schema:
+            ap.error("--json needs --schema")
+        return check_json(a.json, a.schema, a.negative)
+    if a.csv:
+        if not a.columns or a.columns < 1:
+            ap.error("--csv needs --columns N")
+        return check_csv(a.csv, a.columns)
+    if a.expect_summary:
+        return expectations(a.expect_summary)
+    ap.error("one of --json, --csv or --expect-summary is needed")
+    return 2
+
+
+if __name__ == "__main__":
+    sys.exit(main())

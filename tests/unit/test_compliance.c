@@ -1,0 +1,268 @@
+/*
+ * The findings engine on hand-made fleets: the paths the end-to-end
+ * fixture fleet (Debian hosts, tracker and DSA feeds) does not take:
+ * Red Hat fixes with severity and CVSS, the in-scope rule, findings from
+ * pending updates only, the fleet-wide first sight of a fix, exceptions
+ * by CVE for all hosts, stale hosts, unknown operating systems, and
+ * judging at a past point.
+ */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cmocka.h>
+
+#include "../../collector/compliance.h"
+
+#define DAY 86400000LL
+/* 2026-12-01T00:00:00Z */
+#define T0 1796083200000LL
+
+static struct os_support *os;
+
+static int setup(void **state)
+{
+    (void)state;
+    return os_support_load("/usr/share/distro-info", &os);
+}
+
+static int teardown(void **state)
+{
+    (void)state;
+    os_support_free(os);
+    return 0;
+}
+
+static struct cx_opts opts(int64_t at)
+{
+    struct cx_opts o;
+    memset(&o, 0, sizeof(o));
+    o.organisation = "Test";
+    o.collector_version = "test";
+    o.generated_ms = at;
+    o.as_of_ms = at;
+    o.sla_days = 14;
+    o.stale_days = 7;
+    o.history_days = 90;
+    o.trend_weeks = 1;
+    o.os = os;
+    return o;
+}
+
+static json_t *finding(json_t *doc, const char *agent, const char *package)
+{
+    size_t i;
+    json_t *f;
+    json_array_foreach(json_object_get(doc, "findings"), i, f)
+        if (strcmp(json_string_value(json_object_get(f, "agent_id")), agent) == 0 &&
+            strcmp(json_string_value(json_object_get(f, "package")), package) == 0)
+            return f;
+    return NULL;
+}
+
+static json_t *host(json_t *doc, const char *agent)
+{
+    size_t i;
+    json_t *h;
+    json_array_foreach(json_object_get(doc, "hosts"), i, h)
+        if (strcmp(json_string_value(json_object_get(h, "agent_id")), agent) == 0)
+            return h;
+    return NULL;
+}
+
+static const char *str(json_t *o, const char *k)
+{
+    const char *s = json_string_value(json_object_get(o, k));
+    return s ? s : "(null)";
+}
+
+/* An el9 host: Red Hat severity and CVSS decide the scope. */
+static void test_redhat_scope(void **state)
+{
+    struct cx_pkg pk[] = {
+        { "openssl", "x86_64", "1:3.0.7-16.el9", "", "", T0 - 60 * DAY, CX_FOREVER, 0 },
+        { "less", "x86_64", "590-1.el9", "", "", T0 - 60 * DAY, CX_FOREVER, 0 },
+        { "vim-minimal", "x86_64", "2:8.2.2637-20.el9", "", "", T0 - 60 * DAY, CX_FOREVER, 0 },
+        { "bash", "x86_64", "5.1.8-6.el9", "", "", T0 - 60 * DAY, CX_FOREVER, 0 },
+    };
+    struct cx_os o[] = { { T0 - 60 * DAY, "rocky", "9.3", "", "Rocky Linux 9.3",
+                           "5.14.0-362.8.1.el9_3.x86_64", "5.14.0-362.8.1.el9_3.x86_64", 0 } };
+    int64_t seen[1] = { T0 - DAY };
+    struct cx_host h = { "rh-1", "rh-1", "rpm", T0 - 60 * DAY, 0, pk, 4, NULL, 0, o, 1, NULL, 0,
+                         seen };
+    struct cx_fix fx[] = {
+        { 1, T0 - 30 * DAY, "el9", "openssl", "x86_64", "1:3.0.7-17.el9_2", "RHSA-2026:0001",
+          "CVE-2026-1000", "important", "", 7.5, T0 - 20 * DAY },
+        { 1, T0 - 30 * DAY, "el9", "less", "x86_64", "590-2.el9_2", "RHSA-2026:0002",
+          "CVE-2026-1001", "moderate", "", 5.5, T0 - 20 * DAY },
+        { 1, T0 - 30 * DAY, "el9", "vim-minimal", "x86_64", "2:8.2.2637-21.el9", "RHSA-2026:0003",
+          "CVE-2026-1002", "moderate", "", 7.8, T0 - 20 * DAY },
+        /* bash is at the fixed version already: never listed. */
+        { 1, T0 - 30 * DAY, "el9", "bash", "x86_64", "5.1.8-6.el9", "RHSA-2026:0004",
+          "CVE-2026-1003", "critical", "", 9.8, T0 - 20 * DAY },
+    };
+    int64_t points[1] = { T0 };
+    struct cx_fleet f = { &h, 1, NULL, 0, fx, 4, NULL, 0, points, 1, NULL, 0 };
+    struct cx_opts op = opts(T0);
+    json_t *doc = cx_report(&f, &op), *x;
+    (void)state;
+
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "findings")), 3);
+    x = finding(doc, "rh-1", "openssl");
+    assert_non_null(x);
+    assert_string_equal(str(x, "state"), "overdue");
+    assert_true(json_is_true(json_object_get(x, "in_scope")));
+    assert_string_equal(str(x, "scope_reason"), "vendor severity important");
+    x = finding(doc, "rh-1", "less");
+    assert_string_equal(str(x, "state"), "overdue");
+    assert_true(json_is_false(json_object_get(x, "in_scope")));
+    x = finding(doc, "rh-1", "vim-minimal");
+    assert_true(json_is_true(json_object_get(x, "in_scope")));
+    assert_string_equal(str(x, "scope_reason"), "CVSS v3 7.8 (7 or more)");
+    assert_null(finding(doc, "rh-1", "bash"));
+    /* Two in-scope fixes overdue, one out of scope. */
+    x = json_object_get(doc, "summary");
+    assert_int_equal(json_integer_value(json_object_get(x, "overdue")), 2);
+    assert_int_equal(json_integer_value(json_object_get(x, "out_of_scope")), 1);
+    x = host(doc, "rh-1");
+    assert_string_equal(str(x, "status"), "fail");
+    assert_string_equal(str(x, "os_support"), "supported");
+    json_decref(doc);
+}
+
+/* Ubuntu hosts without a feed: findings from pending security updates;
+ * the clock starts at the first sight anywhere in the fleet. */
+static void test_pending_fleet_first_sight(void **state)
+{
+    struct cx_pkg pa[] = { { "curl", "amd64", "7.81.0-1ubuntu1.15", "curl", "", T0 - 90 * DAY,
+                             CX_FOREVER, 0 } };
+    struct cx_pkg pb[] = { { "curl", "amd64", "7.81.0-1ubuntu1.16", "curl", "", T0 - 3 * DAY,
+                             CX_FOREVER, T0 - 3 * DAY },
+                           { "curl", "amd64", "7.81.0-1ubuntu1.15", "curl", "", T0 - 90 * DAY,
+                             T0 - 3 * DAY, 0 } };
+    /* Host B saw the update 20 days ago; host A only 5 days ago. */
+    struct cx_pend da[] = { { "curl", "amd64", "7.81.0-1ubuntu1.15", "7.81.0-1ubuntu1.16", "", "",
+                              1, 0, T0 - 5 * DAY, T0 - 5 * DAY, CX_FOREVER } };
+    struct cx_pend db[] = { { "curl", "amd64", "7.81.0-1ubuntu1.15", "7.81.0-1ubuntu1.16", "", "",
+                              1, 0, T0 - 20 * DAY, T0 - 20 * DAY, T0 - 3 * DAY } };
+    struct cx_os o[] = { { T0 - 90 * DAY, "ubuntu", "22.04", "jammy", "Ubuntu 22.04.3 LTS",
+                           "5.15.0-91-generic", "5.15.0-91-generic", 0 } };
+    int64_t seen_a[1] = { T0 - DAY }, seen_b[1] = { T0 - 8 * DAY };
+    struct cx_host h[] = {
+        { "ub-a", "ub-a", "dpkg", T0 - 90 * DAY, 0, pa, 1, da, 1, o, 1, NULL, 0, seen_a },
+        { "ub-b", "ub-b", "dpkg", T0 - 90 * DAY, 0, pb, 2, db, 1, o, 1, NULL, 0, seen_b },
+    };
+    int64_t points[1] = { T0 };
+    struct cx_fleet f = { h, 2, NULL, 0, NULL, 0, NULL, 0, points, 1, NULL, 0 };
+    struct cx_opts op = opts(T0);
+    json_t *doc = cx_report(&f, &op), *x;
+    (void)state;
+
+    assert_non_null(doc);
+    x = finding(doc, "ub-a", "curl");
+    assert_non_null(x);
+    assert_string_equal(str(x, "source"), "pending");
+    /* Clock from host B's sight 20 days ago: overdue, though A saw it 5 days ago. */
+    assert_string_equal(str(x, "state"), "overdue");
+    assert_string_equal(str(x, "first_seen_fleet"), "2026-11-11T00:00:00Z");
+    assert_string_equal(str(x, "first_seen_host"), "2026-11-26T00:00:00Z");
+    /* B installed it 17 days after its first sight: met-late. */
+    x = finding(doc, "ub-b", "curl");
+    assert_non_null(x);
+    assert_string_equal(str(x, "state"), "met-late");
+    /* B has not checked in for 8 days: unknown, not compliant. */
+    x = host(doc, "ub-b");
+    assert_string_equal(str(x, "status"), "unknown");
+    assert_true(json_is_true(json_object_get(x, "stale")));
+    json_decref(doc);
+
+    /* Judged 10 days ago, A had not seen it and B had it pending for 10
+     * days: open, 4 days to go. */
+    {
+        int64_t p2[1] = { T0 - 10 * DAY };
+        int64_t s2[1] = { T0 - 10 * DAY };
+        struct cx_opts op2 = opts(T0 - 10 * DAY);
+        h[0].last_seen = s2;
+        h[1].last_seen = s2;
+        f.points = p2;
+        doc = cx_report(&f, &op2);
+        assert_non_null(doc);
+        assert_null(finding(doc, "ub-a", "curl"));
+        x = finding(doc, "ub-b", "curl");
+        assert_non_null(x);
+        assert_string_equal(str(x, "state"), "open");
+        assert_string_equal(str(json_object_get(doc, "summary") ? host(doc, "ub-b") : NULL,
+                                "status"),
+                            "pass");
+        json_decref(doc);
+    }
+}
+
+/* An exception by CVE for all hosts covers exactly that CVE, until it
+ * expires; an unknown OS fails the host. */
+static void test_exception_scope(void **state)
+{
+    struct cx_pkg pk[] = {
+        { "libx1", "amd64", "1.0-1", "x", "1.0-1", T0 - 60 * DAY, CX_FOREVER, 0 },
+        { "y", "amd64", "1.0-1", "y", "1.0-1", T0 - 60 * DAY, CX_FOREVER, 0 },
+    };
+    struct cx_os o[] = { { T0 - 60 * DAY, "debian", "12", "bookworm", "Debian 12", "6.1.0-1",
+                           "6.1.0-1", 0 } };
+    struct cx_os weird[] = { { T0 - 60 * DAY, "plan9", "4", "", "Plan 9", "", "", 0 } };
+    int64_t seen[1] = { T0 - DAY };
+    struct cx_host h[] = {
+        { "d-1", "d-1", "dpkg", T0 - 60 * DAY, 0, pk, 2, NULL, 0, o, 1, NULL, 0, seen },
+        { "p-1", "p-1", "dpkg", T0 - 60 * DAY, 0, NULL, 0, NULL, 0, weird, 1, NULL, 0, seen },
+    };
+    struct cx_fix fx[] = {
+        { 1, T0 - 30 * DAY, "bookworm", "x", "", "1.0-1+deb12u1", "DSA-1", "CVE-2026-2000", "",
+          "", -1, T0 - 20 * DAY },
+        { 1, T0 - 30 * DAY, "bookworm", "y", "", "1.0-1+deb12u1", "DSA-2", "CVE-2026-2001", "",
+          "", -1, T0 - 20 * DAY },
+    };
+    struct cx_exception ex[] = { { 7, "*", "", "CVE-2026-2000", "r", "SIRO", "", "admin a",
+                                   T0 - 2 * DAY, T0 + DAY, 0, "", "" } };
+    int64_t points[1] = { T0 };
+    struct cx_fleet f = { h, 2, NULL, 0, fx, 2, ex, 1, points, 1, NULL, 0 };
+    struct cx_opts op = opts(T0);
+    json_t *doc = cx_report(&f, &op), *x;
+    (void)state;
+
+    assert_non_null(doc);
+    x = finding(doc, "d-1", "x");
+    assert_string_equal(str(x, "state"), "excepted");
+    assert_int_equal(json_integer_value(json_object_get(x, "exception")), 7);
+    assert_string_equal(str(finding(doc, "d-1", "y"), "state"), "overdue");
+    x = host(doc, "p-1");
+    assert_string_equal(str(x, "status"), "fail");
+    assert_string_equal(str(x, "os_support"), "unknown");
+    json_decref(doc);
+
+    /* After expiry the same finding is overdue and the exception expired. */
+    {
+        int64_t p2[1] = { T0 + 2 * DAY };
+        struct cx_opts op2 = opts(T0 + 2 * DAY);
+        int64_t s2[1] = { T0 + 2 * DAY };
+        h[0].last_seen = s2;
+        h[1].last_seen = s2;
+        f.points = p2;
+        doc = cx_report(&f, &op2);
+        assert_string_equal(str(finding(doc, "d-1", "x"), "state"), "overdue");
+        x = json_array_get(json_object_get(doc, "exceptions"), 0);
+        assert_string_equal(str(x, "status"), "expired");
+        json_decref(doc);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_redhat_scope),
+        cmocka_unit_test(test_pending_fleet_first_sight),
+        cmocka_unit_test(test_exception_scope),
+    };
+    return cmocka_run_group_tests(tests, setup, teardown);
+}
