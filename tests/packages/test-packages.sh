@@ -147,6 +147,9 @@ for p in vigil-agent vigil-collector vigilctl; do
 done
 deps=$(dpkg-deb -f "$OUT/vigil-collector_${V1}_$ARCH.deb" Depends)
 printf '%s\n' "$deps" | grep -q '\badduser\b' || fail "vigil-collector does not depend on adduser"
+# Data the collector reads at run time, which dpkg-shlibdeps cannot see.
+printf '%s\n' "$deps" | grep -q '\bdistro-info-data\b' ||
+    fail "vigil-collector does not depend on distro-info-data (reports' end-of-life dates)"
 rpm -qp --requires "$OUT/vigil-collector-$V1-1.$RARCH.rpm" | grep -qx 'shadow-utils' ||
     fail "vigil-collector.rpm does not require shadow-utils for its %pre"
 pass "Depends (deb) and Requires (rpm) cover every library the programs link"
