@@ -6,6 +6,9 @@
 #   make demo       throw-away PKI, collector and agent on loopback
 #   make bench      benchmarks (print figures; never fail on time)
 #   make test-html  the HTML report in headless Chromium, its CSV, its JSON schema
+#   make deb        Debian packages into build/pkg/ (make deb VERSION=X)
+#   make rpm        rpm packages into build/pkg/
+#   make test-packages  install, upgrade and remove them in scratch roots
 #   make clean
 #
 # Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizers),
@@ -86,7 +89,8 @@ TOOL_BIN := $(BUILD)/bench/execstorm
 # Keep generated sources and objects: make would delete them as intermediates.
 .SECONDARY:
 
-.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz fuzz-smoke test-html
+.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz fuzz-smoke test-html \
+        pkgbins deb rpm test-packages
 .DEFAULT_GOAL := all
 
 all: $(PROGS)
@@ -314,6 +318,25 @@ demo: deps
 bench: deps
 	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN) $(TOOL_BIN)
 	$(Q)scripts/bench.sh $(BUILD)
+
+# ---- packages --------------------------------------------------------------
+
+# The packaged programs are built in a directory of their own per version,
+# so that VG_VERSION is always the packages' version.
+PKGBUILD := build/pkgbuild-$(VERSION)
+PKGOUT := build/pkg
+
+pkgbins: deps
+	$(Q)$(MAKE) --no-print-directory BUILD=$(PKGBUILD) VERSION=$(VERSION) all
+
+deb: pkgbins
+	$(Q)scripts/build-deb.sh $(VERSION) $(PKGBUILD) $(PKGOUT)
+
+rpm: pkgbins
+	$(Q)scripts/build-rpm.sh $(VERSION) $(PKGBUILD) $(PKGOUT)
+
+test-packages: deps
+	$(Q)tests/packages/test-packages.sh
 
 clean:
 	rm -rf build demo

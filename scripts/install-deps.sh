@@ -51,6 +51,11 @@ bpftool
 iproute2
 procps
 groff-base
+man-db
+dpkg-dev
+lintian
+rpmlint
+debootstrap
 "
 # chromium only recommends fonts; without one it renders no text.
 HTML_PKGS="
