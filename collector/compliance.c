@@ -202,16 +202,6 @@ static json_t *word_set(const char *const *lists, size_t nlists)
     return out;
 }
 
-static int json_has_str(const json_t *arr, const char *s)
-{
-    size_t i;
-    json_t *v;
-    json_array_foreach(arr, i, v)
-        if (json_is_string(v) && strcmp(json_string_value(v), s) == 0)
-            return 1;
-    return 0;
-}
-
 /* ---- merged fixes ----------------------------------------------------------- */
 
 /* Every feed's records for one (release, package, arch, fixed version):
@@ -413,9 +403,13 @@ static struct fnd *add_fnd(struct ctx *c, struct point *pt)
     return &pt->f[pt->nf++];
 }
 
+/* The source package, as the feeds name it.  Debian's signed kernel
+ * images come from linux-signed-ARCH, whose fixes the feeds list under
+ * linux. */
 static const char *src_of(const struct cx_pkg *p)
 {
-    return p->source && p->source[0] ? p->source : p->name;
+    const char *s = p->source && p->source[0] ? p->source : p->name;
+    return strncmp(s, "linux-signed-", 13) == 0 ? "linux" : s;
 }
 
 static const char *srcver_of(const struct cx_pkg *p, int rpm)
@@ -423,11 +417,12 @@ static const char *srcver_of(const struct cx_pkg *p, int rpm)
     return !rpm && p->source_version && p->source_version[0] ? p->source_version : p->version;
 }
 
+/* Kernel packages: effective only once running.  rpm: kernel and its
+ * install-only parts (kernel-core, kernel-modules, ...). */
 static int is_kernel_src(int rpm, const char *pkg)
 {
-    return rpm ? strcmp(pkg, "kernel") == 0 || strcmp(pkg, "kernel-core") == 0
-               : strcmp(pkg, "linux") == 0 || strcmp(pkg, "linux-signed-amd64") == 0 ||
-                     strcmp(pkg, "linux-signed-arm64") == 0;
+    return rpm ? strncmp(pkg, "kernel", 6) == 0 && (pkg[6] == '\0' || pkg[6] == '-')
+               : strcmp(pkg, "linux") == 0;
 }
 
 /* The version of the package that provides running kernel `k` on h (any
@@ -453,7 +448,7 @@ static const char *running_kernel_version(const struct cx_host *h, int rpm, cons
             if (p->from_ms > at || strncmp(p->name, "linux-image-", 12) != 0 ||
                 strcmp(p->name + 12, k) != 0)
                 continue;
-            best = srcver_of(p, 0);
+            best = p->version;
         }
         return best;
     }
@@ -500,28 +495,57 @@ static void scope(struct fnd *f)
     }
 }
 
+static int exc_active(const struct cx_exception *e, const struct fnd *f, int64_t at)
+{
+    return e->created_ms <= at && !(e->revoked_ms && e->revoked_ms <= at) && e->expires_ms > at &&
+           (strcmp(e->host, "*") == 0 || strcmp(e->host, f->h->agent_id) == 0);
+}
+
+static int exc_pkg_match(const struct cx_exception *e, const struct fnd *f)
+{
+    if (!e->package || !e->package[0])
+        return 1;
+    if (strcmp(e->package, f->package) == 0)
+        return 1;
+    for (size_t b = 0; b < f->nbin; b++)
+        if (strcmp(e->package, f->bin[b]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The exception that covers finding f at `at`, or NULL.  An exception's
+ * host (an agent id, or "*"), package and CVE must all match; one with a
+ * CVE covers a fix only when every CVE the fix addresses is excepted (by
+ * it or by others), so excepting one CVE does not hide the rest. */
 static const struct cx_exception *exception_for(const struct ctx *c, const struct fnd *f,
                                                 int64_t at)
 {
+    const struct cx_exception *first = NULL;
+    size_t j, ncve = f->mf ? json_array_size(f->mf->cves) : 0;
+    json_t *cv;
+
     for (size_t i = 0; i < c->fl->nexc; i++) {
         const struct cx_exception *e = &c->fl->exc[i];
-        int pkg = 0, cve = 0;
-        if (e->created_ms > at || (e->revoked_ms && e->revoked_ms <= at) || e->expires_ms <= at)
-            continue;
-        if (strcmp(e->host, "*") != 0 && strcmp(e->host, f->h->agent_id) != 0 &&
-            strcmp(e->host, f->hostname) != 0)
-            continue;
-        if (e->package && e->package[0]) {
-            pkg = strcmp(e->package, f->package) == 0;
-            for (size_t b = 0; !pkg && b < f->nbin; b++)
-                pkg = strcmp(e->package, f->bin[b]) == 0;
-        }
-        if (e->cve && e->cve[0] && f->mf)
-            cve = json_has_str(f->mf->cves, e->cve);
-        if (pkg || cve)
-            return e;
+        if (exc_active(e, f, at) && (!e->cve || !e->cve[0]) && e->package && e->package[0] &&
+            exc_pkg_match(e, f))
+            return e; /* the whole package */
     }
-    return NULL;
+    if (!ncve)
+        return NULL;
+    json_array_foreach(f->mf->cves, j, cv) {
+        const struct cx_exception *hit = NULL;
+        for (size_t i = 0; i < c->fl->nexc && !hit; i++) {
+            const struct cx_exception *e = &c->fl->exc[i];
+            if (exc_active(e, f, at) && e->cve && strcmp(e->cve, json_string_value(cv)) == 0 &&
+                exc_pkg_match(e, f))
+                hit = e;
+        }
+        if (!hit)
+            return NULL;
+        if (!first)
+            first = hit;
+    }
+    return first;
 }
 
 /* Clock, state and counts of a finding whose installed/effective facts
@@ -646,9 +670,13 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
             f->kernel = kernel;
             for (size_t i = g; i < ge; i++) {
                 const struct cx_pkg *p = rows[i];
-                const char *v = srcver_of(p, rpm);
+                /* A kernel image's own version is the kernel's (the
+                 * signed source's version is not comparable). */
+                const char *v = kernel && !rpm ? p->version : srcver_of(p, rpm);
                 if (p->from_ms > at)
                     continue;
+                if (kernel && !rpm && mf->fixed[0] && strncmp(p->name, "linux-image-", 12) != 0)
+                    continue; /* headers, tools: the kernel is the image */
                 if (rpm && mf->arch[0] && strcmp(mf->arch, p->arch) != 0 &&
                     strcmp(mf->arch, "noarch") != 0)
                     continue;
@@ -666,8 +694,6 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
                     had_vuln = 1;
                 if (!alive(p->from_ms, p->to_ms, at))
                     continue;
-                if (kernel && !rpm && strncmp(p->name, "linux-image-", 12) != 0)
-                    continue; /* headers, tools: the kernel is the image */
                 any = 1;
                 if (f->nbin < MAX_BIN) {
                     size_t b;
@@ -683,8 +709,6 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
                         img_fixed = 1;
                         if (!img_inst || t < img_inst)
                             img_inst = t;
-                        if (p->install_ms > avail)
-                            had_vuln = 1;
                     } else if (!lowest || vcmp(rpm, v, lowest) < 0) {
                         lowest = v;
                     }
@@ -696,8 +720,6 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
                     inst_at = -1;
                 } else {
                     int64_t t = p->install_ms ? p->install_ms : p->from_ms;
-                    if (p->install_ms > avail)
-                        had_vuln = 1; /* installed after the fix came out */
                     if (inst_at >= 0 && t > inst_at)
                         inst_at = t;
                     if (!lowest)
@@ -756,7 +778,10 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
                 snprintf(f->note, sizeof(f->note), "%s",
                          f->installed_ok ? "fixed version installed" : "fixed version not installed");
             }
-            if (f->installed_ok && !had_vuln) { /* never needed it */
+            /* Listed only if this host had a vulnerable version while the
+             * fix was out: a host that got the fixed version first (a new
+             * install, or before the collector knew it) never needed it. */
+            if (f->installed_ok && !had_vuln) {
                 pt->nf--;
                 continue;
             }
@@ -930,8 +955,9 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
         char release[32];
         size_t first = pt->nf;
         int rpm = host_rpm(h);
+        int excepted_late = 0;
 
-        if (h->first_seen_ms > at)
+        if (h->first_seen_ms > at || h->excluded)
             continue;
         if (h->revoked_ms && h->revoked_ms <= at) {
             pt->revoked++;
@@ -952,7 +978,7 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                                       os ? os->codename : NULL, at, &r->eol_ms, r->support_note,
                                       sizeof(r->support_note));
         r->last_seen = k < c->fl->npoints ? h->last_seen[k] : 0;
-        r->stale = !r->last_seen || r->last_seen < at - (int64_t)o->stale_days * DAY_MS;
+        r->stale = !r->last_seen || r->last_seen < at - o->stale_ms;
         for (size_t j = first; j < pt->nf; j++) {
             struct fnd *f = &pt->f[j];
             if (f->kernel && f->fixed[0] && !f->effective_at) {
@@ -970,8 +996,11 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                 r->open++;
             else if (f->state == ST_OVERDUE)
                 r->overdue++;
-            else if (f->state == ST_EXCEPTED)
+            else if (f->state == ST_EXCEPTED) {
                 r->excepted++;
+                if (at > f->due)
+                    excepted_late++;
+            }
             else if (f->state == ST_MET_LATE)
                 r->met_late++;
             if (f->state == ST_MET || f->state == ST_MET_LATE) {
@@ -1011,14 +1040,25 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                      r->overdue == 1 ? "" : "es");
             add_fail(r, "DSPT", why);
         }
+        if (excepted_late) {
+            /* A risk accepted under DSPT is still a missed patch under
+             * Cyber Essentials, which allows no exceptions. */
+            char why[200];
+            snprintf(why, sizeof(why),
+                     "%d in-scope security fix%s past %d days under an exception (DSPT accepts "
+                     "the risk; Cyber Essentials does not)",
+                     excepted_late, excepted_late == 1 ? "" : "es", o->sla_days);
+            add_fail(r, "CE", why);
+        }
         if ((os && os->reboot_required) || r->kernel_effective == 0)
             pt->reboot++;
         if (r->stale) {
             char why[160];
             if (r->last_seen)
                 snprintf(why, sizeof(why),
-                         "no check-in for %.1f days (more than %d): current state unknown",
-                         round1((double)(at - r->last_seen) / DAY_MS), o->stale_days);
+                         "no check-in for %.1f days (more than %.1f): current state unknown",
+                         round1((double)(at - r->last_seen) / DAY_MS),
+                         round1((double)o->stale_ms / DAY_MS));
             else
                 snprintf(why, sizeof(why), "the host has never checked in");
             add_fail(r, "CE", why);
@@ -1230,7 +1270,7 @@ static json_t *cves_json(const struct point *pt)
         qsort(v, n, sizeof(*v), cve_row_cmp);
     for (size_t i = 0; i < n;) {
         size_t j = i, hosts = 0, open = 0, overdue = 0, exc = 0;
-        int worst = 0, sev = 0;
+        int worst = -1, sev = 0;
         double cvss = -1;
         const char *sevs = NULL;
         const char *plist[64];
@@ -1243,7 +1283,7 @@ static json_t *cves_json(const struct point *pt)
             open += f->state == ST_OPEN;
             overdue += f->state == ST_OVERDUE;
             exc += f->state == ST_EXCEPTED;
-            if (st_worst[f->state] > st_worst[worst])
+            if (worst < 0 || st_worst[f->state] > st_worst[worst])
                 worst = (int)f->state;
             if (sev_rank(f->mf->severity) > sev) {
                 sev = sev_rank(f->mf->severity);
@@ -1263,7 +1303,7 @@ static json_t *cves_json(const struct point *pt)
         json_object_set_new(o, "excepted", json_integer((json_int_t)exc));
         json_object_set_new(o, "severity", str_or_null(sevs));
         json_object_set_new(o, "cvss", cvss >= 0 ? json_real(round1(cvss)) : json_null());
-        json_object_set_new(o, "worst_state", json_string(st_name[worst]));
+        json_object_set_new(o, "worst_state", json_string(st_name[worst < 0 ? 0 : worst]));
         json_array_append_new(out, o);
         i = j;
     }

@@ -76,6 +76,7 @@ struct cx_host {
     struct cx_ver *ver; /* by from_ms */
     size_t nver;
     int64_t *last_seen; /* per point (cx_fleet.points): last check-in at or before it; 0 none */
+    int excluded; /* outside the report's --hosts pattern: only its sightings of fixes count */
 };
 
 struct cx_import {
@@ -126,6 +127,7 @@ struct cx_opts {
     const char *collector_version;
     int64_t generated_ms, as_of_ms;
     int sla_days, stale_days, history_days, trend_weeks;
+    int64_t stale_ms; /* a host not seen for longer is unknown */
     const struct os_support *os;
 };
 

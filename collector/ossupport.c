@@ -35,7 +35,7 @@ struct os_row {
  * the file, anchored), the last version supported ("0": every version),
  * when support ended. */
 struct ended_row {
-    char major[8];
+    char major[16];
     char *pattern, *last, *details;
     regex_t re;
     int64_t ended_ms;
@@ -217,7 +217,7 @@ static int ended_add(struct os_support *s, const char *major, const char *pat, c
 int os_support_load_ended(struct os_support *s, const char *dir)
 {
     for (int major = 8; major <= 20; major++) {
-        char path[600], line[1024], m[8];
+        char path[600], line[1024], m[16];
         FILE *f;
         int rc = 0;
         snprintf(path, sizeof(path), "%s/security-support-ended.deb%d", dir, major);

@@ -28,9 +28,10 @@
 #define UPLOADS_MAX 4
 #define UPLOAD_IDLE_MS (10LL * 60 * 1000)
 #define EXCEPTION_MAX_MS (366LL * DAY_MS)
-/* A response must fit one frame (16 MiB raw); leave room for the rest.
- * The files go lz4-compressed, so that is about 150-300 MiB of report. */
-#define REPORT_MAX_BYTES (14u * 1024 * 1024)
+/* A response must fit one frame (vigilctl reads up to 8 MiB on the
+ * wire); leave room for the rest.  The files go lz4-compressed, so that
+ * is about 70-150 MiB of report. */
+#define REPORT_MAX_BYTES (7u * 1024 * 1024)
 
 struct upload {
     char id[VG_UUID_STR];
@@ -409,6 +410,13 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
             return;
         }
         rc = import_finish(s, op, u, &im, msg, sizeof(msg));
+        if (rc == 0) {
+            /* im points into u: copy before u goes. */
+            res->done = 1;
+            res->import = import_info(&im);
+            free((char *)im.doc_key);
+            free((char *)im.imported_by);
+        }
         upload_drop(s, u);
         if (rc) {
             api_error(resp, rc == VG_EPROTO ? VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST
@@ -416,10 +424,6 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
                       msg);
             return;
         }
-        res->done = 1;
-        res->import = import_info(&im);
-        free((char *)im.doc_key);
-        free((char *)im.imported_by);
     }
     resp->ok = 1;
 }
@@ -842,13 +846,21 @@ static void report_done(uv_work_t *w, int status)
     resp.request_id = j->request_id;
     resp.response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REPORT;
     resp.report = j->res;
-    if (status != 0 || j->rc || !j->res) {
+    if (status != 0 || j->rc || !j->res || j->too_big) {
+        /* An error goes without the files. */
+        report_free_response(&resp);
+        resp.response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE__NOT_SET;
+        resp.report = NULL;
+        j->res = NULL;
+    }
+    if (status != 0 || j->rc) {
         log_warnx("cannot render a report: %s", vg_strerror(status ? status : j->rc));
         api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
                   "the collector could not render the report; see its log");
     } else if (j->too_big) {
         api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
-                  "the report is larger than 14 MiB compressed; narrow it with --hosts PATTERN");
+                  "the report is larger than 7 MiB compressed; narrow it with --hosts PATTERN, "
+                  "or use csv");
     } else {
         snprintf(detail, sizeof(detail), "patch report, %s, as of %s, hosts %.200s, sha256 %s%s",
                  j->format, vg_time_format(j->o.as_of_ms, asof_s, sizeof(asof_s)),
@@ -941,6 +953,7 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
     j->o.as_of_ms = as_of;
     j->o.sla_days = 14;
     j->o.stale_days = (int)(cf->stale_ms / DAY_MS);
+    j->o.stale_ms = (int64_t)cf->stale_ms;
     j->o.history_days = (int)(cf->history_ms / DAY_MS);
     j->o.trend_weeks = (int)np;
     j->o.os = s->os;

@@ -216,9 +216,10 @@ static int load_last_seen(sqlite3 *db, struct cx_fleet *f, const struct hostmap 
 {
     sqlite3_stmt *st = NULL;
     int rc = 0;
+    /* One index seek per host (os_history_recv), not a scan per point. */
     if (sqlite3_prepare_v2(db,
-                           "SELECT host_id, max(recv_time_ms) FROM os_history"
-                           " WHERE recv_time_ms <= ?1 GROUP BY host_id",
+                           "SELECT h.id, (SELECT max(o.recv_time_ms) FROM os_history o"
+                           " WHERE o.host_id = h.id AND o.recv_time_ms <= ?1) FROM hosts h",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(db, "cannot prepare the check-in query");
     for (size_t k = 0; k < f->npoints && rc == 0; k++) {
@@ -290,23 +291,40 @@ static int load_fixes(sqlite3 *db, struct cx_fleet *f)
         sqlite3_free(ids);
         ids = n;
     }
-    for (size_t i = 0; rels && i < f->nhosts; i++) {
-        for (size_t j = 0; rels && j < f->hosts[i].nos; j++) {
-            const struct cx_os *o = &f->hosts[i].os[j];
-            char r[32], *n;
-            cx_release_of(o->os_id, o->version_id, o->codename, r, sizeof(r));
-            if (!r[0])
-                continue;
-            n = sqlite3_mprintf("%s,%Q", rels, r);
-            sqlite3_free(rels);
-            rels = n;
+    {
+        /* The releases the fleet runs, each once. */
+        char seen[64][32];
+        size_t nseen = 0;
+        for (size_t i = 0; rels && i < f->nhosts; i++) {
+            for (size_t j = 0; rels && j < f->hosts[i].nos; j++) {
+                const struct cx_os *o = &f->hosts[i].os[j];
+                char r[32], *n;
+                size_t k;
+                cx_release_of(o->os_id, o->version_id, o->codename, r, sizeof(r));
+                for (k = 0; k < nseen && strcmp(seen[k], r) != 0; k++)
+                    ;
+                if (!r[0] || k < nseen)
+                    continue;
+                if (nseen < 64)
+                    memcpy(seen[nseen++], r, sizeof(r));
+                n = sqlite3_mprintf("%s,%Q", rels, r);
+                sqlite3_free(rels);
+                rels = n;
+            }
         }
     }
     if (ids && rels)
         sql = sqlite3_mprintf(
-            "SELECT a.import_id, i.imported_ms, a.release, a.package, a.arch, a.fixed_version,"
-            " a.advisory, a.cves, a.severity, a.urgency, coalesce(a.cvss, -1), a.released_ms"
-            " FROM advisories a JOIN advisory_imports i ON i.id = a.import_id"
+            /* imported_ms: when an import of this document first listed
+             * the fix (a re-import does not restart an undated fix's
+             * clock). */
+            "SELECT a.import_id, (SELECT min(i2.imported_ms) FROM advisories a2"
+            " JOIN advisory_imports i2 ON i2.id = a2.import_id WHERE i2.doc_key = i.doc_key"
+            " AND i2.format = i.format AND i2.imported_ms <= i.imported_ms"
+            " AND a2.release = a.release AND a2.package = a.package AND a2.arch = a.arch"
+            " AND a2.fixed_version = a.fixed_version), a.release, a.package, a.arch,"
+            " a.fixed_version, a.advisory, a.cves, a.severity, a.urgency, coalesce(a.cvss, -1),"
+            " a.released_ms FROM advisories a JOIN advisory_imports i ON i.id = a.import_id"
             " WHERE a.import_id IN (%s) AND a.release IN (%s)",
             ids, rels);
     sqlite3_free(ids);
@@ -431,14 +449,15 @@ int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const i
     sqlite3_bind_int64(st, 1, as_of);
     while ((step = sqlite3_step(st)) == SQLITE_ROW) {
         struct cx_host *h;
-        if (pattern && pattern[0] && fnmatch(pattern, col(st, 2), 0) != 0 &&
-            fnmatch(pattern, col(st, 1), 0) != 0) {
-            out->excluded_pattern++;
-            continue;
-        }
+        int excluded = pattern && pattern[0] && fnmatch(pattern, col(st, 2), 0) != 0 &&
+                       fnmatch(pattern, col(st, 1), 0) != 0;
         h = vec_push(&hv);
         if (!h)
             break;
+        /* Hosts outside the pattern are loaded too: their sightings of a
+         * fix start its clock for every host ("anywhere in the fleet"). */
+        h->excluded = excluded;
+        out->excluded_pattern += (size_t)excluded;
         h->agent_id = S(1);
         h->hostname = S(2);
         h->first_seen_ms = sqlite3_column_int64(st, 3);
@@ -472,7 +491,7 @@ int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const i
                    "SELECT host_id, name, arch, version, coalesce(source_name, ''),"
                    " coalesce(source_version, ''), coalesce(install_time_ms, 0), appeared_ms,"
                    " CASE WHEN disappeared_ms > ?1 THEN NULL ELSE disappeared_ms END"
-                   " FROM package_history WHERE appeared_ms <= ?1"
+                   " FROM package_history WHERE appeared_ms <= ?1 AND status = 'installed'"
                    " AND (disappeared_ms IS NULL OR disappeared_ms > ?2)"
                    " ORDER BY host_id, appeared_ms, id",
                    as_of, window_ms, sizeof(struct cx_pkg), fill_pkg,

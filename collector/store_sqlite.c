@@ -591,6 +591,8 @@ static const char schema[] =
     " cves TEXT NOT NULL, severity TEXT NOT NULL, urgency TEXT NOT NULL, cvss REAL,"
     " released_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS advisories_import ON advisories(import_id, release);"
+    "CREATE INDEX IF NOT EXISTS advisories_fix ON advisories(release, package, fixed_version);"
+    "CREATE INDEX IF NOT EXISTS os_history_recv ON os_history(host_id, recv_time_ms);"
     "CREATE TABLE IF NOT EXISTS exceptions("
     " id INTEGER PRIMARY KEY, host TEXT NOT NULL, package TEXT, cve TEXT, reason TEXT NOT NULL,"
     " approver TEXT NOT NULL, control TEXT, created_ms INTEGER NOT NULL,"
@@ -687,6 +689,23 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
     }
     for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
         sqlite3_exec(s->db, added_columns[i], NULL, NULL, NULL);
+    /* History rows from before those columns: the package's current
+     * source and install time, so that reports map them to their source
+     * packages (a no-op once done). */
+    sqlite3_exec(s->db,
+                 "UPDATE package_history SET source_name = (SELECT p.source_name FROM packages p"
+                 " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
+                 " AND p.name = package_history.name AND p.arch = package_history.arch),"
+                 " source_version = (SELECT p.source_version FROM packages p"
+                 " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
+                 " AND p.name = package_history.name AND p.arch = package_history.arch"
+                 " AND p.version = package_history.version),"
+                 " install_time_ms = (SELECT p.install_time_ms FROM packages p"
+                 " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
+                 " AND p.name = package_history.name AND p.arch = package_history.arch"
+                 " AND p.version = package_history.version)"
+                 " WHERE source_name IS NULL AND disappeared_ms IS NULL",
+                 NULL, NULL, NULL);
     for (int i = 0; i < Q_COUNT; i++) {
         if (sqlite3_prepare_v2(s->db, queries[i], -1, &s->q[i], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,

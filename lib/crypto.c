@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <sys/random.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -644,6 +645,44 @@ int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why,
         char *p;
         if (flags && mbedtls_x509_crt_verify_info(buf, sizeof(buf), "", flags) > 0) {
             /* One line: "expired; not trusted" rather than a list. */
+            while ((p = strrchr(buf, '\n')) && p[1] == '\0')
+                *p = '\0';
+            for (p = buf; *p; p++)
+                if (*p == '\n')
+                    *p = ';';
+            vg_strlcpy(why, buf, whylen);
+        } else {
+            snprintf(why, whylen, "verification failed (mbedtls -0x%04x)", (unsigned)-rc);
+        }
+    }
+    return VG_ECERT;
+}
+
+/* Judges each certificate's validity at *at_ms instead of now. */
+static int verify_at_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    int64_t at = *(const int64_t *)ctx;
+    (void)depth;
+    *flags &= ~(uint32_t)(MBEDTLS_X509_BADCERT_EXPIRED | MBEDTLS_X509_BADCERT_FUTURE);
+    if (at < x509_time_ms(&crt->valid_from))
+        *flags |= MBEDTLS_X509_BADCERT_FUTURE;
+    if (at > x509_time_ms(&crt->valid_to))
+        *flags |= MBEDTLS_X509_BADCERT_EXPIRED;
+    return 0;
+}
+
+int vg_cert_verify_at(const struct vg_cert *c, const struct vg_cert *ca, int64_t at_ms,
+                      char *why, size_t whylen)
+{
+    uint32_t flags = 0;
+    int rc = mbedtls_x509_crt_verify((mbedtls_x509_crt *)&c->crt, (mbedtls_x509_crt *)&ca->crt,
+                                     NULL, NULL, &flags, verify_at_cb, &at_ms);
+    if (rc == 0)
+        return 0;
+    if (why && whylen) {
+        char buf[512];
+        char *p;
+        if (flags && mbedtls_x509_crt_verify_info(buf, sizeof(buf), "", flags) > 0) {
             while ((p = strrchr(buf, '\n')) && p[1] == '\0')
                 *p = '\0';
             for (p = buf; *p; p++)

@@ -131,6 +131,10 @@ int vg_cert_info(const struct vg_cert *c, struct vg_cert_info *info);
  * now (validity, signature, chain).  On failure returns VG_ECERT and
  * writes the reasons into why. */
 int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why, size_t whylen);
+/* The same, with every certificate's validity judged at at_ms instead of
+ * now (a signature made then by a certificate since expired). */
+int vg_cert_verify_at(const struct vg_cert *c, const struct vg_cert *ca, int64_t at_ms,
+                      char *why, size_t whylen);
 /* 1 if the key is the private half of the certificate's public key. */
 int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k);
 

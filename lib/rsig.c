@@ -134,7 +134,9 @@ int vg_rsig_verify(const char *json, size_t len, const struct vg_cert *ca,
         snprintf(why, whylen, "the signature's collector certificate cannot be read");
         goto out;
     }
-    if (vg_cert_verify(cert, ca, vwhy, sizeof(vwhy)) != 0) {
+    /* Evidence outlives certificates: the collector's certificate must
+     * have been valid when it signed, not now. */
+    if (vg_cert_verify_at(cert, ca, *signed_ms, vwhy, sizeof(vwhy)) != 0) {
         snprintf(why, whylen, "not signed by a collector of this CA: %s", vwhy);
         goto out;
     }

@@ -30,6 +30,8 @@
 #include "wire.h"
 
 #define REQUEST_TIMEOUT_MS 30000
+/* Reports of large fleets and feed imports take the collector longer. */
+#define LONG_TIMEOUT_MS (15 * 60 * 1000)
 
 struct file_conf {
     char *collector, *ca, *cert, *key, *server_name;
@@ -117,7 +119,13 @@ int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req, Vigil__V1__Operat
         env.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST;
         env.operator_request = req;
         if (vg_wire_call(cfg, res->ai_addr, sname ? sname : host, &env,
-                         VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE, REQUEST_TIMEOUT_MS, &resp,
+                         VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE,
+                         req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_REPORT ||
+                                 req->request_case ==
+                                     VIGIL__V1__OPERATOR_REQUEST__REQUEST_ADVISORY_IMPORT
+                             ? LONG_TIMEOUT_MS
+                             : REQUEST_TIMEOUT_MS,
+                         &resp,
                          err, sizeof(err)) == 0) {
             *resp_out = resp->operator_response;
             *owner_out = resp;

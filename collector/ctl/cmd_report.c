@@ -76,7 +76,7 @@ void ctl_usage_report(FILE *out)
     fprintf(out,
             "usage: vigilctl report patch --format csv|json|html -o FILE [--as-of WHEN]\n"
             "                             [--hosts PATTERN] [--sign]\n"
-            "       vigilctl report verify FILE [SIGFILE] [--ca CA]\n"
+            "       vigilctl report verify FILE [SIGFILE] [--ca CA] [--hash-only]\n"
             "\n"
             "patch: the patch-compliance report (any operator role; the auditor role\n"
             "suffices), rendered by the collector.  It tests every host against Cyber\n"
@@ -93,9 +93,9 @@ void ctl_usage_report(FILE *out)
             "                   signature embedding the collector's certificate\n"
             "\n"
             "verify: checks FILE against SIGFILE (default FILE.sig) and the CA, offline.\n"
-            "Exit 0 when the file is exactly what the collector signed; 1 otherwise.\n"
-            "Without a signature file, checks FILE against FILE.sha256 (intact, but not\n"
-            "proof of who made it).\n");
+            "Exit 0 when the file is exactly what the collector signed; 1 otherwise, and\n"
+            "when there is no signature.  --hash-only checks FILE against FILE.sha256\n"
+            "instead: that the file is intact, not who made it.\n");
 }
 
 static int parse_when(const char *s, int64_t *out)
@@ -557,7 +557,8 @@ static int report_patch(struct ctl *ctl, const char *format, const char *out, in
     return rc;
 }
 
-static int report_verify(struct ctl *ctl, const char *file, const char *sigfile, const char *ca)
+static int report_verify(struct ctl *ctl, const char *file, const char *sigfile, const char *ca,
+                         int hash_only)
 {
     uint8_t d[VG_SHA256_LEN];
     char hex[2 * VG_SHA256_LEN + 1], path[4200], signer[256], why[600], t[VG_TIME_STR_MAX];
@@ -573,12 +574,15 @@ static int report_verify(struct ctl *ctl, const char *file, const char *sigfile,
     if ((rc = vg_sha256_file(file, UINT64_MAX, d)) != 0)
         return ctl_err("cannot read %s: %s", file, vg_strerror(rc));
     vg_hex(d, sizeof(d), hex);
-    if (!sigfile) {
+    if (!sigfile && !hash_only) {
         snprintf(path, sizeof(path), "%s.sig", file);
-        if (access(path, F_OK) == 0)
-            sigfile = path;
+        if (access(path, F_OK) != 0)
+            return ctl_err("%s: FAILED: no signature (%s): nothing shows the collector made it "
+                           "(--hash-only checks %s.sha256 alone, which anyone can rewrite)",
+                           file, path, file);
+        sigfile = path;
     }
-    if (!sigfile) {
+    if (hash_only) {
         char *line = NULL;
         size_t n;
         snprintf(path, sizeof(path), "%s.sha256", file);
@@ -590,7 +594,7 @@ static int report_verify(struct ctl *ctl, const char *file, const char *sigfile,
         if (rc)
             return ctl_err("%s: FAILED: its SHA-256 %s does not match %s: the file was altered",
                            file, hex, path);
-        printf("%s: matches %s (sha256 %s); not signed, so this shows the file is intact, not "
+        printf("%s: matches %s (sha256 %s); a checksum only: it shows the file is intact, not "
                "who made it\n",
                file, path, hex);
         return CTL_EXIT_OK;
@@ -624,12 +628,13 @@ int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
         { "hosts", required_argument, NULL, 'H' },
         { "sign", no_argument, NULL, 's' },
         { "ca", required_argument, NULL, 'c' },
+        { "hash-only", no_argument, NULL, 'x' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *format = NULL, *out = NULL, *pattern = NULL, *ca = ctl->ca;
     int64_t as_of = 0;
-    int c, sign = 0;
+    int c, sign = 0, hash_only = 0;
 
     while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         switch (c) {
@@ -648,6 +653,7 @@ int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
         case 'H': pattern = optarg; break;
         case 's': sign = 1; break;
         case 'c': ca = optarg; break;
+        case 'x': hash_only = 1; break;
         case 'h': ctl_usage_report(stdout); return CTL_EXIT_OK;
         case ':': return ctl_usage_err("report", "option '%s' needs a value", argv[optind - 1]);
         default: return ctl_usage_err("report", "unknown option '%s'", argv[optind - 1]);
@@ -661,6 +667,6 @@ int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
     if (optind < argc && strcmp(argv[optind], "verify") == 0 &&
         (optind + 2 == argc || optind + 3 == argc))
         return report_verify(ctl, argv[optind + 1], optind + 3 == argc ? argv[optind + 2] : NULL,
-                             ca);
+                             ca, hash_only);
     return ctl_usage_err("report", "expected: patch --format F -o FILE | verify FILE [SIGFILE]");
 }

@@ -100,6 +100,7 @@ int main(int argc, char **argv)
     o.generated_ms = o.as_of_ms = t0;
     o.sla_days = 14;
     o.stale_days = 7;
+    o.stale_ms = 7 * DAY;
     o.history_days = 90;
     o.trend_weeks = 12;
     o.os = os;

@@ -45,6 +45,7 @@ static struct cx_opts opts(int64_t at)
     o.as_of_ms = at;
     o.sla_days = 14;
     o.stale_days = 7;
+    o.stale_ms = 7 * DAY;
     o.history_days = 90;
     o.trend_weeks = 1;
     o.os = os;
@@ -91,7 +92,7 @@ static void test_redhat_scope(void **state)
                            "5.14.0-362.8.1.el9_3.x86_64", "5.14.0-362.8.1.el9_3.x86_64", 0 } };
     int64_t seen[1] = { T0 - DAY };
     struct cx_host h = { "rh-1", "rh-1", "rpm", T0 - 60 * DAY, 0, pk, 4, NULL, 0, o, 1, NULL, 0,
-                         seen };
+                         seen, 0 };
     struct cx_fix fx[] = {
         { 1, T0 - 30 * DAY, "el9", "openssl", "x86_64", "1:3.0.7-17.el9_2", "RHSA-2026:0001",
           "CVE-2026-1000", "important", "", 7.5, T0 - 20 * DAY },
@@ -152,8 +153,8 @@ static void test_pending_fleet_first_sight(void **state)
                            "5.15.0-91-generic", "5.15.0-91-generic", 0 } };
     int64_t seen_a[1] = { T0 - DAY }, seen_b[1] = { T0 - 8 * DAY };
     struct cx_host h[] = {
-        { "ub-a", "ub-a", "dpkg", T0 - 90 * DAY, 0, pa, 1, da, 1, o, 1, NULL, 0, seen_a },
-        { "ub-b", "ub-b", "dpkg", T0 - 90 * DAY, 0, pb, 2, db, 1, o, 1, NULL, 0, seen_b },
+        { "ub-a", "ub-a", "dpkg", T0 - 90 * DAY, 0, pa, 1, da, 1, o, 1, NULL, 0, seen_a, 0 },
+        { "ub-b", "ub-b", "dpkg", T0 - 90 * DAY, 0, pb, 2, db, 1, o, 1, NULL, 0, seen_b, 0 },
     };
     int64_t points[1] = { T0 };
     struct cx_fleet f = { h, 2, NULL, 0, NULL, 0, NULL, 0, points, 1, NULL, 0 };
@@ -214,8 +215,8 @@ static void test_exception_scope(void **state)
     struct cx_os weird[] = { { T0 - 60 * DAY, "plan9", "4", "", "Plan 9", "", "", 0 } };
     int64_t seen[1] = { T0 - DAY };
     struct cx_host h[] = {
-        { "d-1", "d-1", "dpkg", T0 - 60 * DAY, 0, pk, 2, NULL, 0, o, 1, NULL, 0, seen },
-        { "p-1", "p-1", "dpkg", T0 - 60 * DAY, 0, NULL, 0, NULL, 0, weird, 1, NULL, 0, seen },
+        { "d-1", "d-1", "dpkg", T0 - 60 * DAY, 0, pk, 2, NULL, 0, o, 1, NULL, 0, seen, 0 },
+        { "p-1", "p-1", "dpkg", T0 - 60 * DAY, 0, NULL, 0, NULL, 0, weird, 1, NULL, 0, seen, 0 },
     };
     struct cx_fix fx[] = {
         { 1, T0 - 30 * DAY, "bookworm", "x", "", "1.0-1+deb12u1", "DSA-1", "CVE-2026-2000", "",
@@ -257,12 +258,77 @@ static void test_exception_scope(void **state)
     }
 }
 
+/* Debian's signed kernel images: source linux-signed-amd64, fixes under
+ * linux, compared by the image's own version; an exception needs its
+ * package and its CVE to match; hosts outside --hosts still count as
+ * "anywhere in the fleet" but are not reported. */
+static void test_kernel_and_scope_rules(void **state)
+{
+    struct cx_pkg pk[] = {
+        { "linux-image-6.1.0-13-amd64", "amd64", "6.1.55-1", "linux-signed-amd64", "6.1.55+1",
+          T0 - 60 * DAY, CX_FOREVER, 0 },
+        { "libx1", "amd64", "1.0-1", "x", "1.0-1", T0 - 60 * DAY, CX_FOREVER, 0 },
+    };
+    struct cx_os o[] = { { T0 - 60 * DAY, "debian", "12", "bookworm", "Debian 12",
+                           "6.1.0-13-amd64", "6.1.0-13-amd64", 0 } };
+    int64_t seen[1] = { T0 - DAY };
+    struct cx_host h[] = {
+        { "k-1", "k-1", "dpkg", T0 - 60 * DAY, 0, pk, 2, NULL, 0, o, 1, NULL, 0, seen, 0 },
+        { "k-2", "k-2", "dpkg", T0 - 60 * DAY, 0, pk, 2, NULL, 0, o, 1, NULL, 0, seen, 1 },
+    };
+    struct cx_fix fx[] = {
+        { 1, T0 - 30 * DAY, "bookworm", "linux", "", "6.1.55-2", "DSA-7", "CVE-2026-3000", "",
+          "", -1, T0 - 3 * DAY },
+        { 1, T0 - 30 * DAY, "bookworm", "x", "", "1.0-1+deb12u1", "DSA-8",
+          "CVE-2026-3001 CVE-2026-3002", "", "", -1, T0 - 3 * DAY },
+    };
+    /* Package y (not x) with x's CVE: covers nothing.  x's first CVE
+     * alone: not the fix's other CVE, so not the finding. */
+    struct cx_exception ex[] = {
+        { 1, "*", "y", "CVE-2026-3001", "r", "SIRO", "", "admin a", T0 - DAY, T0 + DAY, 0, "", "" },
+        { 2, "k-1", "", "CVE-2026-3001", "r", "SIRO", "", "admin a", T0 - DAY, T0 + DAY, 0, "",
+          "" },
+    };
+    int64_t points[1] = { T0 };
+    struct cx_fleet f = { h, 2, NULL, 0, fx, 2, ex, 2, points, 1, NULL, 0 };
+    struct cx_opts op = opts(T0);
+    json_t *doc = cx_report(&f, &op), *x;
+    (void)state;
+
+    assert_non_null(doc);
+    x = finding(doc, "k-1", "linux");
+    assert_non_null(x);
+    assert_string_equal(str(x, "state"), "open");
+    assert_string_equal(str(x, "installed_version"), "6.1.55-1");
+    assert_string_equal(str(finding(doc, "k-1", "x"), "state"), "open");
+    assert_null(finding(doc, "k-2", "x")); /* outside the pattern */
+    assert_int_equal(json_array_size(json_object_get(doc, "hosts")), 1);
+    /* Every CVE of x excepted (the second by a new exception): excepted. */
+    {
+        struct cx_exception ex2[] = {
+            ex[0], ex[1],
+            { 3, "k-1", "libx1", "CVE-2026-3002", "r", "SIRO", "", "admin a", T0 - DAY, T0 + DAY,
+              0, "", "" },
+        };
+        json_t *d2;
+        f.exc = ex2;
+        f.nexc = 3;
+        d2 = cx_report(&f, &op);
+        assert_string_equal(str(finding(d2, "k-1", "x"), "state"), "excepted");
+        assert_int_equal(json_integer_value(json_object_get(finding(d2, "k-1", "x"), "exception")),
+                         2);
+        json_decref(d2);
+    }
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_redhat_scope),
         cmocka_unit_test(test_pending_fleet_first_sight),
         cmocka_unit_test(test_exception_scope),
+        cmocka_unit_test(test_kernel_and_scope_rules),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,6 +16,7 @@
 #include <mbedtls/x509_crt.h>
 
 #include "crypto.h"
+#include "rsig.h"
 #include "err.h"
 #include "util.h"
 
@@ -49,7 +50,7 @@ struct pki {
     char *ca_pem;
 };
 
-static void make_ca(struct pki *p, const char *cn)
+static void make_ca_from(struct pki *p, const char *cn, int64_t not_before)
 {
     struct vg_cert_req req;
     int64_t now = vg_time_now_ms();
@@ -57,11 +58,16 @@ static void make_ca(struct pki *p, const char *cn)
     memset(&req, 0, sizeof(req));
     req.cn = cn;
     req.is_ca = 1;
-    req.not_before_ms = now - 60000;
+    req.not_before_ms = not_before;
     req.not_after_ms = now + 3650 * DAY;
     assert_int_equal(vg_key_generate(&p->ca_key), 0);
     assert_int_equal(vg_cert_issue(&req, p->ca_key, NULL, p->ca_key, &p->ca_pem), 0);
     assert_int_equal(vg_cert_parse((uint8_t *)p->ca_pem, strlen(p->ca_pem) + 1, &p->ca), 0);
+}
+
+static void make_ca(struct pki *p, const char *cn)
+{
+    make_ca_from(p, cn, vg_time_now_ms() - 60000);
 }
 
 static void free_ca(struct pki *p)
@@ -382,6 +388,81 @@ static void test_signatures(void **state)
     free_ca(&p);
 }
 
+/* Report signatures: verify against the CA; a changed file, a changed
+ * signature file, another CA, a non-collector signer all fail; a
+ * certificate expired since still verifies what it signed while valid. */
+static void test_report_signature(void **state)
+{
+    struct pki p, other;
+    struct vg_key *k = NULL, *ak = NULL;
+    struct vg_cert *c = NULL;
+    char *pem, *apem, *sig = NULL, signer[64], why[300];
+    uint8_t h[VG_SHA256_LEN], h2[VG_SHA256_LEN];
+    int64_t now = vg_time_now_ms(), when = 0;
+    (void)state;
+
+    make_ca_from(&p, "Sig CA", now - 365 * DAY);
+    make_ca_from(&other, "Other CA", now - 365 * DAY);
+    /* A collector certificate that expired yesterday, used while valid. */
+    {
+        struct vg_cert_req req;
+        memset(&req, 0, sizeof(req));
+        req.cn = "collector-old";
+        req.role = VG_ROLE_COLLECTOR;
+        req.not_before_ms = now - 30 * DAY;
+        req.not_after_ms = now - DAY;
+        assert_int_equal(vg_key_generate(&k), 0);
+        assert_int_equal(vg_cert_issue(&req, k, p.ca, p.ca_key, &pem), 0);
+    }
+    vg_sha256("report", 6, h);
+    vg_sha256("r3port", 6, h2);
+    assert_int_equal(vg_rsig_sign(h, 6, now - 10 * DAY, "collector-old", pem, k, &sig), 0);
+    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer, sizeof(signer),
+                                    why, sizeof(why)),
+                     0);
+    assert_string_equal(signer, "collector-old");
+    assert_int_equal(when, now - 10 * DAY);
+    /* The file changed. */
+    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h2, 6, &when, signer, sizeof(signer),
+                                    why, sizeof(why)),
+                     VG_ECRYPTO);
+    /* Another CA. */
+    assert_int_equal(vg_rsig_verify(sig, strlen(sig), other.ca, h, 6, &when, signer,
+                                    sizeof(signer), why, sizeof(why)),
+                     VG_ECERT);
+    free(sig);
+    /* Signed (it says) after the certificate expired. */
+    assert_int_equal(vg_rsig_sign(h, 6, now, "collector-old", pem, k, &sig), 0);
+    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer, sizeof(signer),
+                                    why, sizeof(why)),
+                     VG_ECERT);
+    /* The signed time edited: the signature no longer matches. */
+    {
+        char *t = strstr(sig, "\"signed_ms\": ");
+        assert_non_null(t);
+        t += strlen("\"signed_ms\": ");
+        t[strspn(t, "0123456789") - 1] = t[strspn(t, "0123456789") - 1] == '0' ? '1' : '0';
+        assert_int_not_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer,
+                                            sizeof(signer), why, sizeof(why)),
+                             0);
+    }
+    free(sig);
+    /* An agent's certificate is not a collector's. */
+    apem = issue(&p, "agent-x", VG_ROLE_AGENT, NULL, 0, now + DAY, &ak);
+    assert_int_equal(vg_rsig_sign(h, 6, now, "agent-x", apem, ak, &sig), 0);
+    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer, sizeof(signer),
+                                    why, sizeof(why)),
+                     VG_ECERT);
+    free(sig);
+    free(apem);
+    free(pem);
+    vg_key_free(k);
+    vg_key_free(ak);
+    vg_cert_free(c);
+    free_ca(&p);
+    free_ca(&other);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -395,6 +476,7 @@ int main(void)
         cmocka_unit_test(test_issue_rejects_bad_input),
         cmocka_unit_test(test_cert_parse_garbage),
         cmocka_unit_test(test_signatures),
+        cmocka_unit_test(test_report_signature),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
