@@ -764,6 +764,9 @@ struct report_job {
     int sign;
     struct cx_fleet fleet;
     struct cx_opts o;
+    char db[4096];
+    int64_t points[64], window_ms;
+    size_t npoints;
     char *cert_pem;
     struct vg_key *key;
     char signer[160];
@@ -779,10 +782,18 @@ struct report_job {
 static void report_work(uv_work_t *w)
 {
     struct report_job *j = w->data;
-    json_t *doc = cx_report(&j->fleet, &j->o);
+    json_t *doc = NULL;
     size_t total = 0;
-    int rc = -ENOMEM;
+    int rc;
 
+    rc = store_report_load(j->db, j->o.as_of_ms, j->window_ms, j->points, j->npoints,
+                           j->pattern[0] ? j->pattern : NULL, &j->fleet);
+    if (rc) {
+        j->rc = rc;
+        return;
+    }
+    doc = cx_report(&j->fleet, &j->o);
+    rc = -ENOMEM;
     cx_fleet_free(&j->fleet);
     j->res = calloc(1, sizeof(*j->res));
     if (!doc || !j->res)
@@ -854,9 +865,9 @@ static void report_done(uv_work_t *w, int status)
         j->res = NULL;
     }
     if (status != 0 || j->rc) {
-        log_warnx("cannot render a report: %s", vg_strerror(status ? status : j->rc));
+        log_warnx("cannot make a report: %s", vg_strerror(status ? status : j->rc));
         api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not render the report; see its log");
+                  "the collector could not read its store or render the report; see its log");
     } else if (j->too_big) {
         api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
                   "the report is larger than 7 MiB compressed; narrow it with --hosts PATTERN, "
@@ -890,7 +901,6 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
 {
     const struct collector_conf *cf = s->conf;
     int64_t now = vg_time_now_ms(), as_of = r->as_of_time_ms ? r->as_of_time_ms : now;
-    int64_t points[64];
     size_t np = cf->trend_weeks < 64 ? (size_t)cf->trend_weeks : 63;
     struct report_job *j;
     int rc;
@@ -934,18 +944,12 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
     vg_strlcpy(j->pattern, r->hosts_pattern, sizeof(j->pattern));
     if (np == 0)
         np = 1;
-    points[0] = as_of;
+    j->points[0] = as_of;
     for (size_t k = 1; k < np; k++)
-        points[k] = as_of - (int64_t)k * 7 * DAY_MS;
-    rc = store_report_load(s->store, as_of,
-                           points[np - 1] - (int64_t)cf->history_ms - 14 * DAY_MS, points, np,
-                           j->pattern[0] ? j->pattern : NULL, &j->fleet);
-    if (rc) {
-        job_free(j);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector could not read its store; see its log");
-        return 0;
-    }
+        j->points[k] = as_of - (int64_t)k * 7 * DAY_MS;
+    j->npoints = np;
+    j->window_ms = j->points[np - 1] - (int64_t)cf->history_ms - 14 * DAY_MS;
+    vg_strlcpy(j->db, cf->db, sizeof(j->db));
     j->o.organisation = cf->organisation;
     j->o.hosts_pattern = j->pattern[0] ? j->pattern : NULL;
     j->o.collector_version = VG_VERSION;

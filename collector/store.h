@@ -266,13 +266,15 @@ int store_collections_old(struct store *s, int64_t before_ms,
 struct cx_fleet;
 struct cx_exception;
 
-/* Loads what a report at as_of needs (compliance.h): hosts matching
- * pattern (fnmatch on hostname or agent id; NULL: all) with their
+/* Loads what a report at as_of needs (compliance.h) from the database
+ * at path, through a read-only connection of its own (so any thread may
+ * call it while the event loop writes): hosts, those outside pattern
+ * (fnmatch on hostname or agent id; NULL: all) marked excluded, with their
  * histories from window_ms on, the feed imports current at as_of and
  * their fixes for the fleet's releases, the exceptions created by then,
  * and each host's last check-in at each of points[0..npoints).  Returns
  * 0, -ENOMEM or -EIO. */
-int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const int64_t *points,
+int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const int64_t *points,
                       size_t npoints, const char *pattern, struct cx_fleet *out);
 
 /* An advisory import: begin (inside store_begin), add each fix, finish. */

@@ -413,10 +413,10 @@ static int load_exceptions(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
     return rc ? rc : (f->exc ? 0 : -ENOMEM);
 }
 
-int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const int64_t *points,
+int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const int64_t *points,
                       size_t npoints, const char *pattern, struct cx_fleet *out)
 {
-    sqlite3 *db = store_sqlite_db(s);
+    sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
     struct cx_arena *a;
     struct vec hv = { NULL, 0, 0, sizeof(struct cx_host) };
@@ -424,9 +424,19 @@ int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const i
     int step, rc = 0;
 
     memset(out, 0, sizeof(*out));
+    /* A connection of its own, read-only: this runs on a worker thread,
+     * beside the event loop's writes (WAL lets readers be). */
+    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
+        log_warnx("[report] cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
+        sqlite3_close(db);
+        return -EIO;
+    }
+    sqlite3_busy_timeout(db, 5000);
     a = out->arena = cx_arena_new();
-    if (!a)
+    if (!a) {
+        sqlite3_close(db);
         return -ENOMEM;
+    }
     out->npoints = npoints;
     out->points = cx_alloc(a, (npoints + 1) * sizeof(*out->points));
     if (!out->points)
@@ -538,6 +548,7 @@ int store_report_load(struct store *s, int64_t as_of, int64_t window_ms, const i
         rc = load_exceptions(db, out, as_of);
 out:
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
+    sqlite3_close(db);
     free(hm);
     if (rc)
         cx_fleet_free(out);
