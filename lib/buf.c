@@ -113,3 +113,13 @@ uint8_t *vg_buf_take(struct vg_buf *b, size_t *len_out)
     b->len = b->cap = 0;
     return d;
 }
+
+int vg_buf_append_field(struct vg_buf *b, const char *v)
+{
+    char len[24];
+    int n = snprintf(len, sizeof(len), "%zu:", strlen(v));
+    if (vg_buf_append(b, len, (size_t)n) || vg_buf_append(b, v, strlen(v)) ||
+        vg_buf_append(b, "\n", 1))
+        return -ENOMEM;
+    return 0;
+}

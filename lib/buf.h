@@ -30,6 +30,9 @@ void vg_buf_reset(struct vg_buf *b);
 int vg_buf_reserve(struct vg_buf *b, size_t extra);
 /* Appends n bytes.  Returns 0, VG_ETOOBIG (nothing appended) or -ENOMEM. */
 int vg_buf_append(struct vg_buf *b, const void *p, size_t n);
+/* Appends "<decimal length>:<s>\n": a field of a signed payload, which no
+ * two different field lists serialise alike.  Returns 0 or -ENOMEM. */
+int vg_buf_append_field(struct vg_buf *b, const char *s);
 int vg_buf_append_str(struct vg_buf *b, const char *s);
 int vg_buf_printf(struct vg_buf *b, const char *fmt, ...) VG_PRINTF(2, 3);
 /* Drops the first n bytes (n <= len). */

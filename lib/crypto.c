@@ -633,11 +633,13 @@ int vg_cert_info(const struct vg_cert *c, struct vg_cert_info *info)
     return 0;
 }
 
-int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why, size_t whylen)
+static int cert_verify(const struct vg_cert *c, const struct vg_cert *ca,
+                       int (*f_vrfy)(void *, mbedtls_x509_crt *, int, uint32_t *), void *p_vrfy,
+                       char *why, size_t whylen)
 {
     uint32_t flags = 0;
     int rc = mbedtls_x509_crt_verify((mbedtls_x509_crt *)&c->crt, (mbedtls_x509_crt *)&ca->crt,
-                                     NULL, NULL, &flags, NULL, NULL);
+                                     NULL, NULL, &flags, f_vrfy, p_vrfy);
     if (rc == 0)
         return 0;
     if (why && whylen) {
@@ -658,6 +660,11 @@ int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why,
     return VG_ECERT;
 }
 
+int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why, size_t whylen)
+{
+    return cert_verify(c, ca, NULL, NULL, why, whylen);
+}
+
 /* Judges each certificate's validity at *at_ms instead of now. */
 static int verify_at_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
 {
@@ -674,26 +681,7 @@ static int verify_at_cb(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *f
 int vg_cert_verify_at(const struct vg_cert *c, const struct vg_cert *ca, int64_t at_ms,
                       char *why, size_t whylen)
 {
-    uint32_t flags = 0;
-    int rc = mbedtls_x509_crt_verify((mbedtls_x509_crt *)&c->crt, (mbedtls_x509_crt *)&ca->crt,
-                                     NULL, NULL, &flags, verify_at_cb, &at_ms);
-    if (rc == 0)
-        return 0;
-    if (why && whylen) {
-        char buf[512];
-        char *p;
-        if (flags && mbedtls_x509_crt_verify_info(buf, sizeof(buf), "", flags) > 0) {
-            while ((p = strrchr(buf, '\n')) && p[1] == '\0')
-                *p = '\0';
-            for (p = buf; *p; p++)
-                if (*p == '\n')
-                    *p = ';';
-            vg_strlcpy(why, buf, whylen);
-        } else {
-            snprintf(why, whylen, "verification failed (mbedtls -0x%04x)", (unsigned)-rc);
-        }
-    }
-    return VG_ECERT;
+    return cert_verify(c, ca, verify_at_cb, &at_ms, why, whylen);
 }
 
 int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k)

@@ -10,16 +10,6 @@
 #include "rsig.h"
 #include "util.h"
 
-static int put_field(struct vg_buf *b, const char *v)
-{
-    char len[24];
-    int n = snprintf(len, sizeof(len), "%zu:", strlen(v));
-    if (vg_buf_append(b, len, (size_t)n) || vg_buf_append(b, v, strlen(v)) ||
-        vg_buf_append(b, "\n", 1))
-        return -ENOMEM;
-    return 0;
-}
-
 static int payload(const char *shahex, uint64_t size, int64_t signed_ms, const char *signer,
                    const char *cert_pem, struct vg_buf *b)
 {
@@ -27,8 +17,8 @@ static int payload(const char *shahex, uint64_t size, int64_t signed_ms, const c
     static const char head[] = "vigil-report-signature/1\n";
     snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
     snprintf(t, sizeof(t), "%lld", (long long)signed_ms);
-    if (vg_buf_append(b, head, sizeof(head) - 1) || put_field(b, shahex) || put_field(b, sz) ||
-        put_field(b, t) || put_field(b, signer) || put_field(b, cert_pem))
+    if (vg_buf_append(b, head, sizeof(head) - 1) || vg_buf_append_field(b, shahex) || vg_buf_append_field(b, sz) ||
+        vg_buf_append_field(b, t) || vg_buf_append_field(b, signer) || vg_buf_append_field(b, cert_pem))
         return -ENOMEM;
     return 0;
 }
@@ -62,29 +52,6 @@ int vg_rsig_sign(const uint8_t sha256[VG_SHA256_LEN], uint64_t size, int64_t sig
 out:
     vg_buf_free(&b);
     return rc;
-}
-
-static int unhex(const char *s, uint8_t *out, size_t max, size_t *len)
-{
-    size_t n = strlen(s);
-    if (n % 2 || n / 2 > max)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v = 0;
-        for (int j = 0; j < 2; j++) {
-            char c = s[2 * i + (size_t)j];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else
-                return -1;
-        }
-        out[i] = (uint8_t)v;
-    }
-    *len = n / 2;
-    return 0;
 }
 
 int vg_rsig_verify(const char *json, size_t len, const struct vg_cert *ca,
@@ -123,7 +90,7 @@ int vg_rsig_verify(const char *json, size_t len, const struct vg_cert *ca,
     who = json_string_value(json_object_get(o, "signer"));
     if (!pem || !sighex || !shahex || !who || !json_is_integer(json_object_get(o, "size")) ||
         !json_is_integer(json_object_get(o, "signed_ms")) ||
-        unhex(sighex, sig, sizeof(sig), &siglen)) {
+        vg_unhex(sighex, sig, sizeof(sig), &siglen)) {
         snprintf(why, whylen, "report signature malformed (a field is missing or wrong)");
         goto out;
     }

@@ -10,25 +10,15 @@
 #include "rtoken.h"
 #include "util.h"
 
-static int put_field(struct vg_buf *b, const char *v)
-{
-    char len[24];
-    int n = snprintf(len, sizeof(len), "%zu:", strlen(v));
-    if (vg_buf_append(b, len, (size_t)n) || vg_buf_append(b, v, strlen(v)) ||
-        vg_buf_append(b, "\n", 1))
-        return -ENOMEM;
-    return 0;
-}
-
 static int payload(const struct vg_rtoken *t, const char *cert_pem, struct vg_buf *b)
 {
     char issued[24], expires[24];
     static const char head[] = "vigil-release-token/1\n";
     snprintf(issued, sizeof(issued), "%lld", (long long)t->issued_ms);
     snprintf(expires, sizeof(expires), "%lld", (long long)t->expires_ms);
-    if (vg_buf_append(b, head, sizeof(head) - 1) || put_field(b, t->token_id) ||
-        put_field(b, t->agent_id) || put_field(b, issued) || put_field(b, expires) ||
-        put_field(b, t->operator_name) || put_field(b, t->reason) || put_field(b, cert_pem))
+    if (vg_buf_append(b, head, sizeof(head) - 1) || vg_buf_append_field(b, t->token_id) ||
+        vg_buf_append_field(b, t->agent_id) || vg_buf_append_field(b, issued) || vg_buf_append_field(b, expires) ||
+        vg_buf_append_field(b, t->operator_name) || vg_buf_append_field(b, t->reason) || vg_buf_append_field(b, cert_pem))
         return -ENOMEM;
     return 0;
 }
@@ -60,29 +50,6 @@ int vg_rtoken_sign(const struct vg_rtoken *t, const char *cert_pem, const struct
 out:
     vg_buf_free(&b);
     return rc;
-}
-
-static int unhex(const char *s, uint8_t *out, size_t max, size_t *len)
-{
-    size_t n = strlen(s);
-    if (n % 2 || n / 2 > max)
-        return -1;
-    for (size_t i = 0; i < n / 2; i++) {
-        unsigned v = 0;
-        for (int j = 0; j < 2; j++) {
-            char c = s[2 * i + (size_t)j];
-            v <<= 4;
-            if (c >= '0' && c <= '9')
-                v |= (unsigned)(c - '0');
-            else if (c >= 'a' && c <= 'f')
-                v |= (unsigned)(c - 'a' + 10);
-            else
-                return -1;
-        }
-        out[i] = (uint8_t)v;
-    }
-    *len = n / 2;
-    return 0;
 }
 
 static int copy_str(json_t *o, const char *k, char *dst, size_t dlen)
@@ -133,7 +100,7 @@ int vg_rtoken_verify(const char *json, size_t len, const struct vg_cert *ca,
         copy_str(o, "reason", out->reason, sizeof(out->reason)) ||
         !json_is_integer(json_object_get(o, "issued_ms")) ||
         !json_is_integer(json_object_get(o, "expires_ms")) || !pem || !sighex ||
-        unhex(sighex, sig, sizeof(sig), &siglen)) {
+        vg_unhex(sighex, sig, sizeof(sig), &siglen)) {
         snprintf(why, whylen, "release token malformed (a field is missing or wrong)");
         goto out;
     }

@@ -513,3 +513,26 @@ int vg_str_ends_with(const char *s, const char *suffix)
     size_t l = strlen(s), m = strlen(suffix);
     return l >= m && strcmp(s + l - m, suffix) == 0;
 }
+
+int vg_unhex(const char *s, uint8_t *out, size_t max, size_t *len)
+{
+    size_t n = strlen(s);
+    if (n % 2 || n / 2 > max)
+        return -1;
+    for (size_t i = 0; i < n / 2; i++) {
+        unsigned v = 0;
+        for (int j = 0; j < 2; j++) {
+            char c = s[2 * i + (size_t)j];
+            v <<= 4;
+            if (c >= '0' && c <= '9')
+                v |= (unsigned)(c - '0');
+            else if (c >= 'a' && c <= 'f')
+                v |= (unsigned)(c - 'a' + 10);
+            else
+                return -1;
+        }
+        out[i] = (uint8_t)v;
+    }
+    *len = n / 2;
+    return 0;
+}

@@ -61,6 +61,9 @@ int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes).  Returns out. */
 char *vg_hex(const void *data, size_t len, char *out);
+/* Lower-case hex s into out (at most max bytes); *len the bytes written.
+ * Returns 0, or -1 for an odd length, a non-hex digit or too long. */
+int vg_unhex(const char *s, uint8_t *out, size_t max, size_t *len);
 
 /* A copy of s (malloc'd; NULL on allocation failure) in which every byte
  * that is not part of a valid UTF-8 sequence is replaced by '?': file
