@@ -684,6 +684,33 @@ int vg_cert_verify_at(const struct vg_cert *c, const struct vg_cert *ca, int64_t
     return cert_verify(c, ca, verify_at_cb, &at_ms, why, whylen);
 }
 
+int vg_cert_collector(const char *pem, const struct vg_cert *ca, int64_t at_ms,
+                      struct vg_cert **out, char *why, size_t whylen)
+{
+    struct vg_cert *c = NULL;
+    struct vg_cert_info info;
+    char vwhy[300];
+
+    *out = NULL;
+    if (vg_cert_parse((const uint8_t *)pem, strlen(pem) + 1, &c) != 0) {
+        snprintf(why, whylen, "its collector certificate cannot be read");
+        return VG_ECERT;
+    }
+    if ((at_ms ? vg_cert_verify_at(c, ca, at_ms, vwhy, sizeof(vwhy))
+               : vg_cert_verify(c, ca, vwhy, sizeof(vwhy))) != 0) {
+        snprintf(why, whylen, "not signed by a collector of this CA: %s", vwhy);
+        vg_cert_free(c);
+        return VG_ECERT;
+    }
+    if (vg_cert_info(c, &info) != 0 || info.role != VG_ROLE_COLLECTOR) {
+        snprintf(why, whylen, "its signer is not a collector");
+        vg_cert_free(c);
+        return VG_ECERT;
+    }
+    *out = c;
+    return 0;
+}
+
 int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k)
 {
 #ifdef VG_MBED3

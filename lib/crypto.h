@@ -135,6 +135,11 @@ int vg_cert_verify(const struct vg_cert *c, const struct vg_cert *ca, char *why,
  * now (a signature made then by a certificate since expired). */
 int vg_cert_verify_at(const struct vg_cert *c, const struct vg_cert *ca, int64_t at_ms,
                       char *why, size_t whylen);
+/* A signed document's embedded signer (PEM): it must be a collector's
+ * certificate from ca, valid at at_ms (0: now).  Returns 0 with *out
+ * (vg_cert_free), or VG_ECERT with why. */
+int vg_cert_collector(const char *pem, const struct vg_cert *ca, int64_t at_ms,
+                      struct vg_cert **out, char *why, size_t whylen);
 /* 1 if the key is the private half of the certificate's public key. */
 int vg_cert_matches_key(const struct vg_cert *c, const struct vg_key *k);
 

@@ -60,11 +60,10 @@ int vg_rsig_verify(const char *json, size_t len, const struct vg_cert *ca,
 {
     json_t *o = NULL, *v;
     struct vg_cert *cert = NULL;
-    struct vg_cert_info info;
     struct vg_buf b;
     const char *pem, *sighex, *shahex, *who;
     uint8_t sig[VG_SIG_MAX];
-    char mine[2 * VG_SHA256_LEN + 1], vwhy[300];
+    char mine[2 * VG_SHA256_LEN + 1];
     size_t siglen;
     int rc = VG_EPROTO;
 
@@ -96,21 +95,10 @@ int vg_rsig_verify(const char *json, size_t len, const struct vg_cert *ca,
     }
     *signed_ms = json_integer_value(json_object_get(o, "signed_ms"));
     vg_strlcpy(signer, who, signerlen);
-    rc = VG_ECERT;
-    if (vg_cert_parse((const uint8_t *)pem, strlen(pem) + 1, &cert) != 0) {
-        snprintf(why, whylen, "the signature's collector certificate cannot be read");
-        goto out;
-    }
     /* Evidence outlives certificates: the collector's certificate must
      * have been valid when it signed, not now. */
-    if (vg_cert_verify_at(cert, ca, *signed_ms, vwhy, sizeof(vwhy)) != 0) {
-        snprintf(why, whylen, "not signed by a collector of this CA: %s", vwhy);
+    if ((rc = vg_cert_collector(pem, ca, *signed_ms, &cert, why, whylen)) != 0)
         goto out;
-    }
-    if (vg_cert_info(cert, &info) != 0 || info.role != VG_ROLE_COLLECTOR) {
-        snprintf(why, whylen, "the signer is not a collector");
-        goto out;
-    }
     rc = -ENOMEM;
     if (payload(shahex, (uint64_t)json_integer_value(json_object_get(o, "size")), *signed_ms,
                 who, pem, &b) != 0)

@@ -67,7 +67,6 @@ int vg_rtoken_verify(const char *json, size_t len, const struct vg_cert *ca,
 {
     json_t *o = NULL, *v;
     struct vg_cert *cert = NULL;
-    struct vg_cert_info info;
     struct vg_buf b;
     const char *pem, *sighex;
     uint8_t sig[VG_SIG_MAX];
@@ -106,17 +105,8 @@ int vg_rtoken_verify(const char *json, size_t len, const struct vg_cert *ca,
     }
     out->issued_ms = json_integer_value(json_object_get(o, "issued_ms"));
     out->expires_ms = json_integer_value(json_object_get(o, "expires_ms"));
-    rc = VG_ECERT;
-    if (vg_cert_parse((const uint8_t *)pem, strlen(pem) + 1, &cert) != 0) {
-        snprintf(why, whylen, "the token's collector certificate cannot be read");
-        goto out;
-    }
-    if (vg_cert_verify(cert, ca, vwhy, sizeof(vwhy)) != 0) {
-        snprintf(why, whylen, "the token was not signed by a collector of this CA: %s", vwhy);
-        goto out;
-    }
-    if (vg_cert_info(cert, &info) != 0 || info.role != VG_ROLE_COLLECTOR) {
-        snprintf(why, whylen, "the token's signer is not a collector");
+    if ((rc = vg_cert_collector(pem, ca, 0, &cert, vwhy, sizeof(vwhy))) != 0) {
+        snprintf(why, whylen, "release token: %s", vwhy);
         goto out;
     }
     rc = -ENOMEM;
