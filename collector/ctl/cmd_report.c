@@ -277,7 +277,7 @@ int ctl_cmd_advisories(struct ctl *ctl, int argc, char **argv)
             return rc;
         }
         if (!ctl->json)
-            printf("%-5s %-20s %-11s %-8s %-9s %s\n", "ID", "IMPORTED", "FORMAT", "FIXES",
+            printf("%-5s %-24s %-11s %-8s %-9s %s\n", "ID", "IMPORTED", "FORMAT", "FIXES",
                    "CURRENT", "DOCUMENT / SOURCE / SHA-256");
         for (size_t i = 0; i < resp->advisory_imports->n_imports; i++) {
             const Vigil__V1__AdvisoryImportInfo *x = resp->advisory_imports->imports[i];
@@ -286,7 +286,7 @@ int ctl_cmd_advisories(struct ctl *ctl, int argc, char **argv)
                 json_array_append_new(a, import_json(x));
                 continue;
             }
-            printf("%-5lld %-20s %-11s %-8llu %-9s ", (long long)x->id,
+            printf("%-5lld %-24s %-11s %-8llu %-9s ", (long long)x->id,
                    vg_time_format(x->imported_time_ms, t, sizeof(t)), x->format,
                    (unsigned long long)x->records, x->current ? "yes" : "replaced");
             ctl_put_text(x->doc_key);
