@@ -17,6 +17,7 @@
 #include "collector.h"
 #include "compliance.h"
 #include "crypto.h"
+#include "daemon.h"
 #include "err.h"
 #include "lz.h"
 #include "report_render.h"
@@ -183,6 +184,7 @@ struct imp_ctx {
     struct store *st;
     int64_t id;
     uint64_t records, skipped;
+    uint64_t pinged_ms;
 };
 
 static int imp_cb(void *ctx, const struct adv_fix *f)
@@ -196,8 +198,15 @@ static int imp_cb(void *ctx, const struct adv_fix *f)
     rc = store_import_fix(x->st, x->id, f->release, f->package, f->arch, f->fixed_version,
                           f->advisory, f->cves, f->severity, f->urgency, f->cvss,
                           f->released_ms);
-    if (rc == 0)
-        x->records++;
+    if (rc == 0 && ++x->records % 50000 == 0) {
+        /* A large feed holds the loop for seconds: keep systemd's
+         * watchdog (WatchdogSec=30s) from taking that for a hang. */
+        uint64_t now = vg_time_mono_ms();
+        if (now - x->pinged_ms > 5000) {
+            vg_notify("WATCHDOG=1");
+            x->pinged_ms = now;
+        }
+    }
     return rc;
 }
 
@@ -206,7 +215,7 @@ static int imp_cb(void *ctx, const struct adv_fix *f)
 static int import_finish(struct server *s, struct conn *op, struct upload *u,
                          struct store_import *out, char *msg, size_t msglen)
 {
-    struct imp_ctx x = { s->store, 0, 0, 0 };
+    struct imp_ctx x = { s->store, 0, 0, 0, vg_time_mono_ms() };
     enum adv_format fmt = ADV_AUTO;
     char key[ADV_DOC_KEY_MAX > 256 ? ADV_DOC_KEY_MAX : 256], perr[300], opname[160], detail[800];
     void *map;
