@@ -219,6 +219,9 @@ void report_free_response(Vigil__V1__OperatorResponse *resp);
 /* "role name (address)" of a connection, for logs and the audit log
  * (a static buffer, valid until the next call). */
 const char *server_who(struct conn *c);
+/* "role name" of an operator connection (no address), as stored with
+ * what it asked for. */
+void server_operator_name(struct conn *c, char *out, size_t len);
 /* The open connection with this serial, or NULL (it closed). */
 struct conn *server_find_conn(struct server *s, uint64_t serial);
 /* Sends an operator response on c; returns 0 or an error (then c is

@@ -36,7 +36,7 @@
 
 /* "responder alice": who asked, without the address (stored with the
  * command; the audit entry has the address too). */
-static void operator_name(struct conn *c, char *out, size_t len)
+void server_operator_name(struct conn *c, char *out, size_t len)
 {
     const struct vg_cert_info *p = vg_tls_peer(c->tls);
     snprintf(out, len, "%s %s", vg_role_name(p->role), p->cn);
@@ -311,7 +311,7 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness for a command id");
         return;
     }
-    operator_name(op, opname, sizeof(opname));
+    server_operator_name(op, opname, sizeof(opname));
     cmd.command_id = id;
     cmd.operator_ = opname;
     cmd.reason = (char *)reason;
@@ -459,7 +459,7 @@ void command_release_token(struct server *s, struct conn *op,
     t.expires_ms = r->expires_time_ms > now ? r->expires_time_ms : now + TOKEN_DEFAULT_MS;
     if (t.expires_ms > now + TOKEN_MAX_MS)
         t.expires_ms = now + TOKEN_MAX_MS;
-    operator_name(op, t.operator_name, sizeof(t.operator_name));
+    server_operator_name(op, t.operator_name, sizeof(t.operator_name));
     vg_strlcpy(t.reason, r->reason, sizeof(t.reason));
     rc = vg_file_read(s->conf->cert, 64 * 1024, &pem, &pemlen);
     if (rc == 0)

@@ -650,7 +650,7 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
         for (size_t m = lo; m < hi && !c->oom; m++) {
             const struct mfix *mf = &c->mf[m];
             int kernel = is_kernel_src(rpm, src);
-            int had_vuln = 0, any = 0, nimg = 0, img_fixed = 0;
+            int had_vuln = 0, any = 0, img_fixed = 0;
             int64_t inst_at = 0, img_inst = 0, avail;
             const char *lowest = NULL;
             struct fnd *f;
@@ -703,7 +703,6 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
                         f->bin[f->nbin++] = p->name;
                 }
                 if (kernel) {
-                    nimg++;
                     if (vcmp(rpm, v, mf->fixed) >= 0) {
                         int64_t t = p->install_ms ? p->install_ms : p->from_ms;
                         img_fixed = 1;
@@ -769,7 +768,6 @@ static void feed_findings(struct ctx *c, struct point *pt, const struct cx_host 
                 } else {
                     snprintf(f->note, sizeof(f->note), "no fixed kernel installed");
                 }
-                (void)nimg;
             } else {
                 f->installed = lowest ? lowest : "";
                 f->installed_ok = inst_at >= 0;
@@ -872,12 +870,6 @@ static int fnd_cmp(const void *a, const void *b)
     return r;
 }
 
-static const char *host_name_at(const struct cx_host *h, const struct cx_os *os)
-{
-    (void)os;
-    return h->hostname;
-}
-
 static int host_rpm(const struct cx_host *h)
 {
     return h->manager && strcmp(h->manager, "rpm") == 0;
@@ -967,7 +959,7 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
         r = &pt->hr[pt->nhr++];
         r->h = h;
         r->os = os;
-        r->hostname = host_name_at(h, os);
+        r->hostname = h->hostname;
         r->failing = json_array();
         r->kernel_effective = -1;
         host_release(os, release, sizeof(release));

@@ -46,21 +46,6 @@ struct upload {
     struct upload *next;
 };
 
-static int write_all(int fd, const void *p, size_t n)
-{
-    const char *c = p;
-    while (n) {
-        ssize_t w = write(fd, c, n);
-        if (w < 0 && errno == EINTR)
-            continue;
-        if (w <= 0)
-            return -1;
-        c += w;
-        n -= (size_t)w;
-    }
-    return 0;
-}
-
 static void upload_drop(struct server *s, struct upload *u)
 {
     struct upload **pp = &s->uploads;
@@ -131,21 +116,6 @@ void report_free(struct server *s)
         upload_drop(s, s->uploads);
     os_support_free(s->os);
     s->os = NULL;
-}
-
-static void operator_of(struct conn *c, char *out, size_t len)
-{
-    const struct vg_cert_info *p = vg_tls_peer(c->tls);
-    snprintf(out, len, "%s %s", vg_role_name(p->role), p->cn);
-}
-
-static int is_hex64(const char *s)
-{
-    size_t n = 0;
-    for (; s[n]; n++)
-        if (!((s[n] >= '0' && s[n] <= '9') || (s[n] >= 'a' && s[n] <= 'f')))
-            return 0;
-    return n == 64;
 }
 
 static Vigil__V1__AdvisoryImportInfo *import_info(const struct store_import *im)
@@ -235,7 +205,7 @@ static int import_finish(struct server *s, struct conn *op, struct upload *u,
         snprintf(msg, msglen, "cannot tell the feed's format: %s (give --format)", perr);
         return rc;
     }
-    operator_of(op, opname, sizeof(opname));
+    server_operator_name(op, opname, sizeof(opname));
     if ((rc = store_begin(s->store)) != 0) {
         munmap(map, u->total);
         snprintf(msg, msglen, "the store is unavailable");
@@ -307,7 +277,8 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
     struct upload *u = NULL;
     Vigil__V1__AdvisoryImportResult *res;
     char msg[600];
-    size_t nup = 0;
+    size_t nup = 0, diglen = 0;
+    uint8_t dig[VG_SHA256_LEN];
 
     uploads_sweep(s, now);
     if (!api_allowed(s, op, resp, "advisories.import", r->source, 1))
@@ -322,7 +293,7 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, msg);
             return;
         }
-        if (!is_hex64(r->sha256) || strlen(r->format) >= sizeof(u->format) ||
+        if (vg_unhex(r->sha256, dig, sizeof(dig), &diglen) != 0 || diglen != sizeof(dig) || strlen(r->format) >= sizeof(u->format) ||
             strlen(r->source) >= sizeof(u->source)) {
             api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                       "an upload needs the file's SHA-256 (64 lower-case hex digits), a format "
@@ -343,7 +314,7 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
             return;
         }
         vg_uuid4(u->id);
-        operator_of(op, u->owner, sizeof(u->owner));
+        server_operator_name(op, u->owner, sizeof(u->owner));
         snprintf(u->path, sizeof(u->path), "%s/%s.part", s->imports_dir, u->id);
         u->fd = open(u->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         u->total = r->total_size;
@@ -360,7 +331,7 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
         }
     } else {
         char who[160];
-        operator_of(op, who, sizeof(who));
+        server_operator_name(op, who, sizeof(who));
         for (u = s->uploads; u && strcmp(u->id, r->upload_id) != 0; u = u->next)
             ;
         if (!u || strcmp(u->owner, who) != 0) {
@@ -381,7 +352,7 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
                   "the upload sent more than its announced size; dropped");
         return;
     }
-    if (r->data.len && write_all(u->fd, r->data.data, r->data.len) != 0) {
+    if (r->data.len && vg_fd_write(u->fd, r->data.data, r->data.len) != 0) {
         snprintf(msg, sizeof(msg), "cannot write %.400s: %s", u->path, strerror(errno));
         upload_drop(s, u);
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, msg);
@@ -573,7 +544,7 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
                   rc == 0 ? "no such host (see vigilctl hosts)" : "store failed");
         return;
     }
-    operator_of(op, opname, sizeof(opname));
+    server_operator_name(op, opname, sizeof(opname));
     memset(&e, 0, sizeof(e));
     e.host = host;
     e.package = r->package;
@@ -677,7 +648,7 @@ void report_exception_revoke(struct server *s, struct conn *op,
                   "a reason is required (--reason TEXT); it goes to the audit log");
         return;
     }
-    operator_of(op, opname, sizeof(opname));
+    server_operator_name(op, opname, sizeof(opname));
     snprintf(detail, sizeof(detail), "exception %lld revoked; reason: %.1000s", (long long)r->id,
              r->reason);
     if ((rc = store_begin(s->store)) == 0) {

@@ -372,17 +372,8 @@ int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
         rc = -errno;
         goto fail;
     }
-    while (len > 0) {
-        ssize_t n = write(fd, p, len);
-        if (n < 0) {
-            if (errno == EINTR)
-                continue;
-            rc = -errno;
-            goto fail;
-        }
-        p += n;
-        len -= (size_t)n;
-    }
+    if ((rc = vg_fd_write(fd, p, len)) != 0)
+        goto fail;
     if (fsync(fd) < 0) {
         rc = -errno;
         goto fail;
@@ -534,5 +525,22 @@ int vg_unhex(const char *s, uint8_t *out, size_t max, size_t *len)
         out[i] = (uint8_t)v;
     }
     *len = n / 2;
+    return 0;
+}
+
+int vg_fd_write(int fd, const void *p, size_t n)
+{
+    const char *c = p;
+    while (n) {
+        ssize_t w = write(fd, c, n);
+        if (w < 0 && errno == EINTR)
+            continue;
+        if (w < 0)
+            return -errno;
+        if (w == 0)
+            return -EIO;
+        c += w;
+        n -= (size_t)w;
+    }
     return 0;
 }

@@ -51,6 +51,9 @@ int vg_file_read(const char *path, size_t max, char **out, size_t *len_out);
  * exists.  Returns 0 or -errno. */
 /* vg_file_read on an open descriptor (not closed).  Same returns. */
 int vg_fd_read(int fd, size_t max, char **out, size_t *len_out);
+/* Writes all n bytes to fd (retrying short writes and EINTR).  Returns 0
+ * or -errno. */
+int vg_fd_write(int fd, const void *p, size_t n);
 /* Opens path for reading only if it is a regular file reached through no
  * symlink at all (openat2 RESOLVE_NO_SYMLINKS; where the kernel lacks it,
  * O_NOFOLLOW: the last component only), without blocking on a FIFO or a

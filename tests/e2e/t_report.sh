@@ -174,6 +174,10 @@ expect_exit 0 admin advisories import DSA-list --source "security-tracker data/D
 expect_in out.txt "dsa-list"
 printf 'this is not a feed\n' >junk.txt
 expect_exit 1 admin advisories import junk.txt
+expect_in err.txt "cannot tell the feed's format"
+printf '[01 Foo 2026] DSA-1-1 x - security update\n' >bad-list
+expect_exit 1 admin advisories import bad-list --format dsa-list
+expect_in err.txt "not imported"
 expect_exit 0 admin --json advisories list
 jq -e 'length == 2 and all(.[]; .current and (.sha256 | length) == 64)' out.txt >/dev/null ||
     fail "advisories list: $(cat out.txt)"
@@ -188,6 +192,19 @@ expect_exit 2 admin exception add --host agent-2 --reason x --approver y --expir
 expect_exit 1 admin exception add --host agent-2 --cve NOT-A-CVE --reason x --approver y --expires 1d
 expect_exit 0 auditor exception list
 expect_in out.txt "RISK-42"
+# Revoked: gone from the list (kept with --all), audited, not twice.
+expect_exit 0 admin exception add --all --package zed --reason "to be revoked" --approver "Jane Smith (SIRO)" --expires 10d
+ZID=$(sed -n 's/^\([0-9]*\) .*/\1/p' out.txt | head -1)
+[ -n "$ZID" ] || fail "no exception id in: $(cat out.txt)"
+expect_exit 2 admin exception revoke "$ZID"
+expect_exit 0 admin exception revoke "$ZID" --reason "accepted in error"
+expect_in out.txt "REVOKED"
+expect_exit 1 admin exception revoke "$ZID" --reason again
+expect_in err.txt "already revoked"
+expect_exit 0 auditor exception list
+expect_not_in out.txt "to be revoked"
+expect_exit 0 auditor exception list --all
+expect_in out.txt "to be revoked"
 
 # The report, by an auditor.
 expect_exit 0 auditor report patch --format json -o r1.json
@@ -222,7 +239,7 @@ jq -e '.summary | .hosts == 3 and .overdue == 1 and .open == 2 and .met == 1 and
     fail "summary: $(jq -c .summary r1.json)"
 jq -e '.header.organisation == "Example NHS Trust" and (.header.feeds | length) == 2 and (.trend.weeks | length) == 12' r1.json >/dev/null ||
     fail "header/trend"
-jq -e '[.exceptions[] | .status] == ["in-force", "in-force"] and ([.exceptions[] | .findings_covered] == [1, 1])' r1.json >/dev/null ||
+jq -e '[.exceptions[] | .status] == ["in-force", "in-force", "revoked"] and ([.exceptions[] | .findings_covered] == [1, 1, 0])' r1.json >/dev/null ||
     fail "exceptions: $(jq -c .exceptions r1.json)"
 /usr/bin/python3 "$VG_ROOT/tests/html/check_report.py" --json r1.json --schema "$VG_ROOT/docs/report-schema.json" ||
     fail "the JSON report does not validate against docs/report-schema.json"
@@ -296,7 +313,7 @@ agent-2 bar excepted
 agent-2 corge overdue
 WANT
 diff -u want.txt got.txt || fail "findings after the upgrade and the exception's expiry"
-jq -e '[.exceptions[] | .status] == ["in-force", "expired"]' r3.json >/dev/null ||
+jq -e '[.exceptions[] | .status] == ["in-force", "expired", "revoked"]' r3.json >/dev/null ||
     fail "expired exception: $(jq -c .exceptions r3.json)"
 jq -e '[.hosts[] | select(.agent_id == "agent-2")][0].status == "fail"' r3.json >/dev/null ||
     fail "host B fails once its exception expired"
@@ -308,4 +325,5 @@ expect_exit 2 auditor report patch --format pdf -o x
 expect_exit 1 auditor report patch --format json --as-of 2099-01-01 -o x
 expect_in err.txt "future"
 [ "$(sql c.db "select count(*) from audit where action = 'report'")" -ge 5 ] || fail "reports audited"
-[ "$(sql c.db "select count(*) from audit where action = 'exception.add' and result = 'added'")" = 2 ] || fail "exceptions audited"
+[ "$(sql c.db "select count(*) from audit where action = 'exception.add' and result = 'added'")" = 3 ] || fail "exceptions audited"
+[ "$(sql c.db "select count(*) from audit where action = 'exception.revoke' and result = 'revoked'")" = 1 ] || fail "revocation audited"
