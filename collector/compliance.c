@@ -100,6 +100,172 @@ void cx_fleet_free(struct cx_fleet *f)
     memset(f, 0, sizeof(*f));
 }
 
+/* ---- package history -------------------------------------------------------- */
+
+struct first_row { /* the collector's first row of each (name, arch) */
+    const char *name, *arch, *source, *source_version, *version;
+    int64_t from_ms;
+};
+
+static int first_row_cmp(const void *a, const void *b)
+{
+    const struct first_row *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    return c ? c : strcmp(x->arch, y->arch);
+}
+
+static int hist_cmp(const void *a, const void *b)
+{
+    const struct cx_hist *x = a, *y = b;
+    int c = strcmp(x->name, y->name);
+    if (!c)
+        c = strcmp(x->arch, y->arch);
+    if (!c)
+        c = (x->time_ms > y->time_ms) - (x->time_ms < y->time_ms);
+    return c;
+}
+
+/* The collector's first row for name (and arch, when given), or NULL. */
+static const struct first_row *first_row_of(const struct first_row *v, size_t n, const char *name,
+                                            const char *arch)
+{
+    size_t l = 0, r = n;
+    while (l < r) {
+        size_t m = (l + r) / 2;
+        if (strcmp(v[m].name, name) < 0)
+            l = m + 1;
+        else
+            r = m;
+    }
+    for (size_t i = l; i < n && strcmp(v[i].name, name) == 0; i++)
+        if (!arch || strcmp(v[i].arch, arch) == 0)
+            return &v[i];
+    return NULL;
+}
+
+/* Rows for host h's history before the collector first listed each
+ * package, put before its own rows (later rows win where order counts). */
+static int host_history(struct cx_arena *a, struct cx_host *h)
+{
+    struct first_row *fr = NULL;
+    struct cx_pkg *rows = NULL, *nv;
+    size_t nfr = 0, nrows = 0, cap;
+    int64_t start;
+    int rc = -ENOMEM;
+
+    if (!h->nhist)
+        return 0;
+    fr = calloc(h->npkg ? h->npkg : 1, sizeof(*fr));
+    cap = 2 * h->nhist;
+    rows = calloc(cap, sizeof(*rows));
+    if (!fr || !rows)
+        goto out;
+    for (size_t i = 0; i < h->npkg; i++) {
+        const struct cx_pkg *p = &h->pkg[i];
+        struct first_row k = { p->name, p->arch, p->source, p->source_version, p->version,
+                               p->from_ms };
+        fr[nfr++] = k;
+    }
+    qsort(fr, nfr, sizeof(*fr), first_row_cmp);
+    { /* keep the earliest of each (name, arch) */
+        size_t w = 0;
+        for (size_t i = 0; i < nfr; i++) {
+            if (w && first_row_cmp(&fr[w - 1], &fr[i]) == 0) {
+                if (fr[i].from_ms < fr[w - 1].from_ms)
+                    fr[w - 1] = fr[i];
+                continue;
+            }
+            fr[w++] = fr[i];
+        }
+        nfr = w;
+    }
+    qsort(h->hist, h->nhist, sizeof(*h->hist), hist_cmp);
+    start = h->hist[0].time_ms;
+    for (size_t i = 0; i < h->nhist; i++)
+        if (h->hist[i].time_ms < start)
+            start = h->hist[i].time_ms;
+    for (size_t g = 0, ge; g < h->nhist; g = ge) {
+        const struct cx_hist *e0 = &h->hist[g];
+        const struct first_row *own = first_row_of(fr, nfr, e0->name, e0->arch);
+        const struct first_row *any = own ? own : first_row_of(fr, nfr, e0->name, NULL);
+        /* The collector's rows are the truth from when it first saw the
+         * host (or listed the package, if earlier). */
+        int64_t cutoff = own && own->from_ms < h->first_seen_ms ? own->from_ms : h->first_seen_ms;
+        struct cx_pkg *cur = NULL;
+        size_t gstart = nrows;
+        for (ge = g; ge < h->nhist && strcmp(h->hist[ge].name, e0->name) == 0 &&
+                     strcmp(h->hist[ge].arch, e0->arch) == 0;
+             ge++)
+            ;
+        for (size_t i = g; i < ge; i++) {
+            const struct cx_hist *e = &h->hist[i];
+            if (e->time_ms >= cutoff)
+                break;
+            if (nrows + 2 > cap)
+                goto out; /* cannot happen: at most two rows per event */
+            if (!cur && e->old_version[0]) {
+                /* The version it replaced, there since before the log. */
+                struct cx_pkg *p = &rows[nrows++];
+                p->name = e->name;
+                p->arch = e->arch;
+                p->version = e->old_version;
+                p->from_ms = start < e->time_ms ? start : e->time_ms;
+                p->to_ms = e->time_ms;
+            } else if (cur) {
+                cur->to_ms = e->time_ms;
+            }
+            cur = NULL;
+            if (e->new_version[0]) {
+                cur = &rows[nrows++];
+                cur->name = e->name;
+                cur->arch = e->arch;
+                cur->version = e->new_version;
+                cur->from_ms = cur->install_ms = e->time_ms;
+                cur->to_ms = cutoff;
+            }
+        }
+        /* Source: as the collector lists the package; its source version
+         * only where the binary's version is the same (else the binary's
+         * own version stands in, as it does for most packages). */
+        for (size_t r = gstart; r < nrows; r++) {
+            struct cx_pkg *p = &rows[r];
+            p->source = any && any->source ? any->source : "";
+            p->source_version =
+                any && any->source_version && any->source_version[0] && p->version &&
+                        strcmp(any->version, p->version) == 0
+                    ? any->source_version
+                    : "";
+        }
+    }
+    if (!nrows) {
+        rc = 0;
+        goto out;
+    }
+    nv = cx_alloc(a, (nrows + h->npkg) * sizeof(*nv));
+    if (!nv)
+        goto out;
+    memcpy(nv, rows, nrows * sizeof(*rows));
+    if (h->npkg)
+        memcpy(nv + nrows, h->pkg, h->npkg * sizeof(*nv));
+    h->pkg = nv;
+    h->npkg += nrows;
+    rc = 0;
+out:
+    free(fr);
+    free(rows);
+    return rc;
+}
+
+int cx_fleet_apply_history(struct cx_fleet *f)
+{
+    for (size_t i = 0; i < f->nhosts; i++) {
+        int rc = host_history(f->arena, &f->hosts[i]);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
 /* ---- helpers -------------------------------------------------------------- */
 
 static int vcmp(int rpm, const char *a, const char *b)
@@ -235,8 +401,13 @@ static int fixp_cmp(const void *a, const void *b)
 
 struct pend_ix { /* every pending security update in the fleet, for first sight */
     const char *release, *name, *candidate;
-    int64_t first_ms, from_ms;
+    int64_t first_ms, from_ms, release_file_ms;
     int rpm;
+};
+
+struct inst_ix { /* every install the fleet's package rows and histories show */
+    const char *release, *name, *version;
+    int64_t at_ms;
 };
 
 enum st { ST_OPEN, ST_MET, ST_MET_LATE, ST_OVERDUE, ST_EXCEPTED, ST_NOFIX };
@@ -255,11 +426,16 @@ struct fnd {
     size_t nbin;
     const char *p_adv, *p_sev; /* pending-only */
     int64_t released, first_host, first_fleet, clock_start, due, installed_at, effective_at;
+    int64_t released_at; /* the release date, or the earliest evidence of it */
+    const char *released_from;
+    int confirmed; /* the clock starts at an advisory's date */
     int installed_ok, effective, kernel, src_pending, rpm;
     int in_scope;
     char scope_reason[128], note[200];
     enum st state;
-    int64_t exc_id;
+    const struct cx_exception *exc[8]; /* the exceptions covering a part of it */
+    size_t nexc;
+    char id[17];
 };
 
 struct hostres {
@@ -270,6 +446,9 @@ struct hostres {
     int64_t eol_ms, last_seen;
     char support_note[160];
     int stale, open, overdue, excepted, met_late, kernel_effective; /* -1 none */
+    int unconfirmed;        /* open in-scope findings whose clock is not an advisory's */
+    int64_t unconfirmed_from; /* the oldest such finding's clock start */
+    int reboot;             /* the OS says so, or a fixed kernel is not running */
     json_t *failing;
     json_t *unsupported; /* packages whose security support ended */
     const char *status;
@@ -277,7 +456,8 @@ struct hostres {
 
 struct point {
     int64_t at;
-    size_t nhosts, pass, fail, unknown, unsupported, stale, reboot, revoked;
+    size_t nhosts, pass, fail, unknown, unsupported, stale, reboot, revoked, unconfirmed;
+    size_t unconfirmed_findings;
     size_t cnt[6], out_of_scope, findings;
     size_t remediated_week;
     double rem_days_sum, rem_week_days_sum;
@@ -295,6 +475,8 @@ struct ctx {
     size_t nmf;
     struct pend_ix *pix;
     size_t npix;
+    struct inst_ix *iix;
+    size_t niix;
     const struct cx_host **hosts; /* sorted by hostname */
     char (*rel)[32];              /* each host's release, by fleet index */
     int oom;
@@ -365,7 +547,7 @@ static int64_t first_avail(const struct ctx *c, const struct cx_host *h, const c
         return best;
     }
     {
-        struct pend_ix key = { release, name, NULL, 0, 0, 0 };
+        struct pend_ix key = { release, name, NULL, 0, 0, 0, 0 };
         size_t l = 0, r = c->npix;
         while (l < r) {
             size_t m = (l + r) / 2;
@@ -385,6 +567,56 @@ static int64_t first_avail(const struct ctx *c, const struct cx_host *h, const c
         }
     }
     return best;
+}
+
+static int iix_cmp(const void *a, const void *b)
+{
+    const struct inst_ix *x = a, *y = b;
+    int c = strcmp(x->release, y->release);
+    return c ? c : strcmp(x->name, y->name);
+}
+
+/* Release-date evidence for `name` at `fixed` or later in the fleet, at
+ * or before at: the earliest Date: of a Release file it was pending
+ * from, and the earliest install of it on any host. */
+static void fleet_evidence(const struct ctx *c, const char *release, const char *name,
+                           const char *fixed, int rpm, int64_t at, int64_t *relfile,
+                           int64_t *inst)
+{
+    size_t l = 0, r = c->npix;
+    struct pend_ix pk = { release, name, NULL, 0, 0, 0, 0 };
+    struct inst_ix ik = { release, name, NULL, 0 };
+    while (l < r) {
+        size_t m = (l + r) / 2;
+        if (pix_cmp(&c->pix[m], &pk) < 0)
+            l = m + 1;
+        else
+            r = m;
+    }
+    for (; l < c->npix && pix_cmp(&c->pix[l], &pk) == 0; l++) {
+        const struct pend_ix *p = &c->pix[l];
+        if (!p->release_file_ms || p->from_ms > at || p->release_file_ms > at ||
+            vcmp(rpm, p->candidate, fixed) < 0)
+            continue;
+        if (!*relfile || p->release_file_ms < *relfile)
+            *relfile = p->release_file_ms;
+    }
+    l = 0;
+    r = c->niix;
+    while (l < r) {
+        size_t m = (l + r) / 2;
+        if (iix_cmp(&c->iix[m], &ik) < 0)
+            l = m + 1;
+        else
+            r = m;
+    }
+    for (; l < c->niix && iix_cmp(&c->iix[l], &ik) == 0; l++) {
+        const struct inst_ix *p = &c->iix[l];
+        if (p->at_ms > at || vcmp(rpm, p->version, fixed) < 0)
+            continue;
+        if (!*inst || p->at_ms < *inst)
+            *inst = p->at_ms;
+    }
 }
 
 static struct fnd *add_fnd(struct ctx *c, struct point *pt)
@@ -469,10 +701,10 @@ static void scope(struct fnd *f)
     if (!f->rpm) {
         f->in_scope = 1;
         snprintf(f->scope_reason, sizeof(f->scope_reason), "%s",
-                 f->mf ? "Debian security fix: Debian gives no vendor severity, so every one is "
-                         "in scope"
-                       : "update from the distribution's security archive, no vendor severity "
-                         "given: in scope");
+                 f->mf ? "in scope: no vendor rating (CE treats these as critical); Debian "
+                         "security fix"
+                       : "in scope: no vendor rating (CE treats these as critical); update from "
+                         "the distribution's security archive");
     } else if (sev_rank(sev) >= 3) {
         f->in_scope = 1;
         snprintf(f->scope_reason, sizeof(f->scope_reason), "vendor severity %s", sev);
@@ -482,7 +714,8 @@ static void scope(struct fnd *f)
     } else if (!sev || !sev[0]) {
         f->in_scope = cvss < 0;
         snprintf(f->scope_reason, sizeof(f->scope_reason),
-                 cvss < 0 ? "the vendor gives no severity" : "no vendor severity, CVSS v3 %.1f",
+                 cvss < 0 ? "in scope: no vendor rating (CE treats these as critical)"
+                          : "out of scope: no vendor severity, CVSS v3 %.1f (under 7)",
                  cvss);
     } else {
         f->in_scope = 0;
@@ -495,57 +728,93 @@ static void scope(struct fnd *f)
     }
 }
 
-static int exc_active(const struct cx_exception *e, const struct fnd *f, int64_t at)
+static int exc_in_force(const struct cx_exception *e, int64_t at)
 {
-    return e->created_ms <= at && !(e->revoked_ms && e->revoked_ms <= at) && e->expires_ms > at &&
-           (strcmp(e->host, "*") == 0 || strcmp(e->host, f->h->agent_id) == 0);
+    return e->created_ms <= at && !(e->revoked_ms && e->revoked_ms <= at) && e->expires_ms > at;
 }
 
-static int exc_pkg_match(const struct cx_exception *e, const struct fnd *f)
+/* Whether host h has tag "KEY=VALUE". */
+static int host_has_tag(const struct cx_host *h, const char *kv)
 {
-    if (!e->package || !e->package[0])
-        return 1;
-    if (strcmp(e->package, f->package) == 0)
-        return 1;
-    for (size_t b = 0; b < f->nbin; b++)
-        if (strcmp(e->package, f->bin[b]) == 0)
+    const char *eq = strchr(kv, '=');
+    size_t kl;
+    if (!eq)
+        return 0;
+    kl = (size_t)(eq - kv);
+    for (size_t i = 0; i < h->ntags; i++)
+        if (strlen(h->tag_key[i]) == kl && strncmp(h->tag_key[i], kv, kl) == 0 &&
+            strcmp(h->tag_value[i], eq + 1) == 0)
             return 1;
     return 0;
 }
 
-/* The exception that covers finding f at `at`, or NULL.  An exception's
- * host (an agent id, or "*"), package and CVE must all match; one with a
- * CVE covers a fix only when every CVE the fix addresses is excepted (by
- * it or by others), so excepting one CVE does not hide the rest. */
-static const struct cx_exception *exception_for(const struct ctx *c, const struct fnd *f,
-                                                int64_t at)
+static int exc_host_match(const struct cx_exception *e, const struct cx_host *h)
 {
-    const struct cx_exception *first = NULL;
-    size_t j, ncve = f->mf ? json_array_size(f->mf->cves) : 0;
-    json_t *cv;
+    if (strcmp(e->host, "*") == 0)
+        return 1;
+    if (strncmp(e->host, "tag:", 4) == 0)
+        return host_has_tag(h, e->host + 4);
+    return strcmp(e->host, h->agent_id) == 0;
+}
 
-    for (size_t i = 0; i < c->fl->nexc; i++) {
+/* Whether e covers binary `bin` of finding f for CVE `cve` (NULL: the
+ * fix lists none).  A source exception covers every binary of its
+ * source, a binary exception that binary only. */
+static int exc_covers(const struct cx_exception *e, const struct fnd *f, const char *bin,
+                      const char *cve)
+{
+    if (e->package && e->package[0]) {
+        const char *kind = e->package_kind ? e->package_kind : "";
+        int src = strcmp(kind, "source") == 0 ||
+                  (!kind[0] && strcmp(e->package, f->package) == 0);
+        if (src ? strcmp(e->package, f->package) != 0 : strcmp(e->package, bin) != 0)
+            return 0;
+    }
+    if (e->cve && e->cve[0] && (!cve || strcmp(e->cve, cve) != 0))
+        return 0;
+    return 1;
+}
+
+/* Whether finding f is excepted at `at`: every (binary, CVE) pair of it
+ * is covered by an exception in force for its host, so excepting one CVE
+ * or one binary does not hide the rest.  Fills f->exc with every
+ * exception that covers a part of it. */
+static int excepted(const struct ctx *c, struct fnd *f, int64_t at)
+{
+    const struct cx_exception *mine[256];
+    size_t nmine = 0, ncve = f->mf ? json_array_size(f->mf->cves) : 0;
+    size_t nb = f->nbin ? f->nbin : 1;
+
+    f->nexc = 0;
+    for (size_t i = 0; i < c->fl->nexc && nmine < VG_ARRAY_SIZE(mine); i++) {
         const struct cx_exception *e = &c->fl->exc[i];
-        if (exc_active(e, f, at) && (!e->cve || !e->cve[0]) && e->package && e->package[0] &&
-            exc_pkg_match(e, f))
-            return e; /* the whole package */
+        if (exc_in_force(e, at) && exc_host_match(e, f->h))
+            mine[nmine++] = e;
     }
-    if (!ncve)
-        return NULL;
-    json_array_foreach(f->mf->cves, j, cv) {
-        const struct cx_exception *hit = NULL;
-        for (size_t i = 0; i < c->fl->nexc && !hit; i++) {
-            const struct cx_exception *e = &c->fl->exc[i];
-            if (exc_active(e, f, at) && e->cve && strcmp(e->cve, json_string_value(cv)) == 0 &&
-                exc_pkg_match(e, f))
-                hit = e;
+    if (!nmine)
+        return 0;
+    for (size_t b = 0; b < nb; b++) {
+        const char *bin = f->nbin ? f->bin[b] : f->package;
+        for (size_t k = 0; k < (ncve ? ncve : 1); k++) {
+            const char *cve = ncve ? json_string_value(json_array_get(f->mf->cves, k)) : NULL;
+            int covered = 0;
+            for (size_t i = 0; i < nmine; i++) {
+                size_t j;
+                if (!exc_covers(mine[i], f, bin, cve))
+                    continue;
+                covered = 1;
+                for (j = 0; j < f->nexc && f->exc[j] != mine[i]; j++)
+                    ;
+                if (j == f->nexc && f->nexc < VG_ARRAY_SIZE(f->exc))
+                    f->exc[f->nexc++] = mine[i];
+            }
+            if (!covered) {
+                f->nexc = 0;
+                return 0;
+            }
         }
-        if (!hit)
-            return NULL;
-        if (!first)
-            first = hit;
     }
-    return first;
+    return 1;
 }
 
 /* Clock, state and counts of a finding whose installed/effective facts
@@ -553,36 +822,55 @@ static const struct cx_exception *exception_for(const struct ctx *c, const struc
  * or remediated before the history window). */
 static int settle(struct ctx *c, struct point *pt, struct fnd *f, const char *release)
 {
-    const struct cx_exception *e;
     int64_t at = pt->at;
-    int64_t t = 0;
-    int64_t cands[3] = { f->released, f->first_host, f->first_fleet };
+    int64_t t = 0, relfile = 0, inst = 0;
 
     if (f->fixed[0]) {
-        f->first_host = first_avail(c, f->h, release, f->nbin ? f->bin[0] : f->package, f->fixed,
-                                    f->rpm, at);
-        for (size_t b = 1; b < f->nbin; b++) {
-            int64_t x = first_avail(c, f->h, release, f->bin[b], f->fixed, f->rpm, at);
+        size_t nn = f->nbin ? f->nbin : 1;
+        f->first_host = 0;
+        f->first_fleet = 0;
+        for (size_t b = 0; b < nn; b++) {
+            const char *name = f->nbin ? f->bin[b] : f->package;
+            int64_t x = first_avail(c, f->h, release, name, f->fixed, f->rpm, at);
             if (x && (!f->first_host || x < f->first_host))
                 f->first_host = x;
-        }
-        f->first_fleet = 0;
-        for (size_t b = 0; b < (f->nbin ? f->nbin : 1); b++) {
-            int64_t x = first_avail(c, NULL, release, f->nbin ? f->bin[b] : f->package, f->fixed,
-                                    f->rpm, at);
+            x = first_avail(c, NULL, release, name, f->fixed, f->rpm, at);
             if (x && (!f->first_fleet || x < f->first_fleet))
                 f->first_fleet = x;
+            fleet_evidence(c, release, name, f->fixed, f->rpm, at, &relfile, &inst);
         }
         if (f->first_host)
             f->src_pending = 1;
     }
-    cands[1] = f->first_host;
-    cands[2] = f->first_fleet;
-    for (size_t i = 0; i < 3; i++)
-        if (cands[i] > 0 && (!t || cands[i] < t))
-            t = cands[i];
-    if (!t && f->mf)
-        t = f->mf->imported_ms; /* when a feed first told us */
+    f->confirmed = 0;
+    f->released_at = 0;
+    f->released_from = "unknown";
+    if (f->released > 0) {
+        /* The vendor's date; a sighting before it (the archive ahead of
+         * the advisory list) starts the clock earlier. */
+        f->released_at = f->released;
+        f->released_from = "advisory";
+        f->confirmed = 1;
+        t = f->released;
+        if (f->first_host && f->first_host < t)
+            t = f->first_host;
+        if (f->first_fleet && f->first_fleet < t)
+            t = f->first_fleet;
+    } else {
+        /* Fleet-wide evidence: each shows the fix existed by then. */
+        const int64_t ev[3] = { f->first_fleet, relfile, inst };
+        static const char *const from[3] = { "first-seen", "release-file", "install-history" };
+        for (size_t i = 0; i < 3; i++)
+            if (ev[i] > 0 && (!t || ev[i] < t)) {
+                t = ev[i];
+                f->released_from = from[i];
+            }
+        if (!t && f->mf && f->mf->imported_ms) {
+            t = f->mf->imported_ms; /* when a feed first told us */
+            f->released_from = "feed-import";
+        }
+        f->released_at = t;
+    }
     if (!t || t > at)
         return 1;
     f->clock_start = t;
@@ -590,15 +878,14 @@ static int settle(struct ctx *c, struct point *pt, struct fnd *f, const char *re
     if (f->effective && f->effective_at < at - (int64_t)c->o->history_days * DAY_MS)
         return 1;
     scope(f);
-    f->exc_id = 0;
+    f->nexc = 0;
     if (f->effective)
         f->state = f->effective_at <= f->due ? ST_MET : ST_MET_LATE;
     else if (!f->fixed[0])
         f->state = ST_NOFIX;
-    else if ((e = exception_for(c, f, at)) != NULL) {
+    else if (excepted(c, f, at))
         f->state = ST_EXCEPTED;
-        f->exc_id = e->id;
-    } else
+    else
         f->state = at > f->due ? ST_OVERDUE : ST_OPEN;
     return 0;
 }
@@ -984,6 +1271,12 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                 continue;
             }
             pt->cnt[f->state]++;
+            if (f->state == ST_OPEN && !f->confirmed) {
+                r->unconfirmed++;
+                pt->unconfirmed_findings++;
+                if (!r->unconfirmed_from || f->clock_start < r->unconfirmed_from)
+                    r->unconfirmed_from = f->clock_start;
+            }
             if (f->state == ST_OPEN)
                 r->open++;
             else if (f->state == ST_OVERDUE)
@@ -1028,8 +1321,9 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                      r->overdue, r->overdue == 1 ? "" : "es", o->sla_days);
             add_fail(r, "CE", why);
             snprintf(why, sizeof(why),
-                     "%d critical/high fix%s overdue without an accepted exception", r->overdue,
-                     r->overdue == 1 ? "" : "es");
+                     "%d in-scope fix%s (vendor-rated critical or high, or unrated) not effective "
+                     "within %d days and not covered by an exception approved by the SIRO",
+                     r->overdue, r->overdue == 1 ? "" : "es", o->sla_days);
             add_fail(r, "DSPT", why);
         }
         if (excepted_late) {
@@ -1042,7 +1336,8 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                      excepted_late, excepted_late == 1 ? "" : "es", o->sla_days);
             add_fail(r, "CE", why);
         }
-        if ((os && os->reboot_required) || r->kernel_effective == 0)
+        r->reboot = (os && os->reboot_required) || r->kernel_effective == 0;
+        if (r->reboot)
             pt->reboot++;
         if (r->stale) {
             char why[160];
@@ -1060,6 +1355,11 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
         } else if (json_array_size(r->failing)) {
             r->status = "fail";
             pt->fail++;
+        } else if (r->unconfirmed) {
+            /* No green without evidence: the fix may be older than the
+             * fleet's first sight of it, so possibly overdue. */
+            r->status = "unconfirmed";
+            pt->unconfirmed++;
         } else {
             r->status = "pass";
             pt->pass++;
@@ -1121,20 +1421,29 @@ static json_t *str_or_null(const char *s)
     return s && s[0] ? vg_json_text(s) : json_null();
 }
 
-static json_t *finding_json(const struct fnd *f, int64_t at)
+/* A finding's stable id: host, package, arch and fixed version. */
+static void fnd_set_id(struct fnd *f)
 {
-    json_t *o = json_object(), *bins = json_array();
     uint8_t d[VG_SHA256_LEN];
-    char idbuf[512], hex[VG_SHA256_LEN * 2 + 1];
-    const char *adv_lists[1];
-    int64_t end = f->effective ? f->effective_at : at;
-
+    char idbuf[512];
     snprintf(idbuf, sizeof(idbuf), "%s|%s|%s|%s", f->h->agent_id, f->package, f->arch, f->fixed);
     vg_sha256(idbuf, strlen(idbuf), d);
-    vg_hex(d, 8, hex);
+    vg_hex(d, 8, f->id);
+}
+
+static json_t *finding_json(const struct fnd *f, int64_t at)
+{
+    json_t *o = json_object(), *bins = json_array(), *exc = json_array();
+    const char *adv_lists[1];
+    int64_t end = f->effective ? f->effective_at : at;
+    int late = f->due && (f->state == ST_MET_LATE || f->state == ST_OVERDUE ||
+                          (f->state == ST_EXCEPTED && end > f->due));
+
+    for (size_t i = 0; i < f->nexc; i++)
+        json_array_append_new(exc, json_integer(f->exc[i]->id));
     for (size_t b = 0; b < f->nbin; b++)
         json_array_append_new(bins, vg_json_text(f->bin[b]));
-    json_object_set_new(o, "id", json_string(hex));
+    json_object_set_new(o, "id", json_string(f->id));
     json_object_set_new(o, "agent_id", vg_json_text(f->h->agent_id));
     json_object_set_new(o, "hostname", vg_json_text(f->hostname));
     json_object_set_new(o, "package", vg_json_text(f->package));
@@ -1156,7 +1465,9 @@ static json_t *finding_json(const struct fnd *f, int64_t at)
     json_object_set_new(o, "urgency", str_or_null(f->mf ? f->mf->urgency : NULL));
     json_object_set_new(o, "in_scope", json_boolean(f->in_scope));
     json_object_set_new(o, "scope_reason", vg_json_text(f->scope_reason));
-    json_object_set_new(o, "released", vg_json_time(f->released));
+    json_object_set_new(o, "released_at", vg_json_time(f->released_at));
+    json_object_set_new(o, "released_from", json_string(f->released_from));
+    json_object_set_new(o, "clock_confirmed", json_boolean(f->confirmed));
     json_object_set_new(o, "first_seen_host", vg_json_time(f->first_host));
     json_object_set_new(o, "first_seen_fleet", vg_json_time(f->first_fleet));
     json_object_set_new(o, "clock_start", vg_json_time(f->clock_start));
@@ -1167,8 +1478,10 @@ static json_t *finding_json(const struct fnd *f, int64_t at)
     json_object_set_new(o, "effective_note", vg_json_text(f->note));
     json_object_set_new(o, "days_open",
                         json_real(round1((double)(end - f->clock_start) / DAY_MS)));
+    json_object_set_new(o, "days_late",
+                        late ? json_real(round1((double)(end - f->due) / DAY_MS)) : json_null());
     json_object_set_new(o, "state", json_string(st_name[f->state]));
-    json_object_set_new(o, "exception", f->exc_id ? json_integer(f->exc_id) : json_null());
+    json_object_set_new(o, "exceptions", exc);
     json_object_set_new(o, "source",
                         json_string(f->mf ? (f->src_pending ? "feed+pending" : "feed")
                                           : "pending"));
@@ -1183,7 +1496,6 @@ static json_t *host_json(const struct hostres *r, int64_t at)
     static const char *const sup[] = { "supported", "unsupported", "unknown" };
     json_t *o = json_object();
     char d[16];
-    (void)at;
     json_object_set_new(o, "agent_id", vg_json_text(r->h->agent_id));
     json_object_set_new(o, "hostname", vg_json_text(r->hostname));
     json_object_set_new(o, "os", vg_json_text(os ? os->pretty : ""));
@@ -1206,11 +1518,30 @@ static json_t *host_json(const struct hostres *r, int64_t at)
     json_object_set_new(o, "newest_kernel", vg_json_text(os ? os->newest_kernel : ""));
     json_object_set_new(o, "kernel_effective",
                         r->kernel_effective < 0 ? json_null() : json_boolean(r->kernel_effective));
-    json_object_set_new(o, "reboot_required", json_boolean(os && os->reboot_required));
+    json_object_set_new(o, "reboot_required", json_boolean(r->reboot));
     json_object_set_new(o, "open", json_integer(r->open));
     json_object_set_new(o, "overdue", json_integer(r->overdue));
     json_object_set_new(o, "excepted", json_integer(r->excepted));
     json_object_set_new(o, "met_late", json_integer(r->met_late));
+    json_object_set_new(o, "unconfirmed", json_integer(r->unconfirmed));
+    if (r->unconfirmed) {
+        char why[300];
+        snprintf(why, sizeof(why),
+                 "%d open fix%s with no release date from an advisory: the earliest evidence "
+                 "(%.1f days ago) only bounds %s age from below, so %s may already be overdue",
+                 r->unconfirmed, r->unconfirmed == 1 ? "" : "es",
+                 round1((double)(at - r->unconfirmed_from) / DAY_MS),
+                 r->unconfirmed == 1 ? "its" : "their", r->unconfirmed == 1 ? "it" : "they");
+        json_object_set_new(o, "unconfirmed_reason", json_string(why));
+    } else {
+        json_object_set_new(o, "unconfirmed_reason", json_string(""));
+    }
+    {
+        json_t *tags = json_object();
+        for (size_t i = 0; i < r->h->ntags; i++)
+            json_object_set_new(tags, r->h->tag_key[i], vg_json_text(r->h->tag_value[i]));
+        json_object_set_new(o, "tags", tags);
+    }
     json_object_set_new(o, "status", json_string(r->status));
     json_object_set(o, "failing_rules", r->failing);
     json_object_set(o, "unsupported_packages", r->unsupported);
@@ -1309,20 +1640,40 @@ static json_t *exceptions_json(const struct ctx *c, const struct point *pt)
     int64_t at = pt->at;
     for (size_t i = 0; i < c->fl->nexc; i++) {
         const struct cx_exception *e = &c->fl->exc[i];
-        json_t *o;
-        size_t covered = 0;
-        const char *status;
-        if (e->created_ms > at)
+        json_t *o, *cov = json_array();
+        const char *status, *hostname = NULL, *kind = NULL;
+        const char *scope = strcmp(e->host, "*") == 0            ? "all"
+                            : strncmp(e->host, "tag:", 4) == 0 ? "tag"
+                                                               : "host";
+        if (e->created_ms > at) {
+            json_decref(cov);
             continue;
-        for (size_t j = 0; j < pt->nf; j++)
-            covered += pt->f[j].exc_id == e->id;
+        }
+        for (size_t j = 0; j < pt->nf; j++) {
+            const struct fnd *f = &pt->f[j];
+            if (f->state != ST_EXCEPTED)
+                continue;
+            for (size_t k = 0; k < f->nexc; k++)
+                if (f->exc[k] == e)
+                    json_array_append_new(cov, json_string(f->id));
+        }
+        for (size_t j = 0; strcmp(scope, "host") == 0 && j < c->fl->nhosts; j++)
+            if (strcmp(c->fl->hosts[j].agent_id, e->host) == 0)
+                hostname = c->fl->hosts[j].hostname;
+        if (e->package && e->package[0])
+            kind = e->package_kind && e->package_kind[0] ? e->package_kind : "source-or-binary";
         status = e->revoked_ms && e->revoked_ms <= at ? "revoked"
                  : e->expires_ms <= at                ? "expired"
                                                       : "in-force";
         o = json_object();
         json_object_set_new(o, "id", json_integer(e->id));
         json_object_set_new(o, "host", vg_json_text(e->host));
+        json_object_set_new(o, "hostname", str_or_null(hostname));
+        json_object_set_new(o, "scope", json_string(scope));
+        json_object_set_new(o, "tag", strcmp(scope, "tag") == 0 ? vg_json_text(e->host + 4)
+                                                                 : json_null());
         json_object_set_new(o, "package", str_or_null(e->package));
+        json_object_set_new(o, "package_kind", str_or_null(kind));
         json_object_set_new(o, "cve", str_or_null(e->cve));
         json_object_set_new(o, "reason", vg_json_text(e->reason));
         json_object_set_new(o, "approver", vg_json_text(e->approver));
@@ -1333,7 +1684,8 @@ static json_t *exceptions_json(const struct ctx *c, const struct point *pt)
         json_object_set_new(o, "revoked",
                             vg_json_time(e->revoked_ms && e->revoked_ms <= at ? e->revoked_ms : 0));
         json_object_set_new(o, "status", json_string(status));
-        json_object_set_new(o, "findings_covered", json_integer((json_int_t)covered));
+        json_object_set_new(o, "findings_covered", json_integer((json_int_t)json_array_size(cov)));
+        json_object_set_new(o, "covered_findings", cov);
         json_array_append_new(out, o);
     }
     return out;
@@ -1429,12 +1781,142 @@ static int build_pix(struct ctx *c)
             c->pix[c->npix].candidate = p->candidate;
             c->pix[c->npix].first_ms = p->first_ms;
             c->pix[c->npix].from_ms = p->from_ms;
+            c->pix[c->npix].release_file_ms = p->release_file_ms;
             c->pix[c->npix].rpm = host_rpm(h);
             c->npix++;
         }
     }
     qsort(c->pix, c->npix, sizeof(*c->pix), pix_cmp);
+    n = 0;
+    for (size_t i = 0; i < c->fl->nhosts; i++)
+        n += c->fl->hosts[i].npkg;
+    c->iix = calloc(n ? n : 1, sizeof(*c->iix));
+    if (!c->iix)
+        return -ENOMEM;
+    for (size_t i = 0; i < c->fl->nhosts; i++) {
+        const struct cx_host *h = &c->fl->hosts[i];
+        for (size_t j = 0; j < h->npkg; j++) {
+            const struct cx_pkg *p = &h->pkg[j];
+            if (!p->install_ms || !c->rel[i][0])
+                continue;
+            c->iix[c->niix].release = c->rel[i];
+            c->iix[c->niix].name = p->name;
+            c->iix[c->niix].version = p->version;
+            c->iix[c->niix].at_ms = p->install_ms;
+            c->niix++;
+        }
+    }
+    qsort(c->iix, c->niix, sizeof(*c->iix), iix_cmp);
     return 0;
+}
+
+/* Distinct fixes (package, fixed version) behind the unconfirmed findings. */
+static size_t unconfirmed_fixes(const struct point *pt)
+{
+    const struct fnd **v = calloc(pt->nf ? pt->nf : 1, sizeof(*v));
+    size_t n = 0, d = 0;
+    if (!v)
+        return pt->unconfirmed_findings;
+    for (size_t i = 0; i < pt->nf; i++)
+        if (pt->f[i].in_scope && pt->f[i].state == ST_OPEN && !pt->f[i].confirmed)
+            v[n++] = &pt->f[i];
+    for (size_t i = 0; i < n; i++) {
+        size_t j;
+        for (j = 0; j < i; j++)
+            if (strcmp(v[j]->package, v[i]->package) == 0 &&
+                strcmp(v[j]->fixed, v[i]->fixed) == 0)
+                break;
+        d += j == i;
+    }
+    free(v);
+    return d;
+}
+
+/* The report's first line, the same in every format: never a bare
+ * percentage while any host cannot be confirmed. */
+static json_t *headline(const struct point *pt)
+{
+    char t[512];
+    if (!pt->nhosts) {
+        snprintf(t, sizeof(t), "No hosts in scope.");
+    } else if (pt->unconfirmed) {
+        size_t fx = unconfirmed_fixes(pt);
+        snprintf(t, sizeof(t),
+                 "Compliance cannot be confirmed for %zu of %zu host%s: %zu fix%s no release date "
+                 "from an advisory. Import advisories: vigilctl advisories import. "
+                 "%zu non-compliant, %zu unknown, %zu compliant.",
+                 pt->unconfirmed, pt->nhosts, pt->nhosts == 1 ? "" : "s", fx,
+                 fx == 1 ? " has" : "es have", pt->fail, pt->unknown, pt->pass);
+    } else {
+        snprintf(t, sizeof(t), "%zu of %zu host%s compliant (%.1f%%): %zu non-compliant, %zu unknown.",
+                 pt->pass, pt->nhosts, pt->nhosts == 1 ? "" : "s",
+                 round1(100.0 * (double)pt->pass / (double)pt->nhosts), pt->fail, pt->unknown);
+    }
+    return json_string(t);
+}
+
+static int fails_rule(const struct hostres *r, const char *rule)
+{
+    size_t i;
+    json_t *x;
+    json_array_foreach(r->failing, i, x)
+        if (strcmp(json_string_value(json_object_get(x, "rule")), rule) == 0)
+            return 1;
+    return 0;
+}
+
+/* Each rule's verdict over the hosts.  CE and DSPT from the hosts'
+ * failing rules; CAF B4.d (tracked and mitigated promptly) fails a host
+ * with an overdue fix. */
+static json_t *rules_summary(const struct point *pt)
+{
+    static const char *const id[] = { "CE", "DSPT", "CAF-B4.d" };
+    const char *const name[] = { "Cyber Essentials: security update management",
+                                 "NHS Data Security and Protection Toolkit",
+                                 "NCSC CAF B4.d Vulnerability management" };
+    const char *const text[] = { cx_rule_ce, cx_rule_dspt, cx_rule_caf };
+    json_t *a = json_array();
+    for (int k = 0; k < 3; k++) {
+        size_t pass = 0, fail = 0, unc = 0, unk = 0;
+        const char *st;
+        for (size_t i = 0; i < pt->nhr; i++) {
+            const struct hostres *r = &pt->hr[i];
+            if (k < 2 ? fails_rule(r, id[k]) : r->overdue > 0)
+                fail++;
+            else if (strcmp(r->status, "unknown") == 0)
+                unk++;
+            else if (r->unconfirmed)
+                unc++;
+            else
+                pass++;
+        }
+        st = fail ? "fail" : (unc || unk || !pt->nhr) ? "unconfirmed" : "pass";
+        json_array_append_new(
+            a, json_pack("{s:s,s:s,s:s,s:I,s:I,s:I,s:I,s:s}", "id", id[k], "name", name[k],
+                         "status", st, "hosts_pass", (json_int_t)pass, "hosts_fail",
+                         (json_int_t)fail, "hosts_unconfirmed", (json_int_t)unc, "hosts_unknown",
+                         (json_int_t)unk, "text", text[k]));
+    }
+    return a;
+}
+
+/* The trend's remediations come from what is known at as-of, so fixes a
+ * host's package history shows installed before the collector knew the
+ * host count in their week. */
+static void trend_remediation(const struct point *now, struct point *pts, size_t np)
+{
+    for (size_t k = 0; k < np; k++) {
+        pts[k].remediated_week = 0;
+        pts[k].rem_week_days_sum = 0;
+        for (size_t i = 0; i < now->nf; i++) {
+            const struct fnd *f = &now->f[i];
+            if (!f->in_scope || (f->state != ST_MET && f->state != ST_MET_LATE) ||
+                f->effective_at > pts[k].at || f->effective_at <= pts[k].at - 7 * DAY_MS)
+                continue;
+            pts[k].remediated_week++;
+            pts[k].rem_week_days_sum += (double)(f->effective_at - f->clock_start) / DAY_MS;
+        }
+    }
 }
 
 json_t *cx_report(const struct cx_fleet *fl, const struct cx_opts *o)
@@ -1463,10 +1945,13 @@ json_t *cx_report(const struct cx_fleet *fl, const struct cx_opts *o)
         goto out;
     now = &pts[0];
     qsort(now->f, now->nf, sizeof(*now->f), fnd_cmp);
+    for (size_t i = 0; i < now->nf; i++)
+        fnd_set_id(&now->f[i]);
+    trend_remediation(now, pts, np);
 
     doc = json_object();
     json_object_set_new(doc, "type", json_string("vigil-patch-report"));
-    json_object_set_new(doc, "version", json_integer(1));
+    json_object_set_new(doc, "version", json_integer(2));
     json_object_set_new(doc, "rules", rules_array());
     sr = json_object();
     json_object_set_new(sr, "summary", ids("CE", "DSPT", "CAF-B4.d"));
@@ -1554,6 +2039,12 @@ json_t *cx_report(const struct cx_fleet *fl, const struct cx_opts *o)
     json_object_set_new(sum, "stale_hosts", json_integer((json_int_t)now->stale));
     json_object_set_new(sum, "reboot_pending", json_integer((json_int_t)now->reboot));
     json_object_set_new(sum, "mean_days_to_remediate", mean_days(now->rem_days_sum, now->rem_n));
+    json_object_set_new(sum, "unconfirmed", json_integer((json_int_t)now->unconfirmed));
+    json_object_set_new(sum, "unconfirmed_findings",
+                        json_integer((json_int_t)now->unconfirmed_findings));
+    json_object_set_new(sum, "unconfirmed_fixes", json_integer((json_int_t)unconfirmed_fixes(now)));
+    json_object_set_new(sum, "headline", headline(now));
+    json_object_set_new(sum, "rules", rules_summary(now));
     json_object_set_new(doc, "summary", sum);
 
     hosts = json_array();
@@ -1590,6 +2081,7 @@ out:
     }
     free(c.mf);
     free(c.pix);
+    free(c.iix);
     free(c.rel);
     free(c.hosts);
     return doc;

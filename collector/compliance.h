@@ -18,13 +18,23 @@
  *   - a finding is a fix (a package at a fixed version, from an imported
  *     feed or from the host's own pending security updates) that a host
  *     lacks, or installed within the history window;
- *   - its clock starts at the earliest of the vendor's release time, the
- *     first time the fix was seen available on this host, and anywhere in
- *     the fleet (and, when none is known, when a feed first listed it);
- *     it is due sla_days x 24 h later;
+ *   - its release date comes from the advisory (DSA/DLA list, CSAF),
+ *     else from the earliest evidence the fleet holds: any host's first
+ *     sight of the fixed version pending, the Date: of the Release file
+ *     it was seen in, any host's install of it (package history); else
+ *     when a feed first listed it.  Only an advisory date is exact: the
+ *     rest bound the release from above, so the fix's age from below;
+ *   - its clock starts at the earliest of those; it is due sla_days x
+ *     24 h later;
+ *   - a host with an open in-scope finding whose clock is not confirmed
+ *     by an advisory date is "unconfirmed", never "pass";
  *   - effective: installed and, for a kernel fix, the running kernel is
  *     at or above the fixed version;
- *   - states: open, met, met-late, overdue, excepted, no-fix-yet.
+ *   - states: open, met, met-late, overdue, excepted, no-fix-yet;
+ *   - exceptions name a host, a tag or all hosts, and a source package
+ *     or one binary package and/or a CVE; a finding is excepted when
+ *     every (binary, CVE) pair of it is covered by some exception in
+ *     force, and lists every exception that covers a part of it.
  */
 #ifndef VG_COMPLIANCE_H
 #define VG_COMPLIANCE_H
@@ -50,6 +60,17 @@ struct cx_pend {
     int64_t released_ms; /* the repository's date for it; 0 unknown */
     int64_t first_ms;    /* the agent's first sight of it (survives restarts) */
     int64_t from_ms, to_ms;
+    int64_t release_file_ms; /* apt: Date: of the Release file it came from; 0 unknown */
+};
+
+/* One change from the host's package history (dpkg.log, rpm install
+ * times), as the agent read it: what happened to name/arch at time_ms
+ * (the agent's clock).  Versions are "" when none (install: old;
+ * remove: new).  Only changes before the collector first listed the
+ * package are used: after that the collector's own rows are the truth. */
+struct cx_hist {
+    const char *name, *arch, *action, *old_version, *new_version;
+    int64_t time_ms;
 };
 
 /* The host's OS state from from_ms on. */
@@ -77,6 +98,10 @@ struct cx_host {
     size_t nver;
     int64_t *last_seen; /* per point (cx_fleet.points): last check-in at or before it; 0 none */
     int excluded; /* outside the report's --hosts pattern: only its sightings of fixes count */
+    struct cx_hist *hist; /* by time_ms; folded into pkg by cx_fleet_apply_history */
+    size_t nhist;
+    const char **tag_key, **tag_value; /* the host's tags (current) */
+    size_t ntags;
 };
 
 struct cx_import {
@@ -98,6 +123,10 @@ struct cx_exception {
     const char *host, *package, *cve, *reason, *approver, *control, *created_by;
     int64_t created_ms, expires_ms, revoked_ms;
     const char *revoked_by, *revoke_reason;
+    /* What `package` names: "source", "binary", or NULL/"" for exceptions
+     * made before the two were told apart (matched as a source when it
+     * is the finding's source, else as a binary). */
+    const char *package_kind;
 };
 
 /* Operating-system support, answered by ossupport.c. */
@@ -141,6 +170,13 @@ const char *cx_strdup(struct cx_arena *a, const char *s);
 void *cx_alloc(struct cx_arena *a, size_t n);
 
 void cx_fleet_free(struct cx_fleet *f);
+
+/* Folds each host's package history into its package rows: rows for the
+ * versions the history shows before the collector first listed each
+ * package (install time from the log), so a fix installed before the
+ * host enrolled is judged like one installed after.  Call once, after
+ * loading.  Returns 0 or -ENOMEM. */
+int cx_fleet_apply_history(struct cx_fleet *f);
 
 /* The feeds' name for a release: "bookworm" (Debian and Ubuntu
  * codename), "el9" (RHEL family), or "" when there is none. */

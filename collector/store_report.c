@@ -10,6 +10,7 @@
 #include <errno.h>
 #include <stddef.h>
 #include <fnmatch.h>
+#include <jansson.h>
 #include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -172,6 +173,7 @@ static int fill_pend(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *pre
     p->from_ms = sqlite3_column_int64(st, 10);
     p->to_ms = sqlite3_column_type(st, 11) == SQLITE_NULL ? CX_FOREVER
                                                           : sqlite3_column_int64(st, 11);
+    p->release_file_ms = sqlite3_column_int64(st, 12);
     return p->name && p->candidate && p->severity ? 0 : -ENOMEM;
 }
 
@@ -199,6 +201,89 @@ static int fill_os(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
     o->newest_kernel = S(7);
     o->reboot_required = sqlite3_column_int(st, 8);
     return o->os_id && o->newest_kernel ? 0 : -ENOMEM;
+}
+
+#define PEND_SQL(relfile)                                                                 \
+    "SELECT host_id, name, arch, installed_version, candidate_version,"                   \
+    " advisory, security, coalesce(severity, ''), coalesce(released_ms, 0),"              \
+    " CASE WHEN coalesce(security_first_seen_ms, 0) > 0"                                  \
+    " THEN security_first_seen_ms ELSE coalesce(agent_first_seen_ms, 0) END,"             \
+    " appeared_ms,"                                                                       \
+    " CASE WHEN disappeared_ms > ?1 THEN NULL ELSE disappeared_ms END,"                   \
+    " coalesce(" relfile ", 0)"                                                           \
+    " FROM pending_history WHERE appeared_ms <= ?1 AND security AND ?2 = ?2"              \
+    " ORDER BY host_id, appeared_ms, id"
+
+static int fill_hist(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+{
+    struct cx_hist *h = elem;
+    (void)prev;
+    h->name = S(1);
+    h->arch = S(2);
+    h->action = S(3);
+    h->old_version = S(4);
+    h->new_version = S(5);
+    h->time_ms = sqlite3_column_int64(st, 6);
+    return h->name && h->arch && h->action && h->old_version && h->new_version ? 0 : -ENOMEM;
+}
+
+/* Whether table t has column c (older databases may lack newer ones). */
+static int has_column(sqlite3 *db, const char *t, const char *c)
+{
+    sqlite3_stmt *st = NULL;
+    int found = 0;
+    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
+                           NULL) != SQLITE_OK)
+        return 0;
+    sqlite3_bind_text(st, 1, t, -1, SQLITE_STATIC);
+    sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
+    found = sqlite3_step(st) == SQLITE_ROW;
+    sqlite3_finalize(st);
+    return found;
+}
+
+/* Each host's tags, from the hosts table's JSON object. */
+static int load_tags(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm)
+{
+    sqlite3_stmt *st = NULL;
+    int step, rc = 0;
+    if (sqlite3_prepare_v2(db, "SELECT id, tags FROM hosts", -1, &st, NULL) != SQLITE_OK)
+        return db_fail(db, "cannot prepare the tags query");
+    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+        long ix = host_ix(hm, f->nhosts, sqlite3_column_int64(st, 0));
+        json_t *o;
+        struct cx_host *h;
+        const char *k;
+        json_t *v;
+        size_t n, i = 0;
+        if (ix < 0 || !(o = json_loads(col(st, 1), 0, NULL)))
+            continue;
+        h = &f->hosts[ix];
+        n = json_is_object(o) ? json_object_size(o) : 0;
+        h->tag_key = cx_alloc(f->arena, (n + 1) * sizeof(char *));
+        h->tag_value = cx_alloc(f->arena, (n + 1) * sizeof(char *));
+        if (!h->tag_key || !h->tag_value) {
+            rc = -ENOMEM;
+        } else if (n) {
+            json_object_foreach(o, k, v) {
+                if (!json_is_string(v))
+                    continue;
+                h->tag_key[i] = cx_strdup(f->arena, k);
+                h->tag_value[i] = cx_strdup(f->arena, json_string_value(v));
+                if (!h->tag_key[i] || !h->tag_value[i]) {
+                    rc = -ENOMEM;
+                    break;
+                }
+                i++;
+            }
+            h->ntags = i;
+        }
+        json_decref(o);
+    }
+    if (rc == 0 && step != SQLITE_DONE)
+        rc = db_fail(db, "cannot read tags");
+    sqlite3_finalize(st);
+    return rc;
 }
 
 static int fill_ver(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
@@ -382,12 +467,14 @@ static int exc_row(struct cx_arena *a, sqlite3_stmt *st, struct cx_exception *e)
     e->revoked_ms = sqlite3_column_int64(st, 10);
     e->revoked_by = S(11);
     e->revoke_reason = S(12);
-    return e->revoke_reason ? 0 : -ENOMEM;
+    e->package_kind = S(13);
+    return e->revoke_reason && e->package_kind ? 0 : -ENOMEM;
 }
 
 #define EXC_COLS                                                                          \
     "SELECT id, host, package, cve, reason, approver, control, created_ms, created_by,"   \
-    " expires_ms, coalesce(revoked_ms, 0), revoked_by, revoke_reason FROM exceptions"
+    " expires_ms, coalesce(revoked_ms, 0), revoked_by, revoke_reason,"                    \
+    " coalesce(package_kind, '') FROM exceptions"
 
 static int load_exceptions(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
 {
@@ -506,16 +593,11 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
                    " ORDER BY host_id, appeared_ms, id",
                    as_of, window_ms, sizeof(struct cx_pkg), fill_pkg,
                    offsetof(struct cx_host, pkg), offsetof(struct cx_host, npkg));
+    /* Databases from before the agent sent Release-file dates lack the column. */
     if (rc == 0)
         rc = load_rows(db, out, hm,
-                       "SELECT host_id, name, arch, installed_version, candidate_version,"
-                       " advisory, security, coalesce(severity, ''), coalesce(released_ms, 0),"
-                       " CASE WHEN coalesce(security_first_seen_ms, 0) > 0"
-                       " THEN security_first_seen_ms ELSE coalesce(agent_first_seen_ms, 0) END,"
-                       " appeared_ms,"
-                       " CASE WHEN disappeared_ms > ?1 THEN NULL ELSE disappeared_ms END"
-                       " FROM pending_history WHERE appeared_ms <= ?1 AND security AND ?2 = ?2"
-                       " ORDER BY host_id, appeared_ms, id",
+                       has_column(db, "pending_history", "release_file_ms") ? PEND_SQL("release_file_ms")
+                                                                            : PEND_SQL("0"),
                        as_of, window_ms, sizeof(struct cx_pend), fill_pend,
                        offsetof(struct cx_host, pend), offsetof(struct cx_host, npend));
     if (rc == 0)
@@ -538,6 +620,19 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
                        " WHERE first_ms <= ?1 AND ?2 = ?2 ORDER BY host_id, id",
                        as_of, window_ms, sizeof(struct cx_ver), fill_ver,
                        offsetof(struct cx_host, ver), offsetof(struct cx_host, nver));
+    /* Package history: what the agent's logs showed, as the collector
+     * had received it by as-of. */
+    if (rc == 0 && has_column(db, "package_events", "recv_ms"))
+        rc = load_rows(db, out, hm,
+                       "SELECT host_id, name, arch, action, old_version, new_version, time_ms"
+                       " FROM package_events WHERE recv_ms <= ?1 AND time_ms <= ?1 AND ?2 = ?2"
+                       " ORDER BY host_id, name, arch, time_ms",
+                       as_of, window_ms, sizeof(struct cx_hist), fill_hist,
+                       offsetof(struct cx_host, hist), offsetof(struct cx_host, nhist));
+    if (rc == 0)
+        rc = load_tags(db, out, hm);
+    if (rc == 0)
+        rc = cx_fleet_apply_history(out);
     if (rc == 0)
         rc = load_last_seen(db, out, hm);
     if (rc == 0)
@@ -712,8 +807,8 @@ int store_exception_add(struct store *s, const struct cx_exception *e, int64_t *
     int rc;
     if (sqlite3_prepare_v2(db,
                            "INSERT INTO exceptions(host, package, cve, reason, approver, control,"
-                           " created_ms, created_by, expires_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6,"
-                           " ?7, ?8, ?9)",
+                           " created_ms, created_by, expires_ms, package_kind) VALUES(?1, ?2, ?3,"
+                           " ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
                            -1, &st, NULL) != SQLITE_OK)
         return db_fail(db, "cannot prepare the exception");
     sqlite3_bind_text(st, 1, e->host, -1, SQLITE_TRANSIENT);
@@ -725,6 +820,7 @@ int store_exception_add(struct store *s, const struct cx_exception *e, int64_t *
     sqlite3_bind_int64(st, 7, e->created_ms);
     sqlite3_bind_text(st, 8, e->created_by, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 9, e->expires_ms);
+    bind_opt(st, 10, e->package_kind);
     rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot store the exception");
     sqlite3_finalize(st);
     *id = sqlite3_last_insert_rowid(db);

@@ -636,6 +636,7 @@ static const char *const added_columns[] = {
     "ALTER TABLE os_history ADD COLUMN os_version_id TEXT",
     "ALTER TABLE os_history ADD COLUMN os_version_codename TEXT",
     "ALTER TABLE os_history ADD COLUMN hostname TEXT",
+    "ALTER TABLE exceptions ADD COLUMN package_kind TEXT",
 };
 
 struct store {
