@@ -1657,9 +1657,12 @@ static json_t *exceptions_json(const struct ctx *c, const struct point *pt)
                 if (f->exc[k] == e)
                     json_array_append_new(cov, json_string(f->id));
         }
+        /* The name at as-of, else the name the collector holds now. */
         for (size_t j = 0; strcmp(scope, "host") == 0 && j < c->fl->nhosts; j++)
             if (strcmp(c->fl->hosts[j].agent_id, e->host) == 0)
                 hostname = c->fl->hosts[j].hostname;
+        if (!hostname && strcmp(scope, "host") == 0)
+            hostname = e->hostname;
         if (e->package && e->package[0])
             kind = e->package_kind && e->package_kind[0] ? e->package_kind : "source-or-binary";
         status = e->revoked_ms && e->revoked_ms <= at ? "revoked"

@@ -127,6 +127,7 @@ struct cx_exception {
      * made before the two were told apart (matched as a source when it
      * is the finding's source, else as a binary). */
     const char *package_kind;
+    const char *hostname; /* the named host's current name; "" when none */
 };
 
 /* Operating-system support, answered by ossupport.c. */

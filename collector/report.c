@@ -472,6 +472,8 @@ static Vigil__V1__ExceptionInfo *exc_info(const struct cx_exception *e)
     i->revoked_time_ms = e->revoked_ms;
     i->revoked_by = strdup(e->revoked_by ? e->revoked_by : "");
     i->revoke_reason = strdup(e->revoke_reason ? e->revoke_reason : "");
+    i->package_kind = strdup(e->package_kind ? e->package_kind : "");
+    i->hostname = strdup(e->hostname ? e->hostname : "");
     return i;
 }
 
@@ -488,6 +490,8 @@ static void exc_info_free(Vigil__V1__ExceptionInfo *i)
     free(i->created_by);
     free(i->revoked_by);
     free(i->revoke_reason);
+    free(i->package_kind);
+    free(i->hostname);
     free(i);
 }
 
@@ -507,16 +511,35 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
 {
     struct cx_exception e;
     int64_t now = vg_time_now_ms(), id = 0, hid;
-    char opname[160], detail[1400], until[VG_TIME_STR_MAX], hn[256];
+    char opname[160], detail[2400], until[VG_TIME_STR_MAX], hn[256], tagh[300];
     const char *host = r->all_hosts ? "*" : r->host;
+    const char *kind = r->package_kind[0] ? r->package_kind : "source";
     int rc;
 
+    hn[0] = '\0';
+    if (r->tag[0]) {
+        /* A tag scope: stored as "tag:KEY=VALUE". */
+        const char *eq = strchr(r->tag, '=');
+        if (r->all_hosts || r->host[0] || !eq || eq == r->tag || !eq[1] ||
+            strlen(r->tag) > 256) {
+            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                      "--tag takes KEY=VALUE (and replaces --host and --all)");
+            return;
+        }
+        snprintf(tagh, sizeof(tagh), "tag:%s", r->tag);
+        host = tagh;
+    }
     if (!api_allowed(s, op, resp, "exception.add", host, 1))
         return;
     if (!host[0] || (!r->package[0] && !r->cve[0]) || !r->reason[0] || !r->approver[0]) {
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "an exception needs --host HOST or --all, --package P or --cve C, --reason "
-                  "TEXT and --approver NAME");
+                  "an exception needs --host HOST, --tag KEY=VALUE or --all; --source P, "
+                  "--binary P or --cve C; --reason TEXT and --approver NAME");
+        return;
+    }
+    if (strcmp(kind, "source") != 0 && strcmp(kind, "binary") != 0) {
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                  "the package kind must be source or binary");
         return;
     }
     if (r->cve[0] && !cve_ok(r->cve)) {
@@ -536,7 +559,7 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
                   "reason (1000), approver (200), package (256) or control (200) too long");
         return;
     }
-    if (strcmp(host, "*") != 0 &&
+    if (strcmp(host, "*") != 0 && strncmp(host, "tag:", 4) != 0 &&
         (rc = store_host_find(s->store, host, &hid, hn, sizeof(hn))) <= 0) {
         api_error(resp,
                   rc == 0 ? VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND
@@ -548,6 +571,8 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
     memset(&e, 0, sizeof(e));
     e.host = host;
     e.package = r->package;
+    e.package_kind = r->package[0] ? kind : NULL;
+    e.hostname = hn;
     e.cve = r->cve;
     e.reason = r->reason;
     e.approver = r->approver;
@@ -558,7 +583,8 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
     snprintf(detail, sizeof(detail),
              "exception for host %s, %s%s%s%s%s until %s, approved by %.200s%s%.200s; reason: "
              "%.800s",
-             host, r->package[0] ? "package " : "", r->package, r->package[0] && r->cve[0] ? ", " : "",
+             host, r->package[0] ? (strcmp(kind, "binary") == 0 ? "binary " : "source ") : "",
+             r->package, r->package[0] && r->cve[0] ? ", " : "",
              r->cve[0] ? "CVE " : "", r->cve, vg_time_format(e.expires_ms, until, sizeof(until)),
              r->approver, r->control[0] ? ", control " : "", r->control, r->reason);
     if ((rc = store_begin(s->store)) == 0) {

@@ -468,13 +468,16 @@ static int exc_row(struct cx_arena *a, sqlite3_stmt *st, struct cx_exception *e)
     e->revoked_by = S(11);
     e->revoke_reason = S(12);
     e->package_kind = S(13);
-    return e->revoke_reason && e->package_kind ? 0 : -ENOMEM;
+    e->hostname = S(14);
+    return e->revoke_reason && e->package_kind && e->hostname ? 0 : -ENOMEM;
 }
 
 #define EXC_COLS                                                                          \
     "SELECT id, host, package, cve, reason, approver, control, created_ms, created_by,"   \
     " expires_ms, coalesce(revoked_ms, 0), revoked_by, revoke_reason,"                    \
-    " coalesce(package_kind, '') FROM exceptions"
+    " coalesce(package_kind, ''),"                                                       \
+    " coalesce((SELECT h.hostname FROM hosts h WHERE h.agent_id = exceptions.host), '')"  \
+    " FROM exceptions"
 
 static int load_exceptions(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
 {

@@ -53,17 +53,27 @@ void ctl_usage_advisories(FILE *out)
 void ctl_usage_exception(FILE *out)
 {
     fprintf(out,
-            "usage: vigilctl exception add (--host HOST | --all) (--package P | --cve C)\n"
+            "usage: vigilctl exception add (--host HOST | --tag KEY=VALUE | --all)\n"
+            "                              (--source P | --binary P) [--cve C] | --cve C\n"
             "                              --reason TEXT --approver NAME --expires WHEN\n"
             "                              [--control TEXT]\n"
             "       vigilctl [--json] exception list [--all]\n"
             "       vigilctl exception revoke ID --reason TEXT\n"
             "\n"
-            "Risk acceptance (admin role; audited).  Findings the exception covers (on that\n"
-            "host, or every host with --all; for that package, source or binary, or that CVE)\n"
-            "are reported 'excepted' instead of open or overdue until it expires or is\n"
-            "revoked; an expired exception covers nothing, so its findings fail again.\n"
+            "Risk acceptance (admin role; audited).  An exception covers exactly what it\n"
+            "names: the host (or every host with the tag, or every host with --all), the\n"
+            "source package (every binary built from it) or the one binary package, and the\n"
+            "CVE if given.  A finding is reported 'excepted' instead of open or overdue only\n"
+            "when every binary and CVE of it is covered (by one exception or several), until\n"
+            "they expire or are revoked; an expired exception covers nothing, so its\n"
+            "findings fail again.  Cyber Essentials allows no exceptions: a fix past 14 days\n"
+            "still fails CE.\n"
             "\n"
+            "  --source P      a source package (as `vigilctl report` lists findings)\n"
+            "  --binary P      one binary package, not the rest of its source\n"
+            "  --package P     the same as --source\n"
+            "  --tag KEY=VALUE every host with this tag (as the collector holds tags when\n"
+            "                  the report is made)\n"
             "  --expires WHEN  a date (2027-03-31), a time (RFC 3339) or a duration from now\n"
             "                  (90d); at most a year away\n"
             "  --approver NAME who accepted the risk (for NHS DSPT: the SIRO)\n"
@@ -310,7 +320,12 @@ static json_t *exc_json(const Vigil__V1__ExceptionInfo *e, int64_t now)
     json_t *o = json_object();
     json_object_set_new(o, "id", json_integer(e->id));
     json_object_set_new(o, "host", vg_json_text(e->host));
+    json_object_set_new(o, "hostname", e->hostname[0] ? vg_json_text(e->hostname) : json_null());
     json_object_set_new(o, "package", e->package[0] ? vg_json_text(e->package) : json_null());
+    json_object_set_new(o, "package_kind",
+                        !e->package[0]       ? json_null()
+                        : e->package_kind[0] ? vg_json_text(e->package_kind)
+                                             : json_string("source-or-binary"));
     json_object_set_new(o, "cve", e->cve[0] ? vg_json_text(e->cve) : json_null());
     json_object_set_new(o, "reason", vg_json_text(e->reason));
     json_object_set_new(o, "approver", vg_json_text(e->approver));
@@ -336,8 +351,13 @@ static void exc_print(const Vigil__V1__ExceptionInfo *e, int64_t now)
                                        : "in force",
            vg_time_format(e->expires_time_ms, t, sizeof(t)));
     ctl_put_text(e->host);
+    if (e->hostname[0]) {
+        printf(" (");
+        ctl_put_text(e->hostname);
+        printf(")");
+    }
     if (e->package[0]) {
-        printf("  package ");
+        printf("  %s ", e->package_kind[0] ? e->package_kind : "package");
         ctl_put_text(e->package);
     }
     if (e->cve[0])
@@ -361,6 +381,9 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
         { "host", required_argument, NULL, 'H' },
         { "all", no_argument, NULL, 'a' },
         { "package", required_argument, NULL, 'p' },
+        { "source", required_argument, NULL, 'p' },
+        { "binary", required_argument, NULL, 'b' },
+        { "tag", required_argument, NULL, 't' },
         { "cve", required_argument, NULL, 'c' },
         { "reason", required_argument, NULL, 'r' },
         { "approver", required_argument, NULL, 'A' },
@@ -384,7 +407,14 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
         switch (c) {
         case 'H': host = optarg; break;
         case 'a': all = 1; break;
-        case 'p': add.package = optarg; break;
+        case 'p':
+        case 'b':
+            if (add.package[0])
+                return ctl_usage_err("exception", "name one package: --source P or --binary P");
+            add.package = optarg;
+            add.package_kind = c == 'b' ? "binary" : "source";
+            break;
+        case 't': add.tag = optarg; break;
         case 'c': add.cve = optarg; break;
         case 'r': add.reason = rv.reason = optarg; break;
         case 'A': add.approver = optarg; break;
@@ -406,10 +436,13 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
     sub = argv[optind];
     req.request_id = 72;
     if (strcmp(sub, "add") == 0 && optind + 1 == argc) {
-        if (!host == !all)
-            return ctl_usage_err("exception", "add needs --host HOST or --all (one of them)");
+        if ((host != NULL) + all + (add.tag[0] != '\0') != 1)
+            return ctl_usage_err("exception",
+                                 "add needs one of --host HOST, --tag KEY=VALUE or --all");
+        if (add.tag[0] && !strchr(add.tag, '='))
+            return ctl_usage_err("exception", "--tag takes KEY=VALUE");
         if (!add.package[0] && !add.cve[0])
-            return ctl_usage_err("exception", "add needs --package P or --cve C");
+            return ctl_usage_err("exception", "add needs --source P, --binary P or --cve C");
         if (!add.reason[0] || !add.approver[0] || !add.expires_time_ms)
             return ctl_usage_err("exception", "add needs --reason, --approver and --expires");
         if (host) {
