@@ -1114,6 +1114,33 @@ static void pending_findings(struct ctx *c, struct point *pt, size_t first, cons
                 cur = &h->pkg[k];
         if (!cur)
             continue; /* removed: nothing to fix */
+        {
+            /* One finding per source and fixed version: its binaries
+             * (openssl, libssl3) join the first one's. */
+            const char *src = rpm ? p->name : src_of(cur);
+            int ok = vcmp(rpm, cur->version, p->candidate) >= 0;
+            struct fnd *x = NULL;
+            for (size_t k = first; k < pt->nf && !x; k++)
+                if (!pt->f[k].mf && strcmp(pt->f[k].package, src) == 0 &&
+                    strcmp(pt->f[k].arch, p->arch) == 0 && strcmp(pt->f[k].fixed, p->candidate) == 0)
+                    x = &pt->f[k];
+            if (x) {
+                if (x->nbin < MAX_BIN)
+                    x->bin[x->nbin++] = p->name;
+                if (!ok && x->effective) {
+                    x->installed_ok = x->effective = 0;
+                    x->installed_at = x->effective_at = 0;
+                    x->installed = cur->version;
+                    snprintf(x->note, sizeof(x->note), "security update pending on the host");
+                } else if (ok && x->effective) {
+                    int64_t t = cur->install_ms ? cur->install_ms : cur->from_ms;
+                    if (t > x->effective_at)
+                        x->installed_at = x->effective_at = t;
+                }
+                settle(c, pt, x, release);
+                continue;
+            }
+        }
         f = add_fnd(c, pt);
         if (!f)
             return;

@@ -228,7 +228,7 @@ static void test_exception_scope(void **state)
           "", -1, T0 - 20 * DAY },
     };
     struct cx_exception ex[] = { { 7, "*", "", "CVE-2026-2000", "r", "SIRO", "", "admin a",
-                                   T0 - 2 * DAY, T0 + DAY, 0, "", "", "" } };
+                                   T0 - 2 * DAY, T0 + DAY, 0, "", "", "", "" } };
     int64_t points[1] = { T0 };
     struct cx_fleet f = { h, 2, NULL, 0, fx, 2, ex, 1, points, 1, NULL, 0 };
     struct cx_opts op = opts(T0);
@@ -289,9 +289,9 @@ static void test_kernel_and_scope_rules(void **state)
     /* Package y (not x) with x's CVE: covers nothing.  x's first CVE
      * alone: not the fix's other CVE, so not the finding. */
     struct cx_exception ex[] = {
-        { 1, "*", "y", "CVE-2026-3001", "r", "SIRO", "", "admin a", T0 - DAY, T0 + DAY, 0, "", "", "" },
+        { 1, "*", "y", "CVE-2026-3001", "r", "SIRO", "", "admin a", T0 - DAY, T0 + DAY, 0, "", "", "", "" },
         { 2, "k-1", "", "CVE-2026-3001", "r", "SIRO", "", "admin a", T0 - DAY, T0 + DAY, 0, "",
-          "", "" },
+          "", "", "" },
     };
     int64_t points[1] = { T0 };
     struct cx_fleet f = { h, 2, NULL, 0, fx, 2, ex, 2, points, 1, NULL, 0 };
@@ -312,7 +312,7 @@ static void test_kernel_and_scope_rules(void **state)
         struct cx_exception ex2[] = {
             ex[0], ex[1],
             { 3, "k-1", "libx1", "CVE-2026-3002", "r", "SIRO", "", "admin a", T0 - DAY, T0 + DAY,
-              0, "", "", "" },
+              0, "", "", "", "" },
         };
         json_t *d2;
         f.exc = ex2;
@@ -515,21 +515,21 @@ static void test_exceptions_exact(void **state)
     struct cx_exception ex[] = {
         /* 1: binary libssl3 only, both CVEs: openssl binary not covered. */
         { 1, "id-1", "libssl3", "", "r", "SIRO", "", "admin", T0 - DAY, T0 + DAY, 0, "", "",
-          "binary" },
+          "binary", "" },
         /* 2: one CVE of openssl, source: not the other CVE. */
         { 2, "id-2", "openssl", "CVE-2026-6000", "r", "SIRO", "", "admin", T0 - DAY, T0 + DAY, 0,
-          "", "", "source" },
+          "", "", "source", "" },
         /* 3: the other CVE, source: with 2 the whole finding on id-2. */
         { 3, "id-2", "", "CVE-2026-6001", "r", "SIRO", "", "admin", T0 - DAY, T0 + DAY, 0, "", "",
-          "" },
+          "", "" },
         /* 4: expired; 5: revoked: cover nothing. */
         { 4, "*", "curl", "", "r", "SIRO", "", "admin", T0 - 9 * DAY, T0 - DAY, 0, "", "",
-          "source" },
+          "source", "" },
         { 5, "id-1", "curl", "", "r", "SIRO", "", "admin", T0 - 9 * DAY, T0 + DAY, T0 - 2 * DAY,
-          "admin", "fixed", "source" },
+          "admin", "fixed", "source", "" },
         /* 6: tag site=york, source curl: id-2 only. */
         { 6, "tag:site=york", "curl", "", "r", "SIRO", "", "admin", T0 - DAY, T0 + DAY, 0, "", "",
-          "source" },
+          "source", "" },
     };
     int64_t points[1] = { T0 };
     struct cx_fleet f = { h, 2, NULL, 0, fx, 2, ex, 6, points, 1, NULL, 0 };
