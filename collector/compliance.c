@@ -1363,7 +1363,12 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
                      excepted_late, excepted_late == 1 ? "" : "es", o->sla_days);
             add_fail(r, "CE", why);
         }
-        r->reboot = (os && os->reboot_required) || r->kernel_effective == 0;
+        /* As `vigilctl host` says it: the OS flag, a newer kernel
+         * installed than the one running, or a fixed kernel not running. */
+        r->reboot = (os && (os->reboot_required ||
+                            (os->newest_kernel[0] && os->kernel[0] &&
+                             strcmp(os->newest_kernel, os->kernel) != 0))) ||
+                    r->kernel_effective == 0;
         if (r->reboot)
             pt->reboot++;
         if (r->stale) {

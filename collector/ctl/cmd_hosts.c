@@ -71,7 +71,9 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     json_object_set_new(o, "loss_batches", json_integer((json_int_t)h->loss_batches));
     json_object_set_new(o, "newest_kernel", json_string(h->newest_kernel));
     json_object_set_new(o, "kernel_update_pending", json_boolean(h->kernel_update_pending));
-    json_object_set_new(o, "reboot_required", json_boolean(h->reboot_required));
+    /* The same answer as `vigilctl host` and the reports give. */
+    json_object_set_new(o, "reboot_required",
+                        json_boolean(h->reboot_required || h->kernel_update_pending));
     json_object_set_new(o, "process_source", json_string(h->process_source));
     json_object_set_new(o, "revoked", json_boolean(h->revoked));
     json_object_set_new(o, "isolated", json_boolean(h->isolated));

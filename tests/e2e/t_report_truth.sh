@@ -51,6 +51,8 @@ for h in hostA hostB hostC; do
     { stanza openssl 3.0.11-1; stanza libssl3 3.0.11-1 openssl; stanza curl 7.88.1-10; } \
         >$h/var/lib/dpkg/status
 done
+# Host B needs a reboot (a library's update).
+mkdir -p hostB/run && echo '*** System restart required ***' >hostB/run/reboot-required
 # Host C patched bar and baz before it was enrolled: dpkg's log shows the
 # vulnerable versions and the upgrades, 23 and 10 days ago.
 { stanza bar 2.0-1+deb12u1; stanza baz 3.0-1+deb12u1; } >>hostC/var/lib/dpkg/status
@@ -185,5 +187,13 @@ diff -u want.txt got.txt || fail "exception attribution"
 jq -e --argjson doc "$(cat r2.json)" '[.exceptions[] | select(.findings_covered > 0)] | all(.[]; .id as $id | .covered_findings[0] as $f |
         any($doc.findings[]; .id == $f and (.exceptions | index($id))))' r2.json >/dev/null ||
     fail "covered_findings do not point at the findings that list the exception"
-# reboot_required is one value everywhere (OS flag or a fixed kernel not running).
-jq -e 'all(.hosts[]; .reboot_required == false)' r2.json >/dev/null || fail "reboot_required"
+# reboot_required is one value everywhere: the report, vigilctl host and hosts.
+jq -r '.hosts[] | "\(.hostname) \(.reboot_required)"' r2.json >got.txt
+printf 'hostA false\nhostB true\nhostC false\n' >want.txt
+diff -u want.txt got.txt || fail "reboot_required in the report"
+jq -e '.summary.reboot_pending == 1' r2.json >/dev/null || fail "reboot_pending"
+expect_exit 0 auditor host agent-2
+expect_in out.txt "reboot:      required"
+expect_exit 0 auditor --json hosts
+jq -e 'map({(.agent_id): .reboot_required}) | add == {"agent-1": false, "agent-2": true, "agent-3": false}' out.txt >/dev/null ||
+    fail "vigilctl hosts reboot_required: $(cat out.txt)"
