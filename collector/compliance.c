@@ -576,9 +576,9 @@ static int iix_cmp(const void *a, const void *b)
     return c ? c : strcmp(x->name, y->name);
 }
 
-/* Release-date evidence for `name` at `fixed` or later in the fleet, at
- * or before at: the earliest Date: of a Release file it was pending
- * from, and the earliest install of it on any host. */
+/* Release-date evidence for `name` at `fixed` in the fleet, at or before
+ * at: the earliest Date: of a Release file it (or a later version) was
+ * pending from, and the earliest install of that version on any host. */
 static void fleet_evidence(const struct ctx *c, const char *release, const char *name,
                            const char *fixed, int rpm, int64_t at, int64_t *relfile,
                            int64_t *inst)
@@ -612,7 +612,9 @@ static void fleet_evidence(const struct ctx *c, const char *release, const char 
     }
     for (; l < c->niix && iix_cmp(&c->iix[l], &ik) == 0; l++) {
         const struct inst_ix *p = &c->iix[l];
-        if (p->at_ms > at || vcmp(rpm, p->version, fixed) < 0)
+        /* That very version: a later one (from backports, say) may
+         * predate the fix in the release's own archive. */
+        if (p->at_ms > at || vcmp(rpm, p->version, fixed) != 0)
             continue;
         if (!*inst || p->at_ms < *inst)
             *inst = p->at_ms;
