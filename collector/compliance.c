@@ -1981,7 +1981,8 @@ json_t *cx_report(const struct cx_fleet *fl, const struct cx_opts *o)
     if (c.oom)
         goto out;
     now = &pts[0];
-    qsort(now->f, now->nf, sizeof(*now->f), fnd_cmp);
+    if (now->nf) /* f is NULL for an empty fleet */
+        qsort(now->f, now->nf, sizeof(*now->f), fnd_cmp);
     for (size_t i = 0; i < now->nf; i++)
         fnd_set_id(&now->f[i]);
     trend_remediation(now, pts, np);

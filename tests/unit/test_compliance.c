@@ -592,6 +592,20 @@ static void test_exceptions_exact(void **state)
     }
 }
 
+/* No hosts at all (a new collector): a report, not a crash. */
+static void test_empty_fleet(void **state)
+{
+    int64_t points[1] = { T0 };
+    struct cx_fleet f = { NULL, 0, NULL, 0, NULL, 0, NULL, 0, points, 1, NULL, 0 };
+    struct cx_opts op = opts(T0);
+    json_t *doc = cx_report(&f, &op);
+    (void)state;
+    assert_non_null(doc);
+    assert_int_equal(json_array_size(json_object_get(doc, "findings")), 0);
+    assert_string_equal(str(json_object_get(doc, "summary"), "headline"), "No hosts in scope.");
+    json_decref(doc);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -602,6 +616,7 @@ int main(void)
         cmocka_unit_test(test_history_before_enrolment),
         cmocka_unit_test(test_unconfirmed_until_dated),
         cmocka_unit_test(test_exceptions_exact),
+        cmocka_unit_test(test_empty_fleet),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
