@@ -711,13 +711,16 @@ void report_exception_revoke(struct server *s, struct conn *op,
 
 /* ---- reports ------------------------------------------------------------------ */
 
-static int add_file(Vigil__V1__ReportResult *res, const char *suffix, char *data, size_t len,
-                    int sign, const char *cert_pem, const struct vg_key *key, const char *signer,
-                    int64_t now)
+/* Adds one file of the set, lz4-compressed; takes data.  Returns 0 or
+ * an error. */
+static int add_file(Vigil__V1__ReportResult *res, const char *name, char *data, size_t len)
 {
     Vigil__V1__ReportFile *f = calloc(1, sizeof(*f)), **nv;
     uint8_t d[VG_SHA256_LEN];
-    char hex[2 * VG_SHA256_LEN + 1];
+    char hex[VG_SHA256_HEX];
+    struct vg_buf b;
+    int rc;
+
     nv = realloc(res->files, (res->n_files + 1) * sizeof(*nv));
     if (!f || !nv) {
         free(f);
@@ -729,34 +732,69 @@ static int add_file(Vigil__V1__ReportResult *res, const char *suffix, char *data
     res->files = nv;
     vigil__v1__report_file__init(f);
     res->files[res->n_files++] = f;
-    f->suffix = strdup(suffix);
+    f->name = strdup(name);
     vg_sha256(data, len, d);
-    vg_hex(d, sizeof(d), hex);
-    f->sha256 = strdup(hex);
+    f->sha256 = strdup(vg_hex(d, sizeof(d), hex));
     f->size = len;
     f->lz4 = 1;
-    {
-        struct vg_buf b;
-        int rc;
-        vg_buf_init(&b, vg_lz_bound(len) + 16);
-        rc = vg_lz_compress(data, len, &b);
-        free(data);
-        if (rc < 0) {
-            vg_buf_free(&b);
-            return rc;
-        }
-        f->content.data = b.data; /* owned from here */
-        f->content.len = b.len;
+    vg_buf_init(&b, vg_lz_bound(len) + 16);
+    rc = vg_lz_compress(data, len, &b);
+    free(data);
+    if (rc < 0) {
+        vg_buf_free(&b);
+        return rc;
     }
-    if (sign) {
-        char *sig = NULL;
-        int rc = vg_rsig_sign(d, len, now, signer, cert_pem, key, &sig);
-        if (rc)
-            return rc;
-        f->signature.data = (uint8_t *)sig;
-        f->signature.len = strlen(sig);
+    f->content.data = b.data; /* owned from here */
+    f->content.len = b.len;
+    return f->name && f->sha256 ? 0 : -ENOMEM;
+}
+
+static int hash_cb(const char *buf, size_t size, void *h)
+{
+    vg_sha256_update(h, buf, size);
+    return 0;
+}
+
+/* Sets header.collector and header.report_id (docs/report-schema.json):
+ * the id is the first 16 bytes of the SHA-256 of the document, compact
+ * with sorted keys, without header.generated, generated_ms and
+ * report_id, so the report made --as-of the same time again has the same
+ * id.  The collector's name is set first: the id covers it.  Writes the
+ * id into id.  Returns 0, VG_EPROTO (no header) or -ENOMEM. */
+static int set_identity(json_t *doc, const char *collector, char id[VG_RSIG_ID_HEX])
+{
+    json_t *hd = json_object_get(doc, "header"), *h2 = NULL, *d2 = NULL;
+    struct vg_sha256 *h = NULL;
+    uint8_t d[VG_SHA256_LEN];
+    int rc = -ENOMEM;
+
+    if (!json_is_object(hd))
+        return VG_EPROTO;
+    if (json_object_set_new(hd, "collector", json_string(collector)) != 0)
+        return -ENOMEM;
+    /* Shallow copies: the body is shared, not duplicated. */
+    if (!(h2 = json_copy(hd)) || !(d2 = json_copy(doc)) || !(h = vg_sha256_new()))
+        goto out;
+    json_object_del(h2, "generated");
+    json_object_del(h2, "generated_ms");
+    json_object_del(h2, "report_id");
+    if (json_object_set(d2, "header", h2) != 0)
+        goto out;
+    rc = json_dump_callback(d2, hash_cb, h, JSON_COMPACT | JSON_SORT_KEYS);
+    vg_sha256_final(h, d);
+    h = NULL;
+    if (rc != 0) {
+        rc = -ENOMEM;
+        goto out;
     }
-    return f->suffix && f->sha256 ? 0 : -ENOMEM;
+    vg_hex(d, 16, id);
+    rc = json_object_set_new(hd, "report_id", json_string(id)) != 0 ? -ENOMEM : 0;
+out:
+    if (h)
+        vg_sha256_final(h, d);
+    json_decref(h2);
+    json_decref(d2);
+    return rc;
 }
 
 /* A report in the making: loaded on the loop thread (the store is the
@@ -767,6 +805,9 @@ struct report_job {
     struct server *s;
     uint64_t serial, request_id;
     char who[256], format[8], pattern[260];
+    enum report_layout layout;
+    char name[VG_RSIG_NAME_MAX + 1];       /* the main file's */
+    char hosts_name[VG_RSIG_NAME_MAX + 1]; /* csv: the hosts table's */
     int sign;
     struct cx_fleet fleet;
     struct cx_opts o;
@@ -775,20 +816,70 @@ struct report_job {
     size_t npoints;
     char *cert_pem;
     struct vg_key *key;
-    char signer[160];
+    char collector[VG_CERT_NAME_MAX + 1]; /* the certificate's CN, "" if unreadable */
     int64_t now;
     /* results */
     Vigil__V1__ReportResult *res;
+    char manifest_sha256[VG_SHA256_HEX];
     int rc;
     int too_big;
 };
 
 #define REPORTS_MAX 2
 
+static const char *layout_name(enum report_layout l)
+{
+    return l == REPORT_LAYOUT_FULL ? "full" : "summary";
+}
+
+/* The manifest of the files rendered, and with sign its signature and
+ * the certificate to check it with.  Returns 0 or an error. */
+static int seal(struct report_job *j, const char *report_id)
+{
+    Vigil__V1__ReportResult *res = j->res;
+    struct vg_rsig m;
+    uint8_t d[VG_SHA256_LEN];
+    char *text = NULL;
+    size_t len = 0;
+    int rc;
+
+    memset(&m, 0, sizeof(m));
+    if (res->n_files > VG_RSIG_FILES_MAX)
+        return -EINVAL;
+    vg_strlcpy(m.report_id, report_id, sizeof(m.report_id));
+    vg_strlcpy(m.format, j->format, sizeof(m.format));
+    if (strcmp(j->format, "html") == 0)
+        vg_strlcpy(m.layout, layout_name(j->layout), sizeof(m.layout));
+    m.as_of_ms = j->o.as_of_ms;
+    m.generated_ms = j->now;
+    vg_strlcpy(m.collector, j->collector, sizeof(m.collector));
+    for (size_t i = 0; i < res->n_files; i++) {
+        vg_strlcpy(m.files[i].name, res->files[i]->name, sizeof(m.files[i].name));
+        vg_strlcpy(m.files[i].sha256, res->files[i]->sha256, sizeof(m.files[i].sha256));
+    }
+    m.nfiles = res->n_files;
+    if ((rc = vg_rsig_format(&m, &text, &len)) != 0)
+        return rc;
+    res->manifest.data = (uint8_t *)text;
+    res->manifest.len = len;
+    vg_sha256(text, len, d);
+    vg_hex(d, sizeof(d), j->manifest_sha256);
+    if (!(res->report_id = strdup(report_id)))
+        return -ENOMEM;
+    if (!j->sign)
+        return 0;
+    if (!(res->manifest_signature.data = malloc(VG_SIG_MAX)) ||
+        !(res->collector_certificate = strdup(j->cert_pem)))
+        return -ENOMEM;
+    return vg_sign(j->key, text, len, res->manifest_signature.data,
+                   &res->manifest_signature.len);
+}
+
 static void report_work(uv_work_t *w)
 {
     struct report_job *j = w->data;
     json_t *doc = NULL;
+    char id[VG_RSIG_ID_HEX];
     size_t total = 0;
     int rc;
 
@@ -805,38 +896,50 @@ static void report_work(uv_work_t *w)
     if (!doc || !j->res)
         goto out;
     vigil__v1__report_result__init(j->res);
+    /* Strings are set only when made (NULL packs as empty), so that
+     * report_free_response frees what it finds. */
+    j->res->collector_certificate = NULL;
+    j->res->report_id = NULL;
+    /* Every format renders the document with its identity set. */
+    if ((rc = set_identity(doc, j->collector, id)) != 0)
+        goto out;
     if (strcmp(j->format, "json") == 0) {
         char *t = json_dumps(doc, JSON_INDENT(2) | JSON_PRESERVE_ORDER | JSON_REAL_PRECISION(10));
         size_t tl = t ? strlen(t) : 0;
         char *k = t ? realloc(t, tl + 2) : NULL;
+        rc = -ENOMEM;
         if (!k) {
             free(t);
             goto out;
         }
         k[tl] = '\n';
         k[tl + 1] = '\0';
-        rc = add_file(j->res, "", k, tl + 1, j->sign, j->cert_pem, j->key, j->signer, j->now);
+        rc = add_file(j->res, j->name, k, tl + 1);
     } else if (strcmp(j->format, "csv") == 0) {
         char *fc = NULL, *hc = NULL;
         size_t fl = 0, hl = 0;
         rc = report_render_csv(doc, &fc, &fl, &hc, &hl);
         if (rc == 0) {
-            rc = add_file(j->res, "", fc, fl, j->sign, j->cert_pem, j->key, j->signer, j->now);
+            rc = add_file(j->res, j->name, fc, fl);
             if (rc == 0)
-                rc = add_file(j->res, "-hosts", hc, hl, j->sign, j->cert_pem, j->key, j->signer,
-                              j->now);
+                rc = add_file(j->res, j->hosts_name, hc, hl);
             else
                 free(hc);
         }
     } else {
         char *h = NULL;
         size_t hl = 0;
-        rc = report_render_html(doc, &h, &hl);
+        rc = report_render_html(doc, j->layout, &h, &hl);
         if (rc == 0)
-            rc = add_file(j->res, "", h, hl, j->sign, j->cert_pem, j->key, j->signer, j->now);
+            rc = add_file(j->res, j->name, h, hl);
     }
+    if (rc == 0)
+        rc = seal(j, id);
     for (size_t i = 0; rc == 0 && i < j->res->n_files; i++)
-        total += j->res->files[i]->content.len + j->res->files[i]->signature.len;
+        total += j->res->files[i]->content.len;
+    if (rc == 0)
+        total += j->res->manifest.len + j->res->manifest_signature.len +
+                 (j->res->collector_certificate ? strlen(j->res->collector_certificate) : 0);
     j->too_big = total > REPORT_MAX_BYTES;
 out:
     json_decref(doc);
@@ -879,9 +982,11 @@ static void report_done(uv_work_t *w, int status)
                   "the report is larger than 7 MiB compressed; narrow it with --hosts PATTERN, "
                   "or use csv");
     } else {
-        snprintf(detail, sizeof(detail), "patch report, %s, as of %s, hosts %.200s, sha256 %s%s",
-                 j->format, vg_time_format(j->o.as_of_ms, asof_s, sizeof(asof_s)),
-                 j->pattern[0] ? j->pattern : "(all)", j->res->files[0]->sha256,
+        snprintf(detail, sizeof(detail),
+                 "patch report %s, %s, as of %s, hosts %.200s, manifest sha256 %s%s",
+                 j->res->report_id, j->format,
+                 vg_time_format(j->o.as_of_ms, asof_s, sizeof(asof_s)),
+                 j->pattern[0] ? j->pattern : "(all)", j->manifest_sha256,
                  j->sign ? ", signed" : "");
         if (store_audit_append(s->store, j->who, "report", "patch", detail, "generated") != 0)
             api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
@@ -902,6 +1007,32 @@ static void report_done(uv_work_t *w, int status)
     job_free(j);
 }
 
+/* Checks the request's layout and file name into j.  Returns NULL or
+ * the message for the operator. */
+static const char *report_names(struct report_job *j, const Vigil__V1__ReportRequest *r)
+{
+    int html = strcmp(r->format, "html") == 0;
+    if (!r->layout[0] || strcmp(r->layout, "summary") == 0)
+        j->layout = REPORT_LAYOUT_SUMMARY;
+    else if (strcmp(r->layout, "full") == 0)
+        j->layout = REPORT_LAYOUT_FULL;
+    else
+        return "--layout must be summary or full";
+    if (r->layout[0] && !html)
+        return "--layout applies to --format html only";
+    if (!r->file_name[0])
+        snprintf(j->name, sizeof(j->name), "report.%s", r->format);
+    else if (vg_rsig_name_check(r->file_name) != 0)
+        return "the report's file name must be a base name of at most 200 bytes without '/', "
+               "'\\' or control characters";
+    else
+        vg_strlcpy(j->name, r->file_name, sizeof(j->name));
+    if (strcmp(r->format, "csv") == 0 &&
+        vg_rsig_name_suffix(j->name, "-hosts", j->hosts_name, sizeof(j->hosts_name)) != 0)
+        return "the report's file name is too long for its hosts file (-hosts)";
+    return NULL;
+}
+
 int report_render(struct server *s, struct conn *op, uint64_t request_id,
                   const Vigil__V1__ReportRequest *r, Vigil__V1__OperatorResponse *resp)
 {
@@ -909,6 +1040,9 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
     int64_t now = vg_time_now_ms(), as_of = r->as_of_time_ms ? r->as_of_time_ms : now;
     size_t np = cf->trend_weeks < 64 ? (size_t)cf->trend_weeks : 63;
     struct report_job *j;
+    struct vg_cert *c = NULL;
+    struct vg_cert_info ci;
+    const char *bad;
     int rc;
 
     if (strcmp(r->kind[0] ? r->kind : "patch", "patch") != 0) {
@@ -940,6 +1074,11 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
         api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
         return 0;
     }
+    if ((bad = report_names(j, r)) != NULL) {
+        job_free(j);
+        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, bad);
+        return 0;
+    }
     j->s = s;
     j->serial = op->serial;
     j->request_id = request_id;
@@ -967,16 +1106,18 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
     j->o.history_days = (int)(cf->history_ms / DAY_MS);
     j->o.trend_weeks = (int)np;
     j->o.os = s->os;
+    /* Every report names its collector; a signed one also carries the
+     * certificate and is signed with the key, which never leaves here. */
+    rc = vg_cert_load(cf->cert, &c);
+    if (rc == 0 && vg_cert_info(c, &ci) == 0)
+        vg_strlcpy(j->collector, ci.cn, sizeof(j->collector));
+    vg_cert_free(c);
     if (r->sign) {
-        struct vg_cert *c = NULL;
-        struct vg_cert_info ci;
         size_t pl;
-        rc = vg_file_read(cf->cert, 64 * 1024, &j->cert_pem, &pl);
+        if (rc == 0)
+            rc = vg_file_read(cf->cert, 64 * 1024, &j->cert_pem, &pl);
         if (rc == 0)
             rc = vg_key_load(cf->key, &j->key);
-        if (rc == 0 && (rc = vg_cert_load(cf->cert, &c)) == 0 && vg_cert_info(c, &ci) == 0)
-            vg_strlcpy(j->signer, ci.cn, sizeof(j->signer));
-        vg_cert_free(c);
         if (rc) {
             log_warnx("cannot load the collector's key to sign a report: %s", vg_strerror(rc));
             job_free(j);
@@ -1028,13 +1169,16 @@ void report_free_response(Vigil__V1__OperatorResponse *resp)
         if (resp->report) {
             for (size_t i = 0; i < resp->report->n_files; i++) {
                 Vigil__V1__ReportFile *f = resp->report->files[i];
-                free(f->suffix);
+                free(f->name);
                 free(f->content.data);
                 free(f->sha256);
-                free(f->signature.data);
                 free(f);
             }
             free(resp->report->files);
+            free(resp->report->manifest.data);
+            free(resp->report->manifest_signature.data);
+            free(resp->report->collector_certificate);
+            free(resp->report->report_id);
             free(resp->report);
         }
         break;

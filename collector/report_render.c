@@ -1454,11 +1454,12 @@ static void h_trend(struct out *o, const json_t *doc)
     put(o, "</tbody></table>\n</section>\n");
 }
 
-int report_render_html(const json_t *doc, char **html, size_t *len)
+int report_render_html(const json_t *doc, enum report_layout layout, char **html, size_t *len)
 {
     struct out o;
     const json_t *hd;
 
+    (void)layout; /* both layouts are the full page until the summary lands */
     *html = NULL;
     if (!doc_usable(doc))
         return VG_EPROTO;

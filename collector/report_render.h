@@ -33,11 +33,15 @@
 int report_render_csv(const json_t *doc, char **findings_csv, size_t *findings_len,
                       char **hosts_csv, size_t *hosts_len);
 
+/* What the HTML page holds: the summary an assessor reads, or that and
+ * the per-host appendix. */
+enum report_layout { REPORT_LAYOUT_SUMMARY, REPORT_LAYOUT_FULL };
+
 /* One self-contained HTML page: inline CSS and SVG only, no script, no
  * external fetch (a Content-Security-Policy says so to the browser
  * too), laid out to print on A4.  *html is malloc'd, NUL-terminated and
  * owned by the caller; NULL on failure.  Returns 0, -ENOMEM, VG_ETOOBIG
  * or VG_EPROTO, as report_render_csv. */
-int report_render_html(const json_t *doc, char **html, size_t *len);
+int report_render_html(const json_t *doc, enum report_layout layout, char **html, size_t *len);
 
 #endif

@@ -1,6 +1,5 @@
-/* Detached report signatures; see rsig.h for the format. */
+/* Report manifests; see rsig.h for the format. */
 #include <errno.h>
-#include <jansson.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -10,116 +9,230 @@
 #include "rsig.h"
 #include "util.h"
 
-static int payload(const char *shahex, uint64_t size, int64_t signed_ms, const char *signer,
-                   const char *cert_pem, struct vg_buf *b)
+static const char magic[] = "# vigil-report-manifest 1";
+
+int vg_rsig_name_check(const char *name)
 {
-    char sz[24], t[24];
-    static const char head[] = "vigil-report-signature/1\n";
-    snprintf(sz, sizeof(sz), "%llu", (unsigned long long)size);
-    snprintf(t, sizeof(t), "%lld", (long long)signed_ms);
-    if (vg_buf_append(b, head, sizeof(head) - 1) || vg_buf_append_field(b, shahex) || vg_buf_append_field(b, sz) ||
-        vg_buf_append_field(b, t) || vg_buf_append_field(b, signer) || vg_buf_append_field(b, cert_pem))
-        return -ENOMEM;
+    size_t n = strlen(name);
+    if (n == 0 || n > VG_RSIG_NAME_MAX || strcmp(name, ".") == 0 || strcmp(name, "..") == 0)
+        return -EINVAL;
+    for (const unsigned char *p = (const unsigned char *)name; *p; p++)
+        if (*p < 0x20 || *p == 0x7f || *p == '/' || *p == '\\')
+            return -EINVAL;
     return 0;
 }
 
-int vg_rsig_sign(const uint8_t sha256[VG_SHA256_LEN], uint64_t size, int64_t signed_ms,
-                 const char *signer, const char *cert_pem, const struct vg_key *key,
-                 char **json_out)
+int vg_rsig_name_suffix(const char *name, const char *suffix, char *out, size_t len)
 {
-    struct vg_buf b;
-    uint8_t sig[VG_SIG_MAX];
-    char hex[2 * VG_SIG_MAX + 1], shahex[2 * VG_SHA256_LEN + 1];
-    size_t siglen = 0;
-    json_t *o;
-    int rc;
-
-    *json_out = NULL;
-    vg_hex(sha256, VG_SHA256_LEN, shahex);
-    vg_buf_init(&b, VG_RSIG_MAX);
-    if ((rc = payload(shahex, size, signed_ms, signer, cert_pem, &b)) != 0)
-        goto out;
-    if ((rc = vg_sign(key, b.data, b.len, sig, &siglen)) != 0)
-        goto out;
-    vg_hex(sig, siglen, hex);
-    o = json_pack("{s:s, s:i, s:s, s:I, s:I, s:s, s:s, s:s}", "type", "vigil-report-signature",
-                  "version", 1, "file_sha256", shahex, "size", (json_int_t)size, "signed_ms",
-                  (json_int_t)signed_ms, "signer", signer, "collector_certificate", cert_pem,
-                  "signature", hex);
-    *json_out = o ? json_dumps(o, JSON_INDENT(2) | JSON_PRESERVE_ORDER) : NULL;
-    json_decref(o);
-    rc = *json_out ? 0 : -ENOMEM;
-out:
-    vg_buf_free(&b);
-    return rc;
+    const char *dot = strrchr(name, '.');
+    int n;
+    if (!dot || dot == name)
+        n = snprintf(out, len, "%s%s", name, suffix);
+    else
+        n = snprintf(out, len, "%.*s%s%s", (int)(dot - name), name, suffix, dot);
+    return n < 0 || (size_t)n >= len ? -ENAMETOOLONG : 0;
 }
 
-int vg_rsig_verify(const char *json, size_t len, const struct vg_cert *ca,
-                   const uint8_t sha256[VG_SHA256_LEN], uint64_t size, int64_t *signed_ms,
-                   char *signer, size_t signerlen, char *why, size_t whylen)
+static int is_hex(const char *s, size_t n)
 {
-    json_t *o = NULL, *v;
-    struct vg_cert *cert = NULL;
-    struct vg_buf b;
-    const char *pem, *sighex, *shahex, *who;
-    uint8_t sig[VG_SIG_MAX];
-    char mine[2 * VG_SHA256_LEN + 1];
-    size_t siglen;
-    int rc = VG_EPROTO;
+    size_t i;
+    for (i = 0; i < n && s[i]; i++)
+        if (!((s[i] >= '0' && s[i] <= '9') || (s[i] >= 'a' && s[i] <= 'f')))
+            return 0;
+    return i == n && s[n] == '\0';
+}
 
+static int known_format(const char *f)
+{
+    return strcmp(f, "csv") == 0 || strcmp(f, "json") == 0 || strcmp(f, "html") == 0;
+}
+
+static int known_layout(const char *format, const char *layout)
+{
+    if (strcmp(format, "html") != 0)
+        return layout[0] == '\0';
+    return strcmp(layout, "summary") == 0 || strcmp(layout, "full") == 0;
+}
+
+/* A value that fits one "# key: value" line. */
+static int value_ok(const char *s)
+{
+    for (const unsigned char *p = (const unsigned char *)s; *p; p++)
+        if (*p < 0x20 || *p == 0x7f)
+            return 0;
+    return 1;
+}
+
+int vg_rsig_format(const struct vg_rsig *m, char **out, size_t *len)
+{
+    struct vg_buf b;
+    char asof[VG_TIME_STR_MAX], gen[VG_TIME_STR_MAX];
+    int rc = 0;
+
+    *out = NULL;
+    *len = 0;
+    if (!is_hex(m->report_id, 32) || !known_format(m->format) ||
+        !known_layout(m->format, m->layout) || !value_ok(m->collector) || m->nfiles == 0 ||
+        m->nfiles > VG_RSIG_FILES_MAX)
+        return -EINVAL;
+    for (size_t i = 0; i < m->nfiles; i++)
+        if (vg_rsig_name_check(m->files[i].name) || !is_hex(m->files[i].sha256, 64))
+            return -EINVAL;
     vg_buf_init(&b, VG_RSIG_MAX);
-    if (len > VG_RSIG_MAX) {
-        snprintf(why, whylen, "not a report signature (larger than %d bytes)", VG_RSIG_MAX);
-        goto out;
+    rc |= vg_buf_printf(&b, "%s\n# report_id: %s\n# format: %s\n", magic, m->report_id,
+                        m->format);
+    if (m->layout[0])
+        rc |= vg_buf_printf(&b, "# layout: %s\n", m->layout);
+    rc |= vg_buf_printf(&b, "# as_of: %s\n# collector: %s\n# generated: %s\n",
+                        vg_time_format(m->as_of_ms, asof, sizeof(asof)), m->collector,
+                        vg_time_format(m->generated_ms, gen, sizeof(gen)));
+    for (size_t i = 0; i < m->nfiles; i++)
+        rc |= vg_buf_printf(&b, "%s  %s\n", m->files[i].sha256, m->files[i].name);
+    if (rc) {
+        vg_buf_free(&b);
+        return -ENOMEM;
     }
-    o = json_loadb(json, len, JSON_REJECT_DUPLICATES, NULL);
-    v = o ? json_object_get(o, "type") : NULL;
-    if (!json_is_string(v) || strcmp(json_string_value(v), "vigil-report-signature") != 0) {
-        snprintf(why, whylen, "not a Vigil report signature");
-        goto out;
+    *out = (char *)vg_buf_take(&b, len);
+    return *out ? 0 : -ENOMEM;
+}
+
+/* Copies a metadata value; 0, or -1 if it was already seen or too long. */
+static int meta(const char *v, char *dst, size_t dstlen, int *seen)
+{
+    if (*seen || strlen(v) >= dstlen)
+        return -1;
+    *seen = 1;
+    memcpy(dst, v, strlen(v) + 1);
+    return 0;
+}
+
+int vg_rsig_parse(const char *text, size_t len, struct vg_rsig *m, char *why, size_t whylen)
+{
+    char line[512], asof[VG_TIME_STR_MAX] = "", gen[VG_TIME_STR_MAX] = "";
+    int s_id = 0, s_fmt = 0, s_lay = 0, s_asof = 0, s_col = 0, s_gen = 0, lineno = 0;
+    size_t off = 0;
+
+    memset(m, 0, sizeof(*m));
+    if (len > VG_RSIG_MAX || memchr(text, '\0', len) || len == 0 || text[len - 1] != '\n') {
+        snprintf(why, whylen, "not a Vigil report manifest (binary, too large or truncated)");
+        return VG_EPROTO;
     }
-    v = json_object_get(o, "version");
-    if (!json_is_integer(v) || json_integer_value(v) != 1) {
-        snprintf(why, whylen, "report signature version not supported (this vigilctl reads 1)");
-        goto out;
+    while (off < len) {
+        const char *nl = memchr(text + off, '\n', len - off);
+        size_t n = (size_t)(nl - (text + off));
+        lineno++;
+        if (n >= sizeof(line)) {
+            snprintf(why, whylen, "manifest line %d is too long", lineno);
+            return VG_EPROTO;
+        }
+        memcpy(line, text + off, n);
+        line[n] = '\0';
+        off += n + 1;
+        if (lineno == 1) {
+            if (strcmp(line, magic) != 0) {
+                snprintf(why, whylen, "not a Vigil report manifest (or of a later version: "
+                                      "this vigilctl reads version 1)");
+                return VG_EPROTO;
+            }
+            continue;
+        }
+        if (line[0] == '#') {
+            const char *colon = strstr(line, ": ");
+            const char *v = colon ? colon + 2 : NULL;
+            int bad = 0;
+            if (m->nfiles) {
+                snprintf(why, whylen, "manifest line %d: a '#' line after the files", lineno);
+                return VG_EPROTO;
+            }
+            if (!v || strncmp(line, "# ", 2) != 0)
+                continue; /* a comment */
+#define KEY(k) ((size_t)(colon - line) == strlen("# " k) && strncmp(line + 2, k, strlen(k)) == 0)
+            if (KEY("report_id"))
+                bad = meta(v, m->report_id, sizeof(m->report_id), &s_id);
+            else if (KEY("format"))
+                bad = meta(v, m->format, sizeof(m->format), &s_fmt);
+            else if (KEY("layout"))
+                bad = meta(v, m->layout, sizeof(m->layout), &s_lay);
+            else if (KEY("as_of"))
+                bad = meta(v, asof, sizeof(asof), &s_asof);
+            else if (KEY("collector"))
+                bad = meta(v, m->collector, sizeof(m->collector), &s_col);
+            else if (KEY("generated"))
+                bad = meta(v, gen, sizeof(gen), &s_gen);
+#undef KEY
+            if (bad) {
+                snprintf(why, whylen, "manifest line %d: a repeated or overlong value", lineno);
+                return VG_EPROTO;
+            }
+            continue;
+        }
+        if (n < 67 || line[64] != ' ' || line[65] != ' ') {
+            snprintf(why, whylen, "manifest line %d is not \"SHA256  NAME\"", lineno);
+            return VG_EPROTO;
+        }
+        line[64] = '\0';
+        if (!is_hex(line, 64) || vg_rsig_name_check(line + 66) != 0) {
+            snprintf(why, whylen, "manifest line %d: a malformed hash or file name", lineno);
+            return VG_EPROTO;
+        }
+        if (m->nfiles == VG_RSIG_FILES_MAX) {
+            snprintf(why, whylen, "the manifest lists more than %d files", VG_RSIG_FILES_MAX);
+            return VG_EPROTO;
+        }
+        for (size_t i = 0; i < m->nfiles; i++)
+            if (strcmp(m->files[i].name, line + 66) == 0) {
+                snprintf(why, whylen, "the manifest lists %s twice", line + 66);
+                return VG_EPROTO;
+            }
+        memcpy(m->files[m->nfiles].sha256, line, 65);
+        vg_strlcpy(m->files[m->nfiles].name, line + 66, sizeof(m->files[0].name));
+        m->nfiles++;
     }
-    pem = json_string_value(json_object_get(o, "collector_certificate"));
-    sighex = json_string_value(json_object_get(o, "signature"));
-    shahex = json_string_value(json_object_get(o, "file_sha256"));
-    who = json_string_value(json_object_get(o, "signer"));
-    if (!pem || !sighex || !shahex || !who || !json_is_integer(json_object_get(o, "size")) ||
-        !json_is_integer(json_object_get(o, "signed_ms")) ||
-        vg_unhex(sighex, sig, sizeof(sig), &siglen)) {
-        snprintf(why, whylen, "report signature malformed (a field is missing or wrong)");
-        goto out;
+    if (!s_id || !is_hex(m->report_id, 32) || !s_fmt || !known_format(m->format) ||
+        !known_layout(m->format, m->layout) || !s_col || !s_asof ||
+        vg_time_parse(asof, &m->as_of_ms) != 0 || !s_gen ||
+        vg_time_parse(gen, &m->generated_ms) != 0) {
+        snprintf(why, whylen, "the manifest lacks or garbles its report_id, format, layout, "
+                              "as_of, collector or generated line");
+        return VG_EPROTO;
     }
-    *signed_ms = json_integer_value(json_object_get(o, "signed_ms"));
-    vg_strlcpy(signer, who, signerlen);
+    if (m->nfiles == 0) {
+        snprintf(why, whylen, "the manifest lists no files");
+        return VG_EPROTO;
+    }
+    return 0;
+}
+
+int vg_rsig_verify(const char *text, size_t len, const uint8_t *sig, size_t siglen,
+                   const char *cert_pem, const struct vg_cert *ca, struct vg_rsig *m, char *why,
+                   size_t whylen)
+{
+    struct vg_cert *cert = NULL;
+    struct vg_cert_info ci;
+    int rc;
+
+    memset(&ci, 0, sizeof(ci));
+    if ((rc = vg_rsig_parse(text, len, m, why, whylen)) != 0)
+        return rc;
     /* Evidence outlives certificates: the collector's certificate must
-     * have been valid when it signed, not now. */
-    if ((rc = vg_cert_collector(pem, ca, *signed_ms, &cert, why, whylen)) != 0)
-        goto out;
-    rc = -ENOMEM;
-    if (payload(shahex, (uint64_t)json_integer_value(json_object_get(o, "size")), *signed_ms,
-                who, pem, &b) != 0)
-        goto out;
+     * have been valid when it signed, not now.  The time is the
+     * manifest's own, trusted once the signature below holds. */
+    if ((rc = vg_cert_collector(cert_pem, ca, m->generated_ms, &cert, why, whylen)) != 0)
+        return rc;
     rc = VG_ECRYPTO;
-    if (vg_verify(cert, b.data, b.len, sig, siglen) != 0) {
-        snprintf(why, whylen, "the signature does not match its contents (signature file altered)");
+    if (siglen == 0 || siglen > VG_SIG_MAX || vg_verify(cert, text, len, sig, siglen) != 0) {
+        snprintf(why, whylen, "the signature does not match the manifest: the manifest or its "
+                              "signature was altered, or another key signed it");
         goto out;
     }
-    vg_hex(sha256, VG_SHA256_LEN, mine);
-    if (strcmp(mine, shahex) != 0 ||
-        (uint64_t)json_integer_value(json_object_get(o, "size")) != size) {
-        snprintf(why, whylen,
-                 "the file is not the one signed (SHA-256 %s, signed %s): it was altered", mine,
-                 shahex);
+    rc = VG_ECERT;
+    if (vg_cert_info(cert, &ci) != 0 || strcmp(ci.cn, m->collector) != 0) {
+        snprintf(why, whylen, "the manifest names collector '%s' but its certificate is '%s'",
+                 m->collector, ci.cn);
         goto out;
     }
     rc = 0;
 out:
-    vg_buf_free(&b);
     vg_cert_free(cert);
-    json_decref(o);
     return rc;
 }

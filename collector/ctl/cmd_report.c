@@ -3,14 +3,15 @@
  *
  * advisories import sends a feed file to the collector in 4 MiB pieces
  * with its SHA-256; the collector parses and records it, all or nothing.
- * report patch has the collector render (and sign) the report and writes
- * FILE, FILE.sha256 and, with --sign, FILE.sig; report verify checks
- * those offline against the CA.
+ * report patch has the collector render the report, a set of files bound
+ * by FILE.manifest, and with --sign sign the manifest (lib/rsig.h);
+ * report verify checks the set offline against the CA.
  */
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -85,27 +86,37 @@ void ctl_usage_report(FILE *out)
 {
     fprintf(out,
             "usage: vigilctl report patch --format csv|json|html -o FILE [--as-of WHEN]\n"
-            "                             [--hosts PATTERN] [--sign]\n"
-            "       vigilctl report verify FILE [SIGFILE] [--ca CA] [--hash-only]\n"
+            "                             [--hosts PATTERN] [--layout summary|full] [--sign]\n"
+            "       vigilctl report verify FILE [--ca CA] [--hash-only]\n"
             "\n"
             "patch: the patch-compliance report (any operator role; the auditor role\n"
             "suffices), rendered by the collector.  It tests every host against Cyber\n"
             "Essentials (security fixes effective within 14 days of release; supported\n"
-            "software), NHS DSPT and NCSC CAF B4.d, and lists the findings.  Writes FILE and\n"
-            "FILE.sha256; csv also writes the hosts table beside FILE (report.csv ->\n"
-            "report-hosts.csv).  Files are created mode 0600: they list every host's\n"
-            "unpatched vulnerabilities.\n"
+            "software), NHS DSPT and NCSC CAF B4.d, and lists the findings.  A report is\n"
+            "one set of files: FILE (csv: also the hosts table beside it, report.csv ->\n"
+            "report-hosts.csv) and FILE.manifest, the SHA-256 of each file as\n"
+            "`sha256sum -c` reads it, after lines with the report's id, as-of time,\n"
+            "collector and generation time.  Files are created mode 0600: they list every\n"
+            "host's unpatched vulnerabilities.  Keep the set's names: the manifest lists\n"
+            "them.\n"
             "\n"
             "  --as-of WHEN     the report as it was (or would have been) at that time: a\n"
             "                   date (midnight UTC) or an RFC 3339 time; default now\n"
             "  --hosts PATTERN  only hosts whose name or agent id matches the glob\n"
-            "  --sign           the collector signs each file: FILE.sig, a detached\n"
-            "                   signature embedding the collector's certificate\n"
+            "  --layout L       html only: summary (the default: headline, rules, worst\n"
+            "                   hosts, overdue CVEs, exceptions, trend) or full (adds the\n"
+            "                   per-host appendix)\n"
+            "  --sign           the collector signs the manifest with its key:\n"
+            "                   FILE.manifest.sig (DER ECDSA, SHA-256) and its certificate,\n"
+            "                   FILE.collector.pem; openssl alone can check them (README)\n"
             "\n"
-            "verify: checks FILE against SIGFILE (default FILE.sig) and the CA, offline.\n"
-            "Exit 0 when the file is exactly what the collector signed; 1 otherwise, and\n"
-            "when there is no signature.  --hash-only checks FILE against FILE.sha256\n"
-            "instead: that the file is intact, not who made it.\n");
+            "verify: checks a report's set offline (FILE, or FILE.manifest): the manifest's\n"
+            "signature, that its certificate is a collector's of the CA (when it signed),\n"
+            "and that every file the manifest lists is there with its SHA-256; prints the\n"
+            "report id, as-of time, collector and signing time.  Exit 0 only when all\n"
+            "hold; 1 otherwise, naming the file, and when there is no signature.\n"
+            "--hash-only checks the files against FILE.manifest alone: that they are\n"
+            "intact, not who made them.\n");
 }
 
 static int parse_when(const char *s, int64_t *out)
@@ -500,14 +511,17 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
 
 /* ---- reports ---- */
 
-/* "dir/report.csv" + "-hosts" -> "dir/report-hosts.csv" */
-static void with_suffix(const char *path, const char *suffix, char *out, size_t len)
+static const char *base_name(const char *path)
 {
-    const char *slash = strrchr(path, '/'), *dot = strrchr(path, '.');
-    if (!suffix[0] || !dot || (slash && dot < slash) || dot == (slash ? slash + 1 : path))
-        snprintf(out, len, "%s%s", path, suffix);
-    else
-        snprintf(out, len, "%.*s%s%s", (int)(dot - path), path, suffix, dot);
+    const char *slash = strrchr(path, '/');
+    return slash ? slash + 1 : path;
+}
+
+/* name in path's directory: ("dir/report.csv", "report-hosts.csv") ->
+ * "dir/report-hosts.csv". */
+static void beside(const char *path, const char *name, char *out, size_t len)
+{
+    snprintf(out, len, "%.*s%s", (int)(base_name(path) - path), path, name);
 }
 
 static int write_file(const char *path, const void *data, size_t len)
@@ -518,137 +532,260 @@ static int write_file(const char *path, const void *data, size_t len)
     return 0;
 }
 
+/* The file's content, decompressed and checked against its hash and the
+ * manifest's line for it.  *data is f's or a new buffer (free() it if
+ * it differs from f->content.data). */
+static int report_content(const Vigil__V1__ReportFile *f, const struct vg_rsig_file *listed,
+                          uint8_t **data, size_t *len)
+{
+    uint8_t d[VG_SHA256_LEN];
+    char hex[VG_SHA256_HEX];
+
+    *data = f->content.data;
+    *len = f->content.len;
+    if (strcmp(f->name, listed->name) != 0)
+        return ctl_err("the collector sent %s where its manifest lists %s", f->name,
+                       listed->name);
+    if (f->lz4) {
+        if (f->size > (uint64_t)f->content.len * VG_LZ_MAX_RATIO || f->size > REPORT_MAX ||
+            !(*data = malloc(f->size ? f->size : 1)) ||
+            vg_lz_decompress(f->content.data, f->content.len, *data, f->size) != 0) {
+            free(*data);
+            *data = NULL;
+            return ctl_err("the report arrived damaged (%s does not decompress)", f->name);
+        }
+        *len = f->size;
+    }
+    vg_sha256(*data, *len, d);
+    vg_hex(d, sizeof(d), hex);
+    if (strcmp(hex, f->sha256) != 0 || strcmp(hex, listed->sha256) != 0) {
+        if (*data != f->content.data)
+            free(*data);
+        *data = NULL;
+        return ctl_err("the report arrived damaged (%s has SHA-256 %s, the manifest says %s)",
+                       f->name, hex, listed->sha256);
+    }
+    return 0;
+}
+
+/* The collector's signature, checked before anything is written: a
+ * collector whose key and certificate disagree is found now, not by
+ * the assessor. */
+static int report_check_signature(const struct ctl *ctl, const Vigil__V1__ReportResult *r)
+{
+    struct vg_cert *cab = NULL;
+    struct vg_rsig m;
+    char why[600];
+    int rc;
+
+    if (!r->manifest_signature.len || !r->collector_certificate ||
+        !r->collector_certificate[0])
+        return ctl_err("the collector did not sign the report");
+    if (!ctl->ca)
+        return 0; /* the TLS session already authenticated the collector */
+    if ((rc = vg_cert_load(ctl->ca, &cab)) != 0)
+        return ctl_err("cannot load the CA %s: %s", ctl->ca, vg_strerror(rc));
+    rc = vg_rsig_verify((const char *)r->manifest.data, r->manifest.len,
+                        r->manifest_signature.data, r->manifest_signature.len,
+                        r->collector_certificate, cab, &m, why, sizeof(why));
+    vg_cert_free(cab);
+    if (rc)
+        return ctl_err("the collector's signature does not verify against %s: %s", ctl->ca,
+                       why);
+    return 0;
+}
+
 static int report_patch(struct ctl *ctl, const char *format, const char *out, int64_t as_of,
-                        const char *pattern, int sign)
+                        const char *pattern, const char *layout, int sign)
 {
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__ReportRequest rr = VIGIL__V1__REPORT_REQUEST__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
+    const Vigil__V1__ReportResult *r;
+    struct vg_rsig m;
     void *owner = NULL;
+    char path[4400], why[600];
     int rc;
 
+    if (strlen(out) > 4000 || vg_rsig_name_check(base_name(out)) != 0)
+        return ctl_usage_err("report", "-o FILE: a path of at most 4000 bytes whose file name "
+                                       "(at most 200 bytes) has no '\\' or control characters");
     rr.kind = "patch";
     rr.format = (char *)format;
     rr.as_of_time_ms = as_of;
     rr.hosts_pattern = (char *)(pattern ? pattern : "");
     rr.sign = sign;
+    rr.layout = (char *)(layout ? layout : "");
+    rr.file_name = (char *)base_name(out);
     req.request_id = 75;
     req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_REPORT;
     req.report = &rr;
     if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REPORT, &resp,
                         &owner)) != 0)
         return rc;
-    for (size_t i = 0; i < resp->report->n_files && rc == 0; i++) {
-        const Vigil__V1__ReportFile *f = resp->report->files[i];
-        char path[4096], side[4200], line[4400];
-        uint8_t d[VG_SHA256_LEN];
-        char hex[2 * VG_SHA256_LEN + 1];
-        const char *base;
-        uint8_t *data = f->content.data;
-        size_t len = f->content.len;
-        with_suffix(out, f->suffix, path, sizeof(path));
-        if (f->lz4) {
-            if (f->size > (uint64_t)f->content.len * VG_LZ_MAX_RATIO || f->size > REPORT_MAX ||
-                !(data = malloc(f->size ? f->size : 1)) ||
-                vg_lz_decompress(f->content.data, f->content.len, data, f->size) != 0) {
-                if (data != f->content.data)
-                    free(data);
-                rc = ctl_err("the report arrived damaged (it does not decompress)");
-                break;
-            }
-            len = f->size;
-        }
-        vg_sha256(data, len, d);
-        vg_hex(d, sizeof(d), hex);
-        if (strcmp(hex, f->sha256) != 0) {
-            if (data != f->content.data)
-                free(data);
-            rc = ctl_err("the report arrived damaged (SHA-256 %s, the collector says %s)", hex,
-                         f->sha256);
+    r = resp->report;
+    if (!r->manifest.len) {
+        rc = ctl_err("the collector sent no manifest (it is older than this vigilctl)");
+        goto out;
+    }
+    if (vg_rsig_parse((const char *)r->manifest.data, r->manifest.len, &m, why, sizeof(why))) {
+        rc = ctl_err("the collector's manifest is malformed: %s", why);
+        goto out;
+    }
+    if (m.nfiles != r->n_files || strcmp(m.files[0].name, base_name(out)) != 0) {
+        rc = ctl_err("the collector's manifest does not list the files it sent");
+        goto out;
+    }
+    if (sign && (rc = report_check_signature(ctl, r)) != 0)
+        goto out;
+    for (size_t i = 0; i < r->n_files && rc == 0; i++) {
+        const Vigil__V1__ReportFile *f = r->files[i];
+        uint8_t *data;
+        size_t len;
+        if ((rc = report_content(f, &m.files[i], &data, &len)) != 0)
             break;
-        }
-        base = strrchr(path, '/') ? strrchr(path, '/') + 1 : path;
-        snprintf(line, sizeof(line), "%s  %s\n", hex, base);
-        snprintf(side, sizeof(side), "%s.sha256", path);
+        beside(out, f->name, path, sizeof(path));
         rc = write_file(path, data, len);
         if (data != f->content.data)
             free(data);
         if (rc == 0)
-            rc = write_file(side, line, strlen(line));
-        if (rc == 0 && sign) {
-            snprintf(side, sizeof(side), "%s.sig", path);
-            if (!f->signature.len)
-                rc = ctl_err("the collector did not sign the report");
-            else
-                rc = write_file(side, f->signature.data, f->signature.len);
-        }
-        if (rc == 0)
-            fprintf(stderr, "wrote %s (%zu bytes, sha256 %s)%s\n", path, len, hex,
-                    sign ? ", signed" : "");
+            fprintf(stderr, "wrote %s (%zu bytes, sha256 %s)\n", path, len, f->sha256);
     }
+    snprintf(path, sizeof(path), "%s.manifest", out);
+    if (rc == 0)
+        rc = write_file(path, r->manifest.data, r->manifest.len);
+    snprintf(path, sizeof(path), "%s.manifest.sig", out);
+    if (rc == 0 && sign)
+        rc = write_file(path, r->manifest_signature.data, r->manifest_signature.len);
+    else if (rc == 0)
+        unlink(path); /* an earlier signed report's, which would not match */
+    snprintf(path, sizeof(path), "%s.collector.pem", out);
+    if (rc == 0 && sign)
+        rc = write_file(path, r->collector_certificate, strlen(r->collector_certificate));
+    else if (rc == 0)
+        unlink(path);
+    if (rc == 0)
+        fprintf(stderr, "wrote %s.manifest: report %s%s%s%s\n", out, m.report_id,
+                sign ? ", signed by collector " : " (unsigned)", sign ? m.collector : "",
+                sign ? " (.manifest.sig, .collector.pem)" : "");
+out:
     ctl_call_free(owner);
     return rc;
 }
 
-static int report_verify(struct ctl *ctl, const char *file, const char *sigfile, const char *ca,
-                         int hash_only)
+/* Prints one verification failure naming the file; returns 1. */
+static int failed(const char *file, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+static int failed(const char *file, const char *fmt, ...)
 {
-    uint8_t d[VG_SHA256_LEN];
-    char hex[2 * VG_SHA256_LEN + 1], path[4200], signer[256], why[600], t[VG_TIME_STR_MAX];
-    struct stat st;
-    char *sig = NULL;
-    size_t siglen = 0;
-    struct vg_cert *cab = NULL;
-    int64_t when = 0;
-    int rc;
+    va_list ap;
+    fprintf(stderr, "vigilctl: %s: FAILED: ", file);
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+    return CTL_EXIT_FAIL;
+}
 
-    if (stat(file, &st) < 0 || !S_ISREG(st.st_mode))
-        return ctl_err("%s: %s", file, errno ? strerror(errno) : "not a regular file");
-    if ((rc = vg_sha256_file(file, UINT64_MAX, d)) != 0)
-        return ctl_err("cannot read %s: %s", file, vg_strerror(rc));
-    vg_hex(d, sizeof(d), hex);
-    if (!sigfile && !hash_only) {
-        snprintf(path, sizeof(path), "%s.sig", file);
-        if (access(path, F_OK) != 0)
-            return ctl_err("%s: FAILED: no signature (%s): nothing shows the collector made it "
-                           "(--hash-only checks %s.sha256 alone, which anyone can rewrite)",
-                           file, path, file);
-        sigfile = path;
+/* Checks a report's set: FILE.manifest (FILE may be the manifest
+ * itself), its signature and certificate unless hash_only, and every
+ * file it lists. */
+static int report_verify(const char *file, const char *ca, int hash_only)
+{
+    char stem[4100], mpath[4200], sigp[4200], pemp[4200], path[4400], why[600];
+    char t1[VG_TIME_STR_MAX], t2[VG_TIME_STR_MAX];
+    char *text = NULL, *pem = NULL, *sig = NULL;
+    size_t tlen = 0, plen = 0, slen = 0, n = strlen(file);
+    const char *listed = NULL;
+    struct vg_cert *cab = NULL;
+    struct vg_rsig m;
+    int rc, bad = 0;
+
+    if (n > 4000)
+        return ctl_usage_err("report", "verify: the path is too long");
+    if (n > 9 && strcmp(file + n - 9, ".manifest") == 0) {
+        snprintf(stem, sizeof(stem), "%.*s", (int)(n - 9), file);
+    } else {
+        snprintf(stem, sizeof(stem), "%s", file);
+        listed = base_name(file);
     }
-    if (hash_only) {
-        char *line = NULL;
-        size_t n;
-        snprintf(path, sizeof(path), "%s.sha256", file);
-        if (vg_file_read(path, 4096, &line, &n) != 0)
-            return ctl_err("%s: no %s.sig or %s.sha256 beside it to check against", file, file,
-                           file);
-        rc = strncmp(line, hex, 64) == 0 ? 0 : 1;
-        free(line);
-        if (rc)
-            return ctl_err("%s: FAILED: its SHA-256 %s does not match %s: the file was altered",
-                           file, hex, path);
-        printf("%s: matches %s (sha256 %s); a checksum only: it shows the file is intact, not "
-               "who made it\n",
-               file, path, hex);
-        return CTL_EXIT_OK;
-    }
-    if (!ca)
+    snprintf(mpath, sizeof(mpath), "%s.manifest", stem);
+    snprintf(sigp, sizeof(sigp), "%s.manifest.sig", stem);
+    snprintf(pemp, sizeof(pemp), "%s.collector.pem", stem);
+    if (!hash_only && !ca)
         return ctl_usage_err("report", "verify needs --ca CA (the fleet's CA certificate)");
-    if ((rc = vg_cert_load(ca, &cab)) != 0)
-        return ctl_err("cannot load the CA %s: %s", ca, vg_strerror(rc));
-    if ((rc = vg_file_read(sigfile, VG_RSIG_MAX, &sig, &siglen)) != 0) {
-        vg_cert_free(cab);
-        return ctl_err("cannot read %s: %s", sigfile, vg_strerror(rc));
+    rc = vg_file_read(mpath, VG_RSIG_MAX, &text, &tlen);
+    if (rc == -ENOENT) {
+        snprintf(path, sizeof(path), "%s.sig", stem);
+        if (access(path, F_OK) == 0)
+            return failed(file, "%s is a single-file signature from a Vigil development "
+                                "version before report manifests, which this vigilctl does "
+                                "not check: make the report again with --sign",
+                          path);
+        return failed(file, "no %s beside it: give the report's main file (the name given "
+                            "to -o) or its .manifest",
+                      mpath);
     }
-    rc = vg_rsig_verify(sig, siglen, cab, d, (uint64_t)st.st_size, &when, signer, sizeof(signer),
-                        why, sizeof(why));
-    free(sig);
-    vg_cert_free(cab);
-    (void)ctl;
     if (rc)
-        return ctl_err("%s: FAILED: %s", file, why);
-    printf("%s: OK, signed by collector %s at %s (sha256 %s)\n", file, signer,
-           vg_time_format(when, t, sizeof(t)), hex);
+        return ctl_err("cannot read %s: %s", mpath, vg_strerror(rc));
+    if (hash_only) {
+        if (vg_rsig_parse(text, tlen, &m, why, sizeof(why)) != 0)
+            bad = failed(mpath, "%s", why);
+    } else if ((rc = vg_cert_load(ca, &cab)) != 0) {
+        free(text);
+        return ctl_err("cannot load the CA %s: %s", ca, vg_strerror(rc));
+    } else if ((rc = vg_file_read(sigp, 4096, &sig, &slen)) != 0) {
+        bad = rc == -ENOENT ? failed(file, "no signature (%s): nothing shows the collector made "
+                                           "it (--hash-only checks the manifest alone, which "
+                                           "anyone can rewrite)",
+                                     sigp)
+                            : failed(sigp, "cannot read it: %s", vg_strerror(rc));
+    } else if ((rc = vg_file_read(pemp, VG_RSIG_MAX, &pem, &plen)) != 0) {
+        bad = failed(pemp, "cannot read the collector's certificate: %s", vg_strerror(rc));
+    } else if ((rc = vg_rsig_verify(text, tlen, (const uint8_t *)sig, slen, pem, cab, &m, why,
+                                    sizeof(why))) != 0) {
+        bad = failed(rc == VG_ECERT ? pemp : rc == VG_ECRYPTO ? sigp : mpath, "%s", why);
+    }
+    vg_cert_free(cab);
+    free(sig);
+    free(pem);
+    free(text);
+    if (bad)
+        return CTL_EXIT_FAIL;
+    if (listed) {
+        size_t i;
+        for (i = 0; i < m.nfiles && strcmp(m.files[i].name, listed) != 0; i++)
+            ;
+        if (i == m.nfiles)
+            return failed(file, "not listed in %s", mpath);
+    }
+    for (size_t i = 0; i < m.nfiles; i++) {
+        uint8_t d[VG_SHA256_LEN];
+        char hex[VG_SHA256_HEX];
+        beside(mpath, m.files[i].name, path, sizeof(path));
+        if ((rc = vg_sha256_file(path, UINT64_MAX, d)) != 0) {
+            bad = rc == -ENOENT ? failed(path, "missing (%s lists it)", mpath)
+                                : failed(path, "cannot read it: %s", vg_strerror(rc));
+            continue;
+        }
+        if (strcmp(vg_hex(d, sizeof(d), hex), m.files[i].sha256) != 0) {
+            bad = failed(path, "altered (SHA-256 %s, the manifest says %s)", hex,
+                         m.files[i].sha256);
+            continue;
+        }
+        printf("%s: OK\n", path);
+    }
+    if (bad)
+        return ctl_err("report %s: FAILED: a file of the set is missing or altered",
+                       m.report_id);
+    if (hash_only)
+        printf("%s: the files match (a checksum only: it shows them intact, not who made "
+               "them)\n",
+               mpath);
+    else
+        printf("%s: OK, signed by collector %s at %s\n", mpath, m.collector,
+               vg_time_format(m.generated_ms, t1, sizeof(t1)));
+    printf("report %s: %s%s%s, as of %s\n", m.report_id, m.format, m.layout[0] ? " " : "",
+           m.layout, vg_time_format(m.as_of_ms, t2, sizeof(t2)));
     return CTL_EXIT_OK;
 }
 
@@ -659,13 +796,14 @@ int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
         { "output", required_argument, NULL, 'o' },
         { "as-of", required_argument, NULL, 'a' },
         { "hosts", required_argument, NULL, 'H' },
+        { "layout", required_argument, NULL, 'l' },
         { "sign", no_argument, NULL, 's' },
         { "ca", required_argument, NULL, 'c' },
         { "hash-only", no_argument, NULL, 'x' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
-    const char *format = NULL, *out = NULL, *pattern = NULL, *ca = ctl->ca;
+    const char *format = NULL, *out = NULL, *pattern = NULL, *layout = NULL, *ca = ctl->ca;
     int64_t as_of = 0;
     int c, sign = 0, hash_only = 0;
 
@@ -684,6 +822,11 @@ int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
                                      optarg);
             break;
         case 'H': pattern = optarg; break;
+        case 'l':
+            if (strcmp(optarg, "summary") != 0 && strcmp(optarg, "full") != 0)
+                return ctl_usage_err("report", "--layout '%s': summary or full", optarg);
+            layout = optarg;
+            break;
         case 's': sign = 1; break;
         case 'c': ca = optarg; break;
         case 'x': hash_only = 1; break;
@@ -695,11 +838,11 @@ int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
     if (optind < argc && strcmp(argv[optind], "patch") == 0 && optind + 1 == argc) {
         if (!format || !out)
             return ctl_usage_err("report", "patch needs --format csv|json|html and -o FILE");
-        return report_patch(ctl, format, out, as_of, pattern, sign);
+        if (layout && strcmp(format, "html") != 0)
+            return ctl_usage_err("report", "--layout applies to --format html only");
+        return report_patch(ctl, format, out, as_of, pattern, layout, sign);
     }
-    if (optind < argc && strcmp(argv[optind], "verify") == 0 &&
-        (optind + 2 == argc || optind + 3 == argc))
-        return report_verify(ctl, argv[optind + 1], optind + 3 == argc ? argv[optind + 2] : NULL,
-                             ca, hash_only);
-    return ctl_usage_err("report", "expected: patch --format F -o FILE | verify FILE [SIGFILE]");
+    if (optind < argc && strcmp(argv[optind], "verify") == 0 && optind + 2 == argc)
+        return report_verify(argv[optind + 1], ca, hash_only);
+    return ctl_usage_err("report", "expected: patch --format F -o FILE | verify FILE");
 }

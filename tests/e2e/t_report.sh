@@ -249,7 +249,7 @@ T1=$(jq -r .header.as_of r1.json)
 
 # CSV: one row per finding plus a hosts file; loads with Python's csv.
 expect_exit 0 auditor report patch --format csv -o r1.csv
-[ -f r1-hosts.csv ] && [ -f r1.csv.sha256 ] && [ -f r1-hosts.csv.sha256 ] || fail "csv files"
+[ -f r1-hosts.csv ] && [ -f r1.csv.manifest ] || fail "csv files"
 [ "$(mode r1.csv)" = 600 ] || fail "report mode $(mode r1.csv)"
 /usr/bin/python3 - r1.csv r1-hosts.csv <<'PY' || fail "csv"
 import csv, sys
@@ -260,25 +260,28 @@ assert len(h) == 3, len(h)
 assert sorted(r["state"] for r in f) == sorted(["overdue", "met", "open", "open", "no-fix-yet", "met-late", "excepted", "excepted"]), [r["state"] for r in f]
 assert {r["agent_id"]: r["status"] for r in h} == {"agent-1": "fail", "agent-2": "fail", "agent-3": "fail"}
 PY
-(sha256sum -c r1.csv.sha256 >/dev/null) || fail "r1.csv.sha256"
+(sha256sum -c --strict r1.csv.manifest >/dev/null) || fail "r1.csv.manifest"
 
-# Signed HTML; verify offline; a tampered copy fails.
+# Signed HTML; verify offline; a tampered copy fails (t_report_sign.sh
+# checks every file of every format, and the openssl-only recipe).
 expect_exit 0 auditor report patch --format html --sign -o r1.html
 expect_exit 0 "$CTL" report verify r1.html --ca pki/ca.crt
 expect_in out.txt "OK, signed by collector collector"
-sed 's/Example NHS Trust/Example NHS Trusts/' r1.html >tampered.html
-cp r1.html.sig tampered.html.sig
-expect_exit 1 "$CTL" report verify tampered.html --ca pki/ca.crt
+mkdir t
+cp r1.html* t/
+sed -i 's/Example NHS Trust/Example NHS Trusts/' t/r1.html
+expect_exit 1 "$CTL" report verify t/r1.html --ca pki/ca.crt
 expect_in err.txt "altered"
-# A forged checksum beside it does not pass for a signature.
-sha256sum tampered.html >tampered.html.sha256
-rm tampered.html.sig
-expect_exit 1 "$CTL" report verify tampered.html --ca pki/ca.crt
+# A forged manifest does not pass for a signed one.
+sha256sum t/r1.html | sed 's|t/||' >t/forged
+grep '^#' r1.html.manifest | cat - t/forged >t/r1.html.manifest
+rm t/r1.html.manifest.sig
+expect_exit 1 "$CTL" report verify t/r1.html --ca pki/ca.crt
 expect_in err.txt "no signature"
-expect_exit 0 "$CTL" report verify tampered.html --hash-only
-expect_in out.txt "not who made it"
-cp r1.html.sha256 tampered.html.sha256
-expect_exit 1 "$CTL" report verify tampered.html --hash-only
+expect_exit 0 "$CTL" report verify t/r1.html --hash-only
+expect_in out.txt "not who made them"
+cp r1.html.manifest t/
+expect_exit 1 "$CTL" report verify t/r1.html --hash-only
 "$CTL" pki init --dir otherpki >/dev/null
 expect_exit 1 "$CTL" report verify r1.html --ca otherpki/ca.crt
 expect_in err.txt "not signed by a collector of this CA"

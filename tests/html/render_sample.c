@@ -45,7 +45,7 @@ int main(int argc, char **argv)
         fprintf(stderr, "render_report: %s:%d: %s\n", argv[1], jerr.line, jerr.text);
         return 1;
     }
-    rc = report_render_html(doc, &html, &hlen);
+    rc = report_render_html(doc, REPORT_LAYOUT_FULL, &html, &hlen);
     if (rc) {
         fprintf(stderr, "render_report: html: %s\n", vg_strerror(rc));
         goto out;

@@ -388,17 +388,87 @@ static void test_signatures(void **state)
     free_ca(&p);
 }
 
-/* Report signatures: verify against the CA; a changed file, a changed
- * signature file, another CA, a non-collector signer all fail; a
- * certificate expired since still verifies what it signed while valid. */
-static void test_report_signature(void **state)
+/* A manifest of two files, as the collector makes one. */
+static void sample_manifest(struct vg_rsig *m, const char *collector, int64_t generated)
+{
+    memset(m, 0, sizeof(*m));
+    snprintf(m->report_id, sizeof(m->report_id), "0123456789abcdef0123456789abcdef");
+    snprintf(m->format, sizeof(m->format), "csv");
+    m->as_of_ms = 1764547200000LL; /* 2025-12-01T00:00:00Z */
+    m->generated_ms = generated;
+    snprintf(m->collector, sizeof(m->collector), "%s", collector);
+    snprintf(m->files[0].name, sizeof(m->files[0].name), "report.csv");
+    snprintf(m->files[1].name, sizeof(m->files[1].name), "report-hosts.csv");
+    memset(m->files[0].sha256, 'a', 64);
+    memset(m->files[1].sha256, 'b', 64);
+    m->files[0].sha256[64] = m->files[1].sha256[64] = '\0';
+    m->nfiles = 2;
+}
+
+/* The manifest's text: sha256sum -c lines after '#' lines, and back. */
+static void test_manifest_format(void **state)
+{
+    struct vg_rsig m, back;
+    char *text = NULL, why[300], name[VG_RSIG_NAME_MAX + 1];
+    size_t len = 0;
+    (void)state;
+
+    sample_manifest(&m, "collector-1", 1764806412345LL);
+    assert_int_equal(vg_rsig_format(&m, &text, &len), 0);
+    assert_string_equal(text, "# vigil-report-manifest 1\n"
+                              "# report_id: 0123456789abcdef0123456789abcdef\n"
+                              "# format: csv\n"
+                              "# as_of: 2025-12-01T00:00:00Z\n"
+                              "# collector: collector-1\n"
+                              "# generated: 2025-12-04T00:00:12.345Z\n"
+                              "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  "
+                              "report.csv\n"
+                              "bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb  "
+                              "report-hosts.csv\n");
+    assert_int_equal(len, strlen(text));
+    assert_int_equal(vg_rsig_parse(text, len, &back, why, sizeof(why)), 0);
+    assert_memory_equal(&m, &back, sizeof(m));
+    /* Not newline-terminated, another version, a bad line: refused. */
+    assert_int_equal(vg_rsig_parse(text, len - 1, &back, why, sizeof(why)), VG_EPROTO);
+    text[24] = '2';
+    assert_int_equal(vg_rsig_parse(text, len, &back, why, sizeof(why)), VG_EPROTO);
+    assert_non_null(strstr(why, "version 1"));
+    free(text);
+    assert_int_equal(vg_rsig_parse("# vigil-report-manifest 1\n# report_id: 0123\n", 44, &back,
+                                   why, sizeof(why)),
+                     VG_EPROTO);
+    /* Names a verifier could be led astray by are never written. */
+    snprintf(m.files[1].name, sizeof(m.files[1].name), "../x.csv");
+    assert_int_equal(vg_rsig_format(&m, &text, &len), -EINVAL);
+    snprintf(m.files[1].name, sizeof(m.files[1].name), "a\\b");
+    assert_int_equal(vg_rsig_format(&m, &text, &len), -EINVAL);
+    snprintf(m.files[1].name, sizeof(m.files[1].name), "a\nb");
+    assert_int_equal(vg_rsig_format(&m, &text, &len), -EINVAL);
+    assert_int_equal(vg_rsig_name_check(".."), -EINVAL);
+    assert_int_equal(vg_rsig_name_check("report 1.csv"), 0);
+    /* The hosts file's name. */
+    assert_int_equal(vg_rsig_name_suffix("report.csv", "-hosts", name, sizeof(name)), 0);
+    assert_string_equal(name, "report-hosts.csv");
+    assert_int_equal(vg_rsig_name_suffix("report", "-hosts", name, sizeof(name)), 0);
+    assert_string_equal(name, "report-hosts");
+    assert_int_equal(vg_rsig_name_suffix(".report", "-hosts", name, sizeof(name)), 0);
+    assert_string_equal(name, ".report-hosts");
+    assert_int_equal(vg_rsig_name_suffix("r.csv", "-hosts", name, 8), -ENAMETOOLONG);
+}
+
+/* One signature over the manifest: verifies against the CA; one byte
+ * changed, another key, another CA, a non-collector signer, a collector
+ * other than the one named all fail; a certificate expired since still
+ * verifies what it signed while valid. */
+static void test_manifest_signature(void **state)
 {
     struct pki p, other;
-    struct vg_key *k = NULL, *ak = NULL;
-    struct vg_cert *c = NULL;
-    char *pem, *apem, *sig = NULL, signer[64], why[300];
-    uint8_t h[VG_SHA256_LEN], h2[VG_SHA256_LEN];
-    int64_t now = vg_time_now_ms(), when = 0;
+    struct vg_key *k = NULL, *k2 = NULL, *ak = NULL, *ok = NULL;
+    struct vg_rsig m, got;
+    char *pem, *pem2, *apem, *opem, *text = NULL, why[300];
+    uint8_t sig[VG_SIG_MAX];
+    size_t len = 0, siglen = 0;
+    int64_t now = vg_time_now_ms();
     (void)state;
 
     make_ca_from(&p, "Sig CA", now - 365 * DAY);
@@ -414,51 +484,96 @@ static void test_report_signature(void **state)
         assert_int_equal(vg_key_generate(&k), 0);
         assert_int_equal(vg_cert_issue(&req, k, p.ca, p.ca_key, &pem), 0);
     }
-    vg_sha256("report", 6, h);
-    vg_sha256("r3port", 6, h2);
-    assert_int_equal(vg_rsig_sign(h, 6, now - 10 * DAY, "collector-old", pem, k, &sig), 0);
-    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer, sizeof(signer),
-                                    why, sizeof(why)),
+    sample_manifest(&m, "collector-old", now - 10 * DAY);
+    assert_int_equal(vg_rsig_format(&m, &text, &len), 0);
+    assert_int_equal(vg_sign(k, text, len, sig, &siglen), 0);
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, pem, p.ca, &got, why, sizeof(why)),
                      0);
-    assert_string_equal(signer, "collector-old");
-    assert_int_equal(when, now - 10 * DAY);
-    /* The file changed. */
-    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h2, 6, &when, signer, sizeof(signer),
-                                    why, sizeof(why)),
+    assert_string_equal(got.report_id, m.report_id);
+    assert_string_equal(got.collector, "collector-old");
+    assert_int_equal(got.generated_ms, now - 10 * DAY);
+    assert_int_equal(got.nfiles, 2);
+    /* Each byte of the manifest changed in turn: never verifies. */
+    for (size_t i = 0; i < len; i++) {
+        text[i] ^= 1;
+        assert_int_not_equal(
+            vg_rsig_verify(text, len, sig, siglen, pem, p.ca, &got, why, sizeof(why)), 0);
+        text[i] ^= 1;
+    }
+    /* A file's hash changed (the manifest still parses): the signature. */
+    text[len - 20] = text[len - 20] == 'b' ? 'c' : 'b';
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, pem, p.ca, &got, why, sizeof(why)),
+                     VG_ECRYPTO);
+    text[len - 20] = 'b';
+    /* The signature changed. */
+    sig[siglen - 3] ^= 0x40;
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, pem, p.ca, &got, why, sizeof(why)),
+                     VG_ECRYPTO);
+    sig[siglen - 3] ^= 0x40;
+    assert_int_equal(vg_rsig_verify(text, len, sig, 0, pem, p.ca, &got, why, sizeof(why)),
                      VG_ECRYPTO);
     /* Another CA. */
-    assert_int_equal(vg_rsig_verify(sig, strlen(sig), other.ca, h, 6, &when, signer,
-                                    sizeof(signer), why, sizeof(why)),
-                     VG_ECERT);
-    free(sig);
-    /* Signed (it says) after the certificate expired. */
-    assert_int_equal(vg_rsig_sign(h, 6, now, "collector-old", pem, k, &sig), 0);
-    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer, sizeof(signer),
-                                    why, sizeof(why)),
-                     VG_ECERT);
-    /* The signed time edited: the signature no longer matches. */
+    assert_int_equal(
+        vg_rsig_verify(text, len, sig, siglen, pem, other.ca, &got, why, sizeof(why)), VG_ECERT);
+    assert_non_null(strstr(why, "not signed by a collector of this CA"));
+    /* The wrong key: a collector of this CA with the same name, but the
+     * signature is another key's. */
     {
-        char *t = strstr(sig, "\"signed_ms\": ");
-        assert_non_null(t);
-        t += strlen("\"signed_ms\": ");
-        t[strspn(t, "0123456789") - 1] = t[strspn(t, "0123456789") - 1] == '0' ? '1' : '0';
-        assert_int_not_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer,
-                                            sizeof(signer), why, sizeof(why)),
-                             0);
+        struct vg_cert_req req;
+        memset(&req, 0, sizeof(req));
+        req.cn = "collector-old";
+        req.role = VG_ROLE_COLLECTOR;
+        req.not_before_ms = now - 30 * DAY;
+        req.not_after_ms = now + DAY;
+        assert_int_equal(vg_key_generate(&k2), 0);
+        assert_int_equal(vg_cert_issue(&req, k2, p.ca, p.ca_key, &pem2), 0);
     }
-    free(sig);
-    /* An agent's certificate is not a collector's. */
-    apem = issue(&p, "agent-x", VG_ROLE_AGENT, NULL, 0, now + DAY, &ak);
-    assert_int_equal(vg_rsig_sign(h, 6, now, "agent-x", apem, ak, &sig), 0);
-    assert_int_equal(vg_rsig_verify(sig, strlen(sig), p.ca, h, 6, &when, signer, sizeof(signer),
-                                    why, sizeof(why)),
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, pem2, p.ca, &got, why, sizeof(why)),
+                     VG_ECRYPTO);
+    /* A collector certificate from another CA, with its own signature. */
+    opem = issue(&other, "collector-old", VG_ROLE_COLLECTOR, NULL, 0, now + DAY, &ok);
+    free(text);
+    sample_manifest(&m, "collector-old", now);
+    assert_int_equal(vg_rsig_format(&m, &text, &len), 0);
+    assert_int_equal(vg_sign(ok, text, len, sig, &siglen), 0);
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, opem, p.ca, &got, why, sizeof(why)),
                      VG_ECERT);
-    free(sig);
+    assert_int_equal(
+        vg_rsig_verify(text, len, sig, siglen, opem, other.ca, &got, why, sizeof(why)), 0);
+    /* Signed (it says) after the certificate expired. */
+    assert_int_equal(vg_sign(k, text, len, sig, &siglen), 0);
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, pem, p.ca, &got, why, sizeof(why)),
+                     VG_ECERT);
+    /* The same collector's new certificate and key: verifies; naming
+     * another collector than its certificate's CN: does not. */
+    assert_int_equal(vg_sign(k2, text, len, sig, &siglen), 0);
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, pem2, p.ca, &got, why, sizeof(why)),
+                     0);
+    free(text);
+    sample_manifest(&m, "collector-new", now);
+    assert_int_equal(vg_rsig_format(&m, &text, &len), 0);
+    assert_int_equal(vg_sign(k2, text, len, sig, &siglen), 0);
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, pem2, p.ca, &got, why, sizeof(why)),
+                     VG_ECERT);
+    assert_non_null(strstr(why, "collector-new"));
+    /* An agent's certificate is not a collector's. */
+    free(text);
+    sample_manifest(&m, "agent-x", now);
+    assert_int_equal(vg_rsig_format(&m, &text, &len), 0);
+    apem = issue(&p, "agent-x", VG_ROLE_AGENT, NULL, 0, now + DAY, &ak);
+    assert_int_equal(vg_sign(ak, text, len, sig, &siglen), 0);
+    assert_int_equal(vg_rsig_verify(text, len, sig, siglen, apem, p.ca, &got, why, sizeof(why)),
+                     VG_ECERT);
+    assert_non_null(strstr(why, "not a collector"));
+    free(text);
     free(apem);
+    free(opem);
+    free(pem2);
     free(pem);
     vg_key_free(k);
+    vg_key_free(k2);
     vg_key_free(ak);
-    vg_cert_free(c);
+    vg_key_free(ok);
     free_ca(&p);
     free_ca(&other);
 }
@@ -476,7 +591,8 @@ int main(void)
         cmocka_unit_test(test_issue_rejects_bad_input),
         cmocka_unit_test(test_cert_parse_garbage),
         cmocka_unit_test(test_signatures),
-        cmocka_unit_test(test_report_signature),
+        cmocka_unit_test(test_manifest_format),
+        cmocka_unit_test(test_manifest_signature),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

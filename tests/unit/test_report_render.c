@@ -244,7 +244,7 @@ static char *render_html(const json_t *doc)
     char *html = NULL;
     size_t len = 0;
 
-    assert_int_equal(report_render_html(doc, &html, &len), 0);
+    assert_int_equal(report_render_html(doc, REPORT_LAYOUT_FULL, &html, &len), 0);
     assert_non_null(html);
     assert_int_equal(strlen(html), len);
     return html;
@@ -508,7 +508,7 @@ static void test_refuses_unusable(void **state)
         size_t len, fl, hl;
 
         assert_non_null(doc);
-        assert_int_equal(report_render_html(doc, &html, &len), VG_EPROTO);
+        assert_int_equal(report_render_html(doc, REPORT_LAYOUT_FULL, &html, &len), VG_EPROTO);
         assert_null(html);
         assert_int_equal(report_render_csv(doc, &fc, &fl, &hc, &hl), VG_EPROTO);
         assert_null(fc);
