@@ -780,7 +780,8 @@ static int set_identity(json_t *doc, const char *collector, char id[VG_RSIG_ID_H
     json_object_del(h2, "report_id");
     if (json_object_set(d2, "header", h2) != 0)
         goto out;
-    rc = json_dump_callback(d2, hash_cb, h, JSON_COMPACT | JSON_SORT_KEYS);
+    rc = json_dump_callback(d2, hash_cb, h,
+                            JSON_COMPACT | JSON_SORT_KEYS | JSON_REAL_PRECISION(10));
     vg_sha256_final(h, d);
     h = NULL;
     if (rc != 0) {
