@@ -805,7 +805,7 @@ static void report_work(uv_work_t *w)
     } else {
         char *h = NULL;
         size_t hl = 0;
-        rc = report_render_html(doc, &h, &hl);
+        rc = report_render_html(doc, REPORT_LAYOUT_SUMMARY, &h, &hl);
         if (rc == 0)
             rc = add_file(j->res, "", h, hl, j->sign, j->cert_pem, j->key, j->signer, j->now);
     }
