@@ -935,8 +935,9 @@ static void h_headline(struct out *o, const json_t *doc)
         fig(o, sum, "sum-compliant-pct", "compliant_pct", FIG_PCT, 0, " lead");
         put(o, "Hosts compliant");
     } else {
+        /* A no-break space: one word for shell-built expectations too. */
         put(o, "<div class=\"fig lead bad\"><span class=\"v small\" id=\"sum-compliant-pct\">"
-               "not confirmed</span><span class=\"l\">Hosts compliant: ");
+               "not\xc2\xa0" "confirmed</span><span class=\"l\">Hosts compliant: ");
         h_int(o, unconf);
         put(o, " host(s) unconfirmed");
     }
@@ -988,7 +989,7 @@ static const char *const RULE_STATUSES[] = {"pass", "fail", "unconfirmed"};
  * states them (summary.rules; the wording falls back to doc.rules). */
 static void h_rule_results(struct out *o, const json_t *doc)
 {
-    static const int w[] = {17, 11, 6, 6, 9, 7, 44};
+    static const int w[] = {18, 9, 6, 6, 9, 8, 44};
     static const char *const counts[] = {"hosts_pass", "hosts_fail", "hosts_unconfirmed",
                                          "hosts_unknown"};
     const json_t *rules = get(get(doc, "summary"), "rules"), *r;
@@ -1004,7 +1005,7 @@ static void h_rule_results(struct out *o, const json_t *doc)
     put(o, "<table class=\"rule-results fixed\">");
     colgroup(o, w, VG_ARRAY_SIZE(w));
     put(o, "<thead><tr><th>Rule</th><th>Result</th><th class=\"n\">Hosts pass</th>"
-           "<th class=\"n\">Fail</th><th class=\"n\">Unconfirmed</th><th class=\"n\">Unknown</th>"
+           "<th class=\"n\">Fail</th><th class=\"n\">Uncon&shy;firmed</th><th class=\"n\">Un&shy;known</th>"
            "<th>What the rule requires</th></tr></thead><tbody>\n");
     json_array_foreach(rules, i, r) {
         const char *id = str(r, "id");
@@ -1312,7 +1313,7 @@ static void h_worst(struct out *o, const json_t *doc)
     put(o, "<p class=\"note\">Ranked by overdue findings, then open, then unconfirmed.</p>\n"
            "<table class=\"worst fixed\">");
     colgroup(o, w, VG_ARRAY_SIZE(w));
-    put(o, "<thead><tr><th>Host</th><th>Status</th><th class=\"n\">Overdue</th>"
+    put(o, "<thead><tr><th>Host</th><th>Status</th><th class=\"n\">Over&shy;due</th>"
            "<th class=\"n\">Open</th><th class=\"n\">Uncon&shy;firmed</th>"
            "<th class=\"n\">Ex&shy;cepted</th><th>Reboot</th>"
            "<th>Failing rules; why unconfirmed</th></tr></thead><tbody>\n");

@@ -211,7 +211,7 @@ def expectations(path, headline=False):
     unconfirmed = s.get("unconfirmed")
     # While any host is unconfirmed no percentage may be shown.
     if isinstance(unconfirmed, int) and unconfirmed > 0:
-        out = ["#sum-compliant-pct=not confirmed"]
+        out = ["#sum-compliant-pct=not\u00a0confirmed"]  # one word for the shell
     else:
         out = ["#sum-compliant-pct=" + one_decimal("compliant_pct", "%")]
     out.append("#sum-mttr=" + one_decimal("mean_days_to_remediate"))
