@@ -313,7 +313,7 @@ test-html:
 	    --hosts-csv $(REPORT_OUT)-hosts.csv $(REPORT_OUT).html
 	$(Q)/usr/bin/python3 tests/html/cross_check.py --findings-csv $(REPORT_OUT).csv \
 	    --hosts-csv $(REPORT_OUT)-hosts.csv --full $(REPORT_OUT)-full.html
-	$(Q)/usr/bin/python3 tests/html/check_report.py --expect-summary $(REPORT_DOC) --headline \
+	$(Q)/usr/bin/python3 tests/html/check_report.py --expect-summary $(REPORT_DOC) --headline --stamp \
 	    >$(REPORT_OUT).expect
 	$(Q)rm -rf $(REPORT_OUT)-full.d
 	$(Q)tr '\n' '\0' <$(REPORT_OUT).expect | xargs -0 tests/html/check_html.sh \
@@ -326,7 +326,7 @@ test-html:
 	    --hosts-csv $(REPORT_OUT)-hosts.csv --full $(REPORT_OUT)-full.d/dom.out
 	$(Q)/usr/bin/python3 tests/html/gen_report.py --hosts 200 $(REPORT_BIG).json
 	$(Q)$(BUILD)/tests/render_report $(REPORT_BIG).json $(REPORT_BIG)
-	$(Q)/usr/bin/python3 tests/html/check_report.py --expect-summary $(REPORT_BIG).json --headline \
+	$(Q)/usr/bin/python3 tests/html/check_report.py --expect-summary $(REPORT_BIG).json --headline --stamp \
 	    >$(REPORT_BIG).expect
 	$(Q)tr '\n' '\0' <$(REPORT_BIG).expect | xargs -0 tests/html/check_html.sh \
 	    --max-pages $(REPORT_SUMMARY_PAGES) $(REPORT_BIG).html

@@ -13,12 +13,14 @@
       report columns (report_id, as_of, collector, generated); records end
       in CRLF; no cell starts a spreadsheet formula (= + - @ TAB CR, a
       negative number aside).
-  check_report.py --expect-summary FILE [--headline]
+  check_report.py --expect-summary FILE [--stamp] [--headline]
       prints, one per line, the #ID=TEXT expectations for
       tests/html/check_html.sh that the report FILE's summary implies: the
-      figures, each rule's result and counts, the report's stamp; with
+      figures and each rule's result and counts; with --stamp also the
+      report id, as-of, collector and generation time (only when the HTML
+      was rendered from FILE itself, not from another run); with
       --headline also the headline (a line with spaces: pass the lines to
-      check_html.sh whole, e.g. with xargs -d '\n').
+      check_html.sh whole, e.g. with xargs -0 after tr '\n' '\0').
 
 Exits 0 when the check passes, 1 when it fails (saying why), 2 on misuse.
 """
@@ -191,7 +193,7 @@ def check_csv(path, columns):
     return 0
 
 
-def expectations(path, headline=False):
+def expectations(path, headline=False, stamp=False):
     """The figures the HTML summary must show, as check_html.sh arguments."""
     with open(path, encoding="utf-8") as f:
         doc = json.load(f)
@@ -233,7 +235,8 @@ def expectations(path, headline=False):
     for ident, key in (("stamp-report-id", "report_id"), ("stamp-as-of", "as_of"),
                        ("stamp-collector", "collector"), ("stamp-generated", "generated")):
         v = hd.get(key)
-        out.append("#%s=%s" % (ident, v if isinstance(v, str) and v else DASH))
+        if stamp:
+            out.append("#%s=%s" % (ident, v if isinstance(v, str) and v else DASH))
     if headline:
         out.append("#headline=" + (s.get("headline") or DASH))
     print("\n".join(out))
@@ -249,6 +252,7 @@ def main():
     ap.add_argument("--columns", type=int, metavar="N")
     ap.add_argument("--expect-summary", metavar="FILE")
     ap.add_argument("--headline", action="store_true")
+    ap.add_argument("--stamp", action="store_true")
     a = ap.parse_args()
     if a.json:
         if not a.schema:
@@ -259,7 +263,7 @@ def main():
             ap.error("--csv needs --columns N")
         return check_csv(a.csv, a.columns)
     if a.expect_summary:
-        return expectations(a.expect_summary, a.headline)
+        return expectations(a.expect_summary, a.headline, a.stamp)
     ap.error("one of --json, --csv or --expect-summary is needed")
     return 2
 

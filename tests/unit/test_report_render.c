@@ -570,6 +570,21 @@ static void test_layouts(void **state)
         assert_null(strstr(h, "20.0%"));
     }
     expect_id(s, "exc-open", "3");
+    /* Worst hosts: by overdue, then open, then unconfirmed, then document
+     * order. */
+    {
+        static const char *const order[] = {"db01", "legacy01", "app01", "ward01", "web01"};
+        const char *p = strstr(s, "id=\"worst\"");
+        char pat[64];
+
+        assert_non_null(p);
+        for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+            snprintf(pat, sizeof(pat), "<tr data-host=\"%s\">", order[i]);
+            p = strstr(p, pat);
+            if (!p)
+                fail_msg("worst hosts: %s missing or out of order", order[i]);
+        }
+    }
     /* The summary has no appendix and lists in-force exceptions only. */
     assert_null(strstr(s, "data-finding="));
     assert_null(strstr(s, "id=\"appendix\""));
