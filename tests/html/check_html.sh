@@ -7,20 +7,32 @@
 #       has no <script>; an EXPECTED_TEXT of the form #ID=TEXT requires
 #       the element with that id to hold exactly TEXT;
 #   (c) a PDF (--print-to-pdf) of some substance whose every page is A4
-#       (MediaBox about 595 x 842 points).
+#       (MediaBox about 595 x 842 points); with --max-pages N, of at most N
+#       pages; with --every-page TEXT, TEXT printed on every page (the
+#       report id in the page margins; needs pdftotext, else skipped).
 # Chromium runs without network, sandbox or GPU, with a fresh profile,
 # under a 60-second timeout per run.  Everything goes into one temporary
 # directory, removed at exit; VG_HTML_KEEP=DIR copies the screenshot, the
 # DOM and the PDF there first.
 #
-# Usage: tests/html/check_html.sh HTML_FILE [EXPECTED_TEXT...]
+# Usage: tests/html/check_html.sh [--max-pages N] [--every-page TEXT] HTML_FILE
+#            [EXPECTED_TEXT...]
 # Needs: chromium, python3 (scripts/install-deps.sh --html installs them).
 set -u
 
 me=check_html
+max_pages=
+every_page=
+while [ $# -gt 1 ]; do
+    case $1 in
+    --max-pages) max_pages=$2; shift 2 ;;
+    --every-page) every_page=$2; shift 2 ;;
+    *) break ;;
+    esac
+done
 html=${1:-}
 if [ -z "$html" ]; then
-    echo "usage: $0 HTML_FILE [EXPECTED_TEXT...]" >&2
+    echo "usage: $0 [--max-pages N] [--every-page TEXT] HTML_FILE [EXPECTED_TEXT...]" >&2
     exit 2
 fi
 shift
@@ -94,17 +106,34 @@ fi
 
 # (c) PDF on A4
 if run pdf --no-pdf-header-footer --print-to-pdf="$work/report.pdf" "$url"; then
-    if out=$(python3 "$here/pdf_a4.py" "$work/report.pdf"); then
+    if out=$(python3 "$here/pdf_a4.py" "$work/report.pdf" $max_pages); then
         echo "  PASS  html/pdf ($out; chromium ${secs}s)"
     else
         echo "  FAIL  html/pdf: $out" >&2
         fail=1
     fi
+    if [ -n "$every_page" ]; then
+        if ! command -v pdftotext >/dev/null 2>&1; then
+            echo "  SKIP  html/pdf-pages: pdftotext not installed (poppler-utils)"
+        else
+            pdftotext -layout "$work/report.pdf" "$work/report.txt"
+            pages=$(python3 "$here/pdf_a4.py" "$work/report.pdf" | sed 's/ pages.*//')
+            missing=$(awk -v want="$every_page" -v n="$pages" '
+                BEGIN { RS = "\f" }
+                NR <= n && index($0, want) == 0 { printf "%d ", NR }' "$work/report.txt")
+            if [ -z "$missing" ]; then
+                echo "  PASS  html/pdf-pages ($pages pages each show $every_page)"
+            else
+                echo "  FAIL  html/pdf-pages: page(s) ${missing}lack $every_page" >&2
+                fail=1
+            fi
+        fi
+    fi
 fi
 
 if [ -n "${VG_HTML_KEEP:-}" ]; then
     mkdir -p "$VG_HTML_KEEP"
-    for f in shot.png dom.out report.pdf; do
+    for f in shot.png dom.out report.pdf report.txt; do
         [ -f "$work/$f" ] && cp "$work/$f" "$VG_HTML_KEEP/"
     done
 fi

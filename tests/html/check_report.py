@@ -9,11 +9,18 @@
   check_report.py --csv FILE --columns N
       FILE loads with Python's csv module as UTF-8; its header has N
       distinct, non-empty names (exactly the findings or hosts columns when
-      N is 26 or 15); every row has N fields; records end in CRLF; no cell
-      starts a spreadsheet formula (= + - @ TAB CR, a negative number aside).
-  check_report.py --expect-summary FILE
+      N is 34 or 21); every row has N fields and ends with the same four
+      report columns (report_id, as_of, collector, generated); records end
+      in CRLF; no cell starts a spreadsheet formula (= + - @ TAB CR, a
+      negative number aside).
+  check_report.py --expect-summary FILE [--stamp] [--headline]
       prints, one per line, the #ID=TEXT expectations for
-      tests/html/check_html.sh that the report FILE's summary implies.
+      tests/html/check_html.sh that the report FILE's summary implies: the
+      figures and each rule's result and counts; with --stamp also the
+      report id, as-of, collector and generation time (only when the HTML
+      was rendered from FILE itself, not from another run); with
+      --headline also the headline (a line with spaces: pass the lines to
+      check_html.sh whole, e.g. with xargs -0 after tr '\n' '\0').
 
 Exits 0 when the check passes, 1 when it fails (saying why), 2 on misuse.
 """
@@ -24,14 +31,16 @@ import json
 import re
 import sys
 
+STAMP_COLUMNS = "report_id as_of collector generated".split()
 FINDING_COLUMNS = (
     "agent_id hostname package binaries manager installed_version fixed_version advisories "
-    "cves severity cvss urgency in_scope scope_reason released first_seen_host "
-    "first_seen_fleet clock_start due installed effective effective_note days_open state "
-    "exception rules").split()
+    "cves severity cvss urgency in_scope scope_reason released_at released_from "
+    "clock_confirmed first_seen_host first_seen_fleet clock_start due installed effective "
+    "effective_note days_open days_late state exceptions rules id").split() + STAMP_COLUMNS
 HOST_COLUMNS = (
     "agent_id hostname os os_support os_eol last_seen stale running_kernel newest_kernel "
-    "reboot_required open overdue excepted status failing_rules").split()
+    "reboot_required open overdue excepted unconfirmed status unconfirmed_reason "
+    "failing_rules").split() + STAMP_COLUMNS
 KNOWN = {len(FINDING_COLUMNS): FINDING_COLUMNS, len(HOST_COLUMNS): HOST_COLUMNS}
 NEGATIVE_NUMBER = re.compile(r"^-[0-9.]")
 DASH = "\u2014"
@@ -60,7 +69,10 @@ def _del(doc, path):
 NEGATIVE = [
     ("unknown top-level property", lambda d: _set(d, ["extra"], 1)),
     ("wrong type", lambda d: _set(d, ["type"], "vigil-report")),
-    ("wrong version", lambda d: _set(d, ["version"], 2)),
+    ("wrong version", lambda d: _set(d, ["version"], 3)),
+    ("report id not 32 hex", lambda d: _set(d, ["header", "report_id"], "xyz")),
+    ("unknown release evidence", lambda d: _set(d, ["findings", 0, "released_from"], "guess")),
+    ("unknown rule result", lambda d: _set(d, ["summary", "rules", 0, "status"], "green")),
     ("missing summary figure", lambda d: _del(d, ["summary", "overdue"])),
     ("negative count", lambda d: _set(d, ["summary", "stale_hosts"], -1)),
     ("percentage over 100", lambda d: _set(d, ["summary", "compliant_pct"], 100.1)),
@@ -80,7 +92,7 @@ NEGATIVE = [
     ("unknown rule id", lambda d: _set(d, ["findings", 0, "rules"], ["ISO27001"])),
     ("repeated rule id", lambda d: _set(d, ["section_rules", "hosts"], ["CE", "CE"])),
     ("excepted without exception", lambda d: (_set(d, ["findings", 0, "state"], "excepted"),
-                                              _set(d, ["findings", 0, "exception"], None))),
+                                              _set(d, ["findings", 0, "exceptions"], []))),
     ("unknown host status", lambda d: _set(d, ["hosts", 0, "status"], "ok")),
     ("unknown OS support", lambda d: _set(d, ["hosts", 0, "os_support"], "eol")),
     ("bad EOL date", lambda d: _set(d, ["hosts", 0, "os_eol"], "2028-13-01")),
@@ -161,9 +173,19 @@ def check_csv(path, columns):
     if columns in KNOWN and header != KNOWN[columns]:
         return fail("%s: header is %s, expected %s" % (path, ",".join(header),
                                                         ",".join(KNOWN[columns])))
+    stamp = None
+    if header[-len(STAMP_COLUMNS):] != STAMP_COLUMNS:
+        return fail("%s: the header does not end with %s" % (path, ",".join(STAMP_COLUMNS)))
     for n, row in enumerate(rows[1:], 2):
         if len(row) != columns:
             return fail("%s: record %d has %d fields, expected %d" % (path, n, len(row), columns))
+        if stamp is None:
+            stamp = row[-len(STAMP_COLUMNS):]
+            if not all(stamp[i] for i in (0, 1, 3)):
+                return fail("%s: record %d lacks its report id, as-of or generation time"
+                            % (path, n))
+        elif row[-len(STAMP_COLUMNS):] != stamp:
+            return fail("%s: record %d names another report: %s" % (path, n, row[-4:]))
         for name, cell in zip(header, row):
             if cell[:1] in ("=", "+", "-", "@", "\t", "\r") and not NEGATIVE_NUMBER.match(cell):
                 return fail("%s: record %d, %s starts a formula: %r" % (path, n, name, cell))
@@ -171,10 +193,12 @@ def check_csv(path, columns):
     return 0
 
 
-def expectations(path):
+def expectations(path, headline=False, stamp=False):
     """The figures the HTML summary must show, as check_html.sh arguments."""
     with open(path, encoding="utf-8") as f:
-        s = json.load(f).get("summary") or {}
+        doc = json.load(f)
+    s = doc.get("summary") or {}
+    hd = doc.get("header") or {}
 
     def count(key):
         v = s.get(key)
@@ -186,14 +210,35 @@ def expectations(path):
             return "%.1f%s" % (v, suffix)
         return DASH
 
-    out = ["#sum-compliant-pct=" + one_decimal("compliant_pct", "%"),
-           "#sum-mttr=" + one_decimal("mean_days_to_remediate")]
+    unconfirmed = s.get("unconfirmed")
+    # While any host is unconfirmed no percentage may be shown.
+    if isinstance(unconfirmed, int) and unconfirmed > 0:
+        out = ["#sum-compliant-pct=not\u00a0confirmed"]  # one word for the shell
+    else:
+        out = ["#sum-compliant-pct=" + one_decimal("compliant_pct", "%")]
+    out.append("#sum-mttr=" + one_decimal("mean_days_to_remediate"))
     for ident, key in (("sum-hosts", "hosts"), ("sum-compliant", "compliant"),
                        ("sum-non-compliant", "non_compliant"), ("sum-unknown", "unknown"),
+                       ("sum-unconfirmed", "unconfirmed"),
+                       ("sum-unconfirmed-findings", "unconfirmed_findings"),
                        ("sum-overdue", "overdue"), ("sum-unsupported-os", "unsupported_os"),
-                       ("sum-stale", "stale_hosts"), ("sum-reboot-pending", "reboot_pending"),
-                       ("sum-findings", "findings")):
+                       ("sum-stale", "stale_hosts"), ("sum-reboot-pending", "reboot_pending")):
         out.append("#%s=%s" % (ident, count(key)))
+    for r in s.get("rules") or []:
+        rid = r.get("id")
+        if not isinstance(rid, str):
+            continue
+        out.append("#rule-%s-status=%s" % (rid, r.get("status", DASH)))
+        for k in ("pass", "fail", "unconfirmed", "unknown"):
+            v = r.get("hosts_" + k)
+            out.append("#rule-%s-%s=%s" % (rid, k, v if isinstance(v, int) else DASH))
+    for ident, key in (("stamp-report-id", "report_id"), ("stamp-as-of", "as_of"),
+                       ("stamp-collector", "collector"), ("stamp-generated", "generated")):
+        v = hd.get(key)
+        if stamp:
+            out.append("#%s=%s" % (ident, v if isinstance(v, str) and v else DASH))
+    if headline:
+        out.append("#headline=" + (s.get("headline") or DASH))
     print("\n".join(out))
     return 0
 
@@ -206,6 +251,8 @@ def main():
     ap.add_argument("--csv", metavar="FILE")
     ap.add_argument("--columns", type=int, metavar="N")
     ap.add_argument("--expect-summary", metavar="FILE")
+    ap.add_argument("--headline", action="store_true")
+    ap.add_argument("--stamp", action="store_true")
     a = ap.parse_args()
     if a.json:
         if not a.schema:
@@ -216,7 +263,7 @@ def main():
             ap.error("--csv needs --columns N")
         return check_csv(a.csv, a.columns)
     if a.expect_summary:
-        return expectations(a.expect_summary)
+        return expectations(a.expect_summary, a.headline, a.stamp)
     ap.error("one of --json, --csv or --expect-summary is needed")
     return 2
 

@@ -1,6 +1,7 @@
 /* Renders a report document to HTML and CSV, for tests/html/check_html.sh
- * and the eye: render_report IN.json OUT_PREFIX writes OUT_PREFIX.html,
- * OUT_PREFIX.csv (findings) and OUT_PREFIX-hosts.csv. */
+ * and the eye: render_report IN.json OUT_PREFIX writes OUT_PREFIX.html
+ * (summary layout), OUT_PREFIX-full.html (full layout), OUT_PREFIX.csv
+ * (findings) and OUT_PREFIX-hosts.csv. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -32,8 +33,8 @@ int main(int argc, char **argv)
 {
     json_error_t jerr;
     json_t *doc;
-    char *html = NULL, *fcsv = NULL, *hcsv = NULL;
-    size_t hlen = 0, flen = 0, hclen = 0;
+    char *html = NULL, *full = NULL, *fcsv = NULL, *hcsv = NULL;
+    size_t hlen = 0, fulllen = 0, flen = 0, hclen = 0;
     int rc, status = 1;
 
     if (argc != 3) {
@@ -45,7 +46,9 @@ int main(int argc, char **argv)
         fprintf(stderr, "render_report: %s:%d: %s\n", argv[1], jerr.line, jerr.text);
         return 1;
     }
-    rc = report_render_html(doc, REPORT_LAYOUT_FULL, &html, &hlen);
+    rc = report_render_html(doc, REPORT_LAYOUT_SUMMARY, &html, &hlen);
+    if (rc == 0)
+        rc = report_render_html(doc, REPORT_LAYOUT_FULL, &full, &fulllen);
     if (rc) {
         fprintf(stderr, "render_report: html: %s\n", vg_strerror(rc));
         goto out;
@@ -55,12 +58,14 @@ int main(int argc, char **argv)
         fprintf(stderr, "render_report: csv: %s\n", vg_strerror(rc));
         goto out;
     }
-    if (write_out(argv[2], ".html", html, hlen) || write_out(argv[2], ".csv", fcsv, flen) ||
+    if (write_out(argv[2], ".html", html, hlen) ||
+        write_out(argv[2], "-full.html", full, fulllen) || write_out(argv[2], ".csv", fcsv, flen) ||
         write_out(argv[2], "-hosts.csv", hcsv, hclen))
         goto out;
     status = 0;
 out:
     free(html);
+    free(full);
     free(fcsv);
     free(hcsv);
     json_decref(doc);

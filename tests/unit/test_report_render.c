@@ -1,9 +1,12 @@
 /* Report renderings: the sample document gives one CSV row per finding
- * and per host under a header; text is quoted per RFC 4180 and guarded
- * against formulas while numbers are not; the HTML carries the summary
- * figures under stable ids, escapes what hosts supply, holds no script
- * and no external reference; a document missing optional parts renders,
- * one missing what is needed is refused. */
+ * and per host under a header, each row ending with the report's id,
+ * as-of, collector and generation time; text is quoted per RFC 4180 and
+ * guarded against formulas while numbers are not; the HTML carries the
+ * summary figures under stable ids, escapes what hosts supply, holds no
+ * script and no external reference; the summary layout never shows a
+ * bare percentage while hosts are unconfirmed; every host and finding
+ * value of the HTML (summary and full) equals its CSV cell; a document
+ * missing optional parts renders, one missing what is needed is refused. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -20,8 +23,9 @@
 #include "../../collector/report_render.h"
 #include "err.h"
 
-#define FINDING_COLS 26
-#define HOST_COLS 15
+#define FINDING_COLS 34 /* 30 fields and the 4 stamp columns */
+#define HOST_COLS 21    /* 17 fields and the 4 stamp columns */
+#define STAMP_COLS 4
 
 static json_t *load_sample(void)
 {
@@ -41,7 +45,7 @@ static json_t *load_sample(void)
  * inside quoted fields, nothing after a closing quote but , or CRLF ---- */
 
 #define MAX_ROWS 64
-#define MAX_FIELDS 32
+#define MAX_FIELDS 40
 
 struct csv {
     size_t nrows;
@@ -147,7 +151,9 @@ static void test_csv_sample(void **state)
     for (size_t r = 0; r < c.nrows; r++)
         assert_int_equal(c.nfields[r], FINDING_COLS);
     assert_string_equal(c.cell[0][0], "agent_id");
-    assert_string_equal(c.cell[0][FINDING_COLS - 1], "rules");
+    assert_string_equal(c.cell[0][FINDING_COLS - STAMP_COLS - 1], "id");
+    assert_string_equal(c.cell[0][FINDING_COLS - 4], "report_id");
+    assert_string_equal(c.cell[0][FINDING_COLS - 1], "generated");
     /* Each row says what its finding says, in document order. */
     state_col = col_index(&c, "state");
     for (size_t r = 1; r < c.nrows; r++) {
@@ -161,13 +167,34 @@ static void test_csv_sample(void **state)
     assert_string_equal(c.cell[1][col_index(&c, "installed")], "");
     assert_string_equal(c.cell[1][col_index(&c, "in_scope")], "true");
     assert_string_equal(c.cell[1][col_index(&c, "days_open")], "29.6");
+    assert_string_equal(c.cell[1][col_index(&c, "days_late")], "15.6");
+    assert_string_equal(c.cell[1][col_index(&c, "released_from")], "advisory");
+    assert_string_equal(c.cell[1][col_index(&c, "clock_confirmed")], "true");
+    assert_string_equal(c.cell[1][col_index(&c, "exceptions")], "");
+    assert_string_equal(c.cell[5][col_index(&c, "exceptions")], "3");
+    assert_string_equal(c.cell[4][col_index(&c, "days_late")], "");
+    /* Every row names its report. */
+    for (size_t r = 1; r < c.nrows; r++) {
+        assert_string_equal(c.cell[r][col_index(&c, "report_id")],
+                            "5d0c3a9e7b21f4c86e1a0b93d2f7c415");
+        assert_string_equal(c.cell[r][col_index(&c, "as_of")], "2026-11-20T06:00:00Z");
+        assert_string_equal(c.cell[r][col_index(&c, "collector")],
+                            "collector.example-trust.nhs.uk");
+        assert_string_equal(c.cell[r][col_index(&c, "generated")], "2026-11-20T06:00:04.318Z");
+    }
     csv_free(&c);
 
     parse_or_fail(hc, hl, &c);
     assert_int_equal(c.nrows, json_array_size(json_object_get(doc, "hosts")) + 1);
     for (size_t r = 0; r < c.nrows; r++)
         assert_int_equal(c.nfields[r], HOST_COLS);
-    assert_string_equal(c.cell[0][HOST_COLS - 1], "failing_rules");
+    assert_string_equal(c.cell[0][HOST_COLS - STAMP_COLS - 1], "failing_rules");
+    assert_string_equal(c.cell[5][col_index(&c, "status")], "unconfirmed");
+    assert_string_equal(c.cell[5][col_index(&c, "unconfirmed")], "4");
+    assert_string_equal(c.cell[5][col_index(&c, "reboot_required")], "true");
+    for (size_t r = 1; r < c.nrows; r++)
+        assert_string_equal(c.cell[r][col_index(&c, "report_id")],
+                            "5d0c3a9e7b21f4c86e1a0b93d2f7c415");
     assert_string_equal(c.cell[3][col_index(&c, "failing_rules")],
                         "CE: unsupported OS (Debian 11 since 2026-08-31); 1 fix overdue (bind9); "
                         "DSPT: unsupported operating system; CAF-B4.d: unsupported software in "
@@ -239,15 +266,20 @@ static void test_csv_quoting_and_guard(void **state)
     json_decref(doc);
 }
 
-static char *render_html(const json_t *doc)
+static char *render_layout(const json_t *doc, enum report_layout layout)
 {
     char *html = NULL;
     size_t len = 0;
 
-    assert_int_equal(report_render_html(doc, REPORT_LAYOUT_FULL, &html, &len), 0);
+    assert_int_equal(report_render_html(doc, layout, &html, &len), 0);
     assert_non_null(html);
     assert_int_equal(strlen(html), len);
     return html;
+}
+
+static char *render_html(const json_t *doc)
+{
+    return render_layout(doc, REPORT_LAYOUT_FULL);
 }
 
 /* The text of the element with this id, up to its closing tag. */
@@ -335,6 +367,8 @@ static void test_html_sample(void **state)
         {"sum-compliant", "compliant"},
         {"sum-non-compliant", "non_compliant"},
         {"sum-unknown", "unknown"},
+        {"sum-unconfirmed", "unconfirmed"},
+        {"sum-unconfirmed-findings", "unconfirmed_findings"},
         {"sum-overdue", "overdue"},
         {"sum-unsupported-os", "unsupported_os"},
         {"sum-stale", "stale_hosts"},
@@ -354,10 +388,9 @@ static void test_html_sample(void **state)
     assert_true(strncmp(html, "<!DOCTYPE html>", 15) == 0);
     assert_non_null(strstr(html, "<meta http-equiv=\"Content-Security-Policy\" content=\"default-src "
                                  "'none'; style-src 'unsafe-inline'; img-src data:\">"));
-    snprintf(want, sizeof(want), "%.1f%%",
-             json_number_value(json_object_get(sum, "compliant_pct")));
-    expect_id(html, "sum-compliant-pct", want);
-    assert_string_equal(want, "25.0%");
+    /* One host unconfirmed: no percentage, however it would read. */
+    expect_id(html, "sum-compliant-pct", "not\xc2\xa0" "confirmed");
+    assert_null(strstr(html, "20.0%"));
     for (size_t i = 0; i < sizeof(counts) / sizeof(counts[0]); i++) {
         count_text(want, sizeof(want), json_object_get(sum, counts[i].key));
         expect_id(html, counts[i].id, want);
@@ -365,7 +398,7 @@ static void test_html_sample(void **state)
     snprintf(want, sizeof(want), "%.1f",
              json_number_value(json_object_get(sum, "mean_days_to_remediate")));
     expect_id(html, "sum-mttr", want);
-    expect_id(html, "exc-in-force", "1");
+    expect_id(html, "exc-in-force", "3");
     expect_id(html, "exc-expired", "1");
 
     /* Every section carries its rule tags; every host and finding is there. */
@@ -451,7 +484,7 @@ static void test_minimal_doc(void **state)
     expect_id(html, "sum-hosts", "\xe2\x80\x94");
     expect_id(html, "sum-compliant-pct", "\xe2\x80\x94");
     expect_id(html, "sum-mttr", "\xe2\x80\x94");
-    assert_non_null(strstr(html, "<span class=\"sub\">agent h1</span>"));
+    assert_non_null(strstr(html, "agent <span class=\"mono\" data-field=\"agent_id\">h1</span>"));
     assert_non_null(strstr(html, "</html>\n"));
     free(html);
 
@@ -473,7 +506,7 @@ static void test_minimal_doc(void **state)
     json_decref(doc);
 
     /* No hosts and no findings at all is still a report. */
-    doc = json_pack("{s:s, s:i, s:[], s:[]}", "type", "vigil-patch-report", "version", 1,
+    doc = json_pack("{s:s, s:i, s:[], s:[]}", "type", "vigil-patch-report", "version", 2,
                     "hosts", "findings");
     html = render_html(doc);
     assert_non_null(strstr(html, "No hosts in scope."));
@@ -481,9 +514,325 @@ static void test_minimal_doc(void **state)
     assert_int_equal(report_render_csv(doc, &fc, &fl, &hc, &hl), 0);
     assert_string_equal(hc, "agent_id,hostname,os,os_support,os_eol,last_seen,stale,"
                             "running_kernel,newest_kernel,reboot_required,open,overdue,"
-                            "excepted,status,failing_rules\r\n");
+                            "excepted,unconfirmed,status,unconfirmed_reason,failing_rules,"
+                            "report_id,as_of,collector,generated\r\n");
     free(fc);
     free(hc);
+    json_decref(doc);
+}
+
+/* ---- the layouts ----------------------------------------------------------- */
+
+static size_t count_of(const char *hay, const char *needle)
+{
+    size_t n = 0;
+    for (const char *p = hay; (p = strstr(p, needle)) != NULL; p++)
+        n++;
+    return n;
+}
+
+static void test_layouts(void **state)
+{
+    json_t *doc = load_sample();
+    json_t *sum = json_object_get(doc, "summary");
+    char *s, *f, *h2, *bad = NULL;
+    size_t len;
+
+    (void)state;
+    s = render_layout(doc, REPORT_LAYOUT_SUMMARY);
+    f = render_layout(doc, REPORT_LAYOUT_FULL);
+    /* Both name the report at the top, in the footer and in every printed
+     * page's margins. */
+    for (char *h = s; h; h = h == s ? f : NULL) {
+        expect_id(h, "stamp-report-id", "5d0c3a9e7b21f4c86e1a0b93d2f7c415");
+        expect_id(h, "stamp-as-of", "2026-11-20T06:00:00Z");
+        expect_id(h, "stamp-collector", "collector.example-trust.nhs.uk");
+        expect_id(h, "stamp-generated", "2026-11-20T06:00:04.318Z");
+        assert_int_equal(count_of(h, "5d0c3a9e7b21f4c86e1a0b93d2f7c415"), 4);
+        assert_non_null(strstr(h, "@top-right{font-size:7pt;color:#56606b;content:\"report \" "
+                                  "\"5d0c3a9e7b21f4c86e1a0b93d2f7c415\"}"));
+        expect_id(h, "headline", json_string_value(json_object_get(sum, "headline")));
+        assert_non_null(strstr(h, "id=\"rule-CE-status\"><span class=\"b h-fail\">fail</span>"));
+        expect_id(h, "rule-DSPT-pass", "1");
+        expect_id(h, "rule-CAF-B4.d-unconfirmed", "1");
+        assert_non_null(strstr(h, "<th>Approved by (SIRO)</th>"));
+        /* The rule's wording as the engine gives it. */
+        assert_non_null(strstr(h, "fixes with no vendor rating are in scope (CE treats these as "
+                                  "critical)."));
+        /* Exceptions: host name beside the agent id; binary and tag scope. */
+        assert_non_null(strstr(h, "<strong>ward01.example-trust.nhs.uk</strong><span "
+                                  "class=\"sub agent\">agent <span class=\"mono\">ward01</span>"));
+        assert_non_null(strstr(h, "libtiff-tools (binary package only)"));
+        assert_non_null(strstr(h, "hosts tagged <span class=\"mono\">role=ward-kiosk</span>"));
+        assert_non_null(strstr(h, "id=\"worst\""));
+        assert_non_null(strstr(h, "id=\"overdue-cves\""));
+        assert_non_null(strstr(h, "id=\"trend-summary\""));
+        assert_null(strstr(h, "20.0%"));
+    }
+    expect_id(s, "exc-open", "3");
+    /* Worst hosts: by overdue, then open, then unconfirmed, then document
+     * order. */
+    {
+        static const char *const order[] = {"db01", "legacy01", "app01", "ward01", "web01"};
+        const char *p = strstr(s, "id=\"worst\"");
+        char pat[64];
+
+        assert_non_null(p);
+        for (size_t i = 0; i < sizeof(order) / sizeof(order[0]); i++) {
+            snprintf(pat, sizeof(pat), "<tr data-host=\"%s\">", order[i]);
+            p = strstr(p, pat);
+            if (!p)
+                fail_msg("worst hosts: %s missing or out of order", order[i]);
+        }
+    }
+    /* The summary has no appendix and lists in-force exceptions only. */
+    assert_null(strstr(s, "data-finding="));
+    assert_null(strstr(s, "id=\"appendix\""));
+    assert_null(strstr(s, "b e-expired"));
+    assert_null(strstr(s, "b e-revoked"));
+    /* The full layout has every host and every finding. */
+    assert_int_equal(count_of(f, "<div class=\"host\" data-host="),
+                     json_array_size(json_object_get(doc, "hosts")));
+    assert_int_equal(count_of(f, "<tr data-finding="),
+                     json_array_size(json_object_get(doc, "findings")));
+    assert_non_null(strstr(f, "<span class=\"b e-revoked\">revoked</span>"));
+    assert_non_null(strstr(f, "<span class=\"b h-unconfirmed\">unconfirmed</span>"));
+    free(s);
+    free(f);
+
+    /* Once every host is confirmed, the share is shown. */
+    json_object_set_new(sum, "unconfirmed", json_integer(0));
+    h2 = render_layout(doc, REPORT_LAYOUT_SUMMARY);
+    expect_id(h2, "sum-compliant-pct", "20.0%");
+    free(h2);
+
+    assert_int_equal(report_render_html(doc, (enum report_layout)7, &bad, &len), VG_EPROTO);
+    assert_null(bad);
+    json_decref(doc);
+}
+
+/* ---- one computation, every format -----------------------------------------
+ * Every data-field element of the HTML under a data-host / data-finding
+ * must show exactly the CSV cell of that host or finding, as the HTML
+ * formats it: "—" for an empty cell, yes/no for true/false, one decimal
+ * for days and CVSS, lists joined by ", " (rule tags, like the CSV, by
+ * " "), times as the datetime of their <time>. */
+
+static const char *const LIST_COLS[] = {"binaries", "advisories", "cves", "exceptions"};
+static const char *const NUM1_COLS[] = {"cvss", "days_open", "days_late"};
+
+static int in_list(const char *s, const char *const *set, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(s, set[i]) == 0)
+            return 1;
+    return 0;
+}
+
+/* The CSV cell as the HTML shows it. */
+static void html_form(const char *col, const char *cell, char *out, size_t n)
+{
+    if (!*cell) {
+        snprintf(out, n, "\xe2\x80\x94");
+    } else if (strcmp(cell, "true") == 0 || strcmp(cell, "false") == 0) {
+        snprintf(out, n, "%s", cell[0] == 't' ? "yes" : "no");
+    } else if (in_list(col, NUM1_COLS, sizeof(NUM1_COLS) / sizeof(NUM1_COLS[0]))) {
+        snprintf(out, n, "%.1f", strtod(cell, NULL));
+    } else if (in_list(col, LIST_COLS, sizeof(LIST_COLS) / sizeof(LIST_COLS[0]))) {
+        size_t o = 0;
+        for (const char *p = cell; *p && o + 3 < n; p++) {
+            if (*p == ' ') {
+                out[o++] = ',';
+                out[o++] = ' ';
+            } else {
+                out[o++] = *p;
+            }
+        }
+        out[o] = '\0';
+    } else {
+        snprintf(out, n, "%s", cell);
+    }
+}
+
+/* The text of the element whose start tag begins at tag: tags stripped,
+ * entities decoded, white space collapsed; a <time> inside gives its
+ * datetime instead. */
+static void element_text(const char *tag, char *out, size_t n)
+{
+    char name[16];
+    size_t nl = 0, o = 0;
+    const char *p = tag + 1, *t;
+    int depth = 1, space = 0;
+
+    while (isalpha((unsigned char)*p) && nl + 1 < sizeof(name))
+        name[nl++] = *p++;
+    name[nl] = '\0';
+    p = strchr(p, '>');
+    assert_non_null(p);
+    p++;
+    t = strstr(p, "<time datetime=\"");
+    while (*p && depth > 0) {
+        if (*p == '<') {
+            if (p[1] == '/' && strncmp(p + 2, name, nl) == 0 && p[2 + nl] == '>')
+                depth--;
+            else if (strncmp(p + 1, name, nl) == 0 && (p[1 + nl] == ' ' || p[1 + nl] == '>'))
+                depth++;
+            if (t && t == p) { /* the time's datetime, up to its quote */
+                const char *q = p + strlen("<time datetime=\"");
+                o = 0;
+                while (*q && *q != '"' && o + 1 < n)
+                    out[o++] = *q++;
+                out[o] = '\0';
+                return;
+            }
+            p = strchr(p, '>');
+            assert_non_null(p);
+            p++;
+            continue;
+        }
+        if (*p == '&') {
+            static const struct {
+                const char *ent, *ch;
+            } ents[] = {{"&amp;", "&"}, {"&lt;", "<"}, {"&gt;", ">"}, {"&quot;", "\""},
+                        {"&#39;", "'"}};
+            size_t k;
+            for (k = 0; k < sizeof(ents) / sizeof(ents[0]); k++)
+                if (strncmp(p, ents[k].ent, strlen(ents[k].ent)) == 0)
+                    break;
+            assert_true(k < sizeof(ents) / sizeof(ents[0]));
+            if (space && o > 0 && o + 1 < n)
+                out[o++] = ' ';
+            space = 0;
+            if (o + 1 < n)
+                out[o++] = ents[k].ch[0];
+            p += strlen(ents[k].ent);
+            continue;
+        }
+        if (isspace((unsigned char)*p)) {
+            space = 1;
+        } else {
+            if (space && o > 0 && o + 1 < n)
+                out[o++] = ' ';
+            space = 0;
+            if (o + 1 < n)
+                out[o++] = *p;
+        }
+        p++;
+    }
+    out[o] = '\0';
+}
+
+/* The element with data-field="col" in [from, to), or NULL. */
+static const char *find_field(const char *from, const char *to, const char *col)
+{
+    char pat[64];
+    const char *p;
+
+    snprintf(pat, sizeof(pat), " data-field=\"%s\"", col);
+    p = strstr(from, pat);
+    if (!p || p >= to)
+        return NULL;
+    while (p > from && *p != '<')
+        p--;
+    return p;
+}
+
+/* Compares every data-field in [from, to) that is a CSV column with the
+ * CSV row; returns how many were compared. */
+static size_t compare_region(const char *what, const char *from, const char *to,
+                             const struct csv *c, size_t row)
+{
+    size_t compared = 0;
+    char got[2048], want[2048];
+
+    for (size_t col = 0; col + STAMP_COLS < c->nfields[0]; col++) {
+        const char *name = c->cell[0][col], *el = find_field(from, to, name);
+        if (!el)
+            continue;
+        element_text(el, got, sizeof(got));
+        html_form(name, c->cell[row][col], want, sizeof(want));
+        if (strcmp(got, want) != 0)
+            fail_msg("%s: %s is \"%s\" in the HTML, \"%s\" in the CSV", what, name, got,
+                     c->cell[row][col]);
+        compared++;
+    }
+    return compared;
+}
+
+static void test_cross_format(void **state)
+{
+    json_t *doc = load_sample();
+    char *fc, *hc, *full, *sum;
+    size_t fl, hl, compared = 0;
+    struct csv fcsv, hcsv;
+
+    (void)state;
+    assert_int_equal(report_render_csv(doc, &fc, &fl, &hc, &hl), 0);
+    parse_or_fail(fc, fl, &fcsv);
+    parse_or_fail(hc, hl, &hcsv);
+    full = render_layout(doc, REPORT_LAYOUT_FULL);
+    sum = render_layout(doc, REPORT_LAYOUT_SUMMARY);
+
+    /* Hosts: the host table of each appendix block holds every column. */
+    for (size_t r = 1; r < hcsv.nrows; r++) {
+        char pat[256];
+        const char *agent = hcsv.cell[r][col_index(&hcsv, "agent_id")], *b, *e;
+        const char *in[] = {full, sum};
+
+        snprintf(pat, sizeof(pat), "<div class=\"host\" data-host=\"%s\">", agent);
+        b = strstr(full, pat);
+        if (!b)
+            fail_msg("host %s is not in the appendix", agent);
+        e = strstr(b, "</table>");
+        assert_non_null(e);
+        assert_int_equal(compare_region(agent, b, e, &hcsv, r),
+                         hcsv.nfields[0] - STAMP_COLS);
+        /* And wherever the summary lists it. */
+        for (size_t k = 1; k < 2; k++) {
+            snprintf(pat, sizeof(pat), "<tr data-host=\"%s\">", agent);
+            for (b = strstr(in[k], pat); b; b = strstr(b + 1, pat)) {
+                e = strstr(b, "</tr>");
+                assert_non_null(e);
+                compared += compare_region(agent, b, e, &hcsv, r);
+            }
+        }
+    }
+    /* The summary's tables showed some host values (worst hosts at least). */
+    assert_true(compared >= 10);
+
+    /* Findings: each row holds every column but agent_id and hostname,
+     * which are those of the host block it sits in. */
+    for (size_t r = 1; r < fcsv.nrows; r++) {
+        char pat[256], got[512];
+        const char *id = fcsv.cell[r][col_index(&fcsv, "id")], *b, *e, *hb, *p;
+        size_t n;
+
+        snprintf(pat, sizeof(pat), "<tr data-finding=\"%s\">", id);
+        b = strstr(full, pat);
+        if (!b)
+            fail_msg("finding %s is not in the appendix", id);
+        assert_null(strstr(b + 1, pat));
+        e = strstr(b, "</tr>");
+        assert_non_null(e);
+        n = compare_region(id, b, e, &fcsv, r);
+        assert_int_equal(n, fcsv.nfields[0] - STAMP_COLS - 2);
+        /* The host block around it. */
+        hb = NULL;
+        for (p = strstr(full, "<div class=\"host\" data-host="); p && p < b;
+             p = strstr(p + 1, "<div class=\"host\" data-host="))
+            hb = p;
+        assert_non_null(hb);
+        element_text(find_field(hb, b, "agent_id"), got, sizeof(got));
+        assert_string_equal(got, fcsv.cell[r][col_index(&fcsv, "agent_id")]);
+        element_text(find_field(hb, b, "hostname"), got, sizeof(got));
+        assert_string_equal(got, fcsv.cell[r][col_index(&fcsv, "hostname")]);
+    }
+    csv_free(&fcsv);
+    csv_free(&hcsv);
+    free(fc);
+    free(hc);
+    free(full);
+    free(sum);
     json_decref(doc);
 }
 
@@ -493,7 +842,7 @@ static void test_refuses_unusable(void **state)
         "[]",
         "{\"version\":1,\"hosts\":[],\"findings\":[]}",
         "{\"type\":\"other\",\"version\":1,\"hosts\":[],\"findings\":[]}",
-        "{\"type\":\"vigil-patch-report\",\"version\":2,\"hosts\":[],\"findings\":[]}",
+        "{\"type\":\"vigil-patch-report\",\"version\":3,\"hosts\":[],\"findings\":[]}",
         "{\"type\":\"vigil-patch-report\",\"version\":\"1\",\"hosts\":[],\"findings\":[]}",
         "{\"type\":\"vigil-patch-report\",\"version\":1,\"findings\":[]}",
         "{\"type\":\"vigil-patch-report\",\"version\":1,\"hosts\":[],\"findings\":{}}",
@@ -508,6 +857,8 @@ static void test_refuses_unusable(void **state)
         size_t len, fl, hl;
 
         assert_non_null(doc);
+        assert_int_equal(report_render_html(doc, REPORT_LAYOUT_SUMMARY, &html, &len), VG_EPROTO);
+        assert_null(html);
         assert_int_equal(report_render_html(doc, REPORT_LAYOUT_FULL, &html, &len), VG_EPROTO);
         assert_null(html);
         assert_int_equal(report_render_csv(doc, &fc, &fl, &hc, &hl), VG_EPROTO);
@@ -525,6 +876,8 @@ int main(void)
         cmocka_unit_test(test_html_sample),
         cmocka_unit_test(test_html_escapes),
         cmocka_unit_test(test_minimal_doc),
+        cmocka_unit_test(test_layouts),
+        cmocka_unit_test(test_cross_format),
         cmocka_unit_test(test_refuses_unusable),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
