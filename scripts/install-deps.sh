@@ -58,9 +58,11 @@ rpmlint
 debootstrap
 "
 # chromium only recommends fonts; without one it renders no text.
+# pdftotext (poppler-utils) reads the report stamp off every printed page.
 HTML_PKGS="
 chromium
 fonts-dejavu-core
+poppler-utils
 "
 [ "$html" = 1 ] && PKGS="$PKGS $HTML_PKGS"
 

@@ -291,7 +291,12 @@ if [ "${VG_TEST_HTML:-0}" = 1 ]; then
     expect_in expect.txt "#sum-overdue=1"
     # shellcheck disable=SC2046
     sh "$VG_ROOT/tests/html/check_html.sh" r1.html $(cat expect.txt) "Example NHS Trust" \
-        "agent-3" "DSA-9002-1" "CVE-2026-0007" || fail "the HTML report in Chromium"
+        "agent-3" || fail "the HTML report (summary) in Chromium"
+    # The full layout adds every finding and CVE.
+    expect_exit 0 auditor report patch --format html --layout full -o r1-full.html
+    # shellcheck disable=SC2046
+    sh "$VG_ROOT/tests/html/check_html.sh" r1-full.html $(cat expect.txt) "Example NHS Trust" \
+        "agent-3" "DSA-9002-1" "CVE-2026-0007" || fail "the full HTML report in Chromium"
 fi
 
 # The fleet changes: host A installs bar's fix; the short exception
