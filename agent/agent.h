@@ -43,6 +43,7 @@ struct agent_conf {
     char *inventory_root;
     uint64_t inventory_poll_ms;
     uint64_t pending_interval_ms;
+    uint64_t history_days;
     /* [telemetry] */
     int process_source; /* enum proc_source_kind */
     uint64_t process_snapshot_ms, process_scan_ms;
