@@ -46,6 +46,8 @@ static json_t *pending_json(const struct pending_list *l)
             json_object_set_new(o, "severity", vg_json_text(p->severity));
         if (p->released_ms)
             json_object_set_new(o, "released", jtime(p->released_ms));
+        if (p->release_file_ms)
+            json_object_set_new(o, "release_file_date", jtime(p->release_file_ms));
         if (p->first_seen_ms)
             json_object_set_new(o, "first_seen", jtime(p->first_seen_ms));
         if (p->security_first_seen_ms)

@@ -231,8 +231,8 @@ static const char *const queries[Q_COUNT] = {
     [Q_PEND_STAGE] =
         "INSERT OR REPLACE INTO pending_staging(host_id, manager, name, arch, installed_version,"
         " candidate_version, advisory, security, severity, origin, release_label, release_origin,"
-        " site, released_ms, agent_first_seen_ms, security_first_seen_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        " site, released_ms, agent_first_seen_ms, security_first_seen_ms, release_file_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     /* A new list replaces the last one: what went ends in history, what
      * is new starts there (keyed on the versions and advisory). */
     [Q_PEND_GONE_HIST] =
@@ -252,27 +252,28 @@ static const char *const queries[Q_COUNT] = {
     [Q_PEND_NEW_HIST] =
         "INSERT INTO pending_history(host_id, manager, name, arch, installed_version,"
         " candidate_version, advisory, security, severity, origin, released_ms,"
-        " agent_first_seen_ms, security_first_seen_ms, appeared_ms)"
+        " agent_first_seen_ms, security_first_seen_ms, appeared_ms, release_file_ms)"
         " SELECT host_id, manager, name, arch, installed_version, candidate_version, advisory,"
         " security, severity, origin, released_ms, agent_first_seen_ms, security_first_seen_ms,"
-        " ?3 FROM pending_staging s WHERE s.host_id = ?1 AND s.manager = ?2 AND NOT EXISTS"
+        " ?3, release_file_ms FROM pending_staging s WHERE s.host_id = ?1 AND s.manager = ?2 AND NOT EXISTS"
         " (SELECT 1 FROM pending p WHERE p.host_id = ?1 AND p.manager = ?2 AND p.name = s.name"
         " AND p.arch = s.arch AND p.installed_version = s.installed_version"
         " AND p.candidate_version = s.candidate_version AND p.advisory = s.advisory)",
     [Q_PEND_UPSERT] =
         "INSERT INTO pending(host_id, manager, name, arch, installed_version, candidate_version,"
         " advisory, security, severity, origin, release_label, release_origin, site, released_ms,"
-        " agent_first_seen_ms, security_first_seen_ms, first_seen_ms)"
+        " agent_first_seen_ms, security_first_seen_ms, first_seen_ms, release_file_ms)"
         " SELECT host_id, manager, name, arch, installed_version, candidate_version, advisory,"
         " security, severity, origin, release_label, release_origin, site, released_ms,"
-        " agent_first_seen_ms, security_first_seen_ms, ?3 FROM pending_staging"
+        " agent_first_seen_ms, security_first_seen_ms, ?3, release_file_ms FROM pending_staging"
         " WHERE host_id = ?1 AND manager = ?2 ON CONFLICT(host_id, manager, name, arch,"
         " installed_version, candidate_version, advisory) DO UPDATE SET"
         " security = excluded.security, severity = excluded.severity, origin = excluded.origin,"
         " release_label = excluded.release_label, release_origin = excluded.release_origin,"
         " site = excluded.site, released_ms = excluded.released_ms,"
         " agent_first_seen_ms = excluded.agent_first_seen_ms,"
-        " security_first_seen_ms = excluded.security_first_seen_ms",
+        " security_first_seen_ms = excluded.security_first_seen_ms,"
+        " release_file_ms = excluded.release_file_ms",
     [Q_PEND_STAGE_CLEAR] = "DELETE FROM pending_staging WHERE host_id = ?1 AND manager = ?2",
     [Q_PEND_HOST] =
         "UPDATE hosts SET pending_time_ms = ?2, pending_refreshed_ms = ?3,"
@@ -288,7 +289,7 @@ static const char *const queries[Q_COUNT] = {
         "SELECT h.agent_id, h.hostname, p.manager, p.name, p.arch, p.installed_version,"
         " p.candidate_version, p.advisory, p.security, p.severity, p.origin, p.release_label,"
         " p.release_origin, p.site, p.released_ms, p.agent_first_seen_ms,"
-        " p.security_first_seen_ms, p.first_seen_ms, h.pending_refreshed_ms"
+        " p.security_first_seen_ms, p.first_seen_ms, h.pending_refreshed_ms, p.release_file_ms"
         " FROM pending p JOIN hosts h ON h.id = p.host_id"
         " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 = 0 OR p.security)"
         " ORDER BY h.hostname, h.agent_id, p.name, p.arch, p.advisory",
@@ -654,6 +655,10 @@ static const char *const added_columns[] = {
     "ALTER TABLE os_history ADD COLUMN os_version_id TEXT",
     "ALTER TABLE os_history ADD COLUMN os_version_codename TEXT",
     "ALTER TABLE os_history ADD COLUMN hostname TEXT",
+    /* The Date: of the Release file the candidate comes from (apt). */
+    "ALTER TABLE pending ADD COLUMN release_file_ms INTEGER",
+    "ALTER TABLE pending_staging ADD COLUMN release_file_ms INTEGER",
+    "ALTER TABLE pending_history ADD COLUMN release_file_ms INTEGER",
 };
 
 struct store {
@@ -1186,6 +1191,7 @@ static int apply_pending(struct store *s, int64_t host_id, const Vigil__V1__Pend
         sqlite3_bind_int64(st, 14, u->released_time_ms);
         sqlite3_bind_int64(st, 15, u->first_seen_time_ms);
         sqlite3_bind_int64(st, 16, u->security_first_seen_time_ms);
+        sqlite3_bind_int64(st, 17, u->release_file_time_ms);
         if ((rc = step_done(s, st, "cannot stage pending update")) != 0)
             return rc;
     }
@@ -1672,6 +1678,7 @@ int store_pending(struct store *s, const char *agent_id, int security_only,
         p.security_first_seen_ms = sqlite3_column_int64(st, 16);
         p.first_seen_ms = sqlite3_column_int64(st, 17);
         p.refreshed_ms = sqlite3_column_int64(st, 18);
+        p.release_file_ms = sqlite3_column_int64(st, 19);
         if ((r = cb(ctx, &p)) != 0) {
             sqlite3_reset(st);
             return r;
