@@ -24,6 +24,7 @@ struct pkg_list {
 /* Parse report: what was odd about the input (never fatal). */
 struct pkg_report {
     unsigned stanzas, skipped_incomplete, duplicates, bad_versions, truncated;
+    unsigned updates; /* files of dpkg's journal (updates/) applied */
 };
 
 #define PKG_STATUS_MAX (256u * 1024 * 1024)
@@ -44,8 +45,9 @@ void pkg_list_sort(struct pkg_list *l);
  * stanzas are skipped and counted in rep.  Returns 0 or -ENOMEM. */
 int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep);
 /* Reads ROOT/var/lib/dpkg/status (one read of the open file, so a file
- * replaced meanwhile is seen whole, old or new).  Returns 0, -errno or
- * VG_ETOOBIG. */
+ * replaced meanwhile is seen whole, old or new), then applies dpkg's
+ * journal, ROOT/var/lib/dpkg/updates/NNNN in numeric order, as dpkg
+ * does.  The list stays sorted.  Returns 0, -errno or VG_ETOOBIG. */
 int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
 
 /* Fills install_time_ms from ROOT/var/log/dpkg.log* (gzipped rotations

@@ -145,6 +145,69 @@ static void test_empty(void **state)
     pkg_list_free(&l);
 }
 
+/* dpkg's journal: a status file, then updates/9 and updates/10 (numeric
+ * order: 10 comes last, though it sorts first as text) and a tmp.i being
+ * written (ignored).  The result is what dpkg-query shows: a upgraded
+ * but only unpacked, b removed, d new, c untouched. */
+static void test_updates_journal(void **state)
+{
+    char root[PATH_MAX], p[6][PATH_MAX];
+    struct pkg_list l = { NULL, 0, 0 };
+    struct pkg_report r;
+    (void)state;
+
+    tpath(root, sizeof(root), "jroot");
+    tpath(p[0], sizeof(p[0]), "jroot/var");
+    tpath(p[1], sizeof(p[1]), "jroot/var/lib");
+    tpath(p[2], sizeof(p[2]), "jroot/var/lib/dpkg");
+    tpath(p[3], sizeof(p[3]), "jroot/var/lib/dpkg/updates");
+    assert_int_equal(mkdir(root, 0700), 0);
+    for (int i = 0; i < 4; i++)
+        assert_int_equal(mkdir(p[i], 0700), 0);
+    tpath(p[4], sizeof(p[4]), "jroot/var/lib/dpkg/status");
+    write_str(p[4], "Package: a\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n\n"
+                    "Package: b\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n\n"
+                    "Package: c\nStatus: install ok installed\nArchitecture: amd64\nVersion: 1.0\n");
+    tpath(p[5], sizeof(p[5]), "jroot/var/lib/dpkg/updates/9");
+    write_str(p[5], "Package: a\nStatus: install reinstreq half-installed\nArchitecture: amd64\n"
+                    "Version: 2.0\n\n"
+                    "Package: d\nStatus: install ok installed\nArchitecture: amd64\nVersion: 4.0\n");
+    {
+        char u10[PATH_MAX], tmp[PATH_MAX];
+        tpath(u10, sizeof(u10), "jroot/var/lib/dpkg/updates/10");
+        tpath(tmp, sizeof(tmp), "jroot/var/lib/dpkg/updates/tmp.i");
+        write_str(u10, "Package: a\nStatus: install ok unpacked\nArchitecture: amd64\nVersion: 2.0\n\n"
+                       "Package: b\nStatus: deinstall ok not-installed\nArchitecture: amd64\n");
+        write_str(tmp, "Package: c\nStatus: install ok installed\nArchitecture: amd64\nVersion: 9\n");
+
+        assert_int_equal(pkg_dpkg_read(root, &l, &r), 0);
+        assert_int_equal(r.updates, 2);
+        assert_int_equal(l.n, 3);
+        assert_string_equal(l.v[0].name, "a");
+        assert_string_equal(l.v[0].version, "2.0");
+        assert_string_equal(l.v[0].status, "unpacked");
+        assert_string_equal(l.v[1].name, "c");
+        assert_string_equal(l.v[1].version, "1.0");
+        assert_string_equal(l.v[2].name, "d");
+        assert_string_equal(l.v[2].status, "installed");
+        pkg_list_free(&l);
+
+        /* Without the journal, the status file alone. */
+        unlink(u10);
+        unlink(tmp);
+    }
+    unlink(p[5]);
+    assert_int_equal(pkg_dpkg_read(root, &l, &r), 0);
+    assert_int_equal(r.updates, 0);
+    assert_int_equal(l.n, 3);
+    assert_string_equal(l.v[1].name, "b");
+    pkg_list_free(&l);
+    unlink(p[4]);
+    for (int i = 3; i >= 0; i--)
+        rmdir(p[i]);
+    rmdir(root);
+}
+
 /* ---- install history from dpkg.log ---- */
 
 static int64_t utc(int y, int mo, int d, int h, int mi, int s)
@@ -322,6 +385,7 @@ int main(void)
         cmocka_unit_test(test_huge_line_and_garbage),
         cmocka_unit_test(test_duplicates_and_bytes),
         cmocka_unit_test(test_empty),
+        cmocka_unit_test(test_updates_journal),
         cmocka_unit_test(test_history_parse),
         cmocka_unit_test(test_history_local_time),
         cmocka_unit_test(test_history_rotations_and_window),
