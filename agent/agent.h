@@ -120,6 +120,11 @@ struct isolation;
 struct cmds;
 struct uploader;
 
+/* The host's name into out (hostname.c): ROOT/etc/hostname when root is
+ * set (not "/") and names a host, else the kernel's.  Always
+ * NUL-terminated. */
+void agent_hostname(const char *root, char *out, size_t outlen);
+
 /* Enrollment (enroll.c): with no certificate at [tls] cert, gets one
  * with a token (retrying until it does).  Returns 0, or VG_ECONFIG. */
 int agent_enroll(const struct agent_conf *conf);

@@ -195,7 +195,7 @@ static void collect(Vigil__V1__OsState *os, struct os_strings *s)
     size_t len;
 
     memset(s, 0, sizeof(*s));
-    gethostname(s->hostname, sizeof(s->hostname) - 1);
+    agent_hostname(host_root, s->hostname, sizeof(s->hostname));
     if (strchr(s->hostname, '.'))
         vg_strlcpy(s->fqdn, s->hostname, sizeof(s->fqdn));
     path(full, sizeof(full), "/etc/os-release");
