@@ -120,6 +120,15 @@ struct isolation;
 struct cmds;
 struct uploader;
 
+/* OS state read once, as in_os sends it, for `vigil-agent inventory`
+ * (in_os.c).  root: the host root ("" or "/": this host).  Returns NULL
+ * only when out of memory; free with os_snapshot_free (NULL is fine). */
+struct os_snapshot;
+struct os_snapshot *os_snapshot_read(const char *root);
+/* The state; its strings belong to the snapshot. */
+const Vigil__V1__OsState *os_snapshot_state(const struct os_snapshot *s);
+void os_snapshot_free(struct os_snapshot *s);
+
 /* The host's name into out (hostname.c): ROOT/etc/hostname when root is
  * set (not "/") and names a host, else the kernel's.  Always
  * NUL-terminated. */

@@ -50,6 +50,20 @@ expect_exit 0 "$CTL" --collector 127.0.0.1:$PORT --server-name localhost --ca pk
     --cert pki/auditor-1.crt --key pki/auditor-1.key host agent-1
 expect_in out.txt "newest installed: 4.19.0-27-amd64; REBOOT to use it"
 expect_in out.txt "reboot:      required"
+# The one-shot inventory tells the same OS, kernel and reboot state as
+# the stream.
+expect_exit 0 "$AGENT" inventory --root host --json
+jq -r '.os | [.hostname, .os_pretty_name, .os_version_id, .kernel_release, .newest_kernel,
+              (.kernel_update_pending | tostring), (.reboot_required | tostring),
+              (.reboot_required_packages | join(","))] | join("|")' out.txt >oneshot.txt
+sql c.db "select hostname, os_pretty_name, os_version_id, kernel_release, newest_kernel,
+          case kernel_update_pending when 1 then 'true' else 'false' end,
+          case reboot_required when 1 then 'true' else 'false' end,
+          'linux-image-4.19.0-27-amd64,libc6' from hosts" >stream.txt
+diff -u stream.txt oneshot.txt || fail "vigil-agent inventory's OS state differs from the stream's"
+expect_exit 0 "$AGENT" inventory --root host --no-pending
+expect_in out.txt "Host: fixture-host-1, Debian GNU/Linux 10 (buster), kernel $(uname -r) (newest installed: 4.19.0-27-amd64; REBOOT to use it)"
+expect_in out.txt "Reboot: required (by linux-image-4.19.0-27-amd64, libc6)"
 # A restart (hello again) keeps the root's name.
 stop "$APID"
 start agent2 "$AGENT" -c agent.conf
