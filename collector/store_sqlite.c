@@ -527,6 +527,8 @@ static const char schema[] =
     " action TEXT NOT NULL, old_version TEXT NOT NULL, new_version TEXT NOT NULL,"
     " time_ms INTEGER NOT NULL, recv_ms INTEGER NOT NULL,"
     " PRIMARY KEY(host_id, manager, name, arch, time_ms, action, new_version)) WITHOUT ROWID;"
+    /* Fleet-wide evidence: "when did any host first install version V". */
+    "CREATE INDEX IF NOT EXISTS package_events_version ON package_events(name, new_version);"
     /* Process execs with their exits, as responders query them: by host
      * and time, pid, or executable.  argv is NUL-separated bytes, exact. */
     "CREATE TABLE IF NOT EXISTS processes("
