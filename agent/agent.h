@@ -43,6 +43,7 @@ struct agent_conf {
     char *inventory_root;
     uint64_t inventory_poll_ms;
     uint64_t pending_interval_ms;
+    uint64_t history_days;
     /* [telemetry] */
     int process_source; /* enum proc_source_kind */
     uint64_t process_snapshot_ms, process_scan_ms;
@@ -118,6 +119,20 @@ struct transport;
 struct isolation;
 struct cmds;
 struct uploader;
+
+/* OS state read once, as in_os sends it, for `vigil-agent inventory`
+ * (in_os.c).  root: the host root ("" or "/": this host).  Returns NULL
+ * only when out of memory; free with os_snapshot_free (NULL is fine). */
+struct os_snapshot;
+struct os_snapshot *os_snapshot_read(const char *root);
+/* The state; its strings belong to the snapshot. */
+const Vigil__V1__OsState *os_snapshot_state(const struct os_snapshot *s);
+void os_snapshot_free(struct os_snapshot *s);
+
+/* The host's name into out (hostname.c): ROOT/etc/hostname when root is
+ * set (not "/") and names a host, else the kernel's.  Always
+ * NUL-terminated. */
+void agent_hostname(const char *root, char *out, size_t outlen);
 
 /* Enrollment (enroll.c): with no certificate at [tls] cert, gets one
  * with a token (retrying until it does).  Returns 0, or VG_ECONFIG. */

@@ -61,6 +61,10 @@ const struct vg_conf_key agent_conf_keys[] = {
        "how often pending updates are worked out again without a change to apt's lists or "
        "dpkg's status (they are also worked out at once after either changes; dnf hosts have "
        "only this)"),
+    KB("inventory", "history_days", VG_CONF_UINT, "400", history_days, 0, 36500,
+       "package install history sent to the collector, in days back from now (dpkg's logs, "
+       "rotations included; rpm's install times): in full once, then only what is new; "
+       "0: none"),
     { "telemetry", "process_source", VG_CONF_ENUM, "auto", O(process_source), 0, 0,
       "auto|ebpf|netlink|proc|off", 0,
       "where process events come from: auto (ebpf, else netlink, else proc), ebpf, netlink, "

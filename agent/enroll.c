@@ -108,7 +108,7 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
         rc = -EIO;
         goto out;
     }
-    gethostname(hostname, sizeof(hostname) - 1);
+    agent_hostname(conf->inventory_root, hostname, sizeof(hostname));
     if (vg_file_read("/etc/machine-id", 256, &mid, &mlen) == 0)
         mid[strcspn(mid, "\n")] = '\0';
     req.token = token;

@@ -46,6 +46,8 @@ static json_t *pending_json(const struct pending_list *l)
             json_object_set_new(o, "severity", vg_json_text(p->severity));
         if (p->released_ms)
             json_object_set_new(o, "released", jtime(p->released_ms));
+        if (p->release_file_ms)
+            json_object_set_new(o, "release_file_date", jtime(p->release_file_ms));
         if (p->first_seen_ms)
             json_object_set_new(o, "first_seen", jtime(p->first_seen_ms));
         if (p->security_first_seen_ms)
@@ -53,6 +55,41 @@ static json_t *pending_json(const struct pending_list *l)
         json_array_append_new(a, o);
     }
     return a;
+}
+
+static json_t *os_json(const Vigil__V1__OsState *os)
+{
+    json_t *o = json_object(), *pk = json_array();
+    for (size_t i = 0; i < os->n_reboot_required_packages; i++)
+        json_array_append_new(pk, vg_json_text(os->reboot_required_packages[i]));
+    json_object_set_new(o, "hostname", vg_json_text(os->hostname));
+    json_object_set_new(o, "os_id", vg_json_text(os->os_id));
+    json_object_set_new(o, "os_version_id", vg_json_text(os->os_version_id));
+    json_object_set_new(o, "os_pretty_name", vg_json_text(os->os_pretty_name));
+    json_object_set_new(o, "os_version_codename", vg_json_text(os->os_version_codename));
+    json_object_set_new(o, "os_id_like", vg_json_text(os->os_id_like));
+    json_object_set_new(o, "kernel_release", vg_json_text(os->kernel_release));
+    json_object_set_new(o, "kernel_version", vg_json_text(os->kernel_version));
+    json_object_set_new(o, "arch", vg_json_text(os->arch));
+    json_object_set_new(o, "newest_kernel", vg_json_text(os->newest_kernel));
+    json_object_set_new(o, "kernel_update_pending", json_boolean(os->kernel_update_pending));
+    json_object_set_new(o, "reboot_required", json_boolean(os->reboot_required));
+    json_object_set_new(o, "reboot_required_packages", pk);
+    json_object_set_new(o, "boot_time", os->boot_time_ms ? jtime(os->boot_time_ms) : json_null());
+    json_object_set_new(o, "machine_id", vg_json_text(os->machine_id));
+    return o;
+}
+
+static void print_os(const Vigil__V1__OsState *os)
+{
+    printf("Host: %s, %s, kernel %s", os->hostname[0] ? os->hostname : "?",
+           os->os_pretty_name[0] ? os->os_pretty_name : "unknown OS", os->kernel_release);
+    if (os->kernel_update_pending)
+        printf(" (newest installed: %s; REBOOT to use it)", os->newest_kernel);
+    printf("\nReboot: %s", os->reboot_required ? "required" : "not required");
+    for (size_t i = 0; i < os->n_reboot_required_packages; i++)
+        printf("%s%s", i ? ", " : " (by ", os->reboot_required_packages[i]);
+    printf("%s\n\n", os->n_reboot_required_packages ? ")" : "");
 }
 
 static void print_pending(const struct pending_list *l, int known, size_t nsec,
@@ -95,7 +132,8 @@ static void usage(FILE *out)
     fprintf(out,
             "Usage: vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
             "\n"
-            "Prints this host's package inventory without contacting a collector: dpkg's\n"
+            "Prints this host's OS, kernel and reboot state and its package inventory\n"
+            "without contacting a collector (what the agent would send): dpkg's\n"
             "database read directly, and rpm's through 'rpm -qa' when rpm is present and\n"
             "knows packages.  Packages not fully installed are listed with their dpkg\n"
             "state (config-files, half-installed, ...).\n"
@@ -103,7 +141,10 @@ static void usage(FILE *out)
             "  -c, --config FILE  take [inventory] root from this agent configuration\n"
             "      --root DIR     read the host mounted at DIR (default /)\n"
             "      --no-pending   packages only: skip working out pending updates\n"
-            "      --json         one JSON object: {\"root\", \"packages\": [{\"name\",\n"
+            "      --json         one JSON object: {\"root\", \"os\": {\"hostname\",\n"
+            "                     \"os_pretty_name\", \"kernel_release\", \"newest_kernel\",\n"
+            "                     \"kernel_update_pending\", \"reboot_required\", ...},\n"
+            "                     \"packages\": [{\"name\",\n"
             "                     \"version\", \"arch\", \"status\", \"source\",\n"
             "                     \"source_version\", \"manager\"}...], \"pending_updates\":\n"
             "                     [{\"name\", \"arch\", \"installed_version\",\n"
@@ -136,6 +177,7 @@ int agent_inventory_main(int argc, char **argv)
     struct pending_list pend = { NULL, 0, 0 };
     struct apt_report arep;
     size_t nsec = 0;
+    struct os_snapshot *osnap = NULL;
     char absroot[PATH_MAX];
     char err[512];
     int c, json = 0, no_pending = 0, rc;
@@ -216,6 +258,7 @@ int agent_inventory_main(int argc, char **argv)
     pending_list_sort(&pend);
     for (size_t i = 0; i < pend.n; i++)
         nsec += pend.v[i].security != 0;
+    osnap = os_snapshot_read(root);
     if (json) {
         json_t *o = json_object(), *a = json_array(), *sum = json_object();
         char *s;
@@ -246,6 +289,7 @@ int agent_inventory_main(int argc, char **argv)
             }
         }
         json_object_set_new(o, "root", vg_json_text(root));
+        json_object_set_new(o, "os", osnap ? os_json(os_snapshot_state(osnap)) : json_null());
         json_object_set_new(o, "packages", a);
         json_object_set_new(o, "pending_updates", pending_json(&pend));
         json_object_set_new(sum, "installed", json_integer((json_int_t)(installed + r.n)));
@@ -270,6 +314,8 @@ int agent_inventory_main(int argc, char **argv)
         json_decref(o);
     } else {
         size_t wn = 4, wv = 7, wa = 4;
+        if (osnap)
+            print_os(os_snapshot_state(osnap));
         for (size_t i = 0; i < l.n; i++) {
             if (strlen(l.v[i].name) > wn)
                 wn = strlen(l.v[i].name);
@@ -297,6 +343,7 @@ int agent_inventory_main(int argc, char **argv)
                 rep.duplicates);
     if (arep.first_error[0])
         fprintf(stderr, "vigil-agent inventory: note: apt data: %s\n", arep.first_error);
+    os_snapshot_free(osnap);
     pending_list_free(&pend);
     pkg_list_free(&l);
     pkg_list_free(&r);

@@ -29,6 +29,9 @@ struct pending {
     /* dnf: advisory id ("RHSA-2026:1234"), severity ("Important"). */
     char *advisory, *severity;
     int64_t released_ms; /* advisory issued (0: unknown) */
+    /* apt: Date: of the Release/InRelease file of the candidate's suite
+     * (0: unknown; dnf: always). */
+    int64_t release_file_ms;
     /* When this agent first saw the installed version outdated, and first
      * saw a security fix pending for it (0: not seen / not security). */
     int64_t first_seen_ms, security_first_seen_ms;

@@ -24,6 +24,7 @@ struct pkg_list {
 /* Parse report: what was odd about the input (never fatal). */
 struct pkg_report {
     unsigned stanzas, skipped_incomplete, duplicates, bad_versions, truncated;
+    unsigned updates; /* files of dpkg's journal (updates/) applied */
 };
 
 #define PKG_STATUS_MAX (256u * 1024 * 1024)
@@ -44,13 +45,57 @@ void pkg_list_sort(struct pkg_list *l);
  * stanzas are skipped and counted in rep.  Returns 0 or -ENOMEM. */
 int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep);
 /* Reads ROOT/var/lib/dpkg/status (one read of the open file, so a file
- * replaced meanwhile is seen whole, old or new).  Returns 0, -errno or
- * VG_ETOOBIG. */
+ * replaced meanwhile is seen whole, old or new), then applies dpkg's
+ * journal, ROOT/var/lib/dpkg/updates/NNNN in numeric order, as dpkg
+ * does.  The list stays sorted.  Returns 0, -errno or VG_ETOOBIG. */
 int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
 
 /* Fills install_time_ms from ROOT/var/log/dpkg.log* (gzipped rotations
  * too): the last time each package's current version became installed. */
 void pkg_dpkg_log_times(const char *root, struct pkg_list *l);
+
+/* Install history: what dpkg's logs (or rpm's install times) say
+ * happened to packages, oldest first.  Strings are owned by the list. */
+struct pkg_event {
+    int64_t time_ms;   /* UTC */
+    char *name, *arch;
+    const char *action; /* "install", "upgrade", "downgrade", "remove" (static) */
+    char *old_version;  /* "" when none (install) */
+    char *new_version;  /* "" when none (remove) */
+    size_t order;       /* arrival order, for a stable sort */
+};
+
+struct pkg_events {
+    struct pkg_event *v;
+    size_t n, cap;
+    unsigned malformed; /* log lines that looked like events but were not */
+    unsigned dropped;   /* past PKG_EVENTS_MAX */
+};
+
+#define PKG_EVENTS_MAX 200000u
+#define PKG_EVENT_FIELD_MAX 256u
+
+void pkg_events_free(struct pkg_events *e);
+/* Sorts by time (stable: log order among equal times). */
+void pkg_events_sort(struct pkg_events *e);
+/* Adds the install, upgrade and remove lines of one dpkg log's text
+ * (modified in place) at or after since_ms:
+ *
+ *   2026-11-20 10:11:12 upgrade libc6:amd64 2.36-9+deb12u3 2.36-9+deb12u4
+ *   DATE       TIME     ACTION  PKG:ARCH    OLD (<none>)   NEW (<none>)
+ *
+ * dpkg logs downgrades as upgrades: they are told apart with
+ * vg_dpkg_vercmp.  Times are local (dpkg's), converted to UTC.  Other
+ * dpkg lines (status, configure, trigproc, startup, conffile) are
+ * ignored; lines that match none of them are counted as malformed.
+ * Returns 0 or -ENOMEM. */
+int pkg_dpkg_history_parse(char *text, int64_t since_ms, struct pkg_events *out);
+/* pkg_dpkg_history_parse over ROOT/var/log/dpkg.log and its rotations
+ * (gzipped too), then sorted.  Returns 0, or -ENOMEM. */
+int pkg_dpkg_history(const char *root, int64_t since_ms, struct pkg_events *out);
+/* rpm has no log: each installed package's INSTALLTIME at or after
+ * since_ms becomes an install event.  Returns 0 or -ENOMEM. */
+int pkg_rpm_history(const struct pkg_list *l, int64_t since_ms, struct pkg_events *out);
 
 /* rpm: runs `rpm --root ROOT -qa --qf ...` (no shell) and parses it.
  * version is [EPOCH:]VERSION-RELEASE; source is the source rpm and

@@ -4,7 +4,7 @@
  *   ROOT/var/lib/apt/lists/..._Packages[.gz|.xz|.lz4]  what each source offers
  *   ROOT/var/lib/apt/lists/..._InRelease (or _Release) each source's release
  *                                                       (Origin, Label, Suite,
- *                                                       NotAutomatic, ...)
+ *                                                       NotAutomatic, Date ...)
  *   ROOT/etc/apt/preferences, preferences.d/NAME         pins
  *
  * The candidate of each installed package is chosen as apt's policy does
@@ -64,6 +64,7 @@ struct rel {
     char *prefix; /* its file name without "InRelease": "..._dists_bookworm_" */
     char *origin, *label, *suite, *codename, *version;
     int not_auto, but_auto, security;
+    int64_t date_ms; /* Date: (RFC 2822), UTC; 0: none or unreadable */
 };
 
 struct pfile {
@@ -272,7 +273,7 @@ static void set_once(char **dst, char *val)
 static struct rel *rel_parse(char *text)
 {
     struct rel *r = calloc(1, sizeof(*r));
-    char *p = text, *stop;
+    char *p = text, *stop, *date = NULL;
     if (!r)
         return NULL;
     if (strncmp(p, "-----BEGIN PGP SIGNED MESSAGE-----", 34) == 0) {
@@ -302,11 +303,15 @@ static struct rel *rel_parse(char *text)
             set_once(&r->suite, dupfield(line, n, "Suite"));
             set_once(&r->codename, dupfield(line, n, "Codename"));
             set_once(&r->version, dupfield(line, n, "Version"));
+            set_once(&date, dupfield(line, n, "Date"));
             r->not_auto |= yes(line, n, "NotAutomatic");
             r->but_auto |= yes(line, n, "ButAutomaticUpgrades");
         }
         p = nl ? nl + 1 : p + n;
     }
+    if (date && vg_time_parse_rfc2822(date, &r->date_ms))
+        r->date_ms = 0;
+    free(date);
     r->security = (r->label && strcmp(r->label, "Debian-Security") == 0) ||
                   (r->suite && vg_str_ends_with(r->suite, "-security")) ||
                   (r->codename && vg_str_ends_with(r->codename, "-security"));
@@ -1079,6 +1084,7 @@ static int emit(const struct apt *a, const struct ent *e, const struct ver *cand
     p.origin = sdup(f && f->rel ? f->rel->origin : NULL);
     p.label = sdup(f && f->rel ? f->rel->label : NULL);
     p.site = sdup(f ? f->site : NULL);
+    p.release_file_ms = f && f->rel ? f->rel->date_ms : 0;
     p.advisory = sdup(NULL);
     p.severity = sdup(NULL);
     if (!p.name || !p.arch || !p.installed || !p.candidate || !p.archive || !p.origin ||

@@ -13,7 +13,16 @@
  * The third word of Status is the package's state; "installed" is what
  * dpkg-query shows as "ii".  Source may carry a version in parentheses
  * when it differs from the binary's.
+ *
+ * dpkg does not rewrite the status file for every step: it appends each
+ * change as a file of its own in /var/lib/dpkg/updates/ (named by a
+ * number: 0000, 0001, ...; each holds whole stanzas) and folds them into
+ * the status file now and then.  Every reader, dpkg-query included,
+ * applies them in numeric order over the status file, a stanza replacing
+ * the package's one (a not-installed one removing it); so does this, so
+ * that a host interrupted mid-upgrade reads as dpkg-query shows it.
  */
+#include <dirent.h>
 #include <errno.h>
 #include <limits.h>
 #include <stdio.h>
@@ -111,12 +120,32 @@ static void trim(const char **p, size_t *n)
         (*n)--;
 }
 
-/* Adds (or replaces) the package a complete stanza describes. */
-static int add(struct pkg_list *out, const struct stanza *st, struct pkg_report *rep)
+/* Adds (or replaces) the package a complete stanza describes.  With
+ * keep_gone, a not-installed package is kept too (version "", status
+ * "not-installed"): in an updates file it says the package went. */
+static int add(struct pkg_list *out, const struct stanza *st, struct pkg_report *rep,
+               int keep_gone)
 {
     const char *status = st->f[F_STATUS], *w3;
     size_t sl = st->fl[F_STATUS], w3l;
     struct pkg p;
+
+    if (keep_gone && st->f[F_PACKAGE] && st->fl[F_PACKAGE] && status && sl >= 13 &&
+        memcmp(status + sl - 13, "not-installed", 13) == 0) {
+        memset(&p, 0, sizeof(p));
+        p.name = dupn(st->f[F_PACKAGE], st->fl[F_PACKAGE]);
+        p.arch = dupn(st->f[F_ARCH] ? st->f[F_ARCH] : "", st->f[F_ARCH] ? st->fl[F_ARCH] : 0);
+        p.version = dupn("", 0);
+        p.status = dupn("not-installed", 13);
+        p.source = dupn("", 0);
+        p.source_version = dupn("", 0);
+        if (!p.name || !p.arch || !p.version || !p.status || !p.source || !p.source_version) {
+            pkg_free_one(&p);
+            return -ENOMEM;
+        }
+        p.order = rep->stanzas;
+        return pkg_list_push(out, &p);
+    }
 
     if (!st->f[F_PACKAGE] || !st->fl[F_PACKAGE] || !status || !st->f[F_VERSION] ||
         !st->fl[F_VERSION]) {
@@ -164,7 +193,8 @@ static int add(struct pkg_list *out, const struct stanza *st, struct pkg_report 
     return pkg_list_push(out, &p);
 }
 
-int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep)
+static int parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep,
+                 int keep_gone)
 {
     struct stanza st;
     const char *p = text, *end = text + len;
@@ -182,7 +212,7 @@ int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pk
         if (ll == 0 || (ll == 1 && *p == '\r')) {
             if (in_stanza) {
                 rep->stanzas++;
-                if ((rc = add(out, &st, rep)) != 0)
+                if ((rc = add(out, &st, rep, keep_gone)) != 0)
                     return rc;
             }
             memset(&st, 0, sizeof(st));
@@ -207,7 +237,7 @@ int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pk
     }
     if (in_stanza) {
         rep->stanzas++;
-        if ((rc = add(out, &st, rep)) != 0)
+        if ((rc = add(out, &st, rep, keep_gone)) != 0)
             return rc;
     }
     /* A later stanza for the same package replaces an earlier one. */
@@ -229,18 +259,132 @@ int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pk
     return 0;
 }
 
+int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep)
+{
+    return parse(text, len, out, rep, 0);
+}
+
+/* Applies one updates file's packages (sorted, one per key) over l
+ * (sorted): a merge into a new list. */
+static int merge_update(struct pkg_list *l, struct pkg_list *u)
+{
+    struct pkg_list m = { NULL, 0, 0 };
+    size_t i = 0, j = 0;
+    int rc = 0;
+
+    while (rc == 0 && (i < l->n || j < u->n)) {
+        int c = i == l->n ? 1 : j == u->n ? -1 : cmp_pkg(&l->v[i], &u->v[j]);
+        struct pkg p;
+        if (c < 0) {
+            p = l->v[i++];
+        } else {
+            if (c == 0)
+                pkg_free_one(&l->v[i++]);
+            p = u->v[j++];
+            if (strcmp(p.status, "not-installed") == 0) {
+                pkg_free_one(&p);
+                continue;
+            }
+        }
+        rc = pkg_list_push(&m, &p);
+    }
+    /* What was not moved (only after -ENOMEM) is freed with its list. */
+    for (; i < l->n; i++)
+        pkg_free_one(&l->v[i]);
+    for (; j < u->n; j++)
+        pkg_free_one(&u->v[j]);
+    free(l->v);
+    free(u->v);
+    memset(u, 0, sizeof(*u));
+    *l = m;
+    return rc;
+}
+
+static int cmp_update_name(const void *a, const void *b)
+{
+    unsigned long long x = strtoull(*(char *const *)a, NULL, 10),
+                       y = strtoull(*(char *const *)b, NULL, 10);
+    return (x > y) - (x < y);
+}
+
+#define UPDATES_MAX 100000
+
+/* dpkg's journal: ROOT/var/lib/dpkg/updates/NNNN, in numeric order. */
+static int apply_updates(const char *root, struct pkg_list *out, struct pkg_report *rep)
+{
+    char dir[PATH_MAX];
+    DIR *d;
+    struct dirent *e;
+    char **names = NULL;
+    size_t n = 0, cap = 0;
+    int rc = 0;
+
+    snprintf(dir, sizeof(dir), "%s/var/lib/dpkg/updates", root);
+    d = opendir(dir);
+    if (!d)
+        return 0;
+    while ((e = readdir(d)) != NULL) {
+        size_t len = strlen(e->d_name);
+        if (len == 0 || len > 10 || strspn(e->d_name, "0123456789") != len)
+            continue; /* "tmp.i": being written, not part of the journal */
+        if (n == cap) {
+            size_t nc = cap ? cap * 2 : 16;
+            char **nn = nc <= UPDATES_MAX ? realloc(names, nc * sizeof(*nn)) : NULL;
+            if (!nn) {
+                rc = nc <= UPDATES_MAX ? -ENOMEM : VG_ETOOBIG;
+                break;
+            }
+            names = nn;
+            cap = nc;
+        }
+        if (!(names[n] = strdup(e->d_name))) {
+            rc = -ENOMEM;
+            break;
+        }
+        n++;
+    }
+    closedir(d);
+    if (n)
+        qsort(names, n, sizeof(*names), cmp_update_name);
+    for (size_t i = 0; i < n && rc == 0; i++) {
+        char path[PATH_MAX * 2], *text = NULL;
+        size_t len = 0;
+        struct pkg_list u = { NULL, 0, 0 };
+        struct pkg_report ur;
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (vg_file_read(path, PKG_STATUS_MAX, &text, &len))
+            continue; /* gone meanwhile (dpkg folded it in): the status has it */
+        rc = parse(text, len, &u, &ur, 1);
+        free(text);
+        if (rc == 0) {
+            rep->updates++;
+            rep->skipped_incomplete += ur.skipped_incomplete;
+            rep->bad_versions += ur.bad_versions;
+            rc = merge_update(out, &u);
+        }
+        pkg_list_free(&u);
+    }
+    for (size_t i = 0; i < n; i++)
+        free(names[i]);
+    free(names);
+    return rc;
+}
+
 int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep)
 {
     char path[PATH_MAX], *text = NULL;
     size_t len = 0;
     int rc;
 
-    snprintf(path, sizeof(path), "%s/var/lib/dpkg/status",
-             root && strcmp(root, "/") != 0 ? root : "");
+    if (!root || strcmp(root, "/") == 0)
+        root = "";
+    snprintf(path, sizeof(path), "%s/var/lib/dpkg/status", root);
     rc = vg_file_read(path, PKG_STATUS_MAX, &text, &len);
     if (rc)
         return rc;
     rc = pkg_dpkg_parse(text, len, out, rep);
     free(text);
+    if (rc == 0)
+        rc = apply_updates(root, out, rep);
     return rc;
 }

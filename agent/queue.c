@@ -21,6 +21,7 @@
 #define EVENT_PACKAGE_INVENTORY 20
 #define EVENT_PACKAGE_DELTA 21
 #define EVENT_PENDING_UPDATES 22
+#define EVENT_PACKAGE_HISTORY 23
 #define EVENT_ISOLATION_STATE 60
 /* One event may not exceed this, whatever batch_max_bytes says. */
 #define EVENT_MAX (4u * 1024 * 1024)
@@ -81,7 +82,7 @@ static int keep_kind(const uint8_t *p, size_t len)
              * dropped delta would leave the collector's inventory wrong. */
             return f == EVENT_OS_STATE || f == EVENT_LOSS || f == EVENT_PACKAGE_INVENTORY ||
                    f == EVENT_PACKAGE_DELTA || f == EVENT_PENDING_UPDATES ||
-                   f == EVENT_ISOLATION_STATE;
+                   f == EVENT_PACKAGE_HISTORY || f == EVENT_ISOLATION_STATE;
         }
         if ((key & 7) == 0) { /* varint: skip it */
             while (i < len && (p[i++] & 0x80))

@@ -242,7 +242,7 @@ static void send_hello(struct transport *t)
         tags[i].key = slot;
         tagp[i] = &tags[i];
     }
-    gethostname(hostname, sizeof(hostname) - 1);
+    agent_hostname(c->inventory_root, hostname, sizeof(hostname));
     if (vg_file_read("/proc/sys/kernel/random/boot_id", 64, &bid, &blen) == 0) {
         vg_strlcpy(boot_id, bid, sizeof(boot_id));
         boot_id[strcspn(boot_id, "\n")] = '\0';

@@ -273,6 +273,7 @@ static int pend_cb(void *ctx, const struct store_pending *p)
         u->n_advisories = 1;
     }
     u->released_time_ms = p->released_ms;
+    u->release_file_time_ms = p->release_file_ms;
     u->first_seen_time_ms = p->agent_first_seen_ms;
     u->security_first_seen_time_ms = p->security_first_seen_ms;
     u->release_label = dup0(p->release_label);

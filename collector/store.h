@@ -130,6 +130,7 @@ struct store_pending {
     int security;
     int64_t released_ms, agent_first_seen_ms, security_first_seen_ms, first_seen_ms,
         refreshed_ms;
+    int64_t release_file_ms; /* apt: the candidate's Release file Date: (0: unknown) */
 };
 /* Calls cb for every pending update of agent_id (NULL: all hosts), only
  * security ones if asked, by host and name.  Same returns as above. */

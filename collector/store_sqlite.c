@@ -10,6 +10,9 @@
  *             collector times
  *   packages, package_history, os_history, pending, pending_history:
  *             the inventory now and over time (see the schema below)
+ *   package_events  the hosts' own install history (dpkg logs, rpm
+ *             install times), including the time before the collector
+ *             first saw them
  */
 #include <errno.h>
 #include <jansson.h>
@@ -65,6 +68,7 @@ enum {
     Q_PEND_STAGE_CLEAR,
     Q_PEND_HOST,
     Q_PENDING,
+    Q_PKG_EVENT,
     Q_PROC_EXEC,
     Q_PROC_EXIT,
     Q_PROC_SNAP,
@@ -227,8 +231,8 @@ static const char *const queries[Q_COUNT] = {
     [Q_PEND_STAGE] =
         "INSERT OR REPLACE INTO pending_staging(host_id, manager, name, arch, installed_version,"
         " candidate_version, advisory, security, severity, origin, release_label, release_origin,"
-        " site, released_ms, agent_first_seen_ms, security_first_seen_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16)",
+        " site, released_ms, agent_first_seen_ms, security_first_seen_ms, release_file_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
     /* A new list replaces the last one: what went ends in history, what
      * is new starts there (keyed on the versions and advisory). */
     [Q_PEND_GONE_HIST] =
@@ -248,27 +252,28 @@ static const char *const queries[Q_COUNT] = {
     [Q_PEND_NEW_HIST] =
         "INSERT INTO pending_history(host_id, manager, name, arch, installed_version,"
         " candidate_version, advisory, security, severity, origin, released_ms,"
-        " agent_first_seen_ms, security_first_seen_ms, appeared_ms)"
+        " agent_first_seen_ms, security_first_seen_ms, appeared_ms, release_file_ms)"
         " SELECT host_id, manager, name, arch, installed_version, candidate_version, advisory,"
         " security, severity, origin, released_ms, agent_first_seen_ms, security_first_seen_ms,"
-        " ?3 FROM pending_staging s WHERE s.host_id = ?1 AND s.manager = ?2 AND NOT EXISTS"
+        " ?3, release_file_ms FROM pending_staging s WHERE s.host_id = ?1 AND s.manager = ?2 AND NOT EXISTS"
         " (SELECT 1 FROM pending p WHERE p.host_id = ?1 AND p.manager = ?2 AND p.name = s.name"
         " AND p.arch = s.arch AND p.installed_version = s.installed_version"
         " AND p.candidate_version = s.candidate_version AND p.advisory = s.advisory)",
     [Q_PEND_UPSERT] =
         "INSERT INTO pending(host_id, manager, name, arch, installed_version, candidate_version,"
         " advisory, security, severity, origin, release_label, release_origin, site, released_ms,"
-        " agent_first_seen_ms, security_first_seen_ms, first_seen_ms)"
+        " agent_first_seen_ms, security_first_seen_ms, first_seen_ms, release_file_ms)"
         " SELECT host_id, manager, name, arch, installed_version, candidate_version, advisory,"
         " security, severity, origin, release_label, release_origin, site, released_ms,"
-        " agent_first_seen_ms, security_first_seen_ms, ?3 FROM pending_staging"
+        " agent_first_seen_ms, security_first_seen_ms, ?3, release_file_ms FROM pending_staging"
         " WHERE host_id = ?1 AND manager = ?2 ON CONFLICT(host_id, manager, name, arch,"
         " installed_version, candidate_version, advisory) DO UPDATE SET"
         " security = excluded.security, severity = excluded.severity, origin = excluded.origin,"
         " release_label = excluded.release_label, release_origin = excluded.release_origin,"
         " site = excluded.site, released_ms = excluded.released_ms,"
         " agent_first_seen_ms = excluded.agent_first_seen_ms,"
-        " security_first_seen_ms = excluded.security_first_seen_ms",
+        " security_first_seen_ms = excluded.security_first_seen_ms,"
+        " release_file_ms = excluded.release_file_ms",
     [Q_PEND_STAGE_CLEAR] = "DELETE FROM pending_staging WHERE host_id = ?1 AND manager = ?2",
     [Q_PEND_HOST] =
         "UPDATE hosts SET pending_time_ms = ?2, pending_refreshed_ms = ?3,"
@@ -284,10 +289,14 @@ static const char *const queries[Q_COUNT] = {
         "SELECT h.agent_id, h.hostname, p.manager, p.name, p.arch, p.installed_version,"
         " p.candidate_version, p.advisory, p.security, p.severity, p.origin, p.release_label,"
         " p.release_origin, p.site, p.released_ms, p.agent_first_seen_ms,"
-        " p.security_first_seen_ms, p.first_seen_ms, h.pending_refreshed_ms"
+        " p.security_first_seen_ms, p.first_seen_ms, h.pending_refreshed_ms, p.release_file_ms"
         " FROM pending p JOIN hosts h ON h.id = p.host_id"
         " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 = 0 OR p.security)"
         " ORDER BY h.hostname, h.agent_id, p.name, p.arch, p.advisory",
+    /* History may be sent again (an agent's state lost): each event once. */
+    [Q_PKG_EVENT] =
+        "INSERT OR IGNORE INTO package_events(host_id, manager, name, arch, action, old_version,"
+        " new_version, time_ms, recv_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_PROC_EXEC] =
         "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
         " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
@@ -508,6 +517,18 @@ static const char schema[] =
     " agent_first_seen_ms INTEGER, security_first_seen_ms INTEGER,"
     " appeared_ms INTEGER NOT NULL, disappeared_ms INTEGER);"
     "CREATE INDEX IF NOT EXISTS pending_history_host ON pending_history(host_id, name);"
+    /* What the hosts' package managers say happened (dpkg's logs, rpm's
+     * install times), from before the collector first saw a host too.
+     * time_ms is the host's, recv_ms ours: a report as of a past date
+     * uses only what had arrived by then. */
+    "CREATE TABLE IF NOT EXISTS package_events("
+    " host_id INTEGER NOT NULL, manager TEXT NOT NULL,"
+    " name TEXT NOT NULL, arch TEXT NOT NULL,"
+    " action TEXT NOT NULL, old_version TEXT NOT NULL, new_version TEXT NOT NULL,"
+    " time_ms INTEGER NOT NULL, recv_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(host_id, manager, name, arch, time_ms, action, new_version)) WITHOUT ROWID;"
+    /* Fleet-wide evidence: "when did any host first install version V". */
+    "CREATE INDEX IF NOT EXISTS package_events_version ON package_events(name, new_version);"
     /* Process execs with their exits, as responders query them: by host
      * and time, pid, or executable.  argv is NUL-separated bytes, exact. */
     "CREATE TABLE IF NOT EXISTS processes("
@@ -637,6 +658,10 @@ static const char *const added_columns[] = {
     "ALTER TABLE os_history ADD COLUMN os_version_codename TEXT",
     "ALTER TABLE os_history ADD COLUMN hostname TEXT",
     "ALTER TABLE exceptions ADD COLUMN package_kind TEXT",
+    /* The Date: of the Release file the candidate comes from (apt). */
+    "ALTER TABLE pending ADD COLUMN release_file_ms INTEGER",
+    "ALTER TABLE pending_staging ADD COLUMN release_file_ms INTEGER",
+    "ALTER TABLE pending_history ADD COLUMN release_file_ms INTEGER",
 };
 
 struct store {
@@ -869,6 +894,7 @@ static const char *event_kind(const Vigil__V1__Event *e)
     case VIGIL__V1__EVENT__KIND_PACKAGE_INVENTORY: return "package_inventory";
     case VIGIL__V1__EVENT__KIND_PACKAGE_DELTA: return "package_delta";
     case VIGIL__V1__EVENT__KIND_PENDING_UPDATES: return "pending_updates";
+    case VIGIL__V1__EVENT__KIND_PACKAGE_HISTORY: return "package_history";
     case VIGIL__V1__EVENT__KIND_PROCESS_EXEC: return "process_exec";
     case VIGIL__V1__EVENT__KIND_PROCESS_EXIT: return "process_exit";
     case VIGIL__V1__EVENT__KIND_PROCESS_SNAPSHOT: return "process_snapshot";
@@ -1077,6 +1103,65 @@ static int apply_delta(struct store *s, int64_t host_id, const Vigil__V1__Packag
     return rc;
 }
 
+/* Bounds of one history event: beyond them it is not a package manager's
+ * record but garbage (or an attack on the database), counted as loss. */
+#define HIST_FIELD_MAX 512
+#define HIST_TIME_MIN 315532800000LL /* 1980 */
+
+static int hist_event_ok(const Vigil__V1__PackageEvent *e, int64_t recv_ms)
+{
+    static const char *const actions[] = { "install", "upgrade", "downgrade", "remove" };
+    int action_ok = 0;
+
+    for (size_t i = 0; i < VG_ARRAY_SIZE(actions); i++)
+        action_ok |= strcmp(e->action, actions[i]) == 0;
+    return action_ok && e->name[0] && strlen(e->name) <= HIST_FIELD_MAX &&
+           strlen(e->arch) <= HIST_FIELD_MAX && strlen(e->old_version) <= HIST_FIELD_MAX &&
+           strlen(e->new_version) <= HIST_FIELD_MAX && e->time_ms >= HIST_TIME_MIN &&
+           e->time_ms <= recv_ms + 366 * 24 * 3600 * 1000LL;
+}
+
+static int apply_history(struct store *s, int64_t host_id, uint64_t seq,
+                         const Vigil__V1__PackageHistory *h, int64_t recv_ms)
+{
+    const char *m = manager_name(h->manager);
+    uint64_t bad = 0;
+    int rc;
+
+    for (size_t i = 0; i < h->n_events; i++) {
+        const Vigil__V1__PackageEvent *e = h->events[i];
+        sqlite3_stmt *st;
+        if (!hist_event_ok(e, recv_ms)) {
+            bad++;
+            continue;
+        }
+        st = q(s, Q_PKG_EVENT);
+        sqlite3_bind_int64(st, 1, host_id);
+        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        sqlite3_bind_text(st, 3, e->name, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 4, e->arch, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 5, e->action, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 6, e->old_version, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_text(st, 7, e->new_version, -1, SQLITE_TRANSIENT);
+        sqlite3_bind_int64(st, 8, e->time_ms);
+        sqlite3_bind_int64(st, 9, recv_ms);
+        if ((rc = step_done(s, st, "cannot store package event")) != 0)
+            return rc;
+    }
+    if (bad) {
+        Vigil__V1__LossRecord l = VIGIL__V1__LOSS_RECORD__INIT;
+        log_warnx("[store] host %lld: %llu package history events out of bounds; skipped",
+                  (long long)host_id, (unsigned long long)bad);
+        l.source = "collector.package_history";
+        l.count = bad;
+        l.unit = "events";
+        l.first_time_ms = l.last_time_ms = recv_ms;
+        l.reason = "package event out of bounds (field size, time or action)";
+        return apply_loss(s, host_id, seq, &l, recv_ms);
+    }
+    return 0;
+}
+
 static int apply_pending(struct store *s, int64_t host_id, const Vigil__V1__PendingUpdates *pu,
                          int64_t t)
 {
@@ -1109,6 +1194,7 @@ static int apply_pending(struct store *s, int64_t host_id, const Vigil__V1__Pend
         sqlite3_bind_int64(st, 14, u->released_time_ms);
         sqlite3_bind_int64(st, 15, u->first_seen_time_ms);
         sqlite3_bind_int64(st, 16, u->security_first_seen_time_ms);
+        sqlite3_bind_int64(st, 17, u->release_file_time_ms);
         if ((rc = step_done(s, st, "cannot stage pending update")) != 0)
             return rc;
     }
@@ -1595,6 +1681,7 @@ int store_pending(struct store *s, const char *agent_id, int security_only,
         p.security_first_seen_ms = sqlite3_column_int64(st, 16);
         p.first_seen_ms = sqlite3_column_int64(st, 17);
         p.refreshed_ms = sqlite3_column_int64(st, 18);
+        p.release_file_ms = sqlite3_column_int64(st, 19);
         if ((r = cb(ctx, &p)) != 0) {
             sqlite3_reset(st);
             return r;
@@ -1710,6 +1797,8 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_delta(s, host_id, e->package_delta, recv_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PENDING_UPDATES)
             rc = apply_pending(s, host_id, e->pending_updates, e->time_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_PACKAGE_HISTORY)
+            rc = apply_history(s, host_id, b->seq, e->package_history, recv_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_EXEC)
             rc = apply_exec(s, host_id, e->process_exec, e->time_ms, recv_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_PROCESS_EXIT)

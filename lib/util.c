@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <strings.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <linux/openat2.h>
@@ -136,6 +137,68 @@ int vg_time_parse(const char *s, int64_t *ms_out)
         sec = 59; /* leap second: clamp rather than reject */
     *ms_out = ((days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_min * 60) *
                1000) + ms;
+    return 0;
+}
+
+int vg_time_parse_rfc2822(const char *s, int64_t *ms_out)
+{
+    static const char months[] = "JanFebMarAprMayJunJulAugSepOctNovDec";
+    const char *p = s, *m;
+    int d, mo, y, h, mi, sec = 0, off_min = 0;
+
+    while (*p == ' ' || *p == '\t')
+        p++;
+    if (isalpha((unsigned char)*p)) { /* day name */
+        while (isalpha((unsigned char)*p))
+            p++;
+        if (*p++ != ',')
+            return -EINVAL;
+        while (*p == ' ')
+            p++;
+    }
+    if (digits(&p, 2, &d) && digits(&p, 1, &d))
+        return -EINVAL;
+    if (*p++ != ' ' || strlen(p) < 4)
+        return -EINVAL;
+    for (m = months; *m; m += 3)
+        if (strncasecmp(p, m, 3) == 0)
+            break;
+    if (!*m || p[3] != ' ')
+        return -EINVAL;
+    mo = (int)((m - months) / 3) + 1;
+    p += 4;
+    if (digits(&p, 4, &y) || *p++ != ' ' || digits(&p, 2, &h) || *p++ != ':' ||
+        digits(&p, 2, &mi))
+        return -EINVAL;
+    if (*p == ':') {
+        p++;
+        if (digits(&p, 2, &sec))
+            return -EINVAL;
+    }
+    if (d < 1 || d > days_in_month(y, mo) || h > 23 || mi > 59 || sec > 60)
+        return -EINVAL;
+    while (*p == ' ')
+        p++;
+    if (*p == '+' || *p == '-') {
+        int sign = *p == '-' ? -1 : 1, oh, om;
+        p++;
+        if (digits(&p, 2, &oh) || digits(&p, 2, &om) || oh > 23 || om > 59)
+            return -EINVAL;
+        off_min = sign * (oh * 60 + om);
+    } else if (strncmp(p, "UTC", 3) == 0 || strncmp(p, "GMT", 3) == 0) {
+        p += 3;
+    } else if (*p == 'Z') {
+        p++;
+    } else {
+        return -EINVAL;
+    }
+    while (*p == ' ' || *p == '\r' || *p == '\t')
+        p++;
+    if (*p)
+        return -EINVAL;
+    if (sec == 60)
+        sec = 59;
+    *ms_out = (days_from_civil(y, mo, d) * 86400 + h * 3600 + mi * 60 + sec - off_min * 60) * 1000;
     return 0;
 }
 

@@ -27,6 +27,10 @@ char *vg_time_format(int64_t ms, char *out, size_t outlen);
  * fraction) or a bare date ("2026-11-22", midnight UTC).
  * Returns 0 or -EINVAL. */
 int vg_time_parse(const char *s, int64_t *ms_out);
+/* Parses an RFC 2822 date as apt's Release files carry it: "Sat, 11 Nov
+ * 2023 09:42:11 UTC" (day name optional; zone UTC, GMT, Z or +HHMM /
+ * -HHMM; seconds optional).  Returns 0 or -EINVAL. */
+int vg_time_parse_rfc2822(const char *s, int64_t *ms_out);
 
 /* Parses a decimal unsigned integer in [min, max], whole string.
  * Returns 0, -EINVAL (not a number) or -ERANGE. */

@@ -195,7 +195,7 @@ static void collect(Vigil__V1__OsState *os, struct os_strings *s)
     size_t len;
 
     memset(s, 0, sizeof(*s));
-    gethostname(s->hostname, sizeof(s->hostname) - 1);
+    agent_hostname(host_root, s->hostname, sizeof(s->hostname));
     if (strchr(s->hostname, '.'))
         vg_strlcpy(s->fqdn, s->hostname, sizeof(s->fqdn));
     path(full, sizeof(full), "/etc/os-release");
@@ -268,6 +268,36 @@ static void collect(Vigil__V1__OsState *os, struct os_strings *s)
             os->n_reboot_required_packages = n;
         }
     }
+}
+
+struct os_snapshot {
+    Vigil__V1__OsState os;
+    struct os_strings s;
+};
+
+struct os_snapshot *os_snapshot_read(const char *root)
+{
+    struct os_snapshot *snap = calloc(1, sizeof(*snap));
+    if (!snap)
+        return NULL;
+    /* The one-shot command runs no input: the root is its to set. */
+    host_root = root && strcmp(root, "/") != 0 ? root : "";
+    vigil__v1__os_state__init(&snap->os);
+    collect(&snap->os, &snap->s);
+    return snap;
+}
+
+const Vigil__V1__OsState *os_snapshot_state(const struct os_snapshot *s)
+{
+    return &s->os;
+}
+
+void os_snapshot_free(struct os_snapshot *s)
+{
+    if (!s)
+        return;
+    free(s->s.pkgbuf);
+    free(s);
 }
 
 static void emit_os(struct input *in, int force)

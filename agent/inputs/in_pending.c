@@ -119,6 +119,7 @@ static void fill(Vigil__V1__PendingUpdate *m, const struct pending *u, char **ad
         m->n_advisories = 1;
     }
     m->released_time_ms = u->released_ms;
+    m->release_file_time_ms = u->release_file_ms;
     m->first_seen_time_ms = u->first_seen_ms;
     m->security_first_seen_time_ms = u->security_first_seen_ms;
     m->release_label = u->label;

@@ -9,6 +9,15 @@
  * rpm: re-read when /var/lib/rpm changes, or every [inventory]
  * poll_interval where that is not the database (Debian's rpm keeps it in
  * ~/.rpmdb); off where rpm is missing or knows no packages.
+ *
+ * Install history (PackageHistory): at start, the events of the last
+ * [inventory] history_days in full, then at each re-read only the new
+ * ones.  What was sent is remembered in STATE_DIR/history-dpkg (or
+ * -rpm), one line "TIME_MS COUNT": the newest event's time and how many
+ * events of that time were sent (dpkg logs whole seconds, and more lines
+ * of the same second may follow).  The mark moves once the events are in
+ * the spool, which delivers them exactly once and never drops them, so a
+ * restart sends only what is new.
  */
 #include <errno.h>
 #include <limits.h>
@@ -24,7 +33,9 @@
 #include "util.h"
 
 #define PART_MAX 2000
+#define HISTORY_PART_MAX 2000
 #define DEBOUNCE_MS 1000
+#define DAY_MS (24 * 3600 * 1000LL)
 
 struct source {
     const char *name;                 /* for logs: "dpkg", "rpm" */
@@ -52,6 +63,11 @@ struct dpkg_in {
     char dir[PATH_MAX];
     struct pkg_list cur;
     uint64_t generation;
+    /* History sent so far (see the top). */
+    char mark_path[PATH_MAX];
+    int mark_loaded, mark_valid;
+    int64_t mark_ms;
+    uint64_t mark_count;
 };
 
 static void fill(Vigil__V1__Package *m, const struct pkg *p)
@@ -167,6 +183,155 @@ out:
     free(old);
 }
 
+static void mark_load(struct input *in, struct dpkg_in *d)
+{
+    char *text = NULL, *sp;
+    size_t len;
+    uint64_t t, n;
+
+    d->mark_loaded = 1;
+    snprintf(d->mark_path, sizeof(d->mark_path), "%s/history-%s", in->conf->state_dir,
+             d->src->name);
+    if (vg_file_read(d->mark_path, 256, &text, &len))
+        return;
+    text[strcspn(text, "\n")] = '\0';
+    sp = strchr(text, ' ');
+    if (sp) {
+        *sp++ = '\0';
+        if (vg_parse_u64(text, 0, INT64_MAX, &t) == 0 && vg_parse_u64(sp, 0, UINT32_MAX, &n) == 0) {
+            d->mark_valid = 1;
+            d->mark_ms = (int64_t)t;
+            d->mark_count = n;
+        }
+    }
+    if (!d->mark_valid)
+        log_warnx("[in_%s] %s is not TIME COUNT: sending the whole history again", d->src->name,
+                  d->mark_path);
+    free(text);
+}
+
+static int mark_save(struct dpkg_in *d, int64_t t, uint64_t n)
+{
+    char line[64];
+    int len = snprintf(line, sizeof(line), "%lld %llu\n", (long long)t, (unsigned long long)n);
+    int rc = vg_file_write_atomic(d->mark_path, line, (size_t)len, 0600, 0);
+    if (rc) {
+        log_warnx("[in_%s] cannot write %s: %s (the history may be sent again)", d->src->name,
+                  d->mark_path, vg_strerror(rc));
+        return rc;
+    }
+    d->mark_valid = 1;
+    d->mark_ms = t;
+    d->mark_count = n;
+    return 0;
+}
+
+/* Sends ev->v[from..] in parts; returns 0 once all are on the bus. */
+static int emit_history_parts(struct input *in, struct dpkg_in *d, const struct pkg_events *ev,
+                              size_t from, int full, int64_t since)
+{
+    size_t total = ev->n - from;
+    size_t parts = total ? (total + HISTORY_PART_MAX - 1) / HISTORY_PART_MAX : 1;
+
+    for (size_t part = 0; part < parts; part++) {
+        size_t first = from + part * HISTORY_PART_MAX;
+        size_t n = ev->n - first < HISTORY_PART_MAX ? ev->n - first : HISTORY_PART_MAX;
+        Vigil__V1__Event e = VIGIL__V1__EVENT__INIT;
+        Vigil__V1__PackageHistory h = VIGIL__V1__PACKAGE_HISTORY__INIT;
+        Vigil__V1__PackageEvent *pe = calloc(n ? n : 1, sizeof(*pe));
+        Vigil__V1__PackageEvent **pp = calloc(n ? n : 1, sizeof(*pp));
+        int rc;
+
+        if (!pe || !pp) {
+            free(pe);
+            free(pp);
+            return -ENOMEM;
+        }
+        for (size_t i = 0; i < n; i++) {
+            const struct pkg_event *x = &ev->v[first + i];
+            vigil__v1__package_event__init(&pe[i]);
+            pe[i].time_ms = x->time_ms;
+            pe[i].name = x->name;
+            pe[i].arch = x->arch;
+            pe[i].action = (char *)x->action;
+            pe[i].old_version = x->old_version;
+            pe[i].new_version = x->new_version;
+            pp[i] = &pe[i];
+        }
+        h.manager = d->src->manager;
+        h.events = pp;
+        h.n_events = n;
+        h.full = full;
+        h.part = (uint32_t)part + 1;
+        h.part_count = (uint32_t)parts;
+        h.since_time_ms = since;
+        h.malformed = ev->malformed;
+        e.time_ms = vg_time_now_ms();
+        e.kind_case = VIGIL__V1__EVENT__KIND_PACKAGE_HISTORY;
+        e.package_history = &h;
+        rc = bus_emit(in->agent, &e);
+        free(pe);
+        free(pp);
+        if (rc)
+            return rc;
+    }
+    return 0;
+}
+
+/* Sends the history not sent yet (all of it the first time). */
+static void emit_history(struct input *in, struct dpkg_in *d)
+{
+    struct pkg_events ev;
+    int64_t since, last;
+    size_t from = 0, at_last = 0;
+    int rc, full;
+
+    if (!in->conf->history_days)
+        return;
+    if (!d->mark_loaded)
+        mark_load(in, d);
+    memset(&ev, 0, sizeof(ev));
+    since = vg_time_now_ms() - (int64_t)in->conf->history_days * DAY_MS;
+    rc = d->src == &dpkg_source ? pkg_dpkg_history(d->root, since, &ev)
+                                : pkg_rpm_history(&d->cur, since, &ev);
+    if (rc) {
+        log_warnx("[in_%s] cannot read the install history: %s", d->src->name, vg_strerror(rc));
+        goto out;
+    }
+    if (d->mark_valid) {
+        uint64_t same = 0;
+        while (from < ev.n && ev.v[from].time_ms < d->mark_ms)
+            from++;
+        while (from < ev.n && ev.v[from].time_ms == d->mark_ms && same < d->mark_count) {
+            from++;
+            same++;
+        }
+        if (from == ev.n)
+            goto out; /* nothing new */
+    }
+    last = ev.n ? ev.v[ev.n - 1].time_ms : 0;
+    for (size_t i = ev.n; i > 0 && ev.v[i - 1].time_ms == last; i--)
+        at_last++;
+    if (d->mark_valid && last == d->mark_ms)
+        at_last = at_last > d->mark_count ? at_last : d->mark_count;
+    full = !d->mark_valid;
+    rc = emit_history_parts(in, d, &ev, from, full, since);
+    if (rc) {
+        log_warnx("[in_%s] install history not sent: %s; trying again at the next change",
+                  d->src->name, vg_strerror(rc));
+        goto out;
+    }
+    if (mark_save(d, last, at_last) == 0)
+        log_info("[in_%s] install history: %zu events sent (%s)%s", d->src->name, ev.n - from,
+                 full ? "the whole window" : "new since the last",
+                 ev.malformed ? ", some log lines malformed" : "");
+out:
+    if (ev.malformed || ev.dropped)
+        log_debug("[in_%s] install history: %u malformed log lines skipped, %u events over the "
+                  "limit", d->src->name, ev.malformed, ev.dropped);
+    pkg_events_free(&ev);
+}
+
 static void rescan(uv_timer_t *t)
 {
     struct input *in = t->data;
@@ -186,6 +351,7 @@ static void rescan(uv_timer_t *t)
     emit_delta(in, d, &now);
     pkg_list_free(&d->cur);
     d->cur = now;
+    emit_history(in, d);
 }
 
 static void changed(uv_fs_event_t *h, const char *name, int events, int status)
@@ -238,6 +404,7 @@ static int pkg_init(struct input *in, const struct source *src)
                  uv_strerror(rc), (unsigned long long)(every / 1000));
     }
     emit_snapshot(in, d);
+    emit_history(in, d);
     return 0;
 }
 

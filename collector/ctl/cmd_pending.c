@@ -26,8 +26,9 @@ void ctl_usage_pending(FILE *out)
             "\n"
             "With --json (before 'pending'): an array of objects with agent_id, hostname,\n"
             "manager, name, arch, installed_version, candidate_version, security,\n"
-            "severity, advisory, archive, origin, label, site, released, first_seen,\n"
-            "security_first_seen, days_pending and lists_refreshed.\n"
+            "severity, advisory, archive, origin, label, site, released,\n"
+            "release_file_date (apt: the Date: of the candidate's Release file),\n"
+            "first_seen, security_first_seen, days_pending and lists_refreshed.\n"
             "\n"
             "Examples:\n"
             "  vigilctl pending --security\n"
@@ -112,6 +113,7 @@ int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv)
             json_object_set_new(o, "label", json_string(u->release_label));
             json_object_set_new(o, "site", json_string(u->site));
             json_object_set_new(o, "released", jtime(u->released_time_ms));
+            json_object_set_new(o, "release_file_date", jtime(u->release_file_time_ms));
             json_object_set_new(o, "first_seen", jtime(u->first_seen_time_ms));
             json_object_set_new(o, "security_first_seen", jtime(u->security_first_seen_time_ms));
             json_object_set_new(o, "days_pending", json_integer(days_pending(u, now)));

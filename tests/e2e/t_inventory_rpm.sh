@@ -55,9 +55,18 @@ rpms() { sql c.db "select count(*) from packages where manager = 'rpm'"; }
 wait_for 20 "rpm snapshot stored" '[ "$(rpms)" = 3 ]'
 [ "$(sql c.db "select version from packages where name = 'vg-epoch'")" = 7:2.4.1-3.el9 ] ||
     fail "stored version"
+# Install history: rpm's INSTALLTIME of each package, as install events.
+wait_for 20 "rpm history stored" '[ "$(sql c.db "select count(*) from package_events where manager = '"'"'rpm'"'"'")" = 3 ]'
+[ "$(sql c.db "select count(*) from package_events e join packages p on p.name = e.name
+               and p.arch = e.arch and p.version = e.new_version and p.install_time_ms = e.time_ms
+               where e.action = 'install' and e.old_version = ''")" = 3 ] ||
+    fail "rpm history rows: $(sql c.db "select * from package_events")"
 rpm --root "$VG_TMP/root" -e --justdb --nodeps vg-plain
 wait_for 20 "removal applied" '[ "$(rpms)" = 2 ]'
 expect_in agent.log "packages changed: 0 added, 1 removed, 0 changed"
+# Re-reads send no history again (nothing newer was installed).
+[ "$(sql c.db "select count(*) from events where kind = 'package_history'")" = 1 ] ||
+    fail "rpm history sent again"
 expect_exit 0 "$AGENT" inventory --root root --json
 [ "$(jq '[.packages[] | select(.manager == "rpm")] | length' out.txt)" = 2 ] || fail "removal not seen"
 stop "$APID"

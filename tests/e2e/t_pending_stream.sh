@@ -19,7 +19,7 @@ pkgs() { printf 'Package: %s\nVersion: %s\nArchitecture: amd64\n\n' "$1" "$2"; }
   stanza vim 2:9.0.1378-2; } >$H/var/lib/dpkg/status
 printf 'Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: bookworm\n' \
     >$L/deb.debian.org_debian_dists_bookworm_InRelease
-printf 'Origin: Debian\nLabel: Debian-Security\nSuite: stable-security\nCodename: bookworm-security\n' \
+printf 'Origin: Debian\nLabel: Debian-Security\nSuite: stable-security\nCodename: bookworm-security\nDate: Sat, 11 Nov 2023 09:42:11 UTC\n' \
     >$L/security.debian.org_debian-security_dists_bookworm-security_InRelease
 { pkgs openssl 3.0.11-1; pkgs curl 7.88.1-10+deb12u5; pkgs tzdata 2025b-0; pkgs vim 2:9.0.1378-2; } |
     gzip -c >$L/deb.debian.org_debian_dists_bookworm_main_binary-amd64_Packages.gz
@@ -39,6 +39,13 @@ tzdata 2025b-0 0
 WANT
 cur >got.txt
 diff -u want.txt got.txt || fail "stored pending updates"
+# The Date: of the candidate's Release file (security's for openssl and
+# curl; none in main's, so 0 for tzdata), in all three tables.
+DATE_MS=$(( $(date -u -d '2023-11-11 09:42:11' +%s) * 1000 ))
+for t in pending pending_history; do
+    [ "$(sql c.db "select group_concat(name || '=' || release_file_ms, ' ') from (select * from $t order by name)")" = \
+      "curl=$DATE_MS openssl=$DATE_MS tzdata=0" ] || fail "$t release_file_ms: $(sql c.db "select name, release_file_ms from $t")"
+done
 # The agent's one-shot view says the same.
 "$AGENT" inventory -c agent.conf --json | jq -r '.pending_updates[] | "\(.name) \(.candidate_version) \(if .security then 1 else 0 end)"' >oneshot.txt
 diff -u want.txt oneshot.txt || fail "vigil-agent inventory disagrees with the collector"
@@ -52,7 +59,7 @@ expect_not_in out.txt "tzdata"
 expect_exit 0 "$CTL" --json pending agent-1
 jq -e 'length == 3 and all(.[]; .first_seen != null and .days_pending == 0 and .lists_refreshed != null)' out.txt >/dev/null ||
     fail "vigilctl --json pending: $(cat out.txt)"
-jq -e '[.[] | select(.name == "openssl")][0] | .archive == "stable-security" and .label == "Debian-Security" and .security_first_seen != null' out.txt >/dev/null ||
+jq -e '[.[] | select(.name == "openssl")][0] | .archive == "stable-security" and .label == "Debian-Security" and .security_first_seen != null and .release_file_date == "2023-11-11T09:42:11Z"' out.txt >/dev/null ||
     fail "openssl's source"
 expect_exit 0 "$CTL" host agent-1
 expect_in out.txt "updates:     3 pending, 2 of them security (oldest pending since"

@@ -302,7 +302,9 @@ static const struct pending *find(const struct pending_list *l, const char *name
  *   d: newer in backports (NotAutomatic + ButAutomaticUpgrades, 100): taken
  *   e: only older versions: no downgrade
  *   f: config-files: not installed, never pending
- *   g: newer in security, even newer in main: security, candidate main's */
+ *   g: newer in security, even newer in main: security, candidate main's
+ * Each carries the Date: of its candidate's Release file (0: none or
+ * unreadable). */
 static void apt_policy(void **state)
 {
     struct pkg_list inst = { NULL, 0, 0 };
@@ -312,7 +314,8 @@ static void apt_policy(void **state)
     (void)state;
     mkroot();
     put("var/lib/dpkg/status", status_text);
-    put(MAIN "Release", "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: bookworm\n");
+    put(MAIN "Release", "Origin: Debian\nLabel: Debian\nSuite: stable\nCodename: bookworm\n"
+                        "Date: Sat, 10 Jun 2023 08:47:48 UTC\n");
     put(MAIN "main_binary-amd64_Packages",
         "Package: a\nVersion: 1.1\nArchitecture: amd64\n\n"
         "Package: e\nVersion: 1.9\nArchitecture: amd64\n\n"
@@ -322,6 +325,7 @@ static void apt_policy(void **state)
         "-----BEGIN PGP SIGNED MESSAGE-----\r\nHash: SHA256\r\n\r\n"
         "Origin: Debian\r\nLabel: Debian-Security\r\nSuite: stable-security\r\n"
         "- Codename: bookworm-security\r\n"
+        "Date: Sun, 22 Nov 2026 08:32:57 +0100\r\n"
         "-----BEGIN PGP SIGNATURE-----\r\n\r\nxyz\r\n-----END PGP SIGNATURE-----\r\n");
     put(SEC "main_binary-amd64_Packages",
         "Package: b\nVersion: 1.0+deb12u1\nArchitecture: all\n\n"
@@ -329,7 +333,7 @@ static void apt_policy(void **state)
     put(EXP "Release", "Origin: Debian\nLabel: Debian\nSuite: experimental\nNotAutomatic: yes\n");
     put(EXP "main_binary-amd64_Packages", "Package: c\nVersion: 5.0\nArchitecture: amd64\n");
     put(BPO "Release", "Origin: Debian\nLabel: Debian Backports\nSuite: stable-backports\n"
-                       "NotAutomatic: yes\nButAutomaticUpgrades: yes\n");
+                       "NotAutomatic: yes\nButAutomaticUpgrades: yes\nDate: last Tuesday\n");
     put(BPO "main_binary-amd64_Packages", "Package: d\nVersion: 1.5~bpo\nArchitecture: amd64\n");
     read_status(&inst);
     assert_int_equal(pkg_apt_pending(root, &inst, &out, &rep), 0);
@@ -342,19 +346,24 @@ static void apt_policy(void **state)
     assert_false(p->security);
     assert_string_equal(p->archive, "stable");
     assert_string_equal(p->site, "deb.example.org");
+    assert_int_equal(p->release_file_ms, 1686386868000LL);
     assert_non_null(p = find(&out, "b"));
     assert_string_equal(p->candidate, "1.0+deb12u1");
     assert_string_equal(p->arch, "all");
     assert_true(p->security);
     assert_string_equal(p->label, "Debian-Security");
+    assert_int_equal(p->release_file_ms, 1795332777000LL);
     assert_null(find(&out, "c"));
     assert_non_null(p = find(&out, "d"));
     assert_string_equal(p->candidate, "1.5~bpo");
+    assert_int_equal(p->release_file_ms, 0); /* unreadable Date: */
     assert_null(find(&out, "e"));
     assert_null(find(&out, "f"));
     assert_non_null(p = find(&out, "g"));
     assert_string_equal(p->candidate, "1.2");
     assert_true(p->security);
+    /* The candidate comes from main: main's date, not security's. */
+    assert_int_equal(p->release_file_ms, 1686386868000LL);
     pending_list_free(&out);
 
     /* Pins: never for a, experimental at 600 for c, a downgrade at 1001

@@ -195,11 +195,89 @@ static void test_processes_retention(void **state)
     store_close(s);
 }
 
+/* Install history: each event once however often it is sent (a second
+ * full history in a new batch), recv_ms the collector's time of the
+ * batch that first brought it, and out-of-bounds events counted as loss. */
+static int store_history(struct store *s, int64_t host, ProtobufCBinaryData *ep, uint64_t seq,
+                         Vigil__V1__PackageEvent **pe, size_t n, int64_t recv_ms)
+{
+    Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT, *evp = &ev;
+    Vigil__V1__PackageHistory h = VIGIL__V1__PACKAGE_HISTORY__INIT;
+    int rc;
+
+    h.manager = VIGIL__V1__PACKAGE_MANAGER__PACKAGE_MANAGER_DPKG;
+    h.events = pe;
+    h.n_events = n;
+    h.full = 1;
+    h.part = h.part_count = 1;
+    ev.time_ms = recv_ms;
+    ev.kind_case = VIGIL__V1__EVENT__KIND_PACKAGE_HISTORY;
+    ev.package_history = &h;
+    b.seq = seq;
+    b.n_events = 1;
+    b.events = &evp;
+    assert_int_equal(store_begin(s), 0);
+    rc = store_batch(s, host, ep, &b, 0, recv_ms);
+    assert_int_equal(store_commit(s), 0);
+    return rc;
+}
+
+static void test_package_history(void **state)
+{
+    struct store *s = NULL;
+    char err[256], big[600];
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    uint8_t e1[16] = { 4 };
+    ProtobufCBinaryData ep = { 16, e1 };
+    int64_t host = 0, day = 86400000LL, t0 = 1767225600000LL; /* 2026-01-01 */
+    uint64_t last;
+    Vigil__V1__PackageEvent pe[5], *pp[5];
+    (void)state;
+
+    unlink(db);
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    h.agent_id = "agent-h";
+    h.hostname = "hh";
+    h.software_version = "0";
+    h.boot_id = "";
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 1000, &host, &last), 0);
+    memset(big, 'x', sizeof(big) - 1);
+    big[sizeof(big) - 1] = '\0';
+    for (int i = 0; i < 5; i++) {
+        vigil__v1__package_event__init(&pe[i]);
+        pe[i].time_ms = t0 + i * day;
+        pe[i].name = "openssl";
+        pe[i].arch = "amd64";
+        pe[i].action = "upgrade";
+        pe[i].old_version = "3.0.11-1";
+        pe[i].new_version = "3.0.13-1";
+        pp[i] = &pe[i];
+    }
+    pe[0].action = "install";
+    pe[0].old_version = "";
+    pe[3].name = big;       /* absurd */
+    pe[4].action = "frob";  /* not an action */
+    assert_int_equal(store_history(s, host, &ep, 1, pp, 5, t0 + 10 * day), 1);
+    assert_int_equal(scalar("select count(*) from package_events"), 3);
+    assert_int_equal(scalar("select loss_events from hosts where agent_id = 'agent-h'"), 2);
+    assert_int_equal(scalar("select count(*) from package_events where old_version = ''"
+                            " and action = 'install' and manager = 'dpkg'"), 1);
+    /* Sent again later (state lost on the agent): nothing doubles, and
+     * recv_ms stays when it first arrived. */
+    assert_int_equal(store_history(s, host, &ep, 2, pp, 3, t0 + 20 * day), 1);
+    assert_int_equal(scalar("select count(*) from package_events"), 3);
+    assert_int_equal(scalar("select max(recv_ms) from package_events"), t0 + 10 * day);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exactly_once),
         cmocka_unit_test(test_processes_retention),
+        cmocka_unit_test(test_package_history),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -109,6 +109,35 @@ static void check_parse_bad(const char *s)
     assert_int_equal(ms, 12345); /* untouched on error */
 }
 
+/* apt Release files' Date: RFC 2822, with the zone forms apt writes and
+ * reads; anything else is refused and leaves the output alone. */
+static void test_time_parse_rfc2822(void **state)
+{
+    static const char *const bad[] = {
+        "", "Sun, 22 Nov 2026", "Sun, 22 Foo 2026 07:32:57 UTC", "Sun, 31 Nov 2026 07:32:57 UTC",
+        "Sun, 22 Nov 2026 24:00:00 UTC", "Sun, 22 Nov 2026 07:32:57", "Sun 22 Nov 2026 07:32:57 UTC",
+        "Sun, 22 Nov 2026 07:32:57 UTC trailing", "Sun, 22 Nov 26 07:32:57 UTC",
+        "Sun, 22 Nov 2026 07:32:57 +1", "2026-11-22T07:32:57Z",
+    };
+    int64_t ms = 0;
+    (void)state;
+    assert_int_equal(vg_time_parse_rfc2822("Sun, 22 Nov 2026 07:32:57 UTC", &ms), 0);
+    assert_int_equal(ms, 1795332777000);
+    assert_int_equal(vg_time_parse_rfc2822("22 Nov 2026 07:32:57 GMT", &ms), 0);
+    assert_int_equal(ms, 1795332777000);
+    assert_int_equal(vg_time_parse_rfc2822("Sun, 22 nov 2026 08:32:57 +0100\r", &ms), 0);
+    assert_int_equal(ms, 1795332777000);
+    assert_int_equal(vg_time_parse_rfc2822("Sun, 22 Nov 2026 02:02:57 -0530", &ms), 0);
+    assert_int_equal(ms, 1795332777000);
+    assert_int_equal(vg_time_parse_rfc2822("Sun, 1 Nov 2026 07:32 Z", &ms), 0);
+    assert_int_equal(ms, 1793518320000);
+    for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+        ms = 12345;
+        if (vg_time_parse_rfc2822(bad[i], &ms) != -EINVAL || ms != 12345)
+            fail_msg("vg_time_parse_rfc2822(\"%s\") accepted", bad[i]);
+    }
+}
+
 static void test_time_parse_utc(void **state)
 {
     (void)state;
@@ -799,6 +828,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_time_parse_rfc2822),
         cmocka_unit_test(test_time_format_pre_1970),
         cmocka_unit_test(test_time_format_truncates),
         cmocka_unit_test(test_time_parse_utc),
