@@ -313,7 +313,7 @@ test-html:
 	$(Q)/usr/bin/python3 tests/html/cross_check.py --findings-csv $(REPORT_OUT).csv \
 	    --hosts-csv $(REPORT_OUT)-hosts.csv $(REPORT_OUT).html
 	$(Q)/usr/bin/python3 tests/html/cross_check.py --findings-csv $(REPORT_OUT).csv \
-	    --hosts-csv $(REPORT_OUT)-hosts.csv --full $(REPORT_OUT)-full.html
+	    --hosts-csv $(REPORT_OUT)-hosts.csv --json $(REPORT_DOC) --full $(REPORT_OUT)-full.html
 	$(Q)/usr/bin/python3 tests/html/check_report.py --expect-summary $(REPORT_DOC) --headline --stamp \
 	    >$(REPORT_OUT).expect
 	$(Q)rm -rf $(REPORT_OUT)-full.d

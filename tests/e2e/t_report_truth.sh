@@ -197,3 +197,24 @@ expect_in out.txt "reboot:      required"
 expect_exit 0 auditor --json hosts
 jq -e 'map({(.agent_id): .reboot_required}) | add == {"agent-1": false, "agent-2": true, "agent-3": false}' out.txt >/dev/null ||
     fail "vigilctl hosts reboot_required: $(cat out.txt)"
+
+# ---- one computation, every format ------------------------------------------
+# The same report (--as-of one time) as JSON, CSV and both HTML layouts:
+# every shared host and finding field agrees, and each carries one id.
+T=$(date -u +%Y-%m-%dT%H:%M:%SZ)
+sleep 1
+expect_exit 0 auditor report patch --format json --as-of "$T" -o x.json
+expect_exit 0 auditor report patch --format csv --as-of "$T" -o x.csv
+expect_exit 0 auditor report patch --format html --layout full --as-of "$T" -o x-full.html
+expect_exit 0 auditor report patch --format html --as-of "$T" -o x.html
+/usr/bin/python3 "$VG_ROOT/tests/html/cross_check.py" --findings-csv x.csv --hosts-csv x-hosts.csv \
+    --json x.json --full x-full.html >cross.txt 2>&1 || { cat cross.txt >&2; fail "formats disagree"; }
+/usr/bin/python3 "$VG_ROOT/tests/html/cross_check.py" --findings-csv x.csv --hosts-csv x-hosts.csv \
+    x.html >cross.txt 2>&1 || { cat cross.txt >&2; fail "the summary disagrees with the CSV"; }
+ID=$(jq -r .header.report_id x.json)
+for f in x.csv x-hosts.csv x.html x-full.html; do
+    grep -q "$ID" "$f" || fail "$f does not carry the report id $ID"
+    grep -q "$ID" "$f.manifest" 2>/dev/null || [ "$f" = x-hosts.csv ] || fail "$f.manifest lacks the report id"
+done
+# The summary's headline is the engine's, verbatim.
+grep -qF "$(jq -r .summary.headline x.json)" x.html || fail "the HTML headline is not the report's"

@@ -2,7 +2,7 @@
 """One computation, every format: the HTML shows each host and finding
 value exactly as the CSV holds it.
 
-Usage: cross_check.py --findings-csv F.csv --hosts-csv H.csv [--full] HTML...
+Usage: cross_check.py --findings-csv F.csv --hosts-csv H.csv [--json R.json] [--full] HTML...
 Each HTML (the raw file or the DOM Chromium dumped) is read with Python's
 HTML parser.  Every element with a data-field attribute inside an element
 with data-host (or data-finding) is compared with the CSV cell of that
@@ -12,10 +12,14 @@ decimal, lists joined by ", " (rule tags by " "), a time as the datetime
 of its <time> element.  With --full the HTML must be the full layout: every
 host and finding of the CSV has its block or row there with every column
 (a finding's agent_id and hostname are those of the host block it sits
-in).  Prints a summary and exits 0, or lists differences and exits 1.
+in).  With --json, every CSV cell is also compared with the JSON
+document's value of that column for that host or finding (the report the
+collector made --as-of the same time).  Prints a summary and exits 0, or
+lists differences and exits 1.
 """
 import argparse
 import csv
+import json
 import re
 import sys
 from html.parser import HTMLParser
@@ -101,16 +105,61 @@ def load_csv(path, key):
     return cols, {r[cols.index(key)]: dict(zip(cols, r)) for r in rows[1:]}
 
 
+def json_cell(col, v):
+    """The CSV text of a JSON value, as the collector's CSV writer makes it."""
+    if v is None:
+        return ""
+    if v is True or v is False:
+        return "true" if v else "false"
+    if isinstance(v, list):
+        if col == "failing_rules":
+            return "; ".join("%s: %s" % (x.get("rule", ""), x.get("reason", "")) for x in v)
+        return " ".join(str(x) if not isinstance(x, float) else "%.15g" % x for x in v)
+    if isinstance(v, float):
+        return "%.15g" % v
+    return str(v)
+
+
+def compare_json(doc_path, fcols, findings, hcols, hosts, bad):
+    """Every CSV cell against the JSON document's field of the same name."""
+    with open(doc_path, encoding="utf-8") as f:
+        doc = json.load(f)
+    n = 0
+    for kind, key, cols, rows in (("findings", "id", fcols, findings),
+                                  ("hosts", "agent_id", hcols, hosts)):
+        objs = {o[key]: o for o in doc[kind]}
+        if set(objs) != set(rows):
+            bad.append("%s: %s differ: JSON %d, CSV %d" % (doc_path, kind, len(objs), len(rows)))
+        for k, row in rows.items():
+            o = objs.get(k)
+            if o is None:
+                continue
+            for col in cols:
+                if col not in o:
+                    continue
+                n += 1
+                if json_cell(col, o[col]) != row[col]:
+                    bad.append("%s: %s %s: %s is %r in the JSON, %r in the CSV"
+                               % (doc_path, kind, k, col, json_cell(col, o[col]), row[col]))
+    if n == 0:
+        bad.append("%s: nothing compared" % doc_path)
+    print("  %s  report/cross %s (%d host and finding values compared with the CSV)"
+          % ("FAIL" if bad else "PASS", doc_path, n))
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--findings-csv", required=True)
     ap.add_argument("--hosts-csv", required=True)
+    ap.add_argument("--json")
     ap.add_argument("--full", action="store_true")
     ap.add_argument("html", nargs="+")
     a = ap.parse_args()
     fcols, findings = load_csv(a.findings_csv, "id")
     hcols, hosts = load_csv(a.hosts_csv, "agent_id")
     bad = []
+    if a.json:
+        compare_json(a.json, fcols, findings, hcols, hosts, bad)
     for path in a.html:
         p = Fields()
         with open(path, encoding="utf-8") as f:
