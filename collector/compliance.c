@@ -520,6 +520,21 @@ static void mf_range(const struct ctx *c, const char *release, const char *packa
     *hi = l;
 }
 
+/* The first element of sorted base[0..n) not less than key. */
+static size_t lower_bound(const void *base, size_t n, size_t size, const void *key,
+                          int (*cmp)(const void *, const void *))
+{
+    size_t l = 0, r = n;
+    while (l < r) {
+        size_t m = (l + r) / 2;
+        if (cmp((const char *)base + m * size, key) < 0)
+            l = m + 1;
+        else
+            r = m;
+    }
+    return l;
+}
+
 static int pix_cmp(const void *a, const void *b)
 {
     const struct pend_ix *x = a, *y = b;
@@ -548,14 +563,7 @@ static int64_t first_avail(const struct ctx *c, const struct cx_host *h, const c
     }
     {
         struct pend_ix key = { release, name, NULL, 0, 0, 0, 0 };
-        size_t l = 0, r = c->npix;
-        while (l < r) {
-            size_t m = (l + r) / 2;
-            if (pix_cmp(&c->pix[m], &key) < 0)
-                l = m + 1;
-            else
-                r = m;
-        }
+        size_t l = lower_bound(c->pix, c->npix, sizeof(*c->pix), &key, pix_cmp);
         for (; l < c->npix && pix_cmp(&c->pix[l], &key) == 0; l++) {
             const struct pend_ix *p = &c->pix[l];
             int64_t t;
@@ -583,16 +591,9 @@ static void fleet_evidence(const struct ctx *c, const char *release, const char 
                            const char *fixed, int rpm, int64_t at, int64_t *relfile,
                            int64_t *inst)
 {
-    size_t l = 0, r = c->npix;
     struct pend_ix pk = { release, name, NULL, 0, 0, 0, 0 };
     struct inst_ix ik = { release, name, NULL, 0 };
-    while (l < r) {
-        size_t m = (l + r) / 2;
-        if (pix_cmp(&c->pix[m], &pk) < 0)
-            l = m + 1;
-        else
-            r = m;
-    }
+    size_t l = lower_bound(c->pix, c->npix, sizeof(*c->pix), &pk, pix_cmp);
     for (; l < c->npix && pix_cmp(&c->pix[l], &pk) == 0; l++) {
         const struct pend_ix *p = &c->pix[l];
         if (!p->release_file_ms || p->from_ms > at || p->release_file_ms > at ||
@@ -601,15 +602,7 @@ static void fleet_evidence(const struct ctx *c, const char *release, const char 
         if (!*relfile || p->release_file_ms < *relfile)
             *relfile = p->release_file_ms;
     }
-    l = 0;
-    r = c->niix;
-    while (l < r) {
-        size_t m = (l + r) / 2;
-        if (iix_cmp(&c->iix[m], &ik) < 0)
-            l = m + 1;
-        else
-            r = m;
-    }
+    l = lower_bound(c->iix, c->niix, sizeof(*c->iix), &ik, iix_cmp);
     for (; l < c->niix && iix_cmp(&c->iix[l], &ik) == 0; l++) {
         const struct inst_ix *p = &c->iix[l];
         /* That very version: a later one (from backports, say) may
