@@ -57,6 +57,7 @@ struct conn {
     unsigned pending;        /* batches waiting for the commit */
     uint64_t pending_events;
     int paused;              /* reading stopped until the commit (backpressure) */
+    unsigned jobs;           /* requests of its being worked on (a report): not idle */
     int closing;             /* we asked for the close: no more refusals or acks */
     uint64_t serial;         /* unique per accepted connection */
     struct conn *next, *prev;     /* all connections */

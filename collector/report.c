@@ -996,8 +996,11 @@ static void report_done(uv_work_t *w, int status)
             resp.ok = 1;
     }
     c = server_find_conn(s, j->serial);
-    if (c)
+    if (c) {
+        c->jobs--;
+        c->last_rx_ms = vg_time_mono_ms(); /* idle from the answer on */
         server_send_response(c, &resp);
+    }
     else
         log_info("%s went away before its report was ready", j->who);
     report_free_response(&resp);
@@ -1134,6 +1137,7 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
         return 0;
     }
     s->reports_running++;
+    op->jobs++; /* an operator waiting for a long report is not idle */
     return 1;
 }
 

@@ -831,7 +831,7 @@ static void sweep_cb(uv_timer_t *t)
         else if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
             refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
                    HELLO_TIMEOUT_MS / 1000);
-        else if (!c->paused && now - c->last_rx_ms > s->conf->idle_timeout_ms)
+        else if (!c->paused && !c->jobs && now - c->last_rx_ms > s->conf->idle_timeout_ms)
             conn_close(c, "peer silent for longer than idle_timeout");
     }
 }
