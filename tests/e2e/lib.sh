@@ -143,6 +143,20 @@ server_name = localhost
 CONF
 }
 
+# ---- fixture Debian hosts for the report tests ----
+# Dates N days before today 00:00 UTC (fixed when this file is read), as
+# the tracker's DSA list writes them (day N) and as dpkg.log does at
+# 01:00 (logt N; the tests run with TZ=UTC).
+MID=$(( $(date +%s) / 86400 * 86400 ))
+day() { date -u -d "@$(( MID - $1 * 86400 ))" '+%d %b %Y'; }
+logt() { date -u -d "@$(( MID - $1 * 86400 + 3600 ))" '+%Y-%m-%d %H:%M:%S'; }
+# stanza NAME VERSION [SOURCE]: an installed package's dpkg status stanza.
+stanza() {
+    printf 'Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n' "$1" "$2"
+    [ -z "${3:-}" ] || printf 'Source: %s\n' "$3"
+    printf '\n'
+}
+
 # ---- store-and-forward checks ----
 
 # batches_exactly_once DB LAST: every sequence 1..LAST of the (single)

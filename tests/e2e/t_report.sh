@@ -18,17 +18,7 @@ printf '# source  last-supported  ended  details\noldweb  1.0-3  2025-01-31  htt
     >dss/security-support-ended.deb12
 printf '[report]\norganisation = Example NHS Trust\nsecurity_support_dir = dss\n' >>collector.conf
 
-NOW=$(date +%s)
-MID=$(( NOW / 86400 * 86400 ))          # today, 00:00 UTC
-day() { date -u -d "@$(( MID - $1 * 86400 ))" '+%d %b %Y'; }      # N days ago, DSA list style
-logt() { date -u -d "@$(( MID - $1 * 86400 + 3600 ))" '+%Y-%m-%d %H:%M:%S'; }  # 01:00, N days ago
 KREL=$(uname -r)
-
-stanza() { # NAME VERSION [SOURCE]
-    printf 'Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n' "$1" "$2"
-    [ -z "${3:-}" ] || printf 'Source: %s\n' "$3"
-    printf '\n'
-}
 host_root() { # DIR ID VERSION_ID CODENAME
     mkdir -p "$1/etc" "$1/var/lib/dpkg" "$1/var/log"
     printf 'PRETTY_NAME="Debian GNU/Linux %s (%s)"\nID=%s\nVERSION_ID="%s"\nVERSION_CODENAME=%s\n' \

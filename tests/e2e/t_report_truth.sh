@@ -18,16 +18,6 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 
-NOW=$(date +%s)
-MID=$(( NOW / 86400 * 86400 ))                                     # today, 00:00 UTC
-day() { date -u -d "@$(( MID - $1 * 86400 ))" '+%d %b %Y'; }      # DSA list style
-logt() { date -u -d "@$(( MID - $1 * 86400 + 3600 ))" '+%Y-%m-%d %H:%M:%S'; }  # 01:00, N days ago
-
-stanza() { # NAME VERSION [SOURCE]
-    printf 'Package: %s\nStatus: install ok installed\nArchitecture: amd64\nVersion: %s\n' "$1" "$2"
-    [ -z "${3:-}" ] || printf 'Source: %s\n' "$3"
-    printf '\n'
-}
 pkgs() { printf 'Package: %s\nVersion: %s\nArchitecture: amd64\n\n' "$1" "$2"; }
 # debian_root DIR: Debian 12 with the security suite offering openssl's
 # and curl's fixes (the lists say nothing of when they came out).
