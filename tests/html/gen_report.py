@@ -174,7 +174,7 @@ def make(nhosts, seed):
         findings[fi]["exceptions"] = [n]
         scope = "tag" if n % 5 == 0 else "host"
         exceptions.append({
-            "id": n, "host": agent if scope == "host" else None,
+            "id": n, "host": agent if scope == "host" else "tag:role=ward-kiosk",
             "hostname": name if scope == "host" else None, "scope": scope,
             "tag": "role=ward-kiosk" if scope == "tag" else None, "package": pkg,
             "package_kind": "binary" if n % 3 == 0 else "source", "cve": None,
@@ -186,7 +186,7 @@ def make(nhosts, seed):
         })
     for k, st in enumerate(["expired", "expired", "revoked"]):
         exceptions.append({
-            "id": len(exceptions) + 1, "host": None, "hostname": None, "scope": "all", "tag": None,
+            "id": len(exceptions) + 1, "host": "*", "hostname": None, "scope": "all", "tag": None,
             "package": None, "package_kind": None, "cve": "CVE-2026-%d" % (1000 + k),
             "reason": "Held for regression testing.", "approver": "Dr A. Patel (SIRO)",
             "control": None, "created": ts(AS_OF - timedelta(days=60)), "created_by": "admin-mkhan",
@@ -256,6 +256,9 @@ def make(nhosts, seed):
             "hosts": n, "compliant": passing, "non_compliant": count("fail"),
             "unknown": count("unknown"), "unconfirmed": unconf,
             "compliant_pct": round(100.0 * passing / n, 1), "unconfirmed_findings": unconf_f,
+            "unconfirmed_fixes": len({(f["package"], f["fixed_version"]) for f in findings
+                                      if f["in_scope"] and f["state"] == "open"
+                                      and not f["clock_confirmed"]}),
             "findings": len(findings), "open": fcount("open"), "overdue": fcount("overdue"),
             "met": fcount("met"), "met_late": fcount("met-late"), "excepted": fcount("excepted"),
             "no_fix_yet": fcount("no-fix-yet"),
