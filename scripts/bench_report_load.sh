@@ -50,6 +50,9 @@ cat >collector.conf <<CONF
 [collector]
 listen = 127.0.0.1:$port
 db = c.db
+# A report of this size takes longer than the default 90 s, and the
+# operator's connection is idle while it waits for it.
+idle_timeout = 1h
 [report]
 organisation = bench
 [tls]
