@@ -19,6 +19,9 @@
 #
 # Usage: bench_report_load.sh [BUILD [HOSTS]]   (default build 1000)
 #   BENCH_KEEP=1 keeps the scratch directory (the database) and says where.
+#   BENCH_REPORT_MAX_S (default 600): the report is abandoned (vigilctl
+#   stopped; the collector finishes it for no one) after this long, and
+#   the figures are those of the report so far.
 set -eu
 B=${1:-build}
 case $B in /*) ;; *) B="$(pwd)/$B" ;; esac
@@ -32,9 +35,24 @@ AFTER_S=3    # streaming after it
 start_s=$(date +%s)
 T=$(mktemp -d /var/tmp/vg-bench-report-XXXXXX)
 cpid= spid=
+# stop PID: SIGTERM, and SIGKILL if it has not exited 10 s later (the
+# collector waits for a report in progress before it exits).
+stop() {
+    kill -TERM "$1" 2>/dev/null || return 0
+    i=0
+    while [ $i -lt 100 ] && [ -e "/proc/$1" ] && [ "$(awk '{ print $3 }' "/proc/$1/stat" 2>/dev/null)" != Z ]; do
+        sleep 0.1
+        i=$((i + 1))
+    done
+    if [ $i -ge 100 ]; then
+        echo "  (pid $1 still running 10 s after SIGTERM: killed)"
+        kill -KILL "$1" 2>/dev/null
+    fi
+    wait "$1" 2>/dev/null || true
+}
 cleanup() {
-    [ -n "$spid" ] && kill -TERM "$spid" 2>/dev/null && wait "$spid" 2>/dev/null
-    [ -n "$cpid" ] && kill -TERM "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
+    [ -n "$spid" ] && stop "$spid"
+    [ -n "$cpid" ] && stop "$cpid"
     if [ "${BENCH_KEEP:-0}" = 1 ]; then echo "  (kept $T)"; else rm -rf "$T"; fi
 }
 trap cleanup EXIT
@@ -77,7 +95,7 @@ start_collector() {
     done
 }
 stop_collector() {
-    kill -TERM "$cpid" && wait "$cpid" 2>/dev/null || true
+    stop "$cpid"
     cpid=
 }
 
@@ -248,20 +266,33 @@ r0=$(date +%s%3N)
 c1=$(cpu)
 rss0=$(kb VmRSS)
 say "report: vigilctl report patch --format json (baseline ${BASE_S} s of streaming done)"
-rc=0
 VIGIL_COLLECTOR=127.0.0.1:$port VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost \
     VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key \
-    "$B/vigilctl" report patch --format json -o report.json >ctl.out 2>ctl.err || rc=$?
+    "$B/vigilctl" report patch --format json -o report.json >ctl.out 2>ctl.err &
+vpid=$!
+max_ms=$((${BENCH_REPORT_MAX_S:-600} * 1000))
+while kill -0 "$vpid" 2>/dev/null && [ $(($(date +%s%3N) - r0)) -lt $max_ms ]; do
+    sleep 0.1
+done
+abandoned=0
+if kill -0 "$vpid" 2>/dev/null; then
+    kill -TERM "$vpid"
+    abandoned=1
+fi
+rc=0
+{ wait "$vpid"; } 2>/dev/null || rc=$?
 r1=$(date +%s%3N)
 c2=$(cpu)
 hwm=$(kb VmHWM)
 sleep $AFTER_S
-kill -TERM "$spid" && wait "$spid" 2>/dev/null || true
+stop "$spid"
 spid=
 sed 's/^/  /' stream.log
 
 wall=$((r1 - r0))
-if [ $rc = 0 ]; then
+if [ $abandoned = 1 ]; then
+    echo "  report: NOT DONE after ${BENCH_REPORT_MAX_S:-600} s: abandoned; the figures below are for those ${BENCH_REPORT_MAX_S:-600} s"
+elif [ $rc = 0 ]; then
     echo "  report: $(jq '.findings | length' report.json) findings, $(jq '.hosts | length' report.json) hosts," \
          "JSON $(awk -v s="$(stat -c %s report.json)" 'BEGIN { printf "%.1f MB", s / 1e6 }')"
 else
@@ -293,4 +324,6 @@ echo "  ack latency during the report (${dn} batches): median ${dmed} ms, p99 ${
      "($(awk -v a="$bmed" -v b="$dmed" -v c="$bp99" -v d="$dp99" -v e="$bmax" -v f="$dmax" \
          'function r(x, y) { return y > 0 ? sprintf("%.1fx", x / y) : "-" }
           BEGIN { printf "median %s, p99 %s, max %s of the baseline", r(b, a), r(d, c), r(f, e) }'))"
+stop "$cpid"
+cpid=
 echo "  section took $(($(date +%s) - start_s)) s"
