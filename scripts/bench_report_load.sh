@@ -34,7 +34,7 @@ AFTER_S=3    # streaming after it
 
 start_s=$(date +%s)
 T=$(mktemp -d /var/tmp/vg-bench-report-XXXXXX)
-cpid= spid=
+cpid='' spid=''
 # stop PID: SIGTERM, and SIGKILL if it has not exited 10 s later (the
 # collector waits for a report in progress before it exits).
 stop() {
@@ -314,10 +314,12 @@ stats() { # stats FROM_MS TO_MS: count median p99 max (ms)
             p = int(NR * 0.99 + 0.999); if (p > NR) p = NR
             printf "%d %.2f %.2f %.2f\n", NR, v[int((NR + 1) / 2)], v[p], v[NR] }'
 }
-set -- $(stats "$b0" "$r0")
-bn=$1 bmed=$2 bp99=$3 bmax=$4
-set -- $(stats "$r0" "$r1")
-dn=$1 dmed=$2 dp99=$3 dmax=$4
+read -r bn bmed bp99 bmax <<STATS
+$(stats "$b0" "$r0")
+STATS
+read -r dn dmed dp99 dmax <<STATS
+$(stats "$r0" "$r1")
+STATS
 echo "  ack latency, $RATE batches/s of 100 events: before the report (${bn} batches) median ${bmed} ms," \
      "p99 ${bp99} ms, max ${bmax} ms"
 echo "  ack latency during the report (${dn} batches): median ${dmed} ms, p99 ${dp99} ms, max ${dmax} ms" \
