@@ -114,6 +114,9 @@ stop_collector
 #   - tags role=db|web and site=dc0..2; h % 20 = 3 needs a reboot.
 # The feed: fix i for source src((7 i) % 1600) (half the sources exist),
 # at 1.0-1+deb12u1 for odd i, 0.9-1 otherwise; one in ten has no date.
+# The exceptions name packages those hosts lack (one CVE of src33's,
+# all of src49, binary pkg47, src13 on role=db hosts, CVE-2026-00021 on
+# site=dc1 hosts), one expired and one revoked.
 now=$(date +%s%3N)
 D=86400000
 relfile=
@@ -200,19 +203,19 @@ INSERT INTO advisories(import_id, release, package, arch, fixed_version, advisor
 SELECT 'advisories ' || count(*) FROM advisories;
 INSERT INTO exceptions(host, package, cve, reason, approver, control, created_ms, created_by,
     expires_ms, revoked_ms, revoked_by, revoke_reason, package_kind) VALUES
-  ('host-00001', NULL, 'CVE-2026-00007', 'not internet-facing', 'SIRO', 'DSPT 8.3',
+  ('host-00001', NULL, 'CVE-2026-00919', 'not internet-facing', 'SIRO', 'DSPT 8.3',
    $now - 60 * $D, 'admin-1', $now + 90 * $D, NULL, NULL, NULL, NULL),
-  ('host-00002', 'src5', NULL, 'vendor appliance', 'SIRO', 'DSPT 8.3',
+  ('host-00002', 'src49', NULL, 'vendor appliance', 'SIRO', 'DSPT 8.3',
    $now - 60 * $D, 'admin-1', $now + 90 * $D, NULL, NULL, NULL, 'source'),
-  ('host-00003', 'pkg15', NULL, 'binary unused', 'SIRO', 'DSPT 8.3',
+  ('host-00003', 'pkg47', NULL, 'binary unused', 'SIRO', 'DSPT 8.3',
    $now - 60 * $D, 'admin-1', $now + 90 * $D, NULL, NULL, NULL, 'binary'),
-  ('tag:role=db', 'src7', NULL, 'database freeze', 'SIRO', 'DSPT 8.3',
+  ('tag:role=db', 'src13', NULL, 'database freeze', 'SIRO', 'DSPT 8.3',
    $now - 60 * $D, 'admin-1', $now + 180 * $D, NULL, NULL, NULL, 'source'),
   ('tag:site=dc1', NULL, 'CVE-2026-00021', 'mitigated at the edge', 'SIRO', 'DSPT 8.3',
    $now - 60 * $D, 'admin-1', $now + 180 * $D, NULL, NULL, NULL, NULL),
-  ('host-00004', 'src9', NULL, 'expired', 'SIRO', 'DSPT 8.3',
+  ('host-00004', 'src15', NULL, 'expired', 'SIRO', 'DSPT 8.3',
    $now - 60 * $D, 'admin-1', $now - 5 * $D, NULL, NULL, NULL, 'source'),
-  ('host-00005', 'src11', NULL, 'revoked', 'SIRO', 'DSPT 8.3',
+  ('host-00005', 'src15', NULL, 'revoked', 'SIRO', 'DSPT 8.3',
    $now - 60 * $D, 'admin-1', $now + 90 * $D, $now - 10 * $D, 'admin-1', 'patched', 'source');
 COMMIT;
 SQL
