@@ -7,13 +7,22 @@
  *   2. throughput: one agent connection streaming batches of process-exec
  *      events with a window of unacknowledged batches; batches/s, events/s
  *      and wire bytes per event.
+ *   3. latency (its own mode, for scripts/bench_report_load.sh): one agent
+ *      connection sending a batch at a steady rate, as a busy agent
+ *      does, with each batch's acknowledgement latency (from when the
+ *      batch was due, so a stalled collector shows, not a stalled
+ *      sender) written to a file, one line per batch:
+ *          DUE_MS LATENCY_US      (DUE_MS: CLOCK_REALTIME, ms)
+ *      until SIGTERM or SIGINT.
  * Prints figures; never fails on time.
  *
  * Usage: bench_collector HOST:PORT CA CERT KEY COLLECTOR_PID [SECONDS]
+ *        bench_collector --latency HOST:PORT CA CERT KEY BATCHES_PER_SEC OUT
  */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -135,9 +144,10 @@ struct tp {
     int stopping;
 };
 
-static void tp_send(struct tp *t)
+/* Sends batch next_seq; next_seq moves on unless the write is refused. */
+static void tp_send_one(struct tp *t)
 {
-    while (t->ready && !t->stopping && t->next_seq - t->acked <= WINDOW) {
+    {
         struct vg_buf raw, fr;
         vg_buf_init(&raw, t->batch_len + 64);
         vg_buf_init(&fr, t->batch_len * 2 + 64);
@@ -162,6 +172,16 @@ static void tp_send(struct tp *t)
         t->next_seq++;
         vg_buf_free(&raw);
         vg_buf_free(&fr);
+    }
+}
+
+static void tp_send(struct tp *t)
+{
+    while (t->ready && !t->stopping && t->next_seq - t->acked <= WINDOW) {
+        uint64_t before = t->next_seq;
+        tp_send_one(t);
+        if (t->next_seq == before)
+            return;
     }
 }
 
@@ -286,12 +306,182 @@ static void throughput(double seconds)
     free(t.batch);
 }
 
+/* ---- acknowledgement latency at a steady rate ---- */
+
+#define LAT_RING 4096 /* batches due but not yet acknowledged, at most */
+
+struct lat {
+    struct tp t; /* first: the connection's data is a struct lat */
+    uv_timer_t tick;
+    uv_signal_t sigterm, sigint;
+    uint64_t interval_ms;
+    FILE *out;
+    double due[LAT_RING];    /* CLOCK_MONOTONIC s, by seq % LAT_RING */
+    double due_rt[LAT_RING]; /* the same instant, CLOCK_REALTIME ms */
+    uint64_t ndue;           /* batches due so far: seq 1 .. ndue */
+    uint64_t lines, skipped;
+    double rate, start, start_rt; /* batch k is due at start + k / rate */
+};
+
+static double realtime_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_REALTIME, &ts);
+    return (double)ts.tv_sec * 1000.0 + (double)ts.tv_nsec / 1e6;
+}
+
+/* Sends the batches that are due, within the window. */
+static void lat_send(struct lat *l)
+{
+    struct tp *t = &l->t;
+    while (t->ready && !t->stopping && t->next_seq <= l->ndue &&
+           t->next_seq - t->acked <= WINDOW) {
+        uint64_t before = t->next_seq;
+        tp_send_one(t);
+        if (t->next_seq == before)
+            return; /* over the write mark: on_drain resumes */
+    }
+}
+
+/* Makes due every batch whose time has come: a late timer (a busy
+ * machine) catches up rather than sending less. */
+static void lat_tick(uv_timer_t *h)
+{
+    struct lat *l = h->data;
+    uint64_t target = (uint64_t)((now_s() - l->start) * l->rate);
+    while (l->ndue + l->skipped < target) {
+        double off = (double)(l->ndue + l->skipped + 1) / l->rate;
+        if (l->ndue + 1 - l->t.acked >= LAT_RING) {
+            l->skipped++; /* LAT_RING batches behind already: not sent */
+            continue;
+        }
+        l->ndue++;
+        l->due[l->ndue % LAT_RING] = l->start + off;
+        l->due_rt[l->ndue % LAT_RING] = l->start_rt + off * 1000.0;
+    }
+    lat_send(l);
+}
+
+static int lat_env(void *ctx, Vigil__V1__Envelope *env)
+{
+    struct lat *l = ctx;
+    struct tp *t = &l->t;
+    if (env->body_case == VIGIL__V1__ENVELOPE__BODY_HELLO_ACK) {
+        t->ready = 1;
+        l->start = now_s();
+        l->start_rt = realtime_ms();
+        uv_timer_start(&l->tick, lat_tick, l->interval_ms, l->interval_ms);
+    } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ACK) {
+        double now = now_s();
+        /* Acknowledgements come in order, one per batch. */
+        for (uint64_t s = t->acked + 1; s <= env->ack->seq && s <= l->ndue; s++) {
+            fprintf(l->out, "%.0f %.0f\n", l->due_rt[s % LAT_RING],
+                    (now - l->due[s % LAT_RING]) * 1e6);
+            l->lines++;
+        }
+        if (env->ack->seq > t->acked)
+            t->acked = env->ack->seq;
+    } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_ERROR) {
+        fprintf(stderr, "bench: collector error: %s\n", env->error->message);
+    }
+    vg_pb_free(&env->base);
+    lat_send(l);
+    return 0;
+}
+
+static void lat_data(struct vg_tls_conn *c, const uint8_t *d, size_t n)
+{
+    struct lat *l = vg_tls_data(c);
+    if (vg_wire_feed(&l->t.rd, d, n, lat_env, l))
+        vg_tls_close(c, NULL);
+}
+
+static void lat_drain(struct vg_tls_conn *c) { lat_send(vg_tls_data(c)); }
+
+static void lat_stop_all(struct lat *l)
+{
+    if (l->t.stopping)
+        return;
+    l->t.stopping = 1;
+    uv_close((uv_handle_t *)&l->tick, NULL);
+    uv_close((uv_handle_t *)&l->sigterm, NULL);
+    uv_close((uv_handle_t *)&l->sigint, NULL);
+}
+
+static void lat_close(struct vg_tls_conn *c, int err)
+{
+    struct lat *l = vg_tls_data(c);
+    if (!l->t.stopping)
+        fprintf(stderr, "bench: connection closed: %s\n", err ? vg_strerror(err) : "by peer");
+    lat_stop_all(l);
+}
+static const struct vg_tls_handlers lat_handlers = { tp_ready, lat_data, lat_drain, lat_close };
+
+static void lat_signal(uv_signal_t *h, int signum)
+{
+    struct lat *l = h->data;
+    (void)signum;
+    vg_tls_close(l->t.c, NULL);
+    lat_stop_all(l);
+}
+
+static int latency(double rate, const char *path)
+{
+    uv_loop_t loop;
+    struct lat *l = calloc(1, sizeof(*l));
+
+    if (!l || rate <= 0 || rate > 1000 || !(l->out = fopen(path, "w"))) {
+        fprintf(stderr, "bench_collector: cannot write %s or bad rate\n", path);
+        free(l);
+        return 1;
+    }
+    make_events(&l->t);
+    l->t.next_seq = 1;
+    l->rate = rate;
+    l->interval_ms = 1; /* sends within 1 ms of each due time */
+    vg_frame_reader_init(&l->t.rd, NULL);
+    uv_loop_init(&loop);
+    uv_timer_init(&loop, &l->tick);
+    l->tick.data = l;
+    uv_signal_init(&loop, &l->sigterm);
+    uv_signal_init(&loop, &l->sigint);
+    l->sigterm.data = l->sigint.data = l;
+    uv_signal_start(&l->sigterm, lat_signal, SIGTERM);
+    uv_signal_start(&l->sigint, lat_signal, SIGINT);
+    if (vg_tls_connect(&loop, cfg, (struct sockaddr *)&addr, "localhost", NULL, &lat_handlers, l,
+                       &l->t.c)) {
+        fprintf(stderr, "bench_collector: cannot connect\n");
+        lat_stop_all(l);
+    }
+    uv_run(&loop, UV_RUN_DEFAULT);
+    fclose(l->out);
+    printf("bench_collector: %llu batches of %d events due at %.0f/s, %llu acknowledged, "
+           "%llu not sent (too far behind)\n",
+           (unsigned long long)l->ndue, EVENTS_PER_BATCH, rate, (unsigned long long)l->lines,
+           (unsigned long long)l->skipped);
+    uv_loop_close(&loop);
+    vg_frame_reader_free(&l->t.rd);
+    free(l->t.batch);
+    free(l);
+    return 0;
+}
+
 int main(int argc, char **argv)
 {
     struct vg_tls_opts o;
     char err[512], host[64];
     const char *colon;
+    int lat_mode = argc > 1 && strcmp(argv[1], "--latency") == 0;
 
+    if (lat_mode) {
+        if (argc != 8) {
+            fprintf(stderr, "usage: bench_collector --latency HOST:PORT CA CERT KEY "
+                            "BATCHES_PER_SEC OUT\n");
+            return 2;
+        }
+        argv++;
+        argc--;
+    }
     if (argc < 6) {
         fprintf(stderr, "usage: bench_collector HOST:PORT CA CERT KEY COLLECTOR_PID [SECONDS]\n");
         return 2;
@@ -309,6 +499,11 @@ int main(int argc, char **argv)
     if (vg_tls_config_new(&o, &cfg, err, sizeof(err))) {
         fprintf(stderr, "%s\n", err);
         return 1;
+    }
+    if (lat_mode) {
+        int rc = latency(strtod(argv[5], NULL), argv[6]);
+        vg_tls_config_free(cfg);
+        return rc;
     }
     collector_pid = (int)strtol(argv[5], NULL, 10);
     printf("bench_collector: against %s (collector pid %d)\n", argv[1], collector_pid);
