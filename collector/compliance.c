@@ -410,6 +410,15 @@ struct inst_ix { /* every install the fleet's package rows and histories show */
     int64_t at_ms;
 };
 
+/* Fleet-wide evidence of one (release, name, fixed) at one point: the
+ * same for every host with that finding, so worked out once (without it
+ * a report costs hosts x hosts). */
+struct ev_memo {
+    char release[32]; /* a copy: the caller's is a buffer reused per host */
+    const char *name, *fixed; /* the fleet's strings; name NULL: a free slot */
+    int64_t seen, relfile, inst;
+};
+
 enum st { ST_OPEN, ST_MET, ST_MET_LATE, ST_OVERDUE, ST_EXCEPTED, ST_NOFIX };
 static const char *const st_name[] = { "open", "met", "met-late", "overdue", "excepted",
                                        "no-fix-yet" };
@@ -477,6 +486,9 @@ struct ctx {
     size_t npix;
     struct inst_ix *iix;
     size_t niix;
+    struct ev_memo *memo; /* open addressing */
+    size_t memo_cap, memo_n;
+    int64_t memo_at;
     const struct cx_host **hosts; /* sorted by hostname */
     char (*rel)[32];              /* each host's release, by fleet index */
     int oom;
@@ -577,11 +589,24 @@ static int64_t first_avail(const struct ctx *c, const struct cx_host *h, const c
     return best;
 }
 
+/* By release, name and version string, then time: the first entry of a
+ * version is its earliest install. */
 static int iix_cmp(const void *a, const void *b)
 {
     const struct inst_ix *x = a, *y = b;
     int c = strcmp(x->release, y->release);
-    return c ? c : strcmp(x->name, y->name);
+    if (!c)
+        c = strcmp(x->name, y->name);
+    if (!c)
+        c = strcmp(x->version, y->version);
+    return c;
+}
+
+static int iix_sort_cmp(const void *a, const void *b)
+{
+    const struct inst_ix *x = a, *y = b;
+    int c = iix_cmp(a, b);
+    return c ? c : (x->at_ms > y->at_ms) - (x->at_ms < y->at_ms);
 }
 
 /* Release-date evidence for `name` at `fixed` in the fleet, at or before
@@ -592,7 +617,7 @@ static void fleet_evidence(const struct ctx *c, const char *release, const char 
                            int64_t *inst)
 {
     struct pend_ix pk = { release, name, NULL, 0, 0, 0, 0 };
-    struct inst_ix ik = { release, name, NULL, 0 };
+    struct inst_ix ik = { release, name, fixed, 0 };
     size_t l = lower_bound(c->pix, c->npix, sizeof(*c->pix), &pk, pix_cmp);
     for (; l < c->npix && pix_cmp(&c->pix[l], &pk) == 0; l++) {
         const struct pend_ix *p = &c->pix[l];
@@ -602,15 +627,86 @@ static void fleet_evidence(const struct ctx *c, const char *release, const char 
         if (!*relfile || p->release_file_ms < *relfile)
             *relfile = p->release_file_ms;
     }
+    /* That very version: a later one (from backports, say) may predate
+     * the fix in the release's own archive.  The first is the earliest. */
     l = lower_bound(c->iix, c->niix, sizeof(*c->iix), &ik, iix_cmp);
-    for (; l < c->niix && iix_cmp(&c->iix[l], &ik) == 0; l++) {
-        const struct inst_ix *p = &c->iix[l];
-        /* That very version: a later one (from backports, say) may
-         * predate the fix in the release's own archive. */
-        if (p->at_ms > at || vcmp(rpm, p->version, fixed) != 0)
+    if (l < c->niix && iix_cmp(&c->iix[l], &ik) == 0 && c->iix[l].at_ms <= at &&
+        (!*inst || c->iix[l].at_ms < *inst))
+        *inst = c->iix[l].at_ms;
+}
+
+static uint64_t memo_hash(const char *release, const char *name, const char *fixed)
+{
+    uint64_t h = 1469598103934665603ULL;
+    const char *parts[3] = { release, name, fixed };
+    for (int i = 0; i < 3; i++) {
+        for (const unsigned char *p = (const unsigned char *)parts[i]; *p; p++)
+            h = (h ^ *p) * 1099511628211ULL;
+        h = (h ^ 0xff) * 1099511628211ULL;
+    }
+    return h;
+}
+
+/* Makes room for one more memo entry; 0, or -ENOMEM (then no memo). */
+static int memo_grow(struct ctx *c)
+{
+    struct ev_memo *old = c->memo, *nv;
+    size_t oc = c->memo_cap, nc = oc ? oc * 2 : 4096;
+    if (c->memo_n * 2 < oc)
+        return 0;
+    nv = calloc(nc, sizeof(*nv));
+    if (!nv)
+        return -ENOMEM;
+    for (size_t i = 0; i < oc; i++) {
+        size_t j;
+        if (!old[i].name)
             continue;
-        if (!*inst || p->at_ms < *inst)
-            *inst = p->at_ms;
+        j = memo_hash(old[i].release, old[i].name, old[i].fixed) & (nc - 1);
+        while (nv[j].name)
+            j = (j + 1) & (nc - 1);
+        nv[j] = old[i];
+    }
+    free(old);
+    c->memo = nv;
+    c->memo_cap = nc;
+    return 0;
+}
+
+/* The fleet's evidence for (release, name, fixed) at `at`: first sight
+ * pending, Release-file date, install of that version. */
+static void fleet_lookup(struct ctx *c, const char *release, const char *name, const char *fixed,
+                         int rpm, int64_t at, int64_t *seen, int64_t *relfile, int64_t *inst)
+{
+    struct ev_memo *m = NULL;
+    if (c->memo_at != at) { /* a new point: nothing known yet */
+        if (c->memo)
+            memset(c->memo, 0, c->memo_cap * sizeof(*c->memo));
+        c->memo_n = 0;
+        c->memo_at = at;
+    }
+    if (memo_grow(c) == 0 && c->memo_cap) {
+        size_t j = memo_hash(release, name, fixed) & (c->memo_cap - 1);
+        for (; c->memo[j].name; j = (j + 1) & (c->memo_cap - 1))
+            if (strcmp(c->memo[j].release, release) == 0 && strcmp(c->memo[j].name, name) == 0 &&
+                strcmp(c->memo[j].fixed, fixed) == 0) {
+                *seen = c->memo[j].seen;
+                *relfile = c->memo[j].relfile;
+                *inst = c->memo[j].inst;
+                return;
+            }
+        m = &c->memo[j];
+    }
+    *seen = first_avail(c, NULL, release, name, fixed, rpm, at);
+    *relfile = *inst = 0;
+    fleet_evidence(c, release, name, fixed, rpm, at, relfile, inst);
+    if (m) {
+        vg_strlcpy(m->release, release, sizeof(m->release));
+        m->name = name;
+        m->fixed = fixed;
+        m->seen = *seen;
+        m->relfile = *relfile;
+        m->inst = *inst;
+        c->memo_n++;
     }
 }
 
@@ -829,10 +925,16 @@ static int settle(struct ctx *c, struct point *pt, struct fnd *f, const char *re
             int64_t x = first_avail(c, f->h, release, name, f->fixed, f->rpm, at);
             if (x && (!f->first_host || x < f->first_host))
                 f->first_host = x;
-            x = first_avail(c, NULL, release, name, f->fixed, f->rpm, at);
-            if (x && (!f->first_fleet || x < f->first_fleet))
-                f->first_fleet = x;
-            fleet_evidence(c, release, name, f->fixed, f->rpm, at, &relfile, &inst);
+            {
+                int64_t rf, in;
+                fleet_lookup(c, release, name, f->fixed, f->rpm, at, &x, &rf, &in);
+                if (x && (!f->first_fleet || x < f->first_fleet))
+                    f->first_fleet = x;
+                if (rf && (!relfile || rf < relfile))
+                    relfile = rf;
+                if (in && (!inst || in < inst))
+                    inst = in;
+            }
         }
         if (f->first_host)
             f->src_pending = 1;
@@ -1836,7 +1938,7 @@ static int build_pix(struct ctx *c)
             c->niix++;
         }
     }
-    qsort(c->iix, c->niix, sizeof(*c->iix), iix_cmp);
+    qsort(c->iix, c->niix, sizeof(*c->iix), iix_sort_cmp);
     return 0;
 }
 
@@ -2113,6 +2215,7 @@ out:
     free(c.mf);
     free(c.pix);
     free(c.iix);
+    free(c.memo);
     free(c.rel);
     free(c.hosts);
     return doc;
