@@ -10,6 +10,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/resource.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -878,11 +879,21 @@ static int seal(struct report_job *j, const char *report_id)
 
 static void report_work(uv_work_t *w)
 {
+    static _Thread_local int niced;
     struct report_job *j = w->data;
     json_t *doc = NULL;
     char id[VG_RSIG_ID_HEX];
     size_t total = 0;
     int rc;
+
+    /* A large report takes a core for a while; the event loop, which
+     * acknowledges agents' batches, comes first.  The pool's threads do
+     * nothing but reports in the collector, so they stay at nice 10. */
+    if (!niced) {
+        if (setpriority(PRIO_PROCESS, (id_t)gettid(), 10) != 0)
+            log_warn("[report] cannot lower the report thread's priority");
+        niced = 1;
+    }
 
     rc = store_report_load(j->db, j->o.as_of_ms, j->window_ms, j->points, j->npoints,
                            j->pattern[0] ? j->pattern : NULL, &j->fleet);

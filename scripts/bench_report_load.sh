@@ -226,9 +226,9 @@ sqlite3 c.db 'PRAGMA wal_checkpoint(TRUNCATE)' >/dev/null
 # Package history from the agents' logs (dpkg.log), where this collector
 # stores it: 60 changes per host over 400 days.
 if [ "$(sqlite3 c.db "select count(*) from pragma_table_info('package_events') where name = 'recv_ms'")" = 1 ]; then
-    if sqlite3 c.db "INSERT INTO package_events(host_id, name, arch, action, old_version,
+    if sqlite3 c.db "INSERT INTO package_events(host_id, manager, name, arch, action, old_version,
             new_version, time_ms, recv_ms)
-          SELECT h.id, 'pkg' || s.value, 'amd64', 'upgrade', '0.9-1', '1.0-1',
+          SELECT h.id, 'dpkg', 'pkg' || s.value, 'amd64', 'upgrade', '0.9-1', '1.0-1',
             $now - (400 - (h.id * 13 + s.value) % 390) * $D, h.first_seen_ms + 60000
           FROM hosts h, generate_series(0, 419, 7) s;" 2>pe.err; then
         say "package_events $(sqlite3 c.db 'select count(*) from package_events')"
