@@ -2,6 +2,7 @@
 #ifndef VG_COLLECTOR_H
 #define VG_COLLECTOR_H
 
+#include <stdatomic.h>
 #include <stdint.h>
 #include <uv.h>
 
@@ -125,6 +126,7 @@ struct server {
     struct upload *uploads; /* advisory feeds being uploaded */
     char imports_dir[4096];
     unsigned reports_running; /* report jobs on the thread pool */
+    atomic_int reports_cancel; /* set when stopping: reports give up */
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,

@@ -1354,6 +1354,10 @@ static void eval_point(struct ctx *c, struct point *pt, size_t k)
     for (size_t i = 0; i < c->fl->nhosts && !c->oom; i++) {
         const struct cx_host *h = c->hosts[i];
         struct hostres *r;
+        if (o->cancel && atomic_load(o->cancel)) {
+            c->oom = 1; /* gives NULL, as when out of memory */
+            break;
+        }
         const struct cx_os *os;
         char release[32];
         size_t first = pt->nf;

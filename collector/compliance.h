@@ -40,6 +40,7 @@
 #define VG_COMPLIANCE_H
 
 #include <jansson.h>
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -159,6 +160,7 @@ struct cx_opts {
     int sla_days, stale_days, history_days, trend_weeks;
     int64_t stale_ms; /* a host not seen for longer is unknown */
     const struct os_support *os;
+    const atomic_int *cancel; /* NULL, or set from another thread to stop: cx_report gives NULL */
 };
 
 /* Strings and arrays of a fleet, freed together. */

@@ -902,7 +902,7 @@ static void report_work(uv_work_t *w)
         return;
     }
     doc = cx_report(&j->fleet, &j->o);
-    rc = -ENOMEM;
+    rc = atomic_load(&j->s->reports_cancel) ? -ECANCELED : -ENOMEM;
     cx_fleet_free(&j->fleet);
     j->res = calloc(1, sizeof(*j->res));
     if (!doc || !j->res)
@@ -1121,6 +1121,7 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
     j->o.history_days = (int)(cf->history_ms / DAY_MS);
     j->o.trend_weeks = (int)np;
     j->o.os = s->os;
+    j->o.cancel = &s->reports_cancel;
     /* Every report names its collector; a signed one also carries the
      * certificate and is signed with the key, which never leaves here. */
     rc = vg_cert_load(cf->cert, &c);

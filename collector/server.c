@@ -1071,6 +1071,7 @@ void server_stop(struct server *s)
     if (s->stopping)
         return;
     s->stopping = 1;
+    atomic_store(&s->reports_cancel, 1); /* a report in the making stops soon */
     vg_notify("STOPPING=1");
     uv_close((uv_handle_t *)&s->watchdog, NULL);
     /* Order: stop accepting, store and acknowledge what was received,

@@ -606,6 +606,28 @@ static void test_empty_fleet(void **state)
     json_decref(doc);
 }
 
+/* A report given up (the collector is stopping) gives no document. */
+static void test_cancel(void **state)
+{
+    struct cx_os o[] = { { T0 - 60 * DAY, "debian", "12", "bookworm", "Debian 12",
+                           "6.1.0-13-amd64", "6.1.0-13-amd64", 0 } };
+    int64_t seen[1] = { T0 - DAY };
+    struct cx_host h = { "c-1", "c-1", "dpkg", T0 - 60 * DAY, 0, NULL, 0, NULL, 0, o, 1, NULL, 0,
+                         seen, 0, NULL, 0, NULL, NULL, 0 };
+    int64_t points[1] = { T0 };
+    struct cx_fleet f = { &h, 1, NULL, 0, NULL, 0, NULL, 0, points, 1, NULL, 0 };
+    struct cx_opts op = opts(T0);
+    atomic_int stop = 0;
+    json_t *doc;
+    (void)state;
+    op.cancel = &stop;
+    doc = cx_report(&f, &op);
+    assert_non_null(doc);
+    json_decref(doc);
+    atomic_store(&stop, 1);
+    assert_null(cx_report(&f, &op));
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -617,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_unconfirmed_until_dated),
         cmocka_unit_test(test_exceptions_exact),
         cmocka_unit_test(test_empty_fleet),
+        cmocka_unit_test(test_cancel),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
