@@ -606,6 +606,46 @@ static void test_empty_fleet(void **state)
     json_decref(doc);
 }
 
+/* The Date: of the Release file an update was pending from dates it when
+ * no advisory does: the earliest such date in the fleet, not a later
+ * first sight. */
+static void test_release_file_evidence(void **state)
+{
+    struct cx_pkg pk[] = { { "curl", "amd64", "7.88.1-10", "curl", "7.88.1-10", T0 - 5 * DAY,
+                             CX_FOREVER, 0 } };
+    /* Seen pending 5 days ago, from a Release file dated 40 days ago. */
+    struct cx_pend pd[] = { { "curl", "amd64", "7.88.1-10", "7.88.1-10+deb12u5", "", "", 1, 0,
+                              T0 - 5 * DAY, T0 - 5 * DAY, CX_FOREVER, T0 - 40 * DAY } };
+    struct cx_os o[] = { { T0 - 5 * DAY, "debian", "12", "bookworm", "Debian 12", "6.1.0-13-amd64",
+                           "6.1.0-13-amd64", 0 } };
+    int64_t seen[1] = { T0 - DAY };
+    struct cx_host h = { "r-1", "r-1", "dpkg", T0 - 5 * DAY, 0, pk, 1, pd, 1, o, 1, NULL, 0, seen,
+                         0, NULL, 0, NULL, NULL, 0 };
+    int64_t points[1] = { T0 };
+    struct cx_fleet f = { &h, 1, NULL, 0, NULL, 0, NULL, 0, points, 1, NULL, 0 };
+    struct cx_opts op = opts(T0);
+    json_t *doc, *x;
+    (void)state;
+
+    doc = cx_report(&f, &op);
+    x = finding(doc, "r-1", "curl");
+    assert_non_null(x);
+    assert_string_equal(str(x, "released_from"), "release-file");
+    assert_string_equal(str(x, "released_at"), "2026-10-22T00:00:00Z");
+    assert_string_equal(str(x, "state"), "overdue");
+    assert_true(num(x, "days_late") == 26.0);
+    assert_string_equal(str(host(doc, "r-1"), "status"), "fail");
+    json_decref(doc);
+    /* A Release file dated after the first sight bounds nothing better. */
+    pd[0].release_file_ms = T0 - 2 * DAY;
+    doc = cx_report(&f, &op);
+    x = finding(doc, "r-1", "curl");
+    assert_string_equal(str(x, "released_from"), "first-seen");
+    assert_string_equal(str(x, "state"), "open");
+    assert_string_equal(str(host(doc, "r-1"), "status"), "unconfirmed");
+    json_decref(doc);
+}
+
 /* A report given up (the collector is stopping) gives no document. */
 static void test_cancel(void **state)
 {
@@ -640,6 +680,7 @@ int main(void)
         cmocka_unit_test(test_exceptions_exact),
         cmocka_unit_test(test_empty_fleet),
         cmocka_unit_test(test_cancel),
+        cmocka_unit_test(test_release_file_evidence),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
