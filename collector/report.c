@@ -896,7 +896,7 @@ static void report_work(uv_work_t *w)
     }
 
     rc = store_report_load(j->db, j->o.as_of_ms, j->window_ms, j->points, j->npoints,
-                           j->pattern[0] ? j->pattern : NULL, &j->fleet);
+                           j->pattern[0] ? j->pattern : NULL, j->o.cancel, &j->fleet);
     if (rc) {
         j->rc = rc;
         return;
@@ -985,7 +985,11 @@ static void report_done(uv_work_t *w, int status)
         resp.report = NULL;
         j->res = NULL;
     }
-    if (status != 0 || j->rc) {
+    if (status == 0 && j->rc == -ECANCELED) {
+        log_info("%s: report given up: the collector is stopping", j->who);
+        api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                  "the collector is stopping; ask again when it is back");
+    } else if (status != 0 || j->rc) {
         log_warnx("cannot make a report: %s", vg_strerror(status ? status : j->rc));
         api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
                   "the collector could not read its store or render the report; see its log");

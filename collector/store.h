@@ -8,6 +8,7 @@
 #ifndef VG_STORE_H
 #define VG_STORE_H
 
+#include <stdatomic.h>
 #include <stddef.h>
 #include <stdint.h>
 
@@ -273,10 +274,12 @@ struct cx_exception;
  * (fnmatch on hostname or agent id; NULL: all) marked excluded, with their
  * histories from window_ms on, the feed imports current at as_of and
  * their fixes for the fleet's releases, the exceptions created by then,
- * and each host's last check-in at each of points[0..npoints).  Returns
- * 0, -ENOMEM or -EIO. */
+ * and each host's last check-in at each of points[0..npoints).  When
+ * cancel (may be NULL) is set meanwhile, from another thread, it stops
+ * soon.  Returns 0, -ENOMEM, -EIO or -ECANCELED. */
 int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const int64_t *points,
-                      size_t npoints, const char *pattern, struct cx_fleet *out);
+                      size_t npoints, const char *pattern, const atomic_int *cancel,
+                      struct cx_fleet *out);
 
 /* An advisory import: begin (inside store_begin), add each fix, finish. */
 int store_import_begin(struct store *s, const char *format, const char *doc_key,

@@ -503,8 +503,14 @@ static int load_exceptions(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
     return rc ? rc : (f->exc ? 0 : -ENOMEM);
 }
 
+static int load_cancelled(void *arg)
+{
+    return atomic_load((const atomic_int *)arg) != 0;
+}
+
 int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const int64_t *points,
-                      size_t npoints, const char *pattern, struct cx_fleet *out)
+                      size_t npoints, const char *pattern, const atomic_int *cancel,
+                      struct cx_fleet *out)
 {
     sqlite3 *db = NULL;
     sqlite3_stmt *st = NULL;
@@ -514,6 +520,8 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
     int step, rc = 0;
 
     memset(out, 0, sizeof(*out));
+    if (cancel && atomic_load(cancel))
+        return -ECANCELED;
     /* A connection of its own, read-only: this runs on a worker thread,
      * beside the event loop's writes (WAL lets readers be). */
     if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
@@ -522,6 +530,8 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
         return -EIO;
     }
     sqlite3_busy_timeout(db, 5000);
+    if (cancel) /* a stopping collector interrupts the queries */
+        sqlite3_progress_handler(db, 100000, load_cancelled, (void *)cancel);
     a = out->arena = cx_arena_new();
     if (!a) {
         sqlite3_close(db);
@@ -648,6 +658,8 @@ out:
     sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
     sqlite3_close(db);
     free(hm);
+    if (rc && cancel && atomic_load(cancel))
+        rc = -ECANCELED; /* not a store failure */
     if (rc)
         cx_fleet_free(out);
     return rc;
