@@ -108,18 +108,24 @@ cat >DSA-list <<LIST
 LIST
 expect_exit 0 admin advisories import DSA-list
 expect_exit 0 auditor report patch --format json -o r1.json
-jq -r '.findings[] | "\(.hostname) \(.package) \(.state) \(.released_from) \(.days_open | floor) \(.days_late | if . == null then null else floor end)"' r1.json >got.txt
-cat >want.txt <<'WANT'
-hostA curl open advisory 5 null
-hostA openssl overdue advisory 100 86
-hostB curl open advisory 5 null
-hostB openssl overdue advisory 100 86
-hostC bar met-late advisory 17 3
-hostC baz met-late advisory 20 6
-hostC curl open advisory 5 null
-hostC openssl overdue advisory 100 86
+# Clocks start at the DSA dates; a met-late fix's days are fixed, an open
+# or overdue one's grow with the time of day, so only their clock shows.
+jq -r '.findings[] | "\(.hostname) \(.package) \(.state) \(.released_from) \(.clock_start[0:10])" +
+    (if .state == "met-late" then " \(.days_open) \(.days_late)" else "" end)' r1.json >got.txt
+d() { date -u -d "@$(( MID - $1 * 86400 ))" +%F; }
+cat >want.txt <<WANT
+hostA curl open advisory $(d 5)
+hostA openssl overdue advisory $(d 100)
+hostB curl open advisory $(d 5)
+hostB openssl overdue advisory $(d 100)
+hostC bar met-late advisory $(d 40) 17 3
+hostC baz met-late advisory $(d 30) 20 6
+hostC curl open advisory $(d 5)
+hostC openssl overdue advisory $(d 100)
 WANT
 diff -u want.txt got.txt || fail "findings with the DSA list's dates"
+jq -e '[.findings[] | select(.state == "overdue") | (.days_late * 10 | round) == ((.days_open - 14) * 10 | round)] | all' r1.json >/dev/null ||
+    fail "overdue days_late is days_open less the 14 days"
 jq -e '.summary.compliant == 0 and .summary.non_compliant == 3 and .summary.unconfirmed == 0 and .summary.met_late == 2' r1.json >/dev/null ||
     fail "summary with dates: $(jq -c .summary r1.json)"
 jq -e '.summary.headline == "0 of 3 hosts compliant (0.0%): 3 non-compliant, 0 unknown."' r1.json >/dev/null ||
