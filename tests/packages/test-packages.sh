@@ -11,7 +11,7 @@
 #     /var/cache/vigil-test; every run starts from a fresh copy), as root
 #     with chroot:
 #       deb: install V1 with no systemd (files, modes, owner, conffiles,
-#       the units enabled), install again (idempotent), the README's
+#       the units enabled), install again (idempotent), docs/OPERATIONS.md's
 #       unattended flow for real (collector PKI, token, CA and addresses
 #       dropped, the agent enrolls and streams), then with a stand-in
 #       systemctl that logs what it is asked: edit the conffiles, upgrade
@@ -333,8 +333,8 @@ after=$(cd "$R" && stat -c '%n %a %U' var/lib/vigil var/lib/vigil-collector etc/
 [ "$(grep -c '^vigil-collector:' "$R/etc/passwd")" = 1 ] || fail "deb: vigil-collector made twice"
 pass "deb: reinstalling and configuring again change nothing"
 
-# The README's unattended install, for real: the collector set up as the
-# README says (running as its user, as the unit would), a token, and on
+# The unattended install of docs/OPERATIONS.md, for real: the collector set up as the
+# docs/OPERATIONS.md says (running as its user, as the unit would), a token, and on
 # the agent's side only the file drops and the two addresses.
 mkdir -p "$R/proc"
 mount -t proc proc "$R/proc"
