@@ -1946,6 +1946,13 @@ static int build_pix(struct ctx *c)
     return 0;
 }
 
+static int fix_ptr_cmp(const void *a, const void *b)
+{
+    const struct fnd *x = *(const struct fnd *const *)a, *y = *(const struct fnd *const *)b;
+    int c = strcmp(x->package, y->package);
+    return c ? c : strcmp(x->fixed, y->fixed);
+}
+
 /* Distinct fixes (package, fixed version) behind the unconfirmed findings. */
 static size_t unconfirmed_fixes(const struct point *pt)
 {
@@ -1956,27 +1963,21 @@ static size_t unconfirmed_fixes(const struct point *pt)
     for (size_t i = 0; i < pt->nf; i++)
         if (pt->f[i].in_scope && pt->f[i].state == ST_OPEN && !pt->f[i].confirmed)
             v[n++] = &pt->f[i];
-    for (size_t i = 0; i < n; i++) {
-        size_t j;
-        for (j = 0; j < i; j++)
-            if (strcmp(v[j]->package, v[i]->package) == 0 &&
-                strcmp(v[j]->fixed, v[i]->fixed) == 0)
-                break;
-        d += j == i;
-    }
+    qsort(v, n, sizeof(*v), fix_ptr_cmp);
+    for (size_t i = 0; i < n; i++)
+        d += i == 0 || fix_ptr_cmp(&v[i - 1], &v[i]) != 0;
     free(v);
     return d;
 }
 
 /* The report's first line, the same in every format: never a bare
  * percentage while any host cannot be confirmed. */
-static json_t *headline(const struct point *pt)
+static json_t *headline(const struct point *pt, size_t fx)
 {
     char t[512];
     if (!pt->nhosts) {
         snprintf(t, sizeof(t), "No hosts in scope.");
     } else if (pt->unconfirmed) {
-        size_t fx = unconfirmed_fixes(pt);
         snprintf(t, sizeof(t),
                  "Compliance cannot be confirmed for %zu of %zu host%s: %zu fix%s no release date "
                  "from an advisory. Import advisories: vigilctl advisories import. "
@@ -2179,8 +2180,11 @@ json_t *cx_report(const struct cx_fleet *fl, const struct cx_opts *o)
     json_object_set_new(sum, "unconfirmed", json_integer((json_int_t)now->unconfirmed));
     json_object_set_new(sum, "unconfirmed_findings",
                         json_integer((json_int_t)now->unconfirmed_findings));
-    json_object_set_new(sum, "unconfirmed_fixes", json_integer((json_int_t)unconfirmed_fixes(now)));
-    json_object_set_new(sum, "headline", headline(now));
+    {
+        size_t fx = unconfirmed_fixes(now); /* a sort: once */
+        json_object_set_new(sum, "unconfirmed_fixes", json_integer((json_int_t)fx));
+        json_object_set_new(sum, "headline", headline(now, fx));
+    }
     json_object_set_new(sum, "rules", rules_summary(now));
     json_object_set_new(doc, "summary", sum);
 

@@ -203,14 +203,14 @@ static int fill_os(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
     return o->os_id && o->newest_kernel ? 0 : -ENOMEM;
 }
 
-#define PEND_SQL(relfile)                                                                 \
+#define PEND_SQL                                                                 \
     "SELECT host_id, name, arch, installed_version, candidate_version,"                   \
     " advisory, security, coalesce(severity, ''), coalesce(released_ms, 0),"              \
     " CASE WHEN coalesce(security_first_seen_ms, 0) > 0"                                  \
     " THEN security_first_seen_ms ELSE coalesce(agent_first_seen_ms, 0) END,"             \
     " appeared_ms,"                                                                       \
     " CASE WHEN disappeared_ms > ?1 THEN NULL ELSE disappeared_ms END,"                   \
-    " coalesce(" relfile ", 0)"                                                           \
+    " coalesce(release_file_ms, 0)"                                                           \
     " FROM pending_history WHERE appeared_ms <= ?1 AND security AND ?2 = ?2"              \
     " ORDER BY host_id, appeared_ms, id"
 
@@ -225,21 +225,6 @@ static int fill_hist(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *pre
     h->new_version = S(5);
     h->time_ms = sqlite3_column_int64(st, 6);
     return h->name && h->arch && h->action && h->old_version && h->new_version ? 0 : -ENOMEM;
-}
-
-/* Whether table t has column c (older databases may lack newer ones). */
-static int has_column(sqlite3 *db, const char *t, const char *c)
-{
-    sqlite3_stmt *st = NULL;
-    int found = 0;
-    if (sqlite3_prepare_v2(db, "SELECT 1 FROM pragma_table_info(?1) WHERE name = ?2", -1, &st,
-                           NULL) != SQLITE_OK)
-        return 0;
-    sqlite3_bind_text(st, 1, t, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 2, c, -1, SQLITE_STATIC);
-    found = sqlite3_step(st) == SQLITE_ROW;
-    sqlite3_finalize(st);
-    return found;
 }
 
 /* Each host's tags, from the hosts table's JSON object. */
@@ -606,11 +591,8 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
                    " ORDER BY host_id, appeared_ms, id",
                    as_of, window_ms, sizeof(struct cx_pkg), fill_pkg,
                    offsetof(struct cx_host, pkg), offsetof(struct cx_host, npkg));
-    /* Databases from before the agent sent Release-file dates lack the column. */
     if (rc == 0)
-        rc = load_rows(db, out, hm,
-                       has_column(db, "pending_history", "release_file_ms") ? PEND_SQL("release_file_ms")
-                                                                            : PEND_SQL("0"),
+        rc = load_rows(db, out, hm, PEND_SQL,
                        as_of, window_ms, sizeof(struct cx_pend), fill_pend,
                        offsetof(struct cx_host, pend), offsetof(struct cx_host, npend));
     if (rc == 0)
@@ -635,7 +617,7 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
                        offsetof(struct cx_host, ver), offsetof(struct cx_host, nver));
     /* Package history: what the agent's logs showed, as the collector
      * had received it by as-of. */
-    if (rc == 0 && has_column(db, "package_events", "recv_ms"))
+    if (rc == 0)
         rc = load_rows(db, out, hm,
                        "SELECT host_id, name, arch, action, old_version, new_version, time_ms"
                        " FROM package_events WHERE recv_ms <= ?1 AND time_ms <= ?1 AND ?2 = ?2"
