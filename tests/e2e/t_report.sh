@@ -28,7 +28,7 @@ host_root() { # DIR ID VERSION_ID CODENAME
 # Host A (agent-1), Debian 12: one package per case.
 host_root hostA debian 12 bookworm
 {
-    stanza libfoo1 1.0-1 foo                     # fix released 13 days ago: open
+    stanza libfoo1 1.0-1 foo                     # fix released 12 days ago: open (13 if the test runs past midnight)
     stanza bar 2.0-1                             # fix released 15 days ago: overdue
     stanza baz 3.0-1                             # fixed 30 days ago, installed on day 10: met
     stanza qux 4.0-1                             # installed on day 20: met-late
@@ -103,7 +103,7 @@ cat >DSA-list <<LIST
 [$(day 5)] DSA-9007-1 linux - security update
 	{CVE-2026-0007}
 	[bookworm] - linux 6.1.90-1
-[$(day 13)] DSA-9001-1 foo - security update
+[$(day 12)] DSA-9001-1 foo - security update
 	{CVE-2026-0001}
 	[bookworm] - foo 1.0-1+deb12u1
 [$(day 15)] DSA-9002-1 bar - security update
