@@ -37,7 +37,7 @@ WARN := -Wall -Wextra -Werror -Wshadow -Wpointer-arith -Wmissing-prototypes \
 CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DVG_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) \
               -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
-              -Ilib -I$(GEN) $(PKG_CFLAGS) -MMD -MP
+              -Ilib -Iagent -Iagent/priv -Iagent/net -I$(GEN) $(PKG_CFLAGS) -MMD -MP
 # Generated protobuf-c code is not ours to fix: same standard, fewer warnings.
 GEN_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) -fPIE -I$(GEN) $(PKG_CFLAGS) -w -MMD -MP
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)
@@ -62,7 +62,7 @@ GEN_C := $(patsubst proto/%.proto,$(GEN)/%.pb-c.c,$(PROTOS))
 GEN_H := $(GEN_C:.c=.h)
 
 LIB_SRC := $(wildcard lib/*.c)
-AGENT_SRC := $(wildcard agent/*.c agent/inputs/*.c)
+AGENT_SRC := $(wildcard agent/*.c agent/priv/*.c agent/priv/inputs/*.c agent/net/*.c)
 COLLECTOR_SRC := $(wildcard collector/*.c)
 CTL_SRC := $(wildcard collector/ctl/*.c)
 
@@ -121,16 +121,16 @@ $(GEN)/vmlinux.h:
 	@echo "  BTF     $@"
 	$(Q)bpftool btf dump file /sys/kernel/btf/vmlinux format c >$@.tmp && mv $@.tmp $@
 
-$(GEN)/proc.bpf.o: agent/bpf/proc.bpf.c agent/bpf/proc.h $(GEN)/vmlinux.h
+$(GEN)/proc.bpf.o: agent/priv/bpf/proc.bpf.c agent/priv/bpf/proc.h $(GEN)/vmlinux.h
 	@echo "  BPF     $<"
-	$(Q)$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(GEN) -Iagent/bpf \
+	$(Q)$(BPF_CLANG) -g -O2 -target bpf -D__TARGET_ARCH_$(BPF_ARCH) -I$(GEN) -Iagent/priv/bpf \
 		-c $< -o $@
 
 $(GEN)/proc.skel.h: $(GEN)/proc.bpf.o
 	@echo "  SKEL    $@"
 	$(Q)bpftool gen skeleton $< name proc_bpf_obj >$@.tmp && mv $@.tmp $@
 
-$(BUILD)/obj/agent/proc_bpf.o: $(GEN)/proc.skel.h
+$(BUILD)/obj/agent/priv/proc_bpf.o: $(GEN)/proc.skel.h
 
 $(LIBVIGIL): $(LIB_OBJ)
 	@echo "  AR      $@"
@@ -154,24 +154,24 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBVIGIL)
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Unit tests of agent modules link the module itself (before the library).
-$(BUILD)/tests/test_spool: $(BUILD)/obj/tests/unit/test_spool.o $(BUILD)/obj/agent/spool.o $(LIBVIGIL)
+$(BUILD)/tests/test_spool: $(BUILD)/obj/tests/unit/test_spool.o $(BUILD)/obj/agent/net/spool.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-DPKG_OBJ := $(addprefix $(BUILD)/obj/agent/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
+DPKG_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
 $(BUILD)/tests/test_dpkg: $(BUILD)/obj/tests/unit/test_dpkg.o $(DPKG_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-PENDING_OBJ := $(addprefix $(BUILD)/obj/agent/,pkg_apt.o pkg_dnf.o pending_state.o zfile.o pkg_dpkg.o)
+PENDING_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,pkg_apt.o pkg_dnf.o pending_state.o zfile.o pkg_dpkg.o)
 $(BUILD)/tests/test_pending: $(BUILD)/obj/tests/unit/test_pending.o $(PENDING_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-$(BUILD)/tests/test_proc: $(BUILD)/obj/tests/unit/test_proc.o $(BUILD)/obj/agent/proc_read.o $(LIBVIGIL)
+$(BUILD)/tests/test_proc: $(BUILD)/obj/tests/unit/test_proc.o $(BUILD)/obj/agent/priv/proc_read.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
@@ -203,20 +203,20 @@ $(BUILD)/tests/render_report: $(BUILD)/obj/tests/html/render_sample.o $(BUILD)/o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-ISOLATE_OBJ := $(addprefix $(BUILD)/obj/agent/,cmd_isolate_nft.o cmd_isolate_ipt.o)
+ISOLATE_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,cmd_isolate_nft.o cmd_isolate_ipt.o)
 $(BUILD)/tests/test_isolate: $(BUILD)/obj/tests/unit/test_isolate.o $(ISOLATE_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-TRIAGE_OBJ := $(addprefix $(BUILD)/obj/agent/,cmd_triage.o proc_read.o pkg_dpkg.o \
+TRIAGE_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,cmd_triage.o proc_read.o pkg_dpkg.o \
 	pkg_dpkglog.o pkg_rpm.o zfile.o)
 $(BUILD)/tests/test_triage: $(BUILD)/obj/tests/unit/test_triage.o $(TRIAGE_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-$(BUILD)/bench/bench_spool: $(BUILD)/obj/tests/bench/bench_spool.o $(BUILD)/obj/agent/spool.o $(LIBVIGIL)
+$(BUILD)/bench/bench_spool: $(BUILD)/obj/tests/bench/bench_spool.o $(BUILD)/obj/agent/net/spool.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)

@@ -8,7 +8,7 @@
 # and sourced by tests/packages/test-packages.sh.  POSIX sh; build-rpm.sh
 # doubles its percent signs, which rpm would take for macros.
 #
-# STATE_DIR/isolation is written by agent/cmd_isolate.c (state_save):
+# STATE_DIR/isolation is written by agent/priv/cmd_isolate.c (state_save):
 #
 #   { "backend": "nft", "pending_backend": "nft",
 #     "isolated": { "command_id": ID, "since_ms": MS, ... } | null,

@@ -6,7 +6,7 @@
 #include <string.h>
 #include <time.h>
 
-#include "../../agent/spool.h"
+#include "../../agent/net/spool.h"
 
 #define REC 16384
 

@@ -14,7 +14,7 @@
 #include <unistd.h>
 #include <zlib.h>
 
-#include "../../agent/pkg.h"
+#include "../../agent/priv/pkg.h"
 
 #define TMPDIR_TAG "dpkg"
 #include "tmpdir.h"

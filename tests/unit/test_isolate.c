@@ -1,4 +1,4 @@
-/* Isolation rulesets (agent/cmd_isolate_nft.c, cmd_isolate_ipt.c): what
+/* Isolation rulesets (agent/priv/cmd_isolate_nft.c, cmd_isolate_ipt.c): what
  * the agent installs for a spec, checked by nftables itself (a dry run
  * through libnftables: parsed and validated, nothing installed). */
 #include <stdarg.h>
@@ -13,7 +13,7 @@
 #include <string.h>
 #include <unistd.h>
 
-#include "../../agent/isolation.h"
+#include "../../agent/priv/isolation.h"
 
 static void add(struct iso_addr *v, size_t *n, const char *s, uint8_t proto)
 {

@@ -18,8 +18,8 @@
 #define TMPDIR_TAG "pending"
 #include "tmpdir.h"
 
-#include "../../agent/pending.h"
-#include "../../agent/zfile.h"
+#include "../../agent/priv/pending.h"
+#include "../../agent/priv/zfile.h"
 #include "err.h"
 #include "util.h"
 

@@ -1,5 +1,5 @@
 /*
- * Reading /proc (agent/proc_read.c) from a fake /proc under a temporary
+ * Reading /proc (agent/priv/proc_read.c) from a fake /proc under a temporary
  * root: a comm holding ") (" and spaces, a zombie, a process that is
  * gone, kernel threads, a cmdline at the bound, Uid/Gid lines, damaged
  * stat files, and container ids in cgroup paths.
@@ -19,7 +19,7 @@
 
 #define VG_TEST_PRINTF __attribute__((format(printf, 3, 4)))
 
-#include "../../agent/proc.h"
+#include "../../agent/priv/proc.h"
 
 static char root[PATH_MAX];
 

@@ -13,7 +13,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../agent/spool.h"
+#include "../../agent/net/spool.h"
 #include "crc32c.h"
 #include "err.h"
 

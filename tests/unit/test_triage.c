@@ -1,4 +1,4 @@
-/* Triage packages (agent/cmd_triage.c), read back with libarchive: every
+/* Triage packages (agent/priv/cmd_triage.c), read back with libarchive: every
  * entry is in the manifest with its SHA-256; this very process is in
  * processes.json; a bound skips what does not fit (listed); a FIFO and a
  * symlink among the files to copy are skipped, not followed or waited on. */
@@ -16,7 +16,7 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
-#include "../../agent/triage.h"
+#include "../../agent/priv/triage.h"
 #include "crypto.h"
 #include "util.h"
 
