@@ -26,7 +26,7 @@ else
 Q := @
 endif
 
-PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 inih jansson zlib libbpf libnftables libarchive
+PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 inih jansson zlib libbpf libnftables libarchive libseccomp libcap-ng
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # Debian 12's mbedtls 2.28 ships no .pc file.

@@ -25,6 +25,7 @@ struct agent_conf {
     char *state_dir;
     struct vg_strlist tags;
     char *log_level;
+    char *user;
     uint64_t health_interval_ms;
     /* [collector] */
     struct vg_strlist address;
@@ -66,6 +67,9 @@ struct agent_conf {
 };
 
 extern const struct vg_conf_key agent_conf_keys[];
+/* The command line and configuration start-up (conf.c). */
+struct vg_daemon;
+extern const struct vg_daemon agent_daemon;
 
 /* ---- the bus: collecting side -> network side ---- */
 
@@ -119,6 +123,7 @@ struct transport;
 struct isolation;
 struct cmds;
 struct uploader;
+struct monitor;
 
 /* OS state read once, as in_os sends it, for `vigil-agent inventory`
  * (in_os.c).  root: the host root ("" or "/": this host).  Returns NULL
@@ -146,6 +151,9 @@ struct cmds *cmds_new(struct agent *a);
 void cmds_free(struct cmds *c);
 /* A command from the collector: run at most once, the outcome sent back. */
 void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd);
+/* The same, from the flat form the network child sends (lib/psmsg.h). */
+struct vg_ps_command;
+void cmd_deliver_flat(struct agent *a, const struct vg_ps_command *c);
 
 struct agent {
     uv_loop_t *loop;
@@ -165,6 +173,11 @@ struct agent {
     struct isolation *iso;
     struct cmds *cmds;
     struct uploader *uploader;
+    struct monitor *mon; /* the parent's link to the network child */
 };
+
+/* The network child's main (agent/net/child.c): fd is its socket to the
+ * parent.  Returns the exit status. */
+int net_child_main(int argc, char **argv, int fd);
 
 #endif

@@ -1,6 +1,11 @@
 #include <stddef.h>
+#include <stdio.h>
+#include <string.h>
 
 #include "agent.h"
+#include "daemon.h"
+#include "err.h"
+#include "transport.h"
 
 #define O(f) offsetof(struct agent_conf, f)
 #define K(sec, name, type, def, f, help) { sec, name, type, def, O(f), 0, 0, NULL, 0, help }
@@ -15,6 +20,10 @@ const struct vg_conf_key agent_conf_keys[] = {
     K("agent", "tags", VG_CONF_LIST, NULL, tags,
       "operator tags sent to the collector: key=value,key=value (repeat the key to add more)"),
     K("agent", "log_level", VG_CONF_STR, "info", log_level, "error, warn, info or debug"),
+    K("agent", "user", VG_CONF_STR, "vigil", user,
+      "user the network process (TLS, the collector's messages, spool, uploads) runs as; "
+      "the packages create it.  When it does not exist the process runs as nobody, with a "
+      "warning"),
     KB("agent", "health_interval", VG_CONF_DURATION, "60s", health_interval_ms, 100, 86400000,
        "how often the agent reports its own health (RSS, CPU, queues)"),
     KR("collector", "address", VG_CONF_LIST, NULL, address,
@@ -123,3 +132,55 @@ const struct vg_conf_key agent_conf_keys[] = {
       "name expected in the collector's certificate (default: the host part of address)"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };
+
+/* ---- start-up ---- */
+
+#define DEFAULT_CONF "/etc/vigil/agent.conf"
+
+static int check_tags(const struct agent_conf *c, const char *path, char *err, size_t errlen)
+{
+    for (size_t i = 0; i < c->tags.n; i++) {
+        const char *t = c->tags.v[i], *eq = strchr(t, '=');
+        if (!eq || eq == t || strlen(t) > 500) {
+            snprintf(err, errlen, "%s: [agent] tags: '%s' is not key=value", path, t);
+            return VG_ECONFIG;
+        }
+    }
+    return 0;
+}
+
+static int validate(const void *conf, const char *path, char *err, size_t errlen)
+{
+    const struct agent_conf *c = conf;
+    int rc = check_tags(c, path, err, errlen);
+    if (rc == 0)
+        rc = transport_check_addresses(&c->address, err, errlen);
+    return rc;
+}
+
+const struct vg_daemon agent_daemon = {
+    .name = "vigil-agent",
+    .about = "The Vigil endpoint agent: collects host state and streams it to the collector\n"
+             "over mutual TLS.",
+    .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
+              "the last batch is sent and acknowledged (waiting at most 3 s) first.\n"
+              "\n"
+              "With no certificate at [tls] cert, the agent enrolls first, with the token\n"
+              "of --enroll-token TOKEN, VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]\n"
+              "token_file (default /etc/vigil/enroll.token).",
+    .commands = "One-shot commands (no collector needed):\n"
+                "  vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
+                "                        print this host's packages and pending updates\n"
+                "  vigil-agent processes [--json]\n"
+                "                        print the running processes as snapshots see them\n"
+                "  vigil-agent release --token FILE [-c FILE]\n"
+                "                        lift network isolation offline with a break-glass token\n"
+                "  vigil-agent triage -o FILE [--max-size SIZE] [--max-time D]\n"
+                "                        collect this host's triage package locally",
+    .default_conf = DEFAULT_CONF,
+    .keys = agent_conf_keys,
+    .log_level_offset = offsetof(struct agent_conf, log_level),
+    .log_level_key = "[agent] log_level",
+    .validate = validate,
+};
+

@@ -1,5 +1,12 @@
 /*
  * vigil-agent: collects host state and streams it to the collector.
+ *
+ * Two processes (privilege separation, as OpenSSH's): this root parent
+ * runs the inputs (agent/priv/inputs), commands, isolation and triage,
+ * and supervises the network child (agent/net/child.c), which runs as an
+ * unprivileged user under seccomp and does everything that touches the
+ * network.  They meet only through the messages of lib/psmsg.h; see
+ * agent/priv/monitor.c.
  */
 #include <errno.h>
 #include <stddef.h>
@@ -10,59 +17,21 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
-
 #include "agent.h"
-#include "buf.h"
+#include "certs.h"
 #include "daemon.h"
 #include "isolation.h"
 #include "triage.h"
-#include "upload.h"
 #include "err.h"
 #include "log.h"
-#include "pb.h"
-#include "queue.h"
-#include "transport.h"
+#include "monitor.h"
 #include "util.h"
 
-#define DEFAULT_CONF "/etc/vigil/agent.conf"
+
 
 static const struct input_ops *const input_list[] = { &in_os_ops, &in_dpkg_ops, &in_rpm_ops,
                                                        &in_pending_ops, &in_proc_ops,
-                                                     &in_dummy_ops };
-
-/* ---- the bus (see agent.h) ---- */
-
-int bus_event(struct agent *a, const uint8_t *ev, size_t len)
-{
-    return queue_add(a->queue, ev, len);
-}
-
-int bus_emit(struct agent *a, const Vigil__V1__Event *ev)
-{
-    struct vg_buf b;
-    int rc;
-
-    vg_buf_init(&b, 8 * 1024 * 1024);
-    rc = vg_pb_pack(&ev->base, &b);
-    if (rc == 0)
-        rc = bus_event(a, b.data, b.len);
-    vg_buf_free(&b);
-    return rc;
-}
-
-void bus_stats(struct agent *a, struct agent_stats *out)
-{
-    queue_stats(a->queue, out);
-    if (a->transport)
-        transport_stats(a->transport, out);
-}
-
-static void on_batch_ready(void *ctx)
-{
-    struct agent *a = ctx;
-    if (a->transport)
-        transport_kick(a->transport);
-}
+                                                       &in_dummy_ops };
 
 /* ---- start and stop ---- */
 
@@ -70,22 +39,11 @@ static void all_closed(struct agent *a)
 {
     struct agent_stats st;
     bus_stats(a, &st);
-    log_info("totals: %llu events, %llu dropped, last sequence %llu",
-             (unsigned long long)st.events_total, (unsigned long long)st.dropped_total,
-             (unsigned long long)(queue_next_seq(a->queue) - 1));
+    log_info("totals: %llu events, %llu dropped", (unsigned long long)st.events_total,
+             (unsigned long long)st.dropped_total);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->watchdog, NULL);
-    queue_free(a->queue);
-}
-
-/* The transport's stop callback has no context argument. */
-static struct agent *the_agent;
-
-static void transport_stopped(struct transport *t)
-{
-    (void)t;
-    all_closed(the_agent);
 }
 
 static void input_done(struct input *in)
@@ -93,9 +51,8 @@ static void input_done(struct input *in)
     struct agent *a = in->agent;
     if (--a->inputs_open > 0)
         return;
-    /* Inputs are quiet: close the last batch, send it, then stop. */
-    queue_flush(a->queue);
-    transport_drain_then_stop(a->transport, 3000, transport_stopped);
+    /* Inputs are quiet: the child closes the last batch, sends it, then stops. */
+    monitor_stop(a->mon, 3000, all_closed);
 }
 
 static void signal_cb(uv_signal_t *h, int signum)
@@ -114,22 +71,10 @@ static void signal_cb(uv_signal_t *h, int signum)
         a->inputs[i].ops->exit(&a->inputs[i], input_done);
 }
 
-static int check_tags(const struct agent_conf *c, const char *path, char *err, size_t errlen)
-{
-    for (size_t i = 0; i < c->tags.n; i++) {
-        const char *t = c->tags.v[i], *eq = strchr(t, '=');
-        if (!eq || eq == t || strlen(t) > 500) {
-            snprintf(err, errlen, "%s: [agent] tags: '%s' is not key=value", path, t);
-            return VG_ECONFIG;
-        }
-    }
-    return 0;
-}
-
 static int make_state_dir(const char *dir, char *err, size_t errlen)
 {
     struct stat st;
-    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+    if (mkdir(dir, 0711) < 0 && errno != EEXIST) {
         snprintf(err, errlen, "cannot create state directory %s: %s", dir, strerror(errno));
         return -errno;
     }
@@ -137,52 +82,37 @@ static int make_state_dir(const char *dir, char *err, size_t errlen)
         snprintf(err, errlen, "state directory %s is not a directory", dir);
         return -ENOTDIR;
     }
+    /* The network child (another user) reaches its own directories in
+     * it by name; it may not list or read anything else. */
+    if ((st.st_mode & 07777) != 0711 && chmod(dir, 0711) != 0) {
+        snprintf(err, errlen, "cannot chmod %s: %s", dir, strerror(errno));
+        return -errno;
+    }
     return 0;
 }
 
-int agent_inventory_main(int argc, char **argv);
-int agent_processes_main(int argc, char **argv);
+/* ---- what the monitor hands up ---- */
 
-static int validate(const void *conf, const char *path, char *err, size_t errlen)
+static void on_command(struct agent *a, const struct vg_ps_command *c)
 {
-    const struct agent_conf *c = conf;
-    int rc = check_tags(c, path, err, errlen);
-    if (rc == 0)
-        rc = transport_check_addresses(&c->address, err, errlen);
-    return rc;
+    cmd_deliver_flat(a, c);
 }
 
-static const struct vg_daemon agent_daemon = {
-    .name = "vigil-agent",
-    .about = "The Vigil endpoint agent: collects host state and streams it to the collector\n"
-             "over mutual TLS.",
-    .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
-              "the last batch is sent and acknowledged (waiting at most 3 s) first.\n"
-              "\n"
-              "With no certificate at [tls] cert, the agent enrolls first, with the token\n"
-              "of --enroll-token TOKEN, VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]\n"
-              "token_file (default /etc/vigil/enroll.token).",
-    .commands = "One-shot commands (no collector needed):\n"
-                "  vigil-agent inventory [-c FILE] [--root DIR] [--json] [--no-pending]\n"
-                "                        print this host's packages and pending updates\n"
-                "  vigil-agent processes [--json]\n"
-                "                        print the running processes as snapshots see them\n"
-                "  vigil-agent release --token FILE [-c FILE]\n"
-                "                        lift network isolation offline with a break-glass token\n"
-                "  vigil-agent triage -o FILE [--max-size SIZE] [--max-time D]\n"
-                "                        collect this host's triage package locally",
-    .default_conf = DEFAULT_CONF,
-    .keys = agent_conf_keys,
-    .log_level_offset = offsetof(struct agent_conf, log_level),
-    .log_level_key = "[agent] log_level",
-    .validate = validate,
-};
+static void on_pins(struct agent *a, struct vg_ps_pins *out)
+{
+    isolation_pins(a->iso, out);
+}
+
+
+int agent_inventory_main(int argc, char **argv);
+int agent_processes_main(int argc, char **argv);
 
 int main(int argc, char **argv)
 {
     struct agent_conf conf;
     struct agent a;
-    char err[512];
+    struct monitor_hooks hooks = { on_command, on_pins };
+    char err[512], **child_argv;
     int rc;
 
     vg_log_init("vigil-agent", 0, VG_LOG_INFO);
@@ -190,6 +120,15 @@ int main(int argc, char **argv)
      * updates): a malloc arena per thread would only keep freed memory
      * resident. */
     mallopt(M_ARENA_MAX, 1);
+    /* Started by the parent as its network process. */
+    if (getenv("VIGIL_NET_CHILD")) {
+        const char *v = getenv("VIGIL_NET_CHILD");
+        int fd = strcmp(v, "3") == 0 ? 3 : -1;
+        unsetenv("VIGIL_NET_CHILD");
+        if (fd < 0)
+            fatalx("VIGIL_NET_CHILD=%s: not a network process socket", v);
+        return net_child_main(argc, argv, fd);
+    }
     if (argc > 1 && strcmp(argv[1], "inventory") == 0)
         return agent_inventory_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "processes") == 0)
@@ -210,13 +149,19 @@ int main(int argc, char **argv)
             break;
         }
     }
+    /* The network process is started with the same command line
+     * (getopt may reorder argv: copied first). */
+    if (!(child_argv = calloc((size_t)argc + 1, sizeof(*child_argv))))
+        fatalx("out of memory");
+    for (int i = 0; i < argc; i++)
+        if (!(child_argv[i] = strdup(argv[i])))
+            fatalx("out of memory");
     memset(&conf, 0, sizeof(conf));
     if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
         return rc;
 
     signal(SIGPIPE, SIG_IGN);
     memset(&a, 0, sizeof(a));
-    the_agent = &a;
     a.loop = uv_default_loop();
     a.conf = &conf;
     rc = make_state_dir(conf.state_dir, err, sizeof(err));
@@ -234,15 +179,11 @@ int main(int argc, char **argv)
         unsetenv("VIGIL_ENROLL_TOKEN");
     }
     if (rc == 0) {
-        a.queue = queue_new(a.loop, &conf, on_batch_ready, &a, err, sizeof(err));
-        if (!a.queue)
-            rc = -EIO;
+        certs_finish_rotation(&conf);
+        rc = certs_agent_id(&conf, a.agent_id, sizeof(a.agent_id), err, sizeof(err));
     }
-    if (rc == 0) {
-        a.transport = transport_new(&a, a.queue, err, sizeof(err));
-        if (!a.transport)
-            rc = VG_ECONFIG;
-    }
+    if (rc == 0 && !monitor_start(&a, child_argv, &hooks, err, sizeof(err)))
+        rc = -ECHILD;
     if (rc) {
         log_error("%s", err);
         vg_conf_free(agent_conf_keys, &conf);
@@ -252,7 +193,6 @@ int main(int argc, char **argv)
              conf.address.v[0]);
     a.cmds = cmds_new(&a);
     a.iso = isolation_new(&a);
-    a.uploader = uploader_new(&a);
 
     a.ninputs = VG_ARRAY_SIZE(input_list);
     a.inputs = calloc(a.ninputs, sizeof(*a.inputs));
@@ -279,11 +219,13 @@ int main(int argc, char **argv)
 
     uv_run(a.loop, UV_RUN_DEFAULT);
 
-    transport_free(a.transport);
+    monitor_free(a.mon);
     isolation_free(a.iso);
     cmds_free(a.cmds);
-    uploader_free(a.uploader);
     free(a.inputs);
+    for (int i = 0; child_argv[i]; i++)
+        free(child_argv[i]);
+    free(child_argv);
     rc = uv_loop_close(a.loop);
     if (rc)
         log_warnx("event loop closed with handles open: %s", uv_strerror(rc));

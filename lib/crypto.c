@@ -270,6 +270,45 @@ int vg_key_save(const struct vg_key *k, const char *path, int excl)
     return rc;
 }
 
+int vg_key_pem(const struct vg_key *k, uint8_t *out, size_t outlen, size_t *len)
+{
+    if (mbedtls_pk_write_key_pem((mbedtls_pk_context *)&k->pk, out, outlen))
+        return VG_ECRYPTO;
+    *len = strlen((char *)out);
+    return 0;
+}
+
+int vg_key_parse(const uint8_t *pem, size_t len, struct vg_key **out)
+{
+    struct vg_key *k;
+    uint8_t *z;
+    int rc;
+
+    if (len == 0 || !(z = malloc(len + 1)))
+        return len ? -ENOMEM : VG_ECRYPTO;
+    memcpy(z, pem, len);
+    z[len] = 0;
+    if (!(k = calloc(1, sizeof(*k)))) {
+        vg_zeroize(z, len);
+        free(z);
+        return -ENOMEM;
+    }
+    mbedtls_pk_init(&k->pk);
+#ifdef VG_MBED3
+    rc = mbedtls_pk_parse_key(&k->pk, z, len + 1, NULL, 0, vg__rng, NULL);
+#else
+    rc = mbedtls_pk_parse_key(&k->pk, z, len + 1, NULL, 0);
+#endif
+    vg_zeroize(z, len);
+    free(z);
+    if (rc) {
+        vg_key_free(k);
+        return VG_ECRYPTO;
+    }
+    *out = k;
+    return 0;
+}
+
 void vg_key_free(struct vg_key *k)
 {
     if (!k)

@@ -73,6 +73,12 @@ int vg_key_load(const char *path, struct vg_key **out);
 /* Writes the key as PEM with mode 0600, atomically.  If excl, refuses to
  * replace an existing file (-EEXIST).  Returns 0, -errno or VG_ECRYPTO. */
 int vg_key_save(const struct vg_key *k, const char *path, int excl);
+/* The key as PEM into out (NUL-terminated; *len without the NUL).
+ * Returns 0 or VG_ECRYPTO (out too small).  The caller zeroises out. */
+int vg_key_pem(const struct vg_key *k, uint8_t *out, size_t outlen, size_t *len);
+/* Parses a PEM key of len bytes (no NUL needed).  Returns 0, -ENOMEM or
+ * VG_ECRYPTO. */
+int vg_key_parse(const uint8_t *pem, size_t len, struct vg_key **out);
 /* Zeroises and frees.  NULL is a no-op. */
 void vg_key_free(struct vg_key *k);
 

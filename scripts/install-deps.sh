@@ -47,6 +47,8 @@ liblzma-dev
 libbpf-dev
 libnftables-dev
 libarchive-dev
+libseccomp-dev
+libcap-ng-dev
 bpftool
 iproute2
 procps

@@ -20,13 +20,11 @@
 
 #include "agent.h"
 #include "err.h"
-#include "isolation.h"
 #include "log.h"
 #include "pb.h"
 #include "queue.h"
 #include "tls.h"
 #include "transport.h"
-#include "upload.h"
 #include "util.h"
 #include "wire.h"
 
@@ -66,6 +64,7 @@ struct transport {
     struct vg_tls_config *old_tls;
     uint64_t renew_next_ms; /* monotonic: next attempt */
     unsigned pin_idx;             /* rotates over pinned addresses while isolated */
+    struct transport_hooks hooks;
 };
 
 static void schedule(struct transport *t, int failed_round);
@@ -198,8 +197,8 @@ static void pump(struct transport *t)
         t->last_tx_ms = vg_time_mono_ms();
     }
     /* Packages after the batches, in what room is left. */
-    if (t->state == T_READY && !t->closing)
-        uploader_pump(t->agent->uploader);
+    if (t->state == T_READY && !t->closing && t->hooks.upload_pump)
+        t->hooks.upload_pump(t->hooks.ctx);
 }
 
 void transport_kick(struct transport *t)
@@ -295,7 +294,8 @@ static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
     }
     queue_ack(t->queue, a->last_stored_seq);
     queue_mark_unsent(t->queue);
-    uploader_reset(t->agent->uploader);
+    if (t->hooks.upload_reset)
+        t->hooks.upload_reset(t->hooks.ctx);
     t->heartbeat_ms = a->heartbeat_interval_ms ? a->heartbeat_interval_ms : t->conf->heartbeat_ms;
     if (t->heartbeat_ms > t->conf->heartbeat_ms)
         t->heartbeat_ms = t->conf->heartbeat_ms;
@@ -304,6 +304,8 @@ static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
     log_info("[net] connected to collector %s (%s) as %s%s", vg_tls_peer_addr(t->conn),
              vg_tls_peer(t->conn)->cn, t->agent->agent_id,
              vg_tls_resumed(t->conn) ? ", TLS session resumed" : "");
+    if (t->hooks.conn)
+        t->hooks.conn(t->hooks.ctx, 1, &t->peer, t->host);
     pump(t);
 }
 
@@ -358,10 +360,7 @@ static void on_renewed(struct transport *t, const Vigil__V1__RenewResponse *r)
     const struct agent_conf *c = t->conf;
     struct vg_cert *cert = NULL;
     struct vg_cert_info info;
-    struct vg_tls_config *ncfg = NULL;
-    struct vg_tls_opts o;
-    char knext[4200], cnext[4200], err[512];
-    int rc;
+    char tbuf[40];
 
     if (!t->renew_key)
         return;
@@ -387,47 +386,17 @@ static void on_renewed(struct transport *t, const Vigil__V1__RenewResponse *r)
             goto out;
         }
     }
-    snprintf(knext, sizeof(knext), "%s.next", c->key);
-    snprintf(cnext, sizeof(cnext), "%s.next", c->cert);
-    if ((rc = vg_key_save(t->renew_key, knext, 0)) != 0 ||
-        (rc = vg_file_write_atomic(cnext, r->cert_der.data,
-                                   r->cert_der.len && r->cert_der.data[r->cert_der.len - 1] == 0
-                                       ? r->cert_der.len - 1
-                                       : r->cert_der.len,
-                                   0644, 0)) != 0) {
-        log_warnx("[net] certificate renewal: cannot write %s or %s; trying again in a minute",
-                  knext, cnext);
+    /* Certificates are installed by the privileged parent, which checks
+     * them again and restarts this process to use them. */
+    if (!t->hooks.cert || t->hooks.cert(t->hooks.ctx, t->renew_key, r->cert_der.data,
+                                         r->cert_der.len) != 0) {
+        log_warnx("[net] certificate renewal: cannot hand the certificate over for "
+                  "installing; trying again in a minute");
         goto out;
     }
-    /* Usable before it replaces anything. */
-    memset(&o, 0, sizeof(o));
-    o.ca = c->ca;
-    o.cert = cnext;
-    o.key = knext;
-    if (vg_tls_config_new(&o, &ncfg, err, sizeof(err)) != 0) {
-        log_error("[net] certificate renewal: %s; keeping the current certificate", err);
-        unlink(knext);
-        unlink(cnext);
-        goto out;
-    }
-    if (rename(knext, c->key) != 0 || rename(cnext, c->cert) != 0) {
-        /* The key may be new and the certificate not: a start finishes
-         * it (finish_rotation). */
-        log_error("[net] certificate renewal: cannot install %s and %s", c->key, c->cert);
-        vg_tls_config_free(ncfg);
-        goto out;
-    }
-    log_info("[net] certificate renewed (serial %s, valid until %lld); reconnecting with it",
-             info.serial, (long long)(info.not_after_ms / 1000));
-    vg_tls_config_free(t->old_tls);
-    t->old_tls = t->tls;
-    t->tls = ncfg;
-    /* A resumed session would carry the old certificate. */
-    vg_tls_session_free(t->session);
-    t->session = vg_tls_session_new();
-    t->again = 1;
-    t->renew_next_ms = 0; /* the next one is due by the new certificate's dates */
-    close_conn(t, "switching to the renewed certificate");
+    log_info("[net] certificate renewed (serial %s, valid until %s); installing it",
+             info.serial, vg_time_format(info.not_after_ms, tbuf, sizeof(tbuf)));
+    t->renew_next_ms = UINT64_MAX; /* the restart brings the new one */
 out:
     vg_cert_free(cert);
     vg_key_free(t->renew_key);
@@ -468,7 +437,7 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
         break;
     case VIGIL__V1__ENVELOPE__BODY_COMMAND:
         if (t->state == T_READY)
-            cmd_deliver(t->agent, env->command);
+            t->hooks.command(t->hooks.ctx, env->command);
         break;
     case VIGIL__V1__ENVELOPE__BODY_RENEW_RESPONSE:
         if (t->state == T_READY)
@@ -476,7 +445,7 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
         break;
     case VIGIL__V1__ENVELOPE__BODY_UPLOAD_ACK:
         if (t->state == T_READY)
-            uploader_on_ack(t->agent->uploader, env->upload_ack);
+            t->hooks.upload_ack(t->hooks.ctx, env->upload_ack);
         break;
     case VIGIL__V1__ENVELOPE__BODY_ERROR:
         log_warnx("[net] collector %s: %s", vg_tls_peer_addr(t->conn),
@@ -540,7 +509,10 @@ static void on_close(struct vg_tls_conn *c, int err)
     t->conn = NULL;
     t->closing = 0;
     vg_frame_reader_free(&t->rd);
-    uploader_reset(t->agent->uploader);
+    if (t->hooks.upload_reset)
+        t->hooks.upload_reset(t->hooks.ctx);
+    if (was == T_READY && t->hooks.conn)
+        t->hooks.conn(t->hooks.ctx, 0, NULL, t->host);
     /* A renewal asked on this connection is asked again on the next. */
     vg_key_free(t->renew_key);
     t->renew_key = NULL;
@@ -639,7 +611,8 @@ static void connect_next(uv_timer_t *timer)
     /* Isolated: DNS is cut, so the addresses resolved before isolating
      * are used (they are the ones the rules let through). */
     if (vg_parse_u64(t->port, 1, 65535, &port) == 0 &&
-        (n = isolation_pinned(t->agent->iso, t->host, (uint16_t)port, pinned, 8)) > 0) {
+        t->hooks.pinned &&
+        (n = t->hooks.pinned(t->hooks.ctx, t->host, (uint16_t)port, pinned, 8)) > 0) {
         const struct sockaddr_storage *ss = &pinned[t->pin_idx++ % n];
         connect_to(t, (const struct sockaddr *)ss,
                    ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -713,23 +686,6 @@ static void tick(uv_timer_t *timer)
     }
 }
 
-/* A renewal stopped between its two renames: the key is new, the
- * certificate still <cert>.next. */
-static void finish_rotation(const struct agent_conf *c)
-{
-    char cnext[4200];
-    struct vg_cert *next = NULL;
-    struct vg_key *key = NULL;
-    snprintf(cnext, sizeof(cnext), "%s.next", c->cert);
-    if (access(cnext, F_OK) != 0)
-        return;
-    if (vg_cert_load(cnext, &next) == 0 && vg_key_load(c->key, &key) == 0 &&
-        vg_cert_matches_key(next, key) && rename(cnext, c->cert) == 0)
-        log_info("[net] finished installing the renewed certificate %s", c->cert);
-    vg_cert_free(next);
-    vg_key_free(key);
-}
-
 struct transport *transport_new(struct agent *a, struct queue *q, char *err, size_t errlen)
 {
     struct transport *t = calloc(1, sizeof(*t));
@@ -744,7 +700,6 @@ struct transport *transport_new(struct agent *a, struct queue *q, char *err, siz
     t->conf = a->conf;
     t->queue = q;
     t->rl = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 10);
-    finish_rotation(a->conf);
     memset(&o, 0, sizeof(o));
     o.ca = a->conf->ca;
     o.cert = a->conf->cert;
@@ -822,6 +777,11 @@ void transport_stop(struct transport *t, void (*stopped)(struct transport *t))
         t->closing = 0; /* a close already under way is fine; make sure it happens */
         vg_tls_close(t->conn, "agent stopping");
     }
+}
+
+void transport_set_hooks(struct transport *t, const struct transport_hooks *h)
+{
+    t->hooks = *h;
 }
 
 void transport_free(struct transport *t)

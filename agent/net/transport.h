@@ -10,12 +10,35 @@
 #include "agent.h"
 
 struct queue;
+struct vg_key;
+
+/* What the transport hands up (agent/net/child.c): it calls nothing
+ * above itself.  All but conn, pinned and cert are required. */
+struct transport_hooks {
+    void *ctx;
+    /* A command from the collector (not kept after the call). */
+    void (*command)(void *ctx, const Vigil__V1__Command *cmd);
+    /* Uploads: a new or lost connection, room to send, an acknowledgement. */
+    void (*upload_reset)(void *ctx);
+    void (*upload_pump)(void *ctx);
+    void (*upload_ack)(void *ctx, const Vigil__V1__UploadAck *a);
+    /* Connected (up = 1, peer and host of the collector) or not. */
+    void (*conn)(void *ctx, int up, const struct sockaddr_storage *peer, const char *host);
+    /* While isolated: the pinned addresses of host:port; returns how many. */
+    size_t (*pinned)(void *ctx, const char *host, uint16_t port, struct sockaddr_storage *out,
+                     size_t max);
+    /* A renewed certificate (checked: this agent's, this key, the CA's)
+     * to install; returns 0 when handed over. */
+    int (*cert)(void *ctx, const struct vg_key *key, const uint8_t *cert, size_t len);
+};
 
 /* Checks [collector] address entries.  Returns 0 or VG_ECONFIG with err. */
 int transport_check_addresses(const struct vg_strlist *l, char *err, size_t errlen);
 /* Loads TLS material (agent id = certificate CN) and starts connecting.
  * Returns NULL with a message in err. */
 struct transport *transport_new(struct agent *a, struct queue *q, char *err, size_t errlen);
+/* Sets the hooks (copied); before the loop runs. */
+void transport_set_hooks(struct transport *t, const struct transport_hooks *h);
 /* A batch closed: send it if connected. */
 void transport_kick(struct transport *t);
 void transport_stats(const struct transport *t, struct agent_stats *s);

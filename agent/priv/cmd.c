@@ -25,7 +25,8 @@
 #include "err.h"
 #include "isolation.h"
 #include "log.h"
-#include "transport.h"
+#include "monitor.h"
+#include "psmsg.h"
 #include "triage.h"
 #include "util.h"
 
@@ -201,7 +202,7 @@ static void report(struct cmds *c, const struct rec *r, int64_t started_ms)
     res.message = (char *)r->message;
     res.started_time_ms = started_ms ? started_ms : r->seen_ms;
     res.finished_time_ms = r->finished_ms;
-    if (c->a->transport && transport_send_result(c->a->transport, &res) != 0)
+    if (monitor_send_result(c->a->mon, &res) != 0)
         log_info("[cmd] command %s: not connected; the outcome is sent when the collector asks "
                  "again", r->id);
 }
@@ -269,6 +270,50 @@ static int wait_in_line(struct cmds *c, const Vigil__V1__Command *cmd)
 void cmd_deliver(struct agent *a, const Vigil__V1__Command *cmd)
 {
     deliver(a, cmd, 0);
+}
+
+void cmd_deliver_flat(struct agent *a, const struct vg_ps_command *f)
+{
+    Vigil__V1__Command cmd = VIGIL__V1__COMMAND__INIT;
+    Vigil__V1__IsolateAction iso = VIGIL__V1__ISOLATE_ACTION__INIT;
+    Vigil__V1__ReleaseAction rel = VIGIL__V1__RELEASE_ACTION__INIT;
+    Vigil__V1__CollectAction col = VIGIL__V1__COLLECT_ACTION__INIT;
+    Vigil__V1__AllowRule rules[VG_PS_ALLOW_MAX], *rulep[VG_PS_ALLOW_MAX];
+
+    cmd.command_id = (char *)f->id;
+    cmd.operator_ = (char *)f->operator_name;
+    cmd.reason = (char *)f->reason;
+    cmd.issued_time_ms = f->issued_ms;
+    cmd.expires_time_ms = f->expires_ms;
+    switch (f->action) {
+    case VG_PS_ACT_ISOLATE:
+        for (uint32_t i = 0; i < f->nallow && i < VG_PS_ALLOW_MAX; i++) {
+            vigil__v1__allow_rule__init(&rules[i]);
+            rules[i].cidr = (char *)f->allow[i].cidr;
+            rules[i].port = f->allow[i].port;
+            rules[i].protocol = (char *)f->allow[i].protocol;
+            rulep[i] = &rules[i];
+        }
+        iso.allow = rulep;
+        iso.n_allow = f->nallow;
+        iso.expires_time_ms = f->isolate_expires_ms;
+        cmd.action_case = VIGIL__V1__COMMAND__ACTION_ISOLATE;
+        cmd.isolate = &iso;
+        break;
+    case VG_PS_ACT_RELEASE:
+        cmd.action_case = VIGIL__V1__COMMAND__ACTION_RELEASE;
+        cmd.release = &rel;
+        break;
+    case VG_PS_ACT_COLLECT:
+        col.max_bytes = f->collect_max_bytes;
+        col.max_seconds = f->collect_max_seconds;
+        cmd.action_case = VIGIL__V1__COMMAND__ACTION_COLLECT;
+        cmd.collect = &col;
+        break;
+    default:
+        break; /* refused as an unknown action */
+    }
+    deliver(a, &cmd, 0);
 }
 
 /* queued: it waited in line here, so it was received in time. */

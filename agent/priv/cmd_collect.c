@@ -3,6 +3,7 @@
  * thread into the upload directory, then queued for upload (upload.c).
  */
 #include <errno.h>
+#include <sys/stat.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,7 +14,8 @@
 #include "err.h"
 #include "log.h"
 #include "triage.h"
-#include "upload.h"
+#include "monitor.h"
+#include "psmsg.h"
 #include "util.h"
 
 struct job {
@@ -42,12 +44,31 @@ static void job_done(uv_work_t *w, int status)
     int rc = j->rc;
 
     (void)status;
-    if (rc == 0 && rename(j->tmp, j->final) != 0) {
-        snprintf(j->err, sizeof(j->err), "cannot rename %.300s: %s", j->tmp, strerror(errno));
-        rc = -errno;
+    /* Built as root in a directory of the parent's own; handed to the
+     * network process's user only when complete. */
+    if (rc == 0) {
+        uid_t uid;
+        gid_t gid;
+        monitor_child_user(j->a->mon, &uid, &gid);
+        if (chown(j->tmp, uid, gid) != 0 || rename(j->tmp, j->final) != 0) {
+            snprintf(j->err, sizeof(j->err), "cannot move %.300s into place: %s", j->tmp,
+                     strerror(errno));
+            rc = -errno;
+        }
     }
-    if (rc == 0 && (rc = uploader_add(j->a->uploader, j->id, j->id, j->name, j->r.size,
-                                      j->r.sha256)) != 0)
+    if (rc == 0) {
+        struct vg_ps_upload u;
+        memset(&u, 0, sizeof(u));
+        vg_strlcpy(u.id, j->id, sizeof(u.id));
+        vg_strlcpy(u.command_id, j->id, sizeof(u.command_id));
+        vg_strlcpy(u.name, j->name, sizeof(u.name));
+        u.size = j->r.size;
+        memcpy(u.sha256, j->r.sha256, sizeof(u.sha256));
+        if ((rc = monitor_upload(j->a->mon, &u)) != 0)
+            snprintf(j->err, sizeof(j->err), "cannot queue the package for upload: %s",
+                     vg_strerror(rc));
+    }
+    if (rc)
         snprintf(j->err, sizeof(j->err), "cannot queue the package for upload: %s",
                  vg_strerror(rc));
     if (rc) {
@@ -75,7 +96,7 @@ void triage_command(struct agent *a, const Vigil__V1__Command *cmd, triage_done_
     struct tm tm;
     int rc;
 
-    if (!j || !a->uploader) {
+    if (!j || !a->mon) {
         free(j);
         done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, "out of memory");
         return;
@@ -101,8 +122,11 @@ void triage_command(struct agent *a, const Vigil__V1__Command *cmd, triage_done_
     gmtime_r(&now, &tm);
     strftime(when, sizeof(when), "%Y%m%dT%H%M%SZ", &tm);
     snprintf(j->name, sizeof(j->name), "triage-%.60s-%s.tar.lz4", host, when);
-    snprintf(j->tmp, sizeof(j->tmp), "%s/%s.tmp", uploader_dir(a->uploader), j->id);
-    snprintf(j->final, sizeof(j->final), "%s/%s.tar.lz4", uploader_dir(a->uploader), j->id);
+    snprintf(j->tmp, sizeof(j->tmp), "%s/triage", a->conf->state_dir);
+    if (mkdir(j->tmp, 0700) < 0 && errno != EEXIST)
+        log_warn("[triage] mkdir %s", j->tmp);
+    snprintf(j->tmp, sizeof(j->tmp), "%s/triage/%s.tmp", a->conf->state_dir, j->id);
+    snprintf(j->final, sizeof(j->final), "%s/uploads/%s.tar.lz4", a->conf->state_dir, j->id);
     j->work.data = j;
     log_info("[triage] collecting for command %s (at most %llu bytes, %llu s)", j->id,
              (unsigned long long)j->o.max_bytes, (unsigned long long)j->o.max_seconds);

@@ -41,7 +41,8 @@
 #include "isolation.h"
 #include "log.h"
 #include "rtoken.h"
-#include "transport.h"
+#include "monitor.h"
+#include "psmsg.h"
 #include "util.h"
 
 #define STATE_FILE "isolation"
@@ -388,31 +389,22 @@ out:
     return rc < 0 ? rc : 0;
 }
 
-size_t isolation_pinned(const struct isolation *iso, const char *host, uint16_t port,
-                        struct sockaddr_storage *out, size_t max)
+void isolation_pins(const struct isolation *iso, struct vg_ps_pins *out)
 {
-    size_t n = 0;
+    memset(out, 0, sizeof(*out));
     if (!iso || !iso->active)
-        return 0;
-    for (size_t i = 0; i < iso->st.spec.ncollectors && n < max; i++) {
+        return;
+    for (size_t i = 0; i < iso->st.spec.ncollectors && out->n < VG_PS_PINS_MAX; i++) {
         const struct iso_addr *a = &iso->st.spec.collectors[i];
-        if (a->port != port || strcmp(iso->st.spec.names[i], host) != 0)
+        struct vg_ps_pin *p = &out->v[out->n];
+        if (a->family != AF_INET && a->family != AF_INET6)
             continue;
-        memset(&out[n], 0, sizeof(out[n]));
-        if (a->family == AF_INET) {
-            struct sockaddr_in *s4 = (struct sockaddr_in *)&out[n];
-            s4->sin_family = AF_INET;
-            s4->sin_port = htons(a->port);
-            memcpy(&s4->sin_addr, a->addr, 4);
-        } else {
-            struct sockaddr_in6 *s6 = (struct sockaddr_in6 *)&out[n];
-            s6->sin6_family = AF_INET6;
-            s6->sin6_port = htons(a->port);
-            memcpy(&s6->sin6_addr, a->addr, 16);
-        }
-        n++;
+        vg_strlcpy(p->host, iso->st.spec.names[i], sizeof(p->host));
+        p->addr.family = (uint8_t)a->family;
+        memcpy(p->addr.addr, a->addr, a->family == AF_INET ? 4 : 16);
+        p->addr.port = a->port;
+        out->n++;
     }
-    return n;
 }
 
 /* ---- events ---- */
@@ -453,6 +445,7 @@ static void refresh_fingerprint(struct isolation *iso)
 static void set_inactive(struct isolation *iso)
 {
     iso->active = 0;
+    monitor_pins_changed(iso->a->mon);
     iso->st.isolated = 0;
     free(iso->fingerprint);
     iso->fingerprint = NULL;
@@ -532,6 +525,7 @@ static void check(struct isolation *iso, struct iso_state *st)
             iso->st = *st;
             iso->be = backend_of(iso->conf, st);
             iso->active = 1;
+            monitor_pins_changed(iso->a->mon);
             refresh_fingerprint(iso);
             log_info("[iso] isolation applied (command %s)", st->command_id);
             emit(iso, "restored", "isolation applied again after it could not be at start");
@@ -597,6 +591,7 @@ struct isolation *isolation_new(struct agent *a)
         /* Only if isolation_restore managed to apply it. */
         if (restore_applied && iso->be->fingerprint(a->conf, &fp, err, sizeof(err)) == 0 && fp) {
             iso->active = 1;
+            monitor_pins_changed(iso->a->mon);
             iso->fingerprint = fp;
             emit(iso, "restored", restore_note[0] ? restore_note
                                                   : "isolation re-applied at agent start");
@@ -817,6 +812,7 @@ static void probe_done(void *ctx, int rc, const char *why)
         }
         iso->be = iso->be_next;
         iso->active = 1;
+        monitor_pins_changed(iso->a->mon);
         refresh_fingerprint(iso);
         {
             char extra[160] = "";
@@ -859,8 +855,8 @@ static void resolved(uv_work_t *w, int status)
 
     (void)status;
     /* The connection and its name, read together. */
-    have_peer = iso->a->transport && transport_peer(iso->a->transport, &peer) == 0;
-    vg_strlcpy(iso->peer_host, have_peer ? transport_host(iso->a->transport) : "",
+    have_peer = monitor_peer(iso->a->mon, &peer) == 0;
+    vg_strlcpy(iso->peer_host, have_peer ? monitor_host(iso->a->mon) : "",
                sizeof(iso->peer_host));
     /* The connection in use is always allowed, whatever DNS said. */
     if (have_peer && sp->ncollectors < ISO_MAX_COLLECTORS) {
@@ -908,7 +904,7 @@ static void resolved(uv_work_t *w, int status)
         finish(iso, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, msg);
         return;
     }
-    if (transport_probe(iso->a->transport, (struct sockaddr *)&peer,
+    if (monitor_probe(iso->a->mon, (struct sockaddr *)&peer,
                         iso->conf->isolation_verify_ms, probe_done, iso) != 0)
         probe_done(iso, -ENOMEM, "out of memory");
 }

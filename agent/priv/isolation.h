@@ -79,11 +79,10 @@ struct isolation;
  * Returns 0 (also when there was none) or an error, logged (the check
  * timer keeps trying). */
 int isolation_restore(const struct agent_conf *conf);
-/* While isolated: the pinned addresses of collector host:port (resolved
- * before isolating), at most max.  Returns how many (0: not isolated or
- * none). */
-size_t isolation_pinned(const struct isolation *iso, const char *host, uint16_t port,
-                        struct sockaddr_storage *out, size_t max);
+/* While isolated: the collector addresses resolved before isolating,
+ * with the [collector] host each came from (n = 0 when not isolated). */
+struct vg_ps_pins;
+void isolation_pins(const struct isolation *iso, struct vg_ps_pins *out);
 /* Starts the tamper check and reports a break-glass release made while
  * the agent was stopped.  Returns NULL on allocation failure. */
 struct isolation *isolation_new(struct agent *a);

@@ -26,6 +26,8 @@ for t in $tests; do
     limit=$(sed -n 's/^# vg-timeout: *\([0-9]*\).*/\1/p' "$t" | head -1)
     limit=${limit:-120}
     tmp=$(mktemp -d "/tmp/vg-e2e-$name-XXXXXX")
+    # The agent's network process (another user) must reach its state directory.
+    chmod 711 "$tmp"
     start=$(date +%s)
     if (cd "$tmp" && VG_TMP="$tmp" timeout --kill-after=5 "$limit" sh "$t") >"$tmp/test.log" 2>&1; then
         pass=$((pass + 1))
