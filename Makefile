@@ -38,6 +38,12 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DVG_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) \
               -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
               -Ilib -Iagent -Iagent/priv -Iagent/net -I$(GEN) $(PKG_CFLAGS) -MMD -MP
+# Fault-injection and probe hooks for the end-to-end tests (VIGIL_TEST_*):
+# on in development builds, off in the packages (TEST_HOOKS=0).
+TEST_HOOKS ?= 1
+ifeq ($(TEST_HOOKS),1)
+ALL_CFLAGS += -DVG_TEST_HOOKS
+endif
 # Generated protobuf-c code is not ours to fix: same standard, fewer warnings.
 GEN_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) -fPIE -I$(GEN) $(PKG_CFLAGS) -w -MMD -MP
 ALL_LDFLAGS := -pie -Wl,-z,relro,-z,now $(LDFLAGS)

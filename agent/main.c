@@ -182,6 +182,15 @@ int main(int argc, char **argv)
         certs_finish_rotation(&conf);
         rc = certs_agent_id(&conf, a.agent_id, sizeof(a.agent_id), err, sizeof(err));
     }
+    /* Before the network process starts: a stop may come as soon as it
+     * is connected, and is handled once the loop runs. */
+    if (rc == 0) {
+        uv_signal_init(a.loop, &a.sigterm);
+        uv_signal_init(a.loop, &a.sigint);
+        a.sigterm.data = a.sigint.data = &a;
+        uv_signal_start(&a.sigterm, signal_cb, SIGTERM);
+        uv_signal_start(&a.sigint, signal_cb, SIGINT);
+    }
     if (rc == 0 && !monitor_start(&a, child_argv, &hooks, err, sizeof(err)))
         rc = -ECHILD;
     if (rc) {
@@ -206,11 +215,6 @@ int main(int argc, char **argv)
             fatalx("input %s failed to start", in->ops->name);
         a.inputs_open++;
     }
-    uv_signal_init(a.loop, &a.sigterm);
-    uv_signal_init(a.loop, &a.sigint);
-    a.sigterm.data = a.sigint.data = &a;
-    uv_signal_start(&a.sigterm, signal_cb, SIGTERM);
-    uv_signal_start(&a.sigint, signal_cb, SIGINT);
     {
         char st[300];
         snprintf(st, sizeof(st), "agent %s, collector %s", a.agent_id, conf.address.v[0]);

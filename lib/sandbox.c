@@ -131,7 +131,11 @@ static int add_path(int ruleset, const char *path, uint64_t access, char *err, s
 {
     struct landlock_path_beneath_attr pb;
     struct stat st;
-    int fd = open(path, O_PATH | O_CLOEXEC), rc = 0;
+    int fd, rc = 0;
+
+    if (!path[0])
+        return 0;
+    fd = open(path, O_PATH | O_CLOEXEC);
 
     if (fd < 0)
         return errno == ENOENT ? 0 : (snprintf(err, errlen, "landlock: %s: %s", path,

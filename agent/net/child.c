@@ -51,6 +51,7 @@ struct child {
     uv_timer_t stats;
     uint64_t events_done; /* events from the parent taken into the queue */
     uint64_t events_failed;
+    uint64_t events_acked; /* last count acknowledged */
     struct vg_ps_pins pins;
     char source[64];
     struct vg_ratelimit rl;
@@ -338,6 +339,24 @@ static void handle(uint32_t type, const uint8_t *p, size_t len)
         log_warnx("[net] bad %s message from the parent: %s", vg_ps_name(type), vg_strerror(rc));
 }
 
+/* Tells the parent how many of its events are in the spool: those of
+ * closed batches (the open batch lives in memory until it closes).
+ * Called after each read and each second. */
+static void ack(void)
+{
+    struct agent_stats st;
+    uint64_t durable;
+
+    memset(&st, 0, sizeof(st));
+    queue_stats(C.a.queue, &st);
+    durable = C.events_done - (st.queued_events < C.events_done ? st.queued_events
+                                                                  : C.events_done);
+    if (durable > C.events_acked) {
+        C.events_acked = durable;
+        sent(vg_ps_put_u64(&C.out, VG_PS_EVENT_ACK, durable), "an acknowledgement");
+    }
+}
+
 static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 {
     static char mem[64 * 1024];
@@ -380,9 +399,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         log_error("[net] the parent sent a message over the size limit; exiting");
         exit(1);
     }
-    /* One acknowledgement per read: the events are in the spool. */
-    if (C.events_done != before)
-        sent(vg_ps_put_u64(&C.out, VG_PS_EVENT_ACK, C.events_done), "an acknowledgement");
+    (void)before;
+    ack();
 }
 
 static void stats_cb(uv_timer_t *t)
@@ -402,11 +420,21 @@ static void stats_cb(uv_timer_t *t)
     ps.reconnects = st.reconnects;
     ps.dropped_total = st.dropped_total + C.events_failed;
     sent(vg_ps_put_stats(&C.out, &ps), "statistics");
+    if (C.link_open)
+        ack();
 }
 
 static void stopped(struct transport *t)
 {
+    struct agent_stats st;
+
     (void)t;
+    memset(&st, 0, sizeof(st));
+    queue_stats(C.a.queue, &st);
+    transport_stats(C.a.transport, &st);
+    log_info("[net] totals: %llu events, %llu dropped, last sequence %llu",
+             (unsigned long long)st.events_total, (unsigned long long)st.dropped_total,
+             (unsigned long long)(queue_next_seq(C.a.queue) - 1));
     uv_close((uv_handle_t *)&C.stats, NULL);
     if (C.link_open) {
         stats_cb(NULL);
@@ -429,12 +457,19 @@ static void on_batch_ready(void *ctx)
 /* VIGIL_TEST_NET_PROBE=1: after confinement, try what the sandbox must
  * refuse, log each outcome; "syscall" also makes a call outside the
  * allow-list (the process dies of it). */
-static void test_probe(void)
+static void test_probe(const struct agent_conf *c)
 {
     const char *what = getenv("VIGIL_TEST_NET_PROBE");
+    char marker[4200];
     int fd;
     if (!what)
         return;
+    /* Once per state directory: the restarted process must live. */
+    snprintf(marker, sizeof(marker), "%s/spool/test-probed", c->state_dir);
+    if (access(marker, F_OK) == 0)
+        return;
+    if ((fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
+        close(fd);
     fd = open("/etc/shadow", O_RDONLY);
     log_info("[net] test probe: open /etc/shadow: %s", fd < 0 ? strerror(errno) : "opened");
     fd = open("/etc/hostname", O_RDONLY);
@@ -463,8 +498,11 @@ static int confine(const struct agent_conf *c, const struct vg_sandbox_user *u, 
 
     snprintf(spool, sizeof(spool), "%s/spool", c->state_dir);
     snprintf(uploads, sizeof(uploads), "%s/uploads", c->state_dir);
-    snprintf(hostfile, sizeof(hostfile), "%s/etc/hostname",
-             strcmp(c->inventory_root, "/") == 0 ? "" : c->inventory_root);
+    /* The hello names the host from ROOT/etc/hostname only with a root
+     * other than / (hostname.c); otherwise the kernel's name. */
+    hostfile[0] = '\0';
+    if (strcmp(c->inventory_root, "/") != 0)
+        snprintf(hostfile, sizeof(hostfile), "%s/etc/hostname", c->inventory_root);
     if ((ll = vg_sandbox_landlock_prepare(rw, ro, &ruleset, err, errlen)) < 0)
         return ll;
     if ((rc = vg_sandbox_drop(u, err, errlen)) != 0) {
@@ -548,7 +586,7 @@ int net_child_main(int argc, char **argv, int fd)
     if ((rc = confine(&conf, &u, err, sizeof(err))) != 0)
         goto fail;
 #ifdef VG_TEST_HOOKS
-    test_probe();
+    test_probe(&conf);
 #endif
     uv_pipe_init(C.a.loop, &C.link, 0);
     if ((rc = uv_pipe_open(&C.link, fd)) != 0) {

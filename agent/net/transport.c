@@ -65,6 +65,8 @@ struct transport {
     uint64_t renew_next_ms; /* monotonic: next attempt */
     unsigned pin_idx;             /* rotates over pinned addresses while isolated */
     struct transport_hooks hooks;
+    /* [tls] ca, read at start (the file may not be readable later). */
+    struct vg_cert *ca;
 };
 
 static void schedule(struct transport *t, int failed_round);
@@ -376,10 +378,8 @@ static void on_renewed(struct transport *t, const Vigil__V1__RenewResponse *r)
         goto out;
     }
     {
-        struct vg_cert *ca = NULL;
         char why[256] = "";
-        int bad = vg_cert_load(c->ca, &ca) != 0 || vg_cert_verify(cert, ca, why, sizeof(why)) != 0;
-        vg_cert_free(ca);
+        int bad = !t->ca || vg_cert_verify(cert, t->ca, why, sizeof(why)) != 0;
         if (bad) {
             log_warnx("[net] certificate renewal: the new certificate does not verify against "
                       "%s (%s); keeping the current one, trying again in a minute", c->ca, why);
@@ -717,6 +717,8 @@ struct transport *transport_new(struct agent *a, struct queue *q, char *err, siz
         return NULL;
     }
     vg_strlcpy(a->agent_id, vg_tls_config_self(t->tls)->cn, sizeof(a->agent_id));
+    if (vg_cert_load(a->conf->ca, &t->ca) != 0)
+        t->ca = NULL; /* renewals are then refused, and say so */
     t->session = vg_tls_session_new();
     t->heartbeat_ms = a->conf->heartbeat_ms;
     uv_timer_init(t->loop, &t->retry);
@@ -792,6 +794,7 @@ void transport_free(struct transport *t)
     vg_tls_config_free(t->tls);
     vg_tls_config_free(t->old_tls);
     vg_key_free(t->renew_key);
+    vg_cert_free(t->ca);
     free(t);
 }
 

@@ -138,8 +138,9 @@ static void flush(struct monitor *m)
     if (!m->ctl.len && m->ret_sent == m->ret.len)
         return;
     vg_buf_init(&b, CTL_MAX + RET_MAX);
-    if (vg_buf_append(&b, m->ctl.data, m->ctl.len) != 0 ||
-        vg_buf_append(&b, m->ret.data + m->ret_sent, m->ret.len - m->ret_sent) != 0 ||
+    /* Events first: a shutdown must come after every event before it. */
+    if (vg_buf_append(&b, m->ret.data + m->ret_sent, m->ret.len - m->ret_sent) != 0 ||
+        vg_buf_append(&b, m->ctl.data, m->ctl.len) != 0 ||
         !(w = calloc(1, sizeof(*w)))) {
         vg_buf_free(&b);
         return; /* out of memory: the next event tries again */
