@@ -55,8 +55,8 @@ int vg_sandbox_user(const char *name, struct vg_sandbox_user *u, char *err, size
     return 0;
 }
 
-int vg_sandbox_give_dir(const char *dir, const struct vg_sandbox_user *u, char *err,
-                        size_t errlen)
+int vg_sandbox_give_dir(const char *dir, const struct vg_sandbox_user *u, gid_t gid,
+                        mode_t mode, char *err, size_t errlen)
 {
     struct stat st;
     struct dirent *de;
@@ -73,7 +73,9 @@ int vg_sandbox_give_dir(const char *dir, const struct vg_sandbox_user *u, char *
         snprintf(err, errlen, "cannot open %s: %s", dir, strerror(errno));
         return rc;
     }
-    if (fstat(fd, &st) < 0 || fchown(fd, u->uid, u->gid) < 0 || fchmod(fd, 0700) < 0) {
+    /* Mode first: once it is the user's, changing it needs CAP_FOWNER. */
+    if (fstat(fd, &st) < 0 || !S_ISDIR(st.st_mode) || fchmod(fd, mode) < 0 ||
+        fchown(fd, u->uid, gid) < 0) {
         rc = -errno;
         snprintf(err, errlen, "cannot hand %s to %s: %s", dir, u->name, strerror(errno));
         close(fd);
@@ -89,7 +91,7 @@ int vg_sandbox_give_dir(const char *dir, const struct vg_sandbox_user *u, char *
         if (strcmp(de->d_name, ".") == 0 || strcmp(de->d_name, "..") == 0)
             continue;
         /* Never follow a link: chown the entry itself. */
-        if (fchownat(dirfd(d), de->d_name, u->uid, u->gid, AT_SYMLINK_NOFOLLOW) < 0 &&
+        if (fchownat(dirfd(d), de->d_name, u->uid, gid, AT_SYMLINK_NOFOLLOW) < 0 &&
             errno != ENOENT) {
             rc = -errno;
             snprintf(err, errlen, "cannot hand %s/%s to %s: %s", dir, de->d_name, u->name,
@@ -244,6 +246,19 @@ static const char *const allowed[] = {
     "membarrier",
 };
 
+/* An argument comparison, every field set (libseccomp's SCMP_Ax macros
+ * leave datum_b out, which clang warns about). */
+static struct scmp_arg_cmp arg(unsigned idx, enum scmp_compare op, scmp_datum_t a,
+                               scmp_datum_t b)
+{
+    struct scmp_arg_cmp c;
+    c.arg = idx;
+    c.op = op;
+    c.datum_a = a;
+    c.datum_b = b;
+    return c;
+}
+
 static int rule(scmp_filter_ctx ctx, uint32_t action, const char *name, unsigned n,
                 const struct scmp_arg_cmp *args)
 {
@@ -278,41 +293,41 @@ int vg_sandbox_seccomp_net(char *err, size_t errlen)
     /* Threads only: clone with CLONE_THREAD; clone3 hides its flags, so
      * glibc is told it does not exist and falls back to clone. */
     if (rc == 0) {
-        struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
+        struct scmp_arg_cmp a = arg(0, SCMP_CMP_MASKED_EQ, CLONE_THREAD, CLONE_THREAD);
         rc = rule(ctx, SCMP_ACT_ALLOW, "clone", 1, &a);
     }
     if (rc == 0)
         rc = rule(ctx, SCMP_ACT_ERRNO(ENOSYS), "clone3", 0, NULL);
     /* Sockets: TCP and UDP over IPv4 and IPv6. */
     for (size_t i = 0; rc == 0 && i < 2; i++) {
-        struct scmp_arg_cmp a[2] = { SCMP_A0(SCMP_CMP_EQ, (scmp_datum_t)families[i]),
-                                     SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM) };
+        struct scmp_arg_cmp a[2] = { arg(0, SCMP_CMP_EQ, (scmp_datum_t)families[i], 0),
+                                     arg(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_STREAM) };
         rc = rule(ctx, SCMP_ACT_ALLOW, "socket", 2, a);
-        a[1] = (struct scmp_arg_cmp)SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM);
+        a[1] = arg(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_DGRAM);
         if (rc == 0)
             rc = rule(ctx, SCMP_ACT_ALLOW, "socket", 2, a);
-        a[1] = (struct scmp_arg_cmp)SCMP_A1(SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
+        a[1] = arg(1, SCMP_CMP_MASKED_EQ, 0xf, SOCK_RAW);
         if (rc == 0)
             rc = rule(ctx, SCMP_ACT_ERRNO(EPERM), "socket", 2, a);
     }
     if (rc == 0) {
-        struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, AF_UNIX);
+        struct scmp_arg_cmp a = arg(0, SCMP_CMP_EQ, AF_UNIX, 0);
         rc = rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &a);
     }
     if (rc == 0) {
-        struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, AF_NETLINK);
+        struct scmp_arg_cmp a = arg(0, SCMP_CMP_EQ, AF_NETLINK, 0);
         rc = rule(ctx, SCMP_ACT_ERRNO(EACCES), "socket", 1, &a);
     }
     if (rc == 0) {
-        struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, AF_PACKET);
+        struct scmp_arg_cmp a = arg(0, SCMP_CMP_EQ, AF_PACKET, 0);
         rc = rule(ctx, SCMP_ACT_ERRNO(EPERM), "socket", 1, &a);
     }
     for (size_t i = 0; rc == 0 && i < sizeof(ioctls) / sizeof(ioctls[0]); i++) {
-        struct scmp_arg_cmp a = SCMP_A1(SCMP_CMP_EQ, ioctls[i]);
+        struct scmp_arg_cmp a = arg(1, SCMP_CMP_EQ, ioctls[i], 0);
         rc = rule(ctx, SCMP_ACT_ALLOW, "ioctl", 1, &a);
     }
     if (rc == 0) {
-        struct scmp_arg_cmp a = SCMP_A0(SCMP_CMP_EQ, PR_SET_NAME);
+        struct scmp_arg_cmp a = arg(0, SCMP_CMP_EQ, PR_SET_NAME, 0);
         rc = rule(ctx, SCMP_ACT_ALLOW, "prctl", 1, &a);
     }
     if (rc == 0)

@@ -25,11 +25,12 @@ struct vg_sandbox_user {
  * exists. */
 int vg_sandbox_user(const char *name, struct vg_sandbox_user *u, char *err, size_t errlen);
 
-/* Makes dir (created 0700 if absent) and everything directly in it owned
- * by u, so that the process can keep using it after the drop.  Refuses a
- * symlink.  Returns 0 or -errno with err. */
-int vg_sandbox_give_dir(const char *dir, const struct vg_sandbox_user *u, char *err,
-                        size_t errlen);
+/* Makes dir (created if absent) mode `mode`, and it and everything
+ * directly in it owned by u and group gid, so that the process can keep
+ * using it after the drop.  Refuses a symlink.  Returns 0 or -errno with
+ * err. */
+int vg_sandbox_give_dir(const char *dir, const struct vg_sandbox_user *u, gid_t gid,
+                        mode_t mode, char *err, size_t errlen);
 
 /* Becomes u: supplementary groups, gid, uid; no capability left in any
  * set nor the bounding set; no_new_privs.  Returns 0 or an error with

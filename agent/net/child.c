@@ -556,10 +556,12 @@ int net_child_main(int argc, char **argv, int fd)
         log_warnx("[net] user %s does not exist; the network process runs as %s (create "
                   "it: adduser --system --group %s)", conf.user, u.name, conf.user);
     snprintf(dir, sizeof(dir), "%s/spool", conf.state_dir);
-    if ((rc = vg_sandbox_give_dir(dir, &u, err, sizeof(err))) != 0)
+    if ((rc = vg_sandbox_give_dir(dir, &u, u.gid, 0700, err, sizeof(err))) != 0)
         goto fail;
+    /* Triage packages are moved in by the parent, which the unit gives
+     * no CAP_DAC_OVERRIDE: group root may write. */
     snprintf(dir, sizeof(dir), "%s/uploads", conf.state_dir);
-    if ((rc = vg_sandbox_give_dir(dir, &u, err, sizeof(err))) != 0)
+    if ((rc = vg_sandbox_give_dir(dir, &u, 0, 0770, err, sizeof(err))) != 0)
         goto fail;
     if (!(C.a.queue = queue_new(C.a.loop, &conf, on_batch_ready, NULL, err, sizeof(err)))) {
         rc = -EIO;
