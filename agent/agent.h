@@ -89,6 +89,11 @@ int bus_event(struct agent *a, const uint8_t *event_pb, size_t len);
 /* Encodes ev and calls bus_event. */
 int bus_emit(struct agent *a, const Vigil__V1__Event *ev);
 void bus_stats(struct agent *a, struct agent_stats *out);
+/* Events handed over and not yet in the spool.  Inputs that can wait
+ * (their source buffers, or they are synthetic) hold back above
+ * BUS_BACKLOG_HIGH, so that the network process sets the pace. */
+#define BUS_BACKLOG_HIGH 4096
+size_t bus_backlog(struct agent *a);
 
 /* ---- inputs ---- */
 

@@ -39,7 +39,8 @@ static void all_closed(struct agent *a)
 {
     struct agent_stats st;
     bus_stats(a, &st);
-    log_info("totals: %llu events, %llu dropped", (unsigned long long)st.events_total,
+    log_info("[priv] stopped: %llu events queued by the network process, %llu dropped "
+             "(its own totals are above)", (unsigned long long)st.events_total,
              (unsigned long long)st.dropped_total);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);

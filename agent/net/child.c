@@ -432,7 +432,7 @@ static void stopped(struct transport *t)
     memset(&st, 0, sizeof(st));
     queue_stats(C.a.queue, &st);
     transport_stats(C.a.transport, &st);
-    log_info("[net] totals: %llu events, %llu dropped, last sequence %llu",
+    log_info("totals: %llu events, %llu dropped, last sequence %llu",
              (unsigned long long)st.events_total, (unsigned long long)st.dropped_total,
              (unsigned long long)(queue_next_seq(C.a.queue) - 1));
     uv_close((uv_handle_t *)&C.stats, NULL);
@@ -534,6 +534,8 @@ int net_child_main(int argc, char **argv, int fd)
     char err[512], dir[4200];
     int rc;
 
+    /* Started through /proc/PID/exe, it would show as "exe". */
+    prctl(PR_SET_NAME, "vigil-agent-net", 0, 0, 0);
     signal(SIGPIPE, SIG_IGN);
     /* The parent decides when this process stops. */
     signal(SIGTERM, SIG_IGN);

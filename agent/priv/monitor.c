@@ -90,6 +90,7 @@ struct monitor {
     size_t ret_sent;
     uint64_t acked_gen; /* acknowledged by the current child */
     uint64_t lost;      /* refused: ret was full */
+    uint64_t acks, acks_seen; /* progress, for the stop deadline */
     struct vg_buf ctl;  /* other messages for the current child */
 
     struct vg_ps_stats stats;
@@ -211,6 +212,11 @@ int bus_emit(struct agent *a, const Vigil__V1__Event *ev)
     return rc;
 }
 
+size_t bus_backlog(struct agent *a)
+{
+    return a->mon ? a->mon->nlens : 0;
+}
+
 void bus_stats(struct agent *a, struct agent_stats *out)
 {
     const struct monitor *m = a->mon;
@@ -242,6 +248,7 @@ static void acked(struct monitor *m, uint64_t total)
     vg_buf_consume(&m->ret, bytes);
     m->ret_sent -= bytes;
     m->acked_gen = total;
+    m->acks++;
 }
 
 /* ---- the child's messages ---- */
@@ -626,6 +633,12 @@ static void maybe_all_closed(struct monitor *m)
 static void kill_timer_cb(uv_timer_t *t)
 {
     struct monitor *m = t->data;
+    /* Still working through events sent before the shutdown: wait on. */
+    if (m->proc_open && m->acks != m->acks_seen) {
+        m->acks_seen = m->acks;
+        uv_timer_start(&m->restart, kill_timer_cb, 2000, 0);
+        return;
+    }
     if (m->proc_open) {
         log_warnx("[priv] network process %d did not stop in time; killing it", m->pid);
         uv_process_kill(&m->proc, SIGKILL);
@@ -648,8 +661,10 @@ void monitor_stop(struct monitor *m, uint64_t max_wait_ms, void (*stopped)(struc
         m->state = C_STOPPING;
         uv_process_kill(&m->proc, SIGKILL);
     }
-    /* The restart timer doubles as the deadline. */
-    uv_timer_start(&m->restart, kill_timer_cb, max_wait_ms + 2000, 0);
+    /* The restart timer doubles as the deadline, extended while the
+     * child still takes events sent before the shutdown. */
+    m->acks_seen = m->acks;
+    uv_timer_start(&m->restart, kill_timer_cb, max_wait_ms + 10000, 0);
 }
 
 void monitor_free(struct monitor *m)

@@ -98,14 +98,16 @@ kill -0 "$CPID" || fail "collector died"
 
 # A host that froze (or vanished behind NAT) without closing its
 # connection is replaced by its own reconnect, not refused as a clone.
-kill -STOP "$APID"
+# The whole agent freezes: the parent and its network process.
+NETPID=$(pgrep -P "$APID" -f vigil-agent)
+kill -STOP "$APID" $NETPID
 sleep 3  # past two collector heartbeats of silence
 start reborn "$AGENT" -c clone.conf
 RPID=$LAST_PID
 wait_for 20 "silent connection replaced" 'grep -q "dropping its silent connection" collector.log'
 wait_for 10 "reborn agent connected" 'grep -q "connected to collector" reborn.log'
 stop "$RPID"
-kill -CONT "$APID"
+kill -CONT "$APID" $NETPID
 stop "$APID"
 stop "$CPID"
 expect_in collector.log "bad frames"

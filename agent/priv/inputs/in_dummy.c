@@ -27,7 +27,7 @@ static void tick(uv_timer_t *t)
     struct dummy *d = in->priv;
     uint64_t due = (vg_time_mono_ms() - d->start_ms) * in->conf->dummy_rate / 1000;
 
-    while (d->emitted < due) {
+    while (d->emitted < due && bus_backlog(in->agent) < BUS_BACKLOG_HIGH) {
         Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
         Vigil__V1__ProcessExec px = VIGIL__V1__PROCESS_EXEC__INIT;
         ProtobufCBinaryData argv[2];
