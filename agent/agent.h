@@ -144,9 +144,24 @@ void os_snapshot_free(struct os_snapshot *s);
  * NUL-terminated. */
 void agent_hostname(const char *root, char *out, size_t outlen);
 
-/* Enrollment (enroll.c): with no certificate at [tls] cert, gets one
- * with a token (retrying until it does).  Returns 0, or VG_ECONFIG. */
-int agent_enroll(const struct agent_conf *conf);
+/* Enrollment, in the root parent (agent/priv/enroll_run.c): with no
+ * certificate at [tls] cert, runs the network process in enrollment mode
+ * (VIGIL_NET_ENROLL) until it gets one with a token, and installs it
+ * (retrying every 30 s).  argv: the parent's command line.  Returns 0, or
+ * VG_ECONFIG. */
+int agent_enroll(const struct agent_conf *conf, char **argv);
+/* The enrollment process's main (agent/net/child.c); fd: the pipe to the
+ * parent, which receives one VG_PS_CERT message. */
+int net_enroll_main(int argc, char **argv, int fd);
+/* One enrollment attempt (agent/net/enroll.c): reads the token and CA,
+ * calls confine (which drops privileges and installs the sandbox), then
+ * talks to [enroll] address.  Returns 0 with the key and certificate in
+ * *out, VG_ECONFIG (no token, no address: do not retry) or another error,
+ * with err. */
+struct vg_ps_cert;
+int net_enroll_attempt(const struct agent_conf *conf, struct vg_ps_cert *out, char *err,
+                       size_t errlen, int (*confine)(void *ctx, char *err, size_t errlen),
+                       void *ctx);
 
 /* ---- commands (cmd.c) ---- */
 

@@ -130,6 +130,14 @@ int main(int argc, char **argv)
             fatalx("VIGIL_NET_CHILD=%s: not a network process socket", v);
         return net_child_main(argc, argv, fd);
     }
+    if (getenv("VIGIL_NET_ENROLL")) {
+        const char *v = getenv("VIGIL_NET_ENROLL");
+        int fd = strcmp(v, "3") == 0 ? 3 : -1;
+        unsetenv("VIGIL_NET_ENROLL");
+        if (fd < 0)
+            fatalx("VIGIL_NET_ENROLL=%s: not an enrollment pipe", v);
+        return net_enroll_main(argc, argv, fd);
+    }
     if (argc > 1 && strcmp(argv[1], "inventory") == 0)
         return agent_inventory_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "processes") == 0)
@@ -171,7 +179,7 @@ int main(int argc, char **argv)
     if (rc == 0)
         isolation_restore(&conf);
     /* No certificate yet: enroll first (a fresh install with a token). */
-    if (rc == 0 && access(conf.cert, F_OK) != 0 && (rc = agent_enroll(&conf)) != 0)
+    if (rc == 0 && access(conf.cert, F_OK) != 0 && (rc = agent_enroll(&conf, child_argv)) != 0)
         snprintf(err, sizeof(err), "cannot enroll; see above");
     /* Children (firewall tools, journalctl) do not inherit the token. */
     if (getenv("VIGIL_ENROLL_TOKEN")) {

@@ -486,14 +486,16 @@ static void test_probe(const struct agent_conf *c)
 }
 #endif
 
-static int confine(const struct agent_conf *c, const struct vg_sandbox_user *u, char *err,
-                   size_t errlen)
+/* streaming: 1 for the streaming process (its directories writable),
+ * 0 for enrollment (nothing writable). */
+static int confine(const struct agent_conf *c, const struct vg_sandbox_user *u, int streaming,
+                   char *err, size_t errlen)
 {
     char spool[4200], uploads[4200], hostfile[4200];
     const char *rw[] = { spool, uploads, NULL };
     const char *ro[] = { c->ca, "/etc/hosts", "/etc/resolv.conf", "/etc/nsswitch.conf",
                          "/etc/gai.conf", "/etc/host.conf", "/proc/sys/kernel/random/boot_id",
-                         hostfile, NULL };
+                         "/etc/machine-id", hostfile, NULL };
     int rc, ruleset = -1, ll;
 
     snprintf(spool, sizeof(spool), "%s/spool", c->state_dir);
@@ -503,7 +505,7 @@ static int confine(const struct agent_conf *c, const struct vg_sandbox_user *u, 
     hostfile[0] = '\0';
     if (strcmp(c->inventory_root, "/") != 0)
         snprintf(hostfile, sizeof(hostfile), "%s/etc/hostname", c->inventory_root);
-    if ((ll = vg_sandbox_landlock_prepare(rw, ro, &ruleset, err, errlen)) < 0)
+    if ((ll = vg_sandbox_landlock_prepare(streaming ? rw : NULL, ro, &ruleset, err, errlen)) < 0)
         return ll;
     if ((rc = vg_sandbox_drop(u, err, errlen)) != 0) {
         if (ruleset >= 0)
@@ -511,7 +513,8 @@ static int confine(const struct agent_conf *c, const struct vg_sandbox_user *u, 
         return rc;
     }
     /* Its own directories must be reachable by name as that user. */
-    if (access(spool, R_OK | W_OK | X_OK) != 0 || access(uploads, R_OK | W_OK | X_OK) != 0) {
+    if (streaming && (access(spool, R_OK | W_OK | X_OK) != 0 ||
+                      access(uploads, R_OK | W_OK | X_OK) != 0)) {
         snprintf(err, errlen, "user %s cannot reach %.300s: every directory above it must be "
                  "searchable by that user (mode 0711 is enough)", u->name, spool);
         if (ruleset >= 0)
@@ -587,7 +590,7 @@ int net_child_main(int argc, char **argv, int fd)
     hooks.pinned = on_pinned;
     hooks.cert = on_cert;
     transport_set_hooks(C.a.transport, &hooks);
-    if ((rc = confine(&conf, &u, err, sizeof(err))) != 0)
+    if ((rc = confine(&conf, &u, 1, err, sizeof(err))) != 0)
         goto fail;
 #ifdef VG_TEST_HOOKS
     test_probe(&conf);
@@ -617,4 +620,61 @@ int net_child_main(int argc, char **argv, int fd)
 fail:
     log_error("[net] %s", err);
     return 1;
+}
+
+/* ---- enrollment ---- */
+
+struct enroll_ctx {
+    const struct agent_conf *conf;
+    const struct vg_sandbox_user *u;
+};
+
+static int enroll_confine(void *ctx, char *err, size_t errlen)
+{
+    struct enroll_ctx *e = ctx;
+    return confine(e->conf, e->u, 0, err, errlen);
+}
+
+int net_enroll_main(int argc, char **argv, int fd)
+{
+    struct agent_conf conf;
+    struct vg_sandbox_user u;
+    struct enroll_ctx ctx;
+    struct vg_ps_cert *cert = calloc(1, sizeof(*cert));
+    struct vg_buf out;
+    char err[600] = "";
+    int rc;
+
+    prctl(PR_SET_NAME, "vigil-agent-net", 0, 0, 0);
+    signal(SIGPIPE, SIG_IGN);
+    memset(&conf, 0, sizeof(conf));
+    if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
+        return rc ? rc : 1;
+    if (!cert || (rc = vg_sandbox_user(conf.user, &u, err, sizeof(err))) != 0) {
+        log_error("[enroll] %s", cert ? err : "out of memory");
+        return 1;
+    }
+    ctx.conf = &conf;
+    ctx.u = &u;
+    rc = net_enroll_attempt(&conf, cert, err, sizeof(err), enroll_confine, &ctx);
+    if (rc) {
+        log_error("[enroll] %s", err);
+        return rc == VG_ECONFIG ? 2 : 1;
+    }
+    vg_buf_init(&out, VG_PS_HDR + 2 * VG_PS_CERT_MAX + 64);
+    rc = vg_ps_put_cert(&out, cert);
+    vg_zeroize(cert, sizeof(*cert));
+    free(cert);
+    for (size_t off = 0; rc == 0 && off < out.len;) {
+        ssize_t n = write(fd, out.data + off, out.len - off);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n <= 0)
+            rc = -errno;
+        else
+            off += (size_t)n;
+    }
+    vg_buf_free(&out);
+    vg_conf_free(agent_conf_keys, &conf);
+    return rc ? 1 : 0;
 }

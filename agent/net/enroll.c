@@ -2,17 +2,23 @@
  * Enrollment: an agent with no certificate gets one from the collector
  * with a token, before it starts.
  *
- *   key (EC P-256, made here, written 0600, never sent) -> CSR ->
- *   TLS to [enroll] address, verifying the collector against [tls] ca
- *   (the agent has no certificate yet) -> EnrollRequest{token, CSR} ->
- *   EnrollResponse{agent id, certificate} -> [tls] cert written -> the
- *   agent starts as usual, with mutual TLS.
+ *   key (EC P-256, made here, never sent) -> CSR -> TLS to [enroll]
+ *   address, verifying the collector against [tls] ca (the agent has no
+ *   certificate yet) -> EnrollRequest{token, CSR} -> EnrollResponse{agent
+ *   id, certificate} -> key and certificate handed to the root parent,
+ *   which checks and installs them (agent/priv/certs.c) -> the agent
+ *   starts as usual, with mutual TLS.
+ *
+ * It runs in a network process of its own (VIGIL_NET_ENROLL), confined
+ * as the streaming one is: the collector's answer is never decoded as
+ * root.
  *
  * The token comes from VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]
  * token_file (default /etc/vigil/enroll.token, the file a package
  * install or configuration management drops).  A refusal or an
- * unreachable collector is logged and tried again (every 30 s), so that
- * a fleet rolled out before its tokens or its collector keeps trying.
+ * unreachable collector is logged and the parent tries again (every
+ * 30 s), so that a fleet rolled out before its tokens or its collector
+ * keeps trying.
  */
 #include <errno.h>
 #include <netdb.h>
@@ -25,6 +31,7 @@
 #include "crypto.h"
 #include "err.h"
 #include "log.h"
+#include "psmsg.h"
 #include "pb.h"
 #include "tls.h"
 #include "util.h"
@@ -52,26 +59,25 @@ static char *read_token(const struct agent_conf *conf, char *why, size_t wlen)
     return t;
 }
 
-/* One attempt.  Returns 0 (enrolled, files written), or an error with
- * err (retry). */
-static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
+/* One attempt, in the network process: token and CA read before it was
+ * confined.  Returns 0 with the key and certificate in *out, or an error
+ * with err. */
+static int attempt(const struct agent_conf *conf, const char *token, const struct vg_cert *ca,
+                   struct vg_tls_config *cfg, const char *hostname, const char *mid,
+                   struct vg_ps_cert *out, char *err, size_t errlen)
 {
-    struct vg_tls_opts o;
-    struct vg_tls_config *cfg = NULL;
     struct vg_key *key = NULL;
     struct vg_cert *cert = NULL;
     struct vg_cert_info info;
     Vigil__V1__EnrollRequest req = VIGIL__V1__ENROLL_REQUEST__INIT;
     struct addrinfo hints, *res = NULL;
-    char host[256], port[8], hostname[256] = "", *token, *mid = NULL;
+    char host[256], port[8], tbuf[40];
     const char *colon;
     uint8_t *csr = NULL;
-    size_t csrlen, mlen;
+    size_t csrlen, klen = 0;
     Vigil__V1__Envelope *resp_env = NULL;
     int rc = -EIO;
 
-    if (!(token = read_token(conf, err, errlen)))
-        return -ENOENT;
     colon = conf->enroll_address ? strrchr(conf->enroll_address, ':') : NULL;
     if (!colon || colon == conf->enroll_address) {
         snprintf(err, errlen, "[enroll] address is not set (HOST:PORT of the collector's "
@@ -89,18 +95,18 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
     /* The key is made here and never leaves the host. */
     /* VIGIL_TEST_CSR_SUBJECT: a test asks for another name and role,
      * which the collector must ignore. */
-    if ((rc = vg_key_generate(&key)) != 0 ||
-        (rc = getenv("VIGIL_TEST_CSR_SUBJECT")
-                  ? vg_csr_make_subject(key, getenv("VIGIL_TEST_CSR_SUBJECT"), &csr, &csrlen)
-                  : vg_csr_make(key, "vigil-agent", &csr, &csrlen)) != 0) {
+    rc = vg_key_generate(&key);
+#ifdef VG_TEST_HOOKS
+    if (rc == 0 && getenv("VIGIL_TEST_CSR_SUBJECT"))
+        rc = vg_csr_make_subject(key, getenv("VIGIL_TEST_CSR_SUBJECT"), &csr, &csrlen);
+    else
+#endif
+    if (rc == 0)
+        rc = vg_csr_make(key, "vigil-agent", &csr, &csrlen);
+    if (rc != 0) {
         snprintf(err, errlen, "cannot make a key and request: %s", vg_strerror(rc));
         goto out;
     }
-    memset(&o, 0, sizeof(o));
-    o.ca = conf->ca;
-    o.no_client_auth = 1;
-    if ((rc = vg_tls_config_new(&o, &cfg, err, errlen)) != 0)
-        goto out;
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
     if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
@@ -108,14 +114,11 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
         rc = -EIO;
         goto out;
     }
-    agent_hostname(conf->inventory_root, hostname, sizeof(hostname));
-    if (vg_file_read("/etc/machine-id", 256, &mid, &mlen) == 0)
-        mid[strcspn(mid, "\n")] = '\0';
-    req.token = token;
+    req.token = (char *)token;
     req.csr_der.data = csr;
     req.csr_der.len = csrlen;
-    req.hostname = hostname;
-    req.machine_id = mid ? mid : "";
+    req.hostname = (char *)hostname;
+    req.machine_id = (char *)mid;
     req.software_version = VG_VERSION;
     {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
@@ -144,35 +147,25 @@ static int attempt(const struct agent_conf *conf, char *err, size_t errlen)
             goto out;
         }
         {
-            /* One that would not get in is not worth writing. */
-            struct vg_cert *ca = NULL;
+            /* One that would not get in is not worth handing over. */
             char why[256] = "";
-            int bad = vg_cert_load(conf->ca, &ca) != 0 ||
-                      vg_cert_verify(cert, ca, why, sizeof(why)) != 0;
-            vg_cert_free(ca);
-            if (bad) {
+            if (!ca || vg_cert_verify(cert, ca, why, sizeof(why)) != 0) {
                 snprintf(err, errlen, "the issued certificate does not verify against %s (%s)",
                          conf->ca, why);
                 goto out;
             }
         }
-        /* Key first: a certificate without its key is no use. */
-        if ((rc = vg_key_save(key, conf->key, 0)) != 0) {
-            snprintf(err, errlen, "cannot write the key %s: %s", conf->key, vg_strerror(rc));
+        if (r->cert_der.len > VG_PS_CERT_MAX ||
+            (rc = vg_key_pem(key, out->key, sizeof(out->key), &klen)) != 0) {
+            snprintf(err, errlen, "the certificate or key is too large to hand over");
+            rc = -EIO;
             goto out;
         }
-        if ((rc = vg_file_write_atomic(conf->cert, r->cert_der.data,
-                                       r->cert_der.len && r->cert_der.data[r->cert_der.len - 1] ==
-                                                              '\0'
-                                           ? r->cert_der.len - 1
-                                           : r->cert_der.len,
-                                       0644, 0)) != 0) {
-            snprintf(err, errlen, "cannot write the certificate %s: %s", conf->cert,
-                     vg_strerror(rc));
-            goto out;
-        }
-        log_info("[enroll] enrolled as agent %s; certificate %s valid until %lld (key %s, 0600)",
-                 info.cn, conf->cert, (long long)(info.not_after_ms / 1000), conf->key);
+        out->key_len = (uint32_t)klen;
+        out->cert_len = (uint32_t)r->cert_der.len;
+        memcpy(out->cert, r->cert_der.data, r->cert_der.len);
+        log_info("[enroll] enrolled as agent %s (certificate valid until %s)", info.cn,
+                 vg_time_format(info.not_after_ms, tbuf, sizeof(tbuf)));
         rc = 0;
     }
 out:
@@ -180,33 +173,42 @@ out:
         vg_pb_free(&resp_env->base);
     if (res)
         freeaddrinfo(res);
-    vg_tls_config_free(cfg);
     vg_key_free(key);
     vg_cert_free(cert);
     free(csr);
-    free(mid);
-    if (token)
-        vg_zeroize(token, strlen(token));
-    free(token);
     return rc;
 }
 
-int agent_enroll(const struct agent_conf *conf)
+int net_enroll_attempt(const struct agent_conf *conf, struct vg_ps_cert *out, char *err,
+                       size_t errlen, int (*confine_cb)(void *ctx, char *err, size_t errlen),
+                       void *ctx)
 {
-    char err[600];
-    for (;;) {
-        int rc;
-        if (access(conf->cert, F_OK) == 0)
-            return 0;
-        err[0] = '\0';
-        rc = attempt(conf, err, sizeof(err));
-        if (rc == 0)
-            return 0;
-        if (rc == VG_ECONFIG) {
-            log_error("[enroll] %s", err);
-            return rc;
-        }
-        log_error("[enroll] %s; trying again in %d s", err, RETRY_S);
-        sleep(RETRY_S);
-    }
+    struct vg_cert *ca = NULL;
+    struct vg_tls_config *cfg = NULL;
+    struct vg_tls_opts o;
+    char *token, hostname[256] = "", *mid = NULL;
+    size_t mlen;
+    int rc;
+
+    /* Read while still root: the token file, the CA and the host root may
+     * be root's. */
+    if (!(token = read_token(conf, err, errlen)))
+        return VG_ECONFIG;
+    if (vg_cert_load(conf->ca, &ca) != 0)
+        ca = NULL; /* said when the certificate arrives */
+    memset(&o, 0, sizeof(o));
+    o.ca = conf->ca;
+    o.no_client_auth = 1;
+    agent_hostname(conf->inventory_root, hostname, sizeof(hostname));
+    if (vg_file_read("/etc/machine-id", 256, &mid, &mlen) == 0)
+        mid[strcspn(mid, "\n")] = '\0';
+    if ((rc = vg_tls_config_new(&o, &cfg, err, errlen)) == 0 &&
+        (rc = confine_cb(ctx, err, errlen)) == 0)
+        rc = attempt(conf, token, ca, cfg, hostname, mid ? mid : "", out, err, errlen);
+    vg_zeroize(token, strlen(token));
+    free(token);
+    free(mid);
+    vg_tls_config_free(cfg);
+    vg_cert_free(ca);
+    return rc;
 }

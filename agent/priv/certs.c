@@ -16,7 +16,7 @@ int certs_install(const struct agent_conf *c, const char *agent_id, const uint8_
     struct vg_cert *crt = NULL, *ca = NULL;
     struct vg_key *k = NULL;
     struct vg_cert_info info;
-    char knext[4200], cnext[4200], why[256] = "";
+    char knext[4200], cnext[4200], why[256] = "", tbuf[40];
     int rc;
 
     if ((rc = vg_key_parse(key, keylen, &k)) != 0) {
@@ -28,8 +28,9 @@ int certs_install(const struct agent_conf *c, const char *agent_id, const uint8_
         goto out;
     }
     if (!vg_cert_matches_key(crt, k) || info.role != VG_ROLE_AGENT ||
-        strcmp(info.cn, agent_id) != 0) {
-        snprintf(err, errlen, "the certificate is not agent %s's for this key", agent_id);
+        (agent_id ? strcmp(info.cn, agent_id) != 0 : vg_cert_name_check(info.cn) != 0)) {
+        snprintf(err, errlen, "the certificate is not %s%s's for this key",
+                 agent_id ? "agent " : "an agent", agent_id ? agent_id : "");
         rc = VG_ECRYPTO;
         goto out;
     }
@@ -55,8 +56,9 @@ int certs_install(const struct agent_conf *c, const char *agent_id, const uint8_
         snprintf(err, errlen, "cannot install %s and %s: %s", c->key, c->cert, strerror(errno));
         goto out;
     }
-    log_info("[priv] installed the renewed certificate (serial %s) in %s", info.serial,
-             c->cert);
+    log_info("[priv] installed the %s certificate of agent %s (serial %s, valid until %s) in "
+             "%s, its key in %s (0600)", agent_id ? "renewed" : "enrolled", info.cn, info.serial,
+             vg_time_format(info.not_after_ms, tbuf, sizeof(tbuf)), c->cert, c->key);
 out:
     vg_cert_free(crt);
     vg_cert_free(ca);

@@ -11,7 +11,8 @@
 #include "agent.h"
 
 /* Checks a renewed key (PEM) and certificate (DER or PEM) -- they match,
- * the certificate is this agent's (CN agent_id, role agent) and verifies
+ * the certificate is this agent's (CN agent_id, role agent; with
+ * agent_id NULL, a first enrollment: any valid agent name) and verifies
  * against [tls] ca -- then installs them over [tls] key and [tls] cert:
  * KEY.next and CERT.next written (0600 and 0644), then renamed in that
  * order.  Returns 0, or an error with err. */
