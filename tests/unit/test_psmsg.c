@@ -14,6 +14,7 @@
 
 #include "err.h"
 #include "psmsg.h"
+#include "util.h"
 
 /* The single message in b: its type, payload and length. */
 static const uint8_t *only(struct vg_buf *b, uint32_t *type, size_t *len)
@@ -36,17 +37,17 @@ static void test_command_round_trip(void **state)
     const uint8_t *p;
 
     (void)state;
-    strcpy(c->id, "1b4e28ba-2fa1-11d2-883f-0016d3cca427");
-    strcpy(c->operator_name, "alice");
-    strcpy(c->reason, "incident 42");
+    vg_strlcpy(c->id, "1b4e28ba-2fa1-11d2-883f-0016d3cca427", sizeof(c->id));
+    vg_strlcpy(c->operator_name, "alice", sizeof(c->operator_name));
+    vg_strlcpy(c->reason, "incident 42", sizeof(c->reason));
     c->issued_ms = 1;
     c->expires_ms = -1;
     c->action = VG_PS_ACT_ISOLATE;
     c->nallow = 2;
-    strcpy(c->allow[0].cidr, "10.0.0.0/8");
+    vg_strlcpy(c->allow[0].cidr, "10.0.0.0/8", sizeof(c->allow[0].cidr));
     c->allow[0].port = 22;
-    strcpy(c->allow[0].protocol, "tcp");
-    strcpy(c->allow[1].cidr, "::1/128");
+    vg_strlcpy(c->allow[0].protocol, "tcp", sizeof(c->allow[0].protocol));
+    vg_strlcpy(c->allow[1].cidr, "::1/128", sizeof(c->allow[1].cidr));
     vg_buf_init(&b, 1 << 20);
     assert_int_equal(vg_ps_put_command(&b, c), 0);
     p = only(&b, &type, &len);
