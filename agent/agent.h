@@ -50,6 +50,7 @@ struct agent_conf {
     uint64_t exec_rate_per_exe;
     uint64_t hash_max_size;
     uint64_t ring_buffer_size;
+    char *bpf_pin_dir; /* "": not pinned */
     /* [isolation] */
     int isolation_backend; /* enum iso_backend_kind */
     char *isolation_iptables;

@@ -20,7 +20,9 @@
 #include "err.h"
 #include "log.h"
 #include "pb.h"
+#include "proc.h"
 #include "queue.h"
+#include "runstate.h"
 #include "transport.h"
 #include "util.h"
 
@@ -66,6 +68,29 @@ static void on_batch_ready(void *ctx)
 
 /* ---- start and stop ---- */
 
+/* [zeroloss] The run state (runstate.h): opened at start, heartbeat while
+ * running, clean stop in all_closed().  In the split agent: the
+ * privileged parent's. */
+static struct runstate *the_runstate;
+static struct runstate_prev prev_run;
+
+/* [zeroloss] After an unclean stop of the previous run (kill -9, crash,
+ * power loss): the AgentTamper event, through the bus like any event. */
+static void emit_tamper(struct agent *a)
+{
+    Vigil__V1__Event ev;
+    Vigil__V1__AgentTamper t;
+    uint64_t lost = 0;
+    int known = proc_bpf_pinned_lost(a->conf->bpf_pin_dir, &lost) == 0;
+
+    if (!runstate_tamper(&prev_run, vg_time_now_ms(), known, lost, &ev, &t))
+        return;
+    log_warnx("previous run (pid %u) did not stop cleanly: %s; last heartbeat %llu ms ago",
+              t.prev_pid, t.how, (unsigned long long)t.gap_ms);
+    if (bus_emit(a, &ev) != 0)
+        log_warnx("cannot queue the unclean-stop event");
+}
+
 static void all_closed(struct agent *a)
 {
     struct agent_stats st;
@@ -76,6 +101,9 @@ static void all_closed(struct agent *a)
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->watchdog, NULL);
+    /* [zeroloss] Last: everything before it was sent or spooled. */
+    runstate_clean_stop(the_runstate);
+    the_runstate = NULL;
     queue_free(a->queue);
 }
 
@@ -220,6 +248,9 @@ int main(int argc, char **argv)
     a.loop = uv_default_loop();
     a.conf = &conf;
     rc = make_state_dir(conf.state_dir, err, sizeof(err));
+    /* [zeroloss] Reads how the previous run ended, records this start. */
+    if (rc == 0 && !(the_runstate = runstate_open(conf.state_dir, &prev_run, err, sizeof(err))))
+        log_warnx("%s: an unclean stop of this run will not be detected", err);
     /* Before anything else: a host that was isolated stays isolated
      * through restarts, reboots and upgrades. */
     if (rc == 0)
@@ -250,6 +281,11 @@ int main(int argc, char **argv)
     }
     log_info("agent %s starting (version %s), collector %s", a.agent_id, VG_VERSION,
              conf.address.v[0]);
+    /* [zeroloss] Before the inputs: the pinned ring's gap loss is read
+     * before in_proc takes the pins over. */
+    emit_tamper(&a);
+    if (the_runstate && runstate_start(the_runstate, a.loop) != 0)
+        log_warnx("cannot start the run state's heartbeat");
     a.cmds = cmds_new(&a);
     a.iso = isolation_new(&a);
     a.uploader = uploader_new(&a);
