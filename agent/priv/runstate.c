@@ -154,10 +154,6 @@ struct runstate *runstate_open(const char *state_dir, struct runstate_prev *prev
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
-    if ((rc = write_rec(r, 1)) != 0) {
-        snprintf(err, errlen, "cannot write %s: %s", path, vg_strerror(rc));
-        goto fail;
-    }
     return r;
 fail:
     if (r->fd >= 0)
@@ -177,8 +173,12 @@ static void beat_cb(uv_timer_t *t)
 
 int runstate_start(struct runstate *r, uv_loop_t *loop)
 {
-    int rc = uv_timer_init(loop, &r->timer);
-    if (rc)
+    int rc;
+
+    r->cur.beat_ms = vg_time_now_ms();
+    if ((rc = write_rec(r, 1)) != 0)
+        return rc;
+    if ((rc = uv_timer_init(loop, &r->timer)) != 0)
         return rc;
     r->timer.data = r;
     r->started = 1;

@@ -52,12 +52,18 @@ struct runstate_prev {
 
 struct runstate;
 
-/* Reads STATE_DIR/run into *prev, then records this run's start there
- * (durably).  Returns NULL with a message in err (the caller goes on
- * without: an unclean stop is then not detected next time). */
+/* Reads STATE_DIR/run into *prev and opens it for this run.  Returns NULL
+ * with a message in err (the caller goes on without: an unclean stop is
+ * then not detected next time). */
 struct runstate *runstate_open(const char *state_dir, struct runstate_prev *prev, char *err,
                                size_t errlen);
-/* Writes the heartbeat now, and every RUNSTATE_HEARTBEAT_MS on loop. */
+/* Records this run's start (durably: from now on a death is this run's
+ * unclean stop), then a heartbeat every RUNSTATE_HEARTBEAT_MS on loop.
+ * Call it once the AgentTamper event of prev is queued: a death before
+ * leaves prev in place, to be reported by the next start (so an unclean
+ * stop is reported at least once; twice only if the death falls between
+ * the two, recognisable by the same prev_pid and prev_start_time_ms).
+ * Returns 0 or an error. */
 int runstate_start(struct runstate *r, uv_loop_t *loop);
 /* Records the clean stop (durably), stops the heartbeat and frees r once
  * its timer is closed (the loop must run on).  NULL is a no-op. */
