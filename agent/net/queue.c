@@ -311,6 +311,9 @@ struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
         log_info("[queue] %llu events of the last open batch recovered from the journal",
                  (unsigned long long)ss.journal_recovered);
     q->jnl_holds = 0;
+    /* Late already: they go now, not max_age after this start (a run
+     * killed again before that would hold them back once more). */
+    close_batch(q);
     report_loss(q); /* what the scan found goes out first */
     return q;
 }

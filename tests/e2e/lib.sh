@@ -46,7 +46,7 @@ VG_PIDS=""
 # Each agent pins its eBPF programs in a directory of its own (several
 # tests run in parallel on one machine), removed at the end: the pins
 # would keep the programs attached.
-VG_PIN_PREFIX=/sys/fs/bpf/vg-e2e-$(basename "${VG_TMP:-$PWD}")
+VG_PIN_PREFIX=/sys/fs/bpf/$(basename "${VG_TMP:-$PWD}")
 cleanup_pids() {
     for p in $VG_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
     sleep 0.2

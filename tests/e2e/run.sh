@@ -38,7 +38,7 @@ for t in $tests; do
         rc=$?
     fi
     # A test's eBPF pins (lib.sh), even when it was killed by the timeout.
-    rm -rf "/sys/fs/bpf/vg-e2e-$(basename "$tmp")"-* 2>/dev/null || true
+    rm -rf "/sys/fs/bpf/$(basename "$tmp")"-* 2>/dev/null || true
     if [ $pass -gt "$pass_before" ]; then
         :
     elif [ $rc -eq 77 ]; then

@@ -103,22 +103,22 @@ wait_for 60 "every marker stored or counted as lost" settled
 stop "$APID"
 stop "$CPID"
 
-got=$(sql c.db "select count(distinct argv) from processes where $S")
+sgot=$(sql c.db "select count(distinct argv) from processes where $S")
 rows=$(sql c.db "select count(*) from processes where $S")
 dgot=$(sql c.db "select count(distinct argv) from processes where $D")
 drows=$(sql c.db "select count(*) from processes where $D")
 lost=$(ringloss)
 other=$(sql c.db "select coalesce(sum(count), 0) from loss where source <> 'proc.ringbuf'")
 tamper=$(sql c.db "select count(*) from events where kind = 'agent_tamper'")
-echo "markers: $got of $N stored ($rows rows), while down: $dgot of $down ($drows rows)," \
+echo "markers: $sgot of $N stored ($rows rows), while down: $dgot of $down ($drows rows)," \
      "ring loss $lost, other loss $other, tamper events $tamper"
 
-[ "$rows" = "$got" ] || fail "$((rows - got)) markers stored twice"
+[ "$rows" = "$sgot" ] || fail "$((rows - sgot)) markers stored twice"
 [ "$drows" = "$dgot" ] || fail "$((drows - dgot)) markers of the gaps stored twice"
 # Missing markers are only those a full ring buffer dropped, and counted
 # (the count covers every process event, so it may be larger).
-[ $((N - got + down - dgot)) -le "$lost" ] ||
-    fail "$((N - got)) + $((down - dgot)) markers missing, but only $lost counted as lost"
+[ $((N - sgot + down - dgot)) -le "$lost" ] ||
+    fail "$((N - sgot)) + $((down - dgot)) markers missing, but only $lost counted as lost"
 [ "$other" = 0 ] || fail "unexpected loss: $(sql c.db "select * from loss where source <> 'proc.ringbuf'")"
 
 # One AgentTamper per kill -9, shown by vigilctl.
@@ -138,4 +138,4 @@ expect_exit 0 "$CTL" --json hosts
 jq -e --argjson k "$KILLS" '.[0].unclean_stops == $k and .[0].last_unclean_stop != null' out.txt >/dev/null ||
     fail "vigilctl --json hosts: $(cat out.txt)"
 stop "$CPID"
-echo "ok ($got markers over $((KILLS + 1)) agent runs, $dgot run while no agent ran, $lost ring loss)"
+echo "ok ($sgot markers over $((KILLS + 1)) agent runs, $dgot run while no agent ran, $lost ring loss)"
