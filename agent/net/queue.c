@@ -304,8 +304,8 @@ struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
     if (conf->spool_fsync == SPOOL_FSYNC_INTERVAL)
         uv_timer_start(&q->sync_timer, sync_cb, conf->spool_fsync_interval_ms,
                        conf->spool_fsync_interval_ms);
-    /* The open batch a killed process left: it is the open batch again
-     * (the journal keeps it until it closes). */
+    /* The open batch a killed process left, from the journal (which
+     * keeps it until the batch is a record). */
     q->jnl_holds = 1;
     if (spool_journal_replay(q->spool, replay_cb, q))
         log_info("[queue] %llu events of the last open batch recovered from the journal",

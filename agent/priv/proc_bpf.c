@@ -604,6 +604,15 @@ static void closed(uv_handle_t *h)
         return;
     void *arg = b->done_arg;
     ring_buffer__free(b->rb);
+    if (b->dir_fd >= 0) {
+        /* Our pid may be another process's by the next start. */
+        __u32 zero = 0;
+        struct vg_proc_conf c;
+        if (bpf_map_lookup_elem(b->conf_fd, &zero, &c) == 0) {
+            c.self_tgid = 0;
+            bpf_map_update_elem(b->conf_fd, &zero, &c, BPF_ANY);
+        }
+    }
     if (b->own_fds) {
         close(b->events_fd);
         close(b->drops_fd);

@@ -101,6 +101,19 @@ settled() {
 }
 wait_for 60 "every marker stored or counted as lost" settled
 stop "$APID"
+
+# A clean stop (an upgrade's restart) keeps the pins: execs until the next
+# start are stored too, and it is no unclean stop.
+for k in 1 2 3 4 5; do
+    /bin/true "$TOK-d-clean-$k"
+    down=$((down + 1))
+done
+start after "$AGENT" -c agent.conf
+APID=$LAST_PID
+wait_for 60 "the execs of a clean restart's gap" \
+    '[ "$(sql c.db "select count(distinct argv) from processes where $D and instr(argv, cast('"'-d-clean-'"' as blob)) > 0")" = 5 ]'
+grep -q "eBPF programs pinned in .* reused" after.log || fail "the pins were not reused after a clean stop"
+stop "$APID"
 stop "$CPID"
 
 sgot=$(sql c.db "select count(distinct argv) from processes where $S")
