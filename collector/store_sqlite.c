@@ -1322,10 +1322,30 @@ static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__Agent
                         int64_t t)
 {
     sqlite3_stmt *st = q(s, Q_HOST_TAMPER);
+    char actor[160], target[128], detail[512];
+    int rc;
+
     sqlite3_bind_int64(st, 1, host_id);
     sqlite3_bind_int64(st, 2, x->start_time_ms ? x->start_time_ms : t);
     sqlite3_bind_int64(st, 3, (int64_t)x->gap_ms);
-    return step_done(s, st, "cannot record an unclean stop");
+    if ((rc = step_done(s, st, "cannot record an unclean stop")) != 0)
+        return rc;
+    /* Killing the agent is what an intruder does first: the audit log
+     * keeps it, as it keeps isolation tampering. */
+    st = q(s, Q_HOST_BY_ID);
+    sqlite3_bind_int64(st, 1, host_id);
+    snprintf(target, sizeof(target), "?");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(target, sizeof(target), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    snprintf(actor, sizeof(actor), "agent %s", target);
+    snprintf(detail, sizeof(detail), "%s; previous run: pid %u, last heartbeat %lld ms; gap %llu ms",
+             x->how, x->prev_pid, (long long)x->prev_heartbeat_time_ms,
+             (unsigned long long)x->gap_ms);
+    if (x->ring_lost_known && strlen(detail) < sizeof(detail) - 64)
+        snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+                 "; %llu process events lost in the gap", (unsigned long long)x->ring_lost);
+    return store_audit_append(s, actor, "unclean-stop", target, detail, "reported");
 }
 
 /* The host's isolation as the agent reports it; changes the agent made

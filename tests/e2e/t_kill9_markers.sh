@@ -6,7 +6,8 @@
 # the open batch survives in the spool's journal, the execs of the gap
 # wait in the pinned eBPF ring buffer; a marker may be missing only if
 # the ring overflowed, and then it is counted as loss.  Each unclean stop
-# is an AgentTamper event, shown by vigilctl hosts and host.
+# is an AgentTamper event, shown by vigilctl hosts and host, and kept in
+# the audit log.
 #
 # Not covered here: events in_proc holds back in memory after reading
 # them from the ring (an exec waiting for its executable's hash, execs
@@ -150,5 +151,11 @@ expect_in out.txt "$KILLS in all"
 expect_exit 0 "$CTL" --json hosts
 jq -e --argjson k "$KILLS" '.[0].unclean_stops == $k and .[0].last_unclean_stop != null' out.txt >/dev/null ||
     fail "vigilctl --json hosts: $(cat out.txt)"
+# ... and the audit log keeps each one, its hash chain whole.
+[ "$(sql c.db "select count(*) from audit where action = 'unclean-stop' and target = 'agent-1'")" = "$KILLS" ] ||
+    fail "unclean stops in the audit log: $(sql c.db "select count(*) from audit where action = 'unclean-stop'")"
+expect_exit 0 "$CTL" audit --verify
+expect_exit 0 "$CTL" audit
+expect_in out.txt "killed or crashed: no clean stop"
 stop "$CPID"
 echo "ok ($sgot markers over $((KILLS + 1)) agent runs, $dgot run while no agent ran, $lost ring loss)"
