@@ -61,7 +61,9 @@ while [ $c -lt $KILLS ]; do
     # batch open.
     sleep "$(shuf -i 200-1500 -n 1 | awk '{ printf "%.3f", $1 / 1000 }')"
     kill -0 "$APID" 2>/dev/null || { cat "agent$((c - 1)).log"; fail "agent run $((c - 1)) died by itself"; }
-    kill -KILL "$APID"
+    # The agent and its children (the network child, once the agent is
+    # split in two) at once.
+    kill -KILL "$APID" $(pgrep -P "$APID") 2>/dev/null || true
     wait "$APID" 2>/dev/null || true
     # While no agent runs: markers of their own, which only the pinned
     # ring buffer can keep.
