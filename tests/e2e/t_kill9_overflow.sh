@@ -1,7 +1,8 @@
 # The pinned ring buffer overflows while no agent runs: the execs it kept
 # are stored (the oldest, in order), the rest is counted as loss, at
 # least as many as the kernel dropped in the gap (read from the pinned
-# maps before the restart), and the unclean stop says how many it lost.
+# maps before the restart).  Then pins of another build: replaced, their
+# ring read first.
 # vg-timeout: 200
 . "$VG_ROOT/tests/e2e/lib.sh"
 
@@ -60,4 +61,29 @@ echo "gap: $N execs, $got stored (the first $top), kernel dropped $gap records, 
 [ "$top" = "$got" ] || fail "stored markers are not 1..$got (highest $top)"
 [ "$lost" -ge "$gap" ] || fail "$lost counted as lost, the kernel dropped $gap"
 [ $((N - got)) -le "$lost" ] || fail "$((N - got)) markers missing, only $lost counted"
+
+# Pins of another build (its stamp, the BPF object's SHA-256, differs):
+# replaced, and what waited in the old ring is read first.
+# (Another agent, with the default ring: 64 KiB overflows on a busy box.)
+agent_conf "$PORT" agent-2 >agent2.conf
+printf '[telemetry]\nprocess_source = ebpf\nhash_max_size = 0\n' >>agent2.conf
+PIN=$VG_PIN_PREFIX-agent-2
+start agent3 "$AGENT" -c agent2.conf
+APID=$LAST_PID
+wait_for 60 "the eBPF source verified" 'grep -q "process events from ebpf (verified" agent3.log'
+kill -KILL "$APID"
+wait "$APID" 2>/dev/null || true
+for k in 1 2 3 4 5; do /bin/true "$TOK-b-$k"; done
+hex=$(bpftool -j map dump pinned "$PIN/conf" | jq -r '.[0].value | join(" ")')
+set -- $hex
+b48=$(printf '0x%02x' $(( ($49 + 1) % 256 )))   # byte 48: inside obj_sha256 (from 40)
+new="$(echo "$hex" | cut -d' ' -f1-48) $b48 $(echo "$hex" | cut -d' ' -f50-)"
+bpftool map update pinned "$PIN/conf" key 0 0 0 0 value $new
+start agent4 "$AGENT" -c agent2.conf
+APID=$LAST_PID
+wait_for 60 "the old build's pins replaced" 'grep -q "of another build or ring size: replacing them" agent4.log'
+B="exe = cast('/bin/true' as blob) and instr(argv, cast('$TOK-b-' as blob)) > 0"
+wait_for 60 "the old ring's execs" '[ "$(sql c.db "select count(*) from processes where $B")" = 5 ]'
+grep -q "eBPF programs pinned in" agent4.log || fail "the new programs were not pinned"
+stop "$APID"
 echo "ok"
