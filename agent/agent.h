@@ -51,6 +51,7 @@ struct agent_conf {
     uint64_t exec_rate_per_exe;
     uint64_t hash_max_size;
     uint64_t ring_buffer_size;
+    char *bpf_pin_dir; /* "": not pinned */
     /* [isolation] */
     int isolation_backend; /* enum iso_backend_kind */
     char *isolation_iptables;
@@ -94,6 +95,9 @@ void bus_stats(struct agent *a, struct agent_stats *out);
  * BUS_BACKLOG_HIGH, so that the network process sets the pace. */
 #define BUS_BACKLOG_HIGH 4096
 size_t bus_backlog(struct agent *a);
+/* Events the network process has put in the spool since start, in the
+ * order they were handed over. */
+uint64_t bus_acked(struct agent *a);
 
 /* ---- inputs ---- */
 

@@ -93,6 +93,10 @@ const struct vg_conf_key agent_conf_keys[] = {
        256ULL * 1024 * 1024,
        "the eBPF ring buffer (a power of two): room for bursts while the agent catches up "
        "(about 3,000 execs per MiB); it is mapped twice, so it counts double in RSS"),
+    K("telemetry", "bpf_pin_dir", VG_CONF_STR, "/sys/fs/bpf/vigil", bpf_pin_dir,
+      "bpffs directory where the eBPF programs and their ring buffer are pinned, so that execs "
+      "while the agent is down or restarting wait there for the next one (empty: not pinned; "
+      "rm -rf it to detach them once the agent is gone)"),
     { "isolation", "backend", VG_CONF_ENUM, "auto", O(isolation_backend), 0, 0,
       "auto|nft|iptables", 0,
       "firewall used to isolate the host: nft (a table of its own, through libnftables), "

@@ -25,6 +25,8 @@
 #include "err.h"
 #include "log.h"
 #include "monitor.h"
+#include "proc.h"
+#include "runstate.h"
 #include "util.h"
 
 
@@ -34,6 +36,44 @@ static const struct input_ops *const input_list[] = { &in_os_ops, &in_dpkg_ops, 
                                                        &in_dummy_ops };
 
 /* ---- start and stop ---- */
+
+/* The run state (runstate.h): opened at start; this run's start and its
+ * heartbeat are written once the previous run's unclean-stop event is in
+ * the spool (a kill before that reports it again rather than never);
+ * clean stop in all_closed(). */
+static struct runstate *the_runstate;
+static struct runstate_prev prev_run;
+static uv_timer_t runstate_wait;
+static int tamper_sent;
+
+/* After an unclean stop of the previous run (kill -9, crash, power
+ * loss): the AgentTamper event, the first through the bus. */
+static void emit_tamper(struct agent *a)
+{
+    Vigil__V1__Event ev;
+    Vigil__V1__AgentTamper t;
+    uint64_t lost = 0;
+    int known = proc_bpf_pinned_lost(a->conf->bpf_pin_dir, &lost) == 0;
+
+    if (!runstate_tamper(&prev_run, vg_time_now_ms(), known, lost, &ev, &t))
+        return;
+    log_warnx("previous run (pid %u) did not stop cleanly: %s; last heartbeat %llu ms ago",
+              t.prev_pid, t.how, (unsigned long long)t.gap_ms);
+    if (bus_emit(a, &ev) != 0)
+        log_warnx("cannot queue the unclean-stop event");
+    else
+        tamper_sent = 1;
+}
+
+static void runstate_wait_cb(uv_timer_t *t)
+{
+    struct agent *a = t->data;
+    if (tamper_sent && bus_acked(a) == 0)
+        return;
+    uv_timer_stop(t);
+    if (the_runstate && runstate_start(the_runstate, a->loop) != 0)
+        log_warnx("cannot start the run state's heartbeat");
+}
 
 static void all_closed(struct agent *a)
 {
@@ -45,6 +85,10 @@ static void all_closed(struct agent *a)
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
     uv_close((uv_handle_t *)&a->watchdog, NULL);
+    uv_close((uv_handle_t *)&runstate_wait, NULL);
+    /* Last: everything before it was sent or spooled. */
+    runstate_clean_stop(the_runstate);
+    the_runstate = NULL;
 }
 
 static void input_done(struct input *in)
@@ -178,6 +222,8 @@ int main(int argc, char **argv)
      * through restarts, reboots and upgrades. */
     if (rc == 0)
         isolation_restore(&conf);
+    if (rc == 0 && !(the_runstate = runstate_open(conf.state_dir, &prev_run, err, sizeof(err))))
+        rc = -EIO;
     /* No certificate yet: enroll first (a fresh install with a token). */
     if (rc == 0 && access(conf.cert, F_OK) != 0 && (rc = agent_enroll(&conf, child_argv)) != 0)
         snprintf(err, sizeof(err), "cannot enroll; see above");
@@ -209,6 +255,12 @@ int main(int argc, char **argv)
     }
     log_info("agent %s starting (version %s), collector %s", a.agent_id, VG_VERSION,
              conf.address.v[0]);
+    /* Before the inputs: the pinned ring's gap loss is read before
+     * in_proc takes the pins over. */
+    emit_tamper(&a);
+    uv_timer_init(a.loop, &runstate_wait);
+    runstate_wait.data = &a;
+    uv_timer_start(&runstate_wait, runstate_wait_cb, 0, 200);
     a.cmds = cmds_new(&a);
     a.iso = isolation_new(&a);
 

@@ -108,6 +108,9 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->process_source = dup0(h->process_source);
     hi->isolated = h->isolated;
     hi->isolated_since_time_ms = h->isolated ? h->isolated_since_ms : 0;
+    hi->unclean_stops = h->unclean_stops;
+    hi->last_unclean_stop_time_ms = h->last_unclean_stop_ms;
+    hi->last_unclean_gap_ms = h->last_unclean_gap_ms;
     hi->revoked = h->revoked_ms != 0;
     hi->revoked_time_ms = h->revoked_ms;
     hi->boot_time_ms = h->boot_time_ms;

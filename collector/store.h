@@ -58,6 +58,9 @@ struct store_host {
     int isolated;
     int64_t isolated_since_ms;
     int64_t revoked_ms; /* 0: not revoked */
+    /* Agent starts after an unclean stop (AgentTamper), the last one. */
+    uint64_t unclean_stops, last_unclean_gap_ms;
+    int64_t last_unclean_stop_ms;
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */

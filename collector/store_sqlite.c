@@ -85,6 +85,7 @@ enum {
     Q_HOST_BY_AGENT,
     Q_HOST_BY_ID,
     Q_HOST_ISOLATION,
+    Q_HOST_TAMPER,
     Q_CMD_INSERT,
     Q_CMD_UNFINISHED,
     Q_CMD_GET,
@@ -165,7 +166,7 @@ static const char *const queries[Q_COUNT] = {
                 " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms,"
                 " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
                 " pending_refreshed_ms, pending_error, process_source, isolated, isolated_since_ms,"
-                " revoked_ms FROM hosts"
+                " revoked_ms, unclean_stops, last_unclean_stop_ms, last_unclean_gap_ms FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
@@ -350,6 +351,8 @@ static const char *const queries[Q_COUNT] = {
     [Q_HOST_BY_AGENT] = "SELECT id, hostname FROM hosts WHERE agent_id = ?1",
     [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
     [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3 WHERE id = ?1",
+    [Q_HOST_TAMPER] = "UPDATE hosts SET unclean_stops = unclean_stops + 1,"
+                      " last_unclean_stop_ms = ?2, last_unclean_gap_ms = ?3 WHERE id = ?1",
     [Q_CMD_INSERT] =
         "INSERT INTO commands(id, host_id, action, operator, reason, detail, body, issued_ms,"
         " expires_ms, state, updated_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, 1, ?8)",
@@ -650,6 +653,9 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN isolated_since_ms INTEGER",
     "ALTER TABLE hosts ADD COLUMN revoked_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN unclean_stops INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE hosts ADD COLUMN last_unclean_stop_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN last_unclean_gap_ms INTEGER",
     "ALTER TABLE package_history ADD COLUMN source_name TEXT",
     "ALTER TABLE package_history ADD COLUMN source_version TEXT",
     "ALTER TABLE package_history ADD COLUMN install_time_ms INTEGER",
@@ -891,6 +897,7 @@ static const char *event_kind(const Vigil__V1__Event *e)
     case VIGIL__V1__EVENT__KIND_OS_STATE: return "os_state";
     case VIGIL__V1__EVENT__KIND_AGENT_HEALTH: return "agent_health";
     case VIGIL__V1__EVENT__KIND_LOSS: return "loss";
+    case VIGIL__V1__EVENT__KIND_AGENT_TAMPER: return "agent_tamper";
     case VIGIL__V1__EVENT__KIND_PACKAGE_INVENTORY: return "package_inventory";
     case VIGIL__V1__EVENT__KIND_PACKAGE_DELTA: return "package_delta";
     case VIGIL__V1__EVENT__KIND_PENDING_UPDATES: return "pending_updates";
@@ -1307,6 +1314,38 @@ static int apply_exit(struct store *s, int64_t host_id, const Vigil__V1__Process
     sqlite3_bind_int(st, 7, x->core_dumped);
     sqlite3_bind_int64(st, 8, (int64_t)x->lifetime_ns);
     return step_done(s, st, "cannot store exit");
+}
+
+/* An agent start after an unclean stop: counted on the host, the last one
+ * kept (the event itself is in events, kind agent_tamper). */
+static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__AgentTamper *x,
+                        int64_t t)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_TAMPER);
+    char actor[160], target[128], detail[512];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, x->start_time_ms ? x->start_time_ms : t);
+    sqlite3_bind_int64(st, 3, (int64_t)x->gap_ms);
+    if ((rc = step_done(s, st, "cannot record an unclean stop")) != 0)
+        return rc;
+    /* Killing the agent is what an intruder does first: the audit log
+     * keeps it, as it keeps isolation tampering. */
+    st = q(s, Q_HOST_BY_ID);
+    sqlite3_bind_int64(st, 1, host_id);
+    snprintf(target, sizeof(target), "?");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(target, sizeof(target), "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    snprintf(actor, sizeof(actor), "agent %s", target);
+    snprintf(detail, sizeof(detail), "%s; previous run: pid %u, last heartbeat %lld ms; gap %llu ms",
+             x->how, x->prev_pid, (long long)x->prev_heartbeat_time_ms,
+             (unsigned long long)x->gap_ms);
+    if (x->ring_lost_known && strlen(detail) < sizeof(detail) - 64)
+        snprintf(detail + strlen(detail), sizeof(detail) - strlen(detail),
+                 "; %llu process events lost in the gap", (unsigned long long)x->ring_lost);
+    return store_audit_append(s, actor, "unclean-stop", target, detail, "reported");
 }
 
 /* The host's isolation as the agent reports it; changes the agent made
@@ -1807,6 +1846,8 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_snapshot(s, host_id, e->process_snapshot, e->time_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_ISOLATION_STATE)
             rc = apply_isolation(s, host_id, e->isolation_state, e->time_ms);
+        else if (e->kind_case == VIGIL__V1__EVENT__KIND_AGENT_TAMPER)
+            rc = apply_tamper(s, host_id, e->agent_tamper, e->time_ms);
     }
     vg_buf_free(&body);
     if (rc)
@@ -1867,6 +1908,9 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.isolated = sqlite3_column_int(st, 26);
         h.isolated_since_ms = sqlite3_column_int64(st, 27);
         h.revoked_ms = sqlite3_column_int64(st, 28);
+        h.unclean_stops = (uint64_t)sqlite3_column_int64(st, 29);
+        h.last_unclean_stop_ms = sqlite3_column_int64(st, 30);
+        h.last_unclean_gap_ms = (uint64_t)sqlite3_column_int64(st, 31);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;

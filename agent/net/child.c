@@ -339,21 +339,14 @@ static void handle(uint32_t type, const uint8_t *p, size_t len)
         log_warnx("[net] bad %s message from the parent: %s", vg_ps_name(type), vg_strerror(rc));
 }
 
-/* Tells the parent how many of its events are in the spool: those of
- * closed batches (the open batch lives in memory until it closes).
- * Called after each read and each second. */
+/* Tells the parent how many of its events are in the spool: every one
+ * queue_add() took is in the open batch's journal (spool.h), which
+ * survives this process's death.  After each read and each second. */
 static void ack(void)
 {
-    struct agent_stats st;
-    uint64_t durable;
-
-    memset(&st, 0, sizeof(st));
-    queue_stats(C.a.queue, &st);
-    durable = C.events_done - (st.queued_events < C.events_done ? st.queued_events
-                                                                  : C.events_done);
-    if (durable > C.events_acked) {
-        C.events_acked = durable;
-        sent(vg_ps_put_u64(&C.out, VG_PS_EVENT_ACK, durable), "an acknowledgement");
+    if (C.events_done > C.events_acked) {
+        C.events_acked = C.events_done;
+        sent(vg_ps_put_u64(&C.out, VG_PS_EVENT_ACK, C.events_done), "an acknowledgement");
     }
 }
 

@@ -26,6 +26,8 @@
 /* One event may not exceed this, whatever batch_max_bytes says. */
 #define EVENT_MAX (4u * 1024 * 1024)
 
+enum { LOSS_QUEUE, LOSS_SPOOL_FULL, LOSS_SPOOL_CORRUPT, LOSS_REJECTED, LOSS_JOURNAL, LOSS_N };
+
 struct queue {
     uv_loop_t *loop;
     const struct agent_conf *conf;
@@ -41,15 +43,18 @@ struct queue {
     struct loss {
         const char *source, *unit, *reason;
         uint64_t count, first_ms, last_ms;
-    } loss[4];
-    uint64_t in_open[4];  /* counts carried by loss records in the open batch */
+    } loss[LOSS_N];
+    uint64_t in_open[LOSS_N];  /* counts carried by loss records in the open batch */
     int reporting;
     uint64_t rep_dropped_records, rep_bad, rep_exit; /* spool totals already turned into loss */
+    uint64_t rep_jnl;
+    /* Replaying the journal at start: the events added are in it already,
+     * until the batch they are in closes. */
+    int jnl_holds;
+    struct vg_ratelimit jnl_rl;
     int warned_full;
     struct agent_stats st;
 };
-
-enum { LOSS_QUEUE, LOSS_SPOOL_FULL, LOSS_SPOOL_CORRUPT, LOSS_REJECTED };
 
 static void note_loss(struct queue *q, int which, uint64_t count)
 {
@@ -108,10 +113,12 @@ static void report_loss(struct queue *q)
     q->rep_bad = ss.bad_records;
     note_loss(q, LOSS_QUEUE, ss.lost_at_exit_events - q->rep_exit);
     q->rep_exit = ss.lost_at_exit_events;
+    note_loss(q, LOSS_JOURNAL, ss.journal_bad + ss.journal_torn - q->rep_jnl);
+    q->rep_jnl = ss.journal_bad + ss.journal_torn;
     if (q->reporting)
         return;
     q->reporting = 1;
-    for (int i = 0; i < 4; i++) {
+    for (int i = 0; i < LOSS_N; i++) {
         struct loss *l = &q->loss[i];
         Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
         Vigil__V1__LossRecord lr = VIGIL__V1__LOSS_RECORD__INIT;
@@ -165,11 +172,15 @@ static void close_batch(struct queue *q)
                   vg_strerror(rc));
         note_loss(q, LOSS_QUEUE, q->open_events);
         q->st.dropped_total += q->open_events;
-        for (int i = 0; i < 4; i++) /* the loss records in it did not make it */
+        for (int i = 0; i < LOSS_N; i++) /* the loss records in it did not make it */
             note_loss(q, i, q->in_open[i]);
     }
     memset(q->in_open, 0, sizeof(q->in_open));
     vg_buf_free(&b);
+    /* After the append: a death in between leaves a journal whose seq
+     * the spool holds, which the next start discards (spool.h). */
+    spool_journal_reset(q->spool);
+    q->jnl_holds = 0;
     vg_buf_reset(&q->open);
     q->open_events = 0;
     q->open_keep = 0;
@@ -202,6 +213,7 @@ static void sync_cb(uv_timer_t *t)
 static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
 {
     int rc;
+    uint64_t sup;
 
     int keep = keep_kind(ev, len);
 
@@ -217,6 +229,13 @@ static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
     rc = vg_pb_put_bytes(&q->open, BATCH_EVENTS, ev, len);
     if (rc)
         return rc;
+    /* On disk before queue_add returns: a killed process loses nothing
+     * it was given.  A journal that refuses (full disk) leaves the event
+     * in memory only, as before the journal. */
+    if (!q->jnl_holds && (rc = spool_journal_add(q->spool, ev, len)) != 0 &&
+        vg_ratelimit(&q->jnl_rl, &sup))
+        log_warnx("[queue] cannot write the open batch's journal (%s): it is lost if the "
+                  "agent dies before the batch closes", vg_strerror(rc));
     q->open_keep = keep;
     if (q->open_events++ == 0 && !q->closing)
         uv_timer_start(&q->timer, age_cb, q->conf->batch_max_age_ms, 0);
@@ -224,6 +243,15 @@ static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
     if (q->open_events >= q->conf->batch_max_events || q->open.len >= q->conf->batch_max_bytes)
         close_batch(q);
     return 0;
+}
+
+static void replay_cb(void *ctx, const uint8_t *ev, size_t len)
+{
+    struct queue *q = ctx;
+    if (add_raw(q, ev, len)) {
+        note_loss(q, LOSS_QUEUE, 1);
+        q->st.dropped_total++;
+    }
 }
 
 struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
@@ -250,6 +278,11 @@ struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
                                                  "by a crash", 0, 0, 0 };
     q->loss[LOSS_REJECTED] = (struct loss){ "collector.rejected", "events",
                                             "batch rejected by the collector", 0, 0, 0 };
+    q->loss[LOSS_JOURNAL] = (struct loss){ "spool.journal", "events",
+                                           "entries of the open batch's journal failed their CRC "
+                                           "or were torn by a crash", 0, 0, 0 };
+    q->jnl_rl.interval_ms = 60000;
+    q->jnl_rl.burst = 1;
     snprintf(dir, sizeof(dir), "%s/spool", conf->state_dir);
     memset(&so, 0, sizeof(so));
     so.max_bytes = conf->spool_max_bytes;
@@ -271,6 +304,16 @@ struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
     if (conf->spool_fsync == SPOOL_FSYNC_INTERVAL)
         uv_timer_start(&q->sync_timer, sync_cb, conf->spool_fsync_interval_ms,
                        conf->spool_fsync_interval_ms);
+    /* The open batch a killed process left, from the journal (which
+     * keeps it until the batch is a record). */
+    q->jnl_holds = 1;
+    if (spool_journal_replay(q->spool, replay_cb, q))
+        log_info("[queue] %llu events of the last open batch recovered from the journal",
+                 (unsigned long long)ss.journal_recovered);
+    q->jnl_holds = 0;
+    /* Late already: they go now, not max_age after this start (a run
+     * killed again before that would hold them back once more). */
+    close_batch(q);
     report_loss(q); /* what the scan found goes out first */
     return q;
 }

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <sys/uio.h>
 #include <unistd.h>
 
 #include "crc32c.h"
@@ -21,6 +22,8 @@
 #define META_MAGIC "VGM2"
 #define META_SLOT 64
 #define SEG_MAX_DEFAULT (8u * 1024 * 1024)
+#define JNL_MAGIC "VGJ1"
+#define JNL_ENTRY "VGJE"
 
 struct seg {
     uint64_t first; /* name */
@@ -47,6 +50,14 @@ struct spool {
     uint64_t next_seg; /* segments are numbered in creation order */
     uint64_t meta_gen; /* generation of the newest meta slot */
     uint64_t lost_at_exit; /* events held in memory at the last stop (reported) */
+    uint64_t torn_seq;     /* seq of a torn record truncated at open, 0: none */
+    /* The open batch's journal: descriptor (O_APPEND; -1 when it could not
+     * be opened), bytes in it (0: empty, no header yet), and what open
+     * recovered from it for spool_journal_replay(). */
+    int jfd;
+    uint64_t jsize;
+    uint8_t *jrec;
+    size_t jrec_len;
     struct spool_stats st;
 };
 
@@ -55,6 +66,7 @@ static int write_rec(struct spool *s, const uint8_t *hdr, const void *data, size
                      uint64_t *off_out);
 static void make_header(uint8_t *h, uint64_t seq, uint16_t cls, uint32_t events, const void *data,
                         size_t len);
+static void journal_open(struct spool *s);
 
 static void put16(uint8_t *p, uint16_t v) { p[0] = (uint8_t)v; p[1] = (uint8_t)(v >> 8); }
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -251,7 +263,11 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
         }
         if (rc == VG_ETRUNC && newest && !valid_after(buf, off + 1, size)) {
             /* Cut short by a crash: everything from here is the torn tail.
-             * (If a valid record follows, this one is corrupt instead.) */
+             * (If a valid record follows, this one is corrupt instead.)
+             * Its seq, when the header made it, lets the journal say
+             * that the batch survived there (spool_open). */
+            if (size - off >= SPOOL_HDR && memcmp(buf + off, MAGIC, 4) == 0)
+                s->torn_seq = get64(buf + off + 8);
             break;
         }
         if (rc == 0) {
@@ -421,6 +437,7 @@ struct spool *spool_open(const char *dir, const struct spool_opts *o, char *err,
     }
     s->o = *o;
     s->cur_fd = -1;
+    s->jfd = -1;
     s->seg_max = o->max_bytes / 8 < SEG_MAX_DEFAULT ? o->max_bytes / 8 : SEG_MAX_DEFAULT;
     if (s->seg_max < 64 * 1024)
         s->seg_max = 64 * 1024;
@@ -458,6 +475,7 @@ struct spool *spool_open(const char *dir, const struct spool_opts *o, char *err,
         snprintf(err, errlen, "cannot write %s/meta: %s", dir, strerror(errno));
         goto fail;
     }
+    journal_open(s);
     /* Append to the newest segment if it has room. */
     if (s->nseg && s->segs[s->nseg - 1].size < s->seg_max) {
         char path[PATH_MAX];
@@ -497,6 +515,9 @@ void spool_close(struct spool *s)
     }
     if (s->dir[0] && s->segs)
         write_meta(s); /* best effort: fewer resends after a clean stop */
+    if (s->jfd >= 0)
+        close(s->jfd); /* not emptied: what it holds is the next start's */
+    free(s->jrec);
     for (size_t i = 0; i < s->n; i++)
         free(s->recs[i].mem);
     free(s->base);
@@ -593,27 +614,32 @@ static int write_rec(struct spool *s, const uint8_t *hdr, const void *data, size
                      uint64_t *off_out)
 {
     struct seg *cur = &s->segs[s->nseg - 1];
-    const uint8_t *parts[2] = { hdr, data };
-    size_t sizes[2] = { SPOOL_HDR, len };
     uint64_t start = cur->size;
+    /* Header and payload in one system call: the death of the process
+     * between the two would tear the record. */
+    struct iovec iov[2] = { { (void *)hdr, SPOOL_HDR }, { (void *)data, len } };
+    size_t total = SPOOL_HDR + len, done = 0;
 
-    for (int p = 0; p < 2; p++) {
-        size_t done = 0;
-        while (done < sizes[p]) {
-            ssize_t w = write(s->cur_fd, parts[p] + done, sizes[p] - done);
-            if (w < 0) {
-                int e = errno;
-                if (e == EINTR)
-                    continue;
-                if (ftruncate(s->cur_fd, (off_t)start) < 0)
-                    log_warn("[spool] cannot undo a partial write");
-                /* Start the next append in a fresh segment: this one's size
-                 * may no longer be what we think. */
-                close(s->cur_fd);
-                s->cur_fd = -1;
-                return -e;
-            }
-            done += (size_t)w;
+    while (done < total) {
+        ssize_t w = writev(s->cur_fd, iov, 2);
+        if (w < 0) {
+            int e = errno;
+            if (e == EINTR)
+                continue;
+            if (ftruncate(s->cur_fd, (off_t)start) < 0)
+                log_warn("[spool] cannot undo a partial write");
+            /* Start the next append in a fresh segment: this one's size
+             * may no longer be what we think. */
+            close(s->cur_fd);
+            s->cur_fd = -1;
+            return -e;
+        }
+        done += (size_t)w;
+        for (int i = 0; i < 2; i++) {
+            size_t k = (size_t)w < iov[i].iov_len ? (size_t)w : iov[i].iov_len;
+            iov[i].iov_base = (uint8_t *)iov[i].iov_base + k;
+            iov[i].iov_len -= k;
+            w -= (ssize_t)k;
         }
     }
     if (s->o.fsync == SPOOL_FSYNC_ALWAYS && fdatasync(s->cur_fd) < 0) {
@@ -884,4 +910,244 @@ void spool_stats(const struct spool *s, struct spool_stats *out)
     *out = s->st;
     out->records = s->n;
     out->bytes = s->disk_bytes + s->mem_bytes;
+}
+
+/* ---- the open batch's journal (format in spool.h) ---- */
+
+static void journal_path(const struct spool *s, char *out, size_t len)
+{
+    snprintf(out, len, "%s/journal", s->dir);
+}
+
+/* Is buf[o..size) a whole entry with a good CRC?  *len gets its length. */
+static int jnl_entry_ok(const uint8_t *buf, uint64_t o, uint64_t size, uint32_t *len)
+{
+    if (size - o < SPOOL_JNL_ENTRY_HDR || memcmp(buf + o, JNL_ENTRY, 4) != 0)
+        return 0;
+    *len = get32(buf + o + 4);
+    if (*len > SPOOL_JNL_EVENT_MAX || *len > size - o - SPOOL_JNL_ENTRY_HDR)
+        return 0;
+    return vg_crc32c(vg_crc32c(0, buf + o + 4, 4), buf + o + SPOOL_JNL_ENTRY_HDR, *len) ==
+           get32(buf + o + 8);
+}
+
+/* Offset of the first whole entry at or after from; size if none. */
+static uint64_t jnl_next_valid(const uint8_t *buf, uint64_t from, uint64_t size)
+{
+    uint32_t len;
+    for (uint64_t o = from; o + SPOOL_JNL_ENTRY_HDR <= size; o++)
+        if (jnl_entry_ok(buf, o, size, &len))
+            return o;
+    return size;
+}
+
+static void jnl_header(uint8_t *h, uint64_t seq)
+{
+    memcpy(h, JNL_MAGIC, 4);
+    put32(h + 4, 0);
+    put64(h + 8, seq);
+    put32(h + 16, vg_crc32c(0, h, 16));
+}
+
+/* Reads the journal a killed process left: keeps, for replay, the entries
+ * of a batch that never became a record; counts what is damaged; and
+ * leaves the file holding exactly what is kept (rewritten through a
+ * rename when that differs from what is there, so that a second crash
+ * finds either the old or the new journal, whole). */
+static void journal_open(struct spool *s)
+{
+    char path[PATH_MAX], tmp[PATH_MAX], *raw = NULL;
+    const uint8_t *buf;
+    size_t size = 0;
+    uint64_t seq, next = s->high + 1, off, kept = 0;
+    int rc, changed = 0;
+
+    journal_path(s, path, sizeof(path));
+    rc = vg_file_read(path, SPOOL_JNL_MAX, &raw, &size);
+    buf = (const uint8_t *)raw;
+    if (rc == -ENOENT || (rc == 0 && size == 0))
+        goto open;
+    if (rc) {
+        log_warnx("[spool] %s is unreadable (%s): the open batch it held is lost", path,
+                  vg_strerror(rc));
+        s->st.journal_bad++;
+        goto reset;
+    }
+    if (size < SPOOL_JNL_HDR || memcmp(buf, JNL_MAGIC, 4) != 0 || get32(buf + 4) != 0 ||
+        vg_crc32c(0, buf, 16) != get32(buf + 16)) {
+        /* The header goes with the first entry in one write: a short
+         * file that starts right is that write, cut. */
+        if (size < SPOOL_JNL_HDR + SPOOL_JNL_ENTRY_HDR && memcmp(buf, JNL_MAGIC, size < 4 ? size : 4) == 0)
+            s->st.journal_torn++;
+        else
+            s->st.journal_bad++;
+        log_warnx("[spool] %s: bad header; the open batch it held is lost", path);
+        goto reset;
+    }
+    seq = get64(buf + 8);
+    if (seq < next) {
+        /* Its batch is a record already (the process died between
+         * appending it and emptying the journal): replaying would send
+         * those events twice. */
+        uint32_t len;
+        for (off = SPOOL_JNL_HDR; jnl_entry_ok(buf, off, size, &len);
+             off += SPOOL_JNL_ENTRY_HDR + len)
+            s->st.journal_discarded++;
+        log_info("[spool] journal of batch %llu: already spooled, %llu events not replayed",
+                 (unsigned long long)seq, (unsigned long long)s->st.journal_discarded);
+        goto reset;
+    }
+    s->jrec = malloc(size);
+    if (!s->jrec) {
+        s->st.journal_bad++;
+        goto reset;
+    }
+    for (off = SPOOL_JNL_HDR; off < size;) {
+        uint32_t len;
+        if (jnl_entry_ok(buf, off, size, &len)) {
+            memcpy(s->jrec + s->jrec_len, buf + off, SPOOL_JNL_ENTRY_HDR + len);
+            s->jrec_len += SPOOL_JNL_ENTRY_HDR + len;
+            off += SPOOL_JNL_ENTRY_HDR + len;
+            kept++;
+            continue;
+        }
+        changed = 1;
+        off = jnl_next_valid(buf, off + 1, size);
+        if (off == size) {
+            /* Nothing whole after it: the last write, cut by the death
+             * of the process. */
+            s->st.journal_torn++;
+            break;
+        }
+        s->st.journal_bad++; /* one per damaged run, skipped */
+    }
+    if (s->torn_seq && s->torn_seq == seq) {
+        /* The record torn at the end of the newest segment was this very
+         * batch, being appended when the process died: the journal still
+         * has it whole, so it is not lost. */
+        s->st.bad_records--;
+        s->torn_seq = 0;
+    }
+    if (s->st.journal_bad || s->st.journal_torn)
+        log_warnx("[spool] %s: %llu damaged entries skipped, %llu torn at the end", path,
+                  (unsigned long long)s->st.journal_bad, (unsigned long long)s->st.journal_torn);
+    if (!kept)
+        goto reset;
+    s->st.journal_recovered = kept;
+    s->jsize = SPOOL_JNL_HDR + s->jrec_len;
+    if (changed || seq != next) {
+        uint8_t h[SPOOL_JNL_HDR];
+        struct iovec iov[2] = { { h, SPOOL_JNL_HDR }, { s->jrec, s->jrec_len } };
+        int fd;
+        jnl_header(h, next);
+        snprintf(tmp, sizeof(tmp), "%s/journal.tmp", s->dir);
+        fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_CLOEXEC, 0600);
+        if (fd < 0 || writev(fd, iov, 2) != (ssize_t)s->jsize || rename(tmp, path) < 0) {
+            /* The old journal stays: the next start counts its damage
+             * again, which over-reports but loses nothing. */
+            log_warn("[spool] cannot rewrite %s", path);
+            unlink(tmp);
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+    log_info("[spool] journal: %llu events of the open batch recovered", (unsigned long long)kept);
+open:
+    free(raw);
+    s->jfd = open(path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (s->jfd < 0)
+        log_warn("[spool] cannot open %s: the open batch is not kept across a crash", path);
+    return;
+reset:
+    free(raw);
+    raw = NULL;
+    s->jsize = 0;
+    s->jfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    if (s->jfd < 0)
+        log_warn("[spool] cannot open %s: the open batch is not kept across a crash", path);
+}
+
+int spool_journal_add(struct spool *s, const void *ev, size_t len)
+{
+    uint8_t h[SPOOL_JNL_HDR], e[SPOOL_JNL_ENTRY_HDR];
+    struct iovec iov[3];
+    int n = 0;
+    size_t total = SPOOL_JNL_ENTRY_HDR + len;
+    ssize_t w;
+
+    if (len > SPOOL_JNL_EVENT_MAX || s->jsize + SPOOL_JNL_HDR + total > SPOOL_JNL_MAX) {
+        s->st.journal_write_errors++;
+        return VG_ETOOBIG;
+    }
+    if (s->jfd < 0) {
+        s->st.journal_write_errors++;
+        return -EBADF;
+    }
+    if (s->jsize == 0) {
+        jnl_header(h, s->high + 1);
+        iov[n++] = (struct iovec){ h, SPOOL_JNL_HDR };
+        total += SPOOL_JNL_HDR;
+    }
+    memcpy(e, JNL_ENTRY, 4);
+    put32(e + 4, (uint32_t)len);
+    put32(e + 8, vg_crc32c(vg_crc32c(0, e + 4, 4), ev, len));
+    iov[n++] = (struct iovec){ e, SPOOL_JNL_ENTRY_HDR };
+    iov[n++] = (struct iovec){ (void *)ev, len };
+    do {
+        w = writev(s->jfd, iov, n);
+    } while (w < 0 && errno == EINTR);
+    if (w != (ssize_t)total) {
+        int e2 = w < 0 ? errno : EIO;
+        /* Undo a short write: a hole would make the next entries
+         * unreadable. */
+        if (w > 0 && ftruncate(s->jfd, (off_t)s->jsize) < 0)
+            log_warn("[spool] cannot undo a partial journal write");
+        s->st.journal_write_errors++;
+        return -e2;
+    }
+    s->jsize += total;
+    return 0;
+}
+
+int spool_journal_reset(struct spool *s)
+{
+    char path[PATH_MAX];
+
+    free(s->jrec);
+    s->jrec = NULL;
+    s->jrec_len = 0;
+    if (s->jsize == 0 || s->jfd < 0)
+        return 0;
+    if (ftruncate(s->jfd, 0) == 0) {
+        s->jsize = 0;
+        return 0;
+    }
+    /* Entries left behind under this header would take the next batch's
+     * with them when discarded: start a new file instead. */
+    log_warn("[spool] cannot empty the journal; replacing it");
+    journal_path(s, path, sizeof(path));
+    close(s->jfd);
+    unlink(path);
+    s->jsize = 0;
+    s->jfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
+    return s->jfd < 0 ? -errno : 0;
+}
+
+size_t spool_journal_replay(struct spool *s, void (*fn)(void *ctx, const uint8_t *ev, size_t len),
+                            void *ctx)
+{
+    size_t n = 0;
+    uint8_t *rec = s->jrec;
+    size_t rec_len = s->jrec_len;
+
+    /* Taken first: fn may close the batch, which resets the journal. */
+    s->jrec = NULL;
+    s->jrec_len = 0;
+    for (size_t off = 0; off + SPOOL_JNL_ENTRY_HDR <= rec_len; n++) {
+        uint32_t len = get32(rec + off + 4);
+        fn(ctx, rec + off + SPOOL_JNL_ENTRY_HDR, len);
+        off += SPOOL_JNL_ENTRY_HDR + len;
+    }
+    free(rec);
+    return n;
 }

@@ -27,6 +27,36 @@
  * CRC fails is skipped and counted; the scan resynchronises on the next
  * magic.  Both kinds of loss are reported to the caller.
  *
+ * The open batch (not yet a record) is kept in STATE_DIR/spool/journal,
+ * so that the death of the process (kill -9) loses nothing that was
+ * added: each event is appended with one write() before queue_add()
+ * returns (no fsync: it survives the process, not the power; closed
+ * batches keep the fsync policy above).
+ *
+ *   header, once, at offset 0 (written together with the first entry):
+ *   0        4        8                  16       20
+ *   +--------+--------+------------------+--------+
+ *   | "VGJ1" | 0      | seq              | crc32c |
+ *   |        | u32    | u64 LE           | u32 LE |
+ *   +--------+--------+------------------+--------+
+ *   entries, one per event:
+ *   0        4        8        12
+ *   +--------+--------+--------+-----------------------------------
+ *   | "VGJE" | len    | crc32c | payload: one encoded vigil.v1.Event
+ *   |        | u32 LE | u32 LE | len bytes (<= SPOOL_JNL_EVENT_MAX)
+ *   +--------+--------+--------+-----------------------------------
+ *
+ *   The header's crc32c covers bytes 0..16; an entry's covers len and
+ *   the payload.  seq is the sequence number the batch will get when it
+ *   closes.  Closing appends the record, then truncates the journal to
+ *   0 bytes.  A process killed between the two leaves a journal whose
+ *   seq the spool already holds (seq < spool_next_seq): it is discarded,
+ *   so nothing is sent twice.  Otherwise its entries are the open batch
+ *   of the next start: a torn last entry is truncated, entries failing
+ *   their CRC are skipped (the scan resynchronises on "VGJE"), and both
+ *   are counted (journal_torn, journal_bad), never dropped silently.
+ *   The file holds at most one batch: SPOOL_JNL_MAX bytes.
+ *
  * Invariants: a sequence number is never reused within an epoch (the
  * highest one assigned is persisted before any segment holding it is
  * deleted); meta's acknowledged sequence is persisted before segments
@@ -43,6 +73,11 @@
 #define SPOOL_KEEP 1
 #define SPOOL_HDR 28
 #define SPOOL_REC_MAX (16u * 1024 * 1024)
+#define SPOOL_JNL_HDR 20
+#define SPOOL_JNL_ENTRY_HDR 12
+#define SPOOL_JNL_EVENT_MAX (4u * 1024 * 1024)
+/* A batch (<= 4 MiB), its last event (<= 4 MiB), 100000 entry headers. */
+#define SPOOL_JNL_MAX (10u * 1024 * 1024)
 
 enum spool_fsync { SPOOL_FSYNC_ALWAYS, SPOOL_FSYNC_BATCH, SPOOL_FSYNC_INTERVAL };
 
@@ -71,6 +106,12 @@ struct spool_stats {
     uint64_t unspooled;      /* records kept in memory (disk refused) */
     uint64_t lost_at_exit_events; /* memory-only events lost at the last stop */
     uint64_t records, bytes; /* held now */
+    /* The journal found at open: events recovered into the open batch,
+     * events discarded because their batch was already a record, and
+     * loss (entries failing their CRC, a torn last entry, an unreadable
+     * journal: one each). */
+    uint64_t journal_recovered, journal_discarded, journal_bad, journal_torn;
+    uint64_t journal_write_errors; /* events the journal could not take */
 };
 
 struct spool;
@@ -113,5 +154,23 @@ int spool_ack(struct spool *s, uint64_t seq);
 /* Drops one record for good (rejected by the collector). */
 int spool_drop(struct spool *s, uint64_t seq);
 void spool_stats(const struct spool *s, struct spool_stats *out);
+
+/* ---- the open batch's journal (format above) ---- */
+
+/* Appends one encoded event to the journal with a single write() (the
+ * header goes in the same write when the journal is empty).  Returns 0,
+ * VG_ETOOBIG (over SPOOL_JNL_EVENT_MAX or SPOOL_JNL_MAX) or -errno; on
+ * failure the journal is left as it was (the event is then only in
+ * memory: the caller keeps it, and it is counted in journal_write_errors). */
+int spool_journal_add(struct spool *s, const void *ev, size_t len);
+/* The open batch was appended as a record (or given up): empties the
+ * journal.  Returns 0 or -errno. */
+int spool_journal_reset(struct spool *s);
+/* Events the journal held at open for the batch to come, in order: calls
+ * fn for each (ev is valid during the call only), then frees them.  The
+ * journal file keeps them until spool_journal_reset().  Returns how many
+ * there were. */
+size_t spool_journal_replay(struct spool *s, void (*fn)(void *ctx, const uint8_t *ev, size_t len),
+                            void *ctx);
 
 #endif

@@ -91,6 +91,7 @@ struct monitor {
     uint64_t acked_gen; /* acknowledged by the current child */
     uint64_t lost;      /* refused: ret was full */
     uint64_t acks, acks_seen; /* progress, for the stop deadline */
+    uint64_t acked_total;     /* events in the spool, all children together */
     struct vg_buf ctl;  /* other messages for the current child */
 
     struct vg_ps_stats stats;
@@ -212,6 +213,11 @@ int bus_emit(struct agent *a, const Vigil__V1__Event *ev)
     return rc;
 }
 
+uint64_t bus_acked(struct agent *a)
+{
+    return a->mon ? a->mon->acked_total : 0;
+}
+
 size_t bus_backlog(struct agent *a)
 {
     return a->mon ? a->mon->nlens : 0;
@@ -248,6 +254,7 @@ static void acked(struct monitor *m, uint64_t total)
     vg_buf_consume(&m->ret, bytes);
     m->ret_sent -= bytes;
     m->acked_gen = total;
+    m->acked_total += n;
     m->acks++;
 }
 

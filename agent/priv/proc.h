@@ -59,13 +59,20 @@ struct proc_sink {
 
 /* ---- sources ---- */
 
-/* eBPF (proc_bpf.c).  Returns 0, or an error with a reason in err (no
- * BTF, no CAP_BPF, verifier refusal, ...). */
+/* eBPF (proc_bpf.c).  pin_dir: bpffs directory where the programs, links
+ * and ring buffer are pinned, to be reused by the next agent (NULL or "":
+ * not pinned; failing to pin is logged, not an error).  Returns 0, or an
+ * error with a reason in err (no BTF, no CAP_BPF, verifier refusal, ...). */
 struct proc_bpf;
 int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_size,
-                  struct proc_bpf **out, char *err, size_t errlen);
-/* Records the kernel could not put on the ring (ring full), since open. */
+                  const char *pin_dir, struct proc_bpf **out, char *err, size_t errlen);
+/* Records the kernel could not put on the ring (ring full) since open,
+ * plus, with pinning, those no earlier agent counted (while none ran). */
 uint64_t proc_bpf_drops(struct proc_bpf *b);
+/* Records the pinned ring buffer in pin_dir could not take that no agent
+ * has counted yet (the gap since the last one), into *lost, without
+ * taking the pins over.  Returns 0, or -ENOENT when nothing is pinned. */
+int proc_bpf_pinned_lost(const char *pin_dir, uint64_t *lost);
 void proc_bpf_close(struct proc_bpf *b, void (*done)(void *arg), void *arg);
 
 /* The netlink process connector (proc_netlink.c): pids from the kernel,

@@ -1,38 +1,95 @@
 /*
  * The eBPF process source: loads the CO-RE programs of bpf/proc.bpf.c
  * (embedded in the binary as a libbpf skeleton), attaches them to the
- * sched_process_exec and sched_process_exit BTF tracepoints, and drains
- * their ring buffer from the libuv loop (uv_poll on the ring buffer's
- * epoll fd).  Needs BTF (/sys/kernel/btf/vmlinux) and CAP_BPF plus
- * CAP_PERFMON (or root).
+ * sched_process_exec, _exit and _fork BTF tracepoints, and drains their
+ * ring buffer from the libuv loop (uv_poll on the ring buffer's epoll fd).
+ * Needs BTF (/sys/kernel/btf/vmlinux) and CAP_BPF plus CAP_PERFMON (or
+ * root).
+ *
+ * Pinning ([telemetry] bpf_pin_dir, default /sys/fs/bpf/vigil): the
+ * programs stay attached and their ring buffer keeps filling while no
+ * agent runs (killed, restarting, upgraded), and the next agent reads
+ * what waited there.  In bpffs, under the pin directory:
+ *
+ *   events       the ring buffer (BPF_MAP_TYPE_RINGBUF)
+ *   drops        records the ring could not take, per CPU, cumulative
+ *   conf         struct vg_proc_conf: the agent's pid and wake-up
+ *                threshold, the drops already counted, and the stamp of
+ *                the build that pinned them (SHA-256 of the BPF object,
+ *                VG_PROC_ABI, ring size); pinned last, so that a
+ *                directory without it is a half-done pinning
+ *   link_exec    the three program links
+ *   link_exit
+ *   link_fork
+ *
+ * An agent reuses what it finds when the stamp matches its own object
+ * and ring size.  Otherwise it loads and attaches its own programs
+ * first, then detaches the old ones, reads what waited in the old ring
+ * (when the record layout is the same; else counts it as loss), and pins
+ * its own in their place: nothing is lost, and an exec in the
+ * microseconds both sets were attached comes twice (same pid and start
+ * time).  Drops are counted once across agents: each agent records in
+ * conf what it has counted, and the next one reports the rest.  The
+ * directory is flock()ed: a second agent with the same pin directory
+ * runs unpinned rather than steal the first one's events.
+ *
+ * A clean stop keeps the pins (an upgrade loses nothing).  To remove
+ * them (uninstalling): rm -rf /sys/fs/bpf/vigil (the packages' postrm
+ * does), after which the programs detach.
  */
 #include <errno.h>
+#include <fcntl.h>
+#include <limits.h>
 #include <malloc.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
+#include <sys/mount.h>
+#include <sys/stat.h>
+#include <sys/vfs.h>
 #include <unistd.h>
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
 
 #include "bpf/proc.h"
+#include "crypto.h"
 #include "log.h"
 #include "proc.h"
 #include "proc.skel.h"
 
 #define DRAIN_MS 50
+#define BPFFS_MAGIC 0xcafe4a11
+#define NLINKS 3
+
+static const char *const link_names[NLINKS] = { "link_exec", "link_exit", "link_fork" };
 
 struct proc_bpf {
     struct proc_sink sink;
-    struct proc_bpf_obj *obj;
+    struct proc_bpf_obj *obj; /* loaded by this agent; NULL: pinned programs reused */
+    /* The maps in use: the skeleton's, or opened from the pins (own_fds). */
+    int events_fd, drops_fd, conf_fd, own_fds;
+    int dir_fd;               /* the pin directory, flock()ed; -1: not pinned */
+    uint64_t drops_base;      /* drops counted by earlier agents (conf.drops_acct) */
+    uint64_t carry;           /* loss found at open (an old build's ring and drops) */
     struct ring_buffer *rb;
+    struct ring_buffer *old_rb; /* an old build's ring, read once before ours */
+    int old_events_fd;
     uv_poll_t poll;
     uv_timer_t drain; /* the kernel wakes us only for big backlogs */
     int closing;
     void (*done)(void *arg);
     void *done_arg;
+};
+
+/* What a pin directory holds; -1 for what is missing. */
+struct pinned {
+    int events, drops, conf, links[NLINKS];
+    int conf_ok;       /* conf read, and of this layout */
+    struct vg_proc_conf c;
+    uint32_t ring_size;
 };
 
 /* libbpf's own messages: warnings and errors only, into our log. */
@@ -107,9 +164,31 @@ static int on_record(void *ctx, void *data, size_t len)
     return 0;
 }
 
+static int count_record(void *ctx, void *data, size_t len)
+{
+    (void)data;
+    (void)len;
+    ++*(uint64_t *)ctx;
+    return 0;
+}
+
+/* An old build's ring, left when its programs were replaced: read (its
+ * records are older than ours) before ours, once. */
+static void drain_old(struct proc_bpf *b)
+{
+    if (!b->old_rb)
+        return;
+    ring_buffer__consume(b->old_rb);
+    ring_buffer__free(b->old_rb);
+    b->old_rb = NULL;
+    close(b->old_events_fd);
+    b->old_events_fd = -1;
+}
+
 static void drain_cb(uv_timer_t *t)
 {
     struct proc_bpf *b = t->data;
+    drain_old(b);
     ring_buffer__consume(b->rb);
 }
 
@@ -119,14 +198,240 @@ static void readable(uv_poll_t *h, int status, int events)
     (void)events;
     if (status < 0)
         return;
+    drain_old(b);
     ring_buffer__consume(b->rb);
 }
 
+/* ---- pinning ---- */
+
+static uint64_t sum_drops(int fd)
+{
+    int ncpu = libbpf_num_possible_cpus();
+    uint64_t total = 0, *v;
+    if (fd < 0 || ncpu <= 0 || ncpu > 4096 || !(v = calloc((size_t)ncpu, sizeof(*v))))
+        return 0;
+    for (uint32_t key = 0; key < 3; key++)
+        if (bpf_map_lookup_elem(fd, &key, v) == 0)
+            for (int i = 0; i < ncpu; i++)
+                total += v[i];
+    free(v);
+    return total;
+}
+
+static int read_conf(int fd, struct vg_proc_conf *c)
+{
+    struct bpf_map_info info;
+    __u32 len = sizeof(info), zero = 0;
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(fd, &info, &len) != 0 || info.type != BPF_MAP_TYPE_ARRAY ||
+        info.value_size != sizeof(*c) || info.max_entries != 1)
+        return -EINVAL;
+    return bpf_map_lookup_elem(fd, &zero, c) == 0 ? 0 : -errno;
+}
+
+static int pin_get(const char *dir, const char *name)
+{
+    char path[PATH_MAX];
+    if ((size_t)snprintf(path, sizeof(path), "%s/%s", dir, name) >= sizeof(path))
+        return -1;
+    return bpf_obj_get(path);
+}
+
+static void pinned_open(const char *dir, struct pinned *p)
+{
+    struct bpf_map_info info;
+    __u32 len = sizeof(info);
+    memset(p, 0, sizeof(*p));
+    p->events = pin_get(dir, "events");
+    p->drops = pin_get(dir, "drops");
+    p->conf = pin_get(dir, "conf");
+    for (int i = 0; i < NLINKS; i++)
+        p->links[i] = pin_get(dir, link_names[i]);
+    p->conf_ok = p->conf >= 0 && read_conf(p->conf, &p->c) == 0;
+    memset(&info, 0, sizeof(info));
+    if (p->events >= 0 && bpf_obj_get_info_by_fd(p->events, &info, &len) == 0 &&
+        info.type == BPF_MAP_TYPE_RINGBUF)
+        p->ring_size = info.max_entries;
+}
+
+static int pinned_any(const struct pinned *p)
+{
+    int any = p->events >= 0 || p->drops >= 0 || p->conf >= 0;
+    for (int i = 0; i < NLINKS; i++)
+        any |= p->links[i] >= 0;
+    return any;
+}
+
+static void pinned_close(struct pinned *p)
+{
+    int *fds[] = { &p->events, &p->drops, &p->conf, &p->links[0], &p->links[1], &p->links[2] };
+    for (size_t i = 0; i < sizeof(fds) / sizeof(fds[0]); i++) {
+        if (*fds[i] >= 0)
+            close(*fds[i]);
+        *fds[i] = -1;
+    }
+}
+
+/* Whole, and pinned by this very build with this ring size? */
+static int pinned_reusable(const struct pinned *p, const struct vg_proc_conf *want)
+{
+    for (int i = 0; i < NLINKS; i++)
+        if (p->links[i] < 0)
+            return 0;
+    return p->events >= 0 && p->drops >= 0 && p->conf_ok && p->c.abi == want->abi &&
+           p->c.ring_size == want->ring_size && p->ring_size == want->ring_size &&
+           memcmp(p->c.obj_sha256, want->obj_sha256, sizeof(want->obj_sha256)) == 0;
+}
+
+static void unpin_all(const char *dir)
+{
+    static const char *const names[] = { "conf", "link_exec", "link_exit", "link_fork", "drops",
+                                         "events" };
+    /* conf first: a directory without it is known to be half-done. */
+    for (size_t i = 0; i < sizeof(names) / sizeof(names[0]); i++) {
+        char path[PATH_MAX];
+        snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
+        if (unlink(path) < 0 && errno != ENOENT)
+            log_warn("[in_proc] cannot unpin %s", path);
+    }
+}
+
+/* Makes dir (on bpffs, mounting /sys/fs/bpf as systemd does where nobody
+ * has) and locks it for this agent.  Returns the directory's fd, or
+ * -errno with a reason in err. */
+static int pin_dir_lock(const char *dir, char *err, size_t errlen)
+{
+    char parent[PATH_MAX];
+    struct statfs sf;
+    char *slash;
+    int fd;
+
+    if ((size_t)snprintf(parent, sizeof(parent), "%s", dir) >= sizeof(parent) || dir[0] != '/') {
+        snprintf(err, errlen, "bpf_pin_dir %s: not an absolute path", dir);
+        return -EINVAL;
+    }
+    slash = strrchr(parent, '/');
+    *(slash == parent ? slash + 1 : slash) = '\0';
+    if (statfs(parent, &sf) == 0 && sf.f_type != BPFFS_MAGIC && strcmp(parent, "/sys/fs/bpf") == 0) {
+        if (mount("bpf", parent, "bpf", MS_NOSUID | MS_NODEV | MS_NOEXEC, "mode=0700") == 0)
+            log_info("[in_proc] mounted bpffs on %s (for pinning)", parent);
+    }
+    if (statfs(parent, &sf) != 0 || sf.f_type != BPFFS_MAGIC) {
+        snprintf(err, errlen, "%s is not on a BPF file system (bpffs)", parent);
+        return -ENOTSUP;
+    }
+    if (mkdir(dir, 0700) < 0 && errno != EEXIST) {
+        snprintf(err, errlen, "cannot create %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    fd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC | O_NOFOLLOW);
+    if (fd < 0) {
+        snprintf(err, errlen, "cannot open %s: %s", dir, strerror(errno));
+        return -errno;
+    }
+    if (flock(fd, LOCK_EX | LOCK_NB) < 0) {
+        int e = errno;
+        snprintf(err, errlen, "%s is in use by another agent (%s)", dir,
+                 e == EWOULDBLOCK ? "locked" : strerror(e));
+        close(fd);
+        return -e;
+    }
+    return fd;
+}
+
+/* Pins what this agent loaded, conf last.  Returns 0 or -errno. */
+static int pin_new(struct proc_bpf *b, const char *dir)
+{
+    struct bpf_link *links[NLINKS] = { b->obj->links.vg_exec, b->obj->links.vg_exit,
+                                       b->obj->links.vg_fork };
+    char path[PATH_MAX];
+    int rc;
+
+    snprintf(path, sizeof(path), "%s/events", dir);
+    if ((rc = bpf_map__pin(b->obj->maps.events, path)) != 0)
+        return rc;
+    snprintf(path, sizeof(path), "%s/drops", dir);
+    if ((rc = bpf_map__pin(b->obj->maps.drops, path)) != 0)
+        return rc;
+    for (int i = 0; i < NLINKS; i++) {
+        snprintf(path, sizeof(path), "%s/%s", dir, link_names[i]);
+        if ((rc = bpf_link__pin(links[i], path)) != 0)
+            return rc;
+    }
+    snprintf(path, sizeof(path), "%s/conf", dir);
+    return bpf_map__pin(b->obj->maps.conf, path);
+}
+
+/* Takes over what an earlier agent pinned: its maps become ours, and the
+ * conf gets our pid. */
+static void reuse(struct proc_bpf *b, struct pinned *old, const struct vg_proc_conf *want)
+{
+    __u32 zero = 0;
+    struct vg_proc_conf c = old->c;
+
+    b->events_fd = old->events;
+    b->drops_fd = old->drops;
+    b->conf_fd = old->conf;
+    b->own_fds = 1;
+    old->events = old->drops = old->conf = -1;
+    b->drops_base = c.drops_acct;
+    c.self_tgid = want->self_tgid;
+    c.wake_bytes = want->wake_bytes;
+    if (bpf_map_update_elem(b->conf_fd, &zero, &c, BPF_ANY) != 0)
+        log_warn("[in_proc] cannot set this agent's pid in the pinned programs");
+    pinned_close(old); /* the links: their pins keep them */
+}
+
+/* Our programs are attached: the old ones (another build, or a half-done
+ * pinning) go, and what waits in their ring is read or counted. */
+static void retire(struct proc_bpf *b, struct pinned *old, const char *dir)
+{
+    uint64_t n = 0;
+
+    unpin_all(dir);
+    for (int i = 0; i < NLINKS; i++) {
+        if (old->links[i] >= 0)
+            close(old->links[i]); /* the last reference: detached */
+        old->links[i] = -1;
+    }
+    if (old->drops >= 0) {
+        uint64_t total = sum_drops(old->drops), acct = old->conf_ok ? old->c.drops_acct : 0;
+        if (total > acct)
+            b->carry += total - acct;
+    }
+    if (old->events >= 0) {
+        if (old->conf_ok && old->c.abi == VG_PROC_ABI) {
+            b->old_rb = ring_buffer__new(old->events, on_record, b, NULL);
+            if (b->old_rb) {
+                b->old_events_fd = old->events;
+                old->events = -1;
+            }
+        } else {
+            struct ring_buffer *rb = ring_buffer__new(old->events, count_record, &n, NULL);
+            if (rb) {
+                ring_buffer__consume(rb);
+                ring_buffer__free(rb);
+            }
+            b->carry += n;
+            if (n)
+                log_warnx("[in_proc] %llu process events of an older agent's ring buffer are "
+                          "in a format this one cannot read: counted as lost",
+                          (unsigned long long)n);
+        }
+    }
+    pinned_close(old);
+}
+
 int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_size,
-                  struct proc_bpf **out, char *err, size_t errlen)
+                  const char *pin_dir, struct proc_bpf **out, char *err, size_t errlen)
 {
     struct proc_bpf *b;
-    int rc;
+    struct vg_proc_conf want;
+    struct pinned old;
+    const void *elf;
+    size_t elf_len = 0;
+    __u32 zero = 0;
+    int rc = 0;
 
     *out = NULL;
     if (access("/sys/kernel/btf/vmlinux", R_OK) != 0) {
@@ -137,25 +442,64 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_s
     if (!b)
         return -ENOMEM;
     b->sink = *sink;
+    b->events_fd = b->drops_fd = b->conf_fd = b->dir_fd = b->old_events_fd = -1;
+    memset(&old, 0, sizeof(old));
+    for (int i = 0; i < NLINKS; i++)
+        old.links[i] = -1;
+    old.events = old.drops = old.conf = -1;
     libbpf_set_print(libbpf_log);
-    b->obj = proc_bpf_obj__open();
-    if (!b->obj) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
-        free(b);
-        return rc ? rc : -EINVAL;
-    }
-    b->obj->rodata->self_tgid = (unsigned)getpid();
+
     /* A power of two, at least a page. */
     while (ring_size & (ring_size - 1))
         ring_size &= ring_size - 1;
     if (ring_size < 65536)
         ring_size = 65536;
+    memset(&want, 0, sizeof(want));
+    want.self_tgid = (unsigned)getpid();
+    want.abi = VG_PROC_ABI;
+    want.wake_bytes = ring_size / 4 < 65536 ? ring_size / 4 : 65536;
+    want.ring_size = ring_size;
+    elf = proc_bpf_obj__elf_bytes(&elf_len);
+    vg_sha256(elf, elf_len, want.obj_sha256);
+
+    if (pin_dir && pin_dir[0]) {
+        char why[PATH_MAX + 64];
+        b->dir_fd = pin_dir_lock(pin_dir, why, sizeof(why));
+        if (b->dir_fd < 0)
+            log_warnx("[in_proc] not pinning the eBPF programs: %s (execs while no agent runs "
+                      "will not be seen)", why);
+    }
+    if (b->dir_fd >= 0) {
+        pinned_open(pin_dir, &old);
+        if (pinned_reusable(&old, &want)) {
+            reuse(b, &old, &want);
+            log_info("[in_proc] eBPF programs pinned in %s reused: what happened while no agent "
+                     "ran is read now", pin_dir);
+            goto ring;
+        }
+        if (pinned_any(&old))
+            log_info("[in_proc] eBPF objects pinned in %s are %s: replacing them", pin_dir,
+                     old.conf_ok ? "of another build or ring size" : "incomplete");
+    }
+
+    b->obj = proc_bpf_obj__open();
+    if (!b->obj) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot open the BPF object: %s", strerror(errno));
+        goto fail;
+    }
     bpf_map__set_max_entries(b->obj->maps.events, (unsigned)ring_size);
-    b->obj->rodata->wake_bytes = ring_size / 4 < 65536 ? ring_size / 4 : 65536;
     if ((rc = proc_bpf_obj__load(b->obj)) != 0) {
         snprintf(err, errlen, "cannot load the BPF programs: %s%s", strerror(-rc),
                  rc == -EPERM ? " (needs root, or CAP_BPF and CAP_PERFMON)" : "");
+        goto fail;
+    }
+    b->events_fd = bpf_map__fd(b->obj->maps.events);
+    b->drops_fd = bpf_map__fd(b->obj->maps.drops);
+    b->conf_fd = bpf_map__fd(b->obj->maps.conf);
+    if (bpf_map_update_elem(b->conf_fd, &zero, &want, BPF_ANY) != 0) {
+        rc = -errno;
+        snprintf(err, errlen, "cannot configure the BPF programs: %s", strerror(errno));
         goto fail;
     }
     if ((rc = proc_bpf_obj__attach(b->obj)) != 0) {
@@ -163,7 +507,21 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_s
                  strerror(-rc));
         goto fail;
     }
-    b->rb = ring_buffer__new(bpf_map__fd(b->obj->maps.events), on_record, b, NULL);
+    if (b->dir_fd >= 0) {
+        retire(b, &old, pin_dir);
+        if ((rc = pin_new(b, pin_dir)) != 0) {
+            log_warnx("[in_proc] cannot pin the eBPF programs in %s: %s (running unpinned)",
+                      pin_dir, strerror(-rc));
+            unpin_all(pin_dir);
+            close(b->dir_fd);
+            b->dir_fd = -1;
+            rc = 0;
+        } else {
+            log_info("[in_proc] eBPF programs pinned in %s", pin_dir);
+        }
+    }
+ring:
+    b->rb = ring_buffer__new(b->events_fd, on_record, b, NULL);
     if (!b->rb) {
         rc = -errno;
         snprintf(err, errlen, "cannot map the ring buffer: %s", strerror(errno));
@@ -183,28 +541,59 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_s
     *out = b;
     return 0;
 fail:
+    pinned_close(&old);
     ring_buffer__free(b->rb);
+    ring_buffer__free(b->old_rb);
+    if (b->old_events_fd >= 0)
+        close(b->old_events_fd);
+    if (b->own_fds) {
+        close(b->events_fd);
+        close(b->drops_fd);
+        close(b->conf_fd);
+    }
     proc_bpf_obj__destroy(b->obj);
+    if (b->dir_fd >= 0)
+        close(b->dir_fd);
     free(b);
     return rc ? rc : -EINVAL;
 }
 
 uint64_t proc_bpf_drops(struct proc_bpf *b)
 {
-    int ncpu = libbpf_num_possible_cpus();
-    uint64_t total = 0;
-    if (ncpu <= 0 || ncpu > 4096)
-        return 0;
-    for (uint32_t key = 0; key < 3; key++) {
-        uint64_t *v = calloc((size_t)ncpu, sizeof(*v));
-        if (!v)
-            return total;
-        if (bpf_map_lookup_elem(bpf_map__fd(b->obj->maps.drops), &key, v) == 0)
-            for (int i = 0; i < ncpu; i++)
-                total += v[i];
-        free(v);
+    uint64_t total = sum_drops(b->drops_fd);
+    __u32 zero = 0;
+    struct vg_proc_conf c;
+
+    /* Recorded as counted, for the next agent to count only the rest.
+     * (Unpinned, nobody comes after: the map dies with us.) */
+    if (b->dir_fd >= 0 && bpf_map_lookup_elem(b->conf_fd, &zero, &c) == 0 &&
+        c.drops_acct != total) {
+        c.drops_acct = total;
+        bpf_map_update_elem(b->conf_fd, &zero, &c, BPF_ANY);
     }
-    return total;
+    return (total > b->drops_base ? total - b->drops_base : 0) + b->carry;
+}
+
+int proc_bpf_pinned_lost(const char *pin_dir, uint64_t *lost)
+{
+    struct vg_proc_conf c;
+    int drops, conf, rc = -ENOENT;
+
+    *lost = 0;
+    if (!pin_dir || !pin_dir[0])
+        return -ENOENT;
+    drops = pin_get(pin_dir, "drops");
+    conf = pin_get(pin_dir, "conf");
+    if (drops >= 0 && conf >= 0 && read_conf(conf, &c) == 0) {
+        uint64_t total = sum_drops(drops);
+        *lost = total > c.drops_acct ? total - c.drops_acct : 0;
+        rc = 0;
+    }
+    if (drops >= 0)
+        close(drops);
+    if (conf >= 0)
+        close(conf);
+    return rc;
 }
 
 static void closed(uv_handle_t *h)
@@ -215,7 +604,25 @@ static void closed(uv_handle_t *h)
         return;
     void *arg = b->done_arg;
     ring_buffer__free(b->rb);
+    if (b->dir_fd >= 0) {
+        /* Our pid may be another process's by the next start. */
+        __u32 zero = 0;
+        struct vg_proc_conf c;
+        if (bpf_map_lookup_elem(b->conf_fd, &zero, &c) == 0) {
+            c.self_tgid = 0;
+            bpf_map_update_elem(b->conf_fd, &zero, &c, BPF_ANY);
+        }
+    }
+    if (b->own_fds) {
+        close(b->events_fd);
+        close(b->drops_fd);
+        close(b->conf_fd);
+    }
+    /* Pinned, the programs stay attached (their pins hold them) and keep
+     * filling the ring for the next agent; unpinned, they go with it. */
     proc_bpf_obj__destroy(b->obj);
+    if (b->dir_fd >= 0)
+        close(b->dir_fd);
     free(b);
     if (done)
         done(arg);
@@ -224,6 +631,7 @@ static void closed(uv_handle_t *h)
 void proc_bpf_close(struct proc_bpf *b, void (*done)(void *arg), void *arg)
 {
     /* Whatever is still on the ring is delivered first. */
+    drain_old(b);
     ring_buffer__consume(b->rb);
     b->done = done;
     b->done_arg = arg;

@@ -77,6 +77,17 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     json_object_set_new(o, "process_source", json_string(h->process_source));
     json_object_set_new(o, "revoked", json_boolean(h->revoked));
     json_object_set_new(o, "isolated", json_boolean(h->isolated));
+    json_object_set_new(o, "unclean_stops", json_integer((json_int_t)h->unclean_stops));
+    if (h->unclean_stops) {
+        char t[VG_TIME_STR_MAX];
+        json_object_set_new(o, "last_unclean_stop",
+                            json_string(rfc3339(h->last_unclean_stop_time_ms, t, sizeof(t))));
+        json_object_set_new(o, "last_unclean_gap_ms",
+                            json_integer((json_int_t)h->last_unclean_gap_ms));
+    } else {
+        json_object_set_new(o, "last_unclean_stop", json_null());
+        json_object_set_new(o, "last_unclean_gap_ms", json_null());
+    }
     if (h->isolated) {
         char t[VG_TIME_STR_MAX];
         json_object_set_new(o, "isolated_since",
@@ -131,7 +142,7 @@ static void skew_text(int64_t ms, char *out, size_t len)
         snprintf(out, len, "%+.1fs", (double)ms / 1000.0);
 }
 
-#define NCOL 13
+#define NCOL 14
 
 static void loss_text(const Vigil__V1__HostInfo *h, char *out, size_t len)
 {
@@ -148,7 +159,7 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
 {
     static const char *head[NCOL] = { "AGENT ID", "HOSTNAME", "TAGS", "OS", "KERNEL", "VERSION",
                                       "FIRST SEEN", "LAST SEEN", "STATE", "SKEW", "SEQ",
-                                      "SPOOL", "LOSS" };
+                                      "SPOOL", "LOSS", "UNCLEAN STOP" };
     size_t w[NCOL];
     char (*cells)[NCOL][256] = calloc(n ? n : 1, sizeof(*cells));
 
@@ -174,6 +185,13 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
         snprintf(cells[i][10], 256, "%llu", (unsigned long long)h->last_stored_seq);
         snprintf(cells[i][11], 256, "%llu", (unsigned long long)h->spool_batches);
         loss_text(h, cells[i][12], 256);
+        /* The agent was killed or crashed (AgentTamper): when it came back. */
+        if (h->unclean_stops)
+            snprintf(cells[i][13], 256, "%s (%llu)", rfc3339(h->last_unclean_stop_time_ms, t,
+                                                             sizeof(t)),
+                     (unsigned long long)h->unclean_stops);
+        else
+            snprintf(cells[i][13], 256, "-");
         for (int c = 0; c < NCOL; c++)
             if (strlen(cells[i][c]) > w[c])
                 w[c] = strlen(cells[i][c]);
@@ -404,6 +422,12 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
                (unsigned long long)h->spool_batches, (unsigned long long)h->spool_bytes);
         loss_text(h, tags, sizeof(tags));
         printf("loss:        %s (reported by the agent)\n", tags);
+        if (h->unclean_stops)
+            printf("unclean:     UNCLEAN STOP (agent killed or crashed), last restart %s after "
+                   "a gap of %.1f s; %llu in all\n", rfc3339(h->last_unclean_stop_time_ms, t, sizeof(t)),
+                   (double)h->last_unclean_gap_ms / 1000.0, (unsigned long long)h->unclean_stops);
+        else
+            printf("unclean:     no unclean stop seen\n");
     }
     ctl_call_free(owner);
     return CTL_EXIT_OK;

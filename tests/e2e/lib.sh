@@ -43,10 +43,15 @@ mode() {
 
 # ---- processes ----
 VG_PIDS=""
+# Each agent pins its eBPF programs in a directory of its own (several
+# tests run in parallel on one machine), removed at the end: the pins
+# would keep the programs attached.
+VG_PIN_PREFIX=/sys/fs/bpf/$(basename "${VG_TMP:-$PWD}")
 cleanup_pids() {
     for p in $VG_PIDS; do kill -TERM "$p" 2>/dev/null || true; done
     sleep 0.2
     for p in $VG_PIDS; do kill -KILL "$p" 2>/dev/null || true; done
+    rm -rf "$VG_PIN_PREFIX"-* 2>/dev/null || true
 }
 trap cleanup_pids EXIT
 
@@ -140,6 +145,8 @@ ca = pki/ca.crt
 cert = pki/$2.crt
 key = pki/$2.key
 server_name = localhost
+[telemetry]
+bpf_pin_dir = $VG_PIN_PREFIX-$2
 CONF
 }
 

@@ -10,7 +10,9 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
 #include <sys/stat.h>
+#include <sys/wait.h>
 #include <unistd.h>
 
 #include "../../agent/net/spool.h"
@@ -334,6 +336,280 @@ static void test_keep_relocation_bounded(void **state)
     spool_close(s);
 }
 
+
+/* ---- the open batch's journal ---- */
+
+struct got {
+    int n;
+    char ev[16][64];
+    size_t len[16];
+};
+
+static void collect(void *ctx, const uint8_t *ev, size_t len)
+{
+    struct got *g = ctx;
+    assert_true(g->n < 16 && len < 64);
+    memcpy(g->ev[g->n], ev, len);
+    g->len[g->n++] = len;
+}
+
+static void jnl_event(char *out, size_t len, int i)
+{
+    snprintf(out, len, "event-%d", i);
+}
+
+/* Adds events from..to-1 to the journal. */
+static void jnl_add(struct spool *s, int from, int to)
+{
+    char ev[64];
+    for (int i = from; i < to; i++) {
+        jnl_event(ev, sizeof(ev), i);
+        assert_int_equal(spool_journal_add(s, ev, strlen(ev)), 0);
+    }
+}
+
+static void check_got(const struct got *g, int from, int n)
+{
+    char ev[64];
+    assert_int_equal(g->n, n);
+    for (int i = 0; i < n; i++) {
+        jnl_event(ev, sizeof(ev), from + i);
+        assert_int_equal(g->len[i], strlen(ev));
+        assert_memory_equal(g->ev[i], ev, strlen(ev));
+    }
+}
+
+/* The death of the process: what child() did stays as it left it (no
+ * close, no meta written, no fsync). */
+static void die_after(const char *sub, void (*child)(struct spool *s))
+{
+    pid_t pid = fork();
+    int status;
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        struct spool *s = open_spool(sub, 1 << 24);
+        child(s);
+        kill(getpid(), SIGKILL);
+        _exit(3);
+    }
+    assert_int_equal(waitpid(pid, &status, 0), pid);
+    assert_true(WIFSIGNALED(status) && WTERMSIG(status) == SIGKILL);
+}
+
+static void jpath(const char *sub, char *out, size_t len)
+{
+    snprintf(out, len, "%s/%s/journal", dir, sub);
+}
+
+static void kill_open_batch(struct spool *s)
+{
+    append_n(s, 2, 100, SPOOL_TELEMETRY); /* two closed batches before it */
+    jnl_add(s, 0, 5);
+}
+
+/* Killed with an open batch of 5 events: the next start has them, once
+ * per start until the batch closes; then never again. */
+static void test_journal_recovers_open_batch(void **state)
+{
+    struct spool *s;
+    struct spool_stats st;
+    struct got g = { 0 };
+    uint64_t seq;
+    (void)state;
+
+    die_after("j1", kill_open_batch);
+    s = open_spool("j1", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_recovered, 5);
+    assert_int_equal(st.journal_bad + st.journal_torn + st.journal_discarded, 0);
+    assert_int_equal(spool_count(s), 2);
+    assert_int_equal(spool_journal_replay(s, collect, &g), 5);
+    check_got(&g, 0, 5);
+    /* Dies again before the batch closes: still the open batch. */
+    jnl_add(s, 5, 7);
+    spool_close(s); /* as good as a death: the journal is not emptied */
+    s = open_spool("j1", 1 << 24);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(spool_journal_replay(s, collect, &g), 7);
+    check_got(&g, 0, 7);
+    /* The batch closes: a record, the journal emptied; nothing comes back. */
+    assert_int_equal(spool_append(s, SPOOL_TELEMETRY, 7, "batch", 5, &seq), 0);
+    assert_int_equal(seq, 3);
+    assert_int_equal(spool_journal_reset(s), 0);
+    spool_close(s);
+    s = open_spool("j1", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_recovered, 0);
+    assert_int_equal(spool_count(s), 3);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(spool_journal_replay(s, collect, &g), 0);
+    spool_close(s);
+}
+
+static void kill_after_append(struct spool *s)
+{
+    uint64_t seq;
+    jnl_add(s, 0, 4);
+    assert_int_equal(spool_append(s, SPOOL_TELEMETRY, 4, "batch", 5, &seq), 0);
+    /* dies here, before spool_journal_reset */
+}
+
+/* Killed between "record appended" and "journal emptied": the journal's
+ * seq is in the spool, so its events are not replayed (no duplicates). */
+static void test_journal_after_append_not_resent(void **state)
+{
+    struct spool *s;
+    struct spool_stats st;
+    struct got g = { 0 };
+    (void)state;
+
+    die_after("j2", kill_after_append);
+    s = open_spool("j2", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(spool_count(s), 1);
+    assert_int_equal(st.journal_recovered, 0);
+    assert_int_equal(st.journal_discarded, 4);
+    assert_int_equal(st.journal_bad + st.journal_torn, 0);
+    assert_int_equal(spool_journal_replay(s, collect, &g), 0);
+    /* The next batch journals under the next seq. */
+    jnl_add(s, 10, 12);
+    spool_close(s);
+    s = open_spool("j2", 1 << 24);
+    assert_int_equal(spool_journal_replay(s, collect, &g), 2);
+    check_got(&g, 10, 2);
+    spool_close(s);
+}
+
+static void kill_mid_append(struct spool *s)
+{
+    uint64_t seq;
+    char path[300];
+    struct stat sb;
+    jnl_add(s, 0, 3);
+    assert_int_equal(spool_append(s, SPOOL_TELEMETRY, 3, "a batch of three", 16, &seq), 0);
+    /* The record's write cut short by the death. */
+    seg_file("j3", path, sizeof(path));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size - 6), 0);
+}
+
+/* Killed while appending the record: the torn record is truncated, and
+ * since the journal has that batch whole, it is not counted as lost. */
+static void test_journal_torn_record_not_loss(void **state)
+{
+    struct spool *s;
+    struct spool_stats st;
+    struct got g = { 0 };
+    (void)state;
+
+    die_after("j3", kill_mid_append);
+    s = open_spool("j3", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(spool_count(s), 0);
+    assert_int_equal(spool_next_seq(s), 1);
+    assert_int_equal(st.bad_records, 0);
+    assert_int_equal(st.journal_recovered, 3);
+    assert_int_equal(spool_journal_replay(s, collect, &g), 3);
+    check_got(&g, 0, 3);
+    spool_close(s);
+}
+
+/* A torn last entry is truncated and counted; a damaged entry in the
+ * middle is skipped and counted, once (the journal is rewritten). */
+static void test_journal_torn_and_corrupt(void **state)
+{
+    struct spool *s = open_spool("j4", 1 << 24);
+    struct spool_stats st;
+    struct got g = { 0 };
+    char path[300];
+    struct stat sb;
+    int fd;
+    (void)state;
+
+    jnl_add(s, 0, 4);
+    spool_close(s);
+    jpath("j4", path, sizeof(path));
+    assert_int_equal(stat(path, &sb), 0);
+    assert_int_equal(truncate(path, sb.st_size - 3), 0); /* event-3 torn */
+    /* event-1's payload damaged: header 20, entry 0 is 12 + 7 bytes */
+    fd = open(path, O_WRONLY);
+    assert_true(fd >= 0);
+    assert_int_equal(pwrite(fd, "X", 1, SPOOL_JNL_HDR + 19 + SPOOL_JNL_ENTRY_HDR + 2), 1);
+    close(fd);
+
+    s = open_spool("j4", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_recovered, 2);
+    assert_int_equal(st.journal_bad, 1);
+    assert_int_equal(st.journal_torn, 1);
+    assert_int_equal(spool_journal_replay(s, collect, &g), 2);
+    assert_string_equal(g.ev[0], "event-0");
+    assert_string_equal(g.ev[1], "event-2");
+    spool_close(s);
+    /* Rewritten: the damage is not counted a second time. */
+    s = open_spool("j4", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_recovered, 2);
+    assert_int_equal(st.journal_bad + st.journal_torn, 0);
+    /* and appending goes on after the kept entries */
+    jnl_add(s, 7, 8);
+    spool_close(s);
+    s = open_spool("j4", 1 << 24);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(spool_journal_replay(s, collect, &g), 3);
+    assert_string_equal(g.ev[2], "event-7");
+    spool_close(s);
+}
+
+/* A header that is not one: the whole journal is counted as lost. */
+static void test_journal_bad_header(void **state)
+{
+    struct spool *s = open_spool("j5", 1 << 24);
+    struct spool_stats st;
+    char path[300];
+    int fd;
+    (void)state;
+
+    jnl_add(s, 0, 2);
+    spool_close(s);
+    jpath("j5", path, sizeof(path));
+    fd = open(path, O_WRONLY);
+    assert_int_equal(pwrite(fd, "Z", 1, 9), 1); /* inside seq: the CRC fails */
+    close(fd);
+    s = open_spool("j5", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_recovered, 0);
+    assert_int_equal(st.journal_bad, 1);
+    spool_close(s);
+    s = open_spool("j5", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_bad, 0); /* emptied: counted once */
+    spool_close(s);
+}
+
+/* Bounds: an event over SPOOL_JNL_EVENT_MAX is refused, the journal
+ * stays as it was. */
+static void test_journal_bounds(void **state)
+{
+    struct spool *s = open_spool("j6", 1 << 24);
+    struct spool_stats st;
+    struct got g = { 0 };
+    char *big = calloc(1, SPOOL_JNL_EVENT_MAX + 1);
+    (void)state;
+
+    jnl_add(s, 0, 1);
+    assert_int_equal(spool_journal_add(s, big, SPOOL_JNL_EVENT_MAX + 1), VG_ETOOBIG);
+    jnl_add(s, 1, 2);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_write_errors, 1);
+    spool_close(s);
+    s = open_spool("j6", 1 << 24);
+    assert_int_equal(spool_journal_replay(s, collect, &g), 2);
+    check_got(&g, 0, 2);
+    spool_close(s);
+    free(big);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -347,6 +623,12 @@ int main(void)
         cmocka_unit_test(test_new_epoch_and_drop),
         cmocka_unit_test(test_bad_length_not_torn),
         cmocka_unit_test(test_keep_relocation_bounded),
+        cmocka_unit_test(test_journal_recovers_open_batch),
+        cmocka_unit_test(test_journal_after_append_not_resent),
+        cmocka_unit_test(test_journal_torn_record_not_loss),
+        cmocka_unit_test(test_journal_torn_and_corrupt),
+        cmocka_unit_test(test_journal_bad_header),
+        cmocka_unit_test(test_journal_bounds),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -46,17 +46,33 @@ struct {
     __type(value, struct vg_proc_exec);
 } scratch SEC(".maps");
 
-/* Set by the agent: its own pid, whose execs (none) and exits are not
- * reported; 0 reports everything. */
-const volatile __u32 self_tgid = 0;
+/* Set by the agent (struct vg_proc_conf in proc.h): its own pid, whose
+ * exits are not reported (0 reports everything), and wake_bytes.  A map,
+ * so that a restarted agent can reuse pinned programs and set its pid. */
+struct {
+    __uint(type, BPF_MAP_TYPE_ARRAY);
+    __uint(max_entries, 1);
+    __type(key, __u32);
+    __type(value, struct vg_proc_conf);
+} conf SEC(".maps");
 
 /* Waking the agent for every record costs it a system call per exec.
- * Records are left for its 50 ms timer unless wake_bytes have piled up. */
-const volatile __u64 wake_bytes = 64 * 1024; /* the agent sets min(64 KiB, ring / 4) */
+ * Records are left for its 50 ms timer unless wake_bytes (min(64 KiB,
+ * ring / 4)) have piled up; with no agent reading, nobody is woken. */
 static __always_inline __u64 wake_flags(void)
 {
-    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wake_bytes ? BPF_RB_FORCE_WAKEUP
-                                                                      : BPF_RB_NO_WAKEUP;
+    __u32 zero = 0;
+    struct vg_proc_conf *c = bpf_map_lookup_elem(&conf, &zero);
+    __u64 wake = c ? c->wake_bytes : 64 * 1024;
+    return bpf_ringbuf_query(&events, BPF_RB_AVAIL_DATA) > wake ? BPF_RB_FORCE_WAKEUP
+                                                                : BPF_RB_NO_WAKEUP;
+}
+
+static __always_inline __u32 self_tgid(void)
+{
+    __u32 zero = 0;
+    struct vg_proc_conf *c = bpf_map_lookup_elem(&conf, &zero);
+    return c ? c->self_tgid : 0;
 }
 
 static __always_inline void count_drop(__u32 which)
@@ -135,7 +151,12 @@ int BPF_PROG(vg_exit, struct task_struct *p)
     /* Threads end too: the process ends with its last thread, whichever
      * it is (the leader may leave first, with pthread_exit).  The count
      * of live threads has already been decremented here. */
-    if (BPF_CORE_READ(sig, live.counter) != 0 || (self_tgid && tgid == self_tgid))
+    __u32 self;
+
+    if (BPF_CORE_READ(sig, live.counter) != 0)
+        return 0;
+    self = self_tgid();
+    if (self && tgid == self)
         return 0;
     e = bpf_ringbuf_reserve(&events, sizeof(*e), 0);
     if (!e) {

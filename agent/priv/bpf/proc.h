@@ -12,6 +12,23 @@
 
 enum { VG_PROC_EXEC = 1, VG_PROC_EXIT = 2, VG_PROC_FORK = 3 };
 
+/* The layout of the records below: bumped when any of them changes, so
+ * that an agent finding pinned programs of another build knows whether
+ * it can still read what waits in their ring buffer. */
+#define VG_PROC_ABI 1
+
+/* The `conf` map's one value: settings the agent writes and the programs
+ * read (a map rather than rodata, so that a restarted agent can set them
+ * in programs an earlier one pinned), and the stamp of what pinned them. */
+struct vg_proc_conf {
+    unsigned int self_tgid;          /* the agent, whose exits are not sent; 0: none */
+    unsigned int abi;                /* VG_PROC_ABI of the programs */
+    unsigned long long wake_bytes;   /* wake the agent past this backlog */
+    unsigned long long ring_size;    /* the events map's size */
+    unsigned long long drops_acct;   /* drops an agent has already counted (agents only) */
+    unsigned char obj_sha256[32];    /* SHA-256 of the BPF object (ELF) */
+};
+
 /* Flags. */
 #define VG_PROC_ARGV_TRUNC 1u
 #define VG_PROC_PATH_TRUNC 2u

@@ -977,8 +977,8 @@ static int open_source(struct proc_in *p, int kind)
     p->in->agent->proc_source = "starting";
     switch (kind) {
     case PROC_SRC_EBPF:
-        rc = proc_bpf_open(p->in->loop, &p->sink, p->in->conf->ring_buffer_size, &p->bpf, err,
-                           sizeof(err));
+        rc = proc_bpf_open(p->in->loop, &p->sink, p->in->conf->ring_buffer_size,
+                           p->in->conf->bpf_pin_dir, &p->bpf, err, sizeof(err));
         break;
     case PROC_SRC_NETLINK:
         rc = proc_netlink_open(p->in->loop, &p->sink, &p->nl, err, sizeof(err));
