@@ -98,6 +98,9 @@ size_t bus_backlog(struct agent *a);
 /* Events the network process has put in the spool since start, in the
  * order they were handed over. */
 uint64_t bus_acked(struct agent *a);
+/* 1 when an event handed over now goes straight to a live network
+ * process; sources whose records can wait in the kernel wait otherwise. */
+int bus_ready(struct agent *a);
 
 /* ---- inputs ---- */
 

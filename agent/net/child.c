@@ -22,6 +22,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/file.h>
 #include <sys/prctl.h>
 #include <sys/socket.h>
 #include <sys/syscall.h>
@@ -439,6 +440,37 @@ static void stopped(struct transport *t)
 
 /* ---- set-up ---- */
 
+/* One network process per spool: a predecessor whose parent was killed
+ * may still be closing its batch.  Waits for it (at most 30 s); the lock
+ * goes with this process. */
+static int lock_spool(const struct agent_conf *c, char *err, size_t errlen)
+{
+    char path[4200];
+    int fd, waited = 0;
+
+    snprintf(path, sizeof(path), "%s/spool/lock", c->state_dir);
+    if ((fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600)) < 0) {
+        snprintf(err, errlen, "cannot open %.300s: %s", path, strerror(errno));
+        return -errno;
+    }
+    while (flock(fd, LOCK_EX | LOCK_NB) != 0) {
+        if (errno != EWOULDBLOCK && errno != EINTR) {
+            snprintf(err, errlen, "cannot lock %.300s: %s", path, strerror(errno));
+            close(fd);
+            return -EIO;
+        }
+        if (waited == 0)
+            log_info("[net] waiting for the previous network process to release the spool");
+        if (++waited > 300) {
+            snprintf(err, errlen, "the spool %.300s is still locked after 30 s", path);
+            close(fd);
+            return -EBUSY;
+        }
+        usleep(100 * 1000);
+    }
+    return 0; /* fd kept open: the lock lasts as long as this process */
+}
+
 static void on_batch_ready(void *ctx)
 {
     (void)ctx;
@@ -560,6 +592,8 @@ int net_child_main(int argc, char **argv, int fd)
      * no CAP_DAC_OVERRIDE: group root may write. */
     snprintf(dir, sizeof(dir), "%s/uploads", conf.state_dir);
     if ((rc = vg_sandbox_give_dir(dir, &u, 0, 0770, err, sizeof(err))) != 0)
+        goto fail;
+    if ((rc = lock_spool(&conf, err, sizeof(err))) != 0)
         goto fail;
     if (!(C.a.queue = queue_new(C.a.loop, &conf, on_batch_ready, NULL, err, sizeof(err)))) {
         rc = -EIO;

@@ -15,8 +15,8 @@
  * The child's messages are checked against the permit table below: the
  * type must be one the child may send in the current state, and the
  * payload must decode exactly.  Anything else kills the child, which is
- * then restarted like one that died: after 1 s, doubling to at most 60 s,
- * back to 1 s once one has run for 5 minutes.
+ * then restarted like one that died: at once, then after 1 s, doubling to
+ * at most 60 s, back to at once when one has run for 5 minutes.
  */
 #include <errno.h>
 #include <signal.h>
@@ -40,6 +40,7 @@
 #define BACKOFF_MAX_MS 60000
 #define STABLE_MS 300000
 #define PROBES_MAX 8
+#define SOCK_BUF (4 * 1024 * 1024)
 
 enum cstate { C_NONE, C_STARTING, C_RUNNING, C_STOPPING };
 #define S(x) (1u << (x))
@@ -132,18 +133,38 @@ static void flush(struct monitor *m)
 {
     struct wreq *w;
     struct vg_buf b;
-    uv_buf_t ub;
-    size_t len;
+    uv_buf_t ub[2];
+    size_t len, rlen, clen;
+    int n;
 
-    if (m->writing || !m->link_open || (m->state != C_RUNNING && m->state != C_STOPPING))
+    /* Also before the child's hello: what is in the socket waits there
+     * for it, and outlives this process. */
+    if (m->writing || !m->link_open || m->state == C_NONE)
         return;
-    if (!m->ctl.len && m->ret_sent == m->ret.len)
+    rlen = m->ret.len - m->ret_sent;
+    clen = m->ctl.len;
+    if (!rlen && !clen)
         return;
+    /* Into the socket now, if it takes it: an event there survives this
+     * process's death (the network process reads what is left), one in
+     * memory does not.  Events first: a shutdown comes after every event
+     * before it. */
+    ub[0] = uv_buf_init((char *)m->ret.data + m->ret_sent, (unsigned)rlen);
+    ub[1] = uv_buf_init((char *)m->ctl.data, (unsigned)clen);
+    n = uv_try_write((uv_stream_t *)&m->link, ub, 2);
+    if (n > 0) {
+        size_t done = (size_t)n, r = done < rlen ? done : rlen;
+        m->ret_sent += r;
+        vg_buf_consume(&m->ctl, done - r);
+        rlen -= r;
+        clen -= done - r;
+        if (!rlen && !clen)
+            return;
+    }
+    /* The rest waits for the socket, copied (ret moves as events come). */
     vg_buf_init(&b, CTL_MAX + RET_MAX);
-    /* Events first: a shutdown must come after every event before it. */
-    if (vg_buf_append(&b, m->ret.data + m->ret_sent, m->ret.len - m->ret_sent) != 0 ||
-        vg_buf_append(&b, m->ctl.data, m->ctl.len) != 0 ||
-        !(w = calloc(1, sizeof(*w)))) {
+    if (vg_buf_append(&b, m->ret.data + m->ret_sent, rlen) != 0 ||
+        vg_buf_append(&b, m->ctl.data, clen) != 0 || !(w = calloc(1, sizeof(*w)))) {
         vg_buf_free(&b);
         return; /* out of memory: the next event tries again */
     }
@@ -151,8 +172,8 @@ static void flush(struct monitor *m)
     vg_buf_reset(&m->ctl);
     w->m = m;
     w->data = vg_buf_take(&b, &len);
-    ub = uv_buf_init((char *)w->data, (unsigned)len);
-    if (uv_write(&w->req, (uv_stream_t *)&m->link, &ub, 1, write_done) != 0) {
+    ub[0] = uv_buf_init((char *)w->data, (unsigned)len);
+    if (uv_write(&w->req, (uv_stream_t *)&m->link, ub, 1, write_done) != 0) {
         free(w->data);
         free(w);
         return;
@@ -211,6 +232,13 @@ int bus_emit(struct agent *a, const Vigil__V1__Event *ev)
         rc = bus_event(a, b.data, b.len);
     vg_buf_free(&b);
     return rc;
+}
+
+int bus_ready(struct agent *a)
+{
+    const struct monitor *m = a->mon;
+    /* A live socket that takes what is written at once. */
+    return m && m->link_open && m->state != C_NONE && m->state != C_STOPPING && !m->writing;
 }
 
 uint64_t bus_acked(struct agent *a)
@@ -357,9 +385,6 @@ static void handle(struct monitor *m, uint32_t type, const uint8_t *p, size_t le
             return;
         }
         m->state = C_RUNNING;
-        /* A new child: everything not acknowledged goes again. */
-        m->ret_sent = 0;
-        m->acked_gen = 0;
         memset(&m->pins_sent, 0, sizeof(m->pins_sent));
         m->source_sent[0] = '\0';
         send_state(m);
@@ -491,10 +516,14 @@ static void child_exited(uv_process_t *p, int64_t status, int sig)
         m->restart_at_once = 0;
         delay = 0;
     } else {
+        /* At once the first time (events wait meanwhile), then 1 s,
+         * doubling to 60 s; back to at once after a stable run. */
         if (ran >= STABLE_MS)
-            m->backoff_ms = BACKOFF_MIN_MS;
+            m->backoff_ms = 0;
         delay = m->backoff_ms;
-        m->backoff_ms = m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS : m->backoff_ms * 2;
+        m->backoff_ms = m->backoff_ms == 0 ? BACKOFF_MIN_MS
+                        : m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
+                                                             : m->backoff_ms * 2;
         log_warnx("[priv] restarting the network process in %llu ms; %zu events wait for it",
                   (unsigned long long)delay, m->nlens);
     }
@@ -510,8 +539,17 @@ static void spawn(struct monitor *m)
 
     if (socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
         log_warn("[priv] socketpair");
-        uv_timer_start(&m->restart, restart_cb, m->backoff_ms, 0);
+        uv_timer_start(&m->restart, restart_cb, BACKOFF_MIN_MS, 0);
         return;
+    }
+    /* Room for bursts in the kernel, where events outlive the parent.
+     * Beyond net.core.wmem_max only with CAP_NET_ADMIN (the unit has it). */
+    {
+        int size = SOCK_BUF;
+        if (setsockopt(sv[0], SOL_SOCKET, SO_SNDBUFFORCE, &size, sizeof(size)) != 0)
+            setsockopt(sv[0], SOL_SOCKET, SO_SNDBUF, &size, sizeof(size));
+        if (setsockopt(sv[1], SOL_SOCKET, SO_RCVBUFFORCE, &size, sizeof(size)) != 0)
+            setsockopt(sv[1], SOL_SOCKET, SO_RCVBUF, &size, sizeof(size));
     }
     memset(&o, 0, sizeof(o));
     memset(io, 0, sizeof(io));
@@ -533,7 +571,7 @@ static void spawn(struct monitor *m)
         close(sv[0]);
         close(sv[1]);
         uv_close((uv_handle_t *)&m->proc, NULL);
-        uv_timer_start(&m->restart, restart_cb, m->backoff_ms, 0);
+        uv_timer_start(&m->restart, restart_cb, BACKOFF_MIN_MS, 0);
         return;
     }
     close(sv[1]);
@@ -541,6 +579,10 @@ static void spawn(struct monitor *m)
     m->pid = m->proc.pid;
     m->started_ms = vg_time_mono_ms();
     m->state = C_STARTING;
+    /* A new child: everything not acknowledged goes again, from the start. */
+    m->ret_sent = 0;
+    m->acked_gen = 0;
+    m->writing = 0;
     uv_pipe_init(m->a->loop, &m->link, 0);
     m->link.data = m;
     uv_pipe_open(&m->link, sv[0]);
@@ -548,6 +590,7 @@ static void spawn(struct monitor *m)
     vg_ps_reader_init(&m->rd, VG_PS_MAX_CHILD);
     uv_read_start((uv_stream_t *)&m->link, alloc_cb, read_cb);
     log_info("[priv] network process %d started (user %s)", m->pid, m->user.name);
+    flush(m);
 }
 
 static void tick_cb(uv_timer_t *t)
@@ -599,7 +642,7 @@ struct monitor *monitor_start(struct agent *a, char **argv, const struct monitor
                   a->conf->user, m->user.name, a->conf->user);
     vg_buf_init(&m->ret, RET_MAX);
     vg_buf_init(&m->ctl, CTL_MAX);
-    m->backoff_ms = BACKOFF_MIN_MS;
+    m->backoff_ms = 0;
     uv_timer_init(a->loop, &m->restart);
     uv_timer_init(a->loop, &m->tick);
     m->restart.data = m->tick.data = m;

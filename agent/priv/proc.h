@@ -55,6 +55,9 @@ struct proc_sink {
     void (*exec)(void *ctx, const struct proc_exec *e);
     void (*exit)(void *ctx, const struct proc_exit *e);
     void (*fork)(void *ctx, const struct proc_fork *f);
+    /* 1 when events can be handed on now (may be NULL: always); sources
+     * that can leave records in the kernel (the eBPF ring) wait otherwise. */
+    int (*ready)(void *ctx);
 };
 
 /* ---- sources ---- */

@@ -185,9 +185,30 @@ static void drain_old(struct proc_bpf *b)
     b->old_events_fd = -1;
 }
 
+static void readable(uv_poll_t *h, int status, int events);
+
+/* Records are taken off the ring only while the sink can hand them on
+ * durably (the network process is there to take them): otherwise they
+ * wait in the ring, which outlives this process; a ring that fills is
+ * counted as loss by the kernel side. */
+static int may_consume(struct proc_bpf *b)
+{
+    if (!b->sink.ready || b->sink.ready(b->sink.ctx)) {
+        if (b->closing == 0 && !uv_is_active((uv_handle_t *)&b->poll))
+            uv_poll_start(&b->poll, UV_READABLE, readable);
+        return 1;
+    }
+    /* The ring's epoll fd stays readable: stop watching it meanwhile. */
+    if (uv_is_active((uv_handle_t *)&b->poll))
+        uv_poll_stop(&b->poll);
+    return 0;
+}
+
 static void drain_cb(uv_timer_t *t)
 {
     struct proc_bpf *b = t->data;
+    if (!may_consume(b))
+        return;
     drain_old(b);
     ring_buffer__consume(b->rb);
 }
@@ -196,7 +217,7 @@ static void readable(uv_poll_t *h, int status, int events)
 {
     struct proc_bpf *b = h->data;
     (void)events;
-    if (status < 0)
+    if (status < 0 || !may_consume(b))
         return;
     drain_old(b);
     ring_buffer__consume(b->rb);

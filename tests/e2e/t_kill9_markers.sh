@@ -1,6 +1,7 @@
 # Zero loss under kill -9 (issue 18): a steady stream of marker execs
-# while the agent is killed with SIGKILL 22 times at random moments (and
-# started again), with a collector outage in the middle (the collector
+# while the agent is killed with SIGKILL 22 times at random moments --
+# its root parent, its network process or both (and started again, or
+# restarted by the parent) -- with a collector outage in the middle (the collector
 # killed too, then started again on the same database), and more markers
 # run while no agent runs at all.  Every marker is stored exactly once:
 # the open batch survives in the spool's journal, the execs of the gap
@@ -55,15 +56,36 @@ VG_PIDS="$VG_PIDS $MPID"
 
 down=0
 c=0
+PKILLS=0  # kills that took the root parent (each an unclean stop)
+NKILLS=0  # kills of the network process alone (the parent restarts it)
+log=agent0.log
 while [ $c -lt $KILLS ]; do
     c=$((c + 1))
     # 0.2 to 1.5 s: while starting, connecting, reading the ring, with a
     # batch open.
     sleep "$(shuf -i 200-1500 -n 1 | awk '{ printf "%.3f", $1 / 1000 }')"
-    kill -0 "$APID" 2>/dev/null || { cat "agent$((c - 1)).log"; fail "agent run $((c - 1)) died by itself"; }
-    # The agent and its children (the network child, once the agent is
-    # split in two) at once.
-    kill -KILL "$APID" $(pgrep -P "$APID") 2>/dev/null || true
+    kill -0 "$APID" 2>/dev/null || { cat "$log"; fail "agent run $((c - 1)) died by itself"; }
+    # Which process: the network process alone, the root parent alone
+    # (its network process then finishes its batch and leaves), or both.
+    mode=$(shuf -e net parent both -n 1)
+    # The collector's outage starts and ends with agent restarts.
+    { [ $c -eq 8 ] || [ $c -eq 13 ]; } && mode=both
+    NET=$(pgrep -P "$APID" -x vigil-agent-net || true)
+    if [ "$mode" = net ]; then
+        [ -n "$NET" ] || { echo "kill $c: no network process (restarting); the parent instead"; mode=parent; }
+    fi
+    echo "kill $c: $mode"
+    if [ "$mode" = net ]; then
+        NKILLS=$((NKILLS + 1))
+        kill -KILL $NET
+        continue
+    fi
+    PKILLS=$((PKILLS + 1))
+    if [ "$mode" = both ]; then
+        kill -KILL "$APID" $(pgrep -P "$APID") 2>/dev/null || true
+    else
+        kill -KILL "$APID"
+    fi
     wait "$APID" 2>/dev/null || true
     # While no agent runs: markers of their own, which only the pinned
     # ring buffer can keep.
@@ -85,10 +107,12 @@ while [ $c -lt $KILLS ]; do
     sleep "$(shuf -i 50-800 -n 1 | awk '{ printf "%.3f", $1 / 1000 }')"
     start "agent$c" "$AGENT" -c agent.conf
     APID=$LAST_PID
+    log=agent$c.log
 done
+echo "$PKILLS kills of the agent, $NKILLS of its network process alone"
 
 # A last run, stopped cleanly once everything is stored.
-wait_for 60 "the last agent reading the ring" "grep -q 'process events from ebpf (verified' agent$KILLS.log"
+wait_for 60 "the last agent reading the ring" "grep -q 'process events from ebpf (verified' $log"
 sleep 1
 touch stop.markers
 wait_for 20 "the marker stream to stop" '[ -f markers.done ]'
@@ -137,8 +161,8 @@ echo "markers: $sgot of $N stored ($rows rows), while down: $dgot of $down ($dro
     fail "$((N - sgot)) + $((down - dgot)) markers missing, but only $lost counted as lost"
 [ "$other" = 0 ] || fail "unexpected loss: $(sql c.db "select * from loss where source <> 'proc.ringbuf'")"
 
-# One AgentTamper per kill -9, shown by vigilctl.
-[ "$tamper" = "$KILLS" ] || fail "$tamper unclean-stop events for $KILLS kills"
+# One AgentTamper per kill -9 of the agent, shown by vigilctl.
+[ "$tamper" = "$PKILLS" ] || fail "$tamper unclean-stop events for $PKILLS kills"
 start collector3 "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
 wait_for 20 "collector up for vigilctl" 'grep -q "listening on" collector3.log'
@@ -146,15 +170,15 @@ export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=loc
 export VIGIL_CERT=pki/admin-1.crt VIGIL_KEY=pki/admin-1.key
 expect_exit 0 "$CTL" hosts
 expect_in out.txt "UNCLEAN STOP"
-expect_in out.txt "($KILLS)"
+expect_in out.txt "($PKILLS)"
 expect_exit 0 "$CTL" host agent-1
 expect_in out.txt "UNCLEAN STOP (agent killed or crashed)"
-expect_in out.txt "$KILLS in all"
+expect_in out.txt "$PKILLS in all"
 expect_exit 0 "$CTL" --json hosts
-jq -e --argjson k "$KILLS" '.[0].unclean_stops == $k and .[0].last_unclean_stop != null' out.txt >/dev/null ||
+jq -e --argjson k "$PKILLS" '.[0].unclean_stops == $k and .[0].last_unclean_stop != null' out.txt >/dev/null ||
     fail "vigilctl --json hosts: $(cat out.txt)"
 # ... and the audit log keeps each one, its hash chain whole.
-[ "$(sql c.db "select count(*) from audit where action = 'unclean-stop' and target = 'agent-1'")" = "$KILLS" ] ||
+[ "$(sql c.db "select count(*) from audit where action = 'unclean-stop' and target = 'agent-1'")" = "$PKILLS" ] ||
     fail "unclean stops in the audit log: $(sql c.db "select count(*) from audit where action = 'unclean-stop'")"
 expect_exit 0 "$CTL" audit --verify
 expect_exit 0 "$CTL" audit

@@ -1033,6 +1033,12 @@ static void source_next(struct proc_in *p)
     log_warnx("[in_proc] no process source works here: process events are off");
 }
 
+static int sink_ready(void *ctx)
+{
+    struct proc_in *p = ctx;
+    return bus_ready(p->in->agent);
+}
+
 static int proc_init(struct input *in)
 {
     struct proc_in *p;
@@ -1054,6 +1060,7 @@ static int proc_init(struct input *in)
     p->sink.exec = on_exec;
     p->sink.exit = on_exit_ev;
     p->sink.fork = on_fork;
+    p->sink.ready = sink_ready;
     uv_timer_init(in->loop, &p->tick);
     uv_timer_init(in->loop, &p->snap);
     uv_timer_init(in->loop, &p->probe_timer);
