@@ -133,6 +133,25 @@ static void test_duplicates_and_bytes(void **state)
     pkg_list_free(&l);
 }
 
+/* NUL bytes inside values (found by fuzz_dpkg): a value ends at its NUL,
+ * so "Package: \0..." has no name and is skipped, not listed nameless. */
+static void test_nul_in_values(void **state)
+{
+    static const char t[] = "Package: \0l o\nStatus: install ok installed\nVersion: 1\n\n"
+                            "Package: ab\0c\nStatus: install ok installed\nArchitecture: amd64\n"
+                            "Version: 2\0junk\n";
+    struct pkg_list l;
+    struct pkg_report r;
+    (void)state;
+    parse(t, sizeof(t) - 1, &l, &r);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(r.skipped_incomplete, 1);
+    assert_string_equal(l.v[0].name, "ab");
+    assert_string_equal(l.v[0].version, "2");
+    assert_int_equal(r.bad_versions, 0);
+    pkg_list_free(&l);
+}
+
 static void test_empty(void **state)
 {
     struct pkg_list l;
@@ -384,6 +403,7 @@ int main(void)
         cmocka_unit_test(test_missing_fields),
         cmocka_unit_test(test_huge_line_and_garbage),
         cmocka_unit_test(test_duplicates_and_bytes),
+        cmocka_unit_test(test_nul_in_values),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_updates_journal),
         cmocka_unit_test(test_history_parse),
