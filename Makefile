@@ -159,7 +159,7 @@ $(BUILD)/tests/test_spool: $(BUILD)/obj/tests/unit/test_spool.o $(BUILD)/obj/age
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-DPKG_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
+DPKG_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,pkg_dpkg.o pkg_dpkglog.o pkg_rpm.o zfile.o)
 $(BUILD)/tests/test_dpkg: $(BUILD)/obj/tests/unit/test_dpkg.o $(DPKG_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"

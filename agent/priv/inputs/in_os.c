@@ -116,7 +116,7 @@ static int64_t boot_time_ms(void)
         if (n < sizeof(num)) {
             memcpy(num, p, n);
             num[n] = '\0';
-            if (vg_parse_u64(num, 0, UINT64_MAX / 1000, &v))
+            if (vg_parse_u64(num, 0, INT64_MAX / 1000, &v))
                 v = 0;
         }
     }
