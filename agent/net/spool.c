@@ -21,6 +21,9 @@
 #define META_MAGIC "VGM2"
 #define META_SLOT 64
 #define SEG_MAX_DEFAULT (8u * 1024 * 1024)
+/* Sequence numbers count batches from 1: one past this is damage, and
+ * taking it would wrap the next sequence number to 0. */
+#define SEQ_MAX (UINT64_C(1) << 62)
 
 struct seg {
     uint64_t first; /* name */
@@ -257,7 +260,7 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
         if (rc == 0) {
             uint32_t crc = vg_crc32c(0, buf + off + 4, 20);
             crc = vg_crc32c(crc, buf + off + SPOOL_HDR, len);
-            if (crc != get32(buf + off + 24))
+            if (crc != get32(buf + off + 24) || get64(buf + off + 8) > SEQ_MAX)
                 rc = VG_ECORRUPT;
         }
         if (rc) {
@@ -395,7 +398,8 @@ static int read_meta(struct spool *s)
     for (size_t off = 0; off + META_SLOT <= len && off < 2 * META_SLOT; off += META_SLOT) {
         const uint8_t *m = (const uint8_t *)buf + off;
         uint64_t gen = get64(m + 4);
-        if (memcmp(m, META_MAGIC, 4) != 0 || vg_crc32c(0, m, 52) != get32(m + 52))
+        if (memcmp(m, META_MAGIC, 4) != 0 || vg_crc32c(0, m, 52) != get32(m + 52) ||
+            get64(m + 28) > SEQ_MAX || get64(m + 36) > SEQ_MAX)
             continue;
         if (found && gen <= s->meta_gen)
             continue;
