@@ -5,11 +5,14 @@
  *
  * Input (binary):
  *
- *   flags u8 | [meta_len u16 LE | meta] | seg 1 | seg 2 | ... | last seg
+ *   flags u8 | [meta_len u16 LE | meta] | [jnl_len u16 LE | journal]
+ *            | seg 1 | seg 2 | ... | last seg
  *   flags: bit 0 meta present; bits 1-2 segments (0-3); bit 3 append
  *   after open; bit 4 acknowledge the middle record; bit 5 drop one;
  *   bit 6 fix the CRCs of meta slots and of records with a plausible
- *   header (so that the fuzzer gets past them to the record semantics).
+ *   header (so that the fuzzer gets past them to the record semantics);
+ *   bit 7 a "journal" file (the open batch's journal, issue 18: read at
+ *   open by a spool that has one, ignored by one that has not).
  *   Every segment but the last is prefixed by its length (u32 LE).
  *
  * Segments are named 1, 2, 3 (so the last one is the newest).  After
@@ -59,6 +62,24 @@ static void fix_records(uint8_t *b, size_t n)
             continue;
         put32(b + off + 24, vg_crc32c(vg_crc32c(0, b + off + 4, 20), b + off + SPOOL_HDR, len));
         off += SPOOL_HDR + len - 1;
+    }
+}
+
+/* The journal (zeroloss's format): header "VGJ1" 0 seq crc(0..16);
+ * entries "VGJE" len crc(len, payload) payload. */
+static void fix_journal(uint8_t *b, size_t n)
+{
+    if (n >= 20 && memcmp(b, "VGJ1", 4) == 0)
+        put32(b + 16, vg_crc32c(0, b, 16));
+    for (size_t off = 0; off + 12 <= n; off++) {
+        uint32_t len;
+        if (memcmp(b + off, "VGJE", 4) != 0)
+            continue;
+        len = get32(b + off + 4);
+        if (len > n - off - 12)
+            continue;
+        put32(b + off + 8, vg_crc32c(vg_crc32c(0, b + off + 4, 4), b + off + 12, len));
+        off += 12 + len - 1;
     }
 }
 
@@ -138,6 +159,29 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         }
         data += ml;
         size -= ml;
+    }
+    if (flags & 128) {
+        size_t jl;
+        if (size < 2)
+            return 0;
+        jl = (size_t)(data[0] | data[1] << 8);
+        data += 2;
+        size -= 2;
+        if (jl > size)
+            jl = size;
+        if (flags & 64) {
+            uint8_t *j = malloc(jl ? jl : 1);
+            if (!j)
+                abort();
+            memcpy(j, data, jl);
+            fix_journal(j, jl);
+            fuzz_put(dir, "journal", j, jl);
+            free(j);
+        } else {
+            fuzz_put(dir, "journal", data, jl);
+        }
+        data += jl;
+        size -= jl;
     }
     for (unsigned i = 1; i <= nseg; i++) {
         char name[32];
