@@ -398,8 +398,9 @@ static int read_meta(struct spool *s)
     for (size_t off = 0; off + META_SLOT <= len && off < 2 * META_SLOT; off += META_SLOT) {
         const uint8_t *m = (const uint8_t *)buf + off;
         uint64_t gen = get64(m + 4);
+        /* Damaged if acked > high: the next batch would be "acknowledged". */
         if (memcmp(m, META_MAGIC, 4) != 0 || vg_crc32c(0, m, 52) != get32(m + 52) ||
-            get64(m + 28) > SEQ_MAX || get64(m + 36) > SEQ_MAX)
+            get64(m + 36) > SEQ_MAX || get64(m + 28) > get64(m + 36))
             continue;
         if (found && gen <= s->meta_gen)
             continue;
@@ -847,6 +848,10 @@ int spool_read(struct spool *s, const struct spool_rec *r, uint8_t **out)
 
 int spool_ack(struct spool *s, uint64_t seq)
 {
+    /* Nothing past the highest sequence number was ever sent: taking
+     * more would make the next batches "acknowledged" before they exist. */
+    if (seq > s->high)
+        seq = s->high;
     while (s->n && s->recs[0].seq <= seq)
         forget(s, 0);
     if (seq > s->acked)
