@@ -239,6 +239,7 @@ FUZZ_MODS_fuzz_spool := agent/net/spool.o
 FUZZ_MODS_fuzz_dpkg := $(addprefix agent/priv/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
 FUZZ_MODS_fuzz_dpkglog := $(addprefix agent/priv/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
 FUZZ_MODS_fuzz_apt := $(addprefix agent/priv/,pkg_apt.o pkg_dnf.o pending_state.o pkg_dpkg.o zfile.o)
+FUZZ_MODS_fuzz_pending_seen := $(addprefix agent/priv/,pkg_dnf.o pending_state.o pkg_rpm.o pkg_dpkg.o zfile.o)
 FUZZ_MODS_fuzz_dnf := $(addprefix agent/priv/,pkg_dnf.o pending_state.o pkg_rpm.o pkg_dpkg.o zfile.o)
 FUZZ_MODS_fuzz_rpm := $(addprefix agent/priv/,pkg_rpm.o pkg_dpkg.o pkg_dpkglog.o zfile.o)
 FUZZ_MODS_fuzz_proc := agent/priv/proc_read.o
