@@ -197,10 +197,15 @@ static void collect_garbage(struct spool *s)
     }
 }
 
+/* By sequence number, then where it was written. */
 static int cmp_rec(const void *a, const void *b)
 {
     const struct spool_rec *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -376,8 +381,24 @@ static int scan(struct spool *s, char *err, size_t errlen)
         }
         s->disk_bytes += sg->size;
     }
-    if (s->n)
+    if (s->n) {
+        size_t w = 1;
         qsort(s->recs, s->n, sizeof(*s->recs), cmp_rec);
+        /* One sequence number twice (damage): the first written is kept,
+         * the others are counted bad, or both would be sent. */
+        for (size_t i = 1; i < s->n; i++) {
+            if (s->recs[i].seq == s->recs[w - 1].seq) {
+                struct seg *dup = seg_find(s, s->recs[i].seg);
+                if (dup && dup->live)
+                    dup->live--;
+                s->st.recovered--;
+                s->st.bad_records++;
+                continue;
+            }
+            s->recs[w++] = s->recs[i];
+        }
+        s->n = w;
+    }
     if (max_seq > s->high)
         s->high = max_seq;
 out:

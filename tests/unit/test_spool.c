@@ -371,6 +371,34 @@ static void test_ack_past_high(void **state)
     spool_close(s);
 }
 
+/* One sequence number twice, both CRCs good (found by fuzz_spool): both
+ * were recovered and would have been sent.  The first is kept. */
+static void test_duplicate_seq(void **state)
+{
+    struct spool *s = open_spool("dupseq", 1 << 24);
+    struct spool_stats st;
+    uint8_t rec[SPOOL_HDR + 100];
+    char path[300];
+    int fd;
+    (void)state;
+    append_n(s, 2, 100, SPOOL_TELEMETRY);
+    spool_close(s);
+    seg_file("dupseq", path, sizeof(path));
+    fd = open(path, O_RDWR | O_APPEND);
+    assert_int_equal(pread(fd, rec, sizeof(rec), 0), (ssize_t)sizeof(rec));
+    assert_int_equal(write(fd, rec, sizeof(rec)), (ssize_t)sizeof(rec)); /* seq 1 again */
+    close(fd);
+    s = open_spool("dupseq", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.bad_records, 1);
+    assert_int_equal(spool_count(s), 2);
+    assert_int_equal(spool_at(s, 0)->seq, 1);
+    assert_int_equal(spool_at(s, 0)->off, 0);
+    assert_int_equal(spool_at(s, 1)->seq, 2);
+    check_payload(s, spool_at(s, 0));
+    spool_close(s);
+}
+
 /* Big KEEP records moved forward never make a segment the scan skips. */
 static void test_keep_relocation_bounded(void **state)
 {
@@ -406,6 +434,7 @@ int main(void)
         cmocka_unit_test(test_keep_relocation_bounded),
         cmocka_unit_test(test_seq_out_of_range),
         cmocka_unit_test(test_ack_past_high),
+        cmocka_unit_test(test_duplicate_seq),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
