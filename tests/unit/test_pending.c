@@ -615,6 +615,31 @@ static void add(struct pending_list *l, const char *name, const char *inst, cons
     assert_int_equal(pending_list_push(l, &p), 0);
 }
 
+/* A package name starting with '#' (found by fuzz_pending_seen): saved,
+ * it was read back as a comment, so its first-seen time restarted at
+ * every start.  Only lines without a tab are comments now. */
+static void seen_hash_name(void **state)
+{
+    char path[PATH_MAX];
+    struct pending_seen *s;
+    struct pending_list l = { NULL, 0, 0 };
+    unsigned bad;
+    (void)state;
+    tpath(path, sizeof(path), "pending-seen-hash");
+    s = pending_seen_load(path, &bad);
+    add(&l, "#url", "1.0", "1.1", 0);
+    assert_int_equal(pending_seen_apply(s, &l, 1000, 0), 1);
+    assert_int_equal(pending_seen_save(s, path), 0);
+    pending_seen_free(s);
+    s = pending_seen_load(path, &bad);
+    assert_int_equal(bad, 0);
+    assert_int_equal(pending_seen_apply(s, &l, 5000, 0), 0);
+    assert_int_equal(l.v[0].first_seen_ms, 1000);
+    pending_seen_free(s);
+    pending_list_free(&l);
+    assert_int_equal(unlink(path), 0);
+}
+
 static void seen_state(void **state)
 {
     char path[PATH_MAX];
@@ -712,6 +737,7 @@ int main(void)
         cmocka_unit_test(apt_hostile),      cmocka_unit_test(apt_nul_in_field),
         cmocka_unit_test(dnf4_list),
         cmocka_unit_test(dnf5_list),        cmocka_unit_test(seen_state),
+        cmocka_unit_test(seen_hash_name),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
