@@ -21,9 +21,11 @@
 #define META_MAGIC "VGM2"
 #define META_SLOT 64
 #define SEG_MAX_DEFAULT (8u * 1024 * 1024)
-/* Sequence numbers count batches from 1: one past this is damage, and
- * taking it would wrap the next sequence number to 0. */
-#define SEQ_MAX (UINT64_C(1) << 62)
+/* Sequence numbers count batches from 1 and are never assigned past
+ * this (the collector keeps them as SQLite's signed 64-bit integers);
+ * one past it found at open is damage, and taking it would let the next
+ * number wrap to 0. */
+#define SEQ_MAX ((uint64_t)INT64_MAX)
 
 struct seg {
     uint64_t first; /* name */
@@ -763,6 +765,11 @@ int spool_append(struct spool *s, uint16_t cls, uint32_t events, const void *dat
     uint64_t seq = s->high + 1, off = 0;
     int rc = -ENOSPC;
 
+    if (s->high >= SEQ_MAX) {
+        /* Only after a damaged record near SEQ_MAX was taken at open. */
+        log_warnx("[spool] %s: sequence numbers exhausted; batch lost", s->dir);
+        return VG_ETOOBIG;
+    }
     if (len > SPOOL_REC_MAX || len + SPOOL_HDR > s->o.max_bytes)
         return VG_ETOOBIG;
     make_header(hdr, seq, cls, events, data, len);

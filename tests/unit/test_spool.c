@@ -349,6 +349,39 @@ static void test_seq_out_of_range(void **state)
     spool_close(s);
 }
 
+/* A damaged record numbered INT64_MAX, the last number the spool assigns
+ * (found by fuzz_spool near the old 2^62 bound: the spool numbered past
+ * its bound, refused its own record at the next open and reused the
+ * number): taken, and appends are refused from then on, counted. */
+static void test_seq_exhausted(void **state)
+{
+    struct spool *s = open_spool("seqend", 1 << 24);
+    uint8_t rec[SPOOL_HDR + 100];
+    uint32_t crc;
+    uint64_t seq, v = (uint64_t)INT64_MAX;
+    char path[300];
+    int fd;
+    (void)state;
+    append_n(s, 1, 100, SPOOL_TELEMETRY);
+    spool_close(s);
+    seg_file("seqend", path, sizeof(path));
+    fd = open(path, O_RDWR);
+    assert_int_equal(pread(fd, rec, sizeof(rec), 0), (ssize_t)sizeof(rec));
+    for (int i = 0; i < 8; i++)
+        rec[8 + i] = (uint8_t)(v >> (8 * i));
+    crc = vg_crc32c(vg_crc32c(0, rec + 4, 20), rec + SPOOL_HDR, 100);
+    for (int i = 0; i < 4; i++)
+        rec[24 + i] = (uint8_t)(crc >> (8 * i));
+    assert_int_equal(pwrite(fd, rec, sizeof(rec), 0), (ssize_t)sizeof(rec));
+    close(fd);
+    s = open_spool("seqend", 1 << 24);
+    assert_int_equal(spool_count(s), 1);
+    assert_true(spool_next_seq(s) == v + 1);
+    assert_int_equal(spool_append(s, SPOOL_TELEMETRY, 1, "x", 1, &seq), VG_ETOOBIG);
+    assert_int_equal(spool_count(s), 1);
+    spool_close(s);
+}
+
 /* Acknowledged past the highest sequence number (found by fuzz_spool, as
  * a meta slot with acked > high; a confused collector can send the same):
  * the next batches got numbers already "acknowledged", were forgotten at
@@ -435,6 +468,7 @@ int main(void)
         cmocka_unit_test(test_seq_out_of_range),
         cmocka_unit_test(test_ack_past_high),
         cmocka_unit_test(test_duplicate_seq),
+        cmocka_unit_test(test_seq_exhausted),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
