@@ -252,7 +252,8 @@ $(BUILD)/fuzz/$(1): $(BUILD)/obj/tests/fuzz/$(1).o $(addprefix $(BUILD)/obj/,$(F
 	@echo "  LD      $$@"
 	$$(Q)$$(CC) $$(ALL_LDFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(LIBS)
 endef
-$(foreach f,$(FUZZ_NAMES),$(eval $(call fuzz_link,$(f))))
+# fuzz_collector_* targets have a pattern rule of their own.
+$(foreach f,$(filter-out fuzz_collector_%,$(FUZZ_NAMES)),$(eval $(call fuzz_link,$(f))))
 
 tests: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
 
