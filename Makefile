@@ -84,7 +84,8 @@ PROGS := $(AGENT) $(COLLECTOR) $(CTL)
 UNIT_SRC := $(wildcard tests/unit/test_*.c)
 UNIT_BIN := $(patsubst tests/unit/%.c,$(BUILD)/tests/%,$(UNIT_SRC))
 FUZZ_SRC := $(wildcard tests/fuzz/fuzz_*.c)
-FUZZ_BIN := $(patsubst tests/fuzz/%.c,$(BUILD)/fuzz/%,$(FUZZ_SRC))
+FUZZ_NAMES := $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC))
+FUZZ_BIN := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # Helper programs the end-to-end tests run (an exec storm).
@@ -95,7 +96,7 @@ TOOL_BIN := $(BUILD)/bench/execstorm
 # Keep generated sources and objects: make would delete them as intermediates.
 .SECONDARY:
 
-.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz fuzz-smoke test-html \
+.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz fuzz-build fuzz-smoke test-html \
         pkgbins deb rpm test-packages
 .DEFAULT_GOAL := all
 
@@ -170,7 +171,7 @@ $(BUILD)/tests/test_runstate: $(BUILD)/obj/tests/unit/test_runstate.o $(BUILD)/o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-DPKG_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
+DPKG_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,pkg_dpkg.o pkg_dpkglog.o pkg_rpm.o zfile.o)
 $(BUILD)/tests/test_dpkg: $(BUILD)/obj/tests/unit/test_dpkg.o $(DPKG_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
@@ -242,16 +243,28 @@ $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBVIGIL)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-# Fuzz targets of collector modules link the module itself.
-$(BUILD)/fuzz/fuzz_advisory: $(BUILD)/obj/tests/fuzz/fuzz_advisory.o $(BUILD)/obj/collector/advisory.o $(LIBVIGIL)
-	@mkdir -p $(dir $@)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+# Fuzz targets link the agent and collector modules they test (before
+# the library): FUZZ_MODS_<target>, objects relative to $(BUILD)/obj/.
+FUZZ_MODS_fuzz_advisory := collector/advisory.o
+FUZZ_MODS_fuzz_spool := agent/net/spool.o
+FUZZ_MODS_fuzz_dpkg := $(addprefix agent/priv/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
+FUZZ_MODS_fuzz_dpkglog := $(addprefix agent/priv/,pkg_dpkg.o pkg_dpkglog.o zfile.o)
+FUZZ_MODS_fuzz_apt := $(addprefix agent/priv/,pkg_apt.o pkg_dnf.o pending_state.o pkg_dpkg.o zfile.o)
+FUZZ_MODS_fuzz_pending_seen := $(addprefix agent/priv/,pkg_dnf.o pending_state.o pkg_rpm.o pkg_dpkg.o zfile.o)
+FUZZ_MODS_fuzz_dnf := $(addprefix agent/priv/,pkg_dnf.o pending_state.o pkg_rpm.o pkg_dpkg.o zfile.o)
+FUZZ_MODS_fuzz_rpm := $(addprefix agent/priv/,pkg_rpm.o pkg_dpkg.o pkg_dpkglog.o zfile.o)
+FUZZ_MODS_fuzz_proc := agent/priv/proc_read.o
+FUZZ_MODS_fuzz_zfile := agent/priv/zfile.o
+FUZZ_MODS_fuzz_osrelease := agent/priv/os_release.o
 
-$(BUILD)/fuzz/%: $(BUILD)/obj/tests/fuzz/%.o $(LIBVIGIL)
-	@mkdir -p $(dir $@)
-	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+define fuzz_link
+$(BUILD)/fuzz/$(1): $(BUILD)/obj/tests/fuzz/$(1).o $(addprefix $(BUILD)/obj/,$(FUZZ_MODS_$(1))) $(LIBVIGIL)
+	@mkdir -p $$(dir $$@)
+	@echo "  LD      $$@"
+	$$(Q)$$(CC) $$(ALL_LDFLAGS) -fsanitize=fuzzer -o $$@ $$^ $$(LIBS)
+endef
+# fuzz_collector_* targets have a pattern rule of their own.
+$(foreach f,$(filter-out fuzz_collector_%,$(FUZZ_NAMES)),$(eval $(call fuzz_link,$(f))))
 
 tests: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
 
@@ -282,22 +295,25 @@ check: deps
 	$(Q)$(SAN_ENV) scripts/run-unit.sh build/asan/tests
 	$(Q)$(SAN_ENV) VG_BUILD=build/asan tests/e2e/run.sh
 
-# libFuzzer targets (clang), built into build/fuzz/.  `make fuzz-smoke`
-# runs each for FUZZ_SECONDS (default 15) from the seeds in tests/fuzz/corpus/.
-FUZZ_SECONDS ?= 15
-fuzz: deps
+# libFuzzer targets (clang, ASan + UBSan), built into build/fuzz/fuzz/.
+# `make fuzz` runs each for FUZZ_SECONDS (default 60), `make fuzz-smoke`
+# (CI) for FUZZ_SECONDS (default 5), from the seeds in tests/fuzz/corpus/
+# NAME/ and the corpus grown by earlier runs (build/fuzz/corpus/NAME/).
+# Both print executions, coverage and corpus size per target and fail on
+# any crash, leak, out-of-memory or timeout (inputs kept in
+# build/fuzz/crash/NAME/).  FUZZ_TARGETS="fuzz_spool fuzz_dpkg" runs
+# some; FUZZ_JOBS=2 runs two at a time.
+FUZZ_TARGETS ?= $(FUZZ_NAMES)
+FUZZ_JOBS ?= 1
+fuzz-build: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/fuzz CC=clang SAN=1 FUZZ=1 \
-	    $(patsubst tests/fuzz/%.c,build/fuzz/fuzz/%,$(FUZZ_SRC))
+	    $(patsubst %,build/fuzz/fuzz/%,$(FUZZ_TARGETS))
 
-fuzz-smoke: fuzz
-	$(Q)for f in $(patsubst tests/fuzz/%.c,%,$(FUZZ_SRC)); do \
-	    mkdir -p build/fuzz/corpus/$$f; \
-	    seeds=tests/fuzz/corpus/$$f; [ -d $$seeds ] || seeds=; \
-	    build/fuzz/fuzz/$$f -max_total_time=$(FUZZ_SECONDS) -max_len=65536 \
-	        build/fuzz/corpus/$$f $$seeds >build/fuzz/$$f.log 2>&1 || \
-	        { tail -40 build/fuzz/$$f.log; echo "  FAIL  fuzz/$$f"; exit 1; }; \
-	    echo "  PASS  fuzz/$$f ($$(grep -o 'Done [0-9]* runs' build/fuzz/$$f.log))"; \
-	done
+fuzz: fuzz-build
+	$(Q)tests/fuzz/run.sh $(or $(FUZZ_SECONDS),60) $(FUZZ_JOBS) $(FUZZ_TARGETS)
+
+fuzz-smoke: fuzz-build
+	$(Q)tests/fuzz/run.sh $(or $(FUZZ_SECONDS),5) $(FUZZ_JOBS) $(FUZZ_TARGETS)
 
 checksrc:
 	$(Q)scripts/checksrc.sh

@@ -57,6 +57,50 @@ static void budget_free(void *data, void *ptr)
 
 static ProtobufCAllocator free_allocator = { budget_alloc, budget_free, NULL };
 
+/*
+ * protobuf-c refuses field number 0 in a one-byte tag but takes it from
+ * an over-long one ("80 00"), keeping it as an unknown field that it
+ * then packs as the one-byte form it refuses: a message that decodes
+ * but whose re-encoding does not.  Such a message is malformed; this
+ * finds one anywhere in the tree (the schema has no recursive message,
+ * so the depth is bounded).
+ */
+static int has_field_zero(const ProtobufCMessage *m)
+{
+    const ProtobufCMessageDescriptor *d = m->descriptor;
+    const char *base = (const char *)m;
+
+    for (unsigned i = 0; i < m->n_unknown_fields; i++)
+        if (m->unknown_fields[i].tag == 0)
+            return 1;
+    for (unsigned i = 0; i < d->n_fields; i++) {
+        const ProtobufCFieldDescriptor *f = &d->fields[i];
+        if (f->type != PROTOBUF_C_TYPE_MESSAGE)
+            continue;
+        if (f->label == PROTOBUF_C_LABEL_REPEATED) {
+            size_t n;
+            ProtobufCMessage *const *v;
+            memcpy(&n, base + f->quantifier_offset, sizeof(n));
+            memcpy(&v, base + f->offset, sizeof(v));
+            for (size_t k = 0; k < n; k++)
+                if (v[k] && has_field_zero(v[k]))
+                    return 1;
+        } else {
+            const ProtobufCMessage *sub;
+            if (f->flags & PROTOBUF_C_FIELD_FLAG_ONEOF) {
+                uint32_t q;
+                memcpy(&q, base + f->quantifier_offset, sizeof(q));
+                if (q != f->id)
+                    continue;
+            }
+            memcpy(&sub, base + f->offset, sizeof(sub));
+            if (sub && has_field_zero(sub))
+                return 1;
+        }
+    }
+    return 0;
+}
+
 int vg_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, size_t len,
                  ProtobufCMessage **out)
 {
@@ -67,6 +111,10 @@ int vg_pb_unpack(const ProtobufCMessageDescriptor *desc, const uint8_t *data, si
     ProtobufCMessage *m = protobuf_c_message_unpack(desc, &a, len, data);
     if (!m)
         return VG_EDECODE;
+    if (has_field_zero(m)) {
+        protobuf_c_message_free_unpacked(m, &a);
+        return VG_EDECODE;
+    }
     *out = m;
     return 0;
 }

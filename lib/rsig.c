@@ -189,7 +189,7 @@ int vg_rsig_parse(const char *text, size_t len, struct vg_rsig *m, char *why, si
         m->nfiles++;
     }
     if (!s_id || !is_hex(m->report_id, 32) || !s_fmt || !known_format(m->format) ||
-        !known_layout(m->format, m->layout) || !s_col || !s_asof ||
+        !known_layout(m->format, m->layout) || !s_col || !value_ok(m->collector) || !s_asof ||
         vg_time_parse(asof, &m->as_of_ms) != 0 || !s_gen ||
         vg_time_parse(gen, &m->generated_ms) != 0) {
         snprintf(why, whylen, "the manifest lacks or garbles its report_id, format, layout, "

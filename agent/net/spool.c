@@ -24,6 +24,11 @@
 #define SEG_MAX_DEFAULT (8u * 1024 * 1024)
 #define JNL_MAGIC "VGJ1"
 #define JNL_ENTRY "VGJE"
+/* Sequence numbers count batches from 1 and are never assigned past
+ * this (the collector keeps them as SQLite's signed 64-bit integers);
+ * one past it found at open is damage, and taking it would let the next
+ * number wrap to 0. */
+#define SEQ_MAX ((uint64_t)INT64_MAX)
 
 struct seg {
     uint64_t first; /* name */
@@ -206,10 +211,15 @@ static void collect_garbage(struct spool *s)
     }
 }
 
+/* By sequence number, then where it was written. */
 static int cmp_rec(const void *a, const void *b)
 {
     const struct spool_rec *x = a, *y = b;
-    return x->seq < y->seq ? -1 : x->seq > y->seq;
+    if (x->seq != y->seq)
+        return x->seq < y->seq ? -1 : 1;
+    if (x->seg != y->seg)
+        return x->seg < y->seg ? -1 : 1;
+    return x->off < y->off ? -1 : x->off > y->off;
 }
 
 static int cmp_u64(const void *a, const void *b)
@@ -273,7 +283,7 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
         if (rc == 0) {
             uint32_t crc = vg_crc32c(0, buf + off + 4, 20);
             crc = vg_crc32c(crc, buf + off + SPOOL_HDR, len);
-            if (crc != get32(buf + off + 24))
+            if (crc != get32(buf + off + 24) || get64(buf + off + 8) > SEQ_MAX)
                 rc = VG_ECORRUPT;
         }
         if (rc) {
@@ -389,8 +399,24 @@ static int scan(struct spool *s, char *err, size_t errlen)
         }
         s->disk_bytes += sg->size;
     }
-    if (s->n)
+    if (s->n) {
+        size_t w = 1;
         qsort(s->recs, s->n, sizeof(*s->recs), cmp_rec);
+        /* One sequence number twice (damage): the first written is kept,
+         * the others are counted bad, or both would be sent. */
+        for (size_t i = 1; i < s->n; i++) {
+            if (s->recs[i].seq == s->recs[w - 1].seq) {
+                struct seg *dup = seg_find(s, s->recs[i].seg);
+                if (dup && dup->live)
+                    dup->live--;
+                s->st.recovered--;
+                s->st.bad_records++;
+                continue;
+            }
+            s->recs[w++] = s->recs[i];
+        }
+        s->n = w;
+    }
     if (max_seq > s->high)
         s->high = max_seq;
 out:
@@ -411,7 +437,9 @@ static int read_meta(struct spool *s)
     for (size_t off = 0; off + META_SLOT <= len && off < 2 * META_SLOT; off += META_SLOT) {
         const uint8_t *m = (const uint8_t *)buf + off;
         uint64_t gen = get64(m + 4);
-        if (memcmp(m, META_MAGIC, 4) != 0 || vg_crc32c(0, m, 52) != get32(m + 52))
+        /* Damaged if acked > high: the next batch would be "acknowledged". */
+        if (memcmp(m, META_MAGIC, 4) != 0 || vg_crc32c(0, m, 52) != get32(m + 52) ||
+            get64(m + 36) > SEQ_MAX || get64(m + 28) > get64(m + 36))
             continue;
         if (found && gen <= s->meta_gen)
             continue;
@@ -763,6 +791,11 @@ int spool_append(struct spool *s, uint16_t cls, uint32_t events, const void *dat
     uint64_t seq = s->high + 1, off = 0;
     int rc = -ENOSPC;
 
+    if (s->high >= SEQ_MAX) {
+        /* Only after a damaged record near SEQ_MAX was taken at open. */
+        log_warnx("[spool] %s: sequence numbers exhausted; batch lost", s->dir);
+        return VG_ETOOBIG;
+    }
     if (len > SPOOL_REC_MAX || len + SPOOL_HDR > s->o.max_bytes)
         return VG_ETOOBIG;
     make_header(hdr, seq, cls, events, data, len);
@@ -869,6 +902,10 @@ int spool_read(struct spool *s, const struct spool_rec *r, uint8_t **out)
 
 int spool_ack(struct spool *s, uint64_t seq)
 {
+    /* Nothing past the highest sequence number was ever sent: taking
+     * more would make the next batches "acknowledged" before they exist. */
+    if (seq > s->high)
+        seq = s->high;
     while (s->n && s->recs[0].seq <= seq)
         forget(s, 0);
     if (seq > s->acked)

@@ -124,7 +124,9 @@ struct pending_seen *pending_seen_load(const char *path, unsigned *bad)
         struct seen e;
         int nf = 0;
         long long a, b;
-        if (p[0] == '#')
+        /* Comments have no tab: a data line whose name starts with '#'
+         * is data (it was saved so). */
+        if (p[0] == '#' && !strchr(p, '\t'))
             continue;
         while (nf < 5 && q) {
             f[nf++] = q;

@@ -802,9 +802,10 @@ static int read_list(struct apt *a, const char *dir, uint16_t fidx)
         line = next_line(&l, &n);
         if (!line || n == 0 || (n == 1 && line[0] == '\r')) {
             if (pk && vr) {
-                struct ent *e = lookup(a, pk, pl, ar ? ar : "", ar ? al : 0, 0);
+                /* Lengths of the copies: a value holding a NUL is cut there. */
+                struct ent *e = lookup(a, pk, strlen(pk), ar ? ar : "", ar ? strlen(ar) : 0, 0);
                 a->rep->stanzas++;
-                if (e && (rc = add_version(e, vr, vl, fidx)))
+                if (e && (rc = add_version(e, vr, strlen(vr), fidx)))
                     break;
             }
             free(pk);

@@ -225,7 +225,8 @@ static int parse(const char *text, size_t len, struct pkg_list *out, struct pkg_
                 for (int f = 0; f < F_NFIELDS; f++) {
                     if (strlen(field_names[f]) == nl && strncasecmp(p, field_names[f], nl) == 0) {
                         const char *v = colon + 1;
-                        size_t vl = (size_t)(le - v);
+                        /* Cut at a NUL: the value is used as a C string. */
+                        size_t vl = strnlen(v, (size_t)(le - v));
                         trim(&v, &vl);
                         st.f[f] = v;
                         st.fl[f] = vl;

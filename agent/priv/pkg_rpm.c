@@ -70,7 +70,7 @@ int pkg_rpm_parse(char *text, struct pkg_list *out, struct pkg_report *rep)
         k.status = strdup("installed");
         k.source = strdup(srpm);
         k.source_version = strdup(vendor); /* rpm: the vendor rides here */
-        if (vg_parse_u64(itime, 0, UINT64_MAX / 1000, &t) == 0)
+        if (vg_parse_u64(itime, 0, INT64_MAX / 1000, &t) == 0)
             k.install_time_ms = (int64_t)t * 1000;
         k.order = rep->stanzas;
         if (!k.version || !k.name || !k.arch || !k.status || !k.source || !k.source_version) {

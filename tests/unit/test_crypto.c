@@ -405,6 +405,24 @@ static void sample_manifest(struct vg_rsig *m, const char *collector, int64_t ge
     m->nfiles = 2;
 }
 
+/* A control character in the collector value (found by fuzz_rsig): the
+ * parser took what vg_rsig_format refuses to write; now both refuse it. */
+static void test_manifest_control_in_value(void **state)
+{
+    static const char text[] = "# vigil-report-manifest 1\n"
+                               "# report_id: 0123456789abcdef0123456789abcdef\n"
+                               "# format: csv\n"
+                               "# as_of: 2025-12-01T00:00:00Z\n"
+                               "# collector: co\x1fllector-1\n"
+                               "# generated: 2025-12-04T00:00:12.345Z\n"
+                               "aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa  "
+                               "report.csv\n";
+    struct vg_rsig m;
+    char why[300];
+    (void)state;
+    assert_int_equal(vg_rsig_parse(text, sizeof(text) - 1, &m, why, sizeof(why)), VG_EPROTO);
+}
+
 /* The manifest's text: sha256sum -c lines after '#' lines, and back. */
 static void test_manifest_format(void **state)
 {
@@ -591,6 +609,7 @@ int main(void)
         cmocka_unit_test(test_issue_rejects_bad_input),
         cmocka_unit_test(test_cert_parse_garbage),
         cmocka_unit_test(test_signatures),
+        cmocka_unit_test(test_manifest_control_in_value),
         cmocka_unit_test(test_manifest_format),
         cmocka_unit_test(test_manifest_signature),
     };

@@ -133,6 +133,43 @@ static void test_duplicates_and_bytes(void **state)
     pkg_list_free(&l);
 }
 
+/* NUL bytes inside values (found by fuzz_dpkg): a value ends at its NUL,
+ * so "Package: \0..." has no name and is skipped, not listed nameless. */
+static void test_nul_in_values(void **state)
+{
+    static const char t[] = "Package: \0l o\nStatus: install ok installed\nVersion: 1\n\n"
+                            "Package: ab\0c\nStatus: install ok installed\nArchitecture: amd64\n"
+                            "Version: 2\0junk\n";
+    struct pkg_list l;
+    struct pkg_report r;
+    (void)state;
+    parse(t, sizeof(t) - 1, &l, &r);
+    assert_int_equal(l.n, 1);
+    assert_int_equal(r.skipped_incomplete, 1);
+    assert_string_equal(l.v[0].name, "ab");
+    assert_string_equal(l.v[0].version, "2");
+    assert_int_equal(r.bad_versions, 0);
+    pkg_list_free(&l);
+}
+
+/* rpm's INSTALLTIME past what milliseconds can hold (found by fuzz_rpm:
+ * the product overflowed): unknown, like an unreadable one. */
+static void test_rpm_parse_install_time(void **state)
+{
+    char t[] = "a\t(none)\t1.0\t1.el9\tx86_64\t16999999169999999\tV\ta.src.rpm\n"
+               "b\t1\t2.0\t3\tnoarch\t1700000000\t(none)\t(none)\n";
+    struct pkg_list l = { NULL, 0, 0 };
+    struct pkg_report r;
+    (void)state;
+    assert_int_equal(pkg_rpm_parse(t, &l, &r), 0);
+    assert_int_equal(l.n, 2);
+    assert_string_equal(l.v[0].name, "a");
+    assert_int_equal(l.v[0].install_time_ms, 0);
+    assert_string_equal(l.v[1].version, "1:2.0-3");
+    assert_int_equal(l.v[1].install_time_ms, 1700000000000LL);
+    pkg_list_free(&l);
+}
+
 static void test_empty(void **state)
 {
     struct pkg_list l;
@@ -384,6 +421,8 @@ int main(void)
         cmocka_unit_test(test_missing_fields),
         cmocka_unit_test(test_huge_line_and_garbage),
         cmocka_unit_test(test_duplicates_and_bytes),
+        cmocka_unit_test(test_nul_in_values),
+        cmocka_unit_test(test_rpm_parse_install_time),
         cmocka_unit_test(test_empty),
         cmocka_unit_test(test_updates_journal),
         cmocka_unit_test(test_history_parse),

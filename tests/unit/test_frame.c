@@ -231,6 +231,27 @@ static void test_protobuf_garbage(void **state)
     vg_buf_free(&b);
 }
 
+/* Field number 0 in an over-long tag, "80 00" (found by fuzz_pb):
+ * protobuf-c kept it as an unknown field and packed it as "00", which it
+ * then refuses; a message that decodes must re-encode to one that
+ * decodes, so it is refused at once, at any depth. */
+static void test_protobuf_field_zero(void **state)
+{
+    /* In the Envelope; then in its Heartbeat (field 12). */
+    static const uint8_t top[] = { 0x80, 0x00, 0x08 };
+    static const uint8_t nested[] = { 0x62, 0x03, 0x80, 0x00, 0x08 };
+    static const uint8_t ok[] = { 0x08, 0x01 };
+    ProtobufCMessage *m = NULL;
+    (void)state;
+    assert_int_equal(vg_pb_unpack(&vigil__v1__envelope__descriptor, top, sizeof(top), &m),
+                     VG_EDECODE);
+    assert_null(m);
+    assert_int_equal(vg_pb_unpack(&vigil__v1__envelope__descriptor, nested, sizeof(nested), &m),
+                     VG_EDECODE);
+    assert_int_equal(vg_pb_unpack(&vigil__v1__envelope__descriptor, ok, sizeof(ok), &m), 0);
+    vg_pb_free(m);
+}
+
 static void test_bad_header_fields(void **state)
 {
     struct vg_buf b;
@@ -385,6 +406,7 @@ int main(void)
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_lz4_lies),
         cmocka_unit_test(test_protobuf_garbage),
+        cmocka_unit_test(test_protobuf_field_zero),
         cmocka_unit_test(test_bad_header_fields),
         cmocka_unit_test(test_reader_stream),
         cmocka_unit_test(test_encode_limits),

@@ -451,6 +451,36 @@ static void apt_hostile(void **state)
     pkg_list_free(&inst);
 }
 
+/* A list whose Architecture value starts with a NUL byte (found by
+ * fuzz_apt): the value is cut at the NUL, so the arch is empty, which
+ * apt reads as native.  The length of the uncut value was used before,
+ * and the lookup read past the copy. */
+static void apt_nul_in_field(void **state)
+{
+    static const char list[] = "Package: a\nVersion: 1.1\nArchitecture: \0amd64\n\n"
+                               "Package: g\0x\nVersion: 1.2\nArchitecture: amd64\n";
+    struct pkg_list inst = { NULL, 0, 0 };
+    struct pending_list out = { NULL, 0, 0 };
+    struct apt_report rep;
+    const struct pending *p;
+    char path[PATH_MAX];
+    (void)state;
+    mkroot();
+    put("var/lib/dpkg/status", status_text);
+    put(MAIN "Release", "Origin: Debian\nSuite: stable\n");
+    rpath(path, sizeof(path), MAIN "main_binary-amd64_Packages");
+    write_raw(path, list, sizeof(list) - 1);
+    read_status(&inst);
+    assert_int_equal(pkg_apt_pending(root, &inst, &out, &rep), 0);
+    assert_non_null(p = find(&out, "a"));
+    assert_string_equal(p->candidate, "1.1");
+    assert_non_null(p = find(&out, "g")); /* "g\0x" is g */
+    assert_string_equal(p->candidate, "1.2");
+    pending_list_free(&out);
+    pkg_list_free(&inst);
+    rmroot();
+}
+
 /* ---- dnf ---------------------------------------------------------------- */
 
 static char *fixture(const char *name)
@@ -585,6 +615,31 @@ static void add(struct pending_list *l, const char *name, const char *inst, cons
     assert_int_equal(pending_list_push(l, &p), 0);
 }
 
+/* A package name starting with '#' (found by fuzz_pending_seen): saved,
+ * it was read back as a comment, so its first-seen time restarted at
+ * every start.  Only lines without a tab are comments now. */
+static void seen_hash_name(void **state)
+{
+    char path[PATH_MAX];
+    struct pending_seen *s;
+    struct pending_list l = { NULL, 0, 0 };
+    unsigned bad;
+    (void)state;
+    tpath(path, sizeof(path), "pending-seen-hash");
+    s = pending_seen_load(path, &bad);
+    add(&l, "#url", "1.0", "1.1", 0);
+    assert_int_equal(pending_seen_apply(s, &l, 1000, 0), 1);
+    assert_int_equal(pending_seen_save(s, path), 0);
+    pending_seen_free(s);
+    s = pending_seen_load(path, &bad);
+    assert_int_equal(bad, 0);
+    assert_int_equal(pending_seen_apply(s, &l, 5000, 0), 0);
+    assert_int_equal(l.v[0].first_seen_ms, 1000);
+    pending_seen_free(s);
+    pending_list_free(&l);
+    assert_int_equal(unlink(path), 0);
+}
+
 static void seen_state(void **state)
 {
     char path[PATH_MAX];
@@ -679,8 +734,10 @@ int main(void)
         cmocka_unit_test(zfile_round_trip), cmocka_unit_test(zfile_truncated),
         cmocka_unit_test(zfile_garbage),    cmocka_unit_test(zfile_bomb),
         cmocka_unit_test(zfile_gz_members), cmocka_unit_test(apt_policy),
-        cmocka_unit_test(apt_hostile),      cmocka_unit_test(dnf4_list),
+        cmocka_unit_test(apt_hostile),      cmocka_unit_test(apt_nul_in_field),
+        cmocka_unit_test(dnf4_list),
         cmocka_unit_test(dnf5_list),        cmocka_unit_test(seen_state),
+        cmocka_unit_test(seen_hash_name),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

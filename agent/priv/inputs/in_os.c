@@ -18,6 +18,7 @@
 #include <unistd.h>
 
 #include "../agent.h"
+#include "../os_release.h"
 #include "../pkg.h"
 #include "vercmp.h"
 #include "buf.h"
@@ -67,38 +68,6 @@ static void read_line(const char *p, char *out, size_t outlen)
     read_line_at(full, out, outlen);
 }
 
-/* os-release(5): KEY=value, value optionally in single or double quotes
- * with backslash escapes. */
-static void os_release_get(const char *text, const char *key, char *out, size_t outlen)
-{
-    size_t kl = strlen(key);
-    const char *p = text;
-
-    out[0] = '\0';
-    while (p && *p) {
-        const char *eol = strchr(p, '\n');
-        size_t ll = eol ? (size_t)(eol - p) : strlen(p);
-        if (ll > kl && strncmp(p, key, kl) == 0 && p[kl] == '=') {
-            const char *v = p + kl + 1, *end = p + ll;
-            char q = 0;
-            size_t o = 0;
-            if (v < end && (*v == '"' || *v == '\'')) {
-                q = *v++;
-            }
-            for (; v < end && o + 1 < outlen; v++) {
-                if (q && *v == q)
-                    break;
-                if (q == '"' && *v == '\\' && v + 1 < end)
-                    v++;
-                out[o++] = *v;
-            }
-            out[o] = '\0';
-            return;
-        }
-        p = eol ? eol + 1 : NULL;
-    }
-}
-
 static int64_t boot_time_ms(void)
 {
     char full[512], *buf = NULL, *p;
@@ -116,7 +85,7 @@ static int64_t boot_time_ms(void)
         if (n < sizeof(num)) {
             memcpy(num, p, n);
             num[n] = '\0';
-            if (vg_parse_u64(num, 0, UINT64_MAX / 1000, &v))
+            if (vg_parse_u64(num, 0, INT64_MAX / 1000, &v))
                 v = 0;
         }
     }
