@@ -29,6 +29,13 @@ endif
 PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 inih jansson zlib libbpf libnftables libarchive
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# The agent links only what it uses from start to stop: libnftables
+# (isolation) and libarchive (triage, with libxml2, ICU and libstdc++
+# behind it) are opened at first use (lib/dlib.h), so they are build
+# dependencies (headers) but not on its link line.  Unit tests that link
+# those objects keep $(LIBS): they call the libraries directly too.
+AGENT_PKGS := libuv libprotobuf-c liblz4 liblzma inih jansson zlib libbpf
+AGENT_PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(AGENT_PKGS) 2>/dev/null)
 # Debian 12's mbedtls 2.28 ships no .pc file.
 MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 
@@ -53,7 +60,8 @@ ifeq ($(FUZZ),1)
 ALL_CFLAGS += -fsanitize=fuzzer-no-link
 endif
 
-LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm
+LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm -ldl
+AGENT_LIBS := $(AGENT_PKG_LIBS) $(MBEDTLS_LIBS) -lm -ldl
 
 # ---- sources ---------------------------------------------------------------
 
@@ -138,7 +146,7 @@ $(LIBVIGIL): $(LIB_OBJ)
 
 $(AGENT): $(call obj,$(AGENT_SRC)) $(LIBVIGIL)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 $(COLLECTOR): $(call obj,$(COLLECTOR_SRC)) $(LIBVIGIL)
 	@echo "  LD      $@"
