@@ -100,8 +100,14 @@ int pkg_rpm_history(const struct pkg_list *l, int64_t since_ms, struct pkg_event
 /* rpm: runs `rpm --root ROOT -qa --qf ...` (no shell) and parses it.
  * version is [EPOCH:]VERSION-RELEASE; source is the source rpm and
  * source_version the vendor.  Returns 0, -errno (rpm missing: -ENOENT),
- * -EIO (rpm failed) or VG_ETOOBIG. */
+ * -EIO (rpm failed) or VG_ETOOBIG.  On a dpkg host where rpm can know no
+ * package (pkg_rpm_worth_asking), 0 with no packages, rpm not run. */
 int pkg_rpm_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
+/* 0 when rpm cannot know a package under root, so is not worth running:
+ * a dpkg host, no rpm family in its os-release, and no rpm database that
+ * may hold a package in rpm's usual places (pkg_rpm.c says which); 1
+ * otherwise. */
+int pkg_rpm_worth_asking(const char *root);
 /* Parses rpm's output as formatted by pkg_rpm_read (modified in place). */
 int pkg_rpm_parse(char *text, struct pkg_list *out, struct pkg_report *rep);
 
