@@ -44,11 +44,16 @@ void pkg_list_sort(struct pkg_list *l);
  * earlier one (counted as a duplicate).  Never fails on bad input: odd
  * stanzas are skipped and counted in rep.  Returns 0 or -ENOMEM. */
 int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep);
-/* Reads ROOT/var/lib/dpkg/status (one read of the open file, so a file
- * replaced meanwhile is seen whole, old or new), then applies dpkg's
- * journal, ROOT/var/lib/dpkg/updates/NNNN in numeric order, as dpkg
- * does.  The list stays sorted.  Returns 0, -errno or VG_ETOOBIG. */
+/* Reads ROOT/var/lib/dpkg/status (through one open file, a piece at a
+ * time, so a file replaced meanwhile is seen whole, old or new), then
+ * applies dpkg's journal, ROOT/var/lib/dpkg/updates/NNNN in numeric
+ * order, as dpkg does.  The list stays sorted.  Returns 0, -errno or
+ * VG_ETOOBIG. */
 int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
+/* The same, keeping only packages whose name starts with prefix (the
+ * kernels: "linux-image-"), at a fraction of the memory. */
+int pkg_dpkg_read_prefix(const char *root, const char *prefix, struct pkg_list *out,
+                         struct pkg_report *rep);
 
 /* Fills install_time_ms from ROOT/var/log/dpkg.log* (gzipped rotations
  * too): the last time each package's current version became installed. */
