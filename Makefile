@@ -348,8 +348,12 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
 
-bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN) $(TOOL_BIN)
+# Footprint figures (scripts/bench_footprint.sh) compare with auditd and
+# dpkg-query: --bench installs auditd (only for this).
+BENCH_TOOLS := $(BUILD)/bench/paired
+bench:
+	$(Q)scripts/install-deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN) $(BENCH_TOOLS) $(TOOL_BIN)
 	$(Q)scripts/bench.sh $(BUILD)
 
 # ---- packages --------------------------------------------------------------
