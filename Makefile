@@ -161,6 +161,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBVIGIL)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+# dlib's test opens libz itself: nothing else may have mapped it.
+$(BUILD)/tests/test_dlib: $(BUILD)/obj/tests/unit/test_dlib.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 # Unit tests of agent modules link the module itself (before the library).
 $(BUILD)/tests/test_spool: $(BUILD)/obj/tests/unit/test_spool.o $(BUILD)/obj/agent/net/spool.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
