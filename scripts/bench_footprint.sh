@@ -121,11 +121,21 @@ fi
 # ---- auditd ----------------------------------------------------------------
 
 have_audit=0
+AUDIT_LOG=/var/log/audit/audit.log # where an auditd already running writes
 if command -v auditd >/dev/null 2>&1 && command -v auditctl >/dev/null 2>&1; then
     adpid=$(pidof auditd || true)
     if [ -z "$adpid" ]; then
         audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" { print $2 }')
-        auditd -n >auditd.log 2>&1 &
+        # The distribution's settings, but a log of our own that is never
+        # rotated (the default 8 MB x 5 drops a round's records).
+        mkdir -m 700 audit-conf
+        sed -e "s|^log_file *=.*|log_file = $T/audit.log|" \
+            -e "s|^max_log_file_action *=.*|max_log_file_action = IGNORE|" \
+            /etc/audit/auditd.conf >audit-conf/auditd.conf 2>/dev/null || : >audit-conf/auditd.conf
+        grep -q "^log_file" audit-conf/auditd.conf || echo "log_file = $T/audit.log" >>audit-conf/auditd.conf
+        chmod 600 audit-conf/auditd.conf
+        AUDIT_LOG=$T/audit.log
+        auditd -n -c "$T/audit-conf" >auditd.log 2>&1 &
         adpid=$!
         i=0
         until [ "$(auditctl -s 2>/dev/null | awk '$1 == "pid" { print $2 }')" = "$adpid" ] ||
@@ -141,7 +151,7 @@ kaudit=$(pgrep -x kauditd || true)
 
 # ---- memory, idle ----------------------------------------------------------
 
-sleep 5
+sleep 10 # past the start-up work (inventory, pending updates, first connection)
 rs= ps= vs=
 for s in 1 2 3; do
     set -- $(mem "$apid")
@@ -175,7 +185,6 @@ fi
 # auditd: execve SYSCALL records stamped in it), not by ours alone.
 ES="$B/bench/execstorm"
 cp /bin/true fp-true
-AUDIT_LOG=/var/log/audit/audit.log
 now_ms() { date +%s%3N; }
 rates=
 : >agent.rounds
@@ -231,7 +240,7 @@ if [ "$have_audit" = 1 ]; then
     while read -r t0 t1 d k; do
         n=$(awk -v a="$t0" -v b="$t1" '/^type=SYSCALL/ && / syscall=59 / {
                  t = $0; sub(/.*msg=audit\(/, "", t); sub(/:.*/, "", t); t *= 1000
-                 if (t >= a && t <= b + 500) n++ } END { print n + 0 }' "$AUDIT_LOG" 2>/dev/null)
+                 if (t >= a && t <= b + 500) n++ } END { print n + 0 }' "$AUDIT_LOG"* 2>/dev/null)
         aseen="$aseen $n"
         theirs="$theirs $(awk -v d="$d" -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", d / 1e6 * 1000 / n; else print "nan" }')"
         kthr="$kthr $(awk -v d="$k" -v n="$n" 'BEGIN { if (n > 0) printf "%.1f", d / 1e6 * 1000 / n; else print "nan" }')"
@@ -250,7 +259,13 @@ if [ -n "$adpid" ]; then
     adpid=
     [ -n "$audit_was" ] && auditctl -e "$audit_was" >/dev/null 2>&1
 fi
-kill -TERM "$apid" && wait "$apid" 2>/dev/null
+if kill -0 "$apid" 2>/dev/null; then
+    kill -TERM "$apid" && wait "$apid" 2>/dev/null
+else
+    wait "$apid" 2>/dev/null && st=0 || st=$?
+    echo "bench_footprint: the agent stopped during the run (status $st; a round without it shows nan):"
+    tail -5 agent.log | sed 's/^/  /'
+fi
 apid=
 
 # ---- inventory -------------------------------------------------------------
