@@ -29,6 +29,13 @@ endif
 PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 inih jansson zlib libbpf libnftables libarchive libseccomp libcap-ng
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
+# The agent links only what it uses from start to stop: libnftables
+# (isolation) and libarchive (triage, with libxml2, ICU and libstdc++
+# behind it) are opened at first use (lib/dlib.h), so they are build
+# dependencies (headers) but not on its link line.  Unit tests that link
+# those objects keep $(LIBS): they call the libraries directly too.
+AGENT_PKGS := libuv libprotobuf-c liblz4 liblzma inih jansson zlib libbpf libseccomp libcap-ng
+AGENT_PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(AGENT_PKGS) 2>/dev/null)
 # Debian 12's mbedtls 2.28 ships no .pc file.
 MBEDTLS_LIBS := -lmbedtls -lmbedx509 -lmbedcrypto
 
@@ -59,7 +66,8 @@ ifeq ($(FUZZ),1)
 ALL_CFLAGS += -fsanitize=fuzzer-no-link
 endif
 
-LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm
+LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm -ldl
+AGENT_LIBS := $(AGENT_PKG_LIBS) $(MBEDTLS_LIBS) -lm -ldl
 
 # ---- sources ---------------------------------------------------------------
 
@@ -145,7 +153,7 @@ $(LIBVIGIL): $(LIB_OBJ)
 
 $(AGENT): $(call obj,$(AGENT_SRC)) $(LIBVIGIL)
 	@echo "  LD      $@"
-	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(AGENT_LIBS)
 
 $(COLLECTOR): $(call obj,$(COLLECTOR_SRC)) $(LIBVIGIL)
 	@echo "  LD      $@"
@@ -159,6 +167,12 @@ $(BUILD)/tests/%: $(BUILD)/obj/tests/unit/%.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+# dlib's test opens libz itself: nothing else may have mapped it.
+$(BUILD)/tests/test_dlib: $(BUILD)/obj/tests/unit/test_dlib.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ -ldl -lpthread $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 # Unit tests of agent modules link the module itself (before the library).
 $(BUILD)/tests/test_spool: $(BUILD)/obj/tests/unit/test_spool.o $(BUILD)/obj/agent/net/spool.o $(LIBVIGIL)
@@ -367,8 +381,12 @@ demo: deps
 	$(Q)$(MAKE) --no-print-directory all
 	$(Q)scripts/demo.sh
 
-bench: deps
-	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN) $(TOOL_BIN)
+# Footprint figures (scripts/bench_footprint.sh) compare with auditd and
+# dpkg-query: --bench installs auditd (only for this).
+BENCH_TOOLS := $(BUILD)/bench/paired
+bench:
+	$(Q)scripts/install-deps.sh --bench
+	$(Q)$(MAKE) --no-print-directory all $(BENCH_BIN) $(BENCH_TOOLS) $(TOOL_BIN)
 	$(Q)scripts/bench.sh $(BUILD)
 
 # ---- packages --------------------------------------------------------------

@@ -4,6 +4,8 @@
 #   - collector: TLS handshakes full vs resumed, and streaming throughput,
 #     against a real vigil-collector on loopback with a throw-away PKI
 #   - agent: resident memory of an idle agent
+#   - footprint: PSS of the agent's processes, CPU per 1,000 execs vs
+#     auditd, inventory vs dpkg-query (scripts/bench_footprint.sh)
 #   - isolation: time to isolate and release a host (network namespaces)
 set -eu
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
@@ -58,12 +60,12 @@ CONF
 "$B/vigil-agent" -c agent.conf >agent.log 2>&1 &
 apid=$!
 sleep 5
+# PSS of the whole process tree, idle with eBPF on: bench_footprint below.
 echo "bench_agent: idle agent after 5 s: $(grep VmRSS /proc/$apid/status | awk '{print $2, $3}') RSS," \
      "$(grep VmHWM /proc/$apid/status | awk '{print $2, $3}') peak," \
      "binary $(stat -c %s "$B/vigil-agent") bytes"
 
-# Inventory: the whole process, vigil-agent inventory vs dpkg-query -W
-# (both list every package of this host), median of 21 runs each.
+# Whole-process wall times, median of N runs.
 median_ms() { # median_ms N CMD...: median wall time of CMD in ms
     n=$1
     shift
@@ -77,17 +79,8 @@ median_ms() { # median_ms N CMD...: median wall time of CMD in ms
     done | sort -n | awk '{ v[NR] = $1 } END { printf "%.2f", v[int((NR + 1) / 2)] / 1000 }'
 }
 if [ -f /var/lib/dpkg/status ]; then
-    # As on a dpkg-only host: rpm out of PATH (where rpm is installed,
-    # inventory also asks it, which costs rpm -qa's time on top).
-    ours=$(median_ms 21 env PATH=/nonexistent "$B/vigil-agent" inventory --no-pending)
-    theirs=$(median_ms 21 dpkg-query -W)
-    echo "bench_inventory: $(dpkg-query -W | wc -l) packages: vigil-agent inventory --no-pending ${ours} ms," \
-         "dpkg-query -W ${theirs} ms (median of 21, whole process;" \
-         "$(awk -v a="$theirs" -v b="$ours" 'BEGIN { printf "%.1fx", a / b }') faster)"
-    if command -v rpm >/dev/null 2>&1; then
-        withrpm=$(median_ms 21 "$B/vigil-agent" inventory --no-pending)
-        echo "bench_inventory: with rpm installed too (its empty database asked): ${withrpm} ms"
-    fi
+    # vigil-agent inventory --no-pending vs dpkg-query -W (CPU, paired,
+    # rpm installed or not): bench_footprint below.
     # Pending updates: apt's lists read directly vs apt's own simulation
     # (which builds its cache first where none is kept, as in containers).
     if ls /var/lib/apt/lists/*_Packages* >/dev/null 2>&1; then
@@ -205,6 +198,10 @@ CONF
     echo "bench_proc: process table ($(ps -e --no-headers | wc -l) processes): vigil-agent processes ${snap} ms," \
          "ps -eo pid,ppid,user,args ${ps_ms} ms (median of 21, whole process)"
 fi
+
+# Footprint (issue 18): PSS of the agent's process tree, idle with eBPF
+# on; its CPU per 1,000 execs beside auditd's; inventory vs dpkg-query.
+"$SCRIPTS/bench_footprint.sh" "$B"
 
 # Isolation latency, in network namespaces (root only).
 if [ "$(id -u)" = 0 ]; then

@@ -1,19 +1,24 @@
 #!/bin/sh
 # Install the Debian 12 packages needed to build and test Vigil.
 # Idempotent: does nothing (and prints nothing) when everything is present.
-# Usage: scripts/install-deps.sh [--html] [--check]
+# Usage: scripts/install-deps.sh [--html] [--bench] [--check]
 #   --html   also what `make test-html` needs: headless Chromium and a font
 #            for it to render text with
+#   --bench  also what `make bench` compares the agent with: auditd (a
+#            benchmark baseline only, never a dependency of the agent; the
+#            service the package would start is stopped and disabled: the
+#            benchmark starts and stops auditd itself)
 #   --check  exit 1 if anything is missing, install nothing
 set -eu
 
-html=0 check=0
+html=0 bench=0 check=0
 for arg in "$@"; do
     case $arg in
     --html) html=1 ;;
+    --bench) bench=1 ;;
     --check) check=1 ;;
     *)
-        echo "usage: $0 [--html] [--check]" >&2
+        echo "usage: $0 [--html] [--bench] [--check]" >&2
         exit 2
         ;;
     esac
@@ -67,6 +72,10 @@ fonts-dejavu-core
 poppler-utils
 "
 [ "$html" = 1 ] && PKGS="$PKGS $HTML_PKGS"
+BENCH_PKGS="
+auditd
+"
+[ "$bench" = 1 ] && PKGS="$PKGS $BENCH_PKGS"
 
 missing=""
 for p in $PKGS; do
@@ -94,3 +103,12 @@ if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
     apt-get update -qq >/dev/null
     apt-get install -y -qq --no-install-recommends $missing >/dev/null
 fi
+# auditd's package starts and enables its service where systemd runs: a
+# benchmark tool must not leave every exec of the machine audited.
+case " $missing " in
+*" auditd "*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now auditd >/dev/null 2>&1 || true
+    fi
+    ;;
+esac

@@ -11,6 +11,13 @@
  * replaces an older version atomically, with no moment unfiltered.  A
  * second table, `bridge vigil_isolation`, drops frames forwarded between
  * bridge ports (VMs bridged onto the host's network).
+ *
+ * libnftables is opened at first use (lib/dlib.h), not linked: isolation
+ * is rare, and the library and its dependencies would otherwise sit in
+ * every agent's memory.  The start-up probe (available) opens it, asks
+ * the kernel, and closes it again; the first apply, remove or
+ * fingerprint keeps it open for the rest of the agent's life (an
+ * isolated host is checked every [isolation] check_interval).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -21,11 +28,49 @@
 #include <string.h>
 
 #include "buf.h"
+#include "dlib.h"
 #include "isolation.h"
 #include "log.h"
 #include "util.h"
 
 #define TABLE "vigil_isolation"
+
+/* The ABI built against (the soname has been .so.1 since 0.9). */
+#ifndef VG_NFT_SONAME
+#define VG_NFT_SONAME "libnftables.so.1"
+#endif
+
+static VG_DLSYM(nft_ctx_new);
+static VG_DLSYM(nft_ctx_free);
+static VG_DLSYM(nft_ctx_buffer_output);
+static VG_DLSYM(nft_ctx_buffer_error);
+static VG_DLSYM(nft_ctx_get_output_buffer);
+static VG_DLSYM(nft_ctx_get_error_buffer);
+static VG_DLSYM(nft_run_cmd_from_buffer);
+static const struct vg_dlsym nft_syms[] = {
+    VG_DLSYM_ENTRY(nft_ctx_new),
+    VG_DLSYM_ENTRY(nft_ctx_free),
+    VG_DLSYM_ENTRY(nft_ctx_buffer_output),
+    VG_DLSYM_ENTRY(nft_ctx_buffer_error),
+    VG_DLSYM_ENTRY(nft_ctx_get_output_buffer),
+    VG_DLSYM_ENTRY(nft_ctx_get_error_buffer),
+    VG_DLSYM_ENTRY(nft_run_cmd_from_buffer),
+};
+static struct vg_dlib nft_lib =
+    VG_DLIB_INIT(VG_NFT_SONAME, "isolation needs libnftables1 (rpm: nftables)", nft_syms);
+/* Set once apply, remove or fingerprint opened the library: it stays. */
+static int nft_kept;
+
+/* Opens libnftables for good.  Returns 0, or -ENOENT with err. */
+static int keep_lib(char *err, size_t errlen)
+{
+    int rc;
+    if (nft_kept)
+        return 0;
+    if ((rc = vg_dlib_open(&nft_lib, err, errlen)) == 0)
+        nft_kept = 1;
+    return rc;
+}
 
 static int addr_expr(struct vg_buf *b, const struct iso_addr *a, const char *dir)
 {
@@ -165,22 +210,22 @@ static int render(const struct iso_spec *sp, int bridge, char **out)
     return *out ? 0 : -ENOMEM;
 }
 
-/* Runs an nft script; *out gets its output when asked.  Returns 0, or
- * -EIO with nft's error message in err. */
+/* Runs an nft script (libnftables open); *out gets its output when
+ * asked.  Returns 0, or -EIO with nft's error message in err. */
 static int run(const char *script, char **out, char *err, size_t errlen)
 {
-    struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
+    struct nft_ctx *ctx = sym_nft_ctx_new(NFT_CTX_DEFAULT);
     int rc;
 
     if (!ctx) {
         snprintf(err, errlen, "libnftables: cannot create a context");
         return -ENOMEM;
     }
-    nft_ctx_buffer_output(ctx);
-    nft_ctx_buffer_error(ctx);
-    rc = nft_run_cmd_from_buffer(ctx, script);
+    sym_nft_ctx_buffer_output(ctx);
+    sym_nft_ctx_buffer_error(ctx);
+    rc = sym_nft_run_cmd_from_buffer(ctx, script);
     if (rc) {
-        const char *e = nft_ctx_get_error_buffer(ctx);
+        const char *e = sym_nft_ctx_get_error_buffer(ctx);
         size_t n;
         snprintf(err, errlen, "%s", e && e[0] ? e : "nft failed");
         n = strlen(err);
@@ -191,21 +236,33 @@ static int run(const char *script, char **out, char *err, size_t errlen)
                 *p = ' ';
         rc = -EIO;
     } else if (out) {
-        const char *o = nft_ctx_get_output_buffer(ctx);
+        const char *o = sym_nft_ctx_get_output_buffer(ctx);
         *out = strdup(o ? o : "");
         if (!*out)
             rc = -ENOMEM;
     }
-    nft_ctx_free(ctx);
+    sym_nft_ctx_free(ctx);
     return rc;
 }
 
+/* At agent start (backend auto): the library is opened for the question
+ * and closed again unless it is kept already. */
 static int nft_available(const struct agent_conf *c)
 {
-    (void)c;
+    static int said;
     char err[256], *out = NULL;
-    int ok = run("list tables", &out, err, sizeof(err)) == 0;
+    int ok;
+
+    (void)c;
+    if (!nft_kept && vg_dlib_open(&nft_lib, err, sizeof(err)) != 0) {
+        if (!said++)
+            log_info("[iso] %s", err);
+        return 0;
+    }
+    ok = run("list tables", &out, err, sizeof(err)) == 0;
     free(out);
+    if (!nft_kept)
+        vg_dlib_close(&nft_lib);
     return ok;
 }
 
@@ -220,6 +277,8 @@ static int nft_apply(const struct agent_conf *c, const struct iso_spec *spec, ch
     int rc, r2;
 
     (void)c;
+    if ((rc = keep_lib(err, errlen)) != 0)
+        return rc;
     if ((rc = render(spec, bridge_ok, &text)) != 0) {
         snprintf(err, errlen, "cannot build the ruleset: %s", strerror(-rc));
         return rc;
@@ -243,11 +302,15 @@ static int nft_apply(const struct agent_conf *c, const struct iso_spec *spec, ch
 
 static int nft_remove(const struct agent_conf *c, char *err, size_t errlen)
 {
-    (void)c;
     /* "add" first makes the delete succeed when the table is absent, in
      * the same transaction. */
     char e2[256];
-    int rc = run("add table inet " TABLE "\ndelete table inet " TABLE "\n", NULL, err, errlen);
+    int rc;
+
+    (void)c;
+    if ((rc = keep_lib(err, errlen)) != 0)
+        return rc;
+    rc = run("add table inet " TABLE "\ndelete table inet " TABLE "\n", NULL, err, errlen);
     /* Separately: a kernel without bridge support fails this part. */
     if (run("add table bridge " TABLE "\ndelete table bridge " TABLE "\n", NULL, e2,
             sizeof(e2)) != 0 && bridge_ok)
@@ -262,6 +325,8 @@ static int nft_fingerprint(const struct agent_conf *c, char **out, char *err, si
 
     (void)c;
     *out = NULL;
+    if ((rc = keep_lib(err, errlen)) != 0)
+        return rc;
     if ((rc = run("list tables", &tables, err, errlen)) != 0)
         return rc;
     if (!strstr(tables, "table inet " TABLE "\n")) {

@@ -4,6 +4,10 @@
  * Each item is made in memory (bounded), hashed, and written to the
  * archive as it is made, so the package never holds more than one item
  * in memory.  The manifest goes last, once every item's hash is known.
+ *
+ * libarchive is opened for each build and closed after it (lib/dlib.h),
+ * not linked: it brings libxml2, ICU and libstdc++, which an agent that
+ * never collects has no use for.
  */
 #include <archive.h>
 #include <archive_entry.h>
@@ -25,6 +29,7 @@
 
 #include "agent.h"
 #include "buf.h"
+#include "dlib.h"
 #include "err.h"
 #include "log.h"
 #include "pkg.h"
@@ -40,6 +45,48 @@
 #define LIST_MAX_ENTRIES 20000
 #define LIST_MAX_DEPTH 8
 #define WTMP_RECORDS 2000
+
+/* The ABI built against (the soname has been .so.13 since 3.0). */
+#ifndef VG_ARCHIVE_SONAME
+#define VG_ARCHIVE_SONAME "libarchive.so.13"
+#endif
+
+static VG_DLSYM(archive_write_new);
+static VG_DLSYM(archive_write_add_filter_lz4);
+static VG_DLSYM(archive_write_set_format_pax_restricted);
+static VG_DLSYM(archive_write_open_filename);
+static VG_DLSYM(archive_write_header);
+static VG_DLSYM(archive_write_data);
+static VG_DLSYM(archive_write_close);
+static VG_DLSYM(archive_write_free);
+static VG_DLSYM(archive_error_string);
+static VG_DLSYM(archive_entry_new);
+static VG_DLSYM(archive_entry_free);
+static VG_DLSYM(archive_entry_set_pathname);
+static VG_DLSYM(archive_entry_set_size);
+static VG_DLSYM(archive_entry_set_filetype);
+static VG_DLSYM(archive_entry_set_perm);
+static VG_DLSYM(archive_entry_set_mtime);
+static const struct vg_dlsym archive_syms[] = {
+    VG_DLSYM_ENTRY(archive_write_new),
+    VG_DLSYM_ENTRY(archive_write_add_filter_lz4),
+    VG_DLSYM_ENTRY(archive_write_set_format_pax_restricted),
+    VG_DLSYM_ENTRY(archive_write_open_filename),
+    VG_DLSYM_ENTRY(archive_write_header),
+    VG_DLSYM_ENTRY(archive_write_data),
+    VG_DLSYM_ENTRY(archive_write_close),
+    VG_DLSYM_ENTRY(archive_write_free),
+    VG_DLSYM_ENTRY(archive_error_string),
+    VG_DLSYM_ENTRY(archive_entry_new),
+    VG_DLSYM_ENTRY(archive_entry_free),
+    VG_DLSYM_ENTRY(archive_entry_set_pathname),
+    VG_DLSYM_ENTRY(archive_entry_set_size),
+    VG_DLSYM_ENTRY(archive_entry_set_filetype),
+    VG_DLSYM_ENTRY(archive_entry_set_perm),
+    VG_DLSYM_ENTRY(archive_entry_set_mtime),
+};
+static struct vg_dlib archive_lib =
+    VG_DLIB_INIT(VG_ARCHIVE_SONAME, "triage needs libarchive13 (rpm: libarchive)", archive_syms);
 
 struct triage {
     const struct triage_opts *o;
@@ -105,21 +152,21 @@ static void add(struct triage *t, const char *name, const void *data, size_t len
         skip(t, name, source, why);
         return;
     }
-    e = archive_entry_new();
-    archive_entry_set_pathname(e, path);
-    archive_entry_set_size(e, (la_int64_t)len);
-    archive_entry_set_filetype(e, AE_IFREG);
-    archive_entry_set_perm(e, 0600);
-    archive_entry_set_mtime(e, (time_t)(t->now_ms / 1000), 0);
-    if (archive_write_header(t->ar, e) != ARCHIVE_OK ||
-        (len && archive_write_data(t->ar, data, len) != (la_ssize_t)len)) {
+    e = sym_archive_entry_new();
+    sym_archive_entry_set_pathname(e, path);
+    sym_archive_entry_set_size(e, (la_int64_t)len);
+    sym_archive_entry_set_filetype(e, AE_IFREG);
+    sym_archive_entry_set_perm(e, 0600);
+    sym_archive_entry_set_mtime(e, (time_t)(t->now_ms / 1000), 0);
+    if (sym_archive_write_header(t->ar, e) != ARCHIVE_OK ||
+        (len && sym_archive_write_data(t->ar, data, len) != (la_ssize_t)len)) {
         snprintf(t->err, sizeof(t->err), "cannot write %.100s: %.120s", path,
-                 archive_error_string(t->ar) ? archive_error_string(t->ar) : "?");
+                 sym_archive_error_string(t->ar) ? sym_archive_error_string(t->ar) : "?");
         t->failed = 1;
-        archive_entry_free(e);
+        sym_archive_entry_free(e);
         return;
     }
-    archive_entry_free(e);
+    sym_archive_entry_free(e);
     vg_sha256(data, len, h);
     vg_hex(h, sizeof(h), hex);
     t->used += len;
@@ -938,6 +985,8 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
 
     memset(&t, 0, sizeof(t));
     memset(r, 0, sizeof(*r));
+    if (vg_dlib_open(&archive_lib, err, errlen) != 0)
+        return -ENOENT;
     t.o = o;
     t.now_ms = started;
     t.deadline_ms = vg_time_mono_ms() + o->max_seconds * 1000;
@@ -946,12 +995,12 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     t.errors = json_array();
     t.absent = json_array();
     unlink(path);
-    t.ar = archive_write_new();
-    if (!t.ar || archive_write_add_filter_lz4(t.ar) != ARCHIVE_OK ||
-        archive_write_set_format_pax_restricted(t.ar) != ARCHIVE_OK ||
-        archive_write_open_filename(t.ar, path) != ARCHIVE_OK) {
+    t.ar = sym_archive_write_new();
+    if (!t.ar || sym_archive_write_add_filter_lz4(t.ar) != ARCHIVE_OK ||
+        sym_archive_write_set_format_pax_restricted(t.ar) != ARCHIVE_OK ||
+        sym_archive_write_open_filename(t.ar, path) != ARCHIVE_OK) {
         snprintf(err, errlen, "cannot create %s: %s", path,
-                 t.ar && archive_error_string(t.ar) ? archive_error_string(t.ar) : "?");
+                 t.ar && sym_archive_error_string(t.ar) ? sym_archive_error_string(t.ar) : "?");
         rc = -EIO;
         goto out;
     }
@@ -997,25 +1046,25 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     json_decref(m);
     if (man && !t.failed) {
         /* The manifest is written whatever the bound: it says what is in. */
-        struct archive_entry *e = archive_entry_new();
-        archive_entry_set_pathname(e, "triage/manifest.json");
-        archive_entry_set_size(e, (la_int64_t)strlen(man));
-        archive_entry_set_filetype(e, AE_IFREG);
-        archive_entry_set_perm(e, 0600);
-        archive_entry_set_mtime(e, (time_t)(started / 1000), 0);
-        if (archive_write_header(t.ar, e) != ARCHIVE_OK ||
-            archive_write_data(t.ar, man, strlen(man)) != (la_ssize_t)strlen(man)) {
+        struct archive_entry *e = sym_archive_entry_new();
+        sym_archive_entry_set_pathname(e, "triage/manifest.json");
+        sym_archive_entry_set_size(e, (la_int64_t)strlen(man));
+        sym_archive_entry_set_filetype(e, AE_IFREG);
+        sym_archive_entry_set_perm(e, 0600);
+        sym_archive_entry_set_mtime(e, (time_t)(started / 1000), 0);
+        if (sym_archive_write_header(t.ar, e) != ARCHIVE_OK ||
+            sym_archive_write_data(t.ar, man, strlen(man)) != (la_ssize_t)strlen(man)) {
             t.failed = 1;
             snprintf(t.err, sizeof(t.err), "cannot write the manifest: %s",
-                     archive_error_string(t.ar) ? archive_error_string(t.ar) : "?");
+                     sym_archive_error_string(t.ar) ? sym_archive_error_string(t.ar) : "?");
         }
-        archive_entry_free(e);
+        sym_archive_entry_free(e);
     }
     free(man);
-    if (archive_write_close(t.ar) != ARCHIVE_OK && !t.failed) {
+    if (sym_archive_write_close(t.ar) != ARCHIVE_OK && !t.failed) {
         t.failed = 1;
         snprintf(t.err, sizeof(t.err), "cannot finish %s: %s", path,
-                 archive_error_string(t.ar) ? archive_error_string(t.ar) : "?");
+                 sym_archive_error_string(t.ar) ? sym_archive_error_string(t.ar) : "?");
     }
     if (t.failed) {
         snprintf(err, errlen, "%s", t.err);
@@ -1034,7 +1083,8 @@ int triage_build(const struct triage_opts *o, const char *path, struct triage_re
     }
 out:
     if (t.ar)
-        archive_write_free(t.ar);
+        sym_archive_write_free(t.ar);
+    vg_dlib_close(&archive_lib);
     json_decref(t.items);
     json_decref(t.skipped);
     json_decref(t.errors);

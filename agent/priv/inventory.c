@@ -216,7 +216,9 @@ int agent_inventory_main(int argc, char **argv)
     memset(&rep, 0, sizeof(rep));
     rc = pkg_dpkg_read(root, &l, &rep);
     have_dpkg = rc == 0;
-    if (have_dpkg)
+    /* Install times are in the JSON only; the logs are half a megabyte
+     * and more to read. */
+    if (have_dpkg && json)
         pkg_dpkg_log_times(root, &l);
     have_rpm = pkg_rpm_read(root, &r, &rrep) == 0 && r.n > 0;
     if (have_rpm && !have_dpkg)

@@ -44,11 +44,16 @@ void pkg_list_sort(struct pkg_list *l);
  * earlier one (counted as a duplicate).  Never fails on bad input: odd
  * stanzas are skipped and counted in rep.  Returns 0 or -ENOMEM. */
 int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep);
-/* Reads ROOT/var/lib/dpkg/status (one read of the open file, so a file
- * replaced meanwhile is seen whole, old or new), then applies dpkg's
- * journal, ROOT/var/lib/dpkg/updates/NNNN in numeric order, as dpkg
- * does.  The list stays sorted.  Returns 0, -errno or VG_ETOOBIG. */
+/* Reads ROOT/var/lib/dpkg/status (through one open file, a piece at a
+ * time, so a file replaced meanwhile is seen whole, old or new), then
+ * applies dpkg's journal, ROOT/var/lib/dpkg/updates/NNNN in numeric
+ * order, as dpkg does.  The list stays sorted.  Returns 0, -errno or
+ * VG_ETOOBIG. */
 int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
+/* The same, keeping only packages whose name starts with prefix (the
+ * kernels: "linux-image-"), at a fraction of the memory. */
+int pkg_dpkg_read_prefix(const char *root, const char *prefix, struct pkg_list *out,
+                         struct pkg_report *rep);
 
 /* Fills install_time_ms from ROOT/var/log/dpkg.log* (gzipped rotations
  * too): the last time each package's current version became installed. */
@@ -100,8 +105,14 @@ int pkg_rpm_history(const struct pkg_list *l, int64_t since_ms, struct pkg_event
 /* rpm: runs `rpm --root ROOT -qa --qf ...` (no shell) and parses it.
  * version is [EPOCH:]VERSION-RELEASE; source is the source rpm and
  * source_version the vendor.  Returns 0, -errno (rpm missing: -ENOENT),
- * -EIO (rpm failed) or VG_ETOOBIG. */
+ * -EIO (rpm failed) or VG_ETOOBIG.  On a dpkg host where rpm can know no
+ * package (pkg_rpm_worth_asking), 0 with no packages, rpm not run. */
 int pkg_rpm_read(const char *root, struct pkg_list *out, struct pkg_report *rep);
+/* 0 when rpm cannot know a package under root, so is not worth running:
+ * a dpkg host, no rpm family in its os-release, and no rpm database that
+ * may hold a package in rpm's usual places (pkg_rpm.c says which); 1
+ * otherwise. */
+int pkg_rpm_worth_asking(const char *root);
 /* Parses rpm's output as formatted by pkg_rpm_read (modified in place). */
 int pkg_rpm_parse(char *text, struct pkg_list *out, struct pkg_report *rep);
 

@@ -24,11 +24,13 @@
  */
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <strings.h>
+#include <unistd.h>
 
 #include "err.h"
 #include "pkg.h"
@@ -120,15 +122,27 @@ static void trim(const char **p, size_t *n)
         (*n)--;
 }
 
-/* Adds (or replaces) the package a complete stanza describes.  With
- * keep_gone, a not-installed package is kept too (version "", status
- * "not-installed"): in an updates file it says the package went. */
+struct popts {
+    /* A not-installed package is kept too (version "", status
+     * "not-installed"): in an updates file it says the package went. */
+    int keep_gone;
+    /* Only packages whose name starts with it (NULL: all). */
+    const char *prefix;
+};
+
+/* Adds (or replaces) the package a complete stanza describes. */
 static int add(struct pkg_list *out, const struct stanza *st, struct pkg_report *rep,
-               int keep_gone)
+               const struct popts *o)
 {
     const char *status = st->f[F_STATUS], *w3;
     size_t sl = st->fl[F_STATUS], w3l;
+    int keep_gone = o->keep_gone;
     struct pkg p;
+
+    if (o->prefix && st->f[F_PACKAGE] &&
+        (st->fl[F_PACKAGE] < strlen(o->prefix) ||
+         memcmp(st->f[F_PACKAGE], o->prefix, strlen(o->prefix)) != 0))
+        return 0;
 
     if (keep_gone && st->f[F_PACKAGE] && st->fl[F_PACKAGE] && status && sl >= 13 &&
         memcmp(status + sl - 13, "not-installed", 13) == 0) {
@@ -193,30 +207,36 @@ static int add(struct pkg_list *out, const struct stanza *st, struct pkg_report 
     return pkg_list_push(out, &p);
 }
 
-static int parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep,
-                 int keep_gone)
+/* Parses the lines of text; stanzas are added as their blank line ends
+ * them.  With final, text is all there is (the last stanza ends with
+ * it); else only whole lines are read and *used is where the stanza in
+ * progress starts: the caller gives it again with what follows. */
+static int parse_lines(const char *text, size_t len, int final, struct pkg_list *out,
+                       struct pkg_report *rep, const struct popts *o, size_t *used)
 {
     struct stanza st;
-    const char *p = text, *end = text + len;
+    const char *p = text, *end = text + len, *start = text;
     int in_stanza = 0, rc;
 
-    memset(rep, 0, sizeof(*rep));
     memset(&st, 0, sizeof(st));
     while (p < end) {
         const char *eol = memchr(p, '\n', (size_t)(end - p));
         const char *le = eol ? eol : end;
         size_t ll = (size_t)(le - p);
 
+        if (!eol && !final)
+            break;
         if (!eol)
             rep->truncated = 1; /* last line without newline: kept if complete */
         if (ll == 0 || (ll == 1 && *p == '\r')) {
             if (in_stanza) {
                 rep->stanzas++;
-                if ((rc = add(out, &st, rep, keep_gone)) != 0)
+                if ((rc = add(out, &st, rep, o)) != 0)
                     return rc;
             }
             memset(&st, 0, sizeof(st));
             in_stanza = 0;
+            start = eol ? eol + 1 : end;
         } else if (*p != ' ' && *p != '\t' && *p != '#') {
             const char *colon = memchr(p, ':', ll);
             in_stanza = 1;
@@ -236,33 +256,112 @@ static int parse(const char *text, size_t len, struct pkg_list *out, struct pkg_
         }
         p = eol ? eol + 1 : end;
     }
+    if (!final) {
+        /* Lines before the stanza in progress that are not part of one
+         * (comments, continuations) are read: skip them too. */
+        *used = in_stanza ? (size_t)(start - text) : (size_t)(p - text);
+        return 0;
+    }
     if (in_stanza) {
         rep->stanzas++;
-        if ((rc = add(out, &st, rep, keep_gone)) != 0)
+        if ((rc = add(out, &st, rep, o)) != 0)
             return rc;
     }
-    /* A later stanza for the same package replaces an earlier one. */
+    *used = len;
+    return 0;
+}
+
+/* After the last stanza: a later stanza for the same package replaces
+ * an earlier one. */
+static void dedup(struct pkg_list *out, struct pkg_report *rep)
+{
+    size_t w = 0;
+
     if (out->n)
         qsort(out->v, out->n, sizeof(*out->v), cmp_pkg_order);
-    {
-        size_t w = 0;
-        for (size_t i = 0; i < out->n; i++) {
-            if (w > 0 && cmp_pkg(&out->v[w - 1], &out->v[i]) == 0) {
-                pkg_free_one(&out->v[w - 1]);
-                out->v[w - 1] = out->v[i];
-                rep->duplicates++;
-                continue;
-            }
-            out->v[w++] = out->v[i];
+    for (size_t i = 0; i < out->n; i++) {
+        if (w > 0 && cmp_pkg(&out->v[w - 1], &out->v[i]) == 0) {
+            pkg_free_one(&out->v[w - 1]);
+            out->v[w - 1] = out->v[i];
+            rep->duplicates++;
+            continue;
         }
-        out->n = w;
+        out->v[w++] = out->v[i];
     }
+    out->n = w;
+}
+
+static int parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep,
+                 const struct popts *o)
+{
+    size_t used;
+    int rc;
+
+    memset(rep, 0, sizeof(*rep));
+    if ((rc = parse_lines(text, len, 1, out, rep, o, &used)) != 0)
+        return rc;
+    dedup(out, rep);
     return 0;
+}
+
+/* The status file, read and parsed a piece at a time: a 900 KB file read
+ * whole costs more in fresh memory (page faults) than parsing it.  The
+ * buffer grows only for a stanza longer than it. */
+#define READ_CHUNK (64 * 1024)
+
+static int parse_file(const char *path, struct pkg_list *out, struct pkg_report *rep,
+                      const struct popts *o)
+{
+    int fd = open(path, O_RDONLY | O_CLOEXEC), rc = 0;
+    size_t cap = READ_CHUNK, len = 0, total = 0, used;
+    char *buf;
+
+    memset(rep, 0, sizeof(*rep));
+    if (fd < 0)
+        return -errno;
+    if (!(buf = malloc(cap))) {
+        close(fd);
+        return -ENOMEM;
+    }
+    for (;;) {
+        ssize_t n;
+        if (len == cap) {
+            char *nb = cap * 2 <= PKG_STATUS_MAX ? realloc(buf, cap * 2) : NULL;
+            if (!nb) {
+                rc = cap * 2 <= PKG_STATUS_MAX ? -ENOMEM : VG_ETOOBIG;
+                break;
+            }
+            buf = nb;
+            cap *= 2;
+        }
+        n = read(fd, buf + len, cap - len);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0) {
+            rc = -errno;
+            break;
+        }
+        if ((total += (size_t)n) > PKG_STATUS_MAX) {
+            rc = VG_ETOOBIG;
+            break;
+        }
+        len += (size_t)n;
+        if ((rc = parse_lines(buf, len, n == 0, out, rep, o, &used)) != 0 || n == 0)
+            break;
+        memmove(buf, buf + used, len - used);
+        len -= used;
+    }
+    free(buf);
+    close(fd);
+    if (rc == 0)
+        dedup(out, rep);
+    return rc;
 }
 
 int pkg_dpkg_parse(const char *text, size_t len, struct pkg_list *out, struct pkg_report *rep)
 {
-    return parse(text, len, out, rep, 0);
+    static const struct popts all = { 0, NULL };
+    return parse(text, len, out, rep, &all);
 }
 
 /* Applies one updates file's packages (sorted, one per key) over l
@@ -311,8 +410,10 @@ static int cmp_update_name(const void *a, const void *b)
 #define UPDATES_MAX 100000
 
 /* dpkg's journal: ROOT/var/lib/dpkg/updates/NNNN, in numeric order. */
-static int apply_updates(const char *root, struct pkg_list *out, struct pkg_report *rep)
+static int apply_updates(const char *root, struct pkg_list *out, struct pkg_report *rep,
+                         const char *prefix)
 {
+    const struct popts uo = { 1, prefix };
     char dir[PATH_MAX];
     DIR *d;
     struct dirent *e;
@@ -355,7 +456,7 @@ static int apply_updates(const char *root, struct pkg_list *out, struct pkg_repo
         snprintf(path, sizeof(path), "%s/%s", dir, names[i]);
         if (vg_file_read(path, PKG_STATUS_MAX, &text, &len))
             continue; /* gone meanwhile (dpkg folded it in): the status has it */
-        rc = parse(text, len, &u, &ur, 1);
+        rc = parse(text, len, &u, &ur, &uo);
         free(text);
         if (rc == 0) {
             rep->updates++;
@@ -371,21 +472,23 @@ static int apply_updates(const char *root, struct pkg_list *out, struct pkg_repo
     return rc;
 }
 
-int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep)
+int pkg_dpkg_read_prefix(const char *root, const char *prefix, struct pkg_list *out,
+                         struct pkg_report *rep)
 {
-    char path[PATH_MAX], *text = NULL;
-    size_t len = 0;
+    const struct popts o = { 0, prefix };
+    char path[PATH_MAX];
     int rc;
 
     if (!root || strcmp(root, "/") == 0)
         root = "";
     snprintf(path, sizeof(path), "%s/var/lib/dpkg/status", root);
-    rc = vg_file_read(path, PKG_STATUS_MAX, &text, &len);
-    if (rc)
-        return rc;
-    rc = pkg_dpkg_parse(text, len, out, rep);
-    free(text);
+    rc = parse_file(path, out, rep, &o);
     if (rc == 0)
-        rc = apply_updates(root, out, rep);
+        rc = apply_updates(root, out, rep, prefix);
     return rc;
+}
+
+int pkg_dpkg_read(const char *root, struct pkg_list *out, struct pkg_report *rep)
+{
+    return pkg_dpkg_read_prefix(root, NULL, out, rep);
 }

@@ -71,4 +71,34 @@ expect_exit 0 "$AGENT" inventory --root root --json
 [ "$(jq '[.packages[] | select(.manager == "rpm")] | length' out.txt)" = 2 ] || fail "removal not seen"
 stop "$APID"
 stop "$CPID"
+
+# A dpkg host (Debian's os-release, a dpkg status file) with packages in
+# rpm's database too: rpm is still asked, and the rpm packages listed.  A
+# wrapper in PATH counts how often rpm runs.
+mkdir -p root/var/lib/dpkg root/etc bin
+printf 'Package: vg-deb\nStatus: install ok installed\nArchitecture: all\nVersion: 1.0\n' \
+    >root/var/lib/dpkg/status
+printf 'ID=debian\nPRETTY_NAME="Debian GNU/Linux 12 (bookworm)"\n' >root/etc/os-release
+printf '#!/bin/sh\necho run >>"%s/rpm-runs"\nexec %s "$@"\n' "$VG_TMP" "$(command -v rpm)" >bin/rpm
+chmod +x bin/rpm
+PATH="$VG_TMP/bin:$PATH" "$AGENT" inventory --root root --json >mixed.json ||
+    fail "inventory of a mixed host"
+[ "$(jq -r '[.packages[] | .manager] | sort | unique | join(",")' mixed.json)" = dpkg,rpm ] ||
+    fail "a mixed host: $(jq -c '[.packages[] | [.name, .manager]]' mixed.json)"
+[ -s rpm-runs ] || fail "rpm was not asked on a mixed host"
+# Its rpm database emptied: rpm is no longer run at all (it would find
+# nothing, at more cost than the whole dpkg inventory).
+rpm --root "$VG_TMP/root" -e --justdb --nodeps $(rpm --root "$VG_TMP/root" -qa) ||
+    fail "cannot empty the scratch rpm database"
+rm -f rpm-runs
+PATH="$VG_TMP/bin:$PATH" "$AGENT" inventory --root root --json >dpkgonly.json ||
+    fail "inventory of a dpkg host with an empty rpm database"
+[ "$(jq -r '[.packages[] | .manager] | unique | join(",")' dpkgonly.json)" = dpkg ] ||
+    fail "rpm packages listed from an empty database"
+[ ! -e rpm-runs ] || fail "rpm was run although its database is empty"
+# Not a dpkg host (no os-release, no dpkg status): rpm is asked whatever
+# its database holds.
+rm -rf root/var/lib/dpkg root/etc
+PATH="$VG_TMP/bin:$PATH" "$AGENT" inventory --root root --json >/dev/null 2>&1 || true
+[ -s rpm-runs ] || fail "rpm was not asked on a host without dpkg"
 echo ok

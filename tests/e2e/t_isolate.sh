@@ -27,6 +27,15 @@ netns_agent_conf ""
 sed -i "s/^address = .*/address = collector.test:$PORT/" agent.conf
 netns_start_agent
 events() { sql c.db "select count(*) from events"; }
+# The maps of every process of the agent (libnftables is opened at first
+# use: an idle agent has it closed again after its start-up probe).
+agent_maps() {
+    for p in $APID $(pgrep -P "$APID") $(pgrep -P "$(pgrep -P "$APID" | head -1)" 2>/dev/null); do
+        cat /proc/"$p"/maps 2>/dev/null
+    done
+}
+agent_maps | grep -q "vigil-agent" || fail "no agent process found under $APID"
+! agent_maps | grep -q "libnftables" || fail "an idle agent has libnftables mapped"
 
 # ---- refusals: an auditor, an unknown host ----
 ROLE=auditor-1
@@ -44,6 +53,7 @@ expect_in err.txt "--reason TEXT is required"
 start hold ip netns exec "$H" python3 "$VG_ROOT/tests/e2e/netns_hold.py" hold.log
 wait_for 10 "the open connection echoing" 'grep -q ok hold.log'
 expect_exit 0 ctl isolate agent-1 --reason "incident 42: suspected C2"
+agent_maps | grep -q "libnftables" || fail "isolated, yet libnftables is not mapped"
 expect_in out.txt "succeeded: isolated (nft)"
 : >hold.log
 wait_for 5 "the open connection cut" 'grep -q fail hold.log'

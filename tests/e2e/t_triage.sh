@@ -32,6 +32,11 @@ CONF
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 wait_for 15 "agent connected" 'grep -q "connected to collector" agent.log'
+# libarchive (and libxml2, ICU, libstdc++ behind it) is opened only for
+# a collection.
+for p in $APID $(pgrep -P "$APID"); do cat /proc/"$p"/maps; done >maps.idle
+grep -q "vigil-agent" maps.idle || fail "no agent process found"
+! grep -Eq "libarchive|libxml2|libstdc\+\+|libicu" maps.idle || fail "an idle agent maps libarchive or what it pulls in"
 
 # What the package must show.
 marker="vg-triage-marker-$$"

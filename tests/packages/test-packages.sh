@@ -145,6 +145,15 @@ for p in vigil-agent vigil-collector vigilctl; do
             fail "$p: the rpm does not require $so()(64bit)"
     done
 done
+# Libraries the agent opens at first use (lib/dlib.h): no NEEDED entry.
+deps=$(dpkg-deb -f "$OUT/vigil-agent_${V1}_$ARCH.deb" Depends)
+rreq=$(rpm -qp --requires "$OUT/vigil-agent-$V1-1.$RARCH.rpm")
+for d in libnftables1:libnftables.so.1 libarchive13:libarchive.so.13; do
+    printf '%s\n' "$deps" | tr ',' '\n' | grep -q "^ *${d%%:*}\( \|$\)" ||
+        fail "vigil-agent: Depends lacks ${d%%:*} (opened at first use): $deps"
+    printf '%s\n' "$rreq" | grep -qxF "${d#*:}()(64bit)" ||
+        fail "vigil-agent: the rpm does not require ${d#*:}()(64bit) (opened at first use)"
+done
 deps=$(dpkg-deb -f "$OUT/vigil-collector_${V1}_$ARCH.deb" Depends)
 printf '%s\n' "$deps" | grep -q '\badduser\b' || fail "vigil-collector does not depend on adduser"
 # Data the collector reads at run time, which dpkg-shlibdeps cannot see.

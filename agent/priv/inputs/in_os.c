@@ -114,7 +114,7 @@ static void newest_kernel(char *out, size_t outlen)
     const char *root = host_root[0] ? host_root : "/";
 
     out[0] = '\0';
-    if (pkg_dpkg_read(root, &l, &rep) == 0) {
+    if (pkg_dpkg_read_prefix(root, "linux-image-", &l, &rep) == 0) {
         for (size_t i = 0; i < l.n; i++) {
             const struct pkg *p = &l.v[i];
             const char *rel = p->name + 12;
