@@ -37,7 +37,7 @@ jq -e --argjson sh "$SH" '[.[] | select(.ppid == $sh)][0] | .source == "ebpf" an
     fail "fields of an eBPF exec: $(jq -c '.[0]' procs.json)"
 
 # Ancestry: marker-7's parent is the shell; that shell's parent is this test's shell.
-PID7=$(jq -r '.[] | select(.argv[1] == "marker-7") | .pid' procs.json)
+PID7=$(jq -r --argjson sh "$SH" '.[] | select(.argv[1] == "marker-7" and .ppid == $sh) | .pid' procs.json)
 expect_exit 0 "$CTL" --json process-tree agent-1 "$PID7"
 jq -e --argjson sh "$SH" '.[-1].argv[1] == "marker-7" and .[-2].pid == $sh' out.txt >/dev/null ||
     fail "process-tree of marker-7: $(cat out.txt)"
