@@ -17,6 +17,8 @@ SP=$(mktemp -d /var/tmp/vg-bench-spool-XXXXXX)
 rm -rf "$SP"
 
 T=$(mktemp -d /tmp/vg-bench-XXXXXX)
+# The agent's network process (another user) must reach its state directory.
+chmod 711 "$T"
 cpid= apid=
 cleanup() {
     [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid" 2>/dev/null
@@ -169,6 +171,8 @@ state_dir = proc-state
 address = 127.0.0.1:$port
 [telemetry]
 exec_rate_per_exe = 0
+# Not pinned: a bench agent must not share the host agent's ring.
+bpf_pin_dir =
 [tls]
 ca = pki/ca.crt
 cert = pki/idle-agent.crt
@@ -179,7 +183,8 @@ CONF
     apid=$!
     i=0
     until grep -q "process events from ebpf" proc-agent.log || [ $i -gt 50 ]; do sleep 0.2; i=$((i + 1)); done
-    cpu() { awk '{ print $14 + $15 }' /proc/$apid/stat; } # utime + stime, clock ticks
+    # utime + stime in clock ticks, of both the agent's processes
+    cpu() { cat /proc/$apid/stat /proc/$(pgrep -P $apid -x vigil-agent-net | head -1)/stat 2>/dev/null | awk '{ s += $14 + $15 } END { print s }'; }
     with=$("$ES" 20000 2 "$T/bench-true" | sed -n 's/.*rate \([0-9]*\)\/s.*/\1/p')
     sleep 2
     lost=$(grep -o "[0-9]* process events lost" proc-agent.log | awk '{ s += $1 } END { print s + 0 }')

@@ -38,6 +38,8 @@ if [ "$(id -u)" != 0 ] || [ ! -r /sys/kernel/btf/vmlinux ]; then
 fi
 
 T=$(mktemp -d /tmp/vg-footprint-XXXXXX)
+# The agent's network process (another user) must reach its state directory.
+chmod 711 "$T"
 cpid= apid= adpid= audit_was= rule_added=
 cleanup() {
     [ -n "$rule_added" ] && auditctl -d $RULE >/dev/null 2>&1
@@ -47,7 +49,7 @@ cleanup() {
     fi
     [ -n "$apid" ] && kill -TERM "$apid" 2>/dev/null && wait "$apid" 2>/dev/null
     [ -n "$cpid" ] && kill -TERM "$cpid" 2>/dev/null && wait "$cpid" 2>/dev/null
-    rm -rf "$T"
+    [ -n "${FOOTPRINT_KEEP:-}" ] || rm -rf "$T"
 }
 trap cleanup EXIT
 trap 'exit 1' INT TERM
@@ -101,6 +103,8 @@ state_dir = state
 address = 127.0.0.1:$port
 [telemetry]
 process_source = ebpf
+# Not pinned: a bench agent must not share the host agent's ring.
+bpf_pin_dir =
 [tls]
 ca = pki/ca.crt
 cert = pki/fp-agent.crt
@@ -128,13 +132,13 @@ if command -v auditd >/dev/null 2>&1 && command -v auditctl >/dev/null 2>&1; the
         audit_was=$(auditctl -s 2>/dev/null | awk '$1 == "enabled" { print $2 }')
         # The distribution's settings, but a log of our own that is never
         # rotated (the default 8 MB x 5 drops a round's records).
-        mkdir -m 700 audit-conf
-        sed -e "s|^log_file *=.*|log_file = $T/audit.log|" \
+        mkdir -m 700 audit-conf audit # auditd makes its log directory root:adm 0750
+        sed -e "s|^log_file *=.*|log_file = $T/audit/audit.log|" \
             -e "s|^max_log_file_action *=.*|max_log_file_action = IGNORE|" \
             /etc/audit/auditd.conf >audit-conf/auditd.conf 2>/dev/null || : >audit-conf/auditd.conf
-        grep -q "^log_file" audit-conf/auditd.conf || echo "log_file = $T/audit.log" >>audit-conf/auditd.conf
+        grep -q "^log_file" audit-conf/auditd.conf || echo "log_file = $T/audit/audit.log" >>audit-conf/auditd.conf
         chmod 600 audit-conf/auditd.conf
-        AUDIT_LOG=$T/audit.log
+        AUDIT_LOG=$T/audit/audit.log
         auditd -n -c "$T/audit-conf" >auditd.log 2>&1 &
         adpid=$!
         i=0

@@ -11,6 +11,8 @@ B=${1:-build}
 case $B in /*) ;; *) B="$ROOT/$B" ;; esac
 export VG_BIN=$B VG_ROOT=$ROOT
 T=$(mktemp -d /tmp/vg-bench-isolate-XXXXXX)
+# The agent's network process (another user) must reach its state directory.
+chmod 711 "$T"
 cd "$T"
 . "$ROOT/tests/e2e/lib.sh"
 . "$ROOT/tests/e2e/netns.sh"

@@ -34,6 +34,8 @@ AFTER_S=3    # streaming after it
 
 start_s=$(date +%s)
 T=$(mktemp -d /var/tmp/vg-bench-report-XXXXXX)
+# The agent's network process (another user) must reach its state directory.
+chmod 711 "$T"
 cpid='' spid=''
 # stop PID: SIGTERM, and SIGKILL if it has not exited 10 s later (the
 # collector waits for a report in progress before it exits).

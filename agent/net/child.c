@@ -608,6 +608,11 @@ int net_child_main(int argc, char **argv, int fd)
         rc = -ENOMEM;
         goto fail;
     }
+    /* What opening the spool created as root (a first segment, the
+     * journal) is the user's too: it reopens segments by name later. */
+    snprintf(dir, sizeof(dir), "%s/spool", conf.state_dir);
+    if ((rc = vg_sandbox_give_dir(dir, &u, u.gid, 0700, err, sizeof(err))) != 0)
+        goto fail;
     memset(&hooks, 0, sizeof(hooks));
     hooks.command = on_command;
     hooks.upload_reset = on_upload_reset;
