@@ -12,7 +12,7 @@
 #   make clean
 #
 # Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizers),
-# V=1 (show commands), VERSION.
+# V=1 (show commands), VERSION, TEST_HOOKS=0|1 (see below).
 
 VERSION ?= 0.1.0
 BUILD ?= build
@@ -66,6 +66,23 @@ ifeq ($(FUZZ),1)
 ALL_CFLAGS += -fsanitize=fuzzer-no-link
 endif
 
+# Test hooks (STYLE.md: "Test hooks are not shipped"): the VIGIL_TEST_*
+# fault injection the e2e tests use (a collector that dies after a commit,
+# a command delivered twice, an upload dropped, a forged CSR subject) is
+# compiled only with -DVG_TEST_HOOKS.  The build directories developers
+# and tests use have it (TEST_HOOKS=1, the default); the packaged programs
+# are built with TEST_HOOKS=0 in a directory of their own (make pkgbins),
+# and make test-packages checks that no VIGIL_TEST_ string is in them.
+# $(BUILD)/test-hooks records the setting: changing it rebuilds everything.
+TEST_HOOKS ?= 1
+ifeq ($(TEST_HOOKS),1)
+ALL_CFLAGS += -DVG_TEST_HOOKS
+endif
+HOOKS_STAMP := $(BUILD)/test-hooks
+ifneq ($(shell cat $(HOOKS_STAMP) 2>/dev/null),$(TEST_HOOKS))
+$(shell mkdir -p $(BUILD) && echo $(TEST_HOOKS) >$(HOOKS_STAMP))
+endif
+
 LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm -ldl
 AGENT_LIBS := $(AGENT_PKG_LIBS) $(MBEDTLS_LIBS) -lm -ldl
 
@@ -104,8 +121,8 @@ TOOL_BIN := $(BUILD)/bench/execstorm
 # Keep generated sources and objects: make would delete them as intermediates.
 .SECONDARY:
 
-.PHONY: all deps test check unit e2e demo bench clean checksrc tests fuzz fuzz-build fuzz-smoke test-html \
-        pkgbins deb rpm test-packages
+.PHONY: all deps test check unit e2e demo bench clean checksrc callcycles tests fuzz fuzz-build \
+        fuzz-smoke test-html pkgbins deb rpm test-packages
 .DEFAULT_GOAL := all
 
 all: $(PROGS)
@@ -116,7 +133,7 @@ $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	$(Q)protoc-c -Iproto --c_out=$(GEN) $<
 
 # Every object may include any generated header.
-$(BUILD)/obj/%.o: %.c | $(GEN_H)
+$(BUILD)/obj/%.o: %.c $(HOOKS_STAMP) | $(GEN_H)
 	@mkdir -p $(dir $@)
 	@echo "  CC      $<"
 	$(Q)$(CC) $(ALL_CFLAGS) -c $< -o $@
@@ -300,12 +317,14 @@ e2e: $(PROGS) $(TOOL_BIN)
 test: deps
 	$(Q)$(MAKE) --no-print-directory tests
 	$(Q)scripts/checksrc.sh
+	$(Q)$(MAKE) --no-print-directory callcycles
 	$(Q)scripts/run-unit.sh $(BUILD)/tests
 	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
 
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 check: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
+	$(Q)$(MAKE) --no-print-directory BUILD=build/asan callcycles
 	$(Q)$(SAN_ENV) scripts/run-unit.sh build/asan/tests
 	$(Q)$(SAN_ENV) VG_BUILD=build/asan tests/e2e/run.sh
 
@@ -331,6 +350,16 @@ fuzz-smoke: fuzz-build
 
 checksrc:
 	$(Q)scripts/checksrc.sh
+
+# No call cycle between the files of a program (scripts/callcycles.sh,
+# from the objects): enforced for the sets in CALLCYCLES, listed only for
+# those in CALLCYCLES_REPORT (the agent's cycle goes with privilege
+# separation; then it moves to CALLCYCLES).
+CALLCYCLES ?= collector vigilctl
+CALLCYCLES_REPORT ?= agent
+callcycles: $(PROGS)
+	$(Q)scripts/callcycles.sh -b $(BUILD) $(CALLCYCLES)
+	$(Q)$(if $(strip $(CALLCYCLES_REPORT)),scripts/callcycles.sh -r -b $(BUILD) $(CALLCYCLES_REPORT))
 
 # The patch report as auditors get it: both CSVs load with Python's csv
 # module and name their report on every row; the HTML (summary and full
@@ -397,7 +426,7 @@ PKGBUILD := build/pkgbuild-$(VERSION)
 PKGOUT := build/pkg
 
 pkgbins: deps
-	$(Q)$(MAKE) --no-print-directory BUILD=$(PKGBUILD) VERSION=$(VERSION) all
+	$(Q)$(MAKE) --no-print-directory BUILD=$(PKGBUILD) VERSION=$(VERSION) TEST_HOOKS=0 all
 
 deb: pkgbins
 	$(Q)scripts/build-deb.sh $(VERSION) $(PKGBUILD) $(PKGOUT)
