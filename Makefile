@@ -297,6 +297,25 @@ endef
 # fuzz_collector_* targets have a pattern rule of their own.
 $(foreach f,$(filter-out fuzz_collector_%,$(FUZZ_NAMES)),$(eval $(call fuzz_link,$(f))))
 
+# ---- collector fuzz harnesses ----
+# tests/fuzz/fuzz_collector_*.c drive the collector's own code (every
+# collector object but main.o: decoding, session, dispatch table, handlers,
+# a real SQLite store in a temporary directory); tests/fuzz/fake_tls.c
+# stands in for lib/tls.c (no sockets), so lib/tls.o is never linked.
+FZ_COLLECTOR_OBJ := $(call obj,$(filter-out collector/main.c,$(COLLECTOR_SRC)) \
+	tests/fuzz/collector_fuzz.c tests/fuzz/fake_tls.c)
+$(BUILD)/fuzz/fuzz_collector_%: $(BUILD)/obj/tests/fuzz/fuzz_collector_%.o $(FZ_COLLECTOR_OBJ) $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -fsanitize=fuzzer -o $@ $^ $(LIBS)
+
+# Writes the committed seeds of the collector harnesses (valid messages,
+# a real CSR): $(BUILD)/fuzz/collector_seeds tests/fuzz/corpus
+$(BUILD)/fuzz/collector_seeds: $(BUILD)/obj/tests/fuzz/collector_seeds.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 tests: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
 
 # ---- dependencies ----------------------------------------------------------
