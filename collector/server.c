@@ -1,6 +1,8 @@
 /*
  * The collector's network side: one libuv listener, mutual TLS, the
- * session protocol, and group commit.
+ * session protocol, and group commit.  Operator requests go down to
+ * api.c's dispatch table; what handlers need of a connection is in conn.c
+ * (nothing below calls back up into this file).
  *
  * Group commit: batches decoded during one loop iteration wait in
  * `pend`; the check handle (run after I/O) stores them all in one
