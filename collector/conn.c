@@ -126,7 +126,8 @@ void conn_refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, .
     c->srv->refused++;
     if (vg_ratelimit(&c->srv->rl_refuse, &sup)) {
         char detail[400];
-        log_warnx("refused %s: %s%s", conn_who(c), msg, sup ? " (and earlier refusals not logged)" : "");
+        log_warnx("refused %s: %s%s", conn_who(c), msg,
+                  sup ? " (and earlier refusals not logged)" : "");
         /* Into the audit log too, at the same (rate-limited) pace, so that
          * a flood of bad peers cannot flood the store. */
         snprintf(detail, sizeof(detail), "%s%s", msg,

@@ -94,7 +94,8 @@ static void seeds_batch(void)
     Vigil__V1__ProcessSnapshot ps = VIGIL__V1__PROCESS_SNAPSHOT__INIT;
     Vigil__V1__IsolationState is = VIGIL__V1__ISOLATION_STATE__INIT;
     ProtobufCBinaryData argv[2] = { { 8, (uint8_t *)"/bin/sh" }, { 2, (uint8_t *)"-c" } };
-    char *advs[1] = { "DSA-5560-1" }, *cves[1] = { "CVE-2023-41913" }, *allowed[1] = { "10.0.0.0/8" };
+    char *advs[1] = { "DSA-5560-1" }, *cves[1] = { "CVE-2023-41913" };
+    char *allowed[1] = { "10.0.0.0/8" };
     int64_t t = 1764800000000;
     char name[64];
 
