@@ -45,11 +45,22 @@ CFLAGS ?= -O2 -g
 ALL_CFLAGS := -std=c11 -D_GNU_SOURCE -DVG_VERSION=\"$(VERSION)\" $(WARN) $(CFLAGS) \
               -fstack-protector-strong -D_FORTIFY_SOURCE=2 -fPIE \
               -Ilib -Iagent -Iagent/priv -Iagent/net -I$(GEN) $(PKG_CFLAGS) -MMD -MP
-# Fault-injection and probe hooks for the end-to-end tests (VIGIL_TEST_*):
-# on in development builds, off in the packages (TEST_HOOKS=0).
+# Test hooks (STYLE.md: "Test hooks are not shipped"): the VIGIL_TEST_*
+# fault injection and probes the e2e tests use (a collector that dies
+# after a commit, a command delivered twice, an upload dropped, a forged
+# CSR subject, the network child's sandbox probe) are compiled only with
+# -DVG_TEST_HOOKS.  The build directories developers and tests use have
+# them (TEST_HOOKS=1, the default); the packaged programs are built with
+# TEST_HOOKS=0 in a directory of their own (make pkgbins), and make
+# test-packages checks that no VIGIL_TEST_ string is in them.
+# $(BUILD)/test-hooks records the setting: changing it rebuilds everything.
 TEST_HOOKS ?= 1
 ifeq ($(TEST_HOOKS),1)
 ALL_CFLAGS += -DVG_TEST_HOOKS
+endif
+HOOKS_STAMP := $(BUILD)/test-hooks
+ifneq ($(shell cat $(HOOKS_STAMP) 2>/dev/null),$(TEST_HOOKS))
+$(shell mkdir -p $(BUILD) && echo $(TEST_HOOKS) >$(HOOKS_STAMP))
 endif
 # Generated protobuf-c code is not ours to fix: same standard, fewer warnings.
 GEN_CFLAGS := -std=c11 -D_GNU_SOURCE $(CFLAGS) -fPIE -I$(GEN) $(PKG_CFLAGS) -w -MMD -MP
@@ -64,23 +75,6 @@ endif
 
 ifeq ($(FUZZ),1)
 ALL_CFLAGS += -fsanitize=fuzzer-no-link
-endif
-
-# Test hooks (STYLE.md: "Test hooks are not shipped"): the VIGIL_TEST_*
-# fault injection the e2e tests use (a collector that dies after a commit,
-# a command delivered twice, an upload dropped, a forged CSR subject) is
-# compiled only with -DVG_TEST_HOOKS.  The build directories developers
-# and tests use have it (TEST_HOOKS=1, the default); the packaged programs
-# are built with TEST_HOOKS=0 in a directory of their own (make pkgbins),
-# and make test-packages checks that no VIGIL_TEST_ string is in them.
-# $(BUILD)/test-hooks records the setting: changing it rebuilds everything.
-TEST_HOOKS ?= 1
-ifeq ($(TEST_HOOKS),1)
-ALL_CFLAGS += -DVG_TEST_HOOKS
-endif
-HOOKS_STAMP := $(BUILD)/test-hooks
-ifneq ($(shell cat $(HOOKS_STAMP) 2>/dev/null),$(TEST_HOOKS))
-$(shell mkdir -p $(BUILD) && echo $(TEST_HOOKS) >$(HOOKS_STAMP))
 endif
 
 LIBS := $(PKG_LIBS) $(MBEDTLS_LIBS) -lm -ldl
@@ -371,11 +365,11 @@ checksrc:
 	$(Q)scripts/checksrc.sh
 
 # No call cycle between the files of a program (scripts/callcycles.sh,
-# from the objects): enforced for the sets in CALLCYCLES, listed only for
-# those in CALLCYCLES_REPORT (the agent's cycle goes with privilege
-# separation; then it moves to CALLCYCLES).
-CALLCYCLES ?= collector vigilctl
-CALLCYCLES_REPORT ?= agent
+# from the objects): enforced for the sets in CALLCYCLES, only listed for
+# those in CALLCYCLES_REPORT (none now: the agent's went with privilege
+# separation).
+CALLCYCLES ?= collector vigilctl agent
+CALLCYCLES_REPORT ?=
 callcycles: $(PROGS)
 	$(Q)scripts/callcycles.sh -b $(BUILD) $(CALLCYCLES)
 	$(Q)$(if $(strip $(CALLCYCLES_REPORT)),scripts/callcycles.sh -r -b $(BUILD) $(CALLCYCLES_REPORT))
