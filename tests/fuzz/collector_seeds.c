@@ -77,10 +77,11 @@ static void seeds_hello(void)
 static void seeds_batch(void)
 {
     Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
-    Vigil__V1__Event ev[11], *evp[11];
+    Vigil__V1__Event ev[12], *evp[12];
     Vigil__V1__OsState os = VIGIL__V1__OS_STATE__INIT;
     Vigil__V1__AgentHealth ah = VIGIL__V1__AGENT_HEALTH__INIT;
     Vigil__V1__LossRecord lr = VIGIL__V1__LOSS_RECORD__INIT;
+    Vigil__V1__AgentTamper at = VIGIL__V1__AGENT_TAMPER__INIT;
     Vigil__V1__Package pk = VIGIL__V1__PACKAGE__INIT, pk2 = VIGIL__V1__PACKAGE__INIT, *pks[2];
     Vigil__V1__PackageInventory inv = VIGIL__V1__PACKAGE_INVENTORY__INIT;
     Vigil__V1__PackageDelta dl = VIGIL__V1__PACKAGE_DELTA__INIT;
@@ -119,6 +120,17 @@ static void seeds_batch(void)
     lr.first_time_ms = t - 1000;
     lr.last_time_ms = t;
     lr.reason = "ring buffer full";
+    at.kind = "unclean-stop";
+    at.how = "killed or crashed: no clean stop";
+    at.prev_start_time_ms = t - 3600000;
+    at.prev_heartbeat_time_ms = t - 5000;
+    at.prev_pid = 812;
+    at.prev_boot_id = "5d1f0c1e-2b7a-4c55-9a64-0e3d2f1b7c90";
+    at.start_time_ms = t;
+    at.gap_ms = 5000;
+    at.heartbeat_interval_ms = 2000;
+    at.ring_lost_known = 1;
+    at.ring_lost = 12;
     pk.name = "openssl";
     pk.version = "3.0.11-1~deb12u2";
     pk.arch = "amd64";
@@ -203,7 +215,7 @@ static void seeds_batch(void)
     is.since_time_ms = t - 60000;
     is.change = "isolated";
     is.backend = "nftables";
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 12; i++) {
         vigil__v1__event__init(&ev[i]);
         ev[i].time_ms = t + i;
         evp[i] = &ev[i];
@@ -219,17 +231,19 @@ static void seeds_batch(void)
     ev[8].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXIT, ev[8].process_exit = &pxe;
     ev[9].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_SNAPSHOT, ev[9].process_snapshot = &ps;
     ev[10].kind_case = VIGIL__V1__EVENT__KIND_ISOLATION_STATE, ev[10].isolation_state = &is;
+    ev[11].kind_case = VIGIL__V1__EVENT__KIND_AGENT_TAMPER, ev[11].agent_tamper = &at;
     b.seq = 1;
     b.created_time_ms = t;
     /* One batch per Event kind, and one with all of them. */
-    for (int i = 0; i < 11; i++) {
+    for (int i = 0; i < 12; i++) {
         b.n_events = 1;
         b.events = &evp[i];
         snprintf(name, sizeof(name), "event-%s",
-                 vigil__v1__event__descriptor.fields[i + 1].name);
+                 protobuf_c_message_descriptor_get_field(&vigil__v1__event__descriptor,
+                                                         (unsigned)ev[i].kind_case)->name);
         put("batch", name, -1, &b.base);
     }
-    b.n_events = 11;
+    b.n_events = 12;
     b.events = evp;
     put("batch", "all-kinds", -1, &b.base);
     b.n_events = 0;
