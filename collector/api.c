@@ -1,13 +1,16 @@
 /*
- * Operator requests.  Roles: every operator role may read the fleet;
- * later requests (commands, tokens) check their own role lists here.
+ * Operator requests: the dispatch table (every request kind, the least
+ * role that may make it, its handler), the one role check, and the
+ * fleet queries (hosts, packages, inventory, pending, processes, audit).
  */
 #include <jansson.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
 #include "collector.h"
 #include "store.h"
+#include "util.h"
 
 struct hosts_ctx {
     struct server *srv;
@@ -16,25 +19,6 @@ struct hosts_ctx {
     size_t n, cap;
     int oom;
 };
-
-/* The array of a result, with room for one more element: the (maybe
- * moved) array, or NULL with *oom set.  The caller keeps its own typed
- * pointer: v = api_grow(v, ...). */
-void *api_grow(void *v, size_t *cap, size_t n, size_t elem, int *oom)
-{
-    size_t nc;
-    void *nv;
-    if (n < *cap)
-        return v;
-    nc = *cap ? *cap * 2 : 64;
-    nv = realloc(v, nc * elem);
-    if (!nv) {
-        *oom = 1;
-        return NULL;
-    }
-    *cap = nc;
-    return nv;
-}
 
 static char *dup0(const char *s)
 {
@@ -67,7 +51,7 @@ static int host_cb(void *ctx, const struct store_host *h)
         return 0;
     }
     {
-        Vigil__V1__HostInfo **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__HostInfo **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             json_decref(tags);
             return 1;
@@ -114,7 +98,7 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->revoked = h->revoked_ms != 0;
     hi->revoked_time_ms = h->revoked_ms;
     hi->boot_time_ms = h->boot_time_ms;
-    hi->connected = server_find_agent(x->srv, h->agent_id) != NULL;
+    hi->connected = conn_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
     hi->tags = calloc(hi->n_tags ? hi->n_tags : 1, sizeof(*hi->tags));
     json_object_foreach(tags, k, v) {
@@ -129,18 +113,6 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->n_tags = i;
     json_decref(tags);
     return 0;
-}
-
-void api_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg)
-{
-    Vigil__V1__Error *e = calloc(1, sizeof(*e));
-    resp->ok = 0;
-    if (!e)
-        return;
-    vigil__v1__error__init(e);
-    e->code = code;
-    e->message = strdup(msg);
-    resp->error = e;
 }
 
 static Vigil__V1__Package *pkg_msg(const struct store_pkg *p)
@@ -185,7 +157,7 @@ static int inv_cb(void *ctx, const struct store_pkg *p)
     struct inv_ctx *x = ctx;
     Vigil__V1__Package *m;
     {
-        Vigil__V1__Package **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__Package **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -211,7 +183,7 @@ static int ph_cb(void *ctx, const char *agent_id, const char *hostname, const st
     struct ph_ctx *x = ctx;
     Vigil__V1__HostPackage *h;
     {
-        Vigil__V1__HostPackage **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__HostPackage **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -243,7 +215,7 @@ static int pend_cb(void *ctx, const struct store_pending *p)
     Vigil__V1__HostPendingUpdate *h;
     Vigil__V1__PendingUpdate *u;
     {
-        Vigil__V1__HostPendingUpdate **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__HostPendingUpdate **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -437,7 +409,7 @@ static int sp_cb(void *ctx, const struct store_proc *p)
         return 1;
     }
     {
-        Vigil__V1__StoredProcess **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__StoredProcess **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -467,7 +439,7 @@ static int audit_cb(void *ctx, const struct store_audit *a)
     struct audit_ctx *x = ctx;
     Vigil__V1__AuditEntry *m;
     {
-        Vigil__V1__AuditEntry **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+        Vigil__V1__AuditEntry **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
         if (!nv) {
             return 1;
         }
@@ -494,246 +466,213 @@ static int audit_cb(void *ctx, const struct store_audit *a)
 static void finish(Vigil__V1__OperatorResponse *resp, int failed)
 {
     if (failed)
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not read its store; see its log");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "the collector could not read its store; see its log");
     else
         resp->ok = 1;
 }
 
-int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
-               Vigil__V1__OperatorResponse *resp)
+static int q_hosts(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp)
 {
-    resp->request_id = req->request_id;
-    switch (req->request_case) {
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOSTS: {
-        struct hosts_ctx x = { s, req->hosts, NULL, 0, 0, 0 };
-        Vigil__V1__HostsResult *r = calloc(1, sizeof(*r));
-        int rc;
-        if (!r) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return 0;
-        }
-        vigil__v1__hosts_result__init(r);
-        rc = store_hosts(s->store, host_cb, &x);
-        /* Whatever was gathered is owned by the response from here on. */
-        r->hosts = x.v;
-        r->n_hosts = x.n;
-        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
-        resp->hosts = r;
-        finish(resp, rc != 0 || x.oom);
-        return 0;
-    }
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PACKAGES: {
-        struct ph_ctx x = { NULL, 0, 0, 0 };
-        Vigil__V1__PackagesResult *r = calloc(1, sizeof(*r));
-        int rc;
-        if (!r) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return 0;
-        }
-        vigil__v1__packages_result__init(r);
-        rc = store_package_hosts(s->store, req->packages->name, ph_cb, &x);
-        r->hosts = x.v;
-        r->n_hosts = x.n;
-        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES;
-        resp->packages = r;
-        finish(resp, rc || x.oom);
-        return 0;
-    }
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_INVENTORY: {
-        struct inv_ctx x = { NULL, 0, 0, 0 };
-        Vigil__V1__InventoryResult *r = calloc(1, sizeof(*r));
-        int rc;
-        if (!r) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return 0;
-        }
-        vigil__v1__inventory_result__init(r);
-        rc = store_inventory(s->store, req->inventory->agent_id, inv_cb, &x);
-        r->agent_id = dup0(req->inventory->agent_id);
-        r->packages = x.v;
-        r->n_packages = x.n;
-        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY;
-        resp->inventory = r;
-        finish(resp, rc || x.oom);
-        return 0;
-    }
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PENDING: {
-        struct pend_ctx x = { NULL, 0, 0, 0 };
-        Vigil__V1__PendingResult *r = calloc(1, sizeof(*r));
-        const char *id = req->pending->agent_id;
-        int rc;
-        if (!r) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return 0;
-        }
-        vigil__v1__pending_result__init(r);
-        rc = store_pending(s->store, id && id[0] ? id : NULL, req->pending->security_only,
-                           pend_cb, &x);
-        r->updates = x.v;
-        r->n_updates = x.n;
-        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING;
-        resp->pending = r;
-        finish(resp, rc || x.oom);
-        return 0;
-    }
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESSES: {
-        const Vigil__V1__ProcessesQuery *pq = req->processes;
-        struct sp_ctx x;
-        Vigil__V1__ProcessesResult *r = calloc(1, sizeof(*r));
-        char exe[4096];
-        int rc;
-        memset(&x, 0, sizeof(x));
-        if (!r) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return 0;
-        }
-        vigil__v1__processes_result__init(r);
-        x.limit = pq->limit && pq->limit < PROCESSES_LIMIT ? pq->limit : PROCESSES_LIMIT;
-        exe[0] = '\0';
-        if (pq->exe.len >= sizeof(exe)) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                      "the --exe path is longer than 4095 bytes");
-            free(r);
-            return 0;
-        }
-        if (pq->exe.len) {
-            memcpy(exe, pq->exe.data, pq->exe.len);
-            exe[pq->exe.len] = '\0';
-        }
-        /* One more than the limit: to tell the operator there is more. */
-        rc = store_processes(s->store, pq->agent_id, pq->since_time_ms, exe, pq->pid,
-                             (uint32_t)x.limit + 1, sp_cb, &x);
-        r->agent_id = dup0(pq->agent_id);
-        r->processes = x.v;
-        r->n_processes = x.n;
-        r->truncated = x.truncated;
-        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESSES;
-        resp->processes = r;
-        finish(resp, (rc < 0) || x.oom);
-        return 0;
-    }
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESS_TREE: {
-        const Vigil__V1__ProcessTreeQuery *tq = req->process_tree;
-        struct sp_ctx x;
-        Vigil__V1__ProcessesResult *r = calloc(1, sizeof(*r));
-        int64_t before = tq->at_time_ms ? tq->at_time_ms : INT64_MAX;
-        uint32_t pid = tq->pid;
-        int rc = 0;
-        memset(&x, 0, sizeof(x));
-        if (!r) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return 0;
-        }
-        vigil__v1__processes_result__init(r);
-        for (int depth = 0; depth < TREE_DEPTH && pid; depth++) {
-            rc = store_process_at(s->store, tq->agent_id, pid, before, sp_cb, &x);
-            if (rc <= 0 || x.oom)
-                break;
-            /* Up: the parent as it was when this one started. */
-            if (x.last_ppid == pid)
-                break;
-            pid = x.last_ppid;
-            before = x.last_start;
-            rc = 0;
-        }
-        r->agent_id = dup0(tq->agent_id);
-        r->processes = x.v;
-        r->n_processes = x.n;
-        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESS_TREE;
-        resp->process_tree = r;
-        finish(resp, rc < 0 || x.oom);
-        return 0;
-    }
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_AUDIT: {
-        struct audit_ctx x = { NULL, 0, 0, 0 };
-        Vigil__V1__AuditResult *r = calloc(1, sizeof(*r));
-        char why[200];
-        int64_t broken = 0;
-        int rc;
-        if (!r) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return 0;
-        }
-        vigil__v1__audit_result__init(r);
-        rc = store_audit_list(s->store, req->audit->since_time_ms, req->audit->verify, audit_cb,
-                              &x, &broken, why, sizeof(why));
-        r->entries = x.v;
-        r->n_entries = x.n;
-        r->chain_ok = broken == 0;
-        r->broken_id = broken;
-        r->broken_reason = dup0(why);
-        resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_AUDIT;
-        resp->audit = r;
-        finish(resp, rc != 0 || x.oom);
-        return 0;
-    }
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE:
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE:
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT:
-        command_isolate(s, c, req, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS:
-        command_list(s, req->commands, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_CREATE:
-        enroll_token_create(s, c, req->enroll_token_create, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_LIST:
-        enroll_token_list(s, c, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_REVOKE:
-        enroll_token_revoke(s, c, req->enroll_token_revoke, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
-        server_revoke(s, c, req->revoke, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTIONS:
-        collect_list(s, req->collections, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTION_GET:
-        collect_get(s, c, req->collection_get, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
-        command_release_token(s, c, req->release_token, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ADVISORY_IMPORT:
-        report_import(s, c, req->advisory_import, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ADVISORY_IMPORTS:
-        report_imports(s, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTION_ADD:
-        report_exception_add(s, c, req->exception_add, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTIONS:
-        report_exceptions(s, req->exceptions, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_EXCEPTION_REVOKE:
-        report_exception_revoke(s, c, req->exception_revoke, resp);
-        return 0;
-    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REPORT:
-        return report_render(s, c, req->request_id, req->report, resp);
-    default:
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "unknown request; is vigilctl newer than the collector?");
-        return 0;
-    }
+    struct hosts_ctx x = { s, req->hosts, NULL, 0, 0, 0 };
+    Vigil__V1__HostsResult *r = calloc(1, sizeof(*r));
+    int rc;
 
+    (void)op;
+    if (!r) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__hosts_result__init(r);
+    rc = store_hosts(s->store, host_cb, &x);
+    /* Whatever was gathered is owned by the response from here on. */
+    r->hosts = x.v;
+    r->n_hosts = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS;
+    resp->hosts = r;
+    finish(resp, rc != 0 || x.oom);
     return 0;
 }
 
-void api_free_response(Vigil__V1__OperatorResponse *resp)
+static int q_packages(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                      Vigil__V1__OperatorResponse *resp)
 {
-    command_free_response(resp);
-    collect_free_response(resp);
-    server_free_revoke(resp);
-    enroll_free_response(resp);
-    report_free_response(resp);
-    if (resp->error) {
-        free(resp->error->message);
-        free(resp->error);
+    struct ph_ctx x = { NULL, 0, 0, 0 };
+    Vigil__V1__PackagesResult *r = calloc(1, sizeof(*r));
+    int rc;
+
+    (void)op;
+    if (!r) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
+    vigil__v1__packages_result__init(r);
+    rc = store_package_hosts(s->store, req->packages->name, ph_cb, &x);
+    r->hosts = x.v;
+    r->n_hosts = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES;
+    resp->packages = r;
+    finish(resp, rc || x.oom);
+    return 0;
+}
+
+static int q_inventory(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                       Vigil__V1__OperatorResponse *resp)
+{
+    struct inv_ctx x = { NULL, 0, 0, 0 };
+    Vigil__V1__InventoryResult *r = calloc(1, sizeof(*r));
+    int rc;
+
+    (void)op;
+    if (!r) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__inventory_result__init(r);
+    rc = store_inventory(s->store, req->inventory->agent_id, inv_cb, &x);
+    r->agent_id = dup0(req->inventory->agent_id);
+    r->packages = x.v;
+    r->n_packages = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_INVENTORY;
+    resp->inventory = r;
+    finish(resp, rc || x.oom);
+    return 0;
+}
+
+static int q_pending(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                     Vigil__V1__OperatorResponse *resp)
+{
+    struct pend_ctx x = { NULL, 0, 0, 0 };
+    Vigil__V1__PendingResult *r = calloc(1, sizeof(*r));
+    const char *id = req->pending->agent_id;
+    int rc;
+
+    (void)op;
+    if (!r) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__pending_result__init(r);
+    rc = store_pending(s->store, id && id[0] ? id : NULL, req->pending->security_only,
+                       pend_cb, &x);
+    r->updates = x.v;
+    r->n_updates = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING;
+    resp->pending = r;
+    finish(resp, rc || x.oom);
+    return 0;
+}
+
+static int q_processes(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                       Vigil__V1__OperatorResponse *resp)
+{
+    const Vigil__V1__ProcessesQuery *pq = req->processes;
+    struct sp_ctx x;
+    Vigil__V1__ProcessesResult *r = calloc(1, sizeof(*r));
+    char exe[4096];
+    int rc;
+
+    (void)op;
+    memset(&x, 0, sizeof(x));
+    if (!r) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__processes_result__init(r);
+    x.limit = pq->limit && pq->limit < PROCESSES_LIMIT ? pq->limit : PROCESSES_LIMIT;
+    exe[0] = '\0';
+    if (pq->exe.len >= sizeof(exe)) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "the --exe path is longer than 4095 bytes");
+        free(r);
+        return 0;
+    }
+    if (pq->exe.len) {
+        memcpy(exe, pq->exe.data, pq->exe.len);
+        exe[pq->exe.len] = '\0';
+    }
+    /* One more than the limit: to tell the operator there is more. */
+    rc = store_processes(s->store, pq->agent_id, pq->since_time_ms, exe, pq->pid,
+                         (uint32_t)x.limit + 1, sp_cb, &x);
+    r->agent_id = dup0(pq->agent_id);
+    r->processes = x.v;
+    r->n_processes = x.n;
+    r->truncated = x.truncated;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESSES;
+    resp->processes = r;
+    finish(resp, (rc < 0) || x.oom);
+    return 0;
+}
+
+static int q_process_tree(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                          Vigil__V1__OperatorResponse *resp)
+{
+    const Vigil__V1__ProcessTreeQuery *tq = req->process_tree;
+    struct sp_ctx x;
+    Vigil__V1__ProcessesResult *r = calloc(1, sizeof(*r));
+    int64_t before = tq->at_time_ms ? tq->at_time_ms : INT64_MAX;
+    uint32_t pid = tq->pid;
+    int rc = 0;
+
+    (void)op;
+    memset(&x, 0, sizeof(x));
+    if (!r) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__processes_result__init(r);
+    for (int depth = 0; depth < TREE_DEPTH && pid; depth++) {
+        rc = store_process_at(s->store, tq->agent_id, pid, before, sp_cb, &x);
+        if (rc <= 0 || x.oom)
+            break;
+        /* Up: the parent as it was when this one started. */
+        if (x.last_ppid == pid)
+            break;
+        pid = x.last_ppid;
+        before = x.last_start;
+        rc = 0;
+    }
+    r->agent_id = dup0(tq->agent_id);
+    r->processes = x.v;
+    r->n_processes = x.n;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PROCESS_TREE;
+    resp->process_tree = r;
+    finish(resp, rc < 0 || x.oom);
+    return 0;
+}
+
+static int q_audit(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp)
+{
+    struct audit_ctx x = { NULL, 0, 0, 0 };
+    Vigil__V1__AuditResult *r = calloc(1, sizeof(*r));
+    char why[200];
+    int64_t broken = 0;
+    int rc;
+
+    (void)op;
+    if (!r) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__audit_result__init(r);
+    rc = store_audit_list(s->store, req->audit->since_time_ms, req->audit->verify, audit_cb,
+                          &x, &broken, why, sizeof(why));
+    r->entries = x.v;
+    r->n_entries = x.n;
+    r->chain_ok = broken == 0;
+    r->broken_id = broken;
+    r->broken_reason = dup0(why);
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_AUDIT;
+    resp->audit = r;
+    finish(resp, rc != 0 || x.oom);
+    return 0;
+}
+
+/* Frees the answer of a query above (each checks its response case). */
+static void query_free(Vigil__V1__OperatorResponse *resp)
+{
     if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS && resp->hosts) {
         for (size_t i = 0; i < resp->hosts->n_hosts; i++) {
             Vigil__V1__HostInfo *h = resp->hosts->hosts[i];
@@ -811,4 +750,184 @@ void api_free_response(Vigil__V1__OperatorResponse *resp)
         free(resp->inventory->agent_id);
         free(resp->inventory);
     }
+}
+
+/* ---- the dispatch table ---- */
+
+/* What a refusal names as its target in the audit log. */
+static const char *t_none(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
+{
+    (void)req;
+    (void)buf;
+    (void)len;
+    return "";
+}
+
+static const char *t_command(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    switch (req->request_case) {
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE:
+        return req->isolate->agent_id;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE:
+        return req->release->agent_id;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT:
+        return req->collect->agent_id;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
+        return req->release_token->agent_id;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
+        return req->revoke->agent_id;
+    default:
+        return "";
+    }
+}
+
+static const char *t_collection(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    return req->collection_get->collection_id;
+}
+
+static const char *t_source(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
+{
+    (void)buf;
+    (void)len;
+    return req->advisory_import->source;
+}
+
+/* The scope as the exception would be stored: "*", "tag:KEY=VALUE" or a host. */
+static const char *t_exception_add(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
+{
+    const Vigil__V1__ExceptionAdd *r = req->exception_add;
+    if (r->tag[0]) {
+        snprintf(buf, len, "tag:%s", r->tag);
+        return buf;
+    }
+    return r->all_hosts ? "*" : r->host;
+}
+
+static const char *t_exception(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
+{
+    snprintf(buf, len, "exception %lld", (long long)req->exception_revoke->id);
+    return buf;
+}
+
+/*
+ * Every operator request, its action as the audit log names it, the
+ * least role that may make it (auditor: every operator role; responder:
+ * responder or admin; admin), its handler and what frees the handler's
+ * answer.  The role check is here and nowhere else.
+ */
+#define REQ(x) VIGIL__V1__OPERATOR_REQUEST__REQUEST_##x
+static const struct api_entry {
+    Vigil__V1__OperatorRequest__RequestCase request;
+    const char *action;
+    enum vg_role min_role;
+    const char *(*target)(const Vigil__V1__OperatorRequest *req, char *buf, size_t len);
+    api_handler_fn handler;
+    api_free_fn free;
+} api_table[] = {
+    { REQ(HOSTS), "hosts", VG_ROLE_AUDITOR, t_none, q_hosts, query_free },
+    { REQ(PACKAGES), "packages", VG_ROLE_AUDITOR, t_none, q_packages, query_free },
+    { REQ(INVENTORY), "inventory", VG_ROLE_AUDITOR, t_none, q_inventory, query_free },
+    { REQ(PENDING), "pending", VG_ROLE_AUDITOR, t_none, q_pending, query_free },
+    { REQ(PROCESSES), "processes", VG_ROLE_AUDITOR, t_none, q_processes, query_free },
+    { REQ(PROCESS_TREE), "process-tree", VG_ROLE_AUDITOR, t_none, q_process_tree, query_free },
+    { REQ(AUDIT), "audit", VG_ROLE_AUDITOR, t_none, q_audit, query_free },
+    { REQ(ISOLATE), "isolate", VG_ROLE_RESPONDER, t_command, command_isolate,
+      command_free_response },
+    { REQ(RELEASE), "release", VG_ROLE_RESPONDER, t_command, command_isolate,
+      command_free_response },
+    { REQ(COLLECT), "collect", VG_ROLE_RESPONDER, t_command, command_isolate,
+      command_free_response },
+    { REQ(COMMANDS), "commands", VG_ROLE_AUDITOR, t_none, command_list, command_free_response },
+    { REQ(RELEASE_TOKEN), "release-token", VG_ROLE_ADMIN, t_command, command_release_token,
+      command_free_response },
+    { REQ(REVOKE), "revoke", VG_ROLE_ADMIN, t_command, revoke_host, revoke_free_response },
+    { REQ(ENROLL_TOKEN_CREATE), "enroll-token create", VG_ROLE_ADMIN, t_none,
+      enroll_token_create, enroll_free_response },
+    { REQ(ENROLL_TOKEN_LIST), "enroll-token list", VG_ROLE_ADMIN, t_none, enroll_token_list,
+      enroll_free_response },
+    { REQ(ENROLL_TOKEN_REVOKE), "enroll-token revoke", VG_ROLE_ADMIN, t_none,
+      enroll_token_revoke, enroll_free_response },
+    { REQ(COLLECTIONS), "collections", VG_ROLE_AUDITOR, t_none, collect_list,
+      collect_free_response },
+    { REQ(COLLECTION_GET), "download", VG_ROLE_RESPONDER, t_collection, collect_get,
+      collect_free_response },
+    { REQ(ADVISORY_IMPORT), "advisories.import", VG_ROLE_ADMIN, t_source, report_import,
+      report_free_response },
+    { REQ(ADVISORY_IMPORTS), "advisories", VG_ROLE_AUDITOR, t_none, report_imports,
+      report_free_response },
+    { REQ(EXCEPTION_ADD), "exception.add", VG_ROLE_ADMIN, t_exception_add, report_exception_add,
+      report_free_response },
+    { REQ(EXCEPTIONS), "exceptions", VG_ROLE_AUDITOR, t_none, report_exceptions,
+      report_free_response },
+    { REQ(EXCEPTION_REVOKE), "exception.revoke", VG_ROLE_ADMIN, t_exception,
+      report_exception_revoke, report_free_response },
+    { REQ(REPORT), "report", VG_ROLE_AUDITOR, t_none, report_render, report_free_response },
+};
+#undef REQ
+
+/* Operator roles by what they may do: auditor < responder < admin. */
+static int role_rank(enum vg_role r)
+{
+    switch (r) {
+    case VG_ROLE_AUDITOR:
+        return 1;
+    case VG_ROLE_RESPONDER:
+        return 2;
+    case VG_ROLE_ADMIN:
+        return 3;
+    default:
+        return 0;
+    }
+}
+
+static const struct api_entry *api_lookup(Vigil__V1__OperatorRequest__RequestCase request)
+{
+    for (size_t i = 0; i < VG_ARRAY_SIZE(api_table); i++)
+        if (api_table[i].request == request)
+            return &api_table[i];
+    return NULL;
+}
+
+/* 1 if op may make e's request; else 0 with resp set to "permission
+ * denied" and the refusal logged and audited. */
+static int allowed(struct server *s, struct conn *op, const struct api_entry *e,
+                   const Vigil__V1__OperatorRequest *req, Vigil__V1__OperatorResponse *resp)
+{
+    enum vg_role r = vg_tls_peer(op->tls)->role;
+    char msg[200], buf[300];
+
+    if (role_rank(r) >= role_rank(e->min_role))
+        return 1;
+    snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), e->action,
+             e->min_role == VG_ROLE_ADMIN ? "admin" : "responder or admin");
+    resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
+                e->target(req, buf, sizeof(buf)), msg);
+    return 0;
+}
+
+int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req)
+{
+    Vigil__V1__OperatorResponse resp = VIGIL__V1__OPERATOR_RESPONSE__INIT;
+    const struct api_entry *e = api_lookup(req->request_case);
+    int stop = 0;
+
+    resp.request_id = req->request_id;
+    if (!e)
+        resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "unknown request; is vigilctl newer than the collector?");
+    else if (allowed(s, c, e, req, &resp) && e->handler(s, c, req, &resp))
+        return 0; /* answered later */
+    stop = conn_send_response(c, &resp) != 0;
+    if (e)
+        e->free(&resp);
+    if (resp.error) {
+        free(resp.error->message);
+        free(resp.error);
+    }
+    return stop;
 }

@@ -117,7 +117,7 @@ static void fail_collection(struct server *s, struct conn *c, const char *id, co
     char detail[400];
     store_collection_finish(s->store, id, "failed", why, 0, NULL, NULL, vg_time_now_ms());
     snprintf(detail, sizeof(detail), "collection %s: %s", id, why);
-    store_audit_append(s->store, server_who(c), "collection", agent_id, detail, "failed");
+    store_audit_append(s->store, conn_who(c), "collection", agent_id, detail, "failed");
     log_warnx("agent %s: collection %s failed: %s", agent_id, id, why);
     ack(c, id, 0, 0, why);
 }
@@ -181,7 +181,7 @@ static int finish(struct server *s, struct conn *c, const char *id, struct coll_
         return 1; /* not acknowledged: the agent keeps its copy */
     snprintf(detail, sizeof(detail), "collection %s received: %llu bytes, sha256 %s", id,
              (unsigned long long)x->received, hex);
-    store_audit_append(s->store, server_who(c), "collection", agent_id, detail, "complete");
+    store_audit_append(s->store, conn_who(c), "collection", agent_id, detail, "complete");
     log_info("agent %s: collection %s complete (%llu bytes, sha256 %s)", agent_id, id,
              (unsigned long long)x->received, hex);
     ack(c, id, x->received, 1, NULL);
@@ -219,7 +219,7 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
             char detail[200];
             snprintf(detail, sizeof(detail), "upload %s for command %s, which is not a collect "
                      "command of this host", ch->upload_id, ch->command_id);
-            store_audit_append(s->store, server_who(c), "collection", agent_id, detail,
+            store_audit_append(s->store, conn_who(c), "collection", agent_id, detail,
                                "refused");
             log_warnx("agent %s: %s", agent_id, detail);
             ack(c, ch->upload_id, 0, 0, "no collect command of this host has that id");
@@ -304,9 +304,10 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
     }
     if (ch->last)
         return finish(s, c, ch->upload_id, &x, ch);
+#ifdef VG_TEST_HOOKS
     {
-        /* Fault injection for tests: drop the connection once, after N
-         * chunks are stored (before acknowledging the Nth). */
+        /* Fault injection, test builds only: drop the connection once,
+         * after N chunks are stored (before acknowledging the Nth). */
         static uint64_t stored, drop_at;
         static int dropped;
         const char *e = getenv("VIGIL_TEST_UPLOAD_DROP_AFTER");
@@ -318,6 +319,7 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
             return 1;
         }
     }
+#endif
     ack(c, ch->upload_id, x.received, 0, NULL);
     return 0;
 }
@@ -364,7 +366,7 @@ static char *dup0(const char *s)
 static int list_cb(void *ctx, const struct store_collection *c)
 {
     struct list_ctx *x = ctx;
-    Vigil__V1__CollectionInfo *m, **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    Vigil__V1__CollectionInfo *m, **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
     if (!nv)
         return 1;
     x->v = nv;
@@ -393,16 +395,18 @@ static int list_cb(void *ctx, const struct store_collection *c)
     return 0;
 }
 
-void collect_list(struct server *s, const Vigil__V1__CollectionsQuery *q,
-                  Vigil__V1__OperatorResponse *resp)
+int collect_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                 Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__CollectionsQuery *q = req->collections;
     struct list_ctx x = { s, NULL, 0, 0, 0 };
     Vigil__V1__CollectionsResult *r = calloc(1, sizeof(*r));
     int rc;
 
+    (void)op;
     if (!r) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__collections_result__init(r);
     rc = store_collections(s->store, q->agent_id[0] ? q->agent_id : NULL,
@@ -419,10 +423,11 @@ void collect_list(struct server *s, const Vigil__V1__CollectionsQuery *q,
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COLLECTIONS;
     resp->collections = r;
     if (rc < 0 || x.oom)
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not read its store; see its log");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "the collector could not read its store; see its log");
     else
         resp->ok = 1;
+    return 0;
 }
 
 /* Who fetched which package lately: a request for a later part is a
@@ -448,9 +453,10 @@ static int seen_recently(struct conn *op, const char *id)
     return 0;
 }
 
-void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionGet *g,
-                 Vigil__V1__OperatorResponse *resp)
+int collect_get(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__CollectionGet *g = req->collection_get;
     struct coll_copy x;
     Vigil__V1__CollectionData *d;
     uint32_t want = g->max_bytes && g->max_bytes < GET_MAX ? g->max_bytes : GET_MAX;
@@ -459,23 +465,21 @@ void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionG
     int fd;
 
     memset(&x, 0, sizeof(x));
-    if (!api_allowed(s, op, resp, "download", g->collection_id, 0))
-        return;
     if (!uuid_ok(g->collection_id) ||
         store_collection_get(s->store, g->collection_id, copy_cb, &x) != 1) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
-                  "no such collection (see vigilctl collections)");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
+                   "no such collection (see vigilctl collections)");
+        return 0;
     }
     if (strcmp(x.state, "complete") != 0) {
         char msg[120];
         snprintf(msg, sizeof(msg), "the collection is %s, not complete", x.state);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, msg);
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, msg);
+        return 0;
     }
     if (g->offset > x.size) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "offset past the end");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "offset past the end");
+        return 0;
     }
     if (!seen_recently(op, g->collection_id) || g->offset == 0) {
         /* A download begins (or parts are fetched without its start):
@@ -487,11 +491,11 @@ void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionG
                  g->collection_id, (unsigned long long)x.size, x.sha256);
         if (store_collection_download(s->store, g->collection_id, who,
                                       vg_tls_peer_addr(op->tls), vg_time_now_ms()) != 0 ||
-            store_audit_append(s->store, server_who(op), "download", g->collection_id, detail,
+            store_audit_append(s->store, conn_who(op), "download", g->collection_id, detail,
                                "served") != 0) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                      "the download could not be recorded, so it is not served");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                       "the download could not be recorded, so it is not served");
+            return 0;
         }
     }
     if (x.size - g->offset < want)
@@ -502,16 +506,16 @@ void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionG
         if (fd >= 0)
             close(fd);
         free(buf);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "cannot read the stored package; see the collector's log");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "cannot read the stored package; see the collector's log");
         log_warnx("cannot read %s", x.path);
-        return;
+        return 0;
     }
     close(fd);
     if (!(d = calloc(1, sizeof(*d)))) {
         free(buf);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__collection_data__init(d);
     d->collection_id = dup0(g->collection_id);
@@ -524,6 +528,7 @@ void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionG
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COLLECTION_DATA;
     resp->collection_data = d;
     resp->ok = 1;
+    return 0;
 }
 
 void collect_free_response(Vigil__V1__OperatorResponse *resp)

@@ -103,9 +103,12 @@ struct server {
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
         duplicate_ids, batches_rejected, handshake_overflow;
     unsigned handshaking;
-    /* Fault injection for tests (VIGIL_TEST_CRASH_AFTER_COMMIT=N): die by
-     * SIGKILL once N batches are committed, before they are acknowledged. */
+#ifdef VG_TEST_HOOKS
+    /* Fault injection, test builds only (VIGIL_TEST_CRASH_AFTER_COMMIT=N):
+     * die by SIGKILL once N batches are committed, before they are
+     * acknowledged. */
     uint64_t crash_after;
+#endif
     uint64_t retention_due_ms; /* monotonic: next process-retention pass */
     char collections_dir[4096];
     /* Revoked certificate serials (hex), sorted: checked at every
@@ -137,33 +140,86 @@ void server_stop(struct server *s);
 /* After the loop ended: closes the store, logs the counters. */
 void server_free(struct server *s);
 
-/* Operator requests (api.c).  Fills resp; strings it sets stay valid
- * until api_free_response.  Returns 1 when the answer will be sent later
- * (the work runs off the event loop; resp is left empty), else 0. */
-int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req,
-                Vigil__V1__OperatorResponse *resp);
-void api_free_response(Vigil__V1__OperatorResponse *resp);
+/* ---- operator requests (api.c) ---- */
+
+/* A handler of one operator request kind: fills resp (strings it sets
+ * stay valid until the table's free for that kind).  The role check is
+ * done before, in api.c's table, and nowhere else.  Returns 1 when the
+ * answer will be sent later (the work runs off the event loop; resp is
+ * left empty), else 0. */
+typedef int (*api_handler_fn)(struct server *s, struct conn *op,
+                              const Vigil__V1__OperatorRequest *req,
+                              Vigil__V1__OperatorResponse *resp);
+/* Frees what a handler put into resp (not resp->error). */
+typedef void (*api_free_fn)(Vigil__V1__OperatorResponse *resp);
+
+/* Answers one operator request on c: the table entry for its kind, the
+ * role check (a refusal is logged and audited), the handler, the response
+ * sent and freed.  Returns 1 if the connection must stop reading (the
+ * send failed), else 0. */
+int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req);
+
+/* ---- responses (resp.c) ---- */
+
 /* The array of a result with room for one more element: the (maybe
- * moved) array, or NULL with *oom set.  Use as v = api_grow(v, ...). */
-void *api_grow(void *v, size_t *cap, size_t n, size_t elem, int *oom);
-/* Role check for a command: responder or admin (admin_only: admin).
- * Returns 1 if allowed; else 0 with resp set to "permission denied" and
- * the refusal logged and audited. */
-int api_allowed(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
-                const char *action, const char *target, int admin_only);
+ * moved) array, or NULL with *oom set.  Use as v = resp_grow(v, ...). */
+void *resp_grow(void *v, size_t *cap, size_t n, size_t elem, int *oom);
 /* Sets resp to a failure with code and message. */
-void api_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg);
+void resp_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg);
+/* Refuses a request: logged, audited ("refused", action, target), resp
+ * set to a failure with code and msg. */
+void resp_refuse(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
+                 Vigil__V1__Error__Code code, const char *action, const char *target,
+                 const char *msg);
+
+/* ---- connection services (conn.c), below every handler ---- */
+
+/* "role name (address)" of a connection, for logs and the audit log
+ * (a static buffer, valid until the next call). */
+const char *conn_who(struct conn *c);
+/* "role name" of an operator connection (no address), as stored with
+ * what it asked for. */
+void conn_operator_name(struct conn *c, char *out, size_t len);
+/* The open connection with this serial, or NULL (it closed). */
+struct conn *conn_find(struct server *s, uint64_t serial);
+/* The connected agent (hello done) with this id, or NULL. */
+struct conn *conn_find_agent(struct server *s, const char *agent_id);
+/* Adds c to / removes c from the connected agents. */
+void conn_agent_add(struct server *s, struct conn *c);
+void conn_agent_remove(struct server *s, struct conn *c);
+/* c's batches waiting for the commit will not be stored (nor acknowledged). */
+void conn_forget_pending(struct server *s, struct conn *c);
+/* Closes c once, orderly. */
+void conn_close(struct conn *c, const char *why);
+/* Sends an Error, then closes, once. */
+void conn_fail(struct conn *c, Vigil__V1__Error__Code code, const char *msg);
+/* conn_fail, with the refusal counted, logged and audited (rate-limited). */
+void conn_refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
+    VG_PRINTF(3, 4);
+/* Sends env on c; on failure (other than a closed peer) logs and closes.
+ * Returns 0 or the error. */
+int conn_send(struct conn *c, Vigil__V1__Envelope *env);
+/* Sends an operator response on c; returns 0 or an error (then c is
+ * closing). */
+int conn_send_response(struct conn *c, Vigil__V1__OperatorResponse *resp);
+/* 1 if the certificate serial (hex) is revoked. */
+int conn_is_revoked(const struct server *s, const char *serial);
+/* Adds a revoked serial (ctx: the server; a store_revoked callback).
+ * Returns 0 or -ENOMEM. */
+int conn_revoked_add(void *ctx, const char *serial);
+
+/* ---- handlers: operator requests, agent messages ---- */
 
 /* Commands (command.c): operator requests that queue them, delivery to
  * agents, their reports, expiry, break-glass tokens. */
 /* isolate, release and collect requests: the command queued. */
-void command_isolate(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
-                     Vigil__V1__OperatorResponse *resp);
-void command_list(struct server *s, const Vigil__V1__CommandsQuery *q,
-                  Vigil__V1__OperatorResponse *resp);
-void command_release_token(struct server *s, struct conn *op,
-                           const Vigil__V1__ReleaseTokenRequest *r,
-                           Vigil__V1__OperatorResponse *resp);
+int command_isolate(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                    Vigil__V1__OperatorResponse *resp);
+int command_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                 Vigil__V1__OperatorResponse *resp);
+int command_release_token(struct server *s, struct conn *op,
+                          const Vigil__V1__OperatorRequest *req,
+                          Vigil__V1__OperatorResponse *resp);
 void command_free_response(Vigil__V1__OperatorResponse *resp);
 /* After an agent's hello: sends what is queued for it. */
 void commands_deliver(struct server *s, struct conn *agent);
@@ -172,10 +228,10 @@ void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__C
 /* Once a second: expires queued commands. */
 void commands_sweep(struct server *s);
 /* Triage packages (collect.c). */
-void collect_list(struct server *s, const Vigil__V1__CollectionsQuery *q,
-                  Vigil__V1__OperatorResponse *resp);
-void collect_get(struct server *s, struct conn *op, const Vigil__V1__CollectionGet *g,
+int collect_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                  Vigil__V1__OperatorResponse *resp);
+int collect_get(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp);
 void collect_free_response(Vigil__V1__OperatorResponse *resp);
 /* An agent's chunk: stored, acknowledged.  Returns 1 if the connection
  * must close. */
@@ -184,17 +240,18 @@ int collect_on_chunk(struct server *s, struct conn *agent, const Vigil__V1__Uplo
 int collect_init(struct server *s, char *err, size_t errlen);
 /* Deletes packages past their retention (from the sweep). */
 void collect_retention(struct server *s);
-/* vigilctl revoke (admin): revokes a host's certificates, closes its
+/* vigilctl revoke (revoke.c): revokes a host's certificates, closes its
  * connection, drops its batches not yet stored. */
-void server_revoke(struct server *s, struct conn *op, const Vigil__V1__RevokeRequest *r,
-                   Vigil__V1__OperatorResponse *resp);
-void server_free_revoke(Vigil__V1__OperatorResponse *resp);
+int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp);
+void revoke_free_response(Vigil__V1__OperatorResponse *resp);
 /* Enrollment (enroll.c): tokens for operators, the endpoint for agents. */
-void enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__EnrollTokenCreate *r,
-                         Vigil__V1__OperatorResponse *resp);
-void enroll_token_list(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp);
-void enroll_token_revoke(struct server *s, struct conn *op, const Vigil__V1__EnrollTokenRevoke *r,
-                         Vigil__V1__OperatorResponse *resp);
+int enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                        Vigil__V1__OperatorResponse *resp);
+int enroll_token_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                      Vigil__V1__OperatorResponse *resp);
+int enroll_token_revoke(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                        Vigil__V1__OperatorResponse *resp);
 void enroll_free_response(Vigil__V1__OperatorResponse *resp);
 /* A message on the enrollment port: answered, then the connection
  * closes.  Takes env.  Returns 1. */
@@ -204,33 +261,32 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
 /* Patch compliance (report.c): feed imports, exceptions, reports. */
 int report_init(struct server *s, char *err, size_t errlen);
 void report_free(struct server *s);
-void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryImport *r,
+int report_import(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                  Vigil__V1__OperatorResponse *resp);
+int report_imports(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                    Vigil__V1__OperatorResponse *resp);
-void report_imports(struct server *s, Vigil__V1__OperatorResponse *resp);
-void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__ExceptionAdd *r,
-                          Vigil__V1__OperatorResponse *resp);
-void report_exceptions(struct server *s, const Vigil__V1__ExceptionsQuery *q,
-                       Vigil__V1__OperatorResponse *resp);
-void report_exception_revoke(struct server *s, struct conn *op,
-                             const Vigil__V1__ExceptionRevoke *r,
-                             Vigil__V1__OperatorResponse *resp);
+int report_exception_add(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                         Vigil__V1__OperatorResponse *resp);
+int report_exceptions(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                      Vigil__V1__OperatorResponse *resp);
+int report_exception_revoke(struct server *s, struct conn *op,
+                            const Vigil__V1__OperatorRequest *req,
+                            Vigil__V1__OperatorResponse *resp);
 /* Returns 1 when the report is being made on the thread pool: the
  * answer goes to op when done (or nowhere if op closed meanwhile). */
-int report_render(struct server *s, struct conn *op, uint64_t request_id,
-                  const Vigil__V1__ReportRequest *r, Vigil__V1__OperatorResponse *resp);
+int report_render(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                  Vigil__V1__OperatorResponse *resp);
 void report_free_response(Vigil__V1__OperatorResponse *resp);
-/* "role name (address)" of a connection, for logs and the audit log
- * (a static buffer, valid until the next call). */
-const char *server_who(struct conn *c);
-/* "role name" of an operator connection (no address), as stored with
- * what it asked for. */
-void server_operator_name(struct conn *c, char *out, size_t len);
-/* The open connection with this serial, or NULL (it closed). */
-struct conn *server_find_conn(struct server *s, uint64_t serial);
-/* Sends an operator response on c; returns 0 or an error (then c is
- * closing). */
-int server_send_response(struct conn *c, Vigil__V1__OperatorResponse *resp);
-/* The connected agent with this id, or NULL. */
-struct conn *server_find_agent(struct server *s, const char *agent_id);
+
+/* ---- server (server.c) ---- */
+
+/* One decoded envelope from c (a vg_wire_cb; ctx is the conn): the
+ * agent session (hello, batches queued for the commit, heartbeats,
+ * command results, uploads), operator requests, enrollment.  Takes env.
+ * Returns 1 to stop reading from c for now. */
+int server_on_env(void *ctx, Vigil__V1__Envelope *env);
+/* Group commit: stores the queued batches in one transaction, then
+ * acknowledges them. */
+void server_commit(struct server *s);
 
 #endif

@@ -34,39 +34,6 @@
 #define LIST_LIMIT 1000
 #define COLLECT_DEFAULT_BYTES (256ULL * 1024 * 1024)
 
-/* "responder alice": who asked, without the address (stored with the
- * command; the audit entry has the address too). */
-void server_operator_name(struct conn *c, char *out, size_t len)
-{
-    const struct vg_cert_info *p = vg_tls_peer(c->tls);
-    snprintf(out, len, "%s %s", vg_role_name(p->role), p->cn);
-}
-
-/* Refuses and audits a request the caller may not make. */
-static void deny(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
-                 Vigil__V1__Error__Code code, const char *action, const char *target,
-                 const char *msg)
-{
-    if (store_audit_append(s->store, server_who(op), action, target ? target : "", msg,
-                           "refused") != 0)
-        log_warnx("the refusal of %s could not be written to the audit log", action);
-    log_warnx("%s: %s refused: %s", server_who(op), action, msg);
-    api_error(resp, code, msg);
-}
-
-int api_allowed(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
-                const char *action, const char *target, int admin_only)
-{
-    enum vg_role r = vg_tls_peer(op->tls)->role;
-    char msg[200];
-    if (r == VG_ROLE_ADMIN || (!admin_only && r == VG_ROLE_RESPONDER))
-        return 1;
-    snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), action,
-             admin_only ? "admin" : "responder or admin");
-    deny(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, action, target, msg);
-    return 0;
-}
-
 static int send_command(struct conn *agent, const void *body, size_t len)
 {
     Vigil__V1__Command *cmd = vigil__v1__command__unpack(NULL, len, body);
@@ -97,8 +64,10 @@ static void deliver(struct server *s, struct conn *agent, const char *id, const 
         snprintf(detail, sizeof(detail), "command %s sent to the agent", id);
         store_audit_append(s->store, "collector", "deliver", agent_id, detail, "delivered");
     }
+#ifdef VG_TEST_HOOKS
     if (getenv("VIGIL_TEST_DELIVER_TWICE")) /* fault injection: a duplicate delivery */
         send_command(agent, body, len);
+#endif
 }
 
 struct deliver_ctx {
@@ -218,8 +187,8 @@ static void info_free(Vigil__V1__CommandInfo *m)
     free(m);
 }
 
-void command_isolate(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
-                     Vigil__V1__OperatorResponse *resp)
+int command_isolate(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                    Vigil__V1__OperatorResponse *resp)
 {
     int isolate = req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE;
     int collect = req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT;
@@ -245,30 +214,28 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
     size_t len, off = 0;
     int rc;
 
-    if (!api_allowed(s, op, resp, action, agent_id, 0))
-        return;
     if (!reason || !reason[0]) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "a reason is required (--reason TEXT); it goes to the audit log");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "a reason is required (--reason TEXT); it goes to the audit log");
+        return 0;
     }
     rc = store_host_find(s->store, agent_id, &host_id, hostname, sizeof(hostname));
     if (rc < 0) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, "the collector's store failed");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, "the collector's store failed");
+        return 0;
     }
     if (rc == 0) {
         snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
                  agent_id);
-        deny(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, action, agent_id, msg);
-        return;
+        resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, action, agent_id, msg);
+        return 0;
     }
     detail[0] = '\0';
     if (isolate) {
         const Vigil__V1__IsolateRequest *r = req->isolate;
         if (r->n_allow > 64) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "at most 64 --allow rules");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "at most 64 --allow rules");
+            return 0;
         }
         for (size_t i = 0; i < r->n_allow; i++) {
             const Vigil__V1__AllowRule *a = r->allow[i];
@@ -278,8 +245,8 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
                 (a->protocol[0] && strcmp(a->protocol, "tcp") && strcmp(a->protocol, "udp"))) {
                 snprintf(msg, sizeof(msg), "--allow %s: expected ADDRESS[/PREFIX][:PORT]",
                          na.port ? a->cidr : why);
-                api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
-                return;
+                resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
+                return 0;
             }
             off += (size_t)snprintf(detail + off, sizeof(detail) - off, "%sallow %s",
                                     i ? ", " : "", a->cidr);
@@ -308,10 +275,10 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
         cmd.release = &ra;
     }
     if (vg_uuid4(id) != 0) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness for a command id");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness for a command id");
+        return 0;
     }
-    server_operator_name(op, opname, sizeof(opname));
+    conn_operator_name(op, opname, sizeof(opname));
     cmd.command_id = id;
     cmd.operator_ = opname;
     cmd.reason = (char *)reason;
@@ -319,8 +286,8 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
     cmd.expires_time_ms = expires > now ? expires : now + DEFAULT_EXPIRY_MS;
     len = vigil__v1__command__get_packed_size(&cmd);
     if (!(body = malloc(len ? len : 1))) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__command__pack(&cmd, body);
     memset(&sc, 0, sizeof(sc));
@@ -339,20 +306,20 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
     if (rc == 0)
         rc = store_command_add(s->store, &sc, body, len);
     if (rc == 0)
-        rc = store_audit_append(s->store, server_who(op), action, agent_id, audit, "queued");
+        rc = store_audit_append(s->store, conn_who(op), action, agent_id, audit, "queued");
     if (rc == 0)
         rc = store_commit(s->store);
     else
         store_rollback(s->store);
     if (rc) {
         free(body);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector could not store the command; nothing was queued");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not store the command; nothing was queued");
+        return 0;
     }
-    log_info("%s: %s %s (%s) queued as command %s: %s", server_who(op), action, agent_id,
+    log_info("%s: %s %s (%s) queued as command %s: %s", conn_who(op), action, agent_id,
              hostname, id, reason);
-    agent = server_find_agent(s, agent_id);
+    agent = conn_find_agent(s, agent_id);
     if (agent && !agent->closing)
         deliver(s, agent, id, body, len);
     free(body);
@@ -365,14 +332,15 @@ void command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operato
         sc.updated_ms = now;
         m = info_msg(&sc);
         if (!m) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return 0;
         }
         m->agent_connected = agent != NULL;
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND;
         resp->command = m;
         resp->ok = 1;
     }
+    return 0;
 }
 
 struct list_ctx {
@@ -384,7 +352,7 @@ struct list_ctx {
 static int list_cb(void *ctx, const struct store_command *c)
 {
     struct list_ctx *x = ctx;
-    Vigil__V1__CommandInfo **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    Vigil__V1__CommandInfo **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
     if (!nv)
         return 1;
     x->v = nv;
@@ -396,17 +364,19 @@ static int list_cb(void *ctx, const struct store_command *c)
     return 0;
 }
 
-void command_list(struct server *s, const Vigil__V1__CommandsQuery *q,
-                  Vigil__V1__OperatorResponse *resp)
+int command_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                 Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__CommandsQuery *q = req->commands;
     struct list_ctx x = { NULL, 0, 0, 0 };
     Vigil__V1__CommandsResult *r = calloc(1, sizeof(*r));
     uint32_t limit = q->limit && q->limit < LIST_LIMIT ? q->limit : LIST_LIMIT;
     int rc;
 
+    (void)op;
     if (!r) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__commands_result__init(r);
     rc = store_commands(s->store, q->agent_id[0] ? q->agent_id : NULL,
@@ -416,16 +386,18 @@ void command_list(struct server *s, const Vigil__V1__CommandsQuery *q,
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS;
     resp->commands = r;
     if (rc < 0 || x.oom)
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not read its store; see its log");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "the collector could not read its store; see its log");
     else
         resp->ok = 1;
+    return 0;
 }
 
-void command_release_token(struct server *s, struct conn *op,
-                           const Vigil__V1__ReleaseTokenRequest *r,
-                           Vigil__V1__OperatorResponse *resp)
+int command_release_token(struct server *s, struct conn *op,
+                          const Vigil__V1__OperatorRequest *req,
+                          Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__ReleaseTokenRequest *r = req->release_token;
     struct vg_rtoken t;
     struct vg_key *key = NULL;
     Vigil__V1__ReleaseTokenResult *res;
@@ -434,23 +406,21 @@ void command_release_token(struct server *s, struct conn *op,
     int64_t now = vg_time_now_ms(), host_id;
     int rc;
 
-    if (!api_allowed(s, op, resp, "release-token", r->agent_id, 1))
-        return;
     if (!r->reason[0]) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "a reason is required (--reason TEXT); it goes to the audit log");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "a reason is required (--reason TEXT); it goes to the audit log");
+        return 0;
     }
     if ((rc = store_host_find(s->store, r->agent_id, &host_id, hostname, sizeof(hostname))) <= 0) {
         char msg[200];
         snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
                  r->agent_id);
         if (rc == 0)
-            deny(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, "release-token",
+            resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, "release-token",
                  r->agent_id, msg);
         else
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, "store failed");
-        return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, "store failed");
+        return 0;
     }
     memset(&t, 0, sizeof(t));
     vg_uuid4(t.token_id);
@@ -459,7 +429,7 @@ void command_release_token(struct server *s, struct conn *op,
     t.expires_ms = r->expires_time_ms > now ? r->expires_time_ms : now + TOKEN_DEFAULT_MS;
     if (t.expires_ms > now + TOKEN_MAX_MS)
         t.expires_ms = now + TOKEN_MAX_MS;
-    server_operator_name(op, t.operator_name, sizeof(t.operator_name));
+    conn_operator_name(op, t.operator_name, sizeof(t.operator_name));
     vg_strlcpy(t.reason, r->reason, sizeof(t.reason));
     rc = vg_file_read(s->conf->cert, 64 * 1024, &pem, &pemlen);
     if (rc == 0)
@@ -470,28 +440,28 @@ void command_release_token(struct server *s, struct conn *op,
     free(pem);
     if (rc) {
         log_warnx("cannot sign a release token: %s", vg_strerror(rc));
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not sign the token; see its log");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "the collector could not sign the token; see its log");
+        return 0;
     }
     {
         char until[VG_TIME_STR_MAX];
         snprintf(audit, sizeof(audit), "break-glass token %s, valid until %s; reason: %.500s",
                  t.token_id, vg_time_format(t.expires_ms, until, sizeof(until)), r->reason);
     }
-    if (store_audit_append(s->store, server_who(op), "release-token", r->agent_id, audit,
+    if (store_audit_append(s->store, conn_who(op), "release-token", r->agent_id, audit,
                            "issued") != 0) {
         free(json);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector could not audit the token, so it issued none");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not audit the token, so it issued none");
+        return 0;
     }
-    log_info("%s: break-glass release token %s issued for %s", server_who(op), t.token_id,
+    log_info("%s: break-glass release token %s issued for %s", conn_who(op), t.token_id,
              r->agent_id);
     if (!(res = calloc(1, sizeof(*res)))) {
         free(json);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__release_token_result__init(res);
     res->token = json;
@@ -499,6 +469,7 @@ void command_release_token(struct server *s, struct conn *op,
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_RELEASE_TOKEN;
     resp->release_token = res;
     resp->ok = 1;
+    return 0;
 }
 
 void command_free_response(Vigil__V1__OperatorResponse *resp)

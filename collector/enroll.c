@@ -77,9 +77,10 @@ static int found_cb(void *ctx, const struct store_token *t)
     return 0;
 }
 
-void enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__EnrollTokenCreate *r,
-                         Vigil__V1__OperatorResponse *resp)
+int enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                        Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__EnrollTokenCreate *r = req->enroll_token_create;
     uint8_t raw[TOKEN_BYTES];
     char token[sizeof(TOKEN_PREFIX) + 2 * TOKEN_BYTES], hash[VG_SHA256_HEX], by[160], detail[300];
     const struct vg_cert_info *p = vg_tls_peer(op->tls);
@@ -88,11 +89,9 @@ void enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__Enr
     int64_t ttl = r->ttl_ms > 0 ? r->ttl_ms : 24LL * 3600 * 1000;
     uint32_t uses = r->max_uses ? r->max_uses : 1;
 
-    if (!api_allowed(s, op, resp, "enroll-token create", "", 1))
-        return;
     if (vg_random(raw, sizeof(raw)) != 0) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness");
+        return 0;
     }
     memcpy(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
     vg_hex(raw, sizeof(raw), token + sizeof(TOKEN_PREFIX) - 1);
@@ -102,14 +101,14 @@ void enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__Enr
     snprintf(detail, sizeof(detail), "token %.12s (%.100s), %u use%s, valid %lld s", hash,
              r->label, uses, uses == 1 ? "" : "s", (long long)(ttl / 1000));
     if (store_token_add(s->store, hash, r->label, by, now, now + ttl, uses) != 0 ||
-        store_audit_append(s->store, server_who(op), "enroll-token create", "", detail,
+        store_audit_append(s->store, conn_who(op), "enroll-token create", "", detail,
                            "created") != 0 ||
         store_token_find(s->store, hash, found_cb, &m) != 1 || !m) {
         vg_zeroize(token, sizeof(token));
         token_msg_free(m);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector could not store the token");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not store the token");
+        return 0;
     }
     free(m->token);
     m->token = strdup(token);
@@ -117,6 +116,7 @@ void enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__Enr
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ENROLL_TOKEN;
     resp->enroll_token = m;
     resp->ok = 1;
+    return 0;
 }
 
 struct list_ctx {
@@ -128,7 +128,7 @@ struct list_ctx {
 static int list_cb(void *ctx, const struct store_token *t)
 {
     struct list_ctx *x = ctx;
-    Vigil__V1__EnrollTokenInfo **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    Vigil__V1__EnrollTokenInfo **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
     if (!nv)
         return 1;
     x->v = nv;
@@ -140,16 +140,17 @@ static int list_cb(void *ctx, const struct store_token *t)
     return 0;
 }
 
-void enroll_token_list(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp)
+int enroll_token_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                      Vigil__V1__OperatorResponse *resp)
 {
     struct list_ctx x = { NULL, 0, 0, 0 };
     Vigil__V1__EnrollTokens *r;
 
-    if (!api_allowed(s, op, resp, "enroll-token list", "", 1))
-        return;
+    (void)op;
+    (void)req;
     if (!(r = calloc(1, sizeof(*r)))) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__enroll_tokens__init(r);
     if (store_tokens(s->store, list_cb, &x) != 0)
@@ -159,39 +160,40 @@ void enroll_token_list(struct server *s, struct conn *op, Vigil__V1__OperatorRes
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ENROLL_TOKENS;
     resp->enroll_tokens = r;
     if (x.oom)
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "cannot list the tokens");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "cannot list the tokens");
     else
         resp->ok = 1;
+    return 0;
 }
 
-void enroll_token_revoke(struct server *s, struct conn *op, const Vigil__V1__EnrollTokenRevoke *r,
-                         Vigil__V1__OperatorResponse *resp)
+int enroll_token_revoke(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                        Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__EnrollTokenRevoke *r = req->enroll_token_revoke;
     char key[VG_SHA256_HEX], detail[200];
     int n;
 
-    if (!api_allowed(s, op, resp, "enroll-token revoke", "", 1))
-        return;
     /* The token itself, or its id (12+ hex digits of its hash). */
     if (strncmp(r->id, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) == 0)
         token_hash(r->id, key);
     else
         vg_strlcpy(key, r->id, sizeof(key));
     if (strlen(key) < 12 || strspn(key, "0123456789abcdef") != strlen(key)) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "give a token id as listed (12 hex digits) or the token");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "give a token id as listed (12 hex digits) or the token");
+        return 0;
     }
     n = store_token_revoke(s->store, key, vg_time_now_ms());
     if (n <= 0) {
-        api_error(resp, n < 0 ? VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE
+        resp_error(resp, n < 0 ? VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE
                               : VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
                   n < 0 ? "the store failed" : "no unrevoked token has that id");
-        return;
+        return 0;
     }
     snprintf(detail, sizeof(detail), "token %.12s revoked", key);
-    store_audit_append(s->store, server_who(op), "enroll-token revoke", "", detail, "revoked");
+    store_audit_append(s->store, conn_who(op), "enroll-token revoke", "", detail, "revoked");
     resp->ok = 1;
+    return 0;
 }
 
 void enroll_free_response(Vigil__V1__OperatorResponse *resp)
@@ -519,7 +521,7 @@ void enroll_on_renew(struct server *s, struct conn *c, const Vigil__V1__RenewReq
     if (store_cert_seen(s->store, c->host_id, info.serial, now) != 0 ||
         store_enrollment_add(s->store, p->cn, "renewal", "renewal", now,
                              vg_tls_peer_addr(c->tls), NULL, NULL, info.serial) != 0 ||
-        store_audit_append(s->store, server_who(c), "renew", p->cn, detail, "renewed") != 0) {
+        store_audit_append(s->store, conn_who(c), "renew", p->cn, detail, "renewed") != 0) {
         renew_respond(c, 0, "the collector's store is unavailable; try again later", NULL);
         goto out;
     }

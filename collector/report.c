@@ -206,7 +206,7 @@ static int import_finish(struct server *s, struct conn *op, struct upload *u,
         snprintf(msg, msglen, "cannot tell the feed's format: %s (give --format)", perr);
         return rc;
     }
-    server_operator_name(op, opname, sizeof(opname));
+    conn_operator_name(op, opname, sizeof(opname));
     if ((rc = store_begin(s->store)) != 0) {
         munmap(map, u->total);
         snprintf(msg, msglen, "the store is unavailable");
@@ -241,7 +241,7 @@ static int import_finish(struct server *s, struct conn *op, struct upload *u,
                  (long long)x.id, adv_format_name(fmt), key, u->source, u->sha256,
                  (unsigned long long)u->total, (unsigned long long)x.records,
                  (unsigned long long)x.skipped);
-        rc = store_audit_append(s->store, server_who(op), "advisories.import", key, detail,
+        rc = store_audit_append(s->store, conn_who(op), "advisories.import", key, detail,
                                 "imported");
     }
     if (rc == 0)
@@ -254,7 +254,7 @@ static int import_finish(struct server *s, struct conn *op, struct upload *u,
             snprintf(msg, msglen, "the feed was not imported: %s", vg_strerror(rc));
         return rc;
     }
-    log_info("%s: imported %s feed %s (%llu fixes, sha256 %s)", server_who(op),
+    log_info("%s: imported %s feed %s (%llu fixes, sha256 %s)", conn_who(op),
              adv_format_name(fmt), key, (unsigned long long)x.records, u->sha256);
     memset(out, 0, sizeof(*out));
     out->id = x.id;
@@ -271,9 +271,10 @@ static int import_finish(struct server *s, struct conn *op, struct upload *u,
     return 0;
 }
 
-void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryImport *r,
-                   Vigil__V1__OperatorResponse *resp)
+int report_import(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                  Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__AdvisoryImport *r = req->advisory_import;
     int64_t now = vg_time_now_ms();
     struct upload *u = NULL;
     Vigil__V1__AdvisoryImportResult *res;
@@ -282,8 +283,6 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
     uint8_t dig[VG_SHA256_LEN];
 
     uploads_sweep(s, now);
-    if (!api_allowed(s, op, resp, "advisories.import", r->source, 1))
-        return;
     if (!r->upload_id[0]) {
         if (r->offset != 0 || !r->total_size || r->total_size > s->conf->max_import_size) {
             snprintf(msg, sizeof(msg),
@@ -291,31 +290,31 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
                          ? "the feed is larger than [report] max_import_size (%llu bytes)"
                          : "a new upload starts at offset 0 with its total size (%llu max)",
                      (unsigned long long)s->conf->max_import_size);
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, msg);
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, msg);
+            return 0;
         }
         if (vg_unhex(r->sha256, dig, sizeof(dig), &diglen) != 0 || diglen != sizeof(dig) || strlen(r->format) >= sizeof(u->format) ||
             strlen(r->source) >= sizeof(u->source)) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                      "an upload needs the file's SHA-256 (64 lower-case hex digits), a format "
-                      "of at most 15 characters and a source of at most 255");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                       "an upload needs the file's SHA-256 (64 lower-case hex digits), a format "
+                       "of at most 15 characters and a source of at most 255");
+            return 0;
         }
         for (struct upload *x = s->uploads; x; x = x->next)
             nup++;
         if (nup >= UPLOADS_MAX) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                      "too many feed uploads in progress; try again in a few minutes");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                       "too many feed uploads in progress; try again in a few minutes");
+            return 0;
         }
         u = calloc(1, sizeof(*u));
         if (!u || !(u->h = vg_sha256_new())) {
             free(u);
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+            return 0;
         }
         vg_uuid4(u->id);
-        server_operator_name(op, u->owner, sizeof(u->owner));
+        conn_operator_name(op, u->owner, sizeof(u->owner));
         snprintf(u->path, sizeof(u->path), "%s/%s.part", s->imports_dir, u->id);
         u->fd = open(u->path, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
         u->total = r->total_size;
@@ -327,37 +326,37 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
         if (u->fd < 0) {
             snprintf(msg, sizeof(msg), "cannot create %.400s: %s", u->path, strerror(errno));
             upload_drop(s, u);
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, msg);
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, msg);
+            return 0;
         }
     } else {
         char who[160];
-        server_operator_name(op, who, sizeof(who));
+        conn_operator_name(op, who, sizeof(who));
         for (u = s->uploads; u && strcmp(u->id, r->upload_id) != 0; u = u->next)
             ;
         if (!u || strcmp(u->owner, who) != 0) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
-                      "no such upload in progress (it may have been idle for 10 minutes)");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
+                       "no such upload in progress (it may have been idle for 10 minutes)");
+            return 0;
         }
         if (r->offset != u->received) {
             snprintf(msg, sizeof(msg), "upload %s: expected offset %llu, got %llu", u->id,
                      (unsigned long long)u->received, (unsigned long long)r->offset);
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
+            return 0;
         }
     }
     if (r->data.len > u->total - u->received) {
         upload_drop(s, u);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
-                  "the upload sent more than its announced size; dropped");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
+                   "the upload sent more than its announced size; dropped");
+        return 0;
     }
     if (r->data.len && vg_fd_write(u->fd, r->data.data, r->data.len) != 0) {
         snprintf(msg, sizeof(msg), "cannot write %.400s: %s", u->path, strerror(errno));
         upload_drop(s, u);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, msg);
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, msg);
+        return 0;
     }
     vg_sha256_update(u->h, r->data.data, r->data.len);
     u->received += r->data.len;
@@ -365,8 +364,8 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
     res = calloc(1, sizeof(*res));
     if (!res) {
         upload_drop(s, u);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__advisory_import_result__init(res);
     res->upload_id = strdup(u->id);
@@ -387,8 +386,8 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
                      "nothing was imported",
                      hex, u->sha256);
             upload_drop(s, u);
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
+            return 0;
         }
         rc = import_finish(s, op, u, &im, msg, sizeof(msg));
         if (rc == 0) {
@@ -400,13 +399,14 @@ void report_import(struct server *s, struct conn *op, const Vigil__V1__AdvisoryI
         }
         upload_drop(s, u);
         if (rc) {
-            api_error(resp, rc == VG_EPROTO ? VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST
+            resp_error(resp, rc == VG_EPROTO ? VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST
                                             : VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
                       msg);
-            return;
+            return 0;
         }
     }
     resp->ok = 1;
+    return 0;
 }
 
 struct list_ctx {
@@ -418,7 +418,7 @@ struct list_ctx {
 static int list_cb(void *ctx, const struct store_import *im)
 {
     struct list_ctx *x = ctx;
-    Vigil__V1__AdvisoryImportInfo **nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    Vigil__V1__AdvisoryImportInfo **nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
     if (!nv)
         return 1;
     x->v = nv;
@@ -430,14 +430,18 @@ static int list_cb(void *ctx, const struct store_import *im)
     return 0;
 }
 
-void report_imports(struct server *s, Vigil__V1__OperatorResponse *resp)
+int report_imports(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp)
 {
     struct list_ctx x = { NULL, 0, 0, 0 };
     Vigil__V1__AdvisoryImports *r = calloc(1, sizeof(*r));
     int rc;
+
+    (void)op;
+    (void)req;
     if (!r) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__advisory_imports__init(r);
     rc = store_imports(s->store, list_cb, &x);
@@ -446,10 +450,11 @@ void report_imports(struct server *s, Vigil__V1__OperatorResponse *resp)
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_ADVISORY_IMPORTS;
     resp->advisory_imports = r;
     if (rc || x.oom)
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not read its store; see its log");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "the collector could not read its store; see its log");
     else
         resp->ok = 1;
+    return 0;
 }
 
 /* ---- exceptions ------------------------------------------------------------------ */
@@ -507,9 +512,10 @@ static int cve_ok(const char *c)
     return 1;
 }
 
-void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__ExceptionAdd *r,
-                          Vigil__V1__OperatorResponse *resp)
+int report_exception_add(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                         Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__ExceptionAdd *r = req->exception_add;
     struct cx_exception e;
     int64_t now = vg_time_now_ms(), id = 0, hid;
     char opname[160], detail[2400], until[VG_TIME_STR_MAX], hn[256], tagh[300];
@@ -523,52 +529,50 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
         const char *eq = strchr(r->tag, '=');
         if (r->all_hosts || r->host[0] || !eq || eq == r->tag || !eq[1] ||
             strlen(r->tag) > 256) {
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                      "--tag takes KEY=VALUE (and replaces --host and --all)");
-            return;
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                       "--tag takes KEY=VALUE (and replaces --host and --all)");
+            return 0;
         }
         snprintf(tagh, sizeof(tagh), "tag:%s", r->tag);
         host = tagh;
     }
-    if (!api_allowed(s, op, resp, "exception.add", host, 1))
-        return;
     if (!host[0] || (!r->package[0] && !r->cve[0]) || !r->reason[0] || !r->approver[0]) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "an exception needs --host HOST, --tag KEY=VALUE or --all; --source P, "
-                  "--binary P or --cve C; --reason TEXT and --approver NAME");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "an exception needs --host HOST, --tag KEY=VALUE or --all; --source P, "
+                   "--binary P or --cve C; --reason TEXT and --approver NAME");
+        return 0;
     }
     if (strcmp(kind, "source") != 0 && strcmp(kind, "binary") != 0) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "the package kind must be source or binary");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "the package kind must be source or binary");
+        return 0;
     }
     if (r->cve[0] && !cve_ok(r->cve)) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "--cve takes a CVE id like CVE-2024-12345");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "--cve takes a CVE id like CVE-2024-12345");
+        return 0;
     }
     if (r->expires_time_ms <= now || r->expires_time_ms > now + EXCEPTION_MAX_MS) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "--expires must be in the future and at most a year away (exceptions are "
-                  "reviewed at least yearly)");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "--expires must be in the future and at most a year away (exceptions are "
+                   "reviewed at least yearly)");
+        return 0;
     }
     if (strlen(r->reason) > 1000 || strlen(r->approver) > 200 || strlen(r->package) > 256 ||
         strlen(r->control) > 200) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
-                  "reason (1000), approver (200), package (256) or control (200) too long");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
+                   "reason (1000), approver (200), package (256) or control (200) too long");
+        return 0;
     }
     if (strcmp(host, "*") != 0 && strncmp(host, "tag:", 4) != 0 &&
         (rc = store_host_find(s->store, host, &hid, hn, sizeof(hn))) <= 0) {
-        api_error(resp,
-                  rc == 0 ? VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND
+        resp_error(resp,
+                   rc == 0 ? VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND
                           : VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   rc == 0 ? "no such host (see vigilctl hosts)" : "store failed");
-        return;
+        return 0;
     }
-    server_operator_name(op, opname, sizeof(opname));
+    conn_operator_name(op, opname, sizeof(opname));
     memset(&e, 0, sizeof(e));
     e.host = host;
     e.package = r->package;
@@ -591,7 +595,7 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
     if ((rc = store_begin(s->store)) == 0) {
         rc = store_exception_add(s->store, &e, &id);
         if (rc == 0)
-            rc = store_audit_append(s->store, server_who(op), "exception.add", host, detail,
+            rc = store_audit_append(s->store, conn_who(op), "exception.add", host, detail,
                                     "added");
         if (rc == 0)
             rc = store_commit(s->store);
@@ -599,15 +603,16 @@ void report_exception_add(struct server *s, struct conn *op, const Vigil__V1__Ex
             store_rollback(s->store);
     }
     if (rc) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector could not store the exception; see its log");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not store the exception; see its log");
+        return 0;
     }
     e.id = id;
     resp->exception = exc_info(&e);
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION;
     resp->ok = resp->exception != NULL;
-    log_info("%s: exception %lld added for %s", server_who(op), (long long)id, host);
+    log_info("%s: exception %lld added for %s", conn_who(op), (long long)id, host);
+    return 0;
 }
 
 struct exc_ctx {
@@ -623,7 +628,7 @@ static int exc_cb(void *ctx, const struct cx_exception *e)
     Vigil__V1__ExceptionInfo **nv;
     if (x->want && e->id != x->want)
         return 0;
-    nv = api_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
+    nv = resp_grow(x->v, &x->cap, x->n, sizeof(*nv), &x->oom);
     if (!nv)
         return 1;
     x->v = nv;
@@ -635,15 +640,18 @@ static int exc_cb(void *ctx, const struct cx_exception *e)
     return 0;
 }
 
-void report_exceptions(struct server *s, const Vigil__V1__ExceptionsQuery *q,
-                       Vigil__V1__OperatorResponse *resp)
+int report_exceptions(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                      Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__ExceptionsQuery *q = req->exceptions;
     struct exc_ctx x = { NULL, 0, 0, 0, 0 };
     Vigil__V1__Exceptions *r = calloc(1, sizeof(*r));
     int rc;
+
+    (void)op;
     if (!r) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
     }
     vigil__v1__exceptions__init(r);
     rc = store_exceptions(s->store, q->all, vg_time_now_ms(), exc_cb, &x);
@@ -652,36 +660,36 @@ void report_exceptions(struct server *s, const Vigil__V1__ExceptionsQuery *q,
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTIONS;
     resp->exceptions = r;
     if (rc || x.oom)
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not read its store; see its log");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "the collector could not read its store; see its log");
     else
         resp->ok = 1;
+    return 0;
 }
 
-void report_exception_revoke(struct server *s, struct conn *op,
-                             const Vigil__V1__ExceptionRevoke *r,
-                             Vigil__V1__OperatorResponse *resp)
+int report_exception_revoke(struct server *s, struct conn *op,
+                            const Vigil__V1__OperatorRequest *req,
+                            Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__ExceptionRevoke *r = req->exception_revoke;
     char opname[160], target[32], detail[1200];
     struct exc_ctx x = { NULL, 0, 0, 0, r->id };
     int64_t now = vg_time_now_ms();
     int rc;
 
     snprintf(target, sizeof(target), "exception %lld", (long long)r->id);
-    if (!api_allowed(s, op, resp, "exception.revoke", target, 1))
-        return;
     if (!r->reason[0]) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "a reason is required (--reason TEXT); it goes to the audit log");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "a reason is required (--reason TEXT); it goes to the audit log");
+        return 0;
     }
-    server_operator_name(op, opname, sizeof(opname));
+    conn_operator_name(op, opname, sizeof(opname));
     snprintf(detail, sizeof(detail), "exception %lld revoked; reason: %.1000s", (long long)r->id,
              r->reason);
     if ((rc = store_begin(s->store)) == 0) {
         rc = store_exception_revoke(s->store, r->id, opname, r->reason, now);
         if (rc == 0)
-            rc = store_audit_append(s->store, server_who(op), "exception.revoke", target, detail,
+            rc = store_audit_append(s->store, conn_who(op), "exception.revoke", target, detail,
                                     "revoked");
         if (rc == 0)
             rc = store_commit(s->store);
@@ -689,10 +697,10 @@ void report_exception_revoke(struct server *s, struct conn *op,
             store_rollback(s->store);
     }
     if (rc == -ENOENT || rc == -EALREADY) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
-                  rc == -ENOENT ? "no exception with that id (see vigilctl exception list)"
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND,
+                   rc == -ENOENT ? "no exception with that id (see vigilctl exception list)"
                                 : "that exception is already revoked");
-        return;
+        return 0;
     }
     if (rc == 0)
         rc = store_exceptions(s->store, 1, now, exc_cb, &x);
@@ -700,14 +708,15 @@ void report_exception_revoke(struct server *s, struct conn *op,
         for (size_t i = 0; i < x.n; i++)
             exc_info_free(x.v[i]);
         free(x.v);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector could not revoke the exception; see its log");
-        return;
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not revoke the exception; see its log");
+        return 0;
     }
     resp->exception = x.v[0];
     free(x.v);
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_EXCEPTION;
     resp->ok = 1;
+    return 0;
 }
 
 /* ---- reports ------------------------------------------------------------------ */
@@ -987,16 +996,16 @@ static void report_done(uv_work_t *w, int status)
     }
     if (status == 0 && j->rc == -ECANCELED) {
         log_info("%s: report given up: the collector is stopping", j->who);
-        api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector is stopping; ask again when it is back");
+        resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector is stopping; ask again when it is back");
     } else if (status != 0 || j->rc) {
         log_warnx("cannot make a report: %s", vg_strerror(status ? status : j->rc));
-        api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                  "the collector could not read its store or render the report; see its log");
+        resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                   "the collector could not read its store or render the report; see its log");
     } else if (j->too_big) {
-        api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
-                  "the report is larger than 7 MiB compressed; narrow it with --hosts PATTERN, "
-                  "or use csv");
+        resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG,
+                   "the report is larger than 7 MiB compressed; narrow it with --hosts PATTERN, "
+                   "or use csv");
     } else {
         snprintf(detail, sizeof(detail),
                  "patch report %s, %s, as of %s, hosts %.200s, manifest sha256 %s%s",
@@ -1005,16 +1014,16 @@ static void report_done(uv_work_t *w, int status)
                  j->pattern[0] ? j->pattern : "(all)", j->manifest_sha256,
                  j->sign ? ", signed" : "");
         if (store_audit_append(s->store, j->who, "report", "patch", detail, "generated") != 0)
-            api_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                      "the collector could not audit the report, so it gives none");
+            resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                       "the collector could not audit the report, so it gives none");
         else
             resp.ok = 1;
     }
-    c = server_find_conn(s, j->serial);
+    c = conn_find(s, j->serial);
     if (c) {
         c->jobs--;
         c->last_rx_ms = vg_time_mono_ms(); /* idle from the answer on */
-        server_send_response(c, &resp);
+        conn_send_response(c, &resp);
     }
     else
         log_info("%s went away before its report was ready", j->who);
@@ -1052,9 +1061,11 @@ static const char *report_names(struct report_job *j, const Vigil__V1__ReportReq
     return NULL;
 }
 
-int report_render(struct server *s, struct conn *op, uint64_t request_id,
-                  const Vigil__V1__ReportRequest *r, Vigil__V1__OperatorResponse *resp)
+int report_render(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                  Vigil__V1__OperatorResponse *resp)
 {
+    const Vigil__V1__ReportRequest *r = req->report;
+    uint64_t request_id = req->request_id;
     const struct collector_conf *cf = s->conf;
     int64_t now = vg_time_now_ms(), as_of = r->as_of_time_ms ? r->as_of_time_ms : now;
     size_t np = cf->trend_weeks < 64 ? (size_t)cf->trend_weeks : 63;
@@ -1065,37 +1076,37 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
     int rc;
 
     if (strcmp(r->kind[0] ? r->kind : "patch", "patch") != 0) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "unknown report kind (this collector makes: patch)");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "unknown report kind (this collector makes: patch)");
         return 0;
     }
     if (strcmp(r->format, "json") != 0 && strcmp(r->format, "csv") != 0 &&
         strcmp(r->format, "html") != 0) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "--format must be csv, json or html");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "--format must be csv, json or html");
         return 0;
     }
     if (as_of > now || as_of < 0) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "--as-of must not be in the future");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "--as-of must not be in the future");
         return 0;
     }
     if (strlen(r->hosts_pattern) > 256) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, "--hosts pattern too long");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, "--hosts pattern too long");
         return 0;
     }
     if (s->reports_running >= REPORTS_MAX) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the collector is already making two reports; try again shortly");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector is already making two reports; try again shortly");
         return 0;
     }
     if (!(j = calloc(1, sizeof(*j)))) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
         return 0;
     }
     if ((bad = report_names(j, r)) != NULL) {
         job_free(j);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, bad);
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, bad);
         return 0;
     }
     j->s = s;
@@ -1103,7 +1114,7 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
     j->request_id = request_id;
     j->now = now;
     j->sign = r->sign;
-    vg_strlcpy(j->who, server_who(op), sizeof(j->who));
+    vg_strlcpy(j->who, conn_who(op), sizeof(j->who));
     vg_strlcpy(j->format, r->format, sizeof(j->format));
     vg_strlcpy(j->pattern, r->hosts_pattern, sizeof(j->pattern));
     if (np == 0)
@@ -1141,15 +1152,15 @@ int report_render(struct server *s, struct conn *op, uint64_t request_id,
         if (rc) {
             log_warnx("cannot load the collector's key to sign a report: %s", vg_strerror(rc));
             job_free(j);
-            api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
-                      "the collector could not load its key to sign; see its log");
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
+                       "the collector could not load its key to sign; see its log");
             return 0;
         }
     }
     j->w.data = j;
     if ((rc = uv_queue_work(s->loop, &j->w, report_work, report_done)) != 0) {
         job_free(j);
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "cannot start the report");
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "cannot start the report");
         return 0;
     }
     s->reports_running++;

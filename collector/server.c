@@ -1,6 +1,8 @@
 /*
  * The collector's network side: one libuv listener, mutual TLS, the
- * session protocol, and group commit.
+ * session protocol, and group commit.  Operator requests go down to
+ * api.c's dispatch table; what handlers need of a connection is in conn.c
+ * (nothing below calls back up into this file).
  *
  * Group commit: batches decoded during one loop iteration wait in
  * `pend`; the check handle (run after I/O) stores them all in one
@@ -24,246 +26,6 @@
 
 #define HELLO_TIMEOUT_MS 10000
 
-static uint32_t hash(const char *s)
-{
-    uint32_t h = 2166136261u;
-    while (*s)
-        h = (h ^ (uint8_t)*s++) * 16777619u;
-    return h % AGENT_HASH;
-}
-
-struct conn *server_find_agent(struct server *s, const char *id)
-{
-    for (struct conn *c = s->agents[hash(id)]; c; c = c->hnext)
-        if (strcmp(vg_tls_peer(c->tls)->cn, id) == 0)
-            return c;
-    return NULL;
-}
-
-static void agent_unlink(struct server *s, struct conn *c)
-{
-    struct conn **pp = &s->agents[hash(vg_tls_peer(c->tls)->cn)];
-    for (; *pp; pp = &(*pp)->hnext) {
-        if (*pp == c) {
-            *pp = c->hnext;
-            return;
-        }
-    }
-}
-
-const char *server_who(struct conn *c)
-{
-    static char buf[160];
-    const struct vg_cert_info *p = vg_tls_peer(c->tls);
-    if (p->cn[0])
-        snprintf(buf, sizeof(buf), "%s %s (%s)", vg_role_name(p->role), p->cn,
-                 vg_tls_peer_addr(c->tls));
-    else
-        snprintf(buf, sizeof(buf), "%s", vg_tls_peer_addr(c->tls));
-    return buf;
-}
-
-/* Closes a connection once, orderly. */
-static void conn_close(struct conn *c, const char *why)
-{
-    if (c->closing)
-        return;
-    c->closing = 1;
-    vg_tls_close(c->tls, why);
-}
-
-/* Sends an Error, then closes, once. */
-static void conn_fail(struct conn *c, Vigil__V1__Error__Code code, const char *msg)
-{
-    if (c->closing)
-        return;
-    c->closing = 1;
-    vg_wire_fail(c->tls, code, msg);
-}
-
-static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
-    VG_PRINTF(3, 4);
-static void refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
-{
-    char msg[300];
-    uint64_t sup;
-    va_list ap;
-
-    if (c->closing)
-        return;
-    va_start(ap, fmt);
-    vsnprintf(msg, sizeof(msg), fmt, ap);
-    va_end(ap);
-    c->srv->refused++;
-    if (vg_ratelimit(&c->srv->rl_refuse, &sup)) {
-        char detail[400];
-        log_warnx("refused %s: %s%s", server_who(c), msg, sup ? " (and earlier refusals not logged)" : "");
-        /* Into the audit log too, at the same (rate-limited) pace, so that
-         * a flood of bad peers cannot flood the store. */
-        snprintf(detail, sizeof(detail), "%s%s", msg,
-                 sup ? " (earlier refusals suppressed by the rate limit)" : "");
-        if (store_audit_append(c->srv->store, server_who(c), "connect", vg_tls_peer_addr(c->tls),
-                               detail, "refused") != 0)
-            log_warnx("the refusal above could not be written to the audit log");
-    }
-    conn_fail(c, code, msg);
-}
-
-static int send_env(struct conn *c, Vigil__V1__Envelope *env)
-{
-    int rc = vg_wire_send(c->tls, env);
-    if (rc && rc != -ENOTCONN) {
-        log_warnx("%s: cannot send %s: %s; closing", server_who(c), vg_wire_body_name(env),
-                  vg_strerror(rc));
-        conn_close(c, "send failed");
-    }
-    return rc;
-}
-
-/* ---- revocation ---- */
-
-static int cmp_serial(const void *a, const void *b)
-{
-    return strcmp(*(char *const *)a, *(char *const *)b);
-}
-
-static int is_revoked(const struct server *s, const char *serial)
-{
-    const char *key = serial;
-    return s->nrevoked && bsearch(&key, s->revoked, s->nrevoked, sizeof(*s->revoked),
-                                  cmp_serial) != NULL;
-}
-
-static int revoked_add(void *ctx, const char *serial)
-{
-    struct server *s = ctx;
-    char *dup;
-    if (is_revoked(s, serial))
-        return 0;
-    if (s->nrevoked == s->caprevoked) {
-        size_t nc = s->caprevoked ? s->caprevoked * 2 : 64;
-        char **nv = realloc(s->revoked, nc * sizeof(*nv));
-        if (!nv)
-            return -ENOMEM;
-        s->revoked = nv;
-        s->caprevoked = nc;
-    }
-    if (!(dup = strdup(serial)))
-        return -ENOMEM;
-    s->revoked[s->nrevoked++] = dup;
-    qsort(s->revoked, s->nrevoked, sizeof(*s->revoked), cmp_serial);
-    return 0;
-}
-
-struct revoke_ctx {
-    struct server *s;
-    Vigil__V1__RevokeResult *r;
-    int oom;
-};
-
-static int revoked_cb(void *ctx, const char *serial)
-{
-    struct revoke_ctx *x = ctx;
-    char **nv = realloc(x->r->serials, (x->r->n_serials + 1) * sizeof(*nv));
-    if (!nv || revoked_add(x->s, serial) != 0) {
-        if (nv)
-            x->r->serials = nv;
-        x->oom = 1;
-        return 1;
-    }
-    x->r->serials = nv;
-    x->r->serials[x->r->n_serials++] = strdup(serial);
-    return 0;
-}
-
-void server_revoke(struct server *s, struct conn *op, const Vigil__V1__RevokeRequest *r,
-                   Vigil__V1__OperatorResponse *resp)
-{
-    const struct vg_cert_info *p = vg_tls_peer(op->tls);
-    struct revoke_ctx x = { s, NULL, 0 };
-    struct conn *agent;
-    char msg[300], opname[160], detail[600];
-    int64_t host_id;
-    int rc;
-
-    if (!api_allowed(s, op, resp, "revoke", r->agent_id, 1))
-        return;
-    if (!r->reason[0]) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
-                  "a reason is required (--reason TEXT)");
-        return;
-    }
-    rc = store_host_find(s->store, r->agent_id, &host_id, NULL, 0);
-    if (rc != 1) {
-        snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
-                 r->agent_id);
-        store_audit_append(s->store, server_who(op), "revoke", r->agent_id, msg, "refused");
-        api_error(resp, rc < 0 ? VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE
-                               : VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, msg);
-        return;
-    }
-    if (!(x.r = calloc(1, sizeof(*x.r)))) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
-        return;
-    }
-    vigil__v1__revoke_result__init(x.r);
-    snprintf(opname, sizeof(opname), "%s %s", vg_role_name(p->role), p->cn);
-    rc = store_begin(s->store);
-    if (rc == 0)
-        rc = store_revoke_host(s->store, host_id, r->reason, opname, vg_time_now_ms(),
-                               revoked_cb, &x);
-    if (rc == 0) {
-        size_t off = 0;
-        off += (size_t)snprintf(detail, sizeof(detail), "reason: %.300s; serials:", r->reason);
-        for (size_t i = 0; i < x.r->n_serials && off < sizeof(detail) - 1; i++)
-            off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s",
-                                    x.r->serials[i] ? x.r->serials[i] : "?");
-        rc = store_audit_append(s->store, server_who(op), "revoke", r->agent_id, detail,
-                                "revoked");
-    }
-    if (rc == 0)
-        rc = store_commit(s->store);
-    else
-        store_rollback(s->store);
-    x.r->agent_id = strdup(r->agent_id);
-    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE;
-    resp->revoke = x.r;
-    if (rc || x.oom) {
-        api_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
-                  "the revocation could not be stored; nothing was revoked");
-        return;
-    }
-    /* The live connection goes, and nothing it sent is stored any more. */
-    agent = server_find_agent(s, r->agent_id);
-    if (agent) {
-        for (size_t i = 0; i < s->npend; i++)
-            if (s->pend[i].c == agent) {
-                s->pend[i].c = NULL;
-                agent->pending--;
-            }
-        agent_unlink(s, agent);
-        agent->hello_done = 0;
-        store_disconnect(s->store, agent->host_id, vg_time_now_ms());
-        conn_fail(agent, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
-                  "this agent's certificate was revoked");
-        x.r->connection_closed = 1;
-    }
-    log_warnx("%s revoked agent %s (%zu certificates): %s", server_who(op), r->agent_id,
-              x.r->n_serials, r->reason);
-    resp->ok = 1;
-}
-
-void server_free_revoke(Vigil__V1__OperatorResponse *resp)
-{
-    if (resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE || !resp->revoke)
-        return;
-    for (size_t i = 0; i < resp->revoke->n_serials; i++)
-        free(resp->revoke->serials[i]);
-    free(resp->revoke->serials);
-    free(resp->revoke->agent_id);
-    free(resp->revoke);
-}
-
 /* ---- agents ---- */
 
 static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
@@ -277,30 +39,30 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
     int64_t now = vg_time_now_ms();
 
     if (h->protocol_version != 1) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_VERSION,
-               "protocol version %u not supported (this collector speaks 1); upgrade the "
-               "collector", h->protocol_version);
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_VERSION,
+                    "protocol version %u not supported (this collector speaks 1); upgrade the "
+                    "collector", h->protocol_version);
         return 1;
     }
     if (strcmp(h->agent_id, peer->cn) != 0) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
-               "hello names agent '%.64s' but the certificate is for '%s'", h->agent_id,
-               peer->cn);
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+                    "hello names agent '%.64s' but the certificate is for '%s'", h->agent_id,
+                    peer->cn);
         return 1;
     }
     if (h->stream_epoch.len != sizeof(c->epoch)) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "stream epoch must be %zu bytes",
-               sizeof(c->epoch));
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "stream epoch must be %zu bytes",
+                    sizeof(c->epoch));
         return 1;
     }
-    other = server_find_agent(s, peer->cn);
+    other = conn_find_agent(s, peer->cn);
     if (other && vg_time_mono_ms() - other->last_rx_ms > 2 * s->conf->heartbeat_ms) {
         /* The old connection has been silent past two heartbeats: a host
          * that crashed or moved behind NAT without closing it.  The new
          * one replaces it rather than being taken for a clone. */
         log_info("agent %s reconnected from %s; dropping its silent connection from %s",
                  peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
-        agent_unlink(s, other);
+        conn_agent_remove(s, other);
         other->hello_done = 0;
         store_disconnect(s->store, other->host_id, now);
         conn_close(other, "replaced by a newer connection of the same agent");
@@ -329,8 +91,8 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
             return 1;
         }
         if (rv > 0) {
-            refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
-                   "agent %s was revoked; it needs a new enrollment", peer->cn);
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+                        "agent %s was revoked; it needs a new enrollment", peer->cn);
             return 1;
         }
     }
@@ -346,8 +108,7 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
         return 1;
     }
     c->hello_done = 1;
-    c->hnext = s->agents[hash(peer->cn)];
-    s->agents[hash(peer->cn)] = c;
+    conn_agent_add(s, c);
     log_info("agent %s (%s, %s) connected from %s%s", peer->cn,
              h->hostname[0] ? h->hostname : "?", h->software_version, vg_tls_peer_addr(c->tls),
              vg_tls_resumed(c->tls) ? ", TLS resumed" : "");
@@ -360,7 +121,7 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
     ack.server_time_ms = now;
     env.body_case = VIGIL__V1__ENVELOPE__BODY_HELLO_ACK;
     env.hello_ack = &ack;
-    if (send_env(c, &env))
+    if (conn_send(c, &env))
         return 1;
     commands_deliver(s, c);
     return 0;
@@ -371,7 +132,7 @@ static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
     struct server *s = c->srv;
 
     if (env->batch->seq == 0) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "batch sequence number 0");
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "batch sequence number 0");
         vg_pb_free(&env->base);
         return 1;
     }
@@ -381,14 +142,14 @@ static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
         Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
         uint64_t seq = env->batch->seq;
         s->batches_rejected++;
-        log_warnx("%s: batch %llu has %zu events (limit %d); rejected", server_who(c),
+        log_warnx("%s: batch %llu has %zu events (limit %d); rejected", conn_who(c),
                   (unsigned long long)seq, env->batch->n_events, MAX_BATCH_EVENTS);
         vg_pb_free(&env->base);
         ack.n_rejected_seq = 1;
         ack.rejected_seq = &seq;
         r.body_case = VIGIL__V1__ENVELOPE__BODY_ACK;
         r.ack = &ack;
-        return send_env(c, &r) != 0;
+        return conn_send(c, &r) != 0;
     }
     if (s->npend == s->cappend) {
         size_t n = s->cappend ? s->cappend * 2 : 64;
@@ -428,16 +189,16 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
         } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_GOODBYE) {
             /* An agent proving it can still reach us (isolation's
              * lockout check) connects and leaves at once. */
-            log_debug("%s: connected and left (%s)", server_who(c), env->goodbye->reason);
+            log_debug("%s: connected and left (%s)", conn_who(c), env->goodbye->reason);
             conn_close(c, "agent said goodbye");
             stop = 1;
         } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST) {
-            refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
-                   "an agent certificate may not run operator queries");
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+                        "an agent certificate may not run operator queries");
             stop = 1;
         } else {
-            refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "expected hello, got %s",
-                   vg_wire_body_name(env));
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "expected hello, got %s",
+                        vg_wire_body_name(env));
             stop = 1;
         }
         vg_pb_free(&env->base);
@@ -473,13 +234,13 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
         stop = 1;
         break;
     case VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST:
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
-               "an agent certificate may not run operator queries");
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+                    "an agent certificate may not run operator queries");
         stop = 1;
         break;
     default:
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "unexpected %s from an agent",
-               vg_wire_body_name(env));
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "unexpected %s from an agent",
+                    vg_wire_body_name(env));
         stop = 1;
         break;
     }
@@ -489,51 +250,28 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
 
 /* ---- operators ---- */
 
-struct conn *server_find_conn(struct server *s, uint64_t serial)
-{
-    for (struct conn *c = s->conns; c; c = c->next)
-        if (c->serial == serial)
-            return c->closing ? NULL : c;
-    return NULL;
-}
-
-int server_send_response(struct conn *c, Vigil__V1__OperatorResponse *resp)
-{
-    Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
-    r.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE;
-    r.operator_response = resp;
-    return send_env(c, &r);
-}
-
 static int on_operator_env(struct conn *c, Vigil__V1__Envelope *env)
 {
     int stop = 0;
 
     if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST) {
-        Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
-        Vigil__V1__OperatorResponse resp = VIGIL__V1__OPERATOR_RESPONSE__INIT;
-        if (api_handle(c->srv, c, env->operator_request, &resp) == 0) {
-            r.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE;
-            r.operator_response = &resp;
-            stop = send_env(c, &r) != 0;
-        }
-        api_free_response(&resp);
+        stop = api_handle(c->srv, c, env->operator_request);
     } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_HELLO ||
                env->body_case == VIGIL__V1__ENVELOPE__BODY_BATCH) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
-               "%s needs an agent certificate", vg_wire_body_name(env));
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+                    "%s needs an agent certificate", vg_wire_body_name(env));
         stop = 1;
     } else if (env->body_case != VIGIL__V1__ENVELOPE__BODY_HEARTBEAT &&
                env->body_case != VIGIL__V1__ENVELOPE__BODY_GOODBYE) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "unexpected %s from an operator",
-               vg_wire_body_name(env));
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "unexpected %s from an operator",
+                    vg_wire_body_name(env));
         stop = 1;
     }
     vg_pb_free(&env->base);
     return stop;
 }
 
-static int on_env(void *ctx, Vigil__V1__Envelope *env)
+int server_on_env(void *ctx, Vigil__V1__Envelope *env)
 {
     struct conn *c = ctx;
     c->last_rx_ms = vg_time_mono_ms();
@@ -558,14 +296,14 @@ static int on_ready(struct vg_tls_conn *t)
     /* Runs after every handshake, resumed ones included: mbedtls does not
      * re-verify a resumed session's certificate, so check it here. */
     if (p->not_after_ms < vg_time_now_ms()) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED, "certificate of %s expired",
-               p->cn);
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED, "certificate of %s expired",
+                    p->cn);
         return 0;
     }
-    if (is_revoked(c->srv, p->serial)) {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
-               "certificate of %s (serial %s) is revoked%s", p->cn, p->serial,
-               vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
+    if (conn_is_revoked(c->srv, p->serial)) {
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+                    "certificate of %s (serial %s) is revoked%s", p->cn, p->serial,
+                    vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
         return 0;
     }
     if (p->role == VG_ROLE_AGENT) {
@@ -573,25 +311,25 @@ static int on_ready(struct vg_tls_conn *t)
     } else if (vg_role_is_operator(p->role)) {
         c->kind = CONN_OPERATOR;
     } else {
-        refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
-               "certificate role '%s' may not connect (agent, responder, auditor or admin)",
-               p->ou[0] ? p->ou : "none");
+        conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
+                    "certificate role '%s' may not connect (agent, responder, auditor or admin)",
+                    p->ou[0] ? p->ou : "none");
         return 0;
     }
-    log_debug("%s: TLS up (%s%s)", server_who(c), vg_tls_suite(t), vg_tls_resumed(t) ? ", resumed" : "");
+    log_debug("%s: TLS up (%s%s)", conn_who(c), vg_tls_suite(t), vg_tls_resumed(t) ? ", resumed" : "");
     return 0;
 }
 
 static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
 {
     struct conn *c = vg_tls_data(t);
-    int rc = vg_wire_feed(&c->rd, data, len, on_env, c);
+    int rc = vg_wire_feed(&c->rd, data, len, server_on_env, c);
 
     if (rc) {
         uint64_t sup;
         c->srv->bad_frames++;
         if (vg_ratelimit(&c->srv->rl_frame, &sup))
-            log_warnx("%s: bad frame: %s; closing this connection", server_who(c), vg_strerror(rc));
+            log_warnx("%s: bad frame: %s; closing this connection", conn_who(c), vg_strerror(rc));
         conn_fail(c, rc == VG_ETOOBIG ? VIGIL__V1__ERROR__CODE__CODE_TOO_BIG
                                       : VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                   vg_strerror(rc));
@@ -611,7 +349,7 @@ static void on_close(struct vg_tls_conn *t, int err)
         uint64_t sup;
         s->bad_frames++;
         if (vg_ratelimit(&s->rl_frame, &sup))
-            log_warnx("%s: bad frame: %s (connection closed mid-frame)", server_who(c),
+            log_warnx("%s: bad frame: %s (connection closed mid-frame)", conn_who(c),
                       vg_strerror(VG_ETRUNC));
     }
     if (c->kind == CONN_NEW && !c->ready_ms) {
@@ -621,7 +359,7 @@ static void on_close(struct vg_tls_conn *t, int err)
             log_warnx("refused %s: %s", vg_tls_peer_addr(t),
                       vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     } else if (c->hello_done) {
-        agent_unlink(s, c);
+        conn_agent_remove(s, c);
         store_disconnect(s->store, c->host_id, vg_time_now_ms());
         log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
@@ -710,7 +448,7 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
 
 /* ---- group commit ---- */
 
-static void commit(struct server *s)
+void server_commit(struct server *s)
 {
     size_t n = s->npend;
     int rc = 0, *stored;
@@ -739,6 +477,7 @@ static void commit(struct server *s)
             rc = store_commit(s->store);
         if (rc < 0)
             store_rollback(s->store);
+#ifdef VG_TEST_HOOKS
         if (rc >= 0 && s->crash_after) {
             uint64_t now_stored = s->batches_stored;
             for (size_t i = 0; i < n; i++)
@@ -748,6 +487,7 @@ static void commit(struct server *s)
                 raise(SIGKILL);
             }
         }
+#endif
     } else {
         rc = -EIO;
     }
@@ -765,7 +505,7 @@ static void commit(struct server *s)
                 ack.seq = p->env->batch->seq;
                 env.body_case = VIGIL__V1__ENVELOPE__BODY_ACK;
                 env.ack = &ack;
-                send_env(p->c, &env);
+                conn_send(p->c, &env);
                 if (stored[i] == 1) {
                     s->batches_stored++;
                     s->events_stored += p->env->batch->n_events;
@@ -784,7 +524,7 @@ static void commit(struct server *s)
         if (!c->paused || c->pending || c->closing)
             continue;
         c->paused = 0;
-        r = vg_wire_drain(&c->rd, on_env, c); /* frames already buffered */
+        r = vg_wire_drain(&c->rd, server_on_env, c); /* frames already buffered */
         if (r) {
             s->bad_frames++;
             conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, vg_strerror(r));
@@ -796,7 +536,7 @@ static void commit(struct server *s)
 
 static void commit_cb(uv_check_t *h)
 {
-    commit(h->data);
+    server_commit(h->data);
 }
 
 /* Process rows are the bulk of the store: old ones go, every 10 min. */
@@ -829,8 +569,8 @@ static void sweep_cb(uv_timer_t *t)
         if (c->kind == CONN_ENROLL && now - c->accept_ms > HELLO_TIMEOUT_MS)
             conn_close(c, "no enrollment request in time");
         else if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
-            refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
-                   HELLO_TIMEOUT_MS / 1000);
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
+                        HELLO_TIMEOUT_MS / 1000);
         else if (!c->paused && !c->jobs && now - c->last_rx_ms > s->conf->idle_timeout_ms)
             conn_close(c, "peer silent for longer than idle_timeout");
     }
@@ -886,9 +626,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->limits.max_wire = (uint32_t)conf->max_frame;
     s->enroll_limits.max_wire = 16 * 1024;
     s->enroll_limits.max_raw = 16 * 1024;
+#ifdef VG_TEST_HOOKS
     if (getenv("VIGIL_TEST_CRASH_AFTER_COMMIT") &&
         vg_parse_u64(getenv("VIGIL_TEST_CRASH_AFTER_COMMIT"), 1, UINT64_MAX, &s->crash_after))
         s->crash_after = 0;
+#endif
     if ((rc = parse_listen(conf->listen, &ss, err, errlen)) != 0)
         return rc;
     memset(&topts, 0, sizeof(topts));
@@ -905,7 +647,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         goto fail;
     if ((rc = report_init(s, err, errlen)) != 0)
         goto fail;
-    if (store_revoked(s->store, revoked_add, s) != 0) {
+    if (store_revoked(s->store, conn_revoked_add, s) != 0) {
         snprintf(err, errlen, "cannot read the revoked certificates from %s", conf->db);
         rc = -EIO;
         goto fail;
@@ -1079,7 +821,7 @@ void server_stop(struct server *s)
     uv_close((uv_handle_t *)&s->listener, NULL);
     if (s->enroll_on)
         uv_close((uv_handle_t *)&s->enroll_listener, NULL);
-    commit(s);
+    server_commit(s);
     for (struct conn *c = s->conns; c; c = c->next) {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
         Vigil__V1__Goodbye bye = VIGIL__V1__GOODBYE__INIT;

@@ -42,6 +42,8 @@ python3
 python3-jsonschema
 distro-info-data
 rpm
+rpm2cpio
+cpio
 libcmocka-dev
 libsqlite3-dev
 sqlite3

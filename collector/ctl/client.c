@@ -172,25 +172,3 @@ int ctl_response_error(const Vigil__V1__OperatorResponse *r)
     return ctl_err("the collector could not answer: %s",
                    r->error && r->error->message[0] ? r->error->message : "no reason given");
 }
-
-void ctl_print_json(json_t *v)
-{
-    char *s = json_dumps(v, JSON_INDENT(2) | JSON_PRESERVE_ORDER);
-    if (s) {
-        puts(s);
-        free(s);
-    }
-}
-
-void ctl_put_text(const char *s)
-{
-    for (; s && *s; s++) {
-        unsigned char c = (unsigned char)*s, n = (unsigned char)s[1];
-        if (c == 0xc2 && n >= 0x80 && n <= 0x9f) { /* C1 controls, UTF-8 encoded */
-            putchar('?');
-            s++;
-        } else {
-            putchar(c < 0x20 || c == 0x7f ? '?' : c);
-        }
-    }
-}

@@ -55,28 +55,6 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_exception, ctl_usage_exception },
 };
 
-int ctl_err(const char *fmt, ...)
-{
-    va_list ap;
-    fputs("vigilctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fputc('\n', stderr);
-    return CTL_EXIT_FAIL;
-}
-
-int ctl_usage_err(const char *cmd, const char *fmt, ...)
-{
-    va_list ap;
-    fputs("vigilctl: ", stderr);
-    va_start(ap, fmt);
-    vfprintf(stderr, fmt, ap);
-    va_end(ap);
-    fprintf(stderr, "\nTry 'vigilctl %s%s--help'.\n", cmd ? cmd : "", cmd ? " " : "");
-    return CTL_EXIT_USAGE;
-}
-
 static void usage(FILE *out)
 {
     fprintf(out,

@@ -24,6 +24,8 @@
 #       %config(noreplace) edits kept, erase refused on an isolated host,
 #       forced, and erase.
 #
+# Also: no VIGIL_TEST_ string (a test hook) in any packaged file.
+#
 # Needs root (chroot, mount) and debootstrap; mounts and processes are
 # cleaned up on any exit.  Prints PASS lines and "N passed, N failed".
 set -eu
@@ -80,7 +82,7 @@ unmount_under() {
 }
 
 [ "$(id -u)" = 0 ] || { say "must run as root (chroot, mount)"; exit 1; }
-for t in debootstrap lintian rpmlint rpmbuild dpkg-deb chroot flock; do
+for t in debootstrap lintian rpmlint rpmbuild rpm2cpio cpio dpkg-deb chroot flock; do
     command -v $t >/dev/null || { say "$t is missing (scripts/install-deps.sh installs it)"; exit 1; }
 done
 dpkg --compare-versions "$V2" gt "$V1" || { say "V2 ($V2) must be higher than V1 ($V1)"; exit 1; }
@@ -162,6 +164,22 @@ printf '%s\n' "$deps" | grep -q '\bdistro-info-data\b' ||
 rpm -qp --requires "$OUT/vigil-collector-$V1-1.$RARCH.rpm" | grep -qx 'shadow-utils' ||
     fail "vigil-collector.rpm does not require shadow-utils for its %pre"
 pass "Depends (deb) and Requires (rpm) cover every library the programs link"
+
+# The VIGIL_TEST_* fault injection is compiled only into test builds
+# (Makefile TEST_HOOKS; make pkgbins builds with TEST_HOOKS=0): no file of
+# a package, its programs included, may hold the string.
+for v in "$V1" "$V2"; do
+    for p in vigil-agent vigil-collector vigilctl; do
+        rm -rf "$x" && mkdir -p "$x/deb" "$x/rpm"
+        dpkg-deb -x "$OUT/${p}_${v}_$ARCH.deb" "$x/deb"
+        (cd "$x/rpm" && rpm2cpio "$OUT/$p-$v-1.$RARCH.rpm" | cpio -idm --quiet) ||
+            fail "$p $v: cannot unpack the rpm"
+        [ -n "$(find "$x/deb" "$x/rpm" -type f -perm -u+x)" ] || fail "$p $v: no program unpacked"
+        hooks=$(grep -rlaF VIGIL_TEST_ "$x" | sed "s|^$x/||") &&
+            fail "$p $v: test hooks in the package: $hooks"
+    done
+done
+pass "no VIGIL_TEST_ hook in any packaged file (debs and rpms, $V1 and $V2)"
 
 # ---- 3. the cached root --------------------------------------------------------
 

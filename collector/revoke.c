@@ -1,0 +1,118 @@
+/*
+ * vigilctl revoke (admin): a host's certificates revoked in the store
+ * and in the server's list checked at every handshake; its live
+ * connection closed and its batches not yet stored dropped.
+ */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "collector.h"
+#include "store.h"
+#include "util.h"
+
+struct revoke_ctx {
+    struct server *s;
+    Vigil__V1__RevokeResult *r;
+    int oom;
+};
+
+static int revoked_cb(void *ctx, const char *serial)
+{
+    struct revoke_ctx *x = ctx;
+    char **nv = realloc(x->r->serials, (x->r->n_serials + 1) * sizeof(*nv));
+    if (!nv || conn_revoked_add(x->s, serial) != 0) {
+        if (nv)
+            x->r->serials = nv;
+        x->oom = 1;
+        return 1;
+    }
+    x->r->serials = nv;
+    x->r->serials[x->r->n_serials++] = strdup(serial);
+    return 0;
+}
+
+int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp)
+{
+    const Vigil__V1__RevokeRequest *r = req->revoke;
+    const struct vg_cert_info *p = vg_tls_peer(op->tls);
+    struct revoke_ctx x = { s, NULL, 0 };
+    struct conn *agent;
+    char msg[300], opname[160], detail[600];
+    int64_t host_id;
+    int rc;
+
+    if (!r->reason[0]) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "a reason is required (--reason TEXT)");
+        return 0;
+    }
+    rc = store_host_find(s->store, r->agent_id, &host_id, NULL, 0);
+    if (rc != 1) {
+        snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
+                 r->agent_id);
+        store_audit_append(s->store, conn_who(op), "revoke", r->agent_id, msg, "refused");
+        resp_error(resp, rc < 0 ? VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE
+                               : VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, msg);
+        return 0;
+    }
+    if (!(x.r = calloc(1, sizeof(*x.r)))) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__revoke_result__init(x.r);
+    snprintf(opname, sizeof(opname), "%s %s", vg_role_name(p->role), p->cn);
+    rc = store_begin(s->store);
+    if (rc == 0)
+        rc = store_revoke_host(s->store, host_id, r->reason, opname, vg_time_now_ms(),
+                               revoked_cb, &x);
+    if (rc == 0) {
+        size_t off = 0;
+        off += (size_t)snprintf(detail, sizeof(detail), "reason: %.300s; serials:", r->reason);
+        for (size_t i = 0; i < x.r->n_serials && off < sizeof(detail) - 1; i++)
+            off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s",
+                                    x.r->serials[i] ? x.r->serials[i] : "?");
+        rc = store_audit_append(s->store, conn_who(op), "revoke", r->agent_id, detail,
+                                "revoked");
+    }
+    if (rc == 0)
+        rc = store_commit(s->store);
+    else
+        store_rollback(s->store);
+    x.r->agent_id = strdup(r->agent_id);
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE;
+    resp->revoke = x.r;
+    if (rc || x.oom) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the revocation could not be stored; nothing was revoked");
+        return 0;
+    }
+    /* The live connection goes, and nothing it sent is stored any more. */
+    agent = conn_find_agent(s, r->agent_id);
+    if (agent) {
+        conn_forget_pending(s, agent);
+        conn_agent_remove(s, agent);
+        agent->hello_done = 0;
+        store_disconnect(s->store, agent->host_id, vg_time_now_ms());
+        conn_fail(agent, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+                  "this agent's certificate was revoked");
+        x.r->connection_closed = 1;
+    }
+    log_warnx("%s revoked agent %s (%zu certificates): %s", conn_who(op), r->agent_id,
+              x.r->n_serials, r->reason);
+    resp->ok = 1;
+    return 0;
+}
+
+void revoke_free_response(Vigil__V1__OperatorResponse *resp)
+{
+    if (resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE || !resp->revoke)
+        return;
+    for (size_t i = 0; i < resp->revoke->n_serials; i++)
+        free(resp->revoke->serials[i]);
+    free(resp->revoke->serials);
+    free(resp->revoke->agent_id);
+    free(resp->revoke);
+}
+
