@@ -334,7 +334,7 @@ done
 must vigil-agent --version
 [ "$(cat "$SCRATCH/out")" = "vigil-agent $V1" ] || fail "deb: vigil-agent --version: $(cat "$SCRATCH/out")"
 must vigilctl --version
-[ "$(mode /var/lib/vigil)" = "700 0:0" ] || fail "deb: /var/lib/vigil is $(mode /var/lib/vigil)"
+[ "$(mode /var/lib/vigil)" = "711 0:0" ] || fail "deb: /var/lib/vigil is $(mode /var/lib/vigil)"
 [ "$(mode /var/lib/vigil-collector)" = "700 $(ids vigil-collector)" ] ||
     fail "deb: /var/lib/vigil-collector is $(mode /var/lib/vigil-collector)"
 must getent passwd vigil-collector
@@ -559,7 +559,7 @@ done
 [ "$(mode /usr/lib/systemd/system/vigil-collector.service)" = "644 0:0" ] || fail "rpm: collector unit"
 [ "$(mode /usr/sbin/vigil-agent)" = "755 0:0" ] || fail "rpm: agent binary"
 [ "$(mode /usr/bin/vigilctl)" = "755 0:0" ] || fail "rpm: vigilctl binary"
-[ "$(mode /var/lib/vigil)" = "700 0:0" ] || fail "rpm: /var/lib/vigil is $(mode /var/lib/vigil)"
+[ "$(mode /var/lib/vigil)" = "711 0:0" ] || fail "rpm: /var/lib/vigil is $(mode /var/lib/vigil)"
 [ "$(mode /var/lib/vigil-collector)" = "700 $(ids vigil-collector)" ] ||
     fail "rpm: /var/lib/vigil-collector is $(mode /var/lib/vigil-collector)"
 gzip -t "$R/usr/share/man/man8/vigil-agent.8.gz" || fail "rpm: man page"
