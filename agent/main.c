@@ -152,36 +152,39 @@ static void on_pins(struct agent *a, struct vg_ps_pins *out)
 int agent_inventory_main(int argc, char **argv);
 int agent_processes_main(int argc, char **argv);
 
+/* The descriptor the parent passed in env var name (always 3), taken
+ * out of the environment; -1 when the variable is not set. */
+static int inherited_fd(const char *name)
+{
+    const char *v = getenv(name);
+    int ok;
+    if (!v)
+        return -1;
+    ok = strcmp(v, "3") == 0;
+    if (!ok)
+        fatalx("%s=%s: not a descriptor from the agent's parent", name, v);
+    unsetenv(name);
+    return 3;
+}
+
 int main(int argc, char **argv)
 {
     struct agent_conf conf;
     struct agent a;
     struct monitor_hooks hooks = { on_command, on_pins };
     char err[512], **child_argv;
-    int rc;
+    int rc, fd;
 
     vg_log_init("vigil-agent", 0, VG_LOG_INFO);
     /* One loop thread, and thread-pool work now and then (pending
      * updates): a malloc arena per thread would only keep freed memory
      * resident. */
     mallopt(M_ARENA_MAX, 1);
-    /* Started by the parent as its network process. */
-    if (getenv("VIGIL_NET_CHILD")) {
-        const char *v = getenv("VIGIL_NET_CHILD");
-        int fd = strcmp(v, "3") == 0 ? 3 : -1;
-        unsetenv("VIGIL_NET_CHILD");
-        if (fd < 0)
-            fatalx("VIGIL_NET_CHILD=%s: not a network process socket", v);
+    /* Started by the parent as its network process, or to enroll. */
+    if ((fd = inherited_fd("VIGIL_NET_CHILD")) >= 0)
         return net_child_main(argc, argv, fd);
-    }
-    if (getenv("VIGIL_NET_ENROLL")) {
-        const char *v = getenv("VIGIL_NET_ENROLL");
-        int fd = strcmp(v, "3") == 0 ? 3 : -1;
-        unsetenv("VIGIL_NET_ENROLL");
-        if (fd < 0)
-            fatalx("VIGIL_NET_ENROLL=%s: not an enrollment pipe", v);
+    if ((fd = inherited_fd("VIGIL_NET_ENROLL")) >= 0)
         return net_enroll_main(argc, argv, fd);
-    }
     if (argc > 1 && strcmp(argv[1], "inventory") == 0)
         return agent_inventory_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "processes") == 0)

@@ -366,7 +366,6 @@ static void link_closed(uv_handle_t *h)
 
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
-    uint64_t before = C.events_done;
     uint32_t type;
     const uint8_t *p;
     size_t len;
@@ -393,7 +392,6 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         log_error("[net] the parent sent a message over the size limit; exiting");
         exit(1);
     }
-    (void)before;
     ack();
 }
 
@@ -697,15 +695,8 @@ int net_enroll_main(int argc, char **argv, int fd)
     rc = vg_ps_put_cert(&out, cert);
     vg_zeroize(cert, sizeof(*cert));
     free(cert);
-    for (size_t off = 0; rc == 0 && off < out.len;) {
-        ssize_t n = write(fd, out.data + off, out.len - off);
-        if (n < 0 && errno == EINTR)
-            continue;
-        if (n <= 0)
-            rc = -errno;
-        else
-            off += (size_t)n;
-    }
+    if (rc == 0)
+        rc = vg_fd_write(fd, out.data, out.len);
     vg_buf_free(&out);
     vg_conf_free(agent_conf_keys, &conf);
     return rc ? 1 : 0;

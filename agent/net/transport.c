@@ -798,14 +798,6 @@ void transport_free(struct transport *t)
     free(t);
 }
 
-int transport_peer(const struct transport *t, struct sockaddr_storage *out)
-{
-    if (t->state != T_READY || !t->peer.ss_family)
-        return -ENOTCONN;
-    *out = t->peer;
-    return 0;
-}
-
 int transport_send_result(struct transport *t, const Vigil__V1__CommandResult *r)
 {
     Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
@@ -954,11 +946,6 @@ int transport_probe(struct transport *t, const struct sockaddr *addr, uint64_t t
     p->open++;
     uv_timer_start(&p->timer, probe_timeout, timeout_ms, 0);
     return 0;
-}
-
-const char *transport_host(const struct transport *t)
-{
-    return t->host;
 }
 
 int transport_ready(const struct transport *t)

@@ -50,9 +50,6 @@ void transport_drain_then_stop(struct transport *t, uint64_t max_wait_ms,
  * everything is closed. */
 void transport_stop(struct transport *t, void (*stopped)(struct transport *t));
 void transport_free(struct transport *t);
-/* The collector address of the current connection.  Returns 0, or
- * -ENOTCONN when not connected. */
-int transport_peer(const struct transport *t, struct sockaddr_storage *out);
 /* 1 when connected and past the hello. */
 int transport_ready(const struct transport *t);
 /* Bytes waiting for the socket. */
@@ -60,8 +57,6 @@ size_t transport_queued(const struct transport *t);
 /* Sends one envelope: 0, -ENOTCONN, VG_EAGAIN (queue full: not sent) or
  * an error. */
 int transport_send(struct transport *t, Vigil__V1__Envelope *env);
-/* The host part of the [collector] address in use (or last tried). */
-const char *transport_host(const struct transport *t);
 /* Sends a command's result when connected; returns 0 or an error (the
  * collector sends unfinished commands again after a reconnect, and the
  * agent answers from its record). */
