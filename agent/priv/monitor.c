@@ -449,7 +449,7 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     uint32_t type;
     const uint8_t *p;
     size_t len;
-    int rc;
+    int rc = 0;
 
     if (n < 0) {
         /* The child closed its end (exiting): its exit callback restarts it. */
