@@ -386,8 +386,12 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         log_error("[net] out of memory reading from the parent");
         exit(1);
     }
+    /* The events of one read reach the journal with one write, then are
+     * acknowledged. */
+    queue_hold(C.a.queue);
     while ((rc = vg_ps_next(&C.rd, &type, &p, &len)) == 1)
         handle(type, p, len);
+    queue_commit(C.a.queue);
     if (rc < 0) {
         log_error("[net] the parent sent a message over the size limit; exiting");
         exit(1);

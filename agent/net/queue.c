@@ -210,11 +210,17 @@ static void sync_cb(uv_timer_t *t)
     spool_sync(q->spool);
 }
 
+static void journal_failed(struct queue *q, int rc)
+{
+    uint64_t sup;
+    if (rc && vg_ratelimit(&q->jnl_rl, &sup))
+        log_warnx("[queue] cannot write the open batch's journal (%s): it is lost if the "
+                  "agent dies before the batch closes", vg_strerror(rc));
+}
+
 static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
 {
     int rc;
-    uint64_t sup;
-
     int keep = keep_kind(ev, len);
 
     if (len > EVENT_MAX)
@@ -232,10 +238,8 @@ static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
     /* On disk before queue_add returns: a killed process loses nothing
      * it was given.  A journal that refuses (full disk) leaves the event
      * in memory only, as before the journal. */
-    if (!q->jnl_holds && (rc = spool_journal_add(q->spool, ev, len)) != 0 &&
-        vg_ratelimit(&q->jnl_rl, &sup))
-        log_warnx("[queue] cannot write the open batch's journal (%s): it is lost if the "
-                  "agent dies before the batch closes", vg_strerror(rc));
+    if (!q->jnl_holds)
+        journal_failed(q, spool_journal_add(q->spool, ev, len));
     q->open_keep = keep;
     if (q->open_events++ == 0 && !q->closing)
         uv_timer_start(&q->timer, age_cb, q->conf->batch_max_age_ms, 0);
@@ -327,6 +331,16 @@ int queue_add(struct queue *q, const uint8_t *ev, size_t len)
     }
     report_loss(q); /* anything the closes above counted */
     return rc;
+}
+
+void queue_hold(struct queue *q)
+{
+    spool_journal_hold(q->spool);
+}
+
+void queue_commit(struct queue *q)
+{
+    journal_failed(q, spool_journal_flush(q->spool));
 }
 
 void queue_flush(struct queue *q)

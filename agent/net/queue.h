@@ -27,8 +27,13 @@ struct queue;
  * is ready to send.  Returns NULL with a message in err. */
 struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
                         void (*on_ready)(void *ctx), void *ctx, char *err, size_t errlen);
-/* Adds one encoded Event.  Returns 0 or an error (counted as loss). */
+/* Adds one encoded Event.  Returns 0 or an error (counted as loss).  It is
+ * in the open batch's journal (on disk) when this returns, unless held: */
 int queue_add(struct queue *q, const uint8_t *event_pb, size_t len);
+/* A burst: events queue_add() takes after queue_hold() reach the journal
+ * together, with one write, at queue_commit().  Acknowledge them after. */
+void queue_hold(struct queue *q);
+void queue_commit(struct queue *q);
 /* Closes the open batch now, if it holds events. */
 void queue_flush(struct queue *q);
 /* First spooled batch not yet sent on this connection, or NULL. */

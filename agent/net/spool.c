@@ -10,6 +10,7 @@
 #include <sys/uio.h>
 #include <unistd.h>
 
+#include "buf.h"
 #include "crc32c.h"
 #include "crypto.h"
 #include "err.h"
@@ -61,6 +62,10 @@ struct spool {
      * recovered from it for spool_journal_replay(). */
     int jfd;
     uint64_t jsize;
+    /* Entries not yet written (spool_journal_hold), and how many. */
+    struct vg_buf jpend;
+    size_t jpend_n;
+    int jhold;
     uint8_t *jrec;
     size_t jrec_len;
     struct spool_stats st;
@@ -466,6 +471,7 @@ struct spool *spool_open(const char *dir, const struct spool_opts *o, char *err,
     s->o = *o;
     s->cur_fd = -1;
     s->jfd = -1;
+    vg_buf_init(&s->jpend, SPOOL_JNL_MAX);
     s->seg_max = o->max_bytes / 8 < SEG_MAX_DEFAULT ? o->max_bytes / 8 : SEG_MAX_DEFAULT;
     if (s->seg_max < 64 * 1024)
         s->seg_max = 64 * 1024;
@@ -543,9 +549,12 @@ void spool_close(struct spool *s)
     }
     if (s->dir[0] && s->segs)
         write_meta(s); /* best effort: fewer resends after a clean stop */
-    if (s->jfd >= 0)
+    if (s->jfd >= 0) {
+        spool_journal_flush(s);
         close(s->jfd); /* not emptied: what it holds is the next start's */
+    }
     free(s->jrec);
+    vg_buf_free(&s->jpend);
     for (size_t i = 0; i < s->n; i++)
         free(s->recs[i].mem);
     free(s->base);
@@ -1107,12 +1116,11 @@ reset:
 int spool_journal_add(struct spool *s, const void *ev, size_t len)
 {
     uint8_t h[SPOOL_JNL_HDR], e[SPOOL_JNL_ENTRY_HDR];
-    struct iovec iov[3];
-    int n = 0;
-    size_t total = SPOOL_JNL_ENTRY_HDR + len;
-    ssize_t w;
+    size_t before = s->jpend.len;
+    int rc = 0;
 
-    if (len > SPOOL_JNL_EVENT_MAX || s->jsize + SPOOL_JNL_HDR + total > SPOOL_JNL_MAX) {
+    if (len > SPOOL_JNL_EVENT_MAX ||
+        s->jsize + s->jpend.len + SPOOL_JNL_HDR + SPOOL_JNL_ENTRY_HDR + len > SPOOL_JNL_MAX) {
         s->st.journal_write_errors++;
         return VG_ETOOBIG;
     }
@@ -1120,36 +1128,65 @@ int spool_journal_add(struct spool *s, const void *ev, size_t len)
         s->st.journal_write_errors++;
         return -EBADF;
     }
-    if (s->jsize == 0) {
+    if (s->jsize == 0 && s->jpend.len == 0) {
         jnl_header(h, s->high + 1);
-        iov[n++] = (struct iovec){ h, SPOOL_JNL_HDR };
-        total += SPOOL_JNL_HDR;
+        rc = vg_buf_append(&s->jpend, h, SPOOL_JNL_HDR);
     }
     memcpy(e, JNL_ENTRY, 4);
     put32(e + 4, (uint32_t)len);
     put32(e + 8, vg_crc32c(vg_crc32c(0, e + 4, 4), ev, len));
-    iov[n++] = (struct iovec){ e, SPOOL_JNL_ENTRY_HDR };
-    iov[n++] = (struct iovec){ (void *)ev, len };
+    if (rc == 0)
+        rc = vg_buf_append(&s->jpend, e, SPOOL_JNL_ENTRY_HDR);
+    if (rc == 0)
+        rc = vg_buf_append(&s->jpend, ev, len);
+    if (rc) {
+        s->jpend.len = before;
+        s->st.journal_write_errors++;
+        return rc;
+    }
+    s->jpend_n++;
+    return s->jhold ? 0 : spool_journal_flush(s);
+}
+
+void spool_journal_hold(struct spool *s)
+{
+    s->jhold = 1;
+}
+
+int spool_journal_flush(struct spool *s)
+{
+    size_t total = s->jpend.len;
+    ssize_t w;
+    int rc = 0;
+
+    s->jhold = 0;
+    if (total == 0)
+        return 0;
     do {
-        w = writev(s->jfd, iov, n);
+        w = write(s->jfd, s->jpend.data, total);
     } while (w < 0 && errno == EINTR);
     if (w != (ssize_t)total) {
-        int e2 = w < 0 ? errno : EIO;
+        rc = w < 0 ? -errno : -EIO;
         /* Undo a short write: a hole would make the next entries
          * unreadable. */
         if (w > 0 && ftruncate(s->jfd, (off_t)s->jsize) < 0)
             log_warn("[spool] cannot undo a partial journal write");
-        s->st.journal_write_errors++;
-        return -e2;
+        s->st.journal_write_errors += s->jpend_n;
+    } else {
+        s->jsize += total;
     }
-    s->jsize += total;
-    return 0;
+    vg_buf_reset(&s->jpend);
+    s->jpend_n = 0;
+    return rc;
 }
 
 int spool_journal_reset(struct spool *s)
 {
     char path[PATH_MAX];
 
+    /* Entries not written yet are in the record now. */
+    vg_buf_reset(&s->jpend);
+    s->jpend_n = 0;
     free(s->jrec);
     s->jrec = NULL;
     s->jrec_len = 0;

@@ -163,6 +163,15 @@ void spool_stats(const struct spool *s, struct spool_stats *out);
  * failure the journal is left as it was (the event is then only in
  * memory: the caller keeps it, and it is counted in journal_write_errors). */
 int spool_journal_add(struct spool *s, const void *ev, size_t len);
+/* Holds the entries spool_journal_add() takes in memory until
+ * spool_journal_flush(), which writes them all with one write() (a burst
+ * of events costs one system call, not one each).  Until then they are
+ * only in memory: acknowledge nothing before the flush. */
+void spool_journal_hold(struct spool *s);
+/* Writes what is held and ends the hold.  Returns 0 or -errno; on failure
+ * the journal is left as it was and the held events are counted in
+ * journal_write_errors (they are in the open batch, in memory only). */
+int spool_journal_flush(struct spool *s);
 /* The open batch was appended as a record (or given up): empties the
  * journal.  Returns 0 or -errno. */
 int spool_journal_reset(struct spool *s);

@@ -86,6 +86,23 @@ static void test_crc32c(void **state)
     (void)state;
     assert_int_equal(vg_crc32c(0, "123456789", 9), 0xe3069283);
     assert_int_equal(vg_crc32c(vg_crc32c(0, "1234", 4), "56789", 5), 0xe3069283);
+    assert_int_equal(vg_crc32c_soft(0, "123456789", 9), 0xe3069283);
+    /* The CPU's instruction (where used) and the table agree on every
+     * length and alignment, continued or not. */
+    {
+        uint8_t buf[300];
+        uint32_t x = 12345;
+        for (size_t i = 0; i < sizeof(buf); i++) {
+            x = x * 1103515245u + 12345u;
+            buf[i] = (uint8_t)(x >> 16);
+        }
+        for (size_t off = 0; off < 9; off++)
+            for (size_t len = 0; off + len <= sizeof(buf); len += 7) {
+                assert_int_equal(vg_crc32c(0, buf + off, len), vg_crc32c_soft(0, buf + off, len));
+                assert_int_equal(vg_crc32c(0xdeadbeef, buf + off, len),
+                                 vg_crc32c_soft(0xdeadbeef, buf + off, len));
+            }
+    }
 }
 
 static void test_reopen_and_ack(void **state)
