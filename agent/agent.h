@@ -87,6 +87,11 @@ struct agent;
 /* Hands one encoded vigil.v1.Event to the network side.  Returns 0 or an
  * error (the event is then counted as lost). */
 int bus_event(struct agent *a, const uint8_t *event_pb, size_t len);
+/* A burst: events handed over between bus_hold() and bus_release() go to
+ * the network process together, in one write, at the release (rather
+ * than one write each).  Holds nest. */
+void bus_hold(struct agent *a);
+void bus_release(struct agent *a);
 /* Encodes ev and calls bus_event. */
 int bus_emit(struct agent *a, const Vigil__V1__Event *ev);
 void bus_stats(struct agent *a, struct agent_stats *out);

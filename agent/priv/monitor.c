@@ -79,6 +79,7 @@ struct monitor {
     int pid;
     struct vg_ps_reader rd;
     int writing;
+    int held; /* bus_hold() depth: events wait for bus_release() */
     uint64_t started_ms;
     uv_timer_t restart, tick;
     uint64_t backoff_ms, restarts;
@@ -139,7 +140,7 @@ static void flush(struct monitor *m)
 
     /* Also before the child's hello: what is in the socket waits there
      * for it, and outlives this process. */
-    if (m->writing || !m->link_open || m->state == C_NONE)
+    if (m->writing || m->held || !m->link_open || m->state == C_NONE)
         return;
     rlen = m->ret.len - m->ret_sent;
     clen = m->ctl.len;
@@ -219,6 +220,19 @@ int bus_event(struct agent *a, const uint8_t *ev, size_t len)
     m->nlens++;
     flush(m);
     return 0;
+}
+
+void bus_hold(struct agent *a)
+{
+    if (a->mon)
+        a->mon->held++;
+}
+
+void bus_release(struct agent *a)
+{
+    struct monitor *m = a->mon;
+    if (m && m->held && --m->held == 0)
+        flush(m);
 }
 
 int bus_emit(struct agent *a, const Vigil__V1__Event *ev)

@@ -34,6 +34,7 @@ struct proc_exec {
     size_t argv_len;
     int argv_truncated, path_truncated;
     unsigned unknown; /* PROC_UNKNOWN_* */
+    int exited; /* its exit came with it: /proc has no cwd or exe to read */
 };
 
 struct proc_exit {
@@ -58,6 +59,10 @@ struct proc_sink {
     /* 1 when events can be handed on now (may be NULL: always); sources
      * that can leave records in the kernel (the eBPF ring) wait otherwise. */
     int (*ready)(void *ctx);
+    /* May be NULL.  Around a burst of records (end 0, then 1): what the
+     * sink hands on may wait for the end, which comes before the source
+     * lets the records go (the eBPF ring's consumer position). */
+    void (*burst)(void *ctx, int end);
 };
 
 /* ---- sources ---- */
@@ -117,7 +122,8 @@ void proc_exec_from_info(struct proc_exec *e, const struct proc_info *info);
 int64_t proc_boot_to_wall_ms(uint64_t boot_ns);
 /* readlink of /proc/PID/LINK, malloc'd, or NULL. */
 char *proc_link(const char *root, uint32_t pid, const char *link);
-/* Container id from /proc/PID/cgroup ("" when none is recognisable). */
-void proc_container_id(const char *root, uint32_t pid, char *out, size_t outlen);
+/* Container id from /proc/PID/cgroup ("" when none is recognisable).
+ * Returns 0, or -1 when the file cannot be read (the process is gone). */
+int proc_container_id(const char *root, uint32_t pid, char *out, size_t outlen);
 
 #endif

@@ -46,6 +46,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <sys/mman.h>
 #include <sys/mount.h>
 #include <sys/stat.h>
 #include <sys/vfs.h>
@@ -53,6 +54,7 @@
 
 #include <bpf/bpf.h>
 #include <bpf/libbpf.h>
+#include <linux/bpf.h>
 
 #include "bpf/proc.h"
 #include "crypto.h"
@@ -61,10 +63,23 @@
 #include "proc.skel.h"
 
 #define DRAIN_MS 50
+#define BURST_MAX 4096 /* records handed on before the consumer position moves */
+#define GONE_SLOTS 1024 /* exits remembered per burst (power of two) */
 #define BPFFS_MAGIC 0xcafe4a11
 #define NLINKS 3
 
 static const char *const link_names[NLINKS] = { "link_exec", "link_exit", "link_fork" };
+
+/* A BPF ring buffer mapped as the kernel lays it out: the consumer
+ * position (ours to write) on its own page, then the producer position
+ * and the data, mapped twice in a row so that a record that wraps reads
+ * as one. */
+struct ring {
+    unsigned long *consumer_pos;
+    const unsigned long *producer_pos;
+    const uint8_t *data;
+    size_t mask, page, map_len;
+};
 
 struct proc_bpf {
     struct proc_sink sink;
@@ -74,7 +89,8 @@ struct proc_bpf {
     int dir_fd;               /* the pin directory, flock()ed; -1: not pinned */
     uint64_t drops_base;      /* drops counted by earlier agents (conf.drops_acct) */
     uint64_t carry;           /* loss found at open (an old build's ring and drops) */
-    struct ring_buffer *rb;
+    struct ring ring;           /* ours, read here (not by libbpf: see consume) */
+    const struct gone *gone;    /* while consuming: the burst's exits */
     struct ring_buffer *old_rb; /* an old build's ring, read once before ours */
     int old_events_fd;
     uv_poll_t poll;
@@ -101,6 +117,38 @@ static int libbpf_log(enum libbpf_print_level level, const char *fmt, va_list ap
     vsnprintf(buf, sizeof(buf), fmt, ap);
     buf[strcspn(buf, "\n")] = '\0';
     log_debug("[in_proc] libbpf: %s", buf);
+    return 0;
+}
+
+/* The exits in a burst, by pid and start: an exec among them need not
+ * look in /proc (its cwd and exe are gone with it). */
+struct gone {
+    uint32_t pid[GONE_SLOTS];
+    uint64_t start[GONE_SLOTS];
+    unsigned n;
+};
+
+static void gone_add(struct gone *g, uint32_t pid, uint64_t start)
+{
+    unsigned i = (pid * 2654435761u) & (GONE_SLOTS - 1);
+    if (!pid || g->n >= GONE_SLOTS / 4 * 3)
+        return; /* crowded: the rest are looked up in /proc as before */
+    while (g->pid[i] && !(g->pid[i] == pid && g->start[i] == start))
+        i = (i + 1) & (GONE_SLOTS - 1);
+    if (!g->pid[i])
+        g->n++;
+    g->pid[i] = pid;
+    g->start[i] = start;
+}
+
+static int gone_has(const struct gone *g, uint32_t pid, uint64_t start)
+{
+    unsigned i = (pid * 2654435761u) & (GONE_SLOTS - 1);
+    if (!g || !pid)
+        return 0;
+    for (; g->pid[i]; i = (i + 1) & (GONE_SLOTS - 1))
+        if (g->pid[i] == pid && g->start[i] == start)
+            return 1;
     return 0;
 }
 
@@ -139,6 +187,7 @@ static int on_record(void *ctx, void *data, size_t len)
         e.path_truncated = (r->flags & VG_PROC_PATH_TRUNC) != 0;
         if (r->flags & VG_PROC_ARGV_FAULT)
             e.unknown |= PROC_UNKNOWN_ARGV;
+        e.exited = gone_has(b->gone, r->pid, r->start_boot_ns);
         b->sink.exec(b->sink.ctx, &e);
     } else if (type == VG_PROC_FORK && len >= sizeof(struct vg_proc_fork)) {
         const struct vg_proc_fork *r = data;
@@ -162,6 +211,116 @@ static int on_record(void *ctx, void *data, size_t len)
         b->sink.exit(b->sink.ctx, &x);
     }
     return 0;
+}
+
+/* ---- our ring ---- */
+
+static int ring_map(struct ring *r, int fd)
+{
+    struct bpf_map_info info;
+    __u32 ilen = sizeof(info);
+    void *p;
+
+    memset(&info, 0, sizeof(info));
+    if (bpf_obj_get_info_by_fd(fd, &info, &ilen) != 0)
+        return -errno;
+    if (info.type != BPF_MAP_TYPE_RINGBUF || !info.max_entries ||
+        (info.max_entries & (info.max_entries - 1)))
+        return -EINVAL;
+    r->page = (size_t)sysconf(_SC_PAGESIZE);
+    r->mask = info.max_entries - 1;
+    p = mmap(NULL, r->page, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+    if (p == MAP_FAILED)
+        return -errno;
+    r->consumer_pos = p;
+    r->map_len = r->page + 2 * (size_t)info.max_entries;
+    p = mmap(NULL, r->map_len, PROT_READ, MAP_SHARED, fd, (off_t)r->page);
+    if (p == MAP_FAILED) {
+        int e = -errno;
+        munmap(r->consumer_pos, r->page);
+        r->consumer_pos = NULL;
+        return e;
+    }
+    r->producer_pos = p;
+    r->data = (const uint8_t *)p + r->page;
+    return 0;
+}
+
+static void ring_unmap(struct ring *r)
+{
+    if (r->consumer_pos)
+        munmap(r->consumer_pos, r->page);
+    if (r->producer_pos)
+        munmap((void *)r->producer_pos, r->map_len);
+    memset(r, 0, sizeof(*r));
+}
+
+static size_t rec_len(uint32_t hdr)
+{
+    size_t len = hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+    return (len + BPF_RINGBUF_HDR_SZ + 7) / 8 * 8;
+}
+
+/* Reads what the ring holds in bursts of at most BURST_MAX records, each
+ * handed to the sink between its burst(0) and burst(1); only then does
+ * the consumer position move past them.  So a process killed in the
+ * middle of a burst leaves its records on the ring (pinned, the next
+ * agent reads them), where libbpf's reader would have let each go before
+ * it was handed on; and the sink can hand a burst on in one write. */
+static void consume(struct proc_bpf *b)
+{
+    struct ring *r = &b->ring;
+    struct gone *g;
+
+    if (!r->consumer_pos || !(g = malloc(sizeof(*g))))
+        return;
+    for (;;) {
+        unsigned long cons = *r->consumer_pos, end = cons;
+        unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+        unsigned n = 0;
+
+        /* First pass: how far the burst goes, and the exits in it. */
+        memset(g, 0, sizeof(*g));
+        while (end < prod && n < BURST_MAX) {
+            const uint8_t *h = r->data + (end & r->mask);
+            uint32_t hdr = __atomic_load_n((const uint32_t *)(const void *)h, __ATOMIC_ACQUIRE);
+            size_t len = hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+            if (hdr & BPF_RINGBUF_BUSY_BIT)
+                break; /* being written: the next drain */
+            if (len > r->mask)
+                break; /* cannot be: the kernel's layout is not what we know */
+            if (!(hdr & BPF_RINGBUF_DISCARD_BIT) && len >= sizeof(struct vg_proc_exit)) {
+                struct vg_proc_exit x;
+                memcpy(&x, h + BPF_RINGBUF_HDR_SZ, sizeof(x));
+                if (x.type == VG_PROC_EXIT)
+                    gone_add(g, x.pid, x.start_boot_ns);
+            }
+            end += rec_len(hdr);
+            n++;
+        }
+        if (end == cons)
+            break;
+        /* Second pass: handed on, then let go. */
+        b->gone = g;
+        if (b->sink.burst)
+            b->sink.burst(b->sink.ctx, 0);
+        for (unsigned long at = cons; at < end;) {
+            const uint8_t *h = r->data + (at & r->mask);
+            uint32_t hdr;
+            memcpy(&hdr, h, sizeof(hdr));
+            if (!(hdr & BPF_RINGBUF_DISCARD_BIT))
+                on_record(b, (void *)(h + BPF_RINGBUF_HDR_SZ),
+                          hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+            at += rec_len(hdr);
+        }
+        if (b->sink.burst)
+            b->sink.burst(b->sink.ctx, 1);
+        b->gone = NULL;
+        __atomic_store_n(r->consumer_pos, end, __ATOMIC_RELEASE);
+        if (n < BURST_MAX)
+            break;
+    }
+    free(g);
 }
 
 static int count_record(void *ctx, void *data, size_t len)
@@ -210,7 +369,7 @@ static void drain_cb(uv_timer_t *t)
     if (!may_consume(b))
         return;
     drain_old(b);
-    ring_buffer__consume(b->rb);
+    consume(b);
 }
 
 static void readable(uv_poll_t *h, int status, int events)
@@ -220,7 +379,7 @@ static void readable(uv_poll_t *h, int status, int events)
     if (status < 0 || !may_consume(b))
         return;
     drain_old(b);
-    ring_buffer__consume(b->rb);
+    consume(b);
 }
 
 /* ---- pinning ---- */
@@ -542,13 +701,11 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_s
         }
     }
 ring:
-    b->rb = ring_buffer__new(b->events_fd, on_record, b, NULL);
-    if (!b->rb) {
-        rc = -errno;
-        snprintf(err, errlen, "cannot map the ring buffer: %s", strerror(errno));
+    if ((rc = ring_map(&b->ring, b->events_fd)) != 0) {
+        snprintf(err, errlen, "cannot map the ring buffer: %s", strerror(-rc));
         goto fail;
     }
-    if ((rc = uv_poll_init(loop, &b->poll, ring_buffer__epoll_fd(b->rb))) != 0) {
+    if ((rc = uv_poll_init(loop, &b->poll, b->events_fd)) != 0) {
         snprintf(err, errlen, "cannot poll the ring buffer: %s", uv_strerror(rc));
         goto fail;
     }
@@ -563,7 +720,7 @@ ring:
     return 0;
 fail:
     pinned_close(&old);
-    ring_buffer__free(b->rb);
+    ring_unmap(&b->ring);
     ring_buffer__free(b->old_rb);
     if (b->old_events_fd >= 0)
         close(b->old_events_fd);
@@ -624,7 +781,7 @@ static void closed(uv_handle_t *h)
     if (--b->closing > 0)
         return;
     void *arg = b->done_arg;
-    ring_buffer__free(b->rb);
+    ring_unmap(&b->ring);
     if (b->dir_fd >= 0) {
         /* Our pid may be another process's by the next start. */
         __u32 zero = 0;
@@ -653,7 +810,7 @@ void proc_bpf_close(struct proc_bpf *b, void (*done)(void *arg), void *arg)
 {
     /* Whatever is still on the ring is delivered first. */
     drain_old(b);
-    ring_buffer__consume(b->rb);
+    consume(b);
     b->done = done;
     b->done_arg = arg;
     b->closing = 2;

@@ -285,14 +285,14 @@ void proc_snapshot_free(struct proc_info *v, size_t n)
 /* Recognises .../docker-<64 hex>.scope, .../docker/<64 hex>,
  * cri-containerd-<hex>.scope, crio-<hex>.scope, libpod-<hex>.scope and
  * kubepods paths ending in a 64-hex id. */
-void proc_container_id(const char *root, uint32_t pid, char *out, size_t outlen)
+int proc_container_id(const char *root, uint32_t pid, char *out, size_t outlen)
 {
     char path[PATH_MAX], buf[4096];
     const char *p;
     out[0] = '\0';
     snprintf(path, sizeof(path), "%s/proc/%u/cgroup", root, pid);
     if (read_small(path, buf, sizeof(buf)) <= 0)
-        return;
+        return -1;
     for (p = buf; *p; p++) {
         size_t run = 0;
         while (isxdigit((unsigned char)p[run]) && !isupper((unsigned char)p[run]))
@@ -302,9 +302,10 @@ void proc_container_id(const char *root, uint32_t pid, char *out, size_t outlen)
                 memcpy(out, p, 64);
                 out[64] = '\0';
             }
-            return;
+            return 0;
         }
         if (run)
             p += run - 1;
     }
+    return 0;
 }

@@ -185,7 +185,7 @@ static void test_container_id(void **state)
     put(205, "cgroup", "0::/\n", -1);
     proc_container_id(root, 205, id, sizeof(id));
     assert_string_equal(id, "");
-    proc_container_id(root, 9999, id, sizeof(id));
+    assert_int_equal(proc_container_id(root, 9999, id, sizeof(id)), -1);
     assert_string_equal(id, "");
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }

@@ -356,9 +356,9 @@ static char *parent_exe(struct proc_in *p, uint32_t ppid)
     return exe;
 }
 
-static void container_id(struct proc_in *p, uint32_t pid, uint64_t cgroup_id, char *out,
-                         size_t outlen)
+static void container_id(struct proc_in *p, const struct proc_exec *e, char *out, size_t outlen)
 {
+    uint64_t cgroup_id = e->cgroup_id;
     struct memo_cgroup *m = &p->m_cgroup[(cgroup_id * 0x9E3779B97F4A7C15ull) >> 54 & (MEMO - 1)];
     /* The eBPF cgroup id is the unified hierarchy's: it tells containers
      * apart only where that is the only hierarchy (cgroup v2). */
@@ -368,8 +368,15 @@ static void container_id(struct proc_in *p, uint32_t pid, uint64_t cgroup_id, ch
         snprintf(out, outlen, "%s", m->cid);
         return;
     }
-    proc_container_id("", pid, out, outlen);
-    if (cgroup_id) {
+    out[0] = '\0';
+    /* Without the memo (cgroup v1), a process whose exit came with its
+     * exec is not looked for in /proc: it is almost always reaped by
+     * then, and the failed lookup was most of what an exec cost. */
+    if (!cgroup_id && e->exited)
+        return;
+    /* Only what was read is remembered: a process already gone says
+     * nothing about its cgroup's container. */
+    if (proc_container_id("", e->pid, out, outlen) == 0 && cgroup_id) {
         m->id = cgroup_id;
         snprintf(m->cid, sizeof(m->cid), "%s", out);
     }
@@ -522,7 +529,7 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             f->pid = 0; /* it exec'd: this event says all */
     }
     /* A relative path ("./x") says little: the kernel's view is better. */
-    if (!exe[0] || exe[0] != '/') {
+    if ((!exe[0] || exe[0] != '/') && !e->exited) {
         exe_res = proc_link("", e->pid, "exe");
         if (exe_res)
             exe = exe_res;
@@ -537,7 +544,7 @@ static void on_exec(void *ctx, const struct proc_exec *e)
             return;
         }
     }
-    container_id(p, e->pid, e->cgroup_id, cid, sizeof(cid));
+    container_id(p, e, cid, sizeof(cid));
     if (p->hasher && hashable(exe, e)) {
         /* In a container the path names a file in the container's mount
          * namespace: reach it through the process's root while it lives. */
@@ -554,7 +561,7 @@ static void on_exec(void *ctx, const struct proc_exec *e)
         x.exe_sha256 = sha;
         x.hash_note = (char *)(hnote ? hnote : "");
     }
-    cwd = proc_link("", e->pid, "cwd");
+    cwd = e->exited ? NULL : proc_link("", e->pid, "cwd");
     pexe = parent_exe(p, e->ppid);
     x.pid = e->pid;
     x.ppid = e->ppid;
@@ -1033,6 +1040,15 @@ static void source_next(struct proc_in *p)
     log_warnx("[in_proc] no process source works here: process events are off");
 }
 
+static void sink_burst(void *ctx, int end)
+{
+    struct proc_in *p = ctx;
+    if (end)
+        bus_release(p->in->agent);
+    else
+        bus_hold(p->in->agent);
+}
+
 static int sink_ready(void *ctx)
 {
     struct proc_in *p = ctx;
@@ -1061,6 +1077,7 @@ static int proc_init(struct input *in)
     p->sink.exit = on_exit_ev;
     p->sink.fork = on_fork;
     p->sink.ready = sink_ready;
+    p->sink.burst = sink_burst;
     uv_timer_init(in->loop, &p->tick);
     uv_timer_init(in->loop, &p->snap);
     uv_timer_init(in->loop, &p->probe_timer);
