@@ -180,6 +180,15 @@ int main(int argc, char **argv)
      * updates): a malloc arena per thread would only keep freed memory
      * resident. */
     mallopt(M_ARENA_MAX, 1);
+    /* Big blocks (the process input's tables, the command records) are
+     * mapped on their own and become resident only where they are used.
+     * Fixed: glibc would raise the threshold after libbpf frees the
+     * kernel's parsed BTF (megabytes), and calloc would then clear those
+     * blocks inside the heap, making every page of them resident. */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
+    /* libuv's worker threads (hashing executables, pending updates, name
+     * lookups): two, not its default four, each with a stack resident. */
+    setenv("UV_THREADPOOL_SIZE", "2", 0);
     /* Started by the parent as its network process, or to enroll. */
     if ((fd = inherited_fd("VIGIL_NET_CHILD")) >= 0)
         return net_child_main(argc, argv, fd);

@@ -28,6 +28,7 @@ PKGS="
 build-essential
 pkg-config
 clang
+llvm
 libuv1-dev
 libprotobuf-c-dev
 protobuf-c-compiler

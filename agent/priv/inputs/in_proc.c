@@ -41,11 +41,11 @@
 #define PROBE_TIMEOUT_MS 3000
 #define TICK_MS 1000
 #define SNAP_PART 500
-#define AGG_SLOTS 4096 /* executables tracked per second for aggregation */
+#define AGG_SLOTS 1024 /* executables tracked per second for aggregation */
 #define WAIT_MAX 1024  /* events held back for their executable's hash */
 #define AGG_PIDS 65536 /* pids whose execs were counted into an aggregate (power of two) */
-#define MEMO 1024      /* small per-second caches (power of two) */
-#define FORKS 8192     /* forks waiting to see whether they exec (power of two) */
+#define MEMO 256       /* small per-second caches (power of two) */
+#define FORKS 4096     /* forks waiting to see whether they exec (power of two) */
 #define FORK_GRACE_MS 1000
 #define FORK_READS 256
 
@@ -113,6 +113,7 @@ struct proc_in {
     /* Their exits are part of the aggregate too: not sent one by one. */
     uint32_t agg_pids[AGG_PIDS];
     unsigned agg_pid_ticks;
+    size_t agg_pids_n; /* added since the table was last emptied */
     /* proc source: pids seen at the last scan (sorted) */
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
@@ -123,6 +124,7 @@ struct proc_in {
     struct memo_parent m_parent[MEMO];
     struct memo_cgroup m_cgroup[MEMO];
     struct memo_hash m_hash[MEMO];
+    size_t memo_n; /* entries filled since the memos were last emptied */
     struct waiting wait[WAIT_MAX];
     size_t nwait;
     uint64_t hash_busy, busy_reported, forks_full_reported;
@@ -352,6 +354,7 @@ static char *parent_exe(struct proc_in *p, uint32_t ppid)
         free(m->exe);
         m->exe = strdup(exe);
         m->pid = ppid;
+        p->memo_n++;
     }
     return exe;
 }
@@ -378,6 +381,7 @@ static void container_id(struct proc_in *p, const struct proc_exec *e, char *out
      * nothing about its cgroup's container. */
     if (proc_container_id("", e->pid, out, outlen) == 0 && cgroup_id) {
         m->id = cgroup_id;
+        p->memo_n++;
         snprintf(m->cid, sizeof(m->cid), "%s", out);
     }
 }
@@ -399,12 +403,16 @@ static int exe_hash(struct proc_in *p, const char *exe, char sha[65], const char
         m->path = strdup(exe);
         memcpy(m->sha, sha, 65);
         m->note = *note;
+        p->memo_n++;
     }
     return hr;
 }
 
 static void memo_clear(struct proc_in *p)
 {
+    if (!p->memo_n)
+        return; /* an idle second: nothing to clear, no page touched */
+    p->memo_n = 0;
     for (size_t i = 0; i < MEMO; i++) {
         free(p->m_parent[i].exe);
         free(p->m_hash[i].path);
@@ -484,6 +492,7 @@ static void agg_pid_add(struct proc_in *p, uint32_t pid)
         uint32_t *s = &p->agg_pids[(h + k) & (AGG_PIDS - 1)];
         if (*s == 0 || *s == pid || *s == UINT32_MAX) {
             *s = pid;
+            p->agg_pids_n++;
             return;
         }
     }
@@ -778,8 +787,10 @@ static void tick_cb(uv_timer_t *t)
     }
     /* The pids of aggregated execs: forgotten after a quiet second, or
      * when the table is crowded (a later exit is then sent, harmlessly). */
-    if (!any || ++p->agg_pid_ticks >= 10) {
+    if ((!any || ++p->agg_pid_ticks >= 10) && p->agg_pids_n) {
+        /* (Not touched when unused: its pages stay unmapped.) */
         memset(p->agg_pids, 0, sizeof(p->agg_pids));
+        p->agg_pids_n = 0;
         p->agg_pid_ticks = 0;
     }
 }
