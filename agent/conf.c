@@ -89,7 +89,7 @@ const struct vg_conf_key agent_conf_keys[] = {
        64ULL * 1024 * 1024 * 1024,
        "executables up to this size are hashed (SHA-256, cached by inode and mtime, on a "
        "worker thread); 0: none"),
-    KB("telemetry", "ring_buffer_size", VG_CONF_SIZE, "2M", ring_buffer_size, 65536,
+    KB("telemetry", "ring_buffer_size", VG_CONF_SIZE, "512K", ring_buffer_size, 65536,
        256ULL * 1024 * 1024,
        "the eBPF ring buffer (a power of two): room for bursts while the agent catches up "
        "(about 3,000 execs per MiB); it is mapped twice, so it counts double in RSS"),

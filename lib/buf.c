@@ -93,6 +93,15 @@ int vg_buf_printf(struct vg_buf *b, const char *fmt, ...)
     return 0;
 }
 
+void vg_buf_shrink(struct vg_buf *b)
+{
+    if (b->len == 0 && b->cap > 64 * 1024) {
+        size_t max = b->max;
+        vg_buf_free(b);
+        b->max = max;
+    }
+}
+
 void vg_buf_consume(struct vg_buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -35,6 +35,10 @@ int vg_buf_append(struct vg_buf *b, const void *p, size_t n);
 int vg_buf_append_field(struct vg_buf *b, const char *s);
 int vg_buf_append_str(struct vg_buf *b, const char *s);
 int vg_buf_printf(struct vg_buf *b, const char *fmt, ...) VG_PRINTF(2, 3);
+/* An empty buffer gives back storage over 64 KiB (a burst made it grow;
+ * an idle process should not keep it resident).  Call only where b.data
+ * is not used until the next append. */
+void vg_buf_shrink(struct vg_buf *b);
 /* Drops the first n bytes (n <= len). */
 void vg_buf_consume(struct vg_buf *b, size_t n);
 /* Hands the storage to the caller (free() it); b becomes empty.  May be

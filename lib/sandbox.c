@@ -32,26 +32,50 @@
 #define LANDLOCK_ACCESS_FS_TRUNCATE (1ULL << 14)
 #endif
 
+/* name's entry: /etc/passwd first, read directly (the packages create
+ * the user there), so that neither process maps the NSS modules (libnss_*
+ * and what they pull in) for a system user; then NSS (a directory
+ * service).  Copies what is needed into u.  Returns 0 or -ENOENT. */
+static int find_user(const char *name, struct vg_sandbox_user *u)
+{
+    struct passwd *pw = NULL;
+    FILE *f = fopen("/etc/passwd", "re");
+
+    if (f) {
+        while ((pw = fgetpwent(f)) && strcmp(pw->pw_name, name) != 0)
+            ;
+        if (pw) {
+            u->uid = pw->pw_uid;
+            u->gid = pw->pw_gid;
+            vg_strlcpy(u->name, pw->pw_name, sizeof(u->name));
+        }
+        fclose(f);
+        if (pw)
+            return 0;
+    }
+    errno = 0;
+    if (!(pw = getpwnam(name)))
+        return -ENOENT;
+    u->uid = pw->pw_uid;
+    u->gid = pw->pw_gid;
+    vg_strlcpy(u->name, pw->pw_name, sizeof(u->name));
+    return 0;
+}
+
 int vg_sandbox_user(const char *name, struct vg_sandbox_user *u, char *err, size_t errlen)
 {
-    struct passwd *pw;
-
     memset(u, 0, sizeof(*u));
-    errno = 0;
-    if (!(pw = getpwnam(name))) {
+    if (find_user(name, u) != 0) {
         u->fallback = 1;
-        if (!(pw = getpwnam("nobody"))) {
+        if (find_user("nobody", u) != 0) {
             snprintf(err, errlen, "neither user %s nor nobody exists", name);
             return -ENOENT;
         }
     }
-    if (pw->pw_uid == 0 || pw->pw_gid == 0) {
-        snprintf(err, errlen, "user %s is root; the network process must not be", pw->pw_name);
+    if (u->uid == 0 || u->gid == 0) {
+        snprintf(err, errlen, "user %s is root; the network process must not be", u->name);
         return -EPERM;
     }
-    u->uid = pw->pw_uid;
-    u->gid = pw->pw_gid;
-    vg_strlcpy(u->name, pw->pw_name, sizeof(u->name));
     return 0;
 }
 

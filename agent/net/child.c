@@ -18,6 +18,7 @@
  */
 #include <errno.h>
 #include <fcntl.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,7 @@
 #include "util.h"
 
 #define STATS_MS 1000
+#define TRIM_TICKS 10 /* malloc_trim every 10 s */
 
 struct child {
     struct agent a;
@@ -56,6 +58,7 @@ struct child {
     struct vg_ps_pins pins;
     char source[64];
     struct vg_ratelimit rl;
+    unsigned trim_ticks;
 };
 
 static struct child C;
@@ -418,6 +421,13 @@ static void stats_cb(uv_timer_t *t)
     sent(vg_ps_put_stats(&C.out, &ps), "statistics");
     if (C.link_open)
         ack();
+    /* Now and then, the heap's free pages back to the kernel: start-up
+     * (the first inventory, a reconnect's resend) leaves free memory
+     * between what stays, which glibc gives back only from the top. */
+    if (t && ++C.trim_ticks >= TRIM_TICKS) {
+        C.trim_ticks = 0;
+        malloc_trim(0);
+    }
 }
 
 static void stopped(struct transport *t)

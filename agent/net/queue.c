@@ -182,6 +182,7 @@ static void close_batch(struct queue *q)
     spool_journal_reset(q->spool);
     q->jnl_holds = 0;
     vg_buf_reset(&q->open);
+    vg_buf_shrink(&q->open);
     q->open_events = 0;
     q->open_keep = 0;
 

@@ -1176,6 +1176,7 @@ int spool_journal_flush(struct spool *s)
         s->jsize += total;
     }
     vg_buf_reset(&s->jpend);
+    vg_buf_shrink(&s->jpend);
     s->jpend_n = 0;
     return rc;
 }
@@ -1186,6 +1187,7 @@ int spool_journal_reset(struct spool *s)
 
     /* Entries not written yet are in the record now. */
     vg_buf_reset(&s->jpend);
+    vg_buf_shrink(&s->jpend);
     s->jpend_n = 0;
     free(s->jrec);
     s->jrec = NULL;

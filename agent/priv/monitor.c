@@ -294,6 +294,7 @@ static void acked(struct monitor *m, uint64_t total)
         m->nlens--;
     }
     vg_buf_consume(&m->ret, bytes);
+    vg_buf_shrink(&m->ret);
     m->ret_sent -= bytes;
     m->acked_gen = total;
     m->acked_total += n;

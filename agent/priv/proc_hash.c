@@ -19,7 +19,7 @@
 #include "proc_hash.h"
 #include "util.h"
 
-#define CACHE_SLOTS 4096 /* power of two */
+#define CACHE_SLOTS 1024 /* power of two: 512 sets of two, the newest first */
 #define HASH_JOBS 2
 #define HASH_QUEUE 64
 
@@ -72,9 +72,30 @@ static int key_eq(const struct key *a, const struct key *b)
            a->mtime_ns == b->mtime_ns;
 }
 
-static struct entry *slot(struct proc_hasher *h, const struct key *k)
+/* The cache entry of k, or NULL.  A hit in the older half of its set
+ * becomes the newer one. */
+static struct entry *find(struct proc_hasher *h, const struct key *k)
 {
-    return &h->cache[key_hash(k) & (CACHE_SLOTS - 1)];
+    struct entry *e = &h->cache[key_hash(k) & (CACHE_SLOTS - 2)];
+    if (e[0].used && key_eq(&e[0].k, k))
+        return &e[0];
+    if (e[1].used && key_eq(&e[1].k, k)) {
+        struct entry t = e[0];
+        e[0] = e[1];
+        e[1] = t;
+        return &e[0];
+    }
+    return NULL;
+}
+
+/* Where a new digest of k goes: the newer half of its set, the older
+ * one (the least recently used) making room. */
+static struct entry *place(struct proc_hasher *h, const struct key *k)
+{
+    struct entry *e = &h->cache[key_hash(k) & (CACHE_SLOTS - 2)];
+    if (!(e[0].used && key_eq(&e[0].k, k)))
+        e[1] = e[0];
+    return &e[0];
 }
 
 struct proc_hasher *proc_hasher_new(uv_loop_t *loop, uint64_t max_size,
@@ -105,7 +126,7 @@ static void after_cb(uv_work_t *req, int status)
 {
     struct job *j = req->data;
     struct proc_hasher *h = j->h;
-    struct entry *e = slot(h, &j->k);
+    struct entry *e;
     char sha[65] = "";
     const char *note = NULL;
 
@@ -125,6 +146,7 @@ static void after_cb(uv_work_t *req, int status)
     if (!h->closing) {
         /* Failures are not cached: the next exec tries again. */
         if (!note) {
+            e = place(h, &j->k);
             e->k = j->k;
             e->used = 1;
             snprintf(e->sha, sizeof(e->sha), "%s", sha);
@@ -185,8 +207,8 @@ int proc_hasher_lookup(struct proc_hasher *h, const char *path, char sha[65], co
     k.ino = st.st_ino;
     k.size = (uint64_t)st.st_size;
     k.mtime_ns = (int64_t)st.st_mtim.tv_sec * 1000000000LL + st.st_mtim.tv_nsec;
-    e = slot(h, &k);
-    if (e->used && key_eq(&e->k, &k)) {
+    e = find(h, &k);
+    if (e) {
         memcpy(sha, e->sha, sizeof(e->sha));
         *note = e->note;
         return 1;

@@ -8,7 +8,9 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
-printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 2000\nsize = 400\n[spool]\nmax_bytes = 256K\n' >>agent.conf
+# fsync = interval: 50 small batches a second, each synced on the loop,
+# starved the connection on a machine busy with other tests' fsyncs.
+printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 2000\nsize = 400\n[spool]\nmax_bytes = 256K\nfsync = interval\n' >>agent.conf
 sed -i 's/^max_age = .*/max_age = 200ms\nmax_bytes = 16K/' agent.conf
 
 start agent "$AGENT" -c agent.conf

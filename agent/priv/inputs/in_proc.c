@@ -45,7 +45,8 @@
 #define WAIT_MAX 1024  /* events held back for their executable's hash */
 #define AGG_PIDS 65536 /* pids whose execs were counted into an aggregate (power of two) */
 #define MEMO 256       /* small per-second caches (power of two) */
-#define FORKS 4096     /* forks waiting to see whether they exec (power of two) */
+#define FORKS_MIN 256  /* forks waiting to see whether they exec: the table grows */
+#define FORKS_MAX 8192 /* to this (powers of two) and shrinks back when empty */
 #define FORK_GRACE_MS 1000
 #define FORK_READS 256
 
@@ -110,16 +111,17 @@ struct proc_in {
     uint64_t drops_reported;
     int64_t drop_first_ms;
     struct agg agg[AGG_SLOTS];
+    size_t agg_n; /* slots in use (an idle second scans none) */
     /* Their exits are part of the aggregate too: not sent one by one. */
-    uint32_t agg_pids[AGG_PIDS];
+    uint32_t *agg_pids; /* AGG_PIDS, allocated while in use */
     unsigned agg_pid_ticks;
-    size_t agg_pids_n; /* added since the table was last emptied */
     /* proc source: pids seen at the last scan (sorted) */
     uint64_t *seen;      /* pid << 32 | start ticks low bits */
     size_t nseen;
     struct proc_hasher *hasher;
     int cgroup2; /* /sys/fs/cgroup is cgroup v2 alone */
-    struct fork_rec forks[FORKS];
+    struct fork_rec *forks; /* fork_cap slots, nforks used; NULL when none */
+    size_t fork_cap, nforks;
     uint64_t forks_full;
     struct memo_parent m_parent[MEMO];
     struct memo_cgroup m_cgroup[MEMO];
@@ -180,6 +182,7 @@ static struct agg *agg_slot(struct proc_in *p, const char *exe)
         if (!a->exe) {
             if (!(a->exe = strdup(exe)))
                 return NULL;
+            p->agg_n++;
             return a;
         }
         if (strcmp(a->exe, exe) == 0)
@@ -424,32 +427,82 @@ static void memo_clear(struct proc_in *p)
 
 /* ---- forks: reported when they run a second without exec'ing --------- */
 
+/* Forks live in an open-addressed table sized by need, so that an idle
+ * agent keeps (and scans) a small one.  A pid is looked for in the 32
+ * slots from its hash; freeing a slot (pid 0) never cuts a search short,
+ * since every search looks at all 32. */
 static struct fork_rec *fork_find(struct proc_in *p, uint32_t pid)
 {
     uint32_t h = pid * 2654435761u;
-    for (uint32_t k = 0; k < 32; k++) {
-        struct fork_rec *f = &p->forks[(h + k) & (FORKS - 1)];
+    for (uint32_t k = 0; p->forks && k < 32; k++) {
+        struct fork_rec *f = &p->forks[(h + k) & (p->fork_cap - 1)];
         if (f->pid == pid)
             return f;
     }
     return NULL;
 }
 
+static void fork_drop(struct proc_in *p, struct fork_rec *f)
+{
+    f->pid = 0;
+    p->nforks--;
+}
+
+static struct fork_rec *fork_slot(struct fork_rec *t, size_t cap, uint32_t pid)
+{
+    uint32_t h = pid * 2654435761u;
+    for (uint32_t k = 0; k < 32; k++) {
+        struct fork_rec *f = &t[(h + k) & (cap - 1)];
+        if (f->pid == 0 || f->pid == pid)
+            return f;
+    }
+    return NULL;
+}
+
+/* A table of cap slots holding what the current one holds; 0 or -1. */
+static int forks_resize(struct proc_in *p, size_t cap)
+{
+    struct fork_rec *t = calloc(cap, sizeof(*t));
+    if (!t)
+        return -1;
+    for (size_t i = 0; i < p->fork_cap; i++) {
+        struct fork_rec *f;
+        if (!p->forks[i].pid)
+            continue;
+        if (!(f = fork_slot(t, cap, p->forks[i].pid))) {
+            free(t);
+            return -1;
+        }
+        *f = p->forks[i];
+    }
+    free(p->forks);
+    p->forks = t;
+    p->fork_cap = cap;
+    return 0;
+}
+
 static void on_fork(void *ctx, const struct proc_fork *pf)
 {
     struct proc_in *p = ctx;
-    uint32_t h = pf->pid * 2654435761u;
-    for (uint32_t k = 0; k < 32; k++) {
-        struct fork_rec *f = &p->forks[(h + k) & (FORKS - 1)];
-        if (f->pid == 0 || f->pid == pf->pid) {
-            f->pid = pf->pid;
-            f->ppid = pf->ppid;
-            f->start_boot_ns = pf->start_boot_ns;
-            f->seen_ms = vg_time_mono_ms();
-            return;
-        }
+    struct fork_rec *f = NULL;
+
+    if (!pf->pid)
+        return;
+    if ((p->nforks + 1) * 2 > p->fork_cap && p->fork_cap < FORKS_MAX)
+        forks_resize(p, p->fork_cap ? p->fork_cap * 2 : FORKS_MIN);
+    while (p->forks && !(f = fork_slot(p->forks, p->fork_cap, pf->pid)) &&
+           p->fork_cap < FORKS_MAX && forks_resize(p, p->fork_cap * 2) == 0)
+        ;
+    if (!f) {
+        p->forks_full++; /* a fork storm: these are left to the snapshots */
+        return;
     }
-    p->forks_full++; /* a fork storm: these are left to the snapshots */
+    if (f->pid != pf->pid)
+        p->nforks++;
+    f->pid = pf->pid;
+    f->ppid = pf->ppid;
+    f->start_boot_ns = pf->start_boot_ns;
+    f->seen_ms = vg_time_mono_ms();
 }
 
 static void on_exec(void *ctx, const struct proc_exec *e);
@@ -460,13 +513,13 @@ static void report_forks(struct proc_in *p)
     unsigned reads = 0;
     /* Each is a /proc read on the loop: at most FORK_READS a second; the
      * rest wait for the next tick. */
-    for (size_t i = 0; i < FORKS && reads < FORK_READS; i++) {
+    for (size_t i = 0; p->nforks && i < p->fork_cap && reads < FORK_READS; i++) {
         struct fork_rec f = p->forks[i];
         struct proc_info info;
         struct proc_exec e;
         if (!f.pid || now - f.seen_ms < FORK_GRACE_MS)
             continue;
-        p->forks[i].pid = 0;
+        fork_drop(p, &p->forks[i]);
         reads++;
         /* Still there (the same process: /proc's start time is coarse). */
         if (proc_read("", f.pid, &info) != 0)
@@ -488,11 +541,12 @@ static void report_forks(struct proc_in *p)
 static void agg_pid_add(struct proc_in *p, uint32_t pid)
 {
     uint32_t h = pid * 2654435761u;
+    if (!p->agg_pids && !(p->agg_pids = calloc(AGG_PIDS, sizeof(*p->agg_pids))))
+        return; /* its exit is then sent, harmlessly */
     for (uint32_t k = 0; k < 16 && pid; k++) {
         uint32_t *s = &p->agg_pids[(h + k) & (AGG_PIDS - 1)];
         if (*s == 0 || *s == pid || *s == UINT32_MAX) {
             *s = pid;
-            p->agg_pids_n++;
             return;
         }
     }
@@ -501,7 +555,7 @@ static void agg_pid_add(struct proc_in *p, uint32_t pid)
 static int agg_pid_take(struct proc_in *p, uint32_t pid)
 {
     uint32_t h = pid * 2654435761u;
-    for (uint32_t k = 0; k < 16 && pid; k++) {
+    for (uint32_t k = 0; p->agg_pids && k < 16 && pid; k++) {
         uint32_t *s = &p->agg_pids[(h + k) & (AGG_PIDS - 1)];
         if (*s == pid) {
             *s = UINT32_MAX; /* a tombstone keeps later probes going */
@@ -535,7 +589,7 @@ static void on_exec(void *ctx, const struct proc_exec *e)
     if (!e->forked) {
         struct fork_rec *f = fork_find(p, e->pid);
         if (f)
-            f->pid = 0; /* it exec'd: this event says all */
+            fork_drop(p, f); /* it exec'd: this event says all */
     }
     /* A relative path ("./x") says little: the kernel's view is better. */
     if ((!exe[0] || exe[0] != '/') && !e->exited) {
@@ -675,7 +729,7 @@ static void on_exit_ev(void *ctx, const struct proc_exit *e)
          * subshell) was never reported: neither is its end. */
         struct fork_rec *f = fork_find(p, e->pid);
         if (f) {
-            f->pid = 0;
+            fork_drop(p, f);
             return;
         }
     }
@@ -710,7 +764,7 @@ static void on_exit_ev(void *ctx, const struct proc_exit *e)
 
 static void flush_aggregates(struct proc_in *p)
 {
-    for (size_t i = 0; i < AGG_SLOTS; i++) {
+    for (size_t i = 0; p->agg_n && i < AGG_SLOTS; i++) {
         struct agg *a = &p->agg[i];
         if (!a->exe)
             continue;
@@ -735,6 +789,7 @@ static void flush_aggregates(struct proc_in *p)
         }
         free(a->exe);
         memset(a, 0, sizeof(*a));
+        p->agg_n--;
     }
 }
 
@@ -772,7 +827,7 @@ static void tick_cb(uv_timer_t *t)
 {
     struct proc_in *p = t->data;
     int any = 0;
-    for (size_t i = 0; i < AGG_SLOTS && !any; i++)
+    for (size_t i = 0; p->agg_n && i < AGG_SLOTS && !any; i++)
         any = p->agg[i].similar != 0 || p->agg[i].held != NULL;
     report_forks(p);
     flush_aggregates(p);
@@ -787,11 +842,16 @@ static void tick_cb(uv_timer_t *t)
     }
     /* The pids of aggregated execs: forgotten after a quiet second, or
      * when the table is crowded (a later exit is then sent, harmlessly). */
-    if ((!any || ++p->agg_pid_ticks >= 10) && p->agg_pids_n) {
-        /* (Not touched when unused: its pages stay unmapped.) */
-        memset(p->agg_pids, 0, sizeof(p->agg_pids));
-        p->agg_pids_n = 0;
+    if ((!any || ++p->agg_pid_ticks >= 10) && p->agg_pids) {
+        free(p->agg_pids);
+        p->agg_pids = NULL;
         p->agg_pid_ticks = 0;
+    }
+    /* The fork table back to its smallest once empty. */
+    if (!p->nforks && p->fork_cap > FORKS_MIN) {
+        free(p->forks);
+        p->forks = NULL;
+        p->fork_cap = 0;
     }
 }
 
@@ -1117,6 +1177,8 @@ static void closed(uv_handle_t *h)
     flush_aggregates(p);
     memo_clear(p);
     free(p->seen);
+    free(p->agg_pids);
+    free(p->forks);
     {
         struct input *in = p->in;
         void (*done)(struct input *) = p->done;
