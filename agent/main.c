@@ -180,12 +180,6 @@ int main(int argc, char **argv)
      * updates): a malloc arena per thread would only keep freed memory
      * resident. */
     mallopt(M_ARENA_MAX, 1);
-    /* Big blocks (the process input's tables, the command records) are
-     * mapped on their own and become resident only where they are used.
-     * Fixed: glibc would raise the threshold after libbpf frees the
-     * kernel's parsed BTF (megabytes), and calloc would then clear those
-     * blocks inside the heap, making every page of them resident. */
-    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     /* libuv's worker threads (hashing executables, pending updates, name
      * lookups): two, not its default four, each with a stack resident. */
     setenv("UV_THREADPOOL_SIZE", "2", 0);
@@ -194,6 +188,14 @@ int main(int argc, char **argv)
         return net_child_main(argc, argv, fd);
     if ((fd = inherited_fd("VIGIL_NET_ENROLL")) >= 0)
         return net_enroll_main(argc, argv, fd);
+    /* Big blocks (the process input's tables, the command records) are
+     * mapped on their own and become resident only where they are used.
+     * Fixed: glibc would raise the threshold after libbpf frees the
+     * kernel's parsed BTF (megabytes), and calloc would then clear those
+     * blocks inside the heap, making every page of them resident.  (Not
+     * in the network process: its batch buffers would be mapped and
+     * unmapped for every batch.) */
+    mallopt(M_MMAP_THRESHOLD, 64 * 1024);
     if (argc > 1 && strcmp(argv[1], "inventory") == 0)
         return agent_inventory_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "processes") == 0)

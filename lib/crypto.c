@@ -133,7 +133,9 @@ int vg_sha256_file(const char *path, uint64_t max, uint8_t out[VG_SHA256_LEN])
 
 int vg_sha256_fd(int fd, uint64_t max, uint8_t out[VG_SHA256_LEN])
 {
-    unsigned char buf[65536];
+    /* 16 KiB: this runs on worker threads, whose stack pages, once
+     * touched, stay resident. */
+    unsigned char buf[16384];
     struct vg_sha256 *h;
     uint64_t total = 0;
     int rc = 0;

@@ -560,11 +560,19 @@ void vg_ps_reader_free(struct vg_ps_reader *r)
     r->off = 0;
 }
 
+void vg_ps_reader_shrink(struct vg_ps_reader *r)
+{
+    if (r->off) {
+        vg_buf_consume(&r->in, r->off);
+        r->off = 0;
+    }
+    vg_buf_shrink(&r->in);
+}
+
 int vg_ps_feed(struct vg_ps_reader *r, const void *p, size_t n)
 {
     if (r->off) {
         vg_buf_consume(&r->in, r->off);
-        vg_buf_shrink(&r->in);
         r->off = 0;
     }
     return vg_buf_append(&r->in, p, n) == 0 ? 0 : -ENOMEM;

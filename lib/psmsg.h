@@ -199,6 +199,8 @@ struct vg_ps_reader {
 void vg_ps_reader_init(struct vg_ps_reader *r, size_t max_payload);
 void vg_ps_reader_free(struct vg_ps_reader *r);
 /* Appends n bytes read.  Returns 0 or -ENOMEM. */
+/* Gives back a big buffer once everything in it was read. */
+void vg_ps_reader_shrink(struct vg_ps_reader *r);
 int vg_ps_feed(struct vg_ps_reader *r, const void *p, size_t n);
 /* The next whole message: 1 with *type, *payload (valid until the next
  * feed) and *len; 0 when more bytes are needed; VG_EPROTO when the header

@@ -96,9 +96,12 @@ key = pki/collector.key
 CONF
 "$B/vigil-collector" -c collector.conf -d >collector.log 2>&1 &
 cpid=$!
+# user: a system user in /etc/passwd, as the packages' vigil is (this
+# machine may have no vigil user; its fallback goes through NSS).
 cat >agent.conf <<CONF
 [agent]
 state_dir = state
+user = nobody
 [collector]
 address = 127.0.0.1:$port
 [telemetry]

@@ -426,6 +426,8 @@ static void stats_cb(uv_timer_t *t)
      * between what stays, which glibc gives back only from the top. */
     if (t && ++C.trim_ticks >= TRIM_TICKS) {
         C.trim_ticks = 0;
+        queue_trim(C.a.queue);
+        vg_ps_reader_shrink(&C.rd);
         malloc_trim(0);
     }
 }

@@ -182,7 +182,6 @@ static void close_batch(struct queue *q)
     spool_journal_reset(q->spool);
     q->jnl_holds = 0;
     vg_buf_reset(&q->open);
-    vg_buf_shrink(&q->open);
     q->open_events = 0;
     q->open_keep = 0;
 
@@ -337,6 +336,13 @@ int queue_add(struct queue *q, const uint8_t *ev, size_t len)
 void queue_hold(struct queue *q)
 {
     spool_journal_hold(q->spool);
+}
+
+void queue_trim(struct queue *q)
+{
+    if (q->open_events == 0)
+        vg_buf_shrink(&q->open);
+    spool_trim(q->spool);
 }
 
 void queue_commit(struct queue *q)

@@ -33,6 +33,9 @@ int queue_add(struct queue *q, const uint8_t *event_pb, size_t len);
 /* A burst: events queue_add() takes after queue_hold() reach the journal
  * together, with one write, at queue_commit().  Acknowledge them after. */
 void queue_hold(struct queue *q);
+/* Gives back buffers a burst made big, where they are empty (now and
+ * then, from a timer: not on every batch). */
+void queue_trim(struct queue *q);
 void queue_commit(struct queue *q);
 /* Closes the open batch now, if it holds events. */
 void queue_flush(struct queue *q);

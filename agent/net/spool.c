@@ -1148,6 +1148,11 @@ int spool_journal_add(struct spool *s, const void *ev, size_t len)
     return s->jhold ? 0 : spool_journal_flush(s);
 }
 
+void spool_trim(struct spool *s)
+{
+    vg_buf_shrink(&s->jpend);
+}
+
 void spool_journal_hold(struct spool *s)
 {
     s->jhold = 1;
@@ -1176,7 +1181,6 @@ int spool_journal_flush(struct spool *s)
         s->jsize += total;
     }
     vg_buf_reset(&s->jpend);
-    vg_buf_shrink(&s->jpend);
     s->jpend_n = 0;
     return rc;
 }
@@ -1187,7 +1191,6 @@ int spool_journal_reset(struct spool *s)
 
     /* Entries not written yet are in the record now. */
     vg_buf_reset(&s->jpend);
-    vg_buf_shrink(&s->jpend);
     s->jpend_n = 0;
     free(s->jrec);
     s->jrec = NULL;

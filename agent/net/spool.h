@@ -172,6 +172,8 @@ void spool_journal_hold(struct spool *s);
  * the journal is left as it was and the held events are counted in
  * journal_write_errors (they are in the open batch, in memory only). */
 int spool_journal_flush(struct spool *s);
+/* Gives back the journal's write buffer when a burst made it big. */
+void spool_trim(struct spool *s);
 /* The open batch was appended as a record (or given up): empties the
  * journal.  Returns 0 or -errno. */
 int spool_journal_reset(struct spool *s);

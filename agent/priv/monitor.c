@@ -80,6 +80,7 @@ struct monitor {
     struct vg_ps_reader rd;
     int writing;
     int held; /* bus_hold() depth: events wait for bus_release() */
+    unsigned ticks;
     uint64_t started_ms;
     uv_timer_t restart, tick;
     uint64_t backoff_ms, restarts;
@@ -294,7 +295,6 @@ static void acked(struct monitor *m, uint64_t total)
         m->nlens--;
     }
     vg_buf_consume(&m->ret, bytes);
-    vg_buf_shrink(&m->ret);
     m->ret_sent -= bytes;
     m->acked_gen = total;
     m->acked_total += n;
@@ -613,6 +613,12 @@ static void tick_cb(uv_timer_t *t)
     struct monitor *m = t->data;
     if (m->state == C_RUNNING)
         send_state(m);
+    /* Buffers a burst made big go back once empty (not on every use:
+     * that would cost a mapping a batch). */
+    if (++m->ticks % 10 == 0) {
+        vg_buf_shrink(&m->ret);
+        vg_ps_reader_shrink(&m->rd);
+    }
 }
 
 struct monitor *monitor_start(struct agent *a, char **argv, const struct monitor_hooks *h,

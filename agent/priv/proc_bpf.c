@@ -62,7 +62,7 @@
 #include "proc.h"
 #include "proc.skel.h"
 
-#define DRAIN_MS 50
+#define DRAIN_MS 200 /* the ring is read this often (and when wake_bytes pile up) */
 #define BURST_MAX 4096 /* records handed on before the consumer position moves */
 #define GONE_SLOTS 1024 /* exits remembered per burst (power of two) */
 #define BPFFS_MAGIC 0xcafe4a11

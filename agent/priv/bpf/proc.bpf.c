@@ -57,7 +57,7 @@ struct {
 } conf SEC(".maps");
 
 /* Waking the agent for every record costs it a system call per exec.
- * Records are left for its 50 ms timer unless wake_bytes (min(64 KiB,
+ * Records are left for its 200 ms timer unless wake_bytes (min(64 KiB,
  * ring / 4)) have piled up; with no agent reading, nobody is woken. */
 static __always_inline __u64 wake_flags(void)
 {
