@@ -211,7 +211,8 @@ $(BUILD)/tests/test_pending: $(BUILD)/obj/tests/unit/test_pending.o $(PENDING_OB
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-$(BUILD)/tests/test_proc: $(BUILD)/obj/tests/unit/test_proc.o $(BUILD)/obj/agent/priv/proc_read.o $(LIBVIGIL)
+$(BUILD)/tests/test_proc: $(BUILD)/obj/tests/unit/test_proc.o $(BUILD)/obj/agent/priv/proc_read.o \
+                     $(BUILD)/obj/agent/priv/proc_hash.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)

@@ -20,6 +20,9 @@
 #define VG_TEST_PRINTF __attribute__((format(printf, 3, 4)))
 
 #include "../../agent/priv/proc.h"
+#include "../../agent/priv/proc_hash.h"
+#include "crypto.h"
+#include "util.h"
 
 static char root[PATH_MAX];
 
@@ -190,12 +193,117 @@ static void test_container_id(void **state)
     nftw(root, rm_one, 16, FTW_DEPTH | FTW_PHYS);
 }
 
+/* ---- the executable hasher (proc_hash.c): real files, a real loop ---- */
+
+struct hwait {
+    uint64_t ticket;
+    int done;
+    char sha[65];
+    const char *note;
+};
+
+static void hready(void *ctx, uint64_t ticket, const char *sha, const char *note)
+{
+    struct hwait *w = ctx;
+    if (ticket != w->ticket)
+        return;
+    w->done = 1;
+    snprintf(w->sha, sizeof(w->sha), "%s", sha ? sha : "");
+    w->note = note;
+}
+
+/* The digest of path through the hasher: from its cache (*cached = 1) or
+ * its worker. */
+static void hash_via(struct proc_hasher *h, uv_loop_t *loop, struct hwait *w, const char *path,
+                     char sha[65], int *cached)
+{
+    const char *note = NULL;
+    int rc;
+    w->done = 0;
+    rc = proc_hasher_lookup(h, path, sha, &note, &w->ticket);
+    assert_int_not_equal(rc, -1);
+    *cached = rc == 1;
+    if (rc == 1)
+        return;
+    for (int i = 0; i < 5000 && !w->done; i++)
+        uv_run(loop, UV_RUN_ONCE);
+    assert_true(w->done);
+    assert_null(w->note);
+    memcpy(sha, w->sha, 65);
+}
+
+static void want_sha(const char *path, const char *sha)
+{
+    uint8_t d[VG_SHA256_LEN];
+    char hex[65];
+    assert_int_equal(vg_sha256_file(path, 1 << 20, d), 0);
+    vg_hex(d, sizeof(d), hex);
+    assert_string_equal(sha, hex);
+}
+
+static void test_hasher_cache(void **state)
+{
+    uv_loop_t loop;
+    struct hwait w = { 0 };
+    struct proc_hasher *h;
+    char path[PATH_MAX + 32], sha[65];
+    int cached;
+    (void)state;
+
+    assert_int_equal(uv_loop_init(&loop), 0);
+    h = proc_hasher_new(&loop, 1 << 20, hready, &w);
+    assert_non_null(h);
+    /* Many files: each hashed once, right; then, in the reverse order,
+     * from the cache (two per set: the newest two are there even when
+     * they share a set). */
+    for (int i = 0; i < 40; i++) {
+        char text[64];
+        snprintf(path, sizeof(path), "%s/exe-%d", tmpdir, i);
+        snprintf(text, sizeof(text), "program %d\n", i);
+        write_raw(path, text, strlen(text));
+        hash_via(h, &loop, &w, path, sha, &cached);
+        assert_false(cached);
+        want_sha(path, sha);
+    }
+    {
+        int hits = 0;
+        for (int i = 39; i >= 0; i--) {
+            snprintf(path, sizeof(path), "%s/exe-%d", tmpdir, i);
+            hash_via(h, &loop, &w, path, sha, &cached);
+            /* The last two always (even in one set); most of the rest. */
+            if (i >= 38)
+                assert_true(cached);
+            hits += cached;
+            want_sha(path, sha);
+        }
+        assert_true(hits >= 30);
+    }
+    /* A changed file (size and mtime) is hashed again, not answered from
+     * the cache with its old digest. */
+    snprintf(path, sizeof(path), "%s/exe-7", tmpdir);
+    write_raw(path, "a different program\n", 21);
+    hash_via(h, &loop, &w, path, sha, &cached);
+    assert_false(cached);
+    want_sha(path, sha);
+    hash_via(h, &loop, &w, path, sha, &cached);
+    assert_true(cached);
+    proc_hasher_close(h);
+    for (int i = 0; i < 100 && uv_run(&loop, UV_RUN_NOWAIT); i++)
+        ;
+    uv_loop_close(&loop);
+    for (int i = 0; i < 40; i++) {
+        snprintf(path, sizeof(path), "%s/exe-%d", tmpdir, i);
+        unlink(path);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_read_fields),
         cmocka_unit_test(test_snapshot),
         cmocka_unit_test(test_container_id),
+        cmocka_unit_test(test_hasher_cache),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
