@@ -1316,15 +1316,36 @@ static int apply_exit(struct store *s, int64_t host_id, const Vigil__V1__Process
     return step_done(s, st, "cannot store exit");
 }
 
+/* The agent id of host_id, or "?". */
+static void host_name(struct store *s, int64_t host_id, char *out, size_t outlen)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_BY_ID);
+    sqlite3_bind_int64(st, 1, host_id);
+    snprintf(out, outlen, "?");
+    if (sqlite3_step(st) == SQLITE_ROW)
+        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+}
+
 /* An agent start after an unclean stop: counted on the host, the last one
- * kept (the event itself is in events, kind agent_tamper). */
+ * kept (the event itself is in events, kind agent_tamper).  A death of its
+ * network process alone: audited. */
 static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__AgentTamper *x,
                         int64_t t)
 {
     sqlite3_stmt *st = q(s, Q_HOST_TAMPER);
     char actor[160], target[128], detail[512];
-    int rc;
+    int rc, died = x->kind && strcmp(x->kind, "network-process-died") == 0;
 
+    if (died) {
+        /* The agent ran on (its root parent kept the events and restarted
+         * the process): audited, not counted as an unclean stop. */
+        host_name(s, host_id, target, sizeof(target));
+        snprintf(actor, sizeof(actor), "agent %s", target);
+        snprintf(detail, sizeof(detail), "network process %u %s", x->prev_pid,
+                 x->how ? x->how : "died");
+        return store_audit_append(s, actor, "network-process-died", target, detail, "reported");
+    }
     sqlite3_bind_int64(st, 1, host_id);
     sqlite3_bind_int64(st, 2, x->start_time_ms ? x->start_time_ms : t);
     sqlite3_bind_int64(st, 3, (int64_t)x->gap_ms);
@@ -1332,12 +1353,7 @@ static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__Agent
         return rc;
     /* Killing the agent is what an intruder does first: the audit log
      * keeps it, as it keeps isolation tampering. */
-    st = q(s, Q_HOST_BY_ID);
-    sqlite3_bind_int64(st, 1, host_id);
-    snprintf(target, sizeof(target), "?");
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(target, sizeof(target), "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
+    host_name(s, host_id, target, sizeof(target));
     snprintf(actor, sizeof(actor), "agent %s", target);
     snprintf(detail, sizeof(detail), "%s; previous run: pid %u, last heartbeat %lld ms; gap %llu ms",
              x->how, x->prev_pid, (long long)x->prev_heartbeat_time_ms,

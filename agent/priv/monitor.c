@@ -82,6 +82,8 @@ struct monitor {
     int held; /* bus_hold() depth: events wait for bus_release() */
     unsigned ticks;
     uint64_t started_ms;
+    int64_t started_wall_ms;
+    char kill_why[128]; /* why the parent killed it, if it did */
     uv_timer_t restart, tick;
     uint64_t backoff_ms, restarts;
     int restart_at_once; /* a renewed certificate: no backoff */
@@ -306,6 +308,7 @@ static void acked(struct monitor *m, uint64_t total)
 static void kill_child(struct monitor *m, const char *why)
 {
     log_error("[priv] network process %d: %s; stopping it", m->pid, why);
+    snprintf(m->kill_why, sizeof(m->kill_why), "%s", why);
     if (m->proc_open)
         uv_process_kill(&m->proc, SIGKILL);
     if (m->link_open) {
@@ -494,6 +497,37 @@ static void restart_cb(uv_timer_t *t)
 
 static void maybe_all_closed(struct monitor *m);
 
+/* A network process that died while the agent ran (killed, crashed,
+ * stopped by its filter, or by the parent): an AgentTamper event, which
+ * waits here for its successor like any other.  Killing the process that
+ * talks to the collector is what an intruder would do to blind it. */
+static void report_death(struct monitor *m, int64_t status, int sig)
+{
+    Vigil__V1__Event ev = VIGIL__V1__EVENT__INIT;
+    Vigil__V1__AgentTamper x = VIGIL__V1__AGENT_TAMPER__INIT;
+    char how[256];
+
+    if (m->kill_why[0])
+        snprintf(how, sizeof(how), "stopped by the parent: %s", m->kill_why);
+    else if (sig)
+        snprintf(how, sizeof(how), "killed by signal %d (%s)", sig, strsignal(sig));
+    else if (status == VG_SANDBOX_EXIT)
+        snprintf(how, sizeof(how), "stopped by its seccomp filter (a system call outside "
+                                   "its allow-list)");
+    else
+        snprintf(how, sizeof(how), "exited with status %lld", (long long)status);
+    x.kind = "network-process-died";
+    x.how = how;
+    x.prev_start_time_ms = m->started_wall_ms;
+    x.prev_pid = (uint32_t)m->pid;
+    x.start_time_ms = vg_time_now_ms();
+    ev.time_ms = x.start_time_ms;
+    ev.kind_case = VIGIL__V1__EVENT__KIND_AGENT_TAMPER;
+    ev.agent_tamper = &x;
+    if (bus_emit(m->a, &ev) != 0)
+        log_warnx("[priv] cannot queue the report of the network process's death");
+}
+
 static void child_exited(uv_process_t *p, int64_t status, int sig)
 {
     struct monitor *m = p->data;
@@ -521,6 +555,8 @@ static void child_exited(uv_process_t *p, int64_t status, int sig)
     vg_buf_reset(&m->ctl);
     memset(&m->conn, 0, sizeof(m->conn));
     probe_finish(m, 0, -ECONNRESET, "the network process restarted");
+    if (!m->stopped && (sig || status != 0 || m->state != C_STOPPING))
+        report_death(m, status, sig);
     if (m->stopped) {
         m->state = C_NONE;
         maybe_all_closed(m);
@@ -593,6 +629,8 @@ static void spawn(struct monitor *m)
     m->proc_open = 1;
     m->pid = m->proc.pid;
     m->started_ms = vg_time_mono_ms();
+    m->started_wall_ms = vg_time_now_ms();
+    m->kill_why[0] = '\0';
     m->state = C_STARTING;
     /* A new child: everything not acknowledged goes again, from the start. */
     m->ret_sent = 0;

@@ -149,7 +149,8 @@ dgot=$(sql c.db "select count(distinct argv) from processes where $D")
 drows=$(sql c.db "select count(*) from processes where $D")
 lost=$(ringloss)
 other=$(sql c.db "select coalesce(sum(count), 0) from loss where source <> 'proc.ringbuf'")
-tamper=$(sql c.db "select count(*) from events where kind = 'agent_tamper'")
+tamper=$(sql c.db "select count(*) from events where kind = 'agent_tamper' and instr(body, cast('unclean-stop' as blob)) > 0")
+netdied=$(sql c.db "select count(*) from events where kind = 'agent_tamper' and instr(body, cast('network-process-died' as blob)) > 0")
 echo "markers: $sgot of $N stored ($rows rows), while down: $dgot of $down ($drows rows)," \
      "ring loss $lost, other loss $other, tamper events $tamper"
 
@@ -163,6 +164,8 @@ echo "markers: $sgot of $N stored ($rows rows), while down: $dgot of $down ($dro
 
 # One AgentTamper per kill -9 of the agent, shown by vigilctl.
 [ "$tamper" = "$PKILLS" ] || fail "$tamper unclean-stop events for $PKILLS kills"
+# And one report per kill of the network process alone.
+[ "$netdied" = "$NKILLS" ] || fail "$netdied network-process deaths reported for $NKILLS kills"
 start collector3 "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
 wait_for 20 "collector up for vigilctl" 'grep -q "listening on" collector3.log'

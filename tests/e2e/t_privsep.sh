@@ -70,5 +70,13 @@ have=$(sql c.db "select count(*) from processes where comm = 'dummy'")
 [ "$have" = "$n" ] || fail "events 1..$n: $have stored, $((n - have)) lost"
 lost=$(sql c.db "select coalesce(sum(count), 0) from loss")
 [ "$lost" = 0 ] || fail "loss reported: $(sql c.db "select * from loss")"
+# Each death reached the collector, said how, and is in the audit log;
+# neither is an unclean stop of the agent.
+died() { sql c.db "select count(*) from audit where action = 'network-process-died' and target = 'agent-1' and detail like '%$1%'"; }
+[ "$(died "seccomp filter")" = 1 ] || fail "the seccomp death is not in the audit log: $(sql c.db "select detail from audit")"
+[ "$(died "killed by signal 9")" = 1 ] || fail "the kill -9 is not in the audit log: $(sql c.db "select detail from audit")"
+[ "$(sql c.db "select count(*) from events where kind = 'agent_tamper' and instr(body, cast('network-process-died' as blob)) > 0")" = 2 ] ||
+    fail "network process deaths among the events: $(sql c.db "select count(*) from events where kind = 'agent_tamper'")"
+[ "$(sql c.db "select unclean_stops from hosts")" = 0 ] || fail "a network process death counted as an unclean stop"
 stop "$CPID"
 echo "ok: $n events stored exactly once through 2 network process restarts ($last at the parent)"
