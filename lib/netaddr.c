@@ -85,3 +85,9 @@ char *vg_netaddr_format(const struct vg_netaddr *a, char *out, size_t len)
         snprintf(out, len, "%s%s:%u", txt, pfx, a->port);
     return out;
 }
+
+int vg_netaddr_equal(const struct vg_netaddr *a, const struct vg_netaddr *b)
+{
+    return a->family == b->family && memcmp(a->addr, b->addr, sizeof(a->addr)) == 0 &&
+           a->prefix == b->prefix && a->port == b->port && a->proto == b->proto;
+}

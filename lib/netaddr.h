@@ -28,5 +28,8 @@ int vg_netaddr_parse(const char *s, struct vg_netaddr *out, char *why, size_t wh
 /* Writes the canonical form (brackets for IPv6 with a port) into out
  * (VG_NETADDR_STR bytes).  Returns out. */
 char *vg_netaddr_format(const struct vg_netaddr *a, char *out, size_t len);
+/* Returns 1 if a and b are the same address, prefix, port and protocol
+ * (member by member: padding bytes are not compared), 0 if not. */
+int vg_netaddr_equal(const struct vg_netaddr *a, const struct vg_netaddr *b);
 
 #endif

@@ -475,9 +475,26 @@ static void breakglass_reported(const struct agent_conf *c)
 
 /* ---- the tamper check ---- */
 
+static int addrs_equal(const struct iso_addr *a, const struct iso_addr *b, size_t n)
+{
+    for (size_t i = 0; i < n; i++)
+        if (!vg_netaddr_equal(&a[i], &b[i]))
+            return 0;
+    return 1;
+}
+
+/* Member by member: padding bytes are not part of the spec. */
 static int spec_equal(const struct iso_spec *a, const struct iso_spec *b)
 {
-    return memcmp(a, b, sizeof(*a)) == 0;
+    if (a->ncollectors != b->ncollectors || a->nallow != b->nallow || a->ndns != b->ndns ||
+        a->ndhcp != b->ndhcp)
+        return 0;
+    for (size_t i = 0; i < a->ncollectors; i++)
+        if (strncmp(a->names[i], b->names[i], sizeof(a->names[i])) != 0)
+            return 0;
+    return addrs_equal(a->collectors, b->collectors, a->ncollectors) &&
+           addrs_equal(a->allow, b->allow, a->nallow) && addrs_equal(a->dns, b->dns, a->ndns) &&
+           addrs_equal(a->dhcp, b->dhcp, a->ndhcp);
 }
 
 static void check(struct isolation *iso, struct iso_state *st);
@@ -700,7 +717,7 @@ static void dhcp_servers(struct iso_spec *sp)
                 if (vg_netaddr_parse(ip, &x, NULL, 0) != 0 || x.family != AF_INET)
                     continue;
                 for (size_t k = 0; k < sp->ndhcp; k++)
-                    dup |= memcmp(&sp->dhcp[k], &x, sizeof(x)) == 0;
+                    dup |= vg_netaddr_equal(&sp->dhcp[k], &x);
                 if (!dup && sp->ndhcp < ISO_MAX_DHCP)
                     sp->dhcp[sp->ndhcp++] = x;
             }
@@ -864,7 +881,7 @@ static void resolved(uv_work_t *w, int status)
         int dup = 0;
         if (sockaddr_to_addr((struct sockaddr *)&peer, &x) == 0) {
             for (size_t i = 0; i < sp->ncollectors; i++)
-                dup |= memcmp(&sp->collectors[i], &x, sizeof(x)) == 0 &&
+                dup |= vg_netaddr_equal(&sp->collectors[i], &x) &&
                        strcmp(sp->names[i], iso->peer_host) == 0;
             if (!dup) {
                 vg_strlcpy(sp->names[sp->ncollectors], iso->peer_host, ISO_NAME_MAX);

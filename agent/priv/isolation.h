@@ -26,7 +26,7 @@
 
 #define iso_addr vg_netaddr
 
-/* Compared with memcmp: zero it before filling it. */
+/* Zero it before filling it; spec_equal compares the entries in use. */
 struct iso_spec {
     struct iso_addr collectors[ISO_MAX_COLLECTORS]; /* tcp, to their port */
     /* The [collector] address host each came from: while isolated the
