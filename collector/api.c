@@ -103,8 +103,10 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->tags = calloc(hi->n_tags ? hi->n_tags : 1, sizeof(*hi->tags));
     json_object_foreach(tags, k, v) {
         Vigil__V1__Tag *t = calloc(1, sizeof(*t));
-        if (!t || !hi->tags)
+        if (!t || !hi->tags) {
+            free(t);
             break;
+        }
         vigil__v1__tag__init(t);
         t->key = strdup(k);
         t->value = strdup(json_is_string(v) ? json_string_value(v) : "");

@@ -998,8 +998,9 @@ static void report_done(uv_work_t *w, int status)
         log_info("%s: report given up: the collector is stopping", j->who);
         resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                    "the collector is stopping; ask again when it is back");
-    } else if (status != 0 || j->rc) {
-        log_warnx("cannot make a report: %s", vg_strerror(status ? status : j->rc));
+    } else if (status != 0 || j->rc || !j->res) {
+        log_warnx("cannot make a report: %s",
+                  vg_strerror(status ? status : j->rc ? j->rc : -ENOMEM));
         resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL,
                    "the collector could not read its store or render the report; see its log");
     } else if (j->too_big) {

@@ -79,7 +79,11 @@ static int hm_cmp(const void *a, const void *b)
 static long host_ix(const struct hostmap *m, size_t n, int64_t db_id)
 {
     struct hostmap key = { db_id, 0 };
-    const struct hostmap *r = bsearch(&key, m, n, sizeof(*m), hm_cmp);
+    const struct hostmap *r;
+
+    if (!m || n == 0) /* bsearch may not be given NULL */
+        return -1;
+    r = bsearch(&key, m, n, sizeof(*m), hm_cmp);
     return r ? (long)r->ix : -1;
 }
 

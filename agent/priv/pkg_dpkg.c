@@ -283,6 +283,7 @@ static void dedup(struct pkg_list *out, struct pkg_report *rep)
         if (w > 0 && cmp_pkg(&out->v[w - 1], &out->v[i]) == 0) {
             pkg_free_one(&out->v[w - 1]);
             out->v[w - 1] = out->v[i];
+            memset(&out->v[i], 0, sizeof(out->v[i])); /* moved: owned by v[w - 1] */
             rep->duplicates++;
             continue;
         }
