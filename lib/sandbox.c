@@ -244,8 +244,10 @@ static void on_sigsys(int sig, siginfo_t *si, void *uc)
                  "vigil-agent[%d]: [net] system call %s (%d) is outside the network "
                  "process's allow-list: exiting\n",
                  (int)getpid(), name ? name : "?", si->si_syscall);
-    if (n > 0 && write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1) < 0)
-        n = 0;
+    if (n > 0) {
+        ssize_t w = write(2, msg, (size_t)n < sizeof(msg) ? (size_t)n : sizeof(msg) - 1);
+        (void)w; /* nowhere else to report to */
+    }
     _exit(VG_SANDBOX_EXIT);
 }
 

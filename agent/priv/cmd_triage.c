@@ -540,7 +540,7 @@ static void sockets(struct triage *t)
             note_error(t, path, "cannot read");
             continue;
         }
-        line = strtok_r(data, "\n", &save); /* header */
+        strtok_r(data, "\n", &save); /* the header */
         for (line = strtok_r(NULL, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
             char *tok[12], *p = line, *sv = NULL;
             int nt = 0;
