@@ -644,6 +644,7 @@ static int load_value(struct run *r, const char *path, const char *b, size_t off
     json_error_t je;
     unsigned l, c;
 
+    *out = NULL;
     if (vlen > ADV_JSON_MAX)
         return fail(r, "%.80s: value over %zu MiB", path, ADV_JSON_MAX >> 20);
     if ((*out = json_loadb(b + off, vlen, JSON_DECODE_ANY, &je)) != NULL)

@@ -235,7 +235,7 @@ int collect_get(struct server *s, struct conn *op, const Vigil__V1__OperatorRequ
 void collect_free_response(Vigil__V1__OperatorResponse *resp);
 /* An agent's chunk: stored, acknowledged.  Returns 1 if the connection
  * must close. */
-int collect_on_chunk(struct server *s, struct conn *agent, const Vigil__V1__UploadChunk *c);
+int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadChunk *ch);
 /* Creates the directory; at start.  Returns 0 or an error with err. */
 int collect_init(struct server *s, char *err, size_t errlen);
 /* Deletes packages past their retention (from the sweep). */

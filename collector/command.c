@@ -242,7 +242,7 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
             struct vg_netaddr na;
             char why[160];
             if (vg_netaddr_parse(a->cidr, &na, why, sizeof(why)) || na.port || a->port > 65535 ||
-                (a->protocol[0] && strcmp(a->protocol, "tcp") && strcmp(a->protocol, "udp"))) {
+                (a->protocol[0] && strcmp(a->protocol, "tcp") != 0 && strcmp(a->protocol, "udp") != 0)) {
                 snprintf(msg, sizeof(msg), "--allow %s: expected ADDRESS[/PREFIX][:PORT]",
                          na.port ? a->cidr : why);
                 resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);

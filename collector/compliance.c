@@ -88,7 +88,7 @@ const char *cx_strdup(struct cx_arena *a, const char *s)
     size_t n = s ? strlen(s) : 0;
     char *p = cx_alloc(a, n + 1);
     if (p && n)
-        memcpy(p, s, n);
+        memcpy(p, s, n + 1);
     return p;
 }
 

@@ -1795,8 +1795,8 @@ static void bar_chart(struct out *o, const json_t *weeks, const char *id, const 
             put(o, "%");
     }
     put(o, ".</desc>\n");
-    for (double t = 0; t <= ymax + 1e-9; t += step) {
-        double y = T + ph - ph * t / ymax;
+    for (int k = 0; k * step <= ymax + 1e-9; k++) {
+        double t = k * step, y = T + ph - ph * t / ymax;
         putf(o, "<line class=\"grid\" x1=\"%d\" x2=\"%d\" y1=\"%.1f\" y2=\"%.1f\"/>"
                 "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\">%.0f%s</text>\n",
              L, W - R, y, y, L - 6, y + 4, t, pct ? "%" : "");

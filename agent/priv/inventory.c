@@ -294,7 +294,7 @@ int agent_inventory_main(int argc, char **argv)
         json_object_set_new(o, "os", osnap ? os_json(os_snapshot_state(osnap)) : json_null());
         json_object_set_new(o, "packages", a);
         json_object_set_new(o, "pending_updates", pending_json(&pend));
-        json_object_set_new(sum, "installed", json_integer((json_int_t)(installed + r.n)));
+        json_object_set_new(sum, "installed", json_integer((json_int_t)installed + (json_int_t)r.n));
         json_object_set_new(sum, "other_states", json_integer((json_int_t)(l.n - installed)));
         json_object_set_new(sum, "duplicate_stanzas", json_integer(rep.duplicates));
         json_object_set_new(sum, "skipped_stanzas", json_integer(rep.skipped_incomplete));

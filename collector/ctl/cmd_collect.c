@@ -291,7 +291,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             r2.commands = &q2;
             if (ctl_query(ctl, &r2, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS, &resp,
                           &owner) == 0) {
-                int st = resp->commands->n_commands ? resp->commands->commands[0]->state : 0;
+                int st = resp->commands->n_commands ? (int)resp->commands->commands[0]->state : 0;
                 if (st >= VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED) {
                     fprintf(stderr, "vigilctl: collect %s: ", vg_command_state_name(st));
                     ctl_call_free(owner);
