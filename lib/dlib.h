@@ -25,7 +25,8 @@
 #include <stddef.h>
 
 /* A pointer sym_NAME with NAME's type, declared in the library's header. */
-#define VG_DLSYM(name) __typeof__(name) *sym_##name
+/* A declaration, so its replacement cannot be parenthesised. */
+#define VG_DLSYM(name) __typeof__(name) *sym_##name // NOLINT(bugprone-macro-parentheses)
 #define VG_DLSYM_ENTRY(name) { #name, (void **)&sym_##name }
 
 struct vg_dlsym {

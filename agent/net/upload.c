@@ -259,7 +259,7 @@ void uploader_pump(struct uploader *u)
             if (u->inflight)
                 return;
             u->pos = 0;
-        } else if (u->inflight >= MAX_INFLIGHT) {
+        } else if (u->inflight >= MAX_INFLIGHT) { // NOLINT(bugprone-branch-clone): two reasons to wait
             return;
         } else if (u->pos >= u->q[0].size && (u->inflight || u->last_sent)) {
             return;

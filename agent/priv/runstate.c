@@ -64,7 +64,7 @@ static void boot_text(const uint8_t in[16], char out[37])
 void runstate_encode(uint8_t rec[RUNSTATE_REC], const struct runstate_prev *st)
 {
     memset(rec, 0, RUNSTATE_REC);
-    memcpy(rec, MAGIC, 4);
+    memcpy(rec, MAGIC, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic, not a string
     put32(rec + 4, st->clean ? FLAG_CLEAN : 0);
     put64(rec + 8, (uint64_t)st->start_ms);
     put64(rec + 16, (uint64_t)st->beat_ms);

@@ -447,14 +447,15 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
     sub = argv[optind];
     req.request_id = 72;
     if (strcmp(sub, "add") == 0 && optind + 1 == argc) {
-        if ((host != NULL) + all + (add.tag[0] != '\0') != 1)
+        /* getopt gives a required_argument option a non-NULL optarg. */
+        if ((host != NULL) + all + (add.tag[0] != '\0') != 1) // NOLINT(clang-analyzer-core.NullDereference)
             return ctl_usage_err("exception",
                                  "add needs one of --host HOST, --tag KEY=VALUE or --all");
         if (add.tag[0] && !strchr(add.tag, '='))
             return ctl_usage_err("exception", "--tag takes KEY=VALUE");
         if (!add.package[0] && !add.cve[0])
             return ctl_usage_err("exception", "add needs --source P, --binary P or --cve C");
-        if (!add.reason[0] || !add.approver[0] || !add.expires_time_ms)
+        if (!add.reason[0] || !add.approver[0] || !add.expires_time_ms) // NOLINT(clang-analyzer-core.NullDereference)
             return ctl_usage_err("exception", "add needs --reason, --approver and --expires");
         if (host) {
             if ((rc = ctl_resolve_agent_id(ctl, host, agent_id, sizeof(agent_id))) != 0)
@@ -727,6 +728,7 @@ static int report_verify(const char *file, const char *ca, int hash_only)
     }
     if (rc)
         return ctl_err("cannot read %s: %s", mpath, vg_strerror(rc));
+    memset(&m, 0, sizeof(m)); /* read below only if bad stays 0; zeroed so no path reads it unset */
     if (hash_only) {
         if (vg_rsig_parse(text, tlen, &m, why, sizeof(why)) != 0)
             bad = failed(mpath, "%s", why);
