@@ -9,6 +9,7 @@
 #   make deb        Debian packages into build/pkg/ (make deb VERSION=X)
 #   make rpm        rpm packages into build/pkg/
 #   make test-packages  install, upgrade and remove them in scratch roots
+#   make lint       cppcheck and clang-tidy on lib/, agent/, collector/; fails on any finding
 #   make clean
 #
 # Variables: CC (gcc or clang), BUILD (output dir), SAN=1 (sanitizers),
@@ -116,7 +117,7 @@ TOOL_BIN := $(BUILD)/bench/execstorm
 .SECONDARY:
 
 .PHONY: all deps test check unit e2e demo bench clean checksrc callcycles tests fuzz fuzz-build \
-        fuzz-smoke test-html pkgbins deb rpm test-packages
+        fuzz-smoke test-html pkgbins deb rpm test-packages lint
 .DEFAULT_GOAL := all
 
 all: $(PROGS)
@@ -315,6 +316,92 @@ $(BUILD)/fuzz/collector_seeds: $(BUILD)/obj/tests/fuzz/collector_seeds.o $(LIBVI
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
 tests: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
+
+# ---- static analysis -------------------------------------------------------
+
+# Every source of the three programs and the library (tests and fuzz
+# harnesses are not checked), with the flags they are compiled with:
+# clang-tidy (.clang-tidy says which checks and why) and cppcheck
+# (scripts/cppcheck-suppress.txt says what it may not report and why),
+# one file per job, a stamp per file and tool under $(BUILD)/lint/.
+# A file is checked again when it, a header or the configuration changes.
+# Any finding fails.  Runs as many at once as make -jN says, or LINT_JOBS
+# (default: the number of CPUs) when make was given no -j.
+CLANG_TIDY ?= clang-tidy
+CPPCHECK ?= cppcheck
+LINT_JOBS ?= $(shell nproc 2>/dev/null || echo 2)
+LINT_SRC := $(LIB_SRC) $(AGENT_SRC) $(COLLECTOR_SRC) $(CTL_SRC)
+LINT_HDR := $(wildcard lib/*.h agent/*.h agent/priv/*.h agent/priv/inputs/*.h agent/net/*.h \
+	collector/*.h collector/ctl/*.h)
+LINT_CFLAGS := $(filter-out -MMD -MP,$(ALL_CFLAGS))
+LINT_OK := $(patsubst %.c,$(BUILD)/lint/tidy/%.ok,$(LINT_SRC)) \
+	$(patsubst %.c,$(BUILD)/lint/cppcheck/%.ok,$(LINT_SRC))
+# cppcheck reads our headers but not the system's (-I/usr/... would have
+# it check glibc, slowly): the macros it needs from those are in
+# scripts/cppcheck.cfg, the protobuf-c version the generated headers test
+# is given here, and the machine's architecture macro (__x86_64__).  Only
+# the configuration we build is checked (-D...).  Not --enable=style: on
+# this tree it is mostly "condition always true" about protobuf-c counts
+# and the `if ((rc = f()) < 0) goto err;` stores that .clang-tidy also
+# accepts, and clang-tidy's dead-store check finds the real ones.
+CPPCHECK_FLAGS = -q --std=c11 --library=posix --library=scripts/cppcheck.cfg \
+	--enable=warning,performance,portability --inline-suppr --error-exitcode=1 \
+	--suppressions-list=scripts/cppcheck-suppress.txt \
+	--template='{file}:{line}: {severity} ({id}): {message}' \
+	$(filter -D% -I%,$(filter-out -I/%,$(LINT_CFLAGS))) -D__$(shell uname -m)__ \
+	-DPROTOBUF_C_VERSION_NUMBER=$(shell $(PKG_CONFIG) --modversion libprotobuf-c 2>/dev/null | \
+	    awk -F. '{ printf "%d%03d%03d", $$1, $$2, $$3 }')
+
+lint:
+	$(Q)scripts/install-deps.sh --lint
+	$(Q)$(MAKE) --no-print-directory $(if $(findstring jobserver,$(MAKEFLAGS)),,-j$(LINT_JOBS)) lint-files
+
+.PHONY: lint-files
+lint-files: $(LINT_OK)
+	@echo "  PASS  lint ($(words $(LINT_SRC)) files, clang-tidy and cppcheck)"
+
+# The stamp is written only when the tool found nothing; its output is
+# shown only when it did (clang-tidy prints "N warnings generated" for
+# the checks it was told to ignore).
+$(BUILD)/lint/tidy/%.ok: %.c .clang-tidy $(LINT_HDR) $(HOOKS_STAMP) | $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  TIDY    $<"
+	$(Q)$(CLANG_TIDY) --quiet $(call tidy_off,$<) $< -- $(LINT_CFLAGS) >$@.log 2>&1 || \
+	    { grep -v ' warnings\? generated\.$$' $@.log >&2; exit 1; }
+	$(Q)touch $@
+
+$(BUILD)/lint/cppcheck/%.ok: %.c scripts/cppcheck-suppress.txt scripts/cppcheck.cfg $(LINT_HDR) \
+		$(HOOKS_STAMP) | $(GEN_H)
+	@mkdir -p $(dir $@)
+	@echo "  CPPCHK  $<"
+	$(Q)$(CPPCHECK) $(CPPCHECK_FLAGS) $< >$@.log 2>&1 || { cat $@.log >&2; exit 1; }
+	$(Q)touch $@
+
+$(BUILD)/lint/tidy/agent/priv/proc_bpf.ok $(BUILD)/lint/cppcheck/agent/priv/proc_bpf.ok: \
+	$(GEN)/proc.skel.h
+
+# clang-tidy checks switched off for one file: TIDY_OFF_<file> for good
+# (with the reason), TIDY_PENDING_<file> until a fix lands.
+comma := ,
+empty :=
+space := $(empty) $(empty)
+tidy_off = $(addprefix --checks=,$(subst $(space),$(comma),$(strip $(TIDY_OFF_$(1)) $(TIDY_PENDING_$(1)))))
+# bpftool's generated skeleton (build/gen/proc.skel.h, included only
+# here) frees its object through libbpf on the error path, which the
+# analyser cannot see: it reports a leak in code that is not ours.
+TIDY_OFF_agent/priv/proc_bpf.c := -clang-analyzer-unix.Malloc
+
+# ---- pending fixes on main ----
+# Findings in files being edited on main, each listed with its proposed
+# fix in the lint branch's note.  Remove a line when its fixes land.
+TIDY_PENDING_agent/main.c := -clang-analyzer-unix.Malloc -clang-analyzer-core.NonNullParamChecker
+TIDY_PENDING_agent/net/child.c := -performance-no-int-to-ptr -clang-analyzer-deadcode.DeadStores \
+	-clang-analyzer-unix.Malloc
+TIDY_PENDING_agent/net/spool.c := -bugprone-not-null-terminated-result \
+	-clang-analyzer-core.uninitialized.Assign
+TIDY_PENDING_agent/priv/monitor.c := -bugprone-suspicious-memory-comparison -cert-exp42-c -cert-flp37-c
+TIDY_PENDING_agent/priv/proc_bpf.c := -clang-analyzer-deadcode.DeadStores
+TIDY_PENDING_agent/priv/proc_read.c := -clang-analyzer-core.uninitialized.Branch
 
 # ---- dependencies ----------------------------------------------------------
 

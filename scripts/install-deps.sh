@@ -1,24 +1,27 @@
 #!/bin/sh
 # Install the Debian 12 packages needed to build and test Vigil.
 # Idempotent: does nothing (and prints nothing) when everything is present.
-# Usage: scripts/install-deps.sh [--html] [--bench] [--check]
+# Usage: scripts/install-deps.sh [--html] [--bench] [--lint] [--check]
 #   --html   also what `make test-html` needs: headless Chromium and a font
 #            for it to render text with
 #   --bench  also what `make bench` compares the agent with: auditd (a
 #            benchmark baseline only, never a dependency of the agent; the
 #            service the package would start is stopped and disabled: the
 #            benchmark starts and stops auditd itself)
+#   --lint   also what `make lint` runs: cppcheck and clang-tidy (static
+#            analysis of the sources; nothing is built with them)
 #   --check  exit 1 if anything is missing, install nothing
 set -eu
 
-html=0 bench=0 check=0
+html=0 bench=0 lint=0 check=0
 for arg in "$@"; do
     case $arg in
     --html) html=1 ;;
     --bench) bench=1 ;;
+    --lint) lint=1 ;;
     --check) check=1 ;;
     *)
-        echo "usage: $0 [--html] [--bench] [--check]" >&2
+        echo "usage: $0 [--html] [--bench] [--lint] [--check]" >&2
         exit 2
         ;;
     esac
@@ -79,6 +82,11 @@ BENCH_PKGS="
 auditd
 "
 [ "$bench" = 1 ] && PKGS="$PKGS $BENCH_PKGS"
+LINT_PKGS="
+cppcheck
+clang-tidy
+"
+[ "$lint" = 1 ] && PKGS="$PKGS $LINT_PKGS"
 
 missing=""
 for p in $PKGS; do
