@@ -402,6 +402,7 @@ TIDY_PENDING_agent/net/spool.c := -bugprone-not-null-terminated-result \
 TIDY_PENDING_agent/priv/monitor.c := -bugprone-suspicious-memory-comparison -cert-exp42-c -cert-flp37-c
 TIDY_PENDING_agent/priv/proc_bpf.c := -clang-analyzer-deadcode.DeadStores
 TIDY_PENDING_agent/priv/proc_read.c := -clang-analyzer-core.uninitialized.Branch
+TIDY_PENDING_agent/priv/inputs/in_proc.c := -clang-analyzer-optin.portability.UnixAPI
 
 # ---- dependencies ----------------------------------------------------------
 
