@@ -380,29 +380,16 @@ $(BUILD)/lint/cppcheck/%.ok: %.c scripts/cppcheck-suppress.txt scripts/cppcheck.
 $(BUILD)/lint/tidy/agent/priv/proc_bpf.ok $(BUILD)/lint/cppcheck/agent/priv/proc_bpf.ok: \
 	$(GEN)/proc.skel.h
 
-# clang-tidy checks switched off for one file: TIDY_OFF_<file> for good
-# (with the reason), TIDY_PENDING_<file> until a fix lands.
+# clang-tidy checks switched off for one file: TIDY_OFF_<file>, with the
+# reason.
 comma := ,
 empty :=
 space := $(empty) $(empty)
-tidy_off = $(addprefix --checks=,$(subst $(space),$(comma),$(strip $(TIDY_OFF_$(1)) $(TIDY_PENDING_$(1)))))
+tidy_off = $(addprefix --checks=,$(subst $(space),$(comma),$(strip $(TIDY_OFF_$(1)))))
 # bpftool's generated skeleton (build/gen/proc.skel.h, included only
 # here) frees its object through libbpf on the error path, which the
 # analyser cannot see: it reports a leak in code that is not ours.
 TIDY_OFF_agent/priv/proc_bpf.c := -clang-analyzer-unix.Malloc
-
-# ---- pending fixes on main ----
-# Findings in files being edited on main, each listed with its proposed
-# fix in the lint branch's note.  Remove a line when its fixes land.
-TIDY_PENDING_agent/main.c := -clang-analyzer-unix.Malloc -clang-analyzer-core.NonNullParamChecker
-TIDY_PENDING_agent/net/child.c := -performance-no-int-to-ptr -clang-analyzer-deadcode.DeadStores \
-	-clang-analyzer-unix.Malloc
-TIDY_PENDING_agent/net/spool.c := -bugprone-not-null-terminated-result \
-	-clang-analyzer-core.uninitialized.Assign
-TIDY_PENDING_agent/priv/monitor.c := -bugprone-suspicious-memory-comparison -cert-exp42-c -cert-flp37-c
-TIDY_PENDING_agent/priv/proc_bpf.c := -clang-analyzer-deadcode.DeadStores
-TIDY_PENDING_agent/priv/proc_read.c := -clang-analyzer-core.uninitialized.Branch
-TIDY_PENDING_agent/priv/inputs/in_proc.c := -clang-analyzer-optin.portability.UnixAPI
 
 # ---- dependencies ----------------------------------------------------------
 

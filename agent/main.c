@@ -167,6 +167,13 @@ static int inherited_fd(const char *name)
     return 3;
 }
 
+static void free_argv(char **v)
+{
+    for (size_t i = 0; v[i]; i++)
+        free(v[i]);
+    free(v);
+}
+
 int main(int argc, char **argv)
 {
     struct agent_conf conf;
@@ -224,8 +231,11 @@ int main(int argc, char **argv)
         if (!(child_argv[i] = strdup(argv[i])))
             fatalx("out of memory");
     memset(&conf, 0, sizeof(conf));
-    if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
+    if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0) {
+        /* --help, --check-config, ...: done, nothing started. */
+        free_argv(child_argv);
         return rc;
+    }
 
     signal(SIGPIPE, SIG_IGN);
     memset(&a, 0, sizeof(a));
@@ -242,10 +252,12 @@ int main(int argc, char **argv)
     if (rc == 0 && access(conf.cert, F_OK) != 0 && (rc = agent_enroll(&conf, child_argv)) != 0)
         snprintf(err, sizeof(err), "cannot enroll; see above");
     /* Children (firewall tools, journalctl) do not inherit the token. */
-    if (getenv("VIGIL_ENROLL_TOKEN")) {
+    {
         char *v = getenv("VIGIL_ENROLL_TOKEN");
-        vg_zeroize(v, strlen(v));
-        unsetenv("VIGIL_ENROLL_TOKEN");
+        if (v) {
+            vg_zeroize(v, strlen(v));
+            unsetenv("VIGIL_ENROLL_TOKEN");
+        }
     }
     if (rc == 0) {
         certs_finish_rotation(&conf);
@@ -265,6 +277,7 @@ int main(int argc, char **argv)
     if (rc) {
         log_error("%s", err);
         vg_conf_free(agent_conf_keys, &conf);
+        free_argv(child_argv);
         return 1;
     }
     log_info("agent %s starting (version %s), collector %s", a.agent_id, VG_VERSION,

@@ -560,6 +560,22 @@ void vg_ps_reader_free(struct vg_ps_reader *r)
     r->off = 0;
 }
 
+static int addr_equal(const struct vg_ps_addr *a, const struct vg_ps_addr *b)
+{
+    size_t n = a->family == AF_INET6 ? 16 : 4;
+    return a->family == b->family && a->port == b->port && memcmp(a->addr, b->addr, n) == 0;
+}
+
+int vg_ps_pins_equal(const struct vg_ps_pins *a, const struct vg_ps_pins *b)
+{
+    if (a->n != b->n || a->n > VG_PS_PINS_MAX)
+        return a->n == b->n;
+    for (uint32_t i = 0; i < a->n; i++)
+        if (strcmp(a->v[i].host, b->v[i].host) != 0 || !addr_equal(&a->v[i].addr, &b->v[i].addr))
+            return 0;
+    return 1;
+}
+
 void vg_ps_reader_shrink(struct vg_ps_reader *r)
 {
     if (r->off) {

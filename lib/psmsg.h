@@ -136,6 +136,9 @@ struct vg_ps_pins {
     uint32_t n;
     struct vg_ps_pin v[VG_PS_PINS_MAX];
 };
+/* 1 when a and b hold the same pins in the same order (member by member:
+ * the structs have padding). */
+int vg_ps_pins_equal(const struct vg_ps_pins *a, const struct vg_ps_pins *b);
 
 #define VG_PS_CERT_MAX 8192
 struct vg_ps_cert {

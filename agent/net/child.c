@@ -310,8 +310,8 @@ static void handle(uint32_t type, const uint8_t *p, size_t len)
             break;
         if (!vg_ps_addr_to(&pr.addr, &ss) ||
             transport_probe(C.a.transport, (struct sockaddr *)&ss, pr.timeout_ms, probe_done,
-                            (void *)(uintptr_t)pr.id) != 0)
-            probe_done((void *)(uintptr_t)pr.id, -ENOMEM, "cannot start the probe");
+                            (void *)(uintptr_t)pr.id) != 0) // NOLINT(performance-no-int-to-ptr): the id rides in the callback's context, never dereferenced
+            probe_done((void *)(uintptr_t)pr.id, -ENOMEM, "cannot start the probe"); // NOLINT(performance-no-int-to-ptr): as above
         return;
     }
     case VG_PS_PINS:
@@ -509,14 +509,22 @@ static void test_probe(const struct agent_conf *c)
         return;
     if ((fd = open(marker, O_WRONLY | O_CREAT | O_CLOEXEC, 0600)) >= 0)
         close(fd);
-    fd = open("/etc/shadow", O_RDONLY);
+    fd = open("/etc/shadow", O_RDONLY | O_CLOEXEC);
     log_info("[net] test probe: open /etc/shadow: %s", fd < 0 ? strerror(errno) : "opened");
-    fd = open("/etc/hostname", O_RDONLY);
+    if (fd >= 0)
+        close(fd);
+    fd = open("/etc/hostname", O_RDONLY | O_CLOEXEC);
     log_info("[net] test probe: open /etc/hostname: %s", fd < 0 ? strerror(errno) : "opened");
-    fd = socket(AF_INET, SOCK_RAW, 1);
+    if (fd >= 0)
+        close(fd);
+    fd = socket(AF_INET, SOCK_RAW | SOCK_CLOEXEC, 1);
     log_info("[net] test probe: raw socket: %s", fd < 0 ? strerror(errno) : "created");
-    fd = socket(AF_PACKET, SOCK_RAW, 0);
+    if (fd >= 0)
+        close(fd);
+    fd = socket(AF_PACKET, SOCK_RAW | SOCK_CLOEXEC, 0);
     log_info("[net] test probe: packet socket: %s", fd < 0 ? strerror(errno) : "created");
+    if (fd >= 0)
+        close(fd);
     if (strcmp(what, "syscall") == 0) {
         log_info("[net] test probe: calling bpf()");
         syscall(SYS_bpf, 5 /* BPF_PROG_LOAD */, NULL, 0);
@@ -664,7 +672,7 @@ int net_child_main(int argc, char **argv, int fd)
     vg_conf_free(agent_conf_keys, &conf);
     return 0;
 fail:
-    log_error("[net] %s", err);
+    log_error("[net] %s (%s)", err, vg_strerror(rc));
     return 1;
 }
 
@@ -686,7 +694,7 @@ int net_enroll_main(int argc, char **argv, int fd)
     struct agent_conf conf;
     struct vg_sandbox_user u;
     struct enroll_ctx ctx;
-    struct vg_ps_cert *cert = calloc(1, sizeof(*cert));
+    struct vg_ps_cert *cert;
     struct vg_buf out;
     char err[600] = "";
     int rc;
@@ -696,14 +704,19 @@ int net_enroll_main(int argc, char **argv, int fd)
     memset(&conf, 0, sizeof(conf));
     if ((rc = vg_daemon_start(&agent_daemon, argc, argv, &conf)) >= 0)
         return rc ? rc : 1;
-    if (!cert || (rc = vg_sandbox_user(conf.user, &u, err, sizeof(err))) != 0) {
-        log_error("[enroll] %s", cert ? err : "out of memory");
+    if ((rc = vg_sandbox_user(conf.user, &u, err, sizeof(err))) != 0) {
+        log_error("[enroll] %s", err);
+        return 1;
+    }
+    if (!(cert = calloc(1, sizeof(*cert)))) {
+        log_error("[enroll] out of memory");
         return 1;
     }
     ctx.conf = &conf;
     ctx.u = &u;
     rc = net_enroll_attempt(&conf, cert, err, sizeof(err), enroll_confine, &ctx);
     if (rc) {
+        free(cert);
         log_error("[enroll] %s", err);
         return rc == VG_ECONFIG ? 2 : 1;
     }

@@ -153,7 +153,7 @@ static int rec_push(struct spool *s, const struct spool_rec *r)
 static void meta_slot(const struct spool *s, uint64_t gen, uint8_t *m)
 {
     memset(m, 0, META_SLOT);
-    memcpy(m, META_MAGIC, 4);
+    memcpy(m, META_MAGIC, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic, not a string
     put64(m + 4, gen);
     memcpy(m + 12, s->epoch, 16);
     put64(m + 28, s->acked);
@@ -532,7 +532,7 @@ void spool_close(struct spool *s)
     for (size_t i = 0; s->segs && i < s->n; i++) {
         struct spool_rec *r = &s->recs[i];
         uint8_t hdr[SPOOL_HDR];
-        uint64_t off;
+        uint64_t off = 0;
         if (r->seg)
             continue;
         make_header(hdr, r->seq, r->cls, r->events, r->mem, r->len);
@@ -698,7 +698,7 @@ static void make_header(uint8_t *h, uint64_t seq, uint16_t cls, uint32_t events,
                         size_t len)
 {
     uint32_t crc;
-    memcpy(h, MAGIC, 4);
+    memcpy(h, MAGIC, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic, not a string
     put32(h + 4, (uint32_t)len);
     put64(h + 8, seq);
     put16(h + 16, cls);
@@ -742,7 +742,7 @@ static int drop_oldest(struct spool *s)
     for (size_t i = 0; i < s->n; i++) {
         struct spool_rec *r = &s->recs[i];
         uint8_t *data = NULL, hdr[SPOOL_HDR];
-        uint64_t off;
+        uint64_t off = 0;
         struct seg *sg;
         if (r->seg != victim || r->cls != SPOOL_KEEP)
             continue;
@@ -989,7 +989,7 @@ static uint64_t jnl_next_valid(const uint8_t *buf, uint64_t from, uint64_t size)
 
 static void jnl_header(uint8_t *h, uint64_t seq)
 {
-    memcpy(h, JNL_MAGIC, 4);
+    memcpy(h, JNL_MAGIC, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic, not a string
     put32(h + 4, 0);
     put64(h + 8, seq);
     put32(h + 16, vg_crc32c(0, h, 16));
@@ -1132,7 +1132,7 @@ int spool_journal_add(struct spool *s, const void *ev, size_t len)
         jnl_header(h, s->high + 1);
         rc = vg_buf_append(&s->jpend, h, SPOOL_JNL_HDR);
     }
-    memcpy(e, JNL_ENTRY, 4);
+    memcpy(e, JNL_ENTRY, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic, not a string
     put32(e + 4, (uint32_t)len);
     put32(e + 8, vg_crc32c(vg_crc32c(0, e + 4, 4), ev, len));
     if (rc == 0)

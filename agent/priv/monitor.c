@@ -325,7 +325,7 @@ static void send_state(struct monitor *m)
 
     if (pins && m->hooks.pins) {
         m->hooks.pins(m->a, pins);
-        if (memcmp(pins, &m->pins_sent, sizeof(*pins)) != 0 &&
+        if (!vg_ps_pins_equal(pins, &m->pins_sent) &&
             vg_ps_put_pins(&m->ctl, pins) == 0)
             m->pins_sent = *pins;
     }
@@ -398,7 +398,7 @@ static void handle(struct monitor *m, uint32_t type, const uint8_t *p, size_t le
             break;
         if (version != VG_PS_VERSION) {
             snprintf(why, sizeof(why), "speaks version %u, not %u", (unsigned)version,
-                     VG_PS_VERSION);
+                     (unsigned)VG_PS_VERSION);
             kill_child(m, why);
             return;
         }

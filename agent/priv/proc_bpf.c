@@ -695,7 +695,6 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_s
             unpin_all(pin_dir);
             close(b->dir_fd);
             b->dir_fd = -1;
-            rc = 0;
         } else {
             log_info("[in_proc] eBPF programs pinned in %s", pin_dir);
         }

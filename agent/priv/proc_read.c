@@ -290,6 +290,7 @@ int proc_container_id(const char *root, uint32_t pid, char *out, size_t outlen)
     char path[PATH_MAX], buf[4096];
     const char *p;
     out[0] = '\0';
+    buf[0] = '\0';
     snprintf(path, sizeof(path), "%s/proc/%u/cgroup", root, pid);
     if (read_small(path, buf, sizeof(buf)) <= 0)
         return -1;

@@ -462,7 +462,7 @@ static struct fork_rec *fork_slot(struct fork_rec *t, size_t cap, uint32_t pid)
 /* A table of cap slots holding what the current one holds; 0 or -1. */
 static int forks_resize(struct proc_in *p, size_t cap)
 {
-    struct fork_rec *t = calloc(cap, sizeof(*t));
+    struct fork_rec *t = cap ? calloc(cap, sizeof(*t)) : NULL;
     if (!t)
         return -1;
     for (size_t i = 0; i < p->fork_cap; i++) {
