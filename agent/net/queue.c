@@ -26,7 +26,15 @@
 /* One event may not exceed this, whatever batch_max_bytes says. */
 #define EVENT_MAX (4u * 1024 * 1024)
 
-enum { LOSS_QUEUE, LOSS_SPOOL_FULL, LOSS_SPOOL_CORRUPT, LOSS_REJECTED, LOSS_JOURNAL, LOSS_N };
+enum {
+    LOSS_QUEUE,
+    LOSS_SPOOL_FULL,
+    LOSS_SPOOL_CORRUPT,
+    LOSS_REJECTED,
+    LOSS_JOURNAL,
+    LOSS_UNDECODABLE,
+    LOSS_N
+};
 
 struct queue {
     uv_loop_t *loop;
@@ -285,6 +293,9 @@ struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
     q->loss[LOSS_JOURNAL] = (struct loss){ "spool.journal", "events",
                                            "entries of the open batch's journal failed their CRC "
                                            "or were torn by a crash", 0, 0, 0 };
+    q->loss[LOSS_UNDECODABLE] = (struct loss){ "spool.undecodable", "events",
+                                               "a spool record passed its CRC but holds no "
+                                               "batch: skipped, never sent", 0, 0, 0 };
     q->jnl_rl.interval_ms = 60000;
     q->jnl_rl.burst = 1;
     snprintf(dir, sizeof(dir), "%s/spool", conf->state_dir);
@@ -395,7 +406,7 @@ void queue_ack(struct queue *q, uint64_t seq)
     spool_ack(q->spool, seq);
 }
 
-void queue_drop(struct queue *q, uint64_t seq, const char *why)
+static void drop(struct queue *q, uint64_t seq, int kind, const char *why)
 {
     size_t n = spool_count(q->spool);
     for (size_t i = 0; i < n; i++) {
@@ -404,12 +415,27 @@ void queue_drop(struct queue *q, uint64_t seq, const char *why)
             continue;
         log_warnx("[queue] dropped batch %llu (%u events): %s", (unsigned long long)seq,
                   r->events, why);
-        note_loss(q, LOSS_REJECTED, r->events);
+        note_loss(q, kind, r->events);
         q->st.dropped_total += r->events;
         spool_drop(q->spool, seq);
         report_loss(q);
         return;
     }
+}
+
+void queue_drop(struct queue *q, uint64_t seq, const char *why)
+{
+    drop(q, seq, LOSS_REJECTED, why);
+}
+
+void queue_drop_undecodable(struct queue *q, uint64_t seq)
+{
+    drop(q, seq, LOSS_UNDECODABLE, "it passed its CRC but does not decode as a batch");
+}
+
+uint64_t queue_recovered_high(const struct queue *q)
+{
+    return spool_recovered_high(q->spool);
 }
 
 void queue_new_epoch(struct queue *q)

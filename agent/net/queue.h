@@ -55,6 +55,11 @@ void queue_mark_unsent(struct queue *q);
 void queue_ack(struct queue *q, uint64_t seq);
 /* Drops one batch for good, counting it as lost. */
 void queue_drop(struct queue *q, uint64_t seq, const char *why);
+/* The same for a record that passed its CRC but is no batch (counted as
+ * spool.undecodable loss). */
+void queue_drop_undecodable(struct queue *q, uint64_t seq);
+/* Records up to this seq were found on disk at start (spool.h). */
+uint64_t queue_recovered_high(const struct queue *q);
 void queue_new_epoch(struct queue *q);
 const uint8_t *queue_epoch(const struct queue *q);
 uint64_t queue_next_seq(const struct queue *q);

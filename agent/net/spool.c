@@ -57,6 +57,7 @@ struct spool {
     uint64_t meta_gen; /* generation of the newest meta slot */
     uint64_t lost_at_exit; /* events held in memory at the last stop (reported) */
     uint64_t torn_seq;     /* seq of a torn record truncated at open, 0: none */
+    uint64_t recovered_high; /* the highest seq found unacknowledged at open */
     /* The open batch's journal: descriptor (O_APPEND; -1 when it could not
      * be opened), bytes in it (0: empty, no header yet), and what open
      * recovered from it for spool_journal_replay(). */
@@ -292,8 +293,10 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
                 rc = VG_ECORRUPT;
         }
         if (rc) {
-            /* Skip to the next magic; one bad record per skipped run. */
-            if (!resync)
+            /* Skip to the next magic; one bad record per skipped run.  A
+             * damaged record whose header names a batch the collector
+             * already acknowledged loses nothing. */
+            if (!resync && !(rc == VG_ECORRUPT && get64(buf + off + 8) <= s->acked))
                 s->st.bad_records++;
             resync = 1;
             off++;
@@ -325,6 +328,8 @@ static uint64_t scan_segment(struct spool *s, struct seg *sg, const uint8_t *buf
             if (r.seq > s->acked && rec_push(s, &r) == 0) {
                 sg->live++;
                 s->st.recovered++;
+                if (r.seq > s->recovered_high)
+                    s->recovered_high = r.seq;
             }
         }
         off += SPOOL_HDR + len;
@@ -1146,6 +1151,11 @@ int spool_journal_add(struct spool *s, const void *ev, size_t len)
     }
     s->jpend_n++;
     return s->jhold ? 0 : spool_journal_flush(s);
+}
+
+uint64_t spool_recovered_high(const struct spool *s)
+{
+    return s->recovered_high;
 }
 
 void spool_trim(struct spool *s)

@@ -172,6 +172,9 @@ void spool_journal_hold(struct spool *s);
  * the journal is left as it was and the held events are counted in
  * journal_write_errors (they are in the open batch, in memory only). */
 int spool_journal_flush(struct spool *s);
+/* The highest sequence number found unacknowledged on disk at open (0:
+ * none): records up to it were written by an earlier process. */
+uint64_t spool_recovered_high(const struct spool *s);
 /* Gives back the journal's write buffer when a burst made it big. */
 void spool_trim(struct spool *s);
 /* The open batch was appended as a record (or given up): empties the

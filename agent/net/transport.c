@@ -49,6 +49,8 @@ struct transport {
     int resolving;
     int closing;      /* we asked this connection to close */
     int acked;        /* the collector acknowledged a batch on this connection */
+    uint64_t sent_high;   /* the highest seq sent on this connection */
+    uint64_t verify_upto; /* records up to this seq are decoded before they are sent */
     int again;        /* reconnect to the same address at once (new epoch) */
     uint32_t max_frame;
     int stop_when_drained;
@@ -132,6 +134,15 @@ static int send_env(struct transport *t, Vigil__V1__Envelope *env)
     return rc;
 }
 
+static int batch_decodes(const uint8_t *data, size_t len)
+{
+    Vigil__V1__Batch *b = vigil__v1__batch__unpack(NULL, len, data);
+    if (!b)
+        return 0;
+    vigil__v1__batch__free_unpacked(b, NULL);
+    return 1;
+}
+
 /* Sends spooled batches, in order, until the window of unacknowledged
  * batches or the TLS queue is full. */
 static void pump(struct transport *t)
@@ -166,6 +177,16 @@ static void pump(struct transport *t)
             queue_drop(t->queue, seq, "spool record corrupt on disk");
             continue;
         }
+        /* Bytes this process did not just write (an earlier process's, or
+         * a batch in flight when the collector dropped us) must decode:
+         * a record with a good CRC that is no batch would otherwise make
+         * the collector drop every connection that carries it, for ever. */
+        if (rc == 0 && (seq <= queue_recovered_high(t->queue) || seq <= t->verify_upto) &&
+            !batch_decodes(data, r->len)) {
+            free(data);
+            queue_drop_undecodable(t->queue, seq);
+            continue;
+        }
         if (rc) { /* EMFILE, ENOMEM: try again after a reconnect */
             log_warnx("[net] cannot read batch %llu from the spool: %s", (unsigned long long)seq,
                       vg_strerror(rc));
@@ -195,6 +216,8 @@ static void pump(struct transport *t)
             return;
         }
         queue_mark_sent(t->queue);
+        if (seq > t->sent_high)
+            t->sent_high = seq;
         t->batches_sent++;
         t->last_tx_ms = vg_time_mono_ms();
     }
@@ -506,6 +529,10 @@ static void on_close(struct vg_tls_conn *c, int err)
     enum tstate was = t->state;
     uint64_t sup;
 
+    /* What was in flight is checked before it goes again (pump). */
+    if (t->sent_high > t->verify_upto)
+        t->verify_upto = t->sent_high;
+    t->sent_high = 0;
     t->conn = NULL;
     t->closing = 0;
     vg_frame_reader_free(&t->rd);

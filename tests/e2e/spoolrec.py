@@ -1,0 +1,50 @@
+#!/usr/bin/env python3
+"""Rewrites one record of a spool segment (agent/net/spool.h): its payload
+replaced by bytes that are no protobuf batch, its CRC-32C recomputed, so
+that only decoding can tell.  Prints the record's seq and event count.
+
+    spoolrec.py SEGMENT INDEX     (INDEX: 0-based among the records,
+                                   tombstones not counted; -1: the last)
+"""
+import struct
+import sys
+
+HDR = 28
+MAGIC = b"VGS1"
+TOMB = b"VGSD"  # a dropped record
+
+
+def crc32c(data, crc=0):
+    crc ^= 0xFFFFFFFF
+    for b in data:
+        crc ^= b
+        for _ in range(8):
+            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+    return crc ^ 0xFFFFFFFF
+
+
+def main():
+    path, want = sys.argv[1], int(sys.argv[2])
+    buf = bytearray(open(path, "rb").read())
+    recs, off = [], 0
+    while off + HDR <= len(buf) and buf[off:off + 4] in (MAGIC, TOMB):
+        (length,) = struct.unpack_from("<I", buf, off + 4)
+        if buf[off:off + 4] == MAGIC:
+            recs.append((off, length))
+        off += HDR + length
+    if not recs or want >= len(recs):
+        sys.exit("only %d records" % len(recs))
+    off, length = recs[want]
+    (seq,) = struct.unpack_from("<Q", buf, off + 8)
+    (events,) = struct.unpack_from("<I", buf, off + 20)
+    buf[off + HDR:off + HDR + length] = b"\xff" * length
+    crc = crc32c(bytes(buf[off + 4:off + 24]))
+    crc = crc32c(bytes(buf[off + HDR:off + HDR + length]), crc)
+    struct.pack_into("<I", buf, off + 24, crc)
+    with open(path, "r+b") as f:
+        f.seek(off)
+        f.write(buf[off:off + HDR + length])
+    print(seq, events)
+
+
+main()
