@@ -61,6 +61,11 @@ struct conn {
     unsigned jobs;           /* requests of its being worked on (a report): not idle */
     int closing;             /* we asked for the close: no more refusals or acks */
     uint64_t serial;         /* unique per accepted connection */
+    int evicted;             /* closed to make room for a newer handshake */
+    int spoke;               /* known to have sent bytes in its handshake */
+    int in_hs;               /* on the server's list of handshakes, oldest first */
+    struct conn *hs_next, *hs_prev;
+    char addr[64];           /* the peer's address, without its port */
     struct conn *next, *prev;     /* all connections */
     struct conn *hnext;           /* agent id hash chain */
 };
@@ -79,8 +84,12 @@ struct pending {
 #define PAUSE_EVENTS 200000
 /* ... and every connection pauses while this many wait in total. */
 #define PAUSE_TOTAL_BATCHES 4096
-/* Connections accepted but not yet through the TLS handshake. */
+/* Connections accepted but not yet through the TLS handshake, in all and
+ * from one address (port aside): past either, the oldest such connection
+ * (of that address) is closed to make room, so that sockets that never
+ * start TLS cannot keep a real agent or operator out. */
 #define MAX_HANDSHAKING 512
+#define MAX_HANDSHAKING_PER_ADDR 32
 
 struct server {
     uv_loop_t *loop;
@@ -101,8 +110,11 @@ struct server {
     struct vg_ratelimit rl_refuse, rl_frame;
     /* counters, since start */
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
-        duplicate_ids, batches_rejected, handshake_overflow;
+        duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted;
     unsigned handshaking;
+    unsigned evicting; /* of them, closed to make room, not gone yet */
+    struct conn *hs_head, *hs_tail; /* them, oldest first */
+    struct vg_ratelimit rl_evict;
 #ifdef VG_TEST_HOOKS
     /* Fault injection, test builds only (VIGIL_TEST_CRASH_AFTER_COMMIT=N):
      * die by SIGKILL once N batches are committed, before they are

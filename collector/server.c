@@ -284,6 +284,34 @@ int server_on_env(void *ctx, Vigil__V1__Envelope *env)
 
 /* ---- connection events ---- */
 
+/* The connections still in their TLS handshake, oldest first. */
+static void hs_add(struct server *s, struct conn *c)
+{
+    c->in_hs = 1;
+    c->hs_prev = s->hs_tail;
+    c->hs_next = NULL;
+    if (s->hs_tail)
+        s->hs_tail->hs_next = c;
+    else
+        s->hs_head = c;
+    s->hs_tail = c;
+}
+
+static void hs_del(struct server *s, struct conn *c)
+{
+    if (!c->in_hs)
+        return;
+    c->in_hs = 0;
+    if (c->hs_prev)
+        c->hs_prev->hs_next = c->hs_next;
+    else
+        s->hs_head = c->hs_next;
+    if (c->hs_next)
+        c->hs_next->hs_prev = c->hs_prev;
+    else
+        s->hs_tail = c->hs_prev;
+}
+
 static int on_ready(struct vg_tls_conn *t)
 {
     struct conn *c = vg_tls_data(t);
@@ -291,6 +319,7 @@ static int on_ready(struct vg_tls_conn *t)
 
     c->last_rx_ms = c->ready_ms = vg_time_mono_ms();
     c->srv->handshaking--;
+    hs_del(c->srv, c);
     if (c->kind == CONN_ENROLL)
         return 0; /* no client certificate here: only an EnrollRequest is taken */
     /* Runs after every handshake, resumed ones included: mbedtls does not
@@ -343,6 +372,9 @@ static void on_close(struct vg_tls_conn *t, int err)
 
     if (!c->ready_ms)
         s->handshaking--;
+    hs_del(s, c);
+    if (c->evicted)
+        s->evicting--;
     if (c->kind == CONN_ENROLL)
         s->enrolling--;
     if (c->ready_ms && !c->closing && vg_frame_reader_finish(&c->rd) == VG_ETRUNC) {
@@ -396,6 +428,83 @@ static void on_enroll_connection(uv_stream_t *l, int status)
     accept_conn(l, status, 1);
 }
 
+/* "192.0.2.1:443" -> "192.0.2.1", "[2001:db8::1]:443" -> "[2001:db8::1]". */
+static void addr_only(const char *in, char *out, size_t outlen)
+{
+    const char *colon = strrchr(in, ':');
+    size_t n = colon && (in[0] == '[' ? colon[-1] == ']' : strchr(in, ':') == colon)
+                   ? (size_t)(colon - in)
+                   : strlen(in);
+    snprintf(out, outlen, "%.*s", (int)n, in);
+}
+
+static void evict(struct server *s, struct conn *old, unsigned n, const char *scope)
+{
+    uint64_t sup, age = vg_time_mono_ms() - old->accept_ms;
+    old->evicted = 1;
+    s->evicting++;
+    s->handshake_evicted++;
+    if (vg_ratelimit(&s->rl_evict, &sup))
+        log_warnx("closed a connection from %s still in its TLS handshake after %llu ms: %u "
+                  "handshakes in progress %s (%llu such closes so far)", old->addr,
+                  (unsigned long long)age, n, scope, (unsigned long long)s->handshake_evicted);
+    conn_close(old, "evicted: too many TLS handshakes in progress");
+}
+
+/* Which of two handshakes to close first: one whose peer has not said a
+ * word (a real client sends its ClientHello at once), then the older. */
+static int worse(const struct conn *a, const struct conn *b)
+{
+    int sa = !a->spoke && vg_tls_rx_bytes(a->tls) == 0;
+    int sb = !b->spoke && vg_tls_rx_bytes(b->tls) == 0;
+    if (sa != sb)
+        return sa;
+    return a->accept_ms <= b->accept_ms;
+}
+
+/* Before c's handshake starts: room under both limits, made by closing
+ * handshakes (of c's address first): silent ones first, then the oldest.
+ * A real peer speaks at once and finishes in milliseconds; a socket that
+ * waits in silence is most likely idle. */
+static void make_room(struct server *s, struct conn *c)
+{
+    /* The choice is checked: a connection accepted in the same burst may
+     * have said its ClientHello already, unread; then choose again. */
+    for (int tries = 0; tries < 8; tries++) {
+        struct conn *oldest = NULL, *oldest_same = NULL, *v;
+        unsigned same = 0;
+        const char *scope;
+
+        for (struct conn *o = s->hs_head; o; o = o->hs_next) {
+            if (o->evicted || o->closing)
+                continue;
+            if (!oldest || worse(o, oldest))
+                oldest = o;
+            if (strcmp(o->addr, c->addr) == 0) {
+                same++;
+                if (!oldest_same || worse(o, oldest_same))
+                    oldest_same = o;
+            }
+        }
+        if (same >= MAX_HANDSHAKING_PER_ADDR && oldest_same) {
+            v = oldest_same;
+            scope = "from that address";
+        } else if (s->handshaking - s->evicting >= MAX_HANDSHAKING && oldest) {
+            v = oldest;
+            same = s->handshaking - s->evicting;
+            scope = "in all";
+        } else {
+            return;
+        }
+        if (!v->spoke && vg_tls_rx_bytes(v->tls) == 0 && !vg_tls_silent(v->tls)) {
+            v->spoke = 1;
+            continue;
+        }
+        evict(s, v, same, scope);
+        return;
+    }
+}
+
 static void accept_conn(uv_stream_t *l, int status, int enroll)
 {
     struct server *s = l->data;
@@ -405,7 +514,7 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
         log_warnx("accept: %s", uv_strerror(status));
         return;
     }
-    if (s->handshaking >= MAX_HANDSHAKING || s->stopping || (enroll && s->enrolling >= 64)) {
+    if (s->stopping || (enroll && s->enrolling >= 64)) {
         /* Accept and drop at once: the socket costs nothing further, and
          * agents already connected are unaffected. */
         uv_tcp_t *drop = malloc(sizeof(*drop));
@@ -416,8 +525,7 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
         if (uv_accept(l, (uv_stream_t *)drop) == 0 && !s->stopping) {
             s->handshake_overflow++;
             if (vg_ratelimit(&s->rl_refuse, &sup))
-                log_warnx("refused a connection: %u TLS handshakes already in progress",
-                          s->handshaking);
+                log_warnx("refused an enrollment connection: %u already open", s->enrolling);
         }
         uv_close((uv_handle_t *)drop, (uv_close_cb)free);
         return;
@@ -437,6 +545,9 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
     }
     s->accepted++;
     c->serial = s->accepted;
+    addr_only(vg_tls_peer_addr(c->tls), c->addr, sizeof(c->addr));
+    make_room(s, c);
+    hs_add(s, c);
     s->handshaking++;
     if (enroll)
         s->enrolling++;
@@ -621,6 +732,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->loop = loop;
     s->conf = conf;
     s->rl_refuse = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
+    s->rl_evict = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 5);
     s->rl_frame = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
     vg_frame_limits_default(&s->limits);
     s->limits.max_wire = (uint32_t)conf->max_frame;
@@ -855,10 +967,10 @@ void server_free(struct server *s)
     vg_tls_config_free(s->tls);
     log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "
              "stored (%llu events), %llu resends, %llu rejected, %llu duplicate identities, "
-             "%llu connections over the handshake limit",
+             "%llu handshakes closed to make room, %llu enrollment connections refused",
              (unsigned long long)s->accepted, (unsigned long long)s->refused,
              (unsigned long long)s->bad_frames, (unsigned long long)s->batches_stored,
              (unsigned long long)s->events_stored, (unsigned long long)s->batches_duplicate,
              (unsigned long long)s->batches_rejected, (unsigned long long)s->duplicate_ids,
-             (unsigned long long)s->handshake_overflow);
+             (unsigned long long)s->handshake_evicted, (unsigned long long)s->handshake_overflow);
 }

@@ -19,6 +19,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/ioctl.h>
 #include <arpa/inet.h>
 
 #include <mbedtls/version.h>
@@ -78,6 +79,7 @@ struct vg_tls_conn {
     struct vg_buf out;
     size_t queued;
     char addr[64];
+    uint64_t rx_bytes; /* read from the peer, in all */
     char server_name[256];
     char why[256];
     struct vg_cert_info peer;
@@ -542,12 +544,16 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
     *buf = uv_buf_init(rbuf, sizeof(rbuf));
 }
 
+static int setup_ssl(struct vg_tls_conn *c, const char *server_name);
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct vg_tls_conn *c = s->data;
 
     if (n == 0)
         return;
+    if (n > 0)
+        c->rx_bytes += (uint64_t)n;
     if (n < 0) {
         if (n == UV_EOF) {
             why(c, c->state == ST_HANDSHAKE ? "peer closed during the TLS handshake"
@@ -567,6 +573,13 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         why(c, "peer sends faster than TLS can consume");
         fail(c, VG_ETOOBIG);
         return;
+    }
+    if (!c->ssl_ready) {
+        int rc = setup_ssl(c, NULL);
+        if (rc) {
+            fail(c, rc);
+            return;
+        }
     }
     drive(c);
 }
@@ -604,7 +617,10 @@ static struct vg_tls_conn *conn_new(uv_loop_t *loop, struct vg_tls_config *cfg,
     return c;
 }
 
-static int start_tls(struct vg_tls_conn *c, const char *server_name)
+/* mbedtls's state for c (its two record buffers: 33 KiB).  A server sets
+ * it up only when the client has said something, so that a socket that
+ * never starts TLS costs almost nothing to accept and to close. */
+static int setup_ssl(struct vg_tls_conn *c, const char *server_name)
 {
     int rc;
 
@@ -622,6 +638,15 @@ static int start_tls(struct vg_tls_conn *c, const char *server_name)
         return VG_ECRYPTO;
     }
     mbedtls_ssl_set_bio(&c->ssl, c, bio_send, bio_recv, NULL);
+    return 0;
+}
+
+static int start_tls(struct vg_tls_conn *c, const char *server_name)
+{
+    int rc;
+
+    if (!c->cfg->server && (rc = setup_ssl(c, server_name)) != 0)
+        return rc;
     uv_tcp_nodelay(&c->tcp, 1);
     /* Kernel keepalive as a backstop to the application heartbeat: a peer
      * that vanished without FIN is eventually noticed even when idle. */
@@ -633,7 +658,8 @@ static int start_tls(struct vg_tls_conn *c, const char *server_name)
         why(c, "read failed: %s", uv_strerror(rc));
         return rc;
     }
-    drive(c); /* the client speaks first */
+    if (c->ssl_ready)
+        drive(c); /* the client speaks first */
     return 0;
 }
 
@@ -820,6 +846,19 @@ void *vg_tls_data(const struct vg_tls_conn *c) { return c->data; }
 void vg_tls_set_data(struct vg_tls_conn *c, void *data) { c->data = data; }
 const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c) { return &c->peer; }
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c) { return c->addr; }
+uint64_t vg_tls_rx_bytes(const struct vg_tls_conn *c) { return c->rx_bytes; }
+
+int vg_tls_silent(struct vg_tls_conn *c)
+{
+    uv_os_fd_t fd;
+    int n = 0;
+    if (c->rx_bytes)
+        return 0;
+    /* Said something the loop has not read yet (accepted in a burst)? */
+    if (uv_fileno((uv_handle_t *)&c->tcp, &fd) == 0 && ioctl(fd, FIONREAD, &n) == 0 && n > 0)
+        return 0;
+    return 1;
+}
 const char *vg_tls_why(const struct vg_tls_conn *c) { return c->why; }
 int vg_tls_resumed(const struct vg_tls_conn *c) { return c->resumed; }
 

@@ -104,6 +104,10 @@ void vg_tls_set_data(struct vg_tls_conn *c, void *data);
 const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c);
 /* "192.0.2.1:53422" */
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c);
+/* Bytes read from the peer so far (0: it has said nothing yet). */
+uint64_t vg_tls_rx_bytes(const struct vg_tls_conn *c);
+/* 1 when the peer has sent nothing at all, read or waiting in the socket. */
+int vg_tls_silent(struct vg_tls_conn *c);
 /* Why the connection failed or closed (empty if not known). */
 const char *vg_tls_why(const struct vg_tls_conn *c);
 /* 1 if the handshake resumed a session.  Known on the server side only
