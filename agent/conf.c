@@ -91,8 +91,10 @@ const struct vg_conf_key agent_conf_keys[] = {
        "worker thread); 0: none"),
     KB("telemetry", "ring_buffer_size", VG_CONF_SIZE, "512K", ring_buffer_size, 65536,
        256ULL * 1024 * 1024,
-       "the eBPF ring buffer (a power of two): room for bursts while the agent catches up "
-       "(about 3,000 execs per MiB); it is mapped twice, so it counts double in RSS"),
+       "the eBPF ring buffer (a power of two): room for bursts, and for the execs while the "
+       "agent restarts (about 3,000 execs per MiB: 512K holds a 2 s restart at 600 execs/s); "
+       "raise it on hosts that exec faster; it is mapped twice, so it counts double in RSS "
+       "(not in PSS)"),
     K("telemetry", "bpf_pin_dir", VG_CONF_STR, "/sys/fs/bpf/vigil", bpf_pin_dir,
       "bpffs directory where the eBPF programs and their ring buffer are pinned, so that execs "
       "while the agent is down or restarting wait there for the next one (empty: not pinned; "
