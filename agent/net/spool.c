@@ -552,8 +552,10 @@ void spool_close(struct spool *s)
         fsync(s->cur_fd);
         close(s->cur_fd);
     }
-    if (s->dir[0] && s->segs)
-        write_meta(s); /* best effort: fewer resends after a clean stop */
+    /* Best effort: fewer resends after a clean stop, and an acknowledgement
+     * of everything (no segment left) is not forgotten. */
+    if (s->dir[0])
+        write_meta(s);
     if (s->jfd >= 0) {
         spool_journal_flush(s);
         close(s->jfd); /* not emptied: what it holds is the next start's */

@@ -22,6 +22,7 @@
  * sequence number; whatever we did survives a reopen.
  */
 #include <stddef.h>
+#include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>
@@ -259,11 +260,15 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         spool_close(s);
         s = spool_open(dir, &o, err, sizeof(err));
         if (!s)
-            abort(); /* we wrote it: it must open */
+            { fprintf(stderr, "reopen: %s\n", err); abort(); } /* we wrote it: it must open */
         check(s);
         /* Sequence numbers are never reused. */
-        if (spool_next_seq(s) < next || spool_acked(s) < acked)
+        if (spool_next_seq(s) < next || spool_acked(s) < acked) {
+            fprintf(stderr, "next %llu -> %llu, acked %llu -> %llu\n", (unsigned long long)next,
+                    (unsigned long long)spool_next_seq(s), (unsigned long long)acked,
+                    (unsigned long long)spool_acked(s));
             abort();
+        }
     }
     if (want_seq) {
         /* The batch appended before the reopen is still there, intact. */
