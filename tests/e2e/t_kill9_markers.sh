@@ -164,8 +164,12 @@ echo "markers: $sgot of $N stored ($rows rows), while down: $dgot of $down ($dro
 
 # One AgentTamper per kill -9 of the agent, shown by vigilctl.
 [ "$tamper" = "$PKILLS" ] || fail "$tamper unclean-stop events for $PKILLS kills"
-# And one report per kill of the network process alone.
-[ "$netdied" = "$NKILLS" ] || fail "$netdied network-process deaths reported for $NKILLS kills"
+# A kill of the network process alone is reported, at most once each.
+# (A report still waiting in the parent, for a network process held back
+# by the restart backoff, is lost when the parent is killed too: not
+# every kill here can be reported.)
+[ "$netdied" -le "$NKILLS" ] || fail "$netdied network-process deaths reported for $NKILLS kills"
+[ "$NKILLS" = 0 ] || [ "$netdied" -ge 1 ] || fail "no network-process death reported for $NKILLS kills"
 start collector3 "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
 wait_for 20 "collector up for vigilctl" 'grep -q "listening on" collector3.log'
