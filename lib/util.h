@@ -83,9 +83,10 @@ char *vg_utf8_clean(const char *s);
  * and tab included), DEL, C1 controls (U+0080..U+009F, as their two UTF-8
  * bytes) and every byte that is not part of valid UTF-8 are written "\xNN"
  * (lower-case hex), a backslash "\\"; valid printable UTF-8 is copied
- * unchanged.  out (outlen >= 1) is always NUL-terminated and is cut only
- * between whole characters and escapes.  Returns the length of the whole
- * escaped text, as snprintf: the output was cut if it is >= outlen.
+ * unchanged.  out is always NUL-terminated (outlen 0: only measures; out
+ * may be NULL) and is cut only between whole characters and escapes.
+ * Returns the length of the whole escaped text, as snprintf: the output
+ * was cut if it is >= outlen.
  */
 size_t vg_str_escape(char *out, size_t outlen, const char *s);
 

@@ -855,6 +855,7 @@ static void test_str_escape_bound(void **state)
     assert_string_equal(out, "Z\xc3\xbc");
     assert_int_equal(vg_str_escape(out, 1, "\x1b"), 4);
     assert_string_equal(out, "");
+    assert_int_equal(vg_str_escape(NULL, 0, "a\x1b"), 5); /* measures only */
 }
 
 /* Helper programs: output, exit status, a missing program, a bound on
