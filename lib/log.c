@@ -49,12 +49,17 @@ void vg_logv(enum vg_log_level level, const char *errstr, const char *fmt, va_li
 {
     static const char *tag[] = { "error", "warning", "info", "debug" };
     static const int prio[] = { LOG_ERR, LOG_WARNING, LOG_INFO, LOG_DEBUG };
-    char msg[1024];
+    char raw[1024], msg[4 * sizeof(raw)]; /* an escape is at most 4 bytes per byte */
     int saved = errno;
 
     if (level > log_level)
         return;
-    vsnprintf(msg, sizeof(msg), fmt, ap);
+    vsnprintf(raw, sizeof(raw), fmt, ap);
+    /* Messages carry what peers sent (hostnames, tags, their errors): with
+     * control characters escaped no peer can start a line of its own or
+     * drive the terminal of whoever reads the log.  No message of ours
+     * spans lines. */
+    vg_str_escape(msg, sizeof(msg), raw);
     if (log_syslog) {
         syslog(prio[level], "%s%s%s%s%s%s", log_part ? "[" : "", log_part ? log_part : "",
                log_part ? "] " : "", msg, errstr ? ": " : "", errstr ? errstr : "");

@@ -5,6 +5,9 @@
  * Lines go to stderr (with an RFC 3339 UTC timestamp unless stderr is the
  * systemd journal, which stamps them itself) or to syslog.  Each line
  * carries the program name and, if set, the program part: "vigil-agent[net]".
+ * The message is escaped with vg_str_escape (control characters, bytes
+ * that are not UTF-8 and backslashes shown as "\xNN" and "\\"), so one
+ * call is always one line, whatever a peer put in its arguments.
  */
 #ifndef VG_LOG_H
 #define VG_LOG_H

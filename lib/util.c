@@ -562,6 +562,46 @@ char *vg_utf8_clean(const char *s)
     return out;
 }
 
+size_t vg_str_escape(char *out, size_t outlen, const char *s)
+{
+    static const char hex[] = "0123456789abcdef";
+    const unsigned char *p = (const unsigned char *)s;
+    size_t o = 0, need = 0;
+    int full = 0;
+
+    while (*p) {
+        char u[8];
+        size_t l = utf8_seq(p), k = 0;
+
+        if (l == 0 || p[0] < 0x20 || p[0] == 0x7f || (p[0] == 0xc2 && p[1] <= 0x9f)) {
+            /* An invalid byte, or a C1 control's first byte (its second
+             * is not valid UTF-8 on its own, so is escaped next). */
+            l = 1;
+            u[k++] = '\\';
+            u[k++] = 'x';
+            u[k++] = hex[p[0] >> 4];
+            u[k++] = hex[p[0] & 0xf];
+        } else if (p[0] == '\\') {
+            u[k++] = '\\';
+            u[k++] = '\\';
+        } else {
+            memcpy(u, p, l);
+            k = l;
+        }
+        p += l;
+        need += k;
+        if (!full && o + k < outlen) {
+            memcpy(out + o, u, k);
+            o += k;
+        } else {
+            full = 1; /* nothing after a cut, so no later, shorter unit slips in */
+        }
+    }
+    if (outlen)
+        out[o] = '\0';
+    return need;
+}
+
 int vg_str_ends_with(const char *s, const char *suffix)
 {
     size_t l = strlen(s), m = strlen(suffix);

@@ -77,6 +77,19 @@ int vg_unhex(const char *s, uint8_t *out, size_t max, size_t *len);
  * contents are not always UTF-8, JSON and protobuf strings must be. */
 char *vg_utf8_clean(const char *s);
 
+/*
+ * Escapes s (text a peer sent: a hostname, a tag, a package name) so it can
+ * go to a terminal or into a log line as it is: C0 controls (ESC, CR, LF
+ * and tab included), DEL, C1 controls (U+0080..U+009F, as their two UTF-8
+ * bytes) and every byte that is not part of valid UTF-8 are written "\xNN"
+ * (lower-case hex), a backslash "\\"; valid printable UTF-8 is copied
+ * unchanged.  out is always NUL-terminated (outlen 0: only measures; out
+ * may be NULL) and is cut only between whole characters and escapes.
+ * Returns the length of the whole escaped text, as snprintf: the output
+ * was cut if it is >= outlen.
+ */
+size_t vg_str_escape(char *out, size_t outlen, const char *s);
+
 /* Overwrites len bytes with zeros in a way the compiler keeps. */
 void vg_zeroize(void *p, size_t len);
 

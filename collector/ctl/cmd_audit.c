@@ -110,9 +110,10 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
             printf("]\n");
         }
         printf("%zu audit entries\n", r->n_entries);
+        char why[1024];
         if (verify)
             printf("chain: %s%s%s\n", r->chain_ok ? "intact" : "BROKEN: ",
-                   r->chain_ok ? "" : r->broken_reason,
+                   r->chain_ok ? "" : ctl_text(why, sizeof(why), r->broken_reason),
                    r->chain_ok ? "" : " (the log was edited outside the collector)");
     }
     rc = verify && !r->chain_ok ? CTL_EXIT_FAIL : CTL_EXIT_OK;

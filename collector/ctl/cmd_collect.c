@@ -191,7 +191,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
     Vigil__V1__OperatorResponse *resp = NULL;
     void *owner = NULL;
     const char *reason = NULL, *outp = NULL;
-    char agent[256], cmd_id[64], out_name[300], coll_id[64];
+    char agent[256], cmd_id[64], out_name[300], coll_id[64], hn[1024], ai[1024];
     uint64_t max_size = 0, max_ms = 0, timeout_ms = 600000, deadline;
     long pause = 100;
     int c, rc, nowait = 0;
@@ -236,7 +236,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
         return rc;
     vg_strlcpy(cmd_id, resp->command->command_id, sizeof(cmd_id));
     fprintf(nowait ? stdout : stderr, "command %s: collect %s (%s) %s\n", cmd_id,
-            resp->command->hostname, agent,
+            ctl_text(hn, sizeof(hn), resp->command->hostname), ctl_text(ai, sizeof(ai), agent),
             resp->command->agent_connected ? "sent to the agent" : "queued: the agent is offline");
     ctl_call_free(owner);
     if (nowait)
@@ -371,7 +371,9 @@ int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
             ctl_put_text(ci->hostname);
             printf(" (");
             ctl_put_text(ci->agent_id);
-            printf(")  %s\n    asked by ", ci->name);
+            printf(")  ");
+            ctl_put_text(ci->name);
+            printf("\n    asked by ");
             ctl_put_text(ci->operator_);
             printf(" at %s: ", vg_time_format(ci->requested_time_ms, t1, sizeof(t1)));
             ctl_put_text(ci->reason);

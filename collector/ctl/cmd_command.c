@@ -274,9 +274,11 @@ int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
     vg_strlcpy(id, resp->command->command_id, sizeof(id));
     {
         const Vigil__V1__CommandInfo *ci = resp->command;
+        char hn[1024], ai[512];
         if (!ctl->json)
             fprintf(nowait ? stdout : stderr, "command %s: %s %s (%s) %s%s\n", ci->command_id,
-                    ci->action, ci->hostname, ci->agent_id,
+                    ci->action, ctl_text(hn, sizeof(hn), ci->hostname),
+                    ctl_text(ai, sizeof(ai), ci->agent_id),
                     ci->agent_connected ? "sent to the agent" : "queued: the agent is offline",
                     nowait ? "" : "; waiting for the result");
         else if (nowait) {
@@ -464,9 +466,10 @@ int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv)
     }
     {
         char t[VG_TIME_STR_MAX];
+        char host[1024];
         printf("wrote %s: a break-glass release token for %s, valid until %s.\n"
                "On the host, as root: vigil-agent release --token %s\n",
-               outp, argv[optind],
+               outp, ctl_text(host, sizeof(host), argv[optind]),
                vg_time_format(resp->release_token->expires_time_ms, t, sizeof(t)), outp);
     }
     ctl_call_free(owner);
@@ -532,8 +535,9 @@ int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(o);
         json_decref(o);
     } else {
-        printf("revoked %s: %zu certificate%s", resp->revoke->agent_id, resp->revoke->n_serials,
-               resp->revoke->n_serials == 1 ? "" : "s");
+        char ai[512];
+        printf("revoked %s: %zu certificate%s", ctl_text(ai, sizeof(ai), resp->revoke->agent_id),
+               resp->revoke->n_serials, resp->revoke->n_serials == 1 ? "" : "s");
         for (size_t i = 0; i < resp->revoke->n_serials; i++)
             printf("%s%s", i ? ", " : " (serial ", resp->revoke->serials[i]);
         printf("%s%s\n", resp->revoke->n_serials ? ")" : "",

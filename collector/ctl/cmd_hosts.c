@@ -119,19 +119,22 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     return o;
 }
 
+/* The tags as "k=v,k=v", escaped (after joining: a cut then falls
+ * between whole escapes). */
 static void tags_text(const Vigil__V1__HostInfo *h, char *out, size_t len)
 {
+    char raw[4096];
     size_t used = 0;
-    out[0] = '\0';
-    for (size_t i = 0; i < h->n_tags && used < len; i++) {
-        int n = snprintf(out + used, len - used, "%s%s=%s", i ? "," : "", h->tags[i]->key,
-                         h->tags[i]->value);
+
+    raw[0] = '\0';
+    for (size_t i = 0; i < h->n_tags && used < sizeof(raw); i++) {
+        int n = snprintf(raw + used, sizeof(raw) - used, "%s%s=%s", i ? "," : "",
+                         h->tags[i]->key, h->tags[i]->value);
         if (n < 0)
             break;
         used += (size_t)n;
     }
-    if (!out[0])
-        vg_strlcpy(out, "-", len);
+    ctl_text(out, len, raw[0] ? raw : "-");
 }
 
 static void skew_text(int64_t ms, char *out, size_t len)
@@ -170,12 +173,12 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
     for (size_t i = 0; i < n; i++) {
         const Vigil__V1__HostInfo *h = hosts[i];
         char t[VG_TIME_STR_MAX];
-        snprintf(cells[i][0], 256, "%s", h->agent_id);
-        snprintf(cells[i][1], 256, "%s", h->hostname[0] ? h->hostname : "-");
+        ctl_text(cells[i][0], 256, h->agent_id);
+        ctl_text(cells[i][1], 256, h->hostname[0] ? h->hostname : "-");
         tags_text(h, cells[i][2], 256);
-        snprintf(cells[i][3], 256, "%s", h->os_pretty_name[0] ? h->os_pretty_name : "-");
-        snprintf(cells[i][4], 256, "%s", h->kernel_release[0] ? h->kernel_release : "-");
-        snprintf(cells[i][5], 256, "%s", h->software_version[0] ? h->software_version : "-");
+        ctl_text(cells[i][3], 256, h->os_pretty_name[0] ? h->os_pretty_name : "-");
+        ctl_text(cells[i][4], 256, h->kernel_release[0] ? h->kernel_release : "-");
+        ctl_text(cells[i][5], 256, h->software_version[0] ? h->software_version : "-");
         snprintf(cells[i][6], 256, "%s", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         snprintf(cells[i][7], 256, "%s", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
         snprintf(cells[i][8], 256, "%s%s%s%s", h->connected ? "connected" : "offline",
@@ -193,15 +196,14 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
         else
             snprintf(cells[i][13], 256, "-");
         for (int c = 0; c < NCOL; c++)
-            if (strlen(cells[i][c]) > w[c])
-                w[c] = strlen(cells[i][c]);
+            if (ctl_width(cells[i][c]) > w[c])
+                w[c] = ctl_width(cells[i][c]);
     }
     for (int c = 0; c < NCOL; c++)
-        printf("%-*s%s", c == NCOL - 1 ? 0 : (int)w[c], head[c], c == NCOL - 1 ? "\n" : "  ");
+        ctl_put_cell(head[c], w[c], c == NCOL - 1);
     for (size_t i = 0; i < n; i++)
         for (int c = 0; c < NCOL; c++)
-            printf("%-*s%s", c == NCOL - 1 ? 0 : (int)w[c], cells[i][c],
-                   c == NCOL - 1 ? "\n" : "  ");
+            ctl_put_cell(cells[i][c], w[c], c == NCOL - 1);
     free(cells);
 }
 
@@ -290,6 +292,7 @@ int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInf
     Vigil__V1__HostsResult *res;
     const Vigil__V1__HostInfo *match = NULL;
     size_t nmatch = 0;
+    char id[1024];
     int rc;
 
     if ((rc = fetch(ctl, NULL, 0, &res, owner)) != 0)
@@ -315,10 +318,10 @@ int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInf
         return ctl_err("no host with agent id or hostname '%s' (see 'vigilctl hosts')", host);
     }
     fprintf(stderr, "vigilctl: %zu hosts are named '%s'; give the agent id instead:\n", nmatch,
-            host);
+            ctl_text(id, sizeof(id), host));
     for (size_t i = 0; i < res->n_hosts; i++)
         if (strcmp(res->hosts[i]->hostname, host) == 0)
-            fprintf(stderr, "  %s  (%s)\n", res->hosts[i]->agent_id,
+            fprintf(stderr, "  %s  (%s)\n", ctl_text(id, sizeof(id), res->hosts[i]->agent_id),
                     res->hosts[i]->connected ? "connected" : "offline");
     ctl_call_free(*owner);
     return CTL_EXIT_USAGE;
@@ -357,6 +360,14 @@ int ctl_resolve_agent_id(struct ctl *ctl, const char *host, char *out, size_t le
     return 0;
 }
 
+/* label, then v escaped, then after (NULL: a newline). */
+static void put_field(const char *label, const char *v, const char *after)
+{
+    fputs(label, stdout);
+    ctl_put_text(v);
+    fputs(after ? after : "\n", stdout);
+}
+
 int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
 {
     const Vigil__V1__HostInfo *h;
@@ -381,8 +392,8 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         char t[VG_TIME_STR_MAX], tags[1024], skew[32];
         tags_text(h, tags, sizeof(tags)); // NOLINT(clang-analyzer-core.CallAndMessage)
         skew_text(h->clock_skew_ms, skew, sizeof(skew));
-        printf("agent id:    %s\n", h->agent_id);
-        printf("hostname:    %s\n", h->hostname);
+        put_field("agent id:    ", h->agent_id, NULL);
+        put_field("hostname:    ", h->hostname, NULL);
         printf("state:       %s%s\n", h->connected ? "connected" : "offline",
                h->revoked ? ", certificates REVOKED" : "");
         if (h->isolated)
@@ -391,10 +402,12 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         else
             printf("network:     not isolated\n");
         printf("tags:        %s\n", tags);
-        printf("os:          %s\n", h->os_pretty_name[0] ? h->os_pretty_name : "-");
-        printf("kernel:      %s%s%s%s\n", h->kernel_release[0] ? h->kernel_release : "-",
-               h->newest_kernel[0] ? " (newest installed: " : "", h->newest_kernel,
-               h->newest_kernel[0] ? (h->kernel_update_pending ? "; REBOOT to use it)" : ")") : "");
+        put_field("os:          ", h->os_pretty_name[0] ? h->os_pretty_name : "-", NULL);
+        put_field("kernel:      ", h->kernel_release[0] ? h->kernel_release : "-", "");
+        if (h->newest_kernel[0])
+            put_field(" (newest installed: ", h->newest_kernel,
+                      h->kernel_update_pending ? "; REBOOT to use it)" : ")");
+        putchar('\n');
         printf("reboot:      %s\n", h->reboot_required || h->kernel_update_pending ? "required"
                                                                                  : "not required");
         printf("packages:    last changed %s\n", rfc3339(h->packages_changed_time_ms, t, sizeof(t)));
@@ -411,11 +424,13 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
                 printf("lists:       refreshed %s\n",
                        rfc3339(h->pending_sources_refreshed_time_ms, t, sizeof(t)));
             if (h->pending_error[0])
-                printf("lists:       problem: %s\n", h->pending_error);
+                put_field("lists:       problem: ", h->pending_error, NULL);
         }
         printf("booted:      %s\n", rfc3339(h->boot_time_ms, t, sizeof(t)));
-        printf("agent:       %s\n", h->software_version);
-        printf("processes:   %s\n", h->process_source[0] ? h->process_source : "unknown (no health report yet)");
+        put_field("agent:       ", h->software_version, NULL);
+        put_field("processes:   ",
+                  h->process_source[0] ? h->process_source : "unknown (no health report yet)",
+                  NULL);
         printf("first seen:  %s\n", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         printf("last seen:   %s\n", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
         printf("clock skew:  %s\n", skew);

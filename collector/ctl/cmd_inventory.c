@@ -70,21 +70,24 @@ int ctl_cmd_inventory(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(a);
         json_decref(a);
     } else {
-        size_t wn = 4, wv = 7;
+        size_t wn = 4, wv = 7, w;
+        char t[1024];
         for (size_t i = 0; i < resp->inventory->n_packages; i++) {
             const Vigil__V1__Package *p = resp->inventory->packages[i];
-            if (strlen(p->name) > wn)
-                wn = strlen(p->name);
-            if (strlen(p->version) > wv)
-                wv = strlen(p->version);
+            if ((w = ctl_width(ctl_text(t, sizeof(t), p->name))) > wn)
+                wn = w;
+            if ((w = ctl_width(ctl_text(t, sizeof(t), p->version))) > wv)
+                wv = w;
         }
         printf("%-*s  %-*s  %-6s  %s\n", (int)wn, "NAME", (int)wv, "VERSION", "ARCH", "STATUS");
         for (size_t i = 0; i < resp->inventory->n_packages; i++) {
             const Vigil__V1__Package *p = resp->inventory->packages[i];
-            printf("%-*s  %-*s  %-6s  %s\n", (int)wn, p->name, (int)wv, p->version, p->arch,
-                   p->status);
+            ctl_put_cell(ctl_text(t, sizeof(t), p->name), wn, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), p->version), wv, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), p->arch), 6, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), p->status), 0, 1);
         }
-        printf("%zu packages on %s\n", resp->inventory->n_packages, id);
+        printf("%zu packages on %s\n", resp->inventory->n_packages, ctl_text(t, sizeof(t), id));
     }
     ctl_call_free(owner);
     return CTL_EXIT_OK;
@@ -151,24 +154,29 @@ int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(a);
         json_decref(a);
     } else if (resp->packages->n_hosts == 0) {
-        printf("no host has %s\n", name);
+        char t[1024];
+        printf("no host has %s\n", ctl_text(t, sizeof(t), name));
     } else {
-        size_t wh = 8, wi = 8, wv = 7;
+        size_t wh = 8, wi = 8, wv = 7, w;
+        char t[1024];
         for (size_t i = 0; i < resp->packages->n_hosts; i++) {
             const Vigil__V1__HostPackage *h = resp->packages->hosts[i];
-            if (strlen(h->hostname) > wh)
-                wh = strlen(h->hostname);
-            if (strlen(h->agent_id) > wi)
-                wi = strlen(h->agent_id);
-            if (strlen(h->package->version) > wv)
-                wv = strlen(h->package->version);
+            if ((w = ctl_width(ctl_text(t, sizeof(t), h->hostname))) > wh)
+                wh = w;
+            if ((w = ctl_width(ctl_text(t, sizeof(t), h->agent_id))) > wi)
+                wi = w;
+            if ((w = ctl_width(ctl_text(t, sizeof(t), h->package->version))) > wv)
+                wv = w;
         }
         printf("%-*s  %-*s  %-*s  %-7s  %s\n", (int)wh, "HOSTNAME", (int)wi, "AGENT ID", (int)wv,
                "VERSION", "ARCH", "STATUS");
         for (size_t i = 0; i < resp->packages->n_hosts; i++) {
             const Vigil__V1__HostPackage *h = resp->packages->hosts[i];
-            printf("%-*s  %-*s  %-*s  %-7s  %s\n", (int)wh, h->hostname, (int)wi, h->agent_id,
-                   (int)wv, h->package->version, h->package->arch, h->package->status);
+            ctl_put_cell(ctl_text(t, sizeof(t), h->hostname), wh, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), h->agent_id), wi, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), h->package->version), wv, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), h->package->arch), 7, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), h->package->status), 0, 1);
         }
     }
     ctl_call_free(owner);

@@ -123,20 +123,23 @@ int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(a);
         json_decref(a);
     } else if (r->n_updates == 0) {
+        char t[512];
         printf("no %spending updates%s%s (hosts that have sent no list are not counted; "
-               "see 'vigilctl host')\n", security ? "security " : "", id[0] ? " on " : "", id);
+               "see 'vigilctl host')\n", security ? "security " : "", id[0] ? " on " : "",
+               ctl_text(t, sizeof(t), id));
     } else {
-        size_t wh = 8, wn = 4, wi = 9, wc = 9, nsec = 0;
+        size_t wh = 8, wn = 4, wi = 9, wc = 9, nsec = 0, w;
+        char t[1024];
         for (size_t i = 0; i < r->n_updates; i++) {
             const Vigil__V1__PendingUpdate *u = r->updates[i]->update;
-            if (strlen(r->updates[i]->hostname) > wh)
-                wh = strlen(r->updates[i]->hostname);
-            if (strlen(u->name) > wn)
-                wn = strlen(u->name);
-            if (strlen(u->installed_version) > wi)
-                wi = strlen(u->installed_version);
-            if (strlen(u->candidate_version) > wc)
-                wc = strlen(u->candidate_version);
+            if ((w = ctl_width(ctl_text(t, sizeof(t), r->updates[i]->hostname))) > wh)
+                wh = w;
+            if ((w = ctl_width(ctl_text(t, sizeof(t), u->name))) > wn)
+                wn = w;
+            if ((w = ctl_width(ctl_text(t, sizeof(t), u->installed_version))) > wi)
+                wi = w;
+            if ((w = ctl_width(ctl_text(t, sizeof(t), u->candidate_version))) > wc)
+                wc = w;
             nsec += u->security != 0;
         }
         printf("%-*s  %-*s  %-*s  %-*s  %-3s  %4s  %s\n", (int)wh, "HOSTNAME", (int)wn, "NAME",
@@ -144,10 +147,15 @@ int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv)
         for (size_t i = 0; i < r->n_updates; i++) {
             const Vigil__V1__HostPendingUpdate *h = r->updates[i];
             const Vigil__V1__PendingUpdate *u = h->update;
-            printf("%-*s  %-*s  %-*s  %-*s  %-3s  %4ld  %s\n", (int)wh, h->hostname, (int)wn,
-                   u->name, (int)wi, u->installed_version, (int)wc, u->candidate_version,
-                   u->security ? "yes" : "no", days_pending(u, now),
-                   u->n_advisories ? u->advisories[0] : u->origin[0] ? u->origin : "-");
+            ctl_put_cell(ctl_text(t, sizeof(t), h->hostname), wh, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), u->name), wn, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), u->installed_version), wi, 0);
+            ctl_put_cell(ctl_text(t, sizeof(t), u->candidate_version), wc, 0);
+            printf("%-3s  %4ld  ", u->security ? "yes" : "no", days_pending(u, now));
+            ctl_put_cell(ctl_text(t, sizeof(t), u->n_advisories ? u->advisories[0]
+                                                : u->origin[0]  ? u->origin
+                                                                : "-"),
+                         0, 1);
         }
         printf("%zu pending updates, %zu of them security\n", r->n_updates, nsec);
     }

@@ -415,11 +415,13 @@ static int pki_show(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(o);
         json_decref(o);
     } else {
+        char tx[2048];
         printf("file:        %s\n", file);
-        printf("subject:     %s\n", info.subject);
-        printf("name:        %s\n", info.cn);
+        /* A certificate names what its requester asked for: escaped. */
+        printf("subject:     %s\n", ctl_text(tx, sizeof(tx), info.subject));
+        printf("name:        %s\n", ctl_text(tx, sizeof(tx), info.cn));
         printf("role:        %s\n", info.is_ca ? "ca" : vg_role_name(info.role));
-        printf("issuer:      %s\n", info.issuer);
+        printf("issuer:      %s\n", ctl_text(tx, sizeof(tx), info.issuer));
         printf("serial:      %s\n", info.serial);
         printf("not before:  %s\n", vg_time_format(info.not_before_ms, nb, sizeof(nb)));
         printf("not after:   %s%s\n", vg_time_format(info.not_after_ms, na, sizeof(na)),
@@ -430,12 +432,12 @@ static int pki_show(struct ctl *ctl, int argc, char **argv)
                                     : info.client_auth ? "client auth" : "none");
         printf("sans:        ");
         for (size_t i = 0; i < info.nsans; i++)
-            printf("%s%s", i ? ", " : "", info.sans[i]);
+            printf("%s%s", i ? ", " : "", ctl_text(tx, sizeof(tx), info.sans[i]));
         printf("%s\n", info.nsans ? "" : "(none)");
         printf("sha256:      %s\n", vg_hex(info.sha256, VG_SHA256_LEN, fp));
         if (verified >= 0)
             printf("verify:      %s%s (against %s)\n", verified ? "ok" : "FAILED: ",
-                   verified ? "" : why, ca_path);
+                   verified ? "" : ctl_text(tx, sizeof(tx), why), ca_path);
     }
     rc = verified == 0 ? CTL_EXIT_FAIL : CTL_EXIT_OK;
 out:

@@ -300,8 +300,9 @@ int ctl_cmd_process_tree(struct ctl *ctl, int argc, char **argv)
                         &owner)) != 0)
         return rc;
     if (resp->process_tree->n_processes == 0) {
+        char t[512];
         fprintf(stderr, "vigilctl: no process %llu is known on %s (not in stored execs or "
-                "snapshots)\n", (unsigned long long)pid, id);
+                "snapshots)\n", (unsigned long long)pid, ctl_text(t, sizeof(t), id));
         ctl_call_free(owner);
         return CTL_EXIT_FAIL;
     }

@@ -228,8 +228,10 @@ static int advisories_import(struct ctl *ctl, const char *path, const char *form
                 ctl_print_json(o);
                 json_decref(o);
             } else {
-                printf("imported %s (%s) as import %lld: %llu fixes recorded", i->doc_key,
-                       i->format, (long long)i->id, (unsigned long long)i->records);
+                char dk[1024];
+                printf("imported %s (%s) as import %lld: %llu fixes recorded",
+                       ctl_text(dk, sizeof(dk), i->doc_key), i->format, (long long)i->id,
+                       (unsigned long long)i->records);
                 if (i->skipped)
                     printf(", %llu entries skipped (malformed or too long)",
                            (unsigned long long)i->skipped);

@@ -36,9 +36,24 @@ struct ctl_cmd {
 
 /* Prints "vigilctl: <message>" to stderr.  Returns CTL_EXIT_FAIL. */
 int ctl_err(const char *fmt, ...) __attribute__((format(printf, 1, 2)));
-/* Prints s on stdout with control characters shown as '?': text that
- * came from a host or an operator cannot drive the terminal. */
+/*
+ * Text that came from a host or an operator (hostnames, tags, package
+ * names, messages) goes to the terminal only through these: control
+ * characters, C1 controls and bytes that are not UTF-8 are shown as
+ * "\xNN" and a backslash as "\\" (vg_str_escape), so no host can drive
+ * the operator's terminal or make one line look like two.  --json output
+ * is not escaped: jansson writes every string exactly, with \uXXXX escapes.
+ */
+/* Prints s (NULL: nothing) escaped on stdout, however long. */
 void ctl_put_text(const char *s);
+/* Writes s (NULL: "") escaped into buf (len bytes, cut between whole
+ * escapes if it must be).  Returns buf, for use as a printf argument. */
+char *ctl_text(char *buf, size_t len, const char *s);
+/* Terminal columns that escaped text s takes (wide characters count 2). */
+size_t ctl_width(const char *s);
+/* Prints escaped text s as a table cell: padded to width columns and
+ * followed by two spaces, or, if last, by a newline. */
+void ctl_put_cell(const char *s, size_t width, int last);
 /* Prints v as indented JSON (keys in insertion order) on stdout. */
 void ctl_print_json(json_t *v);
 /* Prints "vigilctl: <message>" and a pointer to --help.  Returns CTL_EXIT_USAGE. */

@@ -1,4 +1,5 @@
-/* Logging: levels, line format, errno handling, rate limiting; error texts. */
+/* Logging: levels, line format, escaping, errno handling, rate limiting;
+ * error texts. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -75,6 +76,39 @@ static void test_format_and_levels(void **state)
     unsetenv("JOURNAL_STREAM");
 }
 
+static void emit_hostile(void)
+{
+    vg_log_set_part("net");
+    log_warnx("agent %s: hello refused",
+              "evil\n2026-12-04T12:00:00Z vigil-collector: info: agent root-ok enrolled\x1b[2J");
+    log_info("tag %s", "a\\b\rc\xc2\x9b");
+    vg_log_set_part(NULL);
+}
+
+/* What a peer put in a message cannot start a line of its own or reach
+ * the terminal: one call, one line, controls shown as \xNN. */
+static void test_escapes_peer_text(void **state)
+{
+    char *out;
+    size_t lines = 0;
+    (void)state;
+
+    setenv("JOURNAL_STREAM", "8:1234", 1);
+    vg_log_init("vigil-test", 0, VG_LOG_INFO);
+    out = capture(emit_hostile);
+    unsetenv("JOURNAL_STREAM");
+    for (const char *p = out; *p; p++)
+        lines += *p == '\n';
+    assert_int_equal(lines, 2);
+    assert_null(strchr(out, '\x1b'));
+    assert_null(strchr(out, '\r'));
+    assert_string_equal(out, "vigil-test[net]: warning: agent evil\\x0a2026-12-04T12:00:00Z "
+                             "vigil-collector: info: agent root-ok enrolled\\x1b[2J: hello "
+                             "refused\n"
+                             "vigil-test[net]: info: tag a\\\\b\\x0dc\\xc2\\x9b\n");
+    free(out);
+}
+
 static void test_level_parse(void **state)
 {
     enum vg_log_level l;
@@ -123,6 +157,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_format_and_levels),
+        cmocka_unit_test(test_escapes_peer_text),
         cmocka_unit_test(test_level_parse),
         cmocka_unit_test(test_ratelimit),
         cmocka_unit_test(test_strerror),

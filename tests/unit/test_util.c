@@ -1,6 +1,7 @@
 /* util: RFC 3339 times, number/duration/size/bool parsing, bounded file
- * reads, atomic file writes, hex, strlcpy.  File tests use a private
- * mkdtemp directory that must be empty again at the end. */
+ * reads, atomic file writes, hex, strlcpy, escaping of peer text.  File
+ * tests use a private mkdtemp directory that must be empty again at the
+ * end. */
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -785,6 +786,78 @@ static void test_zeroize(void **state)
     vg_zeroize(NULL, 10); /* no-op */
 }
 
+/* vg_str_escape on s gives exactly want, and says how long it is. */
+static void escape_is(const char *s, const char *want)
+{
+    char out[256];
+    assert_int_equal(vg_str_escape(out, sizeof(out), s), strlen(want));
+    assert_string_equal(out, want);
+}
+
+/* What a hostile host could send: a terminal escape, a forged log line,
+ * a tab, DEL, C1 controls, bytes that are not UTF-8, a backslash that
+ * would make "\x1b" in a name look like an escape.  Printable UTF-8
+ * passes unchanged. */
+static void test_str_escape(void **state)
+{
+    (void)state;
+    escape_is("", "");
+    escape_is("web-01.example", "web-01.example");
+    escape_is("\x1b[2J\x1b]0;owned\x07", "\\x1b[2J\\x1b]0;owned\\x07");
+    escape_is("a\r\n2026-12-04T12:00:00Z vigil-collector: info: forged",
+              "a\\x0d\\x0a2026-12-04T12:00:00Z vigil-collector: info: forged");
+    escape_is("a\tb", "a\\x09b");
+    escape_is("\x01\x1f\x7f", "\\x01\\x1f\\x7f");
+    escape_is("C:\\x1b", "C:\\\\x1b");
+    /* C1: U+009B is CSI on terminals that take 8-bit controls; U+0085 NEL. */
+    escape_is("a\xc2\x9b" "31mb\xc2\x85", "a\\xc2\\x9b31mb\\xc2\\x85");
+    /* U+00A0 is the first character past C1: printable. */
+    escape_is("\xc2\xa0", "\xc2\xa0");
+    /* Invalid: a lone continuation byte, a truncated sequence, an
+     * overlong '/', a surrogate, beyond U+10FFFF, 0xff. */
+    escape_is("\x80", "\\x80");
+    escape_is("Z\xc3", "Z\\xc3");
+    escape_is("\xc0\xaf", "\\xc0\\xaf");
+    escape_is("\xed\xa0\x80", "\\xed\\xa0\\x80");
+    escape_is("\xf4\x90\x80\x80", "\\xf4\\x90\\x80\\x80");
+    escape_is("\xff", "\\xff");
+    /* Valid multibyte text is left alone. */
+    escape_is("Z\xc3\xbcrich", "Z\xc3\xbcrich");
+    escape_is("\xe6\x9d\xb1\xe4\xba\xac", "\xe6\x9d\xb1\xe4\xba\xac");
+    escape_is("\xf0\x9f\x94\x92", "\xf0\x9f\x94\x92");
+}
+
+/* A cut falls between whole escapes and characters, the result is always
+ * terminated, and the return is the full length whatever the bound. */
+static void test_str_escape_bound(void **state)
+{
+    char out[16];
+    const char *s = "ab\x1b" "cd";
+    (void)state;
+
+    /* "ab\x1bcd" escaped is 8 bytes: a, b, 4 for ESC, c, d. */
+    for (size_t len = 1; len <= 9; len++) {
+        memset(out, 'Z', sizeof(out));
+        assert_int_equal(vg_str_escape(out, len, s), 8);
+        assert_true(strlen(out) < len);
+        if (len <= 3)
+            assert_memory_equal(out, "ab", strlen(out));
+        else if (len <= 6)
+            assert_string_equal(out, "ab"); /* never "ab\x" or "ab\x1" */
+        else
+            assert_memory_equal(out, "ab\\x1bcd", strlen(out));
+    }
+    /* A UTF-8 character is never split either, and nothing shorter
+     * after it slips in: "Z\xc3\xbc" + "x" with room for 2 is "Z". */
+    assert_int_equal(vg_str_escape(out, 3, "Z\xc3\xbcx"), 4);
+    assert_string_equal(out, "Z");
+    assert_int_equal(vg_str_escape(out, 4, "Z\xc3\xbcx"), 4);
+    assert_string_equal(out, "Z\xc3\xbc");
+    assert_int_equal(vg_str_escape(out, 1, "\x1b"), 4);
+    assert_string_equal(out, "");
+    assert_int_equal(vg_str_escape(NULL, 0, "a\x1b"), 5); /* measures only */
+}
+
 /* Helper programs: output, exit status, a missing program, a bound on
  * output and on time, and default signals in the child. */
 static void test_run_capture(void **state)
@@ -860,6 +933,8 @@ int main(void)
         cmocka_unit_test(test_write_atomic_relative),
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_strlcpy),
+        cmocka_unit_test(test_str_escape),
+        cmocka_unit_test(test_str_escape_bound),
         cmocka_unit_test(test_zeroize),
         cmocka_unit_test(test_run_capture),
     };
