@@ -95,11 +95,8 @@ int vg_buf_printf(struct vg_buf *b, const char *fmt, ...)
 
 void vg_buf_shrink(struct vg_buf *b)
 {
-    if (b->len == 0 && b->cap > 64 * 1024) {
-        size_t max = b->max;
-        vg_buf_free(b);
-        b->max = max;
-    }
+    if (b->len == 0 && b->cap > 64 * 1024)
+        vg_buf_free(b); /* (keeps max) */
 }
 
 void vg_buf_consume(struct vg_buf *b, size_t n)

@@ -44,22 +44,19 @@ static int find_user(const char *name, struct vg_sandbox_user *u)
     if (f) {
         while ((pw = fgetpwent(f)) && strcmp(pw->pw_name, name) != 0)
             ;
-        if (pw) {
-            u->uid = pw->pw_uid;
-            u->gid = pw->pw_gid;
-            vg_strlcpy(u->name, pw->pw_name, sizeof(u->name));
-        }
-        fclose(f);
-        if (pw)
-            return 0;
     }
-    errno = 0;
-    if (!(pw = getpwnam(name)))
-        return -ENOENT;
-    u->uid = pw->pw_uid;
-    u->gid = pw->pw_gid;
-    vg_strlcpy(u->name, pw->pw_name, sizeof(u->name));
-    return 0;
+    if (!pw) {
+        errno = 0;
+        pw = getpwnam(name);
+    }
+    if (pw) {
+        u->uid = pw->pw_uid;
+        u->gid = pw->pw_gid;
+        vg_strlcpy(u->name, pw->pw_name, sizeof(u->name));
+    }
+    if (f)
+        fclose(f); /* after the copy: fgetpwent's entry lives in f's buffers */
+    return pw ? 0 : -ENOENT;
 }
 
 int vg_sandbox_user(const char *name, struct vg_sandbox_user *u, char *err, size_t errlen)

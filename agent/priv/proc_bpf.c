@@ -255,10 +255,15 @@ static void ring_unmap(struct ring *r)
     memset(r, 0, sizeof(*r));
 }
 
+/* A record's payload length, from its header, and the room it takes. */
+static size_t rec_payload(uint32_t hdr)
+{
+    return hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+}
+
 static size_t rec_len(uint32_t hdr)
 {
-    size_t len = hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
-    return (len + BPF_RINGBUF_HDR_SZ + 7) / 8 * 8;
+    return (rec_payload(hdr) + BPF_RINGBUF_HDR_SZ + 7) / 8 * 8;
 }
 
 /* Reads what the ring holds in bursts of at most BURST_MAX records, each
@@ -284,7 +289,7 @@ static void consume(struct proc_bpf *b)
         while (end < prod && n < BURST_MAX) {
             const uint8_t *h = r->data + (end & r->mask);
             uint32_t hdr = __atomic_load_n((const uint32_t *)(const void *)h, __ATOMIC_ACQUIRE);
-            size_t len = hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT);
+            size_t len = rec_payload(hdr);
             if (hdr & BPF_RINGBUF_BUSY_BIT)
                 break; /* being written: the next drain */
             if (len > r->mask)
@@ -309,8 +314,7 @@ static void consume(struct proc_bpf *b)
             uint32_t hdr;
             memcpy(&hdr, h, sizeof(hdr));
             if (!(hdr & BPF_RINGBUF_DISCARD_BIT))
-                on_record(b, (void *)(h + BPF_RINGBUF_HDR_SZ),
-                          hdr & ~(BPF_RINGBUF_BUSY_BIT | BPF_RINGBUF_DISCARD_BIT));
+                on_record(b, (void *)(h + BPF_RINGBUF_HDR_SZ), rec_payload(hdr));
             at += rec_len(hdr);
         }
         if (b->sink.burst)

@@ -5,6 +5,7 @@ that only decoding can tell.  Prints the record's seq and event count.
 
     spoolrec.py SEGMENT INDEX     (INDEX: 0-based among the records,
                                    tombstones not counted; -1: the last)
+    spoolrec.py SEGMENT count     prints how many records it holds
 """
 import struct
 import sys
@@ -24,7 +25,7 @@ def crc32c(data, crc=0):
 
 
 def main():
-    path, want = sys.argv[1], int(sys.argv[2])
+    path = sys.argv[1]
     buf = bytearray(open(path, "rb").read())
     recs, off = [], 0
     while off + HDR <= len(buf) and buf[off:off + 4] in (MAGIC, TOMB):
@@ -32,6 +33,10 @@ def main():
         if buf[off:off + 4] == MAGIC:
             recs.append((off, length))
         off += HDR + length
+    if sys.argv[2] == "count":
+        print(len(recs))
+        return
+    want = int(sys.argv[2])
     if not recs or want >= len(recs):
         sys.exit("only %d records" % len(recs))
     off, length = recs[want]

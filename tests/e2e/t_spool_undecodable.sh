@@ -17,14 +17,7 @@ printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 100\n[batch]\nmax_eve
 # while the agent runs.
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
-records() { # records SEGMENT: how many records it holds
-    python3 -c "
-import struct, sys
-b = open(sys.argv[1], 'rb').read(); o = k = 0
-while o + 28 <= len(b) and b[o:o + 4] in (b'VGS1', b'VGSD'):
-    k += b[o:o + 4] == b'VGS1'; o += 28 + struct.unpack_from('<I', b, o + 4)[0]
-print(k)" "$1"
-}
+records() { "$VG_ROOT/tests/e2e/spoolrec.py" "$1" count; }
 newest() { ls state-agent-1/spool/*.seg 2>/dev/null | tail -1; }
 wait_for 30 "batches spooled" '[ -n "$(newest)" ] && [ "$(records "$(newest)")" -ge 6 ]'
 seg=$(newest)

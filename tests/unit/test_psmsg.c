@@ -8,6 +8,7 @@
 #include <setjmp.h>
 #include <cmocka.h>
 #include <netinet/in.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/socket.h>
@@ -172,6 +173,40 @@ static void test_addresses(void **state)
     assert_int_equal(vg_ps_addr_to(&a, &ss), 0);
 }
 
+/* Pins compare by what they hold, not by their padding or the bytes an
+ * IPv4 address leaves unused. */
+static void test_pins_equal(void **state)
+{
+    struct vg_ps_pins *a = calloc(1, sizeof(*a)), *b = malloc(sizeof(*b));
+    (void)state;
+    assert_non_null(a);
+    assert_non_null(b);
+    memset(b, 0x5a, sizeof(*b)); /* other padding and unused bytes */
+    a->n = b->n = 2;
+    for (uint32_t i = 0; i < 2; i++) {
+        snprintf(a->v[i].host, sizeof(a->v[i].host), "collector-%u", i);
+        snprintf(b->v[i].host, sizeof(b->v[i].host), "collector-%u", i);
+        a->v[i].addr.family = b->v[i].addr.family = AF_INET;
+        a->v[i].addr.port = b->v[i].addr.port = 443;
+        memcpy(a->v[i].addr.addr, "\x0a\x00\x00\x01", 4);
+        memcpy(b->v[i].addr.addr, "\x0a\x00\x00\x01", 4);
+    }
+    assert_true(vg_ps_pins_equal(a, b));
+    b->v[1].addr.port = 444;
+    assert_false(vg_ps_pins_equal(a, b));
+    b->v[1].addr.port = 443;
+    b->v[1].addr.addr[3] = 2;
+    assert_false(vg_ps_pins_equal(a, b));
+    b->v[1].addr.addr[3] = 1;
+    b->v[0].host[0] = 'C';
+    assert_false(vg_ps_pins_equal(a, b));
+    b->v[0].host[0] = 'c';
+    b->n = 1;
+    assert_false(vg_ps_pins_equal(a, b));
+    free(a);
+    free(b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -179,6 +214,7 @@ int main(void)
         cmocka_unit_test(test_string_limits),
         cmocka_unit_test(test_stream),
         cmocka_unit_test(test_addresses),
+        cmocka_unit_test(test_pins_equal),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
