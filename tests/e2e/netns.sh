@@ -47,7 +47,7 @@ netns_start_collector() {
     collector_conf "$PORT" c.db | sed "s/^listen = .*/listen = 0.0.0.0:$PORT/" >collector.conf
     start collector env "$@" ip netns exec "$C" "$COLLECTOR" -c collector.conf
     CPID=$LAST_PID
-    wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+    wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 }
 
 # netns_agent_conf EXTRA: agent-1's configuration (agent.conf) for the host

@@ -15,7 +15,7 @@ printf '[telemetry]\nprocess_source = off\n' >>agent.conf
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
 python3 "$VG_ROOT/tests/e2e/idle_flood.py" 127.0.0.1 "$PORT" 2000 one flood-one.st &
 F1=$!

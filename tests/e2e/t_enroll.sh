@@ -19,7 +19,7 @@ ca_key = pki/ca.key
 cert_lifetime = 30s
 CONF
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "enrollment endpoint on" collector.log'
+wait_for 30 "collector up" 'grep -q "enrollment endpoint on" collector.log'
 export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
 
 VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key expect_exit 1 "$CTL" enroll-token create

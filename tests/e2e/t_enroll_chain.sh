@@ -17,7 +17,7 @@ ca_cert = pki/enroll-ca.crt
 ca_key = pki/enroll-ca.key
 CONF
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "enrollment endpoint on" collector.log'
+wait_for 30 "collector up" 'grep -q "enrollment endpoint on" collector.log'
 export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
 export VIGIL_CERT=pki/admin-1.crt VIGIL_KEY=pki/admin-1.key
 expect_exit 0 "$CTL" enroll-token create

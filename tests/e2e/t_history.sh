@@ -35,7 +35,7 @@ printf '%s upgrade openssl:amd64 3.0.11-1 3.0.13-1\n' "$T10" >host/var/log/dpkg.
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 START_MS=$(( $(date +%s) * 1000 ))
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID

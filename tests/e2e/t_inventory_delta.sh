@@ -19,7 +19,7 @@ mkdir -p host/var/log
 printf '2026-03-04 05:06:07 status installed b:amd64 2.0\n' >host/var/log/dpkg.log
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 count() { sql c.db "select count(*) from packages"; }

@@ -48,7 +48,7 @@ agent_conf "$PORT" agent-1 >agent.conf
 printf '[inventory]\nroot = root\npoll_interval = 1s\n' >>agent.conf
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 rpms() { sql c.db "select count(*) from packages where manager = 'rpm'"; }

@@ -89,7 +89,7 @@ echo "127.0.0.1 localhost" >"/etc/netns/$H/hosts"
 stop "$CPID"
 start collector ip netns exec "$C" "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 wait_for 20 "the agent back through the pinned address" 'grep -q "agent agent-1 .* connected" collector.log'
 reach 10.77.2.1 9000 && fail "the peer reachable after the collector restart"
 printf '127.0.0.1 localhost\n10.77.1.1 collector.test\n' >"/etc/netns/$H/hosts"
@@ -244,7 +244,7 @@ expect_exit 1 inh "$AGENT" release --token tok.json -c agent.conf
 expect_in err.txt "used already"
 # Back online: the collector hears of it.
 start collector ip netns exec "$C" "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" '[ "$(grep -c "listening on" collector.log)" -ge 1 ]'
+wait_for 30 "collector up" '[ "$(grep -c "listening on" collector.log)" -ge 1 ]'
 start agent ip netns exec "$H" "$AGENT" -c agent.conf
 wait_for 15 "break-glass audited" '[ "$(sql c.db "select count(*) from audit where action = '"'break-glass-release'"'")" -ge 1 ]'
 expect_exit 0 ctl --json hosts

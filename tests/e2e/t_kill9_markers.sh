@@ -35,7 +35,7 @@ printf '[telemetry]\nprocess_source = ebpf\nhash_max_size = 0\nexec_rate_per_exe
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
 start agent0 "$AGENT" -c agent.conf
 APID=$LAST_PID

@@ -20,7 +20,7 @@ printf '[telemetry]\nprocess_source = ebpf\nring_buffer_size = 64K\nhash_max_siz
 PIN=$VG_PIN_PREFIX-agent-1
 
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 wait_for 60 "the eBPF source verified or refused" \

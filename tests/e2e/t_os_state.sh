@@ -29,7 +29,7 @@ printf '# written by the installer\n\n  fixture-host-1 \n' >host/etc/hostname
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 stored() { [ "$(sql c.db "select newest_kernel from hosts where agent_id = 'agent-1'")" = 4.19.0-27-amd64 ]; }

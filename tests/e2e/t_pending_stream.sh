@@ -27,7 +27,7 @@ printf 'Origin: Debian\nLabel: Debian-Security\nSuite: stable-security\nCodename
     xz -c >$L/security.debian.org_debian-security_dists_bookworm-security_main_binary-amd64_Packages.xz
 
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 cur() { sql c.db "select name || ' ' || candidate_version || ' ' || security from pending order by name"; }

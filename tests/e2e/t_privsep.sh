@@ -16,7 +16,7 @@ printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 200\n' >>agent.conf
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
 start agent env VIGIL_TEST_NET_PROBE=syscall "$AGENT" -c agent.conf
 APID=$LAST_PID

@@ -11,7 +11,7 @@ collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
 printf '[telemetry]\nexec_rate_per_exe = 200\n' >>agent.conf
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 wait_for 20 "eBPF source verified" 'grep -q "process events from ebpf (verified" agent.log'

@@ -130,7 +130,7 @@ cat >DSA-list <<LIST
 LIST
 
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 for n in 1 2 3; do
     agent_conf "$PORT" agent-$n >agent-$n.conf
     printf '[inventory]\nroot = host%s\n' "$(echo $n | tr 123 ABC)" >>agent-$n.conf

@@ -30,7 +30,7 @@ printf '[%s] DSA-9002-1 bar - security update\n\t{CVE-2026-0002}\n\t[bookworm] -
     "$(date -u -d '20 days ago' '+%d %b %Y')" >DSA-list
 
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 agent_conf "$PORT" agent-1 >agent-1.conf
 printf '[inventory]\nroot = hostA\n' >>agent-1.conf
 start agent-1 "$AGENT" -c agent-1.conf

@@ -60,7 +60,7 @@ mkdir -p hostB/run && echo '*** System restart required ***' >hostB/run/reboot-r
 } >hostC/var/log/dpkg.log
 
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 for n in 1 2 3; do
     tag=site=leeds
     [ $n = 3 ] && tag=site=york

@@ -11,7 +11,7 @@ PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 agent_conf "$PORT" agent-1 >agent.conf
 cat >>agent.conf <<CONF
 [telemetry]
@@ -25,7 +25,7 @@ wait_for 15 "agent connected" 'grep -q "connected to collector" agent.log'
 stop "$CPID"
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 wait_for 20 "agent back" '[ "$(grep -c "connected to collector" agent.log)" -ge 2 ]'
 events() { sql c.db "select count(*) from events"; }
 wait_for 10 "events stored" '[ "$(events)" -gt 20 ]'
@@ -50,7 +50,7 @@ jq -e '.[0].revoked == true' out.txt >/dev/null || fail "hosts does not show rev
 stop "$CPID"
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 wait_for 20 "refused after restart" 'grep -q "serial $SERIAL) is revoked" collector.log'
 [ "$(events)" -eq "$n" ] || fail "events stored after the restart"
 # agent-2 is unaffected.

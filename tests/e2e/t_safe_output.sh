@@ -32,7 +32,7 @@ printf 'PRETTY_NAME="%s"\nID=debian\nVERSION_ID="12"\n' "$OS" >host/etc/os-relea
 { stanza "$PKG" 1.0-1; stanza zlib1g 1:1.2.13.dfsg-1; } >host/var/lib/dpkg/status
 
 start collector "$COLLECTOR" -c collector.conf
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent unshare --uts python3 -c 'import os, socket, sys
 socket.sethostname(sys.argv[1])
 os.execv(sys.argv[2], sys.argv[2:])' "$HN" "$AGENT" -c agent.conf

@@ -27,7 +27,7 @@ truncate -s $((size - 10)) "$seg"
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent2 "$AGENT" -c agent.conf
 A2=$LAST_PID
 wait_for 20 "agent started" 'grep -q "unacknowledged batches to resend" agent2.log'

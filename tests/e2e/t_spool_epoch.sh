@@ -12,7 +12,7 @@ agent_conf "$PORT" agent-1 >agent.conf
 printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 100\n' >>agent.conf
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
 run_agent() { # run_agent NAME SECONDS
     start "$1" "$AGENT" -c agent.conf

@@ -13,7 +13,7 @@ sed -i 's/^health_interval = .*/health_interval = 100ms/; s/^max_age = .*/max_ag
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
 i=0
 while [ $i -lt 20 ]; do

@@ -30,7 +30,7 @@ printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 100\n' >>agent.conf
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent ip netns exec "$NS" "$AGENT" -c agent.conf
 APID=$LAST_PID
 wait_for 20 "agent connected" 'grep -q "connected to collector" agent.log'

@@ -16,7 +16,7 @@ collector_conf "$PORT" c.db >collector.conf
 # The collector drops the agent's connection once, after 3 chunks.
 start collector env VIGIL_TEST_UPLOAD_DROP_AFTER=3 "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector up" 'grep -q "listening on" collector.log'
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
 # Something incompressible to make the package several chunks long.
 head -c 3000000 /dev/urandom >"$VG_TMP/big-1.bin"
