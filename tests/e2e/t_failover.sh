@@ -18,7 +18,7 @@ start ca "$COLLECTOR" -c a.conf
 APID=$LAST_PID
 start cb "$COLLECTOR" -c b.conf
 BPID=$LAST_PID
-wait_for 10 "collectors listening" 'grep -q "listening on" ca.log && grep -q "listening on" cb.log'
+wait_for 30 "collectors listening" 'grep -q "listening on" ca.log && grep -q "listening on" cb.log'
 start agent "$AGENT" -c agent.conf
 AGPID=$LAST_PID
 wait_for 20 "agent on collector A" 'grep -q "info: agent agent-1 (.*) connected from" ca.log'

@@ -10,7 +10,7 @@ agent_conf "$PORT" agent-1 "department=radiology,site=leeds" >agent.conf
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector listening" 'grep -q "listening on" collector.log' 
+wait_for 30 "collector listening" 'grep -q "listening on" collector.log' 
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 os_stored() { [ "$(sql c.db "select count(*) from hosts where agent_id='agent-1' and kernel_release is not null")" = 1 ]; }

@@ -13,7 +13,7 @@ collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector listening" 'grep -q "listening on" collector.log'
+wait_for 30 "collector listening" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
 APID=$LAST_PID
 wait_for 20 "agent connected" 'grep -q "info: agent agent-1 (.*) connected from" collector.log'

@@ -23,7 +23,7 @@ PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 start collector env NOTIFY_SOCKET="$VG_TMP/c.sock" WATCHDOG_USEC=400000 "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
-wait_for 10 "collector READY=1" 'grep -q "^READY=1|STATUS=listening on" c.notify'
+wait_for 30 "collector READY=1" 'grep -q "^READY=1|STATUS=listening on" c.notify'
 wait_for 5 "collector watchdog pings" '[ "$(grep -c "^WATCHDOG=1" c.notify)" -ge 3 ]'
 
 agent_conf "$PORT" agent-1 >agent.conf
