@@ -203,6 +203,9 @@ struct agent {
      * for the health reports. */
     const char *proc_source;
     struct isolation *iso;
+    /* While isolated: when the rules were last found in place (0: not
+     * isolated), for the health reports. */
+    int64_t iso_verified_ms;
     struct cmds *cmds;
     struct uploader *uploader;
     struct monitor *mon; /* the parent's link to the network child */

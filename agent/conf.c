@@ -181,6 +181,9 @@ const struct vg_daemon agent_daemon = {
                 "                        print the running processes as snapshots see them\n"
                 "  vigil-agent release --token FILE [-c FILE]\n"
                 "                        lift network isolation offline with a break-glass token\n"
+                "  vigil-agent isolation-keeper [-c FILE] [--restore] [--follow]\n"
+                "                        hold the isolation rules where no other process can\n"
+                "                        remove them (started by the agent, and at boot)\n"
                 "  vigil-agent triage -o FILE [--max-size SIZE] [--max-time D]\n"
                 "                        collect this host's triage package locally",
     .default_conf = DEFAULT_CONF,

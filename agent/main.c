@@ -209,6 +209,8 @@ int main(int argc, char **argv)
         return agent_processes_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "release") == 0)
         return agent_release_main(argc - 1, argv + 1);
+    if (argc > 1 && strcmp(argv[1], "isolation-keeper") == 0)
+        return agent_keeper_main(argc - 1, argv + 1);
     if (argc > 1 && strcmp(argv[1], "triage") == 0)
         return agent_triage_main(argc - 1, argv + 1);
     /* --enroll-token TOKEN: as VIGIL_ENROLL_TOKEN (taken out before the

@@ -20,6 +20,16 @@ struct hosts_ctx {
     int oom;
 };
 
+/* An isolation the agent has not confirmed for three of its health
+ * intervals plus 10 s (its clock may drift; the report may queue): from
+ * what the collector knows, the rules may be gone. */
+static int isolation_unverified(const struct store_host *h, int64_t now)
+{
+    uint64_t interval = h->health_interval_ms ? h->health_interval_ms : 60000;
+    int64_t last = h->isolation_verified_ms ? h->isolation_verified_ms - h->clock_skew_ms : 0;
+    return now - last > (int64_t)(3 * interval + 10000);
+}
+
 static char *dup0(const char *s)
 {
     return strdup(s ? s : "");
@@ -92,6 +102,12 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->process_source = dup0(h->process_source);
     hi->isolated = h->isolated;
     hi->isolated_since_time_ms = h->isolated ? h->isolated_since_ms : 0;
+    if (h->isolated) {
+        /* Agent clock to ours (the skew is agent minus collector). */
+        hi->isolation_verified_time_ms =
+            h->isolation_verified_ms ? h->isolation_verified_ms - h->clock_skew_ms : 0;
+        hi->isolation_unverified = isolation_unverified(h, vg_time_now_ms());
+    }
     hi->unclean_stops = h->unclean_stops;
     hi->last_unclean_stop_time_ms = h->last_unclean_stop_ms;
     hi->last_unclean_gap_ms = h->last_unclean_gap_ms;

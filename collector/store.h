@@ -57,6 +57,10 @@ struct store_host {
     const char *process_source; /* from the agent's health: "ebpf", ... */
     int isolated;
     int64_t isolated_since_ms;
+    /* The agent last found its isolation rules in place (agent clock;
+     * 0: never said), and its health report interval (0: unknown). */
+    int64_t isolation_verified_ms;
+    uint64_t health_interval_ms;
     int64_t revoked_ms; /* 0: not revoked */
     /* Agent starts after an unclean stop (AgentTamper), the last one. */
     uint64_t unclean_stops, last_unclean_gap_ms;

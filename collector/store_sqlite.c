@@ -157,7 +157,9 @@ static const char *const queries[Q_COUNT] = {
         "UPDATE hosts SET health_rss_bytes = ?2, health_cpu_user_ms = ?3,"
         " health_cpu_system_ms = ?4, health_queued_events = ?5, health_dropped_total = ?6,"
         " health_time_ms = ?7, health_spool_batches = ?8, health_spool_bytes = ?9,"
-        " process_source = ?10 WHERE id = ?1",
+        " process_source = ?10,"
+        " isolation_verified_ms = CASE WHEN ?11 > 0 THEN ?11 ELSE isolation_verified_ms END,"
+        " health_interval_ms = ?12 WHERE id = ?1",
     [Q_HOST_SEEN] = "UPDATE hosts SET last_seen_ms = ?2, clock_skew_ms = ?3, last_seq = ?4"
                     " WHERE id = ?1",
     [Q_HOSTS] = "SELECT agent_id, hostname, tags, os_pretty_name, kernel_release, agent_version,"
@@ -166,7 +168,8 @@ static const char *const queries[Q_COUNT] = {
                 " kernel_update_pending, reboot_required, packages_changed_ms, boot_time_ms,"
                 " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
                 " pending_refreshed_ms, pending_error, process_source, isolated, isolated_since_ms,"
-                " revoked_ms, unclean_stops, last_unclean_stop_ms, last_unclean_gap_ms FROM hosts"
+                " revoked_ms, unclean_stops, last_unclean_stop_ms, last_unclean_gap_ms,"
+                " isolation_verified_ms, health_interval_ms FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
@@ -350,7 +353,8 @@ static const char *const queries[Q_COUNT] = {
                      " FROM audit WHERE time_ms >= ?1 ORDER BY id",
     [Q_HOST_BY_AGENT] = "SELECT id, hostname FROM hosts WHERE agent_id = ?1",
     [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
-    [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3 WHERE id = ?1",
+    [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3,"
+                         " isolation_verified_ms = ?4 WHERE id = ?1",
     [Q_HOST_TAMPER] = "UPDATE hosts SET unclean_stops = unclean_stops + 1,"
                       " last_unclean_stop_ms = ?2, last_unclean_gap_ms = ?3 WHERE id = ?1",
     [Q_CMD_INSERT] =
@@ -652,6 +656,10 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN process_source TEXT",
     "ALTER TABLE hosts ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN isolated_since_ms INTEGER",
+    /* When the agent last found its isolation rules in place (its clock),
+     * and how often it reports its health. */
+    "ALTER TABLE hosts ADD COLUMN isolation_verified_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN health_interval_ms INTEGER",
     "ALTER TABLE hosts ADD COLUMN revoked_ms INTEGER",
     "ALTER TABLE hosts ADD COLUMN unclean_stops INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN last_unclean_stop_ms INTEGER",
@@ -963,6 +971,11 @@ static int apply_health(struct store *s, int64_t host_id, const Vigil__V1__Agent
     sqlite3_bind_int64(st, 8, (int64_t)h->spool_batches);
     sqlite3_bind_int64(st, 9, (int64_t)h->spool_bytes);
     bind_text(st, 10, h->process_source);
+    sqlite3_bind_int64(st, 11, h->isolation_verified_time_ms);
+    if (h->health_interval_ms)
+        sqlite3_bind_int64(st, 12, (int64_t)h->health_interval_ms);
+    else
+        sqlite3_bind_null(st, 12);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update health");
 }
 
@@ -1376,10 +1389,13 @@ static int apply_isolation(struct store *s, int64_t host_id, const Vigil__V1__Is
 
     sqlite3_bind_int64(st, 1, host_id);
     sqlite3_bind_int(st, 2, x->isolated);
-    if (x->isolated)
+    if (x->isolated) {
         sqlite3_bind_int64(st, 3, x->since_time_ms ? x->since_time_ms : t);
-    else
+        sqlite3_bind_int64(st, 4, t); /* a report of the rules in force confirms them */
+    } else {
         sqlite3_bind_null(st, 3);
+        sqlite3_bind_null(st, 4);
+    }
     if ((rc = step_done(s, st, "cannot record isolation state")) != 0)
         return rc;
     if (strcmp(x->change, "tampered") != 0 && strcmp(x->change, "restored") != 0 &&
@@ -1925,6 +1941,8 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.unclean_stops = (uint64_t)sqlite3_column_int64(st, 29);
         h.last_unclean_stop_ms = sqlite3_column_int64(st, 30);
         h.last_unclean_gap_ms = (uint64_t)sqlite3_column_int64(st, 31);
+        h.isolation_verified_ms = sqlite3_column_int64(st, 32);
+        h.health_interval_ms = (uint64_t)sqlite3_column_int64(st, 33);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;
@@ -2124,10 +2142,13 @@ int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t
     sqlite3_stmt *st = q(s, Q_HOST_ISOLATION);
     sqlite3_bind_int64(st, 1, host_id);
     sqlite3_bind_int(st, 2, isolated);
-    if (isolated)
+    if (isolated) {
         sqlite3_bind_int64(st, 3, since_ms);
-    else
+        sqlite3_bind_int64(st, 4, since_ms);
+    } else {
         sqlite3_bind_null(st, 3);
+        sqlite3_bind_null(st, 4);
+    }
     return step_done(s, st, "cannot record isolation state");
 }
 

@@ -26,12 +26,18 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <glob.h>
+#include <ifaddrs.h>
+#include <arpa/inet.h>
+#include <sys/stat.h>
+#include <time.h>
 #include <jansson.h>
 #include <netdb.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/file.h>
+#include <linux/netfilter/nfnetlink.h>
+#include <linux/netlink.h>
 #include <sys/socket.h>
 #include <unistd.h>
 
@@ -107,6 +113,11 @@ struct isolation {
     char peer_host[ISO_NAME_MAX];
     uv_work_t work;
     char resolve_err[512];
+    /* nftables change notifications: a change is checked at once. */
+    uv_poll_t watch;
+    int watch_fd;
+    /* The keeper: started for this isolation, and seen running since. */
+    int keeper_started, keeper_seen;
 };
 
 /* Set by isolation_restore for isolation_new: what to report, and
@@ -198,10 +209,14 @@ static json_t *spec_json(const struct iso_spec *sp, const char *id, int64_t sinc
                                            vg_netaddr_format(&sp->collectors[i], txt,
                                                              sizeof(txt)),
                                            "name", sp->names[i]));
-    return json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "command_id", id, "since_ms",
-                     (json_int_t)since, "collectors", c, "allow",
-                     addr_list(sp->allow, sp->nallow), "dns", addr_list(sp->dns, sp->ndns),
-                     "dhcp", addr_list(sp->dhcp, sp->ndhcp));
+    json_t *o = json_pack("{s:s, s:I, s:o, s:o, s:o, s:o}", "command_id", id, "since_ms",
+                          (json_int_t)since, "collectors", c, "allow",
+                          addr_list(sp->allow, sp->nallow), "dns", addr_list(sp->dns, sp->ndns),
+                          "dhcp", addr_list(sp->dhcp, sp->ndhcp));
+    /* The network process's uid: only its sockets reach the collector. */
+    if (o && sp->has_uid)
+        json_object_set_new(o, "uid", json_integer((json_int_t)sp->uid));
+    return o;
 }
 
 static int state_save(const struct agent_conf *c, const struct iso_state *st)
@@ -285,6 +300,13 @@ static int spec_load(json_t *o, struct iso_spec *sp, char *id, int64_t *since)
         addr_list_load(json_object_get(o, "dns"), sp->dns, ISO_MAX_DNS, &sp->ndns) ||
         addr_list_load(json_object_get(o, "dhcp"), sp->dhcp, ISO_MAX_DHCP, &sp->ndhcp))
         return -1;
+    if (json_is_integer(json_object_get(o, "uid"))) {
+        json_int_t u = json_integer_value(json_object_get(o, "uid"));
+        if (u < 0 || u > (json_int_t)UINT32_MAX - 1)
+            return -1;
+        sp->uid = (uid_t)u;
+        sp->has_uid = 1;
+    }
     vg_strlcpy(id, cid, VG_UUID_STR);
     if (since)
         *since = json_integer_value(json_object_get(o, "since_ms"));
@@ -335,6 +357,23 @@ bad:
     json_decref(o);
     log_error("[iso] %s is damaged", path);
     return VG_ECORRUPT;
+}
+
+int iso_state_spec(const struct agent_conf *c, struct iso_spec *out)
+{
+    struct iso_state *st = calloc(1, sizeof(*st));
+    int rc;
+    if (!st)
+        return -ENOMEM;
+    rc = state_load(c, st);
+    if (rc == 1 && st->pending)
+        *out = st->pending_spec;
+    else if (rc == 1 && st->isolated)
+        *out = st->spec;
+    else if (rc == 1)
+        rc = 0;
+    free(st);
+    return rc;
 }
 
 /* ---- at start ---- */
@@ -447,6 +486,8 @@ static void set_inactive(struct isolation *iso)
     iso->active = 0;
     monitor_pins_changed(iso->a->mon);
     iso->st.isolated = 0;
+    iso->keeper_started = iso->keeper_seen = 0;
+    iso->a->iso_verified_ms = 0;
     free(iso->fingerprint);
     iso->fingerprint = NULL;
 }
@@ -484,10 +525,10 @@ static int addrs_equal(const struct iso_addr *a, const struct iso_addr *b, size_
 }
 
 /* Member by member: padding bytes are not part of the spec. */
-static int spec_equal(const struct iso_spec *a, const struct iso_spec *b)
+int iso_spec_equal(const struct iso_spec *a, const struct iso_spec *b)
 {
     if (a->ncollectors != b->ncollectors || a->nallow != b->nallow || a->ndns != b->ndns ||
-        a->ndhcp != b->ndhcp)
+        a->ndhcp != b->ndhcp || a->has_uid != b->has_uid || (a->has_uid && a->uid != b->uid))
         return 0;
     for (size_t i = 0; i < a->ncollectors; i++)
         if (strncmp(a->names[i], b->names[i], sizeof(a->names[i])) != 0)
@@ -499,11 +540,9 @@ static int spec_equal(const struct iso_spec *a, const struct iso_spec *b)
 
 static void check(struct isolation *iso, struct iso_state *st);
 
-static void check_cb(uv_timer_t *t)
+static void check_now(struct isolation *iso)
 {
-    struct isolation *iso = t->data;
     struct iso_state *st = calloc(1, sizeof(*st));
-
     int lock;
 
     if (!st || iso->busy) {
@@ -519,6 +558,93 @@ static void check_cb(uv_timer_t *t)
     if (lock >= 0)
         close(lock);
     free(st);
+}
+
+static void check_cb(uv_timer_t *t)
+{
+    check_now(t->data);
+}
+
+/* The keeper holds the owned copy of the rules (nft only): started once
+ * per isolation; gone after it was seen running means someone stopped
+ * it, which is reported and undone. */
+static void keeper_check(struct isolation *iso)
+{
+    if (iso->be != &iso_nft_backend)
+        return;
+    if (iso_keeper_running(iso->conf)) {
+        iso->keeper_seen = 1;
+        return;
+    }
+    if (iso->keeper_seen) {
+        const char *d = "the isolation keeper process was stopped outside Vigil; started again";
+        log_warnx("[iso] tampering: %s", d);
+        emit(iso, "tampered", d);
+    } else if (iso->keeper_started) {
+        return; /* it could not run here: its log says why */
+    }
+    iso->keeper_seen = 0;
+    if (iso_keeper_ensure(iso->conf) >= 0)
+        iso->keeper_started = 1;
+}
+
+/* The rules were found in place (or put back): the health report says
+ * when, so that the collector can tell a confirmed isolation from one
+ * it has not heard about lately. */
+static void confirmed(struct isolation *iso)
+{
+    iso->a->iso_verified_ms = vg_time_now_ms();
+    keeper_check(iso);
+}
+
+/* nftables notifications (NFNLGRP_NFTABLES): any change to any table
+ * runs the check now, not at the next tick, so that a flushed ruleset
+ * is put back within milliseconds. */
+static void watch_cb(uv_poll_t *h, int status, int events)
+{
+    struct isolation *iso = h->data;
+    char buf[8192];
+    int any = 0;
+
+    (void)events;
+    if (status < 0)
+        return;
+    for (int i = 0; i < 256; i++) {
+        ssize_t n = recv(iso->watch_fd, buf, sizeof(buf), MSG_DONTWAIT);
+        if (n < 0 && errno == EINTR)
+            continue;
+        if (n < 0 && errno != ENOBUFS) /* ENOBUFS: missed some; still a change */
+            break;
+        any = 1;
+    }
+    if (any && iso->active && !iso->busy)
+        check_now(iso);
+}
+
+static void watch_start(struct isolation *iso)
+{
+    struct sockaddr_nl sa;
+    int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
+
+    iso->watch_fd = -1;
+    if (fd < 0) {
+        log_warn("[iso] no nftables notifications (the rules are checked every %llu ms)",
+                 (unsigned long long)iso->conf->isolation_check_ms);
+        return;
+    }
+    memset(&sa, 0, sizeof(sa));
+    sa.nl_family = AF_NETLINK;
+    sa.nl_groups = 1U << (NFNLGRP_NFTABLES - 1);
+    if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
+        uv_poll_init(iso->a->loop, &iso->watch, fd) != 0) {
+        log_warn("[iso] no nftables notifications (the rules are checked every %llu ms)",
+                 (unsigned long long)iso->conf->isolation_check_ms);
+        close(fd);
+        return;
+    }
+    iso->watch_fd = fd;
+    iso->watch.data = iso;
+    uv_poll_start(&iso->watch, UV_READABLE, watch_cb);
 }
 
 static void check(struct isolation *iso, struct iso_state *st)
@@ -546,6 +672,7 @@ static void check(struct isolation *iso, struct iso_state *st)
             refresh_fingerprint(iso);
             log_info("[iso] isolation applied (command %s)", st->command_id);
             emit(iso, "restored", "isolation applied again after it could not be at start");
+            confirmed(iso);
         }
         return;
     }
@@ -558,7 +685,7 @@ static void check(struct isolation *iso, struct iso_state *st)
     }
     if (loaded != 1 || !st->isolated || st->pending || st->since_ms != iso->st.since_ms ||
         strcmp(st->backend, iso->st.backend) != 0 ||
-        strcmp(st->command_id, iso->st.command_id) != 0 || !spec_equal(&st->spec, &iso->st.spec)) {
+        strcmp(st->command_id, iso->st.command_id) != 0 || !iso_spec_equal(&st->spec, &iso->st.spec)) {
         /* Removed, damaged or edited: what the agent holds is the truth. */
         state_save(iso->conf, &iso->st);
         snprintf(detail, sizeof(detail), "the isolation state file was %s outside Vigil; "
@@ -569,6 +696,7 @@ static void check(struct isolation *iso, struct iso_state *st)
     rc = iso->be->fingerprint(iso->conf, &now, err, sizeof(err));
     if (rc == 0 && now && iso->fingerprint && strcmp(now, iso->fingerprint) == 0) {
         free(now);
+        confirmed(iso);
         return;
     }
     snprintf(detail, sizeof(detail), "%s",
@@ -588,6 +716,7 @@ static void check(struct isolation *iso, struct iso_state *st)
     refresh_fingerprint(iso);
     log_warnx("[iso] tampering: %s", detail);
     emit(iso, "tampered", detail);
+    confirmed(iso);
 }
 
 struct isolation *isolation_new(struct agent *a)
@@ -612,6 +741,7 @@ struct isolation *isolation_new(struct agent *a)
             iso->fingerprint = fp;
             emit(iso, "restored", restore_note[0] ? restore_note
                                                   : "isolation re-applied at agent start");
+            confirmed(iso);
         }
     } else {
         memset(&iso->st, 0, sizeof(iso->st));
@@ -622,6 +752,7 @@ struct isolation *isolation_new(struct agent *a)
         emit(iso, "break-glass", bg);
         breakglass_reported(a->conf);
     }
+    watch_start(iso);
     uv_timer_init(a->loop, &iso->check);
     iso->check.data = iso;
     uv_timer_start(&iso->check, check_cb, a->conf->isolation_check_ms,
@@ -629,10 +760,20 @@ struct isolation *isolation_new(struct agent *a)
     return iso;
 }
 
+static void watch_closed(uv_handle_t *h)
+{
+    struct isolation *iso = h->data;
+    close(iso->watch_fd);
+    iso->watch_fd = -1;
+}
+
 void isolation_stop(struct isolation *iso)
 {
-    if (iso)
-        uv_close((uv_handle_t *)&iso->check, NULL);
+    if (!iso)
+        return;
+    uv_close((uv_handle_t *)&iso->check, NULL);
+    if (iso->watch_fd >= 0)
+        uv_close((uv_handle_t *)&iso->watch, watch_closed);
 }
 
 void isolation_free(struct isolation *iso)
@@ -681,50 +822,154 @@ static int put_back(struct isolation *iso, char *err, size_t errlen)
     return rc;
 }
 
-/* DHCPv4 servers from the leases of systemd-networkd, dhclient and
- * NetworkManager, so that while isolated DHCP talks to them (and to
- * broadcast) only. */
+/* ---- DHCP leases ----
+ *
+ * While isolated, DHCP goes only to and from the servers of the leases
+ * in force when the isolate ran (learned then, kept in the state file).
+ * A lease counts only if its file belongs to root and no one else may
+ * write it, it has not expired, and the address it leases is one this
+ * host holds now; of a dhclient file's lease blocks for one interface,
+ * only the last (the newest) counts.  So a lease file planted by an
+ * unprivileged user, a stale lease or one naming an address the host
+ * does not have opens nothing.  Formats: systemd-networkd and
+ * NetworkManager's internal client (ADDRESS=, SERVER_ADDRESS=, one lease
+ * per file) and dhclient (lease { ... } blocks). */
+
+struct lease {
+    char iface[64];
+    struct iso_addr addr, server;
+    int have_addr, have_server, expired;
+};
+
+/* "4 2026/12/03 10:00:00;" (UTC) or "never;" */
+static int lease_expired(const char *v, time_t now)
+{
+    struct tm tm;
+    memset(&tm, 0, sizeof(tm));
+    if (strncmp(v, "never", 5) == 0 || !strptime(v, "%w %Y/%m/%d %H:%M:%S", &tm))
+        return 0; /* unreadable: the address check still applies */
+    return timegm(&tm) < now;
+}
+
+static int host_has_addr(const struct ifaddrs *ifs, const struct iso_addr *a)
+{
+    for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
+        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
+            continue;
+        if (memcmp(&((const struct sockaddr_in *)i->ifa_addr)->sin_addr, a->addr, 4) == 0)
+            return 1;
+    }
+    return 0;
+}
+
+static void lease_take(struct iso_spec *sp, const struct lease *l, const struct ifaddrs *ifs,
+                       const char *path)
+{
+    char srv[INET6_ADDRSTRLEN];
+    int dup = 0;
+    if (!l->have_server)
+        return;
+    inet_ntop(AF_INET, l->server.addr, srv, sizeof(srv));
+    if (!l->have_addr || l->expired || !host_has_addr(ifs, &l->addr)) {
+        log_info("[iso] DHCP lease in %s (server %s) not used: %s", path, srv,
+                 !l->have_addr ? "it names no address"
+                 : l->expired  ? "it has expired"
+                               : "this host does not hold its address");
+        return;
+    }
+    for (size_t k = 0; k < sp->ndhcp; k++)
+        dup |= vg_netaddr_equal(&sp->dhcp[k], &l->server);
+    if (!dup && sp->ndhcp < ISO_MAX_DHCP)
+        sp->dhcp[sp->ndhcp++] = l->server;
+}
+
+static int lease_addr(const char *v, struct iso_addr *x)
+{
+    char ip[64];
+    vg_strlcpy(ip, v, sizeof(ip));
+    ip[strcspn(ip, "; \t/")] = '\0';
+    return vg_netaddr_parse(ip, x, NULL, 0) == 0 && x->family == AF_INET ? 0 : -1;
+}
+
+static void lease_file(struct iso_spec *sp, const char *path, const struct ifaddrs *ifs)
+{
+    /* One slot per interface for dhclient's blocks: the last one wins. */
+    struct lease blocks[8], cur;
+    size_t nblocks = 0;
+    char *data = NULL, *line, *save = NULL;
+    size_t len;
+    struct stat st;
+    int in_block = 0, kv = 0;
+    time_t now = time(NULL);
+
+    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
+        return;
+    if (st.st_uid != 0 || (st.st_mode & 022)) {
+        log_warnx("[iso] DHCP lease file %s ignored: it is not root's alone (owner %u, mode "
+                  "%03o)", path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+        return;
+    }
+    if (vg_file_read(path, 256 * 1024, &data, &len) != 0)
+        return;
+    memset(&cur, 0, sizeof(cur));
+    for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
+        while (*line == ' ' || *line == '\t')
+            line++;
+        if (strncmp(line, "lease {", 7) == 0) {
+            memset(&cur, 0, sizeof(cur));
+            in_block = 1;
+        } else if (in_block && line[0] == '}') {
+            size_t k;
+            in_block = 0;
+            for (k = 0; k < nblocks && strcmp(blocks[k].iface, cur.iface) != 0; k++)
+                ;
+            if (k < VG_ARRAY_SIZE(blocks)) {
+                blocks[k] = cur;
+                if (k == nblocks)
+                    nblocks++;
+            }
+        } else if (in_block && strncmp(line, "interface \"", 11) == 0) {
+            vg_strlcpy(cur.iface, line + 11, sizeof(cur.iface));
+            cur.iface[strcspn(cur.iface, "\"")] = '\0';
+        } else if (in_block && strncmp(line, "fixed-address ", 14) == 0) {
+            cur.have_addr = lease_addr(line + 14, &cur.addr) == 0;
+        } else if (in_block && strncmp(line, "option dhcp-server-identifier ", 30) == 0) {
+            cur.have_server = lease_addr(line + 30, &cur.server) == 0;
+        } else if (in_block && strncmp(line, "expire ", 7) == 0) {
+            cur.expired = lease_expired(line + 7, now);
+        } else if (!in_block && strncmp(line, "ADDRESS=", 8) == 0) {
+            cur.have_addr = lease_addr(line + 8, &cur.addr) == 0;
+            kv = 1;
+        } else if (!in_block && strncmp(line, "SERVER_ADDRESS=", 15) == 0) {
+            cur.have_server = lease_addr(line + 15, &cur.server) == 0;
+            kv = 1;
+        }
+    }
+    free(data);
+    if (kv)
+        lease_take(sp, &cur, ifs, path);
+    for (size_t k = 0; k < nblocks; k++)
+        lease_take(sp, &blocks[k], ifs, path);
+}
+
 static void dhcp_servers(struct iso_spec *sp)
 {
     static const char *const pats[] = {
         "/run/systemd/netif/leases/*", "/var/lib/dhcp/dhclient*.leases",
         "/var/lib/dhclient/*.lease*", "/var/lib/NetworkManager/*.lease",
     };
+    struct ifaddrs *ifs = NULL;
+    if (getifaddrs(&ifs) != 0)
+        return;
     for (size_t p = 0; p < VG_ARRAY_SIZE(pats); p++) {
         glob_t g;
         if (glob(pats[p], 0, NULL, &g) != 0)
             continue;
-        for (size_t i = 0; i < g.gl_pathc && i < 32; i++) {
-            char *data = NULL, *line, *save = NULL;
-            size_t len;
-            if (vg_file_read(g.gl_pathv[i], 256 * 1024, &data, &len) != 0)
-                continue;
-            for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-                const char *v = NULL;
-                char ip[64];
-                struct iso_addr x;
-                int dup = 0;
-                while (*line == ' ' || *line == '\t')
-                    line++;
-                if (strncmp(line, "SERVER_ADDRESS=", 15) == 0)
-                    v = line + 15;
-                else if (strncmp(line, "option dhcp-server-identifier ", 30) == 0)
-                    v = line + 30;
-                if (!v)
-                    continue;
-                vg_strlcpy(ip, v, sizeof(ip));
-                ip[strcspn(ip, "; \t")] = '\0';
-                if (vg_netaddr_parse(ip, &x, NULL, 0) != 0 || x.family != AF_INET)
-                    continue;
-                for (size_t k = 0; k < sp->ndhcp; k++)
-                    dup |= vg_netaddr_equal(&sp->dhcp[k], &x);
-                if (!dup && sp->ndhcp < ISO_MAX_DHCP)
-                    sp->dhcp[sp->ndhcp++] = x;
-            }
-            free(data);
-        }
+        for (size_t i = 0; i < g.gl_pathc && i < 32; i++)
+            lease_file(sp, g.gl_pathv[i], ifs);
         globfree(&g);
     }
+    freeifaddrs(ifs);
 }
 
 /* Worker thread: resolves every collector address (and reads the
@@ -845,6 +1090,7 @@ static void probe_done(void *ctx, int rc, const char *why)
                      iso->st.spec.ndns ? ", DNS to its resolvers" : "", extra);
         }
         emit(iso, was ? "updated" : "isolated", msg);
+        confirmed(iso);
         finish(iso, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED, msg);
         return;
     }
@@ -939,6 +1185,11 @@ void isolation_isolate(struct isolation *iso, const Vigil__V1__Command *cmd, iso
         return;
     }
     memset(&iso->next, 0, sizeof(iso->next));
+    {
+        gid_t gid;
+        monitor_child_user(iso->a->mon, &iso->next.uid, &gid);
+        iso->next.has_uid = 1;
+    }
     if (ia->n_allow > ISO_MAX_ALLOW) {
         done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, "too many allow rules");
         return;
@@ -1001,6 +1252,7 @@ void isolation_release(struct isolation *iso, const Vigil__V1__Command *cmd, iso
         return;
     }
     set_inactive(iso);
+    iso_keeper_released(iso->conf);
     snprintf(msg, sizeof(msg), was ? "released: the isolation rules were removed; the rest of "
                                      "the host's firewall is untouched"
                                    : "the host was not isolated; nothing to release");
@@ -1182,6 +1434,7 @@ int agent_release_main(int argc, char **argv)
         unlink(path);
         goto out;
     }
+    iso_keeper_released(&conf);
     if (token_mark_used(&conf, tok.token_id) != 0)
         fprintf(stderr, "vigil-agent release: warning: cannot record the token as used\n");
     printf("released: host %s is no longer isolated (break-glass %s).\n"

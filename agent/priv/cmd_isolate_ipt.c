@@ -76,16 +76,49 @@ static int rules(struct vg_buf *b, const char *chain, const struct iso_addr *v, 
     return rc;
 }
 
-/* DHCPv4 requests: to broadcast and the lease's servers only. */
+/* DHCPv4 with the servers of the leases in force at isolation only (no
+ * broadcast: a way out to anyone on the link). */
 static int dhcp4(struct vg_buf *b, const struct iso_spec *sp, const char *chain, const char *dir,
                  const char *ports)
 {
-    int rc = vg_buf_printf(b, "-A %s -d 255.255.255.255/32 -p udp %s -j ACCEPT\n", chain,
-                           ports);
+    int rc = 0;
     for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
         char a[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
         rc = vg_buf_printf(b, "-A %s %s %s/32 -p udp %s -j ACCEPT\n", chain, dir, a, ports);
+    }
+    return rc;
+}
+
+/* The collector connection: opened only by the network process's sockets
+ * (owner match), which mark it (CONNMARK); inbound, replies of a marked
+ * connection only, so spoofed or NATed packets from the collector's
+ * address and port to other ports are dropped (see cmd_isolate_nft.c). */
+static int collector_rules(struct vg_buf *b, const struct iso_spec *sp, int family, int out)
+{
+    int rc = 0;
+    if (!sp->has_uid)
+        return out ? rules(b, "VIGIL-ISO-OUT", sp->collectors, sp->ncollectors, family, "-d",
+                           "--dport", 0)
+                   : rules(b, "VIGIL-ISO-IN", sp->collectors, sp->ncollectors, family, "-s",
+                           "--sport", 0);
+    for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++) {
+        const struct iso_addr *a = &sp->collectors[i];
+        char txt[INET6_ADDRSTRLEN];
+        if (a->family != family)
+            continue;
+        inet_ntop(a->family, a->addr, txt, sizeof(txt));
+        if (out)
+            rc = vg_buf_printf(b, "-A VIGIL-ISO-OUT -d %s/%u -p tcp --dport %u -m owner "
+                                  "--uid-owner %u -j CONNMARK --set-mark " ISO_CTMARK "\n"
+                                  "-A VIGIL-ISO-OUT -d %s/%u -p tcp --dport %u -m connmark "
+                                  "--mark " ISO_CTMARK " -m conntrack --ctdir ORIGINAL -j ACCEPT\n",
+                               txt, a->prefix, a->port, (unsigned)sp->uid, txt, a->prefix,
+                               a->port);
+        else
+            rc = vg_buf_printf(b, "-A VIGIL-ISO-IN -s %s/%u -p tcp --sport %u -m connmark "
+                                  "--mark " ISO_CTMARK " -m conntrack --ctdir REPLY -j ACCEPT\n",
+                               txt, a->prefix, a->port);
     }
     return rc;
 }
@@ -100,9 +133,14 @@ int iso_ipt_script(const struct iso_spec *sp, int family, const unsigned njumps[
     rc = vg_buf_printf(&b, "*filter\n:VIGIL-ISO-IN - [0:0]\n:VIGIL-ISO-OUT - [0:0]\n"
                            ":VIGIL-ISO-FWD - [0:0]\n"
                            "-A VIGIL-ISO-IN -i lo -j ACCEPT\n");
-    /* ICMP errors about connections to the collector and the allowed
-     * addresses only (path MTU). */
-    for (size_t i = 0; rc == 0 && i < sp->ncollectors + sp->nallow; i++) {
+    /* ICMP errors about the collector connection (its mark) and
+     * connections to the allowed addresses only (path MTU). */
+    if (rc == 0 && sp->has_uid)
+        rc = vg_buf_printf(&b, "-A VIGIL-ISO-IN -p %s -m conntrack --ctstate RELATED "
+                               "-m connmark --mark " ISO_CTMARK " -j ACCEPT\n",
+                           v6 ? "ipv6-icmp" : "icmp");
+    for (size_t i = sp->has_uid ? sp->ncollectors : 0; rc == 0 && i < sp->ncollectors + sp->nallow;
+         i++) {
         const struct iso_addr *a =
             i < sp->ncollectors ? &sp->collectors[i] : &sp->allow[i - sp->ncollectors];
         char txt[INET6_ADDRSTRLEN];
@@ -113,21 +151,19 @@ int iso_ipt_script(const struct iso_spec *sp, int family, const unsigned njumps[
                                "--ctorigdst %s/%u -j ACCEPT\n",
                            v6 ? "ipv6-icmp" : "icmp", txt, a->prefix);
     }
+    /* Neighbour discovery from this link only (hop limit 255). */
     if (rc == 0 && v6)
         rc = vg_buf_printf(&b,
                            "-A VIGIL-ISO-IN -p ipv6-icmp --icmpv6-type neighbour-solicitation "
-                           "-j ACCEPT\n"
+                           "-m hl --hl-eq 255 -j ACCEPT\n"
                            "-A VIGIL-ISO-IN -p ipv6-icmp --icmpv6-type neighbour-advertisement "
-                           "-j ACCEPT\n"
+                           "-m hl --hl-eq 255 -j ACCEPT\n"
                            "-A VIGIL-ISO-IN -p ipv6-icmp --icmpv6-type router-advertisement "
-                           "-j ACCEPT\n"
-                           "-A VIGIL-ISO-IN -s fe80::/10 -p udp --sport 547 --dport 546 "
-                           "-j ACCEPT\n");
-    else if (rc == 0) /* replies from any server: inbound only, no way out */
-        rc = vg_buf_printf(&b, "-A VIGIL-ISO-IN -p udp --sport 67 --dport 68 -j ACCEPT\n");
+                           "-m hl --hl-eq 255 -j ACCEPT\n");
+    else if (rc == 0)
+        rc = dhcp4(&b, sp, "VIGIL-ISO-IN", "-s", "--sport 67 --dport 68");
     if (rc == 0)
-        rc = rules(&b, "VIGIL-ISO-IN", sp->collectors, sp->ncollectors, family, "-s", "--sport",
-                   0);
+        rc = collector_rules(&b, sp, family, 0);
     if (rc == 0)
         rc = rules(&b, "VIGIL-ISO-IN", sp->allow, sp->nallow, family, "-s", "--sport", 1);
     if (rc == 0)
@@ -137,18 +173,15 @@ int iso_ipt_script(const struct iso_spec *sp, int family, const unsigned njumps[
     if (rc == 0 && v6)
         rc = vg_buf_printf(&b,
                            "-A VIGIL-ISO-OUT -p ipv6-icmp --icmpv6-type neighbour-solicitation "
-                           "-j ACCEPT\n"
+                           "-m hl --hl-eq 255 -j ACCEPT\n"
                            "-A VIGIL-ISO-OUT -p ipv6-icmp --icmpv6-type neighbour-advertisement "
-                           "-j ACCEPT\n"
+                           "-m hl --hl-eq 255 -j ACCEPT\n"
                            "-A VIGIL-ISO-OUT -p ipv6-icmp --icmpv6-type router-solicitation "
-                           "-j ACCEPT\n"
-                           "-A VIGIL-ISO-OUT -d ff02::1:2/128 -p udp --sport 546 --dport 547 "
-                           "-j ACCEPT\n");
+                           "-m hl --hl-eq 255 -j ACCEPT\n");
     else if (rc == 0)
         rc = dhcp4(&b, sp, "VIGIL-ISO-OUT", "-d", "--sport 68 --dport 67");
     if (rc == 0)
-        rc = rules(&b, "VIGIL-ISO-OUT", sp->collectors, sp->ncollectors, family, "-d",
-                   "--dport", 0);
+        rc = collector_rules(&b, sp, family, 1);
     if (rc == 0)
         rc = rules(&b, "VIGIL-ISO-OUT", sp->allow, sp->nallow, family, "-d", "--dport", 1);
     if (rc == 0)

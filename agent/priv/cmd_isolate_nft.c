@@ -34,6 +34,7 @@
 #include "util.h"
 
 #define TABLE "vigil_isolation"
+#define KEEP_TABLE ISO_KEEP_TABLE
 
 /* The ABI built against (the soname has been .so.1 since 0.9). */
 #ifndef VG_NFT_SONAME
@@ -100,39 +101,86 @@ static int rule(struct vg_buf *b, const struct iso_addr *a, const char *dir, con
     return rc;
 }
 
-static int render(const struct iso_spec *sp, int bridge, char **out);
+static int render(const struct iso_spec *sp, const char *table, int owner, int bridge,
+                  char **out);
 
 int iso_nft_script(const struct iso_spec *sp, char **out)
 {
-    return render(sp, 1, out);
+    return render(sp, TABLE, 0, 1, out);
 }
 
-static int render(const struct iso_spec *sp, int bridge, char **out)
+int iso_nft_keep_script(const struct iso_spec *sp, char **out)
+{
+    return render(sp, KEEP_TABLE, 1, 1, out);
+}
+
+/* The collector connection: with the network process's uid known, only
+ * its own sockets may open it (meta skuid), and each packet they send
+ * marks the connection (ct mark); inbound, only replies of a marked
+ * connection pass.  A packet from the collector's address and port to
+ * any other port of the host, spoofed or source-NATed, belongs to no
+ * marked connection and is dropped.  Kernel-made packets of the marked
+ * connection (RST, TIME_WAIT ACKs) have no socket: allowed by the mark.
+ * A spec without a uid (state written by an older agent) falls back to
+ * address and port. */
+static int collector_rules(struct vg_buf *b, const struct iso_spec *sp, int out)
+{
+    int rc = 0;
+    for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++) {
+        const struct iso_addr *a = &sp->collectors[i];
+        if (!sp->has_uid) {
+            rc = rule(b, a, out ? "daddr" : "saddr", out ? "dport" : "sport");
+            continue;
+        }
+        if ((rc = vg_buf_printf(b, "    ")) == 0)
+            rc = addr_expr(b, a, out ? "daddr" : "saddr");
+        if (rc == 0 && out)
+            rc = vg_buf_printf(b, " tcp dport %u meta skuid %u ct mark set " ISO_CTMARK
+                                  " accept\n    ", a->port, (unsigned)sp->uid);
+        if (rc == 0 && out)
+            rc = addr_expr(b, a, "daddr");
+        if (rc == 0)
+            rc = vg_buf_printf(b, " tcp %s %u ct direction %s ct mark " ISO_CTMARK " accept\n",
+                               out ? "dport" : "sport", a->port, out ? "original" : "reply");
+    }
+    return rc;
+}
+
+static int render(const struct iso_spec *sp, const char *table, int owner, int bridge,
+                  char **out)
 {
     struct vg_buf b;
+    const char *flags = owner ? "  flags owner;\n" : "";
+    /* The kernel refuses a change of the owner flag, so even the "add"
+     * that makes the delete safe says it. */
+    const char *addflags = owner ? " { flags owner; }" : "";
     int rc;
 
     vg_buf_init(&b, 1024 * 1024);
     rc = vg_buf_printf(&b,
-                       "add table inet " TABLE "\n"
-                       "delete table inet " TABLE "\n"
-                       "table inet " TABLE " {\n"
+                       "add table inet %s%s\n"
+                       "delete table inet %s\n"
+                       "table inet %s {\n"
+                       "%s"
                        "  chain input {\n"
                        "    type filter hook input priority -10; policy drop;\n"
                        "    iif \"lo\" accept\n"
                        /* IPv6 needs neighbour discovery to reach anything,
                         * the collector included; router adverts keep SLAAC
-                        * addresses. */
-                       "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
-                       "nd-router-advert } accept\n"
-                       /* DHCP replies, from any server (a relay, a new
-                        * server): inbound only, no way out. */
-                       "    udp sport 67 udp dport 68 accept\n"
-                       "    ip6 saddr fe80::/10 udp sport 547 udp dport 546 accept\n");
-    /* ICMP errors about connections to the collector and the allowed
-     * addresses (path MTU), not about others: a C2 server cannot reach
-     * in through its old connection's conntrack entry. */
-    for (size_t i = 0; rc == 0 && i < sp->ncollectors + sp->nallow; i++) {
+                        * addresses.  Hop limit 255: sent on this link,
+                        * never routed here. */
+                       "    ip6 hoplimit 255 icmpv6 type { nd-neighbor-solicit, "
+                       "nd-neighbor-advert, nd-router-advert } accept\n",
+                       table, addflags, table, table, flags);
+    /* ICMP errors (path MTU) about the collector connection (by its mark)
+     * and connections to the allowed addresses, not about others: a C2
+     * server cannot reach in through its old connection's conntrack
+     * entry. */
+    if (rc == 0 && sp->has_uid)
+        rc = vg_buf_printf(&b, "    meta l4proto { icmp, ipv6-icmp } ct state related ct mark "
+                               ISO_CTMARK " accept\n");
+    for (size_t i = sp->has_uid ? sp->ncollectors : 0; rc == 0 && i < sp->ncollectors + sp->nallow;
+         i++) {
         const struct iso_addr *a =
             i < sp->ncollectors ? &sp->collectors[i] : &sp->allow[i - sp->ncollectors];
         struct iso_addr host = *a;
@@ -144,8 +192,15 @@ static int render(const struct iso_spec *sp, int bridge, char **out)
         if (rc == 0)
             rc = vg_buf_printf(&b, " accept\n");
     }
-    for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++)
-        rc = rule(&b, &sp->collectors[i], "saddr", "sport");
+    /* DHCP: only with the servers of the leases in force when the host
+     * was isolated; none known, none at all. */
+    for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
+        char a[INET6_ADDRSTRLEN];
+        inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
+        rc = vg_buf_printf(&b, "    ip saddr %s udp sport 67 udp dport 68 accept\n", a);
+    }
+    if (rc == 0)
+        rc = collector_rules(&b, sp, 0);
     for (size_t i = 0; rc == 0 && i < sp->nallow; i++) {
         rc = rule(&b, &sp->allow[i], "saddr", "sport");
         if (rc == 0 && sp->allow[i].port) /* the port on either end */
@@ -159,20 +214,17 @@ static int render(const struct iso_spec *sp, int bridge, char **out)
                            "  chain output {\n"
                            "    type filter hook output priority -10; policy drop;\n"
                            "    oif \"lo\" accept\n"
-                           "    icmpv6 type { nd-neighbor-solicit, nd-neighbor-advert, "
-                           "nd-router-solicit } accept\n"
-                           /* DHCP requests: broadcast, or to the lease's
-                            * servers (renewals); DHCPv6 to its multicast
-                            * group.  Not a way out to anywhere else. */
-                           "    ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept\n"
-                           "    ip6 daddr ff02::1:2 udp sport 546 udp dport 547 accept\n");
+                           "    ip6 hoplimit 255 icmpv6 type { nd-neighbor-solicit, "
+                           "nd-neighbor-advert, nd-router-solicit } accept\n");
+    /* DHCP requests to the lease's servers (renewals); no broadcast: a
+     * broadcast is a way out to anyone on the link. */
     for (size_t i = 0; rc == 0 && i < sp->ndhcp; i++) {
         char a[INET6_ADDRSTRLEN];
         inet_ntop(AF_INET, sp->dhcp[i].addr, a, sizeof(a));
         rc = vg_buf_printf(&b, "    ip daddr %s udp sport 68 udp dport 67 accept\n", a);
     }
-    for (size_t i = 0; rc == 0 && i < sp->ncollectors; i++)
-        rc = rule(&b, &sp->collectors[i], "daddr", "dport");
+    if (rc == 0)
+        rc = collector_rules(&b, sp, 1);
     for (size_t i = 0; rc == 0 && i < sp->nallow; i++) {
         rc = rule(&b, &sp->allow[i], "daddr", "dport");
         if (rc == 0 && sp->allow[i].port)
@@ -192,13 +244,15 @@ static int render(const struct iso_spec *sp, int bridge, char **out)
      * bridge ports never reach the inet hooks). */
     if (rc == 0 && bridge)
         rc = vg_buf_printf(&b,
-                           "add table bridge " TABLE "\n"
-                           "delete table bridge " TABLE "\n"
-                           "table bridge " TABLE " {\n"
+                           "add table bridge %s%s\n"
+                           "delete table bridge %s\n"
+                           "table bridge %s {\n"
+                           "%s"
                            "  chain forward {\n"
                            "    type filter hook forward priority -10; policy drop;\n"
                            "  }\n"
-                           "}\n");
+                           "}\n",
+                           table, addflags, table, table, flags);
     if (rc) {
         vg_buf_free(&b);
         return rc;
@@ -208,6 +262,21 @@ static int render(const struct iso_spec *sp, int bridge, char **out)
         *out = (char *)vg_buf_take(&b, &len);
     }
     return *out ? 0 : -ENOMEM;
+}
+
+/* nft's error message, on one line, into err.  Returns -EIO. */
+static int nft_error(struct nft_ctx *ctx, char *err, size_t errlen)
+{
+    const char *e = sym_nft_ctx_get_error_buffer(ctx);
+    size_t n;
+    snprintf(err, errlen, "%s", e && e[0] ? e : "nft failed");
+    n = strlen(err);
+    while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
+        err[--n] = '\0';
+    for (char *p = err; *p; p++)
+        if (*p == '\n')
+            *p = ' ';
+    return -EIO;
 }
 
 /* Runs an nft script (libnftables open); *out gets its output when
@@ -225,16 +294,7 @@ static int run(const char *script, char **out, char *err, size_t errlen)
     sym_nft_ctx_buffer_error(ctx);
     rc = sym_nft_run_cmd_from_buffer(ctx, script);
     if (rc) {
-        const char *e = sym_nft_ctx_get_error_buffer(ctx);
-        size_t n;
-        snprintf(err, errlen, "%s", e && e[0] ? e : "nft failed");
-        n = strlen(err);
-        while (n && (err[n - 1] == '\n' || err[n - 1] == ' '))
-            err[--n] = '\0';
-        for (char *p = err; *p; p++)
-            if (*p == '\n')
-                *p = ' ';
-        rc = -EIO;
+        rc = nft_error(ctx, err, errlen);
     } else if (out) {
         const char *o = sym_nft_ctx_get_output_buffer(ctx);
         *out = strdup(o ? o : "");
@@ -279,7 +339,7 @@ static int nft_apply(const struct agent_conf *c, const struct iso_spec *spec, ch
     (void)c;
     if ((rc = keep_lib(err, errlen)) != 0)
         return rc;
-    if ((rc = render(spec, bridge_ok, &text)) != 0) {
+    if ((rc = render(spec, TABLE, 0, bridge_ok, &text)) != 0) {
         snprintf(err, errlen, "cannot build the ruleset: %s", strerror(-rc));
         return rc;
     }
@@ -288,7 +348,7 @@ static int nft_apply(const struct agent_conf *c, const struct iso_spec *spec, ch
     if (rc == 0 || !bridge_ok)
         return rc;
     /* Would it go in without the bridge table? */
-    if (render(spec, 0, &text) != 0)
+    if (render(spec, TABLE, 0, 0, &text) != 0)
         return rc;
     r2 = run(text, NULL, e2, sizeof(e2));
     free(text);
@@ -348,6 +408,70 @@ static int nft_fingerprint(const struct agent_conf *c, char **out, char *err, si
     free(inet);
     free(bridge);
     return rc;
+}
+
+/* ---- the keeper's table ----
+ *
+ * `inet vigil_isolation_keep` (and its bridge twin) is the same ruleset
+ * in a table with the owner flag (Linux 5.12): only the netlink socket
+ * that made it may change or delete it, `nft flush ruleset` passes it
+ * by, and it goes when that socket closes.  The keeper process holds
+ * the socket (one libnftables context, never freed) for as long as the
+ * host is isolated. */
+static struct nft_ctx *keep_ctx;
+
+int iso_nft_keep(const struct iso_spec *spec, char *err, size_t errlen)
+{
+    char *text = NULL;
+    int rc;
+
+    if ((rc = keep_lib(err, errlen)) != 0)
+        return rc;
+    if (!keep_ctx && !(keep_ctx = sym_nft_ctx_new(NFT_CTX_DEFAULT))) {
+        snprintf(err, errlen, "libnftables: cannot create a context");
+        return -ENOMEM;
+    }
+    sym_nft_ctx_buffer_output(keep_ctx);
+    sym_nft_ctx_buffer_error(keep_ctx);
+    if (!spec) {
+        static const char drop_inet[] = "add table inet " KEEP_TABLE " { flags owner; }\n"
+                                         "delete table inet " KEEP_TABLE "\n";
+        static const char drop_bridge[] = "add table bridge " KEEP_TABLE " { flags owner; }\n"
+                                           "delete table bridge " KEEP_TABLE "\n";
+        size_t n = sizeof(drop_inet) + sizeof(drop_bridge);
+        if ((text = malloc(n)) != NULL)
+            snprintf(text, n, "%s%s", drop_inet, bridge_ok ? drop_bridge : "");
+    } else if ((rc = render(spec, KEEP_TABLE, 1, bridge_ok, &text)) != 0) {
+        snprintf(err, errlen, "cannot build the ruleset: %s", strerror(-rc));
+        return rc;
+    }
+    if (!text)
+        return -ENOMEM;
+    rc = sym_nft_run_cmd_from_buffer(keep_ctx, text);
+    if (rc && bridge_ok && spec) {
+        /* A kernel without nf_tables bridge support: the inet table alone. */
+        free(text);
+        text = NULL;
+        if (render(spec, KEEP_TABLE, 1, 0, &text) == 0 &&
+            sym_nft_run_cmd_from_buffer(keep_ctx, text) == 0) {
+            bridge_ok = 0;
+            rc = 0;
+        }
+    }
+    free(text);
+    return rc ? nft_error(keep_ctx, err, errlen) : 0;
+}
+
+/* 1 if the keeper's table is in the ruleset. */
+int iso_nft_keep_present(void)
+{
+    char *tables = NULL, err[256];
+    int present;
+    if (keep_lib(err, sizeof(err)) != 0 || run("list tables", &tables, err, sizeof(err)) != 0)
+        return 0;
+    present = strstr(tables, "table inet " KEEP_TABLE "\n") != NULL;
+    free(tables);
+    return present;
 }
 
 const struct iso_backend iso_nft_backend = {

@@ -14,6 +14,7 @@
 #include <stddef.h>
 #include <stdint.h>
 #include <sys/socket.h>
+#include <sys/types.h>
 
 #include "agent.h"
 #include "netaddr.h"
@@ -23,6 +24,10 @@
 #define ISO_MAX_DNS 8
 #define ISO_MAX_DHCP 8
 #define ISO_NAME_MAX 256
+/* The conntrack mark of the collector connection ("vigl"). */
+#define ISO_CTMARK "0x7669676c"
+/* The keeper's table (iso_keeper.c), owned by its netlink socket. */
+#define ISO_KEEP_TABLE "vigil_isolation_keep"
 
 #define iso_addr vg_netaddr
 
@@ -37,9 +42,13 @@ struct iso_spec {
     size_t nallow;
     struct iso_addr dns[ISO_MAX_DNS];
     size_t ndns;
-    /* DHCPv4 servers found in the leases (none: DHCP replies from any). */
+    /* DHCPv4 servers of the leases in force at isolation (none: no DHCP). */
     struct iso_addr dhcp[ISO_MAX_DHCP];
     size_t ndhcp;
+    /* The network process's uid: only its sockets reach the collector
+     * (has_uid 0: by address and port only, as agents before 0.9 did). */
+    uid_t uid;
+    int has_uid;
 };
 
 
@@ -63,8 +72,15 @@ struct iso_backend {
 extern const struct iso_backend iso_nft_backend;
 extern const struct iso_backend iso_ipt_backend;
 
-/* Renders spec as an nft script (for tests). */
+/* Renders spec as an nft script (for tests); the keeper's, owned table. */
 int iso_nft_script(const struct iso_spec *spec, char **out);
+int iso_nft_keep_script(const struct iso_spec *spec, char **out);
+/* In the keeper: installs spec as its owned table (NULL: removes it),
+ * through a netlink socket held until the process ends.  Returns 0 or
+ * -EIO with nft's error in err. */
+int iso_nft_keep(const struct iso_spec *spec, char *err, size_t errlen);
+/* 1 if some keeper's table is in the ruleset. */
+int iso_nft_keep_present(void);
 /* Renders spec as iptables-restore input for one family (AF_INET or
  * AF_INET6): deletes njumps[i] existing jumps from INPUT, OUTPUT and
  * FORWARD (NULL: none) and inserts one on top of each. */
@@ -101,5 +117,29 @@ void isolation_release(struct isolation *iso, const Vigil__V1__Command *cmd, iso
 
 /* vigil-agent release --token FILE [-c CONF]. */
 int agent_release_main(int argc, char **argv);
+
+/* What the isolation state file asks for: the spec to enforce (the
+ * pending one while an isolate is being verified, else the isolation in
+ * force).  Returns 1 with *out, 0 when not isolated, or an error. */
+int iso_state_spec(const struct agent_conf *c, struct iso_spec *out);
+/* 1 if a and b describe the same rules (member by member). */
+int iso_spec_equal(const struct iso_spec *a, const struct iso_spec *b);
+
+/* ---- the keeper (iso_keeper.c) ----
+ *
+ * A small process that holds the owned copy of the rules while the host
+ * is isolated, so that neither a flushed ruleset nor a killed agent
+ * opens the host.  It follows STATE_DIR/isolation (inotify). */
+
+/* vigil-agent isolation-keeper [-c CONF] [--restore] [--follow]. */
+int agent_keeper_main(int argc, char **argv);
+/* Starts a keeper unless one runs for this state directory (nft back end
+ * only).  Returns 1 started, 0 one runs already, or an error (logged). */
+int iso_keeper_ensure(const struct agent_conf *c);
+/* After a release: waits (up to 3 s) for the keeper to drop its table,
+ * then stops it. */
+void iso_keeper_released(const struct agent_conf *c);
+/* 1 if a keeper holds the state directory's keeper lock. */
+int iso_keeper_running(const struct agent_conf *c);
 
 #endif

@@ -40,6 +40,16 @@ void ctl_usage_host(FILE *out)
             "is 2).\n");
 }
 
+/* Since when an isolation is unconfirmed: its last confirmation, or its
+ * start when there was none. */
+static int64_t iso_time(const Vigil__V1__HostInfo *h)
+{
+    if (h->isolation_unverified)
+        return h->isolation_verified_time_ms ? h->isolation_verified_time_ms
+                                             : h->isolated_since_time_ms;
+    return h->isolated_since_time_ms;
+}
+
 static const char *rfc3339(int64_t ms, char *buf, size_t len)
 {
     if (ms <= 0)
@@ -92,9 +102,16 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
         char t[VG_TIME_STR_MAX];
         json_object_set_new(o, "isolated_since",
                             json_string(rfc3339(h->isolated_since_time_ms, t, sizeof(t))));
+        json_object_set_new(o, "isolation_verified",
+                            h->isolation_verified_time_ms
+                                ? json_string(rfc3339(h->isolation_verified_time_ms, t, sizeof(t)))
+                                : json_null());
     } else {
         json_object_set_new(o, "isolated_since", json_null());
+        json_object_set_new(o, "isolation_verified", json_null());
     }
+    json_object_set_new(o, "isolation_unverified",
+                        json_boolean(h->isolated && h->isolation_unverified));
     {
         char t[VG_TIME_STR_MAX], u[VG_TIME_STR_MAX];
         json_object_set_new(o, "packages_changed",
@@ -181,9 +198,12 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
         ctl_text(cells[i][5], 256, h->software_version[0] ? h->software_version : "-");
         snprintf(cells[i][6], 256, "%s", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         snprintf(cells[i][7], 256, "%s", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
-        snprintf(cells[i][8], 256, "%s%s%s%s", h->connected ? "connected" : "offline",
-                 h->revoked ? ", REVOKED" : "", h->isolated ? ", ISOLATED since " : "",
-                 h->isolated ? rfc3339(h->isolated_since_time_ms, t, sizeof(t)) : "");
+        snprintf(cells[i][8], 256, "%s%s%s%s%s", h->connected ? "connected" : "offline",
+                 h->revoked ? ", REVOKED" : "", !h->isolated ? ""
+                 : h->isolation_unverified ? ", ISOLATED (unverified since "
+                                           : ", ISOLATED since ",
+                 h->isolated ? rfc3339(iso_time(h), t, sizeof(t)) : "",
+                 h->isolated && h->isolation_unverified ? ")" : "");
         skew_text(h->clock_skew_ms, cells[i][9], 256);
         snprintf(cells[i][10], 256, "%llu", (unsigned long long)h->last_stored_seq);
         snprintf(cells[i][11], 256, "%llu", (unsigned long long)h->spool_batches);
@@ -396,7 +416,12 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         put_field("hostname:    ", h->hostname, NULL);
         printf("state:       %s%s\n", h->connected ? "connected" : "offline",
                h->revoked ? ", certificates REVOKED" : "");
-        if (h->isolated)
+        if (h->isolated && h->isolation_unverified)
+            printf("network:     ISOLATED (unverified since %s: the agent has not confirmed "
+                   "its rules since; isolated since %s)\n",
+                   rfc3339(iso_time(h), t, sizeof(t)),
+                   rfc3339(h->isolated_since_time_ms, skew, sizeof(skew)));
+        else if (h->isolated)
             printf("network:     ISOLATED since %s (vigilctl release to lift it)\n",
                    rfc3339(h->isolated_since_time_ms, t, sizeof(t)));
         else

@@ -10,7 +10,11 @@ id=$$
 H=vgh$id C=vgc$id P=vgp$id
 teardown() {
     cleanup_pids
-    for n in $H $C $P; do ip netns del "$n" 2>/dev/null || true; done
+    # What outlives the agent on purpose (the isolation keeper) goes too.
+    for n in $H $C $P; do
+        ip netns pids "$n" 2>/dev/null | xargs -r kill -KILL 2>/dev/null || true
+        ip netns del "$n" 2>/dev/null || true
+    done
     rm -rf "/etc/netns/$H"
 }
 trap teardown EXIT

@@ -34,52 +34,94 @@ static void spec(struct iso_spec *sp)
     add(sp->dhcp, &sp->ndhcp, "192.0.2.67", 0);
 }
 
-static void test_nft(void **state)
+/* nft's own check: parsed and validated, nothing installed (root only). */
+static void nft_dry_run(const char *s)
 {
-    struct iso_spec sp;
-    char *s = NULL;
-    (void)state;
-    spec(&sp);
-    assert_int_equal(iso_nft_script(&sp, &s), 0);
-    /* Replaces itself atomically; drops by default, all three hooks. */
-    assert_non_null(strstr(s, "add table inet vigil_isolation\ndelete table inet vigil_isolation\n"));
-    assert_non_null(strstr(s, "hook input priority -10; policy drop;"));
-    assert_non_null(strstr(s, "hook output priority -10; policy drop;"));
-    assert_non_null(strstr(s, "hook forward priority -10; policy drop;"));
-    assert_non_null(strstr(s, "ip daddr 192.0.2.10 tcp dport 7443 accept"));
-    assert_non_null(strstr(s, "ip saddr 192.0.2.10 tcp sport 7443 accept"));
-    assert_non_null(strstr(s, "ip6 daddr 2001:db8::10 tcp dport 7443 accept"));
-    assert_non_null(strstr(s, "ip daddr 198.51.100.0/24 accept"));
-    /* A port: at either end. */
-    assert_non_null(strstr(s, "ip daddr 203.0.113.5 meta l4proto { tcp, udp } th dport 22 accept"));
-    assert_non_null(strstr(s, "ip daddr 203.0.113.5 meta l4proto { tcp, udp } th sport 22 accept"));
-    assert_non_null(strstr(s, "ip6 saddr 2001:db8:1::/48 tcp sport 443 accept"));
-    assert_non_null(strstr(s, "ip daddr 192.0.2.53 meta l4proto { tcp, udp } th dport 53 accept"));
-    /* Nothing accepted by connection state but ICMP errors: open
-     * connections must stop. */
-    assert_non_null(strstr(s, "meta l4proto icmp ct state related ct original ip daddr "
-                              "192.0.2.10 accept\n"));
-    assert_non_null(strstr(s, "meta l4proto ipv6-icmp ct state related ct original ip6 daddr "
-                              "2001:db8:1::/48 accept\n"));
-    assert_null(strstr(s, "ct state related accept"));
-    /* DHCP replies from any server: inbound only. */
-    assert_non_null(strstr(s, "    udp sport 67 udp dport 68 accept\n"));
-    assert_null(strstr(s, "ct state established"));
-    /* DHCP: broadcast and the lease's server only, out. */
-    assert_non_null(strstr(s, "ip daddr 255.255.255.255 udp sport 68 udp dport 67 accept"));
-    assert_non_null(strstr(s, "ip daddr 192.0.2.67 udp sport 68 udp dport 67 accept"));
-    assert_null(strstr(s, "    udp sport 68 udp dport 67 accept"));
-    assert_non_null(strstr(s, "table bridge vigil_isolation {"));
-
     if (geteuid() == 0) {
         struct nft_ctx *ctx = nft_ctx_new(NFT_CTX_DEFAULT);
         assert_non_null(ctx);
         nft_ctx_buffer_error(ctx);
         nft_ctx_set_dry_run(ctx, true);
         if (nft_run_cmd_from_buffer(ctx, s) != 0)
-            fail_msg("nft refused the ruleset: %s", nft_ctx_get_error_buffer(ctx));
+            fail_msg("nft refused the ruleset: %s\n%s", nft_ctx_get_error_buffer(ctx), s);
         nft_ctx_free(ctx);
     }
+}
+
+static void test_nft(void **state)
+{
+    struct iso_spec sp;
+    char *s = NULL;
+    (void)state;
+    spec(&sp);
+    sp.uid = 998;
+    sp.has_uid = 1;
+    assert_int_equal(iso_nft_script(&sp, &s), 0);
+    /* Replaces itself atomically; drops by default, all three hooks. */
+    assert_non_null(strstr(s, "add table inet vigil_isolation\ndelete table inet vigil_isolation\n"));
+    assert_non_null(strstr(s, "hook input priority -10; policy drop;"));
+    assert_non_null(strstr(s, "hook output priority -10; policy drop;"));
+    assert_non_null(strstr(s, "hook forward priority -10; policy drop;"));
+    assert_null(strstr(s, "flags owner"));
+    /* The collector: opened only by the network process's sockets, which
+     * mark the connection; inbound only replies of a marked connection. */
+    assert_non_null(strstr(s, "ip daddr 192.0.2.10 tcp dport 7443 meta skuid 998 ct mark set "
+                              "0x7669676c accept\n"));
+    assert_non_null(strstr(s, "ip daddr 192.0.2.10 tcp dport 7443 ct direction original ct mark "
+                              "0x7669676c accept\n"));
+    assert_non_null(strstr(s, "ip saddr 192.0.2.10 tcp sport 7443 ct direction reply ct mark "
+                              "0x7669676c accept\n"));
+    assert_non_null(strstr(s, "ip6 daddr 2001:db8::10 tcp dport 7443 meta skuid 998"));
+    assert_null(strstr(s, "ip saddr 192.0.2.10 tcp sport 7443 accept"));
+    assert_non_null(strstr(s, "ip daddr 198.51.100.0/24 accept"));
+    /* A port: at either end. */
+    assert_non_null(strstr(s, "ip daddr 203.0.113.5 meta l4proto { tcp, udp } th dport 22 accept"));
+    assert_non_null(strstr(s, "ip daddr 203.0.113.5 meta l4proto { tcp, udp } th sport 22 accept"));
+    assert_non_null(strstr(s, "ip6 saddr 2001:db8:1::/48 tcp sport 443 accept"));
+    assert_non_null(strstr(s, "ip daddr 192.0.2.53 meta l4proto { tcp, udp } th dport 53 accept"));
+    /* Nothing accepted by connection state but ICMP errors of the marked
+     * connection and the allowed addresses: open connections stop. */
+    assert_non_null(strstr(s, "meta l4proto { icmp, ipv6-icmp } ct state related ct mark "
+                              "0x7669676c accept\n"));
+    assert_non_null(strstr(s, "meta l4proto ipv6-icmp ct state related ct original ip6 daddr "
+                              "2001:db8:1::/48 accept\n"));
+    assert_null(strstr(s, "ct state related ct original ip daddr 192.0.2.10"));
+    assert_null(strstr(s, "ct state related accept"));
+    assert_null(strstr(s, "ct state established"));
+    /* DHCP with the lease's server only, both ways; no broadcast, no
+     * source-port wildcard, no DHCPv6. */
+    assert_non_null(strstr(s, "    ip saddr 192.0.2.67 udp sport 67 udp dport 68 accept\n"));
+    assert_non_null(strstr(s, "    ip daddr 192.0.2.67 udp sport 68 udp dport 67 accept\n"));
+    assert_null(strstr(s, "    udp sport 67 udp dport 68 accept"));
+    assert_null(strstr(s, "255.255.255.255"));
+    assert_null(strstr(s, "547"));
+    /* Neighbour discovery from this link only. */
+    assert_non_null(strstr(s, "ip6 hoplimit 255 icmpv6 type { nd-neighbor-solicit"));
+    assert_non_null(strstr(s, "table bridge vigil_isolation {"));
+    nft_dry_run(s);
+    free(s);
+
+    /* The keeper's copy: the same rules in an owned table. */
+    assert_int_equal(iso_nft_keep_script(&sp, &s), 0);
+    assert_non_null(strstr(s, "table inet vigil_isolation_keep {\n  flags owner;\n  chain input {"));
+    assert_non_null(strstr(s, "table bridge vigil_isolation_keep {\n  flags owner;\n"));
+    assert_non_null(strstr(s, "meta skuid 998 ct mark set 0x7669676c accept"));
+    nft_dry_run(s);
+    free(s);
+
+    /* A state file from before the uid was kept: address and port. */
+    sp.has_uid = 0;
+    sp.ndhcp = 0;
+    assert_int_equal(iso_nft_script(&sp, &s), 0);
+    assert_non_null(strstr(s, "ip daddr 192.0.2.10 tcp dport 7443 accept\n"));
+    assert_non_null(strstr(s, "ip saddr 192.0.2.10 tcp sport 7443 accept\n"));
+    assert_null(strstr(s, "skuid"));
+    assert_non_null(strstr(s, "meta l4proto icmp ct state related ct original ip daddr "
+                              "192.0.2.10 accept\n"));
+    /* No lease: no DHCP at all. */
+    assert_null(strstr(s, "dport 67"));
+    assert_null(strstr(s, "sport 67"));
+    nft_dry_run(s);
     free(s);
 }
 
@@ -108,15 +150,30 @@ static void test_iptables(void **state)
     assert_non_null(strstr(v6, "-D INPUT -j VIGIL-ISO-IN\n-D INPUT -j VIGIL-ISO-IN\n"
                                "-I INPUT 1 -j VIGIL-ISO-IN\n-I OUTPUT 1 -j VIGIL-ISO-OUT\n"
                                "-D FORWARD -j VIGIL-ISO-FWD\n-I FORWARD 1"));
-    /* DHCP only to broadcast and the lease's servers; ICMP errors of
-     * connections let through. */
-    assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 255.255.255.255/32 -p udp --sport 68 --dport 67"));
+    /* DHCP with the lease's servers only; ICMP errors of connections let
+     * through. */
+    assert_null(strstr(v4, "255.255.255.255"));
     assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 192.0.2.67/32 -p udp --sport 68 --dport 67"));
+    assert_non_null(strstr(v4, "-A VIGIL-ISO-IN -s 192.0.2.67/32 -p udp --sport 67 --dport 68"));
     assert_null(strstr(v4, "-A VIGIL-ISO-OUT -p udp --sport 68"));
+    assert_null(strstr(v4, "-A VIGIL-ISO-IN -p udp --sport 67"));
     assert_non_null(strstr(v4, "-p icmp -m conntrack --ctstate RELATED --ctorigdst "
                                "192.0.2.10/32 -j ACCEPT"));
     assert_null(strstr(v4, "--ctstate RELATED -j ACCEPT"));
-    assert_non_null(strstr(v6, "-d ff02::1:2/128 -p udp --sport 546 --dport 547"));
+    assert_null(strstr(v6, "547"));
+    free(v4);
+    free(v6);
+    /* With the network process's uid: owner match and connection mark. */
+    sp.uid = 998;
+    sp.has_uid = 1;
+    assert_int_equal(iso_ipt_script(&sp, AF_INET, NULL, &v4), 0);
+    assert_int_equal(iso_ipt_script(&sp, AF_INET6, NULL, &v6), 0);
+    assert_non_null(strstr(v4, "-A VIGIL-ISO-OUT -d 192.0.2.10/32 -p tcp --dport 7443 -m owner "
+                               "--uid-owner 998 -j CONNMARK --set-mark 0x7669676c\n"));
+    assert_non_null(strstr(v4, "-A VIGIL-ISO-IN -s 192.0.2.10/32 -p tcp --sport 7443 -m connmark "
+                               "--mark 0x7669676c -m conntrack --ctdir REPLY -j ACCEPT\n"));
+    assert_null(strstr(v4, "-A VIGIL-ISO-IN -s 192.0.2.10/32 -p tcp --sport 7443 -j ACCEPT"));
+    assert_non_null(strstr(v6, "-m hl --hl-eq 255"));
     free(v4);
     free(v6);
 }
