@@ -245,7 +245,7 @@ $(BUILD)/tests/render_report: $(BUILD)/obj/tests/html/render_sample.o $(BUILD)/o
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-ISOLATE_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,cmd_isolate_nft.o cmd_isolate_ipt.o)
+ISOLATE_OBJ := $(addprefix $(BUILD)/obj/agent/priv/,cmd_isolate_nft.o cmd_isolate_ipt.o iso_lease.o)
 $(BUILD)/tests/test_isolate: $(BUILD)/obj/tests/unit/test_isolate.o $(ISOLATE_OBJ) $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"

@@ -29,6 +29,13 @@ uint64_t vg_time_mono_ms(void)
     return (uint64_t)ts.tv_sec * 1000 + (uint64_t)ts.tv_nsec / 1000000;
 }
 
+uint64_t vg_time_mono_us(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
+}
+
 char *vg_time_format(int64_t ms, char *out, size_t outlen)
 {
     /* Floor division so that times before 1970 format correctly. */

@@ -19,6 +19,8 @@
 /* Wall-clock and monotonic time in milliseconds. */
 int64_t vg_time_now_ms(void);
 uint64_t vg_time_mono_ms(void);
+/* Monotonic time in microseconds. */
+uint64_t vg_time_mono_us(void);
 
 /* Writes RFC 3339 UTC ("...T...Z"; milliseconds shown only if non-zero)
  * into out (at least VG_TIME_STR_MAX bytes).  Returns out. */

@@ -83,6 +83,7 @@ T=$WORK/debian/vigil-agent
 inst 0755 "$STAGE/bin/vigil-agent" /usr/sbin/vigil-agent
 inst 0644 "$P/conf/agent.conf" /etc/vigil/agent.conf
 inst 0644 "$P/systemd/vigil-agent.service" /lib/systemd/system/vigil-agent.service
+inst 0644 "$P/systemd/vigil-isolation.service" /lib/systemd/system/vigil-isolation.service
 inst 0644 "$STAGE/man/vigil-agent.8.gz" /usr/share/man/man8/vigil-agent.8.gz
 inst 0644 "$P/agent.conf.example" /usr/share/doc/vigil-agent/examples/agent.conf.example
 common vigil-agent

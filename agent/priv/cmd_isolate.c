@@ -116,6 +116,7 @@ struct isolation {
     /* nftables change notifications: a change is checked at once. */
     uv_poll_t watch;
     int watch_fd;
+    uint64_t notified_us; /* when the change that runs the check was seen */
     /* The keeper: started for this isolation, and seen running since. */
     int keeper_started, keeper_seen;
 };
@@ -617,8 +618,11 @@ static void watch_cb(uv_poll_t *h, int status, int events)
             break;
         any = 1;
     }
-    if (any && iso->active && !iso->busy)
+    if (any && iso->active && !iso->busy) {
+        iso->notified_us = vg_time_mono_us();
         check_now(iso);
+        iso->notified_us = 0;
+    }
 }
 
 static void watch_start(struct isolation *iso)
@@ -714,7 +718,11 @@ static void check(struct isolation *iso, struct iso_state *st)
         return;
     }
     refresh_fingerprint(iso);
-    log_warnx("[iso] tampering: %s", detail);
+    if (iso->notified_us)
+        log_warnx("[iso] tampering: %s (%.1f ms after the change was notified)", detail,
+                  (double)(vg_time_mono_us() - iso->notified_us) / 1000.0);
+    else
+        log_warnx("[iso] tampering: %s", detail);
     emit(iso, "tampered", detail);
     confirmed(iso);
 }
@@ -822,156 +830,6 @@ static int put_back(struct isolation *iso, char *err, size_t errlen)
     return rc;
 }
 
-/* ---- DHCP leases ----
- *
- * While isolated, DHCP goes only to and from the servers of the leases
- * in force when the isolate ran (learned then, kept in the state file).
- * A lease counts only if its file belongs to root and no one else may
- * write it, it has not expired, and the address it leases is one this
- * host holds now; of a dhclient file's lease blocks for one interface,
- * only the last (the newest) counts.  So a lease file planted by an
- * unprivileged user, a stale lease or one naming an address the host
- * does not have opens nothing.  Formats: systemd-networkd and
- * NetworkManager's internal client (ADDRESS=, SERVER_ADDRESS=, one lease
- * per file) and dhclient (lease { ... } blocks). */
-
-struct lease {
-    char iface[64];
-    struct iso_addr addr, server;
-    int have_addr, have_server, expired;
-};
-
-/* "4 2026/12/03 10:00:00;" (UTC) or "never;" */
-static int lease_expired(const char *v, time_t now)
-{
-    struct tm tm;
-    memset(&tm, 0, sizeof(tm));
-    if (strncmp(v, "never", 5) == 0 || !strptime(v, "%w %Y/%m/%d %H:%M:%S", &tm))
-        return 0; /* unreadable: the address check still applies */
-    return timegm(&tm) < now;
-}
-
-static int host_has_addr(const struct ifaddrs *ifs, const struct iso_addr *a)
-{
-    for (const struct ifaddrs *i = ifs; i; i = i->ifa_next) {
-        if (!i->ifa_addr || i->ifa_addr->sa_family != AF_INET)
-            continue;
-        if (memcmp(&((const struct sockaddr_in *)i->ifa_addr)->sin_addr, a->addr, 4) == 0)
-            return 1;
-    }
-    return 0;
-}
-
-static void lease_take(struct iso_spec *sp, const struct lease *l, const struct ifaddrs *ifs,
-                       const char *path)
-{
-    char srv[INET6_ADDRSTRLEN];
-    int dup = 0;
-    if (!l->have_server)
-        return;
-    inet_ntop(AF_INET, l->server.addr, srv, sizeof(srv));
-    if (!l->have_addr || l->expired || !host_has_addr(ifs, &l->addr)) {
-        log_info("[iso] DHCP lease in %s (server %s) not used: %s", path, srv,
-                 !l->have_addr ? "it names no address"
-                 : l->expired  ? "it has expired"
-                               : "this host does not hold its address");
-        return;
-    }
-    for (size_t k = 0; k < sp->ndhcp; k++)
-        dup |= vg_netaddr_equal(&sp->dhcp[k], &l->server);
-    if (!dup && sp->ndhcp < ISO_MAX_DHCP)
-        sp->dhcp[sp->ndhcp++] = l->server;
-}
-
-static int lease_addr(const char *v, struct iso_addr *x)
-{
-    char ip[64];
-    vg_strlcpy(ip, v, sizeof(ip));
-    ip[strcspn(ip, "; \t/")] = '\0';
-    return vg_netaddr_parse(ip, x, NULL, 0) == 0 && x->family == AF_INET ? 0 : -1;
-}
-
-static void lease_file(struct iso_spec *sp, const char *path, const struct ifaddrs *ifs)
-{
-    /* One slot per interface for dhclient's blocks: the last one wins. */
-    struct lease blocks[8], cur;
-    size_t nblocks = 0;
-    char *data = NULL, *line, *save = NULL;
-    size_t len;
-    struct stat st;
-    int in_block = 0, kv = 0;
-    time_t now = time(NULL);
-
-    if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
-        return;
-    if (st.st_uid != 0 || (st.st_mode & 022)) {
-        log_warnx("[iso] DHCP lease file %s ignored: it is not root's alone (owner %u, mode "
-                  "%03o)", path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
-        return;
-    }
-    if (vg_file_read(path, 256 * 1024, &data, &len) != 0)
-        return;
-    memset(&cur, 0, sizeof(cur));
-    for (line = strtok_r(data, "\n", &save); line; line = strtok_r(NULL, "\n", &save)) {
-        while (*line == ' ' || *line == '\t')
-            line++;
-        if (strncmp(line, "lease {", 7) == 0) {
-            memset(&cur, 0, sizeof(cur));
-            in_block = 1;
-        } else if (in_block && line[0] == '}') {
-            size_t k;
-            in_block = 0;
-            for (k = 0; k < nblocks && strcmp(blocks[k].iface, cur.iface) != 0; k++)
-                ;
-            if (k < VG_ARRAY_SIZE(blocks)) {
-                blocks[k] = cur;
-                if (k == nblocks)
-                    nblocks++;
-            }
-        } else if (in_block && strncmp(line, "interface \"", 11) == 0) {
-            vg_strlcpy(cur.iface, line + 11, sizeof(cur.iface));
-            cur.iface[strcspn(cur.iface, "\"")] = '\0';
-        } else if (in_block && strncmp(line, "fixed-address ", 14) == 0) {
-            cur.have_addr = lease_addr(line + 14, &cur.addr) == 0;
-        } else if (in_block && strncmp(line, "option dhcp-server-identifier ", 30) == 0) {
-            cur.have_server = lease_addr(line + 30, &cur.server) == 0;
-        } else if (in_block && strncmp(line, "expire ", 7) == 0) {
-            cur.expired = lease_expired(line + 7, now);
-        } else if (!in_block && strncmp(line, "ADDRESS=", 8) == 0) {
-            cur.have_addr = lease_addr(line + 8, &cur.addr) == 0;
-            kv = 1;
-        } else if (!in_block && strncmp(line, "SERVER_ADDRESS=", 15) == 0) {
-            cur.have_server = lease_addr(line + 15, &cur.server) == 0;
-            kv = 1;
-        }
-    }
-    free(data);
-    if (kv)
-        lease_take(sp, &cur, ifs, path);
-    for (size_t k = 0; k < nblocks; k++)
-        lease_take(sp, &blocks[k], ifs, path);
-}
-
-static void dhcp_servers(struct iso_spec *sp)
-{
-    static const char *const pats[] = {
-        "/run/systemd/netif/leases/*", "/var/lib/dhcp/dhclient*.leases",
-        "/var/lib/dhclient/*.lease*", "/var/lib/NetworkManager/*.lease",
-    };
-    struct ifaddrs *ifs = NULL;
-    if (getifaddrs(&ifs) != 0)
-        return;
-    for (size_t p = 0; p < VG_ARRAY_SIZE(pats); p++) {
-        glob_t g;
-        if (glob(pats[p], 0, NULL, &g) != 0)
-            continue;
-        for (size_t i = 0; i < g.gl_pathc && i < 32; i++)
-            lease_file(sp, g.gl_pathv[i], ifs);
-        globfree(&g);
-    }
-    freeifaddrs(ifs);
-}
-
 /* Worker thread: resolves every collector address (and reads the
  * resolvers and DHCP leases), so that nothing needs DNS once isolated. */
 static void resolve_work(uv_work_t *w)
@@ -1039,7 +897,7 @@ static void resolve_work(uv_work_t *w)
             free(rc);
         }
     }
-    dhcp_servers(sp);
+    iso_dhcp_servers(iso_lease_globs, sp);
 }
 
 static void probe_done(void *ctx, int rc, const char *why)

@@ -118,6 +118,13 @@ void isolation_release(struct isolation *iso, const Vigil__V1__Command *cmd, iso
 /* vigil-agent release --token FILE [-c CONF]. */
 int agent_release_main(int argc, char **argv);
 
+/* The DHCP lease files looked at (globs, NULL-terminated). */
+extern const char *const iso_lease_globs[];
+/* Adds to sp->dhcp the servers of the leases in force in the files
+ * matching pats: files root's alone, leases unexpired, for an address
+ * this host holds (the newest dhclient block per interface). */
+void iso_dhcp_servers(const char *const *pats, struct iso_spec *sp);
+
 /* What the isolation state file asks for: the spec to enforce (the
  * pending one while an isolate is being verified, else the isolation in
  * force).  Returns 1 with *out, 0 when not isolated, or an error. */

@@ -35,6 +35,8 @@ for t in $tests; do
     if (cd "$tmp" && VG_TMP="$tmp" timeout --kill-after=5 "$limit" sh "$t") >"$tmp/test.log" 2>&1; then
         pass=$((pass + 1))
         printf '  PASS  e2e/%-29s %ss\n' "$name" "$(( $(date +%s) - start ))"
+        # What a test measured, for the record ("figure: ..." lines).
+        grep '^figure: ' "$tmp/test.log" | sed 's/^figure: /        /' || true
         rm -rf "$tmp"
     else
         rc=$?

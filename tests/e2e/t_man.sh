@@ -13,8 +13,8 @@ done
 while read -r c; do
     grep -q "^\.B $(echo "$c" | sed 's/-/\\\\-/g')\$" "$M/vigilctl.1" || fail "vigilctl.1 does not describe '$c'"
 done <cmds.txt
-"$AGENT" --help | sed -n 's/^  vigil-agent \([a-z]*\).*/\1/p' >sub.txt
+"$AGENT" --help | sed -n 's/^  vigil-agent \([a-z-]*\).*/\1/p' >sub.txt
 [ "$(wc -l <sub.txt)" -ge 3 ] || fail "no sub-commands from vigil-agent --help"
 while read -r c; do
-    grep -q "^\.B $c\$" "$M/vigil-agent.8" || fail "vigil-agent.8 does not describe '$c'"
+    grep -q "^\.B $(echo "$c" | sed 's/-/\\\\-/g')\$" "$M/vigil-agent.8" || fail "vigil-agent.8 does not describe '$c'"
 done <sub.txt

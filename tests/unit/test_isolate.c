@@ -11,6 +11,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "../../agent/priv/isolation.h"
@@ -103,6 +104,9 @@ static void test_nft(void **state)
 
     /* The keeper's copy: the same rules in an owned table. */
     assert_int_equal(iso_nft_keep_script(&sp, &s), 0);
+    /* The kernel refuses a change of the owner flag: every add says it. */
+    assert_non_null(strstr(s, "add table inet vigil_isolation_keep { flags owner; }\n"
+                              "delete table inet vigil_isolation_keep\n"));
     assert_non_null(strstr(s, "table inet vigil_isolation_keep {\n  flags owner;\n  chain input {"));
     assert_non_null(strstr(s, "table bridge vigil_isolation_keep {\n  flags owner;\n"));
     assert_non_null(strstr(s, "meta skuid 998 ct mark set 0x7669676c accept"));
@@ -178,9 +182,71 @@ static void test_iptables(void **state)
     free(v6);
 }
 
+static void put(const char *dir, const char *name, const char *text, mode_t mode, uid_t uid)
+{
+    char path[512];
+    FILE *f;
+    snprintf(path, sizeof(path), "%s/%s", dir, name);
+    assert_non_null(f = fopen(path, "w"));
+    fputs(text, f);
+    fclose(f);
+    assert_int_equal(chmod(path, mode), 0);
+    assert_int_equal(chown(path, uid, (gid_t)-1), 0);
+}
+
+static int has_server(const struct iso_spec *sp, const char *ip)
+{
+    struct iso_addr x;
+    assert_int_equal(vg_netaddr_parse(ip, &x, NULL, 0), 0);
+    for (size_t i = 0; i < sp->ndhcp; i++)
+        if (vg_netaddr_equal(&sp->dhcp[i], &x))
+            return 1;
+    return 0;
+}
+
+/* Leases: only root's files, unexpired, for an address the host holds
+ * (127.0.0.1 here), the newest dhclient block per interface. */
+static void test_leases(void **state)
+{
+    char dir[] = "/tmp/vg-lease-XXXXXX", pat[64];
+    const char *pats[] = { pat, NULL };
+    struct iso_spec sp;
+    (void)state;
+    if (geteuid() != 0)
+        skip();
+    assert_non_null(mkdtemp(dir));
+    snprintf(pat, sizeof(pat), "%s/*", dir);
+    /* dhclient: an older block for lo names .9; the newest names .1. */
+    put(dir, "dhclient.lo.leases",
+        "lease {\n  interface \"lo\";\n  fixed-address 127.0.0.1;\n"
+        "  option dhcp-server-identifier 192.0.2.9;\n  expire 4 2099/01/01 00:00:00;\n}\n"
+        "lease {\n  interface \"lo\";\n  fixed-address 127.0.0.1;\n"
+        "  option dhcp-server-identifier 192.0.2.1;\n  expire 4 2099/01/01 00:00:00;\n}\n"
+        /* another interface's lease, expired */
+        "lease {\n  interface \"eth9\";\n  fixed-address 127.0.0.1;\n"
+        "  option dhcp-server-identifier 192.0.2.2;\n  expire 1 2001/01/01 00:00:00;\n}\n",
+        0644, 0);
+    /* systemd-networkd: right, world-writable, not root's, another address. */
+    put(dir, "2", "ADDRESS=127.0.0.1\nSERVER_ADDRESS=192.0.2.3\n", 0644, 0);
+    put(dir, "3", "ADDRESS=127.0.0.1\nSERVER_ADDRESS=192.0.2.4\n", 0666, 0);
+    put(dir, "4", "ADDRESS=127.0.0.1\nSERVER_ADDRESS=192.0.2.5\n", 0644, 65534);
+    put(dir, "5", "ADDRESS=198.51.100.77\nSERVER_ADDRESS=192.0.2.6\n", 0644, 0);
+    memset(&sp, 0, sizeof(sp));
+    iso_dhcp_servers(pats, &sp);
+    assert_true(has_server(&sp, "192.0.2.1"));
+    assert_true(has_server(&sp, "192.0.2.3"));
+    assert_int_equal(sp.ndhcp, 2);
+    {
+        char cmd[128];
+        snprintf(cmd, sizeof(cmd), "rm -rf %s", dir);
+        assert_int_equal(system(cmd), 0);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_leases),
         cmocka_unit_test(test_nft),
         cmocka_unit_test(test_iptables),
     };
