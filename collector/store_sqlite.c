@@ -82,6 +82,7 @@ enum {
     Q_AUDIT_LAST,
     Q_AUDIT_INSERT,
     Q_AUDIT_LIST,
+    Q_AUDIT_COUNT,
     Q_HOST_BY_AGENT,
     Q_HOST_BY_ID,
     Q_HOST_ISOLATION,
@@ -348,6 +349,7 @@ static const char *const queries[Q_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_AUDIT_LIST] = "SELECT id, time_ms, actor, action, target, detail, result, prev_hash, hash"
                      " FROM audit WHERE time_ms >= ?1 ORDER BY id",
+    [Q_AUDIT_COUNT] = "SELECT count(*) FROM audit",
     [Q_HOST_BY_AGENT] = "SELECT id, hostname FROM hosts WHERE agent_id = ?1",
     [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
     [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3 WHERE id = ?1",
@@ -1699,6 +1701,32 @@ int store_audit_list(struct store *s, int64_t since_ms, int verify,
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the audit log");
+}
+
+int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char head[65])
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    /* Entries not yet committed may still be rolled back. */
+    if (!sqlite3_get_autocommit(s->db))
+        return -EBUSY;
+    *entries = 0;
+    *last = 0;
+    snprintf(head, 65, "%s", AUDIT_GENESIS);
+    st = q(s, Q_AUDIT_LAST);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        *last = sqlite3_column_int64(st, 0);
+        snprintf(head, 65, "%s", (const char *)sqlite3_column_text(st, 1));
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(s, "cannot read the audit log's head");
+    st = q(s, Q_AUDIT_COUNT);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        *entries = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_err(s, "cannot count the audit log");
 }
 
 int store_pending(struct store *s, const char *agent_id, int security_only,

@@ -18,15 +18,21 @@ void ctl_usage_audit(FILE *out)
             "\n"
             "Prints the collector's audit log: commands, their delivery and results,\n"
             "tampering reports and refused attempts (a wrong role or certificate), oldest\n"
-            "first.  Each entry carries the hash of the one before it.\n"
+            "first.  Each entry carries the hash of the one before it, and the collector\n"
+            "signs checkpoints of the chain's head with a key the database does not hold.\n"
             "\n"
             "  --since TIME   RFC 3339 time or a duration back from now (default: 7d)\n"
-            "  --verify       check the whole chain; exit 1 if an entry was changed or\n"
-            "                 deleted, naming the first one that does not hold\n"
+            "  --verify       check the whole chain and hold it against every signed\n"
+            "                 checkpoint; exit 1 if an entry was changed or deleted, the\n"
+            "                 newest entries or all of them were deleted, the chain was\n"
+            "                 recomputed, or the checkpoint file was tampered with,\n"
+            "                 saying which\n"
             "\n"
             "With --json (before 'audit'): {\"entries\": [{id, time, actor, action, target,\n"
-            "detail, result, hash}...], \"chain_ok\", \"broken_id\", \"broken_reason\"}\n"
-            "(the chain fields only with --verify).\n");
+            "detail, result, hash}...], \"chain_ok\", \"broken_id\", \"broken_kind\"\n"
+            "(edited, deleted, truncated, emptied, rewritten, checkpoints), \"broken_reason\",\n"
+            "\"checkpoint\": {seq, time, entries, last, head} or null} (the chain fields only\n"
+            "with --verify).\n");
 }
 
 int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
@@ -92,7 +98,22 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
         if (verify) {
             json_object_set_new(o, "chain_ok", json_boolean(r->chain_ok));
             json_object_set_new(o, "broken_id", json_integer(r->broken_id));
+            json_object_set_new(o, "broken_kind", json_string(r->broken_kind));
             json_object_set_new(o, "broken_reason", json_string(r->broken_reason));
+            if (r->checkpoint_seq) {
+                json_t *cp = json_object();
+                char t[VG_TIME_STR_MAX];
+                json_object_set_new(cp, "seq", json_integer((json_int_t)r->checkpoint_seq));
+                json_object_set_new(cp, "time", json_string(vg_time_format(
+                                                    r->checkpoint_time_ms, t, sizeof(t))));
+                json_object_set_new(cp, "entries",
+                                    json_integer((json_int_t)r->checkpoint_entries));
+                json_object_set_new(cp, "last", json_integer(r->checkpoint_last));
+                json_object_set_new(cp, "head", json_string(r->checkpoint_head));
+                json_object_set_new(o, "checkpoint", cp);
+            } else {
+                json_object_set_new(o, "checkpoint", json_null());
+            }
         }
         ctl_print_json(o);
         json_decref(o);
@@ -110,11 +131,19 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
             printf("]\n");
         }
         printf("%zu audit entries\n", r->n_entries);
-        char why[1024];
+        char why[1024], t[VG_TIME_STR_MAX];
         if (verify)
             printf("chain: %s%s%s\n", r->chain_ok ? "intact" : "BROKEN: ",
                    r->chain_ok ? "" : ctl_text(why, sizeof(why), r->broken_reason),
                    r->chain_ok ? "" : " (the log was edited outside the collector)");
+        if (verify && r->chain_ok && r->checkpoint_seq)
+            printf("checkpoint: #%llu of %s, %llu entries, head %.16s (signed; the newest)\n",
+                   (unsigned long long)r->checkpoint_seq,
+                   vg_time_format(r->checkpoint_time_ms, t, sizeof(t)),
+                   (unsigned long long)r->checkpoint_entries,
+                   ctl_text(why, sizeof(why), r->checkpoint_head));
+        else if (verify && r->chain_ok)
+            printf("checkpoint: none (only the chain's own consistency was checked)\n");
     }
     rc = verify && !r->chain_ok ? CTL_EXIT_FAIL : CTL_EXIT_OK;
     ctl_call_free(owner);
