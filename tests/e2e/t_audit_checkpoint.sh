@@ -116,3 +116,33 @@ run_collector
 expect_exit 0 "$CTL" audit --verify
 expect_in out.txt "chain: intact"
 stop "$COLL"
+
+# Syslog: every checkpoint line, as written to the file, goes to syslog(3)
+# too.  The collector runs in a mount namespace of its own whose /dev has
+# a /dev/log (a stand-in syslogd's socket); the machine's is untouched.
+if ! unshare -m true 2>/dev/null; then
+    echo "note: no mount namespaces here; the syslog copy is not tested"
+    exit 0
+fi
+mkdir dev
+for d in null zero full random urandom; do touch "dev/$d"; done
+start sink python3 "$VG_ROOT/tests/e2e/syslog_sink.py" "$VG_TMP/dev/log" "$VG_TMP/syslog.txt"
+wait_for 10 "the syslog stand-in" '[ -S dev/log ]'
+printf 'checkpoint_syslog = yes\n' >>collector.conf
+N=$((N + 1))
+start "c$N" unshare -m --propagation private sh -c '
+    for d in null zero full random urandom; do mount --bind /dev/$d "$1/dev/$d"; done
+    mount --bind "$1/dev" /dev && exec "$2" -c collector.conf' sh "$VG_TMP" "$COLLECTOR"
+COLL=$LAST_PID
+wait_for 30 "collector up" "grep -q 'listening on' c$N.log"
+wait_for 30 "the start checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=start " syslog.txt'
+VIGIL_CERT=pki/agent-1.crt VIGIL_KEY=pki/agent-1.key "$CTL" hosts >/dev/null 2>&1 || true
+wait_for 30 "an interval checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=interval " syslog.txt'
+stop "$COLL"
+wait_for 10 "the stop checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=stop " syslog.txt'
+# Each syslog line carries a line of the file, byte for byte.
+grep -o 'vigil-audit-checkpoint 1 .*' syslog.txt >syslog-lines.txt
+while read -r l; do
+    grep -qxF "$l" audit.checkpoints || fail "a syslog line is not in the file: $l"
+done <syslog-lines.txt
+[ "$(wc -l <syslog-lines.txt)" -ge 3 ] || fail "too few syslog lines: $(cat syslog.txt)"
