@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acp.h"
 #include "crypto.h"
 #include "err.h"
 #include "log.h"
@@ -1570,34 +1571,11 @@ int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t
     return 0;
 }
 
-/* hash = SHA-256 over the previous hash and every field, each
- * length-prefixed so that no two entries serialise alike. */
+/* The chain's hash (lib/acp.h): shared with vigilctl's offline check. */
 static void audit_hash(const struct store_audit *a, const char *prev, char out[65])
 {
-    struct vg_sha256 *h = vg_sha256_new();
-    uint8_t d[VG_SHA256_LEN];
-    char num[32];
-    const char *f[8];
-    f[0] = prev;
-    snprintf(num, sizeof(num), "%lld|%lld", (long long)a->id, (long long)a->time_ms);
-    f[1] = num;
-    f[2] = a->actor;
-    f[3] = a->action;
-    f[4] = a->target;
-    f[5] = a->detail;
-    f[6] = a->result;
-    if (!h) {
-        out[0] = '\0';
-        return;
-    }
-    for (int i = 0; i < 7; i++) {
-        char len[24];
-        int n = snprintf(len, sizeof(len), "%zu:", strlen(f[i] ? f[i] : ""));
-        vg_sha256_update(h, len, (size_t)n);
-        vg_sha256_update(h, f[i] ? f[i] : "", strlen(f[i] ? f[i] : ""));
-    }
-    vg_sha256_final(h, d);
-    vg_hex(d, sizeof(d), out);
+    vg_acp_entry_hash(prev, a->id, a->time_ms, a->actor, a->action, a->target, a->detail,
+                      a->result, out);
 }
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"

@@ -7,6 +7,37 @@
 #include "err.h"
 #include "util.h"
 
+void vg_acp_entry_hash(const char *prev, int64_t id, int64_t time_ms, const char *actor,
+                       const char *action, const char *target, const char *detail,
+                       const char *result, char out[VG_SHA256_HEX])
+{
+    struct vg_sha256 *h = vg_sha256_new();
+    uint8_t d[VG_SHA256_LEN];
+    char num[48];
+    const char *f[7];
+
+    out[0] = '\0';
+    if (!h)
+        return;
+    snprintf(num, sizeof(num), "%lld|%lld", (long long)id, (long long)time_ms);
+    f[0] = prev;
+    f[1] = num;
+    f[2] = actor;
+    f[3] = action;
+    f[4] = target;
+    f[5] = detail;
+    f[6] = result;
+    for (int i = 0; i < 7; i++) {
+        const char *v = f[i] ? f[i] : "";
+        char len[24];
+        int n = snprintf(len, sizeof(len), "%zu:", strlen(v));
+        vg_sha256_update(h, len, (size_t)n);
+        vg_sha256_update(h, v, strlen(v));
+    }
+    vg_sha256_final(h, d);
+    vg_hex(d, sizeof(d), out);
+}
+
 static int is_hex64(const char *s)
 {
     size_t i;

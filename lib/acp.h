@@ -55,6 +55,16 @@ struct vg_acp {
     size_t siglen;
 };
 
+/* One audit entry's hash, as the collector's store chains them: SHA-256
+ * (hex, into out) over prev (the hash of the entry before; the genesis
+ * for the first), "ID|TIME_MS", actor, action, target, detail and
+ * result, each preceded by its length in bytes and ':' so that no two
+ * entries serialise alike.  NULL strings count as "".  out is "" if
+ * hashing failed (no memory). */
+void vg_acp_entry_hash(const char *prev, int64_t id, int64_t time_ms, const char *actor,
+                       const char *action, const char *target, const char *detail,
+                       const char *result, char out[VG_SHA256_HEX]);
+
 /* Signs cp (every field but link and sig, which it sets) with k and
  * writes the line, without a newline, into line.  Returns 0, -EINVAL (a
  * field that cannot be written), -ENOSPC (line too small: give

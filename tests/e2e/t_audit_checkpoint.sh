@@ -51,6 +51,19 @@ expect_exit 0 "$CTL" --json audit --verify
 jq -e --argjson n "$COUNT" '.chain_ok == true and .broken_kind == "" and .checkpoint.entries == $n and (.checkpoint.head | length) == 64' out.txt >/dev/null ||
     fail "audit --verify --json: $(cat out.txt)"
 
+# The same offline, with only the public key: vigilctl recomputes the chain
+# and checks each line's signature itself.
+expect_exit 0 "$CTL" audit --verify --checkpoints audit.checkpoints --pubkey audit.pub
+expect_in out.txt "offline: intact against "
+expect_exit 2 "$CTL" audit --checkpoints audit.checkpoints
+expect_in err.txt "--checkpoints and --pubkey go together"
+# A line signed by another key (here the collector's TLS key) is refused.
+sed 's/ entries=[0-9]* / entries=99 /' audit.checkpoints >forged.txt
+expect_exit 1 "$CTL" audit --verify --checkpoints forged.txt --pubkey audit.pub
+expect_in out.txt "offline: BROKEN: forged.txt line 1: checkpoint #1 is not signed by this key"
+expect_exit 1 "$CTL" audit --verify --checkpoints audit.checkpoints --pubkey pki/collector.key
+expect_in out.txt "is not signed by this key"
+
 stop "$COLL"
 tail -1 audit.checkpoints | grep -q "entries=$COUNT .* reason=stop sig=" || fail "no stop checkpoint: $(tail -1 audit.checkpoints)"
 cp c.db c.db.orig
@@ -73,6 +86,10 @@ verify_fails() {
     expect_exit 1 "$CTL" --json audit --verify
     jq -e --arg k "$1" '.chain_ok == false and .broken_kind == $k' out.txt >/dev/null ||
         fail "expected broken_kind $1: $(cat out.txt)"
+    # Offline, against the copy taken before (as a syslog copy would be).
+    expect_exit 1 "$CTL" --json audit --checkpoints cp.orig --pubkey audit.pub
+    jq -e --arg k "$1" '.offline.ok == false and .offline.kind == $k' out.txt >/dev/null ||
+        fail "offline: expected kind $1: $(cat out.txt)"
     stop "$COLL"
     restore
 }
@@ -101,6 +118,19 @@ run_collector
 expect_exit 1 "$CTL" --json audit --verify
 jq -e '.chain_ok == false and .broken_kind == "checkpoints" and (.broken_reason | test("does not follow"))' out.txt >/dev/null ||
     fail "a checkpoint removed from the file: $(cat out.txt)"
+stop "$COLL"
+restore
+
+# (f) What the collector cannot see alone: the newest entries deleted and
+# the checkpoint lines that covered them cut from the end of its file.
+# The copy kept elsewhere (syslog; here the copy taken before) shows it.
+sql c.db "delete from audit where id > $((COUNT - 2))"
+awk -v max=$((COUNT - 2)) '{ n = $0; sub(/.* last=/, "", n); sub(/ .*/, "", n); if (n + 0 > max) exit; print }' \
+    cp.orig >audit.checkpoints
+[ -s audit.checkpoints ] || fail "no checkpoint left to start from"
+run_collector
+expect_exit 1 "$CTL" audit --verify --checkpoints cp.orig --pubkey audit.pub
+expect_in out.txt "offline: BROKEN: truncated: the 2 newest entries are missing"
 stop "$COLL"
 restore
 
@@ -138,6 +168,9 @@ wait_for 30 "collector up" "grep -q 'listening on' c$N.log"
 wait_for 30 "the start checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=start " syslog.txt'
 VIGIL_CERT=pki/agent-1.crt VIGIL_KEY=pki/agent-1.key "$CTL" hosts >/dev/null 2>&1 || true
 wait_for 30 "an interval checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=interval " syslog.txt'
+export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
+expect_exit 0 "$CTL" audit --verify --checkpoints syslog.txt --pubkey audit.pub
+expect_in out.txt "offline: intact against "
 stop "$COLL"
 wait_for 10 "the stop checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=stop " syslog.txt'
 # Each syslog line carries a line of the file, byte for byte.

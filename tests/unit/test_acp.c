@@ -177,9 +177,23 @@ static void test_refuses_to_sign_bad_fields(void **state)
     vg_key_free(k);
 }
 
+/* The chain's entry hash, against vectors from an independent
+ * implementation (tests/e2e/audit_rechain.py). */
+static void test_entry_hash(void **state)
+{
+    char h[VG_SHA256_HEX];
+    (void)state;
+    vg_acp_entry_hash(VG_ACP_GENESIS, 1, 1796392500123LL, "agent agent-1 (127.0.0.1)", "connect",
+                      "127.0.0.1", "wrong role", "refused", h);
+    assert_string_equal(h, "b681c64bedda1c754e7e0cd2787d5c326c1b50c1034441bdfea3f17513042f76");
+    vg_acp_entry_hash(VG_ACP_GENESIS, 2, 5, NULL, "", NULL, "\xc3\xa9", "", h);
+    assert_string_equal(h, "a1a807424decba638c1c62b8b42d88187e5506af115b8b67f0fc7c3614e5edff");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_entry_hash),
         cmocka_unit_test(test_round_trip),
         cmocka_unit_test(test_tamper),
         cmocka_unit_test(test_refuses_to_sign_bad_fields),
