@@ -917,6 +917,7 @@ fail:
     free(s->enroll_chain);
     s->enroll_chain = NULL;
     audit_free(s);
+    report_free(s);
     store_close(s->store);
     s->store = NULL;
     vg_tls_config_free(s->tls);
