@@ -466,7 +466,7 @@ int audit_verify(struct server *s, int64_t since_ms,
                  "collector ran (it wrote #%llu)", a->path, (unsigned long long)a->last.seq);
     }
     if (authentic) {
-        if (!(w.by_last = malloc(sc.n * sizeof(*w.by_last)))) {
+        if (!(w.by_last = malloc((sc.n ? sc.n : 1) * sizeof(*w.by_last)))) {
             free(sc.v);
             return -ENOMEM;
         }
