@@ -168,7 +168,10 @@ static int checkpoint(struct server *s, const char *reason)
     vg_strlcpy(cp.prev, a->last.seq ? a->last.link : VG_ACP_GENESIS, sizeof(cp.prev));
     vg_strlcpy(cp.reason, reason, sizeof(cp.reason));
     if ((rc = vg_acp_sign(&cp, a->key, line, sizeof(line) - 1)) != 0) {
-        log_warnx("audit: cannot sign a checkpoint: %s", vg_strerror(rc));
+        uint64_t sup;
+        if (vg_ratelimit(&a->rl, &sup))
+            log_warnx("audit: cannot sign a checkpoint of entry %lld: %s", (long long)cp.last,
+                      rc == -EINVAL ? "its stored hash is malformed" : vg_strerror(rc));
         return rc;
     }
     len = strlen(line);
@@ -328,7 +331,9 @@ int audit_init(struct server *s, char *err, size_t errlen)
         log_info("audit: the log matches checkpoint #%llu (%llu entries)",
                  (unsigned long long)v.cp_seq, (unsigned long long)v.cp_entries);
     }
-    if ((rc = checkpoint(s, "start")) != 0) {
+    /* -EINVAL: the newest entry's hash is malformed (an edit the verdict
+     * above reports); nothing to sign until an entry follows it. */
+    if ((rc = checkpoint(s, "start")) != 0 && rc != -EINVAL) {
         snprintf(err, errlen, "[audit] cannot write a checkpoint to %s: %s", a->path,
                  vg_strerror(rc));
         goto fail;

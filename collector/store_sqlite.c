@@ -1694,8 +1694,9 @@ int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char hea
     snprintf(head, 65, "%s", AUDIT_GENESIS);
     st = q(s, Q_AUDIT_LAST);
     if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
         *last = sqlite3_column_int64(st, 0);
-        snprintf(head, 65, "%s", (const char *)sqlite3_column_text(st, 1));
+        snprintf(head, 65, "%s", h ? h : "");
     }
     sqlite3_reset(st);
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)

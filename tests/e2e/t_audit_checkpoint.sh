@@ -112,6 +112,11 @@ verify_fails rewritten "chain rewritten: entry "
 sql c.db "update audit set detail = 'nothing to see' where id = 2"
 verify_fails edited "entry 2 was changed after it was written"
 
+# The newest entry's hash made malformed: nothing can be signed over it,
+# yet the collector starts and says what it found.
+sql c.db "update audit set hash = 'x' where id = $COUNT"
+verify_fails edited "entry $COUNT was changed after it was written"
+
 # (d) A checkpoint removed from the middle of the file.
 sed -i '2d' audit.checkpoints
 run_collector
