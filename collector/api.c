@@ -665,7 +665,7 @@ static int q_audit(struct server *s, struct conn *op, const Vigil__V1__OperatorR
 {
     struct audit_ctx x = { NULL, 0, 0, 0 };
     Vigil__V1__AuditResult *r = calloc(1, sizeof(*r));
-    char why[200];
+    struct audit_verdict v;
     int64_t broken = 0;
     int rc;
 
@@ -675,13 +675,24 @@ static int q_audit(struct server *s, struct conn *op, const Vigil__V1__OperatorR
         return 0;
     }
     vigil__v1__audit_result__init(r);
-    rc = store_audit_list(s->store, req->audit->since_time_ms, req->audit->verify, audit_cb,
-                          &x, &broken, why, sizeof(why));
+    memset(&v, 0, sizeof(v));
+    v.ok = 1;
+    if (req->audit->verify)
+        rc = audit_verify(s, req->audit->since_time_ms, audit_cb, &x, &v);
+    else
+        rc = store_audit_list(s->store, req->audit->since_time_ms, 0, audit_cb, &x, &broken,
+                              NULL, 0);
     r->entries = x.v;
     r->n_entries = x.n;
-    r->chain_ok = broken == 0;
-    r->broken_id = broken;
-    r->broken_reason = dup0(why);
+    r->chain_ok = v.ok;
+    r->broken_id = v.broken_id;
+    r->broken_reason = dup0(v.why);
+    r->broken_kind = dup0(v.kind);
+    r->checkpoint_seq = v.cp_seq;
+    r->checkpoint_time_ms = v.cp_time_ms;
+    r->checkpoint_entries = v.cp_entries;
+    r->checkpoint_last = v.cp_last;
+    r->checkpoint_head = dup0(v.cp_head);
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_AUDIT;
     resp->audit = r;
     finish(resp, rc != 0 || x.oom);
@@ -752,6 +763,8 @@ static void query_free(Vigil__V1__OperatorResponse *resp)
         }
         free(resp->audit->entries);
         free(resp->audit->broken_reason);
+        free(resp->audit->broken_kind);
+        free(resp->audit->checkpoint_head);
         free(resp->audit);
     }
     if (resp->response_case == VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING && resp->pending) {

@@ -31,6 +31,10 @@ struct collector_conf {
     /* [report] */
     char *organisation, *distro_info_dir, *security_support_dir;
     uint64_t stale_ms, history_ms, trend_weeks, max_import_size;
+    /* [audit] */
+    char *audit_key, *audit_checkpoints;
+    uint64_t audit_interval_ms;
+    int audit_syslog;
     /* [tls] */
     char *ca, *cert, *key;
     uint64_t ticket_lifetime_ms;
@@ -41,6 +45,7 @@ extern const struct vg_conf_key collector_conf_keys[];
 enum conn_kind { CONN_NEW, CONN_AGENT, CONN_OPERATOR, CONN_ENROLL };
 
 struct store;
+struct store_audit;
 struct server;
 
 /* One accepted connection. */
@@ -142,6 +147,7 @@ struct server {
     char imports_dir[4096];
     unsigned reports_running; /* report jobs on the thread pool */
     atomic_int reports_cancel; /* set when stopping: reports give up */
+    struct audit *audit;       /* audit checkpoints (audit.c) */
 };
 
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
@@ -289,6 +295,41 @@ int report_exception_revoke(struct server *s, struct conn *op,
 int report_render(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                   Vigil__V1__OperatorResponse *resp);
 void report_free_response(Vigil__V1__OperatorResponse *resp);
+
+/* ---- audit checkpoints (audit.c) ---- */
+
+/* Loads (or makes, at first start) the checkpoint key, reads the
+ * checkpoint file, checks the audit log against it (a mismatch is logged,
+ * and sent to syslog when configured) and signs a "start" checkpoint.
+ * After store_open.  Returns 0 or an error with err. */
+int audit_init(struct server *s, char *err, size_t errlen);
+/* Once a second: a checkpoint when the interval passed and the head
+ * moved (or an hour passed). */
+void audit_tick(struct server *s);
+/* A last ("stop") checkpoint, then frees the state; before the store
+ * closes.  NULL state: nothing. */
+void audit_stop(struct server *s);
+/* Frees the state without a checkpoint (a failed start). */
+void audit_free(struct server *s);
+
+/* What `vigilctl audit --verify` learns. */
+struct audit_verdict {
+    int ok;
+    int64_t broken_id;  /* the entry concerned, when one is (0: none) */
+    char kind[16];      /* "", edited, deleted, truncated, emptied, rewritten, checkpoints */
+    char why[400];
+    /* The newest checkpoint compared (seq 0: none yet). */
+    uint64_t cp_seq, cp_entries;
+    int64_t cp_time_ms, cp_last;
+    char cp_head[65];
+};
+/* Walks the whole audit log, checks its hash chain and every signed
+ * checkpoint in the file against it, and calls cb (may be NULL) for each
+ * entry since since_ms.  Returns 0 (v filled), cb's non-zero, or an error
+ * (the log could not be read). */
+int audit_verify(struct server *s, int64_t since_ms,
+                 int (*cb)(void *ctx, const struct store_audit *a), void *ctx,
+                 struct audit_verdict *v);
 
 /* ---- server (server.c) ---- */
 

@@ -65,6 +65,21 @@ const struct vg_conf_key collector_conf_keys[] = {
       "(security-support-ended.debN); such packages fail a host"),
     KR("report", "max_import_size", VG_CONF_SIZE, "256M", max_import_size, 1048576,
        4ULL * 1024 * 1024 * 1024, "largest advisory feed file accepted by vigilctl advisories import"),
+    K("audit", "key", VG_CONF_PATH, NULL, audit_key, 0,
+      "private key (mode 0600) that signs the audit log's checkpoints, made at first start "
+      "if missing, its public half written beside it as .pub (default: audit.key beside the "
+      "database); keep it out of the database's backups and away from whoever may edit the "
+      "database"),
+    K("audit", "checkpoints", VG_CONF_PATH, NULL, audit_checkpoints, 0,
+      "file the signed checkpoints are appended to, one line each (default: "
+      "audit.checkpoints beside the database)"),
+    KR("audit", "checkpoint_interval", VG_CONF_DURATION, "60s", audit_interval_ms, 1000,
+       3600000,
+       "a checkpoint is signed this often when the audit log grew, hourly when it did not, "
+       "and at every start and clean stop"),
+    K("audit", "checkpoint_syslog", VG_CONF_BOOL, "no", audit_syslog, 0,
+      "also send every checkpoint line to syslog (facility auth, priority notice), so that a "
+      "copy exists off the box"),
     K("tls", "ca", VG_CONF_PATH, NULL, ca, VG_CONF_REQUIRED,
       "CA certificate(s) that client certificates must chain to"),
     K("tls", "cert", VG_CONF_PATH, NULL, cert, VG_CONF_REQUIRED,

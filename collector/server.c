@@ -673,6 +673,7 @@ static void sweep_cb(uv_timer_t *t)
 
     retention(s, now);
     commands_sweep(s);
+    audit_tick(s);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->ready_ms || c->closing)
@@ -758,6 +759,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     if ((rc = collect_init(s, err, errlen)) != 0)
         goto fail;
     if ((rc = report_init(s, err, errlen)) != 0)
+        goto fail;
+    if ((rc = audit_init(s, err, errlen)) != 0)
         goto fail;
     if (store_revoked(s->store, conn_revoked_add, s) != 0) {
         snprintf(err, errlen, "cannot read the revoked certificates from %s", conf->db);
@@ -913,6 +916,8 @@ fail:
     s->enroll_ca_key = NULL;
     free(s->enroll_chain);
     s->enroll_chain = NULL;
+    audit_free(s);
+    report_free(s);
     store_close(s->store);
     s->store = NULL;
     vg_tls_config_free(s->tls);
@@ -963,6 +968,7 @@ void server_free(struct server *s)
         free(s->revoked[i]);
     free(s->revoked);
     free(s->pend);
+    audit_stop(s); /* after the last entry, before the store closes */
     store_close(s->store);
     vg_tls_config_free(s->tls);
     log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "

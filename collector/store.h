@@ -130,6 +130,10 @@ int store_audit_append(struct store *s, const char *actor, const char *action,
 int store_audit_list(struct store *s, int64_t since_ms, int verify,
                      int (*cb)(void *ctx, const struct store_audit *a), void *ctx,
                      int64_t *broken_id, char *why, size_t whylen);
+/* The chain's head as committed: how many entries, the newest one's id
+ * and hash (0 and 64 zeros when empty).  Returns 0, -EBUSY (a
+ * transaction is open: its entries may yet be rolled back) or an error. */
+int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char head[65]);
 
 /* One pending update of a host. */
 struct store_pending {

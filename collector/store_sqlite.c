@@ -21,6 +21,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "acp.h"
 #include "crypto.h"
 #include "err.h"
 #include "log.h"
@@ -82,6 +83,7 @@ enum {
     Q_AUDIT_LAST,
     Q_AUDIT_INSERT,
     Q_AUDIT_LIST,
+    Q_AUDIT_COUNT,
     Q_HOST_BY_AGENT,
     Q_HOST_BY_ID,
     Q_HOST_ISOLATION,
@@ -351,6 +353,7 @@ static const char *const queries[Q_COUNT] = {
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
     [Q_AUDIT_LIST] = "SELECT id, time_ms, actor, action, target, detail, result, prev_hash, hash"
                      " FROM audit WHERE time_ms >= ?1 ORDER BY id",
+    [Q_AUDIT_COUNT] = "SELECT count(*) FROM audit",
     [Q_HOST_BY_AGENT] = "SELECT id, hostname FROM hosts WHERE agent_id = ?1",
     [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
     [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3,"
@@ -1584,34 +1587,11 @@ int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t
     return 0;
 }
 
-/* hash = SHA-256 over the previous hash and every field, each
- * length-prefixed so that no two entries serialise alike. */
+/* The chain's hash (lib/acp.h): shared with vigilctl's offline check. */
 static void audit_hash(const struct store_audit *a, const char *prev, char out[65])
 {
-    struct vg_sha256 *h = vg_sha256_new();
-    uint8_t d[VG_SHA256_LEN];
-    char num[32];
-    const char *f[8];
-    f[0] = prev;
-    snprintf(num, sizeof(num), "%lld|%lld", (long long)a->id, (long long)a->time_ms);
-    f[1] = num;
-    f[2] = a->actor;
-    f[3] = a->action;
-    f[4] = a->target;
-    f[5] = a->detail;
-    f[6] = a->result;
-    if (!h) {
-        out[0] = '\0';
-        return;
-    }
-    for (int i = 0; i < 7; i++) {
-        char len[24];
-        int n = snprintf(len, sizeof(len), "%zu:", strlen(f[i] ? f[i] : ""));
-        vg_sha256_update(h, len, (size_t)n);
-        vg_sha256_update(h, f[i] ? f[i] : "", strlen(f[i] ? f[i] : ""));
-    }
-    vg_sha256_final(h, d);
-    vg_hex(d, sizeof(d), out);
+    vg_acp_entry_hash(prev, a->id, a->time_ms, a->actor, a->action, a->target, a->detail,
+                      a->result, out);
 }
 
 #define AUDIT_GENESIS "0000000000000000000000000000000000000000000000000000000000000000"
@@ -1715,6 +1695,33 @@ int store_audit_list(struct store *s, int64_t since_ms, int verify,
     }
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the audit log");
+}
+
+int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char head[65])
+{
+    sqlite3_stmt *st;
+    int rc;
+
+    /* Entries not yet committed may still be rolled back. */
+    if (!sqlite3_get_autocommit(s->db))
+        return -EBUSY;
+    *entries = 0;
+    *last = 0;
+    snprintf(head, 65, "%s", AUDIT_GENESIS);
+    st = q(s, Q_AUDIT_LAST);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        const char *h = (const char *)sqlite3_column_text(st, 1);
+        *last = sqlite3_column_int64(st, 0);
+        snprintf(head, 65, "%s", h ? h : "");
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(s, "cannot read the audit log's head");
+    st = q(s, Q_AUDIT_COUNT);
+    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        *entries = (uint64_t)sqlite3_column_int64(st, 0);
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW ? 0 : db_err(s, "cannot count the audit log");
 }
 
 int store_pending(struct store *s, const char *agent_id, int security_only,

@@ -311,6 +311,51 @@ int vg_key_parse(const uint8_t *pem, size_t len, struct vg_key **out)
     return 0;
 }
 
+int vg_key_public_pem(const struct vg_key *k, char *out, size_t outlen)
+{
+    if (mbedtls_pk_write_pubkey_pem((mbedtls_pk_context *)&k->pk, (unsigned char *)out, outlen))
+        return VG_ECRYPTO;
+    return 0;
+}
+
+int vg_key_parse_public(const uint8_t *pem, size_t len, struct vg_key **out)
+{
+    struct vg_key *k = NULL, *priv = NULL;
+    unsigned char der[256];
+    uint8_t *z;
+    int rc = VG_ECRYPTO, n;
+
+    *out = NULL;
+    if (len == 0 || len > 64 * 1024)
+        return VG_ECRYPTO;
+    if (!(z = malloc(len + 1)) || !(k = calloc(1, sizeof(*k)))) {
+        free(z);
+        return -ENOMEM;
+    }
+    memcpy(z, pem, len);
+    z[len] = 0;
+    mbedtls_pk_init(&k->pk);
+    if (mbedtls_pk_parse_public_key(&k->pk, z, len + 1) == 0) {
+        rc = 0;
+    } else if (vg_key_parse(z, len, &priv) == 0) {
+        /* A private key: keep only what verifies. */
+        mbedtls_pk_free(&k->pk);
+        mbedtls_pk_init(&k->pk);
+        n = mbedtls_pk_write_pubkey_der(&priv->pk, der, sizeof(der));
+        if (n > 0 && mbedtls_pk_parse_public_key(&k->pk, der + sizeof(der) - n, (size_t)n) == 0)
+            rc = 0;
+    }
+    vg_key_free(priv);
+    vg_zeroize(z, len);
+    free(z);
+    if (rc) {
+        vg_key_free(k);
+        return rc;
+    }
+    *out = k;
+    return 0;
+}
+
 void vg_key_free(struct vg_key *k)
 {
     if (!k)
@@ -777,6 +822,18 @@ int vg_sign(const struct vg_key *k, const void *data, size_t len, uint8_t *sig, 
                         siglen, vg__rng, NULL))
         return VG_ECRYPTO;
 #endif
+    return 0;
+}
+
+int vg_key_verify(const struct vg_key *k, const void *data, size_t len, const uint8_t *sig,
+                  size_t siglen)
+{
+    uint8_t h[VG_SHA256_LEN];
+    if (vg_sha256(data, len, h))
+        return VG_ECRYPTO;
+    if (mbedtls_pk_verify((mbedtls_pk_context *)&k->pk, MBEDTLS_MD_SHA256, h, sizeof(h), sig,
+                          siglen))
+        return VG_ECRYPTO;
     return 0;
 }
 

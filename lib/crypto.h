@@ -79,6 +79,13 @@ int vg_key_pem(const struct vg_key *k, uint8_t *out, size_t outlen, size_t *len)
 /* Parses a PEM key of len bytes (no NUL needed).  Returns 0, -ENOMEM or
  * VG_ECRYPTO. */
 int vg_key_parse(const uint8_t *pem, size_t len, struct vg_key **out);
+/* The public half of k as PEM ("BEGIN PUBLIC KEY") into out
+ * (NUL-terminated).  Returns 0 or VG_ECRYPTO (out too small). */
+int vg_key_public_pem(const struct vg_key *k, char *out, size_t outlen);
+/* Parses a PEM public key of len bytes (no NUL needed), or a private
+ * key's public half: a key that verifies and cannot sign.  Returns 0,
+ * -ENOMEM or VG_ECRYPTO. */
+int vg_key_parse_public(const uint8_t *pem, size_t len, struct vg_key **out);
 /* Zeroises and frees.  NULL is a no-op. */
 void vg_key_free(struct vg_key *k);
 
@@ -172,6 +179,10 @@ int vg_csr_public_key(const uint8_t *der, size_t len, struct vg_key **pub_out);
 /* ECDSA/SHA-256 signature of data into sig (VG_SIG_MAX bytes).
  * Returns 0 or VG_ECRYPTO. */
 int vg_sign(const struct vg_key *k, const void *data, size_t len, uint8_t *sig, size_t *siglen);
+/* Returns 0 if sig is a valid signature of data by the key (a private
+ * key's public half, or a public key), VG_ECRYPTO otherwise. */
+int vg_key_verify(const struct vg_key *k, const void *data, size_t len, const uint8_t *sig,
+                  size_t siglen);
 /* Returns 0 if sig is a valid signature of data by the certificate's key,
  * VG_ECRYPTO otherwise. */
 int vg_verify(const struct vg_cert *c, const void *data, size_t len, const uint8_t *sig,
