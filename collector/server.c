@@ -396,6 +396,7 @@ static void on_close(struct vg_tls_conn *t, int err)
         log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     }
+    conn_report_flush(c, 1);
     if (c->pending)
         for (size_t i = 0; i < s->npend; i++)
             if (s->pend[i].c == c)
@@ -673,6 +674,7 @@ static void sweep_cb(uv_timer_t *t)
 
     retention(s, now);
     commands_sweep(s);
+    conn_reports_sweep(s, 0);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->ready_ms || c->closing)
@@ -963,6 +965,8 @@ void server_free(struct server *s)
         free(s->revoked[i]);
     free(s->revoked);
     free(s->pend);
+    /* The connections wrote theirs at their close. */
+    conn_reports_sweep(s, 1);
     store_close(s->store);
     vg_tls_config_free(s->tls);
     log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "
