@@ -111,6 +111,11 @@ struct pending {
  * start TLS cannot keep a real agent or operator out. */
 #define MAX_HANDSHAKING 512
 #define MAX_HANDSHAKING_PER_ADDR 32
+/* Failed enrollment tries that no token can be blamed for (an unknown
+ * token): per address (IPv6 by /64) and from all addresses together, a
+ * minute; past either, such tries are refused unchecked (enroll.c). */
+#define ENROLL_ADDR_MAX_FAILURES 10
+#define ENROLL_MAX_FAILURES 60
 
 struct server {
     uv_loop_t *loop;
@@ -154,6 +159,10 @@ struct server {
     /* Enrollment ([enroll] listen and ca_key set). */
     int enroll_on;
     unsigned enrolling; /* connections open on the enrollment port */
+    /* Guesses no token can be blamed for (enroll.c): per address, and in
+     * all. */
+    struct vg_addrlim enroll_addr;
+    struct vg_bucket enroll_global;
     struct vg_frame_limits enroll_limits;
     uv_tcp_t enroll_listener;
     struct vg_tls_config *enroll_tls;

@@ -736,6 +736,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->rl_refuse = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
     s->rl_evict = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 5);
     s->rl_frame = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
+    s->tl_refuse.t = (struct vg_tally)VG_TALLY_INIT(10000, 20);
+    s->tl_enroll.t = (struct vg_tally)VG_TALLY_INIT(10000, 10);
+    s->enroll_addr.window_ms = 60000;
+    s->enroll_addr.max = ENROLL_ADDR_MAX_FAILURES;
+    s->enroll_global = (struct vg_bucket)VG_BUCKET_INIT(60000, ENROLL_MAX_FAILURES);
     vg_frame_limits_default(&s->limits);
     s->limits.max_wire = (uint32_t)conf->max_frame;
     s->enroll_limits.max_wire = 16 * 1024;
