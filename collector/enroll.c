@@ -26,12 +26,13 @@
  *     NAT) that is limited, or while the global limit holds.
  *   - anything else (an unknown selector, a vge1 token, nonsense) is a
  *     guess that cannot be attributed to a token: it counts against its
- *     address (IPv6 by /64; ADDR_MAX_FAILURES a minute) and against all
- *     addresses together (a token bucket, GLOBAL_MAX_FAILURES a minute),
+ *     address (IPv6 by /64; ENROLL_ADDR_MAX_FAILURES a minute) and
+ *     against all addresses together (a token bucket, ENROLL_MAX_FAILURES
+ *     a minute),
  *     and is refused unchecked while either is spent, so that 200
  *     addresses guess no faster than one.  The table of addresses never
  *     evicts a live entry; while it is full, newcomers meet the global
- *     bucket only (which, refilling GLOBAL_MAX_FAILURES a minute, cannot
+ *     bucket only (which, refilling ENROLL_MAX_FAILURES a minute, cannot
  *     fill a 1024-entry table of one-minute windows in the first place).
  * A right secret for a revoked, expired or used-up token is no guess:
  * refused, not counted.  Refusals are logged and audited one by one at
@@ -305,9 +306,11 @@ static char *with_chain(const struct server *s, char *pem)
  * 0 if token is not one. */
 static int token_selector(const char *token, char *sel)
 {
-    const char *p = token + sizeof(TOKEN_PREFIX) - 1;
-    if (strlen(token) != TOKEN_LEN || strncmp(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) ||
-        p[2 * SELECTOR_BYTES] != '-' ||
+    const char *p;
+    if (strlen(token) != TOKEN_LEN || strncmp(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1))
+        return 0;
+    p = token + sizeof(TOKEN_PREFIX) - 1;
+    if (p[2 * SELECTOR_BYTES] != '-' ||
         strspn(p, "0123456789abcdef") != 2 * SELECTOR_BYTES ||
         strspn(p + 2 * SELECTOR_BYTES + 1, "0123456789abcdef") != 2 * TOKEN_BYTES)
         return 0;
