@@ -307,7 +307,7 @@ static char *with_chain(const struct server *s, char *pem)
 static int token_selector(const char *token, char *sel)
 {
     const char *p;
-    if (strlen(token) != TOKEN_LEN || strncmp(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1))
+    if (strlen(token) != TOKEN_LEN || strncmp(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) != 0)
         return 0;
     p = token + sizeof(TOKEN_PREFIX) - 1;
     if (p[2 * SELECTOR_BYTES] != '-' ||
