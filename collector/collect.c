@@ -219,9 +219,9 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
             char detail[200];
             snprintf(detail, sizeof(detail), "upload %s for command %s, which is not a collect "
                      "command of this host", ch->upload_id, ch->command_id);
-            store_audit_append(s->store, conn_who(c), "collection", agent_id, detail,
-                               "refused");
-            log_warnx("agent %s: %s", agent_id, detail);
+            /* A peer may send thousands: the first few logged and audited,
+             * the rest summarised. */
+            conn_report(c, REPORT_UPLOAD, "collection", agent_id, detail);
             ack(c, ch->upload_id, 0, 0, "no collect command of this host has that id");
             return 0;
         }
@@ -243,6 +243,10 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
         snprintf(x.state, sizeof(x.state), "receiving");
     }
     if (x.host_id != c->host_id) {
+        char detail[200];
+        snprintf(detail, sizeof(detail), "upload %s, which belongs to another host",
+                 ch->upload_id);
+        conn_report(c, REPORT_UPLOAD, "collection", agent_id, detail);
         ack(c, ch->upload_id, 0, 0, "that upload belongs to another host");
         return 0;
     }

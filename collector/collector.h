@@ -8,6 +8,7 @@
 
 #include "conf.h"
 #include "frame.h"
+#include "limit.h"
 #include "log.h"
 #include "tls.h"
 #include "vigil/v1/envelope.pb-c.h"
@@ -44,6 +45,25 @@ extern const struct vg_conf_key collector_conf_keys[];
 
 enum conn_kind { CONN_NEW, CONN_AGENT, CONN_OPERATOR, CONN_ENROLL };
 
+/* Refusals a peer can repeat without end on one connection, each kind
+ * reported through its own tally (conn_report): the first few one by one
+ * (log, and audit for the audit-worthy), then one summary per interval
+ * and one at the close. */
+enum conn_report_kind {
+    REPORT_UPLOAD,  /* upload chunks refused (no such collect command, another host's) */
+    REPORT_REQUEST, /* operator requests refused (role, unknown target) */
+    REPORT_RESULT,  /* command results ignored (bad state) */
+    REPORT_KINDS
+};
+#define REPORT_INTERVAL_MS 10000
+#define REPORT_BURST 3
+
+struct conn_tally {
+    struct vg_tally t;
+    char action[32];  /* of the last one */
+    char last[480];   /* what the last one was */
+};
+
 struct store;
 struct store_audit;
 struct server;
@@ -71,6 +91,7 @@ struct conn {
     int in_hs;               /* on the server's list of handshakes, oldest first */
     struct conn *hs_next, *hs_prev;
     char addr[64];           /* the peer's address, without its port */
+    struct conn_tally tally[REPORT_KINDS];
     struct conn *next, *prev;     /* all connections */
     struct conn *hnext;           /* agent id hash chain */
 };
@@ -95,6 +116,11 @@ struct pending {
  * start TLS cannot keep a real agent or operator out. */
 #define MAX_HANDSHAKING 512
 #define MAX_HANDSHAKING_PER_ADDR 32
+/* Failed enrollment tries that no token can be blamed for (an unknown
+ * token): per address (IPv6 by /64) and from all addresses together, a
+ * minute; past either, such tries are refused unchecked (enroll.c). */
+#define ENROLL_ADDR_MAX_FAILURES 10
+#define ENROLL_MAX_FAILURES 60
 
 struct server {
     uv_loop_t *loop;
@@ -120,6 +146,9 @@ struct server {
     unsigned evicting; /* of them, closed to make room, not gone yet */
     struct conn *hs_head, *hs_tail; /* them, oldest first */
     struct vg_ratelimit rl_evict;
+    /* Refused connections and enrollment requests: the first few logged
+     * and audited one by one, then summaries (conn_report_global). */
+    struct conn_tally tl_refuse, tl_enroll;
 #ifdef VG_TEST_HOOKS
     /* Fault injection, test builds only (VIGIL_TEST_CRASH_AFTER_COMMIT=N):
      * die by SIGKILL once N batches are committed, before they are
@@ -135,6 +164,10 @@ struct server {
     /* Enrollment ([enroll] listen and ca_key set). */
     int enroll_on;
     unsigned enrolling; /* connections open on the enrollment port */
+    /* Guesses no token can be blamed for (enroll.c): per address, and in
+     * all. */
+    struct vg_addrlim enroll_addr;
+    struct vg_bucket enroll_global;
     struct vg_frame_limits enroll_limits;
     uv_tcp_t enroll_listener;
     struct vg_tls_config *enroll_tls;
@@ -184,7 +217,8 @@ int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReques
 void *resp_grow(void *v, size_t *cap, size_t n, size_t elem, int *oom);
 /* Sets resp to a failure with code and message. */
 void resp_error(Vigil__V1__OperatorResponse *resp, Vigil__V1__Error__Code code, const char *msg);
-/* Refuses a request: logged, audited ("refused", action, target), resp
+/* Refuses a request: logged, audited ("refused", action, target; past
+ * the first few on a connection, summarised: conn_report), resp
  * set to a failure with code and msg. */
 void resp_refuse(struct server *s, struct conn *op, Vigil__V1__OperatorResponse *resp,
                  Vigil__V1__Error__Code code, const char *action, const char *target,
@@ -211,6 +245,24 @@ void conn_forget_pending(struct server *s, struct conn *c);
 void conn_close(struct conn *c, const char *why);
 /* Sends an Error, then closes, once. */
 void conn_fail(struct conn *c, Vigil__V1__Error__Code code, const char *msg);
+/* A refusal of c's peer that it may repeat (kind): logged (and, for
+ * uploads and requests, audited as action on target with detail) one by
+ * one at first, then counted and summarised ("5000 refused upload chunks
+ * from agent X in 1.6 s (...; last: ...)") once per REPORT_INTERVAL_MS
+ * and at the close.  The connection stays open. */
+void conn_report(struct conn *c, enum conn_report_kind kind, const char *action,
+                 const char *target, const char *detail);
+/* Writes c's due summaries (all that wait, if force: at the close).  From
+ * the sweep, once a second, and from the close. */
+void conn_report_flush(struct conn *c, int force);
+/* A refusal counted in one of the server's tallies (tl_refuse,
+ * tl_enroll; detail names the peer): 1 if the caller logs and audits it
+ * on its own, else 0 (counted; a due summary written). */
+int conn_report_global(struct server *s, struct conn_tally *t, const char *action,
+                       const char *detail);
+/* Due summaries of every connection and of the server's tallies (all, if
+ * force: at the stop).  Once a second from the sweep. */
+void conn_reports_sweep(struct server *s, int force);
 /* conn_fail, with the refusal counted, logged and audited (rate-limited). */
 void conn_refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
     VG_PRINTF(3, 4);

@@ -102,8 +102,9 @@ void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__C
 
     if (st < VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED ||
         st > VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED) {
-        log_warnx("agent %s: result for command %.40s has state %d; ignored", agent_id,
-                  r->command_id, st);
+        snprintf(detail, sizeof(detail), "result for command %.40s has state %d; ignored",
+                 r->command_id, st);
+        conn_report(agent, REPORT_RESULT, "command result", agent_id, detail);
         return;
     }
     rc = store_command_update(s->store, agent->host_id, r->command_id, st, r->message, now,

@@ -112,10 +112,94 @@ void conn_fail(struct conn *c, Vigil__V1__Error__Code code, const char *msg)
     vg_wire_fail(c->tls, code, msg);
 }
 
+/* ---- refusals a peer may repeat: one by one, then summaries ---- */
+
+static const struct {
+    const char *what, *action;
+    int audit;
+} report_kinds[] = {
+    [REPORT_UPLOAD] = { "refused upload chunks", "collection", 1 },
+    [REPORT_REQUEST] = { "refused requests", "request", 1 },
+    [REPORT_RESULT] = { "ignored command results", "command result", 0 },
+};
+
+/* Logs (and audits, as actor on target) the summary of t if one is due. */
+static void summarise(struct server *s, struct conn_tally *t, const char *what,
+                      const char *actor, const char *target, int audit, int force)
+{
+    struct vg_tally_sum sum;
+    char detail[600];
+
+    if (!vg_tally_take(&t->t, vg_time_mono_ms(), force, &sum))
+        return;
+    snprintf(detail, sizeof(detail), "%llu %s from %s in %.1f s (%llu of them not logged one "
+             "by one; the last: %s%s%s)", (unsigned long long)sum.n, what, actor,
+             (double)sum.span_ms / 1000.0, (unsigned long long)sum.counted, t->action,
+             t->action[0] ? ": " : "", t->last);
+    log_warnx("%s", detail);
+    if (audit && store_audit_append(s->store, actor, t->action[0] ? t->action : "refusals",
+                                    target, detail, "refused") != 0)
+        log_warnx("the summary above could not be written to the audit log");
+}
+
+/* One refusal into t: 1 if it is to be logged (and audited) on its own. */
+static int tally_add(struct conn_tally *t, const char *action, const char *detail)
+{
+    if (!t->t.interval_ms) {
+        t->t.interval_ms = REPORT_INTERVAL_MS;
+        t->t.burst = REPORT_BURST;
+    }
+    vg_strlcpy(t->action, action, sizeof(t->action));
+    vg_strlcpy(t->last, detail, sizeof(t->last));
+    return vg_tally_add(&t->t, vg_time_mono_ms());
+}
+
+void conn_report(struct conn *c, enum conn_report_kind kind, const char *action,
+                 const char *target, const char *detail)
+{
+    struct conn_tally *t = &c->tally[kind];
+
+    if (tally_add(t, action, detail)) {
+        log_warnx("%s: %s refused: %s", conn_who(c), action, detail);
+        if (report_kinds[kind].audit &&
+            store_audit_append(c->srv->store, conn_who(c), action, target ? target : "", detail,
+                               "refused") != 0)
+            log_warnx("the refusal of %s could not be written to the audit log", action);
+        return;
+    }
+    summarise(c->srv, t, report_kinds[kind].what, conn_who(c), vg_tls_peer(c->tls)->cn,
+              report_kinds[kind].audit, 0);
+}
+
+void conn_report_flush(struct conn *c, int force)
+{
+    for (int k = 0; k < REPORT_KINDS; k++)
+        if (c->tally[k].t.counted)
+            summarise(c->srv, &c->tally[k], report_kinds[k].what, conn_who(c),
+                      vg_tls_peer(c->tls)->cn, report_kinds[k].audit, force);
+}
+
+int conn_report_global(struct server *s, struct conn_tally *t, const char *action,
+                       const char *detail)
+{
+    if (tally_add(t, action, detail))
+        return 1;
+    summarise(s, t, t == &s->tl_enroll ? "refused enrollment requests" : "refused connections",
+              "peers", "", 1, 0);
+    return 0;
+}
+
+void conn_reports_sweep(struct server *s, int force)
+{
+    for (struct conn *c = s->conns; c; c = c->next)
+        conn_report_flush(c, force);
+    summarise(s, &s->tl_refuse, "refused connections", "peers", "", 1, force);
+    summarise(s, &s->tl_enroll, "refused enrollment requests", "peers", "", 1, force);
+}
+
 void conn_refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, ...)
 {
-    char msg[300];
-    uint64_t sup;
+    char msg[300], last[480];
     va_list ap;
 
     if (c->closing)
@@ -124,16 +208,13 @@ void conn_refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, .
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->srv->refused++;
-    if (vg_ratelimit(&c->srv->rl_refuse, &sup)) {
-        char detail[400];
-        log_warnx("refused %s: %s%s", conn_who(c), msg,
-                  sup ? " (and earlier refusals not logged)" : "");
-        /* Into the audit log too, at the same (rate-limited) pace, so that
-         * a flood of bad peers cannot flood the store. */
-        snprintf(detail, sizeof(detail), "%s%s", msg,
-                 sup ? " (earlier refusals suppressed by the rate limit)" : "");
+    snprintf(last, sizeof(last), "%s: %s", conn_who(c), msg);
+    if (conn_report_global(c->srv, &c->srv->tl_refuse, "connect", last)) {
+        log_warnx("refused %s: %s", conn_who(c), msg);
+        /* Into the audit log too; past the first few, one summary per
+         * interval, so that a flood of bad peers cannot flood the store. */
         if (store_audit_append(c->srv->store, conn_who(c), "connect", vg_tls_peer_addr(c->tls),
-                               detail, "refused") != 0)
+                               msg, "refused") != 0)
             log_warnx("the refusal above could not be written to the audit log");
     }
     conn_fail(c, code, msg);

@@ -2,16 +2,41 @@
  * Enrollment: agents without a certificate get one with a token.
  *
  *   vigilctl enroll-token create (admin) -> a random token, shown once;
- *       the store keeps its SHA-256, label, expiry, uses.
+ *       the store keeps its SHA-256, its selector, label, expiry, uses.
  *   agent --TLS, server authentication only, on [enroll] listen-->
- *       EnrollRequest{token, CSR} -> token checked (known, not revoked,
- *       not expired, not used up), CSR checked (signed by its own EC
- *       P-256 key) -> a certificate for a new agent id (a UUID; the CSR's
- *       subject is ignored), role agent, signed with [enroll] ca_key ->
- *       EnrollResponse -> closed.  Recorded and audited.
+ *       EnrollRequest{token, CSR} -> token checked (known, not locked,
+ *       not revoked, not expired, not used up), CSR checked (signed by
+ *       its own EC P-256 key) -> a certificate for a new agent id (a
+ *       UUID; the CSR's subject is ignored), role agent, signed with
+ *       [enroll] ca_key -> EnrollResponse -> closed.  Recorded and
+ *       audited.
  *
- * Bad tokens are logged and audited at a rate-limited pace, and an
- * address that keeps sending them is refused for a minute.
+ * Tokens:
+ *
+ *   vge2-<selector: 16 hex>-<secret: 40 hex>   made since issue 19
+ *   vge1-<secret: 40 hex>                      older; still accepted
+ *
+ * Failed tries (guesses) are limited so that they cannot be attributed
+ * to the wrong party:
+ *   - a known selector with a wrong secret counts against that token
+ *     alone; the token is locked after TOKEN_MAX_FAILURES (shown by
+ *     `vigilctl enroll-token list`; it must be revoked and replaced, as
+ *     someone holds part of it).  Such a request is judged by the token's
+ *     budget only: a valid vge2 token enrolls from an address (a shared
+ *     NAT) that is limited, or while the global limit holds.
+ *   - anything else (an unknown selector, a vge1 token, nonsense) is a
+ *     guess that cannot be attributed to a token: it counts against its
+ *     address (IPv6 by /64; ENROLL_ADDR_MAX_FAILURES a minute) and
+ *     against all addresses together (a token bucket, ENROLL_MAX_FAILURES
+ *     a minute),
+ *     and is refused unchecked while either is spent, so that 200
+ *     addresses guess no faster than one.  The table of addresses never
+ *     evicts a live entry; while it is full, newcomers meet the global
+ *     bucket only (which, refilling ENROLL_MAX_FAILURES a minute, cannot
+ *     fill a 1024-entry table of one-minute windows in the first place).
+ * A right secret for a revoked, expired or used-up token is no guess:
+ * refused, not counted.  Refusals are logged and audited one by one at
+ * first, then summarised (conn_report_global).
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,9 +51,12 @@
 #include "util.h"
 #include "wire.h"
 
-#define TOKEN_BYTES 20 /* 160 bits */
-#define TOKEN_PREFIX "vge1-"
-#define BAD_PER_MINUTE 10
+#define TOKEN_BYTES 20 /* 160 bits of secret */
+#define SELECTOR_BYTES 8
+#define TOKEN_PREFIX_V1 "vge1-"
+#define TOKEN_PREFIX "vge2-"
+#define TOKEN_LEN (sizeof(TOKEN_PREFIX) - 1 + 2 * SELECTOR_BYTES + 1 + 2 * TOKEN_BYTES)
+#define TOKEN_MAX_FAILURES 10
 
 static void token_hash(const char *token, char out[VG_SHA256_HEX])
 {
@@ -54,6 +82,8 @@ static Vigil__V1__EnrollTokenInfo *token_msg(const struct store_token *t)
     m->max_uses = t->max_uses;
     m->uses = t->uses;
     m->revoked_time_ms = t->revoked_ms;
+    m->failures = t->failures;
+    m->locked_time_ms = t->locked_ms;
     return m;
 }
 
@@ -81,8 +111,9 @@ int enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__Oper
                         Vigil__V1__OperatorResponse *resp)
 {
     const Vigil__V1__EnrollTokenCreate *r = req->enroll_token_create;
-    uint8_t raw[TOKEN_BYTES];
-    char token[sizeof(TOKEN_PREFIX) + 2 * TOKEN_BYTES], hash[VG_SHA256_HEX], by[160], detail[300];
+    uint8_t raw[SELECTOR_BYTES + TOKEN_BYTES];
+    char token[TOKEN_LEN + 1], sel[2 * SELECTOR_BYTES + 1], hash[VG_SHA256_HEX], by[160],
+        detail[300];
     const struct vg_cert_info *p = vg_tls_peer(op->tls);
     Vigil__V1__EnrollTokenInfo *m = NULL;
     int64_t now = vg_time_now_ms();
@@ -93,14 +124,17 @@ int enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__Oper
         resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "no randomness");
         return 0;
     }
+    vg_hex(raw, SELECTOR_BYTES, sel);
     memcpy(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1);
-    vg_hex(raw, sizeof(raw), token + sizeof(TOKEN_PREFIX) - 1);
+    memcpy(token + sizeof(TOKEN_PREFIX) - 1, sel, 2 * SELECTOR_BYTES);
+    token[sizeof(TOKEN_PREFIX) - 1 + 2 * SELECTOR_BYTES] = '-';
+    vg_hex(raw + SELECTOR_BYTES, TOKEN_BYTES, token + sizeof(TOKEN_PREFIX) + 2 * SELECTOR_BYTES);
     vg_zeroize(raw, sizeof(raw));
     token_hash(token, hash);
     snprintf(by, sizeof(by), "%s %s", vg_role_name(p->role), p->cn);
     snprintf(detail, sizeof(detail), "token %.12s (%.100s), %u use%s, valid %lld s", hash,
              r->label, uses, uses == 1 ? "" : "s", (long long)(ttl / 1000));
-    if (store_token_add(s->store, hash, r->label, by, now, now + ttl, uses) != 0 ||
+    if (store_token_add(s->store, hash, sel, r->label, by, now, now + ttl, uses) != 0 ||
         store_audit_append(s->store, conn_who(op), "enroll-token create", "", detail,
                            "created") != 0 ||
         store_token_find(s->store, hash, found_cb, &m) != 1 || !m) {
@@ -174,7 +208,8 @@ int enroll_token_revoke(struct server *s, struct conn *op, const Vigil__V1__Oper
     int n;
 
     /* The token itself, or its id (12+ hex digits of its hash). */
-    if (strncmp(r->id, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) == 0)
+    if (strncmp(r->id, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) == 0 ||
+        strncmp(r->id, TOKEN_PREFIX_V1, sizeof(TOKEN_PREFIX_V1) - 1) == 0)
         token_hash(r->id, key);
     else
         vg_strlcpy(key, r->id, sizeof(key));
@@ -267,33 +302,33 @@ static char *with_chain(const struct server *s, char *pem)
 /* ---- the enrollment endpoint ---- */
 
 
-/* Addresses that sent bad tokens lately. */
-static struct { char addr[64]; uint64_t since; unsigned bad; } badlist[128];
-
-static unsigned *bad_count(const char *peer, int create)
+/* The selector of a vge2 token (into sel, 2 * SELECTOR_BYTES + 1), or
+ * 0 if token is not one. */
+static int token_selector(const char *token, char *sel)
 {
-    char addr[64];
-    const char *colon = strrchr(peer, ':');
-    uint64_t now = vg_time_mono_ms();
-    size_t oldest = 0;
-    snprintf(addr, sizeof(addr), "%.*s", colon ? (int)(colon - peer) : (int)strlen(peer), peer);
-    for (size_t i = 0; i < VG_ARRAY_SIZE(badlist); i++) {
-        if (strcmp(badlist[i].addr, addr) == 0) {
-            if (now - badlist[i].since > 60000) {
-                badlist[i].since = now;
-                badlist[i].bad = 0;
-            }
-            return &badlist[i].bad;
-        }
-        if (badlist[i].since < badlist[oldest].since)
-            oldest = i;
-    }
-    if (!create)
-        return NULL;
-    snprintf(badlist[oldest].addr, sizeof(badlist[oldest].addr), "%s", addr);
-    badlist[oldest].since = now;
-    badlist[oldest].bad = 0;
-    return &badlist[oldest].bad;
+    const char *p;
+    if (strlen(token) != TOKEN_LEN || strncmp(token, TOKEN_PREFIX, sizeof(TOKEN_PREFIX) - 1) != 0)
+        return 0;
+    p = token + sizeof(TOKEN_PREFIX) - 1;
+    if (p[2 * SELECTOR_BYTES] != '-' ||
+        strspn(p, "0123456789abcdef") != 2 * SELECTOR_BYTES ||
+        strspn(p + 2 * SELECTOR_BYTES + 1, "0123456789abcdef") != 2 * TOKEN_BYTES)
+        return 0;
+    memcpy(sel, p, 2 * SELECTOR_BYTES);
+    sel[2 * SELECTOR_BYTES] = '\0';
+    return 1;
+}
+
+/* Equal hex hashes, in a time that does not depend on where they differ. */
+static int same_hash(const char *a, const char *b)
+{
+    unsigned char d = 0;
+    size_t n = strlen(a);
+    if (n != strlen(b))
+        return 0;
+    for (size_t i = 0; i < n; i++)
+        d |= (unsigned char)(a[i] ^ b[i]);
+    return d == 0;
 }
 
 static void respond(struct conn *c, int ok, const char *error, const char *agent_id,
@@ -324,96 +359,163 @@ static void respond(struct conn *c, int ok, const char *error, const char *agent
 
 struct tok {
     int found;
+    char hash[VG_SHA256_HEX];
     char label[128];
-    int64_t expires_ms, revoked_ms;
-    uint32_t max_uses, uses;
+    int64_t expires_ms, revoked_ms, locked_ms;
+    uint32_t max_uses, uses, failures;
 };
 
 static int tok_cb(void *ctx, const struct store_token *t)
 {
     struct tok *x = ctx;
     x->found = 1;
+    snprintf(x->hash, sizeof(x->hash), "%s", t->hash ? t->hash : "");
     snprintf(x->label, sizeof(x->label), "%s", t->label ? t->label : "");
     x->expires_ms = t->expires_ms;
     x->revoked_ms = t->revoked_ms;
+    x->locked_ms = t->locked_ms;
     x->max_uses = t->max_uses;
     x->uses = t->uses;
+    x->failures = t->failures;
     return 0;
 }
 
-static void refuse_enroll(struct server *s, struct conn *c, const char *why, int bad_token)
+static void refuse_enroll(struct server *s, struct conn *c, const char *why)
 {
-    uint64_t sup;
     const char *peer = vg_tls_peer_addr(c->tls);
-    if (bad_token) {
-        unsigned *n = bad_count(peer, 1);
-        if (n)
-            (*n)++;
-    }
+    char last[400];
+
     s->refused++;
-    if (vg_ratelimit(&s->rl_refuse, &sup)) {
+    snprintf(last, sizeof(last), "%s: %s", peer, why);
+    if (conn_report_global(s, &s->tl_enroll, "enroll", last)) {
         log_warnx("enrollment from %s refused: %s", peer, why);
-        store_audit_append(s->store, peer, "enroll", "", why, "refused");
+        if (store_audit_append(s->store, peer, "enroll", "", why, "refused") != 0)
+            log_warnx("the refusal above could not be written to the audit log");
     }
     respond(c, 0, why, NULL, NULL, NULL);
+}
+
+/* A guess that no token can be blamed for: counted against its address
+ * and against all. */
+static void count_guess(struct server *s, const uint8_t key[16], uint64_t mono)
+{
+    vg_addrlim_fail(&s->enroll_addr, key, mono);
+    (void)vg_bucket_take(&s->enroll_global, mono);
+}
+
+/* A wrong secret with t's selector: counted against t, locked at the
+ * limit (logged and audited once, when it happens). */
+static void count_token_failure(struct server *s, struct conn *c, const struct tok *t)
+{
+    uint32_t failures;
+    int64_t locked, now = vg_time_now_ms();
+    char detail[300];
+
+    if (store_token_fail(s->store, t->hash, TOKEN_MAX_FAILURES, now, &failures, &locked) != 0)
+        return;
+    if (locked == now && failures == TOKEN_MAX_FAILURES) {
+        snprintf(detail, sizeof(detail), "token %.12s (%.100s) locked after %u wrong secrets "
+                 "given with its selector, the last from %s; revoke it and make a new one",
+                 t->hash, t->label, failures, vg_tls_peer_addr(c->tls));
+        log_warnx("%s", detail);
+        store_audit_append(s->store, "collector", "enroll-token lock", "", detail, "locked");
+    }
 }
 
 static void on_request(struct server *s, struct conn *c, const Vigil__V1__EnrollRequest *r)
 {
     const char *peer = vg_tls_peer_addr(c->tls);
-    char hash[VG_SHA256_HEX], why[300], id[VG_UUID_STR], detail[600];
+    char hash[VG_SHA256_HEX], why[300], id[VG_UUID_STR], detail[600],
+        sel[2 * SELECTOR_BYTES + 1];
     struct tok t;
     struct vg_key *pub = NULL;
     struct vg_cert_info info;
     char *pem = NULL, *ca = NULL;
     size_t calen;
     int64_t now = vg_time_now_ms();
-    unsigned *bad = bad_count(peer, 0);
+    uint64_t mono = vg_time_mono_ms();
+    uint8_t key[16];
     int rc;
 
     memset(&t, 0, sizeof(t));
-    if (bad && *bad >= BAD_PER_MINUTE) {
-        refuse_enroll(s, c, "too many bad enrollment tokens from this address; wait a minute",
-                      0);
-        return;
-    }
     if (!r->token[0]) {
-        refuse_enroll(s, c, "no enrollment token given ([enroll] token or token_file)", 1);
+        refuse_enroll(s, c, "no enrollment token given ([enroll] token or token_file)");
         return;
     }
     token_hash(r->token, hash);
-    rc = store_token_find(s->store, hash, tok_cb, &t);
+    vg_addrlim_key(peer, key);
+    rc = token_selector(r->token, sel) ? store_token_find_selector(s->store, sel, tok_cb, &t) : 0;
     if (rc < 0) {
         respond(c, 0, "the collector's store is unavailable; try again later", NULL, NULL, NULL);
         return;
     }
-    if (rc == 0) {
-        refuse_enroll(s, c, "unknown enrollment token (mistyped, or not made by this "
-                            "collector)", 1);
-        return;
+    if (rc == 1) {
+        /* A known selector: this token's own budget, whatever the
+         * address or the global limit say. */
+        if (t.locked_ms) {
+            snprintf(why, sizeof(why), "the enrollment token is locked after %u wrong tries; "
+                     "ask for a new one", t.failures);
+            refuse_enroll(s, c, why);
+            return;
+        }
+        if (!same_hash(hash, t.hash)) {
+            count_token_failure(s, c, &t);
+            refuse_enroll(s, c, "wrong enrollment token (mistyped, or not made by this "
+                                "collector)");
+            return;
+        }
+    } else {
+        /* Not attributable to a token: checked only within the budgets of
+         * the address and of everyone. */
+        if (vg_addrlim_limited(&s->enroll_addr, key, mono)) {
+            refuse_enroll(s, c, "too many bad enrollment tokens from this address; wait a "
+                                "minute");
+            return;
+        }
+        if (!vg_bucket_ok(&s->enroll_global, mono)) {
+            refuse_enroll(s, c, "too many bad enrollment tokens from all addresses; wait a "
+                                "minute");
+            return;
+        }
+        rc = store_token_find(s->store, hash, tok_cb, &t);
+        if (rc < 0) {
+            respond(c, 0, "the collector's store is unavailable; try again later", NULL, NULL,
+                    NULL);
+            return;
+        }
+        if (rc == 0) {
+            count_guess(s, key, mono);
+            refuse_enroll(s, c, "unknown enrollment token (mistyped, or not made by this "
+                                "collector)");
+            return;
+        }
+        if (t.locked_ms) {
+            refuse_enroll(s, c, "the enrollment token is locked; ask for a new one");
+            return;
+        }
     }
     if (t.revoked_ms) {
-        refuse_enroll(s, c, "the enrollment token was revoked; ask for a new one", 1);
+        refuse_enroll(s, c, "the enrollment token was revoked; ask for a new one");
         return;
     }
     if (t.expires_ms <= now) {
         char tm[VG_TIME_STR_MAX];
         snprintf(why, sizeof(why), "the enrollment token expired at %s; ask for a new one",
                  vg_time_format(t.expires_ms, tm, sizeof(tm)));
-        refuse_enroll(s, c, why, 1);
+        refuse_enroll(s, c, why);
         return;
     }
     if (t.uses >= t.max_uses) {
         snprintf(why, sizeof(why), "the enrollment token is used up (%u of %u enrollments); "
                  "ask for a new one", t.uses, t.max_uses);
-        refuse_enroll(s, c, why, 1);
+        refuse_enroll(s, c, why);
         return;
     }
     rc = vg_csr_public_key(r->csr_der.data, r->csr_der.len, &pub);
     if (rc) {
         refuse_enroll(s, c, rc == -EINVAL ? "the certificate request's key is not EC P-256"
                                           : "the certificate request is malformed or not "
-                                            "signed by its own key", 0);
+                                            "signed by its own key");
         return;
     }
     /* The agent id is ours to give; the role is agent, whatever was asked. */

@@ -40,9 +40,7 @@ void resp_refuse(struct server *s, struct conn *op, Vigil__V1__OperatorResponse 
                  Vigil__V1__Error__Code code, const char *action, const char *target,
                  const char *msg)
 {
-    if (store_audit_append(s->store, conn_who(op), action, target ? target : "", msg,
-                           "refused") != 0)
-        log_warnx("the refusal of %s could not be written to the audit log", action);
-    log_warnx("%s: %s refused: %s", conn_who(op), action, msg);
+    (void)s;
+    conn_report(op, REPORT_REQUEST, action, target, msg);
     resp_error(resp, code, msg);
 }

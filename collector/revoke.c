@@ -52,7 +52,7 @@ int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequ
     if (rc != 1) {
         snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
                  r->agent_id);
-        store_audit_append(s->store, conn_who(op), "revoke", r->agent_id, msg, "refused");
+        conn_report(op, REPORT_REQUEST, "revoke", r->agent_id, msg);
         resp_error(resp, rc < 0 ? VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE
                                : VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, msg);
         return 0;

@@ -396,6 +396,7 @@ static void on_close(struct vg_tls_conn *t, int err)
         log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     }
+    conn_report_flush(c, 1);
     if (c->pending)
         for (size_t i = 0; i < s->npend; i++)
             if (s->pend[i].c == c)
@@ -673,6 +674,7 @@ static void sweep_cb(uv_timer_t *t)
 
     retention(s, now);
     commands_sweep(s);
+    conn_reports_sweep(s, 0);
     audit_tick(s);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
@@ -735,6 +737,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->rl_refuse = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
     s->rl_evict = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 5);
     s->rl_frame = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
+    s->tl_refuse.t = (struct vg_tally)VG_TALLY_INIT(10000, 20);
+    s->tl_enroll.t = (struct vg_tally)VG_TALLY_INIT(10000, 10);
+    s->enroll_addr.window_ms = 60000;
+    s->enroll_addr.max = ENROLL_ADDR_MAX_FAILURES;
+    s->enroll_global = (struct vg_bucket)VG_BUCKET_INIT(60000, ENROLL_MAX_FAILURES);
     vg_frame_limits_default(&s->limits);
     s->limits.max_wire = (uint32_t)conf->max_frame;
     s->enroll_limits.max_wire = 16 * 1024;
@@ -968,6 +975,8 @@ void server_free(struct server *s)
         free(s->revoked[i]);
     free(s->revoked);
     free(s->pend);
+    /* The connections wrote theirs at their close. */
+    conn_reports_sweep(s, 1);
     audit_stop(s); /* after the last entry, before the store closes */
     store_close(s->store);
     vg_tls_config_free(s->tls);

@@ -214,14 +214,27 @@ struct store_token {
     const char *hash, *label, *created_by;
     int64_t created_ms, expires_ms, revoked_ms;
     uint32_t max_uses, uses;
+    uint32_t failures; /* wrong secrets given with its selector */
+    int64_t locked_ms; /* 0: not locked (by too many failures) */
 };
 
-int store_token_add(struct store *s, const char *hash, const char *label, const char *by,
-                    int64_t now, int64_t expires, uint32_t max_uses);
+/* selector: the token's public part (vge2 tokens), or NULL (vge1).
+ * Returns 0 or an error. */
+int store_token_add(struct store *s, const char *hash, const char *selector, const char *label,
+                    const char *by, int64_t now, int64_t expires, uint32_t max_uses);
 /* Returns 1 (cb called), 0 unknown, or an error. */
 int store_token_find(struct store *s, const char *hash,
                      int (*cb)(void *ctx, const struct store_token *t), void *ctx);
-/* Counts one use if the token is still good: 1 used, 0 not, or an error. */
+/* The token with this selector: 1 (cb called), 0 unknown, or an error. */
+int store_token_find_selector(struct store *s, const char *selector,
+                              int (*cb)(void *ctx, const struct store_token *t), void *ctx);
+/* Counts one failed try of the token (hash); it is locked (at now) once
+ * it has max_failures.  *failures and *locked_ms: as they now stand.
+ * Returns 0 or an error. */
+int store_token_fail(struct store *s, const char *hash, uint32_t max_failures, int64_t now,
+                     uint32_t *failures, int64_t *locked_ms);
+/* Counts one use if the token is still good (not revoked, expired, used
+ * up or locked): 1 used, 0 not, or an error. */
 int store_token_use(struct store *s, const char *hash, int64_t now);
 int store_tokens(struct store *s, int (*cb)(void *ctx, const struct store_token *t), void *ctx);
 /* Revokes tokens whose hash starts with the prefix: how many, or an error. */

@@ -115,6 +115,8 @@ enum {
     Q_TOKEN_USE,
     Q_TOKEN_LIST,
     Q_TOKEN_REVOKE,
+    Q_TOKEN_FIND_SELECTOR,
+    Q_TOKEN_FAIL,
     Q_ENROLLMENT_ADD,
     Q_HOST_REVOKED,
     Q_COUNT
@@ -429,15 +431,23 @@ static const char *const queries[Q_COUNT] = {
     [Q_REVOKE_HOST] = "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1",
     [Q_REVOKED_ALL] = "SELECT serial FROM revoked",
     [Q_TOKEN_ADD] = "INSERT INTO enroll_tokens(hash, label, created_by, created_ms, expires_ms,"
-                    " max_uses, uses) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0)",
+                    " max_uses, uses, selector) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
     [Q_TOKEN_FIND] = "SELECT hash, label, created_by, created_ms, expires_ms, max_uses, uses,"
-                     " revoked_ms FROM enroll_tokens WHERE hash = ?1",
+                     " revoked_ms, failures, locked_ms FROM enroll_tokens WHERE hash = ?1",
     [Q_TOKEN_USE] = "UPDATE enroll_tokens SET uses = uses + 1 WHERE hash = ?1 AND uses < max_uses"
-                    " AND revoked_ms IS NULL AND expires_ms > ?2",
+                    " AND revoked_ms IS NULL AND expires_ms > ?2 AND locked_ms IS NULL",
     [Q_TOKEN_LIST] = "SELECT hash, label, created_by, created_ms, expires_ms, max_uses, uses,"
-                     " revoked_ms FROM enroll_tokens ORDER BY created_ms DESC LIMIT 1000",
+                     " revoked_ms, failures, locked_ms FROM enroll_tokens"
+                     " ORDER BY created_ms DESC LIMIT 1000",
     [Q_TOKEN_REVOKE] = "UPDATE enroll_tokens SET revoked_ms = ?2 WHERE hash LIKE ?1 || '%'"
                        " AND revoked_ms IS NULL",
+    [Q_TOKEN_FIND_SELECTOR] =
+        "SELECT hash, label, created_by, created_ms, expires_ms, max_uses, uses,"
+        " revoked_ms, failures, locked_ms FROM enroll_tokens WHERE selector = ?1",
+    [Q_TOKEN_FAIL] = "UPDATE enroll_tokens SET failures = failures + 1,"
+                     " locked_ms = CASE WHEN locked_ms IS NULL AND failures + 1 >= ?2 THEN ?3"
+                     " ELSE locked_ms END WHERE hash = ?1"
+                     " RETURNING failures, coalesce(locked_ms, 0)",
     [Q_ENROLLMENT_ADD] =
         "INSERT INTO enrollments(agent_id, token_hash, label, time_ms, addr, hostname,"
         " machine_id, serial) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
@@ -679,6 +689,13 @@ static const char *const added_columns[] = {
     "ALTER TABLE pending ADD COLUMN release_file_ms INTEGER",
     "ALTER TABLE pending_staging ADD COLUMN release_file_ms INTEGER",
     "ALTER TABLE pending_history ADD COLUMN release_file_ms INTEGER",
+    /* Enrollment tokens made with a public selector (vge2-SELECTOR-SECRET):
+     * failed tries of a known selector count against that token, which
+     * is locked after too many. */
+    "ALTER TABLE enroll_tokens ADD COLUMN selector TEXT",
+    "ALTER TABLE enroll_tokens ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
+    "ALTER TABLE enroll_tokens ADD COLUMN locked_ms INTEGER",
+    "CREATE UNIQUE INDEX IF NOT EXISTS enroll_tokens_selector ON enroll_tokens(selector)",
 };
 
 struct store {
@@ -2421,10 +2438,12 @@ static void token_row(sqlite3_stmt *st, struct store_token *t)
     t->max_uses = (uint32_t)sqlite3_column_int64(st, 5);
     t->uses = (uint32_t)sqlite3_column_int64(st, 6);
     t->revoked_ms = sqlite3_column_int64(st, 7);
+    t->failures = (uint32_t)sqlite3_column_int64(st, 8);
+    t->locked_ms = sqlite3_column_int64(st, 9);
 }
 
-int store_token_add(struct store *s, const char *hash, const char *label, const char *by,
-                    int64_t now, int64_t expires, uint32_t max_uses)
+int store_token_add(struct store *s, const char *hash, const char *selector, const char *label,
+                    const char *by, int64_t now, int64_t expires, uint32_t max_uses)
 {
     sqlite3_stmt *st = q(s, Q_TOKEN_ADD);
     sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
@@ -2433,15 +2452,16 @@ int store_token_add(struct store *s, const char *hash, const char *label, const 
     sqlite3_bind_int64(st, 4, now);
     sqlite3_bind_int64(st, 5, expires);
     sqlite3_bind_int64(st, 6, max_uses);
+    bind_text(st, 7, selector);
     return step_done(s, st, "cannot store the token");
 }
 
-int store_token_find(struct store *s, const char *hash,
-                     int (*cb)(void *ctx, const struct store_token *t), void *ctx)
+static int token_find(struct store *s, int query, const char *key,
+                      int (*cb)(void *ctx, const struct store_token *t), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_TOKEN_FIND);
+    sqlite3_stmt *st = q(s, query);
     int rc;
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW) {
         struct store_token t;
@@ -2452,6 +2472,39 @@ int store_token_find(struct store *s, const char *hash,
     if (rc == SQLITE_ROW)
         return 1;
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the token");
+}
+
+int store_token_find(struct store *s, const char *hash,
+                     int (*cb)(void *ctx, const struct store_token *t), void *ctx)
+{
+    return token_find(s, Q_TOKEN_FIND, hash, cb, ctx);
+}
+
+int store_token_find_selector(struct store *s, const char *selector,
+                              int (*cb)(void *ctx, const struct store_token *t), void *ctx)
+{
+    return token_find(s, Q_TOKEN_FIND_SELECTOR, selector, cb, ctx);
+}
+
+int store_token_fail(struct store *s, const char *hash, uint32_t max_failures, int64_t now,
+                     uint32_t *failures, int64_t *locked_ms)
+{
+    sqlite3_stmt *st = q(s, Q_TOKEN_FAIL);
+    int rc;
+    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 2, max_failures);
+    sqlite3_bind_int64(st, 3, now);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        *failures = (uint32_t)sqlite3_column_int64(st, 0);
+        *locked_ms = sqlite3_column_int64(st, 1);
+        rc = sqlite3_step(st);
+    } else {
+        *failures = 0;
+        *locked_ms = 0;
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot count the token's failure");
 }
 
 int store_token_use(struct store *s, const char *hash, int64_t now)

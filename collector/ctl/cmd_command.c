@@ -558,6 +558,13 @@ void ctl_usage_enroll_token(FILE *out)
             "/etc/vigil/enroll.token (or [enroll] token) on the hosts.  'create' prints the\n"
             "token once; the collector keeps only its SHA-256.  Needs the admin role.\n"
             "\n"
+            "A token is vge2-SELECTOR-SECRET.  Wrong secrets given with a token's selector\n"
+            "count against that token: after 10 it is locked ('list' shows LOCKED and the\n"
+            "count) and enrolls nothing more; someone holds part of it, so revoke it and\n"
+            "make a new one.  Unknown tokens count against their address (10 a minute) and\n"
+            "against all addresses (60 a minute); past either, they are refused unchecked,\n"
+            "while a known token's selector is judged by that token's count alone.\n"
+            "\n"
             "  --ttl D        how long the token works (default 24h)\n"
             "  --uses N       how many agents may enroll with it (default 1)\n"
             "  --label TEXT   what it is for (recorded with each enrollment)\n");
@@ -645,18 +652,24 @@ int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv)
             const Vigil__V1__EnrollTokenInfo *t = resp->enroll_tokens->tokens[i];
             if (ctl->json) {
                 json_array_append_new(
-                    a, json_pack("{s:s, s:o, s:o, s:o, s:o, s:i, s:i, s:o}", "id", t->id, "label",
-                                 vg_json_text(t->label), "created_by",
+                    a, json_pack("{s:s, s:o, s:o, s:o, s:o, s:i, s:i, s:o, s:i, s:o}", "id",
+                                 t->id, "label", vg_json_text(t->label), "created_by",
                                  vg_json_text(t->created_by), "created",
                                  vg_json_time(t->created_time_ms), "expires",
                                  vg_json_time(t->expires_time_ms), "max_uses", (int)t->max_uses,
                                  "uses", (int)t->uses, "revoked",
-                                 vg_json_time(t->revoked_time_ms)));
+                                 vg_json_time(t->revoked_time_ms), "failures",
+                                 (int)t->failures, "locked", vg_json_time(t->locked_time_ms)));
             } else {
-                char t1[VG_TIME_STR_MAX];
-                printf("%s  %u/%u used  until %s%s  ", t->id, t->uses, t->max_uses,
+                char t1[VG_TIME_STR_MAX], state[64] = "";
+                if (t->locked_time_ms)
+                    snprintf(state, sizeof(state), "  LOCKED (%u failures)", t->failures);
+                else if (t->failures)
+                    snprintf(state, sizeof(state), "  %u failure%s", t->failures,
+                             t->failures == 1 ? "" : "s");
+                printf("%s  %u/%u used  until %s%s%s  ", t->id, t->uses, t->max_uses,
                        vg_time_format(t->expires_time_ms, t1, sizeof(t1)),
-                       t->revoked_time_ms ? "  REVOKED" : "");
+                       t->revoked_time_ms ? "  REVOKED" : "", state);
                 ctl_put_text(t->label);
                 printf("\n");
             }

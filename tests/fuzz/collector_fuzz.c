@@ -134,7 +134,10 @@ struct server *fz_server(void)
     srv.enroll_on = 1;
     vg_sha256(FZ_TOKEN, strlen(FZ_TOKEN), h);
     vg_hex(h, sizeof(h), hash);
-    if (store_token_add(srv.store, hash, "fuzz", "admin fz", vg_time_now_ms(),
+    srv.enroll_addr.window_ms = 60000;
+    srv.enroll_addr.max = ENROLL_ADDR_MAX_FAILURES;
+    srv.enroll_global = (struct vg_bucket)VG_BUCKET_INIT(60000, ENROLL_MAX_FAILURES);
+    if (store_token_add(srv.store, hash, NULL, "fuzz", "admin fz", vg_time_now_ms(),
                         vg_time_now_ms() + 365 * 86400000LL, UINT32_MAX))
         die("store", "enrollment token");
     ready = 1;

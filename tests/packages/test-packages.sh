@@ -397,7 +397,7 @@ OPS="env VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_SERVER_NAME=localhost VIGIL_CA=$P
 # shellcheck disable=SC2086
 TOKEN=$(chroot "$R" $OPS vigilctl enroll-token create --label packages --uses 1 2>"$SCRATCH/out" </dev/null) ||
     { show; fail "vigilctl enroll-token create"; }
-case $TOKEN in vge1-*) ;; *) show; fail "vigilctl enroll-token create printed '$TOKEN'" ;; esac
+case $TOKEN in vge2-*) ;; *) show; fail "vigilctl enroll-token create printed '$TOKEN'" ;; esac
 # What configuration management drops on the host:
 (umask 077 && echo "$TOKEN" >"$R/etc/vigil/enroll.token")
 cp "$R$PKI/ca.crt" "$R/etc/vigil/ca.crt"

@@ -272,12 +272,88 @@ static void test_package_history(void **state)
     store_close(s);
 }
 
+struct tok_seen {
+    int n;
+    char hash[65];
+    uint32_t failures;
+    int64_t locked_ms;
+};
+
+static int tok_seen_cb(void *ctx, const struct store_token *t)
+{
+    struct tok_seen *x = ctx;
+    x->n++;
+    snprintf(x->hash, sizeof(x->hash), "%s", t->hash);
+    x->failures = t->failures;
+    x->locked_ms = t->locked_ms;
+    return 0;
+}
+
+/* Enrollment tokens: found by selector; wrong tries counted, the token
+ * locked at the limit (once: the time does not move), and a locked token
+ * is not used.  A database from before selectors gets the columns. */
+static void test_token_lockout(void **state)
+{
+    struct store *s = NULL;
+    struct tok_seen x;
+    char err[256];
+    uint32_t failures = 0;
+    int64_t locked = 0;
+    sqlite3 *h;
+    (void)state;
+
+    unlink(db);
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_exec(h, "CREATE TABLE enroll_tokens(hash TEXT PRIMARY KEY, label TEXT,"
+                                     " created_by TEXT, created_ms INTEGER NOT NULL, expires_ms"
+                                     " INTEGER NOT NULL, max_uses INTEGER NOT NULL, uses INTEGER"
+                                     " NOT NULL, revoked_ms INTEGER);"
+                                     "INSERT INTO enroll_tokens VALUES('00aa', 'old', 'x', 1,"
+                                     " 9000000000000, 3, 0, NULL)",
+                                  NULL, NULL, NULL),
+                     SQLITE_OK);
+    sqlite3_close(h);
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_token_find(s, "00aa", tok_seen_cb, &x), 1);
+    assert_int_equal(x.failures, 0);
+    assert_int_equal(x.locked_ms, 0);
+
+    assert_int_equal(store_token_add(s, "11bb", "5e1ec7", "new", "admin a", 1, 9000000000000LL, 5),
+                     0);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_token_find_selector(s, "5e1ec7", tok_seen_cb, &x), 1);
+    assert_string_equal(x.hash, "11bb");
+    assert_int_equal(store_token_find_selector(s, "nosuch", tok_seen_cb, &x), 0);
+    for (int i = 1; i <= 9; i++) {
+        assert_int_equal(store_token_fail(s, "11bb", 10, 5000 + i, &failures, &locked), 0);
+        assert_int_equal(failures, (uint32_t)i);
+        assert_int_equal(locked, 0);
+    }
+    assert_int_equal(store_token_use(s, "11bb", 6000), 1);
+    assert_int_equal(store_token_fail(s, "11bb", 10, 7000, &failures, &locked), 0);
+    assert_int_equal(failures, 10);
+    assert_int_equal(locked, 7000);
+    assert_int_equal(store_token_fail(s, "11bb", 10, 8000, &failures, &locked), 0);
+    assert_int_equal(failures, 11);
+    assert_int_equal(locked, 7000);
+    assert_int_equal(store_token_use(s, "11bb", 9000), 0);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_tokens(s, tok_seen_cb, &x), 0);
+    assert_int_equal(x.n, 2);
+    /* An unknown token: nothing counted, no error. */
+    assert_int_equal(store_token_fail(s, "nosuch", 10, 9000, &failures, &locked), 0);
+    assert_int_equal(failures, 0);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exactly_once),
         cmocka_unit_test(test_processes_retention),
         cmocka_unit_test(test_package_history),
+        cmocka_unit_test(test_token_lockout),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

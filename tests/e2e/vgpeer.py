@@ -1,0 +1,208 @@
+#!/usr/bin/env python3
+"""A hostile or noisy peer of the collector, speaking its wire protocol
+(frames of vigil.v1.Envelope, encoded by hand: no protobuf module needed)
+over real TLS:
+
+  vgpeer.py enroll HOST:PORT CA SRC COUNT TOKEN
+      COUNT enrollment requests with TOKEN ("random-vge1", "random-vge2"
+      or "random-vge2:SELECTOR": a new guess each time), from source
+      address SRC, or from "many": 127.3.X.Y, one address per request.
+      Prints one line per request: "ok" or the collector's reason.
+  vgpeer.py chunks HOST:PORT CA CERT KEY AGENT_ID COUNT
+      As the agent (its certificate): hello, then COUNT upload chunks for
+      commands that do not exist; waits for COUNT acknowledgements, says
+      goodbye.  Prints "acked N refused M".
+"""
+import os
+import socket
+import ssl
+import struct
+import sys
+import threading
+import time
+import uuid
+
+
+def varint(n):
+    out = bytearray()
+    while True:
+        b = n & 0x7F
+        n >>= 7
+        if n:
+            out.append(b | 0x80)
+        else:
+            out.append(b)
+            return bytes(out)
+
+
+def field_varint(num, v):
+    return varint(num << 3) + varint(v)
+
+
+def field_bytes(num, b):
+    if isinstance(b, str):
+        b = b.encode()
+    return varint(num << 3 | 2) + varint(len(b)) + b
+
+
+def envelope(num, body):
+    return field_varint(1, int(time.time() * 1000)) + field_bytes(num, body)
+
+
+def frame(payload):
+    return struct.pack(">IBBHI", len(payload), 1, 0, 0, len(payload)) + payload
+
+
+def parse(b):
+    """{field number: [values]} of one message (varints as ints, the rest as bytes)."""
+    out, i = {}, 0
+    while i < len(b):
+        key, i = read_varint(b, i)
+        num, wt = key >> 3, key & 7
+        if wt == 0:
+            v, i = read_varint(b, i)
+        elif wt == 2:
+            n, i = read_varint(b, i)
+            v, i = b[i:i + n], i + n
+        elif wt == 1:
+            v, i = b[i:i + 8], i + 8
+        elif wt == 5:
+            v, i = b[i:i + 4], i + 4
+        else:
+            raise ValueError("wire type %d" % wt)
+        out.setdefault(num, []).append(v)
+    return out
+
+
+def read_varint(b, i):
+    n = shift = 0
+    while True:
+        c = b[i]
+        i += 1
+        n |= (c & 0x7F) << shift
+        shift += 7
+        if not c & 0x80:
+            return n, i
+
+
+class Reader:
+    def __init__(self, s):
+        self.s, self.buf = s, b""
+
+    def envelope(self):
+        """The next envelope as {field: [values]}, or None at the end."""
+        while True:
+            if len(self.buf) >= 12:
+                n = struct.unpack(">I", self.buf[:4])[0]
+                if len(self.buf) >= 12 + n:
+                    if self.buf[5] != 0:
+                        raise ValueError("compressed frame")
+                    p, self.buf = self.buf[12:12 + n], self.buf[12 + n:]
+                    return parse(p)
+            try:
+                d = self.s.recv(65536)
+            except (ssl.SSLError, OSError):
+                d = b""
+            if not d:
+                return None
+            self.buf += d
+
+
+def connect(addr, ca, src, cert=None, key=None):
+    host, port = addr.rsplit(":", 1)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.load_verify_locations(ca)
+    if cert:
+        ctx.load_cert_chain(cert, key)
+    raw = socket.create_connection((host, int(port)), timeout=30,
+                                   source_address=(src, 0) if src else None)
+    return ctx.wrap_socket(raw, server_hostname="localhost")
+
+
+def guess(kind):
+    h = os.urandom(28).hex()
+    if kind == "random-vge1":
+        return "vge1-" + h[:40]
+    if kind == "random-vge2":
+        return "vge2-%s-%s" % (h[:16], h[16:56])
+    if kind.startswith("random-vge2:"):
+        return "vge2-%s-%s" % (kind.split(":", 1)[1], h[:40])
+    return kind
+
+
+def enroll(addr, ca, src, count, token):
+    for i in range(count):
+        s = src if src != "many" else "127.3.%d.%d" % (i // 250, i % 250 + 1)
+        try:
+            c = connect(addr, ca, s)
+        except OSError as e:
+            print("connect failed: %s" % e, flush=True)
+            continue
+        req = field_bytes(1, guess(token)) + field_bytes(3, "vgpeer")
+        c.sendall(frame(envelope(90, req)))
+        env = Reader(c).envelope()
+        c.close()
+        if not env or 91 not in env:
+            print("no answer", flush=True)
+            continue
+        r = parse(env[91][0])
+        if r.get(1, [0])[0]:
+            print("ok", flush=True)
+        else:
+            print(r.get(2, [b"?"])[0].decode(), flush=True)
+
+
+def chunks(addr, ca, cert, key, agent_id, count):
+    c = connect(addr, ca, None, cert, key)
+    hello = field_varint(1, 1) + field_bytes(2, agent_id) + field_bytes(3, os.urandom(16)) + \
+        field_bytes(4, "vgpeer")
+    c.sendall(frame(envelope(10, hello)))
+    rd = Reader(c)
+    while True:
+        env = rd.envelope()
+        if env is None:
+            sys.exit("closed before the hello was acknowledged")
+        if 11 in env:
+            break
+        if 13 in env:
+            sys.exit("refused: %s" % parse(env[13][0]))
+    def send():
+        out = bytearray()
+        for i in range(count):
+            u = str(uuid.uuid4())
+            ch = field_bytes(1, u) + field_bytes(2, u) + field_bytes(3, "x.tar.lz4") + \
+                field_varint(4, 0) + field_bytes(5, b"flood")
+            out += frame(envelope(80, ch))
+            if len(out) > 65536 or i == count - 1:
+                c.sendall(bytes(out))
+                out = bytearray()
+
+    # Acknowledgements are read while the chunks go out.
+    t = threading.Thread(target=send)
+    t.start()
+    acked = refused = 0
+    while acked < count:
+        env = rd.envelope()
+        if env is None:
+            break
+        if 81 in env:
+            acked += 1
+            if parse(env[81][0]).get(4):
+                refused += 1
+    t.join()
+    c.sendall(frame(envelope(14, field_bytes(1, "done"))))
+    c.close()
+    print("acked %d refused %d" % (acked, refused), flush=True)
+
+
+def main():
+    a = sys.argv[1:]
+    if a and a[0] == "enroll" and len(a) == 6:
+        enroll(a[1], a[2], a[3], int(a[4]), a[5])
+    elif a and a[0] == "chunks" and len(a) == 7:
+        chunks(a[1], a[2], a[3], a[4], a[5], int(a[6]))
+    else:
+        sys.exit(__doc__)
+
+
+main()
