@@ -264,8 +264,8 @@ static int render(const struct iso_spec *sp, const char *table, int owner, int b
     return *out ? 0 : -ENOMEM;
 }
 
-/* nft's error message, on one line, into err.  Returns -EIO. */
-static int nft_error(struct nft_ctx *ctx, char *err, size_t errlen)
+/* nft's error message, on one line, into err. */
+static void nft_error(struct nft_ctx *ctx, char *err, size_t errlen)
 {
     const char *e = sym_nft_ctx_get_error_buffer(ctx);
     size_t n;
@@ -276,7 +276,6 @@ static int nft_error(struct nft_ctx *ctx, char *err, size_t errlen)
     for (char *p = err; *p; p++)
         if (*p == '\n')
             *p = ' ';
-    return -EIO;
 }
 
 /* Runs an nft script (libnftables open); *out gets its output when
@@ -294,7 +293,8 @@ static int run(const char *script, char **out, char *err, size_t errlen)
     sym_nft_ctx_buffer_error(ctx);
     rc = sym_nft_run_cmd_from_buffer(ctx, script);
     if (rc) {
-        rc = nft_error(ctx, err, errlen);
+        nft_error(ctx, err, errlen);
+        rc = -EIO;
     } else if (out) {
         const char *o = sym_nft_ctx_get_output_buffer(ctx);
         *out = strdup(o ? o : "");
@@ -459,7 +459,11 @@ int iso_nft_keep(const struct iso_spec *spec, char *err, size_t errlen)
         }
     }
     free(text);
-    return rc ? nft_error(keep_ctx, err, errlen) : 0;
+    if (rc) {
+        nft_error(keep_ctx, err, errlen);
+        return -EIO;
+    }
+    return 0;
 }
 
 /* 1 if the keeper's table is in the ruleset. */

@@ -255,7 +255,9 @@ static int keep(const struct agent_conf *c, int follow)
          * right. */
         if (r == 0 && !follow)
             break;
-        if (in < 0 || poll(&p, 1, RECHECK_MS) > 0)
+        if (in < 0)
+            sleep_ms(RECHECK_MS);
+        else if (poll(&p, 1, RECHECK_MS) > 0)
             state_event(in);
     }
     if (in >= 0)
