@@ -652,11 +652,11 @@ static int commit_each(struct server *s, int *res)
     return 0;
 }
 
-static void send_ack(struct conn *c, uint64_t seq, const char *reject)
+static void send_ack(struct conn *c, uint64_t seq, char *reject)
 {
     Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
     Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
-    char *why = (char *)reject;
+    char *why = reject;
 
     if (reject) {
         /* Not cumulative: the batches before it may still be in flight. */

@@ -201,8 +201,6 @@ static int over(struct lim_ctx *x, const ProtobufCMessageDescriptor *d,
                 uint64_t max, const char *unit)
 {
     struct vg_pb_limit_report *r = x->r;
-    if (l->flag)
-        r->cut++;
     if (!r->found || (!l->flag && r->flag)) { /* a refusal outranks a cut */
         r->found = 1;
         snprintf(r->field, sizeof(r->field), "%s.%s", d->short_name, f->name);
@@ -334,8 +332,10 @@ static int lim_repeated(struct lim_ctx *x, ProtobufCMessage *m, const ProtobufCF
             drop_elem(f, arr, k);
         memcpy(base + f->quantifier_offset, &keep, sizeof(keep));
     }
-    if (cut)
+    if (cut) {
         set_flag(m, l.flag);
+        x->r->cut++;
+    }
     return 0;
 }
 
@@ -377,6 +377,7 @@ static int lim_walk(struct lim_ctx *x, ProtobufCMessage *m)
                 return rc;
             value_cut(f, base + f->offset, l.max_len);
             set_flag(m, l.flag);
+            x->r->cut++;
         }
     }
     return 0;

@@ -53,7 +53,7 @@ struct vg_pb_limit {
 
 /* What vg_pb_limit() found: the first field over a bound. */
 struct vg_pb_limit_report {
-    uint64_t cut;      /* values cut to fit (their flags set) */
+    uint64_t cut;      /* fields cut to fit (their flags set) */
     int found;         /* the fields below describe one */
     char field[80];    /* "OsState.hostname" */
     uint64_t size, max;
