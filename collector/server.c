@@ -7,7 +7,10 @@
  * Group commit: batches decoded during one loop iteration wait in
  * `pend`; the check handle (run after I/O) stores them all in one
  * transaction and only then acknowledges them.  Under load one commit
- * covers many agents; when idle a batch waits for no timer.
+ * covers many agents; when idle a batch waits for no timer.  One batch
+ * that cannot be stored must not cost the others: the group is then done
+ * again with each batch in a savepoint of its own, and that one alone is
+ * rejected (its content) or resent (the database's fault).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -601,11 +604,13 @@ static int content_error(int rc)
     return rc == VG_ETOOBIG || rc == VG_EPROTO || rc == VG_EDECODE;
 }
 
-/* Stores or rejects each pending batch in a savepoint of its own (store.h):
- * one that cannot be stored is rejected alone, and the others commit.
- * Returns 0, or the error that lost the whole group (the database rolled
- * the transaction back). */
-static int commit_each(struct server *s, int *res)
+/* Stores or rejects each pending batch.  With alone, each in a savepoint
+ * of its own (store.h): one that cannot be stored is rejected alone, and
+ * the others commit; returns 0, or the error that lost the whole group
+ * (the database rolled the transaction back).  Without (the common case,
+ * which costs no savepoint journal), returns 0, or 1 at the first failure:
+ * the group must be rolled back and done again with alone. */
+static int commit_each(struct server *s, int *res, int alone)
 {
     for (size_t i = 0; i < s->npend; i++) {
         struct pending *p = &s->pend[i];
@@ -624,11 +629,13 @@ static int commit_each(struct server *s, int *res)
         ep.data = p->c->epoch;
         if (!p->reject) {
             rc = store_batch(s->store, p->c->host_id, &ep, p->env->batch, p->env->sent_time_ms,
-                             p->recv_ms);
+                             p->recv_ms, alone);
             if (rc >= 0) {
                 res[i] = rc == 1 ? B_STORED : B_RESEND;
                 continue;
             }
+            if (!alone)
+                return 1;
             if (store_txn_lost(s->store))
                 return rc;
             p->reject = strdup(store_last_error(s->store));
@@ -640,6 +647,8 @@ static int commit_each(struct server *s, int *res)
         }
         rc = store_batch_reject(s->store, p->c->host_id, &ep, p->env->batch, p->recv_ms,
                                 p->reject);
+        if (rc < 0 && !alone)
+            return 1;
         if (rc < 0 && store_txn_lost(s->store))
             return rc;
         if (rc < 0) {
@@ -683,7 +692,13 @@ void server_commit(struct server *s)
     if (!res)
         return; /* try again next iteration */
     if (store_begin(s->store) == 0) {
-        rc = commit_each(s, res);
+        rc = commit_each(s, res, 0);
+        if (rc == 1) {
+            /* A batch failed: the group again, each batch alone. */
+            store_rollback(s->store);
+            memset(res, 0, n * sizeof(*res));
+            rc = store_begin(s->store) == 0 ? commit_each(s, res, 1) : -EIO;
+        }
         if (rc == 0)
             rc = store_commit(s->store);
         if (rc < 0)

@@ -1923,14 +1923,22 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
     return 1;
 }
 
-/* Each batch in a savepoint of its own: one that fails is undone alone,
- * and the group commit goes on with the others. */
+/* alone: in a savepoint of its own, so that one that fails is undone
+ * alone and the group commit goes on with the others.  The savepoint has
+ * a cost (SQLite journals every page the batch changes, to be able to go
+ * back), so the server asks for it only when a group has failed once. */
 int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
-                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
+                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms, int alone)
 {
     int rc;
 
     s->err[0] = '\0';
+    if (!alone) {
+        rc = batch_apply(s, host_id, epoch, b, agent_sent_ms, recv_ms);
+        if (rc < 0 && !s->err[0])
+            snprintf(s->err, sizeof(s->err), "%s", vg_strerror(rc));
+        return rc;
+    }
     if (sqlite3_exec(s->db, "SAVEPOINT batch", NULL, NULL, NULL) != SQLITE_OK)
         return db_err(s, "cannot begin a savepoint");
     rc = batch_apply(s, host_id, epoch, b, agent_sent_ms, recv_ms);

@@ -74,7 +74,7 @@ static int store_one(struct store *s, int64_t host, ProtobufCBinaryData *epoch, 
     b.n_events = (size_t)nev;
     b.events = evp;
     assert_int_equal(store_begin(s), 0);
-    rc = store_batch(s, host, epoch, &b, 0, 2000);
+    rc = store_batch(s, host, epoch, &b, 0, 2000, 0);
     assert_int_equal(store_commit(s), 0);
     return rc;
 }
@@ -174,12 +174,12 @@ static void test_poison_alone(void **state)
         b[i].events = &evp[i];
     }
     assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_batch(s, host, &ep, &b[0], 0, 6000), 1);
-    assert_int_equal(store_batch(s, host, &ep, &b[1], 0, 6000), VG_ETOOBIG);
+    assert_int_equal(store_batch(s, host, &ep, &b[0], 0, 6000, 1), 1);
+    assert_int_equal(store_batch(s, host, &ep, &b[1], 0, 6000, 1), VG_ETOOBIG);
     assert_int_equal(store_txn_lost(s), 0);
     assert_non_null(strstr(store_last_error(s), "event 0 (process_exec): argv"));
     assert_int_equal(store_batch_reject(s, host, &ep, &b[1], 6000, "argv too big"), 1);
-    assert_int_equal(store_batch(s, host, &ep, &b[2], 0, 6000), 1);
+    assert_int_equal(store_batch(s, host, &ep, &b[2], 0, 6000, 1), 1);
     assert_int_equal(store_commit(s), 0);
     assert_int_equal(scalar("select count(*) from batches where rejected is null and host_id = "
                             "(select id from hosts where agent_id = 'agent-p')"), 2);
@@ -194,7 +194,7 @@ static void test_poison_alone(void **state)
     assert_int_equal(scalar("select loss_events from hosts where agent_id = 'agent-p'"), 1);
     /* A resend of the rejected batch: known, recorded once. */
     assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_batch(s, host, &ep, &b[1], 0, 7000), 0);
+    assert_int_equal(store_batch(s, host, &ep, &b[1], 0, 7000, 1), 0);
     assert_int_equal(store_batch_reject(s, host, &ep, &b[1], 7000, "argv too big"), 0);
     assert_int_equal(store_commit(s), 0);
     assert_int_equal(scalar("select count(*) from loss where source = 'collector.rejected'"), 1);
@@ -257,7 +257,7 @@ static void test_processes_retention(void **state)
         b.events = evp;
         assert_int_equal(store_begin(s), 0);
         /* Received long ago for the old ones. */
-        assert_int_equal(store_batch(s, host, &ep, &b, 0, seq <= 4 ? 500 : 9000000), 1);
+        assert_int_equal(store_batch(s, host, &ep, &b, 0, seq <= 4 ? 500 : 9000000, 1), 1);
         assert_int_equal(store_commit(s), 0);
     }
     assert_int_equal(scalar("select count(*) from processes where exit_code = 3"), 10);
@@ -299,7 +299,7 @@ static int store_history(struct store *s, int64_t host, ProtobufCBinaryData *ep,
     b.n_events = 1;
     b.events = &evp;
     assert_int_equal(store_begin(s), 0);
-    rc = store_batch(s, host, ep, &b, 0, recv_ms);
+    rc = store_batch(s, host, ep, &b, 0, recv_ms, 1);
     assert_int_equal(store_commit(s), 0);
     return rc;
 }
