@@ -223,6 +223,11 @@ $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/col
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
+$(BUILD)/tests/test_limits: $(BUILD)/obj/tests/unit/test_limits.o $(BUILD)/obj/collector/limits.o $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
 $(BUILD)/tests/test_advisory: $(BUILD)/obj/tests/unit/test_advisory.o $(BUILD)/obj/collector/advisory.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"

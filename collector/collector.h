@@ -10,6 +10,7 @@
 #include "frame.h"
 #include "limit.h"
 #include "log.h"
+#include "pb.h"
 #include "tls.h"
 #include "vigil/v1/envelope.pb-c.h"
 
@@ -85,6 +86,9 @@ struct conn {
     int paused;              /* reading stopped until the commit (backpressure) */
     unsigned jobs;           /* requests of its being worked on (a report): not idle */
     int closing;             /* we asked for the close: no more refusals or acks */
+    int batch_failed;        /* a batch of its could not be stored (the database's
+                                fault): none after it is, so that no later ack or
+                                hello skips it; it is resent on the next connection */
     uint64_t serial;         /* unique per accepted connection */
     int evicted;             /* closed to make room for a newer handshake */
     int spoke;               /* known to have sent bytes in its handshake */
@@ -100,10 +104,12 @@ struct pending {
     struct conn *c; /* NULL once the connection is gone */
     Vigil__V1__Envelope *env;
     int64_t recv_ms;
+    char *reject; /* rejected at decode (a field over its limit): why; owned */
 };
 
 #define AGENT_HASH 4096
-/* A batch with more events is refused (Ack.rejected_seq) and counted. */
+/* A batch with more events is refused (Ack.rejected_seq) and counted
+ * (limits.c, "*.repeated"). */
 #define MAX_BATCH_EVENTS 100000
 /* Reading from a connection pauses while this much waits for the commit. */
 #define PAUSE_BATCHES 64
@@ -141,7 +147,9 @@ struct server {
     struct vg_ratelimit rl_refuse, rl_frame;
     /* counters, since start */
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
-        duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted;
+        duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
+        batches_failed;
+    struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */
     unsigned handshaking;
     unsigned evicting; /* of them, closed to make room, not gone yet */
     struct conn *hs_head, *hs_tail; /* them, oldest first */
@@ -154,6 +162,9 @@ struct server {
      * die by SIGKILL once N batches are committed, before they are
      * acknowledged. */
     uint64_t crash_after;
+    /* VIGIL_TEST_NO_FIELD_LIMITS=1: batches are not checked against the
+     * field limits, so that what they would stop reaches the store. */
+    int no_field_limits;
 #endif
     uint64_t retention_due_ms; /* monotonic: next process-retention pass */
     char collections_dir[4096];
@@ -190,6 +201,22 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
 void server_stop(struct server *s);
 /* After the loop ended: closes the store, logs the counters. */
 void server_free(struct server *s);
+
+/* ---- field limits (limits.c) ---- */
+
+/* The bounds on the fields of an agent's Hello and batches (README,
+ * "Limits"). */
+extern const struct vg_pb_limit collector_limits[];
+extern const size_t collector_nlimits;
+/* Checks m (a Hello or a Batch from vg_pb_unpack) against them: cuts what
+ * may be cut.  Returns 0 or VG_ETOOBIG (refused); r says what was found. */
+int limits_check(ProtobufCMessage *m, struct vg_pb_limit_report *r);
+/* "ProcessExec.argv is 1048576 bytes in all, over its limit of 65536: cut
+ * to it (argv_truncated set)", for logs and Ack.rejected_reason. */
+void limits_describe(const struct vg_pb_limit_report *r, char *out, size_t len);
+/* l's row of README.md's table of limits ("| `OsState.hostname` | 255
+ * bytes | batch rejected |"). */
+void limits_row(const struct vg_pb_limit *l, char *out, size_t len);
 
 /* ---- operator requests (api.c) ---- */
 

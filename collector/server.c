@@ -7,7 +7,10 @@
  * Group commit: batches decoded during one loop iteration wait in
  * `pend`; the check handle (run after I/O) stores them all in one
  * transaction and only then acknowledges them.  Under load one commit
- * covers many agents; when idle a batch waits for no timer.
+ * covers many agents; when idle a batch waits for no timer.  One batch
+ * that cannot be stored must not cost the others: the group is then done
+ * again with each batch in a savepoint of its own, and that one alone is
+ * rejected (its content) or resent (the database's fault).
  */
 #include <arpa/inet.h>
 #include <errno.h>
@@ -28,7 +31,7 @@
 
 /* ---- agents ---- */
 
-static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
+static int on_hello(struct conn *c, Vigil__V1__Hello *h)
 {
     struct server *s = c->srv;
     const struct vg_cert_info *peer = vg_tls_peer(c->tls);
@@ -43,6 +46,17 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
                     "protocol version %u not supported (this collector speaks 1); upgrade the "
                     "collector", h->protocol_version);
         return 1;
+    }
+    {
+        /* Nothing is cut in a hello: each of its fields is refused over
+         * its limit (limits.c). */
+        struct vg_pb_limit_report r;
+        char why[256];
+        if (limits_check(&h->base, &r) != 0) {
+            limits_describe(&r, why, sizeof(why));
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_TOO_BIG, "hello refused: %s", why);
+            return 1;
+        }
     }
     if (strcmp(h->agent_id, peer->cn) != 0) {
         conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
@@ -130,31 +144,46 @@ static int on_hello(struct conn *c, const Vigil__V1__Hello *h)
 static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
 {
     struct server *s = c->srv;
+    char *reject = NULL;
 
     if (env->batch->seq == 0) {
         conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "batch sequence number 0");
         vg_pb_free(&env->base);
         return 1;
     }
-    if (env->batch->n_events > MAX_BATCH_EVENTS) {
-        /* Refused for good: the agent drops it and counts the loss. */
-        Vigil__V1__Envelope r = VIGIL__V1__ENVELOPE__INIT;
-        Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
-        uint64_t seq = env->batch->seq;
-        s->batches_rejected++;
-        log_warnx("%s: batch %llu has %zu events (limit %d); rejected", conn_who(c),
-                  (unsigned long long)seq, env->batch->n_events, MAX_BATCH_EVENTS);
-        vg_pb_free(&env->base);
-        ack.n_rejected_seq = 1;
-        ack.rejected_seq = &seq;
-        r.body_case = VIGIL__V1__ENVELOPE__BODY_ACK;
-        r.ack = &ack;
-        return conn_send(c, &r) != 0;
+#ifdef VG_TEST_HOOKS
+    if (!s->no_field_limits)
+#endif
+    {
+        /* Every field against its limit, before anything is stored.  A
+         * rejected batch still goes through the commit: its rejection is
+         * recorded there, and acknowledged in order with the others. */
+        struct vg_pb_limit_report r;
+        char why[256];
+        int rc = limits_check(&env->batch->base, &r);
+        uint64_t sup;
+        if (r.found)
+            limits_describe(&r, why, sizeof(why));
+        if (rc) {
+            reject = strdup(why);
+            if (!reject) {
+                vg_pb_free(&env->base);
+                vg_tls_close(c->tls, "out of memory");
+                return 1;
+            }
+        } else if (r.cut) {
+            s->fields_cut += r.cut;
+            if (vg_ratelimit(&s->rl_reject, &sup))
+                log_warnx("%s: batch %llu: %s%s", conn_who(c),
+                          (unsigned long long)env->batch->seq, why,
+                          sup ? " (and earlier such lines not logged)" : "");
+        }
     }
     if (s->npend == s->cappend) {
         size_t n = s->cappend ? s->cappend * 2 : 64;
         struct pending *p = realloc(s->pend, n * sizeof(*p));
         if (!p) {
+            free(reject);
             vg_pb_free(&env->base);
             vg_tls_close(c->tls, "out of memory");
             return 1;
@@ -165,6 +194,7 @@ static int queue_batch(struct conn *c, Vigil__V1__Envelope *env)
     s->pend[s->npend].c = c;
     s->pend[s->npend].env = env;
     s->pend[s->npend].recv_ms = vg_time_now_ms();
+    s->pend[s->npend].reject = reject;
     s->npend++;
     c->pending++;
     c->pending_events += env->batch->n_events;
@@ -560,32 +590,117 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
 
 /* ---- group commit ---- */
 
+/* What became of one batch of a group commit. */
+enum {
+    B_NONE,     /* its connection is gone: not stored, the agent resends it */
+    B_STORED,
+    B_RESEND,   /* stored (or rejected) before */
+    B_REJECTED, /* for good: recorded as loss, the agent drops it */
+    B_FAILED,   /* the database failed on it alone: its agent reconnects and resends */
+    B_SKIPPED,  /* after a failed one of the same connection: not stored */
+};
+
+static int content_error(int rc)
+{
+    return rc == VG_ETOOBIG || rc == VG_EPROTO || rc == VG_EDECODE;
+}
+
+/* Stores or rejects each pending batch.  With alone, each in a savepoint
+ * of its own (store.h): one that cannot be stored is rejected alone, and
+ * the others commit; returns 0, or the error that lost the whole group
+ * (the database rolled the transaction back).  Without (the common case,
+ * which costs no savepoint journal), returns 0, or 1 at the first failure:
+ * the group must be rolled back and done again with alone. */
+static int commit_each(struct server *s, int *res, int alone)
+{
+    for (size_t i = 0; i < s->npend; i++) {
+        struct pending *p = &s->pend[i];
+        ProtobufCBinaryData ep;
+        int rc;
+
+        /* The connection closed before the commit: nothing can be
+         * acknowledged, so the agent will resend; skip it. */
+        if (!p->c)
+            continue;
+        if (p->c->batch_failed) {
+            res[i] = B_SKIPPED;
+            continue;
+        }
+        ep.len = sizeof(p->c->epoch);
+        ep.data = p->c->epoch;
+        if (!p->reject) {
+            rc = store_batch(s->store, p->c->host_id, &ep, p->env->batch, p->env->sent_time_ms,
+                             p->recv_ms, alone);
+            if (rc >= 0) {
+                res[i] = rc == 1 ? B_STORED : B_RESEND;
+                continue;
+            }
+            if (!alone)
+                return 1;
+            if (store_txn_lost(s->store))
+                return rc;
+            p->reject = strdup(store_last_error(s->store));
+            if (!content_error(rc) || !p->reject) {
+                res[i] = B_FAILED; /* p->reject says why (if anything) */
+                p->c->batch_failed = 1;
+                continue;
+            }
+        }
+        rc = store_batch_reject(s->store, p->c->host_id, &ep, p->env->batch, p->recv_ms,
+                                p->reject);
+        if (rc < 0 && !alone)
+            return 1;
+        if (rc < 0 && store_txn_lost(s->store))
+            return rc;
+        if (rc < 0) {
+            res[i] = B_FAILED;
+            p->c->batch_failed = 1;
+        } else {
+            res[i] = rc == 1 ? B_REJECTED : B_RESEND;
+        }
+    }
+    return 0;
+}
+
+static void send_ack(struct conn *c, uint64_t seq, char *reject)
+{
+    Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
+    Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
+    char *why = reject;
+
+    if (reject) {
+        /* Not cumulative: the batches before it may still be in flight. */
+        ack.n_rejected_seq = 1;
+        ack.rejected_seq = &seq;
+        ack.n_rejected_reason = 1;
+        ack.rejected_reason = &why;
+    } else {
+        ack.seq = seq;
+    }
+    env.body_case = VIGIL__V1__ENVELOPE__BODY_ACK;
+    env.ack = &ack;
+    conn_send(c, &env);
+}
+
 void server_commit(struct server *s)
 {
-    size_t n = s->npend;
-    int rc = 0, *stored;
+    size_t n = s->npend, stored_n = 0;
+    int rc = 0, *res;
 
     if (n == 0)
         return;
-    stored = calloc(n, sizeof(*stored));
-    if (!stored)
+    res = calloc(n, sizeof(*res));
+    if (!res)
         return; /* try again next iteration */
     if (store_begin(s->store) == 0) {
-        for (size_t i = 0; i < n && rc >= 0; i++) {
-            struct pending *p = &s->pend[i];
-            /* The connection closed before the commit: nothing can be
-             * acknowledged, so the agent will resend; skip it. */
-            int64_t host = p->c ? p->c->host_id : 0;
-            if (!p->c)
-                continue;
-            {
-                ProtobufCBinaryData ep = { sizeof(p->c->epoch), p->c->epoch };
-                rc = store_batch(s->store, host, &ep, p->env->batch, p->env->sent_time_ms,
-                                 p->recv_ms);
-            }
-            stored[i] = rc;
+        rc = commit_each(s, res, 0);
+        if (rc == 1) {
+            /* A batch failed: the group again, each batch alone. */
+            store_rollback(s->store);
+            memset(res, 0, n * sizeof(*res));
+            rc = store_begin(s->store) == 0 ? commit_each(s, res, 1) : -EIO;
         }
-        if (rc >= 0)
+        if (rc == 0)
             rc = store_commit(s->store);
         if (rc < 0)
             store_rollback(s->store);
@@ -593,7 +708,7 @@ void server_commit(struct server *s)
         if (rc >= 0 && s->crash_after) {
             uint64_t now_stored = s->batches_stored;
             for (size_t i = 0; i < n; i++)
-                now_stored += stored[i] == 1;
+                now_stored += res[i] == B_STORED;
             if (now_stored >= s->crash_after) {
                 log_warnx("VIGIL_TEST_CRASH_AFTER_COMMIT: dying after commit, before acks");
                 raise(SIGKILL);
@@ -603,22 +718,40 @@ void server_commit(struct server *s)
     } else {
         rc = -EIO;
     }
+    for (size_t i = 0; i < n; i++)
+        stored_n += res[i] == B_STORED || res[i] == B_RESEND;
     for (size_t i = 0; i < n; i++) {
         struct pending *p = &s->pend[i];
-        if (p->c) {
-            p->c->pending--;
-            p->c->pending_events -= p->env->batch->n_events;
+        struct conn *c = p->c;
+        uint64_t seq = p->env->batch->seq, sup;
+        if (c) {
+            c->pending--;
+            c->pending_events -= p->env->batch->n_events;
             if (rc < 0) {
-                conn_fail(p->c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                c->batch_failed = 1;
+                conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                           "collector could not store the batch; it will be resent");
-            } else if (!p->c->closing) {
-                Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
-                Vigil__V1__Ack ack = VIGIL__V1__ACK__INIT;
-                ack.seq = p->env->batch->seq;
-                env.body_case = VIGIL__V1__ENVELOPE__BODY_ACK;
-                env.ack = &ack;
-                conn_send(p->c, &env);
-                if (stored[i] == 1) {
+            } else if (res[i] == B_FAILED) {
+                s->batches_failed++;
+                if (vg_ratelimit(&s->rl_reject, &sup))
+                    log_warnx("%s: batch %llu not stored: %s; it will be resent (the other %zu "
+                              "batches of its commit are stored)", conn_who(c),
+                              (unsigned long long)seq, p->reject ? p->reject : "database error",
+                              stored_n);
+                conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                          "collector could not store a batch; it will be resent");
+            } else if (res[i] == B_REJECTED) {
+                s->batches_rejected++;
+                if (vg_ratelimit(&s->rl_reject, &sup))
+                    log_warnx("%s: batch %llu (%zu events) rejected: %s (the other %zu batches "
+                              "of its commit are stored)%s", conn_who(c),
+                              (unsigned long long)seq, p->env->batch->n_events, p->reject,
+                              stored_n, sup ? " (and earlier such lines not logged)" : "");
+                if (!c->closing)
+                    send_ack(c, seq, p->reject);
+            } else if ((res[i] == B_STORED || res[i] == B_RESEND) && !c->closing) {
+                send_ack(c, seq, NULL);
+                if (res[i] == B_STORED) {
                     s->batches_stored++;
                     s->events_stored += p->env->batch->n_events;
                 } else {
@@ -626,9 +759,10 @@ void server_commit(struct server *s)
                 }
             }
         }
+        free(p->reject);
         vg_pb_free(&p->env->base);
     }
-    free(stored);
+    free(res);
     s->npend = 0;
     /* Connections paused for backpressure read on. */
     for (struct conn *c = s->conns; c; c = c->next) {
@@ -742,6 +876,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->enroll_addr.window_ms = 60000;
     s->enroll_addr.max = ENROLL_ADDR_MAX_FAILURES;
     s->enroll_global = (struct vg_bucket)VG_BUCKET_INIT(60000, ENROLL_MAX_FAILURES);
+    s->rl_reject = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
     vg_frame_limits_default(&s->limits);
     s->limits.max_wire = (uint32_t)conf->max_frame;
     s->enroll_limits.max_wire = 16 * 1024;
@@ -750,6 +885,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     if (getenv("VIGIL_TEST_CRASH_AFTER_COMMIT") &&
         vg_parse_u64(getenv("VIGIL_TEST_CRASH_AFTER_COMMIT"), 1, UINT64_MAX, &s->crash_after))
         s->crash_after = 0;
+    s->no_field_limits = getenv("VIGIL_TEST_NO_FIELD_LIMITS") != NULL;
 #endif
     if ((rc = parse_listen(conf->listen, &ss, err, errlen)) != 0)
         return rc;
@@ -981,11 +1117,14 @@ void server_free(struct server *s)
     store_close(s->store);
     vg_tls_config_free(s->tls);
     log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "
-             "stored (%llu events), %llu resends, %llu rejected, %llu duplicate identities, "
-             "%llu handshakes closed to make room, %llu enrollment connections refused",
+             "stored (%llu events), %llu resends, %llu rejected, %llu not stored (the "
+             "database's fault; resent), %llu fields cut to their limits, %llu duplicate "
+             "identities, %llu handshakes closed to make room, %llu enrollment connections "
+             "refused",
              (unsigned long long)s->accepted, (unsigned long long)s->refused,
              (unsigned long long)s->bad_frames, (unsigned long long)s->batches_stored,
              (unsigned long long)s->events_stored, (unsigned long long)s->batches_duplicate,
-             (unsigned long long)s->batches_rejected, (unsigned long long)s->duplicate_ids,
+             (unsigned long long)s->batches_rejected, (unsigned long long)s->batches_failed,
+             (unsigned long long)s->fields_cut, (unsigned long long)s->duplicate_ids,
              (unsigned long long)s->handshake_evicted, (unsigned long long)s->handshake_overflow);
 }

@@ -34,11 +34,27 @@ int store_duplicate(struct store *s, const char *agent_id, const char *peer_addr
 int store_begin(struct store *s);
 int store_commit(struct store *s);
 void store_rollback(struct store *s);
-/* Inside a transaction: stores a batch and its events.  Returns 1 if
- * stored, 0 if this (host, epoch, seq) was already stored (a resend), or
- * a negative error. */
+/* Inside a transaction: stores a batch and its events, with alone in a
+ * savepoint of their own.  Returns 1 if stored, 0 if this (host, epoch,
+ * seq) was already stored or rejected (a resend), or a negative error.
+ * Then, with alone, the batch is undone alone and the transaction goes on
+ * without it, unless store_txn_lost() (the database rolled it all back);
+ * without, the transaction holds part of the batch and must be rolled
+ * back.  VG_ETOOBIG, VG_EPROTO, VG_EDECODE: its content cannot be stored,
+ * now or ever (store_last_error() says which event and why); other errors
+ * are the database's (disk full, I/O) and may pass. */
 int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
-                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms);
+                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms, int alone);
+/* Inside a transaction: records that batch b is rejected for good (why)
+ * and its events as loss ("collector.rejected"), so that a resend is
+ * known.  Returns 1, 0 if it was already stored or rejected, or an error. */
+int store_batch_reject(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                       const Vigil__V1__Batch *b, int64_t recv_ms, const char *why);
+/* 1 if the transaction begun by store_begin() is gone: the database
+ * rolled it back after an error (disk full, I/O); nothing in it stays. */
+int store_txn_lost(struct store *s);
+/* What the last failing call was doing and why (a static buffer of s). */
+const char *store_last_error(struct store *s);
 
 /* One row of `vigilctl hosts`.  Strings are valid during the callback. */
 struct store_host {

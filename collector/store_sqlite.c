@@ -41,6 +41,7 @@ enum {
     Q_DISCONNECT,
     Q_DUPLICATE,
     Q_BATCH_INSERT,
+    Q_BATCH_REJECT,
     Q_EVENT_INSERT,
     Q_HOST_OS,
     Q_HOST_HEALTH,
@@ -148,6 +149,9 @@ static const char *const queries[Q_COUNT] = {
     [Q_BATCH_INSERT] =
         "INSERT OR IGNORE INTO batches(host_id, epoch, seq, agent_time_ms, recv_time_ms, events)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+    [Q_BATCH_REJECT] =
+        "INSERT OR IGNORE INTO batches(host_id, epoch, seq, agent_time_ms, recv_time_ms, events,"
+        " rejected) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
     [Q_EVENT_INSERT] =
         "INSERT INTO events(host_id, seq, idx, kind, time_ms, recv_time_ms, body)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -696,18 +700,41 @@ static const char *const added_columns[] = {
     "ALTER TABLE enroll_tokens ADD COLUMN failures INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE enroll_tokens ADD COLUMN locked_ms INTEGER",
     "CREATE UNIQUE INDEX IF NOT EXISTS enroll_tokens_selector ON enroll_tokens(selector)",
+    /* A batch rejected for good: why (NULL: stored).  Its events are not
+     * kept; the loss table has its count. */
+    "ALTER TABLE batches ADD COLUMN rejected TEXT",
 };
 
 struct store {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
     char path[512];
+    char err[256]; /* the last failure, for store_last_error() */
 };
 
+/* Content the schema refuses (a constraint, a value too big for SQLite)
+ * will be refused again: VG_EPROTO or VG_ETOOBIG.  Anything else is the
+ * database's own trouble (disk full, I/O, locked): -EIO. */
 static int db_err(struct store *s, const char *what)
 {
+    int code = sqlite3_errcode(s->db) & 0xff;
+    snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
     log_warnx("[store] %s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
+    if (code == SQLITE_TOOBIG)
+        return VG_ETOOBIG;
+    if (code == SQLITE_CONSTRAINT || code == SQLITE_MISMATCH)
+        return VG_EPROTO;
     return -EIO;
+}
+
+const char *store_last_error(struct store *s)
+{
+    return s->err;
+}
+
+int store_txn_lost(struct store *s)
+{
+    return sqlite3_get_autocommit(s->db) != 0;
 }
 
 int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
@@ -1286,8 +1313,11 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
 
     vg_buf_init(&argv, 1u << 20);
     vg_buf_init(&unk, 4096);
-    if ((rc = join_argv(x->argv, x->n_argv, &argv)) != 0)
+    if ((rc = join_argv(x->argv, x->n_argv, &argv)) != 0) {
+        snprintf(s->err, sizeof(s->err), "argv (%zu entries) over the store's 1 MiB",
+                 x->n_argv);
         goto out;
+    }
     for (size_t i = 0; i < x->n_unknown && rc == 0; i++) {
         if (i)
             rc = vg_buf_append(&unk, ",", 1);
@@ -1841,11 +1871,12 @@ int store_package_hosts(struct store *s, const char *name,
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read packages");
 }
 
-int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
-                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
+static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                       const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
 {
     sqlite3_stmt *st = q(s, Q_BATCH_INSERT);
     struct vg_buf body;
+    size_t i;
     int rc = 0;
 
     sqlite3_bind_int64(st, 1, host_id);
@@ -1860,7 +1891,7 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
         return 0; /* already stored: a resend after a lost ack */
 
     vg_buf_init(&body, 16 * 1024 * 1024);
-    for (size_t i = 0; i < b->n_events && rc == 0; i++) {
+    for (i = 0; i < b->n_events && rc == 0; i++) {
         const Vigil__V1__Event *e = b->events[i];
         vg_buf_reset(&body);
         if ((rc = vg_pb_pack(&e->base, &body)) != 0)
@@ -1902,6 +1933,13 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             rc = apply_isolation(s, host_id, e->isolation_state, e->time_ms);
         else if (e->kind_case == VIGIL__V1__EVENT__KIND_AGENT_TAMPER)
             rc = apply_tamper(s, host_id, e->agent_tamper, e->time_ms);
+        if (rc) {
+            /* Say which event: the reason goes to the agent and the log. */
+            char was[sizeof(s->err)];
+            memcpy(was, s->err, sizeof(was));
+            snprintf(s->err, sizeof(s->err), "event %zu (%s): %.200s", i, event_kind(e),
+                     was[0] ? was : vg_strerror(rc));
+        }
     }
     vg_buf_free(&body);
     if (rc)
@@ -1923,6 +1961,75 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_err(s, "cannot update host");
     return 1;
+}
+
+/* alone: in a savepoint of its own, so that one that fails is undone
+ * alone and the group commit goes on with the others.  The savepoint has
+ * a cost (SQLite journals every page the batch changes, to be able to go
+ * back), so the server asks for it only when a group has failed once. */
+int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms, int alone)
+{
+    int rc;
+
+    s->err[0] = '\0';
+    if (!alone) {
+        rc = batch_apply(s, host_id, epoch, b, agent_sent_ms, recv_ms);
+        if (rc < 0 && !s->err[0])
+            snprintf(s->err, sizeof(s->err), "%s", vg_strerror(rc));
+        return rc;
+    }
+    if (sqlite3_exec(s->db, "SAVEPOINT batch", NULL, NULL, NULL) != SQLITE_OK)
+        return db_err(s, "cannot begin a savepoint");
+    rc = batch_apply(s, host_id, epoch, b, agent_sent_ms, recv_ms);
+    if (rc >= 0) {
+        if (sqlite3_exec(s->db, "RELEASE batch", NULL, NULL, NULL) == SQLITE_OK)
+            return rc;
+        rc = db_err(s, "cannot release a savepoint");
+    }
+    if (!s->err[0])
+        snprintf(s->err, sizeof(s->err), "%s", vg_strerror(rc));
+    /* SQLite may have rolled the whole transaction back already (disk
+     * full, I/O error): then there is no savepoint left to go back to,
+     * and store_txn_lost() says so. */
+    if (!sqlite3_get_autocommit(s->db) &&
+        (sqlite3_exec(s->db, "ROLLBACK TO batch", NULL, NULL, NULL) != SQLITE_OK ||
+         sqlite3_exec(s->db, "RELEASE batch", NULL, NULL, NULL) != SQLITE_OK)) {
+        log_warnx("[store] cannot undo a failed batch: %s (%s); rolling back its group",
+                  sqlite3_errmsg(s->db), s->path);
+        store_rollback(s);
+    }
+    return rc;
+}
+
+int store_batch_reject(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                       const Vigil__V1__Batch *b, int64_t recv_ms, const char *why)
+{
+    sqlite3_stmt *st = q(s, Q_BATCH_REJECT);
+    Vigil__V1__LossRecord l = VIGIL__V1__LOSS_RECORD__INIT;
+    char reason[300];
+    int rc;
+
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
+    sqlite3_bind_int64(st, 4, b->created_time_ms);
+    sqlite3_bind_int64(st, 5, recv_ms);
+    sqlite3_bind_int64(st, 6, (int64_t)b->n_events);
+    sqlite3_bind_text(st, 7, why, -1, SQLITE_TRANSIENT);
+    if ((rc = step_done(s, st, "cannot record a rejected batch")) != 0)
+        return rc;
+    if (sqlite3_changes(s->db) == 0)
+        return 0; /* stored or rejected before: a resend */
+    snprintf(reason, sizeof(reason), "batch %llu rejected by the collector: %s",
+             (unsigned long long)b->seq, why);
+    l.source = "collector.rejected";
+    l.count = b->n_events;
+    l.unit = "events";
+    l.first_time_ms = l.last_time_ms = recv_ms;
+    l.reason = reason;
+    rc = apply_loss(s, host_id, b->seq, &l, recv_ms);
+    return rc ? rc : 1;
 }
 
 int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h), void *ctx)

@@ -415,7 +415,8 @@ static void drop(struct queue *q, uint64_t seq, int kind, const char *why)
             continue;
         log_warnx("[queue] dropped batch %llu (%u events): %s", (unsigned long long)seq,
                   r->events, why);
-        note_loss(q, kind, r->events);
+        if (kind >= 0)
+            note_loss(q, kind, r->events);
         q->st.dropped_total += r->events;
         spool_drop(q->spool, seq);
         report_loss(q);
@@ -426,6 +427,11 @@ static void drop(struct queue *q, uint64_t seq, int kind, const char *why)
 void queue_drop(struct queue *q, uint64_t seq, const char *why)
 {
     drop(q, seq, LOSS_REJECTED, why);
+}
+
+void queue_drop_recorded(struct queue *q, uint64_t seq, const char *why)
+{
+    drop(q, seq, -1, why);
 }
 
 void queue_drop_undecodable(struct queue *q, uint64_t seq)

@@ -58,6 +58,10 @@ void queue_drop(struct queue *q, uint64_t seq, const char *why);
 /* The same for a record that passed its CRC but is no batch (counted as
  * spool.undecodable loss). */
 void queue_drop_undecodable(struct queue *q, uint64_t seq);
+/* Drops batch seq, rejected by a collector that recorded the loss itself
+ * (Ack.rejected_reason: why): logged and counted in dropped_total, but
+ * not reported again as a LossRecord. */
+void queue_drop_recorded(struct queue *q, uint64_t seq, const char *why);
 /* Records up to this seq were found on disk at start (spool.h). */
 uint64_t queue_recovered_high(const struct queue *q);
 void queue_new_epoch(struct queue *q);

@@ -440,8 +440,20 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
     case VIGIL__V1__ENVELOPE__BODY_ACK:
         if (t->state != T_READY)
             break;
-        for (size_t i = 0; i < env->ack->n_rejected_seq; i++)
-            queue_drop(t->queue, env->ack->rejected_seq[i], "rejected by the collector");
+        for (size_t i = 0; i < env->ack->n_rejected_seq; i++) {
+            /* With a reason, the collector has recorded the loss; without
+             * (an older collector), it is reported from here. */
+            if (i < env->ack->n_rejected_reason) {
+                char why[300], esc[256];
+                vg_str_escape(esc, sizeof(esc), env->ack->rejected_reason[i]);
+                snprintf(why, sizeof(why), "rejected by the collector: %s", esc);
+                queue_drop_recorded(t->queue, env->ack->rejected_seq[i], why);
+            } else {
+                queue_drop(t->queue, env->ack->rejected_seq[i], "rejected by the collector");
+            }
+        }
+        if (env->ack->n_rejected_seq)
+            pump(t); /* the window has room again */
         if (env->ack->seq && env->ack->seq < queue_next_seq(t->queue)) {
             queue_ack(t->queue, env->ack->seq);
             pump(t); /* the window moved */

@@ -248,6 +248,28 @@ static void seeds_batch(void)
     put("batch", "all-kinds", -1, &b.base);
     b.n_events = 0;
     put("batch", "empty", -1, &b.base);
+    {
+        /* Past the field limits (collector/limits.c): argv over its 4096
+         * entries (cut), a hostname over its 255 bytes (rejected). */
+        static ProtobufCBinaryData many[4200];
+        static char host[300];
+        for (size_t i = 0; i < 4200; i++) {
+            many[i].len = 1;
+            many[i].data = (uint8_t *)"x";
+        }
+        px.argv = many;
+        px.n_argv = 4200;
+        b.n_events = 1;
+        b.events = &evp[7];
+        put("batch", "limit-argv", -1, &b.base);
+        px.argv = argv;
+        px.n_argv = 2;
+        memset(host, 'h', sizeof(host) - 1);
+        os.hostname = host;
+        b.events = &evp[0];
+        put("batch", "limit-hostname", -1, &b.base);
+        os.hostname = "fuzz-host";
+    }
 }
 
 static void seeds_result(void)

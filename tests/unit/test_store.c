@@ -14,6 +14,7 @@
 #include <sqlite3.h>
 
 #include "../../collector/store.h"
+#include "err.h"
 
 static char dir[256], db[300];
 
@@ -73,7 +74,7 @@ static int store_one(struct store *s, int64_t host, ProtobufCBinaryData *epoch, 
     b.n_events = (size_t)nev;
     b.events = evp;
     assert_int_equal(store_begin(s), 0);
-    rc = store_batch(s, host, epoch, &b, 0, 2000);
+    rc = store_batch(s, host, epoch, &b, 0, 2000, 0);
     assert_int_equal(store_commit(s), 0);
     return rc;
 }
@@ -122,6 +123,86 @@ static void test_exactly_once(void **state)
     assert_int_equal(last, 2);
     assert_int_equal(store_one(s, host, &ep1, 2, 2, 5), 0);
     store_close(s);
+}
+
+/* One group commit with a batch that cannot be stored (argv over the
+ * store's 1 MiB, as a peer past the field limits would send): it is
+ * undone alone, the transaction goes on, the others commit; its
+ * rejection is recorded as loss once, and a resend is known. */
+static void test_poison_alone(void **state)
+{
+    struct store *s = NULL;
+    char err[256];
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    uint8_t e1[16] = { 7 };
+    ProtobufCBinaryData ep = { 16, e1 };
+    Vigil__V1__Batch b[3];
+    Vigil__V1__Event ev[3], *evp[3];
+    Vigil__V1__ProcessExec x[3];
+    ProtobufCBinaryData *argv = calloc(3000, sizeof(*argv));
+    static uint8_t arg[1024];
+    int64_t host = 0;
+    uint64_t last = 0;
+    (void)state;
+
+    assert_non_null(argv);
+    memset(arg, 'a', sizeof(arg));
+    for (int i = 0; i < 3000; i++) {
+        argv[i].data = arg;
+        argv[i].len = sizeof(arg);
+    }
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    h.agent_id = "agent-p";
+    h.hostname = "p";
+    h.software_version = "0";
+    h.boot_id = "";
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 1000, &host, &last), 0);
+    for (int i = 0; i < 3; i++) {
+        vigil__v1__batch__init(&b[i]);
+        vigil__v1__event__init(&ev[i]);
+        vigil__v1__process_exec__init(&x[i]);
+        x[i].pid = (uint32_t)(100 + i);
+        x[i].n_argv = i == 1 ? 3000 : 1; /* 3 MB joined: over the store's 1 MiB */
+        x[i].argv = argv;
+        ev[i].time_ms = 5000;
+        ev[i].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXEC;
+        ev[i].process_exec = &x[i];
+        evp[i] = &ev[i];
+        b[i].seq = (uint64_t)i + 1;
+        b[i].n_events = 1;
+        b[i].events = &evp[i];
+    }
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_batch(s, host, &ep, &b[0], 0, 6000, 1), 1);
+    assert_int_equal(store_batch(s, host, &ep, &b[1], 0, 6000, 1), VG_ETOOBIG);
+    assert_int_equal(store_txn_lost(s), 0);
+    assert_non_null(strstr(store_last_error(s), "event 0 (process_exec): argv"));
+    assert_int_equal(store_batch_reject(s, host, &ep, &b[1], 6000, "argv too big"), 1);
+    assert_int_equal(store_batch(s, host, &ep, &b[2], 0, 6000, 1), 1);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(scalar("select count(*) from batches where rejected is null and host_id = "
+                            "(select id from hosts where agent_id = 'agent-p')"), 2);
+    assert_int_equal(scalar("select count(*) from batches where rejected = 'argv too big'"), 1);
+    assert_int_equal(scalar("select count(*) from processes where host_id = "
+                            "(select id from hosts where agent_id = 'agent-p')"), 2);
+    assert_int_equal(scalar("select count(*) from processes where pid = 101"), 0);
+    assert_int_equal(scalar("select count(*) from events where host_id = "
+                            "(select id from hosts where agent_id = 'agent-p')"), 2);
+    assert_int_equal(scalar("select count(*) from loss where source = 'collector.rejected' and"
+                            " count = 1 and reason like '%argv too big%'"), 1);
+    assert_int_equal(scalar("select loss_events from hosts where agent_id = 'agent-p'"), 1);
+    /* A resend of the rejected batch: known, recorded once. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_batch(s, host, &ep, &b[1], 0, 7000, 1), 0);
+    assert_int_equal(store_batch_reject(s, host, &ep, &b[1], 7000, "argv too big"), 0);
+    assert_int_equal(store_commit(s), 0);
+    assert_int_equal(scalar("select count(*) from loss where source = 'collector.rejected'"), 1);
+    /* The stream's last stored seq passed it (batch 3). */
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 8000, &host, &last), 0);
+    assert_int_equal(last, 3);
+    store_close(s);
+    free(argv);
 }
 
 /* Execs: stored with their exits (a netlink exec with no start gets the
@@ -176,7 +257,7 @@ static void test_processes_retention(void **state)
         b.events = evp;
         assert_int_equal(store_begin(s), 0);
         /* Received long ago for the old ones. */
-        assert_int_equal(store_batch(s, host, &ep, &b, 0, seq <= 4 ? 500 : 9000000), 1);
+        assert_int_equal(store_batch(s, host, &ep, &b, 0, seq <= 4 ? 500 : 9000000, 1), 1);
         assert_int_equal(store_commit(s), 0);
     }
     assert_int_equal(scalar("select count(*) from processes where exit_code = 3"), 10);
@@ -218,7 +299,7 @@ static int store_history(struct store *s, int64_t host, ProtobufCBinaryData *ep,
     b.n_events = 1;
     b.events = &evp;
     assert_int_equal(store_begin(s), 0);
-    rc = store_batch(s, host, ep, &b, 0, recv_ms);
+    rc = store_batch(s, host, ep, &b, 0, recv_ms, 1);
     assert_int_equal(store_commit(s), 0);
     return rc;
 }
@@ -351,6 +432,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_exactly_once),
+        cmocka_unit_test(test_poison_alone),
         cmocka_unit_test(test_processes_retention),
         cmocka_unit_test(test_package_history),
         cmocka_unit_test(test_token_lockout),
