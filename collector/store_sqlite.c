@@ -1871,6 +1871,18 @@ int store_package_hosts(struct store *s, const char *name,
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read packages");
 }
 
+/* ?1-?6 of a batches row: host, epoch, seq, created, received, events. */
+static void bind_batch_row(sqlite3_stmt *st, int64_t host_id, const ProtobufCBinaryData *epoch,
+                           const Vigil__V1__Batch *b, int64_t recv_ms)
+{
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
+    sqlite3_bind_int64(st, 4, b->created_time_ms);
+    sqlite3_bind_int64(st, 5, recv_ms);
+    sqlite3_bind_int64(st, 6, (int64_t)b->n_events);
+}
+
 static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
                        const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
 {
@@ -1879,12 +1891,7 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
     size_t i;
     int rc = 0;
 
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
-    sqlite3_bind_int64(st, 4, b->created_time_ms);
-    sqlite3_bind_int64(st, 5, recv_ms);
-    sqlite3_bind_int64(st, 6, (int64_t)b->n_events);
+    bind_batch_row(st, host_id, epoch, b, recv_ms);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_err(s, "cannot store batch");
     if (sqlite3_changes(s->db) == 0)
@@ -2010,12 +2017,7 @@ int store_batch_reject(struct store *s, int64_t host_id, const ProtobufCBinaryDa
     char reason[300];
     int rc;
 
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
-    sqlite3_bind_int64(st, 4, b->created_time_ms);
-    sqlite3_bind_int64(st, 5, recv_ms);
-    sqlite3_bind_int64(st, 6, (int64_t)b->n_events);
+    bind_batch_row(st, host_id, epoch, b, recv_ms);
     sqlite3_bind_text(st, 7, why, -1, SQLITE_TRANSIENT);
     if ((rc = step_done(s, st, "cannot record a rejected batch")) != 0)
         return rc;

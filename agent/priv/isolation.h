@@ -132,7 +132,7 @@ int iso_state_spec(const struct agent_conf *c, struct iso_spec *out);
 /* 1 if a and b describe the same rules (member by member). */
 int iso_spec_equal(const struct iso_spec *a, const struct iso_spec *b);
 
-/* ---- the keeper (iso_keeper.c) ----
+/* ---- the keeper (iso_keeper.c; the process: iso_keeper_main.c) ----
  *
  * A small process that holds the owned copy of the rules while the host
  * is isolated, so that neither a flushed ruleset nor a killed agent
@@ -148,5 +148,9 @@ int iso_keeper_ensure(const struct agent_conf *c);
 void iso_keeper_released(const struct agent_conf *c);
 /* 1 if a keeper holds the state directory's keeper lock. */
 int iso_keeper_running(const struct agent_conf *c);
+/* STATE_DIR/isolation-keeper.lock, the keeper's for its life. */
+void iso_keeper_lock_path(const struct agent_conf *c, char *out, size_t len);
+/* Sleeps ms milliseconds (through signals). */
+void iso_sleep_ms(long ms);
 
 #endif

@@ -16,7 +16,7 @@
 probe() { python3 "$VG_ROOT/tests/e2e/netns_probe.py" "$@"; }
 # open DESC NS ARGS...: the probe must get through; shut: must not.
 open_() { desc=$1 ns=$2; shift 2; ip netns exec "$ns" python3 "$VG_ROOT/tests/e2e/netns_probe.py" "$@" ||
-    fail "before isolating, $desc did not get through (the probe is broken)"; }
+    fail "$desc did not get through (before isolating: the probe is broken)"; }
 shut() { desc=$1 ns=$2; shift 2; ! ip netns exec "$ns" env VG_PROBE_TIMEOUT=0.7 python3 "$VG_ROOT/tests/e2e/netns_probe.py" "$@" ||
     fail "isolated, yet $desc got through"; }
 # arrived FILE PROTO SRC: the host's listener logged a datagram or
@@ -91,29 +91,35 @@ APID=$LAST_PID
 wait_for 30 "agent connected" 'grep -q "connected to collector" agent.log'
 
 # ---- before isolating: every probe gets through ----
+# probes MODE: what must pass before isolating (MODE open_) and must not
+# while isolated (MODE shut).
+probes() {
+    $1 "TCP host -> peer (IPv4)" "$H" tcp 10.77.2.1 9000
+    $1 "TCP host -> peer (IPv6)" "$H" tcp fd77:2::1 9000
+    $1 "UDP host -> peer (IPv4)" "$H" udp 10.77.2.1 9000
+    $1 "UDP host -> peer (IPv6)" "$H" udp fd77:2::1 9000
+    $1 "ICMP host -> peer (IPv4)" "$H" ping 10.77.2.1
+    $1 "ICMP host -> peer (IPv6)" "$H" ping fd77:2::1
+    $1 "ICMP peer -> host (IPv4)" "$P" ping $H4
+    $1 "ICMP peer -> host (IPv6)" "$P" ping fd77:2::2
+    $1 "ICMP collector's host -> host" "$C" ping $HC4
+    $1 "TCP peer -> host (IPv4)" "$P" tcp $H4 9100
+    $1 "TCP peer -> host (IPv6)" "$P" tcp fd77:2::2 9100
+    $1 "UDP peer -> host" "$P" udp $H4 9100
+    $1 "TCP host -> collector's host, another port" "$H" tcp 10.77.1.1 9002
+    $1 "UDP host -> collector's host, another port (IPv6)" "$H" udp fd77:1::1 9002
+    $1 "TCP collector's host -> host" "$C" tcp $HC4 9100
+    $1 "TCP NATed to the collector's address and port -> host (IPv4)" "$C" tcp $HC4 9100 9998
+    $1 "TCP NATed to the collector's address and port -> host (IPv6)" "$C" tcp fd77:1::2 9100 9998
+    $1 "UDP NATed to the collector's address and port -> host" "$C" udp $HC4 9100 9998
+    $1 "TCP from root on the host to the collector's port (not the agent's socket)" "$H" tcp 10.77.1.1 "$PORT"
+    $1 "DNS to the resolver" "$H" tcp 10.77.2.1 53
+    $1 "DHCP with a planted lease's server" "$H" udp 10.77.2.3 67 68
+    $1 "DHCP broadcast" "$H" udp 255.255.255.255 67 68 "p$id"
+}
 H4=10.77.2.2 HC4=10.77.1.2
-open_ "TCP host -> peer (IPv4)" "$H" tcp 10.77.2.1 9000
-open_ "TCP host -> peer (IPv6)" "$H" tcp fd77:2::1 9000
-open_ "UDP host -> peer (IPv4)" "$H" udp 10.77.2.1 9000
-open_ "UDP host -> peer (IPv6)" "$H" udp fd77:2::1 9000
-open_ "ICMP host -> peer (IPv4)" "$H" ping 10.77.2.1
-open_ "ICMP host -> peer (IPv6)" "$H" ping fd77:2::1
-open_ "ICMP peer -> host (IPv4)" "$P" ping $H4
-open_ "ICMP peer -> host (IPv6)" "$P" ping fd77:2::2
-open_ "TCP peer -> host (IPv4)" "$P" tcp $H4 9100
-open_ "TCP peer -> host (IPv6)" "$P" tcp fd77:2::2 9100
-open_ "UDP peer -> host" "$P" udp $H4 9100
-open_ "TCP host -> collector's host, another port" "$H" tcp 10.77.1.1 9002
-open_ "UDP host -> collector's host, another port (IPv6)" "$H" udp fd77:1::1 9002
-open_ "TCP collector's host -> host" "$C" tcp $HC4 9100
-open_ "TCP NATed to the collector's address and port -> host (IPv4)" "$C" tcp $HC4 9100 9998
-open_ "TCP NATed to the collector's address and port -> host (IPv6)" "$C" tcp fd77:1::2 9100 9998
-open_ "UDP NATed to the collector's address and port -> host" "$C" udp $HC4 9100 9998
-open_ "TCP from root on the host to the collector's port" "$H" tcp 10.77.1.1 "$PORT"
+probes open_
 open_ "DHCP with the lease's server" "$H" udp 10.77.2.1 67 68
-open_ "DHCP with a planted lease's server" "$H" udp 10.77.2.3 67 68
-open_ "DHCP broadcast" "$H" udp 255.255.255.255 67 68 "p$id"
-open_ "DNS to the resolver" "$H" tcp 10.77.2.1 53
 : >h.udp
 inp python3 "$VG_ROOT/tests/e2e/netns_probe.py" udp $H4 9100 9999 || true
 wait_for 10 "the spoofed datagram at the host before isolating" "arrived h.udp udp 10.77.1.1"
@@ -135,28 +141,7 @@ n=$(sql c.db "select count(*) from events")
 wait_for 20 "telemetry flowing while isolated" '[ "$(sql c.db "select count(*) from events")" -gt $((n + 5)) ]'
 
 matrix() {
-    shut "TCP host -> peer (IPv4)" "$H" tcp 10.77.2.1 9000
-    shut "TCP host -> peer (IPv6)" "$H" tcp fd77:2::1 9000
-    shut "UDP host -> peer (IPv4)" "$H" udp 10.77.2.1 9000
-    shut "UDP host -> peer (IPv6)" "$H" udp fd77:2::1 9000
-    shut "ICMP host -> peer (IPv4)" "$H" ping 10.77.2.1
-    shut "ICMP host -> peer (IPv6)" "$H" ping fd77:2::1
-    shut "ICMP peer -> host (IPv4)" "$P" ping $H4
-    shut "ICMP peer -> host (IPv6)" "$P" ping fd77:2::2
-    shut "ICMP collector's host -> host" "$C" ping $HC4
-    shut "TCP peer -> host (IPv4)" "$P" tcp $H4 9100
-    shut "TCP peer -> host (IPv6)" "$P" tcp fd77:2::2 9100
-    shut "UDP peer -> host" "$P" udp $H4 9100
-    shut "TCP host -> collector's host, another port" "$H" tcp 10.77.1.1 9002
-    shut "UDP host -> collector's host, another port (IPv6)" "$H" udp fd77:1::1 9002
-    shut "TCP collector's host -> host" "$C" tcp $HC4 9100
-    shut "TCP NATed to the collector's address and port -> host (IPv4)" "$C" tcp $HC4 9100 9998
-    shut "TCP NATed to the collector's address and port -> host (IPv6)" "$C" tcp fd77:1::2 9100 9998
-    shut "UDP NATed to the collector's address and port -> host" "$C" udp $HC4 9100 9998
-    shut "TCP from root on the host to the collector's port (not the agent's socket)" "$H" tcp 10.77.1.1 "$PORT"
-    shut "DNS to the resolver" "$H" tcp 10.77.2.1 53
-    shut "DHCP with a planted lease's server" "$H" udp 10.77.2.3 67 68
-    shut "DHCP broadcast" "$H" udp 255.255.255.255 67 68 "p$id"
+    probes shut
     : >h.udp
     inp python3 "$VG_ROOT/tests/e2e/netns_probe.py" udp $H4 9100 9999 || true
     sleep 1
