@@ -20,12 +20,13 @@ struct hosts_ctx {
     int oom;
 };
 
-/* An isolation the agent has not confirmed for three of its health
- * intervals plus 10 s (its clock may drift; the report may queue): from
- * what the collector knows, the rules may be gone. */
+/* An isolation the agent has not confirmed for three of its confirmation
+ * intervals (the larger of its health and check intervals) plus 10 s
+ * (its clock may drift; the report may queue): from what the collector
+ * knows, the rules may be gone. */
 static int isolation_unverified(const struct store_host *h, int64_t now)
 {
-    uint64_t interval = h->health_interval_ms ? h->health_interval_ms : 60000;
+    uint64_t interval = h->confirm_interval_ms ? h->confirm_interval_ms : 60000;
     int64_t last = h->isolation_verified_ms ? h->isolation_verified_ms - h->clock_skew_ms : 0;
     return now - last > (int64_t)(3 * interval + 10000);
 }

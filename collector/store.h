@@ -74,9 +74,9 @@ struct store_host {
     int isolated;
     int64_t isolated_since_ms;
     /* The agent last found its isolation rules in place (agent clock;
-     * 0: never said), and its health report interval (0: unknown). */
+     * 0: never said), and how often it says so (0: unknown). */
     int64_t isolation_verified_ms;
-    uint64_t health_interval_ms;
+    uint64_t confirm_interval_ms;
     int64_t revoked_ms; /* 0: not revoked */
     /* Agent starts after an unclean stop (AgentTamper), the last one. */
     uint64_t unclean_stops, last_unclean_gap_ms;

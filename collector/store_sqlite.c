@@ -167,7 +167,7 @@ static const char *const queries[Q_COUNT] = {
         " health_time_ms = ?7, health_spool_batches = ?8, health_spool_bytes = ?9,"
         " process_source = ?10,"
         " isolation_verified_ms = CASE WHEN ?11 > 0 THEN ?11 ELSE isolation_verified_ms END,"
-        " health_interval_ms = ?12 WHERE id = ?1",
+        " confirm_interval_ms = ?12 WHERE id = ?1",
     [Q_HOST_SEEN] = "UPDATE hosts SET last_seen_ms = ?2, clock_skew_ms = ?3, last_seq = ?4"
                     " WHERE id = ?1",
     [Q_HOSTS] = "SELECT agent_id, hostname, tags, os_pretty_name, kernel_release, agent_version,"
@@ -177,7 +177,7 @@ static const char *const queries[Q_COUNT] = {
                 " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
                 " pending_refreshed_ms, pending_error, process_source, isolated, isolated_since_ms,"
                 " revoked_ms, unclean_stops, last_unclean_stop_ms, last_unclean_gap_ms,"
-                " isolation_verified_ms, health_interval_ms FROM hosts"
+                " isolation_verified_ms, confirm_interval_ms FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
@@ -674,9 +674,9 @@ static const char *const added_columns[] = {
     "ALTER TABLE hosts ADD COLUMN isolated INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN isolated_since_ms INTEGER",
     /* When the agent last found its isolation rules in place (its clock),
-     * and how often it reports its health. */
+     * and how often it says so. */
     "ALTER TABLE hosts ADD COLUMN isolation_verified_ms INTEGER",
-    "ALTER TABLE hosts ADD COLUMN health_interval_ms INTEGER",
+    "ALTER TABLE hosts ADD COLUMN confirm_interval_ms INTEGER",
     "ALTER TABLE hosts ADD COLUMN revoked_ms INTEGER",
     "ALTER TABLE hosts ADD COLUMN unclean_stops INTEGER NOT NULL DEFAULT 0",
     "ALTER TABLE hosts ADD COLUMN last_unclean_stop_ms INTEGER",
@@ -1019,8 +1019,8 @@ static int apply_health(struct store *s, int64_t host_id, const Vigil__V1__Agent
     sqlite3_bind_int64(st, 9, (int64_t)h->spool_bytes);
     bind_text(st, 10, h->process_source);
     sqlite3_bind_int64(st, 11, h->isolation_verified_time_ms);
-    if (h->health_interval_ms)
-        sqlite3_bind_int64(st, 12, (int64_t)h->health_interval_ms);
+    if (h->confirm_interval_ms)
+        sqlite3_bind_int64(st, 12, (int64_t)h->confirm_interval_ms);
     else
         sqlite3_bind_null(st, 12);
     return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update health");
@@ -2075,7 +2075,7 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.last_unclean_stop_ms = sqlite3_column_int64(st, 30);
         h.last_unclean_gap_ms = (uint64_t)sqlite3_column_int64(st, 31);
         h.isolation_verified_ms = sqlite3_column_int64(st, 32);
-        h.health_interval_ms = (uint64_t)sqlite3_column_int64(st, 33);
+        h.confirm_interval_ms = (uint64_t)sqlite3_column_int64(st, 33);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;

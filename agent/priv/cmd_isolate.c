@@ -103,6 +103,11 @@ struct isolation {
     struct iso_state st;       /* as last written */
     char *fingerprint;         /* what the installed rules looked like */
     struct vg_ratelimit rl, rl_report;
+    /* Repairs reported (log and event) at a bounded pace; the rest are
+     * counted and reported in one line: a loop that deletes the table
+     * cannot flood the audit log. */
+    struct vg_ratelimit rl_tamper;
+    uint64_t tamper_unreported;
     /* the command in progress */
     int busy;
     iso_done_fn done;
@@ -378,6 +383,33 @@ int iso_state_spec(const struct agent_conf *c, struct iso_spec *out)
 }
 
 /* ---- at start ---- */
+
+int iso_restore_rules(const struct agent_conf *conf)
+{
+    struct iso_state *st = calloc(1, sizeof(*st));
+    char err[512];
+    int rc;
+
+    if (!st)
+        return -ENOMEM;
+    rc = state_load(conf, st);
+    if (rc == 1 && st->pending) {
+        /* An isolate being verified by a running agent, or interrupted:
+         * the agent decides at its start.  Not touched here. */
+        log_info("[iso] an isolate (command %s) is pending; its rules are left to the agent",
+                 st->pending_id);
+    } else if (rc == 1 && st->isolated) {
+        rc = backend_of(conf, st)->apply(conf, &st->spec, err, sizeof(err));
+        if (rc)
+            log_error("[iso] the host must be isolated (command %s) but the rules cannot be "
+                      "applied: %s", st->command_id, err);
+        else
+            log_info("[iso] isolation restored (command %s, %zu collector addresses, %zu "
+                     "allowed)", st->command_id, st->spec.ncollectors, st->spec.nallow);
+    }
+    free(st);
+    return rc < 0 ? rc : 0;
+}
 
 int isolation_restore(const struct agent_conf *conf)
 {
@@ -700,6 +732,14 @@ static void check(struct isolation *iso, struct iso_state *st)
     rc = iso->be->fingerprint(iso->conf, &now, err, sizeof(err));
     if (rc == 0 && now && iso->fingerprint && strcmp(now, iso->fingerprint) == 0) {
         free(now);
+        if (iso->tamper_unreported && vg_ratelimit(&iso->rl_tamper, &sup)) {
+            snprintf(detail, sizeof(detail), "the isolation rules were changed or removed "
+                     "outside Vigil %llu more times since the last report; applied again each "
+                     "time", (unsigned long long)iso->tamper_unreported);
+            log_warnx("[iso] tampering: %s", detail);
+            emit(iso, "tampered", detail);
+            iso->tamper_unreported = 0;
+        }
         confirmed(iso);
         return;
     }
@@ -718,12 +758,22 @@ static void check(struct isolation *iso, struct iso_state *st)
         return;
     }
     refresh_fingerprint(iso);
-    if (iso->notified_us)
-        log_warnx("[iso] tampering: %s (%.1f ms after the change was notified)", detail,
-                  (double)(vg_time_mono_us() - iso->notified_us) / 1000.0);
-    else
-        log_warnx("[iso] tampering: %s", detail);
-    emit(iso, "tampered", detail);
+    if (!vg_ratelimit(&iso->rl_tamper, &sup)) {
+        iso->tamper_unreported++;
+    } else {
+        if (iso->tamper_unreported) {
+            size_t n = strlen(detail);
+            snprintf(detail + n, sizeof(detail) - n, " (and %llu more times since the last "
+                     "report)", (unsigned long long)iso->tamper_unreported);
+            iso->tamper_unreported = 0;
+        }
+        if (iso->notified_us)
+            log_warnx("[iso] tampering: %s (%.1f ms after the change was notified)", detail,
+                      (double)(vg_time_mono_us() - iso->notified_us) / 1000.0);
+        else
+            log_warnx("[iso] tampering: %s", detail);
+        emit(iso, "tampered", detail);
+    }
     confirmed(iso);
 }
 
@@ -739,11 +789,29 @@ struct isolation *isolation_new(struct agent *a)
     iso->be = backend_for(a->conf);
     iso->rl = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 5);
     iso->rl_report = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 1);
+    iso->rl_tamper = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 10);
     if (state_load(a->conf, &iso->st) == 1 && iso->st.isolated) {
         char *fp = NULL, err[256];
         iso->be = backend_of(a->conf, &iso->st);
         /* Only if isolation_restore managed to apply it. */
         if (restore_applied && iso->be->fingerprint(a->conf, &fp, err, sizeof(err)) == 0 && fp) {
+            uid_t uid;
+            gid_t gid;
+            /* The network process's user may have changed (its uid, or
+             * [agent] user): the rules follow, or the collector would be
+             * out of reach for good. */
+            monitor_child_user(a->mon, &uid, &gid);
+            if (iso->st.spec.has_uid && iso->st.spec.uid != uid) {
+                log_warnx("[iso] the network process now runs as uid %u, not %u: the isolation "
+                          "rules follow", (unsigned)uid, (unsigned)iso->st.spec.uid);
+                iso->st.spec.uid = uid;
+                if (state_save(a->conf, &iso->st) != 0 ||
+                    iso->be->apply(a->conf, &iso->st.spec, err, sizeof(err)) != 0)
+                    log_error("[iso] cannot apply the rules for uid %u", (unsigned)uid);
+                free(fp);
+                fp = NULL;
+                iso->be->fingerprint(a->conf, &fp, err, sizeof(err));
+            }
             iso->active = 1;
             monitor_pins_changed(iso->a->mon);
             iso->fingerprint = fp;

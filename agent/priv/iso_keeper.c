@@ -87,17 +87,34 @@ int iso_keeper_ensure(const struct agent_conf *c)
 {
     char *const argv[] = { "vigil-agent", "isolation-keeper", "--state-dir", c->state_dir,
                            NULL };
+    extern char **environ;
+    char **envp;
+    size_t n = 0, j = 0;
     pid_t pid;
-    int status;
+    int status, err;
 
     if (iso_keeper_running(c))
         return 0;
+    /* Its own environment, made before the fork: not the agent's systemd
+     * notification socket (the keeper would say READY=1 on it). */
+    while (environ[n])
+        n++;
+    if (!(envp = calloc(n + 1, sizeof(*envp))))
+        return -ENOMEM;
+    for (size_t i = 0; i < n; i++)
+        if (strncmp(environ[i], "NOTIFY_SOCKET=", 14) != 0 &&
+            strncmp(environ[i], "WATCHDOG_", 9) != 0)
+            envp[j++] = environ[i];
     /* Two forks: the keeper is re-parented at once, so it is neither a
-     * zombie of the agent's nor in its process group, and outlives it. */
+     * zombie of the agent's nor in its process group, and outlives it
+     * (under systemd, vigil-isolation.service runs the keeper instead:
+     * the agent's unit would take this one down with the agent). */
     pid = fork();
     if (pid < 0) {
+        err = errno;
+        free(envp);
         log_warn("[iso] cannot start the isolation keeper");
-        return -errno;
+        return -err;
     }
     if (pid == 0) {
         /* Only async-signal-safe calls between fork and exec. */
@@ -111,16 +128,24 @@ int iso_keeper_ensure(const struct agent_conf *c)
         sigemptyset(&none);
         sigprocmask(SIG_SETMASK, &none, NULL);
         setsid();
-        if (fork() != 0)
-            _exit(0);
+        switch (fork()) {
+        case -1: _exit(1);
+        case 0: break;
+        default: _exit(0);
+        }
         if ((fd = open("/dev/null", O_RDWR)) >= 0)
             dup2(fd, 0);
         close_range(3, ~0U, 0);
-        execv("/proc/self/exe", argv);
+        execve("/proc/self/exe", argv, envp);
         _exit(127);
     }
+    free(envp);
     while (waitpid(pid, &status, 0) < 0 && errno == EINTR)
         ;
+    if (!WIFEXITED(status) || WEXITSTATUS(status) != 0) {
+        log_warnx("[iso] cannot start the isolation keeper (fork failed)");
+        return -EAGAIN;
+    }
     log_info("[iso] isolation keeper started (it holds a copy of the rules that no other "
              "process can remove)");
     return 1;
@@ -135,8 +160,12 @@ void iso_keeper_released(const struct agent_conf *c)
     /* It follows the state file: its table is normally gone already. */
     for (int i = 0; i < 150 && iso_nft_keep_present(); i++)
         iso_sleep_ms(20);
-    if (!iso_nft_keep_present())
+    if (!iso_nft_keep_present()) {
+        /* One the agent started exits too; a --follow one stays. */
+        for (int i = 0; i < 50 && iso_keeper_running(c); i++)
+            iso_sleep_ms(20);
         return;
+    }
     if ((pid = keeper_pid(c)) > 0) {
         log_warnx("[iso] the isolation keeper (pid %d) kept its rules after the release; "
                   "stopping it", (int)pid);

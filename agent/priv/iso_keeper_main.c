@@ -184,18 +184,29 @@ int agent_keeper_main(int argc, char **argv)
     }
     /* The agent may be looking (a shared lock, briefly): try a while. */
     for (int i = 0; flock(fd, LOCK_EX | LOCK_NB) < 0; i++) {
-        if (i == 40) {
+        if (i < 40) {
+            iso_sleep_ms(50);
+            continue;
+        }
+        if (!follow) {
             log_info("[keeper] another isolation keeper runs for %s", conf.state_dir);
             rc = 0;
             goto out;
         }
-        iso_sleep_ms(50);
+        /* The unit's keeper: ready, and next in line (the other one,
+         * started by the agent, ends on the next release). */
+        log_info("[keeper] another isolation keeper runs for %s; waiting to take over",
+                 conf.state_dir);
+        vg_notify("READY=1");
+        while (flock(fd, LOCK_EX) < 0 && errno == EINTR)
+            ;
+        break;
     }
     snprintf(pid, sizeof(pid), "%d\n", (int)getpid());
     if (ftruncate(fd, 0) != 0 || pwrite(fd, pid, strlen(pid), 0) < 0)
         log_warn("[keeper] cannot write %s", path);
     if (restore)
-        isolation_restore(&conf);
+        iso_restore_rules(&conf);
     vg_notify("READY=1");
     rc = keep(&conf, follow);
 out:

@@ -4,8 +4,8 @@
  *
  * While isolated, DHCP goes only to and from the servers of the leases
  * in force when the isolate ran (learned then, kept in the state file).
- * A lease counts only if its file belongs to root and no one else may
- * write it, it has not expired, and the address it leases is one this
+ * A lease counts only if its file belongs to root (or systemd-networkd,
+ * which writes its own) and no one else may write it, it has not expired, and the address it leases is one this
  * host holds now; of a dhclient file's lease blocks for one interface,
  * only the last (the newest) counts.  So a lease file planted by an
  * unprivileged user, a stale lease or one naming an address the host
@@ -17,6 +17,8 @@
 #include <glob.h>
 #include <ifaddrs.h>
 #include <netinet/in.h>
+#include <pwd.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -82,6 +84,27 @@ static int lease_addr(const char *v, struct iso_addr *x)
     return vg_netaddr_parse(ip, x, NULL, 0) == 0 && x->family == AF_INET ? 0 : -1;
 }
 
+/* systemd-networkd writes its leases as its own user (read from
+ * /etc/passwd, as the agent finds its own user: no NSS modules loaded
+ * into the root process). */
+static uid_t networkd_uid(void)
+{
+    FILE *f = fopen("/etc/passwd", "re");
+    struct passwd ent, *pw;
+    char buf[1024];
+    uid_t uid = 0;
+    if (!f)
+        return 0;
+    /* fgetpwent_r: this runs on a worker thread. */
+    while (fgetpwent_r(f, &ent, buf, sizeof(buf), &pw) == 0)
+        if (strcmp(pw->pw_name, "systemd-network") == 0) {
+            uid = pw->pw_uid;
+            break;
+        }
+    fclose(f);
+    return uid;
+}
+
 static void lease_file(struct iso_spec *sp, const char *path, const struct ifaddrs *ifs)
 {
     /* One slot per interface for dhclient's blocks: the last one wins. */
@@ -95,9 +118,10 @@ static void lease_file(struct iso_spec *sp, const char *path, const struct ifadd
 
     if (lstat(path, &st) != 0 || !S_ISREG(st.st_mode))
         return;
-    if (st.st_uid != 0 || (st.st_mode & 022)) {
-        log_warnx("[iso] DHCP lease file %s ignored: it is not root's alone (owner %u, mode "
-                  "%03o)", path, (unsigned)st.st_uid, (unsigned)(st.st_mode & 0777));
+    if ((st.st_uid != 0 && st.st_uid != networkd_uid()) || (st.st_mode & 022)) {
+        log_warnx("[iso] DHCP lease file %s ignored: it is not root's (or systemd-networkd's) "
+                  "alone (owner %u, mode %03o)", path, (unsigned)st.st_uid,
+                  (unsigned)(st.st_mode & 0777));
         return;
     }
     if (vg_file_read(path, 256 * 1024, &data, &len) != 0)

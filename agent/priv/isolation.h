@@ -95,6 +95,10 @@ struct isolation;
  * Returns 0 (also when there was none) or an error, logged (the check
  * timer keeps trying). */
 int isolation_restore(const struct agent_conf *conf);
+/* The keeper's --restore (at boot): applies the isolation in force from
+ * the state file, and leaves a pending isolate and the state file alone.
+ * Returns 0 or an error (logged). */
+int iso_restore_rules(const struct agent_conf *conf);
 /* While isolated: the collector addresses resolved before isolating,
  * with the [collector] host each came from (n = 0 when not isolated). */
 struct vg_ps_pins;

@@ -106,9 +106,11 @@ def ping(addr):
         end = time.time() + T
         while time.time() < end:
             data, peer = s.recvfrom(256)
-            if fam == socket.AF_INET6 and data[0] == 129:
+            # An echo reply with our identifier (0x1234), not any reply.
+            if fam == socket.AF_INET6 and data[0] == 129 and data[4:6] == b"\x12\x34":
                 return True
-            if fam == socket.AF_INET and data[(data[0] & 15) * 4] == 0:
+            h = (data[0] & 15) * 4
+            if fam == socket.AF_INET and data[h] == 0 and data[h + 4:h + 6] == b"\x12\x34":
                 return True
         return False
     except OSError:

@@ -359,7 +359,9 @@ static void emit_health(struct input *in)
     h.software_version = VG_VERSION;
     h.process_source = (char *)(in->agent->proc_source ? in->agent->proc_source : "off");
     h.isolation_verified_time_ms = in->agent->iso_verified_ms;
-    h.health_interval_ms = in->agent->conf->health_interval_ms;
+    h.confirm_interval_ms = in->agent->conf->health_interval_ms > in->agent->conf->isolation_check_ms
+                                ? in->agent->conf->health_interval_ms
+                                : in->agent->conf->isolation_check_ms;
     ev.time_ms = vg_time_now_ms();
     ev.kind_case = VIGIL__V1__EVENT__KIND_AGENT_HEALTH;
     ev.agent_health = &h;
