@@ -778,22 +778,24 @@ static void listings(struct triage *t)
 {
     static const char *const dirs[] = { "/tmp", "/var/tmp", "/dev/shm" };
     json_t *o, *keys;
-    size_t count = 0;
 
     if (over(t, "listings.json", "/tmp, /var/tmp, /dev/shm, ~/.ssh/authorized_keys"))
         return;
     o = json_object();
     keys = json_array();
 
+    /* Each directory has its own budget: a /tmp flooded with files (a
+     * build tree, or on purpose) must not hide what is in /dev/shm. */
     for (size_t i = 0; i < VG_ARRAY_SIZE(dirs); i++) {
         json_t *a = json_array();
         struct stat top;
+        size_t count = 0;
         if (lstat(dirs[i], &top) == 0 && S_ISDIR(top.st_mode))
             walk(t, a, dirs[i], 0, &count, top.st_dev);
         json_object_set_new(o, dirs[i], a);
+        if (count >= LIST_MAX_ENTRIES)
+            note_error(t, dirs[i], "listing cut at 20000 entries");
     }
-    if (count >= LIST_MAX_ENTRIES)
-        note_error(t, "/tmp, /var/tmp, /dev/shm", "listing cut at 20000 entries");
     for (size_t i = 0; i < t->nusers; i++) {
         static const char *const files[] = { ".ssh/authorized_keys", ".ssh/authorized_keys2" };
         for (size_t k = 0; k < VG_ARRAY_SIZE(files); k++) {
