@@ -2,7 +2,7 @@
 # stored one by one, counted into an aggregate (`similar`), or reported
 # lost; the storm's executable is a copy of /bin/true, so that nothing
 # else on the machine counts.
-# vg-timeout: 180
+# vg-timeout: 300
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 make_pki pki
