@@ -57,13 +57,11 @@ struct scan {
     char why[300];      /* when damaged */
 };
 
-static void beside_db(const struct server *s, const char *name, char *out, size_t len)
+/* The database's path with suffix: each database its own key and
+ * checkpoints, even when two collectors keep theirs in one directory. */
+static void beside_db(const struct server *s, const char *suffix, char *out, size_t len)
 {
-    const char *slash = strrchr(s->conf->db, '/');
-    if (slash)
-        snprintf(out, len, "%.*s/%s", (int)(slash - s->conf->db), s->conf->db, name);
-    else
-        snprintf(out, len, "%s", name);
+    snprintf(out, len, "%s%s", s->conf->db, suffix);
 }
 
 /* Reads the checkpoint file: each line parsed, seq counting from 1, each
@@ -239,7 +237,7 @@ static int load_key(struct audit *a, int *made, char *err, size_t errlen)
                  vg_strerror(rc));
         return rc;
     }
-    /* Its public half for auditors: audit.key -> audit.pub. */
+    /* Its public half for auditors: DB-audit.key -> DB-audit.pub. */
     dot = strrchr(a->key_path, '.');
     if (dot && strcmp(dot, ".key") == 0 && !strchr(dot, '/'))
         snprintf(pub_path, sizeof(pub_path), "%.*s.pub", (int)(dot - a->key_path), a->key_path);
@@ -270,11 +268,11 @@ int audit_init(struct server *s, char *err, size_t errlen)
     if (cf->audit_key && cf->audit_key[0])
         vg_strlcpy(a->key_path, cf->audit_key, sizeof(a->key_path));
     else
-        beside_db(s, "audit.key", a->key_path, sizeof(a->key_path));
+        beside_db(s, "-audit.key", a->key_path, sizeof(a->key_path));
     if (cf->audit_checkpoints && cf->audit_checkpoints[0])
         vg_strlcpy(a->path, cf->audit_checkpoints, sizeof(a->path));
     else
-        beside_db(s, "audit.checkpoints", a->path, sizeof(a->path));
+        beside_db(s, "-audit.checkpoints", a->path, sizeof(a->path));
     if ((rc = load_key(a, &made, err, errlen)) != 0)
         goto fail;
 

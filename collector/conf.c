@@ -67,12 +67,12 @@ const struct vg_conf_key collector_conf_keys[] = {
        4ULL * 1024 * 1024 * 1024, "largest advisory feed file accepted by vigilctl advisories import"),
     K("audit", "key", VG_CONF_PATH, NULL, audit_key, 0,
       "private key (mode 0600) that signs the audit log's checkpoints, made at first start "
-      "if missing, its public half written beside it as .pub (default: audit.key beside the "
-      "database); keep it out of the database's backups and away from whoever may edit the "
-      "database"),
+      "if missing, its public half written beside it as .pub (default: the database's path "
+      "and -audit.key, e.g. collector.db-audit.key); keep it out of the database's backups "
+      "and away from whoever may edit the database"),
     K("audit", "checkpoints", VG_CONF_PATH, NULL, audit_checkpoints, 0,
-      "file the signed checkpoints are appended to, one line each (default: "
-      "audit.checkpoints beside the database)"),
+      "file the signed checkpoints are appended to, one line each (default: the database's "
+      "path and -audit.checkpoints)"),
     KR("audit", "checkpoint_interval", VG_CONF_DURATION, "60s", audit_interval_ms, 1000,
        3600000,
        "a checkpoint is signed this often when the audit log grew, hourly when it did not, "

@@ -22,14 +22,14 @@ run_collector() { # a collector on c.db, up and listening; COLL is its pid
 
 # cp_entries: the entries of the newest checkpoint in the file.
 cp_entries() {
-    tail -1 audit.checkpoints | sed -n 's/.* entries=\([0-9]*\) .*/\1/p'
+    tail -1 c.db-audit.checkpoints | sed -n 's/.* entries=\([0-9]*\) .*/\1/p'
 }
 
 run_collector
-[ "$(mode audit.key)" = 600 ] || fail "audit.key has mode $(mode audit.key), not 600"
-[ -s audit.pub ] && grep -q "BEGIN PUBLIC KEY" audit.pub || fail "no public key in audit.pub"
-grep -q "PRIVATE" audit.pub && fail "audit.pub holds the private key"
-wait_for 10 "a start checkpoint" 'grep -q "^vigil-audit-checkpoint 1 seq=1 .* reason=start sig=" audit.checkpoints'
+[ "$(mode c.db-audit.key)" = 600 ] || fail "c.db-audit.key has mode $(mode c.db-audit.key), not 600"
+[ -s c.db-audit.pub ] && grep -q "BEGIN PUBLIC KEY" c.db-audit.pub || fail "no public key in c.db-audit.pub"
+grep -q "PRIVATE" c.db-audit.pub && fail "c.db-audit.pub holds the private key"
+wait_for 10 "a start checkpoint" 'grep -q "^vigil-audit-checkpoint 1 seq=1 .* reason=start sig=" c.db-audit.checkpoints'
 
 # Audit entries: refused attempts (an agent's certificate used as an
 # operator's), as t_audit does.
@@ -40,7 +40,7 @@ done
 wait_for 30 "6 audit entries" '[ "$(sql c.db "select count(*) from audit")" -ge 6 ]'
 COUNT=$(sql c.db "select count(*) from audit")
 wait_for 30 "a checkpoint of all $COUNT entries" '[ "$(cp_entries)" = "$COUNT" ]'
-grep -q "reason=interval" audit.checkpoints || fail "no interval checkpoint: $(cat audit.checkpoints)"
+grep -q "reason=interval" c.db-audit.checkpoints || fail "no interval checkpoint: $(cat c.db-audit.checkpoints)"
 
 export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
 expect_exit 0 "$CTL" audit --verify
@@ -53,22 +53,22 @@ jq -e --argjson n "$COUNT" '.chain_ok == true and .broken_kind == "" and .checkp
 
 # The same offline, with only the public key: vigilctl recomputes the chain
 # and checks each line's signature itself.
-expect_exit 0 "$CTL" audit --verify --checkpoints audit.checkpoints --pubkey audit.pub
+expect_exit 0 "$CTL" audit --verify --checkpoints c.db-audit.checkpoints --pubkey c.db-audit.pub
 expect_in out.txt "offline: intact against "
-expect_exit 2 "$CTL" audit --checkpoints audit.checkpoints
+expect_exit 2 "$CTL" audit --checkpoints c.db-audit.checkpoints
 expect_in err.txt "--checkpoints and --pubkey go together"
 # A line signed by another key (here the collector's TLS key) is refused.
-sed 's/ entries=[0-9]* / entries=99 /' audit.checkpoints >forged.txt
-expect_exit 1 "$CTL" audit --verify --checkpoints forged.txt --pubkey audit.pub
+sed 's/ entries=[0-9]* / entries=99 /' c.db-audit.checkpoints >forged.txt
+expect_exit 1 "$CTL" audit --verify --checkpoints forged.txt --pubkey c.db-audit.pub
 expect_in out.txt "offline: BROKEN: forged.txt line 1: checkpoint #1 is not signed by this key"
-expect_exit 1 "$CTL" audit --verify --checkpoints audit.checkpoints --pubkey pki/collector.key
+expect_exit 1 "$CTL" audit --verify --checkpoints c.db-audit.checkpoints --pubkey pki/collector.key
 expect_in out.txt "is not signed by this key"
 
 stop "$COLL"
-tail -1 audit.checkpoints | grep -q "entries=$COUNT .* reason=stop sig=" || fail "no stop checkpoint: $(tail -1 audit.checkpoints)"
+tail -1 c.db-audit.checkpoints | grep -q "entries=$COUNT .* reason=stop sig=" || fail "no stop checkpoint: $(tail -1 c.db-audit.checkpoints)"
 cp c.db c.db.orig
-cp audit.checkpoints cp.orig
-restore() { cp c.db.orig c.db; rm -f c.db-wal c.db-shm; cp cp.orig audit.checkpoints; }
+cp c.db-audit.checkpoints cp.orig
+restore() { cp c.db.orig c.db; rm -f c.db-wal c.db-shm; cp cp.orig c.db-audit.checkpoints; }
 
 # The untouched log still holds after a restart.
 run_collector
@@ -87,7 +87,7 @@ verify_fails() {
     jq -e --arg k "$1" '.chain_ok == false and .broken_kind == $k' out.txt >/dev/null ||
         fail "expected broken_kind $1: $(cat out.txt)"
     # Offline, against the copy taken before (as a syslog copy would be).
-    expect_exit 1 "$CTL" --json audit --checkpoints cp.orig --pubkey audit.pub
+    expect_exit 1 "$CTL" --json audit --checkpoints cp.orig --pubkey c.db-audit.pub
     jq -e --arg k "$1" '.offline.ok == false and .offline.kind == $k' out.txt >/dev/null ||
         fail "offline: expected kind $1: $(cat out.txt)"
     stop "$COLL"
@@ -118,7 +118,7 @@ sql c.db "update audit set hash = 'x' where id = $COUNT"
 verify_fails edited "entry $COUNT was changed after it was written"
 
 # (d) A checkpoint removed from the middle of the file.
-sed -i '2d' audit.checkpoints
+sed -i '2d' c.db-audit.checkpoints
 run_collector
 expect_exit 1 "$CTL" --json audit --verify
 jq -e '.chain_ok == false and .broken_kind == "checkpoints" and (.broken_reason | test("does not follow"))' out.txt >/dev/null ||
@@ -131,20 +131,20 @@ restore
 # The copy kept elsewhere (syslog; here the copy taken before) shows it.
 sql c.db "delete from audit where id > $((COUNT - 2))"
 awk -v max=$((COUNT - 2)) '{ n = $0; sub(/.* last=/, "", n); sub(/ .*/, "", n); if (n + 0 > max) exit; print }' \
-    cp.orig >audit.checkpoints
-[ -s audit.checkpoints ] || fail "no checkpoint left to start from"
+    cp.orig >c.db-audit.checkpoints
+[ -s c.db-audit.checkpoints ] || fail "no checkpoint left to start from"
 run_collector
-expect_exit 1 "$CTL" audit --verify --checkpoints cp.orig --pubkey audit.pub
+expect_exit 1 "$CTL" audit --verify --checkpoints cp.orig --pubkey c.db-audit.pub
 expect_in out.txt "offline: BROKEN: truncated: the 2 newest entries are missing"
 stop "$COLL"
 restore
 
 # (e) The key replaced (say, deleted so that the collector makes a new
 # one): the collector refuses to sign on after checkpoints it did not sign.
-mv audit.key audit.key.orig
+mv c.db-audit.key c.db-audit.key.orig
 expect_exit 1 "$COLLECTOR" -c collector.conf
 expect_in err.txt "is not signed by the key"
-mv audit.key.orig audit.key
+mv c.db-audit.key.orig c.db-audit.key
 
 # Restored, all is well again.
 run_collector
@@ -174,13 +174,13 @@ wait_for 30 "the start checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 
 VIGIL_CERT=pki/agent-1.crt VIGIL_KEY=pki/agent-1.key "$CTL" hosts >/dev/null 2>&1 || true
 wait_for 30 "an interval checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=interval " syslog.txt'
 export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
-expect_exit 0 "$CTL" audit --verify --checkpoints syslog.txt --pubkey audit.pub
+expect_exit 0 "$CTL" audit --verify --checkpoints syslog.txt --pubkey c.db-audit.pub
 expect_in out.txt "offline: intact against "
 stop "$COLL"
 wait_for 10 "the stop checkpoint in syslog" 'grep -q "vigil-audit-checkpoint 1 .* reason=stop " syslog.txt'
 # Each syslog line carries a line of the file, byte for byte.
 grep -o 'vigil-audit-checkpoint 1 .*' syslog.txt >syslog-lines.txt
 while read -r l; do
-    grep -qxF "$l" audit.checkpoints || fail "a syslog line is not in the file: $l"
+    grep -qxF "$l" c.db-audit.checkpoints || fail "a syslog line is not in the file: $l"
 done <syslog-lines.txt
 [ "$(wc -l <syslog-lines.txt)" -ge 3 ] || fail "too few syslog lines: $(cat syslog.txt)"
