@@ -238,7 +238,7 @@ static int tkeys_parse(struct vg__tickets *t, char *data, size_t len)
     char *p = data, *end = data + len;
     int n = 0;
 
-    if (len < sizeof(TK_MAGIC) - 1 || memcmp(p, TK_MAGIC, sizeof(TK_MAGIC) - 1))
+    if (len < sizeof(TK_MAGIC) - 1 || memcmp(p, TK_MAGIC, sizeof(TK_MAGIC) - 1) != 0)
         return VG_ECORRUPT;
     p += sizeof(TK_MAGIC) - 1;
     while (p < end) {
@@ -250,7 +250,7 @@ static int tkeys_parse(struct vg__tickets *t, char *data, size_t len)
         char *q;
         int i;
 
-        if (!nl || n == 2 || (size_t)(nl - p) < 4 || memcmp(p, "key ", 4))
+        if (!nl || n == 2 || (size_t)(nl - p) < 4 || memcmp(p, "key ", 4) != 0)
             return VG_ECORRUPT;
         q = p + 4;
         for (i = 0; i < 3; i++) {
@@ -382,11 +382,11 @@ int vg__tickets_seal(struct vg__tickets *t, int64_t now_s, const uint8_t *in, si
     if (inlen > 0xffff || outmax < TK_HDR + inlen + TK_TAG)
         return VG_ETOOBIG;
     if (now_s - t->k[0].created_s >= (int64_t)t->lifetime_s) {
+        /* Once per lifetime.  A failed write leaves the new key in use;
+         * a failed draw keeps the old one until the next ticket. */
         rc = vg__tickets_rotate(t, now_s);
-        if (rc && !t->k[0].set)
-            return rc;
         if (rc)
-            log_warnx("cannot save the rotated TLS ticket keys to %s: %s", t->path,
+            log_warnx("TLS ticket key rotation (%s): %s", t->path[0] ? t->path : "in memory",
                       vg_strerror(rc));
     }
     memcpy(out, t->k[0].id, 4);
