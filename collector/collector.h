@@ -40,6 +40,7 @@ struct collector_conf {
     /* [tls] */
     char *ca, *cert, *key;
     uint64_t ticket_lifetime_ms;
+    char *ticket_key_file;
 };
 
 extern const struct vg_conf_key collector_conf_keys[];
@@ -137,6 +138,7 @@ struct server {
     uv_timer_t watchdog; /* systemd */
     uv_signal_t sigterm, sigint;
     struct vg_tls_config *tls;
+    char ticket_keys[4096]; /* default [tls] ticket_key_file */
     struct store *store;
     struct vg_frame_limits limits;
     struct conn *conns;

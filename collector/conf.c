@@ -88,5 +88,10 @@ const struct vg_conf_key collector_conf_keys[] = {
       "the collector's private key (mode 0600)"),
     KR("tls", "ticket_lifetime", VG_CONF_DURATION, "1h", ticket_lifetime_ms, 60000, 86400000,
        "TLS session tickets (fast reconnects) are honoured this long; keys rotate as often"),
+    K("tls", "ticket_key_file", VG_CONF_PATH, NULL, ticket_key_file, 0,
+      "keys of the TLS session tickets (mode 0600, made if missing, rewritten at each "
+      "rotation with the previous key kept), so that agents resume after a restart or "
+      "upgrade (default: tickets.keys beside the database); a copy lets its holder decrypt "
+      "recorded sessions up to two ticket lifetimes old, so keep it out of backups"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };

@@ -895,6 +895,17 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     topts.cert = conf->cert;
     topts.key = conf->key;
     topts.ticket_lifetime_s = (uint32_t)(conf->ticket_lifetime_ms / 1000);
+    if (conf->ticket_key_file && conf->ticket_key_file[0]) {
+        topts.ticket_key_file = conf->ticket_key_file;
+    } else {
+        const char *slash = strrchr(conf->db, '/');
+        if (slash)
+            snprintf(s->ticket_keys, sizeof(s->ticket_keys), "%.*s/tickets.keys",
+                     (int)(slash - conf->db), conf->db);
+        else
+            snprintf(s->ticket_keys, sizeof(s->ticket_keys), "tickets.keys");
+        topts.ticket_key_file = s->ticket_keys;
+    }
     if ((rc = vg_tls_config_new(&topts, &s->tls, err, errlen)) != 0)
         goto fail;
     if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
@@ -1115,6 +1126,12 @@ void server_free(struct server *s)
     conn_reports_sweep(s, 1);
     audit_stop(s); /* after the last entry, before the store closes */
     store_close(s->store);
+    if (s->tls) {
+        uint64_t full, resumed;
+        vg_tls_config_stats(s->tls, &full, &resumed);
+        log_info("TLS handshakes: %llu full, %llu resumed from a ticket",
+                 (unsigned long long)full, (unsigned long long)resumed);
+    }
     vg_tls_config_free(s->tls);
     log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "
              "stored (%llu events), %llu resends, %llu rejected, %llu not stored (the "

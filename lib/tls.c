@@ -15,11 +15,14 @@
  * handles are closed, then frees the connection.
  */
 #include <errno.h>
+#include <fcntl.h>
 #include <netinet/in.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/ioctl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <arpa/inet.h>
 
 #include <mbedtls/version.h>
@@ -29,12 +32,13 @@
 #include <mbedtls/error.h>
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
-#include <mbedtls/ssl_ticket.h>
+#include <mbedtls/gcm.h>
 
 #include "buf.h"
 #include "crypto-int.h"
 #include "err.h"
 #include "log.h"
+#include "tls-int.h"
 #include "tls.h"
 #include "util.h"
 
@@ -44,7 +48,7 @@ struct vg_tls_config {
     int server;
     int no_client_auth;
     mbedtls_ssl_config conf;
-    mbedtls_ssl_ticket_context ticket;
+    struct vg__tickets *tickets;
     struct vg_cert *ca, *cert;
     struct vg_key *key;
     struct vg_cert_info self;
@@ -122,12 +126,380 @@ static void mbed_err(int rc, char *out, size_t outlen)
 
 /* ---- configuration ---- */
 
+/* ---- session tickets ----
+ *
+ * Our own ticket callbacks instead of mbedtls's ssl_ticket module, whose
+ * keys cannot be imported: the keys live in a file so that agents resume
+ * across a collector restart or upgrade.
+ *
+ * Key file (text, mode 0600, written atomically), current key first:
+ *
+ *   vigil-ticket-keys 1
+ *   key <id: 8 hex> <created: unix s> <AES-256 key: 64 hex>
+ *   key <id> <created> <key>            (the previous key; optional)
+ *
+ * A new key every lifetime; the previous one is kept so that a ticket
+ * issued just before a rotation stays usable for its whole lifetime.
+ *
+ * Ticket (AES-256-GCM; bytes 0-25 are authenticated, not encrypted):
+ *
+ *   0        4             16          24     26               26+n   +16
+ *   | key id | IV (random) | issued (s) | n    | session (n bytes) | tag |
+ *
+ * The session is mbedtls_ssl_session_save()'s serialisation, peer
+ * certificate included, so on_ready can check identity and revocation
+ * on a resumed session as on a full one.
+ */
+#define TK_HDR 26
+#define TK_TAG 16
+#define TK_MAGIC "vigil-ticket-keys 1\n"
+
+struct vg__tkey {
+    uint8_t id[4];
+    int64_t created_s;
+    uint8_t key[32];
+    int set;
+};
+
+struct vg__tickets {
+    char path[4096];        /* empty: keys in memory only */
+    uint32_t lifetime_s;
+    struct vg__tkey k[2];   /* current, previous */
+    uint64_t rotations, bad, expired, save_errors;
+};
+
+static void put_be64(uint8_t *p, uint64_t v)
+{
+    for (int i = 7; i >= 0; i--, v >>= 8)
+        p[i] = (uint8_t)v;
+}
+
+static uint64_t get_be64(const uint8_t *p)
+{
+    uint64_t v = 0;
+    for (int i = 0; i < 8; i++)
+        v = v << 8 | p[i];
+    return v;
+}
+
+static int tkeys_save(struct vg__tickets *t)
+{
+    char buf[512], hex[65], id[9];
+    size_t n = sizeof(TK_MAGIC) - 1;
+    int rc;
+
+    if (!t->path[0])
+        return 0;
+    memcpy(buf, TK_MAGIC, n);
+    for (int i = 0; i < 2 && t->k[i].set; i++) {
+        vg_hex(t->k[i].id, 4, id);
+        vg_hex(t->k[i].key, 32, hex);
+        n += (size_t)snprintf(buf + n, sizeof(buf) - n, "key %s %lld %s\n", id,
+                              (long long)t->k[i].created_s, hex);
+    }
+    rc = vg_file_write_atomic(t->path, buf, n, 0600, 0);
+    vg_zeroize(buf, sizeof(buf));
+    vg_zeroize(hex, sizeof(hex));
+    if (rc)
+        t->save_errors++;
+    return rc;
+}
+
+static int tkey_new(struct vg__tkey *k, int64_t now_s)
+{
+    if (vg__rng(NULL, k->id, sizeof(k->id)) || vg__rng(NULL, k->key, sizeof(k->key)))
+        return VG_ECRYPTO;
+    k->created_s = now_s;
+    k->set = 1;
+    return 0;
+}
+
+int vg__tickets_rotate(struct vg__tickets *t, int64_t now_s)
+{
+    struct vg__tkey k;
+    int rc;
+
+    if ((rc = tkey_new(&k, now_s)) != 0)
+        return rc;
+    if (t->k[0].set && memcmp(k.id, t->k[0].id, 4) == 0)
+        k.id[0] ^= 0x80; /* ids tell the two keys apart */
+    t->k[1] = t->k[0];
+    t->k[0] = k;
+    vg_zeroize(&k, sizeof(k));
+    t->rotations++;
+    /* A key that could not be saved still serves; tickets it seals just
+     * do not survive a restart. */
+    return tkeys_save(t);
+}
+
+/* Strict: anything but the format above is corrupt. */
+static int tkeys_parse(struct vg__tickets *t, char *data, size_t len)
+{
+    char *p = data, *end = data + len;
+    int n = 0;
+
+    if (len < sizeof(TK_MAGIC) - 1 || memcmp(p, TK_MAGIC, sizeof(TK_MAGIC) - 1) != 0)
+        return VG_ECORRUPT;
+    p += sizeof(TK_MAGIC) - 1;
+    while (p < end) {
+        char *nl = memchr(p, '\n', (size_t)(end - p));
+        char idh[9], keyh[65], num[24];
+        const char *f[3];
+        size_t fl[3], idlen, klen;
+        uint64_t created;
+        char *q;
+        int i;
+
+        if (!nl || n == 2 || (size_t)(nl - p) < 4 || memcmp(p, "key ", 4) != 0)
+            return VG_ECORRUPT;
+        q = p + 4;
+        for (i = 0; i < 3; i++) {
+            char *sp = i < 2 ? memchr(q, ' ', (size_t)(nl - q)) : nl;
+            if (!sp)
+                return VG_ECORRUPT;
+            f[i] = q;
+            fl[i] = (size_t)(sp - q);
+            q = sp + 1;
+        }
+        if (fl[0] != 8 || fl[1] == 0 || fl[1] >= sizeof(num) || fl[2] != 64)
+            return VG_ECORRUPT;
+        memcpy(idh, f[0], 8);
+        idh[8] = '\0';
+        memcpy(num, f[1], fl[1]);
+        num[fl[1]] = '\0';
+        memcpy(keyh, f[2], 64);
+        keyh[64] = '\0';
+        i = vg_unhex(idh, t->k[n].id, 4, &idlen) || idlen != 4 ||
+            vg_unhex(keyh, t->k[n].key, 32, &klen) || klen != 32 ||
+            vg_parse_u64(num, 1, INT64_MAX, &created);
+        vg_zeroize(keyh, sizeof(keyh));
+        if (i)
+            return VG_ECORRUPT;
+        t->k[n].created_s = (int64_t)created;
+        t->k[n].set = 1;
+        n++;
+        p = nl + 1;
+    }
+    if (n == 0 || (n == 2 && memcmp(t->k[0].id, t->k[1].id, 4) == 0))
+        return VG_ECORRUPT;
+    return 0;
+}
+
+int vg__tickets_new(const char *path, uint32_t lifetime_s, int64_t now_s,
+                    struct vg__tickets **out, char *err, size_t errlen)
+{
+    struct vg__tickets *t = calloc(1, sizeof(*t));
+    char *data = NULL;
+    size_t len = 0;
+    int rc = 0;
+
+    if (!t)
+        return -ENOMEM;
+    t->lifetime_s = lifetime_s ? lifetime_s : VG_TLS_TICKET_DEFAULT_S;
+    if (path && vg_strlcpy(t->path, path, sizeof(t->path)) >= sizeof(t->path)) {
+        snprintf(err, errlen, "ticket key file name too long");
+        rc = -ENAMETOOLONG;
+        goto fail;
+    }
+    if (t->path[0]) {
+        struct stat st;
+        int fd = open(t->path, O_RDONLY | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC);
+        if (fd < 0)
+            fd = -errno;
+        if (fd == -ENOENT) {
+            if ((rc = vg__tickets_rotate(t, now_s)) != 0) {
+                snprintf(err, errlen, "cannot create the ticket key file %s: %s", t->path,
+                         vg_strerror(rc));
+                goto fail;
+            }
+            log_info("created the TLS ticket key file %s", t->path);
+            *out = t;
+            return 0;
+        }
+        if (fd < 0) {
+            rc = fd;
+            snprintf(err, errlen, "cannot open the ticket key file %s: %s", t->path,
+                     vg_strerror(rc));
+            goto fail;
+        }
+        if (fstat(fd, &st) < 0 || !S_ISREG(st.st_mode)) {
+            rc = -EINVAL;
+            close(fd);
+            snprintf(err, errlen, "ticket key file %s is not a regular file", t->path);
+            goto fail;
+        }
+        if (st.st_mode & 077) {
+            rc = VG_EKEYMODE;
+            close(fd);
+            snprintf(err, errlen, "ticket key file %s is readable by others (mode %04o); "
+                     "chmod 600 it, or remove it to make new keys", t->path,
+                     (unsigned)(st.st_mode & 07777));
+            goto fail;
+        }
+        rc = vg_fd_read(fd, 4096, &data, &len);
+        close(fd);
+        if (rc == 0)
+            rc = tkeys_parse(t, data, len);
+        if (data) {
+            vg_zeroize(data, len);
+            free(data);
+        }
+        if (rc) {
+            snprintf(err, errlen, "ticket key file %s: %s; remove it to make new keys (agents "
+                     "then make one full handshake each)", t->path, vg_strerror(rc));
+            goto fail;
+        }
+    }
+    if (!t->k[0].set || now_s - t->k[0].created_s >= (int64_t)t->lifetime_s ||
+        t->k[0].created_s > now_s + 300) {
+        if ((rc = vg__tickets_rotate(t, now_s)) != 0) {
+            snprintf(err, errlen, "cannot write the ticket key file %s: %s", t->path,
+                     vg_strerror(rc));
+            goto fail;
+        }
+    }
+    *out = t;
+    return 0;
+fail:
+    vg__tickets_free(t);
+    return rc;
+}
+
+void vg__tickets_free(struct vg__tickets *t)
+{
+    if (!t)
+        return;
+    vg_zeroize(t->k, sizeof(t->k));
+    free(t);
+}
+
+int vg__tickets_seal(struct vg__tickets *t, int64_t now_s, const uint8_t *in, size_t inlen,
+                     uint8_t *out, size_t outmax, size_t *outlen)
+{
+    mbedtls_gcm_context gcm;
+    int rc;
+
+    if (inlen > 0xffff || outmax < TK_HDR + inlen + TK_TAG)
+        return VG_ETOOBIG;
+    if (now_s - t->k[0].created_s >= (int64_t)t->lifetime_s) {
+        /* Once per lifetime.  A failed write leaves the new key in use;
+         * a failed draw keeps the old one until the next ticket. */
+        rc = vg__tickets_rotate(t, now_s);
+        if (rc)
+            log_warnx("TLS ticket key rotation (%s): %s", t->path[0] ? t->path : "in memory",
+                      vg_strerror(rc));
+    }
+    memcpy(out, t->k[0].id, 4);
+    if (vg__rng(NULL, out + 4, 12))
+        return VG_ECRYPTO;
+    put_be64(out + 16, (uint64_t)now_s);
+    out[24] = (uint8_t)(inlen >> 8);
+    out[25] = (uint8_t)inlen;
+    mbedtls_gcm_init(&gcm);
+    rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, t->k[0].key, 256);
+    if (rc == 0)
+        rc = mbedtls_gcm_crypt_and_tag(&gcm, MBEDTLS_GCM_ENCRYPT, inlen, out + 4, 12, out,
+                                       TK_HDR, in, out + TK_HDR, TK_TAG, out + TK_HDR + inlen);
+    mbedtls_gcm_free(&gcm);
+    if (rc)
+        return VG_ECRYPTO;
+    *outlen = TK_HDR + inlen + TK_TAG;
+    return 0;
+}
+
+int vg__tickets_open(struct vg__tickets *t, int64_t now_s, uint8_t *buf, size_t len,
+                     uint8_t **pt, size_t *ptlen)
+{
+    mbedtls_gcm_context gcm;
+    const struct vg__tkey *k = NULL;
+    size_t n;
+    int64_t issued;
+    int rc;
+
+    if (len < TK_HDR + TK_TAG)
+        return VG_ECORRUPT;
+    n = (size_t)buf[24] << 8 | buf[25];
+    if (len != TK_HDR + n + TK_TAG)
+        return VG_ECORRUPT;
+    for (int i = 0; i < 2; i++)
+        if (t->k[i].set && memcmp(buf, t->k[i].id, 4) == 0)
+            k = &t->k[i];
+    if (!k)
+        return -ENOKEY;
+    mbedtls_gcm_init(&gcm);
+    rc = mbedtls_gcm_setkey(&gcm, MBEDTLS_CIPHER_ID_AES, k->key, 256);
+    if (rc == 0)
+        rc = mbedtls_gcm_auth_decrypt(&gcm, n, buf + 4, 12, buf, TK_HDR, buf + TK_HDR + n,
+                                      TK_TAG, buf + TK_HDR, buf + TK_HDR);
+    mbedtls_gcm_free(&gcm);
+    if (rc)
+        return VG_ECORRUPT;
+    /* Checked once authentic: the time is the sealer's. */
+    issued = (int64_t)get_be64(buf + 16);
+    if (issued > now_s + 300 || now_s - issued >= (int64_t)t->lifetime_s) {
+        vg_zeroize(buf + TK_HDR, n);
+        return -EKEYEXPIRED;
+    }
+    *pt = buf + TK_HDR;
+    *ptlen = n;
+    return 0;
+}
+
+void vg__tickets_stats(const struct vg__tickets *t, uint64_t *rotations, uint64_t *bad,
+                       uint64_t *expired)
+{
+    *rotations = t->rotations;
+    *bad = t->bad;
+    *expired = t->expired;
+}
+
+static int ticket_write(void *p, const mbedtls_ssl_session *s, unsigned char *start,
+                        const unsigned char *end, size_t *tlen, uint32_t *lifetime)
+{
+    struct vg__tickets *t = p;
+    unsigned char ser[8192];
+    size_t n = 0;
+    int rc;
+
+    *tlen = 0;
+    if (mbedtls_ssl_session_save(s, ser, sizeof(ser), &n))
+        return MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL;
+    rc = vg__tickets_seal(t, vg_time_now_ms() / 1000, ser, n, start, (size_t)(end - start),
+                          tlen);
+    vg_zeroize(ser, n);
+    if (rc)
+        return rc == VG_ETOOBIG ? MBEDTLS_ERR_SSL_BUFFER_TOO_SMALL
+                                : MBEDTLS_ERR_SSL_INTERNAL_ERROR;
+    *lifetime = t->lifetime_s;
+    return 0;
+}
+
+/* A ticket that does not open means a full handshake, never a failure:
+ * mbedtls falls back whatever the error. */
 static int ticket_parse(void *p, mbedtls_ssl_session *s, unsigned char *buf, size_t len)
 {
-    int rc = mbedtls_ssl_ticket_parse(p, s, buf, len);
-    if (rc == 0 && current)
+    struct vg__tickets *t = p;
+    uint8_t *pt;
+    size_t n;
+    int rc = vg__tickets_open(t, vg_time_now_ms() / 1000, buf, len, &pt, &n);
+
+    if (rc == -EKEYEXPIRED) {
+        t->expired++;
+        return MBEDTLS_ERR_SSL_SESSION_TICKET_EXPIRED;
+    }
+    if (rc) {
+        t->bad++;
+        return MBEDTLS_ERR_SSL_INVALID_MAC;
+    }
+    rc = mbedtls_ssl_session_load(s, pt, n);
+    vg_zeroize(pt, n);
+    if (rc) { /* another mbedtls build: its sessions do not load here */
+        t->bad++;
+        return MBEDTLS_ERR_SSL_INVALID_MAC;
+    }
+    if (current)
         current->resumed = 1;
-    return rc;
+    return 0;
 }
 
 int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, char *err,
@@ -146,7 +518,6 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
     c->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms
                                                       : VG_TLS_HANDSHAKE_TIMEOUT_MS;
     mbedtls_ssl_config_init(&c->conf);
-    mbedtls_ssl_ticket_init(&c->ticket);
 
     if (!o->ca || ((!o->cert || !o->key) && (o->server || !o->no_client_auth))) {
         snprintf(err, errlen, "TLS needs a CA, a certificate and a key");
@@ -235,12 +606,11 @@ no_own_cert:
         if (lifetime > VG_TLS_TICKET_MAX_S)
             lifetime = VG_TLS_TICKET_MAX_S;
         /* Keys rotate every `lifetime`; a ticket is honoured at most that long. */
-        rc = mbedtls_ssl_ticket_setup(&c->ticket, vg__rng, NULL, MBEDTLS_CIPHER_AES_256_GCM,
-                                      lifetime);
+        rc = vg__tickets_new(o->ticket_key_file, lifetime, vg_time_now_ms() / 1000,
+                             &c->tickets, err, errlen);
         if (rc)
-            goto mbed_fail;
-        mbedtls_ssl_conf_session_tickets_cb(&c->conf, mbedtls_ssl_ticket_write, ticket_parse,
-                                            &c->ticket);
+            goto fail;
+        mbedtls_ssl_conf_session_tickets_cb(&c->conf, ticket_write, ticket_parse, c->tickets);
     }
     *out = c;
     return 0;
@@ -260,7 +630,7 @@ void vg_tls_config_free(struct vg_tls_config *c)
 {
     if (!c)
         return;
-    mbedtls_ssl_ticket_free(&c->ticket);
+    vg__tickets_free(c->tickets);
     mbedtls_ssl_config_free(&c->conf);
     vg_cert_free(c->ca);
     vg_cert_free(c->cert);

@@ -10,8 +10,9 @@
  *   - the peer's certificate is always required and verified against the
  *     configured CA; clients also check the server's name;
  *   - servers issue session tickets (AES-256-GCM keys that rotate every
- *     ticket lifetime, capped at VG_TLS_TICKET_MAX_S); clients keep
- *     their session and resume with it;
+ *     ticket lifetime, capped at VG_TLS_TICKET_MAX_S, kept in a 0600
+ *     file with the previous key so that tickets survive a restart);
+ *     clients keep their session and resume with it;
  *   - TCP_NODELAY on both ends; a handshake must finish within the
  *     handshake timeout.
  *
@@ -43,6 +44,9 @@ struct vg_tls_opts {
     int server;                     /* 1: accept connections; 0: connect */
     const char *ca, *cert, *key;    /* file paths */
     uint32_t ticket_lifetime_s;     /* server; 0: default */
+    /* server: ticket keys, created 0600 if missing, refused if group or
+     * others may read it; NULL: in memory only (lost at exit). */
+    const char *ticket_key_file;
     uint32_t handshake_timeout_ms;  /* 0: default */
     /* Enrollment: the server does not ask for a client certificate (its
      * peers have none yet; vg_tls_peer is then empty), and the client
