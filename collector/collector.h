@@ -150,6 +150,13 @@ struct server {
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
         batches_failed;
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */
+    /* Connection buffers (frame reader and TLS ciphertext; mbedtls's own
+     * records aside): the most one connection held at a frame's end, before
+     * giving back what the frame made it grow to, and the last report. */
+    size_t conn_held_peak;
+    size_t held_logged;
+    unsigned held_logged_n;
+    uint64_t held_log_ms;
     unsigned handshaking;
     unsigned evicting; /* of them, closed to make room, not gone yet */
     struct conn *hs_head, *hs_tail; /* them, oldest first */
@@ -261,6 +268,8 @@ const char *conn_who(struct conn *c);
 void conn_operator_name(struct conn *c, char *out, size_t len);
 /* The open connection with this serial, or NULL (it closed). */
 struct conn *conn_find(struct server *s, uint64_t serial);
+/* Bytes c holds in its buffers (frame reader, TLS ciphertext). */
+size_t conn_held(const struct conn *c);
 /* The connected agent (hello done) with this id, or NULL. */
 struct conn *conn_find_agent(struct server *s, const char *agent_id);
 /* Adds c to / removes c from the connected agents. */

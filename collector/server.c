@@ -14,6 +14,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -383,7 +386,13 @@ static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
 {
     struct conn *c = vg_tls_data(t);
     int rc = vg_wire_feed(&c->rd, data, len, server_on_env, c);
+    size_t held = conn_held(c);
 
+    if (held > c->srv->conn_held_peak)
+        c->srv->conn_held_peak = held;
+    /* A large frame (an inventory) must not leave its size resident on
+     * every connection: give it back as soon as it has been taken out. */
+    vg_frame_reader_trim(&c->rd);
     if (rc) {
         uint64_t sup;
         c->srv->bad_frames++;
@@ -771,6 +780,7 @@ void server_commit(struct server *s)
             continue;
         c->paused = 0;
         r = vg_wire_drain(&c->rd, server_on_env, c); /* frames already buffered */
+        vg_frame_reader_trim(&c->rd);
         if (r) {
             s->bad_frames++;
             conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, vg_strerror(r));
@@ -801,6 +811,32 @@ static void retention(struct server *s, uint64_t now)
                  (unsigned long long)s->conf->process_max_rows);
 }
 
+/* Memory held by connections: logged when it changed, at most every 10 s. */
+static void held_report(struct server *s, uint64_t now)
+{
+    size_t held = 0;
+    unsigned n = 0;
+
+    if (now - s->held_log_ms < 10000)
+        return;
+    for (struct conn *c = s->conns; c; c = c->next, n++)
+        held += conn_held(c);
+    if (held == s->held_logged && n == s->held_logged_n)
+        return;
+#ifdef __GLIBC__
+    /* What the connections gave back is free in the middle of the heap,
+     * where glibc's free() never returns it to the kernel. */
+    if (held < s->held_logged)
+        malloc_trim(0);
+#endif
+    s->held_log_ms = now;
+    s->held_logged = held;
+    s->held_logged_n = n;
+    log_info("connections: %u open, %zu bytes in their buffers (%zu each on average; the "
+             "largest frame made one hold %zu)",
+             n, held, n ? held / n : 0, s->conn_held_peak);
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
@@ -810,6 +846,7 @@ static void sweep_cb(uv_timer_t *t)
     commands_sweep(s);
     conn_reports_sweep(s, 0);
     audit_tick(s);
+    held_report(s, now);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->ready_ms || c->closing)
@@ -1120,11 +1157,12 @@ void server_free(struct server *s)
              "stored (%llu events), %llu resends, %llu rejected, %llu not stored (the "
              "database's fault; resent), %llu fields cut to their limits, %llu duplicate "
              "identities, %llu handshakes closed to make room, %llu enrollment connections "
-             "refused",
+             "refused; the largest frame made one connection hold %zu bytes",
              (unsigned long long)s->accepted, (unsigned long long)s->refused,
              (unsigned long long)s->bad_frames, (unsigned long long)s->batches_stored,
              (unsigned long long)s->events_stored, (unsigned long long)s->batches_duplicate,
              (unsigned long long)s->batches_rejected, (unsigned long long)s->batches_failed,
              (unsigned long long)s->fields_cut, (unsigned long long)s->duplicate_ids,
-             (unsigned long long)s->handshake_evicted, (unsigned long long)s->handshake_overflow);
+             (unsigned long long)s->handshake_evicted, (unsigned long long)s->handshake_overflow,
+             s->conn_held_peak);
 }
