@@ -107,6 +107,23 @@ struct pending {
     char *reject; /* rejected at decode (a field over its limit): why; owned */
 };
 
+/* Connection bookkeeping waiting for the group commit, which writes it
+ * first in its transaction, in this order: a batch of a connection is
+ * never acknowledged before its hello is durable, and a reconnect costs
+ * no fsync of its own. */
+enum book_kind { BOOK_HELLO, BOOK_CERT, BOOK_DISCONNECT, BOOK_DUPLICATE };
+struct book {
+    enum book_kind kind;
+    int64_t host_id;
+    int64_t now;
+    Vigil__V1__Envelope *hello; /* BOOK_HELLO: the agent's hello; owned */
+    char *text;                 /* the peer's address, or the serial (BOOK_CERT); owned */
+    char *agent_id;             /* BOOK_DUPLICATE; owned */
+};
+/* Past this many, bookkeeping is written at once (a store that cannot
+ * commit must not make the queue grow without end). */
+#define BOOK_MAX 65536
+
 #define AGENT_HASH 4096
 /* A batch with more events is refused (Ack.rejected_seq) and counted
  * (limits.c, "*.repeated"). */
@@ -143,6 +160,8 @@ struct server {
     struct conn *agents[AGENT_HASH];
     struct pending *pend;
     size_t npend, cappend;
+    struct book *book;
+    size_t nbook, capbook;
     int stopping;
     struct vg_ratelimit rl_refuse, rl_frame;
     /* counters, since start */
