@@ -108,6 +108,23 @@ struct pending {
     char *reject; /* rejected at decode (a field over its limit): why; owned */
 };
 
+/* Connection bookkeeping waiting for the group commit, which writes it
+ * first in its transaction, in this order: a batch of a connection is
+ * never acknowledged before its hello is durable, and a reconnect costs
+ * no fsync of its own. */
+enum book_kind { BOOK_HELLO, BOOK_CERT, BOOK_DISCONNECT, BOOK_DUPLICATE };
+struct book {
+    enum book_kind kind;
+    int64_t host_id;
+    int64_t now;
+    Vigil__V1__Envelope *hello; /* BOOK_HELLO: the agent's hello; owned */
+    char *text;                 /* the peer's address, or the serial (BOOK_CERT); owned */
+    char *agent_id;             /* BOOK_DUPLICATE; owned */
+};
+/* Past this many, bookkeeping is written at once (a store that cannot
+ * commit must not make the queue grow without end). */
+#define BOOK_MAX 65536
+
 #define AGENT_HASH 4096
 /* A batch with more events is refused (Ack.rejected_seq) and counted
  * (limits.c, "*.repeated"). */
@@ -145,6 +162,8 @@ struct server {
     struct conn *agents[AGENT_HASH];
     struct pending *pend;
     size_t npend, cappend;
+    struct book *book;
+    size_t nbook, capbook;
     int stopping;
     struct vg_ratelimit rl_refuse, rl_frame;
     /* counters, since start */
@@ -152,6 +171,13 @@ struct server {
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
         batches_failed;
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */
+    /* Connection buffers (frame reader and TLS ciphertext; mbedtls's own
+     * records aside): the most one connection held at a frame's end, before
+     * giving back what the frame made it grow to, and the last report. */
+    size_t conn_held_peak;
+    size_t held_logged;
+    unsigned held_logged_n;
+    uint64_t held_log_ms;
     unsigned handshaking;
     unsigned evicting; /* of them, closed to make room, not gone yet */
     struct conn *hs_head, *hs_tail; /* them, oldest first */
@@ -263,6 +289,8 @@ const char *conn_who(struct conn *c);
 void conn_operator_name(struct conn *c, char *out, size_t len);
 /* The open connection with this serial, or NULL (it closed). */
 struct conn *conn_find(struct server *s, uint64_t serial);
+/* Bytes c holds in its buffers (frame reader, TLS ciphertext). */
+size_t conn_held(const struct conn *c);
 /* The connected agent (hello done) with this id, or NULL. */
 struct conn *conn_find_agent(struct server *s, const char *agent_id);
 /* Adds c to / removes c from the connected agents. */

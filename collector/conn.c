@@ -57,6 +57,11 @@ struct conn *conn_find(struct server *s, uint64_t serial)
     return NULL;
 }
 
+size_t conn_held(const struct conn *c)
+{
+    return vg_frame_reader_held(&c->rd) + vg_tls_held(c->tls);
+}
+
 /* ---- agents by id ---- */
 
 struct conn *conn_find_agent(struct server *s, const char *id)

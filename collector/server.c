@@ -14,6 +14,9 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#ifdef __GLIBC__
+#include <malloc.h>
+#endif
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -31,14 +34,116 @@
 
 /* ---- agents ---- */
 
-static int on_hello(struct conn *c, Vigil__V1__Hello *h)
+/* ---- connection bookkeeping: written first in the next group commit ---- */
+
+/* Appends b (its strings and hello now owned by the queue).  Returns 0, or
+ * -1 with nothing taken when the queue is full or memory short. */
+static int book_push(struct server *s, const struct book *b)
 {
+    if (s->nbook == s->capbook) {
+        size_t n = s->capbook ? s->capbook * 2 : 16;
+        struct book *nb;
+        if (s->nbook >= BOOK_MAX)
+            return -1;
+        nb = realloc(s->book, n * sizeof(*nb));
+        if (!nb)
+            return -1;
+        s->book = nb;
+        s->capbook = n;
+    }
+    s->book[s->nbook++] = *b;
+    return 0;
+}
+
+/* Takes *envp (sets it to NULL) when queued; otherwise writes at once and
+ * leaves it.  Returns 0 or the store's error. */
+static int book_hello(struct server *s, Vigil__V1__Envelope **envp, const char *addr,
+                      int64_t now)
+{
+    struct book b = {.kind = BOOK_HELLO, .now = now, .hello = *envp, .text = strdup(addr)};
+    int64_t hid;
+
+    if (b.text && book_push(s, &b) == 0) {
+        *envp = NULL;
+        return 0;
+    }
+    free(b.text);
+    return store_host_seen(s->store, (*envp)->hello, addr, now, &hid);
+}
+
+static int book_cert(struct server *s, int64_t host_id, const char *serial, int64_t now)
+{
+    struct book b = {.kind = BOOK_CERT, .host_id = host_id, .now = now, .text = strdup(serial)};
+
+    if (b.text && book_push(s, &b) == 0)
+        return 0;
+    free(b.text);
+    return store_cert_seen(s->store, host_id, serial, now);
+}
+
+static void book_disconnect(struct server *s, int64_t host_id, int64_t now)
+{
+    struct book b = {.kind = BOOK_DISCONNECT, .host_id = host_id, .now = now};
+
+    if (book_push(s, &b))
+        store_disconnect(s->store, host_id, now);
+}
+
+static void book_duplicate(struct server *s, const char *agent_id, const char *addr, int64_t now)
+{
+    struct book b = {.kind = BOOK_DUPLICATE, .now = now, .agent_id = strdup(agent_id),
+                     .text = strdup(addr)};
+
+    if (b.agent_id && b.text && book_push(s, &b) == 0)
+        return;
+    free(b.agent_id);
+    free(b.text);
+    store_duplicate(s->store, agent_id, addr, now);
+}
+
+/* Inside the group's transaction.  A row that cannot be written is logged
+ * (by the store) and skipped, as it was when each had its own commit.
+ * Returns 0, or -EIO if the database rolled the transaction back. */
+static int book_apply(struct server *s)
+{
+    for (size_t i = 0; i < s->nbook; i++) {
+        struct book *b = &s->book[i];
+        int64_t hid;
+        switch (b->kind) {
+        case BOOK_HELLO: (void)store_host_seen(s->store, b->hello->hello, b->text, b->now, &hid);
+            break;
+        case BOOK_CERT: (void)store_cert_seen(s->store, b->host_id, b->text, b->now); break;
+        case BOOK_DISCONNECT: (void)store_disconnect(s->store, b->host_id, b->now); break;
+        case BOOK_DUPLICATE: (void)store_duplicate(s->store, b->agent_id, b->text, b->now); break;
+        }
+        if (store_txn_lost(s->store))
+            return -EIO;
+    }
+    return 0;
+}
+
+static void book_clear(struct server *s)
+{
+    for (size_t i = 0; i < s->nbook; i++) {
+        if (s->book[i].hello)
+            vg_pb_free(&s->book[i].hello->base);
+        free(s->book[i].text);
+        free(s->book[i].agent_id);
+    }
+    s->nbook = 0;
+}
+
+static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
+{
+    Vigil__V1__Hello *h = (*envp)->hello;
     struct server *s = c->srv;
     const struct vg_cert_info *peer = vg_tls_peer(c->tls);
     Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
     Vigil__V1__HelloAck ack = VIGIL__V1__HELLO_ACK__INIT;
     struct conn *other;
     uint64_t last = 0;
+    int64_t hid = 0;
+    int found, rc;
     int64_t now = vg_time_now_ms();
 
     if (h->protocol_version != 1) {
@@ -78,13 +183,13 @@ static int on_hello(struct conn *c, Vigil__V1__Hello *h)
                  peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
         conn_agent_remove(s, other);
         other->hello_done = 0;
-        store_disconnect(s->store, other->host_id, now);
+        book_disconnect(s, other->host_id, now);
         conn_close(other, "replaced by a newer connection of the same agent");
         other = NULL;
     }
     if (other) {
         s->duplicate_ids++;
-        store_duplicate(s->store, peer->cn, vg_tls_peer_addr(c->tls), now);
+        book_duplicate(s, peer->cn, vg_tls_peer_addr(c->tls), now);
         log_warnx("duplicate identity: agent %s connected from %s while already connected from "
                   "%s; refusing the new connection (cloned VM or stolen key?)",
                   peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
@@ -96,8 +201,7 @@ static int on_hello(struct conn *c, Vigil__V1__Hello *h)
     {
         /* Revoked as a host: whatever certificate it comes with.  A store
          * that cannot say lets nobody in. */
-        int64_t hid;
-        int found = store_host_find(s->store, peer->cn, &hid, NULL, 0);
+        found = store_host_find(s->store, peer->cn, &hid, NULL, 0);
         int64_t rv = found == 1 ? store_host_revoked(s->store, hid) : 0;
         if (found < 0 || rv < 0) {
             conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
@@ -110,13 +214,24 @@ static int on_hello(struct conn *c, Vigil__V1__Hello *h)
             return 1;
         }
     }
-    if (store_hello(s->store, h, vg_tls_peer_addr(c->tls), now, &c->host_id, &last)) {
+    /* A known host's row is updated in the next group commit (with its
+     * certificate), before any batch of this connection is stored; only a
+     * new host's row is written now, for its id. */
+    if (found == 1) {
+        c->host_id = hid;
+        rc = store_stream_last(s->store, hid, &h->stream_epoch, &last);
+        if (rc == 0)
+            rc = book_hello(s, envp, vg_tls_peer_addr(c->tls), now);
+    } else {
+        rc = store_hello(s->store, h, vg_tls_peer_addr(c->tls), now, &c->host_id, &last);
+    }
+    if (rc) {
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   "collector store unavailable; try again later");
         return 1;
     }
     memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
-    if (store_cert_seen(s->store, c->host_id, peer->serial, now) != 0) {
+    if (book_cert(s, c->host_id, peer->serial, now) != 0) {
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   "collector store unavailable; try again later");
         return 1;
@@ -215,7 +330,7 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
 
     if (!c->hello_done) {
         if (env->body_case == VIGIL__V1__ENVELOPE__BODY_HELLO) {
-            stop = on_hello(c, env->hello);
+            stop = on_hello(c, &env); /* may take env */
         } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_GOODBYE) {
             /* An agent proving it can still reach us (isolation's
              * lockout check) connects and leaves at once. */
@@ -231,7 +346,8 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
                         vg_wire_body_name(env));
             stop = 1;
         }
-        vg_pb_free(&env->base);
+        if (env)
+            vg_pb_free(&env->base);
         return stop;
     }
     switch (env->body_case) {
@@ -383,7 +499,13 @@ static void on_data(struct vg_tls_conn *t, const uint8_t *data, size_t len)
 {
     struct conn *c = vg_tls_data(t);
     int rc = vg_wire_feed(&c->rd, data, len, server_on_env, c);
+    size_t held = conn_held(c);
 
+    if (held > c->srv->conn_held_peak)
+        c->srv->conn_held_peak = held;
+    /* A large frame (an inventory) must not leave its size resident on
+     * every connection: give it back as soon as it has been taken out. */
+    vg_frame_reader_trim(&c->rd);
     if (rc) {
         uint64_t sup;
         c->srv->bad_frames++;
@@ -422,7 +544,7 @@ static void on_close(struct vg_tls_conn *t, int err)
                       vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     } else if (c->hello_done) {
         conn_agent_remove(s, c);
-        store_disconnect(s->store, c->host_id, vg_time_now_ms());
+        book_disconnect(s, c->host_id, vg_time_now_ms());
         log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     }
@@ -687,18 +809,23 @@ void server_commit(struct server *s)
     size_t n = s->npend, stored_n = 0;
     int rc = 0, *res;
 
-    if (n == 0)
+    if (n == 0 && s->nbook == 0)
         return;
-    res = calloc(n, sizeof(*res));
+    res = calloc(n ? n : 1, sizeof(*res));
     if (!res)
         return; /* try again next iteration */
     if (store_begin(s->store) == 0) {
-        rc = commit_each(s, res, 0);
+        /* Bookkeeping first: a hello is durable before its batches. */
+        rc = book_apply(s);
+        if (rc == 0)
+            rc = commit_each(s, res, 0);
         if (rc == 1) {
             /* A batch failed: the group again, each batch alone. */
             store_rollback(s->store);
             memset(res, 0, n * sizeof(*res));
-            rc = store_begin(s->store) == 0 ? commit_each(s, res, 1) : -EIO;
+            rc = store_begin(s->store) == 0 ? book_apply(s) : -EIO;
+            if (rc == 0)
+                rc = commit_each(s, res, 1);
         }
         if (rc == 0)
             rc = store_commit(s->store);
@@ -718,6 +845,8 @@ void server_commit(struct server *s)
     } else {
         rc = -EIO;
     }
+    if (rc >= 0)
+        book_clear(s); /* else kept for the next commit (up to BOOK_MAX) */
     for (size_t i = 0; i < n; i++)
         stored_n += res[i] == B_STORED || res[i] == B_RESEND;
     for (size_t i = 0; i < n; i++) {
@@ -771,6 +900,7 @@ void server_commit(struct server *s)
             continue;
         c->paused = 0;
         r = vg_wire_drain(&c->rd, server_on_env, c); /* frames already buffered */
+        vg_frame_reader_trim(&c->rd);
         if (r) {
             s->bad_frames++;
             conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, vg_strerror(r));
@@ -801,6 +931,32 @@ static void retention(struct server *s, uint64_t now)
                  (unsigned long long)s->conf->process_max_rows);
 }
 
+/* Memory held by connections: logged when it changed, at most every 10 s. */
+static void held_report(struct server *s, uint64_t now)
+{
+    size_t held = 0;
+    unsigned n = 0;
+
+    if (now - s->held_log_ms < 10000)
+        return;
+    for (struct conn *c = s->conns; c; c = c->next, n++)
+        held += conn_held(c);
+    if (held == s->held_logged && n == s->held_logged_n)
+        return;
+#ifdef __GLIBC__
+    /* What the connections gave back is free in the middle of the heap,
+     * where glibc's free() never returns it to the kernel. */
+    if (held < s->held_logged)
+        malloc_trim(0);
+#endif
+    s->held_log_ms = now;
+    s->held_logged = held;
+    s->held_logged_n = n;
+    log_info("connections: %u open, %zu bytes in their buffers (%zu each on average; the "
+             "largest frame made one hold %zu)",
+             n, held, n ? held / n : 0, s->conn_held_peak);
+}
+
 static void sweep_cb(uv_timer_t *t)
 {
     struct server *s = t->data;
@@ -810,6 +966,7 @@ static void sweep_cb(uv_timer_t *t)
     commands_sweep(s);
     conn_reports_sweep(s, 0);
     audit_tick(s);
+    held_report(s, now);
     for (struct conn *c = s->conns, *next; c; c = next) {
         next = c->next;
         if (!c->ready_ms || c->closing)
@@ -1113,6 +1270,10 @@ void server_stop(struct server *s)
 
 void server_free(struct server *s)
 {
+    /* Disconnects of the last connections, queued after the last commit. */
+    server_commit(s);
+    book_clear(s);
+    free(s->book);
     report_free(s);
     vg_tls_config_free(s->enroll_tls);
     vg_cert_free(s->enroll_ca);
@@ -1137,11 +1298,12 @@ void server_free(struct server *s)
              "stored (%llu events), %llu resends, %llu rejected, %llu not stored (the "
              "database's fault; resent), %llu fields cut to their limits, %llu duplicate "
              "identities, %llu handshakes closed to make room, %llu enrollment connections "
-             "refused",
+             "refused; the largest frame made one connection hold %zu bytes",
              (unsigned long long)s->accepted, (unsigned long long)s->refused,
              (unsigned long long)s->bad_frames, (unsigned long long)s->batches_stored,
              (unsigned long long)s->events_stored, (unsigned long long)s->batches_duplicate,
              (unsigned long long)s->batches_rejected, (unsigned long long)s->batches_failed,
              (unsigned long long)s->fields_cut, (unsigned long long)s->duplicate_ids,
-             (unsigned long long)s->handshake_evicted, (unsigned long long)s->handshake_overflow);
+             (unsigned long long)s->handshake_evicted, (unsigned long long)s->handshake_overflow,
+             s->conn_held_peak);
 }

@@ -26,6 +26,14 @@ void store_close(struct store *s);
  * sequence stored for this epoch (0: none). */
 int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr, int64_t now,
                 int64_t *host_id, uint64_t *last_seq);
+/* The writes of store_hello: creates or updates the host row and its
+ * agent version.  Returns 0 or an error; *host_id is the host's row. */
+int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr,
+                    int64_t now, int64_t *host_id);
+/* Reads the highest sequence stored for (host_id, epoch) into *last_seq
+ * (0: none).  Returns 0 or an error.  Writes nothing. */
+int store_stream_last(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                      uint64_t *last_seq);
 /* Marks a host disconnected at now. */
 int store_disconnect(struct store *s, int64_t host_id, int64_t now);
 /* Counts a refused duplicate connection for agent_id (if known). */

@@ -860,12 +860,11 @@ static char *caps_json(const Vigil__V1__Hello *h)
     return s;
 }
 
-int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr, int64_t now,
-                int64_t *host_id, uint64_t *last_seq)
+int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr,
+                    int64_t now, int64_t *host_id)
 {
     sqlite3_stmt *st;
     char *tags = tags_json(h), *caps = caps_json(h);
-    int rc = 0;
 
     st = q(s, Q_HOST_UPSERT);
     sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
@@ -897,10 +896,18 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
     sqlite3_bind_int64(st, 3, now);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_err(s, "cannot record agent version");
+    return 0;
+}
+
+int store_stream_last(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
+                      uint64_t *last_seq)
+{
+    sqlite3_stmt *st = q(s, Q_STREAM_LAST);
+    int rc;
+
     *last_seq = 0;
-    st = q(s, Q_STREAM_LAST);
-    sqlite3_bind_int64(st, 1, *host_id);
-    sqlite3_bind_blob(st, 2, h->stream_epoch.data, (int)h->stream_epoch.len, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
     rc = sqlite3_step(st);
     if (rc == SQLITE_ROW)
         *last_seq = (uint64_t)sqlite3_column_int64(st, 0);
@@ -908,6 +915,15 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
     if (rc != SQLITE_ROW && rc != SQLITE_DONE)
         return db_err(s, "cannot read stream");
     return 0;
+}
+
+int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr, int64_t now,
+                int64_t *host_id, uint64_t *last_seq)
+{
+    int rc = store_host_seen(s, h, peer_addr, now, host_id);
+    if (rc)
+        return rc;
+    return store_stream_last(s, *host_id, &h->stream_epoch, last_seq);
 }
 
 int store_disconnect(struct store *s, int64_t host_id, int64_t now)

@@ -99,6 +99,27 @@ void vg_buf_shrink(struct vg_buf *b)
         vg_buf_free(b); /* (keeps max) */
 }
 
+size_t vg_buf_trim(struct vg_buf *b, size_t keep)
+{
+    uint8_t *nd;
+
+    if (b->cap <= keep || b->len + 1 > keep)
+        return b->cap;
+    if (b->len == 0) {
+        vg_buf_free(b);
+        return 0;
+    }
+    nd = malloc(keep);
+    if (!nd)
+        return b->cap; /* keep the larger storage; try again later */
+    memcpy(nd, b->data, b->len + 1);
+    vg_zeroize(b->data, b->cap);
+    free(b->data);
+    b->data = nd;
+    b->cap = keep;
+    return b->cap;
+}
+
 void vg_buf_consume(struct vg_buf *b, size_t n)
 {
     if (n >= b->len) {

@@ -39,6 +39,11 @@ int vg_buf_printf(struct vg_buf *b, const char *fmt, ...) VG_PRINTF(2, 3);
  * an idle process should not keep it resident).  Call only where b.data
  * is not used until the next append. */
 void vg_buf_shrink(struct vg_buf *b);
+/* Gives back storage over keep bytes once the content fits in keep: an
+ * empty buffer is freed, a fuller one moves to keep bytes (the old copy
+ * zeroised).  Content and max are kept; data may move.  Returns the bytes
+ * held afterwards (cap). */
+size_t vg_buf_trim(struct vg_buf *b, size_t keep);
 /* Drops the first n bytes (n <= len). */
 void vg_buf_consume(struct vg_buf *b, size_t n);
 /* Hands the storage to the caller (free() it); b becomes empty.  May be

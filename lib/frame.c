@@ -211,6 +211,16 @@ int vg_frame_reader_next(struct vg_frame_reader *r, uint8_t **raw_out, size_t *r
     return 0;
 }
 
+size_t vg_frame_reader_trim(struct vg_frame_reader *r)
+{
+    return vg_buf_trim(&r->in, VG_FRAME_READER_KEEP);
+}
+
+size_t vg_frame_reader_held(const struct vg_frame_reader *r)
+{
+    return r->in.cap;
+}
+
 int vg_frame_reader_finish(struct vg_frame_reader *r)
 {
     if (r->error)

@@ -105,5 +105,13 @@ int vg_frame_reader_next(struct vg_frame_reader *r, uint8_t **raw_out, size_t *r
 /* At end of stream: returns VG_ETRUNC if a partial frame is buffered, the
  * sticky error if any, else 0. */
 int vg_frame_reader_finish(struct vg_frame_reader *r);
+/* Storage a reader keeps between frames; more is given back. */
+#define VG_FRAME_READER_KEEP (16 * 1024)
+/* Gives back the storage a large frame made the reader grow to, once
+ * what is buffered fits in VG_FRAME_READER_KEEP (call after taking the
+ * frames out).  Returns the bytes it holds afterwards. */
+size_t vg_frame_reader_trim(struct vg_frame_reader *r);
+/* Bytes of storage the reader holds. */
+size_t vg_frame_reader_held(const struct vg_frame_reader *r);
 
 #endif

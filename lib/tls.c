@@ -792,7 +792,9 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
     memcpy(buf, c->in.data + c->in_off, len);
     c->in_off += len;
     if (c->in_off == c->in.len) {
+        /* A burst (a read is up to 64 KiB) does not stay resident. */
         vg_buf_reset(&c->in);
+        vg_buf_trim(&c->in, 16 * 1024);
         c->in_off = 0;
     }
     return (int)len;
@@ -1217,6 +1219,7 @@ void vg_tls_set_data(struct vg_tls_conn *c, void *data) { c->data = data; }
 const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c) { return &c->peer; }
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c) { return c->addr; }
 uint64_t vg_tls_rx_bytes(const struct vg_tls_conn *c) { return c->rx_bytes; }
+size_t vg_tls_held(const struct vg_tls_conn *c) { return c->in.cap + c->out.cap; }
 
 int vg_tls_silent(struct vg_tls_conn *c)
 {

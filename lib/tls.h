@@ -110,6 +110,8 @@ const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c);
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c);
 /* Bytes read from the peer so far (0: it has said nothing yet). */
 uint64_t vg_tls_rx_bytes(const struct vg_tls_conn *c);
+/* Bytes held in c's own ciphertext buffers (not mbedtls's records). */
+size_t vg_tls_held(const struct vg_tls_conn *c);
 /* 1 when the peer has sent nothing at all, read or waiting in the socket. */
 int vg_tls_silent(struct vg_tls_conn *c);
 /* Why the connection failed or closed (empty if not known). */

@@ -327,6 +327,43 @@ static void test_reserve_overflow(void **state)
     vg_buf_free(&b);
 }
 
+/* Storage a burst made the buffer grow to goes back once the content
+ * fits in what it keeps; the content survives. */
+static void test_trim(void **state)
+{
+    struct vg_buf b;
+    uint8_t chunk[1000];
+    (void)state;
+
+    memset(chunk, 'x', sizeof(chunk));
+    vg_buf_init(&b, 1 << 20);
+    /* Small buffers are left alone. */
+    assert_int_equal(vg_buf_append(&b, "abc", 3), 0);
+    assert_int_equal(vg_buf_trim(&b, 16 * 1024), b.cap);
+    assert_true(b.cap <= 16 * 1024);
+    assert_string_equal((char *)b.data, "abc");
+    for (int i = 0; i < 200; i++)
+        assert_int_equal(vg_buf_append(&b, chunk, sizeof(chunk)), 0);
+    assert_true(b.cap > 200000);
+    /* Content over keep: nothing moves. */
+    assert_true(vg_buf_trim(&b, 16 * 1024) > 200000);
+    /* Content under keep: storage is keep bytes, content intact. */
+    vg_buf_consume(&b, b.len - 100);
+    assert_int_equal(vg_buf_trim(&b, 16 * 1024), 16 * 1024);
+    assert_int_equal(b.cap, 16 * 1024);
+    assert_int_equal(b.len, 100);
+    assert_int_equal(b.data[100], '\0');
+    assert_int_equal(memcmp(b.data, chunk, 100), 0);
+    /* Empty: freed, the maximum kept, usable again. */
+    vg_buf_reset(&b);
+    assert_int_equal(vg_buf_trim(&b, 1024), 0);
+    assert_null(b.data);
+    assert_int_equal(b.max, 1 << 20);
+    assert_int_equal(vg_buf_append(&b, "z", 1), 0);
+    assert_string_equal((char *)b.data, "z");
+    vg_buf_free(&b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -343,6 +380,7 @@ int main(void)
         cmocka_unit_test(test_reset),
         cmocka_unit_test(test_free_and_reuse),
         cmocka_unit_test(test_reserve_overflow),
+        cmocka_unit_test(test_trim),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -174,6 +174,54 @@ static void test_truncated(void **state)
     vg_buf_free(&b);
 }
 
+/* A frame far larger than the reader keeps: once it is taken out, the
+ * reader gives the storage back, keeping the next frame's first bytes. */
+static void test_reader_trim(void **state)
+{
+    struct vg_frame_limits l = limits();
+    struct vg_frame_reader r;
+    struct vg_buf big, small;
+    uint8_t *raw = NULL, *noise = malloc(200000);
+    uint32_t x = 2463534242u;
+    size_t rl;
+    (void)state;
+
+    assert_non_null(noise);
+    for (size_t i = 0; i < 200000; i++) { /* xorshift: lz4 cannot shrink it */
+        x ^= x << 13;
+        x ^= x >> 17;
+        x ^= x << 5;
+        noise[i] = (uint8_t)x;
+    }
+    vg_buf_init(&big, 1 << 20);
+    vg_buf_init(&small, 1 << 20);
+    assert_int_equal(vg_frame_encode(noise, 200000, &big), 0);
+    assert_int_equal(vg_frame_encode("hello", 5, &small), 0);
+    vg_frame_reader_init(&r, &l);
+    assert_int_equal(vg_frame_reader_feed(&r, big.data, big.len), 0);
+    assert_int_equal(vg_frame_reader_feed(&r, small.data, 7), 0);
+    /* Mid-frame, nothing is given back. */
+    assert_true(vg_frame_reader_held(&r) > 200000);
+    assert_int_equal(vg_frame_reader_next(&r, &raw, &rl), 0);
+    assert_int_equal(rl, 200000);
+    assert_int_equal(memcmp(raw, noise, rl), 0);
+    free(raw);
+    assert_int_equal(vg_frame_reader_trim(&r), VG_FRAME_READER_KEEP);
+    assert_int_equal(vg_frame_reader_held(&r), VG_FRAME_READER_KEEP);
+    /* The next frame's first bytes survived the move. */
+    assert_int_equal(vg_frame_reader_feed(&r, small.data + 7, small.len - 7), 0);
+    assert_int_equal(vg_frame_reader_next(&r, &raw, &rl), 0);
+    assert_int_equal(rl, 5);
+    assert_int_equal(memcmp(raw, "hello", 5), 0);
+    free(raw);
+    assert_int_equal(vg_frame_reader_trim(&r), VG_FRAME_READER_KEEP); /* kept for the next */
+    assert_int_equal(vg_frame_reader_finish(&r), 0);
+    vg_frame_reader_free(&r);
+    vg_buf_free(&big);
+    vg_buf_free(&small);
+    free(noise);
+}
+
 static void test_lz4_lies(void **state)
 {
     struct vg_buf b;
@@ -403,6 +451,7 @@ int main(void)
         cmocka_unit_test(test_roundtrip_compressed),
         cmocka_unit_test(test_roundtrip_small_stored),
         cmocka_unit_test(test_oversized_length_prefix),
+        cmocka_unit_test(test_reader_trim),
         cmocka_unit_test(test_truncated),
         cmocka_unit_test(test_lz4_lies),
         cmocka_unit_test(test_protobuf_garbage),
