@@ -95,6 +95,7 @@ static uid_t networkd_uid(void)
     uid_t uid = 0;
     if (!f)
         return 0;
+    memset(&ent, 0, sizeof(ent));
     /* fgetpwent_r: this runs on a worker thread. */
     while (fgetpwent_r(f, &ent, buf, sizeof(buf), &pw) == 0)
         if (strcmp(pw->pw_name, "systemd-network") == 0) {
