@@ -16,29 +16,7 @@ import struct
 import sys
 import time
 
-HDR = 28
-MAGIC = b"VGS1"
-TOMB = b"VGSD"
-
-
-def _table():
-    t = []
-    for i in range(256):
-        c = i
-        for _ in range(8):
-            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
-        t.append(c)
-    return t
-
-
-TABLE = _table()
-
-
-def crc32c(data, crc=0):
-    crc ^= 0xFFFFFFFF
-    for b in data:
-        crc = TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
-    return crc ^ 0xFFFFFFFF
+from spoolrec import HDR, MAGIC, crc32c, records  # the segment format, once
 
 
 def varint(n):
@@ -79,12 +57,7 @@ def event(kind):
 def main():
     path, want, kind = sys.argv[1], int(sys.argv[2]), sys.argv[3]
     buf = open(path, "rb").read()
-    recs, off = [], 0
-    while off + HDR <= len(buf) and buf[off:off + 4] in (MAGIC, TOMB):
-        (length,) = struct.unpack_from("<I", buf, off + 4)
-        if buf[off:off + 4] == MAGIC:
-            recs.append((off, length))
-        off += HDR + length
+    recs = records(buf)
     if want >= len(recs):
         sys.exit("only %d records" % len(recs))
     off, length = recs[want]

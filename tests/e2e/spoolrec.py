@@ -15,24 +15,41 @@ MAGIC = b"VGS1"
 TOMB = b"VGSD"  # a dropped record
 
 
+def _table():
+    t = []
+    for i in range(256):
+        c = i
+        for _ in range(8):
+            c = (c >> 1) ^ 0x82F63B78 if c & 1 else c >> 1
+        t.append(c)
+    return t
+
+
+TABLE = _table()
+
+
 def crc32c(data, crc=0):
     crc ^= 0xFFFFFFFF
     for b in data:
-        crc ^= b
-        for _ in range(8):
-            crc = (crc >> 1) ^ 0x82F63B78 if crc & 1 else crc >> 1
+        crc = TABLE[(crc ^ b) & 0xFF] ^ (crc >> 8)
     return crc ^ 0xFFFFFFFF
 
 
-def main():
-    path = sys.argv[1]
-    buf = bytearray(open(path, "rb").read())
+def records(buf):
+    """(offset, payload length) of each live record, tombstones skipped."""
     recs, off = [], 0
     while off + HDR <= len(buf) and buf[off:off + 4] in (MAGIC, TOMB):
         (length,) = struct.unpack_from("<I", buf, off + 4)
         if buf[off:off + 4] == MAGIC:
             recs.append((off, length))
         off += HDR + length
+    return recs
+
+
+def main():
+    path = sys.argv[1]
+    buf = bytearray(open(path, "rb").read())
+    recs = records(buf)
     if sys.argv[2] == "count":
         print(len(recs))
         return
@@ -52,4 +69,5 @@ def main():
     print(seq, events)
 
 
-main()
+if __name__ == "__main__":
+    main()
