@@ -23,6 +23,7 @@ struct collector_conf {
     uint64_t idle_timeout_ms; /* close an agent silent this long */
     uint64_t heartbeat_ms;    /* interval agents are asked to use */
     uint64_t max_frame;
+    uint64_t max_connections; /* agent connections at once */
     char *collections_dir;
     uint64_t collection_max_size;
     /* [retention] */
@@ -138,6 +139,11 @@ struct book {
  * from one address (port aside): past either, the oldest such connection
  * (of that address) is closed to make room, so that sockets that never
  * start TLS cannot keep a real agent or operator out. */
+/* Connections beyond [collector] max_connections that only operators may
+ * use, and descriptors kept for everything else (database, logs,
+ * listeners, uploads being written, report jobs). */
+#define OPERATOR_RESERVE 64
+#define FD_OVERHEAD 256
 #define MAX_HANDSHAKING 512
 #define MAX_HANDSHAKING_PER_ADDR 32
 /* Failed enrollment tries that no token can be blamed for (an unknown
@@ -178,6 +184,11 @@ struct server {
     size_t held_logged;
     unsigned held_logged_n;
     uint64_t held_log_ms;
+    /* Connections open (all kinds) and of them agents; agents may hold
+     * max_agents, operators OPERATOR_RESERVE more. */
+    uint64_t nconns, nagents, max_agents;
+    uint64_t conn_full, fd_exhausted; /* refused at the connection limit; accepts failed */
+    struct vg_ratelimit rl_full;
     unsigned handshaking;
     unsigned evicting; /* of them, closed to make room, not gone yet */
     struct conn *hs_head, *hs_tail; /* them, oldest first */

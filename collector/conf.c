@@ -22,6 +22,9 @@ const struct vg_conf_key collector_conf_keys[] = {
        "how often agents are asked to send a heartbeat when idle"),
     KR("collector", "max_frame", VG_CONF_SIZE, "8M", max_frame, 65536, 64 * 1024 * 1024,
        "largest frame accepted from a peer"),
+    KR("collector", "max_connections", VG_CONF_UINT, "20000", max_connections, 16, 1000000,
+       "agents connected at once; the descriptor limit is raised to fit (operators get 64 "
+       "more)"),
     K("collector", "collections_dir", VG_CONF_PATH, NULL, collections_dir, 0,
       "where triage packages are stored (default: 'collections' beside the database; "
       "created 0700)"),

@@ -482,7 +482,24 @@ static int on_ready(struct vg_tls_conn *t)
         return 0;
     }
     if (p->role == VG_ROLE_AGENT) {
+        if (c->srv->nagents >= c->srv->max_agents) {
+            /* The rest is the operators' reserve: responders get in while
+             * the fleet fills every other slot. */
+            struct server *s = c->srv;
+            uint64_t sup;
+            s->conn_full++;
+            if (vg_ratelimit(&s->rl_full, &sup))
+                log_warnx("agent connection limit reached: %llu agents connected "
+                          "([collector] max_connections); refusing %s (%llu refused so far)",
+                          (unsigned long long)s->nagents, vg_tls_peer_addr(t),
+                          (unsigned long long)s->conn_full);
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                        "collector full: %llu agents connected; try again later",
+                        (unsigned long long)s->nagents);
+            return 0;
+        }
         c->kind = CONN_AGENT;
+        c->srv->nagents++;
     } else if (vg_role_is_operator(p->role)) {
         c->kind = CONN_OPERATOR;
     } else {
@@ -529,6 +546,9 @@ static void on_close(struct vg_tls_conn *t, int err)
         s->evicting--;
     if (c->kind == CONN_ENROLL)
         s->enrolling--;
+    if (c->kind == CONN_AGENT)
+        s->nagents--;
+    s->nconns--;
     if (c->ready_ms && !c->closing && vg_frame_reader_finish(&c->rd) == VG_ETRUNC) {
         uint64_t sup;
         s->bad_frames++;
@@ -664,10 +684,23 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
     struct conn *c;
 
     if (status < 0) {
-        log_warnx("accept: %s", uv_strerror(status));
+        /* Out of descriptors: libuv has accepted and closed the peer with
+         * its reserved descriptor.  Counted; logged at a bounded rate. */
+        uint64_t sup;
+        if (status == UV_EMFILE || status == UV_ENFILE)
+            s->fd_exhausted++;
+        if (vg_ratelimit(&s->rl_full, &sup))
+            log_warnx("accept: %s (%llu connections open, %llu accepts failed so far); raise "
+                      "the descriptor limit (LimitNOFILE=) or lower [collector] max_connections",
+                      uv_strerror(status), (unsigned long long)s->nconns,
+                      (unsigned long long)(s->fd_exhausted));
         return;
     }
-    if (s->stopping || (enroll && s->enrolling >= 64)) {
+    /* Connections still in their handshake are bounded (and evicted) by
+     * make_room(), so that idle sockets cannot take an operator's place;
+     * this bounds the ones past it. */
+    if (s->stopping || (enroll && s->enrolling >= 64) ||
+        s->nconns - s->handshaking >= s->max_agents + OPERATOR_RESERVE) {
         /* Accept and drop at once: the socket costs nothing further, and
          * agents already connected are unaffected. */
         uv_tcp_t *drop = malloc(sizeof(*drop));
@@ -676,9 +709,20 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
             return;
         uv_tcp_init(s->loop, drop);
         if (uv_accept(l, (uv_stream_t *)drop) == 0 && !s->stopping) {
-            s->handshake_overflow++;
-            if (vg_ratelimit(&s->rl_refuse, &sup))
-                log_warnx("refused an enrollment connection: %u already open", s->enrolling);
+            if (enroll && s->enrolling >= 64) {
+                s->handshake_overflow++;
+                if (vg_ratelimit(&s->rl_refuse, &sup))
+                    log_warnx("refused an enrollment connection: %u already open", s->enrolling);
+            } else {
+                s->conn_full++;
+                if (vg_ratelimit(&s->rl_full, &sup))
+                    log_warnx("connection limit reached: %llu connections open (%llu agents, "
+                              "[collector] max_connections %llu, +%u for operators); closed a "
+                              "new one (%llu refused so far)",
+                              (unsigned long long)s->nconns, (unsigned long long)s->nagents,
+                              (unsigned long long)s->max_agents, OPERATOR_RESERVE,
+                              (unsigned long long)s->conn_full);
+            }
         }
         uv_close((uv_handle_t *)drop, (uv_close_cb)free);
         return;
@@ -697,6 +741,7 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
         return;
     }
     s->accepted++;
+    s->nconns++;
     c->serial = s->accepted;
     addr_only(vg_tls_peer_addr(c->tls), c->addr, sizeof(c->addr));
     make_room(s, c);
@@ -1015,6 +1060,29 @@ static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err
     return VG_ECONFIG;
 }
 
+/* Raises the descriptor limit to hold max_connections agents, the
+ * operators' reserve, the handshakes in progress and the collector's own
+ * files; with less, takes fewer
+ * agents and says so.  (The packaged unit sets LimitNOFILE=, since its
+ * system-call filter refuses setrlimit.) */
+static void fit_fd_limit(struct server *s)
+{
+    uint64_t fixed = OPERATOR_RESERVE + MAX_HANDSHAKING + FD_OVERHEAD;
+    uint64_t want = s->conf->max_connections + fixed;
+    uint64_t got = vg_fd_limit_raise(want);
+
+    s->max_agents = s->conf->max_connections;
+    if (got && got < want) {
+        uint64_t room = got > fixed + 16 ? got - fixed : 16;
+        s->max_agents = room;
+        log_warnx("the descriptor limit (%llu) holds %llu agent connections, not the %llu of "
+                  "[collector] max_connections: raise LimitNOFILE= (or ulimit -n) to %llu, or "
+                  "lower max_connections",
+                  (unsigned long long)got, (unsigned long long)room,
+                  (unsigned long long)s->conf->max_connections, (unsigned long long)want);
+    }
+}
+
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf, char *err,
                  size_t errlen)
 {
@@ -1034,6 +1102,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->enroll_addr.max = ENROLL_ADDR_MAX_FAILURES;
     s->enroll_global = (struct vg_bucket)VG_BUCKET_INIT(60000, ENROLL_MAX_FAILURES);
     s->rl_reject = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 20);
+    s->rl_full = (struct vg_ratelimit)VG_RATELIMIT_INIT(10000, 5);
     vg_frame_limits_default(&s->limits);
     s->limits.max_wire = (uint32_t)conf->max_frame;
     s->enroll_limits.max_wire = 16 * 1024;
@@ -1046,6 +1115,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
 #endif
     if ((rc = parse_listen(conf->listen, &ss, err, errlen)) != 0)
         return rc;
+    fit_fd_limit(s);
     memset(&topts, 0, sizeof(topts));
     topts.server = 1;
     topts.ca = conf->ca;
@@ -1207,8 +1277,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->sigterm.data = s->sigint.data = s;
     uv_signal_start(&s->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&s->sigint, signal_cb, SIGINT);
-    log_info("listening on %s as %s (database %s)", conf->listen,
-             vg_tls_config_self(s->tls)->cn, conf->db);
+    log_info("listening on %s as %s (database %s; room for %llu agents and %u operators)",
+             conf->listen, vg_tls_config_self(s->tls)->cn, conf->db,
+             (unsigned long long)s->max_agents, OPERATOR_RESERVE);
     {
         char st[200];
         snprintf(st, sizeof(st), "listening on %s", conf->listen);
@@ -1298,12 +1369,14 @@ void server_free(struct server *s)
              "stored (%llu events), %llu resends, %llu rejected, %llu not stored (the "
              "database's fault; resent), %llu fields cut to their limits, %llu duplicate "
              "identities, %llu handshakes closed to make room, %llu enrollment connections "
-             "refused; the largest frame made one connection hold %zu bytes",
+             "refused, %llu connections refused at the connection limit, %llu accepts failed "
+             "for want of descriptors; the largest frame made one connection hold %zu bytes",
              (unsigned long long)s->accepted, (unsigned long long)s->refused,
              (unsigned long long)s->bad_frames, (unsigned long long)s->batches_stored,
              (unsigned long long)s->events_stored, (unsigned long long)s->batches_duplicate,
              (unsigned long long)s->batches_rejected, (unsigned long long)s->batches_failed,
              (unsigned long long)s->fields_cut, (unsigned long long)s->duplicate_ids,
              (unsigned long long)s->handshake_evicted, (unsigned long long)s->handshake_overflow,
+             (unsigned long long)s->conn_full, (unsigned long long)s->fd_exhausted,
              s->conn_held_peak);
 }

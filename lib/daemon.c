@@ -2,6 +2,7 @@
 #include <getopt.h>
 #include <stddef.h>
 #include <stdlib.h>
+#include <sys/resource.h>
 #include <sys/socket.h>
 #include <sys/un.h>
 #include <unistd.h>
@@ -153,4 +154,27 @@ void vg_notify_ready(uv_loop_t *loop, uv_timer_t *timer, const char *status)
     }
     if (vg_notify(msg) != 0)
         log_warnx("cannot notify systemd at $NOTIFY_SOCKET");
+}
+
+uint64_t vg_fd_limit_raise(uint64_t want)
+{
+    struct rlimit rl;
+
+    if (getrlimit(RLIMIT_NOFILE, &rl) != 0)
+        return 0;
+    if (rl.rlim_cur != RLIM_INFINITY && rl.rlim_cur < want) {
+        struct rlimit up = rl;
+        if (rl.rlim_max != RLIM_INFINITY && rl.rlim_max < want) {
+            /* Past the hard limit needs CAP_SYS_RESOURCE and stays under
+             * fs.nr_open; without them, the hard limit is what we get. */
+            up.rlim_cur = up.rlim_max = want;
+            if (setrlimit(RLIMIT_NOFILE, &up) != 0)
+                up.rlim_cur = up.rlim_max = rl.rlim_max;
+        } else {
+            up.rlim_cur = want;
+        }
+        if (up.rlim_cur != rl.rlim_cur && setrlimit(RLIMIT_NOFILE, &up) == 0)
+            rl = up;
+    }
+    return rl.rlim_cur == RLIM_INFINITY ? UINT64_MAX : (uint64_t)rl.rlim_cur;
 }

@@ -49,4 +49,11 @@ uint64_t vg_notify_watchdog_ms(void);
  * STOPPING=1 with vg_notify). */
 void vg_notify_ready(uv_loop_t *loop, uv_timer_t *timer, const char *status);
 
+/* Raises the soft limit on open descriptors towards want: up to the hard
+ * limit, and past it when the process may (root with CAP_SYS_RESOURCE,
+ * never beyond fs.nr_open).  Returns the soft limit now in force (which
+ * may be below want; the caller decides what that costs), or 0 when the
+ * limit cannot be read. */
+uint64_t vg_fd_limit_raise(uint64_t want);
+
 #endif

@@ -8,6 +8,10 @@
  * Addresses are tried in order; after a whole round fails the agent
  * waits a random time in [0, min(cap, base * 2^round)) ("full jitter"),
  * so that a fleet does not reconnect in step after a collector restart.
+ * A connection that worked (acknowledged a batch, stayed up STABLE_MS, or
+ * was ended by the collector's goodbye) resets the round: the collector
+ * went away, not this agent's welcome, so the next try is within
+ * backoff_base (with jitter), not after doubling since the last storm.
  * Once ready, unacknowledged batches are (re)sent in order; heartbeats
  * keep an idle connection known to be alive and a collector silent for
  * dead_after is dropped.
@@ -49,6 +53,8 @@ struct transport {
     int resolving;
     int closing;      /* we asked this connection to close */
     int acked;        /* the collector acknowledged a batch on this connection */
+    int goodbye;      /* the collector said goodbye (stopping) on this connection */
+    uint64_t ready_ms; /* monotonic: when this connection became ready */
     uint64_t sent_high;   /* the highest seq sent on this connection */
     uint64_t verify_upto; /* records up to this seq are decoded before they are sent */
     int again;        /* reconnect to the same address at once (new epoch) */
@@ -72,6 +78,9 @@ struct transport {
 };
 
 static void schedule(struct transport *t, int failed_round);
+
+/* A connection up this long worked, even if it had nothing to send. */
+#define STABLE_MS 5000
 
 /* Calls `stopped` once, when nothing of the transport is still open. */
 static void maybe_stopped(struct transport *t)
@@ -325,6 +334,7 @@ static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
     if (t->heartbeat_ms > t->conf->heartbeat_ms)
         t->heartbeat_ms = t->conf->heartbeat_ms;
     t->state = T_READY;
+    t->ready_ms = vg_time_mono_ms();
     t->max_frame = a->max_frame_bytes;
     log_info("[net] connected to collector %s (%s) as %s%s", vg_tls_peer_addr(t->conn),
              vg_tls_peer(t->conn)->cn, t->agent->agent_id,
@@ -490,6 +500,7 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
     case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
         log_info("[net] collector %s says goodbye: %s", vg_tls_peer_addr(t->conn),
                  env->goodbye->reason);
+        t->goodbye = 1;
         stop = 1;
         break;
     default:
@@ -567,9 +578,13 @@ static void on_close(struct vg_tls_conn *c, int err)
     if (t->again) {
         t->again = 0;
         schedule(t, 0);
-    } else if (was == T_READY && t->acked) {
-        t->addr_idx = 0; /* a working connection broke: start over, first address first */
-        schedule(t, 0);
+    } else if (was == T_READY &&
+               (t->acked || t->goodbye || vg_time_mono_ms() - t->ready_ms >= STABLE_MS)) {
+        /* A working connection broke: start over, first address first,
+         * within backoff_base -- jittered, as the whole fleet lost it too. */
+        t->addr_idx = 0;
+        t->round = 0;
+        schedule(t, 1);
     } else if (was == T_READY) {
         /* Up but never acknowledged anything (refused, store down): back off. */
         t->addr_idx = 0;
@@ -599,6 +614,7 @@ static void connect_to(struct transport *t, const struct sockaddr *sa, size_t sa
     vg_frame_reader_init(&t->rd, NULL);
     t->state = T_CONNECTING;
     t->acked = 0;
+    t->goodbye = 0;
     t->max_frame = 0;
     rc = vg_tls_connect(t->loop, t->tls, sa, name, t->session, &handlers, t, &t->conn);
     if (rc) {
@@ -691,7 +707,8 @@ static void schedule(struct transport *t, int failed_round)
         if (t->round < 63)
             t->round++;
         t->addr_idx = 0;
-        log_debug("[net] all collectors failed; retrying in %llu ms", (unsigned long long)delay);
+        log_debug("[net] retrying in %llu ms (try %u since the last working connection)",
+                  (unsigned long long)delay, t->round);
     }
     uv_timer_start(&t->retry, connect_next, delay, 0);
 }

@@ -12,6 +12,11 @@ over real TLS:
       As the agent (its certificate): hello, then COUNT upload chunks for
       commands that do not exist; waits for COUNT acknowledgements, says
       goodbye.  Prints "acked N refused M".
+  vgpeer.py hold HOST:PORT CA PKI NAME1,NAME2,... SECONDS
+      One connection per agent NAME (certificate PKI/NAME.crt), each
+      saying hello; prints "ok NAME" or "refused NAME: REASON" as each is
+      answered, then holds the accepted ones open for SECONDS and prints
+      "closed" (the count of those the collector closed meanwhile).
 """
 import os
 import socket
@@ -195,12 +200,62 @@ def chunks(addr, ca, cert, key, agent_id, count):
     print("acked %d refused %d" % (acked, refused), flush=True)
 
 
+def hello(c, agent_id):
+    """Says hello as agent_id; returns None when acknowledged, else why not."""
+    h = field_varint(1, 1) + field_bytes(2, agent_id) + field_bytes(3, os.urandom(16)) + \
+        field_bytes(4, "vgpeer")
+    c.sendall(frame(envelope(10, h)))
+    rd = Reader(c)
+    while True:
+        env = rd.envelope()
+        if env is None:
+            return "closed before the hello was acknowledged"
+        if 11 in env:
+            return None
+        if 13 in env:
+            e = parse(env[13][0])
+            return e.get(2, [b"?"])[0].decode(errors="replace")
+
+
+def hold(addr, ca, pki, names, seconds):
+    held = []
+    for n in names:
+        try:
+            c = connect(addr, ca, None, "%s/%s.crt" % (pki, n), "%s/%s.key" % (pki, n))
+            why = hello(c, n)
+        except OSError as e:
+            why = "connection failed: %s" % e
+            c = None
+        if why is None:
+            held.append(c)
+            print("ok %s" % n, flush=True)
+        else:
+            print("refused %s: %s" % (n, why), flush=True)
+            if c:
+                c.close()
+    time.sleep(seconds)
+    gone = 0
+    for c in held:
+        c.setblocking(False)
+        try:
+            if c.recv(65536) == b"":
+                gone += 1
+        except ssl.SSLWantReadError:
+            pass
+        except OSError:
+            gone += 1
+        c.close()
+    print("closed %d" % gone, flush=True)
+
+
 def main():
     a = sys.argv[1:]
     if a and a[0] == "enroll" and len(a) == 6:
         enroll(a[1], a[2], a[3], int(a[4]), a[5])
     elif a and a[0] == "chunks" and len(a) == 7:
         chunks(a[1], a[2], a[3], a[4], a[5], int(a[6]))
+    elif a and a[0] == "hold" and len(a) == 6:
+        hold(a[1], a[2], a[3], a[4].split(","), float(a[5]))
     else:
         sys.exit(__doc__)
 
