@@ -103,6 +103,13 @@ size_t bus_backlog(struct agent *a);
 /* Events the network process has put in the spool since start, in the
  * order they were handed over. */
 uint64_t bus_acked(struct agent *a);
+/* Events handed over since start (acknowledged or not): bus_acked()
+ * reaching it means every one of them is in the spool. */
+uint64_t bus_handed(struct agent *a);
+/* Events handed over from now on come from an eBPF ring's record: ring
+ * (the map's id, 0: none) up to position pos.  The network process skips
+ * those its spool already holds (a ring read again after a restart). */
+void bus_origin(struct agent *a, uint32_t ring, uint64_t pos);
 /* 1 when an event handed over now goes straight to a live network
  * process; sources whose records can wait in the kernel wait otherwise. */
 int bus_ready(struct agent *a);

@@ -37,38 +37,45 @@ static const struct input_ops *const input_list[] = { &in_os_ops, &in_dpkg_ops, 
 
 /* ---- start and stop ---- */
 
-/* The run state (runstate.h): opened at start; this run's start and its
- * heartbeat are written once the previous run's unclean-stop event is in
- * the spool (a kill before that reports it again rather than never);
- * clean stop in all_closed(). */
+/* The run state (runstate.h): opened at start, which records this run's
+ * start with the earlier runs still to report; those are dropped and the
+ * heartbeat starts once their unclean-stop events are in the spool (a
+ * kill before that reports them again rather than never); clean stop in
+ * all_closed(). */
 static struct runstate *the_runstate;
 static struct runstate_prev prev_run;
 static uv_timer_t runstate_wait;
-static int tamper_sent;
+static uint64_t tamper_sent;
 
-/* After an unclean stop of the previous run (kill -9, crash, power
- * loss): the AgentTamper event, the first through the bus. */
+/* After unclean stops of earlier runs (kill -9, crash, power loss): an
+ * AgentTamper event each, the first through the bus. */
 static void emit_tamper(struct agent *a)
 {
-    Vigil__V1__Event ev;
-    Vigil__V1__AgentTamper t;
+    const struct runstate_prev *runs;
+    size_t n = the_runstate ? runstate_unreported(the_runstate, &runs) : 0;
     uint64_t lost = 0;
     int known = proc_bpf_pinned_lost(a->conf->bpf_pin_dir, &lost) == 0;
 
-    if (!runstate_tamper(&prev_run, vg_time_now_ms(), known, lost, &ev, &t))
-        return;
-    log_warnx("previous run (pid %u) did not stop cleanly: %s; last heartbeat %llu ms ago",
-              t.prev_pid, t.how, (unsigned long long)t.gap_ms);
-    if (bus_emit(a, &ev) != 0)
-        log_warnx("cannot queue the unclean-stop event");
-    else
-        tamper_sent = 1;
+    for (size_t i = 0; i < n; i++) {
+        Vigil__V1__Event ev;
+        Vigil__V1__AgentTamper t;
+        /* The ring's gap loss belongs to the last run's gap. */
+        if (!runstate_tamper(&runs[i], vg_time_now_ms(), known && i == n - 1,
+                             i == n - 1 ? lost : 0, &ev, &t))
+            continue;
+        log_warnx("an earlier run (pid %u) did not stop cleanly: %s; last heartbeat %llu ms ago",
+                  t.prev_pid, t.how, (unsigned long long)t.gap_ms);
+        if (bus_emit(a, &ev) != 0)
+            log_warnx("cannot queue the unclean-stop event");
+        else
+            tamper_sent++;
+    }
 }
 
 static void runstate_wait_cb(uv_timer_t *t)
 {
     struct agent *a = t->data;
-    if (tamper_sent && bus_acked(a) == 0)
+    if (tamper_sent && bus_acked(a) < tamper_sent)
         return;
     uv_timer_stop(t);
     if (the_runstate && runstate_start(the_runstate, a->loop) != 0)

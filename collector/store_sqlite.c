@@ -89,6 +89,7 @@ enum {
     Q_HOST_BY_ID,
     Q_HOST_ISOLATION,
     Q_HOST_TAMPER,
+    Q_UNCLEAN_SEEN,
     Q_CMD_INSERT,
     Q_CMD_UNFINISHED,
     Q_CMD_GET,
@@ -364,6 +365,7 @@ static const char *const queries[Q_COUNT] = {
     [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
     [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3,"
                          " isolation_verified_ms = ?4 WHERE id = ?1",
+    [Q_UNCLEAN_SEEN] = "INSERT OR IGNORE INTO unclean_reports VALUES(?1, ?2, ?3)",
     [Q_HOST_TAMPER] = "UPDATE hosts SET unclean_stops = unclean_stops + 1,"
                       " last_unclean_stop_ms = ?2, last_unclean_gap_ms = ?3 WHERE id = ?1",
     [Q_CMD_INSERT] =
@@ -569,6 +571,11 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS processes_start ON processes(start_ms);"
     "CREATE INDEX IF NOT EXISTS events_kind_recv ON events(kind, recv_time_ms);"
     /* Full process tables, for "what was running at time T". */
+    /* Unclean stops already counted, by the run they ended: an agent
+     * killed before its report was spooled reports it again. */
+    "CREATE TABLE IF NOT EXISTS unclean_reports("
+    " host_id INTEGER NOT NULL, prev_pid INTEGER NOT NULL, prev_start_ms INTEGER NOT NULL,"
+    " PRIMARY KEY(host_id, prev_pid, prev_start_ms)) WITHOUT ROWID;"
     "CREATE TABLE IF NOT EXISTS process_snapshots("
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, snap_ms INTEGER NOT NULL,"
     " pid INTEGER NOT NULL, ppid INTEGER, uid INTEGER, euid INTEGER, comm TEXT, exe BLOB,"
@@ -1424,6 +1431,18 @@ static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__Agent
         snprintf(detail, sizeof(detail), "network process %u %s", x->prev_pid,
                  x->how ? x->how : "died");
         return store_audit_append(s, actor, "network-process-died", target, detail, "reported");
+    }
+    if (x->prev_start_time_ms) {
+        /* The same run reported again (its reporter died before the
+         * report was spooled): in events, but counted and audited once. */
+        sqlite3_stmt *seen = q(s, Q_UNCLEAN_SEEN);
+        sqlite3_bind_int64(seen, 1, host_id);
+        sqlite3_bind_int64(seen, 2, x->prev_pid);
+        sqlite3_bind_int64(seen, 3, x->prev_start_time_ms);
+        if ((rc = step_done(s, seen, "cannot record an unclean stop")) != 0)
+            return rc;
+        if (sqlite3_changes(s->db) == 0)
+            return 0;
     }
     sqlite3_bind_int64(st, 1, host_id);
     sqlite3_bind_int64(st, 2, x->start_time_ms ? x->start_time_ms : t);

@@ -140,6 +140,25 @@ int vg_ps_put_bytes(struct vg_buf *out, uint32_t type, const void *p, size_t len
     ENCODE(out, type, len + 4, put_blob(e, p, len, VG_PS_MAX_PARENT - 4));
 }
 
+static void put_tag(struct enc *e, const struct vg_ps_tag *t)
+{
+    put_u64(e, t->epoch);
+    put_u64(e, t->seq);
+    put_u32(e, t->ring_id);
+    put_u32(e, t->ring_sub);
+    put_u64(e, t->ring_pos);
+}
+
+int vg_ps_put_event(struct vg_buf *out, const struct vg_ps_tag *t, const void *ev, size_t len)
+{
+    if (len > VG_PS_MAX_PARENT - 4 - VG_PS_TAG_SIZE)
+        return VG_ETOOBIG;
+    ENCODE(out, VG_PS_EVENT, VG_PS_TAG_SIZE + len + 4, {
+        put_tag(e, t);
+        put_blob(e, ev, len, VG_PS_MAX_PARENT - 4 - VG_PS_TAG_SIZE);
+    });
+}
+
 int vg_ps_put_str(struct vg_buf *out, uint32_t type, const char *s)
 {
     ENCODE(out, type, 2 + VG_PS_TEXT_MAX, put_sstr(e, s, VG_PS_TEXT_MAX));
@@ -374,6 +393,19 @@ int vg_ps_get_str(const uint8_t *p, size_t len, char *out, size_t outlen)
 int vg_ps_get_bytes(const uint8_t *p, size_t len, const uint8_t **data, size_t *n)
 {
     DECODE(p, len, *data = get_blob(d, VG_PS_MAX_PARENT - 4, n));
+}
+
+int vg_ps_get_event(const uint8_t *p, size_t len, struct vg_ps_tag *t, const uint8_t **ev,
+                    size_t *n)
+{
+    DECODE(p, len, {
+        t->epoch = get_u64(d);
+        t->seq = get_u64(d);
+        t->ring_id = get_u32(d);
+        t->ring_sub = get_u32(d);
+        t->ring_pos = get_u64(d);
+        *ev = get_blob(d, VG_PS_MAX_PARENT - 4 - VG_PS_TAG_SIZE, n);
+    });
 }
 
 int vg_ps_get_hello(const uint8_t *p, size_t len, uint32_t *version, uint32_t *pid)

@@ -41,7 +41,7 @@
 #define VG_PS_MAX_PARENT (8u * 1024 * 1024 + 64)
 /* Largest payload the child may send: a command with its allow list. */
 #define VG_PS_MAX_CHILD (64u * 1024)
-#define VG_PS_VERSION 1
+#define VG_PS_VERSION 2
 
 enum vg_ps_type {
     /* child -> parent */
@@ -53,7 +53,7 @@ enum vg_ps_type {
     VG_PS_PROBE_DONE,     /* u32 id, i32 rc, str why */
     VG_PS_CERT,           /* struct vg_ps_cert: a renewed certificate to install */
     /* parent -> child */
-    VG_PS_EVENT = 32,     /* bytes: one encoded vigil.v1.Event */
+    VG_PS_EVENT = 32,     /* struct vg_ps_tag, bytes: one encoded vigil.v1.Event */
     VG_PS_RESULT,         /* bytes: one encoded vigil.v1.CommandResult */
     VG_PS_UPLOAD,         /* struct vg_ps_upload: a package to upload */
     VG_PS_PROBE,          /* struct vg_ps_probe: probe a collector address */
@@ -62,6 +62,24 @@ enum vg_ps_type {
     VG_PS_CERT_DONE,      /* i32 rc, str message: the renewed certificate is installed (0) */
     VG_PS_SHUTDOWN,       /* u64 ms: send what is queued, wait at most ms, exit */
 };
+
+/* Where an event came from, so that one the spool already holds is not
+ * queued twice (see monitor.c):
+ *   epoch, seq  the parent's run (random) and the event's number in it
+ *               (1, 2, ...): a new child is sent again what its dead
+ *               predecessor may already have spooled;
+ *   ring_id,    for events of an eBPF ring record: the ring (the kernel's
+ *   ring_pos,   map id), the position just past the record and the
+ *   ring_sub    event's index among the record's events (0, 1, ...): the
+ *               ring's records stay until spooled, so a new parent reads
+ *               again what its dead predecessor's child may have spooled.
+ *               ring_id 0: not from a ring. */
+struct vg_ps_tag {
+    uint64_t epoch, seq;
+    uint32_t ring_id, ring_sub;
+    uint64_t ring_pos;
+};
+#define VG_PS_TAG_SIZE 32
 
 /* The name of a message type, for logs ("unknown" if none). */
 const char *vg_ps_name(uint32_t type);
@@ -152,6 +170,8 @@ struct vg_ps_cert {
  * -ENOMEM. */
 int vg_ps_put_u64(struct vg_buf *out, uint32_t type, uint64_t v);
 int vg_ps_put_bytes(struct vg_buf *out, uint32_t type, const void *p, size_t len);
+/* VG_PS_EVENT: the tag, then the encoded event. */
+int vg_ps_put_event(struct vg_buf *out, const struct vg_ps_tag *t, const void *ev, size_t len);
 int vg_ps_put_str(struct vg_buf *out, uint32_t type, const char *s);
 int vg_ps_put_hello(struct vg_buf *out, uint32_t version, uint32_t pid);
 int vg_ps_put_stats(struct vg_buf *out, const struct vg_ps_stats *s);
@@ -172,6 +192,8 @@ int vg_ps_get_u64(const uint8_t *p, size_t len, uint64_t *v);
 int vg_ps_get_str(const uint8_t *p, size_t len, char *out, size_t outlen);
 /* bytes payload: *data points into p. */
 int vg_ps_get_bytes(const uint8_t *p, size_t len, const uint8_t **data, size_t *n);
+int vg_ps_get_event(const uint8_t *p, size_t len, struct vg_ps_tag *t, const uint8_t **ev,
+                    size_t *n);
 int vg_ps_get_hello(const uint8_t *p, size_t len, uint32_t *version, uint32_t *pid);
 int vg_ps_get_stats(const uint8_t *p, size_t len, struct vg_ps_stats *s);
 int vg_ps_get_conn(const uint8_t *p, size_t len, struct vg_ps_conn *c);

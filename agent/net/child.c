@@ -55,6 +55,11 @@ struct child {
     uint64_t events_done; /* events from the parent taken into the queue */
     uint64_t events_failed;
     uint64_t events_acked; /* last count acknowledged */
+    /* Where the last event the spool held at start came from: events the
+     * parent sends again that are at or before it are not queued twice
+     * (psmsg.h, struct vg_ps_tag). */
+    struct vg_ps_tag held;
+    uint64_t events_skipped;
     struct vg_ps_pins pins;
     char source[64];
     struct vg_ratelimit rl;
@@ -259,6 +264,19 @@ static void probe_done(void *ctx, int rc, const char *why)
     sent(vg_ps_put_probe_done(&C.out, id, rc, why ? why : ""), "a probe result");
 }
 
+/* Did the spool hold this event at start?  The same parent's run sent it
+ * to a predecessor (its number is not past the last spooled), or it comes
+ * from an eBPF ring record read again (not past the last ring position
+ * spooled). */
+static int spooled_before(const struct vg_ps_tag *t)
+{
+    const struct vg_ps_tag *h = &C.held;
+    if (h->epoch && t->epoch == h->epoch && t->seq <= h->seq)
+        return 1;
+    return t->ring_id && t->ring_id == h->ring_id &&
+           (t->ring_pos < h->ring_pos || (t->ring_pos == h->ring_pos && t->ring_sub <= h->ring_sub));
+}
+
 /* A message from the parent.  The parent is trusted; a message that does
  * not decode is a bug, logged and skipped. */
 static void handle(uint32_t type, const uint8_t *p, size_t len)
@@ -268,10 +286,18 @@ static void handle(uint32_t type, const uint8_t *p, size_t len)
     int rc = 0;
 
     switch (type) {
-    case VG_PS_EVENT:
-        if ((rc = vg_ps_get_bytes(p, len, &data, &n)) != 0)
+    case VG_PS_EVENT: {
+        struct vg_ps_tag t;
+        if ((rc = vg_ps_get_event(p, len, &t, &data, &n)) != 0)
             break;
-        if (queue_add(C.a.queue, data, n) != 0) {
+        if (spooled_before(&t)) {
+            if (C.events_skipped++ == 0)
+                log_info("[net] events the spool already holds are not queued again "
+                         "(their acknowledgement was lost with the process before)");
+            C.events_done++;
+            return;
+        }
+        if (queue_add(C.a.queue, data, n, &t) != 0) {
             uint64_t sup;
             C.events_failed++;
             if (vg_ratelimit(&C.rl, &sup))
@@ -280,6 +306,7 @@ static void handle(uint32_t type, const uint8_t *p, size_t len)
         }
         C.events_done++;
         return;
+    }
     case VG_PS_RESULT: {
         Vigil__V1__CommandResult *r;
         if ((rc = vg_ps_get_bytes(p, len, &data, &n)) != 0)
@@ -621,6 +648,7 @@ int net_child_main(int argc, char **argv, int fd)
         rc = -EIO;
         goto fail;
     }
+    queue_mark(C.a.queue, &C.held);
     if (!(C.a.transport = transport_new(&C.a, C.a.queue, err, sizeof(err)))) {
         rc = VG_ECONFIG;
         goto fail;

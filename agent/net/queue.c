@@ -107,7 +107,7 @@ static int keep_kind(const uint8_t *p, size_t len)
     return 0;
 }
 
-static int add_raw(struct queue *q, const uint8_t *ev, size_t len);
+static int add_raw(struct queue *q, const uint8_t *ev, size_t len, const struct vg_ps_tag *tag);
 
 /* Turns counted loss into LossRecord events in the open batch. */
 static void report_loss(struct queue *q)
@@ -143,7 +143,7 @@ static void report_loss(struct queue *q)
         ev.kind_case = VIGIL__V1__EVENT__KIND_LOSS;
         ev.loss = &lr;
         vg_buf_init(&b, 4096);
-        if (vg_pb_pack(&ev.base, &b) == 0 && add_raw(q, b.data, b.len) == 0) {
+        if (vg_pb_pack(&ev.base, &b) == 0 && add_raw(q, b.data, b.len, NULL) == 0) {
             log_warnx("[queue] reporting loss: %llu %s (%s)", (unsigned long long)l->count,
                       l->unit, l->source);
             /* The count travels in the open batch now; it comes back here
@@ -226,7 +226,7 @@ static void journal_failed(struct queue *q, int rc)
                   "agent dies before the batch closes", vg_strerror(rc));
 }
 
-static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
+static int add_raw(struct queue *q, const uint8_t *ev, size_t len, const struct vg_ps_tag *tag)
 {
     int rc;
     int keep = keep_kind(ev, len);
@@ -247,7 +247,10 @@ static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
      * it was given.  A journal that refuses (full disk) leaves the event
      * in memory only, as before the journal. */
     if (!q->jnl_holds)
-        journal_failed(q, spool_journal_add(q->spool, ev, len));
+        journal_failed(q, spool_journal_add_tagged(q->spool, ev, len, tag));
+    /* Where it came from, before a close below puts it in a record. */
+    if (tag)
+        spool_set_mark(q->spool, tag);
     q->open_keep = keep;
     if (q->open_events++ == 0 && !q->closing)
         uv_timer_start(&q->timer, age_cb, q->conf->batch_max_age_ms, 0);
@@ -260,7 +263,7 @@ static int add_raw(struct queue *q, const uint8_t *ev, size_t len)
 static void replay_cb(void *ctx, const uint8_t *ev, size_t len)
 {
     struct queue *q = ctx;
-    if (add_raw(q, ev, len)) {
+    if (add_raw(q, ev, len, NULL)) {
         note_loss(q, LOSS_QUEUE, 1);
         q->st.dropped_total++;
     }
@@ -333,9 +336,14 @@ struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
     return q;
 }
 
-int queue_add(struct queue *q, const uint8_t *ev, size_t len)
+void queue_mark(const struct queue *q, struct vg_ps_tag *tag)
 {
-    int rc = add_raw(q, ev, len);
+    spool_get_mark(q->spool, tag);
+}
+
+int queue_add(struct queue *q, const uint8_t *ev, size_t len, const struct vg_ps_tag *tag)
+{
+    int rc = add_raw(q, ev, len, tag);
     if (rc) {
         note_loss(q, LOSS_QUEUE, 1);
         q->st.dropped_total++;

@@ -29,7 +29,13 @@ struct queue *queue_new(uv_loop_t *loop, const struct agent_conf *conf,
                         void (*on_ready)(void *ctx), void *ctx, char *err, size_t errlen);
 /* Adds one encoded Event.  Returns 0 or an error (counted as loss).  It is
  * in the open batch's journal (on disk) when this returns, unless held: */
-int queue_add(struct queue *q, const uint8_t *event_pb, size_t len);
+struct vg_ps_tag;
+/* tag (may be NULL): where the event came from, kept with it in the spool
+ * (spool.h: marks). */
+int queue_add(struct queue *q, const uint8_t *event_pb, size_t len, const struct vg_ps_tag *tag);
+/* The tag of the last event the spool holds, as found at open or added
+ * since (zeroes if none). */
+void queue_mark(const struct queue *q, struct vg_ps_tag *tag);
 /* A burst: events queue_add() takes after queue_hold() reach the journal
  * together, with one write, at queue_commit().  Acknowledge them after. */
 void queue_hold(struct queue *q);

@@ -15,6 +15,7 @@
 #include "crypto.h"
 #include "err.h"
 #include "log.h"
+#include "psmsg.h"
 #include "spool.h"
 #include "util.h"
 
@@ -25,6 +26,8 @@
 #define SEG_MAX_DEFAULT (8u * 1024 * 1024)
 #define JNL_MAGIC "VGJ1"
 #define JNL_ENTRY "VGJE"
+#define JNL_TAGGED "VGJT"
+#define MARK_FILE_MAGIC "VGMF"
 /* Sequence numbers count batches from 1 and are never assigned past
  * this (the collector keeps them as SQLite's signed 64-bit integers);
  * one past it found at open is damage, and taking it would let the next
@@ -69,6 +72,7 @@ struct spool {
     int jhold;
     uint8_t *jrec;
     size_t jrec_len;
+    struct vg_ps_tag mark; /* spool.h: the last tag set or found */
     struct spool_stats st;
 };
 
@@ -975,10 +979,15 @@ static void journal_path(const struct spool *s, char *out, size_t len)
 /* Is buf[o..size) a whole entry with a good CRC?  *len gets its length. */
 static int jnl_entry_ok(const uint8_t *buf, uint64_t o, uint64_t size, uint32_t *len)
 {
-    if (size - o < SPOOL_JNL_ENTRY_HDR || memcmp(buf + o, JNL_ENTRY, 4) != 0)
+    int tagged;
+    if (size - o < SPOOL_JNL_ENTRY_HDR)
+        return 0;
+    tagged = memcmp(buf + o, JNL_TAGGED, 4) == 0;
+    if (!tagged && memcmp(buf + o, JNL_ENTRY, 4) != 0)
         return 0;
     *len = get32(buf + o + 4);
-    if (*len > SPOOL_JNL_EVENT_MAX || *len > size - o - SPOOL_JNL_ENTRY_HDR)
+    if (*len > SPOOL_JNL_EVENT_MAX + (tagged ? VG_PS_TAG_SIZE : 0) ||
+        *len > size - o - SPOOL_JNL_ENTRY_HDR || (tagged && *len < VG_PS_TAG_SIZE))
         return 0;
     return vg_crc32c(vg_crc32c(0, buf + o + 4, 4), buf + o + SPOOL_JNL_ENTRY_HDR, *len) ==
            get32(buf + o + 8);
@@ -1002,6 +1011,104 @@ static void jnl_header(uint8_t *h, uint64_t seq)
     put32(h + 16, vg_crc32c(0, h, 16));
 }
 
+static void mark_put(uint8_t *p, const struct vg_ps_tag *t)
+{
+    put64(p, t->epoch);
+    put64(p + 8, t->seq);
+    put32(p + 16, t->ring_id);
+    put32(p + 20, t->ring_sub);
+    put64(p + 24, t->ring_pos);
+}
+
+static void mark_get(const uint8_t *p, struct vg_ps_tag *t)
+{
+    t->epoch = get64(p);
+    t->seq = get64(p + 8);
+    t->ring_id = get32(p + 16);
+    t->ring_sub = get32(p + 20);
+    t->ring_pos = get64(p + 24);
+}
+
+static void mark_merge(struct vg_ps_tag *m, const struct vg_ps_tag *t)
+{
+    /* The ring's position stays across events not from the ring. */
+    m->epoch = t->epoch;
+    m->seq = t->seq;
+    if (t->ring_id) {
+        m->ring_id = t->ring_id;
+        m->ring_sub = t->ring_sub;
+        m->ring_pos = t->ring_pos;
+    }
+}
+
+/* The entry at buf[o] (whole, its CRC checked): its tag into the mark,
+ * if it has one.  Returns where its event starts and *evlen its length. */
+static const uint8_t *jnl_event(const uint8_t *buf, uint64_t o, uint32_t len, struct vg_ps_tag *mark,
+                                uint32_t *evlen)
+{
+    const uint8_t *p = buf + o + SPOOL_JNL_ENTRY_HDR;
+    if (memcmp(buf + o, JNL_TAGGED, 4) != 0) {
+        *evlen = len;
+        return p;
+    }
+    if (mark) {
+        struct vg_ps_tag t;
+        mark_get(p, &t);
+        mark_merge(mark, &t);
+    }
+    *evlen = len - VG_PS_TAG_SIZE;
+    return p + VG_PS_TAG_SIZE;
+}
+
+static void mark_file_read(struct spool *s)
+{
+    char path[PATH_MAX], *raw = NULL;
+    size_t size = 0;
+    const uint8_t *b;
+
+    snprintf(path, sizeof(path), "%s/mark", s->dir);
+    if (vg_file_read(path, 64, &raw, &size) != 0)
+        return;
+    b = (const uint8_t *)raw;
+    if (size == 4 + VG_PS_TAG_SIZE + 4 && memcmp(b, MARK_FILE_MAGIC, 4) == 0 &&
+        vg_crc32c(0, b, 4 + VG_PS_TAG_SIZE) == get32(b + 4 + VG_PS_TAG_SIZE))
+        mark_get(b + 4, &s->mark);
+    else
+        log_warnx("[spool] %s is damaged: events spooled just before the last death may be "
+                  "queued twice", path);
+    free(raw);
+}
+
+/* Before the journal is emptied: its last mark, kept. */
+static void mark_file_write(struct spool *s)
+{
+    char path[PATH_MAX];
+    uint8_t b[4 + VG_PS_TAG_SIZE + 4];
+    int fd;
+
+    if (!s->mark.epoch && !s->mark.ring_id)
+        return;
+    memcpy(b, MARK_FILE_MAGIC, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic
+    mark_put(b + 4, &s->mark);
+    put32(b + 4 + VG_PS_TAG_SIZE, vg_crc32c(0, b, 4 + VG_PS_TAG_SIZE));
+    snprintf(path, sizeof(path), "%s/mark", s->dir);
+    fd = open(path, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+    if (fd < 0 || pwrite(fd, b, sizeof(b), 0) != (ssize_t)sizeof(b))
+        log_warn("[spool] cannot write %s", path);
+    if (fd >= 0)
+        close(fd);
+}
+
+void spool_set_mark(struct spool *s, const struct vg_ps_tag *t)
+{
+    mark_merge(&s->mark, t);
+}
+
+void spool_get_mark(const struct spool *s, struct vg_ps_tag *t)
+{
+    *t = s->mark;
+}
+
 /* Reads the journal a killed process left: keeps, for replay, the entries
  * of a batch that never became a record; counts what is damaged; and
  * leaves the file holding exactly what is kept (rewritten through a
@@ -1015,6 +1122,7 @@ static void journal_open(struct spool *s)
     uint64_t seq, next = s->high + 1, off, kept = 0;
     int rc, changed = 0;
 
+    mark_file_read(s); /* the journal's own tags, if any, are newer */
     journal_path(s, path, sizeof(path));
     rc = vg_file_read(path, SPOOL_JNL_MAX, &raw, &size);
     buf = (const uint8_t *)raw;
@@ -1043,9 +1151,12 @@ static void journal_open(struct spool *s)
          * appending it and emptying the journal): replaying would send
          * those events twice. */
         uint32_t len;
+        uint32_t evlen;
         for (off = SPOOL_JNL_HDR; jnl_entry_ok(buf, off, size, &len);
-             off += SPOOL_JNL_ENTRY_HDR + len)
+             off += SPOOL_JNL_ENTRY_HDR + len) {
+            jnl_event(buf, off, len, &s->mark, &evlen);
             s->st.journal_discarded++;
+        }
         log_info("[spool] journal of batch %llu: already spooled, %llu events not replayed",
                  (unsigned long long)seq, (unsigned long long)s->st.journal_discarded);
         goto reset;
@@ -1058,10 +1169,12 @@ static void journal_open(struct spool *s)
     for (off = SPOOL_JNL_HDR; off < size;) {
         uint32_t len;
         if (jnl_entry_ok(buf, off, size, &len)) {
+            uint32_t evlen;
             memcpy(s->jrec + s->jrec_len, buf + off, SPOOL_JNL_ENTRY_HDR + len);
             s->jrec_len += SPOOL_JNL_ENTRY_HDR + len;
-            off += SPOOL_JNL_ENTRY_HDR + len;
+            jnl_event(buf, off, len, &s->mark, &evlen);
             kept++;
+            off += SPOOL_JNL_ENTRY_HDR + len;
             continue;
         }
         changed = 1;
@@ -1114,6 +1227,7 @@ open:
 reset:
     free(raw);
     raw = NULL;
+    mark_file_write(s); /* marks of a journal about to be emptied */
     s->jsize = 0;
     s->jfd = open(path, O_WRONLY | O_CREAT | O_TRUNC | O_APPEND | O_CLOEXEC, 0600);
     if (s->jfd < 0)
@@ -1122,12 +1236,18 @@ reset:
 
 int spool_journal_add(struct spool *s, const void *ev, size_t len)
 {
-    uint8_t h[SPOOL_JNL_HDR], e[SPOOL_JNL_ENTRY_HDR];
-    size_t before = s->jpend.len;
+    return spool_journal_add_tagged(s, ev, len, NULL);
+}
+
+int spool_journal_add_tagged(struct spool *s, const void *ev, size_t len,
+                             const struct vg_ps_tag *tag)
+{
+    uint8_t h[SPOOL_JNL_HDR], e[SPOOL_JNL_ENTRY_HDR + VG_PS_TAG_SIZE];
+    size_t before = s->jpend.len, tl = tag ? VG_PS_TAG_SIZE : 0;
     int rc = 0;
 
     if (len > SPOOL_JNL_EVENT_MAX ||
-        s->jsize + s->jpend.len + SPOOL_JNL_HDR + SPOOL_JNL_ENTRY_HDR + len > SPOOL_JNL_MAX) {
+        s->jsize + s->jpend.len + SPOOL_JNL_HDR + SPOOL_JNL_ENTRY_HDR + tl + len > SPOOL_JNL_MAX) {
         s->st.journal_write_errors++;
         return VG_ETOOBIG;
     }
@@ -1139,11 +1259,13 @@ int spool_journal_add(struct spool *s, const void *ev, size_t len)
         jnl_header(h, s->high + 1);
         rc = vg_buf_append(&s->jpend, h, SPOOL_JNL_HDR);
     }
-    memcpy(e, JNL_ENTRY, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic, not a string
-    put32(e + 4, (uint32_t)len);
-    put32(e + 8, vg_crc32c(vg_crc32c(0, e + 4, 4), ev, len));
+    memcpy(e, tag ? JNL_TAGGED : JNL_ENTRY, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic
+    put32(e + 4, (uint32_t)(tl + len));
+    if (tag)
+        mark_put(e + SPOOL_JNL_ENTRY_HDR, tag);
+    put32(e + 8, vg_crc32c(vg_crc32c(vg_crc32c(0, e + 4, 4), e + SPOOL_JNL_ENTRY_HDR, tl), ev, len));
     if (rc == 0)
-        rc = vg_buf_append(&s->jpend, e, SPOOL_JNL_ENTRY_HDR);
+        rc = vg_buf_append(&s->jpend, e, SPOOL_JNL_ENTRY_HDR + tl);
     if (rc == 0)
         rc = vg_buf_append(&s->jpend, ev, len);
     if (rc) {
@@ -1201,7 +1323,9 @@ int spool_journal_reset(struct spool *s)
 {
     char path[PATH_MAX];
 
-    /* Entries not written yet are in the record now. */
+    /* Entries not written yet are in the record now; where they came from
+     * outlives the journal. */
+    mark_file_write(s);
     vg_buf_reset(&s->jpend);
     s->jpend_n = 0;
     free(s->jrec);
@@ -1235,8 +1359,9 @@ size_t spool_journal_replay(struct spool *s, void (*fn)(void *ctx, const uint8_t
     s->jrec = NULL;
     s->jrec_len = 0;
     for (size_t off = 0; off + SPOOL_JNL_ENTRY_HDR <= rec_len; n++) {
-        uint32_t len = get32(rec + off + 4);
-        fn(ctx, rec + off + SPOOL_JNL_ENTRY_HDR, len);
+        uint32_t len = get32(rec + off + 4), evlen;
+        const uint8_t *ev = jnl_event(rec, off, len, NULL, &evlen);
+        fn(ctx, ev, evlen);
         off += SPOOL_JNL_ENTRY_HDR + len;
     }
     free(rec);

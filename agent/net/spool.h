@@ -57,6 +57,17 @@
  *   are counted (journal_torn, journal_bad), never dropped silently.
  *   The file holds at most one batch: SPOOL_JNL_MAX bytes.
  *
+ *   An event that came with a tag (struct vg_ps_tag: the parent's run and
+ *   event number, the eBPF ring position) is a "VGJT" entry: the same
+ *   header, then the tag (32 bytes, LE) and the event, both in len and
+ *   the CRC, so that an event and where it came from reach the file
+ *   together (a write cut by SIGKILL at a page keeps whole entries only).
+ *   The last tag (the mark) tells the next start which events the spool
+ *   already holds, so that they are not queued again.  When the journal
+ *   is emptied the mark goes to STATE_DIR/spool/mark first ("VGMF", the
+ *   tag, crc32c; no fsync: it is for the death of the process, as the
+ *   journal is).
+ *
  * Invariants: a sequence number is never reused within an epoch (the
  * highest one assigned is persisted before any segment holding it is
  * deleted); meta's acknowledged sequence is persisted before segments
@@ -163,6 +174,17 @@ void spool_stats(const struct spool *s, struct spool_stats *out);
  * failure the journal is left as it was (the event is then only in
  * memory: the caller keeps it, and it is counted in journal_write_errors). */
 int spool_journal_add(struct spool *s, const void *ev, size_t len);
+struct vg_ps_tag;
+/* The same, with where the event came from (NULL: spool_journal_add). */
+int spool_journal_add_tagged(struct spool *s, const void *ev, size_t len,
+                             const struct vg_ps_tag *tag);
+/* Where the events added so far came from (kept in memory for the mark
+ * file, written when the journal is emptied): the epoch and number of t,
+ * and its ring position if it has one (otherwise the last ring position
+ * set stays). */
+void spool_set_mark(struct spool *s, const struct vg_ps_tag *t);
+/* The last mark found at open (zeroes if none) or set since. */
+void spool_get_mark(const struct spool *s, struct vg_ps_tag *t);
 /* Holds the entries spool_journal_add() takes in memory until
  * spool_journal_flush(), which writes them all with one write() (a burst
  * of events costs one system call, not one each).  Until then they are

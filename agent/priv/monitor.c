@@ -6,7 +6,9 @@
  * that carries it, until the child acknowledges that it is in the spool
  * (VG_PS_EVENT_ACK counts the events a child has taken since it
  * started).  A child that dies loses nothing: its successor is sent
- * every event not acknowledged, in order.
+ * every event not acknowledged, in order.  Each event is tagged with this
+ * run's epoch and its number (struct vg_ps_tag), so that the successor
+ * skips those its predecessor spooled but died before acknowledging.
  *
  *   ret:  [EVENT][EVENT][EVENT][EVENT][EVENT]...
  *         |<- acknowledged: gone ->|
@@ -27,6 +29,7 @@
 #include <unistd.h>
 
 #include "certs.h"
+#include "crypto.h"
 #include "err.h"
 #include "log.h"
 #include "monitor.h"
@@ -97,6 +100,9 @@ struct monitor {
     uint64_t lost;      /* refused: ret was full */
     uint64_t acks, acks_seen; /* progress, for the stop deadline */
     uint64_t acked_total;     /* events in the spool, all children together */
+    uint64_t epoch, handed;   /* this run's, events put in ret (the last one's number) */
+    uint32_t origin_ring, origin_sub; /* bus_origin() */
+    uint64_t origin_pos;
     struct vg_buf ctl;  /* other messages for the current child */
 
     struct vg_ps_stats stats;
@@ -215,9 +221,20 @@ int bus_event(struct agent *a, const uint8_t *ev, size_t len)
         m->lens_head = 0;
     }
     before = m->ret.len;
-    if ((rc = vg_ps_put_bytes(&m->ret, VG_PS_EVENT, ev, len)) != 0) {
-        m->lost++;
-        return rc;
+    {
+        struct vg_ps_tag t = { .epoch = m->epoch, .seq = m->handed + 1 };
+        if (m->origin_ring) {
+            t.ring_id = m->origin_ring;
+            t.ring_pos = m->origin_pos;
+            t.ring_sub = m->origin_sub;
+        }
+        if ((rc = vg_ps_put_event(&m->ret, &t, ev, len)) != 0) {
+            m->lost++;
+            return rc;
+        }
+        m->handed++;
+        if (m->origin_ring)
+            m->origin_sub++;
     }
     m->lens[(m->lens_head + m->nlens) % m->lens_cap] = (uint32_t)(m->ret.len - before);
     m->nlens++;
@@ -261,6 +278,21 @@ int bus_ready(struct agent *a)
 uint64_t bus_acked(struct agent *a)
 {
     return a->mon ? a->mon->acked_total : 0;
+}
+
+uint64_t bus_handed(struct agent *a)
+{
+    return a->mon ? a->mon->handed : 0;
+}
+
+void bus_origin(struct agent *a, uint32_t ring, uint64_t pos)
+{
+    struct monitor *m = a->mon;
+    if (!m)
+        return;
+    m->origin_ring = ring;
+    m->origin_pos = pos;
+    m->origin_sub = 0;
 }
 
 size_t bus_backlog(struct agent *a)
@@ -701,6 +733,8 @@ struct monitor *monitor_start(struct agent *a, char **argv, const struct monitor
                   a->conf->user, m->user.name, a->conf->user);
     vg_buf_init(&m->ret, RET_MAX);
     vg_buf_init(&m->ctl, CTL_MAX);
+    vg_random(&m->epoch, sizeof(m->epoch));
+    m->epoch |= 1; /* 0: no epoch (a spool that never saw one) */
     m->backoff_ms = 0;
     uv_timer_init(a->loop, &m->restart);
     uv_timer_init(a->loop, &m->tick);

@@ -63,6 +63,14 @@ struct proc_sink {
      * sink hands on may wait for the end, which comes before the source
      * lets the records go (the eBPF ring's consumer position). */
     void (*burst)(void *ctx, int end);
+    /* May be NULL (then records are let go once handed on).  The eBPF
+     * ring keeps its records until what they became is in the spool:
+     * origin() says which ring record (map id, end position; id 0: none)
+     * the events handed on next come from; handed() counts the events
+     * handed on so far, acked() those now in the spool. */
+    void (*origin)(void *ctx, uint32_t ring, uint64_t pos);
+    uint64_t (*handed)(void *ctx);
+    uint64_t (*acked)(void *ctx);
 };
 
 /* ---- sources ---- */

@@ -57,13 +57,16 @@
 #include <linux/bpf.h>
 
 #include "bpf/proc.h"
+#include "crc32c.h"
 #include "crypto.h"
 #include "log.h"
 #include "proc.h"
+#include "util.h"
 #include "proc.skel.h"
 
 #define DRAIN_MS 200 /* the ring is read this often (and when wake_bytes pile up) */
-#define BURST_MAX 4096 /* records handed on before the consumer position moves */
+#define BURST_MAX 4096 /* records handed on at a time */
+#define HELD_MAX 1024  /* bursts handed on, waiting to be in the spool */
 #define GONE_SLOTS 1024 /* exits remembered per burst (power of two) */
 #define BPFFS_MAGIC 0xcafe4a11
 #define NLINKS 3
@@ -79,6 +82,16 @@ struct ring {
     const unsigned long *producer_pos;
     const uint8_t *data;
     size_t mask, page, map_len;
+    uint32_t id;            /* tells this ring from any other (ring_id below) */
+    unsigned long read_pos; /* records before it are handed on */
+    /* Bursts handed on and not yet in the spool, oldest first: the
+     * consumer position moves to a burst's end once the sink's acked()
+     * reaches the events handed() counted at its end. */
+    struct held {
+        uint64_t handed;
+        unsigned long end;
+    } held[HELD_MAX];
+    unsigned nheld, held_head;
 };
 
 struct proc_bpf {
@@ -215,6 +228,19 @@ static int on_record(void *ctx, void *data, size_t len)
 
 /* ---- our ring ---- */
 
+/* The kernel's map ids start again at each boot (and positions at 0 in
+ * a new ring): a ring is this boot's id and the map's, never 0. */
+static uint32_t ring_id(uint32_t map_id)
+{
+    char *boot = NULL;
+    size_t len = 0;
+    uint32_t c = 0;
+    if (vg_file_read("/proc/sys/kernel/random/boot_id", 64, &boot, &len) == 0)
+        c = vg_crc32c(0, boot, len);
+    free(boot);
+    return vg_crc32c(c, &map_id, sizeof(map_id)) | 1u;
+}
+
 static int ring_map(struct ring *r, int fd)
 {
     struct bpf_map_info info;
@@ -243,6 +269,8 @@ static int ring_map(struct ring *r, int fd)
     }
     r->producer_pos = p;
     r->data = (const uint8_t *)p + r->page;
+    r->id = ring_id(info.id);
+    r->read_pos = *r->consumer_pos;
     return 0;
 }
 
@@ -266,23 +294,47 @@ static size_t rec_len(uint32_t hdr)
     return (rec_payload(hdr) + BPF_RINGBUF_HDR_SZ + 7) / 8 * 8;
 }
 
+/* Lets go of the records whose events are all in the spool. */
+static void release(struct proc_bpf *b)
+{
+    struct ring *r = &b->ring;
+    uint64_t acked;
+
+    if (!r->consumer_pos || !r->nheld)
+        return;
+    acked = b->sink.acked(b->sink.ctx);
+    while (r->nheld && r->held[r->held_head].handed <= acked) {
+        __atomic_store_n(r->consumer_pos, r->held[r->held_head].end, __ATOMIC_RELEASE);
+        r->held_head = (r->held_head + 1) % HELD_MAX;
+        r->nheld--;
+    }
+}
+
 /* Reads what the ring holds in bursts of at most BURST_MAX records, each
- * handed to the sink between its burst(0) and burst(1); only then does
- * the consumer position move past them.  So a process killed in the
- * middle of a burst leaves its records on the ring (pinned, the next
- * agent reads them), where libbpf's reader would have let each go before
- * it was handed on; and the sink can hand a burst on in one write. */
+ * handed to the sink between its burst(0) and burst(1).  The consumer
+ * position moves past them only once the sink says their events are in
+ * the spool (release): a process killed before that -- the agent, its
+ * network process or both -- leaves them on the ring (pinned, the next
+ * agent reads them again; the network process skips what its spool
+ * already holds, by the ring position each event is tagged with).
+ * libbpf's reader would let each record go before it was handed on. */
 static void consume(struct proc_bpf *b)
 {
     struct ring *r = &b->ring;
     struct gone *g;
+    int gated = b->sink.acked && b->sink.handed && b->sink.origin;
 
     if (!r->consumer_pos || !(g = malloc(sizeof(*g))))
         return;
+    if (gated)
+        release(b);
     for (;;) {
-        unsigned long cons = *r->consumer_pos, end = cons;
-        unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
+        unsigned long cons = gated ? r->read_pos : *r->consumer_pos, end = cons;
         unsigned n = 0;
+
+        if (gated && r->nheld == HELD_MAX)
+            break;
+        unsigned long prod = __atomic_load_n(r->producer_pos, __ATOMIC_ACQUIRE);
 
         /* First pass: how far the burst goes, and the exits in it. */
         memset(g, 0, sizeof(*g));
@@ -313,14 +365,28 @@ static void consume(struct proc_bpf *b)
             const uint8_t *h = r->data + (at & r->mask);
             uint32_t hdr;
             memcpy(&hdr, h, sizeof(hdr));
+            if (gated)
+                b->sink.origin(b->sink.ctx, r->id, at + rec_len(hdr));
             if (!(hdr & BPF_RINGBUF_DISCARD_BIT))
                 on_record(b, (void *)(h + BPF_RINGBUF_HDR_SZ), rec_payload(hdr));
             at += rec_len(hdr);
         }
+        if (gated)
+            b->sink.origin(b->sink.ctx, 0, 0);
         if (b->sink.burst)
             b->sink.burst(b->sink.ctx, 1);
         b->gone = NULL;
-        __atomic_store_n(r->consumer_pos, end, __ATOMIC_RELEASE);
+        if (gated) {
+            r->read_pos = end;
+            r->held[(r->held_head + r->nheld) % HELD_MAX] =
+                (struct held){ .handed = b->sink.handed(b->sink.ctx), .end = end };
+            r->nheld++;
+            release(b);
+            if (r->nheld == HELD_MAX)
+                break; /* the spool is behind: wait for it (drain_cb) */
+        } else {
+            __atomic_store_n(r->consumer_pos, end, __ATOMIC_RELEASE);
+        }
         if (n < BURST_MAX)
             break;
     }
@@ -367,13 +433,24 @@ static int may_consume(struct proc_bpf *b)
     return 0;
 }
 
+/* The ring's fd polls readable while records are unreleased: once all
+ * are read and wait only for the spool, the timer takes over. */
+static void quiet(struct proc_bpf *b)
+{
+    if (b->ring.nheld && uv_is_active((uv_handle_t *)&b->poll))
+        uv_poll_stop(&b->poll);
+}
+
 static void drain_cb(uv_timer_t *t)
 {
     struct proc_bpf *b = t->data;
+    if (b->sink.acked)
+        release(b);
     if (!may_consume(b))
         return;
     drain_old(b);
     consume(b);
+    quiet(b);
 }
 
 static void readable(uv_poll_t *h, int status, int events)
@@ -384,6 +461,7 @@ static void readable(uv_poll_t *h, int status, int events)
         return;
     drain_old(b);
     consume(b);
+    quiet(b);
 }
 
 /* ---- pinning ---- */

@@ -15,12 +15,16 @@
 
 #define MAGIC "VGR1"
 #define FLAG_CLEAN 1u
+#define FLAG_UNREADABLE 2u
 
 struct runstate {
     int fd;
     struct runstate_prev cur; /* this run, as written */
     uv_timer_t timer;
     int started;
+    /* Runs to report (runstate.h), oldest first. */
+    struct runstate_prev unrep[RUNSTATE_PENDING_MAX];
+    size_t nunrep;
 };
 
 static void put32(uint8_t *p, uint32_t v) { for (int i = 0; i < 4; i++) p[i] = (uint8_t)(v >> (8 * i)); }
@@ -65,10 +69,11 @@ void runstate_encode(uint8_t rec[RUNSTATE_REC], const struct runstate_prev *st)
 {
     memset(rec, 0, RUNSTATE_REC);
     memcpy(rec, MAGIC, 4); // NOLINT(bugprone-not-null-terminated-result): binary magic, not a string
-    put32(rec + 4, st->clean ? FLAG_CLEAN : 0);
+    put32(rec + 4, (st->clean ? FLAG_CLEAN : 0) | (st->found && !st->readable ? FLAG_UNREADABLE : 0));
     put64(rec + 8, (uint64_t)st->start_ms);
     put64(rec + 16, (uint64_t)st->beat_ms);
     put32(rec + 24, st->pid);
+    put32(rec + 28, st->pending);
     boot_bin(st->boot_id, rec + 32);
     put64(rec + 48, (uint64_t)st->stop_ms);
     put32(rec + 56, vg_crc32c(0, rec, 56));
@@ -78,11 +83,13 @@ int runstate_decode(const uint8_t rec[RUNSTATE_REC], struct runstate_prev *st)
 {
     if (memcmp(rec, MAGIC, 4) != 0 || vg_crc32c(0, rec, 56) != get32(rec + 56))
         return VG_ECORRUPT;
-    st->readable = 1;
+    st->found = 1;
+    st->readable = (get32(rec + 4) & FLAG_UNREADABLE) == 0;
     st->clean = (get32(rec + 4) & FLAG_CLEAN) != 0;
     st->start_ms = (int64_t)get64(rec + 8);
     st->beat_ms = (int64_t)get64(rec + 16);
     st->pid = get32(rec + 24);
+    st->pending = get32(rec + 28);
     boot_text(rec + 32, st->boot_id);
     st->stop_ms = (int64_t)get64(rec + 48);
     return 0;
@@ -104,12 +111,17 @@ static void read_boot_id(char out[37])
     free(buf);
 }
 
-/* One pwrite of the whole record; durable when sync. */
+/* One pwrite of this run's record and the runs to report; durable when
+ * sync. */
 static int write_rec(struct runstate *r, int sync)
 {
-    uint8_t rec[RUNSTATE_REC];
+    uint8_t rec[RUNSTATE_REC * (1 + RUNSTATE_PENDING_MAX)];
+    size_t len = RUNSTATE_REC * (1 + r->nunrep);
+    r->cur.pending = (uint32_t)r->nunrep;
     runstate_encode(rec, &r->cur);
-    if (pwrite(r->fd, rec, RUNSTATE_REC, 0) != RUNSTATE_REC)
+    for (size_t i = 0; i < r->nunrep; i++)
+        runstate_encode(rec + RUNSTATE_REC * (i + 1), &r->unrep[i]);
+    if (pwrite(r->fd, rec, len, 0) != (ssize_t)len)
         return errno ? -errno : -EIO;
     if (sync && fdatasync(r->fd) < 0)
         return -errno;
@@ -135,18 +147,47 @@ struct runstate *runstate_open(const char *state_dir, struct runstate_prev *prev
         goto fail;
     }
     rc = vg_file_read(path, 4096, &buf, &len);
+    read_boot_id(r->cur.boot_id);
     if (rc == 0) {
         prev->found = 1;
-        if (len < RUNSTATE_REC || runstate_decode((const uint8_t *)buf, prev) != 0)
+        if (len < RUNSTATE_REC || runstate_decode((const uint8_t *)buf, prev) != 0) {
             prev->readable = 0;
+        } else {
+            /* Earlier runs an earlier start had not yet reported. */
+            for (uint32_t i = 0; i < prev->pending && i < RUNSTATE_PENDING_MAX &&
+                                 len >= RUNSTATE_REC * (i + 2);
+                 i++) {
+                struct runstate_prev *p = &r->unrep[r->nunrep];
+                memset(p, 0, sizeof(*p));
+                if (runstate_decode((const uint8_t *)buf + RUNSTATE_REC * (i + 1), p) == 0)
+                    r->nunrep++;
+            }
+        }
     } else if (rc != -ENOENT) {
         prev->found = 1; /* there, but unreadable: said so in the event */
     }
     free(buf);
-
-    read_boot_id(r->cur.boot_id);
+    if (prev->found && !(prev->readable && prev->clean)) {
+        if (r->nunrep == RUNSTATE_PENDING_MAX) {
+            /* Runs killed one after another before any could report: the
+             * oldest goes (it was reported at least once before its
+             * reporter died, or its successors' reports say enough). */
+            memmove(r->unrep, r->unrep + 1, sizeof(r->unrep[0]) * (RUNSTATE_PENDING_MAX - 1));
+            r->nunrep--;
+        }
+        r->unrep[r->nunrep] = *prev;
+        r->unrep[r->nunrep].pending = 0;
+        r->nunrep++;
+    }
+    for (size_t i = 0; i < r->nunrep; i++) {
+        struct runstate_prev *p = &r->unrep[i];
+        p->found = 1;
+        if (p->readable && p->boot_id[0] && r->cur.boot_id[0])
+            p->rebooted = strcmp(p->boot_id, r->cur.boot_id) != 0;
+    }
     if (prev->readable && prev->boot_id[0] && r->cur.boot_id[0])
         prev->rebooted = strcmp(prev->boot_id, r->cur.boot_id) != 0;
+    r->cur.found = r->cur.readable = 1;
     r->cur.start_ms = r->cur.beat_ms = vg_time_now_ms();
     r->cur.pid = (uint32_t)getpid();
     r->fd = open(path, O_RDWR | O_CREAT | O_CLOEXEC | O_NOFOLLOW, 0600);
@@ -154,6 +195,9 @@ struct runstate *runstate_open(const char *state_dir, struct runstate_prev *prev
         snprintf(err, errlen, "cannot open %s: %s", path, strerror(errno));
         goto fail;
     }
+    /* This run, at once: a death from now on is seen by the next start. */
+    if ((rc = write_rec(r, 1)) != 0)
+        log_warnx("[priv] cannot record this run's start in %s: %s", path, vg_strerror(rc));
     return r;
 fail:
     if (r->fd >= 0)
@@ -171,10 +215,17 @@ static void beat_cb(uv_timer_t *t)
         log_warnx("[priv] cannot write the run state's heartbeat: %s", vg_strerror(rc));
 }
 
+size_t runstate_unreported(const struct runstate *r, const struct runstate_prev **list)
+{
+    *list = r->unrep;
+    return r->nunrep;
+}
+
 int runstate_start(struct runstate *r, uv_loop_t *loop)
 {
     int rc;
 
+    r->nunrep = 0; /* reported: in the spool */
     r->cur.beat_ms = vg_time_now_ms();
     if ((rc = write_rec(r, 1)) != 0)
         return rc;

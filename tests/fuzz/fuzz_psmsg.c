@@ -23,6 +23,7 @@ static void one(uint32_t type, const uint8_t *p, size_t len)
 {
     static struct vg_ps_command cmd;
     static struct vg_ps_cert cert;
+    struct vg_ps_tag tag;
     static struct vg_ps_pins pins;
     struct vg_ps_stats st;
     struct vg_ps_conn conn;
@@ -68,7 +69,7 @@ static void one(uint32_t type, const uint8_t *p, size_t len)
             same(&b, VG_PS_CERT, p, len);
         break;
     case 7:
-        if (vg_ps_get_bytes(p, len, &d, &n) == 0 && vg_ps_put_bytes(&b, VG_PS_EVENT, d, n) == 0)
+        if (vg_ps_get_event(p, len, &tag, &d, &n) == 0 && vg_ps_put_event(&b, &tag, d, n) == 0)
             same(&b, VG_PS_EVENT, p, len);
         break;
     case 8:

@@ -142,11 +142,91 @@ static void test_unclean_stop(void **state)
     assert_int_equal(uv_loop_close(&loop), 0);
 }
 
+static pid_t run_and_die(int started)
+{
+    pid_t pid = fork();
+    assert_true(pid >= 0);
+    if (pid == 0) {
+        uv_loop_t l2;
+        struct runstate_prev prev;
+        struct runstate *r;
+        char err[256];
+        uv_loop_init(&l2);
+        r = runstate_open(dir, &prev, err, sizeof(err));
+        if (!r || (started && runstate_start(r, &l2) != 0))
+            _exit(3);
+        kill(getpid(), SIGKILL);
+        _exit(3);
+    }
+    return pid;
+}
+
+/* Runs killed before their report of the run before them was spooled
+ * (before runstate_start): each is seen by the next start, and the runs
+ * they had to report are reported again, oldest first, until one start
+ * gets them into the spool. */
+static void test_killed_before_reporting(void **state)
+{
+    uv_loop_t loop;
+    struct runstate_prev prev;
+    const struct runstate_prev *runs;
+    struct runstate *r;
+    char err[256];
+    pid_t a, b, c;
+    int status;
+    (void)state;
+
+    uv_loop_init(&loop);
+    a = run_and_die(1); /* killed while running */
+    assert_int_equal(waitpid(a, &status, 0), a);
+    b = run_and_die(0); /* killed before it could report a */
+    assert_int_equal(waitpid(b, &status, 0), b);
+    c = run_and_die(0); /* and again */
+    assert_int_equal(waitpid(c, &status, 0), c);
+    r = runstate_open(dir, &prev, err, sizeof(err));
+    assert_non_null(r);
+    assert_int_equal(prev.pid, (uint32_t)c);
+    assert_int_equal(runstate_unreported(r, &runs), 3);
+    assert_int_equal(runs[0].pid, (uint32_t)a);
+    assert_int_equal(runs[1].pid, (uint32_t)b);
+    assert_int_equal(runs[2].pid, (uint32_t)c);
+    for (int i = 0; i < 3; i++) {
+        Vigil__V1__Event ev;
+        Vigil__V1__AgentTamper t;
+        assert_int_equal(runstate_tamper(&runs[i], runs[i].start_ms + 10, 0, 0, &ev, &t), 1);
+        assert_int_equal(t.prev_pid, runs[i].pid);
+        assert_string_equal(t.how, "killed or crashed: no clean stop");
+    }
+    /* Reported (in the spool): the next start has only this run to say. */
+    assert_int_equal(runstate_start(r, &loop), 0);
+    runstate_clean_stop(r);
+    loop_once(&loop);
+    r = runstate_open(dir, &prev, err, sizeof(err));
+    assert_non_null(r);
+    assert_true(prev.clean);
+    assert_int_equal(runstate_unreported(r, &runs), 0);
+    runstate_clean_stop(r);
+    /* More runs killed before reporting than are kept: the newest are. */
+    for (int i = 0; i < RUNSTATE_PENDING_MAX + 3; i++) {
+        pid_t p = run_and_die(0);
+        assert_int_equal(waitpid(p, &status, 0), p);
+        c = p;
+    }
+    r = runstate_open(dir, &prev, err, sizeof(err));
+    assert_non_null(r);
+    assert_int_equal(runstate_unreported(r, &runs), RUNSTATE_PENDING_MAX);
+    assert_int_equal(runs[RUNSTATE_PENDING_MAX - 1].pid, (uint32_t)c);
+    runstate_clean_stop(r);
+    loop_once(&loop);
+    assert_int_equal(uv_loop_close(&loop), 0);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_record_round_trip),
         cmocka_unit_test(test_unclean_stop),
+        cmocka_unit_test(test_killed_before_reporting),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

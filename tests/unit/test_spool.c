@@ -16,6 +16,7 @@
 #include <unistd.h>
 
 #include "../../agent/net/spool.h"
+#include "psmsg.h"
 #include "crc32c.h"
 #include "err.h"
 
@@ -612,6 +613,69 @@ static void test_journal_recovers_open_batch(void **state)
     spool_close(s);
 }
 
+/* Tags: where the journaled events came from survives a death, with each
+ * event in the journal while the batch is open and in the mark file once
+ * it closed; the ring position stays across events from elsewhere; replay
+ * hands on the events without their tags. */
+static void kill_with_tags(struct spool *s)
+{
+    struct vg_ps_tag t = { .epoch = 7, .seq = 1, .ring_id = 3, .ring_pos = 800, .ring_sub = 1 };
+    char ev[64];
+    spool_journal_hold(s);
+    for (int i = 0; i < 3; i++) {
+        jnl_event(ev, sizeof(ev), i);
+        t.seq = (uint64_t)i + 1;
+        t.ring_pos += 8;
+        assert_int_equal(spool_journal_add_tagged(s, ev, strlen(ev), &t), 0);
+    }
+    assert_int_equal(spool_journal_flush(s), 0);
+    /* Not from the ring: the ring position stays. */
+    jnl_event(ev, sizeof(ev), 3);
+    assert_int_equal(spool_journal_add_tagged(s, ev, strlen(ev),
+                                              &(struct vg_ps_tag){ .epoch = 7, .seq = 4 }), 0);
+    /* Untagged (the agent's own loss records). */
+    jnl_add(s, 4, 5);
+}
+
+static void test_journal_tags(void **state)
+{
+    struct spool *s;
+    struct spool_stats st;
+    struct vg_ps_tag t;
+    struct got g = { 0 };
+    uint64_t seq;
+    (void)state;
+
+    die_after("jm", kill_with_tags);
+    s = open_spool("jm", 1 << 24);
+    spool_stats(s, &st);
+    assert_int_equal(st.journal_recovered, 5);
+    assert_int_equal(st.journal_bad + st.journal_torn, 0);
+    spool_get_mark(s, &t);
+    assert_int_equal(t.epoch, 7);
+    assert_int_equal(t.seq, 4);
+    assert_int_equal(t.ring_id, 3);
+    assert_int_equal(t.ring_pos, 824);
+    assert_int_equal(t.ring_sub, 1);
+    assert_int_equal(spool_journal_replay(s, collect, &g), 5);
+    check_got(&g, 0, 5);
+    /* The batch closes: the mark outlives the journal. */
+    t.seq = 9;
+    t.ring_pos = 1000;
+    spool_set_mark(s, &t);
+    assert_int_equal(spool_append(s, SPOOL_TELEMETRY, 5, "batch", 5, &seq), 0);
+    assert_int_equal(spool_journal_reset(s), 0);
+    spool_close(s);
+    s = open_spool("jm", 1 << 24);
+    memset(&t, 0, sizeof(t));
+    spool_get_mark(s, &t);
+    assert_int_equal(t.seq, 9);
+    assert_int_equal(t.ring_pos, 1000);
+    memset(&g, 0, sizeof(g));
+    assert_int_equal(spool_journal_replay(s, collect, &g), 0);
+    spool_close(s);
+}
+
 static void kill_after_append(struct spool *s)
 {
     uint64_t seq;
@@ -796,6 +860,7 @@ int main(void)
         cmocka_unit_test(test_journal_torn_and_corrupt),
         cmocka_unit_test(test_journal_bad_header),
         cmocka_unit_test(test_journal_bounds),
+        cmocka_unit_test(test_journal_tags),
         cmocka_unit_test(test_seq_out_of_range),
         cmocka_unit_test(test_ack_past_high),
         cmocka_unit_test(test_duplicate_seq),

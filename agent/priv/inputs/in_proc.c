@@ -1120,6 +1120,24 @@ static void sink_burst(void *ctx, int end)
         bus_hold(p->in->agent);
 }
 
+static void sink_origin(void *ctx, uint32_t ring, uint64_t pos)
+{
+    struct proc_in *p = ctx;
+    bus_origin(p->in->agent, ring, pos);
+}
+
+static uint64_t sink_handed(void *ctx)
+{
+    struct proc_in *p = ctx;
+    return bus_handed(p->in->agent);
+}
+
+static uint64_t sink_acked(void *ctx)
+{
+    struct proc_in *p = ctx;
+    return bus_acked(p->in->agent);
+}
+
 static int sink_ready(void *ctx)
 {
     struct proc_in *p = ctx;
@@ -1149,6 +1167,9 @@ static int proc_init(struct input *in)
     p->sink.fork = on_fork;
     p->sink.ready = sink_ready;
     p->sink.burst = sink_burst;
+    p->sink.origin = sink_origin;
+    p->sink.handed = sink_handed;
+    p->sink.acked = sink_acked;
     uv_timer_init(in->loop, &p->tick);
     uv_timer_init(in->loop, &p->snap);
     uv_timer_init(in->loop, &p->probe_timer);
