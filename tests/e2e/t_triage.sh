@@ -5,8 +5,8 @@
 # tools read it (lz4 -d | tar t); it holds a process, a socket and a
 # /dev/shm file the test made.  The upload survives a dropped connection
 # (resumed, same hash) while telemetry flows; --max-size gives a package
-# with the skips listed; an auditor cannot collect; collects and
-# downloads are audited.
+# with the skips listed; -o never replaces a file without --force; an
+# auditor cannot collect; collects and downloads are audited.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 command -v lz4 >/dev/null || fail "lz4 missing"
@@ -106,6 +106,22 @@ cmp pkg.tar.lz4 again.tar.lz4 || fail "a second download differs"
 expect_exit 0 "$CTL" --json collections --command "$CMDID"
 jq -e --arg id "$ID" 'length == 1 and .[0].collection_id == $id and (.[0].downloads | length) == 2' out.txt >/dev/null ||
     fail "collections --command: $(cat out.txt)"
+
+# -o never replaces a file without --force: refused, the file unchanged,
+# and collect refuses before anything is queued (two collects audited below).
+echo "evidence kept by the responder" >keep.txt
+cp keep.txt keep.orig
+expect_exit 1 "$CTL" collection get "$ID" -o keep.txt
+expect_in err.txt "keep.txt exists"
+expect_in err.txt "--force"
+cmp keep.txt keep.orig || fail "collection get -o replaced an existing file"
+expect_exit 1 "$CTL" collect agent-1 --reason "not over evidence" -o keep.txt
+expect_in err.txt "keep.txt exists"
+expect_in err.txt "--force"
+cmp keep.txt keep.orig || fail "collect -o replaced an existing file"
+[ ! -e keep.txt.part ] || fail "a refused download left keep.txt.part"
+expect_exit 0 "$CTL" collection get "$ID" -o keep.txt --force
+cmp pkg.tar.lz4 keep.txt || fail "collection get --force did not replace the file"
 
 # A bound: the package is made, with what did not fit listed.
 expect_exit 0 "$CTL" collect agent-1 --reason "small" --max-size 20K -o small.tar.lz4
