@@ -1,12 +1,47 @@
 # vg-timeout: 30
-# The man pages render without warnings, and name every vigilctl command
-# and every vigil-agent sub-command the programs themselves list.
+# The man pages render without warnings (groff and man-db), and name
+# every vigilctl command and every vigil-agent sub-command the programs
+# themselves list.  The configuration pages are what confman writes from
+# the config maps now, and list every key of --example-config with the
+# same default.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 M="$VG_ROOT/packaging/man"
-for f in "$M/vigil-agent.8" "$M/vigil-collector.8" "$M/vigilctl.1"; do
+PAGES="vigil-agent.8 vigil-collector.8 vigilctl.1 vigil-agent.conf.5 vigil-collector.conf.5"
+for p in $PAGES; do
+    f="$M/$p"
+    [ -f "$f" ] || fail "no man page $f"
     groff -man -Tutf8 -ww -z "$f" >warn.txt 2>&1 || fail "groff failed on $f"
     [ ! -s warn.txt ] || { cat warn.txt >&2; fail "groff warns about $f"; }
+    if command -v man >/dev/null; then
+        MANWIDTH=80 man --warnings -l "$f" >page.txt 2>warn.txt || fail "man failed on $f"
+        [ ! -s warn.txt ] || { cat warn.txt >&2; fail "man --warnings warns about $f"; }
+        grep -q . page.txt || fail "man rendered nothing for $f"
+    fi
+    for s in "EXIT STATUS" ENVIRONMENT FILES EXAMPLES; do
+        case $p in *.5) [ "$s" = FILES ] || [ "$s" = EXAMPLES ] || continue ;; esac
+        grep -q "^\.SH $s\$" "$f" || fail "$p has no $s section"
+    done
+done
+
+# The configuration pages: current, and every key with its default.
+for prog in agent collector; do
+    page="$M/vigil-$prog.conf.5"
+    "$VG_BIN/confman" "$prog" >gen.5 || fail "confman $prog failed"
+    cmp -s gen.5 "$page" ||
+        { diff -u "$page" gen.5 >&2 || true; fail "$page is stale: run 'make man' and commit it"; }
+    "$VG_BIN/vigil-$prog" --example-config |
+        awk '/^\[/ { sec = $0; next }
+             /^#[a-z_]+ =/ { k = substr($1, 2); v = $0; sub(/^#[a-z_]+ = ?/, "", v); print sec " " k " " v }' |
+        sort >want.txt
+    awk '/^\.SH / { sec = ""; next }
+         /^\.SS \[/ { sec = $2; next }
+         /^\.TP$/ && sec != "" { getline; if ($1 == ".B") { k = $2; getline; v = "";
+             if (match($0, /default \\fB[^\\]*(\\[-e][^\\]*)*\\fR/)) {
+                 v = substr($0, RSTART + 11, RLENGTH - 14); gsub(/\\-/, "-", v); gsub(/\\e/, "\\", v) }
+             print sec " " k " " v } }' "$page" | sort >got.txt
+    [ "$(wc -l <want.txt)" -ge 10 ] || fail "too few keys from vigil-$prog --example-config"
+    diff want.txt got.txt >&2 || fail "vigil-$prog.conf.5 does not list --example-config's keys and defaults"
 done
 "$CTL" --help | sed -n '/^Commands:/,/^$/p' | awk 'NF && $1 != "Commands:" {print $1}' >cmds.txt
 [ "$(wc -l <cmds.txt)" -ge 10 ] || fail "no command list from vigilctl --help"
