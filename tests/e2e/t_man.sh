@@ -1,7 +1,8 @@
 # vg-timeout: 30
 # The man pages render without warnings (groff and man-db), and name
 # every vigilctl command and every vigil-agent sub-command the programs
-# themselves list.  The configuration pages are what confman writes from
+# themselves list, and each vigilctl command's entry names every option
+# its --help lists.  The configuration pages are what confman writes from
 # the config maps now, and list every key of --example-config with the
 # same default.
 . "$VG_ROOT/tests/e2e/lib.sh"
@@ -53,3 +54,45 @@ done <cmds.txt
 while read -r c; do
     grep -q "^\.B $(echo "$c" | sed 's/-/\\\\-/g')\$" "$M/vigil-agent.8" || fail "vigil-agent.8 does not describe '$c'"
 done <sub.txt
+
+# vigilctl.1: each command's entry names every option its --help lists
+# (commands that share one --help share their entries).
+while read -r c; do
+    "$CTL" "$c" --help >"help-$c.txt" || fail "vigilctl $c --help failed"
+done <cmds.txt
+python3 - "$M/vigilctl.1" cmds.txt <<'PY' || fail "vigilctl.1 lacks options its commands' --help lists"
+import re, sys
+page, cmds = open(sys.argv[1]).read(), open(sys.argv[2]).read().split()
+def plain(t):
+    return re.sub(r"\\f[BIRP]", "", t).replace("\\-", "-").replace("\\e", "\\")
+sec = lambda name: page.split(".SH " + name + "\n", 1)[1].split("\n.SH ", 1)[0]
+glob = plain(sec("OPTIONS"))
+entries = {}
+for part in sec("COMMANDS").split(".TP\n")[1:]:
+    m = re.match(r"\.B (\S+)\n", part)
+    if m:
+        entries[plain(m.group(1))] = plain(part)
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])(?![\w-])")
+helps, bad = {}, []
+for c in cmds:
+    lines, keep = [], False
+    for l in open("help-%s.txt" % c).read().split("\n"):
+        if re.match(r"^(Usage|usage):", l):
+            keep = True
+        elif not l.strip():
+            keep = False
+        if keep or re.match(r"^\s+-", l):
+            lines.append(l)
+    helps[c] = (open("help-%s.txt" % c).read(), set(FLAG.findall("\n".join(lines))))
+for c in cmds:
+    text, flags = helps[c]
+    if c not in entries:
+        bad.append("%s: no entry" % c)
+        continue
+    scope = "".join(entries.get(o, "") for o in cmds if helps[o][0] == text) + glob
+    for f in sorted(flags - {"--help", "-h"}):
+        if not FLAG.search(scope) or not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(f), scope):
+            bad.append("vigilctl.1, %s: no %s" % (c, f))
+print("\n".join(bad), file=sys.stderr)
+sys.exit(1 if bad else 0)
+PY
