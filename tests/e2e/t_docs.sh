@@ -2,8 +2,9 @@
 # The docs hold together: every relative link in README.md and docs/*.md
 # names a file that exists (and, into a Markdown file, a heading that
 # exists); every vigilctl, vigil-agent or vigil-collector command shown
-# in a fenced block (with or without a "$ " prompt) is one the program
-# accepts: its sub-command exists and its --help lists every flag used.
+# in a fenced block (with or without a "$ " prompt), or in a man page's
+# examples, is one the program accepts: its sub-command exists and its
+# --help lists every flag used.
 # Then the checker itself is checked on a page with one of each mistake.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
@@ -197,6 +198,15 @@ cat "$VG_TMP/count.txt"
 n=$(sed -n 's/^checked \([0-9]*\) commands.*/\1/p' "$VG_TMP/count.txt")
 [ "${n:-0}" -ge 20 ] || fail "only ${n:-0} commands found in the docs: is the checker blind?"
 cd "$VG_TMP"
+
+# The man pages' examples (.nf blocks) too, as fenced blocks.
+for f in "$VG_ROOT"/packaging/man/*.[158]; do
+    awk '/^\.nf/ { print "```"; next } /^\.fi/ { print "```"; next } { print }' "$f" |
+        sed 's/\\-/-/g; s/\\e/\\/g; s/\\f[BIRP]//g' >"$(basename "$f").md"
+done
+python3 check.py "$VG_BIN" ./*.[158].md >errors.txt 2>count.txt ||
+    { cat errors.txt >&2; fail "a man page shows a command its program does not accept"; }
+cat count.txt
 
 # The checker finds each kind of mistake.
 mkdir -p d/docs
