@@ -407,10 +407,16 @@ int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(a);
         json_decref(a);
     } else {
+        size_t wi = 2;
+        for (size_t i = 0; i < resp->collections->n_collections; i++)
+            if (strlen(resp->collections->collections[i]->collection_id) > wi)
+                wi = strlen(resp->collections->collections[i]->collection_id);
+        /* Each package takes several lines; the header names the first. */
+        printf("%-*s  %-9s %s\n", (int)wi, "ID", "STATE", "HOSTNAME (AGENT ID)  NAME");
         for (size_t i = 0; i < resp->collections->n_collections; i++) {
             const Vigil__V1__CollectionInfo *ci = resp->collections->collections[i];
             char t1[VG_TIME_STR_MAX], t2[VG_TIME_STR_MAX];
-            printf("%s  %-9s ", ci->collection_id, ci->state);
+            printf("%-*s  %-9s ", (int)wi, ci->collection_id, ci->state);
             ctl_put_text(ci->hostname);
             printf(" (");
             ctl_put_text(ci->agent_id);

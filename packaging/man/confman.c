@@ -180,7 +180,7 @@ int main(int argc, char **argv)
         if (strcmp(argv[1], pages[i].prog + strlen("vigil-")) == 0)
             p = &pages[i];
     if (!p) {
-        fprintf(stderr, "usage: confman agent|collector\n");
+        fprintf(stderr, "Usage: confman agent|collector\n");
         return 2;
     }
     for (size_t i = 0; p->prog[i] && i < sizeof(up) - 1; i++)

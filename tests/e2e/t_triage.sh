@@ -123,6 +123,16 @@ cmp keep.txt keep.orig || fail "collect -o replaced an existing file"
 expect_exit 0 "$CTL" collection get "$ID" -o keep.txt --force
 cmp pkg.tar.lz4 keep.txt || fail "collection get --force did not replace the file"
 
+# The lists have a header row.
+expect_exit 0 "$CTL" collections
+head -1 out.txt | grep -q '^ID  *STATE  *HOSTNAME' || fail "collections: no header row: $(head -2 out.txt)"
+expect_in out.txt "$ID"
+cp out.txt collections.txt
+expect_exit 0 "$CTL" commands
+head -1 out.txt | grep -q '^ID  *ISSUED  *ACTION  *STATE' || fail "commands: no header row: $(head -2 out.txt)"
+expect_in out.txt "$CMDID"
+cp out.txt commands.txt
+
 # A bound: the package is made, with what did not fit listed.
 expect_exit 0 "$CTL" collect agent-1 --reason "small" --max-size 20K -o small.tar.lz4
 mkdir y && lz4 -dc small.tar.lz4 | tar x -C y
