@@ -198,8 +198,10 @@ int main(int argc, char **argv)
     put_text(p->about);
     printf("\n.PP\n"
            "The file is INI: \\fB[section]\\fR lines, then \\fIkey\\fR \\fB=\\fR \\fIvalue\\fR "
-           "lines; lines starting with \\fB#\\fR or \\fB;\\fR are comments; indentation is\n"
-           "ignored.  Reading is strict: an unknown section or key, a key given twice\n"
+           "lines; lines starting with \\fB#\\fR or \\fB;\\fR are comments, and \\fB;\\fR "
+           "after\n"
+           "whitespace starts one too; indentation is ignored; lines are limited to 198\n"
+           "bytes.  Reading is strict: an unknown section or key, a key given twice\n"
            "(a list key may be repeated), a value of the wrong type or out of range, or a\n"
            "syntax error stops the program with the file and line.\n"
            "A key left out takes its default.\n"
@@ -208,7 +210,8 @@ int main(int argc, char **argv)
            "file.\n",
            p->prog, p->prog, p->prog);
     printf(".SH VALUES\n"
-           ".TP\n.B string\nThe text after \\fB=\\fR, trimmed.\n"
+           ".TP\n.B string\nThe text after \\fB=\\fR, trimmed; one pair of double quotes "
+           "around it is removed.\n"
            ".TP\n.B path\nA file or directory; a relative path is relative to the directory of\n"
            "the configuration file.\n"
            ".TP\n.B boolean\n\\fByes\\fR, \\fBtrue\\fR, \\fBon\\fR, \\fB1\\fR or \\fBno\\fR, "
