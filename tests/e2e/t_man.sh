@@ -1,8 +1,9 @@
 # vg-timeout: 30
 # The man pages render without warnings (groff and man-db), and name
 # every vigilctl command and every vigil-agent sub-command the programs
-# themselves list, and each vigilctl command's entry names every option
-# its --help lists.  The configuration pages are what confman writes from
+# themselves list; each vigilctl command's entry, and each daemon page,
+# names every option its --help lists (the agent's sub-commands too).
+# The configuration pages are what confman writes from
 # the config maps now, and list every key of --example-config with the
 # same default.
 . "$VG_ROOT/tests/e2e/lib.sh"
@@ -93,6 +94,31 @@ for c in cmds:
     for f in sorted(flags - {"--help", "-h"}):
         if not FLAG.search(scope) or not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(f), scope):
             bad.append("vigilctl.1, %s: no %s" % (c, f))
-print("\n".join(bad), file=sys.stderr)
-sys.exit(1 if bad else 0)
+if bad:
+    sys.exit("\n".join(bad))
+PY
+
+# vigil-agent(8) and vigil-collector(8) name every option their --help
+# lists, and the agent's every sub-command option.
+"$AGENT" --help >help-agent.txt
+"$COLLECTOR" --help >help-collector.txt
+while read -r c; do "$AGENT" "$c" --help >"help-agent-$c.txt" || fail "vigil-agent $c --help failed"; done <sub.txt
+python3 - "$M" <<'PY' || fail "a daemon's man page lacks options its --help lists"
+import glob, re, sys
+FLAG = re.compile(r"(?<![\w-])(--[a-z][a-z-]*|-[a-zA-Z])(?![\w-])")
+bad = []
+for prog, helps in (("vigil-agent", ["help-agent.txt"] + glob.glob("help-agent-*.txt")),
+                    ("vigil-collector", ["help-collector.txt"])):
+    page = open("%s/%s.8" % (sys.argv[1], prog)).read()
+    page = re.sub(r"\\f[BIRP]", "", page).replace("\\-", "-")
+    for h in helps:
+        flags = set()
+        for l in open(h).read().split("\n"):
+            if re.match(r"^(Usage|usage):|^\s+-|^  %s " % prog, l):
+                flags |= set(FLAG.findall(l))
+        for f in sorted(flags):
+            if not re.search(r"(?<![\w-])%s(?![\w-])" % re.escape(f), page):
+                bad.append("%s.8: no %s (from %s)" % (prog, f, h))
+if bad:
+    sys.exit("\n".join(bad))
 PY
