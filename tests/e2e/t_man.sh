@@ -1,4 +1,4 @@
-# vg-timeout: 30
+# vg-timeout: 90
 # The man pages render without warnings (groff and man-db), and name
 # every vigilctl command and every vigil-agent sub-command the programs
 # themselves list; each vigilctl command's entry, and each daemon page,
