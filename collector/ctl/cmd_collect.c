@@ -229,7 +229,9 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
     char agent[256], cmd_id[64], out_name[300], coll_id[64], hn[1024], ai[1024];
     uint64_t max_size = 0, max_ms = 0, timeout_ms = 600000, deadline;
     long pause = 100;
-    int c, rc, nowait = 0, force = 0;
+    int c, rc, nowait = 0, force = 0, cmd_state = 0;
+    uint64_t got = 0, size = 0;
+    int arriving = 0;
 
     while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         switch (c) {
@@ -317,6 +319,11 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             ctl_call_free(owner);
             return rc;
         }
+        if (ci) {
+            arriving = 1;
+            got = ci->received;
+            size = ci->size;
+        }
         ctl_call_free(owner);
         {
             /* The command itself may have failed (no package at all). */
@@ -330,6 +337,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             if (ctl_query(ctl, &r2, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS, &resp,
                           &owner) == 0) {
                 int st = resp->commands->n_commands ? (int)resp->commands->commands[0]->state : 0;
+                cmd_state = st;
                 if (st >= VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED) {
                     fprintf(stderr, "vigilctl: collect %s: ", vg_command_state_name(st));
                     ctl_call_free(owner);
@@ -339,8 +347,24 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             }
         }
         if (vg_time_mono_ms() >= deadline) {
-            fprintf(stderr, "vigilctl: the package is not complete yet; it is still coming. "
-                            "Follow it with: vigilctl collections --command %s\n", cmd_id);
+            /* Say exactly where it is: not received, being built, arriving. */
+            if (arriving && size)
+                fprintf(stderr, "vigilctl: the package is arriving: %llu of %llu bytes so far.\n",
+                        (unsigned long long)got, (unsigned long long)size);
+            else if (arriving)
+                fprintf(stderr, "vigilctl: the package is arriving: %llu bytes so far.\n",
+                        (unsigned long long)got);
+            else if (cmd_state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED)
+                fprintf(stderr, "vigilctl: the agent has not received the request: the host is "
+                                "offline or has not connected since; it gets it when it "
+                                "reconnects, unless the command expires first.\n");
+            else
+                fprintf(stderr, "vigilctl: the agent is building the package (command %s).\n",
+                        cmd_state ? vg_command_state_name(cmd_state) : "sent");
+            fprintf(stderr, "vigilctl: the request stands. Follow it with 'vigilctl commands --id "
+                            "%s' and 'vigilctl collections --command %s'; once the package is "
+                            "complete, 'vigilctl collection get ID -o FILE' fetches it.\n",
+                    cmd_id, cmd_id);
             return CTL_EXIT_PENDING;
         }
         sleep_ms(pause);

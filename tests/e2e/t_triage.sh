@@ -153,5 +153,12 @@ jq -e '.chain_ok' out.txt >/dev/null || fail "audit chain broken"
 
 # Both stop cleanly (under the sanitizers: nothing leaked).
 stop "$APID"
+# An offline host: exit 3, saying the agent has not had the request.
+wait_for 30 "agent-1 offline" '"$CTL" --json host agent-1 | jq -e ".connected == false"'
+VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key \
+    expect_exit 3 "$CTL" collect agent-1 --reason "offline host" -o offline.tar.lz4 --timeout 1s
+expect_in err.txt "the agent has not received the request"
+expect_in err.txt "vigilctl collections --command"
+[ ! -e offline.tar.lz4 ] || fail "collect wrote a file for a package that never came"
 stop "$CPID"
 [ -z "$(ls state-agent-1/uploads/)" ] || fail "uploaded packages left in the agent's state: $(ls state-agent-1/uploads/)"
