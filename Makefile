@@ -109,7 +109,11 @@ FUZZ_BIN := $(patsubst %,$(BUILD)/fuzz/%,$(FUZZ_NAMES))
 BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # Helper programs the end-to-end tests run (an exec storm).
-TOOL_BIN := $(BUILD)/bench/execstorm
+# confman writes the configuration man pages from the config maps
+# (packaging/man/confman.c); t_man.sh checks the pages are current.
+CONFMAN := $(BUILD)/confman
+CONF_MAN := packaging/man/vigil-agent.conf.5 packaging/man/vigil-collector.conf.5
+TOOL_BIN := $(BUILD)/bench/execstorm $(CONFMAN)
 
 # ---- build -----------------------------------------------------------------
 
@@ -117,10 +121,23 @@ TOOL_BIN := $(BUILD)/bench/execstorm
 .SECONDARY:
 
 .PHONY: all deps test check unit e2e demo bench clean checksrc callcycles tests fuzz fuzz-build \
-        fuzz-smoke test-html pkgbins deb rpm test-packages lint
+        fuzz-smoke test-html pkgbins deb rpm test-packages lint man
 .DEFAULT_GOAL := all
 
-all: $(PROGS)
+all: $(PROGS) $(CONF_MAN)
+
+# The configuration man pages, from the tables that parse the files.
+$(CONFMAN): $(BUILD)/obj/packaging/man/confman.o $(BUILD)/obj/agent/conf.o \
+            $(BUILD)/obj/collector/conf.o
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^
+
+packaging/man/vigil-%.conf.5: $(CONFMAN)
+	@echo "  GEN     $@"
+	$(Q)$(CONFMAN) $* >$@.tmp && mv $@.tmp $@
+
+man: $(CONF_MAN)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)

@@ -85,6 +85,7 @@ inst 0644 "$P/conf/agent.conf" /etc/vigil/agent.conf
 inst 0644 "$P/systemd/vigil-agent.service" /lib/systemd/system/vigil-agent.service
 inst 0644 "$P/systemd/vigil-isolation.service" /lib/systemd/system/vigil-isolation.service
 inst 0644 "$STAGE/man/vigil-agent.8.gz" /usr/share/man/man8/vigil-agent.8.gz
+inst 0644 "$STAGE/man/vigil-agent.conf.5.gz" /usr/share/man/man5/vigil-agent.conf.5.gz
 inst 0644 "$P/agent.conf.example" /usr/share/doc/vigil-agent/examples/agent.conf.example
 common vigil-agent
 mkdir -p "$T/DEBIAN"
@@ -97,6 +98,7 @@ inst 0755 "$STAGE/bin/vigil-collector" /usr/sbin/vigil-collector
 inst 0644 "$P/conf/collector.conf" /etc/vigil/collector.conf
 inst 0644 "$P/systemd/vigil-collector.service" /lib/systemd/system/vigil-collector.service
 inst 0644 "$STAGE/man/vigil-collector.8.gz" /usr/share/man/man8/vigil-collector.8.gz
+inst 0644 "$STAGE/man/vigil-collector.conf.5.gz" /usr/share/man/man5/vigil-collector.conf.5.gz
 inst 0644 "$P/collector.conf.example" /usr/share/doc/vigil-collector/examples/collector.conf.example
 common vigil-collector
 mkdir -p "$T/DEBIAN"

@@ -54,7 +54,7 @@ pkg_stage() {
             -o "$STAGE/bin/$p" "$build/$p"
         chmod 0755 "$STAGE/bin/$p"
     done
-    for m in "$ROOT"/packaging/man/*.[18]; do
+    for m in "$ROOT"/packaging/man/*.[158]; do
         gzip -9n <"$m" >"$STAGE/man/$(basename "$m").gz"
     done
     pkg_changelog "$version" >"$STAGE/changelog"

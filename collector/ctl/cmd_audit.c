@@ -326,10 +326,18 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(o);
         json_decref(o);
     } else {
+        size_t wt = 4;
+        for (size_t i = 0; i < r->n_entries; i++) {
+            char t[VG_TIME_STR_MAX];
+            if (strlen(vg_time_format(r->entries[i]->time_ms, t, sizeof(t))) > wt)
+                wt = strlen(t);
+        }
+        printf("%6s  %-*s  %-8s %-10s %s\n", "ID", (int)wt, "TIME", "RESULT", "ACTION",
+               "ACTOR: DETAIL [TARGET]");
         for (size_t i = 0; i < r->n_entries; i++) {
             const Vigil__V1__AuditEntry *e = r->entries[i];
             char t[VG_TIME_STR_MAX];
-            printf("%6lld  %s  %-8s %-10s ", (long long)e->id,
+            printf("%6lld  %-*s  %-8s %-10s ", (long long)e->id, (int)wt,
                    vg_time_format(e->time_ms, t, sizeof(t)), e->result, e->action);
             ctl_put_text(e->actor);
             printf(": ");

@@ -73,9 +73,36 @@ static int query(struct ctl *ctl, const char *agent, const char *id, const char 
     return ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COLLECTIONS, resp, owner);
 }
 
+/* -o FILE names evidence: an existing file is replaced only with --force.
+ * Returns 0, or prints why not and returns CTL_EXIT_FAIL. */
+static int refuse_existing(const char *path, int force)
+{
+    struct stat st;
+    if (force || lstat(path, &st) != 0)
+        return 0;
+    return ctl_err("%s exists; it was left unchanged (give --force to replace it)", path);
+}
+
+/* Moves the finished download into place; without force, never over an
+ * existing file (RENAME_NOREPLACE; link() where the file system lacks it).
+ * Returns 0 or an errno. */
+static int place(const char *tmp, const char *path, int force)
+{
+    if (force)
+        return rename(tmp, path) == 0 ? 0 : errno;
+    if (renameat2(AT_FDCWD, tmp, AT_FDCWD, path, RENAME_NOREPLACE) == 0)
+        return 0;
+    if (errno != EINVAL && errno != ENOSYS)
+        return errno;
+    if (link(tmp, path) != 0)
+        return errno;
+    unlink(tmp);
+    return 0;
+}
+
 /* Downloads a complete collection into path and checks its hash.
  * Returns an exit status. */
-static int download(struct ctl *ctl, const char *id, const char *path, int quiet)
+static int download(struct ctl *ctl, const char *id, const char *path, int force, int quiet)
 {
     struct vg_sha256 *h = vg_sha256_new();
     uint8_t d[VG_SHA256_LEN];
@@ -137,9 +164,13 @@ static int download(struct ctl *ctl, const char *id, const char *path, int quiet
         return ctl_err("downloaded %s but its SHA-256 %s is not the collector's record %s; "
                        "nothing written", id, hex, want);
     }
-    if (rename(tmp, path) != 0) {
+    if ((rc = place(tmp, path, force)) != 0) {
         unlink(tmp);
-        return ctl_err("cannot write %s: %s", path, strerror(errno));
+        if (rc == EEXIST)
+            return ctl_err("%s exists; it was left unchanged (give --force to replace it; "
+                           "the collector keeps the package: vigilctl collection get %s -o FILE)",
+                           path, id);
+        return ctl_err("cannot write %s: %s", path, strerror(rc));
     }
     if (!quiet)
         printf("wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
@@ -150,8 +181,9 @@ static int download(struct ctl *ctl, const char *id, const char *path, int quiet
 void ctl_usage_collect(FILE *out)
 {
     fprintf(out,
-            "Usage: vigilctl [OPTIONS] collect HOST --reason TEXT [-o FILE] [--max-size SIZE]\n"
-            "                                   [--max-time D] [--no-wait] [--timeout D]\n"
+            "Usage: vigilctl [OPTIONS] collect HOST --reason TEXT [-o FILE [--force]]\n"
+            "                                   [--max-size SIZE] [--max-time D] [--no-wait]\n"
+            "                                   [--timeout D]\n"
             "\n"
             "Collects a triage package from HOST: processes (exe, argv, user, exe SHA-256),\n"
             "sockets and their processes, logins, accounts, sudoers, cron, unpackaged systemd\n"
@@ -163,7 +195,9 @@ void ctl_usage_collect(FILE *out)
             "the responder or admin role; the request and every download are audited.\n"
             "\n"
             "  --reason TEXT    why (required)\n"
-            "  -o FILE          where to write it (default: triage-HOST-ID.tar.lz4, here)\n"
+            "  -o FILE          where to write it (default: triage-HOST-ID.tar.lz4, here);\n"
+            "                   an existing file is refused before anything is queued\n"
+            "  --force          replace FILE if it exists\n"
             "  --max-size SIZE  bound on the items' total (default 256M); what does not fit\n"
             "                   is listed in the manifest as skipped\n"
             "  --max-time D     bound on the collection's time (default 5m)\n"
@@ -183,6 +217,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
         { "max-time", required_argument, NULL, 't' },
         { "no-wait", no_argument, NULL, 'n' },
         { "timeout", required_argument, NULL, 'T' },
+        { "force", no_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
@@ -194,7 +229,9 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
     char agent[256], cmd_id[64], out_name[300], coll_id[64], hn[1024], ai[1024];
     uint64_t max_size = 0, max_ms = 0, timeout_ms = 600000, deadline;
     long pause = 100;
-    int c, rc, nowait = 0;
+    int c, rc, nowait = 0, force = 0, cmd_state = 0;
+    uint64_t got = 0, size = 0;
+    int arriving = 0;
 
     while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         switch (c) {
@@ -209,6 +246,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
                 return ctl_usage_err("collect", "--max-time '%s': a duration like 5m", optarg);
             break;
         case 'n': nowait = 1; break;
+        case 'f': force = 1; break;
         case 'T':
             if (vg_parse_duration(optarg, &timeout_ms))
                 return ctl_usage_err("collect", "--timeout '%s': a duration like 10m", optarg);
@@ -222,6 +260,8 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
         return ctl_usage_err("collect", "give exactly one HOST");
     if (!reason || !reason[0])
         return ctl_usage_err("collect", "--reason TEXT is required: it goes to the audit log");
+    if (outp && (rc = refuse_existing(outp, force)) != 0)
+        return rc;
     if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
         return rc;
     cq.agent_id = agent;
@@ -264,10 +304,10 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
                                            : '_');
                 safe[k] = '\0';
                 snprintf(out_name, sizeof(out_name), "triage-%s-%.8s.tar.lz4", safe, coll_id);
-                if (access(out_name, F_OK) == 0) {
+                if (!force && access(out_name, F_OK) == 0) {
                     ctl_call_free(owner);
-                    return ctl_err("%s exists; give -o FILE (the package is kept by the "
-                                   "collector: vigilctl collection get %s -o FILE)",
+                    return ctl_err("%s exists; give -o FILE or --force (the package is kept "
+                                   "by the collector: vigilctl collection get %s -o FILE)",
                                    out_name, coll_id);
                 }
             }
@@ -278,6 +318,11 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             rc = ctl_err("the collection failed: %s", ci->error);
             ctl_call_free(owner);
             return rc;
+        }
+        if (ci) {
+            arriving = 1;
+            got = ci->received;
+            size = ci->size;
         }
         ctl_call_free(owner);
         {
@@ -292,6 +337,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             if (ctl_query(ctl, &r2, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS, &resp,
                           &owner) == 0) {
                 int st = resp->commands->n_commands ? (int)resp->commands->commands[0]->state : 0;
+                cmd_state = st;
                 if (st >= VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED) {
                     fprintf(stderr, "vigilctl: collect %s: ", vg_command_state_name(st));
                     ctl_call_free(owner);
@@ -301,27 +347,48 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             }
         }
         if (vg_time_mono_ms() >= deadline) {
-            fprintf(stderr, "vigilctl: the package is not complete yet; it is still coming. "
-                            "Follow it with: vigilctl collections --command %s\n", cmd_id);
+            /* Say exactly where it is: not received, being built, arriving. */
+            if (arriving && size)
+                fprintf(stderr, "vigilctl: the package is arriving: %llu of %llu bytes so far.\n",
+                        (unsigned long long)got, (unsigned long long)size);
+            else if (arriving)
+                fprintf(stderr, "vigilctl: the package is arriving: %llu bytes so far.\n",
+                        (unsigned long long)got);
+            else if (cmd_state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED)
+                fprintf(stderr, "vigilctl: the agent has not received the request: the host is "
+                                "offline or has not connected since; it gets it when it "
+                                "reconnects, unless the command expires first.\n");
+            else
+                fprintf(stderr, "vigilctl: the agent is building the package (command %s).\n",
+                        cmd_state ? vg_command_state_name(cmd_state) : "sent");
+            fprintf(stderr, "vigilctl: the request stands. Follow it with 'vigilctl commands --id "
+                            "%s' and 'vigilctl collections --command %s'; once the package is "
+                            "complete, 'vigilctl collection get ID -o FILE' fetches it.\n",
+                    cmd_id, cmd_id);
             return CTL_EXIT_PENDING;
         }
         sleep_ms(pause);
         if (pause < 1000)
             pause *= 2;
     }
-    return download(ctl, coll_id, out_name, 0);
+    return download(ctl, coll_id, out_name, force, 0);
 }
 
 void ctl_usage_collections(FILE *out)
 {
     fprintf(out,
             "Usage: vigilctl [OPTIONS] collections [HOST] [--command ID]\n"
-            "       vigilctl [OPTIONS] collection get ID -o FILE\n"
+            "       vigilctl [OPTIONS] collection get ID -o FILE [--force]\n"
             "\n"
             "Lists the triage packages the collector holds, newest first, with their chain\n"
             "of custody: who asked and why, when it arrived (in how many chunks), its size\n"
             "and SHA-256, and every download.  'collection get' downloads one again and\n"
-            "checks its SHA-256 (responder or admin; audited).\n"
+            "checks its SHA-256 (responder or admin; audited).  It never replaces an\n"
+            "existing FILE unless --force is given.\n"
+            "\n"
+            "  --command ID     only the package of that collect command\n"
+            "  -o FILE          (collection get) where to write it\n"
+            "  --force          (collection get) replace FILE if it exists\n"
             "\n"
             "With --json (before the command): an array of {collection_id, command_id,\n"
             "agent_id, hostname, name, state, error, operator, reason, requested, started,\n"
@@ -364,10 +431,16 @@ int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(a);
         json_decref(a);
     } else {
+        size_t wi = 2;
+        for (size_t i = 0; i < resp->collections->n_collections; i++)
+            if (strlen(resp->collections->collections[i]->collection_id) > wi)
+                wi = strlen(resp->collections->collections[i]->collection_id);
+        /* Each package takes several lines; the header names the first. */
+        printf("%-*s  %-9s %s\n", (int)wi, "ID", "STATE", "HOSTNAME (AGENT ID)  NAME");
         for (size_t i = 0; i < resp->collections->n_collections; i++) {
             const Vigil__V1__CollectionInfo *ci = resp->collections->collections[i];
             char t1[VG_TIME_STR_MAX], t2[VG_TIME_STR_MAX];
-            printf("%s  %-9s ", ci->collection_id, ci->state);
+            printf("%-*s  %-9s ", (int)wi, ci->collection_id, ci->state);
             ctl_put_text(ci->hostname);
             printf(" (");
             ctl_put_text(ci->agent_id);
@@ -404,15 +477,17 @@ int ctl_cmd_collection(struct ctl *ctl, int argc, char **argv)
 {
     static const struct option opts[] = {
         { "output", required_argument, NULL, 'o' },
+        { "force", no_argument, NULL, 'f' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
     const char *outp = NULL;
-    int c;
+    int c, rc, force = 0;
 
     while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
+        case 'f': force = 1; break;
         case 'h': ctl_usage_collections(stdout); return CTL_EXIT_OK;
         case ':':
             return ctl_usage_err("collection", "option '%s' needs a value", argv[optind - 1]);
@@ -423,5 +498,7 @@ int ctl_cmd_collection(struct ctl *ctl, int argc, char **argv)
         return ctl_usage_err("collection", "expected: collection get ID -o FILE");
     if (!outp)
         return ctl_usage_err("collection", "-o FILE is required");
-    return download(ctl, argv[optind + 1], outp, 0);
+    if ((rc = refuse_existing(outp, force)) != 0)
+        return rc;
+    return download(ctl, argv[optind + 1], outp, force, 0);
 }

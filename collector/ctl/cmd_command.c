@@ -361,10 +361,21 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(a);
         json_decref(a);
     } else {
+        size_t wi = 2, wt = 6;
         for (size_t i = 0; i < resp->commands->n_commands; i++) {
             const Vigil__V1__CommandInfo *ci = resp->commands->commands[i];
             char t[VG_TIME_STR_MAX];
-            printf("%s  %s  %-8s %-12s ", ci->command_id,
+            if (strlen(ci->command_id) > wi)
+                wi = strlen(ci->command_id);
+            if (strlen(vg_time_format(ci->issued_time_ms, t, sizeof(t))) > wt)
+                wt = strlen(t);
+        }
+        printf("%-*s  %-*s  %-8s %-12s %s\n", (int)wi, "ID", (int)wt, "ISSUED", "ACTION",
+               "STATE", "HOSTNAME (AGENT ID)  by OPERATOR: REASON [DETAIL]");
+        for (size_t i = 0; i < resp->commands->n_commands; i++) {
+            const Vigil__V1__CommandInfo *ci = resp->commands->commands[i];
+            char t[VG_TIME_STR_MAX];
+            printf("%-*s  %-*s  %-8s %-12s ", (int)wi, ci->command_id, (int)wt,
                    vg_time_format(ci->issued_time_ms, t, sizeof(t)), ci->action,
                    vg_command_state_name(ci->state));
             ctl_put_text(ci->hostname);
@@ -648,6 +659,12 @@ int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv)
         }
     } else if (req.request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_ENROLL_TOKEN_LIST) {
         json_t *a = json_array();
+        size_t wi = 2;
+        for (size_t i = 0; i < resp->enroll_tokens->n_tokens; i++)
+            if (strlen(resp->enroll_tokens->tokens[i]->id) > wi)
+                wi = strlen(resp->enroll_tokens->tokens[i]->id);
+        if (!ctl->json)
+            printf("%-*s  %s\n", (int)wi, "ID", "USES  UNTIL  STATE  LABEL");
         for (size_t i = 0; i < resp->enroll_tokens->n_tokens; i++) {
             const Vigil__V1__EnrollTokenInfo *t = resp->enroll_tokens->tokens[i];
             if (ctl->json) {
@@ -667,7 +684,7 @@ int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv)
                 else if (t->failures)
                     snprintf(state, sizeof(state), "  %u failure%s", t->failures,
                              t->failures == 1 ? "" : "s");
-                printf("%s  %u/%u used  until %s%s%s  ", t->id, t->uses, t->max_uses,
+                printf("%-*s  %u/%u used  until %s%s%s  ", (int)wi, t->id, t->uses, t->max_uses,
                        vg_time_format(t->expires_time_ms, t1, sizeof(t1)),
                        t->revoked_time_ms ? "  REVOKED" : "", state);
                 ctl_put_text(t->label);

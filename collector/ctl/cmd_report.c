@@ -33,9 +33,9 @@
 void ctl_usage_advisories(FILE *out)
 {
     fprintf(out,
-            "usage: vigilctl advisories import FILE [--format debian-json|dsa-list|csaf]\n"
-            "                                       [--source TEXT]\n"
-            "       vigilctl [--json] advisories list\n"
+            "Usage: vigilctl [OPTIONS] advisories import FILE\n"
+            "                          [--format debian-json|dsa-list|csaf] [--source TEXT]\n"
+            "       vigilctl [OPTIONS] advisories list\n"
             "\n"
             "Imports an advisory feed into the collector (admin role), offline: the file is\n"
             "one you fetched and checked yourself.  Formats (detected from the content when\n"
@@ -54,12 +54,12 @@ void ctl_usage_advisories(FILE *out)
 void ctl_usage_exception(FILE *out)
 {
     fprintf(out,
-            "usage: vigilctl exception add (--host HOST | --tag KEY=VALUE | --all)\n"
-            "                              (--source P | --binary P) [--cve C] | --cve C\n"
-            "                              --reason TEXT --approver NAME --expires WHEN\n"
-            "                              [--control TEXT]\n"
-            "       vigilctl [--json] exception list [--all]\n"
-            "       vigilctl exception revoke ID --reason TEXT\n"
+            "Usage: vigilctl [OPTIONS] exception add (--host HOST | --tag KEY=VALUE | --all)\n"
+            "                          (--source P | --binary P) [--cve C] | --cve C\n"
+            "                          --reason TEXT --approver NAME --expires WHEN\n"
+            "                          [--control TEXT]\n"
+            "       vigilctl [OPTIONS] exception list [--all]\n"
+            "       vigilctl [OPTIONS] exception revoke ID --reason TEXT\n"
             "\n"
             "Risk acceptance (admin role; audited).  An exception covers exactly what it\n"
             "names: the host (or every host with the tag, or every host with --all), the\n"
@@ -85,9 +85,10 @@ void ctl_usage_exception(FILE *out)
 void ctl_usage_report(FILE *out)
 {
     fprintf(out,
-            "usage: vigilctl report patch --format csv|json|html -o FILE [--as-of WHEN]\n"
-            "                             [--hosts PATTERN] [--layout summary|full] [--sign]\n"
-            "       vigilctl report verify FILE [--ca CA] [--hash-only]\n"
+            "Usage: vigilctl [OPTIONS] report patch --format csv|json|html -o FILE\n"
+            "                          [--as-of WHEN] [--hosts PATTERN]\n"
+            "                          [--layout summary|full] [--sign]\n"
+            "       vigilctl [OPTIONS] report verify FILE [--ca CA] [--hash-only]\n"
             "\n"
             "patch: the patch-compliance report (any operator role; the auditor role\n"
             "suffices), rendered by the collector.  It tests every host against Cyber\n"
@@ -498,6 +499,8 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
         }
     } else {
         json_t *a = json_array();
+        if (!ctl->json)
+            printf("%-4s %-8s %s\n", "ID", "STATE", "COVERS (approval on the next line)");
         for (size_t i = 0; i < resp->exceptions->n_exceptions; i++) {
             if (ctl->json)
                 json_array_append_new(a, exc_json(resp->exceptions->exceptions[i], now));

@@ -82,8 +82,8 @@ static void usage(FILE *out)
                  "VIGIL_CA, VIGIL_CERT, VIGIL_KEY, VIGIL_SERVER_NAME) or from\n"
                  "~/.config/vigil/ctl.conf ([ctl] collector, ca, cert, key, server_name).\n"
                  "\n"
-                 "Exit status: 0 success, 1 failure, 2 usage error; isolate and release: 3\n"
-                 "when the command had not finished by the end of the wait.\n");
+                 "Exit status: 0 success, 1 failure, 2 usage error; isolate, release and\n"
+                 "collect: 3 when the command had not finished by the end of the wait.\n");
 }
 
 int main(int argc, char **argv)

@@ -5,8 +5,8 @@
 # tools read it (lz4 -d | tar t); it holds a process, a socket and a
 # /dev/shm file the test made.  The upload survives a dropped connection
 # (resumed, same hash) while telemetry flows; --max-size gives a package
-# with the skips listed; an auditor cannot collect; collects and
-# downloads are audited.
+# with the skips listed; -o never replaces a file without --force; an
+# auditor cannot collect; collects and downloads are audited.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 command -v lz4 >/dev/null || fail "lz4 missing"
@@ -107,6 +107,32 @@ expect_exit 0 "$CTL" --json collections --command "$CMDID"
 jq -e --arg id "$ID" 'length == 1 and .[0].collection_id == $id and (.[0].downloads | length) == 2' out.txt >/dev/null ||
     fail "collections --command: $(cat out.txt)"
 
+# -o never replaces a file without --force: refused, the file unchanged,
+# and collect refuses before anything is queued (two collects audited below).
+echo "evidence kept by the responder" >keep.txt
+cp keep.txt keep.orig
+expect_exit 1 "$CTL" collection get "$ID" -o keep.txt
+expect_in err.txt "keep.txt exists"
+expect_in err.txt "--force"
+cmp keep.txt keep.orig || fail "collection get -o replaced an existing file"
+expect_exit 1 "$CTL" collect agent-1 --reason "not over evidence" -o keep.txt
+expect_in err.txt "keep.txt exists"
+expect_in err.txt "--force"
+cmp keep.txt keep.orig || fail "collect -o replaced an existing file"
+[ ! -e keep.txt.part ] || fail "a refused download left keep.txt.part"
+expect_exit 0 "$CTL" collection get "$ID" -o keep.txt --force
+cmp pkg.tar.lz4 keep.txt || fail "collection get --force did not replace the file"
+
+# The lists have a header row.
+expect_exit 0 "$CTL" collections
+head -1 out.txt | grep -q '^ID  *STATE  *HOSTNAME' || fail "collections: no header row: $(head -2 out.txt)"
+expect_in out.txt "$ID"
+cp out.txt collections.txt
+expect_exit 0 "$CTL" commands
+head -1 out.txt | grep -q '^ID  *ISSUED  *ACTION  *STATE' || fail "commands: no header row: $(head -2 out.txt)"
+expect_in out.txt "$CMDID"
+cp out.txt commands.txt
+
 # A bound: the package is made, with what did not fit listed.
 expect_exit 0 "$CTL" collect agent-1 --reason "small" --max-size 20K -o small.tar.lz4
 mkdir y && lz4 -dc small.tar.lz4 | tar x -C y
@@ -127,5 +153,12 @@ jq -e '.chain_ok' out.txt >/dev/null || fail "audit chain broken"
 
 # Both stop cleanly (under the sanitizers: nothing leaked).
 stop "$APID"
+# An offline host: exit 3, saying the agent has not had the request.
+wait_for 30 "agent-1 offline" '"$CTL" --json host agent-1 | jq -e ".connected == false"'
+VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key \
+    expect_exit 3 "$CTL" collect agent-1 --reason "offline host" -o offline.tar.lz4 --timeout 1s
+expect_in err.txt "the agent has not received the request"
+expect_in err.txt "vigilctl collections --command"
+[ ! -e offline.tar.lz4 ] || fail "collect wrote a file for a package that never came"
 stop "$CPID"
 [ -z "$(ls state-agent-1/uploads/)" ] || fail "uploaded packages left in the agent's state: $(ls state-agent-1/uploads/)"
