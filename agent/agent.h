@@ -216,6 +216,10 @@ struct agent {
     struct cmds *cmds;
     struct uploader *uploader;
     struct monitor *mon; /* the parent's link to the network child */
+    /* Called when the network process says more events are in the spool
+     * (bus_acked() moved); may be NULL. */
+    void (*spooled)(void *ctx);
+    void *spooled_ctx;
 };
 
 /* The network child's main (agent/net/child.c): fd is its socket to the

@@ -89,10 +89,11 @@ const struct vg_conf_key agent_conf_keys[] = {
        64ULL * 1024 * 1024 * 1024,
        "executables up to this size are hashed (SHA-256, cached by inode and mtime, on a "
        "worker thread); 0: none"),
-    KB("telemetry", "ring_buffer_size", VG_CONF_SIZE, "512K", ring_buffer_size, 65536,
+    KB("telemetry", "ring_buffer_size", VG_CONF_SIZE, "2M", ring_buffer_size, 65536,
        256ULL * 1024 * 1024,
-       "the eBPF ring buffer (a power of two): room for bursts, and for the execs while the "
-       "agent restarts (about 3,000 execs per MiB: 512K holds a 2 s restart at 600 execs/s); "
+       "the eBPF ring buffer (a power of two): room for bursts, for execs not yet in the spool "
+       "and for those while the agent restarts (about 3,000 execs per MiB: 2M holds an 8 s "
+       "restart at 750 execs/s); "
        "raise it on hosts that exec faster; it is mapped twice, so it counts double in RSS "
        "(not in PSS)"),
     K("telemetry", "bpf_pin_dir", VG_CONF_STR, "/sys/fs/bpf/vigil", bpf_pin_dir,

@@ -333,6 +333,8 @@ static void acked(struct monitor *m, uint64_t total)
     m->acked_gen = total;
     m->acked_total += n;
     m->acks++;
+    if (n && m->a->spooled)
+        m->a->spooled(m->a->spooled_ctx);
 }
 
 /* ---- the child's messages ---- */

@@ -85,6 +85,9 @@ int proc_bpf_open(uv_loop_t *loop, const struct proc_sink *sink, uint64_t ring_s
 /* Records the kernel could not put on the ring (ring full) since open,
  * plus, with pinning, those no earlier agent counted (while none ran). */
 uint64_t proc_bpf_drops(struct proc_bpf *b);
+/* The sink's acked() moved: lets go of the records now spooled at once
+ * (not at the next read), so that the ring has room. */
+void proc_bpf_spooled(struct proc_bpf *b);
 /* Records the pinned ring buffer in pin_dir could not take that no agent
  * has counted yet (the gap since the last one), into *lost, without
  * taking the pins over.  Returns 0, or -ENOENT when nothing is pinned. */

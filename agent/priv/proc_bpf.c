@@ -294,7 +294,8 @@ static size_t rec_len(uint32_t hdr)
     return (rec_payload(hdr) + BPF_RINGBUF_HDR_SZ + 7) / 8 * 8;
 }
 
-/* Lets go of the records whose events are all in the spool. */
+/* Lets go of the records whose events are all in the spool.  (Until then
+ * they take room in the ring: ring_buffer_size is sized for that.) */
 static void release(struct proc_bpf *b)
 {
     struct ring *r = &b->ring;
@@ -431,6 +432,12 @@ static int may_consume(struct proc_bpf *b)
     if (uv_is_active((uv_handle_t *)&b->poll))
         uv_poll_stop(&b->poll);
     return 0;
+}
+
+void proc_bpf_spooled(struct proc_bpf *b)
+{
+    if (b && b->sink.acked)
+        release(b);
 }
 
 /* The ring's fd polls readable while records are unreleased: once all

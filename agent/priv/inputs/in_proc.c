@@ -1138,6 +1138,12 @@ static uint64_t sink_acked(void *ctx)
     return bus_acked(p->in->agent);
 }
 
+static void on_spooled(void *ctx)
+{
+    struct proc_in *p = ctx;
+    proc_bpf_spooled(p->bpf);
+}
+
 static int sink_ready(void *ctx)
 {
     struct proc_in *p = ctx;
@@ -1170,6 +1176,8 @@ static int proc_init(struct input *in)
     p->sink.origin = sink_origin;
     p->sink.handed = sink_handed;
     p->sink.acked = sink_acked;
+    in->agent->spooled = on_spooled;
+    in->agent->spooled_ctx = p;
     uv_timer_init(in->loop, &p->tick);
     uv_timer_init(in->loop, &p->snap);
     uv_timer_init(in->loop, &p->probe_timer);
@@ -1203,6 +1211,10 @@ static void closed(uv_handle_t *h)
     {
         struct input *in = p->in;
         void (*done)(struct input *) = p->done;
+        if (in->agent->spooled_ctx == p) {
+            in->agent->spooled = NULL;
+            in->agent->spooled_ctx = NULL;
+        }
         free(p);
         in->priv = NULL;
         done(in);
