@@ -847,58 +847,76 @@ static const char *t_exception(const Vigil__V1__OperatorRequest *req, char *buf,
 }
 
 /*
- * Every operator request, its action as the audit log names it, the
- * least role that may make it (auditor: every operator role; responder:
- * responder or admin; admin), its handler and what frees the handler's
- * answer.  The role check is here and nowhere else.
+ * Every operator request, its action as the audit log names it, what it
+ * does in the words of a refusal, the least role that may make it
+ * (auditor: every operator role; responder: responder or admin; admin),
+ * its handler and what frees the handler's answer.  The role check is here and nowhere else.
  */
 #define REQ(x) VIGIL__V1__OPERATOR_REQUEST__REQUEST_##x
 static const struct api_entry {
     Vigil__V1__OperatorRequest__RequestCase request;
-    const char *action;
+    const char *action; /* in the audit log */
+    const char *what;   /* in a refusal: "role auditor may not <what>" */
     enum vg_role min_role;
     const char *(*target)(const Vigil__V1__OperatorRequest *req, char *buf, size_t len);
     api_handler_fn handler;
     api_free_fn free;
 } api_table[] = {
-    { REQ(HOSTS), "hosts", VG_ROLE_AUDITOR, t_none, q_hosts, query_free },
-    { REQ(PACKAGES), "packages", VG_ROLE_AUDITOR, t_none, q_packages, query_free },
-    { REQ(INVENTORY), "inventory", VG_ROLE_AUDITOR, t_none, q_inventory, query_free },
-    { REQ(PENDING), "pending", VG_ROLE_AUDITOR, t_none, q_pending, query_free },
-    { REQ(PROCESSES), "processes", VG_ROLE_AUDITOR, t_none, q_processes, query_free },
-    { REQ(PROCESS_TREE), "process-tree", VG_ROLE_AUDITOR, t_none, q_process_tree, query_free },
-    { REQ(AUDIT), "audit", VG_ROLE_AUDITOR, t_none, q_audit, query_free },
-    { REQ(ISOLATE), "isolate", VG_ROLE_RESPONDER, t_command, command_isolate,
+    { REQ(HOSTS), "hosts", "list hosts", VG_ROLE_AUDITOR, t_none, q_hosts, query_free },
+    { REQ(PACKAGES), "packages", "list packages", VG_ROLE_AUDITOR, t_none, q_packages, query_free },
+    { REQ(INVENTORY), "inventory", "read inventories", VG_ROLE_AUDITOR,
+      t_none, q_inventory, query_free },
+    { REQ(PENDING), "pending", "list pending updates", VG_ROLE_AUDITOR,
+      t_none, q_pending, query_free },
+    { REQ(PROCESSES), "processes", "list processes", VG_ROLE_AUDITOR,
+      t_none, q_processes, query_free },
+    { REQ(PROCESS_TREE), "process-tree", "read process trees", VG_ROLE_AUDITOR,
+      t_none, q_process_tree, query_free },
+    { REQ(AUDIT), "audit", "read the audit log", VG_ROLE_AUDITOR, t_none, q_audit, query_free },
+    { REQ(ISOLATE), "isolate", "isolate hosts", VG_ROLE_RESPONDER, t_command, command_isolate,
       command_free_response },
-    { REQ(RELEASE), "release", VG_ROLE_RESPONDER, t_command, command_isolate,
+    { REQ(RELEASE), "release", "release hosts", VG_ROLE_RESPONDER, t_command, command_isolate,
       command_free_response },
-    { REQ(COLLECT), "collect", VG_ROLE_RESPONDER, t_command, command_isolate,
+    { REQ(COLLECT), "collect", "collect triage packages", VG_ROLE_RESPONDER,
+      t_command, command_isolate,
       command_free_response },
-    { REQ(COMMANDS), "commands", VG_ROLE_AUDITOR, t_none, command_list, command_free_response },
-    { REQ(RELEASE_TOKEN), "release-token", VG_ROLE_ADMIN, t_command, command_release_token,
+    { REQ(COMMANDS), "commands", "list commands", VG_ROLE_AUDITOR,
+      t_none, command_list, command_free_response },
+    { REQ(RELEASE_TOKEN), "release-token", "make release tokens", VG_ROLE_ADMIN,
+      t_command, command_release_token,
       command_free_response },
-    { REQ(REVOKE), "revoke", VG_ROLE_ADMIN, t_command, revoke_host, revoke_free_response },
-    { REQ(ENROLL_TOKEN_CREATE), "enroll-token create", VG_ROLE_ADMIN, t_none,
+    { REQ(REVOKE), "revoke", "revoke certificates", VG_ROLE_ADMIN,
+      t_command, revoke_host, revoke_free_response },
+    { REQ(ENROLL_TOKEN_CREATE), "enroll-token create", "create enrollment tokens", VG_ROLE_ADMIN,
+      t_none,
       enroll_token_create, enroll_free_response },
-    { REQ(ENROLL_TOKEN_LIST), "enroll-token list", VG_ROLE_ADMIN, t_none, enroll_token_list,
+    { REQ(ENROLL_TOKEN_LIST), "enroll-token list", "list enrollment tokens", VG_ROLE_ADMIN,
+      t_none, enroll_token_list,
       enroll_free_response },
-    { REQ(ENROLL_TOKEN_REVOKE), "enroll-token revoke", VG_ROLE_ADMIN, t_none,
+    { REQ(ENROLL_TOKEN_REVOKE), "enroll-token revoke", "revoke enrollment tokens", VG_ROLE_ADMIN,
+      t_none,
       enroll_token_revoke, enroll_free_response },
-    { REQ(COLLECTIONS), "collections", VG_ROLE_AUDITOR, t_none, collect_list,
+    { REQ(COLLECTIONS), "collections", "list triage collections", VG_ROLE_AUDITOR,
+      t_none, collect_list,
       collect_free_response },
-    { REQ(COLLECTION_GET), "download", VG_ROLE_RESPONDER, t_collection, collect_get,
+    { REQ(COLLECTION_GET), "download", "download triage packages", VG_ROLE_RESPONDER,
+      t_collection, collect_get,
       collect_free_response },
-    { REQ(ADVISORY_IMPORT), "advisories.import", VG_ROLE_ADMIN, t_source, report_import,
+    { REQ(ADVISORY_IMPORT), "advisories.import", "import advisories", VG_ROLE_ADMIN,
+      t_source, report_import,
       report_free_response },
-    { REQ(ADVISORY_IMPORTS), "advisories", VG_ROLE_AUDITOR, t_none, report_imports,
+    { REQ(ADVISORY_IMPORTS), "advisories", "list advisory imports", VG_ROLE_AUDITOR,
+      t_none, report_imports,
       report_free_response },
-    { REQ(EXCEPTION_ADD), "exception.add", VG_ROLE_ADMIN, t_exception_add, report_exception_add,
+    { REQ(EXCEPTION_ADD), "exception.add", "add exceptions", VG_ROLE_ADMIN,
+      t_exception_add, report_exception_add,
       report_free_response },
-    { REQ(EXCEPTIONS), "exceptions", VG_ROLE_AUDITOR, t_none, report_exceptions,
+    { REQ(EXCEPTIONS), "exceptions", "list exceptions", VG_ROLE_AUDITOR, t_none, report_exceptions,
       report_free_response },
-    { REQ(EXCEPTION_REVOKE), "exception.revoke", VG_ROLE_ADMIN, t_exception,
+    { REQ(EXCEPTION_REVOKE), "exception.revoke", "revoke exceptions", VG_ROLE_ADMIN, t_exception,
       report_exception_revoke, report_free_response },
-    { REQ(REPORT), "report", VG_ROLE_AUDITOR, t_none, report_render, report_free_response },
+    { REQ(REPORT), "report", "render reports", VG_ROLE_AUDITOR,
+      t_none, report_render, report_free_response },
 };
 #undef REQ
 
@@ -935,7 +953,7 @@ static int allowed(struct server *s, struct conn *op, const struct api_entry *e,
 
     if (role_rank(r) >= role_rank(e->min_role))
         return 1;
-    snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), e->action,
+    snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), e->what,
              e->min_role == VG_ROLE_ADMIN ? "admin" : "responder or admin");
     resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
                 e->target(req, buf, sizeof(buf)), msg);

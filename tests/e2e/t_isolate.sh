@@ -40,6 +40,7 @@ agent_maps | grep -q "vigil-agent" || fail "no agent process found under $APID"
 # ---- refusals: an auditor, an unknown host ----
 ROLE=auditor-1
 expect_exit 1 ctl isolate agent-1 --reason "auditors may not"
+expect_in err.txt "role auditor may not isolate hosts (needs responder or admin)"
 expect_in err.txt "permission denied"
 ROLE=responder-1
 expect_exit 1 ctl isolate no-such-host --reason "who?"
