@@ -16,15 +16,17 @@
 void ctl_usage_hosts(FILE *out)
 {
     fprintf(out,
-            "Usage: vigilctl [OPTIONS] hosts [--tag KEY=VALUE]...\n"
+            "Usage: vigilctl [OPTIONS] hosts [--tag KEY=VALUE]... [--wide]\n"
             "\n"
-            "Lists the hosts the collector knows: agent id, hostname, tags, OS, kernel,\n"
-            "agent version, first and last seen, whether connected now, clock skew\n"
-            "(agent clock minus collector clock), the last stored batch sequence, the\n"
-            "agent's spool depth (batches awaiting acknowledgement) and the loss it\n"
-            "reported (events and batches it had to drop, in total).  --tag keeps hosts carrying that tag\n"
-            "(repeat for several; all must match).  With --json (before 'hosts'), prints\n"
-            "an array of objects.  Any operator role may list hosts.\n"
+            "Lists the hosts the collector knows: agent id, hostname, tags, OS, state\n"
+            "(connected or offline, revoked, isolated), last seen, the loss the agent\n"
+            "reported (events and batches it had to drop, in total) and its last unclean\n"
+            "stop.  --wide adds kernel, agent version, first seen, clock skew (agent clock\n"
+            "minus collector clock), the last stored batch sequence and the agent's spool\n"
+            "depth (batches awaiting acknowledgement).  --tag keeps hosts carrying that\n"
+            "tag (repeat for several; all must match).  With --json (before 'hosts'),\n"
+            "prints an array of objects with every field.  Any operator role may list\n"
+            "hosts.\n"
             "\n"
             "Example:\n"
             "  vigilctl hosts --tag site=leeds\n");
@@ -175,7 +177,11 @@ static void loss_text(const Vigil__V1__HostInfo *h, char *out, size_t len)
                  (unsigned long long)h->loss_batches);
 }
 
-static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
+/* Columns left out unless --wide: KERNEL, VERSION, FIRST SEEN, SKEW, SEQ,
+ * SPOOL (the rest fits 120 columns for most fleets). */
+#define WIDE_ONLY ((1u << 4) | (1u << 5) | (1u << 6) | (1u << 9) | (1u << 10) | (1u << 11))
+
+static void print_table(Vigil__V1__HostInfo **hosts, size_t n, int wide)
 {
     static const char *head[NCOL] = { "AGENT ID", "HOSTNAME", "TAGS", "OS", "KERNEL", "VERSION",
                                       "FIRST SEEN", "LAST SEEN", "STATE", "SKEW", "SEQ",
@@ -220,10 +226,12 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n)
                 w[c] = ctl_width(cells[i][c]);
     }
     for (int c = 0; c < NCOL; c++)
-        ctl_put_cell(head[c], w[c], c == NCOL - 1);
+        if (wide || !(WIDE_ONLY & (1u << c)))
+            ctl_put_cell(head[c], w[c], c == NCOL - 1);
     for (size_t i = 0; i < n; i++)
         for (int c = 0; c < NCOL; c++)
-            ctl_put_cell(cells[i][c], w[c], c == NCOL - 1);
+            if (wide || !(WIDE_ONLY & (1u << c)))
+                ctl_put_cell(cells[i][c], w[c], c == NCOL - 1);
     free(cells);
 }
 
@@ -252,9 +260,11 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
     static const struct option opts[] = {
         { "tag", required_argument, NULL, 't' },
         { "json", no_argument, NULL, 'j' },
+        { "wide", no_argument, NULL, 'w' },
         { "help", no_argument, NULL, 'h' },
         { NULL, 0, NULL, 0 },
     };
+    int wide = 0;
     Vigil__V1__Tag tagv[32], *tagp[32];
     Vigil__V1__HostsResult *res;
     char tagbuf[32][256];
@@ -281,6 +291,7 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
             break;
         }
         case 'j': ctl->json = 1; break;
+        case 'w': wide = 1; break;
         case 'h': ctl_usage_hosts(stdout); return CTL_EXIT_OK;
         case ':': return ctl_usage_err("hosts", "option '%s' needs a value", argv[optind - 1]);
         default: return ctl_usage_err("hosts", "unknown option '%s'", argv[optind - 1]);
@@ -300,7 +311,7 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
     } else if (res->n_hosts == 0) {
         printf("no hosts%s\n", ntags ? " match" : " yet: start an agent");
     } else {
-        print_table(res->hosts, res->n_hosts);
+        print_table(res->hosts, res->n_hosts, wide);
     }
     ctl_call_free(owner);
     return CTL_EXIT_OK;
