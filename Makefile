@@ -521,7 +521,7 @@ test-html:
 	$(Q)VG_TEST_HTML=1 VG_BUILD=$(BUILD) tests/e2e/run.sh report
 
 demo: deps
-	$(Q)$(MAKE) --no-print-directory all
+	$(Q)$(MAKE) --no-print-directory -j$$(nproc) all
 	$(Q)scripts/demo.sh
 
 # Footprint figures (scripts/bench_footprint.sh) compare with auditd and

@@ -70,7 +70,15 @@ wait_for() {
     shift 2
     end=$(( $(date +%s) + limit ))
     while ! eval "$*" >/dev/null 2>&1; do
-        [ "$(date +%s)" -lt "$end" ] || fail "timed out after ${limit}s waiting for $desc"
+        if [ "$(date +%s)" -ge "$end" ]; then
+            # What the programs said last, for the record.
+            for l in *.log; do
+                [ -f "$l" ] && [ "$l" != test.log ] || continue
+                echo "--- $l (last lines)" >&2
+                tail -n 3 "$l" | cut -c1-300 >&2
+            done
+            fail "timed out after ${limit}s waiting for $desc"
+        fi
         sleep 0.1
     done
 }
