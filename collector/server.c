@@ -1261,8 +1261,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
                 }
             }
             s->enroll_on = 1;
-            log_info("enrollment endpoint on %s (certificates valid %llu s)", conf->enroll_listen,
-                     (unsigned long long)(conf->enroll_lifetime_ms / 1000));
+            char life[32];
+            log_info("enrollment endpoint on %s (certificates valid %s)", conf->enroll_listen,
+                     vg_fmt_duration(conf->enroll_lifetime_ms, life, sizeof(life)));
         }
     }
     uv_check_init(loop, &s->commit);

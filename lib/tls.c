@@ -33,6 +33,7 @@
 #include <mbedtls/ssl.h>
 #include <mbedtls/ssl_ciphersuites.h>
 #include <mbedtls/gcm.h>
+#include <mbedtls/oid.h>
 
 #include "buf.h"
 #include "crypto-int.h"
@@ -85,7 +86,8 @@ struct vg_tls_conn {
     char addr[64];
     uint64_t rx_bytes; /* read from the peer, in all */
     char server_name[256];
-    char why[256];
+    char peer_names[160]; /* the peer certificate's CN and DNS names (verify_names) */
+    char why[512];
     struct vg_cert_info peer;
 };
 
@@ -476,6 +478,8 @@ static int ticket_write(void *p, const mbedtls_ssl_session *s, unsigned char *st
 
 /* A ticket that does not open means a full handshake, never a failure:
  * mbedtls falls back whatever the error. */
+static int verify_names(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
+
 static int ticket_parse(void *p, mbedtls_ssl_session *s, unsigned char *buf, size_t len)
 {
     struct vg__tickets *t = p;
@@ -580,6 +584,8 @@ no_own_cert:
                                             ? MBEDTLS_SSL_VERIFY_NONE
                                             : MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca->crt, NULL);
+    if (!o->server)
+        mbedtls_ssl_conf_verify(&c->conf, verify_names, NULL);
     if (c->cert) {
         rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert->crt, &c->key->pk);
         if (rc)
@@ -800,6 +806,38 @@ static int bio_recv(void *ctx, unsigned char *buf, size_t len)
     return (int)len;
 }
 
+/* The names a certificate gives: its CN and its DNS names. */
+static void cert_names(const mbedtls_x509_crt *crt, char *out, size_t len)
+{
+    size_t used = 0;
+
+    snprintf(out, len, "no name");
+    for (const mbedtls_x509_name *n = &crt->subject; n; n = n->next)
+        if (n->oid.p && MBEDTLS_OID_CMP(MBEDTLS_OID_AT_CN, &n->oid) == 0 && used < len) {
+            int k = snprintf(out + used, len - used, "CN %.*s", (int)n->val.len, n->val.p);
+            used += k > 0 ? (size_t)k : 0;
+        }
+    for (const mbedtls_x509_sequence *q = &crt->subject_alt_names; q && q->buf.p; q = q->next)
+        if (q->buf.tag == (MBEDTLS_ASN1_CONTEXT_SPECIFIC | 2) && used < len) { /* dNSName */
+            int k = snprintf(out + used, len - used, "%s%.*s", used ? ", " : "",
+                             (int)q->buf.len, q->buf.p);
+            used += k > 0 ? (size_t)k : 0;
+        }
+    if (!used)
+        snprintf(out, len, "no name");
+}
+
+/* mbedtls's verify hook, for each certificate of the peer's chain: keeps
+ * the names of the peer's own (depth 0) for a mismatch's message. */
+static int verify_names(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    (void)ctx;
+    (void)flags;
+    if (depth == 0 && current)
+        cert_names(crt, current->peer_names, sizeof(current->peer_names));
+    return 0;
+}
+
 static void verify_why(struct vg_tls_conn *c, int rc)
 {
     uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
@@ -817,6 +855,12 @@ static void verify_why(struct vg_tls_conn *c, int rc)
         for (p = m; *p; p++)
             if (*p == '\n')
                 *p = ';';
+        if ((flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) && !c->cfg->server) {
+            why(c, "peer certificate rejected: %s (expected the name '%s'; the certificate is "
+                   "for %s: set [tls] server_name, or VIGIL_SERVER_NAME for vigilctl, to one "
+                   "of those)", m, c->server_name, c->peer_names[0] ? c->peer_names : "no name");
+            return;
+        }
         why(c, "peer certificate rejected: %s", m);
         return;
     }

@@ -226,6 +226,22 @@ int vg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out)
     return 0;
 }
 
+const char *vg_fmt_duration(uint64_t ms, char *out, size_t len)
+{
+    static const struct {
+        uint64_t ms;
+        const char *unit;
+    } units[] = { { 86400000, "d" }, { 3600000, "h" }, { 60000, "m" }, { 1000, "s" } };
+
+    for (size_t i = 0; i < sizeof(units) / sizeof(units[0]); i++)
+        if (ms && ms % units[i].ms == 0) {
+            snprintf(out, len, "%llu%s", (unsigned long long)(ms / units[i].ms), units[i].unit);
+            return out;
+        }
+    snprintf(out, len, "%llums", (unsigned long long)ms);
+    return out;
+}
+
 int vg_parse_duration(const char *s, uint64_t *ms_out)
 {
     static const struct { const char *u; uint64_t ms; } units[] = {

@@ -41,6 +41,9 @@ int vg_parse_u64(const char *s, uint64_t min, uint64_t max, uint64_t *out);
  * "1h30m").  A bare number is seconds.  Result in milliseconds.
  * Returns 0, -EINVAL or -ERANGE. */
 int vg_parse_duration(const char *s, uint64_t *ms_out);
+/* Writes ms as vg_parse_duration() reads it, in the largest unit that
+ * holds it whole ("90d", "36h", "90s", "250ms").  Returns out. */
+const char *vg_fmt_duration(uint64_t ms, char *out, size_t len);
 /* Parses a size: a number with optional unit B, K/KB/KiB, M/MB/MiB,
  * G/GB/GiB (all powers of 1024).  Returns 0, -EINVAL or -ERANGE. */
 int vg_parse_size(const char *s, uint64_t *out);

@@ -85,6 +85,7 @@ expect_in err.txt "chmod 600"
 expect_exit 1 "$CTL" --collector 127.0.0.1:$PORT --server-name wrong.example.org --ca pki/ca.crt \
     --cert pki/admin-1.crt --key pki/admin-1.key hosts
 expect_in err.txt "does not match"
+expect_in err.txt "expected the name 'wrong.example.org'; the certificate is for CN collector, localhost"
 
 # Through all of this the first agent kept streaming on its connection.
 mid=$(health)

@@ -367,6 +367,23 @@ static void test_parse_duration(void **state)
     check_duration_bad("18446744073709552s", -ERANGE);
 }
 
+/* Durations in logs: the largest whole unit, read back as written. */
+static void test_fmt_duration(void **state)
+{
+    char b[32];
+    uint64_t ms;
+    static const struct { uint64_t ms; const char *s; } v[] = {
+        { 7776000000ULL, "90d" }, { 129600000, "36h" }, { 90000, "90s" }, { 60000, "1m" },
+        { 250, "250ms" }, { 0, "0ms" }, { 1500, "1500ms" },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(v) / sizeof(v[0]); i++) {
+        assert_string_equal(vg_fmt_duration(v[i].ms, b, sizeof(b)), v[i].s);
+        assert_int_equal(vg_parse_duration(b, &ms), 0);
+        assert_int_equal(ms, v[i].ms);
+    }
+}
+
 static void test_parse_duration_bad(void **state)
 {
     static const char *bad[] = { "", "h", "s", "ms", "5x", "5 s", " 5s", "5s ", "5S", "5H",
@@ -916,6 +933,7 @@ int main(void)
         cmocka_unit_test(test_parse_u64_range),
         cmocka_unit_test(test_parse_u64_junk),
         cmocka_unit_test(test_parse_duration),
+        cmocka_unit_test(test_fmt_duration),
         cmocka_unit_test(test_parse_duration_bad),
         cmocka_unit_test(test_parse_duration_overflow),
         cmocka_unit_test(test_parse_size),
