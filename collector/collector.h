@@ -233,6 +233,9 @@ struct server {
     struct audit *audit;       /* audit checkpoints (audit.c) */
 };
 
+/* "HOST:PORT" (IPv4, [IPv6], or empty HOST: all) into ss.  Returns 0, or
+ * VG_ECONFIG with a message naming [collector] listen in err. */
+int server_parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen);
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
                  char *err, size_t errlen);
 /* Stops accepting, commits, says goodbye and closes every connection;

@@ -11,8 +11,40 @@
 #include "daemon.h"
 #include "err.h"
 #include "log.h"
+#include "tls.h"
 
 #define DEFAULT_CONF "/etc/vigil/collector.conf"
+
+/* What would fail at start, found by --check-config too: the listen
+ * addresses, and the CA, certificate and key (readable, the key 0600,
+ * fitting together, valid now). */
+static int validate(const void *c, const char *path, char *err, size_t errlen)
+{
+    const struct collector_conf *conf = c;
+    struct sockaddr_storage ss;
+    struct vg_tls_opts o;
+    struct vg_tls_config *tls = NULL;
+    char why[400];
+    int rc;
+
+    if (server_parse_listen(conf->listen, &ss, why, sizeof(why)) != 0 ||
+        (conf->enroll_listen && conf->enroll_listen[0] &&
+         server_parse_listen(conf->enroll_listen, &ss, why, sizeof(why)) != 0)) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return VG_ECONFIG;
+    }
+    memset(&o, 0, sizeof(o));
+    o.server = 1;
+    o.ca = conf->ca;
+    o.cert = conf->cert;
+    o.key = conf->key;
+    if ((rc = vg_tls_config_new(&o, &tls, why, sizeof(why))) != 0) {
+        snprintf(err, errlen, "%s: [tls]: %s", path, why);
+        return VG_ECONFIG;
+    }
+    vg_tls_config_free(tls);
+    return 0;
+}
 
 static const struct vg_daemon collector_daemon = {
     .name = "vigil-collector",
@@ -23,7 +55,7 @@ static const struct vg_daemon collector_daemon = {
     .keys = collector_conf_keys,
     .log_level_offset = offsetof(struct collector_conf, log_level),
     .log_level_key = "[collector] log_level",
-    .validate = NULL,
+    .validate = validate,
 };
 
 int main(int argc, char **argv)

@@ -1033,7 +1033,7 @@ static void signal_cb(uv_signal_t *h, int signum)
     server_stop(s);
 }
 
-static int parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
+int server_parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
     char host[256];
     const char *colon = strrchr(spec, ':');
@@ -1113,7 +1113,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         s->crash_after = 0;
     s->no_field_limits = getenv("VIGIL_TEST_NO_FIELD_LIMITS") != NULL;
 #endif
-    if ((rc = parse_listen(conf->listen, &ss, err, errlen)) != 0)
+    if ((rc = server_parse_listen(conf->listen, &ss, err, errlen)) != 0)
         return rc;
     fit_fd_limit(s);
     memset(&topts, 0, sizeof(topts));
@@ -1155,7 +1155,10 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     if (rc == 0)
         rc = uv_listen((uv_stream_t *)&s->listener, 1024, on_connection);
     if (rc) {
-        snprintf(err, errlen, "cannot listen on %s: %s", conf->listen, uv_strerror(rc));
+        snprintf(err, errlen, "cannot listen on %s: %s%s", conf->listen, uv_strerror(rc),
+                 rc == UV_EADDRINUSE ? " (another collector, or another program, holds it: "
+                                       "ss -ltnp; or change [collector] listen)"
+                                     : "");
         uv_close((uv_handle_t *)&s->listener, NULL);
         uv_run(loop, UV_RUN_NOWAIT); /* let the close complete */
         goto fail;
@@ -1165,7 +1168,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         struct vg_tls_opts eo;
         if (!conf->enroll_ca_key) {
             log_warnx("[enroll] listen is set but [enroll] ca_key is not: enrollment is off");
-        } else if ((rc = parse_listen(conf->enroll_listen, &es, err, errlen)) != 0) {
+        } else if ((rc = server_parse_listen(conf->enroll_listen, &es, err, errlen)) != 0) {
             goto fail_listen;
         } else {
             memset(&eo, 0, sizeof(eo));

@@ -151,6 +151,42 @@ static const struct vg_conf_key *find_key(const struct vg_conf_key *t, const cha
     return NULL;
 }
 
+/* Edit distance of a and b (short strings), capped at 3. */
+static unsigned edits(const char *a, const char *b)
+{
+    size_t la = strlen(a), lb = strlen(b);
+    unsigned d[33][33];
+    if (la > 32 || lb > 32)
+        return 3;
+    for (size_t i = 0; i <= la; i++)
+        d[i][0] = (unsigned)i;
+    for (size_t j = 0; j <= lb; j++)
+        d[0][j] = (unsigned)j;
+    for (size_t i = 1; i <= la; i++)
+        for (size_t j = 1; j <= lb; j++) {
+            unsigned del = d[i - 1][j] + 1, ins = d[i][j - 1] + 1,
+                     sub = d[i - 1][j - 1] + (a[i - 1] != b[j - 1]);
+            d[i][j] = del < ins ? (del < sub ? del : sub) : (ins < sub ? ins : sub);
+        }
+    return d[la][lb] < 3 ? d[la][lb] : 3;
+}
+
+/* The key of section closest to key (at most two edits away), or NULL. */
+static const struct vg_conf_key *near_key(const struct vg_conf_key *t, const char *section,
+                                          const char *key)
+{
+    const struct vg_conf_key *best = NULL;
+    unsigned bd = 3;
+    for (; t->key; t++) {
+        unsigned d;
+        if (strcmp(t->section, section) == 0 && (d = edits(t->key, key)) < bd) {
+            bd = d;
+            best = t;
+        }
+    }
+    return best;
+}
+
 void vg_strlist_free(struct vg_strlist *l)
 {
     for (size_t i = 0; i < l->n; i++)
@@ -329,7 +365,15 @@ static int handler(void *user, const char *section, const char *name, const char
     }
     k = find_key(p->table, section, name);
     if (!k) {
-        perr(p, p->line, "unknown key '%s' in section [%s]", name, section);
+        const struct vg_conf_key *near = near_key(p->table, section, name);
+        if (strpbrk(name, " \t"))
+            perr(p, p->line, "'%s' is not KEY = VALUE (the '=' is missing)", name);
+        else if (near)
+            perr(p, p->line, "unknown key '%s' in section [%s]; did you mean '%s'?", name,
+                 section, near->key);
+        else
+            perr(p, p->line, "unknown key '%s' in section [%s] (--example-config lists every key)",
+                 name, section);
         return 0;
     }
     idx = (size_t)(k - p->table);
@@ -466,7 +510,10 @@ int vg_conf_load(const struct vg_conf_key *t, void *obj, const char *path, char 
             snprintf(err, errlen, "%s: larger than %d bytes; is this a configuration file?",
                      path, VG_CONF_MAX_FILE);
         else
-            snprintf(err, errlen, "cannot read %s: %s", path, vg_strerror(rc));
+            snprintf(err, errlen, "cannot read %s: %s%s", path, vg_strerror(rc),
+                     rc == -ENOENT ? " (give another with -c FILE; --example-config prints one "
+                                     "with every key)"
+                                   : "");
         return VG_ECONFIG;
     }
     rc = vg_conf_parse(t, obj, path, text, len, err, errlen);

@@ -51,18 +51,38 @@ diff -u "$VG_ROOT/packaging/collector.conf.example" collector.example ||
     fail "packaging/collector.conf.example is stale: regenerate with vigil-collector --example-config"
 
 # The collector takes the same strict path.
+make_pki cpki
 cat >collector.conf <<'CONF'
 [collector]
 listen = 127.0.0.1:7443
 db = vigil.db
 frobs = 3
 [tls]
-ca = ca.crt
-cert = c.crt
-key = c.key
+ca = cpki/ca.crt
+cert = cpki/collector.crt
+key = cpki/collector.key
 CONF
 expect_exit 1 "$COLLECTOR" -c collector.conf --check-config
 expect_in err.txt "collector.conf:4: unknown key 'frobs' in section [collector]"
-sed -i '/^frobs/d' collector.conf
+sed -i 's/^frobs = 3/lisen = 1/' collector.conf
+expect_exit 1 "$COLLECTOR" -c collector.conf --check-config
+expect_in err.txt "collector.conf:4: unknown key 'lisen' in section [collector]; did you mean 'listen'?"
+sed -i 's/^lisen = 1/listen 127.0.0.1:7443/' collector.conf
+expect_exit 1 "$COLLECTOR" -c collector.conf --check-config
+expect_in err.txt "collector.conf:4: 'listen 127.0.0.1' is not KEY = VALUE (the '=' is missing)"
+sed -i '/^listen 127/d' collector.conf
 expect_exit 0 "$COLLECTOR" -c collector.conf --check-config
+# What would fail at start fails --check-config: a certificate that is
+# not there, a key others can read, a port that is not one.
+sed 's#cpki/collector.crt#cpki/nosuch.crt#' collector.conf >c2.conf
+expect_exit 1 "$COLLECTOR" -c c2.conf --check-config
+expect_in err.txt "c2.conf: [tls]: cannot load certificate"
+expect_in err.txt "nosuch.crt: No such file or directory"
+cp cpki/collector.key loose.key && chmod 644 loose.key
+sed 's#cpki/collector.key#loose.key#' collector.conf >c3.conf
+expect_exit 1 "$COLLECTOR" -c c3.conf --check-config
+expect_in err.txt "chmod 600"
+sed 's#127.0.0.1:7443#127.0.0.1:notaport#' collector.conf >c4.conf
+expect_exit 1 "$COLLECTOR" -c c4.conf --check-config
+expect_in err.txt "[collector] listen '127.0.0.1:notaport': expected HOST:PORT"
 echo ok
