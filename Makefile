@@ -110,6 +110,9 @@ BENCH_SRC := $(wildcard tests/bench/bench_*.c)
 BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 # Helper programs the end-to-end tests run (an exec storm).
 TOOL_BIN := $(BUILD)/bench/execstorm
+# N simulated agents in one process (tests/bench/loadgen.c): built with
+# the programs, run by tests/e2e/t_loadgen.sh and scripts/bench_loadgen.sh.
+LOADGEN := $(BUILD)/vigil-loadgen
 
 # ---- build -----------------------------------------------------------------
 
@@ -120,7 +123,7 @@ TOOL_BIN := $(BUILD)/bench/execstorm
         fuzz-smoke test-html pkgbins deb rpm test-packages lint
 .DEFAULT_GOAL := all
 
-all: $(PROGS)
+all: $(PROGS) $(LOADGEN)
 
 $(GEN)/%.pb-c.c $(GEN)/%.pb-c.h: proto/%.proto
 	@mkdir -p $(GEN)
@@ -273,6 +276,10 @@ $(BUILD)/bench/bench_report: $(BUILD)/obj/tests/bench/bench_report.o $(COMPLIANC
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(LOADGEN): $(BUILD)/obj/tests/bench/loadgen.o $(LIBVIGIL)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
@@ -320,7 +327,7 @@ $(BUILD)/fuzz/collector_seeds: $(BUILD)/obj/tests/fuzz/collector_seeds.o $(LIBVI
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-tests: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
+tests: $(PROGS) $(LOADGEN) $(UNIT_BIN) $(TOOL_BIN)
 
 # ---- static analysis -------------------------------------------------------
 
@@ -407,7 +414,7 @@ deps:
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-unit.sh $(BUILD)/tests
 
-e2e: $(PROGS) $(TOOL_BIN)
+e2e: $(PROGS) $(LOADGEN) $(TOOL_BIN)
 	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
 
 # The suites run one after the other (readable output), after a parallel build.
