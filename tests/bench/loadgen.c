@@ -13,8 +13,10 @@
  *   ramp    agents connect, at most --ramp handshakes in flight (the
  *           collector takes only 32 at a time from one address), and at
  *           most --connect-rate new connections a second;
- *   steady  --duration seconds once all are connected (figures: batches
- *           and events acknowledged per second, ack latency);
+ *   steady  --duration seconds once all are connected (or --ramp-timeout
+ *           passed), exec batches at --rate (none during the ramp, so that
+ *           it is handshakes alone); figures: batches and events
+ *           acknowledged per second, ack latency;
  *   storm   (--storm) every agent drops its connection and reconnects
  *           after a random delay in [0, --jitter]; or (--wait-restart)
  *           it waits for the collector to go away and come back, each
@@ -134,7 +136,9 @@ struct lg {
     uint64_t duration_ms, jitter_ms, restart_timeout_ms;
     int storm, wait_restart, json, quiet;
     enum phase phase;
-    uint64_t t0_ms, phase_ms, all_connected_ms, steady_end_ms;
+    uint64_t t0_ms, phase_ms, all_connected_ms, steady_start_ms, steady_end_ms;
+    uint64_t ramp_timeout_ms;
+    uint64_t cpu_steady0, cpu_steady1; /* our CPU, ms, at both ends of the steady state */
     uint32_t inflight, connected, storm_pending;
     struct agent *qhead, *qtail;
     double tokens;
@@ -145,6 +149,7 @@ struct lg {
     /* counters */
     uint64_t err[E_MAX];
     uint64_t hs_full, hs_resumed, connects;
+    uint64_t skipped; /* batches not made: the window was full */
     uint64_t batches_acked, events_acked, exec_acked, inv_acked, batches_sent, resent;
     uint64_t steady_batches0, steady_events0, steady_batches, steady_events;
     uint64_t storm_start_ms, storm_end_ms, storm_full, storm_resumed;
@@ -230,6 +235,16 @@ static uint64_t rss_kb(void)
         v = strtoull(p + 6, NULL, 10);
     free(buf);
     return v;
+}
+
+/* CPU time of this process, ms. */
+static uint64_t cpu_ms(void)
+{
+    struct rusage ru;
+    if (getrusage(RUSAGE_SELF, &ru))
+        return 0;
+    return (uint64_t)(ru.ru_utime.tv_sec + ru.ru_stime.tv_sec) * 1000 +
+           (uint64_t)(ru.ru_utime.tv_usec + ru.ru_stime.tv_usec) / 1000;
 }
 
 static double secs(uint64_t ms)
@@ -350,6 +365,19 @@ static const struct prog progs[] = {
     { "/usr/bin/grep", "grep", "-q", "ERROR /var/log/app/service.log" },
     { "/usr/bin/ls", "ls", "-la", "/srv/data/incoming" },
 };
+
+/* Exec batches are made once every agent is connected (steady state and
+ * storm), so that the ramp is handshakes alone and figures are clean. */
+static int streaming(void)
+{
+    return G.rate > 0 && (G.phase == P_STEADY || G.phase == P_STORM);
+}
+
+static uint64_t batch_interval_ms(void)
+{
+    uint64_t iv = (uint64_t)(1000.0 * G.batch / G.rate);
+    return iv ? iv : 1;
+}
 
 static uint32_t events_in(uint64_t seq)
 {
@@ -656,8 +684,8 @@ static void on_hello_ack(struct agent *a, const Vigil__V1__HelloAck *h)
             G.ramp_full++;
     }
     slot_free(a);
-    if (G.rate > 0 && a->due_ms == 0)
-        a->due_ms = now + rnd_below((uint64_t)(1000.0 * G.batch / G.rate) + 1);
+    if (streaming() && a->due_ms == 0)
+        a->due_ms = now + rnd_below(batch_interval_ms() + 1);
     if (G.inventory && a->made == 0 && G.phase < P_DRAIN)
         a->made = 1; /* the inventory first */
     pump(a);
@@ -919,13 +947,19 @@ static void agent_timer(uv_timer_t *t)
     default:
         return;
     }
-    if (G.rate > 0 && G.phase < P_DRAIN) {
-        uint64_t iv = (uint64_t)(1000.0 * G.batch / G.rate);
+    if (streaming()) {
+        uint64_t iv = batch_interval_ms();
         unsigned catchup = 0;
-        if (iv == 0)
-            iv = 1;
+        if (a->due_ms == 0)
+            a->due_ms = now + rnd_below(iv + 1);
         while (a->due_ms <= now && catchup++ < 16) {
-            a->made++;
+            /* A full window is a collector that cannot keep up: the
+             * batch is not made (counted), so that the offered load is
+             * bounded and the drain at the end is short. */
+            if (a->made - a->acked < G.window)
+                a->made++;
+            else
+                G.skipped++;
             a->due_ms += iv;
         }
         if (a->due_ms <= now)
@@ -1016,18 +1050,40 @@ static void check_phase(void)
 
     switch (G.phase) {
     case P_RAMP:
-        if (G.connected == G.n) {
-            G.all_connected_ms = now;
+        if (G.connected == G.n || now - G.t0_ms >= G.ramp_timeout_ms) {
+            if (G.connected == G.n) {
+                G.all_connected_ms = now;
+                if (!G.quiet)
+                    fprintf(stderr, "vigil-loadgen: all %u agents connected in %.1f s\n", G.n,
+                            secs(now - G.t0_ms));
+            } else {
+                fprintf(stderr, "vigil-loadgen: only %u of %u agents connected after %.0f s; "
+                        "steady state with those\n", G.connected, G.n, secs(now - G.t0_ms));
+            }
+            G.steady_start_ms = now;
+            G.cpu_steady0 = cpu_ms();
             G.phase = P_STEADY;
             G.phase_ms = now;
-            if (!G.quiet)
-                fprintf(stderr, "vigil-loadgen: all %u agents connected in %.1f s\n", G.n,
-                        secs(now - G.t0_ms));
+            /* Every connected agent starts making batches, spread over
+             * one batch interval. */
+            for (uint32_t i = 0; G.rate > 0 && i < G.n; i++) {
+                struct agent *a = &G.a[i];
+                a->due_ms = now + rnd_below(batch_interval_ms() + 1);
+                if (a->state == A_READY)
+                    agent_wake(a, a->due_ms - now);
+            }
         }
         break;
     case P_STEADY:
         if (now - G.phase_ms >= G.duration_ms) {
+            if (!G.all_connected_ms && (G.storm || G.wait_restart)) {
+                G.steady_end_ms = now;
+                G.cpu_steady1 = cpu_ms();
+                begin_drain(); /* no storm without every agent connected */
+                break;
+            }
             G.steady_end_ms = now;
+            G.cpu_steady1 = cpu_ms();
             if (G.storm || G.wait_restart)
                 begin_storm();
             else
@@ -1101,8 +1157,10 @@ static void on_signal(uv_signal_t *s, int sig)
     (void)s;
     fprintf(stderr, "vigil-loadgen: signal %d: draining\n", sig);
     if (G.phase < P_DRAIN) {
-        if (!G.steady_end_ms)
+        if (!G.steady_end_ms) {
             G.steady_end_ms = vg_time_mono_ms();
+            G.cpu_steady1 = cpu_ms();
+        }
         begin_drain();
     } else {
         finish();
@@ -1113,32 +1171,35 @@ static void on_signal(uv_signal_t *s, int sig)
 
 static void report(void)
 {
-    uint64_t steady_ms = G.all_connected_ms && G.steady_end_ms > G.all_connected_ms
-                             ? G.steady_end_ms - G.all_connected_ms : 0;
+    uint64_t steady_ms = G.steady_start_ms && G.steady_end_ms > G.steady_start_ms
+                             ? G.steady_end_ms - G.steady_start_ms : 0;
     double sb = steady_ms ? (double)G.steady_batches / secs(steady_ms) : 0;
     double se = steady_ms ? (double)G.steady_events / secs(steady_ms) : 0;
     uint64_t rss = rss_kb(), errs = 0;
     double storm_s = G.storm_end_ms ? secs(G.storm_end_ms - G.storm_start_ms) : -1;
     double ramp_s = G.all_connected_ms ? secs(G.all_connected_ms - G.t0_ms) : -1;
     const struct hist *lh = G.lat_steady.n ? &G.lat_steady : &G.lat;
+    double cpu_pct = steady_ms && G.cpu_steady1 > G.cpu_steady0
+                         ? 100.0 * (double)(G.cpu_steady1 - G.cpu_steady0) / (double)steady_ms : 0;
 
     for (int i = 0; i < E_MAX; i++)
         if (i != E_GOODBYE)
             errs += G.err[i];
     if (G.json) {
         printf("{\"agents\":%u,\"connected_all\":%s,\"ramp_s\":%.3f,\"steady_s\":%.3f,"
+               "\"steady_cpu_percent\":%.1f,"
                "\"steady_batches_per_s\":%.1f,\"steady_events_per_s\":%.1f,"
                "\"batches_acked\":%llu,\"events_acked\":%llu,\"exec_events_acked\":%llu,"
                "\"inventories_acked\":%llu,\"inventory_packages\":%u,\"batches_sent\":%llu,"
-               "\"batches_unacked\":%llu,"
+               "\"batches_unacked\":%llu,\"batches_skipped\":%llu,"
                "\"ack_latency_ms\":{\"p50\":%.3f,\"p99\":%.3f,\"max\":%.3f,\"count\":%llu},"
                "\"handshakes\":{\"full\":%llu,\"resumed\":%llu},"
                "\"ramp_handshakes\":{\"full\":%llu,\"resumed\":%llu},",
-               G.n, G.all_connected_ms ? "true" : "false", ramp_s, secs(steady_ms), sb, se,
+               G.n, G.all_connected_ms ? "true" : "false", ramp_s, secs(steady_ms), cpu_pct, sb, se,
                (unsigned long long)G.batches_acked, (unsigned long long)G.events_acked,
                (unsigned long long)G.exec_acked, (unsigned long long)G.inv_acked, G.inventory,
                (unsigned long long)G.batches_sent, (unsigned long long)unacked(),
-               (double)hist_pct(lh, 0.5) / 1000.0, (double)hist_pct(lh, 0.99) / 1000.0,
+               (unsigned long long)G.skipped, (double)hist_pct(lh, 0.5) / 1000.0, (double)hist_pct(lh, 0.99) / 1000.0,
                (double)lh->max / 1000.0, (unsigned long long)lh->n,
                (unsigned long long)G.hs_full, (unsigned long long)G.hs_resumed,
                (unsigned long long)G.ramp_full, (unsigned long long)G.ramp_resumed);
@@ -1157,8 +1218,8 @@ static void report(void)
     } else {
         printf("agents: %u, all connected in %.1f s (handshakes %llu full, %llu resumed)\n", G.n,
                ramp_s, (unsigned long long)G.ramp_full, (unsigned long long)G.ramp_resumed);
-        printf("steady: %.1f s, %.1f batches/s, %.1f events/s acknowledged\n", secs(steady_ms),
-               sb, se);
+        printf("steady: %.1f s, %.1f batches/s, %.1f events/s acknowledged (loadgen CPU %.0f%% "
+               "of a core)\n", secs(steady_ms), sb, se, cpu_pct);
         printf("ack latency: p50 %.2f ms, p99 %.2f ms, max %.2f ms (%llu acks%s)\n",
                (double)hist_pct(lh, 0.5) / 1000.0, (double)hist_pct(lh, 0.99) / 1000.0,
                (double)lh->max / 1000.0, (unsigned long long)lh->n,
@@ -1168,6 +1229,8 @@ static void report(void)
                (unsigned long long)G.batches_acked, (unsigned long long)G.batches_sent,
                (unsigned long long)G.events_acked, (unsigned long long)G.exec_acked,
                (unsigned long long)G.inv_acked, G.inventory, (unsigned long long)unacked());
+        printf("offered load not met: %llu batches not made (window full)\n",
+               (unsigned long long)G.skipped);
         printf("handshakes: %llu full, %llu resumed\n", (unsigned long long)G.hs_full,
                (unsigned long long)G.hs_resumed);
         if (G.storm || G.wait_restart)
@@ -1217,6 +1280,8 @@ static void usage(FILE *f)
 "                         and come back; measures the reconnect storm\n"
 "  --jitter S             reconnect delay bound when the collector went away (default 5)\n"
 "  --restart-timeout S    how long a storm may take (default 300)\n"
+"  --ramp-timeout S       how long the ramp may take; then the steady state runs\n"
+"                         with the agents connected by then (default 600)\n"
 "  --pki-only             issue the certificates and exit\n"
 "  --json                 figures as one JSON object\n"
 "  --quiet                no progress lines\n"
@@ -1313,6 +1378,7 @@ int main(int argc, char **argv)
         { "wait-restart", no_argument, NULL, 'W' },
         { "jitter", required_argument, NULL, 'j' },
         { "restart-timeout", required_argument, NULL, 'T' },
+        { "ramp-timeout", required_argument, NULL, 'U' },
         { "pki-only", no_argument, NULL, 'P' },
         { "json", no_argument, NULL, 'J' },
         { "quiet", no_argument, NULL, 'q' },
@@ -1333,6 +1399,7 @@ int main(int argc, char **argv)
     G.duration_ms = 10000;
     G.jitter_ms = 5000;
     G.restart_timeout_ms = 300000;
+    G.ramp_timeout_ms = 600000;
     vg_strlcpy(G.server_name, "localhost", sizeof(G.server_name));
     while ((c = getopt_long(argc, argv, "h", opts, &li)) != -1) {
         int bad = 0;
@@ -1353,6 +1420,7 @@ int main(int argc, char **argv)
         case 'W': G.wait_restart = 1; break;
         case 'j': bad = parse_double(optarg, 0, 3600, &d); G.jitter_ms = (uint64_t)(d * 1000); break;
         case 'T': bad = parse_double(optarg, 1, 86400, &d); G.restart_timeout_ms = (uint64_t)(d * 1000); break;
+        case 'U': bad = parse_double(optarg, 1, 86400, &d); G.ramp_timeout_ms = (uint64_t)(d * 1000); break;
         case 'P': pki_only = 1; break;
         case 'J': G.json = 1; break;
         case 'q': G.quiet = 1; break;
