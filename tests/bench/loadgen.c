@@ -726,7 +726,7 @@ static void on_ack(struct agent *a, const Vigil__V1__Ack *k)
 static int on_env(void *ctx, Vigil__V1__Envelope *env)
 {
     struct agent *a = ctx;
-    int stop = 0;
+    int stop = 0, body = env->body_case;
 
     switch (env->body_case) {
     case VIGIL__V1__ENVELOPE__BODY_HELLO_ACK:
@@ -760,7 +760,7 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
     if (stop && a->conn && a->state != A_CLOSING) {
         int was_ready = a->state == A_READY;
         a->state = A_CLOSING;
-        a->dropping = env->body_case == VIGIL__V1__ENVELOPE__BODY_GOODBYE && was_ready;
+        a->dropping = body == VIGIL__V1__ENVELOPE__BODY_GOODBYE && was_ready;
         vg_tls_close(a->conn, "collector error or goodbye");
     }
     return stop;
