@@ -114,6 +114,9 @@ BENCH_BIN := $(patsubst tests/bench/%.c,$(BUILD)/bench/%,$(BENCH_SRC))
 CONFMAN := $(BUILD)/confman
 CONF_MAN := packaging/man/vigil-agent.conf.5 packaging/man/vigil-collector.conf.5
 TOOL_BIN := $(BUILD)/bench/execstorm $(CONFMAN)
+# N simulated agents in one process (tests/bench/loadgen.c): built with
+# the programs, run by tests/e2e/t_loadgen.sh and scripts/bench_loadgen.sh.
+LOADGEN := $(BUILD)/vigil-loadgen
 
 # ---- build -----------------------------------------------------------------
 
@@ -124,7 +127,7 @@ TOOL_BIN := $(BUILD)/bench/execstorm $(CONFMAN)
         fuzz-smoke test-html pkgbins deb rpm test-packages lint man
 .DEFAULT_GOAL := all
 
-all: $(PROGS) $(CONF_MAN)
+all: $(PROGS) $(LOADGEN) $(CONF_MAN)
 
 # The configuration man pages, from the tables that parse the files.
 $(CONFMAN): $(BUILD)/obj/packaging/man/confman.o $(BUILD)/obj/agent/conf.o \
@@ -290,6 +293,10 @@ $(BUILD)/bench/bench_report: $(BUILD)/obj/tests/bench/bench_report.o $(COMPLIANC
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
+$(LOADGEN): $(BUILD)/obj/tests/bench/loadgen.o $(LIBVIGIL)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
+
 $(BUILD)/bench/%: $(BUILD)/obj/tests/bench/%.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
@@ -337,7 +344,7 @@ $(BUILD)/fuzz/collector_seeds: $(BUILD)/obj/tests/fuzz/collector_seeds.o $(LIBVI
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS)
 
-tests: $(PROGS) $(UNIT_BIN) $(TOOL_BIN)
+tests: $(PROGS) $(LOADGEN) $(UNIT_BIN) $(TOOL_BIN)
 
 # ---- static analysis -------------------------------------------------------
 
@@ -424,7 +431,7 @@ deps:
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-unit.sh $(BUILD)/tests
 
-e2e: $(PROGS) $(TOOL_BIN)
+e2e: $(PROGS) $(LOADGEN) $(TOOL_BIN)
 	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
 
 # The suites run one after the other (readable output), after a parallel build.

@@ -77,6 +77,7 @@ struct vg_tls_conn {
     int handles; /* libuv handles not yet closed */
     int err;     /* reason for on_close */
     int resumed;
+    int cert_seen; /* client: the server's certificate was verified (a full handshake) */
     int paused;
     int in_callback;
     struct vg_buf in;
@@ -86,7 +87,7 @@ struct vg_tls_conn {
     char addr[64];
     uint64_t rx_bytes; /* read from the peer, in all */
     char server_name[256];
-    char peer_names[160]; /* the peer certificate's CN and DNS names (verify_names) */
+    char peer_names[160]; /* the server certificate's CN and DNS names (note_verify) */
     char why[512];
     struct vg_cert_info peer;
 };
@@ -124,6 +125,25 @@ static void mbed_err(int rc, char *out, size_t outlen)
     char buf[160];
     mbedtls_strerror(rc, buf, sizeof(buf));
     snprintf(out, outlen, "%s (-0x%04x)", buf, (unsigned)-rc);
+}
+
+static void cert_names(const mbedtls_x509_crt *crt, char *out, size_t len);
+
+/* Client: runs for each certificate of the server's chain while it is
+ * verified, which a resumed session skips: how a client learns that
+ * its session was resumed (mbedtls 2.28 has no accessor for it).  It also
+ * keeps the names of the server's own certificate (depth 0) for a
+ * mismatch's message.  It changes no verdict. */
+static int note_verify(void *p, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
+{
+    (void)p;
+    (void)flags;
+    if (current) {
+        current->cert_seen = 1;
+        if (depth == 0)
+            cert_names(crt, current->peer_names, sizeof(current->peer_names));
+    }
+    return 0;
 }
 
 /* ---- configuration ---- */
@@ -478,8 +498,6 @@ static int ticket_write(void *p, const mbedtls_ssl_session *s, unsigned char *st
 
 /* A ticket that does not open means a full handshake, never a failure:
  * mbedtls falls back whatever the error. */
-static int verify_names(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags);
-
 static int ticket_parse(void *p, mbedtls_ssl_session *s, unsigned char *buf, size_t len)
 {
     struct vg__tickets *t = p;
@@ -584,8 +602,6 @@ no_own_cert:
                                             ? MBEDTLS_SSL_VERIFY_NONE
                                             : MBEDTLS_SSL_VERIFY_REQUIRED);
     mbedtls_ssl_conf_ca_chain(&c->conf, &c->ca->crt, NULL);
-    if (!o->server)
-        mbedtls_ssl_conf_verify(&c->conf, verify_names, NULL);
     if (c->cert) {
         rc = mbedtls_ssl_conf_own_cert(&c->conf, &c->cert->crt, &c->key->pk);
         if (rc)
@@ -607,6 +623,8 @@ no_own_cert:
     mbedtls_ssl_conf_session_tickets(&c->conf, o->no_client_auth
                                                    ? MBEDTLS_SSL_SESSION_TICKETS_DISABLED
                                                    : MBEDTLS_SSL_SESSION_TICKETS_ENABLED);
+    if (!o->server)
+        mbedtls_ssl_conf_verify(&c->conf, note_verify, NULL);
     if (o->server && !o->no_client_auth) {
         lifetime = o->ticket_lifetime_s ? o->ticket_lifetime_s : VG_TLS_TICKET_DEFAULT_S;
         if (lifetime > VG_TLS_TICKET_MAX_S)
@@ -827,17 +845,6 @@ static void cert_names(const mbedtls_x509_crt *crt, char *out, size_t len)
         snprintf(out, len, "no name");
 }
 
-/* mbedtls's verify hook, for each certificate of the peer's chain: keeps
- * the names of the peer's own (depth 0) for a mismatch's message. */
-static int verify_names(void *ctx, mbedtls_x509_crt *crt, int depth, uint32_t *flags)
-{
-    (void)ctx;
-    (void)flags;
-    if (depth == 0 && current)
-        cert_names(crt, current->peer_names, sizeof(current->peer_names));
-    return 0;
-}
-
 static void verify_why(struct vg_tls_conn *c, int rc)
 {
     uint32_t flags = mbedtls_ssl_get_verify_result(&c->ssl);
@@ -915,6 +922,8 @@ static void drive(struct vg_tls_conn *c)
         }
         uv_timer_stop(&c->timer);
         c->state = ST_OPEN;
+        if (!c->cfg->server)
+            c->resumed = c->session && !c->cert_seen;
         if (c->cfg->server) {
             if (c->resumed)
                 c->cfg->resumed++;

@@ -116,8 +116,8 @@ size_t vg_tls_held(const struct vg_tls_conn *c);
 int vg_tls_silent(struct vg_tls_conn *c);
 /* Why the connection failed or closed (empty if not known). */
 const char *vg_tls_why(const struct vg_tls_conn *c);
-/* 1 if the handshake resumed a session.  Known on the server side only
- * (mbedtls 2.28 does not tell clients); always 0 on clients. */
+/* 1 if the handshake resumed a session (a client knows it because the
+ * server's certificate was not verified: a resumed session skips it). */
 int vg_tls_resumed(const struct vg_tls_conn *c);
 /* Negotiated suite, e.g. "TLS-ECDHE-ECDSA-WITH-AES-128-GCM-SHA256". */
 const char *vg_tls_suite(const struct vg_tls_conn *c);

@@ -7,6 +7,9 @@
 #   - footprint: PSS of the agent's processes, CPU per 1,000 execs vs
 #     auditd, inventory vs dpkg-query (scripts/bench_footprint.sh)
 #   - isolation: time to isolate and release a host (network namespaces)
+#   - loadgen: one collector under N simulated agents: throughput at 1,
+#     100 and 1,000 agents, agents held, ack latency, restart storm
+#     (scripts/bench_loadgen.sh; LG_BENCH_AGENTS, default 5,000)
 set -eu
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 B=${1:-build}
@@ -230,3 +233,7 @@ if [ "${BENCH_REPORT_10K:-0}" = 1 ]; then
     "$B/bench/bench_report" 10000 800 20000
     "$SCRIPTS/bench_report_load.sh" "$B" 10000
 fi
+
+# One collector under vigil-loadgen (issue 20): figures also in
+# $B/bench/loadgen.md and .json.
+"$SCRIPTS/bench_loadgen.sh" "$B" "${LG_BENCH_AGENTS:-5000}"
