@@ -57,9 +57,11 @@ trap cleanup_pids EXIT
 
 # free_port: a TCP port nobody listens on.
 free_port() {
+    # Below the kernel's ephemeral range (32768-60999 by default), so that
+    # no outgoing connection holds it; and no socket of any state on it.
     while :; do
-        p=$(shuf -i 20000-60000 -n 1)
-        ss -ltnH "sport = :$p" | grep -q . || { echo "$p"; return; }
+        p=$(shuf -i 10000-32000 -n 1)
+        ss -tanH "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }
 
