@@ -157,20 +157,30 @@ def enroll(addr, ca, src, count, token):
             print(r.get(2, [b"?"])[0].decode(), flush=True)
 
 
-def chunks(addr, ca, cert, key, agent_id, count):
-    c = connect(addr, ca, None, cert, key)
-    hello = field_varint(1, 1) + field_bytes(2, agent_id) + field_bytes(3, os.urandom(16)) + \
+def hello(c, rd, agent_id):
+    """Says hello as agent_id; returns None when acknowledged, else why not."""
+    h = field_varint(1, 1) + field_bytes(2, agent_id) + field_bytes(3, os.urandom(16)) + \
         field_bytes(4, "vgpeer")
-    c.sendall(frame(envelope(10, hello)))
-    rd = Reader(c)
+    c.sendall(frame(envelope(10, h)))
     while True:
         env = rd.envelope()
         if env is None:
-            sys.exit("closed before the hello was acknowledged")
+            return "closed before the hello was acknowledged"
         if 11 in env:
-            break
+            return None
         if 13 in env:
-            sys.exit("refused: %s" % parse(env[13][0]))
+            e = parse(env[13][0])
+            return e.get(2, [b"?"])[0].decode(errors="replace")
+
+
+
+def chunks(addr, ca, cert, key, agent_id, count):
+    c = connect(addr, ca, None, cert, key)
+    rd = Reader(c)
+    why = hello(c, rd, agent_id)
+    if why:
+        sys.exit("refused: %s" % why)
+
     def send():
         out = bytearray()
         for i in range(count):
@@ -200,29 +210,12 @@ def chunks(addr, ca, cert, key, agent_id, count):
     print("acked %d refused %d" % (acked, refused), flush=True)
 
 
-def hello(c, agent_id):
-    """Says hello as agent_id; returns None when acknowledged, else why not."""
-    h = field_varint(1, 1) + field_bytes(2, agent_id) + field_bytes(3, os.urandom(16)) + \
-        field_bytes(4, "vgpeer")
-    c.sendall(frame(envelope(10, h)))
-    rd = Reader(c)
-    while True:
-        env = rd.envelope()
-        if env is None:
-            return "closed before the hello was acknowledged"
-        if 11 in env:
-            return None
-        if 13 in env:
-            e = parse(env[13][0])
-            return e.get(2, [b"?"])[0].decode(errors="replace")
-
-
 def hold(addr, ca, pki, names, seconds):
     held = []
     for n in names:
         try:
             c = connect(addr, ca, None, "%s/%s.crt" % (pki, n), "%s/%s.key" % (pki, n))
-            why = hello(c, n)
+            why = hello(c, Reader(c), n)
         except OSError as e:
             why = "connection failed: %s" % e
             c = None
