@@ -721,7 +721,10 @@ static void test_load_missing_file(void **state)
     tpath(path, sizeof(path), "nope.conf");
     memset(&c, 0, sizeof(c));
     assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), VG_ECONFIG);
-    snprintf(want, sizeof(want), "cannot read %s: %s", path, strerror(ENOENT));
+    snprintf(want, sizeof(want),
+             "cannot read %s: %s (give another with -c FILE; --example-config prints one with "
+             "every key)",
+             path, strerror(ENOENT));
     assert_string_equal(err, want);
     vg_conf_free(keys, &c);
 
