@@ -197,11 +197,11 @@ static void call_close(struct vg_tls_conn *t, int err)
     if (!c->done || (!c->resp && !c->err[0])) {
         const char *why = vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err);
         /* Nobody listening: say what to look at. */
-        int refused = strstr(why, "connection refused") != NULL;
         call_finish(c, "connection to %s failed: %s%s", vg_tls_peer_addr(t), why,
-                    refused ? "; is vigil-collector running and listening there? "
-                              "(systemctl status vigil-collector; [collector] listen)"
-                            : "");
+                    err == UV_ECONNREFUSED ? "; is vigil-collector running and listening "
+                                             "there? (systemctl status vigil-collector; "
+                                             "[collector] listen)"
+                                           : "");
     }
     uv_close((uv_handle_t *)&c->timer, NULL);
 }

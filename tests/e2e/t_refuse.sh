@@ -86,6 +86,14 @@ expect_exit 1 "$CTL" --collector 127.0.0.1:$PORT --server-name wrong.example.org
     --cert pki/admin-1.crt --key pki/admin-1.key hosts
 expect_in err.txt "does not match"
 expect_in err.txt "expected the name 'wrong.example.org'; the certificate is for CN collector, localhost"
+# A port already taken: said, with what to do.
+sed 's/^db = .*/db = other.db/' collector.conf >taken.conf
+expect_exit 1 "$COLLECTOR" -c taken.conf
+expect_in err.txt "address already in use (another collector, or another program, holds it"
+# Nobody listening: the next step is named.
+expect_exit 1 "$CTL" --collector 127.0.0.1:$(free_port) --server-name localhost --ca pki/ca.crt \
+    --cert pki/admin-1.crt --key pki/admin-1.key hosts
+expect_in err.txt "connection refused; is vigil-collector running and listening there?"
 
 # Through all of this the first agent kept streaming on its connection.
 mid=$(health)
