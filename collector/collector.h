@@ -107,6 +107,13 @@ struct pending {
     Vigil__V1__Envelope *env;
     int64_t recv_ms;
     char *reject; /* rejected at decode (a field over its limit): why; owned */
+    /* What the store thread needs of the connection, copied when the
+     * group is handed over (it never reads c, which the loop may clear):
+     * the stream, whether to store it, and which connection it came on. */
+    int64_t host_id;
+    uint8_t epoch[16];
+    uintptr_t from;
+    int skip;
 };
 
 /* Connection bookkeeping waiting for the group commit, which writes it
@@ -125,6 +132,19 @@ struct book {
 /* Past this many, bookkeeping is written at once (a store that cannot
  * commit must not make the queue grow without end). */
 #define BOOK_MAX 65536
+
+/* A group on its way through the commit: the batches and bookkeeping
+ * taken from the server's queues, and what became of each. */
+struct commit_job {
+    struct pending *pend;
+    size_t npend, cappend;
+    struct book *book;
+    size_t nbook, capbook;
+    int *res;  /* per batch: B_* (server.c) */
+    int rc;    /* 0, or the error that lost the whole group */
+    uint64_t ms; /* how long its transaction took */
+    uint64_t stored_before; /* batches stored before this group (test hook) */
+};
 
 #define AGENT_HASH 4096
 /* A batch with more events is refused (Ack.rejected_seq) and counted
@@ -163,6 +183,18 @@ struct server {
     struct vg_tls_config *tls;
     char ticket_keys[4096]; /* default [tls] ticket_key_file */
     struct store *store;
+    /* The store thread: commits the group on a connection of its own
+     * (wstore), so that the loop goes on reading, handshaking and
+     * answering operators during an fsync.  job is the group it holds
+     * (job_state JOB_*); NULL wstore: commits run on the loop. */
+    struct store *wstore;
+    uv_thread_t store_thread;
+    uv_mutex_t job_mu;
+    uv_cond_t job_cv;
+    uv_async_t job_done;
+    struct commit_job job;
+    int job_state, job_quit;
+    uint64_t commits, commit_ms_total, commit_ms_max; /* groups committed, and their time */
     struct vg_frame_limits limits;
     struct conn *conns;
     struct conn *agents[AGENT_HASH];
@@ -204,6 +236,9 @@ struct server {
     /* VIGIL_TEST_NO_FIELD_LIMITS=1: batches are not checked against the
      * field limits, so that what they would stop reaches the store. */
     int no_field_limits;
+    /* VIGIL_TEST_COMMIT_GATE=PATH: the store thread holds each group
+     * until PATH exists (the loop must go on meanwhile). */
+    const char *commit_gate;
 #endif
     uint64_t retention_due_ms; /* monotonic: next process-retention pass */
     char collections_dir[4096];
@@ -310,7 +345,8 @@ struct conn *conn_find_agent(struct server *s, const char *agent_id);
 /* Adds c to / removes c from the connected agents. */
 void conn_agent_add(struct server *s, struct conn *c);
 void conn_agent_remove(struct server *s, struct conn *c);
-/* c's batches waiting for the commit will not be stored (nor acknowledged). */
+/* c's batches waiting for the commit will not be acknowledged; those not yet
+ * handed to the store thread will not be stored either. */
 void conn_forget_pending(struct server *s, struct conn *c);
 /* Closes c once, orderly. */
 void conn_close(struct conn *c, const char *why);

@@ -92,9 +92,16 @@ void conn_agent_remove(struct server *s, struct conn *c)
 
 void conn_forget_pending(struct server *s, struct conn *c)
 {
+    /* Queued, and in the group the store thread holds (stored all the
+     * same if it gets there: received before c went). */
     for (size_t i = 0; c->pending && i < s->npend; i++)
         if (s->pend[i].c == c) {
             s->pend[i].c = NULL;
+            c->pending--;
+        }
+    for (size_t i = 0; c->pending && i < s->job.npend; i++)
+        if (s->job.pend[i].c == c) {
+            s->job.pend[i].c = NULL;
             c->pending--;
         }
 }

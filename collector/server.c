@@ -4,10 +4,14 @@
  * api.c's dispatch table; what handlers need of a connection is in conn.c
  * (nothing below calls back up into this file).
  *
- * Group commit: batches decoded during one loop iteration wait in
- * `pend`; the check handle (run after I/O) stores them all in one
- * transaction and only then acknowledges them.  Under load one commit
- * covers many agents; when idle a batch waits for no timer.  One batch
+ * Group commit: batches decoded on the loop wait in `pend`; the check
+ * handle (run after I/O) hands them all, with the connection bookkeeping,
+ * to the store thread, which stores them in one transaction on its own
+ * database connection.  When it is done (job_done), the loop acknowledges
+ * them and hands over what came in meanwhile.  So the loop never waits
+ * for an fsync: handshakes, decryption and decoding go on during a
+ * commit, and under load one commit covers many agents; when idle a batch
+ * waits for no timer.  One batch
  * that cannot be stored must not cost the others: the group is then done
  * again with each batch in a savepoint of its own, and that one alone is
  * rejected (its content) or resent (the database's fault).
@@ -21,6 +25,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "collector.h"
 #include "daemon.h"
@@ -104,33 +109,32 @@ static void book_duplicate(struct server *s, const char *agent_id, const char *a
 /* Inside the group's transaction.  A row that cannot be written is logged
  * (by the store) and skipped, as it was when each had its own commit.
  * Returns 0, or -EIO if the database rolled the transaction back. */
-static int book_apply(struct server *s)
+static int book_apply(struct store *st, const struct book *book, size_t n)
 {
-    for (size_t i = 0; i < s->nbook; i++) {
-        struct book *b = &s->book[i];
+    for (size_t i = 0; i < n; i++) {
+        const struct book *b = &book[i];
         int64_t hid;
         switch (b->kind) {
-        case BOOK_HELLO: (void)store_host_seen(s->store, b->hello->hello, b->text, b->now, &hid);
-            break;
-        case BOOK_CERT: (void)store_cert_seen(s->store, b->host_id, b->text, b->now); break;
-        case BOOK_DISCONNECT: (void)store_disconnect(s->store, b->host_id, b->now); break;
-        case BOOK_DUPLICATE: (void)store_duplicate(s->store, b->agent_id, b->text, b->now); break;
+        case BOOK_HELLO: (void)store_host_seen(st, b->hello->hello, b->text, b->now, &hid); break;
+        case BOOK_CERT: (void)store_cert_seen(st, b->host_id, b->text, b->now); break;
+        case BOOK_DISCONNECT: (void)store_disconnect(st, b->host_id, b->now); break;
+        case BOOK_DUPLICATE: (void)store_duplicate(st, b->agent_id, b->text, b->now); break;
         }
-        if (store_txn_lost(s->store))
+        if (store_txn_lost(st))
             return -EIO;
     }
     return 0;
 }
 
-static void book_clear(struct server *s)
+static void book_clear(struct book *book, size_t *n)
 {
-    for (size_t i = 0; i < s->nbook; i++) {
-        if (s->book[i].hello)
-            vg_pb_free(&s->book[i].hello->base);
-        free(s->book[i].text);
-        free(s->book[i].agent_id);
+    for (size_t i = 0; i < *n; i++) {
+        if (book[i].hello)
+            vg_pb_free(&book[i].hello->base);
+        free(book[i].text);
+        free(book[i].agent_id);
     }
-    s->nbook = 0;
+    *n = 0;
 }
 
 static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
@@ -569,10 +573,7 @@ static void on_close(struct vg_tls_conn *t, int err)
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     }
     conn_report_flush(c, 1);
-    if (c->pending)
-        for (size_t i = 0; i < s->npend; i++)
-            if (s->pend[i].c == c)
-                s->pend[i].c = NULL;
+    conn_forget_pending(s, c);
     if (c->prev)
         c->prev->next = c->next;
     else
@@ -767,66 +768,127 @@ enum {
     B_SKIPPED,  /* after a failed one of the same connection: not stored */
 };
 
+enum { JOB_IDLE, JOB_QUEUED, JOB_DONE };
+
 static int content_error(int rc)
 {
     return rc == VG_ETOOBIG || rc == VG_EPROTO || rc == VG_EDECODE;
 }
 
-/* Stores or rejects each pending batch.  With alone, each in a savepoint
- * of its own (store.h): one that cannot be stored is rejected alone, and
- * the others commit; returns 0, or the error that lost the whole group
- * (the database rolled the transaction back).  Without (the common case,
- * which costs no savepoint journal), returns 0, or 1 at the first failure:
- * the group must be rolled back and done again with alone. */
-static int commit_each(struct server *s, int *res, int alone)
+/* After a batch of a connection failed: the rest of it in this group is
+ * not stored either (the agent resends them all, in order). */
+static void skip_rest(struct commit_job *j, size_t i)
 {
-    for (size_t i = 0; i < s->npend; i++) {
-        struct pending *p = &s->pend[i];
+    for (size_t k = i + 1; k < j->npend; k++)
+        if (j->pend[k].from == j->pend[i].from)
+            j->pend[k].skip = 1;
+}
+
+/* Stores or rejects each batch of the group.  With alone, each in a
+ * savepoint of its own (store.h): one that cannot be stored is rejected
+ * alone, and the others commit; returns 0, or the error that lost the
+ * whole group (the database rolled the transaction back).  Without (the
+ * common case, which costs no savepoint journal), returns 0, or 1 at the
+ * first failure: the group must be rolled back and done again with alone.
+ * Runs on the store thread: reads the copies in each entry, never p->c. */
+static int commit_each(struct store *st, struct commit_job *j, int alone)
+{
+    for (size_t i = 0; i < j->npend; i++) {
+        struct pending *p = &j->pend[i];
         ProtobufCBinaryData ep;
         int rc;
 
-        /* The connection closed before the commit: nothing can be
-         * acknowledged, so the agent will resend; skip it. */
-        if (!p->c)
+        /* The connection closed before the group was handed over:
+         * nothing can be acknowledged, so the agent will resend; skip. */
+        if (!p->from)
             continue;
-        if (p->c->batch_failed) {
-            res[i] = B_SKIPPED;
+        if (p->skip) {
+            j->res[i] = B_SKIPPED;
             continue;
         }
-        ep.len = sizeof(p->c->epoch);
-        ep.data = p->c->epoch;
+        ep.len = sizeof(p->epoch);
+        ep.data = p->epoch;
         if (!p->reject) {
-            rc = store_batch(s->store, p->c->host_id, &ep, p->env->batch, p->env->sent_time_ms,
+            rc = store_batch(st, p->host_id, &ep, p->env->batch, p->env->sent_time_ms,
                              p->recv_ms, alone);
             if (rc >= 0) {
-                res[i] = rc == 1 ? B_STORED : B_RESEND;
+                j->res[i] = rc == 1 ? B_STORED : B_RESEND;
                 continue;
             }
             if (!alone)
                 return 1;
-            if (store_txn_lost(s->store))
+            if (store_txn_lost(st))
                 return rc;
-            p->reject = strdup(store_last_error(s->store));
+            p->reject = strdup(store_last_error(st));
             if (!content_error(rc) || !p->reject) {
-                res[i] = B_FAILED; /* p->reject says why (if anything) */
-                p->c->batch_failed = 1;
+                j->res[i] = B_FAILED; /* p->reject says why (if anything) */
+                skip_rest(j, i);
                 continue;
             }
         }
-        rc = store_batch_reject(s->store, p->c->host_id, &ep, p->env->batch, p->recv_ms,
-                                p->reject);
+        rc = store_batch_reject(st, p->host_id, &ep, p->env->batch, p->recv_ms, p->reject);
         if (rc < 0 && !alone)
             return 1;
-        if (rc < 0 && store_txn_lost(s->store))
+        if (rc < 0 && store_txn_lost(st))
             return rc;
         if (rc < 0) {
-            res[i] = B_FAILED;
-            p->c->batch_failed = 1;
+            j->res[i] = B_FAILED;
+            skip_rest(j, i);
         } else {
-            res[i] = rc == 1 ? B_REJECTED : B_RESEND;
+            j->res[i] = rc == 1 ? B_REJECTED : B_RESEND;
         }
     }
     return 0;
+}
+
+/* The group's transaction, on store connection st: bookkeeping first (a
+ * hello is durable before its batches), then the batches.  Sets j->rc. */
+static void commit_run(const struct server *s, struct store *st, struct commit_job *j)
+{
+    uint64_t t0 = vg_time_mono_ms();
+    int rc;
+
+#ifdef VG_TEST_HOOKS
+    if (s->commit_gate && st == s->wstore && access(s->commit_gate, F_OK) != 0) {
+        log_warnx("VIGIL_TEST_COMMIT_GATE: commit held until %s exists", s->commit_gate);
+        while (access(s->commit_gate, F_OK) != 0)
+            uv_sleep(50);
+    }
+#endif
+    if (store_begin(st) == 0) {
+        rc = book_apply(st, j->book, j->nbook);
+        if (rc == 0)
+            rc = commit_each(st, j, 0);
+        if (rc == 1) {
+            /* A batch failed: the group again, each batch alone. */
+            store_rollback(st);
+            memset(j->res, 0, j->npend * sizeof(*j->res));
+            rc = store_begin(st) == 0 ? book_apply(st, j->book, j->nbook) : -EIO;
+            if (rc == 0)
+                rc = commit_each(st, j, 1);
+        }
+        if (rc == 0)
+            rc = store_commit(st);
+        if (rc < 0)
+            store_rollback(st);
+#ifdef VG_TEST_HOOKS
+        if (rc >= 0 && s->crash_after) {
+            uint64_t now_stored = j->stored_before;
+            for (size_t i = 0; i < j->npend; i++)
+                now_stored += j->res[i] == B_STORED;
+            if (now_stored >= s->crash_after) {
+                log_warnx("VIGIL_TEST_CRASH_AFTER_COMMIT: dying after commit, before acks");
+                raise(SIGKILL);
+            }
+        }
+#else
+        (void)s;
+#endif
+    } else {
+        rc = -EIO;
+    }
+    j->rc = rc;
+    j->ms = vg_time_mono_ms() - t0;
 }
 
 static void send_ack(struct conn *c, uint64_t seq, char *reject)
@@ -849,53 +911,106 @@ static void send_ack(struct conn *c, uint64_t seq, char *reject)
     conn_send(c, &env);
 }
 
-void server_commit(struct server *s)
+/* Takes what is queued (batches and bookkeeping) into s->job, with what
+ * the store thread needs of each connection copied.  Returns 1, or 0 when
+ * there is nothing to commit (or no memory: tried again next time). */
+static int job_take(struct server *s)
 {
-    size_t n = s->npend, stored_n = 0;
-    int rc = 0, *res;
+    struct commit_job *j = &s->job;
+    int *res;
 
-    if (n == 0 && s->nbook == 0)
-        return;
-    res = calloc(n ? n : 1, sizeof(*res));
+    if (s->npend == 0 && s->nbook == 0)
+        return 0;
+    res = calloc(s->npend ? s->npend : 1, sizeof(*res));
     if (!res)
-        return; /* try again next iteration */
-    if (store_begin(s->store) == 0) {
-        /* Bookkeeping first: a hello is durable before its batches. */
-        rc = book_apply(s);
-        if (rc == 0)
-            rc = commit_each(s, res, 0);
-        if (rc == 1) {
-            /* A batch failed: the group again, each batch alone. */
-            store_rollback(s->store);
-            memset(res, 0, n * sizeof(*res));
-            rc = store_begin(s->store) == 0 ? book_apply(s) : -EIO;
-            if (rc == 0)
-                rc = commit_each(s, res, 1);
-        }
-        if (rc == 0)
-            rc = store_commit(s->store);
-        if (rc < 0)
-            store_rollback(s->store);
-#ifdef VG_TEST_HOOKS
-        if (rc >= 0 && s->crash_after) {
-            uint64_t now_stored = s->batches_stored;
-            for (size_t i = 0; i < n; i++)
-                now_stored += res[i] == B_STORED;
-            if (now_stored >= s->crash_after) {
-                log_warnx("VIGIL_TEST_CRASH_AFTER_COMMIT: dying after commit, before acks");
-                raise(SIGKILL);
-            }
-        }
-#endif
-    } else {
-        rc = -EIO;
+        return 0;
+    /* Swap the queues with the job's emptied arrays: no allocation. */
+    {
+        struct pending *tp = j->pend;
+        size_t tc = j->cappend;
+        struct book *tb = j->book;
+        size_t tbc = j->capbook;
+        j->pend = s->pend;
+        j->npend = s->npend;
+        j->cappend = s->cappend;
+        s->pend = tp;
+        s->npend = 0;
+        s->cappend = tc;
+        j->book = s->book;
+        j->nbook = s->nbook;
+        j->capbook = s->capbook;
+        s->book = tb;
+        s->nbook = 0;
+        s->capbook = tbc;
     }
+    for (size_t i = 0; i < j->npend; i++) {
+        struct pending *p = &j->pend[i];
+        p->from = (uintptr_t)p->c;
+        p->skip = 0;
+        if (p->c) {
+            p->host_id = p->c->host_id;
+            memcpy(p->epoch, p->c->epoch, sizeof(p->epoch));
+            p->skip = p->c->batch_failed;
+        }
+    }
+    j->res = res;
+    j->rc = 0;
+    j->ms = 0;
+    j->stored_before = s->batches_stored;
+    return 1;
+}
+
+/* Bookkeeping of a group that could not commit goes back to the front of
+ * the queue, before what came since (order matters: hello first). */
+static void job_book_requeue(struct server *s, struct commit_job *j)
+{
+    size_t n = j->nbook + s->nbook;
+
+    if (n > j->capbook) {
+        struct book *nb = realloc(j->book, n * sizeof(*nb));
+        if (!nb) {
+            /* Written at once instead, outside any group. */
+            (void)book_apply(s->store, j->book, j->nbook);
+            book_clear(j->book, &j->nbook);
+            return;
+        }
+        j->book = nb;
+        j->capbook = n;
+    }
+    memcpy(j->book + j->nbook, s->book, s->nbook * sizeof(*s->book));
+    j->nbook = n;
+    {
+        struct book *tb = s->book;
+        size_t tc = s->capbook;
+        s->book = j->book;
+        s->nbook = j->nbook;
+        s->capbook = j->capbook;
+        j->book = tb;
+        j->nbook = 0;
+        j->capbook = tc;
+    }
+}
+
+/* On the loop, once the group's transaction is over: acknowledges or
+ * fails each batch, counts, and lets paused connections read on. */
+static void job_finish(struct server *s)
+{
+    struct commit_job *j = &s->job;
+    size_t n = j->npend, stored_n = 0;
+    int rc = j->rc, *res = j->res;
+
+    s->commits++;
+    s->commit_ms_total += j->ms;
+    if (j->ms > s->commit_ms_max)
+        s->commit_ms_max = j->ms;
     if (rc >= 0)
-        book_clear(s); /* else kept for the next commit (up to BOOK_MAX) */
+        book_clear(j->book, &j->nbook);
+    else
+        job_book_requeue(s, j); /* kept for the next commit (up to BOOK_MAX) */
     for (size_t i = 0; i < n; i++)
         stored_n += res[i] == B_STORED || res[i] == B_RESEND;
     for (size_t i = 0; i < n; i++) {
-        struct pending *p = &s->pend[i];
+        struct pending *p = &j->pend[i];
         struct conn *c = p->c;
         uint64_t seq = p->env->batch->seq, sup;
         if (c) {
@@ -906,6 +1021,7 @@ void server_commit(struct server *s)
                 conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                           "collector could not store the batch; it will be resent");
             } else if (res[i] == B_FAILED) {
+                c->batch_failed = 1;
                 s->batches_failed++;
                 if (vg_ratelimit(&s->rl_reject, &sup))
                     log_warnx("%s: batch %llu not stored: %s; it will be resent (the other %zu "
@@ -925,19 +1041,21 @@ void server_commit(struct server *s)
                     send_ack(c, seq, p->reject);
             } else if ((res[i] == B_STORED || res[i] == B_RESEND) && !c->closing) {
                 send_ack(c, seq, NULL);
-                if (res[i] == B_STORED) {
-                    s->batches_stored++;
-                    s->events_stored += p->env->batch->n_events;
-                } else {
-                    s->batches_duplicate++;
-                }
             }
+        }
+        /* Counted whether or not the connection is still there to hear. */
+        if (rc >= 0 && res[i] == B_STORED) {
+            s->batches_stored++;
+            s->events_stored += p->env->batch->n_events;
+        } else if (rc >= 0 && res[i] == B_RESEND && c) {
+            s->batches_duplicate++;
         }
         free(p->reject);
         vg_pb_free(&p->env->base);
     }
     free(res);
-    s->npend = 0;
+    j->res = NULL;
+    j->npend = 0;
     /* Connections paused for backpressure read on. */
     for (struct conn *c = s->conns; c; c = c->next) {
         int r;
@@ -955,9 +1073,98 @@ void server_commit(struct server *s)
     }
 }
 
+static int job_state(struct server *s)
+{
+    int st;
+    if (!s->wstore)
+        return s->job_state;
+    uv_mutex_lock(&s->job_mu);
+    st = s->job_state;
+    uv_mutex_unlock(&s->job_mu);
+    return st;
+}
+
+static void job_set(struct server *s, int st)
+{
+    if (!s->wstore) {
+        s->job_state = st;
+        return;
+    }
+    uv_mutex_lock(&s->job_mu);
+    s->job_state = st;
+    uv_cond_broadcast(&s->job_cv);
+    uv_mutex_unlock(&s->job_mu);
+}
+
+/* Hands what is queued to the store thread, if it is free. */
+static void commit_dispatch(struct server *s)
+{
+    if (job_state(s) != JOB_IDLE || !job_take(s))
+        return;
+    if (!s->wstore) {
+        commit_run(s, s->store, &s->job);
+        job_finish(s);
+        return;
+    }
+    job_set(s, JOB_QUEUED);
+}
+
+static void store_thread_main(void *arg)
+{
+    struct server *s = arg;
+
+    uv_mutex_lock(&s->job_mu);
+    for (;;) {
+        while (s->job_state != JOB_QUEUED && !s->job_quit)
+            uv_cond_wait(&s->job_cv, &s->job_mu);
+        if (s->job_state != JOB_QUEUED)
+            break; /* told to quit, with nothing queued */
+        uv_mutex_unlock(&s->job_mu);
+        commit_run(s, s->wstore, &s->job);
+        uv_mutex_lock(&s->job_mu);
+        s->job_state = JOB_DONE;
+        uv_cond_broadcast(&s->job_cv);
+        if (!s->job_quit)
+            uv_async_send(&s->job_done);
+    }
+    uv_mutex_unlock(&s->job_mu);
+}
+
+static void job_done_cb(uv_async_t *h)
+{
+    struct server *s = h->data;
+
+    if (job_state(s) != JOB_DONE)
+        return; /* server_commit() took it already */
+    job_set(s, JOB_IDLE);
+    job_finish(s);
+    commit_dispatch(s); /* what came in meanwhile */
+}
+
+/* Commits everything received so far before returning: waits for the
+ * group the store thread holds, then does the rest here. */
+void server_commit(struct server *s)
+{
+    if (s->wstore) {
+        uv_mutex_lock(&s->job_mu);
+        while (s->job_state == JOB_QUEUED)
+            uv_cond_wait(&s->job_cv, &s->job_mu);
+        uv_mutex_unlock(&s->job_mu);
+        if (job_state(s) == JOB_DONE) {
+            job_set(s, JOB_IDLE);
+            job_finish(s);
+        }
+    }
+    /* The store thread waits for JOB_QUEUED: its connection is free. */
+    if (job_take(s)) {
+        commit_run(s, s->wstore ? s->wstore : s->store, &s->job);
+        job_finish(s);
+    }
+}
+
 static void commit_cb(uv_check_t *h)
 {
-    server_commit(h->data);
+    commit_dispatch(h->data);
 }
 
 /* Process rows are the bulk of the store: old ones go, every 10 min. */
@@ -1031,6 +1238,53 @@ static void signal_cb(uv_signal_t *h, int signum)
     struct server *s = h->data;
     log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     server_stop(s);
+}
+
+/* The store thread and its own connection to the database. */
+static int store_thread_start(struct server *s, char *err, size_t errlen)
+{
+    int rc = store_open(s->conf->db, s->conf->sync == 0, &s->wstore, err, errlen);
+
+    if (rc)
+        return rc;
+    /* It waits while the loop writes (an operator's command, retention),
+     * rather than fail a group of batches that would then be resent. */
+    store_busy_timeout(s->wstore, 60000);
+    if (uv_mutex_init(&s->job_mu) || uv_cond_init(&s->job_cv)) {
+        snprintf(err, errlen, "cannot start the store thread: out of resources");
+        store_close(s->wstore);
+        s->wstore = NULL;
+        return -ENOMEM;
+    }
+    uv_async_init(s->loop, &s->job_done, job_done_cb);
+    s->job_done.data = s;
+    if ((rc = uv_thread_create(&s->store_thread, store_thread_main, s)) != 0) {
+        snprintf(err, errlen, "cannot start the store thread: %s", uv_strerror(rc));
+        uv_close((uv_handle_t *)&s->job_done, NULL);
+        uv_run(s->loop, UV_RUN_NOWAIT);
+        uv_cond_destroy(&s->job_cv);
+        uv_mutex_destroy(&s->job_mu);
+        store_close(s->wstore);
+        s->wstore = NULL;
+        return rc;
+    }
+    return 0;
+}
+
+/* After the last group: the thread ends, its connection closes. */
+static void store_thread_stop(struct server *s)
+{
+    if (!s->wstore)
+        return;
+    uv_mutex_lock(&s->job_mu);
+    s->job_quit = 1;
+    uv_cond_broadcast(&s->job_cv);
+    uv_mutex_unlock(&s->job_mu);
+    uv_thread_join(&s->store_thread);
+    uv_cond_destroy(&s->job_cv);
+    uv_mutex_destroy(&s->job_mu);
+    store_close(s->wstore);
+    s->wstore = NULL;
 }
 
 int server_parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
@@ -1112,6 +1366,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         vg_parse_u64(getenv("VIGIL_TEST_CRASH_AFTER_COMMIT"), 1, UINT64_MAX, &s->crash_after))
         s->crash_after = 0;
     s->no_field_limits = getenv("VIGIL_TEST_NO_FIELD_LIMITS") != NULL;
+    s->commit_gate = getenv("VIGIL_TEST_COMMIT_GATE");
 #endif
     if ((rc = server_parse_listen(conf->listen, &ss, err, errlen)) != 0)
         return rc;
@@ -1136,6 +1391,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     if ((rc = vg_tls_config_new(&topts, &s->tls, err, errlen)) != 0)
         goto fail;
     if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
+        goto fail;
+    if ((rc = store_thread_start(s, err, errlen)) != 0)
         goto fail;
     if ((rc = collect_init(s, err, errlen)) != 0)
         goto fail;
@@ -1304,6 +1561,11 @@ fail:
     s->enroll_chain = NULL;
     audit_free(s);
     report_free(s);
+    if (s->wstore) {
+        uv_close((uv_handle_t *)&s->job_done, NULL);
+        uv_run(loop, UV_RUN_NOWAIT);
+    }
+    store_thread_stop(s);
     store_close(s->store);
     s->store = NULL;
     vg_tls_config_free(s->tls);
@@ -1338,6 +1600,8 @@ void server_stop(struct server *s)
     }
     uv_check_stop(&s->commit);
     uv_close((uv_handle_t *)&s->commit, NULL);
+    if (s->wstore)
+        uv_close((uv_handle_t *)&s->job_done, NULL); /* server_commit() from here on */
     uv_close((uv_handle_t *)&s->sweep, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
@@ -1347,8 +1611,11 @@ void server_free(struct server *s)
 {
     /* Disconnects of the last connections, queued after the last commit. */
     server_commit(s);
-    book_clear(s);
+    store_thread_stop(s);
+    book_clear(s->book, &s->nbook);
     free(s->book);
+    free(s->job.book);
+    free(s->job.pend);
     report_free(s);
     vg_tls_config_free(s->enroll_tls);
     vg_cert_free(s->enroll_ca);
@@ -1369,6 +1636,10 @@ void server_free(struct server *s)
                  (unsigned long long)full, (unsigned long long)resumed);
     }
     vg_tls_config_free(s->tls);
+    if (s->commits)
+        log_info("group commits: %llu, %.1f ms on average, the longest %llu ms",
+                 (unsigned long long)s->commits, (double)s->commit_ms_total / (double)s->commits,
+                 (unsigned long long)s->commit_ms_max);
     log_info("stopped: %llu connections accepted, %llu refused, %llu bad frames, %llu batches "
              "stored (%llu events), %llu resends, %llu rejected, %llu not stored (the "
              "database's fault; resent), %llu fields cut to their limits, %llu duplicate "

@@ -3,7 +3,10 @@
  * one file, WAL mode.  Everything the collector must not lose goes
  * through a transaction that commits before the agent is acknowledged.
  *
- * Calls are made from the event loop thread only.
+ * One struct store is used by one thread at a time.  The collector opens
+ * two: the loop's (operators, hellos, commands) and the store thread's
+ * (the group commit of batches and connection bookkeeping); SQLite's WAL
+ * lets the loop read while the other writes.
  */
 #ifndef VG_STORE_H
 #define VG_STORE_H
@@ -20,6 +23,9 @@ struct store;
  * error with a message in err. */
 int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen);
 void store_close(struct store *s);
+/* How long a write waits for another connection's transaction (the
+ * default: 5 s) before it fails. */
+void store_busy_timeout(struct store *s, int ms);
 
 /* Records an agent's hello: creates or updates its host row.  Returns 0
  * or an error; *host_id is the host's row and *last_seq the highest

@@ -30,7 +30,14 @@
 #include "store_int.h"
 #include "util.h"
 
-#define SCHEMA_VERSION 1
+/* Schema versions.  The version a database is at is in meta; a collector
+ * brings an older one up to SCHEMA_VERSION at open (one transaction per
+ * step, logged) and refuses a newer one, which a newer collector wrote.
+ *   1  the tables as first shipped, with columns added at each open since
+ *      (added_columns), as every collector up to version 2 left it;
+ *   2  the same with all of added_columns: from here on, every change to
+ *      the schema is a numbered step of migrate(). */
+#define SCHEMA_VERSION 2
 
 enum {
     Q_HOST_UPSERT,
@@ -712,6 +719,12 @@ static const char *const added_columns[] = {
     "ALTER TABLE batches ADD COLUMN rejected TEXT",
 };
 
+/* The steps after version 1, in order: step i takes a database from
+ * version i + 1 to i + 2.  NULL: done in code (migrate_v2). */
+static const char *const migrations[] = {
+    NULL, /* 2: every column of added_columns, and their values */
+};
+
 struct store {
     sqlite3 *db;
     sqlite3_stmt *q[Q_COUNT];
@@ -744,6 +757,106 @@ int store_txn_lost(struct store *s)
     return sqlite3_get_autocommit(s->db) != 0;
 }
 
+/* The version recorded in meta: 0 for a new (empty) database, -1 if it
+ * cannot be read. */
+static int schema_version(struct store *s)
+{
+    sqlite3_stmt *st;
+    int v = 0, rc;
+
+    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
+                           NULL) != SQLITE_OK)
+        return sqlite3_errcode(s->db) == SQLITE_ERROR ? 0 : -1; /* no meta table yet */
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW)
+        v = sqlite3_column_int(st, 0);
+    else if (rc != SQLITE_DONE)
+        v = -1;
+    sqlite3_finalize(st);
+    return v;
+}
+
+/* Version 1 to 2: the columns added since version 1 shipped ("duplicate
+ * column": added by an earlier collector already), and the values of the
+ * history rows from before them: the package's current source and install
+ * time, so that reports map them to their source packages. */
+static int migrate_v2(struct store *s)
+{
+    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
+        if (sqlite3_exec(s->db, added_columns[i], NULL, NULL, NULL) != SQLITE_OK &&
+            !strstr(sqlite3_errmsg(s->db), "duplicate column"))
+            return -1;
+    }
+    return sqlite3_exec(
+               s->db,
+               "UPDATE package_history SET source_name = (SELECT p.source_name FROM packages p"
+               " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
+               " AND p.name = package_history.name AND p.arch = package_history.arch),"
+               " source_version = (SELECT p.source_version FROM packages p"
+               " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
+               " AND p.name = package_history.name AND p.arch = package_history.arch"
+               " AND p.version = package_history.version),"
+               " install_time_ms = (SELECT p.install_time_ms FROM packages p"
+               " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
+               " AND p.name = package_history.name AND p.arch = package_history.arch"
+               " AND p.version = package_history.version)"
+               " WHERE source_name IS NULL AND disappeared_ms IS NULL",
+               NULL, NULL, NULL) == SQLITE_OK
+               ? 0
+               : -1;
+}
+
+/* Brings the database (its version 1 tables made by `schema`) up to
+ * SCHEMA_VERSION, a step per transaction: a step cut short (a crash, a
+ * full disk) is undone whole and done again at the next start. */
+static int migrate(struct store *s, char *err, size_t errlen)
+{
+    int from = schema_version(s), v, fresh = from == 0;
+    char sql[96];
+
+    if (from < 0) {
+        snprintf(err, errlen, "database %s: cannot read its schema version: %s", s->path,
+                 sqlite3_errmsg(s->db));
+        return -1;
+    }
+    if (from == 0) {
+        /* A new database starts at version 1, as the tables were made. */
+        if (sqlite3_exec(s->db, "INSERT OR IGNORE INTO meta VALUES('schema_version', '1')",
+                         NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+        from = 1;
+    }
+    for (v = from; v < SCHEMA_VERSION; v++) {
+        const char *step = migrations[v - 1];
+        int rc;
+        if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+            goto fail;
+        /* Another collector process may have done it meanwhile. */
+        if (schema_version(s) > v) {
+            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            continue;
+        }
+        rc = step ? (sqlite3_exec(s->db, step, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1)
+                  : migrate_v2(s);
+        snprintf(sql, sizeof(sql), "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
+                 v + 1);
+        if (rc == 0 && sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK &&
+            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+            continue;
+        snprintf(err, errlen, "database %s: cannot bring its schema from version %d to %d: %s",
+                 s->path, v, v + 1, sqlite3_errmsg(s->db));
+        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+        return -1;
+    }
+    if (v != from && !fresh)
+        log_info("database %s: schema brought from version %d to %d", s->path, from, v);
+    return 0;
+fail:
+    snprintf(err, errlen, "database %s: cannot set up its schema: %s", s->path,
+             sqlite3_errmsg(s->db));
+    return -1;
+}
+
 int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof(*s));
@@ -765,41 +878,25 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
              sync_full ? "FULL" : "NORMAL");
-    if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK ||
-        sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+    if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
         snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
         sqlite3_free(msg);
         goto fail;
     }
-    {
-        char v[64];
-        snprintf(v, sizeof(v), "INSERT OR IGNORE INTO meta VALUES('schema_version', '%d')",
-                 SCHEMA_VERSION);
-        if (sqlite3_exec(s->db, v, NULL, NULL, &msg) != SQLITE_OK) {
-            snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
-            sqlite3_free(msg);
-            goto fail;
-        }
+    /* A database a newer collector wrote is left as it is. */
+    if (schema_version(s) > SCHEMA_VERSION) {
+        snprintf(err, errlen, "database %s has schema version %d, newer than this collector's "
+                 "%d: it was written by a newer vigil-collector; run that version, or restore "
+                 "a backup made before the upgrade", path, schema_version(s), SCHEMA_VERSION);
+        goto fail;
     }
-    for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++)
-        sqlite3_exec(s->db, added_columns[i], NULL, NULL, NULL);
-    /* History rows from before those columns: the package's current
-     * source and install time, so that reports map them to their source
-     * packages (a no-op once done). */
-    sqlite3_exec(s->db,
-                 "UPDATE package_history SET source_name = (SELECT p.source_name FROM packages p"
-                 " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
-                 " AND p.name = package_history.name AND p.arch = package_history.arch),"
-                 " source_version = (SELECT p.source_version FROM packages p"
-                 " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
-                 " AND p.name = package_history.name AND p.arch = package_history.arch"
-                 " AND p.version = package_history.version),"
-                 " install_time_ms = (SELECT p.install_time_ms FROM packages p"
-                 " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
-                 " AND p.name = package_history.name AND p.arch = package_history.arch"
-                 " AND p.version = package_history.version)"
-                 " WHERE source_name IS NULL AND disappeared_ms IS NULL",
-                 NULL, NULL, NULL);
+    if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
+        snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
+        sqlite3_free(msg);
+        goto fail;
+    }
+    if (migrate(s, err, errlen) != 0)
+        goto fail;
     for (int i = 0; i < Q_COUNT; i++) {
         if (sqlite3_prepare_v2(s->db, queries[i], -1, &s->q[i], NULL) != SQLITE_OK) {
             snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,
@@ -812,6 +909,11 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 fail:
     store_close(s);
     return -EIO;
+}
+
+void store_busy_timeout(struct store *s, int ms)
+{
+    sqlite3_busy_timeout(s->db, ms);
 }
 
 void store_close(struct store *s)
