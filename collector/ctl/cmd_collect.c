@@ -208,19 +208,24 @@ void ctl_usage_collect(FILE *out)
             "wait ended (see 'vigilctl collections').\n");
 }
 
+static const struct option collect_long[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "output", required_argument, NULL, 'o' },
+    { "max-size", required_argument, NULL, 's' },
+    { "max-time", required_argument, NULL, 't' },
+    { "no-wait", no_argument, NULL, 'n' },
+    { "timeout", required_argument, NULL, 'T' },
+    { "force", no_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_collect[] = {
+    { NULL, ":ho:", collect_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, 'r' },
-        { "output", required_argument, NULL, 'o' },
-        { "max-size", required_argument, NULL, 's' },
-        { "max-time", required_argument, NULL, 't' },
-        { "no-wait", no_argument, NULL, 'n' },
-        { "timeout", required_argument, NULL, 'T' },
-        { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__CollectRequest cq = VIGIL__V1__COLLECT_REQUEST__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -233,7 +238,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
     uint64_t got = 0, size = 0;
     int arriving = 0;
 
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_collect)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
         case 'o': outp = optarg; break;
@@ -395,20 +400,25 @@ void ctl_usage_collections(FILE *out)
             "completed, size, received, chunks, sha256, downloads: [{operator, time, peer}]}.\n");
 }
 
+static const struct option collections_long[] = {
+    { "command", required_argument, NULL, 'c' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_collections[] = {
+    { NULL, ":h", collections_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "command", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorResponse *resp;
     void *owner;
     const char *command = NULL;
     char agent[256] = "";
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_collections)) != -1) {
         switch (c) {
         case 'c': command = optarg; break;
         case 'h': ctl_usage_collections(stdout); return CTL_EXIT_OK;
@@ -473,18 +483,23 @@ int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+static const struct option collection_long[] = {
+    { "output", required_argument, NULL, 'o' },
+    { "force", no_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_collection[] = {
+    { NULL, ":ho:", collection_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_collection(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "output", required_argument, NULL, 'o' },
-        { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *outp = NULL;
     int c, rc, force = 0;
 
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_collection)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'f': force = 1; break;

@@ -2,6 +2,7 @@
  * vigilctl's output helpers: errors, usage errors, JSON, host-supplied
  * text.  Below main.c, the sub-commands and client.c, which all use them.
  */
+#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
@@ -128,4 +129,9 @@ void ctl_put_cell(const char *s, size_t width, int last)
     for (; w < width; w++)
         putchar(' ');
     fputs("  ", stdout);
+}
+
+int ctl_getopt(int argc, char **argv, const struct ctl_optset *os)
+{
+    return getopt_long(argc, argv, os->shortopts, os->longopts, NULL);
 }
