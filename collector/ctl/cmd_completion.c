@@ -50,6 +50,7 @@ static const struct {
     { "audit", "pubkey", HINT_FILE, NULL },
     { "pki", "dir", HINT_DIR, NULL },
     { "pki", "role", HINT_ROLES, NULL },
+    { "collect", "progress", HINT_WORDS, "auto json none" },
     { "report", "format", HINT_WORDS, "csv json html" },
     { "report", "layout", HINT_WORDS, "summary full" },
     { "advisories", "format", HINT_WORDS, "debian-json dsa-list csaf" },

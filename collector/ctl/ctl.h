@@ -82,6 +82,14 @@ size_t ctl_width(const char *s);
 /* Prints escaped text s as a table cell: padded to width columns and
  * followed by two spaces, or, if last, by a newline. */
 void ctl_put_cell(const char *s, size_t width, int last);
+/*
+ * A status line on a terminal's stderr (progress): ctl_status draws line
+ * (escaped text, cut to the terminal's width) over the previous one;
+ * ctl_status_end removes it.  ctl_err and ctl_usage_err remove it first,
+ * so a message never lands on the end of a status line.
+ */
+void ctl_status(const char *line);
+void ctl_status_end(void);
 /* Prints v as indented JSON (keys in insertion order) on stdout. */
 void ctl_print_json(json_t *v);
 /* Prints "vigilctl: <message>" and a pointer to --help.  Returns CTL_EXIT_USAGE. */
