@@ -64,6 +64,11 @@ want "process-tree processes" vigilctl process
 want "--collector --ca --cert" vigilctl --c
 want isolate vigilctl --collector 127.0.0.1:7443 --json is
 want isolate vigilctl --ca=pki/ca.crt is
+# as bash splits them at "=" and ":" (COMP_WORDBREAKS)
+want isolate vigilctl --collector 127.0.0.1 : 7443 --ca = pki/ca.crt is
+want "patch verify" vigilctl report --format = csv ""
+want --wide vigilctl hosts --tag env = prod --w
+want --wide vigilctl hosts --tag=env=prod --w
 want "init issue show" vigilctl pki ""
 want "patch verify" vigilctl report ""
 want "patch verify" vigilctl report --format csv ""
