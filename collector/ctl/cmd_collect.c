@@ -106,7 +106,7 @@ static void prog_show(struct progress *p, const char *state, int has_bytes, uint
         json_object_set_new(o, "state", json_string(state));
         json_object_set_new(o, "command_id", json_string(p->cmd_id));
         json_object_set_new(o, "agent_id", json_string(p->agent));
-        json_object_set_new(o, "hostname", json_string(p->host));
+        json_object_set_new(o, "hostname", vg_json_text(p->host));
         json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(now - p->t0)));
         if (strcmp(state, "queued") == 0)
             json_object_set_new(o, "last_seen", vg_json_time(p->last_seen_ms));
@@ -119,7 +119,7 @@ static void prog_show(struct progress *p, const char *state, int has_bytes, uint
             json_object_set_new(o, "eta_s", eta_ms ? json_integer((json_int_t)(eta_ms + 999) / 1000)
                                                    : json_null());
         }
-        json_object_set_new(o, "message", json_string(p->note));
+        json_object_set_new(o, "message", vg_json_text(p->note));
         json_dumpf(o, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER);
         json_decref(o);
         fputc('\n', stderr);
