@@ -63,8 +63,15 @@ static void emit_tamper(struct agent *a)
         if (!runstate_tamper(&runs[i], vg_time_now_ms(), known && i == n - 1,
                              i == n - 1 ? lost : 0, &ev, &t))
             continue;
-        log_warnx("an earlier run (pid %u) did not stop cleanly: %s; last heartbeat %llu ms ago",
-                  t.prev_pid, t.how, (unsigned long long)t.gap_ms);
+        {
+            char hb[VG_TIME_STR_MAX], gap[VG_FMT_MAX];
+            log_warnx("an earlier run (pid %u) did not stop cleanly: %s; last heartbeat %s, "
+                      "%s before this start", t.prev_pid, t.how,
+                      t.prev_heartbeat_time_ms
+                          ? vg_time_format(t.prev_heartbeat_time_ms, hb, sizeof(hb))
+                          : "unknown",
+                      vg_fmt_elapsed(t.gap_ms, gap, sizeof(gap)));
+        }
         if (bus_emit(a, &ev) != 0)
             log_warnx("cannot queue the unclean-stop event");
         else

@@ -1176,11 +1176,13 @@ static void retention(struct server *s, uint64_t now)
         return;
     s->retention_due_ms = now + 600000;
     collect_retention(s);
-    if (store_retention(s->store, min_ms, s->conf->process_max_rows, &deleted) == 0 && deleted)
-        log_info("retention: %llu process rows deleted (older than %llu days or beyond %llu)",
+    if (store_retention(s->store, min_ms, s->conf->process_max_rows, &deleted) == 0 && deleted) {
+        char age[VG_FMT_MAX];
+        log_info("retention: %llu process rows deleted (older than %s or beyond %llu rows)",
                  (unsigned long long)deleted,
-                 (unsigned long long)(s->conf->process_max_age_ms / 86400000),
+                 vg_fmt_duration(s->conf->process_max_age_ms, age, sizeof(age)),
                  (unsigned long long)s->conf->process_max_rows);
+    }
 }
 
 /* Memory held by connections: logged when it changed, at most every 10 s. */

@@ -242,6 +242,49 @@ const char *vg_fmt_duration(uint64_t ms, char *out, size_t len)
     return out;
 }
 
+const char *vg_fmt_size(uint64_t bytes, char *out, size_t len)
+{
+    static const char *const units[] = { "KiB", "MiB", "GiB", "TiB", "PiB", "EiB" };
+    double v = (double)bytes;
+    size_t u = 0;
+
+    if (bytes < 1024) {
+        snprintf(out, len, "%llu B", (unsigned long long)bytes);
+        return out;
+    }
+    v /= 1024;
+    /* 1023.99 KiB would print as "1024 KiB": move up a unit first. */
+    while (v >= 999.5 && u + 1 < VG_ARRAY_SIZE(units)) {
+        v /= 1024;
+        u++;
+    }
+    snprintf(out, len, v < 9.995 ? "%.2f %s" : v < 99.95 ? "%.1f %s" : "%.0f %s", v, units[u]);
+    return out;
+}
+
+const char *vg_fmt_elapsed(uint64_t ms, char *out, size_t len)
+{
+    uint64_t s = ms / 1000;
+
+    if (ms < 1000)
+        snprintf(out, len, "%llums", (unsigned long long)ms);
+    else if (ms < 10000)
+        snprintf(out, len, "%llu.%llus", (unsigned long long)s,
+                 (unsigned long long)(ms % 1000 / 100));
+    else if (s < 60)
+        snprintf(out, len, "%llus", (unsigned long long)s);
+    else if (s < 3600)
+        snprintf(out, len, "%llum%02llus", (unsigned long long)(s / 60),
+                 (unsigned long long)(s % 60));
+    else if (s < 86400)
+        snprintf(out, len, "%lluh%02llum", (unsigned long long)(s / 3600),
+                 (unsigned long long)(s % 3600 / 60));
+    else
+        snprintf(out, len, "%llud%02lluh", (unsigned long long)(s / 86400),
+                 (unsigned long long)(s % 86400 / 3600));
+    return out;
+}
+
 int vg_parse_duration(const char *s, uint64_t *ms_out)
 {
     static const struct { const char *u; uint64_t ms; } units[] = {

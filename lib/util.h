@@ -44,6 +44,14 @@ int vg_parse_duration(const char *s, uint64_t *ms_out);
 /* Writes ms as vg_parse_duration() reads it, in the largest unit that
  * holds it whole ("90d", "36h", "90s", "250ms").  Returns out. */
 const char *vg_fmt_duration(uint64_t ms, char *out, size_t len);
+/* For people, not for parsing back: sizes in binary units with three
+ * significant figures ("812 B", "1.50 KiB", "12.3 MiB", "250 GiB") and
+ * elapsed times to about two figures ("250ms", "4.2s", "59s", "1m05s",
+ * "2h03m", "3d04h").  Write into out (VG_FMT_MAX bytes will do) and
+ * return it. */
+#define VG_FMT_MAX 24
+const char *vg_fmt_size(uint64_t bytes, char *out, size_t len);
+const char *vg_fmt_elapsed(uint64_t ms, char *out, size_t len);
 /* Parses a size: a number with optional unit B, K/KB/KiB, M/MB/MiB,
  * G/GB/GiB (all powers of 1024).  Returns 0, -EINVAL or -ERANGE. */
 int vg_parse_size(const char *s, uint64_t *out);

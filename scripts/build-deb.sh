@@ -109,5 +109,6 @@ finish vigil-collector
 T=$WORK/debian/vigilctl
 inst 0755 "$STAGE/bin/vigilctl" /usr/bin/vigilctl
 inst 0644 "$STAGE/man/vigilctl.1.gz" /usr/share/man/man1/vigilctl.1.gz
+inst 0644 "$STAGE/completion/vigilctl" /usr/share/bash-completion/completions/vigilctl
 common vigilctl
 finish vigilctl

@@ -8,6 +8,7 @@
 #
 #   bin/      vigil-agent, vigil-collector, vigilctl (stripped, 0755)
 #   man/      the man pages, gzip -9n
+#   completion/vigilctl  bash completion, as vigilctl completion bash writes it
 #   changelog the Debian changelog for VERSION (packaging/deb/changelog,
 #             with an entry for VERSION first when it is not a release)
 #
@@ -47,7 +48,7 @@ pkg_stage() {
 
     STAGE=$out/stage-$version
     rm -rf "$STAGE"
-    mkdir -p "$STAGE/bin" "$STAGE/man"
+    mkdir -p "$STAGE/bin" "$STAGE/man" "$STAGE/completion"
     for p in $PROGS; do
         # As dh_strip does: no symbols, no .comment or .note sections.
         strip --strip-unneeded --remove-section=.comment --remove-section=.note \
@@ -57,6 +58,8 @@ pkg_stage() {
     for m in "$ROOT"/packaging/man/*.[158]; do
         gzip -9n <"$m" >"$STAGE/man/$(basename "$m").gz"
     done
+    "$build/vigilctl" completion bash >"$STAGE/completion/vigilctl" ||
+        pkg_die "$build/vigilctl completion bash failed"
     pkg_changelog "$version" >"$STAGE/changelog"
 }
 

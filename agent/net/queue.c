@@ -195,10 +195,12 @@ static void close_batch(struct queue *q)
 
     spool_stats(q->spool, &ss);
     if (!q->warned_full && ss.bytes > q->conf->spool_max_bytes / 10 * 8) {
+        char used[VG_FMT_MAX], max[VG_FMT_MAX];
         q->warned_full = 1;
-        log_warnx("[spool] over 80%% full (%llu of %llu bytes, %llu batches): the collector "
-                  "is not keeping up or not reachable", (unsigned long long)ss.bytes,
-                  (unsigned long long)q->conf->spool_max_bytes, (unsigned long long)ss.records);
+        log_warnx("[spool] over 80%% full (%s of %s, %llu batches): the collector is not keeping "
+                  "up or not reachable", vg_fmt_size(ss.bytes, used, sizeof(used)),
+                  vg_fmt_size(q->conf->spool_max_bytes, max, sizeof(max)),
+                  (unsigned long long)ss.records);
     } else if (q->warned_full && ss.bytes < q->conf->spool_max_bytes / 10 * 7) {
         q->warned_full = 0;
     }

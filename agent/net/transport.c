@@ -707,8 +707,9 @@ static void schedule(struct transport *t, int failed_round)
         if (t->round < 63)
             t->round++;
         t->addr_idx = 0;
-        log_debug("[net] retrying in %llu ms (try %u since the last working connection)",
-                  (unsigned long long)delay, t->round);
+        char in[VG_FMT_MAX];
+        log_debug("[net] retrying in %s (try %u since the last working connection)",
+                  vg_fmt_elapsed(delay, in, sizeof(in)), t->round);
     }
     uv_timer_start(&t->retry, connect_next, delay, 0);
 }
@@ -725,8 +726,9 @@ static void tick(uv_timer_t *timer)
     if ((t->state != T_READY && t->state != T_HELLO) || t->closing)
         return;
     if (now - t->last_rx_ms > t->conf->dead_after_ms) {
-        log_warnx("[net] collector %s silent for %llu ms; reconnecting", vg_tls_peer_addr(t->conn),
-                  (unsigned long long)(now - t->last_rx_ms));
+        char quiet[VG_FMT_MAX];
+        log_warnx("[net] collector %s silent for %s; reconnecting", vg_tls_peer_addr(t->conn),
+                  vg_fmt_elapsed(now - t->last_rx_ms, quiet, sizeof(quiet)));
         close_conn(t, "collector silent");
         return;
     }

@@ -128,8 +128,12 @@ void triage_command(struct agent *a, const Vigil__V1__Command *cmd, triage_done_
     snprintf(j->tmp, sizeof(j->tmp), "%s/triage/%s.tmp", a->conf->state_dir, j->id);
     snprintf(j->final, sizeof(j->final), "%s/uploads/%s.tar.lz4", a->conf->state_dir, j->id);
     j->work.data = j;
-    log_info("[triage] collecting for command %s (at most %llu bytes, %llu s)", j->id,
-             (unsigned long long)j->o.max_bytes, (unsigned long long)j->o.max_seconds);
+    {
+        char sz[VG_FMT_MAX], dur[VG_FMT_MAX];
+        log_info("[triage] collecting for command %s (at most %s, %s)", j->id,
+                 vg_fmt_size(j->o.max_bytes, sz, sizeof(sz)),
+                 vg_fmt_duration((uint64_t)j->o.max_seconds * 1000, dur, sizeof(dur)));
+    }
     if ((rc = uv_queue_work(a->loop, &j->work, job_work, job_done)) != 0) {
         free(j);
         done(ctx, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED, uv_strerror(rc));

@@ -660,12 +660,13 @@ static void watch_cb(uv_poll_t *h, int status, int events)
 static void watch_start(struct isolation *iso)
 {
     struct sockaddr_nl sa;
+    char every[VG_FMT_MAX];
     int fd = socket(AF_NETLINK, SOCK_RAW | SOCK_CLOEXEC | SOCK_NONBLOCK, NETLINK_NETFILTER);
 
     iso->watch_fd = -1;
     if (fd < 0) {
-        log_warn("[iso] no nftables notifications (the rules are checked every %llu ms)",
-                 (unsigned long long)iso->conf->isolation_check_ms);
+        log_warn("[iso] no nftables notifications (the rules are checked every %s)",
+                 vg_fmt_duration(iso->conf->isolation_check_ms, every, sizeof(every)));
         return;
     }
     memset(&sa, 0, sizeof(sa));
@@ -673,8 +674,8 @@ static void watch_start(struct isolation *iso)
     sa.nl_groups = 1U << (NFNLGRP_NFTABLES - 1);
     if (bind(fd, (struct sockaddr *)&sa, sizeof(sa)) < 0 ||
         uv_poll_init(iso->a->loop, &iso->watch, fd) != 0) {
-        log_warn("[iso] no nftables notifications (the rules are checked every %llu ms)",
-                 (unsigned long long)iso->conf->isolation_check_ms);
+        log_warn("[iso] no nftables notifications (the rules are checked every %s)",
+                 vg_fmt_duration(iso->conf->isolation_check_ms, every, sizeof(every)));
         close(fd);
         return;
     }

@@ -609,8 +609,9 @@ static void child_exited(uv_process_t *p, int64_t status, int sig)
         m->backoff_ms = m->backoff_ms == 0 ? BACKOFF_MIN_MS
                         : m->backoff_ms * 2 > BACKOFF_MAX_MS ? BACKOFF_MAX_MS
                                                              : m->backoff_ms * 2;
-        log_warnx("[priv] restarting the network process in %llu ms; %zu events wait for it",
-                  (unsigned long long)delay, m->nlens);
+        char in[VG_FMT_MAX];
+        log_warnx("[priv] restarting the network process in %s; %zu events wait for it",
+                  vg_fmt_elapsed(delay, in, sizeof(in)), m->nlens);
     }
     m->restarts++;
     uv_timer_start(&m->restart, restart_cb, delay, 0);

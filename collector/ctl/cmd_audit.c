@@ -222,16 +222,21 @@ void ctl_usage_audit(FILE *out)
             "with --verify), and with --checkpoints \"offline\": {ok, kind, reason, checkpoints}.\n");
 }
 
+static const struct option audit_long[] = {
+    { "since", required_argument, NULL, 's' },
+    { "verify", no_argument, NULL, 'v' },
+    { "checkpoints", required_argument, NULL, 'C' },
+    { "pubkey", required_argument, NULL, 'P' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_audit[] = {
+    { NULL, ":h", audit_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "since", required_argument, NULL, 's' },
-        { "verify", no_argument, NULL, 'v' },
-        { "checkpoints", required_argument, NULL, 'C' },
-        { "pubkey", required_argument, NULL, 'P' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__AuditQuery q = VIGIL__V1__AUDIT_QUERY__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -243,7 +248,7 @@ int ctl_cmd_audit(struct ctl *ctl, int argc, char **argv)
     struct offline off;
     int c, rc, verify = 0;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_audit)) != -1) {
         switch (c) {
         case 's':
             if (vg_parse_duration(optarg, &ms) == 0)

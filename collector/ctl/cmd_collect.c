@@ -9,6 +9,7 @@
 #include <fcntl.h>
 #include <getopt.h>
 #include <jansson.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -28,6 +29,145 @@ static void sleep_ms(long ms)
 {
     struct timespec ts = { ms / 1000, (ms % 1000) * 1000000L };
     nanosleep(&ts, NULL);
+}
+
+/*
+ * collect's progress on stderr (--progress): on a terminal one line,
+ * redrawn in place; as JSON lines for scripts; or nothing.  The states,
+ * in order (the collector's command states, then its collection's):
+ *
+ *   queued       the collector holds the command (the host is offline, or
+ *                has not been sent it yet)
+ *   sent         the agent has it (delivered), not yet started
+ *   collecting   the agent is building the package (running)
+ *   uploading    the package is arriving at the collector (receiving);
+ *                its size is known only once the last chunk is in
+ *   downloading  vigilctl is fetching the complete package
+ *   done         written and verified (JSON only)
+ */
+enum { PROG_NONE, PROG_TTY, PROG_JSON };
+
+struct progress {
+    int mode;
+    const char *cmd_id, *agent;
+    char host[256];            /* as the collector names it (raw) */
+    const char *state;         /* the state last shown; NULL before the first */
+    char note[512];            /* a sentence for people: where it is */
+    int64_t last_seen_ms;      /* the host's, while it is offline; 0 unknown */
+    uint64_t t0;               /* the start of the wait (monotonic ms) */
+    uint64_t phase_ms, phase_bytes; /* the rate is measured from here */
+    uint64_t shown_ms;
+};
+
+/* Appends to buf (len bytes, *n used so far), cutting what does not fit. */
+static void append(char *buf, size_t len, size_t *n, const char *fmt, ...)
+    __attribute__((format(printf, 4, 5)));
+static void append(char *buf, size_t len, size_t *n, const char *fmt, ...)
+{
+    va_list ap;
+    int w;
+
+    if (*n >= len - 1)
+        return;
+    va_start(ap, fmt);
+    w = vsnprintf(buf + *n, len - *n, fmt, ap);
+    va_end(ap);
+    if (w > 0)
+        *n = (size_t)w >= len - *n ? len - 1 : *n + (size_t)w;
+}
+
+/* Shows state (one of the names above) with bytes so far of total (0:
+ * unknown) where has_bytes, and p->note.  Redraws the terminal line at
+ * most 5 times a second and writes a JSON line at most once a second,
+ * and at once when the state changes. */
+static void prog_show(struct progress *p, const char *state, int has_bytes, uint64_t bytes,
+                      uint64_t total)
+{
+    uint64_t now = vg_time_mono_ms(), rate = 0, eta_ms = 0;
+    int changed = !p->state || strcmp(p->state, state) != 0;
+
+    if (p->mode == PROG_NONE)
+        return;
+    if (changed) {
+        p->state = state;
+        p->phase_ms = now;
+        p->phase_bytes = bytes;
+    } else if (now - p->shown_ms < (p->mode == PROG_JSON ? 1000u : 200u)) {
+        return;
+    }
+    p->shown_ms = now;
+    if (has_bytes && now - p->phase_ms >= 500 && bytes > p->phase_bytes)
+        rate = (bytes - p->phase_bytes) * 1000 / (now - p->phase_ms);
+    if (rate && total > bytes)
+        eta_ms = (total - bytes) / rate * 1000 + (total - bytes) % rate * 1000 / rate;
+    if (p->mode == PROG_JSON) {
+        json_t *o = json_object();
+        json_object_set_new(o, "time", vg_json_time(vg_time_now_ms()));
+        json_object_set_new(o, "state", json_string(state));
+        json_object_set_new(o, "command_id", json_string(p->cmd_id));
+        json_object_set_new(o, "agent_id", json_string(p->agent));
+        json_object_set_new(o, "hostname", vg_json_text(p->host));
+        json_object_set_new(o, "elapsed_ms", json_integer((json_int_t)(now - p->t0)));
+        if (strcmp(state, "queued") == 0)
+            json_object_set_new(o, "last_seen", vg_json_time(p->last_seen_ms));
+        if (has_bytes) {
+            json_object_set_new(o, "bytes", json_integer((json_int_t)bytes));
+            json_object_set_new(o, "total_bytes",
+                                total ? json_integer((json_int_t)total) : json_null());
+            json_object_set_new(o, "rate_bytes_per_s",
+                                rate ? json_integer((json_int_t)rate) : json_null());
+            json_object_set_new(o, "eta_s", eta_ms ? json_integer((json_int_t)(eta_ms + 999) / 1000)
+                                                   : json_null());
+        }
+        json_object_set_new(o, "message", vg_json_text(p->note));
+        json_dumpf(o, stderr, JSON_COMPACT | JSON_PRESERVE_ORDER);
+        json_decref(o);
+        fputc('\n', stderr);
+        fflush(stderr);
+    } else {
+        char line[1024], esc[1024], a[VG_FMT_MAX], b[VG_FMT_MAX];
+        size_t n = 0;
+        append(line, sizeof(line), &n, "collect: %s", ctl_text(esc, sizeof(esc), p->note));
+        if (has_bytes) {
+            append(line, sizeof(line), &n, ": %s", vg_fmt_size(bytes, a, sizeof(a)));
+            if (total)
+                append(line, sizeof(line), &n, " of %s (%llu%%)", vg_fmt_size(total, b, sizeof(b)),
+                       (unsigned long long)(bytes * 100 / total));
+            if (rate)
+                append(line, sizeof(line), &n, ", %s/s", vg_fmt_size(rate, a, sizeof(a)));
+            if (eta_ms)
+                append(line, sizeof(line), &n, ", ETA %s", vg_fmt_elapsed(eta_ms, b, sizeof(b)));
+        }
+        append(line, sizeof(line), &n, " [%s]", vg_fmt_elapsed(now - p->t0, a, sizeof(a)));
+        ctl_status(line);
+    }
+}
+
+/* The sentence for a host that is offline, or for one that is not. */
+static void prog_host(struct ctl *ctl, struct progress *p, int connected)
+{
+    const Vigil__V1__HostInfo *h = NULL;
+    void *owner = NULL;
+    char t[VG_TIME_STR_MAX];
+
+    p->last_seen_ms = 0;
+    /* Best effort: the collector told us whether it was connected; the
+     * last-seen time is a second query (its errors are not collect's). */
+    if (!connected && ctl_resolve_host(ctl, p->agent, &h, &owner) == 0) {
+        connected = h->connected;
+        p->last_seen_ms = h->last_seen_time_ms;
+        ctl_call_free(owner);
+    }
+    if (connected)
+        snprintf(p->note, sizeof(p->note), "queued: host %s is connected; the collector has "
+                 "not sent the request yet", p->host);
+    else if (p->last_seen_ms)
+        snprintf(p->note, sizeof(p->note), "queued: host %s is offline (last seen %s); the "
+                 "agent will run it when it reconnects", p->host,
+                 vg_time_format(p->last_seen_ms, t, sizeof(t)));
+    else
+        snprintf(p->note, sizeof(p->note), "queued: host %s is offline (never seen); the agent "
+                 "will run it when it connects", p->host);
 }
 
 static json_t *coll_json(const Vigil__V1__CollectionInfo *c)
@@ -100,9 +240,10 @@ static int place(const char *tmp, const char *path, int force)
     return 0;
 }
 
-/* Downloads a complete collection into path and checks its hash.
- * Returns an exit status. */
-static int download(struct ctl *ctl, const char *id, const char *path, int force, int quiet)
+/* Downloads a complete collection into path and checks its hash,
+ * showing progress on p (NULL: none).  Returns an exit status. */
+static int download(struct ctl *ctl, const char *id, const char *path, int force,
+                    struct progress *p)
 {
     struct vg_sha256 *h = vg_sha256_new();
     uint8_t d[VG_SHA256_LEN];
@@ -119,6 +260,10 @@ static int download(struct ctl *ctl, const char *id, const char *path, int force
         if (h)
             vg_sha256_final(h, d);
         return ctl_err("cannot write %s: %s", tmp, strerror(errno));
+    }
+    if (p) {
+        snprintf(p->note, sizeof(p->note), "downloading %s", path);
+        prog_show(p, "downloading", 1, 0, 0);
     }
     for (;;) {
         Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
@@ -149,7 +294,11 @@ static int download(struct ctl *ctl, const char *id, const char *path, int force
         ctl_call_free(owner);
         if (off >= total)
             break;
+        if (p)
+            prog_show(p, "downloading", 1, off, total);
     }
+    if (p)
+        ctl_status_end();
     vg_sha256_final(h, d);
     if (fsync(fd) != 0 && rc == 0)
         rc = ctl_err("cannot write %s: %s", tmp, strerror(errno));
@@ -172,9 +321,13 @@ static int download(struct ctl *ctl, const char *id, const char *path, int force
                            path, id);
         return ctl_err("cannot write %s: %s", path, strerror(rc));
     }
-    if (!quiet)
-        printf("wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
-               (unsigned long long)total, hex);
+    if (p && p->mode == PROG_JSON) {
+        snprintf(p->note, sizeof(p->note), "wrote %s", path);
+        p->shown_ms = 0;
+        prog_show(p, "done", 1, total, total);
+    }
+    printf("wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
+           (unsigned long long)total, hex);
     return CTL_EXIT_OK;
 }
 
@@ -183,7 +336,7 @@ void ctl_usage_collect(FILE *out)
     fprintf(out,
             "Usage: vigilctl [OPTIONS] collect HOST --reason TEXT [-o FILE [--force]]\n"
             "                                   [--max-size SIZE] [--max-time D] [--no-wait]\n"
-            "                                   [--timeout D]\n"
+            "                                   [--timeout D] [--progress auto|json|none]\n"
             "\n"
             "Collects a triage package from HOST: processes (exe, argv, user, exe SHA-256),\n"
             "sockets and their processes, logins, accounts, sudoers, cron, unpackaged systemd\n"
@@ -203,37 +356,52 @@ void ctl_usage_collect(FILE *out)
             "  --max-time D     bound on the collection's time (default 5m)\n"
             "  --no-wait        return once the command is queued\n"
             "  --timeout D      how long to wait for the package (default 10m)\n"
+            "  --progress MODE  auto (default): on a terminal, one line on stderr redrawn in\n"
+            "                   place with the state (queued, sent, collecting, uploading,\n"
+            "                   downloading), bytes, rate and time left; nothing otherwise.\n"
+            "                   json: one JSON object a line on stderr, at each change of\n"
+            "                   state and at most once a second: {time, state, command_id,\n"
+            "                   agent_id, hostname, elapsed_ms, [last_seen], [bytes,\n"
+            "                   total_bytes, rate_bytes_per_s, eta_s], message}, ending with\n"
+            "                   state done.  none: no progress\n"
             "\n"
             "Exit status: 0 downloaded and verified, 1 failed, 2 usage, 3 not ready when the\n"
             "wait ended (see 'vigilctl collections').\n");
 }
 
+static const struct option collect_long[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "output", required_argument, NULL, 'o' },
+    { "max-size", required_argument, NULL, 's' },
+    { "max-time", required_argument, NULL, 't' },
+    { "no-wait", no_argument, NULL, 'n' },
+    { "timeout", required_argument, NULL, 'T' },
+    { "progress", required_argument, NULL, 'p' },
+    { "force", no_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_collect[] = {
+    { NULL, ":ho:", collect_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, 'r' },
-        { "output", required_argument, NULL, 'o' },
-        { "max-size", required_argument, NULL, 's' },
-        { "max-time", required_argument, NULL, 't' },
-        { "no-wait", no_argument, NULL, 'n' },
-        { "timeout", required_argument, NULL, 'T' },
-        { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__CollectRequest cq = VIGIL__V1__COLLECT_REQUEST__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
     void *owner = NULL;
     const char *reason = NULL, *outp = NULL;
-    char agent[256], cmd_id[64], out_name[300], coll_id[64], hn[1024], ai[1024];
+    char agent[256], cmd_id[64], out_name[300], coll_id[64], hn[1024], ai[1024], nb[2048];
     uint64_t max_size = 0, max_ms = 0, timeout_ms = 600000, deadline;
     long pause = 100;
-    int c, rc, nowait = 0, force = 0, cmd_state = 0;
-    uint64_t got = 0, size = 0;
+    int c, rc, nowait = 0, force = 0, cmd_state = 0, progress = -1;
+    uint64_t got = 0, size = 0, host_checked = 0;
     int arriving = 0;
+    struct progress prog;
 
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_collect)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
         case 'o': outp = optarg; break;
@@ -246,6 +414,16 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
                 return ctl_usage_err("collect", "--max-time '%s': a duration like 5m", optarg);
             break;
         case 'n': nowait = 1; break;
+        case 'p':
+            if (strcmp(optarg, "auto") == 0)
+                progress = -1;
+            else if (strcmp(optarg, "json") == 0)
+                progress = PROG_JSON;
+            else if (strcmp(optarg, "none") == 0)
+                progress = PROG_NONE;
+            else
+                return ctl_usage_err("collect", "--progress '%s': auto, json or none", optarg);
+            break;
         case 'f': force = 1; break;
         case 'T':
             if (vg_parse_duration(optarg, &timeout_ms))
@@ -274,10 +452,25 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
     if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND, &resp,
                         &owner)) != 0)
         return rc;
+    memset(&prog, 0, sizeof(prog));
+    prog.mode = progress >= 0 ? progress : isatty(STDERR_FILENO) ? PROG_TTY : PROG_NONE;
+    if (nowait)
+        prog.mode = PROG_NONE;
+    prog.cmd_id = cmd_id;
+    prog.agent = agent;
+    prog.t0 = vg_time_mono_ms();
     vg_strlcpy(cmd_id, resp->command->command_id, sizeof(cmd_id));
-    fprintf(nowait ? stdout : stderr, "command %s: collect %s (%s) %s\n", cmd_id,
-            ctl_text(hn, sizeof(hn), resp->command->hostname), ctl_text(ai, sizeof(ai), agent),
-            resp->command->agent_connected ? "sent to the agent" : "queued: the agent is offline");
+    vg_strlcpy(prog.host, resp->command->hostname, sizeof(prog.host));
+    prog_host(ctl, &prog, resp->command->agent_connected);
+    host_checked = prog.t0;
+    /* The command's id, and where it stands, whatever --progress says
+     * (a JSON line instead with --progress json). */
+    if (prog.mode != PROG_JSON)
+        fprintf(nowait ? stdout : stderr, "command %s: collect %s (%s) %s\n", cmd_id,
+                ctl_text(hn, sizeof(hn), resp->command->hostname),
+                ctl_text(ai, sizeof(ai), agent),
+                resp->command->agent_connected ? "sent to the agent"
+                                               : ctl_text(nb, sizeof(nb), prog.note));
     ctl_call_free(owner);
     if (nowait)
         return CTL_EXIT_OK;
@@ -339,6 +532,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
                 int st = resp->commands->n_commands ? (int)resp->commands->commands[0]->state : 0;
                 cmd_state = st;
                 if (st >= VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED) {
+                    ctl_status_end();
                     fprintf(stderr, "vigilctl: collect %s: ", vg_command_state_name(st));
                     ctl_call_free(owner);
                     return ctl_err("see 'vigilctl commands --id %s'", cmd_id);
@@ -346,7 +540,28 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
                 ctl_call_free(owner);
             }
         }
+        if (arriving) {
+            snprintf(prog.note, sizeof(prog.note), "uploading from %s to the collector",
+                     prog.host);
+            prog_show(&prog, "uploading", 1, got, size);
+        } else if (cmd_state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED) {
+            /* Offline hosts come back: look again now and then. */
+            if (prog.mode != PROG_NONE && vg_time_mono_ms() - host_checked >= 5000) {
+                prog_host(ctl, &prog, 0);
+                host_checked = vg_time_mono_ms();
+            }
+            prog_show(&prog, "queued", 0, 0, 0);
+        } else if (cmd_state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED) {
+            snprintf(prog.note, sizeof(prog.note), "sent to the agent on %s; waiting for it to "
+                     "start", prog.host);
+            prog_show(&prog, "sent", 0, 0, 0);
+        } else {
+            snprintf(prog.note, sizeof(prog.note), "collecting: the agent on %s is building it",
+                     prog.host);
+            prog_show(&prog, "collecting", 0, 0, 0);
+        }
         if (vg_time_mono_ms() >= deadline) {
+            ctl_status_end();
             /* Say exactly where it is: not received, being built, arriving. */
             if (arriving && size)
                 fprintf(stderr, "vigilctl: the package is arriving: %llu of %llu bytes so far.\n",
@@ -371,7 +586,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
         if (pause < 1000)
             pause *= 2;
     }
-    return download(ctl, coll_id, out_name, force, 0);
+    return download(ctl, coll_id, out_name, force, &prog);
 }
 
 void ctl_usage_collections(FILE *out)
@@ -395,20 +610,25 @@ void ctl_usage_collections(FILE *out)
             "completed, size, received, chunks, sha256, downloads: [{operator, time, peer}]}.\n");
 }
 
+static const struct option collections_long[] = {
+    { "command", required_argument, NULL, 'c' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_collections[] = {
+    { NULL, ":h", collections_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "command", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorResponse *resp;
     void *owner;
     const char *command = NULL;
     char agent[256] = "";
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_collections)) != -1) {
         switch (c) {
         case 'c': command = optarg; break;
         case 'h': ctl_usage_collections(stdout); return CTL_EXIT_OK;
@@ -473,18 +693,23 @@ int ctl_cmd_collections(struct ctl *ctl, int argc, char **argv)
     return CTL_EXIT_OK;
 }
 
+static const struct option collection_long[] = {
+    { "output", required_argument, NULL, 'o' },
+    { "force", no_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_collection[] = {
+    { NULL, ":ho:", collection_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_collection(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "output", required_argument, NULL, 'o' },
-        { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *outp = NULL;
     int c, rc, force = 0;
 
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_collection)) != -1) {
         switch (c) {
         case 'o': outp = optarg; break;
         case 'f': force = 1; break;
@@ -500,5 +725,5 @@ int ctl_cmd_collection(struct ctl *ctl, int argc, char **argv)
         return ctl_usage_err("collection", "-o FILE is required");
     if ((rc = refuse_existing(outp, force)) != 0)
         return rc;
-    return download(ctl, argv[optind + 1], outp, force, 0);
+    return download(ctl, argv[optind + 1], outp, force, NULL);
 }

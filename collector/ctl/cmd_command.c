@@ -187,17 +187,22 @@ void ctl_usage_release(FILE *out)
             "is gone, see 'vigilctl release-token'.\n");
 }
 
+static const struct option isolate_long[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "allow", required_argument, NULL, 'a' },
+    { "expires", required_argument, NULL, 'e' },
+    { "no-wait", no_argument, NULL, 'n' },
+    { "timeout", required_argument, NULL, 't' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_isolate[] = {
+    { NULL, ":h", isolate_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, 'r' },
-        { "allow", required_argument, NULL, 'a' },
-        { "expires", required_argument, NULL, 'e' },
-        { "no-wait", no_argument, NULL, 'n' },
-        { "timeout", required_argument, NULL, 't' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *cmd = argv[0];
     int isolate = strcmp(cmd, "isolate") == 0;
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
@@ -214,7 +219,7 @@ int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
     int c, rc, nowait = 0;
     char id[64];
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_isolate)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
         case 'a':
@@ -311,14 +316,19 @@ void ctl_usage_commands(FILE *out)
             "finished}.\n");
 }
 
+static const struct option commands_long[] = {
+    { "id", required_argument, NULL, 'i' },
+    { "limit", required_argument, NULL, 'l' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_commands[] = {
+    { NULL, ":h", commands_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "id", required_argument, NULL, 'i' },
-        { "limit", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__CommandsQuery q = VIGIL__V1__COMMANDS_QUERY__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -327,7 +337,7 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
     uint64_t limit = 100;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_commands)) != -1) {
         switch (c) {
         case 'i': q.command_id = optarg; break;
         case 'l':
@@ -418,15 +428,20 @@ void ctl_usage_release_token(FILE *out)
             "  --valid D       how long the token works (default 7d, at most 90d)\n");
 }
 
+static const struct option release_token_long[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "output", required_argument, NULL, 'o' },
+    { "valid", required_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_release_token[] = {
+    { NULL, ":ho:", release_token_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, 'r' },
-        { "output", required_argument, NULL, 'o' },
-        { "valid", required_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__ReleaseTokenRequest rq = VIGIL__V1__RELEASE_TOKEN_REQUEST__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -436,7 +451,7 @@ int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv)
     uint64_t valid = 0;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_release_token)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
         case 'o': outp = optarg; break;
@@ -499,13 +514,18 @@ void ctl_usage_revoke(FILE *out)
             "stolen key or a decommissioned host.  Needs the admin role; audited.\n");
 }
 
+static const struct option revoke_long[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_revoke[] = {
+    { NULL, ":h", revoke_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "reason", required_argument, NULL, 'r' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__RevokeRequest rq = VIGIL__V1__REVOKE_REQUEST__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -514,7 +534,7 @@ int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv)
     char agent[256];
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_revoke)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
         case 'h': ctl_usage_revoke(stdout); return CTL_EXIT_OK;
@@ -581,15 +601,20 @@ void ctl_usage_enroll_token(FILE *out)
             "  --label TEXT   what it is for (recorded with each enrollment)\n");
 }
 
+static const struct option enroll_token_long[] = {
+    { "ttl", required_argument, NULL, 't' },
+    { "uses", required_argument, NULL, 'u' },
+    { "label", required_argument, NULL, 'l' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_enroll_token[] = {
+    { NULL, ":h", enroll_token_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "ttl", required_argument, NULL, 't' },
-        { "uses", required_argument, NULL, 'u' },
-        { "label", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__EnrollTokenCreate cr = VIGIL__V1__ENROLL_TOKEN_CREATE__INIT;
     Vigil__V1__EnrollTokenList ls = VIGIL__V1__ENROLL_TOKEN_LIST__INIT;
@@ -600,7 +625,7 @@ int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv)
     const char *label = "", *sub;
     int c, rc, want;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_enroll_token)) != -1) {
         switch (c) {
         case 't':
             if (vg_parse_duration(optarg, &ttl) || !ttl)

@@ -255,15 +255,20 @@ static int fetch(struct ctl *ctl, Vigil__V1__Tag **tags, size_t ntags,
     return 0;
 }
 
+static const struct option hosts_long[] = {
+    { "tag", required_argument, NULL, 't' },
+    { "json", no_argument, NULL, 'j' },
+    { "wide", no_argument, NULL, 'w' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_hosts[] = {
+    { NULL, ":h", hosts_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "tag", required_argument, NULL, 't' },
-        { "json", no_argument, NULL, 'j' },
-        { "wide", no_argument, NULL, 'w' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     int wide = 0;
     Vigil__V1__Tag tagv[32], *tagp[32];
     Vigil__V1__HostsResult *res;
@@ -272,7 +277,7 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
     void *owner = NULL;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_hosts)) != -1) {
         switch (c) {
         case 't': {
             char *eq;

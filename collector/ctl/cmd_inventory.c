@@ -106,13 +106,18 @@ void ctl_usage_packages(FILE *out)
             "  vigilctl packages --name openssl\n");
 }
 
+static const struct option packages_long[] = {
+    { "name", required_argument, NULL, 'n' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_packages[] = {
+    { NULL, ":h", packages_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "name", required_argument, NULL, 'n' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__PackagesQuery q = VIGIL__V1__PACKAGES_QUERY__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -120,7 +125,7 @@ int ctl_cmd_packages(struct ctl *ctl, int argc, char **argv)
     void *owner = NULL;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_packages)) != -1) {
         switch (c) {
         case 'n': name = optarg; break;
         case 'h': ctl_usage_packages(stdout); return CTL_EXIT_OK;

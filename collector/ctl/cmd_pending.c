@@ -48,13 +48,18 @@ static long days_pending(const Vigil__V1__PendingUpdate *u, int64_t now)
     return since > 0 && now > since ? (long)((now - since) / 86400000) : 0;
 }
 
+static const struct option pending_long[] = {
+    { "security", no_argument, NULL, 's' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_pending[] = {
+    { NULL, ":h", pending_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "security", no_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__PendingQuery q = VIGIL__V1__PENDING_QUERY__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -64,7 +69,7 @@ int ctl_cmd_pending(struct ctl *ctl, int argc, char **argv)
     int c, rc, security = 0;
     int64_t now = vg_time_now_ms();
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_pending)) != -1) {
         switch (c) {
         case 's': security = 1; break;
         case 'h': ctl_usage_pending(stdout); return CTL_EXIT_OK;

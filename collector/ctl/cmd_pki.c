@@ -156,16 +156,17 @@ static int report_issued(struct ctl *ctl, const char *pem, const char *crt_path,
     return 0;
 }
 
+static const struct option pki_init_long[] = {
+    { "dir", required_argument, NULL, 'd' },
+    { "name", required_argument, NULL, 'n' },
+    { "days", required_argument, NULL, 'D' },
+    { "force", no_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
 static int pki_init(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },
-        { "name", required_argument, NULL, 'n' },
-        { "days", required_argument, NULL, 'D' },
-        { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *dir = NULL, *name = "Vigil CA";
     uint64_t days = 3650;
     int force = 0, c, rc = CTL_EXIT_FAIL;
@@ -175,7 +176,7 @@ static int pki_init(struct ctl *ctl, int argc, char **argv)
     int64_t now = vg_time_now_ms();
     struct vg_cert_req req;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, &ctl_opts_pki[0])) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
         case 'n': name = optarg; break;
@@ -226,19 +227,20 @@ out:
     return rc;
 }
 
+static const struct option pki_issue_long[] = {
+    { "dir", required_argument, NULL, 'd' },
+    { "role", required_argument, NULL, 'r' },
+    { "name", required_argument, NULL, 'n' },
+    { "san", required_argument, NULL, 's' },
+    { "days", required_argument, NULL, 'D' },
+    { "not-after", required_argument, NULL, 'A' },
+    { "force", no_argument, NULL, 'f' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
 static int pki_issue(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "dir", required_argument, NULL, 'd' },
-        { "role", required_argument, NULL, 'r' },
-        { "name", required_argument, NULL, 'n' },
-        { "san", required_argument, NULL, 's' },
-        { "days", required_argument, NULL, 'D' },
-        { "not-after", required_argument, NULL, 'A' },
-        { "force", no_argument, NULL, 'f' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *dir = NULL, *name = NULL, *sans[VG_CERT_MAX_SANS];
     size_t nsans = 0;
     enum vg_role role = VG_ROLE_NONE;
@@ -253,7 +255,7 @@ static int pki_issue(struct ctl *ctl, int argc, char **argv)
     struct vg_cert_req req;
     char *pem = NULL;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, &ctl_opts_pki[1])) != -1) {
         switch (c) {
         case 'd': dir = optarg; break;
         case 'n': name = optarg; break;
@@ -366,20 +368,28 @@ out:
     return rc;
 }
 
+static const struct option pki_show_long[] = {
+    { "ca", required_argument, NULL, 'c' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
+const struct ctl_optset ctl_opts_pki[] = {
+    { "init", ":h", pki_init_long },
+    { "issue", ":h", pki_issue_long },
+    { "show", ":h", pki_show_long },
+    { NULL, NULL, NULL },
+};
+
 static int pki_show(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "ca", required_argument, NULL, 'c' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *ca_path = NULL, *file;
     struct vg_cert *cert = NULL, *ca = NULL;
     struct vg_cert_info info;
     char why[512] = "", nb[VG_TIME_STR_MAX], na[VG_TIME_STR_MAX], fp[VG_SHA256_HEX];
     int c, rc = CTL_EXIT_FAIL, verified = -1;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, &ctl_opts_pki[2])) != -1) {
         switch (c) {
         case 'c': ca_path = optarg; break;
         case 'h': ctl_usage_pki(stdout); return CTL_EXIT_OK;

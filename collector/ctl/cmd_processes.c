@@ -199,13 +199,18 @@ static int resolve(struct ctl *ctl, const char *host, char *id, size_t idlen)
     return 0;
 }
 
+static const struct option processes_long[] = {
+    { "since", required_argument, NULL, 's' }, { "exe", required_argument, NULL, 'e' },
+    { "pid", required_argument, NULL, 'p' },   { "limit", required_argument, NULL, 'l' },
+    { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_processes[] = {
+    { NULL, ":h", processes_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_processes(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "since", required_argument, NULL, 's' }, { "exe", required_argument, NULL, 'e' },
-        { "pid", required_argument, NULL, 'p' },   { "limit", required_argument, NULL, 'l' },
-        { "help", no_argument, NULL, 'h' },         { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__ProcessesQuery q = VIGIL__V1__PROCESSES_QUERY__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -215,7 +220,7 @@ int ctl_cmd_processes(struct ctl *ctl, int argc, char **argv)
     uint64_t v;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_processes)) != -1) {
         switch (c) {
         case 's':
             if (parse_since(optarg, &since))
@@ -258,13 +263,18 @@ int ctl_cmd_processes(struct ctl *ctl, int argc, char **argv)
     return rc;
 }
 
+static const struct option process_tree_long[] = {
+    { "at", required_argument, NULL, 'a' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_process_tree[] = {
+    { NULL, ":h", process_tree_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_process_tree(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "at", required_argument, NULL, 'a' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__ProcessTreeQuery q = VIGIL__V1__PROCESS_TREE_QUERY__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
@@ -273,7 +283,7 @@ int ctl_cmd_process_tree(struct ctl *ctl, int argc, char **argv)
     uint64_t pid;
     int c, rc;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_process_tree)) != -1) {
         switch (c) {
         case 'a':
             if (parse_since(optarg, &q.at_time_ms))

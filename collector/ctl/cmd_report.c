@@ -254,18 +254,23 @@ static int advisories_import(struct ctl *ctl, const char *path, const char *form
     return rc;
 }
 
+static const struct option advisories_long[] = {
+    { "format", required_argument, NULL, 'f' },
+    { "source", required_argument, NULL, 's' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_advisories[] = {
+    { NULL, ":h", advisories_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_advisories(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "format", required_argument, NULL, 'f' },
-        { "source", required_argument, NULL, 's' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *format = NULL, *source = NULL;
     int c;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_advisories)) != -1) {
         switch (c) {
         case 'f':
             if (strcmp(optarg, "debian-json") != 0 && strcmp(optarg, "dsa-list") != 0 &&
@@ -389,23 +394,28 @@ static void exc_print(const Vigil__V1__ExceptionInfo *e, int64_t now)
     printf("\n");
 }
 
+static const struct option exception_long[] = {
+    { "host", required_argument, NULL, 'H' },
+    { "all", no_argument, NULL, 'a' },
+    { "package", required_argument, NULL, 'p' },
+    { "source", required_argument, NULL, 'p' },
+    { "binary", required_argument, NULL, 'b' },
+    { "tag", required_argument, NULL, 't' },
+    { "cve", required_argument, NULL, 'c' },
+    { "reason", required_argument, NULL, 'r' },
+    { "approver", required_argument, NULL, 'A' },
+    { "expires", required_argument, NULL, 'e' },
+    { "control", required_argument, NULL, 'C' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_exception[] = {
+    { NULL, ":h", exception_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "host", required_argument, NULL, 'H' },
-        { "all", no_argument, NULL, 'a' },
-        { "package", required_argument, NULL, 'p' },
-        { "source", required_argument, NULL, 'p' },
-        { "binary", required_argument, NULL, 'b' },
-        { "tag", required_argument, NULL, 't' },
-        { "cve", required_argument, NULL, 'c' },
-        { "reason", required_argument, NULL, 'r' },
-        { "approver", required_argument, NULL, 'A' },
-        { "expires", required_argument, NULL, 'e' },
-        { "control", required_argument, NULL, 'C' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__ExceptionAdd add = VIGIL__V1__EXCEPTION_ADD__INIT;
     Vigil__V1__ExceptionsQuery q = VIGIL__V1__EXCEPTIONS_QUERY__INIT;
@@ -417,7 +427,7 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv)
     int64_t now = vg_time_now_ms();
     int c, all = 0, rc, want;
 
-    while ((c = getopt_long(argc, argv, ":h", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_exception)) != -1) {
         switch (c) {
         case 'H': host = optarg; break;
         case 'a': all = 1; break;
@@ -796,25 +806,30 @@ static int report_verify(const char *file, const char *ca, int hash_only)
     return CTL_EXIT_OK;
 }
 
+static const struct option report_long[] = {
+    { "format", required_argument, NULL, 'f' },
+    { "output", required_argument, NULL, 'o' },
+    { "as-of", required_argument, NULL, 'a' },
+    { "hosts", required_argument, NULL, 'H' },
+    { "layout", required_argument, NULL, 'l' },
+    { "sign", no_argument, NULL, 's' },
+    { "ca", required_argument, NULL, 'c' },
+    { "hash-only", no_argument, NULL, 'x' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_report[] = {
+    { NULL, ":ho:", report_long },
+    { NULL, NULL, NULL },
+};
+
 int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
 {
-    static const struct option opts[] = {
-        { "format", required_argument, NULL, 'f' },
-        { "output", required_argument, NULL, 'o' },
-        { "as-of", required_argument, NULL, 'a' },
-        { "hosts", required_argument, NULL, 'H' },
-        { "layout", required_argument, NULL, 'l' },
-        { "sign", no_argument, NULL, 's' },
-        { "ca", required_argument, NULL, 'c' },
-        { "hash-only", no_argument, NULL, 'x' },
-        { "help", no_argument, NULL, 'h' },
-        { NULL, 0, NULL, 0 },
-    };
     const char *format = NULL, *out = NULL, *pattern = NULL, *layout = NULL, *ca = ctl->ca;
     int64_t as_of = 0;
     int c, sign = 0, hash_only = 0;
 
-    while ((c = getopt_long(argc, argv, ":ho:", opts, NULL)) != -1) {
+    while ((c = ctl_getopt(argc, argv, ctl_opts_report)) != -1) {
         switch (c) {
         case 'f':
             if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "json") != 0 &&

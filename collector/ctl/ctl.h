@@ -10,7 +10,9 @@
 #ifndef VG_CTL_H
 #define VG_CTL_H
 
+#include <getopt.h>
 #include <jansson.h>
+#include <stddef.h>
 #include <stdio.h>
 
 #include "vigil/v1/envelope.pb-c.h"
@@ -19,19 +21,45 @@
 #define CTL_EXIT_FAIL 1
 #define CTL_EXIT_USAGE 2
 
+struct ctl_cmd;
+
 struct ctl {
     const char *collector;   /* HOST:PORT */
     const char *ca, *cert, *key;
     const char *server_name;
     int json;
     int verbose;
+    /* main.c's tables, for `vigilctl completion` (which must not reach
+     * back into main.c: no call cycles between files). */
+    const struct ctl_cmd *cmds;
+    size_t ncmds;
+    const char *global_short;
+    const struct option *global_long;
 };
+
+/*
+ * A command's options: the very getopt_long tables its parser uses, which
+ * `vigilctl completion bash` turns into the completion, so that it offers
+ * what the parser takes and nothing else.  A set belongs to one sub-command
+ * word (word "init": pki init) or, word NULL, to all of the command.
+ * Arrays of sets end with a row whose longopts is NULL.
+ */
+struct ctl_optset {
+    const char *word;
+    const char *shortopts;         /* getopt_long's optstring, e.g. ":ho:" */
+    const struct option *longopts; /* ends with a zeroed row */
+};
+
+/* getopt_long(argc, argv, os->shortopts, os->longopts, NULL). */
+int ctl_getopt(int argc, char **argv, const struct ctl_optset *os);
 
 struct ctl_cmd {
     const char *name;
     const char *summary; /* one line for `vigilctl --help` */
     int (*run)(struct ctl *ctl, int argc, char **argv); /* argv[0] is the command name */
     void (*usage)(FILE *out);
+    const char *words;                /* its sub-command words ("init issue show"), or NULL */
+    const struct ctl_optset *optsets; /* NULL: the command takes only --help */
 };
 
 /* Prints "vigilctl: <message>" to stderr.  Returns CTL_EXIT_FAIL. */
@@ -54,10 +82,25 @@ size_t ctl_width(const char *s);
 /* Prints escaped text s as a table cell: padded to width columns and
  * followed by two spaces, or, if last, by a newline. */
 void ctl_put_cell(const char *s, size_t width, int last);
+/*
+ * A status line on a terminal's stderr (progress): ctl_status draws line
+ * (escaped text, cut to the terminal's width) over the previous one;
+ * ctl_status_end removes it.  ctl_err and ctl_usage_err remove it first,
+ * so a message never lands on the end of a status line.
+ */
+void ctl_status(const char *line);
+void ctl_status_end(void);
 /* Prints v as indented JSON (keys in insertion order) on stdout. */
 void ctl_print_json(json_t *v);
 /* Prints "vigilctl: <message>" and a pointer to --help.  Returns CTL_EXIT_USAGE. */
 int ctl_usage_err(const char *cmd, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
+
+/* Each command's option sets (struct ctl_optset), defined next to its parser. */
+extern const struct ctl_optset ctl_opts_pki[], ctl_opts_hosts[], ctl_opts_packages[],
+    ctl_opts_pending[], ctl_opts_processes[], ctl_opts_process_tree[], ctl_opts_isolate[],
+    ctl_opts_commands[], ctl_opts_release_token[], ctl_opts_collect[], ctl_opts_collections[],
+    ctl_opts_collection[], ctl_opts_enroll_token[], ctl_opts_revoke[], ctl_opts_audit[],
+    ctl_opts_report[], ctl_opts_advisories[], ctl_opts_exception[], ctl_opts_completion[];
 
 int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_pki(FILE *out);
@@ -99,6 +142,8 @@ int ctl_cmd_exception(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_exception(FILE *out);
 int ctl_cmd_report(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_report(FILE *out);
+int ctl_cmd_completion(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_completion(FILE *out);
 
 /* Sends req to the collector and waits for the response (client.c).
  * On success returns 0 with *resp set; free with ctl_call_free(*owner).

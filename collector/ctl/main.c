@@ -14,45 +14,65 @@
 
 static const struct ctl_cmd commands[] = {
     { "pki", "create a CA and issue certificates (init, issue, show)", ctl_cmd_pki,
-      ctl_usage_pki },
+      ctl_usage_pki, "init issue show", ctl_opts_pki },
     { "hosts", "list the fleet: identity, OS, kernel, last seen, connected", ctl_cmd_hosts,
-      ctl_usage_hosts },
-    { "host", "show one host (by agent id or unique hostname)", ctl_cmd_host, ctl_usage_host },
+      ctl_usage_hosts, NULL, ctl_opts_hosts },
+    { "host", "show one host (by agent id or unique hostname)", ctl_cmd_host, ctl_usage_host,
+      NULL, NULL },
     { "inventory", "a host's packages, as the collector holds them", ctl_cmd_inventory,
-      ctl_usage_inventory },
+      ctl_usage_inventory, NULL, NULL },
     { "packages", "which hosts have a package, at which version", ctl_cmd_packages,
-      ctl_usage_packages },
+      ctl_usage_packages, NULL, ctl_opts_packages },
     { "pending", "pending updates of a host or the fleet, and for how long", ctl_cmd_pending,
-      ctl_usage_pending },
+      ctl_usage_pending, NULL, ctl_opts_pending },
     { "processes", "a host's stored execs (time, pid, parent, user, argv, exit)",
-      ctl_cmd_processes, ctl_usage_processes },
+      ctl_cmd_processes, ctl_usage_processes, NULL, ctl_opts_processes },
     { "process-tree", "a process's ancestry on a host", ctl_cmd_process_tree,
-      ctl_usage_process_tree },
+      ctl_usage_process_tree, NULL, ctl_opts_process_tree },
     { "isolate", "cut a host off the network, except its collector", ctl_cmd_isolate,
-      ctl_usage_isolate },
-    { "release", "lift a host's network isolation", ctl_cmd_isolate, ctl_usage_release },
+      ctl_usage_isolate, NULL, ctl_opts_isolate },
+    { "release", "lift a host's network isolation", ctl_cmd_isolate, ctl_usage_release,
+      NULL, ctl_opts_isolate },
     { "commands", "command history and state (queued ... succeeded, rolled-back)",
-      ctl_cmd_commands, ctl_usage_commands },
+      ctl_cmd_commands, ctl_usage_commands, NULL, ctl_opts_commands },
     { "release-token", "break-glass token to release an isolated host offline (admin)",
-      ctl_cmd_release_token, ctl_usage_release_token },
+      ctl_cmd_release_token, ctl_usage_release_token, NULL, ctl_opts_release_token },
     { "collect", "collect a triage package from a host, download and verify it",
-      ctl_cmd_collect, ctl_usage_collect },
+      ctl_cmd_collect, ctl_usage_collect, NULL, ctl_opts_collect },
     { "collections", "triage packages held, with their chain of custody",
-      ctl_cmd_collections, ctl_usage_collections },
+      ctl_cmd_collections, ctl_usage_collections, NULL, ctl_opts_collections },
     { "collection", "collection get ID -o FILE: download a package again",
-      ctl_cmd_collection, ctl_usage_collections },
+      ctl_cmd_collection, ctl_usage_collections, "get", ctl_opts_collection },
     { "enroll-token", "tokens for agents to enroll with (create, list, revoke; admin)",
-      ctl_cmd_enroll_token, ctl_usage_enroll_token },
+      ctl_cmd_enroll_token, ctl_usage_enroll_token, "create list revoke", ctl_opts_enroll_token },
     { "revoke", "revoke a host's certificates (admin): refused from then on",
-      ctl_cmd_revoke, ctl_usage_revoke },
+      ctl_cmd_revoke, ctl_usage_revoke, NULL, ctl_opts_revoke },
     { "audit", "the collector's audit log, and a check of its hash chain", ctl_cmd_audit,
-      ctl_usage_audit },
+      ctl_usage_audit, NULL, ctl_opts_audit },
     { "report", "patch-compliance report (CE, NHS DSPT, CAF B4.d) as csv, json or html; verify",
-      ctl_cmd_report, ctl_usage_report },
+      ctl_cmd_report, ctl_usage_report, "patch verify", ctl_opts_report },
     { "advisories", "import advisory feeds (Debian tracker, DSA/DLA lists, Red Hat CSAF)",
-      ctl_cmd_advisories, ctl_usage_advisories },
+      ctl_cmd_advisories, ctl_usage_advisories, "import list", ctl_opts_advisories },
     { "exception", "risk acceptances for findings (add, list, revoke; admin)",
-      ctl_cmd_exception, ctl_usage_exception },
+      ctl_cmd_exception, ctl_usage_exception, "add list revoke", ctl_opts_exception },
+    { "completion", "completion bash: print a bash completion script for vigilctl",
+      ctl_cmd_completion, ctl_usage_completion, "bash", ctl_opts_completion },
+};
+
+/* Global options: main() parses them, the completion offers them. */
+enum { OPT_COLLECTOR = 256, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_JSON };
+static const char global_short[] = "+:vhV";
+static const struct option global_long[] = {
+    { "collector", required_argument, NULL, OPT_COLLECTOR },
+    { "ca", required_argument, NULL, OPT_CA },
+    { "cert", required_argument, NULL, OPT_CERT },
+    { "key", required_argument, NULL, OPT_KEY },
+    { "server-name", required_argument, NULL, OPT_SERVER_NAME },
+    { "json", no_argument, NULL, OPT_JSON },
+    { "verbose", no_argument, NULL, 'v' },
+    { "help", no_argument, NULL, 'h' },
+    { "version", no_argument, NULL, 'V' },
+    { NULL, 0, NULL, 0 },
 };
 
 static void usage(FILE *out)
@@ -82,25 +102,15 @@ static void usage(FILE *out)
                  "VIGIL_CA, VIGIL_CERT, VIGIL_KEY, VIGIL_SERVER_NAME) or from\n"
                  "~/.config/vigil/ctl.conf ([ctl] collector, ca, cert, key, server_name).\n"
                  "\n"
+                 "Bash completion: 'vigilctl completion bash' prints the script; the packages\n"
+                 "install it as /usr/share/bash-completion/completions/vigilctl.\n"
+                 "\n"
                  "Exit status: 0 success, 1 failure, 2 usage error; isolate, release and\n"
                  "collect: 3 when the command had not finished by the end of the wait.\n");
 }
 
 int main(int argc, char **argv)
 {
-    enum { OPT_COLLECTOR = 256, OPT_CA, OPT_CERT, OPT_KEY, OPT_SERVER_NAME, OPT_JSON };
-    static const struct option opts[] = {
-        { "collector", required_argument, NULL, OPT_COLLECTOR },
-        { "ca", required_argument, NULL, OPT_CA },
-        { "cert", required_argument, NULL, OPT_CERT },
-        { "key", required_argument, NULL, OPT_KEY },
-        { "server-name", required_argument, NULL, OPT_SERVER_NAME },
-        { "json", no_argument, NULL, OPT_JSON },
-        { "verbose", no_argument, NULL, 'v' },
-        { "help", no_argument, NULL, 'h' },
-        { "version", no_argument, NULL, 'V' },
-        { NULL, 0, NULL, 0 },
-    };
     struct ctl ctl;
     int c;
 
@@ -109,11 +119,15 @@ int main(int argc, char **argv)
     ctl.ca = getenv("VIGIL_CA");
     ctl.cert = getenv("VIGIL_CERT");
     ctl.key = getenv("VIGIL_KEY");
+    ctl.cmds = commands;
+    ctl.ncmds = VG_ARRAY_SIZE(commands);
+    ctl.global_short = global_short;
+    ctl.global_long = global_long;
     vg_log_init("vigilctl", 0, VG_LOG_WARN);
 
     /* "+": stop at the first non-option, the sub-command. */
     opterr = 0;
-    while ((c = getopt_long(argc, argv, "+:vhV", opts, NULL)) != -1) {
+    while ((c = getopt_long(argc, argv, global_short, global_long, NULL)) != -1) {
         switch (c) {
         case OPT_COLLECTOR: ctl.collector = optarg; break;
         case OPT_CA: ctl.ca = optarg; break;

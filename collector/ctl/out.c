@@ -2,14 +2,50 @@
  * vigilctl's output helpers: errors, usage errors, JSON, host-supplied
  * text.  Below main.c, the sub-commands and client.c, which all use them.
  */
+#include <getopt.h>
 #include <jansson.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdint.h>
 #include <stdlib.h>
+#include <string.h>
+#include <sys/ioctl.h>
+#include <unistd.h>
 
 #include "ctl.h"
 #include "util.h"
+
+static int status_drawn; /* a status line is on stderr, the cursor at its end */
+
+void ctl_status(const char *line)
+{
+    struct winsize ws;
+    size_t cols = 80, n = strlen(line);
+
+    if (ioctl(STDERR_FILENO, TIOCGWINSZ, &ws) == 0 && ws.ws_col > 1)
+        cols = ws.ws_col;
+    /* One row, or \r would go back to the start of its last row only; cut
+     * between characters (the text is escaped: ASCII, or whole UTF-8). */
+    if (n > cols - 1) {
+        n = cols - 1;
+        while (n > 0 && ((unsigned char)line[n] & 0xc0) == 0x80)
+            n--;
+    }
+    fputc('\r', stderr);
+    fwrite(line, 1, n, stderr);
+    fputs("\033[K", stderr);
+    fflush(stderr);
+    status_drawn = 1;
+}
+
+void ctl_status_end(void)
+{
+    if (!status_drawn)
+        return;
+    fputs("\r\033[K", stderr);
+    fflush(stderr);
+    status_drawn = 0;
+}
 
 /* Errors name hosts, packages and the collector's own messages, which may
  * carry a host's text: escaped like all output. */
@@ -17,6 +53,7 @@ static void put_err(const char *fmt, va_list ap)
 {
     char raw[2048], esc[4 * sizeof(raw)];
 
+    ctl_status_end();
     vsnprintf(raw, sizeof(raw), fmt, ap);
     vg_str_escape(esc, sizeof(esc), raw);
     fputs("vigilctl: ", stderr);
@@ -128,4 +165,9 @@ void ctl_put_cell(const char *s, size_t width, int last)
     for (; w < width; w++)
         putchar(' ');
     fputs("  ", stdout);
+}
+
+int ctl_getopt(int argc, char **argv, const struct ctl_optset *os)
+{
+    return getopt_long(argc, argv, os->shortopts, os->longopts, NULL);
 }

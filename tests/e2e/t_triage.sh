@@ -64,6 +64,10 @@ events() { sql c.db "select count(*) from events"; }
 n0=$(events)
 expect_exit 0 "$CTL" collect agent-1 --reason "INC-9: triage" -o pkg.tar.lz4 --timeout 120s
 expect_in out.txt "matches the collector's record"
+# Not a terminal: no progress on stderr, just the command's line.
+[ "$(wc -l <err.txt)" -eq 1 ] || { cat err.txt >&2; fail "collect printed more than its command line off a terminal"; }
+expect_in err.txt "sent to the agent"
+! grep -q "$(printf '\r')" err.txt || fail "collect redrew a progress line off a terminal"
 grep -q "dropping agent agent-1 mid-upload" collector.log || fail "the upload was not interrupted"
 grep -q "resuming" agent.log || fail "the agent did not resume the upload"
 [ "$(events)" -gt $((n0 + 20)) ] || fail "telemetry did not flow during the upload"
@@ -134,22 +138,49 @@ expect_in out.txt "$CMDID"
 cp out.txt commands.txt
 
 # A bound: the package is made, with what did not fit listed.
-expect_exit 0 "$CTL" collect agent-1 --reason "small" --max-size 20K -o small.tar.lz4
+expect_exit 0 "$CTL" collect agent-1 --reason "small" --max-size 20K -o small.tar.lz4 --progress json
+# --progress json: every stderr line a JSON object, the states in order, ending done.
+jq -e -s 'length >= 3' err.txt >/dev/null || { cat err.txt >&2; fail "--progress json: not JSON lines"; }
+jq -r .state err.txt >states.txt
+awk 'BEGIN { o["queued"] = 1; o["sent"] = 2; o["collecting"] = 3; o["uploading"] = 4;
+             o["downloading"] = 5; o["done"] = 6 }
+     !($1 in o) || o[$1] < last { exit 1 } { last = o[$1] }' states.txt ||
+    { cat err.txt >&2; fail "--progress json: states out of order"; }
+[ "$(tail -1 states.txt)" = done ] || fail "--progress json: does not end with done"
+expect_in states.txt downloading
+[ "$(jq -s -r 'map(.command_id) | unique | length' err.txt)" -eq 1 ] || fail "--progress json: command ids differ"
+[ "$(tail -1 err.txt | jq .bytes)" -eq "$(stat -c %s small.tar.lz4)" ] || fail "--progress json: done's bytes are not the file's size"
+tail -1 err.txt | jq -e '.agent_id == "agent-1" and (.time | test("Z$")) and .total_bytes == .bytes' >/dev/null ||
+    fail "--progress json: $(tail -1 err.txt)"
+expect_exit 2 "$CTL" collect agent-1 --reason x --progress yes
 mkdir y && lz4 -dc small.tar.lz4 | tar x -C y
 jq -e '(.skipped | length) >= 1 and .content_bytes <= 20480' y/triage/manifest.json >/dev/null ||
     fail "the bound did not skip: $(jq -c '.skipped, .content_bytes' y/triage/manifest.json)"
 jq -e '.skipped[0].reason | test("size bound")' y/triage/manifest.json >/dev/null || fail "skip reason"
+
+NCOLLECT=2
+# On a terminal (script(1) gives it one): the progress line, redrawn with
+# \r and cleared at the end, then the result.
+if command -v script >/dev/null; then
+    script -qec "'$CTL' collect agent-1 --reason tty -o tty.tar.lz4" tty.log >/dev/null </dev/null ||
+        { cat tty.log >&2; fail "collect on a terminal"; }
+    NCOLLECT=3
+    grep -q "$(printf '\r')collect: .*\(collecting\|uploading\|downloading\)" tty.log ||
+        { cat -v tty.log >&2; fail "no progress line on a terminal"; }
+    grep -q "$(printf '\033')\[K" tty.log || fail "the progress line is not cleared"
+    expect_in tty.log "matches the collector's record"
+fi
 
 # An auditor cannot download either; everything is in the audit log.
 VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key expect_exit 1 "$CTL" collection get "$ID" -o z.tar.lz4
 export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
 expect_exit 0 "$CTL" --json audit --verify
 jq -e '.chain_ok' out.txt >/dev/null || fail "audit chain broken"
-[ "$(jq '[.entries[] | select(.action == "collect" and .result == "queued")] | length' out.txt)" -eq 2 ] || fail "collects not audited"
+[ "$(jq '[.entries[] | select(.action == "collect" and .result == "queued")] | length' out.txt)" -eq $NCOLLECT ] || fail "collects not audited"
 [ "$(jq '[.entries[] | select(.action == "collect" and .result == "refused")] | length' out.txt)" -eq 1 ] || fail "the auditor's collect not audited"
 [ "$(jq '[.entries[] | select(.action == "download" and .result == "served")] | length' out.txt)" -ge 3 ] || fail "downloads not audited"
 [ "$(jq '[.entries[] | select(.action == "download" and .result == "refused")] | length' out.txt)" -eq 1 ] || fail "the refused download not audited"
-[ "$(jq '[.entries[] | select(.action == "collection" and .result == "complete")] | length' out.txt)" -eq 2 ] || fail "arrivals not audited"
+[ "$(jq '[.entries[] | select(.action == "collection" and .result == "complete")] | length' out.txt)" -eq $NCOLLECT ] || fail "arrivals not audited"
 
 # Both stop cleanly (under the sanitizers: nothing leaked).
 stop "$APID"
@@ -159,6 +190,12 @@ VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key \
     expect_exit 3 "$CTL" collect agent-1 --reason "offline host" -o offline.tar.lz4 --timeout 1s
 expect_in err.txt "the agent has not received the request"
 expect_in err.txt "vigilctl collections --command"
+grep -q "queued: host .* is offline (last seen 20[0-9-]*T[0-9:.]*Z); the agent will run it when it reconnects" err.txt ||
+    { cat err.txt >&2; fail "collect does not say the request is queued for an offline host"; }
+VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key \
+    expect_exit 3 "$CTL" collect agent-1 --reason "offline host" -o offline.tar.lz4 --timeout 2s --progress json
+grep '^{' err.txt | jq -e -s 'length >= 1 and all(.state == "queued" and (.last_seen | test("Z$")) and (.message | test("offline")))' >/dev/null ||
+    { cat err.txt >&2; fail "--progress json for an offline host"; }
 [ ! -e offline.tar.lz4 ] || fail "collect wrote a file for a package that never came"
 stop "$CPID"
 [ -z "$(ls state-agent-1/uploads/)" ] || fail "uploaded packages left in the agent's state: $(ls state-agent-1/uploads/)"

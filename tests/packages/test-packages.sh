@@ -334,6 +334,13 @@ done
 must vigil-agent --version
 [ "$(cat "$SCRATCH/out")" = "vigil-agent $V1" ] || fail "deb: vigil-agent --version: $(cat "$SCRATCH/out")"
 must vigilctl --version
+# Bash completion: what the packaged vigilctl prints, and it completes in bash.
+BC=/usr/share/bash-completion/completions/vigilctl
+[ "$(mode $BC)" = "644 0:0" ] || fail "deb: $BC is $(mode $BC)"
+must vigilctl completion bash
+cmp -s "$SCRATCH/out" "$R$BC" || fail "deb: $BC is not what 'vigilctl completion bash' prints"
+must bash -c ". $BC; COMP_WORDS=(vigilctl is); COMP_CWORD=1; _vigilctl; echo \"\${COMPREPLY[*]}\""
+[ "$(cat "$SCRATCH/out")" = isolate ] || { show; fail "deb: $BC does not complete 'vigilctl is' to isolate"; }
 [ "$(mode /var/lib/vigil)" = "711 0:0" ] || fail "deb: /var/lib/vigil is $(mode /var/lib/vigil)"
 [ "$(mode /var/lib/vigil-collector)" = "700 $(ids vigil-collector)" ] ||
     fail "deb: /var/lib/vigil-collector is $(mode /var/lib/vigil-collector)"
@@ -348,7 +355,7 @@ grep -q '^ /etc/vigil/collector.conf [0-9a-f]\{32\}$' "$SCRATCH/out" || { show; 
 for u in vigil-agent vigil-collector; do
     [ -L "$R/etc/systemd/system/multi-user.target.wants/$u.service" ] || fail "deb: $u.service not enabled"
 done
-pass "deb: files, modes, system user, conffiles, units enabled"
+pass "deb: files, modes, bash completion, system user, conffiles, units enabled"
 
 # Idempotent: the same version again, and configure run twice more.
 before=$(cd "$R" && stat -c '%n %a %U' var/lib/vigil var/lib/vigil-collector etc/vigil/*)
@@ -563,6 +570,10 @@ done
 [ "$(mode /var/lib/vigil-collector)" = "700 $(ids vigil-collector)" ] ||
     fail "rpm: /var/lib/vigil-collector is $(mode /var/lib/vigil-collector)"
 gzip -t "$R/usr/share/man/man8/vigil-agent.8.gz" || fail "rpm: man page"
+[ "$(mode /usr/share/bash-completion/completions/vigilctl)" = "644 0:0" ] ||
+    fail "rpm: no bash completion for vigilctl"
+grep -q '^complete -F _vigilctl vigilctl$' "$R/usr/share/bash-completion/completions/vigilctl" ||
+    fail "rpm: the bash completion does not register _vigilctl"
 for c in /etc/vigil/agent.conf:vigil-agent /etc/vigil/collector.conf:vigil-collector; do
     $RPM -q --qf '[%{FILENAMES} %{FILEFLAGS:fflags}\n]' "${c#*:}" | grep -qx "${c%%:*} cn" ||
         fail "rpm: ${c%%:*} is not %config(noreplace)"

@@ -367,6 +367,26 @@ static void test_parse_duration(void **state)
     check_duration_bad("18446744073709552s", -ERANGE);
 }
 
+/* Sizes and elapsed times for people: units, a few figures, no "1024 KiB". */
+static void test_fmt_human(void **state)
+{
+    char b[VG_FMT_MAX];
+    static const struct { uint64_t n; const char *s; } sz[] = {
+        { 0, "0 B" }, { 1023, "1023 B" }, { 1024, "1.00 KiB" }, { 1536, "1.50 KiB" },
+        { 12345678, "11.8 MiB" }, { 1048064, "1.00 MiB" }, { 250ULL << 30, "250 GiB" },
+        { UINT64_MAX, "16.0 EiB" },
+    };
+    static const struct { uint64_t ms; const char *s; } el[] = {
+        { 0, "0ms" }, { 250, "250ms" }, { 4250, "4.2s" }, { 59999, "59s" }, { 65000, "1m05s" },
+        { 7380000, "2h03m" }, { 273600000, "3d04h" },
+    };
+    (void)state;
+    for (size_t i = 0; i < sizeof(sz) / sizeof(sz[0]); i++)
+        assert_string_equal(vg_fmt_size(sz[i].n, b, sizeof(b)), sz[i].s);
+    for (size_t i = 0; i < sizeof(el) / sizeof(el[0]); i++)
+        assert_string_equal(vg_fmt_elapsed(el[i].ms, b, sizeof(b)), el[i].s);
+}
+
 /* Durations in logs: the largest whole unit, read back as written. */
 static void test_fmt_duration(void **state)
 {
@@ -955,6 +975,7 @@ int main(void)
         cmocka_unit_test(test_str_escape_bound),
         cmocka_unit_test(test_zeroize),
         cmocka_unit_test(test_run_capture),
+        cmocka_unit_test(test_fmt_human),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }

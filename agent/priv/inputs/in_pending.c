@@ -343,10 +343,11 @@ static int pending_init(struct input *in)
     uv_fs_event_init(in->loop, &p->dpkg_watch);
     p->debounce.data = p->periodic.data = p->lists_watch.data = p->dpkg_watch.data = p;
     if (p->mode == MODE_APT) {
+        char every[VG_FMT_MAX];
         if ((rc = uv_fs_event_start(&p->lists_watch, lists_changed, p->lists_dir, 0)))
-            log_warnx("[in_pending] cannot watch %s (%s): rechecking every %llu s",
-                      p->lists_dir, uv_strerror(rc),
-                      (unsigned long long)(in->conf->pending_interval_ms / 1000));
+            log_warnx("[in_pending] cannot watch %s (%s): rechecking every %s", p->lists_dir,
+                      uv_strerror(rc),
+                      vg_fmt_duration(in->conf->pending_interval_ms, every, sizeof(every)));
         uv_fs_event_start(&p->dpkg_watch, dpkg_changed, p->dpkg_dir, 0);
     }
     uv_timer_start(&p->periodic, timer_cb, in->conf->pending_interval_ms,

@@ -399,9 +399,10 @@ static int pkg_init(struct input *in, const struct source *src)
         /* Nothing to watch (rpm keeps its database elsewhere on some
          * hosts): look again now and then. */
         uint64_t every = in->conf->inventory_poll_ms;
+        char e[VG_FMT_MAX];
         uv_timer_start(&d->poll, rescan, every, every);
-        log_info("[in_%s] cannot watch %s (%s): re-reading every %llu s", src->name, d->dir,
-                 uv_strerror(rc), (unsigned long long)(every / 1000));
+        log_info("[in_%s] cannot watch %s (%s): re-reading every %s", src->name, d->dir,
+                 uv_strerror(rc), vg_fmt_duration(every, e, sizeof(e)));
     }
     emit_snapshot(in, d);
     emit_history(in, d);
