@@ -11,6 +11,7 @@
 #include "limit.h"
 #include "log.h"
 #include "pb.h"
+#include "store.h"
 #include "tls.h"
 #include "vigil/v1/envelope.pb-c.h"
 
@@ -28,6 +29,7 @@ struct collector_conf {
     uint64_t collection_max_size;
     /* [retention] */
     uint64_t process_max_age_ms, process_max_rows, collection_max_age_ms;
+    uint64_t events_max_age_ms, history_max_age_ms, commands_max_age_ms;
     /* [enroll] */
     char *enroll_listen, *enroll_ca_key, *enroll_ca_cert;
     uint64_t enroll_lifetime_ms;
@@ -240,7 +242,9 @@ struct server {
      * until PATH exists (the loop must go on meanwhile). */
     const char *commit_gate;
 #endif
-    uint64_t retention_due_ms; /* monotonic: next process-retention pass */
+    uint64_t retention_due_ms; /* monotonic: next retention pass */
+    int retaining;             /* a pass is going on, a chunk a second */
+    uint64_t retained[RETAIN_KINDS]; /* rows it deleted so far, by kind */
     char collections_dir[4096];
     /* Revoked certificate serials (hex), sorted: checked at every
      * handshake, resumed ones included. */

@@ -38,6 +38,19 @@ const struct vg_conf_key collector_conf_keys[] = {
        "process events (execs, exits, snapshots) older than this are deleted"),
     KR("retention", "processes_max_rows", VG_CONF_UINT, "50000000", process_max_rows, 1000,
        10000000000ULL, "at most this many stored execs; the oldest go first"),
+    KR("retention", "events_max_age", VG_CONF_DURATION, "90d", events_max_age_ms, 3600000,
+       3650ULL * 86400000,
+       "raw events of every other kind (OS state, health, inventories, pending updates) and "
+       "batch receipts older than this are deleted; what they set (a host's current state, "
+       "its packages) stays"),
+    KR("retention", "history_max_age", VG_CONF_DURATION, "400d", history_max_age_ms,
+       86400000, 3650ULL * 86400000,
+       "closed history rows (package versions, pending updates, OS versions, package manager "
+       "logs) and loss records older than this are deleted: a report --as-of before it is "
+       "incomplete"),
+    KR("retention", "commands_max_age", VG_CONF_DURATION, "400d", commands_max_age_ms,
+       86400000, 3650ULL * 86400000,
+       "finished commands older than this are deleted (the audit log keeps every one)"),
     K("enroll", "listen", VG_CONF_STR, NULL, enroll_listen, 0,
       "address and port of the enrollment endpoint (HOST:PORT): TLS with server "
       "authentication only, taking nothing but enrollment requests; off when unset"),

@@ -1167,21 +1167,58 @@ static void commit_cb(uv_check_t *h)
     commit_dispatch(h->data);
 }
 
-/* Process rows are the bulk of the store: old ones go, every 10 min. */
+/* Retention: a pass every 10 min, in chunks of RETAIN_CHUNK rows per
+ * table, a round a second until nothing past its time is left: the store
+ * thread waits for one chunk's transaction at most, never for a pass. */
+#define RETAIN_CHUNK 5000
 static void retention(struct server *s, uint64_t now)
 {
-    uint64_t deleted;
-    int64_t min_ms = vg_time_now_ms() - (int64_t)s->conf->process_max_age_ms;
-    if (now < s->retention_due_ms)
-        return;
-    s->retention_due_ms = now + 600000;
-    collect_retention(s);
-    if (store_retention(s->store, min_ms, s->conf->process_max_rows, &deleted) == 0 && deleted) {
-        char age[VG_FMT_MAX];
-        log_info("retention: %llu process rows deleted (older than %s or beyond %llu rows)",
-                 (unsigned long long)deleted,
-                 vg_fmt_duration(s->conf->process_max_age_ms, age, sizeof(age)),
-                 (unsigned long long)s->conf->process_max_rows);
+    static const char *const names[RETAIN_KINDS] = {
+        [RETAIN_PROCESSES] = "process", [RETAIN_EVENTS] = "event",
+        [RETAIN_BATCHES] = "batch receipt", [RETAIN_HISTORY] = "history",
+        [RETAIN_COMMANDS] = "finished command"};
+    const struct collector_conf *cf = s->conf;
+    int64_t t = vg_time_now_ms();
+    struct store_retain r = {
+        .process_min_ms = t - (int64_t)cf->process_max_age_ms,
+        .process_max_rows = cf->process_max_rows,
+        .events_min_ms = t - (int64_t)cf->events_max_age_ms,
+        .history_min_ms = t - (int64_t)cf->history_max_age_ms,
+        .commands_min_ms = t - (int64_t)cf->commands_max_age_ms,
+    };
+    int rc;
+
+    if (!s->retaining) {
+        if (now < s->retention_due_ms)
+            return;
+        s->retention_due_ms = now + 600000;
+        collect_retention(s);
+        s->retaining = 1;
+        memset(s->retained, 0, sizeof(s->retained));
+    }
+    rc = store_retention(s->store, &r, RETAIN_CHUNK, s->retained);
+    if (rc == 1)
+        return; /* more next second */
+    s->retaining = 0;
+    {
+        char line[512], a1[VG_FMT_MAX], a2[VG_FMT_MAX], a3[VG_FMT_MAX], a4[VG_FMT_MAX];
+        size_t off = 0;
+        uint64_t all = 0;
+        for (int k = 0; k < RETAIN_KINDS; k++) {
+            all += s->retained[k];
+            if (s->retained[k] && off < sizeof(line))
+                off += (size_t)snprintf(line + off, sizeof(line) - off, "%s%llu %s rows",
+                                        off ? ", " : "", (unsigned long long)s->retained[k],
+                                        names[k]);
+        }
+        if (all)
+            log_info("retention: %s deleted (processes kept %s, events %s, history %s, "
+                     "finished commands %s)%s", line,
+                     vg_fmt_duration(cf->process_max_age_ms, a1, sizeof(a1)),
+                     vg_fmt_duration(cf->events_max_age_ms, a2, sizeof(a2)),
+                     vg_fmt_duration(cf->history_max_age_ms, a3, sizeof(a3)),
+                     vg_fmt_duration(cf->commands_max_age_ms, a4, sizeof(a4)),
+                     rc < 0 ? "; stopped by a database error, tried again in 10 min" : "");
     }
 }
 

@@ -140,9 +140,25 @@ int store_processes(struct store *s, const char *agent_id, int64_t since_ms, con
  * and returns 1 (or cb's non-zero), 0 when there is none, or an error. */
 int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_t before_ms,
                      int (*cb)(void *ctx, const struct store_proc *p), void *ctx);
-/* Deletes process rows older than min_ms and beyond max_rows.  Returns 0
- * or an error; *deleted counts the rows. */
-int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t *deleted);
+/* What retention keeps: rows older than these times (ms since the
+ * epoch) go.  Audit entries, hosts and current state never do. */
+struct store_retain {
+    int64_t process_min_ms;  /* execs, exits, snapshots and their raw events */
+    uint64_t process_max_rows; /* and execs beyond the newest this many */
+    int64_t events_min_ms;   /* raw events of every other kind, and batch receipts */
+    int64_t history_min_ms;  /* closed rows of the histories (packages, pending, OS,
+                              * package manager logs) and loss records */
+    int64_t commands_min_ms; /* finished commands */
+};
+enum { RETAIN_PROCESSES, RETAIN_EVENTS, RETAIN_BATCHES, RETAIN_HISTORY, RETAIN_COMMANDS,
+       RETAIN_KINDS };
+/* Deletes up to `chunk` rows of each kind past r, each table in its own
+ * short transaction (ingest waits for one chunk at most, not for the whole
+ * pass); deleted[RETAIN_*] grows by what went.  Returns 1 if rows past r
+ * remain (call again), 0 when none do, or an error.  A batch whose
+ * receipt is gone is still known as stored (streams.last_seq). */
+int store_retention(struct store *s, const struct store_retain *r, unsigned chunk,
+                    uint64_t deleted[RETAIN_KINDS]);
 
 /* One audit log entry. */
 struct store_audit {

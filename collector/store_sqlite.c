@@ -36,8 +36,9 @@
  *   1  the tables as first shipped, with columns added at each open since
  *      (added_columns), as every collector up to version 2 left it;
  *   2  the same with all of added_columns: from here on, every change to
- *      the schema is a numbered step of migrate(). */
-#define SCHEMA_VERSION 2
+ *      the schema is a numbered step of migrate();
+ *   3  indexes for retention by time of batch receipts and loss records. */
+#define SCHEMA_VERSION 3
 
 enum {
     Q_HOST_UPSERT,
@@ -88,6 +89,14 @@ enum {
     Q_RET_PROC_ROWS,
     Q_RET_SNAP_AGE,
     Q_RET_EVENTS,
+    Q_RET_OTHER_EVENTS,
+    Q_RET_BATCHES,
+    Q_RET_PKG_HISTORY,
+    Q_RET_PENDING_HISTORY,
+    Q_RET_OS_HISTORY,
+    Q_RET_PKG_EVENTS,
+    Q_RET_LOSS,
+    Q_RET_COMMANDS,
     Q_AUDIT_LAST,
     Q_AUDIT_INSERT,
     Q_AUDIT_LIST,
@@ -354,13 +363,44 @@ static const char *const queries[Q_COUNT] = {
         " s.start_ms, s.snap_ms FROM process_snapshots s JOIN hosts h ON h.id = s.host_id"
         " WHERE h.agent_id = ?1 AND s.pid = ?2 AND s.start_ms <= ?3"
         " ORDER BY s.snap_ms DESC LIMIT 1",
-    [Q_RET_PROC_AGE] = "DELETE FROM processes WHERE start_ms < ?1",
+    /* Retention: ?1 the oldest time kept, ?2 the most rows deleted at once. */
+    [Q_RET_PROC_AGE] = "DELETE FROM processes WHERE id IN (SELECT id FROM processes"
+                       " WHERE start_ms < ?1 LIMIT ?2)",
     /* Rows are numbered in order: all but the newest N (cheap, no scan). */
-    [Q_RET_PROC_ROWS] = "DELETE FROM processes WHERE id <= (SELECT max(id) FROM processes) - ?1",
-    [Q_RET_SNAP_AGE] = "DELETE FROM process_snapshots WHERE snap_ms < ?1",
+    [Q_RET_PROC_ROWS] = "DELETE FROM processes WHERE id IN (SELECT id FROM processes"
+                        " WHERE id <= (SELECT max(id) FROM processes) - ?1 ORDER BY id LIMIT ?2)",
+    [Q_RET_SNAP_AGE] = "DELETE FROM process_snapshots WHERE rowid IN (SELECT rowid FROM"
+                       " process_snapshots WHERE snap_ms < ?1 LIMIT ?2)",
     /* The raw bodies of process events age with the rows made from them. */
-    [Q_RET_EVENTS] = "DELETE FROM events WHERE kind IN ('process_exec', 'process_exit',"
-                     " 'process_snapshot') AND recv_time_ms < ?1",
+    [Q_RET_EVENTS] = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE kind IN"
+                     " ('process_exec', 'process_exit', 'process_snapshot')"
+                     " AND recv_time_ms < ?1 LIMIT ?2)",
+    [Q_RET_OTHER_EVENTS] =
+        "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE kind IN ('os_state',"
+        " 'agent_health', 'loss', 'agent_tamper', 'package_inventory', 'package_delta',"
+        " 'pending_updates', 'package_history', 'isolation_state', 'unknown')"
+        " AND recv_time_ms < ?1 LIMIT ?2)",
+    /* A stream's stored sequence stays in streams: a resend of a batch
+     * whose receipt went is still known (batch_apply). */
+    [Q_RET_BATCHES] = "DELETE FROM batches WHERE (host_id, epoch, seq) IN (SELECT host_id,"
+                      " epoch, seq FROM batches WHERE recv_time_ms < ?1 LIMIT ?2)",
+    /* Histories: closed rows only; each host's latest OS row stays. */
+    [Q_RET_PKG_HISTORY] = "DELETE FROM package_history WHERE id IN (SELECT id FROM"
+                          " package_history WHERE disappeared_ms < ?1 LIMIT ?2)",
+    [Q_RET_PENDING_HISTORY] = "DELETE FROM pending_history WHERE id IN (SELECT id FROM"
+                              " pending_history WHERE disappeared_ms < ?1 LIMIT ?2)",
+    [Q_RET_OS_HISTORY] = "DELETE FROM os_history WHERE id IN (SELECT o.id FROM os_history o"
+                         " WHERE o.recv_time_ms < ?1 AND o.id < (SELECT max(id) FROM os_history"
+                         " n WHERE n.host_id = o.host_id) LIMIT ?2)",
+    [Q_RET_PKG_EVENTS] = "DELETE FROM package_events WHERE (host_id, manager, name, arch,"
+                         " time_ms, action, new_version) IN (SELECT host_id, manager, name,"
+                         " arch, time_ms, action, new_version FROM package_events"
+                         " WHERE recv_ms < ?1 LIMIT ?2)",
+    [Q_RET_LOSS] = "DELETE FROM loss WHERE id IN (SELECT id FROM loss WHERE recv_time_ms < ?1"
+                   " LIMIT ?2)",
+    /* Finished: succeeded, failed, rolled back, expired or rejected. */
+    [Q_RET_COMMANDS] = "DELETE FROM commands WHERE id IN (SELECT id FROM commands WHERE"
+                       " state >= 4 AND updated_ms < ?1 LIMIT ?2)",
     [Q_AUDIT_LAST] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
     [Q_AUDIT_INSERT] =
         "INSERT INTO audit(id, time_ms, actor, action, target, detail, result, prev_hash, hash)"
@@ -723,7 +763,13 @@ static const char *const added_columns[] = {
  * version i + 1 to i + 2.  NULL: done in code (migrate_v2). */
 static const char *const migrations[] = {
     NULL, /* 2: every column of added_columns, and their values */
+    /* 3: batch receipts expire by time ([retention] events_max_age) */
+    "CREATE INDEX IF NOT EXISTS batches_recv ON batches(recv_time_ms);"
+    "CREATE INDEX IF NOT EXISTS loss_recv ON loss(recv_time_ms);",
 };
+
+_Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
+               "a migration step for each schema version");
 
 struct store {
     sqlite3 *db;
@@ -1743,32 +1789,64 @@ int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read a process snapshot");
 }
 
-int store_retention(struct store *s, int64_t min_ms, uint64_t max_rows, uint64_t *deleted)
+/* One chunk of query qi; adds what went to *n and to *more when the
+ * chunk was full (more may remain). */
+static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, uint64_t *n,
+                       int *more, const char *what)
 {
-    sqlite3_stmt *st;
-    int rc;
-    *deleted = 0;
-    st = q(s, Q_RET_PROC_AGE);
-    sqlite3_bind_int64(st, 1, min_ms);
-    if ((rc = step_done(s, st, "cannot expire processes")) != 0)
+    sqlite3_stmt *st = q(s, qi);
+    int rc, changed;
+
+    sqlite3_bind_int64(st, 1, bound);
+    sqlite3_bind_int64(st, 2, chunk);
+    if ((rc = step_done(s, st, what)) != 0)
         return rc;
-    *deleted += (uint64_t)sqlite3_changes(s->db);
-    st = q(s, Q_RET_PROC_ROWS);
-    sqlite3_bind_int64(st, 1, (int64_t)max_rows);
-    if ((rc = step_done(s, st, "cannot trim processes")) != 0)
-        return rc;
-    *deleted += (uint64_t)sqlite3_changes(s->db);
-    st = q(s, Q_RET_SNAP_AGE);
-    sqlite3_bind_int64(st, 1, min_ms);
-    if ((rc = step_done(s, st, "cannot expire process snapshots")) != 0)
-        return rc;
-    *deleted += (uint64_t)sqlite3_changes(s->db);
-    st = q(s, Q_RET_EVENTS);
-    sqlite3_bind_int64(st, 1, min_ms);
-    if ((rc = step_done(s, st, "cannot expire process events")) != 0)
-        return rc;
-    *deleted += (uint64_t)sqlite3_changes(s->db);
+    changed = sqlite3_changes(s->db);
+    *n += (uint64_t)changed;
+    if ((unsigned)changed >= chunk)
+        *more = 1;
     return 0;
+}
+
+int store_retention(struct store *s, const struct store_retain *r, unsigned chunk,
+                    uint64_t deleted[RETAIN_KINDS])
+{
+    static const struct {
+        int q, kind;
+        const char *what;
+    } steps[] = {
+        {Q_RET_PROC_AGE, RETAIN_PROCESSES, "cannot expire processes"},
+        {Q_RET_PROC_ROWS, RETAIN_PROCESSES, "cannot trim processes"},
+        {Q_RET_SNAP_AGE, RETAIN_PROCESSES, "cannot expire process snapshots"},
+        {Q_RET_EVENTS, RETAIN_PROCESSES, "cannot expire process events"},
+        {Q_RET_OTHER_EVENTS, RETAIN_EVENTS, "cannot expire events"},
+        {Q_RET_BATCHES, RETAIN_BATCHES, "cannot expire batch receipts"},
+        {Q_RET_PKG_HISTORY, RETAIN_HISTORY, "cannot expire package history"},
+        {Q_RET_PENDING_HISTORY, RETAIN_HISTORY, "cannot expire pending-update history"},
+        {Q_RET_OS_HISTORY, RETAIN_HISTORY, "cannot expire OS history"},
+        {Q_RET_PKG_EVENTS, RETAIN_HISTORY, "cannot expire package manager history"},
+        {Q_RET_LOSS, RETAIN_HISTORY, "cannot expire loss records"},
+        {Q_RET_COMMANDS, RETAIN_COMMANDS, "cannot expire finished commands"},
+    };
+    int more = 0, rc;
+
+    for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
+        int64_t bound;
+        switch (steps[i].q) {
+        case Q_RET_PROC_ROWS: bound = (int64_t)r->process_max_rows; break;
+        case Q_RET_OTHER_EVENTS:
+        case Q_RET_BATCHES: bound = r->events_min_ms; break;
+        case Q_RET_COMMANDS: bound = r->commands_min_ms; break;
+        default:
+            bound = steps[i].kind == RETAIN_PROCESSES ? r->process_min_ms : r->history_min_ms;
+            break;
+        }
+        rc = retain_step(s, steps[i].q, bound, chunk, &deleted[steps[i].kind], &more,
+                         steps[i].what);
+        if (rc)
+            return rc;
+    }
+    return more;
 }
 
 /* The chain's hash (lib/acp.h): shared with vigilctl's offline check. */
@@ -2023,11 +2101,22 @@ static void bind_batch_row(sqlite3_stmt *st, int64_t host_id, const ProtobufCBin
 static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
                        const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
 {
-    sqlite3_stmt *st = q(s, Q_BATCH_INSERT);
+    sqlite3_stmt *st;
     struct vg_buf body;
     size_t i;
     int rc = 0;
 
+    {
+        /* At or below what the stream has stored: a resend, even once
+         * retention took its receipt from batches. */
+        uint64_t last = 0;
+        int r2 = store_stream_last(s, host_id, epoch, &last);
+        if (r2)
+            return r2;
+        if (b->seq <= last)
+            return 0;
+    }
+    st = q(s, Q_BATCH_INSERT);
     bind_batch_row(st, host_id, epoch, b, recv_ms);
     if (sqlite3_step(st) != SQLITE_DONE)
         return db_err(s, "cannot store batch");

@@ -216,6 +216,7 @@ static void test_processes_retention(void **state)
     ProtobufCBinaryData ep = { 16, e1 };
     int64_t host = 0;
     uint64_t last, deleted;
+    int rc;
     (void)state;
 
     unlink(db);
@@ -265,14 +266,44 @@ static void test_processes_retention(void **state)
     /* argv kept exact, NUL inside an argument included. */
     assert_int_equal(scalar("select length(argv) from processes where pid = 101"), 13);
     /* By age: the 4 old rows and their raw events go. */
-    assert_int_equal(store_retention(s, 1000000, 1000, &deleted), 0);
-    assert_int_equal(scalar("select count(*) from processes"), 6);
-    assert_int_equal(scalar("select count(*) from events where kind like 'process_%'"), 12);
-    /* By count: the newest 2 stay. */
-    assert_int_equal(store_retention(s, 1000000, 2, &deleted), 0);
-    assert_int_equal(deleted, 4);
-    assert_int_equal(scalar("select count(*) from processes"), 2);
-    assert_int_equal(scalar("select min(pid) from processes"), 109);
+    {
+        /* Nothing of the other kinds is old enough to go. */
+        struct store_retain r = {.process_min_ms = 1000000, .process_max_rows = 1000,
+                                 .events_min_ms = 1, .history_min_ms = 1,
+                                 .commands_min_ms = 1};
+        uint64_t del[RETAIN_KINDS] = {0};
+        /* In chunks of 3: a full chunk says more may remain. */
+        assert_int_equal(store_retention(s, &r, 3, del), 1);
+        while ((rc = store_retention(s, &r, 3, del)) == 1)
+            ;
+        assert_int_equal(rc, 0);
+        assert_int_equal(scalar("select count(*) from processes"), 6);
+        assert_int_equal(scalar("select count(*) from events where kind like 'process_%'"), 12);
+        assert_int_equal(del[RETAIN_EVENTS] + del[RETAIN_BATCHES] + del[RETAIN_HISTORY], 0);
+        /* By count: the newest 2 stay. */
+        memset(del, 0, sizeof(del));
+        r.process_max_rows = 2;
+        assert_int_equal(store_retention(s, &r, 1000, del), 0);
+        assert_int_equal(scalar("select count(*) from processes"), 2);
+        assert_int_equal(scalar("select min(pid) from processes"), 109);
+        deleted = del[RETAIN_PROCESSES];
+        assert_int_equal(deleted, 4); /* their raw events went by age before */
+        /* Batch receipts received before 1,000,000 ms (seq 1-4) go; a
+         * resend of one is still known as stored, not stored again. */
+        memset(del, 0, sizeof(del));
+        r.events_min_ms = 1000000;
+        assert_int_equal(store_retention(s, &r, 1000, del), 0);
+        assert_int_equal(del[RETAIN_BATCHES], 4);
+        assert_int_equal(scalar("select count(*) from batches"), 6);
+        {
+            Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+            b.seq = 2;
+            assert_int_equal(store_begin(s), 0);
+            assert_int_equal(store_batch(s, host, &ep, &b, 0, 9000001, 1), 0);
+            assert_int_equal(store_commit(s), 0);
+            assert_int_equal(scalar("select count(*) from batches"), 6);
+        }
+    }
     store_close(s);
 }
 
