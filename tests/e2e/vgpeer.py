@@ -17,6 +17,9 @@ over real TLS:
       saying hello; prints "ok NAME" or "refused NAME: REASON" as each is
       answered, then holds the accepted ones open for SECONDS and prints
       "closed" (the count of those the collector closed meanwhile).
+
+Environment: VGPEER_HOSTNAME, the hostname a hello gives; VGPEER_SKEW_MS,
+milliseconds added to the send time of every envelope (a wrong clock).
 """
 import os
 import socket
@@ -51,7 +54,8 @@ def field_bytes(num, b):
 
 
 def envelope(num, body):
-    return field_varint(1, int(time.time() * 1000)) + field_bytes(num, body)
+    sent = int(time.time() * 1000) + int(os.environ.get("VGPEER_SKEW_MS", "0"))
+    return field_varint(1, sent) + field_bytes(num, body)
 
 
 def frame(payload):
@@ -161,6 +165,8 @@ def hello(c, rd, agent_id):
     """Says hello as agent_id; returns None when acknowledged, else why not."""
     h = field_varint(1, 1) + field_bytes(2, agent_id) + field_bytes(3, os.urandom(16)) + \
         field_bytes(4, "vgpeer")
+    if os.environ.get("VGPEER_HOSTNAME"):
+        h += field_bytes(9, os.environ["VGPEER_HOSTNAME"])
     c.sendall(frame(envelope(10, h)))
     while True:
         env = rd.envelope()
