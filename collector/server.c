@@ -247,12 +247,13 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
              h->hostname[0] ? h->hostname : "?", h->software_version, vg_tls_peer_addr(c->tls),
              vg_tls_resumed(c->tls) ? ", TLS resumed" : "");
     if (skew > SKEW_WARN_MS || skew < -SKEW_WARN_MS) {
-        char d[32];
-        log_warnx("agent %s (%s): its clock is %s %s the collector's, and so are the times of "
-                  "its events; set up time sync on that host (chrony or systemd-timesyncd)",
-                  peer->cn, h->hostname[0] ? h->hostname : "?",
-                  vg_fmt_duration((uint64_t)(skew < 0 ? -skew : skew), d, sizeof(d)),
-                  skew < 0 ? "behind" : "ahead of");
+        /* Rounded: the hello's time in transit does not show. */
+        int64_t off = skew < 0 ? -skew : skew;
+        log_warnx("agent %s (%s): its clock is about %lld %s %s the collector's, and so are "
+                  "the times of its events; set up time sync on that host (chrony or "
+                  "systemd-timesyncd)", peer->cn, h->hostname[0] ? h->hostname : "?",
+                  (long long)(off >= 120000 ? (off + 30000) / 60000 : (off + 500) / 1000),
+                  off >= 120000 ? "min" : "s", skew < 0 ? "behind" : "ahead of");
     }
 
     ack.accepted = 1;

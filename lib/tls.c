@@ -875,8 +875,8 @@ static void verify_why(struct vg_tls_conn *c, int rc)
                 *p = ';';
         if ((flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) && !c->cfg->server) {
             why(c, "peer certificate rejected: %s (expected the name '%s'; the certificate is "
-                   "for %s: set [tls] server_name, or VIGIL_SERVER_NAME for vigilctl, to one "
-                   "of those)", m, c->server_name, c->peer_names[0] ? c->peer_names : "no name");
+                   "for %s: set [tls] server_name, or --server-name for vigilctl, to one of "
+                   "those)", m, c->server_name, c->peer_names[0] ? c->peer_names : "no name");
             return;
         }
         if ((flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && !c->cfg->server) {

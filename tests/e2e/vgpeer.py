@@ -169,7 +169,10 @@ def hello(c, rd, agent_id):
         h += field_bytes(9, os.environ["VGPEER_HOSTNAME"])
     c.sendall(frame(envelope(10, h)))
     while True:
-        env = rd.envelope()
+        try:
+            env = rd.envelope()
+        except ValueError as e:  # a long refusal comes compressed
+            return "an answer not decoded here (%s)" % e
         if env is None:
             return "closed before the hello was acknowledged"
         if 11 in env:
