@@ -189,6 +189,8 @@ row "agent clock 10 minutes fast" 0 collector.log \
 row "revoked host reconnecting" 0 collector.log \
     "vigil-collector: warning: refused agent agent-2 (127.0.0.1:@PEER@): certificate of agent-2 (serial $SERIAL) is revoked; the host needs a new identity (enroll it again with a token, or a certificate with a new --name)" \
     python3 "$VG_ROOT/tests/e2e/vgpeer.py" hold 127.0.0.1:$PORT pki/ca.crt pki agent-2 0
+# What the host itself is told.
+expect_in out.txt "refused agent-2: certificate of agent-2 (serial $SERIAL) is revoked; the host needs a new identity"
 
 # vigil-agent
 row "typo in a key" 1 err.txt \
