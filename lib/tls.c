@@ -891,9 +891,9 @@ static void verify_why(struct vg_tls_conn *c, int rc)
     mbed_err(rc, m, sizeof(m));
     if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && c->cfg->server) {
         /* The client gave up on us, most often on our certificate. */
-        why(c, "TLS handshake failed: the client ended it (%s); its log says why, most often "
-               "this collector's certificate: not from its CA, or not for the name it expects",
-            m);
+        why(c, "TLS handshake failed: the client ended it with an alert; its log says why, "
+               "most often this collector's certificate: not from its CA, or not for the name "
+               "it expects");
         return;
     }
     why(c, "TLS handshake failed: %s", m);
