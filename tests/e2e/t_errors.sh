@@ -58,6 +58,8 @@ agent admin-1 >agent-admin.conf
 agent agent-1 | sed 's#^key = .*#key = loose-agent.key#' >agent-key644.conf
 agent agent-old >agent-expired.conf
 agent agent-1 | sed 's#^state_dir = .*#state_dir = state-file#' >agent-state.conf
+agent agent-1 | sed 's#^cert = .*#cert = pki/agent1.crt#' >agent-nocert.conf
+printf '[enroll]\ntoken_file = enroll.token\n' >>agent-nocert.conf
 agent agent-1 | sed 's#^server_name = .*#server_name = collector.example.org#' >agent-name.conf
 agent agent-1 | sed "s#^address = .*#address = 127.0.0.1:$DOWN#" >agent-down.conf
 agent new | sed -e 's#^cert = .*#cert = new/agent.crt#' -e 's#^key = .*#key = new/agent.key#' >agent-token.conf
@@ -206,6 +208,9 @@ row "agent key readable by others" 1 err.txt \
 row "expired agent certificate" 1 err.txt \
     "vigil-agent: error: certificate $VG_TMP/pki/agent-old.crt expired at 2020-01-01T00:00:00Z; issue a new one (vigilctl pki issue --role agent --name agent-old --force)" \
     "$AGENT" -c agent-expired.conf
+row "certificate path wrong, no token" 1 err.txt \
+    "vigil-agent: error: [enroll] no certificate at $VG_TMP/pki/agent1.crt ([tls] cert) and no enrollment token to get one: fix the path, or give a token (VIGIL_ENROLL_TOKEN, [enroll] token, or the file $VG_TMP/enroll.token)" \
+    "$AGENT" -c agent-nocert.conf
 row "state_dir is a file" 1 err.txt \
     "vigil-agent: error: state directory $VG_TMP/state-file is not a directory; set [agent] state_dir to a directory (the agent makes it if missing)" \
     "$AGENT" -c agent-state.conf
