@@ -734,10 +734,12 @@ int net_enroll_main(int argc, char **argv, int fd)
         return rc ? rc : 1;
     if ((rc = vg_sandbox_user(conf.user, &u, err, sizeof(err))) != 0) {
         log_error("[enroll] %s", err);
+        vg_conf_free(agent_conf_keys, &conf);
         return 1;
     }
     if (!(cert = calloc(1, sizeof(*cert)))) {
         log_error("[enroll] out of memory");
+        vg_conf_free(agent_conf_keys, &conf);
         return 1;
     }
     ctx.conf = &conf;
@@ -746,6 +748,8 @@ int net_enroll_main(int argc, char **argv, int fd)
     if (rc) {
         free(cert);
         log_error("[enroll] %s", err);
+        /* Freed so that a leak checker's exit status does not hide the 2. */
+        vg_conf_free(agent_conf_keys, &conf);
         return rc == VG_ECONFIG ? 2 : 1;
     }
     vg_buf_init(&out, VG_PS_HDR + 2 * VG_PS_CERT_MAX + 64);
