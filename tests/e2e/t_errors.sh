@@ -203,11 +203,11 @@ row "operator certificate given to the agent" 1 err.txt \
     "vigil-agent: error: certificate $VG_TMP/pki/admin-1.crt has role admin; the agent needs one with role agent (vigilctl pki issue --role agent --name HOST, or enroll with a token)" \
     "$AGENT" -c agent-admin.conf
 row "agent key readable by others" 1 err.txt \
-    "vigil-agent: error: private key $VG_TMP/loose-agent.key is readable by group or others; chmod 600 $VG_TMP/loose-agent.key" \
+    "vigil-agent: error: agent-key644.conf: [tls]: private key $VG_TMP/loose-agent.key is readable by group or others; chmod 600 $VG_TMP/loose-agent.key" \
     "$AGENT" -c agent-key644.conf
 row "expired agent certificate" 1 err.txt \
-    "vigil-agent: error: certificate $VG_TMP/pki/agent-old.crt expired at 2020-01-01T00:00:00Z; issue a new one (vigilctl pki issue --role agent --name agent-old --force)" \
-    "$AGENT" -c agent-expired.conf
+    "vigil-agent: error: agent-expired.conf: [tls]: certificate $VG_TMP/pki/agent-old.crt expired at 2020-01-01T00:00:00Z; issue a new one (vigilctl pki issue --role agent --name agent-old --force)" \
+    "$AGENT" -c agent-expired.conf --check-config
 row "certificate path wrong, no token" 1 err.txt \
     "vigil-agent: error: [enroll] no certificate at $VG_TMP/pki/agent1.crt ([tls] cert) and no enrollment token to get one: fix the path, or give a token (VIGIL_ENROLL_TOKEN, [enroll] token, or the file $VG_TMP/enroll.token)" \
     "$AGENT" -c agent-nocert.conf
