@@ -158,14 +158,16 @@ static int check_tags(const struct agent_conf *c, const char *path, char *err, s
     return 0;
 }
 
-/* What the network process would refuse at start -- the CA, certificate
- * and key: readable, the key 0600, fitting together, valid now -- found
- * by --check-config too, as the collector does.  Not before the first
- * certificate (the agent enrolls first), nor while a renewal is half
- * installed (CERT.next is there: the start finishes it before the
- * certificate is read). */
-static int check_tls(const struct agent_conf *c, const char *path, char *err, size_t errlen)
+/* --check-config: what the network process would refuse -- the CA,
+ * certificate and key: readable, the key 0600, fitting together, valid
+ * now -- as the collector's check does.  Only there: at start the agent
+ * runs on without its network (collecting, spooling, keeping a host
+ * isolated) and the network process says why as it retries.  Not before
+ * the first certificate (the agent enrolls first), nor while a renewal
+ * is half installed (CERT.next is there: the start finishes it). */
+static int check_tls(const void *conf, const char *path, char *err, size_t errlen)
 {
+    const struct agent_conf *c = conf;
     struct vg_tls_opts o;
     struct vg_tls_config *tls = NULL;
     char next[1024], why[400];
@@ -191,8 +193,6 @@ static int validate(const void *conf, const char *path, char *err, size_t errlen
     int rc = check_tags(c, path, err, errlen);
     if (rc == 0)
         rc = transport_check_addresses(&c->address, err, errlen);
-    if (rc == 0)
-        rc = check_tls(c, path, err, errlen);
     return rc;
 }
 
@@ -223,5 +223,6 @@ const struct vg_daemon agent_daemon = {
     .log_level_offset = offsetof(struct agent_conf, log_level),
     .log_level_key = "[agent] log_level",
     .validate = validate,
+    .check_only = check_tls,
 };
 

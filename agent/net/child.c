@@ -608,7 +608,7 @@ int net_child_main(int argc, char **argv, int fd)
     struct agent_conf conf;
     struct vg_sandbox_user u;
     struct transport_hooks hooks;
-    char err[512], dir[4200];
+    char err[512] = "", dir[4200];
     int rc;
 
     /* Started through /proc/PID/exe, it would show as "exe". */
@@ -700,7 +700,8 @@ int net_child_main(int argc, char **argv, int fd)
     vg_conf_free(agent_conf_keys, &conf);
     return 0;
 fail:
-    log_error("[net] %s (%s)", err, vg_strerror(rc));
+    /* err, when set, says what and what to do (the code would repeat it). */
+    log_error("[net] %s", err[0] ? err : vg_strerror(rc));
     return 1;
 }
 

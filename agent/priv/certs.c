@@ -8,7 +8,6 @@
 #include "crypto.h"
 #include "err.h"
 #include "log.h"
-#include "tls.h"
 #include "util.h"
 
 int certs_install(const struct agent_conf *c, const char *agent_id, const uint8_t *key,
@@ -88,8 +87,6 @@ int certs_agent_id(const struct agent_conf *c, char *out, size_t outlen, char *e
 {
     struct vg_cert *crt = NULL;
     struct vg_cert_info info;
-    struct vg_tls_opts o;
-    struct vg_tls_config *tls = NULL;
     int rc;
 
     if ((rc = vg_cert_load(c->cert, &crt)) != 0 || (rc = vg_cert_info(crt, &info)) != 0) {
@@ -104,16 +101,6 @@ int certs_agent_id(const struct agent_conf *c, char *out, size_t outlen, char *e
                  c->cert, vg_role_name(info.role));
         return VG_ECONFIG;
     }
-    /* What the network process would find (a key others can read, one
-     * that does not fit, an expired certificate, another CA) is said once
-     * at start, rather than by a network process restarted forever. */
-    memset(&o, 0, sizeof(o));
-    o.ca = c->ca;
-    o.cert = c->cert;
-    o.key = c->key;
-    if ((rc = vg_tls_config_new(&o, &tls, err, errlen)) != 0)
-        return rc;
-    vg_tls_config_free(tls);
     vg_strlcpy(out, info.cn, outlen);
     return 0;
 }

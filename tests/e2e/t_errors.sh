@@ -204,6 +204,11 @@ row "operator certificate given to the agent" 1 err.txt \
     "$AGENT" -c agent-admin.conf
 row "agent key readable by others" 1 err.txt \
     "vigil-agent: error: agent-key644.conf: [tls]: private key $VG_TMP/loose-agent.key is readable by group or others; chmod 600 $VG_TMP/loose-agent.key" \
+    "$AGENT" -c agent-key644.conf --check-config
+# Started anyway, the agent runs on (collecting, keeping a host isolated);
+# its network process says why each time it is restarted.
+row "the same, the agent started anyway" - agent-key644 \
+    "vigil-agent: error: [net] private key $VG_TMP/loose-agent.key is readable by group or others; chmod 600 $VG_TMP/loose-agent.key" \
     "$AGENT" -c agent-key644.conf
 row "expired agent certificate" 1 err.txt \
     "vigil-agent: error: agent-expired.conf: [tls]: certificate $VG_TMP/pki/agent-old.crt expired at 2020-01-01T00:00:00Z; issue a new one (vigilctl pki issue --role agent --name agent-old --force)" \
