@@ -1,10 +1,12 @@
 #include <stddef.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "agent.h"
 #include "daemon.h"
 #include "err.h"
+#include "tls.h"
 #include "transport.h"
 
 #define O(f) offsetof(struct agent_conf, f)
@@ -156,6 +158,35 @@ static int check_tags(const struct agent_conf *c, const char *path, char *err, s
     return 0;
 }
 
+/* --check-config: what the network process would refuse -- the CA,
+ * certificate and key: readable, the key 0600, fitting together, valid
+ * now -- as the collector's check does.  Only there: at start the agent
+ * runs on without its network (collecting, spooling, keeping a host
+ * isolated) and the network process says why as it retries.  Not before
+ * the first certificate (the agent enrolls first), nor while a renewal
+ * is half installed (CERT.next is there: the start finishes it). */
+static int check_tls(const void *conf, const char *path, char *err, size_t errlen)
+{
+    const struct agent_conf *c = conf;
+    struct vg_tls_opts o;
+    struct vg_tls_config *tls = NULL;
+    char next[1024], why[400];
+
+    snprintf(next, sizeof(next), "%s.next", c->cert);
+    if (access(c->cert, F_OK) != 0 || access(next, F_OK) == 0)
+        return 0;
+    memset(&o, 0, sizeof(o));
+    o.ca = c->ca;
+    o.cert = c->cert;
+    o.key = c->key;
+    if (vg_tls_config_new(&o, &tls, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: [tls]: %s", path, why);
+        return VG_ECONFIG;
+    }
+    vg_tls_config_free(tls);
+    return 0;
+}
+
 static int validate(const void *conf, const char *path, char *err, size_t errlen)
 {
     const struct agent_conf *c = conf;
@@ -192,5 +223,6 @@ const struct vg_daemon agent_daemon = {
     .log_level_offset = offsetof(struct agent_conf, log_level),
     .log_level_key = "[agent] log_level",
     .validate = validate,
+    .check_only = check_tls,
 };
 

@@ -138,7 +138,8 @@ static int make_state_dir(const char *dir, char *err, size_t errlen)
         return -errno;
     }
     if (stat(dir, &st) < 0 || !S_ISDIR(st.st_mode)) {
-        snprintf(err, errlen, "state directory %s is not a directory", dir);
+        snprintf(err, errlen, "state directory %s is not a directory; set [agent] state_dir to "
+                 "a directory (the agent makes it if missing)", dir);
         return -ENOTDIR;
     }
     /* The network child (another user) reaches its own directories in

@@ -486,7 +486,8 @@ static void on_request(struct server *s, struct conn *c, const Vigil__V1__Enroll
         if (rc == 0) {
             count_guess(s, key, mono);
             refuse_enroll(s, c, "unknown enrollment token (mistyped, or not made by this "
-                                "collector)");
+                                "collector); ask an admin for a new one (vigilctl "
+                                "enroll-token create)");
             return;
         }
         if (t.locked_ms) {

@@ -36,6 +36,8 @@
 #include "wire.h"
 
 #define HELLO_TIMEOUT_MS 10000
+/* A clock further off than this is worth a line in the log. */
+#define SKEW_WARN_MS 60000
 
 /* ---- agents ---- */
 
@@ -149,6 +151,8 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
     int64_t hid = 0;
     int found, rc;
     int64_t now = vg_time_now_ms();
+    /* Agent clock minus ours, as 'vigilctl hosts' shows it. */
+    int64_t skew = (*envp)->sent_time_ms ? (*envp)->sent_time_ms - now : 0;
 
     if (h->protocol_version != 1) {
         conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_VERSION,
@@ -214,7 +218,8 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
         }
         if (rv > 0) {
             conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
-                        "agent %s was revoked; it needs a new enrollment", peer->cn);
+                        "agent %s was revoked; the host needs a new identity (enroll it again "
+                        "with a token, or a certificate with a new --name)", peer->cn);
             return 1;
         }
     }
@@ -245,6 +250,15 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
     log_info("agent %s (%s, %s) connected from %s%s", peer->cn,
              h->hostname[0] ? h->hostname : "?", h->software_version, vg_tls_peer_addr(c->tls),
              vg_tls_resumed(c->tls) ? ", TLS resumed" : "");
+    if (skew > SKEW_WARN_MS || skew < -SKEW_WARN_MS) {
+        /* Rounded: the hello's time in transit does not show. */
+        int64_t off = skew < 0 ? -skew : skew;
+        log_warnx("agent %s (%s): its clock is about %lld %s %s the collector's, and so are "
+                  "the times of its events; set up time sync on that host (chrony or "
+                  "systemd-timesyncd)", peer->cn, h->hostname[0] ? h->hostname : "?",
+                  (long long)(off >= 120000 ? (off + 30000) / 60000 : (off + 500) / 1000),
+                  off >= 120000 ? "min" : "s", skew < 0 ? "behind" : "ahead of");
+    }
 
     ack.accepted = 1;
     ack.collector_version = VG_VERSION;
@@ -343,7 +357,9 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
             stop = 1;
         } else if (env->body_case == VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST) {
             conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
-                        "an agent certificate may not run operator queries");
+                        "an agent certificate may not run operator queries; vigilctl needs an "
+                        "operator certificate (vigilctl pki issue --role admin, responder or "
+                        "auditor)");
             stop = 1;
         } else {
             conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "expected hello, got %s",
@@ -385,7 +401,9 @@ static int on_agent_env(struct conn *c, Vigil__V1__Envelope *env)
         break;
     case VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST:
         conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED,
-                    "an agent certificate may not run operator queries");
+                    "an agent certificate may not run operator queries; vigilctl needs an "
+                    "operator certificate (vigilctl pki issue --role admin, responder or "
+                    "auditor)");
         stop = 1;
         break;
     default:
@@ -481,8 +499,9 @@ static int on_ready(struct vg_tls_conn *t)
     }
     if (conn_is_revoked(c->srv, p->serial)) {
         conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
-                    "certificate of %s (serial %s) is revoked%s", p->cn, p->serial,
-                    vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
+                    "certificate of %s (serial %s) is revoked%s; the host needs a new identity "
+                    "(enroll it again with a token, or a certificate with a new --name)",
+                    p->cn, p->serial, vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
         return 0;
     }
     if (p->role == VG_ROLE_AGENT) {
@@ -1334,7 +1353,8 @@ int server_parse_listen(const char *spec, struct sockaddr_storage *ss, char *err
     size_t hl;
 
     if (!colon || vg_parse_u64(colon + 1, 1, 65535, &port)) {
-        snprintf(err, errlen, "[collector] listen '%s': expected HOST:PORT", spec);
+        snprintf(err, errlen, "[collector] listen '%s': expected HOST:PORT, the port a number "
+                 "from 1 to 65535 (e.g. 0.0.0.0:7443)", spec);
         return VG_ECONFIG;
     }
     hl = (size_t)(colon - spec);

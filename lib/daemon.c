@@ -73,6 +73,8 @@ int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf
     rc = vg_conf_load(d->keys, conf, path, err, sizeof(err));
     if (rc == 0 && d->validate)
         rc = d->validate(conf, path, err, sizeof(err));
+    if (rc == 0 && check && d->check_only)
+        rc = d->check_only(conf, path, err, sizeof(err));
     lvl = *(const char *const *)(const void *)((const char *)conf + d->log_level_offset);
     if (rc == 0 && (!lvl || vg_log_level_parse(lvl, &level))) {
         snprintf(err, sizeof(err), "%s: %s '%s': use error, warn, info or debug", path,

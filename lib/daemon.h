@@ -25,6 +25,9 @@ struct vg_daemon {
     /* Further checks after loading (may be NULL).  Returns 0, or
      * VG_ECONFIG with a message in err. */
     int (*validate)(const void *conf, const char *path, char *err, size_t errlen);
+    /* Checks made by --check-config alone (may be NULL): what the program
+     * meets later and reports then, but must not stop for at start. */
+    int (*check_only)(const void *conf, const char *path, char *err, size_t errlen);
 };
 
 /* Parses the command line, loads and checks the configuration into conf

@@ -546,46 +546,57 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
         rc = VG_ECONFIG;
         goto fail;
     }
+    /* Each message names the file and says what to do about it. */
     if ((rc = vg_cert_load(o->ca, &c->ca)) != 0) {
-        snprintf(err, errlen, "cannot load CA certificate %s: %s", o->ca, vg_strerror(rc));
+        snprintf(err, errlen, "cannot load CA certificate %s: %s%s", o->ca, vg_strerror(rc),
+                 rc == -ENOENT ? "; check the path (the ca.crt of 'vigilctl pki init')" : "");
         goto fail;
     }
     if (!o->cert)
         goto no_own_cert;
     if ((rc = vg_cert_load(o->cert, &c->cert)) != 0) {
-        snprintf(err, errlen, "cannot load certificate %s: %s", o->cert, vg_strerror(rc));
+        snprintf(err, errlen, "cannot load certificate %s: %s%s", o->cert, vg_strerror(rc),
+                 rc == -ENOENT ? "; check the path, or issue it with 'vigilctl pki issue'" : "");
         goto fail;
     }
     if ((rc = vg_key_load(o->key, &c->key)) != 0) {
-        snprintf(err, errlen, "cannot load private key %s: %s", o->key, vg_strerror(rc));
+        if (rc == VG_EKEYMODE)
+            snprintf(err, errlen, "private key %s is readable by group or others; chmod 600 %s",
+                     o->key, o->key);
+        else
+            snprintf(err, errlen, "cannot load private key %s: %s", o->key, vg_strerror(rc));
         goto fail;
     }
     if (!vg_cert_matches_key(c->cert, c->key)) {
-        snprintf(err, errlen, "private key %s does not belong to certificate %s", o->key, o->cert);
+        snprintf(err, errlen, "private key %s does not belong to certificate %s; give the key "
+                 "issued with it ('vigilctl pki issue' writes NAME.crt and NAME.key together)",
+                 o->key, o->cert);
         rc = VG_ECERT;
         goto fail;
     }
     vg_cert_info(c->cert, &c->self);
     if (c->self.not_after_ms < now) {
         char t[VG_TIME_STR_MAX];
-        snprintf(err, errlen, "certificate %s expired at %s; issue a new one", o->cert,
-                 vg_time_format(c->self.not_after_ms, t, sizeof(t)));
+        snprintf(err, errlen, "certificate %s expired at %s; issue a new one (vigilctl pki "
+                 "issue --role %s --name %s%s --force)", o->cert,
+                 vg_time_format(c->self.not_after_ms, t, sizeof(t)), vg_role_name(c->self.role),
+                 c->self.cn, c->self.role == VG_ROLE_COLLECTOR ? " --san NAME" : "");
         rc = VG_ECERT;
         goto fail;
     }
     if (o->server ? !c->self.server_auth : !c->self.client_auth) {
         snprintf(err, errlen, "certificate %s (role %s) is not usable as a TLS %s; issue one "
                  "with --role %s", o->cert, vg_role_name(c->self.role),
-                 o->server ? "server" : "client", o->server ? "collector" : "agent (or an "
-                 "operator role)");
+                 o->server ? "server" : "client", o->server ? "collector" : "agent for an agent, "
+                 "or admin, responder or auditor for vigilctl");
         rc = VG_ECERT;
         goto fail;
     }
     {
         char why[256];
         if (vg_cert_verify(c->cert, c->ca, why, sizeof(why))) {
-            snprintf(err, errlen, "certificate %s does not verify against CA %s: %s", o->cert,
-                     o->ca, why);
+            snprintf(err, errlen, "certificate %s does not verify against CA %s: %s; give the "
+                     "CA that issued it, or issue it from this CA", o->cert, o->ca, why);
             rc = VG_ECERT;
             goto fail;
         }
@@ -864,14 +875,27 @@ static void verify_why(struct vg_tls_conn *c, int rc)
                 *p = ';';
         if ((flags & MBEDTLS_X509_BADCERT_CN_MISMATCH) && !c->cfg->server) {
             why(c, "peer certificate rejected: %s (expected the name '%s'; the certificate is "
-                   "for %s: set [tls] server_name, or VIGIL_SERVER_NAME for vigilctl, to one "
-                   "of those)", m, c->server_name, c->peer_names[0] ? c->peer_names : "no name");
+                   "for %s: set [tls] server_name, or --server-name for vigilctl, to one of "
+                   "those)", m, c->server_name, c->peer_names[0] ? c->peer_names : "no name");
+            return;
+        }
+        if ((flags & MBEDTLS_X509_BADCERT_NOT_TRUSTED) && !c->cfg->server) {
+            why(c, "peer certificate rejected: %s (the collector's certificate is not from "
+                   "this CA: set [tls] ca, or --ca for vigilctl, to the ca.crt that issued it)",
+                m);
             return;
         }
         why(c, "peer certificate rejected: %s", m);
         return;
     }
     mbed_err(rc, m, sizeof(m));
+    if (rc == MBEDTLS_ERR_SSL_FATAL_ALERT_MESSAGE && c->cfg->server) {
+        /* The client gave up on us, most often on our certificate. */
+        why(c, "TLS handshake failed: the client ended it with an alert; its log says why, "
+               "most often this collector's certificate: not from its CA, or not for the name "
+               "it expects");
+        return;
+    }
     why(c, "TLS handshake failed: %s", m);
 }
 

@@ -608,7 +608,7 @@ int net_child_main(int argc, char **argv, int fd)
     struct agent_conf conf;
     struct vg_sandbox_user u;
     struct transport_hooks hooks;
-    char err[512], dir[4200];
+    char err[512] = "", dir[4200];
     int rc;
 
     /* Started through /proc/PID/exe, it would show as "exe". */
@@ -700,7 +700,8 @@ int net_child_main(int argc, char **argv, int fd)
     vg_conf_free(agent_conf_keys, &conf);
     return 0;
 fail:
-    log_error("[net] %s (%s)", err, vg_strerror(rc));
+    /* err, when set, says what and what to do (the code would repeat it). */
+    log_error("[net] %s", err[0] ? err : vg_strerror(rc));
     return 1;
 }
 
@@ -734,10 +735,12 @@ int net_enroll_main(int argc, char **argv, int fd)
         return rc ? rc : 1;
     if ((rc = vg_sandbox_user(conf.user, &u, err, sizeof(err))) != 0) {
         log_error("[enroll] %s", err);
+        vg_conf_free(agent_conf_keys, &conf);
         return 1;
     }
     if (!(cert = calloc(1, sizeof(*cert)))) {
         log_error("[enroll] out of memory");
+        vg_conf_free(agent_conf_keys, &conf);
         return 1;
     }
     ctx.conf = &conf;
@@ -746,6 +749,8 @@ int net_enroll_main(int argc, char **argv, int fd)
     if (rc) {
         free(cert);
         log_error("[enroll] %s", err);
+        /* Freed so that a leak checker's exit status does not hide the 2. */
+        vg_conf_free(agent_conf_keys, &conf);
         return rc == VG_ECONFIG ? 2 : 1;
     }
     vg_buf_init(&out, VG_PS_HDR + 2 * VG_PS_CERT_MAX + 64);

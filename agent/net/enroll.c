@@ -51,8 +51,9 @@ static char *read_token(const struct agent_conf *conf, char *why, size_t wlen)
     if (conf->enroll_token && conf->enroll_token[0])
         return strdup(conf->enroll_token);
     if (vg_file_read(conf->enroll_token_file, 4096, &t, &len) != 0) {
-        snprintf(why, wlen, "no certificate at %s and no enrollment token (VIGIL_ENROLL_TOKEN, "
-                 "[enroll] token, or the file %s)", conf->cert, conf->enroll_token_file);
+        snprintf(why, wlen, "no certificate at %s ([tls] cert) and no enrollment token to get "
+                 "one: fix the path, or give a token (VIGIL_ENROLL_TOKEN, [enroll] token, or the "
+                 "file %s)", conf->cert, conf->enroll_token_file);
         return NULL;
     }
     t[strcspn(t, " \t\r\n")] = '\0';

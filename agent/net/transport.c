@@ -572,8 +572,12 @@ static void on_close(struct vg_tls_conn *c, int err)
     }
     t->state = T_IDLE;
     if (vg_ratelimit(&t->rl, &sup))
-        log_warnx("[net] %s %s: %s", was == T_READY ? "lost collector" : "cannot use collector",
-                  vg_tls_peer_addr(c), vg_tls_why(c)[0] ? vg_tls_why(c) : vg_strerror(err));
+        log_warnx("[net] %s %s: %s%s", was == T_READY ? "lost collector" : "cannot use collector",
+                  vg_tls_peer_addr(c), vg_tls_why(c)[0] ? vg_tls_why(c) : vg_strerror(err),
+                  err == UV_ECONNREFUSED ? "; is vigil-collector running and listening there? "
+                                           "(its [collector] listen; this agent's [collector] "
+                                           "address)"
+                                         : "");
     t->reconnects++;
     if (t->again) {
         t->again = 0;
@@ -767,9 +771,9 @@ struct transport *transport_new(struct agent *a, struct queue *q, char *err, siz
         return NULL;
     }
     if (vg_tls_config_self(t->tls)->role != VG_ROLE_AGENT) {
-        snprintf(err, errlen, "%s is a %s certificate; the agent needs one with role agent "
-                 "(vigilctl pki issue --role agent)", a->conf->cert,
-                 vg_role_name(vg_tls_config_self(t->tls)->role));
+        snprintf(err, errlen, "certificate %s has role %s; the agent needs one with role agent "
+                 "(vigilctl pki issue --role agent --name HOST, or enroll with a token)",
+                 a->conf->cert, vg_role_name(vg_tls_config_self(t->tls)->role));
         vg_tls_config_free(t->tls);
         free(t);
         return NULL;

@@ -96,8 +96,9 @@ int certs_agent_id(const struct agent_conf *c, char *out, size_t outlen, char *e
     }
     vg_cert_free(crt);
     if (info.role != VG_ROLE_AGENT) {
-        snprintf(err, errlen, "%s is a %s certificate; the agent needs one with role agent "
-                 "(vigilctl pki issue --role agent)", c->cert, vg_role_name(info.role));
+        snprintf(err, errlen, "certificate %s has role %s; the agent needs one with role agent "
+                 "(vigilctl pki issue --role agent --name HOST, or enroll with a token)",
+                 c->cert, vg_role_name(info.role));
         return VG_ECONFIG;
     }
     vg_strlcpy(out, info.cn, outlen);

@@ -90,7 +90,8 @@ int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req, Vigil__V1__Operat
     }
     colon = strrchr(collector, ':');
     if (!colon || colon == collector || !colon[1] || strlen(colon + 1) >= sizeof(port)) {
-        rc = ctl_err("collector '%s': expected HOST:PORT", collector);
+        rc = ctl_err("collector '%s': expected HOST:PORT (e.g. collector.example.org:7443)",
+                     collector);
         goto out_conf;
     }
     snprintf(host, sizeof(host), "%.*s", (int)(colon - collector), collector);

@@ -275,7 +275,8 @@ int ctl_cmd_advisories(struct ctl *ctl, int argc, char **argv)
         case 'f':
             if (strcmp(optarg, "debian-json") != 0 && strcmp(optarg, "dsa-list") != 0 &&
                 strcmp(optarg, "csaf") != 0)
-                return ctl_usage_err("advisories", "--format: debian-json, dsa-list or csaf");
+                return ctl_usage_err("advisories", "unknown --format '%s': give debian-json, "
+                                     "dsa-list or csaf", optarg);
             format = optarg;
             break;
         case 's': source = optarg; break;
@@ -834,7 +835,8 @@ int ctl_cmd_report(struct ctl *ctl, int argc, char **argv)
         case 'f':
             if (strcmp(optarg, "csv") != 0 && strcmp(optarg, "json") != 0 &&
                 strcmp(optarg, "html") != 0)
-                return ctl_usage_err("report", "--format: csv, json or html");
+                return ctl_usage_err("report", "unknown --format '%s': give csv, json or html",
+                                     optarg);
             format = optarg;
             break;
         case 'o': out = optarg; break;

@@ -17,6 +17,9 @@ over real TLS:
       saying hello; prints "ok NAME" or "refused NAME: REASON" as each is
       answered, then holds the accepted ones open for SECONDS and prints
       "closed" (the count of those the collector closed meanwhile).
+
+Environment: VGPEER_HOSTNAME, the hostname a hello gives; VGPEER_SKEW_MS,
+milliseconds added to the send time of every envelope (a wrong clock).
 """
 import os
 import socket
@@ -51,7 +54,8 @@ def field_bytes(num, b):
 
 
 def envelope(num, body):
-    return field_varint(1, int(time.time() * 1000)) + field_bytes(num, body)
+    sent = int(time.time() * 1000) + int(os.environ.get("VGPEER_SKEW_MS", "0"))
+    return field_varint(1, sent) + field_bytes(num, body)
 
 
 def frame(payload):
@@ -90,6 +94,39 @@ def read_varint(b, i):
             return n, i
 
 
+def unlz4(b, size):
+    """One lz4 block (a long answer comes compressed), size bytes out."""
+    out, i = bytearray(), 0
+    while i < len(b):
+        tok = b[i]
+        i += 1
+        n = tok >> 4
+        if n == 15:
+            while True:
+                n += b[i]
+                i += 1
+                if b[i - 1] != 255:
+                    break
+        out += b[i:i + n]
+        i += n
+        if i >= len(b):
+            break
+        off = b[i] | b[i + 1] << 8
+        i += 2
+        m = tok & 15
+        if m == 15:
+            while True:
+                m += b[i]
+                i += 1
+                if b[i - 1] != 255:
+                    break
+        for _ in range(m + 4):
+            out.append(out[-off])
+    if len(out) != size:
+        raise ValueError("lz4 block of %d bytes, expected %d" % (len(out), size))
+    return bytes(out)
+
+
 class Reader:
     def __init__(self, s):
         self.s, self.buf = s, b""
@@ -99,11 +136,10 @@ class Reader:
         while True:
             if len(self.buf) >= 12:
                 n = struct.unpack(">I", self.buf[:4])[0]
+                flags, raw = self.buf[5], struct.unpack(">I", self.buf[8:12])[0]
                 if len(self.buf) >= 12 + n:
-                    if self.buf[5] != 0:
-                        raise ValueError("compressed frame")
                     p, self.buf = self.buf[12:12 + n], self.buf[12 + n:]
-                    return parse(p)
+                    return parse(unlz4(p, raw) if flags & 1 else p)
             try:
                 d = self.s.recv(65536)
             except (ssl.SSLError, OSError):
@@ -161,6 +197,8 @@ def hello(c, rd, agent_id):
     """Says hello as agent_id; returns None when acknowledged, else why not."""
     h = field_varint(1, 1) + field_bytes(2, agent_id) + field_bytes(3, os.urandom(16)) + \
         field_bytes(4, "vgpeer")
+    if os.environ.get("VGPEER_HOSTNAME"):
+        h += field_bytes(9, os.environ["VGPEER_HOSTNAME"])
     c.sendall(frame(envelope(10, h)))
     while True:
         env = rd.envelope()
