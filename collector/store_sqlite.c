@@ -37,7 +37,8 @@
  *      (added_columns), as every collector up to version 2 left it;
  *   2  the same with all of added_columns: from here on, every change to
  *      the schema is a numbered step of migrate();
- *   3  indexes for retention by time of batch receipts and loss records. */
+ *   3  indexes for retention by time of batch receipts and loss records;
+ *      no index of raw events by host and time. */
 #define SCHEMA_VERSION 3
 
 enum {
@@ -535,7 +536,6 @@ static const char schema[] =
     " id INTEGER PRIMARY KEY, host_id INTEGER NOT NULL, seq INTEGER NOT NULL,"
     " idx INTEGER NOT NULL, kind TEXT NOT NULL, time_ms INTEGER, recv_time_ms INTEGER NOT NULL,"
     " body BLOB NOT NULL);"
-    "CREATE INDEX IF NOT EXISTS events_host_time ON events(host_id, time_ms);"
     /* Current packages per host, and their history: a row per version a
      * host had, with when it appeared and when it went (NULL: still
      * there).  "What was installed on host X on day D" is a query on
@@ -763,9 +763,12 @@ static const char *const added_columns[] = {
  * version i + 1 to i + 2.  NULL: done in code (migrate_v2). */
 static const char *const migrations[] = {
     NULL, /* 2: every column of added_columns, and their values */
-    /* 3: batch receipts expire by time ([retention] events_max_age) */
+    /* 3: batch receipts expire by time ([retention] events_max_age); raw
+     * events are never looked up by host and time (the tables made from
+     * them are): that index cost every stored event a b-tree insert. */
     "CREATE INDEX IF NOT EXISTS batches_recv ON batches(recv_time_ms);"
-    "CREATE INDEX IF NOT EXISTS loss_recv ON loss(recv_time_ms);",
+    "CREATE INDEX IF NOT EXISTS loss_recv ON loss(recv_time_ms);"
+    "DROP INDEX IF EXISTS events_host_time;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,

@@ -39,6 +39,10 @@ wait_for 30 "collector on the old database" 'grep -q "listening on" c2.log'
 expect_in c2.log "database $PWD/old.db: schema brought from version 1 to $CUR"
 [ "$(sql old.db "select value from meta where key = 'schema_version'")" = $CUR ] || fail "not migrated"
 [ "$(counts)" = "$before" ] || fail "rows changed by the migration: $before -> $(counts)"
+# Version 3's indexes: by time for retention, none of raw events by host.
+[ "$(sql old.db "select group_concat(name) from (select name from sqlite_master
+      where name in ('batches_recv', 'loss_recv', 'events_host_time') order by name)")" = "batches_recv,loss_recv" ] ||
+    fail "version 3 indexes"
 # What it held answers as before.
 expect_exit 0 "$CTL" hosts
 for a in agent-1 agent-2 agent-3; do expect_in out.txt "$a"; done
