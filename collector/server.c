@@ -930,6 +930,21 @@ static void send_ack(struct conn *c, uint64_t seq, char *reject)
     conn_send(c, &env);
 }
 
+/* The server's bookkeeping queue becomes the job's, and the job's
+ * (emptied) array the server's. */
+static void book_swap(struct server *s, struct commit_job *j)
+{
+    struct book *tb = j->book;
+    size_t tn = j->nbook, tc = j->capbook;
+
+    j->book = s->book;
+    j->nbook = s->nbook;
+    j->capbook = s->capbook;
+    s->book = tb;
+    s->nbook = tn;
+    s->capbook = tc;
+}
+
 /* Takes what is queued (batches and bookkeeping) into s->job, with what
  * the store thread needs of each connection copied.  Returns 1, or 0 when
  * there is nothing to commit (or no memory: tried again next time). */
@@ -947,21 +962,14 @@ static int job_take(struct server *s)
     {
         struct pending *tp = j->pend;
         size_t tc = j->cappend;
-        struct book *tb = j->book;
-        size_t tbc = j->capbook;
         j->pend = s->pend;
         j->npend = s->npend;
         j->cappend = s->cappend;
         s->pend = tp;
         s->npend = 0;
         s->cappend = tc;
-        j->book = s->book;
-        j->nbook = s->nbook;
-        j->capbook = s->capbook;
-        s->book = tb;
-        s->nbook = 0;
-        s->capbook = tbc;
     }
+    book_swap(s, j);
     for (size_t i = 0; i < j->npend; i++) {
         struct pending *p = &j->pend[i];
         p->from = (uintptr_t)p->c;
@@ -998,16 +1006,8 @@ static void job_book_requeue(struct server *s, struct commit_job *j)
     }
     memcpy(j->book + j->nbook, s->book, s->nbook * sizeof(*s->book));
     j->nbook = n;
-    {
-        struct book *tb = s->book;
-        size_t tc = s->capbook;
-        s->book = j->book;
-        s->nbook = j->nbook;
-        s->capbook = j->capbook;
-        j->book = tb;
-        j->nbook = 0;
-        j->capbook = tc;
-    }
+    s->nbook = 0;
+    book_swap(s, j);
 }
 
 /* On the loop, once the group's transaction is over: acknowledges or
