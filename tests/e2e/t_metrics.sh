@@ -1,0 +1,143 @@
+# The Prometheus endpoints ([metrics] listen) of the collector and the
+# agent: valid text (promtool when installed, and promcheck.py always),
+# figures that move with a real agent streaming, requests that are not
+# GET /metrics answered 4xx without harm, loopback only unless allowed.
+# vg-timeout: 120
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+make_pki pki
+PORT=$(free_port)
+MPORT=$(free_port)
+AMPORT=$(free_port)
+while [ "$MPORT" = "$PORT" ] || [ "$AMPORT" = "$PORT" ] || [ "$AMPORT" = "$MPORT" ]; do
+    AMPORT=$(free_port)
+    MPORT=$(free_port)
+done
+collector_conf "$PORT" c.db >collector.conf
+agent_conf "$PORT" agent-1 >agent.conf
+
+# Off by default; an address other than loopback only when allowed.
+expect_exit 0 "$COLLECTOR" -c collector.conf --dump-config
+expect_in out.txt "allow_remote = no"
+{ cat collector.conf; printf '[metrics]\nlisten = 0.0.0.0:%s\n' "$MPORT"; } >remote.conf
+expect_exit 1 "$COLLECTOR" -c remote.conf --check-config
+expect_in err.txt "not a loopback address"
+printf 'allow_remote = yes\n' >>remote.conf
+expect_exit 0 "$COLLECTOR" -c remote.conf --check-config
+{ cat agent.conf; printf '[metrics]\nlisten = 192.0.2.1:%s\n' "$AMPORT"; } >remote-agent.conf
+expect_exit 1 "$AGENT" -c remote-agent.conf --check-config
+expect_in err.txt "not a loopback address"
+{ cat agent.conf; printf '[metrics]\nlisten = localhost\n'; } >remote-agent.conf
+expect_exit 1 "$AGENT" -c remote-agent.conf --check-config
+expect_in err.txt "expected an address and a port"
+
+printf '[metrics]\nlisten = 127.0.0.1:%s\n' "$MPORT" >>collector.conf
+printf '[metrics]\nlisten = 127.0.0.1:%s\n' "$AMPORT" >>agent.conf
+
+start collector "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 30 "collector listening" 'grep -q "listening on" collector.log'
+expect_in collector.log "metrics on http://127.0.0.1:$MPORT/metrics"
+start agent "$AGENT" -c agent.conf
+APID=$LAST_PID
+
+URL=http://127.0.0.1:$MPORT/metrics
+AURL=http://127.0.0.1:$AMPORT/metrics
+fetch() { # fetch URL FILE: 200 and the body in FILE
+    [ "$(curl -sS -m 10 -o "$2" -w '%{http_code}' "$1")" = 200 ]
+}
+# Valid exposition, and each NAME=VALUE (or >=) holds.
+valid() { # valid FILE [SERIES=VALUE...]
+    f=$1
+    shift
+    if [ -n "$PROMTOOL" ] && ! "$PROMTOOL" check metrics <"$f" >promtool.txt 2>&1; then
+        cat promtool.txt >&2
+        return 1
+    fi
+    python3 "$VG_ROOT/tests/e2e/promcheck.py" "$f" "$@" >check.txt
+}
+PROMTOOL=$(command -v promtool || true)
+[ -n "$PROMTOOL" ] || echo "figure: promtool not installed: promcheck.py alone checks the format"
+
+# Values move: the agent is connected, its batches are stored.
+wait_for 40 "collector metrics with the agent streaming" \
+    'fetch "$URL" m.txt && valid m.txt "vigil_collector_connections{state=\"agent\"}=1" \
+        "vigil_collector_batches_total{result=\"stored\"}>=2" \
+        "vigil_collector_events_stored_total>=2" \
+        "vigil_collector_commit_duration_seconds_count>=1" \
+        "vigil_collector_tls_handshakes_total{type=\"full\"}>=1"'
+valid m.txt || { cat check.txt; fail "collector metrics invalid"; }
+stored=$(sql c.db "select count(*) from batches")
+[ "$stored" -ge 2 ] || fail "batches in the database: $stored"
+for n in vigil_collector_refusals_total vigil_collector_connections_dropped_total \
+    vigil_collector_queued_batches vigil_collector_queued_records \
+    vigil_collector_commit_duration_seconds_bucket vigil_collector_bad_frames_total; do
+    expect_in m.txt "$n"
+done
+expect_in m.txt 'vigil_collector_commit_duration_seconds_bucket{le="+Inf"}'
+expect_in m.txt "# TYPE vigil_collector_commit_duration_seconds histogram"
+
+# A refusal by reason: an agent certificate used by a second connection
+# while the agent is connected (a duplicate identity).
+agent_conf "$PORT" agent-1 >dup.conf
+sed -i 's/^state_dir = .*/state_dir = state-dup/' dup.conf
+start dup "$AGENT" -c dup.conf
+wait_for 30 "duplicate identity counted" \
+    'fetch "$URL" m.txt && valid m.txt "vigil_collector_refusals_total{reason=\"duplicate_identity\"}>=1"'
+stop "$LAST_PID"
+
+# The agent's endpoint, from its root process.
+wait_for 30 "agent metrics" \
+    'fetch "$AURL" a.txt && valid a.txt "vigil_agent_collector_connected=1" \
+        "vigil_agent_events_total{kind=\"os_state\"}>=1" \
+        "vigil_agent_batches_sent_total>=1" \
+        "vigil_agent_network_process_restarts_total=0"'
+valid a.txt || { cat check.txt; fail "agent metrics invalid"; }
+for n in vigil_agent_spool_batches vigil_agent_spool_bytes vigil_agent_reconnects_total \
+    'vigil_agent_events_dropped_total{stage="spool"}' vigil_agent_handover_backlog_events \
+    vigil_agent_loss_reported_events_total; do
+    expect_in a.txt "$n"
+done
+
+# Requests that are not GET /metrics: 4xx, and the collector goes on.
+code() { curl -sS -m 10 -o /dev/null -w '%{http_code}' "$@"; }
+[ "$(code -X POST -d x=1 "$URL")" = 405 ] || fail "POST not 405"
+[ "$(code "http://127.0.0.1:$MPORT/")" = 404 ] || fail "/ not 404"
+[ "$(code "http://127.0.0.1:$MPORT/metricsx")" = 404 ] || fail "/metricsx not 404"
+[ "$(code "$URL?name=x")" = 200 ] || fail "a query string not 200"
+[ "$(code -H "X-Big: $(head -c 9000 /dev/zero | tr '\0' a)" "$URL")" = 431 ] ||
+    fail "a 9000-byte header not 431"
+[ "$(code -I "$URL")" = 200 ] || fail "HEAD not 200"
+[ "$(code -X POST "$AURL")" = 405 ] || fail "agent: POST not 405"
+python3 - "$MPORT" <<'PY' || fail "raw requests"
+import socket, sys, time
+port = int(sys.argv[1])
+def ask(data, want):
+    s = socket.create_connection(("127.0.0.1", port), timeout=10)
+    s.sendall(data)
+    got = s.recv(200).decode("latin-1")
+    s.close()
+    assert got.startswith("HTTP/1.1 " + want), (data[:40], got)
+    assert "Connection: close" in got, got
+ask(b"garbage\r\n\r\n", "400")
+ask(b"GET /metrics SPDY/3\r\n\r\n", "400")
+ask(b"GET /metrics HTTP/1.0\n\n", "200")
+# Silent connections are closed after 5 s, and 16 at once at most.
+idle = [socket.create_connection(("127.0.0.1", port), timeout=20) for _ in range(20)]
+t0 = time.monotonic()
+for s in idle:
+    assert s.recv(10) == b""
+    s.close()
+assert time.monotonic() - t0 < 15
+PY
+# Still serving, still storing.
+before=$(sql c.db "select count(*) from batches")
+wait_for 30 "batches after the bad requests" '[ "$(sql c.db "select count(*) from batches")" -gt "$before" ]'
+fetch "$URL" m.txt || fail "metrics after the bad requests"
+valid m.txt "vigil_collector_connections{state=\"agent\"}=1" || { cat check.txt; fail "after"; }
+
+# Both stop cleanly with their endpoints open.
+stop "$APID"
+expect_in agent.log "stopped"
+stop "$CPID"
+expect_in collector.log "stopped:"
