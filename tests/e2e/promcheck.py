@@ -2,8 +2,9 @@
 """A strict check of Prometheus text exposition (format 0.0.4), for when
 promtool is not installed; t_metrics.sh runs both when it is.
 
-usage: promcheck.py FILE [NAME=VALUE ...]
-  Checks FILE; then each NAME=VALUE (a series as written, labels and all,
+usage: promcheck.py FILE|URL [-o OUT] [NAME=VALUE ...]
+  Checks FILE, or what GET URL answers with 200 (kept in OUT); then each
+  NAME=VALUE (a series as written, labels and all,
   e.g. 'vigil_collector_connections{state="agent"}=1', or NAME>=VALUE)
   against the sample.  Prints what is wrong and exits 1; 0 when all is
   well.
@@ -210,9 +211,26 @@ def main():
     if len(sys.argv) < 2:
         print(__doc__, file=sys.stderr)
         return 2
-    with open(sys.argv[1], encoding='utf-8') as f:
-        samples = check(f.read())
-    for want in sys.argv[2:]:
+    src, args = sys.argv[1], sys.argv[2:]
+    if src.startswith('http://'):
+        import urllib.request
+        with urllib.request.urlopen(src, timeout=10) as r:
+            if r.status != 200 or r.headers.get('Connection') != 'close':
+                print(f'{src}: {r.status}, Connection: {r.headers.get("Connection")}')
+                return 1
+            if not r.headers.get('Content-Type', '').startswith('text/plain; version=0.0.4'):
+                print(f'{src}: Content-Type {r.headers.get("Content-Type")}')
+                return 1
+            text = r.read().decode('utf-8')
+        if args[:1] == ['-o']:
+            with open(args[1], 'w', encoding='utf-8') as f:
+                f.write(text)
+            args = args[2:]
+    else:
+        with open(src, encoding='utf-8') as f:
+            text = f.read()
+    samples = check(text)
+    for want in args:
         key, rest = series_key(want)
         op = '>=' if rest.startswith('>=') else '='
         v = float(rest[len(op):])
