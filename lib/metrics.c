@@ -34,7 +34,6 @@ struct vg_metrics {
     unsigned nconns;
     unsigned live; /* handles not yet closed: the listener's, two per connection */
     int stopping;
-    uint64_t answered, refused;
 };
 
 struct mconn {
@@ -135,8 +134,6 @@ static void conn_close(struct mconn *c)
 static void on_timeout(uv_timer_t *t)
 {
     struct mconn *c = t->data;
-    if (!c->responded)
-        c->m->refused++;
     conn_close(c);
 }
 
@@ -172,7 +169,6 @@ static void respond(struct mconn *c, int code, const char *reason, const char *e
     uv_buf_t ub;
 
     c->responded = 1;
-    c->m->answered++;
     vg_buf_init(&out, BODY_MAX + 1024);
     if (vg_buf_printf(&out, "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
                       "Connection: close\r\n%s\r\n", code, reason,
@@ -278,8 +274,6 @@ static void on_read(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 
     (void)buf;
     if (n < 0) {
-        if (!c->responded)
-            c->m->refused++;
         conn_close(c);
         return;
     }
@@ -318,7 +312,6 @@ static void on_connection(uv_stream_t *l, int status)
         return;
     }
     if (m->nconns > CONN_MAX) {
-        m->refused++;
         conn_close(c);
         return;
     }
@@ -368,12 +361,6 @@ void vg_metrics_stop(struct vg_metrics *m)
     while (m->conns)
         conn_close(m->conns);
     uv_close((uv_handle_t *)&m->listener, listener_closed);
-}
-
-void vg_metrics_counts(const struct vg_metrics *m, uint64_t *answered, uint64_t *refused)
-{
-    *answered = m ? m->answered : 0;
-    *refused = m ? m->refused : 0;
 }
 
 /* ---- the text format ---- */

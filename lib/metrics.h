@@ -53,9 +53,6 @@ int vg_metrics_start(uv_loop_t *loop, const struct sockaddr_storage *ss, vg_metr
 /* Closes the listener and every connection; the memory is freed once the
  * last close callback has run.  NULL: nothing.  fn is never called again. */
 void vg_metrics_stop(struct vg_metrics *m);
-/* Requests answered (any status) and refused (over the connection limit,
- * timed out), for tests and logs. */
-void vg_metrics_counts(const struct vg_metrics *m, uint64_t *answered, uint64_t *refused);
 
 /* ---- the text format ----
  *

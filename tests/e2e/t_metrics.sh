@@ -145,6 +145,12 @@ wait_for 30 "batches after the bad requests" '[ "$(sql c.db "select count(*) fro
 $CHECK "$URL" -o m.txt >check.txt || fail "after the bad requests: $(cat check.txt)"
 valid m.txt "vigil_collector_connections{state=\"agent\"}=1"
 
+# A port already taken: the collector does not start, and says why.
+sed -e "s/^listen = 127.0.0.1:$PORT/listen = 127.0.0.1:$(free_port)/" -e 's/^db = .*/db = c2.db/' \
+    collector.conf >taken.conf
+expect_exit 1 "$COLLECTOR" -c taken.conf
+expect_in err.txt "[metrics] listen 127.0.0.1:$MPORT: address already in use"
+
 # Both stop cleanly with their endpoints open.
 stop "$APID"
 expect_in agent.log "stopped"
