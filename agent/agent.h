@@ -65,6 +65,9 @@ struct agent_conf {
     uint64_t dummy_rate, dummy_size;
     /* [tls] */
     char *ca, *cert, *key, *server_name;
+    /* [metrics] */
+    char *metrics_listen;
+    int metrics_allow_remote;
 };
 
 extern const struct vg_conf_key agent_conf_keys[];
@@ -148,6 +151,7 @@ struct isolation;
 struct cmds;
 struct uploader;
 struct monitor;
+struct vg_metrics;
 
 /* OS state read once, as in_os sends it, for `vigil-agent inventory`
  * (in_os.c).  root: the host root ("" or "/": this host).  Returns NULL
@@ -216,11 +220,18 @@ struct agent {
     struct cmds *cmds;
     struct uploader *uploader;
     struct monitor *mon; /* the parent's link to the network child */
+    struct vg_metrics *metrics; /* [metrics] listen (agent/priv/metrics.c); NULL: off */
     /* Called when the network process says more events are in the spool
      * (bus_acked() moved); may be NULL. */
     void (*spooled)(void *ctx);
     void *spooled_ctx;
 };
+
+/* The metrics endpoint, in the root parent (agent/priv/metrics.c): started
+ * when [metrics] listen is set (returns 0, or an error with err), closed
+ * at the stop (NULL endpoint: nothing). */
+int agent_metrics_start(struct agent *a, char *err, size_t errlen);
+void agent_metrics_stop(struct agent *a);
 
 /* The network child's main (agent/net/child.c): fd is its socket to the
  * parent.  Returns the exit status. */

@@ -6,6 +6,7 @@
 #include "agent.h"
 #include "daemon.h"
 #include "err.h"
+#include "metrics.h"
 #include "tls.h"
 #include "transport.h"
 
@@ -139,6 +140,13 @@ const struct vg_conf_key agent_conf_keys[] = {
     KR("tls", "key", VG_CONF_PATH, NULL, key, "this agent's private key (mode 0600)"),
     K("tls", "server_name", VG_CONF_STR, NULL, server_name,
       "name expected in the collector's certificate (default: the host part of address)"),
+    K("metrics", "listen", VG_CONF_STR, NULL, metrics_listen,
+      "address and port of the Prometheus endpoint, GET /metrics over plain HTTP, served by "
+      "the root process (127.0.0.1:9811); off when unset; it has no authentication, so only "
+      "a loopback address is taken unless allow_remote is set"),
+    K("metrics", "allow_remote", VG_CONF_BOOL, "no", metrics_allow_remote,
+      "let [metrics] listen be an address other than loopback (anyone who reaches it reads "
+      "the figures: firewall it)"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };
 
@@ -193,6 +201,13 @@ static int validate(const void *conf, const char *path, char *err, size_t errlen
     int rc = check_tags(c, path, err, errlen);
     if (rc == 0)
         rc = transport_check_addresses(&c->address, err, errlen);
+    if (rc == 0 && c->metrics_listen && c->metrics_listen[0]) {
+        struct sockaddr_storage ss;
+        char why[300];
+        if ((rc = vg_metrics_parse_listen(c->metrics_listen, c->metrics_allow_remote,
+                                          "[metrics] listen", &ss, why, sizeof(why))) != 0)
+            snprintf(err, errlen, "%s: %s", path, why);
+    }
     return rc;
 }
 

@@ -121,6 +121,7 @@ static void signal_cb(uv_signal_t *h, int signum)
         return;
     a->stopping = 1;
     log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
+    agent_metrics_stop(a);
     vg_notify("STOPPING=1");
     /* Isolation stays in force: only a release lifts it. */
     isolation_stop(a->iso);
@@ -289,6 +290,9 @@ int main(int argc, char **argv)
         uv_signal_start(&a.sigterm, signal_cb, SIGTERM);
         uv_signal_start(&a.sigint, signal_cb, SIGINT);
     }
+    /* Before the child: nothing to undo when the port is taken. */
+    if (rc == 0)
+        rc = agent_metrics_start(&a, err, sizeof(err));
     if (rc == 0 && !monitor_start(&a, child_argv, &hooks, err, sizeof(err)))
         rc = -ECHILD;
     if (rc) {

@@ -10,6 +10,7 @@
 #include "frame.h"
 #include "limit.h"
 #include "log.h"
+#include "metrics.h"
 #include "pb.h"
 #include "store.h"
 #include "tls.h"
@@ -44,6 +45,9 @@ struct collector_conf {
     char *ca, *cert, *key;
     uint64_t ticket_lifetime_ms;
     char *ticket_key_file;
+    /* [metrics] */
+    char *metrics_listen;
+    int metrics_allow_remote;
 };
 
 extern const struct vg_conf_key collector_conf_keys[];
@@ -145,10 +149,13 @@ struct commit_job {
     int *res;  /* per batch: B_* (server.c) */
     int rc;    /* 0, or the error that lost the whole group */
     uint64_t ms; /* how long its transaction took */
+    uint64_t us; /* the same in microseconds (the metrics' histogram) */
     uint64_t stored_before; /* batches stored before this group (test hook) */
 };
 
 #define AGENT_HASH 4096
+#define COMMIT_BUCKETS 13
+#define REFUSE_CODES 16
 /* A batch with more events is refused (Ack.rejected_seq) and counted
  * (limits.c, "*.repeated"). */
 #define MAX_BATCH_EVENTS 100000
@@ -197,6 +204,14 @@ struct server {
     struct commit_job job;
     int job_state, job_quit;
     uint64_t commits, commit_ms_total, commit_ms_max; /* groups committed, and their time */
+    /* The metrics endpoint ([metrics] listen; NULL: off) and what only it
+     * shows: group commits by duration (metrics.c's bounds, the last
+     * slot above them), refusals by the error code sent (Error.Code
+     * below REFUSE_CODES; others in 0), failed handshakes, refused
+     * enrollments. */
+    struct vg_metrics *metrics;
+    uint64_t commit_hist[COMMIT_BUCKETS + 1], commit_us_total;
+    uint64_t refused_code[REFUSE_CODES], refused_tls, refused_enroll;
     struct vg_frame_limits limits;
     struct conn *conns;
     struct conn *agents[AGENT_HASH];
@@ -282,6 +297,16 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
 void server_stop(struct server *s);
 /* After the loop ended: closes the store, logs the counters. */
 void server_free(struct server *s);
+
+/* ---- the metrics endpoint (metrics.c) ---- */
+
+/* Starts it when [metrics] listen is set.  Returns 0, or an error with err
+ * (the address refused or taken). */
+int metrics_start(struct server *s, char *err, size_t errlen);
+/* Closes it (at the stop; NULL endpoint: nothing). */
+void metrics_stop(struct server *s);
+/* A group commit took us microseconds. */
+void metrics_commit_observe(struct server *s, uint64_t us);
 
 /* ---- field limits (limits.c) ---- */
 

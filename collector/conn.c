@@ -220,6 +220,7 @@ void conn_refuse(struct conn *c, Vigil__V1__Error__Code code, const char *fmt, .
     vsnprintf(msg, sizeof(msg), fmt, ap);
     va_end(ap);
     c->srv->refused++;
+    c->srv->refused_code[(unsigned)code < REFUSE_CODES ? (unsigned)code : 0]++;
     snprintf(last, sizeof(last), "%s: %s", conn_who(c), msg);
     if (conn_report_global(c->srv, &c->srv->tl_refuse, "connect", last)) {
         log_warnx("refused %s: %s", conn_who(c), msg);

@@ -386,6 +386,7 @@ static void refuse_enroll(struct server *s, struct conn *c, const char *why)
     char last[400];
 
     s->refused++;
+    s->refused_enroll++;
     snprintf(last, sizeof(last), "%s: %s", peer, why);
     if (conn_report_global(s, &s->tl_enroll, "enroll", last)) {
         log_warnx("enrollment from %s refused: %s", peer, why);

@@ -29,7 +29,10 @@ static int validate(const void *c, const char *path, char *err, size_t errlen)
 
     if (server_parse_listen(conf->listen, &ss, why, sizeof(why)) != 0 ||
         (conf->enroll_listen && conf->enroll_listen[0] &&
-         server_parse_listen(conf->enroll_listen, &ss, why, sizeof(why)) != 0)) {
+         server_parse_listen(conf->enroll_listen, &ss, why, sizeof(why)) != 0) ||
+        (conf->metrics_listen && conf->metrics_listen[0] &&
+         vg_metrics_parse_listen(conf->metrics_listen, conf->metrics_allow_remote,
+                                 "[metrics] listen", &ss, why, sizeof(why)) != 0)) {
         snprintf(err, errlen, "%s: %s", path, why);
         return VG_ECONFIG;
     }

@@ -204,6 +204,7 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_DUPLICATE_IDENTITY,
                   "this agent id is already connected from another address");
         s->refused++;
+        s->refused_code[VIGIL__V1__ERROR__CODE__CODE_DUPLICATE_IDENTITY]++;
         return 1;
     }
     {
@@ -582,6 +583,7 @@ static void on_close(struct vg_tls_conn *t, int err)
     if (c->kind == CONN_NEW && !c->ready_ms) {
         uint64_t sup;
         s->refused++;
+        s->refused_tls++;
         if (!s->stopping && vg_ratelimit(&s->rl_refuse, &sup))
             log_warnx("refused %s: %s", vg_tls_peer_addr(t),
                       vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
@@ -864,7 +866,7 @@ static int commit_each(struct store *st, struct commit_job *j, int alone)
  * hello is durable before its batches), then the batches.  Sets j->rc. */
 static void commit_run(const struct server *s, struct store *st, struct commit_job *j)
 {
-    uint64_t t0 = vg_time_mono_ms();
+    uint64_t t0 = vg_time_mono_ms(), h0 = uv_hrtime();
     int rc;
 
 #ifdef VG_TEST_HOOKS
@@ -908,6 +910,7 @@ static void commit_run(const struct server *s, struct store *st, struct commit_j
     }
     j->rc = rc;
     j->ms = vg_time_mono_ms() - t0;
+    j->us = (uv_hrtime() - h0) / 1000;
 }
 
 static void send_ack(struct conn *c, uint64_t seq, char *reject)
@@ -1022,6 +1025,7 @@ static void job_finish(struct server *s)
     s->commit_ms_total += j->ms;
     if (j->ms > s->commit_ms_max)
         s->commit_ms_max = j->ms;
+    metrics_commit_observe(s, j->us);
     if (rc >= 0)
         book_clear(j->book, &j->nbook);
     else
@@ -1585,6 +1589,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
                      vg_fmt_duration(conf->enroll_lifetime_ms, life, sizeof(life)));
         }
     }
+    if ((rc = metrics_start(s, err, errlen)) != 0)
+        goto fail_listen;
     uv_check_init(loop, &s->commit);
     s->commit.data = s;
     uv_check_start(&s->commit, commit_cb);
@@ -1608,6 +1614,8 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     return 0;
 fail_listen:
     uv_close((uv_handle_t *)&s->listener, NULL);
+    if (s->enroll_on)
+        uv_close((uv_handle_t *)&s->enroll_listener, NULL);
     uv_run(loop, UV_RUN_NOWAIT);
 fail:
     vg_tls_config_free(s->enroll_tls);
@@ -1645,6 +1653,7 @@ void server_stop(struct server *s)
     uv_close((uv_handle_t *)&s->listener, NULL);
     if (s->enroll_on)
         uv_close((uv_handle_t *)&s->enroll_listener, NULL);
+    metrics_stop(s);
     server_commit(s);
     for (struct conn *c = s->conns; c; c = c->next) {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;

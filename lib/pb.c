@@ -408,3 +408,59 @@ int vg_pb_limit(ProtobufCMessage *msg, const struct vg_pb_limit *tab, size_t n,
     }
     return lim_walk(&x, msg);
 }
+
+/* A varint at *p (below end): 0 and *p moved past it, or -1. */
+static int get_varint(const uint8_t **p, const uint8_t *end, uint64_t *v)
+{
+    *v = 0;
+    for (unsigned shift = 0; shift < 64 && *p < end; shift += 7) {
+        uint8_t b = *(*p)++;
+        *v |= (uint64_t)(b & 0x7f) << shift;
+        if (!(b & 0x80))
+            return 0;
+    }
+    return -1;
+}
+
+uint32_t vg_pb_first_field(const uint8_t *data, size_t len, uint32_t lo, uint32_t hi)
+{
+    const uint8_t *p = data, *end = data + len;
+    uint64_t key, v;
+
+    while (p < end) {
+        if (get_varint(&p, end, &key) != 0)
+            return 0;
+        if (key >> 3 >= lo && key >> 3 <= hi)
+            return (uint32_t)(key >> 3);
+        switch (key & 7) {
+        case 0:
+            if (get_varint(&p, end, &v) != 0)
+                return 0;
+            break;
+        case 1:
+            if (end - p < 8)
+                return 0;
+            p += 8;
+            break;
+        case 2:
+            if (get_varint(&p, end, &v) != 0 || v > (uint64_t)(end - p))
+                return 0;
+            p += v;
+            break;
+        case 5:
+            if (end - p < 4)
+                return 0;
+            p += 4;
+            break;
+        default:
+            return 0;
+        }
+    }
+    return 0;
+}
+
+const char *vg_pb_field_name(const ProtobufCMessageDescriptor *desc, uint32_t number)
+{
+    const ProtobufCFieldDescriptor *f = protobuf_c_message_descriptor_get_field(desc, number);
+    return f ? f->name : NULL;
+}

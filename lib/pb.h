@@ -31,6 +31,14 @@ int vg_pb_unpack(const struct ProtobufCMessageDescriptor *desc, const uint8_t *d
 int vg_pb_put_varint(struct vg_buf *out, uint32_t field, uint64_t v);
 int vg_pb_put_bytes(struct vg_buf *out, uint32_t field, const void *data, size_t len);
 
+/* The number of the first top-level field of an encoded message that lies
+ * in [lo, hi] (a oneof's case, read without decoding the message), or 0
+ * when there is none or the encoding is cut short. */
+uint32_t vg_pb_first_field(const uint8_t *data, size_t len, uint32_t lo, uint32_t hi);
+/* The name of field number of messages of type desc ("process_exec"), or
+ * NULL when it has none. */
+const char *vg_pb_field_name(const struct ProtobufCMessageDescriptor *desc, uint32_t number);
+
 /* Frees a message from vg_pb_unpack().  NULL is a no-op. */
 void vg_pb_free(struct ProtobufCMessage *msg);
 

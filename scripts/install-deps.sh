@@ -69,6 +69,7 @@ dpkg-dev
 lintian
 rpmlint
 debootstrap
+prometheus
 "
 # chromium only recommends fonts; without one it renders no text.
 # pdftotext (poppler-utils) reads the report stamp off every printed page.
@@ -116,6 +117,15 @@ if ! apt-get install -y -qq --no-install-recommends $missing >/dev/null; then
 fi
 # auditd's package starts and enables its service where systemd runs: a
 # benchmark tool must not leave every exec of the machine audited.
+# prometheus is there for its promtool (t_metrics.sh checks the metrics
+# endpoints' text with it): its server is not wanted either.
+case " $missing " in
+*" prometheus "*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
 case " $missing " in
 *" auditd "*)
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then

@@ -107,6 +107,7 @@ struct monitor {
 
     struct vg_ps_stats stats;
     struct vg_ps_conn conn;
+    uint64_t by_kind[MONITOR_KINDS], loss_reported; /* monitor_figures() */
     struct vg_ps_pins pins_sent;
     char source_sent[64];
     struct probe probes[PROBES_MAX];
@@ -233,6 +234,7 @@ int bus_event(struct agent *a, const uint8_t *ev, size_t len)
             return rc;
         }
         m->handed++;
+        m->by_kind[vg_pb_first_field(ev, len, MONITOR_KIND_FIRST, MONITOR_KINDS - 1)]++;
         if (m->origin_ring)
             m->origin_sub++;
     }
@@ -264,6 +266,8 @@ int bus_emit(struct agent *a, const Vigil__V1__Event *ev)
     rc = vg_pb_pack(&ev->base, &b);
     if (rc == 0)
         rc = bus_event(a, b.data, b.len);
+    if (rc == 0 && ev->kind_case == VIGIL__V1__EVENT__KIND_LOSS && ev->loss)
+        a->mon->loss_reported += ev->loss->count;
     vg_buf_free(&b);
     return rc;
 }
@@ -900,4 +904,18 @@ void monitor_pins_changed(struct monitor *m)
 uint64_t monitor_restarts(const struct monitor *m)
 {
     return m ? m->restarts : 0;
+}
+
+void monitor_figures(const struct monitor *m, struct monitor_figures *out)
+{
+    memset(out, 0, sizeof(*out));
+    if (!m)
+        return;
+    memcpy(out->by_kind, m->by_kind, sizeof(out->by_kind));
+    out->lost = m->lost;
+    out->loss_reported = m->loss_reported;
+    out->backlog = m->nlens;
+    out->restarts = m->restarts;
+    out->connected = m->conn.up != 0;
+    out->child = m->stats;
 }

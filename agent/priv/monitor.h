@@ -55,4 +55,22 @@ void monitor_pins_changed(struct monitor *m);
 /* Restarts since start, for tests and the health report. */
 uint64_t monitor_restarts(const struct monitor *m);
 
+/* What the metrics endpoint shows (agent/priv/metrics.c). */
+/* Event.kind's field numbers: from 10 (1-9 are metadata), below 128. */
+#define MONITOR_KIND_FIRST 10
+#define MONITOR_KINDS 128
+struct monitor_figures {
+    /* Events handed to the network process since start, by the number of
+     * their Event.kind field (0: none recognised). */
+    uint64_t by_kind[MONITOR_KINDS];
+    uint64_t lost;          /* refused at the hand-over (the buffer was full) */
+    uint64_t loss_reported; /* events inputs reported lost in LossRecords */
+    uint64_t backlog;       /* handed over, not yet in the spool */
+    uint64_t restarts;      /* of the network process */
+    int connected;          /* to a collector, as the child last said */
+    struct vg_ps_stats child; /* the child's last statistics (its counters
+                                 start again when it is restarted) */
+};
+void monitor_figures(const struct monitor *m, struct monitor_figures *out);
+
 #endif

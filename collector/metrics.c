@@ -1,0 +1,161 @@
+/*
+ * The collector's Prometheus endpoint ([metrics] listen): the server's
+ * counters as they are, rendered on the loop at each scrape.  Every name
+ * is listed in docs/OPERATIONS.md ("Metrics").
+ *
+ * Below the server in the call order: server.c starts, stops and feeds it
+ * (commit durations); this file only reads struct server.
+ */
+#include <stdio.h>
+#include <string.h>
+
+#include "collector.h"
+#include "err.h"
+
+/* Group commit durations, seconds: the first bounds are one fsync on an
+ * SSD, the last a disk that stalls. */
+static const double commit_le[COMMIT_BUCKETS] = { 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1,
+                                                  0.25,  0.5,    1,     2.5,  5,     10 };
+
+/* Error.Code by number (session.proto), as label values. */
+static const char *const code_names[REFUSE_CODES] = {
+    "other", "bad_request", "unauthenticated", "permission_denied", "not_found",
+    "duplicate_identity", "unavailable", "internal", "version", "revoked", "too_big",
+    "rate_limited",
+};
+
+void metrics_commit_observe(struct server *s, uint64_t us)
+{
+    size_t i = 0;
+
+    while (i < COMMIT_BUCKETS && (double)us > commit_le[i] * 1e6)
+        i++;
+    s->commit_hist[i]++;
+    s->commit_us_total += us;
+}
+
+static void render(void *ctx, struct vg_prom *p)
+{
+    struct server *s = ctx;
+    uint64_t handshaking = 0, agents = 0, operators = 0, enrolling = 0, closing = 0, paused = 0;
+    uint64_t full = 0, resumed = 0;
+
+    for (struct conn *c = s->conns; c; c = c->next) {
+        paused += c->paused != 0;
+        if (c->closing)
+            closing++;
+        else if (!c->ready_ms)
+            handshaking++;
+        else if (c->kind == CONN_AGENT)
+            agents++;
+        else if (c->kind == CONN_OPERATOR)
+            operators++;
+        else if (c->kind == CONN_ENROLL)
+            enrolling++;
+        else
+            closing++; /* through the handshake, refused: on its way out */
+    }
+    vg_prom_family(p, "vigil_collector_connections", "gauge",
+                   "Connections open, by state: in the TLS handshake, agents, operators, on "
+                   "the enrollment port, closing.");
+    vg_prom_u64(p, "vigil_collector_connections", "state", "handshaking", handshaking);
+    vg_prom_u64(p, "vigil_collector_connections", "state", "agent", agents);
+    vg_prom_u64(p, "vigil_collector_connections", "state", "operator", operators);
+    vg_prom_u64(p, "vigil_collector_connections", "state", "enroll", enrolling);
+    vg_prom_u64(p, "vigil_collector_connections", "state", "closing", closing);
+    vg_prom_gauge(p, "vigil_collector_agent_connections_max",
+                  "Agent connections allowed at once ([collector] max_connections, or fewer "
+                  "when the descriptor limit is lower).", s->max_agents);
+    vg_prom_counter(p, "vigil_collector_connections_accepted_total",
+                    "Connections accepted since start.", s->accepted);
+    vg_prom_gauge(p, "vigil_collector_connections_paused",
+                  "Connections not read from until their batches are committed "
+                  "(backpressure).", paused);
+
+    if (s->tls)
+        vg_tls_config_stats(s->tls, &full, &resumed);
+    vg_prom_family(p, "vigil_collector_tls_handshakes_total", "counter",
+                   "TLS handshakes completed on the agent and operator port: full, or resumed "
+                   "from a session ticket.");
+    vg_prom_u64(p, "vigil_collector_tls_handshakes_total", "type", "full", full);
+    vg_prom_u64(p, "vigil_collector_tls_handshakes_total", "type", "resumed", resumed);
+
+    vg_prom_family(p, "vigil_collector_refusals_total", "counter",
+                   "Peers refused, by reason: a TLS handshake that failed, an enrollment "
+                   "request refused, or the error code sent before the close.");
+    vg_prom_u64(p, "vigil_collector_refusals_total", "reason", "tls_handshake", s->refused_tls);
+    vg_prom_u64(p, "vigil_collector_refusals_total", "reason", "enrollment", s->refused_enroll);
+    for (size_t i = 0; i < REFUSE_CODES; i++)
+        if (code_names[i])
+            vg_prom_u64(p, "vigil_collector_refusals_total", "reason", code_names[i],
+                        s->refused_code[i]);
+    vg_prom_family(p, "vigil_collector_connections_dropped_total", "counter",
+                   "Connections closed before TLS to protect the collector: at the connection "
+                   "limit, accepts that failed for want of descriptors, handshakes closed to "
+                   "make room for newer ones, enrollment connections over 64.");
+    vg_prom_u64(p, "vigil_collector_connections_dropped_total", "reason", "connection_limit",
+                s->conn_full);
+    vg_prom_u64(p, "vigil_collector_connections_dropped_total", "reason", "descriptors",
+                s->fd_exhausted);
+    vg_prom_u64(p, "vigil_collector_connections_dropped_total", "reason", "handshake_evicted",
+                s->handshake_evicted);
+    vg_prom_u64(p, "vigil_collector_connections_dropped_total", "reason", "enroll_busy",
+                s->handshake_overflow);
+    vg_prom_counter(p, "vigil_collector_bad_frames_total",
+                    "Frames that did not decode (the connection was closed).", s->bad_frames);
+
+    vg_prom_family(p, "vigil_collector_batches_total", "counter",
+                   "Batches from agents by outcome: stored, duplicate (a resend, acknowledged "
+                   "again), rejected (a field over its limit), failed (the database's fault; "
+                   "the agent resends).");
+    vg_prom_u64(p, "vigil_collector_batches_total", "result", "stored", s->batches_stored);
+    vg_prom_u64(p, "vigil_collector_batches_total", "result", "duplicate", s->batches_duplicate);
+    vg_prom_u64(p, "vigil_collector_batches_total", "result", "rejected", s->batches_rejected);
+    vg_prom_u64(p, "vigil_collector_batches_total", "result", "failed", s->batches_failed);
+    vg_prom_counter(p, "vigil_collector_events_stored_total",
+                    "Events stored (in batches stored).", s->events_stored);
+    vg_prom_counter(p, "vigil_collector_fields_cut_total",
+                    "Fields cut to their limits in stored batches.", s->fields_cut);
+
+    vg_prom_histogram(p, "vigil_collector_commit_duration_seconds",
+                      "Time of each group commit's transaction on the store thread (one fsync "
+                      "with [collector] sync = full).",
+                      commit_le, s->commit_hist, COMMIT_BUCKETS, s->commit_hist[COMMIT_BUCKETS],
+                      (double)s->commit_us_total / 1e6);
+    vg_prom_gauge(p, "vigil_collector_queued_batches",
+                  "Batches decoded and waiting for the next group commit.", s->npend);
+    vg_prom_gauge(p, "vigil_collector_queued_records",
+                  "Connection records (hello, certificate, disconnect) waiting for the next "
+                  "group commit.", s->nbook);
+    vg_prom_gauge(p, "vigil_collector_reports_running",
+                  "Compliance reports being rendered on the thread pool.", s->reports_running);
+    vg_prom_gauge(p, "vigil_collector_connection_buffer_peak_bytes",
+                  "The most one connection's buffers held at a frame's end since start.",
+                  s->conn_held_peak);
+}
+
+int metrics_start(struct server *s, char *err, size_t errlen)
+{
+    const struct collector_conf *conf = s->conf;
+    struct sockaddr_storage ss;
+    char why[300];
+    int rc;
+
+    if (!conf->metrics_listen || !conf->metrics_listen[0])
+        return 0;
+    if ((rc = vg_metrics_parse_listen(conf->metrics_listen, conf->metrics_allow_remote,
+                                      "[metrics] listen", &ss, err, errlen)) != 0)
+        return rc;
+    if ((rc = vg_metrics_start(s->loop, &ss, render, s, &s->metrics, why, sizeof(why))) != 0) {
+        snprintf(err, errlen, "[metrics] listen %s: %s", conf->metrics_listen, why);
+        return VG_ECONFIG;
+    }
+    log_info("metrics on http://%s/metrics", conf->metrics_listen);
+    return 0;
+}
+
+void metrics_stop(struct server *s)
+{
+    vg_metrics_stop(s->metrics);
+    s->metrics = NULL;
+}
