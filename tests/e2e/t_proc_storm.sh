@@ -1,4 +1,5 @@
-# An exec storm far above exec_rate_per_exe: every exec is accounted for,
+# An exec storm far above exec_rate_per_exe (20/s here, so that a storm
+# slowed to 86/s by a busy machine still exceeds it): every exec is accounted for,
 # stored one by one, counted into an aggregate (`similar`), or reported
 # lost; the storm's executable is a copy of /bin/true, so that nothing
 # else on the machine counts.
@@ -9,7 +10,7 @@ make_pki pki
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 agent_conf "$PORT" agent-1 >agent.conf
-printf '[telemetry]\nexec_rate_per_exe = 200\n' >>agent.conf
+printf '[telemetry]\nexec_rate_per_exe = 20\n' >>agent.conf
 start collector "$COLLECTOR" -c collector.conf
 wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 start agent "$AGENT" -c agent.conf
@@ -37,6 +38,6 @@ else
         fail "stored $stored + aggregated $similar + lost $lost does not account for $N"
 fi
 # Each aggregate names how many it stands for, and the agent said so.
-grep -q "execs above 200/s sent as one event" agent.log || fail "no log line for the aggregates"
+grep -q "execs above 20/s sent as one event" agent.log || fail "no log line for the aggregates"
 grep VmHWM /proc/$APID/status
 stop $APID
