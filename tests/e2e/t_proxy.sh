@@ -1,6 +1,7 @@
 # An agent reaches its collector through a real HTTP CONNECT proxy
 # (tinyproxy, Basic authentication, on loopback): its data arrives; a
-# wrong password is refused with the 407 message and the agent keeps
+# new agent enrolls through it with the credentials in proxy_auth_file;
+# a wrong password is refused with the 407 message and the agent keeps
 # trying; the proxy stopping and coming back loses nothing.
 # vg-timeout: 180
 . "$VG_ROOT/tests/e2e/lib.sh"
@@ -11,7 +12,10 @@ make_pki pki
 PORT=$(free_port)
 PPORT=$(free_port)
 while [ "$PPORT" = "$PORT" ]; do PPORT=$(free_port); done
+EPORT=$(free_port)
+while [ "$EPORT" = "$PORT" ] || [ "$EPORT" = "$PPORT" ]; do EPORT=$(free_port); done
 collector_conf "$PORT" c.db >collector.conf
+printf '[enroll]\nlisten = 127.0.0.1:%s\nca_key = pki/ca.key\n' "$EPORT" >>collector.conf
 
 # tinyproxy drops to nobody: its log lives in a directory that user may write.
 mkdir -m 0777 tp
@@ -27,6 +31,7 @@ MaxClients 20
 Allow 127.0.0.1
 BasicAuth vigil p-ss_w0rd
 ConnectPort $PORT
+ConnectPort $EPORT
 EOF
 start_proxy() {
     start "tinyproxy$1" tinyproxy -d -c tinyproxy.conf
@@ -113,4 +118,35 @@ n=$(sed -n 's/.*\[in_dummy\] emitted \([0-9]*\) events.*/\1/p' agent.log)
 [ -n "$n" ] && [ "$n" -gt 0 ] || fail "no dummy events counted"
 [ "$(sql c.db "select count(*) from events where kind='process_exec'")" = "$n" ] || fail "dummy events lost"
 [ "$(sql c.db "select count(*) from loss")" = 0 ] || fail "loss reported: $(sql c.db "select * from loss")"
+
+# A new agent enrolls through the proxy, its credentials in a file of
+# their own (after the exactly-once check: it is a stream of its own).
+start collector2 "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 30 "collector listening again" 'grep -q "listening on" collector2.log'
+export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
+VIGIL_CERT=pki/admin-1.crt VIGIL_KEY=pki/admin-1.key expect_exit 0 "$CTL" enroll-token create --uses 1
+TOKEN=$(cat out.txt)
+mkdir e1
+printf 'vigil:p-ss_w0rd\n' >proxy.auth
+chmod 600 proxy.auth
+agent_conf "$PORT" x | sed -e "s|^state_dir = .*|state_dir = e1/state|" \
+    -e "s|^cert = .*|cert = e1/agent.crt|" -e "s|^key = .*|key = e1/agent.key|" \
+    -e "/^\[collector\]/a proxy = http://127.0.0.1:$PPORT\nproxy_auth_file = $PWD/proxy.auth" >e1.conf
+printf '[telemetry]\nprocess_source = off\n[enroll]\naddress = 127.0.0.1:%s\ntoken = %s\n' \
+    "$EPORT" "$TOKEN" >>e1.conf
+chmod 644 proxy.auth
+expect_exit 1 "$AGENT" --check-config -c e1.conf
+expect_in err.txt "may be read by group or others"
+chmod 600 proxy.auth
+expect_exit 0 "$AGENT" --check-config -c e1.conf
+start e1 "$AGENT" -c e1.conf
+E1PID=$LAST_PID
+wait_for 60 "enrolled through the proxy and connected" \
+    'grep -q "connected to collector 127.0.0.1:$PORT through proxy" e1.log'
+expect_in e1.log "enrolled as agent"
+grep -q "CONNECT 127.0.0.1:$EPORT" tp/tinyproxy.log || fail "the enrollment did not go through the proxy"
+stop "$E1PID"
+
+stop "$CPID"
 echo ok
