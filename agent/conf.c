@@ -40,13 +40,13 @@ const struct vg_conf_key agent_conf_keys[] = {
        "reconnect when the collector has been silent this long"),
     KB("collector", "window", VG_CONF_UINT, "32", window, 1, 4096,
        "batches sent but not yet acknowledged, at most: a slow collector slows the agent"),
-    K("collector", "proxy", VG_CONF_STR, NULL, proxy,
+    { "collector", "proxy", VG_CONF_STR, NULL, O(proxy), 0, 0, NULL, VG_CONF_URL_PASSWORD,
       "HTTP proxy to reach the collector (and [enroll] address) through, with CONNECT: "
       "http://[USER:PASSWORD@]HOST:PORT (Basic authentication; percent-encode ':', '@', '/' "
       "and '%' in USER and PASSWORD).  TLS to the collector runs inside the tunnel, with the "
       "collector's certificate checked as on a direct connection.  The environment's "
       "https_proxy and no_proxy are never read.  While the host is isolated, the proxy is "
-      "the one address the agent may reach"),
+      "the one address the agent may reach" },
     K("collector", "proxy_auth_file", VG_CONF_PATH, NULL, proxy_auth_file,
       "file whose first line is USER:PASSWORD for the proxy (as they are, not encoded; mode "
       "0600, read as root at start), so that the password need not be in this file"),

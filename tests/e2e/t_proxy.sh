@@ -69,6 +69,10 @@ sed -i "/^proxy = /a proxy_auth_file = $PWD/proxy.auth" bad.conf
 expect_exit 1 "$AGENT" --check-config -c bad.conf
 expect_in err.txt "keep one of them"
 expect_exit 0 "$AGENT" --check-config -c agent.conf
+# --dump-config shows the proxy, not its password.
+expect_exit 0 "$AGENT" --dump-config -c agent.conf
+expect_in out.txt "proxy = http://vigil:(not shown)@127.0.0.1:$PPORT"
+expect_not_in out.txt "w0rd"
 
 start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
