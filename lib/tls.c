@@ -10,6 +10,11 @@
  * we call it again from the next read callback; bio_send always accepts
  * (vg_tls_write bounds what may be queued).
  *
+ * Through a proxy (vg_tls_connect_via), the socket first carries the
+ * CONNECT request (put in `out` at connect time) and then the proxy's
+ * answer into `in`, which the tunnel's parser reads (ST_TUNNEL); TLS
+ * starts on whatever follows the answer.
+ *
  * Lifetime: the connection owns its TCP handle and timer.  Closing
  * either way ends in conn_closed(), which calls on_close once the libuv
  * handles are closed, then frees the connection.
@@ -1027,7 +1032,7 @@ static void tunnel_read(struct vg_tls_conn *c, const uint8_t *data, size_t n)
         vg_buf_reset(&c->in);
         c->in_off = 0;
     }
-    /* start_tls restarts reading (a no-op: it is on) and the timer. */
+    /* Reading stays on; start_tls restarts the timer for the handshake. */
     rc = start_tls(c, c->server_name);
     if (rc)
         fail(c, rc);
@@ -1120,8 +1125,6 @@ static int setup_ssl(struct vg_tls_conn *c, const char *server_name)
 {
     int rc;
 
-    if (c->ssl_ready)
-        return 0;
     mbedtls_ssl_init(&c->ssl);
     c->ssl_ready = 1;
     rc = mbedtls_ssl_setup(&c->ssl, &c->cfg->conf);
