@@ -32,6 +32,7 @@ struct agent_conf {
     uint64_t backoff_base_ms, backoff_cap_ms;
     uint64_t heartbeat_ms, dead_after_ms;
     uint64_t window;
+    char *proxy, *proxy_auth_file; /* http://[USER:PASSWORD@]HOST:PORT; its credentials */
     /* [batch] */
     uint64_t batch_max_events, batch_max_bytes, batch_max_age_ms;
     /* [spool] */

@@ -41,6 +41,16 @@ const struct vg_conf_key agent_conf_keys[] = {
        "reconnect when the collector has been silent this long"),
     KB("collector", "window", VG_CONF_UINT, "32", window, 1, 4096,
        "batches sent but not yet acknowledged, at most: a slow collector slows the agent"),
+    { "collector", "proxy", VG_CONF_STR, NULL, O(proxy), 0, 0, NULL, VG_CONF_URL_PASSWORD,
+      "HTTP proxy to reach the collector (and [enroll] address) through, with CONNECT: "
+      "http://[USER:PASSWORD@]HOST:PORT (Basic authentication; percent-encode ':', '@', '/' "
+      "and '%' in USER and PASSWORD).  TLS to the collector runs inside the tunnel, with the "
+      "collector's certificate checked as on a direct connection.  The environment's "
+      "https_proxy and no_proxy are never read.  While the host is isolated, the proxy is "
+      "the one address the agent may reach" },
+    K("collector", "proxy_auth_file", VG_CONF_PATH, NULL, proxy_auth_file,
+      "file whose first line is USER:PASSWORD for the proxy (as they are, not encoded; mode "
+      "0600, read as root at start), so that the password need not be in this file"),
     KB("batch", "max_events", VG_CONF_UINT, "1000", batch_max_events, 1, 100000,
        "close a batch at this many events (collectors refuse more than 100000)"),
     KB("batch", "max_bytes", VG_CONF_SIZE, "256K", batch_max_bytes, 1024, 4 * 1024 * 1024,
@@ -168,7 +178,7 @@ static int check_tags(const struct agent_conf *c, const char *path, char *err, s
 
 /* --check-config: what the network process would refuse -- the CA,
  * certificate and key: readable, the key 0600, fitting together, valid
- * now -- as the collector's check does.  Only there: at start the agent
+ * now -- as the collector's check does, and the proxy's credentials file.  Only there: at start the agent
  * runs on without its network (collecting, spooling, keeping a host
  * isolated) and the network process says why as it retries.  Not before
  * the first certificate (the agent enrolls first), nor while a renewal
@@ -180,6 +190,10 @@ static int check_tls(const void *conf, const char *path, char *err, size_t errle
     struct vg_tls_config *tls = NULL;
     char next[1024], why[400];
 
+    if (transport_check_proxy(c, 1, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return VG_ECONFIG;
+    }
     snprintf(next, sizeof(next), "%s.next", c->cert);
     if (access(c->cert, F_OK) != 0 || access(next, F_OK) == 0)
         return 0;
@@ -208,6 +222,8 @@ static int validate(const void *conf, const char *path, char *err, size_t errlen
                                           "[metrics] listen", &ss, why, sizeof(why))) != 0)
             snprintf(err, errlen, "%s: %s", path, why);
     }
+    if (rc == 0)
+        rc = transport_check_proxy(c, 0, err, errlen);
     return rc;
 }
 

@@ -561,7 +561,13 @@ static void print_value(const struct vg_conf_key *k, const void *obj, FILE *out)
     case VG_CONF_STR:
     case VG_CONF_PATH: {
         const char *s = *CFIELD(obj, k, char *);
-        fputs(s ? s : "", out);
+        const char *at = s && (k->flags & VG_CONF_URL_PASSWORD) ? strrchr(s, '@') : NULL;
+        const char *sep = s ? strstr(s, "://") : NULL, *colon;
+        /* scheme://USER:PASSWORD@HOST: the password is not printed. */
+        if (at && sep && sep < at && (colon = memchr(sep + 3, ':', (size_t)(at - sep - 3))))
+            fprintf(out, "%.*s:(not shown)%s", (int)(colon - s), s, at);
+        else
+            fputs(s ? s : "", out);
         break;
     }
     case VG_CONF_BOOL:

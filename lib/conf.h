@@ -38,6 +38,8 @@ enum vg_conf_type {
 };
 
 #define VG_CONF_REQUIRED 0x1 /* must be set (by file or by default) */
+/* A URL whose USER:PASSWORD@ part --dump-config prints without the password. */
+#define VG_CONF_URL_PASSWORD 0x2
 
 struct vg_conf_key {
     const char *section;

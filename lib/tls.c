@@ -10,6 +10,11 @@
  * we call it again from the next read callback; bio_send always accepts
  * (vg_tls_write bounds what may be queued).
  *
+ * Through a proxy (vg_tls_connect_via), the socket first carries the
+ * CONNECT request (put in `out` at connect time) and then the proxy's
+ * answer into `in`, which the tunnel's parser reads (ST_TUNNEL); TLS
+ * starts on whatever follows the answer.
+ *
  * Lifetime: the connection owns its TCP handle and timer.  Closing
  * either way ends in conn_closed(), which calls on_close once the libuv
  * handles are closed, then frees the connection.
@@ -43,7 +48,7 @@
 #include "tls.h"
 #include "util.h"
 
-enum conn_state { ST_CONNECTING, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
+enum conn_state { ST_CONNECTING, ST_TUNNEL, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
 
 struct vg_tls_config {
     int server;
@@ -87,6 +92,10 @@ struct vg_tls_conn {
     char addr[64];
     uint64_t rx_bytes; /* read from the peer, in all */
     char server_name[256];
+    /* Through a proxy: its answer is read (tunnel_reply) before TLS. */
+    int (*tunnel_reply)(void *ctx, const uint8_t *data, size_t len, size_t *used, char *why,
+                        size_t whylen);
+    void *tunnel_ctx;
     char peer_names[160]; /* the server certificate's CN and DNS names (note_verify) */
     char why[512];
     struct vg_cert_info peer;
@@ -995,6 +1004,40 @@ static void alloc_cb(uv_handle_t *h, size_t suggested, uv_buf_t *buf)
 
 static int setup_ssl(struct vg_tls_conn *c, const char *server_name);
 
+static int start_tls(struct vg_tls_conn *c, const char *server_name);
+
+/* The proxy's answer, gathered in c->in until the tunnel's parser has
+ * all of it; what follows it is TLS's. */
+static void tunnel_read(struct vg_tls_conn *c, const uint8_t *data, size_t n)
+{
+    char m[400] = "";
+    size_t used = 0;
+    int rc;
+
+    if (vg_buf_append(&c->in, data, n)) {
+        why(c, "the proxy's answer to CONNECT is too long");
+        fail(c, VG_ETOOBIG);
+        return;
+    }
+    rc = c->tunnel_reply(c->tunnel_ctx, c->in.data, c->in.len, &used, m, sizeof(m));
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        why(c, "%s", m[0] ? m : "the proxy refused the tunnel");
+        fail(c, rc);
+        return;
+    }
+    c->in_off = used <= c->in.len ? used : c->in.len;
+    if (c->in_off == c->in.len) {
+        vg_buf_reset(&c->in);
+        c->in_off = 0;
+    }
+    /* Reading stays on; start_tls restarts the timer for the handshake. */
+    rc = start_tls(c, c->server_name);
+    if (rc)
+        fail(c, rc);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct vg_tls_conn *c = s->data;
@@ -1005,8 +1048,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         c->rx_bytes += (uint64_t)n;
     if (n < 0) {
         if (n == UV_EOF) {
-            why(c, c->state == ST_HANDSHAKE ? "peer closed during the TLS handshake"
-                                            : "peer closed the TCP connection");
+            why(c, c->state == ST_TUNNEL      ? "the proxy closed the connection before "
+                                                "answering the CONNECT"
+                   : c->state == ST_HANDSHAKE ? "peer closed during the TLS handshake"
+                                              : "peer closed the TCP connection");
             /* An EOF without close_notify mid-stream may be a truncation attack
              * or a crash; the owner decides what it means. */
             fail(c, c->state == ST_OPEN ? VG_ETRUNC : VG_EPROTO);
@@ -1014,6 +1059,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
             why(c, "read failed: %s", uv_strerror((int)n));
             fail(c, (int)n);
         }
+        return;
+    }
+    if (c->state == ST_TUNNEL) {
+        tunnel_read(c, (const uint8_t *)buf->base, (size_t)n);
         return;
     }
     if (c->state != ST_HANDSHAKE && c->state != ST_OPEN)
@@ -1038,6 +1087,9 @@ static void timeout_cb(uv_timer_t *t)
     struct vg_tls_conn *c = t->data;
     if (c->state == ST_CONNECTING)
         why(c, "cannot connect within %u ms", c->cfg->handshake_timeout_ms);
+    else if (c->state == ST_TUNNEL)
+        why(c, "the proxy did not answer the CONNECT within %u ms",
+            c->cfg->handshake_timeout_ms);
     else
         why(c, "TLS handshake did not finish within %u ms", c->cfg->handshake_timeout_ms);
     fail(c, -ETIMEDOUT);
@@ -1102,10 +1154,12 @@ static int start_tls(struct vg_tls_conn *c, const char *server_name)
     uv_tcp_keepalive(&c->tcp, 1, 60);
     c->state = ST_HANDSHAKE;
     uv_timer_start(&c->timer, timeout_cb, c->cfg->handshake_timeout_ms, 0);
-    rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
-    if (rc) {
-        why(c, "read failed: %s", uv_strerror(rc));
-        return rc;
+    if (!c->tunnel_reply) { /* through a tunnel, reading is already on */
+        rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        if (rc) {
+            why(c, "read failed: %s", uv_strerror(rc));
+            return rc;
+        }
     }
     if (c->ssl_ready)
         drive(c); /* the client speaks first */
@@ -1169,6 +1223,19 @@ static void connect_cb(uv_connect_t *req, int status)
         fail(c, status);
         return;
     }
+    if (c->tunnel_reply) {
+        /* The request is in c->out; the answer comes to tunnel_read. */
+        c->state = ST_TUNNEL;
+        uv_timer_start(&c->timer, timeout_cb, c->cfg->handshake_timeout_ms, 0);
+        rc = uv_read_start((uv_stream_t *)&c->tcp, alloc_cb, read_cb);
+        if (rc == 0)
+            rc = flush(c);
+        else
+            why(c, "read failed: %s", uv_strerror(rc));
+        if (rc)
+            fail(c, rc);
+        return;
+    }
     rc = start_tls(c, c->server_name);
     if (rc)
         fail(c, rc);
@@ -1178,15 +1245,33 @@ int vg_tls_connect(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sock
                    const char *server_name, struct vg_tls_session *session,
                    const struct vg_tls_handlers *h, void *data, struct vg_tls_conn **out)
 {
+    return vg_tls_connect_via(loop, cfg, addr, server_name, session, NULL, h, data, out);
+}
+
+int vg_tls_connect_via(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sockaddr *addr,
+                       const char *server_name, struct vg_tls_session *session,
+                       const struct vg_tls_tunnel *tunnel, const struct vg_tls_handlers *h,
+                       void *data, struct vg_tls_conn **out)
+{
     struct vg_tls_conn *c;
     struct sockaddr_storage ss;
     int rc;
 
-    if (!server_name || !server_name[0])
+    if (!server_name || !server_name[0] || (tunnel && (!tunnel->reply || !tunnel->req_len)))
         return -EINVAL;
     c = conn_new(loop, cfg, h, data);
     if (!c)
         return -ENOMEM;
+    if (tunnel) {
+        if (vg_buf_append(&c->out, tunnel->req, tunnel->req_len)) {
+            static const struct vg_tls_handlers quiet;
+            c->h = &quiet;
+            close_handles(c);
+            return -ENOMEM;
+        }
+        c->tunnel_reply = tunnel->reply;
+        c->tunnel_ctx = tunnel->ctx;
+    }
     c->session = session;
     vg_strlcpy(c->server_name, server_name, sizeof(c->server_name));
     memset(&ss, 0, sizeof(ss));

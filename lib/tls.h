@@ -91,6 +91,29 @@ int vg_tls_connect(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sock
                    const char *server_name, struct vg_tls_session *session,
                    const struct vg_tls_handlers *h, void *data, struct vg_tls_conn **out);
 
+/* A plaintext exchange on the TCP connection before TLS starts: a
+ * CONNECT through an HTTP proxy (lib/proxy.h).  req is sent once TCP is
+ * up (copied by the connect call); what the peer sends is then
+ * collected and handed to reply, all of it each time, until reply
+ * returns 1 (done: the first *used bytes were its part, the rest is
+ * TLS's) or an error (the connection fails with it, why says why).
+ * reply returning 0 means read on.  The handshake timeout bounds each
+ * step (TCP connect, answer, TLS). */
+struct vg_tls_tunnel {
+    const uint8_t *req;
+    size_t req_len;
+    int (*reply)(void *ctx, const uint8_t *data, size_t len, size_t *used, char *why,
+                 size_t whylen);
+    void *ctx; /* must outlive the connection's handshake */
+};
+/* vg_tls_connect through a tunnel: addr is the proxy's, server_name the
+ * collector's (checked in its certificate as ever).  tunnel NULL: as
+ * vg_tls_connect. */
+int vg_tls_connect_via(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sockaddr *addr,
+                       const char *server_name, struct vg_tls_session *session,
+                       const struct vg_tls_tunnel *tunnel, const struct vg_tls_handlers *h,
+                       void *data, struct vg_tls_conn **out);
+
 /* Encrypts and queues plaintext.  Returns 0, -ENOTCONN (not open),
  * VG_EAGAIN (over VG_TLS_WRITE_HIGH: wait for on_drain) or VG_ECRYPTO. */
 int vg_tls_write(struct vg_tls_conn *c, const void *data, size_t len);

@@ -220,6 +220,15 @@ int vg_wire_call(struct vg_tls_config *cfg, const struct sockaddr *addr, const c
                  Vigil__V1__Envelope *req, int want, uint32_t timeout_ms,
                  Vigil__V1__Envelope **resp, char *err, size_t errlen)
 {
+    return vg_wire_call_via(cfg, addr, server_name, NULL, req, want, timeout_ms, resp, err,
+                            errlen);
+}
+
+int vg_wire_call_via(struct vg_tls_config *cfg, const struct sockaddr *addr,
+                     const char *server_name, const struct vg_tls_tunnel *tunnel,
+                     Vigil__V1__Envelope *req, int want, uint32_t timeout_ms,
+                     Vigil__V1__Envelope **resp, char *err, size_t errlen)
+{
     struct call *c = calloc(1, sizeof(*c));
     int rc;
 
@@ -236,8 +245,8 @@ int vg_wire_call(struct vg_tls_config *cfg, const struct sockaddr *addr, const c
     c->timeout_ms = timeout_ms;
     vg_frame_reader_init(&c->rd, NULL);
     uv_timer_start(&c->timer, call_timeout, timeout_ms, 0);
-    if ((rc = vg_tls_connect(&c->loop, cfg, addr, server_name, NULL, &call_handlers, c,
-                             &c->conn)) != 0) {
+    if ((rc = vg_tls_connect_via(&c->loop, cfg, addr, server_name, NULL, tunnel,
+                                 &call_handlers, c, &c->conn)) != 0) {
         snprintf(c->err, sizeof(c->err), "cannot connect: %s", uv_strerror(rc));
         uv_close((uv_handle_t *)&c->timer, NULL);
     }

@@ -45,6 +45,12 @@ const char *vg_wire_body_name(const Vigil__V1__Envelope *env);
 int vg_wire_call(struct vg_tls_config *cfg, const struct sockaddr *addr, const char *server_name,
                  Vigil__V1__Envelope *req, int want, uint32_t timeout_ms,
                  Vigil__V1__Envelope **resp, char *err, size_t errlen);
+/* vg_wire_call through a tunnel (an HTTP proxy: addr is the proxy's);
+ * tunnel NULL: as vg_wire_call. */
+int vg_wire_call_via(struct vg_tls_config *cfg, const struct sockaddr *addr,
+                     const char *server_name, const struct vg_tls_tunnel *tunnel,
+                     Vigil__V1__Envelope *req, int want, uint32_t timeout_ms,
+                     Vigil__V1__Envelope **resp, char *err, size_t errlen);
 /* "queued", "succeeded", "rolled-back"...: a vigil.v1.CommandState as
  * operators see it ("unknown" for others). */
 const char *vg_command_state_name(int state);

@@ -44,6 +44,7 @@ iptables
 jq
 python3
 python3-jsonschema
+tinyproxy-bin
 distro-info-data
 rpm
 rpm2cpio

@@ -19,6 +19,9 @@
  * unreachable collector is logged and the parent tries again (every
  * 30 s), so that a fleet rolled out before its tokens or its collector
  * keeps trying.
+ *
+ * With [collector] proxy, the enrollment endpoint is reached through that
+ * proxy too (a CONNECT tunnel; lib/proxy.h).
  */
 #include <errno.h>
 #include <netdb.h>
@@ -33,6 +36,7 @@
 #include "log.h"
 #include "psmsg.h"
 #include "pb.h"
+#include "proxy.h"
 #include "tls.h"
 #include "util.h"
 #include "wire.h"
@@ -64,9 +68,12 @@ static char *read_token(const struct agent_conf *conf, char *why, size_t wlen)
  * confined.  Returns 0 with the key and certificate in *out, or an error
  * with err. */
 static int attempt(const struct agent_conf *conf, const char *token, const struct vg_cert *ca,
-                   struct vg_tls_config *cfg, const char *hostname, const char *mid,
-                   struct vg_ps_cert *out, char *err, size_t errlen)
+                   struct vg_tls_config *cfg, const struct vg_proxy *proxy,
+                   const char *hostname, const char *mid, struct vg_ps_cert *out, char *err,
+                   size_t errlen)
 {
+    struct vg_tls_tunnel tun;
+    struct vg_buf treq;
     struct vg_key *key = NULL;
     struct vg_cert *cert = NULL;
     struct vg_cert_info info;
@@ -79,6 +86,7 @@ static int attempt(const struct agent_conf *conf, const char *token, const struc
     Vigil__V1__Envelope *resp_env = NULL;
     int rc = -EIO;
 
+    vg_buf_init(&treq, 4096);
     colon = conf->enroll_address ? strrchr(conf->enroll_address, ':') : NULL;
     if (!colon || colon == conf->enroll_address) {
         snprintf(err, errlen, "[enroll] address is not set (HOST:PORT of the collector's "
@@ -110,9 +118,16 @@ static int attempt(const struct agent_conf *conf, const char *token, const struc
     }
     memset(&hints, 0, sizeof(hints));
     hints.ai_socktype = SOCK_STREAM;
-    if ((rc = getaddrinfo(host, port, &hints, &res)) != 0) {
-        snprintf(err, errlen, "cannot resolve %s: %s", host, gai_strerror(rc));
+    /* Through a proxy, only the proxy's name is resolved here. */
+    if ((rc = getaddrinfo(proxy ? proxy->host : host, proxy ? proxy->port : port, &hints,
+                          &res)) != 0) {
+        snprintf(err, errlen, "cannot resolve %s%s: %s", proxy ? "the proxy " : "",
+                 proxy ? proxy->host : host, gai_strerror(rc));
         rc = -EIO;
+        goto out;
+    }
+    if (proxy && (rc = vg_proxy_tunnel(proxy, host, port, &treq, &tun)) != 0) {
+        snprintf(err, errlen, "cannot make the proxy's CONNECT request: %s", vg_strerror(rc));
         goto out;
     }
     req.token = (char *)token;
@@ -125,9 +140,15 @@ static int attempt(const struct agent_conf *conf, const char *token, const struc
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;
         env.body_case = VIGIL__V1__ENVELOPE__BODY_ENROLL_REQUEST;
         env.enroll_request = &req;
-        if (vg_wire_call(cfg, res->ai_addr, conf->server_name ? conf->server_name : host, &env,
-                         VIGIL__V1__ENVELOPE__BODY_ENROLL_RESPONSE, ENROLL_TIMEOUT_MS, &resp_env,
-                         err, errlen) != 0) {
+        if (vg_wire_call_via(cfg, res->ai_addr, conf->server_name ? conf->server_name : host,
+                             proxy ? &tun : NULL, &env, VIGIL__V1__ENVELOPE__BODY_ENROLL_RESPONSE,
+                             ENROLL_TIMEOUT_MS, &resp_env, err, errlen) != 0) {
+            if (proxy) {
+                char pn[270], e2[700];
+                snprintf(e2, sizeof(e2), "%s (through the proxy %s)", err,
+                         vg_proxy_name(proxy, pn, sizeof(pn)));
+                vg_strlcpy(err, e2, errlen);
+            }
             rc = -EIO;
             goto out;
         }
@@ -170,6 +191,8 @@ static int attempt(const struct agent_conf *conf, const char *token, const struc
         rc = 0;
     }
 out:
+    vg_zeroize(treq.data, treq.len);
+    vg_buf_free(&treq);
     if (resp_env)
         vg_pb_free(&resp_env->base);
     if (res)
@@ -187,14 +210,25 @@ int net_enroll_attempt(const struct agent_conf *conf, struct vg_ps_cert *out, ch
     struct vg_cert *ca = NULL;
     struct vg_tls_config *cfg = NULL;
     struct vg_tls_opts o;
+    struct vg_proxy proxy;
+    int use_proxy = conf->proxy && conf->proxy[0];
     char *token, hostname[256] = "", *mid = NULL;
     size_t mlen;
     int rc;
 
-    /* Read while still root: the token file, the CA and the host root may
-     * be root's. */
-    if (!(token = read_token(conf, err, errlen)))
+    /* Read while still root: the token file, the CA, the proxy's
+     * credentials and the host root may be root's. */
+    memset(&proxy, 0, sizeof(proxy));
+    if (use_proxy && (vg_proxy_parse(conf->proxy, &proxy, err, errlen) != 0 ||
+                      (conf->proxy_auth_file &&
+                       vg_proxy_auth_file(&proxy, conf->proxy_auth_file, err, errlen) != 0))) {
+        vg_proxy_clear(&proxy);
         return VG_ECONFIG;
+    }
+    if (!(token = read_token(conf, err, errlen))) {
+        vg_proxy_clear(&proxy);
+        return VG_ECONFIG;
+    }
     if (vg_cert_load(conf->ca, &ca) != 0)
         ca = NULL; /* said when the certificate arrives */
     memset(&o, 0, sizeof(o));
@@ -205,7 +239,9 @@ int net_enroll_attempt(const struct agent_conf *conf, struct vg_ps_cert *out, ch
         mid[strcspn(mid, "\n")] = '\0';
     if ((rc = vg_tls_config_new(&o, &cfg, err, errlen)) == 0 &&
         (rc = confine_cb(ctx, err, errlen)) == 0)
-        rc = attempt(conf, token, ca, cfg, hostname, mid ? mid : "", out, err, errlen);
+        rc = attempt(conf, token, ca, cfg, use_proxy ? &proxy : NULL, hostname, mid ? mid : "",
+                     out, err, errlen);
+    vg_proxy_clear(&proxy);
     vg_zeroize(token, strlen(token));
     free(token);
     free(mid);

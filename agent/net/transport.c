@@ -15,6 +15,13 @@
  * Once ready, unacknowledged batches are (re)sent in order; heartbeats
  * keep an idle connection known to be alive and a collector silent for
  * dead_after is dropped.
+ *
+ * With [collector] proxy, each connection is a CONNECT tunnel through
+ * that HTTP proxy (lib/proxy.h): the proxy's name is resolved (or, while
+ * isolated, its pinned addresses used) instead of the collector's, which
+ * only the proxy resolves; the collector's name is still the one its
+ * certificate must carry.  The connection reported up (hooks.conn) is
+ * the proxy's, so that isolation lets the agent reach the proxy.
  */
 #include <errno.h>
 #include <stdio.h>
@@ -26,6 +33,7 @@
 #include "err.h"
 #include "log.h"
 #include "pb.h"
+#include "proxy.h"
 #include "queue.h"
 #include "tls.h"
 #include "transport.h"
@@ -75,6 +83,11 @@ struct transport {
     struct transport_hooks hooks;
     /* [tls] ca, read at start (the file may not be readable later). */
     struct vg_cert *ca;
+    /* [collector] proxy (credentials read at start, as root). */
+    int use_proxy;
+    struct vg_proxy proxy;
+    char proxy_name[270];
+    char where_buf[600]; /* where()'s answer */
 };
 
 static void schedule(struct transport *t, int failed_round);
@@ -125,6 +138,54 @@ int transport_check_addresses(const struct vg_strlist *l, char *err, size_t errl
         }
     }
     return 0;
+}
+
+int transport_check_proxy(const struct agent_conf *c, int read_file, char *err, size_t errlen)
+{
+    struct vg_proxy p;
+    int rc;
+
+    if (!c->proxy || !c->proxy[0]) {
+        if (c->proxy_auth_file) {
+            snprintf(err, errlen, "[collector] proxy_auth_file is set but [collector] proxy is "
+                     "not: set proxy = http://HOST:PORT, or remove proxy_auth_file");
+            return VG_ECONFIG;
+        }
+        return 0;
+    }
+    rc = vg_proxy_parse(c->proxy, &p, err, errlen);
+    if (rc == 0 && p.auth[0] && c->proxy_auth_file) {
+        snprintf(err, errlen, "[collector] proxy holds credentials and proxy_auth_file is set "
+                 "too: keep one of them");
+        rc = VG_ECONFIG;
+    }
+    if (rc == 0 && read_file && c->proxy_auth_file)
+        rc = vg_proxy_auth_file(&p, c->proxy_auth_file, err, errlen);
+    vg_proxy_clear(&p);
+    return rc;
+}
+
+/* "collector.example.org:7443" or "... through proxy 192.0.2.1:3128",
+ * for messages about connection c (NULL: the current one). */
+static const char *where(struct transport *t, const struct vg_tls_conn *c)
+{
+    const char *addr = c ? vg_tls_peer_addr(c) : "";
+    char *out = t->where_buf;
+    size_t outlen = sizeof(t->where_buf);
+    if (t->use_proxy)
+        snprintf(out, outlen, strchr(t->host, ':') ? "[%s]:%s through proxy %s"
+                                                  : "%s:%s through proxy %s",
+                 t->host, t->port, addr[0] ? addr : t->proxy_name);
+    else
+        snprintf(out, outlen, "%s", addr);
+    return out;
+}
+
+/* The name whose addresses are connected to: the proxy's, or the
+ * collector's. */
+static const char *dial_host(const struct transport *t)
+{
+    return t->use_proxy ? t->proxy.host : t->host;
 }
 
 static void close_conn(struct transport *t, const char *why)
@@ -308,7 +369,7 @@ static void send_hello(struct transport *t)
 static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
 {
     if (!a->accepted) {
-        log_warnx("[net] collector %s refused this agent: %s", vg_tls_peer_addr(t->conn),
+        log_warnx("[net] collector %s refused this agent: %s", where(t, t->conn),
                   a->error && a->error->message ? a->error->message : "no reason given");
         close_conn(t, "hello refused");
         return;
@@ -336,11 +397,11 @@ static void on_hello_ack(struct transport *t, const Vigil__V1__HelloAck *a)
     t->state = T_READY;
     t->ready_ms = vg_time_mono_ms();
     t->max_frame = a->max_frame_bytes;
-    log_info("[net] connected to collector %s (%s) as %s%s", vg_tls_peer_addr(t->conn),
+    log_info("[net] connected to collector %s (%s) as %s%s", where(t, t->conn),
              vg_tls_peer(t->conn)->cn, t->agent->agent_id,
              vg_tls_resumed(t->conn) ? ", TLS session resumed" : "");
     if (t->hooks.conn)
-        t->hooks.conn(t->hooks.ctx, 1, &t->peer, t->host);
+        t->hooks.conn(t->hooks.ctx, 1, &t->peer, dial_host(t));
     pump(t);
 }
 
@@ -493,12 +554,12 @@ static int on_env(void *ctx, Vigil__V1__Envelope *env)
             t->hooks.upload_ack(t->hooks.ctx, env->upload_ack);
         break;
     case VIGIL__V1__ENVELOPE__BODY_ERROR:
-        log_warnx("[net] collector %s: %s", vg_tls_peer_addr(t->conn),
+        log_warnx("[net] collector %s: %s", where(t, t->conn),
                   env->error->message[0] ? env->error->message : "error without message");
         stop = 1;
         break;
     case VIGIL__V1__ENVELOPE__BODY_GOODBYE:
-        log_info("[net] collector %s says goodbye: %s", vg_tls_peer_addr(t->conn),
+        log_info("[net] collector %s says goodbye: %s", where(t, t->conn),
                  env->goodbye->reason);
         t->goodbye = 1;
         stop = 1;
@@ -518,11 +579,11 @@ static int on_ready(struct vg_tls_conn *c)
 
     if (p->role != VG_ROLE_COLLECTOR) {
         log_warnx("[net] %s presents a %s certificate (%s), not a collector one; refusing",
-                  vg_tls_peer_addr(c), vg_role_name(p->role), p->cn);
+                  where(t, c), vg_role_name(p->role), p->cn);
         return -1;
     }
     if (p->not_after_ms < vg_time_now_ms()) { /* resumed sessions skip verification */
-        log_warnx("[net] collector %s certificate expired; refusing", vg_tls_peer_addr(c));
+        log_warnx("[net] collector %s certificate expired; refusing", where(t, c));
         return -1;
     }
     t->last_rx_ms = vg_time_mono_ms();
@@ -535,7 +596,7 @@ static void on_data(struct vg_tls_conn *c, const uint8_t *data, size_t len)
     struct transport *t = vg_tls_data(c);
     int rc = vg_wire_feed(&t->rd, data, len, on_env, t);
     if (rc) {
-        log_warnx("[net] bad frame from collector %s: %s; reconnecting", vg_tls_peer_addr(c),
+        log_warnx("[net] bad frame from collector %s: %s; reconnecting", where(t, c),
                   vg_strerror(rc));
         close_conn(t, "bad frame");
     }
@@ -562,7 +623,7 @@ static void on_close(struct vg_tls_conn *c, int err)
     if (t->hooks.upload_reset)
         t->hooks.upload_reset(t->hooks.ctx);
     if (was == T_READY && t->hooks.conn)
-        t->hooks.conn(t->hooks.ctx, 0, NULL, t->host);
+        t->hooks.conn(t->hooks.ctx, 0, NULL, dial_host(t));
     /* A renewal asked on this connection is asked again on the next. */
     vg_key_free(t->renew_key);
     t->renew_key = NULL;
@@ -573,11 +634,13 @@ static void on_close(struct vg_tls_conn *c, int err)
     t->state = T_IDLE;
     if (vg_ratelimit(&t->rl, &sup))
         log_warnx("[net] %s %s: %s%s", was == T_READY ? "lost collector" : "cannot use collector",
-                  vg_tls_peer_addr(c), vg_tls_why(c)[0] ? vg_tls_why(c) : vg_strerror(err),
-                  err == UV_ECONNREFUSED ? "; is vigil-collector running and listening there? "
-                                           "(its [collector] listen; this agent's [collector] "
-                                           "address)"
-                                         : "");
+                  where(t, c), vg_tls_why(c)[0] ? vg_tls_why(c) : vg_strerror(err),
+                  err != UV_ECONNREFUSED ? ""
+                  : t->use_proxy ? "; is the proxy running and listening there? ([collector] "
+                                   "proxy)"
+                                 : "; is vigil-collector running and listening there? "
+                                   "(its [collector] listen; this agent's [collector] "
+                                   "address)");
     t->reconnects++;
     if (t->again) {
         t->again = 0;
@@ -610,7 +673,9 @@ static const struct vg_tls_handlers handlers = {
 static void connect_to(struct transport *t, const struct sockaddr *sa, size_t salen)
 {
     const char *name = t->conf->server_name ? t->conf->server_name : t->host;
-    int rc;
+    struct vg_tls_tunnel tun;
+    struct vg_buf req;
+    int rc = 0;
 
     memset(&t->peer, 0, sizeof(t->peer));
     if (salen <= sizeof(t->peer))
@@ -620,10 +685,18 @@ static void connect_to(struct transport *t, const struct sockaddr *sa, size_t sa
     t->acked = 0;
     t->goodbye = 0;
     t->max_frame = 0;
-    rc = vg_tls_connect(t->loop, t->tls, sa, name, t->session, &handlers, t, &t->conn);
+    vg_buf_init(&req, 4096);
+    if (t->use_proxy)
+        rc = vg_proxy_tunnel(&t->proxy, t->host, t->port, &req, &tun);
+    if (rc == 0)
+        rc = vg_tls_connect_via(t->loop, t->tls, sa, name, t->session,
+                                t->use_proxy ? &tun : NULL, &handlers, t, &t->conn);
+    vg_zeroize(req.data, req.len); /* it may hold the proxy's credentials */
+    vg_buf_free(&req);
     if (rc) {
         vg_frame_reader_free(&t->rd);
-        log_warnx("[net] cannot connect to %s:%s: %s", t->host, t->port, uv_strerror(rc));
+        log_warnx("[net] cannot connect to %s: %s", where(t, NULL),
+                  rc < 0 && rc > VG_EBASE ? uv_strerror(rc) : vg_strerror(rc));
         t->state = T_IDLE;
         t->addr_idx++;
         schedule(t, t->addr_idx >= t->conf->address.n);
@@ -641,7 +714,8 @@ static void on_resolved(uv_getaddrinfo_t *req, int status, struct addrinfo *res)
         return;
     }
     if (status < 0 || !res) {
-        log_warnx("[net] cannot resolve %s: %s", t->host, uv_strerror(status));
+        log_warnx("[net] cannot resolve %s%s: %s", t->use_proxy ? "the proxy " : "",
+                  dial_host(t), uv_strerror(status));
         uv_freeaddrinfo(res);
         t->state = T_IDLE;
         t->addr_idx++;
@@ -669,9 +743,12 @@ static void connect_next(uv_timer_t *timer)
                sizeof(t->port));
     /* Isolated: DNS is cut, so the addresses resolved before isolating
      * are used (they are the ones the rules let through). */
-    if (vg_parse_u64(t->port, 1, 65535, &port) == 0 &&
-        t->hooks.pinned &&
-        (n = t->hooks.pinned(t->hooks.ctx, t->host, (uint16_t)port, pinned, 8)) > 0) {
+    if (t->use_proxy)
+        port = t->proxy.portnum;
+    else if (vg_parse_u64(t->port, 1, 65535, &port) != 0)
+        port = 0;
+    if (port && t->hooks.pinned &&
+        (n = t->hooks.pinned(t->hooks.ctx, dial_host(t), (uint16_t)port, pinned, 8)) > 0) {
         const struct sockaddr_storage *ss = &pinned[t->pin_idx++ % n];
         connect_to(t, (const struct sockaddr *)ss,
                    ss->ss_family == AF_INET ? sizeof(struct sockaddr_in)
@@ -684,7 +761,8 @@ static void connect_next(uv_timer_t *timer)
     t->state = T_RESOLVING;
     t->gai.data = t;
     t->resolving = 1;
-    rc = uv_getaddrinfo(t->loop, &t->gai, on_resolved, t->host, t->port, &hints);
+    rc = uv_getaddrinfo(t->loop, &t->gai, on_resolved, dial_host(t),
+                        t->use_proxy ? t->proxy.port : t->port, &hints);
     if (rc) {
         t->resolving = 0;
         t->state = T_IDLE;
@@ -731,7 +809,7 @@ static void tick(uv_timer_t *timer)
         return;
     if (now - t->last_rx_ms > t->conf->dead_after_ms) {
         char quiet[VG_FMT_MAX];
-        log_warnx("[net] collector %s silent for %s; reconnecting", vg_tls_peer_addr(t->conn),
+        log_warnx("[net] collector %s silent for %s; reconnecting", where(t, t->conn),
                   vg_fmt_elapsed(now - t->last_rx_ms, quiet, sizeof(quiet)));
         close_conn(t, "collector silent");
         return;
@@ -779,6 +857,27 @@ struct transport *transport_new(struct agent *a, struct queue *q, char *err, siz
         return NULL;
     }
     vg_strlcpy(a->agent_id, vg_tls_config_self(t->tls)->cn, sizeof(a->agent_id));
+    /* The proxy's credentials are read now, as root: the file may be
+     * root's alone, and this process cannot open it once confined. */
+    if (a->conf->proxy && a->conf->proxy[0]) {
+        if (transport_check_proxy(a->conf, 0, err, errlen) != 0 ||
+            vg_proxy_parse(a->conf->proxy, &t->proxy, err, errlen) != 0 ||
+            (a->conf->proxy_auth_file &&
+             vg_proxy_auth_file(&t->proxy, a->conf->proxy_auth_file, err, errlen) != 0)) {
+            vg_proxy_clear(&t->proxy);
+            vg_tls_config_free(t->tls);
+            free(t);
+            return NULL;
+        }
+        t->use_proxy = 1;
+        vg_proxy_name(&t->proxy, t->proxy_name, sizeof(t->proxy_name));
+        log_info("[net] connecting to the collector through the HTTP proxy %s%s",
+                 t->proxy_name, t->proxy.auth[0] ? ", with Basic authentication" : "");
+    } else if (getenv("https_proxy") || getenv("HTTPS_PROXY") || getenv("all_proxy") ||
+               getenv("ALL_PROXY")) {
+        log_info("[net] https_proxy or all_proxy is set in the environment and ignored: the "
+                 "agent uses a proxy only when [collector] proxy says so");
+    }
     if (vg_cert_load(a->conf->ca, &t->ca) != 0)
         t->ca = NULL; /* renewals are then refused, and say so */
     t->session = vg_tls_session_new();
@@ -857,6 +956,7 @@ void transport_free(struct transport *t)
     vg_tls_config_free(t->old_tls);
     vg_key_free(t->renew_key);
     vg_cert_free(t->ca);
+    vg_proxy_clear(&t->proxy);
     free(t);
 }
 
@@ -982,7 +1082,9 @@ int transport_probe(struct transport *t, const struct sockaddr *addr, uint64_t t
     struct probe *p = calloc(1, sizeof(*p));
     struct probe_wrap *w = calloc(1, sizeof(*w));
     const char *name = t->conf->server_name ? t->conf->server_name : t->host;
-    int rc;
+    struct vg_tls_tunnel tun;
+    struct vg_buf req;
+    int rc = 0;
 
     if (!p || !w) {
         free(p);
@@ -998,10 +1100,19 @@ int transport_probe(struct transport *t, const struct sockaddr *addr, uint64_t t
     p->timer.data = p;
     p->open = 1;
     /* No session: a full handshake, as a reconnecting agent would make. */
-    rc = vg_tls_connect(t->loop, t->tls, addr, name, NULL, &probe_handlers, p, &p->conn);
+    /* Through the proxy, addr is the proxy's (the connection in use). */
+    vg_buf_init(&req, 4096);
+    if (t->use_proxy)
+        rc = vg_proxy_tunnel(&t->proxy, t->host, t->port, &req, &tun);
+    if (rc == 0)
+        rc = vg_tls_connect_via(t->loop, t->tls, addr, name, NULL, t->use_proxy ? &tun : NULL,
+                                &probe_handlers, p, &p->conn);
+    vg_zeroize(req.data, req.len);
+    vg_buf_free(&req);
     if (rc) {
         char why[160];
-        snprintf(why, sizeof(why), "cannot connect: %s", uv_strerror(rc));
+        snprintf(why, sizeof(why), "cannot connect: %s",
+                 rc < 0 && rc > VG_EBASE ? uv_strerror(rc) : vg_strerror(rc));
         probe_finish(p, rc, why); /* closes the timer, calls cb */
         return 0;
     }

@@ -34,6 +34,10 @@ struct transport_hooks {
 
 /* Checks [collector] address entries.  Returns 0 or VG_ECONFIG with err. */
 int transport_check_addresses(const struct vg_strlist *l, char *err, size_t errlen);
+/* Checks [collector] proxy and proxy_auth_file: their syntax, and with
+ * read_file the file's mode and first line too.  Returns 0 or an error
+ * with err. */
+int transport_check_proxy(const struct agent_conf *c, int read_file, char *err, size_t errlen);
 /* Loads TLS material (agent id = certificate CN) and starts connecting.
  * Returns NULL with a message in err. */
 struct transport *transport_new(struct agent *a, struct queue *q, char *err, size_t errlen);

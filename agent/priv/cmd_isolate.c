@@ -48,6 +48,7 @@
 #include "log.h"
 #include "rtoken.h"
 #include "monitor.h"
+#include "proxy.h"
 #include "psmsg.h"
 #include "util.h"
 
@@ -900,14 +901,31 @@ static int put_back(struct isolation *iso, char *err, size_t errlen)
 }
 
 /* Worker thread: resolves every collector address (and reads the
- * resolvers and DHCP leases), so that nothing needs DNS once isolated. */
+ * resolvers and DHCP leases), so that nothing needs DNS once isolated.
+ * With [collector] proxy the agent reaches only the proxy, and the
+ * proxy the collector: the proxy's addresses are the ones let through
+ * (and pinned), under the proxy's name, which the network process looks
+ * them up by. */
 static void resolve_work(uv_work_t *w)
 {
     struct isolation *iso = w->data;
     struct iso_spec *sp = &iso->next;
     const struct vg_strlist *l = &iso->conf->address;
+    struct vg_proxy px;
+    char pxaddr[300];
+    const char *proxy_only[1];
+    struct vg_strlist pl = { (char **)proxy_only, 1 };
 
     iso->resolve_err[0] = '\0';
+    memset(&px, 0, sizeof(px));
+    if (iso->conf->proxy && iso->conf->proxy[0]) {
+        if (vg_proxy_parse(iso->conf->proxy, &px, iso->resolve_err,
+                           sizeof(iso->resolve_err)) != 0)
+            return;
+        vg_proxy_clear(&px); /* the credentials are not needed here */
+        proxy_only[0] = vg_proxy_name(&px, pxaddr, sizeof(pxaddr));
+        l = &pl;
+    }
     for (size_t i = 0; i < l->n; i++) {
         char host[ISO_NAME_MAX], port[8];
         const char *a = l->v[i], *colon = strrchr(a, ':');
@@ -1008,12 +1026,13 @@ static void probe_done(void *ctx, int rc, const char *why)
             if (iso->st.spec.nallow)
                 snprintf(extra, sizeof(extra), ", %zu allowed address%s", iso->st.spec.nallow,
                          iso->st.spec.nallow == 1 ? "" : "es");
+            int px = iso->conf->proxy && iso->conf->proxy[0];
             snprintf(msg, sizeof(msg),
-                     "isolated (%s): the host reaches only its collector (%zu address%s), "
+                     "isolated (%s): the host reaches only its collector%s (%zu address%s), "
                      "loopback, DHCP%s%s; a new connection to the collector succeeded after "
                      "isolating",
-                     iso->be->name, iso->st.spec.ncollectors,
-                     iso->st.spec.ncollectors == 1 ? "" : "es",
+                     iso->be->name, px ? "'s proxy, [collector] proxy" : "",
+                     iso->st.spec.ncollectors, iso->st.spec.ncollectors == 1 ? "" : "es",
                      iso->st.spec.ndns ? ", DNS to its resolvers" : "", extra);
         }
         emit(iso, was ? "updated" : "isolated", msg);

@@ -93,6 +93,17 @@ int vg_tls_connect(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sock
     return -ENOTSUP;
 }
 
+int vg_tls_connect_via(uv_loop_t *loop, struct vg_tls_config *cfg, const struct sockaddr *addr,
+                       const char *server_name, struct vg_tls_session *session,
+                       const struct vg_tls_tunnel *tunnel, const struct vg_tls_handlers *h,
+                       void *data, struct vg_tls_conn **out)
+{
+    (void)loop, (void)cfg, (void)addr, (void)server_name, (void)session, (void)tunnel, (void)h,
+        (void)data;
+    *out = NULL;
+    return -ENOTSUP;
+}
+
 int vg_tls_write(struct vg_tls_conn *c, const void *data, size_t len)
 {
     if (c->closed)
