@@ -598,6 +598,37 @@ static void print_value(const struct vg_conf_key *k, const void *obj, FILE *out)
     }
 }
 
+void vg_conf_value(const struct vg_conf_key *k, const void *obj, char *out, size_t len)
+{
+    FILE *f;
+    if (!len)
+        return;
+    out[0] = '\0';
+    if (!(f = fmemopen(out, len, "w")))
+        return;
+    print_value(k, obj, f);
+    fclose(f);
+    out[len - 1] = '\0';
+}
+
+void vg_conf_swap(const struct vg_conf_key *k, void *a, void *b)
+{
+    size_t n;
+    uint8_t t[sizeof(struct vg_strlist) > sizeof(uint64_t) ? sizeof(struct vg_strlist)
+                                                            : sizeof(uint64_t)];
+    switch (k->type) {
+    case VG_CONF_STR:
+    case VG_CONF_PATH: n = sizeof(char *); break;
+    case VG_CONF_BOOL:
+    case VG_CONF_ENUM: n = sizeof(int); break;
+    case VG_CONF_LIST: n = sizeof(struct vg_strlist); break;
+    default: n = sizeof(uint64_t); break;
+    }
+    memcpy(t, (uint8_t *)a + k->offset, n);
+    memcpy((uint8_t *)a + k->offset, (uint8_t *)b + k->offset, n);
+    memcpy((uint8_t *)b + k->offset, t, n);
+}
+
 void vg_conf_dump(const struct vg_conf_key *t, const void *obj, FILE *out)
 {
     const char *cur = NULL;

@@ -38,6 +38,7 @@ enum vg_conf_type {
 };
 
 #define VG_CONF_REQUIRED 0x1 /* must be set (by file or by default) */
+#define VG_CONF_RESTART 0x2  /* read at start only: a reload logs a change and ignores it */
 
 struct vg_conf_key {
     const char *section;
@@ -81,6 +82,11 @@ int vg_conf_check_required(const struct vg_conf_key *table, const void *obj, con
 void vg_conf_free(const struct vg_conf_key *table, void *obj);
 /* Prints the effective configuration as INI. */
 void vg_conf_dump(const struct vg_conf_key *table, const void *obj, FILE *out);
+/* k's value in obj as text, as vg_conf_dump prints it (cut to len).
+ * Two values are the same when their texts are. */
+void vg_conf_value(const struct vg_conf_key *k, const void *obj, char *out, size_t len);
+/* Exchanges k's value between a and b (what it owns moves with it). */
+void vg_conf_swap(const struct vg_conf_key *k, void *a, void *b);
 /* Prints a commented example file: every key, its default and help. */
 void vg_conf_print_example(const struct vg_conf_key *table, FILE *out);
 
