@@ -209,6 +209,8 @@ const struct vg_daemon agent_daemon = {
              "over mutual TLS.",
     .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
               "the last batch is sent and acknowledged (waiting at most 3 s) first.\n"
+              "SIGHUP reloads the configuration (an invalid one is refused, logged): the\n"
+              "network process restarts with it, nothing lost.\n"
               "\n"
               "With no certificate at [tls] cert, the agent enrolls first, with the token\n"
               "of --enroll-token TOKEN, VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]\n"

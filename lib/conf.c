@@ -651,8 +651,10 @@ void vg_conf_print_example(const struct vg_conf_key *t, FILE *out)
             fprintf(out, "%s[%s]\n", cur ? "\n" : "", k->section);
             cur = k->section;
         }
-        fprintf(out, "# %s%s\n", k->help ? k->help : "",
-                (k->flags & VG_CONF_REQUIRED) ? " (required)" : "");
+        fprintf(out, "# %s%s%s\n", k->help ? k->help : "",
+                (k->flags & VG_CONF_REQUIRED) ? " (required)" : "",
+                (k->flags & VG_CONF_RESTART) ? " (read at start: a reload does not change it)"
+                                             : "");
         if (k->type == VG_CONF_ENUM)
             fprintf(out, "# one of: %s\n", k->choices);
         if (k->def)
