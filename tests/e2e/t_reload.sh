@@ -91,6 +91,7 @@ grep "reload refused" collector.log | tail -1 | grep -q "collector.conf:[0-9]*:.
 cp collector.conf.orig collector.conf
 
 # 3. The agent: a changed tag is applied, the process keeps running.
+cp agent1.conf agent1.conf.good
 sed -i 's/^tags = site=leeds/tags = site=york/' agent1.conf
 kill -HUP "$APID1"
 wait_for 30 "agent reload logged" 'grep -q "reload: .*\[agent\] tags site=leeds -> site=york" agent1.log'
@@ -124,4 +125,41 @@ done
 [ "$(sql c.db "select count(*) from events")" = "$(sql c.db "select sum(events) from batches")" ] ||
     fail "events stored do not match the batches' event counts"
 expect_not_in agent2.log "error"
+
+# 5. A changed CA bundle: a connection whose certificate the new bundle
+# does not verify is closed, the others stay.  The collector trusts both
+# CAs, then only a new one (with its certificate from it); agent-1's
+# certificate is from the old CA, agent-3's from the new.
+"$CTL" pki init --dir pki2 >/dev/null
+"$CTL" pki issue --dir pki2 --role collector --name collector --san localhost --san 127.0.0.1 >/dev/null
+"$CTL" pki issue --dir pki2 --role agent --name agent-3 >/dev/null
+cat pki/ca.crt pki2/ca.crt >both.crt
+sed 's#^ca = pki/ca.crt#ca = both.crt#' collector.conf.orig >collector.conf
+start collector3 "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 30 "collector up" 'grep -q "listening on" collector3.log'
+start agent1b "$AGENT" -c agent1.conf.good
+APID1=$LAST_PID
+agent_conf "$PORT" agent-3 >agent3.conf
+sed -i 's#^ca = pki/ca.crt#ca = both.crt#; s#pki/agent-3#pki2/agent-3#' agent3.conf
+start agent3 "$AGENT" -c agent3.conf
+APID3=$LAST_PID
+up() { grep -q "info: agent agent-1 .* connected from" collector3.log &&
+       grep -q "info: agent agent-3 .* connected from" collector3.log; }
+wait_for 60 "agents 1 and 3 connected" up
+sed 's#^ca = pki/ca.crt#ca = pki2/ca.crt#; s#^cert = pki/collector.crt#cert = pki2/collector.crt#; s#^key = pki/collector.key#key = pki2/collector.key#' \
+    collector.conf.orig >collector.conf
+kill -HUP "$CPID"
+wait_for 30 "reload logged" 'grep -q "info: reload: " collector3.log'
+line=$(grep "info: reload: " collector3.log)
+case $line in *"[tls] ca changed"*"1 connections kept, 1 closed"*) ;; *) fail "CA change: $line" ;; esac
+expect_in collector3.log "reload: closing agent-1 (127.0.0.1): its certificate"
+expect_in collector3.log "does not verify against the new [tls] ca"
+wait_for 30 "agent-1's connection closed" 'grep -q "agent agent-1 .* disconnected" collector3.log'
+! grep -q "agent agent-3 .* disconnected" collector3.log || fail "agent-3 was disconnected"
+[ "$(grep -c "info: agent agent-3 .* connected from" collector3.log)" = 1 ] || fail "agent-3 reconnected"
+kill -0 "$CPID" || fail "collector died"
+stop "$APID3"
+kill -TERM "$APID1"
+stop "$CPID"
 echo ok
