@@ -180,10 +180,10 @@ static void reload(struct agent *a)
     }
     for (const struct vg_conf_key *k = agent_conf_keys; k->key; k++) {
         char x[512], y[512];
+        if (vg_conf_same(k, cur, &next))
+            continue;
         vg_conf_value(k, cur, x, sizeof(x));
         vg_conf_value(k, &next, y, sizeof(y));
-        if (strcmp(x, y) == 0)
-            continue;
         if (k->flags & VG_CONF_RESTART) {
             log_warnx("[priv] reload: [%s] %s changed (%s -> %s): needs a restart of the "
                       "agent; %s stays in force until then", k->section, k->key, x, y, x);

@@ -1730,15 +1730,14 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
      * value: next takes them over, so that s->conf says what is in force. */
     for (const struct vg_conf_key *k = collector_conf_keys; k->key; k++) {
         char a[512], b[512];
-        if (!(k->flags & VG_CONF_RESTART))
+        if (!(k->flags & VG_CONF_RESTART) || vg_conf_same(k, cur, next))
             continue;
         key_value(k, cur, a, sizeof(a));
         key_value(k, next, b, sizeof(b));
-        if (strcmp(a, b) != 0) {
-            log_warnx("reload: [%s] %s changed (%s -> %s): needs a restart; %s stays in force "
-                      "until then", k->section, k->key, a, b, a);
-            vg_conf_swap(k, (void *)(uintptr_t)cur, next);
-        }
+        log_warnx("reload: [%s] %s changed (%s -> %s): needs a restart; %s stays in force "
+                  "until then", k->section, k->key, a, b, a);
+        /* cur is the caller's, freed once this returns 0 */
+        vg_conf_swap(k, (void *)(uintptr_t)cur, next);
     }
     /* What changed: */
     was = vg_tls_config_self(s->tls);
@@ -1753,12 +1752,11 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
         note(sum, sizeof(sum), "[tls] ca changed (%s)", next->ca);
     for (const struct vg_conf_key *k = collector_conf_keys; k->key; k++) {
         char a[512], b[512];
-        if (k->flags & VG_CONF_RESTART)
+        if ((k->flags & VG_CONF_RESTART) || vg_conf_same(k, cur, next))
             continue;
         key_value(k, cur, a, sizeof(a));
         key_value(k, next, b, sizeof(b));
-        if (strcmp(a, b) != 0)
-            note(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, a, b);
+        note(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, a, b);
     }
     if (strcmp(cur->log_level ? cur->log_level : "", next->log_level ? next->log_level : "")) {
         enum vg_log_level lvl;

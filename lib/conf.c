@@ -611,6 +611,32 @@ void vg_conf_value(const struct vg_conf_key *k, const void *obj, char *out, size
     out[len - 1] = '\0';
 }
 
+int vg_conf_same(const struct vg_conf_key *k, const void *a, const void *b)
+{
+    switch (k->type) {
+    case VG_CONF_STR:
+    case VG_CONF_PATH: {
+        const char *x = *CFIELD(a, k, char *), *y = *CFIELD(b, k, char *);
+        return strcmp(x ? x : "", y ? y : "") == 0;
+    }
+    case VG_CONF_BOOL:
+    case VG_CONF_ENUM:
+        return *CFIELD(a, k, int) == *CFIELD(b, k, int);
+    case VG_CONF_LIST: {
+        const struct vg_strlist *x = CFIELD(a, k, struct vg_strlist);
+        const struct vg_strlist *y = CFIELD(b, k, struct vg_strlist);
+        if (x->n != y->n)
+            return 0;
+        for (size_t i = 0; i < x->n; i++)
+            if (strcmp(x->v[i], y->v[i]) != 0)
+                return 0;
+        return 1;
+    }
+    default:
+        return *CFIELD(a, k, uint64_t) == *CFIELD(b, k, uint64_t);
+    }
+}
+
 void vg_conf_swap(const struct vg_conf_key *k, void *a, void *b)
 {
     size_t n;

@@ -82,9 +82,11 @@ int vg_conf_check_required(const struct vg_conf_key *table, const void *obj, con
 void vg_conf_free(const struct vg_conf_key *table, void *obj);
 /* Prints the effective configuration as INI. */
 void vg_conf_dump(const struct vg_conf_key *table, const void *obj, FILE *out);
-/* k's value in obj as text, as vg_conf_dump prints it (cut to len).
- * Two values are the same when their texts are. */
+/* k's value in obj as text, as vg_conf_dump prints it (cut to len). */
 void vg_conf_value(const struct vg_conf_key *k, const void *obj, char *out, size_t len);
+/* 1 if k has the same value in a and b (strings and lists compared
+ * whole). */
+int vg_conf_same(const struct vg_conf_key *k, const void *a, const void *b);
 /* Exchanges k's value between a and b (what it owns moves with it). */
 void vg_conf_swap(const struct vg_conf_key *k, void *a, void *b);
 /* Prints a commented example file: every key, its default and help. */

@@ -938,6 +938,7 @@ static void test_value_and_swap(void **state)
         char before_a[64], before_b[64];
         vg_conf_value(k, &a, before_a, sizeof(before_a));
         vg_conf_value(k, &b, before_b, sizeof(before_b));
+        assert_int_equal(vg_conf_same(k, &a, &b), strcmp(before_a, before_b) == 0);
         vg_conf_swap(k, &a, &b);
         vg_conf_value(k, &a, x, sizeof(x));
         vg_conf_value(k, &b, y, sizeof(y));
