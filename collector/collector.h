@@ -249,6 +249,10 @@ struct server {
     int retaining;             /* a pass is going on, a chunk a second */
     uint64_t retained[RETAIN_KINDS]; /* rows it deleted so far, by kind */
     char collections_dir[4096];
+    /* When a reload last changed the CA bundle (monotonic ms; 0: never):
+     * from then on resumed sessions, and handshakes begun before it, have
+     * their peer's certificate verified against the new bundle. */
+    uint64_t ca_reload_ms;
     /* Revoked certificate serials (hex), sorted: checked at every
      * handshake, resumed ones included. */
     char **revoked;

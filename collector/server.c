@@ -505,6 +505,18 @@ static int on_ready(struct vg_tls_conn *t)
                     p->cn, p->serial, vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
         return 0;
     }
+    /* After a reload changed the CA: a resumed session's certificate was
+     * verified (if at all) against the old bundle, and so was one of a
+     * handshake begun before the reload. */
+    if (c->srv->ca_reload_ms && (vg_tls_resumed(t) || c->accept_ms <= c->srv->ca_reload_ms)) {
+        char why[300];
+        if (vg_tls_peer_verify(t, c->srv->tls, why, sizeof(why)) != 0) {
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+                        "certificate of %s (serial %s) does not verify against [tls] ca: %s",
+                        p->cn, p->serial, why);
+            return 0;
+        }
+    }
     if (p->role == VG_ROLE_AGENT) {
         if (c->srv->nagents >= c->srv->max_agents) {
             /* The rest is the operators' reserve: responders get in while
@@ -1748,8 +1760,10 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
              was->serial, now->serial, vg_time_format(now->not_after_ms, t, sizeof(t)));
     }
     ca_changed = !vg_tls_config_same_ca(s->tls, tls);
-    if (ca_changed)
+    if (ca_changed) {
+        s->ca_reload_ms = vg_time_mono_ms();
         note(sum, sizeof(sum), "[tls] ca changed (%s)", next->ca);
+    }
     for (const struct vg_conf_key *k = collector_conf_keys; k->key; k++) {
         char a[512], b[512];
         if ((k->flags & VG_CONF_RESTART) || vg_conf_same(k, cur, next))

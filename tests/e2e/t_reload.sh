@@ -159,6 +159,12 @@ wait_for 30 "agent-1's connection closed" 'grep -q "agent agent-1 .* disconnecte
 ! grep -q "agent agent-3 .* disconnected" collector3.log || fail "agent-3 was disconnected"
 [ "$(grep -c "info: agent agent-3 .* connected from" collector3.log)" = 1 ] || fail "agent-3 reconnected"
 kill -0 "$CPID" || fail "collector died"
+# Reconnecting, agent-1 resumes its TLS session (a ticket skips the
+# certificate's verification): refused all the same.
+wait_for 30 "agent-1 refused on its return" \
+    'grep -q "refused agent agent-1 .*does not verify against \[tls\] ca" collector3.log'
+[ "$(grep -c "info: agent agent-1 .* connected from" collector3.log)" = 1 ] ||
+    fail "agent-1 got back in after the CA change"
 stop "$APID3"
 kill -TERM "$APID1"
 stop "$CPID"
