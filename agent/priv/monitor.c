@@ -410,6 +410,8 @@ static void on_cert(struct monitor *m, const uint8_t *p, size_t len)
     ctl_sent(m, vg_ps_put_u64(&m->ctl, VG_PS_SHUTDOWN, 3000), "shutdown");
 }
 
+static void kill_timer_cb(uv_timer_t *t);
+
 void monitor_restart(struct monitor *m, const char *why)
 {
     m->restart_pending = 0;
@@ -425,6 +427,9 @@ void monitor_restart(struct monitor *m, const char *why)
     m->restart_at_once = 1;
     m->state = C_STOPPING;
     ctl_sent(m, vg_ps_put_u64(&m->ctl, VG_PS_SHUTDOWN, 3000), "shutdown");
+    /* One that does not stop is killed, as at a stop (and then started). */
+    m->acks_seen = m->acks;
+    uv_timer_start(&m->restart, kill_timer_cb, 3000 + 10000, 0);
 }
 
 static void handle(struct monitor *m, uint32_t type, const uint8_t *p, size_t len)
