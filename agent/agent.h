@@ -208,7 +208,7 @@ struct agent {
     struct input *inputs;
     size_t ninputs;
     size_t inputs_open;
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
     uv_timer_t watchdog; /* systemd */
     int stopping;
     /* The process source in use ("ebpf", ...; "starting" until verified),

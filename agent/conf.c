@@ -16,18 +16,25 @@
     { sec, name, type, def, O(f), 0, 0, NULL, VG_CONF_REQUIRED, help }
 #define KB(sec, name, type, def, f, min, max, help) \
     { sec, name, type, def, O(f), min, max, NULL, 0, help }
+/* Keys of the root parent's own, read at start: a reload (SIGHUP) logs a
+ * change and keeps the old value.  The others are the network process's
+ * (and [agent] log_level): a reload that changes them restarts it. */
+#define RS VG_CONF_RESTART
+#define KS(sec, name, type, def, f, help) { sec, name, type, def, O(f), 0, 0, NULL, RS, help }
+#define KBS(sec, name, type, def, f, min, max, help) \
+    { sec, name, type, def, O(f), min, max, NULL, RS, help }
 
 const struct vg_conf_key agent_conf_keys[] = {
-    K("agent", "state_dir", VG_CONF_PATH, "/var/lib/vigil", state_dir,
+    KS("agent", "state_dir", VG_CONF_PATH, "/var/lib/vigil", state_dir,
       "directory for the agent's state (created 0700)"),
     K("agent", "tags", VG_CONF_LIST, NULL, tags,
       "operator tags sent to the collector: key=value,key=value (repeat the key to add more)"),
     K("agent", "log_level", VG_CONF_STR, "info", log_level, "error, warn, info or debug"),
-    K("agent", "user", VG_CONF_STR, "vigil", user,
+    KS("agent", "user", VG_CONF_STR, "vigil", user,
       "user the network process (TLS, the collector's messages, spool, uploads) runs as; "
       "the packages create it.  When it does not exist the process runs as nobody, with a "
       "warning"),
-    KB("agent", "health_interval", VG_CONF_DURATION, "60s", health_interval_ms, 100, 86400000,
+    KBS("agent", "health_interval", VG_CONF_DURATION, "60s", health_interval_ms, 100, 86400000,
        "how often the agent reports its own health (RSS, CPU, queues)"),
     KR("collector", "address", VG_CONF_LIST, NULL, address,
        "collector HOST:PORT, comma-separated; later ones are failovers"),
@@ -68,81 +75,81 @@ const struct vg_conf_key agent_conf_keys[] = {
     KB("spool", "memory_max", VG_CONF_SIZE, "16M", spool_memory_max, 0, 1ULL << 34,
        "memory for batches while the disk refuses them (full disk); past it they are lost "
        "and reported"),
-    KB("os", "check_interval", VG_CONF_DURATION, "60s", os_check_ms, 1000, 86400000,
+    KBS("os", "check_interval", VG_CONF_DURATION, "60s", os_check_ms, 1000, 86400000,
        "how often OS state is re-read (sent when it changed)"),
-    KB("os", "interval", VG_CONF_DURATION, "1h", os_interval_ms, 1000, 7 * 86400000ULL,
+    KBS("os", "interval", VG_CONF_DURATION, "1h", os_interval_ms, 1000, 7 * 86400000ULL,
        "OS state is sent at least this often even when unchanged"),
-    K("inventory", "root", VG_CONF_PATH, "/", inventory_root,
+    KS("inventory", "root", VG_CONF_PATH, "/", inventory_root,
       "host root the inputs read (/etc/os-release, /var/lib/dpkg, ...): /host when the agent "
       "runs in a container with the host mounted there"),
-    KB("inventory", "poll_interval", VG_CONF_DURATION, "5m", inventory_poll_ms, 1000, 86400000,
+    KBS("inventory", "poll_interval", VG_CONF_DURATION, "5m", inventory_poll_ms, 1000, 86400000,
        "how often a package database that cannot be watched is re-read (rpm keeps it in "
        "different places on different distributions)"),
-    KB("inventory", "pending_interval", VG_CONF_DURATION, "1h", pending_interval_ms, 10000,
+    KBS("inventory", "pending_interval", VG_CONF_DURATION, "1h", pending_interval_ms, 10000,
        86400000,
        "how often pending updates are worked out again without a change to apt's lists or "
        "dpkg's status (they are also worked out at once after either changes; dnf hosts have "
        "only this)"),
-    KB("inventory", "history_days", VG_CONF_UINT, "400", history_days, 0, 36500,
+    KBS("inventory", "history_days", VG_CONF_UINT, "400", history_days, 0, 36500,
        "package install history sent to the collector, in days back from now (dpkg's logs, "
        "rotations included; rpm's install times): in full once, then only what is new; "
        "0: none"),
     { "telemetry", "process_source", VG_CONF_ENUM, "auto", O(process_source), 0, 0,
-      "auto|ebpf|netlink|proc|off", 0,
+      "auto|ebpf|netlink|proc|off", RS,
       "where process events come from: auto (ebpf, else netlink, else proc), ebpf, netlink, "
       "proc (scanning /proc: long-lived processes only) or off" },
-    KB("telemetry", "process_snapshot_interval", VG_CONF_DURATION, "15m", process_snapshot_ms,
+    KBS("telemetry", "process_snapshot_interval", VG_CONF_DURATION, "15m", process_snapshot_ms,
        10000, 86400000, "a full process table is sent at start and this often"),
-    KB("telemetry", "process_scan_interval", VG_CONF_DURATION, "1s", process_scan_ms, 100,
+    KBS("telemetry", "process_scan_interval", VG_CONF_DURATION, "1s", process_scan_ms, 100,
        3600000, "with process_source = proc: how often /proc is scanned for new processes"),
-    KB("telemetry", "exec_rate_per_exe", VG_CONF_UINT, "1000", exec_rate_per_exe, 0, 10000000,
+    KBS("telemetry", "exec_rate_per_exe", VG_CONF_UINT, "1000", exec_rate_per_exe, 0, 10000000,
        "execs per second of one executable sent one by one; beyond that they are counted "
        "into one event per second (0: never aggregate)"),
-    KB("telemetry", "hash_max_size", VG_CONF_SIZE, "128M", hash_max_size, 0,
+    KBS("telemetry", "hash_max_size", VG_CONF_SIZE, "128M", hash_max_size, 0,
        64ULL * 1024 * 1024 * 1024,
        "executables up to this size are hashed (SHA-256, cached by inode and mtime, on a "
        "worker thread); 0: none"),
-    KB("telemetry", "ring_buffer_size", VG_CONF_SIZE, "2M", ring_buffer_size, 65536,
+    KBS("telemetry", "ring_buffer_size", VG_CONF_SIZE, "2M", ring_buffer_size, 65536,
        256ULL * 1024 * 1024,
        "the eBPF ring buffer (a power of two): room for bursts, for execs not yet in the spool "
        "and for those while the agent restarts (about 3,000 execs per MiB: 2M holds an 8 s "
        "restart at 750 execs/s); "
        "raise it on hosts that exec faster; it is mapped twice, so it counts double in RSS "
        "(not in PSS)"),
-    K("telemetry", "bpf_pin_dir", VG_CONF_STR, "/sys/fs/bpf/vigil", bpf_pin_dir,
+    KS("telemetry", "bpf_pin_dir", VG_CONF_STR, "/sys/fs/bpf/vigil", bpf_pin_dir,
       "bpffs directory where the eBPF programs and their ring buffer are pinned, so that execs "
       "while the agent is down or restarting wait there for the next one (empty: not pinned; "
       "rm -rf it to detach them once the agent is gone)"),
     { "isolation", "backend", VG_CONF_ENUM, "auto", O(isolation_backend), 0, 0,
-      "auto|nft|iptables", 0,
+      "auto|nft|iptables", RS,
       "firewall used to isolate the host: nft (a table of its own, through libnftables), "
       "iptables (chains of its own, jumped to first, for hosts without nftables), or auto "
       "(nft where the kernel has it, else iptables)" },
-    K("isolation", "iptables", VG_CONF_STR, "iptables", isolation_iptables,
+    KS("isolation", "iptables", VG_CONF_STR, "iptables", isolation_iptables,
       "with the iptables back end: the command to use, iptables or iptables-legacy (the "
       "ip6tables, -save and -restore commands are named after it)"),
-    { "isolation", "allow_dns", VG_CONF_BOOL, "false", O(isolation_allow_dns), 0, 0, NULL, 0,
+    { "isolation", "allow_dns", VG_CONF_BOOL, "false", O(isolation_allow_dns), 0, 0, NULL, RS,
       "while isolated, let DNS through to the resolvers in /etc/resolv.conf (the collector "
       "addresses are resolved before isolating, so it is not needed for them)" },
-    KB("isolation", "check_interval", VG_CONF_DURATION, "5s", isolation_check_ms, 1000,
+    KBS("isolation", "check_interval", VG_CONF_DURATION, "5s", isolation_check_ms, 1000,
        3600000, "how often the isolation rules are checked; changed or removed rules are "
        "applied again and the tampering reported"),
-    KB("isolation", "verify_timeout", VG_CONF_DURATION, "10s", isolation_verify_ms, 1000,
+    KBS("isolation", "verify_timeout", VG_CONF_DURATION, "10s", isolation_verify_ms, 1000,
        300000, "after isolating, a new connection to the collector must succeed within this "
        "time, or the isolation is rolled back"),
-    K("enroll", "address", VG_CONF_STR, NULL, enroll_address,
+    KS("enroll", "address", VG_CONF_STR, NULL, enroll_address,
       "HOST:PORT of the collector's enrollment endpoint, used when there is no certificate "
       "at [tls] cert yet"),
-    K("enroll", "token", VG_CONF_STR, NULL, enroll_token,
+    KS("enroll", "token", VG_CONF_STR, NULL, enroll_token,
       "enrollment token (vigilctl enroll-token create); VIGIL_ENROLL_TOKEN overrides it"),
-    K("enroll", "token_file", VG_CONF_PATH, "/etc/vigil/enroll.token", enroll_token_file,
+    KS("enroll", "token_file", VG_CONF_PATH, "/etc/vigil/enroll.token", enroll_token_file,
       "file holding the enrollment token, when [enroll] token is not set"),
-    { "triage", "extra_paths", VG_CONF_LIST, NULL, O(triage_paths), 0, 0, NULL, 0,
+    { "triage", "extra_paths", VG_CONF_LIST, NULL, O(triage_paths), 0, 0, NULL, RS,
       "more files to copy into triage packages (glob patterns, e.g. /srv/app/*.conf); "
       "repeat the key for more" },
-    KB("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
+    KBS("dummy", "rate", VG_CONF_UINT, "0", dummy_rate, 0, 1000000,
        "synthetic events per second, for load and fault tests (0: off)"),
-    KB("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,
+    KBS("dummy", "size", VG_CONF_SIZE, "64", dummy_size, 0, 65536,
        "bytes of filler in each synthetic event"),
     KR("tls", "ca", VG_CONF_PATH, NULL, ca, "CA certificate(s) that signed the collector"),
     KR("tls", "cert", VG_CONF_PATH, NULL, cert,
@@ -233,6 +240,8 @@ const struct vg_daemon agent_daemon = {
              "over mutual TLS.",
     .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it:\n"
               "the last batch is sent and acknowledged (waiting at most 3 s) first.\n"
+              "SIGHUP reloads the configuration (an invalid one is refused, logged): the\n"
+              "network process restarts with it, nothing lost.\n"
               "\n"
               "With no certificate at [tls] cert, the agent enrolls first, with the token\n"
               "of --enroll-token TOKEN, VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]\n"

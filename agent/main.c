@@ -9,6 +9,7 @@
  * agent/priv/monitor.c.
  */
 #include <errno.h>
+#include <stdarg.h>
 #include <stddef.h>
 #include <signal.h>
 #include <malloc.h>
@@ -98,6 +99,7 @@ static void all_closed(struct agent *a)
              (unsigned long long)st.dropped_total);
     uv_close((uv_handle_t *)&a->sigterm, NULL);
     uv_close((uv_handle_t *)&a->sigint, NULL);
+    uv_close((uv_handle_t *)&a->sighup, NULL);
     uv_close((uv_handle_t *)&a->watchdog, NULL);
     uv_close((uv_handle_t *)&runstate_wait, NULL);
     /* Last: everything before it was sent or spooled. */
@@ -114,9 +116,123 @@ static void input_done(struct input *in)
     monitor_stop(a->mon, 3000, all_closed);
 }
 
+/* ---- reload (SIGHUP) ---- */
+
+/* The configuration in force (main's; the inputs point at it). */
+static struct agent_conf *the_conf;
+/* Fingerprints of the TLS files the network process last started with. */
+static uint8_t tls_sums[3][VG_SHA256_LEN];
+
+static void tls_files_sum(const struct agent_conf *c, uint8_t out[3][VG_SHA256_LEN])
+{
+    const char *f[3] = { c->ca, c->cert, c->key };
+    for (int i = 0; i < 3; i++)
+        if (!f[i] || vg_sha256_file(f[i], 1024 * 1024, out[i]) != 0)
+            memset(out[i], 0, VG_SHA256_LEN);
+}
+
+static void note(char *out, size_t len, const char *fmt, ...) VG_PRINTF(3, 4);
+static void note(char *out, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(out);
+    va_list ap;
+    if (n + 3 >= len)
+        return;
+    if (n)
+        n += (size_t)snprintf(out + n, len - n, "; ");
+    va_start(ap, fmt);
+    vsnprintf(out + n, len - n, fmt, ap);
+    va_end(ap);
+}
+
+/* The file again, with --check-config's checks (the TLS files too).  The
+ * root parent's own keys (VG_CONF_RESTART) keep their values, a change
+ * logged as needing a restart; the log level changes at once; the
+ * network process's keys ([collector], [batch], [spool], [tls], [agent]
+ * tags) and the TLS files, when changed, take effect by restarting it
+ * gracefully: it reads the file as it starts, and what it had not
+ * spooled is sent to the new one, so nothing is lost.  [agent] state_dir
+ * and user are read by both: a change refuses the whole reload. */
+static void reload(struct agent *a)
+{
+    struct agent_conf *cur = the_conf, next;
+    uint8_t sums[3][VG_SHA256_LEN];
+    static const char *const tls_names[3] = { "ca", "cert", "key" };
+    char err[1024], sum[2048] = "";
+    int rc, child = 0;
+
+    memset(&next, 0, sizeof(next));
+    rc = vg_daemon_reload(&agent_daemon, &next, err, sizeof(err));
+    if (rc == 0 && agent_daemon.check_only &&
+        (rc = agent_daemon.check_only(&next, vg_daemon_conf_path(), err, sizeof(err))) != 0)
+        vg_conf_free(agent_conf_keys, &next);
+    if (rc == 0 && (strcmp(cur->state_dir, next.state_dir) != 0 ||
+                    strcmp(cur->user ? cur->user : "", next.user ? next.user : "") != 0)) {
+        snprintf(err, sizeof(err), "%s: [agent] %s changed: both processes use it, so it needs "
+                 "a restart of the agent (systemctl restart vigil-agent)", vg_daemon_conf_path(),
+                 strcmp(cur->state_dir, next.state_dir) != 0 ? "state_dir" : "user");
+        vg_conf_free(agent_conf_keys, &next);
+        rc = VG_ECONFIG;
+    }
+    if (rc) {
+        log_error("[priv] reload refused, running on with the previous configuration: %s", err);
+        return;
+    }
+    for (const struct vg_conf_key *k = agent_conf_keys; k->key; k++) {
+        char x[512], y[512];
+        if (vg_conf_same(k, cur, &next))
+            continue;
+        vg_conf_value(k, cur, x, sizeof(x));
+        vg_conf_value(k, &next, y, sizeof(y));
+        if (k->flags & VG_CONF_RESTART) {
+            log_warnx("[priv] reload: [%s] %s changed (%s -> %s): needs a restart of the "
+                      "agent; %s stays in force until then", k->section, k->key, x, y, x);
+            continue;
+        }
+        note(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, x, y);
+        if (strcmp(k->key, "log_level") == 0) {
+            enum vg_log_level lvl;
+            if (vg_log_level_parse(next.log_level, &lvl) == 0)
+                vg_log_set_level(lvl);
+        } else {
+            child = 1;
+        }
+        /* The parent's copy follows (certificate installs use [tls]);
+         * not the addresses, which the isolation's resolver reads on
+         * another thread: its allow-list keeps them until a restart. */
+        if (strcmp(k->section, "collector") == 0 && strcmp(k->key, "address") == 0)
+            note(sum, sizeof(sum), "(an isolation keeps allowing the old addresses until the "
+                 "agent restarts)");
+        else
+            vg_conf_swap(k, cur, &next);
+    }
+    tls_files_sum(cur, sums);
+    for (int i = 0; i < 3; i++)
+        if (memcmp(sums[i], tls_sums[i], VG_SHA256_LEN) != 0) {
+            note(sum, sizeof(sum), "[tls] %s file %s changed", tls_names[i],
+                 i == 0 ? cur->ca : i == 1 ? cur->cert : cur->key);
+            child = 1;
+        }
+    memcpy(tls_sums, sums, sizeof(sums));
+    vg_conf_free(agent_conf_keys, &next);
+    if (child) {
+        note(sum, sizeof(sum), "the network process restarts with it");
+        log_info("[priv] reload: %s", sum);
+        monitor_restart(a->mon, "configuration reloaded");
+    } else {
+        log_info("[priv] reload: %s", sum[0] ? sum : "nothing changed");
+    }
+}
+
 static void signal_cb(uv_signal_t *h, int signum)
 {
     struct agent *a = h->data;
+    if (signum == SIGHUP) {
+        log_info("[priv] SIGHUP: reloading the configuration");
+        if (!a->stopping)
+            reload(a);
+        return;
+    }
     if (a->stopping)
         return;
     a->stopping = 1;
@@ -286,9 +402,13 @@ int main(int argc, char **argv)
     if (rc == 0) {
         uv_signal_init(a.loop, &a.sigterm);
         uv_signal_init(a.loop, &a.sigint);
-        a.sigterm.data = a.sigint.data = &a;
+        uv_signal_init(a.loop, &a.sighup);
+        a.sigterm.data = a.sigint.data = a.sighup.data = &a;
         uv_signal_start(&a.sigterm, signal_cb, SIGTERM);
         uv_signal_start(&a.sigint, signal_cb, SIGINT);
+        uv_signal_start(&a.sighup, signal_cb, SIGHUP);
+        the_conf = &conf;
+        tls_files_sum(&conf, tls_sums);
     }
     /* Before the child: nothing to undo when the port is taken. */
     if (rc == 0)

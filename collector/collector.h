@@ -188,7 +188,10 @@ struct server {
     uv_check_t commit;
     uv_timer_t sweep;
     uv_timer_t watchdog; /* systemd */
-    uv_signal_t sigterm, sigint;
+    uv_signal_t sigterm, sigint, sighup;
+    /* SIGHUP: set by the owner after server_start (main.c loads the file
+     * and calls server_reload); NULL: ignored. */
+    void (*on_reload)(struct server *s);
     struct vg_tls_config *tls;
     char ticket_keys[4096]; /* default [tls] ticket_key_file */
     struct store *store;
@@ -261,6 +264,10 @@ struct server {
     int retaining;             /* a pass is going on, a chunk a second */
     uint64_t retained[RETAIN_KINDS]; /* rows it deleted so far, by kind */
     char collections_dir[4096];
+    /* When a reload last changed the CA bundle (monotonic ms; 0: never):
+     * from then on resumed sessions, and handshakes begun before it, have
+     * their peer's certificate verified against the new bundle. */
+    uint64_t ca_reload_ms;
     /* Revoked certificate serials (hex), sorted: checked at every
      * handshake, resumed ones included. */
     char **revoked;
@@ -292,6 +299,16 @@ struct server {
 int server_parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen);
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
                  char *err, size_t errlen);
+/* Reload: next (loaded and checked by the caller) replaces the
+ * configuration in force, except for the keys read at start only
+ * (VG_CONF_RESTART: logged as needing a restart, their old values moved
+ * into next).  Certificate, key and CA files are read again; connections
+ * stay unless their peer's certificate is revoked or no longer verifies
+ * against a changed CA.  Logs a summary of what changed.  Returns 0: the
+ * caller then frees the old configuration (vg_conf_free), next being in
+ * force; or an error code with a message in err, nothing changed (next
+ * left to the caller). */
+int server_reload(struct server *s, struct collector_conf *next, char *err, size_t errlen);
 /* Stops accepting, commits, says goodbye and closes every connection;
  * the loop ends once they are closed. */
 void server_stop(struct server *s);

@@ -6,26 +6,30 @@
     { sec, name, type, def, offsetof(struct collector_conf, field), 0, 0, NULL, flags, help }
 #define KR(sec, name, type, def, field, min, max, help) \
     { sec, name, type, def, offsetof(struct collector_conf, field), min, max, NULL, 0, help }
+/* Read at start only: a reload (SIGHUP) logs a change and keeps the old value. */
+#define RS VG_CONF_RESTART
+#define KRS(sec, name, type, def, field, min, max, help) \
+    { sec, name, type, def, offsetof(struct collector_conf, field), min, max, NULL, RS, help }
 
 const struct vg_conf_key collector_conf_keys[] = {
-    K("collector", "listen", VG_CONF_STR, "0.0.0.0:7443", listen, 0,
+    K("collector", "listen", VG_CONF_STR, "0.0.0.0:7443", listen, RS,
       "address and port to listen on (HOST:PORT; [::]:7443 for IPv6)"),
-    K("collector", "db", VG_CONF_PATH, "/var/lib/vigil-collector/vigil.db", db, 0,
+    K("collector", "db", VG_CONF_PATH, "/var/lib/vigil-collector/vigil.db", db, RS,
       "SQLite database file (created if missing)"),
     K("collector", "log_level", VG_CONF_STR, "info", log_level, 0, "error, warn, info or debug"),
     { "collector", "sync", VG_CONF_ENUM, "full", offsetof(struct collector_conf, sync), 0, 0,
-      "full|normal", 0,
+      "full|normal", RS,
       "full: every commit reaches the disk before agents are acknowledged (power-loss safe)" },
     KR("collector", "idle_timeout", VG_CONF_DURATION, "90s", idle_timeout_ms, 5000, 86400000,
        "close an agent connection that has sent nothing for this long"),
     KR("collector", "heartbeat", VG_CONF_DURATION, "30s", heartbeat_ms, 1000, 3600000,
        "how often agents are asked to send a heartbeat when idle"),
-    KR("collector", "max_frame", VG_CONF_SIZE, "8M", max_frame, 65536, 64 * 1024 * 1024,
+    KRS("collector", "max_frame", VG_CONF_SIZE, "8M", max_frame, 65536, 64 * 1024 * 1024,
        "largest frame accepted from a peer"),
-    KR("collector", "max_connections", VG_CONF_UINT, "20000", max_connections, 16, 1000000,
+    KRS("collector", "max_connections", VG_CONF_UINT, "20000", max_connections, 16, 1000000,
        "agents connected at once; the descriptor limit is raised to fit (operators get 64 "
        "more)"),
-    K("collector", "collections_dir", VG_CONF_PATH, NULL, collections_dir, 0,
+    K("collector", "collections_dir", VG_CONF_PATH, NULL, collections_dir, RS,
       "where triage packages are stored (default: 'collections' beside the database; "
       "created 0700)"),
     KR("collector", "collection_max_size", VG_CONF_SIZE, "1G", collection_max_size, 1048576,
@@ -51,13 +55,13 @@ const struct vg_conf_key collector_conf_keys[] = {
     KR("retention", "commands_max_age", VG_CONF_DURATION, "400d", commands_max_age_ms,
        86400000, 3650ULL * 86400000,
        "finished commands older than this are deleted (the audit log keeps every one)"),
-    K("enroll", "listen", VG_CONF_STR, NULL, enroll_listen, 0,
+    K("enroll", "listen", VG_CONF_STR, NULL, enroll_listen, RS,
       "address and port of the enrollment endpoint (HOST:PORT): TLS with server "
       "authentication only, taking nothing but enrollment requests; off when unset"),
-    K("enroll", "ca_key", VG_CONF_PATH, NULL, enroll_ca_key, 0,
+    K("enroll", "ca_key", VG_CONF_PATH, NULL, enroll_ca_key, RS,
       "private key (mode 0600) of the CA that signs agents' certificates ([enroll] ca_cert, "
       "or [tls] ca); enrollment is off when unset"),
-    K("enroll", "ca_cert", VG_CONF_PATH, NULL, enroll_ca_cert, 0,
+    K("enroll", "ca_cert", VG_CONF_PATH, NULL, enroll_ca_cert, RS,
       "certificate of the CA that signs agents (an intermediate made with 'vigilctl pki "
       "issue --role ca', so that the root's key can stay offline); default: [tls] ca"),
     KR("enroll", "cert_lifetime", VG_CONF_DURATION, "90d", enroll_lifetime_ms, 10000,
@@ -73,20 +77,20 @@ const struct vg_conf_key collector_conf_keys[] = {
        "met-late)"),
     KR("report", "trend_weeks", VG_CONF_UINT, "12", trend_weeks, 1, 52,
        "weeks of compliance history in a report's trend"),
-    K("report", "distro_info_dir", VG_CONF_PATH, "/usr/share/distro-info", distro_info_dir, 0,
+    K("report", "distro_info_dir", VG_CONF_PATH, "/usr/share/distro-info", distro_info_dir, RS,
       "Debian's distro-info-data end-of-life tables (debian.csv, ubuntu.csv)"),
     K("report", "security_support_dir", VG_CONF_PATH, "/usr/share/debian-security-support",
-      security_support_dir, 0,
+      security_support_dir, RS,
       "debian-security-support's lists of packages whose security support ended early "
       "(security-support-ended.debN); such packages fail a host"),
     KR("report", "max_import_size", VG_CONF_SIZE, "256M", max_import_size, 1048576,
        4ULL * 1024 * 1024 * 1024, "largest advisory feed file accepted by vigilctl advisories import"),
-    K("audit", "key", VG_CONF_PATH, NULL, audit_key, 0,
+    K("audit", "key", VG_CONF_PATH, NULL, audit_key, RS,
       "private key (mode 0600) that signs the audit log's checkpoints, made at first start "
       "if missing, its public half written beside it as .pub (default: the database's path "
       "and -audit.key, e.g. collector.db-audit.key); keep it out of the database's backups "
       "and away from whoever may edit the database"),
-    K("audit", "checkpoints", VG_CONF_PATH, NULL, audit_checkpoints, 0,
+    K("audit", "checkpoints", VG_CONF_PATH, NULL, audit_checkpoints, RS,
       "file the signed checkpoints are appended to, one line each (default: the database's "
       "path and -audit.checkpoints)"),
     KR("audit", "checkpoint_interval", VG_CONF_DURATION, "60s", audit_interval_ms, 1000,
@@ -104,7 +108,7 @@ const struct vg_conf_key collector_conf_keys[] = {
       "the collector's private key (mode 0600)"),
     KR("tls", "ticket_lifetime", VG_CONF_DURATION, "1h", ticket_lifetime_ms, 60000, 86400000,
        "TLS session tickets (fast reconnects) are honoured this long; keys rotate as often"),
-    K("tls", "ticket_key_file", VG_CONF_PATH, NULL, ticket_key_file, 0,
+    K("tls", "ticket_key_file", VG_CONF_PATH, NULL, ticket_key_file, RS,
       "keys of the TLS session tickets (mode 0600, made if missing, rewritten at each "
       "rotation with the previous key kept), so that agents resume after a restart or "
       "upgrade (default: tickets.keys beside the database); a copy lets its holder decrypt "

@@ -12,6 +12,7 @@
 #include "err.h"
 #include "log.h"
 #include "tls.h"
+#include "util.h"
 
 #define DEFAULT_CONF "/etc/vigil/collector.conf"
 
@@ -53,7 +54,10 @@ static const struct vg_daemon collector_daemon = {
     .name = "vigil-collector",
     .about = "The Vigil collector: agents stream to it, operators query it.",
     .footer = "Logs go to stderr (the journal under systemd).  SIGTERM or SIGINT stop it\n"
-              "cleanly: no new connections, pending batches committed and acknowledged.",
+              "cleanly: no new connections, pending batches committed and acknowledged.\n"
+              "SIGHUP reloads the configuration, certificate, key, CA and revocations,\n"
+              "keeping the connections still valid; an invalid one is refused (logged)\n"
+              "and the collector runs on with the old.",
     .default_conf = DEFAULT_CONF,
     .keys = collector_conf_keys,
     .log_level_offset = offsetof(struct collector_conf, log_level),
@@ -61,28 +65,65 @@ static const struct vg_daemon collector_daemon = {
     .validate = validate,
 };
 
+/* The configuration in force (server_reload replaces it). */
+static struct collector_conf *conf;
+
+/* SIGHUP: the file again, checked as at start; the server applies it or
+ * nothing changes. */
+static void reload(struct server *s)
+{
+    struct collector_conf *next = calloc(1, sizeof(*next));
+    char err[1024];
+    int rc;
+
+    if (!next) {
+        log_error("reload refused: out of memory; running on with the previous configuration");
+        return;
+    }
+    if ((rc = vg_daemon_reload(&collector_daemon, next, err, sizeof(err))) == 0 &&
+        (rc = server_reload(s, next, err, sizeof(err))) != 0) {
+        char why[1100];
+        snprintf(why, sizeof(why), "%s: %s", vg_daemon_conf_path(), err);
+        vg_strlcpy(err, why, sizeof(err));
+        vg_conf_free(collector_conf_keys, next);
+    }
+    if (rc) {
+        log_error("reload refused, running on with the previous configuration: %s", err);
+        free(next);
+        return;
+    }
+    vg_conf_free(collector_conf_keys, conf);
+    free(conf);
+    conf = next;
+}
+
 int main(int argc, char **argv)
 {
-    struct collector_conf conf;
     struct server srv;
     char err[512];
     int rc;
 
     vg_log_init("vigil-collector", 0, VG_LOG_INFO);
-    memset(&conf, 0, sizeof(conf));
-    if ((rc = vg_daemon_start(&collector_daemon, argc, argv, &conf)) >= 0)
+    if (!(conf = calloc(1, sizeof(*conf))))
+        return 1;
+    if ((rc = vg_daemon_start(&collector_daemon, argc, argv, conf)) >= 0) {
+        free(conf);
         return rc;
+    }
     signal(SIGPIPE, SIG_IGN);
-    if (server_start(&srv, uv_default_loop(), &conf, err, sizeof(err))) {
+    if (server_start(&srv, uv_default_loop(), conf, err, sizeof(err))) {
         log_error("%s", err);
-        vg_conf_free(collector_conf_keys, &conf);
+        vg_conf_free(collector_conf_keys, conf);
+        free(conf);
         return 1;
     }
+    srv.on_reload = reload;
     uv_run(uv_default_loop(), UV_RUN_DEFAULT);
     server_free(&srv);
     rc = uv_loop_close(uv_default_loop());
     if (rc)
         log_warnx("event loop closed with handles open: %s", uv_strerror(rc));
-    vg_conf_free(collector_conf_keys, &conf);
+    vg_conf_free(collector_conf_keys, conf);
+    free(conf);
     return 0;
 }

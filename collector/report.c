@@ -823,6 +823,7 @@ struct report_job {
     struct cx_fleet fleet;
     struct cx_opts o;
     char db[4096];
+    char organisation[1024]; /* a copy: a reload may free the configuration's */
     int64_t points[64], window_ms;
     size_t npoints;
     char *cert_pem;
@@ -1126,7 +1127,9 @@ int report_render(struct server *s, struct conn *op, const Vigil__V1__OperatorRe
     j->npoints = np;
     j->window_ms = j->points[np - 1] - (int64_t)cf->history_ms - 14 * DAY_MS;
     vg_strlcpy(j->db, cf->db, sizeof(j->db));
-    j->o.organisation = cf->organisation;
+    vg_strlcpy(j->organisation, cf->organisation ? cf->organisation : "",
+               sizeof(j->organisation));
+    j->o.organisation = j->organisation;
     j->o.hosts_pattern = j->pattern[0] ? j->pattern : NULL;
     j->o.collector_version = VG_VERSION;
     j->o.generated_ms = now;

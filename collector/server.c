@@ -18,6 +18,7 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
+#include <stdarg.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -504,6 +505,18 @@ static int on_ready(struct vg_tls_conn *t)
                     "(enroll it again with a token, or a certificate with a new --name)",
                     p->cn, p->serial, vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
         return 0;
+    }
+    /* After a reload changed the CA: a resumed session's certificate was
+     * verified (if at all) against the old bundle, and so was one of a
+     * handshake begun before the reload. */
+    if (c->srv->ca_reload_ms && (vg_tls_resumed(t) || c->accept_ms <= c->srv->ca_reload_ms)) {
+        char why[300];
+        if (vg_tls_peer_verify(t, c->srv->tls, why, sizeof(why)) != 0) {
+            conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_UNAUTHENTICATED,
+                        "certificate of %s (serial %s) does not verify against [tls] ca: %s",
+                        p->cn, p->serial, why);
+            return 0;
+        }
     }
     if (p->role == VG_ROLE_AGENT) {
         if (c->srv->nagents >= c->srv->max_agents) {
@@ -1298,6 +1311,12 @@ static void sweep_cb(uv_timer_t *t)
 static void signal_cb(uv_signal_t *h, int signum)
 {
     struct server *s = h->data;
+    if (signum == SIGHUP) {
+        log_info("SIGHUP: reloading the configuration");
+        if (s->on_reload && !s->stopping)
+            s->on_reload(s);
+        return;
+    }
     log_info("%s: stopping", signum == SIGTERM ? "SIGTERM" : "SIGINT");
     server_stop(s);
 }
@@ -1600,9 +1619,11 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     uv_timer_start(&s->sweep, sweep_cb, 1000, 1000);
     uv_signal_init(loop, &s->sigterm);
     uv_signal_init(loop, &s->sigint);
-    s->sigterm.data = s->sigint.data = s;
+    uv_signal_init(loop, &s->sighup);
+    s->sigterm.data = s->sigint.data = s->sighup.data = s;
     uv_signal_start(&s->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&s->sigint, signal_cb, SIGINT);
+    uv_signal_start(&s->sighup, signal_cb, SIGHUP);
     log_info("listening on %s as %s (database %s; room for %llu agents and %u operators)",
              conf->listen, vg_tls_config_self(s->tls)->cn, conf->db,
              (unsigned long long)s->max_agents, OPERATOR_RESERVE);
@@ -1640,6 +1661,172 @@ fail:
     return rc;
 }
 
+/* ---- reload (SIGHUP) ---- */
+
+/* Appends "; " and a formatted part to the reload's summary. */
+static void note(char *out, size_t len, const char *fmt, ...) VG_PRINTF(3, 4);
+static void note(char *out, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(out);
+    va_list ap;
+    if (n + 3 >= len)
+        return;
+    if (n)
+        n += (size_t)snprintf(out + n, len - n, "; ");
+    va_start(ap, fmt);
+    vsnprintf(out + n, len - n, fmt, ap);
+    va_end(ap);
+}
+
+static void key_value(const struct vg_conf_key *k, const void *conf, char *out, size_t len)
+{
+    if (k->type == VG_CONF_DURATION)
+        vg_fmt_duration(*(const uint64_t *)(const void *)((const char *)conf + k->offset), out,
+                        len);
+    else
+        vg_conf_value(k, conf, out, len);
+    if (!out[0])
+        vg_strlcpy(out, "(unset)", len);
+}
+
+/* The server's TLS set-up for conf; the ticket keys file is read at
+ * start only. */
+static int tls_for(struct server *s, const struct collector_conf *conf, int enroll,
+                   struct vg_tls_config **out, char *err, size_t errlen)
+{
+    struct vg_tls_opts o;
+    memset(&o, 0, sizeof(o));
+    o.server = 1;
+    o.ca = conf->ca;
+    o.cert = conf->cert;
+    o.key = conf->key;
+    if (enroll) {
+        o.no_client_auth = 1;
+    } else {
+        o.ticket_lifetime_s = (uint32_t)(conf->ticket_lifetime_ms / 1000);
+        /* read at start only: the one in force */
+        o.ticket_key_file = s->conf->ticket_key_file && s->conf->ticket_key_file[0]
+                                ? s->conf->ticket_key_file
+                                : s->ticket_keys;
+    }
+    return vg_tls_config_new(&o, out, err, errlen);
+}
+
+int server_reload(struct server *s, struct collector_conf *next, char *err, size_t errlen)
+{
+    const struct collector_conf *cur = s->conf;
+    struct vg_tls_config *tls = NULL, *etls = NULL;
+    const struct vg_cert_info *was, *now;
+    char **old_rev = s->revoked, sum[2048] = "", why[512];
+    size_t old_n = s->nrevoked, old_cap = s->caprevoked;
+    uint64_t kept = 0, closed = 0;
+    int ca_changed, rc;
+
+    if ((rc = tls_for(s, next, 0, &tls, why, sizeof(why))) != 0 ||
+        (s->enroll_on && (rc = tls_for(s, next, 1, &etls, why, sizeof(why))) != 0)) {
+        snprintf(err, errlen, "[tls]: %s", why);
+        goto fail;
+    }
+    /* Revocations made since start are already in force; the store is
+     * read again for any made behind the collector's back. */
+    s->revoked = NULL;
+    s->nrevoked = s->caprevoked = 0;
+    if (store_revoked(s->store, conn_revoked_add, s) != 0) {
+        for (size_t i = 0; i < s->nrevoked; i++)
+            free(s->revoked[i]);
+        free(s->revoked);
+        s->revoked = old_rev;
+        s->nrevoked = old_n;
+        s->caprevoked = old_cap;
+        snprintf(err, errlen, "cannot read the revoked certificates from %s", cur->db);
+        rc = -EIO;
+        goto fail;
+    }
+    for (size_t i = 0; i < old_n; i++)
+        free(old_rev[i]);
+    free(old_rev);
+
+    /* Nothing fails from here on.  Keys read at start only keep their
+     * value: next takes them over, so that s->conf says what is in force. */
+    for (const struct vg_conf_key *k = collector_conf_keys; k->key; k++) {
+        char a[512], b[512];
+        if (!(k->flags & VG_CONF_RESTART) || vg_conf_same(k, cur, next))
+            continue;
+        key_value(k, cur, a, sizeof(a));
+        key_value(k, next, b, sizeof(b));
+        log_warnx("reload: [%s] %s changed (%s -> %s): needs a restart; %s stays in force "
+                  "until then", k->section, k->key, a, b, a);
+        /* cur is the caller's, freed once this returns 0 */
+        vg_conf_swap(k, (void *)(uintptr_t)cur, next);
+    }
+    /* What changed: */
+    was = vg_tls_config_self(s->tls);
+    now = vg_tls_config_self(tls);
+    if (memcmp(was->sha256, now->sha256, sizeof(was->sha256)) != 0) {
+        char t[VG_TIME_STR_MAX];
+        note(sum, sizeof(sum), "[tls] cert changed (serial %s -> %s, valid until %s)",
+             was->serial, now->serial, vg_time_format(now->not_after_ms, t, sizeof(t)));
+    }
+    ca_changed = !vg_tls_config_same_ca(s->tls, tls);
+    if (ca_changed) {
+        s->ca_reload_ms = vg_time_mono_ms();
+        note(sum, sizeof(sum), "[tls] ca changed (%s)", next->ca);
+    }
+    for (const struct vg_conf_key *k = collector_conf_keys; k->key; k++) {
+        char a[512], b[512];
+        if ((k->flags & VG_CONF_RESTART) || vg_conf_same(k, cur, next))
+            continue;
+        key_value(k, cur, a, sizeof(a));
+        key_value(k, next, b, sizeof(b));
+        note(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, a, b);
+    }
+    if (strcmp(cur->log_level ? cur->log_level : "", next->log_level ? next->log_level : "")) {
+        enum vg_log_level lvl;
+        if (vg_log_level_parse(next->log_level, &lvl) == 0)
+            vg_log_set_level(lvl);
+    }
+    /* Connections keep the configuration they were made with (the TLS
+     * layer holds a reference); new handshakes get the new one. */
+    vg_tls_config_free(s->tls);
+    s->tls = tls;
+    if (etls) {
+        vg_tls_config_free(s->enroll_tls);
+        s->enroll_tls = etls;
+    }
+    s->conf = next;
+
+    /* Those whose certificate the new CA bundle does not verify, or that
+     * is revoked, are closed; the others stay. */
+    for (struct conn *c = s->conns; c; c = c->next) {
+        const struct vg_cert_info *peer;
+        if (c->closing || !c->ready_ms || (c->kind != CONN_AGENT && c->kind != CONN_OPERATOR))
+            continue;
+        peer = vg_tls_peer(c->tls);
+        if (conn_is_revoked(s, peer->serial)) {
+            log_warnx("reload: closing %s (%s): its certificate (serial %s) is revoked",
+                      peer->cn, c->addr, peer->serial);
+            conn_close(c, "certificate revoked");
+            closed++;
+        } else if (ca_changed && vg_tls_peer_verify(c->tls, tls, why, sizeof(why)) != 0) {
+            log_warnx("reload: closing %s (%s): its certificate (serial %s) does not verify "
+                      "against the new [tls] ca %s: %s", peer->cn, c->addr, peer->serial,
+                      next->ca, why);
+            conn_close(c, "certificate no longer trusted");
+            closed++;
+        } else {
+            kept++;
+        }
+    }
+    note(sum, sizeof(sum), "%llu connections kept, %llu closed", (unsigned long long)kept,
+         (unsigned long long)closed);
+    log_info("reload: %s", sum);
+    return 0;
+fail:
+    vg_tls_config_free(tls);
+    vg_tls_config_free(etls);
+    return rc ? rc : VG_ECONFIG;
+}
+
 void server_stop(struct server *s)
 {
     if (s->stopping)
@@ -1673,6 +1860,7 @@ void server_stop(struct server *s)
     uv_close((uv_handle_t *)&s->sweep, NULL);
     uv_close((uv_handle_t *)&s->sigterm, NULL);
     uv_close((uv_handle_t *)&s->sigint, NULL);
+    uv_close((uv_handle_t *)&s->sighup, NULL);
 }
 
 void server_free(struct server *s)

@@ -604,6 +604,63 @@ static void print_value(const struct vg_conf_key *k, const void *obj, FILE *out)
     }
 }
 
+void vg_conf_value(const struct vg_conf_key *k, const void *obj, char *out, size_t len)
+{
+    FILE *f;
+    if (!len)
+        return;
+    out[0] = '\0';
+    if (!(f = fmemopen(out, len, "w")))
+        return;
+    print_value(k, obj, f);
+    fclose(f);
+    out[len - 1] = '\0';
+}
+
+int vg_conf_same(const struct vg_conf_key *k, const void *a, const void *b)
+{
+    switch (k->type) {
+    case VG_CONF_STR:
+    case VG_CONF_PATH: {
+        const char *x = *CFIELD(a, k, char *), *y = *CFIELD(b, k, char *);
+        return strcmp(x ? x : "", y ? y : "") == 0;
+    }
+    case VG_CONF_BOOL:
+    case VG_CONF_ENUM:
+        return *CFIELD(a, k, int) == *CFIELD(b, k, int);
+    case VG_CONF_LIST: {
+        const struct vg_strlist *x = CFIELD(a, k, struct vg_strlist);
+        const struct vg_strlist *y = CFIELD(b, k, struct vg_strlist);
+        if (x->n != y->n)
+            return 0;
+        for (size_t i = 0; i < x->n; i++)
+            if (strcmp(x->v[i], y->v[i]) != 0)
+                return 0;
+        return 1;
+    }
+    default:
+        return *CFIELD(a, k, uint64_t) == *CFIELD(b, k, uint64_t);
+    }
+}
+
+void vg_conf_swap(const struct vg_conf_key *k, void *a, void *b)
+{
+    size_t n;
+    uint8_t t[sizeof(struct vg_strlist) > sizeof(uint64_t) ? sizeof(struct vg_strlist)
+                                                            : sizeof(uint64_t)];
+    switch (k->type) {
+    case VG_CONF_STR:
+    case VG_CONF_PATH: n = sizeof(char *); break;
+    case VG_CONF_BOOL:
+    case VG_CONF_ENUM: n = sizeof(int); break;
+    case VG_CONF_LIST: n = sizeof(struct vg_strlist); break;
+    default: n = sizeof(uint64_t); break;
+    }
+    memcpy(t, (uint8_t *)a + k->offset, n);
+    memcpy((uint8_t *)a + k->offset, (uint8_t *)b + k->offset, n);
+    memcpy((uint8_t *)b + k->offset, t, n);
+}
+
 void vg_conf_dump(const struct vg_conf_key *t, const void *obj, FILE *out)
 {
     const char *cur = NULL;
@@ -626,8 +683,10 @@ void vg_conf_print_example(const struct vg_conf_key *t, FILE *out)
             fprintf(out, "%s[%s]\n", cur ? "\n" : "", k->section);
             cur = k->section;
         }
-        fprintf(out, "# %s%s\n", k->help ? k->help : "",
-                (k->flags & VG_CONF_REQUIRED) ? " (required)" : "");
+        fprintf(out, "# %s%s%s\n", k->help ? k->help : "",
+                (k->flags & VG_CONF_REQUIRED) ? " (required)" : "",
+                (k->flags & VG_CONF_RESTART) ? " (read at start: a reload does not change it)"
+                                             : "");
         if (k->type == VG_CONF_ENUM)
             fprintf(out, "# one of: %s\n", k->choices);
         if (k->def)

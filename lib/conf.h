@@ -38,8 +38,9 @@ enum vg_conf_type {
 };
 
 #define VG_CONF_REQUIRED 0x1 /* must be set (by file or by default) */
+#define VG_CONF_RESTART 0x2  /* read at start only: a reload logs a change and ignores it */
 /* A URL whose USER:PASSWORD@ part --dump-config prints without the password. */
-#define VG_CONF_URL_PASSWORD 0x2
+#define VG_CONF_URL_PASSWORD 0x4
 
 struct vg_conf_key {
     const char *section;
@@ -83,6 +84,13 @@ int vg_conf_check_required(const struct vg_conf_key *table, const void *obj, con
 void vg_conf_free(const struct vg_conf_key *table, void *obj);
 /* Prints the effective configuration as INI. */
 void vg_conf_dump(const struct vg_conf_key *table, const void *obj, FILE *out);
+/* k's value in obj as text, as vg_conf_dump prints it (cut to len). */
+void vg_conf_value(const struct vg_conf_key *k, const void *obj, char *out, size_t len);
+/* 1 if k has the same value in a and b (strings and lists compared
+ * whole). */
+int vg_conf_same(const struct vg_conf_key *k, const void *a, const void *b);
+/* Exchanges k's value between a and b (what it owns moves with it). */
+void vg_conf_swap(const struct vg_conf_key *k, void *a, void *b);
 /* Prints a commented example file: every key, its default and help. */
 void vg_conf_print_example(const struct vg_conf_key *table, FILE *out);
 

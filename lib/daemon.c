@@ -14,6 +14,9 @@
 #include "util.h"
 #include "log.h"
 
+/* The file vg_daemon_start loaded, for reloads. */
+static char conf_path[4096];
+
 static void usage(const struct vg_daemon *d, FILE *out)
 {
     fprintf(out,
@@ -70,6 +73,7 @@ int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf
         fprintf(stderr, "%s: unexpected argument '%s'\n", d->name, argv[optind]);
         return 2;
     }
+    vg_strlcpy(conf_path, path, sizeof(conf_path));
     rc = vg_conf_load(d->keys, conf, path, err, sizeof(err));
     if (rc == 0 && d->validate)
         rc = d->validate(conf, path, err, sizeof(err));
@@ -96,6 +100,33 @@ int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf
         return 0;
     }
     return -1;
+}
+
+const char *vg_daemon_conf_path(void)
+{
+    return conf_path;
+}
+
+int vg_daemon_reload(const struct vg_daemon *d, void *conf, char *err, size_t errlen)
+{
+    const char *lvl;
+    enum vg_log_level level;
+    int rc;
+
+    rc = vg_conf_load(d->keys, conf, conf_path, err, errlen);
+    if (rc == 0 && d->validate)
+        rc = d->validate(conf, conf_path, err, errlen);
+    lvl = *(const char *const *)(const void *)((const char *)conf + d->log_level_offset);
+    if (rc == 0 && (!lvl || vg_log_level_parse(lvl, &level))) {
+        snprintf(err, errlen, "%s: %s '%s': use error, warn, info or debug", conf_path,
+                 d->log_level_key, lvl ? lvl : "");
+        rc = VG_ECONFIG;
+    }
+    if (rc) {
+        vg_conf_free(d->keys, conf);
+        return rc == -ENOMEM ? rc : VG_ECONFIG;
+    }
+    return 0;
 }
 
 /* ---- systemd notification ---- */

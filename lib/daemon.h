@@ -37,6 +37,14 @@ struct vg_daemon {
  * error; 2 on a usage error), conf then being freed. */
 int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf);
 
+/* Reloading (SIGHUP): loads the file vg_daemon_start loaded into conf
+ * (zeroed by the caller) with the same checks (validate, the log level;
+ * not check_only).  Returns 0, or VG_ECONFIG (conf freed) with a message
+ * naming the file and the key in err.  The log level is not changed. */
+int vg_daemon_reload(const struct vg_daemon *d, void *conf, char *err, size_t errlen);
+/* The configuration file vg_daemon_start loaded. */
+const char *vg_daemon_conf_path(void);
+
 /* systemd's notification protocol (sd_notify(3)), without libsystemd: a
  * datagram to $NOTIFY_SOCKET ("@name" for the abstract namespace).  A
  * no-op when the variable is unset.  Returns 0 or -errno. */

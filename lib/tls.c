@@ -60,6 +60,10 @@ struct vg_tls_config {
     struct vg_cert_info self;
     uint32_t handshake_timeout_ms;
     uint64_t full, resumed;
+    /* The owner's reference and one per connection made with it: a
+     * reload replaces the owner's, while the connections that already
+     * use it keep it until they close. */
+    unsigned refs;
 };
 
 struct vg_tls_session {
@@ -544,6 +548,7 @@ int vg_tls_config_new(const struct vg_tls_opts *o, struct vg_tls_config **out, c
     c = calloc(1, sizeof(*c));
     if (!c)
         return -ENOMEM;
+    c->refs = 1;
     c->server = o->server;
     c->no_client_auth = o->no_client_auth;
     c->handshake_timeout_ms = o->handshake_timeout_ms ? o->handshake_timeout_ms
@@ -672,7 +677,7 @@ fail:
 
 void vg_tls_config_free(struct vg_tls_config *c)
 {
-    if (!c)
+    if (!c || --c->refs > 0)
         return;
     vg__tickets_free(c->tickets);
     mbedtls_ssl_config_free(&c->conf);
@@ -685,6 +690,15 @@ void vg_tls_config_free(struct vg_tls_config *c)
 const struct vg_cert_info *vg_tls_config_self(const struct vg_tls_config *c)
 {
     return &c->self;
+}
+
+int vg_tls_config_same_ca(const struct vg_tls_config *a, const struct vg_tls_config *b)
+{
+    const mbedtls_x509_crt *x = &a->ca->crt, *y = &b->ca->crt;
+    for (; x && y; x = x->next, y = y->next)
+        if (x->raw.len != y->raw.len || (x->raw.len && memcmp(x->raw.p, y->raw.p, x->raw.len)))
+            return 0;
+    return x == y;
 }
 
 void vg_tls_config_stats(const struct vg_tls_config *c, uint64_t *full, uint64_t *resumed)
@@ -736,6 +750,7 @@ static void handle_closed(uv_handle_t *h)
         mbedtls_ssl_free(&c->ssl);
     vg_buf_free(&c->in);
     vg_buf_free(&c->out);
+    vg_tls_config_free(c->cfg); /* the connection's reference */
     free(c);
 }
 
@@ -1107,6 +1122,7 @@ static struct vg_tls_conn *conn_new(uv_loop_t *loop, struct vg_tls_config *cfg,
     if (!c)
         return NULL;
     c->cfg = cfg;
+    cfg->refs++;
     c->h = h;
     c->data = data;
     vg_buf_init(&c->in, 1024 * 1024);
@@ -1374,6 +1390,34 @@ void vg_tls_pause(struct vg_tls_conn *c, int paused)
         deliver(c); /* records mbedtls already holds */
         flush(c);
     }
+}
+
+int vg_tls_peer_verify(struct vg_tls_conn *c, const struct vg_tls_config *cfg, char *why_out,
+                       size_t len)
+{
+    const mbedtls_x509_crt *peer;
+    uint32_t flags = 0;
+    int rc;
+
+    if (c->state != ST_OPEN || !c->ssl_ready || !(peer = mbedtls_ssl_get_peer_cert(&c->ssl)))
+        return 0; /* no certificate to judge (not open, or enrollment) */
+    rc = mbedtls_x509_crt_verify((mbedtls_x509_crt *)peer, &cfg->ca->crt, NULL, NULL, &flags,
+                                 NULL, NULL);
+    if (rc == 0)
+        return 0;
+    if (flags) {
+        char m[256];
+        int n = mbedtls_x509_crt_verify_info(m, sizeof(m), "", flags);
+        if (n > 0 && m[n - 1] == '\n')
+            m[n - 1] = '\0';
+        for (char *p = m; *p; p++)
+            if (*p == '\n')
+                *p = ';';
+        snprintf(why_out, len, "%s", m);
+    } else {
+        mbed_err(rc, why_out, len);
+    }
+    return VG_ECERT;
 }
 
 void *vg_tls_data(const struct vg_tls_conn *c) { return c->data; }

@@ -59,7 +59,12 @@ struct vg_tls_opts {
  * message naming the file and the fix in err. */
 int vg_tls_config_new(const struct vg_tls_opts *opts, struct vg_tls_config **out, char *err,
                       size_t errlen);
+/* Drops the caller's reference: each connection made with cfg holds one
+ * of its own, so a configuration replaced at a reload lives on until the
+ * last connection using it has closed.  NULL: no-op. */
 void vg_tls_config_free(struct vg_tls_config *cfg);
+/* 1 if a and b trust the same CA certificates (byte for byte). */
+int vg_tls_config_same_ca(const struct vg_tls_config *a, const struct vg_tls_config *b);
 /* The configuration's own certificate. */
 const struct vg_cert_info *vg_tls_config_self(const struct vg_tls_config *cfg);
 /* Number of handshakes resumed from a ticket and completed in full (server). */
@@ -129,6 +134,12 @@ void *vg_tls_data(const struct vg_tls_conn *c);
 void vg_tls_set_data(struct vg_tls_conn *c, void *data);
 /* Peer certificate, valid from on_ready on. */
 const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c);
+/* Verifies the peer's certificate of an open connection against cfg's CA
+ * bundle, now (validity, signature, chain): for a reload that changed the
+ * CA.  Returns 0 (verified, or no peer certificate: enrollment), or
+ * VG_ECERT with the reasons in why. */
+int vg_tls_peer_verify(struct vg_tls_conn *c, const struct vg_tls_config *cfg, char *why,
+                       size_t len);
 /* "192.0.2.1:53422" */
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c);
 /* Bytes read from the peer so far (0: it has said nothing yet). */

@@ -90,6 +90,7 @@ struct monitor {
     uv_timer_t restart, tick;
     uint64_t backoff_ms, restarts;
     int restart_at_once; /* a renewed certificate: no backoff */
+    int restart_pending; /* a reload came before its hello: restart after it */
 
     /* Events not yet acknowledged (see the top of this file). */
     struct vg_buf ret;
@@ -413,6 +414,28 @@ static void on_cert(struct monitor *m, const uint8_t *p, size_t len)
     ctl_sent(m, vg_ps_put_u64(&m->ctl, VG_PS_SHUTDOWN, 3000), "shutdown");
 }
 
+static void kill_timer_cb(uv_timer_t *t);
+
+void monitor_restart(struct monitor *m, const char *why)
+{
+    m->restart_pending = 0;
+    if (m->stopped || !m->proc_open || m->state == C_STOPPING)
+        return; /* the next start reads the file anyway */
+    if (m->state != C_RUNNING) {
+        m->restart_pending = 1;
+        return;
+    }
+    log_info("[priv] restarting the network process %d: %s", m->pid, why);
+    /* As after a renewal: it sends what it holds, stops, and starts again
+     * at once; events it had not spooled are sent to the new one. */
+    m->restart_at_once = 1;
+    m->state = C_STOPPING;
+    ctl_sent(m, vg_ps_put_u64(&m->ctl, VG_PS_SHUTDOWN, 3000), "shutdown");
+    /* One that does not stop is killed, as at a stop (and then started). */
+    m->acks_seen = m->acks;
+    uv_timer_start(&m->restart, kill_timer_cb, 3000 + 10000, 0);
+}
+
 static void handle(struct monitor *m, uint32_t type, const uint8_t *p, size_t len)
 {
     char why[300];
@@ -445,6 +468,8 @@ static void handle(struct monitor *m, uint32_t type, const uint8_t *p, size_t le
         m->source_sent[0] = '\0';
         send_state(m);
         flush(m);
+        if (m->restart_pending)
+            monitor_restart(m, "the configuration was reloaded while it started");
         return;
     }
     case VG_PS_EVENT_ACK: {

@@ -31,6 +31,11 @@ struct monitor *monitor_start(struct agent *a, char **argv, const struct monitor
 /* Asks the child to send what is queued (waiting at most max_wait_ms for
  * acknowledgements) and exit; stopped(a) runs once it has, and every
  * handle is closed. */
+/* Stops the network process gracefully (it sends what it holds) and
+ * starts it again at once, reading the configuration file anew; after
+ * its hello if it is still starting; nothing when it is not running (its
+ * next start reads the file).  why is logged. */
+void monitor_restart(struct monitor *m, const char *why);
 void monitor_stop(struct monitor *m, uint64_t max_wait_ms, void (*stopped)(struct agent *a));
 void monitor_free(struct monitor *m);
 

@@ -204,6 +204,8 @@ static void put_key(const struct vg_conf_key *k)
     } else if (!(k->flags & VG_CONF_REQUIRED)) {
         printf("; no default");
     }
+    if (k->flags & VG_CONF_RESTART)
+        printf("; read at start: a reload (SIGHUP) does not change it");
     printf(".\n.br\n");
     put_text(k->help ? k->help : "");
     printf(".\n");

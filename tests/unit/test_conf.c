@@ -923,6 +923,43 @@ static void test_dump_round_trip(void **state)
     vg_conf_free(keys, &b);
 }
 
+/* A reload compares keys by vg_conf_value and keeps a value with
+ * vg_conf_swap: every type's value moves whole, what it owns with it. */
+static void test_value_and_swap(void **state)
+{
+    struct cfg a, b;
+    char x[64], y[64];
+    (void)state;
+
+    parse_ok(&a, "[main]\nname = one\nverbose = yes\nworkers = 7\n"
+                 "[net]\ninterval = 1500ms\nservers = p, q\nmode = interval\n");
+    parse_ok(&b, "[main]\nname = two\n[net]\nservers = r\n");
+    for (const struct vg_conf_key *k = keys; k->key; k++) {
+        char before_a[64], before_b[64];
+        vg_conf_value(k, &a, before_a, sizeof(before_a));
+        vg_conf_value(k, &b, before_b, sizeof(before_b));
+        assert_int_equal(vg_conf_same(k, &a, &b), strcmp(before_a, before_b) == 0);
+        vg_conf_swap(k, &a, &b);
+        vg_conf_value(k, &a, x, sizeof(x));
+        vg_conf_value(k, &b, y, sizeof(y));
+        assert_string_equal(x, before_b);
+        assert_string_equal(y, before_a);
+    }
+    vg_conf_value(&keys[0], &a, x, sizeof(x));
+    assert_string_equal(x, "two");
+    vg_conf_value(&keys[7], &a, x, sizeof(x)); /* servers */
+    assert_string_equal(x, "r");
+    vg_conf_value(&keys[7], &b, x, sizeof(x));
+    assert_string_equal(x, "p,q");
+    vg_conf_value(&keys[5], &b, x, sizeof(x)); /* interval */
+    assert_string_equal(x, "1500ms");
+    /* Cut to the buffer, terminated. */
+    vg_conf_value(&keys[7], &b, x, 2);
+    assert_string_equal(x, "p");
+    vg_conf_free(keys, &a);
+    vg_conf_free(keys, &b);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -960,6 +997,7 @@ int main(void)
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_conf_free_all),
         cmocka_unit_test(test_dump_round_trip),
+        cmocka_unit_test(test_value_and_swap),
     };
     return cmocka_run_group_tests(tests, group_setup, group_teardown);
 }
