@@ -157,11 +157,11 @@ const struct vg_conf_key agent_conf_keys[] = {
     KR("tls", "key", VG_CONF_PATH, NULL, key, "this agent's private key (mode 0600)"),
     K("tls", "server_name", VG_CONF_STR, NULL, server_name,
       "name expected in the collector's certificate (default: the host part of address)"),
-    K("metrics", "listen", VG_CONF_STR, NULL, metrics_listen,
+    KS("metrics", "listen", VG_CONF_STR, NULL, metrics_listen,
       "address and port of the Prometheus endpoint, GET /metrics over plain HTTP, served by "
       "the root process (127.0.0.1:9811); off when unset; it has no authentication, so only "
       "a loopback address is taken unless allow_remote is set"),
-    K("metrics", "allow_remote", VG_CONF_BOOL, "no", metrics_allow_remote,
+    KS("metrics", "allow_remote", VG_CONF_BOOL, "no", metrics_allow_remote,
       "let [metrics] listen be an address other than loopback (anyone who reaches it reads "
       "the figures: firewall it)"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },

@@ -113,11 +113,11 @@ const struct vg_conf_key collector_conf_keys[] = {
       "rotation with the previous key kept), so that agents resume after a restart or "
       "upgrade (default: tickets.keys beside the database); a copy lets its holder decrypt "
       "recorded sessions up to two ticket lifetimes old, so keep it out of backups"),
-    K("metrics", "listen", VG_CONF_STR, NULL, metrics_listen, 0,
+    K("metrics", "listen", VG_CONF_STR, NULL, metrics_listen, RS,
       "address and port of the Prometheus endpoint, GET /metrics over plain HTTP "
       "(127.0.0.1:9810); off when unset; it has no authentication, so only a loopback "
       "address is taken unless allow_remote is set"),
-    K("metrics", "allow_remote", VG_CONF_BOOL, "no", metrics_allow_remote, 0,
+    K("metrics", "allow_remote", VG_CONF_BOOL, "no", metrics_allow_remote, RS,
       "let [metrics] listen be an address other than loopback (anyone who reaches it reads "
       "the figures: firewall it)"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },

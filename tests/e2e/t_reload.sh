@@ -19,7 +19,10 @@ start collector "$COLLECTOR" -c collector.conf
 CPID=$LAST_PID
 wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 for i in 1 2; do
-    agent_conf "$PORT" agent-$i "site=leeds" >agent$i.conf
+    # A connection counted once across reloads: no dead-peer timeout may
+    # end it on a loaded machine (the collector still closes a silent one
+    # after its idle_timeout).
+    agent_conf "$PORT" agent-$i "site=leeds" | sed 's/^dead_after = .*/dead_after = 60s/' >agent$i.conf
     cat >>agent$i.conf <<CONF
 [telemetry]
 process_source = off
@@ -140,7 +143,7 @@ CPID=$LAST_PID
 wait_for 30 "collector up" 'grep -q "listening on" collector3.log'
 start agent1b "$AGENT" -c agent1.conf.good
 APID1=$LAST_PID
-agent_conf "$PORT" agent-3 >agent3.conf
+agent_conf "$PORT" agent-3 | sed 's/^dead_after = .*/dead_after = 60s/' >agent3.conf
 sed -i 's#^ca = pki/ca.crt#ca = both.crt#; s#pki/agent-3#pki2/agent-3#' agent3.conf
 start agent3 "$AGENT" -c agent3.conf
 APID3=$LAST_PID
