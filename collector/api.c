@@ -809,6 +809,14 @@ static const char *t_command(const Vigil__V1__OperatorRequest *req, char *buf, s
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
         return req->release_token->agent_id;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
+        if (req->revoke->operator_name[0]) {
+            snprintf(buf, len, "operator %.64s", req->revoke->operator_name);
+            return buf;
+        }
+        if (req->revoke->serial[0]) {
+            snprintf(buf, len, "serial %.100s", req->revoke->serial);
+            return buf;
+        }
         return req->revoke->agent_id;
     default:
         return "";
@@ -887,6 +895,10 @@ static const struct api_entry {
       command_free_response },
     { REQ(REVOKE), "revoke", "revoke certificates", VG_ROLE_ADMIN,
       t_command, revoke_host, revoke_free_response },
+    { REQ(OPERATORS), "operators", "list operators", VG_ROLE_AUDITOR,
+      t_none, operators_list, operators_free_response },
+    { REQ(REVOKED), "revoked", "list revoked certificates", VG_ROLE_AUDITOR,
+      t_none, operators_revoked, operators_free_response },
     { REQ(ENROLL_TOKEN_CREATE), "enroll-token create", "create enrollment tokens", VG_ROLE_ADMIN,
       t_none,
       enroll_token_create, enroll_free_response },
@@ -967,6 +979,7 @@ int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReques
     int stop = 0;
 
     resp.request_id = req->request_id;
+    operators_seen(s, c);
     if (!e)
         resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                    "unknown request; is vigilctl newer than the collector?");

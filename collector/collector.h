@@ -94,6 +94,7 @@ struct conn {
                                 fault): none after it is, so that no later ack or
                                 hello skips it; it is resent on the next connection */
     uint64_t serial;         /* unique per accepted connection */
+    int op_seen;             /* its operator certificate recorded (operators_seen) */
     int evicted;             /* closed to make room for a newer handshake */
     int spoke;               /* known to have sent bytes in its handshake */
     int in_hs;               /* on the server's list of handshakes, oldest first */
@@ -426,6 +427,14 @@ void collect_retention(struct server *s);
 int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp);
 void revoke_free_response(Vigil__V1__OperatorResponse *resp);
+/* Operator certificates (operators.c): operators_seen records c's
+ * certificate (once per connection); vigilctl operators and revoked. */
+void operators_seen(struct server *s, struct conn *c);
+int operators_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp);
+int operators_revoked(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                      Vigil__V1__OperatorResponse *resp);
+void operators_free_response(Vigil__V1__OperatorResponse *resp);
 /* Enrollment (enroll.c): tokens for operators, the endpoint for agents. */
 int enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                         Vigil__V1__OperatorResponse *resp);
