@@ -127,9 +127,9 @@ void ctl_usage_revoked(FILE *out)
             "\n"
             "Lists every certificate the collector has revoked, of hosts and of\n"
             "operators: SERIAL, REVOKED (when), SUBJECT (host AGENT_ID or operator NAME),\n"
-            "BY and REASON.  'vigilctl --json revoked' is what 'vigilctl pki crl\n"
-            "--revoked FILE' signs on a machine that holds the CA key.  Any operator\n"
-            "role may list them.\n");
+            "BY and REASON.  Saved with --json, it is what 'vigilctl pki crl' signs on\n"
+            "a machine that holds the CA key but cannot reach the collector.  Any\n"
+            "operator role may list them.\n");
 }
 
 int ctl_revoked_json(struct ctl *ctl, json_t **out)
