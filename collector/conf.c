@@ -109,5 +109,11 @@ const struct vg_conf_key collector_conf_keys[] = {
       "rotation with the previous key kept), so that agents resume after a restart or "
       "upgrade (default: tickets.keys beside the database); a copy lets its holder decrypt "
       "recorded sessions up to two ticket lifetimes old, so keep it out of backups"),
+    K("operators", "scopes", VG_CONF_LIST, NULL, operator_scopes, 0,
+      "operators limited to groups of hosts: NAME:KEY=VALUE, ... (NAME: an operator "
+      "certificate's name; KEY=VALUE: a host tag, from the agent's [agent] tags; list a name "
+      "more than once for several groups); such an operator sees, commands and reports on "
+      "only the hosts with one of its tags, and every refusal is audited; operators not "
+      "named see every host"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };

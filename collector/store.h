@@ -254,6 +254,10 @@ int64_t store_host_revoked(struct store *s, int64_t host_id);
 /* Every revoked serial.  Returns 0 or an error. */
 int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), void *ctx);
 
+/* A host's tags as a JSON object ("{}" if none) into *tags_json (new;
+ * free()).  Returns 1, 0 (no such host) or an error. */
+int store_host_tags(struct store *s, const char *agent_id, char **tags_json);
+
 /* ---- operator certificates ---- */
 
 /* Records (or refreshes the last use of) an operator certificate. */

@@ -130,6 +130,7 @@ enum {
     Q_REVOKE_HOST,
     Q_REVOKED_ALL,
     Q_OPERATOR_SEEN,
+    Q_HOST_TAGS,
     Q_OPERATORS,
     Q_REVOKE_OPERATOR,
     Q_REVOKE_SERIAL,
@@ -489,6 +490,7 @@ static const char *const queries[Q_COUNT] = {
         " RETURNING serial",
     [Q_REVOKE_HOST] = "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1",
     [Q_REVOKED_ALL] = "SELECT serial FROM revoked",
+    [Q_HOST_TAGS] = "SELECT coalesce(tags, '{}') FROM hosts WHERE agent_id = ?1",
     [Q_OPERATOR_SEEN] =
         "INSERT INTO operators(serial, name, role, not_after_ms, first_seen_ms, last_seen_ms)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(serial) DO UPDATE SET"
@@ -2789,6 +2791,23 @@ int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), voi
         cb(ctx, (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read revoked certificates");
+}
+
+int store_host_tags(struct store *s, const char *agent_id, char **tags_json)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_TAGS);
+    int rc;
+    *tags_json = NULL;
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && !(*tags_json = strdup((const char *)sqlite3_column_text(st, 0))))
+        rc = -ENOMEM;
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == -ENOMEM)
+        return rc;
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot look up host");
 }
 
 int store_operator_seen(struct store *s, const char *serial, const char *name, const char *role,
