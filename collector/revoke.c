@@ -159,6 +159,7 @@ int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequ
         return 0;
     }
     vigil__v1__revoke_result__init(x.r);
+    x.r->operator_name = strdup("");
     snprintf(opname, sizeof(opname), "%s %s", vg_role_name(p->role), p->cn);
     rc = store_begin(s->store);
     if (rc == 0)

@@ -18,6 +18,13 @@ CPID=$LAST_PID
 wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
 as() { r=$1; shift; VIGIL_CERT=pki/$r.crt VIGIL_KEY=pki/$r.key "$@"; }
+# refused NAME SERIAL: vigilctl (a full handshake) is refused for a revoked
+# certificate.  It may see the refusal or only the closed connection.
+refused() {
+    as "$1" expect_exit 1 "$CTL" hosts
+    grep -q "certificate of $1 (serial $2) is revoked;" collector.log ||
+        fail "no full-handshake refusal of $1 in the collector's log"
+}
 
 # Default lifetime of an operator certificate: 90 days.
 expect_exit 0 "$CTL" --json pki show pki/responder-1.crt
@@ -66,8 +73,7 @@ wait "$PEER" || fail "vgpeer failed: $(cat peer.err)"
 grep -qx "resumed True" peer.txt || fail "the session was not resumed: $(cat peer.txt)"
 expect_in collector.log "certificate of responder-1 (serial $RSERIAL) is revoked (a resumed TLS session)"
 # And a full handshake.
-as responder-1 expect_exit 1 "$CTL" hosts
-expect_in err.txt "revoked"
+refused responder-1 "$RSERIAL"
 
 # By serial: a certificate never seen.
 expect_exit 0 "$CTL" --json pki show pki/spare.crt
@@ -75,8 +81,7 @@ SSERIAL=$(jq -r .serial out.txt)
 LOWER=$(echo "$SSERIAL" | tr -d : | tr A-F a-f)
 as admin-1 expect_exit 0 "$CTL" --json revoke --serial "$LOWER" --reason "never handed out"
 jq -e --arg s "$SSERIAL" '.serials == [$s]' out.txt >/dev/null || fail "revoke --serial: $(cat out.txt)"
-as spare expect_exit 1 "$CTL" hosts
-expect_in err.txt "revoked"
+refused spare "$SSERIAL"
 
 # The list and the audit log.
 as auditor-1 expect_exit 0 "$CTL" --json revoked
@@ -115,6 +120,5 @@ openssl verify -crl_check -CAfile pki/ca.crt -CRLfile crl.pem pki/auditor-1.crt 
 stop "$CPID"
 start collector "$COLLECTOR" -c collector.conf
 wait_for 30 "collector up" 'grep -q "listening on" collector.log'
-as responder-1 expect_exit 1 "$CTL" hosts
-expect_in err.txt "revoked"
+refused responder-1 "$RSERIAL"
 as auditor-1 expect_exit 0 "$CTL" hosts
