@@ -976,6 +976,12 @@ static const char *req_host(const Vigil__V1__OperatorRequest *req)
     return a && a[0] ? a : NULL;
 }
 
+static int coll_agent_cb(void *ctx, const struct store_collection *c)
+{
+    vg_strlcpy(ctx, c->agent_id ? c->agent_id : "", 256);
+    return 0;
+}
+
 /* 1 if op may make e's request: its role is enough and, for an operator
  * limited to groups ([operators] scopes), the host it names is in them.
  * Else 0 with resp set to "permission denied" and the refusal logged and
@@ -996,7 +1002,23 @@ static int allowed(struct server *s, struct conn *op, const struct api_entry *e,
                     e->target(req, buf, sizeof(buf)), msg);
         return 0;
     }
-    if (!sc->scoped || !(host = req_host(req)))
+    if (!sc->scoped)
+        return 1;
+    /* A triage package: its host's. */
+    if (req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTION_GET) {
+        char agent[256] = "";
+        (void)store_collection_get(s->store, req->collection_get->collection_id, coll_agent_cb,
+                                   agent);
+        if (agent[0] && (in = scope_host(s, sc, agent)) != 1 && in != -ENOENT) {
+            snprintf(msg, sizeof(msg), "%s is limited to hosts tagged %s; the package is from "
+                     "host '%.64s', not one of them", vg_tls_peer(op->tls)->cn, sc->text, agent);
+            resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
+                        e->target(req, buf, sizeof(buf)), msg);
+            return 0;
+        }
+        return 1;
+    }
+    if (!(host = req_host(req)))
         return 1;
     /* No such host: the handler says so, as it would to anyone. */
     if ((in = scope_host(s, sc, host)) == 1 || in == -ENOENT)

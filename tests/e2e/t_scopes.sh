@@ -71,6 +71,19 @@ as resp-a expect_exit 0 "$CTL" inventory agent-1
 as resp-a expect_exit 0 "$CTL" --json commands
 jq -e 'length == 0' out.txt >/dev/null || fail "commands: $(cat out.txt)"
 
+# A triage package of a site=b host, collected by an unscoped responder:
+# resp-a cannot see it listed, nor download it by its id.
+as responder-1 expect_exit 0 "$CTL" collect agent-2 --reason "INC-1" -o b.tar.lz4 --timeout 120s
+as responder-1 expect_exit 0 "$CTL" --json collections agent-2
+ID=$(jq -r '.[0].collection_id' out.txt)
+as resp-a expect_exit 0 "$CTL" --json collections
+jq -e 'length == 0' out.txt >/dev/null || fail "collections listed to resp-a: $(cat out.txt)"
+as resp-a expect_exit 1 "$CTL" collection get "$ID" -o stolen.tar.lz4
+expect_in err.txt "the package is from host 'agent-2', not one of them"
+[ ! -e stolen.tar.lz4 ] || fail "resp-a downloaded agent-2's package"
+[ "$(sql c.db "select count(*) from audit where action = 'download' and result = 'refused' and actor like 'responder resp-a%'")" -ge 1 ] ||
+    fail "the download refusal is not audited"
+
 # Reports: only its group.
 as resp-a expect_exit 0 "$CTL" report patch --format json -o ra.json
 jq -e '.hosts | map(.agent_id) == ["agent-1"]' ra.json >/dev/null ||
