@@ -809,6 +809,14 @@ static const char *t_command(const Vigil__V1__OperatorRequest *req, char *buf, s
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
         return req->release_token->agent_id;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
+        if (req->revoke->operator_name[0]) {
+            snprintf(buf, len, "operator %.64s", req->revoke->operator_name);
+            return buf;
+        }
+        if (req->revoke->serial[0]) {
+            snprintf(buf, len, "serial %.100s", req->revoke->serial);
+            return buf;
+        }
         return req->revoke->agent_id;
     default:
         return "";
@@ -887,6 +895,10 @@ static const struct api_entry {
       command_free_response },
     { REQ(REVOKE), "revoke", "revoke certificates", VG_ROLE_ADMIN,
       t_command, revoke_host, revoke_free_response },
+    { REQ(OPERATORS), "operators", "list operators", VG_ROLE_AUDITOR,
+      t_none, operators_list, operators_free_response },
+    { REQ(REVOKED), "revoked", "list revoked certificates", VG_ROLE_AUDITOR,
+      t_none, operators_revoked, operators_free_response },
     { REQ(ENROLL_TOKEN_CREATE), "enroll-token create", "create enrollment tokens", VG_ROLE_ADMIN,
       t_none,
       enroll_token_create, enroll_free_response },
@@ -943,20 +955,166 @@ static const struct api_entry *api_lookup(Vigil__V1__OperatorRequest__RequestCas
     return NULL;
 }
 
-/* 1 if op may make e's request; else 0 with resp set to "permission
- * denied" and the refusal logged and audited. */
+/* The one host a request acts on or reads, or NULL (fleet-wide or none). */
+static const char *req_host(const Vigil__V1__OperatorRequest *req)
+{
+    const char *a = NULL;
+    switch (req->request_case) {
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE: a = req->isolate->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE: a = req->release->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT: a = req->collect->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN: a = req->release_token->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE: a = req->revoke->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_INVENTORY: a = req->inventory->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PENDING: a = req->pending->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESSES: a = req->processes->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESS_TREE: a = req->process_tree->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS: a = req->commands->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTIONS: a = req->collections->agent_id; break;
+    default: break;
+    }
+    return a && a[0] ? a : NULL;
+}
+
+static int coll_agent_cb(void *ctx, const struct store_collection *c)
+{
+    vg_strlcpy(ctx, c->agent_id ? c->agent_id : "", 256);
+    return 0;
+}
+
+/* 1 if op may make e's request: its role is enough and, for an operator
+ * limited to groups ([operators] scopes), the host it names is in them.
+ * Else 0 with resp set to "permission denied" and the refusal logged and
+ * audited. */
 static int allowed(struct server *s, struct conn *op, const struct api_entry *e,
-                   const Vigil__V1__OperatorRequest *req, Vigil__V1__OperatorResponse *resp)
+                   const Vigil__V1__OperatorRequest *req, Vigil__V1__OperatorResponse *resp,
+                   const struct scope *sc)
 {
     enum vg_role r = vg_tls_peer(op->tls)->role;
-    char msg[200], buf[300];
+    const char *host;
+    char msg[800], buf[300];
+    int in;
 
-    if (role_rank(r) >= role_rank(e->min_role))
+    if (role_rank(r) < role_rank(e->min_role)) {
+        snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), e->what,
+                 e->min_role == VG_ROLE_ADMIN ? "admin" : "responder or admin");
+        resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
+                    e->target(req, buf, sizeof(buf)), msg);
+        return 0;
+    }
+    if (!sc->scoped)
         return 1;
-    snprintf(msg, sizeof(msg), "role %s may not %s (needs %s)", vg_role_name(r), e->what,
-             e->min_role == VG_ROLE_ADMIN ? "admin" : "responder or admin");
+    /* A triage package: its host's. */
+    if (req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECTION_GET) {
+        char agent[256] = "";
+        (void)store_collection_get(s->store, req->collection_get->collection_id, coll_agent_cb,
+                                   agent);
+        if (agent[0] && (in = scope_host(s, sc, agent)) != 1 && in != -ENOENT) {
+            snprintf(msg, sizeof(msg), "%s is limited to hosts tagged %s; the package is from "
+                     "host '%.64s', not one of them", vg_tls_peer(op->tls)->cn, sc->text, agent);
+            resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
+                        e->target(req, buf, sizeof(buf)), msg);
+            return 0;
+        }
+        return 1;
+    }
+    if (!(host = req_host(req)))
+        return 1;
+    /* No such host: the handler says so, as it would to anyone. */
+    if ((in = scope_host(s, sc, host)) == 1 || in == -ENOENT)
+        return 1;
+    if (in < 0) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not read the host's groups; see its log");
+        return 0;
+    }
+    snprintf(msg, sizeof(msg), "%s is limited to hosts tagged %s; host '%.64s' is not one of them",
+             vg_tls_peer(op->tls)->cn, sc->text, host);
     resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
-                e->target(req, buf, sizeof(buf)), msg);
+                e->target(req, buf, sizeof(buf))[0] ? e->target(req, buf, sizeof(buf)) : host,
+                msg);
+    return 0;
+}
+
+/*
+ * A scoped operator's list answers hold only hosts in its scope: the
+ * entries outside are moved to the end of the array and left out of its
+ * count, which api_handle restores for the free function.
+ */
+struct list_view {
+    void **v;
+    size_t *n;
+    size_t orig;
+};
+
+static const char *agent_of(Vigil__V1__OperatorResponse__ResponseCase k, const void *m)
+{
+    switch (k) {
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS:
+        return ((const Vigil__V1__HostInfo *)m)->agent_id;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES:
+        return ((const Vigil__V1__HostPackage *)m)->agent_id;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING:
+        return ((const Vigil__V1__HostPendingUpdate *)m)->agent_id;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS:
+        return ((const Vigil__V1__CommandInfo *)m)->agent_id;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COLLECTIONS:
+        return ((const Vigil__V1__CollectionInfo *)m)->agent_id;
+    default:
+        return NULL;
+    }
+}
+
+/* Returns 0, or an error (resp then says so). */
+static int scope_filter(struct server *s, const struct scope *sc,
+                        Vigil__V1__OperatorResponse *resp, struct list_view *lv)
+{
+    struct scope_set set;
+    size_t keep = 0;
+    int rc;
+
+    lv->v = NULL;
+    switch (resp->response_case) {
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOSTS:
+        lv->v = (void **)resp->hosts->hosts;
+        lv->n = &resp->hosts->n_hosts;
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PACKAGES:
+        lv->v = (void **)resp->packages->hosts;
+        lv->n = &resp->packages->n_hosts;
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_PENDING:
+        lv->v = (void **)resp->pending->updates;
+        lv->n = &resp->pending->n_updates;
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS:
+        lv->v = (void **)resp->commands->commands;
+        lv->n = &resp->commands->n_commands;
+        break;
+    case VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COLLECTIONS:
+        lv->v = (void **)resp->collections->collections;
+        lv->n = &resp->collections->n_collections;
+        break;
+    default:
+        return 0;
+    }
+    lv->orig = *lv->n;
+    if (*lv->n == 0)
+        return 0;
+    if ((rc = scope_set_load(s, sc, &set)) != 0) {
+        *lv->n = 0;
+        return rc;
+    }
+    /* Stable: the answer keeps its order. */
+    for (size_t i = 0; i < *lv->n; i++) {
+        if (scope_set_has(&set, agent_of(resp->response_case, lv->v[i]))) {
+            void *t = lv->v[i];
+            memmove(&lv->v[keep + 1], &lv->v[keep], (i - keep) * sizeof(*lv->v));
+            lv->v[keep++] = t;
+        }
+    }
+    *lv->n = keep;
+    scope_set_free(&set);
     return 0;
 }
 
@@ -964,15 +1122,26 @@ int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorReques
 {
     Vigil__V1__OperatorResponse resp = VIGIL__V1__OPERATOR_RESPONSE__INIT;
     const struct api_entry *e = api_lookup(req->request_case);
+    struct list_view lv = { NULL, NULL, 0 };
+    struct scope sc;
     int stop = 0;
 
     resp.request_id = req->request_id;
+    operators_seen(s, c);
+    scope_get(s, c, &sc);
     if (!e)
         resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
                    "unknown request; is vigilctl newer than the collector?");
-    else if (allowed(s, c, e, req, &resp) && e->handler(s, c, req, &resp))
+    else if (allowed(s, c, e, req, &resp, &sc) && e->handler(s, c, req, &resp))
         return 0; /* answered later */
+    if (sc.scoped && resp.ok && scope_filter(s, &sc, &resp, &lv) != 0) {
+        resp.ok = 0;
+        resp_error(&resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not read the hosts' groups; see its log");
+    }
     stop = conn_send_response(c, &resp) != 0;
+    if (lv.v)
+        *lv.n = lv.orig;
     if (e)
         e->free(&resp);
     if (resp.error) {

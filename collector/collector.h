@@ -48,6 +48,8 @@ struct collector_conf {
     /* [metrics] */
     char *metrics_listen;
     int metrics_allow_remote;
+    /* [operators] */
+    struct vg_strlist operator_scopes; /* "NAME:KEY=VALUE" (scope.c) */
 };
 
 extern const struct vg_conf_key collector_conf_keys[];
@@ -98,6 +100,7 @@ struct conn {
                                 fault): none after it is, so that no later ack or
                                 hello skips it; it is resent on the next connection */
     uint64_t serial;         /* unique per accepted connection */
+    int op_seen;             /* its operator certificate recorded (operators_seen) */
     int evicted;             /* closed to make room for a newer handshake */
     int spoke;               /* known to have sent bytes in its handshake */
     int in_hs;               /* on the server's list of handshakes, oldest first */
@@ -468,6 +471,42 @@ void collect_retention(struct server *s);
 int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp);
 void revoke_free_response(Vigil__V1__OperatorResponse *resp);
+/* Operator scopes (scope.c, [operators] scopes = NAME:KEY=VALUE, ...). */
+#define SCOPE_MAX 16
+struct scope {
+    int scoped;   /* 0: the operator sees every host */
+    size_t n;     /* its tags: a host with any one of them is in scope */
+    char key[SCOPE_MAX][64], value[SCOPE_MAX][128];
+    char text[512]; /* "site=a, site=b", for messages */
+};
+/* The agent ids in a scope, sorted. */
+struct scope_set {
+    char **v;
+    size_t n;
+};
+/* 0, or VG_ECONFIG with err set when an entry is not NAME:KEY=VALUE. */
+int scope_check_conf(const struct vg_strlist *l, char *err, size_t errlen);
+/* Fills *sc with op's scope.  Returns 1 if op is scoped, else 0. */
+int scope_get(const struct server *s, const struct conn *op, struct scope *sc);
+/* 1 if a host with these tags (a JSON object; or n keys and values) is in sc. */
+int scope_match_tags(const struct scope *sc, const char *tags_json);
+int scope_match_kv(const struct scope *sc, const char *const *keys, const char *const *values,
+                   size_t n);
+/* 1 if the host agent_id is in sc, 0 if not, -ENOENT if there is no such
+ * host, or a store error. */
+int scope_host(struct server *s, const struct scope *sc, const char *agent_id);
+/* The agent ids in sc (*set is new; scope_set_free).  Returns 0 or an error. */
+int scope_set_load(struct server *s, const struct scope *sc, struct scope_set *set);
+int scope_set_has(const struct scope_set *set, const char *agent_id);
+void scope_set_free(struct scope_set *set);
+/* Operator certificates (operators.c): operators_seen records c's
+ * certificate (once per connection); vigilctl operators and revoked. */
+void operators_seen(struct server *s, struct conn *c);
+int operators_list(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp);
+int operators_revoked(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                      Vigil__V1__OperatorResponse *resp);
+void operators_free_response(Vigil__V1__OperatorResponse *resp);
 /* Enrollment (enroll.c): tokens for operators, the endpoint for agents. */
 int enroll_token_create(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                         Vigil__V1__OperatorResponse *resp);

@@ -120,5 +120,11 @@ const struct vg_conf_key collector_conf_keys[] = {
     K("metrics", "allow_remote", VG_CONF_BOOL, "no", metrics_allow_remote, RS,
       "let [metrics] listen be an address other than loopback (anyone who reaches it reads "
       "the figures: firewall it)"),
+    K("operators", "scopes", VG_CONF_LIST, NULL, operator_scopes, 0,
+      "operators limited to groups of hosts: NAME:KEY=VALUE, ... (NAME: an operator "
+      "certificate's name; KEY=VALUE: a host tag, from the agent's [agent] tags; list a name "
+      "more than once for several groups); such an operator sees, commands and reports on "
+      "only the hosts with one of its tags, and every refusal is audited; operators not "
+      "named see every host"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };

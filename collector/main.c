@@ -37,6 +37,10 @@ static int validate(const void *c, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, why);
         return VG_ECONFIG;
     }
+    if (scope_check_conf(&conf->operator_scopes, why, sizeof(why)) != 0) {
+        snprintf(err, errlen, "%s: %s", path, why);
+        return VG_ECONFIG;
+    }
     memset(&o, 0, sizeof(o));
     o.server = 1;
     o.ca = conf->ca;

@@ -822,6 +822,7 @@ struct report_job {
     int sign;
     struct cx_fleet fleet;
     struct cx_opts o;
+    struct scope scope; /* the operator's groups: hosts outside are left out */
     char db[4096];
     char organisation[1024]; /* a copy: a reload may free the configuration's */
     int64_t points[64], window_ms;
@@ -910,6 +911,13 @@ static void report_work(uv_work_t *w)
     if (rc) {
         j->rc = rc;
         return;
+    }
+    for (size_t i = 0; j->scope.scoped && i < j->fleet.nhosts; i++) {
+        struct cx_host *h = &j->fleet.hosts[i];
+        if (!h->excluded && !scope_match_kv(&j->scope, h->tag_key, h->tag_value, h->ntags)) {
+            h->excluded = 1;
+            j->fleet.excluded_pattern++;
+        }
     }
     doc = cx_report(&j->fleet, &j->o);
     rc = atomic_load(&j->s->reports_cancel) ? -ECANCELED : -ENOMEM;
@@ -1117,6 +1125,7 @@ int report_render(struct server *s, struct conn *op, const Vigil__V1__OperatorRe
     j->now = now;
     j->sign = r->sign;
     vg_strlcpy(j->who, conn_who(op), sizeof(j->who));
+    scope_get(s, op, &j->scope);
     vg_strlcpy(j->format, r->format, sizeof(j->format));
     vg_strlcpy(j->pattern, r->hosts_pattern, sizeof(j->pattern));
     if (np == 0)

@@ -1,7 +1,8 @@
 /*
- * vigilctl revoke (admin): a host's certificates revoked in the store
- * and in the server's list checked at every handshake; its live
- * connection closed and its batches not yet stored dropped.
+ * vigilctl revoke (admin): a host's certificates, an operator's (every
+ * certificate seen with its name) or one serial, revoked in the store
+ * and in the server's list checked at every handshake; live connections
+ * with them closed, and a host's batches not yet stored dropped.
  */
 #include <stdio.h>
 #include <stdlib.h>
@@ -32,6 +33,95 @@ static int revoked_cb(void *ctx, const char *serial)
     return 0;
 }
 
+/* Closes the live operator connections (other than op's own, which gets
+ * its answer and is refused at its next handshake) with a revoked
+ * serial.  Returns how many. */
+static uint32_t close_operators(struct server *s, struct conn *op, const Vigil__V1__RevokeResult *r)
+{
+    uint32_t n = 0;
+    for (struct conn *c = s->conns; c; c = c->next) {
+        const char *serial;
+        if (c == op || c->closing || c->kind != CONN_OPERATOR)
+            continue;
+        serial = vg_tls_peer(c->tls)->serial;
+        for (size_t i = 0; i < r->n_serials; i++) {
+            if (r->serials[i] && strcmp(r->serials[i], serial) == 0) {
+                log_warnx("%s: closed: its certificate (serial %s) was revoked", conn_who(c),
+                          serial);
+                conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
+                          "this operator certificate was revoked");
+                n++;
+                break;
+            }
+        }
+    }
+    return n;
+}
+
+static int revoke_operator(struct server *s, struct conn *op, const Vigil__V1__RevokeRequest *r,
+                           Vigil__V1__OperatorResponse *resp)
+{
+    const struct vg_cert_info *p = vg_tls_peer(op->tls);
+    struct revoke_ctx x = { s, NULL, 0 };
+    char serial[VG_SERIAL_MAX], opname[160], target[200], detail[600], msg[300];
+    const char *name = r->operator_name[0] ? r->operator_name : NULL;
+    int rc;
+
+    if (!name && vg_serial_normalize(r->serial, serial, sizeof(serial)) != 0) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "--serial: not a certificate serial (hex, as vigilctl operators shows it)");
+        return 0;
+    }
+    snprintf(target, sizeof(target), name ? "operator %.64s" : "serial %s", name ? name : serial);
+    if (!(x.r = calloc(1, sizeof(*x.r)))) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__revoke_result__init(x.r);
+    x.r->operator_name = strdup(name ? name : "");
+    x.r->agent_id = strdup("");
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_REVOKE;
+    resp->revoke = x.r;
+    snprintf(opname, sizeof(opname), "%s %s", vg_role_name(p->role), p->cn);
+    rc = store_begin(s->store);
+    if (rc == 0)
+        rc = store_revoke_operator(s->store, name, name ? NULL : serial, r->reason, opname,
+                                   vg_time_now_ms(), revoked_cb, &x);
+    if (rc == 0 && name && x.r->n_serials == 0) {
+        store_rollback(s->store);
+        snprintf(msg, sizeof(msg), "no unrevoked operator certificate named '%.64s' has been "
+                 "seen (see vigilctl operators; or revoke by --serial)", name);
+        conn_report(op, REPORT_REQUEST, "revoke", target, msg);
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, msg);
+        return 0;
+    }
+    if (rc == 0) {
+        size_t off = 0;
+        off += (size_t)snprintf(detail, sizeof(detail), "reason: %.300s; serials:", r->reason);
+        for (size_t i = 0; i < x.r->n_serials && off < sizeof(detail) - 1; i++)
+            off += (size_t)snprintf(detail + off, sizeof(detail) - off, " %s",
+                                    x.r->serials[i] ? x.r->serials[i] : "?");
+        if (x.r->n_serials == 0)
+            snprintf(detail + off, sizeof(detail) - off, " none new (already revoked)");
+        rc = store_audit_append(s->store, conn_who(op), "revoke", target, detail, "revoked");
+    }
+    if (rc == 0)
+        rc = store_commit(s->store);
+    else
+        store_rollback(s->store);
+    if (rc || x.oom) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the revocation could not be stored; nothing was revoked");
+        return 0;
+    }
+    x.r->connections_closed = close_operators(s, op, x.r);
+    x.r->connection_closed = x.r->connections_closed > 0;
+    log_warnx("%s revoked %s (%zu certificates, %u connections closed): %s", conn_who(op), target,
+              x.r->n_serials, x.r->connections_closed, r->reason);
+    resp->ok = 1;
+    return 0;
+}
+
 int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp)
 {
@@ -48,6 +138,13 @@ int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequ
                    "a reason is required (--reason TEXT)");
         return 0;
     }
+    if (!!r->agent_id[0] + !!r->operator_name[0] + !!r->serial[0] != 1) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "revoke one of: a host, an operator (--operator NAME), a serial (--serial S)");
+        return 0;
+    }
+    if (!r->agent_id[0])
+        return revoke_operator(s, op, r, resp);
     rc = store_host_find(s->store, r->agent_id, &host_id, NULL, 0);
     if (rc != 1) {
         snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts)",
@@ -62,6 +159,7 @@ int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequ
         return 0;
     }
     vigil__v1__revoke_result__init(x.r);
+    x.r->operator_name = strdup("");
     snprintf(opname, sizeof(opname), "%s %s", vg_role_name(p->role), p->cn);
     rc = store_begin(s->store);
     if (rc == 0)
@@ -115,6 +213,7 @@ void revoke_free_response(Vigil__V1__OperatorResponse *resp)
         free(resp->revoke->serials[i]);
     free(resp->revoke->serials);
     free(resp->revoke->agent_id);
+    free(resp->revoke->operator_name);
     free(resp->revoke);
 }
 

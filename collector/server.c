@@ -501,9 +501,12 @@ static int on_ready(struct vg_tls_conn *t)
     }
     if (conn_is_revoked(c->srv, p->serial)) {
         conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
-                    "certificate of %s (serial %s) is revoked%s; the host needs a new identity "
-                    "(enroll it again with a token, or a certificate with a new --name)",
-                    p->cn, p->serial, vg_tls_resumed(t) ? " (a resumed TLS session)" : "");
+                    "certificate of %s (serial %s) is revoked%s; %s",
+                    p->cn, p->serial, vg_tls_resumed(t) ? " (a resumed TLS session)" : "",
+                    vg_role_is_operator(p->role)
+                        ? "the operator needs a new certificate (vigilctl pki issue)"
+                        : "the host needs a new identity (enroll it again with a token, or a "
+                          "certificate with a new --name)");
         return 0;
     }
     /* After a reload changed the CA: a resumed session's certificate was

@@ -254,6 +254,42 @@ int64_t store_host_revoked(struct store *s, int64_t host_id);
 /* Every revoked serial.  Returns 0 or an error. */
 int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), void *ctx);
 
+/* A host's tags as a JSON object ("{}" if none) into *tags_json (new;
+ * free()).  Returns 1, 0 (no such host) or an error. */
+int store_host_tags(struct store *s, const char *agent_id, char **tags_json);
+
+/* ---- operator certificates ---- */
+
+/* Records (or refreshes the last use of) an operator certificate. */
+int store_operator_seen(struct store *s, const char *serial, const char *name, const char *role,
+                        int64_t not_after_ms, int64_t now);
+struct store_operator {
+    const char *serial, *name, *role;
+    int64_t not_after_ms, first_seen_ms, last_seen_ms;
+    int64_t revoked_ms;        /* 0: not revoked */
+    const char *revoke_reason; /* NULL unless revoked */
+};
+/* Every operator certificate seen, by name; the strings live until cb
+ * returns.  Returns 0, cb's non-zero return, or an error. */
+int store_operators(struct store *s, int (*cb)(void *ctx, const struct store_operator *o),
+                    void *ctx);
+/* Revokes every operator certificate seen with this name (serial NULL),
+ * or the one serial (name NULL; normalized hex, seen or not), in the
+ * caller's transaction; cb for each newly revoked serial.  Returns 0 or
+ * an error. */
+int store_revoke_operator(struct store *s, const char *name, const char *serial,
+                          const char *reason, const char *op, int64_t now,
+                          int (*cb)(void *ctx, const char *serial), void *ctx);
+struct store_revoked {
+    const char *serial, *reason, *by;
+    const char *subject; /* "host AGENT_ID", "operator NAME" or "" */
+    int64_t time_ms;
+};
+/* Every revoked certificate, oldest revocation first.  Returns 0, cb's
+ * non-zero return, or an error. */
+int store_revoked_list(struct store *s, int (*cb)(void *ctx, const struct store_revoked *r),
+                       void *ctx);
+
 /* ---- enrollment tokens ---- */
 
 struct store_token {

@@ -38,8 +38,9 @@
  *   2  the same with all of added_columns: from here on, every change to
  *      the schema is a numbered step of migrate();
  *   3  indexes for retention by time of batch receipts and loss records;
- *      no index of raw events by host and time. */
-#define SCHEMA_VERSION 3
+ *      no index of raw events by host and time;
+ *   4  operators: the operator certificates seen (vigilctl operators). */
+#define SCHEMA_VERSION 4
 
 enum {
     Q_HOST_UPSERT,
@@ -129,6 +130,12 @@ enum {
     Q_REVOKE_CERTS,
     Q_REVOKE_HOST,
     Q_REVOKED_ALL,
+    Q_OPERATOR_SEEN,
+    Q_HOST_TAGS,
+    Q_OPERATORS,
+    Q_REVOKE_OPERATOR,
+    Q_REVOKE_SERIAL,
+    Q_REVOKED_LIST,
     Q_TOKEN_ADD,
     Q_TOKEN_FIND,
     Q_TOKEN_USE,
@@ -484,6 +491,25 @@ static const char *const queries[Q_COUNT] = {
         " RETURNING serial",
     [Q_REVOKE_HOST] = "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1",
     [Q_REVOKED_ALL] = "SELECT serial FROM revoked",
+    [Q_HOST_TAGS] = "SELECT coalesce(tags, '{}') FROM hosts WHERE agent_id = ?1",
+    [Q_OPERATOR_SEEN] =
+        "INSERT INTO operators(serial, name, role, not_after_ms, first_seen_ms, last_seen_ms)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?5) ON CONFLICT(serial) DO UPDATE SET"
+        " last_seen_ms = excluded.last_seen_ms",
+    [Q_OPERATORS] = "SELECT o.serial, o.name, o.role, o.not_after_ms, o.first_seen_ms,"
+                    " o.last_seen_ms, r.time_ms, r.reason FROM operators o"
+                    " LEFT JOIN revoked r ON r.serial = o.serial ORDER BY o.name, o.first_seen_ms",
+    [Q_REVOKE_OPERATOR] =
+        "INSERT OR IGNORE INTO revoked(serial, host_id, reason, operator, time_ms)"
+        " SELECT serial, NULL, ?2, ?3, ?4 FROM operators WHERE name = ?1 RETURNING serial",
+    [Q_REVOKE_SERIAL] =
+        "INSERT OR IGNORE INTO revoked(serial, host_id, reason, operator, time_ms)"
+        " VALUES(?1, (SELECT host_id FROM certs WHERE serial = ?1), ?2, ?3, ?4) RETURNING serial",
+    [Q_REVOKED_LIST] =
+        "SELECT r.serial, r.time_ms, r.reason, r.operator,"
+        " coalesce('host ' || h.agent_id, 'operator ' || o.name, '') FROM revoked r"
+        " LEFT JOIN hosts h ON h.id = r.host_id LEFT JOIN operators o ON o.serial = r.serial"
+        " ORDER BY r.time_ms, r.serial",
     [Q_TOKEN_ADD] = "INSERT INTO enroll_tokens(hash, label, created_by, created_ms, expires_ms,"
                     " max_uses, uses, selector) VALUES(?1, ?2, ?3, ?4, ?5, ?6, 0, ?7)",
     [Q_TOKEN_FIND] = "SELECT hash, label, created_by, created_ms, expires_ms, max_uses, uses,"
@@ -769,6 +795,13 @@ static const char *const migrations[] = {
     "CREATE INDEX IF NOT EXISTS batches_recv ON batches(recv_time_ms);"
     "CREATE INDEX IF NOT EXISTS loss_recv ON loss(recv_time_ms);"
     "DROP INDEX IF EXISTS events_host_time;",
+    /* 4: operator certificates seen, by serial (revoked ones are in revoked,
+     * with a NULL host_id) */
+    "CREATE TABLE IF NOT EXISTS operators("
+    " serial TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL,"
+    " not_after_ms INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,"
+    " last_seen_ms INTEGER NOT NULL);"
+    "CREATE INDEX IF NOT EXISTS operators_name ON operators(name);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
@@ -2760,6 +2793,96 @@ int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), voi
     while ((rc = sqlite3_step(st)) == SQLITE_ROW)
         cb(ctx, (const char *)sqlite3_column_text(st, 0));
     sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read revoked certificates");
+}
+
+int store_host_tags(struct store *s, const char *agent_id, char **tags_json)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_TAGS);
+    int rc;
+    *tags_json = NULL;
+    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW && !(*tags_json = strdup((const char *)sqlite3_column_text(st, 0))))
+        rc = -ENOMEM;
+    sqlite3_reset(st);
+    if (rc == SQLITE_ROW)
+        return 1;
+    if (rc == -ENOMEM)
+        return rc;
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot look up host");
+}
+
+int store_operator_seen(struct store *s, const char *serial, const char *name, const char *role,
+                        int64_t not_after_ms, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_OPERATOR_SEEN);
+    sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, role, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, not_after_ms);
+    sqlite3_bind_int64(st, 5, now);
+    return step_done(s, st, "cannot record the operator certificate");
+}
+
+int store_operators(struct store *s, int (*cb)(void *ctx, const struct store_operator *o),
+                    void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_OPERATORS);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_operator o = {
+            .serial = (const char *)sqlite3_column_text(st, 0),
+            .name = (const char *)sqlite3_column_text(st, 1),
+            .role = (const char *)sqlite3_column_text(st, 2),
+            .not_after_ms = sqlite3_column_int64(st, 3),
+            .first_seen_ms = sqlite3_column_int64(st, 4),
+            .last_seen_ms = sqlite3_column_int64(st, 5),
+            .revoked_ms = sqlite3_column_int64(st, 6),
+            .revoke_reason = (const char *)sqlite3_column_text(st, 7),
+        };
+        stop = cb(ctx, &o);
+    }
+    sqlite3_reset(st);
+    if (stop)
+        return stop;
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read operators");
+}
+
+int store_revoke_operator(struct store *s, const char *name, const char *serial,
+                          const char *reason, const char *op, int64_t now,
+                          int (*cb)(void *ctx, const char *serial), void *ctx)
+{
+    sqlite3_stmt *st = q(s, name ? Q_REVOKE_OPERATOR : Q_REVOKE_SERIAL);
+    int rc;
+    sqlite3_bind_text(st, 1, name ? name : serial, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_text(st, 3, op, -1, SQLITE_TRANSIENT);
+    sqlite3_bind_int64(st, 4, now);
+    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
+        cb(ctx, (const char *)sqlite3_column_text(st, 0));
+    sqlite3_reset(st);
+    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot revoke");
+}
+
+int store_revoked_list(struct store *s, int (*cb)(void *ctx, const struct store_revoked *r),
+                       void *ctx)
+{
+    sqlite3_stmt *st = q(s, Q_REVOKED_LIST);
+    int rc, stop = 0;
+    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+        struct store_revoked r = {
+            .serial = (const char *)sqlite3_column_text(st, 0),
+            .time_ms = sqlite3_column_int64(st, 1),
+            .reason = (const char *)sqlite3_column_text(st, 2),
+            .by = (const char *)sqlite3_column_text(st, 3),
+            .subject = (const char *)sqlite3_column_text(st, 4),
+        };
+        stop = cb(ctx, &r);
+    }
+    sqlite3_reset(st);
+    if (stop)
+        return stop;
     return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read revoked certificates");
 }
 

@@ -25,8 +25,10 @@
 #endif
 #include <mbedtls/asn1write.h>
 #include <mbedtls/bignum.h>
+#include <mbedtls/ecdsa.h>
 #include <mbedtls/ecp.h>
 #include <mbedtls/oid.h>
+#include <mbedtls/pem.h>
 #include <mbedtls/pk.h>
 #include <mbedtls/sha256.h>
 #include <mbedtls/x509_crt.h>
@@ -939,4 +941,248 @@ int vg_csr_public_key(const uint8_t *der, size_t len, struct vg_key **pub_out)
 out:
     mbedtls_x509_csr_free(&csr);
     return rc;
+}
+
+/* ---- certificate revocation lists ---- */
+
+/*
+ * mbedtls 2.28 parses CRLs but cannot write them: this is the minimal
+ * RFC 5280 v2 CRL, written back to front with asn1write.
+ *
+ *   CertificateList ::= SEQUENCE {
+ *     tbsCertList SEQUENCE {
+ *       version INTEGER 1 (v2),
+ *       signature AlgorithmIdentifier (ecdsa-with-SHA256, no parameters),
+ *       issuer Name (the CA certificate's subject, byte for byte),
+ *       thisUpdate Time, nextUpdate Time,
+ *       revokedCertificates SEQUENCE OF SEQUENCE {
+ *         userCertificate INTEGER, revocationDate Time } (absent if none),
+ *       crlExtensions [0] { cRLNumber INTEGER } },
+ *     signatureAlgorithm AlgorithmIdentifier,
+ *     signatureValue BIT STRING (DER ECDSA signature of tbsCertList) }
+ */
+#define CRL_OID_ECDSA_SHA256 "\x2a\x86\x48\xce\x3d\x04\x03\x02"
+#define CRL_OID_CRL_NUMBER "\x55\x1d\x14"
+/* Adds f's length to g, or leaves for cleanup with ret set. */
+#define CRL_ADD(g, f)                \
+    do {                             \
+        if ((ret = (f)) < 0)         \
+            goto cleanup;            \
+        (g) += (size_t)ret;          \
+    } while (0)
+
+/* UTCTime up to 2049, GeneralizedTime from 2050 (RFC 5280 4.1.2.5). */
+static int crl_time(unsigned char **p, unsigned char *start, int64_t ms)
+{
+    time_t t = (time_t)(ms / 1000);
+    struct tm tm;
+    char s[64];
+    int gen;
+
+    if (!gmtime_r(&t, &tm))
+        return MBEDTLS_ERR_ASN1_INVALID_DATA;
+    gen = tm.tm_year + 1900 >= 2050 || tm.tm_year + 1900 < 1950;
+    if (gen)
+        snprintf(s, sizeof(s), "%04d%02d%02d%02d%02d%02dZ", tm.tm_year + 1900, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    else
+        snprintf(s, sizeof(s), "%02d%02d%02d%02d%02d%02dZ", tm.tm_year % 100, tm.tm_mon + 1,
+                 tm.tm_mday, tm.tm_hour, tm.tm_min, tm.tm_sec);
+    return mbedtls_asn1_write_tagged_string(p, start, gen ? MBEDTLS_ASN1_GENERALIZED_TIME
+                                                          : MBEDTLS_ASN1_UTC_TIME, s, strlen(s));
+}
+
+static int crl_alg(unsigned char **p, unsigned char *start)
+{
+    int ret;
+    size_t len = 0;
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_oid(p, start, CRL_OID_ECDSA_SHA256,
+                                                     sizeof(CRL_OID_ECDSA_SHA256) - 1));
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_len(p, start, len));
+    MBEDTLS_ASN1_CHK_ADD(len, mbedtls_asn1_write_tag(p, start, MBEDTLS_ASN1_CONSTRUCTED |
+                                                                    MBEDTLS_ASN1_SEQUENCE));
+    return (int)len;
+}
+
+static int crl_seq(unsigned char **p, unsigned char *start, size_t len, int tag)
+{
+    int ret;
+    size_t n = 0;
+    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_len(p, start, len));
+    MBEDTLS_ASN1_CHK_ADD(n, mbedtls_asn1_write_tag(p, start, (unsigned char)tag));
+    return (int)n;
+}
+
+int vg_serial_normalize(const char *in, char *out, size_t outlen)
+{
+    char hex[VG_SERIAL_MAX];
+    size_t n = 0, o = 0, i = 0;
+
+    for (; *in; in++) {
+        if (*in == ':' || *in == ' ')
+            continue;
+        if (!isxdigit((unsigned char)*in) || n + 2 >= sizeof(hex))
+            return -EINVAL;
+        hex[n++] = (char)toupper((unsigned char)*in);
+    }
+    if (n == 0)
+        return -EINVAL;
+    hex[n] = '\0';
+    /* Whole bytes; leading zero bytes dropped as mbedtls_x509_serial_gets does. */
+    if (n % 2) {
+        memmove(hex + 1, hex, n + 1);
+        hex[0] = '0';
+        n++;
+    }
+    while (n - i > 2 && hex[i] == '0' && hex[i + 1] == '0')
+        i += 2;
+    for (; i < n; i += 2) {
+        if (o + 3 + (i + 2 < n) > outlen)
+            return -EINVAL;
+        out[o++] = hex[i];
+        out[o++] = hex[i + 1];
+        if (i + 2 < n)
+            out[o++] = ':';
+    }
+    out[o] = '\0';
+    return 0;
+}
+
+int vg_crl_make(const struct vg_cert *ca, const struct vg_key *ca_key,
+                const struct vg_crl_entry *v, size_t n, int64_t this_update_ms,
+                int64_t next_update_ms, uint64_t number, uint8_t **der_out, size_t *len_out)
+{
+    size_t cap = 1024 + n * 64, len = 0, rlen, tbs_len;
+    unsigned char *buf = NULL, *p, *tbs;
+    uint8_t h[VG_SHA256_LEN], sig[MBEDTLS_ECDSA_MAX_LEN + 16];
+    size_t siglen = 0;
+    mbedtls_mpi x;
+    int ret;
+
+    if (!mbedtls_pk_can_do((mbedtls_pk_context *)&ca_key->pk, MBEDTLS_PK_ECDSA) ||
+        !mbedtls_pk_can_do((mbedtls_pk_context *)&ca->crt.pk, MBEDTLS_PK_ECDSA))
+        return -EINVAL;
+    if (!(buf = malloc(cap)))
+        return -ENOMEM;
+    mbedtls_mpi_init(&x);
+    p = buf + cap;
+
+    /* crlExtensions [0] EXPLICIT SEQUENCE { SEQUENCE { cRLNumber, OCTET STRING { INTEGER } } } */
+    {
+        size_t e = 0, in = 0;
+        CRL_ADD(in, mbedtls_asn1_write_int(&p, buf, (int)(number & 0x7fffffff)));
+        CRL_ADD(in, crl_seq(&p, buf, in, MBEDTLS_ASN1_OCTET_STRING));
+        e = in;
+        CRL_ADD(e, mbedtls_asn1_write_oid(&p, buf, CRL_OID_CRL_NUMBER,
+                                                               sizeof(CRL_OID_CRL_NUMBER) - 1));
+        CRL_ADD(e, crl_seq(&p, buf, e, MBEDTLS_ASN1_CONSTRUCTED |
+                                                                MBEDTLS_ASN1_SEQUENCE));
+        CRL_ADD(e, crl_seq(&p, buf, e, MBEDTLS_ASN1_CONSTRUCTED |
+                                                                MBEDTLS_ASN1_SEQUENCE));
+        CRL_ADD(e, crl_seq(&p, buf, e, MBEDTLS_ASN1_CONTEXT_SPECIFIC |
+                                                                MBEDTLS_ASN1_CONSTRUCTED | 0));
+        len += e;
+    }
+    /* revokedCertificates, last first so that they read in order. */
+    rlen = 0;
+    for (size_t i = n; i-- > 0;) {
+        size_t one = 0;
+        char hex[VG_SERIAL_MAX], nz[VG_SERIAL_MAX];
+        size_t k = 0;
+        if (vg_serial_normalize(v[i].serial, nz, sizeof(nz))) {
+            ret = -EINVAL;
+            goto cleanup;
+        }
+        for (const char *s = nz; *s; s++)
+            if (*s != ':')
+                hex[k++] = *s;
+        hex[k] = '\0';
+        MBEDTLS_MPI_CHK(mbedtls_mpi_read_string(&x, 16, hex));
+        CRL_ADD(one, crl_time(&p, buf, v[i].revoked_ms));
+        CRL_ADD(one, mbedtls_asn1_write_mpi(&p, buf, &x));
+        CRL_ADD(one, crl_seq(&p, buf, one, MBEDTLS_ASN1_CONSTRUCTED |
+                                                                    MBEDTLS_ASN1_SEQUENCE));
+        rlen += one;
+    }
+    if (n)
+        CRL_ADD(rlen, crl_seq(&p, buf, rlen, MBEDTLS_ASN1_CONSTRUCTED |
+                                                                      MBEDTLS_ASN1_SEQUENCE));
+    len += rlen;
+    CRL_ADD(len, crl_time(&p, buf, next_update_ms));
+    CRL_ADD(len, crl_time(&p, buf, this_update_ms));
+    CRL_ADD(len, mbedtls_asn1_write_raw_buffer(
+                                          &p, buf, ca->crt.subject_raw.p, ca->crt.subject_raw.len));
+    CRL_ADD(len, crl_alg(&p, buf));
+    CRL_ADD(len, mbedtls_asn1_write_int(&p, buf, 1));
+    CRL_ADD(len, crl_seq(&p, buf, len, MBEDTLS_ASN1_CONSTRUCTED |
+                                                                MBEDTLS_ASN1_SEQUENCE));
+    tbs = p;
+    tbs_len = len;
+    if (vg_sha256(tbs, tbs_len, h)) {
+        ret = VG_ECRYPTO;
+        goto cleanup;
+    }
+#ifdef VG_MBED3
+    ret = mbedtls_pk_sign((mbedtls_pk_context *)&ca_key->pk, MBEDTLS_MD_SHA256, h, sizeof(h), sig,
+                          sizeof(sig), &siglen, vg__rng, NULL);
+#else
+    ret = mbedtls_pk_sign((mbedtls_pk_context *)&ca_key->pk, MBEDTLS_MD_SHA256, h, sizeof(h), sig,
+                          &siglen, vg__rng, NULL);
+#endif
+    if (ret) {
+        ret = VG_ECRYPTO;
+        goto cleanup;
+    }
+    /* The whole, back to front in a second buffer: signature, its
+     * algorithm, the tbs, the outer SEQUENCE. */
+    {
+        size_t cap2 = tbs_len + siglen + 64;
+        unsigned char *out = malloc(cap2);
+        if (!out) {
+            ret = -ENOMEM;
+            goto cleanup;
+        }
+        p = out + cap2;
+        len = 0;
+        if ((ret = mbedtls_asn1_write_bitstring(&p, out, sig, siglen * 8)) < 0 ||
+            (len += (size_t)ret, (ret = crl_alg(&p, out)) < 0) ||
+            (len += (size_t)ret, (ret = mbedtls_asn1_write_raw_buffer(&p, out, tbs, tbs_len)) < 0) ||
+            (len += (size_t)ret, (ret = crl_seq(&p, out, len, MBEDTLS_ASN1_CONSTRUCTED |
+                                                                  MBEDTLS_ASN1_SEQUENCE)) < 0)) {
+            free(out);
+            goto cleanup;
+        }
+        len += (size_t)ret;
+        free(buf);
+        buf = out;
+    }
+    memmove(buf, p, len);
+    *der_out = buf;
+    *len_out = len;
+    buf = NULL;
+    ret = 0;
+cleanup:
+    mbedtls_mpi_free(&x);
+    free(buf);
+    if (ret > 0)
+        ret = VG_ECRYPTO;
+    if (ret < 0 && ret != -EINVAL && ret != -ENOMEM && ret != VG_ECRYPTO)
+        ret = VG_ECRYPTO;
+    return ret;
+}
+
+int vg_crl_pem(const uint8_t *der, size_t len, char **pem_out)
+{
+    size_t cap = len * 4 / 3 + len / 32 + 128, olen = 0;
+    unsigned char *pem = malloc(cap);
+
+    if (!pem)
+        return -ENOMEM;
+    if (mbedtls_pem_write_buffer("-----BEGIN X509 CRL-----\n", "-----END X509 CRL-----\n", der,
+                                 len, pem, cap, &olen)) {
+        free(pem);
+        return VG_ECRYPTO;
+    }
+    *pem_out = (char *)pem;
+    return 0;
 }

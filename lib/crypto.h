@@ -123,13 +123,36 @@ int vg_cert_san_check(const char *san);
 int vg_cert_issue(const struct vg_cert_req *req, const struct vg_key *subject_key,
                   const struct vg_cert *issuer, const struct vg_key *issuer_key, char **pem_out);
 
+/* Room for a serial as vg_cert_info writes it ("7F:0A:..."). */
+#define VG_SERIAL_MAX 80
+/* Writes serial (hex, colons and case optional) into out as vg_cert_info
+ * does: upper case, whole bytes, ':' between them, no leading zero
+ * byte.  Returns 0 or -EINVAL (not hex, empty, too long for outlen). */
+int vg_serial_normalize(const char *serial, char *out, size_t outlen);
+
+/* One revoked certificate of a CRL. */
+struct vg_crl_entry {
+    const char *serial; /* hex, as vg_serial_normalize takes it */
+    int64_t revoked_ms;
+};
+/* A v2 CRL (DER) issued by ca, signed with ca_key (EC: ECDSA/SHA-256)
+ * listing v[0..n), with the cRLNumber number.  *der_out is new
+ * (free()).  Returns 0, -EINVAL (not an EC key, or a bad serial),
+ * VG_ECRYPTO or -ENOMEM. */
+int vg_crl_make(const struct vg_cert *ca, const struct vg_key *ca_key,
+                const struct vg_crl_entry *v, size_t n, int64_t this_update_ms,
+                int64_t next_update_ms, uint64_t number, uint8_t **der_out, size_t *len_out);
+/* der as PEM ("X509 CRL"), a new NUL-terminated string (free()).
+ * Returns 0, VG_ECRYPTO or -ENOMEM. */
+int vg_crl_pem(const uint8_t *der, size_t len, char **pem_out);
+
 struct vg_cert_info {
     char subject[256];
     char issuer[256];
     char cn[VG_CERT_NAME_MAX + 1];
     char ou[VG_CERT_NAME_MAX + 1];
     enum vg_role role; /* from ou; NONE if absent or unknown */
-    char serial[80];   /* hex */
+    char serial[VG_SERIAL_MAX]; /* hex, "7F:0A:..." */
     int64_t not_before_ms, not_after_ms;
     int is_ca;
     int server_auth, client_auth; /* usable for (no EKU extension: both) */

@@ -16,6 +16,7 @@
 #include <errno.h>
 #include <jansson.h>
 #include <limits.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,9 +118,16 @@ int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req, Vigil__V1__Operat
     }
     {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT, *resp = NULL;
+        struct sigaction ign = { .sa_handler = SIG_IGN }, old;
+        int called;
         env.body_case = VIGIL__V1__ENVELOPE__BODY_OPERATOR_REQUEST;
         env.operator_request = req;
-        if (vg_wire_call(cfg, res->ai_addr, sname ? sname : host, &env,
+        /* A collector that refuses the certificate (revoked) closes at
+         * once: the request's write must fail with EPIPE, not kill us.
+         * Output to a closed pipe still ends vigilctl as usual. */
+        sigemptyset(&ign.sa_mask);
+        sigaction(SIGPIPE, &ign, &old);
+        called = vg_wire_call(cfg, res->ai_addr, sname ? sname : host, &env,
                          VIGIL__V1__ENVELOPE__BODY_OPERATOR_RESPONSE,
                          req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_REPORT ||
                                  req->request_case ==
@@ -127,7 +135,9 @@ int ctl_call(struct ctl *ctl, Vigil__V1__OperatorRequest *req, Vigil__V1__Operat
                              ? LONG_TIMEOUT_MS
                              : REQUEST_TIMEOUT_MS,
                          &resp,
-                         err, sizeof(err)) == 0) {
+                         err, sizeof(err));
+        sigaction(SIGPIPE, &old, NULL);
+        if (called == 0) {
             *resp_out = resp->operator_response;
             *owner_out = resp;
             rc = 0;

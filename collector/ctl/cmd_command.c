@@ -506,16 +506,26 @@ void ctl_usage_revoke(FILE *out)
 {
     fprintf(out,
             "Usage: vigilctl [OPTIONS] revoke HOST --reason TEXT\n"
+            "       vigilctl [OPTIONS] revoke --operator NAME --reason TEXT\n"
+            "       vigilctl [OPTIONS] revoke --serial SERIAL --reason TEXT\n"
             "\n"
             "Revokes HOST's certificates: every certificate the collector has seen it use,\n"
             "by serial.  The collector refuses them from then on, on full and resumed TLS\n"
             "handshakes alike (this survives restarts), closes the host's live connection,\n"
             "and stores nothing more from it.  'vigilctl hosts' shows it as revoked.  For a\n"
-            "stolen key or a decommissioned host.  Needs the admin role; audited.\n");
+            "stolen key or a decommissioned host.\n"
+            "\n"
+            "--operator NAME revokes every operator certificate the collector has seen\n"
+            "with that name (vigilctl operators); --serial SERIAL one certificate, seen or\n"
+            "not (hex, colons optional).  Their live connections are closed at once.\n"
+            "'vigilctl revoked' lists what is revoked, 'vigilctl pki crl' signs it as a\n"
+            "CRL.  Needs the admin role; audited.\n");
 }
 
 static const struct option revoke_long[] = {
     { "reason", required_argument, NULL, 'r' },
+    { "operator", required_argument, NULL, 'o' },
+    { "serial", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -530,25 +540,37 @@ int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv)
     Vigil__V1__RevokeRequest rq = VIGIL__V1__REVOKE_REQUEST__INIT;
     Vigil__V1__OperatorResponse *resp = NULL;
     void *owner = NULL;
-    const char *reason = NULL;
+    const char *reason = NULL, *opname = NULL, *serial = NULL;
     char agent[256];
     int c, rc;
 
     while ((c = ctl_getopt(argc, argv, ctl_opts_revoke)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
+        case 'o': opname = optarg; break;
+        case 's': serial = optarg; break;
         case 'h': ctl_usage_revoke(stdout); return CTL_EXIT_OK;
         case ':': return ctl_usage_err("revoke", "option '%s' needs a value", argv[optind - 1]);
         default: return ctl_usage_err("revoke", "unknown option '%s'", argv[optind - 1]);
         }
     }
-    if (optind + 1 != argc)
-        return ctl_usage_err("revoke", "give exactly one HOST");
+    if ((optind + 1 == argc) + !!opname + !!serial != 1 || optind + 1 < argc)
+        return ctl_usage_err("revoke", "give exactly one HOST, --operator NAME or --serial SERIAL");
     if (!reason || !reason[0])
         return ctl_usage_err("revoke", "--reason TEXT is required: it goes to the audit log");
-    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
-        return rc;
-    rq.agent_id = agent;
+    if (opname && !opname[0])
+        return ctl_usage_err("revoke", "--operator: give the certificate's name");
+    if (serial && !serial[0])
+        return ctl_usage_err("revoke", "--serial: give the certificate's serial");
+    if (opname) {
+        rq.operator_name = (char *)opname;
+    } else if (serial) {
+        rq.serial = (char *)serial;
+    } else {
+        if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+            return rc;
+        rq.agent_id = agent;
+    }
     rq.reason = (char *)reason;
     req.request_id = 50;
     req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE;
@@ -560,19 +582,33 @@ int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv)
         json_t *o = json_object(), *a = json_array();
         for (size_t i = 0; i < resp->revoke->n_serials; i++)
             json_array_append_new(a, json_string(resp->revoke->serials[i]));
-        json_object_set_new(o, "agent_id", json_string(resp->revoke->agent_id));
+        if (resp->revoke->agent_id[0])
+            json_object_set_new(o, "agent_id", json_string(resp->revoke->agent_id));
+        if (resp->revoke->operator_name[0])
+            json_object_set_new(o, "operator", json_string(resp->revoke->operator_name));
         json_object_set_new(o, "serials", a);
         json_object_set_new(o, "connection_closed", json_boolean(resp->revoke->connection_closed));
+        if (!resp->revoke->agent_id[0])
+            json_object_set_new(o, "connections_closed",
+                                json_integer(resp->revoke->connections_closed));
         ctl_print_json(o);
         json_decref(o);
     } else {
         char ai[512];
-        printf("revoked %s: %zu certificate%s", ctl_text(ai, sizeof(ai), resp->revoke->agent_id),
-               resp->revoke->n_serials, resp->revoke->n_serials == 1 ? "" : "s");
-        for (size_t i = 0; i < resp->revoke->n_serials; i++)
-            printf("%s%s", i ? ", " : " (serial ", resp->revoke->serials[i]);
-        printf("%s%s\n", resp->revoke->n_serials ? ")" : "",
-               resp->revoke->connection_closed ? "; its connection was closed" : "");
+        const Vigil__V1__RevokeResult *r = resp->revoke;
+        printf("revoked %s%s: %zu certificate%s", r->agent_id[0] ? "" : r->operator_name[0]
+                                                                      ? "operator " : "serial ",
+               ctl_text(ai, sizeof(ai), r->agent_id[0] ? r->agent_id
+                                        : r->operator_name[0] ? r->operator_name : serial),
+               r->n_serials, r->n_serials == 1 ? "" : "s");
+        for (size_t i = 0; i < r->n_serials; i++)
+            printf("%s%s", i ? ", " : " (serial ", r->serials[i]);
+        if (!r->agent_id[0] && r->connections_closed)
+            printf("%s; %u live connection%s closed\n", r->n_serials ? ")" : "",
+                   r->connections_closed, r->connections_closed == 1 ? "" : "s");
+        else
+            printf("%s%s\n", r->n_serials ? ")" : "",
+                   r->connection_closed ? "; its connection was closed" : "");
     }
     ctl_call_free(owner);
     return CTL_EXIT_OK;

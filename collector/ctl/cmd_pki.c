@@ -4,6 +4,7 @@
  *   pki init  --dir D [--name N] [--days N] [--force]
  *   pki issue --dir D --role ROLE --name N [--san S]... [--days N | --not-after T] [--force]
  *   pki show  FILE [--ca FILE]
+ *   pki crl   --dir D --out FILE [--pem] [--days N] [--revoked FILE]
  *
  * Keys are EC P-256, written 0600; the CA directory is made 0700.
  */
@@ -37,6 +38,7 @@ void ctl_usage_pki(FILE *out)
             "                          enrollment CA, so that the root can stay offline)\n"
             "                          [--days N | --not-after TIME] [--force]\n"
             "       vigilctl pki show FILE [--ca FILE]\n"
+            "       vigilctl pki crl --dir DIR --out FILE [--pem] [--days N] [--revoked FILE]\n"
             "\n"
             "init   creates DIR (mode 0700) with a new CA: DIR/ca.crt and DIR/ca.key\n"
             "       (EC P-256, key mode 0600).  NAME is the CA's common name (default\n"
@@ -48,13 +50,22 @@ void ctl_usage_pki(FILE *out)
             "       subject OU, NAME the CN.  Collectors get the serverAuth extended key\n"
             "       usage, all others clientAuth.  --san adds a DNS name or IP address\n"
             "       to subjectAltName (repeatable; collectors need the name agents use).\n"
-            "       --days: validity (default 90 for agents, 365 otherwise).\n"
+            "       --days: validity (default 90 for agents and operators, 365 for\n"
+            "       collectors, 1825 for an intermediate CA).\n"
             "       --not-after TIME: end of validity instead, RFC 3339 or YYYY-MM-DD;\n"
             "       a time in the past issues an expired certificate (for tests).\n"
             "       NAME: letters, digits, '.', '_', '-', '@', ':'; at most 64.\n"
             "\n"
             "show   prints a certificate's name, role, validity, SANs and fingerprint;\n"
             "       with --ca, also verifies it against that CA (exit 1 if it fails).\n"
+            "\n"
+            "crl    writes a certificate revocation list signed with DIR's CA key, listing\n"
+            "       every certificate the collector has revoked (hosts and operators), for\n"
+            "       other tools (a VPN, a web proxy, openssl).  The list comes from the\n"
+            "       collector (vigilctl revoked; auditor role or above), or with --revoked\n"
+            "       FILE from the output of 'vigilctl --json revoked' saved earlier, so that\n"
+            "       the CA key can stay on an offline machine.  DER unless --pem; valid\n"
+            "       for --days (default 7): make a new one before then.\n"
             "\n"
             "Examples:\n"
             "  vigilctl pki init --dir /etc/vigil/pki\n"
@@ -306,7 +317,8 @@ static int pki_issue(struct ctl *ctl, int argc, char **argv)
     if (!have_not_after)
         not_after = now + (int64_t)(days              ? days
                                     : intermediate     ? 1825
-                                    : role == VG_ROLE_AGENT ? 90
+                                    : role == VG_ROLE_AGENT || vg_role_is_operator(role)
+                                                            ? 90
                                                             : 365) * DAY_MS;
 
     if (join(key_path, sizeof(key_path), dir, name, ".key") ||
@@ -374,10 +386,21 @@ static const struct option pki_show_long[] = {
     { NULL, 0, NULL, 0 },
 };
 
+static const struct option pki_crl_long[] = {
+    { "dir", required_argument, NULL, 'd' },
+    { "out", required_argument, NULL, 'o' },
+    { "pem", no_argument, NULL, 'p' },
+    { "days", required_argument, NULL, 'D' },
+    { "revoked", required_argument, NULL, 'r' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+
 const struct ctl_optset ctl_opts_pki[] = {
     { "init", ":h", pki_init_long },
     { "issue", ":h", pki_issue_long },
     { "show", ":h", pki_show_long },
+    { "crl", ":h", pki_crl_long },
     { NULL, NULL, NULL },
 };
 
@@ -456,6 +479,130 @@ out:
     return rc;
 }
 
+/* The revoked list: from FILE ('vigilctl --json revoked' output), or
+ * from the collector.  Returns 0 with *out a JSON array, or an exit status. */
+static int crl_revoked(struct ctl *ctl, const char *file, json_t **out)
+{
+    json_error_t e;
+    json_t *a;
+
+    if (!file)
+        return ctl_revoked_json(ctl, out);
+    if (!(a = json_load_file(file, 0, &e)))
+        return ctl_err("%s: not JSON: %s (line %d)", file, e.text, e.line);
+    if (!json_is_array(a)) {
+        json_decref(a);
+        return ctl_err("%s: expected the array 'vigilctl --json revoked' prints", file);
+    }
+    *out = a;
+    return 0;
+}
+
+static int pki_crl(struct ctl *ctl, int argc, char **argv)
+{
+    const char *dir = NULL, *out = NULL, *from = NULL;
+    char ca_key_path[PATH_MAX], ca_crt_path[PATH_MAX];
+    struct vg_cert *ca = NULL;
+    struct vg_key *key = NULL;
+    struct vg_crl_entry *v = NULL;
+    json_t *a = NULL, *it;
+    uint64_t days = 7;
+    uint8_t *der = NULL;
+    char *pem = NULL;
+    size_t n = 0, len = 0, i;
+    int c, pem_out = 0, rc = CTL_EXIT_FAIL;
+    int64_t now = vg_time_now_ms();
+
+    while ((c = ctl_getopt(argc, argv, &ctl_opts_pki[3])) != -1) {
+        switch (c) {
+        case 'd': dir = optarg; break;
+        case 'o': out = optarg; break;
+        case 'p': pem_out = 1; break;
+        case 'r': from = optarg; break;
+        case 'D':
+            if (vg_parse_u64(optarg, 1, 3650, &days))
+                return ctl_usage_err("pki", "--days: '%s' is not a number of days (1-3650)", optarg);
+            break;
+        case 'h': ctl_usage_pki(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("pki", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("pki", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (!dir || !out || optind != argc)
+        return ctl_usage_err("pki", "pki crl needs --dir DIR and --out FILE");
+    if (join(ca_key_path, sizeof(ca_key_path), dir, "ca", ".key") ||
+        join(ca_crt_path, sizeof(ca_crt_path), dir, "ca", ".crt"))
+        return ctl_usage_err("pki", "--dir: path too long");
+    if ((c = vg_cert_load(ca_crt_path, &ca)) != 0) {
+        ctl_err("cannot load CA certificate %s: %s", ca_crt_path, vg_strerror(c));
+        goto out;
+    }
+    if ((c = vg_key_load(ca_key_path, &key)) != 0) {
+        ctl_err("cannot load CA key %s: %s", ca_key_path, vg_strerror(c));
+        goto out;
+    }
+    if (!vg_cert_matches_key(ca, key)) {
+        ctl_err("%s does not belong to %s", ca_key_path, ca_crt_path);
+        goto out;
+    }
+    if ((rc = crl_revoked(ctl, from, &a)) != 0)
+        goto out;
+    rc = CTL_EXIT_FAIL;
+    if (!(v = calloc(json_array_size(a) + 1, sizeof(*v))))
+        goto out;
+    json_array_foreach(a, i, it) {
+        const char *serial = json_string_value(json_object_get(it, "serial"));
+        const char *when = json_string_value(json_object_get(it, "revoked_time"));
+        int64_t t = now;
+        if (!serial) {
+            ctl_err("revoked list: entry %zu has no serial", i);
+            goto out;
+        }
+        if (when && vg_time_parse(when, &t) != 0)
+            t = now;
+        v[n].serial = serial;
+        v[n++].revoked_ms = t;
+    }
+    /* The cRLNumber grows with time: seconds since 2020. */
+    c = vg_crl_make(ca, key, v, n, now - BACKDATE_MS, now + (int64_t)days * DAY_MS,
+                    (uint64_t)(now / 1000 - 1577836800), &der, &len);
+    if (c != 0) {
+        ctl_err("cannot make the CRL: %s", c == -EINVAL ? "the CA key is not EC, or a serial "
+                                                          "is not hex" : vg_strerror(c));
+        goto out;
+    }
+    if (pem_out && (c = vg_crl_pem(der, len, &pem)) != 0) {
+        ctl_err("cannot encode the CRL as PEM: %s", vg_strerror(c));
+        goto out;
+    }
+    if ((c = vg_file_write_atomic(out, pem ? (const void *)pem : der, pem ? strlen(pem) : len,
+                                  0644, 0)) != 0) {
+        ctl_err("cannot write %s: %s", out, vg_strerror(c));
+        goto out;
+    }
+    if (ctl->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "file", json_string(out));
+        json_object_set_new(o, "format", json_string(pem ? "pem" : "der"));
+        json_object_set_new(o, "revoked", json_integer((json_int_t)n));
+        json_object_set_new(o, "days", json_integer((json_int_t)days));
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        printf("wrote %s: a %s CRL of %zu revoked certificate%s, valid %llu days\n", out,
+               pem ? "PEM" : "DER", n, n == 1 ? "" : "s", (unsigned long long)days);
+    }
+    rc = CTL_EXIT_OK;
+out:
+    free(v);
+    free(der);
+    free(pem);
+    json_decref(a);
+    vg_cert_free(ca);
+    vg_key_free(key);
+    return rc;
+}
+
 int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv)
 {
     if (argc < 2)
@@ -470,5 +617,7 @@ int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv)
         return pki_issue(ctl, argc - 1, argv + 1);
     if (strcmp(argv[1], "show") == 0)
         return pki_show(ctl, argc - 1, argv + 1);
-    return ctl_usage_err("pki", "unknown pki sub-command '%s' (init, issue, show)", argv[1]);
+    if (strcmp(argv[1], "crl") == 0)
+        return pki_crl(ctl, argc - 1, argv + 1);
+    return ctl_usage_err("pki", "unknown pki sub-command '%s' (init, issue, show, crl)", argv[1]);
 }

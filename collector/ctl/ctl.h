@@ -127,6 +127,14 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_commands(FILE *out);
 int ctl_cmd_release_token(struct ctl *ctl, int argc, char **argv);
 int ctl_cmd_revoke(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_operators(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_operators(FILE *out);
+int ctl_cmd_revoked(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_revoked(FILE *out);
+/* The collector's revoked certificates as 'vigilctl --json revoked' prints
+ * them (cmd_operators.c).  Returns 0 with *out a new JSON array, or an
+ * exit status (the error printed). */
+int ctl_revoked_json(struct ctl *ctl, json_t **out);
 int ctl_cmd_enroll_token(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_enroll_token(FILE *out);
 void ctl_usage_revoke(FILE *out);

@@ -13,8 +13,8 @@
 #include "util.h"
 
 static const struct ctl_cmd commands[] = {
-    { "pki", "create a CA and issue certificates (init, issue, show)", ctl_cmd_pki,
-      ctl_usage_pki, "init issue show", ctl_opts_pki },
+    { "pki", "create a CA, issue certificates, sign a CRL (init, issue, show, crl)", ctl_cmd_pki,
+      ctl_usage_pki, "init issue show crl", ctl_opts_pki },
     { "hosts", "list the fleet: identity, OS, kernel, last seen, connected", ctl_cmd_hosts,
       ctl_usage_hosts, NULL, ctl_opts_hosts },
     { "host", "show one host (by agent id or unique hostname)", ctl_cmd_host, ctl_usage_host,
@@ -45,8 +45,12 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_collection, ctl_usage_collections, "get", ctl_opts_collection },
     { "enroll-token", "tokens for agents to enroll with (create, list, revoke; admin)",
       ctl_cmd_enroll_token, ctl_usage_enroll_token, "create list revoke", ctl_opts_enroll_token },
-    { "revoke", "revoke a host's certificates (admin): refused from then on",
+    { "revoke", "revoke a host's or an operator's certificates (admin): refused from then on",
       ctl_cmd_revoke, ctl_usage_revoke, NULL, ctl_opts_revoke },
+    { "operators", "operator certificates seen: name, role, serial, last use, state",
+      ctl_cmd_operators, ctl_usage_operators, NULL, NULL },
+    { "revoked", "every revoked certificate (hosts and operators), as a CRL lists them",
+      ctl_cmd_revoked, ctl_usage_revoked, NULL, NULL },
     { "audit", "the collector's audit log, and a check of its hash chain", ctl_cmd_audit,
       ctl_usage_audit, NULL, ctl_opts_audit },
     { "report", "patch-compliance report (CE, NHS DSPT, CAF B4.d) as csv, json or html; verify",

@@ -69,7 +69,7 @@ want isolate vigilctl --collector 127.0.0.1 : 7443 --ca = pki/ca.crt is
 want "patch verify" vigilctl report --format = csv ""
 want --wide vigilctl hosts --tag env = prod --w
 want --wide vigilctl hosts --tag=env=prod --w
-want "init issue show" vigilctl pki ""
+want "crl init issue show" vigilctl pki ""
 want "patch verify" vigilctl report ""
 want "patch verify" vigilctl report --format csv ""
 want get vigilctl collection ""

@@ -17,6 +17,12 @@ over real TLS:
       saying hello; prints "ok NAME" or "refused NAME: REASON" as each is
       answered, then holds the accepted ones open for SECONDS and prints
       "closed" (the count of those the collector closed meanwhile).
+  vgpeer.py operator HOST:PORT CA CERT KEY SECONDS
+      As an operator (its certificate): a hosts query each second on one
+      connection, printing "up" at the first answer, until the collector
+      closes it ("closed: REASON") or SECONDS pass ("timeout"); then one
+      more connection resuming that TLS session, printing "resumed
+      True|False", and "answered" or "refused: REASON".
 
 Environment: VGPEER_HOSTNAME, the hostname a hello gives; VGPEER_SKEW_MS,
 milliseconds added to the send time of every envelope (a wrong clock).
@@ -279,12 +285,61 @@ def hold(addr, ca, pki, names, seconds):
     print("closed %d" % gone, flush=True)
 
 
+def op_query(c, rd, rid):
+    """One hosts query; None when answered, else why not."""
+    req = field_varint(1, rid) + field_bytes(10, b"")
+    try:
+        c.sendall(frame(envelope(100, req)))
+    except OSError as e:
+        return "send failed: %s" % e
+    while True:
+        env = rd.envelope()
+        if env is None:
+            return "closed without a reason"
+        if 101 in env:
+            return None
+        if 13 in env:
+            e = parse(env[13][0])
+            return e.get(2, [b"?"])[0].decode(errors="replace")
+
+
+def operator(addr, ca, cert, key, seconds):
+    host, port = addr.rsplit(":", 1)
+    ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
+    ctx.maximum_version = ssl.TLSVersion.TLSv1_2
+    ctx.load_verify_locations(ca)
+    ctx.load_cert_chain(cert, key)
+    c = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=30),
+                        server_hostname="localhost")
+    rd, end, why, rid = Reader(c), time.time() + seconds, "timeout", 1
+    while time.time() < end:
+        r = op_query(c, rd, rid)
+        if r is not None:
+            why = "closed: " + r
+            break
+        if rid == 1:
+            print("up", flush=True)
+        rid += 1
+        time.sleep(1)
+    print(why, flush=True)
+    sess = c.session
+    c.close()
+    c = ctx.wrap_socket(socket.create_connection((host, int(port)), timeout=30),
+                        server_hostname="localhost", session=sess)
+    print("resumed %s" % c.session_reused, flush=True)
+    r = op_query(c, Reader(c), 1)
+    print("answered" if r is None else "refused: " + r, flush=True)
+    c.close()
+
+
 def main():
     a = sys.argv[1:]
     if a and a[0] == "enroll" and len(a) == 6:
         enroll(a[1], a[2], a[3], int(a[4]), a[5])
     elif a and a[0] == "chunks" and len(a) == 7:
         chunks(a[1], a[2], a[3], a[4], a[5], int(a[6]))
+    elif a and a[0] == "operator" and len(a) == 6:
+        operator(a[1], a[2], a[3], a[4], float(a[5]))
     elif a and a[0] == "hold" and len(a) == 6:
         hold(a[1], a[2], a[3], a[4].split(","), float(a[5]))
     else:

@@ -596,6 +596,58 @@ static void test_manifest_signature(void **state)
     free_ca(&other);
 }
 
+static void test_serial_normalize(void **state)
+{
+    char out[VG_SERIAL_MAX];
+    (void)state;
+    assert_int_equal(vg_serial_normalize("4df9ae6c", out, sizeof(out)), 0);
+    assert_string_equal(out, "4D:F9:AE:6C");
+    assert_int_equal(vg_serial_normalize("4D:F9:AE:6C", out, sizeof(out)), 0);
+    assert_string_equal(out, "4D:F9:AE:6C");
+    assert_int_equal(vg_serial_normalize("00:8a", out, sizeof(out)), 0);
+    assert_string_equal(out, "8A");
+    assert_int_equal(vg_serial_normalize("a", out, sizeof(out)), 0);
+    assert_string_equal(out, "0A");
+    assert_int_equal(vg_serial_normalize("00", out, sizeof(out)), 0);
+    assert_string_equal(out, "00");
+    assert_int_equal(vg_serial_normalize("", out, sizeof(out)), -EINVAL);
+    assert_int_equal(vg_serial_normalize("zz", out, sizeof(out)), -EINVAL);
+    assert_int_equal(vg_serial_normalize("0102030405", out, 8), -EINVAL);
+}
+
+static void test_crl(void **state)
+{
+    struct pki p;
+    struct vg_crl_entry v[2] = { { "4D:F9:AE:6C:9E:7F:5E:08:58:FE:65:28:AD:B4:8D:8F", 1700000000000 },
+                                 { "0a", 2600000000000 } };
+    struct vg_crl_entry bad = { "nothex", 1 };
+    uint8_t *der = NULL;
+    char *pem = NULL;
+    size_t len = 0;
+    int64_t now = vg_time_now_ms();
+    (void)state;
+
+    make_ca(&p, "CRL CA");
+    assert_int_equal(vg_crl_make(p.ca, p.ca_key, v, 2, now, now + DAY, 7, &der, &len), 0);
+    assert_true(len > 100);
+    assert_int_equal(der[0], 0x30);
+    /* The serial's bytes and the issuer's name are in it. */
+    assert_non_null(memmem(der, len, "\x4d\xf9\xae\x6c\x9e\x7f", 6));
+    assert_non_null(memmem(der, len, "CRL CA", 6));
+    assert_int_equal(vg_crl_pem(der, len, &pem), 0);
+    assert_non_null(strstr(pem, "-----BEGIN X509 CRL-----"));
+    free(pem);
+    free(der);
+    der = NULL;
+    /* No entries: still a CRL. */
+    assert_int_equal(vg_crl_make(p.ca, p.ca_key, NULL, 0, now, now + DAY, 8, &der, &len), 0);
+    free(der);
+    der = NULL;
+    assert_int_equal(vg_crl_make(p.ca, p.ca_key, &bad, 1, now, now + DAY, 9, &der, &len), -EINVAL);
+    assert_null(der);
+    free_ca(&p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -612,6 +664,8 @@ int main(void)
         cmocka_unit_test(test_manifest_control_in_value),
         cmocka_unit_test(test_manifest_format),
         cmocka_unit_test(test_manifest_signature),
+        cmocka_unit_test(test_serial_normalize),
+        cmocka_unit_test(test_crl),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
