@@ -49,13 +49,14 @@ expect_in out.txt '"verified": true'
 expect_in out.txt '"collector1.example.org"'
 expect_in out.txt '"server_auth": true'
 
-# Default validity: 90 days for agents, 365 for the others.
+# Default validity: 90 days for agents and operators, 365 for collectors.
 days_left() {
     end=$(openssl x509 -in "$1" -noout -enddate | cut -d= -f2)
     echo $(( ($(date -d "$end" +%s) - $(date +%s) + 3600) / 86400 ))
 }
 [ "$(days_left pki/agent-1.crt)" = 90 ] || fail "agent validity $(days_left pki/agent-1.crt) days"
-[ "$(days_left pki/responder-1.crt)" = 365 ] || fail "responder validity $(days_left pki/responder-1.crt)"
+[ "$(days_left pki/responder-1.crt)" = 90 ] || fail "responder validity $(days_left pki/responder-1.crt)"
+[ "$(days_left pki/collector1.crt)" = 365 ] || fail "collector validity $(days_left pki/collector1.crt)"
 expect_exit 0 "$CTL" pki issue --dir pki --role agent --name short --days 7
 [ "$(days_left pki/short.crt)" = 7 ] || fail "--days 7 gave $(days_left pki/short.crt)"
 
