@@ -42,18 +42,16 @@ static void render(void *ctx, struct vg_prom *p)
 
     for (struct conn *c = s->conns; c; c = c->next) {
         paused += c->paused != 0;
-        if (c->closing)
-            closing++;
-        else if (!c->ready_ms)
+        if (!c->closing && !c->ready_ms)
             handshaking++;
-        else if (c->kind == CONN_AGENT)
+        else if (!c->closing && c->kind == CONN_AGENT)
             agents++;
-        else if (c->kind == CONN_OPERATOR)
+        else if (!c->closing && c->kind == CONN_OPERATOR)
             operators++;
-        else if (c->kind == CONN_ENROLL)
+        else if (!c->closing && c->kind == CONN_ENROLL)
             enrolling++;
         else
-            closing++; /* through the handshake, refused: on its way out */
+            closing++; /* closing, or through the handshake and refused: on its way out */
     }
     vg_prom_family(p, "vigil_collector_connections", "gauge",
                    "Connections open, by state: in the TLS handshake, agents, operators, on "

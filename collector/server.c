@@ -1759,8 +1759,13 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
         key_value(k, next, b, sizeof(b));
         log_warnx("reload: [%s] %s changed (%s -> %s): needs a restart; %s stays in force "
                   "until then", k->section, k->key, a, b, a);
-        /* cur is the caller's, freed once this returns 0 */
-        vg_conf_swap(k, (void *)(uintptr_t)cur, next);
+        /* cur is the caller's (s->conf is const only to the rest of the
+         * collector), freed once this returns 0 */
+        {
+            void *owned;
+            memcpy(&owned, &cur, sizeof(owned));
+            vg_conf_swap(k, owned, next);
+        }
     }
     /* What changed: */
     was = vg_tls_config_self(s->tls);
@@ -1783,7 +1788,8 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
         key_value(k, next, b, sizeof(b));
         note(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, a, b);
     }
-    if (strcmp(cur->log_level ? cur->log_level : "", next->log_level ? next->log_level : "")) {
+    if (strcmp(cur->log_level ? cur->log_level : "", next->log_level ? next->log_level : "") !=
+        0) {
         enum vg_log_level lvl;
         if (vg_log_level_parse(next->log_level, &lvl) == 0)
             vg_log_set_level(lvl);

@@ -909,7 +909,8 @@ static int migrate(struct store *s, char *err, size_t errlen)
         from = 1;
     }
     for (v = from; v < SCHEMA_VERSION; v++) {
-        const char *step = migrations[v - 1];
+        /* from >= 1 here: step v - 1 of migrations[] */
+        const char *step = migrations[(size_t)v - 1u];
         int rc;
         if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
             goto fail;

@@ -7,6 +7,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include <mbedtls/base64.h>
+
 #include "err.h"
 #include "proxy.h"
 #include "util.h"
@@ -206,26 +208,16 @@ const char *vg_proxy_name(const struct vg_proxy *p, char *out, size_t outlen)
     return out;
 }
 
+/* mbedtls' encoder; USER:PASSWORD is at most VG_PROXY_AUTH_MAX (512)
+ * bytes, 684 in base64. */
 static int base64(const char *in, size_t n, struct vg_buf *out)
 {
-    static const char tab[] =
-        "ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789+/";
-    const unsigned char *s = (const unsigned char *)in;
-    for (size_t i = 0; i < n; i += 3) {
-        uint32_t v = (uint32_t)s[i] << 16;
-        char q[4];
-        if (i + 1 < n)
-            v |= (uint32_t)s[i + 1] << 8;
-        if (i + 2 < n)
-            v |= s[i + 2];
-        q[0] = tab[(v >> 18) & 63];
-        q[1] = tab[(v >> 12) & 63];
-        q[2] = i + 1 < n ? tab[(v >> 6) & 63] : '=';
-        q[3] = i + 2 < n ? tab[v & 63] : '=';
-        if (vg_buf_append(out, q, 4))
-            return VG_ETOOBIG;
-    }
-    return 0;
+    unsigned char enc[1024];
+    size_t olen = 0;
+
+    if (mbedtls_base64_encode(enc, sizeof(enc), &olen, (const unsigned char *)in, n) != 0)
+        return VG_ETOOBIG;
+    return vg_buf_append(out, enc, olen) ? VG_ETOOBIG : 0;
 }
 
 int vg_proxy_request(const struct vg_proxy *p, const char *host, const char *port,

@@ -696,7 +696,7 @@ int vg_tls_config_same_ca(const struct vg_tls_config *a, const struct vg_tls_con
 {
     const mbedtls_x509_crt *x = &a->ca->crt, *y = &b->ca->crt;
     for (; x && y; x = x->next, y = y->next)
-        if (x->raw.len != y->raw.len || (x->raw.len && memcmp(x->raw.p, y->raw.p, x->raw.len)))
+        if (x->raw.len != y->raw.len || (x->raw.len && memcmp(x->raw.p, y->raw.p, x->raw.len) != 0))
             return 0;
     return x == y;
 }

@@ -168,7 +168,7 @@ static void put_value_arms(const char *cmd, const struct ctl_optset *first,
             continue;
         for (const char *p = os->shortopts; *p; p++)
             if (p[1] == ':' && *p != ':' && long_of(os, *p) == o->name)
-                shortc = *p;
+                shortc = (unsigned char)*p;
         put_value_arm(cmd, o->name, shortc);
     }
 }
