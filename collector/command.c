@@ -427,7 +427,7 @@ int command_cancel(struct server *s, struct conn *op, const Vigil__V1__OperatorR
     Vigil__V1__CommandInfo *m = NULL;
     char action[32] = "", msg[400], audit[800];
     int64_t host_id, now = vg_time_now_ms();
-    int state = 0, rc;
+    int state = 0, rc, cancelled = 0;
 
     if (!r->command_id[0]) {
         resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "which command? Give its id");
@@ -454,6 +454,7 @@ int command_cancel(struct server *s, struct conn *op, const Vigil__V1__OperatorR
     if (rc == 0 && (rc = store_command_cancel(s->store, r->command_id, msg, now)) == 1) {
         char agent[256] = "";
         Vigil__V1__CommandInfo *cur = NULL;
+        cancelled = 1;
         if (store_commands(s->store, NULL, r->command_id, 1, cancel_info_cb, &cur) >= 0 && cur)
             vg_strlcpy(agent, cur->agent_id, sizeof(agent));
         info_free(cur);
@@ -477,8 +478,8 @@ int command_cancel(struct server *s, struct conn *op, const Vigil__V1__OperatorR
         resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
         return 0;
     }
-    if (m->state != VIGIL__V1__COMMAND_STATE__COMMAND_STATE_CANCELLED) {
-        /* Delivered (or finished) before this request: past cancelling. */
+    if (!cancelled) {
+        /* Delivered or finished (cancelled too) before this request. */
         int isolate = strcmp(action, "isolate") == 0;
         snprintf(msg, sizeof(msg), "command %.64s (%s) is %s: %s", r->command_id, action,
                  vg_command_state_name(m->state),

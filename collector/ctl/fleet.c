@@ -237,8 +237,11 @@ int ctl_fleet_summary(struct ctl *ctl, const char *cmd, struct ctl_fleet *f, int
     }
     if (waited)
         for (size_t i = 0; i < f->n; i++)
-            if (f->t[i].command_id[0] && !final(f->t[i].state))
-                ctl_fleet_line(ctl, &f->t[i], "still", vg_command_state_name(f->t[i].state));
+            if (f->t[i].command_id[0] && !final(f->t[i].state)) {
+                char what[64];
+                snprintf(what, sizeof(what), "still %s", vg_command_state_name(f->t[i].state));
+                ctl_fleet_line(ctl, &f->t[i], what, "");
+            }
     if (ctl->json) {
         json_t *o = json_object(), *a = json_array();
         json_object_set_new(o, "action", json_string(cmd));
