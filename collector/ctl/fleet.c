@@ -93,10 +93,9 @@ int ctl_fleet_select(struct ctl *ctl, const char *cmd, struct ctl_fleet *f, char
                         &owner)) != 0)
         return rc;
     hr = resp->hosts;
-    for (size_t i = 0; i < f->ntags; i++)
-        off += (size_t)snprintf(f->selection + off, off < sizeof(f->selection)
-                                                       ? sizeof(f->selection) - off : 0,
-                                "%s%s=%s", i ? " " : "tag ", f->tagv[i].key, f->tagv[i].value);
+    for (size_t i = 0; i < f->ntags && off < sizeof(f->selection); i++)
+        off += (size_t)snprintf(f->selection + off, sizeof(f->selection) - off, "%s%s=%s",
+                                i ? " " : "tag ", f->tagv[i].key, f->tagv[i].value);
     if (!f->ntags)
         snprintf(f->selection, sizeof(f->selection), "%d hosts named", nnames);
     for (size_t i = 0; rc == 0 && f->ntags && i < hr->n_hosts; i++)
@@ -104,15 +103,16 @@ int ctl_fleet_select(struct ctl *ctl, const char *cmd, struct ctl_fleet *f, char
     for (int k = 0; rc == 0 && k < nnames; k++) {
         const Vigil__V1__HostInfo *m = NULL;
         size_t nm = 0;
+        /* An agent id first; else a hostname, which must be unique. */
         for (size_t i = 0; i < hr->n_hosts && !m; i++)
             if (strcmp(hr->hosts[i]->agent_id, names[k]) == 0)
-                m = hr->hosts[i], nm = 1;
-        for (size_t i = 0; i < hr->n_hosts && !nm; i++)
-            if (strcmp(hr->hosts[i]->hostname, names[k]) == 0) {
-                if (!m)
-                    m = hr->hosts[i];
+                m = hr->hosts[i];
+        for (size_t i = 0; i < hr->n_hosts && !m; i++)
+            if (strcmp(hr->hosts[i]->hostname, names[k]) == 0)
                 nm++;
-            }
+        for (size_t i = 0; i < hr->n_hosts && !m && nm == 1; i++)
+            if (strcmp(hr->hosts[i]->hostname, names[k]) == 0)
+                m = hr->hosts[i];
         if (nm > 1) {
             char id[1024];
             fprintf(stderr, "vigilctl: %zu hosts are named '%s'; give their agent ids instead:\n",

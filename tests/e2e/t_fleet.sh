@@ -95,6 +95,10 @@ expect_in out.txt "agent-2"
 expect_not_in out.txt "agent-3"
 expect_exit 0 ctl --json collect --tag site=b --reason "INC-7: dry" --dry-run
 jq -e 'map(.agent_id) == ["agent-3"]' out.txt >/dev/null || fail "collect --dry-run: $(cat out.txt)"
+# A hostname three hosts share names none of them (agent ids are unique).
+hn=$(ctl --json hosts | jq -r '.[0].hostname')
+expect_exit 2 ctl isolate "$hn" agent-3 --reason "INC-7: which?" --dry-run
+expect_in err.txt "3 hosts are named '$hn'; give their agent ids instead"
 expect_exit 1 ctl isolate --tag site=nowhere --reason "INC-7" --yes
 expect_in err.txt "no hosts carry tag site=nowhere"
 [ "$(ncommands)" = 0 ] || fail "a refused, unconfirmed or dry run queued something"
