@@ -463,7 +463,7 @@ void ctl_usage_collect(FILE *out)
             "Usage: vigilctl [OPTIONS] collect HOST --reason TEXT [-o FILE [--force]]\n"
             "                                   [--max-size SIZE] [--max-time D] [--no-wait]\n"
             "                                   [--timeout D] [--progress auto|json|none]\n"
-            "       vigilctl [OPTIONS] collect {--tag KEY=VALUE... | HOST HOST...} --reason TEXT\n"
+            "       vigilctl [OPTIONS] collect {--tag K=V... | HOST HOST...} --reason TEXT\n"
             "                                   [--yes | --dry-run] [OPTIONS]\n"
             "\n"
             "Collects a triage package from HOST: processes (exe, argv, user, exe SHA-256),\n"

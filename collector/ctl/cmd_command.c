@@ -225,7 +225,7 @@ void ctl_usage_isolate(FILE *out)
     fprintf(out,
             "Usage: vigilctl [OPTIONS] isolate HOST --reason TEXT [--allow ADDR]... [--expires D]\n"
             "                                   [--no-wait] [--timeout D]\n"
-            "       vigilctl [OPTIONS] isolate {--tag KEY=VALUE... | HOST HOST...} --reason TEXT\n"
+            "       vigilctl [OPTIONS] isolate {--tag K=V... | HOST HOST...} --reason TEXT\n"
             "                                   [--yes | --dry-run] [OPTIONS]\n"
             "\n"
             "Cuts HOST off the network: it can reach nothing but its collector (and loopback,\n"
@@ -250,7 +250,9 @@ void ctl_usage_isolate(FILE *out)
             "vigilctl shows the count and the hosts and asks before anything is queued;\n"
             "then each host gets its own command (audited like one host's), and each\n"
             "result is printed as it comes, then one summary (\"3 isolated, 0 failed, 0\n"
-            "still pending\").\n"
+            "still pending\").  With --json (before 'isolate') the lines go to stderr and\n"
+            "stdout has one document: {action, selection, hosts: [{agent_id, hostname,\n"
+            "command_id, state, message}], succeeded, failed, pending}.\n"
             "  --yes           do not ask (needed when stdin is not a terminal: scripts)\n"
             "  --dry-run       list the hosts it would act on and queue nothing\n"
             "\n"
@@ -266,14 +268,14 @@ void ctl_usage_release(FILE *out)
     fprintf(out,
             "Usage: vigilctl [OPTIONS] release HOST --reason TEXT [--expires D] [--no-wait]\n"
             "                                   [--timeout D]\n"
-            "       vigilctl [OPTIONS] release {--tag KEY=VALUE... | HOST HOST...} --reason TEXT\n"
+            "       vigilctl [OPTIONS] release {--tag K=V... | HOST HOST...} --reason TEXT\n"
             "                                   [--yes | --dry-run] [OPTIONS]\n"
             "\n"
             "Lifts HOST's network isolation: the agent removes exactly the rules it added and\n"
             "nothing else of the host's firewall.  Needs the responder or admin role.\n"
             "Options (--tag, several HOSTs, --yes, --dry-run too) and exit status as for\n"
-            "'vigilctl isolate'.  For a host whose collector\n"
-            "is gone, see 'vigilctl release-token'.\n");
+            "'vigilctl isolate'.  For a host whose collector is gone, see\n"
+            "'vigilctl release-token'.\n");
 }
 
 static const struct option isolate_long[] = {

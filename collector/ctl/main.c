@@ -35,7 +35,7 @@ static const struct ctl_cmd commands[] = {
     { "release", "lift hosts' network isolation (--tag: many)", ctl_cmd_isolate,
       ctl_usage_release,
       NULL, ctl_opts_isolate },
-    { "commands", "command history and state (queued ... succeeded); cancel a queued one",
+    { "commands", "command history and state; cancel a queued command",
       ctl_cmd_commands, ctl_usage_commands, "cancel", ctl_opts_commands },
     { "release-token", "break-glass token to release an isolated host offline (admin)",
       ctl_cmd_release_token, ctl_usage_release_token, NULL, ctl_opts_release_token },
