@@ -57,6 +57,7 @@ struct progress {
     uint64_t t0;               /* the start of the wait (monotonic ms) */
     uint64_t phase_ms, phase_bytes; /* the rate is measured from here */
     uint64_t shown_ms;
+    int wrote_to_stderr;       /* the "wrote FILE" line: stdout holds a JSON document */
 };
 
 /* Appends to buf (len bytes, *n used so far), cutting what does not fit. */
@@ -326,8 +327,9 @@ static int download(struct ctl *ctl, const char *id, const char *path, int force
         p->shown_ms = 0;
         prog_show(p, "done", 1, total, total);
     }
-    printf("wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
-           (unsigned long long)total, hex);
+    fprintf(p && p->wrote_to_stderr ? stderr : stdout,
+            "wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
+            (unsigned long long)total, hex);
     return CTL_EXIT_OK;
 }
 
@@ -591,6 +593,7 @@ static int fleet_collect(struct ctl *ctl, struct ctl_fleet *f, const char *reaso
         prog.cmd_id = t->command_id;
         prog.agent = t->agent_id;
         prog.t0 = vg_time_mono_ms();
+        prog.wrote_to_stderr = ctl->json;
         vg_strlcpy(prog.host, t->hostname, sizeof(prog.host));
         prog_host(ctl, &prog, t->state != VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED);
         rc = collect_wait(ctl, &prog, t->command_id, t->agent_id, NULL, force, deadline);

@@ -174,6 +174,12 @@ for a in agent-1 agent-2; do
     grep -q "wrote $f: .* (matches the collector's record)" out.txt || fail "$f not verified: $(cat out.txt)"
 done
 ls triage-agent-3-* 2>/dev/null && fail "agent-3 (site=b) was collected from"
+# With --json, stdout is one document; the lines (and "wrote") go to stderr.
+expect_exit 0 ctl --json collect agent-2 agent-1 --reason "INC-7: again" --yes --max-size 20K --timeout 120s
+jq -e '.action == "collect" and .succeeded == 2 and .failed == 0 and .pending == 0 and
+       (.hosts | map(.agent_id)) == ["agent-2", "agent-1"]' out.txt >/dev/null ||
+    fail "collect --json: $(cat out.txt)"
+expect_in err.txt "wrote triage-agent-1-"
 
 # ---- cancel a command queued for an offline host ----
 stop "$APID_3"
