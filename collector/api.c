@@ -830,6 +830,12 @@ static const char *t_collection(const Vigil__V1__OperatorRequest *req, char *buf
     return req->collection_get->collection_id;
 }
 
+static const char *t_cancel(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
+{
+    snprintf(buf, len, "command %.64s", req->command_cancel->command_id);
+    return buf;
+}
+
 static const char *t_source(const Vigil__V1__OperatorRequest *req, char *buf, size_t len)
 {
     (void)buf;
@@ -890,6 +896,8 @@ static const struct api_entry {
       command_free_response },
     { REQ(COMMANDS), "commands", "list commands", VG_ROLE_AUDITOR,
       t_none, command_list, command_free_response },
+    { REQ(COMMAND_CANCEL), "cancel", "cancel commands", VG_ROLE_RESPONDER, t_cancel,
+      command_cancel, command_free_response },
     { REQ(RELEASE_TOKEN), "release-token", "make release tokens", VG_ROLE_ADMIN,
       t_command, command_release_token,
       command_free_response },
@@ -982,6 +990,12 @@ static int coll_agent_cb(void *ctx, const struct store_collection *c)
     return 0;
 }
 
+static int cmd_agent_cb(void *ctx, const struct store_command *c)
+{
+    vg_strlcpy(ctx, c->agent_id ? c->agent_id : "", 256);
+    return 1;
+}
+
 /* 1 if op may make e's request: its role is enough and, for an operator
  * limited to groups ([operators] scopes), the host it names is in them.
  * Else 0 with resp set to "permission denied" and the refusal logged and
@@ -1014,6 +1028,20 @@ static int allowed(struct server *s, struct conn *op, const struct api_entry *e,
                      "host '%.64s', not one of them", vg_tls_peer(op->tls)->cn, sc->text, agent);
             resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
                         e->target(req, buf, sizeof(buf)), msg);
+            return 0;
+        }
+        return 1;
+    }
+    /* A command to cancel: its host's. */
+    if (req->request_case == VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMAND_CANCEL) {
+        char agent[256] = "";
+        (void)store_commands(s->store, NULL, req->command_cancel->command_id, 1, cmd_agent_cb,
+                             agent);
+        if (agent[0] && (in = scope_host(s, sc, agent)) != 1 && in != -ENOENT) {
+            snprintf(msg, sizeof(msg), "%s is limited to hosts tagged %s; the command is for "
+                     "host '%.64s', not one of them", vg_tls_peer(op->tls)->cn, sc->text, agent);
+            resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, e->action,
+                        agent, msg);
             return 0;
         }
         return 1;

@@ -446,6 +446,10 @@ int command_list(struct server *s, struct conn *op, const Vigil__V1__OperatorReq
 int command_release_token(struct server *s, struct conn *op,
                           const Vigil__V1__OperatorRequest *req,
                           Vigil__V1__OperatorResponse *resp);
+/* command_cancel: a queued command cancelled (audited); one already sent
+ * to its agent, or finished, is refused (audited). */
+int command_cancel(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp);
 void command_free_response(Vigil__V1__OperatorResponse *resp);
 /* After an agent's hello: sends what is queued for it. */
 void commands_deliver(struct server *s, struct conn *agent);

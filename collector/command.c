@@ -7,6 +7,8 @@
  *   agent --CommandResult--> state running / succeeded / failed /
  *            rolled-back / expired / rejected (audit on every final state)
  *   sweep: queued commands past their expiry become expired (audit).
+ *   vigilctl commands cancel: a queued command becomes cancelled (audit)
+ *            and is never sent; a delivered one is past cancelling.
  *
  * Unfinished commands are sent again after every hello: a result lost
  * with a connection is asked for again, and the agent, which records
@@ -200,6 +202,9 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
     const char *reason = isolate ? req->isolate->reason
                          : collect ? req->collect->reason
                                    : req->release->reason;
+    const char *selection = isolate ? req->isolate->selection
+                            : collect ? req->collect->selection
+                                      : req->release->selection;
     int64_t expires = isolate   ? req->isolate->expires_time_ms
                       : collect ? req->collect->expires_time_ms
                                 : req->release->expires_time_ms;
@@ -300,8 +305,9 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
     sc.detail = detail;
     sc.issued_ms = now;
     sc.expires_ms = cmd.expires_time_ms;
-    snprintf(audit, sizeof(audit), "command %s; reason: %.300s%s%s", id, reason,
-             detail[0] ? "; " : "", detail);
+    snprintf(audit, sizeof(audit), "command %s; reason: %.300s%s%s%s%.200s", id, reason,
+             detail[0] ? "; " : "", detail, selection[0] ? "; one of several hosts: " : "",
+             selection);
     /* The command and its audit entry commit together. */
     rc = store_begin(s->store);
     if (rc == 0)
@@ -380,8 +386,21 @@ int command_list(struct server *s, struct conn *op, const Vigil__V1__OperatorReq
         return 0;
     }
     vigil__v1__commands_result__init(r);
-    rc = store_commands(s->store, q->agent_id[0] ? q->agent_id : NULL,
-                        q->command_id[0] ? q->command_id : NULL, limit, list_cb, &x);
+    if (q->n_command_ids > LIST_LIMIT) {
+        free(r);
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "at most 1000 command ids");
+        return 0;
+    }
+    rc = 0;
+    if (!q->n_command_ids || q->command_id[0])
+        rc = store_commands(s->store, q->agent_id[0] ? q->agent_id : NULL,
+                            q->command_id[0] ? q->command_id : NULL, limit, list_cb, &x);
+    /* A fleet action's commands, in the order asked (api.c cuts the
+     * answer to a scoped operator's hosts). */
+    for (size_t i = 0; rc >= 0 && !x.oom && i < q->n_command_ids; i++)
+        if (q->command_ids[i][0])
+            rc = store_commands(s->store, q->agent_id[0] ? q->agent_id : NULL,
+                                q->command_ids[i], 1, list_cb, &x);
     r->commands = x.v;
     r->n_commands = x.n;
     resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS;
@@ -391,6 +410,94 @@ int command_list(struct server *s, struct conn *op, const Vigil__V1__OperatorReq
                    "the collector could not read its store; see its log");
     else
         resp->ok = 1;
+    return 0;
+}
+
+static int cancel_info_cb(void *ctx, const struct store_command *c)
+{
+    Vigil__V1__CommandInfo **m = ctx;
+    *m = info_msg(c);
+    return 1;
+}
+
+int command_cancel(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp)
+{
+    const Vigil__V1__CommandCancel *r = req->command_cancel;
+    Vigil__V1__CommandInfo *m = NULL;
+    char action[32] = "", msg[400], audit[800];
+    int64_t host_id, now = vg_time_now_ms();
+    int state = 0, rc, cancelled = 0;
+
+    if (!r->command_id[0]) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "which command? Give its id");
+        return 0;
+    }
+    rc = store_command_info(s->store, r->command_id, &host_id, action, sizeof(action), &state,
+                            NULL, NULL);
+    if (rc < 0) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE, "the collector's store failed");
+        return 0;
+    }
+    if (rc == 0) {
+        snprintf(msg, sizeof(msg), "no command with id '%.64s' (see vigilctl commands)",
+                 r->command_id);
+        resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, "cancel", r->command_id,
+                    msg);
+        return 0;
+    }
+    snprintf(msg, sizeof(msg), "cancelled by %s%s%.200s", conn_who(op), r->reason[0] ? ": " : "",
+             r->reason);
+    /* The state change and its audit entry commit together; the loop
+     * delivers commands, so none is sent between the check and this. */
+    rc = store_begin(s->store);
+    if (rc == 0 && (rc = store_command_cancel(s->store, r->command_id, msg, now)) == 1) {
+        char agent[256] = "";
+        Vigil__V1__CommandInfo *cur = NULL;
+        cancelled = 1;
+        if (store_commands(s->store, NULL, r->command_id, 1, cancel_info_cb, &cur) >= 0 && cur)
+            vg_strlcpy(agent, cur->agent_id, sizeof(agent));
+        info_free(cur);
+        snprintf(audit, sizeof(audit), "command %s (%s) cancelled before delivery; it is never "
+                 "sent%s%.500s", r->command_id, action, r->reason[0] ? "; reason: " : "",
+                 r->reason);
+        rc = store_audit_append(s->store, conn_who(op), "cancel", agent, audit, "cancelled");
+    }
+    if (rc == 0 || rc == 1) {
+        if ((rc = store_commit(s->store)) != 0)
+            store_rollback(s->store);
+    } else {
+        store_rollback(s->store);
+    }
+    if (rc < 0) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                   "the collector could not cancel the command; it stands as it was");
+        return 0;
+    }
+    if (store_commands(s->store, NULL, r->command_id, 1, cancel_info_cb, &m) < 0 || !m) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    if (!cancelled) {
+        /* Delivered or finished (cancelled too) before this request. */
+        int isolate = strcmp(action, "isolate") == 0;
+        snprintf(msg, sizeof(msg), "command %.64s (%s) is %s: %s", r->command_id, action,
+                 vg_command_state_name(m->state),
+                 m->state >= VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED
+                     ? "it is finished, there is nothing to cancel"
+                 : isolate ? "the agent has it, so it cannot be cancelled; release the host "
+                             "instead (vigilctl release HOST --reason TEXT)"
+                           : "the agent has it, so it cannot be cancelled");
+        resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "cancel", m->agent_id,
+                    msg);
+        info_free(m);
+        return 0;
+    }
+    log_info("%s: command %s (%s for %s) cancelled", conn_who(op), r->command_id, action,
+             m->agent_id);
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND;
+    resp->command = m;
+    resp->ok = 1;
     return 0;
 }
 

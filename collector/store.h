@@ -223,6 +223,10 @@ int store_commands_unfinished(struct store *s, int64_t host_id,
 /* Marks a queued command delivered: returns 1 if it was queued until
  * now, 0 if not, or an error. */
 int store_command_delivered(struct store *s, const char *id, int64_t now);
+/* Cancels a queued command (state cancelled, message recorded): returns
+ * 1 if it was queued until now, 0 if not (unknown, delivered or
+ * finished), or an error. */
+int store_command_cancel(struct store *s, const char *id, const char *message, int64_t now);
 /* Records an agent's report on its command (only host_id's, and never
  * over a final state).  Returns 1 if recorded (action set), 0 if unknown
  * or already final, or an error. */

@@ -113,6 +113,7 @@ enum {
     Q_CMD_GET,
     Q_CMD_DELIVERED,
     Q_CMD_STATE,
+    Q_CMD_CANCEL,
     Q_CMD_EXPIRE_LIST,
     Q_CMD_LIST,
     Q_CMD_INFO,
@@ -406,7 +407,8 @@ static const char *const queries[Q_COUNT] = {
                          " WHERE recv_ms < ?1 LIMIT ?2)",
     [Q_RET_LOSS] = "DELETE FROM loss WHERE id IN (SELECT id FROM loss WHERE recv_time_ms < ?1"
                    " LIMIT ?2)",
-    /* Finished: succeeded, failed, rolled back, expired or rejected. */
+    /* Finished: succeeded, failed, rolled back, expired, rejected or
+     * cancelled. */
     [Q_RET_COMMANDS] = "DELETE FROM commands WHERE id IN (SELECT id FROM commands WHERE"
                        " state >= 4 AND updated_ms < ?1 LIMIT ?2)",
     [Q_AUDIT_LAST] = "SELECT id, hash FROM audit ORDER BY id DESC LIMIT 1",
@@ -443,6 +445,10 @@ static const char *const queries[Q_COUNT] = {
         " finished_ms = CASE WHEN ?2 >= 4 THEN ?4 ELSE finished_ms END,"
         " delivered_ms = coalesce(delivered_ms, ?4)"
         " WHERE id = ?1 AND host_id = ?5 AND state < 4",
+    /* Only a queued command: one the agent has is past cancelling. */
+    [Q_CMD_CANCEL] =
+        "UPDATE commands SET state = 9, message = ?2, finished_ms = ?3, updated_ms = ?3"
+        " WHERE id = ?1 AND state = 1",
     [Q_CMD_EXPIRE_LIST] =
         "SELECT c.id, c.action, h.agent_id FROM commands c JOIN hosts h ON h.id = c.host_id"
         " WHERE c.state = 1 AND c.expires_ms > 0 AND c.expires_ms <= ?1",
@@ -661,7 +667,7 @@ static const char schema[] =
     " action TEXT NOT NULL, target TEXT NOT NULL, detail TEXT NOT NULL, result TEXT NOT NULL,"
     " prev_hash TEXT NOT NULL, hash TEXT NOT NULL);"
     /* Commands to agents: who asked, why, and what became of them.  state
-     * is vigil.v1.CommandState (1 queued .. 8 rejected); body is the
+     * is vigil.v1.CommandState (1 queued .. 9 cancelled); body is the
      * encoded vigil.v1.Command as sent. */
     "CREATE TABLE IF NOT EXISTS commands("
     " id TEXT PRIMARY KEY, host_id INTEGER NOT NULL, action TEXT NOT NULL,"
@@ -2435,6 +2441,18 @@ int store_command_delivered(struct store *s, const char *id, int64_t now)
     sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
     sqlite3_bind_int64(st, 2, now);
     if ((rc = step_done(s, st, "cannot mark the command delivered")) != 0)
+        return rc;
+    return sqlite3_changes(s->db) > 0;
+}
+
+int store_command_cancel(struct store *s, const char *id, const char *message, int64_t now)
+{
+    sqlite3_stmt *st = q(s, Q_CMD_CANCEL);
+    int rc;
+    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    bind_text(st, 2, message);
+    sqlite3_bind_int64(st, 3, now);
+    if ((rc = step_done(s, st, "cannot cancel the command")) != 0)
         return rc;
     return sqlite3_changes(s->db) > 0;
 }

@@ -117,6 +117,7 @@ const char *vg_command_state_name(int st)
     case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_ROLLED_BACK: return "rolled-back";
     case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_EXPIRED: return "expired";
     case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_REJECTED: return "rejected";
+    case VIGIL__V1__COMMAND_STATE__COMMAND_STATE_CANCELLED: return "cancelled";
     default: return "unknown";
     }
 }

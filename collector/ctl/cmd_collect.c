@@ -57,6 +57,7 @@ struct progress {
     uint64_t t0;               /* the start of the wait (monotonic ms) */
     uint64_t phase_ms, phase_bytes; /* the rate is measured from here */
     uint64_t shown_ms;
+    int wrote_to_stderr;       /* the "wrote FILE" line: stdout holds a JSON document */
 };
 
 /* Appends to buf (len bytes, *n used so far), cutting what does not fit. */
@@ -326,156 +327,25 @@ static int download(struct ctl *ctl, const char *id, const char *path, int force
         p->shown_ms = 0;
         prog_show(p, "done", 1, total, total);
     }
-    printf("wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
-           (unsigned long long)total, hex);
+    fprintf(p && p->wrote_to_stderr ? stderr : stdout,
+            "wrote %s: %llu bytes, sha256 %s (matches the collector's record)\n", path,
+            (unsigned long long)total, hex);
     return CTL_EXIT_OK;
 }
 
-void ctl_usage_collect(FILE *out)
+/* Waits until the package of command cmd_id (for agent) is complete,
+ * or deadline (monotonic ms) passes, showing progress on prog; then
+ * downloads it to outp (NULL: triage-AGENT-ID.tar.lz4 here).  Returns an
+ * exit status (3: not ready when the wait ended). */
+static int collect_wait(struct ctl *ctl, struct progress *prog, const char *cmd_id,
+                        const char *agent, const char *outp, int force, uint64_t deadline)
 {
-    fprintf(out,
-            "Usage: vigilctl [OPTIONS] collect HOST --reason TEXT [-o FILE [--force]]\n"
-            "                                   [--max-size SIZE] [--max-time D] [--no-wait]\n"
-            "                                   [--timeout D] [--progress auto|json|none]\n"
-            "\n"
-            "Collects a triage package from HOST: processes (exe, argv, user, exe SHA-256),\n"
-            "sockets and their processes, logins, accounts, sudoers, cron, unpackaged systemd\n"
-            "units and timers, kernel modules, mounts, packages, listings of /tmp, /var/tmp,\n"
-            "/dev/shm and authorized_keys, and the logs' tails.  The agent builds it (a tar\n"
-            "archive in the lz4 frame format, with triage/manifest.json giving every item's\n"
-            "SHA-256 and every skip) and streams it to the collector, which records its\n"
-            "chain of custody.  Then vigilctl downloads it and checks its SHA-256.  Needs\n"
-            "the responder or admin role; the request and every download are audited.\n"
-            "\n"
-            "  --reason TEXT    why (required)\n"
-            "  -o FILE          where to write it (default: triage-HOST-ID.tar.lz4, here);\n"
-            "                   an existing file is refused before anything is queued\n"
-            "  --force          replace FILE if it exists\n"
-            "  --max-size SIZE  bound on the items' total (default 256M); what does not fit\n"
-            "                   is listed in the manifest as skipped\n"
-            "  --max-time D     bound on the collection's time (default 5m)\n"
-            "  --no-wait        return once the command is queued\n"
-            "  --timeout D      how long to wait for the package (default 10m)\n"
-            "  --progress MODE  auto (default): on a terminal, one line on stderr redrawn in\n"
-            "                   place with the state (queued, sent, collecting, uploading,\n"
-            "                   downloading), bytes, rate and time left; nothing otherwise.\n"
-            "                   json: one JSON object a line on stderr, at each change of\n"
-            "                   state and at most once a second: {time, state, command_id,\n"
-            "                   agent_id, hostname, elapsed_ms, [last_seen], [bytes,\n"
-            "                   total_bytes, rate_bytes_per_s, eta_s], message}, ending with\n"
-            "                   state done.  none: no progress\n"
-            "\n"
-            "Exit status: 0 downloaded and verified, 1 failed, 2 usage, 3 not ready when the\n"
-            "wait ended (see 'vigilctl collections').\n");
-}
-
-static const struct option collect_long[] = {
-    { "reason", required_argument, NULL, 'r' },
-    { "output", required_argument, NULL, 'o' },
-    { "max-size", required_argument, NULL, 's' },
-    { "max-time", required_argument, NULL, 't' },
-    { "no-wait", no_argument, NULL, 'n' },
-    { "timeout", required_argument, NULL, 'T' },
-    { "progress", required_argument, NULL, 'p' },
-    { "force", no_argument, NULL, 'f' },
-    { "help", no_argument, NULL, 'h' },
-    { NULL, 0, NULL, 0 },
-};
-const struct ctl_optset ctl_opts_collect[] = {
-    { NULL, ":ho:", collect_long },
-    { NULL, NULL, NULL },
-};
-
-int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
-{
-    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
-    Vigil__V1__CollectRequest cq = VIGIL__V1__COLLECT_REQUEST__INIT;
-    Vigil__V1__OperatorResponse *resp = NULL;
-    void *owner = NULL;
-    const char *reason = NULL, *outp = NULL;
-    char agent[256], cmd_id[64], out_name[300], coll_id[64], hn[1024], ai[1024], nb[2048];
-    uint64_t max_size = 0, max_ms = 0, timeout_ms = 600000, deadline;
+    Vigil__V1__OperatorResponse *resp;
+    void *owner;
+    char out_name[300], coll_id[64];
     long pause = 100;
-    int c, rc, nowait = 0, force = 0, cmd_state = 0, progress = -1;
-    uint64_t got = 0, size = 0, host_checked = 0;
-    int arriving = 0;
-    struct progress prog;
-
-    while ((c = ctl_getopt(argc, argv, ctl_opts_collect)) != -1) {
-        switch (c) {
-        case 'r': reason = optarg; break;
-        case 'o': outp = optarg; break;
-        case 's':
-            if (vg_parse_size(optarg, &max_size) || !max_size)
-                return ctl_usage_err("collect", "--max-size '%s': a size like 100M", optarg);
-            break;
-        case 't':
-            if (vg_parse_duration(optarg, &max_ms) || max_ms < 1000)
-                return ctl_usage_err("collect", "--max-time '%s': a duration like 5m", optarg);
-            break;
-        case 'n': nowait = 1; break;
-        case 'p':
-            if (strcmp(optarg, "auto") == 0)
-                progress = -1;
-            else if (strcmp(optarg, "json") == 0)
-                progress = PROG_JSON;
-            else if (strcmp(optarg, "none") == 0)
-                progress = PROG_NONE;
-            else
-                return ctl_usage_err("collect", "--progress '%s': auto, json or none", optarg);
-            break;
-        case 'f': force = 1; break;
-        case 'T':
-            if (vg_parse_duration(optarg, &timeout_ms))
-                return ctl_usage_err("collect", "--timeout '%s': a duration like 10m", optarg);
-            break;
-        case 'h': ctl_usage_collect(stdout); return CTL_EXIT_OK;
-        case ':': return ctl_usage_err("collect", "option '%s' needs a value", argv[optind - 1]);
-        default: return ctl_usage_err("collect", "unknown option '%s'", argv[optind - 1]);
-        }
-    }
-    if (optind + 1 != argc)
-        return ctl_usage_err("collect", "give exactly one HOST");
-    if (!reason || !reason[0])
-        return ctl_usage_err("collect", "--reason TEXT is required: it goes to the audit log");
-    if (outp && (rc = refuse_existing(outp, force)) != 0)
-        return rc;
-    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
-        return rc;
-    cq.agent_id = agent;
-    cq.reason = (char *)reason;
-    cq.max_bytes = max_size;
-    cq.max_seconds = (uint32_t)(max_ms / 1000);
-    req.request_id = 34;
-    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT;
-    req.collect = &cq;
-    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND, &resp,
-                        &owner)) != 0)
-        return rc;
-    memset(&prog, 0, sizeof(prog));
-    prog.mode = progress >= 0 ? progress : isatty(STDERR_FILENO) ? PROG_TTY : PROG_NONE;
-    if (nowait)
-        prog.mode = PROG_NONE;
-    prog.cmd_id = cmd_id;
-    prog.agent = agent;
-    prog.t0 = vg_time_mono_ms();
-    vg_strlcpy(cmd_id, resp->command->command_id, sizeof(cmd_id));
-    vg_strlcpy(prog.host, resp->command->hostname, sizeof(prog.host));
-    prog_host(ctl, &prog, resp->command->agent_connected);
-    host_checked = prog.t0;
-    /* The command's id, and where it stands, whatever --progress says
-     * (a JSON line instead with --progress json). */
-    if (prog.mode != PROG_JSON)
-        fprintf(nowait ? stdout : stderr, "command %s: collect %s (%s) %s\n", cmd_id,
-                ctl_text(hn, sizeof(hn), resp->command->hostname),
-                ctl_text(ai, sizeof(ai), agent),
-                resp->command->agent_connected ? "sent to the agent"
-                                               : ctl_text(nb, sizeof(nb), prog.note));
-    ctl_call_free(owner);
-    if (nowait)
-        return CTL_EXIT_OK;
-    /* The package arrives under the command's id. */
-    deadline = vg_time_mono_ms() + timeout_ms;
+    int rc, cmd_state = 0, arriving = 0;
+    uint64_t got = 0, size = 0, host_checked = vg_time_mono_ms();
     for (;;) {
         const Vigil__V1__CollectionInfo *ci = NULL;
         if ((rc = query(ctl, NULL, NULL, cmd_id, &resp, &owner)) != 0)
@@ -522,7 +392,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             /* The command itself may have failed (no package at all). */
             Vigil__V1__OperatorRequest r2 = VIGIL__V1__OPERATOR_REQUEST__INIT;
             Vigil__V1__CommandsQuery q2 = VIGIL__V1__COMMANDS_QUERY__INIT;
-            q2.command_id = cmd_id;
+            q2.command_id = (char *)cmd_id;
             q2.limit = 1;
             r2.request_id = 32;
             r2.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS;
@@ -541,24 +411,24 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
             }
         }
         if (arriving) {
-            snprintf(prog.note, sizeof(prog.note), "uploading from %s to the collector",
-                     prog.host);
-            prog_show(&prog, "uploading", 1, got, size);
+            snprintf(prog->note, sizeof(prog->note), "uploading from %s to the collector",
+                     prog->host);
+            prog_show(prog, "uploading", 1, got, size);
         } else if (cmd_state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED) {
             /* Offline hosts come back: look again now and then. */
-            if (prog.mode != PROG_NONE && vg_time_mono_ms() - host_checked >= 5000) {
-                prog_host(ctl, &prog, 0);
+            if (prog->mode != PROG_NONE && vg_time_mono_ms() - host_checked >= 5000) {
+                prog_host(ctl, prog, 0);
                 host_checked = vg_time_mono_ms();
             }
-            prog_show(&prog, "queued", 0, 0, 0);
+            prog_show(prog, "queued", 0, 0, 0);
         } else if (cmd_state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_DELIVERED) {
-            snprintf(prog.note, sizeof(prog.note), "sent to the agent on %s; waiting for it to "
-                     "start", prog.host);
-            prog_show(&prog, "sent", 0, 0, 0);
+            snprintf(prog->note, sizeof(prog->note), "sent to the agent on %s; waiting for it to "
+                     "start", prog->host);
+            prog_show(prog, "sent", 0, 0, 0);
         } else {
-            snprintf(prog.note, sizeof(prog.note), "collecting: the agent on %s is building it",
-                     prog.host);
-            prog_show(&prog, "collecting", 0, 0, 0);
+            snprintf(prog->note, sizeof(prog->note), "collecting: the agent on %s is building it",
+                     prog->host);
+            prog_show(prog, "collecting", 0, 0, 0);
         }
         if (vg_time_mono_ms() >= deadline) {
             ctl_status_end();
@@ -586,7 +456,263 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
         if (pause < 1000)
             pause *= 2;
     }
-    return download(ctl, coll_id, out_name, force, &prog);
+    return download(ctl, coll_id, out_name, force, prog);
+}
+
+void ctl_usage_collect(FILE *out)
+{
+    fprintf(out,
+            "Usage: vigilctl [OPTIONS] collect HOST --reason TEXT [-o FILE [--force]]\n"
+            "                                   [--max-size SIZE] [--max-time D] [--no-wait]\n"
+            "                                   [--timeout D] [--progress auto|json|none]\n"
+            "       vigilctl [OPTIONS] collect {--tag K=V... | HOST HOST...} --reason TEXT\n"
+            "                                   [--yes | --dry-run] [OPTIONS]\n"
+            "\n"
+            "Collects a triage package from HOST: processes (exe, argv, user, exe SHA-256),\n"
+            "sockets and their processes, logins, accounts, sudoers, cron, unpackaged systemd\n"
+            "units and timers, kernel modules, mounts, packages, listings of /tmp, /var/tmp,\n"
+            "/dev/shm and authorized_keys, and the logs' tails.  The agent builds it (a tar\n"
+            "archive in the lz4 frame format, with triage/manifest.json giving every item's\n"
+            "SHA-256 and every skip) and streams it to the collector, which records its\n"
+            "chain of custody.  Then vigilctl downloads it and checks its SHA-256.  Needs\n"
+            "the responder or admin role; the request and every download are audited.\n"
+            "\n"
+            "  --reason TEXT    why (required)\n"
+            "  -o FILE          where to write it (default: triage-HOST-ID.tar.lz4, here);\n"
+            "                   an existing file is refused before anything is queued\n"
+            "  --force          replace FILE if it exists\n"
+            "  --max-size SIZE  bound on the items' total (default 256M); what does not fit\n"
+            "                   is listed in the manifest as skipped\n"
+            "  --max-time D     bound on the collection's time (default 5m)\n"
+            "  --no-wait        return once the command is queued\n"
+            "  --timeout D      how long to wait for the package (default 10m)\n"
+            "  --progress MODE  auto (default): on a terminal, one line on stderr redrawn in\n"
+            "                   place with the state (queued, sent, collecting, uploading,\n"
+            "                   downloading), bytes, rate and time left; nothing otherwise.\n"
+            "                   json: one JSON object a line on stderr, at each change of\n"
+            "                   state and at most once a second: {time, state, command_id,\n"
+            "                   agent_id, hostname, elapsed_ms, [last_seen], [bytes,\n"
+            "                   total_bytes, rate_bytes_per_s, eta_s], message}, ending with\n"
+            "                   state done.  none: no progress\n"
+            "\n"
+            "Several hosts at once: --tag KEY=VALUE (repeatable) or several HOSTs, shown\n"
+            "and confirmed as for 'vigilctl isolate' (--yes, --dry-run); each package is\n"
+            "written here as triage-HOST-ID.tar.lz4 (-o is refused), one line per host,\n"
+            "then one summary.\n"
+            "\n"
+            "Exit status: 0 downloaded and verified, 1 failed, 2 usage, 3 not ready when the\n"
+            "wait ended (see 'vigilctl collections').  Several hosts: 1 if any failed or\n"
+            "was refused, else 3 if any is not ready, else 0.\n");
+}
+
+static const struct option collect_long[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "output", required_argument, NULL, 'o' },
+    { "max-size", required_argument, NULL, 's' },
+    { "max-time", required_argument, NULL, 't' },
+    { "no-wait", no_argument, NULL, 'n' },
+    { "timeout", required_argument, NULL, 'T' },
+    { "progress", required_argument, NULL, 'p' },
+    { "force", no_argument, NULL, 'f' },
+    { "tag", required_argument, NULL, 'g' },
+    { "yes", no_argument, NULL, 'y' },
+    { "dry-run", no_argument, NULL, 'd' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+const struct ctl_optset ctl_opts_collect[] = {
+    { NULL, ":ho:", collect_long },
+    { NULL, NULL, NULL },
+};
+
+/* collect on a selection: confirm, one request per host (checked and
+ * audited as one host's), then each package waited for and downloaded in
+ * turn (the agents build them meanwhile), one line each, one summary. */
+static int fleet_collect(struct ctl *ctl, struct ctl_fleet *f, const char *reason,
+                         uint64_t max_size, uint64_t max_ms, int nowait, int force, int progress,
+                         uint64_t timeout_ms)
+{
+    uint64_t deadline;
+    char sel[600];
+    int rc;
+
+    if ((rc = ctl_fleet_confirm(ctl, "collect", f)) != 0)
+        return rc < 0 ? CTL_EXIT_OK : rc;
+    snprintf(sel, sizeof(sel), "%s, %zu host%s", f->selection, f->n, f->n == 1 ? "" : "s");
+    if (!ctl->json) {
+        printf("collect %zu host%s (", f->n, f->n == 1 ? "" : "s");
+        ctl_put_text(f->selection);
+        printf(")\n");
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+        Vigil__V1__CollectRequest cq = VIGIL__V1__COLLECT_REQUEST__INIT;
+        Vigil__V1__OperatorResponse *resp = NULL;
+        struct ctl_target *t = &f->t[i];
+        void *owner = NULL;
+        cq.agent_id = t->agent_id;
+        cq.reason = (char *)reason;
+        cq.max_bytes = max_size;
+        cq.max_seconds = (uint32_t)(max_ms / 1000);
+        cq.selection = sel;
+        req.request_id = 34;
+        req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT;
+        req.collect = &cq;
+        if (ctl_call(ctl, &req, &resp, &owner) != 0) {
+            snprintf(t->message, sizeof(t->message), "no answer from the collector");
+            ctl_fleet_line(ctl, t, "not queued", t->message);
+            break;
+        }
+        if (!resp->ok || resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND) {
+            snprintf(t->message, sizeof(t->message), "%s",
+                     resp->error && resp->error->message[0] ? resp->error->message
+                                                            : "unexpected answer");
+            ctl_fleet_line(ctl, t, "refused", t->message);
+        } else {
+            char what[128];
+            vg_strlcpy(t->command_id, resp->command->command_id, sizeof(t->command_id));
+            vg_strlcpy(t->hostname, resp->command->hostname, sizeof(t->hostname));
+            t->state = resp->command->state;
+            snprintf(what, sizeof(what), "command %s", t->command_id);
+            ctl_fleet_line(ctl, t, what, resp->command->agent_connected
+                                             ? "sent to the agent"
+                                             : "queued: the agent is offline");
+        }
+        ctl_call_free(owner);
+    }
+    if (nowait)
+        return ctl_fleet_summary(ctl, "collect", f, 0);
+    deadline = vg_time_mono_ms() + timeout_ms;
+    for (size_t i = 0; i < f->n; i++) {
+        struct ctl_target *t = &f->t[i];
+        struct progress prog;
+        if (!t->command_id[0])
+            continue;
+        memset(&prog, 0, sizeof(prog));
+        prog.mode = progress >= 0 ? progress : isatty(STDERR_FILENO) ? PROG_TTY : PROG_NONE;
+        prog.cmd_id = t->command_id;
+        prog.agent = t->agent_id;
+        prog.t0 = vg_time_mono_ms();
+        prog.wrote_to_stderr = ctl->json;
+        vg_strlcpy(prog.host, t->hostname, sizeof(prog.host));
+        prog_host(ctl, &prog, t->state != VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED);
+        rc = collect_wait(ctl, &prog, t->command_id, t->agent_id, NULL, force, deadline);
+        t->state = rc == CTL_EXIT_OK        ? VIGIL__V1__COMMAND_STATE__COMMAND_STATE_SUCCEEDED
+                   : rc == CTL_EXIT_PENDING ? VIGIL__V1__COMMAND_STATE__COMMAND_STATE_RUNNING
+                                            : VIGIL__V1__COMMAND_STATE__COMMAND_STATE_FAILED;
+        ctl_fleet_line(ctl, t, rc == CTL_EXIT_OK ? "collected" : rc == CTL_EXIT_PENDING
+                                                                   ? "not ready yet"
+                                                                   : "failed", "");
+    }
+    return ctl_fleet_summary(ctl, "collect", f, 1);
+}
+
+int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__CollectRequest cq = VIGIL__V1__COLLECT_REQUEST__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    const char *reason = NULL, *outp = NULL;
+    char agent[256], cmd_id[64], hn[1024], ai[1024], nb[2048];
+    uint64_t max_size = 0, max_ms = 0, timeout_ms = 600000;
+    int c, rc, nowait = 0, force = 0, progress = -1;
+    struct ctl_fleet fleet;
+    struct progress prog;
+
+    memset(&fleet, 0, sizeof(fleet));
+    while ((c = ctl_getopt(argc, argv, ctl_opts_collect)) != -1) {
+        switch (c) {
+        case 'r': reason = optarg; break;
+        case 'o': outp = optarg; break;
+        case 's':
+            if (vg_parse_size(optarg, &max_size) || !max_size)
+                return ctl_usage_err("collect", "--max-size '%s': a size like 100M", optarg);
+            break;
+        case 't':
+            if (vg_parse_duration(optarg, &max_ms) || max_ms < 1000)
+                return ctl_usage_err("collect", "--max-time '%s': a duration like 5m", optarg);
+            break;
+        case 'n': nowait = 1; break;
+        case 'p':
+            if (strcmp(optarg, "auto") == 0)
+                progress = -1;
+            else if (strcmp(optarg, "json") == 0)
+                progress = PROG_JSON;
+            else if (strcmp(optarg, "none") == 0)
+                progress = PROG_NONE;
+            else
+                return ctl_usage_err("collect", "--progress '%s': auto, json or none", optarg);
+            break;
+        case 'f': force = 1; break;
+        case 'g':
+            if ((rc = ctl_fleet_tag(&fleet, "collect", optarg)) != 0)
+                return rc;
+            break;
+        case 'y': fleet.yes = 1; break;
+        case 'd': fleet.dry_run = 1; break;
+        case 'T':
+            if (vg_parse_duration(optarg, &timeout_ms))
+                return ctl_usage_err("collect", "--timeout '%s': a duration like 10m", optarg);
+            break;
+        case 'h': ctl_usage_collect(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("collect", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("collect", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (ctl_fleet_wanted(&fleet, argc - optind)) {
+        if (outp)
+            return ctl_usage_err("collect", "-o names one file; with several hosts each package "
+                                 "is written here as triage-HOST-ID.tar.lz4");
+        if (!reason || !reason[0])
+            return ctl_usage_err("collect", "--reason TEXT is required: it goes to the audit log");
+        if ((rc = ctl_fleet_select(ctl, "collect", &fleet, argv + optind, argc - optind)) == 0)
+            rc = fleet_collect(ctl, &fleet, reason, max_size, max_ms, nowait, force,
+                               progress, timeout_ms);
+        ctl_fleet_free(&fleet);
+        return rc;
+    }
+    if (optind + 1 != argc)
+        return ctl_usage_err("collect", "give exactly one HOST");
+    if (!reason || !reason[0])
+        return ctl_usage_err("collect", "--reason TEXT is required: it goes to the audit log");
+    if (outp && (rc = refuse_existing(outp, force)) != 0)
+        return rc;
+    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+        return rc;
+    cq.agent_id = agent;
+    cq.reason = (char *)reason;
+    cq.max_bytes = max_size;
+    cq.max_seconds = (uint32_t)(max_ms / 1000);
+    req.request_id = 34;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT;
+    req.collect = &cq;
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND, &resp,
+                        &owner)) != 0)
+        return rc;
+    memset(&prog, 0, sizeof(prog));
+    prog.mode = progress >= 0 ? progress : isatty(STDERR_FILENO) ? PROG_TTY : PROG_NONE;
+    if (nowait)
+        prog.mode = PROG_NONE;
+    prog.cmd_id = cmd_id;
+    prog.agent = agent;
+    prog.t0 = vg_time_mono_ms();
+    vg_strlcpy(cmd_id, resp->command->command_id, sizeof(cmd_id));
+    vg_strlcpy(prog.host, resp->command->hostname, sizeof(prog.host));
+    prog_host(ctl, &prog, resp->command->agent_connected);
+    /* The command's id, and where it stands, whatever --progress says
+     * (a JSON line instead with --progress json). */
+    if (prog.mode != PROG_JSON)
+        fprintf(nowait ? stdout : stderr, "command %s: collect %s (%s) %s\n", cmd_id,
+                ctl_text(hn, sizeof(hn), resp->command->hostname),
+                ctl_text(ai, sizeof(ai), agent),
+                resp->command->agent_connected ? "sent to the agent"
+                                               : ctl_text(nb, sizeof(nb), prog.note));
+    ctl_call_free(owner);
+    if (nowait)
+        return CTL_EXIT_OK;
+    /* The package arrives under the command's id. */
+    return collect_wait(ctl, &prog, cmd_id, agent, outp, force, vg_time_mono_ms() + timeout_ms);
 }
 
 void ctl_usage_collections(FILE *out)

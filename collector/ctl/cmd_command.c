@@ -132,6 +132,79 @@ static int wait_for(struct ctl *ctl, const char *id, uint64_t timeout_ms)
     }
 }
 
+/* Asks for the state of every fleet command not yet final, in one
+ * request, and prints each that has become final.  Returns 0, or an exit
+ * status if the collector could not be asked. */
+static int fleet_poll(struct ctl *ctl, struct ctl_fleet *f)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__CommandsQuery q = VIGIL__V1__COMMANDS_QUERY__INIT;
+    Vigil__V1__OperatorResponse *resp;
+    char **ids = calloc(f->n ? f->n : 1, sizeof(*ids));
+    void *owner;
+    size_t n = 0;
+    int rc;
+
+    if (!ids)
+        return ctl_err("out of memory");
+    for (size_t i = 0; i < f->n; i++)
+        if (f->t[i].command_id[0] && !is_final(f->t[i].state))
+            ids[n++] = f->t[i].command_id;
+    if (!n) {
+        free(ids);
+        return 0;
+    }
+    q.command_ids = ids;
+    q.n_command_ids = n;
+    q.limit = (uint32_t)n;
+    req.request_id = 32;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMANDS;
+    req.commands = &q;
+    rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMANDS, &resp, &owner);
+    free(ids);
+    if (rc)
+        return rc;
+    for (size_t k = 0; k < resp->commands->n_commands; k++) {
+        const Vigil__V1__CommandInfo *c = resp->commands->commands[k];
+        for (size_t i = 0; i < f->n; i++) {
+            struct ctl_target *t = &f->t[i];
+            if (strcmp(t->command_id, c->command_id) != 0 || is_final(t->state))
+                continue;
+            t->state = c->state;
+            vg_strlcpy(t->message, c->message, sizeof(t->message));
+            if (is_final(t->state)) {
+                ctl_fleet_line(ctl, t, vg_command_state_name(t->state),
+                           t->message[0] ? t->message : "(no message)");
+                t->done = 1;
+            }
+        }
+    }
+    ctl_call_free(owner);
+    return 0;
+}
+
+/* Waits for every queued command of f to finish, up to timeout_ms,
+ * printing each outcome as it comes.  Returns 0, or an exit status if the
+ * collector could not be asked. */
+static int fleet_wait(struct ctl *ctl, struct ctl_fleet *f, uint64_t timeout_ms)
+{
+    uint64_t deadline = vg_time_mono_ms() + timeout_ms;
+    long pause = 50;
+    for (;;) {
+        size_t pending = 0;
+        int rc = fleet_poll(ctl, f);
+        if (rc)
+            return rc;
+        for (size_t i = 0; i < f->n; i++)
+            pending += f->t[i].command_id[0] && !is_final(f->t[i].state);
+        if (!pending || vg_time_mono_ms() >= deadline)
+            return 0;
+        sleep_ms(pause);
+        if (pause < 1000)
+            pause = pause * 2 < 1000 ? pause * 2 : 1000;
+    }
+}
+
 /* "192.0.2.7", "192.0.2.0/24:443", "[2001:db8::1]:22" -> a rule. */
 static int parse_allow(const char *s, Vigil__V1__AllowRule *r, char *cidr, size_t clen)
 {
@@ -152,6 +225,8 @@ void ctl_usage_isolate(FILE *out)
     fprintf(out,
             "Usage: vigilctl [OPTIONS] isolate HOST --reason TEXT [--allow ADDR]... [--expires D]\n"
             "                                   [--no-wait] [--timeout D]\n"
+            "       vigilctl [OPTIONS] isolate {--tag K=V... | HOST HOST...} --reason TEXT\n"
+            "                                   [--yes | --dry-run] [OPTIONS]\n"
             "\n"
             "Cuts HOST off the network: it can reach nothing but its collector (and loopback,\n"
             "DHCP, and what --allow lets through), IPv4 and IPv6, including connections that\n"
@@ -170,9 +245,22 @@ void ctl_usage_isolate(FILE *out)
             "  --no-wait       print the command id and return once it is queued\n"
             "  --timeout D     how long to wait for the result (default 60s)\n"
             "\n"
+            "Several hosts at once: --tag KEY=VALUE (repeatable: hosts with all of them;\n"
+            "for an operator limited to groups, only its own hosts), or several HOSTs.\n"
+            "vigilctl shows the count and the hosts and asks before anything is queued;\n"
+            "then each host gets its own command (audited like one host's), and each\n"
+            "result is printed as it comes, then one summary (\"3 isolated, 0 failed, 0\n"
+            "still pending\").  With --json (before 'isolate') the lines go to stderr and\n"
+            "stdout has one document: {action, selection, hosts: [{agent_id, hostname,\n"
+            "command_id, state, message}], succeeded, failed, pending}.\n"
+            "  --yes           do not ask (needed when stdin is not a terminal: scripts)\n"
+            "  --dry-run       list the hosts it would act on and queue nothing\n"
+            "\n"
             "Exit status: 0 succeeded, 1 failed or rolled back (the host is as it was) or\n"
-            "refused, 2 usage error, 3 not finished when the wait ended (still queued or\n"
-            "running; see 'vigilctl commands').\n");
+            "refused, or not confirmed, 2 usage error (also: several hosts without --yes\n"
+            "when stdin is not a terminal), 3 not finished when the wait ended (still\n"
+            "queued or running; see 'vigilctl commands').  Several hosts: 1 if any failed\n"
+            "or was refused, else 3 if any is not finished, else 0.\n");
 }
 
 void ctl_usage_release(FILE *out)
@@ -180,11 +268,14 @@ void ctl_usage_release(FILE *out)
     fprintf(out,
             "Usage: vigilctl [OPTIONS] release HOST --reason TEXT [--expires D] [--no-wait]\n"
             "                                   [--timeout D]\n"
+            "       vigilctl [OPTIONS] release {--tag K=V... | HOST HOST...} --reason TEXT\n"
+            "                                   [--yes | --dry-run] [OPTIONS]\n"
             "\n"
             "Lifts HOST's network isolation: the agent removes exactly the rules it added and\n"
             "nothing else of the host's firewall.  Needs the responder or admin role.\n"
-            "Options and exit status as for 'vigilctl isolate'.  For a host whose collector\n"
-            "is gone, see 'vigilctl release-token'.\n");
+            "Options (--tag, several HOSTs, --yes, --dry-run too) and exit status as for\n"
+            "'vigilctl isolate'.  For a host whose collector is gone, see\n"
+            "'vigilctl release-token'.\n");
 }
 
 static const struct option isolate_long[] = {
@@ -193,6 +284,9 @@ static const struct option isolate_long[] = {
     { "expires", required_argument, NULL, 'e' },
     { "no-wait", no_argument, NULL, 'n' },
     { "timeout", required_argument, NULL, 't' },
+    { "tag", required_argument, NULL, 'g' },
+    { "yes", no_argument, NULL, 'y' },
+    { "dry-run", no_argument, NULL, 'd' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
@@ -200,6 +294,79 @@ const struct ctl_optset ctl_opts_isolate[] = {
     { NULL, ":h", isolate_long },
     { NULL, NULL, NULL },
 };
+
+/* isolate or release on a selection: confirm, one request per host
+ * (each checked, audited and refused by the collector as one host's
+ * would be), then the results as they come and one summary. */
+static int fleet_run(struct ctl *ctl, const char *cmd, struct ctl_fleet *f, const char *reason,
+                     Vigil__V1__AllowRule **rulep, size_t nallow, uint64_t expires_ms,
+                     int nowait, uint64_t timeout_ms)
+{
+    int isolate = strcmp(cmd, "isolate") == 0, rc;
+    char sel[600];
+
+    if ((rc = ctl_fleet_confirm(ctl, cmd, f)) != 0)
+        return rc < 0 ? CTL_EXIT_OK : rc;
+    snprintf(sel, sizeof(sel), "%s, %zu host%s", f->selection, f->n, f->n == 1 ? "" : "s");
+    if (!ctl->json) {
+        printf("%s %zu host%s (", cmd, f->n, f->n == 1 ? "" : "s");
+        ctl_put_text(f->selection);
+        printf(")\n");
+    }
+    for (size_t i = 0; i < f->n; i++) {
+        Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+        Vigil__V1__IsolateRequest iq = VIGIL__V1__ISOLATE_REQUEST__INIT;
+        Vigil__V1__ReleaseRequest rq = VIGIL__V1__RELEASE_REQUEST__INIT;
+        Vigil__V1__OperatorResponse *resp = NULL;
+        struct ctl_target *t = &f->t[i];
+        int64_t exp = expires_ms ? vg_time_now_ms() + (int64_t)expires_ms : 0;
+        void *owner = NULL;
+
+        req.request_id = 30;
+        if (isolate) {
+            iq.agent_id = t->agent_id;
+            iq.reason = (char *)reason;
+            iq.allow = rulep;
+            iq.n_allow = nallow;
+            iq.expires_time_ms = exp;
+            iq.selection = sel;
+            req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_ISOLATE;
+            req.isolate = &iq;
+        } else {
+            rq.agent_id = t->agent_id;
+            rq.reason = (char *)reason;
+            rq.expires_time_ms = exp;
+            rq.selection = sel;
+            req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE;
+            req.release = &rq;
+        }
+        if ((rc = ctl_call(ctl, &req, &resp, &owner)) != 0) {
+            /* No answer at all: the rest would fare no better. */
+            snprintf(t->message, sizeof(t->message), "no answer from the collector");
+            ctl_fleet_line(ctl, t, "not queued", t->message);
+            break;
+        }
+        if (!resp->ok || resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND) {
+            snprintf(t->message, sizeof(t->message), "%s",
+                     resp->error && resp->error->message[0] ? resp->error->message
+                                                            : "unexpected answer");
+            ctl_fleet_line(ctl, t, "refused", t->message);
+        } else {
+            const Vigil__V1__CommandInfo *ci = resp->command;
+            char what[128];
+            vg_strlcpy(t->command_id, ci->command_id, sizeof(t->command_id));
+            vg_strlcpy(t->hostname, ci->hostname, sizeof(t->hostname));
+            t->state = ci->state;
+            snprintf(what, sizeof(what), "command %s", ci->command_id);
+            ctl_fleet_line(ctl, t, what, ci->agent_connected ? "sent to the agent"
+                                                         : "queued: the agent is offline");
+        }
+        ctl_call_free(owner);
+    }
+    if (!nowait && (rc = fleet_wait(ctl, f, timeout_ms)) != 0)
+        return rc;
+    return ctl_fleet_summary(ctl, cmd, f, !nowait);
+}
 
 int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
 {
@@ -218,10 +385,18 @@ int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
     size_t nallow = 0;
     int c, rc, nowait = 0;
     char id[64];
+    struct ctl_fleet fleet;
 
+    memset(&fleet, 0, sizeof(fleet));
     while ((c = ctl_getopt(argc, argv, ctl_opts_isolate)) != -1) {
         switch (c) {
         case 'r': reason = optarg; break;
+        case 'g':
+            if ((rc = ctl_fleet_tag(&fleet, cmd, optarg)) != 0)
+                return rc;
+            break;
+        case 'y': fleet.yes = 1; break;
+        case 'd': fleet.dry_run = 1; break;
         case 'a':
             if (!isolate)
                 return ctl_usage_err(cmd, "--allow belongs to isolate");
@@ -249,10 +424,17 @@ int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
         default: return ctl_usage_err(cmd, "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (ctl_fleet_wanted(&fleet, argc - optind)) {
+        if (!reason || !reason[0])
+            return ctl_usage_err(cmd, "--reason TEXT is required: it goes to the audit log");
+        if ((rc = ctl_fleet_select(ctl, cmd, &fleet, argv + optind, argc - optind)) == 0)
+            rc = fleet_run(ctl, cmd, &fleet, reason, rulep, nallow, expires_ms, nowait,
+                           timeout_ms);
+        ctl_fleet_free(&fleet);
+        return rc;
+    }
     if (optind >= argc)
         return ctl_usage_err(cmd, "which host? Give an agent id or hostname");
-    if (optind + 1 < argc)
-        return ctl_usage_err(cmd, "unexpected argument '%s'", argv[optind + 1]);
     if (!reason || !reason[0])
         return ctl_usage_err(cmd, "--reason TEXT is required: it goes to the audit log");
     if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
@@ -302,14 +484,21 @@ void ctl_usage_commands(FILE *out)
 {
     fprintf(out,
             "Usage: vigilctl [OPTIONS] commands [HOST] [--id ID] [--limit N]\n"
+            "       vigilctl [OPTIONS] commands cancel ID [--reason TEXT]\n"
             "\n"
-            "Command history, newest first: what was asked (isolate, release), by whom, why,\n"
-            "and its state: queued, delivered, running, succeeded, failed, rolled-back,\n"
-            "expired, rejected.\n"
+            "Command history, newest first: what was asked (isolate, release, collect), by\n"
+            "whom, why, and its state: queued, delivered, running, succeeded, failed,\n"
+            "rolled-back, expired, rejected, cancelled.\n"
             "\n"
             "  HOST        only this host (agent id or unique hostname)\n"
             "  --id ID     only this command\n"
             "  --limit N   at most N (default 100)\n"
+            "\n"
+            "'cancel ID' cancels a command the collector still holds (queued: its host has\n"
+            "been offline since): it becomes cancelled and is never sent.  One the agent\n"
+            "has received cannot be cancelled (release the host instead).  Needs the\n"
+            "responder or admin role; audited, refusals too.  --reason TEXT is recorded.\n"
+            "Exit status: 0 cancelled, 1 refused (delivered, finished, unknown), 2 usage.\n"
             "\n"
             "With --json (before 'commands'): an array of {command_id, agent_id, hostname,\n"
             "action, state, message, operator, reason, detail, issued, expires, delivered,\n"
@@ -318,6 +507,7 @@ void ctl_usage_commands(FILE *out)
 
 static const struct option commands_long[] = {
     { "id", required_argument, NULL, 'i' },
+    { "reason", required_argument, NULL, 'r' },
     { "limit", required_argument, NULL, 'l' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
@@ -327,6 +517,39 @@ const struct ctl_optset ctl_opts_commands[] = {
     { NULL, NULL, NULL },
 };
 
+/* commands cancel ID */
+static int cancel(struct ctl *ctl, const char *id, const char *reason)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__CommandCancel cq = VIGIL__V1__COMMAND_CANCEL__INIT;
+    Vigil__V1__OperatorResponse *resp = NULL;
+    void *owner = NULL;
+    int rc;
+
+    if (!id[0])
+        return ctl_usage_err("commands", "cancel: give the command's id");
+    cq.command_id = (char *)id;
+    cq.reason = (char *)(reason ? reason : "");
+    req.request_id = 37;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_COMMAND_CANCEL;
+    req.command_cancel = &cq;
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND, &resp,
+                        &owner)) != 0)
+        return rc;
+    if (ctl->json) {
+        json_t *o = info_json(resp->command);
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        char hn[1024], ai[512];
+        printf("cancelled command %s: %s %s (%s); it will not be sent\n", resp->command->command_id,
+               resp->command->action, ctl_text(hn, sizeof(hn), resp->command->hostname),
+               ctl_text(ai, sizeof(ai), resp->command->agent_id));
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}
+
 int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
 {
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
@@ -335,11 +558,13 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
     const Vigil__V1__HostInfo *host = NULL;
     void *owner = NULL, *howner = NULL;
     uint64_t limit = 100;
+    const char *reason = NULL;
     int c, rc;
 
     while ((c = ctl_getopt(argc, argv, ctl_opts_commands)) != -1) {
         switch (c) {
         case 'i': q.command_id = optarg; break;
+        case 'r': reason = optarg; break;
         case 'l':
             if (vg_parse_u64(optarg, 1, 1000, &limit))
                 return ctl_usage_err("commands", "--limit: 1 to 1000");
@@ -349,6 +574,13 @@ int ctl_cmd_commands(struct ctl *ctl, int argc, char **argv)
         default: return ctl_usage_err("commands", "unknown option '%s'", argv[optind - 1]);
         }
     }
+    if (optind < argc && strcmp(argv[optind], "cancel") == 0 && optind + 1 < argc) {
+        if (optind + 2 != argc)
+            return ctl_usage_err("commands", "expected: commands cancel ID");
+        return cancel(ctl, argv[optind + 1], reason);
+    }
+    if (reason)
+        return ctl_usage_err("commands", "--reason belongs to 'commands cancel ID'");
     if (optind + 1 < argc)
         return ctl_usage_err("commands", "unexpected argument '%s'", argv[optind + 1]);
     if (optind < argc) {

@@ -180,4 +180,61 @@ int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInf
  * status (2 when several hosts have that name; they are listed). */
 int ctl_resolve_agent_id(struct ctl *ctl, const char *host, char *out, size_t len);
 
+/*
+ * Several hosts at once (fleet.c): isolate, release and collect with
+ * --tag KEY=VALUE or several HOSTs.  The selection is resolved from the
+ * collector's host list (cut to a scoped operator's hosts), shown with
+ * its count and confirmed; then each host gets its own request.
+ */
+#define CTL_FLEET_TAGS 32
+#define CTL_FLEET_MAX 10000
+struct ctl_target {
+    char agent_id[256], hostname[256];
+    int connected, known; /* known: in the collector's list */
+    /* Filled in by the command: */
+    char command_id[64];
+    int state;           /* a vigil.v1.CommandState; 0 if not queued */
+    char message[512];   /* the agent's last word, or why it was refused */
+    int done;            /* its outcome is printed */
+};
+struct ctl_fleet {
+    Vigil__V1__Tag tagv[CTL_FLEET_TAGS], *tagp[CTL_FLEET_TAGS];
+    char tagbuf[CTL_FLEET_TAGS][256];
+    size_t ntags;
+    int yes, dry_run;
+    char selection[512]; /* "tag site=a" or "3 hosts named" */
+    struct ctl_target *t;
+    size_t n, cap;
+};
+/* Adds a --tag KEY=VALUE.  Returns 0 or an exit status (usage). */
+int ctl_fleet_tag(struct ctl_fleet *f, const char *cmd, const char *arg);
+/* 1 if the command acts on a selection (--tag, several HOSTs, --dry-run)
+ * rather than on one HOST as before. */
+int ctl_fleet_wanted(const struct ctl_fleet *f, int nnames);
+/* Fills f->t from the tags or the names (agent ids or unique hostnames;
+ * a name the collector does not know is kept, for the collector to
+ * refuse and audit).  Returns 0, or an exit status (the error printed;
+ * 1 when nothing matches). */
+int ctl_fleet_select(struct ctl *ctl, const char *cmd, struct ctl_fleet *f, char **names,
+                     int nnames);
+/* --dry-run: lists the hosts and returns -1 (exit 0, nothing queued).
+ * --yes: returns 0.  Otherwise asks on a terminal ("isolate 3 hosts (tag
+ * site=a): web-01, ...? [y/N]") and returns 0 if confirmed, 1 if not;
+ * with stdin not a terminal, refuses with exit status 2. */
+int ctl_fleet_confirm(struct ctl *ctl, const char *cmd, struct ctl_fleet *f);
+/* "hostname (agent id)", escaped, in buf. */
+const char *ctl_fleet_name(const struct ctl_target *t, char *buf, size_t len);
+/* One line of progress: "  web-01 (agent-1): WHAT: TEXT" (text escaped),
+ * on stdout, or on stderr with --json. */
+void ctl_fleet_line(struct ctl *ctl, const struct ctl_target *t, const char *what,
+                    const char *text);
+/* The summary ("3 isolated, 0 failed, 0 still pending"; with --json the
+ * one document: {action, selection, hosts: [{agent_id, hostname,
+ * command_id, state, message}], succeeded, failed, pending}), after the
+ * lines of those still pending when waited.  Returns the exit status: 1
+ * if any host failed or was refused (no command_id), else 3 if any is
+ * still pending after a wait, else 0. */
+int ctl_fleet_summary(struct ctl *ctl, const char *cmd, struct ctl_fleet *f, int waited);
+void ctl_fleet_free(struct ctl_fleet *f);
+
 #endif

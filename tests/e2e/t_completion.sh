@@ -82,6 +82,12 @@ hasnt --format vigilctl collect --
 has --role vigilctl pki issue --
 hasnt --role vigilctl pki init --
 has --tag vigilctl --json hosts --t
+# fleet commands: their selection options, and commands' cancel word
+want "--tag --timeout" vigilctl isolate --t
+has --dry-run vigilctl release --tag site=a --
+has --yes vigilctl collect --tag site=a --
+want cancel vigilctl commands ca
+has --reason vigilctl commands cancel ID --
 # values: fixed lists, files and directories; --opt V and --opt=V
 want "csv html json" vigilctl report patch --format ""
 want html vigilctl report patch --format h

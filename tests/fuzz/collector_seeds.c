@@ -372,6 +372,8 @@ static void seeds_operator(void)
     Vigil__V1__AllowRule al = VIGIL__V1__ALLOW_RULE__INIT, *als[1] = { &al };
     Vigil__V1__ReleaseRequest rr = VIGIL__V1__RELEASE_REQUEST__INIT;
     Vigil__V1__CommandsQuery cq = VIGIL__V1__COMMANDS_QUERY__INIT;
+    Vigil__V1__CommandCancel cc = VIGIL__V1__COMMAND_CANCEL__INIT;
+    char *cids[2] = { FZ_CMD_PLACEHOLDER, "0f1e2d3c-4b5a-4678-9abc-def012345678" };
     Vigil__V1__ReleaseTokenRequest rt = VIGIL__V1__RELEASE_TOKEN_REQUEST__INIT;
     Vigil__V1__CollectRequest cr = VIGIL__V1__COLLECT_REQUEST__INIT;
     Vigil__V1__CollectionsQuery clq = VIGIL__V1__COLLECTIONS_QUERY__INIT;
@@ -434,6 +436,14 @@ static void seeds_operator(void)
     rr.reason = "cleaned";
     REQ(RELEASE, release, rr, "release");
     REQ(COMMANDS, commands, cq, "commands");
+    cq.n_command_ids = 2;
+    cq.command_ids = cids;
+    REQ(COMMANDS, commands, cq, "commands-ids");
+    cc.command_id = FZ_CMD_PLACEHOLDER;
+    cc.reason = "wrong host";
+    REQ(COMMAND_CANCEL, command_cancel, cc, "command-cancel");
+    ir.selection = "tag site=leeds, 3 hosts";
+    REQ(ISOLATE, isolate, ir, "isolate-fleet");
     rt.agent_id = FZ_AGENT;
     rt.reason = "collector unreachable";
     REQ(RELEASE_TOKEN, release_token, rt, "release-token");
