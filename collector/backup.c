@@ -287,7 +287,17 @@ int backup_request(struct server *s, struct conn *op, const Vigil__V1__OperatorR
 {
     const Vigil__V1__DbBackup *q = req->db_backup;
     struct backup *b = s->backup;
+    struct scope sc;
 
+    /* The copy holds every host: not for an operator limited to some. */
+    if (scope_get(s, op, &sc)) {
+        char msg[700];
+        snprintf(msg, sizeof(msg), "%s is limited to hosts tagged %s; a database backup holds "
+                 "every host", vg_tls_peer(op->tls)->cn, sc.text);
+        resp_refuse(s, op, resp, VIGIL__V1__ERROR__CODE__CODE_PERMISSION_DENIED, "db.backup", "",
+                    msg);
+        return 0;
+    }
     if (!q->backup_id[0])
         return start(s, op, resp);
     if (!b || strcmp(b->id, q->backup_id) != 0) {
