@@ -57,7 +57,9 @@ static int host_cb(void *ctx, const struct store_host *h)
 
     if (!tags)
         tags = json_object();
-    if (!tags_match(tags, x->q)) {
+    if (!tags_match(tags, x->q) || (h->retired_ms && !x->q->include_retired) ||
+        (x->q->stale_ms && (conn_find_agent(x->srv, h->agent_id) ||
+                            h->last_seen_ms > vg_time_now_ms() - (int64_t)x->q->stale_ms))) {
         json_decref(tags);
         return 0;
     }
@@ -115,6 +117,17 @@ static int host_cb(void *ctx, const struct store_host *h)
     hi->revoked = h->revoked_ms != 0;
     hi->revoked_time_ms = h->revoked_ms;
     hi->boot_time_ms = h->boot_time_ms;
+    hi->retired_time_ms = h->retired_ms;
+    hi->retired_by = dup0(h->retired_by);
+    hi->retire_reason = dup0(h->retire_reason);
+    hi->clone_signs = h->clone_count;
+    hi->clone_first_time_ms = h->clone_first_ms;
+    hi->clone_last_time_ms = h->clone_last_ms;
+    hi->clone_evidence = dup0(h->clone_evidence);
+    hi->duplicates_refused = h->duplicates_refused;
+    hi->last_duplicate_time_ms = h->last_duplicate_ms;
+    hi->last_duplicate_addr = dup0(h->last_duplicate_addr);
+    hi->machine_id = dup0(h->machine_id);
     hi->connected = conn_find_agent(x->srv, h->agent_id) != NULL;
     hi->n_tags = json_object_size(tags);
     hi->tags = calloc(hi->n_tags ? hi->n_tags : 1, sizeof(*hi->tags));
@@ -720,6 +733,11 @@ static void query_free(Vigil__V1__OperatorResponse *resp)
             free(h->newest_kernel);
             free(h->pending_error);
             free(h->process_source);
+            free(h->retired_by);
+            free(h->retire_reason);
+            free(h->clone_evidence);
+            free(h->last_duplicate_addr);
+            free(h->machine_id);
             free(h);
         }
         free(resp->hosts->hosts);
@@ -808,6 +826,8 @@ static const char *t_command(const Vigil__V1__OperatorRequest *req, char *buf, s
         return req->collect->agent_id;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN:
         return req->release_token->agent_id;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOST_RETIRE:
+        return req->host_retire->agent_id;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE:
         if (req->revoke->operator_name[0]) {
             snprintf(buf, len, "operator %.64s", req->revoke->operator_name);
@@ -903,6 +923,10 @@ static const struct api_entry {
       command_free_response },
     { REQ(REVOKE), "revoke", "revoke certificates", VG_ROLE_ADMIN,
       t_command, revoke_host, revoke_free_response },
+    { REQ(HOST_RETIRE), "retire", "retire hosts", VG_ROLE_ADMIN,
+      t_command, retire_host, retire_free_response },
+    { REQ(DB_BACKUP), "db.backup", "back up the database", VG_ROLE_ADMIN,
+      t_none, backup_request, backup_free_response },
     { REQ(OPERATORS), "operators", "list operators", VG_ROLE_AUDITOR,
       t_none, operators_list, operators_free_response },
     { REQ(REVOKED), "revoked", "list revoked certificates", VG_ROLE_AUDITOR,
@@ -973,6 +997,7 @@ static const char *req_host(const Vigil__V1__OperatorRequest *req)
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_COLLECT: a = req->collect->agent_id; break;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_RELEASE_TOKEN: a = req->release_token->agent_id; break;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_REVOKE: a = req->revoke->agent_id; break;
+    case VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOST_RETIRE: a = req->host_retire->agent_id; break;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_INVENTORY: a = req->inventory->agent_id; break;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PENDING: a = req->pending->agent_id; break;
     case VIGIL__V1__OPERATOR_REQUEST__REQUEST_PROCESSES: a = req->processes->agent_id; break;

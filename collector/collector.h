@@ -295,6 +295,7 @@ struct server {
     unsigned reports_running; /* report jobs on the thread pool */
     atomic_int reports_cancel; /* set when stopping: reports give up */
     struct audit *audit;       /* audit checkpoints (audit.c) */
+    struct backup *backup;     /* the database copy being made or fetched (backup.c) */
 };
 
 /* "HOST:PORT" (IPv4, [IPv6], or empty HOST: all) into ss.  Returns 0, or
@@ -475,6 +476,25 @@ void collect_retention(struct server *s);
 int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
                 Vigil__V1__OperatorResponse *resp);
 void revoke_free_response(Vigil__V1__OperatorResponse *resp);
+/* vigilctl hosts retire (revoke.c): a host that is gone hidden from lists
+ * and reports (or brought back, undo), audited. */
+int retire_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp);
+void retire_free_response(Vigil__V1__OperatorResponse *resp);
+/* vigilctl db backup (backup.c): an online copy of the database, made on
+ * the thread pool with a connection of its own, then fetched in pieces. */
+int backup_request(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                   Vigil__V1__OperatorResponse *resp);
+void backup_free_response(Vigil__V1__OperatorResponse *resp);
+/* Once a second: deletes a copy nobody asked for in 10 minutes. */
+void backup_sweep(struct server *s);
+/* At the stop: a copy being made gives up soon. */
+void backup_cancel(struct server *s);
+/* After the loop ended: deletes what is left. */
+void backup_free(struct server *s);
+/* At start: deletes copies a killed collector left in the database's
+ * directory. */
+void backup_cleanup(const char *db);
 /* Operator scopes (scope.c, [operators] scopes = NAME:KEY=VALUE, ...). */
 #define SCOPE_MAX 16
 struct scope {

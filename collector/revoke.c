@@ -4,6 +4,7 @@
  * and in the server's list checked at every handshake; live connections
  * with them closed, and a host's batches not yet stored dropped.
  */
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -217,3 +218,106 @@ void revoke_free_response(Vigil__V1__OperatorResponse *resp)
     free(resp->revoke);
 }
 
+
+struct retire_ctx {
+    const char *agent_id;
+    int64_t retired_ms;
+    char hostname[256];
+    int found;
+};
+
+static int retire_host_cb(void *ctx, const struct store_host *h)
+{
+    struct retire_ctx *x = ctx;
+    if (strcmp(h->agent_id, x->agent_id) != 0)
+        return 0;
+    x->retired_ms = h->retired_ms;
+    vg_strlcpy(x->hostname, h->hostname ? h->hostname : "", sizeof(x->hostname));
+    x->found = 1;
+    return 1;
+}
+
+int retire_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequest *req,
+                Vigil__V1__OperatorResponse *resp)
+{
+    const Vigil__V1__HostRetire *r = req->host_retire;
+    const struct vg_cert_info *p = vg_tls_peer(op->tls);
+    struct retire_ctx x;
+    Vigil__V1__HostRetireResult *res;
+    char msg[300], opname[160], detail[400];
+    int64_t host_id, now = vg_time_now_ms();
+    int rc, unchanged;
+
+    memset(&x, 0, sizeof(x));
+    x.agent_id = r->agent_id;
+    if (!r->undo && !r->reason[0]) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "a reason is required (--reason TEXT)");
+        return 0;
+    }
+    rc = store_host_find(s->store, r->agent_id, &host_id, NULL, 0);
+    if (rc == 1)
+        rc = store_hosts(s->store, retire_host_cb, &x) < 0 ? -EIO : 1;
+    if (rc != 1 || !x.found) {
+        snprintf(msg, sizeof(msg), "no host with agent id '%.64s' (see vigilctl hosts --all)",
+                 r->agent_id);
+        conn_report(op, REPORT_REQUEST, "retire", r->agent_id, msg);
+        resp_error(resp, rc < 0 ? VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE
+                               : VIGIL__V1__ERROR__CODE__CODE_NOT_FOUND, msg);
+        return 0;
+    }
+    /* A connected host would be back at its next hello: retiring is for
+     * hosts that are gone (revoke shuts one out). */
+    if (!r->undo && conn_find_agent(s, r->agent_id)) {
+        snprintf(msg, sizeof(msg), "host '%.64s' is connected; only a host that is gone can be "
+                 "retired (to shut it out: vigilctl revoke)", r->agent_id);
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, msg);
+        return 0;
+    }
+    unchanged = r->undo ? x.retired_ms == 0 : x.retired_ms != 0;
+    snprintf(opname, sizeof(opname), "%s %s", vg_role_name(p->role), p->cn);
+    if (!unchanged) {
+        snprintf(detail, sizeof(detail), "%s%.300s", r->undo ? "back in the fleet" : "reason: ",
+                 r->undo ? "" : r->reason);
+        rc = store_begin(s->store);
+        if (rc == 0)
+            rc = store_host_retire(s->store, host_id, r->undo ? 0 : now, opname, r->reason);
+        if (rc == 0)
+            rc = store_audit_append(s->store, conn_who(op), r->undo ? "unretire" : "retire",
+                                    r->agent_id, detail, r->undo ? "unretired" : "retired");
+        if (rc == 0)
+            rc = store_commit(s->store);
+        else
+            store_rollback(s->store);
+        if (rc) {
+            resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
+                       "the change could not be stored; nothing changed");
+            return 0;
+        }
+        log_info("%s %s agent %s: %s", conn_who(op), r->undo ? "brought back" : "retired",
+                 r->agent_id, r->undo ? "" : r->reason);
+    }
+    if (!(res = calloc(1, sizeof(*res)))) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
+        return 0;
+    }
+    vigil__v1__host_retire_result__init(res);
+    res->agent_id = strdup(r->agent_id);
+    res->hostname = strdup(x.hostname);
+    res->retired_time_ms = unchanged ? x.retired_ms : r->undo ? 0 : now;
+    res->unchanged = unchanged;
+    resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOST_RETIRE;
+    resp->host_retire = res;
+    resp->ok = 1;
+    return 0;
+}
+
+void retire_free_response(Vigil__V1__OperatorResponse *resp)
+{
+    if (resp->response_case != VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOST_RETIRE ||
+        !resp->host_retire)
+        return;
+    free(resp->host_retire->agent_id);
+    free(resp->host_retire->hostname);
+    free(resp->host_retire);
+}

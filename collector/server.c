@@ -1294,6 +1294,7 @@ static void sweep_cb(uv_timer_t *t)
 
     retention(s, now);
     commands_sweep(s);
+    backup_sweep(s);
     conn_reports_sweep(s, 0);
     audit_tick(s);
     held_report(s, now);
@@ -1477,6 +1478,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         goto fail;
     if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
         goto fail;
+    backup_cleanup(conf->db);
     if ((rc = store_thread_start(s, err, errlen)) != 0)
         goto fail;
     if ((rc = collect_init(s, err, errlen)) != 0)
@@ -1842,6 +1844,7 @@ void server_stop(struct server *s)
         return;
     s->stopping = 1;
     atomic_store(&s->reports_cancel, 1); /* a report in the making stops soon */
+    backup_cancel(s);                    /* and so does a database backup */
     vg_notify("STOPPING=1");
     uv_close((uv_handle_t *)&s->watchdog, NULL);
     /* Order: stop accepting, store and acknowledge what was received,
@@ -1882,6 +1885,7 @@ void server_free(struct server *s)
     free(s->job.book);
     free(s->job.pend);
     report_free(s);
+    backup_free(s);
     vg_tls_config_free(s->enroll_tls);
     vg_cert_free(s->enroll_ca);
     vg_key_free(s->enroll_ca_key);

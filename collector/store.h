@@ -95,6 +95,18 @@ struct store_host {
     /* Agent starts after an unclean stop (AgentTamper), the last one. */
     uint64_t unclean_stops, last_unclean_gap_ms;
     int64_t last_unclean_stop_ms;
+    /* Retired by an operator (0: not), by whom and why. */
+    int64_t retired_ms;
+    const char *retired_by, *retire_reason;
+    /* Signs of two machines with one agent certificate (store_host_seen,
+     * apply_os): how many, the first and last time, the last one. */
+    uint64_t clone_count;
+    int64_t clone_first_ms, clone_last_ms;
+    const char *clone_evidence;
+    /* Connections refused because the id was connected already. */
+    uint64_t duplicates_refused;
+    int64_t last_duplicate_ms;
+    const char *last_duplicate_addr, *machine_id;
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */
@@ -210,6 +222,11 @@ struct store_command {
  * set), 0 (unknown) or an error. */
 int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, char *hostname,
                     size_t hlen);
+/* Retires host_id at now (hidden from lists and reports, its data kept),
+ * by operator `by` for reason; now 0: brings it back.  A hello brings it
+ * back too (store_host_seen).  Returns 0 or an error. */
+int store_host_retire(struct store *s, int64_t host_id, int64_t now, const char *by,
+                      const char *reason);
 /* Queues a command; body is the encoded vigil.v1.Command.  Returns 0 or
  * an error. */
 int store_command_add(struct store *s, const struct store_command *c, const void *body,
@@ -372,6 +389,23 @@ int store_collection_download(struct store *s, const char *id, const char *op,
 /* Collections finished (or abandoned) before before_ms, for retention. */
 int store_collections_old(struct store *s, int64_t before_ms,
                           int (*cb)(void *ctx, const char *id, const char *path), void *ctx);
+
+/* ---- backup (store_backup.c) ---- */
+
+/* What a backup has done so far, read by the loop while a worker copies. */
+struct store_backup_progress {
+    _Atomic uint64_t pages_done, pages_total;
+    _Atomic unsigned schema_version;
+    _Atomic int64_t snapshot_ms; /* when its snapshot was taken */
+};
+/* Copies the database at src_path, as of one instant, into dst_path (an
+ * empty file the caller made) with SQLite's online backup API, through
+ * connections of its own (any thread; ingest goes on meanwhile), a few
+ * MiB per step, updating p; then checks the copy (PRAGMA quick_check).
+ * When cancel (may be NULL) is set meanwhile, from another thread, it
+ * stops soon.  Returns 0, -ECANCELED or -EIO with a message in err. */
+int store_backup(const char *src_path, const char *dst_path, struct store_backup_progress *p,
+                 const atomic_int *cancel, char *err, size_t errlen);
 
 /* ---- patch compliance (store_report.c) ---- */
 

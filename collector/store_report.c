@@ -539,7 +539,8 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
                            " IS NOT NULL ORDER BY o.recv_time_ms DESC LIMIT 1), h.hostname, ''),"
                            " h.first_seen_ms, coalesce(h.revoked_ms, 0),"
                            " EXISTS(SELECT 1 FROM package_history p WHERE p.host_id = h.id"
-                           " AND p.manager = 'rpm') FROM hosts h WHERE h.first_seen_ms <= ?1"
+                           " AND p.manager = 'rpm'), coalesce(h.retired_ms, 0) FROM hosts h"
+                           " WHERE h.first_seen_ms <= ?1"
                            " ORDER BY h.id",
                            -1, &st, NULL) != SQLITE_OK) {
         rc = db_fail(db, "cannot prepare the hosts query");
@@ -557,6 +558,9 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
          * fix start its clock for every host ("anywhere in the fleet"). */
         h->excluded = excluded;
         out->excluded_pattern += (size_t)excluded;
+        /* Retired by then (vigilctl hosts retire): left out the same way. */
+        if (sqlite3_column_int64(st, 6) && sqlite3_column_int64(st, 6) <= as_of)
+            h->excluded = 1;
         h->agent_id = S(1);
         h->hostname = S(2);
         h->first_seen_ms = sqlite3_column_int64(st, 3);

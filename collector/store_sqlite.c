@@ -39,8 +39,9 @@
  *      the schema is a numbered step of migrate();
  *   3  indexes for retention by time of batch receipts and loss records;
  *      no index of raw events by host and time;
- *   4  operators: the operator certificates seen (vigilctl operators). */
-#define SCHEMA_VERSION 4
+ *   4  operators: the operator certificates seen (vigilctl operators);
+ *   5  hosts: retired (vigilctl hosts retire) and clone evidence. */
+#define SCHEMA_VERSION 5
 
 enum {
     Q_HOST_UPSERT,
@@ -146,6 +147,10 @@ enum {
     Q_TOKEN_FAIL,
     Q_ENROLLMENT_ADD,
     Q_HOST_REVOKED,
+    Q_HOST_PRIOR,
+    Q_HOST_CLONE,
+    Q_HOST_RETIRE,
+    Q_HOST_MACHINE,
     Q_COUNT
 };
 
@@ -158,7 +163,12 @@ static const char *const queries[Q_COUNT] = {
         " tags = excluded.tags, agent_version = excluded.agent_version,"
         " capabilities = excluded.capabilities, boot_id = excluded.boot_id,"
         " last_seen_ms = excluded.last_seen_ms, last_connect_ms = excluded.last_connect_ms,"
-        " last_addr = excluded.last_addr",
+        " last_addr = excluded.last_addr,"
+        /* The boot before this one (clone detection), and a retired host
+         * that connects is back. */
+        " prev_boot_id = CASE WHEN hosts.boot_id IS NOT excluded.boot_id THEN hosts.boot_id"
+        " ELSE hosts.prev_boot_id END, retired_ms = NULL, retired_by = NULL,"
+        " retire_reason = NULL",
     [Q_HOST_ID] = "SELECT id FROM hosts WHERE agent_id = ?1",
     /* A row when the version differs from the host's last one. */
     [Q_AGENT_VERSION] =
@@ -203,7 +213,10 @@ static const char *const queries[Q_COUNT] = {
                 " pending_time_ms, pending_updates, pending_security, pending_security_since_ms,"
                 " pending_refreshed_ms, pending_error, process_source, isolated, isolated_since_ms,"
                 " revoked_ms, unclean_stops, last_unclean_stop_ms, last_unclean_gap_ms,"
-                " isolation_verified_ms, confirm_interval_ms FROM hosts"
+                " isolation_verified_ms, confirm_interval_ms, coalesce(retired_ms, 0), retired_by,"
+                " retire_reason, clone_count, coalesce(clone_first_ms, 0),"
+                " coalesce(clone_last_ms, 0), clone_evidence, duplicates_refused,"
+                " coalesce(last_duplicate_ms, 0), last_duplicate_addr, machine_id FROM hosts"
                 " ORDER BY hostname, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
@@ -538,6 +551,15 @@ static const char *const queries[Q_COUNT] = {
         "INSERT INTO enrollments(agent_id, token_hash, label, time_ms, addr, hostname,"
         " machine_id, serial) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [Q_HOST_REVOKED] = "SELECT coalesce(revoked_ms, 0) FROM hosts WHERE id = ?1",
+    [Q_HOST_PRIOR] = "SELECT boot_id, prev_boot_id, coalesce(retired_ms, 0), last_addr"
+                     " FROM hosts WHERE agent_id = ?1",
+    [Q_HOST_CLONE] = "UPDATE hosts SET clone_count = clone_count + 1,"
+                     " clone_first_ms = coalesce(clone_first_ms, ?2), clone_last_ms = ?2,"
+                     " clone_evidence = ?3 WHERE id = ?1",
+    [Q_HOST_MACHINE] = "SELECT machine_id, last_addr FROM hosts WHERE id = ?1",
+    /* ?2 NULL: back in the fleet. */
+    [Q_HOST_RETIRE] = "UPDATE hosts SET retired_ms = ?2, retired_by = ?3, retire_reason = ?4"
+                      " WHERE id = ?1",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
@@ -808,6 +830,17 @@ static const char *const migrations[] = {
     " not_after_ms INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,"
     " last_seen_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS operators_name ON operators(name);",
+    /* 5: hosts retired by an operator (hidden, data kept), and the
+     * evidence that two machines present one agent certificate (a cloned
+     * VM): the boot before the current one, and what was seen. */
+    "ALTER TABLE hosts ADD COLUMN retired_ms INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN retired_by TEXT;"
+    "ALTER TABLE hosts ADD COLUMN retire_reason TEXT;"
+    "ALTER TABLE hosts ADD COLUMN prev_boot_id TEXT;"
+    "ALTER TABLE hosts ADD COLUMN clone_count INTEGER NOT NULL DEFAULT 0;"
+    "ALTER TABLE hosts ADD COLUMN clone_first_ms INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN clone_last_ms INTEGER;"
+    "ALTER TABLE hosts ADD COLUMN clone_evidence TEXT;",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
@@ -1058,11 +1091,67 @@ static char *caps_json(const Vigil__V1__Hello *h)
     return s;
 }
 
+/* Records a sign that two machines present host_id's certificate. */
+static int clone_seen(struct store *s, int64_t host_id, const char *agent_id, int64_t now,
+                      const char *evidence)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_CLONE);
+    sqlite3_bind_int64(st, 1, host_id);
+    sqlite3_bind_int64(st, 2, now);
+    sqlite3_bind_text(st, 3, evidence, -1, SQLITE_TRANSIENT);
+    if (sqlite3_step(st) != SQLITE_DONE)
+        return db_err(s, "cannot record clone evidence");
+    log_warnx("[store] agent %s: two machines may be using its certificate (a cloned VM?): %s",
+              agent_id, evidence);
+    return 0;
+}
+
+/*
+ * A boot id is random and new at every boot, so a hello that brings back
+ * the boot id before the current one (A, B, then A again) comes from
+ * another machine than the last: two machines take turns with one
+ * certificate.  (A clone usually has the same machine id too, since the
+ * image was copied with /etc/machine-id; apply_os catches a different
+ * one.)  Fills *evidence (empty: nothing seen) and *retired (the host was
+ * retired: it comes back).  Returns 0 or an error.
+ */
+static int hello_prior(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr,
+                       char *evidence, size_t elen, int64_t *retired)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_PRIOR);
+    int rc;
+
+    evidence[0] = '\0';
+    *retired = 0;
+    sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *cur = (const char *)sqlite3_column_text(st, 0);
+        const char *prev = (const char *)sqlite3_column_text(st, 1);
+        const char *addr = (const char *)sqlite3_column_text(st, 3);
+        *retired = sqlite3_column_int64(st, 2);
+        if (h->boot_id && h->boot_id[0] && cur && prev && strcmp(h->boot_id, cur) != 0 &&
+            strcmp(h->boot_id, prev) == 0)
+            snprintf(evidence, elen, "boot id %.40s came back (from %.64s) after boot id %.40s "
+                     "(from %.64s): a boot id never returns, so two machines take turns",
+                     h->boot_id, peer_addr ? peer_addr : "?", cur, addr ? addr : "?");
+    }
+    sqlite3_reset(st);
+    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(s, "cannot read host row");
+}
+
 int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr,
                     int64_t now, int64_t *host_id)
 {
     sqlite3_stmt *st;
-    char *tags = tags_json(h), *caps = caps_json(h);
+    char *tags, *caps, evidence[400];
+    int64_t retired;
+    int rc;
+
+    if ((rc = hello_prior(s, h, peer_addr, evidence, sizeof(evidence), &retired)) != 0)
+        return rc;
+    tags = tags_json(h);
+    caps = caps_json(h);
 
     st = q(s, Q_HOST_UPSERT);
     sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
@@ -1087,6 +1176,11 @@ int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer
     /* An un-reset SELECT holds a read snapshot, and the WAL could never
      * be checkpointed past it. */
     sqlite3_reset(st);
+    if (evidence[0] && (rc = clone_seen(s, *host_id, h->agent_id, now, evidence)) != 0)
+        return rc;
+    if (retired)
+        log_info("[store] agent %s, retired, connected again: it is back in the fleet",
+                 h->agent_id);
     st = q(s, Q_AGENT_VERSION);
     sqlite3_bind_int64(st, 1, *host_id);
     sqlite3_bind_text(st, 2, h->software_version ? h->software_version : "", -1,
@@ -1179,9 +1273,46 @@ static const char *event_kind(const Vigil__V1__Event *e)
     }
 }
 
+/* A machine id other than the one stored: another machine (or the same
+ * one reinstalled) with this certificate.  Returns 0 or an error. */
+static int os_machine(struct store *s, int64_t host_id, const Vigil__V1__OsState *o)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_MACHINE);
+    char evidence[400] = "", agent[256] = "";
+    int rc;
+
+    if (!o->machine_id || !o->machine_id[0])
+        return 0;
+    sqlite3_bind_int64(st, 1, host_id);
+    rc = sqlite3_step(st);
+    if (rc == SQLITE_ROW) {
+        const char *cur = (const char *)sqlite3_column_text(st, 0);
+        const char *addr = (const char *)sqlite3_column_text(st, 1);
+        if (cur && cur[0] && strcmp(cur, o->machine_id) != 0)
+            snprintf(evidence, sizeof(evidence), "machine id %.40s (from %.64s) after machine "
+                     "id %.40s", o->machine_id, addr ? addr : "?", cur);
+    }
+    sqlite3_reset(st);
+    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+        return db_err(s, "cannot read host row");
+    if (!evidence[0])
+        return 0;
+    st = q(s, Q_HOST_BY_ID);
+    sqlite3_bind_int64(st, 1, host_id);
+    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
+        vg_strlcpy(agent, (const char *)sqlite3_column_text(st, 0), sizeof(agent));
+    sqlite3_reset(st);
+    return clone_seen(s, host_id, agent, vg_time_now_ms(), evidence);
+}
+
 static int apply_os(struct store *s, int64_t host_id, const Vigil__V1__OsState *o, int64_t t)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_OS);
+    sqlite3_stmt *st;
+    int rc;
+
+    if ((rc = os_machine(s, host_id, o)) != 0)
+        return rc;
+    st = q(s, Q_HOST_OS);
     sqlite3_bind_int64(st, 1, host_id);
     bind_text(st, 2, o->hostname);
     bind_text(st, 3, o->fqdn);
@@ -2345,6 +2476,17 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.last_unclean_gap_ms = (uint64_t)sqlite3_column_int64(st, 31);
         h.isolation_verified_ms = sqlite3_column_int64(st, 32);
         h.confirm_interval_ms = (uint64_t)sqlite3_column_int64(st, 33);
+        h.retired_ms = sqlite3_column_int64(st, 34);
+        h.retired_by = (const char *)sqlite3_column_text(st, 35);
+        h.retire_reason = (const char *)sqlite3_column_text(st, 36);
+        h.clone_count = (uint64_t)sqlite3_column_int64(st, 37);
+        h.clone_first_ms = sqlite3_column_int64(st, 38);
+        h.clone_last_ms = sqlite3_column_int64(st, 39);
+        h.clone_evidence = (const char *)sqlite3_column_text(st, 40);
+        h.duplicates_refused = (uint64_t)sqlite3_column_int64(st, 41);
+        h.last_duplicate_ms = sqlite3_column_int64(st, 42);
+        h.last_duplicate_addr = (const char *)sqlite3_column_text(st, 43);
+        h.machine_id = (const char *)sqlite3_column_text(st, 44);
         if ((r = cb(ctx, &h)) != 0) {
             sqlite3_reset(st);
             return r;
@@ -2355,6 +2497,20 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
 }
 
 /* ---- commands ---- */
+
+int store_host_retire(struct store *s, int64_t host_id, int64_t now, const char *by,
+                      const char *reason)
+{
+    sqlite3_stmt *st = q(s, Q_HOST_RETIRE);
+    sqlite3_bind_int64(st, 1, host_id);
+    if (now)
+        sqlite3_bind_int64(st, 2, now);
+    else
+        sqlite3_bind_null(st, 2);
+    bind_text(st, 3, now ? by : NULL);
+    bind_text(st, 4, now ? reason : NULL);
+    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot retire host");
+}
 
 int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, char *hostname,
                     size_t hlen)

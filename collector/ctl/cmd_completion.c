@@ -63,6 +63,7 @@ static const struct {
     { "advisories", "import" },
     { "report", "verify" },
     { "pki", "show" },
+    { "db", "backup" },
 };
 
 void ctl_usage_completion(FILE *out)

@@ -1,6 +1,7 @@
 /*
- * vigilctl hosts [--tag K=V]...    the fleet, one line per host
- * vigilctl host HOST               one host in detail
+ * vigilctl hosts [--tag K=V]... [--all] [--stale DUR]   the fleet, one line per host
+ * vigilctl hosts retire HOST --reason TEXT [--undo]     hide a host that is gone
+ * vigilctl host HOST                                    one host in detail
  *
  * HOST is an agent id, or a hostname held by exactly one host.
  */
@@ -16,20 +17,42 @@
 void ctl_usage_hosts(FILE *out)
 {
     fprintf(out,
-            "Usage: vigilctl [OPTIONS] hosts [--tag KEY=VALUE]... [--wide]\n"
+            "Usage: vigilctl [OPTIONS] hosts [--tag KEY=VALUE]... [--wide] [--all] [--stale DURATION]\n"
+            "       vigilctl [OPTIONS] hosts retire HOST --reason TEXT\n"
+            "       vigilctl [OPTIONS] hosts retire HOST --undo\n"
             "\n"
             "Lists the hosts the collector knows: agent id, hostname, tags, OS, state\n"
-            "(connected or offline, revoked, isolated), last seen, the loss the agent\n"
-            "reported (events and batches it had to drop, in total) and its last unclean\n"
-            "stop.  --wide adds kernel, agent version, first seen, clock skew (agent clock\n"
-            "minus collector clock), the last stored batch sequence and the agent's spool\n"
-            "depth (batches awaiting acknowledgement).  --tag keeps hosts carrying that\n"
-            "tag (repeat for several; all must match).  With --json (before 'hosts'),\n"
+            "(connected or offline, revoked, isolated, retired, CLONE? when two machines\n"
+            "seem to present its certificate: 'vigilctl host HOST' shows the evidence),\n"
+            "last seen, the loss the agent reported (events and batches it had to drop, in\n"
+            "total) and its last unclean stop.  --wide adds kernel, agent version, first\n"
+            "seen, clock skew (agent clock minus collector clock), the last stored batch\n"
+            "sequence and the agent's spool depth (batches awaiting acknowledgement).\n"
+            "--tag keeps hosts carrying that tag (repeat for several; all must match).\n"
+            "--all includes retired hosts.  --stale DURATION (30d, 12h) keeps the hosts\n"
+            "not connected and not seen for that long.  With --json (before 'hosts'),\n"
             "prints an array of objects with every field.  Any operator role may list\n"
             "hosts.\n"
             "\n"
-            "Example:\n"
-            "  vigilctl hosts --tag site=leeds\n");
+            "'hosts retire' (admin) hides a host that is gone (decommissioned, reinstalled\n"
+            "under a new agent id) from 'hosts' and from reports as of now; its data is\n"
+            "kept and 'hosts --all' and 'host HOST' still show it.  A connected host cannot\n"
+            "be retired.  If the host connects again it is back in the fleet by itself;\n"
+            "to shut it out for good, revoke it.  --undo brings it back now.  Both are\n"
+            "audited.\n"
+            "\n"
+            "Options:\n"
+            "  --tag KEY=VALUE   only hosts with this tag\n"
+            "  --wide            more columns\n"
+            "  --all             also retired hosts\n"
+            "  --stale DURATION  only hosts not seen for this long\n"
+            "  --reason TEXT     (retire) why, for the audit log; required\n"
+            "  --undo            (retire) bring a retired host back\n"
+            "\n"
+            "Examples:\n"
+            "  vigilctl hosts --tag site=leeds\n"
+            "  vigilctl hosts --stale 30d\n"
+            "  vigilctl hosts retire web-07 --reason \"decommissioned, CHG-1234\"\n");
 }
 
 void ctl_usage_host(FILE *out)
@@ -39,7 +62,11 @@ void ctl_usage_host(FILE *out)
             "\n"
             "Shows one host.  HOST is its agent id, or its hostname when exactly one\n"
             "host has that name (otherwise the matches are listed and the exit status\n"
-            "is 2).\n");
+            "is 2; a retired host is matched by name only when no host in the fleet has\n"
+            "it).  Besides what 'hosts' shows: when it was retired, by whom and why; the\n"
+            "evidence behind CLONE? (a boot id that came back after another, another\n"
+            "machine id); connections refused because its id was connected already; its\n"
+            "machine id.\n");
 }
 
 /* Since when an isolation is unconfirmed: its last confirmation, or its
@@ -114,6 +141,36 @@ static json_t *host_json(const Vigil__V1__HostInfo *h)
     }
     json_object_set_new(o, "isolation_unverified",
                         json_boolean(h->isolated && h->isolation_unverified));
+    {
+        char t[VG_TIME_STR_MAX];
+        json_object_set_new(o, "retired", json_boolean(h->retired_time_ms != 0));
+        json_object_set_new(o, "retired_at", h->retired_time_ms
+                                                 ? json_string(rfc3339(h->retired_time_ms, t,
+                                                                       sizeof(t)))
+                                                 : json_null());
+        json_object_set_new(o, "retired_by", json_string(h->retired_by));
+        json_object_set_new(o, "retire_reason", json_string(h->retire_reason));
+        json_object_set_new(o, "machine_id", json_string(h->machine_id));
+        json_object_set_new(o, "clone_suspected", json_boolean(h->clone_signs != 0));
+        json_object_set_new(o, "clone_signs", json_integer((json_int_t)h->clone_signs));
+        json_object_set_new(o, "clone_first", h->clone_first_time_ms
+                                                  ? json_string(rfc3339(h->clone_first_time_ms,
+                                                                        t, sizeof(t)))
+                                                  : json_null());
+        json_object_set_new(o, "clone_last", h->clone_last_time_ms
+                                                 ? json_string(rfc3339(h->clone_last_time_ms, t,
+                                                                       sizeof(t)))
+                                                 : json_null());
+        json_object_set_new(o, "clone_evidence", json_string(h->clone_evidence));
+        json_object_set_new(o, "duplicates_refused",
+                            json_integer((json_int_t)h->duplicates_refused));
+        json_object_set_new(o, "last_duplicate", h->last_duplicate_time_ms
+                                                     ? json_string(rfc3339(
+                                                           h->last_duplicate_time_ms, t,
+                                                           sizeof(t)))
+                                                     : json_null());
+        json_object_set_new(o, "last_duplicate_addr", json_string(h->last_duplicate_addr));
+    }
     {
         char t[VG_TIME_STR_MAX], u[VG_TIME_STR_MAX];
         json_object_set_new(o, "packages_changed",
@@ -204,7 +261,8 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n, int wide)
         ctl_text(cells[i][5], 256, h->software_version[0] ? h->software_version : "-");
         snprintf(cells[i][6], 256, "%s", rfc3339(h->first_seen_time_ms, t, sizeof(t)));
         snprintf(cells[i][7], 256, "%s", rfc3339(h->last_seen_time_ms, t, sizeof(t)));
-        snprintf(cells[i][8], 256, "%s%s%s%s%s", h->connected ? "connected" : "offline",
+        snprintf(cells[i][8], 256, "%s%s%s%s%s%s%s", h->connected ? "connected" : "offline",
+                 h->retired_time_ms ? ", retired" : "", h->clone_signs ? ", CLONE?" : "",
                  h->revoked ? ", REVOKED" : "", !h->isolated ? ""
                  : h->isolation_unverified ? ", ISOLATED (unverified since "
                                            : ", ISOLATED since ",
@@ -235,8 +293,10 @@ static void print_table(Vigil__V1__HostInfo **hosts, size_t n, int wide)
     free(cells);
 }
 
-static int fetch(struct ctl *ctl, Vigil__V1__Tag **tags, size_t ntags,
-                 Vigil__V1__HostsResult **out, void **owner)
+/* The hosts (all: retired ones too; stale_ms: only those not seen for
+ * that long). */
+static int fetch(struct ctl *ctl, Vigil__V1__Tag **tags, size_t ntags, int all,
+                 uint64_t stale_ms, Vigil__V1__HostsResult **out, void **owner)
 {
     Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
     Vigil__V1__HostsQuery q = VIGIL__V1__HOSTS_QUERY__INIT;
@@ -245,6 +305,8 @@ static int fetch(struct ctl *ctl, Vigil__V1__Tag **tags, size_t ntags,
 
     q.tags = tags;
     q.n_tags = ntags;
+    q.include_retired = all;
+    q.stale_ms = stale_ms;
     req.request_id = 1;
     req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOSTS;
     req.hosts = &q;
@@ -259,17 +321,101 @@ static const struct option hosts_long[] = {
     { "tag", required_argument, NULL, 't' },
     { "json", no_argument, NULL, 'j' },
     { "wide", no_argument, NULL, 'w' },
+    { "all", no_argument, NULL, 'a' },
+    { "stale", required_argument, NULL, 's' },
     { "help", no_argument, NULL, 'h' },
     { NULL, 0, NULL, 0 },
 };
+static const struct option retire_long[] = {
+    { "reason", required_argument, NULL, 'r' },
+    { "undo", no_argument, NULL, 'u' },
+    { "help", no_argument, NULL, 'h' },
+    { NULL, 0, NULL, 0 },
+};
+/* The word's set first: the completion takes the first that matches. */
 const struct ctl_optset ctl_opts_hosts[] = {
+    { "retire", ":h", retire_long },
     { NULL, ":h", hosts_long },
     { NULL, NULL, NULL },
 };
 
+/* label, then v escaped, then after (NULL: a newline). */
+static void put_field(const char *label, const char *v, const char *after)
+{
+    fputs(label, stdout);
+    ctl_put_text(v);
+    fputs(after ? after : "\n", stdout);
+}
+
+static int hosts_retire(struct ctl *ctl, int argc, char **argv)
+{
+    Vigil__V1__OperatorRequest req = VIGIL__V1__OPERATOR_REQUEST__INIT;
+    Vigil__V1__HostRetire r = VIGIL__V1__HOST_RETIRE__INIT;
+    Vigil__V1__OperatorResponse *resp;
+    const Vigil__V1__HostRetireResult *res;
+    const char *reason = NULL;
+    char agent[256], t[VG_TIME_STR_MAX];
+    void *owner;
+    int c, rc, undo = 0;
+
+    while ((c = ctl_getopt(argc, argv, &ctl_opts_hosts[0])) != -1) {
+        switch (c) {
+        case 'r': reason = optarg; break;
+        case 'u': undo = 1; break;
+        case 'h': ctl_usage_hosts(stdout); return CTL_EXIT_OK;
+        case ':': return ctl_usage_err("hosts", "option '%s' needs a value", argv[optind - 1]);
+        default: return ctl_usage_err("hosts", "unknown option '%s'", argv[optind - 1]);
+        }
+    }
+    if (optind + 1 != argc)
+        return ctl_usage_err("hosts", "hosts retire needs exactly one HOST (agent id or "
+                                      "hostname)");
+    if (!undo && (!reason || !reason[0]))
+        return ctl_usage_err("hosts", "hosts retire needs --reason TEXT (for the audit log)");
+    if (undo && reason)
+        return ctl_usage_err("hosts", "--undo takes no --reason");
+    if ((rc = ctl_resolve_agent_id(ctl, argv[optind], agent, sizeof(agent))) != 0)
+        return rc;
+    r.agent_id = agent;
+    r.reason = (char *)(reason ? reason : "");
+    r.undo = undo;
+    req.request_id = 56;
+    req.request_case = VIGIL__V1__OPERATOR_REQUEST__REQUEST_HOST_RETIRE;
+    req.host_retire = &r;
+    if ((rc = ctl_query(ctl, &req, VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_HOST_RETIRE, &resp,
+                        &owner)) != 0)
+        return rc;
+    res = resp->host_retire;
+    if (ctl->json) {
+        json_t *o = json_object();
+        json_object_set_new(o, "agent_id", json_string(res->agent_id));
+        json_object_set_new(o, "hostname", json_string(res->hostname));
+        json_object_set_new(o, "retired", json_boolean(res->retired_time_ms != 0));
+        json_object_set_new(o, "retired_at",
+                            res->retired_time_ms
+                                ? json_string(rfc3339(res->retired_time_ms, t, sizeof(t)))
+                                : json_null());
+        json_object_set_new(o, "changed", json_boolean(!res->unchanged));
+        ctl_print_json(o);
+        json_decref(o);
+    } else {
+        put_field("", res->agent_id, " (");
+        put_field("", res->hostname[0] ? res->hostname : "-", ")");
+        if (res->retired_time_ms)
+            printf(" %sretired at %s; 'vigilctl hosts --all' shows it\n",
+                   res->unchanged ? "was already " : "", rfc3339(res->retired_time_ms, t,
+                                                                 sizeof(t)));
+        else
+            printf(" %sin the fleet\n", res->unchanged ? "was already " : "is back ");
+    }
+    ctl_call_free(owner);
+    return CTL_EXIT_OK;
+}
+
 int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
 {
-    int wide = 0;
+    int wide = 0, all = 0;
+    uint64_t stale_ms = 0;
     Vigil__V1__Tag tagv[32], *tagp[32];
     Vigil__V1__HostsResult *res;
     char tagbuf[32][256];
@@ -277,8 +423,16 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
     void *owner = NULL;
     int c, rc;
 
-    while ((c = ctl_getopt(argc, argv, ctl_opts_hosts)) != -1) {
+    if (argc > 1 && strcmp(argv[1], "retire") == 0)
+        return hosts_retire(ctl, argc - 1, argv + 1);
+    while ((c = ctl_getopt(argc, argv, &ctl_opts_hosts[1])) != -1) {
         switch (c) {
+        case 'a': all = 1; break;
+        case 's':
+            if (vg_parse_duration(optarg, &stale_ms) != 0 || stale_ms == 0)
+                return ctl_usage_err("hosts", "--stale '%s': a duration such as 30d or 12h",
+                                     optarg);
+            break;
         case 't': {
             char *eq;
             if (ntags == 32)
@@ -305,7 +459,7 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
     if (optind < argc)
         return ctl_usage_err("hosts", "unexpected argument '%s' (to show one host: vigilctl "
                                       "host HOST)", argv[optind]);
-    if ((rc = fetch(ctl, tagp, ntags, &res, &owner)) != 0)
+    if ((rc = fetch(ctl, tagp, ntags, all, stale_ms, &res, &owner)) != 0)
         return rc;
     if (ctl->json) {
         json_t *a = json_array();
@@ -314,7 +468,7 @@ int ctl_cmd_hosts(struct ctl *ctl, int argc, char **argv)
         ctl_print_json(a);
         json_decref(a);
     } else if (res->n_hosts == 0) {
-        printf("no hosts%s\n", ntags ? " match" : " yet: start an agent");
+        printf("no hosts%s\n", ntags || stale_ms ? " match" : " yet: start an agent");
     } else {
         print_table(res->hosts, res->n_hosts, wide);
     }
@@ -331,7 +485,7 @@ int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInf
     char id[1024];
     int rc;
 
-    if ((rc = fetch(ctl, NULL, 0, &res, owner)) != 0)
+    if ((rc = fetch(ctl, NULL, 0, 1, 0, &res, owner)) != 0)
         return rc;
     for (size_t i = 0; i < res->n_hosts; i++) {
         if (strcmp(res->hosts[i]->agent_id, host) == 0) {
@@ -339,10 +493,15 @@ int ctl_resolve_host(struct ctl *ctl, const char *host, const Vigil__V1__HostInf
             return 0;
         }
     }
-    for (size_t i = 0; i < res->n_hosts; i++) {
-        if (strcmp(res->hosts[i]->hostname, host) == 0) {
-            match = res->hosts[i];
-            nmatch++;
+    /* By hostname: the hosts in the fleet, or if none is, the retired
+     * ones (a reinstalled machine's old id, retired, keeps its name). */
+    for (int retired = 0; retired < 2 && nmatch == 0; retired++) {
+        for (size_t i = 0; i < res->n_hosts; i++) {
+            if (!res->hosts[i]->retired_time_ms == !retired &&
+                strcmp(res->hosts[i]->hostname, host) == 0) {
+                match = res->hosts[i];
+                nmatch++;
+            }
         }
     }
     if (nmatch == 1) {
@@ -370,7 +529,7 @@ int ctl_resolve_agent_id(struct ctl *ctl, const char *host, char *out, size_t le
     size_t nmatch = 0;
     int rc;
 
-    if ((rc = fetch(ctl, NULL, 0, &res, &owner)) != 0)
+    if ((rc = fetch(ctl, NULL, 0, 1, 0, &res, &owner)) != 0)
         return rc;
     vg_strlcpy(out, host, len);
     for (size_t i = 0; i < res->n_hosts; i++) {
@@ -379,10 +538,13 @@ int ctl_resolve_agent_id(struct ctl *ctl, const char *host, char *out, size_t le
             return 0;
         }
     }
-    for (size_t i = 0; i < res->n_hosts; i++) {
-        if (strcmp(res->hosts[i]->hostname, host) == 0) {
-            vg_strlcpy(out, res->hosts[i]->agent_id, len);
-            nmatch++;
+    for (int retired = 0; retired < 2 && nmatch == 0; retired++) {
+        for (size_t i = 0; i < res->n_hosts; i++) {
+            if (!res->hosts[i]->retired_time_ms == !retired &&
+                strcmp(res->hosts[i]->hostname, host) == 0) {
+                vg_strlcpy(out, res->hosts[i]->agent_id, len);
+                nmatch++;
+            }
         }
     }
     ctl_call_free(owner);
@@ -394,14 +556,6 @@ int ctl_resolve_agent_id(struct ctl *ctl, const char *host, char *out, size_t le
     if (nmatch == 0)
         vg_strlcpy(out, host, len);
     return 0;
-}
-
-/* label, then v escaped, then after (NULL: a newline). */
-static void put_field(const char *label, const char *v, const char *after)
-{
-    fputs(label, stdout);
-    ctl_put_text(v);
-    fputs(after ? after : "\n", stdout);
 }
 
 int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
@@ -430,8 +584,28 @@ int ctl_cmd_host(struct ctl *ctl, int argc, char **argv)
         skew_text(h->clock_skew_ms, skew, sizeof(skew));
         put_field("agent id:    ", h->agent_id, NULL);
         put_field("hostname:    ", h->hostname, NULL);
-        printf("state:       %s%s\n", h->connected ? "connected" : "offline",
-               h->revoked ? ", certificates REVOKED" : "");
+        printf("state:       %s%s%s\n", h->connected ? "connected" : "offline",
+               h->revoked ? ", certificates REVOKED" : "",
+               h->clone_signs ? ", CLONE? (two machines may present its certificate)" : "");
+        if (h->retired_time_ms) {
+            printf("retired:     %s by ", rfc3339(h->retired_time_ms, t, sizeof(t)));
+            put_field("", h->retired_by[0] ? h->retired_by : "?", ": ");
+            put_field("", h->retire_reason, " (hidden from 'hosts' and reports; back at its "
+                                            "next connection)\n");
+        }
+        if (h->clone_signs) {
+            printf("clone?:      %llu sign(s), first %s, ", (unsigned long long)h->clone_signs,
+                   rfc3339(h->clone_first_time_ms, t, sizeof(t)));
+            printf("last %s: ", rfc3339(h->clone_last_time_ms, t, sizeof(t)));
+            put_field("", h->clone_evidence, NULL);
+        }
+        if (h->duplicates_refused) {
+            printf("duplicates:  %llu connection(s) refused while it was connected, the last at "
+                   "%s from ", (unsigned long long)h->duplicates_refused,
+                   rfc3339(h->last_duplicate_time_ms, t, sizeof(t)));
+            put_field("", h->last_duplicate_addr[0] ? h->last_duplicate_addr : "?", NULL);
+        }
+        put_field("machine id:  ", h->machine_id[0] ? h->machine_id : "-", NULL);
         if (h->isolated && h->isolation_unverified)
             printf("network:     ISOLATED (unverified since %s: the agent has not confirmed "
                    "its rules since; isolated since %s)\n",

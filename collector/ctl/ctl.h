@@ -100,7 +100,8 @@ extern const struct ctl_optset ctl_opts_pki[], ctl_opts_hosts[], ctl_opts_packag
     ctl_opts_pending[], ctl_opts_processes[], ctl_opts_process_tree[], ctl_opts_isolate[],
     ctl_opts_commands[], ctl_opts_release_token[], ctl_opts_collect[], ctl_opts_collections[],
     ctl_opts_collection[], ctl_opts_enroll_token[], ctl_opts_revoke[], ctl_opts_audit[],
-    ctl_opts_report[], ctl_opts_advisories[], ctl_opts_exception[], ctl_opts_completion[];
+    ctl_opts_report[], ctl_opts_advisories[], ctl_opts_exception[], ctl_opts_completion[],
+    ctl_opts_db[];
 
 int ctl_cmd_pki(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_pki(FILE *out);
@@ -151,6 +152,8 @@ void ctl_usage_exception(FILE *out);
 int ctl_cmd_report(struct ctl *ctl, int argc, char **argv);
 void ctl_usage_report(FILE *out);
 int ctl_cmd_completion(struct ctl *ctl, int argc, char **argv);
+int ctl_cmd_db(struct ctl *ctl, int argc, char **argv);
+void ctl_usage_db(FILE *out);
 void ctl_usage_completion(FILE *out);
 
 /* Sends req to the collector and waits for the response (client.c).

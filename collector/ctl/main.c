@@ -15,8 +15,8 @@
 static const struct ctl_cmd commands[] = {
     { "pki", "create a CA, issue certificates, sign a CRL (init, issue, show, crl)", ctl_cmd_pki,
       ctl_usage_pki, "init issue show crl", ctl_opts_pki },
-    { "hosts", "list the fleet: identity, OS, kernel, last seen, connected", ctl_cmd_hosts,
-      ctl_usage_hosts, NULL, ctl_opts_hosts },
+    { "hosts", "list the fleet: identity, OS, last seen, state; --stale; retire (admin)",
+      ctl_cmd_hosts, ctl_usage_hosts, "retire", ctl_opts_hosts },
     { "host", "show one host (by agent id or unique hostname)", ctl_cmd_host, ctl_usage_host,
       NULL, NULL },
     { "inventory", "a host's packages, as the collector holds them", ctl_cmd_inventory,
@@ -61,6 +61,8 @@ static const struct ctl_cmd commands[] = {
       ctl_cmd_advisories, ctl_usage_advisories, "import list", ctl_opts_advisories },
     { "exception", "risk acceptances for findings (add, list, revoke; admin)",
       ctl_cmd_exception, ctl_usage_exception, "add list revoke", ctl_opts_exception },
+    { "db", "db backup FILE: a copy of the collector's database, made while it runs (admin)",
+      ctl_cmd_db, ctl_usage_db, "backup", ctl_opts_db },
     { "completion", "completion bash: print a bash completion script for vigilctl",
       ctl_cmd_completion, ctl_usage_completion, "bash", ctl_opts_completion },
 };

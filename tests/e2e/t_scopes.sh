@@ -2,17 +2,19 @@
 # Groups: hosts are grouped by their tags, and [operators] scopes limits
 # an operator to groups.  A responder scoped to site=a cannot isolate,
 # release, collect from, read or list a host in site=b, nor report on it
-# (each refusal audited); it still works on site=a hosts; an unscoped
+# (each refusal audited); a scoped admin cannot retire a site=b host nor
+# back up the database (it holds every host); it still works on site=a hosts; an unscoped
 # operator sees both; a malformed scope is a configuration error.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 make_pki pki
 "$CTL" pki issue --dir pki --role responder --name resp-a >/dev/null
+"$CTL" pki issue --dir pki --role admin --name admin-a >/dev/null
 PORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 cat >>collector.conf <<CONF
 [operators]
-scopes = resp-a:site=a, resp-a:site=c
+scopes = resp-a:site=a, resp-a:site=c, admin-a:site=a
 CONF
 printf '[operators]\nscopes = resp-a site=a\n' >bad.conf
 collector_conf "$PORT" c.db >bad.conf.full
@@ -93,3 +95,13 @@ jq -e '.hosts | map(.agent_id) | sort == ["agent-1", "agent-2"]' r1.json >/dev/n
     fail "unscoped report hosts: $(jq -c '[.hosts[].agent_id]' r1.json)"
 grep -q agent-2 ra.json && fail "the scoped report names agent-2"
 as auditor-1 expect_exit 0 "$CTL" --json audit --verify
+
+# A scoped admin: not another group's host, and no database backup.
+as admin-a expect_exit 1 "$CTL" hosts retire agent-2 --reason "not mine"
+expect_in err.txt "admin-a is limited to hosts tagged site=a; host 'agent-2' is not one of them"
+as admin-a expect_exit 1 "$CTL" db backup all.db
+expect_in err.txt "admin-a is limited to hosts tagged site=a; a database backup holds every host"
+[ ! -e all.db ] || fail "a scoped admin got a backup"
+[ "$(sql c.db "select count(*) from audit where action = 'db.backup' and result = 'refused' and actor like 'admin admin-a%'")" = 1 ] ||
+    fail "the backup refusal is not audited"
+[ "$(sql c.db "select count(*) from hosts where retired_ms is not null")" = 0 ] || fail "a host was retired"

@@ -9,6 +9,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <pthread.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
@@ -459,6 +460,132 @@ static void test_token_lockout(void **state)
     store_close(s);
 }
 
+static int64_t hello_boot(struct store *s, const char *boot, int64_t now)
+{
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    uint8_t e[16] = { 7 };
+    ProtobufCBinaryData ep = { 16, e };
+    int64_t host = 0;
+    uint64_t last;
+    h.agent_id = "agent-c";
+    h.hostname = "hc";
+    h.software_version = "0";
+    h.boot_id = (char *)boot;
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "192.0.2.1:1", now, &host, &last), 0);
+    return host;
+}
+
+/* Boot ids: reboots (A, B, C) are no sign of a clone; a boot id that
+ * comes back after another (B, then A again) is, each time.  A retired
+ * host's hello brings it back. */
+static void test_clone_boot(void **state)
+{
+    struct store *s = NULL;
+    char err[256];
+    int64_t host;
+    (void)state;
+
+    unlink(db);
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    hello_boot(s, "boot-a", 1000);
+    hello_boot(s, "boot-a", 1100); /* a reconnect */
+    hello_boot(s, "boot-b", 2000);
+    host = hello_boot(s, "boot-c", 3000);
+    assert_int_equal(scalar("select clone_count from hosts"), 0);
+    hello_boot(s, "boot-b", 4000);
+    assert_int_equal(scalar("select clone_count from hosts"), 1);
+    assert_int_equal(scalar("select clone_first_ms from hosts"), 4000);
+    assert_int_equal(scalar("select clone_evidence like 'boot id boot-b came back%after boot id "
+                            "boot-c%' from hosts"), 1);
+    hello_boot(s, "boot-c", 5000);
+    assert_int_equal(scalar("select clone_count from hosts"), 2);
+    assert_int_equal(scalar("select clone_first_ms from hosts"), 4000);
+    assert_int_equal(scalar("select clone_last_ms from hosts"), 5000);
+    /* Retired, then back at its next hello. */
+    assert_int_equal(store_host_retire(s, host, 6000, "admin a", "gone"), 0);
+    assert_int_equal(scalar("select retired_ms from hosts"), 6000);
+    hello_boot(s, "boot-c", 7000);
+    assert_int_equal(scalar("select retired_ms is null and retired_by is null from hosts"), 1);
+    store_close(s);
+}
+
+struct backup_arg {
+    char copy[300];
+    struct store_backup_progress p;
+    char err[256];
+    int rc;
+};
+
+static void *backup_thread(void *v)
+{
+    struct backup_arg *a = v;
+    a->rc = store_backup(db, a->copy, &a->p, NULL, a->err, sizeof(a->err));
+    return NULL;
+}
+
+/* A backup while batches are committed on another connection: the copy
+ * is whole (integrity_check), one instant of the database (every stored
+ * batch with its events), and the writes were not held up by it. */
+static void test_backup_while_writing(void **state)
+{
+    struct store *s = NULL;
+    struct backup_arg a;
+    char err[256], saved[300];
+    uint8_t e[16] = { 9 };
+    ProtobufCBinaryData ep = { 16, e };
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    int64_t host = 0;
+    uint64_t last, seq = 1;
+    pthread_t t;
+    FILE *f;
+    (void)state;
+
+    unlink(db);
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    h.agent_id = "agent-b";
+    h.software_version = "0";
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 1000, &host, &last), 0);
+    for (; seq <= 2000; seq++)
+        assert_int_equal(store_one(s, host, &ep, seq, 4, 0), 1);
+    memset(&a, 0, sizeof(a));
+    snprintf(a.copy, sizeof(a.copy), "%.250s/copy.db", dir);
+    assert_non_null(f = fopen(a.copy, "w"));
+    fclose(f);
+    assert_int_equal(pthread_create(&t, NULL, backup_thread, &a), 0);
+    for (int i = 0; i < 300; i++, seq++)
+        assert_int_equal(store_one(s, host, &ep, seq, 4, 0), 1);
+    assert_int_equal(pthread_join(t, NULL), 0);
+    assert_int_equal(a.rc, 0);
+    assert_int_equal(a.p.pages_done, a.p.pages_total);
+    assert_true(a.p.pages_total > 0);
+    assert_int_equal(a.p.schema_version, scalar("select value from meta where key = "
+                                                "'schema_version'"));
+    store_close(s);
+    memcpy(saved, db, sizeof(saved));
+    memcpy(db, a.copy, sizeof(db));
+    assert_true(scalar("select count(*) from batches") >= 2000);
+    assert_true(scalar("select count(*) from batches") <= 2300);
+    assert_int_equal(scalar("select count(*) from events"),
+                     scalar("select sum(events) from batches"));
+    assert_int_equal(scalar("select count(*) from batches"),
+                     scalar("select max(seq) from batches"));
+    {
+        sqlite3 *hd;
+        sqlite3_stmt *st;
+        assert_int_equal(sqlite3_open(db, &hd), SQLITE_OK);
+        assert_int_equal(sqlite3_prepare_v2(hd, "PRAGMA integrity_check", -1, &st, NULL),
+                         SQLITE_OK);
+        assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+        assert_string_equal((const char *)sqlite3_column_text(st, 0), "ok");
+        sqlite3_finalize(st);
+        sqlite3_close(hd);
+    }
+    memcpy(db, saved, sizeof(db));
+    assert_int_equal(scalar("select count(*) from batches"), 2300);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -467,6 +594,8 @@ int main(void)
         cmocka_unit_test(test_processes_retention),
         cmocka_unit_test(test_package_history),
         cmocka_unit_test(test_token_lockout),
+        cmocka_unit_test(test_clone_boot),
+        cmocka_unit_test(test_backup_while_writing),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
