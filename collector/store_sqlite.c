@@ -39,8 +39,10 @@
  *      the schema is a numbered step of migrate();
  *   3  indexes for retention by time of batch receipts and loss records;
  *      no index of raw events by host and time;
- *   4  operators: the operator certificates seen (vigilctl operators). */
-#define SCHEMA_VERSION 4
+ *   4  operators: the operator certificates seen (vigilctl operators);
+ *   5  export_cursors: how far each SIEM export sink has delivered
+ *      (store_export.c). */
+#define SCHEMA_VERSION 5
 
 enum {
     Q_HOST_UPSERT,
@@ -802,6 +804,11 @@ static const char *const migrations[] = {
     " not_after_ms INTEGER NOT NULL, first_seen_ms INTEGER NOT NULL,"
     " last_seen_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS operators_name ON operators(name);",
+    /* 5: the SIEM export's cursors, one row per sink: the last audit
+     * entry and process row it delivered (their ids only grow) */
+    "CREATE TABLE IF NOT EXISTS export_cursors("
+    " sink TEXT PRIMARY KEY, audit_id INTEGER NOT NULL, process_id INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
