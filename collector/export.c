@@ -38,7 +38,7 @@
 #define TICK_MS 500
 #define SAVE_MS 2000         /* cursors saved at most this often */
 #define CHUNK 500            /* rows per read */
-#define CHUNKS_PER_TICK 8    /* per sink: the loop does other work between */
+#define CHUNKS_PER_TICK 2    /* per sink: the loop does other work between */
 #define TLS_LOW (256 * 1024) /* read more only while less waits for the socket */
 #define FILE_FLUSH (256 * 1024)
 #define RECORD_MAX (1024 * 1024) /* the largest record: argv is bounded far below */
@@ -483,7 +483,7 @@ static int emit_one(struct emit *m, int64_t id, json_t *doc, int64_t time_ms,
         if (have + ex->rec.len > ex->conf->export_file_max_size && have > 0) {
             if (file_flush(ex, k) != 0)
                 return m->err = -EIO, 1;
-            m->flushed = id - 1;
+            m->flushed = k->pos[m->stream];
             if (file_rotate(ex, k) != 0)
                 return m->err = -EIO, 1;
         }
@@ -923,6 +923,20 @@ fail:
     vg_buf_free(&ex->out);
     free(ex);
     return rc;
+}
+
+void export_stats(const struct export *ex, struct export_stats *st)
+{
+    memset(st, 0, sizeof(*st));
+    if (!ex)
+        return;
+    st->on[0] = ex->file.on;
+    st->on[1] = ex->syslog.on;
+    st->records[0] = ex->file.records;
+    st->records[1] = ex->syslog.records;
+    st->gone[0] = ex->file.gone;
+    st->gone[1] = ex->syslog.gone;
+    st->syslog_up = ex->syslog.state == SY_UP;
 }
 
 static void closed_cb(uv_handle_t *h)

@@ -40,6 +40,16 @@ int export_check_conf(const struct collector_conf *conf, char *err, size_t errle
 int export_start(uv_loop_t *loop, struct store *store, const struct collector_conf *conf,
                  struct export **out, char *err, size_t errlen);
 
+/* What the metrics endpoint shows, since start: records written or sent
+ * (resends included) and rows deleted before they were exported, per
+ * sink (0 file, 1 syslog; on: configured), and whether syslog is up. */
+struct export_stats {
+    int on[2], syslog_up;
+    uint64_t records[2], gone[2];
+};
+/* ex NULL: all zero. */
+void export_stats(const struct export *ex, struct export_stats *st);
+
 /* Saves the cursors (a file is synced first), closes the connection and
  * handles; the memory goes with the last close callback.  NULL: no-op. */
 void export_stop(struct export *ex);

@@ -19,6 +19,11 @@ make_pki pki
 "$CTL" pki issue --dir pki --role agent --name siem-export >/dev/null
 PORT=$(free_port)
 SPORT=$(free_port)
+MPORT=$(free_port)
+while [ "$SPORT" = "$PORT" ] || [ "$MPORT" = "$PORT" ] || [ "$MPORT" = "$SPORT" ]; do
+    SPORT=$(free_port)
+    MPORT=$(free_port)
+done
 collector_conf "$PORT" c.db >collector.conf
 cat >>collector.conf <<CONF
 [export]
@@ -30,6 +35,8 @@ syslog_ca = pki/ca.crt
 syslog_cert = pki/siem-export.crt
 syslog_key = pki/siem-export.key
 resend_window = 10s
+[metrics]
+listen = 127.0.0.1:$MPORT
 CONF
 agent_conf "$PORT" agent-1 >agent.conf
 
@@ -122,6 +129,16 @@ wait_for 90 "every row at rsyslog" missing
 want >now.txt
 [ "$(got received.log | comm -13 now.txt - | wc -l)" = 0 ] || fail "rsyslog has ids the database does not"
 figure_dups=$(( $(grep -c '"event":{"id":"' received.log) - $(wc -l <want.txt) ))
+# The metrics say so too, in families OPERATIONS.md lists.
+python3 "$VG_ROOT/tests/e2e/promcheck.py" "http://127.0.0.1:$MPORT/metrics" -o m.txt \
+    'vigil_collector_export_syslog_connected=1' \
+    "vigil_collector_export_records_total{sink=\"syslog\"}>=$(wc -l <want.txt)" \
+    "vigil_collector_export_records_total{sink=\"file\"}>=$(wc -l <want.txt)" \
+    'vigil_collector_export_rows_lost_total{sink="syslog"}=0' \
+    'vigil_collector_export_rows_lost_total{sink="file"}=0' || fail "export metrics"
+for n in $(sed -n 's/^# TYPE \(vigil_collector_export[^ ]*\) .*/\1/p' m.txt); do
+    grep -q "^| \`$n\` |" "$VG_ROOT/docs/OPERATIONS.md" || fail "$n is not in docs/OPERATIONS.md"
+done
 echo "figure: rsyslog received $(wc -l <want.txt) records, $figure_dups of them again after the outage"
 
 # RFC 5424 as rsyslog parsed it: facility, severity, hostname, app,
