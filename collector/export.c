@@ -83,7 +83,10 @@ struct sink {
 struct export {
     uv_loop_t *loop;
     struct store *store;
-    const struct collector_conf *conf;
+    /* [export], copied: a reload frees the configuration it came from
+     * (the keys are read at start only). */
+    char path[4096];
+    uint64_t max_size, keep, window_ms;
     uv_timer_t timer;
     struct sink file, syslog;
     struct vg_tls_config *tls;
@@ -375,9 +378,9 @@ static int file_open(struct export *ex, struct sink *k, char *err, size_t errlen
 {
     struct stat st;
 
-    k->fd = open(ex->conf->export_file, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
+    k->fd = open(ex->path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0640);
     if (k->fd < 0 || fstat(k->fd, &st) != 0) {
-        snprintf(err, errlen, "[export] file %s: cannot open it: %s", ex->conf->export_file,
+        snprintf(err, errlen, "[export] file %s: cannot open it: %s", ex->path,
                  strerror(errno));
         if (k->fd >= 0)
             close(k->fd);
@@ -392,7 +395,7 @@ static int file_open(struct export *ex, struct sink *k, char *err, size_t errlen
  * first: what it holds is delivered. */
 static int file_rotate(struct export *ex, struct sink *k)
 {
-    const char *f = ex->conf->export_file;
+    const char *f = ex->path;
     char from[4200], to[4200], err[512];
 
     if (k->fd >= 0) {
@@ -402,9 +405,9 @@ static int file_rotate(struct export *ex, struct sink *k)
     }
     k->dirty = 0;
     memcpy(k->done, k->pos, sizeof(k->done));
-    snprintf(to, sizeof(to), "%s.%llu", f, (unsigned long long)ex->conf->export_file_keep);
+    snprintf(to, sizeof(to), "%s.%llu", f, (unsigned long long)ex->keep);
     unlink(to);
-    for (uint64_t i = ex->conf->export_file_keep; i > 1; i--) {
+    for (uint64_t i = ex->keep; i > 1; i--) {
         snprintf(from, sizeof(from), "%s.%llu", f, (unsigned long long)(i - 1));
         snprintf(to, sizeof(to), "%s.%llu", f, (unsigned long long)i);
         rename(from, to);
@@ -437,7 +440,7 @@ static int file_flush(struct export *ex, struct sink *k)
             k->size = (uint64_t)lseek(k->fd, 0, SEEK_END);
         }
         if (vg_ratelimit(&ex->rl, &sup) == 0)
-            log_warnx("export: cannot write to %s: %s; trying again", ex->conf->export_file,
+            log_warnx("export: cannot write to %s: %s; trying again", ex->path,
                       vg_strerror(rc));
         vg_buf_reset(&ex->out);
         k->failures++;
@@ -480,7 +483,7 @@ static int emit_one(struct emit *m, int64_t id, json_t *doc, int64_t time_ms,
     }
     if (k->kind == SK_FILE) {
         uint64_t have = k->size + ex->out.len;
-        if (have + ex->rec.len > ex->conf->export_file_max_size && have > 0) {
+        if (have + ex->rec.len > ex->max_size && have > 0) {
             if (file_flush(ex, k) != 0)
                 return m->err = -EIO, 1;
             m->flushed = k->pos[m->stream];
@@ -527,6 +530,14 @@ static int on_proc(void *ctx, const struct store_export_proc *p)
 
 static int sink_ready(struct sink *k)
 {
+    if (k->kind == SK_FILE && k->fd < 0) {
+        /* Not reopened after a failed rotation: try again, now and then. */
+        struct export *ex = k->ex;
+        char err[512];
+        uint64_t sup;
+        if (file_open(ex, k, err, sizeof(err)) != 0 && vg_ratelimit(&ex->rl, &sup) == 0)
+            log_warnx("export: %s; trying again", err);
+    }
     if (k->kind == SK_FILE)
         return k->fd >= 0;
     return k->state == SY_UP && k->conn && !k->stop_read && vg_tls_queued(k->conn) < TLS_LOW;
@@ -625,7 +636,8 @@ static int on_ready(struct vg_tls_conn *c)
              "%lld and process row %lld on",
              ex->host, ex->port, vg_tls_suite(c), (long long)k->pos[ST_AUDIT] + 1,
              (long long)k->pos[ST_PROC] + 1);
-    uv_timer_start(&ex->timer, tick, 1, 0); /* send what waited */
+    if (!ex->stopping)
+        uv_timer_start(&ex->timer, tick, 1, 0); /* send what waited */
     return 0;
 }
 
@@ -640,6 +652,8 @@ static void on_drain(struct vg_tls_conn *c)
 {
     struct export *ex = vg_tls_data(c);
     ex->syslog.stop_read = 0;
+    if (!ex->stopping)
+        uv_timer_start(&ex->timer, tick, 1, 0);
 }
 
 static void on_close(struct vg_tls_conn *c, int err)
@@ -741,7 +755,7 @@ static void syslog_delivery(struct export *ex, uint64_t now)
         memcpy(k->cp[k->ncp].pos, k->pos, sizeof(k->pos));
         k->ncp++;
     }
-    while (i < k->ncp && k->cp[i].ms + ex->conf->export_resend_window_ms <= now) {
+    while (i < k->ncp && k->cp[i].ms + ex->window_ms <= now) {
         memcpy(k->done, k->cp[i].pos, sizeof(k->done));
         i++;
     }
@@ -855,7 +869,11 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
         return -ENOMEM;
     ex->loop = loop;
     ex->store = store;
-    ex->conf = conf;
+    if (conf->export_file)
+        vg_strlcpy(ex->path, conf->export_file, sizeof(ex->path));
+    ex->max_size = conf->export_file_max_size;
+    ex->keep = conf->export_file_keep;
+    ex->window_ms = conf->export_resend_window_ms;
     ex->rl = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 3);
     vg_buf_init(&ex->rec, RECORD_MAX);
     vg_buf_init(&ex->out, FILE_FLUSH + RECORD_MAX);
@@ -916,8 +934,6 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
 fail:
     if (ex->file.fd >= 0)
         close(ex->file.fd);
-    if (ex->syslog.on)
-        uv_close((uv_handle_t *)&ex->syslog.retry, NULL); /* not reached: on is set last */
     vg_tls_config_free(ex->tls);
     vg_buf_free(&ex->rec);
     vg_buf_free(&ex->out);
@@ -975,7 +991,7 @@ void export_stop(struct export *ex)
     }
     save(ex, &ex->file);
     save(ex, &ex->syslog);
-    log_sink(&ex->file, ex->conf->export_file ? ex->conf->export_file : "file");
+    log_sink(&ex->file, ex->path);
     log_sink(&ex->syslog, "syslog");
     ex->stopping = 1;
     if (ex->file.fd >= 0)

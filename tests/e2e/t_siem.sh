@@ -89,6 +89,14 @@ execs before
 wait_for 60 "the first execs stored" '[ "$(marked before)" -ge 200 ]'
 wait_for 60 "the first records at rsyslog" '[ "$(got received.log | grep -c "^audit-")" -ge 6 ]'
 
+# A reload keeps the export going ([export] is read at start only: a
+# change is logged as needing a restart).
+sed -i 's/^resend_window = 10s/resend_window = 11s/' collector.conf
+kill -HUP "$CPID"
+wait_for 20 "reloaded" 'grep -q "reload: " collector.log'
+expect_in collector.log "[export] resend_window"
+sed -i 's/^resend_window = 11s/resend_window = 10s/' collector.conf
+
 # The receiver stops mid-run; what happens meanwhile waits in the
 # database, and comes once it is back.
 stop "$RPID"
