@@ -838,7 +838,13 @@ int export_check_conf(const struct collector_conf *conf, char *err, size_t errle
     o.key = conf->export_syslog_key;
     o.no_client_auth = !o.cert;
     if (vg_tls_config_new(&o, &tls, why, sizeof(why)) != 0) {
-        snprintf(err, errlen, "[export] syslog TLS: %s", why);
+        if (strstr(why, "not usable as a TLS client"))
+            snprintf(err, errlen, "[export] syslog_cert %s is not usable as a TLS client (its "
+                     "extended key usage lacks clientAuth); give one made for clients, e.g. "
+                     "'vigilctl pki issue --role agent --name siem-export' when the receiver "
+                     "trusts Vigil's CA", o.cert);
+        else
+            snprintf(err, errlen, "[export] syslog TLS: %s", why);
         return VG_ECONFIG;
     }
     vg_tls_config_free(tls);

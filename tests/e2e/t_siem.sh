@@ -40,6 +40,22 @@ listen = 127.0.0.1:$MPORT
 CONF
 agent_conf "$PORT" agent-1 >agent.conf
 
+# Mistakes --check-config names.
+bad() { collector_conf "$PORT" c.db; printf '[export]\n%s\n' "$@"; }
+bad "syslog = localhost:$SPORT" >bad.conf
+expect_exit 1 "$COLLECTOR" -c bad.conf --check-config
+expect_in err.txt "[export] syslog is set but syslog_ca is not"
+bad "syslog = localhost" "syslog_ca = pki/ca.crt" >bad.conf
+expect_exit 1 "$COLLECTOR" -c bad.conf --check-config
+expect_in err.txt "[export] syslog 'localhost': expected HOST:PORT"
+bad "syslog = localhost:$SPORT" "syslog_ca = pki/ca.crt" "syslog_cert = pki/collector.crt" \
+    "syslog_key = pki/collector.key" >bad.conf
+expect_exit 1 "$COLLECTOR" -c bad.conf --check-config
+expect_in err.txt "syslog_cert $PWD/pki/collector.crt is not usable as a TLS client"
+bad "syslog = localhost:$SPORT" "syslog_ca = pki/ca.crt" "syslog_cert = pki/siem-export.crt" >bad.conf
+expect_exit 1 "$COLLECTOR" -c bad.conf --check-config
+expect_in err.txt "syslog_cert and syslog_key go together"
+
 # The receiver: a client certificate from the CA is required (certvalid);
 # only the collector's messages are kept, one a line.
 mkdir rs
