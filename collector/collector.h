@@ -55,7 +55,7 @@ struct collector_conf {
     uint64_t export_file_max_size, export_file_keep;
     char *export_syslog, *export_syslog_ca, *export_syslog_name;
     char *export_syslog_cert, *export_syslog_key;
-    uint64_t export_resend_window_ms;
+    uint64_t export_resend_window_ms, export_hold_ms;
 };
 
 extern const struct vg_conf_key collector_conf_keys[];

@@ -154,5 +154,8 @@ const struct vg_conf_key collector_conf_keys[] = {
         "flushed to the socket and the connection then stayed up this long; after a lost "
         "connection everything since is sent again (at least once; receivers deduplicate by "
         "event.id)"),
+    KRS("export", "process_hold", VG_CONF_DURATION, "5s", export_hold_ms, 0, 600000,
+        "an exec that has not exited is exported once it is this old, so that short-lived "
+        "processes go out with their exit (exit code, end time); 0: at once, without"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };

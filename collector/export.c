@@ -86,7 +86,7 @@ struct export {
     /* [export], copied: a reload frees the configuration it came from
      * (the keys are read at start only). */
     char path[4096];
-    uint64_t max_size, keep, window_ms;
+    uint64_t max_size, keep, window_ms, hold_ms;
     uv_timer_t timer;
     struct sink file, syslog;
     struct vg_tls_config *tls;
@@ -460,6 +460,8 @@ struct emit {
     int stream;
     int64_t flushed; /* file: pos of what is in the file */
     int err;
+    int64_t now;     /* wall clock, ms */
+    int held;        /* stopped at an exec waiting for its exit */
 };
 
 /* One record to sink k.  Returns 0 (pos advanced), or 1 to stop reading
@@ -524,6 +526,12 @@ static int on_audit(void *ctx, const struct store_audit *a)
 static int on_proc(void *ctx, const struct store_export_proc *p)
 {
     struct emit *m = ctx;
+    /* An exec not yet exited waits a little for its exit, so that most
+     * records carry it (exits that come later are not exported). */
+    if (!p->exit_ms && m->ex->hold_ms && p->recv_ms + (int64_t)m->ex->hold_ms > m->now) {
+        m->held = 1;
+        return 1;
+    }
     return emit_one(m, p->id, proc_json(p), p->start_ms ? p->start_ms : p->recv_ms, p->hostname,
                     1 * 8 + 6, "process");
 }
@@ -551,7 +559,7 @@ static int pump(struct export *ex, struct sink *k)
 
     for (int sidx = 0; sidx < NSTREAMS; sidx++) {
         for (int c = 0; c < CHUNKS_PER_TICK; c++) {
-            struct emit m = { ex, k, sidx, k->pos[sidx], 0 };
+            struct emit m = { ex, k, sidx, k->pos[sidx], 0, vg_time_now_ms(), 0 };
             int n;
             if (!sink_ready(k))
                 return 0;
@@ -574,6 +582,8 @@ static int pump(struct export *ex, struct sink *k)
             }
             if (n == -EBUSY)
                 return 1;
+            if (m.held)
+                break; /* come back next tick */
             if (n < 0 && n != -1)
                 return 0; /* the database's trouble, logged: next tick */
             if (n < CHUNK && n >= 0)
@@ -880,6 +890,7 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
     ex->max_size = conf->export_file_max_size;
     ex->keep = conf->export_file_keep;
     ex->window_ms = conf->export_resend_window_ms;
+    ex->hold_ms = conf->export_hold_ms;
     ex->rl = (struct vg_ratelimit)VG_RATELIMIT_INIT(60000, 3);
     vg_buf_init(&ex->rec, RECORD_MAX);
     vg_buf_init(&ex->out, FILE_FLUSH + RECORD_MAX);

@@ -180,6 +180,7 @@ grep -F '"args":["/bin/true","siem-during-7"]' received.log | head -1 | cut -d' 
 jq -e --arg h "$(hostname)" '.event.kind == "event" and .event.category == ["process"] and
     (.event.type | index("start")) != null and .process.executable == "/bin/true" and
     .process.args_count == 2 and (.process.pid | type) == "number" and
+    (.event.type | index("end")) != null and .process.exit_code == 0 and (.process.end | test("Z$")) and
     (.process.parent.pid | type) == "number" and .host.name == $h and .agent.id == "agent-1" and
     (.process.hash.sha256 | length) == 64 and .user.id == "0" and (."@timestamp" | test("Z$"))' \
     one.json >/dev/null || fail "ECS fields: $(cat one.json)"
