@@ -34,7 +34,7 @@ syslog = localhost:$SPORT
 syslog_ca = pki/ca.crt
 syslog_cert = pki/siem-export.crt
 syslog_key = pki/siem-export.key
-resend_window = 10s
+resend_window = 30s
 [metrics]
 listen = 127.0.0.1:$MPORT
 CONF
@@ -107,11 +107,11 @@ wait_for 60 "the first records at rsyslog" '[ "$(got received.log | grep -c "^au
 
 # A reload keeps the export going ([export] is read at start only: a
 # change is logged as needing a restart).
-sed -i 's/^resend_window = 10s/resend_window = 11s/' collector.conf
+sed -i 's/^resend_window = 30s/resend_window = 31s/' collector.conf
 kill -HUP "$CPID"
 wait_for 20 "reloaded" 'grep -q "reload: " collector.log'
 expect_in collector.log "[export] resend_window"
-sed -i 's/^resend_window = 11s/resend_window = 10s/' collector.conf
+sed -i 's/^resend_window = 31s/resend_window = 30s/' collector.conf
 
 # The receiver stops mid-run; what happens meanwhile waits in the
 # database, and comes once it is back.
