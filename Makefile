@@ -239,7 +239,8 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/unit/test_proc.o $(BUILD)/obj/agent
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/collector/store_sqlite.o \
-                      $(BUILD)/obj/collector/store_backup.o $(LIBVIGIL)
+                      $(BUILD)/obj/collector/store_backup.o $(BUILD)/obj/collector/store_export.o \
+                      $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)

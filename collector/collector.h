@@ -50,6 +50,12 @@ struct collector_conf {
     int metrics_allow_remote;
     /* [operators] */
     struct vg_strlist operator_scopes; /* "NAME:KEY=VALUE" (scope.c) */
+    /* [export] (export.c) */
+    char *export_file;
+    uint64_t export_file_max_size, export_file_keep;
+    char *export_syslog, *export_syslog_ca, *export_syslog_name;
+    char *export_syslog_cert, *export_syslog_key;
+    uint64_t export_resend_window_ms, export_hold_ms;
 };
 
 extern const struct vg_conf_key collector_conf_keys[];
@@ -296,6 +302,7 @@ struct server {
     atomic_int reports_cancel; /* set when stopping: reports give up */
     struct audit *audit;       /* audit checkpoints (audit.c) */
     struct backup *backup;     /* the database copy being made or fetched (backup.c) */
+    struct export *export;     /* the SIEM export (export.c); NULL: none */
 };
 
 /* "HOST:PORT" (IPv4, [IPv6], or empty HOST: all) into ss.  Returns 0, or

@@ -126,5 +126,36 @@ const struct vg_conf_key collector_conf_keys[] = {
       "more than once for several groups); such an operator sees, commands and reports on "
       "only the hosts with one of its tags, and every refusal is audited; operators not "
       "named see every host"),
+    K("export", "file", VG_CONF_PATH, NULL, export_file, RS,
+      "append process events and the audit log to this file as JSON lines (Elastic Common "
+      "Schema field names), rotated by size; off when unset"),
+    KRS("export", "file_max_size", VG_CONF_SIZE, "100M", export_file_max_size, 65536,
+        1024ULL * 1024 * 1024 * 1024,
+        "past this size the file is renamed FILE.1 (FILE.1 to FILE.2, ...) and a new one begun"),
+    KRS("export", "file_keep", VG_CONF_UINT, "5", export_file_keep, 1, 1000,
+        "rotated files kept (FILE.1 .. FILE.N); the oldest is deleted"),
+    K("export", "syslog", VG_CONF_STR, NULL, export_syslog, RS,
+      "send the same records as RFC 5424 syslog messages over TLS (RFC 5425, octet-counted "
+      "framing) to this receiver (HOST:PORT, e.g. siem.example.org:6514); off when unset"),
+    K("export", "syslog_ca", VG_CONF_PATH, NULL, export_syslog_ca, RS,
+      "CA certificate(s) the receiver's certificate must chain to (required with syslog)"),
+    K("export", "syslog_server_name", VG_CONF_STR, NULL, export_syslog_name, RS,
+      "name the receiver's certificate must carry (default: the HOST of syslog; mbedtls "
+      "2.28 does not match IP addresses, so give a name when HOST is one)"),
+    K("export", "syslog_cert", VG_CONF_PATH, NULL, export_syslog_cert, RS,
+      "client certificate for receivers that ask for one: an ECDSA key, usable for TLS "
+      "clients (extended key usage clientAuth, or none), issued by the CA in syslog_ca; none "
+      "when unset"),
+    K("export", "syslog_key", VG_CONF_PATH, NULL, export_syslog_key, RS,
+      "private key (mode 0600) of syslog_cert"),
+    KRS("export", "resend_window", VG_CONF_DURATION, "10s", export_resend_window_ms, 1000,
+        3600000,
+        "syslog over TCP has no acknowledgement: a record counts as delivered once it was "
+        "flushed to the socket and the connection then stayed up this long; after a lost "
+        "connection everything since is sent again (at least once; receivers deduplicate by "
+        "event.id)"),
+    KRS("export", "process_hold", VG_CONF_DURATION, "5s", export_hold_ms, 0, 600000,
+        "an exec that has not exited is exported once it is this old, so that short-lived "
+        "processes go out with their exit (exit code, end time); 0: at once, without"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };

@@ -10,6 +10,7 @@
 #include "collector.h"
 #include "daemon.h"
 #include "err.h"
+#include "export.h"
 #include "log.h"
 #include "tls.h"
 #include "util.h"
@@ -37,7 +38,8 @@ static int validate(const void *c, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, why);
         return VG_ECONFIG;
     }
-    if (scope_check_conf(&conf->operator_scopes, why, sizeof(why)) != 0) {
+    if (scope_check_conf(&conf->operator_scopes, why, sizeof(why)) != 0 ||
+        export_check_conf(conf, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "%s: %s", path, why);
         return VG_ECONFIG;
     }

@@ -11,6 +11,7 @@
 
 #include "collector.h"
 #include "err.h"
+#include "export.h"
 
 /* Group commit durations, seconds: the first bounds are one fsync on an
  * SSD, the last a disk that stalls. */
@@ -130,6 +131,30 @@ static void render(void *ctx, struct vg_prom *p)
     vg_prom_gauge(p, "vigil_collector_connection_buffer_peak_bytes",
                   "The most one connection's buffers held at a frame's end since start.",
                   s->conn_held_peak);
+
+    if (s->export) {
+        static const char *const sink[2] = { "file", "syslog" };
+        struct export_stats st;
+        export_stats(s->export, &st);
+        vg_prom_family(p, "vigil_collector_export_records_total", "counter",
+                       "SIEM export ([export]): records written to the file or sent to the "
+                       "syslog receiver, resends after a lost connection included.");
+        for (int i = 0; i < 2; i++)
+            if (st.on[i])
+                vg_prom_u64(p, "vigil_collector_export_records_total", "sink", sink[i],
+                            st.records[i]);
+        vg_prom_family(p, "vigil_collector_export_rows_lost_total", "counter",
+                       "SIEM export: audit entries and process rows that retention deleted "
+                       "before the sink exported them (or that could not be rendered).");
+        for (int i = 0; i < 2; i++)
+            if (st.on[i])
+                vg_prom_u64(p, "vigil_collector_export_rows_lost_total", "sink", sink[i],
+                            st.gone[i]);
+        if (st.on[1])
+            vg_prom_gauge(p, "vigil_collector_export_syslog_connected",
+                          "1 while the SIEM export is connected to its syslog receiver.",
+                          (uint64_t)st.syslog_up);
+    }
 }
 
 int metrics_start(struct server *s, char *err, size_t errlen)

@@ -31,6 +31,7 @@
 #include "collector.h"
 #include "daemon.h"
 #include "err.h"
+#include "export.h"
 #include "pb.h"
 #include "store.h"
 #include "util.h"
@@ -1615,6 +1616,10 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     }
     if ((rc = metrics_start(s, err, errlen)) != 0)
         goto fail_listen;
+    if ((rc = export_start(loop, s->store, conf, &s->export, err, errlen)) != 0) {
+        metrics_stop(s);
+        goto fail_listen;
+    }
     uv_check_init(loop, &s->commit);
     s->commit.data = s;
     uv_check_start(&s->commit, commit_cb);
@@ -1865,6 +1870,8 @@ void server_stop(struct server *s)
         (void)vg_wire_send(c->tls, &env);
         conn_close(c, "collector shutting down");
     }
+    export_stop(s->export); /* after the last commit: what it stored goes out first */
+    s->export = NULL;
     uv_check_stop(&s->commit);
     uv_close((uv_handle_t *)&s->commit, NULL);
     if (s->wstore)

@@ -193,6 +193,41 @@ int store_audit_list(struct store *s, int64_t since_ms, int verify,
  * transaction is open: its entries may yet be rolled back) or an error. */
 int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char head[65]);
 
+/* ---- the SIEM export (store_export.c) ----
+ *
+ * Audit entries and process rows are read by id: both ids only grow, in
+ * commit order (one writer at a time), so "id > cursor" misses nothing
+ * that later commits.  The reads return -EBUSY when a transaction is open
+ * on s (its rows may yet be rolled back); call again later. */
+
+/* One exec, with its exit if that is stored yet, and its host. */
+struct store_export_proc {
+    int64_t id, recv_ms, start_ms, exit_ms; /* exit_ms 0: no exit yet */
+    int64_t pid, ppid, uid, euid, gid, egid, login_uid, session_id, cgroup_id;
+    int64_t exit_code, signal, similar;
+    int has_ppid, has_uid, has_gid, has_login_uid, has_session, has_exit_code, has_signal;
+    int argv_truncated, core_dumped, forked;
+    const char *agent_id, *hostname, *machine_id; /* host; NULL when unknown */
+    const char *comm, *container_id, *sha256, *source, *unknown, *hash_note; /* or NULL */
+    const uint8_t *exe, *argv, *cwd, *parent_exe; /* bytes, argv NUL-separated; or NULL */
+    size_t exe_len, argv_len, cwd_len, parent_exe_len;
+};
+/* Calls cb for up to limit audit entries with id > after, in id order
+ * (hash set).  Returns how many, cb's non-zero (negated if positive), or
+ * an error. */
+int store_export_audit(struct store *s, int64_t after, unsigned limit,
+                       int (*cb)(void *ctx, const struct store_audit *a), void *ctx);
+/* The same for process rows (execs). */
+int store_export_processes(struct store *s, int64_t after, unsigned limit,
+                           int (*cb)(void *ctx, const struct store_export_proc *p), void *ctx);
+/* The sink's cursor (0, 0 for a sink never seen).  Returns 0 or an error. */
+int store_export_cursor_get(struct store *s, const char *sink, int64_t *audit_id,
+                            int64_t *process_id);
+/* Records it, in a transaction of its own.  Returns 0, -EBUSY (one is
+ * open on s: try later) or an error. */
+int store_export_cursor_set(struct store *s, const char *sink, int64_t audit_id,
+                            int64_t process_id);
+
 /* One pending update of a host. */
 struct store_pending {
     const char *agent_id, *hostname, *manager, *name, *arch, *installed_version,

@@ -40,8 +40,10 @@
  *   3  indexes for retention by time of batch receipts and loss records;
  *      no index of raw events by host and time;
  *   4  operators: the operator certificates seen (vigilctl operators);
- *   5  hosts: retired (vigilctl hosts retire) and clone evidence. */
-#define SCHEMA_VERSION 5
+ *   5  hosts: retired (vigilctl hosts retire) and clone evidence;
+ *   6  export_cursors: how far each SIEM export sink has delivered
+ *      (store_export.c). */
+#define SCHEMA_VERSION 6
 
 enum {
     Q_HOST_UPSERT,
@@ -841,6 +843,11 @@ static const char *const migrations[] = {
     "ALTER TABLE hosts ADD COLUMN clone_first_ms INTEGER;"
     "ALTER TABLE hosts ADD COLUMN clone_last_ms INTEGER;"
     "ALTER TABLE hosts ADD COLUMN clone_evidence TEXT;",
+    /* 6: the SIEM export's cursors, one row per sink: the last audit
+     * entry and process row it delivered (their ids only grow) */
+    "CREATE TABLE IF NOT EXISTS export_cursors("
+    " sink TEXT PRIMARY KEY, audit_id INTEGER NOT NULL, process_id INTEGER NOT NULL,"
+    " updated_ms INTEGER NOT NULL);",
 };
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,

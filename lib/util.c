@@ -571,6 +571,27 @@ void vg_zeroize(void *p, size_t len)
         explicit_bzero(p, len);
 }
 
+int vg_split_hostport(const char *a, char *host, size_t hl, char *port, size_t pl)
+{
+    const char *colon = strrchr(a, ':');
+    size_t n;
+    uint64_t p;
+
+    if (!colon || vg_parse_u64(colon + 1, 1, 65535, &p))
+        return -EINVAL;
+    n = (size_t)(colon - a);
+    if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
+        a++;
+        n -= 2;
+    }
+    if (n == 0 || n >= hl)
+        return -EINVAL;
+    memcpy(host, a, n);
+    host[n] = '\0';
+    snprintf(port, pl, "%llu", (unsigned long long)p);
+    return 0;
+}
+
 size_t vg_strlcpy(char *dst, const char *src, size_t dstlen)
 {
     size_t n = strlen(src);

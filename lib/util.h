@@ -113,4 +113,9 @@ size_t vg_strlcpy(char *dst, const char *src, size_t dstlen);
 /* 1 if s ends with suffix. */
 int vg_str_ends_with(const char *s, const char *suffix);
 
+/* "HOST:PORT" (a name, IPv4, or [IPv6]) into host (brackets removed) and
+ * port (1..65535, as digits).  Returns 0, or -EINVAL (no port, a bad one,
+ * an empty HOST, or one longer than hl - 1). */
+int vg_split_hostport(const char *a, char *host, size_t hl, char *port, size_t pl);
+
 #endif

@@ -71,6 +71,8 @@ lintian
 rpmlint
 debootstrap
 prometheus
+rsyslog
+rsyslog-gnutls
 "
 # chromium only recommends fonts; without one it renders no text.
 # pdftotext (poppler-utils) reads the report stamp off every printed page.
@@ -124,6 +126,15 @@ case " $missing " in
 *" prometheus "*)
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
+# rsyslog is there as the TLS syslog receiver of t_siem.sh, run in the
+# foreground by the test; the system's own is not wanted.
+case " $missing " in
+*" rsyslog "*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now rsyslog syslog.socket >/dev/null 2>&1 || true
     fi
     ;;
 esac

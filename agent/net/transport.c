@@ -106,32 +106,11 @@ static void maybe_stopped(struct transport *t)
     cb(t);
 }
 
-static int split_addr(const char *a, char *host, size_t hl, char *port, size_t pl)
-{
-    const char *colon = strrchr(a, ':');
-    size_t n;
-    uint64_t p;
-
-    if (!colon || vg_parse_u64(colon + 1, 1, 65535, &p))
-        return -EINVAL;
-    n = (size_t)(colon - a);
-    if (n >= 2 && a[0] == '[' && a[n - 1] == ']') {
-        a++;
-        n -= 2;
-    }
-    if (n == 0 || n >= hl)
-        return -EINVAL;
-    memcpy(host, a, n);
-    host[n] = '\0';
-    snprintf(port, pl, "%llu", (unsigned long long)p);
-    return 0;
-}
-
 int transport_check_addresses(const struct vg_strlist *l, char *err, size_t errlen)
 {
     char h[256], p[8];
     for (size_t i = 0; i < l->n; i++) {
-        if (split_addr(l->v[i], h, sizeof(h), p, sizeof(p))) {
+        if (vg_split_hostport(l->v[i], h, sizeof(h), p, sizeof(p))) {
             snprintf(err, errlen, "[collector] address '%s': expected HOST:PORT "
                      "(e.g. collector.example.org:7443 or [2001:db8::1]:7443)", l->v[i]);
             return VG_ECONFIG;
@@ -739,7 +718,7 @@ static void connect_next(uv_timer_t *timer)
         return;
     if (t->addr_idx >= t->conf->address.n)
         t->addr_idx = 0;
-    split_addr(t->conf->address.v[t->addr_idx], t->host, sizeof(t->host), t->port,
+    vg_split_hostport(t->conf->address.v[t->addr_idx], t->host, sizeof(t->host), t->port,
                sizeof(t->port));
     /* Isolated: DNS is cut, so the addresses resolved before isolating
      * are used (they are the ones the rules let through). */

@@ -10,7 +10,7 @@
 export LC_ALL=C TZ=UTC
 make_pki pki
 PORT=$(free_port)
-CUR=5
+CUR=6
 export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
 export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
 

@@ -1,6 +1,7 @@
 /* Collector store (SQLite file): a batch is stored once per (host,
  * epoch, seq), whatever the resends; hello reports the last stored
  * sequence per epoch; loss records add up. */
+#include <errno.h>
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
@@ -586,6 +587,130 @@ static void test_backup_while_writing(void **state)
     assert_int_equal(scalar("select count(*) from batches"), 2300);
 }
 
+/* The SIEM export's reads: rows after a cursor, in id order, a chunk at a
+ * time, nothing while a transaction is open; cursors per sink. */
+struct seen {
+    int64_t ids[16];
+    int n;
+    char argv1[16];
+    int exited;
+};
+
+static int seen_audit(void *ctx, const struct store_audit *a)
+{
+    struct seen *x = ctx;
+    assert_non_null(a->hash);
+    x->ids[x->n++] = a->id;
+    return 0;
+}
+
+static int seen_proc(void *ctx, const struct store_export_proc *p)
+{
+    struct seen *x = ctx;
+    x->ids[x->n++] = p->id;
+    assert_string_equal(p->agent_id, "agent-x");
+    assert_string_equal(p->hostname, "hx");
+    assert_int_equal(p->argv_len, 12);
+    snprintf(x->argv1, sizeof(x->argv1), "%s", (const char *)p->argv + 10);
+    x->exited += p->exit_ms != 0 && p->has_exit_code && p->exit_code == 3;
+    return 0;
+}
+
+static int stop_at_2(void *ctx, const struct store_audit *a)
+{
+    (void)ctx;
+    return a->id == 2;
+}
+
+static void test_export(void **state)
+{
+    struct store *s = NULL;
+    char err[256];
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    uint8_t e1[16] = { 4 };
+    ProtobufCBinaryData ep = { 16, e1 };
+    int64_t host = 0, a = -1, p = -1;
+    uint64_t last;
+    struct seen x;
+    (void)state;
+
+    unlink(db);
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    h.agent_id = "agent-x";
+    h.hostname = "hx";
+    h.software_version = "0";
+    h.boot_id = "";
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 1000, &host, &last), 0);
+    for (uint64_t seq = 1; seq <= 3; seq++) {
+        Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+        Vigil__V1__Event ev[2], *evp[2] = { &ev[0], &ev[1] };
+        Vigil__V1__ProcessExec px = VIGIL__V1__PROCESS_EXEC__INIT;
+        Vigil__V1__ProcessExit xt = VIGIL__V1__PROCESS_EXIT__INIT;
+        ProtobufCBinaryData argv[2] = { { 9, (uint8_t *)"/bin/true" }, { 2, (uint8_t *)"a1" } };
+        vigil__v1__event__init(&ev[0]);
+        vigil__v1__event__init(&ev[1]);
+        px.pid = (uint32_t)(200 + seq);
+        px.exe_path = argv[0];
+        px.argv = argv;
+        px.n_argv = 2;
+        px.start_boot_ns = seq;
+        px.start_time_ms = 5000 + (int64_t)seq;
+        ev[0].time_ms = px.start_time_ms;
+        ev[0].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXEC;
+        ev[0].process_exec = &px;
+        xt.pid = px.pid;
+        xt.start_boot_ns = seq;
+        xt.exit_code = 3;
+        ev[1].time_ms = ev[0].time_ms + 1;
+        ev[1].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXIT;
+        ev[1].process_exit = &xt;
+        b.seq = seq;
+        b.n_events = seq == 2 ? 1 : 2; /* the second's exit has not come */
+        b.events = evp;
+        assert_int_equal(store_begin(s), 0);
+        assert_int_equal(store_batch(s, host, &ep, &b, 0, 9000, 1), 1);
+        assert_int_equal(store_commit(s), 0);
+        assert_int_equal(store_audit_append(s, "op", "isolate", "agent-x", "why", "queued"), 0);
+    }
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_export_audit(s, 1, 10, seen_audit, &x), 2);
+    assert_int_equal(x.n, 2);
+    assert_int_equal(x.ids[0], 2);
+    assert_int_equal(x.ids[1], 3);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_export_processes(s, 0, 2, seen_proc, &x), 2); /* a chunk */
+    assert_int_equal(x.ids[0], 1);
+    assert_int_equal(x.ids[1], 2);
+    assert_string_equal(x.argv1, "a1");
+    assert_int_equal(x.exited, 1);
+    memset(&x, 0, sizeof(x));
+    assert_int_equal(store_export_processes(s, 2, 10, seen_proc, &x), 1);
+    assert_int_equal(x.ids[0], 3);
+    assert_int_equal(store_export_processes(s, 3, 10, seen_proc, &x), 0);
+    /* The callback stops the read: its value, negated. */
+    assert_int_equal(store_export_audit(s, 0, 10, stop_at_2, NULL), -1);
+    /* Not while a transaction is open: its rows may be rolled back. */
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_export_audit(s, 0, 10, seen_audit, &x), -EBUSY);
+    assert_int_equal(store_export_cursor_set(s, "file", 1, 1), -EBUSY);
+    assert_int_equal(store_commit(s), 0);
+    /* Cursors: none yet, then what was set, per sink. */
+    assert_int_equal(store_export_cursor_get(s, "file", &a, &p), 0);
+    assert_int_equal(a, 0);
+    assert_int_equal(p, 0);
+    assert_int_equal(store_export_cursor_set(s, "file", 3, 7), 0);
+    assert_int_equal(store_export_cursor_set(s, "syslog", 1, 2), 0);
+    assert_int_equal(store_export_cursor_set(s, "file", 4, 9), 0);
+    assert_int_equal(store_export_cursor_get(s, "file", &a, &p), 0);
+    assert_int_equal(a, 4);
+    assert_int_equal(p, 9);
+    assert_int_equal(store_export_cursor_get(s, "syslog", &a, &p), 0);
+    assert_int_equal(a, 1);
+    assert_int_equal(p, 2);
+    store_close(s);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -596,6 +721,7 @@ int main(void)
         cmocka_unit_test(test_token_lockout),
         cmocka_unit_test(test_clone_boot),
         cmocka_unit_test(test_backup_while_writing),
+        cmocka_unit_test(test_export),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

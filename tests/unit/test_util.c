@@ -934,10 +934,33 @@ static void test_run_capture(void **state)
     signal(SIGPIPE, SIG_DFL);
 }
 
+static void test_split_hostport(void **state)
+{
+    char h[24], p[8];
+    (void)state;
+    assert_int_equal(vg_split_hostport("siem.example.org:6514", h, sizeof(h), p, sizeof(p)), 0);
+    assert_string_equal(h, "siem.example.org");
+    assert_string_equal(p, "6514");
+    assert_int_equal(vg_split_hostport("[2001:db8::1]:514", h, sizeof(h), p, sizeof(p)), 0);
+    assert_string_equal(h, "2001:db8::1");
+    assert_string_equal(p, "514");
+    assert_int_equal(vg_split_hostport("10.0.0.1:7", h, sizeof(h), p, sizeof(p)), 0);
+    assert_string_equal(p, "7");
+    assert_int_equal(vg_split_hostport("host", h, sizeof(h), p, sizeof(p)), -EINVAL);
+    assert_int_equal(vg_split_hostport(":514", h, sizeof(h), p, sizeof(p)), -EINVAL);
+    assert_int_equal(vg_split_hostport("[]:514", h, sizeof(h), p, sizeof(p)), -EINVAL);
+    assert_int_equal(vg_split_hostport("h:0", h, sizeof(h), p, sizeof(p)), -EINVAL);
+    assert_int_equal(vg_split_hostport("h:65536", h, sizeof(h), p, sizeof(p)), -EINVAL);
+    assert_int_equal(vg_split_hostport("h:", h, sizeof(h), p, sizeof(p)), -EINVAL);
+    assert_int_equal(vg_split_hostport("a-name-that-is-far-too-long:1", h, sizeof(h), p, sizeof(p)),
+                     -EINVAL);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_time_format),
+        cmocka_unit_test(test_split_hostport),
         cmocka_unit_test(test_time_parse_rfc2822),
         cmocka_unit_test(test_time_format_pre_1970),
         cmocka_unit_test(test_time_format_truncates),
