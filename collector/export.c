@@ -759,8 +759,7 @@ static void syslog_delivery(struct export *ex, uint64_t now)
     if (k->state != SY_UP || !k->conn)
         return;
     if (vg_tls_queued(k->conn) == 0 && k->ncp < CHECKPOINTS &&
-        (k->ncp ? memcmp(k->cp[k->ncp - 1].pos, k->pos, sizeof(k->pos))
-                : memcmp(k->done, k->pos, sizeof(k->pos)))) {
+        memcmp(k->ncp ? k->cp[k->ncp - 1].pos : k->done, k->pos, sizeof(k->pos)) != 0) {
         k->cp[k->ncp].ms = now;
         memcpy(k->cp[k->ncp].pos, k->pos, sizeof(k->pos));
         k->ncp++;
