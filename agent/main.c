@@ -9,7 +9,6 @@
  * agent/priv/monitor.c.
  */
 #include <errno.h>
-#include <stdarg.h>
 #include <stddef.h>
 #include <signal.h>
 #include <malloc.h>
@@ -131,20 +130,6 @@ static void tls_files_sum(const struct agent_conf *c, uint8_t out[3][VG_SHA256_L
             memset(out[i], 0, VG_SHA256_LEN);
 }
 
-static void note(char *out, size_t len, const char *fmt, ...) VG_PRINTF(3, 4);
-static void note(char *out, size_t len, const char *fmt, ...)
-{
-    size_t n = strlen(out);
-    va_list ap;
-    if (n + 3 >= len)
-        return;
-    if (n)
-        n += (size_t)snprintf(out + n, len - n, "; ");
-    va_start(ap, fmt);
-    vsnprintf(out + n, len - n, fmt, ap);
-    va_end(ap);
-}
-
 /* The file again, with --check-config's checks (the TLS files too).  The
  * root parent's own keys (VG_CONF_RESTART) keep their values, a change
  * logged as needing a restart; the log level changes at once; the
@@ -189,7 +174,7 @@ static void reload(struct agent *a)
                       "agent; %s stays in force until then", k->section, k->key, x, y, x);
             continue;
         }
-        note(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, x, y);
+        vg_list_appendf(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, x, y);
         if (strcmp(k->key, "log_level") == 0) {
             enum vg_log_level lvl;
             if (vg_log_level_parse(next.log_level, &lvl) == 0)
@@ -201,7 +186,7 @@ static void reload(struct agent *a)
          * not the addresses, which the isolation's resolver reads on
          * another thread: its allow-list keeps them until a restart. */
         if (strcmp(k->section, "collector") == 0 && strcmp(k->key, "address") == 0)
-            note(sum, sizeof(sum), "(an isolation keeps allowing the old addresses until the "
+            vg_list_appendf(sum, sizeof(sum), "(an isolation keeps allowing the old addresses until the "
                  "agent restarts)");
         else
             vg_conf_swap(k, cur, &next);
@@ -209,14 +194,14 @@ static void reload(struct agent *a)
     tls_files_sum(cur, sums);
     for (int i = 0; i < 3; i++)
         if (memcmp(sums[i], tls_sums[i], VG_SHA256_LEN) != 0) {
-            note(sum, sizeof(sum), "[tls] %s file %s changed", tls_names[i],
+            vg_list_appendf(sum, sizeof(sum), "[tls] %s file %s changed", tls_names[i],
                  i == 0 ? cur->ca : i == 1 ? cur->cert : cur->key);
             child = 1;
         }
     memcpy(tls_sums, sums, sizeof(sums));
     vg_conf_free(agent_conf_keys, &next);
     if (child) {
-        note(sum, sizeof(sum), "the network process restarts with it");
+        vg_list_appendf(sum, sizeof(sum), "the network process restarts with it");
         log_info("[priv] reload: %s", sum);
         monitor_restart(a->mon, "configuration reloaded");
     } else {

@@ -18,7 +18,6 @@
  */
 #include <arpa/inet.h>
 #include <errno.h>
-#include <stdarg.h>
 #ifdef __GLIBC__
 #include <malloc.h>
 #endif
@@ -1674,20 +1673,6 @@ fail:
 /* ---- reload (SIGHUP) ---- */
 
 /* Appends "; " and a formatted part to the reload's summary. */
-static void note(char *out, size_t len, const char *fmt, ...) VG_PRINTF(3, 4);
-static void note(char *out, size_t len, const char *fmt, ...)
-{
-    size_t n = strlen(out);
-    va_list ap;
-    if (n + 3 >= len)
-        return;
-    if (n)
-        n += (size_t)snprintf(out + n, len - n, "; ");
-    va_start(ap, fmt);
-    vsnprintf(out + n, len - n, fmt, ap);
-    va_end(ap);
-}
-
 static void key_value(const struct vg_conf_key *k, const void *conf, char *out, size_t len)
 {
     if (k->type == VG_CONF_DURATION)
@@ -1779,13 +1764,13 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
     now = vg_tls_config_self(tls);
     if (memcmp(was->sha256, now->sha256, sizeof(was->sha256)) != 0) {
         char t[VG_TIME_STR_MAX];
-        note(sum, sizeof(sum), "[tls] cert changed (serial %s -> %s, valid until %s)",
+        vg_list_appendf(sum, sizeof(sum), "[tls] cert changed (serial %s -> %s, valid until %s)",
              was->serial, now->serial, vg_time_format(now->not_after_ms, t, sizeof(t)));
     }
     ca_changed = !vg_tls_config_same_ca(s->tls, tls);
     if (ca_changed) {
         s->ca_reload_ms = vg_time_mono_ms();
-        note(sum, sizeof(sum), "[tls] ca changed (%s)", next->ca);
+        vg_list_appendf(sum, sizeof(sum), "[tls] ca changed (%s)", next->ca);
     }
     for (const struct vg_conf_key *k = collector_conf_keys; k->key; k++) {
         char a[512], b[512];
@@ -1793,7 +1778,7 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
             continue;
         key_value(k, cur, a, sizeof(a));
         key_value(k, next, b, sizeof(b));
-        note(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, a, b);
+        vg_list_appendf(sum, sizeof(sum), "[%s] %s %s -> %s", k->section, k->key, a, b);
     }
     if (strcmp(cur->log_level ? cur->log_level : "", next->log_level ? next->log_level : "") !=
         0) {
@@ -1833,7 +1818,7 @@ int server_reload(struct server *s, struct collector_conf *next, char *err, size
             kept++;
         }
     }
-    note(sum, sizeof(sum), "%llu connections kept, %llu closed", (unsigned long long)kept,
+    vg_list_appendf(sum, sizeof(sum), "%llu connections kept, %llu closed", (unsigned long long)kept,
          (unsigned long long)closed);
     log_info("reload: %s", sum);
     return 0;

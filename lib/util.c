@@ -2,6 +2,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <limits.h>
+#include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -590,6 +591,19 @@ int vg_split_hostport(const char *a, char *host, size_t hl, char *port, size_t p
     host[n] = '\0';
     snprintf(port, pl, "%llu", (unsigned long long)p);
     return 0;
+}
+
+void vg_list_appendf(char *out, size_t len, const char *fmt, ...)
+{
+    size_t n = strlen(out);
+    va_list ap;
+    if (n + 3 >= len)
+        return;
+    if (n)
+        n += (size_t)snprintf(out + n, len - n, "; ");
+    va_start(ap, fmt);
+    vsnprintf(out + n, len - n, fmt, ap);
+    va_end(ap);
 }
 
 size_t vg_strlcpy(char *dst, const char *src, size_t dstlen)

@@ -109,6 +109,11 @@ void vg_zeroize(void *p, size_t len);
 /* Copies src into dst (size dstlen), always NUL-terminating.
  * Returns strlen(src); truncation happened if >= dstlen (as strlcpy). */
 size_t vg_strlcpy(char *dst, const char *src, size_t dstlen);
+/* Appends a printf-formatted item to the NUL-terminated list in out
+ * ("; " between items), truncating; an item that cannot start is
+ * dropped.  For summaries such as a reload's. */
+void vg_list_appendf(char *out, size_t len, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
 
 /* 1 if s ends with suffix. */
 int vg_str_ends_with(const char *s, const char *suffix);

@@ -789,6 +789,23 @@ static void test_hex(void **state)
     assert_string_equal(vg_hex("\x12\x34", 2, out), "1234");
 }
 
+/* A reload's summary: items joined by "; ", truncated, never past the
+ * buffer; an item with no room to start is dropped. */
+static void test_list_appendf(void **state)
+{
+    char out[16] = "";
+    (void)state;
+
+    vg_list_appendf(out, sizeof(out), "a=%d", 1);
+    assert_string_equal(out, "a=1");
+    vg_list_appendf(out, sizeof(out), "%s", "bb");
+    assert_string_equal(out, "a=1; bb");
+    vg_list_appendf(out, sizeof(out), "%s", "cccccccc");
+    assert_string_equal(out, "a=1; bb; cccccc"); /* truncated at 15 */
+    vg_list_appendf(out, sizeof(out), "%s", "d");
+    assert_string_equal(out, "a=1; bb; cccccc"); /* no room: dropped */
+}
+
 static void test_strlcpy(void **state)
 {
     char dst[8];
@@ -993,6 +1010,7 @@ int main(void)
         cmocka_unit_test(test_write_atomic_errors),
         cmocka_unit_test(test_write_atomic_relative),
         cmocka_unit_test(test_hex),
+        cmocka_unit_test(test_list_appendf),
         cmocka_unit_test(test_strlcpy),
         cmocka_unit_test(test_str_escape),
         cmocka_unit_test(test_str_escape_bound),
