@@ -159,22 +159,8 @@ static void render(void *ctx, struct vg_prom *p)
 
 int metrics_start(struct server *s, char *err, size_t errlen)
 {
-    const struct collector_conf *conf = s->conf;
-    struct sockaddr_storage ss;
-    char why[300];
-    int rc;
-
-    if (!conf->metrics_listen || !conf->metrics_listen[0])
-        return 0;
-    if ((rc = vg_metrics_parse_listen(conf->metrics_listen, conf->metrics_allow_remote,
-                                      "[metrics] listen", &ss, err, errlen)) != 0)
-        return rc;
-    if ((rc = vg_metrics_start(s->loop, &ss, render, s, &s->metrics, why, sizeof(why))) != 0) {
-        snprintf(err, errlen, "[metrics] listen %s: %s", conf->metrics_listen, why);
-        return VG_ECONFIG;
-    }
-    log_info("metrics on http://%s/metrics", conf->metrics_listen);
-    return 0;
+    return vg_metrics_listen(s->loop, s->conf->metrics_listen, s->conf->metrics_allow_remote,
+                             render, s, &s->metrics, err, errlen);
 }
 
 void metrics_stop(struct server *s)

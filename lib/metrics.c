@@ -325,14 +325,21 @@ static void listener_closed(uv_handle_t *h)
     server_unref(h->data);
 }
 
-int vg_metrics_start(uv_loop_t *loop, const struct sockaddr_storage *ss, vg_metrics_render_fn fn,
-                     void *ctx, struct vg_metrics **out, char *err, size_t errlen)
+int vg_metrics_listen(uv_loop_t *loop, const char *spec, int allow_remote,
+                      vg_metrics_render_fn fn, void *ctx, struct vg_metrics **out, char *err,
+                      size_t errlen)
 {
-    struct vg_metrics *m = calloc(1, sizeof(*m));
+    struct sockaddr_storage ss;
+    struct vg_metrics *m;
     int rc;
 
     *out = NULL;
-    if (!m) {
+    if (!spec || !spec[0])
+        return 0;
+    if ((rc = vg_metrics_parse_listen(spec, allow_remote, "[metrics] listen", &ss, err,
+                                      errlen)) != 0)
+        return rc;
+    if (!(m = calloc(1, sizeof(*m)))) {
         snprintf(err, errlen, "out of memory");
         return -ENOMEM;
     }
@@ -342,13 +349,14 @@ int vg_metrics_start(uv_loop_t *loop, const struct sockaddr_storage *ss, vg_metr
     m->live = 1;
     uv_tcp_init(loop, &m->listener);
     m->listener.data = m;
-    if ((rc = uv_tcp_bind(&m->listener, (const struct sockaddr *)ss, 0)) != 0 ||
+    if ((rc = uv_tcp_bind(&m->listener, (const struct sockaddr *)&ss, 0)) != 0 ||
         (rc = uv_listen((uv_stream_t *)&m->listener, 16, on_connection)) != 0) {
-        snprintf(err, errlen, "%s", uv_strerror(rc));
+        snprintf(err, errlen, "[metrics] listen %s: %s", spec, uv_strerror(rc));
         m->stopping = 1;
         uv_close((uv_handle_t *)&m->listener, listener_closed);
-        return rc;
+        return VG_ECONFIG;
     }
+    log_info("metrics on http://%s/metrics", spec);
     *out = m;
     return 0;
 }

@@ -46,10 +46,13 @@ struct vg_metrics;
  * VG_ECONFIG with the reason in err. */
 int vg_metrics_parse_listen(const char *spec, int allow_remote, const char *key,
                             struct sockaddr_storage *ss, char *err, size_t errlen);
-/* Listens on ss on loop.  Returns 0 with *out (freed by vg_metrics_stop),
- * or a negative errno (bind failed) with err. */
-int vg_metrics_start(uv_loop_t *loop, const struct sockaddr_storage *ss, vg_metrics_render_fn fn,
-                     void *ctx, struct vg_metrics **out, char *err, size_t errlen);
+/* Listens on spec ([metrics] listen, checked as vg_metrics_parse_listen
+ * does) on loop, and logs where.  Returns 0 with *out (freed by
+ * vg_metrics_stop; NULL when spec is empty: no endpoint), or VG_ECONFIG
+ * (a bad address, or the bind failed) with err. */
+int vg_metrics_listen(uv_loop_t *loop, const char *spec, int allow_remote,
+                      vg_metrics_render_fn fn, void *ctx, struct vg_metrics **out, char *err,
+                      size_t errlen);
 /* Closes the listener and every connection; the memory is freed once the
  * last close callback has run.  NULL: nothing.  fn is never called again. */
 void vg_metrics_stop(struct vg_metrics *m);

@@ -67,22 +67,8 @@ static void render(void *ctx, struct vg_prom *p)
 
 int agent_metrics_start(struct agent *a, char *err, size_t errlen)
 {
-    const struct agent_conf *conf = a->conf;
-    struct sockaddr_storage ss;
-    char why[300];
-    int rc;
-
-    if (!conf->metrics_listen || !conf->metrics_listen[0])
-        return 0;
-    if ((rc = vg_metrics_parse_listen(conf->metrics_listen, conf->metrics_allow_remote,
-                                      "[metrics] listen", &ss, err, errlen)) != 0)
-        return rc;
-    if ((rc = vg_metrics_start(a->loop, &ss, render, a, &a->metrics, why, sizeof(why))) != 0) {
-        snprintf(err, errlen, "[metrics] listen %s: %s", conf->metrics_listen, why);
-        return VG_ECONFIG;
-    }
-    log_info("metrics on http://%s/metrics", conf->metrics_listen);
-    return 0;
+    return vg_metrics_listen(a->loop, a->conf->metrics_listen, a->conf->metrics_allow_remote,
+                             render, a, &a->metrics, err, errlen);
 }
 
 void agent_metrics_stop(struct agent *a)
