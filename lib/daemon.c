@@ -24,7 +24,7 @@ static void usage(const struct vg_daemon *d, FILE *out)
             "\n"
             "%s\n"
             "\n"
-            "  -c, --config FILE     configuration file (default %s)\n"
+            "  -c, --config FILE     configuration file (default %s), then FILE.d/*.conf\n"
             "  -t, --check-config    check the configuration and exit (0 if valid)\n"
             "      --dump-config     print the effective configuration and exit\n"
             "      --example-config  print a commented configuration with every key\n"
