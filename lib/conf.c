@@ -583,7 +583,7 @@ static int load_dropins(const struct vg_conf_key *t, void *obj, const char *path
     }
     qsort(names, count, sizeof(*names), name_cmp);
     for (size_t i = 0; i < count && rc == 0; i++) {
-        struct stat st;
+        struct stat st = { 0 };
         /* Symbolic links are followed; what is not a regular file then
          * (a directory, a device, a FIFO: never waited on) is ignored. */
         int fd = openat(dirfd(d), names[i], O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);

@@ -48,13 +48,14 @@
 /* The token, or NULL with why. */
 static char *read_token(const struct agent_conf *conf, char *why, size_t wlen)
 {
+    enum enroll_token_source src = agent_enroll_token_source(conf);
+    const char *env = getenv("VIGIL_ENROLL_TOKEN");
     char *t = NULL;
     size_t len;
-    switch (agent_enroll_token_source(conf)) {
-    case ENROLL_TOKEN_ENV: return strdup(getenv("VIGIL_ENROLL_TOKEN"));
-    case ENROLL_TOKEN_CONF: return strdup(conf->enroll_token);
-    case ENROLL_TOKEN_FILE: break;
-    }
+    if (src == ENROLL_TOKEN_ENV && env)
+        return strdup(env);
+    if (src == ENROLL_TOKEN_CONF)
+        return strdup(conf->enroll_token);
     if (vg_file_read(conf->enroll_token_file, 4096, &t, &len) != 0) {
         snprintf(why, wlen, "no certificate at %s ([tls] cert) and no enrollment token to get "
                  "one: fix the path, or give a token (VIGIL_ENROLL_TOKEN, [enroll] token, or the "
