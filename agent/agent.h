@@ -60,6 +60,7 @@ struct agent_conf {
     uint64_t isolation_check_ms, isolation_verify_ms;
     /* [enroll] */
     char *enroll_address, *enroll_token, *enroll_token_file;
+    int enroll_remove_token_file;
     /* [triage] */
     struct vg_strlist triage_paths;
     /* [dummy] */
@@ -168,11 +169,20 @@ void os_snapshot_free(struct os_snapshot *s);
  * NUL-terminated. */
 void agent_hostname(const char *root, char *out, size_t outlen);
 
+/* Where the enrollment token comes from: the first of VIGIL_ENROLL_TOKEN
+ * (which --enroll-token sets), [enroll] token and [enroll] token_file.
+ * Asked by both sides (agent/conf.c): the network process reads the
+ * token, the parent removes the file once enrolled. */
+enum enroll_token_source { ENROLL_TOKEN_ENV, ENROLL_TOKEN_CONF, ENROLL_TOKEN_FILE };
+enum enroll_token_source agent_enroll_token_source(const struct agent_conf *conf);
+
 /* Enrollment, in the root parent (agent/priv/enroll_run.c): with no
  * certificate at [tls] cert, runs the network process in enrollment mode
  * (VIGIL_NET_ENROLL) until it gets one with a token, and installs it
- * (retrying every 30 s).  argv: the parent's command line.  Returns 0, or
- * VG_ECONFIG. */
+ * (retrying every 30 s); then removes the token file ([enroll]
+ * remove_token_file).  With a certificate, only warns again about a token
+ * file an enrollment could not remove.  argv: the parent's command line.
+ * Returns 0, or VG_ECONFIG. */
 int agent_enroll(const struct agent_conf *conf, char **argv);
 /* The enrollment process's main (agent/net/child.c); fd: the pipe to the
  * parent, which receives one VG_PS_CERT message. */

@@ -1,5 +1,6 @@
 #include <stddef.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <unistd.h>
 
@@ -23,6 +24,16 @@
 #define KS(sec, name, type, def, f, help) { sec, name, type, def, O(f), 0, 0, NULL, RS, help }
 #define KBS(sec, name, type, def, f, min, max, help) \
     { sec, name, type, def, O(f), min, max, NULL, RS, help }
+
+enum enroll_token_source agent_enroll_token_source(const struct agent_conf *c)
+{
+    const char *env = getenv("VIGIL_ENROLL_TOKEN");
+    if (env && env[0])
+        return ENROLL_TOKEN_ENV;
+    if (c->enroll_token && c->enroll_token[0])
+        return ENROLL_TOKEN_CONF;
+    return ENROLL_TOKEN_FILE;
+}
 
 const struct vg_conf_key agent_conf_keys[] = {
     KS("agent", "state_dir", VG_CONF_PATH, "/var/lib/vigil", state_dir,
@@ -144,6 +155,9 @@ const struct vg_conf_key agent_conf_keys[] = {
       "enrollment token (vigilctl enroll-token create); VIGIL_ENROLL_TOKEN overrides it"),
     KS("enroll", "token_file", VG_CONF_PATH, "/etc/vigil/enroll.token", enroll_token_file,
       "file holding the enrollment token, when [enroll] token is not set"),
+    KS("enroll", "remove_token_file", VG_CONF_BOOL, "yes", enroll_remove_token_file,
+      "delete [enroll] token_file once enrolled: a token left on disk could enroll other "
+      "hosts"),
     { "triage", "extra_paths", VG_CONF_LIST, NULL, O(triage_paths), 0, 0, NULL, RS,
       "more files to copy into triage packages (glob patterns, e.g. /srv/app/*.conf); "
       "repeat the key for more" },

@@ -368,7 +368,7 @@ int main(int argc, char **argv)
     if (rc == 0 && !(the_runstate = runstate_open(conf.state_dir, &prev_run, err, sizeof(err))))
         rc = -EIO;
     /* No certificate yet: enroll first (a fresh install with a token). */
-    if (rc == 0 && access(conf.cert, F_OK) != 0 && (rc = agent_enroll(&conf, child_argv)) != 0)
+    if (rc == 0 && (rc = agent_enroll(&conf, child_argv)) != 0)
         snprintf(err, sizeof(err), "cannot enroll; see above");
     /* Children (firewall tools, journalctl) do not inherit the token. */
     {

@@ -1,10 +1,13 @@
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <stdarg.h>
 #include <ini.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -492,35 +495,153 @@ int vg_conf_check_required(const struct vg_conf_key *t, const void *obj, const c
     return 0;
 }
 
-int vg_conf_load(const struct vg_conf_key *t, void *obj, const char *path, char *err,
-                 size_t errlen)
+/* Reads one file into obj (no defaults, no required check). */
+static int load_one(const struct vg_conf_key *t, void *obj, const char *path, int fd,
+                    char *err, size_t errlen)
 {
     char *text = NULL;
     size_t len = 0;
     int rc;
 
-    rc = vg_conf_defaults(t, obj);
-    if (rc) {
-        snprintf(err, errlen, "%s: internal: bad default", path);
-        return rc;
-    }
-    rc = vg_file_read(path, VG_CONF_MAX_FILE, &text, &len);
+    rc = fd >= 0 ? vg_fd_read(fd, VG_CONF_MAX_FILE, &text, &len)
+                 : vg_file_read(path, VG_CONF_MAX_FILE, &text, &len);
     if (rc) {
         if (rc == VG_ETOOBIG)
             snprintf(err, errlen, "%s: larger than %d bytes; is this a configuration file?",
                      path, VG_CONF_MAX_FILE);
         else
             snprintf(err, errlen, "cannot read %s: %s%s", path, vg_strerror(rc),
-                     rc == -ENOENT ? " (give another with -c FILE; --example-config prints one "
-                                     "with every key)"
-                                   : "");
+                     rc == -ENOENT && fd < 0 ? " (give another with -c FILE; --example-config "
+                                               "prints one with every key)"
+                                             : "");
         return VG_ECONFIG;
     }
     rc = vg_conf_parse(t, obj, path, text, len, err, errlen);
     free(text);
+    return rc;
+}
+
+static int name_cmp(const void *a, const void *b)
+{
+    return strcmp(*(char *const *)a, *(char *const *)b);
+}
+
+/* 1 for a drop-in's name: NAME.conf, not hidden. */
+static int dropin_name(const char *n)
+{
+    size_t l = strlen(n);
+    return n[0] != '.' && l > 5 && strcmp(n + l - 5, ".conf") == 0;
+}
+
+/* Reads the drop-ins of path (path.d/ *.conf, in strcmp order) into obj,
+ * counting them in *n.  A missing directory has none. */
+static int load_dropins(const struct vg_conf_key *t, void *obj, const char *path, size_t *n,
+                        char *err, size_t errlen)
+{
+    char dir[PATH_MAX], file[PATH_MAX + 260];
+    char **names = NULL;
+    size_t count = 0;
+    struct dirent *de;
+    DIR *d = NULL;
+    int rc = 0;
+
+    if ((size_t)snprintf(dir, sizeof(dir), "%s.d", path) >= sizeof(dir)) {
+        snprintf(err, errlen, "%s: path too long", path);
+        return VG_ECONFIG;
+    }
+    if (!(d = opendir(dir))) {
+        if (errno == ENOENT)
+            return 0;
+        snprintf(err, errlen, "cannot read the drop-in directory %s: %s", dir, strerror(errno));
+        return VG_ECONFIG;
+    }
+    names = calloc(VG_CONF_MAX_DROPINS, sizeof(*names));
+    if (!names) {
+        rc = -ENOMEM;
+        goto out;
+    }
+    errno = 0;
+    while ((de = readdir(d))) {
+        if (!dropin_name(de->d_name))
+            continue;
+        if (count == VG_CONF_MAX_DROPINS) {
+            snprintf(err, errlen, "%s: more than %d drop-in files", dir, VG_CONF_MAX_DROPINS);
+            rc = VG_ECONFIG;
+            goto out;
+        }
+        if (!(names[count] = strdup(de->d_name))) {
+            rc = -ENOMEM;
+            goto out;
+        }
+        count++;
+        errno = 0;
+    }
+    if (errno) {
+        snprintf(err, errlen, "cannot read the drop-in directory %s: %s", dir, strerror(errno));
+        rc = VG_ECONFIG;
+        goto out;
+    }
+    qsort(names, count, sizeof(*names), name_cmp);
+    for (size_t i = 0; i < count && rc == 0; i++) {
+        struct stat st = { 0 };
+        /* Symbolic links are followed; what is not a regular file then
+         * (a directory, a device, a FIFO: never waited on) is ignored. */
+        int fd = openat(dirfd(d), names[i], O_RDONLY | O_NONBLOCK | O_NOCTTY | O_CLOEXEC);
+        int e = fd < 0 ? errno : fstat(fd, &st) != 0 ? errno : 0;
+        snprintf(file, sizeof(file), "%s/%s", dir, names[i]);
+        if (e) {
+            snprintf(err, errlen, "cannot read %s: %s", file, strerror(e));
+            rc = VG_ECONFIG;
+        } else if (S_ISREG(st.st_mode)) {
+            rc = load_one(t, obj, file, fd, err, errlen);
+            if (rc == 0)
+                (*n)++;
+        }
+        if (fd >= 0)
+            close(fd);
+    }
+out:
+    for (size_t i = 0; names && i < count; i++)
+        free(names[i]);
+    free(names);
+    closedir(d);
+    return rc;
+}
+
+int vg_conf_load_ex(const struct vg_conf_key *t, void *obj, const char *path, unsigned flags,
+                    size_t *ndropins, char *err, size_t errlen)
+{
+    char name[PATH_MAX + 40];
+    size_t n = 0;
+    int rc;
+
+    if (ndropins)
+        *ndropins = 0;
+    rc = vg_conf_defaults(t, obj);
+    if (rc) {
+        snprintf(err, errlen, "%s: internal: bad default", path);
+        return rc;
+    }
+    rc = load_one(t, obj, path, -1, err, errlen);
+    if (rc == 0 && !(flags & VG_CONF_NO_DROPINS))
+        rc = load_dropins(t, obj, path, &n, err, errlen);
     if (rc)
         return rc;
-    return vg_conf_check_required(t, obj, path, err, errlen);
+    if (ndropins)
+        *ndropins = n;
+    /* Required keys are checked on the merged result: a drop-in may give
+     * what the main file leaves out. */
+    if (n)
+        snprintf(name, sizeof(name), "%s (+%zu drop-in%s)", path, n, n == 1 ? "" : "s");
+    else
+        vg_strlcpy(name, path, sizeof(name));
+    return vg_conf_check_required(t, obj, name, err, errlen);
+}
+
+int vg_conf_load(const struct vg_conf_key *t, void *obj, const char *path, char *err,
+                 size_t errlen)
+{
+    return vg_conf_load_ex(t, obj, path, 0, NULL, err, errlen);
 }
 
 int vg_conf_set(const struct vg_conf_key *t, void *obj, const char *section, const char *key,

@@ -18,6 +18,9 @@
  *
  * VG_CONF_REQUIRED applies to STR, PATH and LIST keys (the others always
  * have a value from their default).
+ *
+ * A file may be followed by drop-ins (FILE.d/ *.conf, see vg_conf_load),
+ * where setting a key again overrides it instead of being an error.
  */
 #ifndef VG_CONF_H
 #define VG_CONF_H
@@ -65,10 +68,31 @@ struct vg_strlist {
 /* Sets every key of the NULL-terminated table (key == NULL ends it) to
  * its default.  Returns 0 or a negative code (a bad default is a bug). */
 int vg_conf_defaults(const struct vg_conf_key *table, void *obj);
-/* Applies defaults, then reads path.  On error returns VG_ECONFIG (or
- * -ENOMEM) and writes "path:line: what is wrong" into err. */
+#define VG_CONF_MAX_DROPINS 256
+/* vg_conf_load_ex flags: read path alone, not its drop-ins. */
+#define VG_CONF_NO_DROPINS 0x1
+
+/* Applies defaults, reads path, then its drop-ins, and checks the
+ * VG_CONF_REQUIRED keys on the merged result.
+ *
+ * The drop-ins of /etc/vigil/agent.conf are the files NAME.conf in
+ * /etc/vigil/agent.conf.d/, read in strcmp order (name them 10-x.conf,
+ * 20-y.conf).  Hidden files, other names and what is not a regular file
+ * (after symbolic links) are ignored; a missing directory is no error.
+ * Each file is parsed as the main one is (its relative paths relative to
+ * its own directory); a key set in a later file replaces the value from
+ * the earlier ones, a list key too: its items in one file, repeated
+ * lines included, make the new list.  At most VG_CONF_MAX_DROPINS
+ * drop-ins of VG_CONF_MAX_FILE bytes each.
+ *
+ * On error returns VG_ECONFIG (or -ENOMEM) and writes "file:line: what is
+ * wrong" into err, naming the drop-in or directory at fault. */
 int vg_conf_load(const struct vg_conf_key *table, void *obj, const char *path, char *err,
                  size_t errlen);
+/* vg_conf_load with flags (VG_CONF_NO_DROPINS) and the number of drop-ins
+ * read in *ndropins (may be NULL). */
+int vg_conf_load_ex(const struct vg_conf_key *table, void *obj, const char *path,
+                    unsigned flags, size_t *ndropins, char *err, size_t errlen);
 /* Parses an in-memory text as if it were the file `name`.  Defaults are
  * not applied.  Same returns as vg_conf_load. */
 int vg_conf_parse(const struct vg_conf_key *table, void *obj, const char *name,

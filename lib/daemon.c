@@ -24,7 +24,7 @@ static void usage(const struct vg_daemon *d, FILE *out)
             "\n"
             "%s\n"
             "\n"
-            "  -c, --config FILE     configuration file (default %s)\n"
+            "  -c, --config FILE     configuration file (default %s), then FILE.d/*.conf\n"
             "  -t, --check-config    check the configuration and exit (0 if valid)\n"
             "      --dump-config     print the effective configuration and exit\n"
             "      --example-config  print a commented configuration with every key\n"
@@ -56,6 +56,7 @@ int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf
     char err[512];
     const char *lvl;
     int c, check = 0, dump = 0, debug = 0, rc;
+    size_t ndropins = 0;
 
     while ((c = getopt_long(argc, argv, "c:tdhV", opts, NULL)) != -1) {
         switch (c) {
@@ -74,7 +75,7 @@ int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf
         return 2;
     }
     vg_strlcpy(conf_path, path, sizeof(conf_path));
-    rc = vg_conf_load(d->keys, conf, path, err, sizeof(err));
+    rc = vg_conf_load_ex(d->keys, conf, path, 0, &ndropins, err, sizeof(err));
     if (rc == 0 && d->validate)
         rc = d->validate(conf, path, err, sizeof(err));
     if (rc == 0 && check && d->check_only)
@@ -94,6 +95,9 @@ int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf
     if (dump || check) {
         if (dump)
             vg_conf_dump(d->keys, conf, stdout);
+        else if (ndropins)
+            printf("%s (+%zu drop-in%s): configuration OK\n", path, ndropins,
+                   ndropins == 1 ? "" : "s");
         else
             printf("%s: configuration OK\n", path);
         vg_conf_free(d->keys, conf);

@@ -30,14 +30,16 @@ struct vg_daemon {
     int (*check_only)(const void *conf, const char *path, char *err, size_t errlen);
 };
 
-/* Parses the command line, loads and checks the configuration into conf
+/* Parses the command line, loads and checks the configuration (the file
+ * and its drop-ins, see vg_conf_load) into conf
  * (zeroed by the caller) and sets the log level.  Returns -1 when the
  * daemon should run, otherwise the status to exit with (0 after --help,
  * --version, --check-config or --dump-config; 1 on a configuration
  * error; 2 on a usage error), conf then being freed. */
 int vg_daemon_start(const struct vg_daemon *d, int argc, char **argv, void *conf);
 
-/* Reloading (SIGHUP): loads the file vg_daemon_start loaded into conf
+/* Reloading (SIGHUP): loads the file vg_daemon_start loaded, and its
+ * drop-ins as they are now, into conf
  * (zeroed by the caller) with the same checks (validate, the log level;
  * not check_only).  Returns 0, or VG_ECONFIG (conf freed) with a message
  * naming the file and the key in err.  The log level is not changed. */

@@ -483,10 +483,9 @@ out:
 
 int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl)
 {
-    char tmp[PATH_MAX], dir[PATH_MAX];
-    const char *slash;
+    char tmp[PATH_MAX];
     const unsigned char *p = data;
-    int fd = -1, dfd, rc = 0;
+    int fd = -1, rc = 0;
 
     if (excl && access(path, F_OK) == 0)
         return -EEXIST;
@@ -525,32 +524,35 @@ int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t 
         rc = -errno;
         goto fail;
     }
-    slash = strrchr(path, '/');
-    if (slash) {
-        size_t dl = (size_t)(slash - path);
-        if (dl == 0)
-            dl = 1;
-        if (dl < sizeof(dir)) {
-            memcpy(dir, path, dl);
-            dir[dl] = '\0';
-        } else {
-            dir[0] = '\0';
-        }
-    } else {
-        vg_strlcpy(dir, ".", sizeof(dir));
-    }
-    if (dir[0]) {
-        dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
-        if (dfd >= 0) {
-            fsync(dfd);
-            close(dfd);
-        }
-    }
+    (void)vg_fsync_parent(path);
     return 0;
 fail:
     if (fd >= 0)
         close(fd);
     unlink(tmp);
+    return rc;
+}
+
+int vg_fsync_parent(const char *path)
+{
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    int dfd, rc = 0;
+
+    if (slash) {
+        size_t dl = slash == path ? 1 : (size_t)(slash - path);
+        if (dl >= sizeof(dir))
+            return -ENAMETOOLONG;
+        memcpy(dir, path, dl);
+        dir[dl] = '\0';
+    } else {
+        vg_strlcpy(dir, ".", sizeof(dir));
+    }
+    if ((dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC)) < 0)
+        return -errno;
+    if (fsync(dfd) < 0)
+        rc = -errno;
+    close(dfd);
     return rc;
 }
 

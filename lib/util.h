@@ -78,6 +78,9 @@ int vg_fd_write(int fd, const void *p, size_t n);
  * -ELOOP (a symlink on the way), -EINVAL (not a regular file), -errno. */
 int vg_open_regular(const char *path);
 int vg_file_write_atomic(const char *path, const void *data, size_t len, mode_t mode, int excl);
+/* Flushes the directory holding path ("." for a bare name), so that a
+ * rename or unlink in it survives a power loss.  Returns 0 or -errno. */
+int vg_fsync_parent(const char *path);
 
 /* Lower-case hex of len bytes into out (2*len+1 bytes).  Returns out. */
 char *vg_hex(const void *data, size_t len, char *out);

@@ -82,6 +82,7 @@ finish() {
 T=$WORK/debian/vigil-agent
 inst 0755 "$STAGE/bin/vigil-agent" /usr/sbin/vigil-agent
 inst 0644 "$P/conf/agent.conf" /etc/vigil/agent.conf
+install -d -m 0755 "$T/etc/vigil/agent.conf.d"
 inst 0644 "$P/systemd/vigil-agent.service" /lib/systemd/system/vigil-agent.service
 inst 0644 "$P/systemd/vigil-isolation.service" /lib/systemd/system/vigil-isolation.service
 inst 0644 "$STAGE/man/vigil-agent.8.gz" /usr/share/man/man8/vigil-agent.8.gz
@@ -96,6 +97,7 @@ finish vigil-agent
 T=$WORK/debian/vigil-collector
 inst 0755 "$STAGE/bin/vigil-collector" /usr/sbin/vigil-collector
 inst 0644 "$P/conf/collector.conf" /etc/vigil/collector.conf
+install -d -m 0755 "$T/etc/vigil/collector.conf.d"
 inst 0644 "$P/systemd/vigil-collector.service" /lib/systemd/system/vigil-collector.service
 inst 0644 "$STAGE/man/vigil-collector.8.gz" /usr/share/man/man8/vigil-collector.8.gz
 inst 0644 "$STAGE/man/vigil-collector.conf.5.gz" /usr/share/man/man5/vigil-collector.conf.5.gz

@@ -15,7 +15,8 @@
  *
  * The token comes from VIGIL_ENROLL_TOKEN, [enroll] token or [enroll]
  * token_file (default /etc/vigil/enroll.token, the file a package
- * install or configuration management drops).  A refusal or an
+ * install or configuration management drops; the parent deletes it once
+ * the certificate is installed, see enroll_run.c).  A refusal or an
  * unreachable collector is logged and the parent tries again (every
  * 30 s), so that a fleet rolled out before its tokens or its collector
  * keeps trying.
@@ -47,12 +48,13 @@
 /* The token, or NULL with why. */
 static char *read_token(const struct agent_conf *conf, char *why, size_t wlen)
 {
+    enum enroll_token_source src = agent_enroll_token_source(conf);
     const char *env = getenv("VIGIL_ENROLL_TOKEN");
     char *t = NULL;
     size_t len;
-    if (env && env[0])
+    if (src == ENROLL_TOKEN_ENV && env)
         return strdup(env);
-    if (conf->enroll_token && conf->enroll_token[0])
+    if (src == ENROLL_TOKEN_CONF)
         return strdup(conf->enroll_token);
     if (vg_file_read(conf->enroll_token_file, 4096, &t, &len) != 0) {
         snprintf(why, wlen, "no certificate at %s ([tls] cert) and no enrollment token to get "

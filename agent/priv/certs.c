@@ -56,6 +56,13 @@ int certs_install(const struct agent_conf *c, const char *agent_id, const uint8_
         snprintf(err, errlen, "cannot install %s and %s: %s", c->key, c->cert, strerror(errno));
         goto out;
     }
+    /* The renames on disk before anyone acts on them (an enrollment
+     * deletes its token file next). */
+    if ((rc = vg_fsync_parent(c->key)) != 0 || (rc = vg_fsync_parent(c->cert)) != 0) {
+        snprintf(err, errlen, "cannot flush the directory of %s or %s: %s", c->key, c->cert,
+                 vg_strerror(rc));
+        goto out;
+    }
     log_info("[priv] installed the %s certificate of agent %s (serial %s, valid until %s) in "
              "%s, its key in %s (0600)", agent_id ? "renewed" : "enrolled", info.cn, info.serial,
              vg_time_format(info.not_after_ms, tbuf, sizeof(tbuf)), c->cert, c->key);

@@ -60,7 +60,7 @@ static void load_file(struct file_conf *fc)
     snprintf(path, sizeof(path), "%s/.config/vigil/ctl.conf", home);
     if (access(path, F_OK) != 0)
         return;
-    if (vg_conf_load(file_keys, fc, path, err, sizeof(err)))
+    if (vg_conf_load_ex(file_keys, fc, path, VG_CONF_NO_DROPINS, NULL, err, sizeof(err)))
         fprintf(stderr, "vigilctl: warning: ignoring %s\n", err);
 }
 

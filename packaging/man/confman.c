@@ -265,6 +265,21 @@ int main(int argc, char **argv)
            "(powers of 1024; \\fBKB\\fR and \\fBKiB\\fR are the same as \\fBK\\fR).\n"
            ".TP\n.B list\nComma-separated items, trimmed; repeat the key to add more items.\n"
            ".TP\n.B one of\nExactly one of the words listed.\n");
+    printf(".SH DROP-INS\n"
+           "After the file, every file whose name ends in \\fB.conf\\fR in the directory\n"
+           "\\fI%s.d/\\fR is read (for \\fB\\-c\\fR \\fIFILE\\fR: \\fIFILE\\fB.d/\\fR), in the\n"
+           "byte order of the names (\\fB10\\-site.conf\\fR before \\fB20\\-ward.conf\\fR;\n"
+           "\\fB9\\-x.conf\\fR after both).  A key set in a later file replaces the value\n"
+           "from the earlier ones; a list key too: the items one file gives make the new\n"
+           "list.  Within one file the rules above hold (a key given twice is an error).\n"
+           "A drop-in's relative paths are relative to its own directory.\n"
+           "Hidden files, other names (\\fB.conf.bak\\fR, \\fB.conf~\\fR) and what is not a\n"
+           "regular file are ignored; a missing directory is no error; an unreadable\n"
+           "directory or drop-in, or a bad line in one, stops the program naming the\n"
+           "file (and line).  At most 256 drop-ins of 1 MiB each.  Required keys are\n"
+           "checked once all files are read, and \\fB\\-\\-dump\\-config\\fR prints the\n"
+           "merged result.  A reload (SIGHUP) reads the directory again.\n",
+           p->file);
     printf(".SH KEYS\n"
            "Each key with its type, range, default and meaning, section by section.\n");
     for (const struct vg_conf_key *k = p->keys; k->key; k++) {
@@ -276,6 +291,7 @@ int main(int argc, char **argv)
     }
     printf(".SH FILES\n.TP\n.I %s\nthe configuration file (\\fB\\-c\\fR \\fIFILE\\fR reads "
            "another).\n", p->file);
+    printf(".TP\n.I %s.d/*.conf\ndrop-ins, read after it (see \\fBDROP-INS\\fR).\n", p->file);
     printf(".SH EXAMPLES\nThe least a working file needs:\n.PP\n.RS\n.nf\n");
     put_text(p->example);
     printf(".fi\n.RE\n");

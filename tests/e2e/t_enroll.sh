@@ -1,4 +1,4 @@
-# vg-timeout: 150
+# vg-timeout: 240
 # Enrollment: a fresh agent with only the CA certificate and a token gets
 # a certificate (its key 0600, made on the host; its name the collector's
 # UUID; role agent whatever it asked) and streams.  An expired, a used-up,
@@ -6,6 +6,8 @@
 # sides; only an admin makes tokens; enrollments are audited.  With 30 s
 # certificates, the agent renews at two thirds and streams on past the
 # first certificate's end with no batch lost.
+# The token file is deleted once enrolled, or kept on request; one that
+# cannot be deleted (read-only) is recorded and deleted at the next start.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 make_pki pki
@@ -52,6 +54,8 @@ new_agent a1 "$TOKEN"
 start a1 "$AGENT" -c a1.conf
 A1PID=$LAST_PID
 wait_for 20 "enrolled and connected" 'grep -q "connected to collector" a1.log'
+# A token written in the configuration itself: the agent says to remove it.
+expect_in a1.log "the enrollment token is still written in the configuration ([enroll] token in a1.conf"
 [ "$(mode a1/agent.key)" = 600 ] || fail "key mode $(mode a1/agent.key)"
 expect_exit 0 "$CTL" --json pki show a1/agent.crt
 ID=$(jq -r .name out.txt)
@@ -120,3 +124,47 @@ start cli "$AGENT" -c cli.conf --enroll-token "$T2"
 wait_for 20 "enrolled from the command line" '[ -s cli/agent.crt ]'
 kill "$LAST_PID"
 
+# The token file is deleted once the certificate is installed (a token
+# is good for many hosts); [enroll] remove_token_file = no keeps it.
+expect_exit 0 "$CTL" enroll-token create --uses 5
+T3=$(cat out.txt)
+new_agent tf ""
+(umask 077 && echo "$T3" >tf.token)
+echo "token_file = $VG_TMP/tf.token" >>tf.conf
+start tf "$AGENT" -c tf.conf
+wait_for 30 "enrolled with a token file" '[ -s tf/agent.crt ]'
+wait_for 30 "the token file removed" '[ ! -e tf.token ]'
+expect_in tf.log "removed the enrollment token file $VG_TMP/tf.token (no longer needed)"
+kill "$LAST_PID"
+new_agent keep ""
+(umask 077 && echo "$T3" >keep.token)
+printf 'token_file = keep.token\nremove_token_file = no\n' >>keep.conf
+start keep "$AGENT" -c keep.conf
+wait_for 30 "enrolled, keeping the token file" 'grep -q "kept the enrollment token file" keep.log'
+[ -s keep/agent.crt ] || fail "no certificate with remove_token_file = no"
+[ -s keep.token ] || fail "remove_token_file = no, yet the token file is gone"
+kill "$LAST_PID"
+
+# A token file on a read-only file system: a warning naming it, recorded,
+# and the file deleted at the first start where it can be.
+if ! unshare -m true 2>/dev/null; then
+    echo "note: no mount namespaces here; a token file that cannot be deleted is not tested"
+    exit 0
+fi
+new_agent ro ""
+mkdir ro-etc
+(umask 077 && echo "$T3" >ro-etc/enroll.token)
+echo "token_file = $VG_TMP/ro-etc/enroll.token" >>ro.conf
+start ro unshare -m --propagation private sh -c \
+    'mount --bind "$1" "$1" && mount -o remount,bind,ro "$1" && exec "$2" -c ro.conf' \
+    sh "$VG_TMP/ro-etc" "$AGENT"
+wait_for 30 "the warning" 'grep -q "cannot remove the enrollment token file" ro.log'
+expect_in ro.log "cannot remove the enrollment token file $VG_TMP/ro-etc/enroll.token (Read-only file system): delete it"
+[ -s ro-etc/enroll.token ] || fail "the token file went from a read-only file system"
+[ -s ro/state/enroll-token-left ] || fail "the token file left behind was not recorded"
+stop "$LAST_PID"
+start ro2 "$AGENT" -c ro.conf
+wait_for 30 "removed at the next start" '[ ! -e ro-etc/enroll.token ]'
+wait_for 30 "said so" 'grep -q "removed the enrollment token file $VG_TMP/ro-etc/enroll.token left by" ro2.log'
+[ ! -e ro/state/enroll-token-left ] || fail "the record stayed after the token file went"
+kill "$LAST_PID"

@@ -324,6 +324,9 @@ for f in /etc/vigil/agent.conf /etc/vigil/collector.conf /lib/systemd/system/vig
     /lib/systemd/system/vigil-collector.service; do
     [ "$(mode $f)" = "644 0:0" ] || fail "deb: $f is $(mode $f)"
 done
+for d in /etc/vigil/agent.conf.d /etc/vigil/collector.conf.d; do
+    [ -d "$R$d" ] && [ "$(mode $d)" = "755 0:0" ] || fail "deb: no drop-in directory $d"
+done
 for m in man8/vigil-agent.8 man8/vigil-collector.8 man1/vigilctl.1; do
     gzip -t "$R/usr/share/man/$m.gz" || fail "deb: /usr/share/man/$m.gz"
 done
@@ -420,11 +423,14 @@ under() {
     return 1
 }
 # What each daemon writes must be where its hardened unit lets it write
-# (ProtectSystem=strict): ReadWritePaths=, or /var/lib/StateDirectory=.
-rw=$(sed -n 's/^ReadWritePaths=//p' "$R/lib/systemd/system/vigil-agent.service")
+# (ProtectSystem=strict): ReadWritePaths= (a "-" prefix: may be missing),
+# or /var/lib/StateDirectory=.  The enrollment token file is deleted.
+rw=$(sed -n 's/^ReadWritePaths=//p' "$R/lib/systemd/system/vigil-agent.service" |
+    sed -e 's/^-//' -e 's/ -/ /g')
 must vigil-agent -c /etc/vigil/agent.conf --dump-config
-for k in state_dir cert key; do
+for k in state_dir cert key token_file; do
     v=$(sed -n "s/^$k = //p" "$SCRATCH/out")
+    [ "$k" = token_file ] && v=$(dirname "$v")
     # shellcheck disable=SC2086
     under "$v" $rw || fail "agent.conf: $k = $v is not writable under the unit (ReadWritePaths=$rw)"
 done
@@ -443,6 +449,7 @@ until grep -q "connected to collector" "$SCRATCH/agent.log"; do
 done
 [ "$(mode /var/lib/vigil/agent.key)" = "600 0:0" ] || fail "agent.key is $(mode /var/lib/vigil/agent.key)"
 [ -s "$R/var/lib/vigil/agent.crt" ] || fail "no /var/lib/vigil/agent.crt"
+[ ! -e "$R/etc/vigil/enroll.token" ] || fail "the agent did not delete /etc/vigil/enroll.token after enrolling"
 # shellcheck disable=SC2086
 n=0
 until inroot $OPS vigilctl --json hosts && grep -q '"connected": *true' "$SCRATCH/out"; do
@@ -455,7 +462,7 @@ kill $CPID
 wait $CPID || true
 PIDS=
 umount "$R/proc"
-pass "deb: the unattended flow: token and CA dropped, addresses set; the agent enrolled (key 0600 in /var/lib/vigil, which its unit may write) and streams to the packaged collector"
+pass "deb: the unattended flow: token and CA dropped, addresses set; the agent enrolled (key 0600 in /var/lib/vigil, which its unit may write), deleted the token file and streams to the packaged collector"
 
 # From here systemd "runs".  Conffile edits, state, then the upgrade.
 fake_systemd
@@ -567,6 +574,9 @@ done
 [ "$(mode /usr/sbin/vigil-agent)" = "755 0:0" ] || fail "rpm: agent binary"
 [ "$(mode /usr/bin/vigilctl)" = "755 0:0" ] || fail "rpm: vigilctl binary"
 [ "$(mode /var/lib/vigil)" = "711 0:0" ] || fail "rpm: /var/lib/vigil is $(mode /var/lib/vigil)"
+for d in /etc/vigil/agent.conf.d /etc/vigil/collector.conf.d; do
+    [ "$(mode $d)" = "755 0:0" ] || fail "rpm: no drop-in directory $d"
+done
 [ "$(mode /var/lib/vigil-collector)" = "700 $(ids vigil-collector)" ] ||
     fail "rpm: /var/lib/vigil-collector is $(mode /var/lib/vigil-collector)"
 gzip -t "$R/usr/share/man/man8/vigil-agent.8.gz" || fail "rpm: man page"

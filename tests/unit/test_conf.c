@@ -15,6 +15,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "conf.h"
@@ -778,6 +779,210 @@ static void test_load_size_limit(void **state)
     assert_int_equal(unlink(path), 0);
 }
 
+/* ---- drop-ins ---------------------------------------------------------------- */
+
+/* tmpdir/d.conf.d/name, written with text (NULL: a directory). */
+static void dropin(const char *name, const char *text)
+{
+    char path[PATH_MAX + 300];
+    snprintf(path, sizeof(path), "%s/d.conf.d/%s", tmpdir, name);
+    if (text)
+        write_str(path, text);
+    else
+        assert_int_equal(mkdir(path, 0755), 0);
+}
+
+static void dropin_rm(const char *name)
+{
+    char path[PATH_MAX + 300];
+    snprintf(path, sizeof(path), "%s/d.conf.d/%s", tmpdir, name);
+    if (unlink(path) != 0)
+        assert_int_equal(rmdir(path), 0);
+}
+
+static void test_dropins_order(void **state)
+{
+    char path[PATH_MAX], dir[PATH_MAX + 8], err[512], want[PATH_MAX + 128];
+    size_t n = 99;
+    struct cfg c;
+    (void)state;
+
+    tpath(path, sizeof(path), "d.conf");
+    snprintf(dir, sizeof(dir), "%s.d", path);
+    write_str(path, "[main]\nname = main\nlabel = main\nworkers = 2\n"
+                    "[net]\nservers = m1\nservers = m2\n");
+    /* No directory: the file alone. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load_ex(keys, &c, path, 0, &n, err, sizeof(err)), 0);
+    assert_int_equal(n, 0);
+    assert_int_equal(c.servers.n, 2);
+    vg_conf_free(keys, &c);
+
+    assert_int_equal(mkdir(dir, 0755), 0);
+    /* Written out of order: read as 10-, 20-, 9- (strcmp, not numeric). */
+    dropin("9-last.conf", "[main]\nworkers = 9\n");
+    dropin("20-b.conf", "[main]\nlabel = b\nworkers = 20\n[tls]\nca = ca.pem\n");
+    dropin("10-a.conf", "[main]\nlabel = a\nworkers = 10\n[net]\nservers = d1\nservers = d2, d3\n");
+    memset(&c, 0, sizeof(c));
+    if (vg_conf_load_ex(keys, &c, path, 0, &n, err, sizeof(err)) != 0)
+        fail_msg("load: %s", err);
+    assert_int_equal(n, 3);
+    assert_string_equal(c.name, "main"); /* set by the main file alone */
+    assert_string_equal(c.label, "b");   /* 20- after 10- */
+    assert_int_equal(c.workers, 9);      /* "9-" sorts after "20-" */
+    /* A list set in a drop-in replaces the earlier list; its lines there add up. */
+    assert_int_equal(c.servers.n, 3);
+    assert_string_equal(c.servers.v[0], "d1");
+    assert_string_equal(c.servers.v[2], "d3");
+    /* Relative to the drop-in's directory. */
+    snprintf(want, sizeof(want), "%s/ca.pem", dir);
+    assert_string_equal(c.ca, want);
+    vg_conf_free(keys, &c);
+
+    /* A key given twice in one drop-in is still an error, naming it. */
+    dropin("15-twice.conf", "[main]\nlabel = x\nlabel = y\n");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), VG_ECONFIG);
+    snprintf(want, sizeof(want), "%s/15-twice.conf:3: [main] label is set twice", dir);
+    assert_string_equal(err, want);
+    vg_conf_free(keys, &c);
+    dropin_rm("15-twice.conf");
+
+    /* VG_CONF_NO_DROPINS: the file alone. */
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load_ex(keys, &c, path, VG_CONF_NO_DROPINS, &n, err, sizeof(err)),
+                     0);
+    assert_int_equal(n, 0);
+    assert_int_equal(c.workers, 2);
+    vg_conf_free(keys, &c);
+
+    dropin_rm("9-last.conf");
+    dropin_rm("10-a.conf");
+    dropin_rm("20-b.conf");
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void test_dropins_ignored(void **state)
+{
+    char path[PATH_MAX], dir[PATH_MAX + 8], fifo[PATH_MAX + 64], err[512];
+    size_t n = 0;
+    struct cfg c;
+    (void)state;
+
+    tpath(path, sizeof(path), "d.conf");
+    snprintf(dir, sizeof(dir), "%s.d", path);
+    write_str(path, "[main]\nname = main\n");
+    assert_int_equal(mkdir(dir, 0755), 0);
+    dropin("50-good.conf", "[main]\nlabel = good\n");
+    /* Not drop-ins: each would fail the load if it were read. */
+    dropin("README", "not a configuration\n");
+    dropin("60-old.conf.bak", "[main]\nbogus = 1\n");
+    dropin("70-new.conf~", "[main]\nbogus = 1\n");
+    dropin(".80-hidden.conf", "[main]\nbogus = 1\n");
+    dropin(".conf", "[main]\nbogus = 1\n");
+    dropin("90-dir.conf", NULL);
+    snprintf(fifo, sizeof(fifo), "%s/95-fifo.conf", dir);
+    assert_int_equal(mkfifo(fifo, 0644), 0); /* and never waited on */
+    memset(&c, 0, sizeof(c));
+    if (vg_conf_load_ex(keys, &c, path, 0, &n, err, sizeof(err)) != 0)
+        fail_msg("load: %s", err);
+    assert_int_equal(n, 1);
+    assert_string_equal(c.label, "good");
+    vg_conf_free(keys, &c);
+
+    /* A required key may come from a drop-in; it is checked on the merge. */
+    write_str(path, "[main]\nworkers = 3\n");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), VG_ECONFIG);
+    assert_non_null(strstr(err, "(+1 drop-in): [main] name is required"));
+    vg_conf_free(keys, &c);
+    dropin("55-name.conf", "[main]\nname = from-dropin\n");
+    memset(&c, 0, sizeof(c));
+    if (vg_conf_load(keys, &c, path, err, sizeof(err)) != 0)
+        fail_msg("load: %s", err);
+    assert_string_equal(c.name, "from-dropin");
+    vg_conf_free(keys, &c);
+
+    dropin_rm("55-name.conf");
+    dropin_rm("50-good.conf");
+    dropin_rm("README");
+    dropin_rm("60-old.conf.bak");
+    dropin_rm("70-new.conf~");
+    dropin_rm(".80-hidden.conf");
+    dropin_rm(".conf");
+    dropin_rm("90-dir.conf");
+    dropin_rm("95-fifo.conf");
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(unlink(path), 0);
+}
+
+static void test_dropins_errors(void **state)
+{
+    char path[PATH_MAX], dir[PATH_MAX + 8], err[512], want[PATH_MAX + 128], name[32];
+    struct cfg c;
+    (void)state;
+
+    tpath(path, sizeof(path), "d.conf");
+    snprintf(dir, sizeof(dir), "%s.d", path);
+    write_str(path, "[main]\nname = main\n");
+
+    /* path.d is a file, not a directory. */
+    write_str(dir, "x");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), VG_ECONFIG);
+    snprintf(want, sizeof(want), "cannot read the drop-in directory %s: %s", dir,
+             strerror(ENOTDIR));
+    assert_string_equal(err, want);
+    vg_conf_free(keys, &c);
+    assert_int_equal(unlink(dir), 0);
+
+    /* A bad line names the drop-in and the line. */
+    assert_int_equal(mkdir(dir, 0755), 0);
+    dropin("10-ok.conf", "[main]\nlabel = ok\n");
+    dropin("20-bad.conf", "# comment\n[net]\nmode = never\n");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), VG_ECONFIG);
+    snprintf(want, sizeof(want),
+             "%s/20-bad.conf:3: [net] mode: 'never' is not one of always|batch|interval", dir);
+    assert_string_equal(err, want);
+    vg_conf_free(keys, &c);
+    dropin_rm("20-bad.conf");
+
+    /* A dangling symbolic link cannot be read: named too. */
+    snprintf(want, sizeof(want), "%s/30-gone.conf", dir);
+    assert_int_equal(symlink("nowhere.conf", want), 0);
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), VG_ECONFIG);
+    assert_non_null(strstr(err, "30-gone.conf: "));
+    vg_conf_free(keys, &c);
+    dropin_rm("30-gone.conf");
+
+    /* At most VG_CONF_MAX_DROPINS. */
+    for (int i = 1; i < VG_CONF_MAX_DROPINS; i++) {
+        snprintf(name, sizeof(name), "n%03d.conf", i);
+        dropin(name, "");
+    }
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), 0);
+    vg_conf_free(keys, &c);
+    dropin("n999.conf", "");
+    memset(&c, 0, sizeof(c));
+    assert_int_equal(vg_conf_load(keys, &c, path, err, sizeof(err)), VG_ECONFIG);
+    snprintf(want, sizeof(want), "%s: more than %d drop-in files", dir, VG_CONF_MAX_DROPINS);
+    assert_string_equal(err, want);
+    vg_conf_free(keys, &c);
+    dropin_rm("n999.conf");
+    for (int i = 1; i < VG_CONF_MAX_DROPINS; i++) {
+        snprintf(name, sizeof(name), "n%03d.conf", i);
+        dropin_rm(name);
+    }
+
+    dropin_rm("10-ok.conf");
+    assert_int_equal(rmdir(dir), 0);
+    assert_int_equal(unlink(path), 0);
+}
+
 /* Loading twice into the same object frees the first values (LSan checks). */
 static void test_load_twice(void **state)
 {
@@ -994,6 +1199,9 @@ int main(void)
         cmocka_unit_test(test_load_missing_file),
         cmocka_unit_test(test_load_size_limit),
         cmocka_unit_test(test_load_twice),
+        cmocka_unit_test(test_dropins_order),
+        cmocka_unit_test(test_dropins_ignored),
+        cmocka_unit_test(test_dropins_errors),
         cmocka_unit_test(test_set),
         cmocka_unit_test(test_conf_free_all),
         cmocka_unit_test(test_dump_round_trip),
