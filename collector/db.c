@@ -39,6 +39,7 @@ struct db {
     sqlite3 *lite;
     PGconn *pg;
     unsigned next_name;  /* prepared statement names: s1, s2, ... */
+    int last_class;      /* PostgreSQL: the class of the last failure */
     int64_t changes;
     char err[512];
 };
@@ -77,6 +78,8 @@ static int lite_class(int rc)
     case SQLITE_LOCKED: return DB_BUSY;
     case SQLITE_FULL: return DB_FULL;
     case SQLITE_CONSTRAINT: return DB_CONSTRAINT;
+    case SQLITE_TOOBIG: return DB_TOOBIG;
+    case SQLITE_MISMATCH: return DB_MISMATCH;
     default: return DB_ERROR;
     }
 }
@@ -94,21 +97,26 @@ static int pg_fail(struct db *d, const PGresult *r)
     n = strlen(d->err);
     while (n && (d->err[n - 1] == '\n' || d->err[n - 1] == ' '))
         d->err[--n] = '\0';
+    d->last_class = DB_ERROR;
     if (!state)
         return DB_ERROR;
     if (strncmp(state, "23", 2) == 0) /* integrity constraint violation */
-        return DB_CONSTRAINT;
-    if (strcmp(state, "53100") == 0) /* disk full */
-        return DB_FULL;
-    if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
-        strcmp(state, "55P03") == 0) /* serialization, deadlock, lock not available */
-        return DB_BUSY;
-    return DB_ERROR;
+        d->last_class = DB_CONSTRAINT;
+    else if (strcmp(state, "53100") == 0) /* disk full */
+        d->last_class = DB_FULL;
+    else if (strcmp(state, "54000") == 0 || strcmp(state, "22001") == 0) /* too long */
+        d->last_class = DB_TOOBIG;
+    else if (strncmp(state, "22", 2) == 0) /* data exception: a value of a wrong type */
+        d->last_class = DB_MISMATCH;
+    else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+             strcmp(state, "55P03") == 0) /* serialization, deadlock, lock not available */
+        d->last_class = DB_BUSY;
+    return d->last_class;
 }
 
 /* ---- connections ---- */
 
-int db_open(const char *target, struct db **out, char *err, size_t errlen)
+int db_open(const char *target, int flags, struct db **out, char *err, size_t errlen)
 {
     struct db *d = calloc(1, sizeof(*d));
 
@@ -128,13 +136,19 @@ int db_open(const char *target, struct db **out, char *err, size_t errlen)
             return DB_ERROR;
         }
         /* Timestamps are ours (milliseconds in bigints); names sort bytewise. */
-        r = PQexec(d->pg, "SET client_min_messages = warning");
+        r = PQexec(d->pg, flags & DB_OPEN_READONLY
+                              ? "SET client_min_messages = warning;"
+                                " SET default_transaction_read_only = on"
+                              : "SET client_min_messages = warning");
         PQclear(r);
     } else {
         int rc;
         d->kind = DB_SQLITE;
         rc = sqlite3_open_v2(target, &d->lite,
-                             SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE | SQLITE_OPEN_NOMUTEX,
+                             (flags & DB_OPEN_READONLY
+                                  ? SQLITE_OPEN_READONLY
+                                  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                                 SQLITE_OPEN_NOMUTEX,
                              NULL);
         if (rc != SQLITE_OK) {
             snprintf(err, errlen, "%s", d->lite ? sqlite3_errmsg(d->lite) : "out of memory");
@@ -171,6 +185,41 @@ void *db_handle(struct db *d)
 const char *db_errmsg(struct db *d)
 {
     return d->kind == DB_PG ? d->err : sqlite3_errmsg(d->lite);
+}
+
+int db_errcode(struct db *d)
+{
+    return d->kind == DB_PG ? d->last_class : lite_class(sqlite3_errcode(d->lite));
+}
+
+void db_busy_timeout(struct db *d, int ms)
+{
+    char sql[64];
+    if (d->kind == DB_SQLITE) {
+        sqlite3_busy_timeout(d->lite, ms);
+        return;
+    }
+    snprintf(sql, sizeof(sql), "SET lock_timeout = %d", ms);
+    PQclear(PQexec(d->pg, sql));
+}
+
+int64_t db_last_insert_rowid(struct db *d)
+{
+    PGresult *r;
+    int64_t id = 0;
+    if (d->kind == DB_SQLITE)
+        return sqlite3_last_insert_rowid(d->lite);
+    r = PQexec(d->pg, "SELECT lastval()");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return id;
+}
+
+void db_progress_handler(struct db *d, int n, int (*fn)(void *), void *ctx)
+{
+    if (d->kind == DB_SQLITE)
+        sqlite3_progress_handler(d->lite, n, fn, ctx);
 }
 
 int64_t db_changes(struct db *d)

@@ -33,7 +33,9 @@ enum {
     DB_ERROR = 1,      /* anything else: db_errmsg() says what */
     DB_BUSY = 5,       /* another connection holds the lock (SQLite) */
     DB_FULL = 13,      /* disk full */
+    DB_TOOBIG = 18,    /* a value larger than the database takes */
     DB_CONSTRAINT = 19, /* a unique, not-null or check constraint */
+    DB_MISMATCH = 20,  /* a value of the wrong type */
     DB_ROW = 100,
     DB_DONE = 101,
 };
@@ -43,9 +45,11 @@ enum { DB_INTEGER = 1, DB_FLOAT = 2, DB_TEXT = 3, DB_BLOB = 4, DB_NULL = 5 };
 
 /* 1 if target names a PostgreSQL database (postgresql:// or postgres://). */
 int db_is_url(const char *target);
+/* db_open() flags. */
+enum { DB_OPEN_READONLY = 1 };
 /* Opens target: a PostgreSQL URL, else a SQLite file (created if
- * missing).  Returns 0 or DB_ERROR with err. */
-int db_open(const char *target, struct db **out, char *err, size_t errlen);
+ * missing, unless DB_OPEN_READONLY).  Returns 0 or DB_ERROR with err. */
+int db_open(const char *target, int flags, struct db **out, char *err, size_t errlen);
 void db_close(struct db *d);
 enum db_kind db_kind(const struct db *d);
 /* The underlying handle: sqlite3 * or PGconn *. */
@@ -55,6 +59,16 @@ void *db_handle(struct db *d);
  * an error class. */
 int db_exec(struct db *d, const char *sql);
 const char *db_errmsg(struct db *d);
+/* The error class of the last failure (DB_CONSTRAINT, DB_TOOBIG, ...). */
+int db_errcode(struct db *d);
+/* How long a statement waits for a lock another connection holds. */
+void db_busy_timeout(struct db *d, int ms);
+/* The id the last INSERT gave its row (SQLite: the rowid; PostgreSQL:
+ * lastval(), the identity column's). */
+int64_t db_last_insert_rowid(struct db *d);
+/* SQLite: fn(ctx) every n steps of a statement, which it stops by
+ * returning non-zero.  PostgreSQL: nothing. */
+void db_progress_handler(struct db *d, int n, int (*fn)(void *), void *ctx);
 /* Rows changed by the last statement run. */
 int64_t db_changes(struct db *d);
 /* 1 while a transaction is open (also an aborted one, for PostgreSQL). */

@@ -29,7 +29,7 @@ static struct db *open_lite(void)
     struct db *d = NULL;
     snprintf(path, sizeof(path), "%s/t.db", tmpdir);
     unlink(path);
-    assert_int_equal(db_open(path, &d, err, sizeof(err)), DB_OK);
+    assert_int_equal(db_open(path, 0, &d, err, sizeof(err)), DB_OK);
     assert_int_equal(db_kind(d), DB_SQLITE);
     return d;
 }
@@ -41,14 +41,14 @@ static struct db *open_pg(const char *name)
     struct db *admin = NULL, *d = NULL;
 
     snprintf(url, sizeof(url), "%spostgres", pg_url);
-    assert_int_equal(db_open(url, &admin, err, sizeof(err)), DB_OK);
+    assert_int_equal(db_open(url, 0, &admin, err, sizeof(err)), DB_OK);
     snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
     assert_int_equal(db_exec(admin, sql), DB_OK);
     snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
     assert_int_equal(db_exec(admin, sql), DB_OK);
     db_close(admin);
     snprintf(url, sizeof(url), "%s%s", pg_url, name);
-    assert_int_equal(db_open(url, &d, err, sizeof(err)), DB_OK);
+    assert_int_equal(db_open(url, 0, &d, err, sizeof(err)), DB_OK);
     assert_int_equal(db_kind(d), DB_PG);
     return d;
 }
@@ -271,7 +271,7 @@ static void test_pg_refused(void **state)
     assert_int_equal(db_is_url("postgresql://x/y"), 1);
     assert_int_equal(db_is_url("postgres://x/y"), 1);
     assert_int_equal(db_is_url("/var/lib/vigil/vigil.db"), 0);
-    assert_int_equal(db_open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=5", &d, err,
+    assert_int_equal(db_open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=5", 0, &d, err,
                              sizeof(err)),
                      DB_ERROR);
     assert_null(d);
