@@ -246,9 +246,9 @@ int db_txn_failed(struct db *d)
     return 0;
 }
 
-static void set_changes(struct db *d, const PGresult *r)
+static void set_changes(struct db *d, PGresult *r)
 {
-    const char *n = PQcmdTuples((PGresult *)(uintptr_t)r);
+    const char *n = PQcmdTuples(r);
     d->changes = n && n[0] ? strtoll(n, NULL, 10) : 0;
 }
 
@@ -354,6 +354,7 @@ int db_prepare(struct db *d, const char *sql, struct db_stmt **out)
         st->types = calloc((size_t)st->nparams, sizeof(*st->types));
         if (!st->vals || !st->lens || !st->fmts || !st->types) {
             snprintf(d->err, sizeof(d->err), "out of memory");
+            st->nparams = 0; /* nothing bound to free */
             db_finalize(st);
             return DB_ERROR;
         }

@@ -1963,7 +1963,8 @@ static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, u
                        int *more, const char *what)
 {
     struct db_stmt *st = q(s, qi);
-    int rc, changed;
+    int rc;
+    int64_t changed;
 
     db_bind_int64(st, 1, bound);
     db_bind_int64(st, 2, chunk);
@@ -3169,7 +3170,7 @@ int store_token_revoke(struct store *s, const char *hash_prefix, int64_t now)
     db_bind_int64(st, 2, now);
     if ((rc = step_done(s, st, "cannot revoke the token")) != 0)
         return rc;
-    return db_changes(s->db);
+    return (int)(db_changes(s->db) > 1000000 ? 1000000 : db_changes(s->db));
 }
 
 int store_enrollment_add(struct store *s, const char *agent_id, const char *token_hash,
