@@ -27,7 +27,7 @@ else
 Q := @
 endif
 
-PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 inih jansson zlib libbpf libnftables libarchive libseccomp libcap-ng
+PKGS := libuv libprotobuf-c liblz4 liblzma sqlite3 libpq inih jansson zlib libbpf libnftables libarchive libseccomp libcap-ng
 PKG_CFLAGS = $(shell $(PKG_CONFIG) --cflags $(PKGS) 2>/dev/null)
 PKG_LIBS = $(shell $(PKG_CONFIG) --libs $(PKGS) 2>/dev/null)
 # The agent links only what it uses from start to stop: libnftables
@@ -238,9 +238,14 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/unit/test_proc.o $(BUILD)/obj/agent
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
-$(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/collector/store_sqlite.o \
+$(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/collector/store_sqlite.o $(BUILD)/obj/collector/db.o \
                       $(BUILD)/obj/collector/store_backup.o $(BUILD)/obj/collector/store_export.o \
                       $(LIBVIGIL)
+	@mkdir -p $(dir $@)
+	@echo "  LD      $@"
+	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
+
+$(BUILD)/tests/test_db: $(BUILD)/obj/tests/unit/test_db.o $(BUILD)/obj/collector/db.o $(LIBVIGIL)
 	@mkdir -p $(dir $@)
 	@echo "  LD      $@"
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)

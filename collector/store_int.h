@@ -2,9 +2,10 @@
 #ifndef VG_STORE_INT_H
 #define VG_STORE_INT_H
 
-#include <sqlite3.h>
+#include "db.h"
 
 struct store;
-sqlite3 *store_sqlite_db(struct store *s);
+/* The store's database connection. */
+struct db *store_db(struct store *s);
 
 #endif

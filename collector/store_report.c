@@ -22,16 +22,16 @@
 #include "store_int.h"
 #include "util.h"
 
-static int db_fail(sqlite3 *db, const char *what)
+static int db_fail(struct db *db, const char *what)
 {
-    log_warnx("[store] %s: %s", what, sqlite3_errmsg(db));
+    log_warnx("[store] %s: %s", what, db_errmsg(db));
     return -EIO;
 }
 
-static const char *col(sqlite3_stmt *st, int i)
+static const char *col(struct db_stmt *st, int i)
 {
-    const unsigned char *t = sqlite3_column_text(st, i);
-    return t ? (const char *)t : "";
+    const char *t = db_column_text(st, i);
+    return t ? t : "";
 }
 
 /* A growing array of elem-sized items (malloc'd; moved into the arena
@@ -90,23 +90,23 @@ static long host_ix(const struct hostmap *m, size_t n, int64_t db_id)
 /* Rows of a per-host query (ordered by host_id) into each host's slice.
  * fill() makes one row from st into the element; returns 0, 1 to skip
  * it, or an error. */
-typedef int (*fill_fn)(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev);
+typedef int (*fill_fn)(struct cx_arena *a, struct db_stmt *st, void *elem, void *prev);
 
-static int load_rows(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm, const char *sql,
+static int load_rows(struct db *db, struct cx_fleet *f, const struct hostmap *hm, const char *sql,
                      int64_t as_of, int64_t window, size_t elem, fill_fn fill, size_t off_ptr,
                      size_t off_n)
 {
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     struct vec cur = { NULL, 0, 0, elem };
     long cur_host = -1;
     int rc = 0, step;
 
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(db, sql, &st) != DB_OK)
         return db_fail(db, "cannot prepare a report query");
-    sqlite3_bind_int64(st, 1, as_of);
-    sqlite3_bind_int64(st, 2, window);
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        long ix = host_ix(hm, f->nhosts, sqlite3_column_int64(st, 0));
+    db_bind_int64(st, 1, as_of);
+    db_bind_int64(st, 2, window);
+    while (rc == 0 && (step = db_step(st)) == DB_ROW) {
+        long ix = host_ix(hm, f->nhosts, db_column_int64(st, 0));
         void *e;
         if (ix < 0)
             continue;
@@ -130,7 +130,7 @@ static int load_rows(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm, 
             rc = 0;
         }
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != DB_DONE)
         rc = db_fail(db, "cannot read a report query");
     if (rc == 0 && cur_host >= 0) {
         char *h = (char *)&f->hosts[cur_host];
@@ -139,13 +139,13 @@ static int load_rows(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm, 
     } else {
         free(cur.v);
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 #define S(x) cx_strdup(a, col(st, x))
 
-static int fill_pkg(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+static int fill_pkg(struct cx_arena *a, struct db_stmt *st, void *elem, void *prev)
 {
     struct cx_pkg *p = elem;
     (void)prev;
@@ -154,14 +154,14 @@ static int fill_pkg(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev
     p->version = S(3);
     p->source = S(4);
     p->source_version = S(5);
-    p->install_ms = sqlite3_column_int64(st, 6);
-    p->from_ms = sqlite3_column_int64(st, 7);
-    p->to_ms = sqlite3_column_type(st, 8) == SQLITE_NULL ? CX_FOREVER
-                                                         : sqlite3_column_int64(st, 8);
+    p->install_ms = db_column_int64(st, 6);
+    p->from_ms = db_column_int64(st, 7);
+    p->to_ms = db_column_type(st, 8) == DB_NULL ? CX_FOREVER
+                                                         : db_column_int64(st, 8);
     return p->name && p->arch && p->version && p->source && p->source_version ? 0 : -ENOMEM;
 }
 
-static int fill_pend(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+static int fill_pend(struct cx_arena *a, struct db_stmt *st, void *elem, void *prev)
 {
     struct cx_pend *p = elem;
     (void)prev;
@@ -170,14 +170,14 @@ static int fill_pend(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *pre
     p->installed = S(3);
     p->candidate = S(4);
     p->advisory = S(5);
-    p->security = sqlite3_column_int(st, 6);
+    p->security = (int)db_column_int64(st, 6);
     p->severity = S(7);
-    p->released_ms = sqlite3_column_int64(st, 8);
-    p->first_ms = sqlite3_column_int64(st, 9);
-    p->from_ms = sqlite3_column_int64(st, 10);
-    p->to_ms = sqlite3_column_type(st, 11) == SQLITE_NULL ? CX_FOREVER
-                                                          : sqlite3_column_int64(st, 11);
-    p->release_file_ms = sqlite3_column_int64(st, 12);
+    p->released_ms = db_column_int64(st, 8);
+    p->first_ms = db_column_int64(st, 9);
+    p->from_ms = db_column_int64(st, 10);
+    p->to_ms = db_column_type(st, 11) == DB_NULL ? CX_FOREVER
+                                                          : db_column_int64(st, 11);
+    p->release_file_ms = db_column_int64(st, 12);
     return p->name && p->candidate && p->severity ? 0 : -ENOMEM;
 }
 
@@ -186,7 +186,7 @@ static int same(const char *a, const char *b)
     return strcmp(a ? a : "", b ? b : "") == 0;
 }
 
-static int fill_os(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+static int fill_os(struct cx_arena *a, struct db_stmt *st, void *elem, void *prev)
 {
     struct cx_os *o = elem;
     const struct cx_os *p = prev;
@@ -194,16 +194,16 @@ static int fill_os(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
     if (p && same(p->os_id, col(st, 2)) && same(p->version_id, col(st, 3)) &&
         same(p->codename, col(st, 4)) && same(p->pretty, col(st, 5)) &&
         same(p->kernel, col(st, 6)) && same(p->newest_kernel, col(st, 7)) &&
-        p->reboot_required == sqlite3_column_int(st, 8))
+        p->reboot_required == (int)db_column_int64(st, 8))
         return 1;
-    o->from_ms = sqlite3_column_int64(st, 1);
+    o->from_ms = db_column_int64(st, 1);
     o->os_id = S(2);
     o->version_id = S(3);
     o->codename = S(4);
     o->pretty = S(5);
     o->kernel = S(6);
     o->newest_kernel = S(7);
-    o->reboot_required = sqlite3_column_int(st, 8);
+    o->reboot_required = (int)db_column_int64(st, 8);
     return o->os_id && o->newest_kernel ? 0 : -ENOMEM;
 }
 
@@ -218,7 +218,7 @@ static int fill_os(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
     " FROM pending_history WHERE appeared_ms <= ?1 AND security AND ?2 = ?2"              \
     " ORDER BY host_id, appeared_ms, id"
 
-static int fill_hist(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+static int fill_hist(struct cx_arena *a, struct db_stmt *st, void *elem, void *prev)
 {
     struct cx_hist *h = elem;
     (void)prev;
@@ -227,19 +227,19 @@ static int fill_hist(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *pre
     h->action = S(3);
     h->old_version = S(4);
     h->new_version = S(5);
-    h->time_ms = sqlite3_column_int64(st, 6);
+    h->time_ms = db_column_int64(st, 6);
     return h->name && h->arch && h->action && h->old_version && h->new_version ? 0 : -ENOMEM;
 }
 
 /* Each host's tags, from the hosts table's JSON object. */
-static int load_tags(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm)
+static int load_tags(struct db *db, struct cx_fleet *f, const struct hostmap *hm)
 {
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     int step, rc = 0;
-    if (sqlite3_prepare_v2(db, "SELECT id, tags FROM hosts", -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(db, "SELECT id, tags FROM hosts", &st) != DB_OK)
         return db_fail(db, "cannot prepare the tags query");
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
-        long ix = host_ix(hm, f->nhosts, sqlite3_column_int64(st, 0));
+    while (rc == 0 && (step = db_step(st)) == DB_ROW) {
+        long ix = host_ix(hm, f->nhosts, db_column_int64(st, 0));
         json_t *o;
         struct cx_host *h;
         const char *k;
@@ -269,93 +269,89 @@ static int load_tags(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm)
         }
         json_decref(o);
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != DB_DONE)
         rc = db_fail(db, "cannot read tags");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
-static int fill_ver(struct cx_arena *a, sqlite3_stmt *st, void *elem, void *prev)
+static int fill_ver(struct cx_arena *a, struct db_stmt *st, void *elem, void *prev)
 {
     struct cx_ver *v = elem;
     (void)prev;
-    v->from_ms = sqlite3_column_int64(st, 1);
+    v->from_ms = db_column_int64(st, 1);
     v->version = S(2);
     return v->version ? 0 : -ENOMEM;
 }
 
 /* Last check-in at each point: the latest OS state report (agents send
  * one at least every [os] interval, 1 h by default, changed or not). */
-static int load_last_seen(sqlite3 *db, struct cx_fleet *f, const struct hostmap *hm)
+static int load_last_seen(struct db *db, struct cx_fleet *f, const struct hostmap *hm)
 {
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     int rc = 0;
     /* One index seek per host (os_history_recv), not a scan per point. */
-    if (sqlite3_prepare_v2(db,
-                           "SELECT h.id, (SELECT max(o.recv_time_ms) FROM os_history o"
-                           " WHERE o.host_id = h.id AND o.recv_time_ms <= ?1) FROM hosts h",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(db, "SELECT h.id, (SELECT max(o.recv_time_ms) FROM os_history o"
+                           " WHERE o.host_id = h.id AND o.recv_time_ms <= ?1) FROM hosts h", &st) != DB_OK)
         return db_fail(db, "cannot prepare the check-in query");
     for (size_t k = 0; k < f->npoints && rc == 0; k++) {
         int step;
-        sqlite3_reset(st);
-        sqlite3_bind_int64(st, 1, f->points[k]);
-        while ((step = sqlite3_step(st)) == SQLITE_ROW) {
-            long ix = host_ix(hm, f->nhosts, sqlite3_column_int64(st, 0));
+        db_reset(st);
+        db_bind_int64(st, 1, f->points[k]);
+        while ((step = db_step(st)) == DB_ROW) {
+            long ix = host_ix(hm, f->nhosts, db_column_int64(st, 0));
             if (ix >= 0)
-                f->hosts[ix].last_seen[k] = sqlite3_column_int64(st, 1);
+                f->hosts[ix].last_seen[k] = db_column_int64(st, 1);
         }
-        if (step != SQLITE_DONE)
+        if (step != DB_DONE)
             rc = db_fail(db, "cannot read check-ins");
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
-static int load_imports(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
+static int load_imports(struct db *db, struct cx_fleet *f, int64_t as_of)
 {
     struct cx_arena *a = f->arena;
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     struct vec v = { NULL, 0, 0, sizeof(struct cx_import) };
     int step, rc = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, format, doc_key, source, sha256, size, imported_ms,"
+    if (db_prepare(db, "SELECT id, format, doc_key, source, sha256, size, imported_ms,"
                            " imported_by, records FROM advisory_imports i WHERE imported_ms <= ?1"
                            " AND id = (SELECT max(id) FROM advisory_imports j"
                            " WHERE j.doc_key = i.doc_key AND j.format = i.format"
-                           " AND j.imported_ms <= ?1) ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " AND j.imported_ms <= ?1) ORDER BY id", &st) != DB_OK)
         return db_fail(db, "cannot prepare the imports query");
-    sqlite3_bind_int64(st, 1, as_of);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, as_of);
+    while ((step = db_step(st)) == DB_ROW) {
         struct cx_import *im = vec_push(&v);
         if (!im) {
             rc = -ENOMEM;
             break;
         }
-        im->id = sqlite3_column_int64(st, 0);
+        im->id = db_column_int64(st, 0);
         im->format = S(1);
         im->doc_key = S(2);
         im->source = S(3);
         im->sha256 = S(4);
-        im->size = sqlite3_column_int64(st, 5);
-        im->imported_ms = sqlite3_column_int64(st, 6);
+        im->size = db_column_int64(st, 5);
+        im->imported_ms = db_column_int64(st, 6);
         im->imported_by = S(7);
-        im->records = sqlite3_column_int64(st, 8);
+        im->records = db_column_int64(st, 8);
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != DB_DONE)
         rc = db_fail(db, "cannot read imports");
-    sqlite3_finalize(st);
+    db_finalize(st);
     f->nimports = v.n;
     f->imports = vec_keep(a, &v);
     return rc ? rc : (f->imports ? 0 : -ENOMEM);
 }
 
 /* The fixes of the current imports, for the releases the fleet runs. */
-static int load_fixes(sqlite3 *db, struct cx_fleet *f)
+static int load_fixes(struct db *db, struct cx_fleet *f)
 {
     struct cx_arena *a = f->arena;
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     struct vec v = { NULL, 0, 0, sizeof(struct cx_fix) };
     char *sql = NULL, *ids = sqlite3_mprintf("-1"), *rels = sqlite3_mprintf("''");
     int step, rc = 0;
@@ -405,19 +401,19 @@ static int load_fixes(sqlite3 *db, struct cx_fleet *f)
     sqlite3_free(rels);
     if (!sql)
         return -ENOMEM;
-    if (sqlite3_prepare_v2(db, sql, -1, &st, NULL) != SQLITE_OK) {
+    if (db_prepare(db, sql, &st) != DB_OK) {
         sqlite3_free(sql);
         return db_fail(db, "cannot prepare the advisories query");
     }
     sqlite3_free(sql);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((step = db_step(st)) == DB_ROW) {
         struct cx_fix *x = vec_push(&v);
         if (!x) {
             rc = -ENOMEM;
             break;
         }
-        x->import_id = sqlite3_column_int64(st, 0);
-        x->imported_ms = sqlite3_column_int64(st, 1);
+        x->import_id = db_column_int64(st, 0);
+        x->imported_ms = db_column_int64(st, 1);
         x->release = S(2);
         x->package = S(3);
         x->arch = S(4);
@@ -426,34 +422,34 @@ static int load_fixes(sqlite3 *db, struct cx_fleet *f)
         x->cves = S(7);
         x->severity = S(8);
         x->urgency = S(9);
-        x->cvss = sqlite3_column_double(st, 10);
-        x->released_ms = sqlite3_column_int64(st, 11);
+        x->cvss = db_column_double(st, 10);
+        x->released_ms = db_column_int64(st, 11);
         if (!x->urgency) {
             rc = -ENOMEM;
             break;
         }
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != DB_DONE)
         rc = db_fail(db, "cannot read advisories");
-    sqlite3_finalize(st);
+    db_finalize(st);
     f->nfixes = v.n;
     f->fixes = vec_keep(a, &v);
     return rc ? rc : (f->fixes ? 0 : -ENOMEM);
 }
 
-static int exc_row(struct cx_arena *a, sqlite3_stmt *st, struct cx_exception *e)
+static int exc_row(struct cx_arena *a, struct db_stmt *st, struct cx_exception *e)
 {
-    e->id = sqlite3_column_int64(st, 0);
+    e->id = db_column_int64(st, 0);
     e->host = S(1);
     e->package = S(2);
     e->cve = S(3);
     e->reason = S(4);
     e->approver = S(5);
     e->control = S(6);
-    e->created_ms = sqlite3_column_int64(st, 7);
+    e->created_ms = db_column_int64(st, 7);
     e->created_by = S(8);
-    e->expires_ms = sqlite3_column_int64(st, 9);
-    e->revoked_ms = sqlite3_column_int64(st, 10);
+    e->expires_ms = db_column_int64(st, 9);
+    e->revoked_ms = db_column_int64(st, 10);
     e->revoked_by = S(11);
     e->revoke_reason = S(12);
     e->package_kind = S(13);
@@ -468,25 +464,25 @@ static int exc_row(struct cx_arena *a, sqlite3_stmt *st, struct cx_exception *e)
     " coalesce((SELECT h.hostname FROM hosts h WHERE h.agent_id = exceptions.host), '')"  \
     " FROM exceptions"
 
-static int load_exceptions(sqlite3 *db, struct cx_fleet *f, int64_t as_of)
+static int load_exceptions(struct db *db, struct cx_fleet *f, int64_t as_of)
 {
-    sqlite3_stmt *st = NULL;
+    struct db_stmt *st = NULL;
     struct vec v = { NULL, 0, 0, sizeof(struct cx_exception) };
     int step, rc = 0;
-    if (sqlite3_prepare_v2(db, EXC_COLS " WHERE created_ms <= ?1 ORDER BY id", -1, &st, NULL) !=
-        SQLITE_OK)
+    if (db_prepare(db, EXC_COLS " WHERE created_ms <= ?1 ORDER BY id", &st) !=
+        DB_OK)
         return db_fail(db, "cannot prepare the exceptions query");
-    sqlite3_bind_int64(st, 1, as_of);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, as_of);
+    while ((step = db_step(st)) == DB_ROW) {
         struct cx_exception *e = vec_push(&v);
         if (!e || exc_row(f->arena, st, e)) {
             rc = -ENOMEM;
             break;
         }
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != DB_DONE)
         rc = db_fail(db, "cannot read exceptions");
-    sqlite3_finalize(st);
+    db_finalize(st);
     f->nexc = v.n;
     f->exc = vec_keep(f->arena, &v);
     return rc ? rc : (f->exc ? 0 : -ENOMEM);
@@ -501,29 +497,29 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
                       size_t npoints, const char *pattern, const atomic_int *cancel,
                       struct cx_fleet *out)
 {
-    sqlite3 *db = NULL;
-    sqlite3_stmt *st = NULL;
+    struct db *db = NULL;
+    struct db_stmt *st = NULL;
     struct cx_arena *a;
     struct vec hv = { NULL, 0, 0, sizeof(struct cx_host) };
     struct hostmap *hm = NULL;
     int step, rc = 0;
+    char why[300];
 
     memset(out, 0, sizeof(*out));
     if (cancel && atomic_load(cancel))
         return -ECANCELED;
     /* A connection of its own, read-only: this runs on a worker thread,
      * beside the event loop's writes (WAL lets readers be). */
-    if (sqlite3_open_v2(path, &db, SQLITE_OPEN_READONLY | SQLITE_OPEN_NOMUTEX, NULL) != SQLITE_OK) {
-        log_warnx("[report] cannot open %s: %s", path, db ? sqlite3_errmsg(db) : "out of memory");
-        sqlite3_close(db);
+    if (db_open(path, DB_OPEN_READONLY, &db, why, sizeof(why)) != DB_OK) {
+        log_warnx("[report] cannot open %s: %s", path, why);
         return -EIO;
     }
-    sqlite3_busy_timeout(db, 5000);
+    db_busy_timeout(db, 5000);
     if (cancel) /* a stopping collector interrupts the queries */
-        sqlite3_progress_handler(db, 100000, load_cancelled, (void *)cancel);
+        db_progress_handler(db, 100000, load_cancelled, (void *)cancel);
     a = out->arena = cx_arena_new();
     if (!a) {
-        sqlite3_close(db);
+        db_close(db);
         return -ENOMEM;
     }
     out->npoints = npoints;
@@ -532,22 +528,20 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
         goto oom;
     memcpy(out->points, points, npoints * sizeof(*points));
     /* One read transaction: every table as of the same instant. */
-    sqlite3_exec(db, "BEGIN", NULL, NULL, NULL);
-    if (sqlite3_prepare_v2(db,
-                           "SELECT h.id, h.agent_id, coalesce((SELECT o.hostname FROM os_history o"
+    db_exec(db, "BEGIN");
+    if (db_prepare(db, "SELECT h.id, h.agent_id, coalesce((SELECT o.hostname FROM os_history o"
                            " WHERE o.host_id = h.id AND o.recv_time_ms <= ?1 AND o.hostname"
                            " IS NOT NULL ORDER BY o.recv_time_ms DESC LIMIT 1), h.hostname, ''),"
                            " h.first_seen_ms, coalesce(h.revoked_ms, 0),"
                            " EXISTS(SELECT 1 FROM package_history p WHERE p.host_id = h.id"
                            " AND p.manager = 'rpm'), coalesce(h.retired_ms, 0) FROM hosts h"
                            " WHERE h.first_seen_ms <= ?1"
-                           " ORDER BY h.id",
-                           -1, &st, NULL) != SQLITE_OK) {
+                           " ORDER BY h.id", &st) != DB_OK) {
         rc = db_fail(db, "cannot prepare the hosts query");
         goto out;
     }
-    sqlite3_bind_int64(st, 1, as_of);
-    while ((step = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, as_of);
+    while ((step = db_step(st)) == DB_ROW) {
         struct cx_host *h;
         int excluded = pattern && pattern[0] && fnmatch(pattern, col(st, 2), 0) != 0 &&
                        fnmatch(pattern, col(st, 1), 0) != 0;
@@ -559,13 +553,13 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
         h->excluded = excluded;
         out->excluded_pattern += (size_t)excluded;
         /* Retired by then (vigilctl hosts retire): left out the same way. */
-        if (sqlite3_column_int64(st, 6) && sqlite3_column_int64(st, 6) <= as_of)
+        if (db_column_int64(st, 6) && db_column_int64(st, 6) <= as_of)
             h->excluded = 1;
         h->agent_id = S(1);
         h->hostname = S(2);
-        h->first_seen_ms = sqlite3_column_int64(st, 3);
-        h->revoked_ms = sqlite3_column_int64(st, 4);
-        h->manager = sqlite3_column_int(st, 5) ? "rpm" : "dpkg";
+        h->first_seen_ms = db_column_int64(st, 3);
+        h->revoked_ms = db_column_int64(st, 4);
+        h->manager = (int)db_column_int64(st, 5) ? "rpm" : "dpkg";
         h->last_seen = cx_alloc(a, (npoints + 1) * sizeof(int64_t));
         if (!h->last_seen || !h->hostname)
             break;
@@ -575,13 +569,13 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
                 break;
             hm = nm;
         }
-        hm[hv.n - 1].db_id = sqlite3_column_int64(st, 0);
+        hm[hv.n - 1].db_id = db_column_int64(st, 0);
         hm[hv.n - 1].ix = hv.n - 1;
     }
-    sqlite3_finalize(st);
+    db_finalize(st);
     st = NULL;
-    if (step != SQLITE_DONE) {
-        rc = step == SQLITE_ROW ? -ENOMEM : db_fail(db, "cannot read hosts");
+    if (step != DB_DONE) {
+        rc = step == DB_ROW ? -ENOMEM : db_fail(db, "cannot read hosts");
         free(hv.v);
         goto out;
     }
@@ -645,8 +639,8 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
     if (rc == 0)
         rc = load_exceptions(db, out, as_of);
 out:
-    sqlite3_exec(db, "COMMIT", NULL, NULL, NULL);
-    sqlite3_close(db);
+    db_exec(db, "COMMIT");
+    db_close(db);
     free(hm);
     if (rc && cancel && atomic_load(cancel))
         rc = -ECANCELED; /* not a store failure */
@@ -664,233 +658,218 @@ int store_import_begin(struct store *s, const char *format, const char *doc_key,
                        const char *source, const char *sha256, uint64_t size,
                        const char *operator_name, int64_t now, int64_t *id)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st = NULL;
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO advisory_imports(format, doc_key, source, sha256, size,"
-                           " imported_ms, imported_by) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(db, "INSERT INTO advisory_imports(format, doc_key, source, sha256, size,"
+                           " imported_ms, imported_by) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)", &st) != DB_OK)
         return db_fail(db, "cannot prepare the import");
-    sqlite3_bind_text(st, 1, format, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, doc_key, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, source, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, sha256, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 5, (int64_t)size);
-    sqlite3_bind_int64(st, 6, now);
-    sqlite3_bind_text(st, 7, operator_name, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot record the import");
-    sqlite3_finalize(st);
-    *id = sqlite3_last_insert_rowid(db);
+    db_bind_text(st, 1, format, -1);
+    db_bind_text(st, 2, doc_key, -1);
+    db_bind_text(st, 3, source, -1);
+    db_bind_text(st, 4, sha256, -1);
+    db_bind_int64(st, 5, (int64_t)size);
+    db_bind_int64(st, 6, now);
+    db_bind_text(st, 7, operator_name, -1);
+    rc = db_step(st) == DB_DONE ? 0 : db_fail(db, "cannot record the import");
+    db_finalize(st);
+    *id = db_last_insert_rowid(db);
     return rc;
 }
 
 /* The insert is prepared once per import (an import adds hundreds of
  * thousands of rows) and finalized by store_import_finish or
  * store_import_end. */
-static sqlite3_stmt *fix_stmt;
-static sqlite3 *fix_db;
+static struct db_stmt *fix_stmt;
+static struct db *fix_db;
 
 int store_import_fix(struct store *s, int64_t id, const char *release, const char *package,
                      const char *arch, const char *fixed, const char *advisory, const char *cves,
                      const char *severity, const char *urgency, double cvss, int64_t released_ms)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st;
+    struct db *db = store_db(s);
+    struct db_stmt *st;
     if (fix_db != db) {
-        sqlite3_finalize(fix_stmt);
+        db_finalize(fix_stmt);
         fix_stmt = NULL;
         fix_db = NULL;
-        if (sqlite3_prepare_v2(db,
-                               "INSERT INTO advisories(import_id, release, package, arch,"
+        if (db_prepare(db, "INSERT INTO advisories(import_id, release, package, arch,"
                                " fixed_version, advisory, cves, severity, urgency, cvss,"
-                               " released_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)",
-                               -1, &fix_stmt, NULL) != SQLITE_OK)
+                               " released_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11)", &fix_stmt) != DB_OK)
             return db_fail(db, "cannot prepare the advisory insert");
         fix_db = db;
     }
     st = fix_stmt;
-    sqlite3_reset(st);
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, release, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, package, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, arch ? arch : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, fixed ? fixed : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, advisory ? advisory : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, cves ? cves : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 8, severity ? severity : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 9, urgency ? urgency : "", -1, SQLITE_TRANSIENT);
+    db_reset(st);
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, release, -1);
+    db_bind_text(st, 3, package, -1);
+    db_bind_text(st, 4, arch ? arch : "", -1);
+    db_bind_text(st, 5, fixed ? fixed : "", -1);
+    db_bind_text(st, 6, advisory ? advisory : "", -1);
+    db_bind_text(st, 7, cves ? cves : "", -1);
+    db_bind_text(st, 8, severity ? severity : "", -1);
+    db_bind_text(st, 9, urgency ? urgency : "", -1);
     if (cvss >= 0)
-        sqlite3_bind_double(st, 10, cvss);
+        db_bind_double(st, 10, cvss);
     else
-        sqlite3_bind_null(st, 10);
-    sqlite3_bind_int64(st, 11, released_ms);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot store an advisory");
+        db_bind_null(st, 10);
+    db_bind_int64(st, 11, released_ms);
+    return db_step(st) == DB_DONE ? 0 : db_fail(db, "cannot store an advisory");
 }
 
 void store_import_end(void)
 {
-    sqlite3_finalize(fix_stmt);
+    db_finalize(fix_stmt);
     fix_stmt = NULL;
     fix_db = NULL;
 }
 
 int store_import_finish(struct store *s, int64_t id, uint64_t records, uint64_t skipped)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st = NULL;
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
     int rc;
     store_import_end();
-    if (sqlite3_prepare_v2(db, "UPDATE advisory_imports SET records = ?2, skipped = ?3 WHERE id = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(db, "UPDATE advisory_imports SET records = ?2, skipped = ?3 WHERE id = ?1", &st) != DB_OK)
         return db_fail(db, "cannot prepare the import update");
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, (int64_t)records);
-    sqlite3_bind_int64(st, 3, (int64_t)skipped);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot finish the import");
-    sqlite3_finalize(st);
+    db_bind_int64(st, 1, id);
+    db_bind_int64(st, 2, (int64_t)records);
+    db_bind_int64(st, 3, (int64_t)skipped);
+    rc = db_step(st) == DB_DONE ? 0 : db_fail(db, "cannot finish the import");
+    db_finalize(st);
     return rc;
 }
 
 int store_import_set_key(struct store *s, int64_t id, const char *doc_key)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st = NULL;
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db, "UPDATE advisory_imports SET doc_key = ?2 WHERE id = ?1", -1, &st,
-                           NULL) != SQLITE_OK)
+    if (db_prepare(db, "UPDATE advisory_imports SET doc_key = ?2 WHERE id = ?1", &st) != DB_OK)
         return db_fail(db, "cannot prepare the import update");
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_text(st, 2, doc_key, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot name the import");
-    sqlite3_finalize(st);
+    db_bind_int64(st, 1, id);
+    db_bind_text(st, 2, doc_key, -1);
+    rc = db_step(st) == DB_DONE ? 0 : db_fail(db, "cannot name the import");
+    db_finalize(st);
     return rc;
 }
 
 int store_imports(struct store *s, int (*cb)(void *ctx, const struct store_import *im),
                   void *ctx)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st = NULL;
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
     int step, rc = 0;
-    if (sqlite3_prepare_v2(db,
-                           "SELECT id, format, doc_key, source, sha256, size, imported_ms,"
+    if (db_prepare(db, "SELECT id, format, doc_key, source, sha256, size, imported_ms,"
                            " imported_by, records, skipped, id = (SELECT max(id) FROM"
                            " advisory_imports j WHERE j.doc_key = i.doc_key AND j.format ="
-                           " i.format) FROM advisory_imports i ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " i.format) FROM advisory_imports i ORDER BY id", &st) != DB_OK)
         return db_fail(db, "cannot prepare the imports list");
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    while (rc == 0 && (step = db_step(st)) == DB_ROW) {
         struct store_import im = {
-            sqlite3_column_int64(st, 0), col(st, 1), col(st, 2), col(st, 3), col(st, 4),
-            col(st, 7), (uint64_t)sqlite3_column_int64(st, 5),
-            (uint64_t)sqlite3_column_int64(st, 8), (uint64_t)sqlite3_column_int64(st, 9),
-            sqlite3_column_int64(st, 6), sqlite3_column_int(st, 10),
+            db_column_int64(st, 0), col(st, 1), col(st, 2), col(st, 3), col(st, 4),
+            col(st, 7), (uint64_t)db_column_int64(st, 5),
+            (uint64_t)db_column_int64(st, 8), (uint64_t)db_column_int64(st, 9),
+            db_column_int64(st, 6), (int)db_column_int64(st, 10),
         };
         rc = cb(ctx, &im);
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != DB_DONE)
         rc = db_fail(db, "cannot list imports");
-    sqlite3_finalize(st);
+    db_finalize(st);
     return rc;
 }
 
 /* ---- exceptions ------------------------------------------------------------------ */
 
-static void bind_opt(sqlite3_stmt *st, int i, const char *v)
+static void bind_opt(struct db_stmt *st, int i, const char *v)
 {
     if (v && v[0])
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        db_bind_text(st, i, v, -1);
     else
-        sqlite3_bind_null(st, i);
+        db_bind_null(st, i);
 }
 
 int store_exception_add(struct store *s, const struct cx_exception *e, int64_t *id)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st = NULL;
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
     int rc;
-    if (sqlite3_prepare_v2(db,
-                           "INSERT INTO exceptions(host, package, cve, reason, approver, control,"
+    if (db_prepare(db, "INSERT INTO exceptions(host, package, cve, reason, approver, control,"
                            " created_ms, created_by, expires_ms, package_kind) VALUES(?1, ?2, ?3,"
-                           " ?4, ?5, ?6, ?7, ?8, ?9, ?10)",
-                           -1, &st, NULL) != SQLITE_OK)
+                           " ?4, ?5, ?6, ?7, ?8, ?9, ?10)", &st) != DB_OK)
         return db_fail(db, "cannot prepare the exception");
-    sqlite3_bind_text(st, 1, e->host, -1, SQLITE_TRANSIENT);
+    db_bind_text(st, 1, e->host, -1);
     bind_opt(st, 2, e->package);
     bind_opt(st, 3, e->cve);
-    sqlite3_bind_text(st, 4, e->reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, e->approver, -1, SQLITE_TRANSIENT);
+    db_bind_text(st, 4, e->reason, -1);
+    db_bind_text(st, 5, e->approver, -1);
     bind_opt(st, 6, e->control);
-    sqlite3_bind_int64(st, 7, e->created_ms);
-    sqlite3_bind_text(st, 8, e->created_by, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 9, e->expires_ms);
+    db_bind_int64(st, 7, e->created_ms);
+    db_bind_text(st, 8, e->created_by, -1);
+    db_bind_int64(st, 9, e->expires_ms);
     bind_opt(st, 10, e->package_kind);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot store the exception");
-    sqlite3_finalize(st);
-    *id = sqlite3_last_insert_rowid(db);
+    rc = db_step(st) == DB_DONE ? 0 : db_fail(db, "cannot store the exception");
+    db_finalize(st);
+    *id = db_last_insert_rowid(db);
     return rc;
 }
 
 int store_exception_revoke(struct store *s, int64_t id, const char *by, const char *reason,
                            int64_t now)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st = NULL;
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
     int rc, step;
-    if (sqlite3_prepare_v2(db, "SELECT revoked_ms IS NOT NULL FROM exceptions WHERE id = ?1", -1,
-                           &st, NULL) != SQLITE_OK)
+    if (db_prepare(db, "SELECT revoked_ms IS NOT NULL FROM exceptions WHERE id = ?1", &st) != DB_OK)
         return db_fail(db, "cannot prepare the exception lookup");
-    sqlite3_bind_int64(st, 1, id);
-    step = sqlite3_step(st);
-    rc = step == SQLITE_ROW ? (sqlite3_column_int(st, 0) ? -EALREADY : 0)
-         : step == SQLITE_DONE ? -ENOENT
+    db_bind_int64(st, 1, id);
+    step = db_step(st);
+    rc = step == DB_ROW ? ((int)db_column_int64(st, 0) ? -EALREADY : 0)
+         : step == DB_DONE ? -ENOENT
                                : db_fail(db, "cannot find the exception");
-    sqlite3_finalize(st);
+    db_finalize(st);
     if (rc)
         return rc;
-    if (sqlite3_prepare_v2(db,
-                           "UPDATE exceptions SET revoked_ms = ?2, revoked_by = ?3,"
-                           " revoke_reason = ?4 WHERE id = ?1",
-                           -1, &st, NULL) != SQLITE_OK)
+    if (db_prepare(db, "UPDATE exceptions SET revoked_ms = ?2, revoked_by = ?3,"
+                           " revoke_reason = ?4 WHERE id = ?1", &st) != DB_OK)
         return db_fail(db, "cannot prepare the revocation");
-    sqlite3_bind_int64(st, 1, id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, reason, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st) == SQLITE_DONE ? 0 : db_fail(db, "cannot revoke the exception");
-    sqlite3_finalize(st);
+    db_bind_int64(st, 1, id);
+    db_bind_int64(st, 2, now);
+    db_bind_text(st, 3, by, -1);
+    db_bind_text(st, 4, reason, -1);
+    rc = db_step(st) == DB_DONE ? 0 : db_fail(db, "cannot revoke the exception");
+    db_finalize(st);
     return rc;
 }
 
 int store_exceptions(struct store *s, int all, int64_t now,
                      int (*cb)(void *ctx, const struct cx_exception *e), void *ctx)
 {
-    sqlite3 *db = store_sqlite_db(s);
-    sqlite3_stmt *st = NULL;
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
     struct cx_arena *a = cx_arena_new();
     int step, rc = 0;
     if (!a)
         return -ENOMEM;
-    if (sqlite3_prepare_v2(db,
-                           EXC_COLS " WHERE ?1 OR (revoked_ms IS NULL AND expires_ms > ?2)"
-                                    " ORDER BY id",
-                           -1, &st, NULL) != SQLITE_OK) {
+    if (db_prepare(db, EXC_COLS " WHERE ?1 OR (revoked_ms IS NULL AND expires_ms > ?2)"
+                                    " ORDER BY id", &st) != DB_OK) {
         cx_arena_free(a);
         return db_fail(db, "cannot prepare the exceptions list");
     }
-    sqlite3_bind_int(st, 1, all);
-    sqlite3_bind_int64(st, 2, now);
-    while (rc == 0 && (step = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, all);
+    db_bind_int64(st, 2, now);
+    while (rc == 0 && (step = db_step(st)) == DB_ROW) {
         struct cx_exception e;
         memset(&e, 0, sizeof(e));
         rc = exc_row(a, st, &e);
         if (rc == 0)
             rc = cb(ctx, &e);
     }
-    if (rc == 0 && step != SQLITE_DONE)
+    if (rc == 0 && step != DB_DONE)
         rc = db_fail(db, "cannot list exceptions");
-    sqlite3_finalize(st);
+    db_finalize(st);
     cx_arena_free(a);
     return rc;
 }

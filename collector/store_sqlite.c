@@ -16,7 +16,6 @@
  */
 #include <errno.h>
 #include <jansson.h>
-#include <sqlite3.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -854,8 +853,8 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
                "a migration step for each schema version");
 
 struct store {
-    sqlite3 *db;
-    sqlite3_stmt *q[Q_COUNT];
+    struct db *db;
+    struct db_stmt *q[Q_COUNT];
     char path[512];
     char err[256]; /* the last failure, for store_last_error() */
 };
@@ -865,12 +864,12 @@ struct store {
  * database's own trouble (disk full, I/O, locked): -EIO. */
 static int db_err(struct store *s, const char *what)
 {
-    int code = sqlite3_errcode(s->db) & 0xff;
-    snprintf(s->err, sizeof(s->err), "%s: %s", what, sqlite3_errmsg(s->db));
-    log_warnx("[store] %s: %s (%s)", what, sqlite3_errmsg(s->db), s->path);
-    if (code == SQLITE_TOOBIG)
+    int code = db_errcode(s->db);
+    snprintf(s->err, sizeof(s->err), "%s: %s", what, db_errmsg(s->db));
+    log_warnx("[store] %s: %s (%s)", what, db_errmsg(s->db), s->path);
+    if (code == DB_TOOBIG)
         return VG_ETOOBIG;
-    if (code == SQLITE_CONSTRAINT || code == SQLITE_MISMATCH)
+    if (code == DB_CONSTRAINT || code == DB_MISMATCH)
         return VG_EPROTO;
     return -EIO;
 }
@@ -882,25 +881,24 @@ const char *store_last_error(struct store *s)
 
 int store_txn_lost(struct store *s)
 {
-    return sqlite3_get_autocommit(s->db) != 0;
+    return (!db_in_txn(s->db)) != 0;
 }
 
 /* The version recorded in meta: 0 for a new (empty) database, -1 if it
  * cannot be read. */
 static int schema_version(struct store *s)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int v = 0, rc;
 
-    if (sqlite3_prepare_v2(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", -1, &st,
-                           NULL) != SQLITE_OK)
-        return sqlite3_errcode(s->db) == SQLITE_ERROR ? 0 : -1; /* no meta table yet */
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        v = sqlite3_column_int(st, 0);
-    else if (rc != SQLITE_DONE)
+    if (db_prepare(s->db, "SELECT value FROM meta WHERE key = 'schema_version'", &st) != DB_OK)
+        return db_errcode(s->db) == DB_ERROR ? 0 : -1; /* no meta table yet */
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        v = (int)db_column_int64(st, 0);
+    else if (rc != DB_DONE)
         v = -1;
-    sqlite3_finalize(st);
+    db_finalize(st);
     return v;
 }
 
@@ -911,11 +909,11 @@ static int schema_version(struct store *s)
 static int migrate_v2(struct store *s)
 {
     for (size_t i = 0; i < sizeof(added_columns) / sizeof(added_columns[0]); i++) {
-        if (sqlite3_exec(s->db, added_columns[i], NULL, NULL, NULL) != SQLITE_OK &&
-            !strstr(sqlite3_errmsg(s->db), "duplicate column"))
+        if (db_exec(s->db, added_columns[i]) != DB_OK &&
+            !strstr(db_errmsg(s->db), "duplicate column"))
             return -1;
     }
-    return sqlite3_exec(
+    return db_exec(
                s->db,
                "UPDATE package_history SET source_name = (SELECT p.source_name FROM packages p"
                " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
@@ -928,8 +926,7 @@ static int migrate_v2(struct store *s)
                " WHERE p.host_id = package_history.host_id AND p.manager = package_history.manager"
                " AND p.name = package_history.name AND p.arch = package_history.arch"
                " AND p.version = package_history.version)"
-               " WHERE source_name IS NULL AND disappeared_ms IS NULL",
-               NULL, NULL, NULL) == SQLITE_OK
+               " WHERE source_name IS NULL AND disappeared_ms IS NULL") == DB_OK
                ? 0
                : -1;
 }
@@ -944,13 +941,12 @@ static int migrate(struct store *s, char *err, size_t errlen)
 
     if (from < 0) {
         snprintf(err, errlen, "database %s: cannot read its schema version: %s", s->path,
-                 sqlite3_errmsg(s->db));
+                 db_errmsg(s->db));
         return -1;
     }
     if (from == 0) {
         /* A new database starts at version 1, as the tables were made. */
-        if (sqlite3_exec(s->db, "INSERT OR IGNORE INTO meta VALUES('schema_version', '1')",
-                         NULL, NULL, NULL) != SQLITE_OK)
+        if (db_exec(s->db, "INSERT OR IGNORE INTO meta VALUES('schema_version', '1')") != DB_OK)
             goto fail;
         from = 1;
     }
@@ -958,23 +954,23 @@ static int migrate(struct store *s, char *err, size_t errlen)
         /* from >= 1 here: step v - 1 of migrations[] */
         const char *step = migrations[(size_t)v - 1u];
         int rc;
-        if (sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) != SQLITE_OK)
+        if (db_exec(s->db, "BEGIN IMMEDIATE") != DB_OK)
             goto fail;
         /* Another collector process may have done it meanwhile. */
         if (schema_version(s) > v) {
-            sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+            db_exec(s->db, "ROLLBACK");
             continue;
         }
-        rc = step ? (sqlite3_exec(s->db, step, NULL, NULL, NULL) == SQLITE_OK ? 0 : -1)
+        rc = step ? (db_exec(s->db, step) == DB_OK ? 0 : -1)
                   : migrate_v2(s);
         snprintf(sql, sizeof(sql), "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
                  v + 1);
-        if (rc == 0 && sqlite3_exec(s->db, sql, NULL, NULL, NULL) == SQLITE_OK &&
-            sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK)
+        if (rc == 0 && db_exec(s->db, sql) == DB_OK &&
+            db_exec(s->db, "COMMIT") == DB_OK)
             continue;
         snprintf(err, errlen, "database %s: cannot bring its schema from version %d to %d: %s",
-                 s->path, v, v + 1, sqlite3_errmsg(s->db));
-        sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+                 s->path, v, v + 1, db_errmsg(s->db));
+        db_exec(s->db, "ROLLBACK");
         return -1;
     }
     if (v != from && !fresh)
@@ -982,34 +978,30 @@ static int migrate(struct store *s, char *err, size_t errlen)
     return 0;
 fail:
     snprintf(err, errlen, "database %s: cannot set up its schema: %s", s->path,
-             sqlite3_errmsg(s->db));
+             db_errmsg(s->db));
     return -1;
 }
 
 int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof(*s));
-    char *msg = NULL;
-    char pragmas[256];
+    char pragmas[256], why[300];
     int rc;
 
     if (!s)
         return -ENOMEM;
     snprintf(s->path, sizeof(s->path), "%s", path);
-    rc = sqlite3_open_v2(path, &s->db, SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE |
-                                           SQLITE_OPEN_NOMUTEX, NULL);
-    if (rc != SQLITE_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path,
-                 s->db ? sqlite3_errmsg(s->db) : sqlite3_errstr(rc));
+    rc = db_open(path, 0, &s->db, why, sizeof(why));
+    if (rc != DB_OK) {
+        snprintf(err, errlen, "cannot open database %s: %s", path, why);
         goto fail;
     }
-    sqlite3_busy_timeout(s->db, 5000);
+    db_busy_timeout(s->db, 5000);
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
              sync_full ? "FULL" : "NORMAL");
-    if (sqlite3_exec(s->db, pragmas, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
+    if (db_exec(s->db, pragmas) != DB_OK) {
+        snprintf(err, errlen, "cannot set up database %s: %s", path, db_errmsg(s->db));
         goto fail;
     }
     /* A database a newer collector wrote is left as it is. */
@@ -1019,17 +1011,16 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
                  "a backup made before the upgrade", path, schema_version(s), SCHEMA_VERSION);
         goto fail;
     }
-    if (sqlite3_exec(s->db, schema, NULL, NULL, &msg) != SQLITE_OK) {
-        snprintf(err, errlen, "cannot set up database %s: %s", path, msg ? msg : "?");
-        sqlite3_free(msg);
+    if (db_exec(s->db, schema) != DB_OK) {
+        snprintf(err, errlen, "cannot set up database %s: %s", path, db_errmsg(s->db));
         goto fail;
     }
     if (migrate(s, err, errlen) != 0)
         goto fail;
     for (int i = 0; i < Q_COUNT; i++) {
-        if (sqlite3_prepare_v2(s->db, queries[i], -1, &s->q[i], NULL) != SQLITE_OK) {
+        if (db_prepare(s->db, queries[i], &s->q[i]) != DB_OK) {
             snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,
-                     sqlite3_errmsg(s->db));
+                     db_errmsg(s->db));
             goto fail;
         }
     }
@@ -1042,7 +1033,7 @@ fail:
 
 void store_busy_timeout(struct store *s, int ms)
 {
-    sqlite3_busy_timeout(s->db, ms);
+    db_busy_timeout(s->db, ms);
 }
 
 void store_close(struct store *s)
@@ -1050,30 +1041,29 @@ void store_close(struct store *s)
     if (!s)
         return;
     for (int i = 0; i < Q_COUNT; i++)
-        sqlite3_finalize(s->q[i]);
-    if (s->db)
-        sqlite3_close(s->db);
+        db_finalize(s->q[i]);
+    db_close(s->db);
     free(s);
 }
 
-sqlite3 *store_sqlite_db(struct store *s)
+struct db *store_db(struct store *s)
 {
     return s->db;
 }
 
-static sqlite3_stmt *q(struct store *s, int i)
+static struct db_stmt *q(struct store *s, int i)
 {
-    sqlite3_reset(s->q[i]);
-    sqlite3_clear_bindings(s->q[i]);
+    db_reset(s->q[i]);
+    db_clear_bindings(s->q[i]);
     return s->q[i];
 }
 
-static void bind_text(sqlite3_stmt *st, int i, const char *v)
+static void bind_text(struct db_stmt *st, int i, const char *v)
 {
     if (v && v[0])
-        sqlite3_bind_text(st, i, v, -1, SQLITE_TRANSIENT);
+        db_bind_text(st, i, v, -1);
     else
-        sqlite3_bind_null(st, i);
+        db_bind_null(st, i);
 }
 
 static char *tags_json(const Vigil__V1__Hello *h)
@@ -1102,11 +1092,11 @@ static char *caps_json(const Vigil__V1__Hello *h)
 static int clone_seen(struct store *s, int64_t host_id, const char *agent_id, int64_t now,
                       const char *evidence)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_CLONE);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, now);
-    sqlite3_bind_text(st, 3, evidence, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    struct db_stmt *st = q(s, Q_HOST_CLONE);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, now);
+    db_bind_text(st, 3, evidence, -1);
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot record clone evidence");
     log_warnx("[store] agent %s: two machines may be using its certificate (a cloned VM?): %s",
               agent_id, evidence);
@@ -1125,32 +1115,32 @@ static int clone_seen(struct store *s, int64_t host_id, const char *agent_id, in
 static int hello_prior(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr,
                        char *evidence, size_t elen, int64_t *retired)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_PRIOR);
+    struct db_stmt *st = q(s, Q_HOST_PRIOR);
     int rc;
 
     evidence[0] = '\0';
     *retired = 0;
-    sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *cur = (const char *)sqlite3_column_text(st, 0);
-        const char *prev = (const char *)sqlite3_column_text(st, 1);
-        const char *addr = (const char *)sqlite3_column_text(st, 3);
-        *retired = sqlite3_column_int64(st, 2);
+    db_bind_text(st, 1, h->agent_id, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        const char *cur = (const char *)db_column_text(st, 0);
+        const char *prev = (const char *)db_column_text(st, 1);
+        const char *addr = (const char *)db_column_text(st, 3);
+        *retired = db_column_int64(st, 2);
         if (h->boot_id && h->boot_id[0] && cur && prev && strcmp(h->boot_id, cur) != 0 &&
             strcmp(h->boot_id, prev) == 0)
             snprintf(evidence, elen, "boot id %.40s came back (from %.64s) after boot id %.40s "
                      "(from %.64s): a boot id never returns, so two machines take turns",
                      h->boot_id, peer_addr ? peer_addr : "?", cur, addr ? addr : "?");
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW || rc == SQLITE_DONE ? 0 : db_err(s, "cannot read host row");
+    db_reset(st);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_err(s, "cannot read host row");
 }
 
 int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer_addr,
                     int64_t now, int64_t *host_id)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     char *tags, *caps, evidence[400];
     int64_t retired;
     int rc;
@@ -1161,39 +1151,38 @@ int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer
     caps = caps_json(h);
 
     st = q(s, Q_HOST_UPSERT);
-    sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
+    db_bind_text(st, 1, h->agent_id, -1);
     bind_text(st, 2, h->hostname);
     bind_text(st, 3, tags ? tags : "{}");
     bind_text(st, 4, h->software_version);
     bind_text(st, 5, caps);
     bind_text(st, 6, h->boot_id);
-    sqlite3_bind_int64(st, 7, now);
+    db_bind_int64(st, 7, now);
     bind_text(st, 8, peer_addr);
     free(tags);
     free(caps);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot record hello");
     st = q(s, Q_HOST_ID);
-    sqlite3_bind_text(st, 1, h->agent_id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) != SQLITE_ROW) {
-        sqlite3_reset(st);
+    db_bind_text(st, 1, h->agent_id, -1);
+    if (db_step(st) != DB_ROW) {
+        db_reset(st);
         return db_err(s, "cannot find host row");
     }
-    *host_id = sqlite3_column_int64(st, 0);
+    *host_id = db_column_int64(st, 0);
     /* An un-reset SELECT holds a read snapshot, and the WAL could never
      * be checkpointed past it. */
-    sqlite3_reset(st);
+    db_reset(st);
     if (evidence[0] && (rc = clone_seen(s, *host_id, h->agent_id, now, evidence)) != 0)
         return rc;
     if (retired)
         log_info("[store] agent %s, retired, connected again: it is back in the fleet",
                  h->agent_id);
     st = q(s, Q_AGENT_VERSION);
-    sqlite3_bind_int64(st, 1, *host_id);
-    sqlite3_bind_text(st, 2, h->software_version ? h->software_version : "", -1,
-                      SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, now);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    db_bind_int64(st, 1, *host_id);
+    db_bind_text(st, 2, h->software_version ? h->software_version : "", -1);
+    db_bind_int64(st, 3, now);
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot record agent version");
     return 0;
 }
@@ -1201,17 +1190,17 @@ int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer
 int store_stream_last(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
                       uint64_t *last_seq)
 {
-    sqlite3_stmt *st = q(s, Q_STREAM_LAST);
+    struct db_stmt *st = q(s, Q_STREAM_LAST);
     int rc;
 
     *last_seq = 0;
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        *last_seq = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    db_bind_int64(st, 1, host_id);
+    db_bind_blob(st, 2, epoch->data, (int)epoch->len);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        *last_seq = (uint64_t)db_column_int64(st, 0);
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
         return db_err(s, "cannot read stream");
     return 0;
 }
@@ -1227,38 +1216,38 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
 
 int store_disconnect(struct store *s, int64_t host_id, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_DISCONNECT);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, now);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot record disconnect");
+    struct db_stmt *st = q(s, Q_DISCONNECT);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, now);
+    return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot record disconnect");
 }
 
 int store_duplicate(struct store *s, const char *agent_id, const char *peer_addr, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_DUPLICATE);
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now);
+    struct db_stmt *st = q(s, Q_DUPLICATE);
+    db_bind_text(st, 1, agent_id, -1);
+    db_bind_int64(st, 2, now);
     bind_text(st, 3, peer_addr);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot record duplicate");
+    return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot record duplicate");
 }
 
 int store_begin(struct store *s)
 {
-    return sqlite3_exec(s->db, "BEGIN IMMEDIATE", NULL, NULL, NULL) == SQLITE_OK
+    return db_exec(s->db, "BEGIN IMMEDIATE") == DB_OK
                ? 0
                : db_err(s, "cannot begin transaction");
 }
 
 int store_commit(struct store *s)
 {
-    return sqlite3_exec(s->db, "COMMIT", NULL, NULL, NULL) == SQLITE_OK
+    return db_exec(s->db, "COMMIT") == DB_OK
                ? 0
                : db_err(s, "cannot commit");
 }
 
 void store_rollback(struct store *s)
 {
-    sqlite3_exec(s->db, "ROLLBACK", NULL, NULL, NULL);
+    db_exec(s->db, "ROLLBACK");
 }
 
 static const char *event_kind(const Vigil__V1__Event *e)
@@ -1284,43 +1273,43 @@ static const char *event_kind(const Vigil__V1__Event *e)
  * one reinstalled) with this certificate.  Returns 0 or an error. */
 static int os_machine(struct store *s, int64_t host_id, const Vigil__V1__OsState *o)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_MACHINE);
+    struct db_stmt *st = q(s, Q_HOST_MACHINE);
     char evidence[400] = "", agent[256] = "";
     int rc;
 
     if (!o->machine_id || !o->machine_id[0])
         return 0;
-    sqlite3_bind_int64(st, 1, host_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        const char *cur = (const char *)sqlite3_column_text(st, 0);
-        const char *addr = (const char *)sqlite3_column_text(st, 1);
+    db_bind_int64(st, 1, host_id);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        const char *cur = (const char *)db_column_text(st, 0);
+        const char *addr = (const char *)db_column_text(st, 1);
         if (cur && cur[0] && strcmp(cur, o->machine_id) != 0)
             snprintf(evidence, sizeof(evidence), "machine id %.40s (from %.64s) after machine "
                      "id %.40s", o->machine_id, addr ? addr : "?", cur);
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
         return db_err(s, "cannot read host row");
     if (!evidence[0])
         return 0;
     st = q(s, Q_HOST_BY_ID);
-    sqlite3_bind_int64(st, 1, host_id);
-    if (sqlite3_step(st) == SQLITE_ROW && sqlite3_column_text(st, 0))
-        vg_strlcpy(agent, (const char *)sqlite3_column_text(st, 0), sizeof(agent));
-    sqlite3_reset(st);
+    db_bind_int64(st, 1, host_id);
+    if (db_step(st) == DB_ROW && db_column_text(st, 0))
+        vg_strlcpy(agent, (const char *)db_column_text(st, 0), sizeof(agent));
+    db_reset(st);
     return clone_seen(s, host_id, agent, vg_time_now_ms(), evidence);
 }
 
 static int apply_os(struct store *s, int64_t host_id, const Vigil__V1__OsState *o, int64_t t)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     if ((rc = os_machine(s, host_id, o)) != 0)
         return rc;
     st = q(s, Q_HOST_OS);
-    sqlite3_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 1, host_id);
     bind_text(st, 2, o->hostname);
     bind_text(st, 3, o->fqdn);
     bind_text(st, 4, o->os_id);
@@ -1332,74 +1321,74 @@ static int apply_os(struct store *s, int64_t host_id, const Vigil__V1__OsState *
     bind_text(st, 10, o->arch);
     bind_text(st, 11, o->machine_id);
     bind_text(st, 12, o->boot_id);
-    sqlite3_bind_int64(st, 13, o->boot_time_ms);
-    sqlite3_bind_int(st, 14, o->reboot_required);
-    sqlite3_bind_int64(st, 15, t);
+    db_bind_int64(st, 13, o->boot_time_ms);
+    db_bind_int64(st, 14, o->reboot_required);
+    db_bind_int64(st, 15, t);
     bind_text(st, 16, o->newest_kernel);
-    sqlite3_bind_int(st, 17, o->kernel_update_pending);
-    sqlite3_bind_int64(st, 18, o->packages_changed_time_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    db_bind_int64(st, 17, o->kernel_update_pending);
+    db_bind_int64(st, 18, o->packages_changed_time_ms);
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot update OS state");
     st = q(s, Q_OS_HISTORY);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, t);
-    sqlite3_bind_int64(st, 3, vg_time_now_ms());
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, t);
+    db_bind_int64(st, 3, vg_time_now_ms());
     bind_text(st, 4, o->os_pretty_name);
     bind_text(st, 5, o->kernel_release);
     bind_text(st, 6, o->newest_kernel);
-    sqlite3_bind_int(st, 7, o->kernel_update_pending);
-    sqlite3_bind_int(st, 8, o->reboot_required);
+    db_bind_int64(st, 7, o->kernel_update_pending);
+    db_bind_int64(st, 8, o->reboot_required);
     bind_text(st, 9, o->os_id);
     bind_text(st, 10, o->os_version_id);
     bind_text(st, 11, o->os_version_codename);
     bind_text(st, 12, o->hostname);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot record OS history");
+    return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot record OS history");
 }
 
 static int apply_health(struct store *s, int64_t host_id, const Vigil__V1__AgentHealth *h,
                         int64_t t)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_HEALTH);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, (int64_t)h->rss_bytes);
-    sqlite3_bind_int64(st, 3, (int64_t)h->cpu_user_ms);
-    sqlite3_bind_int64(st, 4, (int64_t)h->cpu_system_ms);
-    sqlite3_bind_int64(st, 5, (int64_t)h->queued_events);
-    sqlite3_bind_int64(st, 6, (int64_t)h->dropped_total);
-    sqlite3_bind_int64(st, 7, t);
-    sqlite3_bind_int64(st, 8, (int64_t)h->spool_batches);
-    sqlite3_bind_int64(st, 9, (int64_t)h->spool_bytes);
+    struct db_stmt *st = q(s, Q_HOST_HEALTH);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, (int64_t)h->rss_bytes);
+    db_bind_int64(st, 3, (int64_t)h->cpu_user_ms);
+    db_bind_int64(st, 4, (int64_t)h->cpu_system_ms);
+    db_bind_int64(st, 5, (int64_t)h->queued_events);
+    db_bind_int64(st, 6, (int64_t)h->dropped_total);
+    db_bind_int64(st, 7, t);
+    db_bind_int64(st, 8, (int64_t)h->spool_batches);
+    db_bind_int64(st, 9, (int64_t)h->spool_bytes);
     bind_text(st, 10, h->process_source);
-    sqlite3_bind_int64(st, 11, h->isolation_verified_time_ms);
+    db_bind_int64(st, 11, h->isolation_verified_time_ms);
     if (h->confirm_interval_ms)
-        sqlite3_bind_int64(st, 12, (int64_t)h->confirm_interval_ms);
+        db_bind_int64(st, 12, (int64_t)h->confirm_interval_ms);
     else
-        sqlite3_bind_null(st, 12);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot update health");
+        db_bind_null(st, 12);
+    return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot update health");
 }
 
 static int apply_loss(struct store *s, int64_t host_id, uint64_t seq,
                       const Vigil__V1__LossRecord *l, int64_t recv_ms)
 {
-    sqlite3_stmt *st = q(s, Q_LOSS_INSERT);
+    struct db_stmt *st = q(s, Q_LOSS_INSERT);
     int batches = strcmp(l->unit, "batches") == 0;
 
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, (int64_t)seq);
-    sqlite3_bind_text(st, 3, l->source[0] ? l->source : "unknown", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, (int64_t)l->count);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, (int64_t)seq);
+    db_bind_text(st, 3, l->source[0] ? l->source : "unknown", -1);
+    db_bind_int64(st, 4, (int64_t)l->count);
     bind_text(st, 5, l->unit);
-    sqlite3_bind_int64(st, 6, l->first_time_ms);
-    sqlite3_bind_int64(st, 7, l->last_time_ms);
+    db_bind_int64(st, 6, l->first_time_ms);
+    db_bind_int64(st, 7, l->last_time_ms);
     bind_text(st, 8, l->reason);
-    sqlite3_bind_int64(st, 9, recv_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    db_bind_int64(st, 9, recv_ms);
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot record loss");
     st = q(s, Q_HOST_LOSS);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, batches ? 0 : (int64_t)l->count);
-    sqlite3_bind_int64(st, 3, batches ? (int64_t)l->count : 0);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot count loss");
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, batches ? 0 : (int64_t)l->count);
+    db_bind_int64(st, 3, batches ? (int64_t)l->count : 0);
+    return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot count loss");
 }
 
 static const char *manager_name(Vigil__V1__PackageManager m)
@@ -1407,32 +1396,32 @@ static const char *manager_name(Vigil__V1__PackageManager m)
     return m == VIGIL__V1__PACKAGE_MANAGER__PACKAGE_MANAGER_RPM ? "rpm" : "dpkg";
 }
 
-static int step_done(struct store *s, sqlite3_stmt *st, const char *what)
+static int step_done(struct store *s, struct db_stmt *st, const char *what)
 {
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, what);
+    return db_step(st) == DB_DONE ? 0 : db_err(s, what);
 }
 
 /* Binds ?1..?4: host, manager, name, arch. */
-static void bind_pkg_key(sqlite3_stmt *st, int64_t host_id, const char *m,
+static void bind_pkg_key(struct db_stmt *st, int64_t host_id, const char *m,
                          const Vigil__V1__Package *p)
 {
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-    sqlite3_bind_text(st, 3, p->name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, p->arch, -1, SQLITE_TRANSIENT);
+    db_bind_int64(st, 1, host_id);
+    db_bind_text(st, 2, m, -1);
+    db_bind_text(st, 3, p->name, -1);
+    db_bind_text(st, 4, p->arch, -1);
 }
 
 static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__PackageInventory *inv,
                            int64_t recv_ms)
 {
     const char *m = manager_name(inv->manager);
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     if (inv->part <= 1) { /* a new snapshot starts: drop any unfinished one */
         st = q(s, Q_STAGE_CLEAR);
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, host_id);
+        db_bind_text(st, 2, m, -1);
         if ((rc = step_done(s, st, "cannot clear staging")) != 0)
             return rc;
     }
@@ -1440,11 +1429,11 @@ static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__Pa
         const Vigil__V1__Package *p = inv->packages[i];
         st = q(s, Q_STAGE);
         bind_pkg_key(st, host_id, m, p);
-        sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
+        db_bind_text(st, 5, p->version, -1);
+        db_bind_text(st, 6, p->status, -1);
         bind_text(st, 7, p->source_name);
         bind_text(st, 8, p->source_version);
-        sqlite3_bind_int64(st, 9, p->install_time_ms);
+        db_bind_int64(st, 9, p->install_time_ms);
         if ((rc = step_done(s, st, "cannot stage package")) != 0)
             return rc;
     }
@@ -1455,10 +1444,10 @@ static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__Pa
                                  Q_STAGE_CLEAR };
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         st = q(s, steps[i]);
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, host_id);
+        db_bind_text(st, 2, m, -1);
         if (steps[i] != Q_STAGE_CLEAR && steps[i] != Q_SNAP_GONE)
-            sqlite3_bind_int64(st, 3, recv_ms);
+            db_bind_int64(st, 3, recv_ms);
         if ((rc = step_done(s, st, "cannot apply inventory snapshot")) != 0)
             return rc;
     }
@@ -1468,10 +1457,10 @@ static int apply_inventory(struct store *s, int64_t host_id, const Vigil__V1__Pa
 static int pkg_gone(struct store *s, int64_t host_id, const char *m, const Vigil__V1__Package *p,
                     int64_t recv_ms)
 {
-    sqlite3_stmt *st = q(s, Q_PKG_GONE_HIST);
+    struct db_stmt *st = q(s, Q_PKG_GONE_HIST);
     int rc;
     bind_pkg_key(st, host_id, m, p);
-    sqlite3_bind_int64(st, 5, recv_ms);
+    db_bind_int64(st, 5, recv_ms);
     if ((rc = step_done(s, st, "cannot record package removal")) != 0)
         return rc;
     st = q(s, Q_PKG_DEL);
@@ -1482,26 +1471,26 @@ static int pkg_gone(struct store *s, int64_t host_id, const char *m, const Vigil
 static int pkg_new(struct store *s, int64_t host_id, const char *m, const Vigil__V1__Package *p,
                    int64_t recv_ms)
 {
-    sqlite3_stmt *st = q(s, Q_PKG_UPSERT);
+    struct db_stmt *st = q(s, Q_PKG_UPSERT);
     int rc;
     bind_pkg_key(st, host_id, m, p);
-    sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
+    db_bind_text(st, 5, p->version, -1);
+    db_bind_text(st, 6, p->status, -1);
     bind_text(st, 7, p->source_name);
     bind_text(st, 8, p->source_version);
-    sqlite3_bind_int64(st, 9, recv_ms);
-    sqlite3_bind_int64(st, 10, p->install_time_ms);
+    db_bind_int64(st, 9, recv_ms);
+    db_bind_int64(st, 10, p->install_time_ms);
     if ((rc = step_done(s, st, "cannot store package")) != 0)
         return rc;
     st = q(s, Q_PKG_NEW_HIST);
     bind_pkg_key(st, host_id, m, p);
-    sqlite3_bind_text(st, 5, p->version, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, p->status, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 7, recv_ms);
+    db_bind_text(st, 5, p->version, -1);
+    db_bind_text(st, 6, p->status, -1);
+    db_bind_int64(st, 7, recv_ms);
     bind_text(st, 8, p->source_name);
     bind_text(st, 9, p->source_version);
     if (p->install_time_ms)
-        sqlite3_bind_int64(st, 10, p->install_time_ms);
+        db_bind_int64(st, 10, p->install_time_ms);
     return step_done(s, st, "cannot record package history");
 }
 
@@ -1549,21 +1538,21 @@ static int apply_history(struct store *s, int64_t host_id, uint64_t seq,
 
     for (size_t i = 0; i < h->n_events; i++) {
         const Vigil__V1__PackageEvent *e = h->events[i];
-        sqlite3_stmt *st;
+        struct db_stmt *st;
         if (!hist_event_ok(e, recv_ms)) {
             bad++;
             continue;
         }
         st = q(s, Q_PKG_EVENT);
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, e->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, e->arch, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, e->action, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 6, e->old_version, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 7, e->new_version, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 8, e->time_ms);
-        sqlite3_bind_int64(st, 9, recv_ms);
+        db_bind_int64(st, 1, host_id);
+        db_bind_text(st, 2, m, -1);
+        db_bind_text(st, 3, e->name, -1);
+        db_bind_text(st, 4, e->arch, -1);
+        db_bind_text(st, 5, e->action, -1);
+        db_bind_text(st, 6, e->old_version, -1);
+        db_bind_text(st, 7, e->new_version, -1);
+        db_bind_int64(st, 8, e->time_ms);
+        db_bind_int64(st, 9, recv_ms);
         if ((rc = step_done(s, st, "cannot store package event")) != 0)
             return rc;
     }
@@ -1587,50 +1576,50 @@ static int apply_pending(struct store *s, int64_t host_id, const Vigil__V1__Pend
     const char *m = manager_name(pu->manager);
     static const int steps[] = { Q_PEND_GONE_HIST, Q_PEND_GONE, Q_PEND_NEW_HIST, Q_PEND_UPSERT,
                                  Q_PEND_STAGE_CLEAR };
-    sqlite3_stmt *st = q(s, Q_PEND_STAGE_CLEAR);
+    struct db_stmt *st = q(s, Q_PEND_STAGE_CLEAR);
     int rc;
 
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+    db_bind_int64(st, 1, host_id);
+    db_bind_text(st, 2, m, -1);
     if ((rc = step_done(s, st, "cannot clear pending staging")) != 0)
         return rc;
     for (size_t i = 0; i < pu->n_updates; i++) {
         const Vigil__V1__PendingUpdate *u = pu->updates[i];
         st = q(s, Q_PEND_STAGE);
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
-        sqlite3_bind_text(st, 3, u->name, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 4, u->arch, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 5, u->installed_version, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 6, u->candidate_version, -1, SQLITE_TRANSIENT);
-        sqlite3_bind_text(st, 7, u->n_advisories ? u->advisories[0] : "", -1, SQLITE_TRANSIENT);
-        sqlite3_bind_int(st, 8, u->security);
+        db_bind_int64(st, 1, host_id);
+        db_bind_text(st, 2, m, -1);
+        db_bind_text(st, 3, u->name, -1);
+        db_bind_text(st, 4, u->arch, -1);
+        db_bind_text(st, 5, u->installed_version, -1);
+        db_bind_text(st, 6, u->candidate_version, -1);
+        db_bind_text(st, 7, u->n_advisories ? u->advisories[0] : "", -1);
+        db_bind_int64(st, 8, u->security);
         bind_text(st, 9, u->severity);
         bind_text(st, 10, u->origin);
         bind_text(st, 11, u->release_label);
         bind_text(st, 12, u->release_origin);
         bind_text(st, 13, u->site);
-        sqlite3_bind_int64(st, 14, u->released_time_ms);
-        sqlite3_bind_int64(st, 15, u->first_seen_time_ms);
-        sqlite3_bind_int64(st, 16, u->security_first_seen_time_ms);
-        sqlite3_bind_int64(st, 17, u->release_file_time_ms);
+        db_bind_int64(st, 14, u->released_time_ms);
+        db_bind_int64(st, 15, u->first_seen_time_ms);
+        db_bind_int64(st, 16, u->security_first_seen_time_ms);
+        db_bind_int64(st, 17, u->release_file_time_ms);
         if ((rc = step_done(s, st, "cannot stage pending update")) != 0)
             return rc;
     }
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         st = q(s, steps[i]);
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_text(st, 2, m, -1, SQLITE_STATIC);
+        db_bind_int64(st, 1, host_id);
+        db_bind_text(st, 2, m, -1);
         if (steps[i] != Q_PEND_STAGE_CLEAR && steps[i] != Q_PEND_GONE)
-            sqlite3_bind_int64(st, 3, t);
+            db_bind_int64(st, 3, t);
         if ((rc = step_done(s, st, "cannot apply pending updates")) != 0)
             return rc;
     }
     st = q(s, Q_PEND_HOST);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, t);
-    sqlite3_bind_int64(st, 3, pu->sources_refreshed_time_ms);
-    sqlite3_bind_int64(st, 4, pu->sources_failed);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, t);
+    db_bind_int64(st, 3, pu->sources_refreshed_time_ms);
+    db_bind_int64(st, 4, pu->sources_failed);
     bind_text(st, 5, pu->error);
     return step_done(s, st, "cannot update host pending counts");
 }
@@ -1648,18 +1637,18 @@ static int join_argv(ProtobufCBinaryData *a, size_t n, struct vg_buf *b)
     return 0;
 }
 
-static void bind_bytes(sqlite3_stmt *st, int i, const ProtobufCBinaryData *d)
+static void bind_bytes(struct db_stmt *st, int i, const ProtobufCBinaryData *d)
 {
     if (d->len)
-        sqlite3_bind_blob(st, i, d->data, (int)d->len, SQLITE_TRANSIENT);
+        db_bind_blob(st, i, d->data, (int)d->len);
     else
-        sqlite3_bind_null(st, i);
+        db_bind_null(st, i);
 }
 
 static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__ProcessExec *x,
                       int64_t event_ms, int64_t recv_ms)
 {
-    sqlite3_stmt *st = q(s, Q_PROC_EXEC);
+    struct db_stmt *st = q(s, Q_PROC_EXEC);
     struct vg_buf argv, unk;
     int rc;
 
@@ -1680,35 +1669,34 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
         rc = vg_buf_append(&unk, "", 1);
     if (rc)
         goto out;
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, x->pid);
-    sqlite3_bind_int64(st, 3, x->ppid);
-    sqlite3_bind_int64(st, 4, x->uid);
-    sqlite3_bind_int64(st, 5, x->euid);
-    sqlite3_bind_int64(st, 6, x->gid);
-    sqlite3_bind_int64(st, 7, x->egid);
-    sqlite3_bind_int64(st, 8, x->login_uid);
-    sqlite3_bind_int64(st, 9, x->session_id);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, x->pid);
+    db_bind_int64(st, 3, x->ppid);
+    db_bind_int64(st, 4, x->uid);
+    db_bind_int64(st, 5, x->euid);
+    db_bind_int64(st, 6, x->gid);
+    db_bind_int64(st, 7, x->egid);
+    db_bind_int64(st, 8, x->login_uid);
+    db_bind_int64(st, 9, x->session_id);
     bind_text(st, 10, x->comm);
     bind_bytes(st, 11, &x->exe_path);
-    sqlite3_bind_blob(st, 12, argv.data ? (const void *)argv.data : "", (int)argv.len,
-                      SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 13, x->argv_truncated);
+    db_bind_blob(st, 12, argv.data ? (const void *)argv.data : "", (int)argv.len);
+    db_bind_int64(st, 13, x->argv_truncated);
     bind_bytes(st, 14, &x->cwd);
     bind_bytes(st, 15, &x->parent_exe);
     bind_text(st, 16, x->container_id);
-    sqlite3_bind_int64(st, 17, (int64_t)x->cgroup_id);
+    db_bind_int64(st, 17, (int64_t)x->cgroup_id);
     bind_text(st, 18, x->exe_sha256);
-    sqlite3_bind_int64(st, 19, (int64_t)x->start_boot_ns);
+    db_bind_int64(st, 19, (int64_t)x->start_boot_ns);
     /* A start the source could not see (netlink, process gone): the
      * event's time, so that time queries and retention still find it. */
-    sqlite3_bind_int64(st, 20, x->start_time_ms ? x->start_time_ms : event_ms);
-    sqlite3_bind_int64(st, 21, x->similar);
+    db_bind_int64(st, 20, x->start_time_ms ? x->start_time_ms : event_ms);
+    db_bind_int64(st, 21, x->similar);
     bind_text(st, 22, (const char *)unk.data);
     bind_text(st, 23, x->source);
-    sqlite3_bind_int64(st, 24, recv_ms);
+    db_bind_int64(st, 24, recv_ms);
     bind_text(st, 25, x->hash_note);
-    sqlite3_bind_int(st, 26, x->forked);
+    db_bind_int64(st, 26, x->forked);
     rc = step_done(s, st, "cannot store exec");
 out:
     vg_buf_free(&argv);
@@ -1719,27 +1707,27 @@ out:
 static int apply_exit(struct store *s, int64_t host_id, const Vigil__V1__ProcessExit *x,
                       int64_t t)
 {
-    sqlite3_stmt *st = q(s, Q_PROC_EXIT);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, x->pid);
-    sqlite3_bind_int64(st, 3, (int64_t)x->start_boot_ns);
-    sqlite3_bind_int64(st, 4, t);
-    sqlite3_bind_int64(st, 5, x->exit_code);
-    sqlite3_bind_int64(st, 6, x->signal);
-    sqlite3_bind_int(st, 7, x->core_dumped);
-    sqlite3_bind_int64(st, 8, (int64_t)x->lifetime_ns);
+    struct db_stmt *st = q(s, Q_PROC_EXIT);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, x->pid);
+    db_bind_int64(st, 3, (int64_t)x->start_boot_ns);
+    db_bind_int64(st, 4, t);
+    db_bind_int64(st, 5, x->exit_code);
+    db_bind_int64(st, 6, x->signal);
+    db_bind_int64(st, 7, x->core_dumped);
+    db_bind_int64(st, 8, (int64_t)x->lifetime_ns);
     return step_done(s, st, "cannot store exit");
 }
 
 /* The agent id of host_id, or "?". */
 static void host_name(struct store *s, int64_t host_id, char *out, size_t outlen)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_BY_ID);
-    sqlite3_bind_int64(st, 1, host_id);
+    struct db_stmt *st = q(s, Q_HOST_BY_ID);
+    db_bind_int64(st, 1, host_id);
     snprintf(out, outlen, "?");
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(out, outlen, "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
+    if (db_step(st) == DB_ROW)
+        snprintf(out, outlen, "%s", (const char *)db_column_text(st, 0));
+    db_reset(st);
 }
 
 /* An agent start after an unclean stop: counted on the host, the last one
@@ -1748,7 +1736,7 @@ static void host_name(struct store *s, int64_t host_id, char *out, size_t outlen
 static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__AgentTamper *x,
                         int64_t t)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_TAMPER);
+    struct db_stmt *st = q(s, Q_HOST_TAMPER);
     char actor[160], target[128], detail[512];
     int rc, died = x->kind && strcmp(x->kind, "network-process-died") == 0;
 
@@ -1764,18 +1752,18 @@ static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__Agent
     if (x->prev_start_time_ms) {
         /* The same run reported again (its reporter died before the
          * report was spooled): in events, but counted and audited once. */
-        sqlite3_stmt *seen = q(s, Q_UNCLEAN_SEEN);
-        sqlite3_bind_int64(seen, 1, host_id);
-        sqlite3_bind_int64(seen, 2, x->prev_pid);
-        sqlite3_bind_int64(seen, 3, x->prev_start_time_ms);
+        struct db_stmt *seen = q(s, Q_UNCLEAN_SEEN);
+        db_bind_int64(seen, 1, host_id);
+        db_bind_int64(seen, 2, x->prev_pid);
+        db_bind_int64(seen, 3, x->prev_start_time_ms);
         if ((rc = step_done(s, seen, "cannot record an unclean stop")) != 0)
             return rc;
-        if (sqlite3_changes(s->db) == 0)
+        if (db_changes(s->db) == 0)
             return 0;
     }
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, x->start_time_ms ? x->start_time_ms : t);
-    sqlite3_bind_int64(st, 3, (int64_t)x->gap_ms);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, x->start_time_ms ? x->start_time_ms : t);
+    db_bind_int64(st, 3, (int64_t)x->gap_ms);
     if ((rc = step_done(s, st, "cannot record an unclean stop")) != 0)
         return rc;
     /* Killing the agent is what an intruder does first: the audit log
@@ -1797,18 +1785,18 @@ static int apply_tamper(struct store *s, int64_t host_id, const Vigil__V1__Agent
 static int apply_isolation(struct store *s, int64_t host_id, const Vigil__V1__IsolationState *x,
                            int64_t t)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_ISOLATION);
+    struct db_stmt *st = q(s, Q_HOST_ISOLATION);
     char actor[160], target[128];
     int rc;
 
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int(st, 2, x->isolated);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, x->isolated);
     if (x->isolated) {
-        sqlite3_bind_int64(st, 3, x->since_time_ms ? x->since_time_ms : t);
-        sqlite3_bind_int64(st, 4, t); /* a report of the rules in force confirms them */
+        db_bind_int64(st, 3, x->since_time_ms ? x->since_time_ms : t);
+        db_bind_int64(st, 4, t); /* a report of the rules in force confirms them */
     } else {
-        sqlite3_bind_null(st, 3);
-        sqlite3_bind_null(st, 4);
+        db_bind_null(st, 3);
+        db_bind_null(st, 4);
     }
     if ((rc = step_done(s, st, "cannot record isolation state")) != 0)
         return rc;
@@ -1816,11 +1804,11 @@ static int apply_isolation(struct store *s, int64_t host_id, const Vigil__V1__Is
         strcmp(x->change, "break-glass") != 0 && strcmp(x->change, "interrupted") != 0)
         return 0;
     st = q(s, Q_HOST_BY_ID);
-    sqlite3_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 1, host_id);
     snprintf(target, sizeof(target), "?");
-    if (sqlite3_step(st) == SQLITE_ROW)
-        snprintf(target, sizeof(target), "%s", (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
+    if (db_step(st) == DB_ROW)
+        snprintf(target, sizeof(target), "%s", (const char *)db_column_text(st, 0));
+    db_reset(st);
     snprintf(actor, sizeof(actor), "agent %s", target);
     return store_audit_append(s, actor, x->change[0] == 'b' ? "break-glass-release" : "isolation",
                               target, x->detail, x->change);
@@ -1834,140 +1822,139 @@ static int apply_snapshot(struct store *s, int64_t host_id, const Vigil__V1__Pro
     vg_buf_init(&argv, 1u << 20);
     for (size_t i = 0; i < x->n_processes && rc == 0; i++) {
         const Vigil__V1__ProcessInfo *p = x->processes[i];
-        sqlite3_stmt *st = q(s, Q_PROC_SNAP);
+        struct db_stmt *st = q(s, Q_PROC_SNAP);
         vg_buf_reset(&argv);
         if ((rc = join_argv(p->argv, p->n_argv, &argv)) != 0)
             break;
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_int64(st, 2, t);
-        sqlite3_bind_int64(st, 3, p->pid);
-        sqlite3_bind_int64(st, 4, p->ppid);
-        sqlite3_bind_int64(st, 5, p->uid);
-        sqlite3_bind_int64(st, 6, p->euid);
+        db_bind_int64(st, 1, host_id);
+        db_bind_int64(st, 2, t);
+        db_bind_int64(st, 3, p->pid);
+        db_bind_int64(st, 4, p->ppid);
+        db_bind_int64(st, 5, p->uid);
+        db_bind_int64(st, 6, p->euid);
         bind_text(st, 7, p->comm);
         bind_bytes(st, 8, &p->exe_path);
-        sqlite3_bind_blob(st, 9, argv.data ? (const void *)argv.data : "", (int)argv.len,
-                          SQLITE_TRANSIENT);
-        sqlite3_bind_int64(st, 10, (int64_t)p->start_boot_ns);
-        sqlite3_bind_int64(st, 11, p->start_time_ms);
+        db_bind_blob(st, 9, argv.data ? (const void *)argv.data : "", (int)argv.len);
+        db_bind_int64(st, 10, (int64_t)p->start_boot_ns);
+        db_bind_int64(st, 11, p->start_time_ms);
         rc = step_done(s, st, "cannot store process snapshot");
     }
     vg_buf_free(&argv);
     return rc;
 }
 
-static void row_proc(sqlite3_stmt *st, struct store_proc *p)
+static void row_proc(struct db_stmt *st, struct store_proc *p)
 {
     memset(p, 0, sizeof(*p));
-    p->pid = (uint32_t)sqlite3_column_int64(st, 0);
-    p->ppid = (uint32_t)sqlite3_column_int64(st, 1);
-    p->uid = (uint32_t)sqlite3_column_int64(st, 2);
-    p->euid = (uint32_t)sqlite3_column_int64(st, 3);
-    p->gid = (uint32_t)sqlite3_column_int64(st, 4);
-    p->egid = (uint32_t)sqlite3_column_int64(st, 5);
-    p->login_uid = (uint32_t)sqlite3_column_int64(st, 6);
-    p->session_id = (uint32_t)sqlite3_column_int64(st, 7);
-    p->comm = (const char *)sqlite3_column_text(st, 8);
-    p->exe = sqlite3_column_blob(st, 9);
-    p->exe_len = (size_t)sqlite3_column_bytes(st, 9);
-    p->argv = sqlite3_column_blob(st, 10);
-    p->argv_len = (size_t)sqlite3_column_bytes(st, 10);
-    p->argv_truncated = sqlite3_column_int(st, 11);
-    p->cwd = sqlite3_column_blob(st, 12);
-    p->cwd_len = (size_t)sqlite3_column_bytes(st, 12);
-    p->parent_exe = sqlite3_column_blob(st, 13);
-    p->parent_exe_len = (size_t)sqlite3_column_bytes(st, 13);
-    p->container_id = (const char *)sqlite3_column_text(st, 14);
-    p->cgroup_id = (uint64_t)sqlite3_column_int64(st, 15);
-    p->sha256 = (const char *)sqlite3_column_text(st, 16);
-    p->start_boot_ns = (uint64_t)sqlite3_column_int64(st, 17);
-    p->start_ms = sqlite3_column_int64(st, 18);
-    p->similar = (uint32_t)sqlite3_column_int64(st, 19);
-    p->unknown = (const char *)sqlite3_column_text(st, 20);
-    p->source = (const char *)sqlite3_column_text(st, 21);
-    p->exited = sqlite3_column_type(st, 22) != SQLITE_NULL;
-    p->exit_ms = sqlite3_column_int64(st, 22);
-    p->exit_code = (int32_t)sqlite3_column_int64(st, 23);
-    p->signal = (uint32_t)sqlite3_column_int64(st, 24);
-    p->core_dumped = sqlite3_column_int(st, 25);
-    p->lifetime_ns = (uint64_t)sqlite3_column_int64(st, 26);
-    p->recv_ms = sqlite3_column_int64(st, 27);
-    p->hash_note = (const char *)sqlite3_column_text(st, 28);
-    p->forked = sqlite3_column_int(st, 29);
+    p->pid = (uint32_t)db_column_int64(st, 0);
+    p->ppid = (uint32_t)db_column_int64(st, 1);
+    p->uid = (uint32_t)db_column_int64(st, 2);
+    p->euid = (uint32_t)db_column_int64(st, 3);
+    p->gid = (uint32_t)db_column_int64(st, 4);
+    p->egid = (uint32_t)db_column_int64(st, 5);
+    p->login_uid = (uint32_t)db_column_int64(st, 6);
+    p->session_id = (uint32_t)db_column_int64(st, 7);
+    p->comm = (const char *)db_column_text(st, 8);
+    p->exe = db_column_blob(st, 9);
+    p->exe_len = (size_t)db_column_bytes(st, 9);
+    p->argv = db_column_blob(st, 10);
+    p->argv_len = (size_t)db_column_bytes(st, 10);
+    p->argv_truncated = (int)db_column_int64(st, 11);
+    p->cwd = db_column_blob(st, 12);
+    p->cwd_len = (size_t)db_column_bytes(st, 12);
+    p->parent_exe = db_column_blob(st, 13);
+    p->parent_exe_len = (size_t)db_column_bytes(st, 13);
+    p->container_id = (const char *)db_column_text(st, 14);
+    p->cgroup_id = (uint64_t)db_column_int64(st, 15);
+    p->sha256 = (const char *)db_column_text(st, 16);
+    p->start_boot_ns = (uint64_t)db_column_int64(st, 17);
+    p->start_ms = db_column_int64(st, 18);
+    p->similar = (uint32_t)db_column_int64(st, 19);
+    p->unknown = (const char *)db_column_text(st, 20);
+    p->source = (const char *)db_column_text(st, 21);
+    p->exited = db_column_type(st, 22) != DB_NULL;
+    p->exit_ms = db_column_int64(st, 22);
+    p->exit_code = (int32_t)db_column_int64(st, 23);
+    p->signal = (uint32_t)db_column_int64(st, 24);
+    p->core_dumped = (int)db_column_int64(st, 25);
+    p->lifetime_ns = (uint64_t)db_column_int64(st, 26);
+    p->recv_ms = db_column_int64(st, 27);
+    p->hash_note = (const char *)db_column_text(st, 28);
+    p->forked = (int)db_column_int64(st, 29);
 }
 
 int store_processes(struct store *s, const char *agent_id, int64_t since_ms, const char *exe,
                     uint32_t pid, uint32_t limit,
                     int (*cb)(void *ctx, const struct store_proc *p), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_PROCESSES);
+    struct db_stmt *st = q(s, Q_PROCESSES);
     int rc;
 
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, since_ms);
+    db_bind_text(st, 1, agent_id, -1);
+    db_bind_int64(st, 2, since_ms);
     if (exe && exe[0])
-        sqlite3_bind_blob(st, 3, exe, (int)strlen(exe), SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, pid);
-    sqlite3_bind_int64(st, 5, limit ? (int64_t)limit : -1);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        db_bind_blob(st, 3, exe, (int)strlen(exe));
+    db_bind_int64(st, 4, pid);
+    db_bind_int64(st, 5, limit ? (int64_t)limit : -1);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_proc p;
         int r;
         row_proc(st, &p);
         if ((r = cb(ctx, &p)) != 0) {
-            sqlite3_reset(st);
+            db_reset(st);
             return r;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read processes");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read processes");
 }
 
 int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_t before_ms,
                      int (*cb)(void *ctx, const struct store_proc *p), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_PROC_PARENT);
+    struct db_stmt *st = q(s, Q_PROC_PARENT);
     int rc;
 
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, pid);
-    sqlite3_bind_int64(st, 3, before_ms);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_text(st, 1, agent_id, -1);
+    db_bind_int64(st, 2, pid);
+    db_bind_int64(st, 3, before_ms);
+    if ((rc = db_step(st)) == DB_ROW) {
         struct store_proc p;
         row_proc(st, &p);
         rc = cb(ctx, &p);
-        sqlite3_reset(st);
+        db_reset(st);
         return rc ? rc : 1;
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_DONE)
         return db_err(s, "cannot read a process");
     /* Started before the agent: the latest snapshot that had it. */
     st = q(s, Q_SNAP_AT);
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, pid);
-    sqlite3_bind_int64(st, 3, before_ms);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_text(st, 1, agent_id, -1);
+    db_bind_int64(st, 2, pid);
+    db_bind_int64(st, 3, before_ms);
+    if ((rc = db_step(st)) == DB_ROW) {
         struct store_proc p;
         memset(&p, 0, sizeof(p));
-        p.pid = (uint32_t)sqlite3_column_int64(st, 0);
-        p.ppid = (uint32_t)sqlite3_column_int64(st, 1);
-        p.uid = (uint32_t)sqlite3_column_int64(st, 2);
-        p.euid = (uint32_t)sqlite3_column_int64(st, 3);
-        p.comm = (const char *)sqlite3_column_text(st, 4);
-        p.exe = sqlite3_column_blob(st, 5);
-        p.exe_len = (size_t)sqlite3_column_bytes(st, 5);
-        p.argv = sqlite3_column_blob(st, 6);
-        p.argv_len = (size_t)sqlite3_column_bytes(st, 6);
-        p.start_boot_ns = (uint64_t)sqlite3_column_int64(st, 7);
-        p.start_ms = sqlite3_column_int64(st, 8);
-        p.recv_ms = sqlite3_column_int64(st, 9);
+        p.pid = (uint32_t)db_column_int64(st, 0);
+        p.ppid = (uint32_t)db_column_int64(st, 1);
+        p.uid = (uint32_t)db_column_int64(st, 2);
+        p.euid = (uint32_t)db_column_int64(st, 3);
+        p.comm = (const char *)db_column_text(st, 4);
+        p.exe = db_column_blob(st, 5);
+        p.exe_len = (size_t)db_column_bytes(st, 5);
+        p.argv = db_column_blob(st, 6);
+        p.argv_len = (size_t)db_column_bytes(st, 6);
+        p.start_boot_ns = (uint64_t)db_column_int64(st, 7);
+        p.start_ms = db_column_int64(st, 8);
+        p.recv_ms = db_column_int64(st, 9);
         p.source = "snapshot";
         rc = cb(ctx, &p);
-        sqlite3_reset(st);
+        db_reset(st);
         return rc ? rc : 1;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read a process snapshot");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read a process snapshot");
 }
 
 /* One chunk of query qi; adds what went to *n and to *more when the
@@ -1975,14 +1962,15 @@ int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_
 static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, uint64_t *n,
                        int *more, const char *what)
 {
-    sqlite3_stmt *st = q(s, qi);
-    int rc, changed;
+    struct db_stmt *st = q(s, qi);
+    int rc;
+    int64_t changed;
 
-    sqlite3_bind_int64(st, 1, bound);
-    sqlite3_bind_int64(st, 2, chunk);
+    db_bind_int64(st, 1, bound);
+    db_bind_int64(st, 2, chunk);
     if ((rc = step_done(s, st, what)) != 0)
         return rc;
-    changed = sqlite3_changes(s->db);
+    changed = db_changes(s->db);
     *n += (uint64_t)changed;
     if ((unsigned)changed >= chunk)
         *more = 1;
@@ -2042,10 +2030,10 @@ static void audit_hash(const struct store_audit *a, const char *prev, char out[6
 int store_audit_append(struct store *s, const char *actor, const char *action,
                        const char *target, const char *detail, const char *result)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     struct store_audit a;
     char prev[65] = AUDIT_GENESIS, hash[65];
-    int own = sqlite3_get_autocommit(s->db), rc;
+    int own = (!db_in_txn(s->db)), rc;
 
     /* Its own transaction when none is open: reading the last hash and
      * appending must not interleave with another append. */
@@ -2054,11 +2042,11 @@ int store_audit_append(struct store *s, const char *actor, const char *action,
     memset(&a, 0, sizeof(a));
     a.id = 1;
     st = q(s, Q_AUDIT_LAST);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        a.id = sqlite3_column_int64(st, 0) + 1;
-        snprintf(prev, sizeof(prev), "%s", (const char *)sqlite3_column_text(st, 1));
+    if ((rc = db_step(st)) == DB_ROW) {
+        a.id = db_column_int64(st, 0) + 1;
+        snprintf(prev, sizeof(prev), "%s", (const char *)db_column_text(st, 1));
     }
-    sqlite3_reset(st);
+    db_reset(st);
     a.time_ms = vg_time_now_ms();
     a.actor = actor ? actor : "";
     a.action = action ? action : "";
@@ -2067,15 +2055,15 @@ int store_audit_append(struct store *s, const char *actor, const char *action,
     a.result = result ? result : "";
     audit_hash(&a, prev, hash);
     st = q(s, Q_AUDIT_INSERT);
-    sqlite3_bind_int64(st, 1, a.id);
-    sqlite3_bind_int64(st, 2, a.time_ms);
-    sqlite3_bind_text(st, 3, a.actor, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, a.action, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, a.target, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, a.detail, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 7, a.result, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 8, prev, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 9, hash, -1, SQLITE_TRANSIENT);
+    db_bind_int64(st, 1, a.id);
+    db_bind_int64(st, 2, a.time_ms);
+    db_bind_text(st, 3, a.actor, -1);
+    db_bind_text(st, 4, a.action, -1);
+    db_bind_text(st, 5, a.target, -1);
+    db_bind_text(st, 6, a.detail, -1);
+    db_bind_text(st, 7, a.result, -1);
+    db_bind_text(st, 8, prev, -1);
+    db_bind_text(st, 9, hash, -1);
     rc = step_done(s, st, "cannot append to the audit log");
     if (own) {
         if (rc == 0)
@@ -2090,7 +2078,7 @@ int store_audit_list(struct store *s, int64_t since_ms, int verify,
                      int (*cb)(void *ctx, const struct store_audit *a), void *ctx,
                      int64_t *broken_id, char *why, size_t whylen)
 {
-    sqlite3_stmt *st = q(s, Q_AUDIT_LIST);
+    struct db_stmt *st = q(s, Q_AUDIT_LIST);
     char prev[65] = AUDIT_GENESIS;
     int64_t expect = 1;
     int rc;
@@ -2099,20 +2087,20 @@ int store_audit_list(struct store *s, int64_t since_ms, int verify,
     if (why && whylen)
         why[0] = '\0';
     /* Verifying walks the whole chain, from the first entry. */
-    sqlite3_bind_int64(st, 1, verify ? INT64_MIN : since_ms);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, verify ? INT64_MIN : since_ms);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_audit a;
         const char *stored_prev, *stored_hash;
         char h[65];
-        a.id = sqlite3_column_int64(st, 0);
-        a.time_ms = sqlite3_column_int64(st, 1);
-        a.actor = (const char *)sqlite3_column_text(st, 2);
-        a.action = (const char *)sqlite3_column_text(st, 3);
-        a.target = (const char *)sqlite3_column_text(st, 4);
-        a.detail = (const char *)sqlite3_column_text(st, 5);
-        a.result = (const char *)sqlite3_column_text(st, 6);
-        stored_prev = (const char *)sqlite3_column_text(st, 7);
-        stored_hash = (const char *)sqlite3_column_text(st, 8);
+        a.id = db_column_int64(st, 0);
+        a.time_ms = db_column_int64(st, 1);
+        a.actor = (const char *)db_column_text(st, 2);
+        a.action = (const char *)db_column_text(st, 3);
+        a.target = (const char *)db_column_text(st, 4);
+        a.detail = (const char *)db_column_text(st, 5);
+        a.result = (const char *)db_column_text(st, 6);
+        stored_prev = (const char *)db_column_text(st, 7);
+        stored_hash = (const char *)db_column_text(st, 8);
         a.hash = stored_hash;
         if (verify && !*broken_id) {
             audit_hash(&a, prev, h);
@@ -2132,54 +2120,54 @@ int store_audit_list(struct store *s, int64_t since_ms, int verify,
             expect = a.id + 1;
         }
         if (a.time_ms >= since_ms && cb && (rc = cb(ctx, &a)) != 0) {
-            sqlite3_reset(st);
+            db_reset(st);
             return rc;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the audit log");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read the audit log");
 }
 
 int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char head[65])
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     int rc;
 
     /* Entries not yet committed may still be rolled back. */
-    if (!sqlite3_get_autocommit(s->db))
+    if (!(!db_in_txn(s->db)))
         return -EBUSY;
     *entries = 0;
     *last = 0;
     snprintf(head, 65, "%s", AUDIT_GENESIS);
     st = q(s, Q_AUDIT_LAST);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const char *h = (const char *)sqlite3_column_text(st, 1);
-        *last = sqlite3_column_int64(st, 0);
+    if ((rc = db_step(st)) == DB_ROW) {
+        const char *h = (const char *)db_column_text(st, 1);
+        *last = db_column_int64(st, 0);
         snprintf(head, 65, "%s", h ? h : "");
     }
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
         return db_err(s, "cannot read the audit log's head");
     st = q(s, Q_AUDIT_COUNT);
-    if ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        *entries = (uint64_t)sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    return rc == SQLITE_ROW ? 0 : db_err(s, "cannot count the audit log");
+    if ((rc = db_step(st)) == DB_ROW)
+        *entries = (uint64_t)db_column_int64(st, 0);
+    db_reset(st);
+    return rc == DB_ROW ? 0 : db_err(s, "cannot count the audit log");
 }
 
 int store_pending(struct store *s, const char *agent_id, int security_only,
                   int (*cb)(void *ctx, const struct store_pending *p), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_PENDING);
+    struct db_stmt *st = q(s, Q_PENDING);
     int rc;
 
     if (agent_id)
-        sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 2, security_only);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+        db_bind_text(st, 1, agent_id, -1);
+    db_bind_int64(st, 2, security_only);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_pending p;
         int r;
-#define COL(i) ((const char *)sqlite3_column_text(st, (i)))
+#define COL(i) ((const char *)db_column_text(st, (i)))
         p.agent_id = COL(0);
         p.hostname = COL(1);
         p.manager = COL(2);
@@ -2188,53 +2176,53 @@ int store_pending(struct store *s, const char *agent_id, int security_only,
         p.installed_version = COL(5);
         p.candidate_version = COL(6);
         p.advisory = COL(7);
-        p.security = sqlite3_column_int(st, 8);
+        p.security = (int)db_column_int64(st, 8);
         p.severity = COL(9);
         p.origin = COL(10);
         p.release_label = COL(11);
         p.release_origin = COL(12);
         p.site = COL(13);
 #undef COL
-        p.released_ms = sqlite3_column_int64(st, 14);
-        p.agent_first_seen_ms = sqlite3_column_int64(st, 15);
-        p.security_first_seen_ms = sqlite3_column_int64(st, 16);
-        p.first_seen_ms = sqlite3_column_int64(st, 17);
-        p.refreshed_ms = sqlite3_column_int64(st, 18);
-        p.release_file_ms = sqlite3_column_int64(st, 19);
+        p.released_ms = db_column_int64(st, 14);
+        p.agent_first_seen_ms = db_column_int64(st, 15);
+        p.security_first_seen_ms = db_column_int64(st, 16);
+        p.first_seen_ms = db_column_int64(st, 17);
+        p.refreshed_ms = db_column_int64(st, 18);
+        p.release_file_ms = db_column_int64(st, 19);
         if ((r = cb(ctx, &p)) != 0) {
-            sqlite3_reset(st);
+            db_reset(st);
             return r;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read pending updates");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read pending updates");
 }
 
 int store_inventory(struct store *s, const char *agent_id,
                     int (*cb)(void *ctx, const struct store_pkg *p), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_INVENTORY);
+    struct db_stmt *st = q(s, Q_INVENTORY);
     int rc;
 
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_text(st, 1, agent_id, -1);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_pkg p;
         int r;
-        p.manager = (const char *)sqlite3_column_text(st, 0);
-        p.name = (const char *)sqlite3_column_text(st, 1);
-        p.arch = (const char *)sqlite3_column_text(st, 2);
-        p.version = (const char *)sqlite3_column_text(st, 3);
-        p.status = (const char *)sqlite3_column_text(st, 4);
-        p.source_name = (const char *)sqlite3_column_text(st, 5);
-        p.source_version = (const char *)sqlite3_column_text(st, 6);
-        p.first_seen_ms = sqlite3_column_int64(st, 7);
+        p.manager = (const char *)db_column_text(st, 0);
+        p.name = (const char *)db_column_text(st, 1);
+        p.arch = (const char *)db_column_text(st, 2);
+        p.version = (const char *)db_column_text(st, 3);
+        p.status = (const char *)db_column_text(st, 4);
+        p.source_name = (const char *)db_column_text(st, 5);
+        p.source_version = (const char *)db_column_text(st, 6);
+        p.first_seen_ms = db_column_int64(st, 7);
         if ((r = cb(ctx, &p)) != 0) {
-            sqlite3_reset(st);
+            db_reset(st);
             return r;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read inventory");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read inventory");
 }
 
 int store_package_hosts(struct store *s, const char *name,
@@ -2242,47 +2230,47 @@ int store_package_hosts(struct store *s, const char *name,
                                   const struct store_pkg *p),
                         void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_PACKAGE_HOSTS);
+    struct db_stmt *st = q(s, Q_PACKAGE_HOSTS);
     int rc;
 
-    sqlite3_bind_text(st, 1, name, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_text(st, 1, name, -1);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_pkg p;
         int r;
-        p.manager = (const char *)sqlite3_column_text(st, 2);
-        p.name = (const char *)sqlite3_column_text(st, 3);
-        p.arch = (const char *)sqlite3_column_text(st, 4);
-        p.version = (const char *)sqlite3_column_text(st, 5);
-        p.status = (const char *)sqlite3_column_text(st, 6);
-        p.source_name = (const char *)sqlite3_column_text(st, 7);
-        p.source_version = (const char *)sqlite3_column_text(st, 8);
-        p.first_seen_ms = sqlite3_column_int64(st, 9);
-        if ((r = cb(ctx, (const char *)sqlite3_column_text(st, 0),
-                    (const char *)sqlite3_column_text(st, 1), &p)) != 0) {
-            sqlite3_reset(st);
+        p.manager = (const char *)db_column_text(st, 2);
+        p.name = (const char *)db_column_text(st, 3);
+        p.arch = (const char *)db_column_text(st, 4);
+        p.version = (const char *)db_column_text(st, 5);
+        p.status = (const char *)db_column_text(st, 6);
+        p.source_name = (const char *)db_column_text(st, 7);
+        p.source_version = (const char *)db_column_text(st, 8);
+        p.first_seen_ms = db_column_int64(st, 9);
+        if ((r = cb(ctx, (const char *)db_column_text(st, 0),
+                    (const char *)db_column_text(st, 1), &p)) != 0) {
+            db_reset(st);
             return r;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read packages");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read packages");
 }
 
 /* ?1-?6 of a batches row: host, epoch, seq, created, received, events. */
-static void bind_batch_row(sqlite3_stmt *st, int64_t host_id, const ProtobufCBinaryData *epoch,
+static void bind_batch_row(struct db_stmt *st, int64_t host_id, const ProtobufCBinaryData *epoch,
                            const Vigil__V1__Batch *b, int64_t recv_ms)
 {
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
-    sqlite3_bind_int64(st, 4, b->created_time_ms);
-    sqlite3_bind_int64(st, 5, recv_ms);
-    sqlite3_bind_int64(st, 6, (int64_t)b->n_events);
+    db_bind_int64(st, 1, host_id);
+    db_bind_blob(st, 2, epoch->data, (int)epoch->len);
+    db_bind_int64(st, 3, (int64_t)b->seq);
+    db_bind_int64(st, 4, b->created_time_ms);
+    db_bind_int64(st, 5, recv_ms);
+    db_bind_int64(st, 6, (int64_t)b->n_events);
 }
 
 static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
                        const Vigil__V1__Batch *b, int64_t agent_sent_ms, int64_t recv_ms)
 {
-    sqlite3_stmt *st;
+    struct db_stmt *st;
     struct vg_buf body;
     size_t i;
     int rc = 0;
@@ -2299,9 +2287,9 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
     }
     st = q(s, Q_BATCH_INSERT);
     bind_batch_row(st, host_id, epoch, b, recv_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot store batch");
-    if (sqlite3_changes(s->db) == 0)
+    if (db_changes(s->db) == 0)
         return 0; /* already stored: a resend after a lost ack */
 
     vg_buf_init(&body, 16 * 1024 * 1024);
@@ -2311,15 +2299,14 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
         if ((rc = vg_pb_pack(&e->base, &body)) != 0)
             break;
         st = q(s, Q_EVENT_INSERT);
-        sqlite3_bind_int64(st, 1, host_id);
-        sqlite3_bind_int64(st, 2, (int64_t)b->seq);
-        sqlite3_bind_int64(st, 3, (int64_t)i);
-        sqlite3_bind_text(st, 4, event_kind(e), -1, SQLITE_STATIC);
-        sqlite3_bind_int64(st, 5, e->time_ms);
-        sqlite3_bind_int64(st, 6, recv_ms);
-        sqlite3_bind_blob(st, 7, body.data ? (const void *)body.data : "", (int)body.len,
-                          SQLITE_TRANSIENT);
-        if (sqlite3_step(st) != SQLITE_DONE) {
+        db_bind_int64(st, 1, host_id);
+        db_bind_int64(st, 2, (int64_t)b->seq);
+        db_bind_int64(st, 3, (int64_t)i);
+        db_bind_text(st, 4, event_kind(e), -1);
+        db_bind_int64(st, 5, e->time_ms);
+        db_bind_int64(st, 6, recv_ms);
+        db_bind_blob(st, 7, body.data ? (const void *)body.data : "", (int)body.len);
+        if (db_step(st) != DB_DONE) {
             rc = db_err(s, "cannot store event");
             break;
         }
@@ -2359,20 +2346,20 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
     if (rc)
         return rc;
     st = q(s, Q_STREAM_UPSERT);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_blob(st, 2, epoch->data, (int)epoch->len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, (int64_t)b->seq);
-    sqlite3_bind_int64(st, 4, recv_ms);
-    if (sqlite3_step(st) != SQLITE_DONE)
+    db_bind_int64(st, 1, host_id);
+    db_bind_blob(st, 2, epoch->data, (int)epoch->len);
+    db_bind_int64(st, 3, (int64_t)b->seq);
+    db_bind_int64(st, 4, recv_ms);
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot update stream");
     st = q(s, Q_HOST_SEEN);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, recv_ms);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, recv_ms);
     /* Skew: agent clock minus ours, from the frame's send time. */
     if (agent_sent_ms)
-        sqlite3_bind_int64(st, 3, agent_sent_ms - recv_ms);
-    sqlite3_bind_int64(st, 4, (int64_t)b->seq);
-    if (sqlite3_step(st) != SQLITE_DONE)
+        db_bind_int64(st, 3, agent_sent_ms - recv_ms);
+    db_bind_int64(st, 4, (int64_t)b->seq);
+    if (db_step(st) != DB_DONE)
         return db_err(s, "cannot update host");
     return 1;
 }
@@ -2393,11 +2380,11 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
             snprintf(s->err, sizeof(s->err), "%s", vg_strerror(rc));
         return rc;
     }
-    if (sqlite3_exec(s->db, "SAVEPOINT batch", NULL, NULL, NULL) != SQLITE_OK)
+    if (db_exec(s->db, "SAVEPOINT batch") != DB_OK)
         return db_err(s, "cannot begin a savepoint");
     rc = batch_apply(s, host_id, epoch, b, agent_sent_ms, recv_ms);
     if (rc >= 0) {
-        if (sqlite3_exec(s->db, "RELEASE batch", NULL, NULL, NULL) == SQLITE_OK)
+        if (db_exec(s->db, "RELEASE batch") == DB_OK)
             return rc;
         rc = db_err(s, "cannot release a savepoint");
     }
@@ -2406,11 +2393,11 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
     /* SQLite may have rolled the whole transaction back already (disk
      * full, I/O error): then there is no savepoint left to go back to,
      * and store_txn_lost() says so. */
-    if (!sqlite3_get_autocommit(s->db) &&
-        (sqlite3_exec(s->db, "ROLLBACK TO batch", NULL, NULL, NULL) != SQLITE_OK ||
-         sqlite3_exec(s->db, "RELEASE batch", NULL, NULL, NULL) != SQLITE_OK)) {
+    if (!(!db_in_txn(s->db)) &&
+        (db_exec(s->db, "ROLLBACK TO batch") != DB_OK ||
+         db_exec(s->db, "RELEASE batch") != DB_OK)) {
         log_warnx("[store] cannot undo a failed batch: %s (%s); rolling back its group",
-                  sqlite3_errmsg(s->db), s->path);
+                  db_errmsg(s->db), s->path);
         store_rollback(s);
     }
     return rc;
@@ -2419,16 +2406,16 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
 int store_batch_reject(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
                        const Vigil__V1__Batch *b, int64_t recv_ms, const char *why)
 {
-    sqlite3_stmt *st = q(s, Q_BATCH_REJECT);
+    struct db_stmt *st = q(s, Q_BATCH_REJECT);
     Vigil__V1__LossRecord l = VIGIL__V1__LOSS_RECORD__INIT;
     char reason[300];
     int rc;
 
     bind_batch_row(st, host_id, epoch, b, recv_ms);
-    sqlite3_bind_text(st, 7, why, -1, SQLITE_TRANSIENT);
+    db_bind_text(st, 7, why, -1);
     if ((rc = step_done(s, st, "cannot record a rejected batch")) != 0)
         return rc;
-    if (sqlite3_changes(s->db) == 0)
+    if (db_changes(s->db) == 0)
         return 0; /* stored or rejected before: a resend */
     snprintf(reason, sizeof(reason), "batch %llu rejected by the collector: %s",
              (unsigned long long)b->seq, why);
@@ -2443,64 +2430,64 @@ int store_batch_reject(struct store *s, int64_t host_id, const ProtobufCBinaryDa
 
 int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_HOSTS);
+    struct db_stmt *st = q(s, Q_HOSTS);
     int rc;
 
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_host h;
         int r;
-        h.agent_id = (const char *)sqlite3_column_text(st, 0);
-        h.hostname = (const char *)sqlite3_column_text(st, 1);
-        h.tags_json = (const char *)sqlite3_column_text(st, 2);
-        h.os_pretty_name = (const char *)sqlite3_column_text(st, 3);
-        h.kernel_release = (const char *)sqlite3_column_text(st, 4);
-        h.agent_version = (const char *)sqlite3_column_text(st, 5);
-        h.first_seen_ms = sqlite3_column_int64(st, 6);
-        h.last_seen_ms = sqlite3_column_int64(st, 7);
-        h.clock_skew_ms = sqlite3_column_int64(st, 8);
-        h.last_seq = (uint64_t)sqlite3_column_int64(st, 9);
-        h.spool_batches = (uint64_t)sqlite3_column_int64(st, 10);
-        h.spool_bytes = (uint64_t)sqlite3_column_int64(st, 11);
-        h.loss_events = (uint64_t)sqlite3_column_int64(st, 12);
-        h.loss_batches = (uint64_t)sqlite3_column_int64(st, 13);
-        h.newest_kernel = (const char *)sqlite3_column_text(st, 14);
-        h.kernel_update_pending = sqlite3_column_int(st, 15);
-        h.reboot_required = sqlite3_column_int(st, 16);
-        h.packages_changed_ms = sqlite3_column_int64(st, 17);
-        h.boot_time_ms = sqlite3_column_int64(st, 18);
-        h.pending_known = sqlite3_column_type(st, 19) != SQLITE_NULL;
-        h.pending_updates = (uint32_t)sqlite3_column_int64(st, 20);
-        h.pending_security = (uint32_t)sqlite3_column_int64(st, 21);
-        h.pending_security_since_ms = sqlite3_column_int64(st, 22);
-        h.pending_refreshed_ms = sqlite3_column_int64(st, 23);
-        h.pending_error = (const char *)sqlite3_column_text(st, 24);
-        h.process_source = (const char *)sqlite3_column_text(st, 25);
-        h.isolated = sqlite3_column_int(st, 26);
-        h.isolated_since_ms = sqlite3_column_int64(st, 27);
-        h.revoked_ms = sqlite3_column_int64(st, 28);
-        h.unclean_stops = (uint64_t)sqlite3_column_int64(st, 29);
-        h.last_unclean_stop_ms = sqlite3_column_int64(st, 30);
-        h.last_unclean_gap_ms = (uint64_t)sqlite3_column_int64(st, 31);
-        h.isolation_verified_ms = sqlite3_column_int64(st, 32);
-        h.confirm_interval_ms = (uint64_t)sqlite3_column_int64(st, 33);
-        h.retired_ms = sqlite3_column_int64(st, 34);
-        h.retired_by = (const char *)sqlite3_column_text(st, 35);
-        h.retire_reason = (const char *)sqlite3_column_text(st, 36);
-        h.clone_count = (uint64_t)sqlite3_column_int64(st, 37);
-        h.clone_first_ms = sqlite3_column_int64(st, 38);
-        h.clone_last_ms = sqlite3_column_int64(st, 39);
-        h.clone_evidence = (const char *)sqlite3_column_text(st, 40);
-        h.duplicates_refused = (uint64_t)sqlite3_column_int64(st, 41);
-        h.last_duplicate_ms = sqlite3_column_int64(st, 42);
-        h.last_duplicate_addr = (const char *)sqlite3_column_text(st, 43);
-        h.machine_id = (const char *)sqlite3_column_text(st, 44);
+        h.agent_id = (const char *)db_column_text(st, 0);
+        h.hostname = (const char *)db_column_text(st, 1);
+        h.tags_json = (const char *)db_column_text(st, 2);
+        h.os_pretty_name = (const char *)db_column_text(st, 3);
+        h.kernel_release = (const char *)db_column_text(st, 4);
+        h.agent_version = (const char *)db_column_text(st, 5);
+        h.first_seen_ms = db_column_int64(st, 6);
+        h.last_seen_ms = db_column_int64(st, 7);
+        h.clock_skew_ms = db_column_int64(st, 8);
+        h.last_seq = (uint64_t)db_column_int64(st, 9);
+        h.spool_batches = (uint64_t)db_column_int64(st, 10);
+        h.spool_bytes = (uint64_t)db_column_int64(st, 11);
+        h.loss_events = (uint64_t)db_column_int64(st, 12);
+        h.loss_batches = (uint64_t)db_column_int64(st, 13);
+        h.newest_kernel = (const char *)db_column_text(st, 14);
+        h.kernel_update_pending = (int)db_column_int64(st, 15);
+        h.reboot_required = (int)db_column_int64(st, 16);
+        h.packages_changed_ms = db_column_int64(st, 17);
+        h.boot_time_ms = db_column_int64(st, 18);
+        h.pending_known = db_column_type(st, 19) != DB_NULL;
+        h.pending_updates = (uint32_t)db_column_int64(st, 20);
+        h.pending_security = (uint32_t)db_column_int64(st, 21);
+        h.pending_security_since_ms = db_column_int64(st, 22);
+        h.pending_refreshed_ms = db_column_int64(st, 23);
+        h.pending_error = (const char *)db_column_text(st, 24);
+        h.process_source = (const char *)db_column_text(st, 25);
+        h.isolated = (int)db_column_int64(st, 26);
+        h.isolated_since_ms = db_column_int64(st, 27);
+        h.revoked_ms = db_column_int64(st, 28);
+        h.unclean_stops = (uint64_t)db_column_int64(st, 29);
+        h.last_unclean_stop_ms = db_column_int64(st, 30);
+        h.last_unclean_gap_ms = (uint64_t)db_column_int64(st, 31);
+        h.isolation_verified_ms = db_column_int64(st, 32);
+        h.confirm_interval_ms = (uint64_t)db_column_int64(st, 33);
+        h.retired_ms = db_column_int64(st, 34);
+        h.retired_by = (const char *)db_column_text(st, 35);
+        h.retire_reason = (const char *)db_column_text(st, 36);
+        h.clone_count = (uint64_t)db_column_int64(st, 37);
+        h.clone_first_ms = db_column_int64(st, 38);
+        h.clone_last_ms = db_column_int64(st, 39);
+        h.clone_evidence = (const char *)db_column_text(st, 40);
+        h.duplicates_refused = (uint64_t)db_column_int64(st, 41);
+        h.last_duplicate_ms = db_column_int64(st, 42);
+        h.last_duplicate_addr = (const char *)db_column_text(st, 43);
+        h.machine_id = (const char *)db_column_text(st, 44);
         if ((r = cb(ctx, &h)) != 0) {
-            sqlite3_reset(st);
+            db_reset(st);
             return r;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot list hosts");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot list hosts");
 }
 
 /* ---- commands ---- */
@@ -2508,49 +2495,49 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
 int store_host_retire(struct store *s, int64_t host_id, int64_t now, const char *by,
                       const char *reason)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_RETIRE);
-    sqlite3_bind_int64(st, 1, host_id);
+    struct db_stmt *st = q(s, Q_HOST_RETIRE);
+    db_bind_int64(st, 1, host_id);
     if (now)
-        sqlite3_bind_int64(st, 2, now);
+        db_bind_int64(st, 2, now);
     else
-        sqlite3_bind_null(st, 2);
+        db_bind_null(st, 2);
     bind_text(st, 3, now ? by : NULL);
     bind_text(st, 4, now ? reason : NULL);
-    return sqlite3_step(st) == SQLITE_DONE ? 0 : db_err(s, "cannot retire host");
+    return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot retire host");
 }
 
 int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, char *hostname,
                     size_t hlen)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_BY_AGENT);
+    struct db_stmt *st = q(s, Q_HOST_BY_AGENT);
     int rc;
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *host_id = sqlite3_column_int64(st, 0);
+    db_bind_text(st, 1, agent_id, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        *host_id = db_column_int64(st, 0);
         if (hostname)
             snprintf(hostname, hlen, "%s",
-                     sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+                     db_column_text(st, 1) ? (const char *)db_column_text(st, 1) : "");
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_reset(st);
+    if (rc == DB_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot look up host");
+    return rc == DB_DONE ? 0 : db_err(s, "cannot look up host");
 }
 
 int store_command_add(struct store *s, const struct store_command *c, const void *body,
                       size_t len)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_INSERT);
-    sqlite3_bind_text(st, 1, c->id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, c->host_id);
-    sqlite3_bind_text(st, 3, c->action, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 4, c->operator_name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 5, c->reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 6, c->detail ? c->detail : "", -1, SQLITE_TRANSIENT);
-    sqlite3_bind_blob(st, 7, body, (int)len, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 8, c->issued_ms);
-    sqlite3_bind_int64(st, 9, c->expires_ms);
+    struct db_stmt *st = q(s, Q_CMD_INSERT);
+    db_bind_text(st, 1, c->id, -1);
+    db_bind_int64(st, 2, c->host_id);
+    db_bind_text(st, 3, c->action, -1);
+    db_bind_text(st, 4, c->operator_name, -1);
+    db_bind_text(st, 5, c->reason, -1);
+    db_bind_text(st, 6, c->detail ? c->detail : "", -1);
+    db_bind_blob(st, 7, body, (int)len);
+    db_bind_int64(st, 8, c->issued_ms);
+    db_bind_int64(st, 9, c->expires_ms);
     return step_done(s, st, "cannot queue the command");
 }
 
@@ -2559,32 +2546,32 @@ int store_commands_unfinished(struct store *s, int64_t host_id,
                                         int state),
                               void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_UNFINISHED);
+    struct db_stmt *st = q(s, Q_CMD_UNFINISHED);
     int rc;
     /* Collected first: the callback may update the same rows. */
     struct item { char id[VG_UUID_STR]; void *body; size_t len; int state; } *v = NULL;
     size_t n = 0, cap = 0;
 
-    sqlite3_bind_int64(st, 1, host_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
-        const void *b = sqlite3_column_blob(st, 1);
-        size_t len = (size_t)sqlite3_column_bytes(st, 1);
+    db_bind_int64(st, 1, host_id);
+    while ((rc = db_step(st)) == DB_ROW) {
+        const void *b = db_column_blob(st, 1);
+        size_t len = (size_t)db_column_bytes(st, 1);
         if (n == cap) {
             struct item *nv = realloc(v, (cap = cap ? cap * 2 : 8) * sizeof(*v));
             if (!nv)
                 break;
             v = nv;
         }
-        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)sqlite3_column_text(st, 0));
+        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)db_column_text(st, 0));
         v[n].body = malloc(len ? len : 1);
         if (!v[n].body)
             break;
         memcpy(v[n].body, b, len);
         v[n].len = len;
-        v[n].state = sqlite3_column_int(st, 2);
+        v[n].state = (int)db_column_int64(st, 2);
         n++;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     for (size_t i = 0; i < n; i++) {
         if (cb(ctx, v[i].id, v[i].body, v[i].len, v[i].state) != 0) {
             for (; i < n; i++)
@@ -2594,55 +2581,55 @@ int store_commands_unfinished(struct store *s, int64_t host_id,
         free(v[i].body);
     }
     free(v);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(s, "cannot list queued commands");
+    return rc == DB_DONE || rc == DB_ROW ? 0 : db_err(s, "cannot list queued commands");
 }
 
 int store_command_delivered(struct store *s, const char *id, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_DELIVERED);
+    struct db_stmt *st = q(s, Q_CMD_DELIVERED);
     int rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_text(st, 1, id, -1);
+    db_bind_int64(st, 2, now);
     if ((rc = step_done(s, st, "cannot mark the command delivered")) != 0)
         return rc;
-    return sqlite3_changes(s->db) > 0;
+    return db_changes(s->db) > 0;
 }
 
 int store_command_cancel(struct store *s, const char *id, const char *message, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_CANCEL);
+    struct db_stmt *st = q(s, Q_CMD_CANCEL);
     int rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
+    db_bind_text(st, 1, id, -1);
     bind_text(st, 2, message);
-    sqlite3_bind_int64(st, 3, now);
+    db_bind_int64(st, 3, now);
     if ((rc = step_done(s, st, "cannot cancel the command")) != 0)
         return rc;
-    return sqlite3_changes(s->db) > 0;
+    return db_changes(s->db) > 0;
 }
 
 int store_command_update(struct store *s, int64_t host_id, const char *id, int state,
                          const char *message, int64_t now, char *action, size_t alen)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_GET);
+    struct db_stmt *st = q(s, Q_CMD_GET);
     int rc, cur = -1;
 
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    if (sqlite3_step(st) == SQLITE_ROW) {
-        snprintf(action, alen, "%s", (const char *)sqlite3_column_text(st, 0));
-        cur = sqlite3_column_int(st, 1);
+    db_bind_text(st, 1, id, -1);
+    if (db_step(st) == DB_ROW) {
+        snprintf(action, alen, "%s", (const char *)db_column_text(st, 0));
+        cur = (int)db_column_int64(st, 1);
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (cur < 0)
         return 0;
     st = q(s, Q_CMD_STATE);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int(st, 2, state);
+    db_bind_text(st, 1, id, -1);
+    db_bind_int64(st, 2, state);
     bind_text(st, 3, message);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int64(st, 5, host_id);
+    db_bind_int64(st, 4, now);
+    db_bind_int64(st, 5, host_id);
     if ((rc = step_done(s, st, "cannot record the command's state")) != 0)
         return rc;
-    return sqlite3_changes(s->db) > 0;
+    return db_changes(s->db) > 0;
 }
 
 int store_commands_expire(struct store *s, int64_t now,
@@ -2650,21 +2637,21 @@ int store_commands_expire(struct store *s, int64_t now,
                                     const char *agent_id),
                           void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_EXPIRE_LIST);
+    struct db_stmt *st = q(s, Q_CMD_EXPIRE_LIST);
     struct item { char id[VG_UUID_STR], action[16], agent[VG_CERT_NAME_MAX + 1]; } v[64];
     size_t n = 0;
     int rc;
 
-    sqlite3_bind_int64(st, 1, now);
-    while (n < 64 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 1, now);
+    while (n < 64 && (rc = db_step(st)) == DB_ROW) {
         /* cppcheck takes sizeof(v[n].id) for a read of it. */
         // cppcheck-suppress legacyUninitvar
-        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)sqlite3_column_text(st, 0));
-        snprintf(v[n].action, sizeof(v[n].action), "%s", (const char *)sqlite3_column_text(st, 1));
-        snprintf(v[n].agent, sizeof(v[n].agent), "%s", (const char *)sqlite3_column_text(st, 2));
+        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)db_column_text(st, 0));
+        snprintf(v[n].action, sizeof(v[n].action), "%s", (const char *)db_column_text(st, 1));
+        snprintf(v[n].agent, sizeof(v[n].agent), "%s", (const char *)db_column_text(st, 2));
         n++;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     for (size_t i = 0; i < n; i++) {
         int64_t host;
         char action[16];
@@ -2681,50 +2668,50 @@ int store_commands_expire(struct store *s, int64_t now,
 int store_commands(struct store *s, const char *agent_id, const char *command_id,
                    uint32_t limit, int (*cb)(void *ctx, const struct store_command *c), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_LIST);
+    struct db_stmt *st = q(s, Q_CMD_LIST);
     int rc;
 
     bind_text(st, 1, agent_id);
     bind_text(st, 2, command_id);
-    sqlite3_bind_int64(st, 3, limit);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    db_bind_int64(st, 3, limit);
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_command c;
         int r;
         memset(&c, 0, sizeof(c));
-        c.id = (const char *)sqlite3_column_text(st, 0);
-        c.agent_id = (const char *)sqlite3_column_text(st, 1);
-        c.hostname = (const char *)sqlite3_column_text(st, 2);
-        c.action = (const char *)sqlite3_column_text(st, 3);
-        c.operator_name = (const char *)sqlite3_column_text(st, 4);
-        c.reason = (const char *)sqlite3_column_text(st, 5);
-        c.detail = (const char *)sqlite3_column_text(st, 6);
-        c.issued_ms = sqlite3_column_int64(st, 7);
-        c.expires_ms = sqlite3_column_int64(st, 8);
-        c.state = sqlite3_column_int(st, 9);
-        c.message = (const char *)sqlite3_column_text(st, 10);
-        c.delivered_ms = sqlite3_column_int64(st, 11);
-        c.finished_ms = sqlite3_column_int64(st, 12);
-        c.updated_ms = sqlite3_column_int64(st, 13);
+        c.id = (const char *)db_column_text(st, 0);
+        c.agent_id = (const char *)db_column_text(st, 1);
+        c.hostname = (const char *)db_column_text(st, 2);
+        c.action = (const char *)db_column_text(st, 3);
+        c.operator_name = (const char *)db_column_text(st, 4);
+        c.reason = (const char *)db_column_text(st, 5);
+        c.detail = (const char *)db_column_text(st, 6);
+        c.issued_ms = db_column_int64(st, 7);
+        c.expires_ms = db_column_int64(st, 8);
+        c.state = (int)db_column_int64(st, 9);
+        c.message = (const char *)db_column_text(st, 10);
+        c.delivered_ms = db_column_int64(st, 11);
+        c.finished_ms = db_column_int64(st, 12);
+        c.updated_ms = db_column_int64(st, 13);
         if ((r = cb(ctx, &c)) != 0) {
-            sqlite3_reset(st);
+            db_reset(st);
             return r;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot list commands");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot list commands");
 }
 
 int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t since_ms)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_ISOLATION);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int(st, 2, isolated);
+    struct db_stmt *st = q(s, Q_HOST_ISOLATION);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, isolated);
     if (isolated) {
-        sqlite3_bind_int64(st, 3, since_ms);
-        sqlite3_bind_int64(st, 4, since_ms);
+        db_bind_int64(st, 3, since_ms);
+        db_bind_int64(st, 4, since_ms);
     } else {
-        sqlite3_bind_null(st, 3);
-        sqlite3_bind_null(st, 4);
+        db_bind_null(st, 3);
+        db_bind_null(st, 4);
     }
     return step_done(s, st, "cannot record isolation state");
 }
@@ -2734,95 +2721,95 @@ int store_host_isolation(struct store *s, int64_t host_id, int isolated, int64_t
 int store_command_info(struct store *s, const char *id, int64_t *host_id, char *action,
                        size_t alen, int *state, void **body, size_t *blen)
 {
-    sqlite3_stmt *st = q(s, Q_CMD_INFO);
+    struct db_stmt *st = q(s, Q_CMD_INFO);
     int rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        size_t n = (size_t)sqlite3_column_bytes(st, 3);
-        *host_id = sqlite3_column_int64(st, 0);
-        snprintf(action, alen, "%s", (const char *)sqlite3_column_text(st, 1));
-        *state = sqlite3_column_int(st, 2);
+    db_bind_text(st, 1, id, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        size_t n = (size_t)db_column_bytes(st, 3);
+        *host_id = db_column_int64(st, 0);
+        snprintf(action, alen, "%s", (const char *)db_column_text(st, 1));
+        *state = (int)db_column_int64(st, 2);
         if (body) {
             *body = malloc(n ? n : 1);
             if (*body && n)
-                memcpy(*body, sqlite3_column_blob(st, 3), n);
+                memcpy(*body, db_column_blob(st, 3), n);
             *blen = n;
         }
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_reset(st);
+    if (rc == DB_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the command");
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read the command");
 }
 
-static void coll_row(sqlite3_stmt *st, struct store_collection *c)
+static void coll_row(struct db_stmt *st, struct store_collection *c)
 {
     memset(c, 0, sizeof(*c));
-    c->id = (const char *)sqlite3_column_text(st, 0);
-    c->command_id = (const char *)sqlite3_column_text(st, 1);
-    c->host_id = sqlite3_column_int64(st, 2);
-    c->name = (const char *)sqlite3_column_text(st, 3);
-    c->state = (const char *)sqlite3_column_text(st, 4);
-    c->error = (const char *)sqlite3_column_text(st, 5);
-    c->started_ms = sqlite3_column_int64(st, 6);
-    c->completed_ms = sqlite3_column_int64(st, 7);
-    c->size = (uint64_t)sqlite3_column_int64(st, 8);
-    c->received = (uint64_t)sqlite3_column_int64(st, 9);
-    c->sha256 = (const char *)sqlite3_column_text(st, 10);
-    c->chunks = (uint32_t)sqlite3_column_int64(st, 11);
-    c->path = (const char *)sqlite3_column_text(st, 12);
-    c->agent_id = (const char *)sqlite3_column_text(st, 13);
+    c->id = (const char *)db_column_text(st, 0);
+    c->command_id = (const char *)db_column_text(st, 1);
+    c->host_id = db_column_int64(st, 2);
+    c->name = (const char *)db_column_text(st, 3);
+    c->state = (const char *)db_column_text(st, 4);
+    c->error = (const char *)db_column_text(st, 5);
+    c->started_ms = db_column_int64(st, 6);
+    c->completed_ms = db_column_int64(st, 7);
+    c->size = (uint64_t)db_column_int64(st, 8);
+    c->received = (uint64_t)db_column_int64(st, 9);
+    c->sha256 = (const char *)db_column_text(st, 10);
+    c->chunks = (uint32_t)db_column_int64(st, 11);
+    c->path = (const char *)db_column_text(st, 12);
+    c->agent_id = (const char *)db_column_text(st, 13);
 }
 
 int store_collection_get(struct store *s, const char *id,
                          int (*cb)(void *ctx, const struct store_collection *c), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_GET);
+    struct db_stmt *st = q(s, Q_COLL_GET);
     int rc, r = 0;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    db_bind_text(st, 1, id, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
         struct store_collection c;
         coll_row(st, &c);
         r = cb(ctx, &c);
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_reset(st);
+    if (rc == DB_ROW)
         return r ? r : 1;
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the collection");
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read the collection");
 }
 
 int store_collection_create(struct store *s, const char *id, const char *command_id,
                             int64_t host_id, const char *name, const char *path, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_CREATE);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, command_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 3, host_id);
+    struct db_stmt *st = q(s, Q_COLL_CREATE);
+    db_bind_text(st, 1, id, -1);
+    db_bind_text(st, 2, command_id, -1);
+    db_bind_int64(st, 3, host_id);
     bind_text(st, 4, name);
-    sqlite3_bind_int64(st, 5, now);
-    sqlite3_bind_text(st, 6, path, -1, SQLITE_TRANSIENT);
+    db_bind_int64(st, 5, now);
+    db_bind_text(st, 6, path, -1);
     return step_done(s, st, "cannot record the collection");
 }
 
 int store_collection_chunk(struct store *s, const char *id, uint64_t offset, uint64_t len,
                            int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_CHUNK);
+    struct db_stmt *st = q(s, Q_COLL_CHUNK);
     int rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, (int64_t)len);
-    sqlite3_bind_int64(st, 3, (int64_t)offset);
+    db_bind_text(st, 1, id, -1);
+    db_bind_int64(st, 2, (int64_t)len);
+    db_bind_int64(st, 3, (int64_t)offset);
     if ((rc = step_done(s, st, "cannot record the chunk")) != 0)
         return rc;
-    if (sqlite3_changes(s->db) != 1)
+    if (db_changes(s->db) != 1)
         return -ESTALE;
     st = q(s, Q_COLL_CHUNK_ROW);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, (int64_t)offset);
-    sqlite3_bind_int64(st, 3, (int64_t)len);
-    sqlite3_bind_int64(st, 4, now);
+    db_bind_text(st, 1, id, -1);
+    db_bind_int64(st, 2, (int64_t)offset);
+    db_bind_int64(st, 3, (int64_t)len);
+    db_bind_int64(st, 4, now);
     return step_done(s, st, "cannot record the chunk");
 }
 
@@ -2830,13 +2817,13 @@ int store_collection_finish(struct store *s, const char *id, const char *state,
                             const char *error, uint64_t size, const char *sha256,
                             const char *path, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_FINISH);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, state, -1, SQLITE_TRANSIENT);
+    struct db_stmt *st = q(s, Q_COLL_FINISH);
+    db_bind_text(st, 1, id, -1);
+    db_bind_text(st, 2, state, -1);
     bind_text(st, 3, error);
-    sqlite3_bind_int64(st, 4, (int64_t)size);
+    db_bind_int64(st, 4, (int64_t)size);
     bind_text(st, 5, sha256);
-    sqlite3_bind_int64(st, 6, now);
+    db_bind_int64(st, 6, now);
     bind_text(st, 7, path);
     return step_done(s, st, "cannot record the collection's end");
 }
@@ -2845,41 +2832,41 @@ int store_collections(struct store *s, const char *agent_id, const char *collect
                       const char *command_id,
                       int (*cb)(void *ctx, const struct store_collection *c), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_LIST);
+    struct db_stmt *st = q(s, Q_COLL_LIST);
     int rc;
     bind_text(st, 1, agent_id);
     bind_text(st, 2, collection_id);
     bind_text(st, 3, command_id);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_collection c;
         int r;
         memset(&c, 0, sizeof(c));
-        c.id = (const char *)sqlite3_column_text(st, 0);
-        c.command_id = (const char *)sqlite3_column_text(st, 1);
-        c.agent_id = (const char *)sqlite3_column_text(st, 2);
-        c.hostname = (const char *)sqlite3_column_text(st, 3);
-        c.name = (const char *)sqlite3_column_text(st, 4);
-        c.operator_name = (const char *)sqlite3_column_text(st, 5);
-        c.reason = (const char *)sqlite3_column_text(st, 6);
-        c.requested_ms = sqlite3_column_int64(st, 7);
-        c.started_ms = sqlite3_column_int64(st, 8);
-        c.completed_ms = sqlite3_column_int64(st, 9);
-        c.size = (uint64_t)sqlite3_column_int64(st, 10);
-        c.received = (uint64_t)sqlite3_column_int64(st, 11);
-        c.sha256 = (const char *)sqlite3_column_text(st, 12);
-        c.state = (const char *)sqlite3_column_text(st, 13);
-        c.error = (const char *)sqlite3_column_text(st, 14);
-        c.chunks = (uint32_t)sqlite3_column_int64(st, 15);
-        c.path = (const char *)sqlite3_column_text(st, 16);
+        c.id = (const char *)db_column_text(st, 0);
+        c.command_id = (const char *)db_column_text(st, 1);
+        c.agent_id = (const char *)db_column_text(st, 2);
+        c.hostname = (const char *)db_column_text(st, 3);
+        c.name = (const char *)db_column_text(st, 4);
+        c.operator_name = (const char *)db_column_text(st, 5);
+        c.reason = (const char *)db_column_text(st, 6);
+        c.requested_ms = db_column_int64(st, 7);
+        c.started_ms = db_column_int64(st, 8);
+        c.completed_ms = db_column_int64(st, 9);
+        c.size = (uint64_t)db_column_int64(st, 10);
+        c.received = (uint64_t)db_column_int64(st, 11);
+        c.sha256 = (const char *)db_column_text(st, 12);
+        c.state = (const char *)db_column_text(st, 13);
+        c.error = (const char *)db_column_text(st, 14);
+        c.chunks = (uint32_t)db_column_int64(st, 15);
+        c.path = (const char *)db_column_text(st, 16);
         /* Rows are read into the callback; its downloads with a second
          * statement. */
         if ((r = cb(ctx, &c)) != 0) {
-            sqlite3_reset(st);
+            db_reset(st);
             return r;
         }
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot list collections");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot list collections");
 }
 
 int store_collection_downloads(struct store *s, const char *id,
@@ -2887,43 +2874,43 @@ int store_collection_downloads(struct store *s, const char *id,
                                          int64_t time_ms),
                                void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_DL_LIST);
+    struct db_stmt *st = q(s, Q_COLL_DL_LIST);
     int rc;
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        if (cb(ctx, (const char *)sqlite3_column_text(st, 0),
-               (const char *)sqlite3_column_text(st, 1), sqlite3_column_int64(st, 2)) != 0)
+    db_bind_text(st, 1, id, -1);
+    while ((rc = db_step(st)) == DB_ROW)
+        if (cb(ctx, (const char *)db_column_text(st, 0),
+               (const char *)db_column_text(st, 1), db_column_int64(st, 2)) != 0)
             break;
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(s, "cannot list downloads");
+    db_reset(st);
+    return rc == DB_DONE || rc == DB_ROW ? 0 : db_err(s, "cannot list downloads");
 }
 
 int store_collection_download(struct store *s, const char *id, const char *op,
                               const char *peer, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_DL);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, op, -1, SQLITE_TRANSIENT);
+    struct db_stmt *st = q(s, Q_COLL_DL);
+    db_bind_text(st, 1, id, -1);
+    db_bind_text(st, 2, op, -1);
     bind_text(st, 3, peer);
-    sqlite3_bind_int64(st, 4, now);
+    db_bind_int64(st, 4, now);
     return step_done(s, st, "cannot record the download");
 }
 
 int store_collections_old(struct store *s, int64_t before_ms,
                           int (*cb)(void *ctx, const char *id, const char *path), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_OLD);
+    struct db_stmt *st = q(s, Q_COLL_OLD);
     char ids[100][VG_UUID_STR], paths[100][512];
     size_t n = 0;
     int rc;
-    sqlite3_bind_int64(st, 1, before_ms);
-    while (n < 100 && (rc = sqlite3_step(st)) == SQLITE_ROW) {
-        snprintf(ids[n], sizeof(ids[n]), "%s", (const char *)sqlite3_column_text(st, 0));
+    db_bind_int64(st, 1, before_ms);
+    while (n < 100 && (rc = db_step(st)) == DB_ROW) {
+        snprintf(ids[n], sizeof(ids[n]), "%s", (const char *)db_column_text(st, 0));
         snprintf(paths[n], sizeof(paths[n]), "%s",
-                 sqlite3_column_text(st, 1) ? (const char *)sqlite3_column_text(st, 1) : "");
+                 db_column_text(st, 1) ? (const char *)db_column_text(st, 1) : "");
         n++;
     }
-    sqlite3_reset(st);
+    db_reset(st);
     for (size_t i = 0; i < n; i++)
         cb(ctx, ids[i], paths[i]);
     return 0;
@@ -2931,9 +2918,9 @@ int store_collections_old(struct store *s, int64_t before_ms,
 
 int store_collection_rewind(struct store *s, const char *id, uint64_t received)
 {
-    sqlite3_stmt *st = q(s, Q_COLL_REWIND);
-    sqlite3_bind_text(st, 1, id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, (int64_t)received);
+    struct db_stmt *st = q(s, Q_COLL_REWIND);
+    db_bind_text(st, 1, id, -1);
+    db_bind_int64(st, 2, (int64_t)received);
     return step_done(s, st, "cannot rewind the collection");
 }
 
@@ -2941,160 +2928,160 @@ int store_collection_rewind(struct store *s, const char *id, uint64_t received)
 
 int store_cert_seen(struct store *s, int64_t host_id, const char *serial, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_CERT_SEEN);
-    sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, host_id);
-    sqlite3_bind_int64(st, 3, now);
+    struct db_stmt *st = q(s, Q_CERT_SEEN);
+    db_bind_text(st, 1, serial, -1);
+    db_bind_int64(st, 2, host_id);
+    db_bind_int64(st, 3, now);
     return step_done(s, st, "cannot record the certificate");
 }
 
 int store_revoke_host(struct store *s, int64_t host_id, const char *reason, const char *op,
                       int64_t now, int (*cb)(void *ctx, const char *serial), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_REVOKE_CERTS);
+    struct db_stmt *st = q(s, Q_REVOKE_CERTS);
     int rc;
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, op, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, now);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        cb(ctx, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    if (rc != SQLITE_DONE)
+    db_bind_int64(st, 1, host_id);
+    db_bind_text(st, 2, reason, -1);
+    db_bind_text(st, 3, op, -1);
+    db_bind_int64(st, 4, now);
+    while ((rc = db_step(st)) == DB_ROW)
+        cb(ctx, (const char *)db_column_text(st, 0));
+    db_reset(st);
+    if (rc != DB_DONE)
         return db_err(s, "cannot revoke");
     st = q(s, Q_REVOKE_HOST);
-    sqlite3_bind_int64(st, 1, host_id);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_int64(st, 1, host_id);
+    db_bind_int64(st, 2, now);
     return step_done(s, st, "cannot mark the host revoked");
 }
 
 int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_REVOKED_ALL);
+    struct db_stmt *st = q(s, Q_REVOKED_ALL);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        cb(ctx, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read revoked certificates");
+    while ((rc = db_step(st)) == DB_ROW)
+        cb(ctx, (const char *)db_column_text(st, 0));
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read revoked certificates");
 }
 
 int store_host_tags(struct store *s, const char *agent_id, char **tags_json)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_TAGS);
+    struct db_stmt *st = q(s, Q_HOST_TAGS);
     int rc;
     *tags_json = NULL;
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW && !(*tags_json = strdup((const char *)sqlite3_column_text(st, 0))))
+    db_bind_text(st, 1, agent_id, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW && !(*tags_json = strdup((const char *)db_column_text(st, 0))))
         rc = -ENOMEM;
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_reset(st);
+    if (rc == DB_ROW)
         return 1;
     if (rc == -ENOMEM)
         return rc;
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot look up host");
+    return rc == DB_DONE ? 0 : db_err(s, "cannot look up host");
 }
 
 int store_operator_seen(struct store *s, const char *serial, const char *name, const char *role,
                         int64_t not_after_ms, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_OPERATOR_SEEN);
-    sqlite3_bind_text(st, 1, serial, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, name, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, role, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, not_after_ms);
-    sqlite3_bind_int64(st, 5, now);
+    struct db_stmt *st = q(s, Q_OPERATOR_SEEN);
+    db_bind_text(st, 1, serial, -1);
+    db_bind_text(st, 2, name, -1);
+    db_bind_text(st, 3, role, -1);
+    db_bind_int64(st, 4, not_after_ms);
+    db_bind_int64(st, 5, now);
     return step_done(s, st, "cannot record the operator certificate");
 }
 
 int store_operators(struct store *s, int (*cb)(void *ctx, const struct store_operator *o),
                     void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_OPERATORS);
+    struct db_stmt *st = q(s, Q_OPERATORS);
     int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!stop && (rc = db_step(st)) == DB_ROW) {
         struct store_operator o = {
-            .serial = (const char *)sqlite3_column_text(st, 0),
-            .name = (const char *)sqlite3_column_text(st, 1),
-            .role = (const char *)sqlite3_column_text(st, 2),
-            .not_after_ms = sqlite3_column_int64(st, 3),
-            .first_seen_ms = sqlite3_column_int64(st, 4),
-            .last_seen_ms = sqlite3_column_int64(st, 5),
-            .revoked_ms = sqlite3_column_int64(st, 6),
-            .revoke_reason = (const char *)sqlite3_column_text(st, 7),
+            .serial = (const char *)db_column_text(st, 0),
+            .name = (const char *)db_column_text(st, 1),
+            .role = (const char *)db_column_text(st, 2),
+            .not_after_ms = db_column_int64(st, 3),
+            .first_seen_ms = db_column_int64(st, 4),
+            .last_seen_ms = db_column_int64(st, 5),
+            .revoked_ms = db_column_int64(st, 6),
+            .revoke_reason = (const char *)db_column_text(st, 7),
         };
         stop = cb(ctx, &o);
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (stop)
         return stop;
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read operators");
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read operators");
 }
 
 int store_revoke_operator(struct store *s, const char *name, const char *serial,
                           const char *reason, const char *op, int64_t now,
                           int (*cb)(void *ctx, const char *serial), void *ctx)
 {
-    sqlite3_stmt *st = q(s, name ? Q_REVOKE_OPERATOR : Q_REVOKE_SERIAL);
+    struct db_stmt *st = q(s, name ? Q_REVOKE_OPERATOR : Q_REVOKE_SERIAL);
     int rc;
-    sqlite3_bind_text(st, 1, name ? name : serial, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, reason, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 3, op, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, now);
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW)
-        cb(ctx, (const char *)sqlite3_column_text(st, 0));
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot revoke");
+    db_bind_text(st, 1, name ? name : serial, -1);
+    db_bind_text(st, 2, reason, -1);
+    db_bind_text(st, 3, op, -1);
+    db_bind_int64(st, 4, now);
+    while ((rc = db_step(st)) == DB_ROW)
+        cb(ctx, (const char *)db_column_text(st, 0));
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot revoke");
 }
 
 int store_revoked_list(struct store *s, int (*cb)(void *ctx, const struct store_revoked *r),
                        void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_REVOKED_LIST);
+    struct db_stmt *st = q(s, Q_REVOKED_LIST);
     int rc, stop = 0;
-    while (!stop && (rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while (!stop && (rc = db_step(st)) == DB_ROW) {
         struct store_revoked r = {
-            .serial = (const char *)sqlite3_column_text(st, 0),
-            .time_ms = sqlite3_column_int64(st, 1),
-            .reason = (const char *)sqlite3_column_text(st, 2),
-            .by = (const char *)sqlite3_column_text(st, 3),
-            .subject = (const char *)sqlite3_column_text(st, 4),
+            .serial = (const char *)db_column_text(st, 0),
+            .time_ms = db_column_int64(st, 1),
+            .reason = (const char *)db_column_text(st, 2),
+            .by = (const char *)db_column_text(st, 3),
+            .subject = (const char *)db_column_text(st, 4),
         };
         stop = cb(ctx, &r);
     }
-    sqlite3_reset(st);
+    db_reset(st);
     if (stop)
         return stop;
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read revoked certificates");
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read revoked certificates");
 }
 
 /* ---- enrollment tokens ---- */
 
-static void token_row(sqlite3_stmt *st, struct store_token *t)
+static void token_row(struct db_stmt *st, struct store_token *t)
 {
     memset(t, 0, sizeof(*t));
-    t->hash = (const char *)sqlite3_column_text(st, 0);
-    t->label = (const char *)sqlite3_column_text(st, 1);
-    t->created_by = (const char *)sqlite3_column_text(st, 2);
-    t->created_ms = sqlite3_column_int64(st, 3);
-    t->expires_ms = sqlite3_column_int64(st, 4);
-    t->max_uses = (uint32_t)sqlite3_column_int64(st, 5);
-    t->uses = (uint32_t)sqlite3_column_int64(st, 6);
-    t->revoked_ms = sqlite3_column_int64(st, 7);
-    t->failures = (uint32_t)sqlite3_column_int64(st, 8);
-    t->locked_ms = sqlite3_column_int64(st, 9);
+    t->hash = (const char *)db_column_text(st, 0);
+    t->label = (const char *)db_column_text(st, 1);
+    t->created_by = (const char *)db_column_text(st, 2);
+    t->created_ms = db_column_int64(st, 3);
+    t->expires_ms = db_column_int64(st, 4);
+    t->max_uses = (uint32_t)db_column_int64(st, 5);
+    t->uses = (uint32_t)db_column_int64(st, 6);
+    t->revoked_ms = db_column_int64(st, 7);
+    t->failures = (uint32_t)db_column_int64(st, 8);
+    t->locked_ms = db_column_int64(st, 9);
 }
 
 int store_token_add(struct store *s, const char *hash, const char *selector, const char *label,
                     const char *by, int64_t now, int64_t expires, uint32_t max_uses)
 {
-    sqlite3_stmt *st = q(s, Q_TOKEN_ADD);
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
+    struct db_stmt *st = q(s, Q_TOKEN_ADD);
+    db_bind_text(st, 1, hash, -1);
     bind_text(st, 2, label);
-    sqlite3_bind_text(st, 3, by, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 4, now);
-    sqlite3_bind_int64(st, 5, expires);
-    sqlite3_bind_int64(st, 6, max_uses);
+    db_bind_text(st, 3, by, -1);
+    db_bind_int64(st, 4, now);
+    db_bind_int64(st, 5, expires);
+    db_bind_int64(st, 6, max_uses);
     bind_text(st, 7, selector);
     return step_done(s, st, "cannot store the token");
 }
@@ -3102,19 +3089,19 @@ int store_token_add(struct store *s, const char *hash, const char *selector, con
 static int token_find(struct store *s, int query, const char *key,
                       int (*cb)(void *ctx, const struct store_token *t), void *ctx)
 {
-    sqlite3_stmt *st = q(s, query);
+    struct db_stmt *st = q(s, query);
     int rc;
-    sqlite3_bind_text(st, 1, key, -1, SQLITE_TRANSIENT);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
+    db_bind_text(st, 1, key, -1);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
         struct store_token t;
         token_row(st, &t);
         cb(ctx, &t);
     }
-    sqlite3_reset(st);
-    if (rc == SQLITE_ROW)
+    db_reset(st);
+    if (rc == DB_ROW)
         return 1;
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot read the token");
+    return rc == DB_DONE ? 0 : db_err(s, "cannot read the token");
 }
 
 int store_token_find(struct store *s, const char *hash,
@@ -3132,69 +3119,69 @@ int store_token_find_selector(struct store *s, const char *selector,
 int store_token_fail(struct store *s, const char *hash, uint32_t max_failures, int64_t now,
                      uint32_t *failures, int64_t *locked_ms)
 {
-    sqlite3_stmt *st = q(s, Q_TOKEN_FAIL);
+    struct db_stmt *st = q(s, Q_TOKEN_FAIL);
     int rc;
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, max_failures);
-    sqlite3_bind_int64(st, 3, now);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW) {
-        *failures = (uint32_t)sqlite3_column_int64(st, 0);
-        *locked_ms = sqlite3_column_int64(st, 1);
-        rc = sqlite3_step(st);
+    db_bind_text(st, 1, hash, -1);
+    db_bind_int64(st, 2, max_failures);
+    db_bind_int64(st, 3, now);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        *failures = (uint32_t)db_column_int64(st, 0);
+        *locked_ms = db_column_int64(st, 1);
+        rc = db_step(st);
     } else {
         *failures = 0;
         *locked_ms = 0;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE ? 0 : db_err(s, "cannot count the token's failure");
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot count the token's failure");
 }
 
 int store_token_use(struct store *s, const char *hash, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_TOKEN_USE);
+    struct db_stmt *st = q(s, Q_TOKEN_USE);
     int rc;
-    sqlite3_bind_text(st, 1, hash, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_text(st, 1, hash, -1);
+    db_bind_int64(st, 2, now);
     if ((rc = step_done(s, st, "cannot use the token")) != 0)
         return rc;
-    return sqlite3_changes(s->db) == 1;
+    return db_changes(s->db) == 1;
 }
 
 int store_tokens(struct store *s, int (*cb)(void *ctx, const struct store_token *t), void *ctx)
 {
-    sqlite3_stmt *st = q(s, Q_TOKEN_LIST);
+    struct db_stmt *st = q(s, Q_TOKEN_LIST);
     int rc;
-    while ((rc = sqlite3_step(st)) == SQLITE_ROW) {
+    while ((rc = db_step(st)) == DB_ROW) {
         struct store_token t;
         token_row(st, &t);
         if (cb(ctx, &t) != 0)
             break;
     }
-    sqlite3_reset(st);
-    return rc == SQLITE_DONE || rc == SQLITE_ROW ? 0 : db_err(s, "cannot list tokens");
+    db_reset(st);
+    return rc == DB_DONE || rc == DB_ROW ? 0 : db_err(s, "cannot list tokens");
 }
 
 int store_token_revoke(struct store *s, const char *hash_prefix, int64_t now)
 {
-    sqlite3_stmt *st = q(s, Q_TOKEN_REVOKE);
+    struct db_stmt *st = q(s, Q_TOKEN_REVOKE);
     int rc;
-    sqlite3_bind_text(st, 1, hash_prefix, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_int64(st, 2, now);
+    db_bind_text(st, 1, hash_prefix, -1);
+    db_bind_int64(st, 2, now);
     if ((rc = step_done(s, st, "cannot revoke the token")) != 0)
         return rc;
-    return sqlite3_changes(s->db);
+    return (int)(db_changes(s->db) > 1000000 ? 1000000 : db_changes(s->db));
 }
 
 int store_enrollment_add(struct store *s, const char *agent_id, const char *token_hash,
                          const char *label, int64_t now, const char *addr, const char *hostname,
                          const char *machine_id, const char *serial)
 {
-    sqlite3_stmt *st = q(s, Q_ENROLLMENT_ADD);
-    sqlite3_bind_text(st, 1, agent_id, -1, SQLITE_TRANSIENT);
-    sqlite3_bind_text(st, 2, token_hash, -1, SQLITE_TRANSIENT);
+    struct db_stmt *st = q(s, Q_ENROLLMENT_ADD);
+    db_bind_text(st, 1, agent_id, -1);
+    db_bind_text(st, 2, token_hash, -1);
     bind_text(st, 3, label);
-    sqlite3_bind_int64(st, 4, now);
+    db_bind_int64(st, 4, now);
     bind_text(st, 5, addr);
     bind_text(st, 6, hostname);
     bind_text(st, 7, machine_id);
@@ -3204,15 +3191,15 @@ int store_enrollment_add(struct store *s, const char *agent_id, const char *toke
 
 int64_t store_host_revoked(struct store *s, int64_t host_id)
 {
-    sqlite3_stmt *st = q(s, Q_HOST_REVOKED);
+    struct db_stmt *st = q(s, Q_HOST_REVOKED);
     int64_t v = 0;
     int rc;
-    sqlite3_bind_int64(st, 1, host_id);
-    rc = sqlite3_step(st);
-    if (rc == SQLITE_ROW)
-        v = sqlite3_column_int64(st, 0);
-    sqlite3_reset(st);
-    if (rc != SQLITE_ROW && rc != SQLITE_DONE)
+    db_bind_int64(st, 1, host_id);
+    rc = db_step(st);
+    if (rc == DB_ROW)
+        v = db_column_int64(st, 0);
+    db_reset(st);
+    if (rc != DB_ROW && rc != DB_DONE)
         return db_err(s, "cannot read the host's revocation");
     return v;
 }

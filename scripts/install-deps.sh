@@ -52,6 +52,9 @@ cpio
 libcmocka-dev
 libsqlite3-dev
 sqlite3
+libpq-dev
+postgresql-15
+postgresql-client-15
 libinih-dev
 libjansson-dev
 zlib1g-dev
@@ -126,6 +129,15 @@ case " $missing " in
 *" prometheus "*)
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
+# postgresql-15 is there for the tests (tests/pg-server.sh runs throwaway
+# clusters of its own); the packaged cluster's service is not wanted.
+case " $missing " in
+*" postgresql-15 "*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now postgresql >/dev/null 2>&1 || true
     fi
     ;;
 esac

@@ -1,0 +1,671 @@
+/*
+ * The collector's database connection, SQLite or PostgreSQL (db.h).
+ *
+ * SQLite: thin wrappers over its API.  PostgreSQL: a statement is a name,
+ * its SQL with ?N turned into $N, and its bound parameters in text form
+ * (bytea in binary); it is prepared on the server the first time it runs,
+ * with the types of the parameters bound then, and its result is read a
+ * row per db_step().
+ */
+#include <ctype.h>
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <libpq-fe.h>
+#include <sqlite3.h>
+
+#include "db.h"
+#include "util.h"
+
+/* PostgreSQL type OIDs (pg_type.dat); libpq does not export them. */
+#define OID_BOOL 16
+#define OID_BYTEA 17
+#define OID_INT8 20
+#define OID_INT2 21
+#define OID_INT4 23
+#define OID_TEXT 25
+#define OID_FLOAT4 700
+#define OID_FLOAT8 701
+#define OID_NUMERIC 1700
+
+/* At most this many parameters in one statement (multi-row inserts). */
+#define DB_MAX_PARAMS 4096
+
+struct db {
+    enum db_kind kind;
+    sqlite3 *lite;
+    PGconn *pg;
+    unsigned next_name;  /* prepared statement names: s1, s2, ... */
+    int last_class;      /* PostgreSQL: the class of the last failure */
+    int64_t changes;
+    char err[512];
+};
+
+struct db_stmt {
+    struct db *d;
+    sqlite3_stmt *lite;
+    /* PostgreSQL */
+    char name[24];
+    char *sql;
+    int nparams, prepared;
+    char **vals;
+    int *lens, *fmts;
+    Oid *types;
+    PGresult *res;
+    int row, nrows, ran;
+    unsigned char *blob; /* the last column read as bytea, decoded */
+    size_t blob_len;
+};
+
+int db_is_url(const char *target)
+{
+    return target && (strncmp(target, "postgresql://", 13) == 0 ||
+                      strncmp(target, "postgres://", 11) == 0);
+}
+
+/* ---- errors ---- */
+
+static int lite_class(int rc)
+{
+    switch (rc & 0xff) {
+    case SQLITE_OK: return DB_OK;
+    case SQLITE_ROW: return DB_ROW;
+    case SQLITE_DONE: return DB_DONE;
+    case SQLITE_BUSY:
+    case SQLITE_LOCKED: return DB_BUSY;
+    case SQLITE_FULL: return DB_FULL;
+    case SQLITE_CONSTRAINT: return DB_CONSTRAINT;
+    case SQLITE_TOOBIG: return DB_TOOBIG;
+    case SQLITE_MISMATCH: return DB_MISMATCH;
+    default: return DB_ERROR;
+    }
+}
+
+/* The class of a failed PostgreSQL result, its message kept. */
+static int pg_fail(struct db *d, const PGresult *r)
+{
+    const char *state = r ? PQresultErrorField(r, PG_DIAG_SQLSTATE) : NULL;
+    const char *msg = r ? PQresultErrorMessage(r) : NULL;
+    size_t n;
+
+    if (!msg || !msg[0])
+        msg = PQerrorMessage(d->pg);
+    snprintf(d->err, sizeof(d->err), "%s", msg && msg[0] ? msg : "out of memory");
+    n = strlen(d->err);
+    while (n && (d->err[n - 1] == '\n' || d->err[n - 1] == ' '))
+        d->err[--n] = '\0';
+    d->last_class = DB_ERROR;
+    if (!state)
+        return DB_ERROR;
+    if (strncmp(state, "23", 2) == 0) /* integrity constraint violation */
+        d->last_class = DB_CONSTRAINT;
+    else if (strcmp(state, "53100") == 0) /* disk full */
+        d->last_class = DB_FULL;
+    else if (strcmp(state, "54000") == 0 || strcmp(state, "22001") == 0) /* too long */
+        d->last_class = DB_TOOBIG;
+    else if (strncmp(state, "22", 2) == 0) /* data exception: a value of a wrong type */
+        d->last_class = DB_MISMATCH;
+    else if (strcmp(state, "40001") == 0 || strcmp(state, "40P01") == 0 ||
+             strcmp(state, "55P03") == 0) /* serialization, deadlock, lock not available */
+        d->last_class = DB_BUSY;
+    return d->last_class;
+}
+
+/* ---- connections ---- */
+
+int db_open(const char *target, int flags, struct db **out, char *err, size_t errlen)
+{
+    struct db *d = calloc(1, sizeof(*d));
+
+    *out = NULL;
+    if (!d) {
+        snprintf(err, errlen, "out of memory");
+        return DB_ERROR;
+    }
+    if (db_is_url(target)) {
+        PGresult *r;
+        d->kind = DB_PG;
+        d->pg = PQconnectdb(target);
+        if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
+            const char *m = d->pg ? PQerrorMessage(d->pg) : "out of memory";
+            snprintf(err, errlen, "%.*s", (int)strcspn(m, "\n"), m);
+            db_close(d);
+            return DB_ERROR;
+        }
+        /* Timestamps are ours (milliseconds in bigints); names sort bytewise. */
+        r = PQexec(d->pg, flags & DB_OPEN_READONLY
+                              ? "SET client_min_messages = warning;"
+                                " SET default_transaction_read_only = on"
+                              : "SET client_min_messages = warning");
+        PQclear(r);
+    } else {
+        int rc;
+        d->kind = DB_SQLITE;
+        rc = sqlite3_open_v2(target, &d->lite,
+                             (flags & DB_OPEN_READONLY
+                                  ? SQLITE_OPEN_READONLY
+                                  : SQLITE_OPEN_READWRITE | SQLITE_OPEN_CREATE) |
+                                 SQLITE_OPEN_NOMUTEX,
+                             NULL);
+        if (rc != SQLITE_OK) {
+            snprintf(err, errlen, "%s", d->lite ? sqlite3_errmsg(d->lite) : "out of memory");
+            db_close(d);
+            return DB_ERROR;
+        }
+        sqlite3_extended_result_codes(d->lite, 0);
+    }
+    *out = d;
+    return DB_OK;
+}
+
+void db_close(struct db *d)
+{
+    if (!d)
+        return;
+    if (d->lite)
+        sqlite3_close(d->lite);
+    if (d->pg)
+        PQfinish(d->pg);
+    free(d);
+}
+
+enum db_kind db_kind(const struct db *d)
+{
+    return d->kind;
+}
+
+void *db_handle(struct db *d)
+{
+    return d->kind == DB_PG ? (void *)d->pg : (void *)d->lite;
+}
+
+const char *db_errmsg(struct db *d)
+{
+    return d->kind == DB_PG ? d->err : sqlite3_errmsg(d->lite);
+}
+
+int db_errcode(struct db *d)
+{
+    return d->kind == DB_PG ? d->last_class : lite_class(sqlite3_errcode(d->lite));
+}
+
+void db_busy_timeout(struct db *d, int ms)
+{
+    char sql[64];
+    if (d->kind == DB_SQLITE) {
+        sqlite3_busy_timeout(d->lite, ms);
+        return;
+    }
+    snprintf(sql, sizeof(sql), "SET lock_timeout = %d", ms);
+    PQclear(PQexec(d->pg, sql));
+}
+
+int64_t db_last_insert_rowid(struct db *d)
+{
+    PGresult *r;
+    int64_t id = 0;
+    if (d->kind == DB_SQLITE)
+        return sqlite3_last_insert_rowid(d->lite);
+    r = PQexec(d->pg, "SELECT lastval()");
+    if (PQresultStatus(r) == PGRES_TUPLES_OK && PQntuples(r) == 1)
+        id = strtoll(PQgetvalue(r, 0, 0), NULL, 10);
+    PQclear(r);
+    return id;
+}
+
+void db_progress_handler(struct db *d, int n, int (*fn)(void *), void *ctx)
+{
+    if (d->kind == DB_SQLITE)
+        sqlite3_progress_handler(d->lite, n, fn, ctx);
+}
+
+int64_t db_changes(struct db *d)
+{
+    return d->kind == DB_PG ? d->changes : (int64_t)sqlite3_changes(d->lite);
+}
+
+int db_in_txn(struct db *d)
+{
+    if (d->kind == DB_SQLITE)
+        return !sqlite3_get_autocommit(d->lite);
+    switch (PQtransactionStatus(d->pg)) {
+    case PQTRANS_INTRANS:
+    case PQTRANS_INERROR:
+    case PQTRANS_ACTIVE: return 1;
+    default: return 0;
+    }
+}
+
+int db_txn_failed(struct db *d)
+{
+    if (d->kind == DB_PG)
+        return PQtransactionStatus(d->pg) == PQTRANS_INERROR;
+    return 0;
+}
+
+static void set_changes(struct db *d, PGresult *r)
+{
+    const char *n = PQcmdTuples(r);
+    d->changes = n && n[0] ? strtoll(n, NULL, 10) : 0;
+}
+
+int db_exec(struct db *d, const char *sql)
+{
+    PGresult *r;
+    int rc;
+
+    if (d->kind == DB_SQLITE)
+        return lite_class(sqlite3_exec(d->lite, sql, NULL, NULL, NULL));
+    r = PQexec(d->pg, sql);
+    switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK:
+    case PGRES_TUPLES_OK:
+    case PGRES_EMPTY_QUERY:
+        set_changes(d, r);
+        rc = DB_OK;
+        break;
+    default: rc = pg_fail(d, r); break;
+    }
+    PQclear(r);
+    return rc;
+}
+
+/* ---- statements ---- */
+
+/* sql with ?N as $N, and the highest N in *nparams.  A bare ? takes the
+ * next number, as in SQLite.  Quoted text and identifiers are copied as
+ * they are. */
+static char *pg_sql(const char *sql, int *nparams)
+{
+    size_t len = strlen(sql);
+    char *out = malloc(len * 2 + 1), *o = out;
+    int max = 0, next = 1;
+    char quote = 0;
+
+    if (!out)
+        return NULL;
+    for (const char *p = sql; *p; p++) {
+        if (quote) {
+            if (*p == quote)
+                quote = 0;
+            *o++ = *p;
+        } else if (*p == '\'' || *p == '"') {
+            quote = *p;
+            *o++ = *p;
+        } else if (*p == '?') {
+            long n;
+            if (isdigit((unsigned char)p[1])) {
+                char *end;
+                n = strtol(p + 1, &end, 10);
+                p = end - 1;
+            } else {
+                n = next;
+            }
+            if (n < 1 || n > DB_MAX_PARAMS) {
+                free(out);
+                return NULL;
+            }
+            next = (int)n + 1;
+            if (n > max)
+                max = (int)n;
+            o += sprintf(o, "$%ld", n);
+        } else {
+            *o++ = *p;
+        }
+    }
+    *o = '\0';
+    *nparams = max;
+    return out;
+}
+
+int db_prepare(struct db *d, const char *sql, struct db_stmt **out)
+{
+    struct db_stmt *st = calloc(1, sizeof(*st));
+
+    *out = NULL;
+    if (!st) {
+        snprintf(d->err, sizeof(d->err), "out of memory");
+        return DB_ERROR;
+    }
+    st->d = d;
+    if (d->kind == DB_SQLITE) {
+        int rc = sqlite3_prepare_v2(d->lite, sql, -1, &st->lite, NULL);
+        if (rc != SQLITE_OK) {
+            free(st);
+            return lite_class(rc);
+        }
+        *out = st;
+        return DB_OK;
+    }
+    st->sql = pg_sql(sql, &st->nparams);
+    if (!st->sql) {
+        snprintf(d->err, sizeof(d->err), "a parameter number out of range in: %.200s", sql);
+        free(st);
+        return DB_ERROR;
+    }
+    snprintf(st->name, sizeof(st->name), "s%u", ++d->next_name);
+    if (st->nparams) {
+        st->vals = calloc((size_t)st->nparams, sizeof(*st->vals));
+        st->lens = calloc((size_t)st->nparams, sizeof(*st->lens));
+        st->fmts = calloc((size_t)st->nparams, sizeof(*st->fmts));
+        st->types = calloc((size_t)st->nparams, sizeof(*st->types));
+        if (!st->vals || !st->lens || !st->fmts || !st->types) {
+            snprintf(d->err, sizeof(d->err), "out of memory");
+            st->nparams = 0; /* nothing bound to free */
+            db_finalize(st);
+            return DB_ERROR;
+        }
+    }
+    *out = st;
+    return DB_OK;
+}
+
+static void pg_result_clear(struct db_stmt *st)
+{
+    PQclear(st->res);
+    st->res = NULL;
+    st->row = st->nrows = st->ran = 0;
+}
+
+void db_finalize(struct db_stmt *st)
+{
+    if (!st)
+        return;
+    if (st->lite)
+        sqlite3_finalize(st->lite);
+    if (st->d->kind == DB_PG) {
+        pg_result_clear(st);
+        db_clear_bindings(st);
+        if (st->prepared) {
+            char sql[40];
+            snprintf(sql, sizeof(sql), "DEALLOCATE %s", st->name);
+            PQclear(PQexec(st->d->pg, sql));
+        }
+    }
+    free(st->vals);
+    free(st->lens);
+    free(st->fmts);
+    free(st->types);
+    free(st->sql);
+    free(st->blob);
+    free(st);
+}
+
+void db_reset(struct db_stmt *st)
+{
+    if (st->lite)
+        sqlite3_reset(st->lite);
+    else
+        pg_result_clear(st);
+}
+
+void db_clear_bindings(struct db_stmt *st)
+{
+    if (st->lite) {
+        sqlite3_clear_bindings(st->lite);
+        return;
+    }
+    for (int i = 0; i < st->nparams; i++) {
+        free(st->vals[i]);
+        st->vals[i] = NULL;
+        st->lens[i] = st->fmts[i] = 0;
+    }
+}
+
+/* Parameter i (from 1) of a PostgreSQL statement, its old value freed. */
+static int pg_param(struct db_stmt *st, int i)
+{
+    if (i < 1 || i > st->nparams) {
+        snprintf(st->d->err, sizeof(st->d->err), "no parameter ?%d in: %.200s", i, st->sql);
+        return -1;
+    }
+    free(st->vals[i - 1]);
+    st->vals[i - 1] = NULL;
+    return i - 1;
+}
+
+/* The type a parameter is prepared with: the first bound to it. */
+static void pg_type(struct db_stmt *st, int k, Oid t)
+{
+    if (!st->prepared && !st->types[k])
+        st->types[k] = t;
+}
+
+static int pg_bind_str(struct db_stmt *st, int i, const char *v, size_t n, int fmt, Oid t)
+{
+    int k = pg_param(st, i);
+    if (k < 0)
+        return DB_ERROR;
+    st->vals[k] = malloc(n + 1);
+    if (!st->vals[k])
+        return DB_ERROR;
+    memcpy(st->vals[k], v, n);
+    st->vals[k][n] = '\0';
+    st->lens[k] = (int)n;
+    st->fmts[k] = fmt;
+    pg_type(st, k, t);
+    return DB_OK;
+}
+
+int db_bind_int64(struct db_stmt *st, int i, int64_t v)
+{
+    char b[24];
+    if (st->lite)
+        return lite_class(sqlite3_bind_int64(st->lite, i, v));
+    return pg_bind_str(st, i, b, (size_t)snprintf(b, sizeof(b), "%" PRId64, v), 0, OID_INT8);
+}
+
+int db_bind_double(struct db_stmt *st, int i, double v)
+{
+    char b[40];
+    if (st->lite)
+        return lite_class(sqlite3_bind_double(st->lite, i, v));
+    return pg_bind_str(st, i, b, (size_t)snprintf(b, sizeof(b), "%.17g", v), 0, OID_FLOAT8);
+}
+
+int db_bind_text(struct db_stmt *st, int i, const char *v, int n)
+{
+    if (st->lite)
+        return lite_class(sqlite3_bind_text(st->lite, i, v, n, SQLITE_TRANSIENT));
+    if (!v)
+        return db_bind_null(st, i);
+    return pg_bind_str(st, i, v, n < 0 ? strlen(v) : (size_t)n, 0, OID_TEXT);
+}
+
+int db_bind_blob(struct db_stmt *st, int i, const void *v, int n)
+{
+    if (st->lite)
+        return lite_class(sqlite3_bind_blob(st->lite, i, v, n, SQLITE_TRANSIENT));
+    if (!v)
+        return db_bind_null(st, i);
+    return pg_bind_str(st, i, v, (size_t)n, 1, OID_BYTEA);
+}
+
+int db_bind_null(struct db_stmt *st, int i)
+{
+    if (st->lite)
+        return lite_class(sqlite3_bind_null(st->lite, i));
+    return pg_param(st, i) < 0 ? DB_ERROR : DB_OK;
+}
+
+static int pg_run(struct db_stmt *st)
+{
+    struct db *d = st->d;
+    PGresult *r;
+    int rc;
+
+    if (!st->prepared) {
+        r = PQprepare(d->pg, st->name, st->sql, st->nparams, st->types);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+            rc = pg_fail(d, r);
+            PQclear(r);
+            return rc;
+        }
+        PQclear(r);
+        st->prepared = 1;
+    }
+    r = PQexecPrepared(d->pg, st->name, st->nparams, (const char *const *)st->vals, st->lens,
+                       st->fmts, 0);
+    switch (PQresultStatus(r)) {
+    case PGRES_COMMAND_OK:
+        set_changes(d, r);
+        PQclear(r);
+        st->ran = 1;
+        return DB_DONE;
+    case PGRES_TUPLES_OK:
+        set_changes(d, r);
+        st->res = r;
+        st->nrows = PQntuples(r);
+        st->row = -1;
+        st->ran = 1;
+        return DB_ROW;
+    default:
+        rc = pg_fail(d, r);
+        PQclear(r);
+        return rc;
+    }
+}
+
+int db_step(struct db_stmt *st)
+{
+    if (st->lite)
+        return lite_class(sqlite3_step(st->lite));
+    if (!st->ran) {
+        int rc = pg_run(st);
+        if (rc != DB_ROW)
+            return rc;
+    }
+    if (!st->res)
+        return DB_DONE;
+    if (st->row + 1 >= st->nrows) {
+        st->row = st->nrows;
+        return DB_DONE;
+    }
+    st->row++;
+    return DB_ROW;
+}
+
+/* ---- columns ---- */
+
+static int pg_cell(struct db_stmt *st, int i)
+{
+    return st->res && st->row >= 0 && st->row < st->nrows && i >= 0 && i < PQnfields(st->res);
+}
+
+int db_column_count(struct db_stmt *st)
+{
+    if (st->lite)
+        return sqlite3_column_count(st->lite);
+    return st->res ? PQnfields(st->res) : 0;
+}
+
+int db_column_type(struct db_stmt *st, int i)
+{
+    if (st->lite) {
+        switch (sqlite3_column_type(st->lite, i)) {
+        case SQLITE_INTEGER: return DB_INTEGER;
+        case SQLITE_FLOAT: return DB_FLOAT;
+        case SQLITE_TEXT: return DB_TEXT;
+        case SQLITE_BLOB: return DB_BLOB;
+        default: return DB_NULL;
+        }
+    }
+    if (!pg_cell(st, i) || PQgetisnull(st->res, st->row, i))
+        return DB_NULL;
+    switch (PQftype(st->res, i)) {
+    case OID_BOOL:
+    case OID_INT2:
+    case OID_INT4:
+    case OID_INT8: return DB_INTEGER;
+    case OID_FLOAT4:
+    case OID_FLOAT8:
+    case OID_NUMERIC: return DB_FLOAT;
+    case OID_BYTEA: return DB_BLOB;
+    default: return DB_TEXT;
+    }
+}
+
+int64_t db_column_int64(struct db_stmt *st, int i)
+{
+    const char *v;
+    if (st->lite)
+        return sqlite3_column_int64(st->lite, i);
+    if (!pg_cell(st, i) || PQgetisnull(st->res, st->row, i))
+        return 0;
+    v = PQgetvalue(st->res, st->row, i);
+    if (PQftype(st->res, i) == OID_BOOL)
+        return v[0] == 't';
+    if (PQftype(st->res, i) == OID_NUMERIC || PQftype(st->res, i) == OID_FLOAT8 ||
+        PQftype(st->res, i) == OID_FLOAT4)
+        return (int64_t)strtod(v, NULL);
+    return strtoll(v, NULL, 10);
+}
+
+double db_column_double(struct db_stmt *st, int i)
+{
+    if (st->lite)
+        return sqlite3_column_double(st->lite, i);
+    if (!pg_cell(st, i) || PQgetisnull(st->res, st->row, i))
+        return 0;
+    return strtod(PQgetvalue(st->res, st->row, i), NULL);
+}
+
+const char *db_column_text(struct db_stmt *st, int i)
+{
+    if (st->lite)
+        return (const char *)sqlite3_column_text(st->lite, i);
+    if (!pg_cell(st, i) || PQgetisnull(st->res, st->row, i))
+        return NULL;
+    if (PQftype(st->res, i) == OID_BOOL)
+        return PQgetvalue(st->res, st->row, i)[0] == 't' ? "1" : "0";
+    return PQgetvalue(st->res, st->row, i);
+}
+
+/* A bytea column in text form (\x and hex digits), decoded into st->blob. */
+static int pg_blob(struct db_stmt *st, int i)
+{
+    const char *v;
+    size_t n, len;
+
+    if (!pg_cell(st, i) || PQgetisnull(st->res, st->row, i))
+        return -1;
+    v = PQgetvalue(st->res, st->row, i);
+    n = (size_t)PQgetlength(st->res, st->row, i);
+    if (PQftype(st->res, i) != OID_BYTEA || n < 2 || v[0] != '\\' || v[1] != 'x') {
+        free(st->blob); /* text read as bytes, as SQLite does */
+        if (!(st->blob = malloc(n + 1)))
+            return -1;
+        memcpy(st->blob, v, n);
+        st->blob_len = n;
+        return 0;
+    }
+    free(st->blob);
+    st->blob = malloc(n / 2 + 1);
+    if (!st->blob || vg_unhex(v + 2, st->blob, n / 2, &len) != 0)
+        return -1;
+    st->blob_len = len;
+    return 0;
+}
+
+const void *db_column_blob(struct db_stmt *st, int i)
+{
+    if (st->lite)
+        return sqlite3_column_blob(st->lite, i);
+    return pg_blob(st, i) == 0 ? st->blob : NULL;
+}
+
+int db_column_bytes(struct db_stmt *st, int i)
+{
+    if (st->lite)
+        return sqlite3_column_bytes(st->lite, i);
+    if (!pg_cell(st, i) || PQgetisnull(st->res, st->row, i))
+        return 0;
+    if (PQftype(st->res, i) == OID_BYTEA) {
+        int n = PQgetlength(st->res, st->row, i);
+        return n >= 2 ? (n - 2) / 2 : 0;
+    }
+    return PQgetlength(st->res, st->row, i);
+}

@@ -1,0 +1,108 @@
+/*
+ * The collector's database connection: SQLite (a file path) or
+ * PostgreSQL through libpq (a postgresql:// URL), behind one small API
+ * shaped like SQLite's own, so that the store's queries are written once.
+ *
+ * SQL is written in the dialect both accept (SQLite 3.40, PostgreSQL 15):
+ * parameters ?1, ?2, ... (turned into $1, $2, ... for PostgreSQL), upserts
+ * with ON CONFLICT ... DO UPDATE/NOTHING, RETURNING for new ids.  Where
+ * the two differ, db_kind() picks the text.
+ *
+ * PostgreSQL: a statement is prepared on the server at its first run,
+ * with the types of the parameters bound then (int8, float8, text,
+ * bytea; NULL: left to the server), and run with PQexecPrepared; results
+ * are read in text form and converted on access, so db_column_int64()
+ * reads a bigint, a numeric sum or a boolean ('t' is 1).
+ *
+ * One struct db is used by one thread at a time.
+ */
+#ifndef VG_DB_H
+#define VG_DB_H
+
+#include <stddef.h>
+#include <stdint.h>
+
+struct db;
+struct db_stmt;
+
+enum db_kind { DB_SQLITE = 1, DB_PG = 2 };
+
+/* Results of db_step(), and error classes. */
+enum {
+    DB_OK = 0,
+    DB_ERROR = 1,      /* anything else: db_errmsg() says what */
+    DB_BUSY = 5,       /* another connection holds the lock (SQLite) */
+    DB_FULL = 13,      /* disk full */
+    DB_TOOBIG = 18,    /* a value larger than the database takes */
+    DB_CONSTRAINT = 19, /* a unique, not-null or check constraint */
+    DB_MISMATCH = 20,  /* a value of the wrong type */
+    DB_ROW = 100,
+    DB_DONE = 101,
+};
+
+/* Column types, as db_column_type() reports them. */
+enum { DB_INTEGER = 1, DB_FLOAT = 2, DB_TEXT = 3, DB_BLOB = 4, DB_NULL = 5 };
+
+/* 1 if target names a PostgreSQL database (postgresql:// or postgres://). */
+int db_is_url(const char *target);
+/* db_open() flags. */
+enum { DB_OPEN_READONLY = 1 };
+/* Opens target: a PostgreSQL URL, else a SQLite file (created if
+ * missing, unless DB_OPEN_READONLY).  Returns 0 or DB_ERROR with err. */
+int db_open(const char *target, int flags, struct db **out, char *err, size_t errlen);
+void db_close(struct db *d);
+enum db_kind db_kind(const struct db *d);
+/* The underlying handle: sqlite3 * or PGconn *. */
+void *db_handle(struct db *d);
+
+/* Runs sql (one or several statements, no parameters).  Returns DB_OK or
+ * an error class. */
+int db_exec(struct db *d, const char *sql);
+const char *db_errmsg(struct db *d);
+/* The error class of the last failure (DB_CONSTRAINT, DB_TOOBIG, ...). */
+int db_errcode(struct db *d);
+/* How long a statement waits for a lock another connection holds. */
+void db_busy_timeout(struct db *d, int ms);
+/* The id the last INSERT gave its row (SQLite: the rowid; PostgreSQL:
+ * lastval(), the identity column's). */
+int64_t db_last_insert_rowid(struct db *d);
+/* SQLite: fn(ctx) every n steps of a statement, which it stops by
+ * returning non-zero.  PostgreSQL: nothing. */
+void db_progress_handler(struct db *d, int n, int (*fn)(void *), void *ctx);
+/* Rows changed by the last statement run. */
+int64_t db_changes(struct db *d);
+/* 1 while a transaction is open (also an aborted one, for PostgreSQL). */
+int db_in_txn(struct db *d);
+/* 1 when the open transaction can only be rolled back (PostgreSQL after
+ * an error outside a savepoint; SQLite when it rolled back by itself). */
+int db_txn_failed(struct db *d);
+
+/* Prepares sql.  Returns 0 or DB_ERROR with db_errmsg(). */
+int db_prepare(struct db *d, const char *sql, struct db_stmt **out);
+void db_finalize(struct db_stmt *st);
+/* Ready to run again; bindings are kept until db_clear_bindings(). */
+void db_reset(struct db_stmt *st);
+void db_clear_bindings(struct db_stmt *st);
+
+/* Parameters are numbered from 1.  Text and blobs are copied. */
+int db_bind_int64(struct db_stmt *st, int i, int64_t v);
+int db_bind_double(struct db_stmt *st, int i, double v);
+int db_bind_text(struct db_stmt *st, int i, const char *v, int n);
+int db_bind_blob(struct db_stmt *st, int i, const void *v, int n);
+int db_bind_null(struct db_stmt *st, int i);
+
+/* Runs the statement or moves to its next row: DB_ROW, DB_DONE, or an
+ * error class. */
+int db_step(struct db_stmt *st);
+
+/* Columns of the current row, numbered from 0.  Pointers are valid until
+ * the next db_step(), db_reset() or db_finalize(). */
+int db_column_count(struct db_stmt *st);
+int db_column_type(struct db_stmt *st, int i);
+int64_t db_column_int64(struct db_stmt *st, int i);
+double db_column_double(struct db_stmt *st, int i);
+const char *db_column_text(struct db_stmt *st, int i);
+const void *db_column_blob(struct db_stmt *st, int i);
+int db_column_bytes(struct db_stmt *st, int i);
+
+#endif

@@ -1,0 +1,342 @@
+/* The database layer (collector/db.c) against a real SQLite file and a
+ * real PostgreSQL server: the same SQL, parameters and results on both.
+ * The server is $VIGIL_TEST_PG_URL, or one started here with
+ * tests/pg-server.sh (Debian's postgresql-15; the PostgreSQL cases are
+ * skipped, saying so, where it is not installed). */
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <setjmp.h>
+#include <cmocka.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "../../collector/db.h"
+
+#define TMPDIR_TAG "db"
+#include "tmpdir.h"
+
+static char pg_url[512], pg_dir[PATH_MAX + 8];
+static int pg_port;
+
+static struct db *open_lite(void)
+{
+    char path[PATH_MAX + 16], err[256];
+    struct db *d = NULL;
+    snprintf(path, sizeof(path), "%s/t.db", tmpdir);
+    unlink(path);
+    assert_int_equal(db_open(path, 0, &d, err, sizeof(err)), DB_OK);
+    assert_int_equal(db_kind(d), DB_SQLITE);
+    return d;
+}
+
+/* A fresh database on the server for each test. */
+static struct db *open_pg(const char *name)
+{
+    char url[600], sql[200], err[256];
+    struct db *admin = NULL, *d = NULL;
+
+    snprintf(url, sizeof(url), "%spostgres", pg_url);
+    assert_int_equal(db_open(url, 0, &admin, err, sizeof(err)), DB_OK);
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
+    assert_int_equal(db_exec(admin, sql), DB_OK);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    assert_int_equal(db_exec(admin, sql), DB_OK);
+    db_close(admin);
+    snprintf(url, sizeof(url), "%s%s", pg_url, name);
+    assert_int_equal(db_open(url, 0, &d, err, sizeof(err)), DB_OK);
+    assert_int_equal(db_kind(d), DB_PG);
+    return d;
+}
+
+static int have_pg(void)
+{
+    if (!pg_url[0])
+        print_message("SKIP PostgreSQL cases: no server (install postgresql-15, or set "
+                      "VIGIL_TEST_PG_URL)\n");
+    return pg_url[0] != 0;
+}
+
+/* The table both back ends use: an id the database assigns, a unique key,
+ * text, bytes and a nullable integer. */
+static void schema(struct db *d)
+{
+    const char *id = db_kind(d) == DB_PG ? "BIGINT GENERATED ALWAYS AS IDENTITY PRIMARY KEY"
+                                         : "INTEGER PRIMARY KEY";
+    const char *blob = db_kind(d) == DB_PG ? "BYTEA" : "BLOB";
+    char sql[400];
+    snprintf(sql, sizeof(sql),
+             "CREATE TABLE t(id %s, k TEXT NOT NULL UNIQUE, n BIGINT, b %s, x BIGINT);"
+             "CREATE TABLE u(a BIGINT NOT NULL, v TEXT)",
+             id, blob);
+    assert_int_equal(db_exec(d, sql), DB_OK);
+}
+
+/* Parameters out of order and repeated, ON CONFLICT, RETURNING, changes,
+ * NULL, blobs with NUL bytes, aggregates and booleans as integers. */
+static void basics(struct db *d)
+{
+    struct db_stmt *ins = NULL, *sel = NULL, *agg = NULL;
+    static const unsigned char bytes[5] = { 0, 1, 0xff, 0, 7 };
+    int64_t id1, id2;
+
+    schema(d);
+    assert_int_equal(db_prepare(d,
+                                "INSERT INTO t(k, n, b, x) VALUES(?2, ?1, ?3, ?1 * 2)"
+                                " ON CONFLICT(k) DO UPDATE SET n = excluded.n RETURNING id",
+                                &ins),
+                     DB_OK);
+    db_bind_int64(ins, 1, 40);
+    db_bind_text(ins, 2, "alpha", -1);
+    db_bind_blob(ins, 3, bytes, sizeof(bytes));
+    assert_int_equal(db_step(ins), DB_ROW);
+    id1 = db_column_int64(ins, 0);
+    assert_true(id1 > 0);
+    assert_int_equal(db_step(ins), DB_DONE);
+    db_reset(ins);
+    db_clear_bindings(ins);
+    db_bind_int64(ins, 1, -5);
+    db_bind_text(ins, 2, "beta", -1);
+    db_bind_null(ins, 3);
+    assert_int_equal(db_step(ins), DB_ROW);
+    id2 = db_column_int64(ins, 0);
+    assert_true(id2 > id1);
+    db_reset(ins);
+    /* The same key again: an update, the same id. */
+    db_bind_int64(ins, 1, 41);
+    db_bind_text(ins, 2, "alpha", 5);
+    db_bind_null(ins, 3);
+    assert_int_equal(db_step(ins), DB_ROW);
+    assert_int_equal(db_column_int64(ins, 0), id1);
+    db_finalize(ins);
+
+    assert_int_equal(db_prepare(d, "SELECT k, n, b, x, n > 0, id FROM t WHERE id = ?1", &sel),
+                     DB_OK);
+    db_bind_int64(sel, 1, id1);
+    assert_int_equal(db_step(sel), DB_ROW);
+    assert_string_equal(db_column_text(sel, 0), "alpha");
+    assert_int_equal(db_column_int64(sel, 1), 41);
+    assert_int_equal(db_column_type(sel, 2), DB_BLOB);
+    assert_int_equal(db_column_bytes(sel, 2), 5);
+    assert_memory_equal(db_column_blob(sel, 2), bytes, 5);
+    assert_int_equal(db_column_int64(sel, 3), 80);
+    assert_int_equal(db_column_int64(sel, 4), 1);
+    assert_int_equal(db_column_type(sel, 5), DB_INTEGER);
+    assert_int_equal(db_step(sel), DB_DONE);
+    db_reset(sel);
+    db_bind_int64(sel, 1, id2);
+    assert_int_equal(db_step(sel), DB_ROW);
+    assert_int_equal(db_column_type(sel, 2), DB_NULL);
+    assert_null(db_column_blob(sel, 2));
+    assert_int_equal(db_column_bytes(sel, 2), 0);
+    assert_int_equal(db_column_int64(sel, 1), -5);
+    assert_int_equal(db_column_int64(sel, 4), 0);
+    db_reset(sel);
+    db_bind_int64(sel, 1, 999);
+    assert_int_equal(db_step(sel), DB_DONE);
+    db_finalize(sel);
+
+    assert_int_equal(db_exec(d, "INSERT INTO t(k) VALUES('gamma') ON CONFLICT DO NOTHING"),
+                     DB_OK);
+    assert_int_equal(db_changes(d), 1);
+    assert_int_equal(db_exec(d, "INSERT INTO t(k) VALUES('gamma') ON CONFLICT DO NOTHING"),
+                     DB_OK);
+    assert_int_equal(db_changes(d), 0);
+    assert_int_equal(db_prepare(d, "SELECT count(*), sum(n), max(k), coalesce(sum(x), 0)"
+                                   " FROM t WHERE k <> ?",
+                                &agg),
+                     DB_OK);
+    db_bind_text(agg, 1, "nothing", -1);
+    assert_int_equal(db_step(agg), DB_ROW);
+    assert_int_equal(db_column_int64(agg, 0), 3);
+    assert_int_equal(db_column_int64(agg, 1), 36);
+    assert_string_equal(db_column_text(agg, 2), "gamma");
+    assert_int_equal(db_column_int64(agg, 3), 70);
+    db_finalize(agg);
+}
+
+/* Transactions: a unique violation is DB_CONSTRAINT; inside a savepoint it
+ * is undone alone and the transaction goes on; commit keeps the rest. */
+static void transactions(struct db *d)
+{
+    struct db_stmt *ins = NULL, *cnt = NULL;
+
+    schema(d);
+    assert_int_equal(db_prepare(d, "INSERT INTO t(k) VALUES(?1)", &ins), DB_OK);
+    assert_int_equal(db_in_txn(d), 0);
+    assert_int_equal(db_exec(d, "BEGIN"), DB_OK);
+    assert_int_equal(db_in_txn(d), 1);
+    db_bind_text(ins, 1, "one", -1);
+    assert_int_equal(db_step(ins), DB_DONE);
+    assert_int_equal(db_changes(d), 1);
+    db_reset(ins);
+    assert_int_equal(db_exec(d, "SAVEPOINT b"), DB_OK);
+    assert_int_equal(db_step(ins), DB_CONSTRAINT);
+    assert_non_null(strstr(db_errmsg(d), db_kind(d) == DB_PG ? "duplicate key" : "UNIQUE"));
+    db_reset(ins);
+    assert_int_equal(db_exec(d, "ROLLBACK TO b; RELEASE b"), DB_OK);
+    assert_int_equal(db_txn_failed(d), 0);
+    db_bind_text(ins, 1, "two", -1);
+    assert_int_equal(db_step(ins), DB_DONE);
+    db_reset(ins);
+    assert_int_equal(db_exec(d, "COMMIT"), DB_OK);
+    assert_int_equal(db_in_txn(d), 0);
+    /* A statement that does not parse, and a wrong parameter number. */
+    assert_int_equal(db_exec(d, "SELEC 1"), DB_ERROR);
+    assert_true(strlen(db_errmsg(d)) > 0);
+    assert_int_equal(db_prepare(d, "SELECT count(*) FROM t", &cnt), DB_OK);
+    assert_int_equal(db_step(cnt), DB_ROW);
+    assert_int_equal(db_column_int64(cnt, 0), 2);
+    db_finalize(cnt);
+    if (db_kind(d) == DB_PG)
+        assert_int_equal(db_bind_int64(ins, 2, 1), DB_ERROR);
+    db_finalize(ins);
+}
+
+/* Many rows through one statement: results are read row by row, and a
+ * statement reset before its last row is read runs again from the top. */
+static void many_rows(struct db *d)
+{
+    struct db_stmt *ins = NULL, *sel = NULL;
+    int64_t n = 0, sum = 0;
+
+    schema(d);
+    assert_int_equal(db_exec(d, "BEGIN"), DB_OK);
+    assert_int_equal(db_prepare(d, "INSERT INTO u(a, v) VALUES(?1, ?2)", &ins), DB_OK);
+    for (int i = 1; i <= 500; i++) {
+        db_bind_int64(ins, 1, i);
+        db_bind_text(ins, 2, i % 2 ? "odd" : "even", -1);
+        assert_int_equal(db_step(ins), DB_DONE);
+        db_reset(ins);
+    }
+    db_finalize(ins);
+    assert_int_equal(db_exec(d, "COMMIT"), DB_OK);
+    assert_int_equal(db_prepare(d, "SELECT a, v FROM u WHERE v = ?1 ORDER BY a", &sel), DB_OK);
+    db_bind_text(sel, 1, "odd", -1);
+    assert_int_equal(db_step(sel), DB_ROW);
+    assert_int_equal(db_column_int64(sel, 0), 1);
+    db_reset(sel); /* early: the next step starts over */
+    while (db_step(sel) == DB_ROW) {
+        n++;
+        sum += db_column_int64(sel, 0);
+        assert_string_equal(db_column_text(sel, 1), "odd");
+    }
+    assert_int_equal(n, 250);
+    assert_int_equal(sum, 250 * 250);
+    db_finalize(sel);
+}
+
+static void test_sqlite(void **state)
+{
+    struct db *d;
+    (void)state;
+    d = open_lite();
+    basics(d);
+    db_close(d);
+    d = open_lite();
+    transactions(d);
+    db_close(d);
+    d = open_lite();
+    many_rows(d);
+    db_close(d);
+}
+
+static void test_pg(void **state)
+{
+    struct db *d;
+    (void)state;
+    if (!have_pg())
+        return;
+    d = open_pg("vg_basics");
+    basics(d);
+    db_close(d);
+    d = open_pg("vg_txn");
+    transactions(d);
+    db_close(d);
+    d = open_pg("vg_rows");
+    many_rows(d);
+    db_close(d);
+}
+
+/* A URL that names no server: a clear error, nothing opened. */
+static void test_pg_refused(void **state)
+{
+    struct db *d = NULL;
+    char err[256];
+    (void)state;
+    assert_int_equal(db_is_url("postgresql://x/y"), 1);
+    assert_int_equal(db_is_url("postgres://x/y"), 1);
+    assert_int_equal(db_is_url("/var/lib/vigil/vigil.db"), 0);
+    assert_int_equal(db_open("postgresql://nobody@127.0.0.1:1/none?connect_timeout=5", 0, &d, err,
+                             sizeof(err)),
+                     DB_ERROR);
+    assert_null(d);
+    assert_non_null(strstr(err, "127.0.0.1"));
+}
+
+/* The server for the PostgreSQL cases. */
+static int pg_setup(void **state)
+{
+    const char *env = getenv("VIGIL_TEST_PG_URL");
+    char cmd[PATH_MAX + 200];
+    FILE *f;
+    int rc;
+
+    if (group_setup(state) != 0)
+        return -1;
+    if (env && env[0]) {
+        snprintf(pg_url, sizeof(pg_url), "%s", env);
+        return 0;
+    }
+    if (geteuid() != 0 || access("tests/pg-server.sh", X_OK) != 0)
+        return 0;
+    /* The server runs as postgres: it must reach its directory. */
+    chmod(tmpdir, 0711);
+    snprintf(pg_dir, sizeof(pg_dir), "%s/pg", tmpdir);
+    pg_port = 20000 + (int)(getpid() % 20000);
+    snprintf(cmd, sizeof(cmd), "tests/pg-server.sh start %s %d", pg_dir, pg_port);
+    f = popen(cmd, "r");
+    if (!f)
+        return 0;
+    if (!fgets(pg_url, sizeof(pg_url), f))
+        pg_url[0] = '\0';
+    pg_url[strcspn(pg_url, "\n")] = '\0';
+    rc = pclose(f);
+    if (rc != 0) {
+        pg_url[0] = '\0';
+        pg_dir[0] = '\0';
+        /* 77: no server installed (skipped, said so); anything else fails. */
+        return WIFEXITED(rc) && WEXITSTATUS(rc) == 77 ? 0 : -1;
+    }
+    return 0;
+}
+
+static int pg_teardown(void **state)
+{
+    char cmd[PATH_MAX + 100];
+    if (pg_dir[0]) {
+        snprintf(cmd, sizeof(cmd), "tests/pg-server.sh stop %s", pg_dir);
+        if (system(cmd) != 0)
+            print_message("pg-server stop failed\n");
+        snprintf(cmd, sizeof(cmd), "rm -rf '%s'", pg_dir);
+        if (system(cmd) != 0)
+            print_message("cannot remove %s\n", pg_dir);
+    }
+    snprintf(cmd, sizeof(cmd), "%s/t.db", tmpdir);
+    unlink(cmd);
+    return group_teardown(state);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_sqlite),
+        cmocka_unit_test(test_pg),
+        cmocka_unit_test(test_pg_refused),
+    };
+    return cmocka_run_group_tests(tests, pg_setup, pg_teardown);
+}
