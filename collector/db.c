@@ -280,8 +280,8 @@ int db_exec(struct db *d, const char *sql)
  * they are. */
 static char *pg_sql(const char *sql, int *nparams)
 {
-    size_t len = strlen(sql);
-    char *out = malloc(len * 2 + 1), *o = out;
+    size_t len = strlen(sql), cap = len * 5 + 1;
+    char *out = malloc(cap), *o = out;
     int max = 0, next = 1;
     char quote = 0;
 
@@ -311,7 +311,8 @@ static char *pg_sql(const char *sql, int *nparams)
             next = (int)n + 1;
             if (n > max)
                 max = (int)n;
-            o += sprintf(o, "$%ld", n);
+            /* "?N" becomes "$N" (as long), a bare "?" at most "$4096": 5 * len. */
+            o += snprintf(o, cap - (size_t)(o - out), "$%ld", n);
         } else {
             *o++ = *p;
         }
