@@ -214,7 +214,7 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
     Vigil__V1__CollectAction ca = VIGIL__V1__COLLECT_ACTION__INIT;
     struct store_command sc;
     struct conn *agent;
-    char id[VG_UUID_STR], opname[160], hostname[256], detail[1024], audit[1400], msg[300];
+    char id[VG_UUID_STR], opname[160], hostname[256], detail[1024], audit[1700], msg[300];
     int64_t now = vg_time_now_ms(), host_id;
     uint8_t *body = NULL;
     size_t len, off = 0;
