@@ -239,6 +239,7 @@ $(BUILD)/tests/test_proc: $(BUILD)/obj/tests/unit/test_proc.o $(BUILD)/obj/agent
 	$(Q)$(CC) $(ALL_LDFLAGS) -o $@ $^ $(LIBS) $(shell $(PKG_CONFIG) --libs cmocka 2>/dev/null)
 
 $(BUILD)/tests/test_store: $(BUILD)/obj/tests/unit/test_store.o $(BUILD)/obj/collector/store_sqlite.o $(BUILD)/obj/collector/db.o \
+                      $(BUILD)/obj/collector/store_pg_schema.o \
                       $(BUILD)/obj/collector/store_backup.o $(BUILD)/obj/collector/store_export.o \
                       $(LIBVIGIL)
 	@mkdir -p $(dir $@)

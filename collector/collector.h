@@ -20,6 +20,7 @@ struct collector_conf {
     /* [collector] */
     char *listen;
     char *db;
+    char *store_url;          /* [store] url: PostgreSQL (NULL: SQLite at db) */
     char *log_level;
     int sync;                 /* 0 full, 1 normal */
     uint64_t idle_timeout_ms; /* close an agent silent this long */
@@ -502,6 +503,8 @@ void backup_free(struct server *s);
 /* At start: deletes copies a killed collector left in the database's
  * directory. */
 void backup_cleanup(const char *db);
+/* What the store opens: [store] url, or the SQLite file [collector] db. */
+const char *conf_store_target(const struct collector_conf *c);
 /* Operator scopes (scope.c, [operators] scopes = NAME:KEY=VALUE, ...). */
 #define SCOPE_MAX 16
 struct scope {

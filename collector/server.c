@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "db.h"
 #include "daemon.h"
 #include "err.h"
 #include "export.h"
@@ -1328,7 +1329,7 @@ static void signal_cb(uv_signal_t *h, int signum)
 /* The store thread and its own connection to the database. */
 static int store_thread_start(struct server *s, char *err, size_t errlen)
 {
-    int rc = store_open(s->conf->db, s->conf->sync == 0, &s->wstore, err, errlen);
+    int rc = store_open(conf_store_target(s->conf), s->conf->sync == 0, &s->wstore, err, errlen);
 
     if (rc)
         return rc;
@@ -1476,7 +1477,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     }
     if ((rc = vg_tls_config_new(&topts, &s->tls, err, errlen)) != 0)
         goto fail;
-    if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
+    if ((rc = store_open(conf_store_target(conf), conf->sync == 0, &s->store, err, errlen)) != 0)
         goto fail;
     backup_cleanup(conf->db);
     if ((rc = store_thread_start(s, err, errlen)) != 0)
@@ -1633,9 +1634,13 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     uv_signal_start(&s->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&s->sigint, signal_cb, SIGINT);
     uv_signal_start(&s->sighup, signal_cb, SIGHUP);
-    log_info("listening on %s as %s (database %s; room for %llu agents and %u operators)",
-             conf->listen, vg_tls_config_self(s->tls)->cn, conf->db,
-             (unsigned long long)s->max_agents, OPERATOR_RESERVE);
+    {
+        char where[600];
+        log_info("listening on %s as %s (database %s; room for %llu agents and %u operators)",
+                 conf->listen, vg_tls_config_self(s->tls)->cn,
+                 db_target_display(conf_store_target(conf), where, sizeof(where)),
+                 (unsigned long long)s->max_agents, OPERATOR_RESERVE);
+    }
     {
         char st[200];
         snprintf(st, sizeof(st), "listening on %s", conf->listen);

@@ -6,6 +6,7 @@
 # database a newer collector wrote is refused and left as it was.
 # vg-timeout: 150
 . "$VG_ROOT/tests/e2e/lib.sh"
+sqlite_only "the SQLite schema versions (PostgreSQL: t_pg_migrate)"
 
 export LC_ALL=C TZ=UTC
 make_pki pki
