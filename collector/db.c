@@ -92,8 +92,12 @@ const char *db_target_display(const char *target, char *out, size_t outlen)
         else if (strcmp(o->keyword, "dbname") == 0)
             name = o->val;
     }
-    snprintf(out, outlen, "postgresql://%s%s%s%s%s/%s", user, user[0] ? "@" : "", host,
-             port[0] ? ":" : "", port, name);
+    if (host[0] == '/') /* a socket directory */
+        snprintf(out, outlen, "postgresql:///%s?host=%s%s%s%s%s", name, host,
+                 port[0] ? "&port=" : "", port, user[0] ? "&user=" : "", user);
+    else
+        snprintf(out, outlen, "postgresql://%s%s%s%s%s/%s", user, user[0] ? "@" : "", host,
+                 port[0] ? ":" : "", port, name);
     PQconninfoFree(opts);
     return out;
 }

@@ -90,12 +90,13 @@ static int book_cert(struct server *s, int64_t host_id, const char *serial, int6
     return store_cert_seen(s->store, host_id, serial, now);
 }
 
-static void book_disconnect(struct server *s, int64_t host_id, int64_t now)
+static void book_disconnect(struct server *s, const struct conn *c, int64_t now)
 {
-    struct book b = {.kind = BOOK_DISCONNECT, .host_id = host_id, .now = now};
+    struct book b = {.kind = BOOK_DISCONNECT, .host_id = c->host_id, .now = now,
+                     .since = c->hello_ms};
 
     if (book_push(s, &b))
-        store_disconnect(s->store, host_id, now);
+        store_disconnect(s->store, c->host_id, now, c->hello_ms);
 }
 
 static void book_duplicate(struct server *s, const char *agent_id, const char *addr, int64_t now)
@@ -121,7 +122,7 @@ static int book_apply(struct store *st, const struct book *book, size_t n)
         switch (b->kind) {
         case BOOK_HELLO: (void)store_host_seen(st, b->hello->hello, b->text, b->now, &hid); break;
         case BOOK_CERT: (void)store_cert_seen(st, b->host_id, b->text, b->now); break;
-        case BOOK_DISCONNECT: (void)store_disconnect(st, b->host_id, b->now); break;
+        case BOOK_DISCONNECT: (void)store_disconnect(st, b->host_id, b->now, b->since); break;
         case BOOK_DUPLICATE: (void)store_duplicate(st, b->agent_id, b->text, b->now); break;
         }
         if (store_txn_lost(st))
@@ -193,7 +194,7 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
                  peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
         conn_agent_remove(s, other);
         other->hello_done = 0;
-        book_disconnect(s, other->host_id, now);
+        book_disconnect(s, other, now);
         conn_close(other, "replaced by a newer connection of the same agent");
         other = NULL;
     }
@@ -243,6 +244,7 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
         return 1;
     }
     memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
+    c->hello_ms = now;
     if (book_cert(s, c->host_id, peer->serial, now) != 0) {
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   "collector store unavailable; try again later");
@@ -606,7 +608,7 @@ static void on_close(struct vg_tls_conn *t, int err)
                       vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     } else if (c->hello_done) {
         conn_agent_remove(s, c);
-        book_disconnect(s, c->host_id, vg_time_now_ms());
+        book_disconnect(s, c, vg_time_now_ms());
         log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     }
@@ -1620,6 +1622,12 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         metrics_stop(s);
         goto fail_listen;
     }
+    if ((rc = notify_start(s, err, errlen)) != 0) {
+        export_stop(s->export);
+        s->export = NULL;
+        metrics_stop(s);
+        goto fail_listen;
+    }
     uv_check_init(loop, &s->commit);
     s->commit.data = s;
     uv_check_start(&s->commit, commit_cb);
@@ -1848,6 +1856,7 @@ void server_stop(struct server *s)
     if (s->enroll_on)
         uv_close((uv_handle_t *)&s->enroll_listener, NULL);
     metrics_stop(s);
+    notify_stop(s);
     server_commit(s);
     for (struct conn *c = s->conns; c; c = c->next) {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;

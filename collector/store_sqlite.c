@@ -42,8 +42,12 @@
  *   4  operators: the operator certificates seen (vigilctl operators);
  *   5  hosts: retired (vigilctl hosts retire) and clone evidence;
  *   6  export_cursors: how far each SIEM export sink has delivered
- *      (store_export.c). */
-#define SCHEMA_VERSION 6
+ *      (store_export.c); PostgreSQL databases start here (store_pg_schema.c);
+ *   7  an index of queued commands by state: the collectors sharing a
+ *      PostgreSQL database look for commands queued for their agents.
+ * From 7 on, a step is the same on both back ends (migrations[] and
+ * pg_migrations[]). */
+#define SCHEMA_VERSION 7
 
 enum {
     Q_HOST_UPSERT,
@@ -148,6 +152,7 @@ enum {
     Q_TOKEN_FIND_SELECTOR,
     Q_TOKEN_FAIL,
     Q_ENROLLMENT_ADD,
+    Q_CMD_QUEUED_AGENTS,
     Q_HOST_REVOKED,
     Q_HOST_PRIOR,
     Q_HOST_CLONE,
@@ -182,7 +187,8 @@ static const char *const queries[Q_COUNT] = {
         "INSERT INTO streams(host_id, epoch, last_seq, first_seen_ms) VALUES(?1, ?2, ?3, ?4)"
         " ON CONFLICT(host_id, epoch) DO UPDATE SET last_seq = CASE WHEN excluded.last_seq >"
         " streams.last_seq THEN excluded.last_seq ELSE streams.last_seq END",
-    [Q_DISCONNECT] = "UPDATE hosts SET last_disconnect_ms = ?2, last_seen_ms = ?2 WHERE id = ?1",
+    [Q_DISCONNECT] = "UPDATE hosts SET last_disconnect_ms = ?2, last_seen_ms = ?2 WHERE id = ?1"
+                     " AND coalesce(last_connect_ms, 0) <= ?3",
     [Q_DUPLICATE] = "UPDATE hosts SET duplicates_refused = duplicates_refused + 1,"
                     " last_duplicate_ms = ?2, last_duplicate_addr = ?3 WHERE agent_id = ?1",
     [Q_BATCH_INSERT] =
@@ -219,8 +225,9 @@ static const char *const queries[Q_COUNT] = {
                 " isolation_verified_ms, confirm_interval_ms, coalesce(retired_ms, 0), retired_by,"
                 " retire_reason, clone_count, coalesce(clone_first_ms, 0),"
                 " coalesce(clone_last_ms, 0), clone_evidence, duplicates_refused,"
-                " coalesce(last_duplicate_ms, 0), last_duplicate_addr, machine_id FROM hosts"
-                " ORDER BY hostname NULLS FIRST, agent_id",
+                " coalesce(last_duplicate_ms, 0), last_duplicate_addr, machine_id,"
+                " CASE WHEN coalesce(last_connect_ms, 0) > coalesce(last_disconnect_ms, 0)"
+                " THEN last_seen_ms ELSE 0 END FROM hosts ORDER BY hostname NULLS FIRST, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
         " recv_time_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
@@ -571,6 +578,9 @@ static const char *const queries[Q_COUNT] = {
         "INSERT INTO enrollments(agent_id, token_hash, label, time_ms, addr, hostname,"
         " machine_id, serial) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [Q_HOST_REVOKED] = "SELECT coalesce(revoked_ms, 0) FROM hosts WHERE id = ?1",
+    [Q_CMD_QUEUED_AGENTS] =
+        "SELECT DISTINCT h.agent_id FROM commands c JOIN hosts h ON h.id = c.host_id"
+        " WHERE c.state = 1 ORDER BY h.agent_id LIMIT ?1",
     [Q_HOST_PRIOR] = "SELECT boot_id, prev_boot_id, coalesce(retired_ms, 0), last_addr"
                      " FROM hosts WHERE agent_id = ?1",
     [Q_HOST_CLONE] = "UPDATE hosts SET clone_count = clone_count + 1,"
@@ -866,7 +876,20 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS export_cursors("
     " sink TEXT PRIMARY KEY, audit_id INTEGER NOT NULL, process_id INTEGER NOT NULL,"
     " updated_ms INTEGER NOT NULL);",
+    /* 7: queued commands by state (store_commands_queued_agents) */
+    "CREATE INDEX IF NOT EXISTS commands_queued ON commands(state, host_id);",
 };
+
+/* PostgreSQL's steps past its baseline: step v to v + 1 is
+ * pg_migrations[v - STORE_PG_BASELINE]. */
+static const char *const pg_migrations[] = {
+    /* 7 */
+    "CREATE INDEX IF NOT EXISTS commands_queued ON commands(state, host_id);",
+};
+
+_Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
+                   SCHEMA_VERSION - STORE_PG_BASELINE,
+               "a PostgreSQL migration step for each schema version past its baseline");
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
                "a migration step for each schema version");
@@ -875,6 +898,7 @@ struct store {
     struct db *db;
     int64_t partitions_day; /* PostgreSQL: the UTC day partitions were last made on */
     struct db_stmt *q[Q_COUNT];
+    struct db_stmt *notify; /* PostgreSQL: pg_notify, prepared at first use */
     char path[512];
     char err[256]; /* the last failure, for store_last_error() */
 };
@@ -1049,7 +1073,7 @@ static int pg_schema_version(struct store *s)
  * may start at once), and the partitions. */
 static int pg_setup(struct store *s, int sync_full, char *err, size_t errlen)
 {
-    int v, rc = -1;
+    int v, rc = -1, fresh = 0;
     char sql[96];
 
     if (db_exec(s->db, sync_full ? "SET synchronous_commit = on"
@@ -1082,13 +1106,37 @@ static int pg_setup(struct store *s, int sync_full, char *err, size_t errlen)
             db_rollback(s->db);
             s->partitions_day = 0;
         } else {
-            log_info("database %s: schema version %d made", s->path, STORE_PG_BASELINE);
+            fresh = 1;
             rc = 0;
         }
     } else {
         rc = pg_partitions(s, vg_time_now_ms(), err, errlen);
     }
-    /* Steps past the baseline go here, shared with SQLite, when there are any. */
+    /* The steps past the baseline, one transaction each. */
+    if (rc == 0 && (v = pg_schema_version(s)) < STORE_PG_BASELINE) {
+        snprintf(err, errlen, "database %s: cannot read its schema version: %s", s->path,
+                 db_errmsg(s->db));
+        rc = -1;
+    } else if (rc == 0 && v < SCHEMA_VERSION) {
+        int from = v;
+        for (; v < SCHEMA_VERSION; v++) {
+            snprintf(sql, sizeof(sql),
+                     "UPDATE meta SET value = '%d' WHERE key = 'schema_version'", v + 1);
+            if (db_begin(s->db) != DB_OK ||
+                db_exec(s->db, pg_migrations[v - STORE_PG_BASELINE]) != DB_OK ||
+                db_exec(s->db, sql) != DB_OK || db_commit(s->db) != DB_OK) {
+                snprintf(err, errlen, "database %s: cannot bring its schema from version %d "
+                         "to %d: %s", s->path, v, v + 1, db_errmsg(s->db));
+                db_rollback(s->db);
+                rc = -1;
+                break;
+            }
+        }
+        if (rc == 0 && !fresh)
+            log_info("database %s: schema brought from version %d to %d", s->path, from, v);
+    }
+    if (rc == 0 && fresh)
+        log_info("database %s: schema version %d made", s->path, SCHEMA_VERSION);
     db_exec(s->db, "SELECT pg_advisory_unlock(" PG_LOCK_SCHEMA ")");
     return rc;
 }
@@ -1161,6 +1209,8 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < Q_COUNT; i++)
         db_finalize(s->q[i]);
+    if (s->notify)
+        db_finalize(s->notify);
     db_close(s->db);
     free(s);
 }
@@ -1330,11 +1380,12 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
     return store_stream_last(s, *host_id, &h->stream_epoch, last_seq);
 }
 
-int store_disconnect(struct store *s, int64_t host_id, int64_t now)
+int store_disconnect(struct store *s, int64_t host_id, int64_t now, int64_t since)
 {
     struct db_stmt *st = q(s, Q_DISCONNECT);
     db_bind_int64(st, 1, host_id);
     db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, since);
     return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot record disconnect");
 }
 
@@ -2598,6 +2649,7 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.last_duplicate_ms = db_column_int64(st, 42);
         h.last_duplicate_addr = (const char *)db_column_text(st, 43);
         h.machine_id = (const char *)db_column_text(st, 44);
+        h.live_seen_ms = db_column_int64(st, 45);
         if ((r = cb(ctx, &h)) != 0) {
             db_reset(st);
             return r;
@@ -2699,6 +2751,38 @@ int store_commands_unfinished(struct store *s, int64_t host_id,
     }
     free(v);
     return rc == DB_DONE || rc == DB_ROW ? 0 : db_err(s, "cannot list queued commands");
+}
+
+int store_command_notify(struct store *s, const char *agent_id)
+{
+    int rc;
+    if (db_kind(s->db) != DB_PG)
+        return 0;
+    if (!s->notify &&
+        db_prepare(s->db, "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', ?1)", &s->notify) != DB_OK)
+        return db_err(s, "cannot prepare the command notification");
+    db_reset(s->notify);
+    db_clear_bindings(s->notify);
+    db_bind_text(s->notify, 1, agent_id, -1);
+    rc = db_step(s->notify);
+    db_reset(s->notify);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_err(s, "cannot notify the other collectors");
+}
+
+int store_commands_queued_agents(struct store *s, unsigned max,
+                                 int (*cb)(void *ctx, const char *agent_id), void *ctx)
+{
+    struct db_stmt *st = q(s, Q_CMD_QUEUED_AGENTS);
+    int rc, r;
+    db_bind_int64(st, 1, max);
+    while ((rc = db_step(st)) == DB_ROW) {
+        if ((r = cb(ctx, db_column_text(st, 0))) != 0) {
+            db_reset(st);
+            return r;
+        }
+    }
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot list the agents with queued commands");
 }
 
 int store_command_delivered(struct store *s, const char *id, int64_t now)
