@@ -1149,8 +1149,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 
     if (!s)
         return -ENOMEM;
-    if (err && errlen)
-        err[0] = '\0';
+    err[0] = '\0';
     db_target_display(path, s->path, sizeof(s->path));
     rc = db_open(path, 0, &s->db, why, sizeof(why));
     if (rc != DB_OK) {
