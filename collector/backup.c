@@ -28,6 +28,7 @@
 
 #include "collector.h"
 #include "crypto.h"
+#include "db.h"
 #include "err.h"
 #include "store.h"
 #include "util.h"
@@ -174,6 +175,12 @@ static int start(struct server *s, struct conn *op, Vigil__V1__OperatorResponse 
     char detail[200];
     int fd, rc;
 
+    if (db_is_url(conf_store_target(s->conf))) {
+        resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST,
+                   "the store is a PostgreSQL database ([store] url): back it up with the "
+                   "server's tools (pg_dump -Fc; see OPERATIONS.md, Backup and restore)");
+        return 0;
+    }
     if (b && (b->working || b->state == B_RUNNING ||
               vg_time_mono_ms() - b->asked_ms < BACKUP_REPLACE_MS)) {
         snprintf(detail, sizeof(detail), "another backup (%s) is %s; try again in a minute",

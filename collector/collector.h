@@ -20,6 +20,7 @@ struct collector_conf {
     /* [collector] */
     char *listen;
     char *db;
+    char *store_url;          /* [store] url: PostgreSQL (NULL: SQLite at db) */
     char *log_level;
     int sync;                 /* 0 full, 1 normal */
     uint64_t idle_timeout_ms; /* close an agent silent this long */
@@ -93,6 +94,7 @@ struct conn {
     enum conn_kind kind;
     int hello_done;
     int64_t host_id;
+    int64_t hello_ms;        /* wall clock of its hello (hosts.last_connect_ms) */
     uint8_t epoch[16];
     uint64_t last_rx_ms;
     uint64_t ready_ms;
@@ -140,6 +142,7 @@ struct book {
     enum book_kind kind;
     int64_t host_id;
     int64_t now;
+    int64_t since;              /* BOOK_DISCONNECT: the connection's hello time */
     Vigil__V1__Envelope *hello; /* BOOK_HELLO: the agent's hello; owned */
     char *text;                 /* the peer's address, or the serial (BOOK_CERT); owned */
     char *agent_id;             /* BOOK_DUPLICATE; owned */
@@ -303,6 +306,7 @@ struct server {
     struct audit *audit;       /* audit checkpoints (audit.c) */
     struct backup *backup;     /* the database copy being made or fetched (backup.c) */
     struct export *export;     /* the SIEM export (export.c); NULL: none */
+    struct notify *notify;     /* commands from other collectors (notify.c); NULL: none */
 };
 
 /* "HOST:PORT" (IPv4, [IPv6], or empty HOST: all) into ss.  Returns 0, or
@@ -461,6 +465,9 @@ int command_cancel(struct server *s, struct conn *op, const Vigil__V1__OperatorR
 void command_free_response(Vigil__V1__OperatorResponse *resp);
 /* After an agent's hello: sends what is queued for it. */
 void commands_deliver(struct server *s, struct conn *agent);
+/* The queued commands of a connected agent only (another collector
+ * queued them: notify.c). */
+void commands_deliver_queued(struct server *s, struct conn *agent);
 /* An agent's report on a command. */
 void commands_on_result(struct server *s, struct conn *agent, const Vigil__V1__CommandResult *r);
 /* Once a second: expires queued commands. */
@@ -502,6 +509,16 @@ void backup_free(struct server *s);
 /* At start: deletes copies a killed collector left in the database's
  * directory. */
 void backup_cleanup(const char *db);
+/* notify.c: with a PostgreSQL store, listens for commands other
+ * collectors queued for this one's agents.  Returns 0 or an error. */
+int notify_start(struct server *s, char *err, size_t errlen);
+void notify_stop(struct server *s);
+/* Notifications received, rescans, listener connections lost, and 1
+ * while listening. */
+void notify_counts(const struct server *s, uint64_t *notes, uint64_t *rescans, uint64_t *lost,
+                   int *up);
+/* What the store opens: [store] url, or the SQLite file [collector] db. */
+const char *conf_store_target(const struct collector_conf *c);
 /* Operator scopes (scope.c, [operators] scopes = NAME:KEY=VALUE, ...). */
 #define SCOPE_MAX 16
 struct scope {

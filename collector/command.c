@@ -51,20 +51,37 @@ static int send_command(struct conn *agent, const void *body, size_t len)
     return rc;
 }
 
-/* Sends a command and records the first delivery (audited). */
+/* Sends a command.  A queued one is claimed first (marked delivered,
+ * audited): only the claim that changes it sends it, so a command
+ * cancelled meanwhile, or claimed by another collector sharing the
+ * database, is not sent.  One delivered already (the agent reconnected)
+ * is sent again: the agent knows it by its id. */
 static void deliver(struct server *s, struct conn *agent, const char *id, const void *body,
-                    size_t len)
+                    size_t len, int state)
 {
     const char *agent_id = vg_tls_peer(agent->tls)->cn;
-    int rc = send_command(agent, body, len);
+    int rc;
+
+    if (state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED) {
+        rc = store_command_delivered(s->store, id, vg_time_now_ms());
+        if (rc != 1) {
+            if (rc < 0)
+                log_warnx("agent %s: command %s stays queued: the store failed (%s)", agent_id,
+                          id, store_last_error(s->store));
+            return;
+        }
+        {
+            char detail[120];
+            snprintf(detail, sizeof(detail), "command %s sent to the agent", id);
+            store_audit_append(s->store, "collector", "deliver", agent_id, detail,
+                               "delivered");
+        }
+    }
+    rc = send_command(agent, body, len);
     if (rc) {
+        /* It is delivered in the store: sent again when the agent reconnects. */
         log_warnx("agent %s: cannot send command %s: %s", agent_id, id, vg_strerror(rc));
         return;
-    }
-    if (store_command_delivered(s->store, id, vg_time_now_ms()) == 1) {
-        char detail[120];
-        snprintf(detail, sizeof(detail), "command %s sent to the agent", id);
-        store_audit_append(s->store, "collector", "deliver", agent_id, detail, "delivered");
     }
 #ifdef VG_TEST_HOOKS
     if (getenv("VIGIL_TEST_DELIVER_TWICE")) /* fault injection: a duplicate delivery */
@@ -75,22 +92,30 @@ static void deliver(struct server *s, struct conn *agent, const char *id, const 
 struct deliver_ctx {
     struct server *s;
     struct conn *agent;
+    int queued_only;
 };
 
 static int deliver_cb(void *ctx, const char *id, const void *body, size_t len, int state)
 {
     struct deliver_ctx *x = ctx;
-    (void)state;
     if (x->agent->closing)
         return 1;
-    deliver(x->s, x->agent, id, body, len);
+    if (!x->queued_only || state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED)
+        deliver(x->s, x->agent, id, body, len, state);
     return 0;
 }
 
 void commands_deliver(struct server *s, struct conn *agent)
 {
-    struct deliver_ctx x = { s, agent };
+    struct deliver_ctx x = { s, agent, 0 };
     /* Expired ones first, so that none of them is sent. */
+    commands_sweep(s);
+    store_commands_unfinished(s->store, agent->host_id, deliver_cb, &x);
+}
+
+void commands_deliver_queued(struct server *s, struct conn *agent)
+{
+    struct deliver_ctx x = { s, agent, 1 };
     commands_sweep(s);
     store_commands_unfinished(s->store, agent->host_id, deliver_cb, &x);
 }
@@ -314,6 +339,9 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
         rc = store_command_add(s->store, &sc, body, len);
     if (rc == 0)
         rc = store_audit_append(s->store, conn_who(op), action, agent_id, audit, "queued");
+    /* Another collector sharing the database may hold the agent. */
+    if (rc == 0 && !conn_find_agent(s, agent_id))
+        rc = store_command_notify(s->store, agent_id);
     if (rc == 0)
         rc = store_commit(s->store);
     else
@@ -328,7 +356,7 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
              hostname, id, reason);
     agent = conn_find_agent(s, agent_id);
     if (agent && !agent->closing)
-        deliver(s, agent, id, body, len);
+        deliver(s, agent, id, body, len, VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED);
     free(body);
     {
         Vigil__V1__CommandInfo *m;

@@ -16,6 +16,11 @@ const struct vg_conf_key collector_conf_keys[] = {
       "address and port to listen on (HOST:PORT; [::]:7443 for IPv6)"),
     K("collector", "db", VG_CONF_PATH, "/var/lib/vigil-collector/vigil.db", db, RS,
       "SQLite database file (created if missing)"),
+    { "store", "url", VG_CONF_STR, NULL, offsetof(struct collector_conf, store_url), 0, 0, NULL,
+      RS | VG_CONF_URL_PASSWORD,
+      "the database, when not the SQLite file of [collector] db: postgresql://USER@HOST:PORT/DB "
+      "for a PostgreSQL server that several collectors share (a password is better kept in "
+      "libpq's ~/.pgpass or PGPASSFILE than here)" },
     K("collector", "log_level", VG_CONF_STR, "info", log_level, 0, "error, warn, info or debug"),
     { "collector", "sync", VG_CONF_ENUM, "full", offsetof(struct collector_conf, sync), 0, 0,
       "full|normal", RS,
@@ -159,3 +164,8 @@ const struct vg_conf_key collector_conf_keys[] = {
         "processes go out with their exit (exit code, end time); 0: at once, without"),
     { NULL, NULL, 0, NULL, 0, 0, 0, NULL, 0, NULL },
 };
+
+const char *conf_store_target(const struct collector_conf *c)
+{
+    return c->store_url && c->store_url[0] ? c->store_url : c->db;
+}

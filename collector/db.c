@@ -66,6 +66,42 @@ int db_is_url(const char *target)
                       strncmp(target, "postgres://", 11) == 0);
 }
 
+const char *db_target_display(const char *target, char *out, size_t outlen)
+{
+    PQconninfoOption *opts, *o;
+    const char *user = "", *host = "", *port = "", *name = "";
+
+    if (!db_is_url(target)) {
+        vg_strlcpy(out, target ? target : "", outlen);
+        return out;
+    }
+    opts = PQconninfoParse(target, NULL);
+    if (!opts) {
+        vg_strlcpy(out, "postgresql://(a URL libpq cannot read)", outlen);
+        return out;
+    }
+    for (o = opts; o->keyword; o++) {
+        if (!o->val)
+            continue;
+        if (strcmp(o->keyword, "user") == 0)
+            user = o->val;
+        else if (strcmp(o->keyword, "host") == 0)
+            host = o->val;
+        else if (strcmp(o->keyword, "port") == 0)
+            port = o->val;
+        else if (strcmp(o->keyword, "dbname") == 0)
+            name = o->val;
+    }
+    if (host[0] == '/') /* a socket directory */
+        snprintf(out, outlen, "postgresql:///%s?host=%s%s%s%s%s", name, host,
+                 port[0] ? "&port=" : "", port, user[0] ? "&user=" : "", user);
+    else
+        snprintf(out, outlen, "postgresql://%s%s%s%s%s/%s", user, user[0] ? "@" : "", host,
+                 port[0] ? ":" : "", port, name);
+    PQconninfoFree(opts);
+    return out;
+}
+
 /* ---- errors ---- */
 
 static int lite_class(int rc)
@@ -273,6 +309,35 @@ int db_exec(struct db *d, const char *sql)
     return rc;
 }
 
+int db_begin(struct db *d)
+{
+    return db_exec(d, d->kind == DB_PG ? "BEGIN" : "BEGIN IMMEDIATE");
+}
+
+int db_commit(struct db *d)
+{
+    PGresult *r;
+    int rc = DB_OK;
+
+    if (d->kind == DB_SQLITE)
+        return db_exec(d, "COMMIT");
+    r = PQexec(d->pg, "COMMIT");
+    if (PQresultStatus(r) != PGRES_COMMAND_OK) {
+        rc = pg_fail(d, r);
+    } else if (strcmp(PQcmdStatus(r), "COMMIT") != 0) {
+        snprintf(d->err, sizeof(d->err), "the transaction was rolled back (an earlier statement "
+                 "in it failed)");
+        d->last_class = rc = DB_ERROR;
+    }
+    PQclear(r);
+    return rc;
+}
+
+void db_rollback(struct db *d)
+{
+    db_exec(d, "ROLLBACK");
+}
+
 /* ---- statements ---- */
 
 /* sql with ?N as $N, and the highest N in *nparams.  A bare ? takes the
@@ -451,6 +516,17 @@ static int pg_bind_str(struct db_stmt *st, int i, const char *v, size_t n, int f
     return DB_OK;
 }
 
+/* A NULL of a known type: "?1 IS NULL OR col = ?1" has no other way to
+ * tell the server what ?1 is. */
+static int pg_bind_null(struct db_stmt *st, int i, Oid t)
+{
+    int k = pg_param(st, i);
+    if (k < 0)
+        return DB_ERROR;
+    pg_type(st, k, t);
+    return DB_OK;
+}
+
 int db_bind_int64(struct db_stmt *st, int i, int64_t v)
 {
     char b[24];
@@ -472,7 +548,7 @@ int db_bind_text(struct db_stmt *st, int i, const char *v, int n)
     if (st->lite)
         return lite_class(sqlite3_bind_text(st->lite, i, v, n, SQLITE_TRANSIENT));
     if (!v)
-        return db_bind_null(st, i);
+        return pg_bind_null(st, i, OID_TEXT);
     return pg_bind_str(st, i, v, n < 0 ? strlen(v) : (size_t)n, 0, OID_TEXT);
 }
 
@@ -481,7 +557,7 @@ int db_bind_blob(struct db_stmt *st, int i, const void *v, int n)
     if (st->lite)
         return lite_class(sqlite3_bind_blob(st->lite, i, v, n, SQLITE_TRANSIENT));
     if (!v)
-        return db_bind_null(st, i);
+        return pg_bind_null(st, i, OID_BYTEA);
     return pg_bind_str(st, i, v, (size_t)n, 1, OID_BYTEA);
 }
 

@@ -47,6 +47,9 @@ enum { DB_INTEGER = 1, DB_FLOAT = 2, DB_TEXT = 3, DB_BLOB = 4, DB_NULL = 5 };
 int db_is_url(const char *target);
 /* db_open() flags. */
 enum { DB_OPEN_READONLY = 1 };
+/* target for messages and logs: a path as it is; a URL without its
+ * password (postgresql://USER@HOST:PORT/DB). */
+const char *db_target_display(const char *target, char *out, size_t outlen);
 /* Opens target: a PostgreSQL URL, else a SQLite file (created if
  * missing, unless DB_OPEN_READONLY).  Returns 0 or DB_ERROR with err. */
 int db_open(const char *target, int flags, struct db **out, char *err, size_t errlen);
@@ -77,6 +80,14 @@ int db_in_txn(struct db *d);
  * an error outside a savepoint; SQLite when it rolled back by itself). */
 int db_txn_failed(struct db *d);
 
+/* A write transaction: SQLite BEGIN IMMEDIATE (the write lock at once),
+ * PostgreSQL BEGIN.  DB_OK or an error class. */
+int db_begin(struct db *d);
+/* COMMIT.  PostgreSQL answers a COMMIT of a failed transaction with a
+ * ROLLBACK and no error: that is reported here as DB_ERROR. */
+int db_commit(struct db *d);
+void db_rollback(struct db *d);
+
 /* Prepares sql.  Returns 0 or DB_ERROR with db_errmsg(). */
 int db_prepare(struct db *d, const char *sql, struct db_stmt **out);
 void db_finalize(struct db_stmt *st);
@@ -84,7 +95,10 @@ void db_finalize(struct db_stmt *st);
 void db_reset(struct db_stmt *st);
 void db_clear_bindings(struct db_stmt *st);
 
-/* Parameters are numbered from 1.  Text and blobs are copied. */
+/* Parameters are numbered from 1.  Text and blobs are copied; a NULL v
+ * binds a NULL of that type (PostgreSQL cannot always tell a parameter's
+ * type from the statement: "?1 IS NULL OR col = ?1"); db_bind_null()'s
+ * NULL has no type. */
 int db_bind_int64(struct db_stmt *st, int i, int64_t v);
 int db_bind_double(struct db_stmt *st, int i, double v);
 int db_bind_text(struct db_stmt *st, int i, const char *v, int n);

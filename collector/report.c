@@ -1135,7 +1135,7 @@ int report_render(struct server *s, struct conn *op, const Vigil__V1__OperatorRe
         j->points[k] = as_of - (int64_t)k * 7 * DAY_MS;
     j->npoints = np;
     j->window_ms = j->points[np - 1] - (int64_t)cf->history_ms - 14 * DAY_MS;
-    vg_strlcpy(j->db, cf->db, sizeof(j->db));
+    vg_strlcpy(j->db, conf_store_target(cf), sizeof(j->db));
     vg_strlcpy(j->organisation, cf->organisation ? cf->organisation : "",
                sizeof(j->organisation));
     j->o.organisation = j->organisation;

@@ -195,7 +195,7 @@ int revoke_host(struct server *s, struct conn *op, const Vigil__V1__OperatorRequ
         conn_forget_pending(s, agent);
         conn_agent_remove(s, agent);
         agent->hello_done = 0;
-        store_disconnect(s->store, agent->host_id, vg_time_now_ms());
+        store_disconnect(s->store, agent->host_id, vg_time_now_ms(), agent->hello_ms);
         conn_fail(agent, VIGIL__V1__ERROR__CODE__CODE_REVOKED,
                   "this agent's certificate was revoked");
         x.r->connection_closed = 1;

@@ -28,6 +28,7 @@
 #include <unistd.h>
 
 #include "collector.h"
+#include "db.h"
 #include "daemon.h"
 #include "err.h"
 #include "export.h"
@@ -89,12 +90,13 @@ static int book_cert(struct server *s, int64_t host_id, const char *serial, int6
     return store_cert_seen(s->store, host_id, serial, now);
 }
 
-static void book_disconnect(struct server *s, int64_t host_id, int64_t now)
+static void book_disconnect(struct server *s, const struct conn *c, int64_t now)
 {
-    struct book b = {.kind = BOOK_DISCONNECT, .host_id = host_id, .now = now};
+    struct book b = {.kind = BOOK_DISCONNECT, .host_id = c->host_id, .now = now,
+                     .since = c->hello_ms};
 
     if (book_push(s, &b))
-        store_disconnect(s->store, host_id, now);
+        store_disconnect(s->store, c->host_id, now, c->hello_ms);
 }
 
 static void book_duplicate(struct server *s, const char *agent_id, const char *addr, int64_t now)
@@ -120,7 +122,7 @@ static int book_apply(struct store *st, const struct book *book, size_t n)
         switch (b->kind) {
         case BOOK_HELLO: (void)store_host_seen(st, b->hello->hello, b->text, b->now, &hid); break;
         case BOOK_CERT: (void)store_cert_seen(st, b->host_id, b->text, b->now); break;
-        case BOOK_DISCONNECT: (void)store_disconnect(st, b->host_id, b->now); break;
+        case BOOK_DISCONNECT: (void)store_disconnect(st, b->host_id, b->now, b->since); break;
         case BOOK_DUPLICATE: (void)store_duplicate(st, b->agent_id, b->text, b->now); break;
         }
         if (store_txn_lost(st))
@@ -192,7 +194,7 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
                  peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
         conn_agent_remove(s, other);
         other->hello_done = 0;
-        book_disconnect(s, other->host_id, now);
+        book_disconnect(s, other, now);
         conn_close(other, "replaced by a newer connection of the same agent");
         other = NULL;
     }
@@ -242,6 +244,7 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
         return 1;
     }
     memcpy(c->epoch, h->stream_epoch.data, sizeof(c->epoch));
+    c->hello_ms = now;
     if (book_cert(s, c->host_id, peer->serial, now) != 0) {
         conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_UNAVAILABLE,
                   "collector store unavailable; try again later");
@@ -605,7 +608,7 @@ static void on_close(struct vg_tls_conn *t, int err)
                       vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     } else if (c->hello_done) {
         conn_agent_remove(s, c);
-        book_disconnect(s, c->host_id, vg_time_now_ms());
+        book_disconnect(s, c, vg_time_now_ms());
         log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     }
@@ -1328,7 +1331,7 @@ static void signal_cb(uv_signal_t *h, int signum)
 /* The store thread and its own connection to the database. */
 static int store_thread_start(struct server *s, char *err, size_t errlen)
 {
-    int rc = store_open(s->conf->db, s->conf->sync == 0, &s->wstore, err, errlen);
+    int rc = store_open(conf_store_target(s->conf), s->conf->sync == 0, &s->wstore, err, errlen);
 
     if (rc)
         return rc;
@@ -1476,7 +1479,7 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     }
     if ((rc = vg_tls_config_new(&topts, &s->tls, err, errlen)) != 0)
         goto fail;
-    if ((rc = store_open(conf->db, conf->sync == 0, &s->store, err, errlen)) != 0)
+    if ((rc = store_open(conf_store_target(conf), conf->sync == 0, &s->store, err, errlen)) != 0)
         goto fail;
     backup_cleanup(conf->db);
     if ((rc = store_thread_start(s, err, errlen)) != 0)
@@ -1619,6 +1622,12 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
         metrics_stop(s);
         goto fail_listen;
     }
+    if ((rc = notify_start(s, err, errlen)) != 0) {
+        export_stop(s->export);
+        s->export = NULL;
+        metrics_stop(s);
+        goto fail_listen;
+    }
     uv_check_init(loop, &s->commit);
     s->commit.data = s;
     uv_check_start(&s->commit, commit_cb);
@@ -1633,9 +1642,13 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     uv_signal_start(&s->sigterm, signal_cb, SIGTERM);
     uv_signal_start(&s->sigint, signal_cb, SIGINT);
     uv_signal_start(&s->sighup, signal_cb, SIGHUP);
-    log_info("listening on %s as %s (database %s; room for %llu agents and %u operators)",
-             conf->listen, vg_tls_config_self(s->tls)->cn, conf->db,
-             (unsigned long long)s->max_agents, OPERATOR_RESERVE);
+    {
+        char where[600];
+        log_info("listening on %s as %s (database %s; room for %llu agents and %u operators)",
+                 conf->listen, vg_tls_config_self(s->tls)->cn,
+                 db_target_display(conf_store_target(conf), where, sizeof(where)),
+                 (unsigned long long)s->max_agents, OPERATOR_RESERVE);
+    }
     {
         char st[200];
         snprintf(st, sizeof(st), "listening on %s", conf->listen);
@@ -1843,6 +1856,7 @@ void server_stop(struct server *s)
     if (s->enroll_on)
         uv_close((uv_handle_t *)&s->enroll_listener, NULL);
     metrics_stop(s);
+    notify_stop(s);
     server_commit(s);
     for (struct conn *c = s->conns; c; c = c->next) {
         Vigil__V1__Envelope env = VIGIL__V1__ENVELOPE__INIT;

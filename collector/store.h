@@ -40,8 +40,10 @@ int store_host_seen(struct store *s, const Vigil__V1__Hello *h, const char *peer
  * (0: none).  Returns 0 or an error.  Writes nothing. */
 int store_stream_last(struct store *s, int64_t host_id, const ProtobufCBinaryData *epoch,
                       uint64_t *last_seq);
-/* Marks a host disconnected at now. */
-int store_disconnect(struct store *s, int64_t host_id, int64_t now);
+/* Marks a host disconnected at now, if the connection that ends (its
+ * hello at since) is its latest: another collector sharing the database
+ * may have the host's newer one. */
+int store_disconnect(struct store *s, int64_t host_id, int64_t now, int64_t since);
 /* Counts a refused duplicate connection for agent_id (if known). */
 int store_duplicate(struct store *s, const char *agent_id, const char *peer_addr, int64_t now);
 
@@ -107,6 +109,9 @@ struct store_host {
     uint64_t duplicates_refused;
     int64_t last_duplicate_ms;
     const char *last_duplicate_addr, *machine_id;
+    /* While a connection is open (its hello is later than the last
+     * disconnect): when it was last heard from; else 0. */
+    int64_t live_seen_ms;
 };
 /* Calls cb for every host, ordered by hostname.  Returns 0 or an error;
  * a non-zero return from cb stops the walk and is returned. */
@@ -272,6 +277,16 @@ int store_commands_unfinished(struct store *s, int64_t host_id,
                               int (*cb)(void *ctx, const char *id, const void *body, size_t len,
                                         int state),
                               void *ctx);
+/* Several collectors on one PostgreSQL database: in the transaction that
+ * queues a command, tells the others (NOTIFY on STORE_NOTIFY_CHANNEL, the
+ * agent id as payload, sent at commit) that agent_id has one.  Nothing on
+ * SQLite.  Returns 0 or an error. */
+#define STORE_NOTIFY_CHANNEL "vigil_commands"
+int store_command_notify(struct store *s, const char *agent_id);
+/* Calls cb for each agent with a queued command (at most max, by agent
+ * id).  Returns 0, cb's non-zero, or an error. */
+int store_commands_queued_agents(struct store *s, unsigned max,
+                                 int (*cb)(void *ctx, const char *agent_id), void *ctx);
 /* Marks a queued command delivered: returns 1 if it was queued until
  * now, 0 if not, or an error. */
 int store_command_delivered(struct store *s, const char *id, int64_t now);

@@ -35,7 +35,7 @@ int store_export_audit(struct store *s, int64_t after, unsigned limit,
     struct db_stmt *st = NULL;
     int n = 0, rc;
 
-    if (!(!db_in_txn(db)))
+    if (db_in_txn(db))
         return -EBUSY;
     if (db_prepare(db, "SELECT id, time_ms, actor, action, target, detail, result, hash"
                            " FROM audit WHERE id > ?1 ORDER BY id LIMIT ?2", &st) != DB_OK)
@@ -68,7 +68,7 @@ int store_export_processes(struct store *s, int64_t after, unsigned limit,
     struct db_stmt *st = NULL;
     int n = 0, rc;
 
-    if (!(!db_in_txn(db)))
+    if (db_in_txn(db))
         return -EBUSY;
     if (db_prepare(
             db, "SELECT p.id, p.recv_ms, p.start_ms, p.exit_ms, p.pid, p.ppid, p.uid, p.euid, p.gid,"
@@ -167,7 +167,7 @@ int store_export_cursor_set(struct store *s, const char *sink, int64_t audit_id,
     struct db_stmt *st = NULL;
     int rc;
 
-    if (!(!db_in_txn(db)))
+    if (db_in_txn(db))
         return -EBUSY;
     if (db_prepare(db, "INSERT INTO export_cursors(sink, audit_id, process_id, updated_ms)"
                            " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(sink) DO UPDATE SET"

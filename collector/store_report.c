@@ -215,7 +215,7 @@ static int fill_os(struct cx_arena *a, struct db_stmt *st, void *elem, void *pre
     " appeared_ms,"                                                                       \
     " CASE WHEN disappeared_ms > ?1 THEN NULL ELSE disappeared_ms END,"                   \
     " coalesce(release_file_ms, 0)"                                                           \
-    " FROM pending_history WHERE appeared_ms <= ?1 AND security AND ?2 = ?2"              \
+    " FROM pending_history WHERE appeared_ms <= ?1 AND security <> 0 AND ?2 = ?2"         \
     " ORDER BY host_id, appeared_ms, id"
 
 static int fill_hist(struct cx_arena *a, struct db_stmt *st, void *elem, void *prev)
@@ -785,10 +785,7 @@ int store_imports(struct store *s, int (*cb)(void *ctx, const struct store_impor
 
 static void bind_opt(struct db_stmt *st, int i, const char *v)
 {
-    if (v && v[0])
-        db_bind_text(st, i, v, -1);
-    else
-        db_bind_null(st, i);
+    db_bind_text(st, i, v && v[0] ? v : NULL, -1);
 }
 
 int store_exception_add(struct store *s, const struct cx_exception *e, int64_t *id)
@@ -853,7 +850,7 @@ int store_exceptions(struct store *s, int all, int64_t now,
     int step, rc = 0;
     if (!a)
         return -ENOMEM;
-    if (db_prepare(db, EXC_COLS " WHERE ?1 OR (revoked_ms IS NULL AND expires_ms > ?2)"
+    if (db_prepare(db, EXC_COLS " WHERE ?1 <> 0 OR (revoked_ms IS NULL AND expires_ms > ?2)"
                                     " ORDER BY id", &st) != DB_OK) {
         cx_arena_free(a);
         return db_fail(db, "cannot prepare the exceptions list");

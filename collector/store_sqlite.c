@@ -27,6 +27,7 @@
 #include "pb.h"
 #include "store.h"
 #include "store_int.h"
+#include "store_pg_schema.h"
 #include "util.h"
 
 /* Schema versions.  The version a database is at is in meta; a collector
@@ -41,8 +42,12 @@
  *   4  operators: the operator certificates seen (vigilctl operators);
  *   5  hosts: retired (vigilctl hosts retire) and clone evidence;
  *   6  export_cursors: how far each SIEM export sink has delivered
- *      (store_export.c). */
-#define SCHEMA_VERSION 6
+ *      (store_export.c); PostgreSQL databases start here (store_pg_schema.c);
+ *   7  an index of queued commands by state: the collectors sharing a
+ *      PostgreSQL database look for commands queued for their agents.
+ * From 7 on, a step is the same on both back ends (migrations[] and
+ * pg_migrations[]). */
+#define SCHEMA_VERSION 7
 
 enum {
     Q_HOST_UPSERT,
@@ -147,6 +152,7 @@ enum {
     Q_TOKEN_FIND_SELECTOR,
     Q_TOKEN_FAIL,
     Q_ENROLLMENT_ADD,
+    Q_CMD_QUEUED_AGENTS,
     Q_HOST_REVOKED,
     Q_HOST_PRIOR,
     Q_HOST_CLONE,
@@ -167,7 +173,7 @@ static const char *const queries[Q_COUNT] = {
         " last_addr = excluded.last_addr,"
         /* The boot before this one (clone detection), and a retired host
          * that connects is back. */
-        " prev_boot_id = CASE WHEN hosts.boot_id IS NOT excluded.boot_id THEN hosts.boot_id"
+        " prev_boot_id = CASE WHEN hosts.boot_id IS DISTINCT FROM excluded.boot_id THEN hosts.boot_id"
         " ELSE hosts.prev_boot_id END, retired_ms = NULL, retired_by = NULL,"
         " retire_reason = NULL",
     [Q_HOST_ID] = "SELECT id FROM hosts WHERE agent_id = ?1",
@@ -179,16 +185,18 @@ static const char *const queries[Q_COUNT] = {
     [Q_STREAM_LAST] = "SELECT last_seq FROM streams WHERE host_id = ?1 AND epoch = ?2",
     [Q_STREAM_UPSERT] =
         "INSERT INTO streams(host_id, epoch, last_seq, first_seen_ms) VALUES(?1, ?2, ?3, ?4)"
-        " ON CONFLICT(host_id, epoch) DO UPDATE SET last_seq = max(last_seq, excluded.last_seq)",
-    [Q_DISCONNECT] = "UPDATE hosts SET last_disconnect_ms = ?2, last_seen_ms = ?2 WHERE id = ?1",
+        " ON CONFLICT(host_id, epoch) DO UPDATE SET last_seq = CASE WHEN excluded.last_seq >"
+        " streams.last_seq THEN excluded.last_seq ELSE streams.last_seq END",
+    [Q_DISCONNECT] = "UPDATE hosts SET last_disconnect_ms = ?2, last_seen_ms = ?2 WHERE id = ?1"
+                     " AND coalesce(last_connect_ms, 0) <= ?3",
     [Q_DUPLICATE] = "UPDATE hosts SET duplicates_refused = duplicates_refused + 1,"
                     " last_duplicate_ms = ?2, last_duplicate_addr = ?3 WHERE agent_id = ?1",
     [Q_BATCH_INSERT] =
-        "INSERT OR IGNORE INTO batches(host_id, epoch, seq, agent_time_ms, recv_time_ms, events)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6)",
+        "INSERT INTO batches(host_id, epoch, seq, agent_time_ms, recv_time_ms, events)"
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6) ON CONFLICT DO NOTHING",
     [Q_BATCH_REJECT] =
-        "INSERT OR IGNORE INTO batches(host_id, epoch, seq, agent_time_ms, recv_time_ms, events,"
-        " rejected) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
+        "INSERT INTO batches(host_id, epoch, seq, agent_time_ms, recv_time_ms, events,"
+        " rejected) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7) ON CONFLICT DO NOTHING",
     [Q_EVENT_INSERT] =
         "INSERT INTO events(host_id, seq, idx, kind, time_ms, recv_time_ms, body)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7)",
@@ -217,13 +225,19 @@ static const char *const queries[Q_COUNT] = {
                 " isolation_verified_ms, confirm_interval_ms, coalesce(retired_ms, 0), retired_by,"
                 " retire_reason, clone_count, coalesce(clone_first_ms, 0),"
                 " coalesce(clone_last_ms, 0), clone_evidence, duplicates_refused,"
-                " coalesce(last_duplicate_ms, 0), last_duplicate_addr, machine_id FROM hosts"
-                " ORDER BY hostname, agent_id",
+                " coalesce(last_duplicate_ms, 0), last_duplicate_addr, machine_id,"
+                " CASE WHEN coalesce(last_connect_ms, 0) > coalesce(last_disconnect_ms, 0)"
+                " THEN last_seen_ms ELSE 0 END FROM hosts ORDER BY hostname NULLS FIRST, agent_id",
     [Q_LOSS_INSERT] =
         "INSERT INTO loss(host_id, seq, source, count, unit, first_ms, last_ms, reason,"
         " recv_time_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-    [Q_STAGE] = "INSERT OR REPLACE INTO inventory_staging VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8,"
-                " ?9)",
+    [Q_STAGE] = "INSERT INTO inventory_staging(host_id, manager, name, arch, version, status,"
+                " source_name, source_version, install_time_ms)"
+                " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+                " ON CONFLICT(host_id, manager, name, arch) DO UPDATE SET"
+                " version = excluded.version, status = excluded.status,"
+                " source_name = excluded.source_name, source_version = excluded.source_version,"
+                " install_time_ms = excluded.install_time_ms",
     /* Snapshot complete: what is gone ends in history, what is new starts. */
     [Q_SNAP_GONE_HIST] =
         "UPDATE package_history SET disappeared_ms = ?3 WHERE host_id = ?1 AND manager = ?2"
@@ -274,17 +288,25 @@ static const char *const queries[Q_COUNT] = {
     [Q_PACKAGE_HOSTS] =
         "SELECT h.agent_id, h.hostname, p.manager, p.name, p.arch, p.version, p.status,"
         " p.source_name, p.source_version, p.first_seen_ms FROM packages p"
-        " JOIN hosts h ON h.id = p.host_id WHERE p.name = ?1 ORDER BY h.hostname, h.agent_id",
+        " JOIN hosts h ON h.id = p.host_id WHERE p.name = ?1"
+        " ORDER BY h.hostname NULLS FIRST, h.agent_id",
     [Q_OS_HISTORY] =
         "INSERT INTO os_history(host_id, time_ms, recv_time_ms, os_pretty_name, kernel_release,"
         " newest_kernel, kernel_update_pending, reboot_required, os_id, os_version_id,"
         " os_version_codename, hostname) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11,"
         " ?12)",
     [Q_PEND_STAGE] =
-        "INSERT OR REPLACE INTO pending_staging(host_id, manager, name, arch, installed_version,"
+        "INSERT INTO pending_staging(host_id, manager, name, arch, installed_version,"
         " candidate_version, advisory, security, severity, origin, release_label, release_origin,"
         " site, released_ms, agent_first_seen_ms, security_first_seen_ms, release_file_ms)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)",
+        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17)"
+        " ON CONFLICT(host_id, manager, name, arch, installed_version, candidate_version,"
+        " advisory) DO UPDATE SET security = excluded.security, severity = excluded.severity,"
+        " origin = excluded.origin, release_label = excluded.release_label,"
+        " release_origin = excluded.release_origin, site = excluded.site,"
+        " released_ms = excluded.released_ms, agent_first_seen_ms = excluded.agent_first_seen_ms,"
+        " security_first_seen_ms = excluded.security_first_seen_ms,"
+        " release_file_ms = excluded.release_file_ms",
     /* A new list replaces the last one: what went ends in history, what
      * is new starts there (keyed on the versions and advisory). */
     [Q_PEND_GONE_HIST] =
@@ -333,9 +355,9 @@ static const char *const queries[Q_COUNT] = {
         " pending_updates = (SELECT count(DISTINCT name || ' ' || arch) FROM pending"
         " WHERE host_id = ?1),"
         " pending_security = (SELECT count(DISTINCT name || ' ' || arch) FROM pending"
-        " WHERE host_id = ?1 AND security),"
+        " WHERE host_id = ?1 AND security <> 0),"
         " pending_security_since_ms = (SELECT min(security_first_seen_ms) FROM pending"
-        " WHERE host_id = ?1 AND security AND security_first_seen_ms > 0)"
+        " WHERE host_id = ?1 AND security <> 0 AND security_first_seen_ms > 0)"
         " WHERE id = ?1",
     [Q_PENDING] =
         "SELECT h.agent_id, h.hostname, p.manager, p.name, p.arch, p.installed_version,"
@@ -343,16 +365,17 @@ static const char *const queries[Q_COUNT] = {
         " p.release_origin, p.site, p.released_ms, p.agent_first_seen_ms,"
         " p.security_first_seen_ms, p.first_seen_ms, h.pending_refreshed_ms, p.release_file_ms"
         " FROM pending p JOIN hosts h ON h.id = p.host_id"
-        " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 = 0 OR p.security)"
-        " ORDER BY h.hostname, h.agent_id, p.name, p.arch, p.advisory",
+        " WHERE (?1 IS NULL OR h.agent_id = ?1) AND (?2 = 0 OR p.security <> 0)"
+        " ORDER BY h.hostname NULLS FIRST, h.agent_id, p.name, p.arch, p.advisory",
     /* History may be sent again (an agent's state lost): each event once. */
     [Q_PKG_EVENT] =
-        "INSERT OR IGNORE INTO package_events(host_id, manager, name, arch, action, old_version,"
-        " new_version, time_ms, recv_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        "INSERT INTO package_events(host_id, manager, name, arch, action, old_version,"
+        " new_version, time_ms, recv_ms) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)"
+        " ON CONFLICT DO NOTHING",
     [Q_PROC_EXEC] =
         "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
         " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
-        " start_boot_ns, start_ms, similar, unknown, source, recv_ms, hash_note, forked)"
+        " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked)"
         " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
         " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
     /* The exit belongs to the latest exec of that process (a process may
@@ -392,7 +415,7 @@ static const char *const queries[Q_COUNT] = {
     /* Rows are numbered in order: all but the newest N (cheap, no scan). */
     [Q_RET_PROC_ROWS] = "DELETE FROM processes WHERE id IN (SELECT id FROM processes"
                         " WHERE id <= (SELECT max(id) FROM processes) - ?1 ORDER BY id LIMIT ?2)",
-    [Q_RET_SNAP_AGE] = "DELETE FROM process_snapshots WHERE rowid IN (SELECT rowid FROM"
+    [Q_RET_SNAP_AGE] = "DELETE FROM process_snapshots WHERE id IN (SELECT id FROM"
                        " process_snapshots WHERE snap_ms < ?1 LIMIT ?2)",
     /* The raw bodies of process events age with the rows made from them. */
     [Q_RET_EVENTS] = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE kind IN"
@@ -436,7 +459,8 @@ static const char *const queries[Q_COUNT] = {
     [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
     [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3,"
                          " isolation_verified_ms = ?4 WHERE id = ?1",
-    [Q_UNCLEAN_SEEN] = "INSERT OR IGNORE INTO unclean_reports VALUES(?1, ?2, ?3)",
+    [Q_UNCLEAN_SEEN] = "INSERT INTO unclean_reports(host_id, prev_pid, prev_start_ms)"
+                       " VALUES(?1, ?2, ?3) ON CONFLICT DO NOTHING",
     [Q_HOST_TAMPER] = "UPDATE hosts SET unclean_stops = unclean_stops + 1,"
                       " last_unclean_stop_ms = ?2, last_unclean_gap_ms = ?3 WHERE id = ?1",
     [Q_CMD_INSERT] =
@@ -482,7 +506,7 @@ static const char *const queries[Q_COUNT] = {
         " chunks, path) VALUES(?1, ?2, ?3, ?4, 'receiving', ?5, 0, 0, ?6)",
     [Q_COLL_CHUNK] = "UPDATE collections SET received = received + ?2, chunks = chunks + 1"
                      " WHERE id = ?1 AND state = 'receiving' AND received = ?3",
-    [Q_COLL_CHUNK_ROW] = "INSERT INTO collection_chunks(collection_id, offset, len, recv_ms)"
+    [Q_COLL_CHUNK_ROW] = "INSERT INTO collection_chunks(collection_id, \"offset\", len, recv_ms)"
                          " VALUES(?1, ?2, ?3, ?4)",
     [Q_COLL_FINISH] = "UPDATE collections SET state = ?2, error = ?3,"
                       " size = CASE WHEN ?4 > 0 THEN ?4 ELSE size END,"
@@ -506,9 +530,9 @@ static const char *const queries[Q_COUNT] = {
                     " VALUES(?1, ?2, ?3, ?3) ON CONFLICT(serial) DO UPDATE SET"
                     " last_seen_ms = excluded.last_seen_ms",
     [Q_REVOKE_CERTS] =
-        "INSERT OR IGNORE INTO revoked(serial, host_id, reason, operator, time_ms)"
+        "INSERT INTO revoked(serial, host_id, reason, operator, time_ms)"
         " SELECT serial, host_id, ?2, ?3, ?4 FROM certs WHERE host_id = ?1"
-        " RETURNING serial",
+        " ON CONFLICT DO NOTHING RETURNING serial",
     [Q_REVOKE_HOST] = "UPDATE hosts SET revoked_ms = ?2 WHERE id = ?1",
     [Q_REVOKED_ALL] = "SELECT serial FROM revoked",
     [Q_HOST_TAGS] = "SELECT coalesce(tags, '{}') FROM hosts WHERE agent_id = ?1",
@@ -520,11 +544,13 @@ static const char *const queries[Q_COUNT] = {
                     " o.last_seen_ms, r.time_ms, r.reason FROM operators o"
                     " LEFT JOIN revoked r ON r.serial = o.serial ORDER BY o.name, o.first_seen_ms",
     [Q_REVOKE_OPERATOR] =
-        "INSERT OR IGNORE INTO revoked(serial, host_id, reason, operator, time_ms)"
-        " SELECT serial, NULL, ?2, ?3, ?4 FROM operators WHERE name = ?1 RETURNING serial",
+        "INSERT INTO revoked(serial, host_id, reason, operator, time_ms)"
+        " SELECT serial, NULL, ?2, ?3, ?4 FROM operators WHERE name = ?1"
+        " ON CONFLICT DO NOTHING RETURNING serial",
     [Q_REVOKE_SERIAL] =
-        "INSERT OR IGNORE INTO revoked(serial, host_id, reason, operator, time_ms)"
-        " VALUES(?1, (SELECT host_id FROM certs WHERE serial = ?1), ?2, ?3, ?4) RETURNING serial",
+        "INSERT INTO revoked(serial, host_id, reason, operator, time_ms)"
+        " VALUES(?1, (SELECT host_id FROM certs WHERE serial = ?1), ?2, ?3, ?4)"
+        " ON CONFLICT DO NOTHING RETURNING serial",
     [Q_REVOKED_LIST] =
         "SELECT r.serial, r.time_ms, r.reason, r.operator,"
         " coalesce('host ' || h.agent_id, 'operator ' || o.name, '') FROM revoked r"
@@ -552,6 +578,9 @@ static const char *const queries[Q_COUNT] = {
         "INSERT INTO enrollments(agent_id, token_hash, label, time_ms, addr, hostname,"
         " machine_id, serial) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8)",
     [Q_HOST_REVOKED] = "SELECT coalesce(revoked_ms, 0) FROM hosts WHERE id = ?1",
+    [Q_CMD_QUEUED_AGENTS] =
+        "SELECT DISTINCT h.agent_id FROM commands c JOIN hosts h ON h.id = c.host_id"
+        " WHERE c.state = 1 ORDER BY h.agent_id LIMIT ?1",
     [Q_HOST_PRIOR] = "SELECT boot_id, prev_boot_id, coalesce(retired_ms, 0), last_addr"
                      " FROM hosts WHERE agent_id = ?1",
     [Q_HOST_CLONE] = "UPDATE hosts SET clone_count = clone_count + 1,"
@@ -707,7 +736,7 @@ static const char schema[] =
     " size INTEGER, received INTEGER NOT NULL, sha256 TEXT, chunks INTEGER NOT NULL,"
     " path TEXT);"
     "CREATE TABLE IF NOT EXISTS collection_chunks("
-    " collection_id TEXT NOT NULL, offset INTEGER NOT NULL, len INTEGER NOT NULL,"
+    " collection_id TEXT NOT NULL, \"offset\" INTEGER NOT NULL, len INTEGER NOT NULL,"
     " recv_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS collection_chunks_id ON collection_chunks(collection_id);"
     "CREATE TABLE IF NOT EXISTS collection_downloads("
@@ -847,14 +876,29 @@ static const char *const migrations[] = {
     "CREATE TABLE IF NOT EXISTS export_cursors("
     " sink TEXT PRIMARY KEY, audit_id INTEGER NOT NULL, process_id INTEGER NOT NULL,"
     " updated_ms INTEGER NOT NULL);",
+    /* 7: queued commands by state (store_commands_queued_agents) */
+    "CREATE INDEX IF NOT EXISTS commands_queued ON commands(state, host_id);",
 };
+
+/* PostgreSQL's steps past its baseline: step v to v + 1 is
+ * pg_migrations[v - STORE_PG_BASELINE]. */
+static const char *const pg_migrations[] = {
+    /* 7 */
+    "CREATE INDEX IF NOT EXISTS commands_queued ON commands(state, host_id);",
+};
+
+_Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
+                   SCHEMA_VERSION - STORE_PG_BASELINE,
+               "a PostgreSQL migration step for each schema version past its baseline");
 
 _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
                "a migration step for each schema version");
 
 struct store {
     struct db *db;
+    int64_t partitions_day; /* PostgreSQL: the UTC day partitions were last made on */
     struct db_stmt *q[Q_COUNT];
+    struct db_stmt *notify; /* PostgreSQL: pg_notify, prepared at first use */
     char path[512];
     char err[256]; /* the last failure, for store_last_error() */
 };
@@ -881,7 +925,7 @@ const char *store_last_error(struct store *s)
 
 int store_txn_lost(struct store *s)
 {
-    return (!db_in_txn(s->db)) != 0;
+    return !db_in_txn(s->db) || db_txn_failed(s->db);
 }
 
 /* The version recorded in meta: 0 for a new (empty) database, -1 if it
@@ -946,7 +990,7 @@ static int migrate(struct store *s, char *err, size_t errlen)
     }
     if (from == 0) {
         /* A new database starts at version 1, as the tables were made. */
-        if (db_exec(s->db, "INSERT OR IGNORE INTO meta VALUES('schema_version', '1')") != DB_OK)
+        if (db_exec(s->db, "INSERT INTO meta(key, value) VALUES('schema_version', '1') ON CONFLICT DO NOTHING") != DB_OK)
             goto fail;
         from = 1;
     }
@@ -954,23 +998,22 @@ static int migrate(struct store *s, char *err, size_t errlen)
         /* from >= 1 here: step v - 1 of migrations[] */
         const char *step = migrations[(size_t)v - 1u];
         int rc;
-        if (db_exec(s->db, "BEGIN IMMEDIATE") != DB_OK)
+        if (db_begin(s->db) != DB_OK)
             goto fail;
         /* Another collector process may have done it meanwhile. */
         if (schema_version(s) > v) {
-            db_exec(s->db, "ROLLBACK");
+            db_rollback(s->db);
             continue;
         }
         rc = step ? (db_exec(s->db, step) == DB_OK ? 0 : -1)
                   : migrate_v2(s);
         snprintf(sql, sizeof(sql), "UPDATE meta SET value = '%d' WHERE key = 'schema_version'",
                  v + 1);
-        if (rc == 0 && db_exec(s->db, sql) == DB_OK &&
-            db_exec(s->db, "COMMIT") == DB_OK)
+        if (rc == 0 && db_exec(s->db, sql) == DB_OK && db_commit(s->db) == DB_OK)
             continue;
         snprintf(err, errlen, "database %s: cannot bring its schema from version %d to %d: %s",
                  s->path, v, v + 1, db_errmsg(s->db));
-        db_exec(s->db, "ROLLBACK");
+        db_rollback(s->db);
         return -1;
     }
     if (v != from && !fresh)
@@ -982,6 +1025,122 @@ fail:
     return -1;
 }
 
+/* The advisory lock that serializes schema set-up between collectors
+ * sharing one PostgreSQL database (its key: "VIGL" and 1). */
+#define PG_LOCK_SCHEMA "370214176001"
+
+/* PostgreSQL: the day partitions of the partitioned tables, from
+ * yesterday (a clock set back) to a week ahead; done again when the day
+ * changes.  0 or -1 with the reason in err. */
+static int pg_partitions(struct store *s, int64_t now_ms, char *err, size_t errlen)
+{
+    const int64_t day = 86400000;
+    char sql[256];
+
+    if (now_ms / day == s->partitions_day)
+        return 0;
+    for (const char *const *t = store_pg_partitioned; *t; t++) {
+        for (int64_t d = -1; d <= 7; d++) {
+            if (store_pg_partition_sql(*t, now_ms + d * day, sql, sizeof(sql)) != 0 ||
+                db_exec(s->db, sql) != DB_OK) {
+                snprintf(err, errlen, "database %s: cannot make the partitions of %s: %s",
+                         s->path, *t, db_errmsg(s->db));
+                return -1;
+            }
+        }
+    }
+    s->partitions_day = now_ms / day;
+    return 0;
+}
+
+/* PostgreSQL: the schema version in meta, 0 when there is no meta table
+ * (an empty database), -1 when it cannot be read. */
+static int pg_schema_version(struct store *s)
+{
+    struct db_stmt *st = NULL;
+    int v = -1;
+
+    if (db_prepare(s->db, "SELECT to_regclass('meta') IS NOT NULL", &st) != DB_OK)
+        return -1;
+    if (db_step(st) == DB_ROW)
+        v = db_column_int64(st, 0) ? schema_version(s) : 0;
+    db_finalize(st);
+    return v;
+}
+
+/* PostgreSQL: session settings, then the baseline schema on an empty
+ * database (one transaction, under an advisory lock: several collectors
+ * may start at once), and the partitions. */
+static int pg_setup(struct store *s, int sync_full, char *err, size_t errlen)
+{
+    int v, rc = -1, fresh = 0;
+    char sql[96];
+
+    if (db_exec(s->db, sync_full ? "SET synchronous_commit = on"
+                                 : "SET synchronous_commit = off") != DB_OK ||
+        db_exec(s->db, "SELECT pg_advisory_lock(" PG_LOCK_SCHEMA ")") != DB_OK) {
+        snprintf(err, errlen, "cannot set up database %s: %s", s->path, db_errmsg(s->db));
+        return -1;
+    }
+    v = pg_schema_version(s);
+    if (v < 0) {
+        snprintf(err, errlen, "database %s: cannot read its schema version: %s", s->path,
+                 db_errmsg(s->db));
+    } else if (v > SCHEMA_VERSION) {
+        snprintf(err, errlen, "database %s has schema version %d, newer than this collector's "
+                 "%d: it was written by a newer vigil-collector; run that version, or restore "
+                 "a backup made before the upgrade", s->path, v, SCHEMA_VERSION);
+    } else if (v != 0 && v < STORE_PG_BASELINE) {
+        snprintf(err, errlen, "database %s has schema version %d, older than any PostgreSQL "
+                 "schema (%d): it was not made by vigil-collector", s->path, v,
+                 STORE_PG_BASELINE);
+    } else if (v == 0) {
+        snprintf(sql, sizeof(sql), "INSERT INTO meta(key, value) VALUES('schema_version', '%d')",
+                 STORE_PG_BASELINE);
+        if (db_begin(s->db) != DB_OK || db_exec(s->db, store_pg_schema) != DB_OK ||
+            db_exec(s->db, sql) != DB_OK || pg_partitions(s, vg_time_now_ms(), err, errlen) ||
+            db_commit(s->db) != DB_OK) {
+            if (!err[0])
+                snprintf(err, errlen, "cannot set up database %s: %s", s->path,
+                         db_errmsg(s->db));
+            db_rollback(s->db);
+            s->partitions_day = 0;
+        } else {
+            fresh = 1;
+            rc = 0;
+        }
+    } else {
+        rc = pg_partitions(s, vg_time_now_ms(), err, errlen);
+    }
+    /* The steps past the baseline, one transaction each. */
+    if (rc == 0 && (v = pg_schema_version(s)) < STORE_PG_BASELINE) {
+        snprintf(err, errlen, "database %s: cannot read its schema version: %s", s->path,
+                 db_errmsg(s->db));
+        rc = -1;
+    } else if (rc == 0 && v < SCHEMA_VERSION) {
+        int from = v;
+        for (; v < SCHEMA_VERSION; v++) {
+            snprintf(sql, sizeof(sql),
+                     "UPDATE meta SET value = '%d' WHERE key = 'schema_version'", v + 1);
+            if (db_begin(s->db) != DB_OK ||
+                db_exec(s->db, pg_migrations[v - STORE_PG_BASELINE]) != DB_OK ||
+                db_exec(s->db, sql) != DB_OK || db_commit(s->db) != DB_OK) {
+                snprintf(err, errlen, "database %s: cannot bring its schema from version %d "
+                         "to %d: %s", s->path, v, v + 1, db_errmsg(s->db));
+                db_rollback(s->db);
+                rc = -1;
+                break;
+            }
+        }
+        if (rc == 0 && !fresh)
+            log_info("database %s: schema brought from version %d to %d", s->path, from, v);
+    }
+    if (rc == 0 && fresh)
+        log_info("database %s: schema version %d made", s->path, SCHEMA_VERSION);
+    db_exec(s->db, "SELECT pg_advisory_unlock(" PG_LOCK_SCHEMA ")");
+    return rc;
+}
+
 int store_open(const char *path, int sync_full, struct store **out, char *err, size_t errlen)
 {
     struct store *s = calloc(1, sizeof(*s));
@@ -990,13 +1149,19 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
 
     if (!s)
         return -ENOMEM;
-    snprintf(s->path, sizeof(s->path), "%s", path);
+    err[0] = '\0';
+    db_target_display(path, s->path, sizeof(s->path));
     rc = db_open(path, 0, &s->db, why, sizeof(why));
     if (rc != DB_OK) {
-        snprintf(err, errlen, "cannot open database %s: %s", path, why);
+        snprintf(err, errlen, "cannot open database %s: %s", s->path, why);
         goto fail;
     }
     db_busy_timeout(s->db, 5000);
+    if (db_kind(s->db) == DB_PG) {
+        if (pg_setup(s, sync_full, err, errlen) != 0)
+            goto fail;
+        goto prepare;
+    }
     snprintf(pragmas, sizeof(pragmas),
              "PRAGMA journal_mode=WAL; PRAGMA synchronous=%s; PRAGMA foreign_keys=ON;",
              sync_full ? "FULL" : "NORMAL");
@@ -1017,6 +1182,7 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
     }
     if (migrate(s, err, errlen) != 0)
         goto fail;
+prepare:
     for (int i = 0; i < Q_COUNT; i++) {
         if (db_prepare(s->db, queries[i], &s->q[i]) != DB_OK) {
             snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,
@@ -1042,6 +1208,8 @@ void store_close(struct store *s)
         return;
     for (int i = 0; i < Q_COUNT; i++)
         db_finalize(s->q[i]);
+    if (s->notify)
+        db_finalize(s->notify);
     db_close(s->db);
     free(s);
 }
@@ -1060,10 +1228,7 @@ static struct db_stmt *q(struct store *s, int i)
 
 static void bind_text(struct db_stmt *st, int i, const char *v)
 {
-    if (v && v[0])
-        db_bind_text(st, i, v, -1);
-    else
-        db_bind_null(st, i);
+    db_bind_text(st, i, v && v[0] ? v : NULL, -1);
 }
 
 static char *tags_json(const Vigil__V1__Hello *h)
@@ -1214,11 +1379,12 @@ int store_hello(struct store *s, const Vigil__V1__Hello *h, const char *peer_add
     return store_stream_last(s, *host_id, &h->stream_epoch, last_seq);
 }
 
-int store_disconnect(struct store *s, int64_t host_id, int64_t now)
+int store_disconnect(struct store *s, int64_t host_id, int64_t now, int64_t since)
 {
     struct db_stmt *st = q(s, Q_DISCONNECT);
     db_bind_int64(st, 1, host_id);
     db_bind_int64(st, 2, now);
+    db_bind_int64(st, 3, since);
     return db_step(st) == DB_DONE ? 0 : db_err(s, "cannot record disconnect");
 }
 
@@ -1233,21 +1399,17 @@ int store_duplicate(struct store *s, const char *agent_id, const char *peer_addr
 
 int store_begin(struct store *s)
 {
-    return db_exec(s->db, "BEGIN IMMEDIATE") == DB_OK
-               ? 0
-               : db_err(s, "cannot begin transaction");
+    return db_begin(s->db) == DB_OK ? 0 : db_err(s, "cannot begin transaction");
 }
 
 int store_commit(struct store *s)
 {
-    return db_exec(s->db, "COMMIT") == DB_OK
-               ? 0
-               : db_err(s, "cannot commit");
+    return db_commit(s->db) == DB_OK ? 0 : db_err(s, "cannot commit");
 }
 
 void store_rollback(struct store *s)
 {
-    db_exec(s->db, "ROLLBACK");
+    db_rollback(s->db);
 }
 
 static const char *event_kind(const Vigil__V1__Event *e)
@@ -1639,10 +1801,7 @@ static int join_argv(ProtobufCBinaryData *a, size_t n, struct vg_buf *b)
 
 static void bind_bytes(struct db_stmt *st, int i, const ProtobufCBinaryData *d)
 {
-    if (d->len)
-        db_bind_blob(st, i, d->data, (int)d->len);
-    else
-        db_bind_null(st, i);
+    db_bind_blob(st, i, d->len ? d->data : NULL, (int)d->len);
 }
 
 static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__ProcessExec *x,
@@ -1895,7 +2054,7 @@ int store_processes(struct store *s, const char *agent_id, int64_t since_ms, con
     if (exe && exe[0])
         db_bind_blob(st, 3, exe, (int)strlen(exe));
     db_bind_int64(st, 4, pid);
-    db_bind_int64(st, 5, limit ? (int64_t)limit : -1);
+    db_bind_int64(st, 5, limit ? (int64_t)limit : INT64_MAX); /* no limit: LIMIT -1 is SQLite only */
     while ((rc = db_step(st)) == DB_ROW) {
         struct store_proc p;
         int r;
@@ -1999,6 +2158,14 @@ int store_retention(struct store *s, const struct store_retain *r, unsigned chun
     };
     int more = 0, rc;
 
+    if (db_kind(s->db) == DB_PG) {
+        char why[240];
+        if (pg_partitions(s, vg_time_now_ms(), why, sizeof(why)) != 0) {
+            snprintf(s->err, sizeof(s->err), "%s", why);
+            log_warnx("[store] %s", why);
+            return -EIO;
+        }
+    }
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int64_t bound;
         switch (steps[i].q) {
@@ -2033,7 +2200,7 @@ int store_audit_append(struct store *s, const char *actor, const char *action,
     struct db_stmt *st;
     struct store_audit a;
     char prev[65] = AUDIT_GENESIS, hash[65];
-    int own = (!db_in_txn(s->db)), rc;
+    int own = !db_in_txn(s->db), rc;
 
     /* Its own transaction when none is open: reading the last hash and
      * appending must not interleave with another append. */
@@ -2134,7 +2301,7 @@ int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char hea
     int rc;
 
     /* Entries not yet committed may still be rolled back. */
-    if (!(!db_in_txn(s->db)))
+    if (db_in_txn(s->db))
         return -EBUSY;
     *entries = 0;
     *last = 0;
@@ -2393,7 +2560,7 @@ int store_batch(struct store *s, int64_t host_id, const ProtobufCBinaryData *epo
     /* SQLite may have rolled the whole transaction back already (disk
      * full, I/O error): then there is no savepoint left to go back to,
      * and store_txn_lost() says so. */
-    if (!(!db_in_txn(s->db)) &&
+    if (db_in_txn(s->db) &&
         (db_exec(s->db, "ROLLBACK TO batch") != DB_OK ||
          db_exec(s->db, "RELEASE batch") != DB_OK)) {
         log_warnx("[store] cannot undo a failed batch: %s (%s); rolling back its group",
@@ -2481,6 +2648,7 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.last_duplicate_ms = db_column_int64(st, 42);
         h.last_duplicate_addr = (const char *)db_column_text(st, 43);
         h.machine_id = (const char *)db_column_text(st, 44);
+        h.live_seen_ms = db_column_int64(st, 45);
         if ((r = cb(ctx, &h)) != 0) {
             db_reset(st);
             return r;
@@ -2582,6 +2750,38 @@ int store_commands_unfinished(struct store *s, int64_t host_id,
     }
     free(v);
     return rc == DB_DONE || rc == DB_ROW ? 0 : db_err(s, "cannot list queued commands");
+}
+
+int store_command_notify(struct store *s, const char *agent_id)
+{
+    int rc;
+    if (db_kind(s->db) != DB_PG)
+        return 0;
+    if (!s->notify &&
+        db_prepare(s->db, "SELECT pg_notify('" STORE_NOTIFY_CHANNEL "', ?1)", &s->notify) != DB_OK)
+        return db_err(s, "cannot prepare the command notification");
+    db_reset(s->notify);
+    db_clear_bindings(s->notify);
+    db_bind_text(s->notify, 1, agent_id, -1);
+    rc = db_step(s->notify);
+    db_reset(s->notify);
+    return rc == DB_ROW || rc == DB_DONE ? 0 : db_err(s, "cannot notify the other collectors");
+}
+
+int store_commands_queued_agents(struct store *s, unsigned max,
+                                 int (*cb)(void *ctx, const char *agent_id), void *ctx)
+{
+    struct db_stmt *st = q(s, Q_CMD_QUEUED_AGENTS);
+    int rc, r;
+    db_bind_int64(st, 1, max);
+    while ((rc = db_step(st)) == DB_ROW) {
+        if ((r = cb(ctx, db_column_text(st, 0))) != 0) {
+            db_reset(st);
+            return r;
+        }
+    }
+    db_reset(st);
+    return rc == DB_DONE ? 0 : db_err(s, "cannot list the agents with queued commands");
 }
 
 int store_command_delivered(struct store *s, const char *id, int64_t now)

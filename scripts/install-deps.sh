@@ -76,6 +76,7 @@ debootstrap
 prometheus
 rsyslog
 rsyslog-gnutls
+haproxy
 "
 # chromium only recommends fonts; without one it renders no text.
 # pdftotext (poppler-utils) reads the report stamp off every printed page.
@@ -129,6 +130,15 @@ case " $missing " in
 *" prometheus "*)
     if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
         systemctl disable --now prometheus >/dev/null 2>&1 || true
+    fi
+    ;;
+esac
+# haproxy is there as the TCP load balancer in front of two collectors
+# (t_multi.sh runs its own); the system's own is not wanted.
+case " $missing " in
+*" haproxy "*)
+    if command -v systemctl >/dev/null 2>&1 && [ -d /run/systemd/system ]; then
+        systemctl disable --now haproxy >/dev/null 2>&1 || true
     fi
     ;;
 esac

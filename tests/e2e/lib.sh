@@ -110,7 +110,43 @@ stop() {
 
 # sql DB QUERY: one value from SQLite.
 sql() {
-    sqlite3 -batch -noheader -cmd ".timeout 5000" "$1" "$2"
+    if [ "${VG_STORE:-sqlite}" = pg ]; then
+        # A comparison is a boolean in PostgreSQL (t, f) and an integer in
+        # SQLite (1, 0): the tests read the integers.
+        psql -XAtq -F '|' -v ON_ERROR_STOP=1 -h "$VG_PG_DIR/server" -p "$VG_PG_PORT" -U postgres \
+            -d "$(pg_name "$1")" -c "$2" |
+            awk 'BEGIN { FS = OFS = "|" } { for (i = 1; i <= NF; i++) if ($i == "t") $i = 1; else if ($i == "f") $i = 0; print }'
+    else
+        sqlite3 -batch -noheader -cmd ".timeout 5000" "$1" "$2"
+    fi
+}
+
+# sqlite_only WHY: the rest of the test is about the SQLite file itself;
+# with VG_STORE=pg it ends here, passing what it checked so far (or, at
+# its start, skipped).
+sqlite_only() {
+    if [ "${VG_STORE:-sqlite}" = pg ]; then
+        echo "SKIP: SQLite only: $1"
+        exit "${2:-77}"
+    fi
+}
+
+# With VG_STORE=pg (run.sh), each collector database file of a test is a
+# PostgreSQL database of the run's server: pg_name DB names it (the test's
+# directory and the file's name), pg_url DB gives its URL, made on first use.
+pg_name() {
+    _d=$(cd "$(dirname "$1")" 2>/dev/null && pwd || dirname "$1")
+    printf 'vg_%s' "$(printf '%s/%s' "$_d" "$(basename "$1")" | md5sum | cut -c1-16)"
+}
+pg_url() {
+    _n=$(pg_name "$1")
+    if ! psql -XAtq -h "$VG_PG_DIR/server" -p "$VG_PG_PORT" -U postgres -d postgres \
+        -c "select 1 from pg_database where datname = '$_n'" | grep -q 1; then
+        psql -XAtq -h "$VG_PG_DIR/server" -p "$VG_PG_PORT" -U postgres -d postgres \
+            -c "create database $_n template template0 encoding 'UTF8' lc_collate 'C' lc_ctype 'C'" >/dev/null
+    fi
+    # Through the server's socket: a collector in a network namespace reaches it too.
+    printf 'postgresql:///%s?host=%s/server&port=%s&user=postgres' "$_n" "$VG_PG_DIR" "$VG_PG_PORT"
 }
 
 # make_pki DIR: a CA, a collector (localhost, 127.0.0.1), agents agent-1 and
@@ -122,7 +158,8 @@ make_pki() {
     for r in admin auditor responder; do "$CTL" pki issue --dir "$1" --role $r --name $r-1 >/dev/null; done
 }
 
-# collector_conf PORT DB: a collector configuration on stdout.
+# collector_conf PORT DB: a collector configuration on stdout (with
+# VG_STORE=pg, its store is DB's PostgreSQL database: pg_url).
 collector_conf() {
     cat <<CONF
 [collector]
@@ -135,6 +172,9 @@ ca = pki/ca.crt
 cert = pki/collector.crt
 key = pki/collector.key
 CONF
+    if [ "${VG_STORE:-sqlite}" = pg ]; then
+        printf '[store]\nurl = %s\n' "$(pg_url "$2")"
+    fi
 }
 
 # agent_conf PORT NAME [TAGS]: an agent configuration with fast timers on stdout.

@@ -6,6 +6,9 @@
 #
 # Usage: tests/e2e/run.sh [NAME...]      e.g. tests/e2e/run.sh pki
 # Env:   VG_BUILD=build/asan  VG_KEEP=1 (keep temp dirs of failed tests)
+#        VG_STORE=pg: the collectors store in PostgreSQL ([store] url), one
+#        throwaway server for the run (tests/pg-server.sh), a database per
+#        collector database of a test (lib.sh: collector_conf, sql)
 # A test that exits 77 is skipped (what it needs is missing here); it
 # says why on a line starting with SKIP.
 set -u
@@ -19,6 +22,17 @@ if [ $# -gt 0 ]; then
     for n in "$@"; do tests="$tests $root/tests/e2e/t_${n#t_}"; tests="${tests%.sh}.sh"; done
 else
     tests=$(ls "$root"/tests/e2e/t_*.sh)
+fi
+
+if [ "${VG_STORE:-sqlite}" = pg ]; then
+    VG_PG_DIR=$(mktemp -d /tmp/vg-pg-XXXXXX)
+    chmod 711 "$VG_PG_DIR"
+    VG_PG_PORT=$(( 50000 + $$ % 9000 ))
+    while ss -Hltn "sport = :$VG_PG_PORT" | grep -q .; do VG_PG_PORT=$((VG_PG_PORT + 1)); done
+    "$root/tests/pg-server.sh" start "$VG_PG_DIR/server" "$VG_PG_PORT" >/dev/null || exit 1
+    trap '"$root/tests/pg-server.sh" stop "$VG_PG_DIR/server"; rm -rf "$VG_PG_DIR"' EXIT
+    export VG_STORE VG_PG_DIR VG_PG_PORT
+    echo "e2e: storing in PostgreSQL on 127.0.0.1:$VG_PG_PORT"
 fi
 
 pass=0 fail=0 skip=0 failed=""

@@ -6,6 +6,7 @@
 # the same hosts and the same patch report as the original.
 # vg-timeout: 240
 . "$VG_ROOT/tests/e2e/lib.sh"
+sqlite_only "vigilctl db backup copies the SQLite file (PostgreSQL: pg_dump)"
 
 export LC_ALL=C TZ=UTC
 make_pki pki

@@ -6,11 +6,12 @@
 # database a newer collector wrote is refused and left as it was.
 # vg-timeout: 150
 . "$VG_ROOT/tests/e2e/lib.sh"
+sqlite_only "the SQLite schema versions (PostgreSQL: t_pg_migrate)"
 
 export LC_ALL=C TZ=UTC
 make_pki pki
 PORT=$(free_port)
-CUR=6
+CUR=7
 export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
 export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
 

@@ -36,7 +36,7 @@ stored() { [ "$(sql c.db "select newest_kernel from hosts where agent_id = 'agen
 wait_for 20 "OS state stored" stored
 [ "$(sql c.db "select os_pretty_name || '|' || os_version_id || '|' || os_version_codename from hosts")" = \
   "Debian GNU/Linux 10 (buster)|10|buster" ] || fail "os-release fields"
-[ "$(sql c.db "select kernel_update_pending || reboot_required from hosts")" = 11 ] ||
+[ "$(sql c.db "select kernel_update_pending || '' || reboot_required from hosts")" = 11 ] ||
     fail "kernel mismatch or reboot-required not seen"
 [ "$(sql c.db "select packages_changed_ms > 0 from hosts")" = 1 ] || fail "packages change time"
 [ "$(sql c.db "select hostname from hosts")" = fixture-host-1 ] ||

@@ -43,7 +43,7 @@ expect_in out.txt "connected"
 # agent-2 leaves: disconnect recorded, shown offline; agent-1 still connected.
 stop "$A2"
 wait_for 30 "agent-2 disconnect recorded" \
-    '[ "$(col agent-2 "coalesce(last_disconnect_ms >= last_connect_ms, 0)")" = 1 ]'
+    '[ "$(col agent-2 "coalesce(last_disconnect_ms, 0) >= coalesce(last_connect_ms, 0)")" = 1 ]'
 wait_for 20 "agent-2 offline" '[ "$(state agent-2)" = false ]'
 [ "$(state agent-1)" = true ] || fail "agent-1 not connected"
 [ -z "$(col agent-1 last_disconnect_ms)" ] || fail "agent-1 marked disconnected"
@@ -54,7 +54,7 @@ for i in 1 2 3; do
     n=$(connects agent-1)
     stop "$A1"
     wait_for 30 "agent-1 disconnect $i recorded" \
-        '[ "$(col agent-1 "coalesce(last_disconnect_ms >= last_connect_ms, 0)")" = 1 ]'
+        '[ "$(col agent-1 "coalesce(last_disconnect_ms, 0) >= coalesce(last_connect_ms, 0)")" = 1 ]'
     start agent-1 "$AGENT" -c agent-1.conf
     A1=$LAST_PID
     wait_for 30 "agent-1 reconnect $i" '[ "$(connects agent-1)" -gt "$n" ]'
@@ -73,6 +73,6 @@ wait_for 30 "agent-1 events after the reconnects" \
 # The collector stops under agent-1: its disconnect (queued at the last
 # close, after the last group commit) is written before the store closes.
 stop "$CPID"
-[ "$(col agent-1 "coalesce(last_disconnect_ms >= last_connect_ms, 0)")" = 1 ] ||
+[ "$(col agent-1 "coalesce(last_disconnect_ms, 0) >= coalesce(last_connect_ms, 0)")" = 1 ] ||
     fail "agent-1's disconnect at the collector's stop not recorded"
 stop "$A1"

@@ -68,7 +68,7 @@ for n in 1 2 3; do
     printf '[inventory]\nroot = host%s\n' "$(echo $n | tr 123 ABC)" >>agent-$n.conf
     start agent-$n env TZ=UTC "$AGENT" -c agent-$n.conf
 done
-ready='[ "$(sql c.db "select count(distinct host_id) from pending where security")" = 3 ] &&
+ready='[ "$(sql c.db "select count(distinct host_id) from pending where security <> 0")" = 3 ] &&
     [ "$(sql c.db "select count(distinct host_id) from os_history where os_version_codename is not null")" = 3 ]'
 wait_for 30 "three hosts' pending updates" "$ready"
 wait_for 30 "host C's package history" \

@@ -7,6 +7,7 @@
 # once, and the report still renders.
 # vg-timeout: 150
 . "$VG_ROOT/tests/e2e/lib.sh"
+sqlite_only "a version-1 SQLite database as its start"
 
 export LC_ALL=C TZ=UTC
 make_pki pki

@@ -157,6 +157,18 @@ static void basics(struct db *d)
     assert_string_equal(db_column_text(agg, 2), "gamma");
     assert_int_equal(db_column_int64(agg, 3), 70);
     db_finalize(agg);
+    /* An optional filter whose first run binds a NULL: its type comes from
+     * the bind (PostgreSQL cannot tell it from the statement). */
+    assert_int_equal(db_prepare(d, "SELECT count(*) FROM t WHERE ?1 IS NULL OR k = ?1", &agg),
+                     DB_OK);
+    db_bind_text(agg, 1, NULL, -1);
+    assert_int_equal(db_step(agg), DB_ROW);
+    assert_int_equal(db_column_int64(agg, 0), 3);
+    db_reset(agg);
+    db_bind_text(agg, 1, "alpha", -1);
+    assert_int_equal(db_step(agg), DB_ROW);
+    assert_int_equal(db_column_int64(agg, 0), 1);
+    db_finalize(agg);
 }
 
 /* Transactions: a unique violation is DB_CONSTRAINT; inside a savepoint it
