@@ -121,6 +121,22 @@ sql() {
     fi
 }
 
+# pg_store: the rest of the test stores in PostgreSQL: the run's
+# (VG_STORE=pg), or a server of the test's own, stopped at its end (the
+# test is skipped where none is installed).
+pg_store() {
+    [ "${VG_STORE:-sqlite}" = pg ] && return 0
+    VG_PG_DIR=$VG_TMP/pg VG_PG_PORT=$(free_port)
+    set +e
+    "$VG_ROOT/tests/pg-server.sh" start "$VG_PG_DIR/server" "$VG_PG_PORT" >/dev/null
+    _rc=$?
+    set -e
+    [ $_rc = 77 ] && { echo "SKIP: no PostgreSQL server (apt-get install postgresql-15)"; exit 77; }
+    [ $_rc = 0 ] || fail "cannot start PostgreSQL"
+    VG_STORE=pg
+    trap 'cleanup_pids; "$VG_ROOT/tests/pg-server.sh" stop "$VG_PG_DIR/server"' EXIT
+}
+
 # sqlite_only WHY: the rest of the test is about the SQLite file itself;
 # with VG_STORE=pg it ends here, passing what it checked so far (or, at
 # its start, skipped).

@@ -8,23 +8,7 @@
 # was.  PostgreSQL is the run's (VG_STORE=pg) or one of the test's own.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
-OWN_PG=""
-if [ "${VG_STORE:-sqlite}" != pg ]; then
-    VG_PG_DIR=$VG_TMP/pg VG_PG_PORT=$(free_port)
-    set +e
-    "$VG_ROOT/tests/pg-server.sh" start "$VG_PG_DIR/server" "$VG_PG_PORT" >/dev/null
-    rc=$?
-    set -e
-    [ $rc = 77 ] && { echo "SKIP: no PostgreSQL server (apt-get install postgresql-15)"; exit 77; }
-    [ $rc = 0 ] || fail "cannot start PostgreSQL"
-    OWN_PG=1
-    VG_STORE=pg
-fi
-teardown() {
-    cleanup_pids
-    [ -z "$OWN_PG" ] || "$VG_ROOT/tests/pg-server.sh" stop "$VG_PG_DIR/server"
-}
-trap teardown EXIT
+pg_store
 
 make_pki pki
 PORT=$(free_port)
