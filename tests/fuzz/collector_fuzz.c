@@ -176,7 +176,7 @@ void fz_conn_drop(struct conn *c)
 
     if (c->hello_done) {
         conn_agent_remove(s, c);
-        store_disconnect(s->store, c->host_id, vg_time_now_ms());
+        store_disconnect(s->store, c->host_id, vg_time_now_ms(), c->hello_ms);
     }
     for (size_t i = 0; i < s->npend; i++)
         if (s->pend[i].c == c)
