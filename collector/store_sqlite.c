@@ -1028,6 +1028,8 @@ fail:
 /* The advisory lock that serializes schema set-up between collectors
  * sharing one PostgreSQL database (its key: "VIGL" and 1). */
 #define PG_LOCK_SCHEMA "370214176001"
+/* ... and audit appends ("VIGL" and 2). */
+#define PG_LOCK_AUDIT "370214176002"
 
 /* PostgreSQL: the day partitions of the partitioned tables, from
  * yesterday (a clock set back) to a week ahead; done again when the day
@@ -2206,6 +2208,16 @@ int store_audit_append(struct store *s, const char *actor, const char *action,
      * appending must not interleave with another append. */
     if (own && store_begin(s) != 0)
         return -EIO;
+    /* PostgreSQL with several collectors: one append at a time across
+     * them, until this transaction ends, so that ids follow commits and
+     * the chain never forks (SQLite's write lock does this by itself). */
+    if (db_kind(s->db) == DB_PG &&
+        db_exec(s->db, "SELECT pg_advisory_xact_lock(" PG_LOCK_AUDIT ")") != DB_OK) {
+        rc = db_err(s, "cannot lock the audit log");
+        if (own)
+            store_rollback(s);
+        return rc;
+    }
     memset(&a, 0, sizeof(a));
     a.id = 1;
     st = q(s, Q_AUDIT_LAST);

@@ -92,6 +92,27 @@ cid=$(sql shared.db "select id from commands order by issued_ms desc limit 1")
     fail "command $cid not succeeded: state $(sql shared.db "select state from commands where id = '$cid'")"
 ms=$(sql shared.db "select delivered_ms - issued_ms from commands where id = '$cid'")
 
+# ---- one audit chain, written by both at once ----
+# Twenty refusals through each collector at the same time, each audited:
+# every entry is there, and the chain verifies through either collector.
+aud() { port=$1; shift; "$CTL" --collector "127.0.0.1:$port" --ca pki/ca.crt --server-name localhost \
+    --cert pki/auditor-1.crt --key pki/auditor-1.key "$@"; }
+n0=$(sql shared.db "select count(*) from audit where result = 'refused' and actor like 'auditor auditor-1%'")
+i=0 pids=""
+while [ $i -lt 20 ]; do
+    aud "$PF" isolate agent-1 --reason "not allowed $i" --no-wait >/dev/null 2>&1 &
+    pids="$pids $!"
+    aud "$PO" isolate agent-1 --reason "not allowed either $i" --no-wait >/dev/null 2>&1 &
+    pids="$pids $!"
+    i=$((i + 1))
+done
+for p in $pids; do wait "$p" || true; done
+n1=$(sql shared.db "select count(*) from audit where result = 'refused' and actor like 'auditor auditor-1%'")
+[ $((n1 - n0)) = 40 ] || fail "$((n1 - n0)) of 40 concurrent refusals audited"
+for p in "$PF" "$PO"; do
+    expect_exit 0 aud "$p" audit --verify
+done
+
 # ---- exactly once, through the failover ----
 stop "$AGPID"
 last=$(last_seq agent.log)
