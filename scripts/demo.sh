@@ -30,6 +30,15 @@ mkdir -p "$D"
 cd "$D"
 step() { printf '\n== %s\n' "$*"; }
 ctl() { ip netns exec $C "$B/vigilctl" "$@"; }
+# A command that fails ends the demo with the daemons' last lines, so that
+# a failure says why.
+act() {
+    if ! ctl "$@"; then
+        echo "demo: vigilctl $1 failed; the logs' last lines follow" >&2
+        tail -n 25 "$D/collector.log" "$D/agent.log" >&2
+        exit 1
+    fi
+}
 
 step "PKI in demo/pki (vigilctl pki)"
 "$B/vigilctl" pki init --dir pki --name "Vigil Demo CA" --days 400 >/dev/null
@@ -143,7 +152,7 @@ step "isolation: the peer 10.77.10.1:9000 from the agent's host, before"
 wait_until 20 "the peer" reach
 echo "reachable"
 step "vigilctl isolate demo-agent --reason 'demo: suspected C2'"
-ctl isolate demo-agent --reason "demo: suspected C2"
+act isolate demo-agent --reason "demo: suspected C2"
 if reach; then
     echo "demo: the peer is still reachable from an isolated host" >&2
     exit 1
@@ -151,7 +160,7 @@ fi
 echo "the peer: blocked; the collector: still connected ($(ctl --json hosts | grep -o '"connected": [a-z]*' | head -n 1))"
 ctl hosts
 step "vigilctl release demo-agent --reason 'demo: contained'"
-ctl release demo-agent --reason "demo: contained"
+act release demo-agent --reason "demo: contained"
 wait_until 20 "the peer reachable again" reach
 echo "the peer: reachable again"
 
