@@ -513,10 +513,6 @@ void backup_cleanup(const char *db);
  * collectors queued for this one's agents.  Returns 0 or an error. */
 int notify_start(struct server *s, char *err, size_t errlen);
 void notify_stop(struct server *s);
-/* Notifications received, rescans, listener connections lost, and 1
- * while listening. */
-void notify_counts(const struct server *s, uint64_t *notes, uint64_t *rescans, uint64_t *lost,
-                   int *up);
 /* What the store opens: [store] url, or the SQLite file [collector] db. */
 const char *conf_store_target(const struct collector_conf *c);
 /* Operator scopes (scope.c, [operators] scopes = NAME:KEY=VALUE, ...). */

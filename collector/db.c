@@ -213,11 +213,6 @@ enum db_kind db_kind(const struct db *d)
     return d->kind;
 }
 
-void *db_handle(struct db *d)
-{
-    return d->kind == DB_PG ? (void *)d->pg : (void *)d->lite;
-}
-
 const char *db_errmsg(struct db *d)
 {
     return d->kind == DB_PG ? d->err : sqlite3_errmsg(d->lite);
@@ -630,13 +625,6 @@ int db_step(struct db_stmt *st)
 static int pg_cell(struct db_stmt *st, int i)
 {
     return st->res && st->row >= 0 && st->row < st->nrows && i >= 0 && i < PQnfields(st->res);
-}
-
-int db_column_count(struct db_stmt *st)
-{
-    if (st->lite)
-        return sqlite3_column_count(st->lite);
-    return st->res ? PQnfields(st->res) : 0;
 }
 
 int db_column_type(struct db_stmt *st, int i)

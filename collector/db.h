@@ -55,8 +55,6 @@ const char *db_target_display(const char *target, char *out, size_t outlen);
 int db_open(const char *target, int flags, struct db **out, char *err, size_t errlen);
 void db_close(struct db *d);
 enum db_kind db_kind(const struct db *d);
-/* The underlying handle: sqlite3 * or PGconn *. */
-void *db_handle(struct db *d);
 
 /* Runs sql (one or several statements, no parameters).  Returns DB_OK or
  * an error class. */
@@ -111,7 +109,6 @@ int db_step(struct db_stmt *st);
 
 /* Columns of the current row, numbered from 0.  Pointers are valid until
  * the next db_step(), db_reset() or db_finalize(). */
-int db_column_count(struct db_stmt *st);
 int db_column_type(struct db_stmt *st, int i);
 int64_t db_column_int64(struct db_stmt *st, int i);
 double db_column_double(struct db_stmt *st, int i);

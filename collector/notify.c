@@ -49,7 +49,7 @@ struct notify {
     int up;       /* LISTEN acknowledged */
     uv_timer_t timer; /* reconnection, and the rescans */
     unsigned backoff_ms;
-    uint64_t notes, rescans, lost;
+    uint64_t lost; /* listener connections lost */
     int stopping;
 };
 
@@ -133,7 +133,6 @@ static int rescan_cb(void *ctx, const char *agent_id)
 /* Commands queued while no notification could arrive. */
 static void rescan(struct notify *n)
 {
-    n->rescans++;
     if (store_commands_queued_agents(n->s->store, RESCAN_MAX, rescan_cb, n) < 0)
         log_warnx("[store] cannot look for queued commands: %s", store_last_error(n->s->store));
 }
@@ -254,7 +253,6 @@ static void read_cb(uv_poll_t *h, int status, int events)
         }
     }
     while ((note = PQnotifies(n->c)) != NULL) {
-        n->notes++;
         if (note->extra && note->extra[0])
             rescan_cb(n, note->extra);
         PQfreemem(note);
@@ -306,12 +304,3 @@ void notify_stop(struct server *s)
     uv_close((uv_handle_t *)&n->timer, timer_closed);
 }
 
-void notify_counts(const struct server *s, uint64_t *notes, uint64_t *rescans, uint64_t *lost,
-                   int *up)
-{
-    const struct notify *n = s->notify;
-    *notes = n ? n->notes : 0;
-    *rescans = n ? n->rescans : 0;
-    *lost = n ? n->lost : 0;
-    *up = n ? n->up : 0;
-}

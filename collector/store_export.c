@@ -20,7 +20,7 @@ static int db_fail(struct db *db, const char *what)
 
 static const char *text(struct db_stmt *st, int i)
 {
-    return (const char *)db_column_text(st, i);
+    return db_column_text(st, i);
 }
 
 static int null(struct db_stmt *st, int i)

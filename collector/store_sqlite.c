@@ -1290,9 +1290,9 @@ static int hello_prior(struct store *s, const Vigil__V1__Hello *h, const char *p
     db_bind_text(st, 1, h->agent_id, -1);
     rc = db_step(st);
     if (rc == DB_ROW) {
-        const char *cur = (const char *)db_column_text(st, 0);
-        const char *prev = (const char *)db_column_text(st, 1);
-        const char *addr = (const char *)db_column_text(st, 3);
+        const char *cur = db_column_text(st, 0);
+        const char *prev = db_column_text(st, 1);
+        const char *addr = db_column_text(st, 3);
         *retired = db_column_int64(st, 2);
         if (h->boot_id && h->boot_id[0] && cur && prev && strcmp(h->boot_id, cur) != 0 &&
             strcmp(h->boot_id, prev) == 0)
@@ -1446,8 +1446,8 @@ static int os_machine(struct store *s, int64_t host_id, const Vigil__V1__OsState
     db_bind_int64(st, 1, host_id);
     rc = db_step(st);
     if (rc == DB_ROW) {
-        const char *cur = (const char *)db_column_text(st, 0);
-        const char *addr = (const char *)db_column_text(st, 1);
+        const char *cur = db_column_text(st, 0);
+        const char *addr = db_column_text(st, 1);
         if (cur && cur[0] && strcmp(cur, o->machine_id) != 0)
             snprintf(evidence, sizeof(evidence), "machine id %.40s (from %.64s) after machine "
                      "id %.40s", o->machine_id, addr ? addr : "?", cur);
@@ -1460,7 +1460,7 @@ static int os_machine(struct store *s, int64_t host_id, const Vigil__V1__OsState
     st = q(s, Q_HOST_BY_ID);
     db_bind_int64(st, 1, host_id);
     if (db_step(st) == DB_ROW && db_column_text(st, 0))
-        vg_strlcpy(agent, (const char *)db_column_text(st, 0), sizeof(agent));
+        vg_strlcpy(agent, db_column_text(st, 0), sizeof(agent));
     db_reset(st);
     return clone_seen(s, host_id, agent, vg_time_now_ms(), evidence);
 }
@@ -1887,7 +1887,7 @@ static void host_name(struct store *s, int64_t host_id, char *out, size_t outlen
     db_bind_int64(st, 1, host_id);
     snprintf(out, outlen, "?");
     if (db_step(st) == DB_ROW)
-        snprintf(out, outlen, "%s", (const char *)db_column_text(st, 0));
+        snprintf(out, outlen, "%s", db_column_text(st, 0));
     db_reset(st);
 }
 
@@ -1968,7 +1968,7 @@ static int apply_isolation(struct store *s, int64_t host_id, const Vigil__V1__Is
     db_bind_int64(st, 1, host_id);
     snprintf(target, sizeof(target), "?");
     if (db_step(st) == DB_ROW)
-        snprintf(target, sizeof(target), "%s", (const char *)db_column_text(st, 0));
+        snprintf(target, sizeof(target), "%s", db_column_text(st, 0));
     db_reset(st);
     snprintf(actor, sizeof(actor), "agent %s", target);
     return store_audit_append(s, actor, x->change[0] == 'b' ? "break-glass-release" : "isolation",
@@ -2015,7 +2015,7 @@ static void row_proc(struct db_stmt *st, struct store_proc *p)
     p->egid = (uint32_t)db_column_int64(st, 5);
     p->login_uid = (uint32_t)db_column_int64(st, 6);
     p->session_id = (uint32_t)db_column_int64(st, 7);
-    p->comm = (const char *)db_column_text(st, 8);
+    p->comm = db_column_text(st, 8);
     p->exe = db_column_blob(st, 9);
     p->exe_len = (size_t)db_column_bytes(st, 9);
     p->argv = db_column_blob(st, 10);
@@ -2025,14 +2025,14 @@ static void row_proc(struct db_stmt *st, struct store_proc *p)
     p->cwd_len = (size_t)db_column_bytes(st, 12);
     p->parent_exe = db_column_blob(st, 13);
     p->parent_exe_len = (size_t)db_column_bytes(st, 13);
-    p->container_id = (const char *)db_column_text(st, 14);
+    p->container_id = db_column_text(st, 14);
     p->cgroup_id = (uint64_t)db_column_int64(st, 15);
-    p->sha256 = (const char *)db_column_text(st, 16);
+    p->sha256 = db_column_text(st, 16);
     p->start_boot_ns = (uint64_t)db_column_int64(st, 17);
     p->start_ms = db_column_int64(st, 18);
     p->similar = (uint32_t)db_column_int64(st, 19);
-    p->unknown = (const char *)db_column_text(st, 20);
-    p->source = (const char *)db_column_text(st, 21);
+    p->unknown = db_column_text(st, 20);
+    p->source = db_column_text(st, 21);
     p->exited = db_column_type(st, 22) != DB_NULL;
     p->exit_ms = db_column_int64(st, 22);
     p->exit_code = (int32_t)db_column_int64(st, 23);
@@ -2040,7 +2040,7 @@ static void row_proc(struct db_stmt *st, struct store_proc *p)
     p->core_dumped = (int)db_column_int64(st, 25);
     p->lifetime_ns = (uint64_t)db_column_int64(st, 26);
     p->recv_ms = db_column_int64(st, 27);
-    p->hash_note = (const char *)db_column_text(st, 28);
+    p->hash_note = db_column_text(st, 28);
     p->forked = (int)db_column_int64(st, 29);
 }
 
@@ -2101,7 +2101,7 @@ int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_
         p.ppid = (uint32_t)db_column_int64(st, 1);
         p.uid = (uint32_t)db_column_int64(st, 2);
         p.euid = (uint32_t)db_column_int64(st, 3);
-        p.comm = (const char *)db_column_text(st, 4);
+        p.comm = db_column_text(st, 4);
         p.exe = db_column_blob(st, 5);
         p.exe_len = (size_t)db_column_bytes(st, 5);
         p.argv = db_column_blob(st, 6);
@@ -2223,7 +2223,7 @@ int store_audit_append(struct store *s, const char *actor, const char *action,
     st = q(s, Q_AUDIT_LAST);
     if ((rc = db_step(st)) == DB_ROW) {
         a.id = db_column_int64(st, 0) + 1;
-        snprintf(prev, sizeof(prev), "%s", (const char *)db_column_text(st, 1));
+        snprintf(prev, sizeof(prev), "%s", db_column_text(st, 1));
     }
     db_reset(st);
     a.time_ms = vg_time_now_ms();
@@ -2273,13 +2273,13 @@ int store_audit_list(struct store *s, int64_t since_ms, int verify,
         char h[65];
         a.id = db_column_int64(st, 0);
         a.time_ms = db_column_int64(st, 1);
-        a.actor = (const char *)db_column_text(st, 2);
-        a.action = (const char *)db_column_text(st, 3);
-        a.target = (const char *)db_column_text(st, 4);
-        a.detail = (const char *)db_column_text(st, 5);
-        a.result = (const char *)db_column_text(st, 6);
-        stored_prev = (const char *)db_column_text(st, 7);
-        stored_hash = (const char *)db_column_text(st, 8);
+        a.actor = db_column_text(st, 2);
+        a.action = db_column_text(st, 3);
+        a.target = db_column_text(st, 4);
+        a.detail = db_column_text(st, 5);
+        a.result = db_column_text(st, 6);
+        stored_prev = db_column_text(st, 7);
+        stored_hash = db_column_text(st, 8);
         a.hash = stored_hash;
         if (verify && !*broken_id) {
             audit_hash(&a, prev, h);
@@ -2320,7 +2320,7 @@ int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char hea
     snprintf(head, 65, "%s", AUDIT_GENESIS);
     st = q(s, Q_AUDIT_LAST);
     if ((rc = db_step(st)) == DB_ROW) {
-        const char *h = (const char *)db_column_text(st, 1);
+        const char *h = db_column_text(st, 1);
         *last = db_column_int64(st, 0);
         snprintf(head, 65, "%s", h ? h : "");
     }
@@ -2346,7 +2346,7 @@ int store_pending(struct store *s, const char *agent_id, int security_only,
     while ((rc = db_step(st)) == DB_ROW) {
         struct store_pending p;
         int r;
-#define COL(i) ((const char *)db_column_text(st, (i)))
+#define COL(i) (db_column_text(st, (i)))
         p.agent_id = COL(0);
         p.hostname = COL(1);
         p.manager = COL(2);
@@ -2387,13 +2387,13 @@ int store_inventory(struct store *s, const char *agent_id,
     while ((rc = db_step(st)) == DB_ROW) {
         struct store_pkg p;
         int r;
-        p.manager = (const char *)db_column_text(st, 0);
-        p.name = (const char *)db_column_text(st, 1);
-        p.arch = (const char *)db_column_text(st, 2);
-        p.version = (const char *)db_column_text(st, 3);
-        p.status = (const char *)db_column_text(st, 4);
-        p.source_name = (const char *)db_column_text(st, 5);
-        p.source_version = (const char *)db_column_text(st, 6);
+        p.manager = db_column_text(st, 0);
+        p.name = db_column_text(st, 1);
+        p.arch = db_column_text(st, 2);
+        p.version = db_column_text(st, 3);
+        p.status = db_column_text(st, 4);
+        p.source_name = db_column_text(st, 5);
+        p.source_version = db_column_text(st, 6);
         p.first_seen_ms = db_column_int64(st, 7);
         if ((r = cb(ctx, &p)) != 0) {
             db_reset(st);
@@ -2416,16 +2416,16 @@ int store_package_hosts(struct store *s, const char *name,
     while ((rc = db_step(st)) == DB_ROW) {
         struct store_pkg p;
         int r;
-        p.manager = (const char *)db_column_text(st, 2);
-        p.name = (const char *)db_column_text(st, 3);
-        p.arch = (const char *)db_column_text(st, 4);
-        p.version = (const char *)db_column_text(st, 5);
-        p.status = (const char *)db_column_text(st, 6);
-        p.source_name = (const char *)db_column_text(st, 7);
-        p.source_version = (const char *)db_column_text(st, 8);
+        p.manager = db_column_text(st, 2);
+        p.name = db_column_text(st, 3);
+        p.arch = db_column_text(st, 4);
+        p.version = db_column_text(st, 5);
+        p.status = db_column_text(st, 6);
+        p.source_name = db_column_text(st, 7);
+        p.source_version = db_column_text(st, 8);
         p.first_seen_ms = db_column_int64(st, 9);
-        if ((r = cb(ctx, (const char *)db_column_text(st, 0),
-                    (const char *)db_column_text(st, 1), &p)) != 0) {
+        if ((r = cb(ctx, db_column_text(st, 0),
+                    db_column_text(st, 1), &p)) != 0) {
             db_reset(st);
             return r;
         }
@@ -2615,12 +2615,12 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
     while ((rc = db_step(st)) == DB_ROW) {
         struct store_host h;
         int r;
-        h.agent_id = (const char *)db_column_text(st, 0);
-        h.hostname = (const char *)db_column_text(st, 1);
-        h.tags_json = (const char *)db_column_text(st, 2);
-        h.os_pretty_name = (const char *)db_column_text(st, 3);
-        h.kernel_release = (const char *)db_column_text(st, 4);
-        h.agent_version = (const char *)db_column_text(st, 5);
+        h.agent_id = db_column_text(st, 0);
+        h.hostname = db_column_text(st, 1);
+        h.tags_json = db_column_text(st, 2);
+        h.os_pretty_name = db_column_text(st, 3);
+        h.kernel_release = db_column_text(st, 4);
+        h.agent_version = db_column_text(st, 5);
         h.first_seen_ms = db_column_int64(st, 6);
         h.last_seen_ms = db_column_int64(st, 7);
         h.clock_skew_ms = db_column_int64(st, 8);
@@ -2629,7 +2629,7 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.spool_bytes = (uint64_t)db_column_int64(st, 11);
         h.loss_events = (uint64_t)db_column_int64(st, 12);
         h.loss_batches = (uint64_t)db_column_int64(st, 13);
-        h.newest_kernel = (const char *)db_column_text(st, 14);
+        h.newest_kernel = db_column_text(st, 14);
         h.kernel_update_pending = (int)db_column_int64(st, 15);
         h.reboot_required = (int)db_column_int64(st, 16);
         h.packages_changed_ms = db_column_int64(st, 17);
@@ -2639,8 +2639,8 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.pending_security = (uint32_t)db_column_int64(st, 21);
         h.pending_security_since_ms = db_column_int64(st, 22);
         h.pending_refreshed_ms = db_column_int64(st, 23);
-        h.pending_error = (const char *)db_column_text(st, 24);
-        h.process_source = (const char *)db_column_text(st, 25);
+        h.pending_error = db_column_text(st, 24);
+        h.process_source = db_column_text(st, 25);
         h.isolated = (int)db_column_int64(st, 26);
         h.isolated_since_ms = db_column_int64(st, 27);
         h.revoked_ms = db_column_int64(st, 28);
@@ -2650,16 +2650,16 @@ int store_hosts(struct store *s, int (*cb)(void *ctx, const struct store_host *h
         h.isolation_verified_ms = db_column_int64(st, 32);
         h.confirm_interval_ms = (uint64_t)db_column_int64(st, 33);
         h.retired_ms = db_column_int64(st, 34);
-        h.retired_by = (const char *)db_column_text(st, 35);
-        h.retire_reason = (const char *)db_column_text(st, 36);
+        h.retired_by = db_column_text(st, 35);
+        h.retire_reason = db_column_text(st, 36);
         h.clone_count = (uint64_t)db_column_int64(st, 37);
         h.clone_first_ms = db_column_int64(st, 38);
         h.clone_last_ms = db_column_int64(st, 39);
-        h.clone_evidence = (const char *)db_column_text(st, 40);
+        h.clone_evidence = db_column_text(st, 40);
         h.duplicates_refused = (uint64_t)db_column_int64(st, 41);
         h.last_duplicate_ms = db_column_int64(st, 42);
-        h.last_duplicate_addr = (const char *)db_column_text(st, 43);
-        h.machine_id = (const char *)db_column_text(st, 44);
+        h.last_duplicate_addr = db_column_text(st, 43);
+        h.machine_id = db_column_text(st, 44);
         h.live_seen_ms = db_column_int64(st, 45);
         if ((r = cb(ctx, &h)) != 0) {
             db_reset(st);
@@ -2697,7 +2697,7 @@ int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, cha
         *host_id = db_column_int64(st, 0);
         if (hostname)
             snprintf(hostname, hlen, "%s",
-                     db_column_text(st, 1) ? (const char *)db_column_text(st, 1) : "");
+                     db_column_text(st, 1) ? db_column_text(st, 1) : "");
     }
     db_reset(st);
     if (rc == DB_ROW)
@@ -2742,7 +2742,7 @@ int store_commands_unfinished(struct store *s, int64_t host_id,
                 break;
             v = nv;
         }
-        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)db_column_text(st, 0));
+        snprintf(v[n].id, sizeof(v[n].id), "%s", db_column_text(st, 0));
         v[n].body = malloc(len ? len : 1);
         if (!v[n].body)
             break;
@@ -2827,7 +2827,7 @@ int store_command_update(struct store *s, int64_t host_id, const char *id, int s
 
     db_bind_text(st, 1, id, -1);
     if (db_step(st) == DB_ROW) {
-        snprintf(action, alen, "%s", (const char *)db_column_text(st, 0));
+        snprintf(action, alen, "%s", db_column_text(st, 0));
         cur = (int)db_column_int64(st, 1);
     }
     db_reset(st);
@@ -2858,9 +2858,9 @@ int store_commands_expire(struct store *s, int64_t now,
     while (n < 64 && (rc = db_step(st)) == DB_ROW) {
         /* cppcheck takes sizeof(v[n].id) for a read of it. */
         // cppcheck-suppress legacyUninitvar
-        snprintf(v[n].id, sizeof(v[n].id), "%s", (const char *)db_column_text(st, 0));
-        snprintf(v[n].action, sizeof(v[n].action), "%s", (const char *)db_column_text(st, 1));
-        snprintf(v[n].agent, sizeof(v[n].agent), "%s", (const char *)db_column_text(st, 2));
+        snprintf(v[n].id, sizeof(v[n].id), "%s", db_column_text(st, 0));
+        snprintf(v[n].action, sizeof(v[n].action), "%s", db_column_text(st, 1));
+        snprintf(v[n].agent, sizeof(v[n].agent), "%s", db_column_text(st, 2));
         n++;
     }
     db_reset(st);
@@ -2890,17 +2890,17 @@ int store_commands(struct store *s, const char *agent_id, const char *command_id
         struct store_command c;
         int r;
         memset(&c, 0, sizeof(c));
-        c.id = (const char *)db_column_text(st, 0);
-        c.agent_id = (const char *)db_column_text(st, 1);
-        c.hostname = (const char *)db_column_text(st, 2);
-        c.action = (const char *)db_column_text(st, 3);
-        c.operator_name = (const char *)db_column_text(st, 4);
-        c.reason = (const char *)db_column_text(st, 5);
-        c.detail = (const char *)db_column_text(st, 6);
+        c.id = db_column_text(st, 0);
+        c.agent_id = db_column_text(st, 1);
+        c.hostname = db_column_text(st, 2);
+        c.action = db_column_text(st, 3);
+        c.operator_name = db_column_text(st, 4);
+        c.reason = db_column_text(st, 5);
+        c.detail = db_column_text(st, 6);
         c.issued_ms = db_column_int64(st, 7);
         c.expires_ms = db_column_int64(st, 8);
         c.state = (int)db_column_int64(st, 9);
-        c.message = (const char *)db_column_text(st, 10);
+        c.message = db_column_text(st, 10);
         c.delivered_ms = db_column_int64(st, 11);
         c.finished_ms = db_column_int64(st, 12);
         c.updated_ms = db_column_int64(st, 13);
@@ -2940,7 +2940,7 @@ int store_command_info(struct store *s, const char *id, int64_t *host_id, char *
     if (rc == DB_ROW) {
         size_t n = (size_t)db_column_bytes(st, 3);
         *host_id = db_column_int64(st, 0);
-        snprintf(action, alen, "%s", (const char *)db_column_text(st, 1));
+        snprintf(action, alen, "%s", db_column_text(st, 1));
         *state = (int)db_column_int64(st, 2);
         if (body) {
             *body = malloc(n ? n : 1);
@@ -2958,20 +2958,20 @@ int store_command_info(struct store *s, const char *id, int64_t *host_id, char *
 static void coll_row(struct db_stmt *st, struct store_collection *c)
 {
     memset(c, 0, sizeof(*c));
-    c->id = (const char *)db_column_text(st, 0);
-    c->command_id = (const char *)db_column_text(st, 1);
+    c->id = db_column_text(st, 0);
+    c->command_id = db_column_text(st, 1);
     c->host_id = db_column_int64(st, 2);
-    c->name = (const char *)db_column_text(st, 3);
-    c->state = (const char *)db_column_text(st, 4);
-    c->error = (const char *)db_column_text(st, 5);
+    c->name = db_column_text(st, 3);
+    c->state = db_column_text(st, 4);
+    c->error = db_column_text(st, 5);
     c->started_ms = db_column_int64(st, 6);
     c->completed_ms = db_column_int64(st, 7);
     c->size = (uint64_t)db_column_int64(st, 8);
     c->received = (uint64_t)db_column_int64(st, 9);
-    c->sha256 = (const char *)db_column_text(st, 10);
+    c->sha256 = db_column_text(st, 10);
     c->chunks = (uint32_t)db_column_int64(st, 11);
-    c->path = (const char *)db_column_text(st, 12);
-    c->agent_id = (const char *)db_column_text(st, 13);
+    c->path = db_column_text(st, 12);
+    c->agent_id = db_column_text(st, 13);
 }
 
 int store_collection_get(struct store *s, const char *id,
@@ -3053,23 +3053,23 @@ int store_collections(struct store *s, const char *agent_id, const char *collect
         struct store_collection c;
         int r;
         memset(&c, 0, sizeof(c));
-        c.id = (const char *)db_column_text(st, 0);
-        c.command_id = (const char *)db_column_text(st, 1);
-        c.agent_id = (const char *)db_column_text(st, 2);
-        c.hostname = (const char *)db_column_text(st, 3);
-        c.name = (const char *)db_column_text(st, 4);
-        c.operator_name = (const char *)db_column_text(st, 5);
-        c.reason = (const char *)db_column_text(st, 6);
+        c.id = db_column_text(st, 0);
+        c.command_id = db_column_text(st, 1);
+        c.agent_id = db_column_text(st, 2);
+        c.hostname = db_column_text(st, 3);
+        c.name = db_column_text(st, 4);
+        c.operator_name = db_column_text(st, 5);
+        c.reason = db_column_text(st, 6);
         c.requested_ms = db_column_int64(st, 7);
         c.started_ms = db_column_int64(st, 8);
         c.completed_ms = db_column_int64(st, 9);
         c.size = (uint64_t)db_column_int64(st, 10);
         c.received = (uint64_t)db_column_int64(st, 11);
-        c.sha256 = (const char *)db_column_text(st, 12);
-        c.state = (const char *)db_column_text(st, 13);
-        c.error = (const char *)db_column_text(st, 14);
+        c.sha256 = db_column_text(st, 12);
+        c.state = db_column_text(st, 13);
+        c.error = db_column_text(st, 14);
         c.chunks = (uint32_t)db_column_int64(st, 15);
-        c.path = (const char *)db_column_text(st, 16);
+        c.path = db_column_text(st, 16);
         /* Rows are read into the callback; its downloads with a second
          * statement. */
         if ((r = cb(ctx, &c)) != 0) {
@@ -3090,8 +3090,8 @@ int store_collection_downloads(struct store *s, const char *id,
     int rc;
     db_bind_text(st, 1, id, -1);
     while ((rc = db_step(st)) == DB_ROW)
-        if (cb(ctx, (const char *)db_column_text(st, 0),
-               (const char *)db_column_text(st, 1), db_column_int64(st, 2)) != 0)
+        if (cb(ctx, db_column_text(st, 0),
+               db_column_text(st, 1), db_column_int64(st, 2)) != 0)
             break;
     db_reset(st);
     return rc == DB_DONE || rc == DB_ROW ? 0 : db_err(s, "cannot list downloads");
@@ -3117,9 +3117,9 @@ int store_collections_old(struct store *s, int64_t before_ms,
     int rc;
     db_bind_int64(st, 1, before_ms);
     while (n < 100 && (rc = db_step(st)) == DB_ROW) {
-        snprintf(ids[n], sizeof(ids[n]), "%s", (const char *)db_column_text(st, 0));
+        snprintf(ids[n], sizeof(ids[n]), "%s", db_column_text(st, 0));
         snprintf(paths[n], sizeof(paths[n]), "%s",
-                 db_column_text(st, 1) ? (const char *)db_column_text(st, 1) : "");
+                 db_column_text(st, 1) ? db_column_text(st, 1) : "");
         n++;
     }
     db_reset(st);
@@ -3157,7 +3157,7 @@ int store_revoke_host(struct store *s, int64_t host_id, const char *reason, cons
     db_bind_text(st, 3, op, -1);
     db_bind_int64(st, 4, now);
     while ((rc = db_step(st)) == DB_ROW)
-        cb(ctx, (const char *)db_column_text(st, 0));
+        cb(ctx, db_column_text(st, 0));
     db_reset(st);
     if (rc != DB_DONE)
         return db_err(s, "cannot revoke");
@@ -3172,7 +3172,7 @@ int store_revoked(struct store *s, int (*cb)(void *ctx, const char *serial), voi
     struct db_stmt *st = q(s, Q_REVOKED_ALL);
     int rc;
     while ((rc = db_step(st)) == DB_ROW)
-        cb(ctx, (const char *)db_column_text(st, 0));
+        cb(ctx, db_column_text(st, 0));
     db_reset(st);
     return rc == DB_DONE ? 0 : db_err(s, "cannot read revoked certificates");
 }
@@ -3184,7 +3184,7 @@ int store_host_tags(struct store *s, const char *agent_id, char **tags_json)
     *tags_json = NULL;
     db_bind_text(st, 1, agent_id, -1);
     rc = db_step(st);
-    if (rc == DB_ROW && !(*tags_json = strdup((const char *)db_column_text(st, 0))))
+    if (rc == DB_ROW && !(*tags_json = strdup(db_column_text(st, 0))))
         rc = -ENOMEM;
     db_reset(st);
     if (rc == DB_ROW)
@@ -3213,14 +3213,14 @@ int store_operators(struct store *s, int (*cb)(void *ctx, const struct store_ope
     int rc, stop = 0;
     while (!stop && (rc = db_step(st)) == DB_ROW) {
         struct store_operator o = {
-            .serial = (const char *)db_column_text(st, 0),
-            .name = (const char *)db_column_text(st, 1),
-            .role = (const char *)db_column_text(st, 2),
+            .serial = db_column_text(st, 0),
+            .name = db_column_text(st, 1),
+            .role = db_column_text(st, 2),
             .not_after_ms = db_column_int64(st, 3),
             .first_seen_ms = db_column_int64(st, 4),
             .last_seen_ms = db_column_int64(st, 5),
             .revoked_ms = db_column_int64(st, 6),
-            .revoke_reason = (const char *)db_column_text(st, 7),
+            .revoke_reason = db_column_text(st, 7),
         };
         stop = cb(ctx, &o);
     }
@@ -3241,7 +3241,7 @@ int store_revoke_operator(struct store *s, const char *name, const char *serial,
     db_bind_text(st, 3, op, -1);
     db_bind_int64(st, 4, now);
     while ((rc = db_step(st)) == DB_ROW)
-        cb(ctx, (const char *)db_column_text(st, 0));
+        cb(ctx, db_column_text(st, 0));
     db_reset(st);
     return rc == DB_DONE ? 0 : db_err(s, "cannot revoke");
 }
@@ -3253,11 +3253,11 @@ int store_revoked_list(struct store *s, int (*cb)(void *ctx, const struct store_
     int rc, stop = 0;
     while (!stop && (rc = db_step(st)) == DB_ROW) {
         struct store_revoked r = {
-            .serial = (const char *)db_column_text(st, 0),
+            .serial = db_column_text(st, 0),
             .time_ms = db_column_int64(st, 1),
-            .reason = (const char *)db_column_text(st, 2),
-            .by = (const char *)db_column_text(st, 3),
-            .subject = (const char *)db_column_text(st, 4),
+            .reason = db_column_text(st, 2),
+            .by = db_column_text(st, 3),
+            .subject = db_column_text(st, 4),
         };
         stop = cb(ctx, &r);
     }
@@ -3272,9 +3272,9 @@ int store_revoked_list(struct store *s, int (*cb)(void *ctx, const struct store_
 static void token_row(struct db_stmt *st, struct store_token *t)
 {
     memset(t, 0, sizeof(*t));
-    t->hash = (const char *)db_column_text(st, 0);
-    t->label = (const char *)db_column_text(st, 1);
-    t->created_by = (const char *)db_column_text(st, 2);
+    t->hash = db_column_text(st, 0);
+    t->label = db_column_text(st, 1);
+    t->created_by = db_column_text(st, 2);
     t->created_ms = db_column_int64(st, 3);
     t->expires_ms = db_column_int64(st, 4);
     t->max_uses = (uint32_t)db_column_int64(st, 5);
