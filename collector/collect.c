@@ -323,10 +323,51 @@ int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadCh
             return 1;
         }
     }
+    {
+        /* Test builds only: hold back the acknowledgement of the 6th chunk
+         * stored (a window of chunks in flight), and every one after it,
+         * until N more events of the agent's are stored, which shows
+         * batches are not stuck behind a package: if they were, the
+         * upload would never end. */
+        static uint64_t chunks;
+        static int held;
+        uint64_t n;
+        const char *e = getenv("VIGIL_TEST_UPLOAD_HOLD_EVENTS");
+        if (c->held_events) { /* every later acknowledgement too */
+            c->held_next = x.received;
+            return 0;
+        }
+        if (e && !held && vg_parse_u64(e, 1, UINT64_MAX, &n) == 0 && ++chunks == 6) {
+            held = 1;
+            c->held_events = n;
+            vg_strlcpy(c->held_id, ch->upload_id, sizeof c->held_id);
+            c->held_next = x.received;
+            log_warnx("VIGIL_TEST_UPLOAD_HOLD_EVENTS: holding agent %s's upload at %llu bytes "
+                      "until %llu more events are stored",
+                      agent_id, (unsigned long long)x.received, (unsigned long long)n);
+            return 0;
+        }
+    }
 #endif
     ack(c, ch->upload_id, x.received, 0, NULL);
     return 0;
 }
+
+#ifdef VG_TEST_HOOKS
+void collect_test_events_stored(struct conn *c, uint64_t n)
+{
+    if (!c->held_events)
+        return;
+    if (n < c->held_events) {
+        c->held_events -= n;
+        return;
+    }
+    c->held_events = 0;
+    log_warnx("VIGIL_TEST_UPLOAD_HOLD_EVENTS: events stored during the upload; "
+              "acknowledging %llu bytes", (unsigned long long)c->held_next);
+    ack(c, c->held_id, c->held_next, 0, NULL);
+}
+#endif
 
 /* ---- operators ---- */
 

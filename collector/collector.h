@@ -117,6 +117,13 @@ struct conn {
     struct conn_tally tally[REPORT_KINDS];
     struct conn *next, *prev;     /* all connections */
     struct conn *hnext;           /* agent id hash chain */
+#ifdef VG_TEST_HOOKS
+    /* VIGIL_TEST_UPLOAD_HOLD_EVENTS: an upload acknowledgement held back
+     * until this many more events of this connection are stored. */
+    uint64_t held_events;
+    char held_id[64];
+    uint64_t held_next;
+#endif
 };
 
 struct pending {
@@ -481,6 +488,11 @@ void collect_free_response(Vigil__V1__OperatorResponse *resp);
 /* An agent's chunk: stored, acknowledged.  Returns 1 if the connection
  * must close. */
 int collect_on_chunk(struct server *s, struct conn *c, const Vigil__V1__UploadChunk *ch);
+#ifdef VG_TEST_HOOKS
+/* n events of c's were stored: sends a held upload acknowledgement once
+ * enough have been. */
+void collect_test_events_stored(struct conn *c, uint64_t n);
+#endif
 /* Creates the directory; at start.  Returns 0 or an error with err. */
 int collect_init(struct server *s, char *err, size_t errlen);
 /* Deletes packages past their retention (from the sweep). */

@@ -1083,6 +1083,10 @@ static void job_finish(struct server *s)
                     send_ack(c, seq, p->reject);
             } else if ((res[i] == B_STORED || res[i] == B_RESEND) && !c->closing) {
                 send_ack(c, seq, NULL);
+#ifdef VG_TEST_HOOKS
+                if (res[i] == B_STORED)
+                    collect_test_events_stored(c, p->env->batch->n_events);
+#endif
             }
         }
         /* Counted whether or not the connection is still there to hear. */
