@@ -121,6 +121,27 @@ sql() {
     fi
 }
 
+# SQL that differs between the back ends, for the checks' queries:
+#   sql_bytes ARG...      the bytes of the ARGs joined by NUL (an argv), as
+#                         a blob (SQLite) or bytea (PostgreSQL) literal
+#   sql_has COL TEXT      COL (a blob/bytea) contains TEXT's bytes
+#   sql_list EXPR         EXPR of the rows joined by commas (an aggregate)
+sql_bytes() {
+    _h=$(printf '%s\0' "$@" | od -An -v -tx1 | tr -d ' \n')
+    _h=${_h%00}
+    if [ "${VG_STORE:-sqlite}" = pg ]; then printf "decode('%s', 'hex')" "$_h"; else printf "X'%s'" "$_h"; fi
+}
+sql_has() {
+    if [ "${VG_STORE:-sqlite}" = pg ]; then
+        printf 'position(%s in %s) > 0' "$(sql_bytes "$2")" "$1"
+    else
+        printf 'instr(%s, %s) > 0' "$1" "$(sql_bytes "$2")"
+    fi
+}
+sql_list() {
+    if [ "${VG_STORE:-sqlite}" = pg ]; then printf "string_agg((%s)::text, ',')" "$1"; else printf 'group_concat(%s)' "$1"; fi
+}
+
 # pg_store: the rest of the test stores in PostgreSQL: the run's
 # (VG_STORE=pg), or a server of the test's own, stopped at its end (the
 # test is skipped where none is installed).
