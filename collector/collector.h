@@ -170,6 +170,7 @@ struct commit_job {
     uint64_t ms; /* how long its transaction took */
     uint64_t us; /* the same in microseconds (the metrics' histogram) */
     uint64_t stored_before; /* batches stored before this group (test hook) */
+    uint64_t book_dropped;  /* bookkeeping rows the database refused (book_run) */
 };
 
 #define AGENT_HASH 4096
@@ -246,7 +247,7 @@ struct server {
     /* counters, since start */
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
-        batches_failed;
+        batches_failed, book_dropped;
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */
     /* Connection buffers (frame reader and TLS ciphertext; mbedtls's own
      * records aside): the most one connection held at a frame's end, before

@@ -544,7 +544,20 @@ int db_bind_text(struct db_stmt *st, int i, const char *v, int n)
         return lite_class(sqlite3_bind_text(st->lite, i, v, n, SQLITE_TRANSIENT));
     if (!v)
         return pg_bind_null(st, i, OID_TEXT);
-    return pg_bind_str(st, i, v, n < 0 ? strlen(v) : (size_t)n, 0, OID_TEXT);
+    {
+        /* PostgreSQL refuses text that is not UTF-8 (and the whole
+         * transaction with it), where SQLite keeps the bytes: a process
+         * name is whatever bytes its file's name had.  Those bytes become
+         * U+FFFD; paths and arguments are bytea and kept exactly. */
+        size_t len = n < 0 ? strlen(v) : (size_t)n, fixed_len;
+        char *fixed = vg_utf8_replace(v, len, &fixed_len);
+        int rc;
+        if (!fixed)
+            return fixed_len == 0 ? pg_bind_str(st, i, v, len, 0, OID_TEXT) : DB_ERROR;
+        rc = pg_bind_str(st, i, fixed, fixed_len, 0, OID_TEXT);
+        free(fixed);
+        return rc;
+    }
 }
 
 int db_bind_blob(struct db_stmt *st, int i, const void *v, int n)

@@ -111,6 +111,9 @@ static void render(void *ctx, struct vg_prom *p)
     vg_prom_u64(p, "vigil_collector_batches_total", "result", "duplicate", s->batches_duplicate);
     vg_prom_u64(p, "vigil_collector_batches_total", "result", "rejected", s->batches_rejected);
     vg_prom_u64(p, "vigil_collector_batches_total", "result", "failed", s->batches_failed);
+    vg_prom_counter(p, "vigil_collector_bookkeeping_dropped_total",
+                    "Connection bookkeeping rows (hello, certificate seen, disconnect) the "
+                    "database refused; each is logged.", s->book_dropped);
     vg_prom_counter(p, "vigil_collector_events_stored_total",
                     "Events stored (in batches stored).", s->events_stored);
     vg_prom_counter(p, "vigil_collector_fields_cut_total",

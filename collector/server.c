@@ -111,24 +111,66 @@ static void book_duplicate(struct server *s, const char *agent_id, const char *a
     store_duplicate(s->store, agent_id, addr, now);
 }
 
+static int content_error(int rc)
+{
+    return rc == VG_ETOOBIG || rc == VG_EPROTO || rc == VG_EDECODE;
+}
+
 /* Inside the group's transaction.  A row that cannot be written is logged
  * (by the store) and skipped, as it was when each had its own commit.
- * Returns 0, or -EIO if the database rolled the transaction back. */
-static int book_apply(struct store *st, const struct book *book, size_t n)
+ * Returns 0, or -EIO if the database rolled the transaction back; then
+ * *bad is the row whose content was refused (PostgreSQL aborts the
+ * transaction on any error), or n if it was not a row's fault. */
+static int book_apply(struct store *st, const struct book *book, size_t n, size_t *bad)
 {
+    *bad = n;
     for (size_t i = 0; i < n; i++) {
         const struct book *b = &book[i];
         int64_t hid;
+        int rc = 0;
         switch (b->kind) {
-        case BOOK_HELLO: (void)store_host_seen(st, b->hello->hello, b->text, b->now, &hid); break;
-        case BOOK_CERT: (void)store_cert_seen(st, b->host_id, b->text, b->now); break;
-        case BOOK_DISCONNECT: (void)store_disconnect(st, b->host_id, b->now, b->since); break;
-        case BOOK_DUPLICATE: (void)store_duplicate(st, b->agent_id, b->text, b->now); break;
+        case BOOK_HELLO: rc = store_host_seen(st, b->hello->hello, b->text, b->now, &hid); break;
+        case BOOK_CERT: rc = store_cert_seen(st, b->host_id, b->text, b->now); break;
+        case BOOK_DISCONNECT: rc = store_disconnect(st, b->host_id, b->now, b->since); break;
+        case BOOK_DUPLICATE: rc = store_duplicate(st, b->agent_id, b->text, b->now); break;
         }
-        if (store_txn_lost(st))
+        if (store_txn_lost(st)) {
+            if (content_error(rc))
+                *bad = i;
             return -EIO;
+        }
     }
     return 0;
+}
+
+static void book_clear(struct book *book, size_t *n);
+
+/* book_apply() in a transaction begun by the caller.  A row whose content
+ * the database refused and that took the transaction with it (PostgreSQL)
+ * is dropped and the rest applied again in a new transaction, as SQLite
+ * would have gone on without it. */
+static int book_run(struct store *st, struct book *book, size_t *n, uint64_t *dropped)
+{
+    size_t bad;
+    int rc;
+
+    while ((rc = book_apply(st, book, *n, &bad)) < 0 && bad < *n) {
+        size_t one = 1;
+        log_warnx("[store] connection bookkeeping (%s) not written: %s",
+                  book[bad].kind == BOOK_HELLO        ? "hello"
+                  : book[bad].kind == BOOK_CERT       ? "certificate seen"
+                  : book[bad].kind == BOOK_DISCONNECT ? "disconnect"
+                                                      : "duplicate identity",
+                  store_last_error(st));
+        (*dropped)++;
+        store_rollback(st);
+        book_clear(&book[bad], &one);
+        memmove(&book[bad], &book[bad + 1], (*n - bad - 1) * sizeof(*book));
+        (*n)--;
+        if (store_begin(st) != 0)
+            return -EIO;
+    }
+    return rc;
 }
 
 static void book_clear(struct book *book, size_t *n)
@@ -810,11 +852,6 @@ enum {
 
 enum { JOB_IDLE, JOB_QUEUED, JOB_DONE };
 
-static int content_error(int rc)
-{
-    return rc == VG_ETOOBIG || rc == VG_EPROTO || rc == VG_EDECODE;
-}
-
 /* After a batch of a connection failed: the rest of it in this group is
  * not stored either (the agent resends them all, in order). */
 static void skip_rest(struct commit_job *j, size_t i)
@@ -896,14 +933,14 @@ static void commit_run(const struct server *s, struct store *st, struct commit_j
     }
 #endif
     if (store_begin(st) == 0) {
-        rc = book_apply(st, j->book, j->nbook);
+        rc = book_run(st, j->book, &j->nbook, &j->book_dropped);
         if (rc == 0)
             rc = commit_each(st, j, 0);
         if (rc == 1) {
             /* A batch failed: the group again, each batch alone. */
             store_rollback(st);
             memset(j->res, 0, j->npend * sizeof(*j->res));
-            rc = store_begin(st) == 0 ? book_apply(st, j->book, j->nbook) : -EIO;
+            rc = store_begin(st) == 0 ? book_run(st, j->book, &j->nbook, &j->book_dropped) : -EIO;
             if (rc == 0)
                 rc = commit_each(st, j, 1);
         }
@@ -1018,8 +1055,13 @@ static void job_book_requeue(struct server *s, struct commit_job *j)
     if (n > j->capbook) {
         struct book *nb = realloc(j->book, n * sizeof(*nb));
         if (!nb) {
-            /* Written at once instead, outside any group. */
-            (void)book_apply(s->store, j->book, j->nbook);
+            /* Written at once instead, in a transaction of its own. */
+            if (store_begin(s->store) == 0) {
+                if (book_run(s->store, j->book, &j->nbook, &s->book_dropped) == 0)
+                    (void)store_commit(s->store);
+                else
+                    store_rollback(s->store);
+            }
             book_clear(j->book, &j->nbook);
             return;
         }
@@ -1045,6 +1087,8 @@ static void job_finish(struct server *s)
     if (j->ms > s->commit_ms_max)
         s->commit_ms_max = j->ms;
     metrics_commit_observe(s, j->us);
+    s->book_dropped += j->book_dropped;
+    j->book_dropped = 0;
     if (rc >= 0)
         book_clear(j->book, &j->nbook);
     else

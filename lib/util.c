@@ -665,6 +665,53 @@ char *vg_utf8_clean(const char *s)
     return out;
 }
 
+/* utf8_seq() on the bytes at p, of which n are left (no read past them). */
+static size_t utf8_seq_n(const unsigned char *p, size_t n)
+{
+    unsigned char b[4] = {0};
+    memcpy(b, p, n < 4 ? n : 4);
+    return b[0] ? utf8_seq(b) : 0;
+}
+
+char *vg_utf8_replace(const char *s, size_t n, size_t *outn)
+{
+    const unsigned char *p = (const unsigned char *)s;
+    size_t i = 0, o = 0, bad = 0;
+    char *out;
+
+    *outn = 0;
+    while (i < n) {
+        size_t l = utf8_seq_n(p + i, n - i);
+        if (l == 0 || l > n - i) {
+            bad++;
+            i++;
+        } else {
+            i += l;
+        }
+    }
+    if (!bad)
+        return NULL;
+    if (!(out = malloc(n + 2 * bad + 1))) {
+        *outn = SIZE_MAX;
+        return NULL;
+    }
+    for (i = 0; i < n;) {
+        size_t l = utf8_seq_n(p + i, n - i);
+        if (l == 0 || l > n - i) {
+            memcpy(out + o, "\xef\xbf\xbd", 3);
+            o += 3;
+            i++;
+        } else {
+            memcpy(out + o, s + i, l);
+            o += l;
+            i += l;
+        }
+    }
+    out[o] = '\0';
+    *outn = o;
+    return out;
+}
+
 size_t vg_str_escape(char *out, size_t outlen, const char *s)
 {
     static const char hex[] = "0123456789abcdef";

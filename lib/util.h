@@ -92,6 +92,11 @@ int vg_unhex(const char *s, uint8_t *out, size_t max, size_t *len);
  * that is not part of a valid UTF-8 sequence is replaced by '?': file
  * contents are not always UTF-8, JSON and protobuf strings must be. */
 char *vg_utf8_clean(const char *s);
+/* The n bytes at s with every byte that is not part of valid UTF-8 (a NUL
+ * too) replaced by U+FFFD: a new NUL-terminated string of *outn bytes.
+ * Returns NULL with *outn 0 when s is valid as it is (nothing to copy),
+ * and NULL with *outn SIZE_MAX when out of memory. */
+char *vg_utf8_replace(const char *s, size_t n, size_t *outn);
 
 /*
  * Escapes s (text a peer sent: a hostname, a tag, a package name) so it can

@@ -840,6 +840,41 @@ static void test_zeroize(void **state)
     vg_zeroize(NULL, 10); /* no-op */
 }
 
+/* vg_utf8_replace on the n bytes at s: NULL when valid, else want. */
+static void utf8_replace_is(const char *s, size_t n, const char *want)
+{
+    size_t outn = 99;
+    char *out = vg_utf8_replace(s, n, &outn);
+
+    if (!want) {
+        assert_null(out);
+        assert_int_equal(outn, 0);
+        return;
+    }
+    assert_non_null(out);
+    assert_int_equal(outn, strlen(want));
+    assert_string_equal(out, want);
+    free(out);
+}
+
+static void test_utf8_replace(void **state)
+{
+    (void)state;
+    utf8_replace_is("", 0, NULL);
+    utf8_replace_is("plain", 5, NULL);
+    utf8_replace_is("caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", 14, NULL);
+    utf8_replace_is("vg\xff\xfetool", 8, "vg\xef\xbf\xbd\xef\xbf\xbdtool");
+    /* A sequence cut at the end of the n bytes: the bytes after n are not read. */
+    utf8_replace_is("a\xe2\x82\xac", 3, "a\xef\xbf\xbd\xef\xbf\xbd");
+    /* A NUL inside the n bytes (PostgreSQL text cannot hold one). */
+    utf8_replace_is("a\0b", 3, "a\xef\xbf\xbd" "b");
+    /* Overlong, a surrogate, past U+10FFFF. */
+    utf8_replace_is("\xc0\xaf", 2, "\xef\xbf\xbd\xef\xbf\xbd");
+    utf8_replace_is("\xed\xa0\x80", 3, "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+    utf8_replace_is("\xf4\x90\x80\x80", 4,
+                    "\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbd");
+}
+
 /* vg_str_escape on s gives exactly want, and says how long it is. */
 static void escape_is(const char *s, const char *want)
 {
@@ -1012,6 +1047,7 @@ int main(void)
         cmocka_unit_test(test_hex),
         cmocka_unit_test(test_list_appendf),
         cmocka_unit_test(test_strlcpy),
+        cmocka_unit_test(test_utf8_replace),
         cmocka_unit_test(test_str_escape),
         cmocka_unit_test(test_str_escape_bound),
         cmocka_unit_test(test_zeroize),
