@@ -212,7 +212,7 @@ B2=$(awk '{print $2; exit}' out.txt | tr -d :)
 : >agent.log
 start agent ip netns exec "$H" "$AGENT" -c agent.conf
 APID=$LAST_PID
-wait_for 20 "both ran" '[ "$(sql c.db "select group_concat(state) from commands where id in ('"'$B1', '$B2'"')")" = "4,4" ]'
+wait_for 20 "both ran" '[ "$(sql c.db "select $(sql_list state) from commands where id in ('"'$B1', '$B2'"')")" = "4,4" ]'
 reach 10.77.2.1 9000 || fail "the last command (release) did not win"
 expect_exit 0 ctl isolate agent-1 --reason "isolated again for break-glass"
 

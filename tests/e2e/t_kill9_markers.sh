@@ -117,9 +117,10 @@ sleep 1
 touch stop.markers
 wait_for 20 "the marker stream to stop" '[ -f markers.done ]'
 N=$(cat markers.done)
-# (The exe too: these queries have the token in their own argv.)
-S="exe = cast('/bin/true' as blob) and instr(argv, cast('$TOK-s-' as blob)) > 0"
-D="exe = cast('/bin/true' as blob) and instr(argv, cast('$TOK-d-' as blob)) > 0"
+# (The exe too, so that no query's own argv, which carries the token, counts.)
+S="exe = $(sql_bytes /bin/true) and $(sql_has argv "$TOK-s-")"
+D="exe = $(sql_bytes /bin/true) and $(sql_has argv "$TOK-d-")"
+CLEAN=$(sql_has argv -d-clean-)
 ringloss() { sql c.db "select coalesce(sum(count), 0) from loss where source = 'proc.ringbuf'"; }
 settled() {
     got=$(sql c.db "select count(distinct argv) from processes where $S")
@@ -129,7 +130,7 @@ settled() {
 if ! (wait_for 120 "every marker stored or counted as lost" settled); then
     # Which ones, for the record.
     for i in $(seq 1 "$N"); do
-        [ "$(sql c.db "select count(*) from processes where exe = cast('/bin/true' as blob) and argv = cast('/bin/true' || char(0) || '$TOK-s-$i' as blob)")" != 0 ] ||
+        [ "$(sql c.db "select count(*) from processes where exe = $(sql_bytes /bin/true) and argv = $(sql_bytes /bin/true "$TOK-s-$i")")" != 0 ] ||
             echo "missing: $TOK-s-$i"
     done | head -20
     grep -h 'not queued again\|ring\|spool' agent*.log | tail -20
@@ -146,7 +147,7 @@ done
 start after "$AGENT" -c agent.conf
 APID=$LAST_PID
 wait_for 60 "the execs of a clean restart's gap" \
-    '[ "$(sql c.db "select count(distinct argv) from processes where $D and instr(argv, cast('"'-d-clean-'"' as blob)) > 0")" = 5 ]'
+    '[ "$(sql c.db "select count(distinct argv) from processes where $D and $CLEAN")" = 5 ]'
 grep -q "eBPF programs pinned in .* reused" after.log || fail "the pins were not reused after a clean stop"
 stop "$APID"
 stop "$CPID"
@@ -159,9 +160,9 @@ lost=$(ringloss)
 other=$(sql c.db "select coalesce(sum(count), 0) from loss where source <> 'proc.ringbuf'")
 # Reports (a run killed before its report was spooled has it sent again
 # by the next), and unclean stops counted, once per run.
-reports=$(sql c.db "select count(*) from events where kind = 'agent_tamper' and instr(body, cast('unclean-stop' as blob)) > 0")
+reports=$(sql c.db "select count(*) from events where kind = 'agent_tamper' and $(sql_has body unclean-stop)")
 tamper=$(sql c.db "select unclean_stops from hosts where agent_id = 'agent-1'")
-netdied=$(sql c.db "select count(*) from events where kind = 'agent_tamper' and instr(body, cast('network-process-died' as blob)) > 0")
+netdied=$(sql c.db "select count(*) from events where kind = 'agent_tamper' and $(sql_has body network-process-died)")
 echo "markers: $sgot of $N stored ($rows rows), while down: $dgot of $down ($drows rows)," \
      "ring loss $lost, other loss $other, unclean stops $tamper ($reports reports)"
 

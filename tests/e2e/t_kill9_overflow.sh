@@ -42,8 +42,13 @@ gap=$((dropped - counted))
 
 start agent2 "$AGENT" -c agent.conf
 APID=$LAST_PID
-M="exe = cast('/bin/true' as blob) and instr(argv, cast('$TOK-o-' as blob)) > 0"
-NUM="cast(cast(substr(argv, instr(argv, cast('$TOK-o-' as blob)) + length('$TOK-o-')) as text) as integer)"
+M="exe = $(sql_bytes /bin/true) and $(sql_has argv "$TOK-o-")"
+# A marker's number: what follows "$TOK-o-" in its argv (the last argument).
+if [ "${VG_STORE:-sqlite}" = pg ]; then
+    NUM="convert_from(substring(argv from position($(sql_bytes "$TOK-o-") in argv) + length('$TOK-o-')), 'UTF8')::integer"
+else
+    NUM="cast(cast(substr(argv, instr(argv, $(sql_bytes "$TOK-o-")) + length('$TOK-o-')) as text) as integer)"
+fi
 lost() { sql c.db "select coalesce(sum(count), 0) from loss where source = 'proc.ringbuf'"; }
 wait_for 60 "the gap's loss reported" '[ "$(lost)" -ge "$gap" ]'
 wait_for 60 "the tamper event" '[ "$(sql c.db "select count(*) from events where kind = '"'agent_tamper'"'")" = 1 ]'
@@ -82,7 +87,7 @@ bpftool map update pinned "$PIN/conf" key 0 0 0 0 value $new
 start agent4 "$AGENT" -c agent2.conf
 APID=$LAST_PID
 wait_for 60 "the old build's pins replaced" 'grep -q "of another build or ring size: replacing them" agent4.log'
-B="exe = cast('/bin/true' as blob) and instr(argv, cast('$TOK-b-' as blob)) > 0"
+B="exe = $(sql_bytes /bin/true) and $(sql_has argv "$TOK-b-")"
 wait_for 60 "the old ring's execs" '[ "$(sql c.db "select count(*) from processes where $B")" = 5 ]'
 grep -q "eBPF programs pinned in" agent4.log || fail "the new programs were not pinned"
 stop "$APID"

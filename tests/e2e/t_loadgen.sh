@@ -71,14 +71,14 @@ acked=$(j .exec_events_acked)
 got=$(sql c.db "select count(*) || ' ' || count(distinct argv) from processes")
 [ "$got" = "$acked $acked" ] || fail "processes (rows, distinct markers) = $got, expected $acked $acked"
 # argv is the marker's NUL-separated bytes: "...lg-00042-EPOCH-SEQ-I".
-bad=$(sql c.db "select count(*) from processes where instr(argv, cast('lg-' as blob)) = 0")
+bad=$(sql c.db "select count(*) from processes where not ($(sql_has argv lg-))")
 [ "$bad" = 0 ] || fail "$bad stored execs without a marker"
 got=$(sql c.db "select count(*) || ' ' || sum(events) from batches")
 [ "$got" = "$(j .batches_acked) $(j .events_acked)" ] ||
     fail "batches (count, events) = $got, loadgen acknowledged $(j .batches_acked) $(j .events_acked)"
 # Per stream: sequences 1..max, none missing (the key makes them unique).
 gaps=$(sql c.db "select count(*) from (select count(*) c, max(seq) m from batches
-                                        group by host_id, epoch) where c != m")
+                                        group by host_id, epoch) s where c != m")
 [ "$gaps" = 0 ] || fail "$gaps streams with missing batches"
 [ "$(sql c.db "select count(distinct host_id) from batches")" = $N ] || fail "not every agent stored"
 pk=$(sql c.db "select count(*) from packages")

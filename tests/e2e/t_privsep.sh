@@ -75,7 +75,7 @@ lost=$(sql c.db "select coalesce(sum(count), 0) from loss")
 died() { sql c.db "select count(*) from audit where action = 'network-process-died' and target = 'agent-1' and detail like '%$1%'"; }
 [ "$(died "seccomp filter")" = 1 ] || fail "the seccomp death is not in the audit log: $(sql c.db "select detail from audit")"
 [ "$(died "killed by signal 9")" = 1 ] || fail "the kill -9 is not in the audit log: $(sql c.db "select detail from audit")"
-[ "$(sql c.db "select count(*) from events where kind = 'agent_tamper' and instr(body, cast('network-process-died' as blob)) > 0")" = 2 ] ||
+[ "$(sql c.db "select count(*) from events where kind = 'agent_tamper' and $(sql_has body network-process-died)")" = 2 ] ||
     fail "network process deaths among the events: $(sql c.db "select count(*) from events where kind = 'agent_tamper'")"
 [ "$(sql c.db "select unclean_stops from hosts")" = 0 ] || fail "a network process death counted as an unclean stop"
 stop "$CPID"

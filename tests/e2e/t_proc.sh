@@ -22,7 +22,8 @@ export VIGIL_CERT=pki/responder-1.crt VIGIL_KEY=pki/responder-1.key
 
 sh -c 'echo $$ >shell.pid; i=1; while [ $i -le 2000 ]; do /bin/true marker-$i; i=$((i + 1)); done'
 SH=$(cat shell.pid)
-markers() { sql c.db "select count(*) from processes where exe = cast('/bin/true' as blob) and ppid = $SH and exit_ms is not null"; }
+TRUE="exe = $(sql_bytes /bin/true)"
+markers() { sql c.db "select count(*) from processes where $TRUE and ppid = $SH and exit_ms is not null"; }
 wait_for 60 "2000 execs stored with their exits" '[ "$(markers)" -ge 2000 ]'
 expect_exit 0 "$CTL" --json processes agent-1 --exe /bin/true --since 10m
 mv out.txt procs.json
@@ -49,7 +50,7 @@ expect_in err.txt "no process 4000000 is known"
 # A fork that does not exec (a subshell) and lives a while is reported,
 # so that the ancestry of what it runs holds together.
 sh -c '(sleep 3; /bin/true forked-child-marker; echo done >/dev/null); exit 0'
-CHILD="exe = cast('/bin/true' as blob) and instr(argv, cast('forked-child-marker' as blob)) > 0"
+CHILD="$TRUE and $(sql_has argv forked-child-marker)"
 wait_for 20 "the forked child's exec" '[ "$(sql c.db "select count(*) from processes where $CHILD")" = 1 ]'
 SUB=$(sql c.db "select ppid from processes where $CHILD")
 wait_for 20 "the subshell $SUB (a fork without exec) reported" \
@@ -72,7 +73,7 @@ cp /bin/sleep ctr-sleep
 head -c 4096 /dev/urandom >>ctr-sleep
 if mkdir -p "$CG" 2>/dev/null; then
     unshare -m sh -c "echo \$\$ >'$CG/cgroup.procs' && mount --bind '$PWD/ctr-sleep' /bin/sleep && /bin/sleep 1.5"
-    CTR="exe = cast('/bin/sleep' as blob) and container_id = '$CID'"
+    CTR="exe = $(sql_bytes /bin/sleep) and container_id = '$CID'"
     wait_for 20 "the container's exec" '[ "$(sql c.db "select count(*) from processes where $CTR and sha256 is not null")" = 1 ]'
     [ "$(sql c.db "select sha256 from processes where $CTR")" = "$(sha256sum ctr-sleep | cut -d' ' -f1)" ] ||
         fail "the container's /bin/sleep was not the file hashed"
@@ -106,9 +107,9 @@ truncate -s 3G huge-true
 i=1
 while [ $i -le 50 ]; do /bin/true after-big-$i; i=$((i + 1)); done
 "$PWD/huge-true" huge-1
-# (Match on exe: the sqlite3 queries below carry the markers in their argv too.)
-BIG="exe = cast('$PWD/big-true' as blob)"
-AFTER="exe = cast('/bin/true' as blob) and instr(argv, cast('after-big-' as blob)) > 0"
+# (Match on exe: the queries below may carry the markers in their argv too.)
+BIG="exe = $(sql_bytes "$PWD/big-true")"
+AFTER="$TRUE and $(sql_has argv after-big-)"
 bigrow() { sql c.db "select count(*) from processes where $BIG and sha256 is not null"; }
 wait_for 60 "the big binary's exec, hashed" '[ "$(bigrow)" = 1 ]'
 [ "$(sql c.db "select sha256 from processes where $BIG")" = \
@@ -116,7 +117,7 @@ wait_for 60 "the big binary's exec, hashed" '[ "$(bigrow)" = 1 ]'
 wait_for 20 "the 50 execs after the big binary" '[ "$(sql c.db "select count(*) from processes where $AFTER")" = 50 ]'
 later=$(sql c.db "select count(*) from processes where $AFTER and id > (select id from processes where $BIG)")
 [ "$later" = 0 ] || fail "$later execs after the big binary waited for its hash"
-HUGE="exe = cast('$PWD/huge-true' as blob)"
+HUGE="exe = $(sql_bytes "$PWD/huge-true")"
 wait_for 20 "the huge binary's exec" '[ "$(sql c.db "select count(*) from processes where $HUGE")" = 1 ]'
 expect_exit 0 "$CTL" --json processes agent-1 --exe "$PWD/huge-true" --since 10m
 jq -e '.[0].sha256 == "" and .[0].hash_note == "too big"' out.txt >/dev/null ||
@@ -136,11 +137,11 @@ for i in 1 2 3; do sh -c 'sleep 2' nl-long-$i & LONG="$LONG $!"; done
 i=1
 while [ $i -le 200 ]; do /bin/true nlq-$i; i=$((i + 1)); done
 wait $LONG
-longs() { sql c.db "select count(*) from processes where source = 'netlink' and comm = 'sh' and instr(argv, cast('nl-long-' as blob)) > 0 and unknown = 'cgroup'"; }
+longs() { sql c.db "select count(*) from processes where source = 'netlink' and comm = 'sh' and $(sql_has argv nl-long-) and unknown = 'cgroup'"; }
 wait_for 30 "long-lived processes in full" '[ "$(longs)" = 3 ]'
 nl_rows() { sql c.db "select count(*) from processes where source = 'netlink' and start_ms >= $T0 - 1000 or (source = 'netlink' and start_ms = 0 and recv_ms >= $T0)"; }
 wait_for 30 "every exec of the burst reported" '[ "$(nl_rows)" -ge 203 ]'
-[ "$(sql c.db "select count(*) from processes where source = 'netlink' and length(argv) = 0 and (unknown is null or instr(unknown, 'argv') = 0)")" = 0 ] ||
+[ "$(sql c.db "select count(*) from processes where source = 'netlink' and length(argv) = 0 and (unknown is null or replace(unknown, 'argv', '') = unknown)")" = 0 ] ||
     fail "a netlink exec without argv does not say argv is unknown"
 stop $APID
 
@@ -152,7 +153,7 @@ APID=$LAST_PID
 wait_for 20 "proc source verified" 'grep -q "process events from proc" agent-proc.log'
 sh -c 'sleep 3' proc-long-1 &
 LONG=$!
-plong() { sql c.db "select count(*) from processes where source = 'proc' and comm = 'sh' and instr(argv, cast('proc-long-1' as blob)) > 0"; }
+plong() { sql c.db "select count(*) from processes where source = 'proc' and comm = 'sh' and $(sql_has argv proc-long-1)"; }
 wait_for 20 "a long-lived process seen by scanning" '[ "$(plong)" = 1 ]'
 wait $LONG
 stop $APID

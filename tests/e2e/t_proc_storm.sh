@@ -21,13 +21,14 @@ cp /bin/true storm-true
 N=20000
 "$VG_BIN/bench/execstorm" $N 2 "$PWD/storm-true" storm >storm.out || fail "execstorm: $(cat storm.out)"
 cat storm.out
-EXE="exe = cast('$PWD/storm-true' as blob)"
-total() { sql c.db "select count(*) + coalesce(sum(similar), 0) from processes where $EXE"; }
+EXE="exe = $(sql_bytes "$PWD/storm-true")"
+# ("similar" quoted: a keyword in PostgreSQL.)
+total() { sql c.db "select count(*) + coalesce(sum(\"similar\"), 0) from processes where $EXE"; }
 loss() { sql c.db "select coalesce(sum(count), 0) from loss where source = 'proc.ringbuf'"; }
 wait_for 60 "the storm accounted for" '[ $(( $(total) + $(loss) )) -ge $N ]'
 sleep 2 # the last second's aggregate, if any, and nothing more
 stored=$(sql c.db "select count(*) from processes where $EXE")
-similar=$(sql c.db "select coalesce(sum(similar), 0) from processes where $EXE")
+similar=$(sql c.db "select coalesce(sum(\"similar\"), 0) from processes where $EXE")
 lost=$(loss)
 echo "storm: $N execs: $stored stored one by one, $similar counted into aggregates, $lost lost"
 [ "$similar" -gt 0 ] || fail "a storm at $(cut -d' ' -f6 storm.out) was not aggregated"

@@ -96,7 +96,7 @@ actions() {
     done
 }
 execs() { sh -c "i=1; while [ \$i -le 200 ]; do /bin/true siem-$1-\$i; i=\$((i + 1)); done"; }
-marked() { sql c.db "select count(*) from processes where exe = cast('/bin/true' as blob) and instr(argv, cast('siem-$1-' as blob)) > 0"; }
+marked() { sql c.db "select count(*) from processes where exe = $(sql_bytes /bin/true) and $(sql_has argv "siem-$1-")"; }
 got() { grep -o '"event":{"id":"[a-z]*-[0-9]*"' "$@" | sed 's/.*"id":"//; s/"$//' | sort -u; }
 want() { sql c.db "select 'audit-' || id from audit union all select 'proc-' || id from processes" | sort -u; }
 
