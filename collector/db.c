@@ -56,8 +56,11 @@ struct db_stmt {
     Oid *types;
     PGresult *res;
     int row, nrows, ran;
-    unsigned char *blob; /* the last column read as bytea, decoded */
-    size_t blob_len;
+    /* Columns of the current row read as bytea, decoded: each stays until
+     * the next step, reset or finalize, as SQLite's do (a caller reads
+     * exe, argv and cwd of a row and then uses all three). */
+    unsigned char **blobs;
+    int nblobs, blob_row;
 };
 
 int db_is_url(const char *target)
@@ -424,8 +427,17 @@ int db_prepare(struct db *d, const char *sql, struct db_stmt **out)
     return DB_OK;
 }
 
+static void pg_blobs_free(struct db_stmt *st)
+{
+    for (int i = 0; i < st->nblobs; i++) {
+        free(st->blobs[i]);
+        st->blobs[i] = NULL;
+    }
+}
+
 static void pg_result_clear(struct db_stmt *st)
 {
+    pg_blobs_free(st);
     PQclear(st->res);
     st->res = NULL;
     st->row = st->nrows = st->ran = 0;
@@ -451,7 +463,7 @@ void db_finalize(struct db_stmt *st)
     free(st->fmts);
     free(st->types);
     free(st->sql);
-    free(st->blob);
+    free(st->blobs);
     free(st);
 }
 
@@ -702,37 +714,49 @@ const char *db_column_text(struct db_stmt *st, int i)
     return PQgetvalue(st->res, st->row, i);
 }
 
-/* A bytea column in text form (\x and hex digits), decoded into st->blob. */
-static int pg_blob(struct db_stmt *st, int i)
+/* A bytea column in text form (\x and hex digits), decoded; NULL for a
+ * NULL or on failure. */
+static const unsigned char *pg_blob(struct db_stmt *st, int i)
 {
     const char *v;
     size_t n, len;
+    unsigned char *b;
 
     if (!pg_cell(st, i) || PQgetisnull(st->res, st->row, i))
-        return -1;
+        return NULL;
+    if (st->blob_row != st->row)
+        pg_blobs_free(st); /* the row's, now the last step's */
+    st->blob_row = st->row;
+    if (i >= st->nblobs) {
+        int n_fields = PQnfields(st->res);
+        unsigned char **nb = realloc(st->blobs, (size_t)n_fields * sizeof(*nb));
+        if (!nb)
+            return NULL;
+        for (int k = st->nblobs; k < n_fields; k++)
+            nb[k] = NULL;
+        st->blobs = nb;
+        st->nblobs = n_fields;
+    }
+    if (st->blobs[i])
+        return st->blobs[i]; /* read before on this row */
     v = PQgetvalue(st->res, st->row, i);
     n = (size_t)PQgetlength(st->res, st->row, i);
     if (PQftype(st->res, i) != OID_BYTEA || n < 2 || v[0] != '\\' || v[1] != 'x') {
-        free(st->blob); /* text read as bytes, as SQLite does */
-        if (!(st->blob = malloc(n + 1)))
-            return -1;
-        memcpy(st->blob, v, n);
-        st->blob_len = n;
-        return 0;
+        if (!(b = malloc(n + 1))) /* text read as bytes, as SQLite does */
+            return NULL;
+        memcpy(b, v, n);
+    } else if (!(b = malloc(n / 2 + 1)) || vg_unhex(v + 2, b, n / 2, &len) != 0) {
+        free(b);
+        return NULL;
     }
-    free(st->blob);
-    st->blob = malloc(n / 2 + 1);
-    if (!st->blob || vg_unhex(v + 2, st->blob, n / 2, &len) != 0)
-        return -1;
-    st->blob_len = len;
-    return 0;
+    return st->blobs[i] = b;
 }
 
 const void *db_column_blob(struct db_stmt *st, int i)
 {
     if (st->lite)
         return sqlite3_column_blob(st->lite, i);
-    return pg_blob(st, i) == 0 ? st->blob : NULL;
+    return pg_blob(st, i);
 }
 
 int db_column_bytes(struct db_stmt *st, int i)

@@ -242,6 +242,60 @@ static void many_rows(struct db *d)
     db_finalize(sel);
 }
 
+/* Several blob columns of one row are all readable until the next step
+ * (the store reads exe, argv and cwd, then uses all three); text that is
+ * not UTF-8 is kept by SQLite and stored with U+FFFD by PostgreSQL. */
+static void columns(struct db *d)
+{
+    struct db_stmt *ins = NULL, *sel = NULL;
+    const char *blob = db_kind(d) == DB_PG ? "BYTEA" : "BLOB";
+    char sql[200];
+    int rows = 0;
+
+    snprintf(sql, sizeof(sql), "CREATE TABLE w(id BIGINT, a %s, b %s, c %s, t TEXT)", blob, blob,
+             blob);
+    assert_int_equal(db_exec(d, sql), DB_OK);
+    assert_int_equal(db_prepare(d, "INSERT INTO w VALUES(?1, ?2, ?3, ?4, ?5)", &ins), DB_OK);
+    for (int i = 1; i <= 2; i++) {
+        char a[8], b[8], c[8];
+        snprintf(a, sizeof(a), "a_%d", i);
+        snprintf(b, sizeof(b), "bb%d", i);
+        snprintf(c, sizeof(c), "ccc%d", i);
+        a[1] = '\0'; /* "a\0<i>": a NUL inside */
+        db_bind_int64(ins, 1, i);
+        db_bind_blob(ins, 2, a, 3);
+        db_bind_blob(ins, 3, b, 3);
+        db_bind_blob(ins, 4, c, 4);
+        db_bind_text(ins, 5, i == 1 ? "vg\xff\xfetool" : "plain", -1);
+        assert_int_equal(db_step(ins), DB_DONE);
+        db_reset(ins);
+    }
+    db_finalize(ins);
+    assert_int_equal(db_prepare(d, "SELECT id, a, b, c, t FROM w ORDER BY id", &sel), DB_OK);
+    while (db_step(sel) == DB_ROW) {
+        int64_t i = db_column_int64(sel, 0);
+        const char *a = db_column_blob(sel, 1), *b = db_column_blob(sel, 2),
+                   *c = db_column_blob(sel, 3), *a2 = db_column_blob(sel, 1);
+        char want[8];
+        rows++;
+        assert_int_equal(db_column_bytes(sel, 1), 3);
+        assert_int_equal(db_column_bytes(sel, 2), 3);
+        assert_int_equal(db_column_bytes(sel, 3), 4);
+        assert_true(a[0] == 'a' && a[1] == '\0' && a[2] == '0' + i);
+        snprintf(want, sizeof(want), "bb%d", (int)i);
+        assert_memory_equal(b, want, 3);
+        snprintf(want, sizeof(want), "ccc%d", (int)i);
+        assert_memory_equal(c, want, 4);
+        assert_memory_equal(a2, a, 3);
+        if (i == 1)
+            assert_string_equal(db_column_text(sel, 4), db_kind(d) == DB_PG
+                                                            ? "vg\xef\xbf\xbd\xef\xbf\xbdtool"
+                                                            : "vg\xff\xfetool");
+    }
+    assert_int_equal(rows, 2);
+    db_finalize(sel);
+}
+
 static void test_sqlite(void **state)
 {
     struct db *d;
@@ -254,6 +308,9 @@ static void test_sqlite(void **state)
     db_close(d);
     d = open_lite();
     many_rows(d);
+    db_close(d);
+    d = open_lite();
+    columns(d);
     db_close(d);
 }
 
@@ -271,6 +328,9 @@ static void test_pg(void **state)
     db_close(d);
     d = open_pg("vg_rows");
     many_rows(d);
+    db_close(d);
+    d = open_pg("vg_columns");
+    columns(d);
     db_close(d);
 }
 
