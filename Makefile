@@ -443,15 +443,20 @@ e2e: $(PROGS) $(LOADGEN) $(TOOL_BIN)
 	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
 
 # The e2e tests run again with the collectors storing in PostgreSQL
-# ([store] url; a throwaway server for the run).  These are the ones
-# whose checks read the store in SQL both back ends take; the others
-# (t_proc, t_kill9_*, t_siem, t_loadgen, ...) still read it
-# in SQLite's dialect.  t_multi and t_migrate_pg run on PostgreSQL in
-# the main suite already.
-PG_E2E := admission audit audit_checkpoint cli enroll enroll_chain enroll_limits errors failover \
-          fleet history inventory inventory_delta metrics operators os_state pending \
-          pending_stream pipeline poison reconnect_book refuse reload report report_sign \
-          report_truth resume retire revoke safe_output scopes spool_outage store_thread triage
+# ([store] url; a throwaway server for the run): every test that runs a
+# collector with a store.  Not again: those about the SQLite file itself
+# (backup, migrate, retention), those with no
+# store (config, pki, completion, docs, man), t_demo (scripts/demo.sh
+# makes its own collector), and t_multi, t_migrate_pg and t_pg_text,
+# which run on PostgreSQL in the main suite already.
+PG_E2E := admission audit audit_checkpoint cli confd connmem enroll enroll_chain enroll_limits \
+          errors failover fdlimit fleet history inventory inventory_delta inventory_rpm isolate \
+          isolate_iptables isolate_matrix kill9_markers kill9_overflow loadgen metrics operators \
+          os_state pending pending_stream pipeline poison privsep proc proc_storm proxy \
+          proxy_isolate reconnect_backoff reconnect_book refuse refuse_flood reload report \
+          report_sign report_truth resume retire revoke safe_output scopes siem spool_corrupt \
+          spool_diskfull spool_epoch spool_kill9 spool_limit spool_netcut spool_outage \
+          spool_undecodable store_thread systemd triage
 e2e-pg: $(PROGS) $(LOADGEN) $(TOOL_BIN)
 	$(Q)VG_STORE=pg VG_BUILD=$(BUILD) tests/e2e/run.sh $(PG_E2E)
 
