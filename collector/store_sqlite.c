@@ -897,6 +897,7 @@ _Static_assert(sizeof(migrations) / sizeof(migrations[0]) == SCHEMA_VERSION - 1,
 struct store {
     struct db *db;
     int64_t partitions_day; /* PostgreSQL: the UTC day partitions were last made on */
+    int64_t partitions_retired_ms; /* PostgreSQL: when old partitions were last looked at */
     struct db_stmt *q[Q_COUNT];
     struct db_stmt *notify; /* PostgreSQL: pg_notify, prepared at first use */
     char path[512];
@@ -2148,6 +2149,137 @@ static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, u
     return 0;
 }
 
+/* One scalar of a query on a partition (named by us or the catalog, and
+ * checked to be a plain name: it goes into the SQL). */
+static int part_query(struct store *s, const char *sql_fmt, const char *part, int64_t a,
+                      int64_t b, int64_t *v1, int64_t *v2)
+{
+    char sql[512];
+    struct db_stmt *st;
+    int rc;
+
+    snprintf(sql, sizeof(sql), sql_fmt, part);
+    if (db_prepare(s->db, sql, &st) != DB_OK)
+        return db_err(s, "cannot read a partition");
+    if (strstr(sql, "?1"))
+        db_bind_int64(st, 1, a);
+    if (strstr(sql, "?2"))
+        db_bind_int64(st, 2, b);
+    rc = db_step(st);
+    if (rc == DB_ROW) {
+        *v1 = db_column_int64(st, 0);
+        if (v2)
+            *v2 = db_column_int64(st, 1);
+    }
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : db_err(s, "cannot read a partition");
+}
+
+/* PostgreSQL: a day partition of events or processes all of whose rows the
+ * chunked DELETEs of store_retention() would remove is dropped whole
+ * instead: the same rows go, without dead rows to vacuum, and the disk
+ * space comes back at once.  Each in its own transaction, the partition
+ * locked against new rows while it is checked.  Returns 0 or an error. */
+static int pg_retire_partitions(struct store *s, const struct store_retain *r,
+                                uint64_t deleted[RETAIN_KINDS])
+{
+    static const char *const tables[] = {"events", "processes"};
+    int64_t now = vg_time_now_ms();
+
+    if (now - s->partitions_retired_ms < 300000)
+        return 0;
+    s->partitions_retired_ms = now;
+    for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
+        struct db_stmt *ls;
+        char parts[64][64];
+        int64_t hi[64];
+        size_t n = 0;
+        int rc;
+
+        if (db_prepare(s->db,
+                       "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
+                       " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = ?1::regclass"
+                       " ORDER BY 1",
+                       &ls) != DB_OK)
+            return db_err(s, "cannot list partitions");
+        db_bind_text(ls, 1, tables[t], -1);
+        while ((rc = db_step(ls)) == DB_ROW && n < 64) {
+            const char *name = db_column_text(ls, 0), *bound = db_column_text(ls, 1);
+            /* FOR VALUES FROM ('1764979200000') TO ('1765065600000') */
+            const char *to = bound ? strstr(bound, " TO ('") : NULL;
+            char *end = NULL;
+            long long h = 0;
+            if (to) {
+                errno = 0;
+                h = strtoll(to + 6, &end, 10);
+            }
+            if (!name || !to || errno || end == to + 6 || *end != '\'' ||
+                strlen(name) >= sizeof(parts[0]) ||
+                strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name))
+                continue;
+            snprintf(parts[n], sizeof(parts[n]), "%s", name);
+            hi[n++] = h;
+        }
+        db_finalize(ls);
+        if (rc != DB_ROW && rc != DB_DONE)
+            return db_err(s, "cannot list partitions");
+        for (size_t i = 0; i < n; i++) {
+            int64_t rows = 0, procs = 0, keep = 0;
+            char sql[160];
+            /* Only a day wholly past the time kept: the check reads the
+             * whole partition, and no rows are added to so old a day. */
+            if (hi[i] > r->process_min_ms || (t == 0 && hi[i] > r->events_min_ms))
+                continue;
+            if ((rc = store_begin(s)) != 0)
+                return rc;
+            snprintf(sql, sizeof(sql), "LOCK TABLE %s IN SHARE MODE", parts[i]);
+            if (db_exec(s->db, sql) != DB_OK) {
+                rc = db_err(s, "cannot lock a partition");
+                goto fail;
+            }
+            if (t == 0) {
+                rc = part_query(s,
+                                "SELECT count(*), count(*) FILTER (WHERE kind IN ('process_exec',"
+                                " 'process_exit', 'process_snapshot')) FROM %s",
+                                parts[i], 0, 0, &rows, &procs);
+            } else {
+                /* A row stays if it is within its time (or has none) and
+                 * among the newest process_max_rows (Q_RET_PROC_*). */
+                rc = part_query(s,
+                                "SELECT count(*), count(*) FILTER (WHERE (start_ms IS NULL OR"
+                                " start_ms >= ?1) AND id > (SELECT coalesce(max(id), 0) FROM"
+                                " processes) - ?2) FROM %s",
+                                parts[i], r->process_min_ms,
+                                r->process_max_rows ? (int64_t)r->process_max_rows : INT64_MAX,
+                                &rows, &keep);
+                procs = rows;
+            }
+            if (rc)
+                goto fail;
+            if (keep) {
+                store_rollback(s);
+                continue; /* the DELETEs take what may go */
+            }
+            snprintf(sql, sizeof(sql), "DROP TABLE %s", parts[i]);
+            if (db_exec(s->db, sql) != DB_OK) {
+                rc = db_err(s, "cannot drop a partition");
+                goto fail;
+            }
+            if ((rc = store_commit(s)) != 0)
+                goto fail;
+            deleted[RETAIN_PROCESSES] += (uint64_t)procs;
+            deleted[RETAIN_EVENTS] += (uint64_t)(rows - procs);
+            log_info("[store] retention: partition %s dropped (%lld rows past their time)",
+                     parts[i], (long long)rows);
+            continue;
+        fail:
+            store_rollback(s);
+            return rc;
+        }
+    }
+    return 0;
+}
+
 int store_retention(struct store *s, const struct store_retain *r, unsigned chunk,
                     uint64_t deleted[RETAIN_KINDS])
 {
@@ -2177,6 +2309,8 @@ int store_retention(struct store *s, const struct store_retain *r, unsigned chun
             log_warnx("[store] %s", why);
             return -EIO;
         }
+        if ((rc = pg_retire_partitions(s, r, deleted)) != 0)
+            return rc;
     }
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int64_t bound;
