@@ -30,7 +30,7 @@ struct hosts_ctx {
  * that stored something (agents send their health every minute by
  * default) within twice [collector] idle_timeout; a collector killed
  * without a word leaves its connections open there, and they go stale. */
-static int host_connected(struct server *s, const char *agent_id, int64_t live_seen_ms)
+int host_connected(struct server *s, const char *agent_id, int64_t live_seen_ms)
 {
     if (conn_find_agent(s, agent_id))
         return 1;

@@ -382,6 +382,10 @@ typedef void (*api_free_fn)(Vigil__V1__OperatorResponse *resp);
  * sent and freed.  Returns 1 if the connection must stop reading (the
  * send failed), else 0. */
 int api_handle(struct server *s, struct conn *c, const Vigil__V1__OperatorRequest *req);
+/* The agent is connected to this collector, or (PostgreSQL shared by
+ * several) has a live connection to another: live_seen_ms is
+ * store_host_live_seen()'s. */
+int host_connected(struct server *s, const char *agent_id, int64_t live_seen_ms);
 
 /* ---- responses (resp.c) ---- */
 

@@ -370,7 +370,10 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
             resp_error(resp, VIGIL__V1__ERROR__CODE__CODE_INTERNAL, "out of memory");
             return 0;
         }
-        m->agent_connected = agent != NULL;
+        /* With several collectors on one database, the agent may be on
+         * another, which was notified and sends it (still queued here). */
+        m->agent_connected = agent != NULL ||
+                             host_connected(s, agent_id, store_host_live_seen(s->store, host_id));
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND;
         resp->command = m;
         resp->ok = 1;

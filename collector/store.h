@@ -258,6 +258,9 @@ struct store_command {
     int state;
 };
 
+/* The host's last_seen_ms while a connection of its is open in the store
+ * (any collector's), else 0 (also on error). */
+int64_t store_host_live_seen(struct store *s, int64_t host_id);
 /* Finds a host by agent id: returns 1 (found, *host_id and hostname
  * set), 0 (unknown) or an error. */
 int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, char *hostname,

@@ -111,6 +111,7 @@ enum {
     Q_AUDIT_LIST,
     Q_AUDIT_COUNT,
     Q_HOST_BY_AGENT,
+    Q_HOST_LIVE,
     Q_HOST_BY_ID,
     Q_HOST_ISOLATION,
     Q_HOST_TAMPER,
@@ -456,6 +457,8 @@ static const char *const queries[Q_COUNT] = {
                      " FROM audit WHERE time_ms >= ?1 ORDER BY id",
     [Q_AUDIT_COUNT] = "SELECT count(*) FROM audit",
     [Q_HOST_BY_AGENT] = "SELECT id, hostname FROM hosts WHERE agent_id = ?1",
+    [Q_HOST_LIVE] = "SELECT CASE WHEN coalesce(last_connect_ms, 0) > coalesce(last_disconnect_ms, 0)"
+                    " THEN last_seen_ms ELSE 0 END FROM hosts WHERE id = ?1",
     [Q_HOST_BY_ID] = "SELECT agent_id, hostname FROM hosts WHERE id = ?1",
     [Q_HOST_ISOLATION] = "UPDATE hosts SET isolated = ?2, isolated_since_ms = ?3,"
                          " isolation_verified_ms = ?4 WHERE id = ?1",
@@ -2847,6 +2850,17 @@ int store_host_find(struct store *s, const char *agent_id, int64_t *host_id, cha
     if (rc == DB_ROW)
         return 1;
     return rc == DB_DONE ? 0 : db_err(s, "cannot look up host");
+}
+
+int64_t store_host_live_seen(struct store *s, int64_t host_id)
+{
+    struct db_stmt *st = q(s, Q_HOST_LIVE);
+    int64_t v = 0;
+    db_bind_int64(st, 1, host_id);
+    if (db_step(st) == DB_ROW)
+        v = db_column_int64(st, 0);
+    db_reset(st);
+    return v;
 }
 
 int store_command_add(struct store *s, const struct store_command *c, const void *body,

@@ -574,9 +574,7 @@ static int fleet_collect(struct ctl *ctl, struct ctl_fleet *f, const char *reaso
             vg_strlcpy(t->hostname, resp->command->hostname, sizeof(t->hostname));
             t->state = resp->command->state;
             snprintf(what, sizeof(what), "command %s", t->command_id);
-            ctl_fleet_line(ctl, t, what, resp->command->agent_connected
-                                             ? "sent to the agent"
-                                             : "queued: the agent is offline");
+            ctl_fleet_line(ctl, t, what, ctl_queued_note(resp->command));
         }
         ctl_call_free(owner);
     }
@@ -706,7 +704,7 @@ int ctl_cmd_collect(struct ctl *ctl, int argc, char **argv)
         fprintf(nowait ? stdout : stderr, "command %s: collect %s (%s) %s\n", cmd_id,
                 ctl_text(hn, sizeof(hn), resp->command->hostname),
                 ctl_text(ai, sizeof(ai), agent),
-                resp->command->agent_connected ? "sent to the agent"
+                resp->command->agent_connected ? ctl_queued_note(resp->command)
                                                : ctl_text(nb, sizeof(nb), prog.note));
     ctl_call_free(owner);
     if (nowait)

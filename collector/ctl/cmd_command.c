@@ -358,8 +358,7 @@ static int fleet_run(struct ctl *ctl, const char *cmd, struct ctl_fleet *f, cons
             vg_strlcpy(t->hostname, ci->hostname, sizeof(t->hostname));
             t->state = ci->state;
             snprintf(what, sizeof(what), "command %s", ci->command_id);
-            ctl_fleet_line(ctl, t, what, ci->agent_connected ? "sent to the agent"
-                                                         : "queued: the agent is offline");
+            ctl_fleet_line(ctl, t, what, ctl_queued_note(ci));
         }
         ctl_call_free(owner);
     }
@@ -466,7 +465,7 @@ int ctl_cmd_isolate(struct ctl *ctl, int argc, char **argv)
             fprintf(nowait ? stdout : stderr, "command %s: %s %s (%s) %s%s\n", ci->command_id,
                     ci->action, ctl_text(hn, sizeof(hn), ci->hostname),
                     ctl_text(ai, sizeof(ai), ci->agent_id),
-                    ci->agent_connected ? "sent to the agent" : "queued: the agent is offline",
+                    ctl_queued_note(ci),
                     nowait ? "" : "; waiting for the result");
         else if (nowait) {
             json_t *o = info_json(ci);

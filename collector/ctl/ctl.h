@@ -229,6 +229,10 @@ int ctl_fleet_confirm(struct ctl *ctl, const char *cmd, struct ctl_fleet *f);
 const char *ctl_fleet_name(const struct ctl_target *t, char *buf, size_t len);
 /* One line of progress: "  web-01 (agent-1): WHAT: TEXT" (text escaped),
  * on stdout, or on stderr with --json. */
+/* Where a command just queued stands: sent to the agent, passed to the
+ * collector the agent is connected to (several collectors on one
+ * database), or queued for an agent that is offline. */
+const char *ctl_queued_note(const Vigil__V1__CommandInfo *ci);
 void ctl_fleet_line(struct ctl *ctl, const struct ctl_target *t, const char *what,
                     const char *text);
 /* The summary ("3 isolated, 0 failed, 0 still pending"; with --json the

@@ -210,6 +210,15 @@ static const char *done_word(const char *cmd)
 
 /* One line of a fleet action's progress: on stdout, or on stderr with
  * --json (stdout then holds the one JSON document). */
+const char *ctl_queued_note(const Vigil__V1__CommandInfo *ci)
+{
+    if (!ci->agent_connected)
+        return "queued: the agent is offline";
+    return ci->state == VIGIL__V1__COMMAND_STATE__COMMAND_STATE_QUEUED
+               ? "queued: the agent is connected to another collector, which sends it"
+               : "sent to the agent";
+}
+
 void ctl_fleet_line(struct ctl *ctl, const struct ctl_target *t, const char *what,
                        const char *text)
 {

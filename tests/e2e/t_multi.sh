@@ -87,6 +87,7 @@ cmp hosts1.json hosts2.json || fail "the collectors list the hosts differently: 
 expect_exit 0 ctl "$PF" release agent-1 --reason "INC-9: through the other collector"
 expect_in out.txt "succeeded"
 expect_in out.txt "nothing to release"
+expect_in err.txt "queued: the agent is connected to another collector, which sends it"
 cid=$(sql shared.db "select id from commands order by issued_ms desc limit 1")
 [ "$(sql shared.db "select state from commands where id = '$cid'")" = 4 ] ||
     fail "command $cid not succeeded: state $(sql shared.db "select state from commands where id = '$cid'")"
