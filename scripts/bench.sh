@@ -7,9 +7,10 @@
 #   - footprint: PSS of the agent's processes, CPU per 1,000 execs vs
 #     auditd, inventory vs dpkg-query (scripts/bench_footprint.sh)
 #   - isolation: time to isolate and release a host (network namespaces)
-#   - loadgen: one collector under N simulated agents: throughput at 1,
-#     100 and 1,000 agents, agents held, ack latency, restart storm
-#     (scripts/bench_loadgen.sh; LG_BENCH_AGENTS, default 5,000)
+#   - loadgen: N simulated agents: throughput at 1, 100 and 1,000 agents
+#     into SQLite, into PostgreSQL through one collector and through two
+#     behind HAProxy; agents held by one collector, ack latency, restart
+#     storm (scripts/bench_loadgen.sh; LG_BENCH_AGENTS, default 5,000)
 set -eu
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 B=${1:-build}
@@ -234,6 +235,6 @@ if [ "${BENCH_REPORT_10K:-0}" = 1 ]; then
     "$SCRIPTS/bench_report_load.sh" "$B" 10000
 fi
 
-# One collector under vigil-loadgen (issue 20): figures also in
+# Collectors under vigil-loadgen (issue 20): figures also in
 # $B/bench/loadgen.md and .json.
 "$SCRIPTS/bench_loadgen.sh" "$B" "${LG_BENCH_AGENTS:-5000}"
