@@ -25,19 +25,6 @@ struct hosts_ctx {
  * intervals (the larger of its health and check intervals) plus 10 s
  * (its clock may drift; the report may queue): from what the collector
  * knows, the rules may be gone. */
-/* Connected to this collector, or, with a PostgreSQL store that other
- * collectors share, to one of them: a connection still open in the store
- * that stored something (agents send their health every minute by
- * default) within twice [collector] idle_timeout; a collector killed
- * without a word leaves its connections open there, and they go stale. */
-int host_connected(struct server *s, const char *agent_id, int64_t live_seen_ms)
-{
-    if (conn_find_agent(s, agent_id))
-        return 1;
-    return live_seen_ms && db_is_url(conf_store_target(s->conf)) &&
-           vg_time_now_ms() - live_seen_ms <= 2 * (int64_t)s->conf->idle_timeout_ms;
-}
-
 static int isolation_unverified(const struct store_host *h, int64_t now)
 {
     uint64_t interval = h->confirm_interval_ms ? h->confirm_interval_ms : 60000;

@@ -22,6 +22,7 @@
 
 #include "collector.h"
 #include "crypto.h"
+#include "db.h"
 #include "err.h"
 #include "netaddr.h"
 #include "pb.h"
@@ -373,7 +374,8 @@ int command_isolate(struct server *s, struct conn *op, const Vigil__V1__Operator
         /* With several collectors on one database, the agent may be on
          * another, which was notified and sends it (still queued here). */
         m->agent_connected = agent != NULL ||
-                             host_connected(s, agent_id, store_host_live_seen(s->store, host_id));
+                             (db_is_url(conf_store_target(s->conf)) &&
+                              host_connected(s, agent_id, store_host_live_seen(s->store, host_id)));
         resp->response_case = VIGIL__V1__OPERATOR_RESPONSE__RESPONSE_COMMAND;
         resp->command = m;
         resp->ok = 1;

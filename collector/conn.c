@@ -18,6 +18,7 @@
 #include <string.h>
 
 #include "collector.h"
+#include "db.h"
 #include "err.h"
 #include "store.h"
 #include "util.h"
@@ -70,6 +71,19 @@ struct conn *conn_find_agent(struct server *s, const char *id)
         if (strcmp(vg_tls_peer(c->tls)->cn, id) == 0)
             return c;
     return NULL;
+}
+
+/* Connected to this collector, or, with a PostgreSQL store that other
+ * collectors share, to one of them: a connection still open in the store
+ * that stored something (agents send their health every minute by
+ * default) within twice [collector] idle_timeout; a collector killed
+ * without a word leaves its connections open there, and they go stale. */
+int host_connected(struct server *s, const char *agent_id, int64_t live_seen_ms)
+{
+    if (conn_find_agent(s, agent_id))
+        return 1;
+    return live_seen_ms && db_is_url(conf_store_target(s->conf)) &&
+           vg_time_now_ms() - live_seen_ms <= 2 * (int64_t)s->conf->idle_timeout_ms;
 }
 
 void conn_agent_add(struct server *s, struct conn *c)

@@ -564,8 +564,12 @@ int db_bind_text(struct db_stmt *st, int i, const char *v, int n)
         size_t len = n < 0 ? strlen(v) : (size_t)n, fixed_len;
         char *fixed = vg_utf8_replace(v, len, &fixed_len);
         int rc;
-        if (!fixed)
-            return fixed_len == 0 ? pg_bind_str(st, i, v, len, 0, OID_TEXT) : DB_ERROR;
+        if (!fixed && fixed_len == 0)
+            return pg_bind_str(st, i, v, len, 0, OID_TEXT);
+        if (!fixed) {
+            (void)pg_bind_null(st, i, OID_TEXT); /* not the value bound before */
+            return DB_ERROR;
+        }
         rc = pg_bind_str(st, i, fixed, fixed_len, 0, OID_TEXT);
         free(fixed);
         return rc;

@@ -1056,11 +1056,14 @@ static void job_book_requeue(struct server *s, struct commit_job *j)
         struct book *nb = realloc(j->book, n * sizeof(*nb));
         if (!nb) {
             /* Written at once instead, in a transaction of its own. */
-            if (store_begin(s->store) == 0) {
-                if (book_run(s->store, j->book, &j->nbook, &s->book_dropped) == 0)
-                    (void)store_commit(s->store);
-                else
-                    store_rollback(s->store);
+            int rc = store_begin(s->store);
+            if (rc == 0 && (rc = book_run(s->store, j->book, &j->nbook, &s->book_dropped)) == 0)
+                rc = store_commit(s->store);
+            if (rc) {
+                store_rollback(s->store);
+                log_warnx("[store] %zu connection bookkeeping rows not written: %s", j->nbook,
+                          store_last_error(s->store));
+                s->book_dropped += j->nbook;
             }
             book_clear(j->book, &j->nbook);
             return;

@@ -1034,6 +1034,8 @@ fail:
 #define PG_LOCK_SCHEMA "370214176001"
 /* ... and audit appends ("VIGL" and 2). */
 #define PG_LOCK_AUDIT "370214176002"
+/* ... and dropping old partitions ("VIGL" and 3). */
+#define PG_LOCK_RETIRE "370214176003"
 
 /* PostgreSQL: the day partitions of the partitioned tables, from
  * yesterday (a clock set back) to a week ahead; done again when the day
@@ -2152,50 +2154,67 @@ static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, u
     return 0;
 }
 
-/* One scalar of a query on a partition (named by us or the catalog, and
- * checked to be a plain name: it goes into the SQL). */
+/* One integer of a query on a partition (named by the catalog and checked
+ * to be a plain name: it goes into the SQL); 0 or an error class. */
 static int part_query(struct store *s, const char *sql_fmt, const char *part, int64_t a,
-                      int64_t b, int64_t *v1, int64_t *v2)
+                      int64_t b, int64_t *v)
 {
     char sql[512];
     struct db_stmt *st;
     int rc;
 
     snprintf(sql, sizeof(sql), sql_fmt, part);
-    if (db_prepare(s->db, sql, &st) != DB_OK)
-        return db_err(s, "cannot read a partition");
+    if ((rc = db_prepare(s->db, sql, &st)) != DB_OK)
+        return rc;
     if (strstr(sql, "?1"))
         db_bind_int64(st, 1, a);
     if (strstr(sql, "?2"))
         db_bind_int64(st, 2, b);
     rc = db_step(st);
-    if (rc == DB_ROW) {
-        *v1 = db_column_int64(st, 0);
-        if (v2)
-            *v2 = db_column_int64(st, 1);
-    }
+    if (rc == DB_ROW)
+        *v = db_column_int64(st, 0);
     db_finalize(st);
-    return rc == DB_ROW ? 0 : db_err(s, "cannot read a partition");
+    return rc == DB_ROW ? DB_OK : rc;
+}
+
+/* A row of processes day partition `part` that the chunked DELETEs
+ * (Q_RET_PROC_AGE, Q_RET_PROC_ROWS) would keep: within its time (or with
+ * none) and among the newest process_max_rows.  Index probes only. */
+static int part_keeps(struct store *s, const char *part, const struct store_retain *r,
+                      int64_t *keep)
+{
+    return part_query(s,
+                      "SELECT count(*) FROM (SELECT 1 FROM %s WHERE (start_ms IS NULL OR"
+                      " start_ms >= ?1) AND id > (SELECT coalesce(max(id), 0) FROM processes)"
+                      " - ?2 LIMIT 1) k",
+                      part, r->process_min_ms,
+                      r->process_max_rows ? (int64_t)r->process_max_rows : INT64_MAX, keep);
 }
 
 /* PostgreSQL: a day partition of events or processes all of whose rows the
  * chunked DELETEs of store_retention() would remove is dropped whole
  * instead: the same rows go, without dead rows to vacuum, and the disk
- * space comes back at once.  Each in its own transaction, the partition
- * locked against new rows while it is checked.  Returns 0 or an error. */
-static int pg_retire_partitions(struct store *s, const struct store_retain *r,
-                                uint64_t deleted[RETAIN_KINDS])
+ * space comes back at once.
+ *
+ * One collector at a time (an advisory lock; the others skip), each
+ * partition in its own transaction.  The parent and the partition are
+ * locked in the order ingest takes them (an UPDATE of processes locks
+ * every partition), for at most PART_LOCK_MS: a partition that cannot be
+ * had then is left to the DELETEs.  Nothing here is counted (a count
+ * would read the whole day on the loop thread): the log gives the
+ * planner's estimate.  A failure is logged and the DELETEs go on. */
+#define PART_LOCK_MS "500"
+static void pg_retire_partitions(struct store *s, const struct store_retain *r)
 {
     static const char *const tables[] = {"events", "processes"};
     int64_t now = vg_time_now_ms();
 
     if (now - s->partitions_retired_ms < 300000)
-        return 0;
+        return;
     s->partitions_retired_ms = now;
     for (size_t t = 0; t < sizeof(tables) / sizeof(tables[0]); t++) {
         struct db_stmt *ls;
         char parts[64][64];
-        int64_t hi[64];
         size_t n = 0;
         int rc;
 
@@ -2203,8 +2222,11 @@ static int pg_retire_partitions(struct store *s, const struct store_retain *r,
                        "SELECT c.relname, pg_get_expr(c.relpartbound, c.oid) FROM pg_inherits i"
                        " JOIN pg_class c ON c.oid = i.inhrelid WHERE i.inhparent = ?1::regclass"
                        " ORDER BY 1",
-                       &ls) != DB_OK)
-            return db_err(s, "cannot list partitions");
+                       &ls) != DB_OK) {
+            log_warnx("[store] retention: cannot list the partitions of %s: %s", tables[t],
+                      db_errmsg(s->db));
+            return;
+        }
         db_bind_text(ls, 1, tables[t], -1);
         while ((rc = db_step(ls)) == DB_ROW && n < 64) {
             const char *name = db_column_text(ls, 0), *bound = db_column_text(ls, 1);
@@ -2220,67 +2242,79 @@ static int pg_retire_partitions(struct store *s, const struct store_retain *r,
                 strlen(name) >= sizeof(parts[0]) ||
                 strspn(name, "abcdefghijklmnopqrstuvwxyz0123456789_") != strlen(name))
                 continue;
-            snprintf(parts[n], sizeof(parts[n]), "%s", name);
-            hi[n++] = h;
+            /* Only a day wholly past the time kept (and so old that no
+             * row is added to it any more). */
+            if (h > r->process_min_ms || (t == 0 && h > r->events_min_ms))
+                continue;
+            vg_strlcpy(parts[n++], name, sizeof(parts[0]));
         }
         db_finalize(ls);
-        if (rc != DB_ROW && rc != DB_DONE)
-            return db_err(s, "cannot list partitions");
+        if (rc != DB_ROW && rc != DB_DONE) {
+            log_warnx("[store] retention: cannot list the partitions of %s: %s", tables[t],
+                      db_errmsg(s->db));
+            return;
+        }
         for (size_t i = 0; i < n; i++) {
-            int64_t rows = 0, procs = 0, keep = 0;
-            char sql[160];
-            /* Only a day wholly past the time kept: the check reads the
-             * whole partition, and no rows are added to so old a day. */
-            if (hi[i] > r->process_min_ms || (t == 0 && hi[i] > r->events_min_ms))
+            int64_t keep = 0, got = 0, est = -1;
+            char sql[256];
+            const char *why = NULL;
+
+            /* An events day past both bounds is all deletable; a processes
+             * day is checked first without a lock, then again under it. */
+            if (t == 1 && part_keeps(s, parts[i], r, &keep) != DB_OK) {
+                why = "cannot read it";
+            } else if (keep) {
                 continue;
-            if ((rc = store_begin(s)) != 0)
-                return rc;
-            snprintf(sql, sizeof(sql), "LOCK TABLE %s IN SHARE MODE", parts[i]);
-            if (db_exec(s->db, sql) != DB_OK) {
-                rc = db_err(s, "cannot lock a partition");
-                goto fail;
-            }
-            if (t == 0) {
-                rc = part_query(s,
-                                "SELECT count(*), count(*) FILTER (WHERE kind IN ('process_exec',"
-                                " 'process_exit', 'process_snapshot')) FROM %s",
-                                parts[i], 0, 0, &rows, &procs);
-            } else {
-                /* A row stays if it is within its time (or has none) and
-                 * among the newest process_max_rows (Q_RET_PROC_*). */
-                rc = part_query(s,
-                                "SELECT count(*), count(*) FILTER (WHERE (start_ms IS NULL OR"
-                                " start_ms >= ?1) AND id > (SELECT coalesce(max(id), 0) FROM"
-                                " processes) - ?2) FROM %s",
-                                parts[i], r->process_min_ms,
-                                r->process_max_rows ? (int64_t)r->process_max_rows : INT64_MAX,
-                                &rows, &keep);
-                procs = rows;
-            }
-            if (rc)
-                goto fail;
-            if (keep) {
+            } else if (store_begin(s) != 0) {
+                why = "cannot begin a transaction";
+            } else if (part_query(s, "SELECT pg_try_advisory_xact_lock(" PG_LOCK_RETIRE
+                                  ") :: int %.0s", "", 0, 0, &got) != DB_OK) {
+                why = "cannot take the retention lock";
+            } else if (!got) {
                 store_rollback(s);
-                continue; /* the DELETEs take what may go */
+                return; /* another collector is at it */
+            } else {
+                if (snprintf(sql, sizeof(sql),
+                             "SET LOCAL lock_timeout = " PART_LOCK_MS ";"
+                             " LOCK TABLE ONLY %s, %s IN ACCESS EXCLUSIVE MODE",
+                             tables[t], parts[i]) >= (int)sizeof(sql) ||
+                    db_exec(s->db, sql) != DB_OK) {
+                    store_rollback(s);
+                    log_info("[store] retention: partition %s busy; its rows go by the "
+                             "deletes", parts[i]);
+                    continue;
+                }
+                if (t == 1 && part_keeps(s, parts[i], r, &keep) != DB_OK)
+                    why = "cannot read it";
+                else if (keep) {
+                    store_rollback(s);
+                    continue;
+                } else if (part_query(s,
+                                      "SELECT reltuples :: bigint FROM pg_class WHERE"
+                                      " relname = '%s'",
+                                      parts[i], 0, 0, &est) != DB_OK) {
+                    why = "cannot read its size";
+                } else {
+                    if (snprintf(sql, sizeof(sql), "DROP TABLE %s", parts[i]) >= (int)sizeof(sql) ||
+                        db_exec(s->db, sql) != DB_OK || store_commit(s) != 0)
+                        why = "cannot drop it";
+                }
             }
-            snprintf(sql, sizeof(sql), "DROP TABLE %s", parts[i]);
-            if (db_exec(s->db, sql) != DB_OK) {
-                rc = db_err(s, "cannot drop a partition");
-                goto fail;
+            if (why) {
+                log_warnx("[store] retention: partition %s: %s: %s; its rows go by the deletes",
+                          parts[i], why, db_errmsg(s->db));
+                if (db_in_txn(s->db))
+                    store_rollback(s);
+                continue;
             }
-            if ((rc = store_commit(s)) != 0)
-                goto fail;
-            deleted[RETAIN_PROCESSES] += (uint64_t)procs;
-            deleted[RETAIN_EVENTS] += (uint64_t)(rows - procs);
-            log_info("[store] retention: partition %s dropped (%lld rows past their time)",
-                     parts[i], (long long)rows);
-            continue;
-        fail:
-            store_rollback(s);
-            return rc;
+            if (est >= 0)
+                log_info("[store] retention: partition %s dropped (about %lld rows, all past "
+                         "their time)", parts[i], (long long)est);
+            else
+                log_info("[store] retention: partition %s dropped (all its rows past their "
+                         "time; not counted)", parts[i]);
         }
     }
-    return 0;
 }
 
 int store_retention(struct store *s, const struct store_retain *r, unsigned chunk,
@@ -2312,8 +2346,7 @@ int store_retention(struct store *s, const struct store_retain *r, unsigned chun
             log_warnx("[store] %s", why);
             return -EIO;
         }
-        if ((rc = pg_retire_partitions(s, r, deleted)) != 0)
-            return rc;
+        pg_retire_partitions(s, r);
     }
     for (size_t i = 0; i < sizeof(steps) / sizeof(steps[0]); i++) {
         int64_t bound;
