@@ -28,11 +28,11 @@ Environment: VGPEER_HOSTNAME, the hostname a hello gives; VGPEER_SKEW_MS,
 milliseconds added to the send time of every envelope (a wrong clock).
 """
 import os
+import select
 import socket
 import ssl
 import struct
 import sys
-import threading
 import time
 import uuid
 
@@ -137,15 +137,22 @@ class Reader:
     def __init__(self, s):
         self.s, self.buf = s, b""
 
+    def take(self):
+        """The next envelope already read, or None."""
+        if len(self.buf) >= 12:
+            n = struct.unpack(">I", self.buf[:4])[0]
+            flags, raw = self.buf[5], struct.unpack(">I", self.buf[8:12])[0]
+            if len(self.buf) >= 12 + n:
+                p, self.buf = self.buf[12:12 + n], self.buf[12 + n:]
+                return parse(unlz4(p, raw) if flags & 1 else p)
+        return None
+
     def envelope(self):
         """The next envelope as {field: [values]}, or None at the end."""
         while True:
-            if len(self.buf) >= 12:
-                n = struct.unpack(">I", self.buf[:4])[0]
-                flags, raw = self.buf[5], struct.unpack(">I", self.buf[8:12])[0]
-                if len(self.buf) >= 12 + n:
-                    p, self.buf = self.buf[12:12 + n], self.buf[12 + n:]
-                    return parse(unlz4(p, raw) if flags & 1 else p)
+            env = self.take()
+            if env is not None:
+                return env
             try:
                 d = self.s.recv(65536)
             except (ssl.SSLError, OSError):
@@ -225,30 +232,49 @@ def chunks(addr, ca, cert, key, agent_id, count):
     if why:
         sys.exit("refused: %s" % why)
 
-    def send():
-        out = bytearray()
-        for i in range(count):
-            u = str(uuid.uuid4())
-            ch = field_bytes(1, u) + field_bytes(2, u) + field_bytes(3, "x.tar.lz4") + \
-                field_varint(4, 0) + field_bytes(5, b"flood")
-            out += frame(envelope(80, ch))
-            if len(out) > 65536 or i == count - 1:
-                c.sendall(bytes(out))
-                out = bytearray()
+    out = bytearray()
+    for i in range(count):
+        u = str(uuid.uuid4())
+        ch = field_bytes(1, u) + field_bytes(2, u) + field_bytes(3, "x.tar.lz4") + \
+            field_varint(4, 0) + field_bytes(5, b"flood")
+        out += frame(envelope(80, ch))
 
-    # Acknowledgements are read while the chunks go out.
-    t = threading.Thread(target=send)
-    t.start()
+    # Chunks go out while acknowledgements are read, from one thread: an
+    # SSL socket must not be read and written by two threads at once
+    # (OpenSSL's object is not thread-safe; that broke this test once in
+    # six runs under ASan).
+    c.setblocking(False)
     acked = refused = 0
+    idle = time.time() + 30
     while acked < count:
-        env = rd.envelope()
-        if env is None:
-            break
-        if 81 in env:
-            acked += 1
-            if parse(env[81][0]).get(4):
-                refused += 1
-    t.join()
+        if time.time() > idle:
+            sys.exit("no progress for 30 s after %d acknowledgements" % acked)
+        want_w = len(out) > 0
+        select.select([c], [c] if want_w else [], [], 1.0)
+        if out:
+            try:
+                n = c.send(out[:16384])
+                del out[:n]
+                idle = time.time() + 30
+            except (ssl.SSLWantWriteError, ssl.SSLWantReadError):
+                pass
+        while True:
+            env = rd.take()
+            if env is None:
+                break
+            if 81 in env:
+                acked += 1
+                if parse(env[81][0]).get(4):
+                    refused += 1
+                idle = time.time() + 30
+        try:
+            d = c.recv(65536)
+        except (ssl.SSLWantReadError, ssl.SSLWantWriteError):
+            continue
+        if not d:
+            sys.exit("closed by the collector after %d acknowledgements" % acked)
+        rd.buf += d
+    c.setblocking(True)
     c.sendall(frame(envelope(14, field_bytes(1, "done"))))
     c.close()
     print("acked %d refused %d" % (acked, refused), flush=True)
