@@ -439,8 +439,13 @@ deps:
 unit: $(UNIT_BIN)
 	$(Q)scripts/run-unit.sh $(BUILD)/tests
 
+# Two e2e tests at a time (tests/e2e/run.sh: those marked "# vg-serial"
+# run alone); E2E_JOBS=1 runs them one by one.
+E2E_JOBS ?= 2
+E2E := VG_JOBS=$(E2E_JOBS) tests/e2e/run.sh
+
 e2e: $(PROGS) $(LOADGEN) $(TOOL_BIN)
-	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
+	$(Q)VG_BUILD=$(BUILD) $(E2E)
 
 # The e2e tests run again with the collectors storing in PostgreSQL
 # ([store] url; a throwaway server for the run): every test that runs a
@@ -458,7 +463,7 @@ PG_E2E := admission audit audit_checkpoint cli confd connmem enroll enroll_chain
           spool_diskfull spool_epoch spool_kill9 spool_limit spool_netcut spool_outage \
           spool_undecodable store_thread systemd triage
 e2e-pg: $(PROGS) $(LOADGEN) $(TOOL_BIN)
-	$(Q)VG_STORE=pg VG_BUILD=$(BUILD) tests/e2e/run.sh $(PG_E2E)
+	$(Q)VG_STORE=pg VG_BUILD=$(BUILD) $(E2E) $(PG_E2E)
 
 # The suites run one after the other (readable output), after a parallel build.
 test: deps
@@ -466,15 +471,15 @@ test: deps
 	$(Q)scripts/checksrc.sh
 	$(Q)$(MAKE) --no-print-directory callcycles
 	$(Q)scripts/run-unit.sh $(BUILD)/tests
-	$(Q)VG_BUILD=$(BUILD) tests/e2e/run.sh
-	$(Q)VG_STORE=pg VG_BUILD=$(BUILD) tests/e2e/run.sh $(PG_E2E)
+	$(Q)VG_BUILD=$(BUILD) $(E2E)
+	$(Q)VG_STORE=pg VG_BUILD=$(BUILD) $(E2E) $(PG_E2E)
 
 SAN_ENV := ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=print_stacktrace=1
 check: deps
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan SAN=1 tests
 	$(Q)$(MAKE) --no-print-directory BUILD=build/asan callcycles
 	$(Q)$(SAN_ENV) scripts/run-unit.sh build/asan/tests
-	$(Q)$(SAN_ENV) VG_BUILD=build/asan tests/e2e/run.sh
+	$(Q)$(SAN_ENV) VG_BUILD=build/asan $(E2E)
 
 # libFuzzer targets (clang, ASan + UBSan), built into build/fuzz/fuzz/.
 # `make fuzz` runs each for FUZZ_SECONDS (default 60), `make fuzz-smoke`

@@ -6,6 +6,7 @@
 #
 # Usage: tests/e2e/run.sh [NAME...]      e.g. tests/e2e/run.sh pki
 # Env:   VG_BUILD=build/asan  VG_KEEP=1 (keep temp dirs of failed tests)
+#        VG_JOBS=2: two tests at a time (those marked "# vg-serial" alone)
 #        VG_STORE=pg: the collectors store in PostgreSQL ([store] url), one
 #        throwaway server for the run (tests/pg-server.sh), a database per
 #        collector database of a test (lib.sh: collector_conf, sql)
@@ -30,13 +31,21 @@ if [ "${VG_STORE:-sqlite}" = pg ]; then
     VG_PG_PORT=$(( 50000 + $$ % 9000 ))
     while ss -Hltn "sport = :$VG_PG_PORT" | grep -q .; do VG_PG_PORT=$((VG_PG_PORT + 1)); done
     "$root/tests/pg-server.sh" start "$VG_PG_DIR/server" "$VG_PG_PORT" >/dev/null || exit 1
-    trap '"$root/tests/pg-server.sh" stop "$VG_PG_DIR/server"; rm -rf "$VG_PG_DIR"' EXIT
     export VG_STORE VG_PG_DIR VG_PG_PORT
     echo "e2e: storing in PostgreSQL on 127.0.0.1:$VG_PG_PORT"
 fi
 
-pass=0 fail=0 skip=0 failed=""
-for t in $tests; do
+# Results, one file per test (NAME.st: PASS, FAIL or SKIP; NAME.out: what
+# to print), so that tests may run side by side; printed whole, one test at
+# a time, under a lock.
+res=$(mktemp -d /tmp/vg-e2e-run-XXXXXX)
+trap 'rm -rf "$res"' EXIT
+if [ "${VG_STORE:-sqlite}" = pg ]; then
+    trap 'rm -rf "$res"; "$root/tests/pg-server.sh" stop "$VG_PG_DIR/server"; rm -rf "$VG_PG_DIR"' EXIT
+fi
+
+run_one() {
+    t=$1
     name=$(basename "$t" .sh)
     name=${name#t_}
     limit=$(sed -n 's/^# vg-timeout: *\([0-9]*\).*/\1/p' "$t" | head -1)
@@ -45,32 +54,65 @@ for t in $tests; do
     # The agent's network process (another user) must reach its state directory.
     chmod 711 "$tmp"
     start=$(date +%s)
-    pass_before=$pass rc=0
-    if (cd "$tmp" && VG_TMP="$tmp" timeout --kill-after=5 "$limit" sh "$t") >"$tmp/test.log" 2>&1; then
-        pass=$((pass + 1))
-        printf '  PASS  e2e/%-29s %ss\n' "$name" "$(( $(date +%s) - start ))"
-        # What a test measured, for the record ("figure: ..." lines).
-        grep '^figure: ' "$tmp/test.log" | sed 's/^figure: /        /' || true
-        rm -rf "$tmp"
-    else
-        rc=$?
-    fi
+    rc=0
+    (cd "$tmp" && VG_TMP="$tmp" timeout --kill-after=5 "$limit" sh "$t") >"$tmp/test.log" 2>&1 || rc=$?
     # A test's eBPF pins (lib.sh), even when it was killed by the timeout.
     rm -rf "/sys/fs/bpf/$(basename "$tmp")"-* 2>/dev/null || true
-    if [ $pass -gt "$pass_before" ]; then
-        :
+    out=$res/$name.out
+    if [ $rc -eq 0 ]; then
+        echo PASS >"$res/$name.st"
+        printf '  PASS  e2e/%-29s %ss\n' "$name" "$(( $(date +%s) - start ))" >"$out"
+        # What a test measured, for the record ("figure: ..." lines).
+        grep '^figure: ' "$tmp/test.log" | sed 's/^figure: /        /' >>"$out" || true
+        rm -rf "$tmp"
     elif [ $rc -eq 77 ]; then
-        skip=$((skip + 1))
-        printf '  SKIP  e2e/%-29s %s\n' "$name" "$(grep '^SKIP' "$tmp/test.log" | tail -1)"
+        echo SKIP >"$res/$name.st"
+        printf '  SKIP  e2e/%-29s %s\n' "$name" "$(grep '^SKIP' "$tmp/test.log" | tail -1)" >"$out"
         rm -rf "$tmp"
     else
-        fail=$((fail + 1))
-        failed="$failed $name"
+        echo FAIL >"$res/$name.st"
         [ $rc -eq 124 ] && echo "(timed out after ${limit}s)" >>"$tmp/test.log"
-        printf '  FAIL  e2e/%s (exit %s)\n' "$name" "$rc"
-        tail -60 "$tmp/test.log" | sed 's/^/        /'
-        if [ "${VG_KEEP:-0}" = 1 ]; then echo "        (kept $tmp)"; else rm -rf "$tmp"; fi
+        { printf '  FAIL  e2e/%s (exit %s)\n' "$name" "$rc"
+          tail -60 "$tmp/test.log" | sed 's/^/        /'
+        } >"$out"
+        if [ "${VG_KEEP:-0}" = 1 ]; then echo "        (kept $tmp)" >>"$out"; else rm -rf "$tmp"; fi
     fi
+    flock "$res/.lock" cat "$out"
+}
+
+# VG_JOBS=N runs up to N tests at a time; a test that declares
+# "# vg-serial: WHY" (network namespaces and firewall rules, floods of
+# execs or connections that other tests' agents would see) runs alone,
+# before the others.  Each lane takes the next test nobody has taken.
+jobs=${VG_JOBS:-1}
+serial="" shared=""
+for t in $tests; do
+    if [ "$jobs" -gt 1 ] && grep -q '^# vg-serial:' "$t"; then serial="$serial $t"; else shared="$shared $t"; fi
+done
+for t in $serial; do run_one "$t"; done
+lane() {
+    for t in $shared; do
+        mkdir "$res/taken-$(basename "$t")" 2>/dev/null && run_one "$t"
+    done
+    return 0
+}
+if [ "$jobs" -gt 1 ]; then
+    i=0
+    while [ $i -lt "$jobs" ]; do lane & i=$((i + 1)); done
+    wait
+else
+    lane
+fi
+
+pass=0 fail=0 skip=0 failed=""
+for t in $tests; do
+    name=$(basename "$t" .sh)
+    name=${name#t_}
+    case $(cat "$res/$name.st" 2>/dev/null) in
+        PASS) pass=$((pass + 1)) ;;
+        SKIP) skip=$((skip + 1)) ;;
+        *) fail=$((fail + 1)); failed="$failed $name" ;;
+    esac
 done
 sk=""
 [ "$skip" -eq 0 ] || sk=", $skip skipped"

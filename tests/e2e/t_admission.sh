@@ -5,6 +5,7 @@
 # collector closes silent handshakes, oldest first (of the flooding
 # address first), to make room, and says so in its log.
 # vg-timeout: 150
+# vg-serial: thousands of connections from thousands of addresses
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 make_pki pki

@@ -3,6 +3,7 @@
 # SHA-256 checked, a signed report verified -- in network namespaces of
 # its own, so that the machine's network is what it was.
 # vg-timeout: 300
+# vg-serial: network namespaces and firewall rules
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 ip -o link show | awk -F': ' '{ print $2 }' | sort >links.before

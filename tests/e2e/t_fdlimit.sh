@@ -4,6 +4,7 @@
 # max_connections are refused with a reason while operators still get in
 # (their reserve), and idle sockets do not take the operators' place.
 # vg-timeout: 240
+# vg-serial: descriptor limits sized to the machine
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 make_pki pki

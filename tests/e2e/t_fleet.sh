@@ -9,6 +9,7 @@
 # and its explicit out-of-scope host refused and audited.  Cancel: a
 # command queued for a stopped agent is cancelled and never reaches it,
 # while the command queued after it does; a finished one cannot be.
+# vg-serial: network namespaces and firewall rules
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 id=$$

@@ -7,6 +7,7 @@
 # its address and port through; a collector that drops new connections
 # makes isolate roll back; roles, unknown hosts, offline and expired
 # commands, duplicate deliveries, break-glass tokens and the audit chain.
+# vg-serial: network namespaces and firewall rules
 . "$VG_ROOT/tests/e2e/lib.sh"
 . "$VG_ROOT/tests/e2e/netns.sh"
 

@@ -10,6 +10,7 @@
 # (every process gone, ruleset empty) with the boot unit's command
 # restoring it before the agent starts.  vigilctl hosts says when the
 # agent has not confirmed the rules for a while.
+# vg-serial: network namespaces and firewall rules
 . "$VG_ROOT/tests/e2e/lib.sh"
 . "$VG_ROOT/tests/e2e/netns.sh"
 

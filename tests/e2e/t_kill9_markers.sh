@@ -15,6 +15,7 @@
 # over exec_rate_per_exe counted into one): hashing and aggregation are
 # off in this test.
 # vg-timeout: 400
+# vg-serial: counts every marker exec through 22 agent kills
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 if [ ! -r /sys/kernel/btf/vmlinux ]; then

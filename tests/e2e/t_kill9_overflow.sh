@@ -4,6 +4,7 @@
 # maps before the restart).  Then pins of another build: replaced, their
 # ring read first.
 # vg-timeout: 200
+# vg-serial: a flood of execs that overflows the kernel ring
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 if [ ! -r /sys/kernel/btf/vmlinux ] || ! command -v bpftool >/dev/null; then

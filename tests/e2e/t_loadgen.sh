@@ -7,6 +7,7 @@
 # again on the same database) at least 95% of the reconnects resume
 # their TLS session from a ticket, as both the loadgen and the collector
 # count them.
+# vg-serial: 2,000 agents and their handshakes load both cores
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 LOADGEN="$VG_BIN/vigil-loadgen"

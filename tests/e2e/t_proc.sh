@@ -4,6 +4,7 @@
 # netlink and /proc sources: execs and long-lived processes still come,
 # with what could not be seen marked unknown.
 # vg-timeout: 240
+# vg-serial: the netlink fallback sees every exec on the host
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 make_pki pki

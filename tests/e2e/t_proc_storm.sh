@@ -4,6 +4,7 @@
 # lost; the storm's executable is a copy of /bin/true, so that nothing
 # else on the machine counts.
 # vg-timeout: 300
+# vg-serial: a storm of execs every agent on the host would see
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 make_pki pki

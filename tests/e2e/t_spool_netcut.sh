@@ -2,6 +2,7 @@
 # processes keep running): the agent notices through its heartbeat,
 # reconnects when the cut ends, and nothing is lost.
 # vg-timeout: 120
+# vg-serial: firewall rules that cut the connection
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 NS=vgcut$$
