@@ -36,6 +36,7 @@
 #include "vjson.h"
 
 #define TICK_MS 500
+#define CLAIM_MS 2000 /* how often a waiting collector asks to export */
 #define SAVE_MS 2000         /* cursors saved at most this often */
 #define CHUNK 500            /* rows per read */
 #define CHUNKS_PER_TICK 2    /* per sink: the loop does other work between */
@@ -47,13 +48,16 @@
 #define BACKOFF_MAX_MS 60000
 
 enum { ST_AUDIT, ST_PROC, NSTREAMS };
+/* A position: the id of each stream, and the txid of the process row
+ * (0 on SQLite; store.h). */
+enum { POS_PROC_TX = NSTREAMS, NPOS };
 
 enum { SK_FILE, SK_SYSLOG };
 enum { SY_IDLE, SY_RESOLVING, SY_CONNECTING, SY_UP, SY_CLOSED };
 
 struct checkpoint {
     uint64_t ms;
-    int64_t pos[NSTREAMS];
+    int64_t pos[NPOS];
 };
 
 struct sink {
@@ -61,10 +65,13 @@ struct sink {
     int kind;
     const char *name; /* its row in export_cursors */
     int on;
-    int64_t pos[NSTREAMS];   /* written or sent up to this id */
-    int64_t done[NSTREAMS];  /* delivered up to this id */
-    int64_t saved[NSTREAMS]; /* as in the database */
+    int64_t pos[NPOS];   /* written or sent up to this position */
+    int64_t done[NPOS];  /* delivered up to this position */
+    int64_t saved[NPOS]; /* as in the database */
     uint64_t records, gone, failures;
+    int leader;         /* this collector exports to it (store_export_claim) */
+    int waited;         /* another one did: logged */
+    uint64_t claim_ms;  /* when to ask again */
     /* file */
     int fd;
     uint64_t size;
@@ -462,11 +469,12 @@ struct emit {
     int err;
     int64_t now;     /* wall clock, ms */
     int held;        /* stopped at an exec waiting for its exit */
+    int64_t flushed_tx; /* and its txid (processes) */
 };
 
 /* One record to sink k.  Returns 0 (pos advanced), or 1 to stop reading
  * (the connection is full, or a write failed). */
-static int emit_one(struct emit *m, int64_t id, json_t *doc, int64_t time_ms,
+static int emit_one(struct emit *m, int64_t tx, int64_t id, json_t *doc, int64_t time_ms,
                     const char *hostname, int pri, const char *msgid)
 {
     struct export *ex = m->ex;
@@ -489,6 +497,7 @@ static int emit_one(struct emit *m, int64_t id, json_t *doc, int64_t time_ms,
             if (file_flush(ex, k) != 0)
                 return m->err = -EIO, 1;
             m->flushed = k->pos[m->stream];
+            m->flushed_tx = k->pos[POS_PROC_TX];
             if (file_rotate(ex, k) != 0)
                 return m->err = -EIO, 1;
         }
@@ -498,6 +507,7 @@ static int emit_one(struct emit *m, int64_t id, json_t *doc, int64_t time_ms,
             if (file_flush(ex, k) != 0)
                 return m->err = -EIO, 1;
             m->flushed = id;
+            m->flushed_tx = tx;
         }
     } else {
         rc = vg_tls_write(k->conn, ex->rec.data, ex->rec.len);
@@ -509,9 +519,13 @@ static int emit_one(struct emit *m, int64_t id, json_t *doc, int64_t time_ms,
             return m->err = rc, 1;
     }
 advance:
-    if (k->pos[m->stream] > 0 && id > k->pos[m->stream] + 1)
-        k->gone += (uint64_t)(id - k->pos[m->stream] - 1); /* deleted before export */
+    /* Rows deleted before export, where ids come in order (not PostgreSQL's
+     * process rows, read in txid order). */
+    if (tx == 0 && k->pos[m->stream] > 0 && id > k->pos[m->stream] + 1)
+        k->gone += (uint64_t)(id - k->pos[m->stream] - 1);
     k->pos[m->stream] = id;
+    if (m->stream == ST_PROC)
+        k->pos[POS_PROC_TX] = tx;
     k->records++;
     return 0;
 }
@@ -519,7 +533,7 @@ advance:
 static int on_audit(void *ctx, const struct store_audit *a)
 {
     struct emit *m = ctx;
-    return emit_one(m, a->id, audit_json(m->ex, a), a->time_ms, m->ex->self,
+    return emit_one(m, 0, a->id, audit_json(m->ex, a), a->time_ms, m->ex->self,
                     13 * 8 + (refusal(a->result) ? 4 : 5), "audit");
 }
 
@@ -532,7 +546,7 @@ static int on_proc(void *ctx, const struct store_export_proc *p)
         m->held = 1;
         return 1;
     }
-    return emit_one(m, p->id, proc_json(p), p->start_ms ? p->start_ms : p->recv_ms, p->hostname,
+    return emit_one(m, p->txid, p->id, proc_json(p), p->start_ms ? p->start_ms : p->recv_ms, p->hostname,
                     1 * 8 + 6, "process");
 }
 
@@ -559,18 +573,22 @@ static int pump(struct export *ex, struct sink *k)
 
     for (int sidx = 0; sidx < NSTREAMS; sidx++) {
         for (int c = 0; c < CHUNKS_PER_TICK; c++) {
-            struct emit m = { ex, k, sidx, k->pos[sidx], 0, vg_time_now_ms(), 0 };
+            struct emit m = { ex, k, sidx, k->pos[sidx], 0, vg_time_now_ms(), 0,
+                              k->pos[POS_PROC_TX] };
             int n;
             if (!sink_ready(k))
                 return 0;
             n = sidx == ST_AUDIT ? store_export_audit(ex->store, k->pos[sidx], CHUNK, on_audit, &m)
-                                 : store_export_processes(ex->store, k->pos[sidx], CHUNK, on_proc,
-                                                          &m);
+                                 : store_export_processes(ex->store, k->pos[POS_PROC_TX],
+                                                          k->pos[sidx], CHUNK, on_proc, &m);
             if (k->kind == SK_FILE) {
                 if (m.err == 0 && file_flush(ex, k) != 0)
                     m.err = -EIO;
                 if (m.err) {
-                    k->pos[sidx] = m.flushed; /* what did not reach the file comes again */
+                    /* What did not reach the file comes again. */
+                    k->pos[sidx] = m.flushed;
+                    if (sidx == ST_PROC)
+                        k->pos[POS_PROC_TX] = m.flushed_tx;
                     vg_buf_reset(&ex->out);
                     return 0;
                 }
@@ -780,7 +798,7 @@ static void save(struct export *ex, struct sink *k)
 {
     int rc;
 
-    if (!k->on)
+    if (!k->on || !k->leader)
         return;
     if (k->kind == SK_FILE && k->dirty && k->fd >= 0) {
         if (fdatasync(k->fd) != 0)
@@ -790,9 +808,45 @@ static void save(struct export *ex, struct sink *k)
     }
     if (!memcmp(k->done, k->saved, sizeof(k->done)))
         return;
-    rc = store_export_cursor_set(ex->store, k->name, k->done[ST_AUDIT], k->done[ST_PROC]);
+    rc = store_export_cursor_set(ex->store, k->name, k->done[ST_AUDIT], k->done[POS_PROC_TX],
+                                 k->done[ST_PROC]);
     if (rc == 0)
         memcpy(k->saved, k->done, sizeof(k->saved));
+}
+
+/* Several collectors on one PostgreSQL share each sink's cursor: one at a
+ * time exports to it, the others wait and take over when it stops (its
+ * connection to the database ends).  Returns 1 if this one exports to k. */
+static int claim(struct export *ex, struct sink *k, uint64_t now)
+{
+    int rc;
+
+    if (k->leader)
+        return 1;
+    if (now < k->claim_ms)
+        return 0;
+    k->claim_ms = now + CLAIM_MS;
+    rc = store_export_claim(ex->store, k->name);
+    if (rc == 0 && !k->waited) {
+        log_info("export: another collector of this database exports to the %s sink (their "
+                 "cursor is shared); this one takes over when that one stops", k->name);
+        k->waited = 1;
+    }
+    if (rc != 1)
+        return 0;
+    /* Where the last one to export got to. */
+    if (store_export_cursor_get(ex->store, k->name, &k->done[ST_AUDIT], &k->done[POS_PROC_TX],
+                                &k->done[ST_PROC]) != 0)
+        return 0; /* logged; the lock is held, asked again later */
+    memcpy(k->pos, k->done, sizeof(k->pos));
+    memcpy(k->saved, k->done, sizeof(k->saved));
+    k->ncp = 0;
+    if (k->waited)
+        log_info("export: this collector exports to the %s sink now, from audit entry %lld and "
+                 "process row %lld", k->name, (long long)k->done[ST_AUDIT] + 1,
+                 (long long)k->done[ST_PROC] + 1);
+    k->leader = 1;
+    return 1;
 }
 
 static void tick(uv_timer_t *t)
@@ -801,9 +855,9 @@ static void tick(uv_timer_t *t)
     uint64_t now = vg_time_mono_ms();
     int more = 0;
 
-    if (ex->file.on)
+    if (ex->file.on && claim(ex, &ex->file, now))
         more |= pump(ex, &ex->file);
-    if (ex->syslog.on) {
+    if (ex->syslog.on && claim(ex, &ex->syslog, now)) {
         syslog_delivery(ex, now); /* before writing more: was the last flushed? */
         more |= pump(ex, &ex->syslog);
     }
@@ -904,7 +958,7 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
         if ((rc = file_open(ex, k, err, errlen)) != 0)
             goto fail;
         if ((rc = store_export_cursor_get(store, k->name, &k->done[ST_AUDIT],
-                                          &k->done[ST_PROC])) != 0) {
+                                          &k->done[POS_PROC_TX], &k->done[ST_PROC])) != 0) {
             snprintf(err, errlen, "[export] cannot read the export cursors from the database");
             goto fail;
         }
@@ -929,7 +983,7 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
         if ((rc = vg_tls_config_new(&o, &ex->tls, err, errlen)) != 0)
             goto fail;
         if ((rc = store_export_cursor_get(store, k->name, &k->done[ST_AUDIT],
-                                          &k->done[ST_PROC])) != 0) {
+                                          &k->done[POS_PROC_TX], &k->done[ST_PROC])) != 0) {
             snprintf(err, errlen, "[export] cannot read the export cursors from the database");
             goto fail;
         }
@@ -982,6 +1036,10 @@ static void log_sink(const struct sink *k, const char *what)
 {
     if (!k->on)
         return;
+    if (!k->leader) {
+        log_info("export: %s: another collector of this database exported to it this run", what);
+        return;
+    }
     log_info("export: %s: %llu records written this run, delivered up to audit entry %lld and "
              "process row %lld%s",
              what, (unsigned long long)k->records, (long long)k->done[ST_AUDIT],
@@ -998,7 +1056,7 @@ void export_stop(struct export *ex)
     if (!ex || ex->stopping)
         return;
     /* Last words to the sinks, then the cursors. */
-    if (ex->file.on) {
+    if (ex->file.on && ex->file.leader) {
         pump(ex, &ex->file);
         if (ex->file.fd >= 0 && fdatasync(ex->file.fd) == 0) {
             ex->file.dirty = 0;

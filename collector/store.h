@@ -200,14 +200,20 @@ int store_audit_head(struct store *s, uint64_t *entries, int64_t *last, char hea
 
 /* ---- the SIEM export (store_export.c) ----
  *
- * Audit entries and process rows are read by id: both ids only grow, in
- * commit order (one writer at a time), so "id > cursor" misses nothing
- * that later commits.  The reads return -EBUSY when a transaction is open
- * on s (its rows may yet be rolled back); call again later. */
+ * Audit entries are read by id: ids only grow, in commit order (one
+ * writer at a time: SQLite's lock, PostgreSQL's audit lock), so "id >
+ * cursor" misses nothing that later commits.  Process rows are read by
+ * (txid, id): on SQLite txid is 0 (one writer, ids in commit order); on
+ * PostgreSQL several collectors write at once, a row with a lower id can
+ * commit after one with a higher id, so rows are read in the order of
+ * the transaction that wrote them, and only those of transactions older
+ * than every transaction still running (pg_snapshot_xmin): none can come
+ * later before the cursor.  The reads return -EBUSY when a transaction is
+ * open on s (its rows may yet be rolled back); call again later. */
 
 /* One exec, with its exit if that is stored yet, and its host. */
 struct store_export_proc {
-    int64_t id, recv_ms, start_ms, exit_ms; /* exit_ms 0: no exit yet */
+    int64_t txid, id, recv_ms, start_ms, exit_ms; /* exit_ms 0: no exit yet */
     int64_t pid, ppid, uid, euid, gid, egid, login_uid, session_id, cgroup_id;
     int64_t exit_code, signal, similar;
     int has_ppid, has_uid, has_gid, has_login_uid, has_session, has_exit_code, has_signal;
@@ -222,16 +228,23 @@ struct store_export_proc {
  * an error. */
 int store_export_audit(struct store *s, int64_t after, unsigned limit,
                        int (*cb)(void *ctx, const struct store_audit *a), void *ctx);
-/* The same for process rows (execs). */
-int store_export_processes(struct store *s, int64_t after, unsigned limit,
+/* The same for process rows (execs) after (after_tx, after), in (txid,
+ * id) order. */
+int store_export_processes(struct store *s, int64_t after_tx, int64_t after, unsigned limit,
                            int (*cb)(void *ctx, const struct store_export_proc *p), void *ctx);
-/* The sink's cursor (0, 0 for a sink never seen).  Returns 0 or an error. */
+/* With several collectors on one PostgreSQL, one at a time exports to a
+ * sink (its cursor is shared): takes that role for sink, held until the
+ * connection ends.  Returns 1 (this collector has it; always on SQLite),
+ * 0 (another has it), -EBUSY (a transaction is open on s) or an error. */
+int store_export_claim(struct store *s, const char *sink);
+/* The sink's cursor (all 0 for a sink never seen).  Returns 0 or an
+ * error. */
 int store_export_cursor_get(struct store *s, const char *sink, int64_t *audit_id,
-                            int64_t *process_id);
+                            int64_t *process_tx, int64_t *process_id);
 /* Records it, in a transaction of its own.  Returns 0, -EBUSY (one is
  * open on s: try later) or an error. */
 int store_export_cursor_set(struct store *s, const char *sink, int64_t audit_id,
-                            int64_t process_id);
+                            int64_t process_tx, int64_t process_id);
 
 /* One pending update of a host. */
 struct store_pending {

@@ -61,7 +61,15 @@ int store_export_audit(struct store *s, int64_t after, unsigned limit,
     return n;
 }
 
-int store_export_processes(struct store *s, int64_t after, unsigned limit,
+/* A process row for the export, its transaction's id first. */
+#define PROC_COLS(txid)                                                                            \
+    "SELECT " txid ", p.id, p.recv_ms, p.start_ms, p.exit_ms, p.pid, p.ppid, p.uid, p.euid,"     \
+    " p.gid, p.egid, p.login_uid, p.session_id, p.cgroup_id, p.exit_code, p.signal, p.similar,"   \
+    " p.argv_truncated, p.core_dumped, p.forked, h.agent_id, h.hostname, h.machine_id, p.comm,"   \
+    " p.container_id, p.sha256, p.source, p.unknown, p.hash_note, p.exe, p.argv, p.cwd,"          \
+    " p.parent_exe FROM processes p LEFT JOIN hosts h ON h.id = p.host_id"
+
+int store_export_processes(struct store *s, int64_t after_tx, int64_t after, unsigned limit,
                            int (*cb)(void *ctx, const struct store_export_proc *p), void *ctx)
 {
     struct db *db = store_db(s);
@@ -70,64 +78,68 @@ int store_export_processes(struct store *s, int64_t after, unsigned limit,
 
     if (db_in_txn(db))
         return -EBUSY;
-    if (db_prepare(
-            db, "SELECT p.id, p.recv_ms, p.start_ms, p.exit_ms, p.pid, p.ppid, p.uid, p.euid, p.gid,"
-            " p.egid, p.login_uid, p.session_id, p.cgroup_id, p.exit_code, p.signal, p.similar,"
-            " p.argv_truncated, p.core_dumped, p.forked, h.agent_id, h.hostname, h.machine_id,"
-            " p.comm, p.container_id, p.sha256, p.source, p.unknown, p.hash_note, p.exe, p.argv,"
-            " p.cwd, p.parent_exe"
-            " FROM processes p LEFT JOIN hosts h ON h.id = p.host_id"
-            " WHERE p.id > ?1 ORDER BY p.id LIMIT ?2", &st) != DB_OK)
+    /* On PostgreSQL, txid < xmin: the rows of transactions that have all
+     * ended, so no row can still come before the cursor. */
+    if (db_prepare(db,
+                   db_kind(db) == DB_PG
+                       ? PROC_COLS("p.txid::text::bigint")
+                       " WHERE (p.txid, p.id) > (?1::text::xid8, ?2)"
+                       " AND p.txid < pg_snapshot_xmin(pg_current_snapshot())"
+                       " ORDER BY p.txid, p.id LIMIT ?3"
+                       : PROC_COLS("0") " WHERE p.id > ?2 ORDER BY p.id LIMIT ?3",
+                   &st) != DB_OK)
         return db_fail(db, "cannot read process rows");
-    db_bind_int64(st, 1, after);
-    db_bind_int64(st, 2, limit);
+    db_bind_int64(st, 1, after_tx);
+    db_bind_int64(st, 2, after);
+    db_bind_int64(st, 3, limit);
     while ((rc = db_step(st)) == DB_ROW) {
         struct store_export_proc p;
         int r;
         memset(&p, 0, sizeof(p));
-        p.id = db_column_int64(st, 0);
-        p.recv_ms = db_column_int64(st, 1);
-        p.start_ms = db_column_int64(st, 2);
-        p.exit_ms = db_column_int64(st, 3);
-        p.pid = db_column_int64(st, 4);
-        p.has_ppid = !null(st, 5);
-        p.ppid = db_column_int64(st, 5);
-        p.has_uid = !null(st, 6);
-        p.uid = db_column_int64(st, 6);
-        p.euid = null(st, 7) ? p.uid : db_column_int64(st, 7);
-        p.has_gid = !null(st, 8);
-        p.gid = db_column_int64(st, 8);
-        p.egid = null(st, 9) ? p.gid : db_column_int64(st, 9);
-        p.has_login_uid = !null(st, 10);
-        p.login_uid = db_column_int64(st, 10);
-        p.has_session = !null(st, 11);
-        p.session_id = db_column_int64(st, 11);
-        p.cgroup_id = db_column_int64(st, 12);
-        p.has_exit_code = !null(st, 13);
-        p.exit_code = db_column_int64(st, 13);
-        p.has_signal = !null(st, 14) && db_column_int64(st, 14) != 0;
-        p.signal = db_column_int64(st, 14);
-        p.similar = db_column_int64(st, 15);
-        p.argv_truncated = (int)db_column_int64(st, 16);
-        p.core_dumped = (int)db_column_int64(st, 17);
-        p.forked = (int)db_column_int64(st, 18);
-        p.agent_id = text(st, 19);
-        p.hostname = text(st, 20);
-        p.machine_id = text(st, 21);
-        p.comm = text(st, 22);
-        p.container_id = text(st, 23);
-        p.sha256 = text(st, 24);
-        p.source = text(st, 25);
-        p.unknown = text(st, 26);
-        p.hash_note = text(st, 27);
-        p.exe = db_column_blob(st, 28);
-        p.exe_len = (size_t)db_column_bytes(st, 28);
-        p.argv = db_column_blob(st, 29);
-        p.argv_len = (size_t)db_column_bytes(st, 29);
-        p.cwd = db_column_blob(st, 30);
-        p.cwd_len = (size_t)db_column_bytes(st, 30);
-        p.parent_exe = db_column_blob(st, 31);
-        p.parent_exe_len = (size_t)db_column_bytes(st, 31);
+        p.txid = db_column_int64(st, 0);
+        p.id = db_column_int64(st, 1);
+        p.recv_ms = db_column_int64(st, 2);
+        p.start_ms = db_column_int64(st, 3);
+        p.exit_ms = db_column_int64(st, 4);
+        p.pid = db_column_int64(st, 5);
+        p.has_ppid = !null(st, 6);
+        p.ppid = db_column_int64(st, 6);
+        p.has_uid = !null(st, 7);
+        p.uid = db_column_int64(st, 7);
+        p.euid = null(st, 8) ? p.uid : db_column_int64(st, 8);
+        p.has_gid = !null(st, 9);
+        p.gid = db_column_int64(st, 9);
+        p.egid = null(st, 10) ? p.gid : db_column_int64(st, 10);
+        p.has_login_uid = !null(st, 11);
+        p.login_uid = db_column_int64(st, 11);
+        p.has_session = !null(st, 12);
+        p.session_id = db_column_int64(st, 12);
+        p.cgroup_id = db_column_int64(st, 13);
+        p.has_exit_code = !null(st, 14);
+        p.exit_code = db_column_int64(st, 14);
+        p.has_signal = !null(st, 15) && db_column_int64(st, 15) != 0;
+        p.signal = db_column_int64(st, 15);
+        p.similar = db_column_int64(st, 16);
+        p.argv_truncated = (int)db_column_int64(st, 17);
+        p.core_dumped = (int)db_column_int64(st, 18);
+        p.forked = (int)db_column_int64(st, 19);
+        p.agent_id = text(st, 20);
+        p.hostname = text(st, 21);
+        p.machine_id = text(st, 22);
+        p.comm = text(st, 23);
+        p.container_id = text(st, 24);
+        p.sha256 = text(st, 25);
+        p.source = text(st, 26);
+        p.unknown = text(st, 27);
+        p.hash_note = text(st, 28);
+        p.exe = db_column_blob(st, 29);
+        p.exe_len = (size_t)db_column_bytes(st, 29);
+        p.argv = db_column_blob(st, 30);
+        p.argv_len = (size_t)db_column_bytes(st, 30);
+        p.cwd = db_column_blob(st, 31);
+        p.cwd_len = (size_t)db_column_bytes(st, 31);
+        p.parent_exe = db_column_blob(st, 32);
+        p.parent_exe_len = (size_t)db_column_bytes(st, 32);
         if ((r = cb(ctx, &p))) {
             db_finalize(st);
             return r > 0 ? -r : r;
@@ -140,20 +152,50 @@ int store_export_processes(struct store *s, int64_t after, unsigned limit,
     return n;
 }
 
+int store_export_claim(struct store *s, const char *sink)
+{
+    struct db *db = store_db(s);
+    struct db_stmt *st = NULL;
+    int rc, held = 0;
+
+    if (db_kind(db) != DB_PG)
+        return 1;
+    if (db_in_txn(db))
+        return -EBUSY;
+    /* A session lock (two-key space: apart from the store's other locks),
+     * released by PostgreSQL when the collector's connection ends, however
+     * it ends.  Taken again by its holder, it only counts up. */
+    if (db_prepare(db,
+                   "SELECT CASE WHEN pg_try_advisory_lock(370214176, hashtext(?1)) THEN 1 ELSE 0 END",
+                   &st) != DB_OK)
+        return db_fail(db, "cannot ask which collector exports");
+    db_bind_text(st, 1, sink, -1);
+    if ((rc = db_step(st)) == DB_ROW)
+        held = (int)db_column_int64(st, 0);
+    db_finalize(st);
+    return rc == DB_ROW ? held : db_fail(db, "cannot ask which collector exports");
+}
+
 int store_export_cursor_get(struct store *s, const char *sink, int64_t *audit_id,
-                            int64_t *process_id)
+                            int64_t *process_tx, int64_t *process_id)
 {
     struct db *db = store_db(s);
     struct db_stmt *st = NULL;
     int rc;
 
-    *audit_id = *process_id = 0;
-    if (db_prepare(db, "SELECT audit_id, process_id FROM export_cursors WHERE sink = ?1", &st) != DB_OK)
+    *audit_id = *process_tx = *process_id = 0;
+    if (db_prepare(db,
+                   db_kind(db) == DB_PG ? "SELECT audit_id, process_id, process_txid::bigint"
+                                          " FROM export_cursors WHERE sink = ?1"
+                                        : "SELECT audit_id, process_id, 0"
+                                          " FROM export_cursors WHERE sink = ?1",
+                   &st) != DB_OK)
         return db_fail(db, "cannot read the export cursors");
     db_bind_text(st, 1, sink, -1);
     if ((rc = db_step(st)) == DB_ROW) {
         *audit_id = db_column_int64(st, 0);
         *process_id = db_column_int64(st, 1);
+        *process_tx = db_column_int64(st, 2);
     }
     db_finalize(st);
     return rc == DB_ROW || rc == DB_DONE ? 0
@@ -161,7 +203,7 @@ int store_export_cursor_get(struct store *s, const char *sink, int64_t *audit_id
 }
 
 int store_export_cursor_set(struct store *s, const char *sink, int64_t audit_id,
-                            int64_t process_id)
+                            int64_t process_tx, int64_t process_id)
 {
     struct db *db = store_db(s);
     struct db_stmt *st = NULL;
@@ -169,14 +211,23 @@ int store_export_cursor_set(struct store *s, const char *sink, int64_t audit_id,
 
     if (db_in_txn(db))
         return -EBUSY;
-    if (db_prepare(db, "INSERT INTO export_cursors(sink, audit_id, process_id, updated_ms)"
-                           " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(sink) DO UPDATE SET"
-                           " audit_id = ?2, process_id = ?3, updated_ms = ?4", &st) != DB_OK)
+    if (db_prepare(db,
+                   db_kind(db) == DB_PG
+                       ? "INSERT INTO export_cursors(sink, audit_id, process_id, updated_ms,"
+                         " process_txid) VALUES(?1, ?2, ?3, ?4, ?5::text) ON CONFLICT(sink) DO"
+                         " UPDATE SET audit_id = ?2, process_id = ?3, updated_ms = ?4,"
+                         " process_txid = ?5::text"
+                       : "INSERT INTO export_cursors(sink, audit_id, process_id, updated_ms)"
+                         " VALUES(?1, ?2, ?3, ?4) ON CONFLICT(sink) DO UPDATE SET"
+                         " audit_id = ?2, process_id = ?3, updated_ms = ?4",
+                   &st) != DB_OK)
         return db_fail(db, "cannot save an export cursor");
     db_bind_text(st, 1, sink, -1);
     db_bind_int64(st, 2, audit_id);
     db_bind_int64(st, 3, process_id);
     db_bind_int64(st, 4, vg_time_now_ms());
+    if (db_kind(db) == DB_PG)
+        db_bind_int64(st, 5, process_tx);
     rc = db_step(st);
     db_finalize(st);
     return rc == DB_DONE ? 0 : db_fail(db, "cannot save an export cursor");

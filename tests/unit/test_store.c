@@ -629,7 +629,7 @@ static void test_export(void **state)
     Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
     uint8_t e1[16] = { 4 };
     ProtobufCBinaryData ep = { 16, e1 };
-    int64_t host = 0, a = -1, p = -1;
+    int64_t host = 0, a = -1, p = -1, t = -1;
     uint64_t last;
     struct seen x;
     (void)state;
@@ -679,33 +679,35 @@ static void test_export(void **state)
     assert_int_equal(x.ids[0], 2);
     assert_int_equal(x.ids[1], 3);
     memset(&x, 0, sizeof(x));
-    assert_int_equal(store_export_processes(s, 0, 2, seen_proc, &x), 2); /* a chunk */
+    assert_int_equal(store_export_processes(s, 0, 0, 2, seen_proc, &x), 2); /* a chunk */
     assert_int_equal(x.ids[0], 1);
     assert_int_equal(x.ids[1], 2);
     assert_string_equal(x.argv1, "a1");
     assert_int_equal(x.exited, 1);
     memset(&x, 0, sizeof(x));
-    assert_int_equal(store_export_processes(s, 2, 10, seen_proc, &x), 1);
+    assert_int_equal(store_export_processes(s, 0, 2, 10, seen_proc, &x), 1);
     assert_int_equal(x.ids[0], 3);
-    assert_int_equal(store_export_processes(s, 3, 10, seen_proc, &x), 0);
+    assert_int_equal(store_export_processes(s, 0, 3, 10, seen_proc, &x), 0);
     /* The callback stops the read: its value, negated. */
     assert_int_equal(store_export_audit(s, 0, 10, stop_at_2, NULL), -1);
     /* Not while a transaction is open: its rows may be rolled back. */
     assert_int_equal(store_begin(s), 0);
     assert_int_equal(store_export_audit(s, 0, 10, seen_audit, &x), -EBUSY);
-    assert_int_equal(store_export_cursor_set(s, "file", 1, 1), -EBUSY);
+    assert_int_equal(store_export_cursor_set(s, "file", 1, 0, 1), -EBUSY);
     assert_int_equal(store_commit(s), 0);
     /* Cursors: none yet, then what was set, per sink. */
-    assert_int_equal(store_export_cursor_get(s, "file", &a, &p), 0);
+    assert_int_equal(store_export_cursor_get(s, "file", &a, &t, &p), 0);
     assert_int_equal(a, 0);
+    assert_int_equal(t, 0);
     assert_int_equal(p, 0);
-    assert_int_equal(store_export_cursor_set(s, "file", 3, 7), 0);
-    assert_int_equal(store_export_cursor_set(s, "syslog", 1, 2), 0);
-    assert_int_equal(store_export_cursor_set(s, "file", 4, 9), 0);
-    assert_int_equal(store_export_cursor_get(s, "file", &a, &p), 0);
+    assert_int_equal(store_export_cursor_set(s, "file", 3, 0, 7), 0);
+    assert_int_equal(store_export_cursor_set(s, "syslog", 1, 0, 2), 0);
+    assert_int_equal(store_export_cursor_set(s, "file", 4, 0, 9), 0);
+    assert_int_equal(store_export_cursor_get(s, "file", &a, &t, &p), 0);
     assert_int_equal(a, 4);
+    assert_int_equal(t, 0);
     assert_int_equal(p, 9);
-    assert_int_equal(store_export_cursor_get(s, "syslog", &a, &p), 0);
+    assert_int_equal(store_export_cursor_get(s, "syslog", &a, &t, &p), 0);
     assert_int_equal(a, 1);
     assert_int_equal(p, 2);
     store_close(s);
