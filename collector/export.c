@@ -841,6 +841,13 @@ static int claim(struct export *ex, struct sink *k, uint64_t now)
     memcpy(k->pos, k->done, sizeof(k->pos));
     memcpy(k->saved, k->done, sizeof(k->saved));
     k->ncp = 0;
+    /* A file the other one wrote (the same path on one host or shared
+     * storage) may have rotated meanwhile: opened again, its size read
+     * again (sink_ready). */
+    if (k->kind == SK_FILE && k->waited && k->fd >= 0) {
+        close(k->fd);
+        k->fd = -1;
+    }
     if (k->waited)
         log_info("export: this collector exports to the %s sink now, from audit entry %lld and "
                  "process row %lld", k->name, (long long)k->done[ST_AUDIT] + 1,
@@ -858,6 +865,9 @@ static void tick(uv_timer_t *t)
     if (ex->file.on && claim(ex, &ex->file, now))
         more |= pump(ex, &ex->file);
     if (ex->syslog.on && claim(ex, &ex->syslog, now)) {
+        /* Connected once this collector exports (not while it waits). */
+        if (ex->syslog.state == SY_IDLE && !uv_is_active((uv_handle_t *)&ex->syslog.retry))
+            syslog_connect(ex);
         syslog_delivery(ex, now); /* before writing more: was the last flushed? */
         more |= pump(ex, &ex->syslog);
     }
@@ -968,6 +978,7 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
         log_info("export: JSON lines to %s from audit entry %lld and process row %lld on",
                  conf->export_file, (long long)k->pos[ST_AUDIT] + 1,
                  (long long)k->pos[ST_PROC] + 1);
+        claim(ex, k, vg_time_mono_ms());
     }
     if (conf->export_syslog && conf->export_syslog[0]) {
         struct sink *k = &ex->syslog;
@@ -993,7 +1004,8 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
         k->retry.data = ex;
         k->on = 1;
         k->state = SY_IDLE;
-        syslog_connect(ex);
+        if (claim(ex, k, vg_time_mono_ms()))
+            syslog_connect(ex);
     }
     uv_timer_init(loop, &ex->timer);
     ex->timer.data = ex;

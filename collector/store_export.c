@@ -176,6 +176,29 @@ int store_export_claim(struct store *s, const char *sink)
     return rc == DB_ROW ? held : db_fail(db, "cannot ask which collector exports");
 }
 
+/* A cursor saved by a collector before 0.1 (or one that reads by id):
+ * rows after its id went out, none with an id above it.  As a (txid, id)
+ * cursor: before the oldest transaction of any row above that id, or of
+ * any still running (it may yet commit one).  Some rows may go out again,
+ * none is skipped. */
+static int cursor_upgrade(struct db *db, int64_t *process_tx, int64_t *process_id)
+{
+    struct db_stmt *st = NULL;
+    int rc;
+
+    if (db_prepare(db, "SELECT least((SELECT txid FROM processes WHERE id > ?1 ORDER BY txid"
+                       " LIMIT 1), pg_snapshot_xmin(pg_current_snapshot()))::text::bigint",
+                   &st) != DB_OK)
+        return db_fail(db, "cannot read the export cursors");
+    db_bind_int64(st, 1, *process_id);
+    if ((rc = db_step(st)) == DB_ROW) {
+        *process_tx = db_column_int64(st, 0);
+        *process_id = 0; /* every row of that transaction */
+    }
+    db_finalize(st);
+    return rc == DB_ROW ? 0 : db_fail(db, "cannot read the export cursors");
+}
+
 int store_export_cursor_get(struct store *s, const char *sink, int64_t *audit_id,
                             int64_t *process_tx, int64_t *process_id)
 {
@@ -198,8 +221,11 @@ int store_export_cursor_get(struct store *s, const char *sink, int64_t *audit_id
         *process_tx = db_column_int64(st, 2);
     }
     db_finalize(st);
-    return rc == DB_ROW || rc == DB_DONE ? 0
-                                                 : db_fail(db, "cannot read the export cursors");
+    if (rc != DB_ROW && rc != DB_DONE)
+        return db_fail(db, "cannot read the export cursors");
+    if (db_kind(db) == DB_PG && *process_tx == 0 && *process_id > 0)
+        return cursor_upgrade(db, process_tx, process_id);
+    return 0;
 }
 
 int store_export_cursor_set(struct store *s, const char *sink, int64_t audit_id,

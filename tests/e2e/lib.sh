@@ -59,8 +59,17 @@ trap cleanup_pids EXIT
 free_port() {
     # Below the kernel's ephemeral range (32768-60999 by default), so that
     # no outgoing connection holds it; and no socket of any state on it.
+    # Tests run side by side (run.sh's lanes) draw from ranges of their
+    # own: one that stops a collector and starts it again on its port
+    # never finds it taken by the other.
+    _lo=10000 _hi=32000
+    if [ -n "${VG_LANE:-}" ] && [ "${VG_LANES:-1}" -gt 1 ]; then
+        _w=$(( (_hi - _lo) / VG_LANES ))
+        _lo=$(( _lo + VG_LANE * _w ))
+        _hi=$(( _lo + _w - 1 ))
+    fi
     while :; do
-        p=$(shuf -i 10000-32000 -n 1)
+        p=$(shuf -i "$_lo-$_hi" -n 1)
         ss -tanH "sport = :$p" | grep -q . || { echo "$p"; return; }
     done
 }

@@ -20,29 +20,52 @@ export VG_BIN="$build" VG_ROOT="$root"
 
 if [ $# -gt 0 ]; then
     tests=""
-    for n in "$@"; do tests="$tests $root/tests/e2e/t_${n#t_}"; tests="${tests%.sh}.sh"; done
+    for n in "$@"; do
+        n=${n#t_}
+        t="$root/tests/e2e/t_${n%.sh}.sh"
+        [ -f "$t" ] || { echo "e2e: no test named ${n%.sh} (tests/e2e/t_*.sh)" >&2; exit 2; }
+        tests="$tests $t"
+    done
 else
     tests=$(ls "$root"/tests/e2e/t_*.sh)
 fi
+
+# Results, one file per test (NAME.st: PASS, FAIL or SKIP; NAME.out: what
+# to print; NAME.pid: its timeout process while it runs), so that tests
+# may run side by side; printed whole, one test at a time, under a lock.
+res=$(mktemp -d /tmp/vg-e2e-run-XXXXXX)
+cleanup() {
+    rm -rf "$res"
+    if [ -n "${VG_PG_DIR:-}" ]; then
+        "$root/tests/pg-server.sh" stop "$VG_PG_DIR/server"
+        rm -rf "$VG_PG_DIR"
+    fi
+}
+trap cleanup EXIT
+# Interrupted: the lanes, and the tests they run (each in a process group
+# of its own under timeout), stop too.
+lanes=""
+stop_all() {
+    trap - INT TERM HUP
+    [ -z "$lanes" ] || kill $lanes 2>/dev/null
+    for f in "$res"/*.pid; do [ -f "$f" ] && kill "$(cat "$f")" 2>/dev/null; done
+    wait
+    exit "$1"
+}
+trap 'stop_all 130' INT
+trap 'stop_all 143' TERM HUP
 
 if [ "${VG_STORE:-sqlite}" = pg ]; then
     VG_PG_DIR=$(mktemp -d /tmp/vg-pg-XXXXXX)
     chmod 711 "$VG_PG_DIR"
     VG_PG_PORT=$(( 50000 + $$ % 9000 ))
     while ss -Hltn "sport = :$VG_PG_PORT" | grep -q .; do VG_PG_PORT=$((VG_PG_PORT + 1)); done
-    "$root/tests/pg-server.sh" start "$VG_PG_DIR/server" "$VG_PG_PORT" >/dev/null || exit 1
+    "$root/tests/pg-server.sh" start "$VG_PG_DIR/server" "$VG_PG_PORT" >/dev/null ||
+        { rm -rf "$VG_PG_DIR"; VG_PG_DIR=""; exit 1; }
     export VG_STORE VG_PG_DIR VG_PG_PORT
     echo "e2e: storing in PostgreSQL on 127.0.0.1:$VG_PG_PORT"
 fi
 
-# Results, one file per test (NAME.st: PASS, FAIL or SKIP; NAME.out: what
-# to print), so that tests may run side by side; printed whole, one test at
-# a time, under a lock.
-res=$(mktemp -d /tmp/vg-e2e-run-XXXXXX)
-trap 'rm -rf "$res"' EXIT
-if [ "${VG_STORE:-sqlite}" = pg ]; then
-    trap 'rm -rf "$res"; "$root/tests/pg-server.sh" stop "$VG_PG_DIR/server"; rm -rf "$VG_PG_DIR"' EXIT
-fi
 
 run_one() {
     t=$1
@@ -55,7 +78,10 @@ run_one() {
     chmod 711 "$tmp"
     start=$(date +%s)
     rc=0
-    (cd "$tmp" && VG_TMP="$tmp" timeout --kill-after=5 "$limit" sh "$t") >"$tmp/test.log" 2>&1 || rc=$?
+    (cd "$tmp" && VG_TMP="$tmp" exec timeout --kill-after=5 "$limit" sh "$t") >"$tmp/test.log" 2>&1 &
+    echo $! >"$res/$name.pid"
+    wait $! || rc=$?
+    rm -f "$res/$name.pid"
     # A test's eBPF pins (lib.sh), even when it was killed by the timeout.
     rm -rf "/sys/fs/bpf/$(basename "$tmp")"-* 2>/dev/null || true
     out=$res/$name.out
@@ -91,6 +117,8 @@ for t in $tests; do
 done
 for t in $serial; do run_one "$t"; done
 lane() {
+    VG_LANE=$1
+    export VG_LANE
     for t in $shared; do
         mkdir "$res/taken-$(basename "$t")" 2>/dev/null && run_one "$t"
     done
@@ -98,10 +126,12 @@ lane() {
 }
 if [ "$jobs" -gt 1 ]; then
     i=0
-    while [ $i -lt "$jobs" ]; do lane & i=$((i + 1)); done
+    # Each lane's tests take ports from a range of their own (free_port).
+    export VG_LANES=$jobs
+    while [ $i -lt "$jobs" ]; do lane $i & lanes="$lanes $!"; i=$((i + 1)); done
     wait
 else
-    lane
+    lane ""
 fi
 
 pass=0 fail=0 skip=0 failed=""

@@ -106,4 +106,20 @@ tx=$(sql c.db "select process_txid from export_cursors where sink = 'file'")
 case $tx in '' | 0 | *[!0-9]*) fail "export cursor's txid: '$tx'" ;; esac
 stop "$C1"
 grep -q "c1/events.jsonl: [0-9]* records written this run" c1.log || fail "c1 did not log what it exported"
+
+# A cursor saved by an earlier version (by id, process_txid '0'): the
+# rows after its id go out, not every row again.
+total=$(wc -l <want.txt)
+last=$(sql c.db "select max(id) from processes")
+sql c.db "update export_cursors set process_txid = '0', process_id = $((last - 10)) where sink = 'file'"
+lines=$(wc -l <c1/events.jsonl)
+start c1b "$COLLECTOR" -c c1.conf
+C1=$LAST_PID
+newer() { tail -n +$((lines + 1)) c1/events.jsonl >newer.jsonl; got newer.jsonl; }
+wait_for 60 "the last 10 rows exported again" '[ "$(newer | awk -v l=$last '"'"'{ sub("proc-", ""); if ($1 > l - 10) n++ } END { print n + 0 }'"'"')" = 10 ]'
+sleep 2
+n=$(newer | wc -l)
+[ "$n" -lt $((total / 2)) ] || fail "an earlier version's cursor sent $n of $total rows again"
+echo "figure: an earlier version's cursor 10 rows from the end: $n rows sent again"
+stop "$C1"
 echo ok
