@@ -2123,8 +2123,8 @@ int store_processes(struct store *s, const char *agent_id, int64_t since_ms, con
 
     db_bind_text(st, 1, agent_id, -1);
     db_bind_int64(st, 2, since_ms);
-    if (exe && exe[0])
-        db_bind_blob(st, 3, exe, (int)strlen(exe));
+    /* No exe: a NULL of its type (PostgreSQL cannot tell ?3's from "?3 IS NULL"). */
+    db_bind_blob(st, 3, exe && exe[0] ? exe : NULL, exe ? (int)strlen(exe) : 0);
     db_bind_int64(st, 4, pid);
     db_bind_int64(st, 5, limit ? (int64_t)limit : INT64_MAX); /* no limit: LIMIT -1 is SQLite only */
     while ((rc = db_step(st)) == DB_ROW) {
