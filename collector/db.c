@@ -980,6 +980,15 @@ int db_rows_blob(struct db_rows *r, int i, const void *v, int n)
     return rows_add(r, i, 'b', v, v ? (size_t)n : 0);
 }
 
+int db_rows_null(struct db_rows *r, int i)
+{
+    if (r->d->kind == DB_SQLITE)
+        return db_bind_null(lite_row(r), i);
+    if (i < 1 || i > r->ncols)
+        return rows_add(r, i, '?', NULL, 0);
+    return rows_add(r, i, r->types[i - 1], NULL, 0);
+}
+
 int db_rows_end(struct db_rows *r)
 {
     if (r->d->kind == DB_SQLITE) {
@@ -992,18 +1001,22 @@ int db_rows_end(struct db_rows *r)
         db_rows_discard(r);
         return r->d->last_class = rc;
     }
+    /* (A column may be filled for all rows later, before the flush.) */
     for (int i = 0; i < r->ncols; i++) {
-        if (r->count[i] != r->n + 1) {
-            snprintf(r->d->err, sizeof(r->d->err), "db_rows: row %d has %s column %d", r->n,
-                     r->count[i] <= r->n ? "no" : "more than one", i + 1);
+        if (r->count[i] > r->n + 1) {
+            snprintf(r->d->err, sizeof(r->d->err), "db_rows: row %d has column %d twice", r->n,
+                     i + 1);
             db_rows_discard(r);
             return r->d->last_class = DB_ERROR;
         }
     }
     r->n++;
-    if (r->n >= r->max_rows || r->bytes >= DB_ROWS_FLUSH_BYTES)
-        return db_rows_flush(r);
     return DB_DONE;
+}
+
+int db_rows_full(const struct db_rows *r)
+{
+    return r->n >= r->max_rows || r->bytes >= DB_ROWS_FLUSH_BYTES;
 }
 
 int db_rows_flush(struct db_rows *r)
@@ -1015,6 +1028,14 @@ int db_rows_flush(struct db_rows *r)
 
     if (r->d->kind == DB_SQLITE || r->n == 0)
         return DB_DONE;
+    for (int i = 0; i < r->ncols; i++) {
+        if (r->count[i] != r->n) {
+            snprintf(r->d->err, sizeof(r->d->err), "db_rows: %d values of column %d for %d rows",
+                     r->count[i], i + 1, r->n);
+            db_rows_discard(r);
+            return r->d->last_class = DB_ERROR;
+        }
+    }
     db_reset(r->many);
     db_clear_bindings(r->many);
     for (int i = 0; i < r->ncols && rc == DB_DONE; i++) {

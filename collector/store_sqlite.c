@@ -608,13 +608,17 @@ static const char pg_events_many[] =
 static const char pg_execs_many[] =
     "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
     " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
-    " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked)"
+    " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked,"
+    " exit_ms, exit_code, signal, core_dumped, lifetime_ns)"
     " SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::bigint[],"
     " ?5::bigint[], ?6::bigint[], ?7::bigint[], ?8::bigint[], ?9::bigint[], ?10::text[],"
     " ?11::bytea[], ?12::bytea[], ?13::bigint[], ?14::bytea[], ?15::bytea[], ?16::text[],"
     " ?17::bigint[], ?18::text[], ?19::bigint[], ?20::bigint[], ?21::bigint[], ?22::text[],"
-    " ?23::text[], ?24::bigint[], ?25::text[], ?26::bigint[])";
-#define EXEC_TYPES "iiiiiiiiitbbibbtitiiittiti"
+    " ?23::text[], ?24::bigint[], ?25::text[], ?26::bigint[], ?27::bigint[], ?28::bigint[],"
+    " ?29::bigint[], ?30::bigint[], ?31::bigint[])";
+/* ... and ?27-?31, what Q_PROC_EXIT would set: an exit of the same batch
+ * whose exec is gathered is applied to the gathered row (apply_exit). */
+#define EXEC_TYPES "iiiiiiiiitbbibbtitiiittiti" "iiiii"
 /* Rows of one statement at most: a batch of the agent's (100 events by
  * default) goes in one. */
 #define ROWS_MAX 256
@@ -926,8 +930,15 @@ struct store {
     struct db_stmt *q[Q_COUNT];
     struct db_stmt *notify; /* PostgreSQL: pg_notify, prepared at first use */
     /* A batch's events and execs, gathered (PostgreSQL) until the batch
-     * ends or an exit must find its exec; empty between batches. */
+     * ends or ROWS_MAX of them; empty between batches. */
     struct db_rows *events, *execs;
+    /* PostgreSQL: what an exit looks for in each exec gathered, and what
+     * it sets there (the exit columns of pg_execs_many). */
+    struct gathered_exec {
+        int64_t host_id, pid, start_boot_ns;
+        int exited;
+        int64_t exit_ms, exit_code, signal, core_dumped, lifetime_ns;
+    } *gathered;
     char path[512];
     char err[256]; /* the last failure, for store_last_error() */
 };
@@ -1231,6 +1242,10 @@ prepare:
                  db_errmsg(s->db));
         goto fail;
     }
+    if (db_kind(s->db) == DB_PG && !(s->gathered = calloc(ROWS_MAX, sizeof(*s->gathered)))) {
+        snprintf(err, errlen, "database %s: out of memory", path);
+        goto fail;
+    }
     *out = s;
     return 0;
 fail:
@@ -1249,6 +1264,7 @@ void store_close(struct store *s)
         return;
     db_rows_finalize(s->events);
     db_rows_finalize(s->execs);
+    free(s->gathered);
     for (int i = 0; i < Q_COUNT; i++)
         db_finalize(s->q[i]);
     if (s->notify)
@@ -1868,8 +1884,29 @@ static void row_bytes(struct db_rows *r, int i, const ProtobufCBinaryData *d)
     db_rows_blob(r, i, d->len ? d->data : NULL, (int)d->len);
 }
 
+/* PostgreSQL: the execs gathered, stored, with the exits applied to them. */
+static int execs_flush(struct store *s)
+{
+    int n = db_rows_pending(s->execs);
+
+    for (int k = 0; k < n; k++) {
+        const struct gathered_exec *g = &s->gathered[k];
+        if (g->exited) {
+            db_rows_int64(s->execs, 27, g->exit_ms);
+            db_rows_int64(s->execs, 28, g->exit_code);
+            db_rows_int64(s->execs, 29, g->signal);
+            db_rows_int64(s->execs, 30, g->core_dumped);
+            db_rows_int64(s->execs, 31, g->lifetime_ns);
+        } else {
+            for (int i = 27; i <= 31; i++)
+                db_rows_null(s->execs, i);
+        }
+    }
+    return db_rows_flush(s->execs) == DB_DONE ? 0 : db_err(s, "cannot store execs");
+}
+
 /* A row of Q_PROC_EXEC, stored now (SQLite) or with the batch's other
- * execs (PostgreSQL: before an exit looks for it, at the latest when the
+ * execs (PostgreSQL: when ROWS_MAX are gathered, at the latest when the
  * batch ends). */
 static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__ProcessExec *x,
                       int64_t event_ms, int64_t recv_ms)
@@ -1923,7 +1960,16 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
     db_rows_int64(r, 24, recv_ms);
     row_text(r, 25, x->hash_note);
     db_rows_int64(r, 26, x->forked);
+    if (s->gathered) {
+        struct gathered_exec *g = &s->gathered[db_rows_pending(r)];
+        memset(g, 0, sizeof(*g));
+        g->host_id = host_id;
+        g->pid = x->pid;
+        g->start_boot_ns = (int64_t)x->start_boot_ns;
+    }
     rc = db_rows_end(r) == DB_DONE ? 0 : db_err(s, "cannot store exec");
+    if (rc == 0 && db_rows_full(r))
+        rc = execs_flush(s);
 out:
     vg_buf_free(&argv);
     vg_buf_free(&unk);
@@ -1935,9 +1981,23 @@ static int apply_exit(struct store *s, int64_t host_id, const Vigil__V1__Process
 {
     struct db_stmt *st;
 
-    /* The exec may be among those gathered. */
-    if (db_rows_pending(s->execs) && db_rows_flush(s->execs) != DB_DONE)
-        return db_err(s, "cannot store execs");
+    /* Q_PROC_EXIT's row among the execs gathered, not yet stored: the
+     * latest of that process without an exit (they come after every row
+     * stored, as their ids will).  Found, the exit is stored with it;
+     * else no gathered row can be Q_PROC_EXIT's, and it runs now. */
+    for (int k = s->gathered ? db_rows_pending(s->execs) - 1 : -1; k >= 0; k--) {
+        struct gathered_exec *g = &s->gathered[k];
+        if (g->host_id != host_id || g->pid != x->pid || g->exited ||
+            (x->start_boot_ns && g->start_boot_ns != (int64_t)x->start_boot_ns))
+            continue;
+        g->exited = 1;
+        g->exit_ms = t;
+        g->exit_code = x->exit_code;
+        g->signal = x->signal;
+        g->core_dumped = x->core_dumped;
+        g->lifetime_ns = (int64_t)x->lifetime_ns;
+        return 0;
+    }
     st = q(s, Q_PROC_EXIT);
     db_bind_int64(st, 1, host_id);
     db_bind_int64(st, 2, x->pid);
@@ -2718,7 +2778,8 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
         db_rows_int64(s->events, 5, e->time_ms);
         db_rows_int64(s->events, 6, recv_ms);
         db_rows_blob(s->events, 7, body.data ? (const void *)body.data : "", (int)body.len);
-        if (db_rows_end(s->events) != DB_DONE) {
+        if (db_rows_end(s->events) != DB_DONE ||
+            (db_rows_full(s->events) && db_rows_flush(s->events) != DB_DONE)) {
             rc = db_err(s, "cannot store event");
             break;
         }
@@ -2759,8 +2820,8 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
      * before its stream moves on. */
     if (rc == 0 && db_rows_flush(s->events) != DB_DONE)
         rc = db_err(s, "cannot store events");
-    if (rc == 0 && db_rows_flush(s->execs) != DB_DONE)
-        rc = db_err(s, "cannot store execs");
+    if (rc == 0 && s->gathered)
+        rc = execs_flush(s);
     if (rc) {
         db_rows_discard(s->events);
         db_rows_discard(s->execs);
