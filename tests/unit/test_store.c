@@ -872,7 +872,7 @@ static int rows_cb(void *ctx, const struct store_proc *p)
     r->p[r->n].comm_null = p->comm == NULL;
     snprintf(r->p[r->n].comm, sizeof(r->p[r->n].comm), "%s", p->comm ? p->comm : "");
     r->p[r->n].exe_len = p->exe_len;
-    if (p->exe_len <= sizeof(r->p[r->n].exe))
+    if (p->exe && p->exe_len <= sizeof(r->p[r->n].exe))
         memcpy(r->p[r->n].exe, p->exe, p->exe_len);
     r->n++;
     return 0;
