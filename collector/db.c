@@ -17,7 +17,9 @@
 #include <libpq-fe.h>
 #include <sqlite3.h>
 
+#include "buf.h"
 #include "db.h"
+#include "err.h"
 #include "util.h"
 
 /* PostgreSQL type OIDs (pg_type.dat); libpq does not export them. */
@@ -774,4 +776,306 @@ int db_column_bytes(struct db_stmt *st, int i)
         return n >= 2 ? (n - 2) / 2 : 0;
     }
     return PQgetlength(st->res, st->row, i);
+}
+
+/* ---- many rows ---- */
+
+#define OID_BYTEA_ARRAY 1001
+#define OID_TEXT_ARRAY 1009
+#define OID_INT8_ARRAY 1016
+/* The most one column array holds: a flush at DB_ROWS_FLUSH_BYTES, plus
+ * the largest single value (an event body, at most 16 MiB). */
+#define DB_ROWS_COL_MAX (64u << 20)
+
+/* A column array in PostgreSQL's binary array format (array_send):
+ *
+ *   +-------+-------+--------+-------+--------+---------------------+
+ *   | ndim  | flags | elem   | count | lbound | elements...         |
+ *   | = 1   | nulls | type   |       | = 1    | len (-1: NULL), data|
+ *   +-------+-------+--------+-------+--------+---------------------+
+ *     int32   int32   OID      int32   int32    int32 + len bytes each
+ *
+ * all big-endian; the header is written when the column is bound. */
+#define ARRAY_HDR 20
+
+struct db_rows {
+    struct db *d;
+    struct db_stmt *one;  /* SQLite: borrowed */
+    struct db_stmt *many; /* PostgreSQL */
+    int ncols, max_rows;
+    int n;                /* rows ended, not yet stored */
+    int in_row;           /* SQLite: a row's first column is bound */
+    int failed;           /* a value of the row could not be added: its class */
+    size_t bytes;         /* values gathered */
+    char *types;
+    struct vg_buf *cols;
+    int *count;           /* values of each column gathered */
+    unsigned char *nulls; /* a column holds a NULL */
+};
+
+int db_rows_prepare(struct db *d, struct db_stmt *one, const char *many, const char *types,
+                    int max_rows, struct db_rows **out)
+{
+    struct db_rows *r = calloc(1, sizeof(*r));
+    int n = (int)strlen(types);
+
+    *out = NULL;
+    if (!r)
+        goto oom;
+    r->d = d;
+    r->one = one;
+    r->ncols = n;
+    r->max_rows = max_rows > 0 ? max_rows : 1;
+    if (d->kind == DB_SQLITE) {
+        *out = r;
+        return DB_OK;
+    }
+    r->types = strdup(types);
+    r->cols = calloc((size_t)n, sizeof(*r->cols));
+    r->count = calloc((size_t)n, sizeof(*r->count));
+    r->nulls = calloc((size_t)n, 1);
+    if (!r->types || !r->cols || !r->count || !r->nulls)
+        goto oom;
+    for (int i = 0; i < n; i++) {
+        if (types[i] != 'i' && types[i] != 't' && types[i] != 'b') {
+            snprintf(d->err, sizeof(d->err), "db_rows: column type '%c' unknown", types[i]);
+            db_rows_finalize(r);
+            return DB_ERROR;
+        }
+        vg_buf_init(&r->cols[i], DB_ROWS_COL_MAX);
+    }
+    if (db_prepare(d, many, &r->many) != DB_OK) {
+        db_rows_finalize(r);
+        return DB_ERROR;
+    }
+    if (r->many->nparams != n) {
+        snprintf(d->err, sizeof(d->err), "db_rows: %d columns, %d parameters in: %.200s", n,
+                 r->many->nparams, many);
+        db_rows_finalize(r);
+        return DB_ERROR;
+    }
+    *out = r;
+    return DB_OK;
+oom:
+    snprintf(d->err, sizeof(d->err), "out of memory");
+    db_rows_finalize(r);
+    return DB_ERROR;
+}
+
+void db_rows_finalize(struct db_rows *r)
+{
+    if (!r)
+        return;
+    db_finalize(r->many);
+    for (int i = 0; r->cols && i < r->ncols; i++)
+        vg_buf_free(&r->cols[i]);
+    free(r->cols);
+    free(r->count);
+    free(r->nulls);
+    free(r->types);
+    free(r);
+}
+
+static void put32(unsigned char *p, uint32_t v)
+{
+    p[0] = (unsigned char)(v >> 24);
+    p[1] = (unsigned char)(v >> 16);
+    p[2] = (unsigned char)(v >> 8);
+    p[3] = (unsigned char)v;
+}
+
+/* SQLite: the statement of a new row starts clean. */
+static struct db_stmt *lite_row(struct db_rows *r)
+{
+    if (!r->in_row) {
+        db_reset(r->one);
+        db_clear_bindings(r->one);
+        r->in_row = 1;
+    }
+    return r->one;
+}
+
+/* PostgreSQL: one value (v NULL: a NULL) appended to column i's array. */
+static int rows_add(struct db_rows *r, int i, char type, const void *v, size_t n)
+{
+    static const unsigned char hdr[ARRAY_HDR];
+    struct vg_buf *b;
+    unsigned char len[4];
+    int rc;
+
+    if (i < 1 || i > r->ncols || r->types[i - 1] != type) {
+        snprintf(r->d->err, sizeof(r->d->err), "db_rows: no column %d of type '%c'", i, type);
+        if (!r->failed)
+            r->failed = DB_ERROR;
+        return r->d->last_class = DB_ERROR;
+    }
+    b = &r->cols[i - 1];
+    if (n > INT32_MAX) {
+        rc = VG_ETOOBIG;
+        goto fail;
+    }
+    if (b->len == 0 && (rc = vg_buf_append(b, hdr, sizeof(hdr))) != 0)
+        goto fail;
+    put32(len, v ? (uint32_t)n : 0xffffffffu);
+    if ((rc = vg_buf_reserve(b, 4 + (v ? n : 0))) != 0)
+        goto fail;
+    vg_buf_append(b, len, 4);
+    if (v && n)
+        vg_buf_append(b, v, n);
+    if (!v)
+        r->nulls[i - 1] = 1;
+    r->count[i - 1]++;
+    r->bytes += 4 + (v ? n : 0);
+    return DB_OK;
+fail:
+    snprintf(r->d->err, sizeof(r->d->err), "db_rows: a value of %zu bytes: %s", n,
+             rc == VG_ETOOBIG ? "over the gathering limit" : "out of memory");
+    if (!r->failed)
+        r->failed = rc == VG_ETOOBIG ? DB_TOOBIG : DB_ERROR;
+    return r->d->last_class = r->failed;
+}
+
+int db_rows_int64(struct db_rows *r, int i, int64_t v)
+{
+    unsigned char b[8];
+    uint64_t u = (uint64_t)v;
+
+    if (r->d->kind == DB_SQLITE)
+        return db_bind_int64(lite_row(r), i, v);
+    for (int k = 7; k >= 0; k--, u >>= 8)
+        b[k] = (unsigned char)u;
+    return rows_add(r, i, 'i', b, sizeof(b));
+}
+
+int db_rows_text(struct db_rows *r, int i, const char *v, int n)
+{
+    size_t len, fixed_len;
+    char *fixed;
+    int rc;
+
+    if (r->d->kind == DB_SQLITE)
+        return db_bind_text(lite_row(r), i, v, n);
+    if (!v)
+        return rows_add(r, i, 't', NULL, 0);
+    /* Not UTF-8: as db_bind_text() (the server refuses such text). */
+    len = n < 0 ? strlen(v) : (size_t)n;
+    fixed = vg_utf8_replace(v, len, &fixed_len);
+    if (!fixed && fixed_len == 0)
+        return rows_add(r, i, 't', v, len);
+    if (!fixed) {
+        snprintf(r->d->err, sizeof(r->d->err), "out of memory");
+        if (!r->failed)
+            r->failed = DB_ERROR;
+        return r->d->last_class = DB_ERROR;
+    }
+    rc = rows_add(r, i, 't', fixed, fixed_len);
+    free(fixed);
+    return rc;
+}
+
+int db_rows_blob(struct db_rows *r, int i, const void *v, int n)
+{
+    if (r->d->kind == DB_SQLITE)
+        return db_bind_blob(lite_row(r), i, v, n);
+    return rows_add(r, i, 'b', v, v ? (size_t)n : 0);
+}
+
+int db_rows_null(struct db_rows *r, int i)
+{
+    if (r->d->kind == DB_SQLITE)
+        return db_bind_null(lite_row(r), i);
+    if (i < 1 || i > r->ncols)
+        return rows_add(r, i, '?', NULL, 0);
+    return rows_add(r, i, r->types[i - 1], NULL, 0);
+}
+
+int db_rows_end(struct db_rows *r)
+{
+    if (r->d->kind == DB_SQLITE) {
+        r->in_row = 0;
+        return db_step(r->one);
+    }
+    if (r->failed) {
+        /* d->err still says why (nothing ran since). */
+        int rc = r->failed;
+        db_rows_discard(r);
+        return r->d->last_class = rc;
+    }
+    /* (A column may be filled for all rows later, before the flush.) */
+    for (int i = 0; i < r->ncols; i++) {
+        if (r->count[i] > r->n + 1) {
+            snprintf(r->d->err, sizeof(r->d->err), "db_rows: row %d has column %d twice", r->n,
+                     i + 1);
+            db_rows_discard(r);
+            return r->d->last_class = DB_ERROR;
+        }
+    }
+    r->n++;
+    return DB_DONE;
+}
+
+int db_rows_full(const struct db_rows *r)
+{
+    return r->n >= r->max_rows || r->bytes >= DB_ROWS_FLUSH_BYTES;
+}
+
+int db_rows_flush(struct db_rows *r)
+{
+    static const Oid elem[] = { ['i'] = OID_INT8, ['t'] = OID_TEXT, ['b'] = OID_BYTEA };
+    static const Oid arr[] = { ['i'] = OID_INT8_ARRAY, ['t'] = OID_TEXT_ARRAY,
+                               ['b'] = OID_BYTEA_ARRAY };
+    int rc = DB_DONE;
+
+    if (r->d->kind == DB_SQLITE || r->n == 0)
+        return DB_DONE;
+    for (int i = 0; i < r->ncols; i++) {
+        if (r->count[i] != r->n) {
+            snprintf(r->d->err, sizeof(r->d->err), "db_rows: %d values of column %d for %d rows",
+                     r->count[i], i + 1, r->n);
+            db_rows_discard(r);
+            return r->d->last_class = DB_ERROR;
+        }
+    }
+    db_reset(r->many);
+    db_clear_bindings(r->many);
+    for (int i = 0; i < r->ncols && rc == DB_DONE; i++) {
+        struct vg_buf *b = &r->cols[i];
+        unsigned char t = (unsigned char)r->types[i];
+        put32(b->data, 1);
+        put32(b->data + 4, r->nulls[i]);
+        put32(b->data + 8, elem[t]);
+        put32(b->data + 12, (uint32_t)r->n);
+        put32(b->data + 16, 1);
+        if (pg_bind_str(r->many, i + 1, (const char *)b->data, b->len, 1, arr[t]) != DB_OK) {
+            snprintf(r->d->err, sizeof(r->d->err), "out of memory");
+            rc = r->d->last_class = DB_ERROR;
+        }
+    }
+    if (rc == DB_DONE)
+        rc = db_step(r->many);
+    db_reset(r->many);
+    db_clear_bindings(r->many);
+    db_rows_discard(r);
+    return rc;
+}
+
+void db_rows_discard(struct db_rows *r)
+{
+    if (r->d->kind == DB_SQLITE) {
+        r->in_row = 0;
+        return;
+    }
+    for (int i = 0; i < r->ncols; i++) {
+        vg_buf_reset(&r->cols[i]);
+        r->count[i] = 0;
+        r->nulls[i] = 0;
+    }
+    r->n = 0;
+    r->bytes = 0;
+    r->failed = 0;
+}
+
+int db_rows_pending(const struct db_rows *r)
+{
+    return r->n;
 }

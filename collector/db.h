@@ -116,4 +116,53 @@ const char *db_column_text(struct db_stmt *st, int i);
 const void *db_column_blob(struct db_stmt *st, int i);
 int db_column_bytes(struct db_stmt *st, int i);
 
+/* ---- many rows into one table ----
+ * A row per round trip is what PostgreSQL ingest spends its time on (the
+ * client waits, the server starts an executor and routes to a partition
+ * per statement), so rows of one table are gathered and stored together:
+ *   SQLite      one (INSERT ... VALUES(?1, ..., ?n), the caller's, borrowed)
+ *               runs for each row at db_rows_end(), as before;
+ *   PostgreSQL  each column's values gather in an array (binary array
+ *               format), and many (INSERT ... SELECT * FROM unnest(?1, ...,
+ *               ?n), a parameter per column array) runs at db_rows_flush(),
+ *               once for all the rows gathered; the caller flushes when
+ *               db_rows_full() says so, or when it must.
+ * Rows go in the order they were ended (unnest keeps it, so ids the table
+ * assigns rise with it).  A statement that reads the table must come after
+ * db_rows_flush() to see the rows gathered.  types has a letter per column:
+ * 'i' bigint, 't' text, 'b' bytea.  On PostgreSQL, many may have more
+ * columns than one (values the caller learns only after db_rows_end():
+ * added at the latest before db_rows_flush(), which checks every column
+ * has a value for every row). */
+struct db_rows;
+
+#define DB_ROWS_FLUSH_BYTES (4u << 20)
+
+/* Returns 0 or DB_ERROR with db_errmsg(); *out is freed by db_rows_finalize()
+ * (before one). */
+int db_rows_prepare(struct db *d, struct db_stmt *one, const char *many, const char *types,
+                    int max_rows, struct db_rows **out);
+void db_rows_finalize(struct db_rows *r);
+/* Column i (from 1) of the row being made; text and blobs are copied, a
+ * NULL v is a NULL.  Text that is not UTF-8 is stored as db_bind_text()
+ * stores it. */
+int db_rows_int64(struct db_rows *r, int i, int64_t v);
+int db_rows_text(struct db_rows *r, int i, const char *v, int n);
+int db_rows_blob(struct db_rows *r, int i, const void *v, int n);
+int db_rows_null(struct db_rows *r, int i);
+/* The row is complete (SQLite: stored).  DB_DONE, or an error class (the
+ * row, or those gathered with it, not stored: the transaction is to be
+ * rolled back). */
+int db_rows_end(struct db_rows *r);
+/* 1 when max_rows rows or DB_ROWS_FLUSH_BYTES of values are gathered:
+ * time to flush.  Always 0 for SQLite. */
+int db_rows_full(const struct db_rows *r);
+/* Stores the rows gathered (none: nothing is run).  DB_DONE or an error
+ * class; the rows are gone from r either way. */
+int db_rows_flush(struct db_rows *r);
+/* Drops the rows gathered and not stored (after a failure). */
+void db_rows_discard(struct db_rows *r);
+/* Rows gathered, not yet stored. */
+int db_rows_pending(const struct db_rows *r);
+
 #endif

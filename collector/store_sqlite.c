@@ -597,6 +597,32 @@ static const char *const queries[Q_COUNT] = {
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
 };
 
+/* PostgreSQL: Q_EVENT_INSERT and Q_PROC_EXEC for many rows at once (db.h,
+ * db_rows): a parameter per column, each an array of that column's
+ * values, the columns in the order of the one-row statement. */
+static const char pg_events_many[] =
+    "INSERT INTO events(host_id, seq, idx, kind, time_ms, recv_time_ms, body)"
+    " SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::text[], ?5::bigint[],"
+    " ?6::bigint[], ?7::bytea[])";
+#define EVENT_TYPES "iiitiib"
+static const char pg_execs_many[] =
+    "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
+    " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
+    " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked,"
+    " exit_ms, exit_code, signal, core_dumped, lifetime_ns)"
+    " SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::bigint[],"
+    " ?5::bigint[], ?6::bigint[], ?7::bigint[], ?8::bigint[], ?9::bigint[], ?10::text[],"
+    " ?11::bytea[], ?12::bytea[], ?13::bigint[], ?14::bytea[], ?15::bytea[], ?16::text[],"
+    " ?17::bigint[], ?18::text[], ?19::bigint[], ?20::bigint[], ?21::bigint[], ?22::text[],"
+    " ?23::text[], ?24::bigint[], ?25::text[], ?26::bigint[], ?27::bigint[], ?28::bigint[],"
+    " ?29::bigint[], ?30::bigint[], ?31::bigint[])";
+/* ... and ?27-?31, what Q_PROC_EXIT would set: an exit of the same batch
+ * whose exec is gathered is applied to the gathered row (apply_exit). */
+#define EXEC_TYPES "iiiiiiiiitbbibbtitiiittiti" "iiiii"
+/* Rows of one statement at most: a batch of the agent's (100 events by
+ * default) goes in one. */
+#define ROWS_MAX 256
+
 static const char schema[] =
     "CREATE TABLE IF NOT EXISTS meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);"
     "CREATE TABLE IF NOT EXISTS hosts("
@@ -903,6 +929,16 @@ struct store {
     int64_t partitions_retired_ms; /* PostgreSQL: when old partitions were last looked at */
     struct db_stmt *q[Q_COUNT];
     struct db_stmt *notify; /* PostgreSQL: pg_notify, prepared at first use */
+    /* A batch's events and execs, gathered (PostgreSQL) until the batch
+     * ends or ROWS_MAX of them; empty between batches. */
+    struct db_rows *events, *execs;
+    /* PostgreSQL: what an exit looks for in each exec gathered, and what
+     * it sets there (the exit columns of pg_execs_many). */
+    struct gathered_exec {
+        int64_t host_id, pid, start_boot_ns;
+        int exited;
+        int64_t exit_ms, exit_code, signal, core_dumped, lifetime_ns;
+    } *gathered;
     char path[512];
     char err[256]; /* the last failure, for store_last_error() */
 };
@@ -1198,6 +1234,18 @@ prepare:
             goto fail;
         }
     }
+    if (db_rows_prepare(s->db, s->q[Q_EVENT_INSERT], pg_events_many, EVENT_TYPES, ROWS_MAX,
+                        &s->events) != DB_OK ||
+        db_rows_prepare(s->db, s->q[Q_PROC_EXEC], pg_execs_many, EXEC_TYPES, ROWS_MAX,
+                        &s->execs) != DB_OK) {
+        snprintf(err, errlen, "database %s: cannot prepare the multi-row inserts: %s", path,
+                 db_errmsg(s->db));
+        goto fail;
+    }
+    if (db_kind(s->db) == DB_PG && !(s->gathered = calloc(ROWS_MAX, sizeof(*s->gathered)))) {
+        snprintf(err, errlen, "database %s: out of memory", path);
+        goto fail;
+    }
     *out = s;
     return 0;
 fail:
@@ -1214,6 +1262,9 @@ void store_close(struct store *s)
 {
     if (!s)
         return;
+    db_rows_finalize(s->events);
+    db_rows_finalize(s->execs);
+    free(s->gathered);
     for (int i = 0; i < Q_COUNT; i++)
         db_finalize(s->q[i]);
     if (s->notify)
@@ -1822,10 +1873,45 @@ static void bind_bytes(struct db_stmt *st, int i, const ProtobufCBinaryData *d)
     db_bind_blob(st, i, d->len ? d->data : NULL, (int)d->len);
 }
 
+/* bind_text and bind_bytes for a row of many. */
+static void row_text(struct db_rows *r, int i, const char *v)
+{
+    db_rows_text(r, i, v && v[0] ? v : NULL, -1);
+}
+
+static void row_bytes(struct db_rows *r, int i, const ProtobufCBinaryData *d)
+{
+    db_rows_blob(r, i, d->len ? d->data : NULL, (int)d->len);
+}
+
+/* PostgreSQL: the execs gathered, stored, with the exits applied to them. */
+static int execs_flush(struct store *s)
+{
+    int n = db_rows_pending(s->execs);
+
+    for (int k = 0; k < n; k++) {
+        const struct gathered_exec *g = &s->gathered[k];
+        if (g->exited) {
+            db_rows_int64(s->execs, 27, g->exit_ms);
+            db_rows_int64(s->execs, 28, g->exit_code);
+            db_rows_int64(s->execs, 29, g->signal);
+            db_rows_int64(s->execs, 30, g->core_dumped);
+            db_rows_int64(s->execs, 31, g->lifetime_ns);
+        } else {
+            for (int i = 27; i <= 31; i++)
+                db_rows_null(s->execs, i);
+        }
+    }
+    return db_rows_flush(s->execs) == DB_DONE ? 0 : db_err(s, "cannot store execs");
+}
+
+/* A row of Q_PROC_EXEC, stored now (SQLite) or with the batch's other
+ * execs (PostgreSQL: when ROWS_MAX are gathered, at the latest when the
+ * batch ends). */
 static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__ProcessExec *x,
                       int64_t event_ms, int64_t recv_ms)
 {
-    struct db_stmt *st = q(s, Q_PROC_EXEC);
+    struct db_rows *r = s->execs;
     struct vg_buf argv, unk;
     int rc;
 
@@ -1846,35 +1932,44 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
         rc = vg_buf_append(&unk, "", 1);
     if (rc)
         goto out;
-    db_bind_int64(st, 1, host_id);
-    db_bind_int64(st, 2, x->pid);
-    db_bind_int64(st, 3, x->ppid);
-    db_bind_int64(st, 4, x->uid);
-    db_bind_int64(st, 5, x->euid);
-    db_bind_int64(st, 6, x->gid);
-    db_bind_int64(st, 7, x->egid);
-    db_bind_int64(st, 8, x->login_uid);
-    db_bind_int64(st, 9, x->session_id);
-    bind_text(st, 10, x->comm);
-    bind_bytes(st, 11, &x->exe_path);
-    db_bind_blob(st, 12, argv.data ? (const void *)argv.data : "", (int)argv.len);
-    db_bind_int64(st, 13, x->argv_truncated);
-    bind_bytes(st, 14, &x->cwd);
-    bind_bytes(st, 15, &x->parent_exe);
-    bind_text(st, 16, x->container_id);
-    db_bind_int64(st, 17, (int64_t)x->cgroup_id);
-    bind_text(st, 18, x->exe_sha256);
-    db_bind_int64(st, 19, (int64_t)x->start_boot_ns);
+    db_rows_int64(r, 1, host_id);
+    db_rows_int64(r, 2, x->pid);
+    db_rows_int64(r, 3, x->ppid);
+    db_rows_int64(r, 4, x->uid);
+    db_rows_int64(r, 5, x->euid);
+    db_rows_int64(r, 6, x->gid);
+    db_rows_int64(r, 7, x->egid);
+    db_rows_int64(r, 8, x->login_uid);
+    db_rows_int64(r, 9, x->session_id);
+    row_text(r, 10, x->comm);
+    row_bytes(r, 11, &x->exe_path);
+    db_rows_blob(r, 12, argv.data ? (const void *)argv.data : "", (int)argv.len);
+    db_rows_int64(r, 13, x->argv_truncated);
+    row_bytes(r, 14, &x->cwd);
+    row_bytes(r, 15, &x->parent_exe);
+    row_text(r, 16, x->container_id);
+    db_rows_int64(r, 17, (int64_t)x->cgroup_id);
+    row_text(r, 18, x->exe_sha256);
+    db_rows_int64(r, 19, (int64_t)x->start_boot_ns);
     /* A start the source could not see (netlink, process gone): the
      * event's time, so that time queries and retention still find it. */
-    db_bind_int64(st, 20, x->start_time_ms ? x->start_time_ms : event_ms);
-    db_bind_int64(st, 21, x->similar);
-    bind_text(st, 22, (const char *)unk.data);
-    bind_text(st, 23, x->source);
-    db_bind_int64(st, 24, recv_ms);
-    bind_text(st, 25, x->hash_note);
-    db_bind_int64(st, 26, x->forked);
-    rc = step_done(s, st, "cannot store exec");
+    db_rows_int64(r, 20, x->start_time_ms ? x->start_time_ms : event_ms);
+    db_rows_int64(r, 21, x->similar);
+    row_text(r, 22, (const char *)unk.data);
+    row_text(r, 23, x->source);
+    db_rows_int64(r, 24, recv_ms);
+    row_text(r, 25, x->hash_note);
+    db_rows_int64(r, 26, x->forked);
+    if (s->gathered) {
+        struct gathered_exec *g = &s->gathered[db_rows_pending(r)];
+        memset(g, 0, sizeof(*g));
+        g->host_id = host_id;
+        g->pid = x->pid;
+        g->start_boot_ns = (int64_t)x->start_boot_ns;
+    }
+    rc = db_rows_end(r) == DB_DONE ? 0 : db_err(s, "cannot store exec");
+    if (rc == 0 && db_rows_full(r))
+        rc = execs_flush(s);
 out:
     vg_buf_free(&argv);
     vg_buf_free(&unk);
@@ -1884,7 +1979,26 @@ out:
 static int apply_exit(struct store *s, int64_t host_id, const Vigil__V1__ProcessExit *x,
                       int64_t t)
 {
-    struct db_stmt *st = q(s, Q_PROC_EXIT);
+    struct db_stmt *st;
+
+    /* Q_PROC_EXIT's row among the execs gathered, not yet stored: the
+     * latest of that process without an exit (they come after every row
+     * stored, as their ids will).  Found, the exit is stored with it;
+     * else no gathered row can be Q_PROC_EXIT's, and it runs now. */
+    for (int k = s->gathered ? db_rows_pending(s->execs) - 1 : -1; k >= 0; k--) {
+        struct gathered_exec *g = &s->gathered[k];
+        if (g->host_id != host_id || g->pid != x->pid || g->exited ||
+            (x->start_boot_ns && g->start_boot_ns != (int64_t)x->start_boot_ns))
+            continue;
+        g->exited = 1;
+        g->exit_ms = t;
+        g->exit_code = x->exit_code;
+        g->signal = x->signal;
+        g->core_dumped = x->core_dumped;
+        g->lifetime_ns = (int64_t)x->lifetime_ns;
+        return 0;
+    }
+    st = q(s, Q_PROC_EXIT);
     db_bind_int64(st, 1, host_id);
     db_bind_int64(st, 2, x->pid);
     db_bind_int64(st, 3, (int64_t)x->start_boot_ns);
@@ -2069,8 +2183,8 @@ int store_processes(struct store *s, const char *agent_id, int64_t since_ms, con
 
     db_bind_text(st, 1, agent_id, -1);
     db_bind_int64(st, 2, since_ms);
-    if (exe && exe[0])
-        db_bind_blob(st, 3, exe, (int)strlen(exe));
+    /* No exe: a NULL of its type (PostgreSQL cannot tell ?3's from "?3 IS NULL"). */
+    db_bind_blob(st, 3, exe && exe[0] ? exe : NULL, exe ? (int)strlen(exe) : 0);
     db_bind_int64(st, 4, pid);
     db_bind_int64(st, 5, limit ? (int64_t)limit : INT64_MAX); /* no limit: LIMIT -1 is SQLite only */
     while ((rc = db_step(st)) == DB_ROW) {
@@ -2657,15 +2771,15 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
         vg_buf_reset(&body);
         if ((rc = vg_pb_pack(&e->base, &body)) != 0)
             break;
-        st = q(s, Q_EVENT_INSERT);
-        db_bind_int64(st, 1, host_id);
-        db_bind_int64(st, 2, (int64_t)b->seq);
-        db_bind_int64(st, 3, (int64_t)i);
-        db_bind_text(st, 4, event_kind(e), -1);
-        db_bind_int64(st, 5, e->time_ms);
-        db_bind_int64(st, 6, recv_ms);
-        db_bind_blob(st, 7, body.data ? (const void *)body.data : "", (int)body.len);
-        if (db_step(st) != DB_DONE) {
+        db_rows_int64(s->events, 1, host_id);
+        db_rows_int64(s->events, 2, (int64_t)b->seq);
+        db_rows_int64(s->events, 3, (int64_t)i);
+        db_rows_text(s->events, 4, event_kind(e), -1);
+        db_rows_int64(s->events, 5, e->time_ms);
+        db_rows_int64(s->events, 6, recv_ms);
+        db_rows_blob(s->events, 7, body.data ? (const void *)body.data : "", (int)body.len);
+        if (db_rows_end(s->events) != DB_DONE ||
+            (db_rows_full(s->events) && db_rows_flush(s->events) != DB_DONE)) {
             rc = db_err(s, "cannot store event");
             break;
         }
@@ -2702,8 +2816,17 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
         }
     }
     vg_buf_free(&body);
-    if (rc)
+    /* The rows gathered go in the batch's transaction (or savepoint),
+     * before its stream moves on. */
+    if (rc == 0 && db_rows_flush(s->events) != DB_DONE)
+        rc = db_err(s, "cannot store events");
+    if (rc == 0 && s->gathered)
+        rc = execs_flush(s);
+    if (rc) {
+        db_rows_discard(s->events);
+        db_rows_discard(s->execs);
         return rc;
+    }
     st = q(s, Q_STREAM_UPSERT);
     db_bind_int64(st, 1, host_id);
     db_bind_blob(st, 2, epoch->data, (int)epoch->len);

@@ -296,6 +296,115 @@ static void columns(struct db *d)
     db_finalize(sel);
 }
 
+/* Many rows gathered (db_rows): SQLite stores each at its end, PostgreSQL
+ * every 3 (max_rows) and at the flush, in order; NULLs of each type, empty
+ * and binary blobs, text that is not UTF-8; a row refused (a duplicate
+ * key) fails its end or flush and leaves nothing gathered; a row dropped
+ * before its end is not stored; a row without a column is refused. */
+static void rows_gathered(struct db *d)
+{
+    static const unsigned char bytes[4] = { 0, 0xff, 0, 9 };
+    struct db_stmt *one = NULL, *sel = NULL;
+    struct db_rows *r = NULL;
+    int pg = db_kind(d) == DB_PG;
+    char k[16];
+
+    schema(d);
+    assert_int_equal(db_prepare(d, "INSERT INTO t(k, n, b, x) VALUES(?1, ?2, ?3, ?4)", &one),
+                     DB_OK);
+    assert_int_equal(db_rows_prepare(d, one,
+                                     "INSERT INTO t(k, n, b, x) SELECT * FROM unnest(?1::text[],"
+                                     " ?2::bigint[], ?3::bytea[], ?4::bigint[])",
+                                     "tibi", 3, &r),
+                     DB_OK);
+    assert_int_equal(db_exec(d, "BEGIN"), DB_OK);
+    for (int i = 0; i < 7; i++) {
+        snprintf(k, sizeof(k), i == 5 ? "r%d\xff" : "r%d", i);
+        db_rows_text(r, 1, k, -1);
+        if (i == 2)
+            db_rows_null(r, 2);
+        else
+            db_rows_int64(r, 2, -i);
+        if (i == 3)
+            db_rows_blob(r, 3, NULL, 0);
+        else
+            db_rows_blob(r, 3, i == 4 ? (const void *)"" : bytes, i == 4 ? 0 : (int)sizeof(bytes));
+        db_rows_int64(r, 4, INT64_MAX - i);
+        assert_int_equal(db_rows_end(r), DB_DONE);
+        assert_int_equal(db_rows_full(r), pg && i % 3 == 2);
+        if (db_rows_full(r))
+            assert_int_equal(db_rows_flush(r), DB_DONE);
+    }
+    assert_int_equal(db_rows_pending(r), pg ? 1 : 0);
+    assert_int_equal(db_rows_flush(r), DB_DONE);
+    assert_int_equal(db_rows_pending(r), 0);
+    assert_int_equal(db_exec(d, "COMMIT"), DB_OK);
+
+    assert_int_equal(db_prepare(d, "SELECT k, n, b, x FROM t ORDER BY id", &sel), DB_OK);
+    for (int i = 0; i < 7; i++) {
+        assert_int_equal(db_step(sel), DB_ROW);
+        snprintf(k, sizeof(k), i != 5 ? "r%d" : pg ? "r%d\xef\xbf\xbd" : "r%d\xff", i);
+        assert_string_equal(db_column_text(sel, 0), k);
+        assert_int_equal(db_column_type(sel, 1), i == 2 ? DB_NULL : DB_INTEGER);
+        if (i != 2)
+            assert_int_equal(db_column_int64(sel, 1), -i);
+        assert_int_equal(db_column_type(sel, 2), i == 3 ? DB_NULL : DB_BLOB);
+        if (i != 3) {
+            assert_int_equal(db_column_bytes(sel, 2), i == 4 ? 0 : (int)sizeof(bytes));
+            if (i != 4)
+                assert_memory_equal(db_column_blob(sel, 2), bytes, sizeof(bytes));
+        }
+        assert_int_equal(db_column_int64(sel, 3), INT64_MAX - i);
+    }
+    assert_int_equal(db_step(sel), DB_DONE);
+    db_reset(sel);
+
+    /* A duplicate key: refused at its end (SQLite) or at the flush. */
+    assert_int_equal(db_exec(d, "BEGIN"), DB_OK);
+    for (int i = 0; i < 2; i++) {
+        int rc;
+        db_rows_text(r, 1, i ? "r0" : "new", -1);
+        db_rows_int64(r, 2, 1);
+        db_rows_blob(r, 3, NULL, 0);
+        db_rows_int64(r, 4, 1);
+        rc = db_rows_end(r);
+        assert_int_equal(rc, !pg && i ? DB_CONSTRAINT : DB_DONE);
+    }
+    if (pg)
+        assert_int_equal(db_rows_flush(r), DB_CONSTRAINT);
+    assert_int_equal(db_rows_pending(r), 0);
+    db_rollback(d);
+    /* Dropped before its end: not stored; the next row is. */
+    db_rows_text(r, 1, "dropped", -1);
+    db_rows_int64(r, 2, 1);
+    db_rows_discard(r);
+    db_rows_text(r, 1, "kept", -1);
+    db_rows_int64(r, 2, 2);
+    db_rows_blob(r, 3, NULL, 0);
+    db_rows_int64(r, 4, 2);
+    assert_int_equal(db_rows_end(r), DB_DONE);
+    assert_int_equal(db_rows_flush(r), DB_DONE);
+    if (pg) {
+        /* A column missing: refused at the flush, nothing run. */
+        db_rows_text(r, 1, "short", -1);
+        assert_int_equal(db_rows_end(r), DB_DONE);
+        assert_int_equal(db_rows_flush(r), DB_ERROR);
+        assert_non_null(strstr(db_errmsg(d), "column 2"));
+        assert_int_equal(db_rows_pending(r), 0);
+    }
+    assert_int_equal(db_step(sel), DB_ROW);
+    while (db_step(sel) == DB_ROW)
+        ;
+    db_finalize(sel);
+    assert_int_equal(db_prepare(d, "SELECT count(*), sum(n) FROM t", &sel), DB_OK);
+    assert_int_equal(db_step(sel), DB_ROW);
+    assert_int_equal(db_column_int64(sel, 0), 8);
+    assert_int_equal(db_column_int64(sel, 1), -(0 + 1 + 3 + 4 + 5 + 6) + 2);
+    db_finalize(sel);
+    db_rows_finalize(r);
+    db_finalize(one);
+}
+
 static void test_sqlite(void **state)
 {
     struct db *d;
@@ -311,6 +420,9 @@ static void test_sqlite(void **state)
     db_close(d);
     d = open_lite();
     columns(d);
+    db_close(d);
+    d = open_lite();
+    rows_gathered(d);
     db_close(d);
 }
 
@@ -331,6 +443,9 @@ static void test_pg(void **state)
     db_close(d);
     d = open_pg("vg_columns");
     columns(d);
+    db_close(d);
+    d = open_pg("vg_rows_gathered");
+    rows_gathered(d);
     db_close(d);
 }
 

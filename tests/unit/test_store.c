@@ -11,14 +11,21 @@
 #include <stdlib.h>
 #include <string.h>
 #include <pthread.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include <sqlite3.h>
 
+#include "../../collector/db.h"
 #include "../../collector/store.h"
 #include "err.h"
+#include "util.h"
 
 static char dir[256], db[300];
+/* The PostgreSQL server of the cases run on both back ends, started at
+ * the first (pg_server()) and stopped in teardown. */
+static char pg_url[512], pg_dir[320];
+static int pg_tried;
 
 static int setup(void **state)
 {
@@ -32,8 +39,13 @@ static int setup(void **state)
 
 static int teardown(void **state)
 {
-    char cmd[300];
+    char cmd[400];
     (void)state;
+    if (pg_dir[0]) {
+        snprintf(cmd, sizeof(cmd), "tests/pg-server.sh stop '%s'", pg_dir);
+        if (system(cmd) != 0)
+            print_message("pg-server stop failed\n");
+    }
     snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
     return system(cmd) == 0 ? 0 : -1;
 }
@@ -713,6 +725,361 @@ static void test_export(void **state)
     store_close(s);
 }
 
+/* $VIGIL_TEST_PG_URL, or a server of our own (tests/pg-server.sh, as
+ * root); NULL, said so, where there is none. */
+static const char *pg_server(void)
+{
+    const char *env = getenv("VIGIL_TEST_PG_URL");
+    char cmd[600];
+    FILE *f;
+
+    if (pg_tried)
+        return pg_url[0] ? pg_url : NULL;
+    pg_tried = 1;
+    if (env && env[0]) {
+        snprintf(pg_url, sizeof(pg_url), "%s", env);
+        return pg_url;
+    }
+    if (geteuid() != 0 || access("tests/pg-server.sh", X_OK) != 0) {
+        print_message("SKIP PostgreSQL cases: not root, or not run from the source tree\n");
+        return NULL;
+    }
+    chmod(dir, 0711); /* the server runs as postgres */
+    snprintf(pg_dir, sizeof(pg_dir), "%s/pg", dir);
+    snprintf(cmd, sizeof(cmd), "tests/pg-server.sh start '%s' %d", pg_dir,
+             20000 + (int)(getpid() % 20000) + 7);
+    if ((f = popen(cmd, "r")) && fgets(pg_url, sizeof(pg_url), f))
+        pg_url[strcspn(pg_url, "\n")] = '\0';
+    if (!f || pclose(f) != 0) {
+        print_message("SKIP PostgreSQL cases: no server (install postgresql-15, or set "
+                      "VIGIL_TEST_PG_URL)\n");
+        pg_url[0] = '\0';
+        pg_dir[0] = '\0'; /* (a failed start leaves nothing running) */
+    }
+    return pg_url[0] ? pg_url : NULL;
+}
+
+/* A fresh database name on the server: its URL in out. */
+static void pg_fresh(const char *name, char *out, size_t outlen)
+{
+    char url[600], sql[200], err[256];
+    struct db *admin = NULL;
+
+    snprintf(url, sizeof(url), "%spostgres", pg_url);
+    assert_int_equal(db_open(url, 0, &admin, err, sizeof(err)), DB_OK);
+    snprintf(sql, sizeof(sql), "DROP DATABASE IF EXISTS %s", name);
+    assert_int_equal(db_exec(admin, sql), DB_OK);
+    snprintf(sql, sizeof(sql), "CREATE DATABASE %s", name);
+    assert_int_equal(db_exec(admin, sql), DB_OK);
+    db_close(admin);
+    snprintf(out, outlen, "%s%s", pg_url, name);
+}
+
+/* One integer from target (a file or a URL). */
+static long long db_scalar(const char *target, const char *sql)
+{
+    struct db *d = NULL;
+    struct db_stmt *st = NULL;
+    char err[256];
+    long long v = -1;
+
+    assert_int_equal(db_open(target, 0, &d, err, sizeof(err)), DB_OK);
+    assert_int_equal(db_prepare(d, sql, &st), DB_OK);
+    if (db_step(st) == DB_ROW)
+        v = db_column_int64(st, 0);
+    db_finalize(st);
+    db_close(d);
+    return v;
+}
+
+/* Events of the batches of test_batch_rows: execs and exits in order. */
+struct rows_batch {
+    Vigil__V1__Batch b;
+    Vigil__V1__Event ev[1000], *evp[1000];
+    Vigil__V1__ProcessExec x[1000];
+    Vigil__V1__ProcessExit y[1000];
+    int64_t now;
+};
+
+static void rb_init(struct rows_batch *rb, uint64_t seq, int64_t now)
+{
+    memset(rb, 0, sizeof(*rb));
+    vigil__v1__batch__init(&rb->b);
+    rb->b.seq = seq;
+    rb->b.events = rb->evp;
+    rb->now = now;
+}
+
+static Vigil__V1__ProcessExec *rb_exec(struct rows_batch *rb, uint32_t pid, uint64_t sb,
+                                       const char *comm)
+{
+    size_t i = rb->b.n_events++;
+    assert_true(i < 1000);
+    vigil__v1__event__init(&rb->ev[i]);
+    vigil__v1__process_exec__init(&rb->x[i]);
+    rb->x[i].pid = pid;
+    rb->x[i].start_boot_ns = sb;
+    rb->x[i].start_time_ms = rb->now;
+    rb->x[i].comm = (char *)comm;
+    rb->ev[i].time_ms = rb->now;
+    rb->ev[i].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXEC;
+    rb->ev[i].process_exec = &rb->x[i];
+    rb->evp[i] = &rb->ev[i];
+    return &rb->x[i];
+}
+
+static void rb_exit(struct rows_batch *rb, uint32_t pid, uint64_t sb, int32_t code)
+{
+    size_t i = rb->b.n_events++;
+    assert_true(i < 1000);
+    vigil__v1__event__init(&rb->ev[i]);
+    vigil__v1__process_exit__init(&rb->y[i]);
+    rb->y[i].pid = pid;
+    rb->y[i].start_boot_ns = sb;
+    rb->y[i].exit_code = code;
+    rb->y[i].signal = (uint32_t)code + 100;
+    rb->y[i].lifetime_ns = (uint64_t)code * 1000;
+    rb->ev[i].time_ms = rb->now + code;
+    rb->ev[i].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXIT;
+    rb->ev[i].process_exit = &rb->y[i];
+    rb->evp[i] = &rb->ev[i];
+}
+
+/* What store_processes() gave for one pid. */
+struct rows_seen {
+    int n;
+    struct {
+        uint64_t sb;
+        int exited, comm_null;
+        int32_t exit_code;
+        uint32_t signal;
+        uint64_t lifetime_ns;
+        int64_t exit_ms;
+        size_t exe_len;
+        unsigned char exe[8];
+        char comm[16];
+    } p[4];
+};
+
+static int rows_cb(void *ctx, const struct store_proc *p)
+{
+    struct rows_seen *r = ctx;
+    assert_true(r->n < 4);
+    r->p[r->n].sb = p->start_boot_ns;
+    r->p[r->n].exited = p->exited;
+    r->p[r->n].exit_code = p->exit_code;
+    r->p[r->n].signal = p->signal;
+    r->p[r->n].lifetime_ns = p->lifetime_ns;
+    r->p[r->n].exit_ms = p->exit_ms;
+    r->p[r->n].comm_null = p->comm == NULL;
+    snprintf(r->p[r->n].comm, sizeof(r->p[r->n].comm), "%s", p->comm ? p->comm : "");
+    r->p[r->n].exe_len = p->exe_len;
+    if (p->exe && p->exe_len <= sizeof(r->p[r->n].exe))
+        memcpy(r->p[r->n].exe, p->exe, p->exe_len);
+    r->n++;
+    return 0;
+}
+
+static struct rows_seen *seen_pid(struct store *s, uint32_t pid)
+{
+    static struct rows_seen r;
+    memset(&r, 0, sizeof(r));
+    assert_int_equal(store_processes(s, "agent-r", 0, NULL, pid, 0, rows_cb, &r), 0);
+    return &r;
+}
+
+static void assert_exit(const struct rows_seen *r, int k, uint64_t sb, int32_t code, int64_t now)
+{
+    assert_true(k < r->n);
+    assert_int_equal(r->p[k].sb, sb);
+    assert_int_equal(r->p[k].exited, 1);
+    assert_int_equal(r->p[k].exit_code, code);
+    assert_int_equal(r->p[k].signal, (uint32_t)code + 100);
+    assert_int_equal(r->p[k].lifetime_ns, (uint64_t)code * 1000);
+    assert_int_equal(r->p[k].exit_ms, now + code);
+}
+
+static int rb_store(struct store *s, int64_t host, ProtobufCBinaryData *ep, struct rows_batch *rb,
+                    int alone)
+{
+    return store_batch(s, host, ep, &rb->b, 0, rb->now, alone);
+}
+
+/* The ingest path on one back end (PostgreSQL gathers a batch's events and
+ * execs into multi-row inserts and applies exits to execs gathered):
+ * exits find their exec in the same batch (also a pid used twice), in an
+ * earlier batch, past the multi-row chunk (600 execs), or none; NULL and
+ * binary columns; a batch that fails part-way leaves nothing, in its group
+ * or in its savepoint, and the next stores only its own rows. */
+static void batch_rows(const char *target)
+{
+    struct store *s = NULL;
+    struct rows_batch *rb = calloc(1, sizeof(*rb));
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    Vigil__V1__ProcessExec *x;
+    uint8_t e1[16] = { 9 };
+    ProtobufCBinaryData ep = { 16, e1 }, *big = calloc(3000, sizeof(*big));
+    static uint8_t arg[1024];
+    static const uint8_t exe[4] = { '/', 'x', 0, 'y' };
+    int64_t host = 0, now = vg_time_now_ms();
+    uint64_t last = 0;
+    long long events = 0;
+    char err[256];
+    struct rows_seen *r;
+    int pg = db_is_url(target), exited = 0;
+
+    assert_non_null(rb);
+    assert_non_null(big);
+    memset(arg, 'a', sizeof(arg));
+    for (int i = 0; i < 3000; i++) {
+        big[i].data = arg;
+        big[i].len = sizeof(arg);
+    }
+    assert_int_equal(store_open(target, 1, &s, err, sizeof(err)), 0);
+    h.agent_id = "agent-r";
+    h.hostname = "r";
+    h.software_version = "0";
+    h.boot_id = "";
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", now, &host, &last), 0);
+
+    /* 1: an exec and its exit, the pid again and its exit, and an exit
+     * that finds no exec left without one. */
+    rb_init(rb, 1, now);
+    rb_exec(rb, 100, 1000, "a");
+    x = rb_exec(rb, 200, 2000, "");
+    x->exe_path.data = (uint8_t *)exe;
+    x->exe_path.len = sizeof(exe);
+    rb_exit(rb, 100, 0, 3);
+    rb_exec(rb, 100, 3000, "c");
+    rb_exit(rb, 100, 3000, 4);
+    rb_exit(rb, 100, 0, 5);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(rb_store(s, host, &ep, rb, 0), 1);
+    assert_int_equal(store_commit(s), 0);
+    events += (long long)rb->b.n_events;
+    /* 2: the exit of an exec stored before; an exit whose start differs. */
+    rb_init(rb, 2, now);
+    rb_exit(rb, 200, 0, 6);
+    rb_exec(rb, 300, 3, "vg\xff");
+    rb_exit(rb, 300, 999, 9);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(rb_store(s, host, &ep, rb, 0), 1);
+    assert_int_equal(store_commit(s), 0);
+    events += (long long)rb->b.n_events;
+    /* 3: 600 execs (past the chunk), every third one's exit right after
+     * it, and five exits at the end (the first execs: stored by then). */
+    rb_init(rb, 3, now);
+    for (uint32_t i = 0; i < 600; i++) {
+        rb_exec(rb, 1000 + i, i + 1, "m");
+        if (i % 3 == 0)
+            rb_exit(rb, 1000 + i, i + 1, 7);
+    }
+    for (uint32_t i = 0; i < 5; i++)
+        rb_exit(rb, 1000 + i, 0, 8);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(rb_store(s, host, &ep, rb, 0), 1);
+    assert_int_equal(store_commit(s), 0);
+    events += (long long)rb->b.n_events;
+    /* 4: fails at its last exec (argv over the store's 1 MiB): the group
+     * rolls back; then a good one with the same seq. */
+    rb_init(rb, 4, now);
+    for (uint32_t i = 0; i < 10; i++)
+        rb_exec(rb, 5000 + i, 1, "f");
+    rb_exit(rb, 5000, 0, 1);
+    x = rb_exec(rb, 5010, 1, "f");
+    x->argv = big;
+    x->n_argv = 3000;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(rb_store(s, host, &ep, rb, 0), VG_ETOOBIG);
+    store_rollback(s);
+    rb_init(rb, 4, now);
+    rb_exec(rb, 6000, 1, "g");
+    rb_exec(rb, 6001, 1, "g");
+    rb_exit(rb, 6000, 1, 2);
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(rb_store(s, host, &ep, rb, 0), 1);
+    events += (long long)rb->b.n_events;
+    /* 5-7 in one group, each alone: 6 fails part-way and is undone alone. */
+    rb_init(rb, 5, now);
+    rb_exec(rb, 7000, 1, "h");
+    assert_int_equal(rb_store(s, host, &ep, rb, 1), 1);
+    events += (long long)rb->b.n_events;
+    rb_init(rb, 6, now);
+    for (uint32_t i = 0; i < 5; i++)
+        rb_exec(rb, 7100 + i, 1, "i");
+    x = rb_exec(rb, 7105, 1, "i");
+    x->argv = big;
+    x->n_argv = 3000;
+    assert_int_equal(rb_store(s, host, &ep, rb, 1), VG_ETOOBIG);
+    assert_int_equal(store_txn_lost(s), 0);
+    rb_init(rb, 7, now);
+    rb_exec(rb, 7200, 1, "j");
+    rb_exit(rb, 7200, 0, 3);
+    assert_int_equal(rb_store(s, host, &ep, rb, 1), 1);
+    events += (long long)rb->b.n_events;
+    assert_int_equal(store_commit(s), 0);
+
+    assert_int_equal(db_scalar(target, "select count(*) from processes"), 3 + 1 + 600 + 2 + 2);
+    assert_int_equal(db_scalar(target, "select count(*) from events"), events);
+    assert_int_equal(db_scalar(target, "select count(*) from processes where pid >= 5000 and"
+                                       " pid < 6000 or pid >= 7100 and pid < 7200"), 0);
+    /* Ids rise in the order of the batch. */
+    assert_int_equal(db_scalar(target, "select count(*) from events a join events b on"
+                                       " a.seq = b.seq and a.idx < b.idx and a.id > b.id"), 0);
+    assert_int_equal(db_scalar(target, "select count(*) from processes a join processes b on"
+                                       " a.pid < b.pid and a.id > b.id where a.pid >= 1000 and"
+                                       " a.pid < 1600 and b.pid >= 1000 and b.pid < 1600"), 0);
+    r = seen_pid(s, 100);
+    assert_int_equal(r->n, 2);
+    assert_exit(r, 0, 1000, 3, now);
+    assert_exit(r, 1, 3000, 4, now);
+    assert_string_equal(r->p[0].comm, "a");
+    r = seen_pid(s, 200);
+    assert_int_equal(r->n, 1);
+    assert_exit(r, 0, 2000, 6, now);
+    assert_int_equal(r->p[0].comm_null, 1);
+    assert_int_equal(r->p[0].exe_len, sizeof(exe));
+    assert_memory_equal(r->p[0].exe, exe, sizeof(exe));
+    r = seen_pid(s, 300);
+    assert_int_equal(r->n, 1);
+    assert_int_equal(r->p[0].exited, 0);
+    assert_string_equal(r->p[0].comm, pg ? "vg\xef\xbf\xbd" : "vg\xff");
+    for (uint32_t i = 0; i < 600; i++) {
+        r = seen_pid(s, 1000 + i);
+        assert_int_equal(r->n, 1);
+        if (i % 3 == 0)
+            assert_exit(r, 0, i + 1, 7, now);
+        else if (i < 5)
+            assert_exit(r, 0, i + 1, 8, now);
+        else
+            assert_int_equal(r->p[0].exited, 0);
+        exited += r->p[0].exited;
+    }
+    assert_int_equal(exited, 203);
+    assert_exit(seen_pid(s, 6000), 0, 1, 2, now);
+    assert_int_equal(seen_pid(s, 6001)->p[0].exited, 0);
+    assert_int_equal(seen_pid(s, 7000)->n, 1);
+    assert_exit(seen_pid(s, 7200), 0, 1, 3, now);
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", now, &host, &last), 0);
+    assert_int_equal(last, 7);
+    store_close(s);
+    free(big);
+    free(rb);
+}
+
+static void test_batch_rows(void **state)
+{
+    char path[320], url[700];
+    (void)state;
+    snprintf(path, sizeof(path), "%s/rows.db", dir);
+    batch_rows(path);
+    if (!pg_server())
+        return;
+    pg_fresh("vg_store_rows", url, sizeof(url));
+    batch_rows(url);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -724,6 +1091,7 @@ int main(void)
         cmocka_unit_test(test_clone_boot),
         cmocka_unit_test(test_backup_while_writing),
         cmocka_unit_test(test_export),
+        cmocka_unit_test(test_batch_rows),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
