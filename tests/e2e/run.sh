@@ -33,7 +33,7 @@ fi
 # Results, one file per test (NAME.st: PASS, FAIL or SKIP; NAME.out: what
 # to print; NAME.pid: its timeout process while it runs), so that tests
 # may run side by side; printed whole, one test at a time, under a lock.
-res=$(mktemp -d /tmp/vg-e2e-run-XXXXXX)
+res=$(mktemp -d /tmp/vgrun-XXXXXX)
 cleanup() {
     rm -rf "$res"
     if [ -n "${VG_PG_DIR:-}" ]; then
