@@ -1067,6 +1067,9 @@ void db_rows_discard(struct db_rows *r)
     }
     for (int i = 0; i < r->ncols; i++) {
         vg_buf_reset(&r->cols[i]);
+        /* A batch of large bodies (an inventory of some MiB) does not
+         * stay resident for the life of the connection. */
+        vg_buf_shrink(&r->cols[i]);
         r->count[i] = 0;
         r->nulls[i] = 0;
     }
