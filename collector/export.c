@@ -1030,6 +1030,8 @@ void export_stats(const struct export *ex, struct export_stats *st)
         return;
     st->on[0] = ex->file.on;
     st->on[1] = ex->syslog.on;
+    st->active[0] = ex->file.leader;
+    st->active[1] = ex->syslog.leader;
     st->records[0] = ex->file.records;
     st->records[1] = ex->syslog.records;
     st->gone[0] = ex->file.gone;

@@ -153,6 +153,13 @@ static void render(void *ctx, struct vg_prom *p)
             if (st.on[i])
                 vg_prom_u64(p, "vigil_collector_export_rows_lost_total", "sink", sink[i],
                             st.gone[i]);
+        vg_prom_family(p, "vigil_collector_export_active", "gauge",
+                       "SIEM export: 1 while this collector exports to the sink, 0 while "
+                       "another collector of its PostgreSQL database does.");
+        for (int i = 0; i < 2; i++)
+            if (st.on[i])
+                vg_prom_u64(p, "vigil_collector_export_active", "sink", sink[i],
+                            (uint64_t)st.active[i]);
         if (st.on[1])
             vg_prom_gauge(p, "vigil_collector_export_syslog_connected",
                           "1 while the SIEM export is connected to its syslog receiver.",

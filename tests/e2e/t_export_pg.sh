@@ -18,13 +18,19 @@ pg_store
 make_pki pki
 P1=$(free_port)
 P2=$(free_port)
-while [ "$P2" = "$P1" ]; do P2=$(free_port); done
+M1=$(free_port)
+M2=$(free_port)
+while [ "$P2" = "$P1" ] || [ "$M1" = "$P1" ] || [ "$M1" = "$P2" ] || [ "$M2" = "$P1" ] ||
+      [ "$M2" = "$P2" ] || [ "$M2" = "$M1" ]; do
+    P2=$(free_port) M1=$(free_port) M2=$(free_port)
+done
 URL=$(pg_url c.db)
 mkdir c1 c2
 for n in 1 2; do
-    eval "p=\$P$n"
+    eval "p=\$P$n" "m=\$M$n"
     { collector_conf "$p" "c$n/c.db" | grep -v '^url = '; echo "url = $URL"
-      printf '[export]\nfile = c%s/events.jsonl\nprocess_hold = 0s\n' "$n"; } >"c$n.conf"
+      printf '[export]\nfile = c%s/events.jsonl\nprocess_hold = 0s\n' "$n"
+      printf '[metrics]\nlisten = 127.0.0.1:%s\n' "$m"; } >"c$n.conf"
 done
 # c2 first: it exports; the agent streams to c1, which waits.
 start c2 "$COLLECTOR" -c c2.conf
@@ -34,6 +40,10 @@ start c1 "$COLLECTOR" -c c1.conf
 C1=$LAST_PID
 wait_for 30 "c1 waiting to export" 'grep -q "another collector of this database exports to the file sink" c1.log'
 ! grep -q "another collector" c2.log || fail "c2 waits too: $(grep "another collector" c2.log)"
+active() { python3 "$VG_ROOT/tests/e2e/promcheck.py" "http://127.0.0.1:$1/metrics" -o "m$1.txt" \
+    "vigil_collector_export_active{sink=\"file\"}=$2"; }
+active "$M2" 1 || fail "c2's metrics: $(grep export_active "m$M2.txt")"
+active "$M1" 0 || fail "c1's metrics: $(grep export_active "m$M1.txt")"
 agent_conf "$P1" agent-1 >agent.conf
 start agent "$AGENT" -d -c agent.conf
 APID=$LAST_PID
@@ -54,6 +64,7 @@ wait_for 60 "the first execs exported by c2" '[ "$(got c2/events.jsonl | wc -l)"
 kill -KILL "$C2"
 wait_for 60 "c1 exporting" 'grep -q "export: this collector exports to the file sink now" c1.log'
 grep "exports to the file sink now" c1.log
+active "$M1" 1 || fail "c1's metrics after the takeover: $(grep export_active "m$M1.txt")"
 
 # The other writer: a process row inserted in a transaction held open.
 mkfifo hold.fifo
