@@ -834,24 +834,27 @@ static int claim(struct export *ex, struct sink *k, uint64_t now)
     }
     if (rc != 1)
         return 0;
-    /* Where the last one to export got to. */
-    if (store_export_cursor_get(ex->store, k->name, &k->done[ST_AUDIT], &k->done[POS_PROC_TX],
-                                &k->done[ST_PROC]) != 0)
-        return 0; /* logged; the lock is held, asked again later */
-    memcpy(k->pos, k->done, sizeof(k->pos));
-    memcpy(k->saved, k->done, sizeof(k->saved));
-    k->ncp = 0;
-    /* A file the other one wrote (the same path on one host or shared
-     * storage) may have rotated meanwhile: opened again, its size read
-     * again (sink_ready). */
-    if (k->kind == SK_FILE && k->waited && k->fd >= 0) {
-        close(k->fd);
-        k->fd = -1;
-    }
-    if (k->waited)
+    /* Taking over: from where the last one to export got to.  (At start
+     * the cursor was read just before: at worst a little behind, so rows
+     * come again, never skipped.) */
+    if (k->waited) {
+        if (store_export_cursor_get(ex->store, k->name, &k->done[ST_AUDIT],
+                                    &k->done[POS_PROC_TX], &k->done[ST_PROC]) != 0)
+            return 0; /* logged; the lock is held, asked again later */
+        memcpy(k->pos, k->done, sizeof(k->pos));
+        memcpy(k->saved, k->done, sizeof(k->saved));
+        k->ncp = 0;
+        /* A file the other one wrote (the same path on one host or shared
+         * storage) may have rotated meanwhile: opened again, its size read
+         * again (sink_ready). */
+        if (k->kind == SK_FILE && k->fd >= 0) {
+            close(k->fd);
+            k->fd = -1;
+        }
         log_info("export: this collector exports to the %s sink now, from audit entry %lld and "
                  "process row %lld", k->name, (long long)k->done[ST_AUDIT] + 1,
                  (long long)k->done[ST_PROC] + 1);
+    }
     k->leader = 1;
     return 1;
 }
@@ -1030,8 +1033,8 @@ void export_stats(const struct export *ex, struct export_stats *st)
         return;
     st->on[0] = ex->file.on;
     st->on[1] = ex->syslog.on;
-    st->active[0] = ex->file.leader;
-    st->active[1] = ex->syslog.leader;
+    st->active[0] = (uint64_t)ex->file.leader;
+    st->active[1] = (uint64_t)ex->syslog.leader;
     st->records[0] = ex->file.records;
     st->records[1] = ex->syslog.records;
     st->gone[0] = ex->file.gone;

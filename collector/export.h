@@ -44,8 +44,8 @@ int export_start(uv_loop_t *loop, struct store *store, const struct collector_co
  * (resends included) and rows deleted before they were exported, per
  * sink (0 file, 1 syslog; on: configured), and whether syslog is up. */
 struct export_stats {
-    int on[2], active[2], syslog_up; /* active: this collector exports to it */
-    uint64_t records[2], gone[2];
+    int on[2], syslog_up;
+    uint64_t records[2], gone[2], active[2]; /* active: 1 if this collector exports to it */
 };
 /* ex NULL: all zero. */
 void export_stats(const struct export *ex, struct export_stats *st);

@@ -35,6 +35,18 @@ void metrics_commit_observe(struct server *s, uint64_t us)
     s->commit_us_total += us;
 }
 
+/* A family with a sample per configured export sink (label sink). */
+static void sink_family(struct vg_prom *p, const char *name, const char *type, const char *help,
+                        const int on[2], const uint64_t v[2])
+{
+    static const char *const sink[2] = { "file", "syslog" };
+
+    vg_prom_family(p, name, type, help);
+    for (int i = 0; i < 2; i++)
+        if (on[i])
+            vg_prom_u64(p, name, "sink", sink[i], v[i]);
+}
+
 static void render(void *ctx, struct vg_prom *p)
 {
     struct server *s = ctx;
@@ -136,30 +148,20 @@ static void render(void *ctx, struct vg_prom *p)
                   s->conn_held_peak);
 
     if (s->export) {
-        static const char *const sink[2] = { "file", "syslog" };
         struct export_stats st;
         export_stats(s->export, &st);
-        vg_prom_family(p, "vigil_collector_export_records_total", "counter",
-                       "SIEM export ([export]): records written to the file or sent to the "
-                       "syslog receiver, resends after a lost connection included.");
-        for (int i = 0; i < 2; i++)
-            if (st.on[i])
-                vg_prom_u64(p, "vigil_collector_export_records_total", "sink", sink[i],
-                            st.records[i]);
-        vg_prom_family(p, "vigil_collector_export_rows_lost_total", "counter",
-                       "SIEM export: audit entries and process rows that retention deleted "
-                       "before the sink exported them (or that could not be rendered).");
-        for (int i = 0; i < 2; i++)
-            if (st.on[i])
-                vg_prom_u64(p, "vigil_collector_export_rows_lost_total", "sink", sink[i],
-                            st.gone[i]);
-        vg_prom_family(p, "vigil_collector_export_active", "gauge",
-                       "SIEM export: 1 while this collector exports to the sink, 0 while "
-                       "another collector of its PostgreSQL database does.");
-        for (int i = 0; i < 2; i++)
-            if (st.on[i])
-                vg_prom_u64(p, "vigil_collector_export_active", "sink", sink[i],
-                            (uint64_t)st.active[i]);
+        sink_family(p, "vigil_collector_export_records_total", "counter",
+                    "SIEM export ([export]): records written to the file or sent to the "
+                    "syslog receiver, resends after a lost connection included.",
+                    st.on, st.records);
+        sink_family(p, "vigil_collector_export_rows_lost_total", "counter",
+                    "SIEM export: audit entries and process rows that retention deleted "
+                    "before the sink exported them (or that could not be rendered).",
+                    st.on, st.gone);
+        sink_family(p, "vigil_collector_export_active", "gauge",
+                    "SIEM export: 1 while this collector exports to the sink, 0 while "
+                    "another collector of its PostgreSQL database does.",
+                    st.on, st.active);
         if (st.on[1])
             vg_prom_gauge(p, "vigil_collector_export_syslog_connected",
                           "1 while the SIEM export is connected to its syslog receiver.",

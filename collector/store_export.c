@@ -176,7 +176,7 @@ int store_export_claim(struct store *s, const char *sink)
     return rc == DB_ROW ? held : db_fail(db, "cannot ask which collector exports");
 }
 
-/* A cursor saved by a collector before 0.1 (or one that reads by id):
+/* A cursor saved by an earlier version (which read process rows by id):
  * rows after its id went out, none with an id above it.  As a (txid, id)
  * cursor: before the oldest transaction of any row above that id, or of
  * any still running (it may yet commit one).  Some rows may go out again,

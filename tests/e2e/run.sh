@@ -66,11 +66,15 @@ if [ "${VG_STORE:-sqlite}" = pg ]; then
     echo "e2e: storing in PostgreSQL on 127.0.0.1:$VG_PG_PORT"
 fi
 
+# tname FILE: a test's name (tests/e2e/t_NAME.sh).
+tname() {
+    _n=$(basename "$1" .sh)
+    echo "${_n#t_}"
+}
 
 run_one() {
     t=$1
-    name=$(basename "$t" .sh)
-    name=${name#t_}
+    name=$(tname "$t")
     limit=$(sed -n 's/^# vg-timeout: *\([0-9]*\).*/\1/p' "$t" | head -1)
     limit=${limit:-120}
     tmp=$(mktemp -d "/tmp/vg-e2e-$name-XXXXXX")
@@ -136,8 +140,7 @@ fi
 
 pass=0 fail=0 skip=0 failed=""
 for t in $tests; do
-    name=$(basename "$t" .sh)
-    name=${name#t_}
+    name=$(tname "$t")
     case $(cat "$res/$name.st" 2>/dev/null) in
         PASS) pass=$((pass + 1)) ;;
         SKIP) skip=$((skip + 1)) ;;
