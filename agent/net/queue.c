@@ -409,6 +409,7 @@ void queue_sync(struct queue *q)
 void queue_mark_unsent(struct queue *q)
 {
     spool_mark_unsent(q->spool);
+    report_loss(q); /* what was dropped in flight and not stored */
 }
 
 void queue_ack(struct queue *q, uint64_t seq)

@@ -50,6 +50,16 @@ struct spool {
     struct spool_rec *base, *recs;
     size_t off, n, cap;
     size_t nsent; /* recs[0..nsent) were sent on the current connection */
+    /* Records dropped (spool full) while sent and not yet acknowledged:
+     * the collector may still store them, so they are counted as dropped
+     * only once an acknowledgement says it did not (spool_ack,
+     * spool_mark_unsent).  Counted at once they were counted twice, as
+     * stored and as lost. */
+    struct limbo {
+        uint64_t seq;
+        uint32_t events;
+    } *limbo;
+    size_t nlimbo, caplimbo;
     struct seg *segs;
     size_t nseg, capseg;
     int cur_fd;          /* newest segment, open for append; -1 if none */
@@ -532,6 +542,8 @@ fail:
     return NULL;
 }
 
+static void limbo_settle(struct spool *s, uint64_t seq, int final);
+
 void spool_close(struct spool *s)
 {
     if (!s)
@@ -564,6 +576,15 @@ void spool_close(struct spool *s)
         spool_journal_flush(s);
         close(s->jfd); /* not emptied: what it holds is the next start's */
     }
+    if (s->nlimbo) {
+        uint64_t ev = 0;
+        for (size_t i = 0; i < s->nlimbo; i++)
+            ev += s->limbo[i].events;
+        log_warnx("[spool] %zu batches (%llu events) were dropped from the full spool while "
+                  "the collector had them unacknowledged; it may have stored them, so they "
+                  "are not counted as dropped", s->nlimbo, (unsigned long long)ev);
+    }
+    free(s->limbo);
     free(s->jrec);
     vg_buf_free(&s->jpend);
     for (size_t i = 0; i < s->n; i++)
@@ -585,6 +606,9 @@ int spool_new_epoch(struct spool *s)
     /* Sequence numbers go on across epochs: what is acknowledged stays
      * acknowledged (segments still on disk may hold it). */
     s->acked = s->n ? s->recs[0].seq - 1 : s->high;
+    /* The collector holds more of the old stream than was made: what was
+     * dropped in flight cannot be told stored, and counts as dropped. */
+    limbo_settle(s, 0, 1);
     return write_meta(s);
 }
 
@@ -599,6 +623,10 @@ void spool_mark_sent(struct spool *s)
 
 void spool_mark_unsent(struct spool *s)
 {
+    /* A new connection's hello was answered (spool_ack with what the
+     * collector stored came first): what was dropped in flight on the
+     * last one and is not acknowledged was not stored. */
+    limbo_settle(s, s->acked, 1);
     s->nsent = 0;
 }
 struct spool_rec *spool_at(struct spool *s, size_t i) { return i < s->n ? &s->recs[i] : NULL; }
@@ -719,8 +747,45 @@ static void make_header(uint8_t *h, uint64_t seq, uint16_t cls, uint32_t events,
     put32(h + 24, vg_crc32c(crc, data, len));
 }
 
+/* A record dropped while in flight waits for the collector's answer.
+ * Returns 0, or -ENOMEM (then it is counted as dropped at once). */
+static int limbo_add(struct spool *s, uint64_t seq, uint32_t events)
+{
+    if (s->nlimbo == s->caplimbo) {
+        size_t cap = s->caplimbo ? 2 * s->caplimbo : 16;
+        struct limbo *l = realloc(s->limbo, cap * sizeof(*l));
+        if (!l)
+            return -ENOMEM;
+        s->limbo = l;
+        s->caplimbo = cap;
+    }
+    s->limbo[s->nlimbo++] = (struct limbo){ seq, events };
+    return 0;
+}
+
+/* Records dropped in flight up to seq were stored: forgotten.  final: the
+ * connection they were sent on is gone and seq is all the collector
+ * stored, so the rest were not: counted as dropped. */
+static void limbo_settle(struct spool *s, uint64_t seq, int final)
+{
+    size_t w = 0;
+    for (size_t i = 0; i < s->nlimbo; i++) {
+        struct limbo *l = &s->limbo[i];
+        if (l->seq <= seq)
+            continue;
+        if (final) {
+            s->st.dropped_records++;
+            s->st.dropped_events += l->events;
+            continue;
+        }
+        s->limbo[w++] = *l;
+    }
+    s->nlimbo = w;
+}
+
 /* Frees room by removing the oldest segment: its KEEP records move to the
- * newest segment, its telemetry is dropped and counted.  Returns 0, or
+ * newest segment, its telemetry is dropped and counted (limbo_add: that
+ * of records in flight once the collector's answer says so).  Returns 0, or
  * -ENOSPC when nothing can be freed. */
 static int drop_oldest(struct spool *s)
 {
@@ -788,10 +853,13 @@ static int drop_oldest(struct spool *s)
                 struct seg *sg = seg_find(s, victim);
                 if (sg && sg->live)
                     sg->live--;
+                if (i < s->nsent) {
+                    sent_removed++;
+                    if (limbo_add(s, r->seq, r->events) == 0)
+                        continue;
+                }
                 s->st.dropped_records++;
                 s->st.dropped_events += r->events;
-                if (i < s->nsent)
-                    sent_removed++;
                 continue;
             }
             s->recs[w++] = *r;
@@ -930,6 +998,7 @@ int spool_ack(struct spool *s, uint64_t seq)
         forget(s, 0);
     if (seq > s->acked)
         s->acked = seq;
+    limbo_settle(s, s->acked, 0);
     collect_garbage(s);
     return 0;
 }

@@ -271,6 +271,45 @@ static void test_limit_drops_oldest_telemetry(void **state)
     spool_close(s);
 }
 
+/* Records dropped (spool full) while sent and unacknowledged are counted
+ * as dropped only once the collector's answer says they were not stored:
+ * an acknowledgement covering them means stored; the next connection's
+ * hello answer (spool_ack, then spool_mark_unsent) settles the rest.
+ * Counted at once, a batch the collector stored was also reported lost. */
+static void test_limit_drop_in_flight(void **state)
+{
+    struct spool *s = open_spool("f", 256 * 1024);
+    struct spool_stats st;
+    (void)state;
+
+    append_n(s, 10, 10000, SPOOL_TELEMETRY);
+    for (int i = 0; i < 10; i++)
+        spool_mark_sent(s);
+    append_n(s, 40, 10000, SPOOL_TELEMETRY); /* the 10 sent ones go */
+    assert_true(spool_at(s, 0)->seq > 10);
+    assert_int_equal(spool_sent(s), 0);
+    spool_stats(s, &st);
+    assert_true(st.dropped_records > 0);
+    /* The 10 in flight wait for the collector's answer. */
+    assert_int_equal(st.dropped_records + spool_count(s), 40);
+    assert_int_equal(st.dropped_events, st.dropped_records * 7);
+    /* Batches 1-5 were stored: acknowledged, never counted. */
+    assert_int_equal(spool_ack(s, 5), 0);
+    spool_stats(s, &st);
+    assert_int_equal(st.dropped_records + spool_count(s), 40);
+    /* The connection broke; the next one's hello says 5 is the last
+     * stored: 6-10 were not, and count as dropped. */
+    assert_int_equal(spool_ack(s, 5), 0);
+    spool_mark_unsent(s);
+    spool_stats(s, &st);
+    assert_int_equal(st.dropped_records + spool_count(s), 45);
+    assert_int_equal(st.dropped_events, st.dropped_records * 7);
+    spool_mark_unsent(s); /* settled once */
+    spool_stats(s, &st);
+    assert_int_equal(st.dropped_records + spool_count(s), 45);
+    spool_close(s);
+}
+
 /* Records large against the limit (a batch can be a quarter of it). */
 static void test_limit_big_records(void **state)
 {
@@ -849,6 +888,7 @@ int main(void)
         cmocka_unit_test(test_corrupt_middle),
         cmocka_unit_test(test_corrupt_acked),
         cmocka_unit_test(test_limit_drops_oldest_telemetry),
+        cmocka_unit_test(test_limit_drop_in_flight),
         cmocka_unit_test(test_limit_big_records),
         cmocka_unit_test(test_limit_mixed),
         cmocka_unit_test(test_new_epoch_and_drop),
