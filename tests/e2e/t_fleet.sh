@@ -9,7 +9,8 @@
 # and its explicit out-of-scope host refused and audited.  Cancel: a
 # command queued for a stopped agent is cancelled and never reaches it,
 # while the command queued after it does; a finished one cannot be.
-# vg-serial: network namespaces and firewall rules
+# Runs beside other tests: its namespaces, veths and firewall rules have
+# names and addresses of its own, and rules live inside its namespaces.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 id=$$

@@ -7,7 +7,8 @@
 # its address and port through; a collector that drops new connections
 # makes isolate roll back; roles, unknown hosts, offline and expired
 # commands, duplicate deliveries, break-glass tokens and the audit chain.
-# vg-serial: network namespaces and firewall rules
+# Runs beside other tests: its namespaces, veths and firewall rules have
+# names and addresses of its own, and rules live inside its namespaces.
 . "$VG_ROOT/tests/e2e/lib.sh"
 . "$VG_ROOT/tests/e2e/netns.sh"
 

@@ -5,7 +5,8 @@
 # with allow_dns (the resolver, here the peer, on port 53 only);
 # an ACCEPT put above the jump by hand is undone and reported; release
 # leaves the host's own iptables rules exactly as they were.
-# vg-serial: network namespaces and firewall rules
+# Runs beside other tests: its namespaces, veths and firewall rules have
+# names and addresses of its own, and rules live inside its namespaces.
 . "$VG_ROOT/tests/e2e/lib.sh"
 . "$VG_ROOT/tests/e2e/netns.sh"
 

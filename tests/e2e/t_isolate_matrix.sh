@@ -10,7 +10,8 @@
 # (every process gone, ruleset empty) with the boot unit's command
 # restoring it before the agent starts.  vigilctl hosts says when the
 # agent has not confirmed the rules for a while.
-# vg-serial: network namespaces and firewall rules
+# Runs beside other tests: its namespaces, veths and firewall rules have
+# names and addresses of its own, and rules live inside its namespaces.
 . "$VG_ROOT/tests/e2e/lib.sh"
 . "$VG_ROOT/tests/e2e/netns.sh"
 

@@ -6,7 +6,8 @@
 # process reach the proxy and nothing else (not even the collector's own
 # port directly); telemetry flows; a restarted network process finds the
 # proxy by its pinned address; release restores the host.
-# vg-serial: network namespaces and firewall rules
+# Runs beside other tests: its namespaces, veths and firewall rules have
+# names and addresses of its own, and rules live inside its namespaces.
 . "$VG_ROOT/tests/e2e/lib.sh"
 command -v tinyproxy >/dev/null || { echo "SKIP no tinyproxy (scripts/install-deps.sh)"; exit 77; }
 . "$VG_ROOT/tests/e2e/netns.sh"

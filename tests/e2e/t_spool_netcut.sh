@@ -2,7 +2,8 @@
 # processes keep running): the agent notices through its heartbeat,
 # reconnects when the cut ends, and nothing is lost.
 # vg-timeout: 120
-# vg-serial: firewall rules that cut the connection
+# Runs beside other tests: its namespace and veth have names of its own,
+# 10.213.7.0/24 is its alone, and the rules live inside its namespace.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 NS=vgcut$$
