@@ -456,7 +456,7 @@ e2e: $(PROGS) $(LOADGEN) $(TOOL_BIN)
 # store (config, pki, completion, docs, man), t_demo (scripts/demo.sh
 # makes its own collector), and t_multi, t_migrate_pg and t_pg_text,
 # which run on PostgreSQL in the main suite already.
-PG_E2E := admission audit audit_checkpoint cli confd connmem enroll enroll_chain enroll_limits \
+PG_E2E := admission audit audit_checkpoint backpressure cli confd connmem enroll enroll_chain enroll_limits \
           errors failover fdlimit fleet history inventory inventory_delta inventory_rpm isolate \
           isolate_iptables isolate_matrix kill9_markers kill9_overflow loadgen metrics operators \
           os_state pending pending_stream pipeline poison privsep proc proc_storm proxy \

@@ -247,7 +247,7 @@ struct server {
     /* counters, since start */
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
-        batches_failed, book_dropped;
+        batches_failed, book_dropped, pauses;
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */
     /* Connection buffers (frame reader and TLS ciphertext; mbedtls's own
      * records aside): the most one connection held at a frame's end, before

@@ -2,6 +2,7 @@
  * vigil-collector: receives agents' streams, stores them, serves operators.
  */
 #include <stddef.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -110,6 +111,15 @@ int main(int argc, char **argv)
     int rc;
 
     vg_log_init("vigil-collector", 0, VG_LOG_INFO);
+#ifdef __GLIBC__
+    /* The top of the heap is not handed back to the kernel at every free:
+     * in a reconnect storm of 10,000 agents, shrinking and growing it
+     * (brk, then page faults and TLB flushes on every core) took a fifth
+     * of the collector's CPU.  What connections let go is still returned
+     * by the periodic malloc_trim (server.c). */
+    mallopt(M_TRIM_THRESHOLD, 32 << 20);
+    mallopt(M_TOP_PAD, 1 << 20);
+#endif
     if (!(conf = calloc(1, sizeof(*conf))))
         return 1;
     if ((rc = vg_daemon_start(&collector_daemon, argc, argv, conf)) >= 0) {

@@ -82,6 +82,8 @@ static void render(void *ctx, struct vg_prom *p)
     vg_prom_gauge(p, "vigil_collector_connections_paused",
                   "Connections not read from until their batches are committed "
                   "(backpressure).", paused);
+    vg_prom_counter(p, "vigil_collector_backpressure_pauses_total",
+                    "Times a connection was paused until its batches were committed.", s->pauses);
 
     if (s->tls)
         vg_tls_config_stats(s->tls, &full, &resumed);

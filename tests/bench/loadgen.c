@@ -58,7 +58,7 @@
 #include "util.h"
 #include "wire.h"
 
-#define LG_WINDOW_MAX 64
+#define LG_WINDOW_MAX 1024
 #define LG_HELLO_TIMEOUT_MS 30000
 #define LG_BACKOFF_BASE_MS 250
 #define LG_BACKOFF_CAP_MS 5000
@@ -109,7 +109,7 @@ struct agent {
     uint64_t sent_ever; /* highest seq ever sent */
     uint64_t due_ms;    /* next batch (monotonic ms) */
     uint64_t last_tx_ms, hb_ms, hb_id;
-    uint64_t sent_us[LG_WINDOW_MAX]; /* send time of seq, at seq % window */
+    uint64_t *sent_us; /* send time of seq, at seq % window (G.sent_us) */
 };
 
 /* Ack latency: 64 sub-buckets per power of two of microseconds. */
@@ -131,6 +131,7 @@ struct lg {
     uint32_t batch;       /* events per batch */
     uint32_t inventory;   /* packages in the inventory (0: none) */
     uint32_t window;
+    uint64_t *sent_us;    /* the agents' send times, window each */
     uint32_t ramp;        /* handshakes in flight at most */
     double connect_rate;  /* new connections/s (0: no bound) */
     uint64_t duration_ms, jitter_ms, restart_timeout_ms;
@@ -1269,7 +1270,8 @@ static void usage(FILE *f)
 "  --rate R               exec events per second per agent (default 1; 0: idle)\n"
 "  --batch N              events per batch (default 10)\n"
 "  --inventory N          packages in each agent's inventory, its batch 1 (default 0)\n"
-"  --window N             unacknowledged batches in flight per agent (default 8)\n"
+"  --window N             unacknowledged batches in flight per agent (default 8,\n"
+"                         at most 1024)\n"
 "  --duration S           seconds of steady state once all are connected (default 10)\n"
 "  --ramp N               TLS handshakes in flight at most (default 16; the\n"
 "                         collector takes 32 at a time from one address)\n"
@@ -1458,7 +1460,8 @@ int main(int argc, char **argv)
         return 0;
 
     G.a = calloc(G.n, sizeof(*G.a));
-    if (!G.a) {
+    G.sent_us = calloc((size_t)G.n * G.window, sizeof(*G.sent_us));
+    if (!G.a || !G.sent_us) {
         fprintf(stderr, "vigil-loadgen: out of memory for %u agents\n", G.n);
         return 1;
     }
@@ -1469,6 +1472,7 @@ int main(int argc, char **argv)
     for (uint32_t i = 0; i < G.n; i++) {
         struct agent *a = &G.a[i];
         a->idx = i;
+        a->sent_us = G.sent_us + (size_t)i * G.window;
         if (vg_random(a->epoch, sizeof(a->epoch)))
             memset(a->epoch, (int)i, sizeof(a->epoch));
         uv_timer_init(&loop, &a->timer);
@@ -1503,6 +1507,7 @@ int main(int argc, char **argv)
         vg_tls_session_free(G.a[i].session);
     }
     free(G.a);
+    free(G.sent_us);
     uv_loop_close(&loop);
     return rc;
 }
