@@ -119,6 +119,11 @@ int main(int argc, char **argv)
      * by the periodic malloc_trim (server.c). */
     mallopt(M_TRIM_THRESHOLD, 32 << 20);
     mallopt(M_TOP_PAD, 1 << 20);
+    /* Setting those fixes the size from which a block is mapped on its
+     * own (glibc would raise it as big blocks are freed): frames and
+     * inventories of up to 1 MiB come from the heap, not an mmap and
+     * munmap each. */
+    mallopt(M_MMAP_THRESHOLD, 1 << 20);
 #endif
     if (!(conf = calloc(1, sizeof(*conf))))
         return 1;

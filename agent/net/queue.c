@@ -490,6 +490,8 @@ void queue_free(struct queue *q)
 {
     struct spool_stats ss;
     q->closing = 0;
+    spool_settle(q->spool);
+    report_loss(q);
     queue_flush(q); /* loss records counted while stopping are kept too */
     spool_stats(q->spool, &ss);
     if (ss.records)

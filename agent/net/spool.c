@@ -576,14 +576,6 @@ void spool_close(struct spool *s)
         spool_journal_flush(s);
         close(s->jfd); /* not emptied: what it holds is the next start's */
     }
-    if (s->nlimbo) {
-        uint64_t ev = 0;
-        for (size_t i = 0; i < s->nlimbo; i++)
-            ev += s->limbo[i].events;
-        log_warnx("[spool] %zu batches (%llu events) were dropped from the full spool while "
-                  "the collector had them unacknowledged; it may have stored them, so they "
-                  "are not counted as dropped", s->nlimbo, (unsigned long long)ev);
-    }
     free(s->limbo);
     free(s->jrec);
     vg_buf_free(&s->jpend);
@@ -781,6 +773,19 @@ static void limbo_settle(struct spool *s, uint64_t seq, int final)
         s->limbo[w++] = *l;
     }
     s->nlimbo = w;
+}
+
+void spool_settle(struct spool *s)
+{
+    uint64_t ev = 0;
+    size_t n = s->nlimbo;
+    for (size_t i = 0; i < n; i++)
+        ev += s->limbo[i].events;
+    limbo_settle(s, s->acked, 1);
+    if (n)
+        log_warnx("[spool] counting %zu batches (%llu events) as dropped: the full spool "
+                  "dropped them while the collector had them unacknowledged, and no answer "
+                  "came before the stop (it may have stored them)", n, (unsigned long long)ev);
 }
 
 /* Frees room by removing the oldest segment: its KEEP records move to the

@@ -165,6 +165,11 @@ int spool_ack(struct spool *s, uint64_t seq);
 /* Drops one record for good (rejected by the collector). */
 int spool_drop(struct spool *s, uint64_t seq);
 void spool_stats(const struct spool *s, struct spool_stats *out);
+/* At a stop: batches dropped (spool full) while the collector had them
+ * unacknowledged, still without an answer, are counted as dropped, and
+ * logged: reported rather than left out, though the collector may have
+ * stored them. */
+void spool_settle(struct spool *s);
 
 /* ---- the open batch's journal (format above) ---- */
 

@@ -30,6 +30,7 @@ if [ $# -gt 0 ]; then
         n=${n#t_}
         t="$root/tests/e2e/t_${n%.sh}.sh"
         [ -f "$t" ] || { echo "e2e: no test named ${n%.sh} (tests/e2e/t_*.sh)" >&2; exit 2; }
+        case "$tests " in *" $st:$t "*) continue ;; esac # named twice: run once
         tests="$tests $st:$t"
     done
 else

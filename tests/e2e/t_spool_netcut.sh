@@ -3,12 +3,15 @@
 # reconnects when the cut ends, and nothing is lost.
 # vg-timeout: 120
 # Runs beside other tests: its namespace and veth have names of its own,
-# 10.213.7.0/24 is its alone, and the rules live inside its namespace.
+# the rules live inside its namespace, and its subnet in the root
+# namespace is its lane's (10.213.7-9.0/24): the SQLite and the
+# PostgreSQL run of this test may run at the same time.
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 NS=vgcut$$
 HV=vgh$$
 AV=vga$$
+NET=10.213.$((7 + ${VG_LANE:-0}))
 cleanup() {
     cleanup_pids
     ip netns del "$NS" 2>/dev/null || true
@@ -18,16 +21,16 @@ trap cleanup EXIT
 ip netns add "$NS"
 ip link add "$HV" type veth peer name "$AV"
 ip link set "$AV" netns "$NS"
-ip addr add 10.213.7.1/24 dev "$HV"
+ip addr add $NET.1/24 dev "$HV"
 ip link set "$HV" up
-ip netns exec "$NS" ip addr add 10.213.7.2/24 dev "$AV"
+ip netns exec "$NS" ip addr add $NET.2/24 dev "$AV"
 ip netns exec "$NS" ip link set "$AV" up
 ip netns exec "$NS" ip link set lo up
 
 make_pki pki
 PORT=$(free_port)
-collector_conf "$PORT" c.db | sed "s/^listen = .*/listen = 10.213.7.1:$PORT/" >collector.conf
-agent_conf "$PORT" agent-1 | sed "s/^address = .*/address = 10.213.7.1:$PORT/" >agent.conf
+collector_conf "$PORT" c.db | sed "s/^listen = .*/listen = $NET.1:$PORT/" >collector.conf
+agent_conf "$PORT" agent-1 | sed "s/^address = .*/address = $NET.1:$PORT/" >agent.conf
 printf '[telemetry]\nprocess_source = off\n[dummy]\nrate = 100\n' >>agent.conf
 
 start collector "$COLLECTOR" -c collector.conf

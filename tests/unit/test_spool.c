@@ -307,6 +307,21 @@ static void test_limit_drop_in_flight(void **state)
     spool_mark_unsent(s); /* settled once */
     spool_stats(s, &st);
     assert_int_equal(st.dropped_records + spool_count(s), 45);
+    /* Sent again, dropped again, and the agent stops with no answer:
+     * counted as dropped then, not left out. */
+    {
+        uint64_t first = spool_at(s, 0)->seq, before = st.dropped_records;
+        for (int i = 0; i < 5; i++)
+            spool_mark_sent(s);
+        append_n(s, 30, 10000, SPOOL_TELEMETRY);
+        assert_true(spool_at(s, 0)->seq > first + 4);
+        spool_stats(s, &st);
+        assert_int_equal(st.dropped_records + spool_count(s), 45 + 30 - 5);
+        spool_settle(s);
+        spool_stats(s, &st);
+        assert_int_equal(st.dropped_records + spool_count(s), 45 + 30);
+        assert_true(st.dropped_records > before + 5);
+    }
     spool_close(s);
 }
 
