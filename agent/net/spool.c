@@ -777,15 +777,14 @@ static void limbo_settle(struct spool *s, uint64_t seq, int final)
 
 void spool_settle(struct spool *s)
 {
-    uint64_t ev = 0;
-    size_t n = s->nlimbo;
-    for (size_t i = 0; i < n; i++)
-        ev += s->limbo[i].events;
+    struct spool_stats before = s->st;
     limbo_settle(s, s->acked, 1);
-    if (n)
-        log_warnx("[spool] counting %zu batches (%llu events) as dropped: the full spool "
+    if (s->st.dropped_records > before.dropped_records)
+        log_warnx("[spool] counting %llu batches (%llu events) as dropped: the full spool "
                   "dropped them while the collector had them unacknowledged, and no answer "
-                  "came before the stop (it may have stored them)", n, (unsigned long long)ev);
+                  "came before the stop (it may have stored them)",
+                  (unsigned long long)(s->st.dropped_records - before.dropped_records),
+                  (unsigned long long)(s->st.dropped_events - before.dropped_events));
 }
 
 /* Frees room by removing the oldest segment: its KEEP records move to the
