@@ -457,7 +457,7 @@ e2e: $(PROGS) $(LOADGEN) $(TOOL_BIN)
 # makes its own collector), and t_multi, t_migrate_pg and t_pg_text,
 # which run on PostgreSQL in the main suite already.
 PG_E2E := admission audit audit_checkpoint backpressure cli confd connmem enroll enroll_chain enroll_limits \
-          errors failover fdlimit fleet history inventory inventory_delta inventory_rpm isolate \
+          errors failover fdlimit fleet hello_commit history inventory inventory_delta inventory_rpm isolate \
           isolate_iptables isolate_matrix kill9_markers kill9_overflow loadgen metrics operators \
           os_state pending pending_stream pipeline poison privsep proc proc_storm proxy \
           proxy_isolate reconnect_backoff reconnect_book refuse refuse_flood reload report \

@@ -102,6 +102,9 @@ struct conn {
     unsigned pending;        /* batches waiting for the commit */
     uint64_t pending_events;
     int paused;              /* reading stopped until the commit (backpressure) */
+    Vigil__V1__Envelope *hello_wait; /* its hello, answered once no batch of its host's
+                                        earlier connection can still be stored (not
+                                        read from meanwhile) */
     unsigned jobs;           /* requests of its being worked on (a report): not idle */
     int closing;             /* we asked for the close: no more refusals or acks */
     int batch_failed;        /* a batch of its could not be stored (the database's
@@ -247,7 +250,8 @@ struct server {
     /* counters, since start */
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
-        batches_failed, book_dropped, pauses;
+        batches_failed, book_dropped, pauses, hellos_deferred;
+    unsigned hello_waiting; /* connections with a hello_wait */
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */
     /* Connection buffers (frame reader and TLS ciphertext; mbedtls's own
      * records aside): the most one connection held at a frame's end, before
@@ -277,7 +281,8 @@ struct server {
      * field limits, so that what they would stop reaches the store. */
     int no_field_limits;
     /* VIGIL_TEST_COMMIT_GATE=PATH: the store thread holds each group
-     * until PATH exists (the loop must go on meanwhile). */
+     * until PATH exists (the loop must go on meanwhile); a held group that
+     * finds PATH.once too removes both: one commit goes, the next waits. */
     const char *commit_gate;
 #endif
     uint64_t retention_due_ms; /* monotonic: next retention pass */

@@ -84,6 +84,9 @@ static void render(void *ctx, struct vg_prom *p)
                   "(backpressure).", paused);
     vg_prom_counter(p, "vigil_collector_backpressure_pauses_total",
                     "Times a connection was paused until its batches were committed.", s->pauses);
+    vg_prom_counter(p, "vigil_collector_hellos_deferred_total",
+                    "Agent hellos answered only after a commit holding batches of the agent's "
+                    "earlier connection.", s->hellos_deferred);
 
     if (s->tls)
         vg_tls_config_stats(s->tls, &full, &resumed);

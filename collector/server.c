@@ -184,6 +184,22 @@ static void book_clear(struct book *book, size_t *n)
     *n = 0;
 }
 
+/* Whether a commit that is not over may still store a batch of host hid:
+ * one in the group the store thread holds (handed over while its
+ * connection was open, stored even if it closed since), or one queued
+ * from a connection still open or closing (job_take hands it over).  A
+ * batch queued from a connection already gone is never stored. */
+static int host_batches_in_flight(const struct server *s, int64_t hid)
+{
+    for (size_t i = 0; i < s->job.npend; i++)
+        if (s->job.pend[i].from && s->job.pend[i].host_id == hid)
+            return 1;
+    for (size_t i = 0; i < s->npend; i++)
+        if (s->pend[i].c && s->pend[i].c->host_id == hid)
+            return 1;
+    return 0;
+}
+
 static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
 {
     Vigil__V1__Hello *h = (*envp)->hello;
@@ -268,6 +284,22 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
                         "with a token, or a certificate with a new --name)", peer->cn);
             return 1;
         }
+    }
+    if (found == 1 && host_batches_in_flight(s, hid)) {
+        /* Batches of this host's earlier connection may still be stored by
+         * a commit that is not over: the last stored sequence read now
+         * would be short of them, and the agent would resend them and
+         * count as lost any it had dropped meanwhile.  The hello is
+         * answered after that commit (hello_resume); nothing else is read
+         * from the connection until then. */
+        log_debug("agent %s: its hello waits for the commit of its earlier connection's "
+                  "batches", peer->cn);
+        c->hello_wait = *envp;
+        *envp = NULL;
+        s->hello_waiting++;
+        s->hellos_deferred++;
+        vg_tls_pause(c->tls, 1);
+        return 1;
     }
     /* A known host's row is updated in the next group commit (with its
      * certificate), before any batch of this connection is stored; only a
@@ -655,6 +687,10 @@ static void on_close(struct vg_tls_conn *t, int err)
         log_info("agent %s (%s) disconnected: %s", vg_tls_peer(t)->cn, vg_tls_peer_addr(t),
                  vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
     }
+    if (c->hello_wait) {
+        vg_pb_free(&c->hello_wait->base);
+        s->hello_waiting--;
+    }
     conn_report_flush(c, 1);
     conn_forget_pending(s, c);
     if (c->prev)
@@ -931,6 +967,11 @@ static void commit_run(const struct server *s, struct store *st, struct commit_j
         log_warnx("VIGIL_TEST_COMMIT_GATE: commit held until %s exists", s->commit_gate);
         while (access(s->commit_gate, F_OK) != 0)
             uv_sleep(50);
+        /* PATH.once beside it: this commit goes, the next one is held. */
+        char once[PATH_MAX];
+        snprintf(once, sizeof(once), "%s.once", s->commit_gate);
+        if (unlink(once) == 0)
+            unlink(s->commit_gate);
     }
 #endif
     if (store_begin(st) == 0) {
@@ -1078,6 +1119,33 @@ static void job_book_requeue(struct server *s, struct commit_job *j)
     book_swap(s, j);
 }
 
+/* After a commit: the hellos that waited for it are answered (or wait
+ * for the next one), and what their agents sent since is read. */
+static void hello_resume(struct server *s)
+{
+    for (struct conn *c = s->conns, *next; c && s->hello_waiting; c = next) {
+        Vigil__V1__Envelope *env = c->hello_wait;
+        next = c->next;
+        if (!env)
+            continue;
+        c->hello_wait = NULL;
+        s->hello_waiting--;
+        if (c->closing) {
+            vg_pb_free(&env->base);
+            continue;
+        }
+        if (on_agent_env(c, env) == 0 && !c->hello_wait && !c->closing) {
+            int r = vg_wire_drain(&c->rd, server_on_env, c);
+            if (r) {
+                s->bad_frames++;
+                conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, vg_strerror(r));
+            } else if (!c->paused && !c->hello_wait) {
+                vg_tls_pause(c->tls, 0);
+            }
+        }
+    }
+}
+
 /* On the loop, once the group's transaction is over: acknowledges or
  * fails each batch, counts, and lets paused connections read on. */
 static void job_finish(struct server *s)
@@ -1171,6 +1239,8 @@ static void job_finish(struct server *s)
         }
     }
     j->npend = 0;
+    if (s->hello_waiting && !s->stopping)
+        hello_resume(s);
 }
 
 static int job_state(struct server *s)
@@ -1365,6 +1435,8 @@ static void sweep_cb(uv_timer_t *t)
             continue; /* the TLS layer times out handshakes */
         if (c->kind == CONN_ENROLL && now - c->accept_ms > HELLO_TIMEOUT_MS)
             conn_close(c, "no enrollment request in time");
+        else if (c->hello_wait)
+            continue; /* waiting for us (a commit), not for the agent */
         else if (!c->hello_done && c->kind == CONN_AGENT && now - c->ready_ms > HELLO_TIMEOUT_MS)
             conn_refuse(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, "no hello within %d s",
                         HELLO_TIMEOUT_MS / 1000);
