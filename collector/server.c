@@ -20,6 +20,7 @@
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
+#include <pthread.h>
 #endif
 #include <signal.h>
 #include <stdio.h>
@@ -1282,6 +1283,9 @@ static void commit_dispatch(struct server *s)
 static void store_thread_main(void *arg)
 {
     struct server *s = arg;
+
+    /* Named for top -H and perf; the loop thread keeps the process's. */
+    pthread_setname_np(pthread_self(), "vg-store");
 
     uv_mutex_lock(&s->job_mu);
     for (;;) {

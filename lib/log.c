@@ -12,7 +12,8 @@ static const char *log_prog = "vigil";
 static const char *log_part;
 static int log_syslog;
 static int log_stamp = 1;
-static enum vg_log_level log_level = VG_LOG_INFO;
+/* Set on SIGHUP by the loop while other threads log: atomic. */
+static _Atomic int log_level = VG_LOG_INFO;
 
 void vg_log_init(const char *prog, int use_syslog, enum vg_log_level level)
 {
@@ -27,7 +28,7 @@ void vg_log_init(const char *prog, int use_syslog, enum vg_log_level level)
 
 void vg_log_set_part(const char *part) { log_part = part; }
 void vg_log_set_level(enum vg_log_level level) { log_level = level; }
-enum vg_log_level vg_log_get_level(void) { return log_level; }
+enum vg_log_level vg_log_get_level(void) { return (enum vg_log_level)log_level; }
 
 int vg_log_level_parse(const char *s, enum vg_log_level *out)
 {
@@ -52,7 +53,7 @@ void vg_logv(enum vg_log_level level, const char *errstr, const char *fmt, va_li
     char raw[1024], msg[4 * sizeof(raw)]; /* an escape is at most 4 bytes per byte */
     int saved = errno;
 
-    if (level > log_level)
+    if ((int)level > log_level)
         return;
     vsnprintf(raw, sizeof(raw), fmt, ap);
     /* Messages carry what peers sent (hostnames, tags, their errors): with
@@ -65,13 +66,13 @@ void vg_logv(enum vg_log_level level, const char *errstr, const char *fmt, va_li
                log_part ? "] " : "", msg, errstr ? ": " : "", errstr ? errstr : "");
     } else {
         char ts[VG_TIME_STR_MAX] = "";
-        if (log_stamp) {
+        if (log_stamp)
             vg_time_format(vg_time_now_ms(), ts, sizeof(ts));
-            fprintf(stderr, "%s ", ts);
-        }
-        fprintf(stderr, "%s%s%s%s: %s: %s%s%s\n", log_prog, log_part ? "[" : "",
-                log_part ? log_part : "", log_part ? "]" : "", tag[level], msg,
-                errstr ? ": " : "", errstr ? errstr : "");
+        /* One call, so one line: stdio locks the stream per call, and the
+         * collector's store thread logs too. */
+        fprintf(stderr, "%s%s%s%s%s%s: %s: %s%s%s\n", ts, ts[0] ? " " : "", log_prog,
+                log_part ? "[" : "", log_part ? log_part : "", log_part ? "]" : "", tag[level],
+                msg, errstr ? ": " : "", errstr ? errstr : "");
     }
     errno = saved;
 }
