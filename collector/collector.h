@@ -105,6 +105,8 @@ struct conn {
     Vigil__V1__Envelope *hello_wait; /* its hello, answered once no batch of its host's
                                         earlier connection can still be stored (not
                                         read from meanwhile) */
+    uint64_t wait_serial;    /* ... and the connection it replaced, whose batches
+                                it waits for */
     unsigned jobs;           /* requests of its being worked on (a report): not idle */
     int closing;             /* we asked for the close: no more refusals or acks */
     int batch_failed;        /* a batch of its could not be stored (the database's
@@ -252,6 +254,8 @@ struct server {
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
         batches_failed, book_dropped, pauses, hellos_deferred;
     unsigned hello_waiting; /* connections with a hello_wait */
+    size_t job_orphans;     /* batches of the group the store thread holds whose
+                               connection went since (stored all the same) */
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */
     /* Connection buffers (frame reader and TLS ciphertext; mbedtls's own
      * records aside): the most one connection held at a frame's end, before

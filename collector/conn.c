@@ -117,6 +117,7 @@ void conn_forget_pending(struct server *s, struct conn *c)
         if (s->job.pend[i].c == c) {
             s->job.pend[i].c = NULL;
             c->pending--;
+            s->job_orphans++;
         }
 }
 
