@@ -156,10 +156,16 @@ struct vg_cert_info {
     int64_t not_before_ms, not_after_ms;
     int is_ca;
     int server_auth, client_auth; /* usable for (no EKU extension: both) */
+    uint8_t sha256[VG_SHA256_LEN]; /* fingerprint of the DER */
     size_t nsans;
-    char sans[VG_CERT_MAX_SANS][256]; /* DNS names and IP addresses as text */
-    uint8_t sha256[VG_SHA256_LEN];    /* fingerprint of the DER */
+    /* DNS names and IP addresses as text.  Last, so that a copy may stop
+     * after the nsans used (vg_cert_info_size): a TLS connection keeps its
+     * peer's so, not 8 KB of names it does not have. */
+    char sans[VG_CERT_MAX_SANS][256];
 };
+/* The bytes of info that matter: up to its last SAN used. */
+#define vg_cert_info_size(info) \
+    (offsetof(struct vg_cert_info, sans) + (info)->nsans * sizeof((info)->sans[0]))
 
 /* Describes the first certificate of c.  Returns 0 or VG_ECERT. */
 int vg_cert_info(const struct vg_cert *c, struct vg_cert_info *info);

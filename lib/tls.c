@@ -102,7 +102,7 @@ struct vg_tls_conn {
     void *tunnel_ctx;
     char peer_names[160]; /* the server certificate's CN and DNS names (note_verify) */
     char why[512];
-    struct vg_cert_info peer;
+    struct vg_cert_info *peer; /* vg_cert_info_size() bytes; NULL: none yet */
 };
 
 /* The connection whose handshake mbedtls is running: the ticket parse
@@ -750,6 +750,7 @@ static void handle_closed(uv_handle_t *h)
         mbedtls_ssl_free(&c->ssl);
     vg_buf_free(&c->in);
     vg_buf_free(&c->out);
+    free(c->peer);
     vg_tls_config_free(c->cfg); /* the connection's reference */
     free(c);
 }
@@ -981,16 +982,28 @@ static void drive(struct vg_tls_conn *c)
         {
             const mbedtls_x509_crt *peer = mbedtls_ssl_get_peer_cert(&c->ssl);
             struct vg_cert *pc = NULL;
+            struct vg_cert_info info;
             if (!peer && c->cfg->server && c->cfg->no_client_auth) {
-                memset(&c->peer, 0, sizeof(c->peer)); /* enrollment: none yet */
+                /* enrollment: none yet */
             } else if (!peer || vg_cert_parse(peer->raw.p, peer->raw.len, &pc) ||
-                       vg_cert_info(pc, &c->peer)) {
+                       vg_cert_info(pc, &info)) {
                 vg_cert_free(pc);
                 why(c, "peer certificate unavailable");
                 fail(c, VG_ECERT);
                 return;
+            } else {
+                /* Kept as long as it is used: most certificates have a
+                 * SAN or two of the 32 the struct has room for (8 KB),
+                 * and a collector holds 20,000 connections. */
+                vg_cert_free(pc);
+                free(c->peer);
+                if (!(c->peer = malloc(vg_cert_info_size(&info)))) {
+                    why(c, "out of memory");
+                    fail(c, -ENOMEM);
+                    return;
+                }
+                memcpy(c->peer, &info, vg_cert_info_size(&info));
             }
-            vg_cert_free(pc);
         }
         if (!c->cfg->server && c->session) {
             mbedtls_ssl_session_free(&c->session->s);
@@ -1422,7 +1435,11 @@ int vg_tls_peer_verify(struct vg_tls_conn *c, const struct vg_tls_config *cfg, c
 
 void *vg_tls_data(const struct vg_tls_conn *c) { return c->data; }
 void vg_tls_set_data(struct vg_tls_conn *c, void *data) { c->data = data; }
-const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c) { return &c->peer; }
+const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c)
+{
+    static const struct vg_cert_info none; /* before the handshake, or no certificate */
+    return c->peer ? c->peer : &none;
+}
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c) { return c->addr; }
 uint64_t vg_tls_rx_bytes(const struct vg_tls_conn *c) { return c->rx_bytes; }
 size_t vg_tls_held(const struct vg_tls_conn *c) { return c->in.cap + c->out.cap; }
