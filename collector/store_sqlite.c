@@ -44,10 +44,12 @@
  *   6  export_cursors: how far each SIEM export sink has delivered
  *      (store_export.c); PostgreSQL databases start here (store_pg_schema.c);
  *   7  an index of queued commands by state: the collectors sharing a
- *      PostgreSQL database look for commands queued for their agents.
+ *      PostgreSQL database look for commands queued for their agents;
+ *   8  an index of agent versions by host: every hello looks up the
+ *      host's latest.
  * From 7 on, a step is the same on both back ends (migrations[] and
  * pg_migrations[]). */
-#define SCHEMA_VERSION 7
+#define SCHEMA_VERSION 8
 
 enum {
     Q_HOST_UPSERT,
@@ -874,6 +876,9 @@ static const char *const added_columns[] = {
 
 /* The steps after version 1, in order: step i takes a database from
  * version i + 1 to i + 2.  NULL: done in code (migrate_v2). */
+#define AGENT_VERSIONS_HOST \
+    "CREATE INDEX IF NOT EXISTS agent_versions_host ON agent_versions(host_id, id);"
+
 static const char *const migrations[] = {
     NULL, /* 2: every column of added_columns, and their values */
     /* 3: batch receipts expire by time ([retention] events_max_age); raw
@@ -907,6 +912,11 @@ static const char *const migrations[] = {
     " updated_ms INTEGER NOT NULL);",
     /* 7: queued commands by state (store_commands_queued_agents) */
     "CREATE INDEX IF NOT EXISTS commands_queued ON commands(state, host_id);",
+    /* 8: a host's latest agent version, looked up at every hello
+     * (Q_AGENT_VERSION): without it each hello scanned the table back
+     * from its end, and a restart storm of 19,100 agents cost a quarter
+     * of its time doing so. */
+    AGENT_VERSIONS_HOST,
 };
 
 /* PostgreSQL's steps past its baseline: step v to v + 1 is
@@ -914,6 +924,8 @@ static const char *const migrations[] = {
 static const char *const pg_migrations[] = {
     /* 7 */
     "CREATE INDEX IF NOT EXISTS commands_queued ON commands(state, host_id);",
+    /* 8 */
+    AGENT_VERSIONS_HOST,
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==

@@ -11,7 +11,7 @@ sqlite_only "the SQLite schema versions (PostgreSQL: t_pg_migrate)"
 export LC_ALL=C TZ=UTC
 make_pki pki
 PORT=$(free_port)
-CUR=7
+CUR=8
 export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
 export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
 
@@ -38,6 +38,10 @@ start c2 "$COLLECTOR" -c old.conf
 CPID=$LAST_PID
 wait_for 30 "collector on the old database" 'grep -q "listening on" c2.log'
 expect_in c2.log "database $PWD/old.db: schema brought from version 1 to $CUR"
+for db in new.db old.db; do
+    [ "$(sql $db "select count(*) from sqlite_master where type = 'index' and
+                  name = 'agent_versions_host'")" = 1 ] || fail "$db: no index agent_versions_host"
+done
 [ "$(sql old.db "select value from meta where key = 'schema_version'")" = $CUR ] || fail "not migrated"
 [ "$(counts)" = "$before" ] || fail "rows changed by the migration: $before -> $(counts)"
 # Version 3's indexes: by time for retention, none of raw events by host.

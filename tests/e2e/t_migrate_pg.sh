@@ -12,7 +12,7 @@ pg_store
 
 make_pki pki
 PORT=$(free_port)
-CUR=7
+CUR=8
 version() { sql "$1" "select value from meta where key = 'schema_version'"; }
 
 # 1. An empty database.
@@ -45,6 +45,8 @@ expect_in c2.log "schema brought from version 6 to $CUR"
 [ "$(version old.db)" = $CUR ] || fail "not migrated"
 [ "$(sql old.db "select count(*) from pg_indexes where indexname = 'commands_queued'")" = 1 ] ||
     fail "step 7's index is missing"
+[ "$(sql old.db "select count(*) from pg_indexes where indexname = 'agent_versions_host'")" = 1 ] ||
+    fail "step 8's index is missing"
 [ "$(counts)" = "$before" ] || fail "rows changed: $before -> $(counts)"
 # It takes new batches: a new agent streams into it.
 agent_conf "$PORT" agent-2 >agent.conf
