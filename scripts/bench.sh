@@ -10,7 +10,8 @@
 #   - loadgen: N simulated agents: throughput at 1, 100 and 1,000 agents
 #     into SQLite, into PostgreSQL through one collector and through two
 #     behind HAProxy; agents held by one collector, ack latency, restart
-#     storm (scripts/bench_loadgen.sh; LG_BENCH_AGENTS, default 5,000)
+#     storm (scripts/bench_loadgen.sh; LG_BENCH_AGENTS, default 20,000, cut to
+#     what the descriptor limit allows)
 set -eu
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 B=${1:-build}
@@ -237,4 +238,4 @@ fi
 
 # Collectors under vigil-loadgen (issue 20): figures also in
 # $B/bench/loadgen.md and .json.
-"$SCRIPTS/bench_loadgen.sh" "$B" "${LG_BENCH_AGENTS:-5000}"
+"$SCRIPTS/bench_loadgen.sh" "$B" "${LG_BENCH_AGENTS:-20000}"

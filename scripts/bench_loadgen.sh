@@ -16,7 +16,8 @@
 #               PostgreSQL rows are skipped, with a word, where there is
 #               no server (or not root: it runs as user postgres), and
 #               pg x2 where there is no haproxy;
-#   hold        HOLD agents (default 5,000) sending 1 exec/s each: the
+#   hold        HOLD agents (default 20,000, cut to what the descriptor
+#               limit allows) sending 1 exec/s each: the
 #               collector's RSS per agent, ack p50/p99, then a collector
 #               restart (SIGTERM, start again on the same database) and
 #               the reconnect storm: time until all are back, handshakes
@@ -34,7 +35,7 @@ set -eu
 SCRIPTS=$(cd "$(dirname "$0")" && pwd)
 ROOT=$(dirname "$SCRIPTS")
 B=${1:-build}
-HOLD=${2:-${LG_BENCH_AGENTS:-5000}}
+HOLD=${2:-${LG_BENCH_AGENTS:-20000}}
 COUNTS=${LG_BENCH_COUNTS:-1 100 1000}
 DUR=${LG_BENCH_DURATION:-15}
 STORES=${LG_BENCH_STORES:-sqlite pg1 pg2}
