@@ -118,6 +118,13 @@ stop() {
 }
 
 # sql DB QUERY: one value from SQLite.
+# The value of collector metric $1 (an integer sample; the name with its
+# labels as the exposition writes them) from [metrics] listen on
+# 127.0.0.1:$MPORT; empty if absent.
+metric() {
+    curl -s "http://127.0.0.1:$MPORT/metrics" | sed -n "s/^$1 \([0-9]*\)\$/\1/p"
+}
+
 sql() {
     if [ "${VG_STORE:-sqlite}" = pg ]; then
         # A comparison is a boolean in PostgreSQL (t, f) and an integer in

@@ -19,9 +19,6 @@ start collector env VIGIL_TEST_COMMIT_GATE="$PWD/gate" "$COLLECTOR" -c collector
 CPID=$LAST_PID
 wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
-metric() {
-    curl -s "http://127.0.0.1:$MPORT/metrics" | sed -n "s/^$1 \([0-9]*\)\$/\1/p"
-}
 # 20,000 execs a second each, 10 to a batch, 400 batches in flight.
 "$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 3 --rate 20000 --batch 10 \
     --window 400 --duration 6 --json >lg.json 2>lg.err &

@@ -20,9 +20,6 @@ start collector env VIGIL_TEST_COMMIT_GATE="$PWD/gate" "$COLLECTOR" -c collector
 CPID=$LAST_PID
 wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 
-metric() {
-    curl -s "http://127.0.0.1:$MPORT/metrics" | sed -n "s/^$1 \([0-9]*\)\$/\1/p"
-}
 # 200 execs a second each, 10 to a batch, 8 batches in flight; the storm
 # comes after 15 s of that.
 "$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 5 --rate 200 --batch 10 \
