@@ -20,8 +20,8 @@
 #include <errno.h>
 #ifdef __GLIBC__
 #include <malloc.h>
-#include <pthread.h>
 #endif
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
