@@ -105,8 +105,8 @@ struct conn {
     Vigil__V1__Envelope *hello_wait; /* its hello, answered once no batch of its host's
                                         earlier connection can still be stored (not
                                         read from meanwhile) */
-    uint64_t wait_serial;    /* ... and the connection it replaced, whose batches
-                                it waits for */
+    struct conn *hw_next, *hw_prev; /* the server's list of waiting hellos */
+    int hello_deferred;      /* counted once in hellos_deferred */
     unsigned jobs;           /* requests of its being worked on (a report): not idle */
     int closing;             /* we asked for the close: no more refusals or acks */
     int batch_failed;        /* a batch of its could not be stored (the database's
@@ -253,7 +253,8 @@ struct server {
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
         batches_failed, book_dropped, pauses, hellos_deferred;
-    unsigned hello_waiting; /* connections with a hello_wait */
+    unsigned hello_waiting; /* connections with a hello_wait ... */
+    struct conn *hw_head;   /* ... in a list, newest first */
     size_t job_orphans;     /* batches of the group the store thread holds whose
                                connection went since (stored all the same) */
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */

@@ -188,26 +188,42 @@ static void book_clear(struct book *book, size_t *n)
 /* Whether a commit that is not over may still store a batch of host hid
  * from an earlier connection: one in the group the store thread holds
  * whose connection went since (handed over while it was open, so stored
- * all the same), or one of the connection this one replaced (c->
- * wait_serial), still queued or in the group.  A batch queued from a
- * connection that went before the group was handed over is never stored,
- * and an earlier connection that is still open is refused as a
- * duplicate before this.  Cheap when nothing went: a restart storm of
- * 20,000 hellos scans nothing. */
-static int hello_must_wait(struct server *s, struct conn *c, int64_t hid)
+ * all the same).  A batch queued from a connection that went before the
+ * group was handed over is never stored; an earlier connection still open
+ * is refused as a duplicate before this, or replaced, and a replaced one's
+ * batches are forgotten at once (so those in the group count here).
+ * Cheap when nothing went: a restart storm of 20,000 hellos scans
+ * nothing. */
+static int hello_must_wait(const struct server *s, int64_t hid)
 {
-    if (c->wait_serial) {
-        const struct conn *o = conn_find(s, c->wait_serial);
-        if (o && o->pending)
-            return 1;
-        c->wait_serial = 0;
-    }
     for (size_t i = 0; s->job_orphans && i < s->job.npend; i++) {
         const struct pending *p = &s->job.pend[i];
         if (!p->c && p->from && p->host_id == hid)
             return 1;
     }
     return 0;
+}
+
+static void hw_del(struct server *s, struct conn *c)
+{
+    if (c->hw_prev)
+        c->hw_prev->hw_next = c->hw_next;
+    else
+        s->hw_head = c->hw_next;
+    if (c->hw_next)
+        c->hw_next->hw_prev = c->hw_prev;
+    c->hw_next = c->hw_prev = NULL;
+    s->hello_waiting--;
+}
+
+/* An agent has one connection: a hello waiting from an earlier one of the
+ * same agent (which the agent gave up on) is closed, not answered later
+ * as a duplicate of this one. */
+static void hw_drop_agent(struct server *s, struct conn *c, const char *agent_id)
+{
+    for (struct conn *w = s->hw_head; w; w = w->hw_next)
+        if (w != c && !w->closing && strcmp(vg_tls_peer(w->tls)->cn, agent_id) == 0)
+            conn_close(w, "replaced by a newer connection of the same agent");
 }
 
 static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
@@ -262,8 +278,10 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
                  peer->cn, vg_tls_peer_addr(c->tls), vg_tls_peer_addr(other->tls));
         conn_agent_remove(s, other);
         other->hello_done = 0;
-        if (other->pending)
-            c->wait_serial = other->serial;
+        /* Its queued batches are never stored (the agent resends them);
+         * those in the running commit count as orphans, and this hello
+         * waits for them. */
+        conn_forget_pending(s, other);
         book_disconnect(s, other, now);
         conn_close(other, "replaced by a newer connection of the same agent");
         other = NULL;
@@ -297,7 +315,9 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
             return 1;
         }
     }
-    if (found == 1 && hello_must_wait(s, c, hid)) {
+    if (s->hello_waiting)
+        hw_drop_agent(s, c, peer->cn);
+    if (found == 1 && hello_must_wait(s, hid)) {
         /* Batches of this host's earlier connection may still be stored by
          * a commit that is not over: the last stored sequence read now
          * would be short of them, and the agent would resend them and
@@ -308,8 +328,15 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
                   "batches", peer->cn);
         c->hello_wait = *envp;
         *envp = NULL;
+        c->hw_prev = NULL;
+        c->hw_next = s->hw_head;
+        if (s->hw_head)
+            s->hw_head->hw_prev = c;
+        s->hw_head = c;
         s->hello_waiting++;
-        s->hellos_deferred++;
+        if (!c->hello_deferred)
+            s->hellos_deferred++;
+        c->hello_deferred = 1;
         vg_tls_pause(c->tls, 1);
         return 1;
     }
@@ -701,7 +728,7 @@ static void on_close(struct vg_tls_conn *t, int err)
     }
     if (c->hello_wait) {
         vg_pb_free(&c->hello_wait->base);
-        s->hello_waiting--;
+        hw_del(s, c);
     }
     conn_report_flush(c, 1);
     conn_forget_pending(s, c);
@@ -1132,22 +1159,28 @@ static void job_book_requeue(struct server *s, struct commit_job *j)
 }
 
 /* After a commit: the hellos that waited for it are answered (or wait
- * for the next one), and what their agents sent since is read. */
+ * for the next one), and what their agents sent since is read.  The
+ * list is taken whole first: a hello that waits again joins a new one. */
 static void hello_resume(struct server *s)
 {
-    for (struct conn *c = s->conns, *next; c && s->hello_waiting; c = next) {
-        Vigil__V1__Envelope *env = c->hello_wait;
-        next = c->next;
-        if (!env)
-            continue;
-        c->hello_wait = NULL;
+    struct conn *list = s->hw_head, *next;
+
+    for (struct conn *c = list; c; c = c->hw_next)
         s->hello_waiting--;
+    s->hw_head = NULL;
+    for (struct conn *c = list; c; c = next) {
+        Vigil__V1__Envelope *env = c->hello_wait;
+        next = c->hw_next;
+        c->hw_next = c->hw_prev = NULL;
+        c->hello_wait = NULL;
         if (c->closing) {
             vg_pb_free(&env->base);
             continue;
         }
+        c->last_rx_ms = vg_time_mono_ms(); /* silent because we did not read */
         if (on_agent_env(c, env) == 0 && !c->hello_wait && !c->closing) {
             int r = vg_wire_drain(&c->rd, server_on_env, c);
+            vg_frame_reader_trim(&c->rd);
             if (r) {
                 s->bad_frames++;
                 conn_fail(c, VIGIL__V1__ERROR__CODE__CODE_BAD_REQUEST, vg_strerror(r));

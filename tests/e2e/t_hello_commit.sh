@@ -7,8 +7,9 @@
 # next takes every agent's queued batches and is held; every agent drops
 # its connection and reconnects (a storm) meanwhile, and each hello waits
 # (counted).  Once the commit goes, every batch is stored exactly once
-# and none came twice.
-# vg-timeout: 180
+# and none came twice.  Then the same for a connection that went silent
+# and was replaced.
+# vg-timeout: 240
 . "$VG_ROOT/tests/e2e/lib.sh"
 
 LOADGEN="$VG_BIN/vigil-loadgen"
@@ -47,7 +48,37 @@ acked=$(j .exec_events_acked)
 dups=$(metric 'vigil_collector_batches_total{result="duplicate"}')
 deferred=$(metric vigil_collector_hellos_deferred_total)
 [ "$dups" = 0 ] || fail "$dups batches came twice: a hello was answered before the commit of its batches"
-stop "$CPID"
 got=$(sql c.db "select count(*) || ' ' || count(distinct argv) from processes")
 [ "$got" = "$acked $acked" ] || fail "processes (rows, distinct markers) = $got, expected $acked $acked"
-echo "figure: $deferred hellos waited for a commit; $acked execs stored once, 0 duplicates"
+
+# The same when the earlier connection did not close but went silent (a
+# host frozen, or cut off without a FIN): the new one replaces it, and
+# waits for the commit that holds its batches.  Agent lg-00001 streams,
+# the next commit takes its window and is held, it freezes (SIGSTOP) past
+# two heartbeats; the same agent connects again from a second process.
+rm gate
+"$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 1 --rate 200 --batch 10 \
+    --window 8 --duration 120 --quiet >lg2.json 2>lg2.err &
+FROZEN=$!
+wait_for 30 "a commit held again" \
+    '[ "$(grep -c "VIGIL_TEST_COMMIT_GATE: commit held" collector.log)" -ge 3 ]'
+wait_for 60 "its window queued" '[ "$(metric vigil_collector_queued_batches)" -ge 8 ]'
+touch gate.once gate
+wait_for 30 "the next commit held, with its window" \
+    '[ "$(grep -c "VIGIL_TEST_COMMIT_GATE: commit held" collector.log)" -ge 4 ]'
+kill -STOP "$FROZEN"
+sleep 3 # silent past two heartbeats (1 s each)
+"$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 1 --rate 10 --batch 10 \
+    --duration 2 --json >lg3.json 2>lg3.err &
+LPID=$!
+wait_for 60 "the new connection's hello waiting" \
+    '[ "$(metric vigil_collector_hellos_deferred_total)" -ge $((deferred + 1)) ]'
+expect_in collector.log "dropping its silent connection"
+touch gate
+wait_for 120 "the new connection done" '! kill -0 "$LPID" 2>/dev/null'
+wait "$LPID" || { tail -5 lg3.err; fail "loadgen (the new connection): not every batch acknowledged"; }
+kill -KILL "$FROZEN"
+wait "$FROZEN" 2>/dev/null || true
+[ "$(jq -r .batches_unacked lg3.json)" = 0 ] || fail "the new connection: batches unacknowledged"
+stop "$CPID"
+echo "figure: $deferred hellos waited for a commit; $acked execs stored once, 0 duplicates; a replaced connection's hello waited too"
