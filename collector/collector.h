@@ -253,8 +253,7 @@ struct server {
     uint64_t accepted, refused, bad_frames, batches_stored, batches_duplicate, events_stored,
         duplicate_ids, batches_rejected, handshake_overflow, handshake_evicted, fields_cut,
         batches_failed, book_dropped, pauses, hellos_deferred;
-    unsigned hello_waiting; /* connections with a hello_wait ... */
-    struct conn *hw_head;   /* ... in a list, newest first */
+    struct conn *hw_head;   /* connections with a hello_wait, newest first */
     size_t job_orphans;     /* batches of the group the store thread holds whose
                                connection went since (stored all the same) */
     struct vg_ratelimit rl_reject; /* log lines about rejected and cut batches */

@@ -204,6 +204,15 @@ static int hello_must_wait(const struct server *s, int64_t hid)
     return 0;
 }
 
+static void hw_add(struct server *s, struct conn *c)
+{
+    c->hw_prev = NULL;
+    c->hw_next = s->hw_head;
+    if (s->hw_head)
+        s->hw_head->hw_prev = c;
+    s->hw_head = c;
+}
+
 static void hw_del(struct server *s, struct conn *c)
 {
     if (c->hw_prev)
@@ -213,7 +222,6 @@ static void hw_del(struct server *s, struct conn *c)
     if (c->hw_next)
         c->hw_next->hw_prev = c->hw_prev;
     c->hw_next = c->hw_prev = NULL;
-    s->hello_waiting--;
 }
 
 /* An agent has one connection: a hello waiting from an earlier one of the
@@ -315,8 +323,7 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
             return 1;
         }
     }
-    if (s->hello_waiting)
-        hw_drop_agent(s, c, peer->cn);
+    hw_drop_agent(s, c, peer->cn);
     if (found == 1 && hello_must_wait(s, hid)) {
         /* Batches of this host's earlier connection may still be stored by
          * a commit that is not over: the last stored sequence read now
@@ -328,12 +335,7 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
                   "batches", peer->cn);
         c->hello_wait = *envp;
         *envp = NULL;
-        c->hw_prev = NULL;
-        c->hw_next = s->hw_head;
-        if (s->hw_head)
-            s->hw_head->hw_prev = c;
-        s->hw_head = c;
-        s->hello_waiting++;
+        hw_add(s, c);
         if (!c->hello_deferred)
             s->hellos_deferred++;
         c->hello_deferred = 1;
@@ -1165,8 +1167,6 @@ static void hello_resume(struct server *s)
 {
     struct conn *list = s->hw_head, *next;
 
-    for (struct conn *c = list; c; c = c->hw_next)
-        s->hello_waiting--;
     s->hw_head = NULL;
     for (struct conn *c = list; c; c = next) {
         Vigil__V1__Envelope *env = c->hello_wait;
@@ -1285,7 +1285,7 @@ static void job_finish(struct server *s)
     }
     j->npend = 0;
     s->job_orphans = 0;
-    if (s->hello_waiting && !s->stopping)
+    if (s->hw_head && !s->stopping)
         hello_resume(s);
 }
 

@@ -117,7 +117,6 @@ stop() {
     wait "$1" || fail "process $1 exited with status $?"
 }
 
-# sql DB QUERY: one value from SQLite.
 # The value of collector metric $1 (an integer sample; the name with its
 # labels as the exposition writes them) from [metrics] listen on
 # 127.0.0.1:$MPORT; empty if absent.
@@ -125,6 +124,7 @@ metric() {
     curl -s "http://127.0.0.1:$MPORT/metrics" | sed -n "s/^$1 \([0-9]*\)\$/\1/p"
 }
 
+# sql DB QUERY: one value from SQLite.
 sql() {
     if [ "${VG_STORE:-sqlite}" = pg ]; then
         # A comparison is a boolean in PostgreSQL (t, f) and an integer in
