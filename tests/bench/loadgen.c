@@ -107,7 +107,7 @@ struct agent {
     uint64_t acked;     /* highest acknowledged seq */
     uint64_t sent_high; /* highest seq sent on this connection */
     uint64_t sent_ever; /* highest seq ever sent */
-    uint64_t due_ms;    /* next batch (monotonic ms) */
+    uint64_t due_us;    /* next batch (monotonic us: rates past a batch a ms) */
     uint64_t last_tx_ms, hb_ms, hb_id;
     uint64_t *sent_us; /* send time of seq, at seq % window (G.sent_us) */
 };
@@ -374,9 +374,11 @@ static int streaming(void)
     return G.rate > 0 && (G.phase == P_STEADY || G.phase == P_STORM);
 }
 
-static uint64_t batch_interval_ms(void)
+/* In microseconds: a whole millisecond would cap an agent at a batch a
+ * millisecond (100,000 events/s with batches of 100). */
+static uint64_t batch_interval_us(void)
 {
-    uint64_t iv = (uint64_t)(1000.0 * G.batch / G.rate);
+    uint64_t iv = (uint64_t)(1e6 * G.batch / G.rate);
     return iv ? iv : 1;
 }
 
@@ -630,7 +632,6 @@ static void slot_free(struct agent *a)
 
 static void on_hello_ack(struct agent *a, const Vigil__V1__HelloAck *h)
 {
-    uint64_t now = vg_time_mono_ms();
 
     if (!h->accepted) {
         G.err[E_REFUSED]++;
@@ -685,8 +686,8 @@ static void on_hello_ack(struct agent *a, const Vigil__V1__HelloAck *h)
             G.ramp_full++;
     }
     slot_free(a);
-    if (streaming() && a->due_ms == 0)
-        a->due_ms = now + rnd_below(batch_interval_ms() + 1);
+    if (streaming() && a->due_us == 0)
+        a->due_us = vg_time_mono_us() + rnd_below(batch_interval_us() + 1);
     if (G.inventory && a->made == 0 && G.phase < P_DRAIN)
         a->made = 1; /* the inventory first */
     pump(a);
@@ -949,11 +950,11 @@ static void agent_timer(uv_timer_t *t)
         return;
     }
     if (streaming()) {
-        uint64_t iv = batch_interval_ms();
+        uint64_t iv = batch_interval_us(), now_us = vg_time_mono_us();
         unsigned catchup = 0;
-        if (a->due_ms == 0)
-            a->due_ms = now + rnd_below(iv + 1);
-        while (a->due_ms <= now && catchup++ < 16) {
+        if (a->due_us == 0)
+            a->due_us = now_us + rnd_below(iv + 1);
+        while (a->due_us <= now_us && catchup++ < 64) {
             /* A full window is a collector that cannot keep up: the
              * batch is not made (counted), so that the offered load is
              * bounded and the drain at the end is short. */
@@ -961,14 +962,15 @@ static void agent_timer(uv_timer_t *t)
                 a->made++;
             else
                 G.skipped++;
-            a->due_ms += iv;
+            a->due_us += iv;
         }
-        if (a->due_ms <= now)
-            a->due_ms = now + iv; /* far behind: do not make a burst */
+        if (a->due_us <= now_us)
+            a->due_us = now_us + iv; /* far behind: do not make a burst */
         pump(a);
         if (a->state != A_READY)
             return;
-        next = a->due_ms;
+        /* Timers are in whole ms: the batches due within one come at its end. */
+        next = now + (a->due_us - now_us + 999) / 1000;
     }
     if (a->hb_ms) {
         if (now - a->last_tx_ms >= a->hb_ms)
@@ -1069,9 +1071,10 @@ static void check_phase(void)
              * one batch interval. */
             for (uint32_t i = 0; G.rate > 0 && i < G.n; i++) {
                 struct agent *a = &G.a[i];
-                a->due_ms = now + rnd_below(batch_interval_ms() + 1);
+                uint64_t in_us = rnd_below(batch_interval_us() + 1);
+                a->due_us = vg_time_mono_us() + in_us;
                 if (a->state == A_READY)
-                    agent_wake(a, a->due_ms - now);
+                    agent_wake(a, in_us / 1000);
             }
         }
         break;
