@@ -374,6 +374,7 @@ static Vigil__V1__StoredProcess *sp_msg(const struct store_proc *p)
     x->similar = p->similar;
     x->forked = p->forked;
     x->source = dup0(p->source);
+    x->tty = dup0(p->tty);
     if (p->unknown && p->unknown[0]) {
         size_t n = 1;
         for (const char *c = p->unknown; *c; c++)

@@ -330,6 +330,7 @@ static json_t *proc_json(const struct store_export_proc *p)
         json_object_set_new(v, "forked", json_true());
     put_str(v, "unknown", p->unknown);
     put_str(v, "hash_note", p->hash_note);
+    put_str(v, "tty", p->tty);
     e = json_object();
     json_object_set_new(e, "process", v);
     json_object_set_new(o, "vigil", e);

@@ -137,7 +137,7 @@ int store_package_hosts(struct store *s, const char *name,
  * (argv NUL-separated); pointers live until the callback returns. */
 struct store_proc {
     uint32_t pid, ppid, uid, euid, gid, egid, login_uid, session_id;
-    const char *comm, *container_id, *sha256, *hash_note, *unknown, *source;
+    const char *comm, *container_id, *sha256, *hash_note, *unknown, *source, *tty;
     const void *exe, *argv, *cwd, *parent_exe;
     size_t exe_len, argv_len, cwd_len, parent_exe_len;
     int argv_truncated;
@@ -219,7 +219,7 @@ struct store_export_proc {
     int has_ppid, has_uid, has_gid, has_login_uid, has_session, has_exit_code, has_signal;
     int argv_truncated, core_dumped, forked;
     const char *agent_id, *hostname, *machine_id; /* host; NULL when unknown */
-    const char *comm, *container_id, *sha256, *source, *unknown, *hash_note; /* or NULL */
+    const char *comm, *container_id, *sha256, *source, *unknown, *hash_note, *tty; /* or NULL */
     const uint8_t *exe, *argv, *cwd, *parent_exe; /* bytes, argv NUL-separated; or NULL */
     size_t exe_len, argv_len, cwd_len, parent_exe_len;
 };

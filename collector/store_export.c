@@ -67,7 +67,7 @@ int store_export_audit(struct store *s, int64_t after, unsigned limit,
     " p.gid, p.egid, p.login_uid, p.session_id, p.cgroup_id, p.exit_code, p.signal, p.similar,"   \
     " p.argv_truncated, p.core_dumped, p.forked, h.agent_id, h.hostname, h.machine_id, p.comm,"   \
     " p.container_id, p.sha256, p.source, p.unknown, p.hash_note, p.exe, p.argv, p.cwd,"          \
-    " p.parent_exe FROM processes p LEFT JOIN hosts h ON h.id = p.host_id"
+    " p.parent_exe, p.tty FROM processes p LEFT JOIN hosts h ON h.id = p.host_id"
 
 int store_export_processes(struct store *s, int64_t after_tx, int64_t after, unsigned limit,
                            int (*cb)(void *ctx, const struct store_export_proc *p), void *ctx)
@@ -140,6 +140,7 @@ int store_export_processes(struct store *s, int64_t after_tx, int64_t after, uns
         p.cwd_len = (size_t)db_column_bytes(st, 31);
         p.parent_exe = db_column_blob(st, 32);
         p.parent_exe_len = (size_t)db_column_bytes(st, 32);
+        p.tty = text(st, 33);
         if ((r = cb(ctx, &p))) {
             db_finalize(st);
             return r > 0 ? -r : r;

@@ -19,6 +19,7 @@
  * partition key); it is unique as long as rows go in through the parent.
  *
  *   processes: ... recv_ms | hash_note | forked | txid (PostgreSQL only)
+ *              | tty (schema 9, both)
  *   export_cursors: sink | audit_id | process_id | updated_ms
  *                   | process_txid (PostgreSQL only)
  *

@@ -7,7 +7,8 @@
  *   streams   (host, epoch) -> last stored sequence number
  *   batches   (host, epoch, seq) primary key: a batch is stored once
  *   events    every event as received (protobuf body) with agent and
- *             collector times
+ *             collector times; the body is empty for a process exec
+ *             whose processes row holds all of it (exec_in_row)
  *   packages, package_history, os_history, pending, pending_history:
  *             the inventory now and over time (see the schema below)
  *   package_events  the hosts' own install history (dpkg logs, rpm
@@ -46,10 +47,13 @@
  *   7  an index of queued commands by state: the collectors sharing a
  *      PostgreSQL database look for commands queued for their agents;
  *   8  an index of agent versions by host: every hello looks up the
- *      host's latest.
+ *      host's latest;
+ *   9  no index of processes by executable (no query used it), and
+ *      processes.tty.  From here on, events.body is empty for a process
+ *      exec that its processes row holds whole (exec_in_row).
  * From 7 on, a step is the same on both back ends (migrations[] and
  * pg_migrations[]). */
-#define SCHEMA_VERSION 8
+#define SCHEMA_VERSION 9
 
 enum {
     Q_HOST_UPSERT,
@@ -378,9 +382,9 @@ static const char *const queries[Q_COUNT] = {
     [Q_PROC_EXEC] =
         "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
         " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
-        " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked)"
-        " VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17, ?18,"
-        " ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26)",
+        " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked,"
+        " tty) VALUES(?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9, ?10, ?11, ?12, ?13, ?14, ?15, ?16, ?17,"
+        " ?18, ?19, ?20, ?21, ?22, ?23, ?24, ?25, ?26, ?27)",
     /* The exit belongs to the latest exec of that process (a process may
      * exec several times); netlink exits carry no start time. */
     [Q_PROC_EXIT] =
@@ -395,7 +399,7 @@ static const char *const queries[Q_COUNT] = {
         " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
         " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
         " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note,"
-        " p.forked FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
+        " p.forked, p.tty FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
         " AND p.start_ms >= ?2 AND (?3 IS NULL OR p.exe = ?3) AND (?4 = 0 OR p.pid = ?4)"
         " ORDER BY p.start_ms, p.id LIMIT ?5",
     /* A process's parent: the latest exec of the parent pid that started
@@ -405,7 +409,7 @@ static const char *const queries[Q_COUNT] = {
         " p.exe, p.argv, p.argv_truncated, p.cwd, p.parent_exe, p.container_id, p.cgroup_id,"
         " p.sha256, p.start_boot_ns, p.start_ms, p.similar, p.unknown, p.source, p.exit_ms,"
         " p.exit_code, p.signal, p.core_dumped, p.lifetime_ns, p.recv_ms, p.hash_note,"
-        " p.forked FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
+        " p.forked, p.tty FROM processes p JOIN hosts h ON h.id = p.host_id WHERE h.agent_id = ?1"
         " AND p.pid = ?2 AND p.start_ms <= ?3 ORDER BY p.start_ms DESC, p.id DESC LIMIT 1",
     [Q_SNAP_AT] =
         "SELECT s.pid, s.ppid, s.uid, s.euid, s.comm, s.exe, s.argv, s.start_boot_ns,"
@@ -610,17 +614,17 @@ static const char pg_events_many[] =
 static const char pg_execs_many[] =
     "INSERT INTO processes(host_id, pid, ppid, uid, euid, gid, egid, login_uid, session_id,"
     " comm, exe, argv, argv_truncated, cwd, parent_exe, container_id, cgroup_id, sha256,"
-    " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked,"
+    " start_boot_ns, start_ms, \"similar\", unknown, source, recv_ms, hash_note, forked, tty,"
     " exit_ms, exit_code, signal, core_dumped, lifetime_ns)"
     " SELECT * FROM unnest(?1::bigint[], ?2::bigint[], ?3::bigint[], ?4::bigint[],"
     " ?5::bigint[], ?6::bigint[], ?7::bigint[], ?8::bigint[], ?9::bigint[], ?10::text[],"
     " ?11::bytea[], ?12::bytea[], ?13::bigint[], ?14::bytea[], ?15::bytea[], ?16::text[],"
     " ?17::bigint[], ?18::text[], ?19::bigint[], ?20::bigint[], ?21::bigint[], ?22::text[],"
-    " ?23::text[], ?24::bigint[], ?25::text[], ?26::bigint[], ?27::bigint[], ?28::bigint[],"
-    " ?29::bigint[], ?30::bigint[], ?31::bigint[])";
-/* ... and ?27-?31, what Q_PROC_EXIT would set: an exit of the same batch
+    " ?23::text[], ?24::bigint[], ?25::text[], ?26::bigint[], ?27::text[], ?28::bigint[],"
+    " ?29::bigint[], ?30::bigint[], ?31::bigint[], ?32::bigint[])";
+/* ... and ?28-?32, what Q_PROC_EXIT would set: an exit of the same batch
  * whose exec is gathered is applied to the gathered row (apply_exit). */
-#define EXEC_TYPES "iiiiiiiiitbbibbtitiiittiti" "iiiii"
+#define EXEC_TYPES "iiiiiiiiitbbibbtitiiittitit" "iiiii"
 /* Rows of one statement at most: a batch of the agent's (100 events by
  * default) goes in one. */
 #define ROWS_MAX 256
@@ -729,7 +733,6 @@ static const char schema[] =
     " core_dumped INTEGER, lifetime_ns INTEGER, recv_ms INTEGER NOT NULL);"
     "CREATE INDEX IF NOT EXISTS processes_host_time ON processes(host_id, start_ms);"
     "CREATE INDEX IF NOT EXISTS processes_host_pid ON processes(host_id, pid, start_boot_ns);"
-    "CREATE INDEX IF NOT EXISTS processes_host_exe ON processes(host_id, exe);"
     "CREATE INDEX IF NOT EXISTS processes_start ON processes(start_ms);"
     "CREATE INDEX IF NOT EXISTS events_kind_recv ON events(kind, recv_time_ms);"
     /* Full process tables, for "what was running at time T". */
@@ -878,6 +881,14 @@ static const char *const added_columns[] = {
  * version i + 1 to i + 2.  NULL: done in code (migrate_v2). */
 #define AGENT_VERSIONS_HOST \
     "CREATE INDEX IF NOT EXISTS agent_versions_host ON agent_versions(host_id, id);"
+/* 9: no query used the index of processes by executable (Q_PROCESSES
+ * filters a host's rows by time first, and "?3 IS NULL OR exe = ?3"
+ * cannot use it), and every stored exec paid for it: the most costly of
+ * its inserts, its key the executable's path.  And the exec's terminal,
+ * which had no column: an exec's row now holds all of it (exec_in_row). */
+#define PROCESSES_NO_EXE_INDEX \
+    "DROP INDEX IF EXISTS processes_host_exe;" \
+    "ALTER TABLE processes ADD COLUMN tty TEXT;"
 
 static const char *const migrations[] = {
     NULL, /* 2: every column of added_columns, and their values */
@@ -917,6 +928,8 @@ static const char *const migrations[] = {
      * from its end, and a restart storm of 19,100 agents cost a quarter
      * of its time doing so. */
     AGENT_VERSIONS_HOST,
+    /* 9 */
+    PROCESSES_NO_EXE_INDEX,
 };
 
 /* PostgreSQL's steps past its baseline: step v to v + 1 is
@@ -926,6 +939,8 @@ static const char *const pg_migrations[] = {
     "CREATE INDEX IF NOT EXISTS commands_queued ON commands(state, host_id);",
     /* 8 */
     AGENT_VERSIONS_HOST,
+    /* 9 */
+    PROCESSES_NO_EXE_INDEX,
 };
 
 _Static_assert(sizeof(pg_migrations) / sizeof(pg_migrations[0]) ==
@@ -1904,13 +1919,13 @@ static int execs_flush(struct store *s)
     for (int k = 0; k < n; k++) {
         const struct gathered_exec *g = &s->gathered[k];
         if (g->exited) {
-            db_rows_int64(s->execs, 27, g->exit_ms);
-            db_rows_int64(s->execs, 28, g->exit_code);
-            db_rows_int64(s->execs, 29, g->signal);
-            db_rows_int64(s->execs, 30, g->core_dumped);
-            db_rows_int64(s->execs, 31, g->lifetime_ns);
+            db_rows_int64(s->execs, 28, g->exit_ms);
+            db_rows_int64(s->execs, 29, g->exit_code);
+            db_rows_int64(s->execs, 30, g->signal);
+            db_rows_int64(s->execs, 31, g->core_dumped);
+            db_rows_int64(s->execs, 32, g->lifetime_ns);
         } else {
-            for (int i = 27; i <= 31; i++)
+            for (int i = 28; i <= 32; i++)
                 db_rows_null(s->execs, i);
         }
     }
@@ -1972,6 +1987,7 @@ static int apply_exec(struct store *s, int64_t host_id, const Vigil__V1__Process
     db_rows_int64(r, 24, recv_ms);
     row_text(r, 25, x->hash_note);
     db_rows_int64(r, 26, x->forked);
+    row_text(r, 27, x->tty);
     if (s->gathered) {
         struct gathered_exec *g = &s->gathered[db_rows_pending(r)];
         memset(g, 0, sizeof(*g));
@@ -2184,6 +2200,7 @@ static void row_proc(struct db_stmt *st, struct store_proc *p)
     p->recv_ms = db_column_int64(st, 27);
     p->hash_note = db_column_text(st, 28);
     p->forked = (int)db_column_int64(st, 29);
+    p->tty = db_column_text(st, 30);
 }
 
 int store_processes(struct store *s, const char *agent_id, int64_t since_ms, const char *exe,
@@ -2740,6 +2757,31 @@ int store_package_hosts(struct store *s, const char *name,
     return rc == DB_DONE ? 0 : db_err(s, "cannot read packages");
 }
 
+/* Whether the processes row made from process exec e holds all of it,
+ * so that its events row need not keep the body a second time (about
+ * half of the bytes of a stored exec, and most of the time it cost to
+ * store one).  Kept whole otherwise: fields this collector does not
+ * know (a newer agent's), an event time other than the start time, and
+ * the values whose row form is ambiguous (argv [""] and [] both join to
+ * "", an argument with a NUL, a comma in unknown). */
+static int exec_in_row(const Vigil__V1__Event *e)
+{
+    const Vigil__V1__ProcessExec *x = e->process_exec;
+
+    if (e->kind_case != VIGIL__V1__EVENT__KIND_PROCESS_EXEC || !x || e->base.n_unknown_fields ||
+        x->base.n_unknown_fields ||
+        (x->start_time_ms && x->start_time_ms != e->time_ms) ||
+        (x->n_argv == 1 && x->argv[0].len == 0))
+        return 0;
+    for (size_t i = 0; i < x->n_argv; i++)
+        if (x->argv[i].len && memchr(x->argv[i].data, 0, x->argv[i].len))
+            return 0;
+    for (size_t i = 0; i < x->n_unknown; i++)
+        if (strchr(x->unknown[i], ','))
+            return 0;
+    return 1;
+}
+
 /* ?1-?6 of a batches row: host, epoch, seq, created, received, events. */
 static void bind_batch_row(struct db_stmt *st, int64_t host_id, const ProtobufCBinaryData *epoch,
                            const Vigil__V1__Batch *b, int64_t recv_ms)
@@ -2781,7 +2823,7 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
     for (i = 0; i < b->n_events && rc == 0; i++) {
         const Vigil__V1__Event *e = b->events[i];
         vg_buf_reset(&body);
-        if ((rc = vg_pb_pack(&e->base, &body)) != 0)
+        if (!exec_in_row(e) && (rc = vg_pb_pack(&e->base, &body)) != 0)
             break;
         db_rows_int64(s->events, 1, host_id);
         db_rows_int64(s->events, 2, (int64_t)b->seq);

@@ -29,7 +29,7 @@ void ctl_usage_processes(FILE *out)
             "\n"
             "With --json (before 'processes'): an array of objects with time, pid, ppid,\n"
             "uid, euid, gid, login_uid, session_id, comm, exe, argv (an array),\n"
-            "argv_truncated, cwd, parent_exe, container_id, sha256, hash_note (why no\n"
+            "argv_truncated, cwd, tty, parent_exe, container_id, sha256, hash_note (why no\n"
             "sha256: too big, gone, busy, unreadable), source, similar (more\n"
             "execs this one stands for), forked (a fork still running a second later\n"
             "without exec: its parent's program), unknown (fields the source could not see),\n"
@@ -88,6 +88,7 @@ static json_t *proc_json(const Vigil__V1__StoredProcess *sp)
     json_object_set_new(o, "argv", argv);
     json_object_set_new(o, "argv_truncated", json_boolean(x->argv_truncated));
     json_object_set_new(o, "cwd", jbytes(&x->cwd));
+    json_object_set_new(o, "tty", json_string(x->tty));
     json_object_set_new(o, "parent_exe", jbytes(&x->parent_exe));
     json_object_set_new(o, "container_id", json_string(x->container_id));
     json_object_set_new(o, "sha256", json_string(x->exe_sha256));

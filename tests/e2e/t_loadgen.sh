@@ -74,6 +74,12 @@ got=$(sql c.db "select count(*) || ' ' || count(distinct argv) from processes")
 # argv is the marker's NUL-separated bytes: "...lg-00042-EPOCH-SEQ-I".
 bad=$(sql c.db "select count(*) from processes where not ($(sql_has argv lg-))")
 [ "$bad" = 0 ] || fail "$bad stored execs without a marker"
+# Each exec's row holds all of it (one in four with a terminal): its
+# events row keeps no second copy of the body.
+[ "$(sql c.db "select count(*) from events where kind = 'process_exec' and length(body) > 0")" = 0 ] ||
+    fail "exec bodies kept twice: $(sql c.db "select count(*) from events where kind = 'process_exec' and length(body) > 0")"
+[ "$(sql c.db "select count(*) from processes where tty = 'pts/0'")" -ge $((acked / 5)) ] ||
+    fail "terminals stored: $(sql c.db "select count(*) from processes where tty = 'pts/0'") of $acked execs"
 got=$(sql c.db "select count(*) || ' ' || sum(events) from batches")
 [ "$got" = "$(j .batches_acked) $(j .events_acked)" ] ||
     fail "batches (count, events) = $got, loadgen acknowledged $(j .batches_acked) $(j .events_acked)"

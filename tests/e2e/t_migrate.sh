@@ -11,7 +11,7 @@ sqlite_only "the SQLite schema versions (PostgreSQL: t_pg_migrate)"
 export LC_ALL=C TZ=UTC
 make_pki pki
 PORT=$(free_port)
-CUR=8
+CUR=9
 export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=localhost
 export VIGIL_CERT=pki/auditor-1.crt VIGIL_KEY=pki/auditor-1.key
 
@@ -41,6 +41,8 @@ expect_in c2.log "database $PWD/old.db: schema brought from version 1 to $CUR"
 for db in new.db old.db; do
     [ "$(sql $db "select count(*) from sqlite_master where type = 'index' and
                   name = 'agent_versions_host'")" = 1 ] || fail "$db: no index agent_versions_host"
+    [ "$(sql $db "select count(*) from sqlite_master where type = 'index' and
+                  name = 'processes_host_exe'")" = 0 ] || fail "$db: step 9 left processes_host_exe"
 done
 [ "$(sql old.db "select value from meta where key = 'schema_version'")" = $CUR ] || fail "not migrated"
 [ "$(counts)" = "$before" ] || fail "rows changed by the migration: $before -> $(counts)"

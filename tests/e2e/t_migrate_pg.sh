@@ -12,7 +12,7 @@ pg_store
 
 make_pki pki
 PORT=$(free_port)
-CUR=8
+CUR=9
 version() { sql "$1" "select value from meta where key = 'schema_version'"; }
 
 # 1. An empty database.
@@ -47,6 +47,10 @@ expect_in c2.log "schema brought from version 6 to $CUR"
     fail "step 7's index is missing"
 [ "$(sql old.db "select count(*) from pg_indexes where indexname = 'agent_versions_host'")" = 1 ] ||
     fail "step 8's index is missing"
+# Step 9 drops the index of processes by executable, the partitions' with it.
+[ "$(sql old.db "select count(*) from pg_indexes where indexname = 'processes_host_exe' or
+                 (tablename like 'processes_p%' and indexdef like '%(exe)%')")" = 0 ] ||
+    fail "step 9 left an index of processes by executable"
 [ "$(counts)" = "$before" ] || fail "rows changed: $before -> $(counts)"
 # It takes new batches: a new agent streams into it.
 agent_conf "$PORT" agent-2 >agent.conf

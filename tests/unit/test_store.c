@@ -1068,6 +1068,130 @@ static void batch_rows(const char *target)
     free(rb);
 }
 
+/* The body of events row (seq, idx), unpacked (NULL for an empty body);
+ * *len its length. */
+static Vigil__V1__Event *event_body(uint64_t seq, int idx, size_t *len)
+{
+    sqlite3 *h;
+    sqlite3_stmt *st;
+    Vigil__V1__Event *e = NULL;
+    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
+    assert_int_equal(sqlite3_prepare_v2(h, "select body from events where seq = ?1 and idx = ?2",
+                                        -1, &st, NULL),
+                     SQLITE_OK);
+    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
+    sqlite3_bind_int(st, 2, idx);
+    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
+    *len = (size_t)sqlite3_column_bytes(st, 0);
+    if (*len)
+        e = vigil__v1__event__unpack(NULL, *len, sqlite3_column_blob(st, 0));
+    sqlite3_finalize(st);
+    sqlite3_close(h);
+    return e;
+}
+
+/* A process exec's events row keeps no body when its processes row holds
+ * all of the event (its terminal too); whole when the row cannot (an
+ * event time not the start time, argv [""], a field this collector does
+ * not know), and for every other kind. */
+static void test_exec_body(void **state)
+{
+    struct store *s;
+    char err[256];
+    Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
+    uint8_t e1[16] = {9};
+    ProtobufCBinaryData ep = {16, e1};
+    int64_t host = 0;
+    uint64_t last;
+    enum { PLAIN, TTY, LATE, EMPTY_ARG, NEWER, EXIT, N };
+    Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
+    Vigil__V1__Event ev[N], *evp[N];
+    Vigil__V1__ProcessExec x[N];
+    Vigil__V1__ProcessExit xt = VIGIL__V1__PROCESS_EXIT__INIT;
+    ProtobufCBinaryData argv[2] = {{7, (uint8_t *)"/bin/ls"}, {2, (uint8_t *)"-l"}};
+    ProtobufCBinaryData empty_arg = {0, (uint8_t *)""};
+    uint8_t field99[] = {2, 0xaa, 0xbb}; /* its length, then its bytes */
+    ProtobufCMessageUnknownField uf = {.tag = 99, .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
+                                       .len = sizeof(field99), .data = field99};
+    Vigil__V1__Event *got;
+    size_t len;
+    (void)state;
+
+    unlink(db);
+    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    h.agent_id = "agent-b";
+    h.hostname = "hb";
+    h.software_version = "0";
+    h.boot_id = "";
+    h.stream_epoch = ep;
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 1000, &host, &last), 0);
+    for (int i = 0; i < N; i++) {
+        vigil__v1__event__init(&ev[i]);
+        vigil__v1__process_exec__init(&x[i]);
+        evp[i] = &ev[i];
+        x[i].pid = (uint32_t)(200 + i);
+        x[i].exe_path = argv[0];
+        x[i].argv = argv;
+        x[i].n_argv = 2;
+        x[i].start_boot_ns = (uint64_t)i + 1;
+        x[i].start_time_ms = 7000 + i;
+        x[i].source = "ebpf";
+        ev[i].time_ms = x[i].start_time_ms;
+        ev[i].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXEC;
+        ev[i].process_exec = &x[i];
+    }
+    x[TTY].tty = "pts/3";
+    ev[LATE].time_ms = x[LATE].start_time_ms + 5;
+    x[EMPTY_ARG].argv = &empty_arg;
+    x[EMPTY_ARG].n_argv = 1;
+    x[NEWER].base.n_unknown_fields = 1;
+    x[NEWER].base.unknown_fields = &uf;
+    xt.pid = x[PLAIN].pid;
+    xt.start_boot_ns = x[PLAIN].start_boot_ns;
+    xt.ppid = 1;
+    ev[EXIT].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXIT;
+    ev[EXIT].process_exit = &xt;
+    b.seq = 1;
+    b.n_events = N;
+    b.events = evp;
+    assert_int_equal(store_begin(s), 0);
+    assert_int_equal(store_batch(s, host, &ep, &b, 0, 9000, 1), 1);
+    assert_int_equal(store_commit(s), 0);
+    store_close(s);
+
+    assert_int_equal(scalar("select count(*) from events"), N);
+    assert_int_equal(scalar("select count(*) from processes"), N - 1);
+    /* The row holds it: no body, and the row has all of it. */
+    assert_null(event_body(1, PLAIN, &len));
+    assert_int_equal(len, 0);
+    assert_int_equal(scalar("select count(*) from processes where pid = 200 and start_ms = 7000"
+                            " and argv = cast('/bin/ls' || char(0) || '-l' as blob)"
+                            " and exe = cast('/bin/ls' as blob) and source = 'ebpf'"
+                            " and start_boot_ns = 1 and exit_code = 0"),
+                     1);
+    assert_null(event_body(1, TTY, &len));
+    assert_int_equal(scalar("select count(*) from processes where pid = 201 and tty = 'pts/3'"), 1);
+    /* Kept whole, and as sent. */
+    got = event_body(1, LATE, &len);
+    assert_non_null(got);
+    assert_int_equal(got->time_ms, 7007);
+    assert_int_equal(got->process_exec->start_time_ms, 7002);
+    vigil__v1__event__free_unpacked(got, NULL);
+    got = event_body(1, EMPTY_ARG, &len);
+    assert_non_null(got);
+    assert_int_equal(got->process_exec->n_argv, 1);
+    vigil__v1__event__free_unpacked(got, NULL);
+    got = event_body(1, NEWER, &len);
+    assert_non_null(got);
+    assert_int_equal(got->process_exec->base.n_unknown_fields, 1);
+    assert_int_equal(got->process_exec->base.unknown_fields[0].tag, 99);
+    vigil__v1__event__free_unpacked(got, NULL);
+    got = event_body(1, EXIT, &len);
+    assert_non_null(got);
+    assert_int_equal(got->process_exit->ppid, 1);
+    vigil__v1__event__free_unpacked(got, NULL);
+}
+
 static void test_batch_rows(void **state)
 {
     char path[320], url[700];
@@ -1092,6 +1216,7 @@ int main(void)
         cmocka_unit_test(test_backup_while_writing),
         cmocka_unit_test(test_export),
         cmocka_unit_test(test_batch_rows),
+        cmocka_unit_test(test_exec_body),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
