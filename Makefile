@@ -452,7 +452,7 @@ e2e: $(PROGS) $(LOADGEN) $(TOOL_BIN)
 # The e2e tests run again with the collectors storing in PostgreSQL
 # ([store] url; a throwaway server for the run): every test that runs a
 # collector with a store.  Not again: those about the SQLite file itself
-# (backup, migrate, retention), those with no
+# (backup, checkpoint, migrate, retention), those with no
 # store (config, pki, completion, docs, man), t_demo (scripts/demo.sh
 # makes its own collector), and t_multi, t_migrate_pg and t_pg_text,
 # which run on PostgreSQL in the main suite already.

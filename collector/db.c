@@ -37,9 +37,12 @@
 /* At most this many parameters in one statement (multi-row inserts). */
 #define DB_MAX_PARAMS 4096
 
+struct db_ckpt;
+
 struct db {
     enum db_kind kind;
     sqlite3 *lite;
+    struct db_ckpt *ckpt; /* SQLite: its checkpointer, if started */
     PGconn *pg;
     unsigned next_name;  /* prepared statement names: s1, s2, ... */
     int last_class;      /* PostgreSQL: the class of the last failure */
@@ -214,15 +217,149 @@ int db_open(const char *target, int flags, struct db **out, char *err, size_t er
     return DB_OK;
 }
 
+static void ckpt_stop(struct db *d);
+
 void db_close(struct db *d)
 {
     if (!d)
         return;
+    ckpt_stop(d);
     if (d->lite)
         sqlite3_close(d->lite);
     if (d->pg)
         PQfinish(d->pg);
     free(d);
+}
+
+/* ---- SQLite: WAL checkpoints apart from the commits ---- */
+
+/* A checkpoint copies the WAL's pages into the database file: about a
+ * fifth of the store thread's time at saturation when run inside its
+ * commits (SQLite's auto-checkpoint, every 1,000 pages).  Run here, it
+ * overlaps them: a PASSIVE checkpoint never blocks the writer, and the
+ * writer starts the WAL over at its next commit once all of it is
+ * copied. */
+struct db_ckpt {
+    pthread_t th;
+    pthread_mutex_t mu;
+    pthread_cond_t cv;
+    sqlite3 *conn;
+    int pages, due, quit;
+    _Atomic uint64_t by_thread, by_writer;
+};
+
+static void *ckpt_main(void *arg)
+{
+    struct db_ckpt *c = arg;
+
+    pthread_setname_np(pthread_self(), "vg-checkpoint");
+    pthread_mutex_lock(&c->mu);
+    for (;;) {
+        while (!c->due && !c->quit)
+            pthread_cond_wait(&c->cv, &c->mu);
+        if (c->quit)
+            break;
+        c->due = 0;
+        pthread_mutex_unlock(&c->mu);
+        /* SQLITE_BUSY: the writer checkpoints itself meanwhile (behind);
+         * the next commit asks again. */
+        if (sqlite3_wal_checkpoint_v2(c->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+            SQLITE_OK)
+            c->by_thread++;
+        pthread_mutex_lock(&c->mu);
+    }
+    pthread_mutex_unlock(&c->mu);
+    return NULL;
+}
+
+/* After each commit of the writer, on its thread: npages in the WAL. */
+static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int npages)
+{
+    struct db_ckpt *c = arg;
+
+    if (npages >= 8 * c->pages) {
+        /* Behind (a reader holding old pages, a slow disk): as SQLite's
+         * own auto-checkpoint would, so that the WAL stays bounded. */
+        if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
+            SQLITE_OK)
+            c->by_writer++;
+    } else if (npages >= c->pages) {
+        pthread_mutex_lock(&c->mu);
+        c->due = 1;
+        pthread_cond_signal(&c->cv);
+        pthread_mutex_unlock(&c->mu);
+    }
+    return SQLITE_OK;
+}
+
+int db_checkpointer_start(struct db *d, int pages, char *err, size_t errlen)
+{
+    struct db_ckpt *c;
+    const char *path;
+    int rc;
+
+    if (d->kind != DB_SQLITE || d->ckpt)
+        return DB_OK;
+    path = sqlite3_db_filename(d->lite, "main");
+    if (!path || !path[0])
+        return DB_OK; /* in memory: no WAL */
+    if (!(c = calloc(1, sizeof(*c)))) {
+        snprintf(err, errlen, "out of memory");
+        return DB_ERROR;
+    }
+    c->pages = pages > 0 ? pages : 1000;
+    if (sqlite3_open_v2(path, &c->conn, SQLITE_OPEN_READWRITE | SQLITE_OPEN_NOMUTEX, NULL) !=
+        SQLITE_OK) {
+        snprintf(err, errlen, "cannot open %s for checkpoints: %s", path,
+                 c->conn ? sqlite3_errmsg(c->conn) : "out of memory");
+        sqlite3_close(c->conn);
+        free(c);
+        return DB_ERROR;
+    }
+    /* As durable as the writer's: the database file is synced before
+     * the WAL starts over. */
+    sqlite3_exec(c->conn, "PRAGMA synchronous=FULL", NULL, NULL, NULL);
+    pthread_mutex_init(&c->mu, NULL);
+    pthread_cond_init(&c->cv, NULL);
+    if ((rc = pthread_create(&c->th, NULL, ckpt_main, c)) != 0) {
+        snprintf(err, errlen, "cannot start the checkpoint thread: %s", strerror(rc));
+        pthread_cond_destroy(&c->cv);
+        pthread_mutex_destroy(&c->mu);
+        sqlite3_close(c->conn);
+        free(c);
+        return DB_ERROR;
+    }
+    d->ckpt = c;
+    /* Replaces SQLite's auto-checkpoint on this connection. */
+    sqlite3_wal_hook(d->lite, ckpt_hook, c);
+    return DB_OK;
+}
+
+static void ckpt_stop(struct db *d)
+{
+    struct db_ckpt *c = d->ckpt;
+
+    if (!c)
+        return;
+    if (d->lite)
+        sqlite3_wal_hook(d->lite, NULL, NULL);
+    pthread_mutex_lock(&c->mu);
+    c->quit = 1;
+    pthread_cond_signal(&c->cv);
+    pthread_mutex_unlock(&c->mu);
+    pthread_join(c->th, NULL);
+    pthread_cond_destroy(&c->cv);
+    pthread_mutex_destroy(&c->mu);
+    sqlite3_close(c->conn);
+    free(c);
+    d->ckpt = NULL;
+}
+
+int db_checkpointer_counts(struct db *d, uint64_t *by_thread, uint64_t *by_writer)
+{
+    *by_thread = d->ckpt ? d->ckpt->by_thread : 0;
+    *by_writer = d->ckpt ? d->ckpt->by_writer : 0;
+    return d->ckpt != NULL;
 }
 
 enum db_kind db_kind(const struct db *d)

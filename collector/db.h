@@ -64,6 +64,16 @@ const char *db_errmsg(struct db *d);
 int db_errcode(struct db *d);
 /* How long a statement waits for a lock another connection holds. */
 void db_busy_timeout(struct db *d, int ms);
+/* SQLite: checkpoints of the WAL on a thread of their own, with a
+ * connection of their own, instead of inside the commits of d (the
+ * writer): a PASSIVE checkpoint once a commit leaves the WAL at `pages`
+ * pages or more.  Should that thread fall behind (the WAL at eight times
+ * that), the commit that sees it checkpoints itself, as without one.
+ * Stopped by db_close(d).  PostgreSQL: nothing to do (DB_OK). */
+int db_checkpointer_start(struct db *d, int pages, char *err, size_t errlen);
+/* Checkpoints so far: by the thread, and by the writer's commits.
+ * Returns 0 (and zeros) when no checkpointer runs. */
+int db_checkpointer_counts(struct db *d, uint64_t *by_thread, uint64_t *by_writer);
 /* The id the last INSERT gave its row (SQLite: the rowid; PostgreSQL:
  * lastval(), the identity column's). */
 int64_t db_last_insert_rowid(struct db *d);

@@ -51,7 +51,7 @@ static void render(void *ctx, struct vg_prom *p)
 {
     struct server *s = ctx;
     uint64_t handshaking = 0, agents = 0, operators = 0, enrolling = 0, closing = 0, paused = 0;
-    uint64_t full = 0, resumed = 0;
+    uint64_t full = 0, resumed = 0, ck_thread = 0, ck_commit = 0;
 
     for (struct conn *c = s->conns; c; c = c->next) {
         paused += c->paused != 0;
@@ -84,6 +84,13 @@ static void render(void *ctx, struct vg_prom *p)
                   "(backpressure).", paused);
     vg_prom_counter(p, "vigil_collector_backpressure_pauses_total",
                     "Times a connection was paused until its batches were committed.", s->pauses);
+    if (s->wstore && store_checkpoint_counts(s->wstore, &ck_thread, &ck_commit)) {
+        vg_prom_family(p, "vigil_collector_wal_checkpoints_total", "counter",
+                       "SQLite WAL checkpoints: by the checkpoint thread, or in a commit when "
+                       "that thread fell behind (the WAL at 8,000 pages).");
+        vg_prom_u64(p, "vigil_collector_wal_checkpoints_total", "by", "thread", ck_thread);
+        vg_prom_u64(p, "vigil_collector_wal_checkpoints_total", "by", "commit", ck_commit);
+    }
     vg_prom_counter(p, "vigil_collector_hellos_deferred_total",
                     "Agent hellos answered only after a commit holding batches of the agent's "
                     "earlier connection.", s->hellos_deferred);

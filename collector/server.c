@@ -1517,6 +1517,12 @@ static int store_thread_start(struct server *s, char *err, size_t errlen)
     /* It waits while the loop writes (an operator's command, retention),
      * rather than fail a group of batches that would then be resent. */
     store_busy_timeout(s->wstore, 60000);
+    {
+        /* Without it the commits checkpoint the WAL themselves, as before. */
+        char why[300];
+        if (store_checkpointer_start(s->wstore, why, sizeof(why)) != 0)
+            log_warnx("WAL checkpoints stay in the commits: %s", why);
+    }
     if (uv_mutex_init(&s->job_mu) || uv_cond_init(&s->job_cv)) {
         snprintf(err, errlen, "cannot start the store thread: out of resources");
         store_close(s->wstore);

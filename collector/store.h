@@ -26,6 +26,12 @@ void store_close(struct store *s);
 /* How long a write waits for another connection's transaction (the
  * default: 5 s) before it fails. */
 void store_busy_timeout(struct store *s, int ms);
+/* SQLite: WAL checkpoints on a thread of their own rather than in this
+ * connection's commits (db_checkpointer_start); PostgreSQL: nothing. */
+int store_checkpointer_start(struct store *s, char *err, size_t errlen);
+/* Checkpoints so far: by that thread, and by commits (it fell behind).
+ * Returns 0 when no such thread runs (PostgreSQL). */
+int store_checkpoint_counts(struct store *s, uint64_t *by_thread, uint64_t *by_commit);
 
 /* Records an agent's hello: creates or updates its host row.  Returns 0
  * or an error; *host_id is the host's row and *last_seq the highest

@@ -1285,6 +1285,17 @@ void store_busy_timeout(struct store *s, int ms)
     db_busy_timeout(s->db, ms);
 }
 
+int store_checkpointer_start(struct store *s, char *err, size_t errlen)
+{
+    /* SQLite's own auto-checkpoint size: 1,000 pages (4 MB). */
+    return db_checkpointer_start(s->db, 1000, err, errlen) == DB_OK ? 0 : -EIO;
+}
+
+int store_checkpoint_counts(struct store *s, uint64_t *by_thread, uint64_t *by_commit)
+{
+    return db_checkpointer_counts(s->db, by_thread, by_commit);
+}
+
 void store_close(struct store *s)
 {
     if (!s)
