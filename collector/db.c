@@ -1102,8 +1102,9 @@ int db_rows_text(struct db_rows *r, int i, const char *v, int n)
     char *fixed;
     int rc;
 
+    /* In place, not copied: v stays until db_rows_end() steps. */
     if (r->d->kind == DB_SQLITE)
-        return db_bind_text(lite_row(r), i, v, n);
+        return lite_class(sqlite3_bind_text(lite_row(r)->lite, i, v, n, SQLITE_STATIC));
     if (!v)
         return rows_add(r, i, 't', NULL, 0);
     /* Not UTF-8: as db_bind_text() (the server refuses such text). */
@@ -1125,7 +1126,7 @@ int db_rows_text(struct db_rows *r, int i, const char *v, int n)
 int db_rows_blob(struct db_rows *r, int i, const void *v, int n)
 {
     if (r->d->kind == DB_SQLITE)
-        return db_bind_blob(lite_row(r), i, v, n);
+        return lite_class(sqlite3_bind_blob(lite_row(r)->lite, i, v, n, SQLITE_STATIC));
     return rows_add(r, i, 'b', v, v ? (size_t)n : 0);
 }
 

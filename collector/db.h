@@ -153,9 +153,10 @@ struct db_rows;
 int db_rows_prepare(struct db *d, struct db_stmt *one, const char *many, const char *types,
                     int max_rows, struct db_rows **out);
 void db_rows_finalize(struct db_rows *r);
-/* Column i (from 1) of the row being made; text and blobs are copied, a
- * NULL v is a NULL.  Text that is not UTF-8 is stored as db_bind_text()
- * stores it. */
+/* Column i (from 1) of the row being made; a NULL v is a NULL.  Text
+ * and blobs must stay as they are until db_rows_end() (SQLite reads them
+ * in place there; PostgreSQL copies them).  Text that is not UTF-8 is
+ * stored as db_bind_text() stores it. */
 int db_rows_int64(struct db_rows *r, int i, int64_t v);
 int db_rows_text(struct db_rows *r, int i, const char *v, int n);
 int db_rows_blob(struct db_rows *r, int i, const void *v, int n);
