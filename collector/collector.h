@@ -232,6 +232,7 @@ struct server {
     struct commit_job job;
     int job_state, job_quit;
     uint64_t commits, commit_ms_total, commit_ms_max; /* groups committed, and their time */
+    uint64_t commit_hold_ms; /* a group failed whole (the database away): none before this */
     /* The metrics endpoint ([metrics] listen; NULL: off) and what only it
      * shows: group commits by duration (metrics.c's bounds, the last
      * slot above them), refusals by the error code sent (Error.Code

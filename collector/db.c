@@ -10,6 +10,7 @@
 #include <ctype.h>
 #include <errno.h>
 #include <inttypes.h>
+#include <poll.h>
 #include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -21,6 +22,7 @@
 #include "buf.h"
 #include "db.h"
 #include "err.h"
+#include "log.h"
 #include "util.h"
 
 /* PostgreSQL type OIDs (pg_type.dat); libpq does not export them. */
@@ -45,6 +47,13 @@ struct db {
     struct db_ckpt *ckpt; /* SQLite: its checkpointer, if started */
     PGconn *pg;
     unsigned next_name;  /* prepared statement names: s1, s2, ... */
+    /* PostgreSQL, a connection lost: made again (pg_ensure), with the
+     * session's settings, and its statements prepared again. */
+    char *session;       /* the SETs run on this session, in order */
+    unsigned gen;        /* the connection's generation (statements: theirs) */
+    int txn;             /* in a transaction we began */
+    int unset;           /* connected, but its settings failed: made again */
+    uint64_t retry_ms;   /* no attempt to reconnect before (monotonic) */
     int last_class;      /* PostgreSQL: the class of the last failure */
     int64_t changes;
     char err[512];
@@ -57,6 +66,7 @@ struct db_stmt {
     char name[24];
     char *sql;
     int nparams, prepared;
+    unsigned gen; /* PostgreSQL: the connection it was prepared on */
     char **vals;
     int *lens, *fmts;
     Oid *types;
@@ -191,11 +201,10 @@ int db_open(const char *target, int flags, struct db **out, char *err, size_t er
             return DB_ERROR;
         }
         /* Timestamps are ours (milliseconds in bigints); names sort bytewise. */
-        r = PQexec(d->pg, flags & DB_OPEN_READONLY
-                              ? "SET client_min_messages = warning;"
-                                " SET default_transaction_read_only = on"
-                              : "SET client_min_messages = warning");
-        PQclear(r);
+        (void)r;
+        db_session(d, flags & DB_OPEN_READONLY ? "SET client_min_messages = warning;"
+                                                 " SET default_transaction_read_only = on"
+                                               : "SET client_min_messages = warning");
     } else {
         int rc;
         d->kind = DB_SQLITE;
@@ -228,6 +237,7 @@ void db_close(struct db *d)
         sqlite3_close(d->lite);
     if (d->pg)
         PQfinish(d->pg);
+    free(d->session);
     free(d);
 }
 
@@ -385,7 +395,7 @@ void db_busy_timeout(struct db *d, int ms)
         return;
     }
     snprintf(sql, sizeof(sql), "SET lock_timeout = %d", ms);
-    PQclear(PQexec(d->pg, sql));
+    db_session(d, sql);
 }
 
 int64_t db_last_insert_rowid(struct db *d)
@@ -437,6 +447,98 @@ static void set_changes(struct db *d, PGresult *r)
     d->changes = n && n[0] ? strtoll(n, NULL, 10) : 0;
 }
 
+/* ---- PostgreSQL: a lost connection made again ---- */
+
+/* At most this long on one attempt (the loop thread waits for it), and
+ * this long between attempts. */
+#define PG_RECONNECT_MS 1000
+#define PG_RETRY_MS 2000
+
+/* PQresetPoll until connected, failed, or ms have passed. */
+static int pg_reset_within(PGconn *c, int ms)
+{
+    uint64_t end = vg_time_mono_ms() + (uint64_t)ms;
+    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
+
+    if (!PQresetStart(c))
+        return 0;
+    for (;;) {
+        struct pollfd p = {.fd = PQsocket(c)};
+        uint64_t now = vg_time_mono_ms();
+        if (st == PGRES_POLLING_OK)
+            return 1;
+        if (st == PGRES_POLLING_FAILED || p.fd < 0 || now >= end)
+            return 0;
+        p.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        if (poll(&p, 1, (int)(end - now)) < 0 && errno != EINTR)
+            return 0;
+        st = PQresetPoll(c);
+    }
+}
+
+/* The connection, made again if it was lost: outside a transaction of
+ * ours only (one cut short is lost with its connection, and its
+ * statements must not run on in another), at most once per
+ * PG_RETRY_MS.  DB_OK, or DB_ERROR with d->err. */
+static int pg_ensure(struct db *d)
+{
+    uint64_t now;
+    PGresult *r;
+
+    if (PQstatus(d->pg) == CONNECTION_OK && !d->unset)
+        return DB_OK;
+    now = vg_time_mono_ms();
+    if (d->txn) {
+        snprintf(d->err, sizeof(d->err), "the connection to the server was lost in a transaction");
+        return d->last_class = DB_ERROR;
+    }
+    if (now < d->retry_ms) {
+        snprintf(d->err, sizeof(d->err), "no connection to the server (trying again within %u s)",
+                 (unsigned)((d->retry_ms - now + 999) / 1000));
+        return d->last_class = DB_ERROR;
+    }
+    d->retry_ms = now + PG_RETRY_MS;
+    if (!pg_reset_within(d->pg, PG_RECONNECT_MS)) {
+        const char *m = PQerrorMessage(d->pg);
+        snprintf(d->err, sizeof(d->err), "no connection to the server: %.*s",
+                 (int)strcspn(m && m[0] ? m : "connection timed out", "\n"),
+                 m && m[0] ? m : "connection timed out");
+        return d->last_class = DB_ERROR;
+    }
+    d->gen++; /* every statement is prepared again on this one */
+    d->unset = 0;
+    if (d->session) {
+        r = PQexec(d->pg, d->session);
+        if (PQresultStatus(r) != PGRES_COMMAND_OK && PQresultStatus(r) != PGRES_TUPLES_OK) {
+            int rc = pg_fail(d, r);
+            PQclear(r);
+            d->unset = 1; /* not a session without its settings: the next attempt resets it */
+            return rc;
+        }
+        PQclear(r);
+    }
+    log_info("[store] connection to PostgreSQL made again (%s:%s)", PQhost(d->pg),
+             PQport(d->pg));
+    return DB_OK;
+}
+
+int db_session(struct db *d, const char *sql)
+{
+    size_t have = d->session ? strlen(d->session) : 0, len = strlen(sql);
+    char *n;
+    int rc = db_exec(d, sql);
+
+    if (d->kind != DB_PG || rc != DB_OK)
+        return rc;
+    if (!(n = realloc(d->session, have + len + 2)))
+        return DB_OK; /* set now; not again after a reconnection */
+    if (have)
+        n[have++] = ';';
+    memcpy(n + have, sql, len + 1);
+    d->session = n;
+    return DB_OK;
+}
+
 int db_exec(struct db *d, const char *sql)
 {
     PGresult *r;
@@ -444,6 +546,8 @@ int db_exec(struct db *d, const char *sql)
 
     if (d->kind == DB_SQLITE)
         return lite_class(sqlite3_exec(d->lite, sql, NULL, NULL, NULL));
+    if ((rc = pg_ensure(d)) != DB_OK)
+        return rc;
     r = PQexec(d->pg, sql);
     switch (PQresultStatus(r)) {
     case PGRES_COMMAND_OK:
@@ -460,7 +564,9 @@ int db_exec(struct db *d, const char *sql)
 
 int db_begin(struct db *d)
 {
-    return db_exec(d, d->kind == DB_PG ? "BEGIN" : "BEGIN IMMEDIATE");
+    int rc = db_exec(d, d->kind == DB_PG ? "BEGIN" : "BEGIN IMMEDIATE");
+    d->txn = rc == DB_OK;
+    return rc;
 }
 
 int db_commit(struct db *d)
@@ -470,6 +576,11 @@ int db_commit(struct db *d)
 
     if (d->kind == DB_SQLITE)
         return db_exec(d, "COMMIT");
+    d->txn = 0;
+    if (PQstatus(d->pg) != CONNECTION_OK) {
+        snprintf(d->err, sizeof(d->err), "the connection to the server was lost in a transaction");
+        return d->last_class = DB_ERROR;
+    }
     r = PQexec(d->pg, "COMMIT");
     if (PQresultStatus(r) != PGRES_COMMAND_OK) {
         rc = pg_fail(d, r);
@@ -484,6 +595,10 @@ int db_commit(struct db *d)
 
 void db_rollback(struct db *d)
 {
+    d->txn = 0;
+    /* A lost connection took its transaction with it. */
+    if (d->kind == DB_PG && PQstatus(d->pg) != CONNECTION_OK)
+        return;
     db_exec(d, "ROLLBACK");
 }
 
@@ -603,7 +718,7 @@ void db_finalize(struct db_stmt *st)
     if (st->d->kind == DB_PG) {
         pg_result_clear(st);
         db_clear_bindings(st);
-        if (st->prepared) {
+        if (st->prepared && st->gen == st->d->gen && PQstatus(st->d->pg) == CONNECTION_OK) {
             char sql[40];
             snprintf(sql, sizeof(sql), "DEALLOCATE %s", st->name);
             PQclear(PQexec(st->d->pg, sql));
@@ -749,7 +864,9 @@ static int pg_run(struct db_stmt *st)
     PGresult *r;
     int rc;
 
-    if (!st->prepared) {
+    if ((rc = pg_ensure(d)) != DB_OK)
+        return rc;
+    if (!st->prepared || st->gen != d->gen) {
         r = PQprepare(d->pg, st->name, st->sql, st->nparams, st->types);
         if (PQresultStatus(r) != PGRES_COMMAND_OK) {
             rc = pg_fail(d, r);
@@ -758,6 +875,7 @@ static int pg_run(struct db_stmt *st)
         }
         PQclear(r);
         st->prepared = 1;
+        st->gen = d->gen;
     }
     r = PQexecPrepared(d->pg, st->name, st->nparams, (const char *const *)st->vals, st->lens,
                        st->fmts, 0);

@@ -64,6 +64,9 @@ const char *db_errmsg(struct db *d);
 int db_errcode(struct db *d);
 /* How long a statement waits for a lock another connection holds. */
 void db_busy_timeout(struct db *d, int ms);
+/* Runs sql, a setting of the session (SET ...): PostgreSQL runs it again
+ * on a connection made again after one was lost.  DB_OK or an error. */
+int db_session(struct db *d, const char *sql);
 /* SQLite: checkpoints of the WAL on a thread of their own, with a
  * connection of their own, instead of inside the commits of d (the
  * writer): a PASSIVE checkpoint once a commit leaves the WAL at `pages`

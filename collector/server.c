@@ -1206,10 +1206,14 @@ static void job_finish(struct server *s)
     metrics_commit_observe(s, j->us);
     s->book_dropped += j->book_dropped;
     j->book_dropped = 0;
-    if (rc >= 0)
+    if (rc >= 0) {
         book_clear(j->book, &j->nbook);
-    else
+    } else {
         job_book_requeue(s, j); /* kept for the next commit (up to BOOK_MAX) */
+        /* The database is away (PostgreSQL restarting, a full disk): the
+         * next group in a second, not at once and again and again. */
+        s->commit_hold_ms = vg_time_mono_ms() + 1000;
+    }
     for (size_t i = 0; i < n; i++)
         stored_n += res[i] == B_STORED || res[i] == B_RESEND;
     for (size_t i = 0; i < n; i++) {
@@ -1315,6 +1319,8 @@ static void job_set(struct server *s, int st)
 /* Hands what is queued to the store thread, if it is free. */
 static void commit_dispatch(struct server *s)
 {
+    if (s->commit_hold_ms && vg_time_mono_ms() < s->commit_hold_ms && !s->stopping)
+        return; /* the sweep's timer wakes the loop meanwhile */
     if (job_state(s) != JOB_IDLE || !job_take(s))
         return;
     if (!s->wstore) {

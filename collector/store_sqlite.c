@@ -1147,8 +1147,8 @@ static int pg_setup(struct store *s, int sync_full, char *err, size_t errlen)
     int v, rc = -1, fresh = 0;
     char sql[96];
 
-    if (db_exec(s->db, sync_full ? "SET synchronous_commit = on"
-                                 : "SET synchronous_commit = off") != DB_OK ||
+    if (db_session(s->db, sync_full ? "SET synchronous_commit = on"
+                                    : "SET synchronous_commit = off") != DB_OK ||
         db_exec(s->db, "SELECT pg_advisory_lock(" PG_LOCK_SCHEMA ")") != DB_OK) {
         snprintf(err, errlen, "cannot set up database %s: %s", s->path, db_errmsg(s->db));
         return -1;

@@ -48,8 +48,15 @@ stop)
 createdb)
     as_pg "$bin/createdb" -h "$dir" -p "$3" -U postgres "$4"
     ;;
+again)
+    # Started again on the same data, after a stop.
+    as_pg "$bin/pg_ctl" -D "$dir/data" -l "$dir/server.log" -w -t 60 start >/dev/null || {
+        tail -20 "$dir/server.log" >&2
+        exit 1
+    }
+    ;;
 *)
-    echo "usage: $0 start DIR PORT | stop DIR | createdb DIR PORT NAME" >&2
+    echo "usage: $0 start DIR PORT | stop DIR | again DIR | createdb DIR PORT NAME" >&2
     exit 2
     ;;
 esac

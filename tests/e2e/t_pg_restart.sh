@@ -1,0 +1,50 @@
+# PostgreSQL stopped and started again under a streaming collector: the
+# collector's connections to it (the loop's and the store thread's) are
+# made again, with their settings, and their statements prepared again;
+# meanwhile batches fail and agents resend, and a failed group is retried
+# after a second rather than at once (the collector used to spin, millions
+# of failing commits, and never reconnected).  At the end every
+# acknowledged exec is stored exactly once.  The test's own PostgreSQL
+# server (it is stopped): not the run's.
+# vg-timeout: 240
+. "$VG_ROOT/tests/e2e/lib.sh"
+
+pg_store
+LOADGEN="$VG_BIN/vigil-loadgen"
+make_pki pki
+PORT=$(free_port)
+collector_conf "$PORT" c.db >collector.conf
+start collector "$COLLECTOR" -c collector.conf
+CPID=$LAST_PID
+wait_for 30 "collector up" 'grep -q "listening on" collector.log'
+
+# Stopped by SIGTERM (it then drains: every batch made is acknowledged).
+"$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 3 --rate 200 --batch 10 \
+    --window 8 --duration 200 --json >lg.json 2>lg.err &
+LPID=$!
+wait_for 60 "batches stored" '[ "$(sql c.db "select count(*) from batches")" -gt 30 ]'
+
+"$VG_ROOT/tests/pg-server.sh" stop "$VG_PG_DIR/server"
+sleep 3 # down: commits fail, agents are told to resend
+"$VG_ROOT/tests/pg-server.sh" again "$VG_PG_DIR/server"
+n=$(sql c.db "select count(*) from batches")
+wait_for 60 "both connections made again" \
+    '[ "$(grep -c "connection to PostgreSQL made again" collector.log)" -ge 2 ]'
+wait_for 60 "batches stored after the restart" \
+    '[ "$(sql c.db "select count(*) from batches")" -gt $((n + 30)) ]'
+
+kill -TERM "$LPID"
+wait_for 120 "every batch acknowledged (the loadgen done)" '! kill -0 "$LPID" 2>/dev/null'
+wait "$LPID" || { tail -5 lg.err; fail "loadgen: not every batch acknowledged"; }
+j() { jq -r "$1" lg.json; }
+[ "$(j .batches_unacked)" = 0 ] || fail "$(j .batches_unacked) batches unacknowledged"
+acked=$(j .exec_events_acked)
+stop "$CPID"
+got=$(sql c.db "select count(*) || ' ' || count(distinct argv) from processes")
+[ "$got" = "$acked $acked" ] || fail "processes (rows, distinct markers) = $got, expected $acked $acked"
+# A group is never retried at once: commits stay below the batches (many
+# to a commit) plus the bookkeeping, not millions.
+commits=$(sed -n 's/.*group commits: \([0-9]*\),.*/\1/p' collector.log | tail -1)
+[ -n "$commits" ] && [ "$commits" -le $(($(j .batches_acked) + 1000)) ] ||
+    fail "group commits: ${commits:-none logged} for $(j .batches_acked) batches"
+echo "figure: $acked execs stored once through a 3 s PostgreSQL outage; $commits group commits"
