@@ -53,6 +53,9 @@ struct db {
     unsigned gen;        /* the connection's generation (statements: theirs) */
     int txn;             /* in a transaction we began */
     int unset;           /* connected, but its settings failed: made again */
+    int resetting;       /* a reconnection under way (PQresetStart called) */
+    int poll_st;         /* its PostgresPollingStatusType */
+    uint64_t reset_end_ms; /* given up then */
     uint64_t retry_ms;   /* no attempt to reconnect before (monotonic) */
     int last_class;      /* PostgreSQL: the class of the last failure */
     int64_t changes;
@@ -261,6 +264,7 @@ struct db_ckpt {
 static void *ckpt_main(void *arg)
 {
     struct db_ckpt *c = arg;
+    int done, last = 0;
 
     pthread_setname_np(pthread_self(), "vg-checkpoint");
     pthread_mutex_lock(&c->mu);
@@ -272,10 +276,15 @@ static void *ckpt_main(void *arg)
         c->due = 0;
         pthread_mutex_unlock(&c->mu);
         /* SQLITE_BUSY: the writer checkpoints itself meanwhile (behind);
-         * the next commit asks again. */
-        if (sqlite3_wal_checkpoint_v2(c->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
-            SQLITE_OK)
+         * the next commit asks again.  Counted when it copied pages (a
+         * reader's snapshot can hold them all back): the WAL's count of
+         * pages copied moved. */
+        if (sqlite3_wal_checkpoint_v2(c->conn, NULL, SQLITE_CHECKPOINT_PASSIVE, NULL, &done) ==
+                SQLITE_OK &&
+            done > 0 && done != last) {
             c->by_thread++;
+            last = done;
+        }
         pthread_mutex_lock(&c->mu);
     }
     pthread_mutex_unlock(&c->mu);
@@ -290,6 +299,8 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int npages)
     if (npages >= 8 * c->pages) {
         /* Behind (a reader holding old pages, a slow disk): as SQLite's
          * own auto-checkpoint would, so that the WAL stays bounded. */
+        /* Counted whether or not it could copy anything: each is a
+         * commit that found the WAL this large. */
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
             SQLITE_OK)
             c->by_writer++;
@@ -426,6 +437,10 @@ int db_in_txn(struct db *d)
 {
     if (d->kind == DB_SQLITE)
         return !sqlite3_get_autocommit(d->lite);
+    /* Ours, also when the connection was lost in it (its status is then
+     * unknown): it ends with db_commit() or db_rollback(). */
+    if (d->txn)
+        return 1;
     switch (PQtransactionStatus(d->pg)) {
     case PQTRANS_INTRANS:
     case PQTRANS_INERROR:
@@ -449,62 +464,81 @@ static void set_changes(struct db *d, PGresult *r)
 
 /* ---- PostgreSQL: a lost connection made again ---- */
 
-/* At most this long on one attempt (the loop thread waits for it), and
- * this long between attempts. */
-#define PG_RECONNECT_MS 1000
+/* A reconnection goes on across calls, without blocking the thread for
+ * more than PG_STEP_MS in any one (the loop thread uses a connection
+ * too); given up after PG_RECONNECT_MS, tried again PG_RETRY_MS after a
+ * failure.  (PQresetStart resolves a host name with a blocking lookup:
+ * a hostaddr or an address in the URL avoids it.) */
+#define PG_STEP_MS 50
+#define PG_RECONNECT_MS 10000
 #define PG_RETRY_MS 2000
 
-/* PQresetPoll until connected, failed, or ms have passed. */
-static int pg_reset_within(PGconn *c, int ms)
+static int pg_lost(struct db *d, const char *why)
 {
-    uint64_t end = vg_time_mono_ms() + (uint64_t)ms;
-    PostgresPollingStatusType st = PGRES_POLLING_WRITING;
-
-    if (!PQresetStart(c))
-        return 0;
-    for (;;) {
-        struct pollfd p = {.fd = PQsocket(c)};
-        uint64_t now = vg_time_mono_ms();
-        if (st == PGRES_POLLING_OK)
-            return 1;
-        if (st == PGRES_POLLING_FAILED || p.fd < 0 || now >= end)
-            return 0;
-        p.events = st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
-        if (poll(&p, 1, (int)(end - now)) < 0 && errno != EINTR)
-            return 0;
-        st = PQresetPoll(c);
-    }
+    const char *m = why ? why : PQerrorMessage(d->pg);
+    if (!m || !m[0])
+        m = "connection failed";
+    snprintf(d->err, sizeof(d->err), "no connection to the server: %.*s", (int)strcspn(m, "\n"),
+             m);
+    return d->last_class = DB_ERROR;
 }
 
 /* The connection, made again if it was lost: outside a transaction of
  * ours only (one cut short is lost with its connection, and its
- * statements must not run on in another), at most once per
- * PG_RETRY_MS.  DB_OK, or DB_ERROR with d->err. */
+ * statements must not run on in another).  DB_OK, or DB_ERROR with
+ * d->err (not yet: the next call goes on with it). */
 static int pg_ensure(struct db *d)
 {
-    uint64_t now;
+    uint64_t now, until;
     PGresult *r;
 
-    if (PQstatus(d->pg) == CONNECTION_OK && !d->unset)
+    if (!d->resetting && PQstatus(d->pg) == CONNECTION_OK && !d->unset)
         return DB_OK;
-    now = vg_time_mono_ms();
     if (d->txn) {
         snprintf(d->err, sizeof(d->err), "the connection to the server was lost in a transaction");
         return d->last_class = DB_ERROR;
     }
-    if (now < d->retry_ms) {
-        snprintf(d->err, sizeof(d->err), "no connection to the server (trying again within %u s)",
-                 (unsigned)((d->retry_ms - now + 999) / 1000));
-        return d->last_class = DB_ERROR;
+    now = vg_time_mono_ms();
+    if (!d->resetting) {
+        if (now < d->retry_ms) {
+            snprintf(d->err, sizeof(d->err),
+                     "no connection to the server (trying again within %u s)",
+                     (unsigned)((d->retry_ms - now + 999) / 1000));
+            return d->last_class = DB_ERROR;
+        }
+        d->retry_ms = now + PG_RETRY_MS;
+        if (!PQresetStart(d->pg))
+            return pg_lost(d, NULL);
+        d->resetting = 1;
+        d->reset_end_ms = now + PG_RECONNECT_MS;
+        d->poll_st = PGRES_POLLING_WRITING;
     }
-    d->retry_ms = now + PG_RETRY_MS;
-    if (!pg_reset_within(d->pg, PG_RECONNECT_MS)) {
-        const char *m = PQerrorMessage(d->pg);
-        snprintf(d->err, sizeof(d->err), "no connection to the server: %.*s",
-                 (int)strcspn(m && m[0] ? m : "connection timed out", "\n"),
-                 m && m[0] ? m : "connection timed out");
-        return d->last_class = DB_ERROR;
+    until = now + PG_STEP_MS;
+    while (d->poll_st != PGRES_POLLING_OK) {
+        struct pollfd p = {.fd = PQsocket(d->pg)};
+        int n;
+        now = vg_time_mono_ms();
+        if (d->poll_st == PGRES_POLLING_FAILED || p.fd < 0 || now >= d->reset_end_ms) {
+            d->resetting = 0;
+            d->retry_ms = now + PG_RETRY_MS;
+            return pg_lost(d, now >= d->reset_end_ms && d->poll_st != PGRES_POLLING_FAILED
+                                  ? "connection timed out"
+                                  : NULL);
+        }
+        if (now >= until) {
+            snprintf(d->err, sizeof(d->err), "no connection to the server (connecting)");
+            return d->last_class = DB_ERROR;
+        }
+        p.events = d->poll_st == PGRES_POLLING_READING ? POLLIN : POLLOUT;
+        n = poll(&p, 1, (int)(until - now));
+        if (n < 0 && errno != EINTR) {
+            d->poll_st = PGRES_POLLING_FAILED;
+            continue;
+        }
+        if (n > 0)
+            d->poll_st = PQresetPoll(d->pg);
     }
+    d->resetting = 0;
     d->gen++; /* every statement is prepared again on this one */
     d->unset = 0;
     if (d->session) {
@@ -565,7 +599,16 @@ int db_exec(struct db *d, const char *sql)
 int db_begin(struct db *d)
 {
     int rc = db_exec(d, d->kind == DB_PG ? "BEGIN" : "BEGIN IMMEDIATE");
-    d->txn = rc == DB_OK;
+    if (rc == DB_OK)
+        d->txn = 1;
+    return rc;
+}
+
+int db_begin_read(struct db *d)
+{
+    int rc = db_exec(d, "BEGIN");
+    if (rc == DB_OK)
+        d->txn = 1;
     return rc;
 }
 
@@ -574,9 +617,9 @@ int db_commit(struct db *d)
     PGresult *r;
     int rc = DB_OK;
 
+    d->txn = 0;
     if (d->kind == DB_SQLITE)
         return db_exec(d, "COMMIT");
-    d->txn = 0;
     if (PQstatus(d->pg) != CONNECTION_OK) {
         snprintf(d->err, sizeof(d->err), "the connection to the server was lost in a transaction");
         return d->last_class = DB_ERROR;

@@ -74,7 +74,8 @@ int db_session(struct db *d, const char *sql);
  * that), the commit that sees it checkpoints itself, as without one.
  * Stopped by db_close(d).  PostgreSQL: nothing to do (DB_OK). */
 int db_checkpointer_start(struct db *d, int pages, char *err, size_t errlen);
-/* Checkpoints so far: by the thread, and by the writer's commits.
+/* Checkpoints so far: by the thread (those that copied pages), and by
+ * the writer's commits (each that found the WAL at 8 x pages).
  * Returns 0 (and zeros) when no checkpointer runs. */
 int db_checkpointer_counts(struct db *d, uint64_t *by_thread, uint64_t *by_writer);
 /* The id the last INSERT gave its row (SQLite: the rowid; PostgreSQL:
@@ -94,6 +95,8 @@ int db_txn_failed(struct db *d);
 /* A write transaction: SQLite BEGIN IMMEDIATE (the write lock at once),
  * PostgreSQL BEGIN.  DB_OK or an error class. */
 int db_begin(struct db *d);
+/* A read transaction (SQLite: deferred, no write lock). */
+int db_begin_read(struct db *d);
 /* COMMIT.  PostgreSQL answers a COMMIT of a failed transaction with a
  * ROLLBACK and no error: that is reported here as DB_ERROR. */
 int db_commit(struct db *d);

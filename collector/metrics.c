@@ -86,8 +86,9 @@ static void render(void *ctx, struct vg_prom *p)
                     "Times a connection was paused until its batches were committed.", s->pauses);
     if (s->wstore && store_checkpoint_counts(s->wstore, &ck_thread, &ck_commit)) {
         vg_prom_family(p, "vigil_collector_wal_checkpoints_total", "counter",
-                       "SQLite WAL checkpoints: by the checkpoint thread, or in a commit when "
-                       "that thread fell behind (the WAL at 8,000 pages).");
+                       "SQLite WAL checkpoints: by the checkpoint thread (those that copied "
+                       "pages), or by a commit that found the WAL at 8,000 pages (that thread "
+                       "behind, or a reader holding old pages).");
         vg_prom_u64(p, "vigil_collector_wal_checkpoints_total", "by", "thread", ck_thread);
         vg_prom_u64(p, "vigil_collector_wal_checkpoints_total", "by", "commit", ck_commit);
     }

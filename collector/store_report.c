@@ -528,7 +528,7 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
         goto oom;
     memcpy(out->points, points, npoints * sizeof(*points));
     /* One read transaction: every table as of the same instant. */
-    db_exec(db, "BEGIN");
+    db_begin_read(db);
     if (db_prepare(db, "SELECT h.id, h.agent_id, coalesce((SELECT o.hostname FROM os_history o"
                            " WHERE o.host_id = h.id AND o.recv_time_ms <= ?1 AND o.hostname"
                            " IS NOT NULL ORDER BY o.recv_time_ms DESC LIMIT 1), h.hostname, ''),"
@@ -639,7 +639,7 @@ int store_report_load(const char *path, int64_t as_of, int64_t window_ms, const 
     if (rc == 0)
         rc = load_exceptions(db, out, as_of);
 out:
-    db_exec(db, "COMMIT");
+    db_commit(db);
     db_close(db);
     free(hm);
     if (rc && cancel && atomic_load(cancel))

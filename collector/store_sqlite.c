@@ -49,7 +49,8 @@
  *   8  an index of agent versions by host: every hello looks up the
  *      host's latest;
  *   9  no index of processes by executable (no query used it), and
- *      processes.tty.  From here on, events.body is empty for a process
+ *      processes.tty; SQLite: events by kind and time only for the kinds
+ *      that are not process events (a partial index).  From here on, events.body is empty for a process
  *      exec that its processes row holds whole (exec_in_row).
  * From 7 on, a step is the same on both back ends (migrations[] and
  * pg_migrations[]). */
@@ -165,6 +166,8 @@ enum {
     Q_HOST_CLONE,
     Q_HOST_RETIRE,
     Q_HOST_MACHINE,
+    Q_EVENT_AT,
+    Q_EVENT_MAX,
     Q_COUNT
 };
 
@@ -601,6 +604,30 @@ static const char *const queries[Q_COUNT] = {
                       " WHERE id = ?1",
     [Q_HOST_LOSS] = "UPDATE hosts SET loss_events = loss_events + ?2,"
                     " loss_batches = loss_batches + ?3 WHERE id = ?1",
+    /* The first events row at or after id ?1 (events_cut). */
+    [Q_EVENT_AT] = "SELECT id, recv_time_ms FROM events WHERE id >= ?1 ORDER BY id LIMIT 1",
+    [Q_EVENT_MAX] = "SELECT max(id) FROM events",
+};
+
+/* Events that are not process events: the condition of the partial index
+ * events_other_recv (SQLite), evaluated at every insert into events.
+ * Comparisons, not NOT IN (...), which cost each insert a table of its
+ * own; a query uses the index only if its condition has these terms. */
+#define OTHER_KINDS \
+    "kind <> 'process_exec' AND kind <> 'process_exit' AND kind <> 'process_snapshot'"
+
+/* SQLite's own text of a query, where it differs (queries[] otherwise). */
+static const char *const sqlite_queries[Q_COUNT] = {
+    /* Schema 9: no index of events by kind and time (a b-tree insert for
+     * every event stored).  Process events, most of the table, go by id,
+     * up to ?3 (events_cut: their ids rise with their time), oldest
+     * first; the others by time, through the partial index
+     * events_other_recv. */
+    [Q_RET_EVENTS] = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ?3 AND"
+                     " kind IN ('process_exec', 'process_exit', 'process_snapshot')"
+                     " AND recv_time_ms < ?1 ORDER BY id LIMIT ?2)",
+    [Q_RET_OTHER_EVENTS] = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
+                           OTHER_KINDS " AND recv_time_ms < ?1 LIMIT ?2)",
 };
 
 /* PostgreSQL: Q_EVENT_INSERT and Q_PROC_EXEC for many rows at once (db.h,
@@ -734,7 +761,6 @@ static const char schema[] =
     "CREATE INDEX IF NOT EXISTS processes_host_time ON processes(host_id, start_ms);"
     "CREATE INDEX IF NOT EXISTS processes_host_pid ON processes(host_id, pid, start_boot_ns);"
     "CREATE INDEX IF NOT EXISTS processes_start ON processes(start_ms);"
-    "CREATE INDEX IF NOT EXISTS events_kind_recv ON events(kind, recv_time_ms);"
     /* Full process tables, for "what was running at time T". */
     /* Unclean stops already counted, by the run they ended: an agent
      * killed before its report was spooled reports it again. */
@@ -928,8 +954,14 @@ static const char *const migrations[] = {
      * from its end, and a restart storm of 19,100 agents cost a quarter
      * of its time doing so. */
     AGENT_VERSIONS_HOST,
-    /* 9 */
-    PROCESSES_NO_EXE_INDEX,
+    /* 9: and on SQLite, no index of events by kind and time either: a
+     * partial one for the few that are not process events; process
+     * events expire by id (sqlite_queries[Q_RET_EVENTS]).  PostgreSQL
+     * keeps it (its retention drops whole partitions, then deletes by
+     * kind and time). */
+    PROCESSES_NO_EXE_INDEX
+    "DROP INDEX IF EXISTS events_kind_recv;"
+    "CREATE INDEX IF NOT EXISTS events_other_recv ON events(recv_time_ms) WHERE " OTHER_KINDS ";",
 };
 
 /* PostgreSQL's steps past its baseline: step v to v + 1 is
@@ -1255,7 +1287,9 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
         goto fail;
 prepare:
     for (int i = 0; i < Q_COUNT; i++) {
-        if (db_prepare(s->db, queries[i], &s->q[i]) != DB_OK) {
+        const char *sql = db_kind(s->db) == DB_SQLITE && sqlite_queries[i] ? sqlite_queries[i]
+                                                                            : queries[i];
+        if (db_prepare(s->db, sql, &s->q[i]) != DB_OK) {
             snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,
                      db_errmsg(s->db));
             goto fail;
@@ -2290,6 +2324,60 @@ int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_
 
 /* One chunk of query qi; adds what went to *n and to *more when the
  * chunk was full (more may remain). */
+/* SQLite: the highest events id received before bound (0: none), found
+ * by bisection on ids, as rows are numbered in the order they are stored:
+ * about 2 log2(rows) lookups.  A clock set back makes the order, and so
+ * the bound, approximate; the deletes check each row's time too. */
+static int events_cut(struct store *s, int64_t bound, int64_t *cut)
+{
+    struct db_stmt *st = q(s, Q_EVENT_MAX);
+    int64_t lo, hi, id, recv;
+    int rc;
+
+    *cut = 0;
+    if ((rc = db_step(st)) != DB_ROW) {
+        db_reset(st);
+        return rc == DB_DONE ? 0 : db_err(s, "cannot read the events' ids");
+    }
+    hi = db_column_int64(st, 0);
+    db_reset(st);
+    lo = 1;
+    /* lo..: the first id whose row is past bound lies above the answer */
+    st = q(s, Q_EVENT_AT);
+    db_bind_int64(st, 1, lo);
+    if ((rc = db_step(st)) != DB_ROW) {
+        db_reset(st);
+        return rc == DB_DONE ? 0 : db_err(s, "cannot read the events' times");
+    }
+    id = db_column_int64(st, 0);
+    recv = db_column_int64(st, 1);
+    db_reset(st);
+    if (recv >= bound)
+        return 0;
+    lo = id;
+    while (lo < hi) {
+        int64_t mid = lo + (hi - lo + 1) / 2;
+        db_bind_int64(st, 1, mid);
+        if ((rc = db_step(st)) != DB_ROW) {
+            db_reset(st);
+            if (rc == DB_DONE) {
+                hi = mid - 1;
+                continue;
+            }
+            return db_err(s, "cannot read the events' times");
+        }
+        id = db_column_int64(st, 0);
+        recv = db_column_int64(st, 1);
+        db_reset(st);
+        if (recv < bound && id > lo)
+            lo = id;
+        else
+            hi = mid - 1;
+    }
+    *cut = lo;
+    return 0;
+}
+
 static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, uint64_t *n,
                        int *more, const char *what)
 {
@@ -2297,6 +2385,14 @@ static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, u
     int rc;
     int64_t changed;
 
+    if (qi == Q_RET_EVENTS && db_kind(s->db) == DB_SQLITE) {
+        int64_t cut;
+        if ((rc = events_cut(s, bound, &cut)) != 0)
+            return rc;
+        if (cut == 0)
+            return 0;
+        db_bind_int64(st, 3, cut);
+    }
     db_bind_int64(st, 1, bound);
     db_bind_int64(st, 2, chunk);
     if ((rc = step_done(s, st, what)) != 0)
@@ -2768,28 +2864,53 @@ int store_package_hosts(struct store *s, const char *name,
     return rc == DB_DONE ? 0 : db_err(s, "cannot read packages");
 }
 
+/* Text PostgreSQL stores as it is: valid UTF-8 (db_rows_text replaces
+ * other bytes). */
+static int pg_text_ok(const char *v)
+{
+    size_t n;
+    char *fixed;
+
+    if (!v || !v[0])
+        return 1;
+    fixed = vg_utf8_replace(v, strlen(v), &n);
+    free(fixed);
+    return !fixed && n == 0;
+}
+
 /* Whether the processes row made from process exec e holds all of it,
  * so that its events row need not keep the body a second time (about
  * half of the bytes of a stored exec, and most of the time it cost to
  * store one).  Kept whole otherwise: fields this collector does not
- * know (a newer agent's), an event time other than the start time, and
- * the values whose row form is ambiguous (argv [""] and [] both join to
- * "", an argument with a NUL, a comma in unknown). */
-static int exec_in_row(const Vigil__V1__Event *e)
+ * know (a newer agent's), a start time unknown (0: the row has the
+ * event's) or not the event's time, values whose row form is ambiguous
+ * (argv [""] and [] both join to "", an argument with a NUL, an unknown
+ * entry empty or with a comma), and on PostgreSQL text that is not
+ * UTF-8 (the row has U+FFFD in its place). */
+static int exec_in_row(const struct store *s, const Vigil__V1__Event *e)
 {
     const Vigil__V1__ProcessExec *x = e->process_exec;
 
     if (e->kind_case != VIGIL__V1__EVENT__KIND_PROCESS_EXEC || !x || e->base.n_unknown_fields ||
-        x->base.n_unknown_fields ||
-        (x->start_time_ms && x->start_time_ms != e->time_ms) ||
+        x->base.n_unknown_fields || x->start_time_ms == 0 || x->start_time_ms != e->time_ms ||
         (x->n_argv == 1 && x->argv[0].len == 0))
         return 0;
     for (size_t i = 0; i < x->n_argv; i++)
         if (x->argv[i].len && memchr(x->argv[i].data, 0, x->argv[i].len))
             return 0;
     for (size_t i = 0; i < x->n_unknown; i++)
-        if (strchr(x->unknown[i], ','))
+        if (!x->unknown[i][0] || strchr(x->unknown[i], ','))
             return 0;
+    if (db_kind(s->db) == DB_PG) {
+        const char *texts[] = {x->comm, x->tty, x->container_id, x->exe_sha256, x->hash_note,
+                               x->source};
+        for (size_t i = 0; i < sizeof(texts) / sizeof(texts[0]); i++)
+            if (!pg_text_ok(texts[i]))
+                return 0;
+        for (size_t i = 0; i < x->n_unknown; i++)
+            if (!pg_text_ok(x->unknown[i]))
+                return 0;
+    }
     return 1;
 }
 
@@ -2834,7 +2955,7 @@ static int batch_apply(struct store *s, int64_t host_id, const ProtobufCBinaryDa
     for (i = 0; i < b->n_events && rc == 0; i++) {
         const Vigil__V1__Event *e = b->events[i];
         vg_buf_reset(&body);
-        if (!exec_in_row(e) && (rc = vg_pb_pack(&e->base, &body)) != 0)
+        if (!exec_in_row(s, e) && (rc = vg_pb_pack(&e->base, &body)) != 0)
             break;
         db_rows_int64(s->events, 1, host_id);
         db_rows_int64(s->events, 2, (int64_t)b->seq);

@@ -43,6 +43,9 @@ for db in new.db old.db; do
                   name = 'agent_versions_host'")" = 1 ] || fail "$db: no index agent_versions_host"
     [ "$(sql $db "select count(*) from sqlite_master where type = 'index' and
                   name = 'processes_host_exe'")" = 0 ] || fail "$db: step 9 left processes_host_exe"
+    [ "$(sql $db "select group_concat(name) from sqlite_master where type = 'index' and
+                  tbl_name = 'events'")" = events_other_recv ] ||
+        fail "$db: indexes of events: $(sql $db "select group_concat(name) from sqlite_master where type = 'index' and tbl_name = 'events'")"
 done
 [ "$(sql old.db "select value from meta where key = 'schema_version'")" = $CUR ] || fail "not migrated"
 [ "$(counts)" = "$before" ] || fail "rows changed by the migration: $before -> $(counts)"

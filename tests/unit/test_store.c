@@ -1068,63 +1068,65 @@ static void batch_rows(const char *target)
     free(rb);
 }
 
-/* The body of events row (seq, idx), unpacked (NULL for an empty body);
- * *len its length. */
-static Vigil__V1__Event *event_body(uint64_t seq, int idx, size_t *len)
+/* The body of events row (seq, idx) of target, unpacked (NULL for an
+ * empty body); *len its length. */
+static Vigil__V1__Event *event_body(const char *target, uint64_t seq, int idx, size_t *len)
 {
-    sqlite3 *h;
-    sqlite3_stmt *st;
+    struct db *d = NULL;
+    struct db_stmt *st = NULL;
     Vigil__V1__Event *e = NULL;
-    assert_int_equal(sqlite3_open(db, &h), SQLITE_OK);
-    assert_int_equal(sqlite3_prepare_v2(h, "select body from events where seq = ?1 and idx = ?2",
-                                        -1, &st, NULL),
-                     SQLITE_OK);
-    sqlite3_bind_int64(st, 1, (sqlite3_int64)seq);
-    sqlite3_bind_int(st, 2, idx);
-    assert_int_equal(sqlite3_step(st), SQLITE_ROW);
-    *len = (size_t)sqlite3_column_bytes(st, 0);
+    char err[256];
+
+    assert_int_equal(db_open(target, 0, &d, err, sizeof(err)), DB_OK);
+    assert_int_equal(db_prepare(d, "select body from events where seq = ?1 and idx = ?2", &st),
+                     DB_OK);
+    db_bind_int64(st, 1, (int64_t)seq);
+    db_bind_int64(st, 2, idx);
+    assert_int_equal(db_step(st), DB_ROW);
+    *len = (size_t)db_column_bytes(st, 0);
     if (*len)
-        e = vigil__v1__event__unpack(NULL, *len, sqlite3_column_blob(st, 0));
-    sqlite3_finalize(st);
-    sqlite3_close(h);
+        e = vigil__v1__event__unpack(NULL, *len, db_column_blob(st, 0));
+    db_finalize(st);
+    db_close(d);
     return e;
 }
 
 /* A process exec's events row keeps no body when its processes row holds
  * all of the event (its terminal too); whole when the row cannot (an
- * event time not the start time, argv [""], a field this collector does
- * not know), and for every other kind. */
-static void test_exec_body(void **state)
+ * event time not the start time, no start time, argv [""], an empty
+ * unknown entry, a field this collector does not know, and on PostgreSQL
+ * text that is not UTF-8), and for every other kind. */
+static void exec_body(const char *target)
 {
     struct store *s;
-    char err[256];
+    char err[256], sql[320];
     Vigil__V1__Hello h = VIGIL__V1__HELLO__INIT;
     uint8_t e1[16] = {9};
     ProtobufCBinaryData ep = {16, e1};
-    int64_t host = 0;
+    int64_t host = 0, now = vg_time_now_ms();
     uint64_t last;
-    enum { PLAIN, TTY, LATE, EMPTY_ARG, NEWER, EXIT, N };
+    enum { PLAIN, TTY, LATE, NOSTART, EMPTY_ARG, EMPTY_UNK, NEWER, LATIN1, EXIT, N };
     Vigil__V1__Batch b = VIGIL__V1__BATCH__INIT;
     Vigil__V1__Event ev[N], *evp[N];
     Vigil__V1__ProcessExec x[N];
     Vigil__V1__ProcessExit xt = VIGIL__V1__PROCESS_EXIT__INIT;
     ProtobufCBinaryData argv[2] = {{7, (uint8_t *)"/bin/ls"}, {2, (uint8_t *)"-l"}};
     ProtobufCBinaryData empty_arg = {0, (uint8_t *)""};
+    char *unk_argv[] = {"argv"}, *unk_empty[] = {""};
     uint8_t field99[] = {2, 0xaa, 0xbb}; /* its length, then its bytes */
     ProtobufCMessageUnknownField uf = {.tag = 99, .wire_type = PROTOBUF_C_WIRE_TYPE_LENGTH_PREFIXED,
                                        .len = sizeof(field99), .data = field99};
     Vigil__V1__Event *got;
     size_t len;
-    (void)state;
+    int pg = db_is_url(target);
 
-    unlink(db);
-    assert_int_equal(store_open(db, 1, &s, err, sizeof(err)), 0);
+    assert_int_equal(store_open(target, 1, &s, err, sizeof(err)), 0);
     h.agent_id = "agent-b";
     h.hostname = "hb";
     h.software_version = "0";
     h.boot_id = "";
     h.stream_epoch = ep;
-    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", 1000, &host, &last), 0);
+    assert_int_equal(store_hello(s, &h, "127.0.0.1:1", now, &host, &last), 0);
     for (int i = 0; i < N; i++) {
         vigil__v1__event__init(&ev[i]);
         vigil__v1__process_exec__init(&x[i]);
@@ -1134,18 +1136,25 @@ static void test_exec_body(void **state)
         x[i].argv = argv;
         x[i].n_argv = 2;
         x[i].start_boot_ns = (uint64_t)i + 1;
-        x[i].start_time_ms = 7000 + i;
+        x[i].start_time_ms = now - 1000 + i;
         x[i].source = "ebpf";
+        x[i].comm = "ls";
         ev[i].time_ms = x[i].start_time_ms;
         ev[i].kind_case = VIGIL__V1__EVENT__KIND_PROCESS_EXEC;
         ev[i].process_exec = &x[i];
     }
+    x[PLAIN].unknown = unk_argv;
+    x[PLAIN].n_unknown = 1;
     x[TTY].tty = "pts/3";
     ev[LATE].time_ms = x[LATE].start_time_ms + 5;
+    x[NOSTART].start_time_ms = 0;
     x[EMPTY_ARG].argv = &empty_arg;
     x[EMPTY_ARG].n_argv = 1;
+    x[EMPTY_UNK].unknown = unk_empty;
+    x[EMPTY_UNK].n_unknown = 1;
     x[NEWER].base.n_unknown_fields = 1;
     x[NEWER].base.unknown_fields = &uf;
+    x[LATIN1].comm = "caf\xe9";
     xt.pid = x[PLAIN].pid;
     xt.start_boot_ns = x[PLAIN].start_boot_ns;
     xt.ppid = 1;
@@ -1155,41 +1164,77 @@ static void test_exec_body(void **state)
     b.n_events = N;
     b.events = evp;
     assert_int_equal(store_begin(s), 0);
-    assert_int_equal(store_batch(s, host, &ep, &b, 0, 9000, 1), 1);
+    assert_int_equal(store_batch(s, host, &ep, &b, 0, now, 1), 1);
     assert_int_equal(store_commit(s), 0);
     store_close(s);
 
-    assert_int_equal(scalar("select count(*) from events"), N);
-    assert_int_equal(scalar("select count(*) from processes"), N - 1);
+    assert_int_equal(db_scalar(target, "select count(*) from events"), N);
+    assert_int_equal(db_scalar(target, "select count(*) from processes"), N - 1);
     /* The row holds it: no body, and the row has all of it. */
-    assert_null(event_body(1, PLAIN, &len));
+    assert_null(event_body(target, 1, PLAIN, &len));
     assert_int_equal(len, 0);
-    assert_int_equal(scalar("select count(*) from processes where pid = 200 and start_ms = 7000"
-                            " and argv = cast('/bin/ls' || char(0) || '-l' as blob)"
-                            " and exe = cast('/bin/ls' as blob) and source = 'ebpf'"
-                            " and start_boot_ns = 1 and exit_code = 0"),
+    snprintf(sql, sizeof(sql),
+             "select count(*) from processes where pid = 200 and start_ms = %lld and"
+             " length(argv) = 10 and length(exe) = 7 and source = 'ebpf' and unknown = 'argv'"
+             " and start_boot_ns = 1 and exit_code = 0",
+             (long long)(now - 1000));
+    assert_int_equal(db_scalar(target, sql), 1);
+    assert_null(event_body(target, 1, TTY, &len));
+    assert_int_equal(db_scalar(target, "select count(*) from processes where pid = 201 and"
+                                       " tty = 'pts/3'"),
                      1);
-    assert_null(event_body(1, TTY, &len));
-    assert_int_equal(scalar("select count(*) from processes where pid = 201 and tty = 'pts/3'"), 1);
     /* Kept whole, and as sent. */
-    got = event_body(1, LATE, &len);
+    got = event_body(target, 1, LATE, &len);
     assert_non_null(got);
-    assert_int_equal(got->time_ms, 7007);
-    assert_int_equal(got->process_exec->start_time_ms, 7002);
+    assert_int_equal(got->time_ms, x[LATE].start_time_ms + 5);
+    assert_int_equal(got->process_exec->start_time_ms, x[LATE].start_time_ms);
     vigil__v1__event__free_unpacked(got, NULL);
-    got = event_body(1, EMPTY_ARG, &len);
+    got = event_body(target, 1, NOSTART, &len);
+    assert_non_null(got);
+    assert_int_equal(got->process_exec->start_time_ms, 0);
+    vigil__v1__event__free_unpacked(got, NULL);
+    got = event_body(target, 1, EMPTY_ARG, &len);
     assert_non_null(got);
     assert_int_equal(got->process_exec->n_argv, 1);
     vigil__v1__event__free_unpacked(got, NULL);
-    got = event_body(1, NEWER, &len);
+    got = event_body(target, 1, EMPTY_UNK, &len);
+    assert_non_null(got);
+    assert_int_equal(got->process_exec->n_unknown, 1);
+    vigil__v1__event__free_unpacked(got, NULL);
+    got = event_body(target, 1, NEWER, &len);
     assert_non_null(got);
     assert_int_equal(got->process_exec->base.n_unknown_fields, 1);
     assert_int_equal(got->process_exec->base.unknown_fields[0].tag, 99);
     vigil__v1__event__free_unpacked(got, NULL);
-    got = event_body(1, EXIT, &len);
+    /* SQLite keeps the bytes of a name that is not UTF-8 in the row;
+     * PostgreSQL cannot, so the body keeps them. */
+    got = event_body(target, 1, LATIN1, &len);
+    if (pg) {
+        assert_non_null(got);
+        assert_string_equal(got->process_exec->comm, "caf\xe9");
+        vigil__v1__event__free_unpacked(got, NULL);
+    } else {
+        assert_null(got);
+        assert_int_equal(db_scalar(target, "select count(*) from processes where"
+                                           " comm = cast(x'636166e9' as text)"),
+                         1);
+    }
+    got = event_body(target, 1, EXIT, &len);
     assert_non_null(got);
     assert_int_equal(got->process_exit->ppid, 1);
     vigil__v1__event__free_unpacked(got, NULL);
+}
+
+static void test_exec_body(void **state)
+{
+    char path[320], url[700];
+    (void)state;
+    snprintf(path, sizeof(path), "%s/body.db", dir);
+    exec_body(path);
+    if (!pg_server())
+        return;
+    pg_fresh("vg_store_body", url, sizeof(url));
+    exec_body(url);
 }
 
 static void test_batch_rows(void **state)
