@@ -616,19 +616,26 @@ static const char *const queries[Q_COUNT] = {
 #define OTHER_KINDS \
     "kind <> 'process_exec' AND kind <> 'process_exit' AND kind <> 'process_snapshot'"
 
-/* SQLite's own text of a query, where it differs (queries[] otherwise). */
-static const char *const sqlite_queries[Q_COUNT] = {
+/* SQLite's own text of a query, where it differs (NULL: queries[i]). */
+static const char *sqlite_query(int i)
+{
+    switch (i) {
     /* Schema 9: no index of events by kind and time (a b-tree insert for
      * every event stored).  Process events, most of the table, go by id,
      * up to ?3 (events_cut: their ids rise with their time), oldest
      * first; the others by time, through the partial index
      * events_other_recv. */
-    [Q_RET_EVENTS] = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ?3 AND"
-                     " kind IN ('process_exec', 'process_exit', 'process_snapshot')"
-                     " AND recv_time_ms < ?1 ORDER BY id LIMIT ?2)",
-    [Q_RET_OTHER_EVENTS] = "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE "
-                           OTHER_KINDS " AND recv_time_ms < ?1 LIMIT ?2)",
-};
+    case Q_RET_EVENTS:
+        return "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE id <= ?3 AND"
+               " kind IN ('process_exec', 'process_exit', 'process_snapshot')"
+               " AND recv_time_ms < ?1 ORDER BY id LIMIT ?2)";
+    case Q_RET_OTHER_EVENTS:
+        return "DELETE FROM events WHERE id IN (SELECT id FROM events WHERE " OTHER_KINDS
+               " AND recv_time_ms < ?1 LIMIT ?2)";
+    default:
+        return NULL;
+    }
+}
 
 /* PostgreSQL: Q_EVENT_INSERT and Q_PROC_EXEC for many rows at once (db.h,
  * db_rows): a parameter per column, each an array of that column's
@@ -1287,8 +1294,8 @@ int store_open(const char *path, int sync_full, struct store **out, char *err, s
         goto fail;
 prepare:
     for (int i = 0; i < Q_COUNT; i++) {
-        const char *sql = db_kind(s->db) == DB_SQLITE && sqlite_queries[i] ? sqlite_queries[i]
-                                                                            : queries[i];
+        const char *sql = db_kind(s->db) == DB_SQLITE && sqlite_query(i) ? sqlite_query(i)
+                                                                          : queries[i];
         if (db_prepare(s->db, sql, &s->q[i]) != DB_OK) {
             snprintf(err, errlen, "database %s: cannot prepare query %d: %s", path, i,
                      db_errmsg(s->db));

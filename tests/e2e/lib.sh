@@ -117,6 +117,25 @@ stop() {
     wait "$1" || fail "process $1 exited with status $?"
 }
 
+# loadgen_drained PID: vigil-loadgen PID (started with --json >lg.json
+# 2>lg.err) told to stop making batches (SIGTERM); passes when it ends
+# with every batch acknowledged.  Then lg FIELD reads its figures.
+lg() { jq -r "$1" lg.json; }
+loadgen_drained() {
+    _lpid=$1
+    kill -TERM "$_lpid"
+    wait_for 120 "every batch acknowledged (the loadgen done)" '! kill -0 "$_lpid" 2>/dev/null'
+    wait "$_lpid" || { tail -5 lg.err; fail "loadgen: not every batch acknowledged"; }
+    [ "$(lg .batches_unacked)" = 0 ] || fail "$(lg .batches_unacked) batches unacknowledged"
+}
+
+# execs_once DB ACKED: the loadgen's ACKED execs, each one processes row
+# (its marker in argv once).
+execs_once() {
+    _got=$(sql "$1" "select count(*) || ' ' || count(distinct argv) from processes")
+    [ "$_got" = "$2 $2" ] || fail "processes (rows, distinct markers) = $_got, expected $2 $2"
+}
+
 # The value of collector metric $1 (an integer sample; the name with its
 # labels as the exposition writes them) from [metrics] listen on
 # 127.0.0.1:$MPORT; empty if absent.
