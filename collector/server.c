@@ -1154,7 +1154,8 @@ static void job_book_requeue(struct server *s, struct commit_job *j)
         j->book = nb;
         j->capbook = n;
     }
-    memcpy(j->book + j->nbook, s->book, s->nbook * sizeof(*s->book));
+    if (s->nbook) /* (none queued since: s->book may be NULL) */
+        memcpy(j->book + j->nbook, s->book, s->nbook * sizeof(*s->book));
     j->nbook = n;
     s->nbook = 0;
     book_swap(s, j);
