@@ -23,6 +23,7 @@ wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 "$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 3 --rate 20000 --batch 10 \
     --window 400 --duration 6 --json >lg.json 2>lg.err &
 LPID=$!
+VG_PIDS="$VG_PIDS $LPID" # killed at the end should the test fail first
 wait_for 30 "the commit held" 'grep -q "VIGIL_TEST_COMMIT_GATE: commit held" collector.log'
 wait_for 60 "all three connections paused" '[ "$(metric vigil_collector_connections_paused)" = 3 ]'
 touch gate

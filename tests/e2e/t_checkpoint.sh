@@ -23,6 +23,7 @@ grep -qx vg-checkpoint /proc/"$CPID"/task/*/comm || fail "no vg-checkpoint threa
 "$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 2 --rate 50000 --batch 100 \
     --window 16 --duration 900 --json >lg.json 2>lg.err &
 LPID=$!
+VG_PIDS="$VG_PIDS $LPID" # killed at the end should the test fail first
 ckpts() { metric 'vigil_collector_wal_checkpoints_total{by="'"$1"'"}'; }
 wait_for 90 "checkpoints by the thread" '[ "$(ckpts thread)" -ge 3 ] 2>/dev/null'
 [ "$(ckpts commit)" = 0 ] || echo "note: $(ckpts commit) checkpoints by commits before the reader"

@@ -24,6 +24,7 @@ wait_for 30 "collector up" 'grep -q "listening on" collector.log'
 "$LOADGEN" --collector "127.0.0.1:$PORT" --pki pki --agents 3 --rate 200 --batch 10 \
     --window 8 --duration 200 --json >lg.json 2>lg.err &
 LPID=$!
+VG_PIDS="$VG_PIDS $LPID" # killed at the end should the test fail first
 wait_for 60 "batches stored" '[ "$(sql c.db "select count(*) from batches")" -gt 30 ]'
 
 "$VG_ROOT/tests/pg-server.sh" stop "$VG_PG_DIR/server"
