@@ -194,7 +194,6 @@ int db_open(const char *target, int flags, struct db **out, char *err, size_t er
         return DB_ERROR;
     }
     if (db_is_url(target)) {
-        PGresult *r;
         d->kind = DB_PG;
         d->pg = PQconnectdb(target);
         if (!d->pg || PQstatus(d->pg) != CONNECTION_OK) {
@@ -204,7 +203,6 @@ int db_open(const char *target, int flags, struct db **out, char *err, size_t er
             return DB_ERROR;
         }
         /* Timestamps are ours (milliseconds in bigints); names sort bytewise. */
-        (void)r;
         db_session(d, flags & DB_OPEN_READONLY ? "SET client_min_messages = warning;"
                                                  " SET default_transaction_read_only = on"
                                                : "SET client_min_messages = warning");
@@ -298,8 +296,8 @@ static int ckpt_hook(void *arg, sqlite3 *db, const char *name, int npages)
 
     if (npages >= 8 * c->pages) {
         /* Behind (a reader holding old pages, a slow disk): as SQLite's
-         * own auto-checkpoint would, so that the WAL stays bounded. */
-        /* Counted whether or not it could copy anything: each is a
+         * own auto-checkpoint would, so that the WAL stays bounded.
+         * Counted whether or not it could copy anything: each is a
          * commit that found the WAL this large. */
         if (sqlite3_wal_checkpoint_v2(db, name, SQLITE_CHECKPOINT_PASSIVE, NULL, NULL) ==
             SQLITE_OK)
@@ -596,20 +594,22 @@ int db_exec(struct db *d, const char *sql)
     return rc;
 }
 
-int db_begin(struct db *d)
+static int begin(struct db *d, const char *sql)
 {
-    int rc = db_exec(d, d->kind == DB_PG ? "BEGIN" : "BEGIN IMMEDIATE");
+    int rc = db_exec(d, sql);
     if (rc == DB_OK)
         d->txn = 1;
     return rc;
 }
 
+int db_begin(struct db *d)
+{
+    return begin(d, d->kind == DB_PG ? "BEGIN" : "BEGIN IMMEDIATE");
+}
+
 int db_begin_read(struct db *d)
 {
-    int rc = db_exec(d, "BEGIN");
-    if (rc == DB_OK)
-        d->txn = 1;
-    return rc;
+    return begin(d, "BEGIN");
 }
 
 int db_commit(struct db *d)

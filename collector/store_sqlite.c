@@ -50,8 +50,9 @@
  *      host's latest;
  *   9  no index of processes by executable (no query used it), and
  *      processes.tty; SQLite: events by kind and time only for the kinds
- *      that are not process events (a partial index).  From here on, events.body is empty for a process
- *      exec that its processes row holds whole (exec_in_row).
+ *      that are not process events (a partial index).  From here on,
+ *      events.body is empty for a process exec that its processes row
+ *      holds whole (exec_in_row).
  * From 7 on, a step is the same on both back ends (migrations[] and
  * pg_migrations[]). */
 #define SCHEMA_VERSION 9
@@ -963,7 +964,7 @@ static const char *const migrations[] = {
     AGENT_VERSIONS_HOST,
     /* 9: and on SQLite, no index of events by kind and time either: a
      * partial one for the few that are not process events; process
-     * events expire by id (sqlite_queries[Q_RET_EVENTS]).  PostgreSQL
+     * events expire by id (sqlite_query(Q_RET_EVENTS)).  PostgreSQL
      * keeps it (its retention drops whole partitions, then deletes by
      * kind and time). */
     PROCESSES_NO_EXE_INDEX
@@ -2329,8 +2330,6 @@ int store_process_at(struct store *s, const char *agent_id, uint32_t pid, int64_
     return rc == DB_DONE ? 0 : db_err(s, "cannot read a process snapshot");
 }
 
-/* One chunk of query qi; adds what went to *n and to *more when the
- * chunk was full (more may remain). */
 /* SQLite: the highest events id received before bound (0: none), found
  * by bisection on ids, as rows are numbered in the order they are stored:
  * about 2 log2(rows) lookups.  A clock set back makes the order, and so
@@ -2348,10 +2347,9 @@ static int events_cut(struct store *s, int64_t bound, int64_t *cut)
     }
     hi = db_column_int64(st, 0);
     db_reset(st);
-    lo = 1;
-    /* lo..: the first id whose row is past bound lies above the answer */
+    /* lo: an id whose row is before bound; the answer is in lo..hi. */
     st = q(s, Q_EVENT_AT);
-    db_bind_int64(st, 1, lo);
+    db_bind_int64(st, 1, 1);
     if ((rc = db_step(st)) != DB_ROW) {
         db_reset(st);
         return rc == DB_DONE ? 0 : db_err(s, "cannot read the events' times");
@@ -2376,8 +2374,8 @@ static int events_cut(struct store *s, int64_t bound, int64_t *cut)
         id = db_column_int64(st, 0);
         recv = db_column_int64(st, 1);
         db_reset(st);
-        if (recv < bound && id > lo)
-            lo = id;
+        if (recv < bound)
+            lo = id; /* >= mid > lo */
         else
             hi = mid - 1;
     }
@@ -2385,6 +2383,8 @@ static int events_cut(struct store *s, int64_t bound, int64_t *cut)
     return 0;
 }
 
+/* One chunk of query qi; adds what went to *n and to *more when the
+ * chunk was full (more may remain). */
 static int retain_step(struct store *s, int qi, int64_t bound, unsigned chunk, uint64_t *n,
                        int *more, const char *what)
 {
