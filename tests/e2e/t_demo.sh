@@ -3,10 +3,11 @@
 # SHA-256 checked, a signed report verified -- in network namespaces of
 # its own, so that the machine's network is what it was.
 # vg-timeout: 300
-# vg-serial: network namespaces and firewall rules
+# Runs beside other tests: its namespaces and links are named vgdemo-*,
+# and only those are compared (other tests add and remove their own).
 . "$VG_ROOT/tests/e2e/lib.sh"
 
-ip -o link show | awk -F': ' '{ print $2 }' | sort >links.before
+ip -o link show | awk -F': ' '$2 ~ /vgdemo/ { print $2 }' | sort >links.before
 nft list tables 2>/dev/null | sort >tables.before
 VG_DEMO_DIR=$PWD/demo VG_BUILD=$VG_BIN sh "$VG_ROOT/scripts/demo.sh" >demo.out 2>&1 ||
     { tail -n 40 demo.out; fail "make demo failed"; }
@@ -23,7 +24,7 @@ expect_in demo.out "chain: intact"
 [ -s demo/triage.tar.lz4 ] || fail "no triage package"
 [ -s demo/report.html ] || fail "no report"
 # The machine's own network: no interface, namespace or table left.
-ip -o link show | awk -F': ' '{ print $2 }' | sort >links.after
+ip -o link show | awk -F': ' '$2 ~ /vgdemo/ { print $2 }' | sort >links.after
 nft list tables 2>/dev/null | sort >tables.after
 cmp -s links.before links.after || fail "interfaces changed: $(diff links.before links.after)"
 cmp -s tables.before tables.after || fail "nftables tables changed: $(diff tables.before tables.after)"

@@ -15,8 +15,9 @@ over real TLS:
   vgpeer.py hold HOST:PORT CA PKI NAME1,NAME2,... SECONDS
       One connection per agent NAME (certificate PKI/NAME.crt), each
       saying hello; prints "ok NAME" or "refused NAME: REASON" as each is
-      answered, then holds the accepted ones open for SECONDS and prints
-      "closed" (the count of those the collector closed meanwhile).
+      answered, then holds the accepted ones open for SECONDS (or until
+      SIGUSR1) and prints "closed" (the count of those the collector
+      closed meanwhile).
   vgpeer.py operator HOST:PORT CA CERT KEY SECONDS
       As an operator (its certificate): a hosts query each second on one
       connection, printing "up" at the first answer, until the collector
@@ -29,6 +30,7 @@ milliseconds added to the send time of every envelope (a wrong clock).
 """
 import os
 import select
+import signal
 import socket
 import ssl
 import struct
@@ -281,6 +283,9 @@ def chunks(addr, ca, cert, key, agent_id, count):
 
 
 def hold(addr, ca, pki, names, seconds):
+    # SIGUSR1 ends the wait early (the test is done with the connections).
+    woken = []
+    signal.signal(signal.SIGUSR1, lambda *a: woken.append(1))
     held = []
     for n in names:
         try:
@@ -296,7 +301,9 @@ def hold(addr, ca, pki, names, seconds):
             print("refused %s: %s" % (n, why), flush=True)
             if c:
                 c.close()
-    time.sleep(seconds)
+    end = time.time() + seconds
+    while not woken and time.time() < end:
+        time.sleep(0.2)
     gone = 0
     for c in held:
         c.setblocking(False)
