@@ -460,7 +460,7 @@ PG_E2E := admission audit audit_checkpoint backpressure cli confd connmem enroll
           errors failover fdlimit fleet hello_commit history inventory inventory_delta inventory_rpm isolate \
           isolate_iptables isolate_matrix kill9_markers kill9_overflow loadgen metrics operators \
           os_state pending pending_stream pipeline poison privsep proc proc_storm proxy \
-          proxy_isolate reconnect_backoff reconnect_book refuse refuse_flood reload report \
+          proxy_isolate proxy_protocol reconnect_backoff reconnect_book refuse refuse_flood reload report \
           report_sign report_truth resume retire revoke safe_output scopes siem spool_corrupt \
           spool_diskfull spool_epoch spool_kill9 spool_limit spool_netcut spool_outage \
           spool_undecodable store_thread systemd triage

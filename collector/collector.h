@@ -11,10 +11,14 @@
 #include "limit.h"
 #include "log.h"
 #include "metrics.h"
+#include "netaddr.h"
 #include "pb.h"
 #include "store.h"
 #include "tls.h"
 #include "vigil/v1/envelope.pb-c.h"
+
+/* Load balancers in [collector] proxy_protocol, at most. */
+#define PROXIES_MAX 32
 
 struct collector_conf {
     /* [collector] */
@@ -27,6 +31,7 @@ struct collector_conf {
     uint64_t heartbeat_ms;    /* interval agents are asked to use */
     uint64_t max_frame;
     uint64_t max_connections; /* agent connections at once */
+    char *proxy_protocol;     /* load balancers' addresses (server_parse_proxies) */
     char *collections_dir;
     uint64_t collection_max_size;
     /* [retention] */
@@ -116,6 +121,8 @@ struct conn {
     int op_seen;             /* its operator certificate recorded (operators_seen) */
     int evicted;             /* closed to make room for a newer handshake */
     int spoke;               /* known to have sent bytes in its handshake */
+    int proxy_wait;          /* from a load balancer, its PROXY header not read yet */
+    int proxy_check;         /* ... or read, LOCAL: a health check unless TLS follows */
     int in_hs;               /* on the server's list of handshakes, oldest first */
     struct conn *hs_next, *hs_prev;
     char addr[64];           /* the peer's address, without its port */
@@ -218,6 +225,10 @@ struct server {
      * and calls server_reload); NULL: ignored. */
     void (*on_reload)(struct server *s);
     struct vg_tls_config *tls;
+    struct vg_netaddr proxies[PROXIES_MAX]; /* [collector] proxy_protocol */
+    size_t nproxies;
+    uint64_t proxy_refused; /* connections from them without a good PROXY header */
+    uint64_t proxy_checks;  /* their health checks (LOCAL, or nothing, then a close) */
     char ticket_keys[4096]; /* default [tls] ticket_key_file */
     struct store *store;
     /* The store thread: commits the group on a connection of its own
@@ -330,6 +341,11 @@ struct server {
 /* "HOST:PORT" (IPv4, [IPv6], or empty HOST: all) into ss.  Returns 0, or
  * VG_ECONFIG with a message naming [collector] listen in err. */
 int server_parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen);
+/* [collector] proxy_protocol: addresses or networks (192.0.2.7,
+ * 2001:db8::/64) separated by commas or spaces, at most PROXIES_MAX.
+ * Returns 0 (the count in *n) or VG_ECONFIG with why. */
+int server_parse_proxies(const char *spec, struct vg_netaddr *out, size_t *n, char *err,
+                         size_t errlen);
 int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf *conf,
                  char *err, size_t errlen);
 /* Reload: next (loaded and checked by the caller) replaces the

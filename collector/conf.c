@@ -34,6 +34,11 @@ const struct vg_conf_key collector_conf_keys[] = {
     KRS("collector", "max_connections", VG_CONF_UINT, "20000", max_connections, 16, 1000000,
        "agents connected at once; the descriptor limit is raised to fit (operators get 64 "
        "more)"),
+    K("collector", "proxy_protocol", VG_CONF_STR, NULL, proxy_protocol, RS,
+      "addresses or networks of TCP load balancers (HAProxy with send-proxy-v2) in front of "
+      "this collector, separated by commas: connections from them must begin with a PROXY "
+      "protocol v2 header, which gives the agent's own address (for per-address limits and "
+      "the hosts' addresses); connections from elsewhere must not"),
     K("collector", "collections_dir", VG_CONF_PATH, NULL, collections_dir, RS,
       "where triage packages are stored (default: 'collections' beside the database; "
       "created 0700)"),

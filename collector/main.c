@@ -39,6 +39,14 @@ static int validate(const void *c, const char *path, char *err, size_t errlen)
         snprintf(err, errlen, "%s: %s", path, why);
         return VG_ECONFIG;
     }
+    {
+        struct vg_netaddr nets[PROXIES_MAX];
+        size_t n;
+        if (server_parse_proxies(conf->proxy_protocol, nets, &n, why, sizeof(why)) != 0) {
+            snprintf(err, errlen, "%s: %s", path, why);
+            return VG_ECONFIG;
+        }
+    }
     if (scope_check_conf(&conf->operator_scopes, why, sizeof(why)) != 0 ||
         export_check_conf(conf, why, sizeof(why)) != 0) {
         snprintf(err, errlen, "%s: %s", path, why);

@@ -125,6 +125,14 @@ static void render(void *ctx, struct vg_prom *p)
                 s->handshake_evicted);
     vg_prom_u64(p, "vigil_collector_connections_dropped_total", "reason", "enroll_busy",
                 s->handshake_overflow);
+    vg_prom_counter(p, "vigil_collector_proxy_refused_total",
+                    "Connections from a load balancer of [collector] proxy_protocol refused "
+                    "for want of a good PROXY protocol v2 header (also counted in "
+                    "refusals_total as tls_handshake).", s->proxy_refused);
+    vg_prom_counter(p, "vigil_collector_proxy_checks_total",
+                    "Health checks of a load balancer of [collector] proxy_protocol: a "
+                    "connection that said nothing or a LOCAL header, then closed (not "
+                    "refusals).", s->proxy_checks);
     vg_prom_counter(p, "vigil_collector_bad_frames_total",
                     "Frames that did not decode (the connection was closed).", s->bad_frames);
 

@@ -367,8 +367,10 @@ static int on_hello(struct conn *c, Vigil__V1__Envelope **envp)
     }
     c->hello_done = 1;
     conn_agent_add(s, c);
-    log_info("agent %s (%s, %s) connected from %s%s", peer->cn,
+    log_info("agent %s (%s, %s) connected from %s%s%s%s", peer->cn,
              h->hostname[0] ? h->hostname : "?", h->software_version, vg_tls_peer_addr(c->tls),
+             vg_tls_proxy_addr(c->tls) ? " through " : "",
+             vg_tls_proxy_addr(c->tls) ? vg_tls_proxy_addr(c->tls) : "",
              vg_tls_resumed(c->tls) ? ", TLS resumed" : "");
     if (skew > SKEW_WARN_MS || skew < -SKEW_WARN_MS) {
         /* Rounded: the hello's time in transit does not show. */
@@ -715,10 +717,17 @@ static void on_close(struct vg_tls_conn *t, int err)
             log_warnx("%s: bad frame: %s (connection closed mid-frame)", conn_who(c),
                       vg_strerror(VG_ETRUNC));
     }
-    if (c->kind == CONN_NEW && !c->ready_ms) {
+    if (!c->ready_ms && c->proxy_check &&
+        (!c->proxy_wait || vg_tls_rx_bytes(t) == 0)) {
+        /* A load balancer's health check: connected (and said LOCAL, or
+         * nothing), then closed.  Not a refusal. */
+        s->proxy_checks++;
+    } else if (c->kind == CONN_NEW && !c->ready_ms) {
         uint64_t sup;
         s->refused++;
         s->refused_tls++;
+        if (c->proxy_wait)
+            s->proxy_refused++;
         if (!s->stopping && vg_ratelimit(&s->rl_refuse, &sup))
             log_warnx("refused %s: %s", vg_tls_peer_addr(t),
                       vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
@@ -744,10 +753,69 @@ static void on_close(struct vg_tls_conn *t, int err)
     free(c);
 }
 
+/* A connection from a load balancer of [collector] proxy_protocol: it
+ * must begin with a PROXY protocol v2 header (handlers' proxied). */
+static int from_proxy(const struct server *s, const struct sockaddr *peer)
+{
+    const uint8_t *a;
+    int fam = peer->sa_family;
+
+    if (fam == AF_INET6 && IN6_IS_ADDR_V4MAPPED(&((const struct sockaddr_in6 *)peer)->sin6_addr)) {
+        a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr + 12;
+        fam = AF_INET;
+    } else if (fam == AF_INET) {
+        a = (const uint8_t *)&((const struct sockaddr_in *)peer)->sin_addr;
+    } else if (fam == AF_INET6) {
+        a = ((const struct sockaddr_in6 *)peer)->sin6_addr.s6_addr;
+    } else {
+        return 0;
+    }
+    for (size_t i = 0; i < s->nproxies; i++) {
+        const struct vg_netaddr *n = &s->proxies[i];
+        unsigned bits = n->prefix, k = bits / 8;
+        if (n->family != fam || memcmp(a, n->addr, k) != 0)
+            continue;
+        if (bits % 8 && ((a[k] ^ n->addr[k]) & (0xff00 >> (bits % 8)) & 0xff))
+            continue;
+        return 1;
+    }
+    return 0;
+}
+
+static int conn_proxied(void *data, const struct sockaddr *peer)
+{
+    struct conn *c = data;
+
+    c->proxy_wait = from_proxy(c->srv, peer);
+    /* Until it speaks, a balancer's connection may be a health check. */
+    c->proxy_check = c->proxy_wait;
+    return c->proxy_wait;
+}
+
+static void make_room(struct server *s, struct conn *c, int after_proxy);
+static void addr_only(const char *in, char *out, size_t outlen);
+
+/* The header is read: the connection is the client's from here on, and
+ * counts against the limits of its own address. */
+static int conn_on_proxied(struct vg_tls_conn *t)
+{
+    struct conn *c = vg_tls_data(t);
+    const char *via = vg_tls_proxy_addr(t);
+
+    c->proxy_wait = 0;
+    /* LOCAL (or no address): the balancer's own check, if it says no more. */
+    c->proxy_check = via && strcmp(via, vg_tls_peer_addr(t)) == 0;
+    addr_only(vg_tls_peer_addr(t), c->addr, sizeof(c->addr));
+    make_room(c->srv, c, 1);
+    return 0;
+}
+
 static const struct vg_tls_handlers handlers = {
     .on_ready = on_ready,
     .on_data = on_data,
     .on_close = on_close,
+    .proxied = conn_proxied,
+    .on_proxied = conn_on_proxied,
 };
 
 static void accept_conn(uv_stream_t *l, int status, int enroll);
@@ -800,7 +868,7 @@ static int worse(const struct conn *a, const struct conn *b)
  * handshakes (of c's address first): silent ones first, then the oldest.
  * A real peer speaks at once and finishes in milliseconds; a socket that
  * waits in silence is most likely idle. */
-static void make_room(struct server *s, struct conn *c)
+static void make_room(struct server *s, struct conn *c, int after_proxy)
 {
     /* The choice is checked: a connection accepted in the same burst may
      * have said its ClientHello already, unread; then choose again. */
@@ -810,11 +878,13 @@ static void make_room(struct server *s, struct conn *c)
         const char *scope;
 
         for (struct conn *o = s->hs_head; o; o = o->hs_next) {
-            if (o->evicted || o->closing)
+            if (o->evicted || o->closing || o == c)
                 continue;
             if (!oldest || worse(o, oldest))
                 oldest = o;
-            if (strcmp(o->addr, c->addr) == 0) {
+            /* A balancer's connections before their header are not yet
+             * anyone's: only the limit in all holds them. */
+            if (!c->proxy_wait && !o->proxy_wait && strcmp(o->addr, c->addr) == 0) {
                 same++;
                 if (!oldest_same || worse(o, oldest_same))
                     oldest_same = o;
@@ -823,7 +893,7 @@ static void make_room(struct server *s, struct conn *c)
         if (same >= MAX_HANDSHAKING_PER_ADDR && oldest_same) {
             v = oldest_same;
             scope = "from that address";
-        } else if (s->handshaking - s->evicting >= MAX_HANDSHAKING && oldest) {
+        } else if (!after_proxy && s->handshaking - s->evicting >= MAX_HANDSHAKING && oldest) {
             v = oldest;
             same = s->handshaking - s->evicting;
             scope = "in all";
@@ -905,7 +975,7 @@ static void accept_conn(uv_stream_t *l, int status, int enroll)
     s->nconns++;
     c->serial = s->accepted;
     addr_only(vg_tls_peer_addr(c->tls), c->addr, sizeof(c->addr));
-    make_room(s, c);
+    make_room(s, c, 0);
     hs_add(s, c);
     s->handshaking++;
     if (enroll)
@@ -1567,6 +1637,44 @@ static void store_thread_stop(struct server *s)
     s->wstore = NULL;
 }
 
+int server_parse_proxies(const char *spec, struct vg_netaddr *out, size_t *n, char *err,
+                         size_t errlen)
+{
+    const char *p = spec ? spec : "";
+
+    *n = 0;
+    for (;;) {
+        char item[VG_NETADDR_STR + 1], why[200];
+        size_t len;
+        while (*p == ',' || *p == ' ' || *p == '\t')
+            p++;
+        if (!*p)
+            return 0;
+        len = strcspn(p, ", \t");
+        if (len >= sizeof(item)) {
+            snprintf(err, errlen, "[collector] proxy_protocol: '%.40s...' is too long for an "
+                     "address", p);
+            return VG_ECONFIG;
+        }
+        memcpy(item, p, len);
+        item[len] = '\0';
+        p += len;
+        if (*n == PROXIES_MAX) {
+            snprintf(err, errlen, "[collector] proxy_protocol: more than %d load balancers "
+                     "(give a network, e.g. 10.0.0.0/24)", PROXIES_MAX);
+            return VG_ECONFIG;
+        }
+        if (vg_netaddr_parse(item, &out[*n], why, sizeof(why)) != 0 || out[*n].port ||
+            out[*n].proto) {
+            snprintf(err, errlen, "[collector] proxy_protocol: '%s': %s (expected the load "
+                     "balancers' addresses or networks, e.g. 10.0.0.5, 10.0.1.0/24, fd00::5)",
+                     item, out[*n].port || out[*n].proto ? "no port here" : why);
+            return VG_ECONFIG;
+        }
+        (*n)++;
+    }
+}
+
 int server_parse_listen(const char *spec, struct sockaddr_storage *ss, char *err, size_t errlen)
 {
     char host[256];
@@ -1649,7 +1757,9 @@ int server_start(struct server *s, uv_loop_t *loop, const struct collector_conf 
     s->no_field_limits = getenv("VIGIL_TEST_NO_FIELD_LIMITS") != NULL;
     s->commit_gate = getenv("VIGIL_TEST_COMMIT_GATE");
 #endif
-    if ((rc = server_parse_listen(conf->listen, &ss, err, errlen)) != 0)
+    if ((rc = server_parse_listen(conf->listen, &ss, err, errlen)) != 0 ||
+        (rc = server_parse_proxies(conf->proxy_protocol, s->proxies, &s->nproxies, err,
+                                   errlen)) != 0)
         return rc;
     fit_fd_limit(s);
     memset(&topts, 0, sizeof(topts));

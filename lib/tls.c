@@ -15,6 +15,10 @@
  * answer into `in`, which the tunnel's parser reads (ST_TUNNEL); TLS
  * starts on whatever follows the answer.
  *
+ * Behind a load balancer that says whom each connection is from (the
+ * owner's proxied handler), a server reads a PROXY protocol v2 header
+ * into `in` first (ST_PROXY); TLS starts on whatever follows it.
+ *
  * Lifetime: the connection owns its TCP handle and timer.  Closing
  * either way ends in conn_closed(), which calls on_close once the libuv
  * handles are closed, then frees the connection.
@@ -43,12 +47,13 @@
 #include "buf.h"
 #include "crypto-int.h"
 #include "err.h"
+#include "proxyproto.h"
 #include "log.h"
 #include "tls-int.h"
 #include "tls.h"
 #include "util.h"
 
-enum conn_state { ST_CONNECTING, ST_TUNNEL, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
+enum conn_state { ST_CONNECTING, ST_TUNNEL, ST_PROXY, ST_HANDSHAKE, ST_OPEN, ST_CLOSING, ST_CLOSED };
 
 struct vg_tls_config {
     int server;
@@ -94,6 +99,7 @@ struct vg_tls_conn {
     struct vg_buf out;
     size_t queued;
     char addr[64];
+    char via[64]; /* the load balancer's address (ST_PROXY), or "" */
     uint64_t rx_bytes; /* read from the peer, in all */
     char server_name[256];
     /* Through a proxy: its answer is read (tunnel_reply) before TLS. */
@@ -1066,6 +1072,53 @@ static void tunnel_read(struct vg_tls_conn *c, const uint8_t *data, size_t n)
         fail(c, rc);
 }
 
+static void addr_string(const struct sockaddr_storage *ss, char *out, size_t outlen);
+
+/* A load balancer's PROXY protocol header, gathered in c->in until it is
+ * whole; what follows it is TLS's. */
+static void proxy_read(struct vg_tls_conn *c, const uint8_t *data, size_t n)
+{
+    struct sockaddr_storage src;
+    char m[200] = "";
+    size_t used = 0;
+    int rc;
+
+    if (vg_buf_append(&c->in, data, n)) {
+        why(c, "out of memory");
+        fail(c, -ENOMEM);
+        return;
+    }
+    rc = vg_pp2_parse(c->in.data, c->in.len, &used, &src, m, sizeof(m));
+    if (rc == 0)
+        return;
+    if (rc < 0) {
+        why(c, "%s (from a load balancer's address: [collector] proxy_protocol)", m);
+        fail(c, rc);
+        return;
+    }
+    snprintf(c->via, sizeof(c->via), "%s", c->addr);
+    if (src.ss_family != AF_UNSPEC)
+        addr_string(&src, c->addr, sizeof(c->addr));
+    c->in_off = used;
+    if (c->in_off == c->in.len) {
+        vg_buf_reset(&c->in);
+        c->in_off = 0;
+    }
+    c->state = ST_HANDSHAKE;
+    if (c->h->on_proxied && c->h->on_proxied(c) != 0) {
+        why(c, "refused after the PROXY protocol header");
+        fail(c, VG_EPROTO);
+        return;
+    }
+    if (c->state != ST_HANDSHAKE || c->in.len == c->in_off)
+        return; /* closed by the owner, or the client has not spoken yet */
+    if ((rc = setup_ssl(c, NULL)) != 0) {
+        fail(c, rc);
+        return;
+    }
+    drive(c);
+}
+
 static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
 {
     struct vg_tls_conn *c = s->data;
@@ -1078,6 +1131,8 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
         if (n == UV_EOF) {
             why(c, c->state == ST_TUNNEL      ? "the proxy closed the connection before "
                                                 "answering the CONNECT"
+                   : c->state == ST_PROXY     ? "the load balancer closed the connection before "
+                                                "its PROXY protocol header"
                    : c->state == ST_HANDSHAKE ? "peer closed during the TLS handshake"
                                               : "peer closed the TCP connection");
             /* An EOF without close_notify mid-stream may be a truncation attack
@@ -1091,6 +1146,10 @@ static void read_cb(uv_stream_t *s, ssize_t n, const uv_buf_t *buf)
     }
     if (c->state == ST_TUNNEL) {
         tunnel_read(c, (const uint8_t *)buf->base, (size_t)n);
+        return;
+    }
+    if (c->state == ST_PROXY) {
+        proxy_read(c, (const uint8_t *)buf->base, (size_t)n);
         return;
     }
     if (c->state != ST_HANDSHAKE && c->state != ST_OPEN)
@@ -1118,6 +1177,9 @@ static void timeout_cb(uv_timer_t *t)
     else if (c->state == ST_TUNNEL)
         why(c, "the proxy did not answer the CONNECT within %u ms",
             c->cfg->handshake_timeout_ms);
+    else if (c->state == ST_PROXY)
+        why(c, "no PROXY protocol header within %u ms from %s (a load balancer's address)",
+            c->cfg->handshake_timeout_ms, c->addr);
     else
         why(c, "TLS handshake did not finish within %u ms", c->cfg->handshake_timeout_ms);
     fail(c, -ETIMEDOUT);
@@ -1231,12 +1293,21 @@ int vg_tls_accept(uv_stream_t *listener, struct vg_tls_config *cfg,
         close_handles(c);
         return rc;
     }
-    if (uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len) == 0)
-        addr_string(&ss, c->addr, sizeof(c->addr));
+    if ((rc = uv_tcp_getpeername(&c->tcp, (struct sockaddr *)&ss, &len)) != 0) {
+        /* Gone already (reset before we accepted: a load balancer's
+         * health check does that): nothing to talk to, nothing to log. */
+        static const struct vg_tls_handlers quiet;
+        c->h = &quiet;
+        close_handles(c);
+        return rc;
+    }
+    addr_string(&ss, c->addr, sizeof(c->addr));
     *out = c;
     rc = start_tls(c, NULL);
     if (rc)
         fail(c, rc);
+    else if (h->proxied && h->proxied(data, (struct sockaddr *)&ss))
+        c->state = ST_PROXY; /* reading is on; the handshake's timer bounds the wait */
     return 0;
 }
 
@@ -1441,6 +1512,7 @@ const struct vg_cert_info *vg_tls_peer(const struct vg_tls_conn *c)
     return c->peer ? c->peer : &none;
 }
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c) { return c->addr; }
+const char *vg_tls_proxy_addr(const struct vg_tls_conn *c) { return c->via[0] ? c->via : NULL; }
 uint64_t vg_tls_rx_bytes(const struct vg_tls_conn *c) { return c->rx_bytes; }
 size_t vg_tls_held(const struct vg_tls_conn *c) { return c->in.cap + c->out.cap; }
 

@@ -82,6 +82,15 @@ struct vg_tls_handlers {
      * vg_tls_why() says why.  Called exactly once, also for connections
      * that never completed a handshake; c is freed when it returns. */
     void (*on_close)(struct vg_tls_conn *c, int err);
+    /* Server, optional: asked once at accept, with the owner's data and
+     * the peer's address.  Returning 1 makes the connection begin with a
+     * PROXY protocol v2 header (lib/proxyproto.h: the peer is a load
+     * balancer), read before TLS under the handshake timeout; a
+     * connection without one fails.  Once it is read, on_proxied is
+     * called (optional; return 0 to go on): vg_tls_peer_addr() then
+     * says the client's address and vg_tls_proxy_addr() the balancer's. */
+    int (*proxied)(void *data, const struct sockaddr *peer);
+    int (*on_proxied)(struct vg_tls_conn *c);
 };
 
 /* Server: accepts one pending connection on listener.  Returns 0 or a
@@ -142,6 +151,9 @@ int vg_tls_peer_verify(struct vg_tls_conn *c, const struct vg_tls_config *cfg, c
                        size_t len);
 /* "192.0.2.1:53422" */
 const char *vg_tls_peer_addr(const struct vg_tls_conn *c);
+/* The load balancer's address when the connection came through one
+ * (handlers' proxied), else NULL. */
+const char *vg_tls_proxy_addr(const struct vg_tls_conn *c);
 /* Bytes read from the peer so far (0: it has said nothing yet). */
 uint64_t vg_tls_rx_bytes(const struct vg_tls_conn *c);
 /* Bytes held in c's own ciphertext buffers (not mbedtls's records). */

@@ -92,7 +92,11 @@ static void hs_close(struct vg_tls_conn *c, int err)
     (void)err;
     h->done = 1;
 }
-static const struct vg_tls_handlers hs_handlers = { hs_ready, hs_data, NULL, hs_close };
+static const struct vg_tls_handlers hs_handlers = {
+    .on_ready = hs_ready,
+    .on_data = hs_data,
+    .on_close = hs_close,
+};
 
 static void handshakes(int n, int resume)
 {
@@ -235,7 +239,12 @@ static void tp_close(struct vg_tls_conn *c, int err)
     (void)c;
     (void)err;
 }
-static const struct vg_tls_handlers tp_handlers = { tp_ready, tp_data, tp_drain, tp_close };
+static const struct vg_tls_handlers tp_handlers = {
+    .on_ready = tp_ready,
+    .on_data = tp_data,
+    .on_drain = tp_drain,
+    .on_close = tp_close,
+};
 
 /* EVENTS_PER_BATCH encoded process-exec events as Batch.events fields. */
 static void make_events(struct tp *t)
@@ -415,7 +424,12 @@ static void lat_close(struct vg_tls_conn *c, int err)
         fprintf(stderr, "bench: connection closed: %s\n", err ? vg_strerror(err) : "by peer");
     lat_stop_all(l);
 }
-static const struct vg_tls_handlers lat_handlers = { tp_ready, lat_data, lat_drain, lat_close };
+static const struct vg_tls_handlers lat_handlers = {
+    .on_ready = tp_ready,
+    .on_data = lat_data,
+    .on_drain = lat_drain,
+    .on_close = lat_close,
+};
 
 static void lat_signal(uv_signal_t *h, int signum)
 {

@@ -847,7 +847,12 @@ static void on_close(struct vg_tls_conn *c, int err)
     retry_later(a, reset);
 }
 
-static const struct vg_tls_handlers handlers = { on_ready, on_data, on_drain, on_close };
+static const struct vg_tls_handlers handlers = {
+    .on_ready = on_ready,
+    .on_data = on_data,
+    .on_drain = on_drain,
+    .on_close = on_close,
+};
 
 static int agent_tls(struct agent *a)
 {

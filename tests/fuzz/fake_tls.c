@@ -166,6 +166,12 @@ const char *vg_tls_peer_addr(const struct vg_tls_conn *c)
     return c->addr;
 }
 
+const char *vg_tls_proxy_addr(const struct vg_tls_conn *c)
+{
+    (void)c;
+    return NULL;
+}
+
 const char *vg_tls_why(const struct vg_tls_conn *c)
 {
     (void)c;
