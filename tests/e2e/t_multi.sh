@@ -26,6 +26,9 @@ for n in 1 2; do
     eval "p=\$P$n"
     # ([store] comes last: its url line is replaced at the end.)
     { collector_conf "$p" "c$n/c.db" | grep -v '^url = '; echo "url = $URL"; } >"c$n.conf"
+    # As packaging/multi/: HAProxy (from 127.0.0.3) sends the PROXY
+    # protocol header; vigilctl (from 127.0.0.1) comes straight.
+    sed -i '/^\[collector\]/a proxy_protocol = 127.0.0.3' "c$n.conf"
 done
 export VIGIL_TEST_RESCAN_MS=3600000
 start c1 "$COLLECTOR" -c c1.conf
@@ -48,8 +51,9 @@ frontend agents
     default_backend collectors
 backend collectors
     balance first
-    server c1 127.0.0.1:$P1 check inter 500ms fall 2 rise 1
-    server c2 127.0.0.1:$P2 check inter 500ms fall 2 rise 1
+    default-server source 127.0.0.3 send-proxy-v2 check check-send-proxy inter 500ms fall 2 rise 1
+    server c1 127.0.0.1:$P1
+    server c2 127.0.0.1:$P2
 CFG
 haproxy -c -f haproxy.cfg >/dev/null || fail "haproxy refuses its configuration"
 start haproxy haproxy -db -f haproxy.cfg
@@ -57,7 +61,7 @@ start haproxy haproxy -db -f haproxy.cfg
 agent_conf "$P0" agent-1 >agent.conf
 start agent "$AGENT" -c agent.conf
 AGPID=$LAST_PID
-on() { grep -q "info: agent agent-1 (.*) connected from" "$1.log"; }
+on() { grep -q "info: agent agent-1 (.*) connected from 127.0.0.1:[0-9]* through 127.0.0.3:" "$1.log"; }
 wait_for 30 "agent connected through haproxy" 'on c1 || on c2'
 if on c1; then FIRST=c1 FPID=$C1 OTHER=c2; else FIRST=c2 FPID=$C2 OTHER=c1; fi
 batches() { sql shared.db "select count(*) from batches"; }
