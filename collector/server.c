@@ -707,6 +707,8 @@ static void on_close(struct vg_tls_conn *t, int err)
         s->evicting--;
     if (c->kind == CONN_ENROLL)
         s->enrolling--;
+    if (!c->ready_ms && c->proxy_wait && vg_tls_rx_bytes(t) != 0)
+        s->proxy_refused++; /* a header, begun, not good (either listener) */
     if (c->kind == CONN_AGENT)
         s->nagents--;
     s->nconns--;
@@ -717,17 +719,14 @@ static void on_close(struct vg_tls_conn *t, int err)
             log_warnx("%s: bad frame: %s (connection closed mid-frame)", conn_who(c),
                       vg_strerror(VG_ETRUNC));
     }
-    if (!c->ready_ms && c->proxy_check &&
-        (!c->proxy_wait || vg_tls_rx_bytes(t) == 0)) {
+    if (!c->ready_ms && c->proxy_check && vg_tls_rx_bytes(t) == 0) {
         /* A load balancer's health check: connected (and said LOCAL, or
-         * nothing), then closed.  Not a refusal. */
+         * nothing), then closed without a byte of TLS.  Not a refusal. */
         s->proxy_checks++;
     } else if (c->kind == CONN_NEW && !c->ready_ms) {
         uint64_t sup;
         s->refused++;
         s->refused_tls++;
-        if (c->proxy_wait)
-            s->proxy_refused++;
         if (!s->stopping && vg_ratelimit(&s->rl_refuse, &sup))
             log_warnx("refused %s: %s", vg_tls_peer_addr(t),
                       vg_tls_why(t)[0] ? vg_tls_why(t) : vg_strerror(err));
@@ -1670,6 +1669,17 @@ int server_parse_proxies(const char *spec, struct vg_netaddr *out, size_t *n, ch
                      "balancers' addresses or networks, e.g. 10.0.0.5, 10.0.1.0/24, fd00::5)",
                      item, out[*n].port || out[*n].proto ? "no port here" : why);
             return VG_ECONFIG;
+        }
+        {
+            /* ::ffff:10.0.0.5 is 10.0.0.5: IPv4 peers are matched as IPv4. */
+            struct vg_netaddr *a = &out[*n];
+            static const uint8_t mapped[12] = {0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0xff, 0xff};
+            if (a->family == AF_INET6 && a->prefix >= 96 && memcmp(a->addr, mapped, 12) == 0) {
+                memmove(a->addr, a->addr + 12, 4);
+                memset(a->addr + 4, 0, 12);
+                a->family = AF_INET;
+                a->prefix -= 96;
+            }
         }
         (*n)++;
     }

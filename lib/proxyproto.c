@@ -45,6 +45,13 @@ int vg_pp2_parse(const uint8_t *data, size_t len, size_t *used, struct sockaddr_
         return VG_ETOOBIG;
     }
     fam = data[13];
+    /* LOCAL ignores the family; PROXY's must be one the protocol has:
+     * unspecified, or TCP/UDP over IPv4/IPv6, or a UNIX socket. */
+    if (cmd == 1 && fam != 0x00 && fam != 0x11 && fam != 0x12 && fam != 0x21 && fam != 0x22 &&
+        fam != 0x31 && fam != 0x32) {
+        snprintf(why, whylen, "PROXY protocol address family 0x%02x unknown", fam);
+        return VG_EPROTO;
+    }
     if (cmd == 1 && fam == 0x11 && body < 12) {
         snprintf(why, whylen, "PROXY protocol header too short for IPv4 addresses (%zu bytes)",
                  body);
@@ -65,6 +72,13 @@ int vg_pp2_parse(const uint8_t *data, size_t len, size_t *used, struct sockaddr_
         a->sin_family = AF_INET;
         memcpy(&a->sin_addr, data + 16, 4);
         memcpy(&a->sin_port, data + 24, 2);
+    } else if (fam == 0x21 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(data + 16))) {
+        /* An IPv4 client on a dual-stack balancer: written as such, the
+         * same as its direct connections. */
+        struct sockaddr_in *a = (struct sockaddr_in *)src;
+        a->sin_family = AF_INET;
+        memcpy(&a->sin_addr, data + 28, 4);
+        memcpy(&a->sin_port, data + 48, 2);
     } else if (fam == 0x21) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)src;
         a->sin6_family = AF_INET6;

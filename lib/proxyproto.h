@@ -10,8 +10,9 @@
  *
  *   12 bytes  \r\n\r\n\0\r\nQUIT\n
  *    1 byte   version 2 (high 4 bits), command: 0 LOCAL, 1 PROXY
- *    1 byte   family and transport: 0x11 TCP over IPv4, 0x21 TCP over IPv6,
- *             0x00 unspecified, others (UDP, UNIX) as unspecified
+ *    1 byte   family and transport: 0x11 TCP over IPv4, 0x21 TCP over IPv6
+ *             (an IPv4-mapped source is taken as IPv4), 0x00 unspecified,
+ *             0x12 0x22 0x31 0x32 (UDP, UNIX) as unspecified, others refused
  *    2 bytes  length of what follows (big-endian): the addresses, then
  *             TLVs (skipped)
  *   IPv4: source, destination (4 bytes each), source port, destination

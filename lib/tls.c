@@ -1099,6 +1099,9 @@ static void proxy_read(struct vg_tls_conn *c, const uint8_t *data, size_t n)
     snprintf(c->via, sizeof(c->via), "%s", c->addr);
     if (src.ss_family != AF_UNSPEC)
         addr_string(&src, c->addr, sizeof(c->addr));
+    /* rx_bytes counts the client's bytes: a socket idle behind the
+     * balancer is silent (vg_tls_silent), a check said nothing. */
+    c->rx_bytes -= used;
     c->in_off = used;
     if (c->in_off == c->in.len) {
         vg_buf_reset(&c->in);

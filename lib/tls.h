@@ -88,7 +88,8 @@ struct vg_tls_handlers {
      * balancer), read before TLS under the handshake timeout; a
      * connection without one fails.  Once it is read, on_proxied is
      * called (optional; return 0 to go on): vg_tls_peer_addr() then
-     * says the client's address and vg_tls_proxy_addr() the balancer's. */
+     * says the client's address and vg_tls_proxy_addr() the balancer's,
+     * and vg_tls_rx_bytes() leaves the header out. */
     int (*proxied)(void *data, const struct sockaddr *peer);
     int (*on_proxied)(struct vg_tls_conn *c);
 };

@@ -96,6 +96,11 @@ pp 127.0.0.3 "$PORT" "$(printf 'PROXY TCP4 10.9.9.9 127.0.0.1 5 6\r\n' | od -An 
 wait_for 20 "a version 1 header refused" 'grep -q "version 1, text: use send-proxy-v2" collector.log'
 pp 127.0.0.3 "$PORT" "0d0a0d0a000d0a515549540a2f11000c0a0909097f00000100050006"
 wait_for 20 "a bad command refused" 'grep -q "PROXY protocol command 15, neither LOCAL nor PROXY" collector.log'
+# A LOCAL header, then TLS that fails: a refusal, not a health check.
+refusals=$(metric 'vigil_collector_refusals_total{reason="tls_handshake"}')
+pp 127.0.0.3 "$PORT" "0d0a0d0a000d0a515549540a20000000${CLIENT_HELLO}"
+wait_for 20 "TLS after LOCAL refused" \
+    '[ "$(metric '"'"'vigil_collector_refusals_total{reason="tls_handshake"}'"'"')" -gt "$refusals" ]'
 [ "$(metric vigil_collector_proxy_refused_total)" -ge 3 ] ||
     fail "proxy_refused_total: $(metric vigil_collector_proxy_refused_total)"
 

@@ -70,6 +70,17 @@ static void test_ipv6_and_local(void **state)
     assert_int_equal(ss.ss_family, AF_INET6);
     assert_string_equal(inet_ntop(AF_INET6, &a->sin6_addr, ip, sizeof(ip)), "2001:db8::42");
     assert_int_equal(ntohs(a->sin6_port), 0x1234);
+    /* An IPv4 client of a dual-stack balancer: IPv4. */
+    memset(body, 0, 16);
+    body[10] = body[11] = 0xff;
+    body[12] = 192, body[13] = 0, body[14] = 2, body[15] = 9;
+    n = hdr(buf, 0x21, 0x21, body, sizeof(body));
+    assert_int_equal(vg_pp2_parse(buf, n, &used, &ss, why, sizeof(why)), 1);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_string_equal(inet_ntop(AF_INET, &((const struct sockaddr_in *)&ss)->sin_addr, ip,
+                                  sizeof(ip)),
+                        "192.0.2.9");
+    assert_int_equal(ntohs(((const struct sockaddr_in *)&ss)->sin_port), 0x1234);
     /* LOCAL (a health check), with or without addresses: the real
      * endpoints stand. */
     n = hdr(buf, 0x20, 0x00, NULL, 0);
@@ -126,6 +137,9 @@ static void test_refused(void **state)
     n = hdr(buf, 0x21, 0x21, body, 35);
     assert_int_equal(vg_pp2_parse(buf, n, &used, &ss, why, sizeof(why)), VG_EPROTO);
     assert_non_null(strstr(why, "too short for IPv6"));
+    n = hdr(buf, 0x21, 0x55, body, 12);
+    assert_int_equal(vg_pp2_parse(buf, n, &used, &ss, why, sizeof(why)), VG_EPROTO);
+    assert_non_null(strstr(why, "address family 0x55 unknown"));
     /* Too long: refused from its 16 bytes, without waiting for the rest. */
     n = hdr(buf, 0x21, 0x11, body, 12);
     buf[14] = (VG_PP2_BODY_MAX + 1) >> 8;
