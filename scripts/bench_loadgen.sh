@@ -210,6 +210,7 @@ start_pg_collector() { # I URL
 listen = 127.0.0.1:$pp
 db = c$1/c.db
 sync = full
+proxy_protocol = 127.0.0.3
 [tls]
 ca = $PKI/ca.crt
 cert = $PKI/collector.crt
@@ -247,8 +248,12 @@ frontend agents
     default_backend collectors
 backend collectors
     balance leastconn
-    server c1 127.0.0.1:$p1 check inter 2s
-    server c2 127.0.0.1:$p2 check inter 2s
+    # As packaging/multi/: the PROXY protocol header (from 127.0.0.3,
+    # the collectors' proxy_protocol; the loadgen's direct runs come
+    # from 127.0.0.1).
+    default-server source 127.0.0.3 send-proxy-v2 check check-send-proxy inter 2s
+    server c1 127.0.0.1:$p1
+    server c2 127.0.0.1:$p2
 CFG
     haproxy -db -f haproxy.cfg >haproxy.log 2>&1 &
     hpid=$!
