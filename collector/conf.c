@@ -35,9 +35,10 @@ const struct vg_conf_key collector_conf_keys[] = {
        "agents connected at once; the descriptor limit is raised to fit (operators get 64 "
        "more)"),
     K("collector", "proxy_protocol", VG_CONF_STR, NULL, proxy_protocol, RS,
-      "addresses or networks of TCP load balancers (HAProxy with send-proxy-v2) in front of "
+      "addresses or networks of TCP load balancers (HAProxy with send-proxy-v2, or nginx with "
+      "proxy_protocol on) in front of "
       "this collector, separated by commas: connections from them must begin with a PROXY "
-      "protocol v2 header, which gives the agent's own address (for per-address limits and "
+      "protocol header (v2 or v1), which gives the agent's own address (for per-address limits and "
       "the hosts' addresses); connections from elsewhere must not"),
     K("collector", "collections_dir", VG_CONF_PATH, NULL, collections_dir, RS,
       "where triage packages are stored (default: 'collections' beside the database; "

@@ -127,7 +127,7 @@ static void render(void *ctx, struct vg_prom *p)
                 s->handshake_overflow);
     vg_prom_counter(p, "vigil_collector_proxy_refused_total",
                     "Connections from a load balancer of [collector] proxy_protocol refused "
-                    "for want of a good PROXY protocol v2 header (also counted in "
+                    "for want of a good PROXY protocol header (also counted in "
                     "refusals_total as tls_handshake).", s->proxy_refused);
     vg_prom_counter(p, "vigil_collector_proxy_checks_total",
                     "Health checks of a load balancer of [collector] proxy_protocol: a "

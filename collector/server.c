@@ -753,7 +753,7 @@ static void on_close(struct vg_tls_conn *t, int err)
 }
 
 /* A connection from a load balancer of [collector] proxy_protocol: it
- * must begin with a PROXY protocol v2 header (handlers' proxied). */
+ * must begin with a PROXY protocol header (handlers' proxied). */
 static int from_proxy(const struct server *s, const struct sockaddr *peer)
 {
     const uint8_t *a;

@@ -20,6 +20,12 @@
  *
  * LOCAL (a health check of the proxy's own) and the unspecified family
  * keep the connection's real endpoints.
+ *
+ * Version 1 (HAProxy's "send-proxy", nginx's "proxy_protocol on") is a
+ * line of text, at most VG_PP1_MAX bytes with its CRLF:
+ *   PROXY TCP4 192.0.2.7 10.0.0.11 40000 7443\r\n
+ *   PROXY TCP6 2001:db8::42 2001:db8::1 40000 7443\r\n
+ *   PROXY UNKNOWN ...\r\n    (the real endpoints stand)
  */
 #ifndef VG_PROXYPROTO_H
 #define VG_PROXYPROTO_H
@@ -34,14 +40,16 @@
  * (36 bytes at most) and the TLVs HAProxy may add.  A longer header is
  * refused. */
 #define VG_PP2_BODY_MAX 1024
+#define VG_PP1_MAX 107
 
-/* Reads a header from the first len bytes a connection sent.  Returns
- * 0: not all of it yet (read on); 1: done, the header took *used bytes
- * (what follows is the client's), src holds the client's address and
- * port, or has ss_family AF_UNSPEC when the connection's own endpoints
- * stand (LOCAL, unspecified family); or VG_EPROTO (not a PROXY v2
- * header) or VG_ETOOBIG (longer than VG_PP2_BODY_MAX), with why. */
-int vg_pp2_parse(const uint8_t *data, size_t len, size_t *used, struct sockaddr_storage *src,
-                 char *why, size_t whylen);
+/* Reads a header of either version from the first len bytes a
+ * connection sent.  Returns 0: not all of it yet (read on); 1: done, the
+ * header took *used bytes (what follows is the client's), src holds the
+ * client's address and port, or has ss_family AF_UNSPEC when the
+ * connection's own endpoints stand (LOCAL, unspecified family, UNKNOWN);
+ * or VG_EPROTO (not a PROXY header) or VG_ETOOBIG (longer than
+ * VG_PP2_BODY_MAX, or a v1 line past VG_PP1_MAX), with why. */
+int vg_pp_parse(const uint8_t *data, size_t len, size_t *used, struct sockaddr_storage *src,
+                char *why, size_t whylen);
 
 #endif

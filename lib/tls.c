@@ -16,7 +16,7 @@
  * starts on whatever follows the answer.
  *
  * Behind a load balancer that says whom each connection is from (the
- * owner's proxied handler), a server reads a PROXY protocol v2 header
+ * owner's proxied handler), a server reads a PROXY protocol header (v1 or v2)
  * into `in` first (ST_PROXY); TLS starts on whatever follows it.
  *
  * Lifetime: the connection owns its TCP handle and timer.  Closing
@@ -1088,7 +1088,7 @@ static void proxy_read(struct vg_tls_conn *c, const uint8_t *data, size_t n)
         fail(c, -ENOMEM);
         return;
     }
-    rc = vg_pp2_parse(c->in.data, c->in.len, &used, &src, m, sizeof(m));
+    rc = vg_pp_parse(c->in.data, c->in.len, &used, &src, m, sizeof(m));
     if (rc == 0)
         return;
     if (rc < 0) {

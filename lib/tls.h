@@ -84,7 +84,7 @@ struct vg_tls_handlers {
     void (*on_close)(struct vg_tls_conn *c, int err);
     /* Server, optional: asked once at accept, with the owner's data and
      * the peer's address.  Returning 1 makes the connection begin with a
-     * PROXY protocol v2 header (lib/proxyproto.h: the peer is a load
+     * PROXY protocol header, v1 or v2 (lib/proxyproto.h: the peer is a load
      * balancer), read before TLS under the handshake timeout; a
      * connection without one fails.  Once it is read, on_proxied is
      * called (optional; return 0 to go on): vg_tls_peer_addr() then

@@ -1,7 +1,9 @@
 # vg-timeout: 240
-# Behind HAProxy with send-proxy-v2 (issue 20), the collector knows each
+# Behind HAProxy with send-proxy-v2 or send-proxy (issue 20), the
+# collector knows each
 # agent's own address: [collector] proxy_protocol names the balancer,
-# whose connections must begin with a PROXY protocol v2 header.  HAProxy
+# whose connections must begin with a PROXY protocol header (v2, or v1's
+# text line: agent-2 comes through a send-proxy backend).  HAProxy
 # here connects to the collector from 127.0.0.3 and the agents come from
 # other loopback addresses.  Shown: the agent's address in the log and
 # in hosts; idle sockets from 100 addresses through the balancer are not
@@ -17,6 +19,7 @@ command -v haproxy >/dev/null || { echo "SKIP: no haproxy (apt-get install hapro
 make_pki pki
 PORT=$(free_port)
 FRONT=$(free_port)
+FRONT1=$(free_port)
 MPORT=$(free_port)
 collector_conf "$PORT" c.db >collector.conf
 printf 'proxy_protocol = 127.0.0.3\n' >pp.txt
@@ -49,8 +52,13 @@ frontend agents
     bind 127.0.0.1:$FRONT
     bind 127.1.0.1:$FRONT
     default_backend collectors
+frontend agents_v1
+    bind 127.0.0.1:$FRONT1
+    default_backend collectors_v1
 backend collectors
     server c1 127.0.0.1:$PORT source 127.0.0.3 send-proxy-v2 check check-send-proxy inter 500ms
+backend collectors_v1
+    server c1 127.0.0.1:$PORT source 127.0.0.3 send-proxy check inter 500ms
 CFG
 haproxy -c -f haproxy.cfg >/dev/null || fail "haproxy refuses its configuration"
 start haproxy haproxy -db -f haproxy.cfg
@@ -90,10 +98,11 @@ PY
 CLIENT_HELLO=16030100050100000103
 pp 127.0.0.3 "$PORT" "$CLIENT_HELLO"
 wait_for 20 "the headerless connection refused" \
-    'grep -q "refused 127.0.0.3:[0-9]*: no PROXY protocol v2 header (TLS at once: not through the load balancer)" collector.log'
-# Version 1 (text), and a v2 header with a bad command.
-pp 127.0.0.3 "$PORT" "$(printf 'PROXY TCP4 10.9.9.9 127.0.0.1 5 6\r\n' | od -An -tx1 | tr -d ' \n')"
-wait_for 20 "a version 1 header refused" 'grep -q "version 1, text: use send-proxy-v2" collector.log'
+    'grep -q "refused 127.0.0.3:[0-9]*: no PROXY protocol header (TLS at once: not through the load balancer)" collector.log'
+# A version 1 line that does not parse, and a v2 header with a bad command.
+pp 127.0.0.3 "$PORT" "$(printf 'PROXY TCP4 10.8.8.888 127.0.0.1 5 6\r\n' | od -An -tx1 | tr -d ' \n')"
+wait_for 20 "a bad version 1 line refused" \
+    'grep -q "PROXY protocol v1 line not understood: .PROXY TCP4 10.8.8.888 127.0.0.1 5 6" collector.log'
 pp 127.0.0.3 "$PORT" "0d0a0d0a000d0a515549540a2f11000c0a0909097f00000100050006"
 wait_for 20 "a bad command refused" 'grep -q "PROXY protocol command 15, neither LOCAL nor PROXY" collector.log'
 # A LOCAL header, then TLS that fails: a refusal, not a health check.
@@ -120,9 +129,10 @@ sleep 2
 ev=$(curl -s "http://127.0.0.1:$MPORT/metrics" |
      awk '/^vigil_collector_connections_dropped_total\{reason="handshake_evicted"\}/ { print $2 }')
 [ "$ev" = 0 ] || fail "$ev handshakes evicted: the balancer's connections counted as one address's"
-agent_conf "$FRONT" agent-2 >agent2.conf
+# agent-2 through the version 1 backend (send-proxy).
+agent_conf "$FRONT1" agent-2 >agent2.conf
 start agent2 "$AGENT" -c agent2.conf
-wait_for 30 "agent-2 in past the idle sockets" \
+wait_for 30 "agent-2 in past the idle sockets, through a v1 header" \
     'grep -q "agent agent-2 (.*) connected from 127.0.0.1:[0-9]* through 127.0.0.3:" collector.log'
 kill "$FPID"
 
@@ -131,7 +141,7 @@ export VIGIL_COLLECTOR=127.0.0.1:$PORT VIGIL_CA=pki/ca.crt VIGIL_SERVER_NAME=loc
 export VIGIL_CERT=pki/admin-1.crt VIGIL_KEY=pki/admin-1.key
 expect_exit 0 "$CTL" hosts
 expect_in out.txt "agent-2"
-echo "figure: through HAProxy (send-proxy-v2): agents seen from their own address, $(metric vigil_collector_proxy_checks_total) health checks not refused, 100 idle sockets from 100 addresses and 0 handshakes evicted"
+echo "figure: through HAProxy (send-proxy-v2 and send-proxy): agents seen from their own address, $(metric vigil_collector_proxy_checks_total) health checks not refused, 100 idle sockets from 100 addresses and 0 handshakes evicted"
 kill "$HPID"
 stop "$CPID"
 echo "ok"

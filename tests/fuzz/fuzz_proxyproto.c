@@ -1,10 +1,11 @@
 /*
  * libFuzzer target: the collector's reading of a load balancer's PROXY
- * protocol v2 header (lib/proxyproto.c), the first bytes it takes from a
+ * protocol header, v1 or v2 (lib/proxyproto.c), the first bytes it takes from a
  * connection of [collector] proxy_protocol.  The header is read whole
  * and from every shorter prefix; the parser must agree with itself,
  * never read past what it was given, never take more than the fixed
- * part and VG_PP2_BODY_MAX, and always say why it refused.
+ * part and VG_PP2_BODY_MAX (v2) or VG_PP1_MAX (v1), and always say why
+ * it refused.
  */
 #include <stddef.h>
 #include <stdint.h>
@@ -33,8 +34,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         return 0;
     memcpy(copy, data, size);
     why[0] = '\0';
-    rc = vg_pp2_parse(copy, size, &used, &ss, why, sizeof(why));
-    if (rc == 1 && (used < VG_PP2_FIXED || used > size || used > VG_PP2_FIXED + VG_PP2_BODY_MAX))
+    rc = vg_pp_parse(copy, size, &used, &ss, why, sizeof(why));
+    if (rc == 1 && (used > size || (data[0] == 'P' ? used < 15 || used > VG_PP1_MAX
+                                                   : used < VG_PP2_FIXED ||
+                                                         used > VG_PP2_FIXED + VG_PP2_BODY_MAX)))
         abort();
     if (rc == 1 && ss.ss_family != AF_UNSPEC && ss.ss_family != AF_INET &&
         ss.ss_family != AF_INET6)
@@ -52,7 +55,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
         if (!copy)
             return 0;
         memcpy(copy, data, cut);
-        int r2 = vg_pp2_parse(copy, cut, &used2, &ss2, why2, sizeof(why2));
+        int r2 = vg_pp_parse(copy, cut, &used2, &ss2, why2, sizeof(why2));
         if (r2 != 0 && (r2 != rc || (r2 == 1 && (used2 != used ||
                                                   memcmp(&ss, &ss2, sizeof(ss)) != 0))))
             abort();
