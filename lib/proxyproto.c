@@ -72,6 +72,16 @@ static int v1_parse(const uint8_t *data, size_t len, size_t *used, struct sockad
             if (inet_pton(AF_INET6, tok[2], &a->sin6_addr) == 1 &&
                 inet_pton(AF_INET6, tok[3], dst) == 1 && v1_port(tok[4], &sport) == 0 &&
                 v1_port(tok[5], &dport) == 0) {
+                if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) { /* as in v2 */
+                    struct sockaddr_in *a4 = (struct sockaddr_in *)src;
+                    uint8_t v4[4];
+                    memcpy(v4, a->sin6_addr.s6_addr + 12, 4);
+                    memset(src, 0, sizeof(*src));
+                    a4->sin_family = AF_INET;
+                    memcpy(&a4->sin_addr, v4, 4);
+                    a4->sin_port = sport;
+                    return 1;
+                }
                 a->sin6_family = AF_INET6;
                 a->sin6_port = sport;
                 return 1;
@@ -90,7 +100,11 @@ static int v1_parse(const uint8_t *data, size_t len, size_t *used, struct sockad
         src->ss_family = AF_UNSPEC;
     }
     *used = 0;
-    memcpy(line, data, end); /* again: strtok_r cut it */
+    /* Quoted in the log: again (strtok_r cut it), printable only. */
+    memcpy(line, data, end);
+    for (size_t i = 0; i < end; i++)
+        if (line[i] < 0x20 || line[i] >= 0x7f)
+            line[i] = '?';
     line[end] = '\0';
     snprintf(why, whylen, "PROXY protocol v1 line not understood: '%.80s'", line);
     return VG_EPROTO;

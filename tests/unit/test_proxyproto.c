@@ -195,6 +195,18 @@ static void test_v1(void **state)
                                  sizeof(why)),
                      1);
     assert_int_equal(ss.ss_family, AF_UNSPEC);
+    /* A line that does not parse is quoted, printable bytes only (it
+     * goes to the log). */
+    assert_int_equal(vg_pp_parse((const uint8_t *)"PROXY TCP4 a\nb\x1b[31m\r\n", 21, &used, &ss,
+                                 why, sizeof(why)),
+                     VG_EPROTO);
+    assert_string_equal(why, "PROXY protocol v1 line not understood: 'PROXY TCP4 a?b?[31m'");
+    /* An IPv4-mapped source, as in v2: IPv4. */
+    assert_int_equal(vg_pp_parse((const uint8_t *)"PROXY TCP6 ::ffff:192.0.2.9 ::1 5 6\r\n", 37,
+                                 &used, &ss, why, sizeof(why)),
+                     1);
+    assert_int_equal(ss.ss_family, AF_INET);
+    assert_int_equal(ntohs(((const struct sockaddr_in *)&ss)->sin_port), 5);
     /* No CRLF within 107 bytes: refused, not waited for. */
     memset(longline, 'x', sizeof(longline));
     memcpy(longline, "PROXY UNKNOWN ", 14);
