@@ -10,6 +10,23 @@
 static const uint8_t sig[VG_PP2_SIG_LEN] = {0x0d, 0x0a, 0x0d, 0x0a, 0x00, 0x0d,
                                              0x0a, 0x51, 0x55, 0x49, 0x54, 0x0a};
 
+/* An IPv4 client of a dual-stack balancer (::ffff:a.b.c.d) is written as
+ * IPv4, the same as its direct connections. */
+static void unmap(struct sockaddr_storage *src)
+{
+    const struct sockaddr_in6 *a6 = (const struct sockaddr_in6 *)src;
+    struct sockaddr_in a4;
+
+    if (src->ss_family != AF_INET6 || !IN6_IS_ADDR_V4MAPPED(&a6->sin6_addr))
+        return;
+    memset(&a4, 0, sizeof(a4));
+    a4.sin_family = AF_INET;
+    a4.sin_port = a6->sin6_port;
+    memcpy(&a4.sin_addr, a6->sin6_addr.s6_addr + 12, 4);
+    memset(src, 0, sizeof(*src));
+    memcpy(src, &a4, sizeof(a4));
+}
+
 /* A port of version 1: decimal, 0 to 65535. */
 static int v1_port(const char *s, uint16_t *out)
 {
@@ -72,16 +89,6 @@ static int v1_parse(const uint8_t *data, size_t len, size_t *used, struct sockad
             if (inet_pton(AF_INET6, tok[2], &a->sin6_addr) == 1 &&
                 inet_pton(AF_INET6, tok[3], dst) == 1 && v1_port(tok[4], &sport) == 0 &&
                 v1_port(tok[5], &dport) == 0) {
-                if (IN6_IS_ADDR_V4MAPPED(&a->sin6_addr)) { /* as in v2 */
-                    struct sockaddr_in *a4 = (struct sockaddr_in *)src;
-                    uint8_t v4[4];
-                    memcpy(v4, a->sin6_addr.s6_addr + 12, 4);
-                    memset(src, 0, sizeof(*src));
-                    a4->sin_family = AF_INET;
-                    memcpy(&a4->sin_addr, v4, 4);
-                    a4->sin_port = sport;
-                    return 1;
-                }
                 a->sin6_family = AF_INET6;
                 a->sin6_port = sport;
                 return 1;
@@ -119,8 +126,12 @@ int vg_pp_parse(const uint8_t *data, size_t len, size_t *used, struct sockaddr_s
     memset(src, 0, sizeof(*src));
     src->ss_family = AF_UNSPEC;
     *used = 0;
-    if (len && data[0] == 'P')
-        return v1_parse(data, len, used, src, why, whylen);
+    if (len && data[0] == 'P') {
+        int rc = v1_parse(data, len, used, src, why, whylen);
+        if (rc == 1)
+            unmap(src);
+        return rc;
+    }
     /* A wrong first byte is refused at once, not after 16 of them: a
      * client that speaks TLS directly is told so without a wait. */
     if (memcmp(data, sig, n) != 0) {
@@ -174,18 +185,12 @@ int vg_pp_parse(const uint8_t *data, size_t len, size_t *used, struct sockaddr_s
         a->sin_family = AF_INET;
         memcpy(&a->sin_addr, data + 16, 4);
         memcpy(&a->sin_port, data + 24, 2);
-    } else if (fam == 0x21 && IN6_IS_ADDR_V4MAPPED((const struct in6_addr *)(data + 16))) {
-        /* An IPv4 client on a dual-stack balancer: written as such, the
-         * same as its direct connections. */
-        struct sockaddr_in *a = (struct sockaddr_in *)src;
-        a->sin_family = AF_INET;
-        memcpy(&a->sin_addr, data + 28, 4);
-        memcpy(&a->sin_port, data + 48, 2);
     } else if (fam == 0x21) {
         struct sockaddr_in6 *a = (struct sockaddr_in6 *)src;
         a->sin6_family = AF_INET6;
         memcpy(&a->sin6_addr, data + 16, 16);
         memcpy(&a->sin6_port, data + 48, 2);
+        unmap(src);
     }
     return 1;
 }
